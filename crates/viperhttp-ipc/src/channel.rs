@@ -1,0 +1,117 @@
+//! `Ipc`: the two rings, the two queues, the request-id counter, the cancelled
+//! ids and the counters, shared by the runtime and the binding as one `Arc<Ipc>`.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::{ByteRing, MsgQueue};
+
+/// Sizes, from `app.run()` knobs (`runtime.md` §2.6, §2.7).
+#[derive(Clone, Debug)]
+pub struct IpcConfig {
+    /// Bytes of each ring (`ipc_ring_size`).
+    pub ring_size: usize,
+    /// Request queue bound (`ipc_request_queue_len`).
+    pub request_queue_len: usize,
+    /// Response queue bound (`ipc_response_queue_len`).
+    pub response_queue_len: usize,
+}
+
+impl Default for IpcConfig {
+    fn default() -> Self {
+        Self {
+            ring_size: 8 * 1024 * 1024,
+            request_queue_len: 256,
+            response_queue_len: 256,
+        }
+    }
+}
+
+/// IPC counters (`ipc_stats()` keys, `runtime.md` §8).
+#[derive(Debug, Default)]
+pub struct IpcCounters {
+    /// Request pushes that failed for good.
+    pub dropped_requests: AtomicU64,
+    /// Response pushes that failed for good.
+    pub dropped_responses: AtomicU64,
+}
+
+/// Everything both sides share.
+pub struct Ipc {
+    /// runtime → Python payloads.
+    pub request_ring: ByteRing,
+    /// Python → runtime payloads.
+    pub response_ring: ByteRing,
+    /// runtime → Python records.
+    pub requests: MsgQueue,
+    /// Python → runtime records.
+    pub responses: MsgQueue,
+    /// Counters.
+    pub counters: IpcCounters,
+    /// Set at stop: blocking waits return `Stopped`.
+    pub stopping: AtomicBool,
+    next_id: AtomicU32,
+    cancelled: Mutex<HashSet<u32>>,
+}
+
+impl Ipc {
+    /// Build the channel.
+    pub fn new(cfg: &IpcConfig) -> Self {
+        Self {
+            request_ring: ByteRing::new(cfg.ring_size),
+            response_ring: ByteRing::new(cfg.ring_size),
+            requests: MsgQueue::new(cfg.request_queue_len),
+            responses: MsgQueue::new(cfg.response_queue_len),
+            counters: IpcCounters::default(),
+            stopping: AtomicBool::new(false),
+            next_id: AtomicU32::new(0),
+            cancelled: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Next request id: pre-incremented, 0 skipped on wrap (§2.8).
+    pub fn next_request_id(&self) -> u32 {
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    /// Mark an id cancelled (client gone, timeout): late frames are dropped.
+    pub fn cancel(&self, id: u32) {
+        self.cancelled.lock().insert(id);
+    }
+
+    /// Whether `id` was cancelled.
+    pub fn is_cancelled(&self, id: u32) -> bool {
+        self.cancelled.lock().contains(&id)
+    }
+
+    /// Forget a cancellation (its terminal frame arrived, or it was never used).
+    pub fn clear_cancelled(&self, id: u32) -> bool {
+        self.cancelled.lock().remove(&id)
+    }
+
+    /// Ids cancelled and not yet cleared.
+    pub fn cancelled_len(&self) -> usize {
+        self.cancelled.lock().len()
+    }
+
+    /// Begin stopping: every blocking wait on rings and queues returns early.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.request_ring.wake_all();
+        self.response_ring.wake_all();
+        self.requests.wake_all();
+        self.responses.wake_all();
+    }
+
+    /// Sum of both rings' allocation failures (`ring_full`).
+    pub fn ring_full(&self) -> u64 {
+        self.request_ring.full_count() + self.response_ring.full_count()
+    }
+}

@@ -1,0 +1,192 @@
+//! `IpcMsg`: the fixed-size record copied by value through the queues
+//! (`runtime.md` §2.1–§2.4). Field names, widths and numeric values are the
+//! original's; the host adds `peer_ip`, `peer_port` and `proto` (§2.1 decision).
+
+/// One IPC record. `#[repr(C)]`, copied by value; it never owns memory: the
+/// payload lives in a ring at `buffer_offset` / `headers_offset`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpcMsg {
+    /// HTTP request id, or WebSocket `conn_id` (§2.8). 0 = "no request".
+    pub request_id: u32,
+    /// Message type, a [`MsgType`] value.
+    pub msg_type: u8,
+    /// HTTP method code ([`Method`]) on requests; WS opcode on WS messages.
+    pub method: u8,
+    /// HTTP status on responses; close code on WS disconnect / close.
+    pub status_code: u16,
+    /// Bytes of the raw URI (path + optional `?query`) at `buffer_offset`.
+    pub uri_len: u16,
+    /// Bytes of the query string (without `?`): the tail of the URI.
+    pub query_len: u16,
+    /// Bytes of the header blob (requests: `name\0value\0`; responses: `Name: value\r\n`).
+    pub headers_len: u16,
+    /// Ring offset of the header blob (0 when `headers_len` is 0).
+    pub headers_offset: u32,
+    /// Bytes of body carried by this message.
+    pub body_len: u32,
+    /// Responses: declared total body length (first stream frame), = `body_len` otherwise.
+    pub total_len: u32,
+    /// Ring offset of the request blob start / response body.
+    pub buffer_offset: u32,
+    /// Bit set of [`flags`].
+    pub flags: u8,
+    /// Host addition: peer address, IPv4 mapped into IPv6 (`::ffff:a.b.c.d`).
+    pub peer_ip: [u8; 16],
+    /// Host addition: peer TCP port.
+    pub peer_port: u16,
+    /// Host addition: bit 0 TLS; bits 1–2 HTTP version (0 = 1.0, 1 = 1.1, 2 = 2).
+    pub proto: u8,
+}
+
+/// Message types, numbered in the original's enum order (§2.2).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MsgType {
+    /// runtime → Python: an HTTP request, blob `[URI][HEADERS][BODY]`.
+    ReqHttp = 0,
+    /// runtime → Python: WebSocket handshake, blob `[URI][HEADERS]`.
+    ReqWsConnect = 1,
+    /// runtime → Python: one whole WebSocket message.
+    ReqWsMsg = 2,
+    /// runtime → Python: WebSocket closed, `status_code` = close code.
+    ReqWsDisconnect = 3,
+    /// Python → runtime: HTTP response (whole, or one stream frame).
+    RespHttp = 4,
+    /// Python → runtime: accept a WebSocket handshake.
+    RespWsAccept = 5,
+    /// Python → runtime: reject a WebSocket handshake.
+    RespWsReject = 6,
+    /// Python → runtime: a WebSocket message.
+    RespWsMsg = 7,
+    /// Python → runtime: close a WebSocket.
+    RespWsClose = 8,
+}
+
+impl TryFrom<u8> for MsgType {
+    type Error = crate::IpcError;
+    fn try_from(v: u8) -> Result<Self, Self::Error> {
+        Ok(match v {
+            0 => Self::ReqHttp,
+            1 => Self::ReqWsConnect,
+            2 => Self::ReqWsMsg,
+            3 => Self::ReqWsDisconnect,
+            4 => Self::RespHttp,
+            5 => Self::RespWsAccept,
+            6 => Self::RespWsReject,
+            7 => Self::RespWsMsg,
+            8 => Self::RespWsClose,
+            _ => return Err(crate::IpcError::Malformed("unknown message type")),
+        })
+    }
+}
+
+/// HTTP method codes in the original's `vhttp_method_t` order (§2.3).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// GET
+    Get = 0,
+    /// POST
+    Post = 1,
+    /// PUT
+    Put = 2,
+    /// PATCH
+    Patch = 3,
+    /// DELETE
+    Delete = 4,
+    /// OPTIONS
+    Options = 5,
+    /// HEAD
+    Head = 6,
+    /// WebSocket route marker (route table only, never an HTTP method).
+    Ws = 7,
+}
+
+impl Method {
+    /// The seven HTTP methods, in code order.
+    pub const HTTP: [Method; 7] = [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+        Method::Head,
+    ];
+
+    /// Parse a method token (case-sensitive, §4.2). `WS` is not an HTTP method.
+    pub fn from_bytes(token: &[u8]) -> Option<Method> {
+        Some(match token {
+            b"GET" => Method::Get,
+            b"POST" => Method::Post,
+            b"PUT" => Method::Put,
+            b"PATCH" => Method::Patch,
+            b"DELETE" => Method::Delete,
+            b"OPTIONS" => Method::Options,
+            b"HEAD" => Method::Head,
+            _ => return None,
+        })
+    }
+
+    /// Decode a wire code.
+    pub fn from_code(code: u8) -> Option<Method> {
+        Some(match code {
+            0 => Method::Get,
+            1 => Method::Post,
+            2 => Method::Put,
+            3 => Method::Patch,
+            4 => Method::Delete,
+            5 => Method::Options,
+            6 => Method::Head,
+            7 => Method::Ws,
+            _ => return None,
+        })
+    }
+
+    /// The method's name as sent on the wire (`"WS"` for the route marker).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Head => "HEAD",
+            Method::Ws => "WS",
+        }
+    }
+}
+
+/// Flag bits of `IpcMsg::flags` (§2.4).
+pub mod flags {
+    /// Runtime, on requests: `Accept-Encoding` lists gzip (informational).
+    pub const GZIP_OK: u8 = 1;
+    /// Runtime, on requests: the connection stays open after this request.
+    pub const KEEPALIVE: u8 = 2;
+    /// Python, on stream frames: send with `Transfer-Encoding: chunked`.
+    pub const CHUNKED: u8 = 4;
+    /// Python, on every frame of a streamed response.
+    pub const STREAM: u8 = 8;
+    /// Last frame of a response; FIN on WebSocket messages.
+    pub const FINAL: u8 = 16;
+    /// The consumer releases this message's ring bytes after copying them.
+    pub const RELEASE: u8 = 32;
+    /// Host only: the producer failed mid-stream; cut the response and close.
+    pub const ABORT: u8 = 64;
+}
+
+/// `proto` field helpers (host addition).
+pub mod proto {
+    /// Bit 0: the connection is TLS.
+    pub const TLS: u8 = 1;
+    /// HTTP/1.0 in bits 1–2.
+    pub const HTTP10: u8 = 0;
+    /// HTTP/1.1 in bits 1–2.
+    pub const HTTP11: u8 = 1 << 1;
+    /// HTTP/2 in bits 1–2.
+    pub const HTTP2: u8 = 2 << 1;
+    /// Mask of the version bits.
+    pub const VERSION_MASK: u8 = 0b110;
+}
