@@ -1,0 +1,18 @@
+# One entry point: the README's two commands are `make run` and `make test`.
+.PHONY: run test build-dev lint bench
+
+run:            ## build everything and run examples/hello.py on :8080
+	bash scripts/run-example.sh examples/hello.py
+
+test:           ## build everything and run the whole test suite
+	bash scripts/test.sh
+
+build-dev:      ## (re)build the extension into .venv
+	bash scripts/setup.sh
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo fmt --all --check
+
+bench:          ## load benchmarks against the peers (see docs/benchmarks.md)
+	bash benches/run.sh

@@ -1,0 +1,514 @@
+//! The interpreter-thread side of the IPC (`runtime.md` §2.5, §3.6, §3.7):
+//! taking request records (one batch per call, blob copied into Python
+//! objects, ring released at once) and sending responses (normalised and
+//! serialised natively, written into the response ring, pushed to the queue).
+//! Every wait happens detached from the interpreter.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
+use viperhttp_ipc::blob::push_response_header;
+use viperhttp_ipc::message::proto;
+use viperhttp_ipc::{flags, IpcError, IpcMsg, Method, MsgType};
+
+use crate::json;
+use crate::server::{running, Running};
+
+/// Decode bytes as latin-1 (lossless, as ASGI/WSGI do); ASCII takes the fast path.
+fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if bytes.is_ascii() => PyString::new(py, s),
+        _ => {
+            let s: String = bytes.iter().map(|&b| b as char).collect();
+            PyString::new(py, &s)
+        }
+    }
+}
+
+fn method_str(py: Python<'_>, code: u8) -> Bound<'_, PyString> {
+    static NAMES: PyOnceLock<[Py<PyString>; 8]> = PyOnceLock::new();
+    let names = NAMES.get_or_init(py, || {
+        [0u8, 1, 2, 3, 4, 5, 6, 7].map(|c| {
+            PyString::intern(py, Method::from_code(c).map(Method::as_str).unwrap_or("GET")).unbind()
+        })
+    });
+    names.get(code as usize).unwrap_or(&names[0]).bind(py).clone()
+}
+
+fn scheme_and_version(py: Python<'_>, p: u8) -> (Bound<'_, PyString>, Bound<'_, PyString>) {
+    let scheme = if p & proto::TLS != 0 { "https" } else { "http" };
+    let version = match p & proto::VERSION_MASK {
+        proto::HTTP10 => "1.0",
+        proto::HTTP2 => "2",
+        _ => "1.1",
+    };
+    (PyString::intern(py, scheme), PyString::intern(py, version))
+}
+
+fn client_tuple<'py>(py: Python<'py>, msg: &IpcMsg) -> PyResult<Bound<'py, PyTuple>> {
+    let v6 = std::net::Ipv6Addr::from(msg.peer_ip);
+    let ip = match v6.to_ipv4_mapped() {
+        Some(v4) => v4.to_string(),
+        None => v6.to_string(),
+    };
+    PyTuple::new(py, [ip.into_pyobject(py)?.into_any(), msg.peer_port.into_pyobject(py)?.into_any()])
+}
+
+/// Build the request tuple
+/// `(request_id, method, path, query, headers_blob, body, client, scheme, http_version)`
+/// from one `REQ_HTTP` record, copying out of the ring and releasing it.
+fn request_tuple<'py>(py: Python<'py>, r: &Running, msg: &IpcMsg) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let uri_len = msg.uri_len as usize;
+    let headers_len = msg.headers_len as usize;
+    let total = uri_len + headers_len + msg.body_len as usize;
+    let parts = r.ipc.request_ring.read_with(msg.buffer_offset, total as u32, |blob| {
+        let uri = blob.get(..uri_len).unwrap_or_default();
+        let headers = blob.get(uri_len..uri_len + headers_len).unwrap_or_default();
+        let body = blob.get(uri_len + headers_len..).unwrap_or_default();
+        let (path, query) = match uri.iter().position(|&b| b == b'?') {
+            Some(q) => (uri.get(..q).unwrap_or_default(), uri.get(q + 1..).unwrap_or_default()),
+            None => (uri, &b""[..]),
+        };
+        (latin1(py, path), latin1(py, query), PyBytes::new(py, headers), PyBytes::new(py, body))
+    });
+    if total > 0 {
+        r.ipc.request_ring.release(msg.buffer_offset);
+    }
+    let Ok((path, query, headers, body)) = parts else {
+        // Malformed record: dropped (runtime.md §2.5); the runtime's 504 answers the client.
+        return Ok(None);
+    };
+    let (scheme, version) = scheme_and_version(py, msg.proto);
+    let items: [Bound<'py, PyAny>; 9] = [
+        msg.request_id.into_pyobject(py)?.into_any(),
+        method_str(py, msg.method).into_any(),
+        path.into_any(),
+        query.into_any(),
+        headers.into_any(),
+        body.into_any(),
+        client_tuple(py, msg)?.into_any(),
+        scheme.into_any(),
+        version.into_any(),
+    ];
+    Ok(Some(PyTuple::new(py, items)?))
+}
+
+/// `_poll_batch(max_n) -> list[tuple]`: up to `max_n` HTTP requests. When the
+/// queue is empty the consumer parks (the wake-up fd fires on the next push)
+/// and an empty list is returned. Requests cancelled while queued are dropped.
+#[pyfunction]
+pub fn _poll_batch(py: Python<'_>, max_n: usize) -> PyResult<Bound<'_, PyList>> {
+    let r = running()?;
+    let mut msgs = Vec::new();
+    if r.ipc.requests.pop_batch(&mut msgs, max_n.max(1)) == 0 {
+        r.wake.drain();
+        if r.ipc.requests.park() {
+            return Ok(PyList::empty(py));
+        }
+        r.ipc.requests.pop_batch(&mut msgs, max_n.max(1));
+    } else {
+        r.ipc.requests.unpark();
+    }
+    let out = PyList::empty(py);
+    for msg in &msgs {
+        if msg.msg_type != MsgType::ReqHttp as u8 {
+            continue; // WebSocket records arrive with the WebSocket issue.
+        }
+        if r.ipc.is_cancelled(msg.request_id) {
+            let total = msg.uri_len as u32 + msg.headers_len as u32 + msg.body_len;
+            if total > 0 {
+                r.ipc.request_ring.release(msg.buffer_offset);
+            }
+            r.ipc.clear_cancelled(msg.request_id);
+            continue;
+        }
+        if let Some(t) = request_tuple(py, &r, msg)? {
+            out.append(t)?;
+        }
+    }
+    Ok(out)
+}
+
+/// `poll_request() -> dict | None` (runtime.md §2.5 shape): one request.
+#[pyfunction]
+pub fn poll_request(py: Python<'_>) -> PyResult<Option<Bound<'_, PyDict>>> {
+    let batch = _poll_batch(py, 1)?;
+    let Ok(item) = batch.get_item(0) else { return Ok(None) };
+    let t = item.cast_into::<PyTuple>()?;
+    let d = PyDict::new(py);
+    d.set_item("type", "http")?;
+    d.set_item("request_id", t.get_item(0)?)?;
+    d.set_item("method", t.get_item(1)?)?;
+    let path: String = t.get_item(2)?.extract()?;
+    let query: String = t.get_item(3)?.extract()?;
+    d.set_item("path", if query.is_empty() { path } else { format!("{path}?{query}") })?;
+    d.set_item("raw", t)?;
+    Ok(Some(d))
+}
+
+/// `wait_request(timeout_ms) -> bool`: block (detached) until a request is
+/// queued or the timeout passes. For the synchronous fallback loop.
+#[pyfunction]
+pub fn wait_request(py: Python<'_>, timeout_ms: u64) -> PyResult<bool> {
+    let r = running()?;
+    Ok(py.detach(|| r.ipc.requests.wait_nonempty(Duration::from_millis(timeout_ms), &r.ipc.stopping)))
+}
+
+/// `wakeup_fd() -> int` (runtime.md §1.4).
+#[pyfunction]
+pub fn wakeup_fd() -> PyResult<i32> {
+    Ok(running()?.wake.fd())
+}
+
+/// `is_cancelled(request_id) -> bool` (runtime.md §9.3).
+#[pyfunction]
+pub fn is_cancelled(request_id: u32) -> bool {
+    crate::server::running_any().is_some_and(|r| r.ipc.is_cancelled(request_id))
+}
+
+/// A serialised response ready for the ring.
+struct Outgoing {
+    status: u16,
+    headers: Vec<u8>,
+    body: Vec<u8>,
+}
+
+fn content_type_line(block: &mut Vec<u8>, value: &str) -> PyResult<()> {
+    push_response_header(block, b"Content-Type", value.as_bytes()).map_err(ipc_err)
+}
+
+fn ipc_err(e: IpcError) -> PyErr {
+    match e {
+        IpcError::HeadersTooLarge => PyValueError::new_err("headers too large"),
+        IpcError::RingFull => PyValueError::new_err("ipc ring full"),
+        IpcError::QueueFull => PyValueError::new_err("response queue full"),
+        IpcError::Malformed(what) => PyValueError::new_err(format!("invalid response header: {what}")),
+        other => PyValueError::new_err(other.to_string()),
+    }
+}
+
+fn header_bytes<'a>(v: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8]>> {
+    if let Ok(s) = v.cast::<PyString>() {
+        Ok(std::borrow::Cow::Owned(s.to_cow()?.as_bytes().to_vec()))
+    } else if let Ok(b) = v.cast::<PyBytes>() {
+        Ok(std::borrow::Cow::Owned(b.as_bytes().to_vec()))
+    } else {
+        Err(PyTypeError::new_err("header names and values must be str or bytes"))
+    }
+}
+
+/// Append the response's headers (a dict, or a list of `(name, value)` pairs).
+/// Returns whether a `Content-Type` header was among them.
+fn push_headers(block: &mut Vec<u8>, headers: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let mut has_ct = false;
+    let mut push = |name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>| -> PyResult<()> {
+        let n = header_bytes(name)?;
+        let v = header_bytes(value)?;
+        has_ct |= n.eq_ignore_ascii_case(b"content-type");
+        push_response_header(block, &n, &v).map_err(ipc_err)
+    };
+    if headers.is_none() {
+        return Ok(false);
+    }
+    if let Ok(d) = headers.cast::<PyDict>() {
+        for (k, v) in d.iter() {
+            push(&k, &v)?;
+        }
+    } else {
+        for item in headers.try_iter()? {
+            let item = item?;
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            push(&k, &v)?;
+        }
+    }
+    Ok(has_ct)
+}
+
+/// Serialise a body value: returns (bytes, default content type).
+fn body_bytes(py: Python<'_>, body: &Bound<'_, PyAny>, strict: bool) -> PyResult<(Vec<u8>, Option<&'static str>)> {
+    if body.is_none() {
+        Ok((Vec::new(), None))
+    } else if let Ok(b) = body.cast::<PyBytes>() {
+        Ok((b.as_bytes().to_vec(), Some("application/octet-stream")))
+    } else if let Ok(b) = body.cast::<PyByteArray>() {
+        Ok((b.to_vec(), Some("application/octet-stream")))
+    } else if let Ok(s) = body.cast::<PyString>() {
+        Ok((s.to_cow()?.as_bytes().to_vec(), Some("text/plain; charset=utf-8")))
+    } else if strict {
+        Err(PyValueError::new_err("response body must be str/bytes/bytearray/None"))
+    } else if body.is_instance_of::<PyDict>() || body.is_instance_of::<PyList>() {
+        let mut out = Vec::with_capacity(64);
+        json::dumps_into(py, body, &mut out)?;
+        Ok((out, Some("application/json")))
+    } else {
+        let s = body.str()?;
+        Ok((s.to_cow()?.as_bytes().to_vec(), Some("text/plain; charset=utf-8")))
+    }
+}
+
+fn is_response_dict(d: &Bound<'_, PyDict>) -> bool {
+    d.get_item(pyo3::intern!(d.py(), "__vhttp_response__"))
+        .ok()
+        .flatten()
+        .is_some_and(|v| v.is_truthy().unwrap_or(false))
+}
+
+/// Normalise + serialise (api.md §7.2/§7.3, runtime.md §3.7). `strict` = the
+/// low-level `send_response` rule: a response dict's body must already be
+/// str/bytes/bytearray/None.
+fn serialise(py: Python<'_>, value: &Bound<'_, PyAny>, strict: bool) -> PyResult<Outgoing> {
+    let mut headers = Vec::new();
+    if let Ok(d) = value.cast::<PyDict>() {
+        if is_response_dict(d) {
+            let status = match d.get_item(pyo3::intern!(py, "status_code"))? {
+                Some(s) if !s.is_none() => s.extract::<i64>().map_err(|_| PyValueError::new_err("invalid status code"))?,
+                _ => 200,
+            };
+            if !(100..=999).contains(&status) {
+                return Err(PyValueError::new_err("invalid status code"));
+            }
+            let body = d.get_item(pyo3::intern!(py, "body"))?;
+            let (bytes, default_ct) = match &body {
+                Some(b) => body_bytes(py, b, strict)?,
+                None => (Vec::new(), None),
+            };
+            let ct = d.get_item(pyo3::intern!(py, "content_type"))?.filter(|c| !c.is_none());
+            let mut user = Vec::new();
+            let has_ct = match d.get_item(pyo3::intern!(py, "headers"))? {
+                Some(h) => push_headers(&mut user, &h)?,
+                None => false,
+            };
+            if !has_ct {
+                if let Some(ct) = ct {
+                    let s = ct.cast::<PyString>().map_err(|_| PyTypeError::new_err("content_type must be str"))?;
+                    content_type_line(&mut headers, &s.to_cow()?)?;
+                } else if let Some(def) = default_ct {
+                    content_type_line(&mut headers, def)?;
+                }
+            }
+            headers.extend_from_slice(&user);
+            if headers.len() > u16::MAX as usize {
+                return Err(PyValueError::new_err("headers too large"));
+            }
+            return Ok(Outgoing { status: status as u16, headers, body: bytes });
+        }
+        // A plain dict: JSON.
+        let mut body = Vec::with_capacity(64);
+        json::dumps_into(py, value, &mut body)?;
+        content_type_line(&mut headers, "application/json")?;
+        return Ok(Outgoing { status: 200, headers, body });
+    }
+    let (body, ct) = body_bytes(py, value, false)?;
+    if let Some(ct) = ct {
+        content_type_line(&mut headers, ct)?;
+    }
+    Ok(Outgoing { status: 200, headers, body })
+}
+
+/// Write one response record (header block + body in one ring allocation,
+/// `[headers][body]`) and push it. Waits, detached, when the ring or the queue
+/// is full (runtime.md §2.6, §2.7).
+fn push_frame(py: Python<'_>, r: &Running, id: u32, status: u16, headers: &[u8], body: &[u8], msg_flags: u8, total_len: u32) -> PyResult<()> {
+    let len = headers.len() + body.len();
+    let mut offset = 0u32;
+    if len > 0 {
+        let ring = &r.ipc.response_ring;
+        let write = |mut grant: viperhttp_ipc::RingGrant<'_>| {
+            let dst = grant.as_mut_slice();
+            if let (Some(h), Some(b)) = (dst.get_mut(..headers.len()), None::<()>) {
+                let _ = b;
+                h.copy_from_slice(headers);
+            }
+            if let Some(b) = dst.get_mut(headers.len()..) {
+                b.copy_from_slice(body);
+            }
+            grant.publish()
+        };
+        offset = match ring.alloc(len) {
+            Ok(g) => write(g),
+            Err(_) => {
+                let wait = Duration::from_millis(r.ring_wait_ms);
+                let stop = &r.ipc.stopping;
+                let g = py.detach(|| ring.alloc_wait(len, wait, stop).map(|g| write(g)));
+                g.map_err(|_| PyValueError::new_err("ipc ring full"))?
+            }
+        };
+    }
+    let msg = IpcMsg {
+        request_id: id,
+        msg_type: MsgType::RespHttp as u8,
+        status_code: status,
+        headers_len: headers.len() as u16,
+        headers_offset: if headers.is_empty() { 0 } else { offset },
+        body_len: body.len() as u32,
+        buffer_offset: if body.is_empty() { 0 } else { offset + headers.len() as u32 },
+        total_len,
+        flags: msg_flags,
+        ..IpcMsg::default()
+    };
+    if let Err(msg) = r.ipc.responses.push(msg) {
+        let wait = Duration::from_millis(r.ring_wait_ms);
+        let res = py.detach(|| r.ipc.responses.push_wait(msg, wait, &r.ipc.stopping));
+        if res.is_err() {
+            if len > 0 {
+                r.ipc.response_ring.release(offset);
+            }
+            r.ipc.counters.dropped_responses.fetch_add(1, Ordering::Relaxed);
+            return Err(PyValueError::new_err("response queue full"));
+        }
+    }
+    Ok(())
+}
+
+/// Send a serialised response; bodies larger than a quarter of the ring go as
+/// stream frames with `total_len` set (Content-Length, runtime.md §3.7).
+fn send_outgoing(py: Python<'_>, r: &Running, id: u32, out: Outgoing) -> PyResult<()> {
+    if r.ipc.is_cancelled(id) {
+        r.ipc.clear_cancelled(id);
+        return Ok(()); // client gone: dropped silently (runtime.md §2.8)
+    }
+    let limit = r.ipc.response_ring.capacity() / 4;
+    if out.headers.len() + out.body.len() <= limit {
+        let total = out.body.len() as u32;
+        return push_frame(py, r, id, out.status, &out.headers, &out.body, 0, total);
+    }
+    let total = out.body.len() as u32;
+    let mut chunks = out.body.chunks(limit.max(1)).peekable();
+    let first = chunks.next().unwrap_or_default();
+    let last_flag = if chunks.peek().is_none() { flags::FINAL } else { 0 };
+    push_frame(py, r, id, out.status, &out.headers, first, flags::STREAM | last_flag, total)?;
+    while let Some(chunk) = chunks.next() {
+        let f = if chunks.peek().is_none() { flags::STREAM | flags::FINAL } else { flags::STREAM };
+        push_frame(py, r, id, 0, &[], chunk, f, 0)?;
+    }
+    Ok(())
+}
+
+/// `_send_result(request_id, result)`: the bridge's fast path — normalise and
+/// serialise any handler result natively (api.md §7.2) and send it.
+#[pyfunction]
+pub fn _send_result(py: Python<'_>, request_id: u32, result: &Bound<'_, PyAny>) -> PyResult<()> {
+    let r = running()?;
+    let out = serialise(py, result, false)?;
+    send_outgoing(py, &r, request_id, out)
+}
+
+/// `send_response(response)` / `send_response(request_id, response)`
+/// (runtime.md §3.7): the low-level call, strict about body types.
+#[pyfunction]
+#[pyo3(signature = (a, b=None))]
+pub fn send_response(py: Python<'_>, a: &Bound<'_, PyAny>, b: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    let r = running()?;
+    let (id, resp) = match b {
+        Some(resp) => (a.extract::<u32>()?, resp.clone()),
+        None => {
+            let d = a.cast::<PyDict>().map_err(|_| PyValueError::new_err("response missing request_id"))?;
+            let id = d
+                .get_item("request_id")?
+                .ok_or_else(|| PyValueError::new_err("response missing request_id"))?
+                .extract::<u32>()?;
+            (id, a.clone())
+        }
+    };
+    let strict = resp.cast::<PyDict>().map(is_response_dict).unwrap_or(false);
+    let out = serialise(py, &resp, strict)?;
+    send_outgoing(py, &r, id, out)
+}
+
+/// `stream_send(request_id, data=None, *, status_code=200, headers=None,
+/// content_type=None, total_len=0, chunked=True, final=False, send_headers=False) -> bool`
+/// (runtime.md §3.6). Returns False when the request was cancelled.
+#[pyfunction]
+#[pyo3(signature = (request_id=None, data=None, *, status_code=200, headers=None, content_type=None, total_len=0, chunked=true, r#final=false, send_headers=false, abort=false))]
+#[allow(clippy::too_many_arguments)]
+pub fn stream_send(
+    py: Python<'_>,
+    request_id: Option<u32>,
+    data: Option<&Bound<'_, PyAny>>,
+    status_code: u16,
+    headers: Option<&Bound<'_, PyAny>>,
+    content_type: Option<&str>,
+    total_len: u32,
+    chunked: bool,
+    r#final: bool,
+    send_headers: bool,
+    abort: bool,
+) -> PyResult<bool> {
+    let id = request_id.ok_or_else(|| PyTypeError::new_err("missing request_id"))?;
+    let r = running()?;
+    if r.ipc.is_cancelled(id) {
+        if r#final || abort {
+            r.ipc.clear_cancelled(id);
+        }
+        return Ok(false);
+    }
+    let bytes: Vec<u8> = match data {
+        None => Vec::new(),
+        Some(d) if d.is_none() => Vec::new(),
+        Some(d) => {
+            if let Ok(b) = d.cast::<PyBytes>() {
+                b.as_bytes().to_vec()
+            } else if let Ok(b) = d.cast::<PyByteArray>() {
+                b.to_vec()
+            } else if let Ok(s) = d.cast::<PyString>() {
+                s.to_cow()?.as_bytes().to_vec()
+            } else {
+                return Err(PyValueError::new_err("data must be str/bytes/bytearray/None"));
+            }
+        }
+    };
+    let mut block = Vec::new();
+    let mut f = flags::STREAM;
+    let mut total = 0;
+    if send_headers {
+        let has_ct = match headers {
+            Some(h) => {
+                let mut user = Vec::new();
+                let has = push_headers(&mut user, h)?;
+                if !has {
+                    content_type_line(&mut block, content_type.unwrap_or("application/octet-stream"))?;
+                }
+                block.extend_from_slice(&user);
+                has
+            }
+            None => {
+                content_type_line(&mut block, content_type.unwrap_or("application/octet-stream"))?;
+                true
+            }
+        };
+        let _ = has_ct;
+        if chunked || total_len == 0 {
+            f |= flags::CHUNKED;
+        } else {
+            total = total_len;
+        }
+    }
+    if r#final {
+        f |= flags::FINAL;
+    }
+    if abort {
+        f |= flags::ABORT | flags::FINAL;
+    }
+    push_frame(py, &r, id, if send_headers { status_code } else { 0 }, &block, &bytes, f, total)?;
+    Ok(true)
+}
+
+/// `_stream_credit(request_id) -> bool`: whether a stream producer may push
+/// another frame now (< 64 frames buffered for the id, ring below 80 %).
+#[pyfunction]
+pub fn _stream_credit(request_id: u32) -> PyResult<bool> {
+    let r = running()?;
+    let buffered = r.server.shared().pending.buffered(request_id);
+    let ring = &r.ipc.response_ring;
+    Ok(buffered < viperhttp_runtime::pending::MAX_BUFFERED_FRAMES && ring.used() * 5 < ring.capacity() * 4)
+}
+
+/// Python `True`/`False` helper kept for symmetry in stubs.
+#[allow(dead_code)]
+fn py_bool(py: Python<'_>, v: bool) -> Bound<'_, PyBool> {
+    PyBool::new(py, v).to_owned()
+}

@@ -1,0 +1,150 @@
+//! Native JSON encoder for response bodies (`runtime.md` §3.7). It must give
+//! exactly the bytes of
+//! `json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()`
+//! for everything it accepts; anything else (subclasses, non-str keys, NaN,
+//! lone surrogates, deep nesting) falls back to that very call, so exception
+//! types and messages stay Python's own.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+
+/// Deeper structures go to the stdlib (which has its own recursion checks).
+const MAX_DEPTH: usize = 64;
+
+struct Fallback;
+
+fn escape_into(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => {
+                out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    out.push(b'"');
+}
+
+fn encode(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Result<(), Fallback> {
+    if depth > MAX_DEPTH {
+        return Err(Fallback);
+    }
+    if obj.is_none() {
+        out.extend_from_slice(b"null");
+    } else if obj.is_exact_instance_of::<PyString>() {
+        let s = obj.cast::<PyString>().map_err(|_| Fallback)?;
+        escape_into(&s.to_cow().map_err(|_| Fallback)?, out);
+    } else if obj.is_exact_instance_of::<PyBool>() {
+        out.extend_from_slice(if obj.is_truthy().map_err(|_| Fallback)? { b"true" } else { b"false" });
+    } else if obj.is_exact_instance_of::<PyInt>() {
+        match obj.extract::<i64>() {
+            Ok(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+            Err(_) => {
+                let s = obj.str().map_err(|_| Fallback)?;
+                out.extend_from_slice(s.to_cow().map_err(|_| Fallback)?.as_bytes());
+            }
+        }
+    } else if obj.is_exact_instance_of::<PyFloat>() {
+        let f = obj.cast::<PyFloat>().map_err(|_| Fallback)?;
+        if !f.value().is_finite() {
+            return Err(Fallback);
+        }
+        // float.__repr__ digits, exactly as json does.
+        let r = obj.repr().map_err(|_| Fallback)?;
+        out.extend_from_slice(r.to_cow().map_err(|_| Fallback)?.as_bytes());
+    } else if obj.is_exact_instance_of::<PyDict>() {
+        let d = obj.cast::<PyDict>().map_err(|_| Fallback)?;
+        out.push(b'{');
+        let mut first = true;
+        for (k, v) in d.iter() {
+            if !k.is_exact_instance_of::<PyString>() {
+                return Err(Fallback);
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            encode(&k, out, depth + 1)?;
+            out.push(b':');
+            encode(&v, out, depth + 1)?;
+        }
+        out.push(b'}');
+    } else if obj.is_exact_instance_of::<PyList>() {
+        let l = obj.cast::<PyList>().map_err(|_| Fallback)?;
+        out.push(b'[');
+        for (i, item) in l.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            encode(&item, out, depth + 1)?;
+        }
+        out.push(b']');
+    } else if obj.is_exact_instance_of::<PyTuple>() {
+        let t = obj.cast::<PyTuple>().map_err(|_| Fallback)?;
+        out.push(b'[');
+        for (i, item) in t.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            encode(&item, out, depth + 1)?;
+        }
+        out.push(b']');
+    } else {
+        return Err(Fallback);
+    }
+    Ok(())
+}
+
+fn stdlib_dumps<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Vec<u8>> {
+    static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let dumps = DUMPS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py.import("json")?.getattr("dumps")?.unbind())
+    })?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("separators", (",", ":"))?;
+    kwargs.set_item("ensure_ascii", false)?;
+    kwargs.set_item("allow_nan", false)?;
+    let text = dumps.bind(py).call((obj,), Some(&kwargs))?;
+    let encoded = text.call_method1("encode", ("utf-8",))?;
+    encoded.extract::<Vec<u8>>()
+}
+
+/// Encode `obj` as compact JSON into `out`.
+pub fn dumps_into<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
+    let start = out.len();
+    if encode(obj, out, 0).is_ok() {
+        return Ok(());
+    }
+    out.truncate(start);
+    out.extend_from_slice(&stdlib_dumps(py, obj)?);
+    Ok(())
+}
+
+/// `json_dumps(obj) -> bytes`: compact JSON, byte-identical to the stdlib call above.
+#[pyfunction]
+pub fn json_dumps<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let mut out = Vec::with_capacity(64);
+    dumps_into(py, obj, &mut out)?;
+    Ok(pyo3::types::PyBytes::new(py, &out))
+}

@@ -1,0 +1,129 @@
+//! `app.run()` runtime knobs → `RuntimeConfig` + `IpcConfig` (`runtime.md` §11):
+//! each rule lives here once. Unlike the `bridge_*` knobs these never clamp:
+//! non-int → `TypeError`, out of range → `ValueError("<name> out of range")`,
+//! raised before anything binds.
+
+use std::net::IpAddr;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyInt, PyString};
+use viperhttp_ipc::IpcConfig;
+use viperhttp_runtime::RuntimeConfig;
+
+/// Everything `start()` needs, validated.
+pub struct StartConfig {
+    /// Runtime settings.
+    pub runtime: RuntimeConfig,
+    /// IPC sizes.
+    pub ipc: IpcConfig,
+    /// Python-side ring wait (`ipc_ring_wait_ms`).
+    pub ring_wait_ms: u64,
+    /// `vfs_root`, when set.
+    pub vfs_root: Option<String>,
+}
+
+fn int_knob(name: &str, value: &Bound<'_, PyAny>, min: i64, max: i64) -> PyResult<i64> {
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!("{name} must be int")));
+    }
+    let v: i64 = value
+        .extract()
+        .map_err(|_| PyValueError::new_err(format!("{name} out of range")))?;
+    if v < min || v > max {
+        return Err(PyValueError::new_err(format!("{name} out of range")));
+    }
+    Ok(v)
+}
+
+/// Build the start configuration from `host`, `port` and the runtime keywords.
+pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<StartConfig> {
+    let mut runtime = RuntimeConfig::default();
+    let mut ipc = IpcConfig::default();
+    let mut ring_wait_ms = 10_000u64;
+    let mut vfs_root = None;
+    if !(0..=65535).contains(&port) {
+        return Err(PyValueError::new_err("invalid port"));
+    }
+    runtime.port = port as u16;
+    runtime.host = host
+        .parse::<IpAddr>()
+        .or_else(|_| if host == "localhost" { Ok(IpAddr::from([127, 0, 0, 1])) } else { Err(()) })
+        .map_err(|_| PyValueError::new_err(format!("invalid host: {host}")))?;
+
+    let mut min_workers: Option<i64> = None;
+    let mut max_workers: Option<i64> = None;
+    let mut runtime_threads: Option<i64> = None;
+    const U32: i64 = u32::MAX as i64;
+    if let Some(kw) = kwargs {
+        for (key, value) in kw.iter() {
+            let name: String = key.extract()?;
+            if value.is_none() {
+                continue; // None = the default
+            }
+            let v = &value;
+            match name.as_str() {
+                "ipc_ring_size" => ipc.ring_size = int_knob(&name, v, 64 * 1024, 1 << 30)? as usize,
+                "ipc_request_queue_len" => ipc.request_queue_len = int_knob(&name, v, 1, 65535)? as usize,
+                "ipc_response_queue_len" => ipc.response_queue_len = int_knob(&name, v, 1, 65535)? as usize,
+                "ipc_ring_wait_ms" => ring_wait_ms = int_knob(&name, v, 0, U32)? as u64,
+                "ipc_enqueue_retry_ms" => runtime.timeouts.enqueue_retry_ms = int_knob(&name, v, 0, U32)? as u64,
+                "runtime_threads" => runtime_threads = Some(int_knob(&name, v, 1, 65535)?),
+                "min_workers" => min_workers = Some(int_knob(&name, v, 1, 65535)?),
+                "max_workers" => max_workers = Some(int_knob(&name, v, 1, 65535)?),
+                "max_uri_len" => runtime.limits.max_uri_len = int_knob(&name, v, 1, 65535)? as usize,
+                "max_headers" => runtime.limits.max_headers = int_knob(&name, v, 1, 1000)? as usize,
+                "max_header_size" => runtime.limits.max_header_size = int_knob(&name, v, 1, 65535)? as usize,
+                "max_body_size" => runtime.limits.max_body_size = int_knob(&name, v, 1, U32)? as usize,
+                "max_connections" => runtime.limits.max_connections = int_knob(&name, v, 1, 1 << 20)? as usize,
+                "max_keepalive_requests" => {
+                    runtime.limits.max_keepalive_requests = int_knob(&name, v, 1, U32)? as usize
+                }
+                "header_timeout_ms" => runtime.timeouts.header_ms = int_knob(&name, v, 0, U32)? as u64,
+                "keepalive_timeout_ms" => runtime.timeouts.keepalive_ms = int_knob(&name, v, 0, U32)? as u64,
+                "body_timeout_ms" => runtime.timeouts.body_ms = int_knob(&name, v, 0, U32)? as u64,
+                "response_timeout_ms" => runtime.timeouts.response_ms = int_knob(&name, v, 0, U32)? as u64,
+                "stream_idle_timeout_ms" => runtime.timeouts.stream_idle_ms = int_knob(&name, v, 0, U32)? as u64,
+                "static_max_age" => {
+                    // Applied to the static snapshot at start (native_config).
+                    int_knob(&name, v, 0, U32)?;
+                }
+                "server_header" => {
+                    let s = v
+                        .cast::<PyString>()
+                        .map_err(|_| PyTypeError::new_err("server_header must be str"))?;
+                    runtime.server_header = Some(s.to_cow()?.into_owned());
+                }
+                "reuse_port" => runtime.reuse_port = v.is_truthy()?,
+                "vfs_root" => {
+                    let s = v.cast::<PyString>().map_err(|_| PyTypeError::new_err("vfs_root must be str"))?;
+                    vfs_root = Some(s.to_cow()?.into_owned());
+                }
+                other => return Err(PyTypeError::new_err(format!("unexpected keyword argument '{other}'"))),
+            }
+        }
+    }
+    // Worker limits (runtime.md §3.3 host checks, in this order).
+    if let Some(max) = max_workers {
+        if max > 256 {
+            return Err(PyValueError::new_err("invalid worker limits"));
+        }
+    }
+    if let (Some(min), Some(max)) = (min_workers, max_workers) {
+        if min > max {
+            return Err(PyValueError::new_err("invalid worker limits"));
+        }
+    }
+    if let Some(t) = runtime_threads.or(max_workers) {
+        runtime.threads = t as usize;
+    }
+    if runtime.limits.max_body_size > ipc.ring_size / 2 {
+        return Err(PyValueError::new_err("max_body_size exceeds ipc ring"));
+    }
+    Ok(StartConfig { runtime, ipc, ring_wait_ms, vfs_root })
+}
+
+/// `get_worker_limits()` values for a configuration.
+pub fn worker_limits(threads: usize, min_workers: Option<usize>) -> (usize, usize) {
+    (min_workers.unwrap_or(threads.min(4)), threads)
+}

@@ -1,0 +1,46 @@
+//! `viperhttp._native`: the PyO3 extension, the only crate that touches Python.
+//! This file only registers functions; each concern lives in its own module.
+
+mod bridge;
+mod json;
+mod knobs;
+mod native_config;
+mod routes;
+mod server;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // lifecycle and stats
+    m.add_function(wrap_pyfunction!(server::start, m)?)?;
+    m.add_function(wrap_pyfunction!(server::stop, m)?)?;
+    m.add_function(wrap_pyfunction!(server::close, m)?)?;
+    m.add_function(wrap_pyfunction!(server::is_running, m)?)?;
+    m.add_function(wrap_pyfunction!(server::is_stopping, m)?)?;
+    m.add_function(wrap_pyfunction!(server::in_flight, m)?)?;
+    m.add_function(wrap_pyfunction!(server::bound_port, m)?)?;
+    m.add_function(wrap_pyfunction!(server::set_python_middleware, m)?)?;
+    m.add_function(wrap_pyfunction!(server::server_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(server::ipc_stats, m)?)?;
+    // IPC, interpreter side
+    m.add_function(wrap_pyfunction!(bridge::_poll_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::poll_request, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::wait_request, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::wakeup_fd, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::is_cancelled, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::_send_result, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::send_response, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::stream_send, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::_stream_credit, m)?)?;
+    m.add_function(wrap_pyfunction!(json::json_dumps, m)?)?;
+    // routes
+    m.add_function(wrap_pyfunction!(routes::route_add, m)?)?;
+    m.add_function(wrap_pyfunction!(routes::route_match, m)?)?;
+    m.add_function(wrap_pyfunction!(routes::routes_reset, m)?)?;
+    m.add_function(wrap_pyfunction!(routes::router_stats, m)?)?;
+    native_config::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Server lifecycle from Python: `start`, `stop`, `close`, `is_running`,
+//! stats. Holds the one running server of the process. Blocking calls
+//! (joining the runtime thread) detach from the interpreter first, so a runtime
+//! thread can never wait on the GIL while we wait on it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::thread::ThreadId;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use viperhttp_ipc::{Ipc, WakeFd};
+use viperhttp_runtime::ServerHandle;
+
+use crate::knobs;
+
+/// One running server and its IPC channel.
+pub struct Running {
+    /// The channel.
+    pub ipc: Arc<Ipc>,
+    /// The runtime.
+    pub server: ServerHandle,
+    /// The interpreter's wake-up fd.
+    pub wake: Arc<WakeFd>,
+    /// The interpreter thread (the thread that started the server).
+    pub thread: ThreadId,
+    /// Python-side ring/queue wait bound.
+    pub ring_wait_ms: u64,
+    /// `min_workers` as given (advisory on the host).
+    pub min_workers: usize,
+}
+
+static RUNNING: Mutex<Option<Arc<Running>>> = Mutex::new(None);
+
+/// Set while the app has Python HTTP middleware (read by the runtime).
+pub static PYTHON_MIDDLEWARE: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+
+/// The running server, checked to be used from the interpreter thread.
+pub fn running() -> PyResult<Arc<Running>> {
+    let r = RUNNING.lock().clone().ok_or_else(|| PyRuntimeError::new_err("server not running"))?;
+    if std::thread::current().id() != r.thread {
+        return Err(PyRuntimeError::new_err("viperhttp IPC used off the interpreter thread"));
+    }
+    Ok(r)
+}
+
+/// The running server from any thread (stats, stop).
+pub fn running_any() -> Option<Arc<Running>> {
+    RUNNING.lock().clone()
+}
+
+/// `start(host="0.0.0.0", port=8080, **runtime_knobs) -> bound port`.
+#[pyfunction]
+#[pyo3(signature = (host="0.0.0.0", port=8080, **kwargs))]
+pub fn start(py: Python<'_>, host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<u16> {
+    let cfg = knobs::build(host, port, kwargs)?;
+    if RUNNING.lock().is_some() {
+        return Err(PyOSError::new_err((libc::EBUSY, "server already running")));
+    }
+    let min_workers = kwargs
+        .and_then(|k| k.get_item("min_workers").ok().flatten())
+        .and_then(|v| v.extract::<usize>().ok());
+    let mut runtime = cfg.runtime;
+    let (statics, cors, hosts, rate) =
+        crate::native_config::snapshot(cfg.vfs_root.as_deref().map(std::path::Path::new));
+    runtime.static_files = statics;
+    runtime.cors = cors;
+    runtime.trusted_hosts = hosts;
+    runtime.rate_limit = rate;
+    let ipc = Arc::new(Ipc::new(&cfg.ipc));
+    let wake = Arc::new(WakeFd::new().map_err(|e| PyOSError::new_err(e.to_string()))?);
+    let w = wake.clone();
+    ipc.requests.set_waker(Arc::new(move || w.wake()));
+    let routes = crate::routes::ROUTES.clone();
+    let flag = PYTHON_MIDDLEWARE.clone();
+    let ipc2 = ipc.clone();
+    let server = py
+        .detach(move || ServerHandle::start(runtime, ipc2, routes, flag))
+        .map_err(|e| PyOSError::new_err(e.to_string()))?;
+    let port = server.local_addr().port();
+    crate::native_config::SERVER_RUNNING.store(true, Ordering::SeqCst);
+    *RUNNING.lock() = Some(Arc::new(Running {
+        ipc,
+        server,
+        wake,
+        thread: std::thread::current().id(),
+        ring_wait_ms: cfg.ring_wait_ms,
+        min_workers: min_workers.unwrap_or(0),
+    }));
+    Ok(port)
+}
+
+/// `stop()`: begin the stop sequence (thread-safe, non-blocking): the listener
+/// closes, idle connections close, in-flight requests may finish.
+#[pyfunction]
+pub fn stop() {
+    if let Some(r) = running_any() {
+        r.server.begin_stop();
+        r.wake.wake();
+    }
+}
+
+/// `close()`: end the server now (cancel what is left, join the runtime thread).
+#[pyfunction]
+pub fn close(py: Python<'_>) {
+    let taken = RUNNING.lock().take();
+    if let Some(r) = taken {
+        r.ipc.stop();
+        py.detach(|| r.server.close());
+        crate::native_config::SERVER_RUNNING.store(false, Ordering::SeqCst);
+    }
+}
+
+/// `is_running()`: a server is serving and not stopping.
+#[pyfunction]
+pub fn is_running() -> bool {
+    running_any().is_some_and(|r| !r.server.is_stopping())
+}
+
+/// `is_stopping()`: the stop sequence began.
+#[pyfunction]
+pub fn is_stopping() -> bool {
+    running_any().is_some_and(|r| r.server.is_stopping())
+}
+
+/// `in_flight()`: requests handed to Python and not yet answered.
+#[pyfunction]
+pub fn in_flight() -> usize {
+    running_any().map(|r| r.server.in_flight() + r.ipc.requests.len()).unwrap_or(0)
+}
+
+/// `bound_port()`: the listener's port, or None.
+#[pyfunction]
+pub fn bound_port() -> Option<u16> {
+    running_any().map(|r| r.server.local_addr().port())
+}
+
+/// `set_python_middleware(flag)`: while set, unmatched requests go to Python.
+#[pyfunction]
+pub fn set_python_middleware(flag: bool) {
+    PYTHON_MIDDLEWARE.store(flag, Ordering::SeqCst);
+}
+
+/// `server_stats()`: counters of the running server (zeros when stopped).
+#[pyfunction]
+pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    let r = running_any();
+    let snapshot = r.as_ref().map(|r| r.server.stats().snapshot()).unwrap_or_else(|| {
+        viperhttp_runtime::ServerStats::default().snapshot()
+    });
+    for (k, v) in snapshot {
+        d.set_item(k, v)?;
+    }
+    let threads = r.as_ref().map(|r| r.server.shared().config.threads).unwrap_or(0);
+    d.set_item("workers_active", threads)?;
+    d.set_item("workers_started", threads)?;
+    d.set_item("event_loop_enabled", true)?;
+    d.set_item("event_conn_active", d.get_item("connections_open")?)?;
+    for zero in [
+        "accepts_enqueued", "accepts_rejected", "accept_queue_used", "accept_queue_peak", "ws_handoffs",
+        "ws_tasks_active", "scheduler_yields", "https_handshake_ok", "https_handshake_fail",
+    ] {
+        d.set_item(zero, 0)?;
+    }
+    d.set_item("https_enabled", false)?;
+    d.set_item("http2_enabled", false)?;
+    Ok(d)
+}
+
+/// `ipc_stats()`.
+#[pyfunction]
+pub fn ipc_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    let r = running_any();
+    let get = |f: &dyn Fn(&Running) -> u64| r.as_deref().map(f).unwrap_or(0);
+    d.set_item("dropped_requests", get(&|r| r.ipc.counters.dropped_requests.load(Ordering::Relaxed)))?;
+    d.set_item("dropped_responses", get(&|r| r.ipc.counters.dropped_responses.load(Ordering::Relaxed)))?;
+    d.set_item("ring_full", get(&|r| r.ipc.ring_full()))?;
+    d.set_item("ring_size", get(&|r| r.ipc.request_ring.capacity() as u64))?;
+    d.set_item("ring_psram", false)?;
+    d.set_item("request_ring_used", get(&|r| r.ipc.request_ring.used() as u64))?;
+    d.set_item("response_ring_used", get(&|r| r.ipc.response_ring.used() as u64))?;
+    d.set_item("request_queue_len", get(&|r| r.ipc.requests.len() as u64))?;
+    d.set_item("response_queue_len", get(&|r| r.ipc.responses.len() as u64))?;
+    d.set_item("pending_ids", get(&|r| r.server.in_flight() as u64))?;
+    Ok(d)
+}

@@ -1,0 +1,127 @@
+//! `RuntimeConfig`: plain data, built once by the binding from `app.run()`
+//! keywords (validated there, `runtime.md` §11) before any runtime thread starts.
+//! Defaults are defined here, once.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::cors::CorsConfig;
+use crate::rate_limit::RateLimitConfig;
+use crate::static_files::StaticConfig;
+use crate::trusted_host::TrustedHostConfig;
+
+/// Request-size limits (`runtime.md` §4.7).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// `max_uri_len` → 414.
+    pub max_uri_len: usize,
+    /// `max_headers` (count) → 431.
+    pub max_headers: usize,
+    /// `max_header_size` (sum of header lines) → 431.
+    pub max_header_size: usize,
+    /// `max_body_size` → 413.
+    pub max_body_size: usize,
+    /// `max_connections`: accepts beyond it wait in the backlog.
+    pub max_connections: usize,
+    /// `max_keepalive_requests`: close after this many requests on one connection.
+    pub max_keepalive_requests: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_uri_len: 8192,
+            max_headers: 100,
+            max_header_size: 16384,
+            max_body_size: 1024 * 1024,
+            max_connections: 1024,
+            max_keepalive_requests: 1000,
+        }
+    }
+}
+
+/// Timeouts in milliseconds (`runtime.md` §4.4); 0 = none where the spec says so.
+#[derive(Clone, Debug)]
+pub struct Timeouts {
+    /// `header_timeout_ms`.
+    pub header_ms: u64,
+    /// `keepalive_timeout_ms` (0 = no keep-alive).
+    pub keepalive_ms: u64,
+    /// `body_timeout_ms`.
+    pub body_ms: u64,
+    /// `response_timeout_ms`.
+    pub response_ms: u64,
+    /// `stream_idle_timeout_ms`.
+    pub stream_idle_ms: u64,
+    /// `ipc_enqueue_retry_ms`.
+    pub enqueue_retry_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header_ms: 5000,
+            keepalive_ms: 10000,
+            body_ms: 30000,
+            response_ms: 30000,
+            stream_idle_ms: 60000,
+            enqueue_retry_ms: 1000,
+        }
+    }
+}
+
+/// Everything the runtime needs to start. Frozen while it runs.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Bind address.
+    pub host: IpAddr,
+    /// Port (0 = any free port).
+    pub port: u16,
+    /// tokio worker threads (`runtime_threads` / `max_workers`).
+    pub threads: usize,
+    /// Listen backlog.
+    pub backlog: i32,
+    /// Bind with `SO_REUSEPORT` (scale-out, several processes on one port).
+    pub reuse_port: bool,
+    /// Size limits.
+    pub limits: Limits,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// `server_header`: a `Server` header value, none by default.
+    pub server_header: Option<String>,
+    /// Static mounts (empty = none).
+    pub static_files: Arc<StaticConfig>,
+    /// CORS, when configured.
+    pub cors: Option<Arc<CorsConfig>>,
+    /// Trusted hosts, when configured and enabled.
+    pub trusted_hosts: Option<Arc<TrustedHostConfig>>,
+    /// Rate limiting, when configured and enabled.
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+impl RuntimeConfig {
+    /// The default worker thread count: CPUs − 1, at least 1, at most 8 (`runtime.md` §1.1).
+    pub fn default_threads() -> usize {
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        cpus.saturating_sub(1).clamp(1, 8)
+    }
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([0, 0, 0, 0]),
+            port: 8080,
+            threads: Self::default_threads(),
+            backlog: 1024,
+            reuse_port: false,
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            server_header: None,
+            static_files: Arc::new(StaticConfig::default()),
+            cors: None,
+            trusted_hosts: None,
+            rate_limit: None,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The ViperHTTP native runtime (core 0's role): tokio + hyper on its own
+//! threads. It parses HTTP, applies limits, answers what needs no Python
+//! (404/405, static files, CORS preflights, trusted-host and rate-limit
+//! rejections) and hands every Python-routed request to the interpreter thread
+//! through `viperhttp-ipc`. It never depends on pyo3, so it cannot touch the GIL.
+
+pub mod body;
+pub mod config;
+pub mod cors;
+pub mod error;
+pub mod pending;
+pub mod rate_limit;
+pub mod router;
+pub mod server;
+pub mod service;
+pub mod static_files;
+pub mod stats;
+pub mod trusted_host;
+
+pub use config::RuntimeConfig;
+pub use error::RuntimeError;
+pub use router::Routes;
+pub use server::ServerHandle;
+pub use stats::ServerStats;

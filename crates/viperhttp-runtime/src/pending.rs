@@ -1,0 +1,215 @@
+//! Response demultiplexing (`runtime.md` §2.7 host decision): one slot per
+//! in-flight request id, filled by the dispatcher task that drains the
+//! response queue, awaited by the connection task that owns the request.
+//!
+//! The dispatcher copies each frame's header block and body out of the
+//! response ring into `Bytes` and releases the ring region at once, so ring
+//! space never waits on a slow socket; memory per request stays bounded by the
+//! producer-side frame credit (`MAX_BUFFERED_FRAMES`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use viperhttp_ipc::{flags, Ipc, IpcMsg, MsgType};
+
+use crate::stats::ServerStats;
+
+/// Frames a streaming producer may have buffered in the runtime per request
+/// before it must wait (`runtime.md` §2.7: 64).
+pub const MAX_BUFFERED_FRAMES: usize = 64;
+
+/// One response frame, copied out of the ring.
+#[derive(Debug)]
+pub struct Frame {
+    /// HTTP status (first frame).
+    pub status: u16,
+    /// Raw `Name: value\r\n` header block (first frame).
+    pub headers: Bytes,
+    /// Body bytes of this frame.
+    pub body: Bytes,
+    /// IPC flags (`STREAM`, `FINAL`, `CHUNKED`, `ABORT`).
+    pub flags: u8,
+    /// Declared total length (first stream frame; 0 = unknown).
+    pub total_len: u32,
+}
+
+impl Frame {
+    /// Whether this frame ends its response.
+    pub fn is_terminal(&self) -> bool {
+        self.flags & flags::STREAM == 0 || self.flags & (flags::FINAL | flags::ABORT) != 0
+    }
+}
+
+/// Frames for one request, and the waker of the connection task that reads them.
+#[derive(Default)]
+pub struct Slot {
+    state: Mutex<SlotState>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    frames: VecDeque<Frame>,
+    waker: Option<Waker>,
+}
+
+impl Slot {
+    /// Poll for the next frame (registers the task's waker when none is there).
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Frame> {
+        let mut state = self.state.lock();
+        match state.frames.pop_front() {
+            Some(frame) => Poll::Ready(frame),
+            None => {
+                if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    state.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Wait for the next frame.
+    pub async fn next(&self) -> Frame {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Frames buffered now.
+    pub fn buffered(&self) -> usize {
+        self.state.lock().frames.len()
+    }
+
+    fn push(&self, frame: Frame) {
+        let waker = {
+            let mut state = self.state.lock();
+            state.frames.push_back(frame);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// The map of in-flight request ids.
+#[derive(Default)]
+pub struct Pending {
+    slots: Mutex<HashMap<u32, Arc<Slot>>>,
+}
+
+impl Pending {
+    /// Register a request before its message is pushed (so no frame can beat it).
+    pub fn register(&self, id: u32, stats: &ServerStats) -> Arc<Slot> {
+        let slot = Arc::new(Slot::default());
+        let mut slots = self.slots.lock();
+        slots.insert(id, slot.clone());
+        let used = slots.len() as u64;
+        drop(slots);
+        stats.ipc_pending_used.store(used, Ordering::Relaxed);
+        stats.ipc_pending_peak.fetch_max(used, Ordering::Relaxed);
+        slot
+    }
+
+    /// Forget a request (terminal frame consumed, or aborted).
+    pub fn remove(&self, id: u32, stats: &ServerStats) {
+        let mut slots = self.slots.lock();
+        slots.remove(&id);
+        let used = slots.len() as u64;
+        drop(slots);
+        stats.ipc_pending_used.store(used, Ordering::Relaxed);
+    }
+
+    /// Number of ids waiting.
+    pub fn len(&self) -> usize {
+        self.slots.lock().len()
+    }
+
+    /// True when nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Frames buffered for `id` (0 when unknown). Used for the producer credit.
+    pub fn buffered(&self, id: u32) -> usize {
+        self.slots.lock().get(&id).map(|s| s.buffered()).unwrap_or(0)
+    }
+
+    fn deliver(&self, id: u32, frame: Frame) -> bool {
+        let terminal = frame.is_terminal();
+        let slot = {
+            let mut slots = self.slots.lock();
+            if terminal {
+                slots.remove(&id)
+            } else {
+                slots.get(&id).cloned()
+            }
+        };
+        match slot {
+            Some(slot) => {
+                slot.push(frame);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Copy one response record's bytes out of the ring and release the region.
+fn take_frame(ipc: &Ipc, msg: &IpcMsg) -> Frame {
+    let read = |offset: u32, len: u32| -> Bytes {
+        if len == 0 {
+            return Bytes::new();
+        }
+        ipc.response_ring
+            .read_with(offset, len, Bytes::copy_from_slice)
+            .unwrap_or_default()
+    };
+    let headers = read(msg.headers_offset, u32::from(msg.headers_len));
+    let body = read(msg.buffer_offset, msg.body_len);
+    // One allocation holds `[headers][body]` (docs/ipc.md): it starts at the
+    // header block when there is one, else at the body.
+    if msg.headers_len > 0 {
+        ipc.response_ring.release(msg.headers_offset);
+    } else if msg.body_len > 0 {
+        ipc.response_ring.release(msg.buffer_offset);
+    }
+    Frame { status: msg.status_code, headers, body, flags: msg.flags, total_len: msg.total_len }
+}
+
+/// The dispatcher: drains the response queue into the slots, forever (until
+/// the runtime shuts down). Parks on `wake` when the queue is empty.
+pub async fn dispatch_responses(ipc: Arc<Ipc>, pending: Arc<Pending>, stats: Arc<ServerStats>, wake: Arc<Notify>) {
+    let mut batch: Vec<IpcMsg> = Vec::with_capacity(256);
+    loop {
+        batch.clear();
+        if ipc.responses.pop_batch(&mut batch, 256) == 0 {
+            if ipc.responses.park() {
+                wake.notified().await;
+                ipc.responses.unpark();
+            }
+            continue;
+        }
+        for msg in &batch {
+            if msg.msg_type != MsgType::RespHttp as u8 {
+                // WebSocket responses arrive with the WebSocket issue; drop them cleanly.
+                take_frame(&ipc, msg);
+                ServerStats::bump(&stats.ipc_pending_dropped);
+                continue;
+            }
+            let frame = take_frame(&ipc, msg);
+            let terminal = frame.is_terminal();
+            if !pending.deliver(msg.request_id, frame) {
+                // Unknown or cancelled id: the frame is dropped (its bytes are already released).
+                ServerStats::bump(&stats.ipc_pending_dropped);
+                if terminal {
+                    ipc.clear_cancelled(msg.request_id);
+                }
+            }
+        }
+        // Yield between batches so the connection tasks just woken get to run.
+        tokio::task::yield_now().await;
+    }
+}

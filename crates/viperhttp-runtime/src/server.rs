@@ -1,0 +1,252 @@
+//! Listener, accept loop, connection tasks and the stop sequence. The runtime
+//! runs on its own OS thread (a current-thread tokio runtime when one worker
+//! thread is configured — the common 2-core case, no work-stealing overhead —
+//! else a multi-thread runtime).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use http::HeaderValue;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use parking_lot::Mutex;
+use tokio::sync::{Notify, Semaphore};
+use viperhttp_ipc::Ipc;
+
+use crate::config::RuntimeConfig;
+use crate::pending::{dispatch_responses, Pending};
+use crate::router::Routes;
+use crate::service::{handle, ConnInfo};
+use crate::stats::ServerStats;
+use crate::RuntimeError;
+
+/// State shared by every task of one running server.
+pub struct Shared {
+    /// The IPC channel to the interpreter.
+    pub ipc: Arc<Ipc>,
+    /// The process-wide route table.
+    pub routes: Arc<Routes>,
+    /// Frozen configuration.
+    pub config: RuntimeConfig,
+    /// Counters.
+    pub stats: Arc<ServerStats>,
+    /// In-flight request ids.
+    pub pending: Arc<Pending>,
+    /// Set while the app has Python HTTP middleware: unmatched requests go to Python.
+    pub python_middleware: Arc<AtomicBool>,
+    /// Set once the stop sequence began.
+    pub stopping: AtomicBool,
+    /// Woken when the interpreter takes records off a full request queue.
+    pub queue_space: Notify,
+    /// `Server` header value, when configured.
+    pub server_header: Option<HeaderValue>,
+}
+
+/// A running server: its thread, address and stop controls.
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    stop_accepting: Arc<Notify>,
+    force_close: Arc<Notify>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn bind(config: &RuntimeConfig) -> Result<std::net::TcpListener, RuntimeError> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr = SocketAddr::new(config.host, config.port);
+    let err = |source| RuntimeError::Bind { addr: addr.to_string(), source };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
+    socket.set_reuse_address(true).map_err(err)?;
+    #[cfg(unix)]
+    if config.reuse_port {
+        socket.set_reuse_port(true).map_err(err)?;
+    }
+    socket.set_nonblocking(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(config.backlog).map_err(err)?;
+    Ok(socket.into())
+}
+
+impl ServerHandle {
+    /// Bind (errors are returned here, before any thread starts) and start serving.
+    pub fn start(
+        config: RuntimeConfig,
+        ipc: Arc<Ipc>,
+        routes: Arc<Routes>,
+        python_middleware: Arc<AtomicBool>,
+    ) -> Result<ServerHandle, RuntimeError> {
+        let std_listener = bind(&config)?;
+        let local_addr = std_listener.local_addr().map_err(RuntimeError::Start)?;
+        let threads = config.threads.max(1);
+        let runtime = if threads == 1 {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("viperhttp-rt")
+                .enable_all()
+                .build()
+        }
+        .map_err(RuntimeError::Start)?;
+
+        let server_header = config.server_header.as_deref().and_then(|s| HeaderValue::from_str(s).ok());
+        let shared = Arc::new(Shared {
+            ipc: ipc.clone(),
+            routes,
+            config,
+            stats: Arc::new(ServerStats::default()),
+            pending: Arc::new(Pending::default()),
+            python_middleware,
+            stopping: AtomicBool::new(false),
+            queue_space: Notify::new(),
+            server_header,
+        });
+
+        // Wake-ups from the interpreter thread: responses pushed while the
+        // dispatcher is parked, and request-queue space while a push is deferred.
+        let response_wake = Arc::new(Notify::new());
+        let rw = response_wake.clone();
+        ipc.responses.set_waker(Arc::new(move || rw.notify_one()));
+        let weak = Arc::downgrade(&shared);
+        ipc.requests.set_space_hook(Arc::new(move || {
+            if let Some(s) = weak.upgrade() {
+                s.queue_space.notify_waiters();
+            }
+        }));
+
+        let stop_accepting = Arc::new(Notify::new());
+        let force_close = Arc::new(Notify::new());
+        let (s, sa, fc) = (shared.clone(), stop_accepting.clone(), force_close.clone());
+        let thread = std::thread::Builder::new()
+            .name("viperhttp-runtime".into())
+            .spawn(move || {
+                runtime.block_on(serve(s, std_listener, response_wake, sa, fc));
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })
+            .map_err(RuntimeError::Start)?;
+        Ok(ServerHandle { shared, local_addr, stop_accepting, force_close, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Counters of this server.
+    pub fn stats(&self) -> &Arc<ServerStats> {
+        &self.shared.stats
+    }
+
+    /// Requests waiting for the interpreter.
+    pub fn in_flight(&self) -> usize {
+        self.shared.pending.len()
+    }
+
+    /// Shared state (for the binding's stats and credit checks).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stop sequence steps 1–2 (`runtime.md` §9.1): close the listener, close
+    /// idle keep-alive connections, let in-flight requests finish. Non-blocking.
+    pub fn begin_stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.stop_accepting.notify_one();
+    }
+
+    /// Whether the stop sequence began.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Cut every remaining connection, stop the runtime and join its thread.
+    /// Blocking: call it without holding the GIL.
+    pub fn close(&self) {
+        self.begin_stop();
+        self.force_close.notify_one();
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    std_listener: std::net::TcpListener,
+    response_wake: Arc<Notify>,
+    stop_accepting: Arc<Notify>,
+    force_close: Arc<Notify>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(target: "viperhttp::server", "listener: {e}");
+            return;
+        }
+    };
+    let dispatcher = tokio::spawn(dispatch_responses(
+        shared.ipc.clone(),
+        shared.pending.clone(),
+        shared.stats.clone(),
+        response_wake,
+    ));
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(shared.config.limits.max_connections.max(1)));
+    let mut builder = http1::Builder::new();
+    builder.title_case_headers(true).pipeline_flush(true).keep_alive(shared.config.timeouts.keepalive_ms > 0);
+    if shared.config.timeouts.header_ms > 0 {
+        builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_millis(shared.config.timeouts.header_ms));
+    }
+    let max_headers = shared.config.limits.max_headers;
+    builder.max_headers(max_headers);
+    builder.max_buf_size(
+        (shared.config.limits.max_uri_len + shared.config.limits.max_header_size + 4096).max(8192),
+    );
+
+    loop {
+        // max_connections: new sockets wait in the backlog while all permits are taken.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop_accepting.notified() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(target: "viperhttp::server", "accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = stop_accepting.notified() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        ServerStats::bump(&shared.stats.accepts_total);
+        let open = shared.stats.connections_open.fetch_add(1, Ordering::Relaxed) + 1;
+        shared.stats.event_conn_peak.fetch_max(open, Ordering::Relaxed);
+        let conn_info = Arc::new(ConnInfo { peer, requests: Default::default() });
+        let s = shared.clone();
+        let svc = service_fn(move |req| handle(s.clone(), conn_info.clone(), req));
+        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        let s = shared.clone();
+        tokio::spawn(async move {
+            let _ = conn.await;
+            s.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Drain: in-flight requests finish (Connection: close); idle ones close now.
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = force_close.notified() => {}
+    }
+    dispatcher.abort();
+}

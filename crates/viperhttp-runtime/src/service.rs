@@ -1,0 +1,469 @@
+//! One HTTP request through the runtime (`runtime.md` §5 order): method check →
+//! native route lookup (404/405 without Python) → body (limits) → request ring +
+//! queue → wait for the response frames → hyper response. Static files, CORS,
+//! trusted host and rate limits slot in before the route lookup.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Request, Response, StatusCode, Version};
+use http_body::Frame as BodyFrame;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use viperhttp_ipc::blob::{request_headers_len, response_headers, write_request_blob};
+use viperhttp_ipc::message::proto;
+use viperhttp_ipc::{flags, IpcMsg, Method, MsgType};
+
+use crate::body::{BodyError, ResponseBody};
+use crate::pending::{Frame, Slot};
+use crate::router::Lookup;
+use crate::server::Shared;
+use crate::stats::ServerStats;
+
+const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const KEEP_ALIVE: HeaderValue = HeaderValue::from_static("keep-alive");
+const CLOSE: HeaderValue = HeaderValue::from_static("close");
+
+/// Per-connection facts the service needs.
+pub struct ConnInfo {
+    /// Peer address.
+    pub peer: SocketAddr,
+    /// Requests served on this connection so far.
+    pub requests: std::sync::atomic::AtomicUsize,
+}
+
+/// A native text response (`runtime.md` §4.6): text/plain, body = `text`.
+pub fn simple_response(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::full(Bytes::from_static(text.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
+    resp
+}
+
+fn closing(mut resp: Response<ResponseBody>) -> Response<ResponseBody> {
+    resp.headers_mut().insert(CONNECTION, CLOSE);
+    resp
+}
+
+/// Whether the client asked to keep the connection open after this request.
+fn wants_keep_alive<B>(req: &Request<B>) -> bool {
+    let conn = req.headers().get_all(CONNECTION);
+    let has = |token: &str| {
+        conn.iter().any(|v| v.to_str().map(|s| s.to_ascii_lowercase().contains(token)).unwrap_or(false))
+    };
+    match req.version() {
+        Version::HTTP_10 => has("keep-alive"),
+        _ => !has("close"),
+    }
+}
+
+/// The hyper service entry point: never fails; every request gets one response.
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    ServerStats::bump(&shared.stats.requests_started);
+    let served = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut keep_alive = wants_keep_alive(&req)
+        && served < shared.config.limits.max_keepalive_requests
+        && shared.config.timeouts.keepalive_ms > 0
+        && !shared.stopping.load(Ordering::Relaxed);
+    let is_head = req.method() == http::Method::HEAD;
+    let mut resp = route_request(&shared, &conn, req).await;
+    if resp.headers().get(CONNECTION).is_some_and(|v| v == CLOSE) {
+        keep_alive = false;
+    }
+    resp.headers_mut().insert(CONNECTION, if keep_alive { KEEP_ALIVE } else { CLOSE });
+    if let Some(server) = &shared.server_header {
+        resp.headers_mut().insert(http::header::SERVER, server.clone());
+    }
+    if is_head {
+        // hyper writes no body for HEAD; keep the GET Content-Length (api.md §3.4).
+        if let Some(len) = http_body::Body::size_hint(resp.body()).exact() {
+            if !resp.headers().contains_key(CONTENT_LENGTH) && len > 0 {
+                resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+            }
+        }
+    }
+    ServerStats::bump(&shared.stats.requests_handled);
+    Ok(resp)
+}
+
+async fn route_request(shared: &Arc<Shared>, conn: &ConnInfo, req: Request<Incoming>) -> Response<ResponseBody> {
+    let Some(method) = Method::from_bytes(req.method().as_str().as_bytes()) else {
+        // Unknown method: 405 without Allow, keep-alive kept (runtime.md §4.2).
+        return simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+    };
+    let path = req.uri().path();
+    if !shared.python_middleware.load(Ordering::Relaxed) {
+        match shared.routes.snapshot().lookup(method, path.as_bytes()) {
+            Lookup::NotFound => return simple_response(StatusCode::NOT_FOUND, "Not Found"),
+            Lookup::MethodNotAllowed { allow } => {
+                let mut resp = simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                if let Ok(v) = HeaderValue::from_str(allow) {
+                    resp.headers_mut().insert(ALLOW, v);
+                }
+                return resp;
+            }
+            Lookup::Found { .. } => {}
+        }
+    }
+    forward_to_python(shared, conn, method, req).await
+}
+
+/// Read the whole body within `max_body_size` (413 from Content-Length before
+/// reading, or while reading a chunked body) and `body_timeout_ms` (408).
+async fn read_body(shared: &Shared, body: Incoming, declared: Option<u64>) -> Result<Bytes, Response<ResponseBody>> {
+    let max = shared.config.limits.max_body_size;
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(closing(simple_response(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")));
+    }
+    if declared == Some(0) {
+        return Ok(Bytes::new());
+    }
+    let limited = http_body_util::Limited::new(body, max);
+    let collect = limited.collect();
+    let collected = match shared.config.timeouts.body_ms {
+        0 => collect.await,
+        ms => match tokio::time::timeout(Duration::from_millis(ms), collect).await {
+            Ok(r) => r,
+            Err(_) => return Err(closing(simple_response(StatusCode::REQUEST_TIMEOUT, "Request Timeout"))),
+        },
+    };
+    match collected {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(closing(simple_response(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")))
+        }
+        // Truncated or broken body: the connection is unusable.
+        Err(_) => Err(closing(simple_response(StatusCode::BAD_REQUEST, "Bad Request"))),
+    }
+}
+
+fn peer_fields(peer: &SocketAddr) -> ([u8; 16], u16) {
+    let ip = match peer.ip() {
+        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        std::net::IpAddr::V6(v6) => v6,
+    };
+    (ip.octets(), peer.port())
+}
+
+/// Cancels the request id and forgets its slot unless the response completed.
+struct InFlight {
+    shared: Arc<Shared>,
+    id: u32,
+    done: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.ipc.cancel(self.id);
+            self.shared.pending.remove(self.id, &self.shared.stats);
+        }
+    }
+}
+
+async fn forward_to_python(
+    shared: &Arc<Shared>,
+    conn: &ConnInfo,
+    method: Method,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let body = match read_body(shared, body, declared).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let uri = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let query_len = parts.uri.query().map(str::len).unwrap_or(0);
+    let headers = || parts.headers.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+    let headers_len = request_headers_len(headers());
+    let total = uri.len() + headers_len + body.len();
+    if uri.len() > u16::MAX as usize || headers_len > u16::MAX as usize || total > u32::MAX as usize {
+        return closing(simple_response(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "Request Header Fields Too Large"));
+    }
+
+    let ipc = &shared.ipc;
+    let offset = match ipc.request_ring.alloc(total) {
+        Ok(mut grant) => {
+            if write_request_blob(grant.as_mut_slice(), uri.as_bytes(), headers(), &body).is_err() {
+                // Unreachable by construction (hyper rejects NUL in headers); answer, don't panic.
+                return closing(simple_response(StatusCode::BAD_REQUEST, "Bad Request"));
+            }
+            grant.publish()
+        }
+        Err(_) => {
+            ServerStats::bump(&shared.stats.ipc_req_ring_alloc_fail);
+            ServerStats::bump(&shared.stats.backpressure_503_sent);
+            return closing(simple_response(StatusCode::SERVICE_UNAVAILABLE, "Backpressure"));
+        }
+    };
+
+    let id = ipc.next_request_id();
+    let (peer_ip, peer_port) = peer_fields(&conn.peer);
+    let version_bits = match parts.version {
+        Version::HTTP_10 => proto::HTTP10,
+        Version::HTTP_2 => proto::HTTP2,
+        _ => proto::HTTP11,
+    };
+    let mut msg_flags = 0u8;
+    if wants_keep_alive_parts(&parts) {
+        msg_flags |= flags::KEEPALIVE;
+    }
+    if parts
+        .headers
+        .get_all(http::header::ACCEPT_ENCODING)
+        .iter()
+        .any(|v| v.as_bytes().windows(4).any(|w| w.eq_ignore_ascii_case(b"gzip")))
+    {
+        msg_flags |= flags::GZIP_OK;
+    }
+    let msg = IpcMsg {
+        request_id: id,
+        msg_type: MsgType::ReqHttp as u8,
+        method: method as u8,
+        uri_len: uri.len() as u16,
+        query_len: query_len as u16,
+        headers_len: headers_len as u16,
+        headers_offset: if headers_len > 0 { offset + uri.len() as u32 } else { 0 },
+        body_len: body.len() as u32,
+        buffer_offset: offset,
+        flags: msg_flags,
+        peer_ip,
+        peer_port,
+        proto: version_bits,
+        ..IpcMsg::default()
+    };
+
+    let slot = shared.pending.register(id, &shared.stats);
+    let mut guard = InFlight { shared: shared.clone(), id, done: false };
+    if let Err(resp) = push_request(shared, msg).await {
+        ipc.request_ring.release(offset);
+        guard.done = true;
+        shared.pending.remove(id, &shared.stats);
+        return resp;
+    }
+
+    let first = match shared.config.timeouts.response_ms {
+        0 => slot.next().await,
+        ms => match tokio::time::timeout(Duration::from_millis(ms), slot.next()).await {
+            Ok(f) => f,
+            Err(_) => {
+                ServerStats::bump(&shared.stats.ipc_wait_timeouts);
+                // guard cancels the id and forgets the slot
+                return closing(simple_response(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"));
+            }
+        },
+    };
+    build_response(shared, first, slot, guard)
+}
+
+fn wants_keep_alive_parts(parts: &http::request::Parts) -> bool {
+    let has = |token: &str| {
+        parts.headers.get_all(CONNECTION).iter().any(|v| {
+            v.to_str().map(|s| s.to_ascii_lowercase().contains(token)).unwrap_or(false)
+        })
+    };
+    match parts.version {
+        Version::HTTP_10 => has("keep-alive"),
+        _ => !has("close"),
+    }
+}
+
+/// Push to the request queue; when full, retry twice at once, then wait for
+/// queue space up to `ipc_enqueue_retry_ms` (deferred push, `runtime.md` §2.7),
+/// never blocking the event loop. Gives up with `503 Queue Full`.
+async fn push_request(shared: &Shared, msg: IpcMsg) -> Result<(), Response<ResponseBody>> {
+    let ipc = &shared.ipc;
+    let mut msg = msg;
+    for _ in 0..3 {
+        match ipc.requests.push(msg) {
+            Ok(()) => return Ok(()),
+            Err(back) => msg = back,
+        }
+    }
+    let retry = Duration::from_millis(shared.config.timeouts.enqueue_retry_ms);
+    if !retry.is_zero() {
+        let deadline = tokio::time::Instant::now() + retry;
+        loop {
+            let notified = shared.queue_space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            ipc.requests.want_space_notification();
+            match ipc.requests.push(msg) {
+                Ok(()) => return Ok(()),
+                Err(back) => msg = back,
+            }
+            // Bounded wait: the space hook wakes us; the 5 ms cap covers a missed edge.
+            let step = tokio::time::Instant::now() + Duration::from_millis(5);
+            if tokio::time::timeout_at(step.min(deadline), notified).await.is_err()
+                && tokio::time::Instant::now() >= deadline
+            {
+                break;
+            }
+        }
+        if ipc.requests.push(msg).is_ok() {
+            return Ok(());
+        }
+    }
+    ipc.counters.dropped_requests.fetch_add(1, Ordering::Relaxed);
+    ServerStats::bump(&shared.stats.ipc_req_queue_push_fail);
+    ServerStats::bump(&shared.stats.backpressure_503_sent);
+    Err(closing(simple_response(StatusCode::SERVICE_UNAVAILABLE, "Queue Full")))
+}
+
+/// Headers Python may not set: the runtime owns framing (`runtime.md` §2.9).
+fn runtime_owned(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"content-length")
+        || name.eq_ignore_ascii_case(b"transfer-encoding")
+        || name.eq_ignore_ascii_case(b"connection")
+        || name.eq_ignore_ascii_case(b"date")
+}
+
+fn build_response(shared: &Arc<Shared>, first: Frame, slot: Arc<Slot>, mut guard: InFlight) -> Response<ResponseBody> {
+    let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = Response::new(ResponseBody::empty());
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    for item in response_headers(&first.headers) {
+        let Ok((name, value)) = item else {
+            tracing::error!(target: "viperhttp::ipc", id = guard.id, "malformed response header block");
+            break;
+        };
+        if runtime_owned(name) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            headers.append(n, v);
+        }
+    }
+    let is_stream = first.flags & flags::STREAM != 0;
+    let terminal = first.is_terminal();
+    if !is_stream || terminal {
+        guard.done = true;
+        if first.flags & flags::ABORT != 0 {
+            return closing(resp);
+        }
+        *resp.body_mut() = ResponseBody::full(first.body);
+        return resp;
+    }
+    // Streamed: Content-Length from total_len unless chunked (runtime.md §2.9).
+    let chunked = first.flags & flags::CHUNKED != 0 || first.total_len == 0;
+    let remaining = if chunked {
+        None
+    } else {
+        resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(first.total_len));
+        Some(u64::from(first.total_len))
+    };
+    let idle = match shared.config.timeouts.stream_idle_ms {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    };
+    let body = IpcStreamBody {
+        pending_first: if first.body.is_empty() { None } else { Some(first.body) },
+        slot,
+        guard: Some(guard),
+        remaining,
+        idle,
+        sleep: None,
+    };
+    *resp.body_mut() = ResponseBody::stream(body);
+    resp
+}
+
+/// Body of a streamed IPC response: yields frames as the dispatcher delivers
+/// them. Dropped early (client gone) → the guard cancels the id.
+struct IpcStreamBody {
+    pending_first: Option<Bytes>,
+    slot: Arc<Slot>,
+    guard: Option<InFlight>,
+    remaining: Option<u64>,
+    idle: Option<Duration>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl IpcStreamBody {
+    fn emit(&mut self, mut data: Bytes) -> Result<Bytes, BodyError> {
+        if let Some(rem) = self.remaining.as_mut() {
+            if data.len() as u64 > *rem {
+                // More than total_len: write exactly total_len bytes, then close (§2.9).
+                tracing::error!(target: "viperhttp::ipc", "stream body longer than total_len; truncated");
+                data.truncate(*rem as usize);
+            }
+            *rem -= data.len() as u64;
+        }
+        if let Some(g) = &self.guard {
+            ServerStats::bump(&g.shared.stats.stream_chunks_sent);
+        }
+        Ok(data)
+    }
+}
+
+impl http_body::Body for IpcStreamBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<BodyFrame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        if let Some(first) = this.pending_first.take() {
+            return Poll::Ready(Some(this.emit(first).map(BodyFrame::data)));
+        }
+        if this.guard.is_none() {
+            return Poll::Ready(None);
+        }
+        match this.slot.poll_next(cx) {
+            Poll::Ready(frame) => {
+                this.sleep = None;
+                let terminal = frame.is_terminal();
+                if frame.flags & flags::ABORT != 0 {
+                    // Producer failed: cut the response (no terminator) and close.
+                    if let Some(mut g) = this.guard.take() {
+                        g.done = true;
+                    }
+                    return Poll::Ready(Some(Err(std::io::Error::other("stream aborted by producer"))));
+                }
+                if terminal {
+                    if let Some(mut g) = this.guard.take() {
+                        g.done = true;
+                    }
+                    if this.remaining.is_some_and(|r| r > frame.body.len() as u64) {
+                        tracing::error!(target: "viperhttp::ipc", "stream ended short of total_len; closing");
+                        return Poll::Ready(Some(Err(std::io::Error::other("stream shorter than total_len"))));
+                    }
+                }
+                if frame.body.is_empty() {
+                    if terminal {
+                        return Poll::Ready(None);
+                    }
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(this.emit(frame.body).map(BodyFrame::data)))
+            }
+            Poll::Pending => {
+                if let Some(idle) = this.idle {
+                    let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Some(Err(std::io::Error::other("stream idle timeout"))));
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Server counters (`runtime.md` §8 `server_stats()` keys): relaxed atomics,
+//! bumped on the runtime threads, read by the binding into a dict.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+        /// Atomic counters; field names are the `server_stats()` keys.
+        #[derive(Debug, Default)]
+        pub struct ServerStats {
+            $( $(#[$doc])* pub $name: AtomicU64, )*
+        }
+
+        impl ServerStats {
+            /// `(key, value)` pairs in declaration order.
+            pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+                vec![$( (stringify!($name), self.$name.load(Ordering::Relaxed)), )*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// Connections accepted.
+    accepts_total,
+    /// Requests whose head was parsed.
+    requests_started,
+    /// Requests answered.
+    requests_handled,
+    /// Internal errors that closed a connection.
+    request_errors,
+    /// Request-ring allocation failures.
+    ipc_req_ring_alloc_fail,
+    /// Request-queue pushes that failed after the retry window.
+    ipc_req_queue_push_fail,
+    /// 503 Backpressure / Queue Full answers.
+    backpressure_503_sent,
+    /// Response frames dropped (cancelled or unknown id).
+    ipc_pending_dropped,
+    /// Requests waiting for Python, peak.
+    ipc_pending_peak,
+    /// Requests waiting for Python now (gauge).
+    ipc_pending_used,
+    /// 504 answers.
+    ipc_wait_timeouts,
+    /// Stream frames written.
+    stream_chunks_sent,
+    /// Parse errors answered natively.
+    parse_errors,
+    /// Static files served (200/206).
+    static_served,
+    /// Static 304 answers.
+    static_not_modified,
+    /// CORS preflights answered.
+    cors_preflight,
+    /// CORS preflights refused.
+    cors_forbidden,
+    /// Trusted-host rejections.
+    trusted_host_rejected,
+    /// Rate-limit rejections.
+    ratelimit_rejected,
+    /// Open connections (gauge).
+    connections_open,
+    /// Peak open connections.
+    event_conn_peak,
+    /// Access-log records dropped.
+    log_dropped,
+    /// Rate-limit store errors (shared store).
+    ratelimit_store_errors,
+}
+
+impl ServerStats {
+    /// Add one to a counter.
+    #[inline]
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,395 @@
+"""viperhttp_bridge: the dispatch loop between the native runtime and the app
+(runtime.md §3). Runs on the one interpreter thread; every "worker" is an
+asyncio task, never an OS thread.
+
+Hot path (runtime.md §3.1 decisions (a)–(c)): the wake-up fd fires → one
+native call takes a whole batch of requests → each sync handler runs inline
+and its result is normalised, serialised and sent by one native call; only
+awaitables get a task.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import types
+from typing import Any, Callable, Dict, List, Optional, Set
+
+from viperhttp import _native
+
+from .knobs import BridgeKnobs, split_run_kwargs
+from .streaming import run_stream
+
+log = logging.getLogger("viperhttp.bridge")
+
+__all__ = [
+    "run", "start", "shutdown", "serialize_response", "runtime_features", "bridge_stats", "Bridge",
+]
+
+_PLAIN_RESULTS = (dict, str, bytes, list, type(None), int, float, bytearray)
+_INTERNAL_ERROR = {
+    "__vhttp_response__": True,
+    "status_code": 500,
+    "body": "Internal Server Error",
+    "headers": None,
+    "content_type": "text/plain; charset=utf-8",
+}
+#: Requests taken from the native queue per poll call (a whole batch, 3.1 (b)).
+_BATCH_MAX = 256
+
+
+def serialize_response(resp: Any) -> Any:
+    """runtime.md §3.7 (implemented in viperhttp.responses)."""
+    from viperhttp.responses import serialize_response as _ser
+    return _ser(resp)
+
+
+def runtime_features() -> Dict[str, bool]:
+    return {"async_generator_supported": True}
+
+
+def _is_stream(result: Any) -> bool:
+    return isinstance(result, dict) and result.get("stream") is not None and bool(result.get("__vhttp_response__"))
+
+
+class Bridge:
+    """One running bridge: the poller callback, in-flight tasks, stats, drain."""
+
+    current: Optional["Bridge"] = None
+
+    def __init__(self, app: Any, loop: asyncio.AbstractEventLoop, knobs: BridgeKnobs) -> None:
+        from viperhttp.request import Request
+
+        self.app = app
+        self.loop = loop
+        self.knobs = knobs
+        self._from_native: Callable[..., Any] = Request._from_native
+        self._handle: Callable[[Any], Any] = app._handle
+        self._send = _native._send_result
+        self._poll = _native._poll_batch
+        self.tasks: Set[asyncio.Task] = set()
+        self.streams: Dict[int, asyncio.Task] = {}
+        self.bg_pending = 0
+        self.dispatched = 0
+        self.running = False
+        self.stop_event = asyncio.Event()
+        self._scheduled = False
+        self._tick_handle: Optional[asyncio.TimerHandle] = None
+
+    # -- polling ---------------------------------------------------------
+    def start(self) -> None:
+        self.running = True
+        self.loop.add_reader(_native.wakeup_fd(), self.on_wake)
+        self._tick_handle = self.loop.call_later(0.1, self._tick)
+        self.on_wake()
+
+    def on_wake(self) -> None:
+        """Take one batch and handle it; if the batch was non-empty, come back
+        after one loop turn (other tasks run in between). An empty poll parks the
+        native consumer, so the next push makes the wake-up fd readable."""
+        self._scheduled = False
+        try:
+            batch = self._poll(_BATCH_MAX)
+        except Exception as exc:  # the poller never dies from an error (3.2)
+            log.error("bridge_loop_error %r", exc, exc_info=True)
+            return
+        if not batch:
+            return
+        handle_one = self.handle_one
+        for item in batch:
+            handle_one(item)
+        self.dispatched += len(batch)
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self.on_wake)
+
+    def handle_one(self, item: tuple) -> None:
+        rid = item[0]
+        try:
+            request = self._from_native(*item)
+            result = self._handle(request)
+        except BaseException as exc:  # _handle converts app errors; this is a bug path
+            log.error("http_worker_error %r", exc, exc_info=True)
+            self._send_safe(rid, _INTERNAL_ERROR)
+            return
+        if type(result) in _PLAIN_RESULTS and not (type(result) is dict and "stream" in result):
+            try:
+                self._send(rid, result)
+            except Exception as exc:
+                self._send_failed(rid, exc)
+                return
+        elif isinstance(result, types.CoroutineType) or hasattr(result, "__await__"):
+            self._spawn(self._finish_async(rid, request, result))
+            return
+        else:
+            self._deliver(rid, request, result)
+            return
+        if request._background is not None:
+            self._run_background(request)
+
+    # -- results ---------------------------------------------------------
+    def _deliver(self, rid: int, request: Any, result: Any) -> None:
+        if _is_stream(result):
+            task = self._spawn(self._stream(rid, request, result))
+            self.streams[rid] = task
+            return
+        try:
+            self._send(rid, result)
+        except Exception as exc:
+            self._send_failed(rid, exc)
+            return
+        if request._background is not None:
+            self._run_background(request)
+
+    async def _finish_async(self, rid: int, request: Any, awaitable: Any) -> None:
+        try:
+            result = await awaitable
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.error("http_worker_error %r", exc, exc_info=True)
+            self._send_safe(rid, _INTERNAL_ERROR)
+            return
+        self._deliver(rid, request, result)
+
+    async def _stream(self, rid: int, request: Any, resp: Dict[str, Any]) -> None:
+        try:
+            await run_stream(rid, resp)
+        finally:
+            self.streams.pop(rid, None)
+            if request._background is not None:
+                self._run_background(request)
+
+    def _send_failed(self, rid: int, exc: BaseException) -> None:
+        # Serialisation failed (e.g. a value JSON cannot encode): 500, logged.
+        log.error("handler_error %r", exc, exc_info=True)
+        self._send_safe(rid, _INTERNAL_ERROR)
+
+    def _send_safe(self, rid: int, resp: Any) -> None:
+        try:
+            self._send(rid, resp)
+        except Exception as exc:
+            log.error("http_worker_error %r", exc, exc_info=True)
+
+    # -- tasks -----------------------------------------------------------
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = self.loop.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def _run_background(self, request: Any) -> None:
+        tasks = request._background
+        request._background = None
+        drain = getattr(tasks, "drain_tasks", None)
+        items = drain() if drain is not None else list(tasks)
+        for func, args, kwargs in items:
+            self.bg_pending += 1
+            self._spawn(self._background_task(func, args, kwargs))
+
+    async def _background_task(self, func: Callable, args: tuple, kwargs: dict) -> None:
+        try:
+            result = func(*args, **kwargs)
+            if hasattr(result, "__await__"):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.error("bg_task_error %r", exc, exc_info=True)
+        finally:
+            self.bg_pending -= 1
+
+    def _tick(self) -> None:
+        """Every 100 ms: cancel stream tasks whose client went away (3.6)."""
+        for rid, task in list(self.streams.items()):
+            if _native.is_cancelled(rid) and not task.done():
+                task.cancel()
+        if self.running:
+            self._tick_handle = self.loop.call_later(0.1, self._tick)
+
+    # -- stop ------------------------------------------------------------
+    def request_stop(self) -> None:
+        _native.stop()
+        self.stop_event.set()
+
+    async def drain(self, timeout_s: float) -> None:
+        """runtime.md §9.1 steps 1–5: stop accepting, let in-flight requests and
+        background tasks finish up to the grace period, then cut the rest."""
+        _native.stop()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.on_wake()  # requests still queued are dispatched
+            if _native.in_flight() == 0 and not self.tasks:
+                break
+            await asyncio.sleep(0.01)
+        self.running = False
+        try:
+            self.loop.remove_reader(_native.wakeup_fd())
+        except Exception:
+            pass
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        _native.close()
+
+    def stats(self) -> Dict[str, Any]:
+        k = self.knobs
+        return {
+            "running": self.running, "workers": k.min_workers, "workers_busy": len(self.tasks),
+            "workers_min": k.min_workers, "workers_max": k.max_workers, "autoscale": k.autoscale,
+            "queue_size": k.queue_size, "queue_depth": 0, "queue_peak": 0, "scale_ups": 0,
+            "scale_downs": 0, "server_busy_503": 0, "dispatched": self.dispatched,
+            "streams_active": len(self.streams), "bg_tasks_pending": self.bg_pending,
+        }
+
+
+def bridge_stats() -> Dict[str, Any]:
+    """runtime.md §3.4: live pool state (a fresh dict)."""
+    b = Bridge.current
+    if b is None:
+        return {"running": False}
+    return b.stats()
+
+
+def _choose_loop(loop: Optional[asyncio.AbstractEventLoop]) -> asyncio.AbstractEventLoop:
+    if loop is not None:
+        asyncio.set_event_loop(loop)
+        return loop
+    try:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            current = asyncio.get_event_loop_policy().get_event_loop()
+        if not current.is_closed():
+            return current
+    except RuntimeError:
+        pass
+    new_loop: asyncio.AbstractEventLoop
+    if not os.environ.get("VIPERHTTP_NO_UVLOOP"):
+        try:
+            import uvloop  # type: ignore[import-not-found]
+            new_loop = uvloop.new_event_loop()
+        except ImportError:
+            new_loop = asyncio.new_event_loop()
+    else:
+        new_loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(new_loop)
+    return new_loop
+
+
+def _ensure_logging() -> None:
+    """Give `viperhttp` logs a stderr handler when the app configured none, so
+    startup lines and tracebacks are seen (like uvicorn's default)."""
+    root = logging.getLogger()
+    vlog = logging.getLogger("viperhttp")
+    if not root.handlers and not vlog.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        vlog.addHandler(h)
+        if vlog.level == logging.NOTSET:
+            vlog.setLevel(logging.INFO)
+
+
+async def _call_hooks(hooks: List[Callable[[], Any]]) -> None:
+    for hook in hooks:
+        result = hook()
+        if hasattr(result, "__await__"):
+            await result
+
+
+def _hooks(app: Any, event: str) -> List[Callable[[], Any]]:
+    getter = getattr(app, "_lifespan_hooks", None)
+    if callable(getter):
+        return list(getter(event))
+    return list(getattr(app, f"_{event}_handlers", []) or [])
+
+
+def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
+        loop: Optional[asyncio.AbstractEventLoop] = None, block: bool = True,
+        shutdown_timeout_s: float = 10, startup_timeout_s: float = 10, **kw: Any) -> Any:
+    """Start the native runtime and the dispatch loop (api.md §2.3). Blocks until
+    SIGINT/SIGTERM or `app.stop()`, drains, runs shutdown hooks, returns None.
+    With `block=False` it returns the loop, which the caller runs."""
+    if isinstance(port, bool) or not isinstance(port, int) or not (0 <= port <= 65535):
+        raise ValueError("invalid port")
+    knobs, runtime_kw, _other = split_run_kwargs(kw)
+    _ensure_logging()
+    if wifi:
+        log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
+    ev_loop = _choose_loop(loop)
+
+    # (4) startup handlers, before the listener binds.
+    startup = _hooks(app, "startup")
+    if startup:
+        ev_loop.run_until_complete(asyncio.wait_for(_call_hooks(startup), startup_timeout_s))
+
+    # (6)+(7) stop any previous server, start the native listener.
+    if _native.bound_port() is not None:
+        _native.close()
+    bound = _native.start(host=host, port=port, **runtime_kw)
+    app.bound_port = bound
+    log.info("viperhttp serving on http://%s:%d", host, bound)
+
+    bridge = Bridge(app, ev_loop, knobs)
+    Bridge.current = bridge
+    app._bridge = bridge
+    bridge.start()
+    log.info(
+        "bridge_workers_started %d min %d max %d queue %d autoscale %s",
+        knobs.min_workers, knobs.min_workers, knobs.max_workers, knobs.queue_size, knobs.autoscale,
+    )
+    if not block:
+        return ev_loop
+
+    previous: Dict[int, Any] = {}
+    signals_seen = [0]
+    if threading.current_thread() is threading.main_thread():
+        def on_signal(signum: int, _frame: Any) -> None:
+            signals_seen[0] += 1
+            if signals_seen[0] >= 3:
+                os._exit(128 + signum)
+            ev_loop.call_soon_threadsafe(bridge.request_stop)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    try:
+        ev_loop.run_until_complete(bridge.stop_event.wait())
+        ev_loop.run_until_complete(bridge.drain(shutdown_timeout_s))
+        shutdown_hooks = _hooks(app, "shutdown")
+        if shutdown_hooks:
+            try:
+                ev_loop.run_until_complete(asyncio.wait_for(_call_hooks(shutdown_hooks), shutdown_timeout_s))
+            except asyncio.TimeoutError:
+                log.error("shutdown_timeout")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        Bridge.current = None
+        if _native.bound_port() is not None:
+            _native.close()
+    return None
+
+
+def start(app: Any, loop: Optional[asyncio.AbstractEventLoop] = None) -> asyncio.AbstractEventLoop:
+    """Non-blocking form (api.md §2.3): schedules the dispatch loop, returns the loop."""
+    return run(app, loop=loop, block=False)
+
+
+async def shutdown(app: Any) -> None:
+    """Run the app's shutdown handlers."""
+    await _call_hooks(_hooks(app, "shutdown"))
+
+
+def stop_app(app: Any) -> None:
+    """Thread-safe graceful stop of a running app (api.md §2.3 `app.stop()`)."""
+    bridge = getattr(app, "_bridge", None)
+    if bridge is not None:
+        bridge.loop.call_soon_threadsafe(bridge.request_stop)
+    else:
+        _native.stop()

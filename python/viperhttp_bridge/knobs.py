@@ -1,0 +1,105 @@
+"""`run()` keywords: which side owns each, and the bridge knobs' clamping rules
+(runtime.md §3.3: bridge knobs clamp silently, never raise)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+#: Runtime knobs, validated natively by `_native.start` (runtime.md §11).
+RUNTIME_KNOBS = frozenset({
+    "ipc_ring_size", "ipc_request_queue_len", "ipc_response_queue_len", "ipc_ring_wait_ms",
+    "ipc_enqueue_retry_ms", "runtime_threads", "min_workers", "max_workers", "max_uri_len",
+    "max_headers", "max_header_size", "max_body_size", "max_connections", "max_keepalive_requests",
+    "header_timeout_ms", "keepalive_timeout_ms", "body_timeout_ms", "response_timeout_ms",
+    "stream_idle_timeout_ms", "static_max_age", "server_header", "vfs_root", "reuse_port",
+})
+
+#: Keywords accepted by `run()` for features of other subsystems (docs, OTA, TLS,
+#: WebSocket, scale-out). They are accepted so apps written for the original run;
+#: those that have no effect yet are listed in docs/bridge.md.
+ACCEPTED_ELSEWHERE = frozenset({
+    "https", "http2", "http2_max_streams", "tls_cert_pem", "tls_key_pem", "tls_cert_path",
+    "tls_key_path", "tls_cert", "tls_key", "ota", "ota_prefix", "ota_token", "ota_token_header",
+    "ota_token_query", "ota_dir", "ota_slot_size", "auto_docs", "title", "version", "description",
+    "openapi_url", "docs_url", "redoc_url", "include_websocket_docs", "cache_schema", "servers",
+    "ws_max_message_size", "ws_ping_interval_ms", "ws_pong_timeout_ms", "ws_handshake_timeout_ms",
+    "ws_queue_size", "workers", "shared_store",
+})
+
+
+@dataclass(frozen=True)
+class BridgeKnobs:
+    """The clamped `bridge_*` settings (runtime.md §3.3)."""
+
+    min_workers: int = 4
+    max_workers: int = 4
+    queue_size: int = 16
+    autoscale: bool = False
+    enqueue_wait_ms: int = 8
+    worker_yield_every: int = 4
+    scale_up_max_burst: int = 4
+    poll_burst: int = 4
+    idle_sleep_ms: int = 1
+
+
+def _int(value: Any) -> int:
+    return int(value)  # non-integers raise TypeError/ValueError from int(), as the original
+
+
+def clamp_bridge_knobs(kw: Dict[str, Any]) -> BridgeKnobs:
+    """Apply the spec's defaults and clamps; pops the bridge keys from `kw`."""
+    def take(name: str) -> Optional[int]:
+        v = kw.pop(name, None)
+        return None if v is None else _int(v)
+
+    mn, mx = take("bridge_min_workers"), take("bridge_max_workers")
+    if mn is None and mx is None:
+        mn = mx = 4
+    elif mn is None:
+        mn = mx
+    elif mx is None:
+        mx = mn
+    assert mn is not None and mx is not None
+    mn = max(1, mn)
+    mx = max(mn, mx)
+    queue = take("bridge_queue_size")
+    queue = max(mx, 16 if queue is None else queue)
+    autoscale_kw = kw.pop("bridge_autoscale", None)
+    autoscale = (mx > mn) if autoscale_kw is None else bool(autoscale_kw)
+    if mn == mx:
+        autoscale = False
+    if not autoscale:
+        mx = mn  # explicit False with min < max: a fixed pool of min workers (decision)
+    wait = take("bridge_enqueue_wait_ms")
+    yield_every = take("bridge_worker_yield_every")
+    burst = take("bridge_scale_up_max_burst")
+    poll_burst = take("bridge_poll_burst")
+    idle = take("bridge_idle_sleep_ms")
+    return BridgeKnobs(
+        min_workers=mn,
+        max_workers=mx,
+        queue_size=queue,
+        autoscale=autoscale,
+        enqueue_wait_ms=max(0, 8 if wait is None else wait),
+        worker_yield_every=max(1, 4 if yield_every is None else yield_every),
+        scale_up_max_burst=max(1, 4 if burst is None else burst),
+        poll_burst=max(1, 4 if poll_burst is None else poll_burst),
+        idle_sleep_ms=max(0, 1 if idle is None else idle),
+    )
+
+
+def split_run_kwargs(kw: Dict[str, Any]) -> Tuple[BridgeKnobs, Dict[str, Any], Dict[str, Any]]:
+    """Split `run()` keywords into (bridge knobs, runtime knobs, other accepted ones).
+    Unknown keywords raise TypeError (api.md §2.3)."""
+    kw = dict(kw)
+    bridge = clamp_bridge_knobs(kw)
+    runtime: Dict[str, Any] = {}
+    other: Dict[str, Any] = {}
+    for name, value in kw.items():
+        if name in RUNTIME_KNOBS:
+            runtime[name] = value
+        elif name in ACCEPTED_ELSEWHERE:
+            other[name] = value
+        else:
+            raise TypeError(f"run() got an unexpected keyword argument '{name}'")
+    return bridge, runtime, other

@@ -1,0 +1,117 @@
+"""Streaming responses through the ring (runtime.md §3.6): sources (buffers,
+`.read(n)` objects, sync and async iterables) are cut into `chunk_size` frames
+sent with `stream_send`; the producer respects the per-request frame credit and
+stops when the client is gone."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, AsyncIterator, Dict
+
+from viperhttp import _native
+
+log = logging.getLogger("viperhttp.bridge")
+
+
+def _coerce(item: Any) -> bytes:
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item)
+    if isinstance(item, memoryview):
+        return item.tobytes()
+    if isinstance(item, str):
+        return item.encode("utf-8")
+    raise TypeError("stream chunk must be bytes or str")
+
+
+async def _pieces(source: Any, chunk_size: int) -> AsyncIterator[bytes]:
+    """Every source kind as one async iterator of non-empty byte pieces."""
+    if isinstance(source, (bytes, bytearray, memoryview, str)):
+        data = _coerce(source)
+        for i in range(0, len(data), chunk_size):
+            yield data[i:i + chunk_size]
+        return
+    if hasattr(source, "__aiter__"):
+        async for item in source:
+            if item is None:
+                continue
+            data = _coerce(item)
+            for i in range(0, len(data), chunk_size):
+                yield data[i:i + chunk_size]
+        return
+    if hasattr(source, "read"):
+        while True:
+            data = source.read(chunk_size)
+            if not data:
+                return
+            yield _coerce(data)
+            await asyncio.sleep(0)
+    for item in source:  # sync iterable: a loop turn between items (api.md §7.5)
+        if item is None:
+            continue
+        data = _coerce(item)
+        for i in range(0, len(data), chunk_size):
+            yield data[i:i + chunk_size]
+        await asyncio.sleep(0)
+
+
+async def _close_source(source: Any) -> None:
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception as exc:
+            log.error("async_stream_error %r", exc, exc_info=True)
+        return
+    close = getattr(source, "close", None)
+    if close is not None and not isinstance(source, (bytes, bytearray, str, memoryview)):
+        try:
+            close()
+        except Exception as exc:
+            log.error("async_stream_error %r", exc, exc_info=True)
+
+
+async def run_stream(rid: int, resp: Dict[str, Any]) -> None:
+    source = resp["stream"]
+    chunk_size = resp.get("chunk_size") or 16384
+    if not isinstance(chunk_size, int) or chunk_size <= 0:
+        raise ValueError("chunk_size must be > 0")
+    total = resp.get("total_len") or 0
+    if total < 0:
+        raise ValueError("total_len must be >= 0")
+    chunked = bool(resp.get("chunked")) or total == 0
+    status = resp.get("status_code") or 200
+    send = _native.stream_send
+    credit = _native._stream_credit
+    try:
+        ok = send(rid, b"", status_code=status, headers=resp.get("headers"),
+                  content_type=resp.get("content_type"), total_len=total, chunked=chunked,
+                  send_headers=True)
+    except Exception as exc:
+        log.error("async_stream_error %r", exc, exc_info=True)
+        await _close_source(source)
+        return
+    if not ok:
+        await _close_source(source)
+        return
+    pieces = _pieces(source, chunk_size)
+    try:
+        async for piece in pieces:
+            while not credit(rid):
+                if _native.is_cancelled(rid):
+                    return
+                await asyncio.sleep(0.001)
+            if not send(rid, piece):
+                return  # client gone: stop producing
+        send(rid, None, final=True)
+    except asyncio.CancelledError:
+        send(rid, None, abort=True)
+        raise
+    except Exception as exc:
+        log.error("async_stream_error %r", exc, exc_info=True)
+        try:
+            send(rid, None, abort=True)
+        except Exception:
+            pass
+    finally:
+        await pieces.aclose()
+        await _close_source(source)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Build everything a fresh machine needs: .venv with the test/runtime packages and the
+# viperhttp extension built by maturin (release profile) and installed into it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+# Quiet, idempotent installs; pip caches wheels between runs.
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=8" "httpx>=0.27" "pytest-timeout>=2.3"
+# maturin develop installs the extension and the pure-Python packages of python/ into .venv.
+VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" .venv/bin/maturin develop --release -q 2>&1 | grep -v -E '^(📦|🔗|🐍|💻|🛠|✏️|📖|⚠️  Warning: pip raised a warning)' || true
+.venv/bin/python -c "import viperhttp, viperhttp_bridge" 

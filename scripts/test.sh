@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, Rust tests (unit, property, stress, integration), then pytest
+# end to end over real sockets. This is the README's test command and what .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "== cargo test"
+cargo test --workspace --release --quiet 2>&1 | tail -n 40
+echo "== pytest"
+.venv/bin/python -m pytest -q "$@"
