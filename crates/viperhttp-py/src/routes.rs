@@ -1,0 +1,215 @@
+//! Route registration and matching functions of `viperhttp._native`
+//! (api.md §3.1–3.4, runtime.md §5).
+//!
+//! The route table is one process-wide native structure, [`ROUTES`]; the
+//! runtime server receives a clone of the `Arc` and reads lock-free snapshots of
+//! it, while these functions (interpreter thread) register routes and re-match
+//! forwarded requests to convert their parameters.
+//!
+//! Python functions (registered by the module init in `lib.rs`):
+//! - `route_add(method, pattern) -> int` — route id (0-based registration
+//!   index). `method` is one of `GET POST PUT PATCH DELETE OPTIONS HEAD WS`,
+//!   ASCII case-insensitive, else `ValueError("unsupported method")`; pattern
+//!   errors → `ValueError("route add failed: <REASON>")`.
+//! - `route_match(method, path) -> None | (int, dict) | (None, str)` — `path`
+//!   is the raw request path; a `?query` suffix is ignored. Returns
+//!   `(route_id, params)` on a match (`params`: name → converted value),
+//!   `(None, allow)` when the path is known but has no route for the method
+//!   (`allow` = `Allow` header value), `None` when no route exists for the path.
+//!   `method` is matched ASCII case-insensitively; `"WS"` matches WebSocket
+//!   routes only (never `(None, allow)`). Any other method string gives
+//!   `(None, allow)` when the path is a known HTTP path, else `None`.
+//!   Conversions: `int` → Python `int` of the matched text (no range limit);
+//!   `float` → `float`; `bool` → `True` for `true/1/yes/on`, else `False`;
+//!   `str`/`path` → percent-decoded UTF-8 (`+` stays `+`, a `%` not followed by
+//!   two hex digits stays as is, invalid UTF-8 → U+FFFD). If Python refuses to
+//!   convert an `int` (e.g. more digits than `sys.get_int_max_str_digits()`),
+//!   the route does not match: `None` (404), never a 500.
+//! - `routes_reset()` — drop every route (ids restart at 0).
+//! - `router_stats() -> dict` — `ready` (True), `route_count`, `node_count`,
+//!   `edge_count`, `route_capacity`, `node_capacity`, `edge_capacity`,
+//!   `storage_psram` (False). The host has no fixed capacity: capacities report
+//!   `4294967295` (`u32::MAX`, the id space), so `count <= capacity` holds.
+
+use std::sync::{Arc, LazyLock};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
+use viperhttp_ipc::Method;
+use viperhttp_runtime::router::{Lookup, ParamKind, ParamSpec, ParamValues};
+use viperhttp_runtime::Routes;
+
+/// The process-wide route registry shared by the Python functions and the
+/// runtime server (which receives a clone of this `Arc`).
+pub static ROUTES: LazyLock<Arc<Routes>> = LazyLock::new(|| Arc::new(Routes::new()));
+
+/// Reported capacity: no fixed limit on the host (route ids are `u32`).
+const UNLIMITED_CAPACITY: u64 = u32::MAX as u64;
+
+/// Parse a method name, ASCII case-insensitive; `WS` = WebSocket route.
+fn parse_method(method: &str) -> Option<Method> {
+    const ALL: [Method; 8] = [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+        Method::Head,
+        Method::Ws,
+    ];
+    ALL.into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(method))
+}
+
+/// Register a route: `route_add(method, pattern) -> route_id`.
+#[pyfunction]
+pub fn route_add(method: &str, pattern: &str) -> PyResult<u32> {
+    let method = parse_method(method).ok_or_else(|| PyValueError::new_err("unsupported method"))?;
+    ROUTES
+        .add(method, pattern)
+        .map_err(|e| PyValueError::new_err(format!("route add failed: {}", e.reason())))
+}
+
+/// Match a request: `route_match(method, path)` → `None`, `(route_id, params)`
+/// or `(None, allow)` (see the module docs).
+#[pyfunction]
+pub fn route_match<'py>(
+    py: Python<'py>,
+    method: &str,
+    path: &str,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let table = ROUTES.snapshot_full();
+    let path = path.as_bytes();
+    let Some(method) = parse_method(method) else {
+        return match table.allow(path) {
+            Some(allow) => Ok(Some(not_allowed(py, allow)?)),
+            None => Ok(None),
+        };
+    };
+    match table.lookup(method, path) {
+        Lookup::Found {
+            route_id,
+            pattern_params,
+            values,
+        } => match convert_params(py, pattern_params, &values)? {
+            Some(params) => Ok(Some((route_id, params).into_pyobject(py)?)),
+            None => Ok(None),
+        },
+        Lookup::MethodNotAllowed { allow } => Ok(Some(not_allowed(py, allow)?)),
+        Lookup::NotFound => Ok(None),
+    }
+}
+
+fn not_allowed<'py>(py: Python<'py>, allow: &str) -> PyResult<Bound<'py, PyTuple>> {
+    (py.None(), allow).into_pyobject(py)
+}
+
+/// Build the params dict; `None` when a value cannot be converted (no match).
+fn convert_params<'py>(
+    py: Python<'py>,
+    specs: &[ParamSpec],
+    values: &ParamValues<'_>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let dict = PyDict::new(py);
+    for (spec, raw) in specs.iter().zip(values.iter()) {
+        let Some(value) = convert_value(py, spec.kind, raw)? else {
+            return Ok(None);
+        };
+        dict.set_item(&*spec.name, value)?;
+    }
+    Ok(Some(dict))
+}
+
+/// Convert one raw (validated) value; `None` when Python refuses it.
+fn convert_value<'py>(
+    py: Python<'py>,
+    kind: ParamKind,
+    raw: &[u8],
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match kind {
+        ParamKind::Str | ParamKind::Path => Ok(Some(
+            PyString::new(py, &percent_decode_lossy(raw)).into_any(),
+        )),
+        ParamKind::Int => {
+            // Validated: ASCII `-`? digits.
+            let Ok(text) = std::str::from_utf8(raw) else {
+                return Ok(None);
+            };
+            if raw.len() <= 18 {
+                if let Ok(v) = text.parse::<i64>() {
+                    return Ok(Some(v.into_pyobject(py)?.into_any()));
+                }
+            }
+            match py.get_type::<PyInt>().call1((text,)) {
+                Ok(v) => Ok(Some(v)),
+                Err(e) if e.is_instance_of::<PyValueError>(py) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+        ParamKind::Float => {
+            let parsed = std::str::from_utf8(raw)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok());
+            Ok(parsed.map(|v| PyFloat::new(py, v).into_any()))
+        }
+        ParamKind::Bool => Ok(viperhttp_runtime::router::parse_bool(raw)
+            .map(|v| PyBool::new(py, v).to_owned().into_any())),
+    }
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-decode (`+` stays `+`, malformed escapes stay as they are) and
+/// decode UTF-8 with U+FFFD for invalid sequences.
+fn percent_decode_lossy(raw: &[u8]) -> String {
+    if !raw.contains(&b'%') {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0usize;
+    while let Some(&b) = raw.get(i) {
+        if b == b'%' {
+            let hi = raw.get(i + 1).copied().and_then(hex_value);
+            let lo = raw.get(i + 2).copied().and_then(hex_value);
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Remove every route (`reset()` and a new `ViperHTTP()` call this).
+#[pyfunction]
+pub fn routes_reset() {
+    ROUTES.reset();
+}
+
+/// Route table counters (runtime.md §8).
+#[pyfunction]
+pub fn router_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let stats = ROUTES.stats();
+    let dict = PyDict::new(py);
+    dict.set_item("ready", true)?;
+    dict.set_item("route_count", stats.route_count)?;
+    dict.set_item("node_count", stats.node_count)?;
+    dict.set_item("edge_count", stats.edge_count)?;
+    dict.set_item("route_capacity", UNLIMITED_CAPACITY)?;
+    dict.set_item("node_capacity", UNLIMITED_CAPACITY)?;
+    dict.set_item("edge_capacity", UNLIMITED_CAPACITY)?;
+    dict.set_item("storage_psram", false)?;
+    Ok(dict)
+}
