@@ -319,8 +319,7 @@ fn push_frame(py: Python<'_>, r: &Running, id: u32, status: u16, headers: &[u8],
         let ring = &r.ipc.response_ring;
         let write = |mut grant: viperhttp_ipc::RingGrant<'_>| {
             let dst = grant.as_mut_slice();
-            if let (Some(h), Some(b)) = (dst.get_mut(..headers.len()), None::<()>) {
-                let _ = b;
+            if let Some(h) = dst.get_mut(..headers.len()) {
                 h.copy_from_slice(headers);
             }
             if let Some(b) = dst.get_mut(headers.len()..) {
