@@ -1,0 +1,482 @@
+"""The `Request` object and the query/cookie/header parsers behind it (api.md §4.3, §6).
+
+This module owns what a handler sees of an HTTP request: `Request`, `Headers`, `QueryParams`,
+`State`, `parse_query()` and `parse_cookies()`. Body forms are parsed by `viperhttp.forms`.
+
+Hot path: the bridge builds one `Request` per HTTP request with `Request._from_native(...)`, which
+only stores the nine raw values it is given in slots. Headers, query parameters, cookies, state,
+JSON and forms are parsed on first access and cached in the instance `__dict__`; until then a
+class attribute (None / `_UNSET`) answers, so an untouched member costs nothing, and a first
+access costs no exception either (a raised-and-caught `AttributeError` costs about a microsecond,
+more than the parsing it would guard).
+"""
+from __future__ import annotations
+
+import json as _json
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from urllib.parse import unquote_to_bytes as _unquote_to_bytes
+
+from viperhttp.exceptions import HTTPException
+
+__all__ = [
+    "Request", "Headers", "QueryParams", "State", "parse_query", "parse_cookies", "MAX_QUERY_PAIRS",
+]
+
+#: api.md §4.3 (decision): pairs beyond this many are ignored (the original keeps 16).
+MAX_QUERY_PAIRS = 64
+
+_COOKIE_TRIM = " \t\r\n"
+
+
+class Headers(dict):
+    """Request headers: a dict with lower-case keys and case-insensitive `[]`, `get`, `in`.
+
+    Repeated headers arrive joined with `", "` (`cookie` with `"; "`), api.md §6.
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> str:
+        return dict.__getitem__(self, key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return dict.get(self, key.lower(), default)
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and dict.__contains__(self, key.lower())
+
+    def __setitem__(self, key: str, value: str) -> None:
+        dict.__setitem__(self, key.lower(), value)
+
+    def __delitem__(self, key: str) -> None:
+        dict.__delitem__(self, key.lower())
+
+    def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
+        return dict.pop(self, key.lower(), *default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.setdefault(self, key.lower(), default)
+
+    def _add(self, name: str, value: str) -> None:
+        """Add one received header line, joining repeats the way api.md §6 says."""
+        name = name.lower()
+        old = dict.get(self, name)
+        if old is None:
+            dict.__setitem__(self, name, value)
+        else:
+            dict.__setitem__(self, name, old + ("; " if name == "cookie" else ", ") + value)
+
+
+class QueryParams(dict):
+    """Decoded query parameters, first occurrence wins; `getlist(name)` gives every value.
+
+    `getlist` re-reads the raw query string (kept in `_raw`), so the common case of a handler
+    that never calls it pays nothing for it. When the framework replaces
+    `request.query_params` with converted values, `getlist` still answers from the raw string
+    (values are then the decoded strings, not the converted ones).
+    """
+
+    __slots__ = ("_raw",)
+
+    def getlist(self, name: str) -> List[Any]:
+        values = [v for k, v in self.multi_items() if k == name]
+        if not values and name in self:
+            values = [dict.__getitem__(self, name)]
+        return values
+
+    def multi_items(self) -> List[Tuple[str, Any]]:
+        """Every (name, value) pair in order, repeats included (at most `MAX_QUERY_PAIRS`)."""
+        raw = getattr(self, "_raw", None)
+        if raw is None:
+            return list(self.items())
+        return _query_pairs(raw, MAX_QUERY_PAIRS)
+
+
+class State(dict):
+    """Per-request scratch dict that also allows attribute access (`request.state.user`)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _to_raw_bytes(text: str) -> bytes:
+    """Bytes of a raw URL component.
+
+    The native side hands the raw target over latin-1 decoded (one char per byte), so encoding
+    with latin-1 restores the wire bytes. A str built by hand (tests, `Request(...)`) may hold
+    real Unicode instead: if the latin-1 view is not valid UTF-8, or cannot be formed, the text
+    is taken as already decoded and encoded as UTF-8.
+    """
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return text.encode("utf-8")
+    return raw
+
+
+def _decode_component(text: str) -> str:
+    """`+` → space, `%XX` (either case) → byte, bad `%` literal, bytes read as UTF-8 (U+FFFD)."""
+    if text.isascii() and "%" not in text:
+        return text.replace("+", " ") if "+" in text else text
+    raw = _to_raw_bytes(text).replace(b"+", b" ")
+    # unquote_to_bytes keeps a '%' not followed by two hex digits as it is, as §4.3 asks.
+    return _unquote_to_bytes(raw).decode("utf-8", "replace")
+
+
+def _query_pairs(qs: str, limit: int) -> List[Tuple[str, str]]:
+    pairs: List[Tuple[str, str]] = []
+    for segment in qs.split("&"):
+        key, _, value = segment.partition("=")
+        if key:
+            pairs.append((_decode_component(key), _decode_component(value) if value else ""))
+            if len(pairs) >= limit:
+                break
+    return pairs
+
+
+def parse_query(qs: str, limit: int = MAX_QUERY_PAIRS) -> QueryParams:
+    """Parse a raw query string (without `?`) per api.md §4.3.
+
+    Split on `&`, then at the first `=`; a pair without `=` gets `""`; pairs with an empty key
+    are ignored; the first occurrence of a key wins; at most `limit` pairs are read.
+    """
+    result = QueryParams()
+    if isinstance(qs, (bytes, bytearray)):
+        qs = bytes(qs).decode("latin-1")
+    result._raw = qs
+    if not qs:
+        return result
+    if qs.isascii() and "%" not in qs and "+" not in qs:
+        # Fast path (most queries): nothing to decode.
+        count = 0
+        for segment in qs.split("&"):
+            key, _, value = segment.partition("=")
+            if key:
+                if key not in result:
+                    result[key] = value
+                count += 1
+                if count >= limit:
+                    break
+        return result
+    for key, value in _query_pairs(qs, limit):
+        if key not in result:
+            result[key] = value
+    return result
+
+
+def parse_cookies(header: Optional[str]) -> Dict[str, str]:
+    """Parse a `Cookie` header per api.md §6 (no unquoting, later duplicates overwrite)."""
+    cookies: Dict[str, str] = {}
+    if not header:
+        return cookies
+    for chunk in header.split(";"):
+        name, _, value = chunk.partition("=")
+        name = name.strip(_COOKIE_TRIM)
+        if name:
+            cookies[name] = value.strip(_COOKIE_TRIM)
+    return cookies
+
+
+def _parse_headers_blob(blob: Union[bytes, bytearray, memoryview, str, None]) -> Headers:
+    """Decode the native `name\\0value\\0...` blob (names already lower-case, IPC contract)."""
+    if not blob:
+        return Headers()
+    if isinstance(blob, str):
+        parts = blob.split("\0")
+    else:
+        data = bytes(blob)
+        try:
+            parts = data.decode("utf-8").split("\0")
+        except UnicodeDecodeError:
+            # Header values are bytes on the wire; most are ASCII or UTF-8, and a value that is
+            # neither is read as latin-1 so it still round-trips byte for byte.
+            parts = [_decode_header_part(p) for p in data.split(b"\0")]
+    it = iter(parts)
+    plain = dict(zip(it, it))  # the trailing "" after the last \0 has no partner
+    if len(plain) == len(parts) >> 1:
+        return Headers(plain)  # no repeated names: one C-level copy
+    headers = Headers()
+    it = iter(parts)
+    add = headers._add
+    for name, value in zip(it, it):
+        if name:
+            add(name, value)
+    return headers
+
+
+def _decode_header_part(part: bytes) -> str:
+    try:
+        return part.decode("utf-8")
+    except UnicodeDecodeError:
+        return part.decode("latin-1")
+
+
+def _headers_from(value: Any) -> Headers:
+    """Build `Headers` from what a test passes to `Request(headers=...)`."""
+    headers = Headers()
+    if not value:
+        return headers
+    items: Iterable[Tuple[Any, Any]] = value.items() if isinstance(value, dict) else value
+    for name, val in items:
+        if isinstance(name, bytes):
+            name = name.decode("latin-1")
+        if isinstance(val, bytes):
+            val = val.decode("latin-1")
+        headers._add(str(name), str(val))
+    return headers
+
+
+_is_cancelled_fn: Any = None
+
+
+def _is_cancelled_lookup() -> Any:
+    """Find `is_cancelled(request_id)` once: `_native` first, then the package (runtime.md §9.3)."""
+    global _is_cancelled_fn
+    if _is_cancelled_fn is None:
+        fn: Any = False
+        try:
+            from viperhttp import _native  # type: ignore[attr-defined]
+
+            fn = getattr(_native, "is_cancelled", None) or False
+        except ImportError:
+            pass
+        if not fn:
+            try:
+                import viperhttp
+
+                fn = getattr(viperhttp, "is_cancelled", None) or False
+            except ImportError:
+                pass
+        _is_cancelled_fn = fn
+    return _is_cancelled_fn
+
+
+_UNSET: Any = object()
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN / Infinity are not JSON (RFC 8259); the stdlib accepts them unless told otherwise.
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+class Request:
+    """One HTTP request as seen by middleware, dependencies and handlers (api.md §6)."""
+
+    # The nine raw members are slots (cheap stores on the hot path); `__dict__` keeps arbitrary
+    # attributes possible (api.md §6 decision) and holds the lazily parsed caches, whose class
+    # defaults below answer until a value is stored.
+    __slots__ = (
+        "request_id", "method", "path", "query", "body", "client", "scheme", "http_version",
+        "_hblob", "__dict__",
+    )
+
+    _background: Any = None  # the framework's BackgroundTasks, read by the bridge
+    _headers: Optional[Headers] = None
+    _qp: Optional[QueryParams] = None
+    _path_params: Optional[Dict[str, Any]] = None
+    _cookies: Optional[Dict[str, str]] = None
+    _state: Optional["State"] = None
+    _json: Any = _UNSET
+    _form: Optional[Dict[str, Any]] = None
+    #: set by session middleware / auth (extensions.md §3, §4)
+    session: Any = None
+    user: Any = None
+
+    def __init__(
+        self,
+        method: str = "GET",
+        path: str = "/",
+        query: str = "",
+        headers: Any = None,
+        body: Union[bytes, bytearray, str, None] = b"",
+        *,
+        client: Optional[Tuple[str, int]] = None,
+        scheme: str = "http",
+        http_version: str = "1.1",
+        request_id: Optional[int] = None,
+    ) -> None:
+        # Public constructor for tests (api.md §6 decision). A path carrying `?query` is split
+        # when no separate query is given, so `Request(path="/a?x=1")` works as expected.
+        if not query and "?" in path:
+            path, _, query = path.partition("?")
+        if body is None:
+            body = b""
+        elif isinstance(body, str):
+            body = body.encode("utf-8")
+        elif isinstance(body, (bytearray, memoryview)):
+            body = bytes(body)
+        self.request_id = request_id
+        self.method = method.upper()
+        self.path = path
+        self.query = query
+        self.body = body
+        self.client = client
+        self.scheme = scheme
+        self.http_version = http_version
+        self._hblob = None
+        self._headers = _headers_from(headers)
+
+    @classmethod
+    def _from_native(
+        cls,
+        request_id: int,
+        method: str,
+        path: str,
+        query: str,
+        headers_blob: Union[bytes, str, None],
+        body: bytes,
+        client: Optional[Tuple[str, int]],
+        scheme: str,
+        http_version: str,
+    ) -> "Request":
+        """Bridge constructor: stores the raw values only; everything else is parsed lazily."""
+        self = _new_object(cls)
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        self.query = query
+        self._hblob = headers_blob
+        self.body = body
+        self.client = client
+        self.scheme = scheme
+        self.http_version = http_version
+        return self
+
+    # --- lazily parsed members -------------------------------------------------------------
+
+    @property
+    def headers(self) -> Headers:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = _parse_headers_blob(self._hblob)
+        return headers
+
+    @headers.setter
+    def headers(self, value: Any) -> None:
+        self._headers = value if isinstance(value, Headers) else _headers_from(value)
+
+    @property
+    def query_string(self) -> str:
+        return self.query
+
+    @property
+    def query_params(self) -> QueryParams:
+        qp = self._qp
+        if qp is None:
+            qp = self._qp = parse_query(self.query)
+        return qp
+
+    @query_params.setter
+    def query_params(self, value: Optional[Dict[str, Any]]) -> None:
+        if value is not None and type(value) is not QueryParams:
+            converted = QueryParams(value)
+            converted._raw = self.query  # getlist() keeps answering from the raw string
+            value = converted
+        self._qp = value  # None: back to lazy parsing of the raw string
+
+    @property
+    def path_params(self) -> Dict[str, Any]:
+        params = self._path_params
+        if params is None:
+            params = self._path_params = {}
+        return params
+
+    @path_params.setter
+    def path_params(self, value: Dict[str, Any]) -> None:
+        self._path_params = value
+
+    @property
+    def cookies(self) -> Dict[str, str]:
+        cookies = self._cookies
+        if cookies is None:
+            cookies = self._cookies = parse_cookies(self.headers.get("cookie"))
+        return cookies
+
+    @cookies.setter
+    def cookies(self, value: Dict[str, str]) -> None:
+        self._cookies = value
+
+    @property
+    def state(self) -> "State":
+        state = self._state
+        if state is None:
+            state = self._state = State()
+        return state
+
+    @state.setter
+    def state(self, value: Dict[str, Any]) -> None:
+        self._state = value if isinstance(value, State) else State(value or {})
+
+    @property
+    def url(self) -> str:
+        """`scheme://host/path?query` rebuilt from the `Host` header ("localhost" without one)."""
+        host = self.headers.get("host") or "localhost"
+        url = f"{self.scheme}://{host}{self.path}"
+        return f"{url}?{self.query}" if self.query else url
+
+    # --- body helpers ----------------------------------------------------------------------
+
+    def json(self) -> Any:
+        """Parse the body as JSON once (synchronous, api.md §6); failure → 400 `Invalid JSON`."""
+        value = self._json
+        if value is not _UNSET:
+            return value
+        body = self.body
+        if not body or not isinstance(body, (bytes, bytearray)):
+            raise HTTPException(400, "Invalid JSON")
+        try:
+            value = _json.loads(body, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise HTTPException(400, "Invalid JSON") from None
+        self._json = value
+        return value
+
+    async def ajson(self) -> Any:
+        """Async alias of `json()` for `await request.ajson()` (api.md §6 decision)."""
+        return self.json()
+
+    def form(self) -> Dict[str, Any]:
+        """Parse an urlencoded or multipart body once (synchronous); rules in `viperhttp.forms`."""
+        form = self._form
+        if form is None:
+            from viperhttp.forms import parse_form  # late: only form handlers need it
+
+            form = self._form = parse_form(self.headers.get("content-type"), self.body)
+        return form
+
+    async def is_disconnected(self) -> bool:
+        """True once the runtime marked this request cancelled (client gone, runtime.md §9.3)."""
+        fn = _is_cancelled_lookup()
+        if not fn or self.request_id is None:
+            return False
+        try:
+            return bool(fn(self.request_id))
+        except Exception:  # an unknown/finished id is simply "not cancelled"
+            return False
+
+    def __repr__(self) -> str:
+        target = f"{self.path}?{self.query}" if self.query else self.path
+        return f"<Request {self.method} {target}>"
+
+
+_new_object = object.__new__

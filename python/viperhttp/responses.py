@@ -1,0 +1,462 @@
+"""Response objects, return-value normalisation, serialisation and cookies (api.md §7,
+runtime.md §3.7).
+
+Every response is a dict carrying `"__vhttp_response__": True` (api.md §7.1). The classes here
+subclass `dict` with exactly those keys and add properties (`status_code`, `headers`, `body`,
+`media_type`) and the cookie helpers, so middleware can treat them as dicts or as objects.
+
+This module also answers for `viperhttp.responses` (api.md §1.1): `RedirectResponse`,
+`UploadFile`, `form_upload` are importable from here (fetched lazily, like `EventSourceResponse`
+from `viperhttp_responses`, which owns SSE formatting, extensions.md §2, to avoid import cycles).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json as _json
+import time as _time
+from typing import Any, Callable, Dict, Optional, Tuple
+
+# Only `files` at import time: `viperhttp.exceptions` imports this module, and `forms` imports
+# `exceptions`, so `UploadFile`/`form_upload` are re-exported lazily (see `__getattr__`).
+from viperhttp.files import build_file_response, http_date
+
+__all__ = [
+    "Response", "JSONResponse", "HTMLResponse", "PlainTextResponse", "StreamingResponse",
+    "FileResponse", "RedirectResponse", "EventSourceResponse", "UploadFile", "form_upload",
+    "normalize", "serialize_response", "is_response", "set_cookie", "delete_cookie", "json_dumps",
+]
+
+TEXT_PLAIN = "text/plain; charset=utf-8"
+TEXT_HTML = "text/html; charset=utf-8"
+APPLICATION_JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
+MARKER = "__vhttp_response__"
+_REDIRECT_CODES = (301, 302, 303, 307, 308)
+_SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+
+
+def _stdlib_json_dumps(obj: Any) -> bytes:
+    return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+try:  # runtime.md §3.7: the native encoder gives the same bytes and falls back by itself
+    from viperhttp._native import json_dumps as _native_json_dumps  # type: ignore
+except ImportError:  # extension not built (pure-Python unit tests)
+    _native_json_dumps = None
+
+json_dumps: Callable[[Any], bytes] = _native_json_dumps or _stdlib_json_dumps
+
+
+# --- response classes ----------------------------------------------------------------------
+
+def _merge_alias(value: Any, alias: Any, name: str, alias_name: str) -> Any:
+    """`content=` / `media_type=` (FastAPI spellings, api.md §7.4); both spellings → TypeError."""
+    if alias is None:
+        return value
+    if value is not None:
+        raise TypeError(f"give either {name}= or {alias_name}=, not both")
+    return alias
+
+
+def _check_int(value: Any, name: str) -> int:
+    # bool is an int subclass but never a valid status / size; IntEnum (HTTPStatus) is fine.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int")
+    return int(value)
+
+
+def _check_status(status_code: Any) -> int:
+    # The 100..999 range is checked by `send_response` (runtime.md §3.7), not here.
+    return _check_int(status_code, "status_code")
+
+
+def _check_headers(headers: Any) -> Any:
+    if headers is None or isinstance(headers, (dict, list)):
+        return headers
+    if isinstance(headers, tuple):
+        return list(headers)
+    raise TypeError("headers must be a dict, a list of (name, value) pairs or None")
+
+
+class Response(dict):
+    """`Response(status_code=200, body=None, headers=None, content_type=None)` (api.md §7.4).
+
+    With `content_type=None` the type is derived from the body when serialised (§7.3).
+    """
+
+    __slots__ = ()
+    _default_type: Optional[str] = None
+
+    def __init__(self, status_code: int = 200, body: Any = None, headers: Any = None,
+                 content_type: Optional[str] = None, *, content: Any = None,
+                 media_type: Optional[str] = None) -> None:
+        # Item stores rather than dict.__init__(**kw): about twice as fast, and exceptions.py
+        # builds its 404/405/500 answers through here.
+        if content is not None:
+            body = _merge_alias(body, content, "body", "content")
+        if media_type is not None:
+            content_type = _merge_alias(content_type, media_type, "content_type", "media_type")
+        if type(status_code) is not int:
+            status_code = _check_status(status_code)
+        if headers is not None and type(headers) is not dict and type(headers) is not list:
+            headers = _check_headers(headers)
+        self[MARKER] = True
+        self["status_code"] = status_code
+        self["body"] = body
+        self["headers"] = headers
+        self["content_type"] = content_type if content_type is not None else self._default_type
+
+    @property
+    def status_code(self) -> int:
+        return self.get("status_code", 200)
+
+    @status_code.setter
+    def status_code(self, value: int) -> None:
+        self["status_code"] = value
+
+    @property
+    def headers(self) -> Any:
+        """The headers value (dict or list of pairs); a missing value becomes `{}` on access."""
+        headers = self.get("headers")
+        if headers is None:
+            headers = self["headers"] = {}
+        return headers
+
+    @headers.setter
+    def headers(self, value: Any) -> None:
+        self["headers"] = _check_headers(value)
+
+    @property
+    def body(self) -> Any:
+        return self.get("body")
+
+    @body.setter
+    def body(self, value: Any) -> None:
+        self["body"] = value
+
+    @property
+    def media_type(self) -> Optional[str]:
+        return self.get("content_type")
+
+    @media_type.setter
+    def media_type(self, value: Optional[str]) -> None:
+        self["content_type"] = value
+
+    def set_cookie(self, key: str, value: str = "", max_age: Optional[int] = None,
+                   expires: Any = None, path: Optional[str] = "/", domain: Optional[str] = None,
+                   secure: bool = False, httponly: bool = False,
+                   samesite: Optional[str] = "lax") -> "Response":
+        return set_cookie(self, key, value, max_age, expires, path, domain, secure, httponly,
+                          samesite)
+
+    def delete_cookie(self, key: str, path: Optional[str] = "/", domain: Optional[str] = None,
+                      secure: bool = False, httponly: bool = False,
+                      samesite: Optional[str] = "lax") -> "Response":
+        return delete_cookie(self, key, path, domain, secure, httponly, samesite)
+
+
+class JSONResponse(Response):
+    """`JSONResponse(status_code=200, body=None, headers=None, content_type=None)`: the body
+    object is JSON-encoded when serialised; type `application/json` unless given."""
+
+    __slots__ = ()
+    _default_type = APPLICATION_JSON
+
+
+class HTMLResponse(Response):
+    """`HTMLResponse(body="", status_code=200, headers=None)` — `text/html; charset=utf-8`."""
+
+    __slots__ = ()
+    _default_type = TEXT_HTML
+
+    def __init__(self, body: Any = None, status_code: int = 200, headers: Any = None, *,
+                 content: Any = None, content_type: Optional[str] = None,
+                 media_type: Optional[str] = None) -> None:
+        body = _merge_alias(body, content, "body", "content")
+        Response.__init__(self, status_code, "" if body is None else body, headers,
+                          content_type, media_type=media_type)
+
+
+class PlainTextResponse(HTMLResponse):
+    """`PlainTextResponse(body="", status_code=200, headers=None)` — `text/plain; charset=utf-8`."""
+
+    __slots__ = ()
+    _default_type = TEXT_PLAIN
+
+
+def _is_stream_source(body: Any) -> bool:
+    return (isinstance(body, (str, bytes, bytearray, memoryview)) or hasattr(body, "read")
+            or hasattr(body, "__iter__") or hasattr(body, "__aiter__"))
+
+
+class StreamingResponse(Response):
+    """`StreamingResponse(body, status_code=200, headers=None, content_type=None,
+    chunk_size=16384, total_len=None, chunked=False)` (api.md §7.4, §7.5).
+
+    `body` is a sync/async iterable (items str/bytes/bytearray/memoryview, None skipped), a
+    str/bytes buffer or an object with `read(n)`. With a `text/event-stream` type, dict items
+    are formatted as SSE events (extensions.md §2.3). Without a type: `application/octet-stream`.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, body: Any = None, status_code: int = 200, headers: Any = None,
+                 content_type: Optional[str] = None, chunk_size: int = 16384,
+                 total_len: Optional[int] = None, chunked: bool = False, *,
+                 content: Any = None, media_type: Optional[str] = None) -> None:
+        body = _merge_alias(body, content, "body", "content")
+        content_type = _merge_alias(content_type, media_type, "content_type", "media_type")
+        if body is None:
+            raise TypeError("body required")
+        if not _is_stream_source(body):
+            raise TypeError("stream body must be an iterable, an async iterable, str, bytes "
+                            "or an object with read()")
+        if content_type is not None and content_type.lower().startswith("text/event-stream"):
+            from viperhttp_responses import sse_passthrough  # late: avoids an import cycle
+
+            body = sse_passthrough(body)
+        self._init_stream(body, status_code, headers, content_type, chunk_size, total_len,
+                          chunked)
+
+    def _init_stream(self, stream: Any, status_code: int, headers: Any,
+                     content_type: Optional[str], chunk_size: int, total_len: Optional[int],
+                     chunked: bool) -> None:
+        if _check_int(chunk_size, "chunk_size") <= 0:
+            raise ValueError("chunk_size must be > 0")
+        if total_len is not None and _check_int(total_len, "total_len") < 0:
+            raise ValueError("total_len must be None or an int >= 0")
+        self[MARKER] = True
+        self["status_code"] = _check_status(status_code)
+        self["body"] = None
+        self["headers"] = _check_headers(headers)
+        self["content_type"] = content_type or OCTET_STREAM
+        self["stream"] = stream
+        self["chunk_size"] = int(chunk_size)
+        self["total_len"] = total_len
+        self["chunked"] = bool(chunked)
+
+
+class FileResponse(StreamingResponse):
+    """`FileResponse(path, status_code=200, headers=None, content_type=None, chunk_size=16384)`.
+
+    Built at construction on the interpreter thread with the current request's conditional,
+    range and `Accept-Encoding` headers (runtime.md §6.3–§6.5 via `viperhttp.files`): a stream
+    response for 200/206, a bodiless 304/416, or 404 `Not Found` when the file is missing or a
+    directory (returned, not raised).
+    """
+
+    __slots__ = ()
+
+    def __init__(self, path: str, status_code: int = 200, headers: Any = None,
+                 content_type: Optional[str] = None, chunk_size: int = 16384, *,
+                 media_type: Optional[str] = None) -> None:
+        content_type = _merge_alias(content_type, media_type, "content_type", "media_type")
+        if not isinstance(path, str):
+            raise TypeError("path must be a string")
+        status_code = _check_status(status_code)
+        if _check_int(chunk_size, "chunk_size") <= 0:
+            raise ValueError("chunk_size must be > 0")
+        method, req_headers = _current_request_info()
+        dict.__init__(self, build_file_response(path, status_code, _check_headers(headers),
+                                                content_type, chunk_size, method, req_headers))
+
+
+def _current_request_info() -> Tuple[str, Any]:
+    """Method and headers of the request being handled, if any (api.md §1.2)."""
+    try:
+        from viperhttp import current_request  # late: the package imports this module
+    except ImportError:
+        return "GET", None
+    request = current_request()
+    if request is None:
+        return "GET", None
+    return getattr(request, "method", "GET") or "GET", getattr(request, "headers", None)
+
+
+class RedirectResponse(Response):
+    """`RedirectResponse(url, status_code=307, headers=None)`: `Location: url`, empty body."""
+
+    __slots__ = ()
+
+    def __init__(self, url: str, status_code: int = 307, headers: Any = None) -> None:
+        if not isinstance(url, str) or not url:
+            raise ValueError("url must be a non-empty string")
+        if (not isinstance(status_code, int) or isinstance(status_code, bool)
+                or status_code not in _REDIRECT_CODES):
+            raise ValueError("status_code must be one of 301, 302, 303, 307, 308")
+        if "\r" in url or "\n" in url:
+            raise ValueError("url must not contain line breaks")
+        headers = _check_headers(headers)
+        if headers is None or isinstance(headers, dict):
+            headers = dict(headers or {})
+            headers["Location"] = url
+        else:
+            headers = list(headers)
+            headers.append(("Location", url))
+        Response.__init__(self, status_code, "", headers, TEXT_PLAIN)
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562 lazy re-exports, keeping the import graph acyclic: `EventSourceResponse` lives in
+    # viperhttp_responses (which imports this module), `UploadFile`/`form_upload` in forms
+    # (which imports exceptions, which imports this module).
+    if name == "EventSourceResponse":
+        from viperhttp_responses import EventSourceResponse
+
+        return EventSourceResponse
+    if name in ("UploadFile", "form_upload"):
+        from viperhttp import forms
+
+        return getattr(forms, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --- normalisation and serialisation --------------------------------------------------------
+
+def is_response(obj: Any) -> bool:
+    """True for any dict carrying `"__vhttp_response__": True` (api.md §7.1)."""
+    return isinstance(obj, dict) and obj.get(MARKER) is True
+
+
+def _plain(status: int, body: Any, content_type: Optional[str]) -> Dict[str, Any]:
+    return {MARKER: True, "status_code": status, "body": body, "headers": None,
+            "content_type": content_type}
+
+
+def normalize(value: Any) -> Dict[str, Any]:
+    """A handler / middleware / exception-handler result as a response dict (api.md §7.2).
+
+    Response dicts are returned as they are; other values get a new plain dict whose body is
+    kept as given (dict/list bodies are JSON-encoded only by `serialize_response`). A coroutine
+    must be awaited by the caller first. Exact types are tested first: this runs per request.
+    """
+    cls = type(value)
+    if cls is dict:
+        if value.get(MARKER) is True:
+            return value
+        return {MARKER: True, "status_code": 200, "body": value, "headers": None,
+                "content_type": APPLICATION_JSON}
+    if cls is str:
+        return {MARKER: True, "status_code": 200, "body": value, "headers": None,
+                "content_type": TEXT_PLAIN}
+    if cls is list:
+        return {MARKER: True, "status_code": 200, "body": value, "headers": None,
+                "content_type": APPLICATION_JSON}
+    if value is None:
+        return {MARKER: True, "status_code": 200, "body": None, "headers": None,
+                "content_type": None}
+    if isinstance(value, dict):
+        if value.get(MARKER) is True:
+            return value
+        return _plain(200, value, APPLICATION_JSON)
+    if isinstance(value, list):
+        return _plain(200, value, APPLICATION_JSON)
+    if isinstance(value, str):
+        return _plain(200, value, TEXT_PLAIN)
+    if isinstance(value, (bytes, bytearray)):
+        return _plain(200, value, OCTET_STREAM)
+    return _plain(200, str(value), TEXT_PLAIN)  # int, float, bool, tuple, objects
+
+
+def _body_bytes(body: Any) -> Tuple[bytes, Optional[str]]:
+    """runtime.md §3.7: the body as bytes and the content type it implies."""
+    if body is None:
+        return b"", None
+    if isinstance(body, bytes):
+        return body, OCTET_STREAM
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body), OCTET_STREAM
+    if isinstance(body, str):
+        return body.encode("utf-8"), TEXT_PLAIN
+    if isinstance(body, (dict, list)):
+        return json_dumps(body), APPLICATION_JSON
+    return str(body).encode("utf-8"), TEXT_PLAIN
+
+
+def serialize_response(resp: Any) -> Dict[str, Any]:
+    """runtime.md §3.7: `{"__vhttp_response__": True, "status_code", "body": bytes, "headers",
+    "content_type"}`; a response dict with a non-None `stream` is returned unchanged."""
+    if not (isinstance(resp, dict) and resp.get(MARKER) is True):
+        resp = normalize(resp)
+    elif resp.get("stream") is not None:
+        return resp
+    body, implied = _body_bytes(resp.get("body"))
+    content_type = resp.get("content_type")
+    status = resp.get("status_code")
+    return {MARKER: True, "status_code": 200 if status is None else status, "body": body,
+            "headers": resp.get("headers"),
+            "content_type": implied if content_type is None else content_type}
+
+
+# --- cookies (api.md §7.6) -----------------------------------------------------------------
+
+_BAD_NAME = frozenset('()<>@,;:\\"/[]?={} \t\r\n\x7f') | frozenset(chr(i) for i in range(32))
+
+
+def _cookie_expires(expires: Any) -> str:
+    if isinstance(expires, _dt.datetime):
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=_dt.timezone.utc)
+        return http_date(expires.timestamp())
+    if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+        return http_date(_time.time() + expires)  # seconds from now
+    if isinstance(expires, str):
+        return expires
+    raise TypeError("expires must be an int (seconds from now), a str or a datetime")
+
+
+def _check_attr(value: str, what: str) -> str:
+    if any(c in value for c in "\r\n\x00;"):
+        raise ValueError(f"invalid cookie {what}")
+    return value
+
+
+def set_cookie(resp: Dict[str, Any], key: str, value: str = "", max_age: Optional[int] = None,
+               expires: Any = None, path: Optional[str] = "/", domain: Optional[str] = None,
+               secure: bool = False, httponly: bool = False,
+               samesite: Optional[str] = "lax") -> Dict[str, Any]:
+    """Append one `Set-Cookie` header to `resp` and return it.
+
+    Order: `key=value; Path=...; Domain=...; Max-Age=...; Expires=...; Secure; HttpOnly;
+    SameSite=Lax`. Dict headers are converted to a list of pairs (existing entries kept).
+    """
+    if not isinstance(key, str) or not key or any(c in _BAD_NAME for c in key):
+        raise ValueError("invalid cookie name")
+    value = _check_attr("" if value is None else str(value), "value")
+    parts = [f"{key}={value}"]
+    if path is not None:
+        parts.append("Path=" + _check_attr(str(path), "path"))
+    if domain is not None:
+        parts.append("Domain=" + _check_attr(str(domain), "domain"))
+    if max_age is not None:
+        parts.append(f"Max-Age={int(max_age)}")
+    if expires is not None:
+        parts.append("Expires=" + _check_attr(_cookie_expires(expires), "expires"))
+    if secure:
+        parts.append("Secure")
+    if httponly:
+        parts.append("HttpOnly")
+    if samesite is not None:
+        label = _SAMESITE.get(str(samesite).lower())
+        if label is None:
+            raise ValueError("samesite must be 'lax', 'strict', 'none' or None")
+        parts.append("SameSite=" + label)
+    headers = resp.get("headers")
+    if headers is None:
+        headers = []
+    elif isinstance(headers, dict):
+        headers = list(headers.items())
+    elif not isinstance(headers, list):
+        headers = list(headers)
+    headers.append(("Set-Cookie", "; ".join(parts)))
+    resp["headers"] = headers
+    return resp
+
+
+def delete_cookie(resp: Dict[str, Any], key: str, path: Optional[str] = "/",
+                  domain: Optional[str] = None, secure: bool = False, httponly: bool = False,
+                  samesite: Optional[str] = "lax") -> Dict[str, Any]:
+    """`set_cookie` with an empty value, `Max-Age=0` and an `Expires` in 1970."""
+    return set_cookie(resp, key, "", 0, "Thu, 01 Jan 1970 00:00:00 GMT", path, domain, secure,
+                      httponly, samesite)
+

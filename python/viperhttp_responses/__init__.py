@@ -1,0 +1,236 @@
+"""`viperhttp_responses`: the original-named helper module (api.md §1.1).
+
+Owns Server-Sent Events (extensions.md §2): `EventSourceResponse`, the event formatter
+`format_sse_event`, and `sse_passthrough`, which `StreamingResponse` uses to format dict items
+of a `text/event-stream` stream (extensions.md §2.3). Re-exports `RedirectResponse`
+(`viperhttp.responses`) and `UploadFile` / `form_upload` (`viperhttp.forms`).
+
+After import, `viperhttp.RedirectResponse`, `viperhttp.EventSourceResponse`,
+`viperhttp.UploadFile` and `viperhttp.form_upload` exist, as in the original.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator, Iterator, Optional
+
+from viperhttp.forms import UploadFile, form_upload
+from viperhttp.responses import RedirectResponse, StreamingResponse, json_dumps
+
+__all__ = [
+    "RedirectResponse", "EventSourceResponse", "UploadFile", "form_upload", "format_sse_event",
+    "sse_passthrough",
+]
+
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def _data_lines(data: Any, lines: list) -> None:
+    if isinstance(data, (dict, list)):
+        data = json_dumps(data).decode("utf-8")
+    text = _text(data)
+    if text:
+        lines.extend("data: " + line for line in text.splitlines())
+    else:
+        lines.append("data:")
+
+
+def format_sse_event(item: Any) -> str:
+    """One item → one event block ending in a blank line (extensions.md §2.2).
+
+    dict items: `comment` lines (`:<line>`), `event`, `id` (only when truthy), `retry` (when
+    int-convertible), then `data` lines; anything else becomes `data:` lines only.
+    """
+    lines: list = []
+    if isinstance(item, dict):
+        comment = item.get("comment")
+        if comment:
+            lines.extend(":" + line for line in _text(comment).splitlines())
+        event = item.get("event")
+        if event:
+            lines.append("event: " + _text(event))
+        event_id = item.get("id")
+        if event_id:
+            lines.append("id: " + _text(event_id))
+        retry = item.get("retry")
+        if retry is not None:
+            try:
+                lines.append("retry: %d" % int(retry))
+            except (TypeError, ValueError, OverflowError):
+                pass
+        _data_lines(item.get("data"), lines)
+    else:
+        _data_lines(item, lines)
+    return "\n".join(lines) + "\n\n"
+
+
+def _close_sync(iterator: Any) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+async def _close_async(iterator: Any) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _is_buffer_like(body: Any) -> bool:
+    return isinstance(body, (str, bytes, bytearray, memoryview)) or hasattr(body, "read")
+
+
+def sse_passthrough(body: Any) -> Any:
+    """Wrap a `text/event-stream` StreamingResponse body so dict items become SSE events;
+    str/bytes items pass untouched (extensions.md §2.3). Closing the wrapper closes the source,
+    so the app's `finally` blocks run on disconnect (§2.4)."""
+    if _is_buffer_like(body):
+        return body
+    if hasattr(body, "__aiter__"):
+        return _apassthrough(body)
+    return _passthrough(body)
+
+
+def _passthrough(source: Any) -> Iterator[Any]:
+    iterator = iter(source)
+    try:
+        for item in iterator:
+            yield format_sse_event(item) if isinstance(item, dict) else item
+    finally:
+        _close_sync(iterator)
+
+
+async def _apassthrough(source: Any) -> AsyncIterator[Any]:
+    iterator = source.__aiter__()
+    try:
+        async for item in iterator:
+            yield format_sse_event(item) if isinstance(item, dict) else item
+    finally:
+        await _close_async(iterator)
+
+
+def _sse_sync(source: Any, first: Optional[str]) -> Iterator[str]:
+    if first:
+        yield first
+    iterator = iter(source)
+    try:
+        for item in iterator:
+            yield format_sse_event(item)
+    finally:
+        _close_sync(iterator)
+
+
+async def _sse_async(source: Any, first: Optional[str], ping: Optional[float]) -> AsyncIterator[str]:
+    if first:
+        yield first
+    iterator = source.__aiter__()
+    try:
+        if ping is None:
+            async for item in iterator:
+                yield format_sse_event(item)
+            return
+        # With `ping`, the next item is awaited in its own task so that a `:ping` comment can be
+        # sent whenever the source stays silent for `ping` seconds (extensions.md §2.4).
+        pending: Optional[asyncio.Future] = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(iterator.__anext__())
+                done, _ = await asyncio.wait({pending}, timeout=ping)
+                if not done:
+                    yield ":ping\n\n"
+                    continue
+                finished, pending = pending, None
+                try:
+                    item = finished.result()
+                except StopAsyncIteration:
+                    break
+                yield format_sse_event(item)
+        finally:
+            if pending is not None:  # disconnect / cancellation while waiting
+                pending.cancel()
+                try:
+                    await pending
+                except BaseException:  # CancelledError or the source's own error: both moot now
+                    pass
+    finally:
+        await _close_async(iterator)
+
+
+def _with_sse_headers(headers: Any) -> Any:
+    """Caller headers plus `Cache-Control: no-cache` and `X-Accel-Buffering: no`; a value the
+    caller already gives (any case) wins (extensions.md §2.1 decision)."""
+    if headers is None:
+        out: Any = {}
+    elif isinstance(headers, dict):
+        out = dict(headers)
+    elif isinstance(headers, (list, tuple)):
+        out = list(headers)
+    else:
+        raise TypeError("headers must be a dict, a list of (name, value) pairs or None")
+    names = {str(k).lower() for k in (out if isinstance(out, dict) else (p[0] for p in out))}
+    for name, value in (("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")):
+        if name.lower() not in names:
+            if isinstance(out, dict):
+                out[name] = value
+            else:
+                out.append((name, value))
+    return out
+
+
+class EventSourceResponse(StreamingResponse):
+    """`EventSourceResponse(stream, headers=None, retry=None, chunk_size=1024, ping=None)`.
+
+    A chunked `text/event-stream; charset=utf-8` StreamingResponse whose items are each sent as
+    one formatted event; `retry` (int) is sent first as `retry: N`; `ping` (seconds, async
+    sources only) sends a `:ping` comment whenever no event was sent for that long.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, stream: Any, headers: Any = None, retry: Optional[int] = None,
+                 chunk_size: int = 1024, ping: Optional[float] = None) -> None:
+        if stream is None:
+            stream = ()
+        if not (hasattr(stream, "__iter__") or hasattr(stream, "__aiter__")):
+            raise TypeError("stream must be an iterable or an async iterable")
+        first = None
+        if retry is not None:
+            try:
+                first = "retry: %d\n\n" % int(retry)
+            except (TypeError, ValueError, OverflowError):
+                first = None  # as the original: a retry that is not an int is ignored
+        if ping is not None and (isinstance(ping, bool) or not isinstance(ping, (int, float))
+                                 or ping <= 0):
+            raise ValueError("ping must be a positive number of seconds")
+        if hasattr(stream, "__aiter__"):
+            body: Any = _sse_async(stream, first, ping)
+        else:
+            # A sync source runs on the interpreter thread between yields to the loop (the
+            # bridge yields after every item), so there is no idle time in which to ping.
+            body = _sse_sync(stream, first)
+        self._init_stream(body, 200, _with_sse_headers(headers), SSE_CONTENT_TYPE, chunk_size,
+                          None, True)
+
+
+def _install() -> None:
+    try:
+        import viperhttp
+    except ImportError:  # the package is mid-import or broken: it sets nothing then
+        return
+    viperhttp.RedirectResponse = RedirectResponse  # type: ignore[attr-defined]
+    viperhttp.EventSourceResponse = EventSourceResponse  # type: ignore[attr-defined]
+    viperhttp.UploadFile = UploadFile  # type: ignore[attr-defined]
+    viperhttp.form_upload = form_upload  # type: ignore[attr-defined]
+
+
+_install()
