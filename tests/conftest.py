@@ -97,6 +97,7 @@ def serve(tmp_path: Path) -> Iterator:
             stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=str(cwd or ROOT),
             stdin=subprocess.DEVNULL,
         )
+        log.close()  # the child holds its own descriptor
         _wait_ready(proc, port, log_path)
         server = Server(proc, port, log_path)
         servers.append(server)

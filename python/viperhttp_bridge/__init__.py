@@ -16,8 +16,8 @@ import signal
 import sys
 import threading
 import time
-import types
-from typing import Any, Callable, Dict, List, Optional, Set
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from viperhttp import _native
 
@@ -56,8 +56,31 @@ def _is_stream(result: Any) -> bool:
     return isinstance(result, dict) and result.get("stream") is not None and bool(result.get("__vhttp_response__"))
 
 
+_SERVER_BUSY = {
+    "__vhttp_response__": True,
+    "status_code": 503,
+    "body": "Server Busy",
+    "headers": None,
+    "content_type": "text/plain; charset=utf-8",
+}
+#: Scaler period and idle ticks before one worker retires (runtime.md §3.3 fixed internals).
+_SCALE_CHECK_S = 0.1
+_SCALE_DOWN_IDLE_TICKS = 20
+
+
 class Bridge:
-    """One running bridge: the poller callback, in-flight tasks, stats, drain."""
+    """One running bridge (runtime.md §3.1, §3.4).
+
+    - The poller (`on_wake`) takes native batches. While the bridge queue is
+      empty, a request is handled inline: a sync handler runs to completion
+      with no task and no queue hop. A request whose handling is async, or any
+      request arriving while the queue is non-empty (FIFO), goes through the
+      bounded bridge queue to the worker tasks.
+    - At most `bridge_max_workers` workers; the scaler adjusts their number
+      between min and max; a full queue makes the poller wait up to
+      `bridge_enqueue_wait_ms` (it takes no new messages meanwhile), then the
+      request is answered `503 Server Busy`.
+    """
 
     current: Optional["Bridge"] = None
 
@@ -71,43 +94,71 @@ class Bridge:
         self._handle: Callable[[Any], Any] = app._handle
         self._send = _native._send_result
         self._poll = _native._poll_batch
+        self.queue: "asyncio.Queue[Any]" = asyncio.Queue(maxsize=knobs.queue_size)
+        self.workers: Set[asyncio.Task] = set()
+        self.workers_busy = 0
+        self.backlog: Deque[Tuple[Tuple[tuple, Any, Any], float]] = deque()
         self.tasks: Set[asyncio.Task] = set()
         self.streams: Dict[int, asyncio.Task] = {}
         self.bg_pending = 0
         self.dispatched = 0
+        self.queue_peak = 0
+        self.scale_ups = 0
+        self.scale_downs = 0
+        self.server_busy_503 = 0
+        self._idle_ticks = 0
         self.running = False
         self.stop_event = asyncio.Event()
         self._scheduled = False
+        self._retry_handle: Optional[asyncio.TimerHandle] = None
         self._tick_handle: Optional[asyncio.TimerHandle] = None
 
     # -- polling ---------------------------------------------------------
     def start(self) -> None:
         self.running = True
+        for _ in range(self.knobs.min_workers):
+            self._spawn_worker()
         self.loop.add_reader(_native.wakeup_fd(), self.on_wake)
-        self._tick_handle = self.loop.call_later(0.1, self._tick)
+        self._tick_handle = self.loop.call_later(_SCALE_CHECK_S, self._tick)
         self.on_wake()
 
+    def _wake_soon(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self.on_wake)
+
     def on_wake(self) -> None:
-        """Take one batch and handle it; if the batch was non-empty, come back
+        """Take one batch and admit it; if the batch was non-empty, come back
         after one loop turn (other tasks run in between). An empty poll parks the
         native consumer, so the next push makes the wake-up fd readable."""
         self._scheduled = False
+        if self.backlog:
+            return  # waiting for bridge-queue space: the native queue absorbs meanwhile
+        room = _BATCH_MAX if self.queue.empty() else self.knobs.queue_size - self.queue.qsize()
+        if room <= 0:
+            return  # a worker's get() frees a slot and wakes the poller
         try:
-            batch = self._poll(_BATCH_MAX)
+            batch = self._poll(room)
         except Exception as exc:  # the poller never dies from an error (3.2)
             log.error("bridge_loop_error %r", exc, exc_info=True)
             return
         if not batch:
             return
-        handle_one = self.handle_one
+        admit = self.admit
         for item in batch:
-            handle_one(item)
+            admit(item)
         self.dispatched += len(batch)
-        if not self._scheduled:
-            self._scheduled = True
-            self.loop.call_soon(self.on_wake)
+        self._wake_soon()
 
-    def handle_one(self, item: tuple) -> None:
+    def admit(self, item: tuple) -> None:
+        if self.backlog:
+            self.backlog.append(((item, None, None), 0.0))
+        elif self.queue.empty():
+            self.handle_inline(item)
+        else:
+            self._enqueue(item, None, None)
+
+    def handle_inline(self, item: tuple) -> None:
         rid = item[0]
         try:
             request = self._from_native(*item)
@@ -122,14 +173,110 @@ class Bridge:
             except Exception as exc:
                 self._send_failed(rid, exc)
                 return
-        elif isinstance(result, types.CoroutineType) or hasattr(result, "__await__"):
-            self._spawn(self._finish_async(rid, request, result))
-            return
+            if request._background is not None:
+                self._run_background(request)
+        elif hasattr(result, "__await__"):
+            self._enqueue(item, request, result)  # a worker awaits it
         else:
             self._deliver(rid, request, result)
+
+    def _enqueue(self, item: tuple, request: Any, awaitable: Any) -> None:
+        try:
+            self.queue.put_nowait((item, request, awaitable))
+        except asyncio.QueueFull:
+            if self.knobs.autoscale:
+                self._grow(1)
+            self.backlog.append(((item, request, awaitable), time.monotonic()))
+            self._schedule_retry()
             return
-        if request._background is not None:
-            self._run_background(request)
+        depth = self.queue.qsize()
+        if depth > self.queue_peak:
+            self.queue_peak = depth
+
+    def _schedule_retry(self) -> None:
+        if self._retry_handle is None:
+            self._retry_handle = self.loop.call_later(0.001, self._retry_backlog)
+
+    def _retry_backlog(self) -> None:
+        """runtime.md §3.2 (host decision): retry every 1 ms until
+        `bridge_enqueue_wait_ms` has passed since the first failure, then 503."""
+        self._retry_handle = None
+        wait_s = self.knobs.enqueue_wait_ms / 1000.0
+        while self.backlog:
+            entry, first_fail = self.backlog[0]
+            if not first_fail:
+                first_fail = time.monotonic()
+                self.backlog[0] = (entry, first_fail)
+            try:
+                self.queue.put_nowait(entry)
+            except asyncio.QueueFull:
+                if self.knobs.autoscale:
+                    self._grow(1)
+                if time.monotonic() - first_fail < wait_s:
+                    self._schedule_retry()
+                    return
+                self.backlog.popleft()
+                self._server_busy(entry)
+                continue
+            self.backlog.popleft()
+        self._wake_soon()
+
+    def _server_busy(self, entry: Any) -> None:
+        item, request, awaitable = entry
+        self.server_busy_503 += 1
+        if awaitable is not None and hasattr(awaitable, "close"):
+            awaitable.close()  # never started: close it so Python does not warn
+        self._send_safe(item[0], _SERVER_BUSY)
+
+    # -- workers ---------------------------------------------------------
+    def _spawn_worker(self) -> None:
+        task = self.loop.create_task(self._worker())
+        self.workers.add(task)
+        task.add_done_callback(self.workers.discard)
+
+    def _grow(self, n: int) -> int:
+        added = 0
+        while added < n and len(self.workers) < self.knobs.max_workers:
+            self._spawn_worker()
+            added += 1
+        self.scale_ups += added
+        return added
+
+    async def _worker(self) -> None:
+        count = 0
+        yield_every = self.knobs.worker_yield_every
+        while True:
+            entry = await self.queue.get()
+            if entry is None:
+                self.scale_downs += 1
+                return
+            self._wake_soon()  # a slot freed: the poller may take more
+            item, request, awaitable = entry
+            self.workers_busy += 1
+            try:
+                await self._work(item, request, awaitable)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                log.error("http_worker_error %r", exc, exc_info=True)
+                self._send_safe(item[0], _INTERNAL_ERROR)
+            finally:
+                self.workers_busy -= 1
+            count += 1
+            if count >= yield_every:
+                count = 0
+                await asyncio.sleep(0)
+
+    async def _work(self, item: tuple, request: Any, awaitable: Any) -> None:
+        rid = item[0]
+        if request is None:
+            request = self._from_native(*item)
+            result = self._handle(request)
+        else:
+            result = awaitable
+        if hasattr(result, "__await__"):
+            result = await result
+        self._deliver(rid, request, result)
 
     # -- results ---------------------------------------------------------
     def _deliver(self, rid: int, request: Any, result: Any) -> None:
@@ -144,17 +291,6 @@ class Bridge:
             return
         if request._background is not None:
             self._run_background(request)
-
-    async def _finish_async(self, rid: int, request: Any, awaitable: Any) -> None:
-        try:
-            result = await awaitable
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            log.error("http_worker_error %r", exc, exc_info=True)
-            self._send_safe(rid, _INTERNAL_ERROR)
-            return
-        self._deliver(rid, request, result)
 
     async def _stream(self, rid: int, request: Any, resp: Dict[str, Any]) -> None:
         try:
@@ -204,17 +340,46 @@ class Bridge:
             self.bg_pending -= 1
 
     def _tick(self) -> None:
-        """Every 100 ms: cancel stream tasks whose client went away (3.6)."""
-        for rid, task in list(self.streams.items()):
-            if _native.is_cancelled(rid) and not task.done():
-                task.cancel()
+        """Every 100 ms: the scaler (runtime.md §3.4) and the check that cancels
+        stream tasks whose client went away (§3.6)."""
+        try:
+            for rid, task in list(self.streams.items()):
+                if _native.is_cancelled(rid) and not task.done():
+                    task.cancel()
+            self._scale()
+        except Exception as exc:
+            log.error("bridge_scaler_error %r", exc, exc_info=True)
         if self.running:
-            self._tick_handle = self.loop.call_later(0.1, self._tick)
+            self._tick_handle = self.loop.call_later(_SCALE_CHECK_S, self._tick)
+
+    def _scale(self) -> None:
+        k = self.knobs
+        workers = len(self.workers)
+        queued = self.queue.qsize()
+        if workers < k.min_workers:
+            self._grow(k.min_workers - workers)
+        elif not k.autoscale:
+            return
+        elif queued > workers and workers < k.max_workers:
+            target = min(max(queued, k.min_workers), k.max_workers)
+            self._grow(min(target - workers, k.scale_up_max_burst))
+            self._idle_ticks = 0
+        elif queued == 0 and workers > k.min_workers and self.workers_busy < workers:
+            self._idle_ticks += 1
+            if self._idle_ticks >= _SCALE_DOWN_IDLE_TICKS:
+                self._idle_ticks = 0
+                self.queue.put_nowait(None)  # one worker exits
+        else:
+            self._idle_ticks = 0
 
     # -- stop ------------------------------------------------------------
     def request_stop(self) -> None:
         _native.stop()
         self.stop_event.set()
+
+    def _idle(self) -> bool:
+        return (_native.in_flight() == 0 and not self.tasks and self.queue.empty()
+                and not self.backlog and self.workers_busy == 0)
 
     async def drain(self, timeout_s: float) -> None:
         """runtime.md §9.1 steps 1–5: stop accepting, let in-flight requests and
@@ -223,7 +388,7 @@ class Bridge:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.on_wake()  # requests still queued are dispatched
-            if _native.in_flight() == 0 and not self.tasks:
+            if self._idle():
                 break
             await asyncio.sleep(0.01)
         self.running = False
@@ -231,21 +396,24 @@ class Bridge:
             self.loop.remove_reader(_native.wakeup_fd())
         except Exception:
             pass
-        if self._tick_handle is not None:
-            self._tick_handle.cancel()
-        for task in list(self.tasks):
+        for handle in (self._tick_handle, self._retry_handle):
+            if handle is not None:
+                handle.cancel()
+        pending = list(self.tasks) + list(self.workers)
+        for task in pending:
             task.cancel()
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         _native.close()
 
     def stats(self) -> Dict[str, Any]:
         k = self.knobs
         return {
-            "running": self.running, "workers": k.min_workers, "workers_busy": len(self.tasks),
+            "running": self.running, "workers": len(self.workers), "workers_busy": self.workers_busy,
             "workers_min": k.min_workers, "workers_max": k.max_workers, "autoscale": k.autoscale,
-            "queue_size": k.queue_size, "queue_depth": 0, "queue_peak": 0, "scale_ups": 0,
-            "scale_downs": 0, "server_busy_503": 0, "dispatched": self.dispatched,
+            "queue_size": k.queue_size, "queue_depth": self.queue.qsize() + len(self.backlog),
+            "queue_peak": self.queue_peak, "scale_ups": self.scale_ups, "scale_downs": self.scale_downs,
+            "server_busy_503": self.server_busy_503, "dispatched": self.dispatched,
             "streams_active": len(self.streams), "bg_tasks_pending": self.bg_pending,
         }
 
@@ -311,6 +479,18 @@ def _hooks(app: Any, event: str) -> List[Callable[[], Any]]:
     return list(getattr(app, f"_{event}_handlers", []) or [])
 
 
+def _apply_python_limits(runtime_kw: Dict[str, Any]) -> None:
+    """Limits that the Python side enforces too: form file size follows
+    `max_body_size` (api.md §6), FileResponse paths follow `vfs_root`."""
+    from viperhttp import files, forms
+
+    body = runtime_kw.get("max_body_size")
+    forms.MAX_FILE_SIZE = body if isinstance(body, int) and not isinstance(body, bool) and body > 0 else 1024 * 1024
+    root = runtime_kw.get("vfs_root") or os.environ.get("VIPERHTTP_VFS_ROOT")
+    if root is not None:
+        files.VFS_ROOT = root
+
+
 def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         loop: Optional[asyncio.AbstractEventLoop] = None, block: bool = True,
         shutdown_timeout_s: float = 10, startup_timeout_s: float = 10, **kw: Any) -> Any:
@@ -320,6 +500,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     if isinstance(port, bool) or not isinstance(port, int) or not (0 <= port <= 65535):
         raise ValueError("invalid port")
     knobs, runtime_kw, _other = split_run_kwargs(kw)
+    _apply_python_limits(runtime_kw)
     _ensure_logging()
     if wifi:
         log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
