@@ -1,0 +1,146 @@
+"""ViperHTTP: a FastAPI-style framework whose HTTP work is done by a native Rust runtime.
+
+This package is the public surface of api.md §1: the app, routing, parameters, dependencies,
+requests, responses, middleware and errors, plus the module-level functions of §1.2 and the
+native diagnostics of §1.3 (re-exported from `viperhttp._native`). Importing it also imports
+the helper modules `viperhttp_bridge`, `viperhttp_lifespan`, `viperhttp_responses` and
+`viperhttp_ws` (§1.1 decision), so `app.run`, `app.on_event`, `viperhttp.RedirectResponse`, …
+exist right after `import viperhttp`.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Optional
+
+from . import _native
+from . import middleware
+from .app import ViperHTTP, active_app, clear_active_app, current_request, set_current_request
+from .background import BackgroundTasks
+from .deps import Depends
+from .exceptions import HTTPException
+from .middleware import BaseHTTPMiddleware
+from .params import Query
+from .request import Request
+from .responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response,
+                        StreamingResponse)
+from .routing import Router, current_request_var
+from .routing import set_dep_resolver as _set_dep_resolver
+
+__all__ = [
+    "ViperHTTP", "Router", "Request", "BackgroundTasks", "BaseHTTPMiddleware", "middleware", "Depends",
+    "Query", "HTTPException", "Response", "JSONResponse", "StreamingResponse", "FileResponse",
+    "HTMLResponse", "PlainTextResponse", "active_app", "current_request", "set_current_request",
+    "set_dep_resolver", "reset", "version",
+    "router_stats", "ipc_stats", "heap_stats", "server_stats", "server_stats_reset", "get_worker_limits",
+    "set_worker_limits", "https_status", "http2_status", "is_running", "set_log_level", "get_log_level",
+    "LOG_OFF", "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG", "LOG_TRACE", "gzip_static",
+]
+
+
+def version() -> str:
+    """The installed package version (api.md §1.2 decision: the host's own version)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("viperhttp")
+    except metadata.PackageNotFoundError:
+        return str(getattr(_native, "__version__", "0.0.0"))
+
+
+def set_dep_resolver(resolver: Optional[Callable[..., Any]]) -> None:
+    """Replaces dependency resolution for routes with deps (None restores the built-in one).
+
+    The resolver is called with the dependency-call marker dict (runtime.md §3.5) and returns
+    the handler result or an awaitable. Apps and the bridge do not normally need this.
+    """
+    _set_dep_resolver(resolver)
+
+
+def reset() -> None:
+    """Clears all global state between tests (api.md §1.2); refused while serving."""
+    if is_running():
+        raise RuntimeError("reset() while the server is running")
+    native_reset = getattr(_native, "reset", None)
+    if native_reset is not None:
+        native_reset()  # routes, mounts, CORS/rate-limit/trusted-host, templates, log level
+    else:
+        _native.routes_reset()
+        for name in ("static_reset", "cors_reset"):
+            func = getattr(_native, name, None)
+            if func is not None:
+                func()
+    setter = getattr(_native, "set_python_middleware", None)
+    if setter is not None:
+        setter(False)
+    clear_active_app()
+    current_request_var.set(None)
+    _set_dep_resolver(None)
+
+
+# --- diagnostics (§1.3): native functions, with stand-ins so import never fails ------------
+
+def _unavailable(name: str) -> Callable[..., Any]:
+    def missing(*args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"viperhttp.{name} is not provided by this viperhttp._native build")
+
+    missing.__name__ = name
+    return missing
+
+
+def _not_running() -> bool:
+    return False
+
+
+router_stats = getattr(_native, "router_stats", None) or _unavailable("router_stats")
+ipc_stats = getattr(_native, "ipc_stats", None) or _unavailable("ipc_stats")
+heap_stats = getattr(_native, "heap_stats", None) or _unavailable("heap_stats")
+server_stats = getattr(_native, "server_stats", None) or _unavailable("server_stats")
+server_stats_reset = getattr(_native, "server_stats_reset", None) or _unavailable("server_stats_reset")
+get_worker_limits = getattr(_native, "get_worker_limits", None) or _unavailable("get_worker_limits")
+set_worker_limits = getattr(_native, "set_worker_limits", None) or _unavailable("set_worker_limits")
+https_status = getattr(_native, "https_status", None) or _unavailable("https_status")
+http2_status = getattr(_native, "http2_status", None) or _unavailable("http2_status")
+is_running = getattr(_native, "is_running", None) or _not_running
+set_log_level = getattr(_native, "set_log_level", None) or _unavailable("set_log_level")
+get_log_level = getattr(_native, "get_log_level", None) or _unavailable("get_log_level")
+gzip_static = getattr(_native, "gzip_static", None) or _unavailable("gzip_static")
+LOG_OFF: int = getattr(_native, "LOG_OFF", 0)
+LOG_ERROR: int = getattr(_native, "LOG_ERROR", 1)
+LOG_WARN: int = getattr(_native, "LOG_WARN", 2)
+LOG_INFO: int = getattr(_native, "LOG_INFO", 3)
+LOG_DEBUG: int = getattr(_native, "LOG_DEBUG", 4)
+LOG_TRACE: int = getattr(_native, "LOG_TRACE", 5)
+
+# The bridge's low-level contract (runtime.md) is reachable as viperhttp.<name> as in the
+# original, where the native build provides it.
+for _name in ("start", "stop", "poll_request", "send_response", "stream_send", "ws_accept", "ws_reject",
+              "ws_send", "ws_close", "configure_https", "configure_http2", "fs_lock", "fs_unlock"):
+    if hasattr(_native, _name):
+        globals()[_name] = getattr(_native, _name)
+
+# Template helpers (extensions.md §6): native or a `viperhttp.templates` module, resolved on use.
+_TEMPLATE_NAMES = ("TemplateResponse", "render_template", "template_clear_cache", "template_stats",
+                   "template_warmup", "template_debug", "template_configure")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TEMPLATE_NAMES:
+        if hasattr(_native, name):
+            return getattr(_native, name)
+        try:
+            return getattr(importlib.import_module(".templates", __name__), name)
+        except ModuleNotFoundError as exc:
+            if exc.name != __name__ + ".templates":
+                raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# §1.1 (decision): the helper modules are imported eagerly, last, because they import this
+# package. One that is not installed is skipped; an error inside one is not hidden.
+for _module in ("viperhttp_lifespan", "viperhttp_responses", "viperhttp_ws", "viperhttp_bridge"):
+    try:
+        importlib.import_module(_module)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _module:
+            raise
+del _name, _module

@@ -1,0 +1,458 @@
+"""The app object: `ViperHTTP`, the process-wide active app and the per-request hot path.
+
+Owns api.md §2 (constructor, members, single-app rule), route registration into the native
+trie (§3), mounts (§9.3), middleware/exception-handler/event registries (§8, §10.3,
+extensions.md §7) and `_handle`, the bridge's entry point for one HTTP request
+(docs/architecture.md). Native route ids are registration indices: `_routes_by_id[i]` is the
+`RoutePlan` of native route `i`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import _native
+from .deps import resolve, teardown
+from .exceptions import (HandlerEntry, handle_exception, handler_entry, http_exception_response,
+                         method_not_allowed, not_found, HTTPException)
+from .middleware import _configure_native, _native_kind, _run_chain
+from .request import Request, State
+from .routing import (RouteDecorators, RouteDef, RoutePlan, call_route, current_request_var,
+                      dep_call_marker, expand_router, fill_query, inject, merge_query)
+
+__all__ = ["ViperHTTP", "active_app", "current_request", "set_current_request", "clear_active_app"]
+
+_route_add = _native.route_add
+_route_match = _native.route_match
+_cv_set = current_request_var.set
+_cv_reset = current_request_var.reset
+
+_DEFAULT: Any = object()
+_active: List[Optional["ViperHTTP"]] = [None]
+
+
+def active_app() -> Optional["ViperHTTP"]:
+    """The most recently constructed app, or None before any / after `reset()` (§1.2)."""
+    return _active[0]
+
+
+def clear_active_app() -> None:
+    """Forgets the active app (part of `viperhttp.reset()`)."""
+    _active[0] = None
+
+
+current_request = current_request_var.get
+
+
+def set_current_request(request: Any) -> Any:
+    """Sets the current request; returns the previous one (§1.2)."""
+    previous = current_request_var.get()
+    current_request_var.set(request)
+    return previous
+
+
+def _docs_fields(values: Dict[str, Any]) -> Dict[str, Any]:
+    """Type checks shared by the constructor and `configure_docs` (§2.1)."""
+    out: Dict[str, Any] = {}
+    for key, value in values.items():
+        if key in ("title", "version", "description"):
+            if not isinstance(value, str):
+                raise TypeError(f"{key} must be str")
+        elif key in ("openapi_url", "docs_url", "redoc_url"):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{key} must be str or None")
+        elif key in ("docs", "include_websocket_docs", "cache_schema"):
+            value = bool(value)
+        elif key == "servers":
+            if value is not None:
+                if not isinstance(value, (list, tuple)) or not all(
+                        isinstance(s, str) or (isinstance(s, dict) and "url" in s) for s in value):
+                    raise TypeError("servers must be a list of URL strings or dicts with url")
+                value = list(value)
+        else:
+            raise TypeError("unknown keyword")
+        out[key] = value
+    return out
+
+
+class ViperHTTP(RouteDecorators):
+    """The application (api.md §2). Only one is active per process."""
+
+    def __init__(self, title: Optional[str] = None, version: Optional[str] = None,
+                 description: Optional[str] = None, docs: bool = True, openapi_url: Any = _DEFAULT,
+                 docs_url: Any = _DEFAULT, include_websocket_docs: bool = True, cache_schema: bool = True,
+                 servers: Any = None, redoc_url: Any = _DEFAULT) -> None:
+        self._docs = _docs_fields({
+            "title": "ViperHTTP API" if title is None else title,
+            "version": "1.0.0" if version is None else version,
+            "description": "" if description is None else description,
+            "docs": docs,
+            "openapi_url": "/openapi.json" if openapi_url is _DEFAULT else openapi_url,
+            "docs_url": "/docs" if docs_url is _DEFAULT else docs_url,
+            "include_websocket_docs": include_websocket_docs,
+            "cache_schema": cache_schema,
+            "servers": servers,
+            "redoc_url": "/redoc" if redoc_url is _DEFAULT else redoc_url,
+        })
+        if _active[0] is not None:
+            raise ValueError("only one ViperHTTP instance supported")
+        # §2.1: a new app starts from an empty route table, no mounts and no CORS config.
+        _native.routes_reset()
+        for name in ("static_reset", "cors_reset"):
+            reset = getattr(_native, name, None)
+            if reset is not None:
+                reset()
+        self._routes_by_id: List[Optional[RoutePlan]] = []
+        self._exception_handlers: Dict[type, HandlerEntry] = {}
+        self._event_handlers: Dict[str, List[Callable[..., Any]]] = {"startup": [], "shutdown": []}
+        self._middleware: List[Tuple[str, Any, Dict[str, Any], int]] = []
+        self._chain: Optional[List[Callable[..., Any]]] = None  # built lazily by the chain
+        self._middleware_on = False
+        self._mounts: List[Dict[str, Any]] = []
+        self._native_config: Dict[str, Dict[str, Any]] = {}
+        self._state: Optional[State] = None
+        self.bound_port: Optional[int] = None  # set by the bridge once listening
+        _set_python_middleware(False)
+        _active[0] = self
+
+    # --- the per-request hot path ----------------------------------------------------------
+
+    def _handle(self, request: Any, _in_chain: bool = False) -> Any:
+        """Runs one HTTP request: middleware → routing → params → deps → handler → errors.
+
+        Returns the handler's raw result, a response dict, or an awaitable producing either;
+        never raises for app errors. `_in_chain` is set by the innermost `call_next`.
+        """
+        if self._middleware_on and not _in_chain:
+            return _run_chain(self, request)
+        match = _route_match(request.method, request.path)
+        if match is None:
+            return not_found()
+        route_id, params = match
+        if route_id is None:
+            return method_not_allowed(params)
+        plan = self._routes_by_id[route_id]
+        # The storage behind `Request.path_params`: the property setter costs ~55 ns more.
+        request._path_params = params
+        if plan.simple:
+            # Sync handler, no query spec, deps or injections: no coroutine, no copies unless
+            # there is a query string the handler can take.
+            if request.query and plan.takes_query:
+                params = merge_query(plan, dict(params), request.query_params)
+            token = _cv_set(request)
+            try:
+                return plan.handler(**params)
+            except Exception as exc:
+                return handle_exception(self._exception_handlers, request, exc)
+            finally:
+                _cv_reset(token)
+        return call_route(plan, request, params, self._exception_handlers)
+
+    # --- routing ---------------------------------------------------------------------------
+
+    def _require_active(self) -> None:
+        if _active[0] is not self:
+            raise ValueError("app not active")
+
+    def _decorator(self, methods: List[str], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Callable[..., Any]:
+        self._require_active()
+        return super()._decorator(methods, args, kwargs)
+
+    def _record(self, route: RouteDef) -> None:
+        """Validates and plans the route, then adds it to the native trie (§3.1)."""
+        self._require_active()
+        plan = RoutePlan(route)
+        route_id = _route_add(route.method, route.path)
+        routes = self._routes_by_id
+        while len(routes) < route_id:  # ids are registration indices; tolerate foreign adds
+            routes.append(None)
+        if route_id < len(routes):
+            routes[route_id] = plan
+        else:
+            routes.append(plan)
+
+    def include_router(self, router: Any, prefix: Optional[str] = None, tags: Any = None, deps: Any = None) -> None:
+        """Registers a router's routes with prefix/tags/deps applied (§9.2)."""
+        self._require_active()
+        for route in expand_router(router, prefix, tags, deps):  # all validated before any add
+            self._record(route)
+
+    def routes(self) -> List[Dict[str, Any]]:
+        """Route metadata rows in registration order (§3.2)."""
+        return [dict(plan.meta) for plan in self._routes_by_id if plan is not None]
+
+    def match(self, method: str, path: str) -> Optional[Tuple[Callable[..., Any], Dict[str, Any]]]:
+        """`(handler, path_params)` or None (405 included); a query in `path` is ignored."""
+        self._require_active()
+        found = _route_match(method, path)
+        if found is None or found[0] is None:
+            return None
+        plan = self._routes_by_id[found[0]]
+        return None if plan is None else (plan.handler, found[1])
+
+    def dispatch(self, method: str, path: str, request: Any = None, background: Any = None) -> Any:
+        """Routing + handler for one request, the original's semantics (§2.2).
+
+        None when no route matches, a 405/422 response dict, the dependency-call marker for a
+        route with deps, an `HTTPException`'s response when a sync handler raises one, else the
+        handler's raw return value (a coroutine, not awaited, for `async def`). Other
+        exceptions propagate.
+        """
+        self._require_active()
+        found = _route_match(method, path)
+        if found is None:
+            return None
+        route_id, params = found
+        if route_id is None:
+            return method_not_allowed(params)
+        plan = self._routes_by_id[route_id]
+        if plan is None:
+            return None
+        if request is None:
+            raw_path, _, query = path.partition("?")
+            request = Request(method=method, path=raw_path, query=query)
+        if background is not None:
+            request._background = background
+        request.path_params = params
+        kwargs = dict(params)
+        invalid = fill_query(plan, request, params, kwargs)
+        if invalid is not None:
+            return invalid
+        if plan.deps:
+            return dep_call_marker(plan, request, kwargs)
+        inject(plan, request, kwargs)
+        token = _cv_set(request)
+        try:
+            return plan.handler(**kwargs)
+        except HTTPException as exc:
+            return http_exception_response(exc)
+        finally:
+            _cv_reset(token)
+
+    def ws_dispatch(self, path: str, ws: Any, request: Any = None) -> Any:
+        """WebSocket counterpart of `dispatch` (extensions.md §1.1, runtime.md §3.8).
+
+        None when no WS route matches; a 422 response dict on a query-spec failure; else the
+        handler's coroutine (deps resolved inside it, teardown after it ends). Exceptions from
+        dependencies or the handler propagate to the bridge.
+        """
+        self._require_active()
+        found = _route_match("WS", path)
+        if found is None or found[0] is None:
+            return None
+        plan = self._routes_by_id[found[0]]
+        if plan is None:
+            return None
+        params = found[1]
+        if request is None:
+            raw_path, _, query = path.partition("?")
+            request = Request(method="WS", path=raw_path, query=query)
+        request.path_params = params
+        kwargs = dict(params)
+        invalid = fill_query(plan, request, params, kwargs)
+        if invalid is not None:
+            return invalid
+        async def run() -> Any:
+            previous = set_current_request(request)
+            stack: List[Tuple[bool, Any]] = []
+            try:
+                try:
+                    for node in plan.deps:
+                        kwargs[node.key] = await resolve(node, request, stack, {} if plan.uses_cache else None)
+                    inject(plan, request, kwargs)
+                    result = await plan.handler(ws, **kwargs)
+                except BaseException:
+                    await teardown(stack)  # the first error wins (api.md §5.5)
+                    raise
+                failed = await teardown(stack)
+                if failed is not None:
+                    raise failed
+                return result
+            finally:
+                set_current_request(previous)
+
+        return run()
+
+    # --- mounts (§9.3) ---------------------------------------------------------------------
+
+    def mount(self, prefix: Any, root: Any, html: bool = False) -> None:
+        """Serves directory `root` at `prefix`, natively (runtime.md §6)."""
+        if _active[0] is not self:
+            raise RuntimeError("app not active")
+        native = getattr(_native, "static_mount", None)
+        if native is not None:
+            native(prefix, root, bool(html))  # validates and raises the §9.3 errors
+        elif not isinstance(prefix, str) or not isinstance(root, str):
+            raise TypeError("mount paths must be str")
+        elif not prefix.startswith("/") or not root:
+            raise ValueError("invalid mount")
+        prefix, root = prefix.rstrip("/") or "/", root.rstrip("/") or "/"
+        for entry in self._mounts:
+            if entry["kind"] == "dir" and entry["prefix"] == prefix:
+                if entry["root"] != root:
+                    raise ValueError("mount prefix already used")
+                entry["html"] = bool(html)
+                return
+        self._mounts.append({"kind": "dir", "prefix": prefix, "root": root, "html": bool(html)})
+
+    def mount_file(self, path: Any, file: Any) -> None:
+        """Serves one file at an exact URL path, natively."""
+        if _active[0] is not self:
+            raise RuntimeError("app not active")
+        native = getattr(_native, "static_mount_file", None)
+        if native is not None:
+            native(path, file)
+        elif not isinstance(path, str) or not isinstance(file, str):
+            raise TypeError("mount_file args must be str")
+        elif (not path.startswith("/") or not file
+              or any("\\" in p or ".." in p.split("/") for p in (path, file))):
+            raise ValueError("invalid mount_file")
+        for entry in self._mounts:
+            if entry["kind"] == "file" and entry["prefix"] == path:
+                if entry["root"] != file:
+                    raise ValueError("mount_file path already used")
+                return
+        self._mounts.append({"kind": "file", "prefix": path, "root": file, "html": False})
+
+    # --- middleware (§8.1) -----------------------------------------------------------------
+
+    def middleware(self, kind: Any = "http", *, priority: int = 0) -> Callable[..., Any]:
+        """`@app.middleware("http", priority=0)` on `async def mw(request, call_next)`."""
+        if not isinstance(kind, str):
+            raise TypeError("middleware kind must be str")
+        if kind != "http":
+            raise ValueError("only http middleware supported")
+
+        def decorator(func: Any) -> Any:
+            self._add_entry("func", func, {}, priority)
+            return func
+
+        return decorator
+
+    def add_middleware(self, *args: Any, priority: int = 0, **options: Any) -> None:
+        """A middleware class (or instance), or one of the native built-ins (§8.1, §8.4)."""
+        if len(args) > 1:
+            raise TypeError("only middleware class positional arg supported")
+        if not args:
+            raise TypeError("middleware class required")
+        target = args[0]
+        kind = _native_kind(target)
+        if kind is not None:
+            self._require_active()
+            _configure_native(self, kind, options)
+            return
+        self._add_entry("class", target, options, priority)
+
+    def add_middleware_func(self, func: Any, *args: Any, priority: int = 0) -> None:
+        """A function middleware `mw(request, call_next)`."""
+        if args:
+            raise TypeError("too many positional args")
+        self._add_entry("func", func, {}, priority)
+
+    def _add_entry(self, kind: str, target: Any, options: Dict[str, Any], priority: Any) -> None:
+        self._require_active()
+        if not callable(target):
+            raise TypeError("middleware must be callable")
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise TypeError("priority must be int")
+        self._middleware.append((kind, target, dict(options), priority))
+        self._chain = None  # class entries are (re)instantiated on the next request
+        self._middleware_on = True
+        _set_python_middleware(True)
+
+    def _middleware_stack(self) -> List[Tuple[str, Any, Dict[str, Any], int]]:
+        """The entries `(kind, target, options, priority)` in registration order."""
+        self._require_active()
+        return list(self._middleware)
+
+    # --- errors, events, state (§10.3, extensions.md §7) -----------------------------------
+
+    def add_exception_handler(self, exc_type: Any, handler: Any) -> Any:
+        """Registers `handler` for `exc_type` (replacing a previous one); returns it."""
+        if exc_type is None:
+            raise TypeError("exc_type is required")
+        if not isinstance(exc_type, type):
+            raise TypeError("exc_type must be an exception class")
+        if not callable(handler):
+            raise TypeError("handler must be callable")
+        self._exception_handlers[exc_type] = handler_entry(handler)
+        return handler
+
+    def exception_handler(self, exc_type: Any) -> Callable[..., Any]:
+        """Decorator form of `add_exception_handler`."""
+        if exc_type is None:
+            raise TypeError("exc_type is required")
+
+        def decorator(handler: Any) -> Any:
+            return self.add_exception_handler(exc_type, handler)
+
+        return decorator
+
+    def add_event_handler(self, event: Any, handler: Any) -> Any:
+        """Registers a `startup` / `shutdown` handler (run by the bridge); returns it."""
+        name = event.lower() if isinstance(event, str) else event
+        if name not in ("startup", "shutdown"):
+            raise ValueError("event must be 'startup' or 'shutdown'")
+        if not callable(handler):
+            raise TypeError("handler must be callable")
+        self._event_handlers[name].append(handler)
+        return handler
+
+    def on_event(self, event: Any) -> Callable[..., Any]:
+        """Decorator form of `add_event_handler`; the event name is checked right away."""
+        if (event.lower() if isinstance(event, str) else event) not in ("startup", "shutdown"):
+            raise ValueError("event must be 'startup' or 'shutdown'")
+        return lambda handler: self.add_event_handler(event, handler)
+
+    def _lifespan_hooks(self, event: Any) -> List[Callable[..., Any]]:
+        """The handlers of `event` in registration order (read by the bridge); unknown → `[]`."""
+        name = event.lower() if isinstance(event, str) else event
+        return list(self._event_handlers.get(name, ()))
+
+    @property
+    def state(self) -> State:
+        """Per-app state dict, created on first access and kept across `run()`."""
+        if self._state is None:
+            self._state = State()
+        return self._state
+
+    # --- docs config (§2.2) ----------------------------------------------------------------
+
+    def configure_docs(self, **kwargs: Any) -> None:
+        """Updates only the given docs fields, with the constructor's type checks."""
+        self._docs.update(_docs_fields(kwargs))
+
+    def _docs_config(self) -> Dict[str, Any]:
+        config = dict(self._docs)
+        if config["servers"] is not None:
+            config["servers"] = list(config["servers"])
+        return config
+
+    # --- serving (implemented by viperhttp_bridge) -----------------------------------------
+
+    def run(self, **kwargs: Any) -> Any:
+        """Serves until SIGINT/SIGTERM/`stop()` (api.md §2.3): `viperhttp_bridge.run(self, ...)`."""
+        import viperhttp_bridge
+
+        return viperhttp_bridge.run(self, **kwargs)
+
+    def shutdown(self) -> Any:
+        """Coroutine running the shutdown handlers (extensions.md §7)."""
+        import viperhttp_bridge
+
+        return viperhttp_bridge.shutdown(self)
+
+    def stop(self) -> None:
+        """Requests a graceful stop of `run()`; thread-safe (api.md §2.3)."""
+        import viperhttp_bridge
+
+        viperhttp_bridge.stop_app(self)
+
+    def __repr__(self) -> str:
+        return f"<ViperHTTP {self._docs['title']!r} routes={len(self._routes_by_id)}>"
+
+
+def _set_python_middleware(flag: bool) -> None:
+    # runtime.md §5: while set, unmatched requests reach Python so the chain sees them.
+    setter = getattr(_native, "set_python_middleware", None)
+    if setter is not None:
+        setter(flag)

@@ -1,0 +1,262 @@
+"""Dependencies: `Depends`, registration-time compilation, per-request resolution and teardown.
+
+Owns api.md §5. A route's `deps={...}` spec is validated once (`compile_deps`) into a tree of
+`DepNode`s; per request `resolve` fills the handler kwargs, recording generator teardowns on a
+stack that `teardown` unwinds in reverse order. Resolution is written once, as a coroutine:
+the route pipeline (routing.py) runs it eagerly when the tree is statically synchronous, so a
+sync-only tree costs no task or loop turn.
+
+Registration errors keep the spec text as the message prefix and name the route and the
+offending argument in parentheses:
+`TypeError("dependency must be Depends() (route GET /items, dependency 'db')")`; nested
+dependencies are named by their key path (`'db.conn'`).
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Dict, List, Optional, Tuple
+
+from .background import BackgroundTasks, for_request
+from .request import Request
+
+__all__ = ["Depends", "DepNode", "compile_deps", "merge_deps", "resolve", "teardown", "inject_arg"]
+
+MAX_DEPS = 16
+MAX_DEPTH = 8
+_MODES = ("value", "yield", "async_yield", "auto")
+_ABSENT: Any = object()
+
+
+class Depends(dict):  # type: ignore[type-arg]
+    """`Depends(callable, deps=None, *, mode="value", use_cache=False)` (api.md §5.1, §5.4).
+
+    A dict subclass that keeps the original's dict view
+    `{"__vhttp_dep__": True, "callable": c, "deps": d, "mode": m}`; `use_cache` is an attribute.
+    """
+
+    __slots__ = ("use_cache",)
+
+    def __init__(self, *args: Any, deps: Any = _ABSENT, mode: Any = "value", use_cache: bool = False,
+                 **unknown: Any) -> None:
+        if unknown:
+            raise TypeError("unknown keyword")
+        if not args or len(args) > 2 or (len(args) == 2 and deps is not _ABSENT):
+            raise TypeError("Depends(callable, [deps])")
+        func = args[0]
+        if len(args) == 2:
+            deps = args[1]
+        elif deps is _ABSENT:
+            deps = None
+        _check_dep_fields(func, deps, mode)
+        super().__init__(__vhttp_dep__=True, callable=func, deps=deps, mode=mode)
+        self.use_cache = bool(use_cache)
+
+    def __repr__(self) -> str:
+        name = getattr(self["callable"], "__qualname__", repr(self["callable"]))
+        return f"Depends({name}, mode={self['mode']!r})"
+
+
+def _check_dep_fields(func: Any, deps: Any, mode: Any) -> None:
+    if not callable(func):
+        raise TypeError("callable required")
+    if deps is not None and not isinstance(deps, dict):
+        raise TypeError("deps must be dict")
+    if not isinstance(mode, str):
+        raise TypeError("mode must be str")
+    if mode not in _MODES:
+        raise ValueError("mode must be value|yield|async_yield|auto")
+
+
+def _is_dep(value: Any) -> bool:
+    # Plain dicts with the marker are accepted too: the original's Depends returns one.
+    return isinstance(value, dict) and value.get("__vhttp_dep__") is True
+
+
+class DepNode:
+    """One compiled dependency: what to call, with which sub-dependencies, in which mode."""
+
+    __slots__ = ("key", "call", "mode", "children", "use_cache", "request_arg", "bg_arg", "is_async")
+
+    def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool) -> None:
+        self.key = key
+        self.call = call
+        self.mode = "value" if mode == "auto" else mode
+        self.children = children
+        self.use_cache = use_cache
+        # (decision, §5.3) a dependency may declare `request` / `background_tasks` like a handler.
+        self.request_arg = inject_arg(call, "request", Request)
+        self.bg_arg = inject_arg(call, "background_tasks", BackgroundTasks)
+        self.is_async: bool = (self.mode == "async_yield" or _is_async_callable(call)
+                               or any(child.is_async for child in children))
+
+
+def _is_async_callable(func: Any) -> bool:
+    """Static hint only: a sync callable that returns an awaitable is still awaited at run time."""
+    func = inspect.unwrap(func)  # see routing._is_coroutine_callable
+    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        return True
+    if inspect.isfunction(func) or inspect.ismethod(func) or inspect.isclass(func):
+        return False
+    call = getattr(func, "__call__", None)
+    return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
+
+
+def inject_arg(func: Any, name: str, annotation: type) -> Optional[str]:
+    """The parameter of `func` that receives an injected object, or None.
+
+    A parameter literally called `name`, or one annotated with the class —
+    also as a string annotation under `from __future__ import annotations`. Never `**kwargs`.
+    """
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    names = (annotation, annotation.__name__, "viperhttp." + annotation.__name__)
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
+            continue
+        if p.name == name or p.annotation in names:
+            return p.name
+    return None
+
+
+def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "") -> Tuple[DepNode, ...]:
+    """Validates a deps spec (all checks at registration on the host, §5.2) and compiles it."""
+    top = _depth == 1
+    if not isinstance(spec, dict):
+        raise TypeError(_ctx("deps spec must be dict" if top else "deps must be dict", where, _prefix or None))
+    if _depth > MAX_DEPTH:
+        raise ValueError(_ctx("dependency chain too deep", where, _prefix or None))
+    if len(spec) > MAX_DEPS:
+        raise ValueError(_ctx("deps spec too large" if top else "dependency list too large", where, _prefix or None))
+    nodes = []
+    for key, dep in spec.items():
+        if not isinstance(key, str):
+            raise TypeError(_ctx("deps spec keys must be str", where, _prefix + "." + str(key) if _prefix else str(key)))
+        path = _prefix + "." + key if _prefix else key
+        if not _is_dep(dep):
+            raise TypeError(_ctx("dependency must be Depends()", where, path))
+        func, sub, mode = dep.get("callable"), dep.get("deps"), dep.get("mode", "value")
+        try:
+            _check_dep_fields(func, sub, mode)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(_ctx(str(exc), where, path)) from None
+        children = compile_deps(sub, where, _depth + 1, path) if sub else ()
+        nodes.append(DepNode(key, func, mode, children, bool(getattr(dep, "use_cache", False))))
+    return tuple(nodes)
+
+
+def _ctx(message: str, where: str, dep: Optional[str]) -> str:
+    parts = [where] if where else []
+    if dep is not None:
+        parts.append(f"dependency {dep!r}")
+    return f"{message} ({', '.join(parts)})" if parts else message
+
+
+def merge_deps(*specs: Optional[Dict[str, Any]], where: str = "") -> Optional[Dict[str, Any]]:
+    """Merges router/include/route deps in order; a repeated key is an error (§5.2)."""
+    merged: Dict[str, Any] = {}
+    for spec in specs:
+        if not spec:
+            continue
+        for key, dep in spec.items():
+            if key in merged:
+                raise ValueError(_ctx("duplicate dependency key", where, key))
+            merged[key] = dep
+    return merged or None
+
+
+# --- per request ---------------------------------------------------------------------------
+
+Stack = List[Tuple[bool, Any]]
+
+
+async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dict[int, Any]]) -> Any:
+    """Resolves one dependency (sub-deps first) and returns its value (§5.3).
+
+    Generator teardowns are pushed on `stack` as they enter; an exception stops resolution and
+    the caller still unwinds what is on the stack (§5.5).
+    """
+    if node.use_cache and cache is not None:
+        hit = cache.get(id(node.call), _ABSENT)
+        if hit is not _ABSENT:
+            return hit
+    kwargs = {}
+    for child in node.children:
+        kwargs[child.key] = await resolve(child, request, stack, cache)
+    if node.request_arg is not None and node.request_arg not in kwargs:
+        kwargs[node.request_arg] = request
+    if node.bg_arg is not None and node.bg_arg not in kwargs:
+        kwargs[node.bg_arg] = for_request(request)
+    result = node.call(**kwargs)
+    mode = node.mode
+    if mode == "value":
+        if inspect.isasyncgen(result):
+            value = await _enter_async(result, stack)
+        elif inspect.isgenerator(result):
+            # (decision, §5.3) the original passes the generator object on; treated as `yield`.
+            value = _enter_sync(result, stack)
+        elif inspect.isawaitable(result):
+            value = await result
+        else:
+            value = result
+    elif mode == "yield":
+        if inspect.isasyncgen(result):
+            raise TypeError("dependency mode=yield does not accept async generator")
+        if not inspect.isgenerator(result):
+            raise TypeError("dependency mode=yield requires generator")
+        value = _enter_sync(result, stack)
+    else:
+        if not inspect.isasyncgen(result):
+            raise TypeError("dependency mode=async_yield requires async generator")
+        value = await _enter_async(result, stack)
+    if node.use_cache and cache is not None:
+        cache[id(node.call)] = value
+    return value
+
+
+def _enter_sync(gen: Any, stack: Stack) -> Any:
+    try:
+        value = next(gen)
+    except StopIteration:
+        raise RuntimeError("dependency generator did not yield") from None
+    stack.append((False, gen))
+    return value
+
+
+async def _enter_async(agen: Any, stack: Stack) -> Any:
+    try:
+        value = await agen.__anext__()
+    except StopAsyncIteration:
+        raise RuntimeError("dependency async generator did not yield") from None
+    stack.append((True, agen))
+    return value
+
+
+async def teardown(stack: Stack) -> Optional[Exception]:
+    """Resumes every entered generator once, newest first; returns the first failure (§5.5).
+
+    The handler's exception is deliberately not thrown into the generators: their `except`
+    clauses never see it, `finally` blocks run. All teardowns run even if one fails.
+    """
+    first: Optional[Exception] = None
+    while stack:
+        is_async, gen = stack.pop()
+        try:
+            if is_async:
+                try:
+                    await gen.__anext__()
+                except StopAsyncIteration:
+                    continue
+                await gen.aclose()
+                raise RuntimeError("dependency async generator must yield exactly once")
+            try:
+                next(gen)
+            except StopIteration:
+                continue
+            gen.close()
+            raise RuntimeError("dependency generator must yield exactly once")
+        except Exception as exc:
+            if first is None:
+                first = exc
+    return first

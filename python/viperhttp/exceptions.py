@@ -1,0 +1,174 @@
+"""Errors: `HTTPException`, the default error responses and exception-handler dispatch.
+
+Owns api.md §10: the exception class (§10.1), the byte-exact default error bodies (§10.2) and
+the lookup/call of app exception handlers (§10.3). Tracebacks go to the `viperhttp.bridge`
+logger, never into a response body.
+"""
+from __future__ import annotations
+
+import http
+import inspect
+import logging
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+from .responses import JSONResponse, Response
+
+__all__ = [
+    "HTTPException",
+    "not_found",
+    "method_not_allowed",
+    "internal_error",
+    "validation_error",
+    "http_exception_response",
+    "find_exception_handler",
+    "handle_exception",
+]
+
+log = logging.getLogger("viperhttp.bridge")
+
+TEXT_PLAIN = "text/plain; charset=utf-8"
+
+HeadersArg = Union[None, Dict[str, str], List[Tuple[str, str]]]
+
+
+class HTTPException(Exception):
+    """An error that becomes `{"detail": ...}` JSON with `status_code` (api.md §10.1)."""
+
+    def __init__(self, status_code: int, detail: Any = None, headers: HeadersArg = None) -> None:
+        if detail is None:
+            detail = _reason_phrase(status_code)
+        if headers is not None and not isinstance(headers, (dict, list, tuple)):
+            raise TypeError("headers must be dict or list of tuples")
+        super().__init__(status_code, detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"HTTPException(status_code={self.status_code!r}, detail={self.detail!r})"
+
+
+def _reason_phrase(status_code: Any) -> str:
+    # (decision, §10.1) the standard phrase of the status; the original always said
+    # "Internal Server Error", which is still the fallback for unknown codes.
+    try:
+        return http.HTTPStatus(status_code).phrase
+    except (ValueError, TypeError):
+        return "Internal Server Error"
+
+
+def _text(status: int, body: str, headers: HeadersArg = None) -> Response:
+    return Response(status_code=status, body=body, headers=headers, content_type=TEXT_PLAIN)
+
+
+def not_found() -> Response:
+    """404 `Not Found`, text/plain (api.md §3.4). A fresh object: middleware may edit it."""
+    return _text(404, "Not Found")
+
+
+def method_not_allowed(allow: str) -> Response:
+    """405 `Method Not Allowed` with the `Allow` list computed by the native router."""
+    return _text(405, "Method Not Allowed", {"Allow": allow})
+
+
+def internal_error() -> Response:
+    """500 `Internal Server Error`, plain text for parity with the original (§10.2)."""
+    return _text(500, "Internal Server Error")
+
+
+def validation_error(message: str) -> JSONResponse:
+    """422 `{"detail": message}` for query-spec failures (api.md §4.4, Pinned)."""
+    return JSONResponse(status_code=422, body={"detail": message})
+
+
+def http_exception_response(exc: HTTPException) -> JSONResponse:
+    """The default conversion of an unhandled `HTTPException`; headers are copied."""
+    status = exc.status_code
+    if not isinstance(status, int) or isinstance(status, bool):
+        status = 500
+    headers = exc.headers
+    if isinstance(headers, dict):
+        headers = dict(headers)
+    elif headers is not None:
+        headers = list(headers)
+    return JSONResponse(status_code=status, body={"detail": exc.detail}, headers=headers)
+
+
+# --- exception handlers (api.md §10.3) ----------------------------------------------------
+
+HandlerEntry = Tuple[Callable[..., Any], bool]
+
+
+def handler_entry(handler: Callable[..., Any]) -> HandlerEntry:
+    """Pairs an exception handler with whether it takes `(request, exc)` or just `(exc)`.
+
+    (decision, §10.3) chosen once by arity instead of retrying on `TypeError`, so a
+    `TypeError` raised inside the handler is not mistaken for a signature mismatch.
+    """
+    try:
+        params = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return handler, True
+    positional = 0
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL:
+            return handler, True
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            positional += 1
+    return handler, positional != 1
+
+
+def find_exception_handler(handlers: Dict[type, HandlerEntry], exc: BaseException) -> Optional[HandlerEntry]:
+    """Most specific class of the exception's MRO first, then the first `isinstance` match."""
+    if not handlers:
+        return None
+    for cls in type(exc).__mro__:
+        entry = handlers.get(cls)
+        if entry is not None:
+            return entry
+    for cls, entry in handlers.items():
+        if isinstance(exc, cls):
+            return entry
+    return None
+
+
+def handle_exception(handlers: Dict[type, HandlerEntry], request: Any, exc: Exception,
+                     what: str = "handler_error") -> Any:
+    """Turns an exception from a handler, dependency, teardown or middleware into a result.
+
+    Returns the exception handler's raw result (possibly an awaitable, which the caller must
+    await through `guard_awaitable`), the `HTTPException` JSON response, or the logged 500.
+    `what` is the log word (`handler_error` / `middleware_error`, runtime.md §8).
+    """
+    entry = find_exception_handler(handlers, exc)
+    if entry is not None:
+        func, with_request = entry
+        try:
+            result = func(request, exc) if with_request else func(exc)
+        except Exception as inner:
+            return _unhandled(request, inner, "exception_handler_error")
+        if inspect.isawaitable(result):
+            return guard_awaitable(result, request)
+        return result
+    if isinstance(exc, HTTPException):
+        return http_exception_response(exc)
+    return _unhandled(request, exc, what)
+
+
+async def guard_awaitable(awaitable: Any, request: Any) -> Any:
+    """Awaits an async exception handler's result; a failure there is a logged 500 (§10.3)."""
+    try:
+        return await awaitable
+    except Exception as exc:
+        return _unhandled(request, exc, "exception_handler_error")
+
+
+def _unhandled(request: Any, exc: BaseException, what: str) -> Response:
+    log.error("%s %r", what, exc, exc_info=exc)
+    # §11: background tasks are dropped when the request ends in an unhandled 500.
+    if request is not None:
+        try:
+            request._background = None
+        except AttributeError:
+            pass
+    return internal_error()

@@ -1,0 +1,284 @@
+"""Middleware: the built-in classes, the Python chain and the native middleware configuration.
+
+Owns api.md §8. Python middleware (decorator, function and class entries) forms a chain run by
+`_run_chain` for every request that reaches Python while at least one entry exists; the three
+built-ins (CORS, trusted host, rate limit) are not chain entries — `add_middleware` validates
+their keywords here (api.md §8.4, runtime.md §7) and hands the config to the native runtime.
+`SessionMiddleware` / `CSRFMiddleware` are re-exported lazily from `viperhttp_session`.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable, Dict, List, Optional
+
+from .. import _native
+from ..exceptions import handle_exception, not_found
+from ..responses import Response, normalize
+from ..routing import current_request_var
+
+__all__ = ["BaseHTTPMiddleware", "CORSMiddleware", "RateLimitMiddleware", "TrustedHostMiddleware"]
+
+_cv_get = current_request_var.get
+_cv_set = current_request_var.set
+
+
+class BaseHTTPMiddleware:
+    """Base for class middleware: override `async def dispatch(self, request, call_next)`."""
+
+    def __init__(self, app: Any = None) -> None:
+        self.app = app
+
+    def dispatch(self, request: Any, call_next: Callable[..., Any]) -> Any:
+        raise NotImplementedError("dispatch must be implemented")
+
+
+class _NativeMiddleware:
+    """Marker classes: configuration happens through `app.add_middleware(cls, **kw)`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__} takes no arguments; use app.add_middleware({type(self).__name__}, ...)")
+
+
+class CORSMiddleware(_NativeMiddleware):
+    """Native CORS (runtime.md §7.1)."""
+
+
+class TrustedHostMiddleware(_NativeMiddleware):
+    """Native `Host` allow-list (runtime.md §7.2)."""
+
+
+class RateLimitMiddleware(_NativeMiddleware):
+    """Native per-client-IP token bucket (runtime.md §7.3)."""
+
+
+def __getattr__(name: str) -> Any:
+    # (decision, §8.4) the session middlewares live in viperhttp_session; imported on first use.
+    # Without that optional module the names are simply absent.
+    if name in ("SessionMiddleware", "CSRFMiddleware"):
+        try:
+            return getattr(importlib.import_module("viperhttp_session"), name)
+        except ImportError:
+            pass
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --- the Python chain (§8.2, §8.3) -----------------------------------------------------------
+
+def _build_chain(app: Any) -> List[Callable[..., Any]]:
+    """Entries sorted by (priority, registration index); class entries instantiated once."""
+    order = sorted(range(len(app._middleware)), key=lambda i: (app._middleware[i][3], i))
+    chain = []
+    for i in order:
+        kind, target, options, _priority = app._middleware[i]
+        if kind == "class":
+            if isinstance(target, type):
+                try:
+                    target = target(app, **options)
+                except Exception:
+                    target = target(**options)
+            target = getattr(target, "dispatch", target)
+        chain.append(target)
+    return chain
+
+
+async def _run_chain(app: Any, request: Any) -> Any:
+    """Runs the middleware chain around routing for one request; returns a response dict."""
+    prev = _cv_get()
+    try:
+        chain = app._chain
+        if chain is None:
+            try:
+                chain = app._chain = _build_chain(app)
+            except Exception as exc:
+                return await _error_result(app, request, exc)
+        return await _call(app, chain, 0, request)
+    finally:
+        _cv_set(prev)
+
+
+class _CallNext:
+    """`call_next([request])`: an awaitable giving the normalised response of the rest."""
+
+    __slots__ = ("_app", "_chain", "_index", "_request")
+
+    def __init__(self, app: Any, chain: List[Callable[..., Any]], index: int, request: Any) -> None:
+        self._app = app
+        self._chain = chain
+        self._index = index
+        self._request = request
+
+    def __call__(self, request: Any = None) -> Any:
+        return _call(self._app, self._chain, self._index, self._request if request is None else request)
+
+
+async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: Any) -> Any:
+    prev = _cv_get()
+    _cv_set(request)
+    try:
+        if index == len(chain):
+            result = app._handle(request, True)
+            if inspect.isawaitable(result):
+                result = await result
+            return _response(result)
+        try:
+            result = chain[index](request, _CallNext(app, chain, index + 1, request))
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            return await _error_result(app, request, exc)
+        if result is None:
+            return not_found()  # §7.2: a middleware returning None gives 404
+        return _response(result)
+    finally:
+        _cv_set(prev)
+
+
+async def _error_result(app: Any, request: Any, exc: Exception) -> Any:
+    result = handle_exception(app._exception_handlers, request, exc, "middleware_error")
+    if inspect.isawaitable(result):
+        result = await result
+    return _response(result)
+
+
+def _response(result: Any) -> Any:
+    """The normalised response, as a response object when it is a plain dict.
+
+    Middleware may use the dict form (`resp["headers"]`, pinned) or, Starlette-style, the
+    properties of the host response classes (`resp.status_code = 201`); a plain marker dict
+    from normalisation is copied into a `Response` so both work (same keys, api.md §7.1).
+    """
+    response = normalize(result)
+    if type(response) is dict:
+        wrapped = Response.__new__(Response)
+        dict.update(wrapped, response)
+        return wrapped
+    return response
+
+
+# --- native built-ins (§8.4, runtime.md §7) ---------------------------------------------------
+
+_NATIVE_KINDS: Dict[type, str] = {CORSMiddleware: "cors", TrustedHostMiddleware: "trusted_host",
+                                  RateLimitMiddleware: "rate_limit"}
+_CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+
+
+def _native_kind(target: Any) -> Optional[str]:
+    """`"cors"` / `"trusted_host"` / `"rate_limit"` for a built-in class or instance, else None."""
+    cls = target if isinstance(target, type) else type(target)
+    return _NATIVE_KINDS.get(cls)
+
+
+def _configure_native(app: Any, kind: str, options: Dict[str, Any]) -> None:
+    """Validates the keywords, stores the config on `app._native_config[kind]`, tells the runtime."""
+    options = dict(options)
+    options.pop("priority", None)  # accepted and ignored (§8.4)
+    if kind == "cors":
+        config = _cors_config(options)
+    elif kind == "trusted_host":
+        config = _trusted_host_config(options)
+    else:
+        config = _rate_limit_config(options)
+    configure = getattr(_native, "configure_" + kind, None)
+    if configure is not None:
+        configure(**config)
+    app._native_config[kind] = config
+
+
+def _cors_list(value: Any, limit: int, max_items: int = 0, item_limit: int = 0) -> List[str]:
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",")]
+    elif isinstance(value, (list, tuple)):
+        if not all(isinstance(v, str) for v in value):
+            raise TypeError("cors list must contain strings")
+        items = [v.strip() for v in value]
+    else:
+        raise TypeError("cors value must be str or list")
+    items = [v for v in items if v]
+    if max_items and (len(items) > max_items or any(len(v.encode()) >= item_limit for v in items)):
+        raise ValueError("cors value too long")
+    if limit and len(", ".join(items).encode()) >= limit:
+        raise ValueError("cors value too long")
+    return items
+
+
+def _cors_config(options: Dict[str, Any]) -> Dict[str, Any]:
+    known = ("allow_origins", "allow_methods", "allow_headers", "allow_credentials", "expose_headers", "max_age")
+    for key in options:
+        if key not in known:
+            raise TypeError("unknown cors keyword")
+    # Host limits of runtime.md §7.1: origins 256 x 512 bytes; joined methods < 128, headers < 256.
+    origins = _cors_list(options.get("allow_origins", ["*"]), 0, 256, 512)
+    methods = _cors_list(options.get("allow_methods", _CORS_METHODS), 128)
+    if "*" in methods:
+        methods = list(_CORS_METHODS)
+    max_age = options.get("max_age", 600)
+    if not isinstance(max_age, int) or isinstance(max_age, bool):
+        raise TypeError("max_age must be int")
+    if max_age < 0:
+        raise ValueError("max_age must be >= 0")
+    return {
+        "allow_origins": origins,
+        "allow_methods": methods,
+        "allow_headers": _cors_list(options.get("allow_headers", "*"), 256),
+        "allow_credentials": bool(options.get("allow_credentials", False)),
+        "expose_headers": _cors_list(options.get("expose_headers", []), 256),
+        "max_age": max_age,
+    }
+
+
+def _trusted_host_config(options: Dict[str, Any]) -> Dict[str, Any]:
+    for key in options:
+        if key not in ("allowed_hosts", "enabled"):
+            raise TypeError("unknown trusted host keyword")
+    hosts = options.get("allowed_hosts", ["*"])
+    if isinstance(hosts, str):
+        hosts = [hosts]
+    elif isinstance(hosts, (list, tuple)):
+        if not all(isinstance(h, str) for h in hosts):
+            raise TypeError("allowed_hosts must contain strings")
+        hosts = list(hosts)
+    else:
+        raise TypeError("allowed_hosts must be str or list")
+    for host in hosts:
+        if not host.strip():
+            raise ValueError("host value empty")
+        if len(host.encode()) >= 128:
+            raise ValueError("host value too long")
+    if len(hosts) > 256:
+        raise ValueError("too many trusted hosts")
+    return {"allowed_hosts": [h.strip() for h in hosts], "enabled": bool(options.get("enabled", True))}
+
+
+def _rate_limit_config(options: Dict[str, Any]) -> Dict[str, Any]:
+    for key in options:
+        if key not in ("rate", "burst", "enabled", "max_requests", "window_sec"):
+            raise TypeError("unknown ratelimit keyword")
+    aliases = "max_requests" in options or "window_sec" in options
+    if aliases and ("rate" in options or "burst" in options):
+        raise TypeError("max_requests/window_sec cannot be combined with rate/burst")
+    if aliases:
+        # (decision, runtime.md §7.3) the original's documented spelling.
+        max_requests = _number(options.get("max_requests", 100), "max_requests", int)
+        window = _number(options.get("window_sec", 60), "window_sec", (int, float))
+        if max_requests < 0:
+            raise ValueError("max_requests must be >= 0")
+        if window <= 0:
+            raise ValueError("window_sec must be > 0")
+        rate: Any = max_requests / window
+        burst = max_requests
+    else:
+        rate = _number(options.get("rate", 20), "rate", (int, float))
+        burst = _number(options.get("burst", 40), "burst", int)
+        if rate < 0:
+            raise ValueError("rate must be >= 0")
+        if burst < 0:
+            raise ValueError("burst must be >= 0")
+    return {"rate": rate, "burst": burst, "enabled": bool(options.get("enabled", True))}
+
+
+def _number(value: Any, name: str, kinds: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise TypeError(f"{name} must be a number")
+    return value

@@ -1,0 +1,512 @@
+"""Routes: decorator arguments, `Router`, per-route plans and the route pipeline.
+
+Owns api.md §3.1–§3.2 (decorators and metadata), §4.1 (how handler kwargs are built) and
+§9.1–§9.2 (routers). Matching itself is native (`_native.route_match`). Every registered route
+gets a `RoutePlan`, computed once: which kwargs the handler accepts, whether it wants the
+request or `background_tasks`, its compiled query spec and dependency tree, and whether it is
+async. `ViperHTTP._handle` runs the common case (sync handler, nothing else) inline; everything
+else goes through `call_route` here.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from contextvars import ContextVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from .background import BackgroundTasks, for_request
+from .deps import DepNode, compile_deps, inject_arg, merge_deps, resolve, teardown
+from .exceptions import HandlerEntry, handle_exception, validation_error
+from .params import QueryEntry, apply_query_spec, compile_query_spec
+from .request import Request
+
+__all__ = ["Router", "RouteDef", "RoutePlan", "RouteDecorators", "current_request_var", "call_route",
+           "resolve_dep_call", "join_path", "fill_query", "merge_query", "inject", "set_dep_resolver"]
+
+# api.md §1.2 (decision): a ContextVar, so concurrent request tasks each see their own request.
+current_request_var: ContextVar[Any] = ContextVar("viperhttp_current_request", default=None)
+_cv_get = current_request_var.get
+_cv_set = current_request_var.set
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
+
+# (keyword, type, error) for the docs-metadata decorator keywords of §3.1.
+_DOC_KWARGS: Dict[str, Tuple[type, str]] = {
+    "summary": (str, "summary must be str"),
+    "description": (str, "description must be str"),
+    "responses": (dict, "responses must be dict"),
+    "operation_id": (str, "operation_id must be str"),
+    "name": (str, "name must be str"),
+    "request_body": (dict, "request_body must be dict"),
+    "deprecated": (bool, "deprecated must be bool"),
+    "include_in_schema": (bool, "include_in_schema must be bool"),
+}
+_PARAM_NAME = re.compile(r"\{([^{}:]+)(?::[^{}]*)?\}")
+
+
+def check_tags(tags: Any) -> List[str]:
+    """`tags` is a str or a list/tuple of str; stored as a list."""
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        return [tags]
+    if isinstance(tags, (list, tuple)) and all(isinstance(t, str) for t in tags):
+        return list(tags)
+    raise TypeError("tags must be str or list of str")
+
+
+def merge_tags(*groups: Iterable[str]) -> List[str]:
+    """Concatenates tag lists, dropping repeats (first occurrence kept; §9.2 decision)."""
+    out: List[str] = []
+    for group in groups:
+        for tag in group:
+            if tag not in out:
+                out.append(tag)
+    return out
+
+
+def join_path(prefix: str, path: str) -> str:
+    """`prefix + path` with exactly one `/` at the joint; `""`/`"/"` give the prefix (§9.2)."""
+    if not prefix:
+        return path
+    if path in ("", "/"):
+        return prefix
+    return prefix.rstrip("/") + "/" + path.lstrip("/")
+
+
+class RouteDef:
+    """A route as declared: validated decorator arguments, not yet registered."""
+
+    __slots__ = ("method", "path", "handler", "query", "deps", "docs", "protocols")
+
+    def __init__(self, method: str, path: str, handler: Callable[..., Any], query: Optional[dict],
+                 deps: Optional[dict], docs: Dict[str, Any], protocols: Optional[List[str]]) -> None:
+        self.method = method
+        self.path = path
+        self.handler = handler
+        self.query = query
+        self.deps = deps
+        self.docs = docs
+        self.protocols = protocols
+
+    @property
+    def where(self) -> str:
+        """Route context for registration error messages."""
+        return f"route {self.method} {self.path}"
+
+    def expanded(self, prefix: str, tags: List[str], deps: Optional[dict]) -> "RouteDef":
+        """This route as seen through a router prefix / tags / deps (§9.2)."""
+        path = join_path(prefix, self.path)
+        docs = dict(self.docs)
+        merged = merge_tags(tags, docs.get("tags", ()))
+        if merged:
+            docs["tags"] = merged
+        where = f"route {self.method} {path}"
+        return RouteDef(self.method, path, self.handler, self.query, merge_deps(deps, self.deps, where=where),
+                        docs, self.protocols)
+
+
+def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """Validates a route decorator call (§3.1; `protocols` only for WebSocket routes)."""
+    if len(args) > 1:
+        raise TypeError("too many positional args")
+    if args:
+        if "path" in kwargs:
+            raise TypeError("too many positional args")
+        path = args[0]
+    elif "path" in kwargs:
+        path = kwargs["path"]
+    else:
+        raise TypeError("path required")
+    if not isinstance(path, str):
+        raise TypeError("path must be str")
+    docs: Dict[str, Any] = {}
+    out: Dict[str, Any] = {"path": path, "query": None, "deps": None, "docs": docs, "protocols": None}
+    for key, value in kwargs.items():
+        if key == "path":
+            continue
+        if key == "query":
+            if value is not None and not isinstance(value, dict):
+                raise TypeError("query spec must be dict")
+            out["query"] = value
+        elif key == "deps":
+            if value is not None and not isinstance(value, dict):
+                raise TypeError("deps spec must be dict")
+            out["deps"] = value
+        elif key == "tags":
+            if value is not None:
+                docs["tags"] = check_tags(value)
+        elif key == "protocols" and method == "WS":
+            if value is not None and not (isinstance(value, (list, tuple)) and all(isinstance(p, str) for p in value)):
+                raise TypeError("protocols must be list/tuple")
+            out["protocols"] = list(value) if value is not None else None
+        elif key in _DOC_KWARGS:
+            kind, error = _DOC_KWARGS[key]
+            if value is None:
+                continue
+            if not isinstance(value, kind):
+                raise TypeError(error)
+            docs[key] = value
+        else:
+            raise TypeError("unknown keyword")
+    return out
+
+
+def _parse_methods(methods: Any) -> List[str]:
+    if isinstance(methods, str):
+        methods = [methods]
+    if not isinstance(methods, (list, tuple, set, frozenset)) or not methods:
+        raise ValueError("methods must be a non-empty list of HTTP methods")
+    out = []
+    for m in methods:
+        upper = m.upper() if isinstance(m, str) else m
+        if upper not in HTTP_METHODS:
+            raise ValueError(f"unsupported method {m!r}: use one of {' '.join(HTTP_METHODS)}")
+        if upper not in out:
+            out.append(upper)
+    return out
+
+
+class RouteDecorators:
+    """The decorator surface shared by `ViperHTTP` and `Router` (§3.1, §9.1)."""
+
+    def _record(self, route: RouteDef) -> None:
+        raise NotImplementedError
+
+    def _decorator(self, methods: List[str], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Callable[..., Any]:
+        spec = parse_route_args(methods[0], args, kwargs)
+
+        def decorator(*handler: Any) -> Any:
+            if len(handler) != 1 or not callable(handler[0]):
+                raise TypeError("decorator expects handler")
+            for method in methods:
+                self._record(RouteDef(method, spec["path"], handler[0], spec["query"], spec["deps"],
+                                      dict(spec["docs"]), spec["protocols"]))
+            return handler[0]
+
+        return decorator
+
+    def get(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._decorator(["GET"], args, kwargs)
+
+    def post(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._decorator(["POST"], args, kwargs)
+
+    def put(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._decorator(["PUT"], args, kwargs)
+
+    def patch(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._decorator(["PATCH"], args, kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._decorator(["DELETE"], args, kwargs)
+
+    def options(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._decorator(["OPTIONS"], args, kwargs)
+
+    def head(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._decorator(["HEAD"], args, kwargs)
+
+    def websocket(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        """WebSocket route (extensions.md §1.1): native method `"WS"`, `handler(ws, **params)`."""
+        return self._decorator(["WS"], args, kwargs)
+
+    def route(self, *args: Any, methods: Any = ("GET",), **kwargs: Any) -> Callable[..., Any]:
+        """(decision, §3.1) one handler registered once per listed method."""
+        return self._decorator(_parse_methods(methods), args, kwargs)
+
+    api_route = route
+
+
+class Router(RouteDecorators):
+    """`Router(prefix="", tags=None, deps=None)`: routes recorded now, registered on include (§9)."""
+
+    def __init__(self, *args: Any, prefix: Any = None, tags: Any = None, deps: Any = None) -> None:
+        if len(args) > 1 or (args and prefix is not None):
+            raise TypeError("Router([prefix])")
+        if args:
+            prefix = args[0]
+        elif prefix is None:
+            prefix = ""
+        if not isinstance(prefix, str):
+            raise TypeError("prefix must be str")
+        if deps is not None:
+            compile_deps(deps, f"router {prefix or '/'}")
+        self.prefix = prefix
+        self.tags = check_tags(tags)
+        self.deps: Optional[dict] = deps
+        self.routes: List[RouteDef] = []
+
+    def _record(self, route: RouteDef) -> None:
+        # Same checks as the app at decoration time, so mistakes point at the decorator.
+        _compile(route)
+        self.routes.append(route)
+
+    def include_router(self, router: "Router", prefix: str = "", tags: Any = None, deps: Any = None) -> None:
+        """(decision, §9.2) nesting: `router`'s routes are flattened into this one now."""
+        for route in expand_router(router, prefix, tags, deps):
+            self.routes.append(route)
+
+    def __repr__(self) -> str:
+        return f"<Router prefix={self.prefix!r} routes={len(self.routes)}>"
+
+
+def expand_router(router: Any, prefix: Any, tags: Any, deps: Any) -> List[RouteDef]:
+    """A router's routes with include-time prefix/tags/deps applied; validated, not registered."""
+    if not isinstance(router, Router):
+        raise TypeError("router required")
+    if prefix is None:
+        prefix = ""
+    if not isinstance(prefix, str):
+        raise TypeError("prefix must be str")
+    if deps is not None:
+        compile_deps(deps, f"include_router {prefix or '/'}")
+    outer_tags = merge_tags(check_tags(tags), router.tags)
+    outer_deps = merge_deps(deps, router.deps, where=f"router {join_path(prefix, router.prefix) or '/'}")
+    routes = [r.expanded(join_path(prefix, router.prefix), outer_tags, outer_deps) for r in router.routes]
+    for route in routes:
+        _compile(route)
+    return routes
+
+
+# --- plans ---------------------------------------------------------------------------------
+
+def _compile(route: RouteDef) -> Tuple[Tuple[QueryEntry, ...], Tuple[DepNode, ...]]:
+    where = route.where
+    query = compile_query_spec(route.query, where) if route.query is not None else ()
+    deps = compile_deps(route.deps, where) if route.deps is not None else ()
+    taken = set(_PARAM_NAME.findall(route.path)) | {e.name for e in query}
+    for node in deps:
+        if node.key in taken:
+            # §4.1 step 4 says this is a 500 per request; path and declared query names are
+            # known now, so the host reports it at registration (decision).
+            raise ValueError(f"dependency name conflicts with params ({where}, dependency {node.key!r})")
+    return query, deps
+
+
+def _is_coroutine_callable(func: Any) -> bool:
+    # unwrap(): a sync `functools.wraps` wrapper around an `async def` returns a coroutine; it
+    # must take the async path so current_request and exception handlers cover its body.
+    for candidate in (func, inspect.unwrap(func)):
+        if inspect.iscoroutinefunction(candidate):
+            return True
+        if not inspect.isfunction(candidate) and inspect.iscoroutinefunction(getattr(candidate, "__call__", None)):
+            return True
+    return False
+
+
+class RoutePlan:
+    """Everything `_handle` needs about one registered route, computed once."""
+
+    __slots__ = ("handler", "method", "path", "meta", "is_async", "simple", "accepts", "var_kw",
+                 "takes_query", "request_arg", "bg_arg", "query", "deps", "deps_spec", "uses_cache")
+
+    def __init__(self, route: RouteDef) -> None:
+        self.query, self.deps = _compile(route)
+        handler = route.handler
+        self.handler = handler
+        self.method = route.method
+        self.path = route.path
+        self.deps_spec = route.deps
+        self.meta = _meta_row(route)
+        accepts, self.var_kw = _accepted_kwargs(handler, skip_first=route.method == "WS")
+        self.accepts = accepts | {e.name for e in self.query}
+        path_names = set(_PARAM_NAME.findall(route.path))
+        self.takes_query = self.var_kw or bool(self.accepts - path_names)
+        self.request_arg = inject_arg(handler, "request", Request)
+        self.bg_arg = inject_arg(handler, "background_tasks", BackgroundTasks)
+        self.is_async = _is_coroutine_callable(handler) or any(n.is_async for n in self.deps)
+        self.uses_cache = any(_uses_cache(n) for n in self.deps)
+        # The inline fast path of `_handle`: nothing to do but path/query kwargs and the call.
+        self.simple = not (self.is_async or self.query or self.deps or self.request_arg or self.bg_arg)
+
+
+def _uses_cache(node: DepNode) -> bool:
+    return node.use_cache or any(_uses_cache(c) for c in node.children)
+
+
+def _accepted_kwargs(handler: Any, skip_first: bool) -> Tuple[frozenset, bool]:
+    """Names the handler can take as keywords, and whether it has `**kwargs` (§4.1 decision)."""
+    try:
+        params = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        return frozenset(), True  # unintrospectable (builtin): pass everything
+    if skip_first and params and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        params = params[1:]
+    names = frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    return names, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def _meta_row(route: RouteDef) -> Dict[str, Any]:
+    row: Dict[str, Any] = {"method": route.method, "path": route.path}
+    if route.query is not None:
+        row["query"] = route.query
+    if route.deps is not None:
+        row["deps"] = route.deps
+    if route.docs:
+        row["docs"] = route.docs
+    if route.protocols is not None:
+        row["protocols"] = route.protocols
+    row["handler"] = route.handler
+    return row
+
+
+# --- running a route -----------------------------------------------------------------------
+
+_dep_resolver: List[Optional[Callable[[Dict[str, Any]], Any]]] = [None]
+
+
+def set_dep_resolver(resolver: Optional[Callable[[Dict[str, Any]], Any]]) -> None:
+    """Installs (or with None removes) a replacement for the built-in dependency resolution."""
+    if resolver is not None and not callable(resolver):
+        raise TypeError("callable or None required")
+    _dep_resolver[0] = resolver
+
+
+def merge_query(plan: RoutePlan, kwargs: Dict[str, Any], q: Dict[str, Any]) -> Dict[str, Any]:
+    """Adds query values the handler can accept (§4.1 step 3); path params win."""
+    if plan.var_kw:
+        for k, v in q.items():
+            if k not in kwargs:
+                kwargs[k] = v
+    else:
+        accepts = plan.accepts
+        for k, v in q.items():
+            if k in accepts and k not in kwargs:
+                kwargs[k] = v
+    return kwargs
+
+
+def fill_query(plan: RoutePlan, request: Any, params: Dict[str, Any], kwargs: Dict[str, Any]) -> Any:
+    """Adds query values to `kwargs` (spec applied first); returns the 422 response or None."""
+    if plan.query:
+        q = request.query_params
+        message = apply_query_spec(plan.query, q, params)
+        if message is not None:
+            return validation_error(message)
+        merge_query(plan, kwargs, q)
+    elif request.query and plan.takes_query:
+        merge_query(plan, kwargs, request.query_params)
+    return None
+
+
+def inject(plan: RoutePlan, request: Any, kwargs: Dict[str, Any]) -> None:
+    """Request and background-task injection, only where no other value has the name (§4.1)."""
+    if plan.request_arg is not None and plan.request_arg not in kwargs:
+        kwargs[plan.request_arg] = request
+    if plan.bg_arg is not None and plan.bg_arg not in kwargs:
+        kwargs[plan.bg_arg] = for_request(request)
+
+
+def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: Dict[type, HandlerEntry]) -> Any:
+    """The general route path: query spec → deps → handler → errors. May return an awaitable."""
+    kwargs = dict(params)
+    invalid = fill_query(plan, request, params, kwargs)
+    if invalid is not None:
+        return invalid
+    if plan.deps:
+        resolver = _dep_resolver[0]
+        if resolver is not None:
+            return resolver(dep_call_marker(plan, request, kwargs))
+        coro = run_pipeline(plan, request, kwargs, handlers)
+        return coro if plan.is_async else run_eagerly(coro)
+    inject(plan, request, kwargs)
+    if plan.is_async:
+        return run_pipeline(plan, request, kwargs, handlers)
+    token = _cv_set(request)
+    try:
+        return plan.handler(**kwargs)
+    except Exception as exc:
+        return handle_exception(handlers, request, exc)
+    finally:
+        current_request_var.reset(token)
+
+
+def dep_call_marker(plan: RoutePlan, request: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """The dependency-call marker of runtime.md §3.5 (also what `dispatch()` returns)."""
+    return {"__vhttp_dep_call__": True, "handler": plan.handler, "params": kwargs, "deps": plan.deps_spec,
+            "request": request, "background": getattr(request, "_background", None), "plan": plan}
+
+
+async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
+                       handlers: Dict[type, HandlerEntry]) -> Any:
+    """Deps → handler (awaited) → teardown in reverse → exception handling (§5.3, §5.5)."""
+    prev = _cv_get()
+    _cv_set(request)
+    try:
+        stack: List[Tuple[bool, Any]] = []
+        error: Optional[Exception] = None
+        result: Any = None
+        try:
+            if plan.deps:
+                cache: Optional[Dict[int, Any]] = {} if plan.uses_cache else None
+                for node in plan.deps:
+                    # A dependency value replaces an undeclared query value of the same name
+                    # (a client cannot turn a query key into a 500; declared clashes fail at
+                    # registration, see _compile).
+                    kwargs[node.key] = await resolve(node, request, stack, cache)
+                inject(plan, request, kwargs)
+            result = plan.handler(**kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            error = exc
+        if stack:
+            failed = await teardown(stack)
+            if error is None:
+                error = failed
+        if error is not None:
+            result = handle_exception(handlers, request, error)
+            if inspect.isawaitable(result):
+                result = await result
+        return result
+    finally:
+        _cv_set(prev)
+
+
+def resolve_dep_call(marker: Dict[str, Any], handlers: Optional[Dict[type, HandlerEntry]] = None) -> Any:
+    """Completes a dependency-call marker returned by `dispatch()`: result or awaitable."""
+    plan = marker.get("plan")
+    if not isinstance(plan, RoutePlan):
+        route = RouteDef("GET", "<dispatch>", marker["handler"], None, marker.get("deps"), {}, None)
+        plan = RoutePlan(route)
+    coro = run_pipeline(plan, marker["request"], dict(marker["params"]), handlers or {})
+    return coro if plan.is_async else run_eagerly(coro)
+
+
+def run_eagerly(coro: Any) -> Any:
+    """Steps a coroutine inline; its value if it finishes without suspending, else an awaitable.
+
+    Used only for statically synchronous dependency trees, so a suspension happens only when a
+    sync callable returned an awaitable; the returned `_Suspended` hands the pending future to
+    whoever awaits it and keeps delegating, exactly like `await` would have.
+    """
+    try:
+        pending = coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    return _Suspended(coro, pending)
+
+
+class _Suspended:
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Any, pending: Any) -> None:
+        self._coro = coro
+        self._pending = pending
+
+    def __await__(self) -> Any:
+        coro, pending = self._coro, self._pending
+        while True:
+            try:
+                sent = yield pending
+            except BaseException as exc:  # cancellation is delivered where the coroutine waits
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value

@@ -1,0 +1,84 @@
+"""Errors end to end (api.md §10): default bodies byte for byte, HTTPException forms, exception-handler
+precedence by MRO, failing handlers, 500 + traceback in the log, background tasks dropped on 500."""
+import time
+
+import pytest
+
+from viperhttp import HTTPException
+
+APP = "apps/framework_app.py"
+TEXT = "text/plain; charset=utf-8"
+
+
+def test_http_exception_responses(serve):
+    c = serve(APP).client
+    r = c.get("/err/http")
+    assert (r.status_code, r.content, r.headers["content-type"]) == (404, b'{"detail":"Not Found"}',
+                                                                    "application/json")
+    r = c.get("/err/http-detail")
+    assert (r.status_code, r.content) == (403, b'{"detail":{"reason":"nope","codes":[1,2]}}')
+    r = c.get("/err/http-headers")
+    assert (r.status_code, r.content) == (401, b'{"detail":"auth required"}')
+    assert r.headers["www-authenticate"] == "Bearer" and r.headers["x-a"] == "1"
+    assert c.get("/err/http-teapot").content == b'{"detail":"I\'m a Teapot"}'
+    r = c.get("/err/json", headers={"content-type": "application/json"})
+    assert (r.status_code, r.content) == (400, b'{"detail":"Invalid JSON"}')
+
+
+def test_unhandled_exception_is_plain_500_with_logged_traceback(serve):
+    server = serve(APP)
+    c = server.client
+    for path, marker in (("/err/boom", "kaboom-sync"), ("/err/async-boom", "kaboom-async"),
+                         ("/err/other", "unhandled custom")):
+        r = c.get(path)
+        assert r.status_code == 500
+        assert r.content == b"Internal Server Error"
+        assert r.headers["content-type"] == TEXT
+        assert marker.encode() not in r.content
+        assert c.get("/items/1").json() == {"id": 1, "type": "int"}  # the next request is fine
+    time.sleep(0.2)
+    logs = server.logs()
+    assert "Traceback (most recent call last)" in logs
+    for marker in ("RuntimeError: kaboom-sync", "ValueError: kaboom-async", "handler_error"):
+        assert marker in logs, marker
+
+
+def test_unencodable_result_is_500(serve):
+    c = serve(APP).client
+    r = c.get("/err/unencodable")
+    assert (r.status_code, r.content) == (500, b"Internal Server Error")
+    assert c.get("/").text == "root"
+
+
+def test_exception_handler_precedence_by_mro(serve):
+    c = serve(APP).client
+    r = c.get("/err/app")
+    assert r.status_code == 418
+    assert r.json() == {"handler": "app", "exc": "AppError", "path": "/err/app"}
+    r = c.get("/err/child")  # one-argument async handler
+    assert (r.status_code, r.json()) == (409, {"handler": "child", "exc": "ChildError"})
+    r = c.get("/err/grandchild")  # most specific registered class of the MRO wins
+    assert (r.status_code, r.json()) == (409, {"handler": "child", "exc": "GrandChildError"})
+    r = c.get("/err/dep")  # exceptions from dependencies reach the handlers too
+    assert (r.status_code, r.json()) == (409, {"handler": "child", "exc": "ChildError"})
+    r = c.get("/wrapped-async")  # a sync functools.wraps wrapper around async def: same handling
+    assert (r.status_code, r.json()) == (409, {"handler": "child", "exc": "ChildError"})
+    r = c.get("/err/broken-handler")  # a failing exception handler is a plain 500
+    assert (r.status_code, r.content) == (500, b"Internal Server Error")
+
+
+def test_background_tasks_dropped_on_unhandled_500(serve):
+    c = serve(APP).client
+    assert c.post("/bg/boom").status_code == 500
+    time.sleep(0.2)
+    assert c.get("/bg/seen").json() == []
+
+
+def test_http_exception_object():
+    exc = HTTPException(404)
+    assert (exc.status_code, exc.detail, exc.headers, exc.args) == (404, "Not Found", None, (404, "Not Found"))
+    exc = HTTPException(status_code=400, detail={"a": 1}, headers={"X": "y"})
+    assert exc.args == (400, {"a": 1}) and exc.headers == {"X": "y"}
+    assert HTTPException(599).detail == "Internal Server Error"
+    with pytest.raises(TypeError):
+        HTTPException(400, "x", headers="X: y")
