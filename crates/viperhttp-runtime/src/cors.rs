@@ -1,0 +1,628 @@
+//! Native CORS (`runtime.md` §7.1): the validated configuration built from
+//! the plain values the binding extracted from `CORSMiddleware` keywords, and
+//! the per-request algorithm (preflight answer or headers to add).
+//!
+//! Only requests with a non-empty `Origin` are touched. A preflight
+//! (`OPTIONS` with a non-empty `Access-Control-Request-Method`) is answered
+//! here and never reaches a static mount or Python; like the original, it does not check the
+//! requested method or headers against the lists (the browser does).
+
+use http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CONTENT_TYPE, ORIGIN, VARY,
+};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+
+use crate::body::ResponseBody;
+
+/// Default `allow_methods`, also what `"*"` means.
+pub const DEFAULT_ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD";
+
+/// Default `max_age` (seconds) of `Access-Control-Max-Age`.
+pub const DEFAULT_MAX_AGE: u32 = 600;
+
+/// Host limit on `allow_origins` entries (device: 8).
+pub const MAX_ORIGINS: usize = 256;
+
+/// Each origin entry must be shorter than this (device: 128).
+pub const MAX_ORIGIN_LEN: usize = 512;
+
+/// The joined `allow_methods` must be shorter than this.
+pub const MAX_METHODS_LEN: usize = 128;
+
+/// The joined `allow_headers` / `expose_headers` must be shorter than this.
+pub const MAX_HEADERS_LEN: usize = 256;
+
+/// A CORS configuration error. `Display` is the Python `ValueError` text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CorsConfigError {
+    /// A value over its limit (§7.1). Too many origins uses the same text:
+    /// the spec names no other message for the list limits.
+    #[error("cors value too long")]
+    TooLong,
+    /// A methods/headers value that cannot be sent as a header value
+    /// (control characters). Not in the spec (the original copies bytes
+    /// blindly); the text is ours.
+    #[error("cors value invalid")]
+    InvalidValue,
+}
+
+/// One `allow_origins` entry other than `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OriginRule {
+    /// Exact, case-sensitive.
+    Exact(Vec<u8>),
+    /// `*<suffix>`: origins ending in the suffix.
+    Suffix(Vec<u8>),
+}
+
+/// The validated, runtime-side CORS configuration.
+#[derive(Debug, Clone)]
+pub struct CorsConfig {
+    any_origin: bool,
+    origins: Vec<OriginRule>,
+    allow_methods: HeaderValue,
+    /// `allow_headers` was `*`: answer `*` (or the echo with credentials).
+    any_headers: bool,
+    allow_headers: HeaderValue,
+    credentials: bool,
+    expose_headers: Option<HeaderValue>,
+    /// `None` when `max_age` is 0 (header omitted).
+    max_age: Option<HeaderValue>,
+}
+
+/// True when a comma-separated list has an item equal to `*`.
+fn list_has_star(list: &str) -> bool {
+    list.split(',').any(|item| item.trim() == "*")
+}
+
+fn header_value(s: &str) -> Result<HeaderValue, CorsConfigError> {
+    HeaderValue::from_str(s.trim()).map_err(|_| CorsConfigError::InvalidValue)
+}
+
+impl Default for CorsConfig {
+    /// The original's defaults: any origin, the default methods, any
+    /// headers, no credentials, nothing exposed, max age 600.
+    fn default() -> Self {
+        Self {
+            any_origin: true,
+            origins: Vec::new(),
+            allow_methods: HeaderValue::from_static(DEFAULT_ALLOW_METHODS),
+            any_headers: true,
+            allow_headers: HeaderValue::from_static("*"),
+            credentials: false,
+            expose_headers: None,
+            max_age: Some(HeaderValue::from(DEFAULT_MAX_AGE)),
+        }
+    }
+}
+
+impl CorsConfig {
+    /// Build from plain values (the binding joined lists with `", "`):
+    /// `allow_origins` entries (`"*"` anywhere → any origin; `*suffix` →
+    /// suffix match; else exact), `allow_methods` (`"*"` → the default
+    /// list), `allow_headers` (`"*"` → any), credentials, `expose_headers`
+    /// (`None` or empty → no header) and `max_age` (0 → no header).
+    /// Limits (§7.1, host values): at most [`MAX_ORIGINS`] origins, each
+    /// shorter than [`MAX_ORIGIN_LEN`]; methods shorter than
+    /// [`MAX_METHODS_LEN`]; headers and expose shorter than
+    /// [`MAX_HEADERS_LEN`] → [`CorsConfigError::TooLong`].
+    pub fn new(
+        allow_origins: Vec<String>,
+        allow_methods: String,
+        allow_headers: String,
+        allow_credentials: bool,
+        expose_headers: Option<String>,
+        max_age: u32,
+    ) -> Result<CorsConfig, CorsConfigError> {
+        if allow_origins.len() > MAX_ORIGINS
+            || allow_origins.iter().any(|o| o.len() >= MAX_ORIGIN_LEN)
+            || allow_methods.len() >= MAX_METHODS_LEN
+            || allow_headers.len() >= MAX_HEADERS_LEN
+            || expose_headers
+                .as_ref()
+                .is_some_and(|e| e.len() >= MAX_HEADERS_LEN)
+        {
+            return Err(CorsConfigError::TooLong);
+        }
+        let any_origin = allow_origins.iter().any(|o| o == "*");
+        let origins = if any_origin {
+            Vec::new()
+        } else {
+            allow_origins
+                .into_iter()
+                .map(|o| match o.strip_prefix('*') {
+                    Some(suffix) => OriginRule::Suffix(suffix.as_bytes().to_vec()),
+                    None => OriginRule::Exact(o.into_bytes()),
+                })
+                .collect()
+        };
+        let allow_methods = if list_has_star(&allow_methods) {
+            HeaderValue::from_static(DEFAULT_ALLOW_METHODS)
+        } else {
+            header_value(&allow_methods)?
+        };
+        let any_headers = list_has_star(&allow_headers);
+        let allow_headers = if any_headers {
+            HeaderValue::from_static("*")
+        } else {
+            header_value(&allow_headers)?
+        };
+        let expose_headers = match expose_headers.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(e) => Some(header_value(e)?),
+        };
+        Ok(CorsConfig {
+            any_origin,
+            origins,
+            allow_methods,
+            any_headers,
+            allow_headers,
+            credentials: allow_credentials,
+            expose_headers,
+            max_age: (max_age > 0).then(|| HeaderValue::from(max_age)),
+        })
+    }
+
+    /// Is this `Origin` value allowed?
+    pub fn origin_allowed(&self, origin: &[u8]) -> bool {
+        self.any_origin
+            || self.origins.iter().any(|rule| match rule {
+                OriginRule::Exact(o) => o.as_slice() == origin,
+                OriginRule::Suffix(s) => origin.ends_with(s),
+            })
+    }
+
+    /// The CORS decision for one request (§7.1 algorithm). Cheap when the
+    /// request has no `Origin` (one header lookup).
+    pub fn evaluate(&self, method: &Method, headers: &HeaderMap) -> CorsOutcome {
+        let Some(origin) = headers.get(ORIGIN).filter(|v| !v.is_empty()) else {
+            return CorsOutcome::NotCors;
+        };
+        let allowed = self.origin_allowed(origin.as_bytes());
+        let preflight = *method == Method::OPTIONS
+            && headers
+                .get(ACCESS_CONTROL_REQUEST_METHOD)
+                .is_some_and(|v| !v.is_empty());
+        if !preflight {
+            return CorsOutcome::Simple(allowed.then(|| self.headers_for(origin)));
+        }
+        if !allowed {
+            return CorsOutcome::Preflight(forbidden());
+        }
+        let mut resp = Response::new(ResponseBody::empty());
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        let h = resp.headers_mut();
+        let common = self.headers_for(origin);
+        common.insert_origin_credentials_expose(h);
+        h.insert(ACCESS_CONTROL_ALLOW_METHODS, self.allow_methods.clone());
+        let allow_headers = match headers.get(ACCESS_CONTROL_REQUEST_HEADERS) {
+            // Any headers + credentials: `*` is not honoured by browsers
+            // with credentials, so echo what was asked for.
+            Some(requested) if self.any_headers && self.credentials && !requested.is_empty() => {
+                requested.clone()
+            }
+            _ => self.allow_headers.clone(),
+        };
+        h.insert(ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
+        if let Some(max_age) = &self.max_age {
+            h.insert(ACCESS_CONTROL_MAX_AGE, max_age.clone());
+        }
+        if common.vary {
+            h.append(VARY, HeaderValue::from_static("Origin"));
+        }
+        CorsOutcome::Preflight(resp)
+    }
+
+    /// The non-preflight header set for an allowed origin.
+    fn headers_for(&self, origin: &HeaderValue) -> CorsHeaders {
+        // `*` only for any-origin without credentials; else echo.
+        let echo = !self.any_origin || self.credentials;
+        CorsHeaders {
+            allow_origin: if echo {
+                origin.clone()
+            } else {
+                HeaderValue::from_static("*")
+            },
+            credentials: self.credentials,
+            expose_headers: self.expose_headers.clone(),
+            // Echoing the origin (which credentials always imply) makes the
+            // response depend on it: tell caches.
+            vary: echo,
+        }
+    }
+}
+
+/// `403 CORS Forbidden` (text/plain), no CORS headers.
+fn forbidden() -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::full("CORS Forbidden"));
+    *resp.status_mut() = StatusCode::FORBIDDEN;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// The result of [`CorsConfig::evaluate`].
+#[derive(Debug)]
+pub enum CorsOutcome {
+    /// No (or an empty) `Origin`: CORS does not apply.
+    NotCors,
+    /// A preflight, answered here: `204` with the preflight headers, or
+    /// `403 CORS Forbidden` when the origin is not allowed. Never forwarded.
+    Preflight(Response<ResponseBody>),
+    /// Any other request with an `Origin`: headers to add to whatever
+    /// response follows; `None` when the origin is not allowed (the request
+    /// proceeds without CORS headers).
+    Simple(Option<CorsHeaders>),
+}
+
+/// The non-preflight CORS headers for one request (§7.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsHeaders {
+    allow_origin: HeaderValue,
+    credentials: bool,
+    expose_headers: Option<HeaderValue>,
+    vary: bool,
+}
+
+impl CorsHeaders {
+    fn insert_origin_credentials_expose(&self, h: &mut HeaderMap) {
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin.clone());
+        if self.credentials {
+            h.insert(
+                ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
+        if let Some(expose) = &self.expose_headers {
+            h.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+        }
+    }
+
+    /// Add the headers to a response's header map: `Access-Control-Allow-
+    /// Origin`, `-Allow-Credentials`, `-Expose-Headers` and `Vary: Origin`
+    /// (appended, so an existing `Vary: Accept-Encoding` stays). Does
+    /// nothing when `Access-Control-Allow-Origin` is already present (Python
+    /// set its own; host decision: no duplicates).
+    pub fn apply(&self, resp_headers: &mut HeaderMap) {
+        if resp_headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN) {
+            return;
+        }
+        self.insert_origin_credentials_expose(resp_headers);
+        if self.vary {
+            resp_headers.append(VARY, HeaderValue::from_static("Origin"));
+        }
+    }
+
+    /// The `Access-Control-Allow-Origin` value (`*` or the echoed origin).
+    pub fn allow_origin(&self) -> &HeaderValue {
+        &self.allow_origin
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(origins: &[&str], credentials: bool) -> CorsConfig {
+        CorsConfig::new(
+            origins.iter().map(|s| s.to_string()).collect(),
+            DEFAULT_ALLOW_METHODS.into(),
+            "*".into(),
+            credentials,
+            None,
+            600,
+        )
+        .unwrap()
+    }
+
+    fn req(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn hv<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+        h.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    fn simple(c: &CorsConfig, origin: &str) -> Option<HeaderMap> {
+        match c.evaluate(&Method::GET, &req(&[("origin", origin)])) {
+            CorsOutcome::Simple(Some(ch)) => {
+                let mut h = HeaderMap::new();
+                ch.apply(&mut h);
+                Some(h)
+            }
+            CorsOutcome::Simple(None) => None,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn preflight(c: &CorsConfig, extra: &[(&str, &str)]) -> Response<ResponseBody> {
+        let mut pairs = vec![
+            ("origin", "https://a.example.com"),
+            ("access-control-request-method", "PUT"),
+        ];
+        pairs.extend_from_slice(extra);
+        match c.evaluate(&Method::OPTIONS, &req(&pairs)) {
+            CorsOutcome::Preflight(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn limits_and_messages() {
+        let ok = |o: Vec<String>, m: &str, h: &str, e: Option<&str>| {
+            CorsConfig::new(o, m.into(), h.into(), false, e.map(String::from), 0)
+        };
+        assert!(ok(vec!["x".repeat(511)], "GET", "*", None).is_ok());
+        let err = ok(vec!["x".repeat(512)], "GET", "*", None).unwrap_err();
+        assert_eq!(err.to_string(), "cors value too long");
+        assert!(ok(vec!["https://a".into(); 256], "GET", "*", None).is_ok());
+        assert_eq!(
+            ok(vec!["https://a".into(); 257], "GET", "*", None).unwrap_err(),
+            CorsConfigError::TooLong
+        );
+        assert!(ok(vec![], &"G".repeat(127), "*", None).is_ok());
+        assert_eq!(
+            ok(vec![], &"G".repeat(128), "*", None).unwrap_err(),
+            CorsConfigError::TooLong
+        );
+        assert!(ok(vec![], "GET", &"h".repeat(255), None).is_ok());
+        assert_eq!(
+            ok(vec![], "GET", &"h".repeat(256), None).unwrap_err(),
+            CorsConfigError::TooLong
+        );
+        assert_eq!(
+            ok(vec![], "GET", "*", Some(&"h".repeat(256))).unwrap_err(),
+            CorsConfigError::TooLong
+        );
+        assert_eq!(
+            ok(vec![], "GE\nT", "*", None).unwrap_err().to_string(),
+            "cors value invalid"
+        );
+    }
+
+    #[test]
+    fn no_origin_is_not_cors() {
+        let c = CorsConfig::default();
+        assert!(matches!(
+            c.evaluate(&Method::GET, &HeaderMap::new()),
+            CorsOutcome::NotCors
+        ));
+        assert!(matches!(
+            c.evaluate(&Method::GET, &req(&[("origin", "")])),
+            CorsOutcome::NotCors
+        ));
+        // OPTIONS with a request method but no Origin is not a preflight.
+        let r = req(&[("access-control-request-method", "GET")]);
+        assert!(matches!(
+            c.evaluate(&Method::OPTIONS, &r),
+            CorsOutcome::NotCors
+        ));
+    }
+
+    #[test]
+    fn any_origin_without_credentials_is_star_no_vary() {
+        let h = simple(&CorsConfig::default(), "https://x.test").unwrap();
+        assert_eq!(hv(&h, "access-control-allow-origin"), Some("*"));
+        assert_eq!(hv(&h, "access-control-allow-credentials"), None);
+        assert_eq!(hv(&h, "vary"), None);
+        assert_eq!(hv(&h, "access-control-allow-methods"), None);
+    }
+
+    #[test]
+    fn any_origin_with_credentials_echoes() {
+        let h = simple(&cfg(&["*"], true), "https://x.test").unwrap();
+        assert_eq!(
+            hv(&h, "access-control-allow-origin"),
+            Some("https://x.test")
+        );
+        assert_eq!(hv(&h, "access-control-allow-credentials"), Some("true"));
+        assert_eq!(hv(&h, "vary"), Some("Origin"));
+    }
+
+    #[test]
+    fn star_anywhere_in_the_list_means_any() {
+        let h = simple(&cfg(&["https://a.test", "*"], false), "https://zzz").unwrap();
+        assert_eq!(hv(&h, "access-control-allow-origin"), Some("*"));
+    }
+
+    #[test]
+    fn exact_and_suffix_origins() {
+        let c = cfg(&["https://app.test", "*.example.com"], false);
+        let h = simple(&c, "https://app.test").unwrap();
+        assert_eq!(
+            hv(&h, "access-control-allow-origin"),
+            Some("https://app.test")
+        );
+        assert_eq!(hv(&h, "vary"), Some("Origin"));
+        assert!(simple(&c, "https://a.example.com").is_some());
+        assert!(simple(&c, "http://deep.a.example.com").is_some());
+        // Exact is case-sensitive; suffix needs the dot.
+        assert!(simple(&c, "https://APP.test").is_none());
+        assert!(simple(&c, "https://app.test:8080").is_none());
+        assert!(simple(&c, "https://example.com").is_none());
+        assert!(simple(&c, "https://badexample.com").is_none());
+        // No origins at all: nothing allowed.
+        assert!(simple(&cfg(&[], false), "https://app.test").is_none());
+    }
+
+    #[test]
+    fn expose_headers_when_set() {
+        let c = CorsConfig::new(
+            vec!["*".into()],
+            "*".into(),
+            "*".into(),
+            false,
+            Some("X-Total, X-Page".into()),
+            600,
+        )
+        .unwrap();
+        let h = simple(&c, "https://x").unwrap();
+        assert_eq!(
+            hv(&h, "access-control-expose-headers"),
+            Some("X-Total, X-Page")
+        );
+        let c = CorsConfig::new(
+            vec!["*".into()],
+            "*".into(),
+            "*".into(),
+            false,
+            Some(String::new()),
+            600,
+        )
+        .unwrap();
+        let h = simple(&c, "https://x").unwrap();
+        assert_eq!(hv(&h, "access-control-expose-headers"), None);
+    }
+
+    #[test]
+    fn apply_skips_when_python_set_allow_origin_and_appends_vary() {
+        let c = cfg(&["https://app.test"], true);
+        let CorsOutcome::Simple(Some(ch)) =
+            c.evaluate(&Method::POST, &req(&[("origin", "https://app.test")]))
+        else {
+            panic!()
+        };
+        let mut h = req(&[
+            ("access-control-allow-origin", "https://mine"),
+            ("vary", "Accept-Encoding"),
+        ]);
+        ch.apply(&mut h);
+        assert_eq!(hv(&h, "access-control-allow-origin"), Some("https://mine"));
+        assert_eq!(hv(&h, "access-control-allow-credentials"), None);
+        let mut h = req(&[("vary", "Accept-Encoding")]);
+        ch.apply(&mut h);
+        let vary: Vec<_> = h
+            .get_all(VARY)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(vary, ["Accept-Encoding", "Origin"]);
+        assert_eq!(ch.allow_origin(), "https://app.test");
+    }
+
+    #[test]
+    fn preflight_default_config() {
+        let r = preflight(
+            &CorsConfig::default(),
+            &[("access-control-request-headers", "X-A")],
+        );
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let h = r.headers();
+        assert_eq!(hv(h, "access-control-allow-origin"), Some("*"));
+        assert_eq!(
+            hv(h, "access-control-allow-methods"),
+            Some(DEFAULT_ALLOW_METHODS)
+        );
+        assert_eq!(hv(h, "access-control-allow-headers"), Some("*"));
+        assert_eq!(hv(h, "access-control-max-age"), Some("600"));
+        assert_eq!(hv(h, "access-control-allow-credentials"), None);
+        assert_eq!(hv(h, "vary"), None);
+        assert_eq!(hv(h, "content-type"), None);
+        assert!(http_body::Body::is_end_stream(r.body()));
+    }
+
+    #[test]
+    fn preflight_credentials_echo_requested_headers() {
+        let c = cfg(&["*"], true);
+        let r = preflight(
+            &c,
+            &[("access-control-request-headers", "X-A, Content-Type")],
+        );
+        let h = r.headers();
+        assert_eq!(
+            hv(h, "access-control-allow-origin"),
+            Some("https://a.example.com")
+        );
+        assert_eq!(hv(h, "access-control-allow-credentials"), Some("true"));
+        assert_eq!(
+            hv(h, "access-control-allow-headers"),
+            Some("X-A, Content-Type")
+        );
+        assert_eq!(hv(h, "vary"), Some("Origin"));
+        // Not requested → `*`.
+        let r = preflight(&c, &[]);
+        assert_eq!(hv(r.headers(), "access-control-allow-headers"), Some("*"));
+    }
+
+    #[test]
+    fn preflight_configured_lists_and_max_age_zero() {
+        let c = CorsConfig::new(
+            vec!["*.example.com".into()],
+            "GET, POST".into(),
+            "X-A, X-B".into(),
+            true,
+            Some("X-E".into()),
+            0,
+        )
+        .unwrap();
+        let r = preflight(&c, &[("access-control-request-headers", "X-Other")]);
+        let h = r.headers();
+        assert_eq!(hv(h, "access-control-allow-methods"), Some("GET, POST"));
+        // Not any-headers: the configured list, even with credentials.
+        assert_eq!(hv(h, "access-control-allow-headers"), Some("X-A, X-B"));
+        assert_eq!(hv(h, "access-control-max-age"), None);
+        assert_eq!(hv(h, "access-control-expose-headers"), Some("X-E"));
+    }
+
+    #[test]
+    fn methods_star_is_default_list() {
+        let c = CorsConfig::new(vec!["*".into()], "*".into(), "*".into(), false, None, 5).unwrap();
+        let r = preflight(&c, &[]);
+        assert_eq!(
+            hv(r.headers(), "access-control-allow-methods"),
+            Some(DEFAULT_ALLOW_METHODS)
+        );
+        assert_eq!(hv(r.headers(), "access-control-max-age"), Some("5"));
+    }
+
+    #[tokio::test]
+    async fn preflight_forbidden() {
+        use http_body_util::BodyExt;
+        let c = cfg(&["https://other.test"], false);
+        let r = preflight(&c, &[]);
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            hv(r.headers(), "content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(hv(r.headers(), "access-control-allow-origin"), None);
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "CORS Forbidden");
+    }
+
+    #[test]
+    fn options_without_request_method_is_simple() {
+        let c = CorsConfig::default();
+        let r = req(&[
+            ("origin", "https://x"),
+            ("access-control-request-method", ""),
+        ]);
+        assert!(matches!(
+            c.evaluate(&Method::OPTIONS, &r),
+            CorsOutcome::Simple(Some(_))
+        ));
+        let r = req(&[("origin", "https://x")]);
+        assert!(matches!(
+            c.evaluate(&Method::OPTIONS, &r),
+            CorsOutcome::Simple(Some(_))
+        ));
+        // Disallowed origin, non-preflight: proceeds without headers.
+        let c = cfg(&["https://only"], false);
+        assert!(matches!(
+            c.evaluate(&Method::DELETE, &r),
+            CorsOutcome::Simple(None)
+        ));
+    }
+}
