@@ -21,6 +21,8 @@ pub struct StartConfig {
     pub ring_wait_ms: u64,
     /// `vfs_root`, when set.
     pub vfs_root: Option<String>,
+    /// `static_max_age` (seconds; 0 = no Cache-Control).
+    pub static_max_age: u32,
 }
 
 fn int_knob(name: &str, value: &Bound<'_, PyAny>, min: i64, max: i64) -> PyResult<i64> {
@@ -42,6 +44,7 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
     let mut ipc = IpcConfig::default();
     let mut ring_wait_ms = 10_000u64;
     let mut vfs_root = None;
+    let mut static_max_age = 300u32;
     if !(0..=65535).contains(&port) {
         return Err(PyValueError::new_err("invalid port"));
     }
@@ -84,10 +87,7 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
                 "body_timeout_ms" => runtime.timeouts.body_ms = int_knob(&name, v, 0, U32)? as u64,
                 "response_timeout_ms" => runtime.timeouts.response_ms = int_knob(&name, v, 0, U32)? as u64,
                 "stream_idle_timeout_ms" => runtime.timeouts.stream_idle_ms = int_knob(&name, v, 0, U32)? as u64,
-                "static_max_age" => {
-                    // Applied to the static snapshot at start (native_config).
-                    int_knob(&name, v, 0, U32)?;
-                }
+                "static_max_age" => static_max_age = int_knob(&name, v, 0, U32)? as u32,
                 "server_header" => {
                     let s = v
                         .cast::<PyString>()
@@ -120,10 +120,6 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
     if runtime.limits.max_body_size > ipc.ring_size / 2 {
         return Err(PyValueError::new_err("max_body_size exceeds ipc ring"));
     }
-    Ok(StartConfig { runtime, ipc, ring_wait_ms, vfs_root })
+    Ok(StartConfig { runtime, ipc, ring_wait_ms, vfs_root, static_max_age })
 }
 
-/// `get_worker_limits()` values for a configuration.
-pub fn worker_limits(threads: usize, min_workers: Option<usize>) -> (usize, usize) {
-    (min_workers.unwrap_or(threads.min(4)), threads)
-}

@@ -63,8 +63,10 @@ pub fn start(py: Python<'_>, host: &str, port: i64, kwargs: Option<&Bound<'_, Py
         .and_then(|k| k.get_item("min_workers").ok().flatten())
         .and_then(|v| v.extract::<usize>().ok());
     let mut runtime = cfg.runtime;
-    let (statics, cors, hosts, rate) =
-        crate::native_config::snapshot(cfg.vfs_root.as_deref().map(std::path::Path::new));
+    let (statics, cors, hosts, rate) = crate::native_config::snapshot_with_max_age(
+        cfg.vfs_root.as_deref().map(std::path::Path::new),
+        cfg.static_max_age,
+    );
     runtime.static_files = statics;
     runtime.cors = cors;
     runtime.trusted_hosts = hosts;

@@ -20,7 +20,9 @@ use viperhttp_ipc::Ipc;
 
 use crate::config::RuntimeConfig;
 use crate::pending::{dispatch_responses, Pending};
+use crate::rate_limit::RateLimiter;
 use crate::router::Routes;
+use crate::static_files::GzipCache;
 use crate::service::{handle, ConnInfo};
 use crate::stats::ServerStats;
 use crate::RuntimeError;
@@ -45,6 +47,10 @@ pub struct Shared {
     pub queue_space: Notify,
     /// `Server` header value, when configured.
     pub server_header: Option<HeaderValue>,
+    /// On-the-fly gzip results for static files (bounded LRU).
+    pub gzip_cache: GzipCache,
+    /// Per-client token buckets, when rate limiting is on.
+    pub rate_limiter: Option<RateLimiter>,
 }
 
 /// A running server: its thread, address and stop controls.
@@ -94,6 +100,7 @@ impl ServerHandle {
         }
         .map_err(RuntimeError::Start)?;
 
+        let rate_limiter = config.rate_limit.as_ref().map(RateLimiter::new);
         let server_header = config.server_header.as_deref().and_then(|s| HeaderValue::from_str(s).ok());
         let shared = Arc::new(Shared {
             ipc: ipc.clone(),
@@ -105,6 +112,8 @@ impl ServerHandle {
             stopping: AtomicBool::new(false),
             queue_space: Notify::new(),
             server_header,
+            gzip_cache: GzipCache::default(),
+            rate_limiter,
         });
 
         // Wake-ups from the interpreter thread: responses pushed while the

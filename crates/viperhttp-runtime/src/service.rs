@@ -23,6 +23,9 @@ use viperhttp_ipc::message::proto;
 use viperhttp_ipc::{flags, IpcMsg, Method, MsgType};
 
 use crate::body::{BodyError, ResponseBody};
+use crate::cors::CorsOutcome;
+use crate::rate_limit::too_many_requests;
+use crate::static_files;
 use crate::pending::{Frame, Slot};
 use crate::router::Lookup;
 use crate::server::Shared;
@@ -103,6 +106,61 @@ async fn route_request(shared: &Arc<Shared>, conn: &ConnInfo, req: Request<Incom
         // Unknown method: 405 without Allow, keep-alive kept (runtime.md §4.2).
         return simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     };
+    // Trusted host (runtime.md §7.2): before CORS, no CORS headers on the reject.
+    if let Some(hosts) = &shared.config.trusted_hosts {
+        let host = req.uri().authority().map(|a| a.as_str().as_bytes()).or_else(|| {
+            req.headers().get(http::header::HOST).map(|v| v.as_bytes())
+        });
+        if !hosts.allows(host) {
+            ServerStats::bump(&shared.stats.trusted_host_rejected);
+            return simple_response(StatusCode::BAD_REQUEST, "Invalid Host");
+        }
+    }
+    // CORS (§7.1): preflights answered here; otherwise remember the headers to add.
+    let cors = match &shared.config.cors {
+        None => None,
+        Some(cfg) => match cfg.evaluate(req.method(), req.headers()) {
+            CorsOutcome::NotCors => None,
+            CorsOutcome::Preflight(resp) => {
+                if resp.status() == StatusCode::FORBIDDEN {
+                    ServerStats::bump(&shared.stats.cors_forbidden);
+                } else {
+                    ServerStats::bump(&shared.stats.cors_preflight);
+                }
+                return resp;
+            }
+            CorsOutcome::Simple(headers) => headers,
+        },
+    };
+    let mut resp = route_checked(shared, conn, method, req).await;
+    if let Some(cors) = cors {
+        cors.apply(resp.headers_mut());
+    }
+    resp
+}
+
+async fn route_checked(shared: &Arc<Shared>, conn: &ConnInfo, method: Method, req: Request<Incoming>) -> Response<ResponseBody> {
+    // Rate limit (§7.3): every request past parsing, trusted host and CORS.
+    if let Some(limiter) = &shared.rate_limiter {
+        if let Err(retry_after) = limiter.check(conn.peer.ip(), std::time::Instant::now()) {
+            ServerStats::bump(&shared.stats.ratelimit_rejected);
+            return too_many_requests(retry_after);
+        }
+    }
+    // Static mounts (§6) before Python routes; served natively, never via Python.
+    let statics = &shared.config.static_files;
+    if !statics.is_empty() {
+        let target = statics.resolve(req.uri().path(), req.uri().query());
+        if target.is_static() {
+            let resp = static_files::serve(statics, &shared.gzip_cache, target, req.method(), req.headers()).await;
+            match resp.status() {
+                StatusCode::OK | StatusCode::PARTIAL_CONTENT => ServerStats::bump(&shared.stats.static_served),
+                StatusCode::NOT_MODIFIED => ServerStats::bump(&shared.stats.static_not_modified),
+                _ => {}
+            }
+            return resp;
+        }
+    }
     let path = req.uri().path();
     if !shared.python_middleware.load(Ordering::Relaxed) {
         match shared.routes.snapshot().lookup(method, path.as_bytes()) {
