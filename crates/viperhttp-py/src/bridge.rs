@@ -49,13 +49,29 @@ fn scheme_and_version(py: Python<'_>, p: u8) -> (Bound<'_, PyString>, Bound<'_, 
     (PyString::intern(py, scheme), PyString::intern(py, version))
 }
 
-fn client_tuple<'py>(py: Python<'py>, msg: &IpcMsg) -> PyResult<Bound<'py, PyTuple>> {
-    let v6 = std::net::Ipv6Addr::from(msg.peer_ip);
-    let ip = match v6.to_ipv4_mapped() {
+/// The peer's address as a Python str. Most requests in a batch come from few
+/// peers, so the last formatted address is kept (interpreter thread only).
+fn peer_ip_str<'py>(py: Python<'py>, raw: [u8; 16]) -> Bound<'py, PyString> {
+    static LAST: parking_lot::Mutex<Option<([u8; 16], Py<PyString>)>> = parking_lot::Mutex::new(None);
+    let mut last = LAST.lock();
+    if let Some((ip, s)) = last.as_ref() {
+        if *ip == raw {
+            return s.bind(py).clone();
+        }
+    }
+    let v6 = std::net::Ipv6Addr::from(raw);
+    let text = match v6.to_ipv4_mapped() {
         Some(v4) => v4.to_string(),
         None => v6.to_string(),
     };
-    PyTuple::new(py, [ip.into_pyobject(py)?.into_any(), msg.peer_port.into_pyobject(py)?.into_any()])
+    let s = PyString::new(py, &text);
+    *last = Some((raw, s.clone().unbind()));
+    s
+}
+
+fn client_tuple<'py>(py: Python<'py>, msg: &IpcMsg) -> PyResult<Bound<'py, PyTuple>> {
+    let ip = peer_ip_str(py, msg.peer_ip);
+    PyTuple::new(py, [ip.into_any(), msg.peer_port.into_pyobject(py)?.into_any()])
 }
 
 /// Build the request tuple
