@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Static files: ViperHTTP's native mount vs nginx, in the same run, reported as ratios
+# (absolute figures drift on shared machines). Loopback only, bounded duration.
+#
+#   bash benches/run_static.sh
+#   DURATION=10 CONNS=128 bash benches/run_static.sh
+#
+# Creates a 1 KiB and a 100 KiB file in a temp dir, serves the dir with
+# benches/apps/static_app.py (app.mount("/static", dir)) and with nginx (one worker,
+# sendfile on, access_log off; config from benches/nginx.conf.template), checks both
+# return the same bytes, then drives each with wrk -t1 -cCONNS (WARMUP s warm-up,
+# DURATION s measured) and prints a markdown table.
+# Needs: wrk and nginx (Debian packages, installed with apt-get when missing), the
+# project's .venv with the extension built (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+CONNS=${CONNS:-64}
+VIPER_PORT=${VIPER_PORT:-18280}
+NGINX_PORT=${NGINX_PORT:-18281}
+
+need() {  # need CMD PACKAGE
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] && return 0
+  apt-get update -qq && apt-get install -y -qq "$2" >/dev/null
+}
+need wrk wrk
+need nginx nginx
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x .venv/bin/python ] || bash scripts/setup.sh
+
+TMP=$(mktemp -d /tmp/viperhttp-static-bench.XXXXXX)
+chmod 755 "$TMP"  # nginx workers may run as an unprivileged user
+ROOT=$TMP/www
+mkdir -p "$ROOT" "$TMP/nginx"
+head -c 1024 /dev/urandom >"$ROOT/1k.bin"
+head -c 102400 /dev/urandom >"$ROOT/100k.bin"
+chmod -R a+rX "$ROOT"
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+# viperhttp
+.venv/bin/python benches/apps/static_app.py "$VIPER_PORT" "$ROOT" >"$TMP/viperhttp.log" 2>&1 &
+PIDS+=($!)
+wait_port "$VIPER_PORT" || { echo "viperhttp failed to start"; cat "$TMP/viperhttp.log"; exit 1; }
+
+# nginx
+sed -e "s|@PORT@|$NGINX_PORT|g" -e "s|@ROOT@|$ROOT|g" -e "s|@TMP@|$TMP/nginx|g" \
+  benches/nginx.conf.template >"$TMP/nginx/nginx.conf"
+"$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' \
+  >"$TMP/nginx.log" 2>&1 &
+PIDS+=($!)
+wait_port "$NGINX_PORT" || { echo "nginx failed to start"; cat "$TMP/nginx.log" "$TMP/nginx/error.log" 2>/dev/null; exit 1; }
+
+# both must serve the very same bytes
+for f in 1k.bin 100k.bin; do
+  for port in "$VIPER_PORT" "$NGINX_PORT"; do
+    curl -fsS "http://127.0.0.1:$port/static/$f" -o "$TMP/check" || { echo "GET /static/$f on :$port failed"; exit 1; }
+    cmp -s "$TMP/check" "$ROOT/$f" || { echo "wrong bytes for /static/$f on :$port"; exit 1; }
+  done
+done
+
+# run_wrk URL -> "rps p50 p99"
+run_wrk() {
+  local url=$1 out
+  wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null 2>&1 || true
+  out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url")
+  if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
+    echo "warning: $url: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ')" >&2
+  fi
+  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out")"
+}
+
+rows=()
+for f in 1k.bin 100k.bin; do
+  read -r v_rps v_p50 v_p99 <<<"$(run_wrk "http://127.0.0.1:$VIPER_PORT/static/$f")"
+  read -r n_rps n_p50 n_p99 <<<"$(run_wrk "http://127.0.0.1:$NGINX_PORT/static/$f")"
+  ratio=$(awk -v a="$v_rps" -v b="$n_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+  rows+=("| $f | $v_rps | $v_p50 | $v_p99 | $n_rps | $n_p50 | $n_p99 | $ratio |")
+done
+
+echo "## static files (GET /static/<file>), wrk -t1 -c$CONNS, ${WARMUP}s warm-up, ${DURATION}s run"
+echo
+echo "Run $(date -u +%F\ %H:%M) UTC on $(nproc) cores, commit $(git rev-parse --short HEAD), $("$NGINX" -v 2>&1 | sed 's|.*/||')."
+echo
+echo "| file | viperhttp req/s | p50 | p99 | nginx req/s | p50 | p99 | viperhttp/nginx |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+printf '%s\n' "${rows[@]}"

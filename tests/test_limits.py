@@ -1,0 +1,428 @@
+"""Request limits and timeouts, end to end over raw sockets (runtime.md §4.1, §4.3, §4.4, §4.7).
+
+Each limit is probed at its boundary (accepted) and one past it (rejected). Timeout tests use
+small values (300–500 ms) so the whole file stays fast.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import List
+
+import pytest
+
+from test_spine import RawConn, RawResponse
+
+APP = "apps/native_app.py"
+TEXT = "text/plain; charset=utf-8"
+
+
+def start(serve, **run):
+    return serve(APP, env={"NATIVE_APP_CONFIG": json.dumps({"run": run})})
+
+
+def assert_error_and_closed(conn: RawConn, resp: RawResponse, status: int, reason: str) -> None:
+    """A native error that ends the connection (runtime.md §4.1 item 10)."""
+    assert resp.status == status, resp
+    assert resp.reason == reason
+    assert resp.body == reason.encode()
+    assert resp.header("content-type") == TEXT
+    assert (resp.header("connection") or "").lower() == "close", resp.headers
+    assert conn.closed_by_peer(), "connection left open after the error"
+
+
+def hello_with_length(total: int) -> bytes:
+    """A request target for /py/hello of exactly `total` bytes (the query pads it)."""
+    base = "/py/hello?pad="
+    assert total >= len(base)
+    return (base + "x" * (total - len(base))).encode()
+
+
+# --- max_uri_len → 414 ------------------------------------------------------------------------
+
+
+def test_uri_at_limit_is_served(serve):
+    server = start(serve, max_uri_len=100)
+    target = hello_with_length(100)
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(b"GET " + target + b" HTTP/1.1\r\nHost: test\r\n\r\n")
+    assert resp.status == 200, resp
+    assert resp.body == b"hello from python"
+
+
+def test_uri_one_past_limit_is_414(serve):
+    server = start(serve, max_uri_len=100)
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(b"GET " + hello_with_length(101) + b" HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert_error_and_closed(conn, resp, 414, "URI Too Long")
+
+
+def test_default_uri_limit_8192(serve):
+    server = start(serve)
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(b"GET " + hello_with_length(8192) + b" HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert resp.status == 200, resp
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(b"GET " + hello_with_length(8193) + b" HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert_error_and_closed(conn, resp, 414, "URI Too Long")
+
+
+def test_uri_limit_applies_to_static_and_unknown_paths(serve):
+    server = start(serve, max_uri_len=64)
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(b"GET /" + b"n" * 64 + b" HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert_error_and_closed(conn, resp, 414, "URI Too Long")
+
+
+# --- max_headers (count) → 431 -----------------------------------------------------------------
+
+
+def headers_request(count: int) -> bytes:
+    """GET /py/hello with exactly `count` header lines (Host included)."""
+    lines = ["Host: test"] + [f"X-H{i}: v" for i in range(count - 1)]
+    return ("GET /py/hello HTTP/1.1\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_header_count_at_limit_is_served(serve):
+    server = start(serve, max_headers=10)
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(headers_request(10))
+    assert resp.status == 200, resp
+
+
+def test_header_count_one_past_limit_is_431(serve):
+    server = start(serve, max_headers=10)
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(headers_request(11))
+        assert_error_and_closed(conn, resp, 431, "Request Header Fields Too Large")
+
+
+def test_default_header_count_100(serve):
+    server = start(serve)
+    with RawConn(server.connect()) as conn:
+        assert conn.request(headers_request(100)).status == 200
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(headers_request(101))
+        assert_error_and_closed(conn, resp, 431, "Request Header Fields Too Large")
+
+
+# --- max_header_size (sum of header lines) → 431 ----------------------------------------------
+
+
+def sized_headers_request(total: int) -> bytes:
+    """GET /py/hello whose header lines (without CRLFs) sum to exactly `total` bytes."""
+    host = "Host: test"
+    pad_name = "X-Pad: "
+    value_len = total - len(host) - len(pad_name)
+    assert value_len >= 1
+    lines = [host, pad_name + "p" * value_len]
+    assert sum(len(ln) for ln in lines) == total
+    return ("GET /py/hello HTTP/1.1\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_header_size_at_limit_is_served(serve):
+    server = start(serve, max_header_size=300)
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(sized_headers_request(300))
+    assert resp.status == 200, resp
+
+
+def test_header_size_one_past_limit_is_431(serve):
+    server = start(serve, max_header_size=300)
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(sized_headers_request(301))
+        assert_error_and_closed(conn, resp, 431, "Request Header Fields Too Large")
+
+
+def test_header_size_counts_all_lines(serve):
+    server = start(serve, max_header_size=300)
+    lines = ["Host: test"] + [f"X-{i:02d}: " + "v" * 20 for i in range(12)]  # 10 + 12 × 27 = 334
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(("GET /py/hello HTTP/1.1\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode())
+        assert_error_and_closed(conn, resp, 431, "Request Header Fields Too Large")
+
+
+def test_default_header_size_16384(serve):
+    server = start(serve)
+    with RawConn(server.connect()) as conn:
+        assert conn.request(sized_headers_request(16384)).status == 200
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(sized_headers_request(16385))
+        assert_error_and_closed(conn, resp, 431, "Request Header Fields Too Large")
+
+
+# --- max_body_size → 413 -----------------------------------------------------------------------
+
+
+def test_body_at_limit_is_echoed(serve):
+    server = start(serve, max_body_size=1000)
+    body = bytes(range(250)) * 4
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n" + body)
+    assert resp.status == 200
+    assert resp.body == body
+
+
+def test_content_length_one_past_limit_is_413_before_reading(serve):
+    server = start(serve, max_body_size=1000)
+    with RawConn(server.connect(), timeout=5) as conn:
+        # the body is never sent: the answer must come from the declared length alone
+        resp = conn.request(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 1001\r\n\r\n")
+        assert resp.head_bytes.startswith(b"HTTP/1.1 413 Payload Too Large\r\n")
+        assert_error_and_closed(conn, resp, 413, "Payload Too Large")
+    assert json.loads(_get(server, "/__seen").body) == []
+
+
+def _get(server, target: str) -> RawResponse:
+    with RawConn(server.connect()) as conn:
+        return conn.request(f"GET {target} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+
+
+def chunked(parts: List[bytes], end: bool = True) -> bytes:
+    out = b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in parts)
+    return out + (b"0\r\n\r\n" if end else b"")
+
+
+def test_chunked_body_at_limit_is_echoed(serve):
+    server = start(serve, max_body_size=1000)
+    parts = [b"a" * 600, b"b" * 400]
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            + chunked(parts))
+    assert resp.status == 200
+    assert resp.body == b"".join(parts)
+
+
+def test_chunked_body_past_limit_is_413_while_reading(serve):
+    server = start(serve, max_body_size=1000)
+    with RawConn(server.connect(), timeout=5) as conn:
+        # 1001 bytes and no terminating chunk: the 413 must come while the body is being read
+        resp = conn.request(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            + chunked([b"a" * 600, b"b" * 401], end=False))
+        assert_error_and_closed(conn, resp, 413, "Payload Too Large")
+    assert json.loads(_get(server, "/__seen").body) == []
+
+
+def test_expect_100_continue(serve):
+    server = start(serve, max_body_size=1000)
+    with RawConn(server.connect(), timeout=5) as conn:
+        conn.send(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        interim = conn.read_response()
+        assert interim.status == 100, interim
+        conn.send(b"hello")
+        resp = conn.read_response()
+        assert resp.status == 200
+        assert resp.body == b"hello"
+    with RawConn(server.connect(), timeout=5) as conn:
+        resp = conn.request(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\n"
+                            b"Content-Length: 1001\r\n\r\n")
+        assert resp.status == 413, "over the limit: 413 without 100 Continue"
+
+
+# --- max_connections ---------------------------------------------------------------------------
+
+
+def test_max_connections_extra_connection_waits_in_backlog(serve):
+    server = start(serve, max_connections=4, header_timeout_ms=20000, keepalive_timeout_ms=20000)
+    held = [server.connect() for _ in range(4)]
+    extra = None
+    try:
+        time.sleep(0.3)  # let the runtime accept the four
+        extra = server.connect()  # the kernel completes the handshake; the runtime does not accept
+        extra.sendall(b"GET /py/hello HTTP/1.1\r\nHost: test\r\n\r\n")
+        extra.settimeout(0.8)
+        with pytest.raises(socket.timeout):
+            data = extra.recv(65536)
+            pytest.fail(f"the 5th connection was served while 4 were open: {data[:80]!r}")
+        held.pop().close()
+        t0 = time.monotonic()
+        with RawConn(extra, timeout=5) as conn:
+            resp = conn.read_response()
+        assert resp.status == 200
+        assert resp.body == b"hello from python"
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        for s in held:
+            s.close()
+        if extra is not None:
+            extra.close()
+
+
+def test_keepalive_dropped_near_max_connections(serve):
+    """Keep-alive is dropped when open connections ≥ 90 % of max_connections (runtime.md §4.3)."""
+    server = start(serve, max_connections=10, header_timeout_ms=20000, keepalive_timeout_ms=20000)
+    held = [server.connect() for _ in range(7)]
+    try:
+        with RawConn(server.connect()) as conn:
+            time.sleep(0.2)
+            resp = conn.request(b"GET /py/hello HTTP/1.1\r\nHost: test\r\n\r\n")  # 8 open < 9
+            assert (resp.header("connection") or "").lower() == "keep-alive"
+            held.append(server.connect())
+            time.sleep(0.2)
+            resp = conn.request(b"GET /py/hello HTTP/1.1\r\nHost: test\r\n\r\n")  # 9 open ≥ 9
+            assert resp.status == 200
+            assert (resp.header("connection") or "").lower() == "close", resp.headers
+            assert conn.closed_by_peer()
+    finally:
+        for s in held:
+            s.close()
+
+
+# --- max_keepalive_requests --------------------------------------------------------------------
+
+
+def test_max_keepalive_requests_closes_on_the_last(serve):
+    server = start(serve, max_keepalive_requests=3)
+    with RawConn(server.connect()) as conn:
+        for i in range(2):
+            resp = conn.request(b"GET /py/hello HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert resp.status == 200
+            assert (resp.header("connection") or "").lower() == "keep-alive", i
+        resp = conn.request(b"GET /py/hello HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert resp.status == 200
+        assert (resp.header("connection") or "").lower() == "close"
+        assert conn.closed_by_peer()
+
+
+def test_keepalive_timeout_zero_turns_keep_alive_off(serve):
+    server = start(serve, keepalive_timeout_ms=0)
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(b"GET /py/hello HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert resp.status == 200
+        assert (resp.header("connection") or "").lower() == "close"
+        assert conn.closed_by_peer()
+
+
+# --- header_timeout_ms -------------------------------------------------------------------------
+
+
+def test_slowloris_partial_head_gets_408_and_close(serve):
+    server = start(serve, header_timeout_ms=400)
+    with RawConn(server.connect(), timeout=5) as conn:
+        t0 = time.monotonic()
+        conn.send(b"GET /py/hello HTTP/1.1\r\nHost: test\r\n")
+        got = b""
+        conn.sock.settimeout(0.1)
+        # trickle a header byte every 100 ms: progress must not extend the head deadline
+        for i in range(30):
+            try:
+                conn.sock.sendall(b"X-Slow-%d: 1\r\n" % i)
+            except OSError:
+                break
+            try:
+                chunk = conn.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                break
+            got += chunk
+            if not chunk or b"\r\n\r\n" in got:
+                break
+        elapsed = time.monotonic() - t0
+    assert got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), f"got {got!r} after {elapsed:.2f}s"
+    assert b"\r\n\r\nRequest Timeout" in got or got.endswith(b"\r\n\r\n"), got
+    assert b"connection: close" in got.lower()
+    assert 0.3 <= elapsed < 1.5, elapsed
+
+
+def test_partial_head_without_progress_gets_408(serve):
+    server = start(serve, header_timeout_ms=400)
+    with RawConn(server.connect(), timeout=5) as conn:
+        t0 = time.monotonic()
+        conn.send(b"GET /py/hel")
+        resp = conn.read_response()
+        elapsed = time.monotonic() - t0
+        assert_error_and_closed(conn, resp, 408, "Request Timeout")
+    assert 0.3 <= elapsed < 1.5, elapsed
+
+
+def test_idle_new_connection_closed_silently(serve):
+    server = start(serve, header_timeout_ms=400)
+    with server.connect() as sock:
+        sock.settimeout(5)
+        t0 = time.monotonic()
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        elapsed = time.monotonic() - t0
+    assert data == b"", f"an idle connection got bytes: {data!r}"
+    assert 0.3 <= elapsed < 1.5, elapsed
+
+
+# --- keepalive_timeout_ms ----------------------------------------------------------------------
+
+
+def test_idle_keepalive_connection_closed_silently(serve):
+    server = start(serve, keepalive_timeout_ms=400, header_timeout_ms=3000)
+    with RawConn(server.connect(), timeout=5) as conn:
+        resp = conn.request(b"GET /py/hello HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert (resp.header("connection") or "").lower() == "keep-alive"
+        time.sleep(0.15)  # inside the window: still usable
+        assert conn.request(b"GET /py/hello HTTP/1.1\r\nHost: test\r\n\r\n").status == 200
+        t0 = time.monotonic()
+        assert conn.closed_by_peer(timeout=5), "idle kept-alive connection not closed"
+        elapsed = time.monotonic() - t0
+    assert 0.3 <= elapsed < 1.5, f"closed after {elapsed:.2f}s, keepalive_timeout_ms=400"
+
+
+def test_keepalive_then_slow_head_gets_408(serve):
+    # keep-alive wait (long) ends at the first byte; then header_timeout_ms runs for the head
+    server = start(serve, keepalive_timeout_ms=3000, header_timeout_ms=400)
+    with RawConn(server.connect(), timeout=5) as conn:
+        assert conn.request(b"GET /py/hello HTTP/1.1\r\nHost: test\r\n\r\n").status == 200
+        time.sleep(0.6)  # longer than header_timeout_ms, shorter than keepalive_timeout_ms
+        t0 = time.monotonic()
+        conn.send(b"GET /py/hel")
+        resp = conn.read_response()
+        elapsed = time.monotonic() - t0
+        assert_error_and_closed(conn, resp, 408, "Request Timeout")
+    assert 0.3 <= elapsed < 1.5, elapsed
+
+
+# --- body_timeout_ms ---------------------------------------------------------------------------
+
+
+def test_stalled_body_gets_408_and_close(serve):
+    server = start(serve, body_timeout_ms=400)
+    with RawConn(server.connect(), timeout=5) as conn:
+        t0 = time.monotonic()
+        resp = conn.request(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nhello")
+        elapsed = time.monotonic() - t0
+        assert_error_and_closed(conn, resp, 408, "Request Timeout")
+    assert 0.3 <= elapsed < 1.5, elapsed
+    assert json.loads(_get(server, "/__seen").body) == []
+
+
+def test_stalled_chunked_body_gets_408(serve):
+    server = start(serve, body_timeout_ms=400)
+    with RawConn(server.connect(), timeout=5) as conn:
+        resp = conn.request(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            b"5\r\nhello\r\n")
+        assert_error_and_closed(conn, resp, 408, "Request Timeout")
+
+
+def test_body_timeout_restarts_on_progress(serve):
+    server = start(serve, body_timeout_ms=400)
+    with RawConn(server.connect(), timeout=5) as conn:
+        conn.send(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\n\r\n")
+        for b in b"abcdef":  # 6 × 200 ms = 1.2 s in all, never 400 ms without progress
+            time.sleep(0.2)
+            conn.send(bytes([b]))
+        resp = conn.read_response()
+    assert resp.status == 200, resp
+    assert resp.body == b"abcdef"
+
+
+# --- response_timeout_ms -----------------------------------------------------------------------
+
+
+def test_response_timeout_is_504(serve):
+    server = start(serve, response_timeout_ms=300)
+    with RawConn(server.connect(), timeout=5) as conn:
+        t0 = time.monotonic()
+        resp = conn.request(b"GET /py/sleep?s=1 HTTP/1.1\r\nHost: test\r\n\r\n")
+        elapsed = time.monotonic() - t0
+        assert_error_and_closed(conn, resp, 504, "Gateway Timeout")
+    assert elapsed < 0.9, elapsed
