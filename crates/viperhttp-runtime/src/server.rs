@@ -12,13 +12,14 @@ use std::time::Duration;
 use http::HeaderValue;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, Semaphore};
 use viperhttp_ipc::Ipc;
 
 use crate::config::RuntimeConfig;
+use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
 use crate::pending::{dispatch_responses, Pending};
 use crate::rate_limit::RateLimiter;
 use crate::router::Routes;
@@ -207,15 +208,16 @@ async fn serve(
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(shared.config.limits.max_connections.max(1)));
     let mut builder = http1::Builder::new();
-    builder.title_case_headers(true).pipeline_flush(true).keep_alive(shared.config.timeouts.keepalive_ms > 0);
-    if shared.config.timeouts.header_ms > 0 {
-        builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_millis(shared.config.timeouts.header_ms));
-    }
-    let max_headers = shared.config.limits.max_headers;
-    builder.max_headers(max_headers);
-    builder.max_buf_size(
-        (shared.config.limits.max_uri_len + shared.config.limits.max_header_size + 4096).max(8192),
-    );
+    // No `pipeline_flush`: in hyper 1.x it turns off write backpressure, so a large
+    // static file would be read into memory as fast as the disk allows.
+    builder.title_case_headers(true).keep_alive(shared.config.timeouts.keepalive_ms > 0);
+    // Head guard (runtime.md §4.1 item 11, §4.4): it owns the header and
+    // keep-alive idle deadlines, so hyper's own header timer stays off.
+    builder.header_read_timeout(None);
+    let guard_limits = GuardLimits::new(&shared.config.limits, &shared.config.timeouts);
+    // >= 2: the guard's synthetic head for a rejection carries two fields.
+    builder.max_headers(shared.config.limits.max_headers.max(2));
+    builder.max_buf_size(guard_limits.hyper_max_buf_size());
 
     loop {
         // max_connections: new sockets wait in the backlog while all permits are taken.
@@ -239,10 +241,14 @@ async fn serve(
         ServerStats::bump(&shared.stats.accepts_total);
         let open = shared.stats.connections_open.fetch_add(1, Ordering::Relaxed) + 1;
         shared.stats.event_conn_peak.fetch_max(open, Ordering::Relaxed);
-        let conn_info = Arc::new(ConnInfo { peer, requests: Default::default() });
+        // Head guard between the socket and hyper: RFC 9112 checks, ordered
+        // rejections (one verdict per request, popped by the service), deadlines.
+        let guard = ConnGuard::new(shared.stats.clone());
+        let io = GuardedIo::new(stream, guard.clone(), guard_limits.clone());
+        let conn_info = Arc::new(ConnInfo { peer, requests: Default::default(), guard });
         let s = shared.clone();
         let svc = service_fn(move |req| handle(s.clone(), conn_info.clone(), req));
-        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+        let conn = builder.serve_connection(TokioIo::new(io), svc);
         let conn = graceful.watch(conn);
         let s = shared.clone();
         tokio::spawn(async move {

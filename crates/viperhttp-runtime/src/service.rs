@@ -24,6 +24,7 @@ use viperhttp_ipc::{flags, IpcMsg, Method, MsgType};
 
 use crate::body::{BodyError, ResponseBody};
 use crate::cors::CorsOutcome;
+use crate::head_guard::{ConnGuard, FinishOnEnd, Verdict};
 use crate::rate_limit::too_many_requests;
 use crate::static_files;
 use crate::pending::{Frame, Slot};
@@ -41,6 +42,8 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// Requests served on this connection so far.
     pub requests: std::sync::atomic::AtomicUsize,
+    /// Head guard state: one verdict per request, request lifecycle (`runtime.md` §4.1 item 11).
+    pub guard: Arc<ConnGuard>,
 }
 
 /// A native text response (`runtime.md` §4.6): text/plain, body = `text`.
@@ -75,13 +78,28 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     ServerStats::bump(&shared.stats.requests_started);
+    // Head guard: pop this request's verdict (in order); the token marks the
+    // end of the response (it rides in streamed bodies, below).
+    conn.guard.request_started();
+    let done = conn.guard.finish_on_drop();
+    let verdict = conn.guard.next_verdict();
     let served = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    // Keep-alive is dropped near the connection limit (runtime.md §4.3: open
+    // connections ≥ 90 % of max_connections) so waiting clients get a turn.
+    let open = shared.stats.connections_open.load(Ordering::Relaxed) as usize;
+    let crowded = open * 10 >= shared.config.limits.max_connections * 9;
     let mut keep_alive = wants_keep_alive(&req)
         && served < shared.config.limits.max_keepalive_requests
         && shared.config.timeouts.keepalive_ms > 0
+        && !crowded
         && !shared.stopping.load(Ordering::Relaxed);
     let is_head = req.method() == http::Method::HEAD;
-    let mut resp = route_request(&shared, &conn, req).await;
+    let mut resp = match verdict {
+        // hyper got a synthetic head in place of the refused one (§4.1 items 10, 11).
+        Some(Verdict::Reject { status, reason, .. }) => closing(simple_response(status, reason)),
+        Some(Verdict::AsteriskOptions) => asterisk_options(),
+        _ => route_request(&shared, &conn, req).await,
+    };
     if resp.headers().get(CONNECTION).is_some_and(|v| v == CLOSE) {
         keep_alive = false;
     }
@@ -98,7 +116,24 @@ pub async fn handle(
         }
     }
     ServerStats::bump(&shared.stats.requests_handled);
+    // A streamed response is over when its body ends; the others when hyper has them.
+    let resp = match resp.body() {
+        ResponseBody::Stream(_) => resp.map(|b| ResponseBody::stream(FinishOnEnd::new(b, done))),
+        _ => {
+            drop(done);
+            resp
+        }
+    };
     Ok(resp)
+}
+
+/// `OPTIONS *` (§4.1 item 11): answered natively, never a preflight, never Python.
+fn asterisk_options() -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD"));
+    resp
 }
 
 async fn route_request(shared: &Arc<Shared>, conn: &ConnInfo, req: Request<Incoming>) -> Response<ResponseBody> {
@@ -188,23 +223,38 @@ async fn read_body(shared: &Shared, body: Incoming, declared: Option<u64>) -> Re
     if declared == Some(0) {
         return Ok(Bytes::new());
     }
-    let limited = http_body_util::Limited::new(body, max);
-    let collect = limited.collect();
-    let collected = match shared.config.timeouts.body_ms {
-        0 => collect.await,
-        ms => match tokio::time::timeout(Duration::from_millis(ms), collect).await {
-            Ok(r) => r,
-            Err(_) => return Err(closing(simple_response(StatusCode::REQUEST_TIMEOUT, "Request Timeout"))),
-        },
+    // body_timeout_ms restarts on every read that makes progress (runtime.md §4.4).
+    let idle = match shared.config.timeouts.body_ms {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
     };
-    match collected {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(closing(simple_response(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")))
+    let mut body = body;
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(max as u64) as usize);
+    loop {
+        let next = body.frame();
+        let frame = match idle {
+            None => next.await,
+            Some(d) => match tokio::time::timeout(d, next).await {
+                Ok(f) => f,
+                Err(_) => return Err(closing(simple_response(StatusCode::REQUEST_TIMEOUT, "Request Timeout"))),
+            },
+        };
+        match frame {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > max {
+                        // Also reached while de-chunking a body that declared no length.
+                        return Err(closing(simple_response(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")));
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+            // Truncated or broken body: the connection is unusable.
+            Some(Err(_)) => return Err(closing(simple_response(StatusCode::BAD_REQUEST, "Bad Request"))),
         }
-        // Truncated or broken body: the connection is unusable.
-        Err(_) => Err(closing(simple_response(StatusCode::BAD_REQUEST, "Bad Request"))),
     }
+    Ok(buf.freeze())
 }
 
 fn peer_fields(peer: &SocketAddr) -> ([u8; 16], u16) {
