@@ -8,6 +8,7 @@ pub mod body;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod head_guard;
 pub mod pending;
 pub mod rate_limit;
 pub mod router;
