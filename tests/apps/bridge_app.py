@@ -1,0 +1,244 @@
+"""Bridge-runtime test app (tests/test_bridge_workers.py, test_overload.py, test_background.py,
+test_shutdown.py, test_load.py).
+
+Run: python bridge_app.py PORT
+Env:
+  BRIDGE_KW      JSON object of run() keywords (bridge_*, ipc_*, *_timeout_ms, shutdown_timeout_s, ...)
+  BRIDGE_RUN     "bridge" (default): viperhttp_bridge.run(app, port=PORT, wifi=False, **kw)
+                 "app":              app.run(port=PORT, wifi=False, **kw)
+  BRIDGE_STATIC  a directory mounted natively at /static (optional)
+  BRIDGE_EVENTS  a file; lifecycle and background-task events are appended to it, one per line
+No Python middleware is installed, so unmatched paths are answered natively.
+"""
+import asyncio
+import json
+import os
+import sys
+import time
+
+import viperhttp
+import viperhttp_bridge
+from viperhttp import Response
+
+app = viperhttp.ViperHTTP()
+EVENTS = os.environ.get("BRIDGE_EVENTS")
+
+
+def event(line):
+    if EVENTS:
+        with open(EVENTS, "a") as f:
+            f.write(line + "\n")
+
+
+def record(key, value):
+    app.state.setdefault(key, []).append(value)
+    event(f"{key}:{value}")
+
+
+async def arecord(key, value, ms=0):
+    if ms:
+        await asyncio.sleep(ms / 1000)
+    record(key, value)
+
+
+# --- probes -------------------------------------------------------------------------------
+
+
+@app.get("/sync")
+def sync():
+    return "ok"
+
+
+@app.get("/sync/stats")
+def sync_stats():
+    """Pool state as seen from inside a sync handler (workers_busy > 0 only if it ran in a worker)."""
+    return viperhttp_bridge.bridge_stats()
+
+
+@app.get("/stats")
+def stats():
+    return {
+        "bridge": viperhttp_bridge.bridge_stats(),
+        "server": viperhttp.server_stats(),
+        "ipc": viperhttp.ipc_stats(),
+        "pid": os.getpid(),
+        "t": time.monotonic(),
+    }
+
+
+@app.get("/async/sleep")
+async def async_sleep(ms="0", tag=""):
+    t0 = time.monotonic()
+    await asyncio.sleep(int(ms) / 1000)
+    return {"tag": tag, "busy": viperhttp_bridge.bridge_stats()["workers_busy"], "start": t0,
+            "end": time.monotonic()}
+
+
+@app.get("/async/nowait")
+async def async_nowait():
+    return {"async": True, "busy": viperhttp_bridge.bridge_stats()["workers_busy"]}
+
+
+@app.get("/sync/sleep")
+def sync_sleep(ms="0", tag=""):
+    time.sleep(int(ms) / 1000)
+    return {"tag": tag, "slept": int(ms)}
+
+
+# --- app state ------------------------------------------------------------------------------
+
+
+@app.get("/state")
+def get_state():
+    return {k: v for k, v in app.state.items() if k != "samples"}
+
+
+@app.get("/state/{key}")
+def get_state_key(key):
+    return {"value": app.state.get(key)}
+
+
+# --- a monitor task sampling bridge_stats() on the loop, independent of the bridge queue ---------
+
+
+async def _monitor(duration_ms, every_ms):
+    samples = app.state["samples"] = []
+    end = time.monotonic() + duration_ms / 1000
+    while time.monotonic() < end:
+        s = viperhttp_bridge.bridge_stats()
+        s["t"] = time.monotonic()
+        samples.append(s)
+        await asyncio.sleep(every_ms / 1000)
+    app.state["monitor_done"] = True
+
+
+@app.get("/monitor/start")
+def monitor_start(ms="3000", every="10"):
+    app.state["monitor_done"] = False
+    app.state["monitor_task"] = asyncio.get_running_loop().create_task(_monitor(int(ms), int(every)))
+    return "started"
+
+
+@app.get("/monitor")
+def monitor():
+    return {"done": app.state.get("monitor_done"), "samples": app.state.get("samples", [])}
+
+
+# --- background tasks (api.md §11) ---------------------------------------------------------------
+
+
+class Teapot(Exception):
+    pass
+
+
+@app.exception_handler(Teapot)
+def teapot_handler(request, exc):
+    return Response(status_code=418, body=f"handled {exc}")
+
+
+@app.post("/bg/basic")
+def bg_basic(background_tasks, key="basic"):
+    background_tasks.add_task(record, key, "sync")
+    background_tasks.add_task(arecord, key, "async")
+    background_tasks.add_task(arecord, value="async-kw", key=key)
+    return {"queued": 3}
+
+
+@app.get("/bg/async_handler")
+async def bg_async_handler(background_tasks, key="ah"):
+    await asyncio.sleep(0.01)
+    background_tasks.add_task(record, key, "from-async-handler")
+    return "ok"
+
+
+@app.get("/bg/slow")
+def bg_slow(background_tasks, key="slow", ms="1000"):
+    background_tasks.add_task(arecord, key, "done", int(ms))
+    return "queued"
+
+
+def slow_sync_task(key, ms):
+    time.sleep(ms / 1000)
+    record(key, "done")
+
+
+@app.get("/bg/slow_sync")
+def bg_slow_sync(background_tasks, key="slowsync", ms="600"):
+    background_tasks.add_task(slow_sync_task, key, int(ms))
+    return "queued"
+
+
+def failing_task(msg):
+    raise ValueError(msg)
+
+
+async def failing_async_task(msg):
+    await asyncio.sleep(0)
+    raise ValueError(msg)
+
+
+@app.get("/bg/fail")
+def bg_fail(background_tasks, key="fail"):
+    background_tasks.add_task(failing_task, "bg-boom-sync")
+    background_tasks.add_task(failing_async_task, "bg-boom-async")
+    background_tasks.add_task(record, key, "after-failures")
+    return "response-unaffected"
+
+
+@app.get("/bg/order")
+def bg_order(background_tasks, key="order"):
+    for i in range(1, 6):
+        background_tasks.add_task(record, key, i)
+    return "ok"
+
+
+@app.get("/bg/handled")
+def bg_handled(background_tasks, key="handled"):
+    background_tasks.add_task(record, key, "ran")
+    raise Teapot("teapot")
+
+
+@app.get("/bg/unhandled")
+def bg_unhandled(background_tasks, key="unhandled"):
+    background_tasks.add_task(record, key, "ran")
+    raise RuntimeError("unhandled-boom")
+
+
+@app.get("/bg/none")
+def bg_none(background_tasks):
+    return {"pending": len(background_tasks)}
+
+
+# --- lifecycle events (for shutdown tests) ---------------------------------------------------------
+
+
+@app.on_event("startup")
+def on_startup():
+    event("startup")
+
+
+@app.on_event("shutdown")
+def on_shutdown():
+    event("shutdown")
+
+
+@app.get("/slow/event")
+async def slow_event(ms="500", tag=""):
+    event(f"begin:{tag}")
+    await asyncio.sleep(int(ms) / 1000)
+    event(f"end:{tag}")
+    return {"tag": tag}
+
+
+if os.environ.get("BRIDGE_STATIC"):
+    app.mount("/static", os.environ["BRIDGE_STATIC"])
+
+
+if __name__ == "__main__":
+    port = int(sys.argv[1])
+    kw = json.loads(os.environ.get("BRIDGE_KW") or "{}")
+    if os.environ.get("BRIDGE_RUN") == "app":
+        result = app.run(port=port, wifi=False, **kw)
+    else:
+        result = viperhttp_bridge.run(app, port=port, wifi=False, **kw)
+    event(f"run-returned:{result!r}")

@@ -1,0 +1,355 @@
+"""Bridge worker pool, over real sockets (runtime.md §3.1–§3.5; api.md §2.3).
+
+Every knob has a test that fails if the knob did nothing: async handlers are awaited by
+worker tasks and overlap; sync handlers stay inline; a fixed pool bounds concurrency; the
+queue size clamps to the pool; autoscale grows under pressure (bounded per 100 ms tick by
+`bridge_scale_up_max_burst`) and shrinks back after ~2 s idle; `bridge_enqueue_wait_ms`
+decides between waiting for queue space and `503 Server Busy`; the native worker limits are
+validated before anything binds.
+
+Pool state is read from `viperhttp_bridge.bridge_stats()` through app routes; time series come
+from a monitor task inside the app that samples it every few ms on the loop (a stats request
+itself would queue behind the slow ones).
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from apps.bridge_support import (
+    app_env, brief, burst, get_json, port_is_free, quiet_serve, read_one, request, run_script,
+)
+
+APP = "apps/bridge_app.py"
+LIMITS_APP = "apps/bridge_limits_app.py"
+TEXT = "text/plain; charset=utf-8"
+
+
+@pytest.fixture
+def serve(serve):
+    return quiet_serve(serve)
+
+
+def start(serve, **kw):
+    return serve(APP, env=app_env(kw))
+
+
+def sleeps(n, ms, prefix="t"):
+    return [f"/async/sleep?ms={ms}&tag={prefix}{i}" for i in range(n)]
+
+
+def wall(results):
+    return max(r.t_send + r.elapsed for r in results) - min(r.t_send for r in results)
+
+
+def statuses(results):
+    return sorted(r.status for r in results)
+
+
+def monitor(port, ms, every=5):
+    r = request(port, f"/monitor/start?ms={ms}&every={every}")
+    assert r.status == 200, r.summary()
+
+
+def samples(port, wait_done=True, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        data = get_json(port, "/monitor")
+        if data["done"] or not wait_done or time.monotonic() > deadline:
+            return data["samples"]
+        time.sleep(0.1)
+
+
+# --- async / sync dispatch ----------------------------------------------------------------------
+
+
+def test_async_handler_is_awaited(serve):
+    r = request(start(serve).port, "/async/nowait")
+    assert r.status == 200, r.summary()
+    assert r.header("content-type") == "application/json"
+    assert r.json()["async"] is True
+
+
+def test_async_sleep_does_not_block_other_requests(serve):
+    port = start(serve, bridge_min_workers=16, bridge_max_workers=16).port
+    results = burst(port, sleeps(10, 500))
+    assert statuses(results) == [200] * 10, brief(results)
+    total = wall(results)
+    # 10 × 0.5 s awaited concurrently: ≈ 0.5 s, not 5 s
+    assert 0.45 <= total < 1.2, f"10 concurrent 500 ms async handlers took {total:.2f}s"
+    assert max(r.json()["busy"] for r in results) >= 5
+
+
+def test_sync_request_answered_while_async_handlers_sleep(serve):
+    port = start(serve, bridge_min_workers=8, bridge_max_workers=8).port
+
+    async_paths = sleeps(6, 1000)
+    out = {}
+    th = threading.Thread(target=lambda: out.setdefault("r", burst(port, async_paths)))
+    th.start()
+    time.sleep(0.2)
+    r = request(port, "/sync")
+    th.join()
+    assert r.status == 200 and r.body == b"ok", r.summary()
+    assert r.elapsed < 0.3, f"sync request waited {r.elapsed:.2f}s behind sleeping async handlers"
+    assert statuses(out["r"]) == [200] * 6
+
+
+def test_default_pool_is_four_workers(serve):
+    port = start(serve).port
+    s = get_json(port, "/stats")["bridge"]
+    assert (s["workers"], s["workers_min"], s["workers_max"], s["queue_size"], s["autoscale"]) == \
+        (4, 4, 4, 16, False), s
+    results = burst(port, sleeps(8, 400))
+    assert statuses(results) == [200] * 8
+    total = wall(results)
+    assert 0.75 <= total < 1.3, f"8 × 400 ms on 4 workers should take two rounds (≈0.8 s), took {total:.2f}s"
+
+
+def test_sync_handlers_stay_inline(serve):
+    port = start(serve, bridge_min_workers=4, bridge_max_workers=4).port
+    results = burst(port, ["/sync/stats"] * 40)
+    assert statuses(results) == [200] * 40
+    busy = [r.json()["workers_busy"] for r in results]
+    assert busy == [0] * 40, f"sync handlers ran inside worker tasks: workers_busy={busy}"
+    s = get_json(port, "/stats")["bridge"]
+    assert s["workers_busy"] == 0 and s["queue_peak"] == 0, s
+    # Contrast: an async handler that suspends is counted as a busy worker.
+    r = request(port, "/async/sleep?ms=5")
+    assert r.json()["busy"] >= 1, r.summary()
+
+
+# --- fixed pool, queue size ----------------------------------------------------------------------
+
+
+def test_fixed_pool_of_two_third_request_waits(serve):
+    port = start(serve, bridge_min_workers=2, bridge_max_workers=2).port
+    s = get_json(port, "/stats")["bridge"]
+    assert (s["workers"], s["workers_max"], s["autoscale"]) == (2, 2, False), s
+    results = burst(port, sleeps(3, 500))
+    assert statuses(results) == [200] * 3
+    lat = sorted(r.elapsed for r in results)
+    assert lat[1] < 0.9, f"two requests should run at once: {lat}"
+    assert lat[2] >= 0.95, f"the third request should wait for a worker (≈1.0 s): {lat}"
+    assert lat[2] < 1.6, lat
+
+
+@pytest.mark.parametrize("given,expected", [(1, 4), (2, 4), (4, 4), (40, 40)])
+def test_queue_size_clamped_to_max_workers(serve, given, expected):
+    port = start(serve, bridge_min_workers=4, bridge_max_workers=4, bridge_queue_size=given).port
+    s = get_json(port, "/stats")["bridge"]
+    assert s["queue_size"] == expected, s
+
+
+def test_queue_size_clamp_is_effective(serve):
+    # pool 3, queue_size 1 → clamped to 3: 3 running + 3 queued are served, the rest is 503.
+    port = start(serve, bridge_min_workers=3, bridge_max_workers=3, bridge_queue_size=1,
+                 bridge_enqueue_wait_ms=0).port
+    results = burst(port, sleeps(9, 800), stagger=0.03)
+    codes = [r.status for r in results]
+    assert codes.count(200) == 6 and codes.count(503) == 3, brief(results)
+
+
+# --- Server Busy / enqueue wait ------------------------------------------------------------------
+
+
+def test_enqueue_wait_expiry_answers_server_busy(serve):
+    port = start(serve, bridge_min_workers=1, bridge_max_workers=1, bridge_queue_size=1,
+                 bridge_enqueue_wait_ms=50).port
+    # 1 runs, 1 waits in the bridge queue; every later request finds the queue full and gets
+    # 503 Server Busy after ~50 ms (not after the 1 s handler frees a slot).
+    results = burst(port, sleeps(8, 1000), stagger=0.02)
+    ok = [r for r in results if r.status == 200]
+    busy = [r for r in results if r.status == 503]
+    assert len(ok) == 2 and len(busy) == 6, brief(results)
+    for r in busy:
+        assert r.complete and not r.trailing, r.summary()
+        assert r.body == b"Server Busy", r.summary()
+        assert r.header("content-type") == TEXT, r.summary()
+        assert r.elapsed < 0.5, f"Server Busy should come after ~50 ms of waiting: {r.summary()}"
+    s = get_json(port, "/stats")["bridge"]
+    assert s["server_busy_503"] == 6, s
+
+
+def test_server_busy_keeps_connection_alive(serve):
+    """runtime.md §3.5: `Server Busy` is sent by Python through IPC, keep-alive kept."""
+    server = start(serve, bridge_min_workers=1, bridge_max_workers=1, bridge_queue_size=1,
+                   bridge_enqueue_wait_ms=0)
+    held = []
+    th = threading.Thread(target=lambda: held.extend(burst(server.port, sleeps(2, 800), stagger=0.02)))
+    th.start()
+    try:
+        time.sleep(0.3)  # one request runs, one fills the bridge queue
+        sock = server.connect()
+        try:
+            sock.sendall(b"GET /async/sleep?ms=10 HTTP/1.1\r\nHost: t\r\n\r\n")
+            r = read_one(sock)
+            assert r.status == 503 and r.body == b"Server Busy", r.summary()
+            assert (r.header("connection") or "").lower() != "close", r.summary()
+            th.join()
+            sock.sendall(b"GET /sync HTTP/1.1\r\nHost: t\r\n\r\n")
+            r = read_one(sock)
+            assert r.status == 200 and r.body == b"ok", r.summary()
+        finally:
+            sock.close()
+    finally:
+        th.join()
+    assert statuses(held) == [200, 200], brief(held)
+
+
+def test_long_enqueue_wait_lets_requests_wait_for_space(serve):
+    port = start(serve, bridge_min_workers=1, bridge_max_workers=1, bridge_queue_size=1,
+                 bridge_enqueue_wait_ms=3000).port
+    results = burst(port, sleeps(5, 200), stagger=0.02)
+    assert statuses(results) == [200] * 5, brief(results)
+    s = get_json(port, "/stats")["bridge"]
+    assert s["server_busy_503"] == 0, s
+
+
+# --- autoscale -----------------------------------------------------------------------------------
+
+
+def test_autoscale_grows_under_pressure_and_shrinks_after_idle(serve):
+    port = start(serve, bridge_min_workers=1, bridge_max_workers=3, bridge_queue_size=32).port
+    s = get_json(port, "/stats")["bridge"]
+    assert (s["workers"], s["workers_min"], s["workers_max"], s["autoscale"]) == (1, 1, 3, True), s
+    monitor(port, 15000, every=10)
+    t0 = time.monotonic()
+    results = burst(port, sleeps(9, 600))
+    load_end = time.monotonic()
+    assert statuses(results) == [200] * 9
+    # 9 × 0.6 s on one worker would be 5.4 s; scaled to 3 it is ≈ 2 s.
+    assert load_end - t0 < 3.5, f"autoscale did not add workers: {load_end - t0:.2f}s"
+    s = get_json(port, "/stats")["bridge"]
+    assert s["scale_ups"] >= 2, s
+    # Back to min after idle: one worker retires per 20 idle ticks (2 s).
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        s = get_json(port, "/stats")["bridge"]
+        if s["workers"] == 1:
+            break
+        time.sleep(0.1)
+    back = time.monotonic() - load_end
+    assert s["workers"] == 1, f"pool did not shrink back to min: {s}"
+    assert s["scale_downs"] >= 2, s
+    assert back >= 3.0, f"2 workers retired after only {back:.2f}s idle (expected ≈ 2 × 2 s)"
+    time.sleep(0.1)  # let the monitor (10 ms period) sample the final state too
+    series = samples(port, wait_done=False)
+    peak = max(x["workers"] for x in series)
+    assert peak == 3, f"peak workers {peak}"
+    # Shrinking is one worker per 20 idle ticks (2 s): the first retirement comes well after the
+    # last request ended, the second ≈ 2 s after the first.
+    t_load_end = max(r.json()["end"] for r in results)  # the app's clock, like the samples'
+    t2 = min(x["t"] for x in series if x["t"] > t_load_end and x["workers"] == 2)
+    t1 = min((x["t"] for x in series if x["t"] > t2 and x["workers"] == 1), default=None)
+    assert t1 is not None, "the monitor never saw the pool back at 1 worker"
+    assert t2 - t_load_end >= 1.5, f"first worker retired {t2 - t_load_end:.2f}s after the load ended"
+    assert t1 - t2 >= 1.5, f"second worker retired {t1 - t2:.2f}s after the first (expected ≈ 2 s)"
+
+
+def _time_to_max(series, mx):
+    t_first = next(x["t"] for x in series if x["queue_depth"] > 0 or x["workers_busy"] > 0)
+    t_max = next(x["t"] for x in series if x["workers"] == mx)
+    return t_max - t_first
+
+
+def test_scale_up_max_burst_one_adds_one_worker_per_tick(serve):
+    port = start(serve, bridge_min_workers=1, bridge_max_workers=8, bridge_queue_size=64,
+                 bridge_scale_up_max_burst=1).port
+    monitor(port, 2500, every=5)
+    results = burst(port, sleeps(16, 1200))
+    assert statuses(results) == [200] * 16
+    series = samples(port)
+    assert max(x["workers"] for x in series) == 8, [x["workers"] for x in series]
+    # Ticks are ≥ 100 ms apart: two samples < 100 ms apart straddle at most one tick.
+    for i, a in enumerate(series):
+        for b in series[i + 1:]:
+            if b["t"] - a["t"] >= 0.1:
+                break
+            assert b["workers"] - a["workers"] <= 1, (
+                f"+{b['workers'] - a['workers']} workers within {b['t'] - a['t']:.3f}s with burst 1")
+    ttm = _time_to_max(series, 8)
+    assert ttm >= 0.55, f"1 → 8 workers with burst 1 needs 7 ticks (≈0.7 s), took {ttm:.2f}s"
+
+
+def test_scale_up_max_burst_eight_grows_in_one_step(serve):
+    port = start(serve, bridge_min_workers=1, bridge_max_workers=8, bridge_queue_size=64,
+                 bridge_scale_up_max_burst=8).port
+    monitor(port, 2500, every=5)
+    results = burst(port, sleeps(16, 1200))
+    assert statuses(results) == [200] * 16
+    series = samples(port)
+    ttm = _time_to_max(series, 8)
+    assert ttm <= 0.35, f"1 → 8 workers with burst 8 should take one or two ticks, took {ttm:.2f}s"
+    jumps = [b["workers"] - a["workers"] for a, b in zip(series, series[1:])]
+    assert max(jumps) >= 2, jumps
+
+
+def test_autoscale_false_with_min_below_max_is_fixed_pool_of_min(serve):
+    port = start(serve, bridge_min_workers=1, bridge_max_workers=4, bridge_autoscale=False).port
+    s = get_json(port, "/stats")["bridge"]
+    assert s["autoscale"] is False and s["workers"] == 1, s
+    monitor(port, 1500, every=10)
+    results = burst(port, sleeps(3, 300))
+    assert statuses(results) == [200] * 3
+    total = wall(results)
+    assert total >= 0.85, f"3 × 300 ms on a fixed pool of 1 must run one after another, took {total:.2f}s"
+    series = samples(port)
+    assert {x["workers"] for x in series} == {1}, sorted({x["workers"] for x in series})
+    assert get_json(port, "/stats")["bridge"]["scale_ups"] == 0
+
+
+def test_autoscale_default_on_when_max_above_min(serve):
+    port = start(serve, bridge_min_workers=2, bridge_max_workers=5).port
+    s = get_json(port, "/stats")["bridge"]
+    assert (s["autoscale"], s["workers"], s["workers_min"], s["workers_max"]) == (True, 2, 2, 5), s
+
+
+@pytest.mark.parametrize("kw,expected", [
+    ({"bridge_min_workers": 0}, (1, 1)),           # < 1 → 1
+    ({"bridge_min_workers": 3}, (3, 3)),           # only min → max = min
+    ({"bridge_max_workers": 3}, (3, 3)),           # only max → min = max
+    ({"bridge_min_workers": 3, "bridge_max_workers": 2}, (3, 3)),  # max < min → min
+])
+def test_bridge_worker_knobs_clamp(serve, kw, expected):
+    port = start(serve, **kw).port
+    s = get_json(port, "/stats")["bridge"]
+    assert (s["workers_min"], s["workers_max"]) == expected, s
+    assert s["workers"] == expected[0], s
+
+
+# --- native worker limits (runtime.md §3.3) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"max_workers": 300}, "invalid worker limits"),
+    ({"min_workers": 0}, "min_workers out of range"),
+    ({"min_workers": 65536}, "min_workers out of range"),
+    ({"max_workers": 0}, "max_workers out of range"),
+    ({"max_workers": 70000}, "max_workers out of range"),
+    ({"min_workers": 5, "max_workers": 2}, "invalid worker limits"),
+    ({"runtime_threads": 0}, "runtime_threads out of range"),
+    ({"runtime_threads": 65536}, "runtime_threads out of range"),
+])
+def test_native_worker_limits_rejected_before_binding(kw, message):
+    from conftest import free_port
+    port = free_port()
+    proc = run_script(LIMITS_APP, str(port), env=app_env(kw))
+    out = proc.stdout
+    assert proc.returncode not in (0, None), out
+    assert f"ValueError: {message}" in out, out
+    assert "STARTUP-RAN" in out, out  # the app itself was set up; run() raised
+    assert "BOUND None" in out, out
+    assert "PORT-FREE True" in out, out
+    assert port_is_free(port)
+
+
+def test_native_worker_threads_follow_max_workers_and_runtime_threads(serve):
+    port = serve(APP, env=app_env({"max_workers": 3}, BRIDGE_RUN="app")).port
+    s = get_json(port, "/stats")["server"]
+    assert s["workers_active"] == 3, s
+    port = serve(APP, env=app_env({"max_workers": 3, "runtime_threads": 2}, BRIDGE_RUN="app")).port
+    s = get_json(port, "/stats")["server"]
+    assert s["workers_active"] == 2, s

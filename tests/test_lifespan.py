@@ -1,0 +1,159 @@
+"""Lifespan handlers run by `app.run()` (extensions.md §7; runtime.md §9.1; api.md §2.3).
+
+Startup handlers (sync and async, `@app.on_event` and `add_event_handler`) run in registration
+order and are all done before the listener accepts; shutdown handlers run after SIGTERM, after
+in-flight requests drained, in order; `run()` then returns None and the script exits 0. A
+startup handler that raises stops the start: later handlers do not run, nothing binds, shutdown
+handlers do not run, `startup_error` is logged and `run()` raises
+`RuntimeError("startup failed")` from the handler's exception. Events are recorded one per line
+into a file passed to the app through LIFESPAN_LOG.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from apps.bridge_support import (
+    ROOT, TESTS, app_env, connect_refused, port_is_free, quiet_serve, request, run_script, wait_for,
+)
+
+APP = "apps/bridge_lifespan_app.py"
+
+STARTUP = [
+    "startup:s1-sync", "startup:s2-async-begin", "startup:s2-async-end", "startup:s3-sync", "startup:s4-sync",
+]
+SHUTDOWN = ["shutdown:d1-async-begin", "shutdown:d1-async-end", "shutdown:d2-sync"]
+
+
+@pytest.fixture
+def serve(serve):
+    return quiet_serve(serve)
+
+
+def events(path: Path):
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.fixture
+def popen():
+    """Starts app scripts without waiting for them to listen; kills leftovers by pid."""
+    procs = []
+
+    def start(script, port, env):
+        full = dict(os.environ)
+        full.update({"PYTHONUNBUFFERED": "1", "VIPERHTTP_NO_UVLOOP": "1"})
+        full.update(env)
+        proc = subprocess.Popen([sys.executable, str(TESTS / script), str(port)], env=full,
+                                cwd=str(ROOT), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait(timeout=5)
+        if p.stdout:
+            p.stdout.close()
+
+
+def test_startup_handlers_in_order_before_first_request(serve, tmp_path):
+    log = tmp_path / "events.log"
+    server = serve(APP, env=app_env({}, LIFESPAN_LOG=str(log)))
+    # `serve` returned once the port accepted: every startup handler had finished by then.
+    assert events(log) == ["main:run"] + STARTUP, events(log)
+    r = request(server.port, "/")
+    assert r.status == 200 and r.json() == {"startup": ["s1", "s2", "s3", "s4"]}, r.summary()
+
+
+def test_port_not_accepting_while_startup_runs(popen, tmp_path):
+    from conftest import free_port
+    log = tmp_path / "events.log"
+    port = free_port()
+    proc = popen(APP, port, app_env({}, LIFESPAN_LOG=str(log)))
+    assert wait_for(lambda: "startup:s2-async-begin" in events(log), 10), events(log)
+    # s2 sleeps 0.5 s: nothing may be listening yet.
+    assert connect_refused(port), "the listener accepted before the startup handlers finished"
+    assert wait_for(lambda: "startup:s4-sync" in events(log), 5), events(log)
+    assert wait_for(lambda: not connect_refused(port), 5)
+    r = request(port, "/")
+    assert r.json() == {"startup": ["s1", "s2", "s3", "s4"]}, r.summary()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+
+
+def test_shutdown_handlers_run_in_order_after_sigterm(serve, tmp_path):
+    log = tmp_path / "events.log"
+    server = serve(APP, env=app_env({}, LIFESPAN_LOG=str(log)))
+    assert request(server.port, "/").status == 200
+    assert not any(e.startswith("shutdown:") for e in events(log))
+    code = server.stop()
+    assert code == 0, server.logs()
+    ev = events(log)
+    assert ev == ["main:run"] + STARTUP + ["request:index"] + SHUTDOWN + ["main:run-returned:None"], ev
+
+
+def test_shutdown_handlers_run_after_in_flight_requests_drained(serve, tmp_path):
+    log = tmp_path / "events.log"
+    server = serve(APP, env=app_env({}, LIFESPAN_LOG=str(log)))
+    out = {}
+    th = threading.Thread(target=lambda: out.setdefault("r", request(server.port, "/slow?ms=600")))
+    th.start()
+    assert wait_for(lambda: "request:slow-begin" in events(log), 5)
+    code = server.stop()
+    th.join()
+    assert code == 0, server.logs()
+    assert out["r"].status == 200 and out["r"].body == b"slow done", out["r"].summary()
+    ev = events(log)
+    assert ev.index("request:slow-end") < ev.index("shutdown:d1-async-begin"), ev
+    assert ev[-4:] == SHUTDOWN + ["main:run-returned:None"], ev
+
+
+@pytest.mark.parametrize("mode,message,not_run", [
+    ("fail_sync", "db down (sync)", ["startup:s4-sync"]),
+    ("fail_async", "db down (async)", ["startup:s3-sync", "startup:s4-sync"]),
+])
+def test_failing_startup_handler_stops_the_start(tmp_path, mode, message, not_run):
+    from conftest import free_port
+    log = tmp_path / "events.log"
+    port = free_port()
+    proc = run_script(APP, str(port), env=app_env({}, LIFESPAN_LOG=str(log), LIFESPAN_MODE=mode))
+    out = proc.stdout
+    ev = events(log)
+    assert proc.returncode != 0, out
+    assert not set(not_run) & set(ev), f"a later startup handler ran: {ev}"
+    assert not any(e.startswith("shutdown:") for e in ev), f"shutdown handlers ran: {ev}"
+    assert not any(e.startswith("main:run-returned") for e in ev), ev
+    assert port_is_free(port)
+    assert "startup_error" in out, f"no `startup_error` log line:\n{out}"
+    assert message in out, out
+    assert "RuntimeError: startup failed" in out, f"run() must raise RuntimeError('startup failed'):\n{out}"
+    assert "direct cause of the following exception" in out, \
+        f"the handler's exception must be the __cause__:\n{out}"
+
+
+def test_async_startup_handler_outliving_startup_timeout_keeps_running(popen, tmp_path):
+    """extensions.md §7 (decision): a handler still running after `startup_timeout_s` is left
+    running as a background task and serving starts."""
+    from conftest import free_port
+    log = tmp_path / "events.log"
+    port = free_port()
+    t0 = time.monotonic()
+    proc = popen(APP, port, app_env({"startup_timeout_s": 0.5}, LIFESPAN_LOG=str(log), LIFESPAN_MODE="slow"))
+    started = wait_for(lambda: proc.poll() is not None or not connect_refused(port), 10, every=0.02)
+    took = time.monotonic() - t0
+    assert proc.poll() is None, f"the server died: {proc.stdout.read().decode(errors='replace')}"
+    assert started and took < 1.4, f"serving did not start after startup_timeout_s (took {took:.2f}s)"
+    assert "startup:s2-async-end" not in events(log)
+    assert wait_for(lambda: "startup:s2-async-end" in events(log), 3), events(log)
+    assert request(port, "/").status == 200
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
