@@ -330,13 +330,24 @@ def test_cors_headers_on_native_404_and_405(serve):
     assert resp.header("access-control-allow-origin") == ORIGIN
 
 
-def test_cors_headers_on_413(serve):
+def test_cors_headers_on_413_while_reading_a_chunked_body(serve):
+    server = start(serve, cors={"allow_origins": [ORIGIN]}, run={"max_body_size": 16})
+    with RawConn(server.connect()) as conn:
+        resp = conn.request(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nOrigin: " + ORIGIN.encode()
+                            + b"\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n" + b"x" * 17 + b"\r\n0\r\n\r\n")
+    assert resp.status == 413
+    assert resp.header("access-control-allow-origin") == ORIGIN
+
+
+def test_413_from_content_length_is_a_head_rejection_without_cors(serve):
+    """(decision, docs/http.md) a Content-Length over the limit is refused by the head guard,
+    before CORS is evaluated — like 414/431 — so it carries no CORS headers."""
     server = start(serve, cors={"allow_origins": [ORIGIN]}, run={"max_body_size": 16})
     with RawConn(server.connect()) as conn:
         resp = conn.request(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nOrigin: " + ORIGIN.encode()
                             + b"\r\nContent-Length: 17\r\n\r\n")
     assert resp.status == 413
-    assert resp.header("access-control-allow-origin") == ORIGIN
+    assert resp.header("access-control-allow-origin") is None
 
 
 def test_cors_headers_on_429(serve):

@@ -136,7 +136,9 @@ class Bridge:
             return  # waiting for bridge-queue space: the native queue absorbs meanwhile
         room = _BATCH_MAX if self.queue.empty() else self.knobs.queue_size - self.queue.qsize()
         if room <= 0:
-            return  # a worker's get() frees a slot and wakes the poller
+            # Queue full: take one message anyway so its bridge_enqueue_wait_ms clock
+            # starts (it goes to the backlog); the backlog then stops further polling.
+            room = 1
         try:
             batch = self._poll(room)
         except Exception as exc:  # the poller never dies from an error (3.2)
@@ -465,6 +467,31 @@ def _ensure_logging() -> None:
             vlog.setLevel(logging.INFO)
 
 
+def _log_late_startup_failure(task: "asyncio.Task[Any]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("startup_error %r", exc, exc_info=exc)
+
+
+def _run_startup(app: Any, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+    """Startup handlers in order, each awaited; a failure stops the start
+    (`RuntimeError("startup failed")`, logged `startup_error`); handlers still
+    running after `startup_timeout_s` are left running and serving starts."""
+    hooks = _hooks(app, "startup")
+    if not hooks:
+        return
+    task = loop.create_task(_call_hooks(hooks))
+    done, _pending = loop.run_until_complete(asyncio.wait({task}, timeout=timeout_s))
+    if not done:
+        log.warning("startup handlers still running after %ss; serving starts", timeout_s)
+        task.add_done_callback(_log_late_startup_failure)
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("startup_error %r", exc, exc_info=exc)
+        raise RuntimeError("startup failed") from exc
+
+
 async def _call_hooks(hooks: List[Callable[[], Any]]) -> None:
     for hook in hooks:
         result = hook()
@@ -506,10 +533,8 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
     ev_loop = _choose_loop(loop)
 
-    # (4) startup handlers, before the listener binds.
-    startup = _hooks(app, "startup")
-    if startup:
-        ev_loop.run_until_complete(asyncio.wait_for(_call_hooks(startup), startup_timeout_s))
+    # (4) startup handlers, before the listener binds (extensions.md §7).
+    _run_startup(app, ev_loop, startup_timeout_s)
 
     # (6)+(7) stop any previous server, start the native listener.
     if _native.bound_port() is not None:
@@ -519,6 +544,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     log.info("viperhttp serving on http://%s:%d", host, bound)
 
     bridge = Bridge(app, ev_loop, knobs)
+    app._shutdown_done = False
     Bridge.current = bridge
     app._bridge = bridge
     bridge.start()
@@ -542,12 +568,10 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     try:
         ev_loop.run_until_complete(bridge.stop_event.wait())
         ev_loop.run_until_complete(bridge.drain(shutdown_timeout_s))
-        shutdown_hooks = _hooks(app, "shutdown")
-        if shutdown_hooks:
-            try:
-                ev_loop.run_until_complete(asyncio.wait_for(_call_hooks(shutdown_hooks), shutdown_timeout_s))
-            except asyncio.TimeoutError:
-                log.error("shutdown_timeout")
+        try:
+            ev_loop.run_until_complete(asyncio.wait_for(shutdown(app), shutdown_timeout_s))
+        except asyncio.TimeoutError:
+            log.error("shutdown_timeout")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -563,8 +587,18 @@ def start(app: Any, loop: Optional[asyncio.AbstractEventLoop] = None) -> asyncio
 
 
 async def shutdown(app: Any) -> None:
-    """Run the app's shutdown handlers."""
-    await _call_hooks(_hooks(app, "shutdown"))
+    """Run the app's shutdown handlers, at most once per run (extensions.md §7);
+    each handler's failure is logged and the others still run."""
+    if getattr(app, "_shutdown_done", False):
+        return
+    app._shutdown_done = True
+    for hook in _hooks(app, "shutdown"):
+        try:
+            result = hook()
+            if hasattr(result, "__await__"):
+                await result
+        except Exception as exc:
+            log.error("shutdown_error %r", exc, exc_info=True)
 
 
 def stop_app(app: Any) -> None:

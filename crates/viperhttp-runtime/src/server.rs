@@ -46,6 +46,10 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// Woken when the interpreter takes records off a full request queue.
     pub queue_space: Notify,
+    /// Connections waiting to push to a full request queue (deferred push).
+    pub parked: std::sync::atomic::AtomicUsize,
+    /// FIFO order among parked connections (tokio's Mutex is fair).
+    pub park_gate: tokio::sync::Mutex<()>,
     /// `Server` header value, when configured.
     pub server_header: Option<HeaderValue>,
     /// On-the-fly gzip results for static files (bounded LRU).
@@ -112,6 +116,8 @@ impl ServerHandle {
             python_middleware,
             stopping: AtomicBool::new(false),
             queue_space: Notify::new(),
+            parked: Default::default(),
+            park_gate: tokio::sync::Mutex::new(()),
             server_header,
             gzip_cache: GzipCache::default(),
             rate_limiter,

@@ -399,33 +399,23 @@ fn wants_keep_alive_parts(parts: &http::request::Parts) -> bool {
 async fn push_request(shared: &Shared, msg: IpcMsg) -> Result<(), Response<ResponseBody>> {
     let ipc = &shared.ipc;
     let mut msg = msg;
-    for _ in 0..3 {
-        match ipc.requests.push(msg) {
-            Ok(()) => return Ok(()),
-            Err(back) => msg = back,
+    // While connections are parked, newcomers queue behind them (FIFO, §2.7 decision).
+    if shared.parked.load(Ordering::Acquire) == 0 {
+        for _ in 0..3 {
+            match ipc.requests.push(msg) {
+                Ok(()) => return Ok(()),
+                Err(back) => msg = back,
+            }
         }
     }
     let retry = Duration::from_millis(shared.config.timeouts.enqueue_retry_ms);
     if !retry.is_zero() {
         let deadline = tokio::time::Instant::now() + retry;
-        loop {
-            let notified = shared.queue_space.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            ipc.requests.want_space_notification();
-            match ipc.requests.push(msg) {
-                Ok(()) => return Ok(()),
-                Err(back) => msg = back,
-            }
-            // Bounded wait: the space hook wakes us; the 5 ms cap covers a missed edge.
-            let step = tokio::time::Instant::now() + Duration::from_millis(5);
-            if tokio::time::timeout_at(step.min(deadline), notified).await.is_err()
-                && tokio::time::Instant::now() >= deadline
-            {
-                break;
-            }
-        }
-        if ipc.requests.push(msg).is_ok() {
+        shared.parked.fetch_add(1, Ordering::AcqRel);
+        let parked = Parked(&shared.parked); // un-counted even if the client leaves meanwhile
+        let pushed = park_until_pushed(shared, &mut msg, deadline).await;
+        drop(parked);
+        if pushed {
             return Ok(());
         }
     }
@@ -433,6 +423,39 @@ async fn push_request(shared: &Shared, msg: IpcMsg) -> Result<(), Response<Respo
     ServerStats::bump(&shared.stats.ipc_req_queue_push_fail);
     ServerStats::bump(&shared.stats.backpressure_503_sent);
     Err(closing(simple_response(StatusCode::SERVICE_UNAVAILABLE, "Queue Full")))
+}
+
+struct Parked<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Parked connections take turns through a fair (FIFO) lock: the holder waits for
+/// queue space (woken by the interpreter's pops), bounded by its own deadline.
+async fn park_until_pushed(shared: &Shared, msg: &mut IpcMsg, deadline: tokio::time::Instant) -> bool {
+    let Ok(_turn) = tokio::time::timeout_at(deadline, shared.park_gate.lock()).await else {
+        return false;
+    };
+    let ipc = &shared.ipc;
+    loop {
+        let notified = shared.queue_space.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        ipc.requests.want_space_notification();
+        match ipc.requests.push(*msg) {
+            Ok(()) => return true,
+            Err(back) => *msg = back,
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        // The space hook wakes us; the 5 ms cap covers a missed edge.
+        let step = tokio::time::Instant::now() + Duration::from_millis(5);
+        let _ = tokio::time::timeout_at(step.min(deadline), notified).await;
+    }
 }
 
 /// Headers Python may not set: the runtime owns framing (`runtime.md` §2.9).
@@ -483,6 +506,7 @@ fn build_response(shared: &Arc<Shared>, first: Frame, slot: Arc<Slot>, mut guard
         ms => Some(Duration::from_millis(ms)),
     };
     let body = IpcStreamBody {
+        aborting: false,
         pending_first: if first.body.is_empty() { None } else { Some(first.body) },
         slot,
         guard: Some(guard),
@@ -497,6 +521,9 @@ fn build_response(shared: &Arc<Shared>, first: Frame, slot: Arc<Slot>, mut guard
 /// Body of a streamed IPC response: yields frames as the dispatcher delivers
 /// them. Dropped early (client gone) → the guard cancels the id.
 struct IpcStreamBody {
+    /// Set when an ABORT frame arrived: the error is returned on the next poll,
+    /// after hyper has flushed what it already buffered (else those bytes are lost).
+    aborting: bool,
     pending_first: Option<Bytes>,
     slot: Arc<Slot>,
     guard: Option<InFlight>,
@@ -528,6 +555,9 @@ impl http_body::Body for IpcStreamBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<BodyFrame<Bytes>, BodyError>>> {
         let this = self.get_mut();
+        if this.aborting {
+            return Poll::Ready(Some(Err(std::io::Error::other("stream aborted by producer"))));
+        }
         if let Some(first) = this.pending_first.take() {
             return Poll::Ready(Some(this.emit(first).map(BodyFrame::data)));
         }
@@ -539,11 +569,14 @@ impl http_body::Body for IpcStreamBody {
                 this.sleep = None;
                 let terminal = frame.is_terminal();
                 if frame.flags & flags::ABORT != 0 {
-                    // Producer failed: cut the response (no terminator) and close.
+                    // Producer failed: cut the response (no terminator) and close —
+                    // in two steps, so hyper first flushes the bytes it buffered.
                     if let Some(mut g) = this.guard.take() {
                         g.done = true;
                     }
-                    return Poll::Ready(Some(Err(std::io::Error::other("stream aborted by producer"))));
+                    this.aborting = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
                 }
                 if terminal {
                     if let Some(mut g) = this.guard.take() {
