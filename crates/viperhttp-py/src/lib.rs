@@ -25,6 +25,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(server::set_python_middleware, m)?)?;
     m.add_function(wrap_pyfunction!(server::server_stats, m)?)?;
     m.add_function(wrap_pyfunction!(server::ipc_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(server::get_worker_limits, m)?)?;
+    m.add_function(wrap_pyfunction!(server::set_worker_limits, m)?)?;
     // IPC, interpreter side
     m.add_function(wrap_pyfunction!(bridge::_poll_batch, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::poll_request, m)?)?;

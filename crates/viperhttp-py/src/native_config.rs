@@ -21,7 +21,7 @@ use viperhttp_runtime::cors::{
     CorsConfig, DEFAULT_ALLOW_METHODS, DEFAULT_MAX_AGE as CORS_DEFAULT_MAX_AGE,
 };
 use viperhttp_runtime::rate_limit::RateLimitConfig;
-use viperhttp_runtime::static_files::{StaticConfig, StaticMounts, DEFAULT_MAX_AGE};
+use viperhttp_runtime::static_files::{StaticConfig, StaticMounts};
 use viperhttp_runtime::trusted_host::TrustedHostConfig;
 
 /// Everything the Python side configured for the runtime.
@@ -353,12 +353,6 @@ pub type Snapshot = (
     Option<Arc<TrustedHostConfig>>,
     Option<RateLimitConfig>,
 );
-
-/// Freeze the registry for a starting server with the default
-/// `static_max_age` (300). See [`snapshot_with_max_age`].
-pub fn snapshot(vfs_root: Option<&Path>) -> Snapshot {
-    snapshot_with_max_age(vfs_root, DEFAULT_MAX_AGE)
-}
 
 /// Freeze the registry for a starting server: mounts are mapped under
 /// `vfs_root` and canonicalised (file-system work, done with the registry

@@ -55,6 +55,19 @@ pub fn running_any() -> Option<Arc<Running>> {
 #[pyfunction]
 #[pyo3(signature = (host="0.0.0.0", port=8080, **kwargs))]
 pub fn start(py: Python<'_>, host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<u16> {
+    // Limits from set_worker_limits apply unless run() gives its own.
+    let merged = PyDict::new(py);
+    let (stored_min, stored_max) = *WORKER_LIMITS.lock();
+    if let Some(v) = stored_min {
+        merged.set_item("min_workers", v)?;
+    }
+    if let Some(v) = stored_max {
+        merged.set_item("max_workers", v)?;
+    }
+    if let Some(kw) = kwargs {
+        merged.update(kw.as_mapping())?;
+    }
+    let kwargs = Some(&merged);
     let cfg = knobs::build(host, port, kwargs)?;
     if RUNNING.lock().is_some() {
         return Err(PyOSError::new_err((libc::EBUSY, "server already running")));
@@ -189,4 +202,65 @@ pub fn ipc_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("response_queue_len", get(&|r| r.ipc.responses.len() as u64))?;
     d.set_item("pending_ids", get(&|r| r.server.in_flight() as u64))?;
     Ok(d)
+}
+
+/// Worker limits set with `set_worker_limits` (used by the next start when `run()`
+/// does not give them): (min_workers, max_workers).
+static WORKER_LIMITS: Mutex<(Option<usize>, Option<usize>)> = Mutex::new((None, None));
+
+fn effective_worker_limits() -> (usize, usize) {
+    if let Some(r) = running_any() {
+        let max = r.server.shared().config.threads;
+        let min = if r.min_workers > 0 { r.min_workers } else { max.min(4) };
+        return (min, max);
+    }
+    let (min, max) = *WORKER_LIMITS.lock();
+    let max = max.unwrap_or_else(viperhttp_runtime::RuntimeConfig::default_threads);
+    (min.unwrap_or(max.min(4)), max)
+}
+
+fn limits_dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let (min, max) = effective_worker_limits();
+    let d = PyDict::new(py);
+    d.set_item("min_workers", min)?;
+    d.set_item("max_workers", max)?;
+    Ok(d)
+}
+
+/// `get_worker_limits() -> {"min_workers", "max_workers"}` (runtime.md §3.3).
+#[pyfunction]
+pub fn get_worker_limits(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    limits_dict(py)
+}
+
+/// `set_worker_limits(min_workers=None, max_workers=None)`: validated with the
+/// `run()` rules; `OSError(EBUSY)` while a server runs.
+#[pyfunction]
+#[pyo3(signature = (min_workers=None, max_workers=None))]
+pub fn set_worker_limits<'py>(
+    py: Python<'py>,
+    min_workers: Option<&Bound<'py, PyAny>>,
+    max_workers: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let kw = PyDict::new(py);
+    if let Some(v) = min_workers {
+        kw.set_item("min_workers", v)?;
+    }
+    if let Some(v) = max_workers {
+        kw.set_item("max_workers", v)?;
+    }
+    knobs::build("127.0.0.1", 0, Some(&kw))?; // the one place the rules live
+    if running_any().is_some() {
+        return Err(PyOSError::new_err((libc::EBUSY, "server running")));
+    }
+    {
+        let mut limits = WORKER_LIMITS.lock();
+        if let Some(v) = min_workers.filter(|v| !v.is_none()) {
+            limits.0 = Some(v.extract()?);
+        }
+        if let Some(v) = max_workers.filter(|v| !v.is_none()) {
+            limits.1 = Some(v.extract()?);
+        }
+    }
+    limits_dict(py)
 }
