@@ -1,0 +1,224 @@
+//! Native CORS (`crates/viperhttp-runtime/src/cors.rs`, runtime.md §7.1) on
+//! arbitrary `Origin` / request-header bytes.
+//!
+//! * `CorsConfig::new` on arbitrary strings never panics; it fails only with
+//!   the documented limit / invalid-value errors.
+//! * `origin_allowed` agrees with the documented rule (`*` → any; `*suffix`
+//!   → ends with suffix; else exact, case-sensitive).
+//! * `evaluate` is consistent: `NotCors` iff no / empty `Origin`; a preflight
+//!   (`OPTIONS` + non-empty `Access-Control-Request-Method`) is answered 204
+//!   with the preflight headers when allowed and 403 without any CORS header
+//!   otherwise; a simple request gets headers iff the origin is allowed;
+//!   `Access-Control-Allow-Origin` is `*` only for any-origin without
+//!   credentials, else the exact `Origin` echoed with `Vary: Origin`;
+//!   `apply` never duplicates an existing `Access-Control-Allow-Origin`.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
+    ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use libfuzzer_sys::fuzz_target;
+use viperhttp_runtime::cors::{
+    CorsConfig, CorsConfigError, CorsOutcome, DEFAULT_ALLOW_METHODS, MAX_HEADERS_LEN,
+    MAX_METHODS_LEN, MAX_ORIGINS, MAX_ORIGIN_LEN,
+};
+
+const FIXED_ORIGINS: &[&str] = &[
+    "https://example.com",
+    "*.example.org",
+    "http://localhost:8000",
+    "*",
+    "null",
+];
+
+#[derive(Arbitrary, Debug)]
+struct Input<'a> {
+    origin_mask: u8,
+    origins: Vec<String>,
+    methods: String,
+    headers: String,
+    credentials: bool,
+    expose: Option<String>,
+    max_age: u32,
+    requests: Vec<Req<'a>>,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Req<'a> {
+    options: bool,
+    origin: Option<&'a [u8]>,
+    acrm: Option<&'a [u8]>,
+    acrh: Option<&'a [u8]>,
+    preexisting_acao: bool,
+}
+
+fn reference_allowed(origins: &[String], origin: &[u8]) -> bool {
+    origins.iter().any(|o| o == "*")
+        || origins.iter().any(|o| match o.strip_prefix('*') {
+            Some(suffix) => origin.ends_with(suffix.as_bytes()),
+            None => o.as_bytes() == origin,
+        })
+}
+
+fn header_ok(s: &str) -> bool {
+    HeaderValue::from_str(s.trim()).is_ok()
+}
+
+fuzz_target!(|input: Input<'_>| {
+    let mut origins: Vec<String> = FIXED_ORIGINS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| input.origin_mask & (1 << i) != 0)
+        .map(|(_, o)| o.to_string())
+        .collect();
+    origins.extend(input.origins.iter().take(4).cloned());
+
+    let too_long = origins.len() > MAX_ORIGINS
+        || origins.iter().any(|o| o.len() >= MAX_ORIGIN_LEN)
+        || input.methods.len() >= MAX_METHODS_LEN
+        || input.headers.len() >= MAX_HEADERS_LEN
+        || input
+            .expose
+            .as_ref()
+            .is_some_and(|e| e.len() >= MAX_HEADERS_LEN);
+    let star = |s: &str| s.split(',').any(|i| i.trim() == "*");
+    let cfg = CorsConfig::new(
+        origins.clone(),
+        input.methods.clone(),
+        input.headers.clone(),
+        input.credentials,
+        input.expose.clone(),
+        input.max_age,
+    );
+    let cfg = match cfg {
+        Ok(c) => {
+            assert!(!too_long, "over-long value accepted");
+            c
+        }
+        Err(CorsConfigError::TooLong) => {
+            assert!(too_long, "TooLong without a long value");
+            return;
+        }
+        Err(CorsConfigError::InvalidValue) => {
+            assert!(!too_long);
+            let bad = (!star(&input.methods) && !header_ok(&input.methods))
+                || (!star(&input.headers) && !header_ok(&input.headers))
+                || input.expose.as_deref().is_some_and(|e| !header_ok(e));
+            assert!(bad, "InvalidValue for valid values");
+            return;
+        }
+        Err(e) => panic!("undocumented error {e:?}"),
+    };
+    let any_origin = origins.iter().any(|o| o == "*");
+    let any_headers = star(&input.headers);
+
+    for req in input.requests.iter().take(6) {
+        if let Some(o) = req.origin {
+            assert_eq!(
+                cfg.origin_allowed(o),
+                reference_allowed(&origins, o),
+                "origin_allowed"
+            );
+        }
+        let method = if req.options {
+            Method::OPTIONS
+        } else {
+            Method::GET
+        };
+        let mut h = HeaderMap::new();
+        let mut put = |name, v: Option<&[u8]>| -> Option<HeaderValue> {
+            let v = HeaderValue::from_bytes(v?).ok()?;
+            h.insert(name, v.clone());
+            Some(v)
+        };
+        let origin = put(ORIGIN, req.origin);
+        let acrm = put(ACCESS_CONTROL_REQUEST_METHOD, req.acrm);
+        let acrh = put(ACCESS_CONTROL_REQUEST_HEADERS, req.acrh);
+        let outcome = cfg.evaluate(&method, &h);
+        let Some(origin) = origin.filter(|o| !o.is_empty()) else {
+            assert!(
+                matches!(outcome, CorsOutcome::NotCors),
+                "no Origin but {outcome:?}"
+            );
+            continue;
+        };
+        let allowed = reference_allowed(&origins, origin.as_bytes());
+        let echo = !any_origin || input.credentials;
+        let preflight = req.options && acrm.as_ref().is_some_and(|v| !v.is_empty());
+        match outcome {
+            CorsOutcome::NotCors => panic!("Origin present but NotCors"),
+            CorsOutcome::Preflight(resp) => {
+                assert!(preflight, "preflight answer for a non-preflight");
+                let rh = resp.headers();
+                if !allowed {
+                    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+                    assert!(rh.get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+                    assert!(rh.get(ACCESS_CONTROL_ALLOW_METHODS).is_none());
+                    continue;
+                }
+                assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+                let acao = rh.get(ACCESS_CONTROL_ALLOW_ORIGIN).expect("ACAO");
+                if echo {
+                    assert_eq!(acao, &origin, "origin not echoed");
+                    assert!(rh.get_all(VARY).iter().any(|v| v == "Origin"));
+                } else {
+                    assert_eq!(acao, "*");
+                }
+                assert_eq!(
+                    rh.get(ACCESS_CONTROL_ALLOW_CREDENTIALS).is_some(),
+                    input.credentials
+                );
+                let methods = rh.get(ACCESS_CONTROL_ALLOW_METHODS).expect("allow methods");
+                if star(&input.methods) {
+                    assert_eq!(methods, DEFAULT_ALLOW_METHODS);
+                }
+                let allow_headers = rh.get(ACCESS_CONTROL_ALLOW_HEADERS).expect("allow headers");
+                match &acrh {
+                    Some(req_h) if any_headers && input.credentials && !req_h.is_empty() => {
+                        assert_eq!(allow_headers, req_h, "requested headers not echoed")
+                    }
+                    _ if any_headers => assert_eq!(allow_headers, "*"),
+                    _ => {}
+                }
+                assert_eq!(rh.get(ACCESS_CONTROL_MAX_AGE).is_some(), input.max_age > 0);
+            }
+            CorsOutcome::Simple(headers) => {
+                assert!(!preflight, "preflight not answered");
+                assert_eq!(headers.is_some(), allowed, "simple-request decision");
+                let Some(ch) = headers else { continue };
+                if echo {
+                    assert_eq!(ch.allow_origin(), &origin);
+                } else {
+                    assert_eq!(ch.allow_origin(), "*");
+                }
+                let mut resp_h = HeaderMap::new();
+                if req.preexisting_acao {
+                    resp_h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("x"));
+                }
+                resp_h.append(VARY, HeaderValue::from_static("Accept-Encoding"));
+                ch.apply(&mut resp_h);
+                let acao: Vec<_> = resp_h.get_all(ACCESS_CONTROL_ALLOW_ORIGIN).iter().collect();
+                assert_eq!(acao.len(), 1, "duplicate Access-Control-Allow-Origin");
+                if req.preexisting_acao {
+                    assert_eq!(acao[0], "x", "Python's own ACAO overwritten");
+                } else {
+                    assert_eq!(acao[0], ch.allow_origin());
+                    assert!(resp_h.get_all(VARY).iter().any(|v| v == "Accept-Encoding"));
+                    assert_eq!(
+                        resp_h.get_all(VARY).iter().any(|v| v == "Origin"),
+                        echo,
+                        "Vary: Origin iff the origin is echoed"
+                    );
+                    assert_eq!(
+                        resp_h.get(ACCESS_CONTROL_ALLOW_CREDENTIALS).is_some(),
+                        input.credentials
+                    );
+                }
+            }
+        }
+    }
+});
