@@ -8,3 +8,5 @@ echo "== cargo test"
 cargo test --workspace --release --quiet 2>&1 | tail -n 40
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"
+echo "== fuzz (bounded: FUZZ_SECONDS per target, docs/fuzzing.md)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-8} bash scripts/fuzz.sh

@@ -349,3 +349,24 @@ def test_http_upload_8mib(serve):
     r = server.client.post("/big", content=body, headers={"Content-Type": MP}, timeout=60)
     assert r.status_code == 200, r.text[:200]
     assert r.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "note": "big one"}
+
+
+# --- regressions found by fuzzing (docs/fuzzing.md) -------------------------------------------
+
+@pytest.mark.parametrize("charset", ["idna", "undefined", "x\x00y"])
+def test_filename_star_with_unusable_charset_falls_back_to_utf8(charset):
+    """F1: `filename*=<charset>''…` with a charset that cannot decode gave a 500, not a form."""
+    body = (b'--X\r\nContent-Disposition: form-data; name="f"; filename*=' + charset.encode("latin-1")
+            + b"''a%20b\r\n\r\nx\r\n--X--\r\n")
+    req = Request(method="POST", path="/", headers={"content-type": "multipart/form-data; boundary=X"}, body=body)
+    assert req.form() == {"f": {"filename": "a b", "content_type": "", "data": b"x"}}
+
+
+def test_hostile_parameter_lists_and_folds_parse():
+    """F3: 500k `;a` parameters or 200k folded lines in a part header (1–2 MiB) made the
+    parser quadratic (seconds of interpreter time); they must parse like any other part."""
+    for header in (b'Content-Disposition: form-data; name="f"' + b";a" * 500_000,
+                   b'Content-Disposition: form-data; name="f"\r\nX-A: a' + b"\r\n b" * 200_000):
+        body = b"--X\r\n" + header + b"\r\n\r\nx\r\n--X--\r\n"
+        req = Request(method="POST", path="/", headers={"content-type": "multipart/form-data; boundary=X"}, body=body)
+        assert req.form() == {"f": "x"}

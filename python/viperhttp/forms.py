@@ -91,10 +91,16 @@ def _header_params(value: str) -> Tuple[str, Dict[str, str]]:
     if semi >= 0:
         main, rest = value[:semi], value[semi + 1:]
     i, n = 0, len(rest)
+    eq = -1
     while i < n:
         while i < n and rest[i] in " \t;":
             i += 1
-        eq = rest.find("=", i)
+        # Linear overall: the next "=" is searched again only once `i` has passed it
+        # (a hostile `;a;a;a…` list would otherwise rescan the tail for every token).
+        if eq < i:
+            eq = rest.find("=", i)
+            if eq < 0:
+                break
         semi = rest.find(";", i)
         if eq < 0 or (0 <= semi < eq):  # a bare token without "=": skip it
             i = n if semi < 0 else semi + 1
@@ -126,7 +132,7 @@ def _header_params(value: str) -> Tuple[str, Dict[str, str]]:
         _, _, encoded = encoded.partition("'")
         try:
             params["filename"] = _unquote_to_bytes(encoded).decode(charset or "utf-8", "replace")
-        except LookupError:  # unknown charset name
+        except (LookupError, ValueError):  # unknown or unusable charset (idna, NUL, …): UTF-8
             params["filename"] = _unquote_to_bytes(encoded).decode("utf-8", "replace")
     return main.strip().lower(), params
 
@@ -149,18 +155,22 @@ def _part_headers(block: bytes) -> Dict[str, str]:
         text = block.decode("utf-8")
     except UnicodeDecodeError:
         text = block.decode("latin-1")
+    pieces: Dict[str, List[str]] = {}
+    last = ""
     for line in text.split("\r\n"):
         if not line:
             continue
-        if line[0] in " \t" and headers:  # obsolete line folding: continue the last header
-            last = next(reversed(headers))
-            headers[last] += " " + line.strip()
+        if line[0] in " \t" and last:  # obsolete line folding: continue the last header
+            pieces[last].append(line.strip())  # joined once at the end: linear, not quadratic
             continue
         name, sep, value = line.partition(":")
         name = name.strip().lower()
         if not sep or not name:
             raise HTTPException(400, "Invalid multipart headers")
-        headers[name] = value.strip()
+        pieces[name] = [value.strip()]
+        last = name
+    for name, parts in pieces.items():
+        headers[name] = " ".join(parts)
     return headers
 
 
