@@ -373,7 +373,8 @@ class ViperHTTP(RouteDecorators):
 
     def _add_entry(self, kind: str, target: Any, options: Dict[str, Any], priority: Any) -> None:
         self._require_active()
-        if not callable(target):
+        # An instance with `dispatch` (a BaseHTTPMiddleware subclass) is used as it is (§8.2).
+        if not callable(target) and not callable(getattr(target, "dispatch", None)):
             raise TypeError("middleware must be callable")
         if not isinstance(priority, int) or isinstance(priority, bool):
             raise TypeError("priority must be int")

@@ -120,7 +120,10 @@ fn request_tuple<'py>(py: Python<'py>, r: &Running, msg: &IpcMsg) -> PyResult<Op
 pub fn _poll_batch(py: Python<'_>, max_n: usize) -> PyResult<Bound<'_, PyList>> {
     let r = running()?;
     let mut msgs = Vec::new();
-    if r.ipc.requests.pop_batch(&mut msgs, max_n.max(1)) == 0 {
+    if r.ipc.requests.pop_batch(&mut msgs, max_n.max(1)) == 0 && spin_for_requests(py, &r) {
+        r.ipc.requests.pop_batch(&mut msgs, max_n.max(1));
+    }
+    if msgs.is_empty() {
         r.wake.drain();
         if r.ipc.requests.park() {
             return Ok(PyList::empty(py));
@@ -149,6 +152,32 @@ pub fn _poll_batch(py: Python<'_>, max_n: usize) -> PyResult<Bound<'_, PyList>> 
     Ok(out)
 }
 
+/// Under load the next request usually arrives within microseconds; waiting for
+/// it briefly (detached, no syscalls) saves a park → eventfd write → selector
+/// wake-up → context switch cycle per small batch. Bounded by `SPIN_BUDGET`.
+fn spin_for_requests(py: Python<'_>, r: &Running) -> bool {
+    let budget = *SPIN_BUDGET;
+    if budget.is_zero() {
+        return false;
+    }
+    py.detach(|| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < budget {
+            if !r.ipc.requests.is_empty() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        false
+    })
+}
+
+/// Spin budget before parking; `VIPERHTTP_SPIN_US` (0 disables), default 0 until measured.
+static SPIN_BUDGET: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
+    let us = std::env::var("VIPERHTTP_SPIN_US").ok().and_then(|v| v.parse().ok()).unwrap_or(0u64);
+    Duration::from_micros(us)
+});
+
 /// `poll_request() -> dict | None` (runtime.md §2.5 shape): one request.
 #[pyfunction]
 pub fn poll_request(py: Python<'_>) -> PyResult<Option<Bound<'_, PyDict>>> {
@@ -162,7 +191,8 @@ pub fn poll_request(py: Python<'_>) -> PyResult<Option<Bound<'_, PyDict>>> {
     let path: String = t.get_item(2)?.extract()?;
     let query: String = t.get_item(3)?.extract()?;
     d.set_item("path", if query.is_empty() { path } else { format!("{path}?{query}") })?;
-    d.set_item("raw", t)?;
+    let request_cls = py.import("viperhttp.request")?.getattr("Request")?;
+    d.set_item("request", request_cls.call_method1("_from_native", t)?)?;
     Ok(Some(d))
 }
 
@@ -249,9 +279,14 @@ fn body_bytes(py: Python<'_>, body: &Bound<'_, PyAny>, strict: bool) -> PyResult
     if body.is_none() {
         Ok((Vec::new(), None))
     } else if let Ok(b) = body.cast::<PyBytes>() {
-        Ok((b.as_bytes().to_vec(), Some("application/octet-stream")))
+        // (decision, docs/bridge.md) an empty byte body carries no default type, so
+        // `None` → serialize_response → send_response stays without Content-Type.
+        let bytes = b.as_bytes();
+        Ok((bytes.to_vec(), (!bytes.is_empty()).then_some("application/octet-stream")))
     } else if let Ok(b) = body.cast::<PyByteArray>() {
-        Ok((b.to_vec(), Some("application/octet-stream")))
+        let bytes = b.to_vec();
+        let ct = (!bytes.is_empty()).then_some("application/octet-stream");
+        Ok((bytes, ct))
     } else if let Ok(s) = body.cast::<PyString>() {
         Ok((s.to_cow()?.as_bytes().to_vec(), Some("text/plain; charset=utf-8")))
     } else if strict {
