@@ -15,9 +15,12 @@
 //! calls [`StaticMounts::freeze`] once, which resolves roots against `vfs_root`
 //! and canonicalises them into an immutable [`StaticConfig`]. Per request the
 //! runtime calls [`StaticConfig::resolve`] (sync, no I/O) and, for a static
-//! match, [`serve`] (async; all file-system work runs in one
-//! `spawn_blocking` call).
+//! match, [`serve`] (async). A small file seen less than a second ago is
+//! answered from the open-file cache (`cache.rs`) on the calling thread with
+//! no system call; everything else does its file-system work in one
+//! `spawn_blocking` call.
 
+mod cache;
 mod content_type;
 mod file_body;
 mod gzip;
@@ -32,6 +35,13 @@ use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+use http::HeaderValue;
+
+use cache::FileCache;
+
+pub use cache::{
+    FileCacheLimits, DEFAULT_FILE_CACHE_BYTES, DEFAULT_FILE_CACHE_VALID, MAX_CACHED_FILE_BYTES,
+};
 pub use content_type::content_type_for;
 pub use gzip::{accepts_gzip, GzipCache, DEFAULT_GZIP_CACHE_BYTES};
 pub use serve::serve;
@@ -279,8 +289,17 @@ impl StaticMounts {
             dirs,
             files,
             max_age,
+            cache_control: cache_control_value(max_age),
+            file_cache: FileCache::default(),
         }
     }
+}
+
+/// `public, max-age=N`, or `None` for 0 (no `Cache-Control`, §6.4).
+fn cache_control_value(max_age: u32) -> Option<HeaderValue> {
+    (max_age > 0)
+        .then(|| HeaderValue::from_str(&format!("public, max-age={max_age}")).ok())
+        .flatten()
 }
 
 /// Make a relative host path absolute against the working directory at freeze
@@ -339,12 +358,18 @@ struct FileMount {
 }
 
 /// The runtime's immutable static-file configuration (one snapshot per
-/// server run, `runtime.md` §6.1).
+/// server run, `runtime.md` §6.1), with the open-file cache of its mounts
+/// (`cache.rs`; the one piece of interior state, shared by clones).
 #[derive(Debug, Clone)]
 pub struct StaticConfig {
     dirs: Vec<DirMount>,
     files: Vec<FileMount>,
     max_age: u32,
+    /// `Cache-Control` value, built once from `max_age`.
+    cache_control: Option<HeaderValue>,
+    /// Resolved path → validated small file (1 s), shared by every runtime
+    /// thread serving this config.
+    file_cache: FileCache,
 }
 
 impl Default for StaticConfig {
@@ -354,6 +379,8 @@ impl Default for StaticConfig {
             dirs: Vec::new(),
             files: Vec::new(),
             max_age: DEFAULT_MAX_AGE,
+            cache_control: cache_control_value(DEFAULT_MAX_AGE),
+            file_cache: FileCache::default(),
         }
     }
 }
@@ -446,6 +473,22 @@ impl StaticConfig {
         self.max_age
     }
 
+    /// The same mounts with a fresh open-file cache of other limits
+    /// ([`FileCacheLimits::default`] is what [`StaticMounts::freeze`] sets:
+    /// 64 MiB, files up to 256 KiB, trusted for 1 s). A zero `valid` or
+    /// `capacity_bytes` turns the cache off: every request then asks the file
+    /// system.
+    #[must_use]
+    pub fn with_file_cache(mut self, limits: FileCacheLimits) -> Self {
+        self.file_cache = FileCache::new(limits);
+        self
+    }
+
+    /// The open-file cache limits in force.
+    pub fn file_cache_limits(&self) -> FileCacheLimits {
+        self.file_cache.limits()
+    }
+
     /// Resolve a request path (origin-form, query removed, not decoded) per
     /// `runtime.md` §6.2. `query` (without `?`) is only used for the html-mode
     /// directory redirect's `Location`. No I/O; allocates nothing when nothing
@@ -512,7 +555,10 @@ fn resolve_under(
     let Some(root) = &d.root else {
         return StaticMatch::NotFound;
     };
-    let mut candidate = root.to_path_buf();
+    // One allocation: root, `/`, the remainder (decoding only shrinks it)
+    // and a possible `index.html`.
+    let mut candidate = PathBuf::with_capacity(root.as_os_str().len() + remainder.len() + 12);
+    candidate.push(root);
     for raw in remainder.split('/') {
         // Empty segments (`a//b`, the trailing `/`) name nothing; skipping
         // them also keeps `PathBuf::push` from ever seeing an absolute path.

@@ -5,14 +5,29 @@
 //! `If-None-Match`, or without it `If-Modified-Since` → 304 → `Range` +
 //! `If-Range` (GET) → 206 / 416 → 200.
 //!
-//! Everything that touches the file system (open, fstat, containment check,
-//! sibling lookup, small reads, compression) runs in ONE `spawn_blocking`
-//! call per request; only large bodies stream afterwards, chunk by chunk.
+//! Two paths:
+//! - **Hot**: the open-file cache (`cache.rs`) holds the file, validated less
+//!   than a second ago for the same mount root. The response is built on the
+//!   calling (runtime) thread from memory: precomputed header values, the body
+//!   a `Bytes` clone. No system call, no blocking-pool hop. Only a first
+//!   on-the-fly gzip of the entry goes to the blocking pool (compression is
+//!   CPU work).
+//! - **Full**: everything that touches the file system (open, fstat,
+//!   containment check, sibling lookup, reads, compression) runs in ONE
+//!   `spawn_blocking` call; a small regular file is then (re)cached, a large
+//!   one streams afterwards, chunk by chunk. Misses stay on the blocking pool
+//!   on purpose: they are rare for hot files (once per file per second), and
+//!   a cold disk, a network file system or a client walking many distinct
+//!   files must not stall every connection of a runtime thread.
+//!
+//! Both paths end in the same [`respond`], so conditionals and ranges behave
+//! identically on cached and uncached files.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{
@@ -23,6 +38,7 @@ use http::header::{
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use tokio::runtime::Handle;
 
+use super::cache::{Cached, Entry, FileCache, OnTheFly};
 use super::content_type::{content_type_for, is_compressible};
 use super::file_body::{FileBody, CHUNK};
 use super::gzip::{self, accepts_gzip, GzipCache, ON_THE_FLY_MAX, ON_THE_FLY_MIN};
@@ -37,8 +53,12 @@ const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=ut
 /// mtimes are clamped so a bogus timestamp cannot make formatting fail.
 const MAX_HTTP_DATE_SECS: u64 = 253_402_300_799;
 
+const BYTES: HeaderValue = HeaderValue::from_static("bytes");
+const GZIP: HeaderValue = HeaderValue::from_static("gzip");
+const ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("Accept-Encoding");
+
 /// The request headers that matter here, copied out so the blocking step
-/// owns them.
+/// owns them (no allocation unless a conditional or range header is sent).
 #[derive(Debug, Default)]
 struct Conditions {
     head: bool,
@@ -89,8 +109,8 @@ impl Conditions {
     }
 }
 
-/// A response decided on the blocking thread; the file body (if any) is
-/// turned into a stream back on the async side.
+/// A response decided on either path; a file body (large files only) is
+/// turned into a stream on the async side.
 struct Prepared {
     status: StatusCode,
     headers: HeaderMap,
@@ -117,6 +137,19 @@ impl Prepared {
         *resp.headers_mut() = self.headers;
         resp
     }
+
+    /// For responses whose body is never a file (simple ones, cached
+    /// entries): no runtime handle needed.
+    fn into_plain_response(self) -> Response<ResponseBody> {
+        let body = match self.body {
+            PreparedBody::Bytes(b) => ResponseBody::full(b),
+            PreparedBody::Empty | PreparedBody::File { .. } => ResponseBody::empty(),
+        };
+        let mut resp = Response::new(body);
+        *resp.status_mut() = self.status;
+        *resp.headers_mut() = self.headers;
+        resp
+    }
 }
 
 /// A native simple response: `text/plain; charset=utf-8`, body = `text`.
@@ -134,6 +167,10 @@ fn not_found() -> Prepared {
     simple(StatusCode::NOT_FOUND, "Not Found")
 }
 
+fn internal_error() -> Prepared {
+    simple(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
 /// Serve a static request (see the module docs for the order of checks).
 ///
 /// `target` is the result of [`StaticConfig::resolve`];
@@ -141,7 +178,7 @@ fn not_found() -> Prepared {
 /// elsewhere) and is answered like [`StaticMatch::NotFound`]. Methods other
 /// than GET/HEAD get `405` with `Allow: GET, HEAD`; every refusal is the
 /// same `404 Not Found`. CORS headers are the caller's job. Must run inside
-/// a tokio runtime (answers 500 otherwise).
+/// a tokio runtime (answers 500 otherwise, unless the file is cached).
 pub async fn serve(
     cfg: &StaticConfig,
     cache: &GzipCache,
@@ -154,45 +191,59 @@ pub async fn serve(
         let mut p = simple(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
         p.headers
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return into_plain_response(p);
+        return p.into_plain_response();
     }
     let StaticMatch::File(file) = target else {
-        return into_plain_response(not_found());
-    };
-    let Ok(handle) = Handle::try_current() else {
-        return into_plain_response(simple(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error",
-        ));
+        return not_found().into_plain_response();
     };
     let conds = Conditions::from_headers(req_headers, head);
+
+    // Hot path: a validated entry answers from memory on this thread.
+    let hit = cfg
+        .file_cache
+        .get(&file.path, file.root.as_ref(), Instant::now());
+    if let Some(entry) = hit {
+        let gz = match wants_on_the_fly(&entry, &conds) {
+            None => None,
+            Some(otf) => match cache.get(&entry.real, entry.identity.size, otf.source_mtime) {
+                Some(bytes) => Some(bytes),
+                None => {
+                    // First gzip of this file: compress off the async threads.
+                    let cache = cache.clone();
+                    let cache_control = cfg.cache_control.clone();
+                    return run_blocking(move || {
+                        let gz = compress_entry(&entry, &cache);
+                        respond_entry(&entry, &conds, gz, cache_control.as_ref())
+                    })
+                    .await;
+                }
+            },
+        };
+        return respond_entry(&entry, &conds, gz, cfg.cache_control.as_ref()).into_plain_response();
+    }
+
     let cache = cache.clone();
-    let max_age = cfg.max_age;
-    match handle
-        .spawn_blocking(move || prepare(file, &conds, &cache, max_age))
-        .await
-    {
+    let files = cfg.file_cache.clone();
+    let cache_control = cfg.cache_control.clone();
+    run_blocking(move || prepare(file, &conds, &cache, &files, cache_control.as_ref())).await
+}
+
+/// Run `f` on the blocking pool and turn its result into a response (500
+/// outside a runtime or when the task fails).
+async fn run_blocking<F>(f: F) -> Response<ResponseBody>
+where
+    F: FnOnce() -> Prepared + Send + 'static,
+{
+    let Ok(handle) = Handle::try_current() else {
+        return internal_error().into_plain_response();
+    };
+    match handle.spawn_blocking(f).await {
         Ok(p) => p.into_response(handle),
         Err(e) => {
             tracing::error!(error = %e, "static file task failed");
-            into_plain_response(simple(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error",
-            ))
+            internal_error().into_plain_response()
         }
     }
-}
-
-/// A prepared response whose body is never a file (no runtime handle needed).
-fn into_plain_response(p: Prepared) -> Response<ResponseBody> {
-    let body = match p.body {
-        PreparedBody::Bytes(b) => ResponseBody::full(b),
-        PreparedBody::Empty | PreparedBody::File { .. } => ResponseBody::empty(),
-    };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = p.status;
-    *resp.headers_mut() = p.headers;
-    resp
 }
 
 /// An opened regular file or directory, confined to its root.
@@ -250,14 +301,32 @@ fn mtime_secs(meta: &Metadata) -> u64 {
         .min(MAX_HTTP_DATE_SECS)
 }
 
-/// The representation chosen for this request (§6.5).
+/// `W/"<size hex>-<mtime hex>"` plus an optional suffix (§6.4, §6.5).
+fn weak_etag(size: u64, mtime: u64, suffix: &str) -> HeaderValue {
+    HeaderValue::try_from(format!("W/\"{size:x}-{mtime:x}{suffix}\""))
+        .unwrap_or(HeaderValue::from_static("W/\"0-0\""))
+}
+
+/// The IMF-fixdate of `secs` as a header value.
+fn http_date(secs: u64) -> HeaderValue {
+    HeaderValue::try_from(httpdate::fmt_http_date(
+        UNIX_EPOCH + Duration::from_secs(secs),
+    ))
+    .unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The representation chosen for this request (§6.5), with its header
+/// values ready.
 struct Representation {
     source: Source,
     size: u64,
     /// Whole seconds; `last_modified` is its IMF-fixdate.
     mtime: u64,
-    etag: String,
-    last_modified: String,
+    etag: HeaderValue,
+    last_modified: HeaderValue,
+    /// `Content-Length` of the whole representation when precomputed
+    /// (cached entries); else formatted per response.
+    content_length: Option<HeaderValue>,
     gzip: bool,
 }
 
@@ -266,22 +335,43 @@ enum Source {
     Memory(Bytes),
 }
 
-/// `W/"<size hex>-<mtime hex>"` plus an optional suffix (§6.4, §6.5).
-fn weak_etag(size: u64, mtime: u64, suffix: &str) -> String {
-    format!("W/\"{size:x}-{mtime:x}{suffix}\"")
-}
+impl Representation {
+    /// A representation read from an opened file (the uncached path).
+    fn from_file(opened: Opened, suffix: &str, gzip: bool) -> Self {
+        let (size, mtime) = (opened.meta.len(), mtime_secs(&opened.meta));
+        Self {
+            source: Source::File(opened.file),
+            size,
+            mtime,
+            etag: weak_etag(size, mtime, suffix),
+            last_modified: http_date(mtime),
+            content_length: None,
+            gzip,
+        }
+    }
 
-fn http_date(secs: u64) -> String {
-    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
+    /// A cached representation (a `Bytes` clone, header values shared).
+    fn from_cached(c: &Cached, gzip: bool) -> Self {
+        Self {
+            source: Source::Memory(c.data.clone()),
+            size: c.size,
+            mtime: c.mtime,
+            etag: c.etag.clone(),
+            last_modified: c.last_modified.clone(),
+            content_length: Some(c.content_length.clone()),
+            gzip,
+        }
+    }
 }
 
 /// Weak comparison of an `If-None-Match` list with our ETag: `*` matches,
 /// otherwise any entry equal once `W/` is dropped from both sides.
-fn none_match_hits(list: &str, etag: &str) -> bool {
-    let ours = etag.strip_prefix("W/").unwrap_or(etag);
-    list.split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == ours)
+fn none_match_hits(list: &str, etag: &[u8]) -> bool {
+    let ours = etag.strip_prefix(b"W/").unwrap_or(etag);
+    list.split(',').map(str::trim).any(|tag| {
+        let tag = tag.as_bytes();
+        tag == b"*" || tag.strip_prefix(b"W/").unwrap_or(tag) == ours
+    })
 }
 
 /// Read the whole `len` bytes at `offset` (small files, compression input).
@@ -312,12 +402,122 @@ fn gzip_on_the_fly(opened: &Opened, cache: &GzipCache) -> Option<Bytes> {
     Some(gz)
 }
 
-/// Decide the whole response for `target` on a blocking thread.
-fn prepare(target: StaticFile, req: &Conditions, cache: &GzipCache, max_age: u32) -> Prepared {
+/// The on-the-fly gzip data for a cached entry, compressing (and caching)
+/// it on a miss. Blocking-pool only. `None` if compression failed (identity
+/// is served then).
+fn compress_entry(entry: &Entry, cache: &GzipCache) -> Option<Bytes> {
+    let otf = entry.on_the_fly.as_ref()?;
+    let size = entry.identity.size;
+    if let Some(hit) = cache.get(&entry.real, size, otf.source_mtime) {
+        return Some(hit);
+    }
+    let gz = gzip::compress(&entry.identity.data).ok()?;
+    cache.insert(&entry.real, size, otf.source_mtime, gz.clone());
+    Some(gz)
+}
+
+/// Does this request get the on-the-fly gzip representation of `entry`
+/// (§6.5: accepted, no sibling, compressible within bounds, no `Range`)?
+fn wants_on_the_fly<'a>(entry: &'a Entry, req: &Conditions) -> Option<&'a OnTheFly> {
+    if !req.accepts_gzip || req.range.is_some() || entry.sibling.is_some() {
+        return None;
+    }
+    entry.on_the_fly.as_ref()
+}
+
+/// The response for a cached entry. `gz` is the on-the-fly gzip data when
+/// [`wants_on_the_fly`] said so and it was available.
+fn respond_entry(
+    entry: &Entry,
+    req: &Conditions,
+    gz: Option<Bytes>,
+    cache_control: Option<&HeaderValue>,
+) -> Prepared {
+    let rep = match (&entry.sibling, gz, &entry.on_the_fly) {
+        (Some(sib), _, _) if req.accepts_gzip => Representation::from_cached(sib, true),
+        (_, Some(bytes), Some(otf)) => Representation {
+            size: bytes.len() as u64,
+            content_length: None,
+            source: Source::Memory(bytes),
+            mtime: entry.identity.mtime,
+            etag: otf.etag.clone(),
+            last_modified: entry.identity.last_modified.clone(),
+            gzip: true,
+        },
+        _ => Representation::from_cached(&entry.identity, false),
+    };
+    respond(
+        rep,
+        entry.content_type,
+        entry.has_variant(),
+        req,
+        cache_control,
+    )
+}
+
+/// One cached representation read from an opened file; `None` when the read
+/// fails (the caller then takes the uncached path, as before the cache).
+fn cache_rep(opened: &Opened) -> Option<Cached> {
+    let (size, mtime) = (opened.meta.len(), mtime_secs(&opened.meta));
+    let data = read_whole(&opened.file, 0, size).ok()?;
+    Some(Cached {
+        size,
+        mtime,
+        etag: weak_etag(size, mtime, ""),
+        last_modified: http_date(mtime),
+        content_length: HeaderValue::from(size),
+        data,
+    })
+}
+
+/// Build the cache entry of a small regular file (and its sibling) from the
+/// handles opened for this request, so entry and metadata are of one version.
+fn build_entry(
+    target: &StaticFile,
+    opened: &Opened,
+    sibling: Option<&Opened>,
+    content_type: &'static str,
+    compressible: bool,
+    asked: Instant,
+) -> Option<Entry> {
+    let identity = cache_rep(opened)?;
+    let sibling = match sibling {
+        Some(s) => Some(cache_rep(s)?),
+        None => None,
+    };
+    let on_the_fly = compressible.then(|| OnTheFly {
+        source_mtime: opened.meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        etag: weak_etag(identity.size, identity.mtime, "-gz"),
+    });
+    Some(Entry {
+        validated: asked,
+        root: target.root.clone(),
+        real: opened.real.clone(),
+        content_type,
+        identity,
+        sibling,
+        on_the_fly,
+    })
+}
+
+/// The full path, on a blocking thread: open and check the file, decide the
+/// response, and (re)cache a small regular file — or forget a cached one
+/// that is gone, a directory, or no longer inside its root.
+fn prepare(
+    target: StaticFile,
+    req: &Conditions,
+    cache: &GzipCache,
+    files: &FileCache,
+    cache_control: Option<&HeaderValue>,
+) -> Prepared {
+    // The entry's window starts before the file system is asked.
+    let asked = Instant::now();
     let Some(opened) = open_contained(&target.path, target.root.as_deref()) else {
+        files.remove(&target.path);
         return not_found();
     };
     if opened.meta.is_dir() {
+        files.remove(&target.path);
         return match target
             .redirect
             .as_deref()
@@ -336,6 +536,7 @@ fn prepare(target: StaticFile, req: &Conditions, cache: &GzipCache, max_age: u32
         };
     }
     if !opened.meta.is_file() {
+        files.remove(&target.path);
         return not_found();
     }
     let content_type = content_type_for(&target.path);
@@ -354,8 +555,31 @@ fn prepare(target: StaticFile, req: &Conditions, cache: &GzipCache, max_age: u32
     // served compressed or not (§6.5 decision).
     let has_variant = sibling.is_some() || compressible;
 
+    let cacheable = files.fits(size)
+        && match &sibling {
+            Some(s) => files.fits(s.meta.len()),
+            None => true,
+        };
+    if cacheable {
+        let built = build_entry(
+            &target,
+            &opened,
+            sibling.as_ref(),
+            content_type,
+            compressible,
+            asked,
+        );
+        if let Some(entry) = built {
+            let entry = Arc::new(entry);
+            files.insert(&target.path, Arc::clone(&entry));
+            let gz = wants_on_the_fly(&entry, req).and_then(|_| compress_entry(&entry, cache));
+            return respond_entry(&entry, req, gz, cache_control);
+        }
+    }
+    // Too large to cache (or a read failed): whatever was cached is stale.
+    files.remove(&target.path);
     let rep = choose_representation(opened, sibling, compressible, req, cache);
-    respond(rep, content_type, has_variant, req, max_age)
+    respond(rep, content_type, has_variant, req, cache_control)
 }
 
 fn choose_representation(
@@ -367,15 +591,7 @@ fn choose_representation(
 ) -> Representation {
     if req.accepts_gzip {
         if let Some(gz) = sibling {
-            let (size, mtime) = (gz.meta.len(), mtime_secs(&gz.meta));
-            return Representation {
-                source: Source::File(gz.file),
-                size,
-                mtime,
-                etag: weak_etag(size, mtime, ""),
-                last_modified: http_date(mtime),
-                gzip: true,
-            };
+            return Representation::from_file(gz, "", true);
         }
         // No ranges over an on-the-fly encoding: a Range request gets identity.
         if compressible && req.range.is_none() {
@@ -387,20 +603,13 @@ fn choose_representation(
                     mtime,
                     etag: weak_etag(opened.meta.len(), mtime, "-gz"),
                     last_modified: http_date(mtime),
+                    content_length: None,
                     gzip: true,
                 };
             }
         }
     }
-    let (size, mtime) = (opened.meta.len(), mtime_secs(&opened.meta));
-    Representation {
-        source: Source::File(opened.file),
-        size,
-        mtime,
-        etag: weak_etag(size, mtime, ""),
-        last_modified: http_date(mtime),
-        gzip: false,
-    }
+    Representation::from_file(opened, "", false)
 }
 
 /// Conditionals, ranges and the final status for the chosen representation.
@@ -409,41 +618,34 @@ fn respond(
     content_type: &'static str,
     has_variant: bool,
     req: &Conditions,
-    max_age: u32,
+    cache_control: Option<&HeaderValue>,
 ) -> Prepared {
-    let etag = HeaderValue::from_str(&rep.etag).unwrap_or(HeaderValue::from_static("W/\"0-0\""));
-    let last_modified =
-        HeaderValue::from_str(&rep.last_modified).unwrap_or(HeaderValue::from_static(""));
-    let cache_control = (max_age > 0)
-        .then(|| HeaderValue::from_str(&format!("public, max-age={max_age}")).ok())
-        .flatten();
-
     // Headers shared by 200/206/304, in the order of §6.4 (informative).
     let validators = |h: &mut HeaderMap| {
-        h.insert(ETAG, etag.clone());
-        h.insert(LAST_MODIFIED, last_modified.clone());
-        h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        h.insert(ETAG, rep.etag.clone());
+        h.insert(LAST_MODIFIED, rep.last_modified.clone());
+        h.insert(ACCEPT_RANGES, BYTES);
     };
     let caching = |h: &mut HeaderMap| {
-        if let Some(cc) = &cache_control {
+        if let Some(cc) = cache_control {
             h.insert(CACHE_CONTROL, cc.clone());
         }
         if rep.gzip {
-            h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            h.insert(CONTENT_ENCODING, GZIP);
         }
         if has_variant {
-            h.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+            h.insert(VARY, ACCEPT_ENCODING);
         }
     };
 
     // 304: If-None-Match wins; If-Modified-Since only without it.
     let not_modified = match (&req.if_none_match, req.if_modified_since) {
-        (Some(list), _) => none_match_hits(list, &rep.etag),
+        (Some(list), _) => none_match_hits(list, rep.etag.as_bytes()),
         (None, Some(since)) => rep.mtime <= since,
         (None, None) => false,
     };
     if not_modified {
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderMap::with_capacity(8);
         validators(&mut headers);
         caching(&mut headers);
         return Prepared {
@@ -459,14 +661,16 @@ fn respond(
     if let (false, Some(range_value)) = (req.head, &req.range) {
         let if_range_ok = match req.if_range.as_deref() {
             None => true,
-            Some(v) => v == rep.etag || v == rep.last_modified,
+            Some(v) => {
+                v.as_bytes() == rep.etag.as_bytes() || v.as_bytes() == rep.last_modified.as_bytes()
+            }
         };
         if if_range_ok {
             match range::evaluate(range_value, rep.size) {
                 RangeOutcome::Ignore => {}
                 RangeOutcome::Unsatisfiable => {
-                    let mut headers = HeaderMap::new();
-                    if let Ok(cr) = HeaderValue::from_str(&format!("bytes */{}", rep.size)) {
+                    let mut headers = HeaderMap::with_capacity(8);
+                    if let Ok(cr) = HeaderValue::try_from(format!("bytes */{}", rep.size)) {
                         headers.insert(CONTENT_RANGE, cr);
                     }
                     validators(&mut headers);
@@ -481,12 +685,13 @@ fn respond(
         }
     }
 
-    let mut headers = HeaderMap::new();
+    // Room for ours plus what the service adds (Date, Connection, CORS).
+    let mut headers = HeaderMap::with_capacity(12);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     validators(&mut headers);
     let (status, offset, len) = match window {
         Some((start, end)) => {
-            if let Ok(cr) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", rep.size)) {
+            if let Ok(cr) = HeaderValue::try_from(format!("bytes {start}-{end}/{}", rep.size)) {
                 headers.insert(CONTENT_RANGE, cr);
             }
             (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
@@ -494,15 +699,19 @@ fn respond(
         None => (StatusCode::OK, 0, rep.size),
     };
     caching(&mut headers);
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    let content_length = match (&rep.content_length, window) {
+        (Some(full), None) => full.clone(),
+        _ => HeaderValue::from(len),
+    };
+    headers.insert(CONTENT_LENGTH, content_length);
 
     let body = if req.head || len == 0 {
         PreparedBody::Empty
     } else {
         match rep.source {
             Source::Memory(bytes) => {
-                // On-the-fly results are never ranged (see above), but slice
-                // defensively rather than trust that.
+                // Cached bytes hold the whole representation; slice the
+                // window (clamped defensively).
                 let end = usize::try_from(offset + len)
                     .unwrap_or(usize::MAX)
                     .min(bytes.len());
@@ -513,7 +722,7 @@ fn respond(
                 Ok(bytes) => PreparedBody::Bytes(bytes),
                 Err(e) => {
                     tracing::warn!(error = %e, "static file read failed");
-                    return simple(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+                    return internal_error();
                 }
             },
             Source::File(file) => PreparedBody::File { file, offset, len },

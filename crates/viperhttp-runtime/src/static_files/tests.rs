@@ -856,10 +856,19 @@ async fn if_range_rules() {
 
 // ---------------------------------------------------------------- streaming
 
+/// Files above the open-file cache's size limit stream from disk; 200 000
+/// bytes is below the default limit, so these tests lower it.
+fn streaming_config(fx: &Fixture) -> StaticConfig {
+    fx.config(300).with_file_cache(FileCacheLimits {
+        max_file_bytes: 64 * 1024,
+        ..FileCacheLimits::default()
+    })
+}
+
 #[tokio::test]
 async fn large_files_stream_whole_and_ranged() {
     let fx = Fixture::new();
-    let cfg = fx.config(300);
+    let cfg = streaming_config(&fx);
     let r = get(&cfg, "/static/big.bin", &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("content-length"), Some("200000"));
@@ -873,7 +882,7 @@ async fn large_files_stream_whole_and_ranged() {
 #[tokio::test]
 async fn streamed_body_reports_exact_size_and_chunks() {
     let fx = Fixture::new();
-    let cfg = fx.config(300);
+    let cfg = streaming_config(&fx);
     let target = cfg.resolve("/static/big.bin", None);
     let resp = serve(
         &cfg,
@@ -1039,7 +1048,12 @@ async fn on_the_fly_gzip_and_cache() {
 #[tokio::test]
 async fn on_the_fly_cache_notices_edits() {
     let fx = Fixture::new();
-    let cfg = fx.config(300);
+    // No open-file cache: the edit is seen at once (with it, after its
+    // window: `cache_revalidates_modified_file`).
+    let cfg = fx.config(300).with_file_cache(FileCacheLimits {
+        valid: std::time::Duration::ZERO,
+        ..FileCacheLimits::default()
+    });
     let cache = GzipCache::default();
     let ae = [("accept-encoding", "gzip")];
     let r = request(&cfg, &cache, Method::GET, "/static/app.js", &ae).await;
@@ -1080,4 +1094,241 @@ async fn no_gzip_variant_outside_bounds_or_types() {
     assert_eq!(r.header("vary"), None);
     assert_eq!(r.body.len(), big.len());
     assert!(r.body == big);
+}
+
+// ---------------------------------------------------------------- open-file cache
+
+/// A little past the open-file cache's window.
+async fn past_window() {
+    tokio::time::sleep(DEFAULT_FILE_CACHE_VALID + std::time::Duration::from_millis(150)).await;
+}
+
+#[tokio::test]
+async fn cache_holds_small_files_only() {
+    let fx = Fixture::new();
+    let cfg = fx.config(300);
+    assert_eq!(cfg.file_cache_limits(), FileCacheLimits::default());
+    assert_eq!(get(&cfg, "/static/hello.txt", &[]).await.body, HELLO);
+    assert_eq!(cfg.file_cache.len(), 1);
+    // Refusals and directories are not cached.
+    for uri in ["/static/missing.txt", "/static/link-out", "/site/docs"] {
+        let r = get(&cfg, uri, &[]).await;
+        assert!(
+            r.status.is_client_error() || r.status.is_redirection(),
+            "{uri}"
+        );
+    }
+    assert_eq!(cfg.file_cache.len(), 1);
+    // Above the size limit: streamed, not cached.
+    let big: Vec<u8> = vec![3u8; MAX_CACHED_FILE_BYTES as usize + 1];
+    std::fs::write(fx.dir.join("www/over.bin"), &big).unwrap();
+    let r = get(&cfg, "/static/over.bin", &[]).await;
+    assert!(r.body == big);
+    assert_eq!(cfg.file_cache.len(), 1);
+}
+
+#[tokio::test]
+async fn cache_serves_within_window_and_revalidates_modified_file() {
+    let fx = Fixture::new();
+    let cfg = fx.config(300);
+    let cache = GzipCache::default();
+    let ae = [("accept-encoding", "gzip")];
+    let first = get(&cfg, "/static/hello.txt", &[]).await;
+    let gz_first = request(&cfg, &cache, Method::GET, "/static/app.js", &ae).await;
+    let etag = first.header("etag").unwrap().to_owned();
+    let gz_etag = gz_first.header("etag").unwrap().to_owned();
+    let written = std::time::Instant::now();
+    std::fs::write(fx.dir.join("www/hello.txt"), b"changed, and longer\n").unwrap();
+    let edited: Vec<u8> = b"let x = 1;\n".iter().copied().cycle().take(3000).collect();
+    std::fs::write(fx.dir.join("www/app.js"), &edited).unwrap();
+    // Inside the window the cached version is served, whole and unchanged
+    // (checked only when this test was not starved past the window).
+    let r = get(&cfg, "/static/hello.txt", &[]).await;
+    let g = request(&cfg, &cache, Method::GET, "/static/app.js", &ae).await;
+    if written.elapsed() < std::time::Duration::from_millis(800) {
+        assert_eq!(r.body, HELLO);
+        assert_eq!(r.header("etag"), Some(etag.as_str()));
+        assert_eq!(gunzip(&g.body), app_js());
+    }
+    past_window().await;
+    let r = get(&cfg, "/static/hello.txt", &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, "changed, and longer\n");
+    assert_eq!(r.header("content-length"), Some("20"));
+    let new_etag = r.header("etag").unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+    assert!(new_etag.starts_with("W/\"14-"));
+    // The new entry is a hit again, with the new validators.
+    let r = get(&cfg, "/static/hello.txt", &[("if-none-match", &new_etag)]).await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    // The gzip variant follows the new source (and its -gz ETag).
+    let g = request(&cfg, &cache, Method::GET, "/static/app.js", &ae).await;
+    assert_eq!(gunzip(&g.body), edited);
+    let g_etag = g.header("etag").unwrap();
+    assert_ne!(g_etag, gz_etag);
+    assert!(g_etag.starts_with(&format!("W/\"{:x}-", edited.len())));
+    assert!(g_etag.ends_with("-gz\""));
+    assert_eq!(cache.len(), 1);
+}
+
+#[tokio::test]
+async fn cache_forgets_deleted_file() {
+    let fx = Fixture::new();
+    let cfg = fx.config(300);
+    assert_eq!(
+        get(&cfg, "/static/data.bin", &[]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(cfg.file_cache.len(), 1);
+    std::fs::remove_file(fx.dir.join("www/data.bin")).unwrap();
+    past_window().await;
+    let r = get(&cfg, "/static/data.bin", &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body, "Not Found");
+    assert_eq!(r.header("etag"), None);
+    assert_eq!(cfg.file_cache.len(), 0);
+    // A file turned into a directory is the same 404 (307 in html mode).
+    assert_eq!(
+        get(&cfg, "/static/hello.txt", &[]).await.status,
+        StatusCode::OK
+    );
+    std::fs::remove_file(fx.dir.join("www/hello.txt")).unwrap();
+    std::fs::create_dir(fx.dir.join("www/hello.txt")).unwrap();
+    past_window().await;
+    assert_eq!(
+        get(&cfg, "/static/hello.txt", &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = get(&cfg, "/site/hello.txt", &[]).await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(cfg.file_cache.len(), 0);
+}
+
+#[tokio::test]
+async fn cache_rechecks_containment_after_symlink_swap() {
+    let fx = Fixture::new();
+    let cfg = fx.config(300);
+    let link = fx.dir.join("www/swap");
+    std::os::unix::fs::symlink("hello.txt", &link).unwrap();
+    let r = get(&cfg, "/static/swap", &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, HELLO);
+    // Atomically point the link outside the root.
+    let tmp = fx.dir.join("www/swap.tmp");
+    std::os::unix::fs::symlink("../outside/secret.txt", &tmp).unwrap();
+    std::fs::rename(&tmp, &link).unwrap();
+    past_window().await;
+    let r = get(&cfg, "/static/swap", &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body, "Not Found");
+    assert_eq!(cfg.file_cache.len(), 0);
+    // And stays refused (nothing cached for it).
+    let r = get(&cfg, "/static/swap", &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn cache_entry_is_bound_to_its_mount_root() {
+    // `/sub` has root www/docs; www/docs/up -> ../hello.txt is inside www
+    // but outside www/docs.
+    let fx = Fixture::new();
+    std::os::unix::fs::symlink("../hello.txt", fx.dir.join("www/docs/up")).unwrap();
+    let mut m = StaticMounts::new();
+    m.mount("/static", &fx.www(), false).unwrap();
+    m.mount("/sub", &format!("{}/docs", fx.www()), false)
+        .unwrap();
+    let cfg = m.freeze(None, 300);
+    for _ in 0..2 {
+        let r = get(&cfg, "/static/docs/up", &[]).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body, HELLO);
+        // Same candidate path, cached a moment ago, but another root.
+        let r = get(&cfg, "/sub/up", &[]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn cache_hit_compresses_on_first_gzip_request() {
+    let fx = Fixture::new();
+    let cfg = fx.config(300);
+    let cache = GzipCache::default();
+    // Cached by an identity request, then asked for gzip: compressed once.
+    let r = request(&cfg, &cache, Method::GET, "/static/app.js", &[]).await;
+    assert_eq!(r.body, app_js());
+    assert!(cache.is_empty());
+    for _ in 0..2 {
+        let r = request(
+            &cfg,
+            &cache,
+            Method::GET,
+            "/static/app.js",
+            &[("accept-encoding", "gzip")],
+        )
+        .await;
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        assert_eq!(gunzip(&r.body), app_js());
+        assert_eq!(
+            r.header("content-length").unwrap(),
+            r.body.len().to_string()
+        );
+    }
+    assert_eq!(cache.len(), 1);
+    assert_eq!(cfg.file_cache.len(), 1);
+}
+
+#[tokio::test]
+async fn cached_and_uncached_responses_are_identical() {
+    let fx = Fixture::new();
+    let cached = fx.config(300);
+    let uncached = fx.config(300).with_file_cache(FileCacheLimits {
+        valid: std::time::Duration::ZERO,
+        ..FileCacheLimits::default()
+    });
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("/static/hello.txt", &[]),
+        ("/static/data.bin", &[("range", "bytes=10-19")]),
+        ("/static/data.bin", &[("range", "bytes=-5")]),
+        ("/static/data.bin", &[("range", "bytes=500-")]),
+        (
+            "/static/data.bin",
+            &[("range", "bytes=0-1"), ("if-range", "\"x\"")],
+        ),
+        ("/static/empty.txt", &[]),
+        ("/static/style.css", &[("accept-encoding", "gzip")]),
+        (
+            "/static/style.css",
+            &[("accept-encoding", "gzip"), ("range", "bytes=0-3")],
+        ),
+        ("/static/style.css", &[]),
+        ("/static/app.js", &[("accept-encoding", "gzip")]),
+        (
+            "/static/app.js",
+            &[("accept-encoding", "gzip"), ("range", "bytes=0-3")],
+        ),
+        (
+            "/static/hello.txt",
+            &[("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT")],
+        ),
+        ("/static/hello.txt", &[("if-none-match", "*")]),
+        ("/favicon.ico", &[]),
+        ("/secret", &[]),
+    ];
+    for (uri, headers) in cases {
+        // Twice on the cached config: the miss that fills it, then the hit.
+        let a = get(&cached, uri, headers).await;
+        let b = get(&cached, uri, headers).await;
+        let c = get(&uncached, uri, headers).await;
+        for r in [&a, &b] {
+            assert_eq!(r.status, c.status, "{uri} {headers:?}");
+            assert_eq!(r.headers, c.headers, "{uri} {headers:?}");
+            assert_eq!(r.body, c.body, "{uri} {headers:?}");
+        }
+        // HEAD too.
+        let h = request(&cached, &GzipCache::default(), Method::HEAD, uri, headers).await;
+        let hu = request(&uncached, &GzipCache::default(), Method::HEAD, uri, headers).await;
+        assert_eq!(h.status, hu.status, "HEAD {uri}");
+        assert_eq!(h.headers, hu.headers, "HEAD {uri}");
+        assert!(h.body.is_empty());
+    }
 }
