@@ -120,10 +120,7 @@ fn request_tuple<'py>(py: Python<'py>, r: &Running, msg: &IpcMsg) -> PyResult<Op
 pub fn _poll_batch(py: Python<'_>, max_n: usize) -> PyResult<Bound<'_, PyList>> {
     let r = running()?;
     let mut msgs = Vec::new();
-    if r.ipc.requests.pop_batch(&mut msgs, max_n.max(1)) == 0 && spin_for_requests(py, &r) {
-        r.ipc.requests.pop_batch(&mut msgs, max_n.max(1));
-    }
-    if msgs.is_empty() {
+    if r.ipc.requests.pop_batch(&mut msgs, max_n.max(1)) == 0 {
         r.wake.drain();
         if r.ipc.requests.park() {
             return Ok(PyList::empty(py));
@@ -151,32 +148,6 @@ pub fn _poll_batch(py: Python<'_>, max_n: usize) -> PyResult<Bound<'_, PyList>> 
     }
     Ok(out)
 }
-
-/// Under load the next request usually arrives within microseconds; waiting for
-/// it briefly (detached, no syscalls) saves a park → eventfd write → selector
-/// wake-up → context switch cycle per small batch. Bounded by `SPIN_BUDGET`.
-fn spin_for_requests(py: Python<'_>, r: &Running) -> bool {
-    let budget = *SPIN_BUDGET;
-    if budget.is_zero() {
-        return false;
-    }
-    py.detach(|| {
-        let start = std::time::Instant::now();
-        while start.elapsed() < budget {
-            if !r.ipc.requests.is_empty() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        false
-    })
-}
-
-/// Spin budget before parking; `VIPERHTTP_SPIN_US` (0 disables), default 0 until measured.
-static SPIN_BUDGET: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
-    let us = std::env::var("VIPERHTTP_SPIN_US").ok().and_then(|v| v.parse().ok()).unwrap_or(0u64);
-    Duration::from_micros(us)
-});
 
 /// `poll_request() -> dict | None` (runtime.md §2.5 shape): one request.
 #[pyfunction]

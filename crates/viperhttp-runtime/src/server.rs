@@ -28,6 +28,9 @@ use crate::service::{handle, ConnInfo};
 use crate::stats::ServerStats;
 use crate::RuntimeError;
 
+/// hyper's built-in header-count limit (`hyper::proto::h1::role::DEFAULT_MAX_HEADERS`).
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
 /// State shared by every task of one running server.
 pub struct Shared {
     /// The IPC channel to the interpreter.
@@ -222,7 +225,12 @@ async fn serve(
     builder.header_read_timeout(None);
     let guard_limits = GuardLimits::new(&shared.config.limits, &shared.config.timeouts);
     // >= 2: the guard's synthetic head for a rejection carries two fields.
-    builder.max_headers(shared.config.limits.max_headers.max(2));
+    // The head guard enforces `max_headers`; hyper only has to accept what passes.
+    // Its default (100) parses into an inline array, while an explicit limit makes it
+    // allocate and fill a vector per request, so set one only above the default.
+    if shared.config.limits.max_headers > HYPER_DEFAULT_MAX_HEADERS {
+        builder.max_headers(shared.config.limits.max_headers);
+    }
     builder.max_buf_size(guard_limits.hyper_max_buf_size());
 
     loop {

@@ -718,20 +718,18 @@ impl<T: AsyncRead + Unpin> GuardedIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<ReadOutcome>> {
         let start = buf.filled().len();
-        let want = buf.remaining().min(DIRECT_READ_MAX);
-        let n = {
-            let slice = buf.initialize_unfilled_to(want);
-            let mut sub = ReadBuf::new(slice);
-            match Pin::new(&mut self.inner).poll_read(cx, &mut sub) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => sub.filled().len(),
-            }
-        };
-        if n == 0 {
+        // Straight into hyper's (uninitialised) buffer: a sub-`ReadBuf` made with
+        // `initialize_unfilled_to` would zero it on every read (measured: ~5 % of the
+        // runtime thread). What is read past a rejected head moves to `rbuf`, so
+        // `rbuf` stays bounded by hyper's `max_buf_size`.
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {}
+        }
+        if buf.filled().len() == start {
             return Poll::Ready(Ok(ReadOutcome::Eof));
         }
-        buf.advance(n);
         let deliver = {
             let fresh = buf.filled().get(start..).unwrap_or_default();
             let deliver = self.advance(fresh, 0);
