@@ -8,7 +8,7 @@
 //! producer-side frame credit (`MAX_BUFFERED_FRAMES`).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -18,6 +18,12 @@ use tokio::sync::Notify;
 use viperhttp_ipc::{flags, Ipc, IpcMsg, MsgType};
 
 use crate::stats::ServerStats;
+
+/// Internal frame flag (never on the wire): the response timeout fired.
+pub const TIMED_OUT: u8 = 0x80;
+
+/// Period of the response-timeout sweep: a 504 comes at most this late.
+pub const SWEEP_PERIOD: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// Frames a streaming producer may have buffered in the runtime per request
 /// before it must wait (`runtime.md` §2.7: 64).
@@ -49,6 +55,8 @@ impl Frame {
 #[derive(Default)]
 pub struct Slot {
     state: Mutex<SlotState>,
+    /// Coarse deadline (ms on the sweeper's clock) for the first frame; 0 = none.
+    deadline_ms: AtomicU64,
 }
 
 #[derive(Default)]
@@ -82,9 +90,35 @@ impl Slot {
         self.state.lock().frames.len()
     }
 
+    /// Deliver the timeout marker if the deadline passed and no frame came —
+    /// decided under the lock `push` takes, so a real first frame and the
+    /// marker can never both be queued.
+    fn expire(&self, now_ms: u64) {
+        let waker = {
+            let mut state = self.state.lock();
+            let deadline = self.deadline_ms.load(Ordering::Relaxed);
+            if deadline == 0 || deadline > now_ms {
+                return;
+            }
+            self.deadline_ms.store(0, Ordering::Relaxed);
+            state.frames.push_back(Frame {
+                status: 0,
+                headers: Bytes::new(),
+                body: Bytes::new(),
+                flags: TIMED_OUT,
+                total_len: 0,
+            });
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
     fn push(&self, frame: Frame) {
         let waker = {
             let mut state = self.state.lock();
+            self.deadline_ms.store(0, Ordering::Relaxed); // a frame arrived: no 504 any more
             state.frames.push_back(frame);
             state.waker.take()
         };
@@ -98,12 +132,24 @@ impl Slot {
 #[derive(Default)]
 pub struct Pending {
     slots: Mutex<HashMap<u32, Arc<Slot>>>,
+    /// Milliseconds since the server started, advanced by the sweeper: a
+    /// request's deadline costs one atomic read instead of a clock read and a
+    /// timer registration.
+    clock_ms: AtomicU64,
+    /// `response_timeout_ms` (0 = none).
+    timeout_ms: AtomicU64,
 }
 
 impl Pending {
     /// Register a request before its message is pushed (so no frame can beat it).
     pub fn register(&self, id: u32, stats: &ServerStats) -> Arc<Slot> {
         let slot = Arc::new(Slot::default());
+        let timeout = self.timeout_ms.load(Ordering::Relaxed);
+        if timeout > 0 {
+            // +SWEEP_PERIOD: the clock lags real time by up to one period.
+            let deadline = self.clock_ms.load(Ordering::Relaxed) + timeout + SWEEP_PERIOD.as_millis() as u64;
+            slot.deadline_ms.store(deadline, Ordering::Relaxed);
+        }
         let mut slots = self.slots.lock();
         slots.insert(id, slot.clone());
         let used = slots.len() as u64;
@@ -137,6 +183,30 @@ impl Pending {
         self.slots.lock().get(&id).map(|s| s.buffered()).unwrap_or(0)
     }
 
+    /// Set `response_timeout_ms` (0 = none).
+    pub fn set_timeout_ms(&self, ms: u64) {
+        self.timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Advance the clock and time out every request still waiting for its
+    /// first frame past its deadline (`504`, runtime.md §4.4).
+    pub fn sweep(&self, now_ms: u64) {
+        self.clock_ms.store(now_ms, Ordering::Relaxed);
+        let expired: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .values()
+            .filter(|s| {
+                let d = s.deadline_ms.load(Ordering::Relaxed);
+                d != 0 && d <= now_ms
+            })
+            .cloned()
+            .collect();
+        for slot in expired {
+            slot.expire(now_ms);
+        }
+    }
+
     fn deliver(&self, id: u32, frame: Frame) -> bool {
         let terminal = frame.is_terminal();
         let slot = {
@@ -158,25 +228,41 @@ impl Pending {
 }
 
 /// Copy one response record's bytes out of the ring and release the region.
+/// One allocation holds `[headers][body]` (docs/ipc.md), so it is copied with
+/// one `Bytes` allocation and split.
 fn take_frame(ipc: &Ipc, msg: &IpcMsg) -> Frame {
-    let read = |offset: u32, len: u32| -> Bytes {
-        if len == 0 {
-            return Bytes::new();
-        }
-        ipc.response_ring
-            .read_with(offset, len, Bytes::copy_from_slice)
-            .unwrap_or_default()
+    let headers_len = u32::from(msg.headers_len);
+    let start = if headers_len > 0 { msg.headers_offset } else { msg.buffer_offset };
+    let total = headers_len + msg.body_len;
+    let contiguous = headers_len == 0 || msg.body_len == 0 || msg.buffer_offset == msg.headers_offset + headers_len;
+    let (headers, body) = if total == 0 {
+        (Bytes::new(), Bytes::new())
+    } else if contiguous {
+        let mut all = ipc.response_ring.read_with(start, total, Bytes::copy_from_slice).unwrap_or_default();
+        let body = all.split_off((headers_len as usize).min(all.len()));
+        (all, body)
+    } else {
+        // Not written by our binding; still accepted, copied piecewise.
+        let read = |offset: u32, len: u32| {
+            ipc.response_ring.read_with(offset, len, Bytes::copy_from_slice).unwrap_or_default()
+        };
+        (read(msg.headers_offset, headers_len), read(msg.buffer_offset, msg.body_len))
     };
-    let headers = read(msg.headers_offset, u32::from(msg.headers_len));
-    let body = read(msg.buffer_offset, msg.body_len);
-    // One allocation holds `[headers][body]` (docs/ipc.md): it starts at the
-    // header block when there is one, else at the body.
-    if msg.headers_len > 0 {
-        ipc.response_ring.release(msg.headers_offset);
-    } else if msg.body_len > 0 {
-        ipc.response_ring.release(msg.buffer_offset);
+    if total > 0 {
+        ipc.response_ring.release(start);
     }
     Frame { status: msg.status_code, headers, body, flags: msg.flags, total_len: msg.total_len }
+}
+
+/// The response-timeout sweeper: every `SWEEP_PERIOD` until the runtime stops.
+pub async fn sweep_timeouts(pending: Arc<Pending>) {
+    let start = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(SWEEP_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        pending.sweep(start.elapsed().as_millis() as u64);
+    }
 }
 
 /// The dispatcher: drains the response queue into the slots, forever (until

@@ -20,7 +20,7 @@ use viperhttp_ipc::Ipc;
 
 use crate::config::RuntimeConfig;
 use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
-use crate::pending::{dispatch_responses, Pending};
+use crate::pending::{dispatch_responses, sweep_timeouts, Pending};
 use crate::rate_limit::RateLimiter;
 use crate::router::Routes;
 use crate::static_files::GzipCache;
@@ -208,6 +208,8 @@ async fn serve(
             return;
         }
     };
+    shared.pending.set_timeout_ms(shared.config.timeouts.response_ms);
+    let sweeper = tokio::spawn(sweep_timeouts(shared.pending.clone()));
     let dispatcher = tokio::spawn(dispatch_responses(
         shared.ipc.clone(),
         shared.pending.clone(),
@@ -278,4 +280,5 @@ async fn serve(
         _ = force_close.notified() => {}
     }
     dispatcher.abort();
+    sweeper.abort();
 }

@@ -27,7 +27,7 @@ use crate::cors::CorsOutcome;
 use crate::head_guard::{ConnGuard, FinishOnEnd, Verdict};
 use crate::rate_limit::too_many_requests;
 use crate::static_files;
-use crate::pending::{Frame, Slot};
+use crate::pending::{Frame, Slot, TIMED_OUT};
 use crate::router::Lookup;
 use crate::server::Shared;
 use crate::stats::ServerStats;
@@ -220,8 +220,8 @@ async fn read_body(shared: &Shared, body: Incoming, declared: Option<u64>) -> Re
     if declared.is_some_and(|n| n > max as u64) {
         return Err(closing(simple_response(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")));
     }
-    if declared == Some(0) {
-        return Ok(Bytes::new());
+    if declared == Some(0) || http_body::Body::is_end_stream(&body) {
+        return Ok(Bytes::new()); // no body: no timer, no buffer
     }
     // body_timeout_ms restarts on every read that makes progress (runtime.md §4.4).
     let idle = match shared.config.timeouts.body_ms {
@@ -367,17 +367,13 @@ async fn forward_to_python(
         return resp;
     }
 
-    let first = match shared.config.timeouts.response_ms {
-        0 => slot.next().await,
-        ms => match tokio::time::timeout(Duration::from_millis(ms), slot.next()).await {
-            Ok(f) => f,
-            Err(_) => {
-                ServerStats::bump(&shared.stats.ipc_wait_timeouts);
-                // guard cancels the id and forgets the slot
-                return closing(simple_response(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"));
-            }
-        },
-    };
+    // response_timeout_ms is enforced by the pending-map sweeper (no timer per request).
+    let first = slot.next().await;
+    if first.flags & TIMED_OUT != 0 {
+        ServerStats::bump(&shared.stats.ipc_wait_timeouts);
+        // guard cancels the id and forgets the slot
+        return closing(simple_response(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"));
+    }
     build_response(shared, first, slot, guard)
 }
 

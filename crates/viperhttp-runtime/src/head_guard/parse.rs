@@ -539,8 +539,17 @@ impl HeadScanner {
         }
         // Defence in depth: the head must also satisfy httparse, which hyper
         // uses, so hyper never answers a head this guard let through.
-        let mut slots = vec![httparse::EMPTY_HEADER; self.fields.len()];
-        let mut req = httparse::Request::new(&mut slots);
+        // Typical heads fit the stack array; only larger ones allocate.
+        const STACK_FIELDS: usize = 32;
+        let mut stack = [httparse::EMPTY_HEADER; STACK_FIELDS];
+        let mut heap = Vec::new();
+        let slots: &mut [httparse::Header<'_>] = if self.fields.len() <= STACK_FIELDS {
+            &mut stack
+        } else {
+            heap.resize(self.fields.len(), httparse::EMPTY_HEADER);
+            &mut heap
+        };
+        let mut req = httparse::Request::new(slots);
         match req.parse(head) {
             Ok(httparse::Status::Complete(n)) if n == head.len() => {}
             _ => return Err(Rejection::bad("head refused by httparse")),
