@@ -46,7 +46,13 @@ start() {  # start NAME PORT CMD...
   echo $! >"/tmp/bench-$name.pid"
   wait_port "$port" || { echo "$name failed to start"; cat "/tmp/bench-$name.log"; return 1; }
 }
-stop() { kill "$(cat "/tmp/bench-$1.pid")" 2>/dev/null || true; wait "$(cat "/tmp/bench-$1.pid")" 2>/dev/null || true; }
+stop() {  # SIGTERM, then SIGKILL after 5 s (some peers hang in their graceful shutdown)
+  local pid; pid=$(cat "/tmp/bench-$1.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 
 results=()
 PORT=18180
@@ -58,7 +64,7 @@ for peer in $PEERS; do
   case $peer in
     hyper) start hyper $PORT ./target/release/hyper-hello $PORT ;;
     fastapi-uvicorn) need_bench_venv; start $peer $PORT .bench-venv/bin/python -m uvicorn --app-dir benches/peers fastapi_app:app --port $PORT --log-level warning --no-access-log ;;
-    granian) need_bench_venv; start $peer $PORT .bench-venv/bin/granian --interface asgi --workers 1 --port $PORT --app-dir benches/peers fastapi_app:app ;;
+    granian) need_bench_venv; start $peer $PORT .bench-venv/bin/granian --interface asgi --workers 1 --port $PORT --working-dir benches/peers fastapi_app:app ;;
     robyn) need_bench_venv; start $peer $PORT .bench-venv/bin/python benches/peers/robyn_app.py $PORT ;;
     *) echo "unknown peer $peer"; continue ;;
   esac
