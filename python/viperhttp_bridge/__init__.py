@@ -170,13 +170,7 @@ class Bridge:
             self._send_safe(rid, _INTERNAL_ERROR)
             return
         if type(result) in _PLAIN_RESULTS and not (type(result) is dict and "stream" in result):
-            try:
-                self._send(rid, result)
-            except Exception as exc:
-                self._send_failed(rid, exc)
-                return
-            if request._background is not None:
-                self._run_background(request)
+            self._send_plain(rid, request, result)
         elif hasattr(result, "__await__"):
             self._enqueue(item, request, result)  # a worker awaits it
         else:
@@ -286,6 +280,10 @@ class Bridge:
             task = self._spawn(self._stream(rid, request, result))
             self.streams[rid] = task
             return
+        self._send_plain(rid, request, result)
+
+    def _send_plain(self, rid: int, request: Any, result: Any) -> None:
+        """Normalise, serialise and send natively; then the request's background tasks."""
         try:
             self._send(rid, result)
         except Exception as exc:

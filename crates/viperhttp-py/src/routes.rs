@@ -49,18 +49,7 @@ const UNLIMITED_CAPACITY: u64 = u32::MAX as u64;
 
 /// Parse a method name, ASCII case-insensitive; `WS` = WebSocket route.
 fn parse_method(method: &str) -> Option<Method> {
-    const ALL: [Method; 8] = [
-        Method::Get,
-        Method::Post,
-        Method::Put,
-        Method::Patch,
-        Method::Delete,
-        Method::Options,
-        Method::Head,
-        Method::Ws,
-    ];
-    ALL.into_iter()
-        .find(|m| m.as_str().eq_ignore_ascii_case(method))
+    Method::from_name_ignore_case(method)
 }
 
 /// Register a route: `route_add(method, pattern) -> route_id`.

@@ -47,7 +47,7 @@
 //!    pass through raw afterwards.
 
 mod chunked;
-mod parse;
+pub(crate) mod parse;
 #[cfg(test)]
 mod tests;
 

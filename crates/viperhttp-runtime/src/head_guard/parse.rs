@@ -762,7 +762,8 @@ pub(crate) fn valid_authority(v: &[u8], allow_empty: bool) -> bool {
     !port.is_empty() && port.iter().all(u8::is_ascii_digit)
 }
 
-fn is_unreserved_or_sub_delim(b: u8) -> bool {
+/// RFC 3986 unreserved / sub-delims (also used by the router's `pchar`).
+pub(crate) fn is_unreserved_or_sub_delim(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
