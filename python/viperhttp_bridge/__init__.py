@@ -109,6 +109,7 @@ class Bridge:
         self._idle_ticks = 0
         self.running = False
         self.stop_event = asyncio.Event()
+        self.skip_drain = False  # set by a second SIGINT/SIGTERM
         self._scheduled = False
         self._retry_handle: Optional[asyncio.TimerHandle] = None
         self._tick_handle: Optional[asyncio.TimerHandle] = None
@@ -386,7 +387,7 @@ class Bridge:
         background tasks finish up to the grace period, then cut the rest."""
         _native.stop()
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.skip_drain:
             self.on_wake()  # requests still queued are dispatched
             if self._idle():
                 break
@@ -558,8 +559,10 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     if threading.current_thread() is threading.main_thread():
         def on_signal(signum: int, _frame: Any) -> None:
             signals_seen[0] += 1
-            if signals_seen[0] >= 3:
+            if signals_seen[0] >= 3:  # a drain that cannot finish (a stuck sync handler)
                 os._exit(128 + signum)
+            if signals_seen[0] == 2:  # runtime.md §9.1 step 6: skip the grace period
+                bridge.skip_drain = True
             ev_loop.call_soon_threadsafe(bridge.request_stop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
