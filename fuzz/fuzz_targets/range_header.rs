@@ -28,7 +28,9 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
 use range::{evaluate, RangeOutcome};
-use viperhttp_runtime::static_files::{serve, GzipCache, StaticConfig, StaticMatch, StaticMounts};
+use viperhttp_runtime::static_files::{
+    serve, FileCacheLimits, GzipCache, StaticConfig, StaticMatch, StaticMounts,
+};
 
 const SIZES: [usize; 4] = [0, 1, 100, 70_000];
 
@@ -57,7 +59,12 @@ fn fixture() -> &'static Fixture {
                 .expect("mount_file");
             contents.push(data);
         }
-        let cfg = mounts.freeze(None, 0);
+        // Files above 64 KiB bypass the open-file cache, so the 70 000-byte file
+        // keeps exercising the streaming path (positioned reads) as well.
+        let cfg = mounts.freeze(None, 0).with_file_cache(FileCacheLimits {
+            max_file_bytes: 64 * 1024,
+            ..FileCacheLimits::default()
+        });
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("tokio runtime");
