@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable, Optional
 
+from .diagnostics import reset_log_level as _reset_log_level
 from . import _native
 from . import middleware
 from .app import ViperHTTP, active_app, clear_active_app, current_request, set_current_request
@@ -60,15 +61,9 @@ def reset() -> None:
     """Clears all global state between tests (api.md §1.2); refused while serving."""
     if is_running():
         raise RuntimeError("reset() while the server is running")
-    native_reset = getattr(_native, "reset", None)
-    if native_reset is not None:
-        native_reset()  # routes, mounts, CORS/rate-limit/trusted-host, templates, log level
-    else:
-        _native.routes_reset()
-        for name in ("static_reset", "cors_reset"):
-            func = getattr(_native, name, None)
-            if func is not None:
-                func()
+    _native.routes_reset()
+    _native.native_config_reset()  # static mounts, CORS, trusted hosts, rate limit
+    _reset_log_level()
     setter = getattr(_native, "set_python_middleware", None)
     if setter is not None:
         setter(False)
@@ -101,9 +96,7 @@ set_worker_limits = getattr(_native, "set_worker_limits", None) or _unavailable(
 https_status = getattr(_native, "https_status", None) or _unavailable("https_status")
 http2_status = getattr(_native, "http2_status", None) or _unavailable("http2_status")
 is_running = getattr(_native, "is_running", None) or _not_running
-set_log_level = getattr(_native, "set_log_level", None) or _unavailable("set_log_level")
-get_log_level = getattr(_native, "get_log_level", None) or _unavailable("get_log_level")
-gzip_static = getattr(_native, "gzip_static", None) or _unavailable("gzip_static")
+from .diagnostics import get_log_level, gzip_static, set_log_level  # noqa: E402,F811
 LOG_OFF: int = getattr(_native, "LOG_OFF", 0)
 LOG_ERROR: int = getattr(_native, "LOG_ERROR", 1)
 LOG_WARN: int = getattr(_native, "LOG_WARN", 2)

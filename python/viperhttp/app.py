@@ -99,10 +99,7 @@ class ViperHTTP(RouteDecorators):
             raise ValueError("only one ViperHTTP instance supported")
         # §2.1: a new app starts from an empty route table, no mounts and no CORS config.
         _native.routes_reset()
-        for name in ("static_reset", "cors_reset"):
-            reset = getattr(_native, name, None)
-            if reset is not None:
-                reset()
+        _native.native_config_reset()  # static mounts and CORS config (§2.1)
         self._routes_by_id: List[Optional[RoutePlan]] = []
         self._static_matches: Dict[str, Dict[str, int]] = {}
         self._exception_handlers: Dict[type, HandlerEntry] = {}

@@ -26,6 +26,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(server::server_stats, m)?)?;
     m.add_function(wrap_pyfunction!(server::ipc_stats, m)?)?;
     m.add_function(wrap_pyfunction!(server::get_worker_limits, m)?)?;
+    m.add_function(wrap_pyfunction!(server::server_stats_reset, m)?)?;
+    m.add_function(wrap_pyfunction!(server::heap_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(server::https_status, m)?)?;
+    m.add_function(wrap_pyfunction!(server::http2_status, m)?)?;
     m.add_function(wrap_pyfunction!(server::set_worker_limits, m)?)?;
     // IPC, interpreter side
     m.add_function(wrap_pyfunction!(bridge::_poll_batch, m)?)?;

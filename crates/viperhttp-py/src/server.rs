@@ -264,3 +264,57 @@ pub fn set_worker_limits<'py>(
     }
     limits_dict(py)
 }
+
+/// `server_stats_reset()`: zero the resettable counters (gauges stay).
+#[pyfunction]
+pub fn server_stats_reset() {
+    if let Some(r) = running_any() {
+        r.server.stats().reset_counters();
+    }
+}
+
+/// `heap_stats()` (runtime.md §8): `internal_*` from the process's memory figures
+/// (`/proc/self/status`: VmRSS, VmHWM; total = MemTotal), PSRAM keys 0/False.
+#[pyfunction]
+pub fn heap_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    fn kib(text: &str, key: &str) -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0, |v| v * 1024)
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let total = kib(&meminfo, "MemTotal:");
+    let available = kib(&meminfo, "MemAvailable:");
+    let d = PyDict::new(py);
+    d.set_item("internal_total", total)?;
+    d.set_item("internal_free", available)?;
+    d.set_item("internal_largest", available)?;
+    d.set_item("internal_min_free", total.saturating_sub(kib(&status, "VmHWM:")))?;
+    d.set_item("rss", kib(&status, "VmRSS:"))?;
+    for key in ["psram_total", "psram_free", "psram_largest", "psram_min_free"] {
+        d.set_item(key, 0)?;
+    }
+    d.set_item("psram_available", false)?;
+    Ok(d)
+}
+
+/// `https_status()`: TLS is not built yet on the host (extensions.md §8).
+#[pyfunction]
+pub fn https_status(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("enabled", false)?;
+    d.set_item("running", false)?;
+    Ok(d)
+}
+
+/// `http2_status()`: HTTP/2 is not built yet on the host (extensions.md §8).
+#[pyfunction]
+pub fn http2_status(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("enabled", false)?;
+    d.set_item("max_streams", 0)?;
+    Ok(d)
+}

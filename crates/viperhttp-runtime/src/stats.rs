@@ -12,6 +12,11 @@ macro_rules! counters {
         }
 
         impl ServerStats {
+            /// Visit every counter with its key.
+            pub fn for_each(&self, mut f: impl FnMut(&'static str, &AtomicU64)) {
+                $( f(stringify!($name), &self.$name); )*
+            }
+
             /// `(key, value)` pairs in declaration order.
             pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
                 vec![$( (stringify!($name), self.$name.load(Ordering::Relaxed)), )*]
@@ -69,7 +74,19 @@ counters! {
     ratelimit_store_errors,
 }
 
+/// Gauges (current values, not event counts): `server_stats_reset()` keeps them.
+const GAUGES: [&str; 3] = ["connections_open", "ipc_pending_used", "event_conn_peak"];
+
 impl ServerStats {
+    /// Zero every counter except the gauges (`server_stats_reset()`, runtime.md §8).
+    pub fn reset_counters(&self) {
+        self.for_each(|name, counter| {
+            if !GAUGES.contains(&name) {
+                counter.store(0, Ordering::Relaxed);
+            }
+        });
+    }
+
     /// Add one to a counter.
     #[inline]
     pub fn bump(counter: &AtomicU64) {

@@ -1,0 +1,105 @@
+"""Log level and `gzip_static` (runtime.md §8, §6.5; api.md §1.2–§1.3).
+
+The log level maps onto the Python logger ``viperhttp`` (the runtime emits no
+records of its own yet, so there is no Rust level to keep in step).
+`gzip_static` runs in Python: it is a one-off, start-time tool, and the stdlib
+``gzip`` module is the well-kept piece for it.
+"""
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+from typing import Dict, Optional, Union
+
+LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
+_NAMES = {"off": LOG_OFF, "error": LOG_ERROR, "warn": LOG_WARN, "warning": LOG_WARN,
+          "info": LOG_INFO, "debug": LOG_DEBUG, "trace": LOG_TRACE}
+_CANONICAL = ["off", "error", "warn", "info", "debug", "trace"]
+#: viperhttp level → Python logging level (TRACE is below DEBUG).
+_PY_LEVELS = [logging.CRITICAL + 10, logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG, 5]
+_current = [LOG_INFO]
+
+
+def set_log_level(level: Union[int, str]) -> Dict[str, object]:
+    """`set_log_level(int | name)`; unknown or out of range → `ValueError("log level out of range")`."""
+    if isinstance(level, str):
+        value = _NAMES.get(level.strip().lower())
+    elif isinstance(level, int) and not isinstance(level, bool):
+        value = level if LOG_OFF <= level <= LOG_TRACE else None
+    else:
+        value = None
+    if value is None:
+        raise ValueError("log level out of range")
+    _current[0] = value
+    logging.getLogger("viperhttp").setLevel(_PY_LEVELS[value])
+    return get_log_level()
+
+
+def get_log_level() -> Dict[str, object]:
+    return {"value": _current[0], "name": _CANONICAL[_current[0]]}
+
+
+def reset_log_level() -> None:
+    """Back to the default (INFO); used by `viperhttp.reset()`."""
+    set_log_level(LOG_INFO)
+
+
+_GZIP_EXTS = (".html", ".htm", ".css", ".js", ".json", ".txt", ".svg", ".xml")
+_MAX_DEPTH = 8
+
+
+def gzip_static(root: Optional[str] = None, min_size: int = 1024, level: int = 6) -> Dict[str, int]:
+    """Pre-build `<file>.gz` siblings under `root` (runtime.md §6.5): depth ≤ 8, the listed
+    extensions, size ≥ `min_size`; skips `.gz` files and siblings that are non-empty and not
+    older; writes through a temp file + rename. Returns the counters dict."""
+    if root is not None and not isinstance(root, str):
+        raise TypeError("root must be str")
+    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
+        raise ValueError("min_size must be >= 0")
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
+        raise ValueError("level must be 0..9")
+    from .files import resolve_path  # vfs_root mapping (extensions.md §10.3)
+
+    base = resolve_path(root) if root is not None else (os.environ.get("VIPERHTTP_VFS_ROOT") or os.getcwd())
+    stats = {"files_seen": 0, "gzipped": 0, "skipped_small": 0, "skipped_existing": 0,
+             "skipped_ext": 0, "errors": 0}
+    if not os.path.isdir(base):
+        raise OSError(5, "EIO", base)  # walk failure → OSError(EIO)
+    base_depth = base.rstrip(os.sep).count(os.sep)
+    for dirpath, dirnames, filenames in os.walk(base):
+        if dirpath.rstrip(os.sep).count(os.sep) - base_depth >= _MAX_DEPTH:
+            dirnames[:] = []
+        for name in filenames:
+            if name.endswith(".gz"):
+                continue
+            stats["files_seen"] += 1
+            path = os.path.join(dirpath, name)
+            if not name.lower().endswith(_GZIP_EXTS):
+                stats["skipped_ext"] += 1
+                continue
+            try:
+                st = os.stat(path)
+                if st.st_size < min_size:
+                    stats["skipped_small"] += 1
+                    continue
+                gz = path + ".gz"
+                try:
+                    gst = os.stat(gz)
+                    if gst.st_size > 0 and gst.st_mtime >= st.st_mtime:
+                        stats["skipped_existing"] += 1
+                        continue
+                except FileNotFoundError:
+                    pass
+                tmp = gz + ".tmp"
+                with open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=level) as dst:
+                    while True:
+                        chunk = src.read(65536)
+                        if not chunk:
+                            break
+                        dst.write(chunk)
+                os.replace(tmp, gz)
+                stats["gzipped"] += 1
+            except OSError:
+                stats["errors"] += 1
+    return stats
