@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "== lint (clippy -D warnings, rustfmt)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo fmt --all --check
 echo "== cargo test"
 cargo test --workspace --release --quiet 2>&1 | tail -n 40
 echo "== pytest"

@@ -131,7 +131,10 @@ impl Method {
 
     /// Parse a method name, ASCII case-insensitive, `WS` included (route registration).
     pub fn from_name_ignore_case(name: &str) -> Option<Method> {
-        [Method::Ws].into_iter().chain(Method::HTTP).find(|m| m.as_str().eq_ignore_ascii_case(name))
+        [Method::Ws]
+            .into_iter()
+            .chain(Method::HTTP)
+            .find(|m| m.as_str().eq_ignore_ascii_case(name))
     }
 
     /// Decode a wire code.

@@ -33,10 +33,18 @@ fn method_str(py: Python<'_>, code: u8) -> Bound<'_, PyString> {
     static NAMES: PyOnceLock<[Py<PyString>; 8]> = PyOnceLock::new();
     let names = NAMES.get_or_init(py, || {
         [0u8, 1, 2, 3, 4, 5, 6, 7].map(|c| {
-            PyString::intern(py, Method::from_code(c).map(Method::as_str).unwrap_or("GET")).unbind()
+            PyString::intern(
+                py,
+                Method::from_code(c).map(Method::as_str).unwrap_or("GET"),
+            )
+            .unbind()
         })
     });
-    names.get(code as usize).unwrap_or(&names[0]).bind(py).clone()
+    names
+        .get(code as usize)
+        .unwrap_or(&names[0])
+        .bind(py)
+        .clone()
 }
 
 fn scheme_and_version(py: Python<'_>, p: u8) -> (Bound<'_, PyString>, Bound<'_, PyString>) {
@@ -52,7 +60,8 @@ fn scheme_and_version(py: Python<'_>, p: u8) -> (Bound<'_, PyString>, Bound<'_, 
 /// The peer's address as a Python str. Most requests in a batch come from few
 /// peers, so the last formatted address is kept (interpreter thread only).
 fn peer_ip_str<'py>(py: Python<'py>, raw: [u8; 16]) -> Bound<'py, PyString> {
-    static LAST: parking_lot::Mutex<Option<([u8; 16], Py<PyString>)>> = parking_lot::Mutex::new(None);
+    static LAST: parking_lot::Mutex<Option<([u8; 16], Py<PyString>)>> =
+        parking_lot::Mutex::new(None);
     let mut last = LAST.lock();
     if let Some((ip, s)) = last.as_ref() {
         if *ip == raw {
@@ -71,26 +80,44 @@ fn peer_ip_str<'py>(py: Python<'py>, raw: [u8; 16]) -> Bound<'py, PyString> {
 
 fn client_tuple<'py>(py: Python<'py>, msg: &IpcMsg) -> PyResult<Bound<'py, PyTuple>> {
     let ip = peer_ip_str(py, msg.peer_ip);
-    PyTuple::new(py, [ip.into_any(), msg.peer_port.into_pyobject(py)?.into_any()])
+    PyTuple::new(
+        py,
+        [ip.into_any(), msg.peer_port.into_pyobject(py)?.into_any()],
+    )
 }
 
 /// Build the request tuple
 /// `(request_id, method, path, query, headers_blob, body, client, scheme, http_version)`
 /// from one `REQ_HTTP` record, copying out of the ring and releasing it.
-fn request_tuple<'py>(py: Python<'py>, r: &Running, msg: &IpcMsg) -> PyResult<Option<Bound<'py, PyTuple>>> {
+fn request_tuple<'py>(
+    py: Python<'py>,
+    r: &Running,
+    msg: &IpcMsg,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
     let uri_len = msg.uri_len as usize;
     let headers_len = msg.headers_len as usize;
     let total = uri_len + headers_len + msg.body_len as usize;
-    let parts = r.ipc.request_ring.read_with(msg.buffer_offset, total as u32, |blob| {
-        let uri = blob.get(..uri_len).unwrap_or_default();
-        let headers = blob.get(uri_len..uri_len + headers_len).unwrap_or_default();
-        let body = blob.get(uri_len + headers_len..).unwrap_or_default();
-        let (path, query) = match uri.iter().position(|&b| b == b'?') {
-            Some(q) => (uri.get(..q).unwrap_or_default(), uri.get(q + 1..).unwrap_or_default()),
-            None => (uri, &b""[..]),
-        };
-        (latin1(py, path), latin1(py, query), PyBytes::new(py, headers), PyBytes::new(py, body))
-    });
+    let parts = r
+        .ipc
+        .request_ring
+        .read_with(msg.buffer_offset, total as u32, |blob| {
+            let uri = blob.get(..uri_len).unwrap_or_default();
+            let headers = blob.get(uri_len..uri_len + headers_len).unwrap_or_default();
+            let body = blob.get(uri_len + headers_len..).unwrap_or_default();
+            let (path, query) = match uri.iter().position(|&b| b == b'?') {
+                Some(q) => (
+                    uri.get(..q).unwrap_or_default(),
+                    uri.get(q + 1..).unwrap_or_default(),
+                ),
+                None => (uri, &b""[..]),
+            };
+            (
+                latin1(py, path),
+                latin1(py, query),
+                PyBytes::new(py, headers),
+                PyBytes::new(py, body),
+            )
+        });
     if total > 0 {
         r.ipc.request_ring.release(msg.buffer_offset);
     }
@@ -153,7 +180,9 @@ pub fn _poll_batch(py: Python<'_>, max_n: usize) -> PyResult<Bound<'_, PyList>> 
 #[pyfunction]
 pub fn poll_request(py: Python<'_>) -> PyResult<Option<Bound<'_, PyDict>>> {
     let batch = _poll_batch(py, 1)?;
-    let Ok(item) = batch.get_item(0) else { return Ok(None) };
+    let Ok(item) = batch.get_item(0) else {
+        return Ok(None);
+    };
     let t = item.cast_into::<PyTuple>()?;
     let d = PyDict::new(py);
     d.set_item("type", "http")?;
@@ -161,7 +190,14 @@ pub fn poll_request(py: Python<'_>) -> PyResult<Option<Bound<'_, PyDict>>> {
     d.set_item("method", t.get_item(1)?)?;
     let path: String = t.get_item(2)?.extract()?;
     let query: String = t.get_item(3)?.extract()?;
-    d.set_item("path", if query.is_empty() { path } else { format!("{path}?{query}") })?;
+    d.set_item(
+        "path",
+        if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        },
+    )?;
     let request_cls = py.import("viperhttp.request")?.getattr("Request")?;
     d.set_item("request", request_cls.call_method1("_from_native", t)?)?;
     Ok(Some(d))
@@ -172,7 +208,11 @@ pub fn poll_request(py: Python<'_>) -> PyResult<Option<Bound<'_, PyDict>>> {
 #[pyfunction]
 pub fn wait_request(py: Python<'_>, timeout_ms: u64) -> PyResult<bool> {
     let r = running()?;
-    Ok(py.detach(|| r.ipc.requests.wait_nonempty(Duration::from_millis(timeout_ms), &r.ipc.stopping)))
+    Ok(py.detach(|| {
+        r.ipc
+            .requests
+            .wait_nonempty(Duration::from_millis(timeout_ms), &r.ipc.stopping)
+    }))
 }
 
 /// `wakeup_fd() -> int` (runtime.md §1.4).
@@ -203,7 +243,9 @@ fn ipc_err(e: IpcError) -> PyErr {
         IpcError::HeadersTooLarge => PyValueError::new_err("headers too large"),
         IpcError::RingFull => PyValueError::new_err("ipc ring full"),
         IpcError::QueueFull => PyValueError::new_err("response queue full"),
-        IpcError::Malformed(what) => PyValueError::new_err(format!("invalid response header: {what}")),
+        IpcError::Malformed(what) => {
+            PyValueError::new_err(format!("invalid response header: {what}"))
+        }
         other => PyValueError::new_err(other.to_string()),
     }
 }
@@ -214,7 +256,9 @@ fn header_bytes<'a>(v: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u
     } else if let Ok(b) = v.cast::<PyBytes>() {
         Ok(std::borrow::Cow::Owned(b.as_bytes().to_vec()))
     } else {
-        Err(PyTypeError::new_err("header names and values must be str or bytes"))
+        Err(PyTypeError::new_err(
+            "header names and values must be str or bytes",
+        ))
     }
 }
 
@@ -246,29 +290,44 @@ fn push_headers(block: &mut Vec<u8>, headers: &Bound<'_, PyAny>) -> PyResult<boo
 }
 
 /// Serialise a body value: returns (bytes, default content type).
-fn body_bytes(py: Python<'_>, body: &Bound<'_, PyAny>, strict: bool) -> PyResult<(Vec<u8>, Option<&'static str>)> {
+fn body_bytes(
+    py: Python<'_>,
+    body: &Bound<'_, PyAny>,
+    strict: bool,
+) -> PyResult<(Vec<u8>, Option<&'static str>)> {
     if body.is_none() {
         Ok((Vec::new(), None))
     } else if let Ok(b) = body.cast::<PyBytes>() {
         // (decision, docs/bridge.md) an empty byte body carries no default type, so
         // `None` → serialize_response → send_response stays without Content-Type.
         let bytes = b.as_bytes();
-        Ok((bytes.to_vec(), (!bytes.is_empty()).then_some("application/octet-stream")))
+        Ok((
+            bytes.to_vec(),
+            (!bytes.is_empty()).then_some("application/octet-stream"),
+        ))
     } else if let Ok(b) = body.cast::<PyByteArray>() {
         let bytes = b.to_vec();
         let ct = (!bytes.is_empty()).then_some("application/octet-stream");
         Ok((bytes, ct))
     } else if let Ok(s) = body.cast::<PyString>() {
-        Ok((s.to_cow()?.as_bytes().to_vec(), Some("text/plain; charset=utf-8")))
+        Ok((
+            s.to_cow()?.as_bytes().to_vec(),
+            Some("text/plain; charset=utf-8"),
+        ))
     } else if strict {
-        Err(PyValueError::new_err("response body must be str/bytes/bytearray/None"))
+        Err(PyValueError::new_err(
+            "response body must be str/bytes/bytearray/None",
+        ))
     } else if body.is_instance_of::<PyDict>() || body.is_instance_of::<PyList>() {
         let mut out = Vec::with_capacity(64);
         json::dumps_into(py, body, &mut out)?;
         Ok((out, Some("application/json")))
     } else {
         let s = body.str()?;
-        Ok((s.to_cow()?.as_bytes().to_vec(), Some("text/plain; charset=utf-8")))
+        Ok((
+            s.to_cow()?.as_bytes().to_vec(),
+            Some("text/plain; charset=utf-8"),
+        ))
     }
 }
 
@@ -287,7 +346,9 @@ fn serialise(py: Python<'_>, value: &Bound<'_, PyAny>, strict: bool) -> PyResult
     if let Ok(d) = value.cast::<PyDict>() {
         if is_response_dict(d) {
             let status = match d.get_item(pyo3::intern!(py, "status_code"))? {
-                Some(s) if !s.is_none() => s.extract::<i64>().map_err(|_| PyValueError::new_err("invalid status code"))?,
+                Some(s) if !s.is_none() => s
+                    .extract::<i64>()
+                    .map_err(|_| PyValueError::new_err("invalid status code"))?,
                 _ => 200,
             };
             if !(100..=999).contains(&status) {
@@ -298,7 +359,9 @@ fn serialise(py: Python<'_>, value: &Bound<'_, PyAny>, strict: bool) -> PyResult
                 Some(b) => body_bytes(py, b, strict)?,
                 None => (Vec::new(), None),
             };
-            let ct = d.get_item(pyo3::intern!(py, "content_type"))?.filter(|c| !c.is_none());
+            let ct = d
+                .get_item(pyo3::intern!(py, "content_type"))?
+                .filter(|c| !c.is_none());
             let mut user = Vec::new();
             let has_ct = match d.get_item(pyo3::intern!(py, "headers"))? {
                 Some(h) => push_headers(&mut user, &h)?,
@@ -306,7 +369,9 @@ fn serialise(py: Python<'_>, value: &Bound<'_, PyAny>, strict: bool) -> PyResult
             };
             if !has_ct {
                 if let Some(ct) = ct {
-                    let s = ct.cast::<PyString>().map_err(|_| PyTypeError::new_err("content_type must be str"))?;
+                    let s = ct
+                        .cast::<PyString>()
+                        .map_err(|_| PyTypeError::new_err("content_type must be str"))?;
                     content_type_line(&mut headers, &s.to_cow()?)?;
                 } else if let Some(def) = default_ct {
                     content_type_line(&mut headers, def)?;
@@ -316,25 +381,55 @@ fn serialise(py: Python<'_>, value: &Bound<'_, PyAny>, strict: bool) -> PyResult
             if headers.len() > u16::MAX as usize {
                 return Err(PyValueError::new_err("headers too large"));
             }
-            return Ok(Outgoing { status: status as u16, headers, body: bytes });
+            return Ok(Outgoing {
+                status: status as u16,
+                headers,
+                body: bytes,
+            });
         }
         // A plain dict: JSON.
         let mut body = Vec::with_capacity(64);
         json::dumps_into(py, value, &mut body)?;
         content_type_line(&mut headers, "application/json")?;
-        return Ok(Outgoing { status: 200, headers, body });
+        return Ok(Outgoing {
+            status: 200,
+            headers,
+            body,
+        });
     }
     let (body, ct) = body_bytes(py, value, false)?;
     if let Some(ct) = ct {
         content_type_line(&mut headers, ct)?;
     }
-    Ok(Outgoing { status: 200, headers, body })
+    Ok(Outgoing {
+        status: 200,
+        headers,
+        body,
+    })
 }
 
 /// Write one response record (header block + body in one ring allocation,
 /// `[headers][body]`) and push it. Waits, detached, when the ring or the queue
 /// is full (runtime.md §2.6, §2.7).
-fn push_frame(py: Python<'_>, r: &Running, id: u32, status: u16, headers: &[u8], body: &[u8], msg_flags: u8, total_len: u32) -> PyResult<()> {
+/// One response record to write: `[headers][body]` plus its header fields.
+struct FrameOut<'a> {
+    id: u32,
+    status: u16,
+    headers: &'a [u8],
+    body: &'a [u8],
+    flags: u8,
+    total_len: u32,
+}
+
+fn push_frame(py: Python<'_>, r: &Running, f: FrameOut<'_>) -> PyResult<()> {
+    let FrameOut {
+        id,
+        status,
+        headers,
+        body,
+        flags: msg_flags,
+        total_len,
+    } = f;
     let len = headers.len() + body.len();
     let mut offset = 0u32;
     if len > 0 {
@@ -354,7 +449,7 @@ fn push_frame(py: Python<'_>, r: &Running, id: u32, status: u16, headers: &[u8],
             Err(_) => {
                 let wait = Duration::from_millis(r.ring_wait_ms);
                 let stop = &r.ipc.stopping;
-                let g = py.detach(|| ring.alloc_wait(len, wait, stop).map(|g| write(g)));
+                let g = py.detach(|| ring.alloc_wait(len, wait, stop).map(write));
                 g.map_err(|_| PyValueError::new_err("ipc ring full"))?
             }
         };
@@ -366,7 +461,11 @@ fn push_frame(py: Python<'_>, r: &Running, id: u32, status: u16, headers: &[u8],
         headers_len: headers.len() as u16,
         headers_offset: if headers.is_empty() { 0 } else { offset },
         body_len: body.len() as u32,
-        buffer_offset: if body.is_empty() { 0 } else { offset + headers.len() as u32 },
+        buffer_offset: if body.is_empty() {
+            0
+        } else {
+            offset + headers.len() as u32
+        },
         total_len,
         flags: msg_flags,
         ..IpcMsg::default()
@@ -378,7 +477,10 @@ fn push_frame(py: Python<'_>, r: &Running, id: u32, status: u16, headers: &[u8],
             if len > 0 {
                 r.ipc.response_ring.release(offset);
             }
-            r.ipc.counters.dropped_responses.fetch_add(1, Ordering::Relaxed);
+            r.ipc
+                .counters
+                .dropped_responses
+                .fetch_add(1, Ordering::Relaxed);
             return Err(PyValueError::new_err("response queue full"));
         }
     }
@@ -395,16 +497,51 @@ fn send_outgoing(py: Python<'_>, r: &Running, id: u32, out: Outgoing) -> PyResul
     let limit = r.ipc.response_ring.capacity() / 4;
     if out.headers.len() + out.body.len() <= limit {
         let total = out.body.len() as u32;
-        return push_frame(py, r, id, out.status, &out.headers, &out.body, 0, total);
+        let frame = FrameOut {
+            id,
+            status: out.status,
+            headers: &out.headers,
+            body: &out.body,
+            flags: 0,
+            total_len: total,
+        };
+        return push_frame(py, r, frame);
     }
     let total = out.body.len() as u32;
     let mut chunks = out.body.chunks(limit.max(1)).peekable();
     let first = chunks.next().unwrap_or_default();
-    let last_flag = if chunks.peek().is_none() { flags::FINAL } else { 0 };
-    push_frame(py, r, id, out.status, &out.headers, first, flags::STREAM | last_flag, total)?;
+    let last_flag = if chunks.peek().is_none() {
+        flags::FINAL
+    } else {
+        0
+    };
+    let frame = FrameOut {
+        id,
+        status: out.status,
+        headers: &out.headers,
+        body: first,
+        flags: flags::STREAM | last_flag,
+        total_len: total,
+    };
+    push_frame(py, r, frame)?;
     while let Some(chunk) = chunks.next() {
-        let f = if chunks.peek().is_none() { flags::STREAM | flags::FINAL } else { flags::STREAM };
-        push_frame(py, r, id, 0, &[], chunk, f, 0)?;
+        let f = if chunks.peek().is_none() {
+            flags::STREAM | flags::FINAL
+        } else {
+            flags::STREAM
+        };
+        push_frame(
+            py,
+            r,
+            FrameOut {
+                id,
+                status: 0,
+                headers: &[],
+                body: chunk,
+                flags: f,
+                total_len: 0,
+            },
+        )?;
     }
     Ok(())
 }
@@ -422,12 +559,18 @@ pub fn _send_result(py: Python<'_>, request_id: u32, result: &Bound<'_, PyAny>) 
 /// (runtime.md §3.7): the low-level call, strict about body types.
 #[pyfunction]
 #[pyo3(signature = (a, b=None))]
-pub fn send_response(py: Python<'_>, a: &Bound<'_, PyAny>, b: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+pub fn send_response(
+    py: Python<'_>,
+    a: &Bound<'_, PyAny>,
+    b: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
     let r = running()?;
     let (id, resp) = match b {
         Some(resp) => (a.extract::<u32>()?, resp.clone()),
         None => {
-            let d = a.cast::<PyDict>().map_err(|_| PyValueError::new_err("response missing request_id"))?;
+            let d = a
+                .cast::<PyDict>()
+                .map_err(|_| PyValueError::new_err("response missing request_id"))?;
             let id = d
                 .get_item("request_id")?
                 .ok_or_else(|| PyValueError::new_err("response missing request_id"))?
@@ -478,7 +621,9 @@ pub fn stream_send(
             } else if let Ok(s) = d.cast::<PyString>() {
                 s.to_cow()?.as_bytes().to_vec()
             } else {
-                return Err(PyValueError::new_err("data must be str/bytes/bytearray/None"));
+                return Err(PyValueError::new_err(
+                    "data must be str/bytes/bytearray/None",
+                ));
             }
         }
     };
@@ -491,13 +636,19 @@ pub fn stream_send(
                 let mut user = Vec::new();
                 let has = push_headers(&mut user, h)?;
                 if !has {
-                    content_type_line(&mut block, content_type.unwrap_or("application/octet-stream"))?;
+                    content_type_line(
+                        &mut block,
+                        content_type.unwrap_or("application/octet-stream"),
+                    )?;
                 }
                 block.extend_from_slice(&user);
                 has
             }
             None => {
-                content_type_line(&mut block, content_type.unwrap_or("application/octet-stream"))?;
+                content_type_line(
+                    &mut block,
+                    content_type.unwrap_or("application/octet-stream"),
+                )?;
                 true
             }
         };
@@ -514,7 +665,19 @@ pub fn stream_send(
     if abort {
         f |= flags::ABORT | flags::FINAL;
     }
-    push_frame(py, &r, id, if send_headers { status_code } else { 0 }, &block, &bytes, f, total)?;
+    let status = if send_headers { status_code } else { 0 };
+    push_frame(
+        py,
+        &r,
+        FrameOut {
+            id,
+            status,
+            headers: &block,
+            body: &bytes,
+            flags: f,
+            total_len: total,
+        },
+    )?;
     Ok(true)
 }
 
@@ -525,7 +688,8 @@ pub fn _stream_credit(request_id: u32) -> PyResult<bool> {
     let r = running()?;
     let buffered = r.server.shared().pending.buffered(request_id);
     let ring = &r.ipc.response_ring;
-    Ok(buffered < viperhttp_runtime::pending::MAX_BUFFERED_FRAMES && ring.used() * 5 < ring.capacity() * 4)
+    Ok(buffered < viperhttp_runtime::pending::MAX_BUFFERED_FRAMES
+        && ring.used() * 5 < ring.capacity() * 4)
 }
 
 /// Python `True`/`False` helper kept for symmetry in stubs.

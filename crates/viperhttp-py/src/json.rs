@@ -6,8 +6,8 @@
 //! types and messages stay Python's own.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 /// Deeper structures go to the stdlib (which has its own recursion checks).
 const MAX_DEPTH: usize = 64;
@@ -56,7 +56,11 @@ fn encode(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Result<(),
         let s = obj.cast::<PyString>().map_err(|_| Fallback)?;
         escape_into(&s.to_cow().map_err(|_| Fallback)?, out);
     } else if obj.is_exact_instance_of::<PyBool>() {
-        out.extend_from_slice(if obj.is_truthy().map_err(|_| Fallback)? { b"true" } else { b"false" });
+        out.extend_from_slice(if obj.is_truthy().map_err(|_| Fallback)? {
+            b"true"
+        } else {
+            b"false"
+        });
     } else if obj.is_exact_instance_of::<PyInt>() {
         match obj.extract::<i64>() {
             Ok(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
@@ -131,7 +135,11 @@ fn stdlib_dumps<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Vec<u
 }
 
 /// Encode `obj` as compact JSON into `out`.
-pub fn dumps_into<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
+pub fn dumps_into<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+    out: &mut Vec<u8>,
+) -> PyResult<()> {
     let start = out.len();
     if encode(obj, out, 0).is_ok() {
         return Ok(());
@@ -143,7 +151,10 @@ pub fn dumps_into<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, out: &mut Vec<u
 
 /// `json_dumps(obj) -> bytes`: compact JSON, byte-identical to the stdlib call above.
 #[pyfunction]
-pub fn json_dumps<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+pub fn json_dumps<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
     let mut out = Vec::with_capacity(64);
     dumps_into(py, obj, &mut out)?;
     Ok(pyo3::types::PyBytes::new(py, &out))

@@ -51,7 +51,13 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
     runtime.port = port as u16;
     runtime.host = host
         .parse::<IpAddr>()
-        .or_else(|_| if host == "localhost" { Ok(IpAddr::from([127, 0, 0, 1])) } else { Err(()) })
+        .or_else(|_| {
+            if host == "localhost" {
+                Ok(IpAddr::from([127, 0, 0, 1]))
+            } else {
+                Err(())
+            }
+        })
         .map_err(|_| PyValueError::new_err(format!("invalid host: {host}")))?;
 
     let mut min_workers: Option<i64> = None;
@@ -67,26 +73,48 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
             let v = &value;
             match name.as_str() {
                 "ipc_ring_size" => ipc.ring_size = int_knob(&name, v, 64 * 1024, 1 << 30)? as usize,
-                "ipc_request_queue_len" => ipc.request_queue_len = int_knob(&name, v, 1, 65535)? as usize,
-                "ipc_response_queue_len" => ipc.response_queue_len = int_knob(&name, v, 1, 65535)? as usize,
+                "ipc_request_queue_len" => {
+                    ipc.request_queue_len = int_knob(&name, v, 1, 65535)? as usize
+                }
+                "ipc_response_queue_len" => {
+                    ipc.response_queue_len = int_knob(&name, v, 1, 65535)? as usize
+                }
                 "ipc_ring_wait_ms" => ring_wait_ms = int_knob(&name, v, 0, U32)? as u64,
-                "ipc_enqueue_retry_ms" => runtime.timeouts.enqueue_retry_ms = int_knob(&name, v, 0, U32)? as u64,
+                "ipc_enqueue_retry_ms" => {
+                    runtime.timeouts.enqueue_retry_ms = int_knob(&name, v, 0, U32)? as u64
+                }
                 "runtime_threads" => runtime_threads = Some(int_knob(&name, v, 1, 65535)?),
                 "min_workers" => min_workers = Some(int_knob(&name, v, 1, 65535)?),
                 "max_workers" => max_workers = Some(int_knob(&name, v, 1, 65535)?),
-                "max_uri_len" => runtime.limits.max_uri_len = int_knob(&name, v, 1, 65535)? as usize,
+                "max_uri_len" => {
+                    runtime.limits.max_uri_len = int_knob(&name, v, 1, 65535)? as usize
+                }
                 "max_headers" => runtime.limits.max_headers = int_knob(&name, v, 1, 1000)? as usize,
-                "max_header_size" => runtime.limits.max_header_size = int_knob(&name, v, 1, 65535)? as usize,
-                "max_body_size" => runtime.limits.max_body_size = int_knob(&name, v, 1, U32)? as usize,
-                "max_connections" => runtime.limits.max_connections = int_knob(&name, v, 1, 1 << 20)? as usize,
+                "max_header_size" => {
+                    runtime.limits.max_header_size = int_knob(&name, v, 1, 65535)? as usize
+                }
+                "max_body_size" => {
+                    runtime.limits.max_body_size = int_knob(&name, v, 1, U32)? as usize
+                }
+                "max_connections" => {
+                    runtime.limits.max_connections = int_knob(&name, v, 1, 1 << 20)? as usize
+                }
                 "max_keepalive_requests" => {
                     runtime.limits.max_keepalive_requests = int_knob(&name, v, 1, U32)? as usize
                 }
-                "header_timeout_ms" => runtime.timeouts.header_ms = int_knob(&name, v, 0, U32)? as u64,
-                "keepalive_timeout_ms" => runtime.timeouts.keepalive_ms = int_knob(&name, v, 0, U32)? as u64,
+                "header_timeout_ms" => {
+                    runtime.timeouts.header_ms = int_knob(&name, v, 0, U32)? as u64
+                }
+                "keepalive_timeout_ms" => {
+                    runtime.timeouts.keepalive_ms = int_knob(&name, v, 0, U32)? as u64
+                }
                 "body_timeout_ms" => runtime.timeouts.body_ms = int_knob(&name, v, 0, U32)? as u64,
-                "response_timeout_ms" => runtime.timeouts.response_ms = int_knob(&name, v, 0, U32)? as u64,
-                "stream_idle_timeout_ms" => runtime.timeouts.stream_idle_ms = int_knob(&name, v, 0, U32)? as u64,
+                "response_timeout_ms" => {
+                    runtime.timeouts.response_ms = int_knob(&name, v, 0, U32)? as u64
+                }
+                "stream_idle_timeout_ms" => {
+                    runtime.timeouts.stream_idle_ms = int_knob(&name, v, 0, U32)? as u64
+                }
                 "static_max_age" => static_max_age = int_knob(&name, v, 0, U32)? as u32,
                 "server_header" => {
                     let s = v
@@ -96,10 +124,16 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
                 }
                 "reuse_port" => runtime.reuse_port = v.is_truthy()?,
                 "vfs_root" => {
-                    let s = v.cast::<PyString>().map_err(|_| PyTypeError::new_err("vfs_root must be str"))?;
+                    let s = v
+                        .cast::<PyString>()
+                        .map_err(|_| PyTypeError::new_err("vfs_root must be str"))?;
                     vfs_root = Some(s.to_cow()?.into_owned());
                 }
-                other => return Err(PyTypeError::new_err(format!("unexpected keyword argument '{other}'"))),
+                other => {
+                    return Err(PyTypeError::new_err(format!(
+                        "unexpected keyword argument '{other}'"
+                    )))
+                }
             }
         }
     }
@@ -120,6 +154,11 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
     if runtime.limits.max_body_size > ipc.ring_size / 2 {
         return Err(PyValueError::new_err("max_body_size exceeds ipc ring"));
     }
-    Ok(StartConfig { runtime, ipc, ring_wait_ms, vfs_root, static_max_age })
+    Ok(StartConfig {
+        runtime,
+        ipc,
+        ring_wait_ms,
+        vfs_root,
+        static_max_age,
+    })
 }
-

@@ -35,13 +35,19 @@ pub struct Running {
 static RUNNING: Mutex<Option<Arc<Running>>> = Mutex::new(None);
 
 /// Set while the app has Python HTTP middleware (read by the runtime).
-pub static PYTHON_MIDDLEWARE: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+pub static PYTHON_MIDDLEWARE: LazyLock<Arc<AtomicBool>> =
+    LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
 /// The running server, checked to be used from the interpreter thread.
 pub fn running() -> PyResult<Arc<Running>> {
-    let r = RUNNING.lock().clone().ok_or_else(|| PyRuntimeError::new_err("server not running"))?;
+    let r = RUNNING
+        .lock()
+        .clone()
+        .ok_or_else(|| PyRuntimeError::new_err("server not running"))?;
     if std::thread::current().id() != r.thread {
-        return Err(PyRuntimeError::new_err("viperhttp IPC used off the interpreter thread"));
+        return Err(PyRuntimeError::new_err(
+            "viperhttp IPC used off the interpreter thread",
+        ));
     }
     Ok(r)
 }
@@ -54,7 +60,12 @@ pub fn running_any() -> Option<Arc<Running>> {
 /// `start(host="0.0.0.0", port=8080, **runtime_knobs) -> bound port`.
 #[pyfunction]
 #[pyo3(signature = (host="0.0.0.0", port=8080, **kwargs))]
-pub fn start(py: Python<'_>, host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<u16> {
+pub fn start(
+    py: Python<'_>,
+    host: &str,
+    port: i64,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<u16> {
     // Limits from set_worker_limits apply unless run() gives its own.
     let merged = PyDict::new(py);
     let (stored_min, stored_max) = *WORKER_LIMITS.lock();
@@ -143,7 +154,9 @@ pub fn is_stopping() -> bool {
 /// `in_flight()`: requests handed to Python and not yet answered.
 #[pyfunction]
 pub fn in_flight() -> usize {
-    running_any().map(|r| r.server.in_flight() + r.ipc.requests.len()).unwrap_or(0)
+    running_any()
+        .map(|r| r.server.in_flight() + r.ipc.requests.len())
+        .unwrap_or(0)
 }
 
 /// `bound_port()`: the listener's port, or None.
@@ -163,20 +176,31 @@ pub fn set_python_middleware(flag: bool) {
 pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     let r = running_any();
-    let snapshot = r.as_ref().map(|r| r.server.stats().snapshot()).unwrap_or_else(|| {
-        viperhttp_runtime::ServerStats::default().snapshot()
-    });
+    let snapshot = r
+        .as_ref()
+        .map(|r| r.server.stats().snapshot())
+        .unwrap_or_else(|| viperhttp_runtime::ServerStats::default().snapshot());
     for (k, v) in snapshot {
         d.set_item(k, v)?;
     }
-    let threads = r.as_ref().map(|r| r.server.shared().config.threads).unwrap_or(0);
+    let threads = r
+        .as_ref()
+        .map(|r| r.server.shared().config.threads)
+        .unwrap_or(0);
     d.set_item("workers_active", threads)?;
     d.set_item("workers_started", threads)?;
     d.set_item("event_loop_enabled", true)?;
     d.set_item("event_conn_active", d.get_item("connections_open")?)?;
     for zero in [
-        "accepts_enqueued", "accepts_rejected", "accept_queue_used", "accept_queue_peak", "ws_handoffs",
-        "ws_tasks_active", "scheduler_yields", "https_handshake_ok", "https_handshake_fail",
+        "accepts_enqueued",
+        "accepts_rejected",
+        "accept_queue_used",
+        "accept_queue_peak",
+        "ws_handoffs",
+        "ws_tasks_active",
+        "scheduler_yields",
+        "https_handshake_ok",
+        "https_handshake_fail",
     ] {
         d.set_item(zero, 0)?;
     }
@@ -191,13 +215,25 @@ pub fn ipc_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     let r = running_any();
     let get = |f: &dyn Fn(&Running) -> u64| r.as_deref().map(f).unwrap_or(0);
-    d.set_item("dropped_requests", get(&|r| r.ipc.counters.dropped_requests.load(Ordering::Relaxed)))?;
-    d.set_item("dropped_responses", get(&|r| r.ipc.counters.dropped_responses.load(Ordering::Relaxed)))?;
+    d.set_item(
+        "dropped_requests",
+        get(&|r| r.ipc.counters.dropped_requests.load(Ordering::Relaxed)),
+    )?;
+    d.set_item(
+        "dropped_responses",
+        get(&|r| r.ipc.counters.dropped_responses.load(Ordering::Relaxed)),
+    )?;
     d.set_item("ring_full", get(&|r| r.ipc.ring_full()))?;
     d.set_item("ring_size", get(&|r| r.ipc.request_ring.capacity() as u64))?;
     d.set_item("ring_psram", false)?;
-    d.set_item("request_ring_used", get(&|r| r.ipc.request_ring.used() as u64))?;
-    d.set_item("response_ring_used", get(&|r| r.ipc.response_ring.used() as u64))?;
+    d.set_item(
+        "request_ring_used",
+        get(&|r| r.ipc.request_ring.used() as u64),
+    )?;
+    d.set_item(
+        "response_ring_used",
+        get(&|r| r.ipc.response_ring.used() as u64),
+    )?;
     d.set_item("request_queue_len", get(&|r| r.ipc.requests.len() as u64))?;
     d.set_item("response_queue_len", get(&|r| r.ipc.responses.len() as u64))?;
     d.set_item("pending_ids", get(&|r| r.server.in_flight() as u64))?;
@@ -211,7 +247,11 @@ static WORKER_LIMITS: Mutex<(Option<usize>, Option<usize>)> = Mutex::new((None, 
 fn effective_worker_limits() -> (usize, usize) {
     if let Some(r) = running_any() {
         let max = r.server.shared().config.threads;
-        let min = if r.min_workers > 0 { r.min_workers } else { max.min(4) };
+        let min = if r.min_workers > 0 {
+            r.min_workers
+        } else {
+            max.min(4)
+        };
         return (min, max);
     }
     let (min, max) = *WORKER_LIMITS.lock();
@@ -292,9 +332,17 @@ pub fn heap_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("internal_total", total)?;
     d.set_item("internal_free", available)?;
     d.set_item("internal_largest", available)?;
-    d.set_item("internal_min_free", total.saturating_sub(kib(&status, "VmHWM:")))?;
+    d.set_item(
+        "internal_min_free",
+        total.saturating_sub(kib(&status, "VmHWM:")),
+    )?;
     d.set_item("rss", kib(&status, "VmRSS:"))?;
-    for key in ["psram_total", "psram_free", "psram_largest", "psram_min_free"] {
+    for key in [
+        "psram_total",
+        "psram_free",
+        "psram_largest",
+        "psram_min_free",
+    ] {
         d.set_item(key, 0)?;
     }
     d.set_item("psram_available", false)?;

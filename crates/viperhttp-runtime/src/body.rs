@@ -84,7 +84,11 @@ impl std::fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ResponseBody::Empty => f.write_str("ResponseBody::Empty"),
-            ResponseBody::Full(b) => write!(f, "ResponseBody::Full({} bytes)", b.as_ref().map_or(0, |b| b.len())),
+            ResponseBody::Full(b) => write!(
+                f,
+                "ResponseBody::Full({} bytes)",
+                b.as_ref().map_or(0, |b| b.len())
+            ),
             ResponseBody::Stream(_) => f.write_str("ResponseBody::Stream"),
         }
     }

@@ -102,7 +102,9 @@ pub struct RuntimeConfig {
 impl RuntimeConfig {
     /// The default worker thread count: CPUs − 1, at least 1, at most 8 (`runtime.md` §1.1).
     pub fn default_threads() -> usize {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         cpus.saturating_sub(1).clamp(1, 8)
     }
 }

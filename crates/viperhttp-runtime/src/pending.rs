@@ -72,7 +72,11 @@ impl Slot {
         match state.frames.pop_front() {
             Some(frame) => Poll::Ready(frame),
             None => {
-                if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                if !state
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
                     state.waker = Some(cx.waker().clone());
                 }
                 Poll::Pending
@@ -147,7 +151,8 @@ impl Pending {
         let timeout = self.timeout_ms.load(Ordering::Relaxed);
         if timeout > 0 {
             // +SWEEP_PERIOD: the clock lags real time by up to one period.
-            let deadline = self.clock_ms.load(Ordering::Relaxed) + timeout + SWEEP_PERIOD.as_millis() as u64;
+            let deadline =
+                self.clock_ms.load(Ordering::Relaxed) + timeout + SWEEP_PERIOD.as_millis() as u64;
             slot.deadline_ms.store(deadline, Ordering::Relaxed);
         }
         let mut slots = self.slots.lock();
@@ -180,7 +185,11 @@ impl Pending {
 
     /// Frames buffered for `id` (0 when unknown). Used for the producer credit.
     pub fn buffered(&self, id: u32) -> usize {
-        self.slots.lock().get(&id).map(|s| s.buffered()).unwrap_or(0)
+        self.slots
+            .lock()
+            .get(&id)
+            .map(|s| s.buffered())
+            .unwrap_or(0)
     }
 
     /// Set `response_timeout_ms` (0 = none).
@@ -232,26 +241,46 @@ impl Pending {
 /// one `Bytes` allocation and split.
 fn take_frame(ipc: &Ipc, msg: &IpcMsg) -> Frame {
     let headers_len = u32::from(msg.headers_len);
-    let start = if headers_len > 0 { msg.headers_offset } else { msg.buffer_offset };
+    let start = if headers_len > 0 {
+        msg.headers_offset
+    } else {
+        msg.buffer_offset
+    };
     let total = headers_len + msg.body_len;
-    let contiguous = headers_len == 0 || msg.body_len == 0 || msg.buffer_offset == msg.headers_offset + headers_len;
+    let contiguous = headers_len == 0
+        || msg.body_len == 0
+        || msg.buffer_offset == msg.headers_offset + headers_len;
     let (headers, body) = if total == 0 {
         (Bytes::new(), Bytes::new())
     } else if contiguous {
-        let mut all = ipc.response_ring.read_with(start, total, Bytes::copy_from_slice).unwrap_or_default();
+        let mut all = ipc
+            .response_ring
+            .read_with(start, total, Bytes::copy_from_slice)
+            .unwrap_or_default();
         let body = all.split_off((headers_len as usize).min(all.len()));
         (all, body)
     } else {
         // Not written by our binding; still accepted, copied piecewise.
         let read = |offset: u32, len: u32| {
-            ipc.response_ring.read_with(offset, len, Bytes::copy_from_slice).unwrap_or_default()
+            ipc.response_ring
+                .read_with(offset, len, Bytes::copy_from_slice)
+                .unwrap_or_default()
         };
-        (read(msg.headers_offset, headers_len), read(msg.buffer_offset, msg.body_len))
+        (
+            read(msg.headers_offset, headers_len),
+            read(msg.buffer_offset, msg.body_len),
+        )
     };
     if total > 0 {
         ipc.response_ring.release(start);
     }
-    Frame { status: msg.status_code, headers, body, flags: msg.flags, total_len: msg.total_len }
+    Frame {
+        status: msg.status_code,
+        headers,
+        body,
+        flags: msg.flags,
+        total_len: msg.total_len,
+    }
 }
 
 /// The response-timeout sweeper: every `SWEEP_PERIOD` until the runtime stops.
@@ -267,7 +296,12 @@ pub async fn sweep_timeouts(pending: Arc<Pending>) {
 
 /// The dispatcher: drains the response queue into the slots, forever (until
 /// the runtime shuts down). Parks on `wake` when the queue is empty.
-pub async fn dispatch_responses(ipc: Arc<Ipc>, pending: Arc<Pending>, stats: Arc<ServerStats>, wake: Arc<Notify>) {
+pub async fn dispatch_responses(
+    ipc: Arc<Ipc>,
+    pending: Arc<Pending>,
+    stats: Arc<ServerStats>,
+    wake: Arc<Notify>,
+) {
     let mut batch: Vec<IpcMsg> = Vec::with_capacity(256);
     loop {
         batch.clear();

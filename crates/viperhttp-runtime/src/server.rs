@@ -23,8 +23,8 @@ use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
 use crate::pending::{dispatch_responses, sweep_timeouts, Pending};
 use crate::rate_limit::RateLimiter;
 use crate::router::Routes;
-use crate::static_files::GzipCache;
 use crate::service::{handle, ConnInfo};
+use crate::static_files::GzipCache;
 use crate::stats::ServerStats;
 use crate::RuntimeError;
 
@@ -73,8 +73,12 @@ pub struct ServerHandle {
 fn bind(config: &RuntimeConfig) -> Result<std::net::TcpListener, RuntimeError> {
     use socket2::{Domain, Protocol, Socket, Type};
     let addr = SocketAddr::new(config.host, config.port);
-    let err = |source| RuntimeError::Bind { addr: addr.to_string(), source };
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
+    let err = |source| RuntimeError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
     socket.set_reuse_address(true).map_err(err)?;
     #[cfg(unix)]
     if config.reuse_port {
@@ -98,7 +102,9 @@ impl ServerHandle {
         let local_addr = std_listener.local_addr().map_err(RuntimeError::Start)?;
         let threads = config.threads.max(1);
         let runtime = if threads == 1 {
-            tokio::runtime::Builder::new_current_thread().enable_all().build()
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
         } else {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(threads)
@@ -109,7 +115,10 @@ impl ServerHandle {
         .map_err(RuntimeError::Start)?;
 
         let rate_limiter = config.rate_limit.as_ref().map(RateLimiter::new);
-        let server_header = config.server_header.as_deref().and_then(|s| HeaderValue::from_str(s).ok());
+        let server_header = config
+            .server_header
+            .as_deref()
+            .and_then(|s| HeaderValue::from_str(s).ok());
         let shared = Arc::new(Shared {
             ipc: ipc.clone(),
             routes,
@@ -148,7 +157,13 @@ impl ServerHandle {
                 runtime.shutdown_timeout(Duration::from_millis(100));
             })
             .map_err(RuntimeError::Start)?;
-        Ok(ServerHandle { shared, local_addr, stop_accepting, force_close, thread: Mutex::new(Some(thread)) })
+        Ok(ServerHandle {
+            shared,
+            local_addr,
+            stop_accepting,
+            force_close,
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -208,7 +223,9 @@ async fn serve(
             return;
         }
     };
-    shared.pending.set_timeout_ms(shared.config.timeouts.response_ms);
+    shared
+        .pending
+        .set_timeout_ms(shared.config.timeouts.response_ms);
     let sweeper = tokio::spawn(sweep_timeouts(shared.pending.clone()));
     let dispatcher = tokio::spawn(dispatch_responses(
         shared.ipc.clone(),
@@ -221,7 +238,9 @@ async fn serve(
     let mut builder = http1::Builder::new();
     // No `pipeline_flush`: in hyper 1.x it turns off write backpressure, so a large
     // static file would be read into memory as fast as the disk allows.
-    builder.title_case_headers(true).keep_alive(shared.config.timeouts.keepalive_ms > 0);
+    builder
+        .title_case_headers(true)
+        .keep_alive(shared.config.timeouts.keepalive_ms > 0);
     // Head guard (runtime.md §4.1 item 11, §4.4): it owns the header and
     // keep-alive idle deadlines, so hyper's own header timer stays off.
     builder.header_read_timeout(None);
@@ -255,13 +274,24 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         ServerStats::bump(&shared.stats.accepts_total);
-        let open = shared.stats.connections_open.fetch_add(1, Ordering::Relaxed) + 1;
-        shared.stats.event_conn_peak.fetch_max(open, Ordering::Relaxed);
+        let open = shared
+            .stats
+            .connections_open
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        shared
+            .stats
+            .event_conn_peak
+            .fetch_max(open, Ordering::Relaxed);
         // Head guard between the socket and hyper: RFC 9112 checks, ordered
         // rejections (one verdict per request, popped by the service), deadlines.
         let guard = ConnGuard::new(shared.stats.clone());
         let io = GuardedIo::new(stream, guard.clone(), guard_limits.clone());
-        let conn_info = Arc::new(ConnInfo { peer, requests: Default::default(), guard });
+        let conn_info = Arc::new(ConnInfo {
+            peer,
+            requests: Default::default(),
+            guard,
+        });
         let s = shared.clone();
         let svc = service_fn(move |req| handle(s.clone(), conn_info.clone(), req));
         let conn = builder.serve_connection(TokioIo::new(io), svc);

@@ -4,8 +4,8 @@
 //! trusted host and rate limits slot in before the route lookup.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,11 +25,11 @@ use viperhttp_ipc::{flags, IpcMsg, Method, MsgType};
 use crate::body::{BodyError, ResponseBody};
 use crate::cors::CorsOutcome;
 use crate::head_guard::{ConnGuard, FinishOnEnd, Verdict};
-use crate::rate_limit::too_many_requests;
-use crate::static_files;
 use crate::pending::{Frame, Slot, TIMED_OUT};
+use crate::rate_limit::too_many_requests;
 use crate::router::Lookup;
 use crate::server::Shared;
+use crate::static_files;
 use crate::stats::ServerStats;
 
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -63,7 +63,11 @@ fn closing(mut resp: Response<ResponseBody>) -> Response<ResponseBody> {
 fn wants_keep_alive<B>(req: &Request<B>) -> bool {
     let conn = req.headers().get_all(CONNECTION);
     let has = |token: &str| {
-        conn.iter().any(|v| v.to_str().map(|s| s.to_ascii_lowercase().contains(token)).unwrap_or(false))
+        conn.iter().any(|v| {
+            v.to_str()
+                .map(|s| s.to_ascii_lowercase().contains(token))
+                .unwrap_or(false)
+        })
     };
     match req.version() {
         Version::HTTP_10 => has("keep-alive"),
@@ -103,15 +107,18 @@ pub async fn handle(
     if resp.headers().get(CONNECTION).is_some_and(|v| v == CLOSE) {
         keep_alive = false;
     }
-    resp.headers_mut().insert(CONNECTION, if keep_alive { KEEP_ALIVE } else { CLOSE });
+    resp.headers_mut()
+        .insert(CONNECTION, if keep_alive { KEEP_ALIVE } else { CLOSE });
     if let Some(server) = &shared.server_header {
-        resp.headers_mut().insert(http::header::SERVER, server.clone());
+        resp.headers_mut()
+            .insert(http::header::SERVER, server.clone());
     }
     if is_head {
         // hyper writes no body for HEAD; keep the GET Content-Length (api.md §3.4).
         if let Some(len) = http_body::Body::size_hint(resp.body()).exact() {
             if !resp.headers().contains_key(CONTENT_LENGTH) && len > 0 {
-                resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+                resp.headers_mut()
+                    .insert(CONTENT_LENGTH, HeaderValue::from(len));
             }
         }
     }
@@ -131,21 +138,29 @@ pub async fn handle(
 fn asterisk_options() -> Response<ResponseBody> {
     let mut resp = Response::new(ResponseBody::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
-    resp.headers_mut()
-        .insert(ALLOW, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD"));
+    resp.headers_mut().insert(
+        ALLOW,
+        HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD"),
+    );
     resp
 }
 
-async fn route_request(shared: &Arc<Shared>, conn: &ConnInfo, req: Request<Incoming>) -> Response<ResponseBody> {
+async fn route_request(
+    shared: &Arc<Shared>,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
     let Some(method) = Method::from_bytes(req.method().as_str().as_bytes()) else {
         // Unknown method: 405 without Allow, keep-alive kept (runtime.md §4.2).
         return simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     };
     // Trusted host (runtime.md §7.2): before CORS, no CORS headers on the reject.
     if let Some(hosts) = &shared.config.trusted_hosts {
-        let host = req.uri().authority().map(|a| a.as_str().as_bytes()).or_else(|| {
-            req.headers().get(http::header::HOST).map(|v| v.as_bytes())
-        });
+        let host = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str().as_bytes())
+            .or_else(|| req.headers().get(http::header::HOST).map(|v| v.as_bytes()));
         if !hosts.allows(host) {
             ServerStats::bump(&shared.stats.trusted_host_rejected);
             return simple_response(StatusCode::BAD_REQUEST, "Invalid Host");
@@ -174,7 +189,12 @@ async fn route_request(shared: &Arc<Shared>, conn: &ConnInfo, req: Request<Incom
     resp
 }
 
-async fn route_checked(shared: &Arc<Shared>, conn: &ConnInfo, method: Method, req: Request<Incoming>) -> Response<ResponseBody> {
+async fn route_checked(
+    shared: &Arc<Shared>,
+    conn: &ConnInfo,
+    method: Method,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
     // Rate limit (§7.3): every request past parsing, trusted host and CORS.
     if let Some(limiter) = &shared.rate_limiter {
         if let Err(retry_after) = limiter.check(conn.peer.ip(), std::time::Instant::now()) {
@@ -187,9 +207,18 @@ async fn route_checked(shared: &Arc<Shared>, conn: &ConnInfo, method: Method, re
     if !statics.is_empty() {
         let target = statics.resolve(req.uri().path(), req.uri().query());
         if target.is_static() {
-            let resp = static_files::serve(statics, &shared.gzip_cache, target, req.method(), req.headers()).await;
+            let resp = static_files::serve(
+                statics,
+                &shared.gzip_cache,
+                target,
+                req.method(),
+                req.headers(),
+            )
+            .await;
             match resp.status() {
-                StatusCode::OK | StatusCode::PARTIAL_CONTENT => ServerStats::bump(&shared.stats.static_served),
+                StatusCode::OK | StatusCode::PARTIAL_CONTENT => {
+                    ServerStats::bump(&shared.stats.static_served)
+                }
                 StatusCode::NOT_MODIFIED => ServerStats::bump(&shared.stats.static_not_modified),
                 _ => {}
             }
@@ -201,7 +230,8 @@ async fn route_checked(shared: &Arc<Shared>, conn: &ConnInfo, method: Method, re
         match shared.routes.snapshot().lookup(method, path.as_bytes()) {
             Lookup::NotFound => return simple_response(StatusCode::NOT_FOUND, "Not Found"),
             Lookup::MethodNotAllowed { allow } => {
-                let mut resp = simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                let mut resp =
+                    simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
                 if let Ok(v) = HeaderValue::from_str(allow) {
                     resp.headers_mut().insert(ALLOW, v);
                 }
@@ -215,10 +245,17 @@ async fn route_checked(shared: &Arc<Shared>, conn: &ConnInfo, method: Method, re
 
 /// Read the whole body within `max_body_size` (413 from Content-Length before
 /// reading, or while reading a chunked body) and `body_timeout_ms` (408).
-async fn read_body(shared: &Shared, body: Incoming, declared: Option<u64>) -> Result<Bytes, Response<ResponseBody>> {
+async fn read_body(
+    shared: &Shared,
+    body: Incoming,
+    declared: Option<u64>,
+) -> Result<Bytes, Response<ResponseBody>> {
     let max = shared.config.limits.max_body_size;
     if declared.is_some_and(|n| n > max as u64) {
-        return Err(closing(simple_response(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")));
+        return Err(closing(simple_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload Too Large",
+        )));
     }
     if declared == Some(0) || http_body::Body::is_end_stream(&body) {
         return Ok(Bytes::new()); // no body: no timer, no buffer
@@ -236,7 +273,12 @@ async fn read_body(shared: &Shared, body: Incoming, declared: Option<u64>) -> Re
             None => next.await,
             Some(d) => match tokio::time::timeout(d, next).await {
                 Ok(f) => f,
-                Err(_) => return Err(closing(simple_response(StatusCode::REQUEST_TIMEOUT, "Request Timeout"))),
+                Err(_) => {
+                    return Err(closing(simple_response(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "Request Timeout",
+                    )))
+                }
             },
         };
         match frame {
@@ -245,13 +287,21 @@ async fn read_body(shared: &Shared, body: Incoming, declared: Option<u64>) -> Re
                 if let Ok(data) = frame.into_data() {
                     if buf.len() + data.len() > max {
                         // Also reached while de-chunking a body that declared no length.
-                        return Err(closing(simple_response(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")));
+                        return Err(closing(simple_response(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "Payload Too Large",
+                        )));
                     }
                     buf.extend_from_slice(&data);
                 }
             }
             // Truncated or broken body: the connection is unusable.
-            Some(Err(_)) => return Err(closing(simple_response(StatusCode::BAD_REQUEST, "Bad Request"))),
+            Some(Err(_)) => {
+                return Err(closing(simple_response(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request",
+                )))
+            }
         }
     }
     Ok(buf.freeze())
@@ -297,13 +347,26 @@ async fn forward_to_python(
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let uri = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let uri = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
     let query_len = parts.uri.query().map(str::len).unwrap_or(0);
-    let headers = || parts.headers.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+    let headers = || {
+        parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+    };
     let headers_len = request_headers_len(headers());
     let total = uri.len() + headers_len + body.len();
-    if uri.len() > u16::MAX as usize || headers_len > u16::MAX as usize || total > u32::MAX as usize {
-        return closing(simple_response(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "Request Header Fields Too Large"));
+    if uri.len() > u16::MAX as usize || headers_len > u16::MAX as usize || total > u32::MAX as usize
+    {
+        return closing(simple_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+        ));
     }
 
     let ipc = &shared.ipc;
@@ -318,7 +381,10 @@ async fn forward_to_python(
         Err(_) => {
             ServerStats::bump(&shared.stats.ipc_req_ring_alloc_fail);
             ServerStats::bump(&shared.stats.backpressure_503_sent);
-            return closing(simple_response(StatusCode::SERVICE_UNAVAILABLE, "Backpressure"));
+            return closing(simple_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Backpressure",
+            ));
         }
     };
 
@@ -337,7 +403,11 @@ async fn forward_to_python(
         .headers
         .get_all(http::header::ACCEPT_ENCODING)
         .iter()
-        .any(|v| v.as_bytes().windows(4).any(|w| w.eq_ignore_ascii_case(b"gzip")))
+        .any(|v| {
+            v.as_bytes()
+                .windows(4)
+                .any(|w| w.eq_ignore_ascii_case(b"gzip"))
+        })
     {
         msg_flags |= flags::GZIP_OK;
     }
@@ -348,7 +418,11 @@ async fn forward_to_python(
         uri_len: uri.len() as u16,
         query_len: query_len as u16,
         headers_len: headers_len as u16,
-        headers_offset: if headers_len > 0 { offset + uri.len() as u32 } else { 0 },
+        headers_offset: if headers_len > 0 {
+            offset + uri.len() as u32
+        } else {
+            0
+        },
         body_len: body.len() as u32,
         buffer_offset: offset,
         flags: msg_flags,
@@ -359,7 +433,11 @@ async fn forward_to_python(
     };
 
     let slot = shared.pending.register(id, &shared.stats);
-    let mut guard = InFlight { shared: shared.clone(), id, done: false };
+    let mut guard = InFlight {
+        shared: shared.clone(),
+        id,
+        done: false,
+    };
     if let Err(resp) = push_request(shared, msg).await {
         ipc.request_ring.release(offset);
         guard.done = true;
@@ -372,7 +450,10 @@ async fn forward_to_python(
     if first.flags & TIMED_OUT != 0 {
         ServerStats::bump(&shared.stats.ipc_wait_timeouts);
         // guard cancels the id and forgets the slot
-        return closing(simple_response(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"));
+        return closing(simple_response(
+            StatusCode::GATEWAY_TIMEOUT,
+            "Gateway Timeout",
+        ));
     }
     build_response(shared, first, slot, guard)
 }
@@ -380,7 +461,9 @@ async fn forward_to_python(
 fn wants_keep_alive_parts(parts: &http::request::Parts) -> bool {
     let has = |token: &str| {
         parts.headers.get_all(CONNECTION).iter().any(|v| {
-            v.to_str().map(|s| s.to_ascii_lowercase().contains(token)).unwrap_or(false)
+            v.to_str()
+                .map(|s| s.to_ascii_lowercase().contains(token))
+                .unwrap_or(false)
         })
     };
     match parts.version {
@@ -415,10 +498,15 @@ async fn push_request(shared: &Shared, msg: IpcMsg) -> Result<(), Response<Respo
             return Ok(());
         }
     }
-    ipc.counters.dropped_requests.fetch_add(1, Ordering::Relaxed);
+    ipc.counters
+        .dropped_requests
+        .fetch_add(1, Ordering::Relaxed);
     ServerStats::bump(&shared.stats.ipc_req_queue_push_fail);
     ServerStats::bump(&shared.stats.backpressure_503_sent);
-    Err(closing(simple_response(StatusCode::SERVICE_UNAVAILABLE, "Queue Full")))
+    Err(closing(simple_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Queue Full",
+    )))
 }
 
 struct Parked<'a>(&'a std::sync::atomic::AtomicUsize);
@@ -431,7 +519,11 @@ impl Drop for Parked<'_> {
 
 /// Parked connections take turns through a fair (FIFO) lock: the holder waits for
 /// queue space (woken by the interpreter's pops), bounded by its own deadline.
-async fn park_until_pushed(shared: &Shared, msg: &mut IpcMsg, deadline: tokio::time::Instant) -> bool {
+async fn park_until_pushed(
+    shared: &Shared,
+    msg: &mut IpcMsg,
+    deadline: tokio::time::Instant,
+) -> bool {
     let Ok(_turn) = tokio::time::timeout_at(deadline, shared.park_gate.lock()).await else {
         return false;
     };
@@ -462,7 +554,12 @@ fn runtime_owned(name: &[u8]) -> bool {
         || name.eq_ignore_ascii_case(b"date")
 }
 
-fn build_response(shared: &Arc<Shared>, first: Frame, slot: Arc<Slot>, mut guard: InFlight) -> Response<ResponseBody> {
+fn build_response(
+    shared: &Arc<Shared>,
+    first: Frame,
+    slot: Arc<Slot>,
+    mut guard: InFlight,
+) -> Response<ResponseBody> {
     let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = Response::new(ResponseBody::empty());
     *resp.status_mut() = status;
@@ -494,7 +591,8 @@ fn build_response(shared: &Arc<Shared>, first: Frame, slot: Arc<Slot>, mut guard
     let remaining = if chunked {
         None
     } else {
-        resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(first.total_len));
+        resp.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(first.total_len));
         Some(u64::from(first.total_len))
     };
     let idle = match shared.config.timeouts.stream_idle_ms {
@@ -503,7 +601,11 @@ fn build_response(shared: &Arc<Shared>, first: Frame, slot: Arc<Slot>, mut guard
     };
     let body = IpcStreamBody {
         aborting: false,
-        pending_first: if first.body.is_empty() { None } else { Some(first.body) },
+        pending_first: if first.body.is_empty() {
+            None
+        } else {
+            Some(first.body)
+        },
         slot,
         guard: Some(guard),
         remaining,
@@ -549,10 +651,15 @@ impl http_body::Body for IpcStreamBody {
     type Data = Bytes;
     type Error = BodyError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<BodyFrame<Bytes>, BodyError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<BodyFrame<Bytes>, BodyError>>> {
         let this = self.get_mut();
         if this.aborting {
-            return Poll::Ready(Some(Err(std::io::Error::other("stream aborted by producer"))));
+            return Poll::Ready(Some(Err(std::io::Error::other(
+                "stream aborted by producer",
+            ))));
         }
         if let Some(first) = this.pending_first.take() {
             return Poll::Ready(Some(this.emit(first).map(BodyFrame::data)));
@@ -580,7 +687,9 @@ impl http_body::Body for IpcStreamBody {
                     }
                     if this.remaining.is_some_and(|r| r > frame.body.len() as u64) {
                         tracing::error!(target: "viperhttp::ipc", "stream ended short of total_len; closing");
-                        return Poll::Ready(Some(Err(std::io::Error::other("stream shorter than total_len"))));
+                        return Poll::Ready(Some(Err(std::io::Error::other(
+                            "stream shorter than total_len",
+                        ))));
                     }
                 }
                 if frame.body.is_empty() {
@@ -594,9 +703,13 @@ impl http_body::Body for IpcStreamBody {
             }
             Poll::Pending => {
                 if let Some(idle) = this.idle {
-                    let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                    let sleep = this
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
                     if sleep.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Some(Err(std::io::Error::other("stream idle timeout"))));
+                        return Poll::Ready(Some(Err(std::io::Error::other(
+                            "stream idle timeout",
+                        ))));
                     }
                 }
                 Poll::Pending
