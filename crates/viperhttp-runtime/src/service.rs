@@ -572,7 +572,12 @@ fn build_response(
         if runtime_owned(name) {
             continue;
         }
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+        // The value is a slice of the frame's own buffer: no copy per header.
+        let value = first.headers.slice_ref(value);
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name),
+            HeaderValue::from_maybe_shared(value),
+        ) {
             headers.append(n, v);
         }
     }
