@@ -10,7 +10,7 @@ use std::time::Duration;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 use viperhttp_ipc::blob::push_response_header;
 use viperhttp_ipc::message::proto;
 use viperhttp_ipc::{flags, IpcError, IpcMsg, Method, MsgType};
@@ -631,28 +631,20 @@ pub fn stream_send(
     let mut f = flags::STREAM;
     let mut total = 0;
     if send_headers {
+        // Content-Type first (from `content_type`, default octet-stream) unless the
+        // headers carry one, then the headers in order (runtime.md §2.9).
+        let mut user = Vec::new();
         let has_ct = match headers {
-            Some(h) => {
-                let mut user = Vec::new();
-                let has = push_headers(&mut user, h)?;
-                if !has {
-                    content_type_line(
-                        &mut block,
-                        content_type.unwrap_or("application/octet-stream"),
-                    )?;
-                }
-                block.extend_from_slice(&user);
-                has
-            }
-            None => {
-                content_type_line(
-                    &mut block,
-                    content_type.unwrap_or("application/octet-stream"),
-                )?;
-                true
-            }
+            Some(h) => push_headers(&mut user, h)?,
+            None => false,
         };
-        let _ = has_ct;
+        if !has_ct {
+            content_type_line(
+                &mut block,
+                content_type.unwrap_or("application/octet-stream"),
+            )?;
+        }
+        block.extend_from_slice(&user);
         if chunked || total_len == 0 {
             f |= flags::CHUNKED;
         } else {
@@ -690,10 +682,4 @@ pub fn _stream_credit(request_id: u32) -> PyResult<bool> {
     let ring = &r.ipc.response_ring;
     Ok(buffered < viperhttp_runtime::pending::MAX_BUFFERED_FRAMES
         && ring.used() * 5 < ring.capacity() * 4)
-}
-
-/// Python `True`/`False` helper kept for symmetry in stubs.
-#[allow(dead_code)]
-fn py_bool(py: Python<'_>, v: bool) -> Bound<'_, PyBool> {
-    PyBool::new(py, v).to_owned()
 }
