@@ -60,18 +60,18 @@ fn closing(mut resp: Response<ResponseBody>) -> Response<ResponseBody> {
 }
 
 /// Whether the client asked to keep the connection open after this request.
-fn wants_keep_alive<B>(req: &Request<B>) -> bool {
-    let conn = req.headers().get_all(CONNECTION);
-    let has = |token: &str| {
-        conn.iter().any(|v| {
-            v.to_str()
-                .map(|s| s.to_ascii_lowercase().contains(token))
-                .unwrap_or(false)
+fn wants_keep_alive(headers: &http::HeaderMap, version: Version) -> bool {
+    // Case-insensitive token search without lower-casing (no allocation per request).
+    let has = |token: &[u8]| {
+        headers.get_all(CONNECTION).iter().any(|v| {
+            v.as_bytes()
+                .windows(token.len())
+                .any(|w| w.eq_ignore_ascii_case(token))
         })
     };
-    match req.version() {
-        Version::HTTP_10 => has("keep-alive"),
-        _ => !has("close"),
+    match version {
+        Version::HTTP_10 => has(b"keep-alive"),
+        _ => !has(b"close"),
     }
 }
 
@@ -92,7 +92,7 @@ pub async fn handle(
     // connections ≥ 90 % of max_connections) so waiting clients get a turn.
     let open = shared.stats.connections_open.load(Ordering::Relaxed) as usize;
     let crowded = open * 10 >= shared.config.limits.max_connections * 9;
-    let mut keep_alive = wants_keep_alive(&req)
+    let mut keep_alive = wants_keep_alive(req.headers(), req.version())
         && served < shared.config.limits.max_keepalive_requests
         && shared.config.timeouts.keepalive_ms > 0
         && !crowded
@@ -396,7 +396,7 @@ async fn forward_to_python(
         _ => proto::HTTP11,
     };
     let mut msg_flags = 0u8;
-    if wants_keep_alive_parts(&parts) {
+    if wants_keep_alive(&parts.headers, parts.version) {
         msg_flags |= flags::KEEPALIVE;
     }
     if parts
@@ -456,20 +456,6 @@ async fn forward_to_python(
         ));
     }
     build_response(shared, first, slot, guard)
-}
-
-fn wants_keep_alive_parts(parts: &http::request::Parts) -> bool {
-    let has = |token: &str| {
-        parts.headers.get_all(CONNECTION).iter().any(|v| {
-            v.to_str()
-                .map(|s| s.to_ascii_lowercase().contains(token))
-                .unwrap_or(false)
-        })
-    };
-    match parts.version {
-        Version::HTTP_10 => has("keep-alive"),
-        _ => !has("close"),
-    }
 }
 
 /// Push to the request queue; when full, retry twice at once, then wait for
