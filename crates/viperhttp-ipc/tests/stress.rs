@@ -186,6 +186,11 @@ fn ring_and_queue_stress() {
     let mut held: Vec<IpcMsg> = Vec::new();
     let mut batch = Vec::with_capacity(32);
     let mut got = 0u64;
+    // Times the consumer announced it would sleep. A producer may take the
+    // announcement and call the waker even when `park()` then finds a record
+    // and returns false (a harmless early wake-up), so wakes are bounded by
+    // announcements, not by the sleeps that followed.
+    let mut park_announcements = 0u64;
     let mut parks = 0u64;
     let mut rng = 0x5EED_u64;
     while got < total {
@@ -198,6 +203,7 @@ fn ring_and_queue_stress() {
                 assert!(ring.release(h.buffer_offset));
                 continue;
             }
+            park_announcements += 1;
             if queue.park() {
                 parks += 1;
                 assert!(signal.wait(), "consumer never woken: lost wake-up");
@@ -237,8 +243,12 @@ fn ring_and_queue_stress() {
     assert!(queue.is_empty());
     assert_eq!(ring.used(), 0, "ring ends empty");
     assert_eq!(ring.live_allocations(), 0);
-    // Every wake corresponds to one parked period.
-    assert!(wakes.load(Ordering::Relaxed) <= parks);
+    // At most one wake per announced parked period (never a wake storm).
+    let woken = wakes.load(Ordering::Relaxed);
+    assert!(
+        woken <= park_announcements,
+        "{woken} wakes for {park_announcements} park announcements"
+    );
     eprintln!(
         "stress: {total} msgs in {:?}, ring_full waits {}, parks {parks}, wakes {}",
         t0.elapsed(),
