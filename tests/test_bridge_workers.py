@@ -32,8 +32,14 @@ def serve(serve):
     return quiet_serve(serve)
 
 
-def start(serve, **kw):
-    return serve(APP, env=app_env(kw))
+def start(serve, loop="asyncio", **kw):
+    """Starts the app on plain asyncio, or on uvloop (what the bridge picks when installed)."""
+    srv = serve(APP, env=app_env(kw, VIPERHTTP_NO_UVLOOP="1" if loop == "asyncio" else ""))
+    assert get_json(srv.port, "/loop")["loop"].split(".")[0] == loop
+    return srv
+
+
+LOOPS = pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 
 
 def sleeps(n, ms, prefix="t"):
@@ -65,15 +71,17 @@ def samples(port, wait_done=True, timeout=15.0):
 # --- async / sync dispatch ----------------------------------------------------------------------
 
 
-def test_async_handler_is_awaited(serve):
-    r = request(start(serve).port, "/async/nowait")
+@LOOPS
+def test_async_handler_is_awaited(serve, loop):
+    r = request(start(serve, loop).port, "/async/nowait")
     assert r.status == 200, r.summary()
     assert r.header("content-type") == "application/json"
     assert r.json()["async"] is True
 
 
-def test_async_sleep_does_not_block_other_requests(serve):
-    port = start(serve, bridge_min_workers=16, bridge_max_workers=16).port
+@LOOPS
+def test_async_sleep_does_not_block_other_requests(serve, loop):
+    port = start(serve, loop, bridge_min_workers=16, bridge_max_workers=16).port
     results = burst(port, sleeps(10, 500))
     assert statuses(results) == [200] * 10, brief(results)
     total = wall(results)
@@ -82,8 +90,9 @@ def test_async_sleep_does_not_block_other_requests(serve):
     assert max(r.json()["busy"] for r in results) >= 5
 
 
-def test_sync_request_answered_while_async_handlers_sleep(serve):
-    port = start(serve, bridge_min_workers=8, bridge_max_workers=8).port
+@LOOPS
+def test_sync_request_answered_while_async_handlers_sleep(serve, loop):
+    port = start(serve, loop, bridge_min_workers=8, bridge_max_workers=8).port
 
     async_paths = sleeps(6, 1000)
     out = {}
@@ -121,11 +130,23 @@ def test_sync_handlers_stay_inline(serve):
     assert r.json()["busy"] >= 1, r.summary()
 
 
+# --- event loop choice (docs/bridge.md "Event loop") ------------------------------------------------
+
+
+def test_loop_set_before_run_is_kept_even_with_uvloop_installed(serve):
+    srv = serve("apps/preset_loop_app.py", env={"VIPERHTTP_NO_UVLOOP": ""})
+    time.sleep(0.1)
+    data = get_json(srv.port, "/loop")
+    assert data["same"] is True and data["loop"].startswith("asyncio"), data
+    assert data["ticks"] >= 2, f"a task created before run() did not run: {data}"
+
+
 # --- fixed pool, queue size ----------------------------------------------------------------------
 
 
-def test_fixed_pool_of_two_third_request_waits(serve):
-    port = start(serve, bridge_min_workers=2, bridge_max_workers=2).port
+@LOOPS
+def test_fixed_pool_of_two_third_request_waits(serve, loop):
+    port = start(serve, loop, bridge_min_workers=2, bridge_max_workers=2).port
     s = get_json(port, "/stats")["bridge"]
     assert (s["workers"], s["workers_max"], s["autoscale"]) == (2, 2, False), s
     results = burst(port, sleeps(3, 500))

@@ -32,9 +32,15 @@ def serve(serve):
     return quiet_serve(serve)
 
 
-@pytest.fixture(scope="function")
-def server(serve):
-    return serve(APP, env=app_env({}))
+@pytest.fixture(params=["asyncio", "uvloop"])
+def server(serve, request):
+    """Every streaming test runs on plain asyncio and on uvloop (the bridge picks uvloop when it
+    is installed): cancellation on disconnect and fd readiness differ between the two loops."""
+    loop = request.param
+    srv = serve(APP, env=app_env({}, VIPERHTTP_NO_UVLOOP="1" if loop == "asyncio" else ""))
+    expected = "uvloop" if loop == "uvloop" else "asyncio"
+    assert get_json(srv.port, "/loop")["loop"].split(".")[0] == expected
+    return srv
 
 
 def state(port, key):

@@ -427,19 +427,34 @@ def bridge_stats() -> Dict[str, Any]:
     return b.stats()
 
 
-def _choose_loop(loop: Optional[asyncio.AbstractEventLoop]) -> asyncio.AbstractEventLoop:
-    if loop is not None:
-        asyncio.set_event_loop(loop)
-        return loop
+def _loop_already_set() -> Optional[asyncio.AbstractEventLoop]:
+    """The loop set for this thread, without creating one. `policy.get_event_loop()` would
+    create a plain asyncio loop on the main thread when none is set, which would keep uvloop
+    from ever being chosen; the default policies keep the set loop in `_local._loop`."""
+    policy = asyncio.get_event_loop_policy()
+    local = getattr(policy, "_local", None)
+    if local is not None:
+        loop = getattr(local, "_loop", None)
+        return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
+    # A policy without that layout (e.g. a third-party one): ask it, as before.
     try:
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            current = asyncio.get_event_loop_policy().get_event_loop()
-        if not current.is_closed():
-            return current
+            return policy.get_event_loop()
     except RuntimeError:
-        pass
+        return None
+
+
+def _choose_loop(loop: Optional[asyncio.AbstractEventLoop]) -> asyncio.AbstractEventLoop:
+    if loop is not None:
+        asyncio.set_event_loop(loop)
+        return loop
+    current = _loop_already_set()
+    if current is not None and not current.is_closed():
+        # An app that called asyncio.get_event_loop() (uasyncio style) and created tasks on it
+        # before run() keeps that loop, so those tasks run.
+        return current
     new_loop: asyncio.AbstractEventLoop
     if not os.environ.get("VIPERHTTP_NO_UVLOOP"):
         try:

@@ -66,6 +66,12 @@ def stats():
     }
 
 
+@app.get("/loop")
+def loop_kind():  # sync: an async probe would go through the worker queue and skew its stats
+    """Which event loop the bridge runs on (uvloop when installed, unless VIPERHTTP_NO_UVLOOP)."""
+    return {"loop": type(asyncio.get_running_loop()).__module__}
+
+
 @app.get("/async/sleep")
 async def async_sleep(ms="0", tag=""):
     t0 = time.monotonic()

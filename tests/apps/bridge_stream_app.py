@@ -34,6 +34,12 @@ def stats():
             "ipc": viperhttp.ipc_stats(), "pid": os.getpid()}
 
 
+@app.get("/loop")
+def loop_kind():  # sync: an async probe would go through the worker queue and skew its stats
+    """Which event loop the bridge runs on (uvloop when installed, unless VIPERHTTP_NO_UVLOOP)."""
+    return {"loop": type(asyncio.get_running_loop()).__module__}
+
+
 # --- source kinds --------------------------------------------------------------------------------
 
 
