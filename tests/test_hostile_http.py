@@ -236,6 +236,16 @@ CORPUS: List[Case] = [
     bad("te-http10", req("te-http10", b"POST", b"Transfer-Encoding: chunked\r\n",
                          b"5\r\nhello\r\n0\r\n\r\n", version=b"HTTP/1.0")),
     ok("te-case", req("te-case", b"POST", b"Transfer-Encoding: Chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n"), "POST", 5),
+    # hyper frames by the last element of the last line only: an empty trailing element makes
+    # it refuse (with an empty body), so the guard refuses first with its own 400 body.
+    bad("te-trailing-comma", req("te-trailing-comma", b"POST", b"Transfer-Encoding: chunked,\r\n",
+                                 b"0\r\n\r\n")),
+    bad("te-trailing-comma-space", req("te-trailing-comma-space", b"POST",
+                                       b"Transfer-Encoding: chunked, \r\n", b"0\r\n\r\n")),
+    bad("te-empty-last-line", req("te-empty-last-line", b"POST",
+                                  b"Transfer-Encoding: chunked\r\nTransfer-Encoding: \r\n", b"0\r\n\r\n")),
+    ok("te-leading-comma", req("te-leading-comma", b"POST", b"Transfer-Encoding: , chunked\r\n",
+                               b"5\r\nhello\r\n0\r\n\r\n"), "POST", 5),
     # --- chunk sizes and extensions ---
     ok("chunk-ext", req("chunk-ext", b"POST", b"Transfer-Encoding: chunked\r\n",
                         b"5;name=value\r\nhello\r\n3;x\r\nabc\r\n0;end=1\r\n\r\n"), "POST", 8),

@@ -379,8 +379,11 @@ class Bridge:
         self.stop_event.set()
 
     def _idle(self) -> bool:
+        # open_connections: after stop() idle connections close at once, so any left are
+        # sending something (a static file, a stream) and get the grace period too.
         return (_native.in_flight() == 0 and not self.tasks and self.queue.empty()
-                and not self.backlog and self.workers_busy == 0)
+                and not self.backlog and self.workers_busy == 0
+                and _native.open_connections() == 0)
 
     async def drain(self, timeout_s: float) -> None:
         """runtime.md §9.1 steps 1–5: stop accepting, let in-flight requests and
@@ -578,6 +581,10 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
                 os._exit(128 + signum)
             if signals_seen[0] == 2:  # runtime.md §9.1 step 6: skip the grace period
                 bridge.skip_drain = True
+            # Steps 1–3 at once, natively (thread-safe, non-blocking): the listener closes and
+            # idle connections end even while a sync handler holds the loop (the signal
+            # interrupts its sleep, this runs, the handler resumes).
+            _native.stop()
             ev_loop.call_soon_threadsafe(bridge.request_stop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)

@@ -159,6 +159,21 @@ pub fn in_flight() -> usize {
         .unwrap_or(0)
 }
 
+/// `open_connections()`: client connections the runtime still holds. During a
+/// stop (after `stop()`), idle ones close at once, so what remains has a
+/// request or a response (a static transfer, a stream) in progress.
+#[pyfunction]
+pub fn open_connections() -> u64 {
+    running_any()
+        .map(|r| {
+            r.server
+                .stats()
+                .connections_open
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .unwrap_or(0)
+}
+
 /// `bound_port()`: the listener's port, or None.
 #[pyfunction]
 pub fn bound_port() -> Option<u16> {
@@ -191,16 +206,48 @@ pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("workers_started", threads)?;
     d.set_item("event_loop_enabled", true)?;
     d.set_item("event_conn_active", d.get_item("connections_open")?)?;
+    let (limit_min, limit_max) = effective_worker_limits();
+    d.set_item("workers_limit_min", limit_min)?;
+    d.set_item("workers_limit_max", limit_max)?;
+    // Every key of runtime.md §8 is kept; these have no counterpart on a computer
+    // (PSRAM, the original's per-state hit counters, the accept queue) or belong to
+    // subsystems not built yet (WebSocket, TLS, HTTP/2, the stream back-pressure helper).
     for zero in [
         "accepts_enqueued",
         "accepts_rejected",
         "accept_queue_used",
         "accept_queue_peak",
+        "workers_recv_psram",
+        "workers_recv_ram",
         "ws_handoffs",
         "ws_tasks_active",
         "scheduler_yields",
+        "state_read_req_hits",
+        "state_wait_ipc_hits",
+        "state_stream_hits",
+        "event_conn_dropped",
+        "event_state_accept_hits",
+        "event_state_dispatched_hits",
+        "event_state_closed_hits",
         "https_handshake_ok",
         "https_handshake_fail",
+        "http2_preface_seen",
+        "http2_goaway_sent",
+        "http2_rst_sent",
+        "http2_err_protocol",
+        "http2_err_flow_control",
+        "http2_err_frame_size",
+        "http2_err_compression",
+        "http2_err_refused_stream",
+        "http2_err_stream_closed",
+        "http2_err_internal",
+        "http2_err_http11_required",
+        "http2_task_fallback_used",
+        "http2_psram_slots",
+        "mp_stream_backpressure_yield_hits",
+        "mp_stream_backpressure_queue_hits",
+        "mp_stream_backpressure_ring_hits",
+        "mp_stream_backpressure_delay_ms_total",
     ] {
         d.set_item(zero, 0)?;
     }
@@ -332,9 +379,10 @@ pub fn heap_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("internal_total", total)?;
     d.set_item("internal_free", available)?;
     d.set_item("internal_largest", available)?;
+    // The lowest free figure seen can never be above the current one.
     d.set_item(
         "internal_min_free",
-        total.saturating_sub(kib(&status, "VmHWM:")),
+        total.saturating_sub(kib(&status, "VmHWM:")).min(available),
     )?;
     d.set_item("rss", kib(&status, "VmRSS:"))?;
     for key in [

@@ -98,30 +98,61 @@ pub async fn handle(
         && !crowded
         && !shared.stopping.load(Ordering::Relaxed);
     let is_head = req.method() == http::Method::HEAD;
+    let is_http10 = req.version() == Version::HTTP_10;
+    let expects_continue = expects_continue(&req);
     let mut resp = match verdict {
         // hyper got a synthetic head in place of the refused one (§4.1 items 10, 11).
         Some(Verdict::Reject { status, reason, .. }) => closing(simple_response(status, reason)),
         Some(Verdict::AsteriskOptions) => asterisk_options(),
         _ => route_request(&shared, &conn, req).await,
     };
-    if resp.headers().get(CONNECTION).is_some_and(|v| v == CLOSE) {
+    // The stop may have begun while the request was in Python (§9.1 step 2: responses in
+    // progress carry `close`); hyper would append `close` to a `keep-alive` we wrote.
+    if resp.headers().get(CONNECTION).is_some_and(|v| v == CLOSE)
+        || shared.stopping.load(Ordering::Relaxed)
+    {
+        keep_alive = false;
+    }
+    // Say `close` whenever hyper will close, so the header never lies (runtime.md §4.3):
+    // - an HTTP/1.0 body of unknown length is delimited by the close itself;
+    // - a request that asked for `100-continue` and was answered without its body being
+    //   read: hyper cannot tell whether the body will still come, so it closes.
+    if is_http10
+        && !resp.headers().contains_key(CONTENT_LENGTH)
+        && http_body::Body::size_hint(resp.body()).exact().is_none()
+    {
+        keep_alive = false;
+    }
+    if expects_continue && resp.extensions().get::<BodyWasRead>().is_none() {
         keep_alive = false;
     }
     resp.headers_mut()
         .insert(CONNECTION, if keep_alive { KEEP_ALIVE } else { CLOSE });
+    if is_http10 {
+        // Answer in the client's version ourselves: hyper's 1.0 fix-up then honours our
+        // `close` (with a 1.1 head it would append `keep-alive` to it).
+        *resp.version_mut() = Version::HTTP_10;
+    }
     if let Some(server) = &shared.server_header {
         resp.headers_mut()
             .insert(http::header::SERVER, server.clone());
     }
     if is_head {
         // hyper writes no body for HEAD; keep the GET Content-Length (api.md §3.4).
+        // hyper omits an implicit `Content-Length: 0` on HEAD (it cannot know the GET
+        // length); we can, so an empty GET body gives `Content-Length: 0` here too.
+        let status = resp.status();
+        let may_have_length = !status.is_informational()
+            && status != StatusCode::NO_CONTENT
+            && status != StatusCode::NOT_MODIFIED;
         if let Some(len) = http_body::Body::size_hint(resp.body()).exact() {
-            if !resp.headers().contains_key(CONTENT_LENGTH) && len > 0 {
+            if !resp.headers().contains_key(CONTENT_LENGTH) && (len > 0 || may_have_length) {
                 resp.headers_mut()
                     .insert(CONTENT_LENGTH, HeaderValue::from(len));
             }
         }
     }
+    set_reason_phrase(&mut resp);
     ServerStats::bump(&shared.stats.requests_handled);
     // A streamed response is over when its body ends; the others when hyper has them.
     let resp = match resp.body() {
@@ -132,6 +163,35 @@ pub async fn handle(
         }
     };
     Ok(resp)
+}
+
+/// Marks a response whose request body was read (only set for requests that sent
+/// `Expect: 100-continue`, the one case where it decides keep-alive).
+#[derive(Clone, Copy)]
+struct BodyWasRead;
+
+/// `Expect: 100-continue` with a body announced: hyper sends the `100` only when
+/// the body is first read, and closes the connection if it never is.
+fn expects_continue(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+        && !http_body::Body::is_end_stream(req.body())
+}
+
+/// Status-line reason phrases (runtime.md §4.6, host decision): the IANA phrase
+/// for every registered code, an empty phrase for unknown codes. hyper writes
+/// the `http` crate's canonical reason, which is IANA's except for 203's missing
+/// hyphen, and `<none>` for codes it does not know; both are corrected here.
+fn set_reason_phrase(resp: &mut Response<ResponseBody>) {
+    let status = resp.status();
+    let phrase: &'static [u8] = match status.canonical_reason() {
+        Some(_) if status != StatusCode::NON_AUTHORITATIVE_INFORMATION => return,
+        Some(_) => b"Non-Authoritative Information",
+        None => b"",
+    };
+    resp.extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(phrase));
 }
 
 /// `OPTIONS *` (§4.1 item 11): answered natively, never a preflight, never Python.
@@ -347,6 +407,24 @@ async fn forward_to_python(
         Ok(b) => b,
         Err(resp) => return resp,
     };
+    let resp = forward_read_request(shared, conn, method, &parts, body).await;
+    if parts.headers.contains_key(http::header::EXPECT) {
+        let mut resp = resp;
+        resp.extensions_mut().insert(BodyWasRead);
+        return resp;
+    }
+    resp
+}
+
+/// The request's body is read: write it into the ring, hand it to Python and
+/// wait for the first frame of the answer.
+async fn forward_read_request(
+    shared: &Arc<Shared>,
+    conn: &ConnInfo,
+    method: Method,
+    parts: &http::request::Parts,
+    body: Bytes,
+) -> Response<ResponseBody> {
     let uri = parts
         .uri
         .path_and_query()
@@ -455,7 +533,7 @@ async fn forward_to_python(
             "Gateway Timeout",
         ));
     }
-    build_response(shared, first, slot, guard)
+    build_response(shared, conn, first, slot, guard)
 }
 
 /// Push to the request queue; when full, retry twice at once, then wait for
@@ -542,11 +620,25 @@ fn runtime_owned(name: &[u8]) -> bool {
 
 fn build_response(
     shared: &Arc<Shared>,
+    conn: &ConnInfo,
     first: Frame,
     slot: Arc<Slot>,
     mut guard: InFlight,
 ) -> Response<ResponseBody> {
     let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_informational() {
+        // HTTP/1.1 has no final 1xx response (RFC 9110 §15.2); hyper would turn it into
+        // a bare 500 silently. Say why in the log and send the usual 500 text.
+        tracing::error!(
+            target: "viperhttp::ipc",
+            id = guard.id,
+            status = first.status,
+            "a 1xx status cannot be a final response; answered 500"
+        );
+        // A stream still open is cancelled when the guard drops (done stays false).
+        guard.done = first.flags & flags::STREAM == 0 || first.is_terminal();
+        return simple_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    }
     let mut resp = Response::new(ResponseBody::empty());
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
@@ -591,7 +683,8 @@ fn build_response(
         ms => Some(Duration::from_millis(ms)),
     };
     let body = IpcStreamBody {
-        aborting: false,
+        cut: Cut::No,
+        conn: conn.guard.clone(),
         pending_first: if first.body.is_empty() {
             None
         } else {
@@ -609,10 +702,22 @@ fn build_response(
 
 /// Body of a streamed IPC response: yields frames as the dispatcher delivers
 /// them. Dropped early (client gone) → the guard cancels the id.
+/// How a streamed body ends early. The error that makes hyper close the
+/// connection is returned only after hyper had a chance to flush the bytes it
+/// already holds (else the client loses data the producer did send).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    No,
+    /// Data was just handed over: yield once (hyper flushes), then fail.
+    AfterFlush,
+    /// Fail on this poll.
+    Now,
+}
+
 struct IpcStreamBody {
-    /// Set when an ABORT frame arrived: the error is returned on the next poll,
-    /// after hyper has flushed what it already buffered (else those bytes are lost).
-    aborting: bool,
+    cut: Cut,
+    /// The connection, to close it after a response cut at `total_len`.
+    conn: Arc<ConnGuard>,
     pending_first: Option<Bytes>,
     slot: Arc<Slot>,
     guard: Option<InFlight>,
@@ -626,8 +731,11 @@ impl IpcStreamBody {
         if let Some(rem) = self.remaining.as_mut() {
             if data.len() as u64 > *rem {
                 // More than total_len: write exactly total_len bytes, then close (§2.9).
-                tracing::error!(target: "viperhttp::ipc", "stream body longer than total_len; truncated");
+                tracing::error!(target: "viperhttp::ipc", "stream body longer than total_len; truncated, closing the connection");
                 data.truncate(*rem as usize);
+                // hyper's framing ends with these bytes; the connection must not carry another
+                // response after a producer that disagreed with its own total_len.
+                self.conn.close_after_flush();
             }
             *rem -= data.len() as u64;
         }
@@ -647,10 +755,18 @@ impl http_body::Body for IpcStreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<BodyFrame<Bytes>, BodyError>>> {
         let this = self.get_mut();
-        if this.aborting {
-            return Poll::Ready(Some(Err(std::io::Error::other(
-                "stream aborted by producer",
-            ))));
+        match this.cut {
+            Cut::No => {}
+            Cut::AfterFlush => {
+                this.cut = Cut::Now;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Cut::Now => {
+                return Poll::Ready(Some(Err(std::io::Error::other(
+                    "stream cut short (producer error or fewer bytes than total_len)",
+                ))));
+            }
         }
         if let Some(first) = this.pending_first.take() {
             return Poll::Ready(Some(this.emit(first).map(BodyFrame::data)));
@@ -668,7 +784,7 @@ impl http_body::Body for IpcStreamBody {
                     if let Some(mut g) = this.guard.take() {
                         g.done = true;
                     }
-                    this.aborting = true;
+                    this.cut = Cut::Now;
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
@@ -677,10 +793,15 @@ impl http_body::Body for IpcStreamBody {
                         g.done = true;
                     }
                     if this.remaining.is_some_and(|r| r > frame.body.len() as u64) {
+                        // runtime.md §2.9: log and close; the client gets every byte
+                        // produced (a short body), then the close.
                         tracing::error!(target: "viperhttp::ipc", "stream ended short of total_len; closing");
-                        return Poll::Ready(Some(Err(std::io::Error::other(
-                            "stream shorter than total_len",
-                        ))));
+                        if frame.body.is_empty() {
+                            this.cut = Cut::Now;
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        this.cut = Cut::AfterFlush;
                     }
                 }
                 if frame.body.is_empty() {

@@ -200,6 +200,10 @@ pub struct ConnGuard {
     started: AtomicU64,
     finished: AtomicU64,
     upgraded: AtomicBool,
+    /// Set by a response body that must end the connection once its bytes are
+    /// out although hyper's framing is complete (runtime.md §2.9: a stream longer
+    /// than its `total_len` is cut there and the connection closed).
+    close_after_flush: AtomicBool,
     waker: Mutex<Option<Waker>>,
     stats: Arc<ServerStats>,
 }
@@ -223,9 +227,17 @@ impl ConnGuard {
             started: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
+            close_after_flush: AtomicBool::new(false),
             waker: Mutex::new(None),
             stats,
         })
+    }
+
+    /// Close the connection after the next flush: the bytes hyper has buffered
+    /// go out, the write side shuts down (lingering so they are not lost to an
+    /// RST), and the flush reports an error so hyper parses no further request.
+    pub fn close_after_flush(&self) {
+        self.close_after_flush.store(true, Ordering::Release);
     }
 
     /// The verdict for the next request hyper hands to the service, in order.
@@ -948,7 +960,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.inner).poll_flush(cx);
+        if !matches!(flushed, Poll::Ready(Ok(())))
+            || !this.conn.close_after_flush.load(Ordering::Acquire)
+        {
+            return flushed;
+        }
+        this.linger = !this.eof;
+        if Pin::new(&mut *this).poll_shutdown(cx).is_pending() {
+            return Poll::Pending;
+        }
+        Poll::Ready(Err(io::Error::other(
+            "connection closed after a response cut at its total_len",
+        )))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -615,11 +615,20 @@ struct TransferCodings {
     count: usize,
     chunked: usize,
     last_chunked: bool,
+    /// Whether the last element of the last line, empty or not, is `chunked`.
+    /// hyper frames the body by exactly that (its `is_chunked`), so an empty
+    /// trailing element (`chunked,`, or a last line that is empty) makes hyper
+    /// refuse a request we would call chunked: we refuse it first, with a body.
+    last_line_ends_chunked: bool,
 }
 
 impl TransferCodings {
     fn add(&mut self, value: &[u8]) -> Result<(), Rejection> {
         self.seen = true;
+        self.last_line_ends_chunked = value
+            .rsplit(|&b| b == b',')
+            .next()
+            .is_some_and(|last| trim_ows(last).eq_ignore_ascii_case(b"chunked"));
         for element in value.split(|&b| b == b',') {
             let element = trim_ows(element);
             if element.is_empty() {
@@ -652,6 +661,9 @@ impl TransferCodings {
         }
         if self.chunked > 1 {
             return Err(Rejection::bad("chunked applied more than once"));
+        }
+        if !self.last_line_ends_chunked {
+            return Err(Rejection::bad("empty list element after chunked"));
         }
         if self.count > 1 {
             return Err(Rejection::not_implemented(

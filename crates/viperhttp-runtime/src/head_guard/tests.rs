@@ -644,6 +644,20 @@ fn corpus() -> Vec<Case> {
             &req(&["Transfer-Encoding: chunked, chunked"], ""),
             400,
         ),
+        // hyper frames by the last element of the last line: refuse what it would refuse.
+        rej(
+            "TE trailing empty element",
+            &req(&["Transfer-Encoding: chunked,"], "0\r\n\r\n"),
+            400,
+        ),
+        rej(
+            "TE empty last line after chunked",
+            &req(
+                &["Transfer-Encoding: chunked", "Transfer-Encoding: "],
+                "0\r\n\r\n",
+            ),
+            400,
+        ),
         rej(
             "TE chunked twice over two lines",
             &req(
