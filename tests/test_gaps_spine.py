@@ -159,11 +159,11 @@ def test_serialize_response_on_the_wire_through_the_manual_loop(serve):
         assert r.content == body, kind
         assert r.headers.get("content-type") == ctype, kind
     # None: serialize_response gives body b"" with content_type None (checked in-process below);
-    # send_response then applies its bytes default (runtime.md §2.9), so the manual pipeline's
-    # Content-Type for a None result is not the bridge's "none" (api.md §7.2) — see
-    # docs/coverage.md, "spec conflicts". Only status and body are pinned here.
+    # an empty byte body gets no default type (docs/bridge.md, "Decisions on serialisation"), so
+    # the manual pipeline sends no Content-Type either, as the bridge does (api.md §7.2).
     r = c.get("/mb/ser/none")
     assert (r.status_code, r.content, r.headers["content-length"]) == (200, b"", "0")
+    assert "content-type" not in r.headers
 
 
 def test_body_reaching_the_ipc_must_be_str_bytes_bytearray_or_none(serve):

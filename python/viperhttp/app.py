@@ -17,7 +17,7 @@ from .exceptions import (HandlerEntry, handle_exception, handler_entry, http_exc
 from .middleware import _configure_native, _native_kind, _run_chain
 from .request import Request, State
 from .routing import (RouteDecorators, RouteDef, RoutePlan, call_route, current_request_var,
-                      dep_call_marker, expand_router, fill_query, inject, merge_query)
+                      dep_call_marker, expand_router, fill_query, merge_query)
 
 __all__ = ["ViperHTTP", "active_app", "current_request", "set_current_request", "clear_active_app"]
 
@@ -239,7 +239,7 @@ class ViperHTTP(RouteDecorators):
             return invalid
         if plan.deps:
             return dep_call_marker(plan, request, kwargs)
-        inject(plan, request, kwargs)
+        plan.inject(request, kwargs)
         token = _cv_set(request)
         try:
             return plan.handler(**kwargs)
@@ -278,7 +278,7 @@ class ViperHTTP(RouteDecorators):
                 try:
                     for node in plan.deps:
                         kwargs[node.key] = await resolve(node, request, stack, {} if plan.uses_cache else None)
-                    inject(plan, request, kwargs)
+                    plan.inject(request, kwargs)
                     result = await plan.handler(ws, **kwargs)
                 except BaseException:
                     await teardown(stack)  # the first error wins (api.md §5.5)

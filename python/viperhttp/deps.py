@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from .background import BackgroundTasks, for_request
 from .request import Request
 
-__all__ = ["Depends", "DepNode", "compile_deps", "merge_deps", "resolve", "teardown", "inject_arg"]
+__all__ = ["Depends", "DepNode", "compile_deps", "merge_deps", "resolve", "teardown", "inject_arg",
+           "inject_args", "inject_names"]
 
 MAX_DEPS = 16
 MAX_DEPTH = 8
@@ -75,7 +76,8 @@ def _is_dep(value: Any) -> bool:
 class DepNode:
     """One compiled dependency: what to call, with which sub-dependencies, in which mode."""
 
-    __slots__ = ("key", "call", "mode", "children", "use_cache", "request_arg", "bg_arg", "is_async")
+    __slots__ = ("key", "call", "mode", "children", "use_cache", "request_arg", "request_more",
+                 "bg_arg", "bg_more", "is_async")
 
     def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool) -> None:
         self.key = key
@@ -84,8 +86,13 @@ class DepNode:
         self.children = children
         self.use_cache = use_cache
         # (decision, §5.3) a dependency may declare `request` / `background_tasks` like a handler.
-        self.request_arg = inject_arg(call, "request", Request)
-        self.bg_arg = inject_arg(call, "background_tasks", BackgroundTasks)
+        # Its kwargs are exactly the children's keys, so which parameters get the request /
+        # task object (those no child value names, §4.1) is known now: first one, then the rest.
+        keys = {child.key for child in children}
+        names = [n for n in inject_names(call, "request", Request) if n not in keys]
+        self.request_arg, self.request_more = (names[0] if names else None), tuple(names[1:])
+        names = [n for n in inject_names(call, "background_tasks", BackgroundTasks) if n not in keys]
+        self.bg_arg, self.bg_more = (names[0] if names else None), tuple(names[1:])
         self.is_async: bool = (self.mode == "async_yield" or _is_async_callable(call)
                                or any(child.is_async for child in children))
 
@@ -101,23 +108,40 @@ def _is_async_callable(func: Any) -> bool:
     return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
 
 
-def inject_arg(func: Any, name: str, annotation: type) -> Optional[str]:
-    """The parameter of `func` that receives an injected object, or None.
+def inject_names(func: Any, name: str, annotation: type) -> Tuple[str, ...]:
+    """Every parameter of `func` that receives an injected object, in signature order.
 
-    A parameter literally called `name`, or one annotated with the class —
-    also as a string annotation under `from __future__ import annotations`. Never `**kwargs`.
+    A parameter literally called `name`, or annotated with the class — also as a string
+    annotation under `from __future__ import annotations`. All of them get the object (api.md
+    §4.1), so `def h(req: Request, request=None)` receives the request in both. Never `**kwargs`.
     """
     try:
         params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):
-        return None
+        return ()
     names = (annotation, annotation.__name__, "viperhttp." + annotation.__name__)
-    for p in params:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
-            continue
-        if p.name == name or p.annotation in names:
-            return p.name
-    return None
+    return tuple(p.name for p in params
+                 if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY)
+                 and (p.name == name or p.annotation in names))
+
+
+def inject_args(func: Any, name: str, annotation: type) -> Tuple[Optional[str], Tuple[str, ...]]:
+    """`inject_names` split as `(first or None, rest)`; `rest` is almost always `()`, so the
+    per-request code tests one name as before and only looks at `rest` when it is not empty."""
+    found = inject_names(func, name, annotation)
+    return (found[0], found[1:]) if found else (None, ())
+
+
+def inject_arg(func: Any, name: str, annotation: type) -> Optional[str]:
+    """The first parameter of `func` that receives an injected object, or None (`inject_args`)."""
+    return inject_args(func, name, annotation)[0]
+
+
+def inject_more(names: Tuple[str, ...], value: Any, kwargs: Dict[str, Any]) -> None:
+    """Second and later injected parameters: each gets `value` unless a kwarg has its name."""
+    for extra in names:
+        if extra not in kwargs:
+            kwargs[extra] = value
 
 
 def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "") -> Tuple[DepNode, ...]:
@@ -184,10 +208,15 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
     kwargs = {}
     for child in node.children:
         kwargs[child.key] = await resolve(child, request, stack, cache)
-    if node.request_arg is not None and node.request_arg not in kwargs:
+    # Names no child value takes, computed in DepNode.__init__ (so no `in kwargs` test here).
+    if node.request_arg is not None:
         kwargs[node.request_arg] = request
-    if node.bg_arg is not None and node.bg_arg not in kwargs:
+        if node.request_more:
+            inject_more(node.request_more, request, kwargs)
+    if node.bg_arg is not None:
         kwargs[node.bg_arg] = for_request(request)
+        if node.bg_more:
+            inject_more(node.bg_more, for_request(request), kwargs)
     result = node.call(**kwargs)
     mode = node.mode
     if mode == "value":

@@ -1,7 +1,8 @@
 """Log level and `gzip_static` (runtime.md §8, §6.5; api.md §1.2–§1.3).
 
-The log level maps onto the Python logger ``viperhttp`` (the runtime emits no
-records of its own yet, so there is no Rust level to keep in step).
+The log level maps onto the Python logger ``viperhttp`` and onto the runtime's
+own level: the runtime queues its records (warnings, errors, access lines) and
+the bridge forwards them into ``logging`` (see `forward_native_logs`).
 `gzip_static` runs in Python: it is a one-off, start-time tool, and the stdlib
 ``gzip`` module is the well-kept piece for it.
 """
@@ -33,6 +34,7 @@ def set_log_level(level: Union[int, str]) -> Dict[str, object]:
         raise ValueError("log level out of range")
     _current[0] = value
     logging.getLogger("viperhttp").setLevel(_PY_LEVELS[value])
+    sync_native_logging()
     return get_log_level()
 
 
@@ -43,6 +45,52 @@ def get_log_level() -> Dict[str, object]:
 def reset_log_level() -> None:
     """Back to the default (INFO); used by `viperhttp.reset()`."""
     set_log_level(LOG_INFO)
+
+
+# --- runtime records into Python logging (runtime.md §8) -------------------------------------
+
+#: runtime level number (1 error … 5 trace) → Python logging level
+_FROM_NATIVE = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG, 5: 5}
+_access_on = [False]
+
+
+def _has_app_handler(logger: logging.Logger) -> bool:
+    """`Logger.hasHandlers()`, except the stderr fallback the bridge installs when the app
+    configured no logging (marked `_viperhttp_default`): that one shows warnings and startup
+    lines, but does not turn the per-request access line on."""
+    current: Optional[logging.Logger] = logger
+    while current is not None:
+        if any(not getattr(h, "_viperhttp_default", False) for h in current.handlers):
+            return True
+        if not current.propagate:
+            return False
+        current = current.parent  # type: ignore[assignment]
+    return False
+
+
+def access_log_wanted() -> bool:
+    """runtime.md §8: `viperhttp.access` enabled for INFO and a handler configured."""
+    access = logging.getLogger("viperhttp.access")
+    return access.isEnabledFor(logging.INFO) and _has_app_handler(access)
+
+
+def sync_native_logging(access: Optional[bool] = None) -> None:
+    """Tell the runtime the level to forward and whether to format access lines."""
+    if access is not None:
+        _access_on[0] = access
+    from . import _native  # late: diagnostics is imported while the package initialises
+    _native._log_config(_current[0], _access_on[0])
+
+
+def forward_native_logs(max_records: int = 2000) -> int:
+    """Drain queued runtime records into `logging` (logger `viperhttp.<module>`); returns
+    how many. Called by the bridge once per poll turn when records wait, and every 100 ms."""
+    from . import _native
+    records = _native._log_drain(max_records)
+    get_logger = logging.getLogger
+    for level, name, message in records:
+        get_logger(name).log(_FROM_NATIVE.get(level, logging.INFO), "%s", message)
+    return len(records)
 
 
 _GZIP_EXTS = (".html", ".htm", ".css", ".js", ".json", ".txt", ".svg", ".xml")

@@ -274,11 +274,16 @@ def _current_request_info() -> Tuple[str, Any]:
 
 
 class RedirectResponse(Response):
-    """`RedirectResponse(url, status_code=307, headers=None)`: `Location: url`, empty body."""
+    """`RedirectResponse(url, status_code=307, headers=None)`: `Location: url`, empty body.
+
+    Like every constructor it also takes `content=` (the body, default empty) and `media_type=`
+    (the content type, default `text/plain; charset=utf-8`), api.md §7.4.
+    """
 
     __slots__ = ()
 
-    def __init__(self, url: str, status_code: int = 307, headers: Any = None) -> None:
+    def __init__(self, url: str, status_code: int = 307, headers: Any = None, *,
+                 content: Any = None, media_type: Optional[str] = None) -> None:
         if not isinstance(url, str) or not url:
             raise ValueError("url must be a non-empty string")
         if (not isinstance(status_code, int) or isinstance(status_code, bool)
@@ -293,7 +298,8 @@ class RedirectResponse(Response):
         else:
             headers = list(headers)
             headers.append(("Location", url))
-        Response.__init__(self, status_code, "", headers, TEXT_PLAIN)
+        Response.__init__(self, status_code, "" if content is None else content, headers,
+                          TEXT_PLAIN if media_type is None else media_type)
 
 
 def __getattr__(name: str) -> Any:
@@ -354,18 +360,25 @@ def normalize(value: Any) -> Dict[str, Any]:
     if isinstance(value, str):
         return _plain(200, value, TEXT_PLAIN)
     if isinstance(value, (bytes, bytearray)):
-        return _plain(200, value, OCTET_STREAM)
+        # (decision, docs/bridge.md) an empty byte body gets no default type, as on the wire.
+        return _plain(200, value, OCTET_STREAM if value else None)
     return _plain(200, str(value), TEXT_PLAIN)  # int, float, bool, tuple, objects
 
 
 def _body_bytes(body: Any) -> Tuple[bytes, Optional[str]]:
-    """runtime.md §3.7: the body as bytes and the content type it implies."""
+    """runtime.md §3.7: the body as bytes and the content type it implies.
+
+    (decision, docs/bridge.md "Decisions on serialisation") an empty byte body implies no
+    content type — the native serialiser and `send_response` do the same — so `None`, `b""`
+    and `bytearray()` all leave `serialize_response` without one.
+    """
     if body is None:
         return b"", None
     if isinstance(body, bytes):
-        return body, OCTET_STREAM
+        return body, OCTET_STREAM if body else None
     if isinstance(body, (bytearray, memoryview)):
-        return bytes(body), OCTET_STREAM
+        body = bytes(body)
+        return body, OCTET_STREAM if body else None
     if isinstance(body, str):
         return body.encode("utf-8"), TEXT_PLAIN
     if isinstance(body, (dict, list)):

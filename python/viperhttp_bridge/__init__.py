@@ -20,8 +20,12 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from viperhttp import _native
+from viperhttp.diagnostics import access_log_wanted, forward_native_logs as _forward_logs
+from viperhttp.diagnostics import sync_native_logging
 
 from .knobs import BridgeKnobs, split_run_kwargs
+
+_log_pending = _native._log_pending
 from .streaming import run_stream
 
 log = logging.getLogger("viperhttp.bridge")
@@ -107,6 +111,8 @@ class Bridge:
         self.scale_downs = 0
         self.server_busy_503 = 0
         self._idle_ticks = 0
+        self._ticks = 0
+        self._access_log = access_log_wanted()
         self.running = False
         self.stop_event = asyncio.Event()
         self.skip_drain = False  # set by a second SIGINT/SIGTERM
@@ -140,6 +146,8 @@ class Bridge:
             # Queue full: take one message anyway so its bridge_enqueue_wait_ms clock
             # starts (it goes to the backlog); the backlog then stops further polling.
             room = 1
+        if _log_pending():
+            _forward_logs()
         try:
             batch = self._poll(room)
         except Exception as exc:  # the poller never dies from an error (3.2)
@@ -350,6 +358,18 @@ class Bridge:
             self._scale()
         except Exception as exc:
             log.error("bridge_scaler_error %r", exc, exc_info=True)
+        try:
+            # Runtime records (static and reject access lines arrive without a wake-up),
+            # and once a second whether Python now has a handler for access lines.
+            _forward_logs()
+            self._ticks += 1
+            if self._ticks % 10 == 0:
+                wanted = access_log_wanted()
+                if wanted != self._access_log:
+                    self._access_log = wanted
+                    sync_native_logging(wanted)
+        except Exception as exc:
+            log.error("bridge_loop_error %r", exc, exc_info=True)
         if self.running:
             self._tick_handle = self.loop.call_later(_SCALE_CHECK_S, self._tick)
 
@@ -479,6 +499,7 @@ def _ensure_logging() -> None:
     if not root.handlers and not vlog.handlers:
         h = logging.StreamHandler(sys.stderr)
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        h._viperhttp_default = True  # type: ignore[attr-defined]  # no access lines for it
         vlog.addHandler(h)
         if vlog.level == logging.NOTSET:
             vlog.setLevel(logging.INFO)
@@ -561,6 +582,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     log.info("viperhttp serving on http://%s:%d", host, bound)
 
     bridge = Bridge(app, ev_loop, knobs)
+    sync_native_logging(bridge._access_log)
     app._shutdown_done = False
     Bridge.current = bridge
     app._bridge = bridge
@@ -601,6 +623,10 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         Bridge.current = None
         if _native.bound_port() is not None:
             _native.close()
+        try:
+            _forward_logs()  # what the runtime logged while stopping
+        except Exception:
+            pass
     return None
 
 

@@ -14,7 +14,7 @@ import asyncio
 from typing import Any, AsyncIterator, Iterator, Optional
 
 from viperhttp.forms import UploadFile, form_upload
-from viperhttp.responses import RedirectResponse, StreamingResponse, json_dumps
+from viperhttp.responses import RedirectResponse, StreamingResponse, _merge_alias, json_dumps
 
 __all__ = [
     "RedirectResponse", "EventSourceResponse", "UploadFile", "form_upload", "format_sse_event",
@@ -187,18 +187,30 @@ def _with_sse_headers(headers: Any) -> Any:
     return out
 
 
+_NO_STREAM: Any = object()  # `stream` not given at all (None is an accepted, empty stream)
+
+
 class EventSourceResponse(StreamingResponse):
     """`EventSourceResponse(stream, headers=None, retry=None, chunk_size=1024, ping=None)`.
 
     A chunked `text/event-stream; charset=utf-8` StreamingResponse whose items are each sent as
     one formatted event; `retry` (int) is sent first as `retry: N`; `ping` (seconds, async
-    sources only) sends a `:ping` comment whenever no event was sent for that long.
+    sources only) sends a `:ping` comment whenever no event was sent for that long. As every
+    constructor (api.md §7.4) it also takes `content=` (= `stream`) and `media_type=` (the
+    content type); giving both `stream` and `content=` → `TypeError`.
     """
 
     __slots__ = ()
 
-    def __init__(self, stream: Any, headers: Any = None, retry: Optional[int] = None,
-                 chunk_size: int = 1024, ping: Optional[float] = None) -> None:
+    def __init__(self, stream: Any = _NO_STREAM, headers: Any = None,
+                 retry: Optional[int] = None, chunk_size: int = 1024,
+                 ping: Optional[float] = None, *, content: Any = None,
+                 media_type: Optional[str] = None) -> None:
+        if stream is _NO_STREAM:
+            if content is None:
+                raise TypeError("EventSourceResponse() missing required argument: 'stream'")
+            stream = None
+        stream = _merge_alias(stream, content, "stream", "content")
         if stream is None:
             stream = ()
         if not (hasattr(stream, "__iter__") or hasattr(stream, "__aiter__")):
@@ -218,7 +230,8 @@ class EventSourceResponse(StreamingResponse):
             # A sync source runs on the interpreter thread between yields to the loop (the
             # bridge yields after every item), so there is no idle time in which to ping.
             body = _sse_sync(stream, first)
-        self._init_stream(body, 200, _with_sse_headers(headers), SSE_CONTENT_TYPE, chunk_size,
+        self._init_stream(body, 200, _with_sse_headers(headers),
+                          SSE_CONTENT_TYPE if media_type is None else media_type, chunk_size,
                           None, True)
 
 

@@ -4,6 +4,7 @@
 mod bridge;
 mod json;
 mod knobs;
+mod logs;
 mod native_config;
 mod routes;
 mod server;
@@ -14,6 +15,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Runtime records are queued from the start (a mount's WARN comes before run()).
+    viperhttp_runtime::log_forward::install();
     // lifecycle and stats
     m.add_function(wrap_pyfunction!(server::start, m)?)?;
     m.add_function(wrap_pyfunction!(server::stop, m)?)?;
@@ -48,6 +51,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(routes::route_match, m)?)?;
     m.add_function(wrap_pyfunction!(routes::routes_reset, m)?)?;
     m.add_function(wrap_pyfunction!(routes::router_stats, m)?)?;
+    // runtime log records into Python logging
+    m.add_function(wrap_pyfunction!(logs::_log_drain, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::_log_pending, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::_log_config, m)?)?;
     native_config::register(m)?;
     Ok(())
 }

@@ -253,6 +253,11 @@ pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     }
     d.set_item("https_enabled", false)?;
     d.set_item("http2_enabled", false)?;
+    // Dropped log records are counted by the process-wide log queue.
+    d.set_item(
+        "log_dropped",
+        viperhttp_runtime::log_forward::queue().dropped(),
+    )?;
     Ok(d)
 }
 
@@ -358,6 +363,7 @@ pub fn server_stats_reset() {
     if let Some(r) = running_any() {
         r.server.stats().reset_counters();
     }
+    viperhttp_runtime::log_forward::queue().reset_dropped();
 }
 
 /// `heap_stats()` (runtime.md §8): `internal_*` from the process's memory figures

@@ -9,6 +9,7 @@ pub mod config;
 pub mod cors;
 pub mod error;
 pub mod head_guard;
+pub mod log_forward;
 pub mod pending;
 pub mod rate_limit;
 pub mod router;

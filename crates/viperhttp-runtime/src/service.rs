@@ -100,11 +100,15 @@ pub async fn handle(
     let is_head = req.method() == http::Method::HEAD;
     let is_http10 = req.version() == Version::HTTP_10;
     let expects_continue = expects_continue(&req);
+    // The access line needs the request line; copied only while someone listens.
+    let access =
+        crate::log_forward::access_enabled().then(|| (req.method().clone(), req.uri().clone()));
+    let source = SourceCell::new(Source::Simple);
     let mut resp = match verdict {
         // hyper got a synthetic head in place of the refused one (§4.1 items 10, 11).
         Some(Verdict::Reject { status, reason, .. }) => closing(simple_response(status, reason)),
         Some(Verdict::AsteriskOptions) => asterisk_options(),
-        _ => route_request(&shared, &conn, req).await,
+        _ => route_request(&shared, &conn, req, &source).await,
     };
     // The stop may have begun while the request was in Python (§9.1 step 2: responses in
     // progress carry `close`); hyper would append `close` to a `keep-alive` we wrote.
@@ -153,6 +157,18 @@ pub async fn handle(
         }
     }
     set_reason_phrase(&mut resp);
+    if let Some((method, uri)) = access {
+        // runtime.md §8: `<source> <METHOD> <raw-uri> -> <status> keep=<0|1>`.
+        tracing::info!(
+            target: "viperhttp::access",
+            "{} {} {} -> {} keep={}",
+            source.get().as_str(),
+            method,
+            uri,
+            resp.status().as_u16(),
+            u8::from(keep_alive)
+        );
+    }
     ServerStats::bump(&shared.stats.requests_handled);
     // A streamed response is over when its body ends; the others when hyper has them.
     let resp = match resp.body() {
@@ -163,6 +179,62 @@ pub async fn handle(
         }
     };
     Ok(resp)
+}
+
+/// Which part of the runtime answered (the access line's `<source>`, runtime.md §8).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum Source {
+    Ipc,
+    Static,
+    Simple,
+    Cors,
+    CorsPreflight,
+    TrustedHost,
+    RateLimit,
+}
+
+/// Where the response came from, set along the pipeline. An atomic (not a
+/// `Cell`) so the borrowing future stays `Send`; relaxed, it never leaves the task.
+struct SourceCell(std::sync::atomic::AtomicU8);
+
+impl SourceCell {
+    fn new(source: Source) -> Self {
+        Self(std::sync::atomic::AtomicU8::new(source as u8))
+    }
+
+    fn set(&self, source: Source) {
+        self.0.store(source as u8, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Source {
+        const ALL: [Source; 7] = [
+            Source::Ipc,
+            Source::Static,
+            Source::Simple,
+            Source::Cors,
+            Source::CorsPreflight,
+            Source::TrustedHost,
+            Source::RateLimit,
+        ];
+        ALL.get(usize::from(self.0.load(Ordering::Relaxed)))
+            .copied()
+            .unwrap_or(Source::Simple)
+    }
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Ipc => "ipc",
+            Source::Static => "static",
+            Source::Simple => "simple",
+            Source::Cors => "cors",
+            Source::CorsPreflight => "cors-preflight",
+            Source::TrustedHost => "trusted-host",
+            Source::RateLimit => "rate-limit",
+        }
+    }
 }
 
 /// Marks a response whose request body was read (only set for requests that sent
@@ -209,6 +281,7 @@ async fn route_request(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
     req: Request<Incoming>,
+    source: &SourceCell,
 ) -> Response<ResponseBody> {
     let Some(method) = Method::from_bytes(req.method().as_str().as_bytes()) else {
         // Unknown method: 405 without Allow, keep-alive kept (runtime.md §4.2).
@@ -222,6 +295,7 @@ async fn route_request(
             .map(|a| a.as_str().as_bytes())
             .or_else(|| req.headers().get(http::header::HOST).map(|v| v.as_bytes()));
         if !hosts.allows(host) {
+            source.set(Source::TrustedHost);
             ServerStats::bump(&shared.stats.trusted_host_rejected);
             return simple_response(StatusCode::BAD_REQUEST, "Invalid Host");
         }
@@ -233,8 +307,10 @@ async fn route_request(
             CorsOutcome::NotCors => None,
             CorsOutcome::Preflight(resp) => {
                 if resp.status() == StatusCode::FORBIDDEN {
+                    source.set(Source::Cors);
                     ServerStats::bump(&shared.stats.cors_forbidden);
                 } else {
+                    source.set(Source::CorsPreflight);
                     ServerStats::bump(&shared.stats.cors_preflight);
                 }
                 return resp;
@@ -242,7 +318,7 @@ async fn route_request(
             CorsOutcome::Simple(headers) => headers,
         },
     };
-    let mut resp = route_checked(shared, conn, method, req).await;
+    let mut resp = route_checked(shared, conn, method, req, source).await;
     if let Some(cors) = cors {
         cors.apply(resp.headers_mut());
     }
@@ -254,10 +330,12 @@ async fn route_checked(
     conn: &ConnInfo,
     method: Method,
     req: Request<Incoming>,
+    source: &SourceCell,
 ) -> Response<ResponseBody> {
     // Rate limit (§7.3): every request past parsing, trusted host and CORS.
     if let Some(limiter) = &shared.rate_limiter {
         if let Err(retry_after) = limiter.check(conn.peer.ip(), std::time::Instant::now()) {
+            source.set(Source::RateLimit);
             ServerStats::bump(&shared.stats.ratelimit_rejected);
             return too_many_requests(retry_after);
         }
@@ -267,6 +345,7 @@ async fn route_checked(
     if !statics.is_empty() {
         let target = statics.resolve(req.uri().path(), req.uri().query());
         if target.is_static() {
+            source.set(Source::Static);
             let resp = static_files::serve(
                 statics,
                 &shared.gzip_cache,
@@ -300,6 +379,7 @@ async fn route_checked(
             Lookup::Found { .. } => {}
         }
     }
+    source.set(Source::Ipc);
     forward_to_python(shared, conn, method, req).await
 }
 

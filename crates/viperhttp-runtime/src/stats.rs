@@ -68,8 +68,6 @@ counters! {
     connections_open,
     /// Peak open connections.
     event_conn_peak,
-    /// Access-log records dropped.
-    log_dropped,
     /// Rate-limit store errors (shared store).
     ratelimit_store_errors,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from typing import Any, Callable, Dict, List, Optional
 
 from .. import _native
@@ -53,14 +54,36 @@ class RateLimitMiddleware(_NativeMiddleware):
     """Native per-client-IP token bucket (runtime.md §7.3)."""
 
 
+class _MissingExtensionError(AttributeError):
+    """A lazily re-exported name whose extension module is not installed (api.md §8.4).
+
+    Why an AttributeError and not an ImportError: one class cannot derive from both (CPython:
+    "multiple bases have instance lay-out conflict"), and raising an ImportError from a module
+    `__getattr__` would make `hasattr(mw, "SessionMiddleware")` and `getattr(mw, name, None)`
+    raise instead of answering False / None. As an AttributeError it keeps those working and
+    `mw.SessionMiddleware` still fails with the clear message below. (`from viperhttp.middleware
+    import SessionMiddleware` turns any AttributeError into CPython's own ImportError "cannot
+    import name ...", so `except ImportError` around that import works as usual.)
+    """
+
+
+_SESSION_NAMES = ("SessionMiddleware", "CSRFMiddleware")
+_SESSION_MODULE = "viperhttp_session"
+
+
 def __getattr__(name: str) -> Any:
-    # (decision, §8.4) the session middlewares live in viperhttp_session; imported on first use.
-    # Without that optional module the names are simply absent.
-    if name in ("SessionMiddleware", "CSRFMiddleware"):
+    # (decision, §8.4) the session middlewares live in viperhttp_session (extensions.md §3) and
+    # are imported on first use, so they appear here as soon as that module is installed.
+    if name in _SESSION_NAMES:
         try:
-            return getattr(importlib.import_module("viperhttp_session"), name)
-        except ImportError:
-            pass
+            module = importlib.import_module(_SESSION_MODULE)
+        except ModuleNotFoundError as exc:
+            if exc.name != _SESSION_MODULE:
+                raise  # the module exists but one of its own imports is missing: show that
+            raise _MissingExtensionError(
+                f"{name} needs {_SESSION_MODULE}, which this build does not include yet",
+                name=name, obj=sys.modules[__name__]) from None
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -1,0 +1,107 @@
+"""Runtime records reach Python logging (runtime.md §8): the per-response access line
+`<source> <METHOD> <raw-uri> -> <status> keep=<0|1>` on logger `viperhttp.access` when the app
+configured a handler (never in the default set-up), runtime warnings on `viperhttp.*` always,
+and `set_log_level` filtering both.
+"""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from apps.bridge_support import wait_for, wait_for_log
+
+APP = "apps/logging_app.py"
+
+
+def send(port: int, raw: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(raw)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def get(port: int, path: str, host: str = "127.0.0.1", extra: str = "", method: str = "GET") -> bytes:
+    return send(port, f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n".encode())
+
+
+@pytest.fixture
+def static_dir(tmp_path):
+    (tmp_path / "a.txt").write_text("hi")
+    return tmp_path
+
+
+def access_lines(server):
+    return [ln.split("viperhttp.access INFO ", 1)[1] for ln in server.logs().splitlines()
+            if "viperhttp.access INFO " in ln]
+
+
+def test_access_line_per_source_when_logging_is_configured(serve, static_dir):
+    srv = serve(APP, env={"APP_LOGGING": "basic", "STATIC_DIR": str(static_dir)})
+    port = srv.port
+    assert get(port, "/hello?x=1%202").startswith(b"HTTP/1.1 200")
+    assert get(port, "/static/a.txt").startswith(b"HTTP/1.1 200")
+    assert get(port, "/nope").startswith(b"HTTP/1.1 404")
+    assert get(port, "/hello", host="evil.test").startswith(b"HTTP/1.1 400")
+    assert get(port, "/hello", method="OPTIONS",
+               extra="Origin: https://app.example\r\nAccess-Control-Request-Method: GET\r\n"
+               ).startswith(b"HTTP/1.1 204")
+    assert get(port, "/hello", method="OPTIONS",
+               extra="Origin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\n"
+               ).startswith(b"HTTP/1.1 403")
+    expected = [
+        "ipc GET /hello?x=1%202 -> 200 keep=0",
+        "static GET /static/a.txt -> 200 keep=0",
+        "simple GET /nope -> 404 keep=0",
+        "trusted-host GET /hello -> 400 keep=0",
+        "cors-preflight OPTIONS /hello -> 204 keep=0",
+        "cors OPTIONS /hello -> 403 keep=0",
+    ]
+    assert wait_for(lambda: len(access_lines(srv)) >= len(expected), timeout=3), srv.logs()
+    assert access_lines(srv) == expected
+
+
+def test_rate_limit_source_and_keep_alive_flag(serve):
+    srv = serve(APP, env={"APP_LOGGING": "basic", "RATE": "1"})
+    raw = send(srv.port, b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 3
+               + b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert raw.count(b"429 Too Many Requests") == 2, raw
+    assert wait_for(lambda: len(access_lines(srv)) >= 4, timeout=3), srv.logs()
+    assert access_lines(srv) == [
+        "ipc GET /hello -> 200 keep=1",
+        "ipc GET /hello -> 200 keep=1",
+        "rate-limit GET /hello -> 429 keep=1",
+        "rate-limit GET /hello -> 429 keep=0",
+    ]
+
+
+def test_no_access_lines_in_the_default_set_up_but_warnings_show(serve, static_dir):
+    srv = serve(APP, env={"STATIC_DIR": str(static_dir)})
+    for _ in range(3):
+        assert get(srv.port, "/hello").startswith(b"HTTP/1.1 200")
+        assert get(srv.port, "/static/a.txt").startswith(b"HTTP/1.1 200")
+    # the missing mount root is a runtime WARN, forwarded to viperhttp.static_files
+    log = wait_for_log(srv, "WARNING viperhttp.static_files: static mount root missing")
+    assert "/nonexistent/viperhttp-test-root" in log
+    srv.stop()
+    assert "viperhttp.access" not in srv.logs()
+
+
+def test_log_level_warn_silences_access_lines(serve):
+    srv = serve(APP, env={"APP_LOGGING": "basic", "APP_LOG_LEVEL": "warn"})
+    for _ in range(3):
+        assert get(srv.port, "/hello").startswith(b"HTTP/1.1 200")
+    wait_for_log(srv, "static mount root missing")  # warnings still pass
+    srv.stop()
+    assert "viperhttp.access" not in srv.logs()
+
+
+def test_log_level_off_silences_runtime_warnings(serve):
+    srv = serve(APP, env={"APP_LOGGING": "basic", "APP_LOG_LEVEL": "off"})
+    assert get(srv.port, "/hello").startswith(b"HTTP/1.1 200")
+    srv.stop()
+    assert "static mount root missing" not in srv.logs()
