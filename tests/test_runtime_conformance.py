@@ -247,3 +247,46 @@ def test_static_transfer_in_progress_finishes_during_drain(serve, tmp_path):
     assert b"200 OK" in head.split(b"\r\n")[0]
     assert len(body) == size, f"static transfer cut at stop: {len(body)} of {size} bytes"
     assert srv.proc.wait(timeout=15) == 0
+
+
+# --- sys.exit in app code = interpreter death (§9.4) ------------------------------------------------
+
+
+def read_all(sock: socket.socket) -> bytes:
+    out = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return out + b"<RST>"
+        if not chunk:
+            return out
+        out += chunk
+
+
+def test_sys_exit_in_a_handler_fails_in_flight_with_503_and_exits_with_its_status(serve):
+    srv = serve(APP)
+    waiting = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    waiting.sendall(get("/aslow?ms=3000"))
+    time.sleep(0.3)  # /aslow is in flight in a worker
+    raw = exchange(srv.port, get("/exit/3"))
+    status_line, headers, body = head_and_body(raw)
+    assert status_line == b"HTTP/1.1 503 Service Unavailable", raw
+    assert headers["connection"] == ["close"] and body == b"Service Unavailable"
+    other = read_all(waiting)
+    waiting.close()
+    status_line, headers, body = head_and_body(other)
+    assert status_line == b"HTTP/1.1 503 Service Unavailable", other
+    assert headers["connection"] == ["close"] and body == b"Service Unavailable"
+    assert srv.proc.wait(timeout=10) == 3
+    logs = srv.logs()
+    assert "interpreter_exit" in logs and "shutdown hook ran" in logs
+    assert connect_refused(srv.port)
+
+
+def test_sys_exit_with_a_message_in_an_async_handler_exits_1(serve):
+    srv = serve(APP)
+    raw = exchange(srv.port, get("/aexit"))
+    assert raw.startswith(b"HTTP/1.1 503 Service Unavailable"), raw
+    assert srv.proc.wait(timeout=10) == 1
+    assert "fatal: configuration gone" in srv.logs()

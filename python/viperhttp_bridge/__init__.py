@@ -116,6 +116,7 @@ class Bridge:
         self.running = False
         self.stop_event = asyncio.Event()
         self.skip_drain = False  # set by a second SIGINT/SIGTERM
+        self.exit_request: Optional[SystemExit] = None  # sys.exit() from app code (§9.4)
         self._scheduled = False
         self._retry_handle: Optional[asyncio.TimerHandle] = None
         self._tick_handle: Optional[asyncio.TimerHandle] = None
@@ -174,6 +175,9 @@ class Bridge:
         try:
             request = self._from_native(*item)
             result = self._handle(request)
+        except SystemExit as exc:
+            self.interpreter_exit(exc)
+            return
         except BaseException as exc:  # _handle converts app errors; this is a bug path
             log.error("http_worker_error %r", exc, exc_info=True)
             self._send_safe(rid, _INTERNAL_ERROR)
@@ -262,6 +266,8 @@ class Bridge:
                 await self._work(item, request, awaitable)
             except asyncio.CancelledError:
                 raise
+            except SystemExit as exc:
+                self.interpreter_exit(exc)
             except BaseException as exc:
                 log.error("http_worker_error %r", exc, exc_info=True)
                 self._send_safe(item[0], _INTERNAL_ERROR)
@@ -343,6 +349,8 @@ class Bridge:
                 await result
         except asyncio.CancelledError:
             raise
+        except SystemExit as exc:
+            self.interpreter_exit(exc)
         except BaseException as exc:
             log.error("bg_task_error %r", exc, exc_info=True)
         finally:
@@ -394,6 +402,19 @@ class Bridge:
             self._idle_ticks = 0
 
     # -- stop ------------------------------------------------------------
+    def interpreter_exit(self, exc: SystemExit) -> None:
+        """`sys.exit()` in app code ends the interpreter (runtime.md §9.4): the runtime stops
+        accepting and answers every request waiting for Python — this one included — with
+        `503 Service Unavailable` and `Connection: close`; then `run()` stops (shutdown hooks
+        still run) and raises the same SystemExit, so the process exits with its status."""
+        if self.exit_request is not None:
+            return
+        self.exit_request = exc
+        log.error("interpreter_exit %r: in-flight requests get 503, stopping", exc)
+        _native._fail_in_flight()
+        self.skip_drain = True
+        self.stop_event.set()
+
     def request_stop(self) -> None:
         _native.stop()
         self.stop_event.set()
@@ -428,6 +449,11 @@ class Bridge:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.exit_request is not None:
+            # Let the runtime write the 503s before its connections are cut (bounded).
+            until = time.monotonic() + 2.0
+            while _native.open_connections() and time.monotonic() < until:
+                await asyncio.sleep(0.01)
         _native.close()
 
     def stats(self) -> Dict[str, Any]:
@@ -627,6 +653,8 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
             _forward_logs()  # what the runtime logged while stopping
         except Exception:
             pass
+    if bridge.exit_request is not None:
+        raise bridge.exit_request  # the process exits with the app's status (§9.4)
     return None
 
 

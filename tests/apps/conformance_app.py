@@ -60,6 +60,22 @@ async def aslow(ms="1500"):
     return "aslow done"
 
 
+@app.get("/exit/{code:int}")
+def exit_now(code):
+    sys.exit(code)
+
+
+@app.get("/aexit")
+async def aexit():
+    await asyncio.sleep(0.05)
+    sys.exit("fatal: configuration gone")
+
+
+@app.on_event("shutdown")
+def on_shutdown():
+    print("shutdown hook ran", flush=True)
+
+
 @app.get("/stats")
 def stats():
     return viperhttp.server_stats()

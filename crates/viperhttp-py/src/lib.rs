@@ -25,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(server::is_stopping, m)?)?;
     m.add_function(wrap_pyfunction!(server::in_flight, m)?)?;
     m.add_function(wrap_pyfunction!(server::open_connections, m)?)?;
+    m.add_function(wrap_pyfunction!(server::_fail_in_flight, m)?)?;
     m.add_function(wrap_pyfunction!(server::bound_port, m)?)?;
     m.add_function(wrap_pyfunction!(server::set_python_middleware, m)?)?;
     m.add_function(wrap_pyfunction!(server::server_stats, m)?)?;

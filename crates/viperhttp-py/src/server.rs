@@ -159,6 +159,15 @@ pub fn in_flight() -> usize {
         .unwrap_or(0)
 }
 
+/// `_fail_in_flight()`: the interpreter is exiting (runtime.md §9.4): stop
+/// accepting, answer every request waiting for Python with 503 and close.
+#[pyfunction]
+pub fn _fail_in_flight() {
+    if let Some(r) = running_any() {
+        r.server.fail_in_flight();
+    }
+}
+
 /// `open_connections()`: client connections the runtime still holds. During a
 /// stop (after `stop()`), idle ones close at once, so what remains has a
 /// request or a response (a static transfer, a stream) in progress.

@@ -8,7 +8,7 @@
 //! producer-side frame credit (`MAX_BUFFERED_FRAMES`).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -21,6 +21,11 @@ use crate::stats::ServerStats;
 
 /// Internal frame flag (never on the wire): the response timeout fired.
 pub const TIMED_OUT: u8 = 0x80;
+
+/// Internal flag of a synthetic frame: the interpreter is gone (runtime.md §9.4),
+/// answer `503 Service Unavailable` and close. Like [`TIMED_OUT`], outside the
+/// IPC flag bits.
+pub const ABANDONED: u8 = 0x40;
 
 /// Period of the response-timeout sweep: a 504 comes at most this late.
 pub const SWEEP_PERIOD: std::time::Duration = std::time::Duration::from_millis(25);
@@ -57,6 +62,8 @@ pub struct Slot {
     state: Mutex<SlotState>,
     /// Coarse deadline (ms on the sweeper's clock) for the first frame; 0 = none.
     deadline_ms: AtomicU64,
+    /// A frame arrived (the response has begun).
+    started: AtomicBool,
 }
 
 #[derive(Default)]
@@ -119,10 +126,36 @@ impl Slot {
         }
     }
 
+    /// The interpreter stopped: a request still waiting for its first frame gets
+    /// the [`ABANDONED`] marker; a stream in progress is cut (ABORT).
+    fn abandon(&self) {
+        let waker = {
+            let mut state = self.state.lock();
+            self.deadline_ms.store(0, Ordering::Relaxed);
+            let waiting = !self.started.load(Ordering::Relaxed);
+            state.frames.push_back(Frame {
+                status: 0,
+                headers: Bytes::new(),
+                body: Bytes::new(),
+                flags: if waiting {
+                    ABANDONED
+                } else {
+                    flags::ABORT | flags::FINAL
+                },
+                total_len: 0,
+            });
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
     fn push(&self, frame: Frame) {
         let waker = {
             let mut state = self.state.lock();
             self.deadline_ms.store(0, Ordering::Relaxed); // a frame arrived: no 504 any more
+            self.started.store(true, Ordering::Relaxed);
             state.frames.push_back(frame);
             state.waker.take()
         };
@@ -213,6 +246,14 @@ impl Pending {
             .collect();
         for slot in expired {
             slot.expire(now_ms);
+        }
+    }
+
+    /// Fail every request still in flight (runtime.md §9.4: the interpreter died).
+    pub fn abandon_all(&self) {
+        let slots: Vec<Arc<Slot>> = self.slots.lock().drain().map(|(_, s)| s).collect();
+        for slot in slots {
+            slot.abandon();
         }
     }
 

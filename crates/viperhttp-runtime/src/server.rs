@@ -193,6 +193,14 @@ impl ServerHandle {
         self.stop_accepting.notify_one();
     }
 
+    /// The interpreter is exiting (runtime.md §9.4): stop accepting and answer
+    /// every request still waiting for Python with `503 Service Unavailable`
+    /// (and `Connection: close`); streams in progress are cut.
+    pub fn fail_in_flight(&self) {
+        self.begin_stop();
+        self.shared.pending.abandon_all();
+    }
+
     /// Whether the stop sequence began.
     pub fn is_stopping(&self) -> bool {
         self.shared.stopping.load(Ordering::SeqCst)

@@ -25,7 +25,7 @@ use viperhttp_ipc::{flags, IpcMsg, Method, MsgType};
 use crate::body::{BodyError, ResponseBody};
 use crate::cors::CorsOutcome;
 use crate::head_guard::{ConnGuard, FinishOnEnd, Verdict};
-use crate::pending::{Frame, Slot, TIMED_OUT};
+use crate::pending::{Frame, Slot, ABANDONED, TIMED_OUT};
 use crate::rate_limit::too_many_requests;
 use crate::router::Lookup;
 use crate::server::Shared;
@@ -605,6 +605,14 @@ async fn forward_read_request(
 
     // response_timeout_ms is enforced by the pending-map sweeper (no timer per request).
     let first = slot.next().await;
+    if first.flags & ABANDONED != 0 {
+        // The interpreter is gone (runtime.md §9.4).
+        guard.done = true;
+        return closing(simple_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+        ));
+    }
     if first.flags & TIMED_OUT != 0 {
         ServerStats::bump(&shared.stats.ipc_wait_timeouts);
         // guard cancels the id and forgets the slot
