@@ -52,6 +52,18 @@ def head_and_body(raw: bytes):
     return lines[0], headers, body
 
 
+def read_all(sock: socket.socket) -> bytes:
+    out = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return out + b"<RST>"
+        if not chunk:
+            return out
+        out += chunk
+
+
 # --- status line (§4.6) -----------------------------------------------------------------------------
 
 
@@ -121,14 +133,30 @@ def test_expect_continue_rejected_without_reading_body_says_close(server):
     assert b"<TIMEOUT>" not in raw  # and the server really closed
 
 
-def test_expect_continue_read_by_python_keeps_alive(server):
+def test_expect_continue_405_from_the_native_router_says_close(server):
+    # POST to a GET route: 405 from the native router, the announced body never read -> close
     data = (b"POST /status/200 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+    raw = exchange(server.port, data)
+    status_line, headers, _ = head_and_body(raw)
+    assert status_line == b"HTTP/1.1 405 Method Not Allowed", raw
+    assert headers["connection"] == ["close"], raw
+    assert b"<TIMEOUT>" not in raw
+
+
+def test_expect_continue_body_read_by_python_keeps_alive(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
-        s.sendall(data)
-        # POST to a GET route: 405 from the native router, body unread -> close
-        raw = s.recv(65536)
-    assert b"405" in raw.split(b"\r\n")[0]
-    assert b"Connection: close" in raw
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        interim = s.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue"), interim
+        s.sendall(b"abc")
+        raw = b""
+        while b"abc" not in raw:
+            chunk = s.recv(65536)
+            assert chunk, raw
+            raw += chunk
+    status_line, headers, body = head_and_body(raw)
+    assert status_line == b"HTTP/1.1 200 OK" and body == b"abc", raw
+    assert headers["connection"] == ["keep-alive"], raw
 
 
 # --- streams and total_len (§2.9) -------------------------------------------------------------------
@@ -192,12 +220,7 @@ def test_sigterm_during_sync_handler_closes_listener_at_once(serve):
     t0 = time.monotonic()
     assert wait_for(lambda: connect_refused(srv.port), timeout=1.0), "listener still open during the drain"
     refused_after = time.monotonic() - t0
-    raw = b""
-    while not raw.endswith(b"slow done"):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        raw += chunk
+    raw = read_all(sock)  # the response says close: read to EOF
     sock.close()
     status_line, headers, body = head_and_body(raw)
     assert status_line == b"HTTP/1.1 200 OK" and body == b"slow done", raw
@@ -212,12 +235,7 @@ def test_response_in_flight_at_stop_says_only_close(serve):
     sock.sendall(get("/aslow?ms=800"))
     time.sleep(0.3)
     srv.proc.send_signal(signal.SIGTERM)
-    raw = b""
-    while not raw.endswith(b"aslow done"):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        raw += chunk
+    raw = read_all(sock)  # the response says close: read to EOF
     sock.close()
     _, headers, body = head_and_body(raw)
     assert body == b"aslow done"
@@ -250,18 +268,6 @@ def test_static_transfer_in_progress_finishes_during_drain(serve, tmp_path):
 
 
 # --- sys.exit in app code = interpreter death (§9.4) ------------------------------------------------
-
-
-def read_all(sock: socket.socket) -> bytes:
-    out = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return out + b"<RST>"
-        if not chunk:
-            return out
-        out += chunk
 
 
 def test_sys_exit_in_a_handler_fails_in_flight_with_503_and_exits_with_its_status(serve):

@@ -43,6 +43,11 @@ def unknown_length():
     return StreamingResponse(iter([b"aaa", b"bbb"]))
 
 
+@app.post("/echo")
+async def echo(request):
+    return Response(200, request.body, {"Content-Type": "application/octet-stream"})
+
+
 @app.get("/plain")
 def plain():
     return "plain"
