@@ -222,11 +222,16 @@ def port_is_free(port: int) -> bool:
 
 
 def connect_refused(port: int) -> bool:
+    """True once a connect is refused. A SYN that arrives while the listener is being closed
+    can be dropped (the client retries it after ~1 s); that probe says "not yet", so a
+    `wait_for` around it simply probes again."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0):
             return False
     except ConnectionRefusedError:
         return True
+    except (socket.timeout, TimeoutError):
+        return False
 
 
 def wait_for(pred, timeout: float, every: float = 0.05) -> bool:
