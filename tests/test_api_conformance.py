@@ -184,10 +184,8 @@ def test_every_request_parameter_receives_the_request(serve):
     assert c.get("/inject/bg").json() == {"same": True, "type": "BackgroundTasks"}
 
 
-def test_single_request_parameter_plans_keep_the_plain_injection():
-    """The common case keeps RoutePlan.inject (one name test); only several parameters get the
-    subclass that fills them all."""
-    from viperhttp.routing import RoutePlan
+def test_route_plans_record_every_injected_parameter_in_signature_order():
+    """Which parameters receive the request is decided once, at registration."""
 
     viperhttp.reset()
     try:
@@ -204,6 +202,5 @@ def test_single_request_parameter_plans_keep_the_plain_injection():
         plans = {p.path: p for p in app._routes_by_id if p is not None}
     finally:
         viperhttp.reset()
-    assert type(plans["/one"]) is RoutePlan and plans["/one"].request_more == ()
-    assert type(plans["/two"]) is not RoutePlan and isinstance(plans["/two"], RoutePlan)
-    assert (plans["/two"].request_arg, plans["/two"].request_more) == ("request", ("req",))
+    assert plans["/one"].request_args == ("request",)
+    assert plans["/two"].request_args == ("request", "req")

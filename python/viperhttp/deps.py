@@ -19,8 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from .background import BackgroundTasks, for_request
 from .request import Request
 
-__all__ = ["Depends", "DepNode", "compile_deps", "merge_deps", "resolve", "teardown", "inject_arg",
-           "inject_args", "inject_names"]
+__all__ = ["Depends", "DepNode", "compile_deps", "merge_deps", "resolve", "teardown", "inject_names"]
 
 MAX_DEPS = 16
 MAX_DEPTH = 8
@@ -76,8 +75,7 @@ def _is_dep(value: Any) -> bool:
 class DepNode:
     """One compiled dependency: what to call, with which sub-dependencies, in which mode."""
 
-    __slots__ = ("key", "call", "mode", "children", "use_cache", "request_arg", "request_more",
-                 "bg_arg", "bg_more", "is_async")
+    __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "is_async")
 
     def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool) -> None:
         self.key = key
@@ -89,10 +87,9 @@ class DepNode:
         # Its kwargs are exactly the children's keys, so which parameters get the request /
         # task object (those no child value names, §4.1) is known now: first one, then the rest.
         keys = {child.key for child in children}
-        names = [n for n in inject_names(call, "request", Request) if n not in keys]
-        self.request_arg, self.request_more = (names[0] if names else None), tuple(names[1:])
-        names = [n for n in inject_names(call, "background_tasks", BackgroundTasks) if n not in keys]
-        self.bg_arg, self.bg_more = (names[0] if names else None), tuple(names[1:])
+        self.request_args = tuple(n for n in inject_names(call, "request", Request) if n not in keys)
+        self.bg_args = tuple(n for n in inject_names(call, "background_tasks", BackgroundTasks)
+                             if n not in keys)
         self.is_async: bool = (self.mode == "async_yield" or _is_async_callable(call)
                                or any(child.is_async for child in children))
 
@@ -123,25 +120,6 @@ def inject_names(func: Any, name: str, annotation: type) -> Tuple[str, ...]:
     return tuple(p.name for p in params
                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY)
                  and (p.name == name or p.annotation in names))
-
-
-def inject_args(func: Any, name: str, annotation: type) -> Tuple[Optional[str], Tuple[str, ...]]:
-    """`inject_names` split as `(first or None, rest)`; `rest` is almost always `()`, so the
-    per-request code tests one name as before and only looks at `rest` when it is not empty."""
-    found = inject_names(func, name, annotation)
-    return (found[0], found[1:]) if found else (None, ())
-
-
-def inject_arg(func: Any, name: str, annotation: type) -> Optional[str]:
-    """The first parameter of `func` that receives an injected object, or None (`inject_args`)."""
-    return inject_args(func, name, annotation)[0]
-
-
-def inject_more(names: Tuple[str, ...], value: Any, kwargs: Dict[str, Any]) -> None:
-    """Second and later injected parameters: each gets `value` unless a kwarg has its name."""
-    for extra in names:
-        if extra not in kwargs:
-            kwargs[extra] = value
 
 
 def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "") -> Tuple[DepNode, ...]:
@@ -209,14 +187,12 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
     for child in node.children:
         kwargs[child.key] = await resolve(child, request, stack, cache)
     # Names no child value takes, computed in DepNode.__init__ (so no `in kwargs` test here).
-    if node.request_arg is not None:
-        kwargs[node.request_arg] = request
-        if node.request_more:
-            inject_more(node.request_more, request, kwargs)
-    if node.bg_arg is not None:
-        kwargs[node.bg_arg] = for_request(request)
-        if node.bg_more:
-            inject_more(node.bg_more, for_request(request), kwargs)
+    for name in node.request_args:
+        kwargs[name] = request
+    if node.bg_args:
+        tasks = for_request(request)
+        for name in node.bg_args:
+            kwargs[name] = tasks
     result = node.call(**kwargs)
     mode = node.mode
     if mode == "value":

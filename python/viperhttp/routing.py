@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .background import BackgroundTasks, for_request
-from .deps import DepNode, compile_deps, inject_args, inject_more, merge_deps, resolve, teardown
+from .deps import DepNode, compile_deps, inject_names, merge_deps, resolve, teardown
 from .exceptions import HandlerEntry, handle_exception, validation_error
 from .params import QueryEntry, apply_query_spec, compile_query_spec
 from .request import Request
@@ -299,8 +299,7 @@ class RoutePlan:
     """Everything `_handle` needs about one registered route, computed once."""
 
     __slots__ = ("handler", "method", "path", "meta", "is_async", "simple", "accepts", "var_kw",
-                 "takes_query", "request_arg", "request_more", "bg_arg", "bg_more", "query", "deps",
-                 "deps_spec", "uses_cache")
+                 "takes_query", "request_args", "bg_args", "query", "deps", "deps_spec", "uses_cache")
 
     def __init__(self, route: RouteDef) -> None:
         self.query, self.deps = _compile(route)
@@ -314,44 +313,24 @@ class RoutePlan:
         self.accepts = accepts | {e.name for e in self.query}
         path_names = set(_PARAM_NAME.findall(route.path))
         self.takes_query = self.var_kw or bool(self.accepts - path_names)
-        # First injected parameter name (or None) and any further ones (usually `()`, §4.1).
-        self.request_arg, self.request_more = inject_args(handler, "request", Request)
-        self.bg_arg, self.bg_more = inject_args(handler, "background_tasks", BackgroundTasks)
+        # Every parameter that receives the request / the task object (§4.1; usually 0 or 1).
+        self.request_args = inject_names(handler, "request", Request)
+        self.bg_args = inject_names(handler, "background_tasks", BackgroundTasks)
         self.is_async = _is_coroutine_callable(handler) or any(n.is_async for n in self.deps)
         self.uses_cache = any(_uses_cache(n) for n in self.deps)
         # The inline fast path of `_handle`: nothing to do but path/query kwargs and the call.
-        self.simple = not (self.is_async or self.query or self.deps or self.request_arg or self.bg_arg)
-        if self.request_more or self.bg_more:
-            # Several parameters ask for the request / task object (rare): a subclass whose
-            # `inject` fills them all, so the usual plan pays nothing for the possibility.
-            self.__class__ = _InjectAllPlan
+        self.simple = not (self.is_async or self.query or self.deps or self.request_args or self.bg_args)
 
     def inject(self, request: Any, kwargs: Dict[str, Any]) -> None:
         """Request and background-task injection, only where no other value has the name (§4.1)."""
-        if self.request_arg is not None and self.request_arg not in kwargs:
-            kwargs[self.request_arg] = request
-        if self.bg_arg is not None and self.bg_arg not in kwargs:
-            kwargs[self.bg_arg] = for_request(request)
-
-
-class _InjectAllPlan(RoutePlan):
-    """A plan whose handler has several parameters named `request` / annotated `Request` (or
-    `background_tasks` / `BackgroundTasks`): each one gets the object unless a path, query or
-    dependency value has its name (api.md §4.1)."""
-
-    __slots__ = ()
-
-    def inject(self, request: Any, kwargs: Dict[str, Any]) -> None:
-        if self.request_arg is not None:
-            if self.request_arg not in kwargs:
-                kwargs[self.request_arg] = request
-            if self.request_more:
-                inject_more(self.request_more, request, kwargs)
-        if self.bg_arg is not None:
-            if self.bg_arg not in kwargs:
-                kwargs[self.bg_arg] = for_request(request)
-            if self.bg_more:
-                inject_more(self.bg_more, for_request(request), kwargs)
+        for name in self.request_args:
+            if name not in kwargs:
+                kwargs[name] = request
+        if self.bg_args:
+            tasks = for_request(request)
+            for name in self.bg_args:
+                if name not in kwargs:
+                    kwargs[name] = tasks
 
 
 def _uses_cache(node: DepNode) -> bool:
@@ -421,13 +400,6 @@ def fill_query(plan: RoutePlan, request: Any, params: Dict[str, Any], kwargs: Di
     elif request.query and plan.takes_query:
         merge_query(plan, kwargs, request.query_params)
     return None
-
-
-def inject(plan: RoutePlan, request: Any, kwargs: Dict[str, Any]) -> None:
-    """Request and background-task injection, only where no other value has the name (§4.1).
-
-    Kept for callers outside the package; the route pipeline calls `plan.inject` directly."""
-    plan.inject(request, kwargs)
 
 
 def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: Dict[type, HandlerEntry]) -> Any:
