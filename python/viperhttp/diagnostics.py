@@ -13,6 +13,8 @@ import logging
 import os
 from typing import Dict, Optional, Union
 
+from . import _native
+
 LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
 _NAMES = {"off": LOG_OFF, "error": LOG_ERROR, "warn": LOG_WARN, "warning": LOG_WARN,
           "info": LOG_INFO, "debug": LOG_DEBUG, "trace": LOG_TRACE}
@@ -74,18 +76,23 @@ def access_log_wanted() -> bool:
     return access.isEnabledFor(logging.INFO) and _has_app_handler(access)
 
 
-def sync_native_logging(access: Optional[bool] = None) -> None:
+def sync_native_logging() -> None:
     """Tell the runtime the level to forward and whether to format access lines."""
-    if access is not None:
-        _access_on[0] = access
-    from . import _native  # late: diagnostics is imported while the package initialises
     _native._log_config(_current[0], _access_on[0])
+
+
+def refresh_access_log() -> None:
+    """Re-evaluate `access_log_wanted()` (the bridge calls this at start and once a second) and
+    tell the runtime when the answer changed."""
+    wanted = access_log_wanted()
+    if wanted != _access_on[0]:
+        _access_on[0] = wanted
+        sync_native_logging()
 
 
 def forward_native_logs(max_records: int = 2000) -> int:
     """Drain queued runtime records into `logging` (logger `viperhttp.<module>`); returns
     how many. Called by the bridge once per poll turn when records wait, and every 100 ms."""
-    from . import _native
     records = _native._log_drain(max_records)
     get_logger = logging.getLogger
     for level, name, message in records:

@@ -20,8 +20,8 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from viperhttp import _native
-from viperhttp.diagnostics import access_log_wanted, forward_native_logs as _forward_logs
-from viperhttp.diagnostics import sync_native_logging
+from viperhttp.diagnostics import forward_native_logs as _forward_logs
+from viperhttp.diagnostics import refresh_access_log
 
 from .knobs import BridgeKnobs, split_run_kwargs
 
@@ -112,7 +112,6 @@ class Bridge:
         self.server_busy_503 = 0
         self._idle_ticks = 0
         self._ticks = 0
-        self._access_log = access_log_wanted()
         self.running = False
         self.stop_event = asyncio.Event()
         self.skip_drain = False  # set by a second SIGINT/SIGTERM
@@ -372,10 +371,7 @@ class Bridge:
             _forward_logs()
             self._ticks += 1
             if self._ticks % 10 == 0:
-                wanted = access_log_wanted()
-                if wanted != self._access_log:
-                    self._access_log = wanted
-                    sync_native_logging(wanted)
+                refresh_access_log()
         except Exception as exc:
             log.error("bridge_loop_error %r", exc, exc_info=True)
         if self.running:
@@ -608,7 +604,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     log.info("viperhttp serving on http://%s:%d", host, bound)
 
     bridge = Bridge(app, ev_loop, knobs)
-    sync_native_logging(bridge._access_log)
+    refresh_access_log()
     app._shutdown_done = False
     Bridge.current = bridge
     app._bridge = bridge
