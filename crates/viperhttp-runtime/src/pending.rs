@@ -250,8 +250,9 @@ impl Pending {
     }
 
     /// Fail every request still in flight (runtime.md §9.4: the interpreter died).
-    pub fn abandon_all(&self) {
+    pub fn abandon_all(&self, stats: &ServerStats) {
         let slots: Vec<Arc<Slot>> = self.slots.lock().drain().map(|(_, s)| s).collect();
+        stats.ipc_pending_used.store(0, Ordering::Relaxed);
         for slot in slots {
             slot.abandon();
         }

@@ -198,7 +198,7 @@ impl ServerHandle {
     /// (and `Connection: close`); streams in progress are cut.
     pub fn fail_in_flight(&self) {
         self.begin_stop();
-        self.shared.pending.abandon_all();
+        self.shared.pending.abandon_all(&self.shared.stats);
     }
 
     /// Whether the stop sequence began.

@@ -95,8 +95,7 @@ pub async fn handle(
     let mut keep_alive = wants_keep_alive(req.headers(), req.version())
         && served < shared.config.limits.max_keepalive_requests
         && shared.config.timeouts.keepalive_ms > 0
-        && !crowded
-        && !shared.stopping.load(Ordering::Relaxed);
+        && !crowded;
     let is_head = req.method() == http::Method::HEAD;
     let is_http10 = req.version() == Version::HTTP_10;
     let expects_continue = expects_continue(&req);
@@ -110,8 +109,8 @@ pub async fn handle(
         Some(Verdict::AsteriskOptions) => asterisk_options(),
         _ => route_request(&shared, &conn, req, &source).await,
     };
-    // The stop may have begun while the request was in Python (§9.1 step 2: responses in
-    // progress carry `close`); hyper would append `close` to a `keep-alive` we wrote.
+    // Checked after routing: the stop may have begun while the request was in Python (§9.1
+    // step 2: responses in progress carry `close`); hyper would append `close` to a `keep-alive`.
     if resp.headers().get(CONNECTION).is_some_and(|v| v == CLOSE)
         || shared.stopping.load(Ordering::Relaxed)
     {
@@ -127,7 +126,8 @@ pub async fn handle(
     {
         keep_alive = false;
     }
-    if expects_continue && resp.extensions().get::<BodyWasRead>().is_none() {
+    // Only the IPC path reads a request body; its refusals (413, 408, …) already say close.
+    if expects_continue && source.get() != Source::Ipc {
         keep_alive = false;
     }
     resp.headers_mut()
@@ -236,11 +236,6 @@ impl Source {
         }
     }
 }
-
-/// Marks a response whose request body was read (only set for requests that sent
-/// `Expect: 100-continue`, the one case where it decides keep-alive).
-#[derive(Clone, Copy)]
-struct BodyWasRead;
 
 /// `Expect: 100-continue` with a body announced: hyper sends the `100` only when
 /// the body is first read, and closes the connection if it never is.
@@ -487,24 +482,6 @@ async fn forward_to_python(
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let resp = forward_read_request(shared, conn, method, &parts, body).await;
-    if parts.headers.contains_key(http::header::EXPECT) {
-        let mut resp = resp;
-        resp.extensions_mut().insert(BodyWasRead);
-        return resp;
-    }
-    resp
-}
-
-/// The request's body is read: write it into the ring, hand it to Python and
-/// wait for the first frame of the answer.
-async fn forward_read_request(
-    shared: &Arc<Shared>,
-    conn: &ConnInfo,
-    method: Method,
-    parts: &http::request::Parts,
-    body: Bytes,
-) -> Response<ResponseBody> {
     let uri = parts
         .uri
         .path_and_query()
@@ -788,8 +765,6 @@ fn build_response(
     resp
 }
 
-/// Body of a streamed IPC response: yields frames as the dispatcher delivers
-/// them. Dropped early (client gone) → the guard cancels the id.
 /// How a streamed body ends early. The error that makes hyper close the
 /// connection is returned only after hyper had a chance to flush the bytes it
 /// already holds (else the client loses data the producer did send).
@@ -802,6 +777,8 @@ enum Cut {
     Now,
 }
 
+/// Body of a streamed IPC response: yields frames as the dispatcher delivers
+/// them. Dropped early (client gone) → the guard cancels the id.
 struct IpcStreamBody {
     cut: Cut,
     /// The connection, to close it after a response cut at `total_len`.
