@@ -222,13 +222,13 @@ def port_is_free(port: int) -> bool:
 
 
 def connect_refused(port: int) -> bool:
-    """True once a connect is refused. A SYN that arrives while the listener is being closed
-    can be dropped (the client retries it after ~1 s); that probe says "not yet", so a
-    `wait_for` around it simply probes again."""
+    """True once a connect is refused. Racing the listener's close, a probe can also be reset
+    (its handshake completed in the accept queue of a listener that then closed: the listener is
+    gone, so True) or time out (its SYN dropped mid-close: "not yet", a `wait_for` probes again)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0):
             return False
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
     except (socket.timeout, TimeoutError):
         return False
