@@ -330,6 +330,7 @@ def _walk(host: str, name: str, depth: int, out: Dict[str, Any]) -> None:
         try:
             engine.load(child)
         except TemplateError:
+            CACHE.count("errors")
             out["errors"] += 1
             continue
         if CACHE.stats["cache_hits"] > hits_before:

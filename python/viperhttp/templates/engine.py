@@ -562,11 +562,8 @@ _CRLF_ENV = ENV.overlay(newline_sequence="\r\n")
 
 
 def load(name: str) -> Any:
-    try:
-        return CACHE.load(name)
-    except TemplateError:
-        CACHE.count("errors")
-        raise
+    """The compiled template `name` (errors are counted by the caller that reports them)."""
+    return CACHE.load(name)
 
 
 def render_chunks(template: Any, context: Dict[str, Any], state: RenderState) -> Iterator[str]:
