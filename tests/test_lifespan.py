@@ -157,3 +157,95 @@ def test_async_startup_handler_outliving_startup_timeout_keeps_running(popen, tm
     assert request(port, "/").status == 200
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
+
+
+# --- `ViperHTTP(lifespan=...)` and the viperhttp_lifespan module (docs/lifespan.md) ------------
+
+CM_APP = "apps/lifespan_cm_app.py"
+
+
+def test_lifespan_context_manager_wraps_the_event_handlers(serve, tmp_path):
+    log = tmp_path / "events.log"
+    server = serve(CM_APP, env=app_env({}, LIFESPAN_LOG=str(log)))
+    assert events(log) == ["main:run", "cm:enter-begin", "cm:enter-end", "startup:h1"], events(log)
+    r = request(server.port, "/")
+    assert r.json() == {"db": "conn-1", "attr": "conn-1", "sync": None, "same": True}, r.summary()
+    assert server.stop() == 0, server.logs()
+    assert events(log)[-4:] == ["request:index", "shutdown:d1", "cm:exit", "main:run-returned:None"], events(log)
+
+
+def test_lifespan_sync_context_manager(serve, tmp_path):
+    log = tmp_path / "events.log"
+    server = serve(CM_APP, env=app_env({}, LIFESPAN_LOG=str(log), LIFESPAN_MODE="sync"))
+    assert request(server.port, "/").json()["sync"] == "r"
+    assert server.stop() == 0
+    ev = events(log)
+    assert ev[:3] == ["main:run", "cm:enter-sync", "startup:h1"] and ev[-3:-1] == ["shutdown:d1", "cm:exit-sync"], ev
+
+
+def test_lifespan_enter_failure_stops_the_start(tmp_path):
+    from conftest import free_port
+    log = tmp_path / "events.log"
+    port = free_port()
+    proc = run_script(CM_APP, str(port), env=app_env({}, LIFESPAN_LOG=str(log), LIFESPAN_MODE="fail_enter"))
+    ev = events(log)
+    assert proc.returncode != 0, proc.stdout
+    assert "startup:h1" not in ev and "shutdown:d1" not in ev and not any(e.startswith("cm:exit") for e in ev), ev
+    assert "RuntimeError: startup failed" in proc.stdout and "cm enter failed" in proc.stdout
+    assert "startup_error" in proc.stdout
+    assert port_is_free(port)
+
+
+def test_startup_handler_failure_exits_the_lifespan_with_the_error(tmp_path):
+    from conftest import free_port
+    log = tmp_path / "events.log"
+    port = free_port()
+    proc = run_script(CM_APP, str(port), env=app_env({}, LIFESPAN_LOG=str(log), LIFESPAN_MODE="fail_handler"))
+    ev = events(log)
+    assert proc.returncode != 0, proc.stdout
+    assert ev == ["main:run", "cm:enter-begin", "cm:enter-end", "startup:h1",
+                  "cm:exit-exc:RuntimeError:handler failed"], ev
+    assert "RuntimeError: startup failed" in proc.stdout and "handler failed" in proc.stdout
+    assert port_is_free(port)
+
+
+def test_lifespan_exit_failure_is_logged_and_the_process_exits_cleanly(serve, tmp_path):
+    log = tmp_path / "events.log"
+    server = serve(CM_APP, env=app_env({}, LIFESPAN_LOG=str(log), LIFESPAN_MODE="fail_exit"))
+    assert server.stop() == 0, server.logs()
+    assert "shutdown_error" in server.logs() and "cm exit failed" in server.logs()
+    assert events(log)[-3:] == ["shutdown:d1", "cm:exit-failing", "main:run-returned:None"], events(log)
+
+
+def test_lifespan_enter_outliving_startup_timeout_lets_serving_start(popen, tmp_path):
+    from conftest import free_port
+    log = tmp_path / "events.log"
+    port = free_port()
+    t0 = time.monotonic()
+    proc = popen(CM_APP, port, app_env({"startup_timeout_s": 0.4}, LIFESPAN_LOG=str(log), LIFESPAN_MODE="slow"))
+    assert wait_for(lambda: proc.poll() is not None or not connect_refused(port), 10, every=0.02)
+    assert proc.poll() is None and time.monotonic() - t0 < 1.4
+    assert "cm:enter-end" not in events(log)
+    assert wait_for(lambda: "startup:h1" in events(log), 3), events(log)
+    assert request(port, "/").json()["db"] == "conn-1"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert events(log)[-2:] == ["cm:exit", "main:run-returned:None"], events(log)
+
+
+def test_lifespan_module_functions_and_state_attribute_access(serve, tmp_path):
+    server = serve(CM_APP, env=app_env({}, LIFESPAN_LOG=str(tmp_path / "events.log")))
+    r = request(server.port, "/module-api")
+    assert r.status == 200, r.summary()
+    assert r.json() == {
+        "state_attr": 2, "state_is_dict": True, "missing_attr": "AttributeError", "returned_same": True,
+        "handlers_shutdown": ["d1", "extra"], "handlers_startup": ["h1"], "handlers_unknown": [],
+        "bad_event": "ValueError: event must be 'startup' or 'shutdown'",
+        "bad_handler": "TypeError: handler must be callable",
+        "bad_on_event": "ValueError: event must be 'startup' or 'shutdown'",
+        "none_exc_type": "TypeError: exc_type is required",
+        "none_exc_decorator": "TypeError: exc_type is required",
+        "bad_lifespan": "TypeError: lifespan must be callable",
+        "resolved": "on_app_error", "resolved_none": True, "class_has": [True, True, True],
+    }
+    assert request(server.port, "/child-error").json() == {"handled": "ChildError"}

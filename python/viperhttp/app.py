@@ -82,7 +82,9 @@ class ViperHTTP(RouteDecorators):
     def __init__(self, title: Optional[str] = None, version: Optional[str] = None,
                  description: Optional[str] = None, docs: bool = True, openapi_url: Any = _DEFAULT,
                  docs_url: Any = _DEFAULT, include_websocket_docs: bool = True, cache_schema: bool = True,
-                 servers: Any = None, redoc_url: Any = _DEFAULT) -> None:
+                 servers: Any = None, redoc_url: Any = _DEFAULT, lifespan: Any = None) -> None:
+        if lifespan is not None and not callable(lifespan):
+            raise TypeError("lifespan must be callable")
         self._docs = _docs_fields({
             "title": "ViperHTTP API" if title is None else title,
             "version": "1.0.0" if version is None else version,
@@ -110,6 +112,8 @@ class ViperHTTP(RouteDecorators):
         self._mounts: List[Dict[str, Any]] = []
         self._native_config: Dict[str, Dict[str, Any]] = {}
         self._state: Optional[State] = None
+        self._lifespan = lifespan
+        self._lifespan_cm: Any = None  # the entered context manager of the current run
         self.bound_port: Optional[int] = None  # set by the bridge once listening
         _set_python_middleware(False)
         _active[0] = self
@@ -425,9 +429,58 @@ class ViperHTTP(RouteDecorators):
         return lambda handler: self.add_event_handler(event, handler)
 
     def _lifespan_hooks(self, event: Any) -> List[Callable[..., Any]]:
-        """The handlers of `event` in registration order (read by the bridge); unknown → `[]`."""
+        """What the bridge runs for `event`, in order; unknown → `[]`. With `lifespan=`, its
+        context manager is entered before the startup handlers and exited after the shutdown
+        handlers (docs/lifespan.md)."""
         name = event.lower() if isinstance(event, str) else event
-        return list(self._event_handlers.get(name, ()))
+        hooks = list(self._event_handlers.get(name, ()))
+        if self._lifespan is not None:
+            if name == "startup":
+                return [self._lifespan_startup]
+            if name == "shutdown":
+                hooks.append(self._lifespan_exit)
+        return hooks
+
+    async def _lifespan_startup(self) -> None:
+        """Enters `lifespan(app)`, then runs the startup handlers; if one of them fails the
+        context manager is exited with that exception before it propagates."""
+        await self._lifespan_enter()
+        try:
+            for hook in self._event_handlers["startup"]:
+                result = hook()
+                if hasattr(result, "__await__"):
+                    await result
+        except BaseException as exc:
+            cm, self._lifespan_cm = self._lifespan_cm, None
+            if hasattr(cm, "__aexit__"):
+                await cm.__aexit__(type(exc), exc, exc.__traceback__)
+            else:
+                cm.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    async def _lifespan_enter(self) -> None:
+        """Enters `lifespan(app)` (async or sync context manager); a mapping it yields is
+        merged into `app.state`."""
+        self._lifespan_cm = None
+        cm = self._lifespan(self)
+        if hasattr(cm, "__aenter__"):
+            value = await cm.__aenter__()
+        elif hasattr(cm, "__enter__"):
+            value = cm.__enter__()
+        else:
+            raise TypeError("lifespan(app) must return a context manager")
+        self._lifespan_cm = cm
+        if value is not None:
+            self.state.update(value)
+
+    async def _lifespan_exit(self) -> None:
+        cm, self._lifespan_cm = self._lifespan_cm, None
+        if cm is None:
+            return
+        if hasattr(cm, "__aexit__"):
+            await cm.__aexit__(None, None, None)
+        else:
+            cm.__exit__(None, None, None)
 
     @property
     def state(self) -> State:

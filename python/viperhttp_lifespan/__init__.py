@@ -32,8 +32,10 @@ def on_event(app: ViperHTTP, event: str) -> Callable[..., Any]:
 
 
 def get_event_handlers(app: ViperHTTP, event: str) -> List[Callable[..., Any]]:
-    """Handlers of `event` in registration order; unknown event → `[]`."""
-    return app._lifespan_hooks(event)
+    """Handlers of `event` in registration order; unknown event → `[]` (the `lifespan=`
+    context manager is not listed: it is not an event handler)."""
+    name = event.lower() if isinstance(event, str) else event
+    return list(app._event_handlers.get(name, ()))
 
 
 def add_exception_handler(app: ViperHTTP, exc_type: Any, handler: Callable[..., Any]) -> Callable[..., Any]:
