@@ -128,6 +128,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# Device module names nothing else provides (`esp32`, ...) come from viperhttp.compat; the
+# finder is appended last to sys.meta_path, so a real package of the same name always wins.
+from .compat import install_finder as _install_finder  # noqa: E402
+_install_finder()
+
 # §1.1 (decision): the helper modules are imported eagerly, last, because they import this
 # package. One that is not installed is skipped; an error inside one is not hidden.
 for _module in ("viperhttp_lifespan", "viperhttp_responses", "viperhttp_ws", "viperhttp_bridge"):

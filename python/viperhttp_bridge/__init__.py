@@ -589,6 +589,9 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     knobs, runtime_kw, _other = split_run_kwargs(kw)
     _apply_python_limits(runtime_kw)
     _ensure_logging()
+    if any(key.startswith("ota") for key in _other):  # OTA routes/slots (docs/ota.md)
+        from viperhttp_ota.routes import install_from_run
+        install_from_run(app, _other, host)
     if wifi:
         log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
     ev_loop = _choose_loop(loop)
