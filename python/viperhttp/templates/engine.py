@@ -11,18 +11,21 @@ import contextvars
 import os
 import posixpath
 import re
+import stat
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional
 
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import TemplateSyntaxError, UndefinedError
 from jinja2.runtime import Undefined
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Environment
 from markupsafe import Markup
 from markupsafe import escape as _markup_escape
+
+from viperhttp import files as _files
 
 from .compat import ParseError, TemplateError, line_text, position, preprocess
 
@@ -47,15 +50,17 @@ LIMITS = Limits()
 DEBUG = [False]
 
 
-@dataclass
 class RenderState:
     """What one render needs beyond the Jinja context."""
 
-    strict: bool
-    root: str
-    loops: int = 0
-    depth: int = 0
-    limits: Limits = field(default_factory=lambda: LIMITS)
+    __slots__ = ("strict", "root", "loops", "depth", "limits")
+
+    def __init__(self, strict: bool, root: str) -> None:
+        self.strict = strict
+        self.root = root
+        self.loops = 0
+        self.depth = 0
+        self.limits = LIMITS
 
 
 STATE: "contextvars.ContextVar[Optional[RenderState]]" = contextvars.ContextVar("vh_template",
@@ -65,42 +70,123 @@ STATE: "contextvars.ContextVar[Optional[RenderState]]" = contextvars.ContextVar(
 # --- output -----------------------------------------------------------------------------------
 
 _EMPTY = Markup("")
+try:  # MarkupSafe's C escaper without the Markup wrapping of its public `escape()`
+    from markupsafe._speedups import _escape_inner as _escape_c  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - pure-Python MarkupSafe
+    def _escape_c(text: str) -> str:
+        return (text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+                .replace("'", "&#39;").replace('"', "&#34;"))
 
 
-def escape_text(text: str) -> Markup:
-    """Escapes exactly `& < > " '` as `&amp; &lt; &gt; &quot; &#39;` (MarkupSafe, C-accelerated,
-    spells `"` as `&#34;`; that spelling can only come from a `"`, so it is swapped)."""
-    out = _markup_escape(text)
+def escape_str(text: str) -> str:
+    """Escapes exactly `& < > " '` as `&amp; &lt; &gt; &quot; &#39;` (MarkupSafe spells `"` as
+    `&#34;`; that spelling can only come from a `"`, so it is swapped)."""
+    out = _escape_c(text)
     if '"' in text:
-        return Markup(str.replace(out, "&#34;", "&quot;"))
+        return out.replace("&#34;", "&quot;")
     return out
 
 
-def finalize(value: Any) -> Any:
-    """Every `{{ }}` value: None → nothing, Markup kept, anything else `str()` then escaped."""
-    if type(value) is str:
-        return escape_text(value)
+def escape_text(text: str) -> Markup:
+    """`escape_str` as Markup (for filters that return trusted text)."""
+    return Markup(escape_str(text))
+
+
+def finalize(value: Any) -> str:
+    """Every `{{ }}` value, as the text that goes out: None → nothing, Markup (safe) as is,
+    anything else `str()` then escaped. The code generator calls only this (no second
+    `escape()` pass), so it returns plain str. Runs once per output: the common types are
+    handled inline."""
+    kind = type(value)
+    if kind is str:
+        out = _escape_c(value)
+        return out.replace("&#34;", "&quot;") if '"' in value else out
+    if kind is int or kind is float:
+        return str(value)  # digits, sign, '.', 'e', 'inf', 'nan': nothing to escape
     if value is None:
-        return _EMPTY
+        return ""
     if isinstance(value, Markup):
-        return value
+        return str.__str__(value)
     if isinstance(value, Undefined):
-        str(value)  # strict: raises
-        return _EMPTY
+        return str(value)  # strict: raises; lenient: ""
     if hasattr(value, "__html__"):
-        return Markup(value.__html__())
-    return escape_text(str(value))
+        return str(value.__html__())
+    return escape_str(str(value))
 
 
 class _CodeGenerator(CodeGenerator):
-    """Constant outputs are finalised with `finalize` only (stock Jinja escapes them with
-    MarkupSafe first, which would spell `"` as `&#34;`)."""
+    """Output goes through `finalize` alone: stock Jinja wraps it in MarkupSafe's `escape()`,
+    which would spell `"` as `&#34;` and costs a second call and a Markup per value; constant
+    outputs are folded with the same function."""
 
     def _output_child_to_const(self, node: nodes.Expr, frame: Any, finalize_info: Any) -> str:
         const = node.as_const(frame.eval_ctx)
         if isinstance(node, nodes.TemplateData):
             return str(const)
-        return str(finalize(const))
+        return finalize(const)
+
+    def _output_child_pre(self, node: nodes.Expr, frame: Any, finalize_info: Any) -> None:
+        if frame.eval_ctx.volatile:  # inside {% autoescape %}: stock behaviour
+            super()._output_child_pre(node, frame, finalize_info)
+        else:
+            # str values (the common case) are escaped inline with C calls only; anything
+            # else goes through `finalize`. `_vh_o`/`_vh_e` are scratch locals: each output
+            # is evaluated completely before the next one starts.
+            self.write("((_vh_e if '&#34;' not in (_vh_e := environment.vh_escape(_vh_o)) "
+                       "else _vh_e.replace('&#34;', '&quot;')) if type(_vh_o := ")
+
+    def visit_Getattr(self, node: nodes.Getattr, frame: Any) -> None:
+        """`a.b` on a plain dict without a call: inlined as a key lookup when the key exists
+        (the common case for contexts built from dicts), else `environment.getattr`."""
+        attr = node.attr
+        if attr in _DICT_VIEWS or attr[:1] == "_" or self.environment.is_async:
+            super().visit_Getattr(node, frame)
+            return
+        self._vh_tmp = getattr(self, "_vh_tmp", 0) + 1
+        tmp = f"_vh_t{self._vh_tmp}"
+        self.write(f"({tmp}[{attr!r}] if type({tmp} := ")
+        self.visit(node.node, frame)
+        self.write(f") is dict and {attr!r} in {tmp} else environment.getattr({tmp}, {attr!r}))")
+
+    def visit_Output(self, node: nodes.Output, frame: Any) -> None:
+        """In generator code, one `yield` per output statement (its parts joined) instead of
+        one per part: a generator step per part costs more than the join."""
+        if frame.buffer is not None or frame.require_output_check or len(node.nodes) < 2:
+            return super().visit_Output(node, frame)
+        finalize_info = self._make_finalize()
+        body: List[Any] = []
+        for child in node.nodes:
+            try:
+                const = self._output_child_to_const(child, frame, finalize_info)
+            except Exception:  # nodes.Impossible included: evaluated at run time
+                body.append(child)
+                continue
+            if body and isinstance(body[-1], list):
+                body[-1].append(const)
+            else:
+                body.append([const])
+        if len(body) == 1:
+            return super().visit_Output(node, frame)
+        self.writeline("yield ''.join((")
+        self.indent()
+        for item in body:
+            if isinstance(item, list):
+                self.writeline(self._output_const_repr(item) + ",")
+            else:
+                self.newline(item)
+                self._output_child_pre(item, frame, finalize_info)
+                self.visit(item, frame)
+                self._output_child_post(item, frame, finalize_info)
+                self.write(",")
+        self.outdent()
+        self.writeline("))")
+        return None
+
+    def _output_child_post(self, node: nodes.Expr, frame: Any, finalize_info: Any) -> None:
+        if frame.eval_ctx.volatile:
+            super()._output_child_post(node, frame, finalize_info)
+        else:
+            self.write(") is str else environment.finalize(_vh_o))")
 
 
 # --- undefined --------------------------------------------------------------------------------
@@ -297,6 +383,19 @@ def vh_iter(value: Any, width: int) -> Any:
     state = STATE.get()
     if state is None:
         return value
+    if not width:
+        try:
+            size = len(value)
+        except TypeError:
+            pass
+        else:
+            # A sized iterable is charged in full on entry: no per-item wrapper. Loops cannot
+            # stop early (no `break`), so the count is the same; only the moment of the error
+            # moves to the loop's start.
+            state.loops += size
+            if state.loops > state.limits.max_loop_iters:
+                raise TemplateError("template loop limit exceeded")
+            return value
     return _Counted(value, width, state)
 
 
@@ -341,13 +440,19 @@ class _ItemList(list):  # type: ignore[type-arg]
 _DICT_VIEWS = {"items": dict.items, "keys": dict.keys, "values": dict.values}
 
 
-class Env(SandboxedEnvironment):
-    """Sandboxed Jinja2 with the original's attribute rules and our template cache."""
+class Env(Environment):
+    """Jinja2 with the original's attribute rules and our template cache. Templates are app
+    code, but attributes starting with `_` are not reachable from them (no `__class__` walks)."""
 
     code_generator_class = _CodeGenerator
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, dict):
+        if type(obj) is dict and attribute not in _DICT_VIEWS:  # the common case, first
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        elif isinstance(obj, dict):
             view = _DICT_VIEWS.get(attribute)
             if view is not None:
                 return _ItemList(view(obj))
@@ -359,7 +464,21 @@ class Env(SandboxedEnvironment):
             if _strict():
                 obj._fail_with_undefined_error()
             return obj
-        return super().getattr(obj, attribute)
+        if attribute[:1] == "_":
+            return self.undefined(obj=obj, name=attribute)
+        try:  # Environment.getattr, inlined (one frame less per `loop.index` and the like)
+            return getattr(obj, attribute)
+        except AttributeError:
+            pass
+        try:
+            return obj[attribute]
+        except (TypeError, LookupError, AttributeError):
+            return self.undefined(obj=obj, name=attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(argument, str) and argument[:1] == "_" and not isinstance(obj, dict):
+            return self.undefined(obj=obj, name=argument)
+        return super().getitem(obj, argument)
 
     def _load_template(self, name: str, globals: Any) -> Any:
         # Only reached from a render: `include`, `extends`, `import`, `from`.
@@ -373,6 +492,7 @@ class Env(SandboxedEnvironment):
 
 ENV = Env(autoescape=True, keep_trailing_newline=True, finalize=finalize, undefined=VUndefined,
           cache_size=0, auto_reload=False)
+ENV.vh_escape = _escape_c  # type: ignore[attr-defined]  # read by the generated output code
 ENV.filters.update({
     "safe": f_safe, "escape": f_escape, "e": f_escape, "default": f_default, "d": f_default,
     "upper": f_upper, "lower": f_lower, "capitalize": f_capitalize, "title": f_title,
@@ -426,21 +546,25 @@ def resolve_name(path: Any) -> str:
         raise TypeError("path must be str")
     if not path:
         raise ValueError("path must not be empty")
-    from viperhttp.files import VFS_ROOT
-    root = VFS_ROOT if VFS_ROOT is not None else os.environ.get("VIPERHTTP_VFS_ROOT")
     if path.startswith("/"):
         return posixpath.normpath("/" + path.lstrip("/"))
-    if root:
+    if _vfs_root():
         return posixpath.normpath("/" + path)
     return os.path.abspath(path).replace(os.sep, "/")
 
 
+def _vfs_root() -> Optional[str]:
+    root = _files.VFS_ROOT
+    return root if root is not None else os.environ.get("VIPERHTTP_VFS_ROOT")
+
+
 def host_path(name: str) -> str:
-    from viperhttp.files import resolve_path
     if "\x00" in name:
         raise TemplateError("invalid template path")
+    if not _vfs_root():
+        return name
     try:
-        return resolve_path(name)
+        return _files.resolve_path(name)
     except ValueError:
         raise TemplateError("invalid template path") from None
 
@@ -499,7 +623,7 @@ class _Cache:
         except OSError:
             self.clear(name)
             raise TemplateError("template not found") from None
-        if not os.path.isfile(path):
+        if not stat.S_ISREG(st.st_mode):
             raise TemplateError("template not found")
         with self.lock:
             entry = self.entries.get(name)
