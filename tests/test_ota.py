@@ -310,3 +310,18 @@ def test_reboot_answers_first_then_reexecutes_on_the_new_slot(tmp_path):
         assert srv.proc.poll() is None
     finally:
         srv.stop()
+
+
+def test_open_endpoints_on_a_public_address_log_a_warning(tmp_path):
+    srv = start_ota_server(tmp_path, OTA_DIR=str(tmp_path / "slots"), OTA_HOST="0.0.0.0")
+    try:
+        assert srv.client.get("/ota/status").status_code == 200  # no token: open
+        assert wait_for(lambda: "ota_no_token" in srv.logs(), 5), srv.logs()
+    finally:
+        srv.stop()
+    quiet = start_ota_server(tmp_path, OTA_DIR=str(tmp_path / "slots"), OTA_TOKEN="t")
+    try:
+        assert quiet.client.get("/ota/status", headers={"X-OTA-Token": "t"}).status_code == 200
+        assert "ota_no_token" not in quiet.logs()
+    finally:
+        quiet.stop()

@@ -350,6 +350,22 @@ def test_other_error_texts(server, tdir):
     assert fail(server, tdir, "a {% if x") == "template parse error at line 1, column 3: missing %}"
 
 
+def test_unreadable_and_invalid_paths(server, tdir):
+    path = tdir / "latin1.html"
+    path.write_bytes(b"caf\xe9 {{ x }}")
+    r = render(server, path, {"x": 1})
+    assert (r.status_code, r.text) == (500, "template read failed")
+    r = server.client.post("/render", json={"path": str(tdir / "a\x00b.html")})
+    assert (r.status_code, r.text) == (500, "invalid template path")
+    r = render(server, tdir)  # a directory
+    assert (r.status_code, r.text) == (500, "template not found")
+
+
+def test_jinja_only_syntax_error_keeps_position(server, tdir):
+    body = fail(server, tdir, "ok\nx {{ a + }}")
+    assert body.startswith("template parse error at line 2, column 3: "), body
+
+
 def test_debug_mode_adds_near_and_exception_text(server, tdir):
     assert server.client.post("/debug", json={}).json() == {"debug": False}
     assert server.client.post("/debug", json={"enabled": True}).json() == {"debug": True}

@@ -82,5 +82,5 @@ if __name__ == "__main__":
         configure_slots(os.environ["OTA_DIR"], int(os.environ.get("OTA_SLOT_SIZE", 1 << 20)))
         with open(os.environ["OTA_BOOT_LOG"], "a") as fh:
             fh.write(f"{os.getpid()} {Partition(Partition.RUNNING).info()[4]}\n")
-    app.run(port=int(sys.argv[1]), host="127.0.0.1", ota=True, ota_token=os.environ.get("OTA_TOKEN"),
+    app.run(port=int(sys.argv[1]), host=os.environ.get("OTA_HOST", "127.0.0.1"), ota=True, ota_token=os.environ.get("OTA_TOKEN"),
             ota_dir=os.environ["OTA_DIR"], ota_slot_size=int(os.environ.get("OTA_SLOT_SIZE", 1 << 20)))
