@@ -18,7 +18,6 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional, Union
 
-from viperhttp.compat import esp32
 from viperhttp.compat.esp32 import BLOCK_SIZE, Partition, configure_slots
 
 __all__ = ["OTAError", "ota_status", "ota_begin", "ota_write", "ota_finalize", "ota_abort", "ota_apply",

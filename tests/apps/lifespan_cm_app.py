@@ -107,7 +107,7 @@ def module_api():
     out["state_attr"] = state.counter
     out["state_is_dict"] = isinstance(state, dict)
     try:
-        state.missing
+        _ = state.missing
         out["missing_attr"] = "no error"
     except AttributeError:
         out["missing_attr"] = "AttributeError"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = ["Partition", "configure_slots", "slot_dir", "SLOT_SIZE_DEFAULT", "BLOCK_SIZE"]
 
@@ -161,7 +161,7 @@ class Partition:
         """The slot file (host extra)."""
         return _STORE.path(self.slot)
 
-    def info(self) -> tuple:
+    def info(self) -> Tuple[int, int, int, int, str, bool]:
         size = _STORE.slot_size
         return (self.TYPE_APP, 0x10 + self.slot, self.slot * size, size, f"ota_{self.slot}", False)
 

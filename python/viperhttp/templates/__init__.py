@@ -1,7 +1,7 @@
 """Templates: `TemplateResponse`, `render_template` and the cache/debug/limit functions
 (docs/templates.md).
 
-Backed by Jinja2 (sandboxed environment) with a compatibility layer (`compat`, `engine`) so that
+Backed by Jinja2 with a compatibility layer (`compat`, `engine`, `filters`, `loader`) so that
 templates written for the original device framework render byte for byte as they did there,
 while Jinja features it lacked (`extends`/`block`, macros, calls, arithmetic) also work.
 """
@@ -14,9 +14,10 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from viperhttp.responses import MARKER, TEXT_HTML, TEXT_PLAIN, Response, _check_headers
 
-from . import engine
+from . import loader
 from .compat import TemplateError
-from .engine import CACHE, DEBUG, LIMITS, STATE, RenderState
+from .engine import DEBUG, LIMITS, STATE, RenderState
+from .loader import CACHE
 
 __all__ = ["TemplateResponse", "render_template", "template_clear_cache", "template_stats",
            "template_warmup", "template_debug", "template_configure", "TemplateError"]
@@ -43,8 +44,8 @@ def _context(context: Any, tpl_ctx: Any) -> Dict[str, Any]:
 
 def _prepare(path: Any, strict: bool) -> Tuple[Any, RenderState]:
     """Name check, compile (or cache hit) and a fresh render state."""
-    name = engine.resolve_name(path)
-    template = engine.load(name)
+    name = loader.resolve_name(path)
+    template = loader.load(name)
     root = name.rsplit("/", 1)[0] or "/"
     return template, RenderState(strict=bool(strict), root=root)
 
@@ -52,14 +53,14 @@ def _prepare(path: Any, strict: bool) -> Tuple[Any, RenderState]:
 def _render(template: Any, context: Dict[str, Any], state: RenderState) -> str:
     token = STATE.set(state)
     try:
-        return "".join(engine.render_chunks(template, context, state))
+        return "".join(loader.render_chunks(template, context, state))
     finally:
         STATE.reset(token)
 
 
 def _failed(exc: BaseException) -> str:
     CACHE.count("errors")
-    return engine.error_text(exc)
+    return loader.error_text(exc)
 
 
 def render_template(path: Any, context: Any = None, strict: bool = True, *, tpl_ctx: Any = None) -> str:
@@ -176,7 +177,7 @@ class TemplateResponse(Response):
                 header_list.append(("Content-Encoding", "gzip"))
             if gzip and _find(header_list, "vary") is None:
                 header_list.append(("Vary", "Accept-Encoding"))
-        chunks = engine.render_chunks(template, context, state)
+        chunks = loader.render_chunks(template, context, state)
         try:
             first, done = _pull(chunks, state)
         except Exception as exc:
@@ -245,7 +246,7 @@ def _gzip(pieces: Iterator[bytes]) -> Iterator[bytes]:
 
 def template_clear_cache(path: Any = None) -> None:
     """Drops one cached template (`path`) or all of them."""
-    CACHE.clear(None if path is None else engine.resolve_name(path))
+    CACHE.clear(None if path is None else loader.resolve_name(path))
 
 
 def template_stats() -> Dict[str, Any]:
@@ -288,9 +289,9 @@ def template_warmup(root: Any = "/www") -> Dict[str, Any]:
         raise TypeError("root must be str")
     if not root.startswith("/"):
         raise ValueError("root must be an absolute path")
-    name = engine.resolve_name(root).rstrip("/") or "/"
+    name = loader.resolve_name(root).rstrip("/") or "/"
     try:
-        host = engine.host_path(name)
+        host = loader.host_path(name)
     except TemplateError:
         raise ValueError("invalid root") from None
     if root == "/www" and not _vfs_root_set():
@@ -328,7 +329,7 @@ def _walk(host: str, name: str, depth: int, out: Dict[str, Any]) -> None:
         out["candidates"] += 1
         hits_before = CACHE.stats["cache_hits"]
         try:
-            engine.load(child)
+            loader.load(child)
         except TemplateError:
             CACHE.count("errors")
             out["errors"] += 1

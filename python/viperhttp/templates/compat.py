@@ -97,7 +97,9 @@ def _quote(text: str) -> str:
 
 def _split_top(text: str, sep: str) -> List[str]:
     """Split at top-level `sep` (outside quotes and brackets)."""
-    parts, depth, quote, cur = [], 0, "", []
+    parts: List[str] = []
+    cur: List[str] = []
+    depth, quote = 0, ""
     for c in text:
         if quote:
             if c == quote:

@@ -1,5 +1,5 @@
-"""The Jinja2 environment with the original's output, filter, undefined and limit rules, and the
-compiled-template cache (docs/templates.md).
+"""The Jinja2 environment with the device's output, undefined, attribute and limit rules
+(docs/templates.md): the code generator's output path, loop counting and include checks.
 
 Per-render state (strict flag, loop counter, include depth, sandbox root) lives in a context
 variable set around every step of a render, so one environment and one compiled template serve
@@ -8,29 +8,18 @@ strict and lenient renders, sync and streamed, concurrently.
 from __future__ import annotations
 
 import contextvars
-import os
-import posixpath
-import re
-import stat
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
-from jinja2 import nodes
+from jinja2 import Environment, nodes
 from jinja2.compiler import CodeGenerator
-from jinja2.exceptions import TemplateSyntaxError, UndefinedError
 from jinja2.runtime import Undefined
-from jinja2 import Environment
 from markupsafe import Markup
-from markupsafe import escape as _markup_escape
 
-from viperhttp import files as _files
+from .compat import TemplateError
+from .filters import FILTERS, TESTS
 
-from .compat import ParseError, TemplateError, line_text, position, preprocess
-
-__all__ = ["Limits", "RenderState", "STATE", "CACHE", "ENV", "error_text", "load", "resolve_name",
-           "DEBUG"]
+__all__ = ["Limits", "LIMITS", "DEBUG", "RenderState", "STATE", "ENV", "finalize", "escape_str"]
 
 
 @dataclass
@@ -70,12 +59,20 @@ STATE: "contextvars.ContextVar[Optional[RenderState]]" = contextvars.ContextVar(
 # --- output -----------------------------------------------------------------------------------
 
 _EMPTY = Markup("")
+
+
+def _escape_py(text: str) -> str:
+    return (text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+            .replace("'", "&#39;").replace('"', "&#34;"))
+
+
+_escape_c: Callable[[str], str] = _escape_py
 try:  # MarkupSafe's C escaper without the Markup wrapping of its public `escape()`
-    from markupsafe._speedups import _escape_inner as _escape_c  # type: ignore[import-not-found]
+    from markupsafe._speedups import _escape_inner
+
+    _escape_c = _escape_inner
 except ImportError:  # pragma: no cover - pure-Python MarkupSafe
-    def _escape_c(text: str) -> str:
-        return (text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
-                .replace("'", "&#39;").replace('"', "&#34;"))
+    pass
 
 
 def escape_str(text: str) -> str:
@@ -253,99 +250,6 @@ class VUndefined(Undefined):
         return str(self)
 
 
-# --- filters and tests ------------------------------------------------------------------------
-
-def _keep_mark(value: Any, text: str) -> Any:
-    return Markup(text) if isinstance(value, Markup) else text
-
-
-def f_safe(value: Any) -> Markup:
-    return _EMPTY if value is None else Markup(value if isinstance(value, str) else str(value))
-
-
-def f_escape(value: Any) -> Any:
-    """Marks the value "escape on output", also undoing an earlier `safe`."""
-    if value is None or isinstance(value, Undefined):
-        return value
-    return str.__str__(value) if isinstance(value, str) else str(value)
-
-
-def f_default(value: Any, default_value: Any = "", boolean: bool = False,
-              _raw: Optional[str] = None) -> Any:
-    """None and `""` (and undefined: lenient superset) are replaced; a bare-word argument that
-    is not a defined variable stands for itself (`_raw`, set by the pre-pass)."""
-    if (isinstance(value, Undefined) or value is None or (isinstance(value, str) and value == "")
-            or (boolean and not value)):
-        if _raw is not None and isinstance(default_value, Undefined):
-            return _raw
-        return default_value
-    return value
-
-
-def f_upper(value: Any) -> Any:
-    return _keep_mark(value, str(value).upper())
-
-
-def f_lower(value: Any) -> Any:
-    return _keep_mark(value, str(value).lower())
-
-
-def f_capitalize(value: Any) -> Any:
-    return _keep_mark(value, str(value).capitalize())
-
-
-_WORD_START = re.compile(r"(^|[^0-9A-Za-z])([A-Za-z])")
-
-
-def f_title(value: Any) -> Any:
-    """Upper-cases the first letter after every non-alphanumeric character, the rest lower."""
-    text = _WORD_START.sub(lambda m: m.group(1) + m.group(2).upper(), str(value).lower())
-    return _keep_mark(value, text)
-
-
-def f_trim(value: Any, chars: Optional[str] = None) -> Any:
-    return _keep_mark(value, str(value).strip(chars))
-
-
-def f_length(value: Any) -> int:
-    try:
-        return len(value)
-    except TypeError:
-        return 0
-
-
-def f_join(value: Any, d: str = ", ", attribute: Any = None) -> str:
-    if isinstance(value, (list, tuple)):
-        if attribute is not None:
-            value = [ENV.getattr(v, attribute) for v in value]
-        return str(d).join(str(v) for v in value)
-    if isinstance(value, Undefined):
-        str(value)
-        return ""
-    if value is None:
-        return "None"
-    if not isinstance(value, (str, bytes, dict)) and hasattr(value, "__iter__"):
-        return str(d).join(str(v) for v in value)
-    return str(value)
-
-
-def f_replace(value: Any, old: Any, new: Any = "", count: Optional[int] = None) -> Any:
-    text = str(value).replace(str(old), str(new), -1 if count is None else count)
-    return _keep_mark(value, text)
-
-
-def t_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def t_iterable(value: Any) -> bool:
-    return isinstance(value, (list, tuple, dict, str))
-
-
-def t_string(value: Any) -> bool:
-    return isinstance(value, str)
-
-
 # --- loops and includes -----------------------------------------------------------------------
 
 class _Counted:
@@ -482,6 +386,7 @@ class Env(Environment):
 
     def _load_template(self, name: str, globals: Any) -> Any:
         # Only reached from a render: `include`, `extends`, `import`, `from`.
+        from .loader import load  # late: the loader compiles with this environment
         try:
             return load(name)
         except TemplateError as exc:
@@ -493,203 +398,8 @@ class Env(Environment):
 ENV = Env(autoescape=True, keep_trailing_newline=True, finalize=finalize, undefined=VUndefined,
           cache_size=0, auto_reload=False)
 ENV.vh_escape = _escape_c  # type: ignore[attr-defined]  # read by the generated output code
-ENV.filters.update({
-    "safe": f_safe, "escape": f_escape, "e": f_escape, "default": f_default, "d": f_default,
-    "upper": f_upper, "lower": f_lower, "capitalize": f_capitalize, "title": f_title,
-    "trim": f_trim, "length": f_length, "count": f_length, "join": f_join, "replace": f_replace,
-})
-ENV.tests.update({"number": t_number, "iterable": t_iterable, "string": t_string})
+ENV.filters.update(FILTERS)
+ENV.tests.update(TESTS)
 ENV.globals.update({"__vh_iter": vh_iter, "__vh_inc": vh_inc, "__vh_leave": vh_leave,
                     "__vh_path": vh_path})
 
-
-# --- errors -----------------------------------------------------------------------------------
-
-def _parse_text(reason: str, source: str, line: int, column: int) -> str:
-    text = f"template parse error at line {line}, column {column}: {reason}"
-    if DEBUG[0]:
-        text += f" [near: {line_text(source, line)[:72]}]"
-    return text
-
-
-def _jinja_syntax_text(exc: TemplateSyntaxError, source: str) -> str:
-    message = exc.message or "syntax error"
-    if "No filter named" in message:
-        return "unknown template filter"
-    if "No test named" in message:
-        return "unknown template test"
-    line = exc.lineno or 1
-    text = line_text(source, line)
-    starts = [i for i in (text.find("{{"), text.find("{%")) if i >= 0]
-    return _parse_text(message, source, line, min(starts) + 1 if starts else 1)
-
-
-def error_text(exc: BaseException) -> str:
-    """The documented text for any failure of a compile or render."""
-    if isinstance(exc, TemplateError):
-        return exc.text
-    if isinstance(exc, UndefinedError):
-        return "undefined template variable" + (f": {exc}" if DEBUG[0] else "")
-    message = str(exc)
-    if "No filter named" in message:
-        return "unknown template filter"
-    if "No test named" in message:
-        return "unknown template test"
-    return "template runtime error" + (f": {exc}" if DEBUG[0] else "")
-
-
-# --- names and the cache ----------------------------------------------------------------------
-
-def resolve_name(path: Any) -> str:
-    """A user path → the template's name (normalised VFS path), checked."""
-    if not isinstance(path, str):
-        raise TypeError("path must be str")
-    if not path:
-        raise ValueError("path must not be empty")
-    if path.startswith("/"):
-        return posixpath.normpath("/" + path.lstrip("/"))
-    if _vfs_root():
-        return posixpath.normpath("/" + path)
-    return os.path.abspath(path).replace(os.sep, "/")
-
-
-def _vfs_root() -> Optional[str]:
-    root = _files.VFS_ROOT
-    return root if root is not None else os.environ.get("VIPERHTTP_VFS_ROOT")
-
-
-def host_path(name: str) -> str:
-    if "\x00" in name:
-        raise TemplateError("invalid template path")
-    if not _vfs_root():
-        return name
-    try:
-        return _files.resolve_path(name)
-    except ValueError:
-        raise TemplateError("invalid template path") from None
-
-
-@dataclass
-class _Entry:
-    template: Any
-    size: int
-    mtime: int
-    bytes: int
-    hits: int = 0
-
-
-class _Cache:
-    """Compiled templates by name, valid while the file's size and mtime (ns) are unchanged;
-    LRU within `cache_entries` and `cache_budget_bytes` (bytes = source size)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.entries: "OrderedDict[str, _Entry]" = OrderedDict()
-        self.bytes = 0
-        self.stats = {"renders": 0, "compiles": 0, "cache_hits": 0, "cache_misses": 0,
-                      "cache_evicts": 0, "errors": 0}
-
-    def _drop(self, name: str) -> None:
-        entry = self.entries.pop(name, None)
-        if entry is not None:
-            self.bytes -= entry.bytes
-
-    def clear(self, name: Optional[str] = None) -> None:
-        with self.lock:
-            if name is None:
-                self.entries.clear()
-                self.bytes = 0
-            else:
-                self._drop(name)
-
-    def count(self, key: str) -> None:
-        with self.lock:
-            self.stats[key] += 1
-
-    def snapshot(self) -> Dict[str, Any]:
-        with self.lock:
-            out: Dict[str, Any] = dict(self.stats)
-            out["cache_bytes"] = self.bytes
-            out["cache_budget_bytes"] = LIMITS.cache_budget_bytes
-            out["capacity"] = LIMITS.cache_entries
-            out["entries"] = [{"path": k, "size": e.size, "mtime": e.mtime, "hits": e.hits,
-                               "bytes": e.bytes} for k, e in self.entries.items()]
-        return out
-
-    def load(self, name: str) -> Any:
-        path = host_path(name)
-        try:
-            st = os.stat(path)
-        except OSError:
-            self.clear(name)
-            raise TemplateError("template not found") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise TemplateError("template not found")
-        with self.lock:
-            entry = self.entries.get(name)
-            if entry is not None and entry.size == st.st_size and entry.mtime == st.st_mtime_ns:
-                entry.hits += 1
-                self.stats["cache_hits"] += 1
-                self.entries.move_to_end(name)
-                return entry.template
-            self.stats["cache_misses"] += 1
-        template = compile_file(name, path, st.st_size)
-        with self.lock:
-            self._drop(name)
-            self.entries[name] = _Entry(template, st.st_size, st.st_mtime_ns, st.st_size)
-            self.bytes += st.st_size
-            while self.entries and (len(self.entries) > LIMITS.cache_entries
-                                    or self.bytes > LIMITS.cache_budget_bytes):
-                oldest = next(iter(self.entries))
-                if oldest == name:
-                    break
-                self._drop(oldest)
-                self.stats["cache_evicts"] += 1
-        return template
-
-
-CACHE = _Cache()
-
-
-def compile_file(name: str, path: str, size: int) -> Any:
-    """Reads, pre-passes and compiles one file; failures raise `TemplateError` texts."""
-    if size > LIMITS.max_size:
-        raise TemplateError("template too large")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(LIMITS.max_size + 1)
-    except OSError:
-        raise TemplateError("template read failed") from None
-    if len(raw) > LIMITS.max_size:
-        raise TemplateError("template too large")
-    try:
-        source = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise TemplateError("template read failed") from None
-    try:
-        jinja_source = preprocess(source, name, LIMITS.max_nodes)
-    except ParseError as exc:
-        line, column = position(source, exc.offset)
-        raise TemplateError(_parse_text(exc.reason, source, line, column)) from None
-    env = ENV
-    if "\r\n" in source and "\n" not in source.replace("\r\n", ""):
-        env = _CRLF_ENV  # keep CRLF line ends byte for byte
-    try:
-        code = env.compile(jinja_source, name, path)
-    except TemplateSyntaxError as exc:
-        raise TemplateError(_jinja_syntax_text(exc, source)) from None
-    CACHE.count("compiles")
-    return env.template_class.from_code(env, code, env.make_globals(None), None)
-
-
-_CRLF_ENV = ENV.overlay(newline_sequence="\r\n")
-
-
-def load(name: str) -> Any:
-    """The compiled template `name` (errors are counted by the caller that reports them)."""
-    return CACHE.load(name)
-
-
-def render_chunks(template: Any, context: Dict[str, Any], state: RenderState) -> Iterator[str]:
-    """The render generator of `template`; the caller sets `STATE` around each step."""
-    return template.root_render_func(template.new_context(context))
