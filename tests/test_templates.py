@@ -344,6 +344,8 @@ def test_other_error_texts(server, tdir):
     assert fail(server, tdir, "{% set x = %}") == "template parse error at line 1, column 1: set expression required"
     assert fail(server, tdir, "{% if %}{% endif %}") == "template parse error at line 1, column 1: if condition required"
     assert fail(server, tdir, "{% include x %}") == "template parse error at line 1, column 1: invalid include path"
+    assert fail(server, tdir, "{% include 'a' ~ x %}") == "template parse error at line 1, column 1: invalid include path"
+    assert ok(server, tdir, "[{% include 'none.html' ignore missing %}]{% if(1) %}y{% endif %}") == "[]y"
     assert fail(server, tdir, "\r\n\r{% if x %}") == "template parse error at line 3, column 1: if missing endif"
     assert fail(server, tdir, "{# open") == "template parse error at line 1, column 1: missing #}"
     assert fail(server, tdir, "a {% if x") == "template parse error at line 1, column 3: missing %}"

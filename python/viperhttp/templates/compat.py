@@ -58,6 +58,8 @@ _JINJA_STATEMENTS = frozenset({
     "endwith", "autoescape", "endautoescape",
 })
 _PATH_STATEMENTS = frozenset({"include", "extends", "import", "from"})
+#: What may follow an include's path literal (Jinja's modifiers).
+_INCLUDE_TAIL = re.compile(r"^(\s+ignore\s+missing)?(\s+(with|without)\s+context)?\s*$")
 
 
 def position(source: str, offset: int) -> Tuple[int, int]:
@@ -275,7 +277,7 @@ def _path_statement(keyword: str, body: str, name: str, offset: int,
     literal, tail = m.group(1), rest[m.end():]
     target = _resolve(literal[1:-1], name)
     if keyword == "include":
-        if not literal[1:-1]:
+        if not literal[1:-1] or not _INCLUDE_TAIL.match(tail):
             raise ParseError("invalid include path", offset)
         return ("{%" + strip_left + f" include __vh_inc({_quote(target)}){tail} %}}"
                 + "{{ __vh_leave() " + strip_right + "}}")
@@ -293,7 +295,7 @@ def _statement(body: str, offset: int, stack: List[Tuple[str, int]], name: str,
 
     if kw == "if":
         cond = body[2:].strip()
-        if not cond or not body[2:3].isspace():
+        if not cond:
             raise ParseError("if condition required", offset)
         stack.append(("if", offset))
         return tag("if " + rewrite_expr(cond))

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, List, Optional
 
 from jinja2 import Environment, nodes
 from jinja2.compiler import CodeGenerator
+from jinja2.exceptions import TemplateNotFound
 from jinja2.runtime import Undefined
 from markupsafe import Markup
 
@@ -332,6 +333,15 @@ def vh_leave() -> Markup:
     return _EMPTY
 
 
+class IncludeNotFound(TemplateNotFound, TemplateError):
+    """A missing include: Jinja's `TemplateNotFound` (so `ignore missing` works) carrying our
+    error text."""
+
+    def __init__(self, name: str, text: str) -> None:
+        TemplateNotFound.__init__(self, name, text)
+        self.text = text
+
+
 class _ItemList(list):  # type: ignore[type-arg]
     """`d.items` / `d.keys` / `d.values` as a list that also answers the call form `d.items()`."""
 
@@ -392,7 +402,10 @@ class Env(Environment):
         except TemplateError as exc:
             if exc.text.startswith("template include error: "):
                 raise
-            raise TemplateError("template include error: " + exc.text) from exc
+            text = "template include error: " + exc.text
+            if exc.text == "template not found":
+                raise IncludeNotFound(name, text) from exc  # `ignore missing` catches it
+            raise TemplateError(text) from exc
 
 
 ENV = Env(autoescape=True, keep_trailing_newline=True, finalize=finalize, undefined=VUndefined,
