@@ -556,3 +556,18 @@ def test_vfs_root_maps_template_paths(serve, tmp_path):
     assert r.status_code == 500 and r.text in ("template not found", "invalid template path")
     r = srv.client.post("/warmup", json={"root": "/www"}).json()
     assert r["compiled"] == 0 and r["cached"] == 2
+
+
+def test_example_app_renders_its_pages(serve, tmp_path):
+    """examples/templates_lifespan.py, driven as its docstring says."""
+    srv = serve("examples/templates_lifespan.py", cwd=tmp_path)  # OTA slots go to tmp_path/.ota
+    r = srv.client.get("/users")
+    assert r.status_code == 200 and r.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<title>Users</title>" in r.text and "<h1>Users</h1>" in r.text
+    assert '<li class="first">Ada Lovelace &lt;ada@example.com&gt;</li>' in r.text
+    assert "<p>2 users, started " in r.text
+    assert "<li>nobody yet</li>" in srv.client.get("/users?n=0").text
+    assert srv.client.get("/ota/status").json()["running_partition"]["label"] == "ota_0"
+    assert (tmp_path / ".ota" / "state.json").exists()
+    assert srv.stop() == 0
+    assert "lifespan: closed" in srv.logs()
