@@ -291,6 +291,14 @@ def test_is_tests(server, tdir, test, context, expected):
     assert ok(server, tdir, negated, context) == ("F" if expected == "T" else "T")
 
 
+def test_failed_ordering_comparison_is_false(server, tdir):
+    src = ("{% if s < 1 %}A{% else %}a{% endif %}{% if n >= 0 %}B{% else %}b{% endif %}"
+           "{% if 2 > 1 %}C{% endif %}{% if 'b' <= 'a' %}D{% else %}d{% endif %}")
+    assert ok(server, tdir, src, {"s": "x", "n": None}) == "abCd"
+    assert ok(server, tdir, "{% if m > 1 %}M{% else %}m{% endif %}", {}, strict=False) == "m"
+    assert fail(server, tdir, "{% if m > 1 %}M{% endif %}", {}) == "undefined template variable"
+
+
 def test_conditions_precedence_and_parentheses(server, tdir):
     src = "{% if not a or b and c %}1{% endif %}{% if (a or b) and not c %}2{% endif %}{% if x >= 3 %}3{% endif %}"
     assert ok(server, tdir, src, {"a": False, "b": True, "c": False, "x": 3}) == "123"

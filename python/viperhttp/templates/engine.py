@@ -8,6 +8,7 @@ strict and lenient renders, sync and streamed, concurrently.
 from __future__ import annotations
 
 import contextvars
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -146,6 +147,18 @@ class _CodeGenerator(CodeGenerator):
         self.visit(node.node, frame)
         self.write(f") is dict and {attr!r} in {tmp} else environment.getattr({tmp}, {attr!r}))")
 
+    def visit_Compare(self, node: nodes.Compare, frame: Any) -> None:
+        """A single ordering comparison (`<`, `<=`, `>`, `>=`) that cannot be made (`'a' < 1`,
+        `none > 0`) is false, as on the device, instead of an error."""
+        if len(node.ops) != 1 or node.ops[0].op not in _ORDERING:
+            super().visit_Compare(node, frame)
+            return
+        self.write(f"environment.vh_order({node.ops[0].op!r}, ")
+        self.visit(node.expr, frame)
+        self.write(", ")
+        self.visit(node.ops[0].expr, frame)
+        self.write(")")
+
     def visit_Output(self, node: nodes.Output, frame: Any) -> None:
         """In generator code, one `yield` per output statement (its parts joined) instead of
         one per part: a generator step per part costs more than the join."""
@@ -185,6 +198,23 @@ class _CodeGenerator(CodeGenerator):
             super()._output_child_post(node, frame, finalize_info)
         else:
             self.write(") is str else environment.finalize(_vh_o))")
+
+
+_ORDERING = {"lt": operator.lt, "lteq": operator.le, "gt": operator.gt, "gteq": operator.ge}
+
+
+def vh_order(op: str, left: Any, right: Any) -> bool:
+    """`left <op> right`, false when the values cannot be ordered. An undefined operand is
+    an error in strict renders and None (so: false) in lenient ones."""
+    for value in (left, right):
+        if isinstance(value, Undefined):
+            if _strict():
+                value._fail_with_undefined_error()
+            return False
+    try:
+        return bool(_ORDERING[op](left, right))
+    except TypeError:
+        return False
 
 
 # --- undefined --------------------------------------------------------------------------------
@@ -411,6 +441,7 @@ class Env(Environment):
 ENV = Env(autoescape=True, keep_trailing_newline=True, finalize=finalize, undefined=VUndefined,
           cache_size=0, auto_reload=False)
 ENV.vh_escape = _escape_c  # type: ignore[attr-defined]  # read by the generated output code
+ENV.vh_order = vh_order  # type: ignore[attr-defined]  # read by the generated comparisons
 ENV.filters.update(FILTERS)
 ENV.tests.update(TESTS)
 ENV.globals.update({"__vh_iter": vh_iter, "__vh_inc": vh_inc, "__vh_leave": vh_leave,
