@@ -99,8 +99,8 @@ class MemorySessionStore(SessionStore):
         self._entries.pop(sid, None)
 
     def touch(self, sid: str, ttl_ms: Optional[int] = None) -> None:
-        entry = self._entries.get(sid)
-        if entry is not None:
+        entry = self._entries.pop(sid, None)
+        if entry is not None:  # re-inserted last: equal expiries evict in write/touch order
             ttl = self.ttl_ms if ttl_ms is None else ttl_ms
             self._entries[sid] = (now_ms() + ttl, entry[1])
 
