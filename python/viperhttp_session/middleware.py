@@ -86,6 +86,8 @@ class SessionMiddleware:
         self.store = store if store is not None else _default_store(ttl_ms)
         # Stores with an asyncio interface (Redis) are awaited; the others are called directly.
         self._async_store = callable(getattr(self.store, "aget", None))
+        # One round trip for "read and extend" when the store offers it (Redis GETEX).
+        self._get_touch = getattr(self.store, "aget_touch", None) if self.touch_on_read else None
         self.csrf: Optional[CSRFPolicy] = CSRFPolicy(
             csrf_header, csrf_methods, csrf_exempt_paths, csrf_token_key, csrf_require_user,
             csrf_check_origin, csrf_allow_missing_origin, csrf_trusted_origins,
@@ -148,6 +150,10 @@ class SessionMiddleware:
             return await self.store.aget(sid)  # type: ignore[no-any-return]
         return self.store.get(sid)  # type: ignore[no-any-return]
 
+    async def _get_and_touch(self, sid: str) -> Optional[Dict[str, Any]]:
+        assert self._get_touch is not None
+        return await self._get_touch(sid, self.ttl_ms)  # type: ignore[no-any-return]
+
     async def _set(self, sid: str, data: Dict[str, Any]) -> None:
         if self._async_store:
             await self.store.aset(sid, data, self.ttl_ms)
@@ -171,8 +177,13 @@ class SessionMiddleware:
     async def load(self, request: Any) -> Session:
         """The request's session: the stored one for a valid cookie, else a new empty one."""
         sid = self.verify(get_request_cookies(request).get(self.cookie_name))
-        data = await self._get(sid) if sid is not None else None
-        session = Session(sid, data, new=False) if data is not None else Session()
+        if sid is None:
+            session = Session()
+        else:
+            touched = self._get_touch is not None
+            data = await (self._get_and_touch(sid) if touched else self._get(sid))
+            session = Session(sid, data, new=False) if data is not None else Session()
+            session._touched = touched and data is not None
         session._csrf_key = self.csrf_token_key
         return session
 
@@ -225,7 +236,7 @@ class SessionMiddleware:
                 log.error("session_save_error %s (sid not stored, %d keys)", exc, len(session))
                 raise
             _add_header(response, "Set-Cookie", self._set_cookie(session._sid))
-        elif self.touch_on_read and not session._new and session._sid is not None:
+        elif self.touch_on_read and not session._new and session._sid is not None and not session._touched:
             await self._touch(session._sid)
 
 

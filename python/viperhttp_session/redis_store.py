@@ -65,6 +65,7 @@ class RedisSessionStore(SessionStore):
         self._client: Any = None
         self._aclient: Any = None
         self._aloop: Any = None
+        self._getex = True
 
     def _options(self, retry: Any) -> Dict[str, Any]:
         redis = _redis()
@@ -146,6 +147,26 @@ class RedisSessionStore(SessionStore):
             return None
         try:
             raw = await self._async().get(self._key(sid))
+        except (_redis().RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
+        return _decode(raw)
+
+    async def aget_touch(self, sid: str, ttl_ms: Optional[int] = None) -> Optional[Dict[str, Any]]:
+        """`aget` and `atouch` in one round trip (`GETEX … PX`, Redis ≥ 6.2; older servers get
+        `GET` + `PEXPIRE`). The middleware uses it when `touch_on_read` is on."""
+        if not is_session_id(sid):
+            return None
+        client = self._async()
+        key, ttl = self._key(sid), self._ttl(ttl_ms)
+        try:
+            if self._getex:
+                try:
+                    return _decode(await client.getex(key, px=ttl))
+                except _redis().ResponseError:  # unknown command: a Redis before 6.2
+                    self._getex = False
+            raw = await client.get(key)
+            if raw is not None:
+                await client.pexpire(key, ttl)
         except (_redis().RedisError, OSError) as exc:
             raise self._failed(exc) from exc
         return _decode(raw)
