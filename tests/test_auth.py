@@ -215,3 +215,31 @@ def test_limiter_keys_and_bounded_state():
     assert not lim.check(req) and lim.retry_after(req) == 300
     with pytest.raises(ValueError):
         AuthRateLimiter(max_fails=0)
+
+
+# --- examples/sessions_auth.py ---------------------------------------------------------------------
+
+def test_example_sessions_auth_documented_flow(serve):
+    from pathlib import Path
+
+    script = "examples/sessions_auth.py"
+    doc = (Path(__file__).resolve().parent.parent / script).read_text()
+    assert f"Run: .venv/bin/python {script} [PORT]" in doc
+    server = serve(script)
+    b = Browser(server.base)
+    # curl -c jar -d 'username=ada&password=lovelace' localhost:8080/login
+    r = b.post("/login", data={"username": "ada", "password": "lovelace"})
+    assert r.status_code == 200 and r.json()["user"] == "ada"
+    token = r.json()["csrf"]
+    # curl -b jar localhost:8080/me
+    assert b.get("/me").json() == {"user": {"sub": "ada", "roles": ["admin"]}, "via": "session"}
+    assert b.get("/admin").json() == {"admin": "ada"}
+    # curl -H 'Authorization: Bearer demo-token' localhost:8080/admin
+    assert whoami(server, {"Authorization": "Bearer demo-token"}, "/admin").json() == {"admin": "robot"}
+    assert b.post("/logout").status_code == 403  # logged in: the CSRF token is required
+    assert b.post("/logout", headers={"X-CSRF-Token": token}).json() == {"ok": True}
+    assert b.get("/me").status_code == 401
+    for i in range(5):
+        assert Browser(server.base).post("/login", data={"username": "ada", "password": f"x{i}"}).status_code == 401
+    assert Browser(server.base).post("/login", data={"username": "ada", "password": "lovelace"}).status_code == 429
+    assert server.stop() == 0, server.logs()
