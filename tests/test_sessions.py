@@ -424,6 +424,15 @@ def test_constructor_rules():
         SessionMiddleware(None, secret_key="k", store=MemorySessionStore(), same_site="sometimes")
     with pytest.raises(ValueError):
         SessionMiddleware(None, secret_key="k", store=MemorySessionStore(), cookie_name="bad name")
+    with pytest.raises(TypeError):
+        SessionMiddleware(None, secret_key=1234, store=MemorySessionStore())
+
+
+def test_redis_store_rejects_a_bad_url_at_construction():
+    from viperhttp_session import RedisSessionStore
+
+    with pytest.raises(ValueError):
+        RedisSessionStore("http://not-redis:1/0")
 
 
 def test_session_object_api():

@@ -73,6 +73,8 @@ class SessionMiddleware:
         self.app = app
         if sign and not secret_key:
             raise ValueError("secret_key required when sign=True")
+        if secret_key is not None and not isinstance(secret_key, (str, bytes)):
+            raise TypeError("secret_key must be str or bytes")
         if not isinstance(cookie_name, str) or not cookie_name or any(c in _BAD_NAME for c in cookie_name):
             raise ValueError("invalid cookie name")
         if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int) or ttl_ms <= 0:

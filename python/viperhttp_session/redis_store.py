@@ -66,6 +66,7 @@ class RedisSessionStore(SessionStore):
         self._aclient: Any = None
         self._aloop: Any = None
         self._getex = True
+        self._sync()  # parses the URL now (a bad one is a ValueError here); connects on first use
 
     def _options(self, retry: Any) -> Dict[str, Any]:
         redis = _redis()
