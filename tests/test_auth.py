@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from support.browser import Browser
+from support.redis_server import RedisServer
 
 APP = "apps/auth_app.py"
 
@@ -186,6 +187,32 @@ def test_forwarding_headers_are_ignored_unless_trusted(serve):
     assert whoami(trusting, {"X-Forwarded-For": "10.0.0.8"}).status_code == 200
 
 
+def test_redis_limiter_bans_across_processes(serve, redis_server):
+    import uuid
+
+    env = {"MAX_FAILS": "4", "REDIS_LIMITER": redis_server.url, "LIMITER_PREFIX": f"t:{uuid.uuid4().hex}:"}
+    one, two = serve(APP, env=env), serve(APP, env=env)
+    for server in (one, two, one):
+        assert whoami(server, basic("carol", "bad")).status_code == 200
+    assert whoami(two, basic("carol", "plain-pass")).status_code == 200  # success forgets the key
+    for server in (one, two, one, two):  # 4 failures spread over both processes
+        whoami(server, basic("carol", "bad"))
+    for server in (one, two):
+        r = whoami(server, basic("carol", "plain-pass"))
+        assert r.status_code == 429 and 200 <= int(r.headers["retry-after"]) <= 300
+
+
+def test_redis_limiter_fails_open_when_redis_is_down(serve, tmp_path):
+    redis = RedisServer(tmp_path / "redis").start()
+    url = redis.url
+    redis.stop()
+    server = serve(APP, env={"MAX_FAILS": "1", "REDIS_LIMITER": url})
+    for _ in range(3):
+        assert whoami(server, basic("carol", "bad")).status_code == 200
+    assert whoami(server, basic("carol", "plain-pass")).json()["user"]["username"] == "carol"
+    assert "auth_limiter_store_error" in server.logs()
+
+
 # --- limiter in process ----------------------------------------------------------------------------
 
 def _request(headers=None, client=("192.0.2.1", 5000)):
@@ -243,3 +270,20 @@ def test_example_sessions_auth_documented_flow(serve):
         assert Browser(server.base).post("/login", data={"username": "ada", "password": f"x{i}"}).status_code == 401
     assert Browser(server.base).post("/login", data={"username": "ada", "password": "lovelace"}).status_code == 429
     assert server.stop() == 0, server.logs()
+
+
+def test_redis_limiter_blocking_forms(redis_server):
+    import uuid
+
+    from viperhttp_auth import RedisAuthRateLimiter
+
+    lim = RedisAuthRateLimiter(redis_server.url, prefix=f"t:{uuid.uuid4().hex}:", max_fails=2, ban_ms=5000)
+    req = _request()
+    lim.record_failure(req)
+    assert lim.check(req)
+    lim.record_failure(req)
+    assert not lim.check(req) and 1 <= lim.retry_after(req) <= 5
+    lim.record_success(req)
+    assert lim.check(req)
+    with pytest.raises(ValueError):
+        RedisAuthRateLimiter("http://nope/0")

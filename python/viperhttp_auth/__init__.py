@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from .backends import APIKeyAuth, AuthBackend, BasicAuth, BearerAuth, SessionAuth, sha256_hex
 from .limiter import AuthRateLimiter
+from .redis_limiter import RedisAuthRateLimiter
 from .middleware import AuthMiddleware, get_current_user, require_roles
 
 __all__ = [
     "AuthBackend", "SessionAuth", "BearerAuth", "APIKeyAuth", "BasicAuth", "AuthMiddleware",
-    "AuthRateLimiter", "get_current_user", "require_roles", "sha256_hex",
+    "AuthRateLimiter", "RedisAuthRateLimiter", "get_current_user", "require_roles", "sha256_hex",
 ]

@@ -54,19 +54,32 @@ class AuthMiddleware:
         headers = request.headers
         auth_present = "authorization" in headers or "x-api-key" in headers
         limiter = self.rate_limiter
-        if limiter is not None and not limiter.check(request):
-            retry_after = getattr(limiter, "retry_after", None)  # key_fn-style limiters may lack it
-            wait = retry_after(request) if callable(retry_after) else 0
-            return PlainTextResponse("Too Many Requests", status_code=429,
-                                     headers=[("Retry-After", str(max(int(wait), 1)))])
+        shared = limiter is not None and callable(getattr(limiter, "aretry_after", None))
+        if limiter is not None:
+            if shared:  # state in Redis: awaited, so a slow Redis does not stop the interpreter
+                wait = await limiter.aretry_after(request)  # type: ignore[union-attr]
+            elif not limiter.check(request):
+                retry_after = getattr(limiter, "retry_after", None)  # custom limiters may lack it
+                wait = max(int(retry_after(request)), 1) if callable(retry_after) else 1
+            else:
+                wait = 0
+            if wait > 0:
+                return PlainTextResponse("Too Many Requests", status_code=429,
+                                         headers=[("Retry-After", str(wait))])
         user, backend = await self.authenticate(request)
         request.user = user
         request.state["auth_scheme"] = backend.name if backend is not None else None
         if limiter is not None:
             if user:
-                limiter.record_success(request)
+                if shared:
+                    await limiter.arecord_success(request)  # type: ignore[attr-defined]
+                else:
+                    limiter.record_success(request)
             elif auth_present or self.enforce:
-                limiter.record_failure(request)
+                if shared:
+                    await limiter.arecord_failure(request)  # type: ignore[attr-defined]
+                else:
+                    limiter.record_failure(request)
         if self.enforce and not user:
             return PlainTextResponse("Not authenticated", status_code=401,
                                      headers=[("WWW-Authenticate", c) for c in self._challenges])

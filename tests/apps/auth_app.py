@@ -2,7 +2,7 @@
 dependency helpers and backends used directly as dependencies.
 
 Environment: ENFORCE=1, STRICT=1, BACKENDS (comma list of session,bearer,apikey,basic; default
-all), MAX_FAILS, BAN_MS, TRUST_PROXY=1, NO_LIMITER=1.
+all), MAX_FAILS, BAN_MS, TRUST_PROXY=1, NO_LIMITER=1, REDIS_LIMITER=<url> (+ LIMITER_PREFIX).
 """
 import os
 import sys
@@ -39,9 +39,15 @@ class Broken(auth.AuthBackend):
 available = {"session": auth.SessionAuth(), "bearer": bearer, "hashed": hashed_bearer, "apikey": apikey,
              "basic": basic, "broken": Broken()}
 names = (os.environ.get("BACKENDS") or "broken,session,bearer,hashed,apikey,basic").split(",")
-limiter = None if os.environ.get("NO_LIMITER") == "1" else auth.AuthRateLimiter(
-    max_fails=int(os.environ.get("MAX_FAILS", "5")), ban_ms=int(os.environ.get("BAN_MS", "300000")),
-    trust_proxy_headers=os.environ.get("TRUST_PROXY") == "1")
+limiter_options = dict(max_fails=int(os.environ.get("MAX_FAILS", "5")), ban_ms=int(os.environ.get("BAN_MS", "300000")),
+                       trust_proxy_headers=os.environ.get("TRUST_PROXY") == "1")
+if os.environ.get("NO_LIMITER") == "1":
+    limiter = None
+elif os.environ.get("REDIS_LIMITER"):
+    limiter = auth.RedisAuthRateLimiter(os.environ["REDIS_LIMITER"], prefix=os.environ.get("LIMITER_PREFIX", "vhttp:auth:"),
+                                        **limiter_options)
+else:
+    limiter = auth.AuthRateLimiter(**limiter_options)
 
 app.add_middleware(viperhttp_session.SessionMiddleware, secret_key="s", store=viperhttp_session.MemorySessionStore(),
                    csrf_protect=False)
