@@ -139,7 +139,10 @@ class VFSSessionStore(SessionStore):
             if doc is None:
                 continue
             at = doc.get("at") if isinstance(doc.get("at"), int) else doc["exp"]
-            size = os.path.getsize(self._file(sid))
+            try:
+                size = os.path.getsize(self._file(sid))
+            except OSError:  # removed meanwhile by another process sharing the directory
+                continue
             index[sid] = [doc["exp"], at, size, at, 0]
         # seq follows the stored access times, so the LRU order survives the restart
         for sid in sorted(index, key=lambda s: index[s][_AT]):
