@@ -227,6 +227,26 @@ def test_login_response_token_works_after_rotation(serve):
     assert b.post("/action", headers={"X-CSRF-Token": token}).status_code == 200
 
 
+def test_token_handed_out_before_login_keeps_working(serve):
+    server = serve(APP)
+    b = Browser(server.base)
+    before = b.get("/csrf").json()["token"]  # a login form rendered with a token
+    after = b.login().json()["csrf"]
+    assert after == before
+    assert b.post("/action", headers={"X-CSRF-Token": before}).status_code == 200
+
+
+def test_token_known_before_login_is_replaced_when_not_handed_out(serve):
+    server = serve(APP)
+    b = Browser(server.base)
+    known = b.get("/csrf").json()["token"]  # e.g. learnt by whoever planted the session
+    assert b.post("/login-quiet").status_code == 200
+    assert b.post("/action", headers={"X-CSRF-Token": known}).status_code == 403
+    fresh = b.get("/csrf").json()["token"]
+    assert fresh != known
+    assert b.post("/action", headers={"X-CSRF-Token": fresh}).status_code == 200
+
+
 def test_csrf_origin_checks(serve):
     server = serve(APP)
     b, token = csrf_client(server)

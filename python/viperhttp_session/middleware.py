@@ -225,7 +225,8 @@ class SessionMiddleware:
             # before the login (session fixation) is worthless afterwards; a token the old
             # id carried is replaced unless this request handed it out.
             session.rotate()
-            if session.get(self.csrf_token_key) == start_token and start_token is not None:
+            if start_token is not None and not session._csrf_given \
+                    and session.get(self.csrf_token_key) == start_token:
                 session[self.csrf_token_key] = new_csrf_token()
         if session._old_sid is not None:
             await self._delete(session._old_sid)
@@ -313,9 +314,11 @@ def get_csrf_token(request: Any = None) -> Optional[str]:
         if request is None:
             return None
     state = getattr(request, "state", None)
+    session = get_request_session(request)
+    if isinstance(session, Session):
+        session._csrf_given = True  # a login rotation must keep this token: the client has it
     if isinstance(state, dict) and state.get("csrf_token"):
         return state["csrf_token"]  # type: ignore[no-any-return]
-    session = get_request_session(request)
     if session is None:
         return None
     key = getattr(session, "_csrf_key", "_csrf")

@@ -29,7 +29,8 @@ class Session:
     """Session data of one request: `get/set/pop/clear`, mapping access, `rotate()`,
     `invalidate()`. Writes mark it dirty; mutate a nested value, then call `mark_dirty()`."""
 
-    __slots__ = ("_sid", "_data", "_dirty", "_new", "_invalidated", "_old_sid", "_csrf_key", "_touched")
+    __slots__ = ("_sid", "_data", "_dirty", "_new", "_invalidated", "_old_sid", "_csrf_key", "_touched",
+                 "_csrf_given")
 
     def __init__(self, sid: Optional[str] = None, data: Optional[Dict[str, Any]] = None,
                  new: bool = True) -> None:
@@ -41,6 +42,7 @@ class Session:
         self._old_sid: Optional[str] = None  # set by rotate(): deleted from the store on save
         self._csrf_key = "_csrf"  # the middleware's csrf_token_key, read by get_csrf_token
         self._touched = False  # expiry already extended while loading (one Redis round trip)
+        self._csrf_given = False  # get_csrf_token() handed the token out during this request
 
     # --- identity and lifecycle -------------------------------------------------------------
 
