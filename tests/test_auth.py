@@ -285,5 +285,6 @@ def test_redis_limiter_blocking_forms(redis_server):
     assert not lim.check(req) and 1 <= lim.retry_after(req) <= 5
     lim.record_success(req)
     assert lim.check(req)
+    lim.close()
     with pytest.raises(ValueError):
         RedisAuthRateLimiter("http://nope/0")

@@ -152,5 +152,11 @@ class RedisAuthRateLimiter(AuthRateLimiter):
         except Exception as exc:
             self._failed(exc)
 
+    def close(self) -> None:
+        """Drop the blocking client's connections (the asyncio one closes with its loop)."""
+        if self._sync_client is not None:
+            self._sync_client.close()
+            self._sync_client = None
+
     def __len__(self) -> int:
         return 0  # the state lives in Redis, bounded by key expiry
