@@ -137,3 +137,15 @@ def _complete(buf: bytes) -> bool:
         if name.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
             return body.endswith(b"0\r\n\r\n")
     return True
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """One real redis-server for the whole test session, on a free port; stopped at the end."""
+    from support.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -107,9 +107,19 @@ def test_aliased_redirect_and_event_source_on_the_wire(serve):
 
 
 @pytest.mark.parametrize("name", ["SessionMiddleware", "CSRFMiddleware"])
-def test_session_middlewares_missing_extension_gives_a_clear_error(name):
-    assert "viperhttp_session" not in sys.modules
-    message = f"{name} needs viperhttp_session, which this build does not include yet"
+def test_session_middlewares_are_the_viperhttp_session_classes(name):
+    import viperhttp_session
+
+    assert getattr(mw, name) is getattr(viperhttp_session, name)
+    namespace: dict = {}
+    exec(f"from viperhttp.middleware import {name}", namespace)
+    assert namespace[name] is getattr(viperhttp_session, name)
+
+
+@pytest.mark.parametrize("name", ["SessionMiddleware", "CSRFMiddleware"])
+def test_session_middlewares_missing_extension_gives_a_clear_error(name, monkeypatch):
+    monkeypatch.setitem(sys.modules, "viperhttp_session", None)  # as if not installed
+    message = f"{name} needs viperhttp_session, which is not installed"
     with pytest.raises(AttributeError) as info:
         getattr(mw, name)
     assert str(info.value) == message
@@ -142,6 +152,7 @@ def test_session_middlewares_are_reexported_once_the_module_exists(monkeypatch):
 
 def test_session_module_broken_import_is_not_hidden(tmp_path, monkeypatch):
     (tmp_path / "viperhttp_session.py").write_text("import viperhttp_no_such_dependency_xyz\n")
+    monkeypatch.delitem(sys.modules, "viperhttp_session", raising=False)  # restored afterwards
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         with pytest.raises(ModuleNotFoundError) as info:

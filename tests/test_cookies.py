@@ -74,8 +74,19 @@ def test_invalid_cookie_arguments(kwargs):
 
 def test_value_emitted_as_given():
     r = JSONResponse(body={})
-    r.set_cookie("q", '"quoted value",x=1')
-    assert cookies_of(r) == ['q="quoted value",x=1; Path=/; SameSite=Lax']
+    r.set_cookie("q", "a=b%20c!#$&'()*+-./:<=>?@[]^_`{|}~")
+    r.set_cookie("d", '"quoted-octets"')
+    assert cookies_of(r) == ["q=a=b%20c!#$&'()*+-./:<=>?@[]^_`{|}~; Path=/; SameSite=Lax",
+                             'd="quoted-octets"; Path=/; SameSite=Lax']
+
+
+@pytest.mark.parametrize("value", ['"quoted value",x=1', "a b", "a,b", 'a"b', "a\\b", '"a b"', "é",
+                                   "\x01", "\x7f", "\t"])
+def test_value_outside_cookie_octets_is_refused(value):
+    # RFC 6265 §4.1.1: no space, DQUOTE (except one surrounding pair), comma, semicolon,
+    # backslash, control or non-ASCII character; nothing is quoted silently.
+    with pytest.raises(ValueError, match="invalid cookie value"):
+        Response().set_cookie("q", value)
 
 
 # --- over a real socket ----------------------------------------------------------------------

@@ -175,12 +175,13 @@ def test_credentials_echo_origin_and_vary(serve):
     assert resp.header("access-control-max-age") is None
 
 
-def test_credentials_with_any_origin_echoes_not_star(serve):
-    server = start(serve, cors={"allow_origins": "*", "allow_credentials": True})
+def test_credentials_with_a_listed_origin_echo_it(serve):
+    server = start(serve, cors={"allow_origins": ["https://whoever.test"], "allow_credentials": True})
     resp = request(server, "/py/hello", headers={"Origin": "https://whoever.test"})
     assert resp.header("access-control-allow-origin") == "https://whoever.test"
     assert resp.header("access-control-allow-credentials") == "true"
     assert "origin" in vary_tokens(resp)
+    # `*` with credentials is refused at configuration (tests/test_hardening.py).
 
 
 def test_credentials_preflight_echoes_request_headers(serve):

@@ -224,10 +224,15 @@ def test_expect_100_continue(serve):
 
 
 def test_max_connections_extra_connection_waits_in_backlog(serve):
-    server = start(serve, max_connections=4, header_timeout_ms=20000, keepalive_timeout_ms=20000)
+    server = start(serve, max_connections=4, header_timeout_ms=20000, keepalive_timeout_ms=20000,
+                   body_timeout_ms=20000, min_body_rate=0)
     held = [server.connect() for _ in range(4)]
     extra = None
     try:
+        # Each of the four has a request in progress (a body still to come), so none is idle
+        # and none may be closed to make room (idle ones are: tests/test_hardening.py).
+        for s in held:
+            s.sendall(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\n")
         time.sleep(0.3)  # let the runtime accept the four
         extra = server.connect()  # the kernel completes the handshake; the runtime does not accept
         extra.sendall(b"GET /py/hello HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -404,7 +409,8 @@ def test_stalled_chunked_body_gets_408(serve):
 
 
 def test_body_timeout_restarts_on_progress(serve):
-    server = start(serve, body_timeout_ms=400)
+    # min_body_rate off: this is the idle rule alone (the rate rule: tests/test_hardening.py).
+    server = start(serve, body_timeout_ms=400, min_body_rate=0)
     with RawConn(server.connect(), timeout=5) as conn:
         conn.send(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\n\r\n")
         for b in b"abcdef":  # 6 × 200 ms = 1.2 s in all, never 400 ms without progress

@@ -528,13 +528,14 @@ def test_if_range(serve, www):
     server = start(serve, mounts=[["/s", str(www), False]])
     etag = etag_of(www / "range.bin")
     stale_date = formatdate(MTIME - 86400, usegmt=True)
-    for stale in (stale_date, 'W/"400-1"'):
+    # A weak ETag, even the current one, is never a strong match (RFC 9110 §13.1.5).
+    for stale in (stale_date, 'W/"400-1"', etag):
         resp = request(server, "/s/range.bin", headers={"Range": "bytes=0-63", "If-Range": stale})
         assert resp.status == 200, stale
         assert resp.body == RANGE_BYTES, stale
         assert resp.header("accept-ranges") == "bytes"
         assert resp.header("content-range") is None
-    for fresh in (etag, LAST_MODIFIED):
+    for fresh in (LAST_MODIFIED,):
         resp = request(server, "/s/range.bin", headers={"Range": "bytes=0-63", "If-Range": fresh})
         assert resp.status == 206, fresh
         assert resp.body == RANGE_BYTES[:64], fresh

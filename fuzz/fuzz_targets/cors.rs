@@ -2,9 +2,12 @@
 //! arbitrary `Origin` / request-header bytes.
 //!
 //! * `CorsConfig::new` on arbitrary strings never panics; it fails only with
-//!   the documented limit / invalid-value errors.
-//! * `origin_allowed` agrees with the documented rule (`*` → any; `*suffix`
-//!   → ends with suffix; else exact, case-sensitive).
+//!   the documented limit / invalid-value / invalid-origin errors, and refuses
+//!   any origin with credentials.
+//! * `origin_allowed` agrees with the documented rule (docs/cors-hosts-ratelimit.md):
+//!   `*` → any; a listed origin is allowed byte for byte; anything else allowed
+//!   is a bare `scheme://host[:port]` (no path, query, fragment or userinfo) or
+//!   a listed `null`.
 //! * `evaluate` is consistent: `NotCors` iff no / empty `Origin`; a preflight
 //!   (`OPTIONS` + non-empty `Access-Control-Request-Method`) is answered 204
 //!   with the preflight headers when allowed and 403 without any CORS header
@@ -56,12 +59,29 @@ struct Req<'a> {
     preexisting_acao: bool,
 }
 
-fn reference_allowed(origins: &[String], origin: &[u8]) -> bool {
-    origins.iter().any(|o| o == "*")
-        || origins.iter().any(|o| match o.strip_prefix('*') {
-            Some(suffix) => origin.ends_with(suffix.as_bytes()),
-            None => o.as_bytes() == origin,
-        })
+/// Properties of `origin_allowed` that hold whatever the rules: the parts of the
+/// rule a raw-bytes suffix compare used to get wrong.
+fn check_allowed(origins: &[String], origin: &[u8], allowed: bool) {
+    if origins.iter().any(|o| o == "*") {
+        assert!(allowed, "any origin");
+        return;
+    }
+    if origins.iter().any(|o| !o.contains('*') && o.as_bytes() == origin) {
+        assert!(allowed, "a listed origin byte for byte");
+    }
+    if !allowed {
+        return;
+    }
+    if origin == b"null" {
+        assert!(origins.iter().any(|o| o == "null"), "null only when listed");
+        return;
+    }
+    let s = std::str::from_utf8(origin).expect("allowed origins are UTF-8");
+    let (_, rest) = s.split_once("://").expect("allowed origins have a scheme");
+    assert!(
+        !rest.contains(['/', '?', '#', '@', ' ']),
+        "allowed origin with a path, query, fragment or userinfo: {s}"
+    );
 }
 
 fn header_ok(s: &str) -> bool {
@@ -111,6 +131,14 @@ fuzz_target!(|input: Input<'_>| {
             assert!(bad, "InvalidValue for valid values");
             return;
         }
+        Err(CorsConfigError::WildcardWithCredentials) => {
+            assert!(input.credentials && origins.iter().any(|o| o == "*"));
+            return;
+        }
+        Err(CorsConfigError::InvalidOrigin(entry)) => {
+            assert!(entry != "*" && entry != "null" && origins.contains(&entry));
+            return;
+        }
         Err(e) => panic!("undocumented error {e:?}"),
     };
     let any_origin = origins.iter().any(|o| o == "*");
@@ -118,11 +146,7 @@ fuzz_target!(|input: Input<'_>| {
 
     for req in input.requests.iter().take(6) {
         if let Some(o) = req.origin {
-            assert_eq!(
-                cfg.origin_allowed(o),
-                reference_allowed(&origins, o),
-                "origin_allowed"
-            );
+            check_allowed(&origins, o, cfg.origin_allowed(o));
         }
         let method = if req.options {
             Method::OPTIONS
@@ -146,7 +170,8 @@ fuzz_target!(|input: Input<'_>| {
             );
             continue;
         };
-        let allowed = reference_allowed(&origins, origin.as_bytes());
+        let allowed = cfg.origin_allowed(origin.as_bytes());
+        check_allowed(&origins, origin.as_bytes(), allowed);
         let echo = !any_origin || input.credentials;
         let preflight = req.options && acrm.as_ref().is_some_and(|v| !v.is_empty());
         match outcome {

@@ -258,6 +258,7 @@ fuzz_target!(|input: Input<'_>| {
         max_body_size: u64::from(input.max_body_size),
         header_timeout_ms: 0,
         keepalive_timeout_ms: 0,
+        send_timeout_ms: 0,
     };
     let client = Client {
         data: data.clone(),

@@ -194,7 +194,7 @@ fn check_response_block(resp: &[(&[u8], &[u8], u16)]) {
         let before = block.clone();
         let res = push_response_header(&mut block, name, value);
         let bad_name = !is_token(name);
-        let bad_value = value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0));
+        let bad_value = value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f);
         let too_large = before.len() + name.len() + value.len() + 4 > MAX_HEADERS_LEN;
         match res {
             Ok(()) => {

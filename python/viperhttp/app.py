@@ -298,13 +298,15 @@ class ViperHTTP(RouteDecorators):
 
     # --- mounts (§9.3) ---------------------------------------------------------------------
 
-    def mount(self, prefix: Any, root: Any, html: bool = False) -> None:
-        """Serves directory `root` at `prefix`, natively (runtime.md §6)."""
+    def mount(self, prefix: Any, root: Any, html: bool = False, dotfiles: bool = False) -> None:
+        """Serves directory `root` at `prefix`, natively (docs/static-files.md). Names
+        starting with `.` (`.env`, `.git/`) are 404 unless `dotfiles=True`; `.well-known/`
+        is always served."""
         if _active[0] is not self:
             raise RuntimeError("app not active")
         native = getattr(_native, "static_mount", None)
         if native is not None:
-            native(prefix, root, bool(html))  # validates and raises the §9.3 errors
+            native(prefix, root, bool(html), bool(dotfiles))  # validates and raises the §9.3 errors
         elif not isinstance(prefix, str) or not isinstance(root, str):
             raise TypeError("mount paths must be str")
         elif not prefix.startswith("/") or not root:
@@ -315,8 +317,10 @@ class ViperHTTP(RouteDecorators):
                 if entry["root"] != root:
                     raise ValueError("mount prefix already used")
                 entry["html"] = bool(html)
+                entry["dotfiles"] = bool(dotfiles)
                 return
-        self._mounts.append({"kind": "dir", "prefix": prefix, "root": root, "html": bool(html)})
+        self._mounts.append({"kind": "dir", "prefix": prefix, "root": root, "html": bool(html),
+                             "dotfiles": bool(dotfiles)})
 
     def mount_file(self, path: Any, file: Any) -> None:
         """Serves one file at an exact URL path, natively."""

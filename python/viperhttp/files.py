@@ -319,8 +319,12 @@ def _plan(fd: int, st: os.stat_result, status_code: int, extra: List[Tuple[str, 
     start, length, status, content_range = 0, size, status_code, []
     range_header = req.get("range") if conditional and method == "GET" else None
     if range_header is not None:
+        # If-Range needs a strong match (RFC 9110 §13.1.5): our ETags are weak, so only
+        # the exact Last-Modified date honours the range (docs/static-files.md, "Range").
         if_range = req.get("if-range")
-        if if_range is None or if_range.strip() in (etag, last_modified):
+        if if_range is not None:
+            if_range = if_range.strip()
+        if if_range is None or (not if_range.startswith("W/") and if_range == last_modified):
             found = parse_range(range_header, size)
             if found is UNSATISFIABLE:
                 os.close(fd)

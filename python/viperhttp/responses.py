@@ -418,6 +418,24 @@ def _cookie_expires(expires: Any) -> str:
     raise TypeError("expires must be an int (seconds from now), a str or a datetime")
 
 
+# RFC 6265 §4.1.1 cookie-octet: %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E (no space,
+# DQUOTE, comma, semicolon, backslash, controls or non-ASCII).
+_COOKIE_OCTETS = frozenset(chr(c) for c in range(0x21, 0x7F)) - frozenset('",;\\')
+
+
+def _check_cookie_value(value: str) -> str:
+    """A cookie value is emitted as given, so it must already be RFC 6265 cookie-octets,
+    optionally inside one pair of double quotes (docs/requests-responses.md, "Cookies").
+    Anything else is refused rather than quoted: browsers and servers disagree on
+    unquoting, and a space or comma would be read differently by each."""
+    inner = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+    if not all(c in _COOKIE_OCTETS for c in inner):
+        raise ValueError("invalid cookie value: use only RFC 6265 cookie-octets "
+                         "(no space, '\"', ',', ';', '\\\\', control or non-ASCII characters); "
+                         "encode it first, e.g. with urllib.parse.quote")
+    return value
+
+
 def _check_attr(value: str, what: str) -> str:
     if any(c in value for c in "\r\n\x00;"):
         raise ValueError(f"invalid cookie {what}")
@@ -435,7 +453,7 @@ def set_cookie(resp: Dict[str, Any], key: str, value: str = "", max_age: Optiona
     """
     if not isinstance(key, str) or not key or any(c in _BAD_NAME for c in key):
         raise ValueError("invalid cookie name")
-    value = _check_attr("" if value is None else str(value), "value")
+    value = _check_cookie_value("" if value is None else str(value))
     parts = [f"{key}={value}"]
     if path is not None:
         parts.append("Path=" + _check_attr(str(path), "path"))

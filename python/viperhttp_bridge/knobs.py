@@ -12,6 +12,7 @@ RUNTIME_KNOBS = frozenset({
     "max_headers", "max_header_size", "max_body_size", "max_connections", "max_keepalive_requests",
     "header_timeout_ms", "keepalive_timeout_ms", "body_timeout_ms", "response_timeout_ms",
     "stream_idle_timeout_ms", "static_max_age", "server_header", "vfs_root", "reuse_port",
+    "max_body_memory", "min_body_rate", "send_timeout_ms",
 })
 
 #: Keywords accepted by `run()` for features of other subsystems (docs, OTA, TLS,

@@ -3,7 +3,7 @@ test_rate_limit.py, test_limits.py, test_hostile_http.py).
 
 Run: python native_app.py PORT
 Configuration comes from the environment variable NATIVE_APP_CONFIG, a JSON object:
-  {"mounts": [[prefix, root, html], ...],          app.mount(prefix, root, html=html)
+  {"mounts": [[prefix, root, html(, dotfiles)], ...], app.mount(prefix, root, html=html, dotfiles=...)
    "files":  [[path, file], ...],                  app.mount_file(path, file)
    "cors":   {...} | null,                         add_middleware(CORSMiddleware, **cors)
    "trusted": {...} | null,                        add_middleware(TrustedHostMiddleware, **trusted)
@@ -77,6 +77,48 @@ def own_cors():
                                  "Content-Type": "text/plain; charset=utf-8"})
 
 
+@app.get("/__stats")
+def stats():
+    return viperhttp.server_stats()
+
+
+@app.get("/py/bad-header")
+def bad_header():
+    record()
+    value = viperhttp.current_request().query_params.get("v", "x")
+    return Response(200, "never sent", {"X-Bad": value, "Content-Type": "text/plain"})
+
+
+@app.get("/py/big")
+def big():
+    record()
+    return Response(200, b"x" * int(viperhttp.current_request().query_params.get("n", "1000000")),
+                    {"Content-Type": "application/octet-stream"})
+
+
+@app.get("/py/stream")
+def stream():
+    record()
+    n = int(viperhttp.current_request().query_params.get("n", "1000000"))
+
+    def chunks():
+        sent = 0
+        while sent < n:
+            size = min(65536, n - sent)
+            sent += size
+            yield b"s" * size
+
+    return viperhttp.StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
+@app.get("/py/cookie")
+def cookie():
+    record()
+    resp = Response(200, "cookie set", {"Content-Type": "text/plain"})
+    resp.set_cookie("c", viperhttp.current_request().query_params.get("v", ""))
+    return resp
+
+
 @app.get("/py/headers")
 def headers_route():
     req = record()
@@ -95,8 +137,8 @@ if CONFIG.get("catchall"):
         return f"caught {req.method} {req.path} len={len(req.body)}"
 
 
-for prefix, root_dir, html in CONFIG.get("mounts", []):
-    app.mount(prefix, root_dir, html=html)
+for prefix, root_dir, html, *dotfiles in CONFIG.get("mounts", []):
+    app.mount(prefix, root_dir, html=html, dotfiles=bool(dotfiles and dotfiles[0]))
 for path, file in CONFIG.get("files", []):
     app.mount_file(path, file)
 if CONFIG.get("cors") is not None:

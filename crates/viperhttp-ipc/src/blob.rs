@@ -193,7 +193,7 @@ impl<'a> Iterator for RequestHeaders<'a> {
 impl std::iter::FusedIterator for RequestHeaders<'_> {}
 
 /// Append one `Name: value\r\n` line to a response header block. A name that
-/// is not an RFC 9110 token, or a value holding CR, LF or NUL → `Malformed`;
+/// is not an RFC 9110 token, or a value holding a control character (CR, LF, NUL, DEL, ...) → `Malformed`;
 /// a block that would pass 65 535 bytes → `HeadersTooLarge`.
 ///
 /// On error the block is left unchanged.
@@ -205,9 +205,12 @@ pub fn push_response_header(
     if !is_token(name) {
         return Err(IpcError::Malformed("response header name is not a token"));
     }
-    if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+    // RFC 9110 §5.5: field-value = VCHAR / obs-text / SP / HTAB. Every other control
+    // byte (CR, LF, NUL, \x01, DEL, ...) is refused the same way, so the app gets a
+    // logged 500 instead of a header that hyper would silently drop.
+    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
         return Err(IpcError::Malformed(
-            "CR, LF or NUL in response header value",
+            "control character in response header value",
         ));
     }
     let new_len = block

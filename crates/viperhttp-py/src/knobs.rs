@@ -99,6 +99,13 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
                 "max_connections" => {
                     runtime.limits.max_connections = int_knob(&name, v, 1, 1 << 20)? as usize
                 }
+                "max_body_memory" => {
+                    runtime.limits.max_body_memory = int_knob(&name, v, 1, 1 << 40)? as usize
+                }
+                "min_body_rate" => {
+                    runtime.timeouts.min_body_rate = int_knob(&name, v, 0, U32)? as u64
+                }
+                "send_timeout_ms" => runtime.timeouts.send_ms = int_knob(&name, v, 0, U32)? as u64,
                 "max_keepalive_requests" => {
                     runtime.limits.max_keepalive_requests = int_knob(&name, v, 1, U32)? as usize
                 }

@@ -90,24 +90,27 @@ fn truthy(value: Option<&Bound<'_, PyAny>>, default: bool) -> PyResult<bool> {
     }
 }
 
-/// `app.mount(prefix, root, html=False)`: register a directory mount.
+/// `app.mount(prefix, root, html=False, dotfiles=False)`: register a directory mount
+/// (`dotfiles=True` serves names starting with `.`; docs/static-files.md).
 /// Non-str paths → `TypeError("mount paths must be str")`; validation errors
 /// → `ValueError` (`invalid mount`, `mount prefix already used`).
 #[pyfunction]
-#[pyo3(signature = (prefix, root, html=None))]
+#[pyo3(signature = (prefix, root, html=None, dotfiles=None))]
 pub fn static_mount(
     prefix: &Bound<'_, PyAny>,
     root: &Bound<'_, PyAny>,
     html: Option<&Bound<'_, PyAny>>,
+    dotfiles: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     ensure_not_running()?;
     let prefix = str_arg(prefix, "mount paths must be str")?;
     let root = str_arg(root, "mount paths must be str")?;
     let html = truthy(html, false)?;
+    let dotfiles = truthy(dotfiles, false)?;
     NATIVE_CONFIG
         .lock()
         .mounts
-        .mount(&prefix, &root, html)
+        .mount_with(&prefix, &root, html, dotfiles)
         .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 

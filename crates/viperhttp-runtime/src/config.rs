@@ -21,10 +21,57 @@ pub struct Limits {
     pub max_header_size: usize,
     /// `max_body_size` → 413.
     pub max_body_size: usize,
-    /// `max_connections`: accepts beyond it wait in the backlog.
+    /// `max_connections`: at the limit, idle connections are closed to admit new
+    /// ones; if none is idle, accepts wait in the backlog. Defaults to what the
+    /// file-descriptor limit allows ([`default_max_connections`]).
     pub max_connections: usize,
     /// `max_keepalive_requests`: close after this many requests on one connection.
     pub max_keepalive_requests: usize,
+    /// `max_body_memory`: bytes of request bodies the runtime holds at once, all
+    /// connections together. Past it, bodies wait (unread) for room, then 503.
+    pub max_body_memory: usize,
+}
+
+/// Default `max_body_memory`: 64 MiB.
+pub const DEFAULT_MAX_BODY_MEMORY: usize = 64 * 1024 * 1024;
+
+/// Descriptors kept back from `max_connections` for files, the IPC and logs.
+const FD_RESERVE: u64 = 64;
+
+/// The default `max_connections`: the process's file-descriptor limit (raised to
+/// its hard limit first, as nginx's `worker_rlimit_nofile` and Go do) less a
+/// reserve, at least 64, at most 1 Mi. A fixed 1024 let idle sockets lock a
+/// machine with a large limit out (docs/http.md, "Connection pressure").
+pub fn default_max_connections() -> usize {
+    let limit = raise_nofile_limit().unwrap_or(1024);
+    limit.saturating_sub(FD_RESERVE).clamp(64, 1 << 20) as usize
+}
+
+/// Raise `RLIMIT_NOFILE`'s soft limit to its hard limit; the new soft limit.
+#[cfg(unix)]
+fn raise_nofile_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    let soft = lim.current?;
+    match lim.maximum {
+        Some(hard) if hard > soft => {
+            let raised = Rlimit {
+                current: Some(hard),
+                maximum: Some(hard),
+            };
+            Some(if setrlimit(Resource::Nofile, raised).is_ok() {
+                hard
+            } else {
+                soft
+            })
+        }
+        _ => Some(soft),
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_nofile_limit() -> Option<u64> {
+    None
 }
 
 impl Default for Limits {
@@ -34,8 +81,9 @@ impl Default for Limits {
             max_headers: 100,
             max_header_size: 16384,
             max_body_size: 1024 * 1024,
-            max_connections: 1024,
+            max_connections: default_max_connections(),
             max_keepalive_requests: 1000,
+            max_body_memory: DEFAULT_MAX_BODY_MEMORY,
         }
     }
 }
@@ -55,6 +103,13 @@ pub struct Timeouts {
     pub stream_idle_ms: u64,
     /// `ipc_enqueue_retry_ms`.
     pub enqueue_retry_ms: u64,
+    /// `min_body_rate` (bytes/s, 0 = off): after the first `body_timeout_ms`, a
+    /// body must keep this average (Apache `mod_reqtimeout`'s `MinRate`), else 408.
+    pub min_body_rate: u64,
+    /// `send_timeout_ms` (0 = none): a response whose bytes make no progress to
+    /// the client for this long is abandoned and the connection closed (nginx's
+    /// `send_timeout`).
+    pub send_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -66,6 +121,8 @@ impl Default for Timeouts {
             response_ms: 30000,
             stream_idle_ms: 60000,
             enqueue_retry_ms: 1000,
+            min_body_rate: 500,
+            send_ms: 60000,
         }
     }
 }

@@ -47,15 +47,166 @@ pub enum CorsConfigError {
     /// blindly); the text is ours.
     #[error("cors value invalid")]
     InvalidValue,
+    /// `allow_credentials=True` with any origin (`*`, or no `allow_origins`): every
+    /// site could make credentialed requests and read the answers.
+    #[error("allow_credentials=True cannot be used with allow_origins='*' (any origin): list the allowed origins")]
+    WildcardWithCredentials,
+    /// An `allow_origins` entry that is neither an origin (`https://app.example`,
+    /// `http://localhost:3000`, `null`) nor a subdomain pattern (`*.example.com`,
+    /// `https://*.example.com`, optionally with `:port`).
+    #[error("invalid cors origin: {0}")]
+    InvalidOrigin(String),
+}
+
+/// A parsed serialised origin (RFC 6454 §6.2): `scheme://host[:port]`, the
+/// scheme's default port filled in (`None` for a scheme without one). Matching
+/// compares these parts, never raw bytes (docs/cors-hosts-ratelimit.md, "Origin
+/// matching"). Case is kept: browsers send origins in lower case, and the
+/// original compares them case-sensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    }
+}
+
+/// Parse `scheme://host[:port]` with nothing after it (no userinfo, path, query).
+/// `allow_star_label`: the host may start with the `*.` of a pattern.
+fn parse_origin(s: &str, allow_star_label: bool) -> Option<Origin> {
+    let (scheme, rest) = s.split_once("://")?;
+    let mut chars = scheme.chars();
+    if !chars.next()?.is_ascii_alphabetic()
+        || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return None;
+    }
+    let scheme = scheme.to_owned();
+    // IPv6 literals keep their colons inside brackets.
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']')?;
+            if addr.is_empty()
+                || !addr
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+            {
+                return None;
+            }
+            (format!("[{addr}]"), after)
+        }
+        None => {
+            let end = rest.find(':').unwrap_or(rest.len());
+            let (name, after) = rest.split_at(end);
+            let label_ok = |l: &str| {
+                !l.is_empty()
+                    && l.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            };
+            let mut labels = name.split('.');
+            let first_ok = match labels.next() {
+                Some("*") => allow_star_label,
+                Some(l) => label_ok(l),
+                None => false,
+            };
+            if !first_ok || !labels.all(label_ok) {
+                return None;
+            }
+            (name.to_owned(), after)
+        }
+    };
+    let port = match port {
+        "" => default_port(&scheme),
+        p => {
+            let digits = p.strip_prefix(':')?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some(digits.parse().ok()?)
+        }
+    };
+    Some(Origin { scheme, host, port })
 }
 
 /// One `allow_origins` entry other than `*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum OriginRule {
-    /// Exact, case-sensitive.
-    Exact(Vec<u8>),
-    /// `*<suffix>`: origins ending in the suffix.
-    Suffix(Vec<u8>),
+    /// One origin, compared as parsed scheme + host + port.
+    Exact(Origin),
+    /// The opaque origin `null` (sandboxed frames, `file:` pages), only when listed.
+    Null,
+    /// `*.example.com` / `https://*.example.com[:port]`: any subdomain (at a label
+    /// boundary) of `domain` (stored with its leading dot). Without a scheme the
+    /// origin must be http or https; without a port, the scheme's default port.
+    Subdomains {
+        scheme: Option<String>,
+        domain: String,
+        port: Option<u16>,
+    },
+}
+
+impl OriginRule {
+    fn parse(entry: &str) -> Result<OriginRule, CorsConfigError> {
+        let invalid = || CorsConfigError::InvalidOrigin(entry.to_owned());
+        if entry == "null" {
+            return Ok(OriginRule::Null);
+        }
+        if entry.starts_with('*') {
+            // `*.example.com[:port]`: give it a scheme to reuse the origin parser.
+            let o = parse_origin(&format!("https://{entry}"), true).ok_or_else(invalid)?;
+            let explicit_port = entry.contains(':');
+            return Ok(OriginRule::Subdomains {
+                scheme: None,
+                domain: o.host.strip_prefix('*').ok_or_else(invalid)?.to_owned(),
+                port: if explicit_port { o.port } else { None },
+            });
+        }
+        let o = parse_origin(entry, true).ok_or_else(invalid)?;
+        match o.host.strip_prefix('*') {
+            Some(domain) => Ok(OriginRule::Subdomains {
+                domain: domain.to_owned(),
+                scheme: Some(o.scheme),
+                port: o.port,
+            }),
+            None => Ok(OriginRule::Exact(o)),
+        }
+    }
+
+    fn matches(&self, raw: &[u8], origin: Option<&Origin>) -> bool {
+        match (self, origin) {
+            (OriginRule::Null, _) => raw == b"null",
+            (OriginRule::Exact(want), Some(o)) => want == o,
+            (
+                OriginRule::Subdomains {
+                    scheme,
+                    domain,
+                    port,
+                },
+                Some(o),
+            ) => {
+                let scheme_ok = match scheme {
+                    Some(s) => *s == o.scheme,
+                    None => o.scheme == "http" || o.scheme == "https",
+                };
+                let port_ok = match port {
+                    Some(p) => o.port == Some(*p),
+                    None => o.port == default_port(&o.scheme),
+                };
+                scheme_ok
+                    && port_ok
+                    && o.host.len() > domain.len()
+                    && o.host.ends_with(domain.as_str())
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The validated, runtime-side CORS configuration.
@@ -128,16 +279,16 @@ impl CorsConfig {
             return Err(CorsConfigError::TooLong);
         }
         let any_origin = allow_origins.iter().any(|o| o == "*");
+        if any_origin && allow_credentials {
+            return Err(CorsConfigError::WildcardWithCredentials);
+        }
         let origins = if any_origin {
             Vec::new()
         } else {
             allow_origins
-                .into_iter()
-                .map(|o| match o.strip_prefix('*') {
-                    Some(suffix) => OriginRule::Suffix(suffix.as_bytes().to_vec()),
-                    None => OriginRule::Exact(o.into_bytes()),
-                })
-                .collect()
+                .iter()
+                .map(|o| OriginRule::parse(o))
+                .collect::<Result<Vec<_>, _>>()?
         };
         let allow_methods = if list_has_star(&allow_methods) {
             HeaderValue::from_static(DEFAULT_ALLOW_METHODS)
@@ -166,13 +317,18 @@ impl CorsConfig {
         })
     }
 
-    /// Is this `Origin` value allowed?
+    /// Is this `Origin` value allowed? Parsed once, then compared rule by rule; a
+    /// value that is not a serialised origin matches only a listed `null`.
     pub fn origin_allowed(&self, origin: &[u8]) -> bool {
-        self.any_origin
-            || self.origins.iter().any(|rule| match rule {
-                OriginRule::Exact(o) => o.as_slice() == origin,
-                OriginRule::Suffix(s) => origin.ends_with(s),
-            })
+        if self.any_origin {
+            return true;
+        }
+        let parsed = std::str::from_utf8(origin)
+            .ok()
+            .and_then(|s| parse_origin(s, false));
+        self.origins
+            .iter()
+            .any(|rule| rule.matches(origin, parsed.as_ref()))
     }
 
     /// The CORS decision for one request (§7.1 algorithm). Cheap when the
@@ -364,7 +520,9 @@ mod tests {
         let ok = |o: Vec<String>, m: &str, h: &str, e: Option<&str>| {
             CorsConfig::new(o, m.into(), h.into(), false, e.map(String::from), 0)
         };
-        assert!(ok(vec!["x".repeat(511)], "GET", "*", None).is_ok());
+        let long = format!("https://{}.test", "x".repeat(511 - 13));
+        assert_eq!(long.len(), 511);
+        assert!(ok(vec![long], "GET", "*", None).is_ok());
         let err = ok(vec!["x".repeat(512)], "GET", "*", None).unwrap_err();
         assert_eq!(err.to_string(), "cors value too long");
         assert!(ok(vec!["https://a".into(); 256], "GET", "*", None).is_ok());
@@ -421,14 +579,99 @@ mod tests {
     }
 
     #[test]
-    fn any_origin_with_credentials_echoes() {
-        let h = simple(&cfg(&["*"], true), "https://x.test").unwrap();
+    fn any_origin_with_credentials_is_refused() {
+        for origins in [vec!["*"], vec!["https://a.test", "*"]] {
+            let err = CorsConfig::new(
+                origins.iter().map(|s| s.to_string()).collect(),
+                DEFAULT_ALLOW_METHODS.into(),
+                "*".into(),
+                true,
+                None,
+                600,
+            )
+            .unwrap_err();
+            assert_eq!(err, CorsConfigError::WildcardWithCredentials);
+            assert!(err.to_string().contains("allow_credentials=True"));
+        }
+    }
+
+    #[test]
+    fn listed_origin_with_credentials_echoes() {
+        let h = simple(&cfg(&["https://x.test"], true), "https://x.test").unwrap();
         assert_eq!(
             hv(&h, "access-control-allow-origin"),
             Some("https://x.test")
         );
         assert_eq!(hv(&h, "access-control-allow-credentials"), Some("true"));
         assert_eq!(hv(&h, "vary"), Some("Origin"));
+        // `null` is never allowed unless listed.
+        assert!(simple(&cfg(&["https://x.test"], true), "null").is_none());
+        assert!(simple(&cfg(&["null"], true), "null").is_some());
+    }
+
+    #[test]
+    fn origins_match_as_scheme_host_port() {
+        let c = cfg(&["*.trusted.example"], false);
+        assert!(simple(&c, "https://a.trusted.example").is_some());
+        assert!(simple(&c, "http://a.b.trusted.example").is_some());
+        for bad in [
+            "https://evil.com/.trusted.example",
+            "https://evil.com?.trusted.example",
+            "https://user@a.trusted.example",
+            "ftp://a.trusted.example",
+            "javascript://a.trusted.example",
+            "https://a.trusted.example:8443",
+            "https://trusted.example",
+            "https://eviltrusted.example",
+            "https://a.trusted.example.evil.com",
+            "a.trusted.example",
+            "null",
+        ] {
+            assert!(simple(&c, bad).is_none(), "{bad}");
+        }
+        let c = cfg(
+            &["https://*.trusted.example:8443", "http://localhost:3000"],
+            false,
+        );
+        assert!(simple(&c, "https://a.trusted.example:8443").is_some());
+        assert!(simple(&c, "http://a.trusted.example:8443").is_none());
+        assert!(simple(&c, "https://a.trusted.example").is_none());
+        assert!(simple(&c, "http://localhost:3000").is_some());
+        assert!(simple(&c, "http://localhost:3001").is_none());
+        assert!(simple(&c, "https://localhost:3000").is_none());
+        // Default ports are the same origin; case counts (browsers send lower case).
+        let c = cfg(&["https://app.test"], false);
+        assert!(simple(&c, "https://app.test:443").is_some());
+        assert!(simple(&c, "https://APP.test").is_none());
+        assert!(simple(&c, "https://app.test/").is_none());
+    }
+
+    #[test]
+    fn invalid_origin_entries_are_refused() {
+        for bad in [
+            "*example.com",
+            "app.test",
+            "https://",
+            "https://a.test/path",
+            "https://a.test:x",
+            "*.",
+            "https://a.*.test",
+        ] {
+            let err = CorsConfig::new(
+                vec![bad.to_string()],
+                DEFAULT_ALLOW_METHODS.into(),
+                "*".into(),
+                false,
+                None,
+                600,
+            )
+            .unwrap_err();
+            assert_eq!(
+                err,
+                CorsConfigError::InvalidOrigin(bad.to_string()),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -448,8 +691,7 @@ mod tests {
         assert_eq!(hv(&h, "vary"), Some("Origin"));
         assert!(simple(&c, "https://a.example.com").is_some());
         assert!(simple(&c, "http://deep.a.example.com").is_some());
-        // Exact is case-sensitive; suffix needs the dot.
-        assert!(simple(&c, "https://APP.test").is_none());
+        // Another port is another origin; the pattern needs a label before the dot.
         assert!(simple(&c, "https://app.test:8080").is_none());
         assert!(simple(&c, "https://example.com").is_none());
         assert!(simple(&c, "https://badexample.com").is_none());
@@ -535,7 +777,7 @@ mod tests {
 
     #[test]
     fn preflight_credentials_echo_requested_headers() {
-        let c = cfg(&["*"], true);
+        let c = cfg(&["https://a.example.com"], true);
         let r = preflight(
             &c,
             &[("access-control-request-headers", "X-A, Content-Type")],

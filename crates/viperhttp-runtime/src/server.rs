@@ -3,9 +3,10 @@
 //! thread is configured — the common 2-core case, no work-stealing overhead —
 //! else a multi-thread runtime).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use crate::config::RuntimeConfig;
 use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
 use crate::pending::{dispatch_responses, sweep_timeouts, Pending};
 use crate::rate_limit::RateLimiter;
+use crate::request_body::BodyBudget;
 use crate::router::Routes;
 use crate::service::{handle, ConnInfo};
 use crate::static_files::GzipCache;
@@ -30,6 +32,54 @@ use crate::RuntimeError;
 
 /// hyper's built-in header-count limit (`hyper::proto::h1::role::DEFAULT_MAX_HEADERS`).
 const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
+/// Idle connections closed at once when a new one finds `max_connections` taken
+/// (nginx closes up to 32 reusable connections the same way).
+const EVICT_BATCH: usize = 32;
+
+/// Every open connection's guard, oldest first, so connection pressure can close
+/// idle ones (docs/http.md, "Connection pressure"). Touched once per accept and
+/// once per close; scanned only when the limit is reached.
+#[derive(Clone, Default)]
+struct ConnRegistry {
+    inner: Arc<Mutex<Conns>>,
+}
+
+/// Open connections by accept order.
+#[derive(Default)]
+struct Conns {
+    last_id: u64,
+    by_age: BTreeMap<u64, Weak<ConnGuard>>,
+}
+
+impl ConnRegistry {
+    fn insert(&self, guard: &Arc<ConnGuard>) -> u64 {
+        let mut inner = self.inner.lock();
+        inner.last_id += 1;
+        let id = inner.last_id;
+        inner.by_age.insert(id, Arc::downgrade(guard));
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        self.inner.lock().by_age.remove(&id);
+    }
+
+    /// Ask up to `n` idle connections, oldest first, to close.
+    fn evict_idle(&self, n: usize) -> usize {
+        let inner = self.inner.lock();
+        let mut evicted = 0;
+        for guard in inner.by_age.values().filter_map(Weak::upgrade) {
+            if evicted >= n {
+                break;
+            }
+            if guard.evict_if_idle() {
+                evicted += 1;
+            }
+        }
+        evicted
+    }
+}
 
 /// State shared by every task of one running server.
 pub struct Shared {
@@ -59,6 +109,8 @@ pub struct Shared {
     pub gzip_cache: GzipCache,
     /// Per-client token buckets, when rate limiting is on.
     pub rate_limiter: Option<RateLimiter>,
+    /// The shared request-body memory budget (`max_body_memory`).
+    pub body_budget: BodyBudget,
 }
 
 /// A running server: its thread, address and stop controls.
@@ -115,6 +167,7 @@ impl ServerHandle {
         .map_err(RuntimeError::Start)?;
 
         let rate_limiter = config.rate_limit.as_ref().map(RateLimiter::new);
+        let config_body_memory = config.limits.max_body_memory;
         let server_header = config
             .server_header
             .as_deref()
@@ -133,6 +186,7 @@ impl ServerHandle {
             server_header,
             gzip_cache: GzipCache::default(),
             rate_limiter,
+            body_budget: BodyBudget::new(config_body_memory),
         });
 
         // Wake-ups from the interpreter thread: responses pushed while the
@@ -262,12 +316,8 @@ async fn serve(
     }
     builder.max_buf_size(guard_limits.hyper_max_buf_size());
 
+    let registry = ConnRegistry::default();
     loop {
-        // max_connections: new sockets wait in the backlog while all permits are taken.
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = stop_accepting.notified() => break,
-        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -279,6 +329,19 @@ async fn serve(
                 }
             },
             _ = stop_accepting.notified() => break,
+        };
+        // max_connections: at the limit, idle connections make room for the new one
+        // (nginx reuses idle keep-alive connections the same way); with none idle, it
+        // waits here and later arrivals wait in the backlog.
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                registry.evict_idle(EVICT_BATCH);
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                    _ = stop_accepting.notified() => break,
+                }
+            }
         };
         let _ = stream.set_nodelay(true);
         ServerStats::bump(&shared.stats.accepts_total);
@@ -294,6 +357,7 @@ async fn serve(
         // Head guard between the socket and hyper: RFC 9112 checks, ordered
         // rejections (one verdict per request, popped by the service), deadlines.
         let guard = ConnGuard::new(shared.stats.clone());
+        let conn_id = registry.insert(&guard);
         let io = GuardedIo::new(stream, guard.clone(), guard_limits.clone());
         let conn_info = Arc::new(ConnInfo {
             peer,
@@ -305,8 +369,10 @@ async fn serve(
         let conn = builder.serve_connection(TokioIo::new(io), svc);
         let conn = graceful.watch(conn);
         let s = shared.clone();
+        let registry = registry.clone();
         tokio::spawn(async move {
             let _ = conn.await;
+            registry.remove(conn_id);
             s.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });

@@ -16,7 +16,6 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response, StatusCode, Version};
 use http_body::Frame as BodyFrame;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use viperhttp_ipc::blob::{request_headers_len, response_headers, write_request_blob};
 use viperhttp_ipc::message::proto;
@@ -27,6 +26,7 @@ use crate::cors::CorsOutcome;
 use crate::head_guard::{ConnGuard, FinishOnEnd, Verdict};
 use crate::pending::{Frame, Slot, ABANDONED, TIMED_OUT};
 use crate::rate_limit::too_many_requests;
+use crate::request_body::read_body;
 use crate::router::Lookup;
 use crate::server::Shared;
 use crate::static_files;
@@ -54,7 +54,8 @@ pub fn simple_response(status: StatusCode, text: &'static str) -> Response<Respo
     resp
 }
 
-fn closing(mut resp: Response<ResponseBody>) -> Response<ResponseBody> {
+/// `resp` with `Connection: close`.
+pub(crate) fn closing(mut resp: Response<ResponseBody>) -> Response<ResponseBody> {
     resp.headers_mut().insert(CONNECTION, CLOSE);
     resp
 }
@@ -272,23 +273,36 @@ fn asterisk_options() -> Response<ResponseBody> {
     resp
 }
 
+/// RFC 9112 §3.2.2: with an absolute-form target (`GET http://a.example/ HTTP/1.1`) the
+/// server ignores `Host` and uses the target's authority. It becomes the `Host` header
+/// here, once, so the trusted-host check, CORS and the app all see the same authority
+/// (docs/http.md, "Absolute-form targets"). The head guard already refused userinfo and
+/// any scheme but http/https; the scheme of the target is never reported to the app (the
+/// connection decides it). The path handed on is the origin-form path and query.
+fn adopt_target_authority(req: &mut Request<Incoming>) {
+    let Some(authority) = req.uri().authority() else {
+        return;
+    };
+    if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+        req.headers_mut().insert(http::header::HOST, host);
+    }
+}
+
 async fn route_request(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     source: &SourceCell,
 ) -> Response<ResponseBody> {
     let Some(method) = Method::from_bytes(req.method().as_str().as_bytes()) else {
         // Unknown method: 405 without Allow, keep-alive kept (runtime.md §4.2).
         return simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     };
-    // Trusted host (runtime.md §7.2): before CORS, no CORS headers on the reject.
+    adopt_target_authority(&mut req);
+    // Trusted host (runtime.md §7.2): before CORS, no CORS headers on the reject. The
+    // checked value is the `Host` the app sees.
     if let Some(hosts) = &shared.config.trusted_hosts {
-        let host = req
-            .uri()
-            .authority()
-            .map(|a| a.as_str().as_bytes())
-            .or_else(|| req.headers().get(http::header::HOST).map(|v| v.as_bytes()));
+        let host = req.headers().get(http::header::HOST).map(|v| v.as_bytes());
         if !hosts.allows(host) {
             source.set(Source::TrustedHost);
             ServerStats::bump(&shared.stats.trusted_host_rejected);
@@ -378,70 +392,6 @@ async fn route_checked(
     forward_to_python(shared, conn, method, req).await
 }
 
-/// Read the whole body within `max_body_size` (413 from Content-Length before
-/// reading, or while reading a chunked body) and `body_timeout_ms` (408).
-async fn read_body(
-    shared: &Shared,
-    body: Incoming,
-    declared: Option<u64>,
-) -> Result<Bytes, Response<ResponseBody>> {
-    let max = shared.config.limits.max_body_size;
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(closing(simple_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Payload Too Large",
-        )));
-    }
-    if declared == Some(0) || http_body::Body::is_end_stream(&body) {
-        return Ok(Bytes::new()); // no body: no timer, no buffer
-    }
-    // body_timeout_ms restarts on every read that makes progress (runtime.md §4.4).
-    let idle = match shared.config.timeouts.body_ms {
-        0 => None,
-        ms => Some(Duration::from_millis(ms)),
-    };
-    let mut body = body;
-    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(max as u64) as usize);
-    loop {
-        let next = body.frame();
-        let frame = match idle {
-            None => next.await,
-            Some(d) => match tokio::time::timeout(d, next).await {
-                Ok(f) => f,
-                Err(_) => {
-                    return Err(closing(simple_response(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "Request Timeout",
-                    )))
-                }
-            },
-        };
-        match frame {
-            None => break,
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    if buf.len() + data.len() > max {
-                        // Also reached while de-chunking a body that declared no length.
-                        return Err(closing(simple_response(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "Payload Too Large",
-                        )));
-                    }
-                    buf.extend_from_slice(&data);
-                }
-            }
-            // Truncated or broken body: the connection is unusable.
-            Some(Err(_)) => {
-                return Err(closing(simple_response(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request",
-                )))
-            }
-        }
-    }
-    Ok(buf.freeze())
-}
-
 fn peer_fields(peer: &SocketAddr) -> ([u8; 16], u16) {
     let ip = match peer.ip() {
         std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
@@ -478,7 +428,15 @@ async fn forward_to_python(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<u64>().ok());
-    let body = match read_body(shared, body, declared).await {
+    let (body, reservation) = match read_body(
+        &shared.config,
+        &shared.body_budget,
+        &shared.stats,
+        body,
+        declared,
+    )
+    .await
+    {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -511,7 +469,10 @@ async fn forward_to_python(
                 // Unreachable by construction (hyper rejects NUL in headers); answer, don't panic.
                 return closing(simple_response(StatusCode::BAD_REQUEST, "Bad Request"));
             }
-            grant.publish()
+            let offset = grant.publish();
+            // The body now lives in the ring: its share of max_body_memory is free again.
+            drop(reservation);
+            offset
         }
         Err(_) => {
             ServerStats::bump(&shared.stats.ipc_req_ring_alloc_fail);

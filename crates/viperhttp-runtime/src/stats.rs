@@ -70,10 +70,27 @@ counters! {
     event_conn_peak,
     /// Rate-limit store errors (shared store).
     ratelimit_store_errors,
+    /// Request bodies refused with 408 for arriving slower than `min_body_rate`.
+    body_rate_closed,
+    /// Responses abandoned (connection closed) after `send_timeout_ms` without progress.
+    send_timeout_closed,
+    /// Request bodies waiting for the shared `max_body_memory` budget now (gauge).
+    body_budget_waiting,
+    /// Request bodies that waited for the budget at all.
+    body_budget_waits,
+    /// Request bodies answered 503 because the budget stayed exhausted.
+    body_budget_rejected,
+    /// Idle connections closed to admit new ones at `max_connections`.
+    idle_evicted,
 }
 
 /// Gauges (current values, not event counts): `server_stats_reset()` keeps them.
-const GAUGES: [&str; 3] = ["connections_open", "ipc_pending_used", "event_conn_peak"];
+const GAUGES: [&str; 4] = [
+    "connections_open",
+    "ipc_pending_used",
+    "event_conn_peak",
+    "body_budget_waiting",
+];
 
 impl ServerStats {
     /// Zero every counter except the gauges (`server_stats_reset()`, runtime.md §8).

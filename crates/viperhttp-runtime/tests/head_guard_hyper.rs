@@ -133,6 +133,7 @@ fn limits(header_ms: u64) -> GuardLimits {
     GuardLimits {
         header_timeout_ms: header_ms,
         keepalive_timeout_ms: 2000,
+        send_timeout_ms: 0,
         ..GuardLimits::default()
     }
 }
@@ -395,6 +396,7 @@ async fn idle_keep_alive_connection_closes_silently() {
     let addr = server(GuardLimits {
         header_timeout_ms: 2000,
         keepalive_timeout_ms: 300,
+        send_timeout_ms: 0,
         ..GuardLimits::default()
     })
     .await;

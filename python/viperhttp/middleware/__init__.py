@@ -81,7 +81,7 @@ def __getattr__(name: str) -> Any:
             if exc.name != _SESSION_MODULE:
                 raise  # the module exists but one of its own imports is missing: show that
             raise _MissingExtensionError(
-                f"{name} needs {_SESSION_MODULE}, which this build does not include yet",
+                f"{name} needs {_SESSION_MODULE}, which is not installed",
                 name=name, obj=sys.modules[__name__]) from None
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

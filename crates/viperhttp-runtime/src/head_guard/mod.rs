@@ -105,6 +105,9 @@ pub struct GuardLimits {
     /// End of a response → first byte of the next head. 0 = none (the service
     /// then disables keep-alive).
     pub keepalive_timeout_ms: u64,
+    /// A write that makes no progress for this long fails, which closes the
+    /// connection (`send_timeout_ms`; 0 = none).
+    pub send_timeout_ms: u64,
 }
 
 impl GuardLimits {
@@ -117,6 +120,7 @@ impl GuardLimits {
             max_body_size: limits.max_body_size as u64,
             header_timeout_ms: timeouts.header_ms,
             keepalive_timeout_ms: timeouts.keepalive_ms,
+            send_timeout_ms: timeouts.send_ms,
         }
     }
 
@@ -204,6 +208,11 @@ pub struct ConnGuard {
     /// out although hyper's framing is complete (runtime.md §2.9: a stream longer
     /// than its `total_len` is cut there and the connection closed).
     close_after_flush: AtomicBool,
+    /// The connection waits for a request head with none in progress (never
+    /// active, or kept alive between requests): it may be closed to make room.
+    idle: AtomicBool,
+    /// Set by [`ConnGuard::evict_if_idle`]: close at once if still idle.
+    evict: AtomicBool,
     waker: Mutex<Option<Waker>>,
     stats: Arc<ServerStats>,
 }
@@ -228,9 +237,23 @@ impl ConnGuard {
             finished: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
             close_after_flush: AtomicBool::new(false),
+            idle: AtomicBool::new(true),
+            evict: AtomicBool::new(false),
             waker: Mutex::new(None),
             stats,
         })
+    }
+
+    /// Connection pressure (docs/http.md, "Connection pressure"): when the
+    /// connection is idle, ask it to close (its reader sees EOF); true when it
+    /// was idle. A connection with a request in progress is left alone.
+    pub fn evict_if_idle(&self) -> bool {
+        if !self.idle.load(Ordering::Acquire) {
+            return false;
+        }
+        self.evict.store(true, Ordering::Release);
+        self.wake();
+        true
     }
 
     /// Close the connection after the next flush: the bytes hyper has buffered
@@ -433,6 +456,9 @@ pub struct GuardedIo<T> {
     linger: bool,
     linger_state: Option<(Instant, usize)>,
     shutdown_done: bool,
+    /// Since when writes return `Pending` without progress (`send_timeout_ms`).
+    write_stalled_since: Option<Instant>,
+    send_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> std::fmt::Debug for GuardedIo<T> {
@@ -473,6 +499,8 @@ impl<T> GuardedIo<T> {
             linger: false,
             linger_state: None,
             shutdown_done: false,
+            write_stalled_since: None,
+            send_timer: None,
         }
     }
 
@@ -488,6 +516,52 @@ impl<T> GuardedIo<T> {
 
     fn idle(&self) -> bool {
         self.conn.finished.load(Ordering::Acquire) >= self.delivered
+    }
+
+    /// Waiting for a head with no request in progress: the state in which
+    /// connection pressure may close the connection.
+    fn evictable(&self) -> bool {
+        matches!(self.phase, Phase::Head) && self.idle()
+    }
+
+    /// A write's outcome for `send_timeout_ms`: progress clears the stall clock;
+    /// `Pending` starts it and, once it ran out, turns into an error (hyper then
+    /// drops the connection, whatever the response was: static, Python or stream).
+    fn track_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        res: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match &res {
+            Poll::Ready(Ok(n)) if *n > 0 => {
+                self.last_write = Instant::now();
+                self.write_stalled_since = None;
+            }
+            Poll::Pending if self.limits.send_timeout_ms > 0 => {
+                let since = *self.write_stalled_since.get_or_insert_with(Instant::now);
+                let at = since + Duration::from_millis(self.limits.send_timeout_ms);
+                let timer = self
+                    .send_timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                if timer.deadline() != at {
+                    timer.as_mut().reset(at);
+                }
+                if timer.as_mut().poll(cx).is_ready() {
+                    ServerStats::bump(&self.conn.stats.send_timeout_closed);
+                    tracing::info!(
+                        target: "viperhttp::head_guard",
+                        send_timeout_ms = self.limits.send_timeout_ms,
+                        "client stopped reading the response; connection closed"
+                    );
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "send timeout: no write progress",
+                    )));
+                }
+            }
+            _ => {}
+        }
+        res
     }
 
     fn push_verdict(&mut self, v: Verdict) {
@@ -871,6 +945,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
                         this.expire(kind);
                         continue;
                     }
+                    let evictable = this.evictable();
+                    this.conn.idle.store(evictable, Ordering::Release);
+                    if evictable && this.conn.evict.load(Ordering::Acquire) {
+                        ServerStats::bump(&this.conn.stats.idle_evicted);
+                        tracing::debug!(target: "viperhttp::head_guard", "idle connection closed to make room");
+                        this.expire(Expiry::Silent);
+                        continue;
+                    }
+                    this.conn.evict.store(false, Ordering::Release);
                     this.conn.park(cx);
                     let finished = this.conn.finished.load(Ordering::Acquire);
                     let upgrade = matches!(this.phase, Phase::Hold)
@@ -936,10 +1019,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            this.last_write = Instant::now();
-        }
-        res
+        this.track_write(cx, res)
     }
 
     fn poll_write_vectored(
@@ -949,10 +1029,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            this.last_write = Instant::now();
-        }
-        res
+        this.track_write(cx, res)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -122,6 +122,7 @@ fn small() -> GuardLimits {
         max_body_size: 16,
         header_timeout_ms: 0,
         keepalive_timeout_ms: 0,
+        send_timeout_ms: 0,
     }
 }
 
@@ -1071,6 +1072,7 @@ fn timed(header: u64, keepalive: u64) -> GuardLimits {
     GuardLimits {
         header_timeout_ms: header,
         keepalive_timeout_ms: keepalive,
+        send_timeout_ms: 0,
         ..GuardLimits::default()
     }
 }

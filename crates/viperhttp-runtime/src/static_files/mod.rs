@@ -89,6 +89,8 @@ struct DirSpec {
     prefix: String,
     root: PathBuf,
     html: bool,
+    /// Serve files and directories whose name starts with `.` (off by default).
+    dotfiles: bool,
     /// User mounts are VFS paths (mapped under `vfs_root`); internal mounts
     /// (the docs assets, `extensions.md` §10.4) are host paths.
     vfs_mapped: bool,
@@ -151,6 +153,20 @@ impl StaticMounts {
     /// trailing `/` are trimmed from both. The same prefix with the same root
     /// updates `html`; with another root it is an error.
     pub fn mount(&mut self, prefix: &str, root: &str, html: bool) -> Result<(), MountError> {
+        self.mount_with(prefix, root, html, false)
+    }
+
+    /// [`StaticMounts::mount`] with the dotfile rule: unless `dotfiles` is true,
+    /// a path with a segment starting with `.` (`.env`, `.git/config`) is a 404,
+    /// except the `.well-known` directory (RFC 8615) — dotfiles are secrets far
+    /// more often than content (docs/static-files.md, "Dotfiles").
+    pub fn mount_with(
+        &mut self,
+        prefix: &str,
+        root: &str,
+        html: bool,
+        dotfiles: bool,
+    ) -> Result<(), MountError> {
         if !prefix.starts_with('/')
             || root.is_empty()
             || prefix.contains('\0')
@@ -160,7 +176,7 @@ impl StaticMounts {
         }
         let prefix = trim_trailing_slashes(prefix);
         let root = PathBuf::from(trim_trailing_slashes(root));
-        self.add_dir(prefix, root, html, true)
+        self.add_dir(prefix, root, html, dotfiles, true)
     }
 
     /// A directory mount whose root is a host path, not mapped under
@@ -176,7 +192,7 @@ impl StaticMounts {
             return Err(MountError::InvalidMount);
         }
         let prefix = trim_trailing_slashes(prefix);
-        self.add_dir(prefix, root.to_path_buf(), html, false)
+        self.add_dir(prefix, root.to_path_buf(), html, false, false)
     }
 
     fn add_dir(
@@ -184,11 +200,13 @@ impl StaticMounts {
         prefix: &str,
         root: PathBuf,
         html: bool,
+        dotfiles: bool,
         vfs_mapped: bool,
     ) -> Result<(), MountError> {
         if let Some(existing) = self.dirs.iter_mut().find(|d| d.prefix == prefix) {
             if existing.root == root && existing.vfs_mapped == vfs_mapped {
                 existing.html = html;
+                existing.dotfiles = dotfiles;
                 return Ok(());
             }
             return Err(MountError::PrefixUsed);
@@ -200,6 +218,7 @@ impl StaticMounts {
             prefix: prefix.to_owned(),
             root,
             html,
+            dotfiles,
             vfs_mapped,
         });
         Ok(())
@@ -268,6 +287,7 @@ impl StaticMounts {
                     prefix: d.prefix.clone(),
                     root,
                     html: d.html,
+                    dotfiles: d.dotfiles,
                 }
             })
             .collect();
@@ -347,6 +367,8 @@ struct DirMount {
     /// Canonical root; `None` when it was unusable at start (→ 404).
     root: Option<Arc<Path>>,
     html: bool,
+    /// Dotfiles served (see [`StaticMounts::mount_with`]).
+    dotfiles: bool,
 }
 
 /// A frozen file mount.
@@ -571,13 +593,20 @@ fn resolve_under(
         if seg == "." || seg == ".." || seg.contains(['/', '\\', '\0']) {
             return StaticMatch::NotFound;
         }
+        if !d.dotfiles && seg.starts_with('.') && seg != ".well-known" {
+            return StaticMatch::NotFound;
+        }
         candidate.push(OsStr::new(seg.as_ref()));
     }
     if dir_request {
         candidate.push("index.html");
     }
     let redirect = if d.html && !dir_request {
-        let mut loc = String::with_capacity(path.len() + 2 + query.map_or(0, str::len));
+        // `GET //evil.com` must not become `Location: //evil.com/`, which a browser
+        // reads as another host (scheme-relative): one leading `/`, always a path.
+        let path = path.trim_start_matches('/');
+        let mut loc = String::with_capacity(path.len() + 3 + query.map_or(0, str::len));
+        loc.push('/');
         loc.push_str(path);
         loc.push('/');
         if let Some(q) = query {

@@ -655,12 +655,14 @@ fn respond(
         };
     }
 
-    // Range (GET only), honoured only when If-Range (if any) equals the ETag
-    // or the Last-Modified text — a plain string compare (§6.4 decision).
+    // Range (GET only), honoured only when If-Range (if any) is a strong match
+    // (RFC 9110 §13.1.5): a weak entity-tag never matches, so with our weak ETags
+    // only the exact Last-Modified date does (docs/static-files.md, "Range").
     let mut window = None;
     if let (false, Some(range_value)) = (req.head, &req.range) {
         let if_range_ok = match req.if_range.as_deref() {
             None => true,
+            Some(v) if v.starts_with("W/") => false,
             Some(v) => {
                 v.as_bytes() == rep.etag.as_bytes() || v.as_bytes() == rep.last_modified.as_bytes()
             }

@@ -1,0 +1,120 @@
+"""`AuthRateLimiter`: bans a client after repeated failed logins (docs/sessions-auth.md#authratelimiter).
+
+Keyed by the client IP (the TCP peer; forwarding headers only with `trust_proxy_headers=True`)
+and by nothing else, so varying the password or the token does not escape the ban. Without any
+IP the original's fallbacks apply (credential hash, then User-Agent hash, then `anon`). State
+is an LRU of at most `max_keys` entries, so a flood of addresses cannot grow memory without bound.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import OrderedDict
+from typing import Any, Callable, List, Optional
+
+__all__ = ["AuthRateLimiter"]
+
+_FORWARD_HEADERS = ("x-forwarded-for", "x-real-ip", "cf-connecting-ip")
+
+
+def _sha(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _now_ms() -> int:
+    return int(time.monotonic() * 1000)
+
+
+class AuthRateLimiter:
+    """`AuthRateLimiter(max_fails=5, window_ms=60000, ban_ms=300000, key_fn=None,
+    trust_proxy_headers=False, max_keys=10000)`."""
+
+    def __init__(self, max_fails: int = 5, window_ms: int = 60000, ban_ms: int = 300000,
+                 key_fn: Optional[Callable[[Any], Any]] = None, trust_proxy_headers: bool = False,
+                 max_keys: int = 10000) -> None:
+        if max_fails < 1 or window_ms < 1 or ban_ms < 0 or max_keys < 1:
+            raise ValueError("max_fails, window_ms and max_keys must be >= 1, ban_ms >= 0")
+        self.max_fails = int(max_fails)
+        self.window_ms = int(window_ms)
+        self.ban_ms = int(ban_ms)
+        self.key_fn = key_fn
+        self.trust_proxy_headers = bool(trust_proxy_headers)
+        self.max_keys = int(max_keys)
+        # key -> [window_start_ms, fails, banned_until_ms]; oldest-updated first
+        self._state: "OrderedDict[str, List[int]]" = OrderedDict()
+
+    # --- key -------------------------------------------------------------------------------
+
+    def client_ip(self, request: Any) -> Optional[str]:
+        headers = request.headers
+        if self.trust_proxy_headers:
+            for name in _FORWARD_HEADERS:
+                value = headers.get(name)
+                if value:
+                    first = value.split(",")[0].strip()
+                    if first:
+                        return first
+        client = getattr(request, "client", None)
+        if client:
+            return str(client[0])
+        return None
+
+    def key(self, request: Any) -> str:
+        if self.key_fn is not None:
+            custom = self.key_fn(request)
+            if custom:
+                return str(custom)
+        ip = self.client_ip(request)
+        if ip:
+            return "ip:" + ip  # IP alone: the credential must not be part of the key
+        headers = request.headers
+        auth = headers.get("authorization")
+        if auth:
+            return "auth:" + _sha(auth)
+        api_key = headers.get("x-api-key")
+        if api_key:
+            return "key:" + _sha(api_key)
+        agent = headers.get("user-agent")
+        if agent:
+            return "ua:" + _sha(agent)
+        return "anon"
+
+    # --- state -----------------------------------------------------------------------------
+
+    def check(self, request: Any) -> bool:
+        """False while the request's key is banned."""
+        return self.retry_after(request) == 0
+
+    def retry_after(self, request: Any) -> int:
+        """Whole seconds left on the ban (0 when not banned)."""
+        entry = self._state.get(self.key(request))
+        if entry is None:
+            return 0
+        left = entry[2] - _now_ms()
+        return math.ceil(left / 1000) if left > 0 else 0
+
+    def record_failure(self, request: Any) -> None:
+        key = self.key(request)
+        now = _now_ms()
+        state = self._state
+        entry = state.get(key)
+        if entry is None or now - entry[0] > self.window_ms:
+            banned_until = entry[2] if entry is not None else 0
+            entry = [now, 0, banned_until]
+        entry[1] += 1
+        if entry[1] >= self.max_fails:
+            entry[2] = now + self.ban_ms
+            entry[0], entry[1] = now, 0  # a new window starts with the ban
+        state[key] = entry
+        state.move_to_end(key)
+        while len(state) > self.max_keys:
+            state.popitem(last=False)
+
+    def record_success(self, request: Any) -> None:
+        """Forgets the key. (`AuthMiddleware` checks the ban first, so a banned client never
+        reaches a success to record.)"""
+        self._state.pop(self.key(request), None)
+
+    def __len__(self) -> int:
+        return len(self._state)

@@ -1,0 +1,123 @@
+"""The session store interface and the in-process store (docs/sessions-auth.md#stores).
+
+`SessionStore` is the interface every store follows: `get`, `set`, `delete`, `touch`, `gc`,
+`compact`. `MemorySessionStore` keeps entries in a dict in this process (lost on restart, not
+shared between processes). `SessionStoreError` is what a store raises when its backing
+service is unreachable; the middleware turns it into a 503.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Dict, Optional, Tuple
+
+__all__ = ["SessionStore", "SessionStoreError", "MemorySessionStore", "check_size", "now_ms"]
+
+
+class SessionStoreError(Exception):
+    """The store's backing service failed (Redis down, timed out): the session state is
+    unknown, so the request is answered 503 rather than treated as logged out."""
+
+
+def now_ms() -> int:
+    """Wall-clock epoch milliseconds: expiries survive process restarts."""
+    return int(time.time() * 1000)
+
+
+def check_size(data: Dict[str, Any], max_bytes: Optional[int]) -> str:
+    """The JSON text of `data`; `ValueError("session too large")` past `max_bytes`."""
+    text = json.dumps(data, separators=(",", ":"))
+    if max_bytes and len(text) > max_bytes:
+        raise ValueError("session too large")
+    return text
+
+
+class SessionStore:
+    """Interface: `ttl_ms=None` means the store's own TTL. Subclasses override every method."""
+
+    ttl_ms: int = 3600000
+
+    def get(self, sid: str) -> Optional[Dict[str, Any]]:
+        raise NotImplementedError
+
+    def set(self, sid: str, data: Dict[str, Any], ttl_ms: Optional[int] = None) -> None:
+        raise NotImplementedError
+
+    def delete(self, sid: str) -> None:
+        raise NotImplementedError
+
+    def touch(self, sid: str, ttl_ms: Optional[int] = None) -> None:
+        raise NotImplementedError
+
+    def gc(self, force: bool = False) -> int:
+        """Drop expired entries; returns how many were removed."""
+        return 0
+
+    def compact(self, force: bool = False) -> int:
+        """Drop expired entries and apply the size limits; returns how many were removed."""
+        return 0
+
+
+class MemorySessionStore(SessionStore):
+    """Sessions in a dict of this process: `sid → (expiry_ms, data)`, data kept by reference.
+
+    Expired entries vanish on `get` and `gc()`. When a `set` takes the store over
+    `max_sessions`, expired entries are swept and then the entries with the earliest expiry
+    (≈ least recently written or touched) are evicted. The sweep runs only when over the
+    limit: below it an expired entry costs nothing and `get` never returns it, so the
+    observable behaviour is the same and a `set` stays O(1) in the common case.
+    """
+
+    def __init__(self, ttl_ms: int = 3600000, max_sessions: int = 256, max_bytes: int = 4096) -> None:
+        self.ttl_ms = int(ttl_ms)
+        self.max_sessions = int(max_sessions)
+        self.max_bytes = int(max_bytes)
+        self._entries: Dict[str, Tuple[int, Dict[str, Any]]] = {}
+
+    def get(self, sid: str) -> Optional[Dict[str, Any]]:
+        entry = self._entries.get(sid)
+        if entry is None:
+            return None
+        if entry[0] <= now_ms():
+            del self._entries[sid]
+            return None
+        return entry[1]
+
+    def set(self, sid: str, data: Dict[str, Any], ttl_ms: Optional[int] = None) -> None:
+        check_size(data, self.max_bytes)
+        ttl = self.ttl_ms if ttl_ms is None else ttl_ms
+        entries = self._entries
+        entries.pop(sid, None)  # re-insert: dict order then follows the last write
+        entries[sid] = (now_ms() + ttl, data)
+        if self.max_sessions and len(entries) > self.max_sessions:
+            self.gc()
+            while len(entries) > self.max_sessions:
+                oldest = min(entries, key=lambda k: entries[k][0])
+                del entries[oldest]
+
+    def delete(self, sid: str) -> None:
+        self._entries.pop(sid, None)
+
+    def touch(self, sid: str, ttl_ms: Optional[int] = None) -> None:
+        entry = self._entries.pop(sid, None)
+        if entry is not None:  # re-inserted last: equal expiries evict in write/touch order
+            ttl = self.ttl_ms if ttl_ms is None else ttl_ms
+            self._entries[sid] = (now_ms() + ttl, entry[1])
+
+    def gc(self, force: bool = False) -> int:
+        now = now_ms()
+        expired = [sid for sid, (exp, _) in self._entries.items() if exp <= now]
+        for sid in expired:
+            del self._entries[sid]
+        return len(expired)
+
+    def compact(self, force: bool = False) -> int:
+        removed = self.gc()
+        while self.max_sessions and len(self._entries) > self.max_sessions:
+            oldest = min(self._entries, key=lambda k: self._entries[k][0])
+            del self._entries[oldest]
+            removed += 1
+        return removed
+
+    def __len__(self) -> int:
+        return len(self._entries)
