@@ -87,6 +87,9 @@ class Bridge:
     """
 
     current: Optional["Bridge"] = None
+    #: a blocking serve finished in this process (device-style `run_forever()` then returns)
+    served = False
+    shutdown_timeout_s: float = 10
 
     def __init__(self, app: Any, loop: asyncio.AbstractEventLoop, knobs: BridgeKnobs) -> None:
         from viperhttp.request import Request
@@ -492,6 +495,7 @@ def _loop_already_set() -> Optional[asyncio.AbstractEventLoop]:
 
 
 def _choose_loop(loop: Optional[asyncio.AbstractEventLoop]) -> asyncio.AbstractEventLoop:
+    loop = getattr(loop, "_device_loop_target", loop)  # a uasyncio loop wrapper (compat)
     if loop is not None:
         asyncio.set_event_loop(loop)
         return loop
@@ -620,8 +624,18 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         "bridge_workers_started %d min %d max %d queue %d autoscale %s",
         knobs.min_workers, knobs.min_workers, knobs.max_workers, knobs.queue_size, knobs.autoscale,
     )
+    bridge.shutdown_timeout_s = shutdown_timeout_s
     if not block:
         return ev_loop
+    return serve_started(bridge)
+
+
+def serve_started(bridge: "Bridge") -> None:
+    """Serves a started bridge until SIGINT/SIGTERM or `app.stop()`, drains, runs shutdown
+    hooks and closes the listener: the blocking half of `run()`, also used by a device app's
+    `get_event_loop().run_forever()` after `start()` (docs/device-apps.md)."""
+    ev_loop, app = bridge.loop, bridge.app
+    shutdown_timeout_s = bridge.shutdown_timeout_s
 
     previous: Dict[int, Any] = {}
     signals_seen = [0]
@@ -650,6 +664,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         Bridge.current = None
+        Bridge.served = True  # a later device-style run_forever() returns at once
         if _native.bound_port() is not None:
             _native.close()
         try:
