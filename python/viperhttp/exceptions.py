@@ -163,8 +163,20 @@ async def guard_awaitable(awaitable: Any, request: Any) -> Any:
         return _unhandled(request, exc, "exception_handler_error")
 
 
+#: Called with every exception that becomes an unhandled 500; `viperhttp.testclient` sets it to
+#: re-raise the handler's exception in the test (`raise_server_exceptions=True`).
+unhandled_observer: Optional[Callable[[BaseException], None]] = None
+
+
+def report_unhandled(exc: BaseException) -> None:
+    observer = unhandled_observer
+    if observer is not None:
+        observer(exc)
+
+
 def _unhandled(request: Any, exc: BaseException, what: str) -> Response:
     log.error("%s %r", what, exc, exc_info=exc)
+    report_unhandled(exc)
     # §11: background tasks are dropped when the request ends in an unhandled 500.
     if request is not None:
         try:

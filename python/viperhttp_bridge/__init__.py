@@ -22,6 +22,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 from viperhttp import _native
 from viperhttp.diagnostics import forward_native_logs as _forward_logs
 from viperhttp.diagnostics import refresh_access_log
+from viperhttp.exceptions import report_unhandled
 
 from .knobs import BridgeKnobs, split_run_kwargs
 
@@ -320,6 +321,7 @@ class Bridge:
     def _send_failed(self, rid: int, exc: BaseException) -> None:
         # Serialisation failed (e.g. a value JSON cannot encode): 500, logged.
         log.error("handler_error %r", exc, exc_info=True)
+        report_unhandled(exc)
         self._send_safe(rid, _INTERNAL_ERROR)
 
     def _send_safe(self, rid: int, resp: Any) -> None:
@@ -582,12 +584,21 @@ def _apply_python_limits(runtime_kw: Dict[str, Any]) -> None:
         files.VFS_ROOT = root
 
 
+#: `run()` keywords set by the `viperhttp run` command line (viperhttp.cli); they override the
+#: app's own, so a module that calls `app.run(port=...)` at import follows `--port`.
+CLI_OVERRIDES: Dict[str, Any] = {}
+
+
 def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         loop: Optional[asyncio.AbstractEventLoop] = None, block: bool = True,
         shutdown_timeout_s: float = 10, startup_timeout_s: float = 10, **kw: Any) -> Any:
     """Start the native runtime and the dispatch loop (api.md §2.3). Blocks until
     SIGINT/SIGTERM or `app.stop()`, drains, runs shutdown hooks, returns None.
     With `block=False` it returns the loop, which the caller runs."""
+    if CLI_OVERRIDES:  # `viperhttp run` settings win over the module's own run() keywords
+        host = CLI_OVERRIDES.get("host", host)
+        port = CLI_OVERRIDES.get("port", port)
+        kw.update({k: v for k, v in CLI_OVERRIDES.items() if k not in ("host", "port")})
     if isinstance(port, bool) or not isinstance(port, int) or not (0 <= port <= 65535):
         raise ValueError("invalid port")
     knobs, runtime_kw, _other = split_run_kwargs(kw)

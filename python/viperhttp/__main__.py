@@ -1,0 +1,6 @@
+"""`python -m viperhttp run module:app` (docs/deployment.md)."""
+import sys
+
+from viperhttp.cli import main
+
+sys.exit(main())

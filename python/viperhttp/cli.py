@@ -1,0 +1,177 @@
+"""`viperhttp run module:app` and `python -m viperhttp run ...` (docs/deployment.md).
+
+One worker serves in this process. `--workers N` makes this process a supervisor
+(`viperhttp.supervisor`) of N fresh interpreters that share the port with `SO_REUSEPORT`;
+`--reload` makes it a watcher that restarts one child on `.py` changes. A start-up failure
+(the module or attribute is missing, a startup handler fails, the port cannot be bound) exits
+with status 3, so process managers can tell it from a crash.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from typing import Any, Dict, List, Optional
+
+#: exit status of a failed start-up
+EXIT_STARTUP = 3
+
+log = logging.getLogger("viperhttp.cli")
+
+
+class StartupError(Exception):
+    """The app could not be loaded or started."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="viperhttp", description="Run a ViperHTTP app.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="serve an app: viperhttp run module:app")
+    run.add_argument("target", help="module:attribute (attribute defaults to `app`)")
+    run.add_argument("--host", default="0.0.0.0")
+    run.add_argument("--port", type=int, default=8080)
+    run.add_argument("--workers", type=int, default=1,
+                     help="processes sharing the port with SO_REUSEPORT (default 1)")
+    run.add_argument("--reload", action="store_true", help="restart on .py changes (dev only)")
+    run.add_argument("--vfs-root", default=None, help="directory that device paths (/www) map to")
+    run.add_argument("--log-level", default="info",
+                     choices=["critical", "error", "warning", "info", "debug", "trace"])
+    run.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False,
+                     help="one log line per response (default off)")
+    run.add_argument("--shared-store", default=None,
+                     help="redis://host:port/db for state shared by workers")
+    run.add_argument("--https", action="store_true")
+    run.add_argument("--tls-cert", default=None)
+    run.add_argument("--tls-key", default=None)
+    run.add_argument("--http2", action="store_true")
+    run.add_argument("--app-dir", default=".", help="directory put first on sys.path")
+    # Set by a supervisor for its children: bind with SO_REUSEPORT.
+    run.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def run_keywords(args: argparse.Namespace) -> Dict[str, Any]:
+    """The `app.run()` keywords that the command line sets (they override the module's own)."""
+    kw: Dict[str, Any] = {"host": args.host, "port": args.port}
+    if args.vfs_root:
+        kw["vfs_root"] = os.path.abspath(args.vfs_root)
+    if args.reuse_port:
+        kw["reuse_port"] = True
+    if args.shared_store:
+        kw["shared_store"] = args.shared_store
+    if args.https:
+        kw["https"] = True
+    if args.tls_cert:
+        kw["tls_cert_path"] = args.tls_cert
+    if args.tls_key:
+        kw["tls_key_path"] = args.tls_key
+    if args.http2:
+        kw["http2"] = True
+    return kw
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = "debug" if args.log_level == "trace" else args.log_level
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+    import viperhttp
+    viperhttp.set_log_level(args.log_level)
+    access = logging.getLogger("viperhttp.access")
+    access.setLevel(logging.INFO if args.access_log else logging.WARNING)
+
+
+def load_app(target: str, app_dir: str) -> Any:
+    """Imports `module:attr`. A module that serves at import (`app.run()` at the bottom, the
+    device style) has served by the time this returns; the caller sees that via the bridge."""
+    module_name, _, attr = target.partition(":")
+    if not module_name:
+        raise StartupError(f"invalid target {target!r}: expected module:app")
+    path = os.path.abspath(app_dir)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    try:
+        module = importlib.import_module(module_name)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name == module_name:
+            raise StartupError(f"module {module_name!r} not found") from exc
+        raise StartupError(f"importing {module_name!r} failed: {exc!r}") from exc
+    app = getattr(module, attr or "app", None)
+    if app is None:
+        import viperhttp_bridge
+        if viperhttp_bridge.Bridge.served:
+            return None
+        raise StartupError(f"module {module_name!r} has no attribute {attr or 'app'!r}")
+    return app
+
+
+def serve_one(args: argparse.Namespace) -> int:
+    """Serves in this process until stopped; the exit status."""
+    import viperhttp
+    import viperhttp_bridge
+    viperhttp.compat.install()
+    _configure_logging(args)
+    overrides = run_keywords(args)
+    if args.vfs_root:
+        os.environ["VIPERHTTP_VFS_ROOT"] = overrides["vfs_root"]
+    if args.shared_store:
+        os.environ["VIPERHTTP_SHARED_STORE"] = args.shared_store
+    viperhttp_bridge.CLI_OVERRIDES.update(overrides)
+    app: Any = None
+    try:
+        app = load_app(args.target, args.app_dir)
+        if args.vfs_root:
+            os.chdir(overrides["vfs_root"])  # device apps open relative paths from their root
+        if app is None or viperhttp_bridge.Bridge.served:
+            return 0  # the module served at import and has stopped
+        app.run()
+    except StartupError as exc:
+        log.error("startup failed: %s", exc)
+        return EXIT_STARTUP
+    except (RuntimeError, OSError, ValueError, TypeError) as exc:
+        if viperhttp_bridge.Bridge.current is None and getattr(app, "bound_port", None) is None:
+            log.error("startup failed: %s", exc, exc_info=isinstance(exc, (TypeError, ValueError)))
+            return EXIT_STARTUP
+        raise
+    return 0
+
+
+def child_argv(args: argparse.Namespace, reuse_port: bool) -> List[str]:
+    """The command line of one worker: this CLI in a fresh interpreter, one worker."""
+    argv = [sys.executable, "-m", "viperhttp", "run", args.target, "--host", args.host,
+            "--port", str(args.port), "--log-level", args.log_level, "--app-dir",
+            os.path.abspath(args.app_dir)]
+    if args.vfs_root:
+        argv += ["--vfs-root", os.path.abspath(args.vfs_root)]
+    if args.access_log:
+        argv.append("--access-log")
+    if args.shared_store:
+        argv += ["--shared-store", args.shared_store]
+    if args.https:
+        argv.append("--https")
+    if args.tls_cert:
+        argv += ["--tls-cert", os.path.abspath(args.tls_cert)]
+    if args.tls_key:
+        argv += ["--tls-key", os.path.abspath(args.tls_key)]
+    if args.http2:
+        argv.append("--http2")
+    if reuse_port:
+        argv.append("--reuse-port")
+    return argv
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.workers < 1:
+        print("viperhttp: --workers must be >= 1", file=sys.stderr)
+        return 2
+    if args.reload:
+        from .supervisor import reload_loop
+        return reload_loop(args)
+    if args.workers > 1:
+        from .supervisor import supervise
+        return supervise(args)
+    return serve_one(args)

@@ -1,0 +1,201 @@
+"""Process supervision for `viperhttp run --workers N` and `--reload` (docs/deployment.md).
+
+Workers are fresh interpreters (`python -m viperhttp run ... --reuse-port`), never forks: each
+has its own runtime, interpreter and IPC rings, and binds the same port with `SO_REUSEPORT` so
+the kernel balances connections. The supervisor binds nothing to serve; it forwards SIGINT and
+SIGTERM to every worker (each drains as a single process does), restarts a worker that dies
+unexpectedly after `RESTART_DELAY_S`, and gives up after `MAX_RESTARTS` restarts within
+`RESTART_WINDOW_S` (then stops all and exits 1). A worker that exits with the start-up status
+(3) is not restarted: the supervisor stops the others and exits 3.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional
+
+from .cli import EXIT_STARTUP, child_argv
+
+log = logging.getLogger("viperhttp.supervisor")
+
+RESTART_DELAY_S = 1.0
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+#: a worker still running this long after SIGTERM (its drain) gets SIGKILL
+KILL_AFTER_S = 30.0
+
+
+def _setup_logging(level: str) -> None:
+    level = "debug" if level == "trace" else level
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+
+
+def _reserve_port(host: str, port: int) -> Optional[socket.socket]:
+    """With `--port 0` every worker would get its own port: pick one now and hold it with a
+    bound, never listening `SO_REUSEPORT` socket (it takes no connections) so the workers
+    share it."""
+    if port != 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+class Supervisor:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.children: Dict[int, subprocess.Popen] = {}  # slot → process
+        self.restarts: Deque[float] = deque()
+        self.stopping = threading.Event()
+        self.status = 0
+
+    def spawn(self, slot: int) -> None:
+        proc = subprocess.Popen(child_argv(self.args, reuse_port=True))
+        self.children[slot] = proc
+        log.info("worker %d started (pid %d)", slot, proc.pid)
+
+    def forward(self, signum: int, _frame: Any = None) -> None:
+        # Every signal is forwarded, a second one too: the workers then skip their grace period.
+        self.stopping.set()
+        for proc in self.children.values():
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signum)
+                except ProcessLookupError:
+                    pass
+
+    def _allow_restart(self) -> bool:
+        now = time.monotonic()
+        while self.restarts and now - self.restarts[0] > RESTART_WINDOW_S:
+            self.restarts.popleft()
+        if len(self.restarts) >= MAX_RESTARTS:
+            return False
+        self.restarts.append(now)
+        return True
+
+    def run(self) -> int:
+        for slot in range(self.args.workers):
+            self.spawn(slot)
+        due: Dict[int, float] = {}  # slot → restart time
+        while True:
+            if self.stopping.is_set():
+                return self._wait_all()
+            for slot, proc in list(self.children.items()):
+                if slot in due or proc.poll() is None:
+                    continue
+                code = proc.returncode
+                if code == EXIT_STARTUP:
+                    log.error("worker %d failed to start (status 3): stopping", slot)
+                    self.status = EXIT_STARTUP
+                    self.forward(signal.SIGTERM)
+                    break
+                if not self._allow_restart():
+                    log.error("worker %d died (status %s); %d restarts within %ds: giving up",
+                              slot, code, MAX_RESTARTS, int(RESTART_WINDOW_S))
+                    self.status = 1
+                    self.forward(signal.SIGTERM)
+                    break
+                log.warning("worker %d (pid %d) died with status %s; restarting in %.0fs",
+                            slot, proc.pid, code, RESTART_DELAY_S)
+                due[slot] = time.monotonic() + RESTART_DELAY_S
+            now = time.monotonic()
+            for slot, when in list(due.items()):
+                if now >= when and not self.stopping.is_set():
+                    del due[slot]
+                    self.spawn(slot)
+            self.stopping.wait(0.1)
+
+    def _wait_all(self) -> int:
+        deadline = time.monotonic() + KILL_AFTER_S
+        for slot, proc in self.children.items():
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                log.error("worker %d did not stop in %ds: killing", slot, int(KILL_AFTER_S))
+                proc.kill()
+                proc.wait()
+        log.info("all workers stopped")
+        return self.status
+
+
+def supervise(args: argparse.Namespace) -> int:
+    _setup_logging(args.log_level)
+    if not hasattr(socket, "SO_REUSEPORT"):
+        log.error("workers > 1 needs SO_REUSEPORT (not available on this system)")
+        return EXIT_STARTUP
+    try:
+        holder = _reserve_port(args.host, args.port)
+    except OSError as exc:
+        log.error("startup failed: cannot bind %s:%d: %s", args.host, args.port, exc)
+        return EXIT_STARTUP
+    if holder is not None:
+        args.port = holder.getsockname()[1]
+    sup = Supervisor(args)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, sup.forward)
+    log.info("supervising %d workers on %s:%d", args.workers, args.host, args.port)
+    try:
+        return sup.run()
+    finally:
+        if holder is not None:
+            holder.close()
+
+
+def reload_loop(args: argparse.Namespace) -> int:
+    """Runs one worker and restarts it when a `.py` file under the app directory changes."""
+    from watchfiles import PythonFilter, watch
+
+    _setup_logging(args.log_level)
+    root = os.path.abspath(args.app_dir)
+    stop = threading.Event()
+    proc: List[Optional[subprocess.Popen]] = [None]
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+        if proc[0] is not None and proc[0].poll() is None:
+            proc[0].send_signal(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+
+    def start() -> None:
+        proc[0] = subprocess.Popen(child_argv(args, reuse_port=False))
+        log.info("reload: serving (pid %d), watching %s", proc[0].pid, root)
+
+    start()
+    for changes in watch(root, watch_filter=PythonFilter(), stop_event=stop,
+                         yield_on_timeout=True, rust_timeout=500, raise_interrupt=False):
+        if stop.is_set():
+            break
+        if not changes:
+            continue
+        names = sorted({os.path.relpath(path, root) for _kind, path in changes})
+        log.info("reload: %s changed; restarting", ", ".join(names))
+        current = proc[0]
+        if current is not None and current.poll() is None:
+            current.terminate()
+            try:
+                current.wait(KILL_AFTER_S)
+            except subprocess.TimeoutExpired:
+                current.kill()
+                current.wait()
+        start()
+    current = proc[0]
+    if current is not None:
+        try:
+            current.wait(KILL_AFTER_S)
+        except subprocess.TimeoutExpired:
+            current.kill()
+            current.wait()
+    return 0

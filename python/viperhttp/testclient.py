@@ -1,0 +1,172 @@
+"""`TestClient`: tests against the real server (docs/testing.md).
+
+The app is served by the real native runtime on an ephemeral loopback port, with the bridge
+running `app.run()` on a background thread; requests are real HTTP over a real socket (an
+`httpx.Client`). Nothing of the request pipeline is re-implemented here, so static mounts,
+CORS, trusted hosts, rate limits and size limits behave exactly as in production.
+
+`with TestClient(app) as client:` starts the server (startup handlers run, a failing one
+raises here) and stops it on exit (the drain and shutdown handlers run). Without `with`, the
+first request starts the server and `close()` (or interpreter exit) stops it.
+`raise_server_exceptions=True` re-raises, in the test, the exception of a handler that ended
+in an unhandled 500 instead of returning that response.
+"""
+from __future__ import annotations
+
+import atexit
+import threading
+from typing import Any, Dict, List, Optional
+from urllib.parse import urlsplit
+
+from . import exceptions
+
+__all__ = ["TestClient"]
+
+#: how long start-up (startup handlers + bind) may take before the client gives up
+START_TIMEOUT_S = 30.0
+
+
+class TestClient:
+    __test__ = False  # not a pytest test class despite the name
+
+    def __init__(self, app: Any, base_url: str = "http://testserver",
+                 raise_server_exceptions: bool = True, cookies: Any = None,
+                 headers: Optional[Dict[str, str]] = None, timeout: float = 30.0,
+                 **run_kwargs: Any) -> None:
+        try:
+            import httpx
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("viperhttp.testclient needs httpx: pip install httpx") from exc
+        self.app = app
+        self.base_url = base_url
+        self.raise_server_exceptions = raise_server_exceptions
+        self._run_kwargs = run_kwargs
+        self._httpx = httpx
+        self._timeout = timeout
+        self._initial_cookies = cookies
+        self._initial_headers = dict(headers or {})
+        self._client: Any = None
+        self._thread: Optional[threading.Thread] = None
+        self._failure: List[BaseException] = []
+        self._server_errors: List[BaseException] = []
+        self._lock = threading.Lock()
+
+    # --- server lifetime -------------------------------------------------------------------
+
+    def _serve(self, started: threading.Event) -> None:
+        import viperhttp_bridge
+        kw = dict(self._run_kwargs)
+        kw.setdefault("host", "127.0.0.1")
+        kw.setdefault("port", 0)
+        try:
+            loop = viperhttp_bridge.run(self.app, block=False, **kw)
+        except BaseException as exc:  # startup failed: re-raised on the test's thread
+            self._failure.append(exc)
+            started.set()
+            return
+        started.set()
+        bridge = viperhttp_bridge.Bridge.current
+        if bridge is None or bridge.loop is not loop:
+            self._failure.append(RuntimeError("TestClient: the bridge did not start"))
+            return
+        try:
+            viperhttp_bridge.serve_started(bridge)
+        except BaseException as exc:
+            self._failure.append(exc)
+
+    def start(self) -> "TestClient":
+        """Starts the server (idempotent); raises what start-up raised."""
+        with self._lock:
+            if self._thread is not None:
+                return self
+            self._failure.clear()
+            started = threading.Event()
+            self._thread = threading.Thread(target=self._serve, args=(started,),
+                                            name="viperhttp-testclient", daemon=True)
+            exceptions.unhandled_observer = self._server_errors.append
+            self._thread.start()
+            if not started.wait(START_TIMEOUT_S):
+                raise RuntimeError(f"TestClient: server did not start in {START_TIMEOUT_S}s")
+            if self._failure:
+                self._thread.join()
+                self._thread = None
+                exceptions.unhandled_observer = None
+                raise self._failure[0]
+            port = self.app.bound_port
+            split = urlsplit(self.base_url)
+            headers = {"host": split.netloc or "testserver", **self._initial_headers}
+            self._client = self._httpx.Client(
+                base_url=f"http://127.0.0.1:{port}{split.path.rstrip('/')}", headers=headers,
+                cookies=self._initial_cookies, timeout=self._timeout, follow_redirects=True)
+            atexit.register(self.close)
+        return self
+
+    def close(self) -> None:
+        """Stops the server: drain, shutdown handlers, listener closed (idempotent)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return
+            self.app.stop()
+            thread.join(START_TIMEOUT_S)
+            if self._client is not None:
+                self._client.close()
+            if exceptions.unhandled_observer == self._server_errors.append:
+                exceptions.unhandled_observer = None
+            failure = list(self._failure)
+            self._failure.clear()
+        if failure and not isinstance(failure[0], SystemExit):
+            raise failure[0]
+
+    def __enter__(self) -> "TestClient":
+        return self.start()
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+    # --- requests --------------------------------------------------------------------------
+
+    @property
+    def cookies(self) -> Any:
+        """The cookie jar (an `httpx.Cookies`), kept across requests."""
+        return self.start()._client.cookies
+
+    def request(self, method: str, url: str, *, params: Any = None, headers: Any = None,
+                cookies: Any = None, data: Any = None, json: Any = None, content: Any = None,
+                files: Any = None, follow_redirects: bool = True, timeout: Any = None) -> Any:
+        """Sends one request; the response has `status_code`, `headers` (case-insensitive),
+        `content`, `text`, `json()` and `cookies`."""
+        client = self.start()._client
+        if cookies is not None:
+            client.cookies.update(cookies)
+        self._server_errors.clear()
+        response = client.request(method, url, params=params, headers=headers, data=data,
+                                  json=json, content=content, files=files,
+                                  follow_redirects=follow_redirects,
+                                  timeout=self._timeout if timeout is None else timeout)
+        if self.raise_server_exceptions and self._server_errors:
+            exc = self._server_errors[0]
+            self._server_errors.clear()
+            raise exc
+        return response
+
+    def get(self, url: str, **kw: Any) -> Any:
+        return self.request("GET", url, **kw)
+
+    def head(self, url: str, **kw: Any) -> Any:
+        return self.request("HEAD", url, **kw)
+
+    def options(self, url: str, **kw: Any) -> Any:
+        return self.request("OPTIONS", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> Any:
+        return self.request("POST", url, **kw)
+
+    def put(self, url: str, **kw: Any) -> Any:
+        return self.request("PUT", url, **kw)
+
+    def patch(self, url: str, **kw: Any) -> Any:
+        return self.request("PATCH", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> Any:
+        return self.request("DELETE", url, **kw)

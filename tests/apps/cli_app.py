@@ -1,0 +1,17 @@
+"""App for tests/test_cli.py, served by `viperhttp run cli_app:app` (no run() call)."""
+import os
+
+from viperhttp import ViperHTTP
+
+app = ViperHTTP()
+
+
+@app.get("/pid")
+def pid() -> dict:
+    return {"pid": os.getpid()}
+
+
+@app.get("/crash")
+def crash() -> dict:
+    # Simulates a worker dying without a clean stop (a segfault, an OOM kill).
+    os._exit(17)
