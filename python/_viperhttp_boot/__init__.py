@@ -1,6 +1,6 @@
 """Interpreter-start hook of the MicroPython compatibility layer (docs/device-apps.md).
 
-The wheel's `viperhttp-compat.pth` runs `install()` when any interpreter of the environment
+The wheel's `viperhttp_compat.pth` runs `install()` when any interpreter of the environment
 starts, so a device app that imports `machine` or `uos` *before* `viperhttp` still finds them.
 This module only imports the standard library: it registers a cheap finder (last on
 `sys.meta_path`) that knows the device names and loads `viperhttp.compat` only when one of them

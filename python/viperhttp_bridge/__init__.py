@@ -603,10 +603,13 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         raise ValueError("invalid port")
     knobs, runtime_kw, _other = split_run_kwargs(kw)
     _apply_python_limits(runtime_kw)
-    if _other.get("shared_store"):
+    if runtime_kw.get("shared_store"):
         # Read by a SessionMiddleware created without a store (docs/sessions-auth.md); the
         # environment also reaches worker processes.
-        os.environ["VIPERHTTP_SHARED_STORE"] = str(_other["shared_store"])
+        os.environ["VIPERHTTP_SHARED_STORE"] = str(runtime_kw["shared_store"])
+    elif os.environ.get("VIPERHTTP_SHARED_STORE"):
+        # The native rate limiter uses the store too (docs/deployment.md "Scale-out").
+        runtime_kw["shared_store"] = os.environ["VIPERHTTP_SHARED_STORE"]
     _ensure_logging()
     if any(key.startswith("ota") for key in _other):  # OTA routes/slots (docs/ota.md)
         from viperhttp_ota.routes import install_from_run

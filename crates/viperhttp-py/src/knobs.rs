@@ -130,6 +130,17 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
                     runtime.server_header = Some(s.to_cow()?.into_owned());
                 }
                 "reuse_port" => runtime.reuse_port = v.is_truthy()?,
+                "shared_store" => {
+                    let s = v
+                        .cast::<PyString>()
+                        .map_err(|_| PyTypeError::new_err("shared_store must be str"))?;
+                    let url = s.to_cow()?.into_owned();
+                    if !url.is_empty() {
+                        viperhttp_runtime::shared_store::validate_url(&url)
+                            .map_err(PyValueError::new_err)?;
+                        runtime.shared_store = Some(url);
+                    }
+                }
                 "vfs_root" => {
                     let s = v
                         .cast::<PyString>()

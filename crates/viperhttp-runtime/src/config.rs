@@ -154,6 +154,9 @@ pub struct RuntimeConfig {
     pub trusted_hosts: Option<Arc<TrustedHostConfig>>,
     /// Rate limiting, when configured and enabled.
     pub rate_limit: Option<RateLimitConfig>,
+    /// `shared_store` URL: when set, the rate limiter's buckets live there
+    /// ([`crate::shared_store`]), shared by every worker process.
+    pub shared_store: Option<String>,
 }
 
 impl RuntimeConfig {
@@ -181,6 +184,7 @@ impl Default for RuntimeConfig {
             cors: None,
             trusted_hosts: None,
             rate_limit: None,
+            shared_store: None,
         }
     }
 }

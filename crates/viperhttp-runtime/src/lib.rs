@@ -12,6 +12,7 @@ pub mod head_guard;
 pub mod log_forward;
 pub mod pending;
 pub mod rate_limit;
+pub mod shared_store;
 pub mod request_body;
 pub mod router;
 pub mod server;

@@ -23,6 +23,7 @@ use crate::config::RuntimeConfig;
 use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
 use crate::pending::{dispatch_responses, sweep_timeouts, Pending};
 use crate::rate_limit::RateLimiter;
+use crate::shared_store::SharedRateLimiter;
 use crate::request_body::BodyBudget;
 use crate::router::Routes;
 use crate::service::{handle, ConnInfo};
@@ -107,8 +108,10 @@ pub struct Shared {
     pub server_header: Option<HeaderValue>,
     /// On-the-fly gzip results for static files (bounded LRU).
     pub gzip_cache: GzipCache,
-    /// Per-client token buckets, when rate limiting is on.
+    /// Per-client token buckets, when rate limiting is on (and no shared store).
     pub rate_limiter: Option<RateLimiter>,
+    /// Token buckets in the shared store, when rate limiting is on and `shared_store` set.
+    pub shared_limiter: Option<SharedRateLimiter>,
     /// The shared request-body memory budget (`max_body_memory`).
     pub body_budget: BodyBudget,
 }
@@ -166,7 +169,18 @@ impl ServerHandle {
         }
         .map_err(RuntimeError::Start)?;
 
-        let rate_limiter = config.rate_limit.as_ref().map(RateLimiter::new);
+        let shared_limiter = match (&config.rate_limit, &config.shared_store) {
+            (Some(rate), Some(url)) => {
+                Some(SharedRateLimiter::new(url, rate).map_err(|e| {
+                    RuntimeError::Start(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+                })?)
+            }
+            _ => None,
+        };
+        let rate_limiter = match shared_limiter {
+            Some(_) => None,
+            None => config.rate_limit.as_ref().map(RateLimiter::new),
+        };
         let config_body_memory = config.limits.max_body_memory;
         let server_header = config
             .server_header
@@ -186,6 +200,7 @@ impl ServerHandle {
             server_header,
             gzip_cache: GzipCache::default(),
             rate_limiter,
+            shared_limiter,
             body_budget: BodyBudget::new(config_body_memory),
         });
 

@@ -342,12 +342,17 @@ async fn route_checked(
     source: &SourceCell,
 ) -> Response<ResponseBody> {
     // Rate limit (§7.3): every request past parsing, trusted host and CORS.
-    if let Some(limiter) = &shared.rate_limiter {
-        if let Err(retry_after) = limiter.check(conn.peer.ip(), std::time::Instant::now()) {
-            source.set(Source::RateLimit);
-            ServerStats::bump(&shared.stats.ratelimit_rejected);
-            return too_many_requests(retry_after);
-        }
+    let verdict = if let Some(store) = &shared.shared_limiter {
+        store.check(conn.peer.ip(), &shared.stats).await
+    } else if let Some(limiter) = &shared.rate_limiter {
+        limiter.check(conn.peer.ip(), std::time::Instant::now())
+    } else {
+        Ok(())
+    };
+    if let Err(retry_after) = verdict {
+        source.set(Source::RateLimit);
+        ServerStats::bump(&shared.stats.ratelimit_rejected);
+        return too_many_requests(retry_after);
     }
     // Static mounts (§6) before Python routes; served natively, never via Python.
     let statics = &shared.config.static_files;
