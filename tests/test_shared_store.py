@@ -1,0 +1,130 @@
+"""Scale-out state: the native rate limiter over a real redis-server shared by two processes,
+and what happens when Redis is down (docs/deployment.md "Scale-out")."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import List
+
+import pytest
+import redis
+
+from conftest import TESTS, free_port
+from support.redis_server import RedisServer
+
+APP = "apps/scale_app.py"
+
+
+def _env(url: str, burst: int, rate: float = 0.01) -> dict:
+    return {"VIPERHTTP_SHARED_STORE": url, "SCALE_BURST": str(burst), "SCALE_RATE": str(rate)}
+
+
+def _statuses(server, n: int) -> List[int]:
+    return [server.client.get("/pid").status_code for _ in range(n)]
+
+
+@pytest.fixture
+def store(redis_server):
+    url = f"redis://127.0.0.1:{redis_server.port}/5"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url, client
+    client.flushdb()
+    client.close()
+
+
+def test_two_processes_share_one_bucket(serve, store):
+    url, client = store
+    a = serve(APP, env=_env(url, burst=6))
+    b = serve(APP, env=_env(url, burst=6))
+    assert a.client.get("/pid").json()["pid"] != b.client.get("/pid").json()["pid"]
+    # 2 tokens used above; 4 remain in the ONE bucket of 127.0.0.1, wherever requests land.
+    results = []
+    for _ in range(5):
+        results.append(a.client.get("/pid").status_code)
+        results.append(b.client.get("/pid").status_code)
+    assert results.count(200) == 4, results
+    assert results.count(429) == 6, results
+    limited = b.client.get("/pid")
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    # Without the store each process would allow its own burst: it is really in Redis.
+    assert client.exists("vhttp:rl:127.0.0.1") == 1
+    # TTL = time to refill a full bucket = burst / rate = 600 s.
+    ttl_ms = client.pttl("vhttp:rl:127.0.0.1")
+    assert 590_000 < ttl_ms <= 600_000, ttl_ms
+    stats_a = a.client.get("/stats")
+    assert stats_a.status_code == 429  # /stats is limited too: the same bucket
+    client.delete("vhttp:rl:127.0.0.1")
+    assert a.client.get("/stats").json()["ratelimit_store_errors"] == 0
+
+
+def test_refill_comes_from_redis_time(serve, store):
+    url, client = store
+    a = serve(APP, env=_env(url, burst=2, rate=5))  # one token per 200 ms
+    b = serve(APP, env=_env(url, burst=2, rate=5))
+    assert _statuses(a, 2) == [200, 200]
+    assert b.client.get("/pid").status_code == 429
+    time.sleep(0.25)
+    assert b.client.get("/pid").status_code == 200
+    assert a.client.get("/pid").status_code == 429
+
+
+def test_redis_down_from_the_start_fails_open_and_counts(serve):
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    server = serve(APP, env=_env(url, burst=2))
+    assert _statuses(server, 10) == [200] * 10  # burst 2, yet nothing is limited
+    errors = server.client.get("/stats").json()["ratelimit_store_errors"]
+    assert errors >= 11, errors  # every request counted, /stats included
+    time.sleep(0.3)
+    assert "fail open" in server.logs()
+
+
+def test_redis_going_down_and_coming_back(serve, tmp_path):
+    port = free_port()
+    redis_srv = RedisServer(tmp_path / "r1", port=port).start()
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        server = serve(APP, env=_env(url, burst=2))
+        assert _statuses(server, 3) == [200, 200, 429]
+        redis_srv.stop()
+        # Down: every request passes (fail open), each one counted, none slow.
+        started = time.monotonic()
+        assert _statuses(server, 6) == [200] * 6
+        assert time.monotonic() - started < 3.0
+        stats = server.client.get("/stats").json()
+        assert stats["ratelimit_store_errors"] >= 7, stats
+        assert stats["ratelimit_rejected"] == 1
+        # Back (an empty Redis: a fresh bucket): limits apply again after the reconnect
+        # back-off of one second.
+        redis_srv = RedisServer(tmp_path / "r2", port=port).start()
+        time.sleep(1.2)
+        codes = _statuses(server, 4)
+        assert codes[:2] == [200, 200] and codes[2:] == [429, 429], codes
+        time.sleep(0.3)
+        assert "reachable again" in server.logs()
+    finally:
+        redis_srv.stop()
+
+
+def test_without_store_the_limit_is_per_process(serve):
+    a = serve(APP, env={"SCALE_BURST": "2", "SCALE_RATE": "0.01"})
+    b = serve(APP, env={"SCALE_BURST": "2", "SCALE_RATE": "0.01"})
+    assert _statuses(a, 3) == [200, 200, 429]
+    assert _statuses(b, 3) == [200, 200, 429]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("http://127.0.0.1:6379", "shared_store must be a redis:// URL"),
+    ("redis://127.0.0.1:notaport/0", "shared_store:"),
+])
+def test_bad_store_url_fails_startup(bad, message, tmp_path):
+    env = dict(os.environ, SCALE_BURST="2", PYTHONUNBUFFERED="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "viperhttp", "run", "scale_app:app", "--port", str(free_port()),
+         "--host", "127.0.0.1", "--shared-store", bad],
+        cwd=TESTS / "apps", env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 3, proc.stderr
+    assert message in proc.stderr
