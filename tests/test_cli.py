@@ -1,0 +1,234 @@
+"""`viperhttp run` / `python -m viperhttp run`: one worker, `--workers N` with SO_REUSEPORT and
+supervision, `--reload`, exit status 3 on a failed start-up (docs/deployment.md)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Set
+
+import httpx
+import pytest
+
+from conftest import TESTS, free_port
+
+APPS = TESTS / "apps"
+
+
+class Cli:
+    """A `viperhttp run ...` process, its log and its port."""
+
+    def __init__(self, args: List[str], tmp: Path, cwd: Path = APPS, env: Optional[dict] = None,
+                 module: bool = True) -> None:
+        self.port = free_port()
+        self.log_path = tmp / f"cli-{self.port}.log"
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", VIPERHTTP_NO_UVLOOP="1")
+        full_env.update(env or {})
+        if module:
+            cmd = [sys.executable, "-m", "viperhttp"]
+        else:  # the console script of the package
+            cmd = [str(Path(sys.executable).parent / "viperhttp")]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                cmd + ["run", *args, "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=str(cwd), env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.logs()
+            try:
+                if httpx.get(self.base + "/pid", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("not ready:\n" + self.logs())
+
+    def pids(self, n: int = 40) -> Set[int]:
+        seen = set()
+        for _ in range(n):
+            # A new connection each time: the kernel balances connections, not requests.
+            seen.add(httpx.get(self.base + "/pid", timeout=5).json()["pid"])
+        return seen
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def cli(tmp_path):
+    started: List[Cli] = []
+
+    def start(*args: str, **kw) -> Cli:
+        c = Cli(list(args), tmp_path, **kw)
+        started.append(c)
+        return c
+
+    yield start
+    for c in started:
+        c.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie that its parent has not reaped yet counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_single_worker_module_and_console_script(cli):
+    c = cli("cli_app:app")
+    c.wait_ready()
+    assert c.pids(5) == {c.proc.pid}  # one worker serves in the CLI's own process
+    assert c.stop() == 0
+    s = cli("cli_app:app", module=False)
+    s.wait_ready()
+    assert httpx.get(s.base + "/pid").status_code == 200
+    assert s.stop() == 0
+
+
+def test_two_workers_two_pids_and_clean_sigterm(cli):
+    c = cli("cli_app:app", "--workers", "2")
+    c.wait_ready()
+    deadline = time.monotonic() + 20
+    pids: Set[int] = set()
+    while len(pids) < 2 and time.monotonic() < deadline:
+        pids |= c.pids(20)
+    assert len(pids) == 2, pids
+    assert c.proc.pid not in pids  # the supervisor serves nothing itself
+    assert c.stop(signal.SIGTERM) == 0
+    for pid in pids:
+        assert not _alive(pid), pid
+    logs = c.logs()
+    assert "all workers stopped" in logs
+    assert "Traceback" not in logs
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(c.base + "/pid", timeout=2)
+
+
+def test_sigint_forwarded_too(cli):
+    c = cli("cli_app:app", "--workers", "2")
+    c.wait_ready()
+    assert c.stop(signal.SIGINT) == 0
+
+
+def test_crashed_worker_is_restarted(cli):
+    c = cli("cli_app:app", "--workers", "2")
+    c.wait_ready()
+    before = set()
+    deadline = time.monotonic() + 20
+    while len(before) < 2 and time.monotonic() < deadline:
+        before |= c.pids(10)
+    victim = next(iter(before))
+    os.kill(victim, signal.SIGKILL)
+    time.sleep(1.8)  # restart delay 1 s + start-up
+    after = set()
+    deadline = time.monotonic() + 20
+    while len(after) < 2 and time.monotonic() < deadline:
+        after |= c.pids(10)
+    assert len(after) == 2, after
+    assert victim not in after
+    assert (before - {victim}) <= after  # the other worker kept serving
+    assert "died with status" in c.logs()
+    assert c.stop() == 0
+
+
+def test_restart_limit_gives_up(cli):
+    # Every worker exits right after import (status 5, not the start-up status 3): the
+    # supervisor restarts them, then gives up after 5 restarts within a minute.
+    c = cli("scale_app:app", "--workers", "2", env={"SCALE_EXIT_AT_IMPORT": "5"})
+    assert c.proc.wait(30) == 1, c.logs()
+    logs = c.logs()
+    assert logs.count("restarting in 1s") == 5, logs
+    assert "giving up" in logs
+
+
+@pytest.mark.parametrize("target, env, needle", [
+    ("cli_bad_startup:app", {}, "startup failed"),
+    ("no_such_module:app", {}, "module 'no_such_module' not found"),
+    ("cli_app:nothing", {}, "has no attribute 'nothing'"),
+])
+def test_failed_startup_exits_3(cli, target, env, needle):
+    c = cli(target, env=env)
+    assert c.proc.wait(30) == 3
+    assert needle in c.logs()
+
+
+def test_failed_startup_with_workers_exits_3(cli):
+    c = cli("cli_bad_startup:app", "--workers", "2")
+    assert c.proc.wait(30) == 3
+    assert "failed to start (status 3)" in c.logs()
+
+
+def test_port_in_use_exits_3():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        env = dict(os.environ, VIPERHTTP_NO_UVLOOP="1")
+        proc = subprocess.run(
+            [sys.executable, "-m", "viperhttp", "run", "cli_app:app", "--host", "127.0.0.1",
+             "--port", str(port)], cwd=APPS, env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 3, proc.stderr
+    assert "startup failed" in proc.stderr
+
+
+def test_cli_port_overrides_a_module_that_runs_at_import(cli, tmp_path):
+    (tmp_path / "runs_itself.py").write_text(
+        "import os\nfrom viperhttp import ViperHTTP\napp = ViperHTTP()\n"
+        "@app.get('/pid')\ndef pid():\n    return {'pid': os.getpid()}\n"
+        "app.run(port=1, host='0.0.0.0')\n")  # port 1 would fail: the CLI's --port wins
+    c = cli("runs_itself", cwd=tmp_path)
+    c.wait_ready()
+    assert c.stop() == 0
+
+
+def test_reload_restarts_on_py_change(cli, tmp_path):
+    src = tmp_path / "reload_app.py"
+    src.write_text("import os\nfrom viperhttp import ViperHTTP\napp = ViperHTTP()\n"
+                   "@app.get('/pid')\ndef pid():\n    return {'pid': os.getpid(), 'v': 1}\n")
+    c = cli("reload_app:app", "--reload", cwd=tmp_path)
+    c.wait_ready()
+    first = httpx.get(c.base + "/pid").json()
+    assert first["v"] == 1
+    (tmp_path / "notes.txt").write_text("not python")  # ignored by the filter
+    src.write_text(src.read_text().replace("'v': 1", "'v': 2"))
+    deadline = time.monotonic() + 20
+    body = first
+    while time.monotonic() < deadline:
+        try:
+            body = httpx.get(c.base + "/pid", timeout=1).json()
+            if body["v"] == 2:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    assert body["v"] == 2, c.logs()
+    assert body["pid"] != first["pid"]
+    assert "reload_app.py changed" in c.logs()
+    assert "notes.txt" not in c.logs()
+    assert c.stop() == 0
+    assert not _alive(body["pid"])
