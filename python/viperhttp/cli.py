@@ -122,9 +122,10 @@ def serve_one(args: argparse.Namespace) -> int:
     viperhttp_bridge.CLI_OVERRIDES.update(overrides)
     app: Any = None
     try:
-        app = load_app(args.target, args.app_dir)
+        app_dir = os.path.abspath(args.app_dir)
         if args.vfs_root:
             os.chdir(overrides["vfs_root"])  # device apps open relative paths from their root
+        app = load_app(args.target, app_dir)
         if app is None or viperhttp_bridge.Bridge.served:
             return 0  # the module served at import and has stopped
         app.run()

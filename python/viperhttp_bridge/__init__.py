@@ -602,6 +602,9 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     if isinstance(port, bool) or not isinstance(port, int) or not (0 <= port <= 65535):
         raise ValueError("invalid port")
     knobs, runtime_kw, _other = split_run_kwargs(kw)
+    if not runtime_kw.get("vfs_root") and os.environ.get("VIPERHTTP_VFS_ROOT"):
+        # The env form of the setting reaches the native static mounts too (docs/device-apps.md).
+        runtime_kw["vfs_root"] = os.environ["VIPERHTTP_VFS_ROOT"]
     _apply_python_limits(runtime_kw)
     if runtime_kw.get("shared_store"):
         # Read by a SessionMiddleware created without a store (docs/sessions-auth.md); the

@@ -1,0 +1,278 @@
+"""Device apps run unchanged (docs/device-apps.md): a MicroPython-style app served with
+VIPERHTTP_VFS_ROOT, each shim's behaviour, the fallback finder's precedence and the device-only
+modules' error."""
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import TESTS, free_port
+
+import viperhttp  # noqa: F401  (installs the finder and the time/gc/sys additions)
+
+
+def _device_fs(tmp_path: Path) -> Path:
+    root = tmp_path / "device_fs"
+    (root / "www").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "www" / "index.html").write_text("<h1>device page</h1>")
+    (root / "www" / "app.js").write_text("console.log(1)")
+    return root
+
+
+@pytest.mark.parametrize("mode", ["run", "start"])
+def test_device_app_runs_unchanged(serve, tmp_path, mode):
+    root = _device_fs(tmp_path)
+    server = serve("apps/device_app.py", cwd=root,
+                   env={"VIPERHTTP_VFS_ROOT": str(root), "DEVICE_MODE": mode})
+    health = server.client.get("/health").json()
+    assert health["free"] > 0 and health["alloc"] > 0
+    assert len(bytes.fromhex(health["id"])) == 6
+    assert health["freq"] == 240_000_000
+    assert health["ip"].count(".") == 3
+    assert 0 <= health["took"] < 1000
+    files = server.client.get("/files").json()
+    assert files["listing"] == ["app.js", "index.html"]
+    assert files["size"] == len("<h1>device page</h1>")
+    assert files["www_is_dir"] is True
+    assert ["index.html", 0x8000] == files["entries"][1][:2]
+    page = server.client.get("/page")
+    assert page.status_code == 200 and page.text == "<h1>device page</h1>"
+    static = server.client.get("/static/app.js")  # native static mount of /www
+    assert static.status_code == 200 and static.text == "console.log(1)"
+    saved = server.client.get("/save").json()
+    assert saved["data"] == ["settings.json"]
+    assert (root / "data" / "settings.json").read_text() == '{"saved": true}'
+    time.sleep(0.1)
+    assert server.client.get("/beats").json()["beats"] >= 2  # the task made before run() runs
+    assert server.stop() == 0
+    assert "device app ended cleanly" in server.logs()
+    assert "Traceback" not in server.logs()
+
+
+def test_device_app_through_cli_vfs_root(tmp_path):
+    root = _device_fs(tmp_path)
+    port = free_port()
+    env = dict(os.environ, VIPERHTTP_NO_UVLOOP="1", PYTHONUNBUFFERED="1")
+    env.pop("VIPERHTTP_VFS_ROOT", None)
+    # The module serves at import with its own port; the CLI's --port and --vfs-root win, and
+    # the CLI changes the working directory to the VFS root (relative paths as on the device).
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "viperhttp", "run", "device_app", "--host", "127.0.0.1",
+         "--port", str(port), "--vfs-root", str(root), "--app-dir", str(TESTS / "apps")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/page", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+        assert r.text == "<h1>device page</h1>"
+        httpx.get(f"http://127.0.0.1:{port}/save")
+        assert (root / "data" / "settings.json").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+
+
+def test_vfs_path_cannot_escape(tmp_path, monkeypatch):
+    import uos
+    from viperhttp import files
+    monkeypatch.setattr(files, "VFS_ROOT", str(tmp_path))
+    (tmp_path / "a").mkdir()
+    assert uos.listdir("/") == ["a"]
+    with pytest.raises(ValueError, match="leaves vfs_root"):
+        uos.listdir("/../..")
+    with pytest.raises(ValueError, match="leaves vfs_root"):
+        uos.stat("../outside")
+
+
+def test_uos_shapes_and_no_ops(tmp_path, monkeypatch):
+    import uos
+    from viperhttp import files
+    monkeypatch.setattr(files, "VFS_ROOT", str(tmp_path))
+    uos.mkdir("/d")
+    (tmp_path / "d" / "f.bin").write_bytes(b"12345")
+    st = uos.stat("/d/f.bin")
+    assert len(st) == 10 and st[6] == 5 and st[0] & 0x8000 and not st[0] & 0x4000
+    assert abs(st[8] - time.time()) < 60
+    assert uos.stat("/d")[0] & 0x4000
+    (entry,) = list(uos.ilistdir("/d"))
+    assert entry[0] == "f.bin" and entry[1] == 0x8000 and entry[3] == 5 and len(entry) == 4
+    uos.rename("/d/f.bin", "/d/g.bin")
+    assert uos.listdir("/d") == ["g.bin"]
+    uos.remove("/d/g.bin")
+    uos.rmdir("/d")
+    assert uos.listdir("/") == []
+    assert len(uos.urandom(8)) == 8
+    assert uos.uname().sysname
+    assert len(uos.statvfs("/")) == 10
+    assert uos.mount(object(), "/sd") is None and uos.umount("/sd") is None
+    assert uos.dupterm(None) is None
+    assert uos.sep == "/"
+
+
+def test_ticks_wrap_like_the_device():
+    import time as t
+
+    import utime
+    assert t.ticks_ms is utime.ticks_ms  # added onto the standard module
+    period = 1 << 30
+    assert utime.ticks_diff(5, period - 5) == 10  # across the wrap
+    assert utime.ticks_diff(period - 5, 5) == -10
+    assert utime.ticks_add(period - 1, 2) == 1
+    assert utime.ticks_add(0, -1) == period - 1
+    assert utime.ticks_diff(utime.ticks_add(100, 1000), 100) == 1000
+    a = utime.ticks_ms()
+    utime.sleep_ms(30)
+    assert 25 <= utime.ticks_diff(utime.ticks_ms(), a) < 1000
+    b = utime.ticks_us()
+    utime.sleep_us(2000)
+    assert utime.ticks_diff(utime.ticks_us(), b) >= 1500
+    assert 0 <= utime.ticks_ms() < period
+
+
+def test_gc_sys_micropython_additions():
+    import gc
+
+    import micropython
+    assert gc.mem_free() > 0 and gc.mem_alloc() > 0
+    big = bytearray(64 * 1024 * 1024)
+    big[::4096] = b"x" * len(big[::4096])  # touch the pages so they are resident
+    assert gc.mem_alloc() > 32 * 1024 * 1024
+    del big
+    assert micropython.const(7) == 7
+    f = lambda: 1  # noqa: E731
+    assert micropython.native(f) is f and micropython.viper(f) is f
+    assert micropython.alloc_emergency_exception_buf(100) is None
+    out = []
+    micropython.schedule(out.append, 3)  # no loop serving: runs at once
+    assert out == [3]
+    buf = io.StringIO()
+    try:
+        raise ValueError("shown")
+    except ValueError as exc:
+        sys.print_exception(exc, buf)  # type: ignore[attr-defined]
+    assert "ValueError: shown" in buf.getvalue() and "Traceback" in buf.getvalue()
+
+
+def test_ujson_urandom_and_renames():
+    import binascii
+    import re
+
+    import ubinascii
+    import ujson
+    import ure
+    import urandom
+    assert ujson.dumps({"a": [1, 2]}) == '{"a": [1, 2]}'  # device separators
+    assert ujson.loads('{"a": 1}') == {"a": 1}
+    assert ure is re and ubinascii is binascii
+    for _ in range(50):
+        assert 0 <= urandom.getrandbits(8) < 256
+        assert 3 <= urandom.randint(3, 5) <= 5
+    with pytest.raises(ValueError):
+        urandom.getrandbits(33)
+    with pytest.raises(ValueError):
+        urandom.getrandbits(0)
+
+
+def test_machine_and_network():
+    import machine
+    import network
+    assert machine.unique_id() == machine.unique_id() and len(machine.unique_id()) == 6
+    assert machine.freq() == 240_000_000
+    pin = machine.Pin(4, machine.Pin.OUT)
+    assert pin.value() == 0
+    pin.value(1)
+    assert machine.Pin(4).value() == 1  # settable from tests, shared per pin id
+    pin.off()
+    assert pin() == 0
+    adc = machine.ADC(machine.Pin(34))
+    assert adc.read() == 0
+    adc.set(2048)
+    assert machine.ADC(34).read() == 2048 and adc.read_u16() == 32768
+    rtc = machine.RTC().datetime()
+    assert len(rtc) == 8 and rtc[0] == time.localtime().tm_year
+    machine.WDT(timeout=5000).feed()
+    assert machine.reset_cause() == machine.PWRON_RESET
+    assert machine.I2C(0).scan() == [] and machine.UART(1).any() == 0
+    wlan = network.WLAN(network.STA_IF)
+    assert not wlan.isconnected()
+    wlan.active(True)
+    assert wlan.isconnected() and wlan.status() == network.STAT_GOT_IP
+    ip, mask, gw, dns = wlan.ifconfig()
+    assert ip.count(".") == 3 and mask == "255.255.255.0"
+    assert wlan.scan() == []
+    wlan.config(pm=network.PM_NONE)
+    assert wlan.config("pm") == network.PM_NONE
+    assert len(wlan.config("mac")) == 6
+    with pytest.raises(ValueError):
+        wlan.config("nonsense")
+
+
+def test_uasyncio_additions():
+    import uasyncio
+
+    async def main():
+        flag = uasyncio.ThreadSafeFlag()
+        import threading
+        threading.Timer(0.05, flag.set).start()
+        await uasyncio.wait_for_ms(flag.wait(), 2000)
+        await uasyncio.sleep_ms(1)
+        with pytest.raises(uasyncio.TimeoutError):
+            await uasyncio.wait_for_ms(uasyncio.sleep(1), 10)
+        return "done"
+
+    assert uasyncio.run(main()) == "done"
+    assert uasyncio.Event and uasyncio.Lock and uasyncio.gather and uasyncio.create_task
+
+
+def _run(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_real_package_wins_and_device_only_message(tmp_path):
+    (tmp_path / "machine.py").write_text("REAL = True\n")
+    proc = _run("""
+        import machine, network
+        print(getattr(machine, "REAL", False), hasattr(network, "WLAN"))
+        try:
+            import neopixel
+        except ImportError as exc:
+            print(exc)
+        """, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first, second = proc.stdout.strip().splitlines()
+    assert first == "True True"  # the real `machine` wins; `network` comes from the shim
+    assert "'neopixel' is a device-only MicroPython module" in second
+
+
+def test_patch_open_is_opt_in(tmp_path):
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "x.txt").write_text("inside")
+    proc = _run(f"""
+        import os
+        os.environ["VIPERHTTP_VFS_ROOT"] = {str(tmp_path)!r}
+        import viperhttp.compat
+        try:
+            open("/www/x.txt")
+        except FileNotFoundError:
+            print("plain")
+        viperhttp.compat.patch_open()
+        print(open("/www/x.txt").read())
+        """, tmp_path)
+    assert proc.stdout.split() == ["plain", "inside"], proc.stderr
