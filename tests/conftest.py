@@ -149,3 +149,4 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         yield server
     finally:
         server.stop()
+collect_ignore = ["user_project"]

@@ -79,6 +79,10 @@ class TestClient:
         with self._lock:
             if self._thread is not None:
                 return self
+            import viperhttp_bridge
+            if viperhttp_bridge.Bridge.current is not None:
+                raise RuntimeError("TestClient: a server is already running in this process "
+                                   "(close the other TestClient first)")
             self._failure.clear()
             started = threading.Event()
             self._thread = threading.Thread(target=self._serve, args=(started,),

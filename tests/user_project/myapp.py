@@ -1,0 +1,60 @@
+"""A small user app, tested by test_myapp.py with viperhttp.testclient.TestClient
+(the example of docs/guide/testing.md)."""
+from typing import Optional
+
+from viperhttp import HTTPException, JSONResponse, Request, ViperHTTP
+
+app = ViperHTTP(title="My app")
+app.state.events = []
+
+
+@app.on_event("startup")
+def startup() -> None:
+    app.state.events.append("startup")
+
+
+@app.on_event("shutdown")
+def shutdown() -> None:
+    app.state.events.append("shutdown")
+
+
+@app.get("/")
+def index() -> dict:
+    return {"hello": "world"}
+
+
+@app.get("/items/{item_id:int}")
+def read_item(item_id: int, q: Optional[str] = None) -> dict:
+    if item_id == 0:
+        raise HTTPException(status_code=404, detail="no such item")
+    return {"item_id": item_id, "q": q}
+
+
+@app.post("/items")
+def create_item(request: Request) -> JSONResponse:
+    return JSONResponse(content={"created": request.json()}, status_code=201)
+
+
+@app.get("/login")
+def login() -> JSONResponse:
+    resp = JSONResponse(content={"ok": True})
+    resp.set_cookie("sid", "abc123", httponly=True)
+    return resp
+
+
+@app.get("/me")
+def me(request: Request) -> dict:
+    sid = request.cookies.get("sid")
+    if sid is None:
+        raise HTTPException(status_code=401, detail="not logged in")
+    return {"sid": sid}
+
+
+@app.get("/host")
+def host(request: Request) -> dict:
+    return {"host": request.headers.get("host")}
+
+
+@app.get("/broken")
+def broken() -> dict:
+    raise ZeroDivisionError("bug in the handler")

@@ -1,0 +1,64 @@
+"""A user's pytest file written against TestClient (run by tests/test_testclient.py in its
+own pytest process, as a user's project would run it)."""
+import pytest
+
+from viperhttp.testclient import TestClient
+
+from myapp import app
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(app) as c:
+        yield c
+    assert app.state.events == ["startup", "shutdown"]
+
+
+def test_index(client):
+    r = client.get("/")
+    assert r.status_code == 200
+    assert r.json() == {"hello": "world"}
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.headers["content-type"] == r.headers["CONTENT-TYPE"]
+
+
+def test_startup_ran(client):
+    assert app.state.events == ["startup"]
+
+
+def test_params_and_errors(client):
+    assert client.get("/items/5", params={"q": "x"}).json() == {"item_id": 5, "q": "x"}
+    missing = client.get("/items/0")
+    assert missing.status_code == 404 and missing.json() == {"detail": "no such item"}
+    assert client.get("/items/abc").status_code == 404  # {item_id:int} does not match
+
+
+def test_json_body(client):
+    r = client.post("/items", json={"name": "pen"})
+    assert r.status_code == 201 and r.json() == {"created": {"name": "pen"}}
+
+
+def test_cookie_jar(client):
+    assert client.get("/me").status_code == 401
+    assert client.get("/login").cookies["sid"] == "abc123"
+    assert client.get("/me").json() == {"sid": "abc123"}  # the jar sent it back
+    assert client.get("/me", cookies={"sid": "other"}).json() == {"sid": "other"}
+
+
+def test_base_url_host(client):
+    assert client.get("/host").json() == {"host": "testserver"}
+
+
+def test_server_exception_raised_in_test(client):
+    with pytest.raises(ZeroDivisionError, match="bug in the handler"):
+        client.get("/broken")
+
+
+def test_server_exception_as_500(client):
+    client.raise_server_exceptions = False
+    try:
+        r = client.get("/broken")
+    finally:
+        client.raise_server_exceptions = True
+    assert r.status_code == 500
+    assert r.text == "Internal Server Error"
