@@ -12,12 +12,12 @@ app = viperhttp.ViperHTTP()
 
 
 @app.get("/hello")
-def hello():
+def hello() -> dict[str, str]:
     return {"msg": "ok"}
 
 
 @app.get("/plain")
-def plain():
+def plain() -> str:
     return "hello"
 
 

@@ -14,6 +14,7 @@ import contextlib
 import os
 import sys
 import time
+from typing import Any, AsyncIterator
 
 import viperhttp
 
@@ -23,7 +24,7 @@ USERS = [{"name": "ada lovelace", "email": "ada@example.com"},
 
 
 @contextlib.asynccontextmanager
-async def lifespan(app):
+async def lifespan(app: viperhttp.ViperHTTP) -> AsyncIterator[dict[str, Any]]:
     yield {"started": time.strftime("%H:%M:%S"), "users": USERS}
     print("lifespan: closed", flush=True)
 
@@ -32,7 +33,7 @@ app = viperhttp.ViperHTTP(lifespan=lifespan)
 
 
 @app.get("/users")
-def users(n: str = ""):
+def users(n: str = "") -> Any:
     shown = app.state.users[:int(n)] if n.isdigit() else app.state.users
     return viperhttp.TemplateResponse(os.path.join(HERE, "templates", "users.html"),
                                       {"title": "Users", "users": shown, "started": app.state.started})
