@@ -23,10 +23,10 @@ use crate::config::RuntimeConfig;
 use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
 use crate::pending::{dispatch_responses, sweep_timeouts, Pending};
 use crate::rate_limit::RateLimiter;
-use crate::shared_store::SharedRateLimiter;
 use crate::request_body::BodyBudget;
 use crate::router::Routes;
 use crate::service::{handle, ConnInfo};
+use crate::shared_store::SharedRateLimiter;
 use crate::static_files::GzipCache;
 use crate::stats::ServerStats;
 use crate::RuntimeError;
@@ -170,11 +170,9 @@ impl ServerHandle {
         .map_err(RuntimeError::Start)?;
 
         let shared_limiter = match (&config.rate_limit, &config.shared_store) {
-            (Some(rate), Some(url)) => {
-                Some(SharedRateLimiter::new(url, rate).map_err(|e| {
-                    RuntimeError::Start(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-                })?)
-            }
+            (Some(rate), Some(url)) => Some(SharedRateLimiter::new(url, rate).map_err(|e| {
+                RuntimeError::Start(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+            })?),
             _ => None,
         };
         let rate_limiter = match shared_limiter {
