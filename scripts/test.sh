@@ -9,6 +9,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo fmt --all --check
 echo "== cargo test"
 cargo test --workspace --release --quiet 2>&1 | tail -n 40
+echo "== user guide (mkdocs build --strict; its samples run in tests/test_guide.py)"
+.venv/bin/mkdocs build --strict --quiet
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"
 echo "== fuzz (bounded: FUZZ_SECONDS per target, docs/fuzzing.md)"
