@@ -232,3 +232,32 @@ def test_reload_restarts_on_py_change(cli, tmp_path):
     assert "notes.txt" not in c.logs()
     assert c.stop() == 0
     assert not _alive(body["pid"])
+
+
+def test_run_keyword_workers(tmp_path):
+    port = free_port()
+    env = dict(os.environ, VIPERHTTP_NO_UVLOOP="1", PYTHONUNBUFFERED="1")
+    with open(tmp_path / "log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, str(APPS / "workers_run_app.py"), str(port)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    c = Cli.__new__(Cli)
+    c.proc, c.port, c.log_path, c.base = proc, port, tmp_path / "log", f"http://127.0.0.1:{port}"
+    try:
+        c.wait_ready()
+        pids: Set[int] = set()
+        deadline = time.monotonic() + 20
+        while len(pids) < 2 and time.monotonic() < deadline:
+            pids |= c.pids(20)
+        assert len(pids) == 2 and proc.pid not in pids, pids
+        assert c.stop() == 0, c.logs()
+        assert not any(_alive(p) for p in pids)
+    finally:
+        c.kill()
+
+
+def test_run_keyword_workers_checked(tmp_path):
+    code = ("import viperhttp\napp = viperhttp.ViperHTTP()\n"
+            "try:\n    app.run(port=0, workers='2')\nexcept TypeError as e:\n    print(e)\n"
+            "try:\n    app.run(port=0, workers=0)\nexcept ValueError as e:\n    print(e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert proc.stdout.split("\n")[:2] == ["workers must be an int", "workers out of range"], proc

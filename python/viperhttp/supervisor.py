@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional
 
 from .cli import EXIT_STARTUP, child_argv
 
@@ -52,16 +52,24 @@ def _reserve_port(host: str, port: int) -> Optional[socket.socket]:
     return sock
 
 
+#: set in every worker's environment: `run(workers=N)` in a worker serves instead of supervising
+WORKER_ENV = "VIPERHTTP_WORKER"
+#: the port every worker binds (the one picked for `port=0`)
+WORKER_PORT_ENV = "VIPERHTTP_WORKER_PORT"
+
+
 class Supervisor:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
+    def __init__(self, argv: List[str], workers: int, port: int) -> None:
+        self.argv = argv
+        self.workers = workers
+        self.env = dict(os.environ, **{WORKER_ENV: "1", WORKER_PORT_ENV: str(port)})
         self.children: Dict[int, subprocess.Popen] = {}  # slot → process
         self.restarts: Deque[float] = deque()
         self.stopping = threading.Event()
         self.status = 0
 
     def spawn(self, slot: int) -> None:
-        proc = subprocess.Popen(child_argv(self.args, reuse_port=True))
+        proc = subprocess.Popen(self.argv, env=self.env)
         self.children[slot] = proc
         log.info("worker %d started (pid %d)", slot, proc.pid)
 
@@ -85,7 +93,7 @@ class Supervisor:
         return True
 
     def run(self) -> int:
-        for slot in range(self.args.workers):
+        for slot in range(self.workers):
             self.spawn(slot)
         due: Dict[int, float] = {}  # slot → restart time
         while True:
@@ -130,26 +138,58 @@ class Supervisor:
 
 
 def supervise(args: argparse.Namespace) -> int:
+    """`viperhttp run --workers N`."""
     _setup_logging(args.log_level)
+    return supervise_command(lambda port: child_argv(_with_port(args, port), reuse_port=True),
+                             args.host, args.port, args.workers)
+
+
+def _with_port(args: argparse.Namespace, port: int) -> argparse.Namespace:
+    copy = argparse.Namespace(**vars(args))
+    copy.port = port
+    return copy
+
+
+def supervise_command(argv_for_port: Callable[[int], List[str]], host: str, port: int,
+                      workers: int) -> int:
+    """Runs `workers` copies of the command `argv_for_port(port)` sharing `port`; the exit
+    status (0 after a clean stop, 1 when restarts ran out, 3 when a worker failed to start)."""
     if not hasattr(socket, "SO_REUSEPORT"):
         log.error("workers > 1 needs SO_REUSEPORT (not available on this system)")
         return EXIT_STARTUP
     try:
-        holder = _reserve_port(args.host, args.port)
+        holder = _reserve_port(host, port)
     except OSError as exc:
-        log.error("startup failed: cannot bind %s:%d: %s", args.host, args.port, exc)
+        log.error("startup failed: cannot bind %s:%d: %s", host, port, exc)
         return EXIT_STARTUP
     if holder is not None:
-        args.port = holder.getsockname()[1]
-    sup = Supervisor(args)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, sup.forward)
-    log.info("supervising %d workers on %s:%d", args.workers, args.host, args.port)
+        port = holder.getsockname()[1]
+    sup = Supervisor(argv_for_port(port), workers, port)
+    previous = {sig: signal.signal(sig, sup.forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    log.info("supervising %d workers on %s:%d", workers, host, port)
     try:
         return sup.run()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if holder is not None:
             holder.close()
+
+
+def run_workers(host: str, port: int, workers: int) -> None:
+    """`app.run(workers=N)` in a script: re-runs this program N times as workers (each with
+    `WORKER_ENV` set, so their `run()` serves with `reuse_port`) and supervises them."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise RuntimeError("workers > 1 needs SO_REUSEPORT")
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:  # started with `python -m module`
+        base = [sys.executable, "-m", spec.name]
+    else:
+        base = [sys.executable, os.path.abspath(sys.argv[0])]
+    status = supervise_command(lambda _port: base + sys.argv[1:], host, port, workers)
+    if status:
+        raise SystemExit(status)
 
 
 def reload_loop(args: argparse.Namespace) -> int:

@@ -602,6 +602,19 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     if isinstance(port, bool) or not isinstance(port, int) or not (0 <= port <= 65535):
         raise ValueError("invalid port")
     knobs, runtime_kw, _other = split_run_kwargs(kw)
+    if os.environ.get("VIPERHTTP_WORKER"):
+        # One of several worker processes (viperhttp.supervisor): share the port.
+        runtime_kw["reuse_port"] = True
+        port = int(os.environ.get("VIPERHTTP_WORKER_PORT") or port)
+    elif _other.get("workers") not in (None, 1):
+        workers = _other["workers"]
+        if isinstance(workers, bool) or not isinstance(workers, int):
+            raise TypeError("workers must be an int")
+        if not 1 <= workers <= 1024:
+            raise ValueError("workers out of range")
+        from viperhttp.supervisor import run_workers
+        run_workers(host, port, workers)  # this process supervises; the workers serve
+        return None
     if not runtime_kw.get("vfs_root") and os.environ.get("VIPERHTTP_VFS_ROOT"):
         # The env form of the setting reaches the native static mounts too (docs/device-apps.md).
         runtime_kw["vfs_root"] = os.environ["VIPERHTTP_VFS_ROOT"]
