@@ -3,6 +3,7 @@ and what happens when Redis is down (docs/deployment.md "Scale-out")."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -128,3 +129,54 @@ def test_bad_store_url_fails_startup(bad, message, tmp_path):
         cwd=TESTS / "apps", env=env, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 3, proc.stderr
     assert message in proc.stderr
+
+
+def test_cli_workers_share_sessions_and_limits(store, tmp_path):
+    """`viperhttp run --workers 2 --shared-store URL`: a session made by one worker is seen by
+    the other, and both draw from one rate-limit bucket."""
+    url, client = store
+    port = free_port()
+    env = dict(os.environ, SCALE_SESSIONS="1", SCALE_BURST="30", SCALE_RATE="0.01",
+               VIPERHTTP_NO_UVLOOP="1")
+    env.pop("VIPERHTTP_SHARED_STORE", None)
+    log = open(tmp_path / "cli.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "viperhttp", "run", "scale_app:app", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2", "--shared-store", url],
+        cwd=TESTS / "apps", env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    base = f"http://127.0.0.1:{port}"
+    import httpx
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(base + "/stats", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        allowed = 1  # the /stats above
+        # Wait until both workers answer (the second may still be starting).
+        pids = set()
+        while len(pids) < 2 and time.monotonic() < deadline:
+            pids.add(httpx.get(base + "/pid").json()["pid"])
+            allowed += 1
+        assert len(pids) == 2
+        login = httpx.get(base + "/login/ada")
+        allowed += 1
+        cookies = dict(login.cookies)
+        assert cookies
+        seen = {}
+        for _ in range(12):  # new connections: both workers answer
+            r = httpx.get(base + "/whoami", cookies=cookies).json()
+            seen[r["pid"]] = r["user"]
+            allowed += 1
+        assert len(seen) == 2 and set(seen.values()) == {"ada"}, seen
+        # One bucket of 30 for both workers (per-process buckets would allow up to 60).
+        codes = [httpx.get(base + "/pid").status_code for _ in range(40)]
+        assert set(codes) == {200, 429}
+        assert allowed + codes.count(200) == 30, (allowed, codes)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, (tmp_path / "cli.log").read_text()

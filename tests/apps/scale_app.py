@@ -14,6 +14,22 @@ app = viperhttp.ViperHTTP(docs=False)
 if os.environ.get("SCALE_BURST"):
     app.add_middleware(RateLimitMiddleware, rate=float(os.environ.get("SCALE_RATE", "1")),
                        burst=int(os.environ["SCALE_BURST"]))
+if os.environ.get("SCALE_SESSIONS"):
+    # No store given: the default store follows VIPERHTTP_SHARED_STORE (Redis when set).
+    from viperhttp_session import SessionMiddleware
+    app.add_middleware(SessionMiddleware, secret_key="scale-test-secret")
+
+    @app.get("/login/{name}")
+    def login(name: str) -> dict:
+        request = viperhttp.current_request()
+        request.session["user"] = name
+        return {"pid": os.getpid()}
+
+    @app.get("/whoami")
+    def whoami() -> dict:
+        request = viperhttp.current_request()
+        return {"user": request.session.get("user"), "pid": os.getpid(),
+                "store": type(request.session.store).__name__ if hasattr(request.session, "store") else None}
 if os.environ.get("SCALE_EXIT_AT_IMPORT"):
     sys.exit(int(os.environ["SCALE_EXIT_AT_IMPORT"]))  # a worker that dies while starting
 
