@@ -261,3 +261,26 @@ def test_run_keyword_workers_checked(tmp_path):
             "try:\n    app.run(port=0, workers=0)\nexcept ValueError as e:\n    print(e)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert proc.stdout.split("\n")[:2] == ["workers must be an int", "workers out of range"], proc
+
+
+def test_access_log_and_log_level(cli):
+    c = cli("cli_app:app", "--access-log")
+    c.wait_ready()
+    httpx.get(c.base + "/pid?x=1")
+    time.sleep(1.2)  # access lines reach Python logging within the bridge's drain interval
+    assert c.stop() == 0
+    assert "GET /pid?x=1 -> 200" in c.logs()
+    quiet = cli("cli_app:app", "--log-level", "warning")
+    quiet.wait_ready()
+    httpx.get(quiet.base + "/pid")
+    assert quiet.stop() == 0
+    assert "GET /pid" not in quiet.logs() and "serving on" not in quiet.logs()
+
+
+def test_usage_errors_exit_2():
+    for argv in ([], ["run"], ["run", "cli_app:app", "--workers", "0"],
+                 ["run", "cli_app:app", "--port", "http"]):
+        proc = subprocess.run([sys.executable, "-m", "viperhttp", *argv], cwd=APPS,
+                              capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2, (argv, proc.stderr)
+        assert "usage" in proc.stderr or "--workers must be >= 1" in proc.stderr

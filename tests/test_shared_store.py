@@ -180,3 +180,25 @@ def test_cli_workers_share_sessions_and_limits(store, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, (tmp_path / "cli.log").read_text()
+
+
+def test_silent_store_times_out_then_backs_off(serve):
+    """A store that accepts connections but never answers: the first request waits at most the
+    store timeout (250 ms) and passes; during the one-second back-off requests pass at once."""
+    import socket as _socket
+    silent = _socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # never accepted, never answered
+    try:
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        server = serve(APP, env=_env(url, burst=1))
+        t0 = time.monotonic()
+        assert server.client.get("/pid").status_code == 200
+        first = time.monotonic() - t0
+        assert 0.2 <= first < 1.0, first
+        t0 = time.monotonic()
+        assert _statuses(server, 5) == [200] * 5  # burst 1, but the store is out: fail open
+        assert time.monotonic() - t0 < 0.5
+        assert server.client.get("/stats").json()["ratelimit_store_errors"] >= 7
+    finally:
+        silent.close()
