@@ -276,3 +276,21 @@ def test_patch_open_is_opt_in(tmp_path):
         print(open("/www/x.txt").read())
         """, tmp_path)
     assert proc.stdout.split() == ["plain", "inside"], proc.stderr
+
+
+def test_original_style_app_starts_and_serves(serve, tmp_path):
+    root = _device_fs(tmp_path)
+    (root / "www" / "hello.html").write_text("<p>Hello {{ name }} {{ id }}</p>")
+    server = serve("apps/original_style_app.py", cwd=root, env={"VIPERHTTP_VFS_ROOT": str(root)})
+    page = server.client.get("/")
+    assert page.status_code == 200 and page.text.startswith("<p>Hello device "), page.text
+    assert server.client.get("/static/app.js").text == "console.log(1)"
+    assert server.client.get("/me").status_code == 401
+    assert server.client.get("/login").json() == {"ok": True}
+    assert server.client.get("/me").json() == {"sub": "admin", "free": True}  # cookie kept
+    assert server.client.get("/fail").status_code == 418
+    status = server.client.get("/ota/status", headers={"X-OTA-Token": "ota-secret"})
+    assert status.status_code == 200, status.text
+    assert server.client.get("/ota/status").status_code == 401
+    assert (root / ".ota").is_dir()  # the OTA directory follows vfs_root
+    assert server.stop() == 0
