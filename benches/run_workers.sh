@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-64}
-OUT=${OUT:-benches/results/workers-latest.md}
+OUT=${OUT:-benches/results/workers.md}
 mkdir -p "$(dirname "$OUT")"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 [ -x .venv/bin/python ] || bash scripts/setup.sh
