@@ -63,7 +63,7 @@ class Supervisor:
         self.argv = argv
         self.workers = workers
         self.env = dict(os.environ, **{WORKER_ENV: "1", WORKER_PORT_ENV: str(port)})
-        self.children: Dict[int, subprocess.Popen] = {}  # slot → process
+        self.children: Dict[int, "subprocess.Popen[bytes]"] = {}  # slot → process
         self.restarts: Deque[float] = deque()
         self.stopping = threading.Event()
         self.status = 0
@@ -199,7 +199,7 @@ def reload_loop(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level)
     root = os.path.abspath(args.app_dir)
     stop = threading.Event()
-    proc: List[Optional[subprocess.Popen]] = [None]
+    proc: List[Optional["subprocess.Popen[bytes]"]] = [None]
 
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
@@ -210,8 +210,9 @@ def reload_loop(args: argparse.Namespace) -> int:
         signal.signal(sig, on_signal)
 
     def start() -> None:
-        proc[0] = subprocess.Popen(child_argv(args, reuse_port=False))
-        log.info("reload: serving (pid %d), watching %s", proc[0].pid, root)
+        child = subprocess.Popen(child_argv(args, reuse_port=False))
+        proc[0] = child
+        log.info("reload: serving (pid %d), watching %s", child.pid, root)
 
     start()
     for changes in watch(root, watch_filter=PythonFilter(), stop_event=stop,

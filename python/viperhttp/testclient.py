@@ -102,8 +102,14 @@ class TestClient:
             self._client = self._httpx.Client(
                 base_url=f"http://127.0.0.1:{port}{split.path.rstrip('/')}", headers=headers,
                 cookies=self._initial_cookies, timeout=self._timeout, follow_redirects=True)
-            atexit.register(self.close)
+            atexit.register(self._close_at_exit)
         return self
+
+    def _close_at_exit(self) -> None:
+        try:
+            self.close()
+        except Exception:  # the interpreter is exiting: nothing left to report to
+            pass
 
     def close(self) -> None:
         """Stops the server: drain, shutdown handlers, listener closed (idempotent)."""
@@ -111,6 +117,7 @@ class TestClient:
             thread, self._thread = self._thread, None
             if thread is None:
                 return
+            atexit.unregister(self._close_at_exit)
             self.app.stop()
             thread.join(START_TIMEOUT_S)
             if self._client is not None:

@@ -11,7 +11,7 @@ import logging as _logging
 import socket as _socket
 import time as _time
 import uuid as _uuid
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 log = _logging.getLogger("viperhttp.compat")
 
@@ -180,7 +180,7 @@ class PWM(_Simulated):
 
 
 class I2C(_Simulated):
-    def scan(self) -> list:
+    def scan(self) -> List[int]:
         return []
 
     def readfrom(self, _addr: int, nbytes: int, *_a: Any) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket as _socket
 import uuid as _uuid
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 STA_IF, AP_IF = 0, 1
 STAT_IDLE, STAT_CONNECTING, STAT_WRONG_PASSWORD = 1000, 1001, 202
@@ -42,7 +42,7 @@ class WLAN:
     def __init__(self, interface: int = STA_IF) -> None:
         self.interface = interface
         self._active = False
-        self._config: dict = {"pm": PM_NONE, "essid": _socket.gethostname(), "dhcp_hostname":
+        self._config: Dict[str, Any] = {"pm": PM_NONE, "essid": _socket.gethostname(), "dhcp_hostname":
                               _socket.gethostname(), "channel": 1, "hidden": False}
 
     def active(self, flag: Optional[bool] = None) -> Optional[bool]:

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import asyncio as _asyncio
 import threading as _threading
-from asyncio import *  # noqa: F401,F403  (the device module re-exports the whole API)
 from typing import Any, Awaitable, Optional
 
 __all__ = [name for name in dir(_asyncio) if not name.startswith("_")] + [
     "sleep_ms", "wait_for_ms", "ThreadSafeFlag", "get_event_loop", "new_event_loop"]
+
+
+def __getattr__(name: str) -> Any:
+    # The rest of the device API (`sleep`, `create_task`, `Event`, `Lock`, `Queue`, `gather`,
+    # `wait_for`, ...) is asyncio's.
+    try:
+        return getattr(_asyncio, name)
+    except AttributeError:
+        raise AttributeError(f"module 'uasyncio' has no attribute {name!r}") from None
 
 
 async def sleep_ms(ms: int) -> None:

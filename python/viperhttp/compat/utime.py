@@ -7,7 +7,6 @@ module (harmless: CPython's `time` has none of these names).
 from __future__ import annotations
 
 import time as _time
-from time import *  # noqa: F401,F403
 from typing import Any, Tuple
 
 TICKS_PERIOD = 1 << 30
@@ -58,3 +57,11 @@ def install() -> None:
     for name in ADDED:
         if not hasattr(_time, name):
             setattr(_time, name, globals()[name])
+
+
+def __getattr__(name: str) -> Any:
+    # Everything else (`time`, `sleep`, `gmtime`, `mktime`, ...) is the standard module's.
+    try:
+        return getattr(_time, name)
+    except AttributeError:
+        raise AttributeError(f"module 'utime' has no attribute {name!r}") from None
