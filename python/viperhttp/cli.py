@@ -170,6 +170,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("viperhttp: --workers must be >= 1", file=sys.stderr)
         return 2
     if args.reload:
+        if args.workers > 1:
+            print("viperhttp: --reload runs one worker; --workers ignored", file=sys.stderr)
         from .supervisor import reload_loop
         return reload_loop(args)
     if args.workers > 1:
