@@ -294,3 +294,14 @@ def test_original_style_app_starts_and_serves(serve, tmp_path):
     assert server.client.get("/ota/status").status_code == 401
     assert (root / ".ota").is_dir()  # the OTA directory follows vfs_root
     assert server.stop() == 0
+
+
+@pytest.mark.parametrize("uvloop_off, late", [("1", ""), ("", ""), ("", "1"), ("1", "1")])
+def test_plain_asyncio_run_forever_after_run_returns(serve, uvloop_off, late):
+    server = serve("apps/plain_asyncio_app.py",
+                   env={"VIPERHTTP_NO_UVLOOP": uvloop_off, "PLAIN_LATE": late})
+    time.sleep(0.1)
+    beats = server.client.get("/beats").json()["beats"]
+    assert (beats >= 2) if not late else (beats == 0)
+    assert server.stop() == 0
+    assert "plain asyncio app ended" in server.logs()

@@ -695,6 +695,8 @@ def serve_started(bridge: "Bridge") -> None:
             signal.signal(sig, handler)
         Bridge.current = None
         Bridge.served = True  # a later device-style run_forever() returns at once
+        if threading.current_thread() is threading.main_thread():
+            _end_device_run_forever(ev_loop)
         if _native.bound_port() is not None:
             _native.close()
         try:
@@ -704,6 +706,32 @@ def serve_started(bridge: "Bridge") -> None:
     if bridge.exit_request is not None:
         raise bridge.exit_request  # the process exits with the app's status (§9.4)
     return None
+
+
+def _end_device_run_forever(loop: asyncio.AbstractEventLoop) -> None:
+    """After a blocking serve, the device idiom `app.run(); asyncio.get_event_loop().run_forever()`
+    must end instead of hanging (docs/guide/device-apps.md): a direct `run_forever()` call on the
+    served loop returns at once. `run_until_complete` (which runs the loop through
+    `run_forever`) keeps working. A loop that cannot take the override (uvloop's) is replaced as
+    this thread's current loop by a fresh one that has it."""
+    if loop.is_closed():
+        return
+    target = loop
+    try:
+        original = target.run_forever
+        target.run_forever = _returns_at_once(original)  # type: ignore[method-assign]
+    except AttributeError:  # a C-level loop without an instance dict
+        target = asyncio.new_event_loop()
+        original = target.run_forever
+        target.run_forever = _returns_at_once(original)  # type: ignore[method-assign]
+        asyncio.set_event_loop(target)
+
+
+def _returns_at_once(original: Callable[[], None]) -> Callable[[], None]:
+    def run_forever() -> None:
+        if sys._getframe(1).f_code.co_name == "run_until_complete":
+            original()
+    return run_forever
 
 
 def start(app: Any, loop: Optional[asyncio.AbstractEventLoop] = None) -> asyncio.AbstractEventLoop:
