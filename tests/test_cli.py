@@ -1,5 +1,5 @@
 """`viperhttp run` / `python -m viperhttp run`: one worker, `--workers N` with SO_REUSEPORT and
-supervision, `--reload`, exit status 3 on a failed start-up (docs/deployment.md)."""
+supervision, `--reload`, exit status 3 on a failed start-up (docs/guide/deployment.md)."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""Device apps run unchanged (docs/device-apps.md): a MicroPython-style app served with
+"""Device apps run unchanged (docs/guide/device-apps.md): a MicroPython-style app served with
 VIPERHTTP_VFS_ROOT, each shim's behaviour, the fallback finder's precedence and the device-only
 modules' error."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Packaging (docs/deployment.md "Installing"): one abi3 wheel from `maturin build` that
+"""Packaging (docs/guide/deployment.md "Installing"): one abi3 wheel from `maturin build` that
 installs into a clean venv and serves through the `viperhttp` console script; complete stubs
 of the native module; `mypy --strict` on the examples."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Scale-out state: the native rate limiter over a real redis-server shared by two processes,
-and what happens when Redis is down (docs/deployment.md "Scale-out")."""
+and what happens when Redis is down (docs/guide/deployment.md "Shared state with Redis")."""
 from __future__ import annotations
 
 import os

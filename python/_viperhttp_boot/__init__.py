@@ -1,4 +1,4 @@
-"""Interpreter-start hook of the MicroPython compatibility layer (docs/device-apps.md).
+"""Interpreter-start hook of the MicroPython compatibility layer (docs/guide/device-apps.md).
 
 The wheel's `viperhttp_compat.pth` runs `install()` when any interpreter of the environment
 starts, so a device app that imports `machine` or `uos` *before* `viperhttp` still finds them.

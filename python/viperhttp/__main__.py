@@ -1,4 +1,4 @@
-"""`python -m viperhttp run module:app` (docs/deployment.md)."""
+"""`python -m viperhttp run module:app` (docs/guide/deployment.md)."""
 import sys
 
 from viperhttp.cli import main

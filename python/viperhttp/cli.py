@@ -1,4 +1,4 @@
-"""`viperhttp run module:app` and `python -m viperhttp run ...` (docs/deployment.md).
+"""`viperhttp run module:app` and `python -m viperhttp run ...` (docs/guide/deployment.md).
 
 One worker serves in this process. `--workers N` makes this process a supervisor
 (`viperhttp.supervisor`) of N fresh interpreters that share the port with `SO_REUSEPORT`;

@@ -1,4 +1,4 @@
-"""Process supervision for `viperhttp run --workers N` and `--reload` (docs/deployment.md).
+"""Process supervision for `viperhttp run --workers N` and `--reload` (docs/guide/deployment.md).
 
 Workers are fresh interpreters (`python -m viperhttp run ... --reuse-port`), never forks: each
 has its own runtime, interpreter and IPC rings, and binds the same port with `SO_REUSEPORT` so

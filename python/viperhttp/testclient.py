@@ -1,4 +1,4 @@
-"""`TestClient`: tests against the real server (docs/testing.md).
+"""`TestClient`: tests against the real server (docs/guide/testing.md).
 
 The app is served by the real native runtime on an ephemeral loopback port, with the bridge
 running `app.run()` on a background thread; requests are real HTTP over a real socket (an

@@ -616,7 +616,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         run_workers(host, port, workers)  # this process supervises; the workers serve
         return None
     if not runtime_kw.get("vfs_root") and os.environ.get("VIPERHTTP_VFS_ROOT"):
-        # The env form of the setting reaches the native static mounts too (docs/device-apps.md).
+        # The env form of the setting reaches the native static mounts too (docs/guide/device-apps.md).
         runtime_kw["vfs_root"] = os.environ["VIPERHTTP_VFS_ROOT"]
     _apply_python_limits(runtime_kw)
     if runtime_kw.get("shared_store"):
@@ -624,7 +624,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         # environment also reaches worker processes.
         os.environ["VIPERHTTP_SHARED_STORE"] = str(runtime_kw["shared_store"])
     elif os.environ.get("VIPERHTTP_SHARED_STORE"):
-        # The native rate limiter uses the store too (docs/deployment.md "Scale-out").
+        # The native rate limiter uses the store too (docs/guide/deployment.md "Shared state with Redis").
         runtime_kw["shared_store"] = os.environ["VIPERHTTP_SHARED_STORE"]
     _ensure_logging()
     if any(key.startswith("ota") for key in _other):  # OTA routes/slots (docs/ota.md)
@@ -663,7 +663,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
 def serve_started(bridge: "Bridge") -> None:
     """Serves a started bridge until SIGINT/SIGTERM or `app.stop()`, drains, runs shutdown
     hooks and closes the listener: the blocking half of `run()`, also used by a device app's
-    `get_event_loop().run_forever()` after `start()` (docs/device-apps.md)."""
+    `get_event_loop().run_forever()` after `start()` (docs/guide/device-apps.md)."""
     ev_loop, app = bridge.loop, bridge.app
     shutdown_timeout_s = bridge.shutdown_timeout_s
 

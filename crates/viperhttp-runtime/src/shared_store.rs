@@ -1,5 +1,5 @@
 //! The rate limiter over a shared Redis store (`shared_store="redis://..."`,
-//! docs/deployment.md "Scale-out"): the same token bucket as
+//! docs/guide/deployment.md "Shared state with Redis"): the same token bucket as
 //! [`crate::rate_limit`], kept in Redis so every worker process draws from
 //! one bucket per client.
 //!

@@ -1,5 +1,5 @@
 """MicroPython compatibility layer: device module names served by host shims
-(docs/device-apps.md).
+(docs/guide/device-apps.md).
 
 Device apps import names such as `machine`, `uos` or `esp32` that do not exist on a computer.
 `SHIMS` maps each such top-level name to the module that provides it (a module of this package,
@@ -106,5 +106,5 @@ def _mapped_open(file: Any, *args: Any, **kw: Any) -> Any:
 
 def patch_open(enable: bool = True) -> None:
     """Opt-in: builtin `open()` maps absolute device paths through `vfs_root` (the default
-    leaves `open()` alone, docs/device-apps.md)."""
+    leaves `open()` alone, docs/guide/device-apps.md)."""
     builtins.open = _mapped_open if enable else _real_open

@@ -1,4 +1,4 @@
-"""`esp`: the few functions device apps call, as harmless stubs (docs/device-apps.md)."""
+"""`esp`: the few functions device apps call, as harmless stubs (docs/guide/device-apps.md)."""
 from __future__ import annotations
 
 from typing import Any

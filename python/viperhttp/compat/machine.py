@@ -1,4 +1,4 @@
-"""`machine` on a computer: process control plus simulated peripherals (docs/device-apps.md).
+"""`machine` on a computer: process control plus simulated peripherals (docs/guide/device-apps.md).
 
 `reset()` / `soft_reset()` are a graceful stop and a re-exec of the same command line, as an
 OTA restart. Peripherals are plain objects whose values tests can set (`Pin(4).value(1)`,

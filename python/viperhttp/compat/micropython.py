@@ -1,5 +1,5 @@
 """`micropython`: the compiler hints are identities, the memory helpers no-ops or reports
-(docs/device-apps.md)."""
+(docs/guide/device-apps.md)."""
 from __future__ import annotations
 
 import sys as _sys

@@ -1,5 +1,5 @@
 """`network` on a computer: a simulated interface over the host's own network
-(docs/device-apps.md). `WLAN(STA_IF).active(True)` then reports connected at once, so device
+(docs/guide/device-apps.md). `WLAN(STA_IF).active(True)` then reports connected at once, so device
 start-up loops (`while not wlan.isconnected(): ...`) end immediately."""
 from __future__ import annotations
 

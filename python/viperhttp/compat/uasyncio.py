@@ -1,4 +1,4 @@
-"""`uasyncio`: `asyncio` plus the device's additions (docs/device-apps.md).
+"""`uasyncio`: `asyncio` plus the device's additions (docs/guide/device-apps.md).
 
 `get_event_loop()` returns the loop the bridge serves on, wrapped so that the device pattern
 `loop.create_task(job()); app.run(); loop.run_forever()` works: `app.run()` blocks and serves
@@ -83,7 +83,7 @@ class _DeviceLoop:
             serve_started(bridge)  # started with start()/block=False: serve, then drain
             return
         if Bridge.served:
-            return  # app.run() already served and returned (docs/device-apps.md)
+            return  # app.run() already served and returned (docs/guide/device-apps.md)
         self._loop.run_forever()
 
     def __getattr__(self, name: str) -> Any:

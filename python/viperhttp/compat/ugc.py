@@ -1,4 +1,4 @@
-"""`gc.mem_free()` / `gc.mem_alloc()` on the host (docs/device-apps.md).
+"""`gc.mem_free()` / `gc.mem_alloc()` on the host (docs/guide/device-apps.md).
 
 A computer has no fixed heap, so the figures come from the process: `mem_alloc()` is the
 resident set size and `mem_free()` the memory the system reports available (Linux

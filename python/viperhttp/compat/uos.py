@@ -1,4 +1,4 @@
-"""`uos`: `os` with the device's tuple shapes, over `vfs_root`-mapped paths (docs/device-apps.md).
+"""`uos`: `os` with the device's tuple shapes, over `vfs_root`-mapped paths (docs/guide/device-apps.md).
 
 Every path argument goes through `viperhttp.files.resolve_path`, the single owner of the
 `vfs_root` rule, so `/www/index.html` means `<vfs_root>/www/index.html` when the setting is on

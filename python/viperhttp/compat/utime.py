@@ -1,4 +1,4 @@
-"""`utime` / the device additions to `time` (docs/device-apps.md).
+"""`utime` / the device additions to `time` (docs/guide/device-apps.md).
 
 Ticks wrap with period 2**30 like the device's, so code that computes differences with
 `ticks_diff` behaves the same; `install()` adds these functions onto the standard `time`
