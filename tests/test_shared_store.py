@@ -202,3 +202,38 @@ def test_silent_store_times_out_then_backs_off(serve):
         assert server.client.get("/stats").json()["ratelimit_store_errors"] >= 7
     finally:
         silent.close()
+
+
+BUSY_LUA = ("local s = redis.call('TIME'); local start = s[1] * 1e6 + s[2]; while true do "
+            "local n = redis.call('TIME'); if n[1] * 1e6 + n[2] - start > 1200000 then break end "
+            "end return 1")
+
+
+def test_stalled_store_times_out_once_per_backoff(serve, tmp_path):
+    """Redis connected, then stalled (a 1.2 s busy script): one request waits the 250 ms timeout
+    and passes, the next ones pass at once during the back-off, then limits apply again."""
+    import threading
+    port = free_port()
+    redis_srv = RedisServer(tmp_path / "r", port=port).start()
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        server = serve(APP, env=_env(url, burst=2))
+        assert server.client.get("/pid").status_code == 200  # connected; 1 token left
+        busy = threading.Thread(target=lambda: redis.Redis(port=port).eval(BUSY_LUA, 0))
+        busy.start()
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        assert server.client.get("/pid").status_code == 200  # fail open after the timeout
+        waited = time.monotonic() - t0
+        assert 0.2 <= waited < 0.9, waited
+        t0 = time.monotonic()
+        assert _statuses(server, 4) == [200] * 4
+        assert time.monotonic() - t0 < 0.4  # in the back-off: no waiting
+        busy.join()
+        time.sleep(1.0)  # back-off over
+        # Limits apply again. The script of the request that timed out was already sent: Redis
+        # ran it when the stall ended, so it took the bucket's last token (the request itself
+        # had been let through).
+        assert _statuses(server, 2) == [429, 429]
+    finally:
+        redis_srv.stop()

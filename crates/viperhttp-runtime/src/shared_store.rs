@@ -12,10 +12,11 @@
 //!
 //! Failure policy: fail open. Any store error or a reply slower than
 //! [`STORE_TIMEOUT`] lets the request through and counts
-//! `ratelimit_store_errors`. After a failed connect the limiter does not
-//! retry for [`RECONNECT_BACKOFF`] (requests in that window pass at once,
-//! also counted), so a Redis outage costs no latency; one warning is logged
-//! per outage and one info line when the store is back.
+//! `ratelimit_store_errors`. After a failed connect or a timeout the limiter
+//! does not try again for [`RECONNECT_BACKOFF`] (requests in that window
+//! pass at once, also counted), so a Redis outage or a stalled Redis costs at
+//! most one timeout per back-off period; one warning is logged per outage and
+//! one info line when the store is back.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -187,7 +188,13 @@ impl SharedRateLimiter {
                 }
                 Err(StoreError::Redis(e))
             }
-            Err(_) => Err(StoreError::Timeout),
+            Err(_) => {
+                // A store this slow would add the timeout to every request: drop the
+                // connection and let requests through at once during the back-off.
+                *self.conn.lock() = None;
+                *self.down_until.lock() = Some(Instant::now() + RECONNECT_BACKOFF);
+                Err(StoreError::Timeout)
+            }
         }
     }
 
