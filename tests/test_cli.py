@@ -258,9 +258,11 @@ def test_run_keyword_workers(tmp_path):
 def test_run_keyword_workers_checked(tmp_path):
     code = ("import viperhttp\napp = viperhttp.ViperHTTP()\n"
             "try:\n    app.run(port=0, workers='2')\nexcept TypeError as e:\n    print(e)\n"
-            "try:\n    app.run(port=0, workers=0)\nexcept ValueError as e:\n    print(e)\n")
+            "try:\n    app.run(port=0, workers=0)\nexcept ValueError as e:\n    print(e)\n"
+            "try:\n    app.run(port=0, workers=1025)\nexcept ValueError as e:\n    print(e)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-    assert proc.stdout.split("\n")[:2] == ["workers must be an int", "workers out of range"], proc
+    assert proc.stdout.split("\n")[:3] == ["workers must be an int", "workers out of range",
+                                           "workers out of range"], proc
 
 
 def test_access_log_and_log_level(cli):

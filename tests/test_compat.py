@@ -183,6 +183,8 @@ def test_ujson_urandom_and_renames():
     for _ in range(50):
         assert 0 <= urandom.getrandbits(8) < 256
         assert 3 <= urandom.randint(3, 5) <= 5
+    assert urandom.getrandbits(1) in (0, 1)
+    assert 0 <= urandom.getrandbits(32) < 2 ** 32
     with pytest.raises(ValueError):
         urandom.getrandbits(33)
     with pytest.raises(ValueError):
