@@ -307,3 +307,31 @@ def test_plain_asyncio_run_forever_after_run_returns(serve, uvloop_off, late):
     assert (beats >= 2) if not late else (beats == 0)
     assert server.stop() == 0
     assert "plain asyncio app ended" in server.logs()
+
+
+def test_machine_reset_restarts_the_process(serve, tmp_path):
+    root = _device_fs(tmp_path)
+    server = serve("apps/device_app.py", cwd=root, env={"VIPERHTTP_VFS_ROOT": str(root)})
+    first = server.client.get("/boot").json()
+    assert server.client.get("/reset").json() == {"resetting": True}
+    deadline = time.monotonic() + 20
+    again = first
+    while time.monotonic() < deadline:
+        try:
+            again = httpx.get(server.url("/boot"), timeout=1).json()
+            if again["boot"] != first["boot"]:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    assert again["boot"] != first["boot"], server.logs()
+    assert again["pid"] == first["pid"]  # re-executed in place, like the OTA restart
+
+
+def test_esp_and_micropython_helpers(capsys):
+    import esp
+    import micropython
+    assert esp.flash_size() > 0
+    assert esp.osdebug(None) is None
+    micropython.mem_info()
+    assert "GC: total:" in capsys.readouterr().out

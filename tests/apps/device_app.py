@@ -63,6 +63,20 @@ def save():
     return {"cwd": uos.getcwd(), "data": uos.listdir("/data")}
 
 
+BOOT = time.time()
+
+
+@app.get("/boot")
+def boot():
+    return {"boot": BOOT, "pid": os.getpid()}
+
+
+@app.get("/reset")
+def reset():
+    machine.reset()  # answer first; then a graceful stop and the same command line again
+    return {"resetting": True}
+
+
 @app.get("/beats")
 def beats():
     return {"beats": len(BEATS)}
