@@ -141,14 +141,29 @@ def test_bruteforce_ban_is_not_escaped_by_varying_the_password(serve):
     assert whoami(server).status_code == 429  # the ban is on the client
 
 
-def test_success_resets_the_failure_count(serve):
+def test_success_does_not_reset_the_failure_count(serve):
+    # failures expire with the window, never with a success: a success in between would let a
+    # client guess max_fails - 1 times, log in (or view a page on its own session), and repeat
     server = serve(APP, env={"MAX_FAILS": "3"})
     for _ in range(2):
         whoami(server, basic("carol", "bad"))
     assert whoami(server, basic("carol", "plain-pass")).json()["user"]["username"] == "carol"
-    for _ in range(2):
-        whoami(server, basic("carol", "bad"))
-    assert whoami(server, basic("carol", "plain-pass")).status_code == 200
+    whoami(server, basic("carol", "bad"))  # the third failure of the window: banned
+    assert whoami(server, basic("carol", "plain-pass")).status_code == 429
+
+
+def test_own_session_or_other_credential_does_not_lift_the_ban(serve):
+    server = serve(APP, env={"MAX_FAILS": "3"})
+    own = Browser(server.base)
+    own.post("/session-login")  # the attacker's own, valid session
+    statuses = []
+    for _ in range(3):  # two guesses, then a page view on the own session, three times over
+        for _ in range(2):
+            statuses.append(whoami(server, basic("carol", "guess")).status_code)
+        statuses.append(own.get("/whoami").status_code)
+    assert statuses[:3] == [200, 200, 200] and 429 in statuses
+    assert own.get("/whoami").status_code == 429  # the own session does not lift the ban
+    assert whoami(server, {"Authorization": "Bearer tok-admin"}).status_code == 429  # nor another credential
 
 
 def test_anonymous_requests_do_not_count_without_enforce(serve):
@@ -194,9 +209,9 @@ def test_redis_limiter_bans_across_processes(serve, redis_server):
     one, two = serve(APP, env=env), serve(APP, env=env)
     for server in (one, two, one):
         assert whoami(server, basic("carol", "bad")).status_code == 200
-    assert whoami(two, basic("carol", "plain-pass")).status_code == 200  # success forgets the key
-    for server in (one, two, one, two):  # 4 failures spread over both processes
-        whoami(server, basic("carol", "bad"))
+    assert whoami(two, basic("carol", "plain-pass")).status_code == 200  # a success clears nothing
+    r = whoami(two, basic("carol", "bad"))  # the 4th failure, counted by the other process: banned
+    assert r.status_code == 200
     for server in (one, two):
         r = whoami(server, basic("carol", "plain-pass"))
         assert r.status_code == 429 and 200 <= int(r.headers["retry-after"]) <= 300
@@ -283,8 +298,8 @@ def test_redis_limiter_blocking_forms(redis_server):
     assert lim.check(req)
     lim.record_failure(req)
     assert not lim.check(req) and 1 <= lim.retry_after(req) <= 5
-    lim.record_success(req)
-    assert lim.check(req)
+    lim.record_success(req)  # a success does not lift the ban
+    assert not lim.check(req)
     lim.close()
     with pytest.raises(ValueError):
         RedisAuthRateLimiter("http://nope/0")

@@ -112,9 +112,13 @@ class AuthRateLimiter:
             state.popitem(last=False)
 
     def record_success(self, request: Any) -> None:
-        """Forgets the key. (`AuthMiddleware` checks the ban first, so a banned client never
-        reaches a success to record.)"""
-        self._state.pop(self.key(request), None)
+        """Does nothing: failures expire with their window, never with a success.
+
+        The key is the client IP, not the credential, so any success from that IP — another
+        account, a token, a page view on the client's own session — would otherwise wipe the
+        count and the ban (docs/sessions-auth.md#decisions). Kept so custom code and
+        `AuthMiddleware` can keep calling it; a subclass may override it."""
+        return None
 
     def __len__(self) -> int:
         return len(self._state)
