@@ -227,13 +227,16 @@ def test_login_response_token_works_after_rotation(serve):
     assert b.post("/action", headers={"X-CSRF-Token": token}).status_code == 200
 
 
-def test_token_handed_out_before_login_keeps_working(serve):
+def test_login_hands_out_a_fresh_csrf_token_and_refuses_the_planted_one(serve):
     server = serve(APP)
-    b = Browser(server.base)
-    before = b.get("/csrf").json()["token"]  # a login form rendered with a token
-    after = b.login().json()["csrf"]
-    assert after == before
-    assert b.post("/action", headers={"X-CSRF-Token": before}).status_code == 200
+    attacker = Browser(server.base)
+    known = attacker.get("/csrf").json()["token"]  # the attacker's session, and its token ...
+    victim = Browser(server.base, attacker.cookie)  # ... planted in the victim's browser
+    fresh = victim.login().json()["csrf"]  # the login handler calls get_csrf_token()
+    assert fresh != known
+    assert victim.post("/action", headers={"X-CSRF-Token": known}).status_code == 403
+    assert victim.post("/action", headers={"X-CSRF-Token": fresh}).status_code == 200
+    assert victim.get("/csrf").json()["token"] == fresh  # the fresh token is the stored one
 
 
 def test_token_known_before_login_is_replaced_when_not_handed_out(serve):

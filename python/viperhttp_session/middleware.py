@@ -187,6 +187,8 @@ class SessionMiddleware:
             session = Session(sid, data, new=False) if data is not None else Session()
             session._touched = touched and data is not None
         session._csrf_key = self.csrf_token_key
+        if self.rotate_on_login:
+            session._login_watch = ("user", session.get("user"))
         return session
 
     async def dispatch(self, request: Any, call_next: Any) -> Any:
@@ -195,8 +197,6 @@ class SessionMiddleware:
         except SessionStoreError as exc:
             return _store_unavailable(exc)
         _attach(request, session)
-        start_user = session.get("user")
-        start_token = session.get(self.csrf_token_key)
         if self.csrf is not None:
             refused = self.csrf.check(request, session)
             if refused is not None:
@@ -205,13 +205,12 @@ class SessionMiddleware:
         if response is None:
             return None
         try:
-            await self.save(session, response, start_user, start_token)
+            await self.save(session, response)
         except SessionStoreError as exc:
             return _store_unavailable(exc)
         return response
 
-    async def save(self, session: Session, response: Any, start_user: Any = None,
-                   start_token: Any = None) -> None:
+    async def save(self, session: Session, response: Any) -> None:
         """After the handler: delete, rotate, persist or touch, and set the cookie."""
         if session._invalidated:
             for sid in (session._old_sid, session._sid):
@@ -219,15 +218,16 @@ class SessionMiddleware:
                     await self._delete(sid)
             _add_header(response, "Set-Cookie", self._delete_cookie)
             return
-        if (self.rotate_on_login and not session._new and session._old_sid is None
-                and session.get("user") and session.get("user") != start_user):
+        if session._logged_in():
             # (decision) a login on an existing session gets a new id, so a cookie planted
-            # before the login (session fixation) is worthless afterwards; a token the old
-            # id carried is replaced unless this request handed it out.
-            session.rotate()
-            if start_token is not None and not session._csrf_given \
-                    and session.get(self.csrf_token_key) == start_token:
-                session[self.csrf_token_key] = new_csrf_token()
+            # before the login (session fixation) is worthless afterwards, and a new CSRF token,
+            # so a token learnt on the planted session is worthless too. get_csrf_token() during
+            # this request already issued the new token (_csrf_fresh).
+            if session._old_sid is None:
+                session.rotate()
+            key = session._csrf_key
+            if not session._csrf_fresh and session.get(key) is not None:
+                session[key] = new_csrf_token()
         if session._old_sid is not None:
             await self._delete(session._old_sid)
         if session._dirty or session._old_sid is not None or (session._new and len(session)):
@@ -307,16 +307,23 @@ def get_request_cookies(request: Any) -> Dict[str, str]:
 
 def get_csrf_token(request: Any = None) -> Optional[str]:
     """The CSRF token to hand to the client: the one this request was checked with, else the
-    session's, else a new one stored in the session (which is then saved). None without a
-    session."""
+    session's, else a new one stored in the session (which is then saved). During a login
+    (the session's user changed in this request) always a new one. None without a session."""
     if request is None:
         request = current_request()
         if request is None:
             return None
     state = getattr(request, "state", None)
     session = get_request_session(request)
-    if isinstance(session, Session):
-        session._csrf_given = True  # a login rotation must keep this token: the client has it
+    if isinstance(session, Session) and not session._csrf_fresh and session._logged_in():
+        # a login in this request: never the pre-login token, which whoever planted the
+        # session may know; the middleware keeps this one through the id rotation
+        token = new_csrf_token()
+        session[session._csrf_key] = token
+        session._csrf_fresh = True
+        if isinstance(state, dict):
+            state["csrf_token"] = token
+        return token
     if isinstance(state, dict) and state.get("csrf_token"):
         return state["csrf_token"]  # type: ignore[no-any-return]
     if session is None:
