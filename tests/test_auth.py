@@ -202,6 +202,26 @@ def test_forwarding_headers_are_ignored_unless_trusted(serve):
     assert whoami(trusting, {"X-Forwarded-For": "10.0.0.8"}).status_code == 200
 
 
+def test_ipv6_clients_are_keyed_by_their_64_prefix(serve):
+    # one IPv6 client owns at least a /64: rotating the low 64 bits must not give a fresh key
+    server = serve(APP, env={"MAX_FAILS": "3", "TRUST_PROXY": "1"})
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2:aaaa::7", "2001:DB8:1:2:ffff:ffff:ffff:fffe"):
+        assert whoami(server, {**basic("carol", "bad"), "X-Forwarded-For": host}).status_code == 200
+    assert whoami(server, {"X-Forwarded-For": "2001:db8:1:2:1234::9"}).status_code == 429
+    assert whoami(server, {"X-Forwarded-For": "2001:db8:1:3::1"}).status_code == 200  # another /64
+
+
+def test_flooding_the_key_cap_does_not_evict_a_ban(serve):
+    server = serve(APP, env={"MAX_FAILS": "2", "TRUST_PROXY": "1", "MAX_KEYS": "4"})
+    banned = {"X-Forwarded-For": "203.0.113.66"}
+    for _ in range(2):
+        whoami(server, {**basic("carol", "bad"), **banned})
+    assert whoami(server, banned).status_code == 429
+    for i in range(20):  # one failure each from 20 other addresses: far over max_keys
+        whoami(server, {**basic("carol", "bad"), "X-Forwarded-For": f"198.51.100.{i}"})
+    assert whoami(server, {**basic("carol", "plain-pass"), **banned}).status_code == 429
+
+
 def test_redis_limiter_bans_across_processes(serve, redis_server):
     import uuid
 
@@ -241,6 +261,8 @@ def test_limiter_keys_and_bounded_state():
 
     lim = AuthRateLimiter(max_fails=2, max_keys=3)
     assert lim.key(_request(basic("a", "b"))) == "ip:192.0.2.1"
+    assert lim.key(_request(client=("2001:db8::1:2:3:4", 1))) == "ip:2001:db8::/64"
+    assert lim.key(_request(client=("::ffff:192.0.2.9", 1))) == "ip:192.0.2.9"
     assert lim.key(_request(basic("a", "b"), client=None)).startswith("auth:")
     assert lim.key(_request({"X-API-Key": "k"}, client=None)).startswith("key:")
     assert lim.key(_request({"User-Agent": "curl"}, client=None)).startswith("ua:")
