@@ -281,6 +281,26 @@ def test_limiter_keys_and_bounded_state():
         AuthRateLimiter(max_fails=0)
 
 
+def test_token_and_key_maps_are_looked_up_by_digest_not_by_the_secret():
+    # plain maps are re-keyed by SHA-256 at construction, so the lookup compares digests (the
+    # over-the-wire behaviour for plain and hashed maps is test_every_backend_ok)
+    from viperhttp_auth import APIKeyAuth, BearerAuth, sha256_hex
+
+    plain = BearerAuth(tokens={"tok-1": {"sub": "a"}})
+    hashed = BearerAuth(tokens={sha256_hex("tok-2").upper(): {"sub": "b"}}, tokens_hashed=True)
+    keys = APIKeyAuth(keys={"key-1": {"sub": "c"}})
+    hashed_keys = APIKeyAuth(keys={sha256_hex("key-2"): {"sub": "d"}}, keys_hashed=True)
+    for backend in (plain, hashed, keys, hashed_keys):
+        assert all(len(k) == 64 for k in backend._table)
+    assert "tok-1" not in plain._table and "key-1" not in keys._table
+    assert plain.authenticate(_request({"Authorization": "Bearer tok-1"})) == {"sub": "a"}
+    assert hashed.authenticate(_request({"Authorization": "Bearer tok-2"})) == {"sub": "b"}
+    assert keys.authenticate(_request({"X-API-Key": "key-1"})) == {"sub": "c"}
+    assert hashed_keys.authenticate(_request({"X-API-Key": "key-2"})) == {"sub": "d"}
+    assert plain.authenticate(_request({"Authorization": "Bearer " + sha256_hex("tok-1")})) is None
+    assert hashed_keys.authenticate(_request({"X-API-Key": sha256_hex("key-2")})) is None
+
+
 # --- examples/sessions_auth.py ---------------------------------------------------------------------
 
 def test_example_sessions_auth_documented_flow(serve):
