@@ -332,6 +332,45 @@ def test_vfs_store_survives_a_restart(serve, tmp_path):
     assert not list(directory.glob("*.tmp"))
 
 
+def test_vfs_store_leaves_another_processes_temp_file_alone(serve, tmp_path):
+    directory = tmp_path / "sessions"
+    directory.mkdir()
+    sid = "ab" * 16
+    fresh = directory / f"{sid}.json.4242.0badc0de.tmp"  # another process, mid-write
+    fresh.write_text('{"exp":')
+    stale = [directory / f"{sid}.json.tmp", directory / f"{'cd' * 16}.json.77.12345678.tmp"]
+    for path in stale:  # crash leftovers, older than a minute
+        path.write_text("{")
+        os.utime(path, (time.time() - 120, time.time() - 120))
+    server = serve(APP, env={"STORE": "vfs", "SESSION_DIR": str(directory)})
+    assert Browser(server.base).get("/visit").status_code == 200  # the store indexes the directory
+    assert fresh.exists()
+    assert not any(path.exists() for path in stale)
+
+
+def test_two_processes_writing_one_vfs_directory(serve, tmp_path):
+    import threading
+
+    env = {"STORE": "vfs", "SESSION_DIR": str(tmp_path / "sessions")}
+    one, two = serve(APP, env=env), serve(APP, env=env)
+    b = Browser(one.base)
+    b.get("/visit")
+    cookie = b.cookie
+    statuses = []
+
+    def hammer(server):
+        for _ in range(60):  # the same session, rewritten by both processes at once
+            statuses.append(Browser(server.base, cookie).get("/visit").status_code)
+
+    threads = [threading.Thread(target=hammer, args=(s,)) for s in (one, two, one, two)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses and set(statuses) == {200}, (statuses.count(500), one.logs()[-2000:], two.logs()[-2000:])
+    assert not list((tmp_path / "sessions").glob("*.tmp"))
+
+
 def test_default_store_is_files_under_the_working_directory(serve, tmp_path):
     server = serve(APP, env={"STORE": "default", "VIPERHTTP_SHARED_STORE": ""}, cwd=tmp_path)
     b = Browser(server.base)
