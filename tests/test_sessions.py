@@ -332,6 +332,21 @@ def test_vfs_store_survives_a_restart(serve, tmp_path):
     assert not list(directory.glob("*.tmp"))
 
 
+def test_vfs_session_files_are_private_to_the_server_user(serve, tmp_path):
+    directory = tmp_path / "private" / "sessions"
+    old_umask = os.umask(0o022)  # the usual umask: without explicit modes, files would be 0644
+    try:
+        server = serve(APP, env={"STORE": "vfs", "SESSION_DIR": str(directory)})
+    finally:
+        os.umask(old_umask)
+    b = logged_in(server)
+    assert directory.stat().st_mode & 0o777 == 0o700
+    path = directory / f"{sid_of(b.cookie)}.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    b.get("/visit")  # a rewrite keeps the mode
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
 def test_vfs_store_leaves_another_processes_temp_file_alone(serve, tmp_path):
     directory = tmp_path / "sessions"
     directory.mkdir()

@@ -100,7 +100,9 @@ class VFSSessionStore(SessionStore):
         # unique per writer: processes sharing the directory never write the same temp file
         tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
-            with open(tmp, "x", encoding="utf-8") as f:
+            # 0600: session data (user identities, CSRF tokens) is for the server's user only
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(tmp, path)
         except BaseException:
@@ -134,7 +136,7 @@ class VFSSessionStore(SessionStore):
         index = self._index
         if index is not None:
             return index
-        os.makedirs(self.base_path, exist_ok=True)
+        os.makedirs(self.base_path, mode=0o700, exist_ok=True)  # an existing directory keeps its mode
         index = {}
         names = sorted(os.listdir(self.base_path))
         now_s = time.time()
