@@ -198,6 +198,15 @@ def test_session_too_large_is_a_500_and_a_log_line(serve):
     assert "Traceback" not in r.text
 
 
+def test_a_failed_save_after_rotation_keeps_the_old_session(serve):
+    server = serve(APP, env={"MAX_BYTES": "1024"})
+    b = Browser(server.base)
+    b.get("/visit")
+    r = b.get("/rotate-big")  # rotate, then a save that fails (session too large)
+    assert r.status_code == 500
+    assert b.get("/peek").json() == {"visits": 1, "len": 1}  # the old id still names the session
+
+
 # --- CSRF ----------------------------------------------------------------------------------------
 
 def csrf_client(server):

@@ -228,8 +228,6 @@ class SessionMiddleware:
             key = session._csrf_key
             if not session._csrf_fresh and session.get(key) is not None:
                 session[key] = new_csrf_token()
-        if session._old_sid is not None:
-            await self._delete(session._old_sid)
         if session._dirty or session._old_sid is not None or (session._new and len(session)):
             if session._sid is None:
                 session._sid = new_session_id()
@@ -238,6 +236,10 @@ class SessionMiddleware:
             except ValueError as exc:
                 log.error("session_save_error %s (sid not stored, %d keys)", exc, len(session))
                 raise
+            # (decision) the old id is deleted only once the new one is stored: a failed save
+            # (too large, store down) leaves the client its previous session
+            if session._old_sid is not None:
+                await self._delete(session._old_sid)
             _add_header(response, "Set-Cookie", self._set_cookie(session._sid))
         elif self.touch_on_read and not session._new and session._sid is not None and not session._touched:
             await self._touch(session._sid)

@@ -144,6 +144,13 @@ def big(request):
     return {"stored": True}
 
 
+@app.get("/rotate-big")
+def rotate_big(request):
+    request.session.rotate()
+    request.session["blob"] = "x" * 10000  # the save of the new id fails
+    return {"stored": True}
+
+
 @app.get("/cookie-too")
 def cookie_too(request):
     request.session["k"] = 1
