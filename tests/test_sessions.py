@@ -324,6 +324,14 @@ def test_split_csrf_middleware_from_viperhttp_middleware(serve):
     assert b.post("/action", headers={"X-CSRF-Token": token, "Origin": "https://evil.example"}).status_code == 403
 
 
+def test_split_csrf_middleware_with_its_own_token_key(serve):
+    server = serve(APP, env={"SPLIT_CSRF": "1", "CSRF_TOKEN_KEY": "my_csrf"})
+    b, token = csrf_client(server)  # get_csrf_token() must store the token where the check reads it
+    assert b.post("/action", headers={"X-CSRF-Token": token}).status_code == 200
+    assert b.post("/action", headers={"X-CSRF-Token": "0" * 32}).status_code == 403
+    assert "my_csrf" in b.get("/me").json()["keys"]
+
+
 # --- stores --------------------------------------------------------------------------------------
 
 def test_vfs_store_survives_a_restart(serve, tmp_path):

@@ -259,6 +259,9 @@ class CSRFMiddleware:
     async def dispatch(self, request: Any, call_next: Any) -> Any:
         session = get_request_session(request)
         if session is not None:
+            if isinstance(session, Session):
+                # get_csrf_token() and the login renewal then use this middleware's token_key
+                session._csrf_key = self.csrf.token_key
             refused = self.csrf.check(request, session)
             if refused is not None:
                 return refused

@@ -2,7 +2,8 @@
 
 Environment: STORE=memory|vfs|redis (default memory), REDIS_URL, SESSION_DIR, TTL_MS,
 MAX_BYTES, CSRF_ALLOW_MISSING_ORIGIN=0, CSRF_FORM_FIELD, SECURE=1, DOMAIN, SIGN=0,
-SPLIT_CSRF=1 (CSRFMiddleware separately, via viperhttp.middleware).
+SPLIT_CSRF=1 (CSRFMiddleware separately, via viperhttp.middleware; CSRF_TOKEN_KEY for its
+token_key).
 """
 import os
 import sys
@@ -44,7 +45,8 @@ if split:
     app.add_middleware(mw.CSRFMiddleware, exempt_paths=csrf_options["csrf_exempt_paths"],
                        trusted_origins=csrf_options["csrf_trusted_origins"],
                        allow_missing_origin=csrf_options["csrf_allow_missing_origin"],
-                       form_field=csrf_options["csrf_form_field"])
+                       form_field=csrf_options["csrf_form_field"],
+                       token_key=os.environ.get("CSRF_TOKEN_KEY", "_csrf"))
 else:
     app.add_middleware(viperhttp_session.SessionMiddleware, **options, **csrf_options)
 
