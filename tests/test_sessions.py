@@ -435,6 +435,27 @@ def test_shared_store_setting_selects_redis(serve, redis_server):
     assert redis_cmd(redis_server.port, "EXISTS", f"vhttp:sess:{sid_of(b.cookie)}") == 1
 
 
+def _getex_calls(port: int) -> int:
+    info = redis_cmd(port, "INFO", "commandstats")
+    m = re.search(r"cmdstat_getex:calls=(\d+)", info)
+    return int(m.group(1)) if m else 0
+
+
+def test_one_redis_error_does_not_turn_getex_off(serve, redis_server):
+    server = serve(APP, env={"STORE": "redis", "REDIS_URL": redis_server.url})
+    b = logged_in(server)
+    sid = "ef" * 16
+    redis_cmd(redis_server.port, "HSET", f"vhttp:sess:{sid}", "not", "a string")  # GETEX → WRONGTYPE
+    try:
+        r = Browser(server.base, signed(sid)).get("/me")
+        assert r.status_code == 503  # a store error, as for GET
+    finally:
+        redis_cmd(redis_server.port, "DEL", f"vhttp:sess:{sid}")
+    before = _getex_calls(redis_server.port)
+    assert b.get("/me").json()["user"]["sub"] == "alice"
+    assert _getex_calls(redis_server.port) == before + 1  # still one GETEX round trip per read
+
+
 def test_redis_down_is_a_503_not_a_hang_or_a_logout(serve, tmp_path):
     redis = RedisServer(tmp_path / "redis").start()
     try:
