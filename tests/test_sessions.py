@@ -126,6 +126,20 @@ def test_login_rotates_the_session_id_so_a_planted_session_is_worthless(serve):
     assert me["user"] is None and me["sid"] is None
 
 
+@pytest.mark.parametrize("split", ["0", "1"])
+def test_login_rotation_and_csrf_follow_a_custom_user_key(serve, split):
+    server = serve(APP, env={"USER_KEY": "account", "SPLIT_CSRF": split})
+    attacker = Browser(server.base)
+    known = attacker.get("/csrf").json()["token"]
+    planted = attacker.cookie
+    victim = Browser(server.base, planted)
+    fresh = victim.login().json()["csrf"]
+    assert sid_of(victim.cookie) != sid_of(planted) and fresh != known  # rotated, new token
+    assert Browser(server.base, planted).get("/me").json()["user"] is None
+    assert victim.post("/action").status_code == 403  # "account" counts as logged in for CSRF
+    assert victim.post("/action", headers={"X-CSRF-Token": fresh}).status_code == 200
+
+
 def test_explicit_rotate_deletes_the_old_id(serve):
     server = serve(APP)
     b = Browser(server.base)

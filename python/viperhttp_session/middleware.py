@@ -69,7 +69,8 @@ class SessionMiddleware:
                  csrf_exempt_paths: Optional[Iterable[str]] = None, csrf_token_key: str = "_csrf",
                  csrf_check_origin: bool = True, csrf_allow_missing_origin: bool = True,
                  csrf_trusted_origins: Optional[Iterable[str]] = None,
-                 csrf_form_field: Optional[str] = None, rotate_on_login: bool = True) -> None:
+                 csrf_form_field: Optional[str] = None, rotate_on_login: bool = True,
+                 user_key: str = "user") -> None:
         self.app = app
         if sign and not secret_key:
             raise ValueError("secret_key required when sign=True")
@@ -93,7 +94,10 @@ class SessionMiddleware:
         self.csrf: Optional[CSRFPolicy] = CSRFPolicy(
             csrf_header, csrf_methods, csrf_exempt_paths, csrf_token_key, csrf_require_user,
             csrf_check_origin, csrf_allow_missing_origin, csrf_trusted_origins,
-            csrf_form_field) if csrf_protect else None
+            csrf_form_field, user_key) if csrf_protect else None
+        if not isinstance(user_key, str) or not user_key:
+            raise TypeError("user_key must be a non-empty str")
+        self.user_key = user_key  # as SessionAuth(user_key=...): login rotation and CSRF follow it
         self.csrf_token_key = csrf_token_key
         label = None
         if same_site:
@@ -188,7 +192,8 @@ class SessionMiddleware:
             session._touched = touched and data is not None
         session._csrf_key = self.csrf_token_key
         if self.rotate_on_login:
-            session._login_watch = ("user", session.get("user"))
+            # compared by value after the handler: a user dict changed in place is not seen
+            session._login_watch = (self.user_key, session.get(self.user_key))
         return session
 
     async def dispatch(self, request: Any, call_next: Any) -> Any:
@@ -251,10 +256,11 @@ class CSRFMiddleware:
     def __init__(self, app: Any = None, header: str = "X-CSRF-Token", methods: Optional[Iterable[str]] = None,
                  exempt_paths: Optional[Iterable[str]] = None, token_key: str = "_csrf",
                  require_user: bool = True, check_origin: bool = True, allow_missing_origin: bool = True,
-                 trusted_origins: Optional[Iterable[str]] = None, form_field: Optional[str] = None) -> None:
+                 trusted_origins: Optional[Iterable[str]] = None, form_field: Optional[str] = None,
+                 user_key: str = "user") -> None:
         self.app = app
         self.csrf = CSRFPolicy(header, methods, exempt_paths, token_key, require_user, check_origin,
-                               allow_missing_origin, trusted_origins, form_field)
+                               allow_missing_origin, trusted_origins, form_field, user_key)
 
     async def dispatch(self, request: Any, call_next: Any) -> Any:
         session = get_request_session(request)
