@@ -1,10 +1,10 @@
 """CSRF rules shared by `SessionMiddleware` and `CSRFMiddleware` (docs/sessions-auth.md#csrf).
 
 A request is checked when its method is listed, its path is not exempt and (by default) the
-session holds a truthy user (`user_key`, default `"user"`). A checked request must pass the origin check (`Origin`, else
-`Referer`, against `Host` and the trusted origins; scheme not compared, port compared) and
-carry the session's token in the header (or, when configured, a form field), compared in
-constant time. Failures are 403 `text/plain` answers.
+session holds a truthy user (under `user_key`, default `"user"`). A checked request must pass
+the origin check (`Origin`, else `Referer`, against `Host` and the trusted origins; scheme not
+compared, port compared) and carry the session's token in the header (or, when configured, a
+form field), compared in constant time. Failures are 403 `text/plain` answers.
 """
 from __future__ import annotations
 
