@@ -14,5 +14,5 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo fmt --all --check
 
-bench:          ## load benchmarks against the peers (see docs/benchmarks.md)
+bench:          ## load benchmarks against the peers (see docs/internals/benchmarks.md)
 	bash benches/run.sh

@@ -11,7 +11,7 @@ Run: .venv/bin/python examples/sessions_auth.py [PORT]   (default 8080, or $PORT
   curl -c jar -d 'username=ada&password=lovelace' localhost:8080/login
   curl -b jar localhost:8080/me
   curl -H 'Authorization: Bearer demo-token' localhost:8080/admin
-See docs/sessions-auth.md.
+See docs/internals/sessions-auth.md.
 """
 import hmac
 import os

@@ -7,8 +7,8 @@ Run: .venv/bin/python examples/templates_lifespan.py [PORT]   (default 8080, or 
   curl localhost:8080/ota/status     → the OTA status (slots in ./.ota/; set OTA_TOKEN to protect)
 
 The lifespan context manager runs before the port accepts connections and after it closed;
-what it yields lands in `app.state` (docs/lifespan.md). Templates: docs/templates.md.
-OTA: docs/ota.md.
+what it yields lands in `app.state` (docs/internals/lifespan.md). Templates: docs/internals/templates.md.
+OTA: docs/internals/ota.md.
 """
 import contextlib
 import os

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bounded fuzzing run (docs/fuzzing.md): every cargo-fuzz target in fuzz/ and the atheris
+# Bounded fuzzing run (docs/internals/fuzzing.md): every cargo-fuzz target in fuzz/ and the atheris
 # harness for the Python parsers, each for FUZZ_SECONDS (default 10). Exits non-zero if any
 # target crashes, panics, times out or fails to build; crash inputs land in fuzz/artifacts/.
 #

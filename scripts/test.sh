@@ -13,5 +13,5 @@ echo "== user guide (mkdocs build --strict; its samples run in tests/test_guide.
 .venv/bin/mkdocs build --strict --quiet
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"
-echo "== fuzz (bounded: FUZZ_SECONDS per target, docs/fuzzing.md)"
+echo "== fuzz (bounded: FUZZ_SECONDS per target, docs/internals/fuzzing.md)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-8} bash scripts/fuzz.sh

@@ -1,6 +1,6 @@
 """Small api.md / runtime.md conformance points: constructor aliases (api.md §7.4, §13), the lazy
 session-middleware re-exports (§8.4), `serialize_response` of an empty byte body (runtime.md §3.7
-with the docs/bridge.md decision) and request injection into every matching parameter (§4.1).
+with the docs/internals/bridge.md decision) and request injection into every matching parameter (§4.1).
 
 Constructor and serialisation checks are in-process; injection and the aliased responses are
 checked on the wire (tests/apps/api_conformance_app.py).
@@ -72,7 +72,7 @@ def test_every_constructor_takes_the_aliases_and_refuses_both_spellings(tmp_path
     for name, resp in built.items():
         assert resp["content_type"] == "t/a", name
     # FileResponse: `media_type=` works; `content=` stays refused — the body is the file
-    # (documented in docs/requests-responses.md).
+    # (documented in docs/internals/requests-responses.md).
     r = FileResponse(str(target), media_type="t/a")
     assert (r["status_code"], r["content_type"]) == (200, "t/a")
     with pytest.raises(TypeError):
@@ -162,7 +162,7 @@ def test_session_module_broken_import_is_not_hidden(tmp_path, monkeypatch):
         sys.modules.pop("viperhttp_session", None)
 
 
-# --- 3. serialize_response of an empty byte body (runtime.md §3.7, docs/bridge.md) -----------
+# --- 3. serialize_response of an empty byte body (runtime.md §3.7, docs/internals/bridge.md) -----------
 
 
 @pytest.mark.parametrize("value", [b"", bytearray()], ids=["bytes", "bytearray"])

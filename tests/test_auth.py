@@ -1,4 +1,4 @@
-"""Authentication (docs/sessions-auth.md#authentication) over real sockets: tests/apps/auth_app.py
+"""Authentication (docs/internals/sessions-auth.md#authentication) over real sockets: tests/apps/auth_app.py
 with every backend, enforce/strict challenges, roles, the brute-force limiter and backends used
 directly as dependencies."""
 from __future__ import annotations

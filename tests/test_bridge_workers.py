@@ -130,7 +130,7 @@ def test_sync_handlers_stay_inline(serve):
     assert r.json()["busy"] >= 1, r.summary()
 
 
-# --- event loop choice (docs/bridge.md "Event loop") ------------------------------------------------
+# --- event loop choice (docs/internals/bridge.md "Event loop") ------------------------------------------------
 
 
 def test_loop_set_before_run_is_kept_even_with_uvloop_installed(serve):

@@ -341,7 +341,7 @@ def test_cors_headers_on_413_while_reading_a_chunked_body(serve):
 
 
 def test_413_from_content_length_is_a_head_rejection_without_cors(serve):
-    """(decision, docs/http.md) a Content-Length over the limit is refused by the head guard,
+    """(decision, docs/internals/http.md) a Content-Length over the limit is refused by the head guard,
     before CORS is evaluated — like 414/431 — so it carries no CORS headers."""
     server = start(serve, cors={"allow_origins": [ORIGIN]}, run={"max_body_size": 16})
     with RawConn(server.connect()) as conn:

@@ -351,7 +351,7 @@ def test_http_upload_8mib(serve):
     assert r.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "note": "big one"}
 
 
-# --- regressions found by fuzzing (docs/fuzzing.md) -------------------------------------------
+# --- regressions found by fuzzing (docs/internals/fuzzing.md) -------------------------------------------
 
 @pytest.mark.parametrize("charset", ["idna", "undefined", "x\x00y"])
 def test_filename_star_with_unusable_charset_falls_back_to_utf8(charset):

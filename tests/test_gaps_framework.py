@@ -469,7 +469,7 @@ def test_func_sync_instance_and_equal_priority_middlewares_observed_order(serve)
 
 
 def test_base_http_middleware_instance_passed_to_add_middleware(serve):
-    """docs/framework.md: "Instances passed to add_middleware are used as they are"; the chain
+    """docs/internals/framework.md: "Instances passed to add_middleware are used as they are"; the chain
     calls `inst.dispatch` (api.md §8.2). The app registers `add_middleware(BaseInstance())`."""
     r = serve(MW, "base-instance").client.get("/order")
     assert (r.status_code, r.text, r.headers.get("x-base-instance")) == (200, "ordered", "1")

@@ -159,7 +159,7 @@ def test_serialize_response_on_the_wire_through_the_manual_loop(serve):
         assert r.content == body, kind
         assert r.headers.get("content-type") == ctype, kind
     # None: serialize_response gives body b"" with content_type None (checked in-process below);
-    # an empty byte body gets no default type (docs/bridge.md, "Decisions on serialisation"), so
+    # an empty byte body gets no default type (docs/internals/bridge.md, "Decisions on serialisation"), so
     # the manual pipeline sends no Content-Type either, as the bridge does (api.md §7.2).
     r = c.get("/mb/ser/none")
     assert (r.status_code, r.content, r.headers["content-length"]) == (200, b"", "0")

@@ -1,6 +1,6 @@
 """Hardening: host authority, slow and stuck clients, memory budgets, connection pressure,
-redirects, CORS configuration, header and cookie values, dotfiles (docs/http.md,
-docs/static-files.md, docs/cors-hosts-ratelimit.md). Each case is an attack over raw sockets
+redirects, CORS configuration, header and cookie values, dotfiles (docs/internals/http.md,
+docs/internals/static-files.md, docs/internals/cors-hosts-ratelimit.md). Each case is an attack over raw sockets
 against a real server, checked for the answer a client gets and for the server's counters.
 """
 from __future__ import annotations

@@ -364,7 +364,7 @@ CORPUS: List[Case] = [
     bad("truncated-body", req("truncated-body", b"POST", b"Content-Length: 10\r\n", b"hello"), 408),
     bad("truncated-chunk", req("truncated-chunk", b"POST", b"Transfer-Encoding: chunked\r\n", b"a\r\nhel"), 408),
     bad("truncated-head", b"GET /h/truncated-head HTTP/1.1\r\nHost: x\r\nX-A: b\r\n", 408),
-    # (decision, docs/http.md) the truncated body never reaches Python; the runtime answers
+    # (decision, docs/internals/http.md) the truncated body never reaches Python; the runtime answers
     # 400 + close on the half-closed connection (the client may still read it).
     Case("half-close-mid-body", req("half-close-mid-body", b"POST", b"Content-Length: 10\r\n", b"hello"),
          [400], half_close=True),
@@ -461,7 +461,7 @@ def test_whole_record_has_no_unexpected_request(server):
 
 
 def test_http10_response_status_line_is_http10(server):
-    """(decision, docs/http.md) runtime.md §4.6 writes `HTTP/1.1`, but the original rejects HTTP/1.0
+    """(decision, docs/internals/http.md) runtime.md §4.6 writes `HTTP/1.1`, but the original rejects HTTP/1.0
     outright; the host accepts it and, like hyper (which enforces it), answers an HTTP/1.0 request
     with an `HTTP/1.0` status line and no chunking, then closes."""
     conn = Conn(server.connect())

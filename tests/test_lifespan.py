@@ -159,7 +159,7 @@ def test_async_startup_handler_outliving_startup_timeout_keeps_running(popen, tm
     assert proc.wait(timeout=15) == 0
 
 
-# --- `ViperHTTP(lifespan=...)` and the viperhttp_lifespan module (docs/lifespan.md) ------------
+# --- `ViperHTTP(lifespan=...)` and the viperhttp_lifespan module (docs/internals/lifespan.md) ------------
 
 CM_APP = "apps/lifespan_cm_app.py"
 

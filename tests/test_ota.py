@@ -1,4 +1,4 @@
-"""OTA over real sockets (docs/ota.md): the begin/chunk/finalize flow on file-backed slots, every
+"""OTA over real sockets (docs/internals/ota.md): the begin/chunk/finalize flow on file-backed slots, every
 error status, token sources, strict offsets, SHA-256 and size checks, abort, mark-valid, the
 documentation aliases, the `esp32.Partition` device API, and `reboot=True` re-executing the
 process. One server per module; each test starts from an aborted session.

@@ -1,4 +1,4 @@
-"""Sessions and CSRF (docs/sessions-auth.md) over real sockets: tests/apps/sessions_app.py
+"""Sessions and CSRF (docs/internals/sessions-auth.md) over real sockets: tests/apps/sessions_app.py
 with memory, VFS and Redis stores; a real redis-server from the `redis_server` fixture."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Templates over real sockets (docs/templates.md): the original's pinned vectors and runtime
+"""Templates over real sockets (docs/internals/templates.md): the original's pinned vectors and runtime
 matrix byte for byte, every filter and test, escaping, includes and their sandbox, limits,
 error texts, the path+size+mtime cache, and streaming with ETag/gzip/mid-stream failure.
 

@@ -4,7 +4,7 @@
 //! * `CorsConfig::new` on arbitrary strings never panics; it fails only with
 //!   the documented limit / invalid-value / invalid-origin errors, and refuses
 //!   any origin with credentials.
-//! * `origin_allowed` agrees with the documented rule (docs/cors-hosts-ratelimit.md):
+//! * `origin_allowed` agrees with the documented rule (docs/internals/cors-hosts-ratelimit.md):
 //!   `*` → any; a listed origin is allowed byte for byte; anything else allowed
 //!   is a bare `scheme://host[:port]` (no path, query, fragment or userinfo) or
 //!   a listed `null`.

@@ -1,4 +1,4 @@
-//! Blob codecs of docs/ipc.md §5–§6 and the record enums of §2–§3.
+//! Blob codecs of docs/internals/ipc.md §5–§6 and the record enums of §2–§3.
 //!
 //! * Request blob round trip: `write_request_blob` of arbitrary URI / headers /
 //!   body, then `split_request_blob` + `request_headers` give back exactly the

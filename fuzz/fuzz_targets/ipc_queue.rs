@@ -1,4 +1,4 @@
-//! `MsgQueue` (docs/ipc.md §8) and the `Ipc` id / cancellation bookkeeping
+//! `MsgQueue` (docs/internals/ipc.md §8) and the `Ipc` id / cancellation bookkeeping
 //! (§9) against a `VecDeque` model.
 //!
 //! Arbitrary push / push_wait / pop / pop_batch / park / unpark /

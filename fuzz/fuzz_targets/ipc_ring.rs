@@ -1,4 +1,4 @@
-//! `ByteRing` against a reference model of docs/ipc.md §7.
+//! `ByteRing` against a reference model of docs/internals/ipc.md §7.
 //!
 //! An arbitrary sequence of alloc / alloc_wait / write / publish / drop-grant /
 //! release / bogus release / read operations runs against a small ring and
@@ -61,7 +61,7 @@ struct MAlloc {
     content: Vec<u8>,
 }
 
-/// docs/ipc.md §7, transcribed.
+/// docs/internals/ipc.md §7, transcribed.
 struct Model {
     cap: usize,
     head: usize,

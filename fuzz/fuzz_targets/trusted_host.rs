@@ -12,7 +12,7 @@
 //! With `VIPERHTTP_FUZZ_STRICT_HOST=1` it also asserts that a `Host` allowed
 //! by the well-formed fixed list is syntactically `host[:port]` (RFC 3986).
 //! That property does NOT hold today (the part after the matched name is not
-//! checked: see docs/fuzzing.md, "Findings"), so it is off by default.
+//! checked: see docs/internals/fuzzing.md, "Findings"), so it is off by default.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -233,7 +233,7 @@ fuzz_target!(|input: Input<'_>| {
         let first_close = b.iter().position(|&c| c == b']');
         // Not well formed: `[v6]junk`, and `*.suffix:port` (the suffix is
         // compared with the name before the port, so such an entry never
-        // matches anything: it fails closed; see docs/fuzzing.md).
+        // matches anything: it fails closed; see docs/internals/fuzzing.md).
         let wildcard_with_port = b.starts_with(b"*.") && b.contains(&b':');
         let well_formed = !wildcard_with_port
             && (!bracketed || b.windows(2).any(|w| w == b"]:") || first_close == Some(b.len() - 1));

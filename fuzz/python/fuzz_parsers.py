@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""atheris harness for the Python-side byte parsers (docs/fuzzing.md).
+"""atheris harness for the Python-side byte parsers (docs/internals/fuzzing.md).
 
 Targets, picked by the first input byte:
 
@@ -69,7 +69,7 @@ HEADER_NAMES = ["Content-Disposition", "content-disposition", "Content-Type", "X
 NEWLINES = [b"\r\n", b"\n", b"\r", b""]
 
 
-# Known findings to tolerate, comma-separated (docs/fuzzing.md): only for measuring the other
+# Known findings to tolerate, comma-separated (docs/internals/fuzzing.md): only for measuring the other
 # paths while a finding is open. Default: none, every escape is a crash.
 TOLERATE = set(filter(None, os.environ.get("VIPERHTTP_FUZZ_TOLERATE", "").split(",")))
 
@@ -238,7 +238,7 @@ def TestOneInput(data: bytes) -> None:
         check_query(raw.decode("latin-1"), limit)
         check_query(raw)
         # A hand-built str (tests, Request(query=...)). Lone surrogates are left out: they raise
-        # UnicodeEncodeError (docs/fuzzing.md, finding F4), reachable only from Python code.
+        # UnicodeEncodeError (docs/internals/fuzzing.md, finding F4), reachable only from Python code.
         check_query(fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes()))
     elif mode == 1:
         check_cookies(fdp.ConsumeUnicode(fdp.remaining_bytes()))

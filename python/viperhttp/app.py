@@ -3,7 +3,7 @@
 Owns api.md §2 (constructor, members, single-app rule), route registration into the native
 trie (§3), mounts (§9.3), middleware/exception-handler/event registries (§8, §10.3,
 extensions.md §7) and `_handle`, the bridge's entry point for one HTTP request
-(docs/architecture.md). Native route ids are registration indices: `_routes_by_id[i]` is the
+(docs/internals/architecture.md). Native route ids are registration indices: `_routes_by_id[i]` is the
 `RoutePlan` of native route `i`.
 """
 from __future__ import annotations
@@ -299,14 +299,14 @@ class ViperHTTP(RouteDecorators):
     # --- mounts (§9.3) ---------------------------------------------------------------------
 
     def mount(self, prefix: Any, root: Any, html: bool = False, dotfiles: bool = False) -> None:
-        """Serves directory `root` at `prefix`, natively (docs/static-files.md). Names
+        """Serves directory `root` at `prefix`, natively (docs/internals/static-files.md). Names
         starting with `.` (`.env`, `.git/`) are 404 unless `dotfiles=True`; `.well-known/`
         is always served."""
         if _active[0] is not self:
             raise RuntimeError("app not active")
         native = getattr(_native, "static_mount", None)
         if native is not None:
-            native(prefix, root, bool(html), bool(dotfiles))  # validates; raises the errors of docs/static-files.md
+            native(prefix, root, bool(html), bool(dotfiles))  # validates; raises the errors of docs/internals/static-files.md
         elif not isinstance(prefix, str) or not isinstance(root, str):
             raise TypeError("mount paths must be str")
         elif not prefix.startswith("/") or not root:
@@ -435,7 +435,7 @@ class ViperHTTP(RouteDecorators):
     def _lifespan_hooks(self, event: Any) -> List[Callable[..., Any]]:
         """What the bridge runs for `event`, in order; unknown → `[]`. With `lifespan=`, its
         context manager is entered before the startup handlers and exited after the shutdown
-        handlers (docs/lifespan.md)."""
+        handlers (docs/internals/lifespan.md)."""
         name = event.lower() if isinstance(event, str) else event
         hooks = list(self._event_handlers.get(name, ()))
         if self._lifespan is not None:

@@ -320,7 +320,7 @@ def _plan(fd: int, st: os.stat_result, status_code: int, extra: List[Tuple[str, 
     range_header = req.get("range") if conditional and method == "GET" else None
     if range_header is not None:
         # If-Range needs a strong match (RFC 9110 §13.1.5): our ETags are weak, so only
-        # the exact Last-Modified date honours the range (docs/static-files.md, "Range").
+        # the exact Last-Modified date honours the range (docs/internals/static-files.md, "Range").
         if_range = req.get("if-range")
         if if_range is not None:
             if_range = if_range.strip()

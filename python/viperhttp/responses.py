@@ -360,7 +360,7 @@ def normalize(value: Any) -> Dict[str, Any]:
     if isinstance(value, str):
         return _plain(200, value, TEXT_PLAIN)
     if isinstance(value, (bytes, bytearray)):
-        # (decision, docs/bridge.md) an empty byte body gets no default type, as on the wire.
+        # (decision, docs/internals/bridge.md) an empty byte body gets no default type, as on the wire.
         return _plain(200, value, OCTET_STREAM if value else None)
     return _plain(200, str(value), TEXT_PLAIN)  # int, float, bool, tuple, objects
 
@@ -368,7 +368,7 @@ def normalize(value: Any) -> Dict[str, Any]:
 def _body_bytes(body: Any) -> Tuple[bytes, Optional[str]]:
     """runtime.md §3.7: the body as bytes and the content type it implies.
 
-    (decision, docs/bridge.md "Decisions on serialisation") an empty byte body implies no
+    (decision, docs/internals/bridge.md "Decisions on serialisation") an empty byte body implies no
     content type — the native serialiser and `send_response` do the same — so `None`, `b""`
     and `bytearray()` all leave `serialize_response` without one.
     """
@@ -425,7 +425,7 @@ _COOKIE_OCTETS = frozenset(chr(c) for c in range(0x21, 0x7F)) - frozenset('",;\\
 
 def _check_cookie_value(value: str) -> str:
     """A cookie value is emitted as given, so it must already be RFC 6265 cookie-octets,
-    optionally inside one pair of double quotes (docs/requests-responses.md, "Cookies").
+    optionally inside one pair of double quotes (docs/internals/requests-responses.md, "Cookies").
     Anything else is refused rather than quoted: browsers and servers disagree on
     unquoting, and a space or comma would be read differently by each."""
     inner = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value

@@ -1,4 +1,4 @@
-"""Authentication for ViperHTTP apps (docs/sessions-auth.md#authentication).
+"""Authentication for ViperHTTP apps (docs/internals/sessions-auth.md#authentication).
 
 Backends (`SessionAuth`, `BearerAuth`, `APIKeyAuth`, `BasicAuth`, all `AuthBackend`s) are tried
 in order by `AuthMiddleware`, which sets `request.user`; `AuthRateLimiter` bans a client IP after

@@ -1,4 +1,4 @@
-"""Authentication backends: session, bearer token, API key, HTTP Basic (docs/sessions-auth.md#backends).
+"""Authentication backends: session, bearer token, API key, HTTP Basic (docs/internals/sessions-auth.md#backends).
 
 Each backend's `authenticate(request)` returns a user (any truthy value) or None. A backend is
 also callable as a dependency (`deps={"user": Depends(BearerAuth(token="t"))}`): it then

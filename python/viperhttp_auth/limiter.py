@@ -1,4 +1,4 @@
-"""`AuthRateLimiter`: bans a client after repeated failed logins (docs/sessions-auth.md#authratelimiter).
+"""`AuthRateLimiter`: bans a client after repeated failed logins (docs/internals/sessions-auth.md#authratelimiter).
 
 Keyed by the client IP (the TCP peer; forwarding headers only with `trust_proxy_headers=True`;
 IPv6 by its /64) and by nothing else, so varying the password or the token does not escape the ban. Without any
@@ -132,7 +132,7 @@ class AuthRateLimiter:
     def _evict_one(self, now: int) -> None:
         """Drops the least recently updated key that is not banned; only when every key is
         banned, the ban that ends first. A flood of fresh addresses thus pushes out other
-        unbanned counts, never a running ban (docs/sessions-auth.md#decisions)."""
+        unbanned counts, never a running ban (docs/internals/sessions-auth.md#decisions)."""
         state = self._state
         for key, entry in state.items():  # oldest first
             if entry[2] <= now:
@@ -145,7 +145,7 @@ class AuthRateLimiter:
 
         The key is the client IP, not the credential, so any success from that IP — another
         account, a token, a page view on the client's own session — would otherwise wipe the
-        count and the ban (docs/sessions-auth.md#decisions). Kept so custom code and
+        count and the ban (docs/internals/sessions-auth.md#decisions). Kept so custom code and
         `AuthMiddleware` can keep calling it; a subclass may override it."""
         return None
 

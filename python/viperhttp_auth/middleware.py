@@ -1,4 +1,4 @@
-"""`AuthMiddleware` and the dependency helpers (docs/sessions-auth.md#authmiddleware).
+"""`AuthMiddleware` and the dependency helpers (docs/internals/sessions-auth.md#authmiddleware).
 
 The middleware tries the backends in order, sets `request.user` and
 `request.state["auth_scheme"]`, feeds the optional `AuthRateLimiter`, and with `enforce=True`

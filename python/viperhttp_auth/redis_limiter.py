@@ -1,5 +1,5 @@
 """`RedisAuthRateLimiter`: the `AuthRateLimiter` rules with the state in Redis, so every process
-behind one port or load balancer counts the same failures (docs/sessions-auth.md#authratelimiter).
+behind one port or load balancer counts the same failures (docs/internals/sessions-auth.md#authratelimiter).
 
 One hash per key, `<prefix><key>` → `s` (window start ms), `f` (failures), `b` (banned until ms),
 updated by one Lua script per failure (atomic across processes) and expiring by itself once

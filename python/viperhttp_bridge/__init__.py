@@ -620,14 +620,14 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         runtime_kw["vfs_root"] = os.environ["VIPERHTTP_VFS_ROOT"]
     _apply_python_limits(runtime_kw)
     if runtime_kw.get("shared_store"):
-        # Read by a SessionMiddleware created without a store (docs/sessions-auth.md); the
+        # Read by a SessionMiddleware created without a store (docs/internals/sessions-auth.md); the
         # environment also reaches worker processes.
         os.environ["VIPERHTTP_SHARED_STORE"] = str(runtime_kw["shared_store"])
     elif os.environ.get("VIPERHTTP_SHARED_STORE"):
         # The native rate limiter uses the store too (docs/guide/deployment.md "Shared state with Redis").
         runtime_kw["shared_store"] = os.environ["VIPERHTTP_SHARED_STORE"]
     _ensure_logging()
-    if any(key.startswith("ota") for key in _other):  # OTA routes/slots (docs/ota.md)
+    if any(key.startswith("ota") for key in _other):  # OTA routes/slots (docs/internals/ota.md)
         from viperhttp_ota.routes import install_from_run
         install_from_run(app, _other, host)
     if wifi:

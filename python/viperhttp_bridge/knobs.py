@@ -17,7 +17,7 @@ RUNTIME_KNOBS = frozenset({
 
 #: Keywords accepted by `run()` for features of other subsystems (docs, OTA, TLS,
 #: WebSocket, scale-out). They are accepted so apps written for the original run;
-#: those that have no effect yet are listed in docs/bridge.md.
+#: those that have no effect yet are listed in docs/internals/bridge.md.
 ACCEPTED_ELSEWHERE = frozenset({
     "https", "http2", "http2_max_streams", "tls_cert_pem", "tls_key_pem", "tls_cert_path",
     "tls_key_path", "tls_cert", "tls_key", "ota", "ota_prefix", "ota_token", "ota_token_header",

@@ -1,4 +1,4 @@
-"""OTA updates on a computer (docs/ota.md): the original's manager functions and HTTP endpoints
+"""OTA updates on a computer (docs/internals/ota.md): the original's manager functions and HTTP endpoints
 over two file-backed slots reached through the `esp32.Partition` interface.
 
 One session per process: `ota_begin` opens it on the next update slot, `ota_write` appends
@@ -100,7 +100,7 @@ def _session_dict(s: _Session) -> Dict[str, Any]:
 
 
 def ota_status() -> Dict[str, Any]:
-    """The status snapshot (docs/ota.md)."""
+    """The status snapshot (docs/internals/ota.md)."""
     with _M.lock:
         out: Dict[str, Any] = {"supported": True, "active": _M.session is not None}
         out.update(_partitions())

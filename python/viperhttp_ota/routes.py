@@ -1,4 +1,4 @@
-"""The OTA HTTP endpoints (docs/ota.md): token check, input fields, JSON errors."""
+"""The OTA HTTP endpoints (docs/internals/ota.md): token check, input fields, JSON errors."""
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,4 @@
-"""Sessions and CSRF protection for ViperHTTP apps (docs/sessions-auth.md).
+"""Sessions and CSRF protection for ViperHTTP apps (docs/internals/sessions-auth.md).
 
 `app.add_middleware(viperhttp_session.SessionMiddleware, secret_key=...)` gives every request a
 `request.session` backed by a store: `MemorySessionStore` (this process), `VFSSessionStore`

@@ -1,4 +1,4 @@
-"""CSRF rules shared by `SessionMiddleware` and `CSRFMiddleware` (docs/sessions-auth.md#csrf).
+"""CSRF rules shared by `SessionMiddleware` and `CSRFMiddleware` (docs/internals/sessions-auth.md#csrf).
 
 A request is checked when its method is listed, its path is not exempt and (by default) the
 session holds a truthy user (under `user_key`, default `"user"`). A checked request must pass

@@ -1,4 +1,4 @@
-"""`SessionMiddleware`, `CSRFMiddleware` and the request helpers (docs/sessions-auth.md).
+"""`SessionMiddleware`, `CSRFMiddleware` and the request helpers (docs/internals/sessions-auth.md).
 
 Per request `SessionMiddleware` reads and verifies the cookie, loads the session from the
 store, attaches it as `request.session`, runs the CSRF rules, calls the rest of the chain and
@@ -58,7 +58,7 @@ def _add_header(response: Any, name: str, value: str) -> None:
 
 
 class SessionMiddleware:
-    """Signed-cookie sessions backed by a store; see docs/sessions-auth.md for every keyword."""
+    """Signed-cookie sessions backed by a store; see docs/internals/sessions-auth.md for every keyword."""
 
     def __init__(self, app: Any = None, secret_key: Optional[str] = None, store: Any = None,
                  cookie_name: str = "vhttp_session", ttl_ms: int = 3600000, same_site: Any = "Lax",

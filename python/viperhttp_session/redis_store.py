@@ -1,5 +1,5 @@
 """`RedisSessionStore`: sessions in Redis, shared by every process that points at the same
-server (docs/sessions-auth.md#redissessionstore).
+server (docs/internals/sessions-auth.md#redissessionstore).
 
 One key per session, `<prefix><sid>`, holding the data as JSON; Redis' own TTL (`PX`) does
 expiry. The client is redis-py. Two clients, created lazily: a blocking one behind the

@@ -1,4 +1,4 @@
-"""The `Session` object a request sees as `request.session` (docs/sessions-auth.md).
+"""The `Session` object a request sees as `request.session` (docs/internals/sessions-auth.md).
 
 A thin mapping over a plain dict plus the bookkeeping `SessionMiddleware` needs after the
 handler: whether the data changed (`dirty`), whether the id must change (`rotate()`) or the

@@ -1,4 +1,4 @@
-"""The session store interface and the in-process store (docs/sessions-auth.md#stores).
+"""The session store interface and the in-process store (docs/internals/sessions-auth.md#stores).
 
 `SessionStore` is the interface every store follows: `get`, `set`, `delete`, `touch`, `gc`,
 `compact`. `MemorySessionStore` keeps entries in a dict in this process (lost on restart, not

@@ -1,4 +1,4 @@
-"""`VFSSessionStore`: one JSON file per session on disk (docs/sessions-auth.md#vfssessionstore).
+"""`VFSSessionStore`: one JSON file per session on disk (docs/internals/sessions-auth.md#vfssessionstore).
 
 File `<base_path>/<sid>.json` holds `{"exp": <ms>, "at": <last access ms>, "data": {...}}`,
 written to a temp file unique to the writer (`<file>.<pid>.<random>.tmp`) and renamed over the
@@ -54,7 +54,7 @@ def _fs_locked(lock: threading.RLock) -> Iterator[None]:
 
 def _resolve_base(base_path: Optional[str]) -> str:
     """The default device path `/sessions` maps under `vfs_root`, or to `./sessions` when
-    `vfs_root` is unset; a path the app passes follows the `vfs_root` rule (docs/static-files.md)."""
+    `vfs_root` is unset; a path the app passes follows the `vfs_root` rule (docs/internals/static-files.md)."""
     from viperhttp.files import resolve_path
 
     if base_path is None:

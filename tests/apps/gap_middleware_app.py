@@ -11,7 +11,7 @@ Expected chain for /order: func_mw, eq_first, eq_second, INSTANCE, sync_mw, hand
 
 No exception handlers are registered, so a middleware's `HTTPException` gets the default JSON.
 Run as `python gap_middleware_app.py PORT [MODE]`; MODE "base-instance" also registers an
-instance of a `BaseHTTPMiddleware` subclass (`add_middleware(BaseInstance())`, docs/framework.md:
+instance of a `BaseHTTPMiddleware` subclass (`add_middleware(BaseInstance())`, docs/internals/framework.md:
 "Instances passed to add_middleware are used as they are"), which adds `X-Base-Instance`.
 """
 import sys

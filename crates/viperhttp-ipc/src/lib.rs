@@ -3,7 +3,7 @@
 //! rings, two bounded queues and the blob codecs of `runtime.md` §2.
 //!
 //! This crate has no tokio and no Python dependency, so it builds, tests and
-//! fuzzes on its own. The byte-level contract is written down in `docs/ipc.md`.
+//! fuzzes on its own. The byte-level contract is written down in `docs/internals/ipc.md`.
 
 pub mod blob;
 pub mod channel;

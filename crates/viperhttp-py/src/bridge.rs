@@ -298,7 +298,7 @@ fn body_bytes(
     if body.is_none() {
         Ok((Vec::new(), None))
     } else if let Ok(b) = body.cast::<PyBytes>() {
-        // (decision, docs/bridge.md) an empty byte body carries no default type, so
+        // (decision, docs/internals/bridge.md) an empty byte body carries no default type, so
         // `None` → serialize_response → send_response stays without Content-Type.
         let bytes = b.as_bytes();
         Ok((

@@ -91,7 +91,7 @@ fn truthy(value: Option<&Bound<'_, PyAny>>, default: bool) -> PyResult<bool> {
 }
 
 /// `app.mount(prefix, root, html=False, dotfiles=False)`: register a directory mount
-/// (`dotfiles=True` serves names starting with `.`; docs/static-files.md).
+/// (`dotfiles=True` serves names starting with `.`; docs/internals/static-files.md).
 /// Non-str paths → `TypeError("mount paths must be str")`; validation errors
 /// → `ValueError` (`invalid mount`, `mount prefix already used`).
 #[pyfunction]

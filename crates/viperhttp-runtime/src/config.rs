@@ -41,7 +41,7 @@ const FD_RESERVE: u64 = 64;
 /// The default `max_connections`: the process's file-descriptor limit (raised to
 /// its hard limit first, as nginx's `worker_rlimit_nofile` and Go do) less a
 /// reserve, at least 64, at most 1 Mi. A fixed 1024 let idle sockets lock a
-/// machine with a large limit out (docs/http.md, "Connection pressure").
+/// machine with a large limit out (docs/internals/http.md, "Connection pressure").
 pub fn default_max_connections() -> usize {
     let limit = raise_nofile_limit().unwrap_or(1024);
     limit.saturating_sub(FD_RESERVE).clamp(64, 1 << 20) as usize

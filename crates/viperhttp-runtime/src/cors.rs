@@ -60,7 +60,7 @@ pub enum CorsConfigError {
 
 /// A parsed serialised origin (RFC 6454 §6.2): `scheme://host[:port]`, the
 /// scheme's default port filled in (`None` for a scheme without one). Matching
-/// compares these parts, never raw bytes (docs/cors-hosts-ratelimit.md, "Origin
+/// compares these parts, never raw bytes (docs/internals/cors-hosts-ratelimit.md, "Origin
 /// matching"). Case is kept: browsers send origins in lower case, and the
 /// original compares them case-sensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]

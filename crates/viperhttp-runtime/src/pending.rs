@@ -279,7 +279,7 @@ impl Pending {
 }
 
 /// Copy one response record's bytes out of the ring and release the region.
-/// One allocation holds `[headers][body]` (docs/ipc.md), so it is copied with
+/// One allocation holds `[headers][body]` (docs/internals/ipc.md), so it is copied with
 /// one `Bytes` allocation and split.
 fn take_frame(ipc: &Ipc, msg: &IpcMsg) -> Frame {
     let headers_len = u32::from(msg.headers_len);

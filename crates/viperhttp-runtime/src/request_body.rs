@@ -1,6 +1,6 @@
 //! Reading a request body for Python: the size limit (413), the idle timeout and
 //! the minimum rate (408), and the shared memory budget that bounds all bodies
-//! held at once (docs/http.md, "Request bodies").
+//! held at once (docs/internals/http.md, "Request bodies").
 //!
 //! - `max_body_size`: from `Content-Length` before reading, or while de-chunking.
 //! - `body_timeout_ms`: restarts on every read that makes progress.
@@ -16,7 +16,7 @@
 //!   arrives. While the budget is exhausted the body is not read (the client is held
 //!   by TCP flow control), up to `body_timeout_ms`, then `503`. The reservation lives
 //!   until the body was copied into the IPC ring. What a client that keeps just above
-//!   `min_body_rate` can hold is in docs/http.md ("Request bodies").
+//!   `min_body_rate` can hold is in docs/internals/http.md ("Request bodies").
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -39,7 +39,7 @@ const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 const EVICT_BATCH: usize = 32;
 
 /// Every open connection's guard, oldest first, so connection pressure can close
-/// idle ones (docs/http.md, "Connection pressure"). Touched once per accept and
+/// idle ones (docs/internals/http.md, "Connection pressure"). Touched once per accept and
 /// once per close; scanned only when the limit is reached.
 #[derive(Clone, Default)]
 struct ConnRegistry {

@@ -279,7 +279,7 @@ fn asterisk_options() -> Response<ResponseBody> {
 /// RFC 9112 §3.2.2: with an absolute-form target (`GET http://a.example/ HTTP/1.1`) the
 /// server ignores `Host` and uses the target's authority. It becomes the `Host` header
 /// here, once, so the trusted-host check, CORS and the app all see the same authority
-/// (docs/http.md, "Absolute-form targets"). The head guard already refused userinfo and
+/// (docs/internals/http.md, "Absolute-form targets"). The head guard already refused userinfo and
 /// any scheme but http/https; the scheme of the target is never reported to the app (the
 /// connection decides it). The path handed on is the origin-form path and query.
 fn adopt_target_authority(req: &mut Request<Incoming>) {
@@ -291,7 +291,7 @@ fn adopt_target_authority(req: &mut Request<Incoming>) {
     }
 }
 
-/// Trusted host (docs/cors-hosts-ratelimit.md): `400 Invalid Host` when the `Host` the app
+/// Trusted host (docs/internals/cors-hosts-ratelimit.md): `400 Invalid Host` when the `Host` the app
 /// would see is not allowed. Before CORS, so the reject carries no CORS headers.
 fn untrusted_host(
     shared: &Shared,

@@ -1,4 +1,4 @@
-"""`esp32` for the host: `Partition` backed by two OTA slot files (docs/ota.md).
+"""`esp32` for the host: `Partition` backed by two OTA slot files (docs/internals/ota.md).
 
 The device's `esp32.Partition` API (`Partition(Partition.RUNNING)`, `find`, `info`,
 `readblocks`/`writeblocks`, `ioctl`, `set_boot`, `get_next_update`,

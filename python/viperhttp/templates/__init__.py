@@ -1,5 +1,5 @@
 """Templates: `TemplateResponse`, `render_template` and the cache/debug/limit functions
-(docs/templates.md).
+(docs/internals/templates.md).
 
 Backed by Jinja2 with a compatibility layer (`compat`, `engine`, `filters`, `loader`) so that
 templates written for the original device framework render byte for byte as they did there,
@@ -127,7 +127,7 @@ class TemplateResponse(Response):
     Non-stream: rendered now; a compile or render failure gives a 500 `text/plain` response
     whose body is the error text (never an exception). Stream: compiled and the first piece
     rendered now (so an early failure is still a clean 500), the rest while sending; see
-    docs/templates.md for ETag/304, gzip and mid-stream failures.
+    docs/internals/templates.md for ETag/304, gzip and mid-stream failures.
     """
 
     __slots__ = ()
@@ -250,7 +250,7 @@ def template_clear_cache(path: Any = None) -> None:
 
 
 def template_stats() -> Dict[str, Any]:
-    """Counters and cache entries (docs/templates.md lists the keys)."""
+    """Counters and cache entries (docs/internals/templates.md lists the keys)."""
     return CACHE.snapshot()
 
 
@@ -295,7 +295,7 @@ def template_warmup(root: Any = "/www") -> Dict[str, Any]:
     except TemplateError:
         raise ValueError("invalid root") from None
     if root == "/www" and not _vfs_root_set():
-        host = os.path.join(os.getcwd(), "www")  # default device path, docs/templates.md
+        host = os.path.join(os.getcwd(), "www")  # default device path, docs/internals/templates.md
         name = host.replace(os.sep, "/")
     if not os.path.isdir(host):
         raise ValueError("root must be an existing directory")

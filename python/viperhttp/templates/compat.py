@@ -1,4 +1,4 @@
-"""Source pre-pass: the original device template language → Jinja2 source (docs/templates.md).
+"""Source pre-pass: the original device template language → Jinja2 source (docs/internals/templates.md).
 
 Templates written for the original are valid Jinja except for a few spellings; this pass
 rewrites them and reports the original's parse errors with its texts and 1-based positions:
@@ -52,7 +52,7 @@ _FOR = re.compile(r"^for\s+([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s+in\s+(.+)$",
 _SET = re.compile(r"^set\s+(.*?)\s*=\s*(.*)$", re.S)
 _SET_TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)?(\s*,\s*[A-Za-z_]\w*)*$")
 _LITERALS = {"true": "true", "false": "false", "none": "none", "null": "none"}
-#: Jinja statements accepted as a superset of the original's (docs/templates.md).
+#: Jinja statements accepted as a superset of the original's (docs/internals/templates.md).
 _JINJA_STATEMENTS = frozenset({
     "block", "endblock", "macro", "endmacro", "call", "endcall", "filter", "endfilter", "with",
     "endwith", "autoescape", "endautoescape",
@@ -133,7 +133,7 @@ def _literal(text: str) -> Optional[str]:
 
 
 def _filter_call(name: str, arg: Optional[str]) -> str:
-    """One filter application with the original's argument rules (docs/templates.md)."""
+    """One filter application with the original's argument rules (docs/internals/templates.md)."""
     if arg is None:
         return name
     arg = arg.strip()

@@ -1,5 +1,5 @@
 """The Jinja2 environment with the device's output, undefined, attribute and limit rules
-(docs/templates.md): the code generator's output path, loop counting and include checks.
+(docs/internals/templates.md): the code generator's output path, loop counting and include checks.
 
 Per-render state (strict flag, loop counter, include depth, sandbox root) lives in a context
 variable set around every step of a render, so one environment and one compiled template serve

@@ -1,4 +1,4 @@
-"""The filters and tests whose device behaviour differs from Jinja's (docs/templates.md,
+"""The filters and tests whose device behaviour differs from Jinja's (docs/internals/templates.md,
 "Filters"); registered on the environment by `engine`."""
 from __future__ import annotations
 

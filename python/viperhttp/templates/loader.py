@@ -1,5 +1,5 @@
 """Template names, loading, compiling, the path+size+mtime cache and the error texts
-(docs/templates.md, "Cache" and "Errors")."""
+(docs/internals/templates.md, "Cache" and "Errors")."""
 from __future__ import annotations
 
 import os

@@ -245,7 +245,7 @@ impl ConnGuard {
         })
     }
 
-    /// Connection pressure (docs/http.md, "Connection pressure"): when the
+    /// Connection pressure (docs/internals/http.md, "Connection pressure"): when the
     /// connection is idle in the given way, ask it to close (its reader sees EOF);
     /// true when it was. A connection with a request in progress is left alone.
     pub fn evict_if_idle(&self, kind: Idle) -> bool {

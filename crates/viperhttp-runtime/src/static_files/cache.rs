@@ -4,7 +4,7 @@
 //! and of its `.gz` sibling), so that a hot small file is answered without a
 //! single system call and without a hop to the blocking pool.
 //!
-//! Rules (kept in `docs/static-files.md`):
+//! Rules (kept in `docs/internals/static-files.md`):
 //! - Only regular files whose bytes (and those of their `.gz` sibling, if
 //!   any) are at most [`MAX_CACHED_FILE_BYTES`] each are cached; larger
 //!   files, misses and refusals (404, 307) take the full path every time.

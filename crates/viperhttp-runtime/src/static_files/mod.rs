@@ -159,7 +159,7 @@ impl StaticMounts {
     /// [`StaticMounts::mount`] with the dotfile rule: unless `dotfiles` is true,
     /// a path with a segment starting with `.` (`.env`, `.git/config`) is a 404,
     /// except the `.well-known` directory (RFC 8615) — dotfiles are secrets far
-    /// more often than content (docs/static-files.md, "Dotfiles").
+    /// more often than content (docs/internals/static-files.md, "Dotfiles").
     pub fn mount_with(
         &mut self,
         prefix: &str,

@@ -278,7 +278,7 @@ fn open_contained(path: &Path, root: Option<&Path>) -> Option<Opened> {
 
 /// The real path of an opened file: `/proc/self/fd/N` on Linux (immune to
 /// races), else `canonicalize` of the path (a short race window remains
-/// there, documented in `docs/static-files.md`).
+/// there, documented in `docs/internals/static-files.md`).
 fn real_path(file: &File, path: &Path) -> Option<PathBuf> {
     #[cfg(target_os = "linux")]
     {
@@ -657,7 +657,7 @@ fn respond(
 
     // Range (GET only), honoured only when If-Range (if any) is a strong match
     // (RFC 9110 §13.1.5): a weak entity-tag never matches, so with our weak ETags
-    // only the exact Last-Modified date does (docs/static-files.md, "Range").
+    // only the exact Last-Modified date does (docs/internals/static-files.md, "Range").
     let mut window = None;
     if let (false, Some(range_value)) = (req.head, &req.range) {
         let if_range_ok = match req.if_range.as_deref() {
