@@ -55,6 +55,13 @@ def host(request: Request) -> dict:
     return {"host": request.headers.get("host")}
 
 
+@app.post("/upload")
+def upload(request: Request) -> dict:
+    form = request.form()
+    doc = form["doc"]  # a file part: {"filename", "content_type", "data"}
+    return {"name": doc["filename"], "size": len(doc["data"]), "note": form.get("note")}
+
+
 @app.get("/broken")
 def broken() -> dict:
     raise ZeroDivisionError("bug in the handler")

@@ -45,6 +45,12 @@ def test_cookie_jar(client):
     assert client.get("/me", cookies={"sid": "other"}).json() == {"sid": "other"}
 
 
+def test_files_and_form_fields(client):
+    r = client.post("/upload", files={"doc": ("a.txt", b"hello", "text/plain")},
+                    data={"note": "hi"})
+    assert r.json() == {"name": "a.txt", "size": 5, "note": "hi"}
+
+
 def test_base_url_host(client):
     assert client.get("/host").json() == {"host": "testserver"}
 
