@@ -75,7 +75,8 @@ def _is_dep(value: Any) -> bool:
 class DepNode:
     """One compiled dependency: what to call, with which sub-dependencies, in which mode."""
 
-    __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "is_async")
+    __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "is_async",
+                 "typed")
 
     def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool) -> None:
         self.key = key
@@ -92,6 +93,9 @@ class DepNode:
                              if n not in keys)
         self.is_async: bool = (self.mode == "async_yield" or _is_async_callable(call)
                                or any(child.is_async for child in children))
+        #: annotation-driven parameters of the dependency itself (`def page(limit: int = 10)`),
+        #: validated like a handler's (docs/typed-api.md); set by `compile_deps`.
+        self.typed: Any = None
 
 
 def _is_async_callable(func: Any) -> bool:
@@ -144,7 +148,13 @@ def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "")
         except (TypeError, ValueError) as exc:
             raise type(exc)(_ctx(str(exc), where, path)) from None
         children = compile_deps(sub, where, _depth + 1, path) if sub else ()
-        nodes.append(DepNode(key, func, mode, children, bool(getattr(dep, "use_cache", False))))
+        node = DepNode(key, func, mode, children, bool(getattr(dep, "use_cache", False)))
+        from .typed import compile_typed  # late: typed imports this module
+
+        skip = {child.key for child in children} | set(node.request_args) | set(node.bg_args)
+        node.typed = compile_typed(func, set(), skip, f"{where}, dependency {path!r}" if where else path,
+                                   allow_path=True)
+        nodes.append(node)
     return tuple(nodes)
 
 
@@ -184,6 +194,8 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
         if hit is not _ABSENT:
             return hit
     kwargs = {}
+    if node.typed is not None:
+        node.typed.fill(request, kwargs)
     for child in node.children:
         kwargs[child.key] = await resolve(child, request, stack, cache)
     # Names no child value takes, computed in DepNode.__init__ (so no `in kwargs` test here).

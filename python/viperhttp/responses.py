@@ -36,7 +36,10 @@ _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 
 
 def _stdlib_json_dumps(obj: Any) -> bytes:
-    return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    from viperhttp.encoders import json_default  # late: encoders imports pydantic
+
+    return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                       default=json_default).encode("utf-8")
 
 
 try:  # runtime.md §3.7: the native encoder gives the same bytes and falls back by itself
@@ -354,7 +357,8 @@ def normalize(value: Any) -> Dict[str, Any]:
     if isinstance(value, dict):
         if value.get(MARKER) is True:
             return value
-        return _plain(200, value, APPLICATION_JSON)
+        base = getattr(cls, "_vhttp_base", None)  # `request.json()`'s awaitable dict
+        return _plain(200, value if base is None else base(value), APPLICATION_JSON)
     if isinstance(value, list):
         return _plain(200, value, APPLICATION_JSON)
     if isinstance(value, str):
@@ -362,7 +366,31 @@ def normalize(value: Any) -> Dict[str, Any]:
     if isinstance(value, (bytes, bytearray)):
         # (decision, docs/bridge.md) an empty byte body gets no default type, as on the wire.
         return _plain(200, value, OCTET_STREAM if value else None)
-    return _plain(200, str(value), TEXT_PLAIN)  # int, float, bool, tuple, objects
+    if cls is tuple:
+        # docs/typed-api.md: `(body, 201)` / `(body, 201, headers)`; other tuples keep the
+        # original's text form.
+        from viperhttp.typed_response import split_status_tuple
+
+        split = split_status_tuple(value)
+        if split is not None:
+            resp = normalize(split[0])
+            if resp is split[0]:
+                resp = dict(resp)
+            resp["status_code"] = split[1]
+            if split[2] is not None:
+                resp["headers"] = split[2]
+            return resp
+        return _plain(200, str(value), TEXT_PLAIN)
+    if not isinstance(value, (int, float)):
+        # datetime, UUID, Decimal, Enum, set, dataclass, pydantic model, ...: JSON, like
+        # FastAPI (docs/typed-api.md); objects with no JSON form keep the original's str().
+        from viperhttp.encoders import jsonable_encoder
+
+        try:
+            return _plain(200, jsonable_encoder(value), APPLICATION_JSON)
+        except TypeError:
+            pass
+    return _plain(200, str(value), TEXT_PLAIN)  # int, float, bool, objects
 
 
 def _body_bytes(body: Any) -> Tuple[bytes, Optional[str]]:
