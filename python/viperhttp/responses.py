@@ -12,6 +12,7 @@ from `viperhttp_responses`, which owns SSE formatting, extensions.md §2, to avo
 from __future__ import annotations
 
 import datetime as _dt
+import enum as _enum
 import json as _json
 import time as _time
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -21,7 +22,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from viperhttp.files import build_file_response, http_date
 
 __all__ = [
-    "Response", "JSONResponse", "HTMLResponse", "PlainTextResponse", "StreamingResponse",
+    "Response", "HeaderList", "JSONResponse", "HTMLResponse", "PlainTextResponse", "StreamingResponse",
     "FileResponse", "RedirectResponse", "EventSourceResponse", "UploadFile", "form_upload",
     "normalize", "serialize_response", "is_response", "set_cookie", "delete_cookie", "json_dumps",
 ]
@@ -81,6 +82,98 @@ def _check_headers(headers: Any) -> Any:
     raise TypeError("headers must be a dict, a list of (name, value) pairs or None")
 
 
+class HeaderList(list):  # type: ignore[type-arg]
+    """Response headers as `(name, value)` pairs that also answer dict-style by name.
+
+    `set_cookie` needs repeated names, so it keeps headers as pairs; Starlette-style
+    middleware still writes `response.headers["X-Time"] = "1"`. A str key reads the first
+    value (case-insensitive) and writing replaces every pair of that name; int indexes and
+    slices keep their list meaning.
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            low = key.lower()
+            for name, value in list.__iter__(self):
+                if name.lower() == low:
+                    return value
+            raise KeyError(key)
+        return list.__getitem__(self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(key, str):
+            self._drop(key)
+            self.append((key, value))
+        else:
+            list.__setitem__(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        if isinstance(key, str):
+            if not self._drop(key):
+                raise KeyError(key)
+        else:
+            list.__delitem__(self, key)
+
+    def _drop(self, key: str) -> bool:
+        low = key.lower()
+        kept = [pair for pair in list.__iter__(self) if pair[0].lower() != low]
+        dropped = len(kept) != len(self)
+        self[:] = kept
+        return dropped
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            low = key.lower()
+            return any(name.lower() == low for name, _ in list.__iter__(self))
+        return list.__contains__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def getlist(self, key: str) -> list:  # type: ignore[type-arg]
+        low = key.lower()
+        return [value for name, value in list.__iter__(self) if name.lower() == low]
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self.append((key, default))
+            return default
+        return self[key]
+
+    def update(self, other: Any = (), **kwargs: Any) -> None:
+        items = other.items() if isinstance(other, dict) else other
+        for name, value in list(items) + list(kwargs.items()):
+            self[name] = value
+
+    def pop(self, key: Any = -1, *default: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            value = self.get(key, _MISSING)
+            if value is _MISSING:
+                if default:
+                    return default[0]
+                raise KeyError(key)
+            self._drop(key)
+            return value
+        return list.pop(self, key)
+
+    def items(self) -> list:  # type: ignore[type-arg]
+        return list(list.__iter__(self))
+
+    def keys(self) -> list:  # type: ignore[type-arg]
+        return [name for name, _ in list.__iter__(self)]
+
+    def values(self) -> list:  # type: ignore[type-arg]
+        return [value for _, value in list.__iter__(self)]
+
+
+_MISSING: Any = object()
+
+
 class Response(dict):
     """`Response(status_code=200, body=None, headers=None, content_type=None)` (api.md §7.4).
 
@@ -119,10 +212,13 @@ class Response(dict):
 
     @property
     def headers(self) -> Any:
-        """The headers value (dict or list of pairs); a missing value becomes `{}` on access."""
+        """The headers value: a dict, or a `HeaderList` of pairs (also writable by name); a
+        missing value becomes `{}` on access."""
         headers = self.get("headers")
         if headers is None:
             headers = self["headers"] = {}
+        elif type(headers) is list:
+            headers = self["headers"] = HeaderList(headers)
         return headers
 
     @headers.setter
@@ -361,7 +457,7 @@ def normalize(value: Any) -> Dict[str, Any]:
         return _plain(200, value if base is None else base(value), APPLICATION_JSON)
     if isinstance(value, list):
         return _plain(200, value, APPLICATION_JSON)
-    if isinstance(value, str):
+    if isinstance(value, str) and not isinstance(value, _enum.Enum):
         return _plain(200, value, TEXT_PLAIN)
     if isinstance(value, (bytes, bytearray)):
         # (decision, docs/bridge.md) an empty byte body gets no default type, as on the wire.
@@ -381,15 +477,18 @@ def normalize(value: Any) -> Dict[str, Any]:
                 resp["headers"] = split[2]
             return resp
         return _plain(200, str(value), TEXT_PLAIN)
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) or isinstance(value, _enum.Enum):
         # datetime, UUID, Decimal, Enum, set, dataclass, pydantic model, ...: JSON, like
         # FastAPI (docs/typed-api.md); objects with no JSON form keep the original's str().
         from viperhttp.encoders import jsonable_encoder
 
         try:
-            return _plain(200, jsonable_encoder(value), APPLICATION_JSON)
+            encoded = jsonable_encoder(value)
         except TypeError:
             pass
+        else:
+            return _plain(200, encoded if isinstance(encoded, (dict, list)) else json_dumps(encoded),
+                          APPLICATION_JSON)
     return _plain(200, str(value), TEXT_PLAIN)  # int, float, bool, objects
 
 
@@ -502,11 +601,11 @@ def set_cookie(resp: Dict[str, Any], key: str, value: str = "", max_age: Optiona
         parts.append("SameSite=" + label)
     headers = resp.get("headers")
     if headers is None:
-        headers = []
+        headers = HeaderList()
     elif isinstance(headers, dict):
-        headers = list(headers.items())
-    elif not isinstance(headers, list):
-        headers = list(headers)
+        headers = HeaderList(headers.items())
+    elif type(headers) is not HeaderList:
+        headers = HeaderList(headers)
     headers.append(("Set-Cookie", "; ".join(parts)))
     resp["headers"] = headers
     return resp

@@ -351,7 +351,8 @@ def _compile(route: RouteDef) -> _Compiled:
     if out.typed is not None and out.typed.deps_spec:
         out.deps_spec = merge_deps(route.deps, out.typed.deps_spec, where=where)
     out.deps = deps = compile_deps(out.deps_spec, where) if out.deps_spec is not None else ()
-    out.response = None if route.method == "WS" else compile_response(route.handler, route.options, where)
+    out.response = None if route.method == "WS" else compile_response(route.handler, route.options, where,
+                                                                          out.typed is not None)
     taken = path_names | {e.name for e in query}
     for node in deps:
         if node.key in taken:

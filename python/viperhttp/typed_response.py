@@ -77,8 +77,8 @@ class ResponsePlan:
             if headers:
                 _add_headers(resp, headers)
             return resp
-        if isinstance(body, str) and self.adapter is None:
-            content_type = "text/plain; charset=utf-8"
+        if type(result) is str and self.adapter is None:
+            content_type = "text/plain; charset=utf-8"  # a str stays text, as in the original
         elif body is None and self.adapter is None:
             content_type = None
         else:
@@ -96,15 +96,18 @@ def _add_headers(resp: Any, headers: Any) -> None:
         resp.headers[name] = value
 
 
-def compile_response(handler: Any, options: Dict[str, Any], where: str) -> Optional[ResponsePlan]:
-    """The route's `ResponsePlan`, or None when it declares nothing about its response."""
+def compile_response(handler: Any, options: Dict[str, Any], where: str, typed: bool = False) -> Optional[ResponsePlan]:
+    """The route's `ResponsePlan`, or None when it declares nothing about its response.
+
+    `typed`: the handler declares typed parameters, so it is a FastAPI-style route and its
+    return values are encoded FastAPI's way even without response options."""
     model = options.get("response_model", ...)
     if model is ...:
         model = _return_annotation(handler)
     status = options.get("status_code")
     rclass = options.get("response_class")
     exclude_none = bool(options.get("response_model_exclude_none", False))
-    if model is None and status is None and rclass is None:
+    if model is None and status is None and rclass is None and not typed:
         return None
     adapter = None
     if model is not None:
