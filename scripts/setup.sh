@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 # The session tests start their own redis-server (Debian's package) on a free port.
 command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+# The API-docs tests load /docs and /redoc in headless Chromium (Debian's package).
+command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

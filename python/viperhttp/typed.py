@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import typing
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -174,7 +175,9 @@ def _model(route: str, source: str, fields: Dict[str, Tuple[Any, Any]]) -> Any:
     # Field names are positional placeholders: parameter names such as `model_config` or
     # `_private` must not collide with pydantic's own names; the alias is what is matched.
     config = pydantic.ConfigDict(arbitrary_types_allowed=True, populate_by_name=False)
-    return pydantic.create_model(f"{source}_params", __config__=config, **fields)  # type: ignore[call-overload]
+    # Named after the route, FastAPI-style: an embedded body model shows in the API docs.
+    name = f"{source.capitalize()}_{re.sub(r'[^0-9A-Za-z]+', '_', route.removeprefix('route ')).strip('_')}"
+    return pydantic.create_model(name, __config__=config, **fields)  # type: ignore[call-overload]
 
 
 class _Source:

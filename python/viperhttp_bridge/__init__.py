@@ -596,6 +596,14 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     if any(key.startswith("ota") for key in _other):  # OTA routes/slots (docs/ota.md)
         from viperhttp_ota.routes import install_from_run
         install_from_run(app, _other, host)
+    # /openapi.json, /docs, /redoc: after every route, before the listener (docs/api-docs.md).
+    try:
+        import viperhttp_autodocs
+    except ModuleNotFoundError as exc:
+        if exc.name != "viperhttp_autodocs":
+            raise
+    else:
+        viperhttp_autodocs.install_from_run(app, _other)
     if wifi:
         log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
     ev_loop = _choose_loop(loop)

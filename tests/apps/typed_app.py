@@ -4,6 +4,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import os
 import sys
 import time
 import uuid
@@ -16,7 +17,10 @@ from viperhttp.exceptions import http_exception_response
 from viperhttp import (Body, Cookie, Depends, File, Form, Header, HTTPException, HTMLResponse, Path, Query,
                        Request, RequestValidationError, Router, UploadFile, ViperHTTP, run_in_threadpool)
 
-app = ViperHTTP(title="Typed", version="2.0.0")
+# TYPED_DOCS=0 turns the API docs off; TYPED_DOCS_URL moves Swagger UI (docs/api-docs.md).
+app = ViperHTTP(title="Typed <API>", version="2.0.0", description="Todo + users",
+                docs=os.environ.get("TYPED_DOCS") != "0",
+                docs_url=os.environ.get("TYPED_DOCS_URL", "/docs"))
 
 
 class Color(str, enum.Enum):
@@ -365,6 +369,14 @@ async def validation_handler(request, exc):
 @app.get("/custom-422")
 def custom_422(n: int):
     return {"n": n}
+
+
+@app.websocket("/ws/{room}", protocols=["chat"])
+async def ws_room(ws, room: str):
+    """Chat room socket."""
+    await ws.accept()
+    await ws.send_text(room)
+    await ws.close()
 
 
 if __name__ == "__main__":
