@@ -343,3 +343,52 @@ def test_registration_errors_name_keyword_parameter_and_route(app):
         Body(size=3)
     assert Query(5, int) == {"__vhttp_query__": True, "default": 5, "cast": int, "required": False}
     assert Depends(lambda: 1)["mode"] == "value"
+
+
+@pytest.fixture(scope="module")
+def pool_server(tmp_path_factory):
+    srv = start_module_server(tmp_path_factory.mktemp("pool"), "apps/typed_pool_app.py")
+    yield srv
+    srv.stop()
+
+
+def test_threadpool_mode_runs_handlers_dependencies_and_tasks_in_the_pool(pool_server):
+    c = pool_server.client
+    assert c.get("/threads").json() == {"dep": "dep"}
+    deadline = time.monotonic() + 5
+    while "task" not in c.get("/seen").json() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    seen = c.get("/seen").json()
+    assert seen["handler"].startswith("viperhttp-sync") and seen["dep"].startswith("viperhttp-sync")
+    assert seen["task"].startswith("viperhttp-sync") and not seen["loop"].startswith("viperhttp-sync")
+    # blocking=False on a route overrides the app setting: inline on the interpreter thread
+    assert c.get("/inline").json()["thread"] == seen["loop"]
+
+
+def _concurrent_sleeps(server, n, seconds=0.5):
+    def one():
+        with httpx.Client(base_url=server.base, timeout=10) as c:
+            assert c.get(f"/sleep?seconds={seconds}").status_code == 200
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - t
+
+
+def test_threadpool_size_bounds_concurrency(pool_server):
+    at_limit = _concurrent_sleeps(pool_server, 2)    # threadpool_size=2: both run at once
+    past_limit = _concurrent_sleeps(pool_server, 3)  # the third waits for a free thread
+    assert 0.5 <= at_limit < 0.9, at_limit
+    assert past_limit >= 1.0, past_limit
+
+
+def test_threadpool_settings_are_checked(app):
+    viperhttp.reset()
+    with pytest.raises(ValueError, match="sync_handlers must be 'inline' or 'threadpool'"):
+        ViperHTTP(sync_handlers="threads")
+    with pytest.raises(ValueError, match="threadpool_size must be an int >= 1"):
+        ViperHTTP(threadpool_size=0)

@@ -545,7 +545,7 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                     # A dependency value replaces an undeclared query value of the same name
                     # (a client cannot turn a query key into a 500; declared clashes fail at
                     # registration, see _compile). `dependencies=[...]` values are not passed.
-                    value = await resolve(node, request, stack, cache)
+                    value = await resolve(node, request, stack, cache, plan.blocking)
                     if node.key[0] != _SIDE_EFFECT:
                         kwargs[node.key] = value
                 plan.inject(request, kwargs)

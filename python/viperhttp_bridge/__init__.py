@@ -10,6 +10,7 @@ awaitables get a task.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import signal
@@ -343,7 +344,13 @@ class Bridge:
 
     async def _background_task(self, func: Callable, args: tuple, kwargs: dict) -> None:
         try:
-            result = func(*args, **kwargs)
+            if getattr(self.app, "_sync_threadpool", False) and not _is_async_callable(func):
+                # ViperHTTP(sync_handlers="threadpool"): sync tasks too (docs/typed-api.md).
+                from viperhttp.threadpool import run_in_threadpool
+
+                result = await run_in_threadpool(func, *args, **kwargs)
+            else:
+                result = func(*args, **kwargs)
             if hasattr(result, "__await__"):
                 await result
         except asyncio.CancelledError:
@@ -557,6 +564,11 @@ async def _call_hooks(hooks: List[Callable[[], Any]]) -> None:
         result = hook()
         if hasattr(result, "__await__"):
             await result
+
+
+def _is_async_callable(func: Any) -> bool:
+    func = inspect.unwrap(func)
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
 
 
 def _hooks(app: Any, event: str) -> List[Callable[[], Any]]:
