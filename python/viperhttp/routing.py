@@ -504,7 +504,9 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
             return resolver(dep_call_marker(plan, request, kwargs))
         coro = run_pipeline(plan, request, kwargs, handlers)
         return coro if plan.is_async else run_eagerly(coro)
-    if plan.is_async or plan.typed is not None or plan.response is not None:
+    if not plan.is_async and (plan.typed is not None or plan.response is not None):
+        return _call_typed_sync(plan, request, kwargs, handlers)
+    if plan.is_async:
         if not plan.deps:
             plan.inject(request, kwargs)
         coro = run_pipeline(plan, request, kwargs, handlers)
@@ -518,6 +520,38 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
         return handle_exception(handlers, request, exc)
     finally:
         warn_if_slow(plan, started)
+        current_request_var.reset(token)
+
+
+def _call_typed_sync(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
+                     handlers: Dict[type, HandlerEntry]) -> Any:
+    """`run_pipeline` without the coroutine, for a sync typed route with no dependencies."""
+    plan.inject(request, kwargs)
+    token = _cv_set(request)
+    try:
+        if plan.typed is not None:
+            plan.typed.fill(request, kwargs)
+        started = _clock()
+        result = plan.handler(**kwargs)
+        warn_if_slow(plan, started)
+        if inspect.isawaitable(result):  # a sync callable returning an awaitable: finish async
+            return _finish_later(plan, request, result, handlers)
+        return result if plan.response is None else plan.response.finish(result)
+    except Exception as exc:
+        return handle_exception(handlers, request, exc)
+    finally:
+        current_request_var.reset(token)
+
+
+async def _finish_later(plan: RoutePlan, request: Any, awaitable: Any, handlers: Dict[type, HandlerEntry]) -> Any:
+    token = _cv_set(request)
+    try:
+        result = await awaitable
+        return result if plan.response is None else plan.response.finish(result)
+    except Exception as exc:
+        result = handle_exception(handlers, request, exc)
+        return (await result) if inspect.isawaitable(result) else result
+    finally:
         current_request_var.reset(token)
 
 

@@ -181,7 +181,7 @@ def _model(route: str, source: str, fields: Dict[str, Tuple[Any, Any]]) -> Any:
 
 
 class _Source:
-    __slots__ = ("source", "model", "names", "aliases", "lists")
+    __slots__ = ("source", "model", "names", "aliases", "lists", "pairs", "validate", "fields")
 
     def __init__(self, source: str, route: str, entries: List[Tuple[str, Any, Any]]) -> None:
         fields = {}
@@ -195,6 +195,9 @@ class _Source:
             self.lists.append(_is_sequence(hint))
         self.source = source
         self.model = _model(route, source, fields)
+        self.pairs = tuple(zip(self.aliases, self.lists))
+        self.validate = self.model.__pydantic_validator__.validate_python
+        self.fields = tuple((name, f"f{i}") for i, name in enumerate(self.names))
 
 
 class TypedPlan:
@@ -225,12 +228,13 @@ class TypedPlan:
         for src in self.sources:
             data = self._gather(src, request)
             try:
-                obj = src.model.__pydantic_validator__.validate_python(data)
+                obj = src.validate(data)
             except ValidationError as exc:
                 errors.extend(_clean_errors(exc, (src.source,)))
                 continue
-            for i, name in enumerate(src.names):
-                kwargs[name] = getattr(obj, f"f{i}")
+            values = obj.__dict__
+            for name, field in src.fields:
+                kwargs[name] = values[field]
         if self.body_mode:
             self._fill_body(request, kwargs, errors)
         if self.files:
@@ -251,7 +255,7 @@ class TypedPlan:
         else:
             values = _form(request)
         data: Dict[str, Any] = {}
-        for alias, many in zip(src.aliases, src.lists):
+        for alias, many in src.pairs:
             if many:
                 if kind == "query":
                     items = values.getlist(alias)

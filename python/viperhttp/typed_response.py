@@ -70,6 +70,10 @@ class ResponsePlan:
                 raise ValueError(f"response does not match response_model ({self.where}): "
                                  f"{exc.error_count()} error(s): {exc.errors(include_url=False)!r}") from None
             body = self.adapter.dump_python(validated, mode="json", exclude_none=self.exclude_none)
+        elif type(result) in (dict, list) and not self.exclude_none:
+            # Left to the native encoder, whose fallback calls `encoders.json_default` for
+            # the values JSON cannot spell: no Python walk over the usual all-native dict.
+            body = result
         else:
             body = jsonable_encoder(result, self.exclude_none)
         if self.response_class is not None:
