@@ -392,3 +392,14 @@ def test_threadpool_settings_are_checked(app):
         ViperHTTP(sync_handlers="threads")
     with pytest.raises(ValueError, match="threadpool_size must be an int >= 1"):
         ViperHTTP(threadpool_size=0)
+
+
+def test_dispatch_applies_the_typed_plan(app):
+    @app.get("/d/{n}")
+    def d(n: int, limit: int = 10):
+        return {"n": n, "limit": limit}
+
+    assert app.dispatch("GET", "/d/4?limit=2") == {"n": 4, "limit": 2}
+    invalid = app.dispatch("GET", "/d/x")
+    assert invalid["status_code"] == 422
+    assert invalid["body"]["detail"][0]["loc"] == ["path", "n"]

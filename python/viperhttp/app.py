@@ -252,6 +252,11 @@ class ViperHTTP(RouteDecorators):
         invalid = fill_query(plan, request, params, kwargs)
         if invalid is not None:
             return invalid
+        if plan.typed is not None:  # annotation-driven parameters (docs/typed-api.md)
+            try:
+                plan.typed.fill(request, kwargs)
+            except HTTPException as exc:
+                return http_exception_response(exc)
         if plan.deps:
             return dep_call_marker(plan, request, kwargs)
         plan.inject(request, kwargs)
