@@ -10,7 +10,6 @@ else goes through `call_route` here.
 from __future__ import annotations
 
 import inspect
-import itertools
 import re
 from contextvars import ContextVar
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -18,10 +17,12 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from .background import BackgroundTasks, for_request
 from .deps import DepNode, compile_deps, inject_names, merge_deps, resolve, teardown
 from .exceptions import HandlerEntry, handle_exception, validation_error
-from .params import QueryEntry, apply_query_spec, compile_query_spec
+from .params import apply_query_spec, compile_query_spec
 from .request import Request
 from .threadpool import _clock, run_sync, warn_if_slow
-from .typed import TypedPlan, compile_typed, expand_depends
+from .route_options import SIDE_EFFECT as _SIDE_EFFECT, TYPED_KWARGS as _TYPED_KWARGS
+from .route_options import check_typed_kwarg as _check_typed_kwarg, side_effect_deps
+from .typed import TypedPlan, compile_typed
 from .typed_response import ResponsePlan, compile_response
 
 __all__ = ["Router", "RouteDef", "RoutePlan", "RouteDecorators", "current_request_var", "call_route",
@@ -46,26 +47,6 @@ _DOC_KWARGS: Dict[str, Tuple[type, str]] = {
     "include_in_schema": (bool, "include_in_schema must be bool"),
 }
 _PARAM_NAME = re.compile(r"\{([^{}:]+)(?::[^{}]*)?\}")
-#: Keys of `dependencies=[...]` entries in a merged deps spec: `@` cannot start a parameter
-#: name, so these values are resolved for their effect and never passed to the handler.
-_SIDE_EFFECT = "@"
-_side_effect_ids = itertools.count()
-
-
-def side_effect_deps(dependencies: Any, what: str) -> Optional[Dict[str, Any]]:
-    """`dependencies=[Depends(f), ...]` as deps-spec entries under `@` keys (docs/typed-api.md)."""
-    if dependencies is None:
-        return None
-    if not isinstance(dependencies, (list, tuple)):
-        raise TypeError(f"dependencies must be a list of Depends() ({what}, keyword 'dependencies')")
-    out: Dict[str, Any] = {}
-    for dep in dependencies:
-        if not (isinstance(dep, dict) and dep.get("__vhttp_dep__") is True):
-            raise TypeError(f"dependencies must be a list of Depends() ({what}, keyword 'dependencies')")
-        out[f"{_SIDE_EFFECT}{next(_side_effect_ids)}"] = expand_depends(dep, what)
-    return out
-
-
 def check_tags(tags: Any) -> List[str]:
     """`tags` is a str or a list/tuple of str; stored as a list."""
     if tags is None:
@@ -185,27 +166,6 @@ def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any])
     if extra:
         out["deps"] = merge_deps(out["deps"], extra, where=where)
     return out
-
-
-#: FastAPI route keywords (docs/typed-api.md): name → check.
-_TYPED_KWARGS = ("status_code", "response_model", "response_model_exclude_none", "response_class",
-                 "dependencies", "openapi_extra", "blocking", "response_description")
-
-
-def _check_typed_kwarg(key: str, value: Any, where: str) -> None:
-    ok = True
-    if key == "status_code":
-        ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599)
-    elif key in ("response_model_exclude_none", "blocking"):
-        ok = isinstance(value, bool)
-    elif key == "response_class":
-        ok = value is None or (isinstance(value, type) and callable(value))
-    elif key == "openapi_extra":
-        ok = value is None or isinstance(value, dict)
-    elif key == "response_description":
-        ok = isinstance(value, str)
-    if not ok:
-        raise TypeError(f"invalid value for keyword {key!r} ({where}): {value!r}")
 
 
 def _parse_methods(methods: Any) -> List[str]:

@@ -27,7 +27,7 @@ from .background import BackgroundTasks
 from .deps import Depends
 from .exceptions import HTTPException
 from .forms import UploadFile
-from .params import Body, File, Form, Param, Query
+from .params import Body, Param, Query
 from .request import Request
 
 __all__ = ["TypedPlan", "RequestValidationError", "compile_typed", "signature_deps", "Annotated"]

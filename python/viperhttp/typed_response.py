@@ -16,7 +16,7 @@ import pydantic
 from pydantic import TypeAdapter, ValidationError
 
 from .encoders import jsonable_encoder
-from .responses import APPLICATION_JSON, MARKER, Response, is_response
+from .responses import APPLICATION_JSON, MARKER, is_response
 
 __all__ = ["ResponsePlan", "compile_response", "split_status_tuple"]
 

@@ -1,5 +1,4 @@
 """Test app for tests/test_typed.py: a FastAPI-style todo + users service on ViperHTTP."""
-import asyncio
 import dataclasses
 import datetime as dt
 import decimal
@@ -8,7 +7,7 @@ import os
 import sys
 import time
 import uuid
-from typing import Annotated, Dict, List, Literal, Optional
+from typing import Annotated, List, Literal, Optional
 
 from pydantic import BaseModel, Field
 
