@@ -407,3 +407,15 @@ def test_dispatch_applies_the_typed_plan(app):
     invalid = app.dispatch("GET", "/d/x")
     assert invalid["status_code"] == 422
     assert invalid["body"]["detail"][0]["loc"] == ["path", "n"]
+
+
+def test_hostile_bodies_are_422_not_500(server):
+    c = server.client
+    deep = b"[" * 50000 + b"]" * 50000
+    r = c.post("/items/bulk", content=deep)
+    assert r.status_code == 422 and len(r.content) < 2000  # the body is not echoed back
+    nested = b'{"item":' + b'{"a":' * 20000 + b"1" + b"}" * 20000 + b"}"
+    r = c.post("/embed", content=nested)
+    assert r.status_code == 422 and len(r.content) < 2000
+    r = c.get("/headers", headers={"x-token": "9" * 5000})  # past Python's int digit limit
+    assert detail(r)[0][0] == ("header", "x-token")

@@ -18,7 +18,7 @@ from .middleware import _configure_native, _native_kind, _run_chain
 from .request import Request, State
 from .routing import (RouteDecorators, RouteDef, RoutePlan, call_route, current_request_var,
                       dep_call_marker, expand_router, fill_query, merge_query)
-from .threadpool import _clock, configure as _configure_threadpool, warn_if_slow
+from .threadpool import SLOW_INLINE_SECONDS, _clock, configure as _configure_threadpool, warn_if_slow
 
 __all__ = ["ViperHTTP", "active_app", "current_request", "set_current_request", "clear_active_app"]
 
@@ -165,7 +165,8 @@ class ViperHTTP(RouteDecorators):
             except Exception as exc:
                 return handle_exception(self._exception_handlers, request, exc)
             finally:
-                warn_if_slow(plan, started)
+                if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
+                    warn_if_slow(plan, started)
                 _cv_reset(token)
         return call_route(plan, request, params, self._exception_handlers)
 

@@ -19,7 +19,7 @@ from .deps import DepNode, compile_deps, inject_names, merge_deps, resolve, tear
 from .exceptions import HandlerEntry, handle_exception, validation_error
 from .params import apply_query_spec, compile_query_spec
 from .request import Request
-from .threadpool import _clock, run_sync, warn_if_slow
+from .threadpool import SLOW_INLINE_SECONDS, _clock, run_sync, warn_if_slow
 from .route_options import SIDE_EFFECT as _SIDE_EFFECT, TYPED_KWARGS as _TYPED_KWARGS
 from .route_options import check_typed_kwarg as _check_typed_kwarg, side_effect_deps
 from .typed import TypedPlan, compile_typed
@@ -479,7 +479,8 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
     except Exception as exc:
         return handle_exception(handlers, request, exc)
     finally:
-        warn_if_slow(plan, started)
+        if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
+            warn_if_slow(plan, started)
         current_request_var.reset(token)
 
 
@@ -493,7 +494,8 @@ def _call_typed_sync(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
             plan.typed.fill(request, kwargs)
         started = _clock()
         result = plan.handler(**kwargs)
-        warn_if_slow(plan, started)
+        if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
+            warn_if_slow(plan, started)
         if inspect.isawaitable(result):  # a sync callable returning an awaitable: finish async
             return _finish_later(plan, request, result, handlers)
         return result if plan.response is None else plan.response.finish(result)
@@ -550,7 +552,8 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
             else:
                 started = _clock()
                 result = plan.handler(**kwargs)
-                warn_if_slow(plan, started)
+                if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
+                    warn_if_slow(plan, started)
             if inspect.isawaitable(result):
                 result = await result
             if plan.response is not None:

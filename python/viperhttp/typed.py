@@ -54,7 +54,9 @@ def _clean_errors(exc: ValidationError, prefix: Tuple[Any, ...]) -> List[Dict[st
     out = []
     for err in exc.errors(include_url=False):
         item: Dict[str, Any] = {"type": err["type"], "loc": list(prefix) + list(err["loc"]), "msg": err["msg"]}
-        if "input" in err and err["type"] != "missing":
+        # `missing` has no input; `json_invalid`'s input is the whole body (FastAPI leaves
+        # it out too): echoing it back would only repeat the client's bytes.
+        if "input" in err and err["type"] not in ("missing", "json_invalid"):
             item["input"] = _safe(err["input"])
         ctx = err.get("ctx")
         if ctx:
