@@ -299,7 +299,7 @@ async fn route_request(
         return simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     };
     adopt_target_authority(&mut req);
-    // Trusted host (runtime.md §7.2): before CORS, no CORS headers on the reject. The
+    // Trusted host (docs/cors-hosts-ratelimit.md): before CORS, no CORS headers on the reject. The
     // checked value is the `Host` the app sees.
     if let Some(hosts) = &shared.config.trusted_hosts {
         let host = req.headers().get(http::header::HOST).map(|v| v.as_bytes());
