@@ -31,8 +31,8 @@ def test_document_is_valid_openapi_3_1(doc):
     assert doc["openapi"] == "3.1.0"
     validate(doc)  # openapi-spec-validator: raises on any violation
     assert doc["info"] == {"title": "Typed <API>", "version": "2.0.0", "description": "Todo + users"}
-    # the docs routes themselves are not in the document
-    assert not {"/openapi.json", "/docs", "/redoc", "/docs/lite"} & set(doc["paths"])
+    # the docs routes themselves and include_in_schema=False routes are not in the document
+    assert not {"/openapi.json", "/docs", "/redoc", "/docs/lite", "/hidden"} & set(doc["paths"])
 
 
 def _params(doc, path, method="get"):
@@ -175,3 +175,35 @@ def test_lite_page_lists_operations(server, doc, browser):
     browser.screenshot(str(ARTIFACTS / "docs-lite.png"))
     assert _local_only(browser.requested_urls()) == []
     assert os.path.getsize(ARTIFACTS / "docs-lite.png") > 1000
+
+
+def test_schema_cache_refresh_and_invalidation_in_process():
+    import viperhttp
+    import viperhttp_autodocs
+
+    viperhttp.reset()
+    app = viperhttp.ViperHTTP()
+    try:
+        @app.get("/a")
+        def a(n: int = 1):
+            return n
+
+        urls = viperhttp_autodocs.install(app, title="T", servers=["http://x", {"url": "/y"}, 5])
+        assert urls == {"openapi_url": "/openapi.json", "docs_url": "/docs", "redoc_url": "/redoc"}
+        first = app.dispatch("GET", "/openapi.json")
+        assert first["headers"] == {"Cache-Control": "no-store"}
+        assert set(first["body"]["paths"]) == {"/a"}
+        assert first["body"]["servers"] == [{"url": "http://x"}, {"url": "/y"}]
+        assert app.dispatch("GET", "/openapi.json")["body"] is first["body"]  # cached
+
+        @app.get("/b")
+        def b():
+            return 1
+
+        assert set(app.dispatch("GET", "/openapi.json")["body"]["paths"]) == {"/a", "/b"}  # invalidated
+        again = app.dispatch("GET", "/openapi.json?refresh=yes")["body"]
+        assert again is not first["body"] and set(again["paths"]) == {"/a", "/b"}
+        # a second install does not duplicate routes; a taken path is left alone
+        assert viperhttp_autodocs.install(app)["openapi_url"] is None
+    finally:
+        viperhttp.reset()

@@ -174,6 +174,11 @@ def meta():
     return {"ok": True}
 
 
+@app.get("/hidden", include_in_schema=False)
+def hidden():
+    return {"hidden": True}
+
+
 # --- return values -------------------------------------------------------------------------
 
 RETURNS = {
