@@ -246,6 +246,11 @@ def test_annotated_depends_with_sub_dependencies(server):
     assert r.status_code == 401 and r.json() == {"detail": "no user"}
 
 
+def test_dependency_reads_a_path_parameter(server):
+    assert get(server, "/dep/items/7").json() == {"item": 7}
+    assert detail(get(server, "/dep/items/x")) == [(("path", "item_id"), "int_parsing")]
+
+
 def test_router_dependencies(server):
     assert detail(get(server, "/secure/ping")) == [(("header", "x-key"), "missing")]
     assert get(server, "/secure/ping", headers={"x-key": "no"}).status_code == 403

@@ -249,7 +249,7 @@ class ViperHTTP(RouteDecorators):
         if background is not None:
             request._background = background
         request.path_params = params
-        kwargs = dict(params)
+        kwargs = plan.path_kwargs(params)
         invalid = fill_query(plan, request, params, kwargs)
         if invalid is not None:
             return invalid
@@ -288,7 +288,7 @@ class ViperHTTP(RouteDecorators):
             raw_path, _, query = path.partition("?")
             request = Request(method="WS", path=raw_path, query=query)
         request.path_params = params
-        kwargs = dict(params)
+        kwargs = plan.path_kwargs(params)
         invalid = fill_query(plan, request, params, kwargs)
         if invalid is not None:
             return invalid

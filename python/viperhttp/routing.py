@@ -371,6 +371,15 @@ class RoutePlan:
         self.simple = not (self.is_async or self.query or self.deps or self.request_args or self.bg_args
                            or self.typed or self.response)
 
+    def path_kwargs(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        """The path parameters as the first kwargs. A typed route passes only those the handler
+        declares (FastAPI: a placeholder may be read by a dependency alone); an original-style
+        route passes them all (§4.1)."""
+        if self.typed is None or self.var_kw:
+            return dict(params)
+        accepts = self.accepts
+        return {k: v for k, v in params.items() if k in accepts}
+
     def inject(self, request: Any, kwargs: Dict[str, Any]) -> None:
         """Request and background-task injection, only where no other value has the name (§4.1)."""
         for name in self.request_args:
@@ -454,7 +463,7 @@ def fill_query(plan: RoutePlan, request: Any, params: Dict[str, Any], kwargs: Di
 
 def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: Dict[type, HandlerEntry]) -> Any:
     """The general route path: query spec → deps → handler → errors. May return an awaitable."""
-    kwargs = dict(params)
+    kwargs = plan.path_kwargs(params)
     invalid = fill_query(plan, request, params, kwargs)
     if invalid is not None:
         return invalid

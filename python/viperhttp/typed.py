@@ -97,7 +97,7 @@ def _is_model(tp: Any) -> bool:
     tp = _unwrap_optional(tp)
     if typing.get_origin(tp) in (list, tuple, set, frozenset, typing.Sequence) and typing.get_args(tp):
         tp = typing.get_args(tp)[0]
-    if typing.get_origin(tp) is dict:
+    if tp is dict or typing.get_origin(tp) is dict:
         return True
     return isinstance(tp, type) and (issubclass(tp, pydantic.BaseModel) or dataclasses.is_dataclass(tp))
 
@@ -183,9 +183,13 @@ def _model(route: str, source: str, fields: Dict[str, Tuple[Any, Any]]) -> Any:
 
 
 class _Source:
-    __slots__ = ("source", "model", "names", "aliases", "lists", "pairs", "validate", "fields")
+    __slots__ = ("source", "model", "names", "aliases", "lists", "pairs", "validate", "fields", "path_first")
 
-    def __init__(self, source: str, route: str, entries: List[Tuple[str, Any, Any]]) -> None:
+    def __init__(self, source: str, route: str, entries: List[Tuple[str, Any, Any]],
+                 path_first: bool = False) -> None:
+        #: a dependency's plain parameters: it cannot know its route's placeholders when it is
+        #: compiled, so a path parameter of that name wins over the query (FastAPI habit).
+        self.path_first = path_first
         fields = {}
         self.names = []
         self.aliases = []
@@ -232,7 +236,12 @@ class TypedPlan:
             try:
                 obj = src.validate(data)
             except ValidationError as exc:
-                errors.extend(_clean_errors(exc, (src.source,)))
+                found = _clean_errors(exc, (src.source,))
+                if src.path_first:
+                    for err in found:
+                        if len(err["loc"]) > 1 and err["loc"][1] in request.path_params:
+                            err["loc"][0] = "path"
+                errors.extend(found)
                 continue
             values = obj.__dict__
             for name, field in src.fields:
@@ -271,6 +280,8 @@ class TypedPlan:
                     data[alias] = items
                 continue
             value = values.get(alias)
+            if src.path_first:
+                value = request.path_params.get(alias, value)
             if value is not None:
                 if kind == "form" and isinstance(value, list):
                     value = value[-1]  # FastAPI: the last of repeated form fields
@@ -445,7 +456,8 @@ def compile_typed(handler: Any, path_names: set, skip: set, where: str, skip_fir
     for source in _SOURCES:
         if by_source[source]:
             try:
-                plan.sources.append(_Source(source, where, by_source[source]))
+                plan.sources.append(_Source(source, where, by_source[source],
+                                            path_first=allow_path and source == "query"))
             except (pydantic.PydanticSchemaGenerationError, TypeError, ValueError) as exc:
                 raise TypeError(f"unsupported parameter type ({where}, {source} parameters): {exc}") from None
     if bodies:

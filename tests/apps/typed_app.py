@@ -274,6 +274,15 @@ def dep_events():
     return {"events": EVENTS}
 
 
+def item_from_path(item_id: int):
+    return {"item": item_id}
+
+
+@app.get("/dep/items/{item_id}")
+def dep_path(found: dict = Depends(item_from_path)):
+    return found
+
+
 router = Router(prefix="/secure", dependencies=[Depends(require_key)])
 
 
