@@ -289,7 +289,7 @@ class TypedPlan:
         return data
 
     def _fill_body(self, request: Any, kwargs: Dict[str, Any], errors: List[Dict[str, Any]]) -> None:
-        body = request.body
+        body = request._body  # the raw bytes: `request.body` would copy them into a `Body`
         if not body:
             if self.body_required:
                 errors.append({"type": "missing", "loc": ["body"], "msg": "Field required"})
@@ -298,7 +298,7 @@ class TypedPlan:
                     kwargs[name] = self.body_default if self.body_mode == "single" else None
             return
         try:
-            value = self.body_adapter.validate_json(bytes(body))
+            value = self.body_adapter.validate_json(body if isinstance(body, (bytes, bytearray)) else bytes(body))
         except ValidationError as exc:
             errors.extend(_clean_errors(exc, ("body",)))
             return
