@@ -221,6 +221,7 @@ def test_unserialisable_value_is_500_before_middleware(server):
     assert r.status_code == 500 and r.text == "Internal Server Error"
     # The timing middleware ran on the 500 the client got, not on a 200 that failed later.
     assert r.headers["x-seen-status"] == "500" and r.headers["x-process-time"] == "1"
+    assert "handler_error TypeError('Object of type Opaque is not JSON serializable')" in server.logs()
 
 
 def test_middleware_sets_headers_on_a_response_with_cookies(server):

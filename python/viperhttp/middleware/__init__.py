@@ -149,7 +149,7 @@ async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: 
             except Exception as exc:
                 # A body that cannot be serialised is the handler's 500, so the middleware and
                 # the access log see the status the client gets (docs/typed-api.md).
-                return await _error_result(app, request, exc)
+                return await _error_result(app, request, exc, "handler_error")
         try:
             result = chain[index](request, _CallNext(app, chain, index + 1, request))
             if inspect.isawaitable(result):
@@ -163,8 +163,8 @@ async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: 
         _cv_set(prev)
 
 
-async def _error_result(app: Any, request: Any, exc: Exception) -> Any:
-    result = handle_exception(app._exception_handlers, request, exc, "middleware_error")
+async def _error_result(app: Any, request: Any, exc: Exception, what: str = "middleware_error") -> Any:
+    result = handle_exception(app._exception_handlers, request, exc, what)
     if inspect.isawaitable(result):
         result = await result
     return _response(result)
