@@ -256,6 +256,9 @@ def test_router_dependencies(server):
     assert detail(get(server, "/secure/ping")) == [(("header", "x-key"), "missing")]
     assert get(server, "/secure/ping", headers={"x-key": "no"}).status_code == 403
     assert get(server, "/secure/ping", headers={"x-key": "k"}).json() == {"pong": True}
+    # include_router(..., dependencies=[...]) too
+    assert get(server, "/admin/stats", headers={"x-key": "no"}).status_code == 403
+    assert get(server, "/admin/stats", headers={"x-key": "k"}).json() == {"stats": True}
 
 
 def test_exception_handler_for_request_validation_error(server):

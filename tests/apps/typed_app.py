@@ -293,6 +293,16 @@ def secure_ping():
 
 app.include_router(router)
 
+admin = Router(prefix="/admin")
+
+
+@admin.get("/stats")
+def admin_stats():
+    return {"stats": True}
+
+
+app.include_router(admin, dependencies=[Depends(require_key)])
+
 # --- the original style, unchanged ---------------------------------------------------------
 
 
