@@ -10,6 +10,7 @@ import time
 import conftest
 import httpx
 import pytest
+from typing import Annotated
 
 import viperhttp
 from viperhttp import Body, Depends, Path, Query, ViperHTTP
@@ -167,7 +168,9 @@ def test_form_and_file_parameters(server):
     assert detail(c.post("/login", data={})) == [(("form", "username"), "missing"),
                                                  (("form", "password"), "missing")]
     r = c.post("/upload", files={"file": ("a.txt", b"hello", "text/plain")}, data={"note": "n"})
-    assert r.json() == {"filename": "a.txt", "size": 5, "note": "n", "extra": False}
+    assert r.json() == {"filename": "a.txt", "size": 5, "note": "n", "extra": None}
+    r = c.post("/upload", files={"file": ("a.txt", b"hello", "text/plain"), "extra": ("b.bin", b"xyz")})
+    assert r.json() == {"filename": "a.txt", "size": 5, "note": "none", "extra": "xyz"}  # bytes annotation
     assert detail(c.post("/upload", data={"note": "n"})) == [(("body", "file"), "missing")]
 
 
@@ -350,6 +353,11 @@ def test_registration_errors_name_keyword_parameter_and_route(app):
 
     with pytest.raises(TypeError, match=r"route GET /a, parameter 'n'"):
         app.get("/a")(h)
+    def bad(ok: int = 1, limit: Annotated[str, Query(pattern="(")] = "a"):
+        return limit
+
+    with pytest.raises(TypeError, match=r"unsupported parameter type \(route GET /b, parameter 'limit'\)"):
+        app.get("/b")(bad)
     with pytest.raises(TypeError, match=r"unknown keyword 'maximum' for Query\(\)"):
         Query(1, maximum=3)
     with pytest.raises(TypeError, match=r"unknown keyword 'size' for Body\(\)"):

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pydantic
 from pydantic import TypeAdapter, ValidationError
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, SchemaError
 
 from .background import BackgroundTasks
 from .deps import Depends
@@ -36,6 +36,8 @@ Annotated = typing.Annotated
 _EMPTY = inspect.Parameter.empty
 _SOURCES = ("path", "query", "header", "cookie", "form")
 _SEQUENCE_ORIGINS = (list, tuple, set, frozenset, typing.Sequence)
+#: what pydantic raises for a declaration it cannot compile (→ a registration TypeError)
+_SCHEMA_ERRORS = (pydantic.PydanticSchemaGenerationError, SchemaError, TypeError, ValueError)
 
 
 class RequestValidationError(HTTPException):
@@ -219,7 +221,8 @@ class TypedPlan:
         self.body_adapter: Any = None
         self.body_required = False
         self.body_default: Any = None
-        self.files: List[Tuple[str, str, bool, bool, Any]] = []  # (name, alias, required, many, default)
+        #: (name, alias, required, many, default, as_bytes): `bytes` annotations get the content
+        self.files: List[Tuple[str, str, bool, bool, Any, bool]] = []
         self.deps_spec: Dict[str, Any] = {}
         self.names: List[str] = []
         self.response: Any = None  # viperhttp.typed_response.ResponsePlan
@@ -310,7 +313,7 @@ class TypedPlan:
 
     def _fill_files(self, request: Any, kwargs: Dict[str, Any], errors: List[Dict[str, Any]]) -> None:
         form = _form(request)
-        for name, alias, required, many, default in self.files:
+        for name, alias, required, many, default, as_bytes in self.files:
             raw = form.get(alias)
             items = [] if raw is None else raw if isinstance(raw, list) else [raw]
             uploads = [UploadFile.from_multipart(v) for v in items]
@@ -324,7 +327,8 @@ class TypedPlan:
                 else:
                     kwargs[name] = default
                 continue
-            kwargs[name] = uploads if many else uploads[0]
+            values: List[Any] = [u.read_sync() for u in uploads] if as_bytes else uploads  # type: ignore[union-attr]
+            kwargs[name] = values if many else values[0]
 
 
 def _form(request: Any) -> Dict[str, Any]:
@@ -439,7 +443,10 @@ def compile_typed(handler: Any, path_names: set, skip: set, where: str, skip_fir
             required = default is ... or default is _EMPTY
             alias = (getattr(marker, "options", {}) or {}).get("alias") or name
             many = _is_sequence(hint)
-            plan.files.append((name, alias, required, many, None if required else default))
+            inner = _unwrap_optional(hint)
+            if many and typing.get_args(inner):
+                inner = typing.get_args(inner)[0]
+            plan.files.append((name, alias, required, many, None if required else default, inner is bytes))
             plan.names.append(name)
             continue
         if source == "body":
@@ -458,11 +465,22 @@ def compile_typed(handler: Any, path_names: set, skip: set, where: str, skip_fir
             try:
                 plan.sources.append(_Source(source, where, by_source[source],
                                             path_first=allow_path and source == "query"))
-            except (pydantic.PydanticSchemaGenerationError, TypeError, ValueError) as exc:
-                raise TypeError(f"unsupported parameter type ({where}, {source} parameters): {exc}") from None
+            except _SCHEMA_ERRORS as exc:
+                raise TypeError(f"unsupported parameter type ({where}, parameter "
+                                f"{_culprit(by_source[source])!r}): {exc}") from None
     if bodies:
         _compile_body(plan, bodies, embed or len(bodies) > 1, where)
     return plan
+
+
+def _culprit(entries: List[Tuple[str, Any, Any]]) -> str:
+    """The first parameter whose type pydantic cannot handle on its own."""
+    for name, hint, field in entries:
+        try:
+            _model("probe", "probe", {"f0": (hint, field)})
+        except _SCHEMA_ERRORS:
+            return name
+    return ", ".join(name for name, _, _ in entries)
 
 
 def _compile_body(plan: TypedPlan, bodies: List[Tuple[str, Any, Any]], embed: bool, where: str) -> None:
@@ -479,7 +497,7 @@ def _compile_body(plan: TypedPlan, bodies: List[Tuple[str, Any, Any]], embed: bo
             plan.body_adapter = TypeAdapter(Annotated[hint, field] if field.metadata else hint)
             plan.body_required = field.is_required()
             plan.body_default = None if field.is_required() else field.get_default(call_default_factory=True)
-    except (pydantic.PydanticSchemaGenerationError, TypeError, ValueError) as exc:
+    except _SCHEMA_ERRORS as exc:
         raise TypeError(f"unsupported body type ({where}, parameter {plan.body_names[0]!r}): {exc}") from None
 
 

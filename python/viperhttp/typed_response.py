@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional
 
 import pydantic
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import SchemaError
 
 from .encoders import jsonable_encoder
 from .responses import APPLICATION_JSON, MARKER, is_response
@@ -117,7 +118,7 @@ def compile_response(handler: Any, options: Dict[str, Any], where: str, typed: b
     if model is not None:
         try:
             adapter = TypeAdapter(model)
-        except (pydantic.PydanticSchemaGenerationError, TypeError, ValueError) as exc:
+        except (pydantic.PydanticSchemaGenerationError, SchemaError, TypeError, ValueError) as exc:
             raise TypeError(f"unsupported response_model ({where}, keyword 'response_model'): {exc}") from None
     return ResponsePlan(adapter, exclude_none, status, rclass, where)
 

@@ -185,7 +185,7 @@ def _request_body(plan: Any, typed: Any, form: Any, components: _Components,
             props[alias] = schema
             if req:
                 required.append(alias)
-        for _, alias, req, many, _ in typed.files:
+        for _, alias, req, many, _, _ in typed.files:
             binary = {"type": "string", "contentMediaType": "application/octet-stream"}
             props[alias] = {"type": "array", "items": binary} if many else binary
             if req:

@@ -138,7 +138,8 @@ def login(username: str = Form(), password: Annotated[str, Form(min_length=3)] =
 @app.post("/upload")
 async def upload(file: UploadFile, note: str = Form("none"), extra: Optional[bytes] = File(None)):
     data = await file.read()
-    return {"filename": file.filename, "size": len(data), "note": note, "extra": extra is not None}
+    return {"filename": file.filename, "size": len(data), "note": note,
+            "extra": None if extra is None else extra.decode()}
 
 
 # --- response options ----------------------------------------------------------------------
