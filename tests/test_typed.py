@@ -183,6 +183,9 @@ def test_response_model_filters_and_validates(server):
     assert "password" not in r.text
     assert c.get("/users/bob").json() == {"username": "bob", "email": "bob@x.org"}  # exclude_none
     assert c.get("/users-annotated/z").json() == {"username": "z", "email": "a@b.c", "nickname": None}
+    r = c.get("/users-async/a")  # async handler, list model, objects and dicts mixed
+    assert r.status_code == 203 and r.json() == [{"username": "a", "email": "e", "nickname": None},
+                                                 {"username": "b", "email": "f", "nickname": None}]
     r = c.get("/bad-response")
     assert r.status_code == 500 and "email" not in r.text
     assert "response does not match response_model (route GET /bad-response)" in server.logs()

@@ -120,7 +120,7 @@ def _marker_of(param: inspect.Parameter) -> Tuple[Any, Any, Any]:
     """(annotation, marker or None, Depends or None) from `Annotated[...]` and the default.
 
     A marker inside `Annotated` carries no default (FastAPI's rule): the parameter's own
-    default is then the default, so the marker is returned as `_Annotated(marker)`."""
+    default is then the default, so the marker is returned as `_InAnnotated(marker, default)`."""
     hint = param.annotation
     marker = dep = None
     if typing.get_origin(hint) is Annotated:

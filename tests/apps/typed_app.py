@@ -159,6 +159,11 @@ def get_user_annotated(name: str) -> UserOut:
     return UserOut(username=name, email="a@b.c")
 
 
+@app.get("/users-async/{name}", response_model=List[UserOut], status_code=203)
+async def get_users_async(name: str):
+    return [{"username": name, "email": "e", "password": "p"}, UserIn(username="b", password="p", email="f")]
+
+
 @app.get("/bad-response", response_model=UserOut)
 def bad_response():
     return {"username": "x"}  # email missing: a server error, not the client's
