@@ -244,6 +244,10 @@ def test_depends_default_yield_teardown_and_route_dependencies(server):
     events = get(server, "/dep/events").json()["events"]
     assert events[-3:] == ["audit /dep/default", "db-open", "db-close"]
     assert detail(get(server, "/dep/default?limit=51")) == [(("query", "limit"), "less_than_equal")]
+    # a failure of the handler's own parameters and of a dependency's: one list with both
+    assert detail(get(server, "/dep/both?n=x&limit=51")) == [(("query", "n"), "int_parsing"),
+                                                             (("query", "limit"), "less_than_equal")]
+    assert get(server, "/dep/both?n=2&limit=5").json() == {"n": 2, "page": {"skip": 0, "limit": 5}}
 
 
 def test_annotated_depends_with_sub_dependencies(server):

@@ -22,7 +22,7 @@ from .request import Request
 from .threadpool import SLOW_INLINE_SECONDS, _clock, run_sync, warn_if_slow
 from .route_options import SIDE_EFFECT as _SIDE_EFFECT, TYPED_KWARGS as _TYPED_KWARGS
 from .route_options import check_typed_kwarg as _check_typed_kwarg, side_effect_deps
-from .typed import TypedPlan, compile_typed
+from .typed import RequestValidationError, TypedPlan, all_validation_errors, compile_typed
 from .typed_response import ResponsePlan, compile_response
 
 __all__ = ["Router", "RouteDef", "RoutePlan", "RouteDecorators", "current_request_var", "call_route",
@@ -541,6 +541,7 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
         stack: List[Tuple[bool, Any]] = []
         error: Optional[Exception] = None
         result: Any = None
+        calling = False
         try:
             if plan.typed is not None:
                 plan.typed.fill(request, kwargs)
@@ -554,6 +555,7 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                     if node.key[0] != _SIDE_EFFECT:
                         kwargs[node.key] = value
                 plan.inject(request, kwargs)
+            calling = True
             if plan.blocking:
                 result = await run_sync(plan.handler, kwargs)
             elif plan.is_async:
@@ -569,6 +571,9 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                 result = plan.response.finish(result)
         except Exception as exc:
             error = exc
+            if isinstance(exc, RequestValidationError) and not calling and plan.deps:
+                # One 422 lists every failure: the handler's and every dependency's parameters.
+                error = RequestValidationError(all_validation_errors(plan.typed, plan.deps, request))
         if stack:
             failed = await teardown(stack)
             if error is None:

@@ -30,7 +30,8 @@ from .forms import UploadFile
 from .params import Body, Param, Query
 from .request import Request
 
-__all__ = ["TypedPlan", "RequestValidationError", "compile_typed", "signature_deps", "Annotated"]
+__all__ = ["TypedPlan", "RequestValidationError", "compile_typed", "signature_deps", "Annotated",
+           "all_validation_errors"]
 
 Annotated = typing.Annotated
 _EMPTY = inspect.Parameter.empty
@@ -329,6 +330,35 @@ class TypedPlan:
                 continue
             values: List[Any] = [u.read_sync() for u in uploads] if as_bytes else uploads  # type: ignore[union-attr]
             kwargs[name] = values if many else values[0]
+
+
+def all_validation_errors(plan: Optional[TypedPlan], nodes: Any, request: Any) -> List[Dict[str, Any]]:
+    """Every validation failure of a route: its own parameters', then each dependency's (the
+    tree in resolution order), each (loc, type) once. Run only after a first failure."""
+    errors: List[Dict[str, Any]] = []
+    seen = set()
+
+    def check(typed: Optional[TypedPlan]) -> None:
+        if typed is None:
+            return
+        try:
+            typed.fill(request, {})
+        except RequestValidationError as exc:
+            for err in exc.errors():
+                key = (tuple(err["loc"]), err["type"])
+                if key not in seen:
+                    seen.add(key)
+                    errors.append(err)
+
+    def walk(node: Any) -> None:
+        for child in node.children:
+            walk(child)
+        check(node.typed)
+
+    check(plan)
+    for node in nodes:
+        walk(node)
+    return errors
 
 
 def _form(request: Any) -> Dict[str, Any]:

@@ -270,6 +270,11 @@ def dep_default(db=Depends(get_db), page: dict = Depends(pagination)):
     return {"db": db["conn"], "page": page}
 
 
+@app.get("/dep/both")
+def dep_both(n: int, page: dict = Depends(pagination)):
+    return {"n": n, "page": page}
+
+
 @app.get("/dep/annotated")
 async def dep_annotated(user: Annotated[dict, Depends(current_user)]):
     return {"user": user}
