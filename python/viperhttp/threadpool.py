@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional
 
-__all__ = ["run_in_threadpool", "run_sync", "configure", "warn_if_slow", "SLOW_INLINE_SECONDS"]
+__all__ = ["run_in_threadpool", "run_sync", "configure", "warn_if_slow", "shutdown", "SLOW_INLINE_SECONDS"]
 
 log = logging.getLogger("viperhttp.bridge")
 
@@ -66,7 +66,8 @@ def warn_if_slow(plan: Any, started: float) -> None:
 
 
 def shutdown() -> None:
-    """Stops the pool (after the server stopped); a later request starts a new one."""
+    """Stops the pool when `run()` ends (queued calls are cancelled); a later run starts a
+    new one."""
     pool, _pool[0] = _pool[0], None
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -672,6 +672,11 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         Bridge.current = None
         if _native.bound_port() is not None:
             _native.close()
+        # Queued thread-pool work is dropped; running calls finish on their own (a thread
+        # cannot be stopped). docs/typed-api.md "Blocking code".
+        from viperhttp.threadpool import shutdown as _threadpool_shutdown
+
+        _threadpool_shutdown()
         try:
             _forward_logs()  # what the runtime logged while stopping
         except Exception:
