@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-creates python/viperhttp_autodocs/assets from the npm registry (docs/api-docs.md):
+# Re-creates python/viperhttp_autodocs/assets from the npm registry (docs/internals/api-docs.md):
 # swagger-ui-dist and redoc, minified files and their licences only, source-map comments
 # stripped, and ReDoc's one remote image (its logo) replaced by an inline empty SVG so the
 # pages load nothing from any host but the server's.

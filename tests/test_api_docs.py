@@ -1,4 +1,4 @@
-"""API docs (docs/api-docs.md): the OpenAPI 3.1 document, Swagger UI at /docs, ReDoc at
+"""API docs (docs/internals/api-docs.md): the OpenAPI 3.1 document, Swagger UI at /docs, ReDoc at
 /redoc and /docs/lite, over real sockets; the pages are loaded in headless Chromium with every
 host but 127.0.0.1 unreachable. Screenshots go to target/test-artifacts/."""
 import os

@@ -71,7 +71,11 @@ def test_one_abi3_wheel_with_everything(wheel):
                    "viperhttp/__main__.py", "viperhttp/testclient.py",
                    "viperhttp/compat/machine.py", "viperhttp/compat/uos.py",
                    "viperhttp/compat/uasyncio.py", "_viperhttp_boot/__init__.py",
-                   "viperhttp_bridge/__init__.py", "viperhttp_session/__init__.py"):
+                   "viperhttp_bridge/__init__.py", "viperhttp_session/__init__.py",
+                   # the API docs pages' assets, served offline
+                   "viperhttp_autodocs/assets/swagger-ui-bundle.js",
+                   "viperhttp_autodocs/assets/swagger-ui.css",
+                   "viperhttp_autodocs/assets/redoc.standalone.js"):
         assert needed in names, needed
     assert any(n.endswith(".data/purelib/viperhttp_compat.pth") for n in names), names
     assert any(n.startswith("viperhttp/_native") and n.endswith(".so") for n in names)
@@ -113,6 +117,8 @@ def test_wheel_installs_in_a_clean_venv_and_serves(wheel, tmp_path):
                 assert proc.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
         assert r.json() == {"msg": "from the wheel"}
+        docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5)
+        assert docs.status_code == 200  # the API docs page and its assets come from the wheel
         where = subprocess.run([str(py), "-c", "import viperhttp; print(viperhttp.__file__)"],
                                cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert where.stdout.startswith(str(venv)), where.stdout  # not the source tree

@@ -1,4 +1,4 @@
-"""The typed API (docs/typed-api.md): annotation-driven parameters, bodies, FastAPI-shaped 422s,
+"""The typed API (docs/internals/typed-api.md): annotation-driven parameters, bodies, FastAPI-shaped 422s,
 Depends forms, route options, return encoding, request readers, blocking code — over real
 sockets against tests/apps/typed_app.py."""
 import os

@@ -39,7 +39,7 @@ __all__ = [
     "router_stats", "ipc_stats", "heap_stats", "server_stats", "server_stats_reset", "get_worker_limits",
     "set_worker_limits", "https_status", "http2_status", "is_running", "set_log_level", "get_log_level",
     "LOG_OFF", "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG", "LOG_TRACE", "gzip_static",
-    # the typed API (docs/typed-api.md)
+    # the typed API (docs/internals/typed-api.md)
     "Path", "Header", "Cookie", "Body", "Form", "File", "UploadFile", "RequestValidationError",
     "run_in_threadpool", "jsonable_encoder",
 ]

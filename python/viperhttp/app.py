@@ -91,7 +91,7 @@ class ViperHTTP(RouteDecorators):
             raise ValueError("sync_handlers must be 'inline' or 'threadpool'")
         if threadpool_size is not None:
             _configure_threadpool(threadpool_size)
-        # docs/typed-api.md "Blocking code": where `def` handlers run.
+        # docs/internals/typed-api.md "Blocking code": where `def` handlers run.
         self._sync_threadpool = sync_handlers == "threadpool"
         self._docs = _docs_fields({
             "title": "ViperHTTP API" if title is None else title,
@@ -253,7 +253,7 @@ class ViperHTTP(RouteDecorators):
         invalid = fill_query(plan, request, params, kwargs)
         if invalid is not None:
             return invalid
-        if plan.typed is not None:  # annotation-driven parameters (docs/typed-api.md)
+        if plan.typed is not None:  # annotation-driven parameters (docs/internals/typed-api.md)
             try:
                 plan.typed.fill(request, kwargs)
             except HTTPException as exc:

@@ -94,7 +94,7 @@ class DepNode:
         self.is_async: bool = (self.mode == "async_yield" or _is_async_callable(call)
                                or any(child.is_async for child in children))
         #: annotation-driven parameters of the dependency itself (`def page(limit: int = 10)`),
-        #: validated like a handler's (docs/typed-api.md); set by `compile_deps`.
+        #: validated like a handler's (docs/internals/typed-api.md); set by `compile_deps`.
         self.typed: Any = None
         #: a plain sync function (no generator): may run in the thread pool
         target = inspect.unwrap(call)
@@ -212,7 +212,7 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
         for name in node.bg_args:
             kwargs[name] = tasks
     if offload and node.sync_value:
-        # A thread-pool route (docs/typed-api.md): plain sync dependencies run in the pool
+        # A thread-pool route (docs/internals/typed-api.md): plain sync dependencies run in the pool
         # too; generators stay inline (their teardown must run on this thread's stack).
         from .threadpool import run_sync
 

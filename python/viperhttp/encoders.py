@@ -1,4 +1,4 @@
-"""`jsonable_encoder` and the JSON `default=` hook for return values (docs/typed-api.md).
+"""`jsonable_encoder` and the JSON `default=` hook for return values (docs/internals/typed-api.md).
 
 JSON-native values (dict, list, str, int, float, bool, None) are encoded natively; everything
 else reaches `json_default` from the native encoder's stdlib fallback, one object at a time,

@@ -1,4 +1,4 @@
-"""`HeaderList`: response headers as pairs that also answer by name (docs/typed-api.md)."""
+"""`HeaderList`: response headers as pairs that also answer by name (docs/internals/typed-api.md)."""
 from __future__ import annotations
 
 from typing import Any

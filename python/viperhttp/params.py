@@ -5,7 +5,7 @@ Owns the original's `query={...}` spec (docs/framework.md): validated once at re
 (`compile_query_spec`) into small entries; per request `apply_query_spec` converts the parsed
 query dict in place and returns the first failure message (→ the pinned 422) or None.
 The FastAPI-style markers only carry declarations; `viperhttp.typed` compiles them into a
-route's validation plan (docs/typed-api.md).
+route's validation plan (docs/internals/typed-api.md).
 """
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ class Query(dict):  # type: ignore[type-arg]
     `{"__vhttp_query__": True, "default": d, "cast": T, "required": bool}` so docs generation
     can read `spec["default"]` / `spec.get("cast")`; the second positional argument keeps the
     original's meaning (`cast`). The FastAPI options (`ge`, `alias`, ...) are attributes, used
-    when the marker is a handler parameter's default (docs/typed-api.md).
+    when the marker is a handler parameter's default (docs/internals/typed-api.md).
     """
 
     source = "query"

@@ -363,7 +363,7 @@ class Request:
         self.http_version = http_version
         return self
 
-    # --- Starlette spellings over the raw members (docs/typed-api.md) ------------------------
+    # --- Starlette spellings over the raw members (docs/internals/typed-api.md) ------------------------
 
     @property
     def body(self) -> "Body":
@@ -470,7 +470,7 @@ class Request:
         Synchronous like the original, and awaitable like Starlette's: the value comes back as
         an awaitable subclass of its type (dict, list, str, int, float); `true`/`false`/`null`
         cannot be subclassed, so for those an `await` from a coroutine gets an awaitable
-        (docs/typed-api.md).
+        (docs/internals/typed-api.md).
         """
         value = self._json
         if value is _UNSET:

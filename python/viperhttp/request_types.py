@@ -1,4 +1,4 @@
-"""The types behind the Starlette spellings of `Request` (docs/typed-api.md): an awaitable
+"""The types behind the Starlette spellings of `Request` (docs/internals/typed-api.md): an awaitable
 body, form and JSON value, the peer address and the URL with its parts."""
 from __future__ import annotations
 

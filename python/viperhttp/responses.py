@@ -372,7 +372,7 @@ def normalize(value: Any) -> Dict[str, Any]:
         # (decision, docs/internals/bridge.md) an empty byte body gets no default type, as on the wire.
         return _plain(200, value, OCTET_STREAM if value else None)
     if cls is tuple:
-        # docs/typed-api.md: `(body, 201)` / `(body, 201, headers)`; other tuples keep the
+        # docs/internals/typed-api.md: `(body, 201)` / `(body, 201, headers)`; other tuples keep the
         # original's text form.
         from viperhttp.typed_response import split_status_tuple
 
@@ -388,7 +388,7 @@ def normalize(value: Any) -> Dict[str, Any]:
         return _plain(200, str(value), TEXT_PLAIN)
     if not isinstance(value, (int, float)) or isinstance(value, _enum.Enum):
         # datetime, UUID, Decimal, Enum, set, dataclass, pydantic model, ...: JSON, like
-        # FastAPI (docs/typed-api.md); objects with no JSON form keep the original's str().
+        # FastAPI (docs/internals/typed-api.md); objects with no JSON form keep the original's str().
         from viperhttp.encoders import jsonable_encoder
 
         try:

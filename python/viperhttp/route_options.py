@@ -1,4 +1,4 @@
-"""The FastAPI route keywords (docs/typed-api.md): their checks, and `dependencies=[...]` as
+"""The FastAPI route keywords (docs/internals/typed-api.md): their checks, and `dependencies=[...]` as
 deps-spec entries."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _side_effect_ids = itertools.count()
 
 
 def side_effect_deps(dependencies: Any, what: str) -> Optional[Dict[str, Any]]:
-    """`dependencies=[Depends(f), ...]` as deps-spec entries under `@` keys (docs/typed-api.md)."""
+    """`dependencies=[Depends(f), ...]` as deps-spec entries under `@` keys (docs/internals/typed-api.md)."""
     if dependencies is None:
         return None
     if not isinstance(dependencies, (list, tuple)):
@@ -29,7 +29,7 @@ def side_effect_deps(dependencies: Any, what: str) -> Optional[Dict[str, Any]]:
     return out
 
 
-#: FastAPI route keywords (docs/typed-api.md): name → check.
+#: FastAPI route keywords (docs/internals/typed-api.md): name → check.
 TYPED_KWARGS = ("status_code", "response_model", "response_model_exclude_none", "response_class",
                  "dependencies", "openapi_extra", "blocking", "response_description")
 

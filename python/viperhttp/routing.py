@@ -92,7 +92,7 @@ class RouteDef:
         self.deps = deps
         self.docs = docs
         self.protocols = protocols
-        #: the typed-API route options (status_code, response_model, ..., docs/typed-api.md)
+        #: the typed-API route options (status_code, response_model, ..., docs/internals/typed-api.md)
         self.options = options or {}
 
     @property
@@ -361,7 +361,7 @@ class RoutePlan:
         self.request_args = inject_names(handler, "request", Request)
         self.bg_args = inject_names(handler, "background_tasks", BackgroundTasks)
         coroutine = _is_coroutine_callable(handler)
-        # docs/typed-api.md "Blocking code": a sync handler runs in the thread pool when the
+        # docs/internals/typed-api.md "Blocking code": a sync handler runs in the thread pool when the
         # route says `blocking=True` or the app says `sync_handlers="threadpool"`.
         blocking = route.options.get("blocking")
         self.blocking = not coroutine and (blocking if blocking is not None else sync_threadpool)

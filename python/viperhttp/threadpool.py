@@ -1,4 +1,4 @@
-"""A bounded thread pool for blocking sync code (docs/typed-api.md "Blocking code").
+"""A bounded thread pool for blocking sync code (docs/internals/typed-api.md "Blocking code").
 
 The interpreter thread runs `def` handlers inline by default (the original's behaviour, and
 the fast path). Routes declared `blocking=True`, or every sync handler with

@@ -1,6 +1,6 @@
 """Annotation-driven parameters: a handler signature compiled once into a validation plan.
 
-Owns docs/typed-api.md. At registration `compile_typed` reads the handler's signature and
+Owns docs/internals/typed-api.md. At registration `compile_typed` reads the handler's signature and
 type hints and builds a `TypedPlan`: one pydantic model per parameter source (path, query,
 header, cookie, form) plus a body validator, and the FastAPI-style dependencies as an
 original-style `deps` spec, so they run on the one resolution engine of `viperhttp.deps`.

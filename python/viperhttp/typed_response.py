@@ -1,6 +1,6 @@
 """The typed return path: `response_model`, `status_code=`, `response_class=` and encoding.
 
-Owns docs/typed-api.md "Return values". A route with any of these options (or a handler
+Owns docs/internals/typed-api.md "Return values". A route with any of these options (or a handler
 return annotation) gets a `ResponsePlan` at registration; per request `finish` turns the
 handler's return value into a response dict before any middleware sees it, so a value that
 cannot be serialised is a logged 500 there and the middleware and access log see that 500.
@@ -127,7 +127,7 @@ def _return_annotation(handler: Any) -> Any:
     """A return annotation naming a model (pydantic model or dataclass, possibly inside
     `list[...]`/`Optional[...]`) becomes the response model, FastAPI-style. Other annotations
     (`-> str`, `-> dict`, response classes) are left alone so an original-style handler that
-    annotates its return keeps its response (docs/typed-api.md)."""
+    annotates its return keeps its response (docs/internals/typed-api.md)."""
     try:
         hints = typing.get_type_hints(handler, include_extras=True)
     except Exception:

@@ -1,5 +1,5 @@
 """Automatic API documentation: `/openapi.json`, Swagger UI at `/docs`, ReDoc at `/redoc` and
-the original's small page at `/docs/lite` (docs/api-docs.md).
+the original's small page at `/docs/lite` (docs/internals/api-docs.md).
 
 `app.run()` calls `install_from_run` after all routes are registered and before the server
 starts. The UI assets ship inside this package (`assets/`, licences beside them) and are

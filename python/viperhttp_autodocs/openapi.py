@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of an app (docs/api-docs.md).
+"""The OpenAPI 3.1 document of an app (docs/internals/api-docs.md).
 
 Original-style routes contribute what their `query={...}` spec, path placeholders and docs
 metadata say; typed routes contribute the JSON Schemas pydantic generates from the compiled

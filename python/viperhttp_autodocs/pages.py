@@ -1,4 +1,4 @@
-"""The HTML of the docs pages (docs/api-docs.md). Arguments arrive HTML-escaped; URLs are
+"""The HTML of the docs pages (docs/internals/api-docs.md). Arguments arrive HTML-escaped; URLs are
 relative to the page, so the pages work behind a proxy path prefix."""
 from __future__ import annotations
 

@@ -350,7 +350,7 @@ class Bridge:
     async def _background_task(self, func: Callable, args: tuple, kwargs: dict) -> None:
         try:
             if getattr(self.app, "_sync_threadpool", False) and not _is_async_callable(func):
-                # ViperHTTP(sync_handlers="threadpool"): sync tasks too (docs/typed-api.md).
+                # ViperHTTP(sync_handlers="threadpool"): sync tasks too (docs/internals/typed-api.md).
                 from viperhttp.threadpool import run_in_threadpool
 
                 result = await run_in_threadpool(func, *args, **kwargs)
@@ -642,7 +642,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     if any(key.startswith("ota") for key in _other):  # OTA routes/slots (docs/internals/ota.md)
         from viperhttp_ota.routes import install_from_run
         install_from_run(app, _other, host)
-    # /openapi.json, /docs, /redoc: after every route, before the listener (docs/api-docs.md).
+    # /openapi.json, /docs, /redoc: after every route, before the listener (docs/internals/api-docs.md).
     try:
         import viperhttp_autodocs
     except ModuleNotFoundError as exc:
@@ -720,7 +720,7 @@ def serve_started(bridge: "Bridge") -> None:
         if _native.bound_port() is not None:
             _native.close()
         # Queued thread-pool work is dropped; running calls finish on their own (a thread
-        # cannot be stopped). docs/typed-api.md "Blocking code".
+        # cannot be stopped). docs/internals/typed-api.md "Blocking code".
         from viperhttp.threadpool import shutdown as _threadpool_shutdown
 
         _threadpool_shutdown()

@@ -16,7 +16,7 @@ from viperhttp.exceptions import http_exception_response
 from viperhttp import (Body, Cookie, Depends, File, Form, Header, HTTPException, HTMLResponse, Path, Query,
                        Request, RequestValidationError, Router, UploadFile, ViperHTTP, run_in_threadpool)
 
-# TYPED_DOCS=0 turns the API docs off; TYPED_DOCS_URL moves Swagger UI (docs/api-docs.md).
+# TYPED_DOCS=0 turns the API docs off; TYPED_DOCS_URL moves Swagger UI (docs/internals/api-docs.md).
 app = ViperHTTP(title="Typed <API>", version="2.0.0", description="Todo + users",
                 docs=os.environ.get("TYPED_DOCS") != "0",
                 docs_url=os.environ.get("TYPED_DOCS_URL", "/docs"))

@@ -148,7 +148,7 @@ async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: 
                 return _checked(_response(result))
             except Exception as exc:
                 # A body that cannot be serialised is the handler's 500, so the middleware and
-                # the access log see the status the client gets (docs/typed-api.md).
+                # the access log see the status the client gets (docs/internals/typed-api.md).
                 return await _error_result(app, request, exc, "handler_error")
         try:
             result = chain[index](request, _CallNext(app, chain, index + 1, request))
