@@ -335,3 +335,37 @@ def test_esp_and_micropython_helpers(capsys):
     assert esp.osdebug(None) is None
     micropython.mem_info()
     assert "GC: total:" in capsys.readouterr().out
+
+
+def test_esp32_nvs_and_temperature(tmp_path, monkeypatch):
+    import errno
+
+    import esp32
+    from viperhttp import files
+    monkeypatch.setattr(files, "VFS_ROOT", str(tmp_path))
+    nvs = esp32.NVS("settings")
+    nvs.set_i32("boots", 2**31 - 1)  # the 32-bit boundary
+    with pytest.raises(ValueError):
+        nvs.set_i32("boots", 2**31)
+    with pytest.raises(ValueError):
+        nvs.set_i32("a" * 16, 1)  # keys are at most 15 characters
+    nvs.set_i32("a" * 15, -2**31)
+    nvs.set_blob("ssid", b"home-net")
+    assert esp32.NVS("settings")._data == {}  # nothing on disk before commit()
+    nvs.commit()
+    again = esp32.NVS("settings")
+    assert again.get_i32("boots") == 2**31 - 1 and again.get_i32("a" * 15) == -2**31
+    buf = bytearray(4)
+    assert again.get_blob("ssid", buf) == 8 and bytes(buf) == b"home"
+    assert again.get_blob("ssid") == b"home-net"
+    with pytest.raises(OSError) as missing:
+        again.get_i32("nope")
+    assert missing.value.errno == errno.ENOENT
+    with pytest.raises(OSError):
+        again.get_i32("ssid")  # a blob is not an int
+    again.erase_key("ssid")
+    again.commit()
+    with pytest.raises(OSError):
+        esp32.NVS("settings").get_blob("ssid")
+    assert (tmp_path / ".nvs" / "settings.json").exists()
+    assert esp32.mcu_temperature() == 40 and esp32.raw_temperature() == 104

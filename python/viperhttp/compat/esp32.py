@@ -14,7 +14,31 @@ import os
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
-__all__ = ["Partition", "configure_slots", "slot_dir", "SLOT_SIZE_DEFAULT", "BLOCK_SIZE"]
+from .nvs import NVS
+
+__all__ = ["Partition", "configure_slots", "slot_dir", "SLOT_SIZE_DEFAULT", "BLOCK_SIZE", "NVS",
+           "raw_temperature", "mcu_temperature", "wake_on_touch", "wake_on_ext0"]
+
+#: what the temperature functions report: no sensor on a computer (docs/guide/device-apps.md)
+_TEMPERATURE_C = 40
+
+
+def mcu_temperature() -> int:
+    """Chip temperature in °C: a fixed plausible value on the host."""
+    return _TEMPERATURE_C
+
+
+def raw_temperature() -> int:
+    """The ESP32's raw reading, in °F like the device."""
+    return _TEMPERATURE_C * 9 // 5 + 32
+
+
+def wake_on_touch(_wake: bool) -> None:
+    """No deep sleep to wake from on the host."""
+
+
+def wake_on_ext0(*_args: Any, **_kw: Any) -> None:
+    """No deep sleep to wake from on the host."""
 
 SLOT_SIZE_DEFAULT = 64 * 1024 * 1024
 BLOCK_SIZE = 4096
