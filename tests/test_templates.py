@@ -322,6 +322,28 @@ def test_extends_outside_the_sandbox_is_refused(server, tdir):
     assert r.status_code == 500 and r.text == "template include error: invalid template path"
 
 
+def test_str_format_cannot_reach_dunders(server, tdir):
+    """str.format/format_map take attribute paths in their format string; they go through
+    Jinja's sandboxed formatter, so `_` names stay unreachable there too."""
+    secret = "SECRET_X" if "SECRET_X" in os.environ else "PATH"
+    value = os.environ[secret]
+    leaks = [
+        "{{ '{0.__init__.__globals__[os].environ[%s]}'.format(cycler) }}" % secret,
+        "{{ '{0.__class__.__mro__}'.format('') }}",
+        "{{ '{x.__class__}'.format_map({'x': ''}) }}",
+        "{% set f = ''.format %}{{ f.__self__ }}{{ '{0.__class__}'.format(1) }}",
+        "{{ ('{0.__class__}'|attr('format'))(1) }}",
+    ]
+    for source in leaks:
+        r = tpl(server, tdir, source)
+        assert r.status_code == 500, (source, r.text)
+        assert value not in r.text and "class" not in r.text, (source, r.text)
+        out = ok(server, tdir, source, strict=False)
+        assert value not in out and "class" not in out and "mro" not in out, (source, out)
+    # ordinary format strings still work (and their output is escaped)
+    assert ok(server, tdir, "{{ '{0}-{1}'.format('a', v) }}", {"v": "<b>"}) == "a-&lt;b&gt;"
+
+
 # --- limits and errors -------------------------------------------------------------------------
 
 def test_loop_limit_counts_all_loops(server, tdir):

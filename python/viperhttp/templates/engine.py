@@ -12,9 +12,10 @@ import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional
 
-from jinja2 import Environment, nodes
+from jinja2 import nodes
 from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import TemplateNotFound
+from jinja2.sandbox import SandboxedEnvironment
 from jinja2.runtime import Undefined
 from markupsafe import Markup
 
@@ -382,11 +383,17 @@ class _ItemList(list):  # type: ignore[type-arg]
 
 
 _DICT_VIEWS = {"items": dict.items, "keys": dict.keys, "values": dict.values}
+#: `(type(obj), name)` → Jinja's `is_safe_attribute` verdict (see `Env.getattr`).
+_SAFE_ATTRS: "dict[tuple[type, str], bool]" = {}
 
 
-class Env(Environment):
-    """Jinja2 with the original's attribute rules and our template cache. Templates are app
-    code, but attributes starting with `_` are not reachable from them (no `__class__` walks)."""
+class Env(SandboxedEnvironment):
+    """Jinja2's `SandboxedEnvironment` with the original's attribute rules and our template
+    cache. Jinja's sandbox decides what is reachable (no `_` attributes, no function/frame/
+    code internals, `str.format`/`format_map` go through its sandboxed formatter, calls are
+    checked by `is_safe_callable`); on top of it names starting with `_` are plain undefined
+    (as on the device), and dicts get the device's key-first lookup and `items`/`keys`/`values`
+    views (keys of a dict are data, never attributes)."""
 
     code_generator_class = _CodeGenerator
 
@@ -410,14 +417,30 @@ class Env(Environment):
             return obj
         if attribute[:1] == "_":
             return self.undefined(obj=obj, name=attribute)
-        try:  # Environment.getattr, inlined (one frame less per `loop.index` and the like)
-            return getattr(obj, attribute)
-        except AttributeError:
-            pass
+        # SandboxedEnvironment.getattr, inlined (one frame less per `loop.index` and the
+        # like): the same checks in the same order.
         try:
-            return obj[attribute]
-        except (TypeError, LookupError, AttributeError):
-            return self.undefined(obj=obj, name=attribute)
+            value = getattr(obj, attribute)
+        except AttributeError:
+            try:
+                return obj[attribute]
+            except (TypeError, LookupError, AttributeError):
+                return self.undefined(obj=obj, name=attribute)
+        fmt = self.wrap_str_format(value)
+        if fmt is not None:
+            return fmt
+        key = (type(obj), attribute)
+        safe = _SAFE_ATTRS.get(key)
+        if safe is None:
+            # Jinja's verdict depends only on the object's type and the name (isinstance
+            # checks and name sets), so it is computed once per pair.
+            safe = self.is_safe_attribute(obj, attribute, value)
+            if len(_SAFE_ATTRS) >= 4096:
+                _SAFE_ATTRS.clear()
+            _SAFE_ATTRS[key] = safe
+        if safe:
+            return value
+        return self.unsafe_undefined(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         if isinstance(argument, str) and argument[:1] == "_" and not isinstance(obj, dict):
