@@ -344,6 +344,25 @@ def test_str_format_cannot_reach_dunders(server, tdir):
     assert ok(server, tdir, "{{ '{0}-{1}'.format('a', v) }}", {"v": "<b>"}) == "a-&lt;b&gt;"
 
 
+def test_non_literal_extends_import_from_paths_are_refused(server, tdir):
+    """Only a single string literal is a template path, for all four statements: an
+    expression (context value, parentheses, conditional) would skip the sandbox check."""
+    secret = write(tdir / "secret.html", "SECRET")
+    write(tdir / "sub" / "m.html", "{% macro f(x) %}[{{ x }}]{% endmacro %}")
+    ctx = {"p": str(secret)}
+    for source in ["{% extends p %}", f'{{% extends ("{secret}") %}}',
+                   f'{{% extends "m.html" if false else "{secret}" %}}',
+                   f'{{% extends "m.html" ~ "" %}}', "{% import p as m %}{{ m }}",
+                   f'{{% import ("{secret}") as m %}}', "{% from p import f %}",
+                   f'{{% from "m.html" if false else "{secret}" import f %}}']:
+        r = tpl(server, tdir / "sub", source, ctx)
+        assert r.status_code == 500 and "SECRET" not in r.text, (source, r.text)
+        assert r.text == "template parse error at line 1, column 1: invalid include path", (source, r.text)
+    # the literal forms, with Jinja's modifiers, still work
+    assert ok(server, tdir / "sub", "{% import 'm.html' as m without context %}{{ m.f(1) }}") == "[1]"
+    assert ok(server, tdir / "sub", "{% from 'm.html' import f as g, f with context %}{{ g(2) }}{{ f(3) }}") == "[2][3]"
+
+
 # --- limits and errors -------------------------------------------------------------------------
 
 def test_loop_limit_counts_all_loops(server, tdir):

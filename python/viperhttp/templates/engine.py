@@ -339,6 +339,12 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _check_sandbox(name: str, state: RenderState) -> None:
+    """A template loaded during a render must lie inside the sandbox root."""
+    if not isinstance(name, str) or not _inside(name, state.root):
+        raise TemplateError("template include error: invalid template path")
+
+
 def vh_path(path: str) -> str:
     """An extends/import path, checked against the sandbox root."""
     state = STATE.get()
@@ -448,8 +454,12 @@ class Env(SandboxedEnvironment):
         return super().getitem(obj, argument)
 
     def _load_template(self, name: str, globals: Any) -> Any:
-        # Only reached from a render: `include`, `extends`, `import`, `from`.
+        # Only reached from a render: `include`, `extends`, `import`, `from`. The sandbox is
+        # enforced here, for every load, whatever produced the name.
         from .loader import load  # late: the loader compiles with this environment
+        state = STATE.get()
+        if state is not None:
+            _check_sandbox(name, state)
         try:
             return load(name)
         except TemplateError as exc:
