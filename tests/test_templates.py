@@ -363,6 +363,25 @@ def test_non_literal_extends_import_from_paths_are_refused(server, tdir):
     assert ok(server, tdir / "sub", "{% from 'm.html' import f as g, f with context %}{{ g(2) }}{{ f(3) }}") == "[2][3]"
 
 
+def test_symlink_out_of_the_sandbox_is_refused(server, tdir):
+    """The sandbox compares real paths: a link inside the template directory that points
+    outside it is refused, for include, extends and import alike."""
+    outside = write(tdir / "outside" / "secret.html", "SECRET")
+    pages = tdir / "pages"
+    write(pages / "inner.html", "IN")
+    pages.mkdir(exist_ok=True)
+    os.symlink(outside, pages / "link.html")
+    os.symlink(tdir / "outside", pages / "linkdir")
+    os.symlink(pages / "inner.html", pages / "ok-link.html")  # stays inside: allowed
+    for source in ["{% include 'link.html' %}", "{% include 'linkdir/secret.html' %}",
+                   "{% extends 'link.html' %}", "{% import 'link.html' as m %}",
+                   "{% from 'linkdir/secret.html' import x %}"]:
+        r = tpl(server, pages, source)
+        assert r.status_code == 500 and "SECRET" not in r.text, (source, r.text)
+        assert r.text == "template include error: invalid template path", (source, r.text)
+    assert ok(server, pages, "[{% include 'ok-link.html' %}]") == "[IN]"
+
+
 # --- limits and errors -------------------------------------------------------------------------
 
 def test_loop_limit_counts_all_loops(server, tdir):

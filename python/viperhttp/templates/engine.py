@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import operator
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -45,11 +46,12 @@ DEBUG = [False]
 class RenderState:
     """What one render needs beyond the Jinja context."""
 
-    __slots__ = ("strict", "root", "loops", "depth", "limits")
+    __slots__ = ("strict", "root", "real_root", "loops", "depth", "limits")
 
     def __init__(self, strict: bool, root: str) -> None:
         self.strict = strict
         self.root = root
+        self.real_root: Optional[str] = None  # realpath of root's host directory, on first use
         self.loops = 0
         self.depth = 0
         self.limits = LIMITS
@@ -336,12 +338,23 @@ def vh_iter(value: Any, width: int) -> Any:
 
 
 def _inside(path: str, root: str) -> bool:
+    """`path` is `root` or below it (both normalised, `/`-separated)."""
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def _check_sandbox(name: str, state: RenderState) -> None:
-    """A template loaded during a render must lie inside the sandbox root."""
+    """A template loaded during a render must lie inside the sandbox root: its name, and the
+    file it really is (symlinks resolved) inside the real root directory."""
     if not isinstance(name, str) or not _inside(name, state.root):
+        raise TemplateError("template include error: invalid template path")
+    from .loader import host_path  # late: the loader imports this module
+    try:
+        real = os.path.realpath(host_path(name))
+        if state.real_root is None:
+            state.real_root = os.path.realpath(host_path(state.root))
+    except (TemplateError, OSError, ValueError):
+        raise TemplateError("template include error: invalid template path") from None
+    if not _inside(real, state.real_root):
         raise TemplateError("template include error: invalid template path")
 
 
