@@ -183,6 +183,28 @@ def test_include_depth_limit(server, tdir):
     assert render(server, tdir / "self.html").text == "template include depth exceeded"
 
 
+def test_extends_and_import_cycles_stop_at_the_render_depth(server, tdir):
+    """Nested template renders of any kind (include, extends, import, from) count against the
+    render depth (16): a cycle through extends/import ends with its own error text instead of
+    a RecursionError reported as `template runtime error`."""
+    d = tdir / "cyc"
+    write(d / "a.html", "{% extends 'b.html' %}")
+    write(d / "b.html", "{% extends 'a.html' %}")
+    write(d / "self.html", "{% extends 'self.html' %}")
+    write(d / "imp.html", "{% import 'imp.html' as m %}x")
+    write(d / "f.html", "{% from 'g.html' import y %}x")
+    write(d / "g.html", "{% from 'f.html' import y %}{% macro y() %}{% endmacro %}")
+    for name in ("a.html", "self.html", "imp.html", "f.html"):
+        r = render(server, d / name)
+        assert (r.status_code, r.text) == (500, "template depth exceeded"), (name, r.text)
+    # a chain of 16 nested extends renders, 17 do not
+    for i in range(17):
+        write(d / f"e{i}.html", f"{{% extends 'e{i + 1}.html' %}}")
+    write(d / "e17.html", "top{% block b %}{% endblock %}")
+    assert render(server, d / "e1.html").text == "top"
+    assert render(server, d / "e0.html").text == "template depth exceeded"
+
+
 # --- output rules -------------------------------------------------------------------------------
 
 def test_escapes_exactly_five_characters(server, tdir):

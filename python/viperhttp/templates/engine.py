@@ -36,6 +36,9 @@ class Limits:
     cache_entries: int = 256
     cache_budget_bytes: int = 32 * 1024 * 1024
     max_nodes: int = 2048
+    #: Render nesting: templates being rendered inside one another (include, extends,
+    #: import, from) at once; the original's "render nesting depth 16".
+    max_depth: int = 16
 
 
 LIMITS = Limits()
@@ -46,14 +49,15 @@ DEBUG = [False]
 class RenderState:
     """What one render needs beyond the Jinja context."""
 
-    __slots__ = ("strict", "root", "real_root", "loops", "depth", "limits")
+    __slots__ = ("strict", "root", "real_root", "loops", "depth", "nesting", "limits")
 
     def __init__(self, strict: bool, root: str) -> None:
         self.strict = strict
         self.root = root
         self.real_root: Optional[str] = None  # realpath of root's host directory, on first use
         self.loops = 0
-        self.depth = 0
+        self.depth = 0  # nested includes (max_include_depth)
+        self.nesting = 0  # nested template renders of any kind (max_depth)
         self.limits = LIMITS
 
 
@@ -383,6 +387,53 @@ def vh_leave() -> Markup:
     return _EMPTY
 
 
+def _nest(state: RenderState) -> None:
+    state.nesting += 1
+    if state.nesting > state.limits.max_depth:
+        state.nesting -= 1
+        raise TemplateError("template depth exceeded")
+
+
+class _Nested:
+    """A template loaded during a render, as the template that loaded it sees it: rendering it
+    (`root_render_func` for include/extends, `make_module`/`_get_default_module` for
+    import/from) counts one level of render nesting, so an extends or import cycle stops at
+    `max_depth` with `template depth exceeded` instead of a RecursionError."""
+
+    __slots__ = ("_vh_template", "_vh_state")
+
+    def __init__(self, template: Any, state: RenderState) -> None:
+        self._vh_template = template
+        self._vh_state = state
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._vh_template, name)
+
+    def root_render_func(self, context: Any) -> Iterator[str]:
+        state = self._vh_state
+        _nest(state)
+        try:
+            yield from self._vh_template.root_render_func(context)
+        finally:
+            state.nesting -= 1
+
+    def make_module(self, *args: Any, **kwargs: Any) -> Any:
+        state = self._vh_state
+        _nest(state)
+        try:
+            return self._vh_template.make_module(*args, **kwargs)
+        finally:
+            state.nesting -= 1
+
+    def _get_default_module(self, ctx: Any = None) -> Any:
+        state = self._vh_state
+        _nest(state)
+        try:
+            return self._vh_template._get_default_module(ctx)
+        finally:
+            state.nesting -= 1
+
+
 class IncludeNotFound(TemplateNotFound, TemplateError):
     """A missing include: Jinja's `TemplateNotFound` (so `ignore missing` works) carrying our
     error text."""
@@ -474,7 +525,8 @@ class Env(SandboxedEnvironment):
         if state is not None:
             _check_sandbox(name, state)
         try:
-            return load(name)
+            template = load(name)
+            return template if state is None else _Nested(template, state)
         except TemplateError as exc:
             if exc.text.startswith("template include error: "):
                 raise
