@@ -214,6 +214,27 @@ def test_escapes_exactly_five_characters(server, tdir):
     assert ok(server, tdir, "<a href=\"{{ v }}\">", {"v": "\"x\""}) == "<a href=\"&quot;x&quot;\">"
 
 
+def test_autoescape_expression_escapes_once(server, tdir):
+    """`{% autoescape expr %}` (decided at render time) neither double-escapes when true nor
+    turns escaping off when false."""
+    ctx = {"on": True, "off": False, "v": "<\"'&", "s": "<b>"}
+    for flag in ("on", "off", "true", "false"):
+        src = f"{{% autoescape {flag} %}}{{{{ v }}}}|{{{{ s|safe }}}}{{% endautoescape %}}"
+        assert ok(server, tdir, src, ctx) == "&lt;&quot;&#39;&amp;|<b>", src
+
+
+def test_quote_spelling_in_concat_and_format(server, tdir):
+    """`~` with a safe part and `format` on a safe string escape the other values with the
+    device's `&quot;` (MarkupSafe would write `&#34;`)."""
+    ctx = {"v": "<\"'&", "s": "<b>"}
+    assert ok(server, tdir, "{{ s|safe ~ v }}", ctx) == "<b>&lt;&quot;&#39;&amp;"
+    assert ok(server, tdir, "{{ v ~ s ~ 1 }}", ctx) == "&lt;&quot;&#39;&amp;&lt;b&gt;1"
+    assert ok(server, tdir, "{{ '<i>%s</i>'|safe|format(v) }}", ctx) == "<i>&lt;&quot;&#39;&amp;</i>"
+    assert ok(server, tdir, "{{ '<i>%(a)s</i>'|safe|format(a=v) }}", ctx) == "<i>&lt;&quot;&#39;&amp;</i>"
+    assert ok(server, tdir, "{{ '%s-%d'|format(v, 3) }}", ctx) == "&lt;&quot;&#39;&amp;-3"
+    assert ok(server, tdir, "{% set t = s|safe ~ v %}{{ t }}", ctx) == "<b>&lt;&quot;&#39;&amp;"
+
+
 def test_values_use_python_str_and_none_is_empty(server, tdir):
     out = ok(server, tdir, "{{ t }}|{{ f }}|{{ n }}|{{ x }}|{{ i }}|{{ l }}|{{ none }}",
              {"t": True, "f": 1.5, "n": None, "x": "", "i": -3, "l": [1, "a"]})

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional
 
 from jinja2 import nodes
-from jinja2.compiler import CodeGenerator
+from jinja2.compiler import CodeGenerator, optimizeconst
 from jinja2.exceptions import TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.runtime import Undefined
@@ -132,14 +132,22 @@ class _CodeGenerator(CodeGenerator):
         return finalize(const)
 
     def _output_child_pre(self, node: nodes.Expr, frame: Any, finalize_info: Any) -> None:
-        if frame.eval_ctx.volatile:  # inside {% autoescape %}: stock behaviour
-            super()._output_child_pre(node, frame, finalize_info)
-        else:
-            # str values (the common case) are escaped inline with C calls only; anything
-            # else goes through `finalize`. `_vh_o`/`_vh_e` are scratch locals: each output
-            # is evaluated completely before the next one starts.
-            self.write("((_vh_e if '&#34;' not in (_vh_e := environment.vh_escape(_vh_o)) "
-                       "else _vh_e.replace('&#34;', '&quot;')) if type(_vh_o := ")
+        # Also inside `{% autoescape expr %}` (a "volatile" context): escaping is always on and
+        # `finalize` already escapes, so Jinja's extra `escape()` there would escape twice.
+        # str values (the common case) are escaped inline with C calls only; anything else
+        # goes through `finalize`. `_vh_o`/`_vh_e` are scratch locals: each output is
+        # evaluated completely before the next one starts.
+        self.write("((_vh_e if '&#34;' not in (_vh_e := environment.vh_escape(_vh_o)) "
+                   "else _vh_e.replace('&#34;', '&quot;')) if type(_vh_o := ")
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:
+        """`a ~ b`: joined by `vh_join` (our escape spelling when a part is safe)."""
+        self.write("environment.vh_join((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
 
     def visit_Getattr(self, node: nodes.Getattr, frame: Any) -> None:
         """`a.b` on a plain dict without a call: inlined as a key lookup when the key exists
@@ -201,10 +209,23 @@ class _CodeGenerator(CodeGenerator):
         return None
 
     def _output_child_post(self, node: nodes.Expr, frame: Any, finalize_info: Any) -> None:
-        if frame.eval_ctx.volatile:
-            super()._output_child_post(node, frame, finalize_info)
-        else:
-            self.write(") is str else environment.finalize(_vh_o))")
+        self.write(") is str else environment.finalize(_vh_o))")
+
+
+def _escaped(value: Any) -> str:
+    """`value` as safe text: Markup (anything with `__html__`) as is, else `str()` escaped."""
+    if hasattr(value, "__html__"):
+        return str(value.__html__())
+    return escape_str(value if isinstance(value, str) else str(value))
+
+
+def vh_join(parts: Any) -> Any:
+    """`a ~ b ~ ...`: plain str when no part is safe (escaped on output), else Markup with the
+    other parts escaped by `escape_str` (Jinja's `markup_join` would spell `"` as `&#34;`)."""
+    texts = [p if isinstance(p, str) else str(p) for p in parts]
+    if not any(hasattr(t, "__html__") for t in texts):
+        return "".join(texts)
+    return Markup("".join(_escaped(t) for t in texts))
 
 
 _ORDERING = {"lt": operator.lt, "lteq": operator.le, "gt": operator.gt, "gteq": operator.ge}
@@ -540,6 +561,7 @@ ENV = Env(autoescape=True, keep_trailing_newline=True, finalize=finalize, undefi
           cache_size=0, auto_reload=False)
 ENV.vh_escape = _escape_c  # type: ignore[attr-defined]  # read by the generated output code
 ENV.vh_order = vh_order  # type: ignore[attr-defined]  # read by the generated comparisons
+ENV.vh_join = vh_join  # type: ignore[attr-defined]  # read by the generated `~`
 ENV.filters.update(FILTERS)
 ENV.tests.update(TESTS)
 ENV.globals.update({"__vh_iter": vh_iter, "__vh_inc": vh_inc, "__vh_leave": vh_leave,
