@@ -663,8 +663,10 @@ def test_vfs_root_maps_template_paths(serve, tmp_path):
     srv = serve("apps/templates_app.py", env={"VIPERHTTP_VFS_ROOT": str(root)})
     r = srv.client.post("/render", json={"path": "/www/page.html", "context": {"v": 1}})
     assert r.status_code == 200 and r.text == "P[1]"
+    # `/..` is normalised away at the VFS root: this is `<root>/outside.html`, which is missing
+    write(root.parent / "outside.html", "OUT")
     r = srv.client.post("/render", json={"path": "/../outside.html"})
-    assert r.status_code == 500 and r.text in ("template not found", "invalid template path")
+    assert (r.status_code, r.text) == (500, "template not found")
     r = srv.client.post("/warmup", json={"root": "/www"}).json()
     assert r["compiled"] == 0 and r["cached"] == 2
 
