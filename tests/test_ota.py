@@ -244,6 +244,20 @@ def test_form_fields_and_boolean_spellings(ota):
     assert r.status_code == 200 and r.json()["set_boot"] is False and r.json()["reboot"] is False
 
 
+def test_json_integers_other_than_0_and_1_are_not_booleans(ota):
+    """`"force": 2` / `"reboot": 2` are not spellings of true: the default applies."""
+    assert ota("POST", "/begin", json={"expected_size": 4}).status_code == 200
+    r = ota("POST", "/begin", json={"force": 2})
+    assert (r.status_code, r.json()) == (409, {"detail": "ota session already active"})
+    first = ota("GET", "/status").json()["session"]["id"]
+    r = ota("POST", "/begin", json={"force": 1, "expected_size": 4})
+    assert r.status_code == 200 and r.json()["session"]["id"] == first + 1
+    assert ota("POST", "/chunk", **octet(b"abcd")).status_code == 200
+    r = ota("POST", "/finalize", json={"reboot": 2, "set_boot": 0, "strict_size": -1})
+    assert r.status_code == 200, r.text
+    assert r.json()["reboot"] is False and r.json()["set_boot"] is False
+
+
 def test_mark_valid(ota, slots):
     r = ota("POST", "/mark-valid")
     assert (r.status_code, r.json()) == (200, {"ok": True})

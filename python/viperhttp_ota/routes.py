@@ -32,10 +32,12 @@ def normalize_prefix(prefix: Any) -> str:
 
 
 def _bool(value: Any, default: bool) -> bool:
+    """JSON true/false, the integers 0 and 1, or the spellings `1/true/yes/on` and
+    `0/false/no/off` (case-insensitive); anything else (`2`, `"maybe"`) gives `default`."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return value != 0
+        return {0: False, 1: True}.get(value, default)
     if isinstance(value, str):
         text = value.strip().lower()
         if text in _TRUE:
