@@ -162,6 +162,33 @@ def test_chunk_errors(ota):
     assert (r.status_code, r.json()) == (400, {"detail": "chunk exceeds partition capacity"})
 
 
+def test_route_layer_errors_are_recorded_in_last_error(ota):
+    """Errors raised by the endpoints themselves (not the manager) also set `last_error`."""
+    def last_error() -> Any:
+        return ota("GET", "/status").json()["last_error"]
+
+    assert ota("POST", "/begin", json={"expected_size": 10}).status_code == 200
+    assert last_error() is None
+    cases = [
+        (lambda: ota("POST", "/chunk", **octet(b"")), "empty chunk"),
+        (lambda: ota("POST", "/chunk", json={"data_base64": "***"}), "invalid data_base64"),
+        (lambda: ota("POST", "/chunk", json={"data_hex": "zz"}), "invalid data_hex"),
+        (lambda: ota("POST", "/chunk?offset=x", **octet(b"a")), "offset must be an integer"),
+        (lambda: ota("POST", "/chunk", content=b"{nope", headers={"Content-Type": "application/json"}),
+         "invalid JSON body"),
+        (lambda: ota("POST", "/upload", **octet(b"")), "empty upload body"),
+    ]
+    for call, detail in cases:
+        r = call()
+        assert (r.status_code, r.json()) == (400, {"detail": detail})
+        assert last_error() == detail
+        ota("POST", "/begin", json={"force": True, "expected_size": 10})  # clears it
+        assert last_error() is None
+    # a wrong token is not an OTA call: nothing recorded
+    r = ota("POST", "/chunk", headers={"X-OTA-Token": "wrong"}, content=b"")
+    assert r.status_code == 401 and last_error() is None
+
+
 def test_replayed_offset_is_409_and_client_resumes(ota):
     img = image(9000)
     assert ota("POST", "/begin", json={"size": len(img)}).status_code == 200  # `size` alias
