@@ -352,6 +352,43 @@ def test_reboot_answers_first_then_reexecutes_on_the_new_slot(tmp_path):
         srv.stop()
 
 
+def test_reboot_reexecutes_a_module_started_with_interpreter_options(tmp_path):
+    """`python -X utf8 -m apps.ota_app` comes back as `-X utf8 -m apps.ota_app` (sys.orig_argv),
+    not as `python .../ota_app.py`, and the atexit handlers of the old process ran first."""
+    port = free_port()
+    log_path = tmp_path / "ota-m.log"
+    argv_log = tmp_path / "argv.log"
+    boot_log = tmp_path / "boot.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", VIPERHTTP_NO_UVLOOP="1", OTA_SLOT_SIZE=str(SLOT),
+               OTA_DIR=str(tmp_path / "slots"), OTA_ARGV_LOG=str(argv_log), OTA_BOOT_LOG=str(boot_log))
+    env.pop("VIPERHTTP_VFS_ROOT", None)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-X", "utf8", "-m", "apps.ota_app", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(TESTS),
+                                stdin=subprocess.DEVNULL)
+    _wait_ready(proc, port, log_path)
+    srv = Server(proc, port, log_path)
+    try:
+        img = image(3000)
+        assert srv.client.post("/ota/begin", json={"expected_size": len(img)}).status_code == 200
+        assert srv.client.post("/ota/chunk", content=img,
+                               headers={"Content-Type": "application/octet-stream"}).status_code == 200
+        assert srv.client.post("/ota/finalize", json={"reboot": "yes"}).json()["reboot"] is True
+        assert wait_for(lambda: len(boot_log.read_text().splitlines()) >= 2, 20), srv.logs()
+        lines = argv_log.read_text().splitlines()
+        started = [json.loads(x) for x in lines if x.startswith("{")]
+        assert started == [{"pid": proc.pid, "module": True, "utf8": 1}] * 2, (lines, srv.logs())
+        assert lines[1] == f"atexit {proc.pid}", lines  # the old process's atexit handler ran
+        assert "ota_reexec" in srv.logs()  # logged and flushed before the exec
+        assert boot_log.read_text().splitlines() == [f"{proc.pid} ota_0", f"{proc.pid} ota_1"]
+        _wait_ready(srv.proc, srv.port, srv.log_path)
+        srv.client.close()
+        srv.client = type(srv.client)(base_url=srv.base, timeout=10.0)
+        assert srv.client.get("/ota/status").json()["running_partition"]["label"] == "ota_1"
+    finally:
+        srv.stop()
+
+
 def test_open_endpoints_on_a_public_address_log_a_warning(tmp_path):
     srv = start_ota_server(tmp_path, OTA_DIR=str(tmp_path / "slots"), OTA_HOST="0.0.0.0")
     try:

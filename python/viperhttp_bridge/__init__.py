@@ -658,6 +658,9 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
             pass
     if bridge.exit_request is not None:
         raise bridge.exit_request  # the process exits with the app's status (§9.4)
+    ota = sys.modules.get("viperhttp_ota")
+    if ota is not None and ota.restart_pending():
+        ota._reexec()  # OTA `reboot=True` (docs/ota.md): stopped completely, now start again
     return None
 
 
