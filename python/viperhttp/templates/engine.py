@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import operator
 import os
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -474,8 +475,9 @@ class _ItemList(list):  # type: ignore[type-arg]
 
 
 _DICT_VIEWS = {"items": dict.items, "keys": dict.keys, "values": dict.values}
-#: `(type(obj), name)` → Jinja's `is_safe_attribute` verdict (see `Env.getattr`).
-_SAFE_ATTRS: "dict[tuple[type, str], bool]" = {}
+_METHOD_TYPES = frozenset({types.MethodType, types.BuiltinMethodType})
+#: type → attribute name → Jinja's `is_safe_attribute` verdict (see `Env.getattr`).
+_SAFE_ATTRS: "dict[type, dict[str, bool]]" = {}
 
 
 class Env(SandboxedEnvironment):
@@ -517,21 +519,23 @@ class Env(SandboxedEnvironment):
                 return obj[attribute]
             except (TypeError, LookupError, AttributeError):
                 return self.undefined(obj=obj, name=attribute)
-        fmt = self.wrap_str_format(value)
-        if fmt is not None:
-            return fmt
-        key = (type(obj), attribute)
-        safe = _SAFE_ATTRS.get(key)
+        verdicts = _SAFE_ATTRS.get(type(obj))
+        if verdicts is None:
+            if len(_SAFE_ATTRS) >= 1024:
+                _SAFE_ATTRS.clear()
+            verdicts = _SAFE_ATTRS[type(obj)] = {}
+        safe = verdicts.get(attribute)
         if safe is None:
             # Jinja's verdict depends only on the object's type and the name (isinstance
             # checks and name sets), so it is computed once per pair.
-            safe = self.is_safe_attribute(obj, attribute, value)
-            if len(_SAFE_ATTRS) >= 4096:
-                _SAFE_ATTRS.clear()
-            _SAFE_ATTRS[key] = safe
-        if safe:
-            return value
-        return self.unsafe_undefined(obj, attribute)
+            safe = verdicts[attribute] = self.is_safe_attribute(obj, attribute, value)
+        if not safe:
+            return self.unsafe_undefined(obj, attribute)
+        if type(value) in _METHOD_TYPES:  # what `wrap_str_format` looks at (not subclassable)
+            fmt = self.wrap_str_format(value)
+            if fmt is not None:
+                return fmt
+        return value
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         if isinstance(argument, str) and argument[:1] == "_" and not isinstance(obj, dict):
