@@ -10,6 +10,7 @@ awaitables get a task.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import signal
@@ -343,7 +344,13 @@ class Bridge:
 
     async def _background_task(self, func: Callable, args: tuple, kwargs: dict) -> None:
         try:
-            result = func(*args, **kwargs)
+            if getattr(self.app, "_sync_threadpool", False) and not _is_async_callable(func):
+                # ViperHTTP(sync_handlers="threadpool"): sync tasks too (docs/typed-api.md).
+                from viperhttp.threadpool import run_in_threadpool
+
+                result = await run_in_threadpool(func, *args, **kwargs)
+            else:
+                result = func(*args, **kwargs)
             if hasattr(result, "__await__"):
                 await result
         except asyncio.CancelledError:
@@ -580,6 +587,11 @@ async def _call_hooks(hooks: List[Callable[[], Any]]) -> None:
             await result
 
 
+def _is_async_callable(func: Any) -> bool:
+    func = inspect.unwrap(func)
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
+
+
 def _hooks(app: Any, event: str) -> List[Callable[[], Any]]:
     getter = getattr(app, "_lifespan_hooks", None)
     if callable(getter):
@@ -617,6 +629,14 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     if any(key.startswith("ota") for key in _other):  # OTA routes/slots (docs/ota.md)
         from viperhttp_ota.routes import install_from_run
         install_from_run(app, _other, host)
+    # /openapi.json, /docs, /redoc: after every route, before the listener (docs/api-docs.md).
+    try:
+        import viperhttp_autodocs
+    except ModuleNotFoundError as exc:
+        if exc.name != "viperhttp_autodocs":
+            raise
+    else:
+        viperhttp_autodocs.install_from_run(app, _other)
     if wifi:
         log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
     ev_loop = _choose_loop(loop)
@@ -674,6 +694,11 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         Bridge.current = None
         if _native.bound_port() is not None:
             _native.close()
+        # Queued thread-pool work is dropped; running calls finish on their own (a thread
+        # cannot be stopped). docs/typed-api.md "Blocking code".
+        from viperhttp.threadpool import shutdown as _threadpool_shutdown
+
+        _threadpool_shutdown()
         try:
             _forward_logs()  # what the runtime logged while stopping
         except Exception:
