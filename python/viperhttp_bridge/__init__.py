@@ -546,23 +546,44 @@ def _log_late_startup_failure(task: "asyncio.Task[Any]") -> None:
         log.error("startup_error %r", exc, exc_info=exc)
 
 
-def _run_startup(app: Any, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+def _run_startup(app: Any, loop: asyncio.AbstractEventLoop,
+                 timeout_s: float) -> "Optional[asyncio.Task[Any]]":
     """Startup handlers in order, each awaited; a failure stops the start
     (`RuntimeError("startup failed")`, logged `startup_error`); handlers still
-    running after `startup_timeout_s` are left running and serving starts."""
+    running after `startup_timeout_s` are left running and serving starts: that
+    background task is returned (None otherwise)."""
     hooks = _hooks(app, "startup")
     if not hooks:
-        return
+        return None
     task = loop.create_task(_call_hooks(hooks))
     done, _pending = loop.run_until_complete(asyncio.wait({task}, timeout=timeout_s))
     if not done:
         log.warning("startup handlers still running after %ss; serving starts", timeout_s)
         task.add_done_callback(_log_late_startup_failure)
-        return
+        return task
     exc = task.exception()
     if exc is not None:
         log.error("startup_error %r", exc, exc_info=exc)
         raise RuntimeError("startup failed") from exc
+    return None
+
+
+def _cancel_startup(loop: asyncio.AbstractEventLoop, task: "Optional[asyncio.Task[Any]]",
+                    timeout_s: float) -> None:
+    """Before the shutdown handlers: a startup still running in the background is cancelled
+    and awaited, so that a lifespan context manager is either exited by the cancellation
+    (entered: `_lifespan_startup` exits it with the CancelledError) or never entered, and
+    cannot finish entering after the shutdown step (it would never be exited)."""
+    if task is None or task.done():
+        return
+    log.warning("startup_cancelled: startup handlers still running at shutdown")
+    task.cancel()
+    try:
+        loop.run_until_complete(asyncio.wait({task}, timeout=timeout_s))
+    except Exception:  # pragma: no cover - asyncio.wait does not raise the task's error
+        pass
+    if not task.done():
+        log.error("startup_cancel_timeout: startup handlers ignored the cancellation")
 
 
 async def _call_hooks(hooks: List[Callable[[], Any]]) -> None:
@@ -655,7 +676,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     ev_loop = _choose_loop(loop)
 
     # (4) startup handlers, before the listener binds (extensions.md §7).
-    _run_startup(app, ev_loop, startup_timeout_s)
+    startup_task = _run_startup(app, ev_loop, startup_timeout_s)
 
     # (6)+(7) stop any previous server, start the native listener.
     if _native.bound_port() is not None:
@@ -706,6 +727,7 @@ def serve_started(bridge: "Bridge") -> None:
     try:
         ev_loop.run_until_complete(bridge.stop_event.wait())
         ev_loop.run_until_complete(bridge.drain(shutdown_timeout_s))
+        _cancel_startup(ev_loop, startup_task, shutdown_timeout_s)
         try:
             ev_loop.run_until_complete(asyncio.wait_for(shutdown(app), shutdown_timeout_s))
         except asyncio.TimeoutError:
@@ -730,6 +752,9 @@ def serve_started(bridge: "Bridge") -> None:
             pass
     if bridge.exit_request is not None:
         raise bridge.exit_request  # the process exits with the app's status (§9.4)
+    ota = sys.modules.get("viperhttp_ota")
+    if ota is not None and ota.restart_pending():
+        ota._reexec()  # OTA `reboot=True` (docs/ota.md): stopped completely, now start again
     return None
 
 
