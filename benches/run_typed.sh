@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Typed API: a pydantic-validated JSON POST with response_model (and a typed GET) on ViperHTTP
-# vs the same FastAPI app on uvicorn, same run, reported as ratios (docs/benchmarks.md).
+# vs the same FastAPI app on uvicorn, same run, reported as ratios (docs/internals/benchmarks.md).
 #
 #   bash benches/run_typed.sh
 #   DURATION=10 CONNS=64 bash benches/run_typed.sh

@@ -1,7 +1,7 @@
 """Parameter markers (`Query`, `Path`, `Header`, `Cookie`, `Body`, `Form`, `File`) and the
 original's query specs.
 
-Owns the original's `query={...}` spec (docs/framework.md): validated once at registration
+Owns the original's `query={...}` spec (docs/internals/framework.md): validated once at registration
 (`compile_query_spec`) into small entries; per request `apply_query_spec` converts the parsed
 query dict in place and returns the first failure message (→ the pinned 422) or None.
 The FastAPI-style markers only carry declarations; `viperhttp.typed` compiles them into a

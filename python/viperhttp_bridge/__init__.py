@@ -754,7 +754,7 @@ def serve_started(bridge: "Bridge") -> None:
         raise bridge.exit_request  # the process exits with the app's status (§9.4)
     ota = sys.modules.get("viperhttp_ota")
     if ota is not None and ota.restart_pending():
-        ota._reexec()  # OTA `reboot=True` (docs/ota.md): stopped completely, now start again
+        ota._reexec()  # OTA `reboot=True` (docs/internals/ota.md): stopped completely, now start again
     return None
 
 

@@ -130,7 +130,7 @@ fn stdlib_dumps<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Vec<u
     kwargs.set_item("ensure_ascii", false)?;
     kwargs.set_item("allow_nan", false)?;
     // Types JSON has no spelling for (datetime, UUID, models, ...) go through the
-    // framework's encoder (docs/requests-responses.md, "Return values").
+    // framework's encoder (docs/internals/requests-responses.md, "Return values").
     if let Some(default) = JSON_DEFAULT.get(py) {
         kwargs.set_item("default", default.bind(py))?;
     }
