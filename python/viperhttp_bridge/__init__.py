@@ -92,6 +92,7 @@ class Bridge:
     #: a blocking serve finished in this process (device-style `run_forever()` then returns)
     served = False
     shutdown_timeout_s: float = 10
+    startup_task: Optional["asyncio.Task[Any]"] = None
 
     def __init__(self, app: Any, loop: asyncio.AbstractEventLoop, knobs: BridgeKnobs) -> None:
         from viperhttp.request import Request
@@ -696,6 +697,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         knobs.min_workers, knobs.min_workers, knobs.max_workers, knobs.queue_size, knobs.autoscale,
     )
     bridge.shutdown_timeout_s = shutdown_timeout_s
+    bridge.startup_task = startup_task  # a startup still running in the background, if any
     if not block:
         return ev_loop
     return serve_started(bridge)
@@ -707,6 +709,7 @@ def serve_started(bridge: "Bridge") -> None:
     `get_event_loop().run_forever()` after `start()` (docs/guide/device-apps.md)."""
     ev_loop, app = bridge.loop, bridge.app
     shutdown_timeout_s = bridge.shutdown_timeout_s
+    startup_task = bridge.startup_task
 
     previous: Dict[int, Any] = {}
     signals_seen = [0]
