@@ -8,6 +8,7 @@ mod logs;
 mod native_config;
 mod routes;
 mod server;
+mod ws;
 
 use pyo3::prelude::*;
 
@@ -47,6 +48,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::stream_send, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_stream_credit, m)?)?;
     m.add_function(wrap_pyfunction!(json::json_dumps, m)?)?;
+    // WebSocket, interpreter side
+    m.add_function(wrap_pyfunction!(ws::ws_accept, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::ws_reject, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::ws_send, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::ws_close, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::_ws_credit, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::_ws_consumed, m)?)?;
     // routes
     m.add_function(wrap_pyfunction!(routes::route_add, m)?)?;
     m.add_function(wrap_pyfunction!(routes::route_match, m)?)?;
