@@ -283,7 +283,12 @@ class ViperHTTP(RouteDecorators):
                     for node in plan.deps:
                         kwargs[node.key] = await resolve(node, request, stack, {} if plan.uses_cache else None)
                     plan.inject(request, kwargs)
-                    result = await plan.handler(ws, **kwargs)
+                    result = plan.handler(ws, **kwargs)
+                    if hasattr(result, "__await__"):
+                        result = await result
+                    elif not isinstance(result, dict):
+                        # A sync handler may only refuse (a response dict); docs/websocket.md.
+                        raise TypeError("a WebSocket handler must be async or return a response")
                 except BaseException:
                     await teardown(stack)  # the first error wins (api.md §5.5)
                     raise

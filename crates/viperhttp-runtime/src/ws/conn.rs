@@ -14,7 +14,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -72,6 +72,8 @@ pub(super) async fn run(shared: Arc<Shared>, registered: Registered, on_upgrade:
 /// What ends a connection, as the app sees it.
 fn error_code(e: &WsError) -> u16 {
     match e {
+        // EOF without a close frame: tungstenite words it as a protocol error.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => code::ABNORMAL,
         WsError::Protocol(_) => code::PROTOCOL,
         WsError::Utf8(_) => code::INVALID_DATA,
         WsError::Capacity(_) => code::TOO_BIG,
