@@ -374,7 +374,9 @@ async fn serve(
         let s = shared.clone();
         let svc = service_fn(move |req| handle(s.clone(), conn_info.clone(), req));
         // with_upgrades: a 101 hands the socket to the WebSocket task (ws.rs).
-        let conn = builder.serve_connection(TokioIo::new(io), svc).with_upgrades();
+        let conn = builder
+            .serve_connection(TokioIo::new(io), svc)
+            .with_upgrades();
         let s = shared.clone();
         let registry = registry.clone();
         let (mut stop, alive) = (stop_rx.clone(), alive_tx.clone());

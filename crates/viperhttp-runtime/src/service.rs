@@ -572,7 +572,10 @@ async fn forward_to_python(
 /// Push to the request queue; when full, retry twice at once, then wait for
 /// queue space up to `ipc_enqueue_retry_ms` (deferred push, `runtime.md` §2.7),
 /// never blocking the event loop. Gives up with `503 Queue Full`.
-pub(crate) async fn push_request(shared: &Shared, msg: IpcMsg) -> Result<(), Response<ResponseBody>> {
+pub(crate) async fn push_request(
+    shared: &Shared,
+    msg: IpcMsg,
+) -> Result<(), Response<ResponseBody>> {
     let ipc = &shared.ipc;
     let mut msg = msg;
     // While connections are parked, newcomers queue behind them (FIFO, §2.7 decision).

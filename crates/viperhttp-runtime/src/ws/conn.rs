@@ -124,8 +124,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let settings = &shared.config.ws;
-    let ping_every = (settings.ping_interval_ms > 0)
-        .then(|| Duration::from_millis(settings.ping_interval_ms));
+    let ping_every =
+        (settings.ping_interval_ms > 0).then(|| Duration::from_millis(settings.ping_interval_ms));
     let pong_timeout = Duration::from_millis(settings.pong_timeout_ms);
     let mut next_ping = ping_every.map(|p| Instant::now() + p);
     let mut pong_due: Option<Instant> = None;

@@ -44,38 +44,58 @@ pub(crate) fn is_upgrade<B>(req: &Request<B>) -> bool {
         && has_token(req.headers(), CONNECTION, b"upgrade")
 }
 
-/// The native refusals, before anything reaches Python. `Ok` carries the
-/// client's key.
-pub(crate) fn check_request<B>(req: &Request<B>) -> Result<Bytes, Response<ResponseBody>> {
+/// A handshake the runtime refuses before anything reaches Python.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `Sec-WebSocket-Key` missing or empty: 400.
+    MissingKey,
+    /// `Sec-WebSocket-Version` missing or not 13: 426.
+    Version,
+    /// A key longer than [`MAX_KEY_LEN`]: 400.
+    BadKey,
+}
+
+impl Refusal {
+    /// The answer: `text/plain`, `Connection: close` (docs/websocket.md, "Handshake").
+    pub(crate) fn response(self) -> Response<ResponseBody> {
+        match self {
+            Refusal::MissingKey => closing(simple_response(
+                StatusCode::BAD_REQUEST,
+                "Missing Sec-WebSocket-Key",
+            )),
+            Refusal::Version => {
+                let mut resp = closing(simple_response(
+                    StatusCode::UPGRADE_REQUIRED,
+                    "Upgrade Required",
+                ));
+                resp.headers_mut()
+                    .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+                resp
+            }
+            Refusal::BadKey => closing(simple_response(StatusCode::BAD_REQUEST, "Bad Request")),
+        }
+    }
+}
+
+/// The native checks, in the spec's order. `Ok` carries the client's key.
+pub(crate) fn check_request<B>(req: &Request<B>) -> Result<Bytes, Refusal> {
     let key = req
         .headers()
         .get(SEC_WEBSOCKET_KEY)
         .map(|v| v.as_bytes().trim_ascii())
         .unwrap_or_default();
     if key.is_empty() {
-        return Err(closing(simple_response(
-            StatusCode::BAD_REQUEST,
-            "Missing Sec-WebSocket-Key",
-        )));
+        return Err(Refusal::MissingKey);
     }
     if req
         .headers()
         .get(SEC_WEBSOCKET_VERSION)
         .is_none_or(|v| v.as_bytes().trim_ascii() != b"13")
     {
-        let mut resp = closing(simple_response(
-            StatusCode::UPGRADE_REQUIRED,
-            "Upgrade Required",
-        ));
-        resp.headers_mut()
-            .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-        return Err(resp);
+        return Err(Refusal::Version);
     }
     if key.len() > MAX_KEY_LEN {
-        return Err(closing(simple_response(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-        )));
+        return Err(Refusal::BadKey);
     }
     Ok(Bytes::copy_from_slice(key))
 }
@@ -98,7 +118,7 @@ pub(crate) async fn handshake(
 ) -> Response<ResponseBody> {
     let key = match check_request(&req) {
         Ok(key) => key,
-        Err(resp) => return resp,
+        Err(refusal) => return refusal.response(),
     };
     let path = req.uri().path();
     if !matches!(
@@ -173,8 +193,8 @@ pub(crate) async fn handshake(
     }
     ServerStats::bump(&shared.stats.ws_handoffs);
 
-    let deadline = tokio::time::Instant::now()
-        + Duration::from_millis(shared.config.ws.handshake_timeout_ms);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(shared.config.ws.handshake_timeout_ms);
     let reply = loop {
         if let Some(reply) = registered.conn().take_reply() {
             break Some(reply);

@@ -48,7 +48,7 @@ fn upgrade_detection_needs_get_both_tokens_and_http11() {
 
 #[test]
 fn handshake_checks_answer_400_and_426() {
-    let status = |r: Request<()>| check_request(&r).err().map(|resp| resp.status());
+    let status = |r: Request<()>| check_request(&r).err().map(|e| e.response().status());
     assert_eq!(
         status(upgrade(None, Some("13"))),
         Some(StatusCode::BAD_REQUEST)
@@ -57,7 +57,9 @@ fn handshake_checks_answer_400_and_426() {
         status(upgrade(Some(""), Some("13"))),
         Some(StatusCode::BAD_REQUEST)
     );
-    let resp = check_request(&upgrade(Some("dGhlIHNhbXBsZSBub25jZQ=="), Some("8"))).unwrap_err();
+    let resp = check_request(&upgrade(Some("dGhlIHNhbXBsZSBub25jZQ=="), Some("8")))
+        .unwrap_err()
+        .response();
     assert_eq!(resp.status(), StatusCode::UPGRADE_REQUIRED);
     assert_eq!(resp.headers()["sec-websocket-version"], "13");
     assert_eq!(
@@ -84,7 +86,11 @@ fn record(kind: MsgType, id: u32) -> IpcMsg {
 fn registry_delivers_replies_and_frames_and_drops_unknown_ids() {
     let reg = Registry::default();
     let conn = reg.insert(7);
-    assert!(!reg.deliver(&record(MsgType::RespWsAccept, 8), Bytes::new(), Bytes::new()));
+    assert!(!reg.deliver(
+        &record(MsgType::RespWsAccept, 8),
+        Bytes::new(),
+        Bytes::new()
+    ));
     assert!(reg.deliver(
         &record(MsgType::RespWsAccept, 7),
         Bytes::new(),
