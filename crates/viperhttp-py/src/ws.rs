@@ -260,7 +260,7 @@ pub fn ws_send(
 
 /// Whether `code` may be sent in a close frame (RFC 6455 §7.4).
 fn sendable_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999)
 }
 
 /// `ws_close(conn_id, code=1000, reason=None)`: send a close frame; the
