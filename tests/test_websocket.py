@@ -495,3 +495,30 @@ def test_bad_ws_settings_are_refused_before_binding(name, value, error):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
     assert error in proc.stderr, proc.stderr
+
+
+# --- examples/websocket_chat.py -------------------------------------------------------------
+
+def test_example_websocket_chat(serve):
+    server = serve("examples/websocket_chat.py")
+
+    async def go():
+        async with websockets.connect(uri(server, "/chat/lobby")) as a, \
+                websockets.connect(uri(server, "/chat/lobby")) as b, \
+                websockets.connect(uri(server, "/chat/other")) as c:
+            assert json.loads(await a.recv())["event"] == "joined"
+            assert json.loads(await b.recv()) == {"event": "joined", "members": 2}
+            assert json.loads(await c.recv()) == {"event": "joined", "members": 1}
+            assert server.client.get("/rooms").json() == {"connections": 3, "rooms": {"lobby": 2, "other": 1}}
+            await a.send("hello")
+            for ws in (a, b):
+                assert json.loads(await ws.recv()) == {"room": "lobby", "text": "hello"}
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.recv(), 0.3)
+    run(go())
+    assert wait_for(lambda: server.client.get("/rooms").json() == {"connections": 0, "rooms": {}})
+    r = server.client.get("/clock", params={"count": "2"}, headers={"Last-Event-ID": "41"})
+    assert r.content == (b"retry: 2000\n\n"
+                         b'event: tick\nid: 42\ndata: {"n":42}\n\n'
+                         b'event: tick\nid: 43\ndata: {"n":43}\n\n')
+    assert server.stop() == 0
