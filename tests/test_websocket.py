@@ -522,3 +522,32 @@ def test_example_websocket_chat(serve):
                          b'event: tick\nid: 42\ndata: {"n":42}\n\n'
                          b'event: tick\nid: 43\ndata: {"n":43}\n\n')
     assert server.stop() == 0
+
+
+# --- low-level functions (tests/apps/ws_manual_bridge.py) -----------------------------------
+
+def test_low_level_functions_and_poll_request_dicts(serve):
+    server = serve("apps/ws_manual_bridge.py")
+
+    async def go():
+        async with websockets.connect(uri(server, "/low?x=1"), subprotocols=["p1"]) as ws:
+            assert ws.subprotocol == "p1"
+            await ws.send(b"\x00bin")
+            binary = json.loads(await ws.recv())
+            await ws.send("txt")
+            text = json.loads(await ws.recv())
+            await ws.send("close")
+            with pytest.raises(ConnectionClosed) as info:
+                await ws.recv()
+            return binary, text, info.value.rcvd
+    binary, text, rcvd = run(go())
+    conn_id = binary["msg"]["conn_id"]
+    assert binary["msg"] == {"type": "ws_msg", "conn_id": conn_id, "opcode": 2, "final": True,
+                             "data": "\x00bin"}
+    assert text["msg"]["opcode"] == 1 and text["msg"]["data"] == "txt"
+    assert binary["connect"] == {"type": "ws_connect", "conn_id": conn_id, "path": "/low?x=1",
+                                 "request": {"method": "WS", "path": "/low", "query": "x=1"}}
+    assert (rcvd.code, rcvd.reason) == (4005, "done")
+    status, head, body = raw_handshake("127.0.0.1", server.port, handshake_bytes("/low-reject"))
+    assert (status, body) == (418, b"teapot")
+    assert server.stop() == 0
