@@ -551,3 +551,20 @@ def test_low_level_functions_and_poll_request_dicts(serve):
     status, head, body = raw_handshake("127.0.0.1", server.port, handshake_bytes("/low-reject"))
     assert (status, body) == (418, b"teapot")
     assert server.stop() == 0
+
+
+def test_bad_calls_raise_typed_errors(app):
+    async def go():
+        async with websockets.connect(uri(app, "/ws/errors")) as ws:
+            return json.loads(await ws.recv())
+    assert run(go()) == [
+        "ValueError: opcode must be 0, 1, 2, 9 or 10 (close goes through close())",
+        "ValueError: opcode must be 0, 1, 2, 9 or 10 (close goes through close())",
+        "TypeError: data must be str/bytes",
+        "ValueError: ping/pong payload must be <= 125 bytes and final",
+        "ok",  # accept() on an accepted socket is a no-op, whatever the argument
+        "ValueError: invalid close code",
+        "TypeError: data must be str/bytes",
+        "TypeError: body must be str/bytes",
+        "ValueError: invalid close code",
+    ]

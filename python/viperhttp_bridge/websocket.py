@@ -117,13 +117,14 @@ class WebSocket:
         """Send a close frame (reason cut to 123 UTF-8 bytes); does not wait for the reply."""
         if self._closed:
             return
-        self._closed = True
         if not self._accepted:
             # Before accept(): the handshake is refused with 403 (docs/websocket.md).
+            self._closed = True
             if self._on_settle is not None:
                 self._on_settle("reject", 403)
             return
-        _native.ws_close(self.conn_id, code, reason or None)
+        _native.ws_close(self.conn_id, code, reason or None)  # an invalid code raises: still open
+        self._closed = True
 
     # -- receiving -------------------------------------------------------------------------
     def _close_dict(self) -> Dict[str, Any]:

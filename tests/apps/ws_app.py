@@ -198,6 +198,34 @@ async def room(ws):
         manager.disconnect(ws)
 
 
+@app.websocket("/ws/errors")
+async def errors(ws):
+    """Reports what each bad call raises (type and message), then closes."""
+    await ws.accept()
+    out = []
+    calls = [
+        lambda: ws.send("x", opcode=3),
+        lambda: ws.send("x", opcode=8),
+        lambda: ws.send(12),
+        lambda: ws.send(b"p" * 126, opcode=9),
+        lambda: ws.accept(subprotocol=5),
+        lambda: ws.close(code=1005),
+        lambda: viperhttp.ws_send(ws.conn_id, 1.5),
+        lambda: viperhttp.ws_reject(ws.conn_id, 400, 3),
+        lambda: viperhttp.ws_close(ws.conn_id, 999),
+    ]
+    for call in calls:
+        try:
+            result = call()
+            if hasattr(result, "__await__"):
+                await result
+            out.append("ok")
+        except Exception as exc:
+            out.append(f"{type(exc).__name__}: {exc}")
+    await ws.send_json(out)
+    await ws.close()
+
+
 @app.websocket("/ws/idle")
 async def idle(ws):
     await ws.accept()
