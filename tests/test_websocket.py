@@ -568,3 +568,18 @@ def test_bad_calls_raise_typed_errors(app):
         "TypeError: body must be str/bytes",
         "ValueError: invalid close code",
     ]
+
+
+def test_keepalive_waits_while_reading_is_paused_for_the_app(serve):
+    # Queue of 1, pings every 100 ms with 100 ms to answer: while the app takes nothing the
+    # runtime cannot read the client's pongs, so it must not count them as missing.
+    server = serve(APP, env={"WS_QUEUE": "1", "WS_PING_MS": "100", "WS_PONG_MS": "100"})
+
+    async def go():
+        async with websockets.connect(uri(server, "/ws/hold")) as ws:
+            for _ in range(5):
+                await ws.send(b"m")
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(server.client.get, "/hold/release", params={"expect": 5})
+            return await asyncio.wait_for(ws.recv(), 5)
+    assert run(go()) == "5"

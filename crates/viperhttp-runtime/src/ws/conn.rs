@@ -155,6 +155,12 @@ where
             return code::GOING_AWAY;
         }
         let can_read = conn.unconsumed.load(Ordering::Acquire) < settings.queue_size;
+        if !can_read {
+            // Reading is paused for the app (inbound backpressure): a pong could not be seen,
+            // and the peer just sent enough to fill the queue, so keep-alive waits too.
+            pong_due = None;
+            next_ping = ping_every.map(|p| Instant::now() + p);
+        }
         let timer = match (pong_due, next_ping) {
             (Some(p), _) => Some(p),
             (None, n) => n,
