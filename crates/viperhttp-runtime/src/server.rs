@@ -14,7 +14,6 @@ use http::HeaderValue;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, Semaphore};
 use viperhttp_ipc::Ipc;
@@ -121,6 +120,8 @@ pub struct Shared {
     pub shared_limiter: Option<SharedRateLimiter>,
     /// The shared request-body memory budget (`max_body_memory`).
     pub body_budget: BodyBudget,
+    /// Open WebSocket connections.
+    pub ws: Arc<crate::ws::Registry>,
 }
 
 /// A running server: its thread, address and stop controls.
@@ -207,6 +208,7 @@ impl ServerHandle {
             rate_limiter,
             shared_limiter,
             body_budget: BodyBudget::new(config_body_memory),
+            ws: Arc::default(),
         });
 
         // Wake-ups from the interpreter thread: responses pushed while the
@@ -313,9 +315,14 @@ async fn serve(
         shared.ipc.clone(),
         shared.pending.clone(),
         shared.stats.clone(),
+        shared.ws.clone(),
         response_wake,
     ));
-    let graceful = GracefulShutdown::new();
+    // Graceful drain by hand: hyper-util's GracefulShutdown does not take an http1
+    // connection `with_upgrades()`. `stop` asks every connection to finish its
+    // request and close; `alive` closes when the last connection task ends.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let permits = Arc::new(Semaphore::new(shared.config.limits.max_connections.max(1)));
     let mut builder = http1::Builder::new();
     // No `pipeline_flush`: in hyper 1.x it turns off write backpressure, so a large
@@ -391,21 +398,36 @@ async fn serve(
         });
         let s = shared.clone();
         let svc = service_fn(move |req| handle(s.clone(), conn_info.clone(), req));
-        let conn = builder.serve_connection(TokioIo::new(io), svc);
-        let conn = graceful.watch(conn);
+        // with_upgrades: a 101 hands the socket to the WebSocket task (ws.rs).
+        let conn = builder
+            .serve_connection(TokioIo::new(io), svc)
+            .with_upgrades();
         let s = shared.clone();
         let registry = registry.clone();
+        let (mut stop, alive) = (stop_rx.clone(), alive_tx.clone());
         tokio::spawn(async move {
-            let _ = conn.await;
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(alive);
             registry.remove(conn_id);
             s.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
     }
     drop(listener);
-    // Drain: in-flight requests finish (Connection: close); idle ones close now.
+    // Drain: in-flight requests finish (Connection: close); idle ones close now;
+    // WebSockets send close 1001 and end (docs/websocket.md, "Shutdown").
+    shared.ws.go_away();
+    let _ = stop_tx.send(true);
+    drop(alive_tx);
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = async { tokio::join!(alive_rx.recv(), shared.ws.drained()) } => {}
         _ = force_close.notified() => {}
     }
     dispatcher.abort();

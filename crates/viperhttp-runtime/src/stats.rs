@@ -82,11 +82,22 @@ counters! {
     body_budget_rejected,
     /// Idle connections closed to admit new ones at `max_connections`.
     idle_evicted,
+    /// WebSocket handshakes handed to Python (`REQ_WS_CONNECT` pushed).
+    ws_handoffs,
+    /// Upgraded WebSocket connections open now (gauge).
+    ws_tasks_active,
+    /// WebSocket messages handed to Python.
+    ws_messages_in,
+    /// WebSocket frames written for Python.
+    ws_frames_out,
+    /// WebSocket connections closed for a protocol, UTF-8 or size violation.
+    ws_protocol_closed,
 }
 
 /// Gauges (current values, not event counts): `server_stats_reset()` keeps them.
-const GAUGES: [&str; 4] = [
+const GAUGES: [&str; 5] = [
     "connections_open",
+    "ws_tasks_active",
     "ipc_pending_used",
     "event_conn_peak",
     "body_budget_waiting",
