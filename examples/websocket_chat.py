@@ -1,4 +1,4 @@
-"""Chat rooms over WebSocket, and a clock over Server-Sent Events (docs/websocket.md).
+"""Chat rooms over WebSocket, and a clock over Server-Sent Events (docs/internals/websocket.md).
 
   ws://localhost:8080/chat/{room}   every text message is broadcast to the room as
                                     {"room": ..., "text": ...}; the first message is

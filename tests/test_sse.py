@@ -1,4 +1,4 @@
-"""Server-Sent Events end to end (docs/websocket.md, "Server-Sent Events"): event bytes on the
+"""Server-Sent Events end to end (docs/internals/websocket.md, "Server-Sent Events"): event bytes on the
 wire, reconnection with `Last-Event-ID`, keep-alive comments, and a client disconnect closing
 the generator (its `finally` runs). Real server (tests/apps/ws_app.py), real sockets."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""WebSockets end to end (docs/websocket.md): the `websockets` client for well-formed traffic,
+"""WebSockets end to end (docs/internals/websocket.md): the `websockets` client for well-formed traffic,
 hand-built frames (tests/support/ws_raw.py) for protocol violations, all against a real
 server (tests/apps/ws_app.py) over real sockets."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The written list of framing cases (docs/websocket.md, "Framing cases"), in the spirit of
+"""The written list of framing cases (docs/internals/websocket.md, "Framing cases"), in the spirit of
 the Autobahn fuzzing-client suite, which has no pip-installable runner: each case sends
 hand-built frames to the echo route of tests/apps/ws_app.py over a real socket and checks
 the exact frames that come back. Sections follow Autobahn's numbering:

@@ -1,4 +1,4 @@
-"""Idle WebSockets (docs/websocket.md, "Backpressure and memory"): 10,000 open, idle
+"""Idle WebSockets (docs/internals/websocket.md, "Backpressure and memory"): 10,000 open, idle
 connections held by one server process cost no Python work once accepted and little memory
 each; all still answer afterwards."""
 from __future__ import annotations

@@ -308,7 +308,7 @@ class ViperHTTP(RouteDecorators):
                     if hasattr(result, "__await__"):
                         result = await result
                     elif not isinstance(result, dict):
-                        # A sync handler may only refuse (a response dict); docs/websocket.md.
+                        # A sync handler may only refuse (a response dict); docs/internals/websocket.md.
                         raise TypeError("a WebSocket handler must be async or return a response")
                 except BaseException:
                     await teardown(stack)  # the first error wins (api.md §5.5)

@@ -50,7 +50,7 @@ class HTTPException(Exception):
 
 
 class WebSocketDisconnect(Exception):
-    """The WebSocket connection ended with close code `code` (docs/websocket.md). Raised only
+    """The WebSocket connection ended with close code `code` (docs/internals/websocket.md). Raised only
     by `WebSocket.receive_or_raise()`; the original's methods return None/the close dict."""
 
     def __init__(self, code: int = 1000, reason: str = "") -> None:

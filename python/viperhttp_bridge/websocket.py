@@ -1,4 +1,4 @@
-"""WebSockets in the bridge (docs/websocket.md): the `WebSocket` object a handler gets, and
+"""WebSockets in the bridge (docs/internals/websocket.md): the `WebSocket` object a handler gets, and
 the dispatch of `ws_connect` / `ws_msg` / `ws_disconnect` records to it.
 
 Framing, ping/pong and the close handshake are native; this side sees whole messages.
@@ -33,7 +33,7 @@ def _json_body(obj: Any) -> str:
 
 
 class WebSocket:
-    """One WebSocket connection, as a handler sees it (docs/websocket.md, "The WebSocket
+    """One WebSocket connection, as a handler sees it (docs/internals/websocket.md, "The WebSocket
     object"). Every send on a closed socket is a silent no-op; `receive()` returns the close
     dict once the connection ended, every time."""
 
@@ -118,7 +118,7 @@ class WebSocket:
         if self._closed:
             return
         if not self._accepted:
-            # Before accept(): the handshake is refused with 403 (docs/websocket.md).
+            # Before accept(): the handshake is refused with 403 (docs/internals/websocket.md).
             self._closed = True
             if self._on_settle is not None:
                 self._on_settle("reject", 403)
@@ -289,7 +289,7 @@ class WsDispatcher:
 
     async def _run(self, ws: WebSocket, coro: Any) -> None:
         """The handler task: 1011 (or 500 before accept) when it raises; 1000 (or 403 before
-        accept) when it returns without closing (docs/websocket.md, "Handler lifecycle")."""
+        accept) when it returns without closing (docs/internals/websocket.md, "Handler lifecycle")."""
         settled: List[Any] = []
 
         def on_settle(kind: str, status: Any) -> None:

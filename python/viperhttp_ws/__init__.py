@@ -1,4 +1,4 @@
-"""WebSocket helpers under the original's module name (docs/websocket.md).
+"""WebSocket helpers under the original's module name (docs/internals/websocket.md).
 
 `ConnectionManager` keeps sockets and rooms for broadcasting; `WebSocket` (the object a
 handler gets, defined in `viperhttp_bridge`) and `WebSocketDisconnect` are re-exported. After

@@ -1,6 +1,6 @@
 """WebSocket through the low-level contract only (tests/test_websocket.py): a manual loop on
 `viperhttp.poll_request()` answering with `viperhttp.ws_accept` / `ws_reject` / `ws_send` /
-`ws_close`, as the original's bridge does (docs/websocket.md, "Low-level functions").
+`ws_close`, as the original's bridge does (docs/internals/websocket.md, "Low-level functions").
 
 Run: python ws_manual_bridge.py PORT   (SIGTERM stops it, exit 0)
 

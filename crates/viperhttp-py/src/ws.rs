@@ -1,4 +1,4 @@
-//! WebSocket functions of the interpreter side (docs/websocket.md, "Low-level
+//! WebSocket functions of the interpreter side (docs/internals/websocket.md, "Low-level
 //! functions"): `REQ_WS_*` records as tuples/dicts, and `ws_accept`,
 //! `ws_reject`, `ws_send`, `ws_close` as `RESP_WS_*` records. The two credit
 //! helpers give the `WebSocket` object its backpressure in both directions.

@@ -157,12 +157,12 @@ pub struct RuntimeConfig {
     /// `shared_store` URL: when set, the rate limiter's buckets live there
     /// ([`crate::shared_store`]), shared by every worker process.
     pub shared_store: Option<String>,
-    /// WebSocket limits and timers (docs/websocket.md).
+    /// WebSocket limits and timers (docs/internals/websocket.md).
     pub ws: WsSettings,
 }
 
 /// WebSocket settings; each field is the `app.run()` keyword of the same name
-/// with a `ws_` prefix (docs/websocket.md, "Settings").
+/// with a `ws_` prefix (docs/internals/websocket.md, "Settings").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WsSettings {
     /// `ws_max_message_size`: largest frame and reassembled message (→ close 1009).

@@ -357,7 +357,7 @@ pub async fn dispatch_responses(
         }
         for msg in &batch {
             if msg.msg_type != MsgType::RespHttp as u8 {
-                // RESP_WS_*: to the connection (docs/websocket.md); unknown ids are dropped.
+                // RESP_WS_*: to the connection (docs/internals/websocket.md); unknown ids are dropped.
                 let frame = take_frame(&ipc, msg);
                 if !ws.deliver(msg, frame.headers, frame.body) {
                     ServerStats::bump(&stats.ipc_pending_dropped);

@@ -422,7 +422,7 @@ async fn serve(
     }
     drop(listener);
     // Drain: in-flight requests finish (Connection: close); idle ones close now;
-    // WebSockets send close 1001 and end (docs/websocket.md, "Shutdown").
+    // WebSockets send close 1001 and end (docs/internals/websocket.md, "Shutdown").
     shared.ws.go_away();
     let _ = stop_tx.send(true);
     drop(alive_tx);

@@ -369,7 +369,7 @@ async fn route_checked(
         ServerStats::bump(&shared.stats.ratelimit_rejected);
         return too_many_requests(retry_after);
     }
-    // WebSocket upgrades (docs/websocket.md) after the guards above, before static mounts.
+    // WebSocket upgrades (docs/internals/websocket.md) after the guards above, before static mounts.
     if crate::ws::handshake::is_upgrade(&req) {
         source.set(Source::Ipc);
         return crate::ws::handshake::handshake(shared, conn, req).await;

@@ -1,4 +1,4 @@
-//! One upgraded WebSocket connection (docs/websocket.md, "Framing" and
+//! One upgraded WebSocket connection (docs/internals/websocket.md, "Framing" and
 //! "Close codes"): tungstenite reads and validates frames; this loop forwards
 //! whole messages to Python while the connection has inbound credit, writes
 //! what Python queued, keeps the connection alive with pings, and ends with
@@ -27,7 +27,7 @@ use crate::stats::ServerStats;
 
 /// tungstenite's read buffer per connection. Its default (128 KiB, allocated
 /// up front) would make 10,000 idle connections cost 1.3 GB; 4 KiB is one
-/// socket read and keeps an idle connection small (docs/websocket.md, "Memory").
+/// socket read and keeps an idle connection small (docs/internals/websocket.md, "Memory").
 const READ_BUFFER: usize = 4096;
 /// How long a closing connection waits for the peer's close reply.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);

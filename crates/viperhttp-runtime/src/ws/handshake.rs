@@ -1,4 +1,4 @@
-//! The WebSocket opening handshake (RFC 6455 §4.2; docs/websocket.md,
+//! The WebSocket opening handshake (RFC 6455 §4.2; docs/internals/websocket.md,
 //! "Handshake"): checked natively, decided by the app. Runs inside the HTTP
 //! service after the trusted-host and rate-limit checks, so both apply to
 //! upgrades; CORS does not.
@@ -56,7 +56,7 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
-    /// The answer: `text/plain`, `Connection: close` (docs/websocket.md, "Handshake").
+    /// The answer: `text/plain`, `Connection: close` (docs/internals/websocket.md, "Handshake").
     pub(crate) fn response(self) -> Response<ResponseBody> {
         match self {
             Refusal::MissingKey => closing(simple_response(
@@ -237,7 +237,7 @@ pub(crate) async fn handshake(
     }
     if !subprotocol.is_empty() {
         if !offered_protocols(req.headers()).any(|p| p == &subprotocol[..]) {
-            // Echoed verbatim all the same (docs/websocket.md, "Subprotocols").
+            // Echoed verbatim all the same (docs/internals/websocket.md, "Subprotocols").
             tracing::warn!(
                 target: "viperhttp::ws",
                 id,

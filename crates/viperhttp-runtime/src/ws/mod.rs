@@ -1,4 +1,4 @@
-//! WebSocket connections (docs/websocket.md): the registry of open
+//! WebSocket connections (docs/internals/websocket.md): the registry of open
 //! connections keyed by `conn_id`, what Python sends them through the IPC
 //! (`RESP_WS_*` records, delivered here by the response dispatcher), and the
 //! per-connection credits that give backpressure in both directions.
@@ -31,7 +31,7 @@ use crate::server::Shared;
 use crate::stats::ServerStats;
 
 /// Frames Python may have waiting in the runtime for one connection before
-/// `send_*` awaits (the same bound as a stream's, docs/ipc.md).
+/// `send_*` awaits (the same bound as a stream's, docs/internals/ipc.md).
 pub const MAX_BUFFERED_FRAMES: usize = 64;
 /// Bytes Python may have waiting for one connection before `send_*` awaits. A
 /// single larger message still passes when nothing else is waiting.
@@ -257,7 +257,7 @@ impl Registry {
         true
     }
 
-    /// Stop sequence (docs/websocket.md, "Shutdown"): every open connection
+    /// Stop sequence (docs/internals/websocket.md, "Shutdown"): every open connection
     /// sends close 1001 and reports 1001 to the app.
     pub fn go_away(&self) {
         self.stopping.store(true, Ordering::SeqCst);
