@@ -12,6 +12,7 @@ Run: .venv/bin/python examples/websocket_chat.py [PORT]   (default 8080, or $POR
 import asyncio
 import os
 import sys
+from typing import Any, AsyncIterator, Dict
 
 import viperhttp
 import viperhttp_bridge
@@ -23,7 +24,7 @@ rooms = ConnectionManager()
 
 
 @app.websocket("/chat/{room}")
-async def chat(ws, room: str):
+async def chat(ws: Any, room: str) -> None:
     await rooms.connect(ws, room=room)
     try:
         await ws.send_json({"event": "joined", "members": rooms.stats()["rooms"][room]})
@@ -34,16 +35,16 @@ async def chat(ws, room: str):
 
 
 @app.get("/rooms")
-def room_stats():
+def room_stats() -> Any:
     return rooms.stats()
 
 
 @app.get("/clock")
-async def clock(count: str = "0"):
+async def clock(count: str = "0") -> Any:
     last = current_request().headers.get("last-event-id")
     start = int(last) + 1 if last and last.isdigit() else 1
 
-    async def ticks():
+    async def ticks() -> AsyncIterator[Dict[str, Any]]:
         n = start
         while True:
             yield {"event": "tick", "id": str(n), "data": {"n": n}}
