@@ -6,6 +6,7 @@
 
 pub mod body;
 pub mod config;
+mod connection;
 pub mod cors;
 pub mod error;
 pub mod head_guard;
@@ -18,6 +19,8 @@ pub mod server;
 pub mod service;
 pub mod static_files;
 pub mod stats;
+pub mod tls;
+pub mod http2;
 pub mod trusted_host;
 
 pub use config::RuntimeConfig;

@@ -1,0 +1,127 @@
+//! One accepted connection: TLS (when configured), then the protocol choice
+//! (docs/tls-http2.md): ALPN `h2`, or the first bytes (HTTP/2 prior knowledge
+//! versus HTTP/1.x), then hyper's HTTP/1 server behind the head guard or the
+//! HTTP/2 server of [`crate::http2`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::Watcher;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
+use crate::http2::sniff::{refuse_http2, sniff, Prefixed, Sniffed};
+use crate::http2::H2Server;
+use crate::server::{ConnRegistry, Shared};
+use crate::service::{handle, ConnInfo};
+use crate::stats::ServerStats;
+use crate::tls::TlsLayer;
+
+/// What every connection task of one server shares.
+pub(crate) struct ConnCtx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) h1: http1::Builder,
+    pub(crate) guard_limits: GuardLimits,
+    /// Set when HTTP/2 is on.
+    pub(crate) h2: Option<H2Server>,
+    /// Set when TLS is on.
+    pub(crate) tls: Option<Arc<TlsLayer>>,
+    pub(crate) registry: ConnRegistry,
+    /// Flips to `true` when the stop sequence begins (HTTP/2 connections send GOAWAY).
+    pub(crate) stop: watch::Receiver<bool>,
+}
+
+/// Serve `stream` until it closes. `watcher` lets the stop sequence drain
+/// HTTP/1 connections; HTTP/2 ones follow `ctx.stop`.
+pub(crate) async fn serve_connection(
+    ctx: Arc<ConnCtx>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    watcher: Watcher,
+) {
+    match &ctx.tls {
+        None => sniffed(&ctx, stream, peer, false, watcher).await,
+        Some(tls) => {
+            let Some(accepted) = tls.accept(stream).await else {
+                return;
+            };
+            match (&ctx.h2, accepted.h2) {
+                (Some(h2), true) => {
+                    let conn = conn_info(peer, &ctx.shared, true);
+                    h2.serve(ctx.shared.clone(), conn, accepted.stream, ctx.stop.clone())
+                        .await
+                }
+                _ => sniffed(&ctx, accepted.stream, peer, true, watcher).await,
+            }
+        }
+    }
+}
+
+fn conn_info(peer: SocketAddr, shared: &Shared, tls: bool) -> Arc<ConnInfo> {
+    Arc::new(ConnInfo {
+        peer,
+        requests: Default::default(),
+        guard: ConnGuard::new(shared.stats.clone()),
+        tls,
+    })
+}
+
+/// Look at the first bytes: the HTTP/2 preface is served as HTTP/2 (or refused
+/// with GOAWAY `HTTP_1_1_REQUIRED` when HTTP/2 is off), anything else as HTTP/1.
+/// The connection is registered for idle eviction while it waits for them, as
+/// an HTTP/1 connection waiting for its first head is.
+async fn sniffed<IO>(ctx: &Arc<ConnCtx>, mut io: IO, peer: SocketAddr, tls: bool, watcher: Watcher)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let deadline = match ctx.shared.config.timeouts.header_ms {
+        0 => None,
+        ms => Some(Instant::now() + Duration::from_millis(ms)),
+    };
+    let conn = conn_info(peer, &ctx.shared, tls);
+    let conn_id = ctx.registry.insert(&conn.guard);
+    let mut buf = BytesMut::new();
+    let kind = tokio::select! {
+        kind = sniff(&mut io, &mut buf, deadline) => kind,
+        _ = std::future::poll_fn(|cx| conn.guard.poll_evicted(cx)) => Sniffed::Closed,
+    };
+    let io = Prefixed::new(buf.freeze(), io);
+    match (kind, &ctx.h2) {
+        (Sniffed::Http1, _) => serve_h1(ctx, io, conn, watcher).await,
+        (Sniffed::Closed, _) => {}
+        (Sniffed::Http2, Some(h2)) => {
+            // HTTP/2 connections are not evicted (docs/tls-http2.md).
+            ctx.registry.remove(conn_id);
+            h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())
+                .await
+        }
+        (Sniffed::Http2, None) => {
+            ServerStats::bump(&ctx.shared.stats.http2_err_http11_required);
+            ServerStats::bump(&ctx.shared.stats.http2_goaway_sent);
+            refuse_http2(io).await
+        }
+    }
+    ctx.registry.remove(conn_id);
+}
+
+/// HTTP/1.x behind the head guard (docs/http.md).
+async fn serve_h1<IO>(ctx: &Arc<ConnCtx>, io: IO, conn: Arc<ConnInfo>, watcher: Watcher)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Head guard between the socket and hyper: RFC 9112 checks, ordered
+    // rejections (one verdict per request, popped by the service), deadlines.
+    let io = GuardedIo::new(io, conn.guard.clone(), ctx.guard_limits.clone());
+    let shared = ctx.shared.clone();
+    let svc = service_fn(move |req| handle(shared.clone(), conn.clone(), req));
+    let connection = ctx.h1.serve_connection(TokioIo::new(io), svc);
+    let _ = watcher.watch(connection).await;
+}
