@@ -4,6 +4,7 @@ a hit counter (rapid reset) and a slow route (GOAWAY on shutdown).
 
 Run: python tls_app.py PORT
 Env: TLS_KW — JSON object of run() keywords (https, http2, tls_cert_path, ...);
+     TLS_PEM_BYTES — non-empty: pass tls_cert_pem / tls_key_pem as bytes;
      STATIC_DIR — directory mounted at /static (optional).
 """
 import asyncio
@@ -106,4 +107,8 @@ def stats():
 
 if __name__ == "__main__":
     kw = json.loads(os.environ.get("TLS_KW", "{}"))
+    if os.environ.get("TLS_PEM_BYTES"):  # inline PEM as bytes rather than str
+        for name in ("tls_cert_pem", "tls_key_pem"):
+            if name in kw:
+                kw[name] = kw[name].encode("latin-1")
     app.run(port=int(sys.argv[1]), host="127.0.0.1", **kw)
