@@ -73,17 +73,20 @@ def hits():
 
 @app.get("/slow")
 async def slow(ms: int = 500):
+    ms = int(ms)  # query values arrive as str
     await asyncio.sleep(ms / 1000)
     return {"slept": ms}
 
 
 @app.get("/big")
 def big(n: int = 200000):
-    return viperhttp.Response(content=b"x" * n, media_type="application/octet-stream")
+    return viperhttp.Response(content=b"x" * int(n), media_type="application/octet-stream")
 
 
 @app.get("/stream")
 def stream(n: int = 5, size: int = 10):
+    n, size = int(n), int(size)
+
     def gen():
         for i in range(n):
             yield (str(i % 10) * size).encode()
@@ -92,6 +95,8 @@ def stream(n: int = 5, size: int = 10):
 
 @app.get("/astream")
 async def astream(n: int = 3):
+    n = int(n)
+
     async def gen():
         for i in range(n):
             await asyncio.sleep(0.01)

@@ -88,7 +88,15 @@ class Stream:
 
 
 class RawH2:
-    """A client connection: `send` raw bytes, `read_frame` / `collect` frames back."""
+    """A client connection: `send` raw bytes, `read_frame` / `until` frames back.
+    `RawH2.close_all()` closes every connection opened so far (test teardown)."""
+
+    opened: "List[RawH2]" = []
+
+    @classmethod
+    def close_all(cls) -> None:
+        while cls.opened:
+            cls.opened.pop().close()
 
     def __init__(self, port: int, *, tls: Optional[ssl.SSLContext] = None, host: str = "127.0.0.1",
                  preface: bool = True, client_settings: Iterable[Tuple[int, int]] = ()) -> None:
@@ -97,6 +105,7 @@ class RawH2:
         if tls is not None:
             sock = tls.wrap_socket(sock, server_hostname="localhost")
         self.sock = sock
+        RawH2.opened.append(self)
         self.buf = b""
         self.encoder = hpack.Encoder()
         self.decoder = hpack.Decoder()

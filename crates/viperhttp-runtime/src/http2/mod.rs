@@ -257,7 +257,8 @@ fn check_head(config: &RuntimeConfig, req: &Request<Incoming>) -> Option<Respons
 }
 
 /// One stream: the head checks, one yield (rapid reset, see the module docs),
-/// then the shared service. `Connection` is not a field HTTP/2 may carry.
+/// then the shared service. `Connection` is not a field HTTP/2 may carry, and
+/// a HEAD answer carries no DATA.
 async fn stream_request(
     shared: Arc<Shared>,
     conn: Arc<ConnInfo>,
@@ -269,8 +270,14 @@ async fn stream_request(
         return Ok(resp);
     }
     tokio::task::yield_now().await;
+    let is_head = req.method() == http::Method::HEAD;
     let Ok(mut resp) = handle(shared, conn, req).await;
     resp.headers_mut().remove(CONNECTION);
+    if is_head {
+        // hyper's HTTP/1 writer drops a HEAD body itself, its HTTP/2 one does not;
+        // the service already set the GET Content-Length.
+        *resp.body_mut() = ResponseBody::empty();
+    }
     if http_body::Body::is_end_stream(resp.body()) {
         return Ok(resp);
     }
