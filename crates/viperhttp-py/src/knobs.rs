@@ -85,13 +85,12 @@ impl TlsKnobs {
         if !self.https {
             return Ok(None);
         }
-        let source = |pem: Option<Vec<u8>>, path: Option<String>, msg: &'static str| {
-            match (pem, path) {
+        let source =
+            |pem: Option<Vec<u8>>, path: Option<String>, msg: &'static str| match (pem, path) {
                 (Some(p), _) => Ok(PemSource::Inline(p)),
                 (None, Some(path)) => Ok(PemSource::Path(host_path(&path, vfs_root))),
                 (None, None) => Err(PyValueError::new_err(msg)),
-            }
-        };
+            };
         let cert = source(
             self.cert_pem,
             self.cert_path,

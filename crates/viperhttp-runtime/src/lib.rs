@@ -10,6 +10,7 @@ mod connection;
 pub mod cors;
 pub mod error;
 pub mod head_guard;
+pub mod http2;
 pub mod log_forward;
 pub mod pending;
 pub mod rate_limit;
@@ -20,7 +21,6 @@ pub mod service;
 pub mod static_files;
 pub mod stats;
 pub mod tls;
-pub mod http2;
 pub mod trusted_host;
 
 pub use config::RuntimeConfig;

@@ -223,9 +223,13 @@ mod tests {
     fn empty_and_garbage_pem_are_refused_with_a_reason() {
         let err = server_config(b"", b"", false).unwrap_err().to_string();
         assert!(err.contains("certificate"), "{err}");
-        let err = server_config(b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n", b"", false)
-            .unwrap_err()
-            .to_string();
+        let err = server_config(
+            b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+            b"",
+            false,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("certificate"), "{err}");
     }
 

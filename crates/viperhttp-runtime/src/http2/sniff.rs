@@ -205,7 +205,10 @@ mod tests {
         client.write_all(b"PRI * ").await.unwrap();
         let mut buf = BytesMut::new();
         let at = Instant::now() + Duration::from_millis(20);
-        assert_eq!(sniff(&mut server, &mut buf, Some(at)).await, Sniffed::Closed);
+        assert_eq!(
+            sniff(&mut server, &mut buf, Some(at)).await,
+            Sniffed::Closed
+        );
     }
 
     #[tokio::test]
