@@ -193,6 +193,12 @@ def test_tls_knob_types_are_checked():
         with pytest.raises(ValueError, match="http2_max_streams out of range"):
             native.start(host="127.0.0.1", port=0, http2_max_streams=bad)  # checked even without http2
     assert native.bound_port() is None
+    for good, advertised in ((0, 8), (1, 1), (64, 64)):  # 0 means the default, 8
+        native.start(host="127.0.0.1", port=0, http2=True, http2_max_streams=good)
+        try:
+            assert native.http2_status() == {"configured": True, "active": True, "max_streams": advertised}
+        finally:
+            native.close()
 
 
 def _get_on(conn: http.client.HTTPSConnection, path: str = "/hello") -> int:
