@@ -141,14 +141,29 @@ def test_bruteforce_ban_is_not_escaped_by_varying_the_password(serve):
     assert whoami(server).status_code == 429  # the ban is on the client
 
 
-def test_success_resets_the_failure_count(serve):
+def test_success_does_not_reset_the_failure_count(serve):
+    # failures expire with the window, never with a success: a success in between would let a
+    # client guess max_fails - 1 times, log in (or view a page on its own session), and repeat
     server = serve(APP, env={"MAX_FAILS": "3"})
     for _ in range(2):
         whoami(server, basic("carol", "bad"))
     assert whoami(server, basic("carol", "plain-pass")).json()["user"]["username"] == "carol"
-    for _ in range(2):
-        whoami(server, basic("carol", "bad"))
-    assert whoami(server, basic("carol", "plain-pass")).status_code == 200
+    whoami(server, basic("carol", "bad"))  # the third failure of the window: banned
+    assert whoami(server, basic("carol", "plain-pass")).status_code == 429
+
+
+def test_own_session_or_other_credential_does_not_lift_the_ban(serve):
+    server = serve(APP, env={"MAX_FAILS": "3"})
+    own = Browser(server.base)
+    own.post("/session-login")  # the attacker's own, valid session
+    statuses = []
+    for _ in range(3):  # two guesses, then a page view on the own session, three times over
+        for _ in range(2):
+            statuses.append(whoami(server, basic("carol", "guess")).status_code)
+        statuses.append(own.get("/whoami").status_code)
+    assert statuses[:3] == [200, 200, 200] and 429 in statuses
+    assert own.get("/whoami").status_code == 429  # the own session does not lift the ban
+    assert whoami(server, {"Authorization": "Bearer tok-admin"}).status_code == 429  # nor another credential
 
 
 def test_anonymous_requests_do_not_count_without_enforce(serve):
@@ -187,6 +202,26 @@ def test_forwarding_headers_are_ignored_unless_trusted(serve):
     assert whoami(trusting, {"X-Forwarded-For": "10.0.0.8"}).status_code == 200
 
 
+def test_ipv6_clients_are_keyed_by_their_64_prefix(serve):
+    # one IPv6 client owns at least a /64: rotating the low 64 bits must not give a fresh key
+    server = serve(APP, env={"MAX_FAILS": "3", "TRUST_PROXY": "1"})
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2:aaaa::7", "2001:DB8:1:2:ffff:ffff:ffff:fffe"):
+        assert whoami(server, {**basic("carol", "bad"), "X-Forwarded-For": host}).status_code == 200
+    assert whoami(server, {"X-Forwarded-For": "2001:db8:1:2:1234::9"}).status_code == 429
+    assert whoami(server, {"X-Forwarded-For": "2001:db8:1:3::1"}).status_code == 200  # another /64
+
+
+def test_flooding_the_key_cap_does_not_evict_a_ban(serve):
+    server = serve(APP, env={"MAX_FAILS": "2", "TRUST_PROXY": "1", "MAX_KEYS": "4"})
+    banned = {"X-Forwarded-For": "203.0.113.66"}
+    for _ in range(2):
+        whoami(server, {**basic("carol", "bad"), **banned})
+    assert whoami(server, banned).status_code == 429
+    for i in range(20):  # one failure each from 20 other addresses: far over max_keys
+        whoami(server, {**basic("carol", "bad"), "X-Forwarded-For": f"198.51.100.{i}"})
+    assert whoami(server, {**basic("carol", "plain-pass"), **banned}).status_code == 429
+
+
 def test_redis_limiter_bans_across_processes(serve, redis_server):
     import uuid
 
@@ -194,9 +229,9 @@ def test_redis_limiter_bans_across_processes(serve, redis_server):
     one, two = serve(APP, env=env), serve(APP, env=env)
     for server in (one, two, one):
         assert whoami(server, basic("carol", "bad")).status_code == 200
-    assert whoami(two, basic("carol", "plain-pass")).status_code == 200  # success forgets the key
-    for server in (one, two, one, two):  # 4 failures spread over both processes
-        whoami(server, basic("carol", "bad"))
+    assert whoami(two, basic("carol", "plain-pass")).status_code == 200  # a success clears nothing
+    r = whoami(two, basic("carol", "bad"))  # the 4th failure, counted by the other process: banned
+    assert r.status_code == 200
     for server in (one, two):
         r = whoami(server, basic("carol", "plain-pass"))
         assert r.status_code == 429 and 200 <= int(r.headers["retry-after"]) <= 300
@@ -226,6 +261,8 @@ def test_limiter_keys_and_bounded_state():
 
     lim = AuthRateLimiter(max_fails=2, max_keys=3)
     assert lim.key(_request(basic("a", "b"))) == "ip:192.0.2.1"
+    assert lim.key(_request(client=("2001:db8::1:2:3:4", 1))) == "ip:2001:db8::/64"
+    assert lim.key(_request(client=("::ffff:192.0.2.9", 1))) == "ip:192.0.2.9"
     assert lim.key(_request(basic("a", "b"), client=None)).startswith("auth:")
     assert lim.key(_request({"X-API-Key": "k"}, client=None)).startswith("key:")
     assert lim.key(_request({"User-Agent": "curl"}, client=None)).startswith("ua:")
@@ -242,6 +279,26 @@ def test_limiter_keys_and_bounded_state():
     assert not lim.check(req) and lim.retry_after(req) == 300
     with pytest.raises(ValueError):
         AuthRateLimiter(max_fails=0)
+
+
+def test_token_and_key_maps_are_looked_up_by_digest_not_by_the_secret():
+    # plain maps are re-keyed by SHA-256 at construction, so the lookup compares digests (the
+    # over-the-wire behaviour for plain and hashed maps is test_every_backend_ok)
+    from viperhttp_auth import APIKeyAuth, BearerAuth, sha256_hex
+
+    plain = BearerAuth(tokens={"tok-1": {"sub": "a"}})
+    hashed = BearerAuth(tokens={sha256_hex("tok-2").upper(): {"sub": "b"}}, tokens_hashed=True)
+    keys = APIKeyAuth(keys={"key-1": {"sub": "c"}})
+    hashed_keys = APIKeyAuth(keys={sha256_hex("key-2"): {"sub": "d"}}, keys_hashed=True)
+    for backend in (plain, hashed, keys, hashed_keys):
+        assert all(len(k) == 64 for k in backend._table)
+    assert "tok-1" not in plain._table and "key-1" not in keys._table
+    assert plain.authenticate(_request({"Authorization": "Bearer tok-1"})) == {"sub": "a"}
+    assert hashed.authenticate(_request({"Authorization": "Bearer tok-2"})) == {"sub": "b"}
+    assert keys.authenticate(_request({"X-API-Key": "key-1"})) == {"sub": "c"}
+    assert hashed_keys.authenticate(_request({"X-API-Key": "key-2"})) == {"sub": "d"}
+    assert plain.authenticate(_request({"Authorization": "Bearer " + sha256_hex("tok-1")})) is None
+    assert hashed_keys.authenticate(_request({"X-API-Key": sha256_hex("key-2")})) is None
 
 
 # --- examples/sessions_auth.py ---------------------------------------------------------------------
@@ -283,8 +340,8 @@ def test_redis_limiter_blocking_forms(redis_server):
     assert lim.check(req)
     lim.record_failure(req)
     assert not lim.check(req) and 1 <= lim.retry_after(req) <= 5
-    lim.record_success(req)
-    assert lim.check(req)
+    lim.record_success(req)  # a success does not lift the ban
+    assert not lim.check(req)
     lim.close()
     with pytest.raises(ValueError):
         RedisAuthRateLimiter("http://nope/0")

@@ -126,6 +126,20 @@ def test_login_rotates_the_session_id_so_a_planted_session_is_worthless(serve):
     assert me["user"] is None and me["sid"] is None
 
 
+@pytest.mark.parametrize("split", ["0", "1"])
+def test_login_rotation_and_csrf_follow_a_custom_user_key(serve, split):
+    server = serve(APP, env={"USER_KEY": "account", "SPLIT_CSRF": split})
+    attacker = Browser(server.base)
+    known = attacker.get("/csrf").json()["token"]
+    planted = attacker.cookie
+    victim = Browser(server.base, planted)
+    fresh = victim.login().json()["csrf"]
+    assert sid_of(victim.cookie) != sid_of(planted) and fresh != known  # rotated, new token
+    assert Browser(server.base, planted).get("/me").json()["user"] is None
+    assert victim.post("/action").status_code == 403  # "account" counts as logged in for CSRF
+    assert victim.post("/action", headers={"X-CSRF-Token": fresh}).status_code == 200
+
+
 def test_explicit_rotate_deletes_the_old_id(serve):
     server = serve(APP)
     b = Browser(server.base)
@@ -194,8 +208,17 @@ def test_session_too_large_is_a_500_and_a_log_line(serve):
     r = Browser(server.base).get("/big")
     assert r.status_code == 500
     assert r.text == "Internal Server Error"
-    assert "session too large" in r.text or "session too large" in server.logs()
+    assert "session too large" in server.logs()
     assert "Traceback" not in r.text
+
+
+def test_a_failed_save_after_rotation_keeps_the_old_session(serve):
+    server = serve(APP, env={"MAX_BYTES": "1024"})
+    b = Browser(server.base)
+    b.get("/visit")
+    r = b.get("/rotate-big")  # rotate, then a save that fails (session too large)
+    assert r.status_code == 500
+    assert b.get("/peek").json() == {"visits": 1, "len": 1}  # the old id still names the session
 
 
 # --- CSRF ----------------------------------------------------------------------------------------
@@ -227,13 +250,16 @@ def test_login_response_token_works_after_rotation(serve):
     assert b.post("/action", headers={"X-CSRF-Token": token}).status_code == 200
 
 
-def test_token_handed_out_before_login_keeps_working(serve):
+def test_login_hands_out_a_fresh_csrf_token_and_refuses_the_planted_one(serve):
     server = serve(APP)
-    b = Browser(server.base)
-    before = b.get("/csrf").json()["token"]  # a login form rendered with a token
-    after = b.login().json()["csrf"]
-    assert after == before
-    assert b.post("/action", headers={"X-CSRF-Token": before}).status_code == 200
+    attacker = Browser(server.base)
+    known = attacker.get("/csrf").json()["token"]  # the attacker's session, and its token ...
+    victim = Browser(server.base, attacker.cookie)  # ... planted in the victim's browser
+    fresh = victim.login().json()["csrf"]  # the login handler calls get_csrf_token()
+    assert fresh != known
+    assert victim.post("/action", headers={"X-CSRF-Token": known}).status_code == 403
+    assert victim.post("/action", headers={"X-CSRF-Token": fresh}).status_code == 200
+    assert victim.get("/csrf").json()["token"] == fresh  # the fresh token is the stored one
 
 
 def test_token_known_before_login_is_replaced_when_not_handed_out(serve):
@@ -312,6 +338,14 @@ def test_split_csrf_middleware_from_viperhttp_middleware(serve):
     assert b.post("/action", headers={"X-CSRF-Token": token, "Origin": "https://evil.example"}).status_code == 403
 
 
+def test_split_csrf_middleware_with_its_own_token_key(serve):
+    server = serve(APP, env={"SPLIT_CSRF": "1", "CSRF_TOKEN_KEY": "my_csrf"})
+    b, token = csrf_client(server)  # get_csrf_token() must store the token where the check reads it
+    assert b.post("/action", headers={"X-CSRF-Token": token}).status_code == 200
+    assert b.post("/action", headers={"X-CSRF-Token": "0" * 32}).status_code == 403
+    assert "my_csrf" in b.get("/me").json()["keys"]
+
+
 # --- stores --------------------------------------------------------------------------------------
 
 def test_vfs_store_survives_a_restart(serve, tmp_path):
@@ -327,6 +361,60 @@ def test_vfs_store_survives_a_restart(serve, tmp_path):
     second = serve(APP, env=env)
     assert Browser(second.base, b.cookie).get("/me").json()["user"]["sub"] == "alice"
     assert not list(directory.glob("*.tmp"))
+
+
+def test_vfs_session_files_are_private_to_the_server_user(serve, tmp_path):
+    directory = tmp_path / "private" / "sessions"
+    old_umask = os.umask(0o022)  # the usual umask: without explicit modes, files would be 0644
+    try:
+        server = serve(APP, env={"STORE": "vfs", "SESSION_DIR": str(directory)})
+    finally:
+        os.umask(old_umask)
+    b = logged_in(server)
+    assert directory.stat().st_mode & 0o777 == 0o700
+    path = directory / f"{sid_of(b.cookie)}.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    b.get("/visit")  # a rewrite keeps the mode
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_vfs_store_leaves_another_processes_temp_file_alone(serve, tmp_path):
+    directory = tmp_path / "sessions"
+    directory.mkdir()
+    sid = "ab" * 16
+    fresh = directory / f"{sid}.json.4242.0badc0de.tmp"  # another process, mid-write
+    fresh.write_text('{"exp":')
+    stale = [directory / f"{sid}.json.tmp", directory / f"{'cd' * 16}.json.77.12345678.tmp"]
+    for path in stale:  # crash leftovers, older than a minute
+        path.write_text("{")
+        os.utime(path, (time.time() - 120, time.time() - 120))
+    server = serve(APP, env={"STORE": "vfs", "SESSION_DIR": str(directory)})
+    assert Browser(server.base).get("/visit").status_code == 200  # the store indexes the directory
+    assert fresh.exists()
+    assert not any(path.exists() for path in stale)
+
+
+def test_two_processes_writing_one_vfs_directory(serve, tmp_path):
+    import threading
+
+    env = {"STORE": "vfs", "SESSION_DIR": str(tmp_path / "sessions")}
+    one, two = serve(APP, env=env), serve(APP, env=env)
+    b = Browser(one.base)
+    b.get("/visit")
+    cookie = b.cookie
+    statuses = []
+
+    def hammer(server):
+        for _ in range(60):  # the same session, rewritten by both processes at once
+            statuses.append(Browser(server.base, cookie).get("/visit").status_code)
+
+    threads = [threading.Thread(target=hammer, args=(s,)) for s in (one, two, one, two)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses and set(statuses) == {200}, (statuses.count(500), one.logs()[-2000:], two.logs()[-2000:])
+    assert not list((tmp_path / "sessions").glob("*.tmp"))
 
 
 def test_default_store_is_files_under_the_working_directory(serve, tmp_path):
@@ -359,6 +447,27 @@ def test_shared_store_setting_selects_redis(serve, redis_server):
     b = Browser(server.base)
     b.get("/visit")
     assert redis_cmd(redis_server.port, "EXISTS", f"vhttp:sess:{sid_of(b.cookie)}") == 1
+
+
+def _getex_calls(port: int) -> int:
+    info = redis_cmd(port, "INFO", "commandstats")
+    m = re.search(r"cmdstat_getex:calls=(\d+)", info)
+    return int(m.group(1)) if m else 0
+
+
+def test_one_redis_error_does_not_turn_getex_off(serve, redis_server):
+    server = serve(APP, env={"STORE": "redis", "REDIS_URL": redis_server.url})
+    b = logged_in(server)
+    sid = "ef" * 16
+    redis_cmd(redis_server.port, "HSET", f"vhttp:sess:{sid}", "not", "a string")  # GETEX → WRONGTYPE
+    try:
+        r = Browser(server.base, signed(sid)).get("/me")
+        assert r.status_code == 503  # a store error, as for GET
+    finally:
+        redis_cmd(redis_server.port, "DEL", f"vhttp:sess:{sid}")
+    before = _getex_calls(redis_server.port)
+    assert b.get("/me").json()["user"]["sub"] == "alice"
+    assert _getex_calls(redis_server.port) == before + 1  # still one GETEX round trip per read
 
 
 def test_redis_down_is_a_503_not_a_hang_or_a_logout(serve, tmp_path):

@@ -306,7 +306,7 @@ class ViperHTTP(RouteDecorators):
             raise RuntimeError("app not active")
         native = getattr(_native, "static_mount", None)
         if native is not None:
-            native(prefix, root, bool(html), bool(dotfiles))  # validates and raises the §9.3 errors
+            native(prefix, root, bool(html), bool(dotfiles))  # validates; raises the errors of docs/static-files.md
         elif not isinstance(prefix, str) or not isinstance(root, str):
             raise TypeError("mount paths must be str")
         elif not prefix.startswith("/") or not root:

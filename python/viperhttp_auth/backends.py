@@ -3,7 +3,8 @@
 Each backend's `authenticate(request)` returns a user (any truthy value) or None. A backend is
 also callable as a dependency (`deps={"user": Depends(BearerAuth(token="t"))}`): it then
 authenticates the current request and returns the user, or raises 401 with its challenge.
-Secrets are compared with `hmac.compare_digest`.
+Passwords are compared with `hmac.compare_digest`; token and API-key maps are looked up by the
+SHA-256 digest of the presented value, never by the secret itself.
 """
 from __future__ import annotations
 
@@ -95,15 +96,27 @@ class SessionAuth(AuthBackend):
         return user if user else None
 
 
-def _lookup(table: Optional[Dict[str, Any]], value: str, hashed: bool) -> Any:
+def _digest_table(table: Optional[Dict[str, Any]], hashed: bool) -> Dict[str, Any]:
+    """The map keyed by SHA-256 hex of the secret (plain maps are re-keyed once, here), so a
+    lookup hashes the presented value and compares digests: the dict's `==` on a key never
+    runs over the secret itself, and timing can reveal at most a digest prefix."""
+    if not table:
+        return {}
+    if hashed:
+        return {str(k).strip().lower(): v for k, v in table.items()}
+    return {sha256_hex(k): v for k, v in table.items()}
+
+
+def _lookup(table: Dict[str, Any], value: str) -> Any:
     if not table:
         return None
-    return table.get(sha256_hex(value) if hashed else value)
+    return table.get(sha256_hex(value))
 
 
 class BearerAuth(AuthBackend):
     """`Authorization: Bearer <token>`: `validator(token)`, else `tokens[token]` (keys are
-    SHA-256 hex of the tokens when `tokens_hashed`). `token=` is the docs' one-token form."""
+    SHA-256 hex of the tokens when `tokens_hashed`). `token=` is the docs' one-token form.
+    `tokens` is read at construction (re-keyed by digest); changing it later has no effect."""
 
     name = "bearer"
     challenge = "Bearer"
@@ -116,6 +129,7 @@ class BearerAuth(AuthBackend):
         self.tokens = tokens
         self.validator = validator
         self.tokens_hashed = bool(tokens_hashed)
+        self._table = _digest_table(tokens, self.tokens_hashed)  # read once: see docs
 
     def authenticate(self, request: Any) -> Any:
         header = request.headers.get("authorization")
@@ -126,7 +140,7 @@ class BearerAuth(AuthBackend):
             return None
         if self.validator is not None:
             return self.validator(token)
-        return _lookup(self.tokens, token, self.tokens_hashed)
+        return _lookup(self._table, token)
 
 
 class APIKeyAuth(AuthBackend):
@@ -149,6 +163,7 @@ class APIKeyAuth(AuthBackend):
         self.keys = keys
         self.validator = validator
         self.keys_hashed = bool(keys_hashed)
+        self._table = _digest_table(keys, self.keys_hashed)  # read once: see docs
 
     def authenticate(self, request: Any) -> Any:
         value = request.headers.get(self.header_name) if self.header_name else None
@@ -161,7 +176,7 @@ class APIKeyAuth(AuthBackend):
             return None
         if self.validator is not None:
             return self.validator(value)
-        return _lookup(self.keys, value, self.keys_hashed)
+        return _lookup(self._table, value)
 
 
 def _password_matches(stored: Any, password: str) -> bool:

@@ -1,13 +1,15 @@
 """`AuthRateLimiter`: bans a client after repeated failed logins (docs/sessions-auth.md#authratelimiter).
 
-Keyed by the client IP (the TCP peer; forwarding headers only with `trust_proxy_headers=True`)
-and by nothing else, so varying the password or the token does not escape the ban. Without any
+Keyed by the client IP (the TCP peer; forwarding headers only with `trust_proxy_headers=True`;
+IPv6 by its /64) and by nothing else, so varying the password or the token does not escape the ban. Without any
 IP the original's fallbacks apply (credential hash, then User-Agent hash, then `anon`). State
-is an LRU of at most `max_keys` entries, so a flood of addresses cannot grow memory without bound.
+is at most `max_keys` entries, so a flood of addresses cannot grow memory without bound; when
+full, unbanned entries are dropped before banned ones.
 """
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from collections import OrderedDict
@@ -20,6 +22,22 @@ _FORWARD_HEADERS = ("x-forwarded-for", "x-real-ip", "cf-connecting-ip")
 
 def _sha(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _ip_key(ip: str) -> str:
+    """`ip:<v4>` for IPv4 (also IPv4-mapped IPv6), `ip:<net>/64` for IPv6: one IPv6 client
+    (a home line, a VM) holds at least a /64 and can pick any address in it. Text that is not
+    an address (an odd forwarding header) is kept as it is."""
+    try:
+        addr = ipaddress.ip_address(ip.strip().strip("[]"))
+    except ValueError:
+        return "ip:" + ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        mapped = addr.ipv4_mapped
+        if mapped is None:
+            return "ip:" + str(ipaddress.IPv6Network((addr, 64), strict=False))
+        addr = mapped
+    return "ip:" + str(addr)
 
 
 def _now_ms() -> int:
@@ -67,7 +85,7 @@ class AuthRateLimiter:
                 return str(custom)
         ip = self.client_ip(request)
         if ip:
-            return "ip:" + ip  # IP alone: the credential must not be part of the key
+            return _ip_key(ip)  # IP (IPv6: its /64) alone: the credential must not be part of the key
         headers = request.headers
         auth = headers.get("authorization")
         if auth:
@@ -109,12 +127,27 @@ class AuthRateLimiter:
         state[key] = entry
         state.move_to_end(key)
         while len(state) > self.max_keys:
-            state.popitem(last=False)
+            self._evict_one(now)
+
+    def _evict_one(self, now: int) -> None:
+        """Drops the least recently updated key that is not banned; only when every key is
+        banned, the ban that ends first. A flood of fresh addresses thus pushes out other
+        unbanned counts, never a running ban (docs/sessions-auth.md#decisions)."""
+        state = self._state
+        for key, entry in state.items():  # oldest first
+            if entry[2] <= now:
+                del state[key]
+                return
+        del state[min(state, key=lambda k: state[k][2])]
 
     def record_success(self, request: Any) -> None:
-        """Forgets the key. (`AuthMiddleware` checks the ban first, so a banned client never
-        reaches a success to record.)"""
-        self._state.pop(self.key(request), None)
+        """Does nothing: failures expire with their window, never with a success.
+
+        The key is the client IP, not the credential, so any success from that IP — another
+        account, a token, a page view on the client's own session — would otherwise wipe the
+        count and the ban (docs/sessions-auth.md#decisions). Kept so custom code and
+        `AuthMiddleware` can keep calling it; a subclass may override it."""
+        return None
 
     def __len__(self) -> int:
         return len(self._state)

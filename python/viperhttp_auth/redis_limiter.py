@@ -117,10 +117,8 @@ class RedisAuthRateLimiter(AuthRateLimiter):
             self._failed(exc)
 
     def record_success(self, request: Any) -> None:
-        try:
-            self._sync().delete(self.prefix + self.key(request))
-        except Exception as exc:
-            self._failed(exc)
+        """Does nothing, like `AuthRateLimiter.record_success`: failures expire with the window."""
+        return None
 
     def _failed(self, exc: BaseException) -> None:
         log.error("auth_limiter_store_error %s: %s", type(exc).__name__, exc)
@@ -147,10 +145,8 @@ class RedisAuthRateLimiter(AuthRateLimiter):
             self._failed(exc)
 
     async def arecord_success(self, request: Any) -> None:
-        try:
-            await self._redis().delete(self.prefix + self.key(request))
-        except Exception as exc:
-            self._failed(exc)
+        """Does nothing (no Redis round trip): a success never clears the failures or the ban."""
+        return None
 
     def close(self) -> None:
         """Drop the blocking client's connections (the asyncio one closes with its loop)."""

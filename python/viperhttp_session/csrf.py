@@ -1,10 +1,10 @@
 """CSRF rules shared by `SessionMiddleware` and `CSRFMiddleware` (docs/sessions-auth.md#csrf).
 
 A request is checked when its method is listed, its path is not exempt and (by default) the
-session holds a truthy `"user"`. A checked request must pass the origin check (`Origin`, else
-`Referer`, against `Host` and the trusted origins; scheme not compared, port compared) and
-carry the session's token in the header (or, when configured, a form field), compared in
-constant time. Failures are 403 `text/plain` answers.
+session holds a truthy user (under `user_key`, default `"user"`). A checked request must pass
+the origin check (`Origin`, else `Referer`, against `Host` and the trusted origins; scheme not
+compared, port compared) and carry the session's token in the header (or, when configured, a
+form field), compared in constant time. Failures are 403 `text/plain` answers.
 """
 from __future__ import annotations
 
@@ -46,13 +46,13 @@ class CSRFPolicy:
     """The configured rules; `check(request, session)` returns None (pass) or a 403 response."""
 
     __slots__ = ("header", "methods", "exact", "prefixes", "token_key", "require_user",
-                 "check_origin", "allow_missing_origin", "trusted", "form_field")
+                 "check_origin", "allow_missing_origin", "trusted", "form_field", "user_key")
 
     def __init__(self, header: str = "X-CSRF-Token", methods: Optional[Iterable[str]] = None,
                  exempt_paths: Optional[Iterable[str]] = None, token_key: str = "_csrf",
                  require_user: bool = True, check_origin: bool = True,
                  allow_missing_origin: bool = True, trusted_origins: Optional[Iterable[str]] = None,
-                 form_field: Optional[str] = None) -> None:
+                 form_field: Optional[str] = None, user_key: str = "user") -> None:
         if not isinstance(header, str) or not header:
             raise TypeError("csrf header must be a non-empty str")
         if not isinstance(token_key, str) or not token_key:
@@ -77,6 +77,9 @@ class CSRFPolicy:
         self.allow_missing_origin = bool(allow_missing_origin)
         self.trusted = frozenset(normalize_origin(o) for o in trusted_origins or ())
         self.form_field = form_field
+        if not isinstance(user_key, str) or not user_key:
+            raise TypeError("user key must be a non-empty str")
+        self.user_key = user_key
 
     def applies(self, request: Any, session: Any) -> bool:
         if request.method not in self.methods:
@@ -84,7 +87,7 @@ class CSRFPolicy:
         path = request.path
         if path in self.exact or (self.prefixes and path.startswith(self.prefixes)):
             return False
-        return not self.require_user or bool(session.get("user"))
+        return not self.require_user or bool(session.get(self.user_key))
 
     def check(self, request: Any, session: Any) -> Any:
         """Runs the rules for one request; None when it may proceed, else the 403 response."""

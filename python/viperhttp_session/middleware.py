@@ -69,7 +69,8 @@ class SessionMiddleware:
                  csrf_exempt_paths: Optional[Iterable[str]] = None, csrf_token_key: str = "_csrf",
                  csrf_check_origin: bool = True, csrf_allow_missing_origin: bool = True,
                  csrf_trusted_origins: Optional[Iterable[str]] = None,
-                 csrf_form_field: Optional[str] = None, rotate_on_login: bool = True) -> None:
+                 csrf_form_field: Optional[str] = None, rotate_on_login: bool = True,
+                 user_key: str = "user") -> None:
         self.app = app
         if sign and not secret_key:
             raise ValueError("secret_key required when sign=True")
@@ -93,7 +94,10 @@ class SessionMiddleware:
         self.csrf: Optional[CSRFPolicy] = CSRFPolicy(
             csrf_header, csrf_methods, csrf_exempt_paths, csrf_token_key, csrf_require_user,
             csrf_check_origin, csrf_allow_missing_origin, csrf_trusted_origins,
-            csrf_form_field) if csrf_protect else None
+            csrf_form_field, user_key) if csrf_protect else None
+        if not isinstance(user_key, str) or not user_key:
+            raise TypeError("user_key must be a non-empty str")
+        self.user_key = user_key  # as SessionAuth(user_key=...): login rotation and CSRF follow it
         self.csrf_token_key = csrf_token_key
         label = None
         if same_site:
@@ -187,6 +191,9 @@ class SessionMiddleware:
             session = Session(sid, data, new=False) if data is not None else Session()
             session._touched = touched and data is not None
         session._csrf_key = self.csrf_token_key
+        if self.rotate_on_login:
+            # compared by value after the handler: a user dict changed in place is not seen
+            session._login_watch = (self.user_key, session.get(self.user_key))
         return session
 
     async def dispatch(self, request: Any, call_next: Any) -> Any:
@@ -195,8 +202,6 @@ class SessionMiddleware:
         except SessionStoreError as exc:
             return _store_unavailable(exc)
         _attach(request, session)
-        start_user = session.get("user")
-        start_token = session.get(self.csrf_token_key)
         if self.csrf is not None:
             refused = self.csrf.check(request, session)
             if refused is not None:
@@ -205,13 +210,12 @@ class SessionMiddleware:
         if response is None:
             return None
         try:
-            await self.save(session, response, start_user, start_token)
+            await self.save(session, response)
         except SessionStoreError as exc:
             return _store_unavailable(exc)
         return response
 
-    async def save(self, session: Session, response: Any, start_user: Any = None,
-                   start_token: Any = None) -> None:
+    async def save(self, session: Session, response: Any) -> None:
         """After the handler: delete, rotate, persist or touch, and set the cookie."""
         if session._invalidated:
             for sid in (session._old_sid, session._sid):
@@ -219,17 +223,16 @@ class SessionMiddleware:
                     await self._delete(sid)
             _add_header(response, "Set-Cookie", self._delete_cookie)
             return
-        if (self.rotate_on_login and not session._new and session._old_sid is None
-                and session.get("user") and session.get("user") != start_user):
+        if session._logged_in():
             # (decision) a login on an existing session gets a new id, so a cookie planted
-            # before the login (session fixation) is worthless afterwards; a token the old
-            # id carried is replaced unless this request handed it out.
-            session.rotate()
-            if start_token is not None and not session._csrf_given \
-                    and session.get(self.csrf_token_key) == start_token:
-                session[self.csrf_token_key] = new_csrf_token()
-        if session._old_sid is not None:
-            await self._delete(session._old_sid)
+            # before the login (session fixation) is worthless afterwards, and a new CSRF token,
+            # so a token learnt on the planted session is worthless too. get_csrf_token() during
+            # this request already issued the new token (_csrf_fresh).
+            if session._old_sid is None:
+                session.rotate()
+            key = session._csrf_key
+            if not session._csrf_fresh and session.get(key) is not None:
+                session[key] = new_csrf_token()
         if session._dirty or session._old_sid is not None or (session._new and len(session)):
             if session._sid is None:
                 session._sid = new_session_id()
@@ -238,6 +241,10 @@ class SessionMiddleware:
             except ValueError as exc:
                 log.error("session_save_error %s (sid not stored, %d keys)", exc, len(session))
                 raise
+            # (decision) the old id is deleted only once the new one is stored: a failed save
+            # (too large, store down) leaves the client its previous session
+            if session._old_sid is not None:
+                await self._delete(session._old_sid)
             _add_header(response, "Set-Cookie", self._set_cookie(session._sid))
         elif self.touch_on_read and not session._new and session._sid is not None and not session._touched:
             await self._touch(session._sid)
@@ -249,14 +256,18 @@ class CSRFMiddleware:
     def __init__(self, app: Any = None, header: str = "X-CSRF-Token", methods: Optional[Iterable[str]] = None,
                  exempt_paths: Optional[Iterable[str]] = None, token_key: str = "_csrf",
                  require_user: bool = True, check_origin: bool = True, allow_missing_origin: bool = True,
-                 trusted_origins: Optional[Iterable[str]] = None, form_field: Optional[str] = None) -> None:
+                 trusted_origins: Optional[Iterable[str]] = None, form_field: Optional[str] = None,
+                 user_key: str = "user") -> None:
         self.app = app
         self.csrf = CSRFPolicy(header, methods, exempt_paths, token_key, require_user, check_origin,
-                               allow_missing_origin, trusted_origins, form_field)
+                               allow_missing_origin, trusted_origins, form_field, user_key)
 
     async def dispatch(self, request: Any, call_next: Any) -> Any:
         session = get_request_session(request)
         if session is not None:
+            if isinstance(session, Session):
+                # get_csrf_token() and the login renewal then use this middleware's token_key
+                session._csrf_key = self.csrf.token_key
             refused = self.csrf.check(request, session)
             if refused is not None:
                 return refused
@@ -307,16 +318,23 @@ def get_request_cookies(request: Any) -> Dict[str, str]:
 
 def get_csrf_token(request: Any = None) -> Optional[str]:
     """The CSRF token to hand to the client: the one this request was checked with, else the
-    session's, else a new one stored in the session (which is then saved). None without a
-    session."""
+    session's, else a new one stored in the session (which is then saved). During a login
+    (the session's user changed in this request) always a new one. None without a session."""
     if request is None:
         request = current_request()
         if request is None:
             return None
     state = getattr(request, "state", None)
     session = get_request_session(request)
-    if isinstance(session, Session):
-        session._csrf_given = True  # a login rotation must keep this token: the client has it
+    if isinstance(session, Session) and not session._csrf_fresh and session._logged_in():
+        # a login in this request: never the pre-login token, which whoever planted the
+        # session may know; the middleware keeps this one through the id rotation
+        token = new_csrf_token()
+        session[session._csrf_key] = token
+        session._csrf_fresh = True
+        if isinstance(state, dict):
+            state["csrf_token"] = token
+        return token
     if isinstance(state, dict) and state.get("csrf_token"):
         return state["csrf_token"]  # type: ignore[no-any-return]
     if session is None:

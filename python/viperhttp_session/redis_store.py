@@ -163,8 +163,10 @@ class RedisSessionStore(SessionStore):
             if self._getex:
                 try:
                     return _decode(await client.getex(key, px=ttl))
-                except _redis().ResponseError:  # unknown command: a Redis before 6.2
-                    self._getex = False
+                except _redis().ResponseError as exc:
+                    if "unknown command" not in str(exc).lower():
+                        raise  # WRONGTYPE, OOM, …: a store error for this request only
+                    self._getex = False  # a Redis before 6.2: GET + PEXPIRE from now on
             raw = await client.get(key)
             if raw is not None:
                 await client.pexpire(key, ttl)

@@ -30,7 +30,7 @@ class Session:
     `invalidate()`. Writes mark it dirty; mutate a nested value, then call `mark_dirty()`."""
 
     __slots__ = ("_sid", "_data", "_dirty", "_new", "_invalidated", "_old_sid", "_csrf_key", "_touched",
-                 "_csrf_given")
+                 "_csrf_fresh", "_login_watch")
 
     def __init__(self, sid: Optional[str] = None, data: Optional[Dict[str, Any]] = None,
                  new: bool = True) -> None:
@@ -42,7 +42,9 @@ class Session:
         self._old_sid: Optional[str] = None  # set by rotate(): deleted from the store on save
         self._csrf_key = "_csrf"  # the middleware's csrf_token_key, read by get_csrf_token
         self._touched = False  # expiry already extended while loading (one Redis round trip)
-        self._csrf_given = False  # get_csrf_token() handed the token out during this request
+        self._csrf_fresh = False  # get_csrf_token() issued a post-login token during this request
+        # (user_key, value at load) set by SessionMiddleware with rotate_on_login, else None
+        self._login_watch: Optional[tuple] = None  # type: ignore[type-arg]
 
     # --- identity and lifecycle -------------------------------------------------------------
 
@@ -67,6 +69,16 @@ class Session:
     @property
     def invalidated(self) -> bool:
         return self._invalidated
+
+    def _logged_in(self) -> bool:
+        """True when this request put a new truthy user into an existing session (a login or a
+        switch of user): the login rotation and the fresh CSRF token apply."""
+        watch = self._login_watch
+        if watch is None or self._new:
+            return False
+        key, start = watch
+        user = self._data.get(key)
+        return bool(user) and user != start
 
     def mark_dirty(self) -> None:
         """Save this session after the request even though no top-level key was assigned."""

@@ -1,7 +1,8 @@
 """`VFSSessionStore`: one JSON file per session on disk (docs/sessions-auth.md#vfssessionstore).
 
 File `<base_path>/<sid>.json` holds `{"exp": <ms>, "at": <last access ms>, "data": {...}}`,
-written to `<file>.tmp` and renamed over the old file, so a reader (or a process that starts
+written to a temp file unique to the writer (`<file>.<pid>.<random>.tmp`) and renamed over the
+old file, so a reader (or a process that starts
 after a crash) sees either the old or the new content, never half of one. `exp`/`at` are
 wall-clock epoch milliseconds, so sessions survive restarts.
 
@@ -15,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import threading
+import time
 from typing import Any, Dict, Iterator, List, Optional
 
 from .session import is_session_id
@@ -25,6 +28,7 @@ __all__ = ["VFSSessionStore"]
 
 _DEFAULT_BASE = "/sessions"
 _SUFFIX = ".json"
+_STALE_TMP_S = 60  # a temp file older than this is a crashed write, not one in progress
 
 # index entry fields
 _EXP, _AT, _SIZE, _WRITTEN, _SEQ = range(5)
@@ -93,10 +97,18 @@ class VFSSessionStore(SessionStore):
     def _write(self, sid: str, exp: int, at: int, data: Dict[str, Any]) -> int:
         text = json.dumps({"exp": exp, "at": at, "data": data}, separators=(",", ":"))
         path = self._file(sid)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        # unique per writer: processes sharing the directory never write the same temp file
+        tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            # 0600: session data (user identities, CSRF tokens) is for the server's user only
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
         return len(text)
 
     def _read(self, sid: str) -> Optional[Dict[str, Any]]:
@@ -124,13 +136,18 @@ class VFSSessionStore(SessionStore):
         index = self._index
         if index is not None:
             return index
-        os.makedirs(self.base_path, exist_ok=True)
+        os.makedirs(self.base_path, mode=0o700, exist_ok=True)  # an existing directory keeps its mode
         index = {}
         names = sorted(os.listdir(self.base_path))
+        now_s = time.time()
         for name in names:
-            if name.endswith(".tmp"):  # a write interrupted by a crash
+            if name.endswith(".tmp"):
+                # a write interrupted by a crash, unless recent: then it may be another
+                # process's write in progress, renamed into place any moment
+                tmp = os.path.join(self.base_path, name)
                 with contextlib.suppress(OSError):
-                    os.remove(os.path.join(self.base_path, name))
+                    if now_s - os.stat(tmp).st_mtime > _STALE_TMP_S:
+                        os.remove(tmp)
                 continue
             sid = name[:-len(_SUFFIX)] if name.endswith(_SUFFIX) else ""
             if not is_session_id(sid):

@@ -2,7 +2,7 @@
 dependency helpers and backends used directly as dependencies.
 
 Environment: ENFORCE=1, STRICT=1, BACKENDS (comma list of session,bearer,apikey,basic; default
-all), MAX_FAILS, BAN_MS, TRUST_PROXY=1, NO_LIMITER=1, REDIS_LIMITER=<url> (+ LIMITER_PREFIX).
+all), MAX_FAILS, BAN_MS, MAX_KEYS, TRUST_PROXY=1, NO_LIMITER=1, REDIS_LIMITER=<url> (+ LIMITER_PREFIX).
 """
 import os
 import sys
@@ -41,6 +41,8 @@ available = {"session": auth.SessionAuth(), "bearer": bearer, "hashed": hashed_b
 names = (os.environ.get("BACKENDS") or "broken,session,bearer,hashed,apikey,basic").split(",")
 limiter_options = dict(max_fails=int(os.environ.get("MAX_FAILS", "5")), ban_ms=int(os.environ.get("BAN_MS", "300000")),
                        trust_proxy_headers=os.environ.get("TRUST_PROXY") == "1")
+if os.environ.get("MAX_KEYS") and not os.environ.get("REDIS_LIMITER"):
+    limiter_options["max_keys"] = int(os.environ["MAX_KEYS"])
 if os.environ.get("NO_LIMITER") == "1":
     limiter = None
 elif os.environ.get("REDIS_LIMITER"):

@@ -2,7 +2,9 @@
 
 Environment: STORE=memory|vfs|redis (default memory), REDIS_URL, SESSION_DIR, TTL_MS,
 MAX_BYTES, CSRF_ALLOW_MISSING_ORIGIN=0, CSRF_FORM_FIELD, SECURE=1, DOMAIN, SIGN=0,
-SPLIT_CSRF=1 (CSRFMiddleware separately, via viperhttp.middleware).
+USER_KEY (the session key
+holding the user, passed as user_key), SPLIT_CSRF=1 (CSRFMiddleware separately, via viperhttp.middleware; CSRF_TOKEN_KEY for its
+token_key).
 """
 import os
 import sys
@@ -27,6 +29,7 @@ else:
     store = viperhttp_session.MemorySessionStore(ttl_ms=ttl_ms, max_bytes=max_bytes)
 
 split = os.environ.get("SPLIT_CSRF") == "1"
+USER_KEY = os.environ.get("USER_KEY", "user")
 csrf_options = dict(
     csrf_exempt_paths=["/hook", "/exempt/*"],
     csrf_trusted_origins=["https://trusted.example"],
@@ -39,12 +42,16 @@ options = dict(
     store=store, ttl_ms=ttl_ms, secure=os.environ.get("SECURE") == "1",
     domain=os.environ.get("DOMAIN") or None,
 )
+if USER_KEY != "user":
+    options["user_key"] = USER_KEY
 if split:
     app.add_middleware(mw.SessionMiddleware, csrf_protect=False, **options)
     app.add_middleware(mw.CSRFMiddleware, exempt_paths=csrf_options["csrf_exempt_paths"],
                        trusted_origins=csrf_options["csrf_trusted_origins"],
                        allow_missing_origin=csrf_options["csrf_allow_missing_origin"],
-                       form_field=csrf_options["csrf_form_field"])
+                       form_field=csrf_options["csrf_form_field"],
+                       token_key=os.environ.get("CSRF_TOKEN_KEY", "_csrf"),
+                       **({"user_key": USER_KEY} if USER_KEY != "user" else {}))
 else:
     app.add_middleware(viperhttp_session.SessionMiddleware, **options, **csrf_options)
 
@@ -58,13 +65,13 @@ def login(request):
     if USERS.get(name) != password:
         raise viperhttp.HTTPException(401, "bad credentials")
     session = request.session
-    session["user"] = {"sub": name, "roles": ["admin"] if name == "alice" else []}
+    session[USER_KEY] = {"sub": name, "roles": ["admin"] if name == "alice" else []}
     return {"ok": True, "csrf": viperhttp_session.get_csrf_token(request)}
 
 
 @app.post("/login-quiet")
 def login_quiet(request):
-    request.session["user"] = {"sub": "bob", "roles": []}
+    request.session[USER_KEY] = {"sub": "bob", "roles": []}
     return {"ok": True}
 
 
@@ -77,7 +84,7 @@ def logout(request):
 @app.get("/me")
 def me(request):
     session = viperhttp_session.get_request_session(request)
-    return {"user": session.get("user"), "sid": session.sid, "keys": sorted(session.keys()),
+    return {"user": session.get(USER_KEY), "sid": session.sid, "keys": sorted(session.keys()),
             "new": session.is_new}
 
 
@@ -141,6 +148,13 @@ def exempt(name):
 @app.get("/big")
 def big(request):
     request.session["blob"] = "x" * 10000
+    return {"stored": True}
+
+
+@app.get("/rotate-big")
+def rotate_big(request):
+    request.session.rotate()
+    request.session["blob"] = "x" * 10000  # the save of the new id fails
     return {"stored": True}
 
 

@@ -89,8 +89,9 @@ where
     let conn = conn_info(peer, &ctx.shared, tls);
     let conn_id = ctx.registry.insert(&conn.guard);
     let mut buf = BytesMut::new();
+    let mark = |waiting| conn.guard.mark_first_read(waiting);
     let kind = tokio::select! {
-        kind = sniff(&mut io, &mut buf, deadline) => kind,
+        kind = sniff(&mut io, &mut buf, deadline, &mark) => kind,
         _ = std::future::poll_fn(|cx| conn.guard.poll_evicted(cx)) => Sniffed::Closed,
     };
     let io = Prefixed::new(buf.freeze(), io);

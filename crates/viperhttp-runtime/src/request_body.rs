@@ -9,10 +9,14 @@
 //!   client trickling a byte every few seconds cannot hold a connection forever
 //!   while a slow but steady upload can take as long as it needs.
 //! - `max_body_memory`: a byte semaphore shared by every connection. A body with a
-//!   `Content-Length` reserves it whole before the first read; a chunked one
-//!   reserves each piece as it arrives. While the budget is exhausted the body is
-//!   not read (the client is held by TCP flow control), up to `body_timeout_ms`,
-//!   then `503`. The reservation lives until the body was copied into the IPC ring.
+//!   `Content-Length` reserves it whole before the first read: all or nothing, so
+//!   bodies never each hold part of the budget while all wait for more (with
+//!   piecewise reservation, 200 concurrent 1 MiB uploads against a 4 MiB budget
+//!   deadlocked until their timeouts). A chunked body reserves each piece as it
+//!   arrives. While the budget is exhausted the body is not read (the client is held
+//!   by TCP flow control), up to `body_timeout_ms`, then `503`. The reservation lives
+//!   until the body was copied into the IPC ring. What a client that keeps just above
+//!   `min_body_rate` can hold is in docs/http.md ("Request bodies").
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -82,13 +86,30 @@ impl BodyBudget {
             return Some(p);
         }
         ServerStats::bump(&stats.body_budget_waits);
-        stats.body_budget_waiting.fetch_add(1, Ordering::Relaxed);
+        // A guard, not a decrement after the await: a client that leaves while waiting
+        // drops this future, and the gauge must still come down.
+        let _waiting = Waiting::new(&stats.body_budget_waiting);
         let got = tokio::time::timeout_at(deadline, self.bytes.clone().acquire_many_owned(n)).await;
-        stats.body_budget_waiting.fetch_sub(1, Ordering::Relaxed);
         match got {
             Ok(Ok(p)) => Some(p),
             _ => None,
         }
+    }
+}
+
+/// Counts one waiter in a gauge for as long as it lives.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn new(gauge: &'a std::sync::atomic::AtomicU64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Self(gauge)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -218,6 +239,21 @@ mod tests {
         let all = budget.reserve(1000, soon(), &stats).await;
         assert!(all.is_some());
         assert_eq!(budget.available(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_leaves_is_not_counted_as_waiting() {
+        let stats = ServerStats::default();
+        let budget = BodyBudget::new(10);
+        let _all = budget
+            .reserve(10, Instant::now() + Duration::from_secs(1), &stats)
+            .await;
+        let waiting = budget.reserve(5, Instant::now() + Duration::from_secs(60), &stats);
+        // The client goes away while waiting: the future is dropped mid-await.
+        let gone = tokio::time::timeout(Duration::from_millis(20), waiting).await;
+        assert!(gone.is_err());
+        assert_eq!(stats.body_budget_waits.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.body_budget_waiting.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@ use viperhttp_ipc::Ipc;
 
 use crate::config::RuntimeConfig;
 use crate::connection::{serve_connection, ConnCtx};
-use crate::head_guard::{ConnGuard, GuardLimits};
+use crate::head_guard::{ConnGuard, GuardLimits, Idle};
 use crate::http2::H2Server;
 use crate::pending::{dispatch_responses, sweep_timeouts, Pending};
 use crate::rate_limit::RateLimiter;
@@ -65,16 +65,19 @@ impl ConnRegistry {
         self.inner.lock().by_age.remove(&id);
     }
 
-    /// Ask up to `n` idle connections, oldest first, to close.
+    /// Ask up to `n` idle connections to close: those that never sent a request
+    /// first, then kept-alive ones; oldest first within each kind.
     fn evict_idle(&self, n: usize) -> usize {
         let inner = self.inner.lock();
         let mut evicted = 0;
-        for guard in inner.by_age.values().filter_map(Weak::upgrade) {
-            if evicted >= n {
-                break;
-            }
-            if guard.evict_if_idle() {
-                evicted += 1;
+        for kind in [Idle::NeverActive, Idle::KeptAlive] {
+            for guard in inner.by_age.values().filter_map(Weak::upgrade) {
+                if evicted >= n {
+                    return evicted;
+                }
+                if guard.evict_if_idle(kind) {
+                    evicted += 1;
+                }
             }
         }
         evicted

@@ -109,7 +109,10 @@ pub async fn handle(
     let mut resp = match verdict {
         // hyper got a synthetic head in place of the refused one (§4.1 items 10, 11).
         Some(Verdict::Reject { status, reason, .. }) => closing(simple_response(status, reason)),
-        Some(Verdict::AsteriskOptions) => asterisk_options(),
+        Some(Verdict::AsteriskOptions) => match untrusted_host(&shared, &req, &source) {
+            Some(refused) => refused,
+            None => asterisk_options(),
+        },
         _ => route_request(&shared, &conn, req, &source).await,
     };
     // Checked after routing: the stop may have begun while the request was in Python (§9.1
@@ -290,6 +293,23 @@ fn adopt_target_authority(req: &mut Request<Incoming>) {
     }
 }
 
+/// Trusted host (docs/cors-hosts-ratelimit.md): `400 Invalid Host` when the `Host` the app
+/// would see is not allowed. Before CORS, so the reject carries no CORS headers.
+fn untrusted_host(
+    shared: &Shared,
+    req: &Request<Incoming>,
+    source: &SourceCell,
+) -> Option<Response<ResponseBody>> {
+    let hosts = shared.config.trusted_hosts.as_ref()?;
+    let host = req.headers().get(http::header::HOST).map(|v| v.as_bytes());
+    if hosts.allows(host) {
+        return None;
+    }
+    source.set(Source::TrustedHost);
+    ServerStats::bump(&shared.stats.trusted_host_rejected);
+    Some(simple_response(StatusCode::BAD_REQUEST, "Invalid Host"))
+}
+
 async fn route_request(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
@@ -301,15 +321,8 @@ async fn route_request(
         return simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     };
     adopt_target_authority(&mut req);
-    // Trusted host (runtime.md §7.2): before CORS, no CORS headers on the reject. The
-    // checked value is the `Host` the app sees.
-    if let Some(hosts) = &shared.config.trusted_hosts {
-        let host = req.headers().get(http::header::HOST).map(|v| v.as_bytes());
-        if !hosts.allows(host) {
-            source.set(Source::TrustedHost);
-            ServerStats::bump(&shared.stats.trusted_host_rejected);
-            return simple_response(StatusCode::BAD_REQUEST, "Invalid Host");
-        }
+    if let Some(refused) = untrusted_host(shared, &req, source) {
+        return refused;
     }
     // CORS (§7.1): preflights answered here; otherwise remember the headers to add.
     let cors = match &shared.config.cors {

@@ -55,7 +55,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -208,9 +208,10 @@ pub struct ConnGuard {
     /// out although hyper's framing is complete (runtime.md §2.9: a stream longer
     /// than its `total_len` is cut there and the connection closed).
     close_after_flush: AtomicBool,
-    /// The connection waits for a request head with none in progress (never
-    /// active, or kept alive between requests): it may be closed to make room.
-    idle: AtomicBool,
+    /// Whether the connection may be closed to make room ([`Idle`] as a `u8`): set by
+    /// the reader each time a read finds the socket empty, so a connection whose
+    /// request sits unread in the kernel is never taken for idle.
+    idle: AtomicU8,
     /// Set by [`ConnGuard::evict_if_idle`]: close at once if still idle.
     evict: AtomicBool,
     waker: Mutex<Option<Waker>>,
@@ -237,7 +238,7 @@ impl ConnGuard {
             finished: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
             close_after_flush: AtomicBool::new(false),
-            idle: AtomicBool::new(true),
+            idle: AtomicU8::new(Idle::Busy as u8),
             evict: AtomicBool::new(false),
             waker: Mutex::new(None),
             stats,
@@ -245,10 +246,10 @@ impl ConnGuard {
     }
 
     /// Connection pressure (docs/http.md, "Connection pressure"): when the
-    /// connection is idle, ask it to close (its reader sees EOF); true when it
-    /// was idle. A connection with a request in progress is left alone.
-    pub fn evict_if_idle(&self) -> bool {
-        if !self.idle.load(Ordering::Acquire) {
+    /// connection is idle in the given way, ask it to close (its reader sees EOF);
+    /// true when it was. A connection with a request in progress is left alone.
+    pub fn evict_if_idle(&self, kind: Idle) -> bool {
+        if kind == Idle::Busy || self.idle.load(Ordering::Acquire) != kind as u8 {
             return false;
         }
         self.evict.store(true, Ordering::Release);
@@ -271,6 +272,18 @@ impl ConnGuard {
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+
+    /// For the reader in front of the [`GuardedIo`] (the first-bytes check): a
+    /// read found the socket empty (`true`, [`Idle::NeverActive`]) or returned
+    /// bytes (`false`, [`Idle::Busy`]), under the same rule as the guard's own reads.
+    pub fn mark_first_read(&self, waiting: bool) {
+        let kind = if waiting {
+            Idle::NeverActive
+        } else {
+            Idle::Busy
+        };
+        self.idle.store(kind as u8, Ordering::Release);
     }
 
     /// Close the connection after the next flush: the bytes hyper has buffered
@@ -340,6 +353,20 @@ impl ConnGuard {
             _ => *slot = Some(cx.waker().clone()),
         }
     }
+}
+
+/// How idle a connection is, for connection pressure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Idle {
+    /// A request in progress, or not yet read from.
+    Busy = 0,
+    /// Never sent a byte, or in the middle of its first head: the cheapest to close
+    /// (what an idle-socket flood is made of).
+    NeverActive = 1,
+    /// Kept alive between requests (closing it races with the client's next
+    /// request, which RFC 9112 §9.3.1 lets clients retry when idempotent).
+    KeptAlive = 2,
 }
 
 /// Calls [`ConnGuard::request_finished`] once, on drop or [`finish`](Self::finish).
@@ -537,8 +564,14 @@ impl<T> GuardedIo<T> {
 
     /// Waiting for a head with no request in progress: the state in which
     /// connection pressure may close the connection.
-    fn evictable(&self) -> bool {
-        matches!(self.phase, Phase::Head) && self.idle()
+    fn evictable(&self) -> Idle {
+        if !matches!(self.phase, Phase::Head) || !self.idle() {
+            Idle::Busy
+        } else if self.delivered == 0 {
+            Idle::NeverActive
+        } else {
+            Idle::KeptAlive
+        }
     }
 
     /// A write's outcome for `send_timeout_ms`: progress clears the stall clock;
@@ -962,9 +995,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
                         this.expire(kind);
                         continue;
                     }
-                    let evictable = this.evictable();
-                    this.conn.idle.store(evictable, Ordering::Release);
-                    if evictable && this.conn.evict.load(Ordering::Acquire) {
+                    let idle = this.evictable();
+                    this.conn.idle.store(idle as u8, Ordering::Release);
+                    if idle != Idle::Busy && this.conn.evict.load(Ordering::Acquire) {
                         ServerStats::bump(&this.conn.stats.idle_evicted);
                         tracing::debug!(target: "viperhttp::head_guard", "idle connection closed to make room");
                         this.expire(Expiry::Silent);

@@ -36,12 +36,16 @@ pub enum Sniffed {
 const SNIFF_READ: usize = 4096;
 
 /// Read from `io` into `buf` until the bytes diverge from [`PREFACE`] or
-/// complete it, or until `deadline`.
+/// complete it, or until `deadline`. `waiting(true)` is called each time a
+/// read finds the socket empty, `waiting(false)` when bytes arrive (the
+/// connection-pressure idle rule, docs/http.md).
 pub async fn sniff<IO: AsyncRead + Unpin>(
     io: &mut IO,
     buf: &mut BytesMut,
     deadline: Option<Instant>,
+    waiting: &(dyn Fn(bool) + Send + Sync),
 ) -> Sniffed {
+    let mut chunk = [0u8; SNIFF_READ];
     loop {
         let n = buf.len().min(PREFACE.len());
         let seen = buf.get(..n).unwrap_or_default();
@@ -51,8 +55,19 @@ pub async fn sniff<IO: AsyncRead + Unpin>(
         if n == PREFACE.len() {
             return Sniffed::Http2;
         }
-        buf.reserve(SNIFF_READ);
-        let read = io.read_buf(buf);
+        let read = std::future::poll_fn(|cx| {
+            let mut rb = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut *io).poll_read(cx, &mut rb) {
+                Poll::Pending => {
+                    waiting(true);
+                    Poll::Pending
+                }
+                Poll::Ready(r) => {
+                    waiting(false);
+                    Poll::Ready(r.map(|()| rb.filled().len()))
+                }
+            }
+        });
         let got = match deadline {
             None => read.await,
             Some(at) => match tokio::time::timeout_at(at, read).await {
@@ -62,7 +77,7 @@ pub async fn sniff<IO: AsyncRead + Unpin>(
         };
         match got {
             Ok(0) | Err(_) => return Sniffed::Closed,
-            Ok(_) => {}
+            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
     }
 }
@@ -177,7 +192,7 @@ mod tests {
         client.write_all(input).await.unwrap();
         drop(client);
         let mut buf = BytesMut::new();
-        let s = sniff(&mut server, &mut buf, None).await;
+        let s = sniff(&mut server, &mut buf, None, &|_| {}).await;
         (s, buf.to_vec())
     }
 
