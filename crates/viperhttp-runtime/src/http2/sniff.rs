@@ -221,7 +221,7 @@ mod tests {
         let mut buf = BytesMut::new();
         let at = Instant::now() + Duration::from_millis(20);
         assert_eq!(
-            sniff(&mut server, &mut buf, Some(at)).await,
+            sniff(&mut server, &mut buf, Some(at), &|_| {}).await,
             Sniffed::Closed
         );
     }
