@@ -283,3 +283,82 @@ def test_gzip_body_over_http2_decodes(h2srv):
         data = b"".join(resp.iter_raw())
         resp.close()
         assert gzip.decompress(data) == ("hello static gzip\n" * 400).encode()
+
+
+def _upgrade(port: int, settings_value: "str | None" = None, path: str = "/info"):
+    """Send an h2c upgrade request; returns (socket, h2 connection, HTTP/1.1 answer head)."""
+    import socket as socketlib
+
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    header = conn.initiate_upgrade_connection()
+    value = settings_value if settings_value is not None else header.decode()
+    sock = socketlib.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                  f"Upgrade: h2c\r\nHTTP2-Settings: {value}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return sock, conn, head
+
+
+def test_h2c_upgrade_answers_the_request_on_stream_1_and_serves_stream_3(serve, tmp_path):
+    srv = H2Server(serve, tmp_path, "h2c")
+    sock, conn, head = _upgrade(srv.port)
+    try:
+        assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        assert b"upgrade: h2c" in head.lower() and b"connection: upgrade" in head.lower()
+        rest = head.split(b"\r\n\r\n", 1)[1]
+        sock.sendall(conn.data_to_send())  # preface + SETTINGS
+        conn.send_headers(3, [(":method", "GET"), (":scheme", "http"), (":path", "/hello"),
+                              (":authority", "localhost")], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        bodies, status, ended = {1: b"", 3: b""}, {}, set()
+        events = conn.receive_data(rest) if rest else []
+        deadline = time.monotonic() + 10
+        while ended != {1, 3} and time.monotonic() < deadline:
+            for ev in events:
+                if isinstance(ev, h2.events.ResponseReceived):
+                    status[ev.stream_id] = dict(ev.headers)[":status"]
+                elif isinstance(ev, h2.events.DataReceived):
+                    bodies[ev.stream_id] += ev.data
+                    conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded):
+                    ended.add(ev.stream_id)
+            sock.sendall(conn.data_to_send())
+            if ended == {1, 3}:
+                break
+            data = sock.recv(65536)
+            if not data:
+                break
+            events = conn.receive_data(data)
+        assert status == {1: "200", 3: "200"}
+        assert json.loads(bodies[1])["http_version"] == "2"  # the upgrading request, answered over HTTP/2
+        assert json.loads(bodies[3]) == {"message": "Hello, World!"}
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("value", ["!!!notbase64", "AAMAAA", "A" * 516])
+def test_h2c_upgrade_with_malformed_settings_is_400(serve, tmp_path, value):
+    srv = H2Server(serve, tmp_path, "h2c")
+    sock, _, head = _upgrade(srv.port, value)
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 400 ")
+
+
+def test_h2c_upgrade_settings_at_the_length_limit_are_accepted(serve, tmp_path):
+    srv = H2Server(serve, tmp_path, "h2c")
+    value = "AAMAAABk" * 64  # 512 characters, 64 entries
+    sock, _, head = _upgrade(srv.port, value)
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 101 ")
+
+
+def test_h2c_upgrade_is_ignored_when_http2_is_off(serve, tmp_path):
+    srv = serve(APP)
+    sock, _, head = _upgrade(srv.port)
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 200 ")

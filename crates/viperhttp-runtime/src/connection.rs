@@ -1,6 +1,6 @@
 //! One accepted connection: TLS (when configured), then the protocol choice
-//! (docs/tls-http2.md): ALPN `h2`, or the first bytes (HTTP/2 prior knowledge
-//! versus HTTP/1.x), then hyper's HTTP/1 server behind the head guard or the
+//! (docs/tls-http2.md): ALPN `h2`, or the first bytes (HTTP/2 prior knowledge,
+//! an h2c upgrade request, or HTTP/1.x), then hyper's HTTP/1 server behind the head guard or the
 //! HTTP/2 server of [`crate::http2`].
 
 use std::net::SocketAddr;
@@ -12,13 +12,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
 use crate::http2::sniff::{refuse_http2, sniff, Prefixed, Sniffed};
+use crate::http2::upgrade::{self, AfterSettings, H2c};
 use crate::http2::H2Server;
 use crate::server::{ConnRegistry, Shared};
 use crate::service::{handle, ConnInfo};
@@ -94,6 +95,29 @@ where
         kind = sniff(&mut io, &mut buf, deadline, &mark) => kind,
         _ = std::future::poll_fn(|cx| conn.guard.poll_evicted(cx)) => Sniffed::Closed,
     };
+    if let (Sniffed::Http1, Some(h2), false) = (&kind, &ctx.h2, tls) {
+        match upgrade::inspect(&buf) {
+            H2c::No => {}
+            H2c::BadSettings => {
+                ServerStats::bump(&ctx.shared.stats.parse_errors);
+                let _ = io.write_all(upgrade::BAD_SETTINGS).await;
+                let _ = io.shutdown().await;
+                ctx.registry.remove(conn_id);
+                return;
+            }
+            H2c::Upgrade { head_len, headers } => {
+                ctx.registry.remove(conn_id);
+                if io.write_all(upgrade::SWITCHING).await.is_err() {
+                    return;
+                }
+                let rest = buf.split_off(head_len).freeze();
+                let io = AfterSettings::new(Prefixed::new(rest, io), headers);
+                h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())
+                    .await;
+                return;
+            }
+        }
+    }
     let io = Prefixed::new(buf.freeze(), io);
     match (kind, &ctx.h2) {
         (Sniffed::Http1, _) => serve_h1(ctx, io, conn, watcher).await,

@@ -20,6 +20,7 @@
 //!   after a grace period.
 
 pub mod sniff;
+pub mod upgrade;
 
 use std::convert::Infallible;
 use std::io;
