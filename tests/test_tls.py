@@ -243,3 +243,19 @@ def test_sighup_reloads_the_certificate_without_dropping_connections(serve, tmp_
     assert _get_on(kept) == 200
     kept.close()
     assert srv.proc.poll() is None  # SIGHUP did not end the process
+
+
+def test_tls_cert_and_tls_key_are_aliases_of_the_paths(serve, tmp_path):
+    cert = make_cert()
+    cert_path, key_path = cert.write(tmp_path)
+    srv = serve(APP, env={"TLS_KW": json.dumps({"https": True, "http2": True, "tls_cert": str(cert_path),
+                                                "tls_key": str(key_path)})})
+    with httpx.Client(verify=cert.client_context(), http2=True, timeout=10) as c:
+        r = c.get(f"https://localhost:{srv.port}/info")
+        assert r.status_code == 200 and r.http_version == "HTTP/2"
+
+
+def test_pem_given_without_https_is_ignored(serve):
+    srv = serve(APP, env={"TLS_KW": json.dumps({"tls_cert_pem": "not a certificate", "tls_key_pem": "nor a key"})})
+    r = httpx.get(f"http://127.0.0.1:{srv.port}/info", timeout=10)
+    assert r.json()["scheme"] == "http"
