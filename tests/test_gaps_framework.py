@@ -165,14 +165,14 @@ def test_remaining_decorator_keyword_type_errors(app):
         ({"include_in_schema": 1}, "include_in_schema must be bool"),
         ({"tags": 5}, "tags must be str or list of str"),
         ({"tags": ["a", 1]}, "tags must be str or list of str"),
-        ({"response_model": dict}, "unknown keyword"),
+        ({"response_modle": dict}, "unknown keyword 'response_modle' (route GET /a)"),
     ):
         with pytest.raises(TypeError) as info:
             app.get("/a", **kwargs)
         assert str(info.value) == message, kwargs
     router = Router()
-    with pytest.raises(TypeError, match="^unknown keyword$"):
-        router.post("/a", status_code=201)
+    with pytest.raises(TypeError, match=r"^unknown keyword 'status' \(route POST /a\)$"):
+        router.post("/a", status=201)
     with pytest.raises(TypeError, match="^path required$"):
         router.put()
     assert app.routes() == []

@@ -346,7 +346,7 @@ def test_at_max_connections_idle_connections_make_room(serve):
         kept.append(conn)
     never = [socket.create_connection((server.host, server.port), timeout=10) for _ in range(45)]
     try:
-        time.sleep(0.3)
+        time.sleep(1.2)  # idle for longer than MIN_IDLE_MS (1 s)
         t0 = time.monotonic()
         resp = get(server, "/py/hello", timeout=5)
         assert resp.status == 200
@@ -375,7 +375,7 @@ def test_kept_alive_connections_are_evicted_when_nothing_else_is_idle(serve):
     busy = RawConn(server.connect(), timeout=10)
     busy.send(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\n\r\nab")
     try:
-        time.sleep(0.3)
+        time.sleep(1.2)  # idle for longer than MIN_IDLE_MS (1 s)
         assert get(server, "/py/hello", timeout=5).status == 200
         assert closed_by_server(kept[0].sock)  # the oldest kept-alive one made room
         busy.send(b"c")

@@ -233,6 +233,30 @@ def test_lifespan_enter_outliving_startup_timeout_lets_serving_start(popen, tmp_
     assert events(log)[-2:] == ["cm:exit", "main:run-returned:None"], events(log)
 
 
+@pytest.mark.parametrize("shutdown_sleep,after_run", [("2.5", "0"), ("0", "2.5")])
+def test_sigterm_during_a_slow_lifespan_enter_cancels_it_before_shutdown(popen, tmp_path,
+                                                                        shutdown_sleep, after_run):
+    """SIGTERM while the lifespan context manager is still entering in the background (past
+    `startup_timeout_s`): the startup is cancelled before the shutdown handlers, so it cannot
+    finish entering later — during a slow shutdown handler (startup handlers would run after
+    shutdown ones), or after run() returned (entered, never exited)."""
+    from conftest import free_port
+    log = tmp_path / "events.log"
+    port = free_port()
+    proc = popen(CM_APP, port, app_env({"startup_timeout_s": 0.3}, LIFESPAN_LOG=str(log),
+                                       LIFESPAN_MODE="slow", LIFESPAN_SHUTDOWN_SLEEP=shutdown_sleep,
+                                       LIFESPAN_AFTER_RUN=after_run))
+    assert wait_for(lambda: proc.poll() is not None or not connect_refused(port), 10, every=0.02)
+    assert proc.poll() is None and "cm:enter-end" not in events(log), events(log)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    out = proc.stdout.read().decode(errors="replace")
+    ev = events(log)
+    expected = ["main:run", "cm:enter-begin", "shutdown:d1", "main:run-returned:None"]
+    assert ev == expected + (["main:loop-done"] if after_run != "0" else []), (ev, out)
+    assert "startup_cancelled" in out, out
+
+
 def test_lifespan_module_functions_and_state_attribute_access(serve, tmp_path):
     server = serve(CM_APP, env=app_env({}, LIFESPAN_LOG=str(tmp_path / "events.log")))
     r = request(server.port, "/module-api")

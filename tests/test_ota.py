@@ -162,6 +162,33 @@ def test_chunk_errors(ota):
     assert (r.status_code, r.json()) == (400, {"detail": "chunk exceeds partition capacity"})
 
 
+def test_route_layer_errors_are_recorded_in_last_error(ota):
+    """Errors raised by the endpoints themselves (not the manager) also set `last_error`."""
+    def last_error() -> Any:
+        return ota("GET", "/status").json()["last_error"]
+
+    assert ota("POST", "/begin", json={"expected_size": 10}).status_code == 200
+    assert last_error() is None
+    cases = [
+        (lambda: ota("POST", "/chunk", **octet(b"")), "empty chunk"),
+        (lambda: ota("POST", "/chunk", json={"data_base64": "***"}), "invalid data_base64"),
+        (lambda: ota("POST", "/chunk", json={"data_hex": "zz"}), "invalid data_hex"),
+        (lambda: ota("POST", "/chunk?offset=x", **octet(b"a")), "offset must be an integer"),
+        (lambda: ota("POST", "/chunk", content=b"{nope", headers={"Content-Type": "application/json"}),
+         "invalid JSON body"),
+        (lambda: ota("POST", "/upload", **octet(b"")), "empty upload body"),
+    ]
+    for call, detail in cases:
+        r = call()
+        assert (r.status_code, r.json()) == (400, {"detail": detail})
+        assert last_error() == detail
+        ota("POST", "/begin", json={"force": True, "expected_size": 10})  # clears it
+        assert last_error() is None
+    # a wrong token is not an OTA call: nothing recorded
+    r = ota("POST", "/chunk", headers={"X-OTA-Token": "wrong"}, content=b"")
+    assert r.status_code == 401 and last_error() is None
+
+
 def test_replayed_offset_is_409_and_client_resumes(ota):
     img = image(9000)
     assert ota("POST", "/begin", json={"size": len(img)}).status_code == 200  # `size` alias
@@ -244,6 +271,20 @@ def test_form_fields_and_boolean_spellings(ota):
     assert r.status_code == 200 and r.json()["set_boot"] is False and r.json()["reboot"] is False
 
 
+def test_json_integers_other_than_0_and_1_are_not_booleans(ota):
+    """`"force": 2` / `"reboot": 2` are not spellings of true: the default applies."""
+    assert ota("POST", "/begin", json={"expected_size": 4}).status_code == 200
+    r = ota("POST", "/begin", json={"force": 2})
+    assert (r.status_code, r.json()) == (409, {"detail": "ota session already active"})
+    first = ota("GET", "/status").json()["session"]["id"]
+    r = ota("POST", "/begin", json={"force": 1, "expected_size": 4})
+    assert r.status_code == 200 and r.json()["session"]["id"] == first + 1
+    assert ota("POST", "/chunk", **octet(b"abcd")).status_code == 200
+    r = ota("POST", "/finalize", json={"reboot": 2, "set_boot": 0, "strict_size": -1})
+    assert r.status_code == 200, r.text
+    assert r.json()["reboot"] is False and r.json()["set_boot"] is False
+
+
 def test_mark_valid(ota, slots):
     r = ota("POST", "/mark-valid")
     assert (r.status_code, r.json()) == (200, {"ok": True})
@@ -307,6 +348,43 @@ def test_reboot_answers_first_then_reexecutes_on_the_new_slot(tmp_path):
         assert st["running_partition"]["label"] == "ota_1" and st["boot_partition"]["label"] == "ota_1"
         assert st["next_update_partition"]["label"] == "ota_0" and st["last_result"] is None
         assert srv.proc.poll() is None
+    finally:
+        srv.stop()
+
+
+def test_reboot_reexecutes_a_module_started_with_interpreter_options(tmp_path):
+    """`python -X utf8 -m apps.ota_app` comes back as `-X utf8 -m apps.ota_app` (sys.orig_argv),
+    not as `python .../ota_app.py`, and the atexit handlers of the old process ran first."""
+    port = free_port()
+    log_path = tmp_path / "ota-m.log"
+    argv_log = tmp_path / "argv.log"
+    boot_log = tmp_path / "boot.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", VIPERHTTP_NO_UVLOOP="1", OTA_SLOT_SIZE=str(SLOT),
+               OTA_DIR=str(tmp_path / "slots"), OTA_ARGV_LOG=str(argv_log), OTA_BOOT_LOG=str(boot_log))
+    env.pop("VIPERHTTP_VFS_ROOT", None)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-X", "utf8", "-m", "apps.ota_app", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(TESTS),
+                                stdin=subprocess.DEVNULL)
+    _wait_ready(proc, port, log_path)
+    srv = Server(proc, port, log_path)
+    try:
+        img = image(3000)
+        assert srv.client.post("/ota/begin", json={"expected_size": len(img)}).status_code == 200
+        assert srv.client.post("/ota/chunk", content=img,
+                               headers={"Content-Type": "application/octet-stream"}).status_code == 200
+        assert srv.client.post("/ota/finalize", json={"reboot": "yes"}).json()["reboot"] is True
+        assert wait_for(lambda: len(boot_log.read_text().splitlines()) >= 2, 20), srv.logs()
+        lines = argv_log.read_text().splitlines()
+        started = [json.loads(x) for x in lines if x.startswith("{")]
+        assert started == [{"pid": proc.pid, "module": True, "utf8": 1}] * 2, (lines, srv.logs())
+        assert lines[1] == f"atexit {proc.pid}", lines  # the old process's atexit handler ran
+        assert "ota_reexec" in srv.logs()  # logged and flushed before the exec
+        assert boot_log.read_text().splitlines() == [f"{proc.pid} ota_0", f"{proc.pid} ota_1"]
+        _wait_ready(srv.proc, srv.port, srv.log_path)
+        srv.client.close()
+        srv.client = type(srv.client)(base_url=srv.base, timeout=10.0)
+        assert srv.client.get("/ota/status").json()["running_partition"]["label"] == "ota_1"
     finally:
         srv.stop()
 

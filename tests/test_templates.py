@@ -183,6 +183,28 @@ def test_include_depth_limit(server, tdir):
     assert render(server, tdir / "self.html").text == "template include depth exceeded"
 
 
+def test_extends_and_import_cycles_stop_at_the_render_depth(server, tdir):
+    """Nested template renders of any kind (include, extends, import, from) count against the
+    render depth (16): a cycle through extends/import ends with its own error text instead of
+    a RecursionError reported as `template runtime error`."""
+    d = tdir / "cyc"
+    write(d / "a.html", "{% extends 'b.html' %}")
+    write(d / "b.html", "{% extends 'a.html' %}")
+    write(d / "self.html", "{% extends 'self.html' %}")
+    write(d / "imp.html", "{% import 'imp.html' as m %}x")
+    write(d / "f.html", "{% from 'g.html' import y %}x")
+    write(d / "g.html", "{% from 'f.html' import y %}{% macro y() %}{% endmacro %}")
+    for name in ("a.html", "self.html", "imp.html", "f.html"):
+        r = render(server, d / name)
+        assert (r.status_code, r.text) == (500, "template depth exceeded"), (name, r.text)
+    # a chain of 16 nested extends renders, 17 do not
+    for i in range(17):
+        write(d / f"e{i}.html", f"{{% extends 'e{i + 1}.html' %}}")
+    write(d / "e17.html", "top{% block b %}{% endblock %}")
+    assert render(server, d / "e1.html").text == "top"
+    assert render(server, d / "e0.html").text == "template depth exceeded"
+
+
 # --- output rules -------------------------------------------------------------------------------
 
 def test_escapes_exactly_five_characters(server, tdir):
@@ -190,6 +212,27 @@ def test_escapes_exactly_five_characters(server, tdir):
     assert ok(server, tdir, "{{ v }}", {"v": v}) == "&amp; &lt; &gt; &quot; &#39; / ` = é"
     assert ok(server, tdir, "{{ '\"' }}|{{ \"'\" }}") == "&quot;|&#39;"
     assert ok(server, tdir, "<a href=\"{{ v }}\">", {"v": "\"x\""}) == "<a href=\"&quot;x&quot;\">"
+
+
+def test_autoescape_expression_escapes_once(server, tdir):
+    """`{% autoescape expr %}` (decided at render time) neither double-escapes when true nor
+    turns escaping off when false."""
+    ctx = {"on": True, "off": False, "v": "<\"'&", "s": "<b>"}
+    for flag in ("on", "off", "true", "false"):
+        src = f"{{% autoescape {flag} %}}{{{{ v }}}}|{{{{ s|safe }}}}{{% endautoescape %}}"
+        assert ok(server, tdir, src, ctx) == "&lt;&quot;&#39;&amp;|<b>", src
+
+
+def test_quote_spelling_in_concat_and_format(server, tdir):
+    """`~` with a safe part and `format` on a safe string escape the other values with the
+    device's `&quot;` (MarkupSafe would write `&#34;`)."""
+    ctx = {"v": "<\"'&", "s": "<b>"}
+    assert ok(server, tdir, "{{ s|safe ~ v }}", ctx) == "<b>&lt;&quot;&#39;&amp;"
+    assert ok(server, tdir, "{{ v ~ s ~ 1 }}", ctx) == "&lt;&quot;&#39;&amp;&lt;b&gt;1"
+    assert ok(server, tdir, "{{ '<i>%s</i>'|safe|format(v) }}", ctx) == "<i>&lt;&quot;&#39;&amp;</i>"
+    assert ok(server, tdir, "{{ '<i>%(a)s</i>'|safe|format(a=v) }}", ctx) == "<i>&lt;&quot;&#39;&amp;</i>"
+    assert ok(server, tdir, "{{ '%s-%d'|format(v, 3) }}", ctx) == "&lt;&quot;&#39;&amp;-3"
+    assert ok(server, tdir, "{% set t = s|safe ~ v %}{{ t }}", ctx) == "<b>&lt;&quot;&#39;&amp;"
 
 
 def test_values_use_python_str_and_none_is_empty(server, tdir):
@@ -320,6 +363,66 @@ def test_extends_outside_the_sandbox_is_refused(server, tdir):
     write(sub / "page.html", "{% extends '../secret.html' %}")
     r = render(server, sub / "page.html")
     assert r.status_code == 500 and r.text == "template include error: invalid template path"
+
+
+def test_str_format_cannot_reach_dunders(server, tdir):
+    """str.format/format_map take attribute paths in their format string; they go through
+    Jinja's sandboxed formatter, so `_` names stay unreachable there too."""
+    secret = "SECRET_X" if "SECRET_X" in os.environ else "PATH"
+    value = os.environ[secret]
+    leaks = [
+        "{{ '{0.__init__.__globals__[os].environ[%s]}'.format(cycler) }}" % secret,
+        "{{ '{0.__class__.__mro__}'.format('') }}",
+        "{{ '{x.__class__}'.format_map({'x': ''}) }}",
+        "{% set f = ''.format %}{{ f.__self__ }}{{ '{0.__class__}'.format(1) }}",
+        "{{ ('{0.__class__}'|attr('format'))(1) }}",
+    ]
+    for source in leaks:
+        r = tpl(server, tdir, source)
+        assert r.status_code == 500, (source, r.text)
+        assert value not in r.text and "class" not in r.text, (source, r.text)
+        out = ok(server, tdir, source, strict=False)
+        assert value not in out and "class" not in out and "mro" not in out, (source, out)
+    # ordinary format strings still work (and their output is escaped)
+    assert ok(server, tdir, "{{ '{0}-{1}'.format('a', v) }}", {"v": "<b>"}) == "a-&lt;b&gt;"
+
+
+def test_non_literal_extends_import_from_paths_are_refused(server, tdir):
+    """Only a single string literal is a template path, for all four statements: an
+    expression (context value, parentheses, conditional) would skip the sandbox check."""
+    secret = write(tdir / "secret.html", "SECRET")
+    write(tdir / "sub" / "m.html", "{% macro f(x) %}[{{ x }}]{% endmacro %}")
+    ctx = {"p": str(secret)}
+    for source in ["{% extends p %}", f'{{% extends ("{secret}") %}}',
+                   f'{{% extends "m.html" if false else "{secret}" %}}',
+                   f'{{% extends "m.html" ~ "" %}}', "{% import p as m %}{{ m }}",
+                   f'{{% import ("{secret}") as m %}}', "{% from p import f %}",
+                   f'{{% from "m.html" if false else "{secret}" import f %}}']:
+        r = tpl(server, tdir / "sub", source, ctx)
+        assert r.status_code == 500 and "SECRET" not in r.text, (source, r.text)
+        assert r.text == "template parse error at line 1, column 1: invalid include path", (source, r.text)
+    # the literal forms, with Jinja's modifiers, still work
+    assert ok(server, tdir / "sub", "{% import 'm.html' as m without context %}{{ m.f(1) }}") == "[1]"
+    assert ok(server, tdir / "sub", "{% from 'm.html' import f as g, f with context %}{{ g(2) }}{{ f(3) }}") == "[2][3]"
+
+
+def test_symlink_out_of_the_sandbox_is_refused(server, tdir):
+    """The sandbox compares real paths: a link inside the template directory that points
+    outside it is refused, for include, extends and import alike."""
+    outside = write(tdir / "outside" / "secret.html", "SECRET")
+    pages = tdir / "pages"
+    write(pages / "inner.html", "IN")
+    pages.mkdir(exist_ok=True)
+    os.symlink(outside, pages / "link.html")
+    os.symlink(tdir / "outside", pages / "linkdir")
+    os.symlink(pages / "inner.html", pages / "ok-link.html")  # stays inside: allowed
+    for source in ["{% include 'link.html' %}", "{% include 'linkdir/secret.html' %}",
+                   "{% extends 'link.html' %}", "{% import 'link.html' as m %}",
+                   "{% from 'linkdir/secret.html' import x %}"]:
+        r = tpl(server, pages, source)
+        assert r.status_code == 500 and "SECRET" not in r.text, (source, r.text)
+        assert r.text == "template include error: invalid template path", (source, r.text)
+    assert ok(server, pages, "[{% include 'ok-link.html' %}]") == "[IN]"
 
 
 # --- limits and errors -------------------------------------------------------------------------
@@ -560,8 +663,10 @@ def test_vfs_root_maps_template_paths(serve, tmp_path):
     srv = serve("apps/templates_app.py", env={"VIPERHTTP_VFS_ROOT": str(root)})
     r = srv.client.post("/render", json={"path": "/www/page.html", "context": {"v": 1}})
     assert r.status_code == 200 and r.text == "P[1]"
+    # `/..` is normalised away at the VFS root: this is `<root>/outside.html`, which is missing
+    write(root.parent / "outside.html", "OUT")
     r = srv.client.post("/render", json={"path": "/../outside.html"})
-    assert r.status_code == 500 and r.text in ("template not found", "invalid template path")
+    assert (r.status_code, r.text) == (500, "template not found")
     r = srv.client.post("/warmup", json={"root": "/www"}).json()
     assert r["compiled"] == 0 and r["cached"] == 2
 

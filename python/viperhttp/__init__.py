@@ -20,8 +20,12 @@ from .background import BackgroundTasks
 from .deps import Depends
 from .exceptions import HTTPException
 from .middleware import BaseHTTPMiddleware
-from .params import Query
+from .params import Body, Cookie, File, Form, Header, Path, Query
 from .request import Request
+from .encoders import jsonable_encoder
+from .forms import UploadFile
+from .threadpool import run_in_threadpool
+from .typed import RequestValidationError
 from .responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response,
                         StreamingResponse)
 from .routing import Router, current_request_var
@@ -35,6 +39,9 @@ __all__ = [
     "router_stats", "ipc_stats", "heap_stats", "server_stats", "server_stats_reset", "get_worker_limits",
     "set_worker_limits", "https_status", "http2_status", "is_running", "set_log_level", "get_log_level",
     "LOG_OFF", "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG", "LOG_TRACE", "gzip_static",
+    # the typed API (docs/typed-api.md)
+    "Path", "Header", "Cookie", "Body", "Form", "File", "UploadFile", "RequestValidationError",
+    "run_in_threadpool", "jsonable_encoder",
 ]
 
 

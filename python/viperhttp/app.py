@@ -18,6 +18,7 @@ from .middleware import _configure_native, _native_kind, _run_chain
 from .request import Request, State
 from .routing import (RouteDecorators, RouteDef, RoutePlan, call_route, current_request_var,
                       dep_call_marker, expand_router, fill_query, merge_query)
+from .threadpool import SLOW_INLINE_SECONDS, _clock, configure as _configure_threadpool, warn_if_slow
 
 __all__ = ["ViperHTTP", "active_app", "current_request", "set_current_request", "clear_active_app"]
 
@@ -82,9 +83,16 @@ class ViperHTTP(RouteDecorators):
     def __init__(self, title: Optional[str] = None, version: Optional[str] = None,
                  description: Optional[str] = None, docs: bool = True, openapi_url: Any = _DEFAULT,
                  docs_url: Any = _DEFAULT, include_websocket_docs: bool = True, cache_schema: bool = True,
-                 servers: Any = None, redoc_url: Any = _DEFAULT, lifespan: Any = None) -> None:
+                 servers: Any = None, redoc_url: Any = _DEFAULT, lifespan: Any = None,
+                 sync_handlers: str = "inline", threadpool_size: Optional[int] = None) -> None:
         if lifespan is not None and not callable(lifespan):
             raise TypeError("lifespan must be callable")
+        if sync_handlers not in ("inline", "threadpool"):
+            raise ValueError("sync_handlers must be 'inline' or 'threadpool'")
+        if threadpool_size is not None:
+            _configure_threadpool(threadpool_size)
+        # docs/typed-api.md "Blocking code": where `def` handlers run.
+        self._sync_threadpool = sync_handlers == "threadpool"
         self._docs = _docs_fields({
             "title": "ViperHTTP API" if title is None else title,
             "version": "1.0.0" if version is None else version,
@@ -151,11 +159,14 @@ class ViperHTTP(RouteDecorators):
             if request.query and plan.takes_query:
                 params = merge_query(plan, dict(params), request.query_params)
             token = _cv_set(request)
+            started = _clock()
             try:
                 return plan.handler(**params)
             except Exception as exc:
                 return handle_exception(self._exception_handlers, request, exc)
             finally:
+                if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
+                    warn_if_slow(plan, started)
                 _cv_reset(token)
         return call_route(plan, request, params, self._exception_handlers)
 
@@ -183,7 +194,7 @@ class ViperHTTP(RouteDecorators):
     def _record(self, route: RouteDef) -> None:
         """Validates and plans the route, then adds it to the native trie (§3.1)."""
         self._require_active()
-        plan = RoutePlan(route)
+        plan = RoutePlan(route, self._sync_threadpool)
         route_id = _route_add(route.method, route.path)
         self._static_matches.clear()
         routes = self._routes_by_id
@@ -194,10 +205,11 @@ class ViperHTTP(RouteDecorators):
         else:
             routes.append(plan)
 
-    def include_router(self, router: Any, prefix: Optional[str] = None, tags: Any = None, deps: Any = None) -> None:
+    def include_router(self, router: Any, prefix: Optional[str] = None, tags: Any = None, deps: Any = None,
+                       dependencies: Any = None) -> None:
         """Registers a router's routes with prefix/tags/deps applied (§9.2)."""
         self._require_active()
-        for route in expand_router(router, prefix, tags, deps):  # all validated before any add
+        for route in expand_router(router, prefix, tags, deps, dependencies):  # all validated before any add
             self._record(route)
 
     def routes(self) -> List[Dict[str, Any]]:
@@ -237,10 +249,15 @@ class ViperHTTP(RouteDecorators):
         if background is not None:
             request._background = background
         request.path_params = params
-        kwargs = dict(params)
+        kwargs = plan.path_kwargs(params)
         invalid = fill_query(plan, request, params, kwargs)
         if invalid is not None:
             return invalid
+        if plan.typed is not None:  # annotation-driven parameters (docs/typed-api.md)
+            try:
+                plan.typed.fill(request, kwargs)
+            except HTTPException as exc:
+                return http_exception_response(exc)
         if plan.deps:
             return dep_call_marker(plan, request, kwargs)
         plan.inject(request, kwargs)
@@ -271,7 +288,7 @@ class ViperHTTP(RouteDecorators):
             raw_path, _, query = path.partition("?")
             request = Request(method="WS", path=raw_path, query=query)
         request.path_params = params
-        kwargs = dict(params)
+        kwargs = plan.path_kwargs(params)
         invalid = fill_query(plan, request, params, kwargs)
         if invalid is not None:
             return invalid
@@ -280,8 +297,12 @@ class ViperHTTP(RouteDecorators):
             stack: List[Tuple[bool, Any]] = []
             try:
                 try:
+                    if plan.typed is not None:
+                        plan.typed.fill(request, kwargs)
                     for node in plan.deps:
-                        kwargs[node.key] = await resolve(node, request, stack, {} if plan.uses_cache else None)
+                        value = await resolve(node, request, stack, {} if plan.uses_cache else None)
+                        if node.key[0] != "@":  # `dependencies=[...]`: run for the effect only
+                            kwargs[node.key] = value
                     plan.inject(request, kwargs)
                     result = await plan.handler(ws, **kwargs)
                 except BaseException:

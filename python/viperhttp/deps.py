@@ -75,7 +75,8 @@ def _is_dep(value: Any) -> bool:
 class DepNode:
     """One compiled dependency: what to call, with which sub-dependencies, in which mode."""
 
-    __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "is_async")
+    __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "is_async",
+                 "typed", "sync_value")
 
     def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool) -> None:
         self.key = key
@@ -92,6 +93,14 @@ class DepNode:
                              if n not in keys)
         self.is_async: bool = (self.mode == "async_yield" or _is_async_callable(call)
                                or any(child.is_async for child in children))
+        #: annotation-driven parameters of the dependency itself (`def page(limit: int = 10)`),
+        #: validated like a handler's (docs/typed-api.md); set by `compile_deps`.
+        self.typed: Any = None
+        #: a plain sync function (no generator): may run in the thread pool
+        target = inspect.unwrap(call)
+        self.sync_value = (self.mode == "value" and inspect.isfunction(target)
+                           and not (inspect.iscoroutinefunction(target) or inspect.isgeneratorfunction(target)
+                                    or inspect.isasyncgenfunction(target)))
 
 
 def _is_async_callable(func: Any) -> bool:
@@ -144,7 +153,13 @@ def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "")
         except (TypeError, ValueError) as exc:
             raise type(exc)(_ctx(str(exc), where, path)) from None
         children = compile_deps(sub, where, _depth + 1, path) if sub else ()
-        nodes.append(DepNode(key, func, mode, children, bool(getattr(dep, "use_cache", False))))
+        node = DepNode(key, func, mode, children, bool(getattr(dep, "use_cache", False)))
+        from .typed import compile_typed  # late: typed imports this module
+
+        skip = {child.key for child in children} | set(node.request_args) | set(node.bg_args)
+        node.typed = compile_typed(func, set(), skip, f"{where}, dependency {path!r}" if where else path,
+                                   allow_path=True)
+        nodes.append(node)
     return tuple(nodes)
 
 
@@ -173,7 +188,8 @@ def merge_deps(*specs: Optional[Dict[str, Any]], where: str = "") -> Optional[Di
 Stack = List[Tuple[bool, Any]]
 
 
-async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dict[int, Any]]) -> Any:
+async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dict[int, Any]],
+                  offload: bool = False) -> Any:
     """Resolves one dependency (sub-deps first) and returns its value (§5.3).
 
     Generator teardowns are pushed on `stack` as they enter; an exception stops resolution and
@@ -184,8 +200,10 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
         if hit is not _ABSENT:
             return hit
     kwargs = {}
+    if node.typed is not None:
+        node.typed.fill(request, kwargs)
     for child in node.children:
-        kwargs[child.key] = await resolve(child, request, stack, cache)
+        kwargs[child.key] = await resolve(child, request, stack, cache, offload)
     # Names no child value takes, computed in DepNode.__init__ (so no `in kwargs` test here).
     for name in node.request_args:
         kwargs[name] = request
@@ -193,7 +211,14 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
         tasks = for_request(request)
         for name in node.bg_args:
             kwargs[name] = tasks
-    result = node.call(**kwargs)
+    if offload and node.sync_value:
+        # A thread-pool route (docs/typed-api.md): plain sync dependencies run in the pool
+        # too; generators stay inline (their teardown must run on this thread's stack).
+        from .threadpool import run_sync
+
+        result = await run_sync(node.call, kwargs)
+    else:
+        result = node.call(**kwargs)
     mode = node.mode
     if mode == "value":
         if inspect.isasyncgen(result):

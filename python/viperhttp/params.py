@@ -1,15 +1,19 @@
-"""Typed query parameters: `Query`, query-spec compilation and per-request application.
+"""Parameter markers (`Query`, `Path`, `Header`, `Cookie`, `Body`, `Form`, `File`) and the
+original's query specs.
 
-Owns api.md §4.2 and §4.4: a route's `query={...}` spec is validated once at registration
-(`compile_query_spec`) into a tuple of small entries; per request `apply_query_spec` converts
-the parsed query dict in place and returns the first failure message (→ 422) or None.
+Owns the original's `query={...}` spec (docs/framework.md): validated once at registration
+(`compile_query_spec`) into small entries; per request `apply_query_spec` converts the parsed
+query dict in place and returns the first failure message (→ the pinned 422) or None.
+The FastAPI-style markers only carry declarations; `viperhttp.typed` compiles them into a
+route's validation plan (docs/typed-api.md).
 """
 from __future__ import annotations
 
 import re
 from typing import Any, Dict, Optional, Tuple
 
-__all__ = ["Query", "QueryEntry", "compile_query_spec", "apply_query_spec", "convert"]
+__all__ = ["Query", "Path", "Header", "Cookie", "Body", "Form", "File", "Param", "QueryEntry",
+           "compile_query_spec", "apply_query_spec", "convert"]
 
 _ABSENT: Any = object()
 _CASTS = (str, int, float, bool)
@@ -23,15 +27,79 @@ _COMPATIBLE: Dict[type, Tuple[type, ...]] = {
 }
 
 
+#: FastAPI's keyword options of a parameter marker; all optional.
+_OPTIONS = ("alias", "title", "description", "gt", "ge", "lt", "le", "min_length", "max_length",
+            "pattern", "examples", "deprecated", "include_in_schema", "default_factory",
+            "convert_underscores", "embed", "media_type", "multiple_of", "strict")
+
+
+def _options(source: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    for key in kwargs:
+        if key not in _OPTIONS:
+            raise TypeError(f"unknown keyword {key!r} for {source}()")
+    return kwargs
+
+
+class Param:
+    """A FastAPI-style parameter declaration: where the value comes from and its constraints.
+
+    `default` is `...` (or absent) for a required parameter. The options are the keywords of
+    `_OPTIONS`; unknown keywords are a `TypeError` naming the keyword.
+    """
+
+    source = "query"
+
+    def __init__(self, default: Any = ..., **options: Any) -> None:
+        if "regex" in options:
+            options["pattern"] = options.pop("regex")
+        self.default = default
+        self.options = _options(type(self).__name__, options)
+
+    @property
+    def required(self) -> bool:
+        return self.default is ... and "default_factory" not in self.options
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.default!r})"
+
+
+class Path(Param):
+    source = "path"
+
+
+class Header(Param):
+    source = "header"
+
+
+class Cookie(Param):
+    source = "cookie"
+
+
+class Body(Param):
+    source = "body"
+
+
+class Form(Param):
+    source = "form"
+
+
+class File(Form):
+    source = "file"
+
+
 class Query(dict):  # type: ignore[type-arg]
-    """`Query(default=<absent>, cast=None)`: an optional (with default) or required query param.
+    """`Query(default=<absent>, cast=None, **options)`: an optional or required query param.
 
     A dict subclass equal to the original's plain dict
     `{"__vhttp_query__": True, "default": d, "cast": T, "required": bool}` so docs generation
-    can read `spec["default"]` / `spec.get("cast")` (api.md §4.2 decision).
+    can read `spec["default"]` / `spec.get("cast")`; the second positional argument keeps the
+    original's meaning (`cast`). The FastAPI options (`ge`, `alias`, ...) are attributes, used
+    when the marker is a handler parameter's default (docs/typed-api.md).
     """
 
-    def __init__(self, *args: Any, default: Any = _ABSENT, cast: Optional[type] = None) -> None:
+    source = "query"
+
+    def __init__(self, *args: Any, default: Any = _ABSENT, cast: Optional[type] = None, **options: Any) -> None:
         if len(args) > 2 or (len(args) >= 1 and default is not _ABSENT) or (len(args) == 2 and cast is not None):
             raise TypeError("Query([default], [cast])")
         if len(args) >= 1:
@@ -40,12 +108,20 @@ class Query(dict):  # type: ignore[type-arg]
             cast = args[1]
         if cast is not None and cast not in _CASTS:
             raise TypeError("cast must be type")
-        required = default is _ABSENT
+        if "regex" in options:
+            options["pattern"] = options.pop("regex")
+        self.options = _options("Query", options)
+        required = default is _ABSENT or default is ...
         if required:
             default = None
         elif default is not None and cast is not None and not isinstance(default, _COMPATIBLE[cast]):
             raise TypeError("query default incompatible with cast")
         super().__init__(__vhttp_query__=True, default=default, cast=cast, required=required)
+
+    @property
+    def default(self) -> Any:
+        """The default as a FastAPI marker reports it: `...` when required."""
+        return ... if self["required"] else self["default"]
 
     def __repr__(self) -> str:
         if self["required"]:

@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 from urllib.parse import unquote_to_bytes as _unquote_to_bytes
 
 from viperhttp.exceptions import HTTPException
+from viperhttp.request_types import URL, Address, Body, FormData, _awaitable, _Done, _maybe_awaited
 
 __all__ = [
     "Request", "Headers", "QueryParams", "State", "parse_query", "parse_cookies", "MAX_QUERY_PAIRS",
@@ -286,7 +287,7 @@ class Request:
     # attributes possible (api.md §6 decision) and holds the lazily parsed caches, whose class
     # defaults below answer until a value is stored.
     __slots__ = (
-        "request_id", "method", "path", "query", "body", "client", "scheme", "http_version",
+        "request_id", "method", "path", "query", "_body", "_client", "scheme", "http_version",
         "_hblob", "__dict__",
     )
 
@@ -329,8 +330,8 @@ class Request:
         self.method = method.upper()
         self.path = path
         self.query = query
-        self.body = body
-        self.client = client
+        self._body = body
+        self._client = client
         self.scheme = scheme
         self.http_version = http_version
         self._hblob = None
@@ -356,11 +357,37 @@ class Request:
         self.path = path
         self.query = query
         self._hblob = headers_blob
-        self.body = body
-        self.client = client
+        self._body = body
+        self._client = client
         self.scheme = scheme
         self.http_version = http_version
         return self
+
+    # --- Starlette spellings over the raw members (docs/typed-api.md) ------------------------
+
+    @property
+    def body(self) -> "Body":
+        """The raw body as bytes, which `await request.body()` also returns (Starlette)."""
+        body = self._body
+        if type(body) is not Body:
+            body = self._body = Body(body or b"")
+        return body
+
+    @body.setter
+    def body(self, value: Any) -> None:
+        self._body = value
+
+    @property
+    def client(self) -> Optional["Address"]:
+        """`(host, port)` of the peer, also as `.host` / `.port`; None when unknown."""
+        client = self._client
+        if client is not None and type(client) is not Address:
+            client = self._client = Address(*client)
+        return client
+
+    @client.setter
+    def client(self, value: Any) -> None:
+        self._client = value
 
     # --- lazily parsed members -------------------------------------------------------------
 
@@ -428,32 +455,44 @@ class Request:
         self._state = value if isinstance(value, State) else State(value or {})
 
     @property
-    def url(self) -> str:
-        """`scheme://host/path?query` rebuilt from the `Host` header ("localhost" without one)."""
+    def url(self) -> "URL":
+        """`scheme://host/path?query` rebuilt from the `Host` header ("localhost" without one);
+        a str with Starlette's `.scheme .netloc .hostname .port .path .query` too."""
         host = self.headers.get("host") or "localhost"
         url = f"{self.scheme}://{host}{self.path}"
-        return f"{url}?{self.query}" if self.query else url
+        return URL(f"{url}?{self.query}" if self.query else url)
 
     # --- body helpers ----------------------------------------------------------------------
 
     def json(self) -> Any:
-        """Parse the body as JSON once (synchronous, api.md §6); failure → 400 `Invalid JSON`."""
+        """Parse the body as JSON once; failure → 400 `Invalid JSON`.
+
+        Synchronous like the original, and awaitable like Starlette's: the value comes back as
+        an awaitable subclass of its type (dict, list, str, int, float); `true`/`false`/`null`
+        cannot be subclassed, so for those an `await` from a coroutine gets an awaitable
+        (docs/typed-api.md).
+        """
         value = self._json
-        if value is not _UNSET:
-            return value
-        body = self.body
+        if value is _UNSET:
+            value = self._json = _awaitable(self._parse_json())
+        if value is None or type(value) is bool:
+            return _maybe_awaited(value)
+        return value
+
+    def _parse_json(self) -> Any:
+        body = self._body
         if not body or not isinstance(body, (bytes, bytearray)):
             raise HTTPException(400, "Invalid JSON")
         try:
             value = _json.loads(body, parse_constant=_reject_constant)
         except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise HTTPException(400, "Invalid JSON") from None
-        self._json = value
         return value
 
     async def ajson(self) -> Any:
         """Async alias of `json()` for `await request.ajson()` (api.md §6 decision)."""
-        return self.json()
+        value = self.json()
+        return value.value if type(value) is _Done else value
 
     def form(self) -> Dict[str, Any]:
         """Parse an urlencoded or multipart body once (synchronous); rules in `viperhttp.forms`."""
@@ -461,7 +500,7 @@ class Request:
         if form is None:
             from viperhttp.forms import parse_form  # late: only form handlers need it
 
-            form = self._form = parse_form(self.headers.get("content-type"), self.body)
+            form = self._form = FormData(parse_form(self.headers.get("content-type"), self._body))
         return form
 
     async def is_disconnected(self) -> bool:

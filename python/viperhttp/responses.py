@@ -12,6 +12,7 @@ from `viperhttp_responses`, which owns SSE formatting, extensions.md §2, to avo
 from __future__ import annotations
 
 import datetime as _dt
+import enum as _enum
 import json as _json
 import time as _time
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -19,9 +20,10 @@ from typing import Any, Callable, Dict, Optional, Tuple
 # Only `files` at import time: `viperhttp.exceptions` imports this module, and `forms` imports
 # `exceptions`, so `UploadFile`/`form_upload` are re-exported lazily (see `__getattr__`).
 from viperhttp.files import build_file_response, http_date
+from viperhttp.headerlist import HeaderList
 
 __all__ = [
-    "Response", "JSONResponse", "HTMLResponse", "PlainTextResponse", "StreamingResponse",
+    "Response", "HeaderList", "JSONResponse", "HTMLResponse", "PlainTextResponse", "StreamingResponse",
     "FileResponse", "RedirectResponse", "EventSourceResponse", "UploadFile", "form_upload",
     "normalize", "serialize_response", "is_response", "set_cookie", "delete_cookie", "json_dumps",
 ]
@@ -36,7 +38,10 @@ _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 
 
 def _stdlib_json_dumps(obj: Any) -> bytes:
-    return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    from viperhttp.encoders import json_default  # late: encoders imports pydantic
+
+    return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                       default=json_default).encode("utf-8")
 
 
 try:  # runtime.md §3.7: the native encoder gives the same bytes and falls back by itself
@@ -116,10 +121,13 @@ class Response(dict):
 
     @property
     def headers(self) -> Any:
-        """The headers value (dict or list of pairs); a missing value becomes `{}` on access."""
+        """The headers value: a dict, or a `HeaderList` of pairs (also writable by name); a
+        missing value becomes `{}` on access."""
         headers = self.get("headers")
         if headers is None:
             headers = self["headers"] = {}
+        elif type(headers) is list:
+            headers = self["headers"] = HeaderList(headers)
         return headers
 
     @headers.setter
@@ -354,15 +362,43 @@ def normalize(value: Any) -> Dict[str, Any]:
     if isinstance(value, dict):
         if value.get(MARKER) is True:
             return value
-        return _plain(200, value, APPLICATION_JSON)
+        base = getattr(cls, "_vhttp_base", None)  # `request.json()`'s awaitable dict
+        return _plain(200, value if base is None else base(value), APPLICATION_JSON)
     if isinstance(value, list):
         return _plain(200, value, APPLICATION_JSON)
-    if isinstance(value, str):
+    if isinstance(value, str) and not isinstance(value, _enum.Enum):
         return _plain(200, value, TEXT_PLAIN)
     if isinstance(value, (bytes, bytearray)):
         # (decision, docs/bridge.md) an empty byte body gets no default type, as on the wire.
         return _plain(200, value, OCTET_STREAM if value else None)
-    return _plain(200, str(value), TEXT_PLAIN)  # int, float, bool, tuple, objects
+    if cls is tuple:
+        # docs/typed-api.md: `(body, 201)` / `(body, 201, headers)`; other tuples keep the
+        # original's text form.
+        from viperhttp.typed_response import split_status_tuple
+
+        split = split_status_tuple(value)
+        if split is not None:
+            resp = normalize(split[0])
+            if resp is split[0]:
+                resp = dict(resp)
+            resp["status_code"] = split[1]
+            if split[2] is not None:
+                resp["headers"] = split[2]
+            return resp
+        return _plain(200, str(value), TEXT_PLAIN)
+    if not isinstance(value, (int, float)) or isinstance(value, _enum.Enum):
+        # datetime, UUID, Decimal, Enum, set, dataclass, pydantic model, ...: JSON, like
+        # FastAPI (docs/typed-api.md); objects with no JSON form keep the original's str().
+        from viperhttp.encoders import jsonable_encoder
+
+        try:
+            encoded = jsonable_encoder(value)
+        except TypeError:
+            pass
+        else:
+            return _plain(200, encoded if isinstance(encoded, (dict, list)) else json_dumps(encoded),
+                          APPLICATION_JSON)
+    return _plain(200, str(value), TEXT_PLAIN)  # int, float, bool, objects
 
 
 def _body_bytes(body: Any) -> Tuple[bytes, Optional[str]]:
@@ -474,11 +510,11 @@ def set_cookie(resp: Dict[str, Any], key: str, value: str = "", max_age: Optiona
         parts.append("SameSite=" + label)
     headers = resp.get("headers")
     if headers is None:
-        headers = []
+        headers = HeaderList()
     elif isinstance(headers, dict):
-        headers = list(headers.items())
-    elif not isinstance(headers, list):
-        headers = list(headers)
+        headers = HeaderList(headers.items())
+    elif type(headers) is not HeaderList:
+        headers = HeaderList(headers)
     headers.append(("Set-Cookie", "; ".join(parts)))
     resp["headers"] = headers
     return resp

@@ -17,8 +17,13 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from .background import BackgroundTasks, for_request
 from .deps import DepNode, compile_deps, inject_names, merge_deps, resolve, teardown
 from .exceptions import HandlerEntry, handle_exception, validation_error
-from .params import QueryEntry, apply_query_spec, compile_query_spec
+from .params import apply_query_spec, compile_query_spec
 from .request import Request
+from .threadpool import SLOW_INLINE_SECONDS, _clock, run_sync, warn_if_slow
+from .route_options import SIDE_EFFECT as _SIDE_EFFECT, TYPED_KWARGS as _TYPED_KWARGS
+from .route_options import check_typed_kwarg as _check_typed_kwarg, side_effect_deps
+from .typed import RequestValidationError, TypedPlan, all_validation_errors, compile_typed
+from .typed_response import ResponsePlan, compile_response
 
 __all__ = ["Router", "RouteDef", "RoutePlan", "RouteDecorators", "current_request_var", "call_route",
            "resolve_dep_call", "join_path", "fill_query", "merge_query", "inject", "set_dep_resolver"]
@@ -42,8 +47,6 @@ _DOC_KWARGS: Dict[str, Tuple[type, str]] = {
     "include_in_schema": (bool, "include_in_schema must be bool"),
 }
 _PARAM_NAME = re.compile(r"\{([^{}:]+)(?::[^{}]*)?\}")
-
-
 def check_tags(tags: Any) -> List[str]:
     """`tags` is a str or a list/tuple of str; stored as a list."""
     if tags is None:
@@ -77,10 +80,11 @@ def join_path(prefix: str, path: str) -> str:
 class RouteDef:
     """A route as declared: validated decorator arguments, not yet registered."""
 
-    __slots__ = ("method", "path", "handler", "query", "deps", "docs", "protocols")
+    __slots__ = ("method", "path", "handler", "query", "deps", "docs", "protocols", "options")
 
     def __init__(self, method: str, path: str, handler: Callable[..., Any], query: Optional[dict],
-                 deps: Optional[dict], docs: Dict[str, Any], protocols: Optional[List[str]]) -> None:
+                 deps: Optional[dict], docs: Dict[str, Any], protocols: Optional[List[str]],
+                 options: Optional[Dict[str, Any]] = None) -> None:
         self.method = method
         self.path = path
         self.handler = handler
@@ -88,6 +92,8 @@ class RouteDef:
         self.deps = deps
         self.docs = docs
         self.protocols = protocols
+        #: the typed-API route options (status_code, response_model, ..., docs/typed-api.md)
+        self.options = options or {}
 
     @property
     def where(self) -> str:
@@ -103,7 +109,7 @@ class RouteDef:
             docs["tags"] = merged
         where = f"route {self.method} {path}"
         return RouteDef(self.method, path, self.handler, self.query, merge_deps(deps, self.deps, where=where),
-                        docs, self.protocols)
+                        docs, self.protocols, self.options)
 
 
 def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
@@ -121,9 +127,16 @@ def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any])
     if not isinstance(path, str):
         raise TypeError("path must be str")
     docs: Dict[str, Any] = {}
-    out: Dict[str, Any] = {"path": path, "query": None, "deps": None, "docs": docs, "protocols": None}
+    options: Dict[str, Any] = {}
+    out: Dict[str, Any] = {"path": path, "query": None, "deps": None, "docs": docs, "protocols": None,
+                           "options": options}
+    where = f"route {method} {path}"
     for key, value in kwargs.items():
         if key == "path":
+            continue
+        if key in _TYPED_KWARGS:
+            _check_typed_kwarg(key, value, where)
+            options[key] = value
             continue
         if key == "query":
             if value is not None and not isinstance(value, dict):
@@ -148,7 +161,10 @@ def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any])
                 raise TypeError(error)
             docs[key] = value
         else:
-            raise TypeError("unknown keyword")
+            raise TypeError(f"unknown keyword {key!r} ({where})")
+    extra = side_effect_deps(options.get("dependencies"), where)
+    if extra:
+        out["deps"] = merge_deps(out["deps"], extra, where=where)
     return out
 
 
@@ -181,7 +197,7 @@ class RouteDecorators:
                 raise TypeError("decorator expects handler")
             for method in methods:
                 self._record(RouteDef(method, spec["path"], handler[0], spec["query"], spec["deps"],
-                                      dict(spec["docs"]), spec["protocols"]))
+                                      dict(spec["docs"]), spec["protocols"], spec["options"]))
             return handler[0]
 
         return decorator
@@ -221,7 +237,8 @@ class RouteDecorators:
 class Router(RouteDecorators):
     """`Router(prefix="", tags=None, deps=None)`: routes recorded now, registered on include (§9)."""
 
-    def __init__(self, *args: Any, prefix: Any = None, tags: Any = None, deps: Any = None) -> None:
+    def __init__(self, *args: Any, prefix: Any = None, tags: Any = None, deps: Any = None,
+                 dependencies: Any = None) -> None:
         if len(args) > 1 or (args and prefix is not None):
             raise TypeError("Router([prefix])")
         if args:
@@ -230,6 +247,9 @@ class Router(RouteDecorators):
             prefix = ""
         if not isinstance(prefix, str):
             raise TypeError("prefix must be str")
+        extra = side_effect_deps(dependencies, f"router {prefix or '/'}")
+        if extra:
+            deps = merge_deps(deps, extra, where=f"router {prefix or '/'}")
         if deps is not None:
             compile_deps(deps, f"router {prefix or '/'}")
         self.prefix = prefix
@@ -242,16 +262,17 @@ class Router(RouteDecorators):
         _compile(route)
         self.routes.append(route)
 
-    def include_router(self, router: "Router", prefix: str = "", tags: Any = None, deps: Any = None) -> None:
+    def include_router(self, router: "Router", prefix: str = "", tags: Any = None, deps: Any = None,
+                       dependencies: Any = None) -> None:
         """(decision, §9.2) nesting: `router`'s routes are flattened into this one now."""
-        for route in expand_router(router, prefix, tags, deps):
+        for route in expand_router(router, prefix, tags, deps, dependencies):
             self.routes.append(route)
 
     def __repr__(self) -> str:
         return f"<Router prefix={self.prefix!r} routes={len(self.routes)}>"
 
 
-def expand_router(router: Any, prefix: Any, tags: Any, deps: Any) -> List[RouteDef]:
+def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: Any = None) -> List[RouteDef]:
     """A router's routes with include-time prefix/tags/deps applied; validated, not registered."""
     if not isinstance(router, Router):
         raise TypeError("router required")
@@ -259,6 +280,9 @@ def expand_router(router: Any, prefix: Any, tags: Any, deps: Any) -> List[RouteD
         prefix = ""
     if not isinstance(prefix, str):
         raise TypeError("prefix must be str")
+    extra = side_effect_deps(dependencies, f"include_router {prefix or '/'}")
+    if extra:
+        deps = merge_deps(deps, extra, where=f"include_router {prefix or '/'}")
     if deps is not None:
         compile_deps(deps, f"include_router {prefix or '/'}")
     outer_tags = merge_tags(check_tags(tags), router.tags)
@@ -271,17 +295,31 @@ def expand_router(router: Any, prefix: Any, tags: Any, deps: Any) -> List[RouteD
 
 # --- plans ---------------------------------------------------------------------------------
 
-def _compile(route: RouteDef) -> Tuple[Tuple[QueryEntry, ...], Tuple[DepNode, ...]]:
+class _Compiled:
+    __slots__ = ("query", "deps", "deps_spec", "typed", "response")
+
+
+def _compile(route: RouteDef) -> _Compiled:
+    """Validates everything about a route once: query spec, deps, the typed plan (§3.1)."""
     where = route.where
-    query = compile_query_spec(route.query, where) if route.query is not None else ()
-    deps = compile_deps(route.deps, where) if route.deps is not None else ()
-    taken = set(_PARAM_NAME.findall(route.path)) | {e.name for e in query}
+    out = _Compiled()
+    out.query = query = compile_query_spec(route.query, where) if route.query is not None else ()
+    path_names = set(_PARAM_NAME.findall(route.path))
+    skip = {e.name for e in query} | set(route.deps or ())
+    out.typed = compile_typed(route.handler, path_names, skip, where, skip_first=route.method == "WS")
+    out.deps_spec = route.deps
+    if out.typed is not None and out.typed.deps_spec:
+        out.deps_spec = merge_deps(route.deps, out.typed.deps_spec, where=where)
+    out.deps = deps = compile_deps(out.deps_spec, where) if out.deps_spec is not None else ()
+    out.response = None if route.method == "WS" else compile_response(route.handler, route.options, where,
+                                                                          out.typed is not None)
+    taken = path_names | {e.name for e in query}
     for node in deps:
         if node.key in taken:
             # §4.1 step 4 says this is a 500 per request; path and declared query names are
             # known now, so the host reports it at registration (decision).
             raise ValueError(f"dependency name conflicts with params ({where}, dependency {node.key!r})")
-    return query, deps
+    return out
 
 
 def _is_coroutine_callable(func: Any) -> bool:
@@ -299,15 +337,21 @@ class RoutePlan:
     """Everything `_handle` needs about one registered route, computed once."""
 
     __slots__ = ("handler", "method", "path", "meta", "is_async", "simple", "accepts", "var_kw",
-                 "takes_query", "request_args", "bg_args", "query", "deps", "deps_spec", "uses_cache")
+                 "takes_query", "request_args", "bg_args", "query", "deps", "deps_spec", "uses_cache",
+                 "typed", "response", "blocking", "options", "slow_warned")
 
-    def __init__(self, route: RouteDef) -> None:
-        self.query, self.deps = _compile(route)
+    def __init__(self, route: RouteDef, sync_threadpool: bool = False) -> None:
+        compiled = _compile(route)
+        self.query, self.deps = compiled.query, compiled.deps
+        self.typed: Optional[TypedPlan] = compiled.typed
+        self.response: Optional[ResponsePlan] = compiled.response
         handler = route.handler
         self.handler = handler
         self.method = route.method
         self.path = route.path
-        self.deps_spec = route.deps
+        self.deps_spec = compiled.deps_spec
+        self.options = route.options
+        self.slow_warned = False
         self.meta = _meta_row(route)
         accepts, self.var_kw = _accepted_kwargs(handler, skip_first=route.method == "WS")
         self.accepts = accepts | {e.name for e in self.query}
@@ -316,10 +360,25 @@ class RoutePlan:
         # Every parameter that receives the request / the task object (§4.1; usually 0 or 1).
         self.request_args = inject_names(handler, "request", Request)
         self.bg_args = inject_names(handler, "background_tasks", BackgroundTasks)
-        self.is_async = _is_coroutine_callable(handler) or any(n.is_async for n in self.deps)
+        coroutine = _is_coroutine_callable(handler)
+        # docs/typed-api.md "Blocking code": a sync handler runs in the thread pool when the
+        # route says `blocking=True` or the app says `sync_handlers="threadpool"`.
+        blocking = route.options.get("blocking")
+        self.blocking = not coroutine and (blocking if blocking is not None else sync_threadpool)
+        self.is_async = coroutine or self.blocking or any(n.is_async for n in self.deps)
         self.uses_cache = any(_uses_cache(n) for n in self.deps)
         # The inline fast path of `_handle`: nothing to do but path/query kwargs and the call.
-        self.simple = not (self.is_async or self.query or self.deps or self.request_args or self.bg_args)
+        self.simple = not (self.is_async or self.query or self.deps or self.request_args or self.bg_args
+                           or self.typed or self.response)
+
+    def path_kwargs(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        """The path parameters as the first kwargs. A typed route passes only those the handler
+        declares (FastAPI: a placeholder may be read by a dependency alone); an original-style
+        route passes them all (§4.1)."""
+        if self.typed is None or self.var_kw:
+            return dict(params)
+        accepts = self.accepts
+        return {k: v for k, v in params.items() if k in accepts}
 
     def inject(self, request: Any, kwargs: Dict[str, Any]) -> None:
         """Request and background-task injection, only where no other value has the name (§4.1)."""
@@ -404,24 +463,65 @@ def fill_query(plan: RoutePlan, request: Any, params: Dict[str, Any], kwargs: Di
 
 def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: Dict[type, HandlerEntry]) -> Any:
     """The general route path: query spec → deps → handler → errors. May return an awaitable."""
-    kwargs = dict(params)
+    kwargs = plan.path_kwargs(params)
     invalid = fill_query(plan, request, params, kwargs)
     if invalid is not None:
         return invalid
     if plan.deps:
         resolver = _dep_resolver[0]
-        if resolver is not None:
+        if resolver is not None and plan.typed is None and plan.response is None:
             return resolver(dep_call_marker(plan, request, kwargs))
         coro = run_pipeline(plan, request, kwargs, handlers)
         return coro if plan.is_async else run_eagerly(coro)
-    plan.inject(request, kwargs)
+    if not plan.is_async and (plan.typed is not None or plan.response is not None):
+        return _call_typed_sync(plan, request, kwargs, handlers)
     if plan.is_async:
-        return run_pipeline(plan, request, kwargs, handlers)
+        if not plan.deps:
+            plan.inject(request, kwargs)
+        coro = run_pipeline(plan, request, kwargs, handlers)
+        return coro if plan.is_async else run_eagerly(coro)
+    plan.inject(request, kwargs)
     token = _cv_set(request)
+    started = _clock()
     try:
         return plan.handler(**kwargs)
     except Exception as exc:
         return handle_exception(handlers, request, exc)
+    finally:
+        if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
+            warn_if_slow(plan, started)
+        current_request_var.reset(token)
+
+
+def _call_typed_sync(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
+                     handlers: Dict[type, HandlerEntry]) -> Any:
+    """`run_pipeline` without the coroutine, for a sync typed route with no dependencies."""
+    plan.inject(request, kwargs)
+    token = _cv_set(request)
+    try:
+        if plan.typed is not None:
+            plan.typed.fill(request, kwargs)
+        started = _clock()
+        result = plan.handler(**kwargs)
+        if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
+            warn_if_slow(plan, started)
+        if inspect.isawaitable(result):  # a sync callable returning an awaitable: finish async
+            return _finish_later(plan, request, result, handlers)
+        return result if plan.response is None else plan.response.finish(result)
+    except Exception as exc:
+        return handle_exception(handlers, request, exc)
+    finally:
+        current_request_var.reset(token)
+
+
+async def _finish_later(plan: RoutePlan, request: Any, awaitable: Any, handlers: Dict[type, HandlerEntry]) -> Any:
+    token = _cv_set(request)
+    try:
+        result = await awaitable
+        return result if plan.response is None else plan.response.finish(result)
+    except Exception as exc:
+        result = handle_exception(handlers, request, exc)
+        return (await result) if inspect.isawaitable(result) else result
     finally:
         current_request_var.reset(token)
 
@@ -441,20 +541,39 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
         stack: List[Tuple[bool, Any]] = []
         error: Optional[Exception] = None
         result: Any = None
+        calling = False
         try:
+            if plan.typed is not None:
+                plan.typed.fill(request, kwargs)
             if plan.deps:
                 cache: Optional[Dict[int, Any]] = {} if plan.uses_cache else None
                 for node in plan.deps:
                     # A dependency value replaces an undeclared query value of the same name
                     # (a client cannot turn a query key into a 500; declared clashes fail at
-                    # registration, see _compile).
-                    kwargs[node.key] = await resolve(node, request, stack, cache)
+                    # registration, see _compile). `dependencies=[...]` values are not passed.
+                    value = await resolve(node, request, stack, cache, plan.blocking)
+                    if node.key[0] != _SIDE_EFFECT:
+                        kwargs[node.key] = value
                 plan.inject(request, kwargs)
-            result = plan.handler(**kwargs)
+            calling = True
+            if plan.blocking:
+                result = await run_sync(plan.handler, kwargs)
+            elif plan.is_async:
+                result = plan.handler(**kwargs)
+            else:
+                started = _clock()
+                result = plan.handler(**kwargs)
+                if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
+                    warn_if_slow(plan, started)
             if inspect.isawaitable(result):
                 result = await result
+            if plan.response is not None:
+                result = plan.response.finish(result)
         except Exception as exc:
             error = exc
+            if isinstance(exc, RequestValidationError) and not calling and plan.deps:
+                # One 422 lists every failure: the handler's and every dependency's parameters.
+                error = RequestValidationError(all_validation_errors(plan.typed, plan.deps, request))
         if stack:
             failed = await teardown(stack)
             if error is None:

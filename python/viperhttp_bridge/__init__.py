@@ -10,6 +10,7 @@ awaitables get a task.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import signal
@@ -343,7 +344,13 @@ class Bridge:
 
     async def _background_task(self, func: Callable, args: tuple, kwargs: dict) -> None:
         try:
-            result = func(*args, **kwargs)
+            if getattr(self.app, "_sync_threadpool", False) and not _is_async_callable(func):
+                # ViperHTTP(sync_handlers="threadpool"): sync tasks too (docs/typed-api.md).
+                from viperhttp.threadpool import run_in_threadpool
+
+                result = await run_in_threadpool(func, *args, **kwargs)
+            else:
+                result = func(*args, **kwargs)
             if hasattr(result, "__await__"):
                 await result
         except asyncio.CancelledError:
@@ -533,23 +540,44 @@ def _log_late_startup_failure(task: "asyncio.Task[Any]") -> None:
         log.error("startup_error %r", exc, exc_info=exc)
 
 
-def _run_startup(app: Any, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+def _run_startup(app: Any, loop: asyncio.AbstractEventLoop,
+                 timeout_s: float) -> "Optional[asyncio.Task[Any]]":
     """Startup handlers in order, each awaited; a failure stops the start
     (`RuntimeError("startup failed")`, logged `startup_error`); handlers still
-    running after `startup_timeout_s` are left running and serving starts."""
+    running after `startup_timeout_s` are left running and serving starts: that
+    background task is returned (None otherwise)."""
     hooks = _hooks(app, "startup")
     if not hooks:
-        return
+        return None
     task = loop.create_task(_call_hooks(hooks))
     done, _pending = loop.run_until_complete(asyncio.wait({task}, timeout=timeout_s))
     if not done:
         log.warning("startup handlers still running after %ss; serving starts", timeout_s)
         task.add_done_callback(_log_late_startup_failure)
-        return
+        return task
     exc = task.exception()
     if exc is not None:
         log.error("startup_error %r", exc, exc_info=exc)
         raise RuntimeError("startup failed") from exc
+    return None
+
+
+def _cancel_startup(loop: asyncio.AbstractEventLoop, task: "Optional[asyncio.Task[Any]]",
+                    timeout_s: float) -> None:
+    """Before the shutdown handlers: a startup still running in the background is cancelled
+    and awaited, so that a lifespan context manager is either exited by the cancellation
+    (entered: `_lifespan_startup` exits it with the CancelledError) or never entered, and
+    cannot finish entering after the shutdown step (it would never be exited)."""
+    if task is None or task.done():
+        return
+    log.warning("startup_cancelled: startup handlers still running at shutdown")
+    task.cancel()
+    try:
+        loop.run_until_complete(asyncio.wait({task}, timeout=timeout_s))
+    except Exception:  # pragma: no cover - asyncio.wait does not raise the task's error
+        pass
+    if not task.done():
+        log.error("startup_cancel_timeout: startup handlers ignored the cancellation")
 
 
 async def _call_hooks(hooks: List[Callable[[], Any]]) -> None:
@@ -557,6 +585,11 @@ async def _call_hooks(hooks: List[Callable[[], Any]]) -> None:
         result = hook()
         if hasattr(result, "__await__"):
             await result
+
+
+def _is_async_callable(func: Any) -> bool:
+    func = inspect.unwrap(func)
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
 
 
 def _hooks(app: Any, event: str) -> List[Callable[[], Any]]:
@@ -596,12 +629,20 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     if any(key.startswith("ota") for key in _other):  # OTA routes/slots (docs/ota.md)
         from viperhttp_ota.routes import install_from_run
         install_from_run(app, _other, host)
+    # /openapi.json, /docs, /redoc: after every route, before the listener (docs/api-docs.md).
+    try:
+        import viperhttp_autodocs
+    except ModuleNotFoundError as exc:
+        if exc.name != "viperhttp_autodocs":
+            raise
+    else:
+        viperhttp_autodocs.install_from_run(app, _other)
     if wifi:
         log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
     ev_loop = _choose_loop(loop)
 
     # (4) startup handlers, before the listener binds (extensions.md §7).
-    _run_startup(app, ev_loop, startup_timeout_s)
+    startup_task = _run_startup(app, ev_loop, startup_timeout_s)
 
     # (6)+(7) stop any previous server, start the native listener.
     if _native.bound_port() is not None:
@@ -654,6 +695,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     try:
         ev_loop.run_until_complete(bridge.stop_event.wait())
         ev_loop.run_until_complete(bridge.drain(shutdown_timeout_s))
+        _cancel_startup(ev_loop, startup_task, shutdown_timeout_s)
         try:
             ev_loop.run_until_complete(asyncio.wait_for(shutdown(app), shutdown_timeout_s))
         except asyncio.TimeoutError:
@@ -664,12 +706,20 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         Bridge.current = None
         if _native.bound_port() is not None:
             _native.close()
+        # Queued thread-pool work is dropped; running calls finish on their own (a thread
+        # cannot be stopped). docs/typed-api.md "Blocking code".
+        from viperhttp.threadpool import shutdown as _threadpool_shutdown
+
+        _threadpool_shutdown()
         try:
             _forward_logs()  # what the runtime logged while stopping
         except Exception:
             pass
     if bridge.exit_request is not None:
         raise bridge.exit_request  # the process exits with the app's status (§9.4)
+    ota = sys.modules.get("viperhttp_ota")
+    if ota is not None and ota.restart_pending():
+        ota._reexec()  # OTA `reboot=True` (docs/ota.md): stopped completely, now start again
     return None
 
 

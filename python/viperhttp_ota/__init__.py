@@ -16,7 +16,7 @@ import re
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from viperhttp.compat.esp32 import BLOCK_SIZE, Partition, configure_slots
 
@@ -294,23 +294,60 @@ def _can_restart() -> bool:
     return Bridge.current is not None
 
 
+def _argv() -> List[str]:
+    """The command line to run again: `sys.orig_argv` (3.10+) keeps `-m pkg`, `-c`, `-X`,
+    `-W`, `-O`, `-u`; older Pythons only have the script's `sys.argv`."""
+    orig = getattr(sys, "orig_argv", None)
+    if orig:
+        return list(orig)
+    return [sys.executable] + sys.argv
+
+
+def _flush_logging() -> None:
+    for ref in list(getattr(logging, "_handlerList", ())):
+        handler = ref()
+        if handler is not None:
+            try:
+                handler.flush()
+            except Exception:
+                pass
+
+
 def _reexec() -> None:
-    argv = [sys.executable] + sys.argv
+    """Ends this process as a normal exit would (logging flushed, the atexit handlers run) and
+    executes the same command line again in its place (same pid)."""
+    argv = _argv()
     log.info("ota_reexec %s", argv)
+    _flush_logging()
+    atexit.unregister(_reexec_at_exit)
+    atexit._run_exitfuncs()  # logging.shutdown() and the app's own handlers, in LIFO order
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
 
 
+def _reexec_at_exit() -> None:
+    # Only reached when run() did not re-execute itself (the non-blocking `start()` form).
+    if _RESTART["armed"]:
+        _reexec()
+
+
+def restart_pending() -> bool:
+    """True once a `reboot=True` finalize asked for a restart; `viperhttp_bridge.run()` calls
+    `_reexec()` when it has finished stopping."""
+    return bool(_RESTART["armed"])
+
+
 def _schedule_restart() -> None:
     """Answer first: the graceful stop starts a moment later (the finalize response is sent
-    while in-flight requests drain), and the process re-executes when the interpreter exits."""
+    while in-flight requests drain); when `run()` has finished stopping (shutdown handlers,
+    lifespan exit) the process re-executes."""
     from viperhttp_bridge import Bridge
     bridge = Bridge.current
     if bridge is None or _RESTART["armed"]:
         return
     _RESTART["armed"] = True
-    atexit.register(_reexec)
+    atexit.register(_reexec_at_exit)
     bridge.loop.call_later(0.05, bridge.request_stop)
 
 

@@ -32,10 +32,12 @@ def normalize_prefix(prefix: Any) -> str:
 
 
 def _bool(value: Any, default: bool) -> bool:
+    """JSON true/false, the integers 0 and 1, or the spellings `1/true/yes/on` and
+    `0/false/no/off` (case-insensitive); anything else (`2`, `"maybe"`) gives `default`."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return value != 0
+        return {0: False, 1: True}.get(value, default)
     if isinstance(value, str):
         text = value.strip().lower()
         if text in _TRUE:
@@ -114,11 +116,18 @@ def _data(request: Any, fields: Dict[str, Any], kind: str, empty: str) -> bytes:
 
 
 def _error(exc: Exception) -> JSONResponse:
-    from viperhttp_ota import OTAError
-    if isinstance(exc, OTAError):
-        return JSONResponse(exc.status_code, {"detail": exc.detail})
-    log.error("ota_error %r", exc, exc_info=True)
-    return JSONResponse(500, {"detail": "ota internal error"})
+    """The JSON answer for a failed call; its detail becomes `last_error` (the manager
+    functions record theirs already, this also covers the route layer's own errors:
+    body parsing, `empty chunk`, `offset must be an integer`, ...)."""
+    import viperhttp_ota
+    if isinstance(exc, viperhttp_ota.OTAError):
+        detail, status = exc.detail, exc.status_code
+    else:
+        log.error("ota_error %r", exc, exc_info=True)
+        detail, status = "ota internal error", 500
+    with viperhttp_ota._M.lock:
+        viperhttp_ota._M.last_error = detail
+    return JSONResponse(status, {"detail": detail})
 
 
 def _token_ok(request: Any, token: str, header: str, query: str) -> bool:

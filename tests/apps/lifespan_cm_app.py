@@ -9,6 +9,8 @@ Env:
                  manager raises before yielding) | "fail_handler" (a startup handler raises after
                  the context manager was entered) | "fail_exit" (raises while exiting)
                  | "slow" (entering outlives startup_timeout_s)
+  LIFESPAN_SHUTDOWN_SLEEP  seconds the shutdown handler d1 sleeps (default 0)
+  LIFESPAN_AFTER_RUN  seconds the event loop keeps running after run() returned (default 0)
   BRIDGE_KW      JSON object of run() keywords
 """
 import asyncio
@@ -66,8 +68,9 @@ async def h1():
 
 
 @app.on_event("shutdown")
-def d1():
+async def d1():
     event("shutdown:d1")
+    await asyncio.sleep(float(os.environ.get("LIFESPAN_SHUTDOWN_SLEEP", "0")))
 
 
 class AppError(Exception):
@@ -146,3 +149,7 @@ if __name__ == "__main__":
     event("main:run")
     result = app.run(port=int(sys.argv[1]), host="127.0.0.1", **kw)
     event(f"main:run-returned:{result}")
+    after = float(os.environ.get("LIFESPAN_AFTER_RUN", "0"))
+    if after:  # what is still scheduled on the loop gets to run (as in an app that goes on)
+        asyncio.get_event_loop().run_until_complete(asyncio.sleep(after))
+        event("main:loop-done")

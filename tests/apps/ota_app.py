@@ -7,6 +7,9 @@ Env:
   OTA_SLOT_SIZE  slot size in bytes (default 1 MiB here)
   OTA_APPLY_LOG  file the apply hook appends "<path> <size>" lines to
   OTA_BOOT_LOG   file that gets one line per process start: "<pid> <running label>"
+  OTA_ARGV_LOG   file that gets one JSON line per process start (how it was started:
+                 `-m` or a script path, `-X utf8`) and "atexit <pid>" from an atexit handler
+                 registered before anything else
 """
 import os
 import sys
@@ -75,6 +78,14 @@ def _apply_hook(path, size):
 
 
 if __name__ == "__main__":
+    if os.environ.get("OTA_ARGV_LOG"):
+        import atexit
+        import json
+
+        with open(os.environ["OTA_ARGV_LOG"], "a") as fh:
+            fh.write(json.dumps({"pid": os.getpid(), "module": __spec__ is not None,
+                                 "utf8": sys.flags.utf8_mode}) + "\n")
+        atexit.register(lambda: open(os.environ["OTA_ARGV_LOG"], "a").write(f"atexit {os.getpid()}\n"))
     if os.environ.get("OTA_APPLY_LOG"):
         viperhttp_ota.set_apply_hook(_apply_hook)
     if os.environ.get("OTA_BOOT_LOG"):

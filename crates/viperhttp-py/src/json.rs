@@ -129,9 +129,27 @@ fn stdlib_dumps<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Vec<u
     kwargs.set_item("separators", (",", ":"))?;
     kwargs.set_item("ensure_ascii", false)?;
     kwargs.set_item("allow_nan", false)?;
+    // Types JSON has no spelling for (datetime, UUID, models, ...) go through the
+    // framework's encoder (docs/requests-responses.md, "Return values").
+    if let Some(default) = JSON_DEFAULT.get(py) {
+        kwargs.set_item("default", default.bind(py))?;
+    }
     let text = dumps.bind(py).call((obj,), Some(&kwargs))?;
     let encoded = text.call_method1("encode", ("utf-8",))?;
     encoded.extract::<Vec<u8>>()
+}
+
+static JSON_DEFAULT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `set_json_default(func)`: the `default=` hook of the stdlib fallback, set once at
+/// import by `viperhttp.encoders`; later calls are ignored (the hook is process-wide).
+#[pyfunction]
+pub fn set_json_default(py: Python<'_>, func: Bound<'_, PyAny>) -> PyResult<()> {
+    if !func.is_callable() {
+        return Err(pyo3::exceptions::PyTypeError::new_err("callable required"));
+    }
+    let _ = JSON_DEFAULT.set(py, func.unbind());
+    Ok(())
 }
 
 /// Encode `obj` as compact JSON into `out`.

@@ -48,6 +48,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::stream_send, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_stream_credit, m)?)?;
     m.add_function(wrap_pyfunction!(json::json_dumps, m)?)?;
+    m.add_function(wrap_pyfunction!(json::set_json_default, m)?)?;
     // routes
     m.add_function(wrap_pyfunction!(routes::route_add, m)?)?;
     m.add_function(wrap_pyfunction!(routes::route_match, m)?)?;

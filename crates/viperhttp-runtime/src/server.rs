@@ -37,6 +37,10 @@ const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 /// (nginx closes up to 32 reusable connections the same way).
 const EVICT_BATCH: usize = 32;
 
+/// How often a new connection waiting at `max_connections` looks for idle ones again
+/// (connections become evictable once idle for `head_guard::MIN_IDLE_MS`).
+const EVICT_RETRY: Duration = Duration::from_millis(250);
+
 /// Every open connection's guard, oldest first, so connection pressure can close
 /// idle ones (docs/http.md, "Connection pressure"). Touched once per accept and
 /// once per close; scanned only when the limit is reached.
@@ -356,7 +360,7 @@ async fn serve(
         registry: ConnRegistry::default(),
         stop: stop_rx,
     });
-    loop {
+    'accept: loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -374,13 +378,18 @@ async fn serve(
         // waits here and later arrivals wait in the backlog.
         let permit = match permits.clone().try_acquire_owned() {
             Ok(p) => p,
-            Err(_) => {
+            Err(_) => loop {
                 ctx.registry.evict_idle(EVICT_BATCH);
+                // Connections younger than MIN_IDLE_MS are spared; look again as they age.
                 tokio::select! {
-                    p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                    _ = stop_accepting.notified() => break,
+                    p = permits.clone().acquire_owned() => match p {
+                        Ok(p) => break p,
+                        Err(_) => break 'accept,
+                    },
+                    _ = stop_accepting.notified() => break 'accept,
+                    _ = tokio::time::sleep(EVICT_RETRY) => {}
                 }
-            }
+            },
         };
         let _ = stream.set_nodelay(true);
         ServerStats::bump(&shared.stats.accepts_total);

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from .. import _native
 from ..exceptions import handle_exception, not_found
-from ..responses import Response, normalize
+from ..responses import Response, json_dumps, normalize
 from ..routing import current_request_var
 
 __all__ = ["BaseHTTPMiddleware", "CORSMiddleware", "RateLimitMiddleware", "TrustedHostMiddleware"]
@@ -144,7 +144,12 @@ async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: 
             result = app._handle(request, True)
             if inspect.isawaitable(result):
                 result = await result
-            return _response(result)
+            try:
+                return _checked(_response(result))
+            except Exception as exc:
+                # A body that cannot be serialised is the handler's 500, so the middleware and
+                # the access log see the status the client gets (docs/typed-api.md).
+                return await _error_result(app, request, exc, "handler_error")
         try:
             result = chain[index](request, _CallNext(app, chain, index + 1, request))
             if inspect.isawaitable(result):
@@ -158,11 +163,20 @@ async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: 
         _cv_set(prev)
 
 
-async def _error_result(app: Any, request: Any, exc: Exception) -> Any:
-    result = handle_exception(app._exception_handlers, request, exc, "middleware_error")
+async def _error_result(app: Any, request: Any, exc: Exception, what: str = "middleware_error") -> Any:
+    result = handle_exception(app._exception_handlers, request, exc, what)
     if inspect.isawaitable(result):
         result = await result
     return _response(result)
+
+
+def _checked(response: Any) -> Any:
+    """`response` once its JSON body is known to encode (the bytes are made again on send:
+    middleware may still change the body)."""
+    body = response.get("body")
+    if isinstance(body, (dict, list)) and response.get("stream") is None:
+        json_dumps(body)
+    return response
 
 
 def _response(result: Any) -> Any:

@@ -10,7 +10,8 @@ rewrites them and reports the original's parse errors with its texts and 1-based
 - `{% for %}` iterables go through `__vh_iter` (shared loop cap, two-name form ignoring extra
   items); `{% include %}`/`{% extends %}`/`{% import %}`/`{% from %}` paths are resolved
   here, relative to the including file, and checked at render time against the sandbox root by
-  `__vh_inc`/`__vh_path`;
+  `__vh_inc`/`__vh_path`; a path that is not a single string literal is a parse error for all
+  four (the loader checks the sandbox again for every load, `engine.Env._load_template`);
 - `if`/`for`/`raw` nesting and the statement set are checked so that the original's errors
   (`if missing endif`, `unsupported template statement`, ...) come out with their positions.
 
@@ -60,6 +61,16 @@ _JINJA_STATEMENTS = frozenset({
 _PATH_STATEMENTS = frozenset({"include", "extends", "import", "from"})
 #: What may follow an include's path literal (Jinja's modifiers).
 _INCLUDE_TAIL = re.compile(r"^(\s+ignore\s+missing)?(\s+(with|without)\s+context)?\s*$")
+_NAME = r"[A-Za-z_]\w*"
+_CONTEXT = r"(\s+(with|without)\s+context)?\s*$"
+#: What may follow the path literal of `extends` / `import` / `from` (nothing that could make
+#: the path an expression: `{% extends "a" if x else "/etc/passwd" %}` is refused).
+_PATH_TAILS = {
+    "extends": re.compile(r"^\s*$"),
+    "import": re.compile(rf"^\s+as\s+{_NAME}{_CONTEXT}"),
+    "from": re.compile(rf"^\s+import\s+{_NAME}(\s+as\s+{_NAME})?"
+                       rf"(\s*,\s*{_NAME}(\s+as\s+{_NAME})?)*\s*,?{_CONTEXT}"),
+}
 
 
 def position(source: str, offset: int) -> Tuple[int, int]:
@@ -270,17 +281,19 @@ def _path_statement(keyword: str, body: str, name: str, offset: int,
     """`include`/`extends`/`import`/`from` with the path resolved against `name`."""
     rest = body[len(keyword):].lstrip()
     m = re.match(r"""('[^']*'|"[^"]*")""", rest)
-    if m is None:
-        if keyword == "include":
-            raise ParseError("invalid include path", offset)
-        return "{%" + strip_left + " " + body + " " + strip_right + "%}"
+    if m is None:  # a path that is not a string literal: refused for every keyword
+        raise ParseError("invalid include path", offset)
     literal, tail = m.group(1), rest[m.end():]
+    if not literal[1:-1]:
+        raise ParseError("invalid include path", offset)
     target = _resolve(literal[1:-1], name)
     if keyword == "include":
-        if not literal[1:-1] or not _INCLUDE_TAIL.match(tail):
+        if not _INCLUDE_TAIL.match(tail):
             raise ParseError("invalid include path", offset)
         return ("{%" + strip_left + f" include __vh_inc({_quote(target)}){tail} %}}"
                 + "{{ __vh_leave() " + strip_right + "}}")
+    if not _PATH_TAILS[keyword].match(tail):
+        raise ParseError("invalid include path", offset)
     return "{%" + strip_left + f" {keyword} __vh_path({_quote(target)}){tail} " + strip_right + "%}"
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextvars
 import operator
+import os
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional
 
-from jinja2 import Environment, nodes
-from jinja2.compiler import CodeGenerator
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, optimizeconst
 from jinja2.exceptions import TemplateNotFound
+from jinja2.sandbox import SandboxedEnvironment
 from jinja2.runtime import Undefined
 from markupsafe import Markup
 
@@ -34,6 +37,9 @@ class Limits:
     cache_entries: int = 256
     cache_budget_bytes: int = 32 * 1024 * 1024
     max_nodes: int = 2048
+    #: Render nesting: templates being rendered inside one another (include, extends,
+    #: import, from) at once; the original's "render nesting depth 16".
+    max_depth: int = 16
 
 
 LIMITS = Limits()
@@ -44,13 +50,15 @@ DEBUG = [False]
 class RenderState:
     """What one render needs beyond the Jinja context."""
 
-    __slots__ = ("strict", "root", "loops", "depth", "limits")
+    __slots__ = ("strict", "root", "real_root", "loops", "depth", "nesting", "limits")
 
     def __init__(self, strict: bool, root: str) -> None:
         self.strict = strict
         self.root = root
+        self.real_root: Optional[str] = None  # realpath of root's host directory, on first use
         self.loops = 0
-        self.depth = 0
+        self.depth = 0  # nested includes (max_include_depth)
+        self.nesting = 0  # nested template renders of any kind (max_depth)
         self.limits = LIMITS
 
 
@@ -125,14 +133,22 @@ class _CodeGenerator(CodeGenerator):
         return finalize(const)
 
     def _output_child_pre(self, node: nodes.Expr, frame: Any, finalize_info: Any) -> None:
-        if frame.eval_ctx.volatile:  # inside {% autoescape %}: stock behaviour
-            super()._output_child_pre(node, frame, finalize_info)
-        else:
-            # str values (the common case) are escaped inline with C calls only; anything
-            # else goes through `finalize`. `_vh_o`/`_vh_e` are scratch locals: each output
-            # is evaluated completely before the next one starts.
-            self.write("((_vh_e if '&#34;' not in (_vh_e := environment.vh_escape(_vh_o)) "
-                       "else _vh_e.replace('&#34;', '&quot;')) if type(_vh_o := ")
+        # Also inside `{% autoescape expr %}` (a "volatile" context): escaping is always on and
+        # `finalize` already escapes, so Jinja's extra `escape()` there would escape twice.
+        # str values (the common case) are escaped inline with C calls only; anything else
+        # goes through `finalize`. `_vh_o`/`_vh_e` are scratch locals: each output is
+        # evaluated completely before the next one starts.
+        self.write("((_vh_e if '&#34;' not in (_vh_e := environment.vh_escape(_vh_o)) "
+                   "else _vh_e.replace('&#34;', '&quot;')) if type(_vh_o := ")
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:
+        """`a ~ b`: joined by `vh_join` (our escape spelling when a part is safe)."""
+        self.write("environment.vh_join((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
 
     def visit_Getattr(self, node: nodes.Getattr, frame: Any) -> None:
         """`a.b` on a plain dict without a call: inlined as a key lookup when the key exists
@@ -194,10 +210,23 @@ class _CodeGenerator(CodeGenerator):
         return None
 
     def _output_child_post(self, node: nodes.Expr, frame: Any, finalize_info: Any) -> None:
-        if frame.eval_ctx.volatile:
-            super()._output_child_post(node, frame, finalize_info)
-        else:
-            self.write(") is str else environment.finalize(_vh_o))")
+        self.write(") is str else environment.finalize(_vh_o))")
+
+
+def _escaped(value: Any) -> str:
+    """`value` as safe text: Markup (anything with `__html__`) as is, else `str()` escaped."""
+    if hasattr(value, "__html__"):
+        return str(value.__html__())
+    return escape_str(value if isinstance(value, str) else str(value))
+
+
+def vh_join(parts: Any) -> Any:
+    """`a ~ b ~ ...`: plain str when no part is safe (escaped on output), else Markup with the
+    other parts escaped by `escape_str` (Jinja's `markup_join` would spell `"` as `&#34;`)."""
+    texts = [p if isinstance(p, str) else str(p) for p in parts]
+    if not any(hasattr(t, "__html__") for t in texts):
+        return "".join(texts)
+    return Markup("".join(_escaped(t) for t in texts))
 
 
 _ORDERING = {"lt": operator.lt, "lteq": operator.le, "gt": operator.gt, "gteq": operator.ge}
@@ -335,7 +364,24 @@ def vh_iter(value: Any, width: int) -> Any:
 
 
 def _inside(path: str, root: str) -> bool:
+    """`path` is `root` or below it (both normalised, `/`-separated)."""
     return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _check_sandbox(name: str, state: RenderState) -> None:
+    """A template loaded during a render must lie inside the sandbox root: its name, and the
+    file it really is (symlinks resolved) inside the real root directory."""
+    if not isinstance(name, str) or not _inside(name, state.root):
+        raise TemplateError("template include error: invalid template path")
+    from .loader import host_path  # late: the loader imports this module
+    try:
+        real = os.path.realpath(host_path(name))
+        if state.real_root is None:
+            state.real_root = os.path.realpath(host_path(state.root))
+    except (TemplateError, OSError, ValueError):
+        raise TemplateError("template include error: invalid template path") from None
+    if not _inside(real, state.real_root):
+        raise TemplateError("template include error: invalid template path")
 
 
 def vh_path(path: str) -> str:
@@ -363,6 +409,53 @@ def vh_leave() -> Markup:
     return _EMPTY
 
 
+def _nest(state: RenderState) -> None:
+    state.nesting += 1
+    if state.nesting > state.limits.max_depth:
+        state.nesting -= 1
+        raise TemplateError("template depth exceeded")
+
+
+class _Nested:
+    """A template loaded during a render, as the template that loaded it sees it: rendering it
+    (`root_render_func` for include/extends, `make_module`/`_get_default_module` for
+    import/from) counts one level of render nesting, so an extends or import cycle stops at
+    `max_depth` with `template depth exceeded` instead of a RecursionError."""
+
+    __slots__ = ("_vh_template", "_vh_state")
+
+    def __init__(self, template: Any, state: RenderState) -> None:
+        self._vh_template = template
+        self._vh_state = state
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._vh_template, name)
+
+    def root_render_func(self, context: Any) -> Iterator[str]:
+        state = self._vh_state
+        _nest(state)
+        try:
+            yield from self._vh_template.root_render_func(context)
+        finally:
+            state.nesting -= 1
+
+    def make_module(self, *args: Any, **kwargs: Any) -> Any:
+        state = self._vh_state
+        _nest(state)
+        try:
+            return self._vh_template.make_module(*args, **kwargs)
+        finally:
+            state.nesting -= 1
+
+    def _get_default_module(self, ctx: Any = None) -> Any:
+        state = self._vh_state
+        _nest(state)
+        try:
+            return self._vh_template._get_default_module(ctx)
+        finally:
+            state.nesting -= 1
+
+
 class IncludeNotFound(TemplateNotFound, TemplateError):
     """A missing include: Jinja's `TemplateNotFound` (so `ignore missing` works) carrying our
     error text."""
@@ -382,11 +475,18 @@ class _ItemList(list):  # type: ignore[type-arg]
 
 
 _DICT_VIEWS = {"items": dict.items, "keys": dict.keys, "values": dict.values}
+_METHOD_TYPES = frozenset({types.MethodType, types.BuiltinMethodType})
+#: type → attribute name → Jinja's `is_safe_attribute` verdict (see `Env.getattr`).
+_SAFE_ATTRS: "dict[type, dict[str, bool]]" = {}
 
 
-class Env(Environment):
-    """Jinja2 with the original's attribute rules and our template cache. Templates are app
-    code, but attributes starting with `_` are not reachable from them (no `__class__` walks)."""
+class Env(SandboxedEnvironment):
+    """Jinja2's `SandboxedEnvironment` with the original's attribute rules and our template
+    cache. Jinja's sandbox decides what is reachable (no `_` attributes, no function/frame/
+    code internals, `str.format`/`format_map` go through its sandboxed formatter, calls are
+    checked by `is_safe_callable`); on top of it names starting with `_` are plain undefined
+    (as on the device), and dicts get the device's key-first lookup and `items`/`keys`/`values`
+    views (keys of a dict are data, never attributes)."""
 
     code_generator_class = _CodeGenerator
 
@@ -410,14 +510,32 @@ class Env(Environment):
             return obj
         if attribute[:1] == "_":
             return self.undefined(obj=obj, name=attribute)
-        try:  # Environment.getattr, inlined (one frame less per `loop.index` and the like)
-            return getattr(obj, attribute)
-        except AttributeError:
-            pass
+        # SandboxedEnvironment.getattr, inlined (one frame less per `loop.index` and the
+        # like): the same checks in the same order.
         try:
-            return obj[attribute]
-        except (TypeError, LookupError, AttributeError):
-            return self.undefined(obj=obj, name=attribute)
+            value = getattr(obj, attribute)
+        except AttributeError:
+            try:
+                return obj[attribute]
+            except (TypeError, LookupError, AttributeError):
+                return self.undefined(obj=obj, name=attribute)
+        verdicts = _SAFE_ATTRS.get(type(obj))
+        if verdicts is None:
+            if len(_SAFE_ATTRS) >= 1024:
+                _SAFE_ATTRS.clear()
+            verdicts = _SAFE_ATTRS[type(obj)] = {}
+        safe = verdicts.get(attribute)
+        if safe is None:
+            # Jinja's verdict depends only on the object's type and the name (isinstance
+            # checks and name sets), so it is computed once per pair.
+            safe = verdicts[attribute] = self.is_safe_attribute(obj, attribute, value)
+        if not safe:
+            return self.unsafe_undefined(obj, attribute)
+        if type(value) in _METHOD_TYPES:  # what `wrap_str_format` looks at (not subclassable)
+            fmt = self.wrap_str_format(value)
+            if fmt is not None:
+                return fmt
+        return value
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         if isinstance(argument, str) and argument[:1] == "_" and not isinstance(obj, dict):
@@ -425,10 +543,15 @@ class Env(Environment):
         return super().getitem(obj, argument)
 
     def _load_template(self, name: str, globals: Any) -> Any:
-        # Only reached from a render: `include`, `extends`, `import`, `from`.
+        # Only reached from a render: `include`, `extends`, `import`, `from`. The sandbox is
+        # enforced here, for every load, whatever produced the name.
         from .loader import load  # late: the loader compiles with this environment
+        state = STATE.get()
+        if state is not None:
+            _check_sandbox(name, state)
         try:
-            return load(name)
+            template = load(name)
+            return template if state is None else _Nested(template, state)
         except TemplateError as exc:
             if exc.text.startswith("template include error: "):
                 raise
@@ -442,6 +565,7 @@ ENV = Env(autoescape=True, keep_trailing_newline=True, finalize=finalize, undefi
           cache_size=0, auto_reload=False)
 ENV.vh_escape = _escape_c  # type: ignore[attr-defined]  # read by the generated output code
 ENV.vh_order = vh_order  # type: ignore[attr-defined]  # read by the generated comparisons
+ENV.vh_join = vh_join  # type: ignore[attr-defined]  # read by the generated `~`
 ENV.filters.update(FILTERS)
 ENV.tests.update(TESTS)
 ENV.globals.update({"__vh_iter": vh_iter, "__vh_inc": vh_inc, "__vh_leave": vh_leave,

@@ -212,6 +212,8 @@ pub struct ConnGuard {
     /// the reader each time a read finds the socket empty, so a connection whose
     /// request sits unread in the kernel is never taken for idle.
     idle: AtomicU8,
+    /// When `idle` last became idle ([`coarse_now_ms`]).
+    idle_since_ms: AtomicU64,
     /// Set by [`ConnGuard::evict_if_idle`]: close at once if still idle.
     evict: AtomicBool,
     waker: Mutex<Option<Waker>>,
@@ -239,6 +241,7 @@ impl ConnGuard {
             upgraded: AtomicBool::new(false),
             close_after_flush: AtomicBool::new(false),
             idle: AtomicU8::new(Idle::Busy as u8),
+            idle_since_ms: AtomicU64::new(0),
             evict: AtomicBool::new(false),
             waker: Mutex::new(None),
             stats,
@@ -248,8 +251,15 @@ impl ConnGuard {
     /// Connection pressure (docs/http.md, "Connection pressure"): when the
     /// connection is idle in the given way, ask it to close (its reader sees EOF);
     /// true when it was. A connection with a request in progress is left alone.
+    /// Only a connection idle for at least [`MIN_IDLE_MS`] is taken: a fresh connection's
+    /// request may still be in flight (sent, not yet in the socket) right after its first
+    /// read found nothing, and closing it then would drop that request.
     pub fn evict_if_idle(&self, kind: Idle) -> bool {
         if kind == Idle::Busy || self.idle.load(Ordering::Acquire) != kind as u8 {
+            return false;
+        }
+        let since = self.idle_since_ms.load(Ordering::Acquire);
+        if coarse_now_ms().saturating_sub(since) < MIN_IDLE_MS {
             return false;
         }
         self.evict.store(true, Ordering::Release);
@@ -353,6 +363,16 @@ impl ConnGuard {
             _ => *slot = Some(cx.waker().clone()),
         }
     }
+}
+
+/// How long a connection must have been idle before connection pressure may close it.
+pub const MIN_IDLE_MS: u64 = 1000;
+
+/// Milliseconds since the first call in this process (monotonic; for idle ages).
+fn coarse_now_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(std::time::Instant::now);
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// How idle a connection is, for connection pressure.
@@ -996,7 +1016,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
                         continue;
                     }
                     let idle = this.evictable();
-                    this.conn.idle.store(idle as u8, Ordering::Release);
+                    let was = this.conn.idle.swap(idle as u8, Ordering::AcqRel);
+                    if was != idle as u8 && idle != Idle::Busy {
+                        this.conn
+                            .idle_since_ms
+                            .store(coarse_now_ms(), Ordering::Release);
+                    }
                     if idle != Idle::Busy && this.conn.evict.load(Ordering::Acquire) {
                         ServerStats::bump(&this.conn.stats.idle_evicted);
                         tracing::debug!(target: "viperhttp::head_guard", "idle connection closed to make room");

@@ -1,0 +1,50 @@
+"""The FastAPI route keywords (docs/typed-api.md): their checks, and `dependencies=[...]` as
+deps-spec entries."""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Dict, Optional
+
+from .typed import expand_depends
+
+__all__ = ["SIDE_EFFECT", "TYPED_KWARGS", "check_typed_kwarg", "side_effect_deps"]
+
+#: Keys of `dependencies=[...]` entries in a merged deps spec: `@` cannot start a parameter
+#: name, so these values are resolved for their effect and never passed to the handler.
+SIDE_EFFECT = "@"
+_side_effect_ids = itertools.count()
+
+
+def side_effect_deps(dependencies: Any, what: str) -> Optional[Dict[str, Any]]:
+    """`dependencies=[Depends(f), ...]` as deps-spec entries under `@` keys (docs/typed-api.md)."""
+    if dependencies is None:
+        return None
+    if not isinstance(dependencies, (list, tuple)):
+        raise TypeError(f"dependencies must be a list of Depends() ({what}, keyword 'dependencies')")
+    out: Dict[str, Any] = {}
+    for dep in dependencies:
+        if not (isinstance(dep, dict) and dep.get("__vhttp_dep__") is True):
+            raise TypeError(f"dependencies must be a list of Depends() ({what}, keyword 'dependencies')")
+        out[f"{SIDE_EFFECT}{next(_side_effect_ids)}"] = expand_depends(dep, what)
+    return out
+
+
+#: FastAPI route keywords (docs/typed-api.md): name → check.
+TYPED_KWARGS = ("status_code", "response_model", "response_model_exclude_none", "response_class",
+                 "dependencies", "openapi_extra", "blocking", "response_description")
+
+
+def check_typed_kwarg(key: str, value: Any, where: str) -> None:
+    ok = True
+    if key == "status_code":
+        ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599)
+    elif key in ("response_model_exclude_none", "blocking"):
+        ok = isinstance(value, bool)
+    elif key == "response_class":
+        ok = value is None or (isinstance(value, type) and callable(value))
+    elif key == "openapi_extra":
+        ok = value is None or isinstance(value, dict)
+    elif key == "response_description":
+        ok = isinstance(value, str)
+    if not ok:
+        raise TypeError(f"invalid value for keyword {key!r} ({where}): {value!r}")

@@ -1,0 +1,76 @@
+"""A bounded thread pool for blocking sync code (docs/typed-api.md "Blocking code").
+
+The interpreter thread runs `def` handlers inline by default (the original's behaviour, and
+the fast path). Routes declared `blocking=True`, or every sync handler with
+`ViperHTTP(sync_handlers="threadpool")`, run here instead, so a handler sleeping on I/O no
+longer stalls every other request. The pool is created on first use; its size is
+`ViperHTTP(threadpool_size=...)` (default 40, Starlette's limit).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Optional
+
+__all__ = ["run_in_threadpool", "run_sync", "configure", "warn_if_slow", "shutdown", "SLOW_INLINE_SECONDS"]
+
+log = logging.getLogger("viperhttp.bridge")
+
+DEFAULT_SIZE = 40
+#: An inline sync handler holding the interpreter thread longer than this is reported once.
+SLOW_INLINE_SECONDS = 0.100
+
+_state: Dict[str, Any] = {"size": DEFAULT_SIZE}
+_pool: List[Optional[ThreadPoolExecutor]] = [None]
+
+
+def configure(size: int) -> None:
+    """Sets the pool size for the next pool; the running pool (if any) keeps its size."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValueError("threadpool_size must be an int >= 1")
+    _state["size"] = size
+
+
+def _executor() -> ThreadPoolExecutor:
+    pool = _pool[0]
+    if pool is None:
+        pool = _pool[0] = ThreadPoolExecutor(max_workers=_state["size"], thread_name_prefix="viperhttp-sync")
+    return pool
+
+
+async def run_in_threadpool(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Runs `func(*args, **kwargs)` in the pool; the caller's context variables go with it
+    (so `current_request()` works inside)."""
+    ctx = contextvars.copy_context()
+    call = functools.partial(ctx.run, func, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_executor(), call)
+
+
+def run_sync(func: Callable[..., Any], kwargs: Dict[str, Any]) -> Any:
+    """`run_in_threadpool(func, **kwargs)` as an awaitable (the route pipeline's spelling)."""
+    return run_in_threadpool(func, **kwargs)
+
+
+def warn_if_slow(plan: Any, started: float) -> None:
+    """Logs once per route when an inline sync handler held the interpreter thread too long."""
+    elapsed = time.perf_counter() - started
+    if elapsed > SLOW_INLINE_SECONDS and not plan.slow_warned:
+        plan.slow_warned = True
+        log.warning("slow_sync_handler %s %s held the interpreter thread %.0f ms; every other request "
+                    "waited. Declare the route with blocking=True (or ViperHTTP(sync_handlers="
+                    "\"threadpool\")) to run it in the thread pool", plan.method, plan.path, elapsed * 1000)
+
+
+def shutdown() -> None:
+    """Stops the pool when `run()` ends (queued calls are cancelled); a later run starts a
+    new one."""
+    pool, _pool[0] = _pool[0], None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+_clock = time.perf_counter

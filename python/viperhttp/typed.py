@@ -1,0 +1,533 @@
+"""Annotation-driven parameters: a handler signature compiled once into a validation plan.
+
+Owns docs/typed-api.md. At registration `compile_typed` reads the handler's signature and
+type hints and builds a `TypedPlan`: one pydantic model per parameter source (path, query,
+header, cookie, form) plus a body validator, and the FastAPI-style dependencies as an
+original-style `deps` spec, so they run on the one resolution engine of `viperhttp.deps`.
+Per request `TypedPlan.fill` only gathers raw values into dicts and hands them to
+pydantic-core; every failure of every source is collected into one `RequestValidationError`
+(a 422 `{"detail": [{"loc", "msg", "type"}, ...]}`).
+
+A handler with no annotations, markers or `Depends` defaults gets no plan: the original's
+behaviour (strings in, `query={...}` specs, the pinned 422 text) is then untouched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import typing
+from typing import Any, Dict, List, Optional, Tuple
+
+import pydantic
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import PydanticUndefined, SchemaError
+
+from .background import BackgroundTasks
+from .deps import Depends
+from .exceptions import HTTPException
+from .forms import UploadFile
+from .params import Body, Param, Query
+from .request import Request
+
+__all__ = ["TypedPlan", "RequestValidationError", "compile_typed", "signature_deps", "Annotated",
+           "all_validation_errors"]
+
+Annotated = typing.Annotated
+_EMPTY = inspect.Parameter.empty
+_SOURCES = ("path", "query", "header", "cookie", "form")
+_SEQUENCE_ORIGINS = (list, tuple, set, frozenset, typing.Sequence)
+#: what pydantic raises for a declaration it cannot compile (→ a registration TypeError)
+_SCHEMA_ERRORS = (pydantic.PydanticSchemaGenerationError, SchemaError, TypeError, ValueError)
+
+
+class RequestValidationError(HTTPException):
+    """422 with FastAPI's `{"detail": [...]}` list; an exception handler may replace it."""
+
+    def __init__(self, errors: List[Dict[str, Any]]) -> None:
+        super().__init__(422, errors)
+        self._errors = errors
+
+    def errors(self) -> List[Dict[str, Any]]:
+        return self._errors
+
+
+def _clean_errors(exc: ValidationError, prefix: Tuple[Any, ...]) -> List[Dict[str, Any]]:
+    """pydantic's errors as JSON-safe dicts with the source prefixed to `loc`."""
+    out = []
+    for err in exc.errors(include_url=False):
+        item: Dict[str, Any] = {"type": err["type"], "loc": list(prefix) + list(err["loc"]), "msg": err["msg"]}
+        # `missing` has no input; `json_invalid`'s input is the whole body (FastAPI leaves
+        # it out too): echoing it back would only repeat the client's bytes.
+        if "input" in err and err["type"] not in ("missing", "json_invalid"):
+            item["input"] = _safe(err["input"])
+        ctx = err.get("ctx")
+        if ctx:
+            item["ctx"] = {k: _safe(v) for k, v in ctx.items()}
+        out.append(item)
+    return out
+
+
+def _safe(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, (list, tuple)):
+        return [_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _safe(v) for k, v in value.items()}
+    return str(value)
+
+
+# --- registration --------------------------------------------------------------------------
+
+def _unwrap_optional(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or type(tp).__name__ == "UnionType":
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _is_sequence(tp: Any) -> bool:
+    tp = _unwrap_optional(tp)
+    return tp in (list, tuple, set, frozenset) or typing.get_origin(tp) in _SEQUENCE_ORIGINS
+
+
+def _is_model(tp: Any) -> bool:
+    tp = _unwrap_optional(tp)
+    if typing.get_origin(tp) in (list, tuple, set, frozenset, typing.Sequence) and typing.get_args(tp):
+        tp = typing.get_args(tp)[0]
+    if tp is dict or typing.get_origin(tp) is dict:
+        return True
+    return isinstance(tp, type) and (issubclass(tp, pydantic.BaseModel) or dataclasses.is_dataclass(tp))
+
+
+def _is_upload(tp: Any) -> bool:
+    tp = _unwrap_optional(tp)
+    if typing.get_origin(tp) in (list, tuple) and typing.get_args(tp):
+        tp = typing.get_args(tp)[0]
+    return tp is UploadFile
+
+
+def _is_injected(param: inspect.Parameter, hint: Any) -> bool:
+    return (param.name in ("request", "background_tasks") or hint in (Request, BackgroundTasks)
+            or (isinstance(hint, type) and issubclass(hint, (Request, BackgroundTasks))))
+
+
+def _marker_of(param: inspect.Parameter) -> Tuple[Any, Any, Any]:
+    """(annotation, marker or None, Depends or None) from `Annotated[...]` and the default.
+
+    A marker inside `Annotated` carries no default (FastAPI's rule): the parameter's own
+    default is then the default, so the marker is returned as `_InAnnotated(marker, default)`."""
+    hint = param.annotation
+    marker = dep = None
+    if typing.get_origin(hint) is Annotated:
+        args = typing.get_args(hint)
+        hint = args[0]
+        for extra in args[1:]:
+            if isinstance(extra, Depends):
+                dep = extra
+            elif isinstance(extra, (Param, Query)):
+                marker = _InAnnotated(extra, param.default)
+    default = param.default
+    if isinstance(default, Depends):
+        dep = default
+    elif isinstance(default, (Param, Query)):
+        marker = default
+    return hint, marker, dep
+
+
+class _InAnnotated:
+    """A marker from `Annotated[T, Query(...)]` with the parameter's default."""
+
+    __slots__ = ("source", "options", "default", "marker")
+
+    def __init__(self, marker: Any, default: Any) -> None:
+        self.marker = marker
+        self.source = marker.source
+        self.options = marker.options
+        self.default = ... if default is _EMPTY else default
+
+
+def _field(hint: Any, marker: Any, default: Any, name: str, source: str) -> Tuple[Any, Any]:
+    """A pydantic (annotation, FieldInfo) pair; the alias is the name on the wire."""
+    options: Dict[str, Any] = dict(getattr(marker, "options", {}) or {})
+    if marker is not None:
+        default = marker.default
+    elif default is _EMPTY:
+        default = ...
+    alias = options.pop("alias", None)
+    convert = options.pop("convert_underscores", True)
+    options.pop("embed", None)
+    options.pop("media_type", None)
+    options.pop("include_in_schema", None)
+    if alias is None:
+        alias = name.replace("_", "-") if source == "header" and convert else name
+    if source == "header":
+        alias = alias.lower()
+    if hint is _EMPTY:
+        hint = Any
+    if default is ... and "default_factory" in options:
+        default = PydanticUndefined
+    field = pydantic.Field(default, alias=alias, **options)
+    return hint, field
+
+
+def _model(route: str, source: str, fields: Dict[str, Tuple[Any, Any]]) -> Any:
+    # Field names are positional placeholders: parameter names such as `model_config` or
+    # `_private` must not collide with pydantic's own names; the alias is what is matched.
+    config = pydantic.ConfigDict(arbitrary_types_allowed=True, populate_by_name=False)
+    # Named after the route, FastAPI-style: an embedded body model shows in the API docs.
+    name = f"{source.capitalize()}_{re.sub(r'[^0-9A-Za-z]+', '_', route.removeprefix('route ')).strip('_')}"
+    return pydantic.create_model(name, __config__=config, **fields)  # type: ignore[call-overload]
+
+
+class _Source:
+    __slots__ = ("source", "model", "names", "aliases", "lists", "pairs", "validate", "fields", "path_first")
+
+    def __init__(self, source: str, route: str, entries: List[Tuple[str, Any, Any]],
+                 path_first: bool = False) -> None:
+        #: a dependency's plain parameters: it cannot know its route's placeholders when it is
+        #: compiled, so a path parameter of that name wins over the query (FastAPI habit).
+        self.path_first = path_first
+        fields = {}
+        self.names = []
+        self.aliases = []
+        self.lists = []
+        for i, (name, hint, field) in enumerate(entries):
+            fields[f"f{i}"] = (hint, field)
+            self.names.append(name)
+            self.aliases.append(field.alias)
+            self.lists.append(_is_sequence(hint))
+        self.source = source
+        self.model = _model(route, source, fields)
+        self.pairs = tuple(zip(self.aliases, self.lists))
+        self.validate = self.model.__pydantic_validator__.validate_python
+        self.fields = tuple((name, f"f{i}") for i, name in enumerate(self.names))
+
+
+class TypedPlan:
+    """The compiled typed side of one route (see the module docstring)."""
+
+    __slots__ = ("sources", "body_mode", "body_names", "body_adapter", "body_required", "body_default",
+                 "files", "deps_spec", "names", "response", "status_code", "where")
+
+    def __init__(self) -> None:
+        self.sources: List[_Source] = []
+        self.body_mode = ""  # "", "single", "embed"
+        self.body_names: List[str] = []
+        self.body_adapter: Any = None
+        self.body_required = False
+        self.body_default: Any = None
+        #: (name, alias, required, many, default, as_bytes): `bytes` annotations get the content
+        self.files: List[Tuple[str, str, bool, bool, Any, bool]] = []
+        self.deps_spec: Dict[str, Any] = {}
+        self.names: List[str] = []
+        self.response: Any = None  # viperhttp.typed_response.ResponsePlan
+        self.status_code: Optional[int] = None
+        self.where = ""
+
+    # --- per request ----------------------------------------------------------------------
+
+    def fill(self, request: Any, kwargs: Dict[str, Any]) -> None:
+        """Validates every declared parameter into `kwargs`; raises `RequestValidationError`."""
+        errors: List[Dict[str, Any]] = []
+        for src in self.sources:
+            data = self._gather(src, request)
+            try:
+                obj = src.validate(data)
+            except ValidationError as exc:
+                found = _clean_errors(exc, (src.source,))
+                if src.path_first:
+                    for err in found:
+                        if len(err["loc"]) > 1 and err["loc"][1] in request.path_params:
+                            err["loc"][0] = "path"
+                errors.extend(found)
+                continue
+            values = obj.__dict__
+            for name, field in src.fields:
+                kwargs[name] = values[field]
+        if self.body_mode:
+            self._fill_body(request, kwargs, errors)
+        if self.files:
+            self._fill_files(request, kwargs, errors)
+        if errors:
+            raise RequestValidationError(errors)
+
+    def _gather(self, src: _Source, request: Any) -> Dict[str, Any]:
+        kind = src.source
+        if kind == "path":
+            values: Any = request.path_params
+        elif kind == "query":
+            values = request.query_params
+        elif kind == "header":
+            values = request.headers
+        elif kind == "cookie":
+            values = request.cookies
+        else:
+            values = _form(request)
+        data: Dict[str, Any] = {}
+        for alias, many in src.pairs:
+            if many:
+                if kind == "query":
+                    items = values.getlist(alias)
+                elif kind == "form":
+                    got = values.get(alias)
+                    items = [] if got is None else got if isinstance(got, list) else [got]
+                else:
+                    got = values.get(alias)
+                    items = [] if got is None else [v.strip() for v in str(got).split(",")]
+                if items:
+                    data[alias] = items
+                continue
+            value = values.get(alias)
+            if src.path_first:
+                value = request.path_params.get(alias, value)
+            if value is not None:
+                if kind == "form" and isinstance(value, list):
+                    value = value[-1]  # FastAPI: the last of repeated form fields
+                data[alias] = value
+        return data
+
+    def _fill_body(self, request: Any, kwargs: Dict[str, Any], errors: List[Dict[str, Any]]) -> None:
+        body = request._body  # the raw bytes: `request.body` would copy them into a `Body`
+        if not body:
+            if self.body_required:
+                errors.append({"type": "missing", "loc": ["body"], "msg": "Field required"})
+            else:
+                for name in self.body_names:
+                    kwargs[name] = self.body_default if self.body_mode == "single" else None
+            return
+        try:
+            value = self.body_adapter.validate_json(body if isinstance(body, (bytes, bytearray)) else bytes(body))
+        except ValidationError as exc:
+            errors.extend(_clean_errors(exc, ("body",)))
+            return
+        if self.body_mode == "single":
+            kwargs[self.body_names[0]] = value
+        else:
+            for i, name in enumerate(self.body_names):
+                kwargs[name] = getattr(value, f"f{i}")
+
+    def _fill_files(self, request: Any, kwargs: Dict[str, Any], errors: List[Dict[str, Any]]) -> None:
+        form = _form(request)
+        for name, alias, required, many, default, as_bytes in self.files:
+            raw = form.get(alias)
+            items = [] if raw is None else raw if isinstance(raw, list) else [raw]
+            uploads = [UploadFile.from_multipart(v) for v in items]
+            if any(u is None for u in uploads):
+                errors.append({"type": "value_error", "loc": ["body", alias], "msg": "Expected UploadFile",
+                               "input": None})
+                continue
+            if not uploads:
+                if required:
+                    errors.append({"type": "missing", "loc": ["body", alias], "msg": "Field required"})
+                else:
+                    kwargs[name] = default
+                continue
+            values: List[Any] = [u.read_sync() for u in uploads] if as_bytes else uploads  # type: ignore[union-attr]
+            kwargs[name] = values if many else values[0]
+
+
+def all_validation_errors(plan: Optional[TypedPlan], nodes: Any, request: Any) -> List[Dict[str, Any]]:
+    """Every validation failure of a route: its own parameters', then each dependency's (the
+    tree in resolution order), each (loc, type) once. Run only after a first failure."""
+    errors: List[Dict[str, Any]] = []
+    seen = set()
+
+    def check(typed: Optional[TypedPlan]) -> None:
+        if typed is None:
+            return
+        try:
+            typed.fill(request, {})
+        except RequestValidationError as exc:
+            for err in exc.errors():
+                key = (tuple(err["loc"]), err["type"])
+                if key not in seen:
+                    seen.add(key)
+                    errors.append(err)
+
+    def walk(node: Any) -> None:
+        for child in node.children:
+            walk(child)
+        check(node.typed)
+
+    check(plan)
+    for node in nodes:
+        walk(node)
+    return errors
+
+
+def _form(request: Any) -> Dict[str, Any]:
+    try:
+        return request.form()
+    except HTTPException:
+        raise
+    except Exception:  # an unparseable form reads as empty; missing fields then 422
+        return {}
+
+
+def _hints(func: Any) -> Dict[str, Any]:
+    try:
+        return typing.get_type_hints(func, include_extras=True)
+    except Exception:
+        return {}
+
+
+def _target(func: Any) -> Any:
+    """What to introspect: a class's `__init__`, a callable object's `__call__`."""
+    if inspect.isclass(func):
+        return func.__init__
+    if not (inspect.isfunction(func) or inspect.ismethod(func)) and hasattr(func, "__call__"):
+        return func.__call__
+    return func
+
+
+def _params(func: Any, skip_first: bool) -> List[Tuple[inspect.Parameter, Any]]:
+    """(parameter, resolved annotation) pairs, string annotations resolved."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return []
+    hints = _hints(_target(func))
+    params = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if skip_first and params:
+        params = params[1:]
+    return [(p.replace(annotation=hints.get(p.name, p.annotation)), hints.get(p.name, p.annotation))
+            for p in params]
+
+
+def signature_deps(func: Any, where: str, _depth: int = 0) -> Dict[str, Any]:
+    """The `Depends` declared in `func`'s signature as an original-style deps spec, recursively.
+
+    A `Depends(f)` without an explicit `deps=` gets the sub-dependencies of `f`'s own
+    signature, so nested `Depends` defaults form the same tree `deps={...}` builds.
+    """
+    spec: Dict[str, Any] = {}
+    if _depth > 8:
+        raise ValueError(f"dependency chain too deep ({where})")
+    for param, _ in _params(func, False):
+        _, _, dep = _marker_of(param)
+        if dep is not None:
+            spec[param.name] = expand_depends(dep, where, _depth + 1)
+    return spec
+
+
+def expand_depends(dep: Any, where: str, _depth: int = 0) -> Any:
+    """`dep` with `deps=` filled from its callable's signature when none was given."""
+    if dep.get("deps") is not None:
+        return dep
+    sub = signature_deps(dep["callable"], where, _depth)
+    if not sub:
+        return dep
+    expanded = Depends(dep["callable"], sub, mode=dep["mode"], use_cache=dep.use_cache)
+    return expanded
+
+
+def compile_typed(handler: Any, path_names: set, skip: set, where: str, skip_first: bool = False,
+                  allow_path: bool = False) -> Optional[TypedPlan]:
+    """The handler's `TypedPlan`, or None when it declares nothing typed (original behaviour).
+
+    `skip` holds names owned by the original mechanisms (`query={...}` entries, `deps={...}`
+    keys); `path_names` are the route's `{placeholders}`.
+    """
+    plan = TypedPlan()
+    plan.where = where
+    by_source: Dict[str, List[Tuple[str, Any, Any]]] = {s: [] for s in _SOURCES}
+    bodies: List[Tuple[str, Any, Any]] = []
+    embed = False
+    typed = False
+    for param, _ in _params(handler, skip_first):
+        name = param.name
+        if name in skip:
+            continue
+        hint, marker, dep = _marker_of(param)
+        if dep is not None:
+            if allow_path:
+                continue  # a dependency's sub-dependencies are already its `deps=` children
+            plan.deps_spec[name] = expand_depends(dep, where)
+            typed = True
+            continue
+        if marker is None and _is_injected(param, hint):
+            continue
+        if marker is None and hint is _EMPTY:
+            continue  # unannotated: the original's string kwargs
+        typed = True
+        if marker is not None:
+            source = marker.source
+        elif name in path_names:
+            source = "path"
+        elif _is_upload(hint):
+            source = "file"
+        elif _is_model(hint):
+            source = "body"
+        else:
+            source = "query"
+        if source == "path" and name not in path_names and not allow_path:
+            raise TypeError(f"Path() parameter has no {{{name}}} placeholder ({where}, parameter {name!r})")
+        if source == "file" or (source == "form" and _is_upload(hint)):
+            default = marker.default if marker is not None else param.default
+            required = default is ... or default is _EMPTY
+            alias = (getattr(marker, "options", {}) or {}).get("alias") or name
+            many = _is_sequence(hint)
+            inner = _unwrap_optional(hint)
+            if many and typing.get_args(inner):
+                inner = typing.get_args(inner)[0]
+            plan.files.append((name, alias, required, many, None if required else default, inner is bytes))
+            plan.names.append(name)
+            continue
+        if source == "body":
+            if isinstance(getattr(marker, "marker", marker), Body) and marker.options.get("embed"):
+                embed = True
+            bodies.append((name, hint, _field(hint, marker, param.default, name, "body")[1]))
+            plan.names.append(name)
+            continue
+        field = _field(hint, marker, param.default, name, source)
+        by_source[source].append((name, field[0], field[1]))
+        plan.names.append(name)
+    if not typed:
+        return None
+    for source in _SOURCES:
+        if by_source[source]:
+            try:
+                plan.sources.append(_Source(source, where, by_source[source],
+                                            path_first=allow_path and source == "query"))
+            except _SCHEMA_ERRORS as exc:
+                raise TypeError(f"unsupported parameter type ({where}, parameter "
+                                f"{_culprit(by_source[source])!r}): {exc}") from None
+    if bodies:
+        _compile_body(plan, bodies, embed or len(bodies) > 1, where)
+    return plan
+
+
+def _culprit(entries: List[Tuple[str, Any, Any]]) -> str:
+    """The first parameter whose type pydantic cannot handle on its own."""
+    for name, hint, field in entries:
+        try:
+            _model("probe", "probe", {"f0": (hint, field)})
+        except _SCHEMA_ERRORS:
+            return name
+    return ", ".join(name for name, _, _ in entries)
+
+
+def _compile_body(plan: TypedPlan, bodies: List[Tuple[str, Any, Any]], embed: bool, where: str) -> None:
+    plan.body_names = [b[0] for b in bodies]
+    try:
+        if embed:
+            fields = {f"f{i}": (hint, field) for i, (_, hint, field) in enumerate(bodies)}
+            plan.body_mode = "embed"
+            plan.body_adapter = TypeAdapter(_model(where, "body", fields))
+            plan.body_required = any(f.is_required() for _, _, f in bodies)
+        else:
+            _, hint, field = bodies[0]
+            plan.body_mode = "single"
+            plan.body_adapter = TypeAdapter(Annotated[hint, field] if field.metadata else hint)
+            plan.body_required = field.is_required()
+            plan.body_default = None if field.is_required() else field.get_default(call_default_factory=True)
+    except _SCHEMA_ERRORS as exc:
+        raise TypeError(f"unsupported body type ({where}, parameter {plan.body_names[0]!r}): {exc}") from None
+
+

@@ -1,0 +1,146 @@
+"""The typed return path: `response_model`, `status_code=`, `response_class=` and encoding.
+
+Owns docs/typed-api.md "Return values". A route with any of these options (or a handler
+return annotation) gets a `ResponsePlan` at registration; per request `finish` turns the
+handler's return value into a response dict before any middleware sees it, so a value that
+cannot be serialised is a logged 500 there and the middleware and access log see that 500.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import typing
+from typing import Any, Dict, Optional
+
+import pydantic
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import SchemaError
+
+from .encoders import jsonable_encoder
+from .responses import APPLICATION_JSON, MARKER, is_response
+
+__all__ = ["ResponsePlan", "compile_response", "split_status_tuple"]
+
+log = logging.getLogger("viperhttp.bridge")
+
+
+def split_status_tuple(value: Any) -> Optional[tuple]:
+    """`(body, status)` / `(body, status, headers)` → that triple, else None.
+
+    The Flask habit: a 2- or 3-tuple whose second item is an int status 100..599 (not a bool)
+    and whose first item is not an int (so `(1, 2)` stays a plain tuple).
+    """
+    if type(value) is not tuple or len(value) not in (2, 3):
+        return None
+    body, status = value[0], value[1]
+    if type(status) is not int or not 100 <= status <= 599 or isinstance(body, (int, float)):
+        return None
+    headers = value[2] if len(value) == 3 else None
+    if headers is not None and not isinstance(headers, (dict, list)):
+        return None
+    return body, status, headers
+
+
+class ResponsePlan:
+    """What to do with a typed route's return value."""
+
+    __slots__ = ("adapter", "exclude_none", "status_code", "response_class", "where")
+
+    def __init__(self, adapter: Any, exclude_none: bool, status_code: Optional[int], response_class: Any,
+                 where: str) -> None:
+        self.adapter = adapter
+        self.exclude_none = exclude_none
+        self.status_code = status_code
+        self.response_class = response_class
+        self.where = where
+
+    def finish(self, result: Any) -> Any:
+        """The response dict for `result`; raises (→ 500) when it cannot be encoded."""
+        if is_response(result):
+            return result
+        status = self.status_code
+        headers = None
+        split = split_status_tuple(result)
+        if split is not None:
+            result, status, headers = split
+        if self.adapter is not None:
+            try:
+                validated = self.adapter.validate_python(result, from_attributes=True)
+            except ValidationError as exc:
+                # FastAPI's ResponseValidationError: the server's fault, never the client's.
+                raise ValueError(f"response does not match response_model ({self.where}): "
+                                 f"{exc.error_count()} error(s): {exc.errors(include_url=False)!r}") from None
+            body = self.adapter.dump_python(validated, mode="json", exclude_none=self.exclude_none)
+        elif type(result) in (dict, list) and not self.exclude_none:
+            # Left to the native encoder, whose fallback calls `encoders.json_default` for
+            # the values JSON cannot spell: no Python walk over the usual all-native dict.
+            body = result
+        else:
+            body = jsonable_encoder(result, self.exclude_none)
+        if self.response_class is not None:
+            resp = self.response_class(content=body, status_code=status or 200)
+            if headers:
+                _add_headers(resp, headers)
+            return resp
+        if type(result) is str and self.adapter is None:
+            content_type = "text/plain; charset=utf-8"  # a str stays text, as in the original
+        elif body is None and self.adapter is None:
+            content_type = None
+        else:
+            content_type = APPLICATION_JSON
+            if not isinstance(body, (dict, list)):
+                from .responses import json_dumps
+                body = json_dumps(body)
+        return {MARKER: True, "status_code": status or 200, "body": body, "headers": headers,
+                "content_type": content_type}
+
+
+def _add_headers(resp: Any, headers: Any) -> None:
+    items = headers.items() if isinstance(headers, dict) else headers
+    for name, value in items:
+        resp.headers[name] = value
+
+
+def compile_response(handler: Any, options: Dict[str, Any], where: str, typed: bool = False) -> Optional[ResponsePlan]:
+    """The route's `ResponsePlan`, or None when it declares nothing about its response.
+
+    `typed`: the handler declares typed parameters, so it is a FastAPI-style route and its
+    return values are encoded FastAPI's way even without response options."""
+    model = options.get("response_model", ...)
+    if model is ...:
+        model = _return_annotation(handler)
+    status = options.get("status_code")
+    rclass = options.get("response_class")
+    exclude_none = bool(options.get("response_model_exclude_none", False))
+    if model is None and status is None and rclass is None and not typed:
+        return None
+    adapter = None
+    if model is not None:
+        try:
+            adapter = TypeAdapter(model)
+        except (pydantic.PydanticSchemaGenerationError, SchemaError, TypeError, ValueError) as exc:
+            raise TypeError(f"unsupported response_model ({where}, keyword 'response_model'): {exc}") from None
+    return ResponsePlan(adapter, exclude_none, status, rclass, where)
+
+
+def _return_annotation(handler: Any) -> Any:
+    """A return annotation naming a model (pydantic model or dataclass, possibly inside
+    `list[...]`/`Optional[...]`) becomes the response model, FastAPI-style. Other annotations
+    (`-> str`, `-> dict`, response classes) are left alone so an original-style handler that
+    annotates its return keeps its response (docs/typed-api.md)."""
+    try:
+        hints = typing.get_type_hints(handler, include_extras=True)
+    except Exception:
+        return None
+    tp = hints.get("return")
+    return tp if tp is not None and _names_model(tp) else None
+
+
+def _names_model(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin is not None:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if origin in (list, tuple, set, frozenset, typing.Union) or type(tp).__name__ == "UnionType":
+            return bool(args) and all(_names_model(a) for a in args if a is not Ellipsis)
+        return False
+    return isinstance(tp, type) and (issubclass(tp, pydantic.BaseModel) or dataclasses.is_dataclass(tp))

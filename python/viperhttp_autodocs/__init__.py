@@ -1,0 +1,132 @@
+"""Automatic API documentation: `/openapi.json`, Swagger UI at `/docs`, ReDoc at `/redoc` and
+the original's small page at `/docs/lite` (docs/api-docs.md).
+
+`app.run()` calls `install_from_run` after all routes are registered and before the server
+starts. The UI assets ship inside this package (`assets/`, licences beside them) and are
+served natively under `/_viperhttp/docs/` with ETag and gzip; the pages load nothing from
+any other host (no CDN, no online validator, no web fonts).
+"""
+from __future__ import annotations
+
+import html
+import os
+import posixpath
+from typing import Any, Callable, Dict, Optional
+
+from .openapi import generate_openapi, json_safe, operation_id
+from .pages import lite_page, redoc_page, swagger_page
+
+__all__ = ["install", "install_from_run", "generate_openapi", "docs_meta", "operation_id", "json_safe",
+           "ASSETS_DIR", "ASSETS_PREFIX"]
+
+ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+#: Reserved URL prefix of the bundled UI assets (an internal native static mount).
+ASSETS_PREFIX = "/_viperhttp/docs"
+_TRUE = ("1", "true", "yes", "on")
+
+
+def docs_meta(**kw: Any) -> Callable[[Any], Any]:
+    """Handler-level docs metadata (`summary`, `tags`, ...), overridden by route keywords."""
+    def decorator(func: Any) -> Any:
+        meta = dict(getattr(func, "__vhttp_docs__", None) or {})
+        meta.update(kw)
+        func.__vhttp_docs__ = meta
+        return func
+
+    return decorator
+
+
+def _url(value: Any) -> Optional[str]:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value
+
+
+def _relative(target: str, page: str) -> str:
+    """`target` relative to the page URL `page`, so a proxy path prefix keeps working."""
+    base = posixpath.dirname(page) or "/"
+    rel = posixpath.relpath(target, base)
+    return rel if not target.endswith("/") else rel + "/"
+
+
+def _taken(app: Any, path: str) -> bool:
+    return any(plan is not None and plan.method == "GET" and plan.path == path
+               for plan in getattr(app, "_routes_by_id", ()))
+
+
+def install(app: Any, title: str = "ViperHTTP API", version: str = "1.0.0", description: str = "",
+            openapi_url: Any = "/openapi.json", docs_url: Any = "/docs", servers: Any = None,
+            include_websocket: bool = True, cache_schema: bool = True, redoc_url: Any = "/redoc") -> Dict[str, Any]:
+    """Registers the docs routes and the asset mount; returns the URLs installed."""
+    openapi_url, docs_url, redoc_url = _url(openapi_url), _url(docs_url), _url(redoc_url)
+    installed: Dict[str, Any] = {"openapi_url": None, "docs_url": None, "redoc_url": None}
+    if openapi_url is None:  # the UIs need the schema
+        return installed
+    exclude = tuple(u for u in (openapi_url, docs_url, redoc_url, docs_url and docs_url.rstrip("/") + "/lite")
+                    if u)
+    cache: Dict[str, Any] = {}
+
+    def schema(request: Any) -> Any:
+        from viperhttp import JSONResponse
+
+        refresh = str(request.query_params.get("refresh", "")).lower() in _TRUE
+        stamp = len(app._routes_by_id)  # a route added after the first build invalidates it
+        doc = cache.get("doc")
+        if doc is None or refresh or not cache_schema or cache.get("stamp") != stamp:
+            doc = generate_openapi(app, title, version, description, servers, include_websocket, exclude)
+            cache["doc"], cache["stamp"] = doc, stamp
+        return JSONResponse(body=doc, headers={"Cache-Control": "no-store"})
+
+    if not _taken(app, openapi_url):
+        app.get(openapi_url, include_in_schema=False, tags=["docs"])(schema)
+        installed["openapi_url"] = openapi_url
+    if docs_url is not None or redoc_url is not None:
+        _mount_assets()
+    for url, make in ((docs_url, swagger_page), (redoc_url, redoc_page)):
+        if url is None or _taken(app, url):
+            continue
+        page = make(html.escape(title), _relative(openapi_url, url), _relative(ASSETS_PREFIX + "/", url))
+        app.get(url, include_in_schema=False)(_html_handler(page))
+        installed["docs_url" if make is swagger_page else "redoc_url"] = url
+    if docs_url is not None:
+        lite = docs_url.rstrip("/") + "/lite"
+        if not _taken(app, lite):
+            page = lite_page(html.escape(title), _relative(openapi_url, lite))
+            app.get(lite, include_in_schema=False)(_html_handler(page))
+    return installed
+
+
+def _html_handler(page: str) -> Callable[[], Any]:
+    def handler() -> Any:
+        from viperhttp import HTMLResponse
+
+        return HTMLResponse(page)
+
+    return handler
+
+
+def _mount_assets() -> None:
+    from viperhttp import _native
+
+    mount = getattr(_native, "static_mount_internal", None)
+    if mount is not None:
+        mount(ASSETS_PREFIX, ASSETS_DIR)
+
+
+def install_from_run(app: Any, run_kw: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """`app.run()`'s docs step: app settings (`configure_docs`) overridden by run keywords."""
+    config = dict(app._docs_config()) if hasattr(app, "_docs_config") else {}
+    for key in ("title", "version", "description", "openapi_url", "docs_url", "redoc_url",
+                "include_websocket_docs", "cache_schema", "servers"):
+        if key in run_kw:
+            config[key] = run_kw[key]
+    enabled = run_kw.get("auto_docs")
+    if enabled is None:
+        enabled = config.get("docs", True)
+    if not enabled:
+        return None
+    return install(app, title=config.get("title", "ViperHTTP API"), version=config.get("version", "1.0.0"),
+                   description=config.get("description", ""), openapi_url=config.get("openapi_url", "/openapi.json"),
+                   docs_url=config.get("docs_url", "/docs"), servers=config.get("servers"),
+                   include_websocket=config.get("include_websocket_docs", True),
+                   cache_schema=config.get("cache_schema", True), redoc_url=config.get("redoc_url", "/redoc"))

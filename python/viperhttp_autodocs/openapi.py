@@ -1,0 +1,291 @@
+"""The OpenAPI 3.1 document of an app (docs/api-docs.md).
+
+Original-style routes contribute what their `query={...}` spec, path placeholders and docs
+metadata say; typed routes contribute the JSON Schemas pydantic generates from the compiled
+plan (`viperhttp.typed`): parameter schemas with their constraints, request bodies, response
+models, and every model once under `components.schemas`.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from pydantic import TypeAdapter
+
+__all__ = ["generate_openapi", "operation_id", "json_safe"]
+
+REF = "#/components/schemas/{model}"
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
+_PLACEHOLDER = re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
+_TYPE_SCHEMAS = {
+    "int": {"type": "integer", "format": "int64"},
+    "float": {"type": "number", "format": "float"},
+    "bool": {"type": "boolean"},
+}
+_CAST_SCHEMAS = {int: _TYPE_SCHEMAS["int"], float: _TYPE_SCHEMAS["float"], bool: _TYPE_SCHEMAS["bool"]}
+
+VALIDATION_SCHEMAS = {
+    "ValidationError": {
+        "title": "ValidationError", "type": "object", "required": ["loc", "msg", "type"],
+        "properties": {
+            "loc": {"title": "Location", "type": "array",
+                    "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "msg": {"title": "Message", "type": "string"},
+            "type": {"title": "Error Type", "type": "string"},
+        },
+    },
+    "HTTPValidationError": {
+        "title": "HTTPValidationError", "type": "object",
+        "properties": {"detail": {"title": "Detail", "type": "array",
+                                  "items": {"$ref": "#/components/schemas/ValidationError"}}},
+    },
+}
+
+
+def json_safe(value: Any) -> Any:
+    """bytes → UTF-8 text, tuples/sets → lists, unknown objects → `str()` (the original's rule)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+def operation_id(method: str, path: str) -> str:
+    """`<method lower>_<path>`: slashes → `_`, braces removed, `:`/`-` → `_`, `/` → `root`."""
+    if path == "/":
+        return f"{method.lower()}_root"
+    body = path.replace("{", "").replace("}", "").replace("/", "_").replace(":", "_").replace("-", "_")
+    return re.sub(r"_+", "_", f"{method.lower()}_{body}").rstrip("_")
+
+
+def _default_tags(path: str) -> List[str]:
+    first = path.strip("/").split("/")[0] if path.strip("/") else ""
+    if not first:
+        return ["root"]
+    return ["default"] if first.startswith("{") else [first]
+
+
+def _docstring(handler: Any) -> Tuple[str, str]:
+    doc = inspect.getdoc(handler) or ""
+    lines = doc.splitlines()
+    if not lines:
+        return "", ""
+    return lines[0].strip(), "\n".join(line.strip() for line in lines[1:]).strip()
+
+
+class _Components:
+    """Collects `$defs` of every generated schema into `components.schemas`."""
+
+    def __init__(self) -> None:
+        self.schemas: Dict[str, Any] = {}
+
+    def take(self, schema: Dict[str, Any]) -> Dict[str, Any]:
+        defs = schema.pop("$defs", None)
+        if defs:
+            self.schemas.update(defs)
+        return schema
+
+    def model(self, adapter: Any, mode: str) -> Dict[str, Any]:
+        """A body / response schema; a named model goes to components and is referenced."""
+        mapping, defs = TypeAdapter.json_schemas([("x", mode, adapter)], ref_template=REF)
+        self.schemas.update(defs.get("$defs", {}))
+        return mapping[("x", mode)]
+
+
+def _param_schemas(src: Any, components: _Components) -> Dict[str, Tuple[Dict[str, Any], bool]]:
+    """alias → (schema, required) for one parameter-source model of a typed plan."""
+    schema = components.take(src.model.model_json_schema(ref_template=REF))
+    required = set(schema.get("required", ()))
+    return {alias: (prop, alias in required) for alias, prop in schema.get("properties", {}).items()}
+
+
+def _parameter(name: str, where: str, schema: Dict[str, Any], required: bool) -> Dict[str, Any]:
+    schema = dict(schema)
+    param: Dict[str, Any] = {"name": name, "in": where, "required": required or where == "path"}
+    for key in ("description", "deprecated"):
+        if key in schema:
+            param[key] = schema.pop(key) if key == "description" else schema[key]
+    param["schema"] = schema
+    return param
+
+
+def _operation(plan: Any, path: str, components: _Components) -> Dict[str, Any]:
+    meta = plan.meta
+    docs = dict(getattr(plan.handler, "__vhttp_docs__", None) or {})
+    docs.update(meta.get("docs") or {})
+    method = plan.method
+    op: Dict[str, Any] = {}
+    summary, description = _docstring(plan.handler)
+    summary = docs.get("summary") or summary
+    description = docs.get("description") or description
+    tags = docs.get("tags")
+    op["tags"] = [tags] if isinstance(tags, str) else list(tags) if tags else _default_tags(path)
+    if summary:
+        op["summary"] = summary
+    if description:
+        op["description"] = description
+    op["operationId"] = docs.get("operation_id") or operation_id(method, plan.path)
+    if docs.get("deprecated"):
+        op["deprecated"] = True
+
+    params: List[Dict[str, Any]] = []
+    typed = plan.typed
+    typed_by_source: Dict[str, Dict[str, Tuple[Dict[str, Any], bool]]] = {}
+    if typed is not None:
+        for src in typed.sources:
+            typed_by_source[src.source] = _param_schemas(src, components)
+    typed_path = typed_by_source.get("path", {})
+    for name, kind in _PLACEHOLDER.findall(plan.path):
+        schema = typed_path.get(name, (_TYPE_SCHEMAS.get(kind, {"type": "string"}), True))[0]
+        params.append(_parameter(name, "path", schema, True))
+    for entry in plan.query:  # the original's query={...} spec
+        schema = dict(_CAST_SCHEMAS.get(entry.cast, {"type": "string"}))
+        if not entry.required and entry.default is not None:
+            schema["default"] = json_safe(entry.default)
+        params.append(_parameter(entry.name, "query", schema, entry.required))
+    for source in ("query", "header", "cookie"):
+        for alias, (schema, required) in typed_by_source.get(source, {}).items():
+            params.append(_parameter(alias, source, schema, required))
+    if params:
+        op["parameters"] = params
+
+    body = _request_body(plan, typed, typed_by_source.get("form"), components, docs)
+    if body is not None:
+        op["requestBody"] = body
+    op["responses"] = _responses(plan, docs, components)
+    deps = [key for key in (meta.get("deps") or {}) if not key.startswith("@")]
+    if typed is not None:
+        deps += [key for key in typed.deps_spec if key not in deps]
+    if deps:
+        op["x-dependencies"] = deps
+    extra = plan.options.get("openapi_extra")
+    if extra:
+        _merge(op, copy.deepcopy(extra))
+    return op
+
+
+def _request_body(plan: Any, typed: Any, form: Any, components: _Components,
+                  docs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    if docs.get("request_body"):
+        return dict(docs["request_body"])
+    if typed is not None and typed.body_mode:
+        schema = components.model(typed.body_adapter, "validation")
+        return {"required": typed.body_required, "content": {"application/json": {"schema": schema}}}
+    if typed is not None and (form or typed.files):
+        props: Dict[str, Any] = {}
+        required: List[str] = []
+        for alias, (schema, req) in (form or {}).items():
+            props[alias] = schema
+            if req:
+                required.append(alias)
+        for _, alias, req, many, _, _ in typed.files:
+            binary = {"type": "string", "contentMediaType": "application/octet-stream"}
+            props[alias] = {"type": "array", "items": binary} if many else binary
+            if req:
+                required.append(alias)
+        media = "multipart/form-data" if typed.files else "application/x-www-form-urlencoded"
+        schema = {"type": "object", "properties": props}
+        if required:
+            schema["required"] = required
+        return {"required": bool(required), "content": {media: {"schema": schema}}}
+    if plan.method in ("POST", "PUT", "PATCH"):
+        op_id = operation_id(plan.method, plan.path)
+        if op_id.startswith("post_json") or plan.path.endswith("/json"):
+            return {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    return None
+
+
+def _responses(plan: Any, docs: Dict[str, Any], components: _Components) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for status, value in (docs.get("responses") or {}).items():
+        out[str(status)] = dict(value) if isinstance(value, dict) else {"description": str(value)}
+    response = plan.response
+    status = str(response.status_code) if response is not None and response.status_code else "200"
+    description = plan.options.get("response_description", "Successful Response")
+    if status not in out and not ({"200", "201"} & set(out)):
+        ok: Dict[str, Any] = {"description": description}
+        if response is not None and response.adapter is not None:
+            ok["content"] = {"application/json": {"schema": components.model(response.adapter, "serialization")}}
+        elif response is not None and response.response_class is not None:
+            media = getattr(response.response_class, "_default_type", None) or "application/json"
+            ok["content"] = {media.split(";")[0]: {"schema": {}}}
+        else:
+            ok["content"] = {"application/json": {"schema": {}}}
+        out[status] = ok
+    if "422" not in out:
+        if plan.typed is not None:
+            components.schemas.update(VALIDATION_SCHEMAS)
+            out["422"] = {"description": "Validation Error", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}
+        else:
+            out["422"] = {"description": "Validation Error"}
+    return out
+
+
+def _merge(into: Dict[str, Any], extra: Dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _ws_entry(plan: Any) -> Dict[str, Any]:
+    docs = dict(getattr(plan.handler, "__vhttp_docs__", None) or {})
+    docs.update(plan.meta.get("docs") or {})
+    summary, description = _docstring(plan.handler)
+    tags = docs.get("tags")
+    return {"path": _PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", plan.path),
+            "summary": docs.get("summary") or summary or "",
+            "description": docs.get("description") or description or "",
+            "tags": [tags] if isinstance(tags, str) else list(tags) if tags else _default_tags(plan.path),
+            "operationId": "ws_" + operation_id("x", plan.path)[2:],
+            "protocols": list(plan.meta.get("protocols") or [])}
+
+
+def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0.0", description: str = "",
+                     servers: Any = None, include_websocket: bool = True,
+                     exclude: Tuple[str, ...] = ()) -> Dict[str, Any]:
+    """The OpenAPI 3.1 document of `app`'s registered routes (`exclude`: docs routes' paths)."""
+    components = _Components()
+    paths: Dict[str, Dict[str, Any]] = {}
+    websockets: List[Dict[str, Any]] = []
+    for plan in getattr(app, "_routes_by_id", ()):
+        if plan is None or plan.path in exclude:
+            continue
+        docs = plan.meta.get("docs") or {}
+        handler_docs = getattr(plan.handler, "__vhttp_docs__", None) or {}
+        if docs.get("include_in_schema", handler_docs.get("include_in_schema", True)) is False:
+            continue
+        if plan.method == "WS":
+            if include_websocket:
+                websockets.append(_ws_entry(plan))
+            continue
+        if plan.method not in _METHODS:
+            continue
+        key = _PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", plan.path)
+        paths.setdefault(key, {})[plan.method.lower()] = _operation(plan, plan.path, components)
+    info: Dict[str, Any] = {"title": title, "version": version}
+    if description:
+        info["description"] = description
+    doc: Dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths,
+                           "components": {"schemas": dict(sorted(components.schemas.items()))},
+                           "x-viperhttp": {"generator": "viperhttp_autodocs", "route_count": len(paths)}}
+    valid_servers = []
+    for server in servers or ():
+        if isinstance(server, str):
+            valid_servers.append({"url": server})
+        elif isinstance(server, dict) and "url" in server:
+            valid_servers.append(dict(server))
+    if valid_servers:
+        doc["servers"] = valid_servers
+    if websockets:
+        doc["x-websocket"] = websockets
+    return json_safe(doc)

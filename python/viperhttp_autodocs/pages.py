@@ -1,0 +1,68 @@
+"""The HTML of the docs pages (docs/api-docs.md). Arguments arrive HTML-escaped; URLs are
+relative to the page, so the pages work behind a proxy path prefix."""
+from __future__ import annotations
+
+import json
+
+__all__ = ["swagger_page", "redoc_page", "lite_page"]
+
+
+def _js(value: str) -> str:
+    # A JSON string literal that cannot close the <script> element.
+    return json.dumps(value).replace("<", "\\u003c")
+
+
+def swagger_page(title: str, schema_url: str, assets: str) -> str:
+    """Swagger UI from the bundled assets; `validatorUrl: null` keeps it from calling the
+    online validator, and its stylesheet uses system fonts only."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - Swagger UI</title>
+<link rel="stylesheet" href="{assets}swagger-ui.css">
+</head><body><div id="swagger-ui"></div>
+<script src="{assets}swagger-ui-bundle.js"></script>
+<script>
+window.ui = SwaggerUIBundle({{url: {_js(schema_url)}, dom_id: "#swagger-ui", validatorUrl: null,
+  deepLinking: true, presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout"}});
+</script></body></html>
+"""
+
+
+def redoc_page(title: str, schema_url: str, assets: str) -> str:
+    """ReDoc from the bundled standalone build; no font links."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - ReDoc</title>
+<style>body {{ margin: 0; padding: 0; }}</style>
+</head><body><redoc spec-url={_js(schema_url)}></redoc>
+<script src="{assets}redoc.standalone.js"></script>
+</body></html>
+"""
+
+
+def lite_page(title: str, schema_url: str) -> str:
+    """The original's small self-contained page: it lists the operations of the schema."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }} .op {{ border: 1px solid #ccc; margin: .5em 0; padding: .5em; }}
+.m {{ display: inline-block; min-width: 5em; font-weight: bold; }} .tags {{ color: #666; font-size: .9em; }}
+pre {{ background: #f6f6f6; padding: 1em; overflow: auto; }}
+</style></head><body><h1>{title}</h1><div id="ops">Loading…</div><h2>Schema</h2><pre id="raw"></pre>
+<script>
+fetch({_js(schema_url)}).then(r => r.json()).then(doc => {{
+  const ops = document.getElementById("ops"); ops.textContent = "";
+  for (const [path, item] of Object.entries(doc.paths || {{}})) {{
+    for (const [method, op] of Object.entries(item)) {{
+      const div = document.createElement("div"); div.className = "op";
+      const m = document.createElement("span"); m.className = "m"; m.textContent = method.toUpperCase();
+      const p = document.createElement("code"); p.textContent = path;
+      const s = document.createElement("div"); s.textContent = (op.summary || "") + (op.description ? " — " + op.description : "");
+      const t = document.createElement("div"); t.className = "tags"; t.textContent = (op.tags || []).join(", ");
+      div.append(m, p, s, t); ops.append(div);
+    }}
+  }}
+  document.getElementById("raw").textContent = JSON.stringify(doc, null, 2);
+}});
+</script></body></html>
+"""

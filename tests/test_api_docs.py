@@ -1,0 +1,209 @@
+"""API docs (docs/api-docs.md): the OpenAPI 3.1 document, Swagger UI at /docs, ReDoc at
+/redoc and /docs/lite, over real sockets; the pages are loaded in headless Chromium with every
+host but 127.0.0.1 unreachable. Screenshots go to target/test-artifacts/."""
+import os
+
+import pytest
+from openapi_spec_validator import validate
+
+import conftest
+from support import chromium
+from test_typed import start_module_server
+
+ARTIFACTS = conftest.ROOT / "target" / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = start_module_server(tmp_path_factory.mktemp("docs"), "apps/typed_app.py")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def doc(server):
+    r = server.client.get("/openapi.json")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    return r.json()
+
+
+def test_document_is_valid_openapi_3_1(doc):
+    assert doc["openapi"] == "3.1.0"
+    validate(doc)  # openapi-spec-validator: raises on any violation
+    assert doc["info"] == {"title": "Typed <API>", "version": "2.0.0", "description": "Todo + users"}
+    # the docs routes themselves and include_in_schema=False routes are not in the document
+    assert not {"/openapi.json", "/docs", "/redoc", "/docs/lite", "/hidden"} & set(doc["paths"])
+
+
+def _params(doc, path, method="get"):
+    return {p["name"]: p for p in doc["paths"][path][method].get("parameters", [])}
+
+
+def test_parameter_schemas_carry_constraints(doc):
+    p = _params(doc, "/constrained/{code}")
+    assert p["code"]["in"] == "path" and p["code"]["required"] is True
+    assert p["code"]["schema"]["minLength"] == 2 and p["code"]["schema"]["pattern"] == "^[a-z]+$"
+    assert p["page"]["schema"]["minimum"] == 1 and p["page"]["schema"]["maximum"] == 100
+    assert p["size"]["schema"]["exclusiveMinimum"] == 0 and p["size"]["schema"]["exclusiveMaximum"] == 51
+    assert p["item-query"]["required"] is False  # the alias is the documented name
+    h = _params(doc, "/headers")
+    assert h["x-token"]["in"] == "header" and h["x-token"]["required"] is True
+    c = _params(doc, "/cookies")
+    assert c["session_id"]["in"] == "cookie"
+    t = _params(doc, "/typed/{when}/{uid}")
+    assert t["when"]["schema"]["format"] == "date" and t["uid"]["schema"]["format"] == "uuid"
+    assert t["color"]["schema"]["$ref"] == "#/components/schemas/Color"
+
+
+def test_bodies_models_and_responses(doc):
+    schemas = doc["components"]["schemas"]
+    assert {"Item", "UserIn", "UserOut", "User", "Point", "HTTPValidationError", "ValidationError"} <= set(schemas)
+    assert schemas["Item"]["properties"]["price"]["exclusiveMinimum"] == 0
+    create = doc["paths"]["/items"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Item"}
+    assert "201" in create["responses"] and "200" not in create["responses"]
+    users = doc["paths"]["/users"]["post"]["responses"]["201"]
+    assert users["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/UserOut"}
+    assert "password" not in schemas["UserOut"]["properties"]
+    bulk = doc["paths"]["/items/bulk"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert bulk == {"type": "array", "items": {"$ref": "#/components/schemas/Item"}}
+    assert doc["paths"]["/items"]["post"]["responses"]["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/HTTPValidationError"}
+    login = doc["paths"]["/login"]["post"]["requestBody"]["content"]
+    assert set(login["application/x-www-form-urlencoded"]["schema"]["required"]) == {"username", "password"}
+    upload = doc["paths"]["/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert upload["properties"]["file"]["contentMediaType"] == "application/octet-stream"
+
+
+def test_route_metadata_websockets_and_original_routes(doc):
+    meta = doc["paths"]["/meta"]["get"]
+    assert meta["summary"] == "Meta" and meta["description"] == "Long text" and meta["tags"] == ["meta"]
+    assert meta["deprecated"] is True and meta["x-extra"] == 1
+    assert doc["x-websocket"] == [{"path": "/ws/{room}", "summary": "Chat room socket.", "description": "",
+                                   "tags": ["ws"], "operationId": "ws_ws_room", "protocols": ["chat"]}]
+    orig = _params(doc, "/orig/{n}")
+    assert orig["n"]["schema"] == {"type": "integer", "format": "int64"}
+    assert orig["page"]["required"] is True and orig["q"]["schema"] == {"type": "string", "default": "x"}
+    assert doc["paths"]["/orig/{n}"]["get"]["x-dependencies"] == ["d"]
+    assert doc["paths"]["/orig/{n}"]["get"]["responses"]["422"] == {"description": "Validation Error"}
+
+
+def test_assets_served_natively_with_etag_and_gzip(server):
+    c = server.client
+    r = c.get("/_viperhttp/docs/swagger-ui-bundle.js", headers={"accept-encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip" and r.headers["etag"]
+    assert b"SwaggerUIBundle" in r.content  # httpx decoded the gzip body
+    again = c.get("/_viperhttp/docs/swagger-ui-bundle.js",
+                  headers={"accept-encoding": "gzip", "if-none-match": r.headers["etag"]})
+    assert again.status_code == 304
+    assert c.get("/_viperhttp/docs/LICENSE.redoc").status_code == 200
+    assert c.get("/_viperhttp/docs/../__init__.py").status_code == 404
+
+
+def test_pages_reference_only_relative_local_urls(server):
+    for path, needles in (("/docs", ("_viperhttp/docs/swagger-ui-bundle.js", "validatorUrl: null")),
+                          ("/redoc", ("_viperhttp/docs/redoc.standalone.js",)),
+                          ("/docs/lite", ("../openapi.json",))):
+        r = server.client.get(path)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        for needle in needles:
+            assert needle in r.text, (path, needle)
+        assert "http://" not in r.text and "https://" not in r.text.replace('"http://www.w3.org', "")
+        assert "Typed &lt;API&gt;" in r.text  # the title is escaped
+
+
+def test_docs_can_be_turned_off_or_moved(tmp_path):
+    off = start_module_server(tmp_path, "apps/typed_app.py", env={"TYPED_DOCS": "0"})
+    try:
+        for path in ("/openapi.json", "/docs", "/redoc", "/docs/lite"):
+            assert off.client.get(path).status_code == 404, path
+    finally:
+        off.stop()
+    moved = start_module_server(tmp_path, "apps/typed_app.py", env={"TYPED_DOCS_URL": "/api/ui"})
+    try:
+        page = moved.client.get("/api/ui").text
+        assert "../_viperhttp/docs/swagger-ui-bundle.js" in page and "../openapi.json" in page
+        assert moved.client.get("/docs").status_code == 404
+    finally:
+        moved.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if chromium.CHROMIUM is None:
+        pytest.fail("chromium is not installed: run scripts/setup.sh")
+    b = chromium.Browser()
+    yield b
+    b.close()
+
+
+def _local_only(urls):
+    return [u for u in urls if not (u.startswith("http://127.0.0.1:") or u.startswith(("data:", "blob:")))]
+
+
+def test_swagger_ui_renders_every_operation_offline(server, doc, browser):
+    browser.navigate(server.url("/docs"))
+    expected = sorted((m.upper(), p) for p, item in doc["paths"].items() for m in item)
+    browser.wait_for(f"document.querySelectorAll('.opblock').length >= {len(expected)}")
+    shown = browser.evaluate("""Array.from(document.querySelectorAll('.opblock')).map(e =>
+        [e.querySelector('.opblock-summary-method').textContent,
+         e.querySelector('[data-path]').getAttribute('data-path')])""")
+    assert sorted(map(tuple, shown)) == expected
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.screenshot(str(ARTIFACTS / "docs-swagger-ui.png"))
+    assert _local_only(browser.requested_urls()) == []
+
+
+def test_redoc_renders_every_operation_offline(server, doc, browser):
+    browser.navigate(server.url("/redoc"))
+    ids = sorted(op["operationId"] for item in doc["paths"].values() for op in item.values())
+    browser.wait_for(f"document.querySelectorAll('[data-section-id^=\"operation/\"]').length >= {len(ids)}")
+    shown = browser.evaluate("""Array.from(document.querySelectorAll('[data-section-id^="operation/"]'))
+        .map(e => e.getAttribute('data-section-id').slice('operation/'.length))""")
+    assert sorted(set(shown)) == ids
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.screenshot(str(ARTIFACTS / "docs-redoc.png"))
+    assert _local_only(browser.requested_urls()) == []
+    assert browser.failed_requests() == []
+
+
+def test_lite_page_lists_operations(server, doc, browser):
+    browser.navigate(server.url("/docs/lite"))
+    count = sum(len(item) for item in doc["paths"].values())
+    browser.wait_for(f"document.querySelectorAll('.op').length >= {count}")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.screenshot(str(ARTIFACTS / "docs-lite.png"))
+    assert _local_only(browser.requested_urls()) == []
+    assert os.path.getsize(ARTIFACTS / "docs-lite.png") > 1000
+
+
+def test_schema_cache_refresh_and_invalidation_in_process():
+    import viperhttp
+    import viperhttp_autodocs
+
+    viperhttp.reset()
+    app = viperhttp.ViperHTTP()
+    try:
+        @app.get("/a")
+        def a(n: int = 1):
+            return n
+
+        urls = viperhttp_autodocs.install(app, title="T", servers=["http://x", {"url": "/y"}, 5])
+        assert urls == {"openapi_url": "/openapi.json", "docs_url": "/docs", "redoc_url": "/redoc"}
+        first = app.dispatch("GET", "/openapi.json")
+        assert first["headers"] == {"Cache-Control": "no-store"}
+        assert set(first["body"]["paths"]) == {"/a"}
+        assert first["body"]["servers"] == [{"url": "http://x"}, {"url": "/y"}]
+        assert app.dispatch("GET", "/openapi.json")["body"] is first["body"]  # cached
+
+        @app.get("/b")
+        def b():
+            return 1
+
+        assert set(app.dispatch("GET", "/openapi.json")["body"]["paths"]) == {"/a", "/b"}  # invalidated
+        again = app.dispatch("GET", "/openapi.json?refresh=yes")["body"]
+        assert again is not first["body"] and set(again["paths"]) == {"/a", "/b"}
+        # a second install does not duplicate routes; a taken path is left alone
+        assert viperhttp_autodocs.install(app)["openapi_url"] is None
+    finally:
+        viperhttp.reset()

@@ -1,0 +1,445 @@
+"""The typed API (docs/typed-api.md): annotation-driven parameters, bodies, FastAPI-shaped 422s,
+Depends forms, route options, return encoding, request readers, blocking code — over real
+sockets against tests/apps/typed_app.py."""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import conftest
+import httpx
+import pytest
+from typing import Annotated
+
+import viperhttp
+from viperhttp import Body, Depends, Path, Query, ViperHTTP
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    # One server for the module: the app is read-only apart from the dependency event log.
+    srv = start_module_server(tmp_path_factory.mktemp("typed"), "apps/typed_app.py")
+    yield srv
+    srv.stop()
+
+
+def start_module_server(tmp, script, env=None):
+    port = conftest.free_port()
+    log_path = tmp / f"server-{port}.log"
+    full_env = dict(os.environ, PORT=str(port), PYTHONUNBUFFERED="1", VIPERHTTP_NO_UVLOOP="1", **(env or {}))
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, str(conftest.TESTS / script), str(port)], stdout=log,
+                                stderr=subprocess.STDOUT, env=full_env, cwd=str(conftest.ROOT),
+                                stdin=subprocess.DEVNULL)
+    conftest._wait_ready(proc, port, log_path)
+    return conftest.Server(proc, port, log_path)
+
+
+def get(server, path, **kw):
+    return server.client.get(path, **kw)
+
+
+def detail(r):
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/json"
+    return [(tuple(e["loc"]), e["type"]) for e in r.json()["detail"]]
+
+
+# --- parameter sources, conversion and constraints -----------------------------------------
+
+def test_path_and_query_converted_by_annotation(server):
+    r = get(server, "/items/5?limit=3")
+    assert r.json() == {"item_id": 5, "limit": 3, "q": None}
+    assert get(server, "/items/5").json()["limit"] == 10
+
+
+def test_failed_conversion_is_422_listing_every_failure(server):
+    r = get(server, "/items/x?limit=y")
+    assert detail(r) == [(("path", "item_id"), "int_parsing"), (("query", "limit"), "int_parsing")]
+    assert all(isinstance(e["msg"], str) and e["msg"] for e in r.json()["detail"])
+
+
+def test_scalar_types_enum_literal_datetime_uuid_bool(server):
+    ok = get(server, "/typed/2024-01-02/12345678-1234-5678-1234-567812345678"
+                     "?color=blue&mode=slow&flag=yes&at=2024-01-01T00:00:00&ratio=.5").json()
+    assert ok == {"when": "2024-01-02", "uid": "12345678-1234-5678-1234-567812345678", "color": "blue",
+                  "mode": "slow", "at": "2024-01-01T00:00:00", "flag": True, "ratio": 0.5}
+    bad = get(server, "/typed/2024-13-02/not-a-uuid?color=green&mode=medium&flag=maybe&at=x&ratio=r")
+    assert {loc for loc, _ in detail(bad)} == {("path", "when"), ("path", "uid"), ("query", "color"),
+                                               ("query", "mode"), ("query", "flag"), ("query", "at"),
+                                               ("query", "ratio")}
+
+
+def test_repeated_query_keys_fill_lists(server):
+    assert get(server, "/repeat?ids=1&ids=2&names=a").json() == {"ids": [1, 2], "names": ["a"]}
+    assert get(server, "/repeat").json() == {"ids": [], "names": None}
+    assert detail(get(server, "/repeat?ids=1&ids=z")) == [(("query", "ids", 1), "int_parsing")]
+
+
+@pytest.mark.parametrize("query,ok", [
+    ("page=1&size=1", True), ("page=100&size=50", True),        # at the boundaries
+    ("page=0", False), ("page=101", False), ("size=0", False), ("size=51", False),  # past them
+    ("item-query=abc", True), ("item-query=abcdefgh", True),
+    ("item-query=ab", False), ("item-query=abcdefghi", False),
+])
+def test_query_constraints_at_and_past_boundaries(server, query, ok):
+    r = get(server, f"/constrained/ab?{query}")
+    assert (r.status_code == 200) is ok, r.text
+    if not ok:
+        assert detail(r)[0][0][0] == "query"
+
+
+def test_query_alias_is_the_wire_name(server):
+    assert get(server, "/constrained/ab?item-query=abcd").json()["search"] == "abcd"
+    assert get(server, "/constrained/ab?search=abcd").json()["search"] is None
+
+
+@pytest.mark.parametrize("code,ok", [("ab", True), ("abcd", True), ("a", False), ("abcde", False),
+                                     ("AB", False)])
+def test_path_constraints(server, code, ok):
+    r = get(server, f"/constrained/{code}")
+    assert (r.status_code == 200) is ok
+    if not ok:
+        assert detail(r) and detail(r)[0][0] == ("path", "code")
+
+
+def test_header_parameters_and_constraints(server):
+    r = get(server, "/headers", headers={"x-token": "5", "user-agent": "ua/1", "x-list": "a, b"})
+    assert r.json() == {"ua": "ua/1", "token": 5, "list": ["a", "b"]}
+    assert detail(get(server, "/headers")) == [(("header", "x-token"), "missing")]
+    assert detail(get(server, "/headers", headers={"x-token": "-1"})) == [(("header", "x-token"),
+                                                                          "greater_than_equal")]
+    assert get(server, "/headers", headers={"x-token": "0"}).status_code == 200
+
+
+def test_cookie_parameters(server):
+    r = get(server, "/cookies", headers={"cookie": "session_id=abcd; theme=dark"})
+    assert r.json() == {"session_id": "abcd", "theme": "dark"}
+    assert get(server, "/cookies", headers={"cookie": "session_id=abcd"}).json()["theme"] == "light"
+    assert detail(get(server, "/cookies", headers={"cookie": "session_id=abc"})) == [
+        (("cookie", "session_id"), "string_too_short")]
+    assert detail(get(server, "/cookies")) == [(("cookie", "session_id"), "missing")]
+
+
+# --- bodies --------------------------------------------------------------------------------
+
+def test_pydantic_body_valid_invalid_malformed(server):
+    c = server.client
+    r = c.post("/items", json={"name": "pen", "price": "2.5"})
+    assert r.status_code == 201 and r.json() == {"name": "pen", "price": 2.5, "tags": [], "type": "Item"}
+    assert set(detail(c.post("/items", json={"name": "", "price": 0}))) == {
+        (("body", "name"), "string_too_short"), (("body", "price"), "greater_than")}
+    assert detail(c.post("/items", json={"price": 1})) == [(("body", "name"), "missing")]
+    assert detail(c.post("/items", content=b'{"name": "x"')) == [(("body",), "json_invalid")]
+    assert detail(c.post("/items")) == [(("body",), "missing")]
+    assert detail(c.post("/items", json=[1])) == [(("body",), "model_type")]
+
+
+def test_list_of_models_and_several_bodies(server):
+    c = server.client
+    r = c.post("/items/bulk", json=[{"name": "a", "price": 1}, {"name": "b", "price": 2}])
+    assert r.json() == {"count": 2, "total": 3.0}
+    assert detail(c.post("/items/bulk", json=[{"name": "a", "price": 1}, {"name": "b"}])) == [
+        (("body", 1, "price"), "missing")]
+    body = {"item": {"name": "a", "price": 1}, "user": {"username": "u"}, "importance": 2}
+    assert c.put("/items/3", json=body).json() == {"item_id": 3, "item": "a", "user": "u", "importance": 2}
+    body["importance"] = 0
+    del body["user"]
+    assert set(detail(c.put("/items/3", json=body))) == {(("body", "user"), "missing"),
+                                                          (("body", "importance"), "greater_than")}
+
+
+def test_embedded_body_dataclass_and_optional_body(server):
+    c = server.client
+    assert c.post("/embed", json={"item": {"name": "a", "price": 1}}).json() == {"name": "a"}
+    assert detail(c.post("/embed", json={"name": "a", "price": 1})) == [(("body", "item"), "missing")]
+    assert c.post("/point", json={"x": 1, "y": "2"}).json() == {"sum": 3, "type": "Point"}
+    assert detail(c.post("/point", json={"x": 1}))[0][0] == ("body", "y")
+    assert c.post("/optional-body").json() == {"item": None}
+    assert c.post("/optional-body", json={"name": "n", "price": 1}).json() == {"item": "n"}
+
+
+def test_form_and_file_parameters(server):
+    c = server.client
+    assert c.post("/login", data={"username": "a", "password": "xyz"}).json() == {"username": "a", "len": 3}
+    assert detail(c.post("/login", data={"username": "a", "password": "xy"})) == [
+        (("form", "password"), "string_too_short")]
+    assert detail(c.post("/login", data={})) == [(("form", "username"), "missing"),
+                                                 (("form", "password"), "missing")]
+    r = c.post("/upload", files={"file": ("a.txt", b"hello", "text/plain")}, data={"note": "n"})
+    assert r.json() == {"filename": "a.txt", "size": 5, "note": "n", "extra": None}
+    r = c.post("/upload", files={"file": ("a.txt", b"hello", "text/plain"), "extra": ("b.bin", b"xyz")})
+    assert r.json() == {"filename": "a.txt", "size": 5, "note": "none", "extra": "xyz"}  # bytes annotation
+    assert detail(c.post("/upload", data={"note": "n"})) == [(("body", "file"), "missing")]
+
+
+# --- response options and return values ----------------------------------------------------
+
+def test_response_model_filters_and_validates(server):
+    c = server.client
+    r = c.post("/users", json={"username": "a", "password": "secret", "email": "e@x"})
+    assert r.status_code == 201 and r.json() == {"username": "a", "email": "e@x", "nickname": None}
+    assert "password" not in r.text
+    assert c.get("/users/bob").json() == {"username": "bob", "email": "bob@x.org"}  # exclude_none
+    assert c.get("/users-annotated/z").json() == {"username": "z", "email": "a@b.c", "nickname": None}
+    r = c.get("/users-async/a")  # async handler, list model, objects and dicts mixed
+    assert r.status_code == 203 and r.json() == [{"username": "a", "email": "e", "nickname": None},
+                                                 {"username": "b", "email": "f", "nickname": None}]
+    r = c.get("/bad-response")
+    assert r.status_code == 500 and "email" not in r.text
+    assert "response does not match response_model (route GET /bad-response)" in server.logs()
+
+
+def test_response_class_and_status_tuples(server):
+    r = get(server, "/html")
+    assert r.headers["content-type"].startswith("text/html") and r.text == "<h1>hi</h1>"
+    r = get(server, "/status-tuple")
+    assert r.status_code == 201 and r.json() == {"created": True}
+    r = get(server, "/status-tuple-headers")
+    assert r.status_code == 202 and r.headers["x-made"] == "yes" and r.text == "made"
+
+
+EXPECTED = {
+    "datetime": "2024-01-02T03:04:05+00:00", "date": "2024-01-02", "time": "03:04:05",
+    "uuid": "12345678-1234-5678-1234-567812345678", "decimal": 1.5, "enum": "blue", "set": [3],
+    "frozenset": ["a"], "tuple": [1, "a", None], "bytes_in_dict": {"b": "raw"},
+    "model": {"name": "n", "price": 1.0, "tags": [], "description": None},
+    "dataclass": {"x": 1, "y": 2},
+    "nested": {"when": "2024-01-02", "ids": [7], "model": {"username": "u", "full_name": None}},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_every_return_type_is_json(server, kind):
+    for prefix in ("/ret/", "/ret-untyped/"):
+        if prefix == "/ret-untyped/" and kind == "tuple":
+            continue  # an untyped route keeps the original's text form of a plain tuple
+        r = get(server, prefix + kind)
+        assert r.status_code == 200, (prefix, kind, r.text)
+        assert r.headers["content-type"] == "application/json", (prefix, kind)
+        assert r.json() == EXPECTED[kind], (prefix, kind)
+    assert get(server, "/ret-untyped/tuple").text == "(1, 'a', None)"
+
+
+def test_unserialisable_value_is_500_before_middleware(server):
+    r = get(server, "/unserialisable")
+    assert r.status_code == 500 and r.text == "Internal Server Error"
+    # The timing middleware ran on the 500 the client got, not on a 200 that failed later.
+    assert r.headers["x-seen-status"] == "500" and r.headers["x-process-time"] == "1"
+    assert "handler_error TypeError('Object of type Opaque is not JSON serializable')" in server.logs()
+
+
+def test_middleware_sets_headers_on_a_response_with_cookies(server):
+    r = get(server, "/cookie-set")
+    assert r.status_code == 200 and r.headers["set-cookie"].startswith("sid=abc")
+    assert r.headers["x-process-time"] == "1"
+
+
+# --- dependencies --------------------------------------------------------------------------
+
+def test_depends_default_yield_teardown_and_route_dependencies(server):
+    r = get(server, "/dep/default?limit=5&skip=2")
+    assert r.json() == {"db": "db", "page": {"skip": 2, "limit": 5}}
+    events = get(server, "/dep/events").json()["events"]
+    assert events[-3:] == ["audit /dep/default", "db-open", "db-close"]
+    assert detail(get(server, "/dep/default?limit=51")) == [(("query", "limit"), "less_than_equal")]
+    # a failure of the handler's own parameters and of a dependency's: one list with both
+    assert detail(get(server, "/dep/both?n=x&limit=51")) == [(("query", "n"), "int_parsing"),
+                                                             (("query", "limit"), "less_than_equal")]
+    assert get(server, "/dep/both?n=2&limit=5").json() == {"n": 2, "page": {"skip": 0, "limit": 5}}
+
+
+def test_annotated_depends_with_sub_dependencies(server):
+    r = get(server, "/dep/annotated", headers={"x-user": "ann"})
+    assert r.json() == {"user": {"name": "ann", "db": "db"}}
+    r = get(server, "/dep/annotated")
+    assert r.status_code == 401 and r.json() == {"detail": "no user"}
+
+
+def test_dependency_reads_a_path_parameter(server):
+    assert get(server, "/dep/items/7").json() == {"item": 7}
+    assert detail(get(server, "/dep/items/x")) == [(("path", "item_id"), "int_parsing")]
+
+
+def test_router_dependencies(server):
+    assert detail(get(server, "/secure/ping")) == [(("header", "x-key"), "missing")]
+    assert get(server, "/secure/ping", headers={"x-key": "no"}).status_code == 403
+    assert get(server, "/secure/ping", headers={"x-key": "k"}).json() == {"pong": True}
+    # include_router(..., dependencies=[...]) too
+    assert get(server, "/admin/stats", headers={"x-key": "no"}).status_code == 403
+    assert get(server, "/admin/stats", headers={"x-key": "k"}).json() == {"stats": True}
+
+
+def test_exception_handler_for_request_validation_error(server):
+    r = get(server, "/custom-422?n=x")
+    assert r.status_code == 400 and r.json() == {"custom": 1}
+
+
+# --- the original style, unchanged ----------------------------------------------------------
+
+def test_original_style_routes_unchanged(server):
+    assert get(server, "/orig/3?page=2&extra=e").json() == {"n": 3, "page": 2, "q": "x", "d": "orig",
+                                                            "extra": "e"}
+    r = get(server, "/orig/3")
+    assert r.status_code == 422 and r.content == b'{"detail":"Missing query param: page"}'
+    r = get(server, "/orig/3?page=x")
+    assert r.content == b'{"detail":"Invalid query param: page"}'
+    assert get(server, "/orig/x?page=1").status_code == 404  # {n:int} pattern: no match
+    assert get(server, "/orig-untyped?a=5").json() == {"a": "5", "type": "str"}
+
+
+# --- request readers -----------------------------------------------------------------------
+
+def test_awaitable_request_readers(server):
+    c = server.client
+    r = c.post("/echo-json", json={"a": [1, 2]})
+    assert r.json() == {"data": {"a": [1, 2]}, "sync_same": True, "raw_len": len(b'{"a":[1,2]}'),
+                        "client_host": "127.0.0.1", "url_path": "/echo-json", "path_params": {}}
+    for raw, value in ((b"true", True), (b"null", None), (b"5", 5), (b'"s"', "s"), (b"[1]", [1])):
+        assert c.post("/echo-scalar", content=raw).json() == {"value": value}, raw
+    assert c.post("/echo-scalar", content=b"{").status_code == 400
+    assert c.post("/echo-form", data={"a": "1", "b": "2"}).json() == {"form": {"a": "1", "b": "2"}, "sync": "1"}
+
+
+# --- blocking code -------------------------------------------------------------------------
+
+def test_thread_pool_keeps_quick_route_fast(server):
+    results = {}
+
+    def slow():
+        with httpx.Client(base_url=server.base, timeout=10) as c:
+            t = time.perf_counter()
+            results["slow"] = (c.get("/slow-blocking?seconds=0.8").json(), time.perf_counter() - t)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.15)  # the blocking handler is now sleeping in the pool
+    with httpx.Client(base_url=server.base, timeout=10) as c:
+        t = time.perf_counter()
+        assert c.get("/quick").json() == {"quick": True}
+        quick = time.perf_counter() - t
+    thread.join()
+    assert results["slow"][0] == {"slept": 0.8} and results["slow"][1] >= 0.8
+    assert quick < 0.3, quick  # not stuck behind the 0.8 s sleep
+    assert get(server, "/offload").json() == {"value": 5}
+
+
+def test_slow_inline_handler_warns_once_naming_blocking(server):
+    # under the 100 ms threshold: no warning
+    assert get(server, "/slow-inline?seconds=0.05").status_code == 200
+    assert "slow_sync_handler GET /slow-inline" not in server.logs()
+    # past it: one warning per route, however often it happens
+    for _ in range(2):
+        assert get(server, "/slow-inline?seconds=0.15").status_code == 200
+    logs = server.logs()
+    lines = [line for line in logs.splitlines() if "slow_sync_handler GET /slow-inline" in line]
+    assert len(lines) == 1 and "blocking=True" in lines[0]
+    assert "slow_sync_handler GET /quick" not in logs
+
+
+# --- registration errors (in-process) -------------------------------------------------------
+
+@pytest.fixture
+def app():
+    viperhttp.reset()
+    yield ViperHTTP()
+    viperhttp.reset()
+
+
+def test_registration_errors_name_keyword_parameter_and_route(app):
+    with pytest.raises(TypeError, match=r"^unknown keyword 'bogus' \(route GET /a\)$"):
+        app.get("/a", bogus=1)
+    with pytest.raises(TypeError, match=r"invalid value for keyword 'status_code' \(route GET /a\)"):
+        app.get("/a", status_code="201")
+    with pytest.raises(TypeError, match=r"dependencies must be a list of Depends\(\) \(route GET /a, keyword"):
+        app.get("/a", dependencies=[lambda: 1])
+
+    def h(n: int = Path()):
+        return n
+
+    with pytest.raises(TypeError, match=r"route GET /a, parameter 'n'"):
+        app.get("/a")(h)
+    def bad(ok: int = 1, limit: Annotated[str, Query(pattern="(")] = "a"):
+        return limit
+
+    with pytest.raises(TypeError, match=r"unsupported parameter type \(route GET /b, parameter 'limit'\)"):
+        app.get("/b")(bad)
+    with pytest.raises(TypeError, match=r"unknown keyword 'maximum' for Query\(\)"):
+        Query(1, maximum=3)
+    with pytest.raises(TypeError, match=r"unknown keyword 'size' for Body\(\)"):
+        Body(size=3)
+    assert Query(5, int) == {"__vhttp_query__": True, "default": 5, "cast": int, "required": False}
+    assert Depends(lambda: 1)["mode"] == "value"
+
+
+@pytest.fixture(scope="module")
+def pool_server(tmp_path_factory):
+    srv = start_module_server(tmp_path_factory.mktemp("pool"), "apps/typed_pool_app.py")
+    yield srv
+    srv.stop()
+
+
+def test_threadpool_mode_runs_handlers_dependencies_and_tasks_in_the_pool(pool_server):
+    c = pool_server.client
+    assert c.get("/threads").json() == {"dep": "dep"}
+    deadline = time.monotonic() + 5
+    while "task" not in c.get("/seen").json() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    seen = c.get("/seen").json()
+    assert seen["handler"].startswith("viperhttp-sync") and seen["dep"].startswith("viperhttp-sync")
+    assert seen["task"].startswith("viperhttp-sync") and not seen["loop"].startswith("viperhttp-sync")
+    # blocking=False on a route overrides the app setting: inline on the interpreter thread
+    assert c.get("/inline").json()["thread"] == seen["loop"]
+
+
+def _concurrent_sleeps(server, n, seconds=0.5):
+    def one():
+        with httpx.Client(base_url=server.base, timeout=10) as c:
+            assert c.get(f"/sleep?seconds={seconds}").status_code == 200
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - t
+
+
+def test_threadpool_size_bounds_concurrency(pool_server):
+    at_limit = _concurrent_sleeps(pool_server, 2)    # threadpool_size=2: both run at once
+    past_limit = _concurrent_sleeps(pool_server, 3)  # the third waits for a free thread
+    assert 0.5 <= at_limit < 0.9, at_limit
+    assert past_limit >= 1.0, past_limit
+
+
+def test_threadpool_settings_are_checked(app):
+    viperhttp.reset()
+    with pytest.raises(ValueError, match="sync_handlers must be 'inline' or 'threadpool'"):
+        ViperHTTP(sync_handlers="threads")
+    with pytest.raises(ValueError, match="threadpool_size must be an int >= 1"):
+        ViperHTTP(threadpool_size=0)
+
+
+def test_dispatch_applies_the_typed_plan(app):
+    @app.get("/d/{n}")
+    def d(n: int, limit: int = 10):
+        return {"n": n, "limit": limit}
+
+    assert app.dispatch("GET", "/d/4?limit=2") == {"n": 4, "limit": 2}
+    invalid = app.dispatch("GET", "/d/x")
+    assert invalid["status_code"] == 422
+    assert invalid["body"]["detail"][0]["loc"] == ["path", "n"]
+
+
+def test_hostile_bodies_are_422_not_500(server):
+    c = server.client
+    deep = b"[" * 50000 + b"]" * 50000
+    r = c.post("/items/bulk", content=deep)
+    assert r.status_code == 422 and len(r.content) < 2000  # the body is not echoed back
+    nested = b'{"item":' + b'{"a":' * 20000 + b"1" + b"}" * 20000 + b"}"
+    r = c.post("/embed", content=nested)
+    assert r.status_code == 422 and len(r.content) < 2000
+    r = c.get("/headers", headers={"x-token": "9" * 5000})  # past Python's int digit limit
+    assert detail(r)[0][0] == ("header", "x-token")
