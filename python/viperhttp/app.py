@@ -304,7 +304,12 @@ class ViperHTTP(RouteDecorators):
                         if node.key[0] != "@":  # `dependencies=[...]`: run for the effect only
                             kwargs[node.key] = value
                     plan.inject(request, kwargs)
-                    result = await plan.handler(ws, **kwargs)
+                    result = plan.handler(ws, **kwargs)
+                    if hasattr(result, "__await__"):
+                        result = await result
+                    elif not isinstance(result, dict):
+                        # A sync handler may only refuse (a response dict); docs/websocket.md.
+                        raise TypeError("a WebSocket handler must be async or return a response")
                 except BaseException:
                     await teardown(stack)  # the first error wins (api.md §5.5)
                     raise

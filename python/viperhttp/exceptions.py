@@ -15,6 +15,7 @@ from .responses import JSONResponse, Response
 
 __all__ = [
     "HTTPException",
+    "WebSocketDisconnect",
     "not_found",
     "method_not_allowed",
     "internal_error",
@@ -46,6 +47,19 @@ class HTTPException(Exception):
 
     def __repr__(self) -> str:
         return f"HTTPException(status_code={self.status_code!r}, detail={self.detail!r})"
+
+
+class WebSocketDisconnect(Exception):
+    """The WebSocket connection ended with close code `code` (docs/websocket.md). Raised only
+    by `WebSocket.receive_or_raise()`; the original's methods return None/the close dict."""
+
+    def __init__(self, code: int = 1000, reason: str = "") -> None:
+        super().__init__(code)
+        self.code = code
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"WebSocketDisconnect(code={self.code})"
 
 
 def _reason_phrase(status_code: Any) -> str:

@@ -28,11 +28,13 @@ from .knobs import BridgeKnobs, split_run_kwargs
 
 _log_pending = _native._log_pending
 from .streaming import run_stream
+from .websocket import WebSocket, WsDispatcher
 
 log = logging.getLogger("viperhttp.bridge")
 
 __all__ = [
     "run", "start", "shutdown", "serialize_response", "runtime_features", "bridge_stats", "Bridge",
+    "WebSocket",
 ]
 
 _PLAIN_RESULTS = (dict, str, bytes, list, type(None), int, float, bytearray)
@@ -120,6 +122,7 @@ class Bridge:
         self._scheduled = False
         self._retry_handle: Optional[asyncio.TimerHandle] = None
         self._tick_handle: Optional[asyncio.TimerHandle] = None
+        self.ws = WsDispatcher(app, self._spawn)
 
     # -- polling ---------------------------------------------------------
     def start(self) -> None:
@@ -163,6 +166,9 @@ class Bridge:
         self._wake_soon()
 
     def admit(self, item: tuple) -> None:
+        if item[0].__class__ is str:  # ("ws_*", ...): handled inline in the poller
+            self.ws.handle(item)
+            return
         if self.backlog:
             self.backlog.append(((item, None, None), 0.0))
         elif self.queue.empty():

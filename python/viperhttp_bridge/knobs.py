@@ -12,21 +12,21 @@ RUNTIME_KNOBS = frozenset({
     "max_headers", "max_header_size", "max_body_size", "max_connections", "max_keepalive_requests",
     "header_timeout_ms", "keepalive_timeout_ms", "body_timeout_ms", "response_timeout_ms",
     "stream_idle_timeout_ms", "static_max_age", "server_header", "vfs_root", "reuse_port",
-    "max_body_memory", "min_body_rate", "send_timeout_ms",
+    "max_body_memory", "min_body_rate", "send_timeout_ms", "ws_max_message_size",
+    "ws_ping_interval_ms", "ws_pong_timeout_ms", "ws_handshake_timeout_ms", "ws_queue_size",
     # TLS and HTTP/2 (docs/tls-http2.md)
     "https", "http2", "http2_max_streams", "http2_idle_timeout_ms", "tls_cert_pem", "tls_key_pem",
     "tls_cert_path", "tls_key_path", "tls_cert", "tls_key", "tls_handshake_timeout_ms",
 })
 
 #: Keywords accepted by `run()` for features of other subsystems (docs, OTA,
-#: WebSocket, scale-out). They are accepted so apps written for the original run;
+#: scale-out). They are accepted so apps written for the original run;
 #: those that have no effect yet are listed in docs/bridge.md.
 ACCEPTED_ELSEWHERE = frozenset({
     "ota", "ota_prefix", "ota_token", "ota_token_header",
     "ota_token_query", "ota_dir", "ota_slot_size", "auto_docs", "title", "version", "description",
     "openapi_url", "docs_url", "redoc_url", "include_websocket_docs", "cache_schema", "servers",
-    "ws_max_message_size", "ws_ping_interval_ms", "ws_pong_timeout_ms", "ws_handshake_timeout_ms",
-    "ws_queue_size", "workers", "shared_store",
+    "workers", "shared_store",
 })
 
 

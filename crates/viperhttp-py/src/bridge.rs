@@ -19,7 +19,7 @@ use crate::json;
 use crate::server::{running, Running};
 
 /// Decode bytes as latin-1 (lossless, as ASGI/WSGI do); ASCII takes the fast path.
-fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+pub(crate) fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     match std::str::from_utf8(bytes) {
         Ok(s) if bytes.is_ascii() => PyString::new(py, s),
         _ => {
@@ -89,7 +89,7 @@ fn client_tuple<'py>(py: Python<'py>, msg: &IpcMsg) -> PyResult<Bound<'py, PyTup
 /// Build the request tuple
 /// `(request_id, method, path, query, headers_blob, body, client, scheme, http_version)`
 /// from one `REQ_HTTP` record, copying out of the ring and releasing it.
-fn request_tuple<'py>(
+pub(crate) fn request_tuple<'py>(
     py: Python<'py>,
     r: &Running,
     msg: &IpcMsg,
@@ -159,7 +159,11 @@ pub fn _poll_batch(py: Python<'_>, max_n: usize) -> PyResult<Bound<'_, PyList>> 
     let out = PyList::empty(py);
     for msg in &msgs {
         if msg.msg_type != MsgType::ReqHttp as u8 {
-            continue; // WebSocket records arrive with the WebSocket issue.
+            // WebSocket records become ("ws_*", ...) tuples (crate::ws).
+            if let Some(t) = crate::ws::record_tuple(py, &r, msg)? {
+                out.append(t)?;
+            }
+            continue;
         }
         if r.ipc.is_cancelled(msg.request_id) {
             let total = msg.uri_len as u32 + msg.headers_len as u32 + msg.body_len;
@@ -184,6 +188,9 @@ pub fn poll_request(py: Python<'_>) -> PyResult<Option<Bound<'_, PyDict>>> {
         return Ok(None);
     };
     let t = item.cast_into::<PyTuple>()?;
+    if let Some(d) = crate::ws::record_dict(py, &t)? {
+        return Ok(Some(d));
+    }
     let d = PyDict::new(py);
     d.set_item("type", "http")?;
     d.set_item("request_id", t.get_item(0)?)?;
@@ -238,7 +245,7 @@ fn content_type_line(block: &mut Vec<u8>, value: &str) -> PyResult<()> {
     push_response_header(block, b"Content-Type", value.as_bytes()).map_err(ipc_err)
 }
 
-fn ipc_err(e: IpcError) -> PyErr {
+pub(crate) fn ipc_err(e: IpcError) -> PyErr {
     match e {
         IpcError::HeadersTooLarge => PyValueError::new_err("headers too large"),
         IpcError::RingFull => PyValueError::new_err("ipc ring full"),
@@ -412,16 +419,27 @@ fn serialise(py: Python<'_>, value: &Bound<'_, PyAny>, strict: bool) -> PyResult
 /// `[headers][body]`) and push it. Waits, detached, when the ring or the queue
 /// is full (runtime.md §2.6, §2.7).
 /// One response record to write: `[headers][body]` plus its header fields.
-struct FrameOut<'a> {
-    id: u32,
-    status: u16,
-    headers: &'a [u8],
-    body: &'a [u8],
-    flags: u8,
-    total_len: u32,
+pub(crate) struct FrameOut<'a> {
+    pub(crate) id: u32,
+    pub(crate) status: u16,
+    pub(crate) headers: &'a [u8],
+    pub(crate) body: &'a [u8],
+    pub(crate) flags: u8,
+    pub(crate) total_len: u32,
 }
 
 fn push_frame(py: Python<'_>, r: &Running, f: FrameOut<'_>) -> PyResult<()> {
+    push_record(py, r, MsgType::RespHttp, 0, f)
+}
+
+/// [`push_frame`] for any response type (`method` = WebSocket opcode).
+pub(crate) fn push_record(
+    py: Python<'_>,
+    r: &Running,
+    msg_type: MsgType,
+    method: u8,
+    f: FrameOut<'_>,
+) -> PyResult<()> {
     let FrameOut {
         id,
         status,
@@ -456,7 +474,8 @@ fn push_frame(py: Python<'_>, r: &Running, f: FrameOut<'_>) -> PyResult<()> {
     }
     let msg = IpcMsg {
         request_id: id,
-        msg_type: MsgType::RespHttp as u8,
+        msg_type: msg_type as u8,
+        method,
         status_code: status,
         headers_len: headers.len() as u16,
         headers_offset: if headers.is_empty() { 0 } else { offset },

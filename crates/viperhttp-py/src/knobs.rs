@@ -180,6 +180,19 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
                     runtime.timeouts.min_body_rate = int_knob(&name, v, 0, U32)? as u64
                 }
                 "send_timeout_ms" => runtime.timeouts.send_ms = int_knob(&name, v, 0, U32)? as u64,
+                "ws_max_message_size" => {
+                    runtime.ws.max_message_size = int_knob(&name, v, 1, 1 << 30)? as usize
+                }
+                "ws_ping_interval_ms" => {
+                    runtime.ws.ping_interval_ms = int_knob(&name, v, 0, U32)? as u64
+                }
+                "ws_pong_timeout_ms" => {
+                    runtime.ws.pong_timeout_ms = int_knob(&name, v, 1, U32)? as u64
+                }
+                "ws_handshake_timeout_ms" => {
+                    runtime.ws.handshake_timeout_ms = int_knob(&name, v, 1, U32)? as u64
+                }
+                "ws_queue_size" => runtime.ws.queue_size = int_knob(&name, v, 1, 65535)? as usize,
                 "max_keepalive_requests" => {
                     runtime.limits.max_keepalive_requests = int_knob(&name, v, 1, U32)? as usize
                 }

@@ -8,6 +8,7 @@ mod logs;
 mod native_config;
 mod routes;
 mod server;
+mod ws;
 
 use pyo3::prelude::*;
 
@@ -49,6 +50,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::_stream_credit, m)?)?;
     m.add_function(wrap_pyfunction!(json::json_dumps, m)?)?;
     m.add_function(wrap_pyfunction!(json::set_json_default, m)?)?;
+    // WebSocket, interpreter side
+    m.add_function(wrap_pyfunction!(ws::ws_accept, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::ws_reject, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::ws_send, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::ws_close, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::_ws_credit, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::_ws_consumed, m)?)?;
     // routes
     m.add_function(wrap_pyfunction!(routes::route_add, m)?)?;
     m.add_function(wrap_pyfunction!(routes::route_match, m)?)?;

@@ -246,7 +246,7 @@ pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("workers_limit_max", limit_max)?;
     // Every key of runtime.md §8 is kept; these have no counterpart on a computer
     // (PSRAM, the original's per-state hit counters, the accept queue) or belong to
-    // subsystems not built yet (WebSocket, the stream back-pressure helper).
+    // subsystems not built yet (the stream back-pressure helper).
     for zero in [
         "accepts_enqueued",
         "accepts_rejected",
@@ -254,8 +254,6 @@ pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         "accept_queue_peak",
         "workers_recv_psram",
         "workers_recv_ram",
-        "ws_handoffs",
-        "ws_tasks_active",
         "scheduler_yields",
         "state_read_req_hits",
         "state_wait_ipc_hits",

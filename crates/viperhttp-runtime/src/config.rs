@@ -185,6 +185,37 @@ pub struct RuntimeConfig {
     pub tls: Option<TlsSettings>,
     /// HTTP/2.
     pub http2: Http2Config,
+    /// WebSocket limits and timers (docs/websocket.md).
+    pub ws: WsSettings,
+}
+
+/// WebSocket settings; each field is the `app.run()` keyword of the same name
+/// with a `ws_` prefix (docs/websocket.md, "Settings").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WsSettings {
+    /// `ws_max_message_size`: largest frame and reassembled message (→ close 1009).
+    pub max_message_size: usize,
+    /// `ws_ping_interval_ms`: server keep-alive ping period (0 = off).
+    pub ping_interval_ms: u64,
+    /// `ws_pong_timeout_ms`: time allowed for the pong (→ close 1002).
+    pub pong_timeout_ms: u64,
+    /// `ws_handshake_timeout_ms`: time the app has to accept or reject (→ 504).
+    pub handshake_timeout_ms: u64,
+    /// `ws_queue_size`: unconsumed inbound messages per connection before the
+    /// runtime stops reading that socket.
+    pub queue_size: usize,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        Self {
+            max_message_size: 65536,
+            ping_interval_ms: 30_000,
+            pong_timeout_ms: 10_000,
+            handshake_timeout_ms: 2000,
+            queue_size: 8,
+        }
+    }
 }
 
 impl RuntimeConfig {
@@ -214,6 +245,7 @@ impl Default for RuntimeConfig {
             rate_limit: None,
             tls: None,
             http2: Http2Config::default(),
+            ws: WsSettings::default(),
         }
     }
 }

@@ -11,7 +11,6 @@ use bytes::BytesMut;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -40,16 +39,11 @@ pub(crate) struct ConnCtx {
     pub(crate) stop: watch::Receiver<bool>,
 }
 
-/// Serve `stream` until it closes. `watcher` lets the stop sequence drain
-/// HTTP/1 connections; HTTP/2 ones follow `ctx.stop`.
-pub(crate) async fn serve_connection(
-    ctx: Arc<ConnCtx>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    watcher: Watcher,
-) {
+/// Serve `stream` until it closes. When `ctx.stop` flips, HTTP/1 connections
+/// finish their request and close, HTTP/2 ones send GOAWAY and finish their streams.
+pub(crate) async fn serve_connection(ctx: Arc<ConnCtx>, stream: TcpStream, peer: SocketAddr) {
     match &ctx.tls {
-        None => sniffed(&ctx, stream, peer, false, watcher).await,
+        None => sniffed(&ctx, stream, peer, false).await,
         Some(tls) => {
             let Some(accepted) = tls.accept(stream).await else {
                 return;
@@ -60,7 +54,7 @@ pub(crate) async fn serve_connection(
                     h2.serve(ctx.shared.clone(), conn, accepted.stream, ctx.stop.clone())
                         .await
                 }
-                _ => sniffed(&ctx, accepted.stream, peer, true, watcher).await,
+                _ => sniffed(&ctx, accepted.stream, peer, true).await,
             }
         }
     }
@@ -79,7 +73,7 @@ fn conn_info(peer: SocketAddr, shared: &Shared, tls: bool) -> Arc<ConnInfo> {
 /// with GOAWAY `HTTP_1_1_REQUIRED` when HTTP/2 is off), anything else as HTTP/1.
 /// The connection is registered for idle eviction while it waits for them, as
 /// an HTTP/1 connection waiting for its first head is.
-async fn sniffed<IO>(ctx: &Arc<ConnCtx>, mut io: IO, peer: SocketAddr, tls: bool, watcher: Watcher)
+async fn sniffed<IO>(ctx: &Arc<ConnCtx>, mut io: IO, peer: SocketAddr, tls: bool)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -120,7 +114,7 @@ where
     }
     let io = Prefixed::new(buf.freeze(), io);
     match (kind, &ctx.h2) {
-        (Sniffed::Http1, _) => serve_h1(ctx, io, conn, watcher).await,
+        (Sniffed::Http1, _) => serve_h1(ctx, io, conn).await,
         (Sniffed::Closed, _) => {}
         (Sniffed::Http2, Some(h2)) => {
             // HTTP/2 connections are not evicted (docs/tls-http2.md).
@@ -138,7 +132,7 @@ where
 }
 
 /// HTTP/1.x behind the head guard (docs/http.md).
-async fn serve_h1<IO>(ctx: &Arc<ConnCtx>, io: IO, conn: Arc<ConnInfo>, watcher: Watcher)
+async fn serve_h1<IO>(ctx: &Arc<ConnCtx>, io: IO, conn: Arc<ConnInfo>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -147,6 +141,18 @@ where
     let io = GuardedIo::new(io, conn.guard.clone(), ctx.guard_limits.clone());
     let shared = ctx.shared.clone();
     let svc = service_fn(move |req| handle(shared.clone(), conn.clone(), req));
-    let connection = ctx.h1.serve_connection(TokioIo::new(io), svc);
-    let _ = watcher.watch(connection).await;
+    // with_upgrades: a 101 hands the socket to the WebSocket task (ws.rs), over TLS too.
+    let connection = ctx
+        .h1
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    let mut stop = ctx.stop.clone();
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = stop.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The ViperHTTP native runtime (core 0's role): tokio + hyper on its own
 //! threads. It parses HTTP, applies limits, answers what needs no Python
 //! (404/405, static files, CORS preflights, trusted-host and rate-limit
-//! rejections) and hands every Python-routed request to the interpreter thread
+//! rejections, the WebSocket handshake and framing) and hands every Python-routed request to the interpreter thread
 //! through `viperhttp-ipc`. It never depends on pyo3, so it cannot touch the GIL.
 
 pub mod body;
@@ -22,6 +22,7 @@ pub mod static_files;
 pub mod stats;
 pub mod tls;
 pub mod trusted_host;
+pub mod ws;
 
 pub use config::RuntimeConfig;
 pub use error::RuntimeError;

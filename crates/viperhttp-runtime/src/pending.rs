@@ -342,6 +342,7 @@ pub async fn dispatch_responses(
     ipc: Arc<Ipc>,
     pending: Arc<Pending>,
     stats: Arc<ServerStats>,
+    ws: Arc<crate::ws::Registry>,
     wake: Arc<Notify>,
 ) {
     let mut batch: Vec<IpcMsg> = Vec::with_capacity(256);
@@ -356,9 +357,11 @@ pub async fn dispatch_responses(
         }
         for msg in &batch {
             if msg.msg_type != MsgType::RespHttp as u8 {
-                // WebSocket responses arrive with the WebSocket issue; drop them cleanly.
-                take_frame(&ipc, msg);
-                ServerStats::bump(&stats.ipc_pending_dropped);
+                // RESP_WS_*: to the connection (docs/websocket.md); unknown ids are dropped.
+                let frame = take_frame(&ipc, msg);
+                if !ws.deliver(msg, frame.headers, frame.body) {
+                    ServerStats::bump(&stats.ipc_pending_dropped);
+                }
                 continue;
             }
             let frame = take_frame(&ipc, msg);

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use hyper::server::conn::http1;
-use hyper_util::server::graceful::GracefulShutdown;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, Semaphore};
 use viperhttp_ipc::Ipc;
@@ -120,6 +119,8 @@ pub struct Shared {
     pub body_budget: BodyBudget,
     /// TLS settings and handshake, when `https` is on (reloadable).
     pub tls: Option<Arc<TlsLayer>>,
+    /// Open WebSocket connections.
+    pub ws: Arc<crate::ws::Registry>,
 }
 
 /// A running server: its thread, address and stop controls.
@@ -207,6 +208,7 @@ impl ServerHandle {
             rate_limiter,
             body_budget: BodyBudget::new(config_body_memory),
             tls,
+            ws: Arc::default(),
         });
 
         // Wake-ups from the interpreter thread: responses pushed while the
@@ -323,9 +325,14 @@ async fn serve(
         shared.ipc.clone(),
         shared.pending.clone(),
         shared.stats.clone(),
+        shared.ws.clone(),
         response_wake,
     ));
-    let graceful = GracefulShutdown::new();
+    // Graceful drain by hand: hyper-util's GracefulShutdown does not take an http1
+    // connection `with_upgrades()`. `stop` asks every connection to finish its
+    // request and close; `alive` closes when the last connection task ends.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let permits = Arc::new(Semaphore::new(shared.config.limits.max_connections.max(1)));
     let mut builder = http1::Builder::new();
     // No `pipeline_flush`: in hyper 1.x it turns off write backpressure, so a large
@@ -346,7 +353,6 @@ async fn serve(
     }
     builder.max_buf_size(guard_limits.hyper_max_buf_size());
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(ConnCtx {
         shared: shared.clone(),
         h1: builder,
@@ -402,22 +408,27 @@ async fn serve(
             .stats
             .event_conn_peak
             .fetch_max(open, Ordering::Relaxed);
-        let watcher = graceful.watcher();
         let ctx = ctx.clone();
+        let alive = alive_tx.clone();
         tokio::spawn(async move {
             let stats = ctx.shared.stats.clone();
-            serve_connection(ctx, stream, peer, watcher).await;
+            serve_connection(ctx, stream, peer).await;
+            drop(alive);
             stats.connections_open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
     }
-    // HTTP/2 connections: GOAWAY now; they end once their streams finish.
-    let _ = stop_tx.send(true);
     drop(ctx);
     drop(listener);
-    // Drain: in-flight requests finish (Connection: close); idle ones close now.
+    // Drain: in-flight requests finish (Connection: close); idle ones close now;
+    // HTTP/2 connections send GOAWAY and end once their streams finish
+    // (docs/tls-http2.md); WebSockets send close 1001 and end (docs/websocket.md,
+    // "Shutdown").
+    shared.ws.go_away();
+    let _ = stop_tx.send(true);
+    drop(alive_tx);
     tokio::select! {
-        _ = async { tokio::join!(graceful.shutdown(), stop_tx.closed()) } => {}
+        _ = async { tokio::join!(alive_rx.recv(), shared.ws.drained()) } => {}
         _ = force_close.notified() => {}
     }
     dispatcher.abort();

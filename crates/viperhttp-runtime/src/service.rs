@@ -136,8 +136,10 @@ pub async fn handle(
     if expects_continue && source.get() != Source::Ipc {
         keep_alive = false;
     }
-    resp.headers_mut()
-        .insert(CONNECTION, if keep_alive { KEEP_ALIVE } else { CLOSE });
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        resp.headers_mut()
+            .insert(CONNECTION, if keep_alive { KEEP_ALIVE } else { CLOSE });
+    }
     if is_http10 {
         // Answer in the client's version ourselves: hyper's 1.0 fix-up then honours our
         // `close` (with a 1.1 head it would append `keep-alive` to it).
@@ -364,6 +366,11 @@ async fn route_checked(
             return too_many_requests(retry_after);
         }
     }
+    // WebSocket upgrades (docs/websocket.md) after the guards above, before static mounts.
+    if crate::ws::handshake::is_upgrade(&req) {
+        source.set(Source::Ipc);
+        return crate::ws::handshake::handshake(shared, conn, req).await;
+    }
     // Static mounts (§6) before Python routes; served natively, never via Python.
     let statics = &shared.config.static_files;
     if !statics.is_empty() {
@@ -407,7 +414,7 @@ async fn route_checked(
     forward_to_python(shared, conn, method, req).await
 }
 
-fn peer_fields(peer: &SocketAddr) -> ([u8; 16], u16) {
+pub(crate) fn peer_fields(peer: &SocketAddr) -> ([u8; 16], u16) {
     let ip = match peer.ip() {
         std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
         std::net::IpAddr::V6(v6) => v6,
@@ -583,7 +590,10 @@ async fn forward_to_python(
 /// Push to the request queue; when full, retry twice at once, then wait for
 /// queue space up to `ipc_enqueue_retry_ms` (deferred push, `runtime.md` §2.7),
 /// never blocking the event loop. Gives up with `503 Queue Full`.
-async fn push_request(shared: &Shared, msg: IpcMsg) -> Result<(), Response<ResponseBody>> {
+pub(crate) async fn push_request(
+    shared: &Shared,
+    msg: IpcMsg,
+) -> Result<(), Response<ResponseBody>> {
     let ipc = &shared.ipc;
     let mut msg = msg;
     // While connections are parked, newcomers queue behind them (FIFO, §2.7 decision).

@@ -110,11 +110,22 @@ counters! {
     http2_err_http11_required,
     /// HTTP/2 connections closed by the stall watchdog (`send_timeout_ms`).
     http2_stall_closed,
+    /// WebSocket handshakes handed to Python (`REQ_WS_CONNECT` pushed).
+    ws_handoffs,
+    /// Upgraded WebSocket connections open now (gauge).
+    ws_tasks_active,
+    /// WebSocket messages handed to Python.
+    ws_messages_in,
+    /// WebSocket frames written for Python.
+    ws_frames_out,
+    /// WebSocket connections closed for a protocol, UTF-8 or size violation.
+    ws_protocol_closed,
 }
 
 /// Gauges (current values, not event counts): `server_stats_reset()` keeps them.
-const GAUGES: [&str; 4] = [
+const GAUGES: [&str; 5] = [
     "connections_open",
+    "ws_tasks_active",
     "ipc_pending_used",
     "event_conn_peak",
     "body_budget_waiting",

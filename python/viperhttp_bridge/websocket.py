@@ -1,0 +1,341 @@
+"""WebSockets in the bridge (docs/websocket.md): the `WebSocket` object a handler gets, and
+the dispatch of `ws_connect` / `ws_msg` / `ws_disconnect` records to it.
+
+Framing, ping/pong and the close handshake are native; this side sees whole messages.
+Backpressure: `send_*` awaits while the connection's outbound queue in the runtime is full
+(`_ws_credit`), and each message taken by `receive()` returns one inbound credit to the
+runtime (`_ws_consumed`), which stops reading a socket whose app has `ws_queue_size`
+messages not yet taken.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, AsyncIterator, Callable, Deque, Dict, List, Optional
+
+from viperhttp import _native
+from viperhttp.exceptions import WebSocketDisconnect
+from viperhttp.responses import json_dumps
+
+log = logging.getLogger("viperhttp.bridge")
+
+__all__ = ["WebSocket", "WebSocketDisconnect", "WsDispatcher"]
+
+#: Sleep between credit checks while a send waits for a slow client: 1 ms at first, doubling
+#: to 16 ms, so many stalled senders do not spin the interpreter thread.
+_CREDIT_POLL_S = 0.001
+_CREDIT_POLL_MAX_S = 0.016
+
+
+def _json_body(obj: Any) -> str:
+    return json_dumps(obj).decode("utf-8")
+
+
+class WebSocket:
+    """One WebSocket connection, as a handler sees it (docs/websocket.md, "The WebSocket
+    object"). Every send on a closed socket is a silent no-op; `receive()` returns the close
+    dict once the connection ended, every time."""
+
+    __slots__ = ("conn_id", "request", "_accepted", "_closed", "_close_code", "_inbox", "_waiter",
+                 "_fragmenting", "_on_settle", "__weakref__")
+
+    def __init__(self, conn_id: int, request: Any) -> None:
+        self.conn_id = conn_id
+        self.request = request
+        self._accepted = False
+        self._closed = False  # this side sent close, or the connection ended
+        self._close_code: Optional[int] = None  # set when the connection ended
+        self._inbox: Deque[Dict[str, Any]] = deque()
+        self._waiter: Optional[asyncio.Future] = None
+        self._fragmenting = False
+        self._on_settle: Optional[Callable[[str, Any], None]] = None
+
+    # -- handshake -------------------------------------------------------------------------
+    @property
+    def client_protocols(self) -> List[str]:
+        """The subprotocols the client offered (`Sec-WebSocket-Protocol`), in order."""
+        raw = self.request.headers.get("sec-websocket-protocol") or ""
+        return [p.strip() for p in raw.split(",") if p.strip()]
+
+    @property
+    def accepted(self) -> bool:
+        return self._accepted
+
+    async def accept(self, subprotocol: Any = None) -> None:
+        """Complete the handshake (`101`). No-op when already accepted or closed."""
+        if self._accepted or self._closed:
+            return
+        if subprotocol is not None and not isinstance(subprotocol, (str, bytes)):
+            raise TypeError("subprotocol must be str/bytes")
+        _native.ws_accept(self.conn_id, subprotocol)
+        self._accepted = True
+        if self._on_settle is not None:
+            self._on_settle("accept", None)
+
+    # -- sending ---------------------------------------------------------------------------
+    async def _wait_credit(self) -> bool:
+        credit = _native._ws_credit
+        pause = _CREDIT_POLL_S
+        while not credit(self.conn_id):
+            if self._closed:
+                return False
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _CREDIT_POLL_MAX_S)
+        return not self._closed
+
+    def _check_open(self) -> bool:
+        if self._closed:
+            return False
+        if not self._accepted:
+            raise RuntimeError("WebSocket is not accepted")
+        return True
+
+    async def send(self, data: Any, opcode: int = 0, final: bool = True) -> None:
+        """Raw send. `opcode=0` picks 1 for str and 2 for bytes, or continues a message begun
+        with `final=False`; 1, 2, 9 (ping) and 10 (pong) are accepted; other values raise."""
+        if opcode not in (0, 1, 2, 9, 10):
+            raise ValueError("opcode must be 0, 1, 2, 9 or 10 (close goes through close())")
+        if isinstance(data, (bytearray, memoryview)):
+            data = bytes(data)
+        if not isinstance(data, (str, bytes)):
+            raise TypeError("data must be str/bytes")
+        if not self._check_open() or not await self._wait_credit():
+            return
+        _native.ws_send(self.conn_id, data, opcode, final)
+
+    async def send_text(self, text: str) -> None:
+        await self.send(str(text), 1)
+
+    async def send_bytes(self, data: Any) -> None:
+        await self.send(bytes(data), 2)
+
+    async def send_json(self, obj: Any) -> None:
+        await self.send(_json_body(obj), 1)
+
+    async def close(self, code: int = 1000, reason: Any = "") -> None:
+        """Send a close frame (reason cut to 123 UTF-8 bytes); does not wait for the reply."""
+        if self._closed:
+            return
+        if not self._accepted:
+            # Before accept(): the handshake is refused with 403 (docs/websocket.md).
+            self._closed = True
+            if self._on_settle is not None:
+                self._on_settle("reject", 403)
+            return
+        _native.ws_close(self.conn_id, code, reason or None)  # an invalid code raises: still open
+        self._closed = True
+
+    # -- receiving -------------------------------------------------------------------------
+    def _close_dict(self) -> Dict[str, Any]:
+        return {"type": "close", "code": self._close_code if self._close_code is not None else 1000}
+
+    async def receive(self) -> Dict[str, Any]:
+        """The next message dict, or the close dict once the connection ended."""
+        while True:
+            if self._inbox:
+                msg = self._inbox.popleft()
+                _native._ws_consumed(self.conn_id)
+                return msg
+            if self._close_code is not None:
+                return self._close_dict()
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    async def receive_text(self) -> Optional[str]:
+        """The next text message (binary ones are skipped), or None once closed."""
+        while True:
+            msg = await self.receive()
+            if msg["type"] == "close":
+                return None
+            if msg["opcode"] == 1:
+                return msg["text"]
+
+    async def receive_bytes(self) -> Optional[bytes]:
+        """The next binary message (text ones are skipped), or None once closed."""
+        while True:
+            msg = await self.receive()
+            if msg["type"] == "close":
+                return None
+            if msg["opcode"] == 2:
+                return msg["data"]
+
+    async def receive_json(self) -> Any:
+        """The next text message parsed as JSON; None once closed."""
+        import json
+
+        text = await self.receive_text()
+        return None if text is None else json.loads(text)
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        """Text messages until the connection closes."""
+        while True:
+            text = await self.receive_text()
+            if text is None:
+                return
+            yield text
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Binary messages until the connection closes."""
+        while True:
+            data = await self.receive_bytes()
+            if data is None:
+                return
+            yield data
+
+    async def receive_or_raise(self) -> Dict[str, Any]:
+        """`receive()`, raising `WebSocketDisconnect(code)` instead of returning the close dict."""
+        msg = await self.receive()
+        if msg["type"] == "close":
+            raise WebSocketDisconnect(msg["code"])
+        return msg
+
+    # -- fed by the dispatcher -------------------------------------------------------------
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _deliver(self, opcode: int, data: bytes) -> None:
+        if opcode == 1:
+            msg = {"type": "message", "opcode": 1, "data": data, "final": True,
+                   "text": data.decode("utf-8")}
+        else:
+            msg = {"type": "message", "opcode": 2, "data": data, "final": True, "bytes": data}
+        self._inbox.append(msg)
+        self._wake()
+
+    def _disconnected(self, code: int) -> None:
+        self._close_code = code
+        self._closed = True
+        self._wake()
+
+
+class WsDispatcher:
+    """The bridge's WebSocket half (runtime.md-style records → `WebSocket` objects)."""
+
+    def __init__(self, app: Any, spawn: Callable[[Any], "asyncio.Task[Any]"]) -> None:
+        from viperhttp.request import Request
+
+        self.app = app
+        self._spawn = spawn
+        self._from_native = Request._from_native
+        self.sockets: Dict[int, WebSocket] = {}
+
+    def handle(self, item: tuple) -> None:
+        kind = item[0]
+        if kind == "ws_msg":
+            ws = self.sockets.get(item[1])
+            if ws is None:
+                _native._ws_consumed(item[1])
+                return
+            ws._deliver(item[2], item[3])
+        elif kind == "ws_disconnect":
+            ws = self.sockets.pop(item[1], None)
+            if ws is not None:
+                ws._disconnected(item[2])
+        elif kind == "ws_connect":
+            self._connect(item[1])
+
+    def _connect(self, req: tuple) -> None:
+        conn_id = req[0]
+        try:
+            request = self._from_native(*req)
+        except Exception as exc:
+            log.error("ws_dispatch_error %r", exc, exc_info=True)
+            self._reject(conn_id, 400, "Bad Request")
+            return
+        ws = WebSocket(conn_id, request)
+        path = request.path + ("?" + request.query if request.query else "")
+        try:
+            result = self.app.ws_dispatch(path, ws, request)
+        except Exception as exc:
+            log.error("ws_dispatch_error %r", exc, exc_info=True)
+            self._reject(conn_id, 500, "Internal Server Error")
+            return
+        if result is None or (isinstance(result, tuple) and result and result[0] is False):
+            self._reject(conn_id, 404, "Not Found")
+            return
+        if isinstance(result, dict):
+            self._reject_with(conn_id, result)
+            return
+        if not hasattr(result, "__await__"):
+            log.error("ws_dispatch_error handler returned %r, not a coroutine", type(result))
+            self._reject(conn_id, 500, "Internal Server Error")
+            return
+        self.sockets[conn_id] = ws
+        self._spawn(self._run(ws, result))
+
+    def _reject(self, conn_id: int, status: int, body: Any, content_type: Optional[str] = None) -> None:
+        try:
+            _native.ws_reject(conn_id, status, body, content_type)
+        except Exception as exc:
+            log.error("ws_dispatch_error %r", exc, exc_info=True)
+
+    def _reject_with(self, conn_id: int, resp: Dict[str, Any]) -> None:
+        """A response dict from the route (query/dependency failure, or the handler's own)."""
+        status = resp.get("status_code") or 400
+        body = resp.get("body")
+        content_type = resp.get("content_type")
+        if isinstance(body, (dict, list)):
+            body = _json_body(body)
+            content_type = content_type or "application/json"
+        elif body is not None and not isinstance(body, (str, bytes)):
+            body = str(body)
+        self._reject(conn_id, int(status), body, content_type)
+
+    async def _run(self, ws: WebSocket, coro: Any) -> None:
+        """The handler task: 1011 (or 500 before accept) when it raises; 1000 (or 403 before
+        accept) when it returns without closing (docs/websocket.md, "Handler lifecycle")."""
+        settled: List[Any] = []
+
+        def on_settle(kind: str, status: Any) -> None:
+            settled.append(kind)
+            if kind == "reject":
+                self.sockets.pop(ws.conn_id, None)
+                self._reject(ws.conn_id, status, "Forbidden")
+
+        ws._on_settle = on_settle
+        try:
+            result = await coro
+            if isinstance(result, dict) and not ws._accepted and not ws._closed:
+                ws._closed = True
+                self.sockets.pop(ws.conn_id, None)
+                self._reject_with(ws.conn_id, result)
+                return
+        except asyncio.CancelledError:
+            if ws._accepted and not ws._closed:
+                ws._closed = True
+                self._close_quietly(ws.conn_id, 1001, "")
+            raise
+        except Exception as exc:
+            log.error("ws_handler_error %r", exc, exc_info=True)
+            if not ws._accepted:
+                if not ws._closed:
+                    ws._closed = True
+                    self.sockets.pop(ws.conn_id, None)
+                    self._reject(ws.conn_id, 500, "Internal Server Error")
+            elif not ws._closed:
+                ws._closed = True
+                self._close_quietly(ws.conn_id, 1011, "Handler error")
+            return
+        finally:
+            ws._on_settle = None
+        if not ws._closed:
+            if ws._accepted:
+                ws._closed = True
+                self._close_quietly(ws.conn_id, 1000, "")
+            else:
+                ws._closed = True
+                self.sockets.pop(ws.conn_id, None)
+                self._reject(ws.conn_id, 403, "Forbidden")
+
+    @staticmethod
+    def _close_quietly(conn_id: int, code: int, reason: str) -> None:
+        try:
+            _native.ws_close(conn_id, code, reason or None)
+        except Exception as exc:
+            log.error("ws_handler_error %r", exc, exc_info=True)

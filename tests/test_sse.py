@@ -1,0 +1,79 @@
+"""Server-Sent Events end to end (docs/websocket.md, "Server-Sent Events"): event bytes on the
+wire, reconnection with `Last-Event-ID`, keep-alive comments, and a client disconnect closing
+the generator (its `finally` runs). Real server (tests/apps/ws_app.py), real sockets."""
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+APP = "apps/ws_app.py"
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def app(serve):
+    return serve(APP)
+
+
+def test_event_bytes_on_the_wire(app):
+    r = app.client.get("/sse/events")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert r.headers["cache-control"] == "no-cache"
+    assert r.headers["transfer-encoding"] == "chunked"
+    assert r.content == (
+        b"retry: 3000\n\n"
+        b"event: greet\nid: 1\ndata: hello\ndata: world\n\n"
+        b':c1\n:c2\ndata: {"a":1}\n\n'
+        b"retry: 1500\ndata:\n\n"          # id 0 is falsy: omitted; None data: one empty line
+        b"data: bytes\n\n"                  # retry "x" is not an int: ignored
+        b'data: ["x",1]\n\n'
+        b"data: plain\n\n"
+    )
+
+
+def _events(body: bytes):
+    out = []
+    for block in body.decode().split("\n\n"):
+        if not block:
+            continue
+        fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
+        out.append(fields)
+    return out
+
+
+def test_reconnection_resumes_after_last_event_id(app):
+    first = _events(app.client.get("/sse/resume").content)
+    assert [(e["id"], e["data"]) for e in first] == [("1", "n1"), ("2", "n2"), ("3", "n3")]
+    # A browser reconnects with the last id it saw; the app reads it from the request.
+    again = _events(app.client.get("/sse/resume", headers={"Last-Event-ID": first[-1]["id"]}).content)
+    assert [(e["id"], e["data"]) for e in again] == [("4", "n4"), ("5", "n5"), ("6", "n6")]
+
+
+def test_ping_comments_while_the_source_is_silent(app):
+    r = app.client.get("/sse/ping")
+    assert r.content.startswith(b"data: first\n\n")
+    assert r.content.endswith(b"data: second\n\n")
+    assert r.content.count(b":ping\n\n") >= 2
+
+
+def test_client_disconnect_closes_the_generator(app):
+    with httpx.Client(base_url=app.base, timeout=10) as c:
+        with c.stream("GET", "/sse/forever") as r:
+            seen = []
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    seen.append(int(line[6:]))
+                if len(seen) == 3:
+                    break
+    assert seen == [1, 2, 3]
+    deadline = time.monotonic() + 5
+    closed = 0
+    while time.monotonic() < deadline:
+        closed = app.client.get("/state").json()["sse_closed"]
+        if closed:
+            break
+        time.sleep(0.05)
+    assert closed == 1, "the generator's finally must run once the client is gone"
