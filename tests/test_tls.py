@@ -259,3 +259,18 @@ def test_pem_given_without_https_is_ignored(serve):
     srv = serve(APP, env={"TLS_KW": json.dumps({"tls_cert_pem": "not a certificate", "tls_key_pem": "nor a key"})})
     r = httpx.get(f"http://127.0.0.1:{srv.port}/info", timeout=10)
     assert r.json()["scheme"] == "http"
+
+
+def test_websocket_over_tls_uses_the_same_tls_layer(serve, tmp_path):
+    import websocket  # websocket-client
+
+    cert = make_cert()
+    srv = serve(APP, env=tls_kw(*cert.write(tmp_path), http2=True))
+    ca = cert.ca_file(tmp_path)
+    ws = websocket.create_connection(f"wss://localhost:{srv.port}/ws/echo", timeout=10,
+                                     sslopt={"ca_certs": str(ca), "cert_reqs": ssl.CERT_REQUIRED})
+    try:
+        ws.send("hi")
+        assert ws.recv() == "echo:hi"
+    finally:
+        ws.close()

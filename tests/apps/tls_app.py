@@ -104,6 +104,16 @@ async def astream(n: int = 3):
     return StreamingResponse(gen(), content_type="text/plain")
 
 
+@app.websocket("/ws/echo")
+async def ws_echo(ws):
+    await ws.accept()
+    while True:
+        msg = await ws.receive()
+        if msg["type"] == "close":
+            return
+        await ws.send_text("echo:" + msg["text"])
+
+
 @app.get("/stats")
 def stats():
     return {"server": viperhttp.server_stats(), "https": viperhttp.https_status(),
