@@ -688,9 +688,19 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     # (6)+(7) stop any previous server, start the native listener.
     if _native.bound_port() is not None:
         _native.close()
-    bound = _native.start(host=host, port=port, **runtime_kw)
+    main_thread = threading.current_thread() is threading.main_thread()
+    try:
+        bound = _native.start(host=host, port=port, **runtime_kw)
+    except (ValueError, OSError) as exc:
+        if not (runtime_kw.get("https") and block and main_thread):
+            raise
+        # A certificate or key that cannot be used ends a blocking script with one clear
+        # line and status 1, not a traceback (docs/tls-http2.md, "Start errors").
+        log.error("tls_error %s", exc)
+        raise SystemExit(f"viperhttp: cannot start HTTPS: {exc}") from exc
     app.bound_port = bound
-    log.info("viperhttp serving on http://%s:%d", host, bound)
+    scheme = "https" if runtime_kw.get("https") else "http"
+    log.info("viperhttp serving on %s://%s:%d", scheme, host, bound)
 
     bridge = Bridge(app, ev_loop, knobs)
     refresh_access_log()
@@ -733,6 +743,8 @@ def serve_started(bridge: "Bridge") -> None:
             ev_loop.call_soon_threadsafe(bridge.request_stop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
+        if runtime_kw.get("https") and hasattr(signal, "SIGHUP"):
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_sighup)
     try:
         ev_loop.run_until_complete(bridge.stop_event.wait())
         ev_loop.run_until_complete(bridge.drain(shutdown_timeout_s))
@@ -791,6 +803,17 @@ def _returns_at_once(original: Callable[[], None]) -> Callable[[], None]:
         if sys._getframe(1).f_code.co_name == "run_until_complete":
             original()
     return run_forever
+
+
+def _on_sighup(_signum: int, _frame: Any) -> None:
+    """SIGHUP: re-read the TLS certificate and key (docs/tls-http2.md, "Reload"). Open
+    connections keep theirs; a bad new pair is logged and the old one stays in use."""
+    try:
+        _native.reload_tls()
+    except (ValueError, OSError) as exc:
+        log.error("tls_reload_error %s", exc)
+    else:
+        log.info("tls_reloaded")
 
 
 def start(app: Any, loop: Optional[asyncio.AbstractEventLoop] = None) -> asyncio.AbstractEventLoop:

@@ -14,14 +14,16 @@ RUNTIME_KNOBS = frozenset({
     "stream_idle_timeout_ms", "static_max_age", "server_header", "vfs_root", "reuse_port",
     "max_body_memory", "min_body_rate", "send_timeout_ms", "shared_store", "ws_max_message_size",
     "ws_ping_interval_ms", "ws_pong_timeout_ms", "ws_handshake_timeout_ms", "ws_queue_size",
+    # TLS and HTTP/2 (docs/tls-http2.md)
+    "https", "http2", "http2_max_streams", "http2_idle_timeout_ms", "tls_cert_pem", "tls_key_pem",
+    "tls_cert_path", "tls_key_path", "tls_cert", "tls_key", "tls_handshake_timeout_ms",
 })
 
-#: Keywords accepted by `run()` for features of other subsystems (docs, OTA, TLS,
-#: WebSocket, scale-out). They are accepted so apps written for the original run;
+#: Keywords accepted by `run()` for features of other subsystems (docs, OTA,
+#: scale-out). They are accepted so apps written for the original run;
 #: those that have no effect yet are listed in docs/internals/bridge.md.
 ACCEPTED_ELSEWHERE = frozenset({
-    "https", "http2", "http2_max_streams", "tls_cert_pem", "tls_key_pem", "tls_cert_path",
-    "tls_key_path", "tls_cert", "tls_key", "ota", "ota_prefix", "ota_token", "ota_token_header",
+    "ota", "ota_prefix", "ota_token", "ota_token_header",
     "ota_token_query", "ota_dir", "ota_slot_size", "auto_docs", "title", "version", "description",
     "openapi_url", "docs_url", "redoc_url", "include_websocket_docs", "cache_schema", "servers",
     "workers",

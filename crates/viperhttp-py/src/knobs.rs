@@ -7,8 +7,10 @@ use std::net::IpAddr;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
 use viperhttp_ipc::IpcConfig;
+use viperhttp_runtime::config::DEFAULT_HTTP2_MAX_STREAMS;
+use viperhttp_runtime::tls::{PemSource, TlsSettings, DEFAULT_HANDSHAKE_TIMEOUT_MS};
 use viperhttp_runtime::RuntimeConfig;
 
 /// Everything `start()` needs, validated.
@@ -38,6 +40,77 @@ fn int_knob(name: &str, value: &Bound<'_, PyAny>, min: i64, max: i64) -> PyResul
     Ok(v)
 }
 
+/// PEM given inline: str or bytes.
+fn pem_knob(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(s) = value.cast::<PyString>() {
+        return Ok(s.to_cow()?.as_bytes().to_vec());
+    }
+    if let Ok(b) = value.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    Err(PyTypeError::new_err(format!("{name} must be str or bytes")))
+}
+
+fn str_knob(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let s = value
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("{name} must be str")))?;
+    Ok(s.to_cow()?.into_owned())
+}
+
+/// The TLS keywords as given (docs/tls-http2.md, "Settings").
+#[derive(Default)]
+struct TlsKnobs {
+    https: bool,
+    cert_pem: Option<Vec<u8>>,
+    key_pem: Option<Vec<u8>>,
+    cert_path: Option<String>,
+    key_path: Option<String>,
+    handshake_timeout_ms: Option<u64>,
+}
+
+/// A certificate/key path as a host path: with `vfs_root` set, paths live
+/// under it as every other file path of the app does (docs/tls-http2.md).
+fn host_path(path: &str, vfs_root: Option<&str>) -> std::path::PathBuf {
+    match vfs_root {
+        Some(root) => std::path::Path::new(root).join(path.trim_start_matches('/')),
+        None => std::path::PathBuf::from(path),
+    }
+}
+
+impl TlsKnobs {
+    /// `https=True` needs a certificate and a key (PEM first, then path); PEM or
+    /// paths given with `https=False` are ignored.
+    fn settings(self, vfs_root: Option<&str>) -> PyResult<Option<TlsSettings>> {
+        if !self.https {
+            return Ok(None);
+        }
+        let source =
+            |pem: Option<Vec<u8>>, path: Option<String>, msg: &'static str| match (pem, path) {
+                (Some(p), _) => Ok(PemSource::Inline(p)),
+                (None, Some(path)) => Ok(PemSource::Path(host_path(&path, vfs_root))),
+                (None, None) => Err(PyValueError::new_err(msg)),
+            };
+        let cert = source(
+            self.cert_pem,
+            self.cert_path,
+            "cert_pem required when https enabled",
+        )?;
+        let key = source(
+            self.key_pem,
+            self.key_path,
+            "key_pem required when https enabled",
+        )?;
+        Ok(Some(TlsSettings {
+            cert,
+            key,
+            handshake_timeout_ms: self
+                .handshake_timeout_ms
+                .unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT_MS),
+        }))
+    }
+}
+
 /// Build the start configuration from `host`, `port` and the runtime keywords.
 pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<StartConfig> {
     let mut runtime = RuntimeConfig::default();
@@ -64,6 +137,7 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
     let mut max_workers: Option<i64> = None;
     let mut runtime_threads: Option<i64> = None;
     const U32: i64 = u32::MAX as i64;
+    let mut tls = TlsKnobs::default();
     if let Some(kw) = kwargs {
         for (key, value) in kw.iter() {
             let name: String = key.extract()?;
@@ -160,6 +234,26 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
                         .map_err(|_| PyTypeError::new_err("vfs_root must be str"))?;
                     vfs_root = Some(s.to_cow()?.into_owned());
                 }
+                "https" => tls.https = v.is_truthy()?,
+                "http2" => runtime.http2.enabled = v.is_truthy()?,
+                // Checked on every start, even with http2=False; 0 means the default.
+                "http2_max_streams" => {
+                    runtime.http2.max_streams = match int_knob(&name, v, 0, 64)? {
+                        0 => DEFAULT_HTTP2_MAX_STREAMS,
+                        n => n as u32,
+                    }
+                }
+                "http2_idle_timeout_ms" => {
+                    runtime.http2.idle_timeout_ms = int_knob(&name, v, 0, U32)? as u64
+                }
+                "tls_handshake_timeout_ms" => {
+                    tls.handshake_timeout_ms = Some(int_knob(&name, v, 0, U32)? as u64)
+                }
+                "tls_cert_pem" => tls.cert_pem = Some(pem_knob(&name, v)?),
+                "tls_key_pem" => tls.key_pem = Some(pem_knob(&name, v)?),
+                // `tls_cert` / `tls_key`: the original's documented spellings.
+                "tls_cert_path" | "tls_cert" => tls.cert_path = Some(str_knob(&name, v)?),
+                "tls_key_path" | "tls_key" => tls.key_path = Some(str_knob(&name, v)?),
                 other => {
                     return Err(PyTypeError::new_err(format!(
                         "unexpected keyword argument '{other}'"
@@ -182,6 +276,7 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
     if let Some(t) = runtime_threads.or(max_workers) {
         runtime.threads = t as usize;
     }
+    runtime.tls = tls.settings(vfs_root.as_deref())?;
     if runtime.limits.max_body_size > ipc.ring_size / 2 {
         return Err(PyValueError::new_err("max_body_size exceeds ipc ring"));
     }

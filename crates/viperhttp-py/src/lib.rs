@@ -36,6 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(server::heap_stats, m)?)?;
     m.add_function(wrap_pyfunction!(server::https_status, m)?)?;
     m.add_function(wrap_pyfunction!(server::http2_status, m)?)?;
+    m.add_function(wrap_pyfunction!(server::reload_tls, m)?)?;
     m.add_function(wrap_pyfunction!(server::set_worker_limits, m)?)?;
     // IPC, interpreter side
     m.add_function(wrap_pyfunction!(bridge::_poll_batch, m)?)?;

@@ -8,7 +8,7 @@ use std::sync::{Arc, LazyLock};
 use std::thread::ThreadId;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use viperhttp_ipc::{Ipc, WakeFd};
@@ -104,7 +104,7 @@ pub fn start(
     let ipc2 = ipc.clone();
     let server = py
         .detach(move || ServerHandle::start(runtime, ipc2, routes, flag))
-        .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        .map_err(start_error)?;
     let port = server.local_addr().port();
     crate::native_config::SERVER_RUNNING.store(true, Ordering::SeqCst);
     *RUNNING.lock() = Some(Arc::new(Running {
@@ -116,6 +116,32 @@ pub fn start(
         min_workers: min_workers.unwrap_or(0),
     }));
     Ok(port)
+}
+
+/// A start failure as a Python exception: certificate/key problems are the
+/// caller's configuration (`ValueError`, or the `OSError` of the unreadable
+/// file); everything else is an `OSError` of the listener.
+fn start_error(e: viperhttp_runtime::RuntimeError) -> PyErr {
+    use viperhttp_runtime::RuntimeError as E;
+    match &e {
+        E::TlsFile { source, .. } => match source.raw_os_error() {
+            Some(errno) => PyOSError::new_err((errno, e.to_string())),
+            None => PyOSError::new_err(e.to_string()),
+        },
+        _ if e.is_tls() => PyValueError::new_err(e.to_string()),
+        _ => PyOSError::new_err(e.to_string()),
+    }
+}
+
+/// `reload_tls() -> bool`: re-read the certificate and key (what SIGHUP does).
+/// True when TLS is on and the new ones are in use, False without TLS or
+/// without a running server; a bad certificate raises and the old one stays.
+#[pyfunction]
+pub fn reload_tls(py: Python<'_>) -> PyResult<bool> {
+    let Some(r) = running_any() else {
+        return Ok(false);
+    };
+    py.detach(|| r.server.reload_tls()).map_err(start_error)
 }
 
 /// `stop()`: begin the stop sequence (thread-safe, non-blocking): the listener
@@ -220,7 +246,7 @@ pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("workers_limit_max", limit_max)?;
     // Every key of runtime.md §8 is kept; these have no counterpart on a computer
     // (PSRAM, the original's per-state hit counters, the accept queue) or belong to
-    // subsystems not built yet (TLS, HTTP/2, the stream back-pressure helper).
+    // subsystems not built yet (the stream back-pressure helper).
     for zero in [
         "accepts_enqueued",
         "accepts_rejected",
@@ -236,19 +262,6 @@ pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         "event_state_accept_hits",
         "event_state_dispatched_hits",
         "event_state_closed_hits",
-        "https_handshake_ok",
-        "https_handshake_fail",
-        "http2_preface_seen",
-        "http2_goaway_sent",
-        "http2_rst_sent",
-        "http2_err_protocol",
-        "http2_err_flow_control",
-        "http2_err_frame_size",
-        "http2_err_compression",
-        "http2_err_refused_stream",
-        "http2_err_stream_closed",
-        "http2_err_internal",
-        "http2_err_http11_required",
         "http2_task_fallback_used",
         "http2_psram_slots",
         "mp_stream_backpressure_yield_hits",
@@ -258,8 +271,9 @@ pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     ] {
         d.set_item(zero, 0)?;
     }
-    d.set_item("https_enabled", false)?;
-    d.set_item("http2_enabled", false)?;
+    let config = r.as_ref().map(|r| &r.server.shared().config);
+    d.set_item("https_enabled", config.is_some_and(|c| c.tls.is_some()))?;
+    d.set_item("http2_enabled", config.is_some_and(|c| c.http2.enabled))?;
     // Dropped log records are counted by the process-wide log queue.
     d.set_item(
         "log_dropped",
@@ -410,20 +424,30 @@ pub fn heap_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
-/// `https_status()`: TLS is not built yet on the host (extensions.md §8).
+/// `https_status()` → `{"configured", "active"}`: TLS on the running server
+/// (both false when none runs; docs/tls-http2.md).
 #[pyfunction]
 pub fn https_status(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let on = running_any().is_some_and(|r| r.server.shared().config.tls.is_some());
     let d = PyDict::new(py);
-    d.set_item("enabled", false)?;
-    d.set_item("running", false)?;
+    d.set_item("configured", on)?;
+    d.set_item("active", on)?;
     Ok(d)
 }
 
-/// `http2_status()`: HTTP/2 is not built yet on the host (extensions.md §8).
+/// `http2_status()` → `{"configured", "active", "max_streams"}`.
 #[pyfunction]
 pub fn http2_status(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let r = running_any();
+    let on = r
+        .as_ref()
+        .is_some_and(|r| r.server.shared().config.http2.enabled);
+    let streams = r
+        .as_ref()
+        .map_or(0, |r| r.server.shared().config.http2.max_streams);
     let d = PyDict::new(py);
-    d.set_item("enabled", false)?;
-    d.set_item("max_streams", 0)?;
+    d.set_item("configured", on)?;
+    d.set_item("active", on)?;
+    d.set_item("max_streams", streams)?;
     Ok(d)
 }

@@ -8,7 +8,34 @@ use std::sync::Arc;
 use crate::cors::CorsConfig;
 use crate::rate_limit::RateLimitConfig;
 use crate::static_files::StaticConfig;
+use crate::tls::TlsSettings;
 use crate::trusted_host::TrustedHostConfig;
+
+/// HTTP/2 settings (`http2`, `http2_max_streams`, `http2_idle_timeout_ms`;
+/// docs/tls-http2.md).
+#[derive(Clone, Debug)]
+pub struct Http2Config {
+    /// Serve HTTP/2 (ALPN `h2` over TLS, prior knowledge in cleartext).
+    pub enabled: bool,
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`; streams past it are refused.
+    pub max_streams: u32,
+    /// A connection with no stream in progress and no bytes moving for this
+    /// long gets GOAWAY and is closed (0 = none).
+    pub idle_timeout_ms: u64,
+}
+
+/// Default `http2_max_streams` (the original's).
+pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 8;
+
+impl Default for Http2Config {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_streams: DEFAULT_HTTP2_MAX_STREAMS,
+            idle_timeout_ms: 60_000,
+        }
+    }
+}
 
 /// Request-size limits (`runtime.md` §4.7).
 #[derive(Clone, Debug)]
@@ -157,6 +184,10 @@ pub struct RuntimeConfig {
     /// `shared_store` URL: when set, the rate limiter's buckets live there
     /// ([`crate::shared_store`]), shared by every worker process.
     pub shared_store: Option<String>,
+    /// TLS on the listener (`https=True`), when configured.
+    pub tls: Option<TlsSettings>,
+    /// HTTP/2.
+    pub http2: Http2Config,
     /// WebSocket limits and timers (docs/internals/websocket.md).
     pub ws: WsSettings,
 }
@@ -216,6 +247,8 @@ impl Default for RuntimeConfig {
             trusted_hosts: None,
             rate_limit: None,
             shared_store: None,
+            tls: None,
+            http2: Http2Config::default(),
             ws: WsSettings::default(),
         }
     }

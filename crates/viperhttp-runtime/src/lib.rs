@@ -6,9 +6,11 @@
 
 pub mod body;
 pub mod config;
+mod connection;
 pub mod cors;
 pub mod error;
 pub mod head_guard;
+pub mod http2;
 pub mod log_forward;
 pub mod pending;
 pub mod rate_limit;
@@ -19,6 +21,7 @@ pub mod service;
 pub mod shared_store;
 pub mod static_files;
 pub mod stats;
+pub mod tls;
 pub mod trusted_host;
 pub mod ws;
 

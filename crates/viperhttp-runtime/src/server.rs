@@ -12,22 +12,22 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, Semaphore};
 use viperhttp_ipc::Ipc;
 
 use crate::config::RuntimeConfig;
-use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo, Idle};
+use crate::connection::{serve_connection, ConnCtx};
+use crate::head_guard::{ConnGuard, GuardLimits, Idle};
+use crate::http2::H2Server;
 use crate::pending::{dispatch_responses, sweep_timeouts, Pending};
 use crate::rate_limit::RateLimiter;
 use crate::request_body::BodyBudget;
 use crate::router::Routes;
-use crate::service::{handle, ConnInfo};
 use crate::shared_store::SharedRateLimiter;
 use crate::static_files::GzipCache;
 use crate::stats::ServerStats;
+use crate::tls::TlsLayer;
 use crate::RuntimeError;
 
 /// hyper's built-in header-count limit (`hyper::proto::h1::role::DEFAULT_MAX_HEADERS`).
@@ -45,7 +45,7 @@ const EVICT_RETRY: Duration = Duration::from_millis(250);
 /// idle ones (docs/internals/http.md, "Connection pressure"). Touched once per accept and
 /// once per close; scanned only when the limit is reached.
 #[derive(Clone, Default)]
-struct ConnRegistry {
+pub(crate) struct ConnRegistry {
     inner: Arc<Mutex<Conns>>,
 }
 
@@ -57,7 +57,7 @@ struct Conns {
 }
 
 impl ConnRegistry {
-    fn insert(&self, guard: &Arc<ConnGuard>) -> u64 {
+    pub(crate) fn insert(&self, guard: &Arc<ConnGuard>) -> u64 {
         let mut inner = self.inner.lock();
         inner.last_id += 1;
         let id = inner.last_id;
@@ -65,7 +65,7 @@ impl ConnRegistry {
         id
     }
 
-    fn remove(&self, id: u64) {
+    pub(crate) fn remove(&self, id: u64) {
         self.inner.lock().by_age.remove(&id);
     }
 
@@ -120,6 +120,8 @@ pub struct Shared {
     pub shared_limiter: Option<SharedRateLimiter>,
     /// The shared request-body memory budget (`max_body_memory`).
     pub body_budget: BodyBudget,
+    /// TLS settings and handshake, when `https` is on (reloadable).
+    pub tls: Option<Arc<TlsLayer>>,
     /// Open WebSocket connections.
     pub ws: Arc<crate::ws::Registry>,
 }
@@ -161,6 +163,16 @@ impl ServerHandle {
         routes: Arc<Routes>,
         python_middleware: Arc<AtomicBool>,
     ) -> Result<ServerHandle, RuntimeError> {
+        let stats = Arc::new(ServerStats::default());
+        // Certificate and key are checked before the port is taken.
+        let tls = match &config.tls {
+            Some(settings) => Some(Arc::new(TlsLayer::new(
+                settings.clone(),
+                config.http2.enabled,
+                stats.clone(),
+            )?)),
+            None => None,
+        };
         let std_listener = bind(&config)?;
         let local_addr = std_listener.local_addr().map_err(RuntimeError::Start)?;
         let threads = config.threads.max(1);
@@ -196,7 +208,7 @@ impl ServerHandle {
             ipc: ipc.clone(),
             routes,
             config,
-            stats: Arc::new(ServerStats::default()),
+            stats,
             pending: Arc::new(Pending::default()),
             python_middleware,
             stopping: AtomicBool::new(false),
@@ -208,6 +220,7 @@ impl ServerHandle {
             rate_limiter,
             shared_limiter,
             body_budget: BodyBudget::new(config_body_memory),
+            tls,
             ws: Arc::default(),
         });
 
@@ -277,6 +290,16 @@ impl ServerHandle {
         self.shared.pending.abandon_all(&self.shared.stats);
     }
 
+    /// Re-read the TLS certificate and key (SIGHUP): later handshakes use the
+    /// new ones, open connections keep theirs. An error keeps the old ones.
+    /// Without TLS there is nothing to reload (`Ok`).
+    pub fn reload_tls(&self) -> Result<bool, RuntimeError> {
+        match &self.shared.tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// Whether the stop sequence began.
     pub fn is_stopping(&self) -> bool {
         self.shared.stopping.load(Ordering::SeqCst)
@@ -343,7 +366,19 @@ async fn serve(
     }
     builder.max_buf_size(guard_limits.hyper_max_buf_size());
 
-    let registry = ConnRegistry::default();
+    let ctx = Arc::new(ConnCtx {
+        shared: shared.clone(),
+        h1: builder,
+        guard_limits,
+        h2: shared
+            .config
+            .http2
+            .enabled
+            .then(|| H2Server::new(&shared.config)),
+        tls: shared.tls.clone(),
+        registry: ConnRegistry::default(),
+        stop: stop_rx,
+    });
     'accept: loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -363,7 +398,7 @@ async fn serve(
         let permit = match permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => loop {
-                registry.evict_idle(EVICT_BATCH);
+                ctx.registry.evict_idle(EVICT_BATCH);
                 // Connections younger than MIN_IDLE_MS are spared; look again as they age.
                 tokio::select! {
                     p = permits.clone().acquire_owned() => match p {
@@ -386,43 +421,22 @@ async fn serve(
             .stats
             .event_conn_peak
             .fetch_max(open, Ordering::Relaxed);
-        // Head guard between the socket and hyper: RFC 9112 checks, ordered
-        // rejections (one verdict per request, popped by the service), deadlines.
-        let guard = ConnGuard::new(shared.stats.clone());
-        let conn_id = registry.insert(&guard);
-        let io = GuardedIo::new(stream, guard.clone(), guard_limits.clone());
-        let conn_info = Arc::new(ConnInfo {
-            peer,
-            requests: Default::default(),
-            guard,
-        });
-        let s = shared.clone();
-        let svc = service_fn(move |req| handle(s.clone(), conn_info.clone(), req));
-        // with_upgrades: a 101 hands the socket to the WebSocket task (ws.rs).
-        let conn = builder
-            .serve_connection(TokioIo::new(io), svc)
-            .with_upgrades();
-        let s = shared.clone();
-        let registry = registry.clone();
-        let (mut stop, alive) = (stop_rx.clone(), alive_tx.clone());
+        let ctx = ctx.clone();
+        let alive = alive_tx.clone();
         tokio::spawn(async move {
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
+            let stats = ctx.shared.stats.clone();
+            serve_connection(ctx, stream, peer).await;
             drop(alive);
-            registry.remove(conn_id);
-            s.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+            stats.connections_open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
     }
+    drop(ctx);
     drop(listener);
     // Drain: in-flight requests finish (Connection: close); idle ones close now;
-    // WebSockets send close 1001 and end (docs/internals/websocket.md, "Shutdown").
+    // HTTP/2 connections send GOAWAY and end once their streams finish
+    // (docs/internals/tls-http2.md); WebSockets send close 1001 and end (docs/internals/websocket.md,
+    // "Shutdown").
     shared.ws.go_away();
     let _ = stop_tx.send(true);
     drop(alive_tx);

@@ -44,6 +44,8 @@ pub struct ConnInfo {
     pub requests: std::sync::atomic::AtomicUsize,
     /// Head guard state: one verdict per request, request lifecycle (`runtime.md` §4.1 item 11).
     pub guard: Arc<ConnGuard>,
+    /// The connection is TLS (the app sees `https`).
+    pub tls: bool,
 }
 
 /// A native text response (`runtime.md` §4.6): text/plain, body = `text`.
@@ -511,11 +513,14 @@ async fn forward_to_python(
 
     let id = ipc.next_request_id();
     let (peer_ip, peer_port) = peer_fields(&conn.peer);
-    let version_bits = match parts.version {
+    let mut version_bits = match parts.version {
         Version::HTTP_10 => proto::HTTP10,
         Version::HTTP_2 => proto::HTTP2,
         _ => proto::HTTP11,
     };
+    if conn.tls {
+        version_bits |= proto::TLS;
+    }
     let mut msg_flags = 0u8;
     if wants_keep_alive(&parts.headers, parts.version) {
         msg_flags |= flags::KEEPALIVE;

@@ -82,6 +82,34 @@ counters! {
     body_budget_rejected,
     /// Idle connections closed to admit new ones at `max_connections`.
     idle_evicted,
+    /// TLS handshakes completed.
+    https_handshake_ok,
+    /// TLS handshakes that failed or timed out (plain HTTP on the TLS port included).
+    https_handshake_fail,
+    /// Connections that began with the HTTP/2 preface (prior knowledge or ALPN `h2`).
+    http2_preface_seen,
+    /// GOAWAY frames with an error code sent by the server.
+    http2_goaway_sent,
+    /// Streams the server reset (RST_STREAM sent).
+    http2_rst_sent,
+    /// HTTP/2 connections ended with PROTOCOL_ERROR.
+    http2_err_protocol,
+    /// HTTP/2 connections ended with FLOW_CONTROL_ERROR.
+    http2_err_flow_control,
+    /// HTTP/2 connections ended with FRAME_SIZE_ERROR.
+    http2_err_frame_size,
+    /// HTTP/2 connections ended with COMPRESSION_ERROR.
+    http2_err_compression,
+    /// Streams refused (REFUSED_STREAM) past `http2_max_streams`.
+    http2_err_refused_stream,
+    /// HTTP/2 errors STREAM_CLOSED.
+    http2_err_stream_closed,
+    /// HTTP/2 connections ended with INTERNAL_ERROR or ENHANCE_YOUR_CALM.
+    http2_err_internal,
+    /// Prefaces answered with GOAWAY HTTP_1_1_REQUIRED (`http2=False`).
+    http2_err_http11_required,
+    /// HTTP/2 connections closed by the stall watchdog (`send_timeout_ms`).
+    http2_stall_closed,
     /// WebSocket handshakes handed to Python (`REQ_WS_CONNECT` pushed).
     ws_handoffs,
     /// Upgraded WebSocket connections open now (gauge).

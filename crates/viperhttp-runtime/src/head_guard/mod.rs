@@ -267,6 +267,35 @@ impl ConnGuard {
         true
     }
 
+    /// Ready once [`evict_if_idle`](Self::evict_if_idle) asked this connection
+    /// to close, for the time before a [`GuardedIo`] reads it (the accept path
+    /// looks at the first bytes to tell HTTP/2 from HTTP/1; docs/tls-http2.md).
+    /// Counts the eviction when it reports it.
+    pub fn poll_evicted(&self, cx: &Context<'_>) -> Poll<()> {
+        if self.evict.load(Ordering::Acquire) {
+            ServerStats::bump(&self.stats.idle_evicted);
+            return Poll::Ready(());
+        }
+        self.park(cx);
+        if self.evict.load(Ordering::Acquire) {
+            ServerStats::bump(&self.stats.idle_evicted);
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    /// For the reader in front of the [`GuardedIo`] (the first-bytes check): a
+    /// read found the socket empty (`true`, [`Idle::NeverActive`]) or returned
+    /// bytes (`false`, [`Idle::Busy`]), under the same rule as the guard's own reads.
+    pub fn mark_first_read(&self, waiting: bool) {
+        let kind = if waiting {
+            Idle::NeverActive
+        } else {
+            Idle::Busy
+        };
+        self.idle.store(kind as u8, Ordering::Release);
+    }
+
     /// Close the connection after the next flush: the bytes hyper has buffered
     /// go out, the write side shuts down (lingering so they are not lost to an
     /// RST), and the flush reports an error so hyper parses no further request.

@@ -1,0 +1,158 @@
+//! One accepted connection: TLS (when configured), then the protocol choice
+//! (docs/tls-http2.md): ALPN `h2`, or the first bytes (HTTP/2 prior knowledge,
+//! an h2c upgrade request, or HTTP/1.x), then hyper's HTTP/1 server behind the head guard or the
+//! HTTP/2 server of [`crate::http2`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
+use crate::http2::sniff::{refuse_http2, sniff, Prefixed, Sniffed};
+use crate::http2::upgrade::{self, AfterSettings, H2c};
+use crate::http2::H2Server;
+use crate::server::{ConnRegistry, Shared};
+use crate::service::{handle, ConnInfo};
+use crate::stats::ServerStats;
+use crate::tls::TlsLayer;
+
+/// What every connection task of one server shares.
+pub(crate) struct ConnCtx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) h1: http1::Builder,
+    pub(crate) guard_limits: GuardLimits,
+    /// Set when HTTP/2 is on.
+    pub(crate) h2: Option<H2Server>,
+    /// Set when TLS is on.
+    pub(crate) tls: Option<Arc<TlsLayer>>,
+    pub(crate) registry: ConnRegistry,
+    /// Flips to `true` when the stop sequence begins (HTTP/2 connections send GOAWAY).
+    pub(crate) stop: watch::Receiver<bool>,
+}
+
+/// Serve `stream` until it closes. When `ctx.stop` flips, HTTP/1 connections
+/// finish their request and close, HTTP/2 ones send GOAWAY and finish their streams.
+pub(crate) async fn serve_connection(ctx: Arc<ConnCtx>, stream: TcpStream, peer: SocketAddr) {
+    match &ctx.tls {
+        None => sniffed(&ctx, stream, peer, false).await,
+        Some(tls) => {
+            let Some(accepted) = tls.accept(stream).await else {
+                return;
+            };
+            match (&ctx.h2, accepted.h2) {
+                (Some(h2), true) => {
+                    let conn = conn_info(peer, &ctx.shared, true);
+                    h2.serve(ctx.shared.clone(), conn, accepted.stream, ctx.stop.clone())
+                        .await
+                }
+                _ => sniffed(&ctx, accepted.stream, peer, true).await,
+            }
+        }
+    }
+}
+
+fn conn_info(peer: SocketAddr, shared: &Shared, tls: bool) -> Arc<ConnInfo> {
+    Arc::new(ConnInfo {
+        peer,
+        requests: Default::default(),
+        guard: ConnGuard::new(shared.stats.clone()),
+        tls,
+    })
+}
+
+/// Look at the first bytes: the HTTP/2 preface is served as HTTP/2 (or refused
+/// with GOAWAY `HTTP_1_1_REQUIRED` when HTTP/2 is off), anything else as HTTP/1.
+/// The connection is registered for idle eviction while it waits for them, as
+/// an HTTP/1 connection waiting for its first head is.
+async fn sniffed<IO>(ctx: &Arc<ConnCtx>, mut io: IO, peer: SocketAddr, tls: bool)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let deadline = match ctx.shared.config.timeouts.header_ms {
+        0 => None,
+        ms => Some(Instant::now() + Duration::from_millis(ms)),
+    };
+    let conn = conn_info(peer, &ctx.shared, tls);
+    let conn_id = ctx.registry.insert(&conn.guard);
+    let mut buf = BytesMut::new();
+    let mark = |waiting| conn.guard.mark_first_read(waiting);
+    let kind = tokio::select! {
+        kind = sniff(&mut io, &mut buf, deadline, &mark) => kind,
+        _ = std::future::poll_fn(|cx| conn.guard.poll_evicted(cx)) => Sniffed::Closed,
+    };
+    if let (Sniffed::Http1, Some(h2), false) = (&kind, &ctx.h2, tls) {
+        match upgrade::inspect(&buf) {
+            H2c::No => {}
+            H2c::BadSettings => {
+                ServerStats::bump(&ctx.shared.stats.parse_errors);
+                let _ = io.write_all(upgrade::BAD_SETTINGS).await;
+                let _ = io.shutdown().await;
+                ctx.registry.remove(conn_id);
+                return;
+            }
+            H2c::Upgrade { head_len, headers } => {
+                ctx.registry.remove(conn_id);
+                if io.write_all(upgrade::SWITCHING).await.is_err() {
+                    return;
+                }
+                let rest = buf.split_off(head_len).freeze();
+                let io = AfterSettings::new(Prefixed::new(rest, io), headers);
+                h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())
+                    .await;
+                return;
+            }
+        }
+    }
+    let io = Prefixed::new(buf.freeze(), io);
+    match (kind, &ctx.h2) {
+        (Sniffed::Http1, _) => serve_h1(ctx, io, conn).await,
+        (Sniffed::Closed, _) => {}
+        (Sniffed::Http2, Some(h2)) => {
+            // HTTP/2 connections are not evicted (docs/tls-http2.md).
+            ctx.registry.remove(conn_id);
+            h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())
+                .await
+        }
+        (Sniffed::Http2, None) => {
+            ServerStats::bump(&ctx.shared.stats.http2_err_http11_required);
+            ServerStats::bump(&ctx.shared.stats.http2_goaway_sent);
+            refuse_http2(io).await
+        }
+    }
+    ctx.registry.remove(conn_id);
+}
+
+/// HTTP/1.x behind the head guard (docs/http.md).
+async fn serve_h1<IO>(ctx: &Arc<ConnCtx>, io: IO, conn: Arc<ConnInfo>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Head guard between the socket and hyper: RFC 9112 checks, ordered
+    // rejections (one verdict per request, popped by the service), deadlines.
+    let io = GuardedIo::new(io, conn.guard.clone(), ctx.guard_limits.clone());
+    let shared = ctx.shared.clone();
+    let svc = service_fn(move |req| handle(shared.clone(), conn.clone(), req));
+    // with_upgrades: a 101 hands the socket to the WebSocket task (ws.rs), over TLS too.
+    let connection = ctx
+        .h1
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    let mut stop = ctx.stop.clone();
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = stop.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
