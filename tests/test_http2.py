@@ -1,4 +1,4 @@
-"""HTTP/2 (docs/tls-http2.md) over TLS (ALPN `h2`) and in cleartext (prior knowledge):
+"""HTTP/2 (docs/internals/tls-http2.md) over TLS (ALPN `h2`) and in cleartext (prior knowledge):
 every route kind answers as over HTTP/1.1, concurrent and interleaved streams, request
 bodies across DATA frames, flow control and backpressure, stream reset, limits, GOAWAY on
 shutdown, the idle timeout, and `http2=False` refusing a preface."""

@@ -1,4 +1,4 @@
-"""HTTP/2 attacks are bounded (docs/tls-http2.md, "Attacks"): rapid reset, CONTINUATION
+"""HTTP/2 attacks are bounded (docs/internals/tls-http2.md, "Attacks"): rapid reset, CONTINUATION
 floods, SETTINGS and PING floods, HPACK bombs and slow readers. After each, the server answers
 a fresh request at once."""
 from __future__ import annotations

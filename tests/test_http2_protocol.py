@@ -1,4 +1,4 @@
-"""HTTP/2 protocol cases (docs/tls-http2.md, "Protocol cases"): frame sizes, stream states,
+"""HTTP/2 protocol cases (docs/internals/tls-http2.md, "Protocol cases"): frame sizes, stream states,
 flow control, SETTINGS, PING, HPACK and request validation, each sent as raw frames to a
 real server. h2spec cannot be built from a registry package here, so this table covers the
 same sections. Connection errors must be a GOAWAY with the RFC 9113 code; stream errors an
@@ -334,7 +334,7 @@ def _(c): c.send(hdrs(c, 1, "/echo", "POST", end_stream=False) + f.frame(f.DATA,
 
 # Where hyper's h2 library answers a connection error with another code than RFC 9113 /
 # RFC 7541 name (it maps frame-decoding failures to PROTOCOL_ERROR). The connection still
-# ends with GOAWAY; the divergence is listed in docs/tls-http2.md, "Protocol cases".
+# ends with GOAWAY; the divergence is listed in docs/internals/tls-http2.md, "Protocol cases".
 LIBRARY_CODE = {
     "6.7 PING of 7 bytes": f.PROTOCOL_ERROR,
     "6.7 PING of 9 bytes": f.PROTOCOL_ERROR,

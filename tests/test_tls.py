@@ -1,4 +1,4 @@
-"""HTTPS (docs/tls-http2.md): certificates from paths and inline PEM in every key format,
+"""HTTPS (docs/internals/tls-http2.md): certificates from paths and inline PEM in every key format,
 ALPN, TLS 1.2 and 1.3, the handshake deadline and counters, plain HTTP on the TLS port, clear
 start errors, and certificate reload on SIGHUP without dropping connections."""
 from __future__ import annotations

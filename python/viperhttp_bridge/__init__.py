@@ -695,7 +695,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         if not (runtime_kw.get("https") and block and main_thread):
             raise
         # A certificate or key that cannot be used ends a blocking script with one clear
-        # line and status 1, not a traceback (docs/tls-http2.md, "Start errors").
+        # line and status 1, not a traceback (docs/internals/tls-http2.md, "Start errors").
         log.error("tls_error %s", exc)
         raise SystemExit(f"viperhttp: cannot start HTTPS: {exc}") from exc
     app.bound_port = bound
@@ -806,7 +806,7 @@ def _returns_at_once(original: Callable[[], None]) -> Callable[[], None]:
 
 
 def _on_sighup(_signum: int, _frame: Any) -> None:
-    """SIGHUP: re-read the TLS certificate and key (docs/tls-http2.md, "Reload"). Open
+    """SIGHUP: re-read the TLS certificate and key (docs/internals/tls-http2.md, "Reload"). Open
     connections keep theirs; a bad new pair is logged and the old one stays in use."""
     try:
         _native.reload_tls()

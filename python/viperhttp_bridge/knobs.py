@@ -14,7 +14,7 @@ RUNTIME_KNOBS = frozenset({
     "stream_idle_timeout_ms", "static_max_age", "server_header", "vfs_root", "reuse_port",
     "max_body_memory", "min_body_rate", "send_timeout_ms", "shared_store", "ws_max_message_size",
     "ws_ping_interval_ms", "ws_pong_timeout_ms", "ws_handshake_timeout_ms", "ws_queue_size",
-    # TLS and HTTP/2 (docs/tls-http2.md)
+    # TLS and HTTP/2 (docs/internals/tls-http2.md)
     "https", "http2", "http2_max_streams", "http2_idle_timeout_ms", "tls_cert_pem", "tls_key_pem",
     "tls_cert_path", "tls_key_path", "tls_cert", "tls_key", "tls_handshake_timeout_ms",
 })

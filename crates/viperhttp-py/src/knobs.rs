@@ -58,7 +58,7 @@ fn str_knob(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(s.to_cow()?.into_owned())
 }
 
-/// The TLS keywords as given (docs/tls-http2.md, "Settings").
+/// The TLS keywords as given (docs/internals/tls-http2.md, "Settings").
 #[derive(Default)]
 struct TlsKnobs {
     https: bool,
@@ -70,7 +70,7 @@ struct TlsKnobs {
 }
 
 /// A certificate/key path as a host path: with `vfs_root` set, paths live
-/// under it as every other file path of the app does (docs/tls-http2.md).
+/// under it as every other file path of the app does (docs/internals/tls-http2.md).
 fn host_path(path: &str, vfs_root: Option<&str>) -> std::path::PathBuf {
     match vfs_root {
         Some(root) => std::path::Path::new(root).join(path.trim_start_matches('/')),

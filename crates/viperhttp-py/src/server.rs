@@ -425,7 +425,7 @@ pub fn heap_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 }
 
 /// `https_status()` → `{"configured", "active"}`: TLS on the running server
-/// (both false when none runs; docs/tls-http2.md).
+/// (both false when none runs; docs/internals/tls-http2.md).
 #[pyfunction]
 pub fn https_status(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let on = running_any().is_some_and(|r| r.server.shared().config.tls.is_some());

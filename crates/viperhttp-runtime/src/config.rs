@@ -12,7 +12,7 @@ use crate::tls::TlsSettings;
 use crate::trusted_host::TrustedHostConfig;
 
 /// HTTP/2 settings (`http2`, `http2_max_streams`, `http2_idle_timeout_ms`;
-/// docs/tls-http2.md).
+/// docs/internals/tls-http2.md).
 #[derive(Clone, Debug)]
 pub struct Http2Config {
     /// Serve HTTP/2 (ALPN `h2` over TLS, prior knowledge in cleartext).

@@ -1,5 +1,5 @@
 //! One accepted connection: TLS (when configured), then the protocol choice
-//! (docs/tls-http2.md): ALPN `h2`, or the first bytes (HTTP/2 prior knowledge,
+//! (docs/internals/tls-http2.md): ALPN `h2`, or the first bytes (HTTP/2 prior knowledge,
 //! an h2c upgrade request, or HTTP/1.x), then hyper's HTTP/1 server behind the head guard or the
 //! HTTP/2 server of [`crate::http2`].
 
@@ -117,7 +117,7 @@ where
         (Sniffed::Http1, _) => serve_h1(ctx, io, conn).await,
         (Sniffed::Closed, _) => {}
         (Sniffed::Http2, Some(h2)) => {
-            // HTTP/2 connections are not evicted (docs/tls-http2.md).
+            // HTTP/2 connections are not evicted (docs/internals/tls-http2.md).
             ctx.registry.remove(conn_id);
             h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())
                 .await
@@ -131,7 +131,7 @@ where
     ctx.registry.remove(conn_id);
 }
 
-/// HTTP/1.x behind the head guard (docs/http.md).
+/// HTTP/1.x behind the head guard (docs/internals/http.md).
 async fn serve_h1<IO>(ctx: &Arc<ConnCtx>, io: IO, conn: Arc<ConnInfo>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,

@@ -1,4 +1,4 @@
-//! TLS for the one listener (docs/tls-http2.md): the certificate chain and key
+//! TLS for the one listener (docs/internals/tls-http2.md): the certificate chain and key
 //! from PEM (inline or a file), rustls server settings (TLS 1.2 and 1.3, no
 //! client certificates, ALPN `h2` then `http/1.1` when HTTP/2 is on), the
 //! handshake with its deadline and counters, and certificate reload.
@@ -66,7 +66,7 @@ pub struct TlsSettings {
     pub handshake_timeout_ms: u64,
 }
 
-/// Default handshake deadline (docs/tls-http2.md): 10 s.
+/// Default handshake deadline (docs/internals/tls-http2.md): 10 s.
 pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 /// The certificate chain of a PEM document, or why not.

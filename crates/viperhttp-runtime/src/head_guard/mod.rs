@@ -269,7 +269,7 @@ impl ConnGuard {
 
     /// Ready once [`evict_if_idle`](Self::evict_if_idle) asked this connection
     /// to close, for the time before a [`GuardedIo`] reads it (the accept path
-    /// looks at the first bytes to tell HTTP/2 from HTTP/1; docs/tls-http2.md).
+    /// looks at the first bytes to tell HTTP/2 from HTTP/1; docs/internals/tls-http2.md).
     /// Counts the eviction when it reports it.
     pub fn poll_evicted(&self, cx: &Context<'_>) -> Poll<()> {
         if self.evict.load(Ordering::Acquire) {

@@ -1,4 +1,4 @@
-//! HTTP/2 connections (docs/tls-http2.md): hyper's h2 server with the
+//! HTTP/2 connections (docs/internals/tls-http2.md): hyper's h2 server with the
 //! project's settings, the per-stream checks the HTTP/1 head guard makes for
 //! HTTP/1 (URI length, header count and size), and a per-connection watchdog
 //! for the idle timeout, slow readers and the stop sequence.
@@ -235,7 +235,7 @@ fn record_error(stats: &ServerStats, err: &hyper::Error) {
     }
 }
 
-/// The checks the head guard makes for HTTP/1 (docs/http.md, limits), made per
+/// The checks the head guard makes for HTTP/1 (docs/internals/http.md, limits), made per
 /// stream: `max_uri_len` → 414, `max_headers` / `max_header_size` → 431.
 fn check_head(config: &RuntimeConfig, req: &Request<Incoming>) -> Option<Response<ResponseBody>> {
     let limits = &config.limits;

@@ -1,4 +1,4 @@
-//! Telling HTTP/2 prior knowledge from HTTP/1.1 on one port (docs/tls-http2.md,
+//! Telling HTTP/2 prior knowledge from HTTP/1.1 on one port (docs/internals/tls-http2.md,
 //! "Cleartext HTTP/2"): the first bytes of a connection are read until they
 //! either leave the 24-byte client preface or complete it; [`Prefixed`] then
 //! hands those bytes to whichever protocol serves the connection, as if they
@@ -38,7 +38,7 @@ const SNIFF_READ: usize = 4096;
 /// Read from `io` into `buf` until the bytes diverge from [`PREFACE`] or
 /// complete it, or until `deadline`. `waiting(true)` is called each time a
 /// read finds the socket empty, `waiting(false)` when bytes arrive (the
-/// connection-pressure idle rule, docs/http.md).
+/// connection-pressure idle rule, docs/internals/http.md).
 pub async fn sniff<IO: AsyncRead + Unpin>(
     io: &mut IO,
     buf: &mut BytesMut,

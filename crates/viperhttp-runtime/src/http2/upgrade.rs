@@ -1,4 +1,4 @@
-//! h2c upgrade (docs/tls-http2.md, "Cleartext HTTP/2"): an HTTP/1.1 request
+//! h2c upgrade (docs/internals/tls-http2.md, "Cleartext HTTP/2"): an HTTP/1.1 request
 //! with `Upgrade: h2c`, `Connection: Upgrade, HTTP2-Settings` and a non-empty
 //! `HTTP2-Settings` is answered `101 Switching Protocols` and the connection
 //! continues as HTTP/2, where the request itself is answered on stream 1
