@@ -13,11 +13,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # Quiet, idempotent installs; pip caches wheels between runs.
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-<<<<<<< HEAD
-.venv/bin/python -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=8" "httpx>=0.27" "pytest-timeout>=2.3" "uvloop>=0.19" "redis>=5,<9" "jinja2>=3.1" "pydantic>=2.5,<3" "openapi-spec-validator>=0.7" "websocket-client>=1.6" "websockets>=15" "watchfiles>=0.21" "mypy>=1.10" "mkdocs>=1.6,<2"
-=======
-.venv/bin/python -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=8" "httpx[http2]>=0.27" "pytest-timeout>=2.3" "uvloop>=0.19" "redis>=5,<9" "jinja2>=3.1" "pydantic>=2.5,<3" "openapi-spec-validator>=0.7" "websocket-client>=1.6" "websockets>=15" "h2>=4.1" "trustme>=1.1"
->>>>>>> main
+.venv/bin/python -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=8" "httpx[http2]>=0.27" "pytest-timeout>=2.3" "uvloop>=0.19" "redis>=5,<9" "jinja2>=3.1" "pydantic>=2.5,<3" "openapi-spec-validator>=0.7" "websocket-client>=1.6" "websockets>=15" "h2>=4.1" "trustme>=1.1" "watchfiles>=0.21" "mypy>=1.10" "mkdocs>=1.6,<2"
 # maturin develop installs the extension and the pure-Python packages of python/ into .venv.
 VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" .venv/bin/maturin develop --release -q 2>&1 | grep -v -E '^(📦|🔗|🐍|💻|🛠|✏️|📖|⚠️  Warning: pip raised a warning|Ignoring [^ ]+: markers )' || true
 .venv/bin/python -c "import viperhttp, viperhttp_bridge" 
