@@ -95,6 +95,7 @@ class Bridge:
     served = False
     shutdown_timeout_s: float = 10
     startup_task: Optional["asyncio.Task[Any]"] = None
+    tls = False
 
     def __init__(self, app: Any, loop: asyncio.AbstractEventLoop, knobs: BridgeKnobs) -> None:
         from viperhttp.request import Request
@@ -714,6 +715,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     )
     bridge.shutdown_timeout_s = shutdown_timeout_s
     bridge.startup_task = startup_task  # a startup still running in the background, if any
+    bridge.tls = bool(runtime_kw.get("https"))  # SIGHUP reloads the certificate while serving
     if not block:
         return ev_loop
     return serve_started(bridge)
@@ -743,7 +745,7 @@ def serve_started(bridge: "Bridge") -> None:
             ev_loop.call_soon_threadsafe(bridge.request_stop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
-        if runtime_kw.get("https") and hasattr(signal, "SIGHUP"):
+        if bridge.tls and hasattr(signal, "SIGHUP"):
             previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_sighup)
     try:
         ev_loop.run_until_complete(bridge.stop_event.wait())
