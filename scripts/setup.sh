@@ -16,4 +16,8 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=8" "httpx[http2]>=0.27" "pytest-timeout>=2.3" "uvloop>=0.19" "redis>=5,<9" "jinja2>=3.1" "pydantic>=2.5,<3" "openapi-spec-validator>=0.7" "websocket-client>=1.6" "websockets>=15" "h2>=4.1" "trustme>=1.1" "watchfiles>=0.21" "mypy>=1.10" "mkdocs>=1.6,<2"
 # maturin develop installs the extension and the pure-Python packages of python/ into .venv.
 VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" .venv/bin/maturin develop --release -q 2>&1 | grep -v -E '^(📦|🔗|🐍|💻|🛠|✏️|📖|⚠️  Warning: pip raised a warning|Ignoring [^ ]+: markers )' || true
+# `maturin develop` does not install the wheel's data files; the device-module finder hook
+# (viperhttp_compat.pth, docs/guide/device-apps.md) is copied in by hand, as the wheel installs it.
+cp python/wheel-data/purelib/viperhttp_compat.pth \
+  "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 .venv/bin/python -c "import viperhttp, viperhttp_bridge" 
