@@ -10,17 +10,21 @@ raises here) and stops it on exit (the drain and shutdown handlers run). Without
 first request starts the server and `close()` (or interpreter exit) stops it.
 `raise_server_exceptions=True` re-raises, in the test, the exception of a handler that ended
 in an unhandled 500 instead of returning that response.
+`websocket_connect(path)` opens a real WebSocket (the `websockets` package's sync client) to the
+same server, sending the client's headers and cookie jar on the handshake.
 """
 from __future__ import annotations
 
 import atexit
+import inspect
+import json as _json
 import threading
 from typing import Any, Dict, List, Optional
 from urllib.parse import urlsplit
 
 from . import exceptions
 
-__all__ = ["TestClient"]
+__all__ = ["TestClient", "WebSocketTestSession", "WebSocketRejected"]
 
 #: how long start-up (startup handlers + bind) may take before the client gives up
 START_TIMEOUT_S = 30.0
@@ -181,3 +185,132 @@ class TestClient:
 
     def delete(self, url: str, **kw: Any) -> Any:
         return self.request("DELETE", url, **kw)
+
+    # --- WebSocket -------------------------------------------------------------------------
+
+    def websocket_connect(self, url: str, subprotocols: Any = None,
+                          headers: Optional[Dict[str, str]] = None) -> "WebSocketTestSession":
+        """Opens a WebSocket to `url` (a path, query allowed) on the running server; use it as a
+        context manager. The client's default headers, `headers` and the cookie jar go on the
+        handshake. A refused handshake raises `WebSocketRejected` (with `status_code`)."""
+        try:
+            from websockets.exceptions import InvalidStatus
+            from websockets.sync.client import connect
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("TestClient.websocket_connect needs websockets: "
+                              "pip install websockets") from exc
+        client = self.start()._client
+        split = urlsplit(self.base_url)
+        path = url if url.startswith("/") else "/" + url
+        uri = f"ws://127.0.0.1:{self.app.bound_port}{split.path.rstrip('/')}{path}"
+        sent: Dict[str, str] = {}
+        for k, v in self._initial_headers.items():
+            if k.lower() != "host":
+                sent[k] = v
+        for k, v in (headers or {}).items():
+            sent[k] = v
+        jar = "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar)
+        if jar and not any(k.lower() == "cookie" for k in sent):
+            sent["Cookie"] = jar
+        extra: Dict[str, Any] = {}
+        if "legacy" in inspect.signature(connect).parameters:  # websockets >= 17
+            extra["legacy"] = True  # a plain connection object, closed by the session
+        try:
+            conn = connect(uri, subprotocols=list(subprotocols) if subprotocols else None,
+                           additional_headers=sent, compression=None, proxy=None,
+                           open_timeout=self._timeout, ping_interval=None,
+                           max_size=None, user_agent_header="viperhttp-testclient", **extra)
+        except InvalidStatus as exc:
+            resp = exc.response
+            raise WebSocketRejected(resp.status_code, dict(resp.headers.raw_items()),
+                                    bytes(resp.body or b"")) from None
+        return WebSocketTestSession(conn, self._timeout)
+
+
+class WebSocketRejected(Exception):
+    """The server refused the WebSocket handshake: `status_code`, `headers`, `content`, `text`."""
+
+    def __init__(self, status_code: int, headers: Dict[str, str], content: bytes) -> None:
+        super().__init__(f"WebSocket handshake rejected with HTTP {status_code}")
+        self.status_code = status_code
+        self.headers = {k.lower(): v for k, v in headers.items()}
+        self.content = content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+class WebSocketTestSession:
+    """An open WebSocket of `TestClient.websocket_connect`. `receive_*` raise
+    `viperhttp.WebSocketDisconnect(code)` once the server closed the connection."""
+
+    __test__ = False
+
+    def __init__(self, conn: Any, timeout: float) -> None:
+        self._conn = conn
+        self._timeout = timeout
+
+    @property
+    def subprotocol(self) -> Optional[str]:
+        """The subprotocol the server accepted, or None."""
+        proto = self._conn.subprotocol
+        return None if proto is None else str(proto)
+
+    def __enter__(self) -> "WebSocketTestSession":
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+    def send_text(self, data: str) -> None:
+        self._send(str(data))
+
+    def send_bytes(self, data: bytes) -> None:
+        self._send(bytes(data))
+
+    def send_json(self, data: Any, mode: str = "text") -> None:
+        text = _json.dumps(data, separators=(",", ":"))
+        self._send(text if mode == "text" else text.encode("utf-8"))
+
+    def _send(self, data: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+        try:
+            self._conn.send(data)
+        except ConnectionClosed as exc:
+            raise self._disconnect(exc) from None
+
+    def receive(self) -> Any:
+        """The next message: `str` for text, `bytes` for binary."""
+        from websockets.exceptions import ConnectionClosed
+        try:
+            return self._conn.recv(timeout=self._timeout)
+        except ConnectionClosed as exc:
+            raise self._disconnect(exc) from None
+
+    def receive_text(self) -> str:
+        msg = self.receive()
+        if not isinstance(msg, str):
+            raise TypeError(f"expected a text message, got binary {msg!r}")
+        return msg
+
+    def receive_bytes(self) -> bytes:
+        msg = self.receive()
+        if not isinstance(msg, bytes):
+            raise TypeError(f"expected a binary message, got text {msg!r}")
+        return msg
+
+    def receive_json(self, mode: str = "text") -> Any:
+        msg = self.receive()
+        return _json.loads(msg)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Sends a close frame and waits for the server's (idempotent)."""
+        self._conn.close(code, reason)
+
+    @staticmethod
+    def _disconnect(exc: Any) -> exceptions.WebSocketDisconnect:
+        rcvd = getattr(exc, "rcvd", None)
+        if rcvd is None:
+            return exceptions.WebSocketDisconnect(1006)
+        return exceptions.WebSocketDisconnect(rcvd.code, rcvd.reason)

@@ -65,3 +65,40 @@ def upload(request: Request) -> dict:
 @app.get("/broken")
 def broken() -> dict:
     raise ZeroDivisionError("bug in the handler")
+
+
+@app.websocket("/ws/echo")
+async def ws_echo(ws) -> None:
+    await ws.accept()
+    while True:
+        msg = await ws.receive()
+        if msg["type"] == "close":
+            return
+        if "text" in msg:
+            if msg["text"].startswith("{"):
+                await ws.send_json({"echo": __import__("json").loads(msg["text"])})
+            else:
+                await ws.send_text("echo: " + msg["text"])
+        else:
+            await ws.send_bytes(b"echo: " + msg["bytes"])
+
+
+@app.websocket("/ws/bye")
+async def ws_bye(ws) -> None:
+    await ws.accept()
+    await ws.send_text("bye")
+    await ws.close(code=4001, reason="go away")
+
+
+@app.websocket("/ws/private")
+def ws_private(ws) -> JSONResponse:
+    return JSONResponse(content={"detail": "login first"}, status_code=401)
+
+
+@app.websocket("/ws/whoami")
+async def ws_whoami(ws) -> None:
+    await ws.accept(subprotocol="v1" if "v1" in ws.client_protocols else None)
+    await ws.send_json({"sid": ws.request.cookies.get("sid"),
+                        "token": ws.request.headers.get("x-token"),
+                        "protocols": ws.client_protocols})
+    await ws.close()

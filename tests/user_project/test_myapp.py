@@ -2,7 +2,8 @@
 own pytest process, as a user's project would run it)."""
 import pytest
 
-from viperhttp.testclient import TestClient
+from viperhttp import WebSocketDisconnect
+from viperhttp.testclient import TestClient, WebSocketRejected
 
 from myapp import app
 
@@ -68,3 +69,45 @@ def test_server_exception_as_500(client):
         client.raise_server_exceptions = True
     assert r.status_code == 500
     assert r.text == "Internal Server Error"
+
+
+def test_websocket_echo(client):
+    with client.websocket_connect("/ws/echo") as ws:
+        ws.send_text("hi")
+        assert ws.receive_text() == "echo: hi"
+        ws.send_bytes(b"\x00\x01")
+        assert ws.receive_bytes() == b"echo: \x00\x01"
+        ws.send_json({"n": 1})
+        assert ws.receive_json() == {"echo": {"n": 1}}
+
+
+def test_websocket_server_close_code(client):
+    with client.websocket_connect("/ws/bye") as ws:
+        assert ws.receive_text() == "bye"
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_text()
+    assert info.value.code == 4001
+    assert info.value.reason == "go away"
+
+
+def test_websocket_rejected_handshake(client):
+    with pytest.raises(WebSocketRejected) as info:
+        with client.websocket_connect("/ws/private"):
+            pass
+    assert info.value.status_code == 401
+    assert info.value.text == '{"detail":"login first"}'
+    with pytest.raises(WebSocketRejected) as missing:
+        client.websocket_connect("/ws/nowhere")
+    assert missing.value.status_code == 404
+
+
+def test_websocket_handshake_sends_cookies_and_headers(client):
+    client.cookies.clear()
+    client.get("/login")  # the jar now holds sid=abc123
+    with client.websocket_connect("/ws/whoami", subprotocols=["v1"],
+                                  headers={"X-Token": "t0k"}) as ws:
+        assert ws.subprotocol == "v1"
+        assert ws.receive_json() == {"sid": "abc123", "token": "t0k", "protocols": ["v1"]}
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_json()
+    assert info.value.code == 1000
