@@ -80,6 +80,69 @@ def test_async_handler_is_awaited(serve, loop):
 
 
 @LOOPS
+def test_async_handler_that_does_not_suspend_finishes_inline(serve, loop):
+    """Eager start: a coroutine that never suspends is answered by the poller, counted in
+    `eager_done`, and never enters the bridge queue."""
+    port = start(serve, loop).port
+    before = get_json(port, "/stats")["bridge"]
+    for _ in range(20):
+        assert request(port, "/async/nowait").status == 200
+    after = get_json(port, "/stats")["bridge"]
+    assert after["eager_done"] - before["eager_done"] == 20, (before, after)
+    assert after["queue_peak"] == 0, after
+
+
+@LOOPS
+def test_eager_start_keeps_one_task_and_one_context(serve, loop):
+    """The first step runs with the worker that takes over as the current task: the same
+    task before and after the suspension, and the context variables set before it are seen
+    after it (a fresh context per request)."""
+    port = start(serve, loop).port
+    results = burst(port, [f"/async/task?ms=30&tag=r{i}" for i in range(8)])
+    assert statuses(results) == [200] * 8, brief(results)
+    for i, r in enumerate(results):
+        data = r.json()
+        assert data == {"has_task": True, "same_task": True, "tag": f"r{i}"}, data
+
+
+@LOOPS
+def test_context_variables_do_not_leak_between_requests(serve, loop):
+    port = start(serve, loop).port
+    assert request(port, "/async/cv/set?tag=leak").json() == {"tag": "leak"}
+    for _ in range(5):
+        assert request(port, "/async/cv/get").json() == {"tag": None}
+
+
+@LOOPS
+def test_timeout_entered_in_the_eager_step_cancels_only_the_handler(serve, loop):
+    port = start(serve, loop).port
+    r = request(port, "/async/timeout?ms=50")
+    assert r.status == 200 and r.json() == {"timed_out": True}, r.summary()
+    # the poller and the other workers are unharmed
+    assert request(port, "/sync").body == b"ok"
+    assert request(port, "/async/nowait").status == 200
+
+
+@LOOPS
+def test_error_in_the_eager_step_is_a_500_and_the_bridge_goes_on(serve, loop):
+    port = start(serve, loop).port
+    r = request(port, "/async/raise")
+    assert r.status == 500, r.summary()
+    assert b"boom" not in r.body, r.summary()  # no traceback or message in the response
+    assert request(port, "/async/nowait").status == 200
+
+
+def test_async_requests_wait_for_a_worker_when_every_worker_is_suspended(serve):
+    """The limits keep their meaning for coroutines that suspend: with one worker busy,
+    the next async request is not started before that worker frees (FIFO queue)."""
+    port = start(serve, bridge_min_workers=1, bridge_max_workers=1).port
+    results = burst(port, ["/async/sleep?ms=400&tag=a", "/async/task?ms=1&tag=b"], stagger=0.05)
+    assert statuses(results) == [200, 200], brief(results)
+    first, second = results
+    assert second.t_send + second.elapsed >= first.t_send + 0.38, brief(results)
+
+
+@LOOPS
 def test_async_sleep_does_not_block_other_requests(serve, loop):
     port = start(serve, loop, bridge_min_workers=16, bridge_max_workers=16).port
     results = burst(port, sleeps(10, 500))

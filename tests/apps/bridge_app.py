@@ -85,6 +85,51 @@ async def async_nowait():
     return {"async": True, "busy": viperhttp_bridge.bridge_stats()["workers_busy"]}
 
 
+# --- eager start probes (tests/test_bridge_workers.py) -----------------------------------------
+
+import contextvars  # noqa: E402
+
+TAG = contextvars.ContextVar("tag", default=None)
+
+
+@app.get("/async/cv/set")
+async def cv_set(tag=""):
+    """Sets a context variable and finishes without suspending: the next request must not see it."""
+    TAG.set(tag)
+    return {"tag": TAG.get()}
+
+
+@app.get("/async/cv/get")
+async def cv_get():
+    return {"tag": TAG.get()}
+
+
+@app.get("/async/task")
+async def async_task(ms="20", tag=""):
+    """One task from the first line to the last, and the context kept across the suspension."""
+    TAG.set(tag)
+    before = asyncio.current_task()
+    await asyncio.sleep(int(ms) / 1000)
+    after = asyncio.current_task()
+    return {"has_task": before is not None, "same_task": before is after, "tag": TAG.get()}
+
+
+@app.get("/async/timeout")
+async def async_timeout(ms="50"):
+    """asyncio.timeout() entered in the eager first step must cancel the handler, nothing else."""
+    try:
+        async with asyncio.timeout(int(ms) / 1000):
+            await asyncio.sleep(5)
+    except TimeoutError:
+        return {"timed_out": True}
+    return {"timed_out": False}
+
+
+@app.get("/async/raise")
+async def async_raise():
+    raise RuntimeError("boom in the eager step")
+
+
 @app.get("/sync/sleep")
 def sync_sleep(ms="0", tag=""):
     time.sleep(int(ms) / 1000)

@@ -1,0 +1,612 @@
+"""The dispatch loop between the native runtime and the app (docs/internals/bridge.md).
+
+Runs on the one interpreter thread; every "worker" is an asyncio task, never an OS thread.
+
+Hot path: the wake-up fd fires → one native call takes a whole batch of requests → each
+handler runs inline on the poller. A sync handler's result is normalised, serialised and sent
+by one native call. An `async def` handler's coroutine is started inline too (*eager start*):
+most finish without suspending and cost what a sync handler costs. Only a coroutine that
+suspends occupies a worker, and the `bridge_*` limits (workers, queue, `503 Server Busy`)
+apply to those.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import time
+import types
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Set, Tuple
+
+from viperhttp import _native
+from viperhttp.diagnostics import forward_native_logs as _forward_logs
+from viperhttp.diagnostics import refresh_access_log
+from viperhttp.exceptions import report_unhandled
+
+from .knobs import BridgeKnobs
+from .streaming import run_stream
+from .websocket import WsDispatcher
+
+log = logging.getLogger("viperhttp.bridge")
+_log_pending = _native._log_pending
+
+try:  # the task registry asyncio's own eager tasks (3.12+) use; present since 3.7
+    from asyncio.tasks import _enter_task, _leave_task
+except ImportError:  # pragma: no cover - an interpreter without them runs every coroutine on a worker
+    _enter_task = _leave_task = None  # type: ignore[assignment]
+
+_CoroutineType = types.CoroutineType
+_copy_context = contextvars.copy_context
+
+_PLAIN_RESULTS = (dict, str, bytes, list, type(None), int, float, bytearray)
+_INTERNAL_ERROR = {
+    "__vhttp_response__": True,
+    "status_code": 500,
+    "body": "Internal Server Error",
+    "headers": None,
+    "content_type": "text/plain; charset=utf-8",
+}
+_SERVER_BUSY = {
+    "__vhttp_response__": True,
+    "status_code": 503,
+    "body": "Server Busy",
+    "headers": None,
+    "content_type": "text/plain; charset=utf-8",
+}
+#: Requests taken from the native queue per poll call (a whole batch).
+_BATCH_MAX = 256
+#: Scaler period and idle ticks before one worker retires (docs/internals/bridge.md#workers).
+_SCALE_CHECK_S = 0.1
+_SCALE_DOWN_IDLE_TICKS = 20
+#: Handed to an idle worker by the scaler: that worker exits.
+_RETIRE = object()
+
+#: (item, request or None, awaitable or None, context or None, first yielded value)
+Entry = Tuple[tuple, Any, Any, Any, Any]
+
+
+def _is_stream(result: Any) -> bool:
+    return isinstance(result, dict) and result.get("stream") is not None and bool(result.get("__vhttp_response__"))
+
+
+def _is_async_callable(func: Any) -> bool:
+    func = inspect.unwrap(func)
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
+
+
+class _Resume:
+    """Awaits a coroutine that has already been started (it suspended on `first`), stepping
+    it inside its own context. Awaited by the worker task that was current while the coroutine
+    started, so `asyncio.current_task()`, `asyncio.timeout()` and cancellation see one task
+    from the first line of the handler to the last — the semantics of Python 3.12's eager
+    tasks, which 3.9–3.11 do not have."""
+
+    __slots__ = ("coro", "first", "ctx")
+
+    def __init__(self, coro: Any, first: Any, ctx: contextvars.Context) -> None:
+        self.coro, self.first, self.ctx = coro, first, ctx
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, run = self.coro, self.ctx.run
+        yielded = self.first
+        while True:
+            try:
+                sent = yield yielded  # the Task waits on what the handler waits on
+            except BaseException as exc:  # CancelledError (and throw()) go to the handler
+                try:
+                    yielded = run(coro.throw, exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    yielded = run(coro.send, sent)
+                except StopIteration as done:
+                    return done.value
+
+
+class _Worker:
+    __slots__ = ("task", "waiter")
+
+    def __init__(self) -> None:
+        self.task: Optional[asyncio.Task] = None
+        self.waiter: Optional[asyncio.Future] = None
+
+
+class Bridge:
+    """One running bridge (docs/internals/bridge.md).
+
+    - The poller (`on_wake`) takes native batches and handles each request inline while no
+      request is waiting for a worker: a sync handler runs to completion, an `async def`
+      handler's coroutine is started (eager start, below).
+    - Eager start: the coroutine's first step runs on the poller, inside a fresh copy of the
+      context and with an idle worker task registered as the current task. If it finishes,
+      its result is sent at once and the worker stays idle. If it suspends, that same worker
+      takes it over and awaits the rest. With no idle worker the request waits, unstarted,
+      in the bridge queue (`bridge_queue_size`, FIFO; later requests queue behind it).
+    - At most `bridge_max_workers` workers; the scaler adjusts their number between min and
+      max. A full queue makes the poller stop taking messages; the request that did not fit
+      waits up to `bridge_enqueue_wait_ms`, then is answered `503 Server Busy`. Waiting
+      requests are admitted the moment a worker frees a queue slot (event-driven, no timer).
+    """
+
+    current: Optional["Bridge"] = None
+    #: a blocking serve finished in this process (device-style `run_forever()` then returns)
+    served = False
+    shutdown_timeout_s: float = 10
+    startup_task: Optional["asyncio.Task[Any]"] = None
+    tls = False
+
+    def __init__(self, app: Any, loop: asyncio.AbstractEventLoop, knobs: BridgeKnobs) -> None:
+        from viperhttp.request import Request
+
+        self.app = app
+        self.loop = loop
+        self.knobs = knobs
+        self._from_native: Callable[..., Any] = Request._from_native
+        self._handle: Callable[[Any], Any] = app._handle
+        self._send = _native._send_result
+        self._poll = _native._poll_batch
+        self._eager = _enter_task is not None
+        #: requests waiting for a worker, unstarted (≤ bridge_queue_size)
+        self.queue: Deque[Entry] = deque()
+        #: requests that found the queue full, with the time they did (→ 503 after the wait)
+        self.backlog: Deque[Tuple[Entry, float]] = deque()
+        self.workers: Set[asyncio.Task] = set()
+        self.idle: List[_Worker] = []
+        self.workers_busy = 0
+        self.tasks: Set[asyncio.Task] = set()
+        self.streams: Dict[int, asyncio.Task] = {}
+        self.bg_pending = 0
+        self.dispatched = 0
+        self.eager_done = 0
+        self.queue_peak = 0
+        self.scale_ups = 0
+        self.scale_downs = 0
+        self.server_busy_503 = 0
+        self._idle_ticks = 0
+        self._ticks = 0
+        self.running = False
+        self.stop_event = asyncio.Event()
+        self.skip_drain = False  # set by a second SIGINT/SIGTERM
+        self.exit_request: Optional[SystemExit] = None  # sys.exit() from app code
+        self._scheduled = False
+        self._expiry_handle: Optional[asyncio.TimerHandle] = None
+        self._tick_handle: Optional[asyncio.TimerHandle] = None
+        self.ws = WsDispatcher(app, self._spawn)
+
+    # -- polling ---------------------------------------------------------
+    def start(self) -> None:
+        self.running = True
+        for _ in range(self.knobs.min_workers):
+            self._spawn_worker()
+        self.loop.add_reader(_native.wakeup_fd(), self.on_wake)
+        self._tick_handle = self.loop.call_later(_SCALE_CHECK_S, self._tick)
+        self.on_wake()
+
+    def _wake_soon(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self.on_wake)
+
+    def on_wake(self) -> None:
+        """Take one batch and admit it; if the batch was non-empty, come back
+        after one loop turn (other tasks run in between). An empty poll parks the
+        native consumer, so the next push makes the wake-up fd readable."""
+        self._scheduled = False
+        if self.backlog:
+            return  # waiting for bridge-queue space: the native queue absorbs meanwhile
+        room = _BATCH_MAX if not self.queue else self.knobs.queue_size - len(self.queue)
+        if room <= 0:
+            # Queue full: take one message anyway so its bridge_enqueue_wait_ms clock
+            # starts (it goes to the backlog); the backlog then stops further polling.
+            room = 1
+        if _log_pending():
+            _forward_logs()
+        try:
+            batch = self._poll(room)
+        except Exception as exc:  # the poller never dies from an error
+            log.error("bridge_loop_error %r", exc, exc_info=True)
+            return
+        if not batch:
+            return
+        admit = self.admit
+        for item in batch:
+            admit(item)
+        self.dispatched += len(batch)
+        self._wake_soon()
+
+    def admit(self, item: tuple) -> None:
+        if item[0].__class__ is str:  # ("ws_*", ...): handled inline in the poller
+            self.ws.handle(item)
+            return
+        if self.queue or self.backlog:  # FIFO: behind the requests already waiting
+            self._enqueue((item, None, None, None, None))
+        else:
+            self.handle_inline(item)
+
+    def handle_inline(self, item: tuple) -> None:
+        rid = item[0]
+        try:
+            request = self._from_native(*item)
+            result = self._handle(request)
+        except SystemExit as exc:
+            self.interpreter_exit(exc)
+            return
+        except BaseException as exc:  # _handle converts app errors; this is a bug path
+            log.error("http_worker_error %r", exc, exc_info=True)
+            self._send_safe(rid, _INTERNAL_ERROR)
+            return
+        if type(result) in _PLAIN_RESULTS and not (type(result) is dict and "stream" in result):
+            self._send_plain(rid, request, result)
+        elif type(result) is _CoroutineType:
+            if self.idle and self._eager:
+                self._start_eagerly(item, request, result)
+            else:
+                self._enqueue((item, request, result, None, None))
+        elif hasattr(result, "__await__"):
+            self._enqueue((item, request, result, None, None))  # a worker awaits it
+        else:
+            self._deliver(rid, request, result)
+
+    def _start_eagerly(self, item: tuple, request: Any, coro: Any) -> None:
+        """Run the coroutine's first step now, as the task of the idle worker that takes it
+        over if it suspends (docs/internals/bridge.md#eager-start)."""
+        worker = self.idle[-1]
+        ctx = _copy_context()
+        loop = self.loop
+        try:
+            _enter_task(loop, worker.task)
+        except RuntimeError:  # called from inside a task (drain, start): a worker runs it
+            self._enqueue((item, request, coro, None, None))
+            return
+        self.workers_busy += 1
+        try:
+            yielded = ctx.run(coro.send, None)
+        except StopIteration as done:
+            _leave_task(loop, worker.task)
+            self.workers_busy -= 1
+            self.eager_done += 1
+            self._deliver(item[0], request, done.value)
+            return
+        except SystemExit as exc:
+            _leave_task(loop, worker.task)
+            self.workers_busy -= 1
+            self.interpreter_exit(exc)
+            return
+        except BaseException as exc:  # run_pipeline converts app errors; this is a bug path
+            _leave_task(loop, worker.task)
+            self.workers_busy -= 1
+            log.error("http_worker_error %r", exc, exc_info=True)
+            self._send_safe(item[0], _INTERNAL_ERROR)
+            return
+        _leave_task(loop, worker.task)
+        if self.idle[-1] is worker:
+            self.idle.pop()
+        else:  # pragma: no cover - the handler's first step re-entered the bridge
+            self.idle.remove(worker)
+        self.workers_busy -= 1  # counted again by the worker when it resumes
+        assert worker.waiter is not None
+        worker.waiter.set_result((item, request, coro, ctx, yielded))
+
+    def _enqueue(self, entry: Entry) -> None:
+        """A request for a worker: to an idle one at once, else into the bounded queue, else
+        into the backlog, where it waits for a slot up to `bridge_enqueue_wait_ms`."""
+        if self.idle and not self.queue:
+            self._hand_to_idle(entry)
+            return
+        if len(self.queue) < self.knobs.queue_size and not self.backlog:
+            self.queue.append(entry)
+            if len(self.queue) > self.queue_peak:
+                self.queue_peak = len(self.queue)
+            return
+        if self.knobs.autoscale:
+            self._grow(1)
+        self.backlog.append((entry, time.monotonic()))
+        if self._expiry_handle is None:
+            self._schedule_expiry()
+
+    def _hand_to_idle(self, entry: Entry) -> None:
+        worker = self.idle.pop()
+        assert worker.waiter is not None
+        worker.waiter.set_result(entry)
+
+    def _admit_backlog(self) -> None:
+        """A queue slot freed: move waiting requests in (event-driven admission); when the
+        backlog empties, the poller resumes taking native messages."""
+        queue, backlog, size = self.queue, self.backlog, self.knobs.queue_size
+        while backlog and len(queue) < size:
+            queue.append(backlog.popleft()[0])
+        if not backlog:
+            if self._expiry_handle is not None:
+                self._expiry_handle.cancel()
+                self._expiry_handle = None
+            self._wake_soon()
+
+    def _schedule_expiry(self) -> None:
+        deadline = self.backlog[0][1] + self.knobs.enqueue_wait_ms / 1000.0
+        self._expiry_handle = self.loop.call_at(
+            self.loop.time() + max(0.0, deadline - time.monotonic()), self._expire_backlog)
+
+    def _expire_backlog(self) -> None:
+        """`bridge_enqueue_wait_ms` after a request found the queue full: `503 Server Busy`."""
+        self._expiry_handle = None
+        wait_s = self.knobs.enqueue_wait_ms / 1000.0
+        now = time.monotonic()
+        while self.backlog and now - self.backlog[0][1] >= wait_s:
+            self._server_busy(self.backlog.popleft()[0])
+        if self.backlog:
+            self._schedule_expiry()
+        else:
+            self._wake_soon()
+
+    def _server_busy(self, entry: Entry) -> None:
+        item, awaitable = entry[0], entry[2]
+        self.server_busy_503 += 1
+        if awaitable is not None and hasattr(awaitable, "close"):
+            awaitable.close()  # never started: close it so Python does not warn
+        self._send_safe(item[0], _SERVER_BUSY)
+
+    # -- workers ---------------------------------------------------------
+    def _spawn_worker(self) -> None:
+        worker = _Worker()
+        task = self.loop.create_task(self._worker(worker))
+        worker.task = task
+        self.workers.add(task)
+        task.add_done_callback(self.workers.discard)
+
+    def _grow(self, n: int) -> int:
+        added = 0
+        while added < n and len(self.workers) < self.knobs.max_workers:
+            self._spawn_worker()
+            added += 1
+        self.scale_ups += added
+        return added
+
+    async def _next_entry(self, worker: _Worker) -> Any:
+        if self.queue:
+            entry = self.queue.popleft()
+            if self.backlog:
+                self._admit_backlog()
+            return entry
+        waiter = worker.waiter = self.loop.create_future()
+        self.idle.append(worker)
+        try:
+            return await waiter
+        finally:
+            worker.waiter = None
+            if worker in self.idle:  # cancelled while idle
+                self.idle.remove(worker)
+
+    async def _worker(self, worker: _Worker) -> None:
+        count = 0
+        yield_every = self.knobs.worker_yield_every
+        while True:
+            entry = await self._next_entry(worker)
+            if entry is _RETIRE:
+                self.scale_downs += 1
+                return
+            item = entry[0]
+            self.workers_busy += 1
+            try:
+                await self._work(entry)
+            except asyncio.CancelledError:
+                raise
+            except SystemExit as exc:
+                self.interpreter_exit(exc)
+            except BaseException as exc:
+                log.error("http_worker_error %r", exc, exc_info=True)
+                self._send_safe(item[0], _INTERNAL_ERROR)
+            finally:
+                self.workers_busy -= 1
+            count += 1
+            if count >= yield_every:
+                count = 0
+                await asyncio.sleep(0)
+
+    async def _work(self, entry: Entry) -> None:
+        item, request, result, ctx, first = entry
+        rid = item[0]
+        if request is None:
+            request = self._from_native(*item)
+            result = self._handle(request)
+        if ctx is not None:  # started eagerly, suspended on `first`
+            result = await _Resume(result, first, ctx)
+        elif type(result) is _CoroutineType:  # each request in its own context, as a task would be
+            ctx = _copy_context()
+            try:
+                first = ctx.run(result.send, None)
+            except StopIteration as done:
+                result = done.value
+            else:
+                result = await _Resume(result, first, ctx)
+        elif hasattr(result, "__await__"):
+            result = await result
+        self._deliver(rid, request, result)
+
+    # -- results ---------------------------------------------------------
+    def _deliver(self, rid: int, request: Any, result: Any) -> None:
+        if _is_stream(result):
+            task = self._spawn(self._stream(rid, request, result))
+            self.streams[rid] = task
+            return
+        self._send_plain(rid, request, result)
+
+    def _send_plain(self, rid: int, request: Any, result: Any) -> None:
+        """Normalise, serialise and send natively; then the request's background tasks."""
+        try:
+            self._send(rid, result)
+        except Exception as exc:
+            self._send_failed(rid, exc)
+            return
+        if request._background is not None:
+            self._run_background(request)
+
+    async def _stream(self, rid: int, request: Any, resp: Dict[str, Any]) -> None:
+        try:
+            await run_stream(rid, resp)
+        finally:
+            self.streams.pop(rid, None)
+            if request._background is not None:
+                self._run_background(request)
+
+    def _send_failed(self, rid: int, exc: BaseException) -> None:
+        # Serialisation failed (e.g. a value JSON cannot encode): 500, logged.
+        log.error("handler_error %r", exc, exc_info=True)
+        report_unhandled(exc)
+        self._send_safe(rid, _INTERNAL_ERROR)
+
+    def _send_safe(self, rid: int, resp: Any) -> None:
+        try:
+            self._send(rid, resp)
+        except Exception as exc:
+            log.error("http_worker_error %r", exc, exc_info=True)
+
+    # -- tasks -----------------------------------------------------------
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = self.loop.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def _run_background(self, request: Any) -> None:
+        tasks = request._background
+        request._background = None
+        drain = getattr(tasks, "drain_tasks", None)
+        items = drain() if drain is not None else list(tasks)
+        for func, args, kwargs in items:
+            self.bg_pending += 1
+            self._spawn(self._background_task(func, args, kwargs))
+
+    async def _background_task(self, func: Callable, args: tuple, kwargs: dict) -> None:
+        try:
+            if getattr(self.app, "_sync_threadpool", False) and not _is_async_callable(func):
+                # ViperHTTP(sync_handlers="threadpool"): sync tasks too (docs/internals/typed-api.md).
+                from viperhttp.threadpool import run_in_threadpool
+
+                result = await run_in_threadpool(func, *args, **kwargs)
+            else:
+                result = func(*args, **kwargs)
+            if hasattr(result, "__await__"):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except SystemExit as exc:
+            self.interpreter_exit(exc)
+        except BaseException as exc:
+            log.error("bg_task_error %r", exc, exc_info=True)
+        finally:
+            self.bg_pending -= 1
+
+    def _tick(self) -> None:
+        """Every 100 ms: the scaler (docs/internals/bridge.md#workers) and the check that
+        cancels stream tasks whose client went away."""
+        try:
+            for rid, task in list(self.streams.items()):
+                if _native.is_cancelled(rid) and not task.done():
+                    task.cancel()
+            self._scale()
+        except Exception as exc:
+            log.error("bridge_scaler_error %r", exc, exc_info=True)
+        try:
+            # Runtime records (static and reject access lines arrive without a wake-up),
+            # and once a second whether Python now has a handler for access lines.
+            _forward_logs()
+            self._ticks += 1
+            if self._ticks % 10 == 0:
+                refresh_access_log()
+        except Exception as exc:
+            log.error("bridge_loop_error %r", exc, exc_info=True)
+        if self.running:
+            self._tick_handle = self.loop.call_later(_SCALE_CHECK_S, self._tick)
+
+    def _scale(self) -> None:
+        k = self.knobs
+        workers = len(self.workers)
+        queued = len(self.queue) + len(self.backlog)
+        if workers < k.min_workers:
+            self._grow(k.min_workers - workers)
+        elif not k.autoscale:
+            return
+        elif queued > workers and workers < k.max_workers:
+            target = min(max(queued, k.min_workers), k.max_workers)
+            self._grow(min(target - workers, k.scale_up_max_burst))
+            self._idle_ticks = 0
+        elif queued == 0 and workers > k.min_workers and self.workers_busy < workers:
+            self._idle_ticks += 1
+            if self._idle_ticks >= _SCALE_DOWN_IDLE_TICKS:
+                self._idle_ticks = 0
+                if self.idle:
+                    self._hand_to_idle(_RETIRE)  # one worker exits
+        else:
+            self._idle_ticks = 0
+
+    # -- stop ------------------------------------------------------------
+    def interpreter_exit(self, exc: SystemExit) -> None:
+        """`sys.exit()` in app code ends the interpreter (docs/internals/bridge.md): the runtime stops
+        accepting and answers every request waiting for Python — this one included — with
+        `503 Service Unavailable` and `Connection: close`; then `run()` stops (shutdown hooks
+        still run) and raises the same SystemExit, so the process exits with its status."""
+        if self.exit_request is not None:
+            return
+        self.exit_request = exc
+        log.error("interpreter_exit %r: in-flight requests get 503, stopping", exc)
+        _native._fail_in_flight()
+        self.skip_drain = True
+        self.stop_event.set()
+
+    def request_stop(self) -> None:
+        _native.stop()
+        self.stop_event.set()
+
+    def _idle(self) -> bool:
+        # open_connections: after stop() idle connections close at once, so any left are
+        # sending something (a static file, a stream) and get the grace period too.
+        return (_native.in_flight() == 0 and not self.tasks and not self.queue
+                and not self.backlog and self.workers_busy == 0
+                and _native.open_connections() == 0)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Graceful stop (docs/internals/bridge.md): stop accepting, let in-flight requests and
+        background tasks finish up to the grace period, then cut the rest."""
+        _native.stop()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not self.skip_drain:
+            self.on_wake()  # requests still queued are dispatched
+            if self._idle():
+                break
+            await asyncio.sleep(0.01)
+        self.running = False
+        try:
+            self.loop.remove_reader(_native.wakeup_fd())
+        except Exception:
+            pass
+        for handle in (self._tick_handle, self._expiry_handle):
+            if handle is not None:
+                handle.cancel()
+        pending = list(self.tasks) + list(self.workers)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self.exit_request is not None:
+            # Let the runtime write the 503s before its connections are cut (bounded).
+            until = time.monotonic() + 2.0
+            while _native.open_connections() and time.monotonic() < until:
+                await asyncio.sleep(0.01)
+        _native.close()
+
+    def stats(self) -> Dict[str, Any]:
+        k = self.knobs
+        return {
+            "running": self.running, "workers": len(self.workers), "workers_busy": self.workers_busy,
+            "workers_min": k.min_workers, "workers_max": k.max_workers, "autoscale": k.autoscale,
+            "queue_size": k.queue_size, "queue_depth": len(self.queue) + len(self.backlog),
+            "queue_peak": self.queue_peak, "scale_ups": self.scale_ups, "scale_downs": self.scale_downs,
+            "server_busy_503": self.server_busy_503, "dispatched": self.dispatched,
+            "eager_done": self.eager_done,
+            "streams_active": len(self.streams), "bg_tasks_pending": self.bg_pending,
+        }
+
+
