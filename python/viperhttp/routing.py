@@ -338,7 +338,7 @@ class RoutePlan:
 
     __slots__ = ("handler", "method", "path", "meta", "is_async", "simple", "accepts", "var_kw",
                  "takes_query", "request_args", "bg_args", "query", "deps", "deps_spec", "uses_cache",
-                 "typed", "response", "blocking", "options", "slow_warned")
+                 "typed", "response", "blocking", "options", "slow_warned", "injects", "path_raw")
 
     def __init__(self, route: RouteDef, sync_threadpool: bool = False) -> None:
         compiled = _compile(route)
@@ -360,6 +360,17 @@ class RoutePlan:
         # Every parameter that receives the request / the task object (§4.1; usually 0 or 1).
         self.request_args = inject_names(handler, "request", Request)
         self.bg_args = inject_names(handler, "background_tasks", BackgroundTasks)
+        self.injects = bool(self.request_args or self.bg_args)
+        #: path parameters passed as raw strings: all of them for an original-style route; for a
+        #: typed one only those the handler takes unannotated (the typed plan fills the rest)
+        self.path_raw: Optional[Tuple[str, ...]] = None
+        if self.typed is not None and not self.var_kw:
+            typed_names = set(self.typed.names)
+            self.path_raw = tuple(n for n in path_names if n in accepts and n not in typed_names)
+            # Raw query strings are merged only for what the typed plan does not fill.
+            rest = (self.accepts - path_names - typed_names - set(self.typed.deps_spec)
+                    - set(self.request_args) - set(self.bg_args))
+            self.takes_query = bool(rest)
         coroutine = _is_coroutine_callable(handler)
         # docs/internals/typed-api.md "Blocking code": a sync handler runs in the thread pool when the
         # route says `blocking=True` or the app says `sync_handlers="threadpool"`.
@@ -375,13 +386,17 @@ class RoutePlan:
         """The path parameters as the first kwargs. A typed route passes only those the handler
         declares (FastAPI: a placeholder may be read by a dependency alone); an original-style
         route passes them all (§4.1)."""
-        if self.typed is None or self.var_kw:
+        raw = self.path_raw
+        if raw is None:
             return dict(params)
-        accepts = self.accepts
-        return {k: v for k, v in params.items() if k in accepts}
+        if not raw:
+            return {}
+        return {k: params[k] for k in raw if k in params}
 
     def inject(self, request: Any, kwargs: Dict[str, Any]) -> None:
         """Request and background-task injection, only where no other value has the name (§4.1)."""
+        if not self.injects:
+            return
         for name in self.request_args:
             if name not in kwargs:
                 kwargs[name] = request

@@ -185,8 +185,70 @@ def _model(route: str, source: str, fields: Dict[str, Tuple[Any, Any]]) -> Any:
     return pydantic.create_model(name, __config__=config, **fields)  # type: ignore[call-overload]
 
 
+_FAIL = object()
+_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
+              "on": True, "off": False, "t": True, "f": False, "y": True, "n": False}
+
+
+def _canonical_int(text: str) -> bool:
+    """`-?(0|[1-9][0-9]{0,14})` without a regex: ASCII digits only (`str.isdigit` alone takes `²`)."""
+    digits = text[1:] if text[:1] == "-" else text
+    return (digits.isascii() and digits.isdigit() and len(digits) <= 15
+            and (digits[0] != "0" or len(digits) == 1))
+
+
+def _to_int(v: Any) -> Any:
+    if v.__class__ is str:
+        return int(v) if _canonical_int(v) else _FAIL
+    return v if v.__class__ is int else _FAIL
+
+
+def _to_float(v: Any) -> Any:
+    if v.__class__ is str:
+        whole, dot, frac = v.partition(".")
+        if _canonical_int(whole) and (not dot or (frac.isascii() and frac.isdigit() and len(frac) <= 15)):
+            return float(v)
+        return _FAIL
+    return v if v.__class__ is float else _FAIL
+
+
+def _to_bool(v: Any) -> Any:
+    if v.__class__ is bool:
+        return v
+    return _BOOL_TEXT.get(v, _FAIL) if v.__class__ is str else _FAIL
+
+
+def _to_str(v: Any) -> Any:
+    return v if v.__class__ is str else _FAIL
+
+
+_FAST_CONVERTERS = {int: _to_int, float: _to_float, bool: _to_bool, str: _to_str}
+
+
+def _fast_plan(source: str, entries: List[Tuple[str, Any, Any]]) -> Optional[Tuple[Tuple[str, str, Any, Any, bool], ...]]:
+    """A conversion plan that skips pydantic for the common case (docs/internals/typed-api.md#fast-path):
+    path/query parameters typed `int`, `float`, `bool` or `str` (or Optional of one), with no
+    constraints and an immutable default. Per field it accepts only the canonical spelling
+    (`42`, `-1.5`, `true`); any other input, a missing required value, or a failure sends the
+    whole source through the pydantic model, so results and 422 errors are pydantic's own."""
+    if source not in ("path", "query"):
+        return None
+    plan = []
+    for name, hint, field in entries:
+        conv = _FAST_CONVERTERS.get(_unwrap_optional(hint))
+        if conv is None or field.metadata or field.default_factory is not None:
+            return None
+        required = field.is_required()
+        default = None if required else field.default
+        if default is not None and default.__class__ not in (int, float, bool, str):
+            return None
+        plan.append((field.alias, name, conv, default, required))
+    return tuple(plan)
+
+
 class _Source:
-    __slots__ = ("source", "model", "names", "aliases", "lists", "pairs", "validate", "fields", "path_first")
+    __slots__ = ("source", "model", "names", "aliases", "lists", "pairs", "validate", "fields", "path_first",
+                 "fast")
 
     def __init__(self, source: str, route: str, entries: List[Tuple[str, Any, Any]],
                  path_first: bool = False) -> None:
@@ -207,6 +269,25 @@ class _Source:
         self.pairs = tuple(zip(self.aliases, self.lists))
         self.validate = self.model.__pydantic_validator__.validate_python
         self.fields = tuple((name, f"f{i}") for i, name in enumerate(self.names))
+        self.fast = None if path_first or any(self.lists) else _fast_plan(source, entries)
+
+    def fill_fast(self, request: Any, kwargs: Dict[str, Any]) -> bool:
+        """The fast plan (see `_fast_plan`); False → use the model, which then sets every
+        name of this source again (or raises), so values written here before are replaced."""
+        values = request.path_params if self.source == "path" else request.query_params
+        get = values.get
+        for alias, name, conv, default, required in self.fast:  # type: ignore[union-attr]
+            raw = get(alias)
+            if raw is None:
+                if required:
+                    return False
+                kwargs[name] = default
+                continue
+            value = conv(raw)
+            if value is _FAIL:
+                return False
+            kwargs[name] = value
+        return True
 
 
 class TypedPlan:
@@ -236,6 +317,8 @@ class TypedPlan:
         """Validates every declared parameter into `kwargs`; raises `RequestValidationError`."""
         errors: List[Dict[str, Any]] = []
         for src in self.sources:
+            if src.fast is not None and src.fill_fast(request, kwargs):
+                continue
             data = self._gather(src, request)
             try:
                 obj = src.validate(data)

@@ -56,6 +56,13 @@ class ResponsePlan:
 
     def finish(self, result: Any) -> Any:
         """The response dict for `result`; raises (→ 500) when it cannot be encoded."""
+        if type(result) is dict and self.adapter is None and self.response_class is None:
+            # The usual FastAPI-style return: a plain dict, left to the native encoder.
+            if result.get(MARKER) is True:
+                return result
+            if not self.exclude_none:
+                return {MARKER: True, "status_code": self.status_code or 200, "body": result, "headers": None,
+                        "content_type": APPLICATION_JSON}
         if is_response(result):
             return result
         status = self.status_code

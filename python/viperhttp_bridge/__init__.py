@@ -34,6 +34,16 @@ __all__ = [
     "WebSocket",
 ]
 
+def serialize_response(resp: Any) -> Any:
+    """The response dict a handler result becomes (implemented in viperhttp.responses)."""
+    from viperhttp.responses import serialize_response as _ser
+    return _ser(resp)
+
+
+def runtime_features() -> Dict[str, bool]:
+    return {"async_generator_supported": True}
+
+
 def bridge_stats() -> Dict[str, Any]:
     """runtime.md §3.4: live pool state (a fresh dict)."""
     b = Bridge.current

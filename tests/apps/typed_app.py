@@ -405,6 +405,29 @@ def custom_422(n: int):
     return {"n": n}
 
 
+# --- scalar conversion: the fast plan must agree with pydantic (tests/test_typed.py) -----------
+
+@app.get("/scalars/int/{v}")
+async def scalar_int(v: int):
+    return {"v": v, "t": type(v).__name__}
+
+
+@app.get("/scalars/float/{v}")
+def scalar_float(v: float):
+    return {"v": v, "t": type(v).__name__}
+
+
+@app.get("/scalars/query")
+async def scalar_query(i: Optional[int] = None, f: float = 1.5, b: bool = False, s: str = "d",
+                       r: Optional[bool] = None):
+    return {"i": i, "f": f, "b": b, "s": s, "r": r}
+
+
+@app.get("/scalars/required")
+def scalar_required(n: int, flag: bool):
+    return {"n": n, "flag": flag}
+
+
 @app.websocket("/ws/{room}", protocols=["chat"])
 async def ws_room(ws, room: str):
     """Chat room socket."""
