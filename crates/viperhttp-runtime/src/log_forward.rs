@@ -132,6 +132,26 @@ fn level_number(level: &Level) -> u8 {
 pub struct ForwardLayer;
 
 impl<S: Subscriber> Layer<S> for ForwardLayer {
+    /// Only `viperhttp::*` callsites are of interest. Every other crate's callsite (h2 opens
+    /// trace spans per frame and per stream) is disabled once, when it is first hit: without
+    /// this the registry built and dropped those spans on every request, a quarter of the
+    /// runtime thread's time under HTTP/2 load (docs/internals/logging.md).
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if meta.target().starts_with("viperhttp") {
+            // The level is set at run time (`set_log_level`): asked per event in `enabled`.
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        meta.target().starts_with("viperhttp") && level_number(meta.level()) <= max_level()
+    }
+
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
         let target = meta.target();
@@ -224,6 +244,20 @@ mod tests {
         );
         assert_eq!(q.drain(usize::MAX).len(), MAX_PENDING_RECORDS - 3);
         assert!(!q.has_pending());
+    }
+
+    #[test]
+    fn other_crates_callsites_are_disabled_before_any_span_is_built() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(ForwardLayer);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::span!(target: "h2::proto::streams", Level::TRACE, "poll");
+            assert!(span.is_disabled(), "h2's per-frame spans must not be built");
+            assert!(!tracing::enabled!(target: "hyper::proto", Level::ERROR));
+            set_max_level(LOG_INFO);
+            assert!(tracing::enabled!(target: "viperhttp::ipc", Level::WARN));
+            assert!(!tracing::enabled!(target: "viperhttp::ipc", Level::DEBUG));
+        });
     }
 
     #[test]
