@@ -130,9 +130,8 @@ impl H2Server {
         let a = activity.clone();
         // Boxed: hyper spawns one task per stream and moves the future into it; the request
         // pipeline's future is large, and moving it inline cost more than one allocation.
-        let svc = service_fn(move |req| {
-            Box::pin(stream_request(s.clone(), c.clone(), a.clone(), req))
-        });
+        let svc =
+            service_fn(move |req| Box::pin(stream_request(s.clone(), c.clone(), a.clone(), req)));
         let connection = self.builder.serve_connection(TokioIo::new(io), svc);
         tokio::pin!(connection);
 
