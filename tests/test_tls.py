@@ -274,3 +274,62 @@ def test_websocket_over_tls_uses_the_same_tls_layer(serve, tmp_path):
         assert ws.recv() == "echo:hi"
     finally:
         ws.close()
+
+
+# --- the original's low-level transport functions (docs/internals/tls-http2.md#low-level-functions) ---
+
+LOWLEVEL_APP = "apps/lowlevel_tls_app.py"
+
+
+@pytest.mark.parametrize("mode", ["configure", "explicit"])
+def test_low_level_start_serves_tls_and_http2_and_refuses_reconfiguring(serve, tmp_path, mode):
+    cert = make_cert()
+    cert_path, key_path = cert.write(tmp_path)
+    srv = serve(LOWLEVEL_APP, env={"LOWLEVEL_CERT": str(cert_path), "LOWLEVEL_KEY": str(key_path),
+                                   "LOWLEVEL_MODE": mode})
+    with httpx.Client(verify=cert.client_context(), http2=True, timeout=10) as c:
+        r = c.get(f"https://127.0.0.1:{srv.port}/status")
+    assert r.status_code == 200 and r.http_version == "HTTP/2", r
+    data = r.json()
+    assert data["before"] == {"https": {"configured": False, "active": False},
+                              "http2": {"configured": False, "active": False, "max_streams": 8}}
+    if mode == "configure":
+        assert data["configured"] == {"https": {"configured": True, "active": False},
+                                      "http2": {"configured": True, "active": False, "max_streams": 12}}
+    running = data["running"]
+    assert running["https"] == {"configured": True, "active": True}
+    assert running["http2"] == {"configured": True, "active": True,
+                                "max_streams": 12 if mode == "configure" else 16}
+    assert running["busy_https"] and running["busy_http2"] and running["busy_start"], running
+
+
+def test_low_level_start_argument_rules():
+    """Run in a child interpreter: nothing here may start a server in the test process."""
+    code = """
+import viperhttp
+def err(call):
+    try:
+        call()
+    except (ValueError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "no error"
+print(err(lambda: viperhttp.start(0, cert_pem="x")))
+print(err(lambda: viperhttp.start(0, key_pem=b"x")))
+print(err(lambda: viperhttp.start(0, http2_max_streams=16)))
+print(err(lambda: viperhttp.start(0, http2=True, http2_max_streams=65)))
+print(err(lambda: viperhttp.configure_http2(True, max_streams=-1)))
+print(err(lambda: viperhttp.start(0, https=True, host="127.0.0.1")))
+viperhttp.configure_https(True, None, None)
+print(viperhttp.https_status())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "ValueError: set https flag when passing cert_pem/key_pem",
+        "ValueError: set https flag when passing cert_pem/key_pem",
+        "ValueError: set http2 flag when passing http2_max_streams",
+        "ValueError: http2_max_streams out of range",
+        "ValueError: http2_max_streams out of range",
+        "ValueError: cert_pem required when https enabled",
+        "{'configured': False, 'active': False}",
+    ]

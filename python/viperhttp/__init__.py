@@ -100,8 +100,6 @@ server_stats = getattr(_native, "server_stats", None) or _unavailable("server_st
 server_stats_reset = getattr(_native, "server_stats_reset", None) or _unavailable("server_stats_reset")
 get_worker_limits = getattr(_native, "get_worker_limits", None) or _unavailable("get_worker_limits")
 set_worker_limits = getattr(_native, "set_worker_limits", None) or _unavailable("set_worker_limits")
-https_status = getattr(_native, "https_status", None) or _unavailable("https_status")
-http2_status = getattr(_native, "http2_status", None) or _unavailable("http2_status")
 is_running = getattr(_native, "is_running", None) or _not_running
 from .diagnostics import get_log_level, gzip_static, set_log_level  # noqa: E402,F811
 LOG_OFF: int = getattr(_native, "LOG_OFF", 0)
@@ -117,6 +115,8 @@ for _name in ("start", "stop", "poll_request", "send_response", "stream_send", "
               "ws_send", "ws_close", "configure_https", "configure_http2", "fs_lock", "fs_unlock"):
     if hasattr(_native, _name):
         globals()[_name] = getattr(_native, _name)
+# The original's transport functions with its argument rules (docs/internals/tls-http2.md).
+from .transport import configure_http2, configure_https, http2_status, https_status, start  # noqa: E402
 
 # Template helpers (extensions.md §6): native or a `viperhttp.templates` module, resolved on use.
 _TEMPLATE_NAMES = ("TemplateResponse", "render_template", "template_clear_cache", "template_stats",
