@@ -67,6 +67,7 @@ pub(super) async fn forward_to_python(
         &shared.config,
         &shared.body_budget,
         &shared.stats,
+        &conn.guard,
         body,
         declared,
     )
