@@ -204,6 +204,36 @@ def test_chunked_body_past_limit_is_413_while_reading(serve):
     assert json.loads(_get(server, "/__seen").body) == []
 
 
+CHUNKED_POST = b"POST /py/echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def test_chunk_of_exactly_the_remaining_budget_is_accepted(serve):
+    # Sizes announced up front are held to what max_body_size leaves: 1000 in one chunk,
+    # and 400 after 600, are exactly the budget.
+    server = start(serve, max_body_size=1000, body_timeout_ms=30000)
+    for parts in ([b"x" * 1000], [b"a" * 600, b"b" * 400]):
+        with RawConn(server.connect(), timeout=5) as conn:
+            resp = conn.request(CHUNKED_POST + chunked(parts))
+        assert resp.status == 200, resp
+        assert resp.body == b"".join(parts)
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(b"fffffffff\r\n", id="size-line-alone-past-1MiB"),
+    pytest.param(b"100001\r\n", id="one-past-1MiB"),
+    pytest.param(chunked([b"a" * 600], end=False) + b"ffda9\r\n", id="one-past-what-600-left"),
+])
+def test_chunk_size_past_the_remaining_budget_is_413_at_once(serve, body):
+    # The chunk's data never comes: the 413 must come from its size line alone. The body
+    # timeout (30 s) is far past the client's read timeout (5 s), so an answer proves the
+    # server did not wait for it.
+    server = start(serve, max_body_size=1024 * 1024, body_timeout_ms=30000)
+    with RawConn(server.connect(), timeout=5) as conn:
+        resp = conn.request(CHUNKED_POST + body)
+        assert_error_and_closed(conn, resp, 413, "Payload Too Large")
+    assert json.loads(_get(server, "/__seen").body) == []
+
+
 def test_expect_100_continue(serve):
     server = start(serve, max_body_size=1000)
     with RawConn(server.connect(), timeout=5) as conn:

@@ -2,7 +2,9 @@
 //! the minimum rate (408), and the shared memory budget that bounds all bodies
 //! held at once (docs/internals/http.md, "Request bodies").
 //!
-//! - `max_body_size`: from `Content-Length` before reading, or while de-chunking.
+//! - `max_body_size`: from `Content-Length` before reading, or while de-chunking; a
+//!   chunk whose declared size passes it is refused by the head guard at its size
+//!   line, before its data ([`ConnGuard::body_too_large`]).
 //! - `body_timeout_ms`: restarts on every read that makes progress.
 //! - `min_body_rate` (bytes/s): Apache `mod_reqtimeout`'s `MinRate` model. The body
 //!   must be complete by `start + body_timeout_ms + received / min_body_rate`, so a
@@ -31,6 +33,7 @@ use tokio::time::Instant;
 
 use crate::body::ResponseBody;
 use crate::config::RuntimeConfig;
+use crate::head_guard::ConnGuard;
 use crate::service::{closing, simple_response};
 use crate::stats::ServerStats;
 
@@ -118,11 +121,13 @@ fn refuse(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
 }
 
 /// Read the whole body within the limits above. On success the body and the
-/// budget it holds (drop it once the bytes are copied elsewhere).
+/// budget it holds (drop it once the bytes are copied elsewhere). `guard` is the
+/// connection's head guard, which tells a body it cut for size from broken framing.
 pub async fn read_body(
     config: &RuntimeConfig,
     budget: &BodyBudget,
     stats: &ServerStats,
+    guard: &ConnGuard,
     body: Incoming,
     declared: Option<u64>,
 ) -> Result<(Bytes, Reservation), Response<ResponseBody>> {
@@ -209,6 +214,10 @@ pub async fn read_body(
                     held.add(permit);
                 }
                 buf.extend_from_slice(&data);
+            }
+            // Cut by the head guard at a chunk size over the limit.
+            Some(Err(_)) if guard.body_too_large() => {
+                return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"));
             }
             // Truncated or broken body: the connection is unusable.
             Some(Err(_)) => return Err(refuse(StatusCode::BAD_REQUEST, "Bad Request")),

@@ -3,6 +3,12 @@
 //! decoding or copying it. hyper de-chunks the same bytes afterwards; this only
 //! decides where the next request head starts and rejects framing hyper would
 //! accept too leniently (no size digits, bare LF/CR, malformed extensions).
+//!
+//! It also holds the body to `max_body_size`: a chunk size that does not fit in what
+//! the earlier chunks left of it stops the body at that digit, before any of the
+//! chunk's data is awaited (docs/internals/http.md, "Request bodies"). Without this a
+//! client could announce `fffffffff` and the refusal would wait for the data that
+//! overflows the limit, or for the body timeout.
 
 use super::parse::{is_field_value_byte, is_tchar};
 
@@ -52,6 +58,25 @@ pub(crate) enum ChunkStep {
         /// What was wrong (for logs and tests).
         detail: &'static str,
     },
+    /// A chunk size over the body's remaining `max_body_size` budget: its digits
+    /// end at this offset (the bytes before the offending digit are valid framing).
+    TooLarge {
+        /// Valid bytes before the digit that made the size too large.
+        consumed: usize,
+    },
+}
+
+/// Why the tracker stopped on a byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    Invalid(&'static str),
+    TooLarge,
+}
+
+impl From<&'static str> for Stop {
+    fn from(detail: &'static str) -> Self {
+        Stop::Invalid(detail)
+    }
 }
 
 /// Incremental chunked-body tracker.
@@ -64,6 +89,8 @@ pub(crate) struct ChunkedTracker {
     trailer_bytes: usize,
     trailers: usize,
     max_trailers: usize,
+    /// Body bytes the chunks may still declare: `max_body_size` minus the sizes so far.
+    budget: u64,
 }
 
 fn hex(b: u8) -> Option<u64> {
@@ -80,8 +107,9 @@ fn is_ws(b: u8) -> bool {
 }
 
 impl ChunkedTracker {
-    /// A tracker at the start of a body; `max_trailers` bounds trailer fields.
-    pub(crate) fn new(max_trailers: usize) -> Self {
+    /// A tracker at the start of a body; `max_trailers` bounds trailer fields,
+    /// `max_body` the sum of the chunk sizes (`max_body_size`).
+    pub(crate) fn new(max_trailers: usize, max_body: u64) -> Self {
         ChunkedTracker {
             st: C::SizeStart,
             size: 0,
@@ -90,6 +118,7 @@ impl ChunkedTracker {
             trailer_bytes: 0,
             trailers: 0,
             max_trailers,
+            budget: max_body,
         }
     }
 
@@ -112,19 +141,20 @@ impl ChunkedTracker {
             match self.step(b) {
                 Ok(false) => i += 1,
                 Ok(true) => return ChunkStep::Done(i + 1),
-                Err(detail) => {
+                Err(Stop::Invalid(detail)) => {
                     return ChunkStep::Error {
                         consumed: i,
                         detail,
                     }
                 }
+                Err(Stop::TooLarge) => return ChunkStep::TooLarge { consumed: i },
             }
         }
         ChunkStep::NeedMore
     }
 
     /// One framing byte (not chunk data). `Ok(true)` = the body ended with it.
-    fn step(&mut self, b: u8) -> Result<bool, &'static str> {
+    fn step(&mut self, b: u8) -> Result<bool, Stop> {
         match self.st {
             C::SizeStart | C::Size | C::SizeLws => self.size_byte(b)?,
             C::ExtPreName
@@ -137,8 +167,10 @@ impl ChunkedTracker {
             | C::ExtPostVal => self.ext_byte(b)?,
             C::SizeLf => {
                 if b != b'\n' {
-                    return Err("bare CR in chunk size line");
+                    return Err("bare CR in chunk size line".into());
                 }
+                // size <= budget: `size_byte` stopped at any digit that made it larger.
+                self.budget -= self.size;
                 self.line = 0;
                 self.st = if self.size == 0 {
                     C::TrailerStart
@@ -149,26 +181,26 @@ impl ChunkedTracker {
             C::Data => {}
             C::DataCr => {
                 if b != b'\r' {
-                    return Err("chunk data longer than its size");
+                    return Err("chunk data longer than its size".into());
                 }
                 self.st = C::DataLf;
             }
             C::DataLf => {
                 if b != b'\n' {
-                    return Err("bare CR after chunk data");
+                    return Err("bare CR after chunk data".into());
                 }
                 self.st = C::SizeStart;
             }
             C::TrailerStart | C::TrailerName | C::TrailerValue | C::TrailerLf => {
                 self.trailer_bytes += 1;
                 if self.trailer_bytes > MAX_TRAILER_BYTES {
-                    return Err("trailer section too large");
+                    return Err("trailer section too large".into());
                 }
                 self.trailer_byte(b)?;
             }
             C::EndLf => {
                 if b != b'\n' {
-                    return Err("bare CR at end of chunked body");
+                    return Err("bare CR at end of chunked body".into());
                 }
                 return Ok(true);
             }
@@ -176,17 +208,17 @@ impl ChunkedTracker {
         Ok(false)
     }
 
-    fn size_byte(&mut self, b: u8) -> Result<(), &'static str> {
+    fn size_byte(&mut self, b: u8) -> Result<(), Stop> {
         self.line += 1;
         if self.line > MAX_SIZE_LINE {
-            return Err("chunk size line too long");
+            return Err("chunk size line too long".into());
         }
         match (self.st, hex(b)) {
             (C::SizeStart, Some(d)) => {
                 self.size = d;
                 self.st = C::Size;
             }
-            (C::SizeStart, None) => return Err("chunk size missing"),
+            (C::SizeStart, None) => return Err("chunk size missing".into()),
             (C::Size, Some(d)) => {
                 self.size = self
                     .size
@@ -198,9 +230,13 @@ impl ChunkedTracker {
                 b' ' | b'\t' => self.st = C::SizeLws,
                 b';' => self.st = C::ExtPreName,
                 b'\r' => self.st = C::SizeLf,
-                b'\n' => return Err("bare LF in chunk size line"),
-                _ => return Err("invalid chunk size"),
+                b'\n' => return Err("bare LF in chunk size line".into()),
+                _ => return Err("invalid chunk size".into()),
             },
+        }
+        // Digits only grow the size: once past the budget, no later byte can fix it.
+        if self.size > self.budget {
+            return Err(Stop::TooLarge);
         }
         Ok(())
     }

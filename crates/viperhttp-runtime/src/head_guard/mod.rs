@@ -36,7 +36,9 @@
 //!    `max_headers(knob.max(2))`, `max_buf_size(GuardLimits::hyper_max_buf_size())`.
 //!
 //! A chunked body with invalid framing reaches hyper up to the bad byte,
-//! then EOF: hyper's body fails and the service answers 400 + close. A client
+//! then EOF: hyper's body fails and the service answers 400 + close. A chunk
+//! size past what `max_body_size` leaves is cut the same way, at its digit, with
+//! [`ConnGuard::body_too_large`] set: the service answers 413 + close. A client
 //! EOF is passed on at once (hyper drops a busy connection, `runtime.md`
 //! §9.3); only the EOF the guard itself produces after a rejection waits.
 //! After a rejection, shutdown drains unread input briefly (lingering close,
@@ -208,6 +210,9 @@ pub struct ConnGuard {
     /// out although hyper's framing is complete (runtime.md §2.9: a stream longer
     /// than its `total_len` is cut there and the connection closed).
     close_after_flush: AtomicBool,
+    /// A chunk size went past `max_body_size`: the body was cut there (see
+    /// [`ConnGuard::body_too_large`]).
+    body_too_large: AtomicBool,
     /// Whether the connection may be closed to make room ([`Idle`] as a `u8`): set by
     /// the reader each time a read finds the socket empty, so a connection whose
     /// request sits unread in the kernel is never taken for idle.
@@ -240,6 +245,7 @@ impl ConnGuard {
             finished: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
             close_after_flush: AtomicBool::new(false),
+            body_too_large: AtomicBool::new(false),
             idle: AtomicU8::new(Idle::Busy as u8),
             idle_since_ms: AtomicU64::new(0),
             evict: AtomicBool::new(false),
@@ -301,6 +307,14 @@ impl ConnGuard {
     /// RST), and the flush reports an error so hyper parses no further request.
     pub fn close_after_flush(&self) {
         self.close_after_flush.store(true, Ordering::Release);
+    }
+
+    /// Whether the guard cut a chunked body because a chunk size passed what
+    /// `max_body_size` left: the body then fails (EOF inside it), and the reader
+    /// answers `413` instead of the `400` of broken framing. The connection ends
+    /// with that body, so the flag never outlives its request.
+    pub fn body_too_large(&self) -> bool {
+        self.body_too_large.load(Ordering::Acquire)
     }
 
     /// The verdict for the next request hyper hands to the service, in order.
@@ -681,9 +695,12 @@ impl<T> GuardedIo<T> {
                             self.phase = match acc.framing {
                                 Framing::None => self.after_body(),
                                 Framing::Length(n) => Phase::Body(Body::Length(n)),
-                                Framing::Chunked => Phase::Body(Body::Chunked(
-                                    ChunkedTracker::new(self.limits.max_headers),
-                                )),
+                                Framing::Chunked => {
+                                    Phase::Body(Body::Chunked(ChunkedTracker::new(
+                                        self.limits.max_headers,
+                                        self.limits.max_body_size,
+                                    )))
+                                }
                             };
                         }
                         Feed::Reject(r) => {
@@ -714,6 +731,16 @@ impl<T> GuardedIo<T> {
                         // and the service answers 400 + close.
                         ServerStats::bump(&self.conn.stats.parse_errors);
                         tracing::debug!(target: "viperhttp::head_guard", detail, "invalid chunked framing");
+                        self.phase = Phase::Closed;
+                        self.linger = !self.eof;
+                        return pos + consumed;
+                    }
+                    ChunkStep::TooLarge { consumed } => {
+                        // The same cut as invalid framing, at once (not when the data or
+                        // the body timeout comes); the flag turns the service's answer
+                        // into 413 (docs/internals/http.md, "Request bodies").
+                        self.conn.body_too_large.store(true, Ordering::Release);
+                        tracing::debug!(target: "viperhttp::head_guard", "chunk size over max_body_size");
                         self.phase = Phase::Closed;
                         self.linger = !self.eof;
                         return pos + consumed;

@@ -81,6 +81,7 @@ struct Outcome {
     out: Vec<u8>,
     verdicts: Vec<Verdict>,
     parse_errors: u64,
+    body_too_large: bool,
 }
 
 /// Read everything hyper would get; act as the service: pop each verdict as
@@ -107,6 +108,7 @@ async fn drive(chunks: Vec<Vec<u8>>, limits: GuardLimits, read_cap: usize, pend:
                 out,
                 verdicts,
                 parse_errors: stats.parse_errors.load(Ordering::Relaxed),
+                body_too_large: conn.body_too_large(),
             };
         }
         out.extend_from_slice(&buf[..n]);
@@ -747,7 +749,8 @@ fn corpus() -> Vec<Case> {
         // --- chunked bodies (framing errors end the stream after the valid prefix)
         bad_chunk("chunk size not hex", "zz\r\n", 0),
         bad_chunk("chunk size missing", "\r\nabc\r\n0\r\n\r\n", 0),
-        bad_chunk("chunk size overflow", "fffffffffffffffff\r\n", 16),
+        // small() allows 16 body bytes: the second digit is already too many (413).
+        bad_chunk("chunk size past max_body_size", "fffffffffffffffff\r\n", 1),
         bad_chunk("bare LF after chunk size", "3\nabc\r\n0\r\n\r\n", 1),
         bad_chunk("chunk data longer than size", "3\r\nabcd\r\n0\r\n\r\n", 6),
         bad_chunk("extension without name", "3;=x\r\nabc\r\n0\r\n\r\n", 2),
@@ -994,27 +997,83 @@ async fn large_body_passes_through_untouched_in_any_split() {
 
 #[test]
 fn chunked_tracker_boundaries() {
-    let mut t = ChunkedTracker::new(4);
+    let mut t = ChunkedTracker::new(4, u64::MAX);
     assert_eq!(t.feed(b"5\r\nhello\r\n0\r\n\r\nGET"), ChunkStep::Done(15));
-    let mut t = ChunkedTracker::new(4);
+    let mut t = ChunkedTracker::new(4, u64::MAX);
     assert_eq!(t.feed(b"A\r\n0123"), ChunkStep::NeedMore);
     assert_eq!(t.feed(b"456789\r\n0\r\n"), ChunkStep::NeedMore);
     assert_eq!(t.feed(b"T: 1\r\n\r\nrest"), ChunkStep::Done(8));
-    let mut t = ChunkedTracker::new(1);
+    let mut t = ChunkedTracker::new(1, u64::MAX);
     assert!(matches!(
         t.feed(b"0\r\nA: 1\r\nB: 2\r\n\r\n"),
         ChunkStep::Error { consumed: 9, .. }
     ));
-    let mut t = ChunkedTracker::new(4);
+    let mut t = ChunkedTracker::new(4, u64::MAX);
     let long = format!("1;{}\r\n", "a".repeat(super::chunked::MAX_SIZE_LINE + 1));
     assert!(matches!(t.feed(long.as_bytes()), ChunkStep::Error { .. }));
-    let mut t = ChunkedTracker::new(4);
+    let mut t = ChunkedTracker::new(4, u64::MAX);
     assert_eq!(
         t.feed(b"0000000000000000000001\r\nx\r\n0\r\n\r\n"),
         ChunkStep::Done(32)
     );
-    let mut t = ChunkedTracker::new(4);
+    let mut t = ChunkedTracker::new(4, u64::MAX);
     assert_eq!(t.feed(b"ffffffffffffffff\r\n"), ChunkStep::NeedMore);
+}
+
+#[test]
+fn chunk_sizes_are_held_to_max_body_size() {
+    // Exactly the budget, over two chunks (and leading zeros): accepted.
+    let mut t = ChunkedTracker::new(4, 16);
+    assert_eq!(
+        t.feed(b"a\r\n0123456789\r\n0006\r\nabcdef\r\n0\r\n\r\n"),
+        ChunkStep::Done(34)
+    );
+    // One past what the first chunk left: stopped at the size digit, before any data.
+    let mut t = ChunkedTracker::new(4, 16);
+    assert_eq!(
+        t.feed(b"a\r\n0123456789\r\n7\r\nabcdefg"),
+        ChunkStep::TooLarge { consumed: 15 }
+    );
+    // 1 MiB: `fffff` fits, the sixth digit does not; no CRLF needed.
+    let mut t = ChunkedTracker::new(4, 1 << 20);
+    assert_eq!(t.feed(b"fffff"), ChunkStep::NeedMore);
+    assert_eq!(t.feed(b"ffff"), ChunkStep::TooLarge { consumed: 0 });
+    let mut t = ChunkedTracker::new(4, 1 << 20);
+    assert_eq!(t.feed(b"100000\r\n"), ChunkStep::NeedMore);
+    let mut t = ChunkedTracker::new(4, 1 << 20);
+    assert_eq!(t.feed(b"100001"), ChunkStep::TooLarge { consumed: 5 });
+    // Without a budget in the way, a size past u64 is broken framing (400).
+    let mut t = ChunkedTracker::new(4, u64::MAX);
+    assert!(matches!(
+        t.feed(b"fffffffffffffffff\r\n"),
+        ChunkStep::Error {
+            consumed: 16,
+            detail: "chunk size overflow"
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_chunk_size_past_max_body_size_cuts_the_body_at_once() {
+    // small(): max_body_size 16.
+    let at_limit = post_chunked("a\r\n0123456789\r\n6\r\nabcdef\r\n0\r\n\r\n");
+    let past = post_chunked("a\r\n0123456789\r\n7\r\nabcdefg\r\n0\r\n\r\n");
+    let huge = post_chunked("fffffffff\r\n");
+    for step in [1usize, 5, 4096] {
+        let split = |v: &[u8]| v.chunks(step).map(<[u8]>::to_vec).collect::<Vec<_>>();
+        let o = drive(split(&at_limit), small(), 4096, false).await;
+        assert_eq!(o.out, at_limit, "step {step}");
+        assert!(!o.body_too_large);
+        // hyper gets the chunks that fit, then EOF; the flag tells the service 413.
+        let o = drive(split(&past), small(), 4096, false).await;
+        assert_eq!(o.out, &past[..CHUNKED_HEAD.len() + 15], "step {step}");
+        assert_eq!(o.verdicts.iter().map(kind).collect::<Vec<_>>(), [E::Pass]);
+        assert!(o.body_too_large);
+        assert_eq!(o.parse_errors, 0, "a size refusal is no parse error");
+        let o = drive(split(&huge), small(), 4096, false).await;
+        assert_eq!(o.out, &huge[..CHUNKED_HEAD.len() + 1], "step {step}");
+        assert!(o.body_too_large);
+    }
 }
 
 // ---------------------------------------------------------------- fuzz
