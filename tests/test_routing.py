@@ -215,3 +215,34 @@ def test_single_active_app_rule():
         first.mount("/static", "/tmp")
     assert second.routes() == []
     viperhttp.reset()
+
+
+# --- route once (docs/internals/ipc.md, "Route once") --------------------------------------------
+
+def test_runtime_match_reaches_the_handler_converted_and_decoded(serve):
+    import httpx
+
+    srv = serve("apps/route_once_app.py")
+    with httpx.Client(base_url=f"http://127.0.0.1:{srv.port}", timeout=10) as c:
+        r = c.get("/items/42/a%20b%C3%A9")
+        assert r.json() == {"carried": True, "item_id": 42, "name": "a bé",
+                            "params": {"item_id": 42, "name": "a bé"}}
+        r = c.post("/items/7/x")
+        assert r.json() == {"carried": True, "method": "POST", "item_id": 7}
+        # HEAD takes the GET route natively and in Python alike
+        assert c.head("/items/1/x").status_code == 200
+        # more parameters than a record carries: Python routes it, same answer
+        assert c.get("/five/1/2/3/4/5").json() == {"carried": False, "joined": "12345"}
+        assert c.get("/items/x/y").status_code == 404  # not an int: no route, answered natively
+
+
+def test_middleware_that_rewrites_the_path_is_routed_again(serve):
+    import httpx
+
+    srv = serve("apps/route_once_app.py", env={"ROUTE_ONCE_MW": "1"})
+    with httpx.Client(base_url=f"http://127.0.0.1:{srv.port}", timeout=10) as c:
+        r = c.get("/old/9/z")  # no native match for /old/...: Python routes the rewritten path
+        assert r.status_code == 200 and r.json()["item_id"] == 9 and r.json()["carried"] is False, r.text
+        r = c.get("/items/3/w")  # untouched path: the runtime's match is used
+        assert r.json()["carried"] is True and r.json()["item_id"] == 3
+        assert c.get("/nowhere").status_code == 404  # the app's 404 through the middleware

@@ -24,8 +24,6 @@ __all__ = ["ViperHTTP", "active_app", "current_request", "set_current_request", 
 
 _route_add = _native.route_add
 _route_match = _native.route_match
-#: Most parameterless (method, path) matches remembered per method (see `_remember_static_match`).
-_STATIC_MATCH_CACHE_MAX = 4096
 _cv_set = current_request_var.set
 _cv_reset = current_request_var.reset
 
@@ -111,7 +109,6 @@ class ViperHTTP(RouteDecorators):
         _native.routes_reset()
         _native.native_config_reset()  # static mounts and CORS config (§2.1)
         self._routes_by_id: List[Optional[RoutePlan]] = []
-        self._static_matches: Dict[str, Dict[str, int]] = {}
         self._exception_handlers: Dict[type, HandlerEntry] = {}
         self._event_handlers: Dict[str, List[Callable[..., Any]]] = {"startup": [], "shutdown": []}
         self._middleware: List[Tuple[str, Any, Dict[str, Any], int]] = []
@@ -137,10 +134,10 @@ class ViperHTTP(RouteDecorators):
         if self._middleware_on and not _in_chain:
             return _run_chain(self, request)
         method, path = request.method, request.path
-        by_path = self._static_matches.get(method)
-        route_id = by_path.get(path) if by_path is not None else None
-        if route_id is not None:
-            params: Dict[str, Any] = {}
+        carried = request._route
+        if carried is not None and carried[1] is path and carried[0] is method:
+            # Route once: the runtime's match, unless a middleware changed method or path.
+            route_id, params = carried[2], carried[3]
         else:
             match = _route_match(method, path)
             if match is None:
@@ -148,8 +145,6 @@ class ViperHTTP(RouteDecorators):
             route_id, params = match
             if route_id is None:
                 return method_not_allowed(params)
-            if not params:
-                self._remember_static_match(method, path, route_id)
         plan = self._routes_by_id[route_id]
         # The storage behind `Request.path_params`: the property setter costs ~55 ns more.
         request._path_params = params
@@ -170,17 +165,6 @@ class ViperHTTP(RouteDecorators):
                 _cv_reset(token)
         return call_route(plan, request, params, self._exception_handlers)
 
-    def _remember_static_match(self, method: str, path: str, route_id: int) -> None:
-        """Caches a parameterless match: the native lookup costs ~0.7 µs per request, a
-        dict hit ~0.05 µs. Safe because a registered static match can never change (a
-        static child always wins; the same method+path again is a CONFLICT) — except that
-        an explicit HEAD route added later must replace the GET fallback, so every
-        registration clears the cache. Bounded: paths are client-chosen (`%xx` case, a
-        trailing slash), so past the bound nothing more is cached."""
-        by_path = self._static_matches.setdefault(method, {})
-        if len(by_path) < _STATIC_MATCH_CACHE_MAX:
-            by_path[path] = route_id
-
     # --- routing ---------------------------------------------------------------------------
 
     def _require_active(self) -> None:
@@ -196,7 +180,6 @@ class ViperHTTP(RouteDecorators):
         self._require_active()
         plan = RoutePlan(route, self._sync_threadpool)
         route_id = _route_add(route.method, route.path)
-        self._static_matches.clear()
         routes = self._routes_by_id
         while len(routes) < route_id:  # ids are registration indices; tolerate foreign adds
             routes.append(None)

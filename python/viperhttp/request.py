@@ -295,6 +295,8 @@ class Request:
     _headers: Optional[Headers] = None
     _qp: Optional[QueryParams] = None
     _path_params: Optional[Dict[str, Any]] = None
+    #: (method, path, route_id, params) as the runtime matched them, or None
+    _route: Optional[Tuple[str, str, int, Dict[str, Any]]] = None
     _cookies: Optional[Dict[str, str]] = None
     _state: Optional["State"] = None
     _json: Any = _UNSET
@@ -349,9 +351,15 @@ class Request:
         client: Optional[Tuple[str, int]],
         scheme: str,
         http_version: str,
+        route_id: Optional[int] = None,
+        route_params: Optional[Dict[str, Any]] = None,
     ) -> "Request":
-        """Bridge constructor: stores the raw values only; everything else is parsed lazily."""
+        """Bridge constructor: stores the raw values only; everything else is parsed lazily.
+        `route_id` / `route_params`: the runtime's route match, when it carried one
+        (docs/internals/ipc.md, "Route once")."""
         self = _new_object(cls)
+        if route_id is not None:
+            self._route = (method, path, route_id, route_params)
         self.request_id = request_id
         self.method = method
         self.path = path

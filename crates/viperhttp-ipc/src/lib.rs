@@ -15,7 +15,7 @@ pub mod wakefd;
 
 pub use channel::{Ipc, IpcConfig, IpcCounters};
 pub use error::IpcError;
-pub use message::{flags, IpcMsg, Method, MsgType};
+pub use message::{flags, IpcMsg, Method, MsgType, ROUTE_SPANS};
 pub use queue::MsgQueue;
 pub use ring::{ByteRing, RingGrant};
 pub use wakefd::WakeFd;

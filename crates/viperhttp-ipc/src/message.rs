@@ -37,6 +37,51 @@ pub struct IpcMsg {
     pub peer_port: u16,
     /// Host addition: bit 0 TLS; bits 1–2 HTTP version (0 = 1.0, 1 = 1.1, 2 = 2).
     pub proto: u8,
+    /// Host addition (route once, docs/internals/ipc.md): the runtime's route match for this
+    /// request, as route id + 1; 0 = no match carried (the bridge routes the path itself).
+    pub route: u32,
+    /// Host addition: how many parameter spans of `route_spans` are set.
+    pub route_params: u8,
+    /// Host addition: the matched parameter values as (offset, length) pairs into the URI,
+    /// in pattern order. A match with more than [`ROUTE_SPANS`] parameters is not carried.
+    pub route_spans: [u16; 2 * ROUTE_SPANS],
+}
+
+/// Parameter spans an [`IpcMsg`] carries inline (more is rare: such a match is left to Python).
+pub const ROUTE_SPANS: usize = 4;
+
+impl IpcMsg {
+    /// The carried route match: (route id, spans), or `None`.
+    pub fn route_match(&self) -> Option<(u32, impl Iterator<Item = (usize, usize)> + '_)> {
+        let id = self.route.checked_sub(1)?;
+        let n = usize::from(self.route_params).min(ROUTE_SPANS);
+        let spans = self
+            .route_spans
+            .chunks_exact(2)
+            .take(n)
+            .map(|p| (usize::from(p[0]), usize::from(p[1])));
+        Some((id, spans))
+    }
+
+    /// Record a route match (`spans` are offsets into the URI). Returns `false`, leaving the
+    /// record without a match, when an id or span does not fit.
+    pub fn set_route_match(&mut self, route_id: u32, spans: &[(usize, usize)]) -> bool {
+        let (Some(route), true) = (route_id.checked_add(1), spans.len() <= ROUTE_SPANS) else {
+            return false;
+        };
+        let mut packed = [0u16; 2 * ROUTE_SPANS];
+        for (slot, &(off, len)) in packed.chunks_exact_mut(2).zip(spans) {
+            let (Ok(off), Ok(len)) = (u16::try_from(off), u16::try_from(len)) else {
+                return false;
+            };
+            slot[0] = off;
+            slot[1] = len;
+        }
+        self.route = route;
+        self.route_params = spans.len() as u8;
+        self.route_spans = packed;
+        true
+    }
 }
 
 /// Message types, numbered in the original's enum order (§2.2).
@@ -197,4 +242,28 @@ pub mod proto {
     pub const HTTP2: u8 = 2 << 1;
     /// Mask of the version bits.
     pub const VERSION_MASK: u8 = 0b110;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_match_round_trips_and_refuses_what_does_not_fit() {
+        let mut msg = IpcMsg::default();
+        assert!(msg.route_match().is_none(), "a fresh record carries no match");
+        assert!(msg.set_route_match(0, &[(7, 3), (11, 0)]));
+        let (id, spans) = msg.route_match().expect("carried");
+        assert_eq!((id, spans.collect::<Vec<_>>()), (0, vec![(7, 3), (11, 0)]));
+        assert!(msg.set_route_match(41, &[]));
+        let (id, spans) = msg.route_match().expect("carried");
+        assert_eq!((id, spans.count()), (41, 0));
+
+        let mut other = IpcMsg::default();
+        let five = [(1, 1); ROUTE_SPANS + 1];
+        assert!(!other.set_route_match(1, &five), "too many spans");
+        assert!(!other.set_route_match(1, &[(70_000, 1)]), "offset past u16");
+        assert!(!other.set_route_match(u32::MAX, &[]), "id + 1 overflows");
+        assert!(other.route_match().is_none(), "nothing half-written");
+    }
 }

@@ -116,17 +116,22 @@ pub(crate) fn request_tuple<'py>(
                 latin1(py, query),
                 PyBytes::new(py, headers),
                 PyBytes::new(py, body),
+                crate::routes::carried_match(py, msg, path),
             )
         });
     if total > 0 {
         r.ipc.request_ring.release(msg.buffer_offset);
     }
-    let Ok((path, query, headers, body)) = parts else {
+    let Ok((path, query, headers, body, matched)) = parts else {
         // Malformed record: dropped (runtime.md §2.5); the runtime's 504 answers the client.
         return Ok(None);
     };
+    let (route_id, params) = match matched? {
+        Some((id, params)) => (id.into_pyobject(py)?.into_any(), params.into_any()),
+        None => (py.None().into_bound(py), py.None().into_bound(py)),
+    };
     let (scheme, version) = scheme_and_version(py, msg.proto);
-    let items: [Bound<'py, PyAny>; 9] = [
+    let items: [Bound<'py, PyAny>; 11] = [
         msg.request_id.into_pyobject(py)?.into_any(),
         method_str(py, msg.method).into_any(),
         path.into_any(),
@@ -136,6 +141,8 @@ pub(crate) fn request_tuple<'py>(
         client_tuple(py, msg)?.into_any(),
         scheme.into_any(),
         version.into_any(),
+        route_id,
+        params,
     ];
     Ok(Some(PyTuple::new(py, items)?))
 }

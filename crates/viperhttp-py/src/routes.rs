@@ -91,6 +91,37 @@ pub fn route_match<'py>(
     }
 }
 
+/// The route match the runtime carried in a request record (docs/internals/ipc.md, "Route
+/// once") as `(route_id, params)`, converted exactly as `route_match` converts; `None` when
+/// the record carries none or it no longer fits the table (the bridge then routes itself).
+pub(crate) fn carried_match<'py>(
+    py: Python<'py>,
+    msg: &viperhttp_ipc::IpcMsg,
+    uri: &[u8],
+) -> PyResult<Option<(u32, Bound<'py, PyDict>)>> {
+    let Some((route_id, spans)) = msg.route_match() else {
+        return Ok(None);
+    };
+    let table = ROUTES.snapshot();
+    let Some(info) = table.route(route_id) else {
+        return Ok(None);
+    };
+    if info.params.len() != usize::from(msg.route_params) {
+        return Ok(None);
+    }
+    let dict = PyDict::new(py);
+    for (spec, (off, len)) in info.params.iter().zip(spans) {
+        let Some(raw) = uri.get(off..off + len) else {
+            return Ok(None);
+        };
+        let Some(value) = convert_value(py, spec.kind, raw)? else {
+            return Ok(None);
+        };
+        dict.set_item(&*spec.name, value)?;
+    }
+    Ok(Some((route_id, dict)))
+}
+
 fn not_allowed<'py>(py: Python<'py>, allow: &str) -> PyResult<Bound<'py, PyTuple>> {
     (py.None(), allow).into_pyobject(py)
 }

@@ -16,6 +16,7 @@ use viperhttp_ipc::blob::{request_headers_len, response_headers, write_request_b
 use viperhttp_ipc::message::proto;
 use viperhttp_ipc::{flags, IpcMsg, Method, MsgType};
 
+use super::pipeline::RouteMatch;
 use super::stream_body::IpcStreamBody;
 use super::{closing, simple_response, wants_keep_alive, ConnInfo};
 use crate::body::ResponseBody;
@@ -56,6 +57,7 @@ pub(super) async fn forward_to_python(
     conn: &ConnInfo,
     method: Method,
     req: Request<Incoming>,
+    matched: &RouteMatch,
 ) -> Response<ResponseBody> {
     let (parts, body) = req.into_parts();
     let declared = parts
@@ -146,7 +148,7 @@ pub(super) async fn forward_to_python(
     {
         msg_flags |= flags::GZIP_OK;
     }
-    let msg = IpcMsg {
+    let mut msg = IpcMsg {
         request_id: id,
         msg_type: MsgType::ReqHttp as u8,
         method: method as u8,
@@ -166,6 +168,10 @@ pub(super) async fn forward_to_python(
         proto: version_bits,
         ..IpcMsg::default()
     };
+    if let Some(route_id) = matched.route_id {
+        // More spans than a record holds (rare): Python routes that request itself.
+        msg.set_route_match(route_id, matched.spans());
+    }
 
     let slot = shared.pending.register(id, &shared.stats);
     let mut guard = InFlight {

@@ -156,21 +156,61 @@ async fn route_checked(
             return resp;
         }
     }
-    let path = req.uri().path();
-    if !shared.python_middleware.load(Ordering::Relaxed) {
-        match shared.routes.snapshot().lookup(method, path.as_bytes()) {
-            Lookup::NotFound => return simple_response(StatusCode::NOT_FOUND, "Not Found"),
-            Lookup::MethodNotAllowed { allow } => {
-                let mut resp =
-                    simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-                if let Ok(v) = HeaderValue::from_str(allow) {
-                    resp.headers_mut().insert(ALLOW, v);
-                }
-                return resp;
-            }
-            Lookup::Found { .. } => {}
+    // Route once (docs/internals/ipc.md, "Route once"): a match travels to Python in the
+    // record. With Python middleware, 404/405 are the app's to answer (a middleware may
+    // rewrite the path or answer itself), so only a match is passed on.
+    let path = req.uri().path().as_bytes();
+    let middleware = shared.python_middleware.load(Ordering::Relaxed);
+    let mut matched = RouteMatch::default();
+    match shared.routes.snapshot().lookup(method, path) {
+        Lookup::Found {
+            route_id, values, ..
+        } => matched = RouteMatch::new(route_id, path, values.iter()),
+        Lookup::NotFound if !middleware => {
+            return simple_response(StatusCode::NOT_FOUND, "Not Found")
         }
+        Lookup::MethodNotAllowed { allow } if !middleware => {
+            let mut resp = simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                resp.headers_mut().insert(ALLOW, v);
+            }
+            return resp;
+        }
+        _ => {}
     }
     source.set(Source::Ipc);
-    forward_to_python(shared, conn, method, req).await
+    forward_to_python(shared, conn, method, req, &matched).await
+}
+
+/// A route match as the IPC record carries it: the route id and each parameter value as
+/// (offset, length) into the path, which is the start of the record's URI. No allocation:
+/// a match with more parameters than a record holds is not carried (Python routes it).
+#[derive(Debug, Default)]
+pub(super) struct RouteMatch {
+    pub(super) route_id: Option<u32>,
+    spans: [(usize, usize); viperhttp_ipc::ROUTE_SPANS],
+    len: usize,
+}
+
+impl RouteMatch {
+    fn new<'a>(route_id: u32, path: &'a [u8], values: impl Iterator<Item = &'a [u8]>) -> Self {
+        let base = path.as_ptr() as usize;
+        let mut out = RouteMatch::default();
+        for value in values {
+            // The router's values are slices of `path`; anything else is not carried.
+            let off = (value.as_ptr() as usize).wrapping_sub(base);
+            let inside = off <= path.len() && path.len() - off >= value.len();
+            let Some(slot) = out.spans.get_mut(out.len).filter(|_| inside) else {
+                return RouteMatch::default();
+            };
+            *slot = (off, value.len());
+            out.len += 1;
+        }
+        out.route_id = Some(route_id);
+        out
+    }
+
+    pub(super) fn spans(&self) -> &[(usize, usize)] {
+        self.spans.get(..self.len).unwrap_or_default()
+    }
 }
