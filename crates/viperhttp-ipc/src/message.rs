@@ -251,7 +251,10 @@ mod tests {
     #[test]
     fn route_match_round_trips_and_refuses_what_does_not_fit() {
         let mut msg = IpcMsg::default();
-        assert!(msg.route_match().is_none(), "a fresh record carries no match");
+        assert!(
+            msg.route_match().is_none(),
+            "a fresh record carries no match"
+        );
         assert!(msg.set_route_match(0, &[(7, 3), (11, 0)]));
         let (id, spans) = msg.route_match().expect("carried");
         assert_eq!((id, spans.collect::<Vec<_>>()), (0, vec![(7, 3), (11, 0)]));
