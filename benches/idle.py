@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from paths import ROOT, rss_kib, tree, wait_port, free_port
+from paths import ROOT, free_port, product_commit, rss_kib, tree, wait_port
 
 REQUEST = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 IN_FLIGHT = 256  # connections being set up at once: well under the listen backlogs
@@ -218,8 +218,7 @@ def main():
             print(f"{name}: {r}", file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = product_commit()
     load = " ".join(open("/proc/loadavg").read().split()[:3])
     lines = [
         f"## {conns:,} idle keep-alive HTTP/1.1 connections (each sent one `GET /hello`, read the "

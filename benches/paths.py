@@ -241,6 +241,17 @@ def peer_versions():
     return out.strip().rstrip(",")
 
 
+def product_commit():
+    """HEAD, and the last commit that changed the product (python/, crates/) when that is older:
+    bench-only commits do not change what was measured."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD")
+    product = git("log", "-1", "--format=%h", "--", "python", "crates")
+    return head if product in ("", head) else f"{head} (product code as of {product})"
+
+
 def fmt(x, spec):
     return "-" if x is None else format(x, spec)
 
@@ -253,8 +264,7 @@ def report(conf, servers, rounds_data, skipped):
     """Markdown: per-round figures, the median table with ratios, the issue 11 targets."""
     lines = []
     add = lines.append
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = product_commit()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "python", "crates"], cwd=ROOT,
                            capture_output=True, text=True).stdout.strip()
     load = open("/proc/loadavg").read().split()[:3]
