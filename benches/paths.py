@@ -12,18 +12,17 @@ Configuration (environment, set by run.sh): DURATION, WARMUP (seconds per measur
 run), CONNS, ROUNDS, PEERS, WORKLOADS, OUT (markdown file the report is also written to).
 Standard library only: run by any python3.
 """
+import http.client
 import json
 import os
 import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import http.client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_PY = os.path.join(ROOT, ".bench-venv", "bin", "python")
