@@ -14,5 +14,5 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo fmt --all --check
 
-bench:          ## load benchmarks against the peers (see docs/internals/benchmarks.md)
+bench:          ## request-path benchmark against the peers, ~7 min (docs/internals/benchmarks.md)
 	bash benches/run.sh

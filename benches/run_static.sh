@@ -53,7 +53,7 @@ PIDS+=($!)
 wait_port "$VIPER_PORT" || { echo "viperhttp failed to start"; cat "$TMP/viperhttp.log"; exit 1; }
 
 # nginx
-sed -e "s|@PORT@|$NGINX_PORT|g" -e "s|@ROOT@|$ROOT|g" -e "s|@TMP@|$TMP/nginx|g" \
+sed -e "s|@PORT@|$NGINX_PORT|g" -e "s|@ROOT@|$ROOT|g" -e "s|@TMP@|$TMP/nginx|g" -e "s|@CONNECTIONS@|1024|g" \
   benches/nginx.conf.template >"$TMP/nginx/nginx.conf"
 "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' \
   >"$TMP/nginx.log" 2>&1 &
