@@ -18,14 +18,13 @@ from . import middleware
 from .app import ViperHTTP, active_app, clear_active_app, current_request, set_current_request
 from .background import BackgroundTasks
 from .deps import Depends
-from .exceptions import HTTPException, WebSocketDisconnect
+from .exceptions import HTTPException, RequestValidationError, WebSocketDisconnect
 from .middleware import BaseHTTPMiddleware
 from .params import Body, Cookie, File, Form, Header, Path, Query
 from .request import Request
 from .encoders import jsonable_encoder
 from .forms import UploadFile
 from .threadpool import run_in_threadpool
-from .typed import RequestValidationError
 from .responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response,
                         StreamingResponse)
 from .routing import Router, current_request_var

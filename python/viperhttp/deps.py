@@ -154,11 +154,11 @@ def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "")
             raise type(exc)(_ctx(str(exc), where, path)) from None
         children = compile_deps(sub, where, _depth + 1, path) if sub else ()
         node = DepNode(key, func, mode, children, bool(getattr(dep, "use_cache", False)))
-        from .typed import compile_typed  # late: typed imports this module
+        from .signature import typed_plan  # late: signature imports this module
 
         skip = {child.key for child in children} | set(node.request_args) | set(node.bg_args)
-        node.typed = compile_typed(func, set(), skip, f"{where}, dependency {path!r}" if where else path,
-                                   allow_path=True)
+        node.typed = typed_plan(func, set(), skip, f"{where}, dependency {path!r}" if where else path,
+                                allow_path=True)
         nodes.append(node)
     return tuple(nodes)
 

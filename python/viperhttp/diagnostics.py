@@ -8,7 +8,6 @@ the bridge forwards them into ``logging`` (see `forward_native_logs`).
 """
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 from typing import Dict, Optional, Union
@@ -108,6 +107,8 @@ def gzip_static(root: Optional[str] = None, min_size: int = 1024, level: int = 6
     """Pre-build `<file>.gz` siblings under `root` (runtime.md §6.5): depth ≤ 8, the listed
     extensions, size ≥ `min_size`; skips `.gz` files and siblings that are non-empty and not
     older; writes through a temp file + rename. Returns the counters dict."""
+    import gzip  # late: a one-off tool; most apps never call it
+
     if root is not None and not isinstance(root, str):
         raise TypeError("root must be str")
     if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:

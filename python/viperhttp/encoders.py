@@ -6,52 +6,80 @@ so a dict of ten ints and one `datetime` costs one hook call, not a tree walk.
 """
 from __future__ import annotations
 
-import dataclasses
-import datetime as _dt
-import decimal
 import enum
-import ipaddress
-import pathlib
-import uuid
-from typing import Any, Callable, Dict, Optional, Tuple
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = ["jsonable_encoder", "json_default"]
 
-try:
-    from pydantic import BaseModel as _BaseModel
-except ImportError:  # pydantic is a dependency; tolerate a broken install in unit tools
-    _BaseModel = None  # type: ignore[assignment,misc]
+
+def _pydantic_model(value: Any) -> bool:
+    """`value` is a pydantic model instance. pydantic is never imported here: if the app has not
+    imported `pydantic.main`, no `BaseModel` instance can exist (docs/internals/benchmarks.md "Memory")."""
+    main = sys.modules.get("pydantic.main")
+    return main is not None and isinstance(value, main.BaseModel)
 
 
-def _decimal(value: decimal.Decimal) -> Any:
+def _decimal(value: Any) -> Any:
     # FastAPI's rule: an integral Decimal becomes an int, others a float.
-    return int(value) if value.as_tuple().exponent >= 0 else float(value)  # type: ignore[operator]
+    return int(value) if value.as_tuple().exponent >= 0 else float(value)
 
 
 def _bytes(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
-_SIMPLE: Dict[type, Callable[[Any], Any]] = {
-    _dt.datetime: lambda v: v.isoformat(),
-    _dt.date: lambda v: v.isoformat(),
-    _dt.time: lambda v: v.isoformat(),
-    _dt.timedelta: lambda v: v.total_seconds(),
-    uuid.UUID: str,
-    decimal.Decimal: _decimal,
-    bytes: _bytes,
-    bytearray: _bytes,
-    set: list,
-    frozenset: list,
-    tuple: list,
-}
-_BY_BASE: Tuple[Tuple[type, Callable[[Any], Any]], ...] = (
-    (_dt.datetime, _SIMPLE[_dt.datetime]), (_dt.date, _SIMPLE[_dt.date]), (_dt.time, _SIMPLE[_dt.time]),
-    (_dt.timedelta, _SIMPLE[_dt.timedelta]), (uuid.UUID, str), (decimal.Decimal, _decimal),
-    ((bytes, bytearray), _bytes), ((set, frozenset, tuple), list),
-    (pathlib.PurePath, str),
-    ((ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network), str),
-)
+def _iso(value: Any) -> Any:
+    return value.isoformat()
+
+
+def _seconds(value: Any) -> Any:
+    return value.total_seconds()
+
+
+#: The standard-library modules whose types have a JSON form. They are not imported here: a
+#: `UUID` or a `datetime` exists only once its module is loaded, so their rules are added when
+#: the module first shows up in `sys.modules` (docs/internals/benchmarks.md "Memory").
+_STDLIB = ("datetime", "uuid", "decimal", "pathlib", "ipaddress")
+Rule = Tuple[Any, Callable[[Any], Any]]
+
+
+def _rules(modules: Dict[str, Any]) -> Tuple[Dict[type, Callable[[Any], Any]], Tuple[Rule, ...]]:
+    """(exact type → conversion, (base classes, conversion) in the order they are tried) for the
+    loaded modules among `_STDLIB`."""
+    exact: List[Rule] = []
+    by_base: List[Rule] = []
+    dt = modules.get("datetime")
+    if dt is not None:
+        exact += [(dt.datetime, _iso), (dt.date, _iso), (dt.time, _iso), (dt.timedelta, _seconds)]
+    if "uuid" in modules:
+        exact.append((modules["uuid"].UUID, str))
+    if "decimal" in modules:
+        exact.append((modules["decimal"].Decimal, _decimal))
+    by_base += exact
+    by_base += [((bytes, bytearray), _bytes), ((set, frozenset, tuple), list)]
+    exact += [(bytes, _bytes), (bytearray, _bytes), (set, list), (frozenset, list), (tuple, list)]
+    if "pathlib" in modules:
+        by_base.append((modules["pathlib"].PurePath, str))
+    ip = modules.get("ipaddress")
+    if ip is not None:
+        by_base.append(((ip.IPv4Address, ip.IPv6Address, ip.IPv4Network, ip.IPv6Network), str))
+    return dict(exact), tuple(by_base)
+
+
+_loaded: Dict[str, Any] = {}
+_SIMPLE, _BY_BASE = _rules(_loaded)
+
+
+def _refresh() -> bool:
+    """Adds the rules of `_STDLIB` modules imported since the last call; True when any were."""
+    global _SIMPLE, _BY_BASE
+    new = {name: sys.modules[name] for name in _STDLIB if name not in _loaded and name in sys.modules}
+    if not new:
+        return False
+    _loaded.update(new)
+    _SIMPLE, _BY_BASE = _rules(_loaded)
+    return True
 
 
 def json_default(value: Any) -> Any:
@@ -60,13 +88,17 @@ def json_default(value: Any) -> Any:
     The result may still contain non-JSON values: the encoder calls this again for those.
     """
     fn = _SIMPLE.get(type(value))
+    if fn is None and _refresh():
+        fn = _SIMPLE.get(type(value))
     if fn is not None:
         return fn(value)
-    if _BaseModel is not None and isinstance(value, _BaseModel):
+    if _pydantic_model(value):
         return value.model_dump(mode="json")
     if isinstance(value, enum.Enum):
         return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type):
+        import dataclasses  # loaded: `value` is a dataclass instance
+
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     for kinds, fn in _BY_BASE:
         if isinstance(value, kinds):
@@ -95,7 +127,7 @@ def jsonable_encoder(value: Any, exclude_none: bool = False, _seen: Optional[set
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable_encoder(v, exclude_none) for v in value]
-    if _BaseModel is not None and isinstance(value, _BaseModel):
+    if _pydantic_model(value):
         return value.model_dump(mode="json", exclude_none=exclude_none)
     return jsonable_encoder(json_default(value), exclude_none)
 

@@ -15,6 +15,7 @@ from .responses import JSONResponse, Response
 
 __all__ = [
     "HTTPException",
+    "RequestValidationError",
     "WebSocketDisconnect",
     "not_found",
     "method_not_allowed",
@@ -47,6 +48,20 @@ class HTTPException(Exception):
 
     def __repr__(self) -> str:
         return f"HTTPException(status_code={self.status_code!r}, detail={self.detail!r})"
+
+
+class RequestValidationError(HTTPException):
+    """422 with FastAPI's `{"detail": [...]}` list; an exception handler may replace it.
+
+    Raised by typed routes (docs/internals/typed-api.md); it lives here, not in `typed.py`, so
+    naming it (`@app.exception_handler(RequestValidationError)`) does not import pydantic."""
+
+    def __init__(self, errors: List[Dict[str, Any]]) -> None:
+        super().__init__(422, errors)
+        self._errors = errors
+
+    def errors(self) -> List[Dict[str, Any]]:
+        return self._errors
 
 
 class WebSocketDisconnect(Exception):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import stat as _stat
-from email.utils import formatdate, parsedate_to_datetime
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = [
@@ -62,6 +61,10 @@ def weak_etag(size: int, mtime: int) -> str:
 
 def http_date(ts: float) -> str:
     """IMF-fixdate, e.g. `Thu, 01 Jan 1970 00:00:00 GMT`."""
+    # late: `email.utils` pulls in ~20 modules (socket, random, calendar, ...) that an app
+    # serving no files never needs (docs/internals/benchmarks.md "Memory")
+    from email.utils import formatdate
+
     return formatdate(int(ts), usegmt=True)
 
 
@@ -69,6 +72,8 @@ def parse_http_date(value: Optional[str]) -> Optional[int]:
     """Seconds since the epoch of an HTTP date, or None when absent or unparseable."""
     if not value:
         return None
+    from email.utils import parsedate_to_datetime  # late: see http_date
+
     try:
         dt = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -11,7 +11,6 @@ from `viperhttp_responses`, which owns SSE formatting, extensions.md §2, to avo
 """
 from __future__ import annotations
 
-import datetime as _dt
 import enum as _enum
 import json as _json
 import time as _time
@@ -38,7 +37,7 @@ _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 
 
 def _stdlib_json_dumps(obj: Any) -> bytes:
-    from viperhttp.encoders import json_default  # late: encoders imports pydantic
+    from viperhttp.encoders import json_default  # late: only the stdlib fallback needs it
 
     return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
                        default=json_default).encode("utf-8")
@@ -443,6 +442,8 @@ _BAD_NAME = frozenset('()<>@,;:\\"/[]?={} \t\r\n\x7f') | frozenset(chr(i) for i 
 
 
 def _cookie_expires(expires: Any) -> str:
+    import datetime as _dt  # late: only `expires=` needs it (docs/internals/benchmarks.md "Memory")
+
     if isinstance(expires, _dt.datetime):
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=_dt.timezone.utc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Dict, Optional
 
-from .typed import expand_depends
+from .signature import expand_depends
 
 __all__ = ["SIDE_EFFECT", "TYPED_KWARGS", "check_typed_kwarg", "side_effect_deps"]
 

@@ -12,18 +12,21 @@ from __future__ import annotations
 import inspect
 import re
 from contextvars import ContextVar
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .background import BackgroundTasks, for_request
 from .deps import DepNode, compile_deps, inject_names, merge_deps, resolve, teardown
-from .exceptions import HandlerEntry, handle_exception, validation_error
+from .exceptions import HandlerEntry, RequestValidationError, handle_exception, validation_error
 from .params import apply_query_spec, compile_query_spec
 from .request import Request
 from .threadpool import SLOW_INLINE_SECONDS, _clock, run_sync, warn_if_slow
 from .route_options import SIDE_EFFECT as _SIDE_EFFECT, TYPED_KWARGS as _TYPED_KWARGS
 from .route_options import check_typed_kwarg as _check_typed_kwarg, side_effect_deps
-from .typed import RequestValidationError, TypedPlan, all_validation_errors, compile_typed
+from .signature import typed_plan
 from .typed_response import ResponsePlan, compile_response
+
+if TYPE_CHECKING:
+    from .typed import TypedPlan
 
 __all__ = ["Router", "RouteDef", "RoutePlan", "RouteDecorators", "current_request_var", "call_route",
            "resolve_dep_call", "join_path", "fill_query", "merge_query", "inject", "set_dep_resolver"]
@@ -306,7 +309,7 @@ def _compile(route: RouteDef) -> _Compiled:
     out.query = query = compile_query_spec(route.query, where) if route.query is not None else ()
     path_names = set(_PARAM_NAME.findall(route.path))
     skip = {e.name for e in query} | set(route.deps or ())
-    out.typed = compile_typed(route.handler, path_names, skip, where, skip_first=route.method == "WS")
+    out.typed = typed_plan(route.handler, path_names, skip, where, skip_first=route.method == "WS")
     out.deps_spec = route.deps
     if out.typed is not None and out.typed.deps_spec:
         out.deps_spec = merge_deps(route.deps, out.typed.deps_spec, where=where)
@@ -588,6 +591,8 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
             error = exc
             if isinstance(exc, RequestValidationError) and not calling and plan.deps:
                 # One 422 lists every failure: the handler's and every dependency's parameters.
+                from .typed import all_validation_errors  # late: pydantic; only after a 422
+
                 error = RequestValidationError(all_validation_errors(plan.typed, plan.deps, request))
         if stack:
             failed = await teardown(stack)

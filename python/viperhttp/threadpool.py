@@ -13,8 +13,10 @@ import contextvars
 import functools
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["run_in_threadpool", "run_sync", "configure", "warn_if_slow", "shutdown", "SLOW_INLINE_SECONDS"]
 
@@ -38,6 +40,9 @@ def configure(size: int) -> None:
 def _executor() -> ThreadPoolExecutor:
     pool = _pool[0]
     if pool is None:
+        # late: `concurrent.futures.thread` (and `queue`) only for apps that use the pool
+        from concurrent.futures import ThreadPoolExecutor
+
         pool = _pool[0] = ThreadPoolExecutor(max_workers=_state["size"], thread_name_prefix="viperhttp-sync")
     return pool
 

@@ -23,33 +23,20 @@ import pydantic
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined, SchemaError
 
-from .background import BackgroundTasks
-from .deps import Depends
-from .exceptions import HTTPException
+from .exceptions import HTTPException, RequestValidationError
 from .forms import UploadFile
-from .params import Body, Param, Query
-from .request import Request
+from .params import Body
+from .signature import (Annotated, TypedParam, expand_depends, is_upload, signature_deps, typed_params,
+                        unwrap_optional)
 
-__all__ = ["TypedPlan", "RequestValidationError", "compile_typed", "signature_deps", "Annotated",
-           "all_validation_errors"]
+__all__ = ["TypedPlan", "RequestValidationError", "compile_typed", "build_plan", "signature_deps", "Annotated",
+           "all_validation_errors", "expand_depends"]
 
-Annotated = typing.Annotated
 _EMPTY = inspect.Parameter.empty
 _SOURCES = ("path", "query", "header", "cookie", "form")
 _SEQUENCE_ORIGINS = (list, tuple, set, frozenset, typing.Sequence)
 #: what pydantic raises for a declaration it cannot compile (→ a registration TypeError)
 _SCHEMA_ERRORS = (pydantic.PydanticSchemaGenerationError, SchemaError, TypeError, ValueError)
-
-
-class RequestValidationError(HTTPException):
-    """422 with FastAPI's `{"detail": [...]}` list; an exception handler may replace it."""
-
-    def __init__(self, errors: List[Dict[str, Any]]) -> None:
-        super().__init__(422, errors)
-        self._errors = errors
-
-    def errors(self) -> List[Dict[str, Any]]:
-        return self._errors
 
 
 def _clean_errors(exc: ValidationError, prefix: Tuple[Any, ...]) -> List[Dict[str, Any]]:
@@ -82,74 +69,18 @@ def _safe(value: Any) -> Any:
 
 # --- registration --------------------------------------------------------------------------
 
-def _unwrap_optional(tp: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or type(tp).__name__ == "UnionType":
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return tp
-
-
 def _is_sequence(tp: Any) -> bool:
-    tp = _unwrap_optional(tp)
+    tp = unwrap_optional(tp)
     return tp in (list, tuple, set, frozenset) or typing.get_origin(tp) in _SEQUENCE_ORIGINS
 
 
 def _is_model(tp: Any) -> bool:
-    tp = _unwrap_optional(tp)
+    tp = unwrap_optional(tp)
     if typing.get_origin(tp) in (list, tuple, set, frozenset, typing.Sequence) and typing.get_args(tp):
         tp = typing.get_args(tp)[0]
     if tp is dict or typing.get_origin(tp) is dict:
         return True
     return isinstance(tp, type) and (issubclass(tp, pydantic.BaseModel) or dataclasses.is_dataclass(tp))
-
-
-def _is_upload(tp: Any) -> bool:
-    tp = _unwrap_optional(tp)
-    if typing.get_origin(tp) in (list, tuple) and typing.get_args(tp):
-        tp = typing.get_args(tp)[0]
-    return tp is UploadFile
-
-
-def _is_injected(param: inspect.Parameter, hint: Any) -> bool:
-    return (param.name in ("request", "background_tasks") or hint in (Request, BackgroundTasks)
-            or (isinstance(hint, type) and issubclass(hint, (Request, BackgroundTasks))))
-
-
-def _marker_of(param: inspect.Parameter) -> Tuple[Any, Any, Any]:
-    """(annotation, marker or None, Depends or None) from `Annotated[...]` and the default.
-
-    A marker inside `Annotated` carries no default (FastAPI's rule): the parameter's own
-    default is then the default, so the marker is returned as `_InAnnotated(marker, default)`."""
-    hint = param.annotation
-    marker = dep = None
-    if typing.get_origin(hint) is Annotated:
-        args = typing.get_args(hint)
-        hint = args[0]
-        for extra in args[1:]:
-            if isinstance(extra, Depends):
-                dep = extra
-            elif isinstance(extra, (Param, Query)):
-                marker = _InAnnotated(extra, param.default)
-    default = param.default
-    if isinstance(default, Depends):
-        dep = default
-    elif isinstance(default, (Param, Query)):
-        marker = default
-    return hint, marker, dep
-
-
-class _InAnnotated:
-    """A marker from `Annotated[T, Query(...)]` with the parameter's default."""
-
-    __slots__ = ("source", "options", "default", "marker")
-
-    def __init__(self, marker: Any, default: Any) -> None:
-        self.marker = marker
-        self.source = marker.source
-        self.options = marker.options
-        self.default = ... if default is _EMPTY else default
 
 
 def _field(hint: Any, marker: Any, default: Any, name: str, source: str) -> Tuple[Any, Any]:
@@ -235,7 +166,7 @@ def _fast_plan(source: str, entries: List[Tuple[str, Any, Any]]) -> Optional[Tup
         return None
     plan = []
     for name, hint, field in entries:
-        conv = _FAST_CONVERTERS.get(_unwrap_optional(hint))
+        conv = _FAST_CONVERTERS.get(unwrap_optional(hint))
         if conv is None or field.metadata or field.default_factory is not None:
             return None
         required = field.is_required()
@@ -453,97 +384,35 @@ def _form(request: Any) -> Dict[str, Any]:
         return {}
 
 
-def _hints(func: Any) -> Dict[str, Any]:
-    try:
-        return typing.get_type_hints(func, include_extras=True)
-    except Exception:
-        return {}
-
-
-def _target(func: Any) -> Any:
-    """What to introspect: a class's `__init__`, a callable object's `__call__`."""
-    if inspect.isclass(func):
-        return func.__init__
-    if not (inspect.isfunction(func) or inspect.ismethod(func)) and hasattr(func, "__call__"):
-        return func.__call__
-    return func
-
-
-def _params(func: Any, skip_first: bool) -> List[Tuple[inspect.Parameter, Any]]:
-    """(parameter, resolved annotation) pairs, string annotations resolved."""
-    try:
-        sig = inspect.signature(func)
-    except (TypeError, ValueError):
-        return []
-    hints = _hints(_target(func))
-    params = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    if skip_first and params:
-        params = params[1:]
-    return [(p.replace(annotation=hints.get(p.name, p.annotation)), hints.get(p.name, p.annotation))
-            for p in params]
-
-
-def signature_deps(func: Any, where: str, _depth: int = 0) -> Dict[str, Any]:
-    """The `Depends` declared in `func`'s signature as an original-style deps spec, recursively.
-
-    A `Depends(f)` without an explicit `deps=` gets the sub-dependencies of `f`'s own
-    signature, so nested `Depends` defaults form the same tree `deps={...}` builds.
-    """
-    spec: Dict[str, Any] = {}
-    if _depth > 8:
-        raise ValueError(f"dependency chain too deep ({where})")
-    for param, _ in _params(func, False):
-        _, _, dep = _marker_of(param)
-        if dep is not None:
-            spec[param.name] = expand_depends(dep, where, _depth + 1)
-    return spec
-
-
-def expand_depends(dep: Any, where: str, _depth: int = 0) -> Any:
-    """`dep` with `deps=` filled from its callable's signature when none was given."""
-    if dep.get("deps") is not None:
-        return dep
-    sub = signature_deps(dep["callable"], where, _depth)
-    if not sub:
-        return dep
-    expanded = Depends(dep["callable"], sub, mode=dep["mode"], use_cache=dep.use_cache)
-    return expanded
-
-
 def compile_typed(handler: Any, path_names: set, skip: set, where: str, skip_first: bool = False,
                   allow_path: bool = False) -> Optional[TypedPlan]:
     """The handler's `TypedPlan`, or None when it declares nothing typed (original behaviour).
 
     `skip` holds names owned by the original mechanisms (`query={...}` entries, `deps={...}`
-    keys); `path_names` are the route's `{placeholders}`.
+    keys); `path_names` are the route's `{placeholders}`. Routing calls
+    `signature.typed_plan`, which makes the same decision before importing this module.
     """
+    entries = typed_params(handler, skip, skip_first, allow_path)
+    return None if entries is None else build_plan(entries, path_names, where, allow_path)
+
+
+def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_path: bool = False) -> TypedPlan:
+    """The `TypedPlan` of the parameters `signature.typed_params` selected."""
     plan = TypedPlan()
     plan.where = where
     by_source: Dict[str, List[Tuple[str, Any, Any]]] = {s: [] for s in _SOURCES}
     bodies: List[Tuple[str, Any, Any]] = []
     embed = False
-    typed = False
-    for param, _ in _params(handler, skip_first):
+    for param, hint, marker, dep in entries:
         name = param.name
-        if name in skip:
-            continue
-        hint, marker, dep = _marker_of(param)
         if dep is not None:
-            if allow_path:
-                continue  # a dependency's sub-dependencies are already its `deps=` children
             plan.deps_spec[name] = expand_depends(dep, where)
-            typed = True
             continue
-        if marker is None and _is_injected(param, hint):
-            continue
-        if marker is None and hint is _EMPTY:
-            continue  # unannotated: the original's string kwargs
-        typed = True
         if marker is not None:
             source = marker.source
         elif name in path_names:
             source = "path"
-        elif _is_upload(hint):
+        elif is_upload(hint):
             source = "file"
         elif _is_model(hint):
             source = "body"
@@ -551,12 +420,12 @@ def compile_typed(handler: Any, path_names: set, skip: set, where: str, skip_fir
             source = "query"
         if source == "path" and name not in path_names and not allow_path:
             raise TypeError(f"Path() parameter has no {{{name}}} placeholder ({where}, parameter {name!r})")
-        if source == "file" or (source == "form" and _is_upload(hint)):
+        if source == "file" or (source == "form" and is_upload(hint)):
             default = marker.default if marker is not None else param.default
             required = default is ... or default is _EMPTY
             alias = (getattr(marker, "options", {}) or {}).get("alias") or name
             many = _is_sequence(hint)
-            inner = _unwrap_optional(hint)
+            inner = unwrap_optional(hint)
             if many and typing.get_args(inner):
                 inner = typing.get_args(inner)[0]
             plan.files.append((name, alias, required, many, None if required else default, inner is bytes))
@@ -571,8 +440,6 @@ def compile_typed(handler: Any, path_names: set, skip: set, where: str, skip_fir
         field = _field(hint, marker, param.default, name, source)
         by_source[source].append((name, field[0], field[1]))
         plan.names.append(name)
-    if not typed:
-        return None
     for source in _SOURCES:
         if by_source[source]:
             try:

@@ -4,20 +4,19 @@ Owns docs/internals/typed-api.md "Return values". A route with any of these opti
 return annotation) gets a `ResponsePlan` at registration; per request `finish` turns the
 handler's return value into a response dict before any middleware sees it, so a value that
 cannot be serialised is a logged 500 there and the middleware and access log see that 500.
+
+pydantic is imported only for a route with a response model: `status_code=`, `response_class=` or
+a plain typed route need no validator (docs/internals/benchmarks.md "Memory").
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import typing
 from typing import Any, Dict, Optional
 
-import pydantic
-from pydantic import TypeAdapter, ValidationError
-from pydantic_core import SchemaError
-
 from .encoders import jsonable_encoder
 from .responses import APPLICATION_JSON, MARKER, is_response
+from .signature import names_model
 
 __all__ = ["ResponsePlan", "compile_response", "split_status_tuple"]
 
@@ -73,7 +72,7 @@ class ResponsePlan:
         if self.adapter is not None:
             try:
                 validated = self.adapter.validate_python(result, from_attributes=True)
-            except ValidationError as exc:
+            except _validation_error() as exc:  # evaluated only when validation raised
                 # FastAPI's ResponseValidationError: the server's fault, never the client's.
                 raise ValueError(f"response does not match response_model ({self.where}): "
                                  f"{exc.error_count()} error(s): {exc.errors(include_url=False)!r}") from None
@@ -123,8 +122,11 @@ def compile_response(handler: Any, options: Dict[str, Any], where: str, typed: b
         return None
     adapter = None
     if model is not None:
+        import pydantic  # late: only a route with a response model needs it
+        from pydantic_core import SchemaError
+
         try:
-            adapter = TypeAdapter(model)
+            adapter = pydantic.TypeAdapter(model)
         except (pydantic.PydanticSchemaGenerationError, SchemaError, TypeError, ValueError) as exc:
             raise TypeError(f"unsupported response_model ({where}, keyword 'response_model'): {exc}") from None
     return ResponsePlan(adapter, exclude_none, status, rclass, where)
@@ -140,14 +142,10 @@ def _return_annotation(handler: Any) -> Any:
     except Exception:
         return None
     tp = hints.get("return")
-    return tp if tp is not None and _names_model(tp) else None
+    return tp if tp is not None and names_model(tp) else None
 
 
-def _names_model(tp: Any) -> bool:
-    origin = typing.get_origin(tp)
-    if origin is not None:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if origin in (list, tuple, set, frozenset, typing.Union) or type(tp).__name__ == "UnionType":
-            return bool(args) and all(_names_model(a) for a in args if a is not Ellipsis)
-        return False
-    return isinstance(tp, type) and (issubclass(tp, pydantic.BaseModel) or dataclasses.is_dataclass(tp))
+def _validation_error() -> Any:
+    from pydantic import ValidationError  # loaded: an adapter exists only once pydantic is imported
+
+    return ValidationError

@@ -12,8 +12,6 @@ import inspect
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from pydantic import TypeAdapter
-
 __all__ = ["generate_openapi", "operation_id", "json_safe"]
 
 REF = "#/components/schemas/{model}"
@@ -94,6 +92,8 @@ class _Components:
 
     def model(self, adapter: Any, mode: str) -> Dict[str, Any]:
         """A body / response schema; a named model goes to components and is referenced."""
+        from pydantic import TypeAdapter  # loaded: `adapter` is one; an app without models never imports it
+
         mapping, defs = TypeAdapter.json_schemas([("x", mode, adapter)], ref_template=REF)
         self.schemas.update(defs.get("$defs", {}))
         return mapping[("x", mode)]

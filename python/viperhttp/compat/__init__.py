@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import builtins
 import importlib
-import importlib.abc
 import importlib.util
 import sys
 import traceback
 from types import ModuleType
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 __all__ = ["SHIMS", "DEVICE_ONLY", "install", "install_finder", "ShimFinder", "patch_open",
            "print_exception"]
@@ -30,7 +29,17 @@ SHIMS = {name: ("viperhttp.compat." + name if target == "~" else target)
          for name, target in SHIM_TARGETS.items()}
 
 
-class _AliasLoader(importlib.abc.Loader):
+# `importlib.abc.Loader` for the type checker only: at run time that module imports
+# `importlib.resources` (tempfile, shutil, bz2, lzma), ~1 MiB for every app
+# (docs/internals/benchmarks.md "Memory"), and the import system only calls
+# `find_spec` / `create_module` / `exec_module`.
+if TYPE_CHECKING:
+    from importlib.abc import Loader as _Loader
+else:
+    _Loader = object
+
+
+class _AliasLoader(_Loader):
     def __init__(self, target: str) -> None:
         self.target = target
 
@@ -44,7 +53,7 @@ class _AliasLoader(importlib.abc.Loader):
         module.__spec__, module.__loader__ = self.saved
 
 
-class _DeviceOnlyLoader(importlib.abc.Loader):
+class _DeviceOnlyLoader(_Loader):
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -58,7 +67,7 @@ class _DeviceOnlyLoader(importlib.abc.Loader):
         """Never reached: `create_module` raised."""
 
 
-class ShimFinder(importlib.abc.MetaPathFinder):
+class ShimFinder:
     """Supplies `SHIMS` names (and refuses `DEVICE_ONLY` ones); registered last on
     `sys.meta_path`."""
 

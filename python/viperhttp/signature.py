@@ -1,0 +1,205 @@
+"""Reading a handler's signature without pydantic: markers, `Depends`, and whether it is typed.
+
+Owns the registration-time question "does this route need the typed machinery?"
+(docs/internals/typed-api.md "How a parameter is classified"). `typed.py` and `typed_response.py`
+build their plans with pydantic; this module decides, with the standard library only, whether
+they are needed at all, so an app whose routes declare nothing typed never imports pydantic
+(docs/internals/benchmarks.md "Memory": pydantic and pydantic-core cost about 7 MiB of RSS).
+"""
+from __future__ import annotations
+
+import inspect
+import sys
+import typing
+from typing import Any, Dict, List, Optional, Tuple
+
+from .background import BackgroundTasks
+from .deps import Depends
+from .forms import UploadFile
+from .params import Param, Query
+from .request import Request
+
+__all__ = ["Annotated", "TypedParam", "typed_params", "typed_plan", "signature_deps", "expand_depends",
+           "names_model", "is_pydantic_model"]
+
+Annotated = typing.Annotated
+_EMPTY = inspect.Parameter.empty
+
+#: (parameter with its resolved annotation, annotation without `Annotated`, marker or None,
+#: `Depends` or None): one parameter the typed plan handles.
+TypedParam = Tuple[inspect.Parameter, Any, Any, Any]
+
+
+def is_pydantic_model(tp: Any) -> bool:
+    """`tp` is a pydantic model class. Without importing pydantic: a `BaseModel` subclass can
+    only exist once `pydantic.main` has been imported by whoever defined it."""
+    main = sys.modules.get("pydantic.main")
+    return main is not None and isinstance(tp, type) and issubclass(tp, main.BaseModel)
+
+
+def _is_dataclass_type(tp: Any) -> bool:
+    # `dataclasses.is_dataclass` for a class, without importing `dataclasses` for every app.
+    return isinstance(tp, type) and hasattr(tp, "__dataclass_fields__")
+
+
+def unwrap_optional(tp: Any) -> Any:
+    """`Optional[T]` / `T | None` → `T`; anything else unchanged."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or type(tp).__name__ == "UnionType":
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def is_upload(tp: Any) -> bool:
+    """`UploadFile`, optionally inside `Optional`/`list`/`tuple`."""
+    tp = unwrap_optional(tp)
+    if typing.get_origin(tp) in (list, tuple) and typing.get_args(tp):
+        tp = typing.get_args(tp)[0]
+    return tp is UploadFile
+
+
+def _is_injected(param: inspect.Parameter, hint: Any) -> bool:
+    return (param.name in ("request", "background_tasks") or hint in (Request, BackgroundTasks)
+            or (isinstance(hint, type) and issubclass(hint, (Request, BackgroundTasks))))
+
+
+def marker_of(param: inspect.Parameter) -> Tuple[Any, Any, Any]:
+    """(annotation, marker or None, Depends or None) from `Annotated[...]` and the default.
+
+    A marker inside `Annotated` carries no default (FastAPI's rule): the parameter's own
+    default is then the default, so the marker is returned as `InAnnotated(marker, default)`."""
+    hint = param.annotation
+    marker: Any = None
+    dep: Any = None
+    if typing.get_origin(hint) is Annotated:
+        args = typing.get_args(hint)
+        hint = args[0]
+        for extra in args[1:]:
+            if isinstance(extra, Depends):
+                dep = extra
+            elif isinstance(extra, (Param, Query)):
+                marker = InAnnotated(extra, param.default)
+    default = param.default
+    if isinstance(default, Depends):
+        dep = default
+    elif isinstance(default, (Param, Query)):
+        marker = default
+    return hint, marker, dep
+
+
+class InAnnotated:
+    """A marker from `Annotated[T, Query(...)]` with the parameter's default."""
+
+    __slots__ = ("source", "options", "default", "marker")
+
+    def __init__(self, marker: Any, default: Any) -> None:
+        self.marker = marker
+        self.source = marker.source
+        self.options = marker.options
+        self.default = ... if default is _EMPTY else default
+
+
+def _hints(func: Any) -> Dict[str, Any]:
+    try:
+        return typing.get_type_hints(func, include_extras=True)
+    except Exception:
+        return {}
+
+
+def _target(func: Any) -> Any:
+    """What to introspect: a class's `__init__`, a callable object's `__call__`."""
+    if inspect.isclass(func):
+        return func.__init__
+    if not (inspect.isfunction(func) or inspect.ismethod(func)) and hasattr(func, "__call__"):
+        return func.__call__
+    return func
+
+
+def _params(func: Any, skip_first: bool) -> List[Tuple[inspect.Parameter, Any]]:
+    """(parameter, resolved annotation) pairs, string annotations resolved."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return []
+    hints = _hints(_target(func))
+    params = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if skip_first and params:
+        params = params[1:]
+    return [(p.replace(annotation=hints.get(p.name, p.annotation)), hints.get(p.name, p.annotation))
+            for p in params]
+
+
+def typed_params(handler: Any, skip: set, skip_first: bool = False,
+                 allow_path: bool = False) -> Optional[List[TypedParam]]:
+    """The parameters a typed plan handles, or None when the handler declares nothing typed.
+
+    Left to the original mechanisms: names in `skip` (`query={...}` entries, `deps={...}` keys),
+    the injected request / background tasks, and unannotated parameters without a marker (the
+    query string value as a string). With `allow_path` (a dependency's own signature) a
+    `Depends` is already one of its `deps=` children. Everything else makes the route typed.
+    """
+    out: List[TypedParam] = []
+    for param, _ in _params(handler, skip_first):
+        if param.name in skip:
+            continue
+        hint, marker, dep = marker_of(param)
+        if dep is not None:
+            if allow_path:
+                continue
+            out.append((param, hint, marker, dep))
+            continue
+        if marker is None and (_is_injected(param, hint) or hint is _EMPTY):
+            continue
+        out.append((param, hint, marker, dep))
+    return out or None
+
+
+def typed_plan(handler: Any, path_names: set, skip: set, where: str, skip_first: bool = False,
+               allow_path: bool = False) -> Any:
+    """`typed.compile_typed`, importing pydantic only for a handler that declares something typed."""
+    entries = typed_params(handler, skip, skip_first, allow_path)
+    if entries is None:
+        return None
+    from .typed import build_plan  # pydantic: loaded by the first typed route, not by `import viperhttp`
+
+    return build_plan(entries, path_names, where, allow_path)
+
+
+def signature_deps(func: Any, where: str, _depth: int = 0) -> Dict[str, Any]:
+    """The `Depends` declared in `func`'s signature as an original-style deps spec, recursively.
+
+    A `Depends(f)` without an explicit `deps=` gets the sub-dependencies of `f`'s own
+    signature, so nested `Depends` defaults form the same tree `deps={...}` builds.
+    """
+    spec: Dict[str, Any] = {}
+    if _depth > 8:
+        raise ValueError(f"dependency chain too deep ({where})")
+    for param, _ in _params(func, False):
+        _, _, dep = marker_of(param)
+        if dep is not None:
+            spec[param.name] = expand_depends(dep, where, _depth + 1)
+    return spec
+
+
+def expand_depends(dep: Any, where: str, _depth: int = 0) -> Any:
+    """`dep` with `deps=` filled from its callable's signature when none was given."""
+    if dep.get("deps") is not None:
+        return dep
+    sub = signature_deps(dep["callable"], where, _depth)
+    if not sub:
+        return dep
+    return Depends(dep["callable"], sub, mode=dep["mode"], use_cache=dep.use_cache)
+
+
+def names_model(tp: Any) -> bool:
+    """A return annotation naming a model: a pydantic model or a dataclass, possibly inside
+    `list[...]`/`Optional[...]` (docs/internals/typed-api.md "Return values")."""
+    origin = typing.get_origin(tp)
+    if origin is not None:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if origin in (list, tuple, set, frozenset, typing.Union) or type(tp).__name__ == "UnionType":
+            return bool(args) and all(names_model(a) for a in args if a is not Ellipsis)
+        return False
+    return is_pydantic_model(tp) or _is_dataclass_type(tp)
