@@ -5,6 +5,7 @@ and `set_log_level` filtering both.
 """
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -60,6 +61,39 @@ def test_access_line_per_source_when_logging_is_configured(serve, static_dir):
         "trusted-host GET /hello -> 400 keep=0",
         "cors-preflight OPTIONS /hello -> 204 keep=0",
         "cors OPTIONS /hello -> 403 keep=0",
+    ]
+    assert wait_for(lambda: len(access_lines(srv)) >= len(expected), timeout=3), srv.logs()
+    assert access_lines(srv) == expected
+
+
+def test_refused_requests_are_logged_with_their_real_method_and_target(serve):
+    # The head guard refuses these before hyper parses them; the access line still names
+    # the request as far as it was read, and `-` for what never arrived whole.
+    srv = serve(APP, env={"APP_LOGGING": "basic",
+                          "APP_RUN": json.dumps({"max_body_size": 1000, "max_uri_len": 100,
+                                                 "max_headers": 10})})
+    port = srv.port
+    host = "Host: 127.0.0.1\r\n"
+    multipart = ("POST /upload?kind=photo HTTP/1.1\r\n" + host
+                 + "Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 5000\r\n\r\n")
+    assert send(port, multipart.encode()).startswith(b"HTTP/1.1 413 ")
+    long_target = "/hello?pad=" + "x" * 200
+    assert send(port, f"GET {long_target} HTTP/1.1\r\n{host}\r\n".encode()).startswith(b"HTTP/1.1 414 ")
+    many = "".join(f"X-{i}: {i}\r\n" for i in range(20))
+    assert send(port, f"DELETE /hello HTTP/1.1\r\n{host}{many}\r\n".encode()).startswith(b"HTTP/1.1 431 ")
+    assert send(port, f"PUT /hello?a=1 HTTP/1.1\r\n{host}Bad Name: 1\r\n\r\n".encode()).startswith(
+        b"HTTP/1.1 400 ")
+    assert send(port, b"\x01\x02garbage\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    # A chunk size past max_body_size: refused while the body is read, on the real request.
+    chunked = "POST /upload HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\nfffffffff\r\n"
+    assert send(port, chunked.encode()).startswith(b"HTTP/1.1 413 ")
+    expected = [
+        "simple POST /upload?kind=photo -> 413 keep=0",
+        f"simple GET {long_target[:100]}... -> 414 keep=0",
+        "simple DELETE /hello -> 431 keep=0",
+        "simple PUT /hello?a=1 -> 400 keep=0",
+        "simple - - -> 400 keep=0",
+        "ipc POST /upload -> 413 keep=0",
     ]
     assert wait_for(lambda: len(access_lines(srv)) >= len(expected), timeout=3), srv.logs()
     assert access_lines(srv) == expected

@@ -6,7 +6,9 @@ Env: APP_LOGGING  "basic": logging.basicConfig(INFO) before run() (an app that c
      APP_LOG_LEVEL  passed to viperhttp.set_log_level() when set
      STATIC_DIR     mounted at /static; a second mount /gone points at a missing directory
      RATE           "1": RateLimitMiddleware(rate=1, burst=2)
+     APP_RUN        JSON object of extra app.run() keywords (limits)
 """
+import json
 import logging
 import os
 import sys
@@ -35,5 +37,10 @@ def hello():
     return {"msg": "ok"}
 
 
+@app.post("/upload")
+async def upload(request: viperhttp.Request):
+    return {"size": len(await request.body())}
+
+
 if __name__ == "__main__":
-    app.run(port=int(sys.argv[1]), wifi=False)
+    app.run(port=int(sys.argv[1]), wifi=False, **json.loads(os.environ.get("APP_RUN", "{}")))

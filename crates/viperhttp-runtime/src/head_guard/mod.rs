@@ -73,6 +73,7 @@ use crate::stats::ServerStats;
 
 use chunked::{ChunkStep, ChunkedTracker};
 use parse::{Feed, Framing, HeadScanner, Rejection};
+pub use parse::{RequestLineSeen, SEEN_TARGET_MAX};
 
 /// The head handed to hyper in place of a rejected one. The service never
 /// looks at it: it answers the matching [`Verdict::Reject`].
@@ -186,15 +187,18 @@ pub enum Verdict {
         reason: &'static str,
         /// Which rule fired (logs, tests).
         detail: &'static str,
+        /// The method and target as far as they were read (the access line).
+        seen: RequestLineSeen,
     },
 }
 
 impl Verdict {
-    fn from_rejection(r: Rejection) -> Self {
+    fn from_rejection(r: Rejection, seen: RequestLineSeen) -> Self {
         Verdict::Reject {
             status: r.status,
             reason: r.reason,
             detail: r.detail,
+            seen,
         }
     }
 }
@@ -653,12 +657,18 @@ impl<T> GuardedIo<T> {
         self.conn.push(v);
     }
 
-    fn reject(&mut self, r: Rejection) {
+    /// The partial head in `rbuf` (after the deliverable bytes), as far as scanned.
+    fn seen_in_rbuf(&self) -> RequestLineSeen {
+        let head = self.rbuf.get(self.ready..).unwrap_or_default();
+        self.head.seen(head, self.head.scanned())
+    }
+
+    fn reject(&mut self, r: Rejection, seen: RequestLineSeen) {
         if r.status != StatusCode::REQUEST_TIMEOUT {
             ServerStats::bump(&self.conn.stats.parse_errors);
         }
         tracing::debug!(target: "viperhttp::head_guard", status = r.status.as_u16(), detail = r.detail, "request head rejected");
-        self.push_verdict(Verdict::from_rejection(r));
+        self.push_verdict(Verdict::from_rejection(r, seen));
         self.phase = Phase::Rejected;
         self.synthetic_pos = 0;
         self.head.reset();
@@ -703,8 +713,8 @@ impl<T> GuardedIo<T> {
                                 }
                             };
                         }
-                        Feed::Reject(r) => {
-                            self.reject(r);
+                        Feed::Reject(r, seen) => {
+                            self.reject(r, seen);
                             return start;
                         }
                     }
@@ -804,8 +814,12 @@ impl<T> GuardedIo<T> {
         match self.phase {
             Phase::Head => {
                 if self.head.has_content() {
+                    let seen = self.seen_in_rbuf();
                     self.rbuf.truncate(self.ready);
-                    self.reject(Rejection::bad("connection closed inside a request head"));
+                    self.reject(
+                        Rejection::bad("connection closed inside a request head"),
+                        seen,
+                    );
                 } else {
                     self.rbuf.truncate(self.ready);
                     self.phase = Phase::Closed;
@@ -885,9 +899,10 @@ impl<T> GuardedIo<T> {
                 self.phase = Phase::Closed;
             }
             Expiry::Timeout408 => {
+                let seen = self.seen_in_rbuf();
                 self.rbuf.clear();
                 self.ready = 0;
-                self.reject(Rejection::timeout());
+                self.reject(Rejection::timeout(), seen);
             }
         }
     }

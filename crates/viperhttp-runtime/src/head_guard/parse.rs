@@ -113,8 +113,31 @@ pub(crate) enum Feed {
     NeedMore,
     /// The head ended and passed every check.
     Complete(Accepted),
-    /// The head violates a rule.
-    Reject(Rejection),
+    /// The head violates a rule; what its request line had shown by then.
+    Reject(Rejection, RequestLineSeen),
+}
+
+/// Longest part of a cut-short request-target kept for the access line.
+pub const SEEN_TARGET_MAX: usize = 256;
+
+/// What a refused head had shown of its request line, for the access line
+/// (docs/internals/logging.md, "Refused requests"): hyper only ever sees the
+/// synthetic head in its place.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestLineSeen {
+    /// The method, once a SP ended its token.
+    pub method: Option<String>,
+    /// The request-target, once a SP ended it. A target the refusal cut short
+    /// (414, a control byte, a timeout) is the part received, at most
+    /// [`SEEN_TARGET_MAX`] bytes, followed by `...`. Bytes outside printable
+    /// ASCII are percent-encoded, so a log line stays one line.
+    pub target: Option<String>,
+}
+
+/// Printable-ASCII text of request-line bytes (method tokens and targets are
+/// already free of spaces and controls; bytes >= 0x80 are encoded).
+fn loggable(bytes: &[u8]) -> String {
+    percent_encoding::percent_encode(bytes, percent_encoding::CONTROLS).to_string()
 }
 
 /// RFC 9110 §5.6.2 `tchar`.
@@ -259,14 +282,36 @@ impl HeadScanner {
                     let whole = head.get(..i + 1).unwrap_or(head);
                     return match self.complete(whole, limits) {
                         Ok(acc) => Feed::Complete(acc),
-                        Err(r) => Feed::Reject(r),
+                        Err(r) => Feed::Reject(r, self.seen(whole, i + 1)),
                     };
                 }
-                Err(r) => return Feed::Reject(r),
+                Err(r) => return Feed::Reject(r, self.seen(head, i)),
             }
         }
         self.len = i;
         Feed::NeedMore
+    }
+
+    /// The request line as far as `head[..upto]` shows it (`head` starts at the
+    /// head's first byte, as in [`feed`](Self::feed)).
+    pub(crate) fn seen(&self, head: &[u8], upto: usize) -> RequestLineSeen {
+        let text =
+            |from: usize, to: usize| head.get(from..to).filter(|b| !b.is_empty()).map(loggable);
+        match self.st {
+            St::Lead | St::LeadCr | St::Method => RequestLineSeen::default(),
+            St::Target => {
+                let end = upto.min(head.len());
+                let cap = end.min(self.target_start.saturating_add(SEEN_TARGET_MAX));
+                RequestLineSeen {
+                    method: text(self.lead, self.method_end),
+                    target: text(self.target_start, cap).map(|t| t + "..."),
+                }
+            }
+            _ => RequestLineSeen {
+                method: text(self.lead, self.method_end),
+                target: text(self.target_start, self.version_start.saturating_sub(1)),
+            },
+        }
     }
 
     fn count_field_byte(&mut self, limits: &GuardLimits) -> Result<(), Rejection> {

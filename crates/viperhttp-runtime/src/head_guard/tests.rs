@@ -937,6 +937,10 @@ async fn verdict_details() {
             status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             reason: "HTTP Version Not Supported",
             detail: "HTTP version other than 1.0/1.1",
+            seen: RequestLineSeen {
+                method: Some("GET".into()),
+                target: Some("/".into()),
+            },
         }
     );
     assert_eq!(o.parse_errors, 1);
@@ -1018,6 +1022,93 @@ fn chunked_tracker_boundaries() {
     );
     let mut t = ChunkedTracker::new(4, u64::MAX);
     assert_eq!(t.feed(b"ffffffffffffffff\r\n"), ChunkStep::NeedMore);
+}
+
+#[tokio::test]
+async fn a_refused_head_reports_the_request_line_it_showed() {
+    let seen = |method: Option<&str>, target: Option<&str>| RequestLineSeen {
+        method: method.map(str::to_string),
+        target: target.map(str::to_string),
+    };
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(40));
+    let mut wide = small();
+    wide.max_uri_len = 1000;
+    let cases: Vec<(&str, Vec<u8>, GuardLimits, u16, RequestLineSeen)> = vec![
+        (
+            "414: the target received up to the limit, marked cut",
+            long_target.into_bytes(),
+            small(),
+            414,
+            seen(Some("GET"), Some(&format!("/{}...", "a".repeat(31)))),
+        ),
+        (
+            "431: the whole request line",
+            req(&["A: 1", "B: 2", "C: 3", "D: 4"], ""),
+            small(),
+            431,
+            seen(Some("GET"), Some("/")),
+        ),
+        (
+            "413 from Content-Length",
+            b"POST /up?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n".to_vec(),
+            small(),
+            413,
+            seen(Some("POST"), Some("/up?x=1")),
+        ),
+        (
+            "400 in a header line",
+            b"PUT /a HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n".to_vec(),
+            small(),
+            400,
+            seen(Some("PUT"), Some("/a")),
+        ),
+        (
+            "400 on garbage: nothing known",
+            b"\x01\x02\x03\r\n\r\n".to_vec(),
+            small(),
+            400,
+            seen(None, None),
+        ),
+        (
+            "501 on a method too long: no method",
+            format!("{} / HTTP/1.1\r\n\r\n", "M".repeat(65)).into_bytes(),
+            small(),
+            501,
+            seen(None, None),
+        ),
+        (
+            "control byte in the target: the part before it, non-ASCII encoded",
+            b"GET /\xc3\xa9\x01 HTTP/1.1\r\n\r\n".to_vec(),
+            small(),
+            400,
+            seen(Some("GET"), Some("/%C3%A9...")),
+        ),
+        (
+            "a cut target is kept to SEEN_TARGET_MAX bytes",
+            format!("GET /{}\x01 HTTP/1.1\r\n\r\n", "b".repeat(600)).into_bytes(),
+            wide,
+            400,
+            seen(
+                Some("GET"),
+                Some(&format!("/{}...", "b".repeat(SEEN_TARGET_MAX - 1))),
+            ),
+        ),
+    ];
+    for (name, input, limits, status, want) in cases {
+        for step in [1usize, 4096] {
+            let chunks = input.chunks(step).map(<[u8]>::to_vec).collect();
+            let o = drive(chunks, limits.clone(), 4096, false).await;
+            match o.verdicts.as_slice() {
+                [Verdict::Reject {
+                    status: got, seen, ..
+                }] => {
+                    assert_eq!(got.as_u16(), status, "{name}");
+                    assert_eq!(seen, &want, "{name} (step {step})");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
 }
 
 #[test]
@@ -1177,13 +1268,20 @@ async fn slowloris_first_head_gets_408() {
     // deadline counts from accept, not from the first byte
     assert_eq!(t0.elapsed(), Duration::from_millis(300));
     assert_eq!(out, SYNTHETIC_HEAD);
+    let verdict = conn.next_verdict();
     assert!(matches!(
-        conn.next_verdict(),
+        verdict,
         Some(Verdict::Reject {
             status: StatusCode::REQUEST_TIMEOUT,
             reason: "Request Timeout",
             ..
         })
+    ));
+    // The access line gets what arrived of the request line.
+    assert!(matches!(
+        verdict,
+        Some(Verdict::Reject { seen: RequestLineSeen { method: Some(m), target: Some(t) }, .. })
+            if m == "GET" && t == "/"
     ));
     assert_eq!(conn.stats.parse_errors.load(Ordering::Relaxed), 0);
     conn.request_finished();

@@ -1,7 +1,49 @@
 //! The access line (docs/internals/logging.md): one `viperhttp::access` record per response,
 //! `<source> <METHOD> <raw-uri> -> <status> keep=<0|1>`, and the [`Source`] that answered.
+//! A head the guard refused is logged with the method and target it read, `-` for a part
+//! it never saw whole (docs/internals/logging.md, "Refused requests").
 
+use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
+
+use http::StatusCode;
+
+use crate::head_guard::RequestLineSeen;
+
+/// The request line an access line names.
+pub(super) enum RequestLine {
+    /// hyper parsed the request: its method and target.
+    Parsed(http::Method, http::Uri),
+    /// The head guard refused the head: what it read of it.
+    Refused(RequestLineSeen),
+}
+
+/// `Some(text)` as is, `None` as `-`.
+struct OrDash<'a>(Option<&'a str>);
+
+impl fmt::Display for OrDash<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.unwrap_or("-"))
+    }
+}
+
+/// Write the access line (`tracing` target `viperhttp::access`).
+pub(super) fn log(source: Source, line: &RequestLine, status: StatusCode, keep_alive: bool) {
+    let (status, keep) = (status.as_u16(), u8::from(keep_alive));
+    let source = source.as_str();
+    match line {
+        RequestLine::Parsed(method, uri) => tracing::info!(
+            target: "viperhttp::access",
+            "{source} {method} {uri} -> {status} keep={keep}"
+        ),
+        RequestLine::Refused(seen) => tracing::info!(
+            target: "viperhttp::access",
+            "{source} {} {} -> {status} keep={keep}",
+            OrDash(seen.method.as_deref()),
+            OrDash(seen.target.as_deref()),
+        ),
+    }
+}
 
 /// Which part of the runtime answered (the access line's `<source>`, runtime.md §8).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -29,7 +29,7 @@ use crate::body::ResponseBody;
 use crate::head_guard::{ConnGuard, FinishOnEnd, Verdict};
 use crate::server::Shared;
 use crate::stats::ServerStats;
-use access::{Source, SourceCell};
+use access::{RequestLine, Source, SourceCell};
 pub(crate) use forward::{peer_fields, push_request};
 use pipeline::{asterisk_options, route_request, untrusted_host};
 
@@ -104,8 +104,11 @@ pub async fn handle(
     let is_http10 = req.version() == Version::HTTP_10;
     let expects_continue = expects_continue(&req);
     // The access line needs the request line; copied only while someone listens.
-    let access =
-        crate::log_forward::access_enabled().then(|| (req.method().clone(), req.uri().clone()));
+    let access = crate::log_forward::access_enabled().then(|| match &verdict {
+        // hyper saw the synthetic head: the line is what the guard read of the real one.
+        Some(Verdict::Reject { seen, .. }) => RequestLine::Refused(seen.clone()),
+        _ => RequestLine::Parsed(req.method().clone(), req.uri().clone()),
+    });
     let source = SourceCell::new(Source::Simple);
     let mut resp = match verdict {
         // hyper got a synthetic head in place of the refused one (§4.1 items 10, 11).
@@ -166,17 +169,8 @@ pub async fn handle(
         }
     }
     set_reason_phrase(&mut resp);
-    if let Some((method, uri)) = access {
-        // runtime.md §8: `<source> <METHOD> <raw-uri> -> <status> keep=<0|1>`.
-        tracing::info!(
-            target: "viperhttp::access",
-            "{} {} {} -> {} keep={}",
-            source.get().as_str(),
-            method,
-            uri,
-            resp.status().as_u16(),
-            u8::from(keep_alive)
-        );
+    if let Some(line) = access {
+        access::log(source.get(), &line, resp.status(), keep_alive);
     }
     ServerStats::bump(&shared.stats.requests_handled);
     // A streamed response is over when its body ends; the others when hyper has them.
