@@ -50,10 +50,8 @@ _INTERNAL_ERROR = {
 _BATCH_MAX = 256
 
 
-def serialize_response(resp: Any) -> Any:
-    """runtime.md §3.7 (implemented in viperhttp.responses)."""
-    from viperhttp.responses import serialize_response as _ser
-    return _ser(resp)
+#: runtime.md §3.7; the one implementation is crates/viperhttp-py/src/serialise.rs.
+serialize_response = _native.serialize_response
 
 
 def runtime_features() -> Dict[str, bool]:
@@ -303,6 +301,14 @@ class Bridge:
 
     # -- results ---------------------------------------------------------
     def _deliver(self, rid: int, request: Any, result: Any) -> None:
+        if type(result) is tuple:
+            # `(StreamingResponse(...), 201)`: the status tuple is resolved first so a stream
+            # inside it is still streamed (docs/internals/requests-responses.md).
+            try:
+                result = _native.normalize(result)
+            except Exception as exc:
+                self._send_failed(rid, exc)
+                return
         if _is_stream(result):
             task = self._spawn(self._stream(rid, request, result))
             self.streams[rid] = task
