@@ -11,6 +11,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
+use viperhttp_ipc::blob::{split_request_blob, split_uri};
 use viperhttp_ipc::message::proto;
 use viperhttp_ipc::{flags, IpcError, IpcMsg, Method, MsgType};
 
@@ -100,27 +101,20 @@ pub(crate) fn request_tuple<'py>(
         .ipc
         .request_ring
         .read_with(msg.buffer_offset, total as u32, |blob| {
-            let uri = blob.get(..uri_len).unwrap_or_default();
-            let headers = blob.get(uri_len..uri_len + headers_len).unwrap_or_default();
-            let body = blob.get(uri_len + headers_len..).unwrap_or_default();
-            let (path, query) = match uri.iter().position(|&b| b == b'?') {
-                Some(q) => (
-                    uri.get(..q).unwrap_or_default(),
-                    uri.get(q + 1..).unwrap_or_default(),
-                ),
-                None => (uri, &b""[..]),
-            };
-            (
+            // The record layout's one decoder (viperhttp_ipc::blob, the fuzzed one).
+            let parts = split_request_blob(blob, uri_len, headers_len).ok()?;
+            let (path, query) = split_uri(parts.uri);
+            Some((
                 latin1(py, path),
-                latin1(py, query),
-                PyBytes::new(py, headers),
-                PyBytes::new(py, body),
-            )
+                latin1(py, query.unwrap_or_default()),
+                PyBytes::new(py, parts.headers),
+                PyBytes::new(py, parts.body),
+            ))
         });
     if total > 0 {
         r.ipc.request_ring.release(msg.buffer_offset);
     }
-    let Ok((path, query, headers, body)) = parts else {
+    let Ok(Some((path, query, headers, body))) = parts else {
         // Malformed record: dropped (runtime.md §2.5); the runtime's 504 answers the client.
         return Ok(None);
     };
