@@ -33,6 +33,39 @@ def test_parse_query_utf8_and_replacement_char():
     assert q["kéy"] == "v"
 
 
+# One decoder (crates/viperhttp-runtime/src/percent.rs) for path parameters, query strings and
+# urlencoded forms: `+` is a space only in queries and forms; the rest is the same.
+PERCENT = [
+    ("a%20b", "a b", "a b"),
+    ("a+b", "a+b", "a b"),
+    ("%2B", "+", "+"),
+    ("%zz%4", "%zz%4", "%zz%4"),
+    ("100%", "100%", "100%"),
+    ("%%41", "%A", "%A"),
+    ("%C3%A9%c3%a9", "éé", "éé"),
+    ("%FF", "\ufffd", "\ufffd"),
+    ("a%E2%82z", "a\ufffdz", "a\ufffdz"),
+]
+
+
+@pytest.mark.parametrize("raw,in_path,in_query", PERCENT)
+def test_one_percent_decoder_for_paths_queries_and_forms(raw, in_path, in_query):
+    import viperhttp
+    from viperhttp import _native
+    from viperhttp.forms import parse_urlencoded
+
+    viperhttp.reset()
+    try:
+        viperhttp.ViperHTTP().get("/p/{x}")(lambda x: x)
+        _, params = _native.route_match("GET", "/p/" + raw)
+    finally:
+        viperhttp.reset()
+    assert params == {"x": in_path}
+    assert parse_query("x=" + raw)["x"] == in_query
+    assert parse_urlencoded(("x=" + raw).encode())["x"] == in_query
+    assert _native.percent_decode(raw.encode(), True).decode("utf-8", "replace") == in_query
+
+
 def test_parse_query_raw_non_ascii_latin1_view():
     # The native side hands the raw target over latin-1 decoded: UTF-8 bytes of "é".
     raw = "n=" + "é".encode("utf-8").decode("latin-1")

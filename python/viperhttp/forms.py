@@ -14,8 +14,8 @@ blob (runtime.md §4.5), so a linear scan with `bytes.find` is both simpler and 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple, Union
-from urllib.parse import unquote_to_bytes as _unquote_to_bytes
 
+from viperhttp._native import percent_decode as _percent_decode
 from viperhttp.exceptions import HTTPException
 
 __all__ = [
@@ -53,9 +53,8 @@ def _add_value(form: Dict[str, Any], name: str, value: Any) -> None:
 
 
 def _plus_unquote(raw: bytes) -> bytes:
-    if b"+" in raw:
-        raw = raw.replace(b"+", b" ")
-    return _unquote_to_bytes(raw) if b"%" in raw else raw
+    # The one percent-decoder (crates/viperhttp-runtime/src/percent.rs); `+` is a space here.
+    return _percent_decode(raw, True) if b"%" in raw or b"+" in raw else raw
 
 
 def parse_urlencoded(body: bytes) -> Dict[str, Any]:
@@ -130,10 +129,11 @@ def _header_params(value: str) -> Tuple[str, Dict[str, str]]:
     if ext is not None:
         charset, _, encoded = ext.partition("'")
         _, _, encoded = encoded.partition("'")
+        raw = _percent_decode(encoded.encode("utf-8"))  # RFC 5987: no `+` rule
         try:
-            params["filename"] = _unquote_to_bytes(encoded).decode(charset or "utf-8", "replace")
+            params["filename"] = raw.decode(charset or "utf-8", "replace")
         except (LookupError, ValueError):  # unknown or unusable charset (idna, NUL, …): UTF-8
-            params["filename"] = _unquote_to_bytes(encoded).decode("utf-8", "replace")
+            params["filename"] = raw.decode("utf-8", "replace")
     return main.strip().lower(), params
 
 

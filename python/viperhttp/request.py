@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json as _json
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
-from urllib.parse import unquote_to_bytes as _unquote_to_bytes
 
+from viperhttp._native import percent_decode as _percent_decode
 from viperhttp.exceptions import HTTPException
 from viperhttp.request_types import URL, Address, Body, FormData, _awaitable, _Done, _maybe_awaited
 
@@ -139,9 +139,9 @@ def _decode_component(text: str) -> str:
     """`+` → space, `%XX` (either case) → byte, bad `%` literal, bytes read as UTF-8 (U+FFFD)."""
     if text.isascii() and "%" not in text:
         return text.replace("+", " ") if "+" in text else text
-    raw = _to_raw_bytes(text).replace(b"+", b" ")
-    # unquote_to_bytes keeps a '%' not followed by two hex digits as it is, as §4.3 asks.
-    return _unquote_to_bytes(raw).decode("utf-8", "replace")
+    # The one percent-decoder (crates/viperhttp-runtime/src/percent.rs): `+` is a space here,
+    # a '%' not followed by two hex digits stays as it is.
+    return _percent_decode(_to_raw_bytes(text), True).decode("utf-8", "replace")
 
 
 def _query_pairs(qs: str, limit: int) -> List[Tuple[str, str]]:

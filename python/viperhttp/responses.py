@@ -11,13 +11,12 @@ from `viperhttp_responses`, which owns SSE formatting, extensions.md §2, to avo
 """
 from __future__ import annotations
 
-import enum as _enum
-import json as _json
 import time as _time
 from typing import Any, Callable, Dict, Optional, Tuple
 
 # Only `files` at import time: `viperhttp.exceptions` imports this module, and `forms` imports
 # `exceptions`, so `UploadFile`/`form_upload` are re-exported lazily (see `__getattr__`).
+from viperhttp import _native
 from viperhttp.files import build_file_response, http_date
 from viperhttp.headerlist import HeaderList
 
@@ -36,19 +35,9 @@ _REDIRECT_CODES = (301, 302, 303, 307, 308)
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 
 
-def _stdlib_json_dumps(obj: Any) -> bytes:
-    from viperhttp.encoders import json_default  # late: only the stdlib fallback needs it
-
-    return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                       default=json_default).encode("utf-8")
-
-
-try:  # runtime.md §3.7: the native encoder gives the same bytes and falls back by itself
-    from viperhttp._native import json_dumps as _native_json_dumps  # type: ignore
-except ImportError:  # extension not built (pure-Python unit tests)
-    _native_json_dumps = None
-
-json_dumps: Callable[[Any], bytes] = _native_json_dumps or _stdlib_json_dumps
+#: Compact JSON, byte-identical to `json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
+#: allow_nan=False)` with `encoders.json_default` for the rest (crates/viperhttp-py/src/json.rs).
+json_dumps: Callable[[Any], bytes] = _native.json_dumps
 
 
 # --- response classes ----------------------------------------------------------------------
@@ -331,109 +320,11 @@ def is_response(obj: Any) -> bool:
     return isinstance(obj, dict) and obj.get(MARKER) is True
 
 
-def _plain(status: int, body: Any, content_type: Optional[str]) -> Dict[str, Any]:
-    return {MARKER: True, "status_code": status, "body": body, "headers": None,
-            "content_type": content_type}
-
-
-def normalize(value: Any) -> Dict[str, Any]:
-    """A handler / middleware / exception-handler result as a response dict (api.md §7.2).
-
-    Response dicts are returned as they are; other values get a new plain dict whose body is
-    kept as given (dict/list bodies are JSON-encoded only by `serialize_response`). A coroutine
-    must be awaited by the caller first. Exact types are tested first: this runs per request.
-    """
-    cls = type(value)
-    if cls is dict:
-        if value.get(MARKER) is True:
-            return value
-        return {MARKER: True, "status_code": 200, "body": value, "headers": None,
-                "content_type": APPLICATION_JSON}
-    if cls is str:
-        return {MARKER: True, "status_code": 200, "body": value, "headers": None,
-                "content_type": TEXT_PLAIN}
-    if cls is list:
-        return {MARKER: True, "status_code": 200, "body": value, "headers": None,
-                "content_type": APPLICATION_JSON}
-    if value is None:
-        return {MARKER: True, "status_code": 200, "body": None, "headers": None,
-                "content_type": None}
-    if isinstance(value, dict):
-        if value.get(MARKER) is True:
-            return value
-        base = getattr(cls, "_vhttp_base", None)  # `request.json()`'s awaitable dict
-        return _plain(200, value if base is None else base(value), APPLICATION_JSON)
-    if isinstance(value, list):
-        return _plain(200, value, APPLICATION_JSON)
-    if isinstance(value, str) and not isinstance(value, _enum.Enum):
-        return _plain(200, value, TEXT_PLAIN)
-    if isinstance(value, (bytes, bytearray)):
-        # (decision, docs/internals/bridge.md) an empty byte body gets no default type, as on the wire.
-        return _plain(200, value, OCTET_STREAM if value else None)
-    if cls is tuple:
-        # docs/internals/typed-api.md: `(body, 201)` / `(body, 201, headers)`; other tuples keep the
-        # original's text form.
-        from viperhttp.typed_response import split_status_tuple
-
-        split = split_status_tuple(value)
-        if split is not None:
-            resp = normalize(split[0])
-            if resp is split[0]:
-                resp = dict(resp)
-            resp["status_code"] = split[1]
-            if split[2] is not None:
-                resp["headers"] = split[2]
-            return resp
-        return _plain(200, str(value), TEXT_PLAIN)
-    if not isinstance(value, (int, float)) or isinstance(value, _enum.Enum):
-        # datetime, UUID, Decimal, Enum, set, dataclass, pydantic model, ...: JSON, like
-        # FastAPI (docs/internals/typed-api.md); objects with no JSON form keep the original's str().
-        from viperhttp.encoders import jsonable_encoder
-
-        try:
-            encoded = jsonable_encoder(value)
-        except TypeError:
-            pass
-        else:
-            return _plain(200, encoded if isinstance(encoded, (dict, list)) else json_dumps(encoded),
-                          APPLICATION_JSON)
-    return _plain(200, str(value), TEXT_PLAIN)  # int, float, bool, objects
-
-
-def _body_bytes(body: Any) -> Tuple[bytes, Optional[str]]:
-    """runtime.md §3.7: the body as bytes and the content type it implies.
-
-    (decision, docs/internals/bridge.md "Decisions on serialisation") an empty byte body implies no
-    content type — the native serialiser and `send_response` do the same — so `None`, `b""`
-    and `bytearray()` all leave `serialize_response` without one.
-    """
-    if body is None:
-        return b"", None
-    if isinstance(body, bytes):
-        return body, OCTET_STREAM if body else None
-    if isinstance(body, (bytearray, memoryview)):
-        body = bytes(body)
-        return body, OCTET_STREAM if body else None
-    if isinstance(body, str):
-        return body.encode("utf-8"), TEXT_PLAIN
-    if isinstance(body, (dict, list)):
-        return json_dumps(body), APPLICATION_JSON
-    return str(body).encode("utf-8"), TEXT_PLAIN
-
-
-def serialize_response(resp: Any) -> Dict[str, Any]:
-    """runtime.md §3.7: `{"__vhttp_response__": True, "status_code", "body": bytes, "headers",
-    "content_type"}`; a response dict with a non-None `stream` is returned unchanged."""
-    if not (isinstance(resp, dict) and resp.get(MARKER) is True):
-        resp = normalize(resp)
-    elif resp.get("stream") is not None:
-        return resp
-    body, implied = _body_bytes(resp.get("body"))
-    content_type = resp.get("content_type")
-    status = resp.get("status_code")
-    return {MARKER: True, "status_code": 200 if status is None else status, "body": body,
-            "headers": resp.get("headers"),
-            "content_type": implied if content_type is None else content_type}
+# The normalisation table and body serialisation have one owner, the binding's
+# `crates/viperhttp-py/src/serialise.rs` (docs/internals/requests-responses.md, "Return
+# values"): the bridge's hot path sends through it, so these names are the same functions.
+normalize: Callable[[Any], Dict[str, Any]] = _native.normalize
+serialize_response: Callable[[Any], Any] = _native.serialize_response
 
 
 # --- cookies (api.md §7.6) -----------------------------------------------------------------

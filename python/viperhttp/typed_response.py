@@ -14,6 +14,7 @@ import logging
 import typing
 from typing import Any, Dict, Optional
 
+from . import _native
 from .encoders import jsonable_encoder
 from .responses import APPLICATION_JSON, MARKER, is_response
 from .signature import names_model
@@ -23,21 +24,9 @@ __all__ = ["ResponsePlan", "compile_response", "split_status_tuple"]
 log = logging.getLogger("viperhttp.bridge")
 
 
-def split_status_tuple(value: Any) -> Optional[tuple]:
-    """`(body, status)` / `(body, status, headers)` → that triple, else None.
-
-    The Flask habit: a 2- or 3-tuple whose second item is an int status 100..599 (not a bool)
-    and whose first item is not an int (so `(1, 2)` stays a plain tuple).
-    """
-    if type(value) is not tuple or len(value) not in (2, 3):
-        return None
-    body, status = value[0], value[1]
-    if type(status) is not int or not 100 <= status <= 599 or isinstance(body, (int, float)):
-        return None
-    headers = value[2] if len(value) == 3 else None
-    if headers is not None and not isinstance(headers, (dict, list)):
-        return None
-    return body, status, headers
+#: `(body, status)` / `(body, status, headers)` → that triple, else None: the status-tuple rule
+#: of the normalisation table, owned by crates/viperhttp-py/src/serialise.rs.
+split_status_tuple = _native.split_status_tuple
 
 
 class ResponsePlan:

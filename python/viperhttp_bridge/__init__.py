@@ -34,10 +34,9 @@ __all__ = [
     "WebSocket",
 ]
 
-def serialize_response(resp: Any) -> Any:
-    """The response dict a handler result becomes (implemented in viperhttp.responses)."""
-    from viperhttp.responses import serialize_response as _ser
-    return _ser(resp)
+#: The response dict a handler result becomes; the one implementation is
+#: crates/viperhttp-py/src/serialise.rs (docs/internals/requests-responses.md).
+serialize_response = _native.serialize_response
 
 
 def runtime_features() -> Dict[str, bool]:

@@ -427,6 +427,14 @@ class Bridge:
 
     # -- results ---------------------------------------------------------
     def _deliver(self, rid: int, request: Any, result: Any) -> None:
+        if type(result) is tuple:
+            # `(StreamingResponse(...), 201)`: the status tuple is resolved first so a stream
+            # inside it is still streamed (docs/internals/requests-responses.md).
+            try:
+                result = _native.normalize(result)
+            except Exception as exc:
+                self._send_failed(rid, exc)
+                return
         if _is_stream(result):
             task = self._spawn(self._stream(rid, request, result))
             self.streams[rid] = task

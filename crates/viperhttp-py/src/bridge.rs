@@ -11,11 +11,11 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
-use viperhttp_ipc::blob::push_response_header;
+use viperhttp_ipc::blob::{split_request_blob, split_uri};
 use viperhttp_ipc::message::proto;
 use viperhttp_ipc::{flags, IpcError, IpcMsg, Method, MsgType};
 
-use crate::json;
+use crate::serialise::{content_type_line, is_response_dict, push_headers, serialise, Outgoing};
 use crate::server::{running, Running};
 
 /// Decode bytes as latin-1 (lossless, as ASGI/WSGI do); ASCII takes the fast path.
@@ -101,28 +101,21 @@ pub(crate) fn request_tuple<'py>(
         .ipc
         .request_ring
         .read_with(msg.buffer_offset, total as u32, |blob| {
-            let uri = blob.get(..uri_len).unwrap_or_default();
-            let headers = blob.get(uri_len..uri_len + headers_len).unwrap_or_default();
-            let body = blob.get(uri_len + headers_len..).unwrap_or_default();
-            let (path, query) = match uri.iter().position(|&b| b == b'?') {
-                Some(q) => (
-                    uri.get(..q).unwrap_or_default(),
-                    uri.get(q + 1..).unwrap_or_default(),
-                ),
-                None => (uri, &b""[..]),
-            };
-            (
+            // The record layout's one decoder (viperhttp_ipc::blob, the fuzzed one).
+            let parts = split_request_blob(blob, uri_len, headers_len).ok()?;
+            let (path, query) = split_uri(parts.uri);
+            Some((
                 latin1(py, path),
-                latin1(py, query),
-                PyBytes::new(py, headers),
-                PyBytes::new(py, body),
+                latin1(py, query.unwrap_or_default()),
+                PyBytes::new(py, parts.headers),
+                PyBytes::new(py, parts.body),
                 crate::routes::carried_match(py, msg, path),
-            )
+            ))
         });
     if total > 0 {
         r.ipc.request_ring.release(msg.buffer_offset);
     }
-    let Ok((path, query, headers, body, matched)) = parts else {
+    let Ok(Some((path, query, headers, body, matched))) = parts else {
         // Malformed record: dropped (runtime.md §2.5); the runtime's 504 answers the client.
         return Ok(None);
     };
@@ -241,17 +234,6 @@ pub fn is_cancelled(request_id: u32) -> bool {
     crate::server::running_any().is_some_and(|r| r.ipc.is_cancelled(request_id))
 }
 
-/// A serialised response ready for the ring.
-struct Outgoing {
-    status: u16,
-    headers: Vec<u8>,
-    body: Vec<u8>,
-}
-
-fn content_type_line(block: &mut Vec<u8>, value: &str) -> PyResult<()> {
-    push_response_header(block, b"Content-Type", value.as_bytes()).map_err(ipc_err)
-}
-
 pub(crate) fn ipc_err(e: IpcError) -> PyErr {
     match e {
         IpcError::HeadersTooLarge => PyValueError::new_err("headers too large"),
@@ -264,167 +246,6 @@ pub(crate) fn ipc_err(e: IpcError) -> PyErr {
     }
 }
 
-fn header_bytes<'a>(v: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8]>> {
-    if let Ok(s) = v.cast::<PyString>() {
-        Ok(std::borrow::Cow::Owned(s.to_cow()?.as_bytes().to_vec()))
-    } else if let Ok(b) = v.cast::<PyBytes>() {
-        Ok(std::borrow::Cow::Owned(b.as_bytes().to_vec()))
-    } else {
-        Err(PyTypeError::new_err(
-            "header names and values must be str or bytes",
-        ))
-    }
-}
-
-/// Append the response's headers (a dict, or a list of `(name, value)` pairs).
-/// Returns whether a `Content-Type` header was among them.
-fn push_headers(block: &mut Vec<u8>, headers: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let mut has_ct = false;
-    let mut push = |name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>| -> PyResult<()> {
-        let n = header_bytes(name)?;
-        let v = header_bytes(value)?;
-        has_ct |= n.eq_ignore_ascii_case(b"content-type");
-        push_response_header(block, &n, &v).map_err(ipc_err)
-    };
-    if headers.is_none() {
-        return Ok(false);
-    }
-    if let Ok(d) = headers.cast::<PyDict>() {
-        for (k, v) in d.iter() {
-            push(&k, &v)?;
-        }
-    } else {
-        for item in headers.try_iter()? {
-            let item = item?;
-            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
-            push(&k, &v)?;
-        }
-    }
-    Ok(has_ct)
-}
-
-/// Serialise a body value: returns (bytes, default content type).
-fn body_bytes(
-    py: Python<'_>,
-    body: &Bound<'_, PyAny>,
-    strict: bool,
-) -> PyResult<(Vec<u8>, Option<&'static str>)> {
-    if body.is_none() {
-        Ok((Vec::new(), None))
-    } else if let Ok(b) = body.cast::<PyBytes>() {
-        // (decision, docs/internals/bridge.md) an empty byte body carries no default type, so
-        // `None` → serialize_response → send_response stays without Content-Type.
-        let bytes = b.as_bytes();
-        Ok((
-            bytes.to_vec(),
-            (!bytes.is_empty()).then_some("application/octet-stream"),
-        ))
-    } else if let Ok(b) = body.cast::<PyByteArray>() {
-        let bytes = b.to_vec();
-        let ct = (!bytes.is_empty()).then_some("application/octet-stream");
-        Ok((bytes, ct))
-    } else if let Ok(s) = body.cast::<PyString>() {
-        Ok((
-            s.to_cow()?.as_bytes().to_vec(),
-            Some("text/plain; charset=utf-8"),
-        ))
-    } else if strict {
-        Err(PyValueError::new_err(
-            "response body must be str/bytes/bytearray/None",
-        ))
-    } else if body.is_instance_of::<PyDict>() || body.is_instance_of::<PyList>() {
-        let mut out = Vec::with_capacity(64);
-        json::dumps_into(py, body, &mut out)?;
-        Ok((out, Some("application/json")))
-    } else {
-        let s = body.str()?;
-        Ok((
-            s.to_cow()?.as_bytes().to_vec(),
-            Some("text/plain; charset=utf-8"),
-        ))
-    }
-}
-
-fn is_response_dict(d: &Bound<'_, PyDict>) -> bool {
-    d.get_item(pyo3::intern!(d.py(), "__vhttp_response__"))
-        .ok()
-        .flatten()
-        .is_some_and(|v| v.is_truthy().unwrap_or(false))
-}
-
-/// Normalise + serialise (api.md §7.2/§7.3, runtime.md §3.7). `strict` = the
-/// low-level `send_response` rule: a response dict's body must already be
-/// str/bytes/bytearray/None.
-fn serialise(py: Python<'_>, value: &Bound<'_, PyAny>, strict: bool) -> PyResult<Outgoing> {
-    let mut headers = Vec::new();
-    if let Ok(d) = value.cast::<PyDict>() {
-        if is_response_dict(d) {
-            let status = match d.get_item(pyo3::intern!(py, "status_code"))? {
-                Some(s) if !s.is_none() => s
-                    .extract::<i64>()
-                    .map_err(|_| PyValueError::new_err("invalid status code"))?,
-                _ => 200,
-            };
-            if !(100..=999).contains(&status) {
-                return Err(PyValueError::new_err("invalid status code"));
-            }
-            let body = d.get_item(pyo3::intern!(py, "body"))?;
-            let (bytes, default_ct) = match &body {
-                Some(b) => body_bytes(py, b, strict)?,
-                None => (Vec::new(), None),
-            };
-            let ct = d
-                .get_item(pyo3::intern!(py, "content_type"))?
-                .filter(|c| !c.is_none());
-            let mut user = Vec::new();
-            let has_ct = match d.get_item(pyo3::intern!(py, "headers"))? {
-                Some(h) => push_headers(&mut user, &h)?,
-                None => false,
-            };
-            if !has_ct {
-                if let Some(ct) = ct {
-                    let s = ct
-                        .cast::<PyString>()
-                        .map_err(|_| PyTypeError::new_err("content_type must be str"))?;
-                    content_type_line(&mut headers, &s.to_cow()?)?;
-                } else if let Some(def) = default_ct {
-                    content_type_line(&mut headers, def)?;
-                }
-            }
-            headers.extend_from_slice(&user);
-            if headers.len() > u16::MAX as usize {
-                return Err(PyValueError::new_err("headers too large"));
-            }
-            return Ok(Outgoing {
-                status: status as u16,
-                headers,
-                body: bytes,
-            });
-        }
-        // A plain dict: JSON.
-        let mut body = Vec::with_capacity(64);
-        json::dumps_into(py, value, &mut body)?;
-        content_type_line(&mut headers, "application/json")?;
-        return Ok(Outgoing {
-            status: 200,
-            headers,
-            body,
-        });
-    }
-    let (body, ct) = body_bytes(py, value, false)?;
-    if let Some(ct) = ct {
-        content_type_line(&mut headers, ct)?;
-    }
-    Ok(Outgoing {
-        status: 200,
-        headers,
-        body,
-    })
-}
-
-/// Write one response record (header block + body in one ring allocation,
-/// `[headers][body]`) and push it. Waits, detached, when the ring or the queue
-/// is full (runtime.md §2.6, §2.7).
 /// One response record to write: `[headers][body]` plus its header fields.
 pub(crate) struct FrameOut<'a> {
     pub(crate) id: u32,
@@ -435,6 +256,9 @@ pub(crate) struct FrameOut<'a> {
     pub(crate) total_len: u32,
 }
 
+/// Write one response record (header block + body in one ring allocation,
+/// `[headers][body]`) and push it. Waits, detached, when the ring or the queue
+/// is full (runtime.md §2.6, §2.7).
 fn push_frame(py: Python<'_>, r: &Running, f: FrameOut<'_>) -> PyResult<()> {
     push_record(py, r, MsgType::RespHttp, 0, f)
 }
@@ -577,7 +401,7 @@ fn send_outgoing(py: Python<'_>, r: &Running, id: u32, out: Outgoing) -> PyResul
 #[pyfunction]
 pub fn _send_result(py: Python<'_>, request_id: u32, result: &Bound<'_, PyAny>) -> PyResult<()> {
     let r = running()?;
-    let out = serialise(py, result, false)?;
+    let out = serialise(result, false)?;
     send_outgoing(py, &r, request_id, out)
 }
 
@@ -605,7 +429,7 @@ pub fn send_response(
         }
     };
     let strict = resp.cast::<PyDict>().map(is_response_dict).unwrap_or(false);
-    let out = serialise(py, &resp, strict)?;
+    let out = serialise(&resp, strict)?;
     send_outgoing(py, &r, id, out)
 }
 

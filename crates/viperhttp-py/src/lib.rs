@@ -7,6 +7,7 @@ mod knobs;
 mod logs;
 mod native_config;
 mod routes;
+mod serialise;
 mod server;
 mod ws;
 
@@ -48,6 +49,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::send_response, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::stream_send, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_stream_credit, m)?)?;
+    m.add_function(wrap_pyfunction!(serialise::normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(serialise::serialize_response, m)?)?;
+    m.add_function(wrap_pyfunction!(serialise::split_status_tuple, m)?)?;
     m.add_function(wrap_pyfunction!(json::json_dumps, m)?)?;
     m.add_function(wrap_pyfunction!(json::set_json_default, m)?)?;
     // WebSocket, interpreter side
@@ -61,6 +65,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(routes::route_add, m)?)?;
     m.add_function(wrap_pyfunction!(routes::route_match, m)?)?;
     m.add_function(wrap_pyfunction!(routes::routes_reset, m)?)?;
+    m.add_function(wrap_pyfunction!(routes::percent_decode, m)?)?;
     m.add_function(wrap_pyfunction!(routes::router_stats, m)?)?;
     // runtime log records into Python logging
     m.add_function(wrap_pyfunction!(logs::_log_drain, m)?)?;

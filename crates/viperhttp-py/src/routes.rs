@@ -25,6 +25,8 @@
 //!   two hex digits stays as is, invalid UTF-8 → U+FFFD). If Python refuses to
 //!   convert an `int` (e.g. more digits than `sys.get_int_max_str_digits()`),
 //!   the route does not match: `None` (404), never a 500.
+//! - `percent_decode(raw, plus=False) -> bytes` — the shared percent-decoder
+//!   for Python's query strings and forms (`viperhttp_runtime::percent`).
 //! - `routes_reset()` — drop every route (ids restart at 0).
 //! - `router_stats() -> dict` — `ready` (True), `route_count`, `node_count`,
 //!   `edge_count`, `route_capacity`, `node_capacity`, `edge_capacity`,
@@ -35,8 +37,9 @@ use std::sync::{Arc, LazyLock};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple};
 use viperhttp_ipc::Method;
+use viperhttp_runtime::percent;
 use viperhttp_runtime::router::{Lookup, ParamKind, ParamSpec, ParamValues};
 use viperhttp_runtime::Routes;
 
@@ -150,7 +153,7 @@ fn convert_value<'py>(
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     match kind {
         ParamKind::Str | ParamKind::Path => Ok(Some(
-            PyString::new(py, &percent_decode_lossy(raw)).into_any(),
+            PyString::new(py, &percent::decode_lossy(raw, false)).into_any(),
         )),
         ParamKind::Int => {
             // Validated: ASCII `-`? digits.
@@ -179,37 +182,13 @@ fn convert_value<'py>(
     }
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Percent-decode (`+` stays `+`, malformed escapes stay as they are) and
-/// decode UTF-8 with U+FFFD for invalid sequences.
-fn percent_decode_lossy(raw: &[u8]) -> String {
-    if !raw.contains(&b'%') {
-        return String::from_utf8_lossy(raw).into_owned();
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0usize;
-    while let Some(&b) = raw.get(i) {
-        if b == b'%' {
-            let hi = raw.get(i + 1).copied().and_then(hex_value);
-            let lo = raw.get(i + 2).copied().and_then(hex_value);
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// `percent_decode(raw, plus=False) -> bytes`: the one percent-decoder
+/// (`viperhttp_runtime::percent`) for the Python side's query strings and forms;
+/// `plus=True` reads `+` as a space. Invalid escapes stay as they are.
+#[pyfunction]
+#[pyo3(signature = (raw, plus=false))]
+pub fn percent_decode<'py>(py: Python<'py>, raw: &[u8], plus: bool) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &percent::decode(raw, plus))
 }
 
 /// Remove every route (`reset()` and a new `ViperHTTP()` call this).

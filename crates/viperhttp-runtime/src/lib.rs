@@ -13,6 +13,7 @@ pub mod head_guard;
 pub mod http2;
 pub mod log_forward;
 pub mod pending;
+pub mod percent;
 pub mod rate_limit;
 pub mod request_body;
 pub mod router;

@@ -30,7 +30,6 @@ mod serve;
 #[cfg(test)]
 mod tests;
 
-use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -460,29 +459,6 @@ impl StaticFile {
     }
 }
 
-/// Percent-decode one raw path segment (§6.2 item 6): every `%` must start a
-/// two-hex-digit escape, the result must be UTF-8; `+` stays `+`. Borrows when
-/// there is nothing to decode.
-fn percent_decode_segment(seg: &str) -> Option<Cow<'_, str>> {
-    if !seg.contains('%') {
-        return Some(Cow::Borrowed(seg));
-    }
-    let bytes = seg.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut iter = bytes.iter().copied();
-    while let Some(b) = iter.next() {
-        if b == b'%' {
-            let hi = iter.next().and_then(|c| (c as char).to_digit(16))?;
-            let lo = iter.next().and_then(|c| (c as char).to_digit(16))?;
-            // Both digits are < 16, so the value fits a byte.
-            out.push(u8::try_from(hi * 16 + lo).ok()?);
-        } else {
-            out.push(b);
-        }
-    }
-    String::from_utf8(out).ok().map(Cow::Owned)
-}
-
 impl StaticConfig {
     /// True when nothing is mounted ([`StaticConfig::resolve`] is then a
     /// single branch).
@@ -587,7 +563,8 @@ fn resolve_under(
         if raw.is_empty() {
             continue;
         }
-        let Some(seg) = percent_decode_segment(raw) else {
+        // §6.2 item 6: strict, an invalid escape or invalid UTF-8 names no file.
+        let Some(seg) = crate::percent::decode_strict(raw) else {
             return StaticMatch::NotFound;
         };
         if seg == "." || seg == ".." || seg.contains(['/', '\\', '\0']) {
