@@ -30,7 +30,8 @@ from viperhttp import JSONResponse, Response, StreamingResponse
 MANUAL = "apps/gap_manual_bridge.py"
 GAP = "apps/gap_spine_app.py"
 TEXT = "text/plain; charset=utf-8"
-BODY_ERROR = "send_response: ValueError: response body must be str/bytes/bytearray/None"
+# ResponseError: the declared class (a ValueError subclass, as runtime.md §3.7 has it).
+BODY_ERROR = "send_response: ResponseError: response body must be str/bytes/bytearray/None"
 
 
 # --- a minimal HTTP/1.1 reader for raw sockets -----------------------------------------------

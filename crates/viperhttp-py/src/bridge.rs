@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -15,6 +15,7 @@ use viperhttp_ipc::blob::push_response_header;
 use viperhttp_ipc::message::proto;
 use viperhttp_ipc::{flags, IpcError, IpcMsg, Method, MsgType};
 
+use crate::errors::NativeError;
 use crate::json;
 use crate::server::{running, Running};
 
@@ -245,16 +246,9 @@ fn content_type_line(block: &mut Vec<u8>, value: &str) -> PyResult<()> {
     push_response_header(block, b"Content-Type", value.as_bytes()).map_err(ipc_err)
 }
 
+/// An IPC failure as its declared Python class (crate::errors).
 pub(crate) fn ipc_err(e: IpcError) -> PyErr {
-    match e {
-        IpcError::HeadersTooLarge => PyValueError::new_err("headers too large"),
-        IpcError::RingFull => PyValueError::new_err("ipc ring full"),
-        IpcError::QueueFull => PyValueError::new_err("response queue full"),
-        IpcError::Malformed(what) => {
-            PyValueError::new_err(format!("invalid response header: {what}"))
-        }
-        other => PyValueError::new_err(other.to_string()),
-    }
+    NativeError::from(e).into()
 }
 
 fn header_bytes<'a>(v: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8]>> {
@@ -322,9 +316,7 @@ fn body_bytes(
             Some("text/plain; charset=utf-8"),
         ))
     } else if strict {
-        Err(PyValueError::new_err(
-            "response body must be str/bytes/bytearray/None",
-        ))
+        Err(NativeError::InvalidResponse("response body must be str/bytes/bytearray/None").into())
     } else if body.is_instance_of::<PyDict>() || body.is_instance_of::<PyList>() {
         let mut out = Vec::with_capacity(64);
         json::dumps_into(py, body, &mut out)?;
@@ -355,11 +347,11 @@ fn serialise(py: Python<'_>, value: &Bound<'_, PyAny>, strict: bool) -> PyResult
             let status = match d.get_item(pyo3::intern!(py, "status_code"))? {
                 Some(s) if !s.is_none() => s
                     .extract::<i64>()
-                    .map_err(|_| PyValueError::new_err("invalid status code"))?,
+                    .map_err(|_| NativeError::InvalidResponse("invalid status code"))?,
                 _ => 200,
             };
             if !(100..=999).contains(&status) {
-                return Err(PyValueError::new_err("invalid status code"));
+                return Err(NativeError::InvalidResponse("invalid status code").into());
             }
             let body = d.get_item(pyo3::intern!(py, "body"))?;
             let (bytes, default_ct) = match &body {
@@ -386,7 +378,7 @@ fn serialise(py: Python<'_>, value: &Bound<'_, PyAny>, strict: bool) -> PyResult
             }
             headers.extend_from_slice(&user);
             if headers.len() > u16::MAX as usize {
-                return Err(PyValueError::new_err("headers too large"));
+                return Err(NativeError::HeadersTooLarge.into());
             }
             return Ok(Outgoing {
                 status: status as u16,
@@ -415,9 +407,6 @@ fn serialise(py: Python<'_>, value: &Bound<'_, PyAny>, strict: bool) -> PyResult
     })
 }
 
-/// Write one response record (header block + body in one ring allocation,
-/// `[headers][body]`) and push it. Waits, detached, when the ring or the queue
-/// is full (runtime.md §2.6, §2.7).
 /// One response record to write: `[headers][body]` plus its header fields.
 pub(crate) struct FrameOut<'a> {
     pub(crate) id: u32,
@@ -429,17 +418,20 @@ pub(crate) struct FrameOut<'a> {
 }
 
 fn push_frame(py: Python<'_>, r: &Running, f: FrameOut<'_>) -> PyResult<()> {
-    push_record(py, r, MsgType::RespHttp, 0, f)
+    Ok(push_record(py, r, MsgType::RespHttp, 0, f)?)
 }
 
-/// [`push_frame`] for any response type (`method` = WebSocket opcode).
+/// Write one response record of any type (`method` = WebSocket opcode): header
+/// block + body in one ring allocation, `[headers][body]`, then the queue push.
+/// Waits, detached, up to `ipc_ring_wait_ms` when the ring or the queue is full
+/// (runtime.md §2.6, §2.7); a frame larger than the whole ring fails at once.
 pub(crate) fn push_record(
     py: Python<'_>,
     r: &Running,
     msg_type: MsgType,
     method: u8,
     f: FrameOut<'_>,
-) -> PyResult<()> {
+) -> Result<(), NativeError> {
     let FrameOut {
         id,
         status,
@@ -452,6 +444,12 @@ pub(crate) fn push_record(
     let mut offset = 0u32;
     if len > 0 {
         let ring = &r.ipc.response_ring;
+        if len > ring.capacity() {
+            return Err(NativeError::FrameTooLarge {
+                len,
+                capacity: ring.capacity(),
+            });
+        }
         let write = |mut grant: viperhttp_ipc::RingGrant<'_>| {
             let dst = grant.as_mut_slice();
             if let Some(h) = dst.get_mut(..headers.len()) {
@@ -465,10 +463,10 @@ pub(crate) fn push_record(
         offset = match ring.alloc(len) {
             Ok(g) => write(g),
             Err(_) => {
-                let wait = Duration::from_millis(r.ring_wait_ms);
+                let wait = Duration::from_millis(r.ipc_ring_wait_ms);
                 let stop = &r.ipc.stopping;
                 let g = py.detach(|| ring.alloc_wait(len, wait, stop).map(write));
-                g.map_err(|_| PyValueError::new_err("ipc ring full"))?
+                g?
             }
         };
     }
@@ -490,9 +488,9 @@ pub(crate) fn push_record(
         ..IpcMsg::default()
     };
     if let Err(msg) = r.ipc.responses.push(msg) {
-        let wait = Duration::from_millis(r.ring_wait_ms);
+        let wait = Duration::from_millis(r.ipc_ring_wait_ms);
         let res = py.detach(|| r.ipc.responses.push_wait(msg, wait, &r.ipc.stopping));
-        if res.is_err() {
+        if let Err(e) = res {
             if len > 0 {
                 r.ipc.response_ring.release(offset);
             }
@@ -500,7 +498,7 @@ pub(crate) fn push_record(
                 .counters
                 .dropped_responses
                 .fetch_add(1, Ordering::Relaxed);
-            return Err(PyValueError::new_err("response queue full"));
+            return Err(e.into());
         }
     }
     Ok(())
@@ -589,10 +587,10 @@ pub fn send_response(
         None => {
             let d = a
                 .cast::<PyDict>()
-                .map_err(|_| PyValueError::new_err("response missing request_id"))?;
+                .map_err(|_| NativeError::InvalidResponse("response missing request_id"))?;
             let id = d
                 .get_item("request_id")?
-                .ok_or_else(|| PyValueError::new_err("response missing request_id"))?
+                .ok_or(NativeError::InvalidResponse("response missing request_id"))?
                 .extract::<u32>()?;
             (id, a.clone())
         }
@@ -640,9 +638,9 @@ pub fn stream_send(
             } else if let Ok(s) = d.cast::<PyString>() {
                 s.to_cow()?.as_bytes().to_vec()
             } else {
-                return Err(PyValueError::new_err(
-                    "data must be str/bytes/bytearray/None",
-                ));
+                return Err(
+                    NativeError::InvalidResponse("data must be str/bytes/bytearray/None").into(),
+                );
             }
         }
     };

@@ -97,7 +97,7 @@ pub async fn handle(
     let crowded = open * 10 >= shared.config.limits.max_connections * 9;
     let mut keep_alive = wants_keep_alive(req.headers(), req.version())
         && served < shared.config.limits.max_keepalive_requests
-        && shared.config.timeouts.keepalive_ms > 0
+        && shared.config.timeouts.keepalive_timeout_ms > 0
         && !crowded;
     let is_head = req.method() == http::Method::HEAD;
     let is_http10 = req.version() == Version::HTTP_10;
@@ -610,7 +610,7 @@ pub(crate) async fn push_request(
             }
         }
     }
-    let retry = Duration::from_millis(shared.config.timeouts.enqueue_retry_ms);
+    let retry = Duration::from_millis(shared.config.timeouts.ipc_enqueue_retry_ms);
     if !retry.is_zero() {
         let deadline = tokio::time::Instant::now() + retry;
         shared.parked.fetch_add(1, Ordering::AcqRel);
@@ -737,7 +737,7 @@ fn build_response(
             .insert(CONTENT_LENGTH, HeaderValue::from(first.total_len));
         Some(u64::from(first.total_len))
     };
-    let idle = match shared.config.timeouts.stream_idle_ms {
+    let idle = match shared.config.timeouts.stream_idle_timeout_ms {
         0 => None,
         ms => Some(Duration::from_millis(ms)),
     };
