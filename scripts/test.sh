@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "== stubtest (python/viperhttp/_native.pyi against the built extension)"
+.venv/bin/python -m mypy.stubtest viperhttp._native
 echo "== lint (clippy -D warnings, rustfmt)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo fmt --all --check

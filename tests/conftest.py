@@ -108,6 +108,17 @@ def serve(tmp_path: Path) -> Iterator:
         s.stop()
 
 
+@pytest.fixture
+def app() -> Iterator:
+    """A fresh `viperhttp.ViperHTTP()` for in-process registration tests; the process-wide
+    registries are reset before and after. Modules that serve an app define their own `app`."""
+    import viperhttp
+
+    viperhttp.reset()
+    yield viperhttp.ViperHTTP()
+    viperhttp.reset()
+
+
 def raw_request(sock: socket.socket, data: bytes, *, expect_close: bool = False, timeout: float = 10.0) -> bytes:
     """Send raw bytes and read until the peer closes (expect_close) or one response is complete."""
     sock.settimeout(timeout)

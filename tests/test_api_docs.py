@@ -8,7 +8,7 @@ from openapi_spec_validator import validate
 
 import conftest
 from support import chromium
-from test_typed import start_module_server
+from support.module_server import start_module_server
 
 ARTIFACTS = conftest.ROOT / "target" / "test-artifacts"
 

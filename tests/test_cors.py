@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from test_spine import RawConn, RawResponse
+from support.http1 import RawConn, RawResponse
 
 APP = "apps/native_app.py"
 TEXT = "text/plain; charset=utf-8"

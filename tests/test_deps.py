@@ -2,14 +2,18 @@
 order on success and on error (observed through the app's /deps/log), errors, caching; the
 registration-time checks in-process."""
 import time
+from typing import Any, List
 
 import pytest
 
 import viperhttp
-from viperhttp import BackgroundTasks, Depends
+from viperhttp import BackgroundTasks, Depends, Router
+from support.logs import wait_for_log
 
 APP = "apps/framework_app.py"
 INTERNAL = b"Internal Server Error"
+FW = "apps/framework_surface_app.py"
+TEXT = "text/plain; charset=utf-8"
 
 
 def test_every_kind_and_teardown_order(serve):
@@ -156,3 +160,90 @@ def test_background_tasks_object():
     bg.add_task(print, 1, sep="-")
     assert bg.drain_tasks() == [(print, (1,), {"sep": "-"})]
     assert bg.drain_tasks() == []
+
+
+# registration errors, caching and teardown order (apps/framework_surface_app.py) ------------------
+
+
+def test_registration_time_dependency_errors_name_route_and_argument(app):
+    def f():
+        return 1
+
+    def chain(n):
+        return Depends(f, {"inner": chain(n - 1)}) if n > 1 else Depends(f)
+
+    with pytest.raises(ValueError) as info:
+        app.get("/deep", deps={"top": chain(9)})(lambda top: top)
+    assert str(info.value).startswith("dependency chain too deep (route GET /deep, dependency 'top.")
+    with pytest.raises(ValueError) as info:
+        app.get("/qc", query={"page": int}, deps={"page": Depends(f)})(lambda page: page)
+    assert str(info.value) == "dependency name conflicts with params (route GET /qc, dependency 'page')"
+    with pytest.raises(ValueError) as info:
+        app.get("/mode", deps={"m": {"__vhttp_dep__": True, "callable": f, "deps": None, "mode": "lazy"}})(
+            lambda m: m)
+    assert str(info.value) == "mode must be value|yield|async_yield|auto (route GET /mode, dependency 'm')"
+    router = Router(prefix="/r", deps={"db": Depends(f)})
+    router.get("/x")(lambda db: db)
+    with pytest.raises(ValueError) as info:
+        app.include_router(router, deps={"db": Depends(f)})  # include deps clash with router deps
+    assert str(info.value).startswith("duplicate dependency key")
+    assert app.routes() == []
+
+def test_use_cache_generator_one_call_one_teardown(serve):
+    c = serve(FW).client
+    first = c.get("/dc/cached-gen").json()
+    assert first["a"] == first["b"]
+    assert c.get("/log").json() == ["cached:enter", "handler", "cached:exit"]
+    second = c.get("/dc/cached-gen").json()
+    assert second["a"] == second["b"] == first["a"] + 1  # per request, not across requests
+
+def test_all_teardowns_run_and_the_first_teardown_error_wins(serve):
+    c = serve(FW).client
+    r = c.get("/td/all-fail")
+    # reverse order: c (async) fails first, so its error replaces the handler's response
+    assert (r.status_code, r.json()) == (409, {"teardown_error": "c"})
+    assert c.get("/log").json() == ["a:enter", "b:enter", "c:enter", "handler", "c:exit", "b:exit", "a:exit"]
+
+def test_handler_exception_wins_over_teardown_errors(serve):
+    c = serve(FW).client
+    r = c.get("/td/handler-wins")
+    assert (r.status_code, r.json()) == (418, {"handler_error": "from-handler"})
+    assert c.get("/log").json() == ["a:enter", "b:enter", "handler", "b:exit", "a:exit"]
+
+def test_http_exception_from_teardown_replaces_the_response(serve):
+    c = serve(FW).client
+    r = c.get("/td/http")
+    assert (r.status_code, r.content, r.headers["x-teardown"]) == (409, b'{"detail":"teardown says no"}', "1")
+    assert c.get("/log").json() == ["h:enter", "handler", "h:exit"]
+
+def test_async_generator_contract_errors(serve):
+    server = serve(FW)
+    c = server.client
+    for path in ("/dg/async-double", "/dg/async-noyield", "/dg/yield-asyncgen"):
+        r = c.get(path)
+        assert (r.status_code, r.content, r.headers["content-type"]) == (500, INTERNAL, TEXT), path
+    assert c.get("/log").json() == ["agen2:enter", "handler", "agen2:again"]
+    logs = wait_for_log(server, "dependency async generator must yield exactly once",
+                        "dependency async generator did not yield",
+                        "dependency mode=yield does not accept async generator")
+    for message in ("dependency async generator must yield exactly once", "dependency async generator did not yield",
+                    "dependency mode=yield does not accept async generator"):
+        assert message in logs, message
+    assert c.get("/ok").text == "ok"
+
+def test_teardown_runs_before_background_tasks(serve):
+    """api.md §5.5: teardown after the handler, before the response is sent and before
+    background tasks (§11: tasks run after the response was handed over)."""
+    c = serve(FW).client
+    assert c.get("/dg/teardown-before-bg").text == "ok"
+    deadline = time.monotonic() + 5
+    log: List[Any] = []
+    while time.monotonic() < deadline:
+        log += c.get("/log").json()
+        if "bg" in log:
+            break
+        time.sleep(0.02)
+    assert log == ["dep:enter", "handler", "dep:exit", "bg"]
+
+def test_dependencies_see_current_request(serve):
+    assert serve(FW).client.get("/dg/current?a=1").json() == {"path": "/dg/current", "query": "a=1"}

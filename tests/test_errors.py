@@ -5,9 +5,12 @@ import time
 import pytest
 
 from viperhttp import HTTPException
+from support.logs import wait_for_log
 
 APP = "apps/framework_app.py"
 TEXT = "text/plain; charset=utf-8"
+ERR = "apps/error_handlers_app.py"
+INTERNAL = b"Internal Server Error"
 
 
 def test_http_exception_responses(serve):
@@ -82,3 +85,63 @@ def test_http_exception_object():
     assert HTTPException(599).detail == "Internal Server Error"
     with pytest.raises(TypeError):
         HTTPException(400, "x", headers="X: y")
+
+
+# exception handler lookup, arity and logging (apps/error_handlers_app.py) -------------------------
+
+
+def test_isinstance_fallback_and_reregistration(serve):
+    c = serve(ERR).client
+    r = c.get("/e/virtual")  # Unrelated's MRO has no handler; Virtual matches by isinstance
+    assert (r.status_code, r.json()) == (451, {"via": "isinstance", "exc": "Unrelated"})
+    r = c.get("/e/replaced")  # re-registering a type replaces its handler
+    assert (r.status_code, r.json()) == (409, {"handler": "second"})
+
+def test_arity_rule_type_error_inside_handler_is_not_retried(serve):
+    server = serve(ERR)
+    c = server.client
+    r = c.get("/e/arity")
+    assert (r.status_code, r.content, r.headers["content-type"]) == (500, INTERNAL, TEXT)
+    assert c.get("/e/arity-calls").json() == {"arity": 1}  # called once, as (request, exc)
+    r = c.get("/e/varargs")
+    assert r.json() == {"n_args": 2, "first_is_request": True, "second": "VarArgsError"}
+    records = c.get("/e/records").json()
+    assert any("raised inside the exception handler" in rec["message"] + rec["traceback"] for rec in records), records
+
+def test_http_exception_non_int_status_and_async_raise(serve):
+    c = serve(ERR).client
+    r = c.get("/e/non-int-status")
+    assert (r.status_code, r.content, r.headers["content-type"]) == (500, b'{"detail":"weird status"}',
+                                                                    "application/json")
+    r = c.get("/e/async-http")
+    assert (r.status_code, r.content) == (404, b'{"detail":"Not Found"}')
+
+def test_tracebacks_only_in_the_log_on_logger_viperhttp(serve):
+    server = serve(ERR)
+    c = server.client
+    for path, secret in (("/e/boom", "gap-secret-4d2c"), ("/e/async-boom", "gap-async-secret-91b0")):
+        r = c.get(path)
+        assert (r.status_code, r.content, r.headers["content-type"]) == (500, INTERNAL, TEXT), path
+        assert secret.encode() not in r.content
+        assert "traceback" not in r.text.lower()
+    records = c.get("/e/records").json()
+    for secret in ("gap-secret-4d2c", "gap-async-secret-91b0"):
+        hits = [rec for rec in records if secret in rec["traceback"]]
+        assert hits, (secret, records)
+        rec = hits[0]
+        assert rec["logger"] == "viperhttp" or rec["logger"].startswith("viperhttp."), rec
+        assert rec["level"] == "ERROR"
+        assert rec["traceback"].startswith("Traceback (most recent call last)")
+    # the same traceback reached the process log through the `viperhttp` logger's handler
+    logs = wait_for_log(server, "gap-secret-4d2c")
+    assert "Traceback (most recent call last)" in logs
+
+def test_exception_handler_catches_everything_including_http_exception(serve):
+    c = serve(ERR, "catchall").client
+    assert (c.get("/e/boom").status_code, c.get("/e/boom").json()) == (520, {"caught": "RuntimeError"})
+    r = c.get("/e/http")
+    assert (r.status_code, r.json()) == (520, {"caught": "HTTPException"})
+    r = c.get("/e/virtual")  # the MRO pass finds Exception before the isinstance pass
+    assert (r.status_code, r.json()) == (520, {"caught": "Unrelated"})
+    r = c.get("/e/replaced")  # a more specific class in the MRO still wins
+    assert r.status_code == 409

@@ -16,6 +16,9 @@ from viperhttp.request import Request
 B = "----viperhttpboundary"
 MP = f"multipart/form-data; boundary={B}"
 URLENC = "application/x-www-form-urlencoded"
+TEXT = "text/plain; charset=utf-8"
+FORMS = "apps/rr_forms.py"
+UPLOAD = "apps/upload_app.py"
 
 
 def multipart(parts, boundary: str = B, close: bool = True) -> bytes:
@@ -370,3 +373,45 @@ def test_hostile_parameter_lists_and_folds_parse():
         body = b"--X\r\n" + header + b"\r\n\r\nx\r\n--X--\r\n"
         req = Request(method="POST", path="/", headers={"content-type": "multipart/form-data; boundary=X"}, body=body)
         assert req.form() == {"f": "x"}
+
+
+# form and upload size limits over HTTP --------------------------------------------------------
+
+
+def test_form_key_and_multipart_name_size_limits_at_and_past_the_boundary(serve):
+    c = serve(FORMS).client
+    at = b"k" * 65536
+    r = c.post("/form", content=at + b"=v", headers={"Content-Type": URLENC})
+    assert r.status_code == 200 and list(r.json()["form"]) == [at.decode()]
+    r = c.post("/form", content=at + b"k=v", headers={"Content-Type": URLENC})
+    assert (r.status_code, r.content) == (413, b'{"detail":"Form field too large"}')
+    r = c.post("/form", content=multipart([(f'name="{"n" * 65536}"', [], b"v")]), headers={"Content-Type": MP})
+    assert r.status_code == 200 and list(r.json()["form"]) == ["n" * 65536]
+    r = c.post("/form", content=multipart([(f'name="{"n" * 65537}"', [], b"v")]), headers={"Content-Type": MP})
+    assert (r.status_code, r.content) == (413, b'{"detail":"Form field too large"}')
+
+def _upload_body(total: int, rng: random.Random) -> tuple:
+    """A multipart body of exactly `total` bytes: a note field and one file part."""
+    head = [('name="note"', [], b"eight"), ('name="file"; filename="blob.bin"', ["Content-Type: application/octet-stream"], b"")]
+    overhead = len(multipart(head))
+    data = rng.randbytes(total - overhead)
+    body = multipart([head[0], (head[1][0], head[1][1], data)])
+    assert len(body) == total
+    return body, data
+
+def test_upload_at_8_mib_with_max_body_size_raised(serve):
+    server = serve(UPLOAD)
+    limit = 8 * 1024 * 1024
+    rng = random.Random(85)
+    body, data = _upload_body(limit, rng)
+    r = server.client.post("/upload", content=body, headers={"Content-Type": MP}, timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    assert r.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "note": "eight",
+                        "body_len": limit, "file_limit": limit}
+    raw = rng.randbytes(limit)
+    r = server.client.post("/raw", content=raw, timeout=60)
+    assert r.json() == {"body_len": limit, "sha256": hashlib.sha256(raw).hexdigest()}
+    over, _ = _upload_body(limit + 1, rng)
+    r = server.client.post("/upload", content=over, headers={"Content-Type": MP}, timeout=60)
+    assert (r.status_code, r.content, r.headers["content-type"]) == (413, b"Payload Too Large", TEXT)
+    assert server.client.post("/raw", content=b"ok").json()["body_len"] == 2  # still serving

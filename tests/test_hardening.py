@@ -16,7 +16,7 @@ from typing import List, Optional
 import pytest
 
 from conftest import raw_request
-from test_spine import RawConn, RawResponse
+from support.http1 import RawConn, RawResponse
 
 APP = "apps/native_app.py"
 

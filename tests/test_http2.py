@@ -16,6 +16,7 @@ import h2.events
 import httpx
 import pytest
 
+from support.h2raw import close_raw_h2_connections  # noqa: F401 (autouse fixture)
 from support import h2raw
 from support.h2raw import RawH2
 from support.tls_certs import make_cert
@@ -69,12 +70,6 @@ class H2Server:
             conn.update_settings(settings)
         raw.send(conn.data_to_send())
         return raw, conn
-
-
-@pytest.fixture(autouse=True)
-def _close_raw_connections():
-    yield
-    RawH2.close_all()
 
 
 @pytest.fixture(params=TRANSPORTS)

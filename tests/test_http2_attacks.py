@@ -10,16 +10,11 @@ import time
 import httpx
 import pytest
 
+from support.h2raw import close_raw_h2_connections  # noqa: F401 (autouse fixture)
 from support import h2raw
 from support.h2raw import RawH2
 
 APP = "apps/tls_app.py"
-
-
-@pytest.fixture(autouse=True)
-def _close_raw_connections():
-    yield
-    RawH2.close_all()
 
 
 def start(serve, **kw):

@@ -16,6 +16,7 @@ from typing import Callable, List, Optional, Tuple
 import pytest
 
 from conftest import ROOT, TESTS, Server, _wait_ready, free_port
+from support.h2raw import close_raw_h2_connections  # noqa: F401 (autouse fixture)
 from support import h2raw as f
 from support.h2raw import RawH2
 
@@ -34,12 +35,6 @@ def port(tmp_path_factory) -> "int":
     server = Server(proc, p, log_path)
     yield p
     server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _close_raw_connections():
-    yield
-    f.RawH2.close_all()
 
 
 def hdrs(c: RawH2, sid: int, path: str = "/hello", method: str = "GET", *, end_stream: bool = True,

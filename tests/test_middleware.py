@@ -5,11 +5,12 @@ import time
 
 import pytest
 
-import viperhttp
 from viperhttp import BaseHTTPMiddleware
 from viperhttp.middleware import CORSMiddleware, RateLimitMiddleware, TrustedHostMiddleware
 
 APP = "apps/fw_middleware_app.py"
+MW = "apps/middleware_order_app.py"
+TEXT = "text/plain; charset=utf-8"
 
 
 def test_priority_order(serve):
@@ -77,13 +78,6 @@ def test_errors_inside_and_below_middleware(serve):
     assert "RuntimeError: handler exploded" in logs
 
 
-@pytest.fixture
-def app():
-    viperhttp.reset()
-    yield viperhttp.ViperHTTP()
-    viperhttp.reset()
-
-
 def test_registration_forms_and_errors(app):
     async def mw(request, call_next):
         return await call_next(request)
@@ -141,3 +135,45 @@ def test_native_middleware_configuration(app):
         with pytest.raises(exc) as info:
             app.add_middleware(cls, **kwargs)
         assert str(info.value).startswith(message), (kwargs, info.value)
+
+
+# middleware kinds, order and return values (apps/middleware_order_app.py) -----------------------
+
+
+def test_func_sync_instance_and_equal_priority_middlewares_observed_order(serve):
+    c = serve(MW).client
+    calls_before = c.get("/instance-calls").json()["calls"]
+    assert c.get("/order").text == "ordered"
+    assert c.get("/order/log").json() == [
+        "func_mw:pre", "eq_first:pre", "eq_second:pre", "instance:pre", "sync_mw:pre", "handler",
+        "instance:post", "eq_second:post", "eq_first:post", "func_mw:post"]
+    # the registered instance itself ran (it counts every request through the chain)
+    assert c.get("/instance-calls").json()["calls"] == calls_before + 3
+
+def test_base_http_middleware_instance_passed_to_add_middleware(serve):
+    """docs/internals/framework.md: "Instances passed to add_middleware are used as they are"; the chain
+    calls `inst.dispatch` (api.md §8.2). The app registers `add_middleware(BaseInstance())`."""
+    r = serve(MW, "base-instance").client.get("/order")
+    assert (r.status_code, r.text, r.headers.get("x-base-instance")) == (200, "ordered", "1")
+
+def test_middleware_return_values_are_normalised(serve):
+    c = serve(MW).client
+    r = c.get("/mw/return-dict")
+    assert (r.status_code, r.content, r.headers["content-type"]) == (200, b'{"from":"middleware"}', "application/json")
+    r = c.get("/mw/return-str")
+    assert (r.status_code, r.content, r.headers["content-type"]) == (200, b"middleware text", TEXT)
+    r = c.get("/mw/return-bytes")
+    assert (r.content, r.headers["content-type"]) == (b"\x00mw", "application/octet-stream")
+
+def test_http_exception_raised_by_middleware_default_json_and_outer_sees_it(serve):
+    c = serve(MW).client
+    r = c.get("/mw/raise-http")
+    assert (r.status_code, r.content, r.headers["content-type"]) == (429, b'{"detail":"slow down"}', "application/json")
+    assert r.headers["retry-after"] == "3"
+    r = c.get("/mw/raise-http-outer-sees")
+    assert (r.status_code, r.content, r.headers["x-outer-saw"]) == (451, b'{"detail":"legal"}', "451")
+
+def test_call_next_with_a_replaced_request(serve):
+    r = serve(MW).client.get("/mw/replace")
+    assert r.json() == {"x_replaced": "yes", "body": "new-body", "swapped": "1", "is_current": True,
+                        "is_original": False}

@@ -27,10 +27,17 @@ pytestmark = pytest.mark.timeout(1500)
 def test_native_stubs_are_complete():
     import viperhttp._native as native
     tree = ast.parse((ROOT / "python/viperhttp/_native.pyi").read_text())
-    stubbed = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    stubbed = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     built = {name for name in dir(native) if not name.startswith("__")
              and callable(getattr(native, name))}
     assert stubbed == built, (sorted(built - stubbed), sorted(stubbed - built))
+
+
+def test_stubtest_passes_against_the_built_extension():
+    # mypy's stubtest: every name, signature and class of the stub matches the binary.
+    proc = subprocess.run([sys.executable, "-m", "mypy.stubtest", "viperhttp._native"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_mypy_strict_on_the_examples():

@@ -6,6 +6,7 @@ import viperhttp
 from viperhttp import Query
 
 APP = "apps/framework_app.py"
+FW = "apps/framework_surface_app.py"
 
 
 def assert_422(response, message):
@@ -98,3 +99,16 @@ def test_query_constructor_and_spec_errors():
         assert app.routes() == []  # nothing was registered
     finally:
         viperhttp.reset()
+
+
+# query casts over HTTP (apps/framework_surface_app.py) --------------------------------------------
+
+
+def test_query_cast_without_default_ok_missing_invalid(serve):
+    c = serve(FW).client
+    assert c.get("/qc?k=-3&f=.5&b=off").json() == {"k": -3, "f": 0.5, "b": False}
+    for query, message in (("f=1&b=1", "Missing query param: k"), ("k=x&f=1&b=1", "Invalid query param: k"),
+                           ("k=1&b=1", "Missing query param: f"), ("k=1&f=1e3&b=1", "Invalid query param: f"),
+                           ("k=1&f=1", "Missing query param: b"), ("k=1&f=1&b=maybe", "Invalid query param: b")):
+        r = c.get(f"/qc?{query}")
+        assert (r.status_code, r.content) == (422, ('{"detail":"%s"}' % message).encode()), query

@@ -9,7 +9,7 @@ from typing import List
 
 import pytest
 
-from test_spine import RawConn, RawResponse
+from support.http1 import RawConn, RawResponse
 
 APP = "apps/native_app.py"
 TEXT = "text/plain; charset=utf-8"

@@ -12,6 +12,8 @@ from conftest import raw_request
 from viperhttp.exceptions import HTTPException
 from viperhttp.request import Headers, QueryParams, Request, State, parse_cookies, parse_query
 
+FW = "apps/framework_surface_app.py"
+
 # --- parse_query (api.md §4.3) ---------------------------------------------------------------
 
 
@@ -344,3 +346,11 @@ def test_http_is_disconnected_true_after_client_left(serve):
             break
         time.sleep(0.05)
     assert server.client.get("/disconnects").json() == {"count": 1}
+
+
+# the Request injected by annotation -----------------------------------------------------------
+
+
+def test_request_injected_by_annotation(serve):
+    c = serve(FW).client
+    assert c.get("/annotated?x=1").json() == {"is_request": True, "path": "/annotated", "x": "1"}

@@ -12,6 +12,7 @@ from email.utils import formatdate
 import pytest
 
 import viperhttp.files as files
+import viperhttp_bridge
 from viperhttp.files import (FileSlice, accepts_gzip, build_file_response, etag_matches, guess_type,
                              parse_range, weak_etag)
 from viperhttp.responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse,
@@ -649,3 +650,50 @@ def test_http_file_json_consistency(serve, docroot):
     server = serve("apps/rr_responses.py", str(docroot))
     r = server.client.get("/file", params={"name": "d.json"}, headers=_identity())
     assert r.headers["content-type"] == "application/json" and r.json() == {"a": 1}
+
+
+# viperhttp_bridge.serialize_response ----------------------------------------------------------
+
+
+class Thing:
+    def __str__(self) -> str:
+        return "a thing"
+
+@pytest.mark.parametrize("value,body,ctype", [
+    ({"b": [1, 2.5, None, True], "u": "ż"}, '{"b":[1,2.5,null,true],"u":"ż"}'.encode(), "application/json"),
+    ([{"k": []}, "x"], b'[{"k":[]},"x"]', "application/json"),
+    ("grüß", "grüß".encode(), TEXT),
+    ("", b"", TEXT),
+    (b"\x00\xff", b"\x00\xff", "application/octet-stream"),
+    (bytearray(b"\x01"), b"\x01", "application/octet-stream"),
+    (None, b"", None),
+    (7, b"7", TEXT),
+    (2.5, b"2.5", TEXT),
+    (True, b"True", TEXT),
+    ((1, "a"), b"(1, 'a')", TEXT),
+    (Thing(), b"a thing", TEXT),
+])
+def test_bridge_serialize_response_table(value, body, ctype):
+    """viperhttp_bridge.serialize_response (runtime.md §3.7, api.md §7.2): body always bytes."""
+    out = viperhttp_bridge.serialize_response(value)
+    assert out == {"__vhttp_response__": True, "status_code": 200, "body": body, "headers": None,
+                   "content_type": ctype}
+    assert type(out["body"]) is bytes
+
+def test_bridge_serialize_response_dicts_streams_and_errors():
+    data = {"z": 1, "a": [1, {"n": None}], "s": "é✓", "f": 0.1, "big": 2 ** 70}
+    out = viperhttp_bridge.serialize_response(data)
+    assert out["body"] == json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    out = viperhttp_bridge.serialize_response(Response(201, {"k": "v"}, [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]))
+    assert (out["status_code"], out["body"], out["content_type"]) == (201, b'{"k":"v"}', "application/json")
+    assert out["headers"] == [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]
+    out = viperhttp_bridge.serialize_response(JSONResponse(body=[1]))
+    assert (out["body"], out["content_type"]) == (b"[1]", "application/json")
+    out = viperhttp_bridge.serialize_response(Response(body="x", content_type="text/x"))
+    assert (out["body"], out["content_type"]) == (b"x", "text/x")
+    stream = StreamingResponse([b"x"])
+    assert viperhttp_bridge.serialize_response(stream) is stream
+    with pytest.raises(ValueError):
+        viperhttp_bridge.serialize_response({"x": float("nan")})
+    with pytest.raises(TypeError):
+        viperhttp_bridge.serialize_response({"x": object()})

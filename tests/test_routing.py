@@ -3,16 +3,11 @@ routers; registration errors in-process (they happen at decoration time)."""
 import pytest
 
 import viperhttp
-from viperhttp import Depends, Router
+from viperhttp import Depends, Query, Router
 
 APP = "apps/framework_app.py"
-
-
-@pytest.fixture
-def app():
-    viperhttp.reset()
-    yield viperhttp.ViperHTTP()
-    viperhttp.reset()
+FW = "apps/framework_surface_app.py"
+TEXT = "text/plain; charset=utf-8"
 
 
 def test_path_param_types(serve):
@@ -246,3 +241,164 @@ def test_middleware_that_rewrites_the_path_is_routed_again(serve):
         r = c.get("/items/3/w")  # untouched path: the runtime's match is used
         assert r.json()["carried"] is True and r.json()["item_id"] == 3
         assert c.get("/nowhere").status_code == 404  # the app's 404 through the middleware
+
+# registration checks, methods, precedence and routers (apps/framework_surface_app.py) -------------
+
+
+def test_remaining_decorator_keyword_type_errors(app):
+    for kwargs, message in (
+        ({"description": 1}, "description must be str"),
+        ({"operation_id": 1}, "operation_id must be str"),
+        ({"name": 1}, "name must be str"),
+        ({"deprecated": "yes"}, "deprecated must be bool"),
+        ({"include_in_schema": 1}, "include_in_schema must be bool"),
+        ({"tags": 5}, "tags must be str or list of str"),
+        ({"tags": ["a", 1]}, "tags must be str or list of str"),
+        ({"response_modle": dict}, "unknown keyword 'response_modle' (route GET /a)"),
+    ):
+        with pytest.raises(TypeError) as info:
+            app.get("/a", **kwargs)
+        assert str(info.value) == message, kwargs
+    router = Router()
+    with pytest.raises(TypeError, match=r"^unknown keyword 'status' \(route POST /a\)$"):
+        router.post("/a", status=201)
+    with pytest.raises(TypeError, match="^path required$"):
+        router.put()
+    assert app.routes() == []
+
+def test_route_metadata_rows_for_every_keyword_and_router_rows(app):
+    def h(**kw):
+        return kw
+
+    def dep():
+        return 1
+
+    app.put("/full", query={"q": Query(1, int)}, deps={"d": Depends(dep)}, summary="s", description="d",
+            tags=("t1", "t2"), responses={"200": {"description": "ok"}}, operation_id="op", name="n",
+            request_body={"content": {}}, deprecated=False, include_in_schema=False)(h)
+    row = app.routes()[0]
+    assert set(row) == {"method", "path", "query", "deps", "docs", "handler"}
+    assert (row["method"], row["path"], row["handler"]) == ("PUT", "/full", h)
+    assert row["query"] == {"q": Query(1, int)} and list(row["deps"]) == ["d"]
+    assert row["docs"] == {"summary": "s", "description": "d", "tags": ["t1", "t2"],
+                           "responses": {"200": {"description": "ok"}}, "operation_id": "op", "name": "n",
+                           "request_body": {"content": {}}, "deprecated": False, "include_in_schema": False}
+    app.patch("/bare")(h)
+    assert app.routes()[1] == {"method": "PATCH", "path": "/bare", "handler": h}
+    router = Router(prefix="/r", tags="rt", deps={"rd": Depends(dep)})
+    router.delete("/x", tags=["own", "rt"], deps={"xd": Depends(dep)})(h)
+    app.include_router(router, prefix="/v2", tags=["top"], deps={"top": Depends(dep)})
+    row = app.routes()[2]
+    assert (row["method"], row["path"]) == ("DELETE", "/v2/r/x")
+    assert row["docs"]["tags"] == ["top", "rt", "own"]
+    assert sorted(row["deps"]) == ["rd", "top", "xd"]
+    app.websocket("/ws", protocols=["chat"])(h)
+    assert app.routes()[3]["method"] == "WS" and app.routes()[3]["protocols"] == ["chat"]
+    # route(): one row per method, decorator returns the handler unchanged
+    assert app.route("/both", methods=["get", "POST"])(h) is h
+    assert [(r["method"], r["path"]) for r in app.routes()[4:]] == [("GET", "/both"), ("POST", "/both")]
+
+def test_pattern_registration_errors_and_limits(app):
+    ok = [
+        "/" + "s" * 255,                                       # static segment at the host limit
+        "/p/{" + "n" * 64 + "}",                               # parameter name at the host limit
+        "/many/" + "/".join(f"{{p{i}}}" for i in range(16)),  # 16 parameters
+        "plain/no-slash",
+        "",                                                     # the root
+    ]
+    for pattern in ok:
+        app.get(pattern)(lambda **kw: kw)
+    assert app.match("GET", "/") is not None
+    assert app.match("GET", "/plain/no-slash") is not None
+    bad = [
+        ("/" + "s" * 256, "TOO_LARGE"),
+        ("/q/{" + "n" * 65 + "}", None),                      # registration error, reason not pinned
+        ("/lots/" + "/".join(f"{{p{i}}}" for i in range(17)), None),
+        ("/a{b}", "INVALID"),
+        ("/pre{x}/y", "INVALID"),
+        ("/lit}/y", "INVALID"),
+        ("/bad-name/{a-b}", "INVALID"),
+        ("/", "CONFLICT"),                                     # "" and "/" are the same root
+    ]
+    for pattern, reason in bad:
+        with pytest.raises(ValueError) as info:
+            app.get(pattern)(lambda **kw: kw)
+        if reason is None:  # runtime.md §4.7: "route registration ValueError" (api.md §3.1 texts)
+            assert str(info.value) in {f"route add failed: {r}" for r in
+                                       ("INVALID", "TOO_LARGE", "UNSUPPORTED", "FULL")}, (pattern, str(info.value))
+        else:
+            assert str(info.value) == f"route add failed: {reason}", (pattern, str(info.value))
+    app.get("/c/{a}")(lambda a: a)
+    with pytest.raises(ValueError, match="^route add failed: CONFLICT$"):
+        app.get("/c/{b}")(lambda b: b)  # another parameter at the same position
+    with pytest.raises(ValueError, match="^route add failed: CONFLICT$"):
+        app.get("/c/{a:int}")(lambda a: a)  # same name, other type
+
+def test_every_method_decorator_over_http(serve):
+    c = serve(FW).client
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        r = c.request(method, "/verbs")
+        assert (r.status_code, r.json(), r.headers["x-method"]) == (200, {"method": method}, method), method
+    r = c.head("/verbs")  # HEAD runs the GET handler (request.method stays HEAD): headers, no body
+    assert (r.status_code, r.content, r.headers["x-method"]) == (200, b"", "HEAD")
+    assert r.headers["content-length"] == str(len(b'{"method":"HEAD"}'))
+    r = c.head("/verbs-head")
+    assert (r.status_code, r.headers["x-head"]) == (200, "explicit")
+    assert c.get("/verbs-head").status_code == 405
+    r = c.request("PATCH", "/api-route")
+    assert r.json() == {"via": "api_route", "method": "PATCH"}
+    assert c.delete("/api-route").json() == {"via": "api_route", "method": "DELETE"}
+    assert c.post("/route-str").json() == {"via": "route", "method": "POST"}
+    assert c.get("/no-leading-slash").text == "reachable"
+
+def test_allow_header_order_rules(serve):
+    c = serve(FW).client
+    r = c.delete("/allow-order")
+    assert (r.status_code, r.content, r.headers["content-type"]) == (405, b"Method Not Allowed", TEXT)
+    assert r.headers["allow"] == "POST, GET, HEAD, OPTIONS"
+    assert c.put("/allow-head").headers["allow"] == "HEAD, GET"
+    r = c.head("/post-only")  # no GET route: HEAD is not allowed
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")
+    assert c.options("/post-only").status_code == 405  # OPTIONS only when registered
+
+def test_matching_precedence_without_backtracking(serve):
+    c = serve(FW).client
+    assert c.get("/m/special").text == "literal"
+    assert c.get("/m/special/").text == "literal"
+    assert c.get("/m/other/deep/file.txt").json() == {"path": "other/deep/file.txt"}
+    # the literal child was taken, so a deeper miss is a 404 — no fall-back to {rest:path}
+    r = c.get("/m/special/more")
+    assert (r.status_code, r.content) == (404, b"Not Found")
+    assert c.get("/n/5/tail").json() == {"int": 5}
+    assert c.get("/n/5/other").status_code == 404
+    # literal segments outside pchar are percent-encoded at registration; %xx compare
+    # case-insensitively
+    assert c.get("/gr%C3%BC%C3%9Fe").text == "grüße"
+    assert c.get("/gr%c3%bc%c3%9fe").text == "grüße"
+
+def test_nested_routers_with_include_keywords(serve):
+    c = serve(FW).client
+    r = c.get("/top/outer/mid/inner/x")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"inner_dep": "inner_dep", "route_dep": "route_dep", "mid_dep": "mid_dep",
+                        "top_dep": "top_dep"}
+    # merged deps resolve outermost first: include deps, router deps, route deps
+    assert c.get("/log").json() == ["top_dep", "mid_dep", "inner_dep", "route_dep"]
+    assert c.put("/top/outer/mid/inner/multi").json() == {
+        "method": "PUT", "deps": ["inner_dep", "mid_dep", "top_dep"]}
+    assert c.delete("/top/outer/mid/inner/alias").json() == {
+        "alias": True, "deps": ["inner_dep", "mid_dep", "top_dep"]}
+    for unprefixed in ("/inner/x", "/mid/inner/x", "/outer/mid/inner/x"):
+        assert c.get(unprefixed).status_code == 404, unprefixed
+    rows = {(r["method"], r["path"]): r for r in c.get("/meta/routes").json()}
+    row = rows[("GET", "/top/outer/mid/inner/x")]
+    assert row["tags"] == ["top", "outer", "mid", "inner", "route"]
+    assert row["deps"] == ["inner_dep", "mid_dep", "route_dep", "top_dep"]
+
+def test_including_a_router_while_serving(serve):
+    c = serve(FW).client
+    assert c.get("/late/ping").status_code == 404
+    assert c.post("/admin/include-late").text == "included"
+    r = c.get("/late/ping")
+    assert (r.status_code, r.text) == (200, "late-pong")
+    assert c.get("/ok").text == "ok"

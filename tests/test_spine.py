@@ -9,20 +9,21 @@ one connection can be checked.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import pytest
 
 from conftest import raw_request
+from support.http1 import RawConn, RawResponse, build_request as req
+from support.logs import wait_for_log
 
 APP = "apps/spine_app.py"
+GAP = "apps/context_app.py"
 HELLO = "examples/hello.py"
 TEXT = "text/plain; charset=utf-8"
 MAX_BODY = 1048576  # default max_body_size (runtime.md §4.7)
@@ -41,145 +42,18 @@ def serve(serve):
     return start
 
 
-# --- raw HTTP/1.1 helpers ------------------------------------------------------------------
 
 
-@dataclass
-class RawResponse:
-    status: int
-    reason: str
-    headers: List[Tuple[str, str]]
-    body: bytes
-    head_bytes: bytes = field(repr=False, default=b"")
-
-    def header(self, name: str) -> Optional[str]:
-        """First value of a header, names compared case-insensitively (runtime.md §4.6)."""
-        values = self.header_all(name)
-        return values[0] if values else None
-
-    def header_all(self, name: str) -> List[str]:
-        name = name.lower()
-        return [v for n, v in self.headers if n.lower() == name]
 
 
-def parse_head(head: bytes) -> Tuple[int, str, List[Tuple[str, str]]]:
-    """Status line + header lines (no trailing CRLFCRLF) → (status, reason, [(name, value)])."""
-    lines = head.decode("latin-1").split("\r\n")
-    version, _, rest = lines[0].partition(" ")
-    assert version == "HTTP/1.1", f"bad status line {lines[0]!r}"
-    code, _, reason = rest.partition(" ")
-    headers = []
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        assert sep, f"bad header line {line!r}"
-        headers.append((name.strip(), value.strip()))
-    return int(code), reason, headers
 
 
-class RawConn:
-    """One TCP connection; sends raw bytes and reads responses one at a time, keeping any
-    bytes that belong to the next response in a buffer (needed for pipelining and HEAD)."""
-
-    def __init__(self, sock: socket.socket, timeout: float = 10.0) -> None:
-        self.sock = sock
-        self.sock.settimeout(timeout)
-        self.buf = b""
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def _fill(self) -> None:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise EOFError(f"connection closed; unparsed bytes: {self.buf[:200]!r}")
-        self.buf += chunk
-
-    def _take(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            self._fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def peek(self, n: int) -> bytes:
-        """The next n bytes on the connection, left unread."""
-        while len(self.buf) < n:
-            self._fill()
-        return self.buf[:n]
-
-    def _take_line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            self._fill()
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def read_response(self, *, head_request: bool = False) -> RawResponse:
-        while b"\r\n\r\n" not in self.buf:
-            self._fill()
-        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
-        status, reason, headers = parse_head(head)
-        resp = RawResponse(status, reason, headers, b"", head)
-        if head_request or status in (204, 304) or 100 <= status < 200:
-            return resp
-        te = (resp.header("transfer-encoding") or "").lower()
-        if "chunked" in te:
-            body = b""
-            while True:
-                size = int(self._take_line().split(b";")[0], 16)
-                if size == 0:
-                    while self._take_line():  # trailers up to the empty line
-                        pass
-                    break
-                body += self._take(size)
-                assert self._take(2) == b"\r\n"
-            resp.body = body
-        elif resp.header("content-length") is not None:
-            resp.body = self._take(int(resp.header("content-length")))
-        else:  # no framing: body runs to EOF
-            while True:
-                try:
-                    self._fill()
-                except EOFError:
-                    break
-            resp.body, self.buf = self.buf, b""
-        return resp
-
-    def request(self, data: bytes, **kw) -> RawResponse:
-        self.send(data)
-        return self.read_response(**kw)
-
-    def closed_by_peer(self, timeout: float = 5.0) -> bool:
-        """True when nothing is left unread and the peer closed (recv → b"")."""
-        if self.buf:
-            return False
-        self.sock.settimeout(timeout)
-        try:
-            return self.sock.recv(1) == b""
-        except ConnectionResetError:
-            return True
-        except socket.timeout:
-            return False
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> "RawConn":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def get(path: str, *, method: str = "GET", headers: str = "") -> bytes:
     return f"{method} {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n".encode("latin-1")
 
 
-def wait_for_log(server, *needles: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    logs = server.logs()
-    while not all(n in logs for n in needles) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        logs = server.logs()
-    return logs
 
 
 # --- 1. the hello example --------------------------------------------------------------------
@@ -623,3 +497,41 @@ def test_hello_example_exits_0_on_sigterm(serve):
     server = serve(HELLO)
     assert server.client.get("/hello").status_code == 200
     assert server.stop() == 0, server.logs()
+
+
+# entry points without Wi-Fi lines, pipelining order (apps/context_app.py) -------------------
+
+
+def _wifi_lines(logs: str) -> List[str]:
+    return [ln for ln in logs.splitlines() if "wifi" in ln.lower()]
+
+def test_app_run_with_wifi_false_serves_without_wifi_line_and_exits_0(serve):
+    server = serve(GAP, "app-run-nowifi")
+    assert server.client.get("/ok").text == "ok"
+    assert server.stop() == 0, server.logs()
+    assert _wifi_lines(server.logs()) == [], server.logs()
+
+def test_bridge_run_with_wifi_true_logs_host_network(serve):
+    server = serve(GAP, "bridge-wifi")
+    assert server.client.get("/ok").text == "ok"
+    logs = wait_for_log(server, "wifi")
+    lines = _wifi_lines(logs)
+    assert len(lines) == 1 and "network" in lines[0].lower(), logs
+    assert server.stop() == 0, server.logs()
+
+def test_pipelined_slow_async_then_fast_sync_answered_in_order(serve):
+    server = serve(GAP)
+    with RawConn(server.connect()) as conn:
+        conn.send(req("GET", "/slow/one") + req("GET", "/fast/two") + req("GET", "/slow/three")
+                  + req("GET", "/fast/four"))
+        bodies = [conn.read_response().body for _ in range(4)]
+    assert bodies == [b"slow=one", b"fast=two", b"slow=three", b"fast=four"]
+
+def test_pipelined_post_bodies_answered_in_order(serve):
+    server = serve(GAP)
+    bodies = [b"", b"x", bytes(range(256)) * 64, b"", b"last"]
+    with RawConn(server.connect()) as conn:
+        conn.send(b"".join(req("POST", "/echo-body", b) for b in bodies))
+        got = [conn.read_response() for _ in bodies]
+    assert [g.status for g in got] == [200] * len(bodies)
+    assert [g.body for g in got] == bodies

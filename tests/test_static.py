@@ -2,7 +2,7 @@
 
 Every test starts tests/apps/native_app.py as a subprocess with its mounts given in
 NATIVE_APP_CONFIG (JSON) and builds the served tree in the test's tmp dir. Requests go out as
-raw bytes (`RawConn` from test_spine) so that header values, framing and exact bytes can be
+raw bytes (`RawConn` from tests/support/http1.py) so that header values, framing and exact bytes can be
 checked without an HTTP client normalising paths or adding `Accept-Encoding`.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from test_spine import RawConn, RawResponse
+from support.http1 import RawConn, RawResponse
 
 APP = "apps/native_app.py"
 TEXT = "text/plain; charset=utf-8"

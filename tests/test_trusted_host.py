@@ -12,7 +12,7 @@ import pytest
 
 import conftest
 from conftest import raw_request
-from test_spine import RawConn, RawResponse, parse_head
+from support.http1 import RawConn, RawResponse, parse_head
 
 APP = "apps/native_app.py"
 TEXT = "text/plain; charset=utf-8"

@@ -1,16 +1,14 @@
 """The typed API (docs/internals/typed-api.md): annotation-driven parameters, bodies, FastAPI-shaped 422s,
 Depends forms, route options, return encoding, request readers, blocking code — over real
 sockets against tests/apps/typed_app.py."""
-import os
-import subprocess
-import sys
 import threading
 import time
 
-import conftest
 import httpx
 import pytest
 from typing import Annotated
+
+from support.module_server import start_module_server
 
 import viperhttp
 from viperhttp import Body, Depends, Path, Query, ViperHTTP
@@ -22,18 +20,6 @@ def server(tmp_path_factory):
     srv = start_module_server(tmp_path_factory.mktemp("typed"), "apps/typed_app.py")
     yield srv
     srv.stop()
-
-
-def start_module_server(tmp, script, env=None):
-    port = conftest.free_port()
-    log_path = tmp / f"server-{port}.log"
-    full_env = dict(os.environ, PORT=str(port), PYTHONUNBUFFERED="1", VIPERHTTP_NO_UVLOOP="1", **(env or {}))
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, str(conftest.TESTS / script), str(port)], stdout=log,
-                                stderr=subprocess.STDOUT, env=full_env, cwd=str(conftest.ROOT),
-                                stdin=subprocess.DEVNULL)
-    conftest._wait_ready(proc, port, log_path)
-    return conftest.Server(proc, port, log_path)
 
 
 def get(server, path, **kw):
@@ -401,13 +387,6 @@ def test_slow_inline_handler_warns_once_naming_blocking(server):
 
 
 # --- registration errors (in-process) -------------------------------------------------------
-
-@pytest.fixture
-def app():
-    viperhttp.reset()
-    yield ViperHTTP()
-    viperhttp.reset()
-
 
 def test_registration_errors_name_keyword_parameter_and_route(app):
     with pytest.raises(TypeError, match=r"^unknown keyword 'bogus' \(route GET /a\)$"):

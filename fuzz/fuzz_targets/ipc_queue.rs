@@ -58,9 +58,9 @@ fuzz_target!(|input: Input| {
         }));
     }
     let ipc = Ipc::new(&IpcConfig {
-        ring_size: 64,
-        request_queue_len: 1,
-        response_queue_len: 1,
+        ipc_ring_size: 64,
+        ipc_request_queue_len: 1,
+        ipc_response_queue_len: 1,
     });
 
     let mut model: VecDeque<IpcMsg> = VecDeque::new();

@@ -21,6 +21,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Set, Tuple
 
 from viperhttp import _native
+from viperhttp._native import BackpressureError
 from viperhttp.diagnostics import forward_native_logs as _forward_logs
 from viperhttp.diagnostics import refresh_access_log
 from viperhttp.exceptions import report_unhandled
@@ -165,6 +166,7 @@ class Bridge:
         self.scale_ups = 0
         self.scale_downs = 0
         self.server_busy_503 = 0
+        self.responses_dropped = 0
         self._idle_ticks = 0
         self._ticks = 0
         self.running = False
@@ -445,6 +447,9 @@ class Bridge:
         """Normalise, serialise and send natively; then the request's background tasks."""
         try:
             self._send(rid, result)
+        except BackpressureError as exc:
+            self._dropped(rid, exc)
+            return
         except Exception as exc:
             self._send_failed(rid, exc)
             return
@@ -465,9 +470,19 @@ class Bridge:
         report_unhandled(exc)
         self._send_safe(rid, _INTERNAL_ERROR)
 
+    def _dropped(self, rid: int, exc: BackpressureError) -> None:
+        """The runtime did not take the response (ring or queue full for `ipc_ring_wait_ms`, or
+        stopping): not the handler's fault, so no handler_error and no 500, which would meet the
+        same full ring. The client gets the runtime's 504 (docs/internals/bridge.md, "Native errors").
+        Background tasks are dropped, as for any request that did not complete."""
+        self.responses_dropped += 1
+        log.warning("response_dropped request_id=%d %s: %s", rid, type(exc).__name__, exc)
+
     def _send_safe(self, rid: int, resp: Any) -> None:
         try:
             self._send(rid, resp)
+        except BackpressureError as exc:
+            self._dropped(rid, exc)
         except Exception as exc:
             log.error("http_worker_error %r", exc, exc_info=True)
 
@@ -613,7 +628,7 @@ class Bridge:
             "queue_size": k.queue_size, "queue_depth": len(self.queue) + len(self.backlog),
             "queue_peak": self.queue_peak, "scale_ups": self.scale_ups, "scale_downs": self.scale_downs,
             "server_busy_503": self.server_busy_503, "dispatched": self.dispatched,
-            "eager_done": self.eager_done,
+            "eager_done": self.eager_done, "responses_dropped": self.responses_dropped,
             "streams_active": len(self.streams), "bg_tasks_pending": self.bg_pending,
         }
 

@@ -5,19 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
-#: Runtime knobs, validated natively by `_native.start` (runtime.md §11).
-RUNTIME_KNOBS = frozenset({
-    "ipc_ring_size", "ipc_request_queue_len", "ipc_response_queue_len", "ipc_ring_wait_ms",
-    "ipc_enqueue_retry_ms", "runtime_threads", "min_workers", "max_workers", "max_uri_len",
-    "max_headers", "max_header_size", "max_body_size", "max_connections", "max_keepalive_requests",
-    "header_timeout_ms", "keepalive_timeout_ms", "body_timeout_ms", "response_timeout_ms",
-    "stream_idle_timeout_ms", "static_max_age", "server_header", "vfs_root", "reuse_port",
-    "max_body_memory", "min_body_rate", "send_timeout_ms", "shared_store", "ws_max_message_size",
-    "ws_ping_interval_ms", "ws_pong_timeout_ms", "ws_handshake_timeout_ms", "ws_queue_size",
-    # TLS and HTTP/2 (docs/internals/tls-http2.md)
-    "https", "http2", "http2_max_streams", "http2_idle_timeout_ms", "tls_cert_pem", "tls_key_pem",
-    "tls_cert_path", "tls_key_path", "tls_cert", "tls_key", "tls_handshake_timeout_ms",
-})
+from viperhttp import _native
+
+#: Runtime knobs, validated natively by `_native.start`. The list lives once, in the binding
+#: (crates/viperhttp-py/src/knobs.rs, each knob named as its Rust field); see
+#: docs/internals/architecture.md, "Knobs".
+RUNTIME_KNOBS = frozenset(_native.RUNTIME_KNOBS)
 
 #: Keywords accepted by `run()` for features of other subsystems (docs, OTA,
 #: scale-out). They are accepted so apps written for the original run;

@@ -9,6 +9,7 @@ import logging
 from typing import Any, AsyncIterator, Dict
 
 from viperhttp import _native
+from viperhttp._native import BackpressureError
 
 log = logging.getLogger("viperhttp.bridge")
 
@@ -70,6 +71,10 @@ async def _close_source(source: Any) -> None:
             log.error("async_stream_error %r", exc, exc_info=True)
 
 
+def _dropped(rid: int, exc: BackpressureError) -> None:
+    log.warning("stream_dropped request_id=%d %s: %s", rid, type(exc).__name__, exc)
+
+
 async def run_stream(rid: int, resp: Dict[str, Any]) -> None:
     source = resp["stream"]
     chunk_size = resp.get("chunk_size") or 16384
@@ -86,6 +91,10 @@ async def run_stream(rid: int, resp: Dict[str, Any]) -> None:
         ok = send(rid, b"", status_code=status, headers=resp.get("headers"),
                   content_type=resp.get("content_type"), total_len=total, chunked=chunked,
                   send_headers=True)
+    except BackpressureError as exc:
+        _dropped(rid, exc)
+        await _close_source(source)
+        return
     except Exception as exc:
         log.error("async_stream_error %r", exc, exc_info=True)
         await _close_source(source)
@@ -106,6 +115,14 @@ async def run_stream(rid: int, resp: Dict[str, Any]) -> None:
     except asyncio.CancelledError:
         send(rid, None, abort=True)
         raise
+    except BackpressureError as exc:
+        # The runtime took no frame within ipc_ring_wait_ms (or is stopping): the stream ends
+        # here, which is backpressure, not a producer error (docs/internals/bridge.md).
+        _dropped(rid, exc)
+        try:
+            send(rid, None, abort=True)
+        except Exception:
+            pass
     except Exception as exc:
         log.error("async_stream_error %r", exc, exc_info=True)
         try:

@@ -15,6 +15,7 @@ from collections import deque
 from typing import Any, AsyncIterator, Callable, Deque, Dict, List, Optional
 
 from viperhttp import _native
+from viperhttp._native import BackpressureError
 from viperhttp.exceptions import WebSocketDisconnect
 from viperhttp.responses import json_dumps
 
@@ -272,6 +273,8 @@ class WsDispatcher:
     def _reject(self, conn_id: int, status: int, body: Any, content_type: Optional[str] = None) -> None:
         try:
             _native.ws_reject(conn_id, status, body, content_type)
+        except BackpressureError as exc:
+            log.warning("ws_dropped conn_id=%d %s: %s", conn_id, type(exc).__name__, exc)
         except Exception as exc:
             log.error("ws_dispatch_error %r", exc, exc_info=True)
 
@@ -311,6 +314,17 @@ class WsDispatcher:
                 ws._closed = True
                 self._close_quietly(ws.conn_id, 1001, "")
             raise
+        except BackpressureError as exc:
+            # A send the runtime did not take within ipc_ring_wait_ms (or the server is stopping):
+            # the connection cannot go on, but the handler did nothing wrong (not a
+            # ws_handler_error). 1013 "Try Again Later" if the close frame still fits.
+            log.warning("ws_dropped conn_id=%d %s: %s", ws.conn_id, type(exc).__name__, exc)
+            self.sockets.pop(ws.conn_id, None)
+            if not ws._closed:
+                ws._closed = True
+                if ws._accepted:
+                    self._close_quietly(ws.conn_id, 1013, "")
+            return
         except Exception as exc:
             log.error("ws_handler_error %r", exc, exc_info=True)
             if not ws._accepted:
@@ -337,5 +351,7 @@ class WsDispatcher:
     def _close_quietly(conn_id: int, code: int, reason: str) -> None:
         try:
             _native.ws_close(conn_id, code, reason or None)
+        except BackpressureError as exc:
+            log.warning("ws_dropped conn_id=%d %s: %s", conn_id, type(exc).__name__, exc)
         except Exception as exc:
             log.error("ws_handler_error %r", exc, exc_info=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import hpack
+import pytest
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -215,3 +216,10 @@ class RawH2:
     def stream_done(self, sid: int) -> bool:
         st = self.streams.get(sid)
         return st is not None and (st.ended or st.reset is not None)
+
+
+@pytest.fixture(autouse=True)
+def close_raw_h2_connections():
+    """Autouse in the modules that import it: closes every `RawH2` a test left open."""
+    yield
+    RawH2.close_all()

@@ -12,19 +12,19 @@ use crate::{ByteRing, MsgQueue};
 #[derive(Clone, Debug)]
 pub struct IpcConfig {
     /// Bytes of each ring (`ipc_ring_size`).
-    pub ring_size: usize,
+    pub ipc_ring_size: usize,
     /// Request queue bound (`ipc_request_queue_len`).
-    pub request_queue_len: usize,
+    pub ipc_request_queue_len: usize,
     /// Response queue bound (`ipc_response_queue_len`).
-    pub response_queue_len: usize,
+    pub ipc_response_queue_len: usize,
 }
 
 impl Default for IpcConfig {
     fn default() -> Self {
         Self {
-            ring_size: 8 * 1024 * 1024,
-            request_queue_len: 256,
-            response_queue_len: 256,
+            ipc_ring_size: 8 * 1024 * 1024,
+            ipc_request_queue_len: 256,
+            ipc_response_queue_len: 256,
         }
     }
 }
@@ -60,10 +60,10 @@ impl Ipc {
     /// Build the channel.
     pub fn new(cfg: &IpcConfig) -> Self {
         Self {
-            request_ring: ByteRing::new(cfg.ring_size),
-            response_ring: ByteRing::new(cfg.ring_size),
-            requests: MsgQueue::new(cfg.request_queue_len),
-            responses: MsgQueue::new(cfg.response_queue_len),
+            request_ring: ByteRing::new(cfg.ipc_ring_size),
+            response_ring: ByteRing::new(cfg.ipc_ring_size),
+            requests: MsgQueue::new(cfg.ipc_request_queue_len),
+            responses: MsgQueue::new(cfg.ipc_response_queue_len),
             counters: IpcCounters::default(),
             stopping: AtomicBool::new(false),
             next_id: AtomicU32::new(0),

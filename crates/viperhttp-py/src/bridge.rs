@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -15,6 +15,7 @@ use viperhttp_ipc::blob::{split_request_blob, split_uri};
 use viperhttp_ipc::message::proto;
 use viperhttp_ipc::{flags, IpcError, IpcMsg, Method, MsgType};
 
+use crate::errors::NativeError;
 use crate::serialise::{content_type_line, is_response_dict, push_headers, serialise, Outgoing};
 use crate::server::{running, Running};
 
@@ -234,16 +235,9 @@ pub fn is_cancelled(request_id: u32) -> bool {
     crate::server::running_any().is_some_and(|r| r.ipc.is_cancelled(request_id))
 }
 
+/// An IPC failure as its declared Python class (crate::errors).
 pub(crate) fn ipc_err(e: IpcError) -> PyErr {
-    match e {
-        IpcError::HeadersTooLarge => PyValueError::new_err("headers too large"),
-        IpcError::RingFull => PyValueError::new_err("ipc ring full"),
-        IpcError::QueueFull => PyValueError::new_err("response queue full"),
-        IpcError::Malformed(what) => {
-            PyValueError::new_err(format!("invalid response header: {what}"))
-        }
-        other => PyValueError::new_err(other.to_string()),
-    }
+    NativeError::from(e).into()
 }
 
 /// One response record to write: `[headers][body]` plus its header fields.
@@ -260,7 +254,7 @@ pub(crate) struct FrameOut<'a> {
 /// `[headers][body]`) and push it. Waits, detached, when the ring or the queue
 /// is full (runtime.md §2.6, §2.7).
 fn push_frame(py: Python<'_>, r: &Running, f: FrameOut<'_>) -> PyResult<()> {
-    push_record(py, r, MsgType::RespHttp, 0, f)
+    Ok(push_record(py, r, MsgType::RespHttp, 0, f)?)
 }
 
 /// [`push_frame`] for any response type (`method` = WebSocket opcode).
@@ -270,7 +264,7 @@ pub(crate) fn push_record(
     msg_type: MsgType,
     method: u8,
     f: FrameOut<'_>,
-) -> PyResult<()> {
+) -> Result<(), NativeError> {
     let FrameOut {
         id,
         status,
@@ -283,6 +277,12 @@ pub(crate) fn push_record(
     let mut offset = 0u32;
     if len > 0 {
         let ring = &r.ipc.response_ring;
+        if len > ring.capacity() {
+            return Err(NativeError::FrameTooLarge {
+                len,
+                capacity: ring.capacity(),
+            });
+        }
         let write = |mut grant: viperhttp_ipc::RingGrant<'_>| {
             let dst = grant.as_mut_slice();
             if let Some(h) = dst.get_mut(..headers.len()) {
@@ -296,10 +296,10 @@ pub(crate) fn push_record(
         offset = match ring.alloc(len) {
             Ok(g) => write(g),
             Err(_) => {
-                let wait = Duration::from_millis(r.ring_wait_ms);
+                let wait = Duration::from_millis(r.ipc_ring_wait_ms);
                 let stop = &r.ipc.stopping;
                 let g = py.detach(|| ring.alloc_wait(len, wait, stop).map(write));
-                g.map_err(|_| PyValueError::new_err("ipc ring full"))?
+                g?
             }
         };
     }
@@ -321,9 +321,9 @@ pub(crate) fn push_record(
         ..IpcMsg::default()
     };
     if let Err(msg) = r.ipc.responses.push(msg) {
-        let wait = Duration::from_millis(r.ring_wait_ms);
+        let wait = Duration::from_millis(r.ipc_ring_wait_ms);
         let res = py.detach(|| r.ipc.responses.push_wait(msg, wait, &r.ipc.stopping));
-        if res.is_err() {
+        if let Err(e) = res {
             if len > 0 {
                 r.ipc.response_ring.release(offset);
             }
@@ -331,7 +331,7 @@ pub(crate) fn push_record(
                 .counters
                 .dropped_responses
                 .fetch_add(1, Ordering::Relaxed);
-            return Err(PyValueError::new_err("response queue full"));
+            return Err(e.into());
         }
     }
     Ok(())
@@ -420,10 +420,10 @@ pub fn send_response(
         None => {
             let d = a
                 .cast::<PyDict>()
-                .map_err(|_| PyValueError::new_err("response missing request_id"))?;
+                .map_err(|_| NativeError::InvalidResponse("response missing request_id"))?;
             let id = d
                 .get_item("request_id")?
-                .ok_or_else(|| PyValueError::new_err("response missing request_id"))?
+                .ok_or(NativeError::InvalidResponse("response missing request_id"))?
                 .extract::<u32>()?;
             (id, a.clone())
         }
@@ -471,9 +471,9 @@ pub fn stream_send(
             } else if let Ok(s) = d.cast::<PyString>() {
                 s.to_cow()?.as_bytes().to_vec()
             } else {
-                return Err(PyValueError::new_err(
-                    "data must be str/bytes/bytearray/None",
-                ));
+                return Err(
+                    NativeError::InvalidResponse("data must be str/bytes/bytearray/None").into(),
+                );
             }
         }
     };

@@ -1,5 +1,6 @@
-//! `app.run()` runtime knobs → `RuntimeConfig` + `IpcConfig` (`runtime.md` §11):
-//! each rule lives here once. Unlike the `bridge_*` knobs these never clamp:
+//! `app.run()` runtime knobs → `RuntimeConfig` + `IpcConfig`: one table
+//! ([`KNOBS`]) owns every name, its check and the field it sets, and each knob
+//! is named as its Rust field (docs/internals/architecture.md, "Knobs"). Unlike the `bridge_*` knobs these never clamp:
 //! non-int → `TypeError`, out of range → `ValueError("<name> out of range")`,
 //! raised before anything binds.
 
@@ -19,8 +20,8 @@ pub struct StartConfig {
     pub runtime: RuntimeConfig,
     /// IPC sizes.
     pub ipc: IpcConfig,
-    /// Python-side ring wait (`ipc_ring_wait_ms`).
-    pub ring_wait_ms: u64,
+    /// Python-side ring/queue wait bound.
+    pub ipc_ring_wait_ms: u64,
     /// `vfs_root`, when set.
     pub vfs_root: Option<String>,
     /// `static_max_age` (seconds; 0 = no Cache-Control).
@@ -62,11 +63,11 @@ fn str_knob(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
 #[derive(Default)]
 struct TlsKnobs {
     https: bool,
-    cert_pem: Option<Vec<u8>>,
-    key_pem: Option<Vec<u8>>,
-    cert_path: Option<String>,
-    key_path: Option<String>,
-    handshake_timeout_ms: Option<u64>,
+    tls_cert_pem: Option<Vec<u8>>,
+    tls_key_pem: Option<Vec<u8>>,
+    tls_cert_path: Option<String>,
+    tls_key_path: Option<String>,
+    tls_handshake_timeout_ms: Option<u64>,
 }
 
 /// A certificate/key path as a host path: with `vfs_root` set, paths live
@@ -92,37 +93,268 @@ impl TlsKnobs {
                 (None, None) => Err(PyValueError::new_err(msg)),
             };
         let cert = source(
-            self.cert_pem,
-            self.cert_path,
+            self.tls_cert_pem,
+            self.tls_cert_path,
             "cert_pem required when https enabled",
         )?;
         let key = source(
-            self.key_pem,
-            self.key_path,
+            self.tls_key_pem,
+            self.tls_key_path,
             "key_pem required when https enabled",
         )?;
         Ok(Some(TlsSettings {
             cert,
             key,
-            handshake_timeout_ms: self
-                .handshake_timeout_ms
+            tls_handshake_timeout_ms: self
+                .tls_handshake_timeout_ms
                 .unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT_MS),
         }))
     }
 }
 
+/// The knobs as they are read: where each lands, plus the few that need a
+/// final check together (worker limits, TLS).
+struct Knobs {
+    runtime: RuntimeConfig,
+    ipc: IpcConfig,
+    ipc_ring_wait_ms: u64,
+    vfs_root: Option<String>,
+    static_max_age: u32,
+    min_workers: Option<i64>,
+    max_workers: Option<i64>,
+    runtime_threads: Option<i64>,
+    tls: TlsKnobs,
+}
+
+/// How one keyword's value is checked and stored.
+enum Rule {
+    /// An `int` (not `bool`) in `min..=max`, else `TypeError("<name> must be int")` /
+    /// `ValueError("<name> out of range")`; `set` stores it.
+    Int {
+        min: i64,
+        max: i64,
+        set: fn(&mut Knobs, i64),
+    },
+    /// A value with its own conversion (str, PEM, truthiness).
+    Other(fn(&mut Knobs, &str, &Bound<'_, PyAny>) -> PyResult<()>),
+}
+
+/// One `app.run()` keyword owned by the runtime.
+struct Knob {
+    name: &'static str,
+    rule: Rule,
+}
+
+/// `int!(runtime.timeouts => header_timeout_ms, 0, U32)`: an int knob whose name is the
+/// name of the Rust field it sets, so the two cannot drift apart.
+macro_rules! int {
+    ($($p:ident).+ => $field:ident, $min:expr, $max:expr) => {
+        Knob {
+            name: stringify!($field),
+            rule: Rule::Int {
+                min: $min,
+                max: $max,
+                set: |k, v| k.$($p.)+$field = v as _,
+            },
+        }
+    };
+    ($field:ident, $min:expr, $max:expr) => {
+        Knob {
+            name: stringify!($field),
+            rule: Rule::Int {
+                min: $min,
+                max: $max,
+                set: |k, v| k.$field = v as _,
+            },
+        }
+    };
+}
+
+/// The same for a knob whose value is kept as given (`Option<i64>`), checked later.
+macro_rules! int_opt {
+    ($field:ident, $min:expr, $max:expr) => {
+        Knob {
+            name: stringify!($field),
+            rule: Rule::Int {
+                min: $min,
+                max: $max,
+                set: |k, v| k.$field = Some(v),
+            },
+        }
+    };
+}
+
+const U32: i64 = u32::MAX as i64;
+
+/// Every runtime knob of `app.run()`: the one list (docs/internals/architecture.md,
+/// "Knobs"). `viperhttp_bridge.knobs` reads the names from `_native.RUNTIME_KNOBS`.
+static KNOBS: &[Knob] = &[
+    int!(ipc => ipc_ring_size, 64 * 1024, 1 << 30),
+    int!(ipc => ipc_request_queue_len, 1, 65535),
+    int!(ipc => ipc_response_queue_len, 1, 65535),
+    int!(ipc_ring_wait_ms, 0, U32),
+    int!(runtime.timeouts => ipc_enqueue_retry_ms, 0, U32),
+    int_opt!(runtime_threads, 1, 65535),
+    int_opt!(min_workers, 1, 65535),
+    int_opt!(max_workers, 1, 65535),
+    int!(runtime.limits => max_uri_len, 1, 65535),
+    int!(runtime.limits => max_headers, 1, 1000),
+    int!(runtime.limits => max_header_size, 1, 65535),
+    int!(runtime.limits => max_body_size, 1, U32),
+    int!(runtime.limits => max_connections, 1, 1 << 20),
+    int!(runtime.limits => max_body_memory, 1, 1 << 40),
+    int!(runtime.limits => max_keepalive_requests, 1, U32),
+    int!(runtime.timeouts => min_body_rate, 0, U32),
+    int!(runtime.timeouts => send_timeout_ms, 0, U32),
+    int!(runtime.timeouts => header_timeout_ms, 0, U32),
+    int!(runtime.timeouts => keepalive_timeout_ms, 0, U32),
+    int!(runtime.timeouts => body_timeout_ms, 0, U32),
+    int!(runtime.timeouts => response_timeout_ms, 0, U32),
+    int!(runtime.timeouts => stream_idle_timeout_ms, 0, U32),
+    int!(runtime.ws => ws_max_message_size, 1, 1 << 30),
+    int!(runtime.ws => ws_ping_interval_ms, 0, U32),
+    int!(runtime.ws => ws_pong_timeout_ms, 1, U32),
+    int!(runtime.ws => ws_handshake_timeout_ms, 1, U32),
+    int!(runtime.ws => ws_queue_size, 1, 65535),
+    int!(static_max_age, 0, U32),
+    Knob {
+        name: "server_header",
+        rule: Rule::Other(|k, name, v| {
+            k.runtime.server_header = Some(str_knob(name, v)?);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: "reuse_port",
+        rule: Rule::Other(|k, _, v| {
+            k.runtime.reuse_port = v.is_truthy()?;
+            Ok(())
+        }),
+    },
+    Knob {
+        name: "shared_store",
+        rule: Rule::Other(|k, name, v| {
+            let url = str_knob(name, v)?;
+            if !url.is_empty() {
+                viperhttp_runtime::shared_store::validate_url(&url)
+                    .map_err(PyValueError::new_err)?;
+                k.runtime.shared_store = Some(url);
+            }
+            Ok(())
+        }),
+    },
+    Knob {
+        name: "vfs_root",
+        rule: Rule::Other(|k, name, v| {
+            k.vfs_root = Some(str_knob(name, v)?);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: "https",
+        rule: Rule::Other(|k, _, v| {
+            k.tls.https = v.is_truthy()?;
+            Ok(())
+        }),
+    },
+    Knob {
+        name: "http2",
+        rule: Rule::Other(|k, _, v| {
+            k.runtime.http2.http2 = v.is_truthy()?;
+            Ok(())
+        }),
+    },
+    // Checked on every start, even with http2=False; 0 means the default.
+    Knob {
+        name: "http2_max_streams",
+        rule: Rule::Int {
+            min: 0,
+            max: 64,
+            set: |k, v| {
+                k.runtime.http2.http2_max_streams = match v {
+                    0 => DEFAULT_HTTP2_MAX_STREAMS,
+                    n => n as u32,
+                }
+            },
+        },
+    },
+    int!(runtime.http2 => http2_idle_timeout_ms, 0, U32),
+    Knob {
+        name: "tls_handshake_timeout_ms",
+        rule: Rule::Int {
+            min: 0,
+            max: U32,
+            set: |k, v| k.tls.tls_handshake_timeout_ms = Some(v as u64),
+        },
+    },
+    Knob {
+        name: "tls_cert_pem",
+        rule: Rule::Other(|k, name, v| {
+            k.tls.tls_cert_pem = Some(pem_knob(name, v)?);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: "tls_key_pem",
+        rule: Rule::Other(|k, name, v| {
+            k.tls.tls_key_pem = Some(pem_knob(name, v)?);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: "tls_cert_path",
+        rule: Rule::Other(|k, name, v| {
+            k.tls.tls_cert_path = Some(str_knob(name, v)?);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: "tls_key_path",
+        rule: Rule::Other(|k, name, v| {
+            k.tls.tls_key_path = Some(str_knob(name, v)?);
+            Ok(())
+        }),
+    },
+    // `tls_cert` / `tls_key`: the original's documented spellings of the two above.
+    Knob {
+        name: "tls_cert",
+        rule: Rule::Other(|k, name, v| {
+            k.tls.tls_cert_path = Some(str_knob(name, v)?);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: "tls_key",
+        rule: Rule::Other(|k, name, v| {
+            k.tls.tls_key_path = Some(str_knob(name, v)?);
+            Ok(())
+        }),
+    },
+];
+
+/// The names of every runtime knob, in table order (`_native.RUNTIME_KNOBS`).
+pub fn names() -> impl ExactSizeIterator<Item = &'static str> {
+    KNOBS.iter().map(|k| k.name)
+}
+
 /// Build the start configuration from `host`, `port` and the runtime keywords.
 pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<StartConfig> {
-    let mut runtime = RuntimeConfig::default();
-    let mut ipc = IpcConfig::default();
-    let mut ring_wait_ms = 10_000u64;
-    let mut vfs_root = None;
-    let mut static_max_age = 300u32;
+    let mut k = Knobs {
+        runtime: RuntimeConfig::default(),
+        ipc: IpcConfig::default(),
+        ipc_ring_wait_ms: 10_000,
+        vfs_root: None,
+        static_max_age: 300,
+        min_workers: None,
+        max_workers: None,
+        runtime_threads: None,
+        tls: TlsKnobs::default(),
+    };
     if !(0..=65535).contains(&port) {
         return Err(PyValueError::new_err("invalid port"));
     }
-    runtime.port = port as u16;
-    runtime.host = host
+    k.runtime.port = port as u16;
+    k.runtime.host = host
         .parse::<IpAddr>()
         .or_else(|_| {
             if host == "localhost" {
@@ -132,159 +364,49 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
             }
         })
         .map_err(|_| PyValueError::new_err(format!("invalid host: {host}")))?;
-
-    let mut min_workers: Option<i64> = None;
-    let mut max_workers: Option<i64> = None;
-    let mut runtime_threads: Option<i64> = None;
-    const U32: i64 = u32::MAX as i64;
-    let mut tls = TlsKnobs::default();
     if let Some(kw) = kwargs {
         for (key, value) in kw.iter() {
             let name: String = key.extract()?;
             if value.is_none() {
                 continue; // None = the default
             }
-            let v = &value;
-            match name.as_str() {
-                "ipc_ring_size" => ipc.ring_size = int_knob(&name, v, 64 * 1024, 1 << 30)? as usize,
-                "ipc_request_queue_len" => {
-                    ipc.request_queue_len = int_knob(&name, v, 1, 65535)? as usize
-                }
-                "ipc_response_queue_len" => {
-                    ipc.response_queue_len = int_knob(&name, v, 1, 65535)? as usize
-                }
-                "ipc_ring_wait_ms" => ring_wait_ms = int_knob(&name, v, 0, U32)? as u64,
-                "ipc_enqueue_retry_ms" => {
-                    runtime.timeouts.enqueue_retry_ms = int_knob(&name, v, 0, U32)? as u64
-                }
-                "runtime_threads" => runtime_threads = Some(int_knob(&name, v, 1, 65535)?),
-                "min_workers" => min_workers = Some(int_knob(&name, v, 1, 65535)?),
-                "max_workers" => max_workers = Some(int_knob(&name, v, 1, 65535)?),
-                "max_uri_len" => {
-                    runtime.limits.max_uri_len = int_knob(&name, v, 1, 65535)? as usize
-                }
-                "max_headers" => runtime.limits.max_headers = int_knob(&name, v, 1, 1000)? as usize,
-                "max_header_size" => {
-                    runtime.limits.max_header_size = int_knob(&name, v, 1, 65535)? as usize
-                }
-                "max_body_size" => {
-                    runtime.limits.max_body_size = int_knob(&name, v, 1, U32)? as usize
-                }
-                "max_connections" => {
-                    runtime.limits.max_connections = int_knob(&name, v, 1, 1 << 20)? as usize
-                }
-                "max_body_memory" => {
-                    runtime.limits.max_body_memory = int_knob(&name, v, 1, 1 << 40)? as usize
-                }
-                "min_body_rate" => {
-                    runtime.timeouts.min_body_rate = int_knob(&name, v, 0, U32)? as u64
-                }
-                "send_timeout_ms" => runtime.timeouts.send_ms = int_knob(&name, v, 0, U32)? as u64,
-                "ws_max_message_size" => {
-                    runtime.ws.max_message_size = int_knob(&name, v, 1, 1 << 30)? as usize
-                }
-                "ws_ping_interval_ms" => {
-                    runtime.ws.ping_interval_ms = int_knob(&name, v, 0, U32)? as u64
-                }
-                "ws_pong_timeout_ms" => {
-                    runtime.ws.pong_timeout_ms = int_knob(&name, v, 1, U32)? as u64
-                }
-                "ws_handshake_timeout_ms" => {
-                    runtime.ws.handshake_timeout_ms = int_knob(&name, v, 1, U32)? as u64
-                }
-                "ws_queue_size" => runtime.ws.queue_size = int_knob(&name, v, 1, 65535)? as usize,
-                "max_keepalive_requests" => {
-                    runtime.limits.max_keepalive_requests = int_knob(&name, v, 1, U32)? as usize
-                }
-                "header_timeout_ms" => {
-                    runtime.timeouts.header_ms = int_knob(&name, v, 0, U32)? as u64
-                }
-                "keepalive_timeout_ms" => {
-                    runtime.timeouts.keepalive_ms = int_knob(&name, v, 0, U32)? as u64
-                }
-                "body_timeout_ms" => runtime.timeouts.body_ms = int_knob(&name, v, 0, U32)? as u64,
-                "response_timeout_ms" => {
-                    runtime.timeouts.response_ms = int_knob(&name, v, 0, U32)? as u64
-                }
-                "stream_idle_timeout_ms" => {
-                    runtime.timeouts.stream_idle_ms = int_knob(&name, v, 0, U32)? as u64
-                }
-                "static_max_age" => static_max_age = int_knob(&name, v, 0, U32)? as u32,
-                "server_header" => {
-                    let s = v
-                        .cast::<PyString>()
-                        .map_err(|_| PyTypeError::new_err("server_header must be str"))?;
-                    runtime.server_header = Some(s.to_cow()?.into_owned());
-                }
-                "reuse_port" => runtime.reuse_port = v.is_truthy()?,
-                "shared_store" => {
-                    let s = v
-                        .cast::<PyString>()
-                        .map_err(|_| PyTypeError::new_err("shared_store must be str"))?;
-                    let url = s.to_cow()?.into_owned();
-                    if !url.is_empty() {
-                        viperhttp_runtime::shared_store::validate_url(&url)
-                            .map_err(PyValueError::new_err)?;
-                        runtime.shared_store = Some(url);
-                    }
-                }
-                "vfs_root" => {
-                    let s = v
-                        .cast::<PyString>()
-                        .map_err(|_| PyTypeError::new_err("vfs_root must be str"))?;
-                    vfs_root = Some(s.to_cow()?.into_owned());
-                }
-                "https" => tls.https = v.is_truthy()?,
-                "http2" => runtime.http2.enabled = v.is_truthy()?,
-                // Checked on every start, even with http2=False; 0 means the default.
-                "http2_max_streams" => {
-                    runtime.http2.max_streams = match int_knob(&name, v, 0, 64)? {
-                        0 => DEFAULT_HTTP2_MAX_STREAMS,
-                        n => n as u32,
-                    }
-                }
-                "http2_idle_timeout_ms" => {
-                    runtime.http2.idle_timeout_ms = int_knob(&name, v, 0, U32)? as u64
-                }
-                "tls_handshake_timeout_ms" => {
-                    tls.handshake_timeout_ms = Some(int_knob(&name, v, 0, U32)? as u64)
-                }
-                "tls_cert_pem" => tls.cert_pem = Some(pem_knob(&name, v)?),
-                "tls_key_pem" => tls.key_pem = Some(pem_knob(&name, v)?),
-                // `tls_cert` / `tls_key`: the original's documented spellings.
-                "tls_cert_path" | "tls_cert" => tls.cert_path = Some(str_knob(&name, v)?),
-                "tls_key_path" | "tls_key" => tls.key_path = Some(str_knob(&name, v)?),
-                other => {
-                    return Err(PyTypeError::new_err(format!(
-                        "unexpected keyword argument '{other}'"
-                    )))
-                }
+            let Some(knob) = KNOBS.iter().find(|kn| kn.name == name) else {
+                return Err(PyTypeError::new_err(format!(
+                    "unexpected keyword argument '{name}'"
+                )));
+            };
+            match knob.rule {
+                Rule::Int { min, max, set } => set(&mut k, int_knob(&name, &value, min, max)?),
+                Rule::Other(set) => set(&mut k, &name, &value)?,
             }
         }
     }
     // Worker limits (runtime.md §3.3 host checks, in this order).
-    if let Some(max) = max_workers {
+    if let Some(max) = k.max_workers {
         if max > 256 {
             return Err(PyValueError::new_err("invalid worker limits"));
         }
     }
-    if let (Some(min), Some(max)) = (min_workers, max_workers) {
+    if let (Some(min), Some(max)) = (k.min_workers, k.max_workers) {
         if min > max {
             return Err(PyValueError::new_err("invalid worker limits"));
         }
     }
-    if let Some(t) = runtime_threads.or(max_workers) {
-        runtime.threads = t as usize;
+    let mut runtime = k.runtime;
+    let ipc = k.ipc;
+    // `max_workers` is the original's name for the runtime threads; `runtime_threads` wins.
+    if let Some(t) = k.runtime_threads.or(k.max_workers) {
+        runtime.runtime_threads = t as usize;
     }
-    runtime.tls = tls.settings(vfs_root.as_deref())?;
-    if runtime.limits.max_body_size > ipc.ring_size / 2 {
+    runtime.tls = k.tls.settings(k.vfs_root.as_deref())?;
+    if runtime.limits.max_body_size > ipc.ipc_ring_size / 2 {
         return Err(PyValueError::new_err("max_body_size exceeds ipc ring"));
     }
     Ok(StartConfig {
         runtime,
         ipc,
-        ring_wait_ms,
-        vfs_root,
-        static_max_age,
+        ipc_ring_wait_ms: k.ipc_ring_wait_ms,
+        vfs_root: k.vfs_root,
+        static_max_age: k.static_max_age,
     })
 }

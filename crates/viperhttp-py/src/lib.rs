@@ -2,6 +2,7 @@
 //! This file only registers functions; each concern lives in its own module.
 
 mod bridge;
+mod errors;
 mod json;
 mod knobs;
 mod logs;
@@ -72,5 +73,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(logs::_log_pending, m)?)?;
     m.add_function(wrap_pyfunction!(logs::_log_config, m)?)?;
     native_config::register(m)?;
+    errors::register(m)?;
+    // The runtime's `app.run()` keywords, from the one table that owns them (knobs.rs).
+    m.add(
+        "RUNTIME_KNOBS",
+        pyo3::types::PyTuple::new(m.py(), knobs::names())?,
+    )?;
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! raise here, at the call, with the exact messages of `runtime.md` §6.1,
 //! §7.1–§7.3 and `api.md` §8.4/§9.3) and stores the result; the last call
 //! wins. This is server config: while a server runs (`SERVER_RUNNING`, set by
-//! `server.rs`) every configuring call raises `OSError(EBUSY)` — the runtime
+//! `server.rs`) every configuring call raises `ServerRunningError` (an
+//! `OSError` with `EBUSY`, crate::errors) — the runtime
 //! holds a frozen snapshot, so a change could not take effect anyway.
 
 use std::path::Path;
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use viperhttp_runtime::cors::{
@@ -23,6 +24,8 @@ use viperhttp_runtime::cors::{
 use viperhttp_runtime::rate_limit::RateLimitConfig;
 use viperhttp_runtime::static_files::{StaticConfig, StaticMounts};
 use viperhttp_runtime::trusted_host::TrustedHostConfig;
+
+use crate::errors::NativeError;
 
 /// Everything the Python side configured for the runtime.
 #[derive(Debug)]
@@ -66,10 +69,10 @@ pub static NATIVE_CONFIG: Mutex<NativeRegistry> = Mutex::new(NativeRegistry::new
 /// True while a server runs; set and cleared by `server.rs`.
 pub static SERVER_RUNNING: AtomicBool = AtomicBool::new(false);
 
-/// `OSError(EBUSY)` while a server runs (server config is frozen, §1.3).
+/// `ServerRunningError` (`OSError(EBUSY)`) while a server runs: server config is frozen at start.
 fn ensure_not_running() -> PyResult<()> {
     if SERVER_RUNNING.load(Ordering::SeqCst) {
-        return Err(PyOSError::new_err((libc::EBUSY, "server is running")));
+        return Err(NativeError::ServerRunning("server is running").into());
     }
     Ok(())
 }

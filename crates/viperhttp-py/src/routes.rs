@@ -43,6 +43,8 @@ use viperhttp_runtime::percent;
 use viperhttp_runtime::router::{Lookup, ParamKind, ParamSpec, ParamValues};
 use viperhttp_runtime::Routes;
 
+use crate::errors::NativeError;
+
 /// The process-wide route registry shared by the Python functions and the
 /// runtime server (which receives a clone of this `Arc`).
 pub static ROUTES: LazyLock<Arc<Routes>> = LazyLock::new(|| Arc::new(Routes::new()));
@@ -58,10 +60,11 @@ fn parse_method(method: &str) -> Option<Method> {
 /// Register a route: `route_add(method, pattern) -> route_id`.
 #[pyfunction]
 pub fn route_add(method: &str, pattern: &str) -> PyResult<u32> {
-    let method = parse_method(method).ok_or_else(|| PyValueError::new_err("unsupported method"))?;
-    ROUTES
+    let method =
+        parse_method(method).ok_or_else(|| NativeError::Route("unsupported method".into()))?;
+    Ok(ROUTES
         .add(method, pattern)
-        .map_err(|e| PyValueError::new_err(format!("route add failed: {}", e.reason())))
+        .map_err(|e| NativeError::Route(format!("route add failed: {}", e.reason())))?)
 }
 
 /// Match a request: `route_match(method, path)` → `None`, `(route_id, params)`

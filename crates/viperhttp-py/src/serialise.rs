@@ -5,7 +5,7 @@
 //! `split_status_tuple` all go through [`normalise`] and [`body_bytes`], so a
 //! value cannot mean one thing in-process and another on the wire.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
@@ -15,6 +15,7 @@ use pyo3::types::{
 use viperhttp_ipc::blob::push_response_header;
 
 use crate::bridge::ipc_err;
+use crate::errors::NativeError;
 use crate::json;
 
 const MARKER: &str = "__vhttp_response__";
@@ -266,9 +267,7 @@ fn body_bytes(
     } else if body.is_instance_of::<PyMemoryView>() {
         Ok(bytes_ct(view_bytes(body)?.as_bytes().to_vec()))
     } else if strict {
-        Err(PyValueError::new_err(
-            "response body must be str/bytes/bytearray/None",
-        ))
+        Err(NativeError::InvalidResponse("response body must be str/bytes/bytearray/None").into())
     } else if body.is_instance_of::<PyDict>() || body.is_instance_of::<PyList>() {
         let mut out = Vec::with_capacity(64);
         json::dumps_into(py, body, &mut out)?;
@@ -286,7 +285,7 @@ fn status_code(status: Option<&Bound<'_, PyAny>>) -> PyResult<u16> {
         .ok()
         .filter(|s| (100..=999).contains(s))
         .and_then(|s| u16::try_from(s).ok())
-        .ok_or_else(|| PyValueError::new_err("invalid status code"))
+        .ok_or_else(|| NativeError::InvalidResponse("invalid status code").into())
 }
 
 fn content_type_str<'a>(
@@ -369,7 +368,7 @@ fn encode(
     }
     headers.extend_from_slice(&user);
     if headers.len() > u16::MAX as usize {
-        return Err(PyValueError::new_err("headers too large"));
+        return Err(NativeError::HeadersTooLarge.into());
     }
     let out = Outgoing {
         status,

@@ -8,12 +8,13 @@ use std::sync::{Arc, LazyLock};
 use std::thread::ThreadId;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use viperhttp_ipc::{Ipc, WakeFd};
 use viperhttp_runtime::ServerHandle;
 
+use crate::errors::NativeError;
 use crate::knobs;
 
 /// One running server and its IPC channel.
@@ -27,7 +28,7 @@ pub struct Running {
     /// The interpreter thread (the thread that started the server).
     pub thread: ThreadId,
     /// Python-side ring/queue wait bound.
-    pub ring_wait_ms: u64,
+    pub ipc_ring_wait_ms: u64,
     /// `min_workers` as given (advisory on the host).
     pub min_workers: usize,
 }
@@ -40,14 +41,9 @@ pub static PYTHON_MIDDLEWARE: LazyLock<Arc<AtomicBool>> =
 
 /// The running server, checked to be used from the interpreter thread.
 pub fn running() -> PyResult<Arc<Running>> {
-    let r = RUNNING
-        .lock()
-        .clone()
-        .ok_or_else(|| PyRuntimeError::new_err("server not running"))?;
+    let r = RUNNING.lock().clone().ok_or(NativeError::NotRunning)?;
     if std::thread::current().id() != r.thread {
-        return Err(PyRuntimeError::new_err(
-            "viperhttp IPC used off the interpreter thread",
-        ));
+        return Err(NativeError::WrongThread.into());
     }
     Ok(r)
 }
@@ -81,7 +77,7 @@ pub fn start(
     let kwargs = Some(&merged);
     let cfg = knobs::build(host, port, kwargs)?;
     if RUNNING.lock().is_some() {
-        return Err(PyOSError::new_err((libc::EBUSY, "server already running")));
+        return Err(NativeError::ServerRunning("server already running").into());
     }
     let min_workers = kwargs
         .and_then(|k| k.get_item("min_workers").ok().flatten())
@@ -104,7 +100,7 @@ pub fn start(
     let ipc2 = ipc.clone();
     let server = py
         .detach(move || ServerHandle::start(runtime, ipc2, routes, flag))
-        .map_err(start_error)?;
+        .map_err(NativeError::Start)?;
     let port = server.local_addr().port();
     crate::native_config::SERVER_RUNNING.store(true, Ordering::SeqCst);
     *RUNNING.lock() = Some(Arc::new(Running {
@@ -112,25 +108,10 @@ pub fn start(
         server,
         wake,
         thread: std::thread::current().id(),
-        ring_wait_ms: cfg.ring_wait_ms,
+        ipc_ring_wait_ms: cfg.ipc_ring_wait_ms,
         min_workers: min_workers.unwrap_or(0),
     }));
     Ok(port)
-}
-
-/// A start failure as a Python exception: certificate/key problems are the
-/// caller's configuration (`ValueError`, or the `OSError` of the unreadable
-/// file); everything else is an `OSError` of the listener.
-fn start_error(e: viperhttp_runtime::RuntimeError) -> PyErr {
-    use viperhttp_runtime::RuntimeError as E;
-    match &e {
-        E::TlsFile { source, .. } => match source.raw_os_error() {
-            Some(errno) => PyOSError::new_err((errno, e.to_string())),
-            None => PyOSError::new_err(e.to_string()),
-        },
-        _ if e.is_tls() => PyValueError::new_err(e.to_string()),
-        _ => PyOSError::new_err(e.to_string()),
-    }
 }
 
 /// `reload_tls() -> bool`: re-read the certificate and key (what SIGHUP does).
@@ -141,7 +122,9 @@ pub fn reload_tls(py: Python<'_>) -> PyResult<bool> {
     let Some(r) = running_any() else {
         return Ok(false);
     };
-    py.detach(|| r.server.reload_tls()).map_err(start_error)
+    Ok(py
+        .detach(|| r.server.reload_tls())
+        .map_err(NativeError::Start)?)
 }
 
 /// `stop()`: begin the stop sequence (thread-safe, non-blocking): the listener
@@ -235,7 +218,7 @@ pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     }
     let threads = r
         .as_ref()
-        .map(|r| r.server.shared().config.threads)
+        .map(|r| r.server.shared().config.runtime_threads)
         .unwrap_or(0);
     d.set_item("workers_active", threads)?;
     d.set_item("workers_started", threads)?;
@@ -273,7 +256,7 @@ pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     }
     let config = r.as_ref().map(|r| &r.server.shared().config);
     d.set_item("https_enabled", config.is_some_and(|c| c.tls.is_some()))?;
-    d.set_item("http2_enabled", config.is_some_and(|c| c.http2.enabled))?;
+    d.set_item("http2_enabled", config.is_some_and(|c| c.http2.http2))?;
     // Dropped log records are counted by the process-wide log queue.
     d.set_item(
         "log_dropped",
@@ -319,7 +302,7 @@ static WORKER_LIMITS: Mutex<(Option<usize>, Option<usize>)> = Mutex::new((None, 
 
 fn effective_worker_limits() -> (usize, usize) {
     if let Some(r) = running_any() {
-        let max = r.server.shared().config.threads;
+        let max = r.server.shared().config.runtime_threads;
         let min = if r.min_workers > 0 {
             r.min_workers
         } else {
@@ -364,7 +347,7 @@ pub fn set_worker_limits<'py>(
     }
     knobs::build("127.0.0.1", 0, Some(&kw))?; // the one place the rules live
     if running_any().is_some() {
-        return Err(PyOSError::new_err((libc::EBUSY, "server running")));
+        return Err(NativeError::ServerRunning("server running").into());
     }
     {
         let mut limits = WORKER_LIMITS.lock();
@@ -441,10 +424,10 @@ pub fn http2_status(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let r = running_any();
     let on = r
         .as_ref()
-        .is_some_and(|r| r.server.shared().config.http2.enabled);
+        .is_some_and(|r| r.server.shared().config.http2.http2);
     let streams = r
         .as_ref()
-        .map_or(0, |r| r.server.shared().config.http2.max_streams);
+        .map_or(0, |r| r.server.shared().config.http2.http2_max_streams);
     let d = PyDict::new(py);
     d.set_item("configured", on)?;
     d.set_item("active", on)?;

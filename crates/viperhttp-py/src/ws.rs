@@ -9,6 +9,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
 use viperhttp_ipc::{flags, IpcMsg, MsgType};
 
 use crate::bridge::{latin1, push_record, request_tuple, FrameOut};
+use crate::errors::NativeError;
 use crate::server::{running, Running};
 
 /// Longest close reason (RFC 6455 §5.5: control payload ≤ 125, minus the code).
@@ -136,12 +137,9 @@ fn push(
     frame: FrameOut<'_>,
     full: &'static str,
 ) -> PyResult<()> {
-    push_record(py, r, kind, method, frame).map_err(|e| {
-        if e.to_string().contains("response queue full") {
-            PyValueError::new_err(full)
-        } else {
-            e
-        }
+    push_record(py, r, kind, method, frame).map_err(|e| match e {
+        NativeError::QueueFull(_) => NativeError::QueueFull(full).into(),
+        e => e.into(),
     })
 }
 

@@ -1,5 +1,7 @@
 //! `RuntimeConfig`: plain data, built once by the binding from `app.run()`
 //! keywords (validated there, `runtime.md` §11) before any runtime thread starts.
+//! Each field set by a keyword carries that keyword's name
+//! (docs/internals/architecture.md, "Knobs").
 //! Defaults are defined here, once.
 
 use std::net::IpAddr;
@@ -16,12 +18,12 @@ use crate::trusted_host::TrustedHostConfig;
 #[derive(Clone, Debug)]
 pub struct Http2Config {
     /// Serve HTTP/2 (ALPN `h2` over TLS, prior knowledge in cleartext).
-    pub enabled: bool,
+    pub http2: bool,
     /// `SETTINGS_MAX_CONCURRENT_STREAMS`; streams past it are refused.
-    pub max_streams: u32,
+    pub http2_max_streams: u32,
     /// A connection with no stream in progress and no bytes moving for this
     /// long gets GOAWAY and is closed (0 = none).
-    pub idle_timeout_ms: u64,
+    pub http2_idle_timeout_ms: u64,
 }
 
 /// Default `http2_max_streams` (the original's).
@@ -30,9 +32,9 @@ pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 8;
 impl Default for Http2Config {
     fn default() -> Self {
         Self {
-            enabled: false,
-            max_streams: DEFAULT_HTTP2_MAX_STREAMS,
-            idle_timeout_ms: 60_000,
+            http2: false,
+            http2_max_streams: DEFAULT_HTTP2_MAX_STREAMS,
+            http2_idle_timeout_ms: 60_000,
         }
     }
 }
@@ -119,37 +121,37 @@ impl Default for Limits {
 #[derive(Clone, Debug)]
 pub struct Timeouts {
     /// `header_timeout_ms`.
-    pub header_ms: u64,
+    pub header_timeout_ms: u64,
     /// `keepalive_timeout_ms` (0 = no keep-alive).
-    pub keepalive_ms: u64,
+    pub keepalive_timeout_ms: u64,
     /// `body_timeout_ms`.
-    pub body_ms: u64,
+    pub body_timeout_ms: u64,
     /// `response_timeout_ms`.
-    pub response_ms: u64,
+    pub response_timeout_ms: u64,
     /// `stream_idle_timeout_ms`.
-    pub stream_idle_ms: u64,
+    pub stream_idle_timeout_ms: u64,
     /// `ipc_enqueue_retry_ms`.
-    pub enqueue_retry_ms: u64,
+    pub ipc_enqueue_retry_ms: u64,
     /// `min_body_rate` (bytes/s, 0 = off): after the first `body_timeout_ms`, a
     /// body must keep this average (Apache `mod_reqtimeout`'s `MinRate`), else 408.
     pub min_body_rate: u64,
     /// `send_timeout_ms` (0 = none): a response whose bytes make no progress to
     /// the client for this long is abandoned and the connection closed (nginx's
     /// `send_timeout`).
-    pub send_ms: u64,
+    pub send_timeout_ms: u64,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
         Self {
-            header_ms: 5000,
-            keepalive_ms: 10000,
-            body_ms: 30000,
-            response_ms: 30000,
-            stream_idle_ms: 60000,
-            enqueue_retry_ms: 1000,
+            header_timeout_ms: 5000,
+            keepalive_timeout_ms: 10000,
+            body_timeout_ms: 30000,
+            response_timeout_ms: 30000,
+            stream_idle_timeout_ms: 60000,
+            ipc_enqueue_retry_ms: 1000,
             min_body_rate: 500,
-            send_ms: 60000,
+            send_timeout_ms: 60000,
         }
     }
 }
@@ -162,7 +164,7 @@ pub struct RuntimeConfig {
     /// Port (0 = any free port).
     pub port: u16,
     /// tokio worker threads (`runtime_threads` / `max_workers`).
-    pub threads: usize,
+    pub runtime_threads: usize,
     /// Listen backlog.
     pub backlog: i32,
     /// Bind with `SO_REUSEPORT` (scale-out, several processes on one port).
@@ -192,31 +194,31 @@ pub struct RuntimeConfig {
     pub ws: WsSettings,
 }
 
-/// WebSocket settings; each field is the `app.run()` keyword of the same name
-/// with a `ws_` prefix (docs/internals/websocket.md, "Settings").
+/// WebSocket settings; each field is named as its `app.run()` keyword
+/// (docs/internals/websocket.md, "Settings").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WsSettings {
     /// `ws_max_message_size`: largest frame and reassembled message (→ close 1009).
-    pub max_message_size: usize,
+    pub ws_max_message_size: usize,
     /// `ws_ping_interval_ms`: server keep-alive ping period (0 = off).
-    pub ping_interval_ms: u64,
+    pub ws_ping_interval_ms: u64,
     /// `ws_pong_timeout_ms`: time allowed for the pong (→ close 1002).
-    pub pong_timeout_ms: u64,
+    pub ws_pong_timeout_ms: u64,
     /// `ws_handshake_timeout_ms`: time the app has to accept or reject (→ 504).
-    pub handshake_timeout_ms: u64,
+    pub ws_handshake_timeout_ms: u64,
     /// `ws_queue_size`: unconsumed inbound messages per connection before the
     /// runtime stops reading that socket.
-    pub queue_size: usize,
+    pub ws_queue_size: usize,
 }
 
 impl Default for WsSettings {
     fn default() -> Self {
         Self {
-            max_message_size: 65536,
-            ping_interval_ms: 30_000,
-            pong_timeout_ms: 10_000,
-            handshake_timeout_ms: 2000,
-            queue_size: 8,
+            ws_max_message_size: 65536,
+            ws_ping_interval_ms: 30_000,
+            ws_pong_timeout_ms: 10_000,
+            ws_handshake_timeout_ms: 2000,
+            ws_queue_size: 8,
         }
     }
 }
@@ -236,7 +238,7 @@ impl Default for RuntimeConfig {
         Self {
             host: IpAddr::from([0, 0, 0, 0]),
             port: 8080,
-            threads: Self::default_threads(),
+            runtime_threads: Self::default_threads(),
             backlog: 1024,
             reuse_port: false,
             limits: Limits::default(),

@@ -77,7 +77,7 @@ async fn sniffed<IO>(ctx: &Arc<ConnCtx>, mut io: IO, peer: SocketAddr, tls: bool
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let deadline = match ctx.shared.config.timeouts.header_ms {
+    let deadline = match ctx.shared.config.timeouts.header_timeout_ms {
         0 => None,
         ms => Some(Instant::now() + Duration::from_millis(ms)),
     };

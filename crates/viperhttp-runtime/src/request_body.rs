@@ -138,7 +138,7 @@ pub async fn read_body(
     if declared == Some(0) || http_body::Body::is_end_stream(&body) {
         return Ok((Bytes::new(), Reservation::default())); // no body: no timer, no buffer
     }
-    let idle = match config.timeouts.body_ms {
+    let idle = match config.timeouts.body_timeout_ms {
         0 => None,
         ms => Some(Duration::from_millis(ms)),
     };

@@ -168,14 +168,14 @@ impl ServerHandle {
         let tls = match &config.tls {
             Some(settings) => Some(Arc::new(TlsLayer::new(
                 settings.clone(),
-                config.http2.enabled,
+                config.http2.http2,
                 stats.clone(),
             )?)),
             None => None,
         };
         let std_listener = bind(&config)?;
         let local_addr = std_listener.local_addr().map_err(RuntimeError::Start)?;
-        let threads = config.threads.max(1);
+        let threads = config.runtime_threads.max(1);
         let runtime = if threads == 1 {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -332,7 +332,7 @@ async fn serve(
     };
     shared
         .pending
-        .set_timeout_ms(shared.config.timeouts.response_ms);
+        .set_timeout_ms(shared.config.timeouts.response_timeout_ms);
     let sweeper = tokio::spawn(sweep_timeouts(shared.pending.clone()));
     let dispatcher = tokio::spawn(dispatch_responses(
         shared.ipc.clone(),
@@ -352,7 +352,7 @@ async fn serve(
     // static file would be read into memory as fast as the disk allows.
     builder
         .title_case_headers(true)
-        .keep_alive(shared.config.timeouts.keepalive_ms > 0);
+        .keep_alive(shared.config.timeouts.keepalive_timeout_ms > 0);
     // Head guard (runtime.md §4.1 item 11, §4.4): it owns the header and
     // keep-alive idle deadlines, so hyper's own header timer stays off.
     builder.header_read_timeout(None);
@@ -373,7 +373,7 @@ async fn serve(
         h2: shared
             .config
             .http2
-            .enabled
+            .http2
             .then(|| H2Server::new(&shared.config)),
         tls: shared.tls.clone(),
         registry: ConnRegistry::default(),

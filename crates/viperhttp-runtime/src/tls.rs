@@ -63,7 +63,7 @@ pub struct TlsSettings {
     pub key: PemSource,
     /// Handshake deadline in milliseconds (0 = none): a client that has not
     /// finished the handshake by then is closed and counted as failed.
-    pub handshake_timeout_ms: u64,
+    pub tls_handshake_timeout_ms: u64,
 }
 
 /// Default handshake deadline (docs/internals/tls-http2.md): 10 s.
@@ -146,7 +146,10 @@ impl std::fmt::Debug for TlsLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsLayer")
             .field("http2", &self.http2)
-            .field("handshake_timeout_ms", &self.settings.handshake_timeout_ms)
+            .field(
+                "tls_handshake_timeout_ms",
+                &self.settings.tls_handshake_timeout_ms,
+            )
             .finish()
     }
 }
@@ -190,7 +193,7 @@ impl TlsLayer {
     {
         let acceptor = TlsAcceptor::from(self.current.load_full());
         let handshake = acceptor.accept(io);
-        let result = match self.settings.handshake_timeout_ms {
+        let result = match self.settings.tls_handshake_timeout_ms {
             0 => handshake.await,
             ms => match tokio::time::timeout(Duration::from_millis(ms), handshake).await {
                 Ok(r) => r,
@@ -238,7 +241,7 @@ mod tests {
         let settings = TlsSettings {
             cert: PemSource::Path("/nonexistent/cert.pem".into()),
             key: PemSource::Inline(Vec::new()),
-            handshake_timeout_ms: 0,
+            tls_handshake_timeout_ms: 0,
         };
         let err = TlsLayer::new(settings, false, Arc::default())
             .unwrap_err()

@@ -318,7 +318,7 @@ async fn queue_full_is_503_and_an_unanswered_request_is_504() {
     // Nobody consumes: one request fills the queue (length 1) and waits for its answer.
     let mut config = RuntimeConfig::default();
     config.timeouts.response_ms = 500;
-    config.timeouts.enqueue_retry_ms = 50;
+    config.timeouts.ipc_enqueue_retry_ms = 50;
     let ipc_config = IpcConfig {
         request_queue_len: 1,
         ..IpcConfig::default()

@@ -94,7 +94,7 @@ async fn handshake_echo_reject_and_close_through_the_ipc() {
     let config = RuntimeConfig {
         host: [127, 0, 0, 1].into(),
         port: 0,
-        threads: 1,
+        runtime_threads: 1,
         ..RuntimeConfig::default()
     };
     let server =

@@ -121,9 +121,9 @@ impl GuardLimits {
             max_headers: limits.max_headers,
             max_header_size: limits.max_header_size,
             max_body_size: limits.max_body_size as u64,
-            header_timeout_ms: timeouts.header_ms,
-            keepalive_timeout_ms: timeouts.keepalive_ms,
-            send_timeout_ms: timeouts.send_ms,
+            header_timeout_ms: timeouts.header_timeout_ms,
+            keepalive_timeout_ms: timeouts.keepalive_timeout_ms,
+            send_timeout_ms: timeouts.send_timeout_ms,
         }
     }
 

@@ -89,10 +89,10 @@ impl H2Server {
     /// Settings from the runtime configuration.
     pub fn new(config: &RuntimeConfig) -> Self {
         let mut builder = http2::Builder::new(TokioExecutor::new());
-        let streams = if config.http2.max_streams == 0 {
+        let streams = if config.http2.http2_max_streams == 0 {
             crate::config::DEFAULT_HTTP2_MAX_STREAMS
         } else {
-            config.http2.max_streams
+            config.http2.http2_max_streams
         };
         builder
             .timer(TokioTimer::new())
@@ -103,8 +103,8 @@ impl H2Server {
         let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
         H2Server {
             builder,
-            idle: ms(config.http2.idle_timeout_ms),
-            send: ms(config.timeouts.send_ms),
+            idle: ms(config.http2.http2_idle_timeout_ms),
+            send: ms(config.timeouts.send_timeout_ms),
         }
     }
 

@@ -225,7 +225,7 @@ pub(crate) async fn push_request(
             }
         }
     }
-    let retry = Duration::from_millis(shared.config.timeouts.enqueue_retry_ms);
+    let retry = Duration::from_millis(shared.config.timeouts.ipc_enqueue_retry_ms);
     if !retry.is_zero() {
         let deadline = tokio::time::Instant::now() + retry;
         shared.parked.fetch_add(1, Ordering::AcqRel);
@@ -353,7 +353,7 @@ fn build_response(
             .insert(CONTENT_LENGTH, HeaderValue::from(first.total_len));
         Some(u64::from(first.total_len))
     };
-    let idle = match shared.config.timeouts.stream_idle_ms {
+    let idle = match shared.config.timeouts.stream_idle_timeout_ms {
         0 => None,
         ms => Some(Duration::from_millis(ms)),
     };

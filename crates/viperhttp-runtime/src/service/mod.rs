@@ -98,7 +98,7 @@ pub async fn handle(
     let crowded = open * 10 >= shared.config.limits.max_connections * 9;
     let mut keep_alive = wants_keep_alive(req.headers(), req.version())
         && served < shared.config.limits.max_keepalive_requests
-        && shared.config.timeouts.keepalive_ms > 0
+        && shared.config.timeouts.keepalive_timeout_ms > 0
         && !crowded;
     let is_head = req.method() == http::Method::HEAD;
     let is_http10 = req.version() == Version::HTTP_10;

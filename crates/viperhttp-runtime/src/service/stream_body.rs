@@ -49,7 +49,7 @@ pub(super) struct IpcStreamBody {
 impl IpcStreamBody {
     /// The body after the first frame: `first` (its bytes, possibly empty), then what
     /// `slot` delivers. `remaining` is the `total_len` still owed (`None`: chunked);
-    /// `idle` the `stream_idle_ms` between frames.
+    /// `idle` the `stream_idle_timeout_ms` between frames.
     pub(super) fn new(
         conn: Arc<ConnGuard>,
         first: Bytes,

@@ -54,7 +54,7 @@ pub(super) async fn run(shared: Arc<Shared>, registered: Registered, on_upgrade:
             return;
         }
     };
-    let max = shared.config.ws.max_message_size;
+    let max = shared.config.ws.ws_max_message_size;
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
@@ -124,9 +124,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let settings = &shared.config.ws;
-    let ping_every =
-        (settings.ping_interval_ms > 0).then(|| Duration::from_millis(settings.ping_interval_ms));
-    let pong_timeout = Duration::from_millis(settings.pong_timeout_ms);
+    let ping_every = (settings.ws_ping_interval_ms > 0)
+        .then(|| Duration::from_millis(settings.ws_ping_interval_ms));
+    let pong_timeout = Duration::from_millis(settings.ws_pong_timeout_ms);
     let mut next_ping = ping_every.map(|p| Instant::now() + p);
     let mut pong_due: Option<Instant> = None;
     loop {
@@ -154,7 +154,7 @@ where
             close_with(ws, code::GOING_AWAY, "Server shutting down").await;
             return code::GOING_AWAY;
         }
-        let can_read = conn.unconsumed.load(Ordering::Acquire) < settings.queue_size;
+        let can_read = conn.unconsumed.load(Ordering::Acquire) < settings.ws_queue_size;
         if !can_read {
             // Reading is paused for the app (inbound backpressure): a pong could not be seen,
             // and the peer just sent enough to fill the queue, so keep-alive waits too.

@@ -193,8 +193,8 @@ pub(crate) async fn handshake(
     }
     ServerStats::bump(&shared.stats.ws_handoffs);
 
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_millis(shared.config.ws.handshake_timeout_ms);
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(shared.config.ws.ws_handshake_timeout_ms);
     let reply = loop {
         if let Some(reply) = registered.conn().take_reply() {
             break Some(reply);

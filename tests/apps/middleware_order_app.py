@@ -1,4 +1,4 @@
-"""Gap app (tests/test_gaps_framework.py): middleware forms and rules of api.md §8 that
+"""Middleware kinds and order (tests/test_middleware.py): middleware forms and rules of api.md §8 that
 tests/apps/fw_middleware_app.py does not exercise over HTTP.
 
 Registered (index, form, priority):
@@ -10,7 +10,7 @@ Registered (index, form, priority):
 Expected chain for /order: func_mw, eq_first, eq_second, INSTANCE, sync_mw, handler.
 
 No exception handlers are registered, so a middleware's `HTTPException` gets the default JSON.
-Run as `python gap_middleware_app.py PORT [MODE]`; MODE "base-instance" also registers an
+Run as `python middleware_order_app.py PORT [MODE]`; MODE "base-instance" also registers an
 instance of a `BaseHTTPMiddleware` subclass (`add_middleware(BaseInstance())`, docs/internals/framework.md:
 "Instances passed to add_middleware are used as they are"), which adds `X-Base-Instance`.
 """

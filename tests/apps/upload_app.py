@@ -1,8 +1,8 @@
-"""Gap app (tests/test_gaps_framework.py): uploads up to `max_body_size`, raised to exactly
+"""Large uploads (tests/test_forms.py): uploads up to `max_body_size`, raised to exactly
 8 MiB (api.md §6; runtime.md §4.7). The bridge sets the form file limit from
 `run(max_body_size=...)`, so a file part of almost 8 MiB must parse.
 
-Run as `python gap_upload_app.py PORT`.
+Run as `python upload_app.py PORT`.
 """
 import hashlib
 import sys

@@ -1,4 +1,4 @@
-"""Gap app (tests/test_gaps_framework.py): exception rules of api.md §10 not exercised over
+"""Exception handlers (tests/test_errors.py): exception rules of api.md §10 not exercised over
 HTTP elsewhere.
 
 - lookup: MRO first, then the first registered type for which `isinstance` holds (an ABC with
@@ -9,7 +9,7 @@ HTTP elsewhere.
 - tracebacks only in the log, on logger `viperhttp` (a capturing handler on that logger
   records every record that reaches it; stderr output is kept for the test's log reads).
 
-Run: python gap_errors_app.py PORT [MODE]; MODE "catchall" also registers a handler for
+Run: python error_handlers_app.py PORT [MODE]; MODE "catchall" also registers a handler for
 `Exception`, which then catches everything, `HTTPException` included.
 """
 import abc

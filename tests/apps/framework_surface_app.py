@@ -1,4 +1,5 @@
-"""Gap app (tests/test_gaps_framework.py): framework surface not exercised over HTTP elsewhere.
+"""Framework surface over HTTP (tests/test_app.py, test_routing.py, test_params.py, test_request.py,
+test_deps.py): app state, routing, routers, query casts and dependencies.
 
 Routing (api.md §3): every method decorator, `route`/`api_route` on app and Router, the Allow
 order rules, a leading-slash-less pattern, literal/param/path precedence without
@@ -9,7 +10,7 @@ teardown error rules, async-generator contract errors, `current_request()` insid
 App members (§2.2): `state`, `routes()`, `match()` while serving.
 
 No Python middleware: unmatched paths/methods are answered natively.
-Run as `python gap_framework_app.py PORT`.
+Run as `python framework_surface_app.py PORT`.
 """
 import asyncio
 import sys

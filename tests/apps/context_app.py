@@ -1,6 +1,6 @@
-"""Gap app (tests/test_gaps_spine.py): entry-point variants and per-request context.
+"""Entry-point variants and per-request context (tests/test_app.py, tests/test_spine.py).
 
-Run: python gap_spine_app.py PORT [MODE]
+Run: python context_app.py PORT [MODE]
   MODE "app-run-nowifi" (default): app.run(port=PORT, wifi=False)
   MODE "bridge-wifi":              viperhttp_bridge.run(app, port=PORT, wifi=True)
 """

@@ -1,10 +1,10 @@
-"""Gap app (tests/test_gaps_spine.py): the original bridge's manual loop, written against the
+"""The original bridge's manual loop (tests/test_manual_loop.py), written against the
 low-level contract only — `viperhttp.start`, `viperhttp.poll_request()`,
 `app.dispatch(method, path, request)`, `viperhttp.set_current_request` /
 `viperhttp.current_request()`, `viperhttp_bridge.serialize_response()` and
 `viperhttp.send_response()` (bridge README "Notes", runtime.md §2.5 and §3.7, api.md §2.2).
 
-Run: python gap_manual_bridge.py PORT   (SIGTERM stops it, exit 0)
+Run: python manual_loop_app.py PORT   (SIGTERM stops it, exit 0)
 
 The loop records what `poll_request()` returned for every request, so `/mb/poll-shape`
 can report the dict shape of its own poll. If the dict carries no `"request"` entry (a

@@ -1,0 +1,152 @@
+"""The app object and the module-level API (docs/guide, "The app"): the constructor's defaults,
+positional order and type errors, `app.state`, `app.dispatch()`, `viperhttp.active_app()`,
+`viperhttp.current_request()` (outside a request, inside one, isolated across awaits under
+concurrency) and `viperhttp.reset()` refused while serving.
+
+In-process only for the constructor and registration; everything else over real sockets against
+tests/apps/framework_surface_app.py and tests/apps/context_app.py.
+"""
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+import pytest
+
+import viperhttp
+from viperhttp import Depends, HTTPException, Query, Request
+
+FW = "apps/framework_surface_app.py"
+GAP = "apps/context_app.py"
+
+
+def test_constructor_defaults_positional_order_and_type_errors():
+    viperhttp.reset()
+    try:
+        app = viperhttp.ViperHTTP()
+        assert app._docs_config() == {
+            "title": "ViperHTTP API", "version": "1.0.0", "description": "", "docs": True,
+            "openapi_url": "/openapi.json", "docs_url": "/docs", "include_websocket_docs": True,
+            "cache_schema": True, "servers": None, "redoc_url": "/redoc"}
+        viperhttp.reset()
+        app = viperhttp.ViperHTTP("T", "2.0", "D", False, None, "/d", False, False, ["http://a"])
+        cfg = app._docs_config()
+        assert (cfg["title"], cfg["version"], cfg["description"], cfg["docs"], cfg["openapi_url"],
+                cfg["docs_url"], cfg["include_websocket_docs"], cfg["cache_schema"], cfg["servers"]) == \
+            ("T", "2.0", "D", False, None, "/d", False, False, ["http://a"])
+        app.configure_docs(title="New", redoc_url=None)
+        cfg = app._docs_config()
+        assert (cfg["title"], cfg["version"], cfg["redoc_url"], cfg["docs_url"]) == ("New", "2.0", None, "/d")
+        with pytest.raises(TypeError, match="^title must be str$"):
+            app.configure_docs(title=1)
+        assert app._docs_config()["title"] == "New"
+        viperhttp.reset()
+        for kwargs, message in (
+            ({"title": 1}, "title must be str"),
+            ({"version": 1.0}, "version must be str"),
+            ({"description": b"x"}, "description must be str"),
+            ({"openapi_url": 5}, "openapi_url must be str or None"),
+            ({"docs_url": ["/d"]}, "docs_url must be str or None"),
+        ):
+            with pytest.raises(TypeError) as info:
+                viperhttp.ViperHTTP(**kwargs)
+            assert str(info.value) == message
+            assert viperhttp.active_app() is None  # a failed constructor leaves no active app
+        for kwargs in ({"port": 8080}, {"https": True}, {"tls_cert_pem": "x"}):
+            with pytest.raises(TypeError):
+                viperhttp.ViperHTTP(**kwargs)
+    finally:
+        viperhttp.reset()
+
+def test_app_state_is_a_per_app_dict_with_attribute_access(app):
+    state = app.state
+    assert isinstance(state, dict) and state is app.state and state == {}
+    state["a"] = 1
+    state.b = 2
+    assert app.state.a == 1 and app.state["b"] == 2 and app.state.get("b") == 2
+    viperhttp.reset()
+    other = viperhttp.ViperHTTP()
+    assert other.state == {} and other.state is not state
+
+def test_dispatch_with_request_422_http_exception_and_dep_marker(app):
+    seen = {}
+
+    @app.get("/h/{n:int}", query={"q": Query("d", str)})
+    def handler(n, q, request):
+        seen["request"] = request
+        seen["current"] = viperhttp.current_request()
+        return {"n": n, "q": q}
+
+    @app.get("/typed", query={"page": int})
+    def typed(page):
+        return page
+
+    @app.get("/raises")
+    def raises():
+        raise HTTPException(409, "conflict", headers={"X-C": "1"})
+
+    def dep():
+        return 1
+
+    @app.get("/with-deps", deps={"d": Depends(dep)})
+    def with_deps(d):
+        return d
+
+    request = Request(method="GET", path="/h/5", query="q=a+b")
+    assert app.dispatch("GET", "/h/5?q=a+b", request) == {"n": 5, "q": "a b"}
+    assert seen["request"] is request and seen["current"] is request
+    assert request.path_params == {"n": 5}
+    assert viperhttp.current_request() is None  # reset after the call
+    r = app.dispatch("GET", "/typed?page=x")
+    assert (r["status_code"], r["body"]) == (422, {"detail": "Invalid query param: page"})
+    r = app.dispatch("GET", "/typed")
+    assert (r["status_code"], r["body"]) == (422, {"detail": "Missing query param: page"})
+    r = app.dispatch("GET", "/raises")
+    assert (r["status_code"], r["body"], r["headers"]) == (409, {"detail": "conflict"}, {"X-C": "1"})
+    marker = app.dispatch("GET", "/with-deps")
+    assert marker["__vhttp_dep_call__"] is True and marker["handler"] is with_deps
+    assert {"handler", "params", "deps", "request", "background"} <= set(marker)
+
+def test_app_state_and_match_while_serving(serve):
+    c = serve(FW).client
+    first = c.get("/state/bump").json()
+    assert first == {"boot": "before-run", "counter": 1, "get": 1, "is_dict": True, "same": True}
+    assert c.get("/state/bump").json()["counter"] == 2  # state survives run() and requests
+    assert c.get("/meta/match", params={"p": "/m/a/b?x=1"}).json() == {"found": "m_path", "params": {"rest": "a/b"}}
+    assert c.get("/meta/match", params={"method": "POST", "p": "/m/special"}).json() == {"found": None}
+
+
+def test_current_request_is_none_outside_a_request():
+    assert viperhttp.current_request() is None
+    marker = object()
+    assert viperhttp.set_current_request(marker) is None
+    try:
+        assert viperhttp.current_request() is marker
+    finally:
+        assert viperhttp.set_current_request(None) is marker
+    assert viperhttp.current_request() is None
+
+def test_active_app_and_current_request_inside_a_handler(serve):
+    assert serve(GAP).client.get("/outside").json() == {"active_is_app": True, "current_path": "/outside"}
+
+def test_reset_refused_while_serving(serve):
+    """api.md §1.2 (decision): reset() while a server is running → RuntimeError."""
+    c = serve(GAP).client
+    r = c.get("/reset-while-running").json()
+    assert r["raised"] == "RuntimeError", r
+    assert c.get("/ok").text == "ok"  # routes survived
+
+def test_current_request_isolated_across_awaits_under_concurrency(serve):
+    server = serve(GAP)
+    run = uuid.uuid4().hex[:6]
+
+    def one(i: int) -> dict:
+        marker = f"{run}-{i}"
+        r = server.client.get(f"/ctx/{marker}", headers={"X-Marker": marker})
+        return {"i": i, "status": r.status_code, **r.json()}
+
+    # 12 at a time: within the default bridge capacity (4 workers + queue 16), so no 503s.
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(one, range(96)))
+    bad = [r for r in results if r["status"] != 200 or not r["all_own"]
+           or r["marker"] != f"{run}-{r['i']}" or r["path"] != f"/ctx/{run}-{r['i']}"]
+    assert not bad, bad[:5]
