@@ -235,7 +235,7 @@ fn start(config: RuntimeConfig, ipc_config: &IpcConfig) -> (ServerHandle, Arc<Ip
     let config = RuntimeConfig {
         host: [127, 0, 0, 1].into(),
         port: 0,
-        threads: 1,
+        runtime_threads: 1,
         ..config
     };
     let server = ServerHandle::start(config, ipc.clone(), routes, Arc::default()).unwrap();
@@ -317,10 +317,10 @@ async fn requests_bodies_and_streams_through_a_fake_consumer() {
 async fn queue_full_is_503_and_an_unanswered_request_is_504() {
     // Nobody consumes: one request fills the queue (length 1) and waits for its answer.
     let mut config = RuntimeConfig::default();
-    config.timeouts.response_ms = 500;
+    config.timeouts.response_timeout_ms = 500;
     config.timeouts.ipc_enqueue_retry_ms = 50;
     let ipc_config = IpcConfig {
-        request_queue_len: 1,
+        ipc_request_queue_len: 1,
         ..IpcConfig::default()
     };
     let (server, ipc) = start(config, &ipc_config);
