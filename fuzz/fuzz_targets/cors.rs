@@ -1,4 +1,4 @@
-//! Native CORS (`crates/viperhttp-runtime/src/cors.rs`, runtime.md §7.1) on
+//! Native CORS (`crates/viperhttp-runtime/src/cors.rs`, docs/internals/cors-hosts-ratelimit.md#cors-corsrs) on
 //! arbitrary `Origin` / request-header bytes.
 //!
 //! * `CorsConfig::new` on arbitrary strings never panics; it fails only with

@@ -1,4 +1,4 @@
-//! Native JSON encoder for response bodies (`runtime.md` §3.7). It must give
+//! Native JSON encoder for response bodies (docs/internals/bridge.md#decisions-on-serialisation). It must give
 //! exactly the bytes of
 //! `json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()`
 //! for everything it accepts; anything else (subclasses, non-str keys, NaN,

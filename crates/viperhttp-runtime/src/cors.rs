@@ -1,4 +1,4 @@
-//! Native CORS (`runtime.md` §7.1): the validated configuration built from
+//! Native CORS (docs/internals/cors-hosts-ratelimit.md#cors-corsrs): the validated configuration built from
 //! the plain values the binding extracted from `CORSMiddleware` keywords, and
 //! the per-request algorithm (preflight answer or headers to add).
 //!
@@ -38,7 +38,7 @@ pub const MAX_HEADERS_LEN: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CorsConfigError {
-    /// A value over its limit (§7.1). Too many origins uses the same text:
+    /// A value over its limit (docs/internals/cors-hosts-ratelimit.md#cors-corsrs). Too many origins uses the same text:
     /// the spec names no other message for the list limits.
     #[error("cors value too long")]
     TooLong,
@@ -256,7 +256,7 @@ impl CorsConfig {
     /// suffix match; else exact), `allow_methods` (`"*"` → the default
     /// list), `allow_headers` (`"*"` → any), credentials, `expose_headers`
     /// (`None` or empty → no header) and `max_age` (0 → no header).
-    /// Limits (§7.1, host values): at most [`MAX_ORIGINS`] origins, each
+    /// Limits (docs/internals/cors-hosts-ratelimit.md#cors-corsrs, host values): at most [`MAX_ORIGINS`] origins, each
     /// shorter than [`MAX_ORIGIN_LEN`]; methods shorter than
     /// [`MAX_METHODS_LEN`]; headers and expose shorter than
     /// [`MAX_HEADERS_LEN`] → [`CorsConfigError::TooLong`].
@@ -331,7 +331,7 @@ impl CorsConfig {
             .any(|rule| rule.matches(origin, parsed.as_ref()))
     }
 
-    /// The CORS decision for one request (§7.1 algorithm). Cheap when the
+    /// The CORS decision for one request (docs/internals/cors-hosts-ratelimit.md#cors-corsrs algorithm). Cheap when the
     /// request has no `Origin` (one header lookup).
     pub fn evaluate(&self, method: &Method, headers: &HeaderMap) -> CorsOutcome {
         let Some(origin) = headers.get(ORIGIN).filter(|v| !v.is_empty()) else {
@@ -416,7 +416,7 @@ pub enum CorsOutcome {
     Simple(Option<CorsHeaders>),
 }
 
-/// The non-preflight CORS headers for one request (§7.1).
+/// The non-preflight CORS headers for one request (docs/internals/cors-hosts-ratelimit.md#cors-corsrs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorsHeaders {
     allow_origin: HeaderValue,

@@ -1,4 +1,4 @@
-//! Native rate limiting (`runtime.md` §7.3): a token bucket per client IP in
+//! Native rate limiting (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs): a token bucket per client IP in
 //! a bounded table with least-recently-seen eviction, and the `429` answer.
 //!
 //! Arithmetic: the original keeps Q16 fixed-point tokens refilled per whole
@@ -102,7 +102,7 @@ impl RateLimitConfigError {
 }
 
 impl RateLimitConfig {
-    /// Apply the `RateLimitMiddleware` keyword rules (§7.3): `rate` /
+    /// Apply the `RateLimitMiddleware` keyword rules (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs): `rate` /
     /// `burst` (defaults 20 / 40, each ≥ 0) or the doc aliases
     /// `max_requests` / `window_sec` (`burst = max_requests`, `rate =
     /// max_requests / window_sec`; a missing one takes the docs' 100 / 60);

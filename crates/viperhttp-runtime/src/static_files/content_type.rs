@@ -1,4 +1,4 @@
-//! Content type by file extension (`runtime.md` §6.3): the original's table
+//! Content type by file extension (docs/internals/static-files.md#responses): the original's table
 //! plus the host's additions, as a small explicit table (not `mime_guess`, so
 //! the answers are exactly the spec's and cannot drift with a crate update).
 
@@ -46,7 +46,7 @@ const TABLE: &[(&str, &str)] = &[
 /// The `Content-Type` for a file path or name: the extension is what follows
 /// the last `.` of the last path segment, compared case-insensitively;
 /// anything unknown (or no extension) is `application/octet-stream`.
-/// Shared with `FileResponse` (`runtime.md` §6.6).
+/// Shared with `FileResponse` (docs/internals/static-files.md#transfer).
 pub fn content_type_for(path: impl AsRef<Path>) -> &'static str {
     let path = path.as_ref();
     // `Path::extension` would say "none" for `.html`; the spec's rule is the
@@ -63,7 +63,7 @@ pub fn content_type_for(path: impl AsRef<Path>) -> &'static str {
         .map_or(OCTET_STREAM, |(_, t)| t)
 }
 
-/// True for the types worth compressing on the fly (§6.5): `text/*`,
+/// True for the types worth compressing on the fly (docs/internals/static-files.md#gzip): `text/*`,
 /// JavaScript, JSON, XML, SVG and WebAssembly.
 pub(crate) fn is_compressible(content_type: &str) -> bool {
     let base = content_type

@@ -1,4 +1,4 @@
-//! The `Range` header for static files (`runtime.md` §6.4).
+//! The `Range` header for static files (docs/internals/static-files.md#responses).
 //!
 //! A small parser instead of `http-range-header`: that crate accepts and
 //! returns multi-range requests (the spec wants 416 for any `,`), validates
@@ -35,7 +35,7 @@ fn parse_pos(s: &str) -> Option<u64> {
     Some(s.parse::<u64>().unwrap_or(u64::MAX))
 }
 
-/// Evaluate one `Range` header value (§6.4): single `bytes=a-b`, `bytes=a-`
+/// Evaluate one `Range` header value (docs/internals/static-files.md#responses): single `bytes=a-b`, `bytes=a-`
 /// or `bytes=-n`. The unit is compared case-insensitively (RFC 9110 §14.1:
 /// range units are case-insensitive); whitespace around the value and around
 /// the two numbers is tolerated.
