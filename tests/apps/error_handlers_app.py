@@ -1,4 +1,4 @@
-"""Exception handlers (tests/test_errors.py): exception rules of api.md §10 not exercised over
+"""Exception handlers (tests/test_errors.py): exception rules of docs/internals/framework.md not exercised over
 HTTP elsewhere.
 
 - lookup: MRO first, then the first registered type for which `isinstance` holds (an ABC with

@@ -1,4 +1,4 @@
-"""Middleware kinds and order (tests/test_middleware.py): middleware forms and rules of api.md §8 that
+"""Middleware kinds and order (tests/test_middleware.py): middleware forms and rules of docs/internals/framework.md that
 tests/apps/fw_middleware_app.py does not exercise over HTTP.
 
 Registered (index, form, priority):
