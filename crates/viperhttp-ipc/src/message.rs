@@ -7,7 +7,8 @@
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IpcMsg {
-    /// HTTP request id, or WebSocket `conn_id` (docs/internals/ipc.md#9-request-ids). 0 = "no request".
+    /// HTTP request id, or WebSocket `conn_id` (docs/internals/ipc.md#9-request-ids). 0 = "no
+    /// request".
     pub request_id: u32,
     /// Message type, a [`MsgType`] value.
     pub msg_type: u8,

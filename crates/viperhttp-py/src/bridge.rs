@@ -1,8 +1,8 @@
-//! The interpreter-thread side of the IPC (docs/internals/ipc.md, docs/internals/bridge.md#streaming):
-//! taking request records (one batch per call, blob copied into Python
-//! objects, ring released at once) and sending responses (normalised and
-//! serialised natively, written into the response ring, pushed to the queue).
-//! Every wait happens detached from the interpreter.
+//! The interpreter-thread side of the IPC (docs/internals/ipc.md,
+//! docs/internals/bridge.md#streaming): taking request records (one batch per call, blob copied
+//! into Python objects, ring released at once) and sending responses (normalised and serialised
+//! natively, written into the response ring, pushed to the queue). Every wait happens detached from
+//! the interpreter.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -338,7 +338,8 @@ pub(crate) fn push_record(
 }
 
 /// Send a serialised response; bodies larger than a quarter of the ring go as
-/// stream frames with `total_len` set (Content-Length, docs/internals/bridge.md#decisions-on-serialisation).
+/// stream frames with `total_len` set (Content-Length,
+/// docs/internals/bridge.md#decisions-on-serialisation).
 fn send_outgoing(py: Python<'_>, r: &Running, id: u32, out: Outgoing) -> PyResult<()> {
     if r.ipc.is_cancelled(id) {
         r.ipc.clear_cancelled(id);
@@ -397,7 +398,8 @@ fn send_outgoing(py: Python<'_>, r: &Running, id: u32, out: Outgoing) -> PyResul
 }
 
 /// `_send_result(request_id, result)`: the bridge's fast path — normalise and
-/// serialise any handler result natively (docs/internals/requests-responses.md#return-values) and send it.
+/// serialise any handler result natively (docs/internals/requests-responses.md#return-values) and
+/// send it.
 #[pyfunction]
 pub fn _send_result(py: Python<'_>, request_id: u32, result: &Bound<'_, PyAny>) -> PyResult<()> {
     let r = running()?;
@@ -406,7 +408,8 @@ pub fn _send_result(py: Python<'_>, request_id: u32, result: &Bound<'_, PyAny>) 
 }
 
 /// `send_response(response)` / `send_response(request_id, response)`
-/// (docs/internals/bridge.md#decisions-on-serialisation): the low-level call, strict about body types.
+/// (docs/internals/bridge.md#decisions-on-serialisation): the low-level call, strict about body
+/// types.
 #[pyfunction]
 #[pyo3(signature = (a, b=None))]
 pub fn send_response(

@@ -1,14 +1,13 @@
-//! The process-wide native configuration registry (docs/internals/static-files.md, docs/internals/cors-hosts-ratelimit.md):
-//! static mounts, CORS, trusted hosts and rate limiting, filled by Python
-//! calls and frozen into the runtime's config when a server starts.
+//! The process-wide native configuration registry (docs/internals/static-files.md,
+//! docs/internals/cors-hosts-ratelimit.md): static mounts, CORS, trusted hosts and rate limiting,
+//! filled by Python calls and frozen into the runtime's config when a server starts.
 //!
 //! Each call converts the user's raw Python values, validates them (errors
-//! raise here, at the call, with the exact messages of docs/internals/static-files.md,
-//! docs/internals/cors-hosts-ratelimit.md#cors-corsrs and docs/internals/cors-hosts-ratelimit.md, docs/internals/static-files.md) and stores the result; the last call
-//! wins. This is server config: while a server runs (`SERVER_RUNNING`, set by
-//! `server.rs`) every configuring call raises `ServerRunningError` (an
-//! `OSError` with `EBUSY`, crate::errors) — the runtime
-//! holds a frozen snapshot, so a change could not take effect anyway.
+//! raise here, at the call, with the exact messages listed in docs/internals/static-files.md and
+//! docs/internals/cors-hosts-ratelimit.md) and stores the result; the last call wins. This is
+//! server config: while a server runs (`SERVER_RUNNING`, set by `server.rs`) every configuring call
+//! raises `ServerRunningError` (an `OSError` with `EBUSY`, crate::errors) — the runtime holds a
+//! frozen snapshot, so a change could not take effect anyway.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -182,7 +181,8 @@ fn cors_joined(value: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// `allow_origins`: a str (a comma string is split into entries) or a
-/// list/tuple of str (docs/internals/cors-hosts-ratelimit.md#cors-corsrs, docs/internals/cors-hosts-ratelimit.md).
+/// list/tuple of str (docs/internals/cors-hosts-ratelimit.md#cors-corsrs,
+/// docs/internals/cors-hosts-ratelimit.md).
 fn cors_origins(value: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if let Ok(s) = value.cast::<PyString>() {
         return Ok(s
@@ -265,7 +265,8 @@ fn cors_max_age(value: &Bound<'_, PyAny>) -> PyResult<u32> {
 /// `add_middleware(TrustedHostMiddleware, **kwargs)`: validate and store the
 /// trusted-host check. Keywords: `allowed_hosts` (str or list/tuple of str;
 /// absent/`None` = allow any), `enabled` (default True), `priority`
-/// (ignored). The check is dropped when off (docs/internals/cors-hosts-ratelimit.md#trusted-host-trusted_hostrs decision).
+/// (ignored). The check is dropped when off
+/// (docs/internals/cors-hosts-ratelimit.md#trusted-host-trusted_hostrs decision).
 #[pyfunction]
 #[pyo3(signature = (**kwargs))]
 pub fn configure_trusted_host(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
@@ -313,7 +314,8 @@ fn rate_number(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
 /// `add_middleware(RateLimitMiddleware, **kwargs)`: validate and store the
 /// limiter. Keywords: `rate`, `burst` or the doc aliases `max_requests`,
 /// `window_sec` (mixing → `TypeError`), `enabled`, `priority` (ignored).
-/// A zero rate/burst or `enabled=False` turns the limiter off (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs).
+/// A zero rate/burst or `enabled=False` turns the limiter off
+/// (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs).
 #[pyfunction]
 #[pyo3(signature = (**kwargs))]
 pub fn configure_rate_limit(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {

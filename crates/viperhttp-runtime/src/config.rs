@@ -1,8 +1,7 @@
 //! `RuntimeConfig`: plain data, built once by the binding from `app.run()`
-//! keywords (validated there, docs/internals/architecture.md#knobs) before any runtime thread starts.
-//! Each field set by a keyword carries that keyword's name
-//! (docs/internals/architecture.md, "Knobs").
-//! Defaults are defined here, once.
+//! keywords (validated there, docs/internals/architecture.md#knobs) before any runtime thread
+//! starts. Each field set by a keyword carries that keyword's name (docs/internals/architecture.md,
+//! "Knobs"). Defaults are defined here, once.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -224,7 +223,8 @@ impl Default for WsSettings {
 }
 
 impl RuntimeConfig {
-    /// The default worker thread count: CPUs − 1, at least 1, at most 8 (docs/internals/architecture.md).
+    /// The default worker thread count: CPUs − 1, at least 1, at most 8
+    /// (docs/internals/architecture.md).
     pub fn default_threads() -> usize {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())

@@ -1,5 +1,5 @@
-//! Response demultiplexing (docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol host decision): one slot per
-//! in-flight request id, filled by the dispatcher task that drains the
+//! Response demultiplexing (docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol host
+//! decision): one slot per in-flight request id, filled by the dispatcher task that drains the
 //! response queue, awaited by the connection task that owns the request.
 //!
 //! The dispatcher copies each frame's header block and body out of the
@@ -22,9 +22,9 @@ use crate::stats::ServerStats;
 /// Internal frame flag (never on the wire): the response timeout fired.
 pub const TIMED_OUT: u8 = 0x80;
 
-/// Internal flag of a synthetic frame: the interpreter is gone (docs/internals/bridge.md#start-and-stop),
-/// answer `503 Service Unavailable` and close. Like [`TIMED_OUT`], outside the
-/// IPC flag bits.
+/// Internal flag of a synthetic frame: the interpreter is gone
+/// (docs/internals/bridge.md#start-and-stop), answer `503 Service Unavailable` and close. Like
+/// [`TIMED_OUT`], outside the IPC flag bits.
 pub const ABANDONED: u8 = 0x40;
 
 /// Period of the response-timeout sweep: a 504 comes at most this late.
@@ -249,7 +249,8 @@ impl Pending {
         }
     }
 
-    /// Fail every request still in flight (docs/internals/bridge.md#start-and-stop: the interpreter died).
+    /// Fail every request still in flight (docs/internals/bridge.md#start-and-stop: the interpreter
+    /// died).
     pub fn abandon_all(&self, stats: &ServerStats) {
         let slots: Vec<Arc<Slot>> = self.slots.lock().drain().map(|(_, s)| s).collect();
         stats.ipc_pending_used.store(0, Ordering::Relaxed);

@@ -7,7 +7,7 @@
 //! convert its parameters). Every registration clones the current
 //! [`RouteTable`] (nodes are `Arc`-shared, so only the touched nodes are
 //! copied), modifies the copy and publishes it with `arc-swap`; a reader holding
-//! an older snapshot keeps seeing it unchanged (docs/internals/architecture.md).
+//! an older snapshot keeps seeing it unchanged (docs/internals/framework.md#routing).
 //!
 //! Matching rules:
 //! - the path is cut at the first `?`; a leading `/` is skipped; `""` and `"/"`
@@ -18,11 +18,11 @@
 //!   of the path including `/` (without the one ignored trailing `/`);
 //! - no backtracking: once a child was taken, a later failure is a miss.
 //!
-//! Design decisions (beyond the spec text):
+//! Design decisions (beyond the original's rules):
 //! - A parameter child and a `{x:path}` child at the same position conflict
-//!   (`CONFLICT`), as in the original router and docs/internals/framework.md#routing ("two different
-//!   parameter names/types at the same position"); so there is at most one
-//!   non-static child per node.
+//!   (`CONFLICT`), as in the original router and docs/internals/framework.md#routing
+//!   ("two different parameter names/types at the same position"); so there is at
+//!   most one non-static child per node.
 //! - More than [`MAX_PARAMS`] parameters in one pattern → `TOO_LARGE` (a limit,
 //!   like the segment length); the same name twice in one pattern → `INVALID`
 //!   (the values become keyword arguments). A parameter name longer than
@@ -809,7 +809,7 @@ fn parse_pattern(pattern: &str) -> Result<Vec<PatternSegment>, RouteError> {
 }
 
 /// The process-wide route registry: an atomically swapped [`RouteTable`]
-/// snapshot plus a writer lock (docs/internals/architecture.md).
+/// snapshot plus a writer lock (docs/internals/framework.md#routing).
 pub struct Routes {
     current: ArcSwap<RouteTable>,
     writer: Mutex<()>,

@@ -1,7 +1,6 @@
-//! Head guard (docs/internals/http.md): a per-connection IO wrapper
-//! between the `TcpStream` and hyper that applies the RFC 9112 checks hyper
-//! leaves to its user, keeps rejections in pipeline order, and owns the
-//! header / keep-alive-idle deadlines.
+//! Head guard (docs/internals/http.md): a per-connection IO wrapper between the `TcpStream` and
+//! hyper that applies the RFC 9112 checks hyper leaves to its user, keeps rejections in pipeline
+//! order, and owns the header / keep-alive-idle deadlines.
 //!
 //! # How it works
 //!
@@ -39,10 +38,10 @@
 //! then EOF: hyper's body fails and the service answers 400 + close. A chunk
 //! size past what `max_body_size` leaves is cut the same way, at its digit, with
 //! [`ConnGuard::body_too_large`] set: the service answers 413 + close. A client
-//! EOF is passed on at once (hyper drops a busy connection, docs/internals/architecture.md
-//! docs/internals/bridge.md#client-disconnect); only the EOF the guard itself produces after a rejection waits.
-//! After a rejection, shutdown drains unread input briefly (lingering close,
-//! RFC 9112 §9.6) so the client can read the rejection instead of a RST.
+//! EOF is passed on at once (hyper drops a busy connection,
+//! docs/internals/bridge.md#client-disconnect); only the EOF the guard itself produces after a
+//! rejection waits. After a rejection, shutdown drains unread input briefly (lingering close, RFC
+//! 9112 §9.6) so the client can read the rejection instead of a RST.
 //! 4. When answering `101 Switching Protocols` (or a 2xx to CONNECT), call
 //!    `ConnGuard::upgrade_accepted()` *before* `request_finished()`: the
 //!    bytes after an upgrade request are held unscanned until then, and

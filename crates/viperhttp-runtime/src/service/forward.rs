@@ -1,8 +1,8 @@
 //! Forwarding a request to Python: read the body within its limits, write the request
-//! record (`IpcMsg` + blob in the request ring, docs/internals/ipc.md docs/internals/framework.md#routing), push it to the
-//! request queue (parking while the queue is full), wait on the request's pending slot,
-//! and turn the first response frame into a hyper response — whole, or with a
-//! [`IpcStreamBody`] that yields the frames still to come.
+//! record (`IpcMsg` + blob in the request ring, docs/internals/ipc.md
+//! docs/internals/framework.md#routing), push it to the request queue (parking while the queue is
+//! full), wait on the request's pending slot, and turn the first response frame into a hyper
+//! response — whole, or with a [`IpcStreamBody`] that yields the frames still to come.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -208,15 +208,17 @@ pub(super) async fn forward_to_python(
 }
 
 /// Push to the request queue; when full, retry twice at once, then wait for
-/// queue space up to `ipc_enqueue_retry_ms` (deferred push, docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol),
-/// never blocking the event loop. Gives up with `503 Queue Full`.
+/// queue space up to `ipc_enqueue_retry_ms` (deferred push,
+/// docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol), never blocking the event
+/// loop. Gives up with `503 Queue Full`.
 pub(crate) async fn push_request(
     shared: &Shared,
     msg: IpcMsg,
 ) -> Result<(), Response<ResponseBody>> {
     let ipc = &shared.ipc;
     let mut msg = msg;
-    // While connections are parked, newcomers queue behind them (FIFO, docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol decision).
+    // While connections are parked, newcomers queue behind them (FIFO,
+    // docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol decision).
     if shared.parked.load(Ordering::Acquire) == 0 {
         for _ in 0..3 {
             match ipc.requests.push(msg) {

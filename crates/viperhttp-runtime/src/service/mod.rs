@@ -49,7 +49,8 @@ pub struct ConnInfo {
     pub tls: bool,
 }
 
-/// A native text response (docs/internals/http.md#responses-written-by-the-runtime): text/plain, body = `text`.
+/// A native text response (docs/internals/http.md#responses-written-by-the-runtime): text/plain,
+/// body = `text`.
 pub fn simple_response(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
     let mut resp = Response::new(ResponseBody::full(Bytes::from_static(text.as_bytes())));
     *resp.status_mut() = status;
@@ -119,8 +120,9 @@ pub async fn handle(
         },
         _ => route_request(&shared, &conn, req, &source).await,
     };
-    // Checked after routing: the stop may have begun while the request was in Python (docs/internals/bridge.md#start-and-stop
-    // step 2: responses in progress carry `close`); hyper would append `close` to a `keep-alive`.
+    // Checked after routing: the stop may have begun while the request was in Python
+    // (docs/internals/bridge.md#start-and-stop step 2: responses in progress carry `close`); hyper
+    // would append `close` to a `keep-alive`.
     if resp.headers().get(CONNECTION).is_some_and(|v| v == CLOSE)
         || shared.stopping.load(Ordering::Relaxed)
     {
@@ -154,9 +156,10 @@ pub async fn handle(
             .insert(http::header::SERVER, server.clone());
     }
     if is_head {
-        // hyper writes no body for HEAD; keep the GET Content-Length (docs/internals/framework.md#routing).
-        // hyper omits an implicit `Content-Length: 0` on HEAD (it cannot know the GET
-        // length); we can, so an empty GET body gives `Content-Length: 0` here too.
+        // hyper writes no body for HEAD; keep the GET Content-Length
+        // (docs/internals/framework.md#routing). hyper omits an implicit `Content-Length: 0` on
+        // HEAD (it cannot know the GET length); we can, so an empty GET body gives `Content-Length:
+        // 0` here too.
         let status = resp.status();
         let may_have_length = !status.is_informational()
             && status != StatusCode::NO_CONTENT
@@ -193,10 +196,10 @@ fn expects_continue(req: &Request<Incoming>) -> bool {
         && !http_body::Body::is_end_stream(req.body())
 }
 
-/// Status-line reason phrases (docs/internals/http.md#responses-written-by-the-runtime, host decision): the IANA phrase
-/// for every registered code, an empty phrase for unknown codes. hyper writes
-/// the `http` crate's canonical reason, which is IANA's except for 203's missing
-/// hyphen, and `<none>` for codes it does not know; both are corrected here.
+/// Status-line reason phrases (docs/internals/http.md#responses-written-by-the-runtime, host
+/// decision): the IANA phrase for every registered code, an empty phrase for unknown codes. hyper
+/// writes the `http` crate's canonical reason, which is IANA's except for 203's missing hyphen, and
+/// `<none>` for codes it does not know; both are corrected here.
 fn set_reason_phrase(resp: &mut Response<ResponseBody>) {
     let status = resp.status();
     let phrase: &'static [u8] = match status.canonical_reason() {

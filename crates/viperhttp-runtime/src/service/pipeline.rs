@@ -81,7 +81,8 @@ pub(super) async fn route_request(
     if let Some(refused) = untrusted_host(shared, &req, source) {
         return refused;
     }
-    // CORS (docs/internals/cors-hosts-ratelimit.md#cors-corsrs): preflights answered here; otherwise remember the headers to add.
+    // CORS (docs/internals/cors-hosts-ratelimit.md#cors-corsrs): preflights answered here;
+    // otherwise remember the headers to add.
     let cors = match &shared.config.cors {
         None => None,
         Some(cfg) => match cfg.evaluate(req.method(), req.headers()) {
@@ -114,7 +115,8 @@ async fn route_checked(
     req: Request<Incoming>,
     source: &SourceCell,
 ) -> Response<ResponseBody> {
-    // Rate limit (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs): every request past parsing, trusted host and CORS.
+    // Rate limit (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs): every request
+    // past parsing, trusted host and CORS.
     let verdict = if let Some(store) = &shared.shared_limiter {
         store.check(conn.peer.ip(), &shared.stats).await
     } else if let Some(limiter) = &shared.rate_limiter {
@@ -132,7 +134,8 @@ async fn route_checked(
         source.set(Source::Ipc);
         return crate::ws::handshake::handshake(shared, conn, req).await;
     }
-    // Static mounts (docs/internals/static-files.md) before Python routes; served natively, never via Python.
+    // Static mounts (docs/internals/static-files.md) before Python routes; served natively, never
+    // via Python.
     let statics = &shared.config.static_files;
     if !statics.is_empty() {
         let target = statics.resolve(req.uri().path(), req.uri().query());

@@ -1,7 +1,6 @@
-//! A streamed body over one opened file (docs/internals/static-files.md#transfer): positional
-//! 64 KiB reads on the blocking pool, from the handle opened for the
-//! request, so a concurrent replace (rename over the file) never mixes two
-//! versions into one response.
+//! A streamed body over one opened file (docs/internals/static-files.md#transfer): positional 64
+//! KiB reads on the blocking pool, from the handle opened for the request, so a concurrent replace
+//! (rename over the file) never mixes two versions into one response.
 //!
 //! `pread` into a fresh buffer per chunk, handed to hyper as `Bytes` without
 //! a copy; `tokio::fs::File` would copy each chunk once more out of its own

@@ -15,7 +15,8 @@ use http::header::ACCEPT_ENCODING;
 use http::HeaderMap;
 use parking_lot::Mutex;
 
-/// Size of the on-the-fly cache, all entries together (docs/internals/static-files.md#gzip: 32 MiB).
+/// Size of the on-the-fly cache, all entries together (docs/internals/static-files.md#gzip: 32
+/// MiB).
 pub const DEFAULT_GZIP_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Smallest file compressed on the fly (docs/internals/static-files.md#gzip).
@@ -27,11 +28,10 @@ pub(crate) const ON_THE_FLY_MAX: u64 = 4 * 1024 * 1024;
 /// Compression level of on-the-fly gzip (docs/internals/static-files.md#gzip).
 const LEVEL: u32 = 6;
 
-/// Does the client accept gzip? (docs/internals/static-files.md#gzip decision) `gzip` or `x-gzip` listed
-/// with q > 0, or — when neither is listed — `*` with q > 0. Tokens are
-/// case-insensitive; `gzip;q=0` refuses gzip even though the original's
-/// substring test would not. An entry with an unparseable q-value is
-/// ignored (RFC 9110 §12.4.2 gives it no meaning).
+/// Does the client accept gzip? (docs/internals/static-files.md#gzip decision) `gzip` or `x-gzip`
+/// listed with q > 0, or — when neither is listed — `*` with q > 0. Tokens are case-insensitive;
+/// `gzip;q=0` refuses gzip even though the original's substring test would not. An entry with an
+/// unparseable q-value is ignored (RFC 9110 §12.4.2 gives it no meaning).
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
     let mut gzip: Option<bool> = None;
     let mut star: Option<bool> = None;
@@ -134,8 +134,8 @@ impl CacheInner {
     }
 }
 
-/// The bounded LRU of on-the-fly gzip results (docs/internals/static-files.md#gzip), shared by every
-/// runtime thread. Cloning shares the cache.
+/// The bounded LRU of on-the-fly gzip results (docs/internals/static-files.md#gzip), shared by
+/// every runtime thread. Cloning shares the cache.
 #[derive(Clone)]
 pub struct GzipCache {
     inner: Arc<Mutex<CacheInner>>,

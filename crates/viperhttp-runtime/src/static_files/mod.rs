@@ -1,14 +1,15 @@
 //! Native static files (docs/internals/static-files.md): mount registration and validation
-//! (docs/internals/static-files.md), per-request resolution (docs/internals/static-files.md#resolution) and serving with content types, ETag,
-//! conditional requests, ranges and gzip (docs/internals/static-files.md#responses).
+//! (docs/internals/static-files.md), per-request resolution
+//! (docs/internals/static-files.md#resolution) and serving with content types, ETag, conditional
+//! requests, ranges and gzip (docs/internals/static-files.md#responses).
 //!
 //! The handler is written here instead of using tower-http's `ServeDir`
-//! (docs/internals/static-files.md decision): `ServeDir` differs in ETag and precondition
-//! handling, percent-decodes and treats directories and index files by its own
-//! rules, does not confine symlinks to the root, adds no `Cache-Control` and
-//! has no on-the-fly gzip with the ETag/`Vary` rules of docs/internals/static-files.md#gzip. Small crates do
-//! the parts: `httpdate`, `flate2`; percent-decoding and the range parser are a
-//! few lines each here because the spec's rules are stricter than the crates'.
+//! (docs/internals/static-files.md decision): `ServeDir` differs in ETag and precondition handling,
+//! percent-decodes and treats directories and index files by its own rules, does not confine
+//! symlinks to the root, adds no `Cache-Control` and has no on-the-fly gzip with the ETag/`Vary`
+//! rules of docs/internals/static-files.md#gzip. Small crates do the parts: `httpdate`, `flate2`;
+//! percent-decoding and the range parser are a few lines each here because the spec's rules are
+//! stricter than the crates'.
 //!
 //! Life cycle: Python calls fill a [`StaticMounts`] builder (validation errors
 //! are raised there, with the exact Python messages as `Display`); `run()`
@@ -148,9 +149,9 @@ impl StaticMounts {
     }
 
     /// `app.mount(prefix, root, html)`: a directory mount. `prefix` must start
-    /// with `/`; `root` may be relative on the host (docs/guide/device-apps.md#device-paths-vfs_root);
-    /// trailing `/` are trimmed from both. The same prefix with the same root
-    /// updates `html`; with another root it is an error.
+    /// with `/`; `root` may be relative on the host
+    /// (docs/guide/device-apps.md#device-paths-vfs_root); trailing `/` are trimmed from both. The
+    /// same prefix with the same root updates `html`; with another root it is an error.
     pub fn mount(&mut self, prefix: &str, root: &str, html: bool) -> Result<(), MountError> {
         self.mount_with(prefix, root, html, false)
     }
@@ -250,11 +251,11 @@ impl StaticMounts {
     }
 
     /// Freeze into the runtime's config at `run()`: map VFS paths under
-    /// `vfs_root` (docs/guide/device-apps.md#device-paths-vfs_root), canonicalise directory roots (a
-    /// root that is missing, not a directory, or that would leave `vfs_root`
-    /// through `..` is logged at WARN and every request under it gets 404),
-    /// and set `static_max_age`. File mounts are mapped but not canonicalised:
-    /// the file is opened per request, so it may appear after the start.
+    /// `vfs_root` (docs/guide/device-apps.md#device-paths-vfs_root), canonicalise directory roots
+    /// (a root that is missing, not a directory, or that would leave `vfs_root` through `..` is
+    /// logged at WARN and every request under it gets 404), and set `static_max_age`. File mounts
+    /// are mapped but not canonicalised: the file is opened per request, so it may appear after the
+    /// start.
     pub fn freeze(&self, vfs_root: Option<&Path>, max_age: u32) -> StaticConfig {
         let dirs = self
             .dirs
@@ -314,7 +315,8 @@ impl StaticMounts {
     }
 }
 
-/// `public, max-age=N`, or `None` for 0 (no `Cache-Control`, docs/internals/static-files.md#responses).
+/// `public, max-age=N`, or `None` for 0 (no `Cache-Control`,
+/// docs/internals/static-files.md#responses).
 fn cache_control_value(max_age: u32) -> Option<HeaderValue> {
     (max_age > 0)
         .then(|| HeaderValue::from_str(&format!("public, max-age={max_age}")).ok())
@@ -333,10 +335,9 @@ fn absolutize(p: &Path) -> PathBuf {
     }
 }
 
-/// Map a VFS path (docs/guide/device-apps.md#device-paths-vfs_root): with `vfs_root` set, `/x` means
-/// `vfs_root/x` and a relative path is relative to `vfs_root`; a path that
-/// climbs above `vfs_root` through `..` is refused (`None`). Unset: the path
-/// is a plain host path.
+/// Map a VFS path (docs/guide/device-apps.md#device-paths-vfs_root): with `vfs_root` set, `/x`
+/// means `vfs_root/x` and a relative path is relative to `vfs_root`; a path that climbs above
+/// `vfs_root` through `..` is refused (`None`). Unset: the path is a plain host path.
 fn map_vfs_path(path: &Path, vfs_root: Option<&Path>) -> Option<PathBuf> {
     let Some(base) = vfs_root else {
         return Some(path.to_path_buf());
@@ -410,7 +411,8 @@ impl Default for StaticConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StaticMatch {
     /// Not a static path: continue with native routes / Python. Includes the
-    /// docs/internals/static-files.md#resolution fall-through (`..` segment or `\` in the raw remainder).
+    /// docs/internals/static-files.md#resolution fall-through (`..` segment or `\` in the raw
+    /// remainder).
     NotStatic,
     /// Matched a mount but refused (encoded `..`/`/`/`\`, NUL, invalid
     /// percent sequence, unusable root): [`serve`] answers the native 404
@@ -488,9 +490,9 @@ impl StaticConfig {
     }
 
     /// Resolve a request path (origin-form, query removed, not decoded) per
-    /// docs/internals/static-files.md#resolution. `query` (without `?`) is only used for the html-mode
-    /// directory redirect's `Location`. No I/O; allocates nothing when nothing
-    /// is mounted or no mount matches.
+    /// docs/internals/static-files.md#resolution. `query` (without `?`) is only used for the
+    /// html-mode directory redirect's `Location`. No I/O; allocates nothing when nothing is mounted
+    /// or no mount matches.
     pub fn resolve(&self, path: &str, query: Option<&str>) -> StaticMatch {
         if self.is_empty() {
             return StaticMatch::NotStatic;
@@ -539,7 +541,8 @@ fn mount_remainder<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
     rest.strip_prefix('/')
 }
 
-/// Build the candidate path under a directory mount (docs/internals/static-files.md#resolution, 4, 6).
+/// Build the candidate path under a directory mount (docs/internals/static-files.md#resolution, 4,
+/// 6).
 fn resolve_under(
     d: &DirMount,
     remainder: &str,
@@ -563,7 +566,8 @@ fn resolve_under(
         if raw.is_empty() {
             continue;
         }
-        // docs/internals/static-files.md#resolution: strict, an invalid escape or invalid UTF-8 names no file.
+        // docs/internals/static-files.md#resolution: strict, an invalid escape or invalid UTF-8
+        // names no file.
         let Some(seg) = crate::percent::decode_strict(raw) else {
             return StaticMatch::NotFound;
         };

@@ -35,10 +35,10 @@ fn parse_pos(s: &str) -> Option<u64> {
     Some(s.parse::<u64>().unwrap_or(u64::MAX))
 }
 
-/// Evaluate one `Range` header value (docs/internals/static-files.md#responses): single `bytes=a-b`, `bytes=a-`
-/// or `bytes=-n`. The unit is compared case-insensitively (RFC 9110 §14.1:
-/// range units are case-insensitive); whitespace around the value and around
-/// the two numbers is tolerated.
+/// Evaluate one `Range` header value (docs/internals/static-files.md#responses): single
+/// `bytes=a-b`, `bytes=a-` or `bytes=-n`. The unit is compared case-insensitively (RFC 9110 §14.1:
+/// range units are case-insensitive); whitespace around the value and around the two numbers is
+/// tolerated.
 pub(crate) fn evaluate(value: &str, size: u64) -> RangeOutcome {
     let value = value.trim();
     let Some(spec) = value

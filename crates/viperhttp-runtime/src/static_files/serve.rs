@@ -1,9 +1,10 @@
-//! Serving one static request (docs/internals/static-files.md#resolution, docs/internals/cors-hosts-ratelimit.md).
+//! Serving one static request (docs/internals/static-files.md#resolution,
+//! docs/internals/cors-hosts-ratelimit.md).
 //!
-//! Evaluation order (docs/internals/static-files.md#responses decision): method (405) → resolve (404 / 307) →
-//! representation (`.gz` sibling, else on-the-fly gzip, else identity) →
-//! `If-None-Match`, or without it `If-Modified-Since` → 304 → `Range` +
-//! `If-Range` (GET) → 206 / 416 → 200.
+//! Evaluation order (docs/internals/static-files.md#responses decision): method (405) → resolve
+//! (404 / 307) → representation (`.gz` sibling, else on-the-fly gzip, else identity) →
+//! `If-None-Match`, or without it `If-Modified-Since` → 304 → `Range` + `If-Range` (GET) → 206 /
+//! 416 → 200.
 //!
 //! Two paths:
 //! - **Hot**: the open-file cache (`cache.rs`) holds the file, validated less
@@ -46,7 +47,8 @@ use super::range::{self, RangeOutcome};
 use super::{StaticConfig, StaticFile, StaticMatch};
 use crate::body::ResponseBody;
 
-/// `text/plain; charset=utf-8`, the type of every native simple response (docs/internals/http.md#responses-written-by-the-runtime).
+/// `text/plain; charset=utf-8`, the type of every native simple response
+/// (docs/internals/http.md#responses-written-by-the-runtime).
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
 /// The last second `httpdate` can format (9999-12-31T23:59:59Z); later
@@ -254,11 +256,11 @@ struct Opened {
     real: PathBuf,
 }
 
-/// Open `path` and check containment (docs/internals/static-files.md#resolution): the real path of the
-/// *opened* handle must lie under `root` (file mounts have none). Checking
-/// the handle rather than canonicalising first leaves no window for a
-/// symlink swapped between check and open. `O_NONBLOCK` keeps a FIFO in the
-/// tree from blocking the open; it changes nothing for regular files.
+/// Open `path` and check containment (docs/internals/static-files.md#resolution): the real path of
+/// the *opened* handle must lie under `root` (file mounts have none). Checking the handle rather
+/// than canonicalising first leaves no window for a symlink swapped between check and open.
+/// `O_NONBLOCK` keeps a FIFO in the tree from blocking the open; it changes nothing for regular
+/// files.
 fn open_contained(path: &Path, root: Option<&Path>) -> Option<Opened> {
     let file = OpenOptions::new()
         .read(true)
@@ -315,8 +317,8 @@ fn http_date(secs: u64) -> HeaderValue {
     .unwrap_or(HeaderValue::from_static(""))
 }
 
-/// The representation chosen for this request (docs/internals/static-files.md#gzip), with its header
-/// values ready.
+/// The representation chosen for this request (docs/internals/static-files.md#gzip), with its
+/// header values ready.
 struct Representation {
     source: Source,
     size: u64,
@@ -417,7 +419,8 @@ fn compress_entry(entry: &Entry, cache: &GzipCache) -> Option<Bytes> {
 }
 
 /// Does this request get the on-the-fly gzip representation of `entry`
-/// (docs/internals/static-files.md#gzip: accepted, no sibling, compressible within bounds, no `Range`)?
+/// (docs/internals/static-files.md#gzip: accepted, no sibling, compressible within bounds, no
+/// `Range`)?
 fn wants_on_the_fly<'a>(entry: &'a Entry, req: &Conditions) -> Option<&'a OnTheFly> {
     if !req.accepts_gzip || req.range.is_some() || entry.sibling.is_some() {
         return None;
@@ -620,7 +623,8 @@ fn respond(
     req: &Conditions,
     cache_control: Option<&HeaderValue>,
 ) -> Prepared {
-    // Headers shared by 200/206/304, in the order of docs/internals/static-files.md#responses (informative).
+    // Headers shared by 200/206/304, in the order of docs/internals/static-files.md#responses
+    // (informative).
     let validators = |h: &mut HeaderMap| {
         h.insert(ETAG, rep.etag.clone());
         h.insert(LAST_MODIFIED, rep.last_modified.clone());
