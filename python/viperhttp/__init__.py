@@ -1,11 +1,11 @@
 """ViperHTTP: a FastAPI-style framework whose HTTP work is done by a native Rust runtime.
 
 This package is the public surface of docs/internals/framework.md: the app, routing, parameters, dependencies,
-requests, responses, middleware and errors, plus the module-level functions of docs/internals/framework.md and the
-native diagnostics of docs/internals/framework.md (re-exported from `viperhttp._native`). Importing it also imports
-the helper modules `viperhttp_bridge`, `viperhttp_lifespan`, `viperhttp_responses` and
-`viperhttp_ws` (docs/internals/framework.md decision), so `app.run`, `app.on_event`, `viperhttp.RedirectResponse`, …
-exist right after `import viperhttp`.
+requests, responses, middleware and errors, plus the module-level functions of docs/internals/framework.md and
+the native diagnostics of docs/internals/framework.md (re-exported from `viperhttp._native`). Importing it
+also imports the helper modules `viperhttp_bridge`, `viperhttp_lifespan`, `viperhttp_responses` and
+`viperhttp_ws` (docs/internals/framework.md decision), so `app.run`, `app.on_event`,
+`viperhttp.RedirectResponse`, … exist right after `import viperhttp`.
 """
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ def version() -> str:
 def set_dep_resolver(resolver: Optional[Callable[..., Any]]) -> None:
     """Replaces dependency resolution for routes with deps (None restores the built-in one).
 
-    The resolver is called with the dependency-call marker dict (docs/internals/bridge.md#one-request) and returns
-    the handler result or an awaitable. Apps and the bridge do not normally need this.
+    The resolver is called with the dependency-call marker dict (docs/internals/bridge.md#one-request) and
+    returns the handler result or an awaitable. Apps and the bridge do not normally need this.
     """
     _set_dep_resolver(resolver)
 
@@ -78,7 +78,7 @@ def reset() -> None:
     _set_dep_resolver(None)
 
 
-# --- diagnostics (docs/internals/framework.md): native functions, with stand-ins so import never fails ------------
+# --- diagnostics (docs/internals/framework.md): native functions, with stand-ins so import never fails ------
 
 def _unavailable(name: str) -> Callable[..., Any]:
     def missing(*args: Any, **kwargs: Any) -> Any:

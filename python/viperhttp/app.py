@@ -1,10 +1,10 @@
 """The app object: `ViperHTTP`, the process-wide active app and the per-request hot path.
 
 Owns docs/internals/framework.md (constructor, members, single-app rule), route registration into the native
-trie (docs/internals/framework.md#routing), mounts (docs/internals/static-files.md), middleware/exception-handler/event registries (docs/internals/framework.md,
-docs/internals/lifespan.md) and `_handle`, the bridge's entry point for one HTTP request
-(docs/internals/architecture.md). Native route ids are registration indices: `_routes_by_id[i]` is the
-`RoutePlan` of native route `i`.
+trie (docs/internals/framework.md#routing), mounts (docs/internals/static-files.md),
+middleware/exception-handler/event registries (docs/internals/framework.md, docs/internals/lifespan.md) and
+`_handle`, the bridge's entry point for one HTTP request (docs/internals/architecture.md). Native route ids
+are registration indices: `_routes_by_id[i]` is the `RoutePlan` of native route `i`.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ _active: List[Optional["ViperHTTP"]] = [None]
 
 
 def active_app() -> Optional["ViperHTTP"]:
-    """The most recently constructed app, or None before any / after `reset()` (docs/internals/framework.md)."""
+    """The most recently constructed app, or None before any / after `reset()`
+    (docs/internals/framework.md)."""
     return _active[0]
 
 
@@ -105,7 +106,8 @@ class ViperHTTP(RouteDecorators):
         })
         if _active[0] is not None:
             raise ValueError("only one ViperHTTP instance supported")
-        # docs/internals/framework.md: a new app starts from an empty route table, no mounts and no CORS config.
+        # docs/internals/framework.md: a new app starts from an empty route table, no mounts and no CORS
+        # config.
         _native.routes_reset()
         _native.native_config_reset()  # static mounts and CORS config (docs/internals/framework.md)
         self._routes_by_id: List[Optional[RoutePlan]] = []
@@ -176,7 +178,8 @@ class ViperHTTP(RouteDecorators):
         return super()._decorator(methods, args, kwargs)
 
     def _record(self, route: RouteDef) -> None:
-        """Validates and plans the route, then adds it to the native trie (docs/internals/framework.md#routing)."""
+        """Validates and plans the route, then adds it to the native trie
+        (docs/internals/framework.md#routing)."""
         self._require_active()
         plan = RoutePlan(route, self._sync_threadpool)
         route_id = _route_add(route.method, route.path)
@@ -305,7 +308,7 @@ class ViperHTTP(RouteDecorators):
 
         return run()
 
-    # --- mounts (docs/internals/static-files.md) ---------------------------------------------------------------------
+    # --- mounts (docs/internals/static-files.md) ------------------------------------------------------------
 
     def mount(self, prefix: Any, root: Any, html: bool = False, dotfiles: bool = False) -> None:
         """Serves directory `root` at `prefix`, natively (docs/internals/static-files.md). Names
@@ -350,7 +353,7 @@ class ViperHTTP(RouteDecorators):
                 return
         self._mounts.append({"kind": "file", "prefix": path, "root": file, "html": False})
 
-    # --- middleware (docs/internals/framework.md) -----------------------------------------------------------------
+    # --- middleware (docs/internals/framework.md) -----------------------------------------------------------
 
     def middleware(self, kind: Any = "http", *, priority: int = 0) -> Callable[..., Any]:
         """`@app.middleware("http", priority=0)` on `async def mw(request, call_next)`."""
@@ -366,7 +369,8 @@ class ViperHTTP(RouteDecorators):
         return decorator
 
     def add_middleware(self, *args: Any, priority: int = 0, **options: Any) -> None:
-        """A middleware class (or instance), or one of the native built-ins (docs/internals/framework.md, docs/internals/cors-hosts-ratelimit.md)."""
+        """A middleware class (or instance), or one of the native built-ins (docs/internals/framework.md,
+        docs/internals/cors-hosts-ratelimit.md)."""
         if len(args) > 1:
             raise TypeError("only middleware class positional arg supported")
         if not args:
@@ -387,7 +391,8 @@ class ViperHTTP(RouteDecorators):
 
     def _add_entry(self, kind: str, target: Any, options: Dict[str, Any], priority: Any) -> None:
         self._require_active()
-        # An instance with `dispatch` (a BaseHTTPMiddleware subclass) is used as it is (docs/internals/framework.md).
+        # An instance with `dispatch` (a BaseHTTPMiddleware subclass) is used as it is
+        # (docs/internals/framework.md).
         if not callable(target) and not callable(getattr(target, "dispatch", None)):
             raise TypeError("middleware must be callable")
         if not isinstance(priority, int) or isinstance(priority, bool):
@@ -402,7 +407,7 @@ class ViperHTTP(RouteDecorators):
         self._require_active()
         return list(self._middleware)
 
-    # --- errors, events, state (docs/internals/framework.md, docs/internals/lifespan.md) -----------------------------------
+    # --- errors, events, state (docs/internals/framework.md, docs/internals/lifespan.md) --------------------
 
     def add_exception_handler(self, exc_type: Any, handler: Any) -> Any:
         """Registers `handler` for `exc_type` (replacing a previous one); returns it."""
@@ -502,7 +507,7 @@ class ViperHTTP(RouteDecorators):
             self._state = State()
         return self._state
 
-    # --- docs config (docs/internals/framework.md) ----------------------------------------------------------------
+    # --- docs config (docs/internals/framework.md) ----------------------------------------------------------
 
     def configure_docs(self, **kwargs: Any) -> None:
         """Updates only the given docs fields, with the constructor's type checks."""
@@ -517,7 +522,8 @@ class ViperHTTP(RouteDecorators):
     # --- serving (implemented by viperhttp_bridge) -----------------------------------------
 
     def run(self, **kwargs: Any) -> Any:
-        """Serves until SIGINT/SIGTERM/`stop()` (docs/internals/bridge.md#start-and-stop): `viperhttp_bridge.run(self, ...)`."""
+        """Serves until SIGINT/SIGTERM/`stop()` (docs/internals/bridge.md#start-and-stop):
+        `viperhttp_bridge.run(self, ...)`."""
         import viperhttp_bridge
 
         return viperhttp_bridge.run(self, **kwargs)

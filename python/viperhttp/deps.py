@@ -1,10 +1,10 @@
 """Dependencies: `Depends`, registration-time compilation, per-request resolution and teardown.
 
-Owns docs/internals/framework.md. A route's `deps={...}` spec is validated once (`compile_deps`) into a tree of
-`DepNode`s; per request `resolve` fills the handler kwargs, recording generator teardowns on a
-stack that `teardown` unwinds in reverse order. Resolution is written once, as a coroutine:
-the route pipeline (routing.py) runs it eagerly when the tree is statically synchronous, so a
-sync-only tree costs no task or loop turn.
+Owns docs/internals/framework.md. A route's `deps={...}` spec is validated once (`compile_deps`) into a tree
+of `DepNode`s; per request `resolve` fills the handler kwargs, recording generator teardowns on a stack that
+`teardown` unwinds in reverse order. Resolution is written once, as a coroutine: the route pipeline
+(routing.py) runs it eagerly when the tree is statically synchronous, so a sync-only tree costs no task or
+loop turn.
 
 Registration errors keep the spec text as the message prefix and name the route and the
 offending argument in parentheses:
@@ -84,9 +84,10 @@ class DepNode:
         self.mode = "value" if mode == "auto" else mode
         self.children = children
         self.use_cache = use_cache
-        # (decision, docs/internals/framework.md) a dependency may declare `request` / `background_tasks` like a handler.
-        # Its kwargs are exactly the children's keys, so which parameters get the request /
-        # task object (those no child value names, docs/internals/framework.md) is known now: first one, then the rest.
+        # (decision, docs/internals/framework.md) a dependency may declare `request` / `background_tasks` like
+        # a handler. Its kwargs are exactly the children's keys, so which parameters get the request / task
+        # object (those no child value names, docs/internals/framework.md) is known now: first one, then the
+        # rest.
         keys = {child.key for child in children}
         self.request_args = tuple(n for n in inject_names(call, "request", Request) if n not in keys)
         self.bg_args = tuple(n for n in inject_names(call, "background_tasks", BackgroundTasks)
@@ -118,7 +119,9 @@ def inject_names(func: Any, name: str, annotation: type) -> Tuple[str, ...]:
     """Every parameter of `func` that receives an injected object, in signature order.
 
     A parameter literally called `name`, or annotated with the class — also as a string
-    annotation under `from __future__ import annotations`. All of them get the object (docs/internals/framework.md), so `def h(req: Request, request=None)` receives the request in both. Never `**kwargs`.
+    annotation under `from __future__ import annotations`. All of them get the object
+    (docs/internals/framework.md), so `def h(req: Request, request=None)` receives the request in both. Never
+    `**kwargs`.
     """
     try:
         params = inspect.signature(func).parameters.values()
@@ -131,7 +134,8 @@ def inject_names(func: Any, name: str, annotation: type) -> Tuple[str, ...]:
 
 
 def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "") -> Tuple[DepNode, ...]:
-    """Validates a deps spec (all checks at registration on the host, docs/internals/framework.md) and compiles it."""
+    """Validates a deps spec (all checks at registration on the host, docs/internals/framework.md) and
+    compiles it."""
     top = _depth == 1
     if not isinstance(spec, dict):
         raise TypeError(_ctx("deps spec must be dict" if top else "deps must be dict", where, _prefix or None))
@@ -223,7 +227,8 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
         if inspect.isasyncgen(result):
             value = await _enter_async(result, stack)
         elif inspect.isgenerator(result):
-            # (decision, docs/internals/framework.md) the original passes the generator object on; treated as `yield`.
+            # (decision, docs/internals/framework.md) the original passes the generator object on; treated as
+            # `yield`.
             value = _enter_sync(result, stack)
         elif inspect.isawaitable(result):
             value = await result
@@ -263,7 +268,8 @@ async def _enter_async(agen: Any, stack: Stack) -> Any:
 
 
 async def teardown(stack: Stack) -> Optional[Exception]:
-    """Resumes every entered generator once, newest first; returns the first failure (docs/internals/framework.md).
+    """Resumes every entered generator once, newest first; returns the first failure
+    (docs/internals/framework.md).
 
     The handler's exception is deliberately not thrown into the generators: their `except`
     clauses never see it, `finally` blocks run. All teardowns run even if one fails.

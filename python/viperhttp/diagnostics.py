@@ -1,4 +1,5 @@
-"""Log level and `gzip_static` (docs/internals/logging.md, docs/internals/static-files.md#gzip; docs/internals/framework.md).
+"""Log level and `gzip_static` (docs/internals/logging.md, docs/internals/static-files.md#gzip;
+docs/internals/framework.md).
 
 The log level maps onto the Python logger ``viperhttp`` and onto the runtime's
 own level: the runtime queues its records (warnings, errors, access lines) and
@@ -104,8 +105,8 @@ _MAX_DEPTH = 8
 
 
 def gzip_static(root: Optional[str] = None, min_size: int = 1024, level: int = 6) -> Dict[str, int]:
-    """Pre-build `<file>.gz` siblings under `root` (docs/internals/static-files.md#gzip): depth ≤ 8, the listed
-    extensions, size ≥ `min_size`; skips `.gz` files and siblings that are non-empty and not
+    """Pre-build `<file>.gz` siblings under `root` (docs/internals/static-files.md#gzip): depth ≤ 8, the
+    listed extensions, size ≥ `min_size`; skips `.gz` files and siblings that are non-empty and not
     older; writes through a temp file + rename. Returns the counters dict."""
     import gzip  # late: a one-off tool; most apps never call it
 

@@ -1,8 +1,8 @@
 """Errors: `HTTPException`, the default error responses and exception-handler dispatch.
 
-Owns docs/internals/framework.md: the exception class (docs/internals/framework.md), the byte-exact default error bodies (docs/internals/framework.md) and
-the lookup/call of app exception handlers (docs/internals/framework.md). Tracebacks go to the `viperhttp.bridge`
-logger, never into a response body.
+Owns docs/internals/framework.md: the exception class (docs/internals/framework.md), the byte-exact default
+error bodies (docs/internals/framework.md) and the lookup/call of app exception handlers
+(docs/internals/framework.md). Tracebacks go to the `viperhttp.bridge` logger, never into a response body.
 """
 from __future__ import annotations
 
@@ -91,7 +91,8 @@ def _text(status: int, body: str, headers: HeadersArg = None) -> Response:
 
 
 def not_found() -> Response:
-    """404 `Not Found`, text/plain (docs/internals/framework.md#routing). A fresh object: middleware may edit it."""
+    """404 `Not Found`, text/plain (docs/internals/framework.md#routing). A fresh object: middleware may edit
+    it."""
     return _text(404, "Not Found")
 
 
@@ -185,7 +186,8 @@ def handle_exception(handlers: Dict[type, HandlerEntry], request: Any, exc: Exce
 
 
 async def guard_awaitable(awaitable: Any, request: Any) -> Any:
-    """Awaits an async exception handler's result; a failure there is a logged 500 (docs/internals/framework.md)."""
+    """Awaits an async exception handler's result; a failure there is a logged 500
+    (docs/internals/framework.md)."""
     try:
         return await awaitable
     except Exception as exc:

@@ -1,10 +1,11 @@
-"""Form bodies: `application/x-www-form-urlencoded` and `multipart/form-data` (docs/internals/requests-responses.md#request), and
-`UploadFile` / `form_upload` (re-exported by `viperhttp_responses` and `viperhttp.responses`).
+"""Form bodies: `application/x-www-form-urlencoded` and `multipart/form-data`
+(docs/internals/requests-responses.md#request), and `UploadFile` / `form_upload` (re-exported by
+`viperhttp_responses` and `viperhttp.responses`).
 
-Host limits (docs/internals/requests-responses.md#request, docs/internals/http.md#limits): 64 fields / parts, 65536 bytes per key or value, and a
-file part no larger than the server's body limit (`MAX_FILE_SIZE`; the bridge sets it from
-`run(max_body_size=...)`). Every malformed input ends in one of the specified `HTTPException`s:
-nothing else escapes `parse_form()`.
+Host limits (docs/internals/requests-responses.md#request, docs/internals/http.md#limits): 64 fields / parts,
+65536 bytes per key or value, and a file part no larger than the server's body limit (`MAX_FILE_SIZE`; the
+bridge sets it from `run(max_body_size=...)`). Every malformed input ends in one of the specified
+`HTTPException`s: nothing else escapes `parse_form()`.
 
 Why a hand-written multipart parser: `cgi` is gone (3.13) and the stdlib `email` parser is built
 for mail: it rewrites line endings in payloads, decodes transfer encodings, builds a message tree

@@ -178,7 +178,8 @@ def _ctx(message: str, where: str, name: Any = _ABSENT) -> str:
 
 
 def apply_query_spec(entries: Tuple[QueryEntry, ...], q: Dict[str, Any], path_params: Dict[str, Any]) -> Optional[str]:
-    """Converts `q` in place per the spec; returns the first failure message or None (docs/internals/framework.md).
+    """Converts `q` in place per the spec; returns the first failure message or None
+    (docs/internals/framework.md).
 
     Names that are path parameters are skipped. A missing optional value takes its default,
     which is then also a handler kwarg; a str/bytes default goes through the cast.
@@ -204,7 +205,8 @@ def apply_query_spec(entries: Tuple[QueryEntry, ...], q: Dict[str, Any], path_pa
     return None
 
 
-# docs/internals/framework.md grammar: optional '-', digits, optional '.' + digits; '.5' accepted; no exponents.
+# docs/internals/framework.md grammar: optional '-', digits, optional '.' + digits; '.5' accepted; no
+# exponents.
 _FLOAT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")
 _TRUE = frozenset(("1", "true", "yes", "on"))
 _FALSE = frozenset(("0", "false", "no", "off"))

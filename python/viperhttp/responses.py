@@ -1,13 +1,15 @@
-"""Response objects, return-value normalisation, serialisation and cookies (docs/internals/requests-responses.md#responses,
-docs/internals/bridge.md#decisions-on-serialisation).
+"""Response objects, return-value normalisation, serialisation and cookies
+(docs/internals/requests-responses.md#responses, docs/internals/bridge.md#decisions-on-serialisation).
 
-Every response is a dict carrying `"__vhttp_response__": True` (docs/internals/requests-responses.md#responses). The classes here
-subclass `dict` with exactly those keys and add properties (`status_code`, `headers`, `body`,
-`media_type`) and the cookie helpers, so middleware can treat them as dicts or as objects.
+Every response is a dict carrying `"__vhttp_response__": True`
+(docs/internals/requests-responses.md#responses). The classes here subclass `dict` with exactly those keys and
+add properties (`status_code`, `headers`, `body`, `media_type`) and the cookie helpers, so middleware can
+treat them as dicts or as objects.
 
 This module also answers for `viperhttp.responses` (docs/internals/framework.md): `RedirectResponse`,
 `UploadFile`, `form_upload` are importable from here (fetched lazily, like `EventSourceResponse`
-from `viperhttp_responses`, which owns SSE formatting, docs/internals/websocket.md#server-sent-events, to avoid import cycles).
+from `viperhttp_responses`, which owns SSE formatting, docs/internals/websocket.md#server-sent-events, to
+avoid import cycles).
 """
 from __future__ import annotations
 
@@ -43,7 +45,8 @@ json_dumps: Callable[[Any], bytes] = _native.json_dumps
 # --- response classes ----------------------------------------------------------------------
 
 def _merge_alias(value: Any, alias: Any, name: str, alias_name: str) -> Any:
-    """`content=` / `media_type=` (FastAPI spellings, docs/internals/requests-responses.md#responses); both spellings → TypeError."""
+    """`content=` / `media_type=` (FastAPI spellings, docs/internals/requests-responses.md#responses); both
+    spellings → TypeError."""
     if alias is None:
         return value
     if value is not None:
@@ -59,7 +62,8 @@ def _check_int(value: Any, name: str) -> int:
 
 
 def _check_status(status_code: Any) -> int:
-    # The 100..999 range is checked by `send_response` (docs/internals/bridge.md#decisions-on-serialisation), not here.
+    # The 100..999 range is checked by `send_response` (docs/internals/bridge.md#decisions-on-serialisation),
+    # not here.
     return _check_int(status_code, "status_code")
 
 
@@ -72,9 +76,11 @@ def _check_headers(headers: Any) -> Any:
 
 
 class Response(dict):
-    """`Response(status_code=200, body=None, headers=None, content_type=None)` (docs/internals/requests-responses.md#responses).
+    """`Response(status_code=200, body=None, headers=None, content_type=None)`
+    (docs/internals/requests-responses.md#responses).
 
-    With `content_type=None` the type is derived from the body when serialised (docs/internals/requests-responses.md#return-values).
+    With `content_type=None` the type is derived from the body when serialised
+    (docs/internals/requests-responses.md#return-values).
     """
 
     __slots__ = ()
@@ -191,7 +197,8 @@ class StreamingResponse(Response):
 
     `body` is a sync/async iterable (items str/bytes/bytearray/memoryview, None skipped), a
     str/bytes buffer or an object with `read(n)`. With a `text/event-stream` type, dict items
-    are formatted as SSE events (docs/internals/websocket.md#server-sent-events). Without a type: `application/octet-stream`.
+    are formatted as SSE events (docs/internals/websocket.md#server-sent-events). Without a type:
+    `application/octet-stream`.
     """
 
     __slots__ = ()
@@ -236,8 +243,8 @@ class FileResponse(StreamingResponse):
     """`FileResponse(path, status_code=200, headers=None, content_type=None, chunk_size=16384)`.
 
     Built at construction on the interpreter thread with the current request's conditional,
-    range and `Accept-Encoding` headers (docs/internals/static-files.md#responses via `viperhttp.files`): a stream
-    response for 200/206, a bodiless 304/416, or 404 `Not Found` when the file is missing or a
+    range and `Accept-Encoding` headers (docs/internals/static-files.md#responses via `viperhttp.files`): a
+    stream response for 200/206, a bodiless 304/416, or 404 `Not Found` when the file is missing or a
     directory (returned, not raised).
     """
 
@@ -316,7 +323,8 @@ def __getattr__(name: str) -> Any:
 # --- normalisation and serialisation --------------------------------------------------------
 
 def is_response(obj: Any) -> bool:
-    """True for any dict carrying `"__vhttp_response__": True` (docs/internals/requests-responses.md#responses)."""
+    """True for any dict carrying `"__vhttp_response__": True`
+    (docs/internals/requests-responses.md#responses)."""
     return isinstance(obj, dict) and obj.get(MARKER) is True
 
 
@@ -327,7 +335,7 @@ normalize: Callable[[Any], Dict[str, Any]] = _native.normalize
 serialize_response: Callable[[Any], Any] = _native.serialize_response
 
 
-# --- cookies (docs/internals/requests-responses.md#cookies) -----------------------------------------------------------------
+# --- cookies (docs/internals/requests-responses.md#cookies) -------------------------------------------------
 
 _BAD_NAME = frozenset('()<>@,;:\\"/[]?={} \t\r\n\x7f') | frozenset(chr(i) for i in range(32))
 

@@ -1,10 +1,10 @@
 """Routes: decorator arguments, `Router`, per-route plans and the route pipeline.
 
-Owns docs/internals/framework.md#routing (decorators and metadata), docs/internals/framework.md (how handler kwargs are built) and
-docs/internals/framework.md (routers). Matching itself is native (`_native.route_match`). Every registered route
-gets a `RoutePlan`, computed once: which kwargs the handler accepts, whether it wants the
-request or `background_tasks`, its compiled query spec and dependency tree, and whether it is
-async. `ViperHTTP._handle` runs the common case (sync handler, nothing else) inline; everything
+Owns docs/internals/framework.md#routing (decorators and metadata), docs/internals/framework.md (how handler
+kwargs are built) and docs/internals/framework.md (routers). Matching itself is native
+(`_native.route_match`). Every registered route gets a `RoutePlan`, computed once: which kwargs the handler
+accepts, whether it wants the request or `background_tasks`, its compiled query spec and dependency tree, and
+whether it is async. `ViperHTTP._handle` runs the common case (sync handler, nothing else) inline; everything
 else goes through `call_route` here.
 """
 from __future__ import annotations
@@ -62,7 +62,8 @@ def check_tags(tags: Any) -> List[str]:
 
 
 def merge_tags(*groups: Iterable[str]) -> List[str]:
-    """Concatenates tag lists, dropping repeats (first occurrence kept; docs/internals/framework.md decision)."""
+    """Concatenates tag lists, dropping repeats (first occurrence kept; docs/internals/framework.md
+    decision)."""
     out: List[str] = []
     for group in groups:
         for tag in group:
@@ -72,7 +73,8 @@ def merge_tags(*groups: Iterable[str]) -> List[str]:
 
 
 def join_path(prefix: str, path: str) -> str:
-    """`prefix + path` with exactly one `/` at the joint; `""`/`"/"` give the prefix (docs/internals/framework.md)."""
+    """`prefix + path` with exactly one `/` at the joint; `""`/`"/"` give the prefix
+    (docs/internals/framework.md)."""
     if not prefix:
         return path
     if path in ("", "/"):
@@ -116,7 +118,8 @@ class RouteDef:
 
 
 def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    """Validates a route decorator call (docs/internals/framework.md#routing; `protocols` only for WebSocket routes)."""
+    """Validates a route decorator call (docs/internals/framework.md#routing; `protocols` only for WebSocket
+    routes)."""
     if len(args) > 1:
         raise TypeError("too many positional args")
     if args:
@@ -238,7 +241,8 @@ class RouteDecorators:
 
 
 class Router(RouteDecorators):
-    """`Router(prefix="", tags=None, deps=None)`: routes recorded now, registered on include (docs/internals/framework.md)."""
+    """`Router(prefix="", tags=None, deps=None)`: routes recorded now, registered on include
+    (docs/internals/framework.md)."""
 
     def __init__(self, *args: Any, prefix: Any = None, tags: Any = None, deps: Any = None,
                  dependencies: Any = None) -> None:
@@ -267,7 +271,8 @@ class Router(RouteDecorators):
 
     def include_router(self, router: "Router", prefix: str = "", tags: Any = None, deps: Any = None,
                        dependencies: Any = None) -> None:
-        """(decision, docs/internals/framework.md) nesting: `router`'s routes are flattened into this one now."""
+        """(decision, docs/internals/framework.md) nesting: `router`'s routes are flattened into this one
+        now."""
         for route in expand_router(router, prefix, tags, deps, dependencies):
             self.routes.append(route)
 
@@ -303,7 +308,8 @@ class _Compiled:
 
 
 def _compile(route: RouteDef) -> _Compiled:
-    """Validates everything about a route once: query spec, deps, the typed plan (docs/internals/framework.md#routing)."""
+    """Validates everything about a route once: query spec, deps, the typed plan
+    (docs/internals/framework.md#routing)."""
     where = route.where
     out = _Compiled()
     out.query = query = compile_query_spec(route.query, where) if route.query is not None else ()
@@ -360,7 +366,8 @@ class RoutePlan:
         self.accepts = accepts | {e.name for e in self.query}
         path_names = set(_PARAM_NAME.findall(route.path))
         self.takes_query = self.var_kw or bool(self.accepts - path_names)
-        # Every parameter that receives the request / the task object (docs/internals/framework.md; usually 0 or 1).
+        # Every parameter that receives the request / the task object (docs/internals/framework.md; usually 0
+        # or 1).
         self.request_args = inject_names(handler, "request", Request)
         self.bg_args = inject_names(handler, "background_tasks", BackgroundTasks)
         self.injects = bool(self.request_args or self.bg_args)
@@ -397,7 +404,8 @@ class RoutePlan:
         return {k: params[k] for k in raw if k in params}
 
     def inject(self, request: Any, kwargs: Dict[str, Any]) -> None:
-        """Request and background-task injection, only where no other value has the name (docs/internals/framework.md)."""
+        """Request and background-task injection, only where no other value has the name
+        (docs/internals/framework.md)."""
         if not self.injects:
             return
         for name in self.request_args:
@@ -415,7 +423,8 @@ def _uses_cache(node: DepNode) -> bool:
 
 
 def _accepted_kwargs(handler: Any, skip_first: bool) -> Tuple[frozenset, bool]:
-    """Names the handler can take as keywords, and whether it has `**kwargs` (docs/internals/framework.md decision)."""
+    """Names the handler can take as keywords, and whether it has `**kwargs` (docs/internals/framework.md
+    decision)."""
     try:
         params = list(inspect.signature(handler).parameters.values())
     except (TypeError, ValueError):
@@ -552,7 +561,8 @@ def dep_call_marker(plan: RoutePlan, request: Any, kwargs: Dict[str, Any]) -> Di
 
 async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                        handlers: Dict[type, HandlerEntry]) -> Any:
-    """Deps → handler (awaited) → teardown in reverse → exception handling (docs/internals/framework.md)."""
+    """Deps → handler (awaited) → teardown in reverse → exception handling
+    (docs/internals/framework.md)."""
     prev = _cv_get()
     _cv_set(request)
     try:

@@ -2,10 +2,9 @@
 (docs/internals/bridge.md). Runs on the one interpreter thread; every "worker" is an
 asyncio task, never an OS thread.
 
-Hot path (docs/internals/bridge.md decisions (a)–(c)): the wake-up fd fires → one
-native call takes a whole batch of requests → each sync handler runs inline
-and its result is normalised, serialised and sent by one native call; only
-awaitables get a task.
+Hot path (docs/internals/bridge.md decisions (a)–(c)): the wake-up fd fires → one native call takes a whole
+batch of requests → each sync handler runs inline and its result is normalised, serialised and sent by one
+native call; only awaitables get a task.
 """
 from __future__ import annotations
 
@@ -328,7 +327,8 @@ def serve_started(bridge: "Bridge") -> None:
         except Exception:
             pass
     if bridge.exit_request is not None:
-        raise bridge.exit_request  # the process exits with the app's status (docs/internals/bridge.md#start-and-stop)
+        # The process exits with the app's status (docs/internals/bridge.md#start-and-stop).
+        raise bridge.exit_request
     ota = sys.modules.get("viperhttp_ota")
     if ota is not None and ota.restart_pending():
         ota._reexec()  # OTA `reboot=True` (docs/internals/ota.md): stopped completely, now start again
@@ -373,7 +373,8 @@ def _on_sighup(_signum: int, _frame: Any) -> None:
 
 
 def start(app: Any, loop: Optional[asyncio.AbstractEventLoop] = None) -> asyncio.AbstractEventLoop:
-    """Non-blocking form (docs/internals/bridge.md#start-and-stop): schedules the dispatch loop, returns the loop."""
+    """Non-blocking form (docs/internals/bridge.md#start-and-stop): schedules the dispatch loop, returns the
+    loop."""
     return run(app, loop=loop, block=False)
 
 

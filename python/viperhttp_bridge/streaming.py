@@ -46,7 +46,8 @@ async def _pieces(source: Any, chunk_size: int) -> AsyncIterator[bytes]:
                 return
             yield _coerce(data)
             await asyncio.sleep(0)
-    for item in source:  # sync iterable: a loop turn between items (docs/internals/requests-responses.md#responses)
+    # A sync iterable: one loop turn between items (docs/internals/requests-responses.md#responses).
+    for item in source:
         if item is None:
             continue
         data = _coerce(item)

@@ -1,8 +1,8 @@
 """`viperhttp_responses`: the original-named helper module (docs/internals/framework.md).
 
-Owns Server-Sent Events (docs/internals/websocket.md#server-sent-events): `EventSourceResponse`, the event formatter
-`format_sse_event`, and `sse_passthrough`, which `StreamingResponse` uses to format dict items
-of a `text/event-stream` stream (docs/internals/websocket.md#server-sent-events). Re-exports `RedirectResponse`
+Owns Server-Sent Events (docs/internals/websocket.md#server-sent-events): `EventSourceResponse`, the event
+formatter `format_sse_event`, and `sse_passthrough`, which `StreamingResponse` uses to format dict items of a
+`text/event-stream` stream (docs/internals/websocket.md#server-sent-events). Re-exports `RedirectResponse`
 (`viperhttp.responses`) and `UploadFile` / `form_upload` (`viperhttp.forms`).
 
 After import, `viperhttp.RedirectResponse`, `viperhttp.EventSourceResponse`,
@@ -91,7 +91,8 @@ def _is_buffer_like(body: Any) -> bool:
 
 def sse_passthrough(body: Any) -> Any:
     """Wrap a `text/event-stream` StreamingResponse body so dict items become SSE events;
-    str/bytes items pass untouched (docs/internals/websocket.md#server-sent-events). Closing the wrapper closes the source,
+    str/bytes items pass untouched (docs/internals/websocket.md#server-sent-events). Closing the wrapper
+    closes the source,
     so the app's `finally` blocks run on disconnect (docs/internals/websocket.md#server-sent-events)."""
     if _is_buffer_like(body):
         return body
@@ -139,7 +140,8 @@ async def _sse_async(source: Any, first: Optional[str], ping: Optional[float]) -
                 yield format_sse_event(item)
             return
         # With `ping`, the next item is awaited in its own task so that a `:ping` comment can be
-        # sent whenever the source stays silent for `ping` seconds (docs/internals/websocket.md#server-sent-events).
+        # sent whenever the source stays silent for `ping` seconds
+        # (docs/internals/websocket.md#server-sent-events).
         pending: Optional[asyncio.Future] = None
         try:
             while True:
@@ -196,8 +198,8 @@ class EventSourceResponse(StreamingResponse):
     A chunked `text/event-stream; charset=utf-8` StreamingResponse whose items are each sent as
     one formatted event; `retry` (int) is sent first as `retry: N`; `ping` (seconds, async
     sources only) sends a `:ping` comment whenever no event was sent for that long. As every
-    constructor (docs/internals/requests-responses.md#responses) it also takes `content=` (= `stream`) and `media_type=` (the
-    content type); giving both `stream` and `content=` → `TypeError`.
+    constructor (docs/internals/requests-responses.md#responses) it also takes `content=` (= `stream`) and
+    `media_type=` (the content type); giving both `stream` and `content=` → `TypeError`.
     """
 
     __slots__ = ()

@@ -1,10 +1,10 @@
 """Middleware: the built-in classes, the Python chain and the native middleware configuration.
 
-Owns docs/internals/framework.md. Python middleware (decorator, function and class entries) forms a chain run by
-`_run_chain` for every request that reaches Python while at least one entry exists; the three
-built-ins (CORS, trusted host, rate limit) are not chain entries — `add_middleware` validates
-their keywords here (docs/internals/cors-hosts-ratelimit.md) and hands the config to the native runtime.
-`SessionMiddleware` / `CSRFMiddleware` are re-exported lazily from `viperhttp_session`.
+Owns docs/internals/framework.md. Python middleware (decorator, function and class entries) forms a chain run
+by `_run_chain` for every request that reaches Python while at least one entry exists; the three built-ins
+(CORS, trusted host, rate limit) are not chain entries — `add_middleware` validates their keywords here
+(docs/internals/cors-hosts-ratelimit.md) and hands the config to the native runtime. `SessionMiddleware` /
+`CSRFMiddleware` are re-exported lazily from `viperhttp_session`.
 """
 from __future__ import annotations
 
@@ -51,11 +51,13 @@ class TrustedHostMiddleware(_NativeMiddleware):
 
 
 class RateLimitMiddleware(_NativeMiddleware):
-    """Native per-client-IP token bucket (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs)."""
+    """Native per-client-IP token bucket
+    (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs)."""
 
 
 class _MissingExtensionError(AttributeError):
-    """A lazily re-exported name whose extension module is not installed (docs/internals/cors-hosts-ratelimit.md).
+    """A lazily re-exported name whose extension module is not installed
+    (docs/internals/cors-hosts-ratelimit.md).
 
     Why an AttributeError and not an ImportError: one class cannot derive from both (CPython:
     "multiple bases have instance lay-out conflict"), and raising an ImportError from a module
@@ -72,8 +74,9 @@ _SESSION_MODULE = "viperhttp_session"
 
 
 def __getattr__(name: str) -> Any:
-    # (decision, docs/internals/cors-hosts-ratelimit.md) the session middlewares live in viperhttp_session (docs/internals/sessions-auth.md) and
-    # are imported on first use, so they appear here as soon as that module is installed.
+    # (decision, docs/internals/cors-hosts-ratelimit.md) the session middlewares live in viperhttp_session
+    # (docs/internals/sessions-auth.md) and are imported on first use, so they appear here as soon as that
+    # module is installed.
     if name in _SESSION_NAMES:
         try:
             module = importlib.import_module(_SESSION_MODULE)
@@ -87,7 +90,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# --- the Python chain (docs/internals/framework.md) -----------------------------------------------------------
+# --- the Python chain (docs/internals/framework.md) ---------------------------------------------------------
 
 def _build_chain(app: Any) -> List[Callable[..., Any]]:
     """Entries sorted by (priority, registration index); class entries instantiated once."""
@@ -157,7 +160,8 @@ async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: 
         except Exception as exc:
             return await _error_result(app, request, exc)
         if result is None:
-            return not_found()  # docs/internals/requests-responses.md#return-values: a middleware returning None gives 404
+            # A middleware returning None gives 404 (docs/internals/framework.md).
+            return not_found()
         return _response(result)
     finally:
         _cv_set(prev)
@@ -184,7 +188,8 @@ def _response(result: Any) -> Any:
 
     Middleware may use the dict form (`resp["headers"]`, pinned) or, Starlette-style, the
     properties of the host response classes (`resp.status_code = 201`); a plain marker dict
-    from normalisation is copied into a `Response` so both work (same keys, docs/internals/requests-responses.md#responses).
+    from normalisation is copied into a `Response` so both work (same keys,
+    docs/internals/requests-responses.md#responses).
     """
     response = normalize(result)
     if type(response) is dict:
@@ -194,7 +199,7 @@ def _response(result: Any) -> Any:
     return response
 
 
-# --- native built-ins (docs/internals/cors-hosts-ratelimit.md, docs/internals/cors-hosts-ratelimit.md) ---------------------------------------------------
+# --- native built-ins (docs/internals/cors-hosts-ratelimit.md, docs/internals/cors-hosts-ratelimit.md) ------
 
 _NATIVE_KINDS: Dict[type, str] = {CORSMiddleware: "cors", TrustedHostMiddleware: "trusted_host",
                                   RateLimitMiddleware: "rate_limit"}
@@ -245,7 +250,8 @@ def _cors_config(options: Dict[str, Any]) -> Dict[str, Any]:
     for key in options:
         if key not in known:
             raise TypeError("unknown cors keyword")
-    # Host limits of docs/internals/cors-hosts-ratelimit.md#cors-corsrs: origins 256 x 512 bytes; joined methods < 128, headers < 256.
+    # Host limits of docs/internals/cors-hosts-ratelimit.md#cors-corsrs: origins 256 x 512 bytes; joined
+    # methods < 128, headers < 256.
     origins = _cors_list(options.get("allow_origins", ["*"]), 0, 256, 512)
     methods = _cors_list(options.get("allow_methods", _CORS_METHODS), 128)
     if "*" in methods:
@@ -296,7 +302,8 @@ def _rate_limit_config(options: Dict[str, Any]) -> Dict[str, Any]:
     if aliases and ("rate" in options or "burst" in options):
         raise TypeError("max_requests/window_sec cannot be combined with rate/burst")
     if aliases:
-        # (decision, docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs) the original's documented spelling.
+        # (decision, docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs) the original's
+        # documented spelling.
         max_requests = _number(options.get("max_requests", 100), "max_requests", int)
         window = _number(options.get("window_sec", 60), "window_sec", (int, float))
         if max_requests < 0:
