@@ -1,4 +1,5 @@
-"""Background tasks run by the bridge, over real sockets (docs/internals/framework.md; docs/internals/bridge.md#one-request).
+"""Background tasks run by the bridge, over real sockets (docs/internals/framework.md;
+docs/internals/bridge.md#one-request).
 
 Tasks are injected when the handler declares `background_tasks`, run after the response was
 handed to the runtime (the client has its response before a slow task finishes), sync and async

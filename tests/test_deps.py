@@ -1,5 +1,6 @@
-"""Dependencies end to end (docs/internals/framework.md) and background tasks (docs/internals/framework.md): every dependency kind, teardown
-order on success and on error (observed through the app's /deps/log), errors, caching; the
+"""Dependencies end to end (docs/internals/framework.md) and background tasks (docs/internals/framework.md):
+every dependency kind, teardown order on success and on error (observed through the app's /deps/log), errors,
+caching; the
 registration-time checks in-process."""
 import time
 from typing import Any, List

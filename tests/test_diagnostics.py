@@ -1,4 +1,5 @@
-"""docs/internals/logging.md diagnostics and docs/internals/static-files.md#gzip gzip_static, over a running server where it matters."""
+"""docs/internals/logging.md diagnostics and docs/internals/static-files.md#gzip gzip_static, over a running
+server where it matters."""
 import gzip
 
 import pytest

@@ -463,8 +463,9 @@ def test_whole_record_has_no_unexpected_request(server):
 
 
 def test_http10_response_status_line_is_http10(server):
-    """(decision, docs/internals/http.md) docs/internals/http.md#responses-written-by-the-runtime writes `HTTP/1.1`, but the original rejects HTTP/1.0
-    outright; the host accepts it and, like hyper (which enforces it), answers an HTTP/1.0 request
+    """(decision, docs/internals/http.md) docs/internals/http.md#responses-written-by-the-runtime writes
+    `HTTP/1.1`, but the original rejects HTTP/1.0 outright; the host accepts it and, like hyper (which
+    enforces it), answers an HTTP/1.0 request
     with an `HTTP/1.0` status line and no chunking, then closes."""
     conn = Conn(server.connect())
     try:

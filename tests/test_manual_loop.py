@@ -9,7 +9,8 @@ from __future__ import annotations
 
 MANUAL = "apps/manual_loop_app.py"
 TEXT = "text/plain; charset=utf-8"
-# ResponseError: the declared class (a ValueError subclass, as docs/internals/bridge.md#decisions-on-serialisation has it).
+# ResponseError: the declared class (a ValueError subclass, as
+# docs/internals/bridge.md#decisions-on-serialisation has it).
 BODY_ERROR = "send_response: ResponseError: response body must be str/bytes/bytearray/None"
 
 
@@ -75,13 +76,15 @@ def test_serialize_response_on_the_wire_through_the_manual_loop(serve):
         assert r.headers.get("content-type") == ctype, kind
     # None: serialize_response gives body b"" with content_type None (checked in-process below);
     # an empty byte body gets no default type (docs/internals/bridge.md, "Decisions on serialisation"), so
-    # the manual pipeline sends no Content-Type either, as the bridge does (docs/internals/requests-responses.md#return-values).
+    # the manual pipeline sends no Content-Type either, as the bridge does
+    # (docs/internals/requests-responses.md#return-values).
     r = c.get("/mb/ser/none")
     assert (r.status_code, r.content, r.headers["content-length"]) == (200, b"", "0")
     assert "content-type" not in r.headers
 
 def test_body_reaching_the_ipc_must_be_str_bytes_bytearray_or_none(serve):
-    """docs/internals/bridge.md#decisions-on-serialisation: `send_response` refuses any other body with a clear ValueError."""
+    """docs/internals/bridge.md#decisions-on-serialisation: `send_response` refuses any other body with a
+    clear ValueError."""
     c = serve(MANUAL).client
     for kind, body in (("str", b"text"), ("bytes", b"\x01bytes"), ("bytearray", b"ba"), ("none", b"")):
         r = c.get(f"/mb/raw-body/{kind}")

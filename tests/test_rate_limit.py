@@ -1,4 +1,5 @@
-"""Native rate limiting (token bucket per client IP), end to end (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs)."""
+"""Native rate limiting (token bucket per client IP), end to end
+(docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs)."""
 from __future__ import annotations
 
 import json

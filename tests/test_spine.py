@@ -1,4 +1,5 @@
-"""The spine, end to end over real sockets (docs/internals/bridge.md#one-request, docs/internals/http.md; docs/internals/framework.md#routing, docs/internals/requests-responses.md#return-values).
+"""The spine, end to end over real sockets (docs/internals/bridge.md#one-request, docs/internals/http.md;
+docs/internals/framework.md#routing, docs/internals/requests-responses.md#return-values).
 
 Every test starts an app script as a subprocess (`serve`) and talks to it with httpx
 (`server.client`) or, for wire-level checks, with raw sockets (`server.connect()`), reading

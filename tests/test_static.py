@@ -244,7 +244,7 @@ def test_200_headers_etag_last_modified_cache_control(serve, www):
     assert resp.header("accept-ranges") == "bytes"
     assert resp.header("cache-control") == "public, max-age=300"
     assert resp.header("content-encoding") is None
-    assert resp.header("date"), "every response carries Date (docs/internals/http.md#responses-written-by-the-runtime)"
+    assert resp.header("date"), "every response carries Date (docs/internals/http.md)"
 
 
 def test_static_max_age_zero_sends_no_cache_control(serve, www):
@@ -269,7 +269,7 @@ def _assert_304(resp: RawResponse, etag: str) -> None:
     assert resp.status == 304, resp
     assert resp.reason == "Not Modified"
     assert resp.body == b""
-    assert resp.header("content-length") is None, "304 carries no Content-Length (docs/internals/http.md#responses-written-by-the-runtime)"
+    assert resp.header("content-length") is None, "304 carries no Content-Length (docs/internals/http.md)"
     assert resp.header("etag") == etag
     assert resp.header("last-modified") == LAST_MODIFIED
     assert resp.header("accept-ranges") == "bytes"
@@ -388,7 +388,7 @@ def test_identity_when_gzip_not_accepted_still_varies(serve, www):
     assert resp.body == (www / "pre.js").read_bytes()
     assert resp.header("etag") == etag_of(www / "pre.js")
     assert "accept-encoding" in (resp.header("vary") or "").lower(), \
-        "Vary: Accept-Encoding on every 200 of a file with a gzip variant (docs/internals/static-files.md#gzip)"
+        "Vary: Accept-Encoding on every 200 of a file with a gzip variant (static-files.md#gzip)"
 
 
 def test_on_the_fly_gzip_for_compressible_file(serve, www):
@@ -506,7 +506,7 @@ def test_range_unsatisfiable_is_416(serve, www, value):
     assert resp.header("accept-ranges") == "bytes"
     assert resp.header("etag") == etag_of(www / "range.bin")
     assert resp.header("last-modified") == LAST_MODIFIED
-    assert resp.header("cache-control") is None, "no Cache-Control on 416 (docs/internals/static-files.md#responses)"
+    assert resp.header("cache-control") is None, "no Cache-Control on 416 (docs/internals/static-files.md)"
     assert resp.body == b""
 
 
@@ -632,7 +632,8 @@ def test_traversal_refused_with_missing_file_bytes(serve, www):
     "/s/docs\\..\\..\\secret.txt",
 ])
 def test_raw_dotdot_and_backslash_fall_through_to_python_404(serve, www, target):
-    """Raw `..` segments and `\\` are not a static match (docs/internals/static-files.md#resolution): the request
+    """Raw `..` segments and `\\` are not a static match (docs/internals/static-files.md#resolution): the
+    request
     falls through to routing, which answers the native 404 (no route claims the path)."""
     server = start(serve, mounts=[["/s", str(www), False]])
     resp = request(server, target)

@@ -1,4 +1,5 @@
-"""Edge cases of docs/internals/ipc.md, docs/internals/http.md, docs/internals/logging.md, docs/internals/bridge.md#start-and-stop (tests/test_runtime_conformance.py).
+"""Edge cases of docs/internals/ipc.md, docs/internals/http.md, docs/internals/logging.md,
+docs/internals/bridge.md#start-and-stop (tests/test_runtime_conformance.py).
 
 Run: python conformance_app.py PORT        Env: STATIC_DIR (mounted at /static, optional)
 """

@@ -2,7 +2,8 @@
 low-level contract only — `viperhttp.start`, `viperhttp.poll_request()`,
 `app.dispatch(method, path, request)`, `viperhttp.set_current_request` /
 `viperhttp.current_request()`, `viperhttp_bridge.serialize_response()` and
-`viperhttp.send_response()` (docs/internals/ipc.md, docs/internals/bridge.md#decisions-on-serialisation, docs/internals/framework.md).
+`viperhttp.send_response()` (docs/internals/ipc.md, docs/internals/bridge.md#decisions-on-serialisation,
+docs/internals/framework.md).
 
 Run: python manual_loop_app.py PORT   (SIGTERM stops it, exit 0)
 
