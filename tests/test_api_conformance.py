@@ -37,7 +37,7 @@ def test_redirect_response_accepts_content_and_media_type():
     assert (r["status_code"], r["body"], r["content_type"]) == (301, "<a href=/x>x</a>", TEXT)
     assert r["headers"] == [("X-A", "1"), ("Location", "/x")]
     assert viperhttp.RedirectResponse is RedirectResponse
-    # The spec's checks still come first and still apply.
+    # The original's checks still come first and still apply.
     with pytest.raises(ValueError, match="url must be a non-empty string"):
         RedirectResponse("", content="x")
     with pytest.raises(TypeError):

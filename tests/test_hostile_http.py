@@ -2,7 +2,7 @@
 
 A corpus of malformed or ambiguous requests, each sent on a fresh connection to one shared
 server (tests/apps/native_app.py with a catch-all route for every method), with the exact
-outcome the spec asks for: a status (and, for parse errors, `Connection: close` + close), a
+outcome docs/internals/http.md asks for: a status (and, for parse errors, `Connection: close` + close), a
 sequence of statuses for pipelined input, or a clean close.
 
 The app records every request its handlers see. After each case the test asserts that no

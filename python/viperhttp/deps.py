@@ -6,7 +6,7 @@ of `DepNode`s; per request `resolve` fills the handler kwargs, recording generat
 (routing.py) runs it eagerly when the tree is statically synchronous, so a sync-only tree costs no task or
 loop turn.
 
-Registration errors keep the spec text as the message prefix and name the route and the
+Registration errors keep the original's message as the prefix and name the route and the
 offending argument in parentheses:
 `TypeError("dependency must be Depends() (route GET /items, dependency 'db')")`; nested
 dependencies are named by their key path (`'db.conn'`).

@@ -149,7 +149,7 @@ def compile_query_spec(spec: Any, where: str = "") -> Tuple[QueryEntry, ...]:
     """Validates a route's `query=` spec (host: at registration, docs/internals/framework.md decision).
 
     `where` names the route (e.g. `route GET /items`) and is appended to error messages in
-    parentheses after the spec text, together with the offending parameter.
+    parentheses after the original's message, together with the offending parameter.
     """
     if not isinstance(spec, dict):
         raise TypeError(_ctx("query spec must be dict", where))
@@ -170,7 +170,7 @@ def compile_query_spec(spec: Any, where: str = "") -> Tuple[QueryEntry, ...]:
 
 
 def _ctx(message: str, where: str, name: Any = _ABSENT) -> str:
-    # The spec text stays the message prefix; the context is informative only.
+    # The original's message stays the prefix; the context is informative only.
     parts = [where] if where else []
     if name is not _ABSENT:
         parts.append(f"query param {name!r}")

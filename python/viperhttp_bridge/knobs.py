@@ -43,7 +43,7 @@ def _int(value: Any) -> int:
 
 
 def clamp_bridge_knobs(kw: Dict[str, Any]) -> BridgeKnobs:
-    """Apply the spec's defaults and clamps; pops the bridge keys from `kw`."""
+    """Apply the documented defaults and clamps; pops the bridge keys from `kw`."""
     def take(name: str) -> Optional[int]:
         v = kw.pop(name, None)
         return None if v is None else _int(v)

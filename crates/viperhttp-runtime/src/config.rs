@@ -116,7 +116,7 @@ impl Default for Limits {
     }
 }
 
-/// Timeouts in milliseconds (docs/internals/http.md); 0 = none where the spec says so.
+/// Timeouts in milliseconds (docs/internals/http.md); 0 = none where that page says so.
 #[derive(Clone, Debug)]
 pub struct Timeouts {
     /// `header_timeout_ms`.

@@ -39,11 +39,11 @@ pub const MAX_HEADERS_LEN: usize = 256;
 #[non_exhaustive]
 pub enum CorsConfigError {
     /// A value over its limit (docs/internals/cors-hosts-ratelimit.md#cors-corsrs). Too many
-    /// origins uses the same text: the spec names no other message for the list limits.
+    /// origins uses the same text: the original names no other message for the list limits.
     #[error("cors value too long")]
     TooLong,
     /// A methods/headers value that cannot be sent as a header value
-    /// (control characters). Not in the spec (the original copies bytes
+    /// (control characters). Not in the original (the original copies bytes
     /// blindly); the text is ours.
     #[error("cors value invalid")]
     InvalidValue,

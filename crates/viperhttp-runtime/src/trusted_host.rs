@@ -10,7 +10,7 @@
 pub const MAX_TRUSTED_HOSTS: usize = 256;
 
 /// Each entry must be shorter than this. The host raised the entry count
-/// but the spec keeps the device's 128-byte entry rule; a DNS name is at
+/// but the host keeps the device's 128-byte entry rule; a DNS name is at
 /// most 253 bytes, but no deployment needs a 128-byte host name in a list.
 pub const MAX_HOST_LEN: usize = 128;
 

@@ -1,6 +1,6 @@
 //! Content type by file extension (docs/internals/static-files.md#responses): the original's table
 //! plus the host's additions, as a small explicit table (not `mime_guess`, so
-//! the answers are exactly the spec's and cannot drift with a crate update).
+//! the answers are exactly the documented ones and cannot drift with a crate update).
 
 use std::path::Path;
 
@@ -49,7 +49,7 @@ const TABLE: &[(&str, &str)] = &[
 /// Shared with `FileResponse` (docs/internals/static-files.md#transfer).
 pub fn content_type_for(path: impl AsRef<Path>) -> &'static str {
     let path = path.as_ref();
-    // `Path::extension` would say "none" for `.html`; the spec's rule is the
+    // `Path::extension` would say "none" for `.html`; the documented rule is the
     // plain "last dot in the last segment", so work on the name itself.
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return OCTET_STREAM;

@@ -8,7 +8,7 @@
 //! percent-decodes and treats directories and index files by its own rules, does not confine
 //! symlinks to the root, adds no `Cache-Control` and has no on-the-fly gzip with the ETag/`Vary`
 //! rules of docs/internals/static-files.md#gzip. Small crates do the parts: `httpdate`, `flate2`;
-//! percent-decoding and the range parser are a few lines each here because the spec's rules are
+//! percent-decoding and the range parser are a few lines each here because the documented rules are
 //! stricter than the crates'.
 //!
 //! Life cycle: Python calls fill a [`StaticMounts`] builder (validation errors
@@ -67,7 +67,7 @@ pub enum MountError {
     /// The prefix is already mounted on another root.
     #[error("mount prefix already used")]
     PrefixUsed,
-    /// More than [`MAX_DIR_MOUNTS`] directory mounts. The spec names no
+    /// More than [`MAX_DIR_MOUNTS`] directory mounts. The original names no
     /// message for the host limit; this text is ours.
     #[error("too many mounts")]
     TooManyMounts,
