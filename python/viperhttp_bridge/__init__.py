@@ -2,7 +2,7 @@
 (docs/internals/bridge.md). Runs on the one interpreter thread; every "worker" is an
 asyncio task, never an OS thread.
 
-Hot path (docs/internals/bridge.md decisions (a)–(c)): the wake-up fd fires → one native call takes a whole
+Hot path (docs/internals/bridge.md#one-request): the wake-up fd fires → one native call takes a whole
 batch of requests → each sync handler runs inline and its result is normalised, serialised and sent by one
 native call; only awaitables get a task.
 """
