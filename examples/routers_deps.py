@@ -65,7 +65,7 @@ def get_item(db: Session, item_id: int) -> Dict[str, Any]:
 
 @v1.get("/me", deps={"user": Depends(current_user)})
 def me(db: Session, user: str) -> Dict[str, str]:
-    # Router deps are passed to every handler of the router (api.md §4.1), used or not.
+    # Router deps are passed to every handler of the router (docs/internals/framework.md), used or not.
     return {"user": user, "session": "open" if not db.closed else "closed"}
 
 

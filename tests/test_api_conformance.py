@@ -1,6 +1,8 @@
-"""Small api.md / runtime.md conformance points: constructor aliases (api.md §7.4, §13), the lazy
-session-middleware re-exports (§8.4), `serialize_response` of an empty byte body (runtime.md §3.7
-with the docs/internals/bridge.md decision) and request injection into every matching parameter (§4.1).
+"""Small docs/internals/framework.md / docs/internals/architecture.md conformance points: constructor aliases
+(docs/internals/requests-responses.md#responses, docs/internals/framework.md), the lazy session-middleware
+re-exports (docs/internals/cors-hosts-ratelimit.md), `serialize_response` of an empty byte body
+(docs/internals/bridge.md#decisions-on-serialisation with the docs/internals/bridge.md decision) and request
+injection into every matching parameter (docs/internals/framework.md).
 
 Constructor and serialisation checks are in-process; injection and the aliased responses are
 checked on the wire (tests/apps/api_conformance_app.py).
@@ -24,7 +26,7 @@ TEXT = "text/plain; charset=utf-8"
 SSE = "text/event-stream; charset=utf-8"
 
 
-# --- 1. `content=` / `media_type=` on every constructor (api.md §7.4, §13) -------------------
+# --- 1. `content=` / `media_type=` on every constructor (docs/internals/requests-responses.md#responses, docs
 
 
 def test_redirect_response_accepts_content_and_media_type():
@@ -35,7 +37,7 @@ def test_redirect_response_accepts_content_and_media_type():
     assert (r["status_code"], r["body"], r["content_type"]) == (301, "<a href=/x>x</a>", TEXT)
     assert r["headers"] == [("X-A", "1"), ("Location", "/x")]
     assert viperhttp.RedirectResponse is RedirectResponse
-    # The spec's checks still come first and still apply.
+    # The original's checks still come first and still apply.
     with pytest.raises(ValueError, match="url must be a non-empty string"):
         RedirectResponse("", content="x")
     with pytest.raises(TypeError):
@@ -103,7 +105,7 @@ def test_aliased_redirect_and_event_source_on_the_wire(serve):
     assert r.content == b"event: a\ndata: 1\n\ndata: two\n\n"
 
 
-# --- 2. lazy SessionMiddleware / CSRFMiddleware (api.md §8.4) --------------------------------
+# --- 2. lazy SessionMiddleware / CSRFMiddleware (docs/internals/cors-hosts-ratelimit.md) --------------------
 
 
 @pytest.mark.parametrize("name", ["SessionMiddleware", "CSRFMiddleware"])
@@ -162,7 +164,7 @@ def test_session_module_broken_import_is_not_hidden(tmp_path, monkeypatch):
         sys.modules.pop("viperhttp_session", None)
 
 
-# --- 3. serialize_response of an empty byte body (runtime.md §3.7, docs/internals/bridge.md) -----------
+# --- 3. serialize_response of an empty byte body (docs/internals/bridge.md#decisions-on-serialisation) ------
 
 
 @pytest.mark.parametrize("value", [b"", bytearray()], ids=["bytes", "bytearray"])
@@ -179,7 +181,7 @@ def test_serialize_response_empty_bytes_has_no_default_content_type(value):
     assert serialize_response(Response(body=value, content_type="a/b"))["content_type"] == "a/b"
 
 
-# --- 4. request injection into every matching parameter (api.md §4.1) ------------------------
+# --- 4. request injection into every matching parameter (docs/internals/framework.md) -----------------------
 
 
 def test_every_request_parameter_receives_the_request(serve):

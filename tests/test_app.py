@@ -129,7 +129,7 @@ def test_active_app_and_current_request_inside_a_handler(serve):
     assert serve(GAP).client.get("/outside").json() == {"active_is_app": True, "current_path": "/outside"}
 
 def test_reset_refused_while_serving(serve):
-    """api.md §1.2 (decision): reset() while a server is running → RuntimeError."""
+    """docs/internals/framework.md: reset() while a server is running → RuntimeError."""
     c = serve(GAP).client
     r = c.get("/reset-while-running").json()
     assert r["raised"] == "RuntimeError", r

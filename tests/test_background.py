@@ -1,4 +1,5 @@
-"""Background tasks run by the bridge, over real sockets (api.md §11; runtime.md §3.5 step 6).
+"""Background tasks run by the bridge, over real sockets (docs/internals/framework.md;
+docs/internals/bridge.md#one-request).
 
 Tasks are injected when the handler declares `background_tasks`, run after the response was
 handed to the runtime (the client has its response before a slow task finishes), sync and async
@@ -68,7 +69,7 @@ def test_task_failure_is_logged_and_not_sent(serve):
     r = request(server.port, "/bg/fail?key=k4")
     assert r.status == 200 and r.body == b"response-unaffected", r.summary()
     assert r.complete and r.trailing == b"", r.summary()
-    # A failing task does not skip the others (runtime.md §3.5 step 6).
+    # A failing task does not skip the others (docs/internals/bridge.md#one-request).
     assert wait_state(server.port, "k4", ["after-failures"]) == ["after-failures"]
     logs = wait_for_log(server, "bg-boom-sync", "bg-boom-async")
     assert "bg_task_error ValueError('bg-boom-sync')" in logs, logs

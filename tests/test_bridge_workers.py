@@ -1,4 +1,4 @@
-"""Bridge worker pool, over real sockets (runtime.md §3.1–§3.5; api.md §2.3).
+"""Bridge worker pool, over real sockets (docs/internals/bridge.md).
 
 Every knob has a test that fails if the knob did nothing: async handlers are awaited by
 worker tasks and overlap; sync handlers stay inline; a fixed pool bounds concurrency; the
@@ -258,7 +258,7 @@ def test_enqueue_wait_expiry_answers_server_busy(serve):
 
 
 def test_server_busy_keeps_connection_alive(serve):
-    """runtime.md §3.5: `Server Busy` is sent by Python through IPC, keep-alive kept."""
+    """docs/internals/bridge.md#worker-model: `Server Busy` is sent by Python through IPC, keep-alive kept."""
     server = start(serve, bridge_min_workers=1, bridge_max_workers=1, bridge_queue_size=1,
                    bridge_enqueue_wait_ms=0)
     held = []
@@ -404,7 +404,7 @@ def test_bridge_worker_knobs_clamp(serve, kw, expected):
     assert s["workers"] == expected[0], s
 
 
-# --- native worker limits (runtime.md §3.3) ----------------------------------------------------------
+# --- native worker limits (docs/internals/architecture.md#knobs) --------------------------------------------
 
 
 @pytest.mark.parametrize("kw,message", [

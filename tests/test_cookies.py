@@ -1,4 +1,5 @@
-"""Cookies: Set-Cookie helpers (api.md §7.6) and the request side (api.md §6 `cookies`), in
+"""Cookies: Set-Cookie helpers (docs/internals/requests-responses.md#cookies) and the request side
+(docs/internals/requests-responses.md#request `cookies`), in
 process and on the wire (tests/apps/rr_cookies.py)."""
 from __future__ import annotations
 

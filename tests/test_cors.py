@@ -1,4 +1,4 @@
-"""Native CORS, end to end over real sockets (runtime.md §7.1, api.md §8.4).
+"""Native CORS, end to end over real sockets (docs/internals/cors-hosts-ratelimit.md#cors-corsrs).
 
 The app (tests/apps/native_app.py) records every request that reaches a Python handler; GET
 /__seen returns that list, which is how the tests prove a preflight never reaches Python.
@@ -73,7 +73,7 @@ def test_preflight_any_origin_pinned_star(serve):
     assert resp.status == 204
     assert resp.reason == "No Content"
     assert resp.body == b""
-    assert resp.header("content-length") is None, "204 carries no Content-Length (runtime.md §4.6)"
+    assert resp.header("content-length") is None, "204 carries no Content-Length (docs/internals/http.md)"
     assert resp.header("content-type") is None
     assert cors_headers(resp) == {
         "access-control-allow-origin": "*",
@@ -143,7 +143,7 @@ def test_preflight_custom_lists_and_max_age(serve):
 def test_preflight_is_not_checked_against_configured_lists(serve):
     server = start(serve, cors={"allow_origins": [ORIGIN], "allow_methods": ["GET"]})
     resp = preflight(server, method="DELETE", extra={"Access-Control-Request-Headers": "X-Nope"})
-    assert resp.status == 204, "the browser checks the lists, not the server (runtime.md §7.1)"
+    assert resp.status == 204, "the browser checks the lists, not the server"
     assert resp.header("access-control-allow-methods") == "GET"
 
 
@@ -365,7 +365,7 @@ def test_no_cors_headers_on_unknown_method_405(serve):
     assert resp.status == 405
     assert resp.body == b"Method Not Allowed"
     assert resp.header("allow") is None
-    assert cors_headers(resp) == {}, "the unknown-method 405 is decided before CORS (runtime.md §7.1)"
+    assert cors_headers(resp) == {}, "the unknown-method 405 is decided before CORS"
 
 
 def test_no_cors_headers_on_parse_error(serve):

@@ -1,5 +1,6 @@
-"""Dependencies end to end (api.md §5) and background tasks (§11): every dependency kind, teardown
-order on success and on error (observed through the app's /deps/log), errors, caching; the
+"""Dependencies end to end (docs/internals/framework.md) and background tasks (docs/internals/framework.md):
+every dependency kind, teardown order on success and on error (observed through the app's /deps/log), errors,
+caching; the
 registration-time checks in-process."""
 import time
 from typing import Any, List
@@ -232,8 +233,8 @@ def test_async_generator_contract_errors(serve):
     assert c.get("/ok").text == "ok"
 
 def test_teardown_runs_before_background_tasks(serve):
-    """api.md §5.5: teardown after the handler, before the response is sent and before
-    background tasks (§11: tasks run after the response was handed over)."""
+    """docs/internals/framework.md: teardown after the handler, before the response is sent and before
+    background tasks (docs/internals/framework.md: tasks run after the response was handed over)."""
     c = serve(FW).client
     assert c.get("/dg/teardown-before-bg").text == "ok"
     deadline = time.monotonic() + 5

@@ -1,4 +1,5 @@
-"""runtime.md §8 diagnostics and §6.5 gzip_static, over a running server where it matters."""
+"""docs/internals/logging.md diagnostics and docs/internals/static-files.md#gzip gzip_static, over a running
+server where it matters."""
 import gzip
 
 import pytest

@@ -1,4 +1,5 @@
-"""Errors end to end (api.md §10): default bodies byte for byte, HTTPException forms, exception-handler
+"""Errors end to end (docs/internals/framework.md): default bodies byte for byte, HTTPException forms,
+exception-handler
 precedence by MRO, failing handlers, 500 + traceback in the log, background tasks dropped on 500."""
 import time
 

@@ -1,4 +1,5 @@
-"""Form parsing (api.md §6 form() rules, host limits) and UploadFile: in-process unit tests of the
+"""Form parsing (docs/internals/requests-responses.md#request form() rules, host limits) and UploadFile:
+in-process unit tests of the
 parser, then the same behaviours over a real socket (tests/apps/rr_forms.py)."""
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Hostile and ambiguous HTTP/1.1, end to end over raw sockets (runtime.md §4.1–§4.3, §4.6).
+"""Hostile and ambiguous HTTP/1.1, end to end over raw sockets (docs/internals/http.md).
 
 A corpus of malformed or ambiguous requests, each sent on a fresh connection to one shared
 server (tests/apps/native_app.py with a catch-all route for every method), with the exact
-outcome the spec asks for: a status (and, for parse errors, `Connection: close` + close), a
+outcome docs/internals/http.md asks for: a status (and, for parse errors, `Connection: close` + close), a
 sequence of statuses for pipelined input, or a clean close.
 
 The app records every request its handlers see. After each case the test asserts that no
@@ -196,7 +196,7 @@ def smuggle(case_id: str) -> bytes:
 BODY_WITH_REQUEST = b"GET /SMUGGLED-inbody HTTP/1.1\r\nHost: x\r\n\r\n"
 
 CORPUS: List[Case] = [
-    # --- Content-Length / Transfer-Encoding framing (§4.1 items 6, 7) ---
+    # --- Content-Length / Transfer-Encoding framing (docs/internals/http.md, 7) ---
     bad("cl-te", req("cl-te", b"POST", b"Content-Length: 6\r\nTransfer-Encoding: chunked\r\n",
                      b"0\r\n\r\n" + smuggle("cl-te"))),
     bad("te-cl", req("te-cl", b"POST", b"Transfer-Encoding: chunked\r\nContent-Length: 6\r\n",
@@ -278,7 +278,7 @@ CORPUS: List[Case] = [
     bad("chunked-over-max-body", req("chunked-over-max-body", b"POST", b"Transfer-Encoding: chunked\r\n",
                                      b"1000\r\n" + b"a" * 4096 + b"\r\n1\r\nb\r\n0\r\n\r\n"), 413),
     bad("cl-over-max-body", req("cl-over-max-body", b"POST", b"Content-Length: 4097\r\n"), 413),
-    # --- obs-fold, line endings, whitespace (§4.1 items 4, 11) ---
+    # --- obs-fold, line endings, whitespace (docs/internals/http.md, 11) ---
     bad("obs-fold-sp", req("obs-fold-sp", extra=b"X-A: a\r\n b\r\n")),
     bad("obs-fold-ht", req("obs-fold-ht", extra=b"X-A: a\r\n\tb\r\n")),
     bad("first-header-folded", b"GET /h/first-header-folded HTTP/1.1\r\n Host: x\r\n\r\n"),
@@ -309,7 +309,7 @@ CORPUS: List[Case] = [
     bad("target-nul", b"GET /h/target-nul\x00x HTTP/1.1\r\nHost: x\r\n\r\n"),
     bad("target-ctl", b"GET /h/target-ctl\x0bx HTTP/1.1\r\nHost: x\r\n\r\n"),
     bad("target-del", b"GET /h/target-del\x7f HTTP/1.1\r\nHost: x\r\n\r\n"),
-    # --- methods (§4.2) and the request line (§4.1 items 1, 2) ---
+    # --- methods (docs/internals/http.md) and the request line (docs/internals/http.md, 2) ---
     Case("method-lowercase", req("method-lowercase", b"get"), [405]),
     Case("method-unknown", req("method-unknown", b"BREW"), [405]),
     Case("method-trace", req("method-trace", b"TRACE"), [405]),
@@ -333,7 +333,7 @@ CORPUS: List[Case] = [
     bad("version-0.9", req("version-0.9", version=b"HTTP/0.9"), 505),
     bad("garbage", b"\x00\x01\x02 hello\r\n\r\n"),
     bad("tls-hello", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 32 + b"\r\n\r\n"),
-    # --- request targets (§4.1 item 11) ---
+    # --- request targets (docs/internals/http.md) ---
     bad("target-relative", b"GET h/target-relative HTTP/1.1\r\nHost: x\r\n\r\n"),
     ok("absolute-form", b"GET http://x/h/absolute-form?q=1 HTTP/1.1\r\nHost: x\r\n\r\n",
        path="/h/absolute-form?q=1"),
@@ -344,7 +344,7 @@ CORPUS: List[Case] = [
     Case("asterisk-options", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", [204]),
     bad("asterisk-get", b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"),
     bad("asterisk-post", b"POST * HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
-    # --- Host (§4.1 item 11) ---
+    # --- Host (docs/internals/http.md) ---
     ok("http10-no-host", req("http10-no-host", version=b"HTTP/1.0", host=b"")),
     bad("http11-no-host", req("http11-no-host", host=b"")),
     bad("two-hosts", req("two-hosts", host=b"Host: x\r\nHost: y\r\n")),
@@ -357,7 +357,7 @@ CORPUS: List[Case] = [
     ok("host-empty", req("host-empty", host=b"Host:\r\n")),
     ok("host-v6", req("host-v6", host=b"Host: [::1]:8080\r\n")),
     ok("host-port", req("host-port", host=b"Host: example.com:65535\r\n")),
-    # --- sizes (§4.1 items 3, 5) ---
+    # --- sizes (docs/internals/http.md, 5) ---
     bad("uri-9000", b"GET /h/uri-9000?" + b"q" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     bad("uri-100k", b"GET /h/uri-100k?" + b"q" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     bad("header-20k", req("header-20k", extra=b"X-Big: " + b"b" * 20_000 + b"\r\n"), 431),
@@ -436,7 +436,7 @@ def test_hostile_request(server, case: Case):
             assert (r.header("connection") or "").lower() == "close", (case.id, r.headers)
         if r.status == 405:
             assert r.body == b"Method Not Allowed"
-            assert r.header("allow") is None, "unknown method: no Allow (runtime.md §4.2)"
+            assert r.header("allow") is None, "unknown method: no Allow (docs/internals/http.md)"
             assert (r.header("connection") or "").lower() == "keep-alive"
         if r.status == 204:
             assert r.header("allow") == ALLOW_ALL, (case.id, r.headers)
@@ -463,8 +463,9 @@ def test_whole_record_has_no_unexpected_request(server):
 
 
 def test_http10_response_status_line_is_http10(server):
-    """(decision, docs/internals/http.md) runtime.md §4.6 writes `HTTP/1.1`, but the original rejects HTTP/1.0
-    outright; the host accepts it and, like hyper (which enforces it), answers an HTTP/1.0 request
+    """(decision, docs/internals/http.md) docs/internals/http.md#responses-written-by-the-runtime writes
+    `HTTP/1.1`, but the original rejects HTTP/1.0 outright; the host accepts it and, like hyper (which
+    enforces it), answers an HTTP/1.0 request
     with an `HTTP/1.0` status line and no chunking, then closes."""
     conn = Conn(server.connect())
     try:

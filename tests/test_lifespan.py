@@ -1,4 +1,4 @@
-"""Lifespan handlers run by `app.run()` (extensions.md §7; runtime.md §9.1; api.md §2.3).
+"""Lifespan handlers run by `app.run()` (docs/internals/lifespan.md; docs/internals/bridge.md#start-and-stop).
 
 Startup handlers (sync and async, `@app.on_event` and `add_event_handler`) run in registration
 order and are all done before the listener accepts; shutdown handlers run after SIGTERM, after
@@ -141,7 +141,7 @@ def test_failing_startup_handler_stops_the_start(tmp_path, mode, message, not_ru
 
 
 def test_async_startup_handler_outliving_startup_timeout_keeps_running(popen, tmp_path):
-    """extensions.md §7 (decision): a handler still running after `startup_timeout_s` is left
+    """docs/internals/lifespan.md: a handler still running after `startup_timeout_s` is left
     running as a background task and serving starts."""
     from conftest import free_port
     log = tmp_path / "events.log"

@@ -1,4 +1,4 @@
-"""Request limits and timeouts, end to end over raw sockets (runtime.md §4.1, §4.3, §4.4, §4.7).
+"""Request limits and timeouts, end to end over raw sockets (docs/internals/http.md).
 
 Each limit is probed at its boundary (accepted) and one past it (rejected). Timeout tests use
 small values (300–500 ms) so the whole file stays fast.
@@ -23,7 +23,7 @@ def start(serve, **run):
 
 
 def assert_error_and_closed(conn: RawConn, resp: RawResponse, status: int, reason: str) -> None:
-    """A native error that ends the connection (runtime.md §4.1 item 10)."""
+    """A native error that ends the connection (docs/internals/http.md)."""
     assert resp.status == status, resp
     assert resp.reason == reason
     assert resp.body == reason.encode()
@@ -285,7 +285,7 @@ def test_max_connections_extra_connection_waits_in_backlog(serve):
 
 
 def test_keepalive_dropped_near_max_connections(serve):
-    """Keep-alive is dropped when open connections ≥ 90 % of max_connections (runtime.md §4.3)."""
+    """Keep-alive is dropped when open connections ≥ 90 % of max_connections (docs/internals/http.md)."""
     server = start(serve, max_connections=10, header_timeout_ms=20000, keepalive_timeout_ms=20000)
     held = [server.connect() for _ in range(7)]
     try:

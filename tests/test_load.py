@@ -1,4 +1,5 @@
-"""Overload at ~10× capacity, loopback only, bounded in count and time (runtime.md §2.7, §3.5).
+"""Overload at ~10× capacity, loopback only, bounded in count and time
+(docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol, docs/internals/bridge.md#one-request).
 
 A slow async handler (50 ms) on 4 bridge workers with a bridge queue of 16 serves ≈ 80
 requests/s; 400 requests arrive within ≈ 0.5 s in waves of 100 concurrent connections. Every

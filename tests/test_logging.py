@@ -1,4 +1,4 @@
-"""Runtime records reach Python logging (runtime.md §8): the per-response access line
+"""Runtime records reach Python logging (docs/internals/logging.md): the per-response access line
 `<source> <METHOD> <raw-uri> -> <status> keep=<0|1>` on logger `viperhttp.access` when the app
 configured a handler (never in the default set-up), runtime warnings on `viperhttp.*` always,
 and `set_log_level` filtering both.

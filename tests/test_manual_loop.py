@@ -9,12 +9,13 @@ from __future__ import annotations
 
 MANUAL = "apps/manual_loop_app.py"
 TEXT = "text/plain; charset=utf-8"
-# ResponseError: the declared class (a ValueError subclass, as runtime.md §3.7 has it).
+# ResponseError: the declared class (a ValueError subclass, as
+# docs/internals/bridge.md#decisions-on-serialisation has it).
 BODY_ERROR = "send_response: ResponseError: response body must be str/bytes/bytearray/None"
 
 
 def test_poll_request_dict_shape_and_request_object(serve):
-    """runtime.md §2.5: HTTP → {"request_id": int, "method", "path" (raw URI incl. query),
+    """docs/internals/ipc.md: HTTP → {"request_id": int, "method", "path" (raw URI incl. query),
     "request": Request} (+ "type": "http", host decision); the Request carries method, path
     without query, query, headers and body."""
     server = serve(MANUAL)
@@ -75,13 +76,15 @@ def test_serialize_response_on_the_wire_through_the_manual_loop(serve):
         assert r.headers.get("content-type") == ctype, kind
     # None: serialize_response gives body b"" with content_type None (checked in-process below);
     # an empty byte body gets no default type (docs/internals/bridge.md, "Decisions on serialisation"), so
-    # the manual pipeline sends no Content-Type either, as the bridge does (api.md §7.2).
+    # the manual pipeline sends no Content-Type either, as the bridge does
+    # (docs/internals/requests-responses.md#return-values).
     r = c.get("/mb/ser/none")
     assert (r.status_code, r.content, r.headers["content-length"]) == (200, b"", "0")
     assert "content-type" not in r.headers
 
 def test_body_reaching_the_ipc_must_be_str_bytes_bytearray_or_none(serve):
-    """runtime.md §3.7: `send_response` refuses any other body with a clear ValueError."""
+    """docs/internals/bridge.md#decisions-on-serialisation: `send_response` refuses any other body with a
+    clear ValueError."""
     c = serve(MANUAL).client
     for kind, body in (("str", b"text"), ("bytes", b"\x01bytes"), ("bytearray", b"ba"), ("none", b"")):
         r = c.get(f"/mb/raw-body/{kind}")

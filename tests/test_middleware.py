@@ -1,5 +1,5 @@
-"""Middleware end to end (api.md §8): priorities and observed order of two decorator and two class
-middlewares, short-circuit, response editing, errors inside middleware, 404/405 through the chain;
+"""Middleware end to end (docs/internals/framework.md): priorities and observed order of two decorator and two
+class middlewares, short-circuit, response editing, errors inside middleware, 404/405 through the chain;
 registration and native-config errors in-process."""
 import time
 
@@ -152,7 +152,8 @@ def test_func_sync_instance_and_equal_priority_middlewares_observed_order(serve)
 
 def test_base_http_middleware_instance_passed_to_add_middleware(serve):
     """docs/internals/framework.md: "Instances passed to add_middleware are used as they are"; the chain
-    calls `inst.dispatch` (api.md §8.2). The app registers `add_middleware(BaseInstance())`."""
+    calls `inst.dispatch` (docs/internals/framework.md). The app registers
+    `add_middleware(BaseInstance())`."""
     r = serve(MW, "base-instance").client.get("/order")
     assert (r.status_code, r.text, r.headers.get("x-base-instance")) == (200, "ordered", "1")
 

@@ -1,5 +1,6 @@
-"""Runtime overload and isolation, over real sockets (runtime.md §2.7 deferred push, §3.5 the
-four 503s, §4.4 response timeout, §9.2 isolation).
+"""Runtime overload and isolation, over real sockets: deferred push
+(docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol), the four 503s and isolation
+(docs/internals/bridge.md#overload-and-isolation), the response timeout (docs/internals/http.md).
 
 The interpreter thread is blocked on purpose with a sync handler in `time.sleep`, so the
 native request queue (`ipc_request_queue_len`) fills and the runtime's own answers can be
@@ -109,7 +110,8 @@ def test_generous_enqueue_retry_lets_the_same_burst_succeed(serve):
 
 
 def test_parked_requests_are_served_in_arrival_order(serve):
-    """runtime.md §2.7 (decision): parked connections are served FIFO as queue space frees.
+    """docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol: parked connections are served FIFO as
+    queue space frees.
     Two rounds of 8 parked requests, since the order only breaks when waiters race."""
     port = start(serve, ipc_request_queue_len=1, ipc_enqueue_retry_ms=5000).port
     for round_ in range(2):

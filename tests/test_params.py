@@ -1,4 +1,5 @@
-"""Query parameters end to end (api.md §4): every spec form ok / missing / invalid with the exact
+"""Query parameters end to end (docs/internals/framework.md): every spec form ok / missing / invalid with the
+exact
 422 bodies, defaults, undeclared values, request injection; spec errors in-process."""
 import pytest
 

@@ -1,4 +1,5 @@
-"""Native rate limiting (token bucket per client IP), end to end (runtime.md §7.3, api.md §8.4)."""
+"""Native rate limiting (token bucket per client IP), end to end
+(docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs)."""
 from __future__ import annotations
 
 import json

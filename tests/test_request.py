@@ -1,4 +1,5 @@
-"""Request object (api.md §6) and query parsing (api.md §4.3): in-process unit tests of the parsers,
+"""Request object (docs/internals/requests-responses.md#request) and query parsing
+(docs/internals/requests-responses.md#request): in-process unit tests of the parsers,
 then every member over a real socket (tests/apps/rr_request.py)."""
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from viperhttp.request import Headers, QueryParams, Request, State, parse_cookie
 
 FW = "apps/framework_surface_app.py"
 
-# --- parse_query (api.md §4.3) ---------------------------------------------------------------
+# --- parse_query (docs/internals/requests-responses.md#request) ---------------------------------------------
 
 
 def test_parse_query_basic_and_decoding():

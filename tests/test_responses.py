@@ -1,5 +1,7 @@
-"""Responses (api.md §7, runtime.md §3.7), SSE (extensions.md §2) and FileResponse (runtime.md
-§6.3–§6.5): in-process unit tests, then everything on the wire (tests/apps/rr_responses.py)."""
+"""Responses (docs/internals/requests-responses.md#responses,
+docs/internals/bridge.md#decisions-on-serialisation), SSE (docs/internals/websocket.md#server-sent-events) and
+FileResponse (docs/internals/static-files.md#responses): in-process unit tests, then everything on the wire
+(tests/apps/rr_responses.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -674,7 +676,8 @@ class Thing:
     (Thing(), b"a thing", TEXT),
 ])
 def test_bridge_serialize_response_table(value, body, ctype):
-    """viperhttp_bridge.serialize_response (runtime.md §3.7, api.md §7.2): body always bytes."""
+    """viperhttp_bridge.serialize_response (docs/internals/bridge.md#decisions-on-serialisation,
+    docs/internals/requests-responses.md#return-values): body always bytes."""
     out = viperhttp_bridge.serialize_response(value)
     assert out == {"__vhttp_response__": True, "status_code": 200, "body": body, "headers": None,
                    "content_type": ctype}

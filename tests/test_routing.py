@@ -1,4 +1,5 @@
-"""Routing end to end (api.md §3, §9): path types, matching order, trailing slash, 404/405/HEAD,
+"""Routing end to end (docs/internals/framework.md#routing): path types, matching order, trailing slash,
+404/405/HEAD,
 routers; registration errors in-process (they happen at decoration time)."""
 import pytest
 
@@ -323,7 +324,8 @@ def test_pattern_registration_errors_and_limits(app):
     for pattern, reason in bad:
         with pytest.raises(ValueError) as info:
             app.get(pattern)(lambda **kw: kw)
-        if reason is None:  # runtime.md §4.7: "route registration ValueError" (api.md §3.1 texts)
+        # Over a limit: a route registration ValueError (docs/internals/http.md#limits).
+        if reason is None:
             assert str(info.value) in {f"route add failed: {r}" for r in
                                        ("INVALID", "TOO_LARGE", "UNSUPPORTED", "FULL")}, (pattern, str(info.value))
         else:

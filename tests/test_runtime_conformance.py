@@ -1,7 +1,9 @@
-"""Runtime edge cases found by a spec audit, over real sockets: reason phrases (runtime.md §4.6),
-a 1xx final status, HEAD of an empty GET, `Connection` never lying about a close (§4.3, §9.1),
-streams shorter or longer than their `total_len` (§2.9), the stop sequence while a sync handler
-runs or a static file is being sent (§9.1), and every `server_stats()` key (§8).
+"""Runtime edge cases found by a spec audit, over real sockets: reason phrases
+(docs/internals/http.md#responses-written-by-the-runtime), a 1xx final status, HEAD of an empty GET,
+`Connection` never lying about a close (docs/internals/http.md, docs/internals/bridge.md#start-and-stop),
+streams shorter or longer than their `total_len` (docs/internals/ipc.md), the stop sequence while a sync
+handler runs or a static file is being sent (docs/internals/bridge.md#start-and-stop), and every
+`server_stats()` key (docs/internals/logging.md).
 """
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ def read_all(sock: socket.socket) -> bytes:
         out += chunk
 
 
-# --- status line (§4.6) -----------------------------------------------------------------------------
+# --- status line (docs/internals/http.md#responses-written-by-the-runtime) ----------------------------------
 
 
 @pytest.mark.parametrize("code,line", [
@@ -92,7 +94,7 @@ def test_final_1xx_status_is_500_and_logged(server):
     wait_for_log(server, "1xx status cannot be a final response")
 
 
-# --- HEAD (§3.4 / §4.6) -----------------------------------------------------------------------------
+# --- HEAD (docs/internals/framework.md#routing, docs/internals/http.md) -------------------------------
 
 
 def test_head_of_empty_get_keeps_content_length_zero(server):
@@ -105,7 +107,7 @@ def test_head_of_empty_get_keeps_content_length_zero(server):
     assert body == b""
 
 
-# --- Connection header tells the truth (§4.3) --------------------------------------------------------
+# --- Connection header tells the truth (docs/internals/http.md) ---------------------------------------------
 
 
 def test_http10_stream_of_unknown_length_says_close(server):
@@ -159,7 +161,7 @@ def test_expect_continue_body_read_by_python_keeps_alive(server):
     assert headers["connection"] == ["keep-alive"], raw
 
 
-# --- streams and total_len (§2.9) -------------------------------------------------------------------
+# --- streams and total_len (docs/internals/ipc.md) ----------------------------------------------------------
 
 
 def test_stream_shorter_than_total_len_delivers_every_byte_then_closes(server):
@@ -182,7 +184,7 @@ def test_stream_longer_than_total_len_is_cut_and_connection_closed(server):
     wait_for_log(server, "longer than total_len")
 
 
-# --- stats (§8) -------------------------------------------------------------------------------------
+# --- stats (docs/internals/logging.md) ----------------------------------------------------------------------
 
 SPEC_SERVER_STATS_KEYS = """accepts_total accepts_enqueued accepts_rejected accept_queue_used accept_queue_peak
 workers_active workers_started workers_limit_min workers_limit_max workers_recv_psram workers_recv_ram
@@ -208,7 +210,7 @@ def test_server_stats_has_every_spec_key(server):
     assert stats["event_loop_enabled"] is True
 
 
-# --- stop sequence (§9.1) ---------------------------------------------------------------------------
+# --- stop sequence (docs/internals/bridge.md#start-and-stop) ------------------------------------------------
 
 
 def test_sigterm_during_sync_handler_closes_listener_at_once(serve):
@@ -268,7 +270,7 @@ def test_static_transfer_in_progress_finishes_during_drain(serve, tmp_path):
     assert srv.proc.wait(timeout=15) == 0
 
 
-# --- sys.exit in app code = interpreter death (§9.4) ------------------------------------------------
+# --- sys.exit in app code = interpreter death (docs/internals/bridge.md#start-and-stop) ---------------------
 
 
 def test_sys_exit_in_a_handler_fails_in_flight_with_503_and_exits_with_its_status(serve):

@@ -1,4 +1,4 @@
-"""Graceful stop on SIGTERM/SIGINT (runtime.md §9.1; api.md §2.3, §11).
+"""Graceful stop on SIGTERM/SIGINT (docs/internals/bridge.md#start-and-stop, docs/internals/framework.md).
 
 In-flight requests (running or still queued) complete with 200, the listener is closed at once
 (new connections refused), idle keep-alive connections are closed, background tasks share the

@@ -1,4 +1,5 @@
-"""runtime.md §9.1 step 6: a second SIGINT/SIGTERM during the drain skips the grace period."""
+"""docs/internals/bridge.md#start-and-stop: a second SIGINT/SIGTERM during the drain skips the grace
+period."""
 import signal
 import threading
 import time

@@ -1,5 +1,5 @@
-"""The spine, end to end over real sockets (runtime.md §3.5, §3.7, §4.1–§4.3; api.md §3.3,
-§4.2–§4.4, §7.2, §10.2).
+"""The spine, end to end over real sockets (docs/internals/bridge.md#one-request, docs/internals/http.md;
+docs/internals/framework.md#routing, docs/internals/requests-responses.md#return-values).
 
 Every test starts an app script as a subprocess (`serve`) and talks to it with httpx
 (`server.client`) or, for wire-level checks, with raw sockets (`server.connect()`), reading
@@ -26,7 +26,7 @@ APP = "apps/spine_app.py"
 GAP = "apps/context_app.py"
 HELLO = "examples/hello.py"
 TEXT = "text/plain; charset=utf-8"
-MAX_BODY = 1048576  # default max_body_size (runtime.md §4.7)
+MAX_BODY = 1048576  # default max_body_size (docs/internals/http.md#limits)
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_path_param_str(serve):
 
 
 def test_path_param_str_is_percent_decoded(serve):
-    # UTF-8 percent-decoding after matching; `+` stays `+` (api.md §3.3)
+    # UTF-8 percent-decoding after matching; `+` stays `+` (docs/internals/framework.md#routing)
     r = serve(APP).client.get("/p/str/J%C3%B6rg%20S+")
     assert r.json() == {"value": "Jörg S+", "type": "str"}
 
@@ -214,7 +214,7 @@ def test_post_exactly_max_body_echo(serve):
 
 
 def test_post_one_byte_over_max_body_is_413(serve):
-    # 413 is answered from the declared length, before the body is read (runtime.md §4.1 item 6)
+    # 413 is answered from the declared length, before the body is read (docs/internals/http.md)
     with RawConn(serve(APP).connect()) as conn:
         resp = conn.request(
             f"POST /body HTTP/1.1\r\nHost: test\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n".encode())

@@ -1,4 +1,4 @@
-"""Native static files, end to end over real sockets (runtime.md §6, api.md §9.3).
+"""Native static files, end to end over real sockets (docs/internals/static-files.md).
 
 Every test starts tests/apps/native_app.py as a subprocess with its mounts given in
 NATIVE_APP_CONFIG (JSON) and builds the served tree in the test's tmp dir. Requests go out as
@@ -66,7 +66,7 @@ def write(path: Path, data: bytes) -> Path:
     return path
 
 
-# content types (runtime.md §6.3): file name → expected Content-Type
+# content types (docs/internals/static-files.md#responses): file name → expected Content-Type
 CONTENT_TYPES = {
     "page.html": "text/html; charset=utf-8",
     "page.htm": "text/html; charset=utf-8",
@@ -244,7 +244,7 @@ def test_200_headers_etag_last_modified_cache_control(serve, www):
     assert resp.header("accept-ranges") == "bytes"
     assert resp.header("cache-control") == "public, max-age=300"
     assert resp.header("content-encoding") is None
-    assert resp.header("date"), "every response carries Date (runtime.md §4.6)"
+    assert resp.header("date"), "every response carries Date (docs/internals/http.md)"
 
 
 def test_static_max_age_zero_sends_no_cache_control(serve, www):
@@ -269,7 +269,7 @@ def _assert_304(resp: RawResponse, etag: str) -> None:
     assert resp.status == 304, resp
     assert resp.reason == "Not Modified"
     assert resp.body == b""
-    assert resp.header("content-length") is None, "304 carries no Content-Length (runtime.md §4.6)"
+    assert resp.header("content-length") is None, "304 carries no Content-Length (docs/internals/http.md)"
     assert resp.header("etag") == etag
     assert resp.header("last-modified") == LAST_MODIFIED
     assert resp.header("accept-ranges") == "bytes"
@@ -337,7 +337,7 @@ def test_head_is_headers_only_with_full_content_length(serve, www):
         conn.send(b"HEAD /s/big.txt HTTP/1.1\r\nHost: test\r\nRange: bytes=0-9\r\n\r\n"
                   b"GET /s/a.txt HTTP/1.1\r\nHost: test\r\n\r\n")
         head = conn.read_response(head_request=True)
-        assert head.status == 200, "Range is ignored for HEAD (runtime.md §6.4)"
+        assert head.status == 200, "Range is ignored for HEAD (docs/internals/static-files.md#responses)"
         assert head.header("content-length") == str(len(BIG_TEXT))
         assert head.header("content-type") == TEXT
         assert head.header("etag") == get_resp.header("etag")
@@ -388,7 +388,7 @@ def test_identity_when_gzip_not_accepted_still_varies(serve, www):
     assert resp.body == (www / "pre.js").read_bytes()
     assert resp.header("etag") == etag_of(www / "pre.js")
     assert "accept-encoding" in (resp.header("vary") or "").lower(), \
-        "Vary: Accept-Encoding on every 200 of a file with a gzip variant (runtime.md §6.5)"
+        "Vary: Accept-Encoding on every 200 of a file with a gzip variant (static-files.md#gzip)"
 
 
 def test_on_the_fly_gzip_for_compressible_file(serve, www):
@@ -506,7 +506,7 @@ def test_range_unsatisfiable_is_416(serve, www, value):
     assert resp.header("accept-ranges") == "bytes"
     assert resp.header("etag") == etag_of(www / "range.bin")
     assert resp.header("last-modified") == LAST_MODIFIED
-    assert resp.header("cache-control") is None, "no Cache-Control on 416 (runtime.md §6.4)"
+    assert resp.header("cache-control") is None, "no Cache-Control on 416 (docs/internals/static-files.md)"
     assert resp.body == b""
 
 
@@ -632,7 +632,8 @@ def test_traversal_refused_with_missing_file_bytes(serve, www):
     "/s/docs\\..\\..\\secret.txt",
 ])
 def test_raw_dotdot_and_backslash_fall_through_to_python_404(serve, www, target):
-    """Raw `..` segments and `\\` are not a static match (runtime.md §6.2 item 2): the request
+    """Raw `..` segments and `\\` are not a static match (docs/internals/static-files.md#resolution): the
+    request
     falls through to routing, which answers the native 404 (no route claims the path)."""
     server = start(serve, mounts=[["/s", str(www), False]])
     resp = request(server, target)

@@ -1,5 +1,5 @@
-"""StreamingResponse through the response ring, over real sockets (api.md §7.5; runtime.md §2.9,
-§3.6, §9.3).
+"""StreamingResponse through the response ring, over real sockets
+(docs/internals/requests-responses.md#responses; docs/internals/ipc.md, docs/internals/bridge.md#streaming).
 
 Sources: a list, a generator, an async generator, an async iterator class, a str and a bytes
 buffer, memoryview items. Framing: Content-Length when `total_len` is given, chunked otherwise

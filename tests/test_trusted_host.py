@@ -1,4 +1,5 @@
-"""Native trusted-host check, end to end over real sockets (runtime.md §7.2, api.md §8.4)."""
+"""Native trusted-host check, end to end over real sockets
+(docs/internals/cors-hosts-ratelimit.md#trusted-host-trusted_hostrs)."""
 from __future__ import annotations
 
 import json
@@ -136,7 +137,8 @@ def test_http10_without_host_is_rejected_when_checking(trusted):
 def test_absolute_form_authority_is_the_host(trusted):
     resp = send(trusted, b"GET http://example.com/py/hello HTTP/1.1\r\nHost: example.com\r\n\r\n")
     assert resp.status == 200 and resp.body == b"hello from python"
-    # the target's authority replaces Host for the check (runtime.md §4.1 item 11, §7.2)
+    # the target's authority replaces Host for the check (docs/internals/http.md,
+    # docs/internals/cors-hosts-ratelimit.md#trusted-host-trusted_hostrs)
     assert_invalid_host(send(trusted, b"GET http://evil.test/py/hello HTTP/1.1\r\nHost: example.com\r\n\r\n"))
     resp = send(trusted, b"GET http://a.example.org:81/py/hello HTTP/1.1\r\nHost: evil.test\r\n\r\n")
     assert resp.status == 200, resp
@@ -188,7 +190,8 @@ def test_check_disabled(serve, config):
     for host in ("anything.test", "good.test", "", "[::9]:1"):
         resp = send(server, with_host(host))
         assert resp.status == 200, (config, host, resp)
-    # with nothing checked, HTTP/1.0 without Host passes (runtime.md §7.2 decision)
+    # with nothing checked, HTTP/1.0 without Host passes
+    # (docs/internals/cors-hosts-ratelimit.md#trusted-host-trusted_hostrs decision)
     resp = send10(server, with_host(None, version="HTTP/1.0"))
     assert resp.status == 200, (config, resp)
     assert resp.body == b"hello from python"

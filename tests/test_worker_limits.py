@@ -1,4 +1,5 @@
-"""get_worker_limits / set_worker_limits (runtime.md §3.3): the native worker limits API."""
+"""get_worker_limits / set_worker_limits (docs/internals/architecture.md#knobs): the native worker limits
+API."""
 import os
 
 import pytest

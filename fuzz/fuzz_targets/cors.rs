@@ -1,5 +1,6 @@
-//! Native CORS (`crates/viperhttp-runtime/src/cors.rs`, runtime.md §7.1) on
-//! arbitrary `Origin` / request-header bytes.
+//! Native CORS (`crates/viperhttp-runtime/src/cors.rs`,
+//! docs/internals/cors-hosts-ratelimit.md#cors-corsrs) on arbitrary `Origin` / request-header
+//! bytes.
 //!
 //! * `CorsConfig::new` on arbitrary strings never panics; it fails only with
 //!   the documented limit / invalid-value / invalid-origin errors, and refuses

@@ -1,4 +1,5 @@
-//! The static-files `Range` parser (`static_files/range.rs`, runtime.md §6.4).
+//! The static-files `Range` parser (`static_files/range.rs`,
+//! docs/internals/static-files.md#responses).
 //!
 //! The parser is crate-private, so this target compiles the very same source
 //! file into the fuzz binary (`#[path]`; no product code changes) and checks

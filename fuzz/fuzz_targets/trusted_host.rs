@@ -1,5 +1,5 @@
 //! Trusted-host matching (`crates/viperhttp-runtime/src/trusted_host.rs`,
-//! runtime.md §7.2) on arbitrary `Host` bytes.
+//! docs/internals/cors-hosts-ratelimit.md#trusted-host-trusted_hostrs) on arbitrary `Host` bytes.
 //!
 //! * `TrustedHostConfig::new` on arbitrary entry lists never panics and fails
 //!   exactly as documented (empty entry, entry ≥ 128 bytes, > 256 entries).

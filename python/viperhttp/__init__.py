@@ -1,11 +1,11 @@
 """ViperHTTP: a FastAPI-style framework whose HTTP work is done by a native Rust runtime.
 
-This package is the public surface of api.md §1: the app, routing, parameters, dependencies,
-requests, responses, middleware and errors, plus the module-level functions of §1.2 and the
-native diagnostics of §1.3 (re-exported from `viperhttp._native`). Importing it also imports
-the helper modules `viperhttp_bridge`, `viperhttp_lifespan`, `viperhttp_responses` and
-`viperhttp_ws` (§1.1 decision), so `app.run`, `app.on_event`, `viperhttp.RedirectResponse`, …
-exist right after `import viperhttp`.
+This package is the public surface of docs/internals/framework.md: the app, routing, parameters, dependencies,
+requests, responses, middleware and errors, plus the module-level functions of docs/internals/framework.md and
+the native diagnostics of docs/internals/framework.md (re-exported from `viperhttp._native`). Importing it
+also imports the helper modules `viperhttp_bridge`, `viperhttp_lifespan`, `viperhttp_responses` and
+`viperhttp_ws` (docs/internals/framework.md decision), so `app.run`, `app.on_event`,
+`viperhttp.RedirectResponse`, … exist right after `import viperhttp`.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ __all__ = [
 
 
 def version() -> str:
-    """The installed package version (api.md §1.2 decision: the host's own version)."""
+    """The installed package version (docs/internals/framework.md decision: the host's own version)."""
     from importlib import metadata
 
     try:
@@ -57,14 +57,14 @@ def version() -> str:
 def set_dep_resolver(resolver: Optional[Callable[..., Any]]) -> None:
     """Replaces dependency resolution for routes with deps (None restores the built-in one).
 
-    The resolver is called with the dependency-call marker dict (runtime.md §3.5) and returns
-    the handler result or an awaitable. Apps and the bridge do not normally need this.
+    The resolver is called with the dependency-call marker dict (docs/internals/bridge.md#one-request) and
+    returns the handler result or an awaitable. Apps and the bridge do not normally need this.
     """
     _set_dep_resolver(resolver)
 
 
 def reset() -> None:
-    """Clears all global state between tests (api.md §1.2); refused while serving."""
+    """Clears all global state between tests (docs/internals/framework.md); refused while serving."""
     if is_running():
         raise RuntimeError("reset() while the server is running")
     _native.routes_reset()
@@ -78,7 +78,7 @@ def reset() -> None:
     _set_dep_resolver(None)
 
 
-# --- diagnostics (§1.3): native functions, with stand-ins so import never fails ------------
+# --- diagnostics (docs/internals/framework.md): native functions, with stand-ins so import never fails ------
 
 def _unavailable(name: str) -> Callable[..., Any]:
     def missing(*args: Any, **kwargs: Any) -> Any:
@@ -108,7 +108,7 @@ LOG_INFO: int = getattr(_native, "LOG_INFO", 3)
 LOG_DEBUG: int = getattr(_native, "LOG_DEBUG", 4)
 LOG_TRACE: int = getattr(_native, "LOG_TRACE", 5)
 
-# The bridge's low-level contract (runtime.md) is reachable as viperhttp.<name> as in the
+# The bridge's low-level contract (docs/internals/architecture.md) is reachable as viperhttp.<name> as in the
 # original, where the native build provides it.
 for _name in ("start", "stop", "poll_request", "send_response", "stream_send", "ws_accept", "ws_reject",
               "ws_send", "ws_close", "configure_https", "configure_http2", "fs_lock", "fs_unlock"):
@@ -117,7 +117,7 @@ for _name in ("start", "stop", "poll_request", "send_response", "stream_send", "
 # The original's transport functions with its argument rules (docs/internals/tls-http2.md).
 from .transport import configure_http2, configure_https, http2_status, https_status, start  # noqa: E402
 
-# Template helpers (extensions.md §6): native or a `viperhttp.templates` module, resolved on use.
+# Template helpers (docs/internals/templates.md): native or a `viperhttp.templates` module, resolved on use.
 _TEMPLATE_NAMES = ("TemplateResponse", "render_template", "template_clear_cache", "template_stats",
                    "template_warmup", "template_debug", "template_configure")
 
@@ -139,7 +139,7 @@ def __getattr__(name: str) -> Any:
 from .compat import install_finder as _install_finder  # noqa: E402
 _install_finder()
 
-# §1.1 (decision): the helper modules are imported eagerly, last, because they import this
+# docs/internals/framework.md: the helper modules are imported eagerly, last, because they import this
 # package. One that is not installed is skipped; an error inside one is not hidden.
 for _module in ("viperhttp_lifespan", "viperhttp_responses", "viperhttp_ws", "viperhttp_bridge"):
     try:

@@ -1,10 +1,10 @@
 """The app object: `ViperHTTP`, the process-wide active app and the per-request hot path.
 
-Owns api.md §2 (constructor, members, single-app rule), route registration into the native
-trie (§3), mounts (§9.3), middleware/exception-handler/event registries (§8, §10.3,
-extensions.md §7) and `_handle`, the bridge's entry point for one HTTP request
-(docs/internals/architecture.md). Native route ids are registration indices: `_routes_by_id[i]` is the
-`RoutePlan` of native route `i`.
+Owns docs/internals/framework.md (constructor, members, single-app rule), route registration into the native
+trie (docs/internals/framework.md#routing), mounts (docs/internals/static-files.md),
+middleware/exception-handler/event registries (docs/internals/framework.md, docs/internals/lifespan.md) and
+`_handle`, the bridge's entry point for one HTTP request (docs/internals/architecture.md). Native route ids
+are registration indices: `_routes_by_id[i]` is the `RoutePlan` of native route `i`.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ _active: List[Optional["ViperHTTP"]] = [None]
 
 
 def active_app() -> Optional["ViperHTTP"]:
-    """The most recently constructed app, or None before any / after `reset()` (§1.2)."""
+    """The most recently constructed app, or None before any / after `reset()`
+    (docs/internals/framework.md)."""
     return _active[0]
 
 
@@ -45,14 +46,14 @@ current_request = current_request_var.get
 
 
 def set_current_request(request: Any) -> Any:
-    """Sets the current request; returns the previous one (§1.2)."""
+    """Sets the current request; returns the previous one (docs/internals/framework.md)."""
     previous = current_request_var.get()
     current_request_var.set(request)
     return previous
 
 
 def _docs_fields(values: Dict[str, Any]) -> Dict[str, Any]:
-    """Type checks shared by the constructor and `configure_docs` (§2.1)."""
+    """Type checks shared by the constructor and `configure_docs` (docs/internals/framework.md)."""
     out: Dict[str, Any] = {}
     for key, value in values.items():
         if key in ("title", "version", "description"):
@@ -76,7 +77,7 @@ def _docs_fields(values: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class ViperHTTP(RouteDecorators):
-    """The application (api.md §2). Only one is active per process."""
+    """The application (docs/internals/framework.md). Only one is active per process."""
 
     def __init__(self, title: Optional[str] = None, version: Optional[str] = None,
                  description: Optional[str] = None, docs: bool = True, openapi_url: Any = _DEFAULT,
@@ -105,9 +106,10 @@ class ViperHTTP(RouteDecorators):
         })
         if _active[0] is not None:
             raise ValueError("only one ViperHTTP instance supported")
-        # §2.1: a new app starts from an empty route table, no mounts and no CORS config.
+        # docs/internals/framework.md: a new app starts from an empty route table, no mounts and no CORS
+        # config.
         _native.routes_reset()
-        _native.native_config_reset()  # static mounts and CORS config (§2.1)
+        _native.native_config_reset()  # static mounts and CORS config (docs/internals/framework.md)
         self._routes_by_id: List[Optional[RoutePlan]] = []
         self._exception_handlers: Dict[type, HandlerEntry] = {}
         self._event_handlers: Dict[str, List[Callable[..., Any]]] = {"startup": [], "shutdown": []}
@@ -176,7 +178,8 @@ class ViperHTTP(RouteDecorators):
         return super()._decorator(methods, args, kwargs)
 
     def _record(self, route: RouteDef) -> None:
-        """Validates and plans the route, then adds it to the native trie (§3.1)."""
+        """Validates and plans the route, then adds it to the native trie
+        (docs/internals/framework.md#routing)."""
         self._require_active()
         plan = RoutePlan(route, self._sync_threadpool)
         route_id = _route_add(route.method, route.path)
@@ -190,13 +193,13 @@ class ViperHTTP(RouteDecorators):
 
     def include_router(self, router: Any, prefix: Optional[str] = None, tags: Any = None, deps: Any = None,
                        dependencies: Any = None) -> None:
-        """Registers a router's routes with prefix/tags/deps applied (§9.2)."""
+        """Registers a router's routes with prefix/tags/deps applied (docs/internals/framework.md)."""
         self._require_active()
         for route in expand_router(router, prefix, tags, deps, dependencies):  # all validated before any add
             self._record(route)
 
     def routes(self) -> List[Dict[str, Any]]:
-        """Route metadata rows in registration order (§3.2)."""
+        """Route metadata rows in registration order (docs/internals/framework.md#routing)."""
         return [dict(plan.meta) for plan in self._routes_by_id if plan is not None]
 
     def match(self, method: str, path: str) -> Optional[Tuple[Callable[..., Any], Dict[str, Any]]]:
@@ -209,7 +212,7 @@ class ViperHTTP(RouteDecorators):
         return None if plan is None else (plan.handler, found[1])
 
     def dispatch(self, method: str, path: str, request: Any = None, background: Any = None) -> Any:
-        """Routing + handler for one request, the original's semantics (§2.2).
+        """Routing + handler for one request, the original's semantics (docs/internals/framework.md).
 
         None when no route matches, a 405/422 response dict, the dependency-call marker for a
         route with deps, an `HTTPException`'s response when a sync handler raises one, else the
@@ -253,7 +256,7 @@ class ViperHTTP(RouteDecorators):
             _cv_reset(token)
 
     def ws_dispatch(self, path: str, ws: Any, request: Any = None) -> Any:
-        """WebSocket counterpart of `dispatch` (extensions.md §1.1, runtime.md §3.8).
+        """WebSocket counterpart of `dispatch` (docs/internals/websocket.md).
 
         None when no WS route matches; a 422 response dict on a query-spec failure; else the
         handler's coroutine (deps resolved inside it, teardown after it ends). Exceptions from
@@ -294,7 +297,7 @@ class ViperHTTP(RouteDecorators):
                         # A sync handler may only refuse (a response dict); docs/internals/websocket.md.
                         raise TypeError("a WebSocket handler must be async or return a response")
                 except BaseException:
-                    await teardown(stack)  # the first error wins (api.md §5.5)
+                    await teardown(stack)  # the first error wins (docs/internals/framework.md)
                     raise
                 failed = await teardown(stack)
                 if failed is not None:
@@ -305,7 +308,7 @@ class ViperHTTP(RouteDecorators):
 
         return run()
 
-    # --- mounts (§9.3) ---------------------------------------------------------------------
+    # --- mounts (docs/internals/static-files.md) ------------------------------------------------------------
 
     def mount(self, prefix: Any, root: Any, html: bool = False, dotfiles: bool = False) -> None:
         """Serves directory `root` at `prefix`, natively (docs/internals/static-files.md). Names
@@ -350,7 +353,7 @@ class ViperHTTP(RouteDecorators):
                 return
         self._mounts.append({"kind": "file", "prefix": path, "root": file, "html": False})
 
-    # --- middleware (§8.1) -----------------------------------------------------------------
+    # --- middleware (docs/internals/framework.md) -----------------------------------------------------------
 
     def middleware(self, kind: Any = "http", *, priority: int = 0) -> Callable[..., Any]:
         """`@app.middleware("http", priority=0)` on `async def mw(request, call_next)`."""
@@ -366,7 +369,8 @@ class ViperHTTP(RouteDecorators):
         return decorator
 
     def add_middleware(self, *args: Any, priority: int = 0, **options: Any) -> None:
-        """A middleware class (or instance), or one of the native built-ins (§8.1, §8.4)."""
+        """A middleware class (or instance), or one of the native built-ins (docs/internals/framework.md,
+        docs/internals/cors-hosts-ratelimit.md)."""
         if len(args) > 1:
             raise TypeError("only middleware class positional arg supported")
         if not args:
@@ -387,7 +391,8 @@ class ViperHTTP(RouteDecorators):
 
     def _add_entry(self, kind: str, target: Any, options: Dict[str, Any], priority: Any) -> None:
         self._require_active()
-        # An instance with `dispatch` (a BaseHTTPMiddleware subclass) is used as it is (§8.2).
+        # An instance with `dispatch` (a BaseHTTPMiddleware subclass) is used as it is
+        # (docs/internals/framework.md).
         if not callable(target) and not callable(getattr(target, "dispatch", None)):
             raise TypeError("middleware must be callable")
         if not isinstance(priority, int) or isinstance(priority, bool):
@@ -402,7 +407,7 @@ class ViperHTTP(RouteDecorators):
         self._require_active()
         return list(self._middleware)
 
-    # --- errors, events, state (§10.3, extensions.md §7) -----------------------------------
+    # --- errors, events, state (docs/internals/framework.md, docs/internals/lifespan.md) --------------------
 
     def add_exception_handler(self, exc_type: Any, handler: Any) -> Any:
         """Registers `handler` for `exc_type` (replacing a previous one); returns it."""
@@ -502,7 +507,7 @@ class ViperHTTP(RouteDecorators):
             self._state = State()
         return self._state
 
-    # --- docs config (§2.2) ----------------------------------------------------------------
+    # --- docs config (docs/internals/framework.md) ----------------------------------------------------------
 
     def configure_docs(self, **kwargs: Any) -> None:
         """Updates only the given docs fields, with the constructor's type checks."""
@@ -517,19 +522,20 @@ class ViperHTTP(RouteDecorators):
     # --- serving (implemented by viperhttp_bridge) -----------------------------------------
 
     def run(self, **kwargs: Any) -> Any:
-        """Serves until SIGINT/SIGTERM/`stop()` (api.md §2.3): `viperhttp_bridge.run(self, ...)`."""
+        """Serves until SIGINT/SIGTERM/`stop()` (docs/internals/bridge.md#start-and-stop):
+        `viperhttp_bridge.run(self, ...)`."""
         import viperhttp_bridge
 
         return viperhttp_bridge.run(self, **kwargs)
 
     def shutdown(self) -> Any:
-        """Coroutine running the shutdown handlers (extensions.md §7)."""
+        """Coroutine running the shutdown handlers (docs/internals/lifespan.md)."""
         import viperhttp_bridge
 
         return viperhttp_bridge.shutdown(self)
 
     def stop(self) -> None:
-        """Requests a graceful stop of `run()`; thread-safe (api.md §2.3)."""
+        """Requests a graceful stop of `run()`; thread-safe (docs/internals/bridge.md#start-and-stop)."""
         import viperhttp_bridge
 
         viperhttp_bridge.stop_app(self)
@@ -539,7 +545,7 @@ class ViperHTTP(RouteDecorators):
 
 
 def _set_python_middleware(flag: bool) -> None:
-    # runtime.md §5: while set, unmatched requests reach Python so the chain sees them.
+    # docs/internals/framework.md#routing: while set, unmatched requests reach Python so the chain sees them.
     setter = getattr(_native, "set_python_middleware", None)
     if setter is not None:
         setter(flag)

@@ -1,4 +1,5 @@
-"""Background tasks queued by a handler and run by the bridge after the response (api.md §11).
+"""Background tasks queued by a handler and run by the bridge after the response
+(docs/internals/framework.md).
 
 The framework never allocates a `BackgroundTasks` for a request unless a handler or dependency
 declares a `background_tasks` parameter (`for_request`), and the object itself allocates its list
@@ -50,7 +51,8 @@ def for_request(request: Any) -> Any:
     """The request's task object, created on first use and kept on `request._background`.
 
     One object per request: the handler and every dependency asking for `background_tasks`
-    share it (§11 decision). An object the bridge passed to `dispatch(background=...)` is reused.
+    share it (docs/internals/framework.md decision). An object the bridge passed to `dispatch(background=...)`
+    is reused.
     """
     bg = request._background
     if bg is None:

@@ -1,12 +1,12 @@
 """Dependencies: `Depends`, registration-time compilation, per-request resolution and teardown.
 
-Owns api.md §5. A route's `deps={...}` spec is validated once (`compile_deps`) into a tree of
-`DepNode`s; per request `resolve` fills the handler kwargs, recording generator teardowns on a
-stack that `teardown` unwinds in reverse order. Resolution is written once, as a coroutine:
-the route pipeline (routing.py) runs it eagerly when the tree is statically synchronous, so a
-sync-only tree costs no task or loop turn.
+Owns docs/internals/framework.md. A route's `deps={...}` spec is validated once (`compile_deps`) into a tree
+of `DepNode`s; per request `resolve` fills the handler kwargs, recording generator teardowns on a stack that
+`teardown` unwinds in reverse order. Resolution is written once, as a coroutine: the route pipeline
+(routing.py) runs it eagerly when the tree is statically synchronous, so a sync-only tree costs no task or
+loop turn.
 
-Registration errors keep the spec text as the message prefix and name the route and the
+Registration errors keep the original's message as the prefix and name the route and the
 offending argument in parentheses:
 `TypeError("dependency must be Depends() (route GET /items, dependency 'db')")`; nested
 dependencies are named by their key path (`'db.conn'`).
@@ -28,7 +28,7 @@ _ABSENT: Any = object()
 
 
 class Depends(dict):  # type: ignore[type-arg]
-    """`Depends(callable, deps=None, *, mode="value", use_cache=False)` (api.md §5.1, §5.4).
+    """`Depends(callable, deps=None, *, mode="value", use_cache=False)` (docs/internals/framework.md).
 
     A dict subclass that keeps the original's dict view
     `{"__vhttp_dep__": True, "callable": c, "deps": d, "mode": m}`; `use_cache` is an attribute.
@@ -84,9 +84,10 @@ class DepNode:
         self.mode = "value" if mode == "auto" else mode
         self.children = children
         self.use_cache = use_cache
-        # (decision, §5.3) a dependency may declare `request` / `background_tasks` like a handler.
-        # Its kwargs are exactly the children's keys, so which parameters get the request /
-        # task object (those no child value names, §4.1) is known now: first one, then the rest.
+        # (decision, docs/internals/framework.md) a dependency may declare `request` / `background_tasks` like
+        # a handler. Its kwargs are exactly the children's keys, so which parameters get the request / task
+        # object (those no child value names, docs/internals/framework.md) is known now: first one, then the
+        # rest.
         keys = {child.key for child in children}
         self.request_args = tuple(n for n in inject_names(call, "request", Request) if n not in keys)
         self.bg_args = tuple(n for n in inject_names(call, "background_tasks", BackgroundTasks)
@@ -118,8 +119,9 @@ def inject_names(func: Any, name: str, annotation: type) -> Tuple[str, ...]:
     """Every parameter of `func` that receives an injected object, in signature order.
 
     A parameter literally called `name`, or annotated with the class — also as a string
-    annotation under `from __future__ import annotations`. All of them get the object (api.md
-    §4.1), so `def h(req: Request, request=None)` receives the request in both. Never `**kwargs`.
+    annotation under `from __future__ import annotations`. All of them get the object
+    (docs/internals/framework.md), so `def h(req: Request, request=None)` receives the request in both. Never
+    `**kwargs`.
     """
     try:
         params = inspect.signature(func).parameters.values()
@@ -132,7 +134,8 @@ def inject_names(func: Any, name: str, annotation: type) -> Tuple[str, ...]:
 
 
 def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "") -> Tuple[DepNode, ...]:
-    """Validates a deps spec (all checks at registration on the host, §5.2) and compiles it."""
+    """Validates a deps spec (all checks at registration on the host, docs/internals/framework.md) and
+    compiles it."""
     top = _depth == 1
     if not isinstance(spec, dict):
         raise TypeError(_ctx("deps spec must be dict" if top else "deps must be dict", where, _prefix or None))
@@ -171,7 +174,7 @@ def _ctx(message: str, where: str, dep: Optional[str]) -> str:
 
 
 def merge_deps(*specs: Optional[Dict[str, Any]], where: str = "") -> Optional[Dict[str, Any]]:
-    """Merges router/include/route deps in order; a repeated key is an error (§5.2)."""
+    """Merges router/include/route deps in order; a repeated key is an error (docs/internals/framework.md)."""
     merged: Dict[str, Any] = {}
     for spec in specs:
         if not spec:
@@ -190,10 +193,10 @@ Stack = List[Tuple[bool, Any]]
 
 async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dict[int, Any]],
                   offload: bool = False) -> Any:
-    """Resolves one dependency (sub-deps first) and returns its value (§5.3).
+    """Resolves one dependency (sub-deps first) and returns its value (docs/internals/framework.md).
 
     Generator teardowns are pushed on `stack` as they enter; an exception stops resolution and
-    the caller still unwinds what is on the stack (§5.5).
+    the caller still unwinds what is on the stack (docs/internals/framework.md).
     """
     if node.use_cache and cache is not None:
         hit = cache.get(id(node.call), _ABSENT)
@@ -224,7 +227,8 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
         if inspect.isasyncgen(result):
             value = await _enter_async(result, stack)
         elif inspect.isgenerator(result):
-            # (decision, §5.3) the original passes the generator object on; treated as `yield`.
+            # (decision, docs/internals/framework.md) the original passes the generator object on; treated as
+            # `yield`.
             value = _enter_sync(result, stack)
         elif inspect.isawaitable(result):
             value = await result
@@ -264,7 +268,8 @@ async def _enter_async(agen: Any, stack: Stack) -> Any:
 
 
 async def teardown(stack: Stack) -> Optional[Exception]:
-    """Resumes every entered generator once, newest first; returns the first failure (§5.5).
+    """Resumes every entered generator once, newest first; returns the first failure
+    (docs/internals/framework.md).
 
     The handler's exception is deliberately not thrown into the generators: their `except`
     clauses never see it, `finally` blocks run. All teardowns run even if one fails.

@@ -1,4 +1,5 @@
-"""Log level and `gzip_static` (runtime.md §8, §6.5; api.md §1.2–§1.3).
+"""Log level and `gzip_static` (docs/internals/logging.md, docs/internals/static-files.md#gzip;
+docs/internals/framework.md).
 
 The log level maps onto the Python logger ``viperhttp`` and onto the runtime's
 own level: the runtime queues its records (warnings, errors, access lines) and
@@ -48,7 +49,7 @@ def reset_log_level() -> None:
     set_log_level(LOG_INFO)
 
 
-# --- runtime records into Python logging (runtime.md §8) -------------------------------------
+# --- runtime records into Python logging (docs/internals/logging.md) -------------------------------------
 
 #: runtime level number (1 error … 5 trace) → Python logging level
 _FROM_NATIVE = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG, 5: 5}
@@ -70,7 +71,7 @@ def _has_app_handler(logger: logging.Logger) -> bool:
 
 
 def access_log_wanted() -> bool:
-    """runtime.md §8: `viperhttp.access` enabled for INFO and a handler configured."""
+    """docs/internals/logging.md: `viperhttp.access` enabled for INFO and a handler configured."""
     access = logging.getLogger("viperhttp.access")
     return access.isEnabledFor(logging.INFO) and _has_app_handler(access)
 
@@ -104,8 +105,8 @@ _MAX_DEPTH = 8
 
 
 def gzip_static(root: Optional[str] = None, min_size: int = 1024, level: int = 6) -> Dict[str, int]:
-    """Pre-build `<file>.gz` siblings under `root` (runtime.md §6.5): depth ≤ 8, the listed
-    extensions, size ≥ `min_size`; skips `.gz` files and siblings that are non-empty and not
+    """Pre-build `<file>.gz` siblings under `root` (docs/internals/static-files.md#gzip): depth ≤ 8, the
+    listed extensions, size ≥ `min_size`; skips `.gz` files and siblings that are non-empty and not
     older; writes through a temp file + rename. Returns the counters dict."""
     import gzip  # late: a one-off tool; most apps never call it
 
@@ -115,7 +116,7 @@ def gzip_static(root: Optional[str] = None, min_size: int = 1024, level: int = 6
         raise ValueError("min_size must be >= 0")
     if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
         raise ValueError("level must be 0..9")
-    from .files import resolve_path  # vfs_root mapping (extensions.md §10.3)
+    from .files import resolve_path  # vfs_root mapping (docs/guide/device-apps.md#device-paths-vfs_root)
 
     base = resolve_path(root) if root is not None else (os.environ.get("VIPERHTTP_VFS_ROOT") or os.getcwd())
     stats = {"files_seen": 0, "gzipped": 0, "skipped_small": 0, "skipped_existing": 0,

@@ -1,8 +1,8 @@
 """Errors: `HTTPException`, the default error responses and exception-handler dispatch.
 
-Owns api.md §10: the exception class (§10.1), the byte-exact default error bodies (§10.2) and
-the lookup/call of app exception handlers (§10.3). Tracebacks go to the `viperhttp.bridge`
-logger, never into a response body.
+Owns docs/internals/framework.md: the exception class (docs/internals/framework.md), the byte-exact default
+error bodies (docs/internals/framework.md) and the lookup/call of app exception handlers
+(docs/internals/framework.md). Tracebacks go to the `viperhttp.bridge` logger, never into a response body.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ HeadersArg = Union[None, Dict[str, str], List[Tuple[str, str]]]
 
 
 class HTTPException(Exception):
-    """An error that becomes `{"detail": ...}` JSON with `status_code` (api.md §10.1)."""
+    """An error that becomes `{"detail": ...}` JSON with `status_code` (docs/internals/framework.md)."""
 
     def __init__(self, status_code: int, detail: Any = None, headers: HeadersArg = None) -> None:
         if detail is None:
@@ -78,7 +78,7 @@ class WebSocketDisconnect(Exception):
 
 
 def _reason_phrase(status_code: Any) -> str:
-    # (decision, §10.1) the standard phrase of the status; the original always said
+    # (decision, docs/internals/framework.md) the standard phrase of the status; the original always said
     # "Internal Server Error", which is still the fallback for unknown codes.
     try:
         return http.HTTPStatus(status_code).phrase
@@ -91,7 +91,8 @@ def _text(status: int, body: str, headers: HeadersArg = None) -> Response:
 
 
 def not_found() -> Response:
-    """404 `Not Found`, text/plain (api.md §3.4). A fresh object: middleware may edit it."""
+    """404 `Not Found`, text/plain (docs/internals/framework.md#routing). A fresh object: middleware may edit
+    it."""
     return _text(404, "Not Found")
 
 
@@ -101,12 +102,12 @@ def method_not_allowed(allow: str) -> Response:
 
 
 def internal_error() -> Response:
-    """500 `Internal Server Error`, plain text for parity with the original (§10.2)."""
+    """500 `Internal Server Error`, plain text for parity with the original (docs/internals/framework.md)."""
     return _text(500, "Internal Server Error")
 
 
 def validation_error(message: str) -> JSONResponse:
-    """422 `{"detail": message}` for query-spec failures (api.md §4.4, Pinned)."""
+    """422 `{"detail": message}` for query-spec failures (docs/internals/framework.md, Pinned)."""
     return JSONResponse(status_code=422, body={"detail": message})
 
 
@@ -123,7 +124,7 @@ def http_exception_response(exc: HTTPException) -> JSONResponse:
     return JSONResponse(status_code=status, body={"detail": exc.detail}, headers=headers)
 
 
-# --- exception handlers (api.md §10.3) ----------------------------------------------------
+# --- exception handlers (docs/internals/framework.md) ----------------------------------------------------
 
 HandlerEntry = Tuple[Callable[..., Any], bool]
 
@@ -131,7 +132,7 @@ HandlerEntry = Tuple[Callable[..., Any], bool]
 def handler_entry(handler: Callable[..., Any]) -> HandlerEntry:
     """Pairs an exception handler with whether it takes `(request, exc)` or just `(exc)`.
 
-    (decision, §10.3) chosen once by arity instead of retrying on `TypeError`, so a
+    (decision, docs/internals/framework.md) chosen once by arity instead of retrying on `TypeError`, so a
     `TypeError` raised inside the handler is not mistaken for a signature mismatch.
     """
     try:
@@ -167,7 +168,7 @@ def handle_exception(handlers: Dict[type, HandlerEntry], request: Any, exc: Exce
 
     Returns the exception handler's raw result (possibly an awaitable, which the caller must
     await through `guard_awaitable`), the `HTTPException` JSON response, or the logged 500.
-    `what` is the log word (`handler_error` / `middleware_error`, runtime.md §8).
+    `what` is the log word (`handler_error` / `middleware_error`, docs/internals/logging.md).
     """
     entry = find_exception_handler(handlers, exc)
     if entry is not None:
@@ -185,7 +186,8 @@ def handle_exception(handlers: Dict[type, HandlerEntry], request: Any, exc: Exce
 
 
 async def guard_awaitable(awaitable: Any, request: Any) -> Any:
-    """Awaits an async exception handler's result; a failure there is a logged 500 (§10.3)."""
+    """Awaits an async exception handler's result; a failure there is a logged 500
+    (docs/internals/framework.md)."""
     try:
         return await awaitable
     except Exception as exc:
@@ -206,7 +208,7 @@ def report_unhandled(exc: BaseException) -> None:
 def _unhandled(request: Any, exc: BaseException, what: str) -> Response:
     log.error("%s %r", what, exc, exc_info=exc)
     report_unhandled(exc)
-    # §11: background tasks are dropped when the request ends in an unhandled 500.
+    # docs/internals/framework.md: background tasks are dropped when the request ends in an unhandled 500.
     if request is not None:
         try:
             request._background = None

@@ -1,14 +1,18 @@
-"""File logic behind `FileResponse` (api.md §7.5): the static-file rules of runtime.md §6.3–§6.5
-applied on the interpreter thread, minus `Cache-Control` and on-the-fly gzip.
+"""File logic behind `FileResponse` (docs/internals/requests-responses.md#responses): the static-file rules of
+docs/internals/static-files.md#responses applied on the interpreter thread, minus `Cache-Control` and
+on-the-fly gzip.
 
-Owns: the content-type table (§6.3), the weak ETag and `Last-Modified` (§6.4), the conditional /
-range evaluation order (§6.4: representation → `If-None-Match`, or without it `If-Modified-Since`
+Owns: the content-type table (docs/internals/static-files.md#responses), the weak ETag and `Last-Modified`
+(docs/internals/static-files.md#responses), the conditional / range evaluation order
+(docs/internals/static-files.md#responses: representation → `If-None-Match`, or without it `If-Modified-Since`
 → 304 → `Range` + `If-Range` → 206 / 416 → 200), `.gz` siblings when the client accepts gzip
-(§6.5), VFS path mapping (extensions.md §10.3) and `FileSlice`, the object whose `read(n)` the
-bridge drains as a sync stream (runtime.md §3.6).
+(docs/internals/static-files.md#gzip), VFS path mapping (docs/guide/device-apps.md#device-paths-vfs_root) and
+`FileSlice`, the object whose `read(n)` the bridge drains as a sync stream
+(docs/internals/bridge.md#streaming).
 
 The file is opened once and `fstat`-ed through the same descriptor, so the ETag, the length and
-the bytes sent all belong to one version even if the file is replaced meanwhile (§6.6).
+the bytes sent all belong to one version even if the file is replaced meanwhile
+(docs/internals/static-files.md#transfer).
 """
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ __all__ = [
     "build_file_response",
 ]
 
-#: runtime.md §6.3 (case-insensitive extension after the last `.` of the last segment).
+#: docs/internals/static-files.md#responses (case-insensitive extension after the last `.` of the last
+#: segment).
 CONTENT_TYPES: Dict[str, str] = {
     "html": "text/html; charset=utf-8", "htm": "text/html; charset=utf-8",
     "css": "text/css; charset=utf-8", "js": "application/javascript",
@@ -37,8 +42,8 @@ CONTENT_TYPES: Dict[str, str] = {
 }
 DEFAULT_TYPE = "application/octet-stream"
 
-#: VFS root (extensions.md §10.3). None = read env `VIPERHTTP_VFS_ROOT` at each call; unset or
-#: empty there too = plain host paths. The bridge sets this from `run(vfs_root=...)`.
+#: VFS root (docs/guide/device-apps.md#device-paths-vfs_root). None = read env `VIPERHTTP_VFS_ROOT` at each
+#: call; unset or empty there too = plain host paths. The bridge sets this from `run(vfs_root=...)`.
 VFS_ROOT: Optional[str] = None
 
 #: `parse_range` result for an unsatisfiable / malformed / multi range (→ 416).
@@ -87,7 +92,8 @@ def parse_http_date(value: Optional[str]) -> Optional[int]:
 
 
 def accepts_gzip(value: Optional[str]) -> bool:
-    """runtime.md §6.5: `gzip`/`x-gzip` listed with q > 0, or `*` with q > 0 and gzip unlisted."""
+    """docs/internals/static-files.md#gzip: `gzip`/`x-gzip` listed with q > 0, or `*` with q > 0 and gzip
+    unlisted."""
     if not value:
         return False
     gzip_q: Optional[float] = None
@@ -152,7 +158,7 @@ def parse_range(value: str, size: int) -> Optional[Tuple[int, int]]:
 
 
 def resolve_path(path: str) -> str:
-    """Map a VFS path to a host path (extensions.md §10.3)."""
+    """Map a VFS path to a host path (docs/guide/device-apps.md#device-paths-vfs_root)."""
     root = VFS_ROOT if VFS_ROOT is not None else os.environ.get("VIPERHTTP_VFS_ROOT")
     if not root:
         return path
@@ -167,8 +173,8 @@ class FileSlice:
     """Bytes `[start, start + length)` of an open descriptor, read with `pread`.
 
     The bridge streams it with `read(chunk_size)` until `b""` and then calls `close()`
-    (runtime.md §3.6). It owns the descriptor: `close()` (or garbage collection, for a response
-    that was never sent) releases it without a `ResourceWarning`.
+    (docs/internals/bridge.md#streaming). It owns the descriptor: `close()` (or garbage collection, for a
+    response that was never sent) releases it without a `ResourceWarning`.
     """
 
     __slots__ = ("_fd", "_pos", "_end")
@@ -273,7 +279,7 @@ def build_file_response(
     method: str = "GET",
     request_headers: Optional[Dict[str, str]] = None,
 ) -> Dict[str, Any]:
-    """All keys of the response dict for `FileResponse` (api.md §7.5).
+    """All keys of the response dict for `FileResponse` (docs/internals/requests-responses.md#responses).
 
     `request_headers` is the current request's (lower-case keys) `Headers`; conditional and range
     processing happen only for a plain `status_code == 200` answer to GET (HEAD: conditionals

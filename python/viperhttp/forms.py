@@ -1,15 +1,16 @@
-"""Form bodies: `application/x-www-form-urlencoded` and `multipart/form-data` (api.md §6), and
-`UploadFile` / `form_upload` (re-exported by `viperhttp_responses` and `viperhttp.responses`).
+"""Form bodies: `application/x-www-form-urlencoded` and `multipart/form-data`
+(docs/internals/requests-responses.md#request), and `UploadFile` / `form_upload` (re-exported by
+`viperhttp_responses` and `viperhttp.responses`).
 
-Host limits (api.md §6, runtime.md §4.7): 64 fields / parts, 65536 bytes per key or value, and a
-file part no larger than the server's body limit (`MAX_FILE_SIZE`; the bridge sets it from
-`run(max_body_size=...)`). Every malformed input ends in one of the specified `HTTPException`s:
-nothing else escapes `parse_form()`.
+Host limits (docs/internals/requests-responses.md#request, docs/internals/http.md#limits): 64 fields / parts,
+65536 bytes per key or value, and a file part no larger than the server's body limit (`MAX_FILE_SIZE`; the
+bridge sets it from `run(max_body_size=...)`). Every malformed input ends in one of the specified
+`HTTPException`s: nothing else escapes `parse_form()`.
 
 Why a hand-written multipart parser: `cgi` is gone (3.13) and the stdlib `email` parser is built
 for mail: it rewrites line endings in payloads, decodes transfer encodings, builds a message tree
 per part and has no hook for the limits above. The runtime hands Python the whole body as one
-blob (runtime.md §4.5), so a linear scan with `bytes.find` is both simpler and exact.
+blob (docs/internals/http.md), so a linear scan with `bytes.find` is both simpler and exact.
 """
 from __future__ import annotations
 
@@ -285,7 +286,7 @@ def _as_text(value: Any) -> str:
 
 
 class UploadFile:
-    """An in-memory file wrapping a multipart file dict (api.md §6).
+    """An in-memory file wrapping a multipart file dict (docs/internals/requests-responses.md#request).
 
     Async methods (`read`, `write`, `seek`, `tell`, `close`) have sync twins with a `_sync`
     suffix. Seeking past the end and writing pads with zero bytes; reading after `close()` gives

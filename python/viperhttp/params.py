@@ -18,7 +18,7 @@ __all__ = ["Query", "Path", "Header", "Cookie", "Body", "Form", "File", "Param",
 _ABSENT: Any = object()
 _CASTS = (str, int, float, bool)
 
-# §4.2 compatibility of a default with its cast (None is always compatible).
+# docs/internals/framework.md compatibility of a default with its cast (None is always compatible).
 _COMPATIBLE: Dict[type, Tuple[type, ...]] = {
     str: (str, bytes),
     int: (int, str, bytes),
@@ -146,10 +146,10 @@ class QueryEntry:
 
 
 def compile_query_spec(spec: Any, where: str = "") -> Tuple[QueryEntry, ...]:
-    """Validates a route's `query=` spec (host: at registration, §4.2 decision).
+    """Validates a route's `query=` spec (host: at registration, docs/internals/framework.md decision).
 
     `where` names the route (e.g. `route GET /items`) and is appended to error messages in
-    parentheses after the spec text, together with the offending parameter.
+    parentheses after the original's message, together with the offending parameter.
     """
     if not isinstance(spec, dict):
         raise TypeError(_ctx("query spec must be dict", where))
@@ -170,7 +170,7 @@ def compile_query_spec(spec: Any, where: str = "") -> Tuple[QueryEntry, ...]:
 
 
 def _ctx(message: str, where: str, name: Any = _ABSENT) -> str:
-    # The spec text stays the message prefix; the context is informative only.
+    # The original's message stays the prefix; the context is informative only.
     parts = [where] if where else []
     if name is not _ABSENT:
         parts.append(f"query param {name!r}")
@@ -178,7 +178,8 @@ def _ctx(message: str, where: str, name: Any = _ABSENT) -> str:
 
 
 def apply_query_spec(entries: Tuple[QueryEntry, ...], q: Dict[str, Any], path_params: Dict[str, Any]) -> Optional[str]:
-    """Converts `q` in place per the spec; returns the first failure message or None (§4.2).
+    """Converts `q` in place per the spec; returns the first failure message or None
+    (docs/internals/framework.md).
 
     Names that are path parameters are skipped. A missing optional value takes its default,
     which is then also a handler kwarg; a str/bytes default goes through the cast.
@@ -204,7 +205,8 @@ def apply_query_spec(entries: Tuple[QueryEntry, ...], q: Dict[str, Any], path_pa
     return None
 
 
-# §4.2 grammar: optional '-', digits, optional '.' + digits; '.5' accepted; no exponents.
+# docs/internals/framework.md grammar: optional '-', digits, optional '.' + digits; '.5' accepted; no
+# exponents.
 _FLOAT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")
 _TRUE = frozenset(("1", "true", "yes", "on"))
 _FALSE = frozenset(("0", "false", "no", "off"))

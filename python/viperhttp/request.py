@@ -1,4 +1,5 @@
-"""The `Request` object and the query/cookie/header parsers behind it (api.md §4.3, §6).
+"""The `Request` object and the query/cookie/header parsers behind it
+(docs/internals/requests-responses.md#request).
 
 This module owns what a handler sees of an HTTP request: `Request`, `Headers`, `QueryParams`,
 `State`, `parse_query()` and `parse_cookies()`. Body forms are parsed by `viperhttp.forms`.
@@ -23,7 +24,7 @@ __all__ = [
     "Request", "Headers", "QueryParams", "State", "parse_query", "parse_cookies", "MAX_QUERY_PAIRS",
 ]
 
-#: api.md §4.3 (decision): pairs beyond this many are ignored (the original keeps 16).
+#: docs/internals/requests-responses.md#request: pairs beyond this many are ignored (the original keeps 16).
 MAX_QUERY_PAIRS = 64
 
 _COOKIE_TRIM = " \t\r\n"
@@ -32,7 +33,8 @@ _COOKIE_TRIM = " \t\r\n"
 class Headers(dict):
     """Request headers: a dict with lower-case keys and case-insensitive `[]`, `get`, `in`.
 
-    Repeated headers arrive joined with `", "` (`cookie` with `"; "`), api.md §6.
+    Repeated headers arrive joined with `", "` (`cookie` with `"; "`),
+    docs/internals/requests-responses.md#request.
     """
 
     __slots__ = ()
@@ -61,7 +63,8 @@ class Headers(dict):
         return dict.setdefault(self, key.lower(), default)
 
     def _add(self, name: str, value: str) -> None:
-        """Add one received header line, joining repeats the way api.md §6 says."""
+        """Add one received header line, joining repeats the way docs/internals/requests-responses.md#request
+        says."""
         name = name.lower()
         old = dict.get(self, name)
         if old is None:
@@ -156,7 +159,7 @@ def _query_pairs(qs: str, limit: int) -> List[Tuple[str, str]]:
 
 
 def parse_query(qs: str, limit: int = MAX_QUERY_PAIRS) -> QueryParams:
-    """Parse a raw query string (without `?`) per api.md §4.3.
+    """Parse a raw query string (without `?`) per docs/internals/requests-responses.md#request.
 
     Split on `&`, then at the first `=`; a pair without `=` gets `""`; pairs with an empty key
     are ignored; the first occurrence of a key wins; at most `limit` pairs are read.
@@ -186,7 +189,8 @@ def parse_query(qs: str, limit: int = MAX_QUERY_PAIRS) -> QueryParams:
 
 
 def parse_cookies(header: Optional[str]) -> Dict[str, str]:
-    """Parse a `Cookie` header per api.md §6 (no unquoting, later duplicates overwrite)."""
+    """Parse a `Cookie` header per docs/internals/requests-responses.md#request (no unquoting, later
+    duplicates overwrite)."""
     cookies: Dict[str, str] = {}
     if not header:
         return cookies
@@ -251,7 +255,8 @@ _is_cancelled_fn: Any = None
 
 
 def _is_cancelled_lookup() -> Any:
-    """Find `is_cancelled(request_id)` once: `_native` first, then the package (runtime.md §9.3)."""
+    """Find `is_cancelled(request_id)` once: `_native` first, then the package
+    (docs/internals/bridge.md#client-disconnect)."""
     global _is_cancelled_fn
     if _is_cancelled_fn is None:
         fn: Any = False
@@ -281,11 +286,12 @@ def _reject_constant(name: str) -> Any:
 
 
 class Request:
-    """One HTTP request as seen by middleware, dependencies and handlers (api.md §6)."""
+    """One HTTP request as seen by middleware, dependencies and handlers
+    (docs/internals/requests-responses.md#request)."""
 
     # The nine raw members are slots (cheap stores on the hot path); `__dict__` keeps arbitrary
-    # attributes possible (api.md §6 decision) and holds the lazily parsed caches, whose class
-    # defaults below answer until a value is stored.
+    # attributes possible (docs/internals/requests-responses.md#request decision) and holds the lazily parsed
+    # caches, whose class defaults below answer until a value is stored.
     __slots__ = (
         "request_id", "method", "path", "query", "_body", "_client", "scheme", "http_version",
         "_hblob", "__dict__",
@@ -301,7 +307,7 @@ class Request:
     _state: Optional["State"] = None
     _json: Any = _UNSET
     _form: Optional[Dict[str, Any]] = None
-    #: set by session middleware / auth (extensions.md §3, §4)
+    #: set by session middleware / auth (docs/internals/sessions-auth.md)
     session: Any = None
     user: Any = None
 
@@ -318,8 +324,9 @@ class Request:
         http_version: str = "1.1",
         request_id: Optional[int] = None,
     ) -> None:
-        # Public constructor for tests (api.md §6 decision). A path carrying `?query` is split
-        # when no separate query is given, so `Request(path="/a?x=1")` works as expected.
+        # Public constructor for tests (docs/internals/requests-responses.md#request decision). A path
+        # carrying `?query` is split when no separate query is given, so `Request(path="/a?x=1")` works as
+        # expected.
         if not query and "?" in path:
             path, _, query = path.partition("?")
         if body is None:
@@ -498,7 +505,8 @@ class Request:
         return value
 
     async def ajson(self) -> Any:
-        """Async alias of `json()` for `await request.ajson()` (api.md §6 decision)."""
+        """Async alias of `json()` for `await request.ajson()` (docs/internals/requests-responses.md#request
+        decision)."""
         value = self.json()
         return value.value if type(value) is _Done else value
 
@@ -512,7 +520,8 @@ class Request:
         return form
 
     async def is_disconnected(self) -> bool:
-        """True once the runtime marked this request cancelled (client gone, runtime.md §9.3)."""
+        """True once the runtime marked this request cancelled (client gone,
+        docs/internals/bridge.md#client-disconnect)."""
         fn = _is_cancelled_lookup()
         if not fn or self.request_id is None:
             return False

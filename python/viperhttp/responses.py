@@ -1,13 +1,15 @@
-"""Response objects, return-value normalisation, serialisation and cookies (api.md §7,
-runtime.md §3.7).
+"""Response objects, return-value normalisation, serialisation and cookies
+(docs/internals/requests-responses.md#responses, docs/internals/bridge.md#decisions-on-serialisation).
 
-Every response is a dict carrying `"__vhttp_response__": True` (api.md §7.1). The classes here
-subclass `dict` with exactly those keys and add properties (`status_code`, `headers`, `body`,
-`media_type`) and the cookie helpers, so middleware can treat them as dicts or as objects.
+Every response is a dict carrying `"__vhttp_response__": True`
+(docs/internals/requests-responses.md#responses). The classes here subclass `dict` with exactly those keys and
+add properties (`status_code`, `headers`, `body`, `media_type`) and the cookie helpers, so middleware can
+treat them as dicts or as objects.
 
-This module also answers for `viperhttp.responses` (api.md §1.1): `RedirectResponse`,
+This module also answers for `viperhttp.responses` (docs/internals/framework.md): `RedirectResponse`,
 `UploadFile`, `form_upload` are importable from here (fetched lazily, like `EventSourceResponse`
-from `viperhttp_responses`, which owns SSE formatting, extensions.md §2, to avoid import cycles).
+from `viperhttp_responses`, which owns SSE formatting, docs/internals/websocket.md#server-sent-events, to
+avoid import cycles).
 """
 from __future__ import annotations
 
@@ -43,7 +45,8 @@ json_dumps: Callable[[Any], bytes] = _native.json_dumps
 # --- response classes ----------------------------------------------------------------------
 
 def _merge_alias(value: Any, alias: Any, name: str, alias_name: str) -> Any:
-    """`content=` / `media_type=` (FastAPI spellings, api.md §7.4); both spellings → TypeError."""
+    """`content=` / `media_type=` (FastAPI spellings, docs/internals/requests-responses.md#responses); both
+    spellings → TypeError."""
     if alias is None:
         return value
     if value is not None:
@@ -59,7 +62,8 @@ def _check_int(value: Any, name: str) -> int:
 
 
 def _check_status(status_code: Any) -> int:
-    # The 100..999 range is checked by `send_response` (runtime.md §3.7), not here.
+    # The 100..999 range is checked by `send_response` (docs/internals/bridge.md#decisions-on-serialisation),
+    # not here.
     return _check_int(status_code, "status_code")
 
 
@@ -72,9 +76,11 @@ def _check_headers(headers: Any) -> Any:
 
 
 class Response(dict):
-    """`Response(status_code=200, body=None, headers=None, content_type=None)` (api.md §7.4).
+    """`Response(status_code=200, body=None, headers=None, content_type=None)`
+    (docs/internals/requests-responses.md#responses).
 
-    With `content_type=None` the type is derived from the body when serialised (§7.3).
+    With `content_type=None` the type is derived from the body when serialised
+    (docs/internals/requests-responses.md#return-values).
     """
 
     __slots__ = ()
@@ -187,11 +193,12 @@ def _is_stream_source(body: Any) -> bool:
 
 class StreamingResponse(Response):
     """`StreamingResponse(body, status_code=200, headers=None, content_type=None,
-    chunk_size=16384, total_len=None, chunked=False)` (api.md §7.4, §7.5).
+    chunk_size=16384, total_len=None, chunked=False)` (docs/internals/requests-responses.md#responses).
 
     `body` is a sync/async iterable (items str/bytes/bytearray/memoryview, None skipped), a
     str/bytes buffer or an object with `read(n)`. With a `text/event-stream` type, dict items
-    are formatted as SSE events (extensions.md §2.3). Without a type: `application/octet-stream`.
+    are formatted as SSE events (docs/internals/websocket.md#server-sent-events). Without a type:
+    `application/octet-stream`.
     """
 
     __slots__ = ()
@@ -236,8 +243,8 @@ class FileResponse(StreamingResponse):
     """`FileResponse(path, status_code=200, headers=None, content_type=None, chunk_size=16384)`.
 
     Built at construction on the interpreter thread with the current request's conditional,
-    range and `Accept-Encoding` headers (runtime.md §6.3–§6.5 via `viperhttp.files`): a stream
-    response for 200/206, a bodiless 304/416, or 404 `Not Found` when the file is missing or a
+    range and `Accept-Encoding` headers (docs/internals/static-files.md#responses via `viperhttp.files`): a
+    stream response for 200/206, a bodiless 304/416, or 404 `Not Found` when the file is missing or a
     directory (returned, not raised).
     """
 
@@ -258,7 +265,7 @@ class FileResponse(StreamingResponse):
 
 
 def _current_request_info() -> Tuple[str, Any]:
-    """Method and headers of the request being handled, if any (api.md §1.2)."""
+    """Method and headers of the request being handled, if any (docs/internals/framework.md)."""
     try:
         from viperhttp import current_request  # late: the package imports this module
     except ImportError:
@@ -273,7 +280,7 @@ class RedirectResponse(Response):
     """`RedirectResponse(url, status_code=307, headers=None)`: `Location: url`, empty body.
 
     Like every constructor it also takes `content=` (the body, default empty) and `media_type=`
-    (the content type, default `text/plain; charset=utf-8`), api.md §7.4.
+    (the content type, default `text/plain; charset=utf-8`), docs/internals/requests-responses.md#responses.
     """
 
     __slots__ = ()
@@ -316,7 +323,8 @@ def __getattr__(name: str) -> Any:
 # --- normalisation and serialisation --------------------------------------------------------
 
 def is_response(obj: Any) -> bool:
-    """True for any dict carrying `"__vhttp_response__": True` (api.md §7.1)."""
+    """True for any dict carrying `"__vhttp_response__": True`
+    (docs/internals/requests-responses.md#responses)."""
     return isinstance(obj, dict) and obj.get(MARKER) is True
 
 
@@ -327,7 +335,7 @@ normalize: Callable[[Any], Dict[str, Any]] = _native.normalize
 serialize_response: Callable[[Any], Any] = _native.serialize_response
 
 
-# --- cookies (api.md §7.6) -----------------------------------------------------------------
+# --- cookies (docs/internals/requests-responses.md#cookies) -------------------------------------------------
 
 _BAD_NAME = frozenset('()<>@,;:\\"/[]?={} \t\r\n\x7f') | frozenset(chr(i) for i in range(32))
 

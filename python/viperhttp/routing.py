@@ -1,10 +1,10 @@
 """Routes: decorator arguments, `Router`, per-route plans and the route pipeline.
 
-Owns api.md §3.1–§3.2 (decorators and metadata), §4.1 (how handler kwargs are built) and
-§9.1–§9.2 (routers). Matching itself is native (`_native.route_match`). Every registered route
-gets a `RoutePlan`, computed once: which kwargs the handler accepts, whether it wants the
-request or `background_tasks`, its compiled query spec and dependency tree, and whether it is
-async. `ViperHTTP._handle` runs the common case (sync handler, nothing else) inline; everything
+Owns docs/internals/framework.md#routing (decorators and metadata), docs/internals/framework.md (how handler
+kwargs are built) and docs/internals/framework.md (routers). Matching itself is native
+(`_native.route_match`). Every registered route gets a `RoutePlan`, computed once: which kwargs the handler
+accepts, whether it wants the request or `background_tasks`, its compiled query spec and dependency tree, and
+whether it is async. `ViperHTTP._handle` runs the common case (sync handler, nothing else) inline; everything
 else goes through `call_route` here.
 """
 from __future__ import annotations
@@ -31,14 +31,14 @@ if TYPE_CHECKING:
 __all__ = ["Router", "RouteDef", "RoutePlan", "RouteDecorators", "current_request_var", "call_route",
            "resolve_dep_call", "join_path", "fill_query", "merge_query", "inject", "set_dep_resolver"]
 
-# api.md §1.2 (decision): a ContextVar, so concurrent request tasks each see their own request.
+# docs/internals/framework.md: a ContextVar, so concurrent request tasks each see their own request.
 current_request_var: ContextVar[Any] = ContextVar("viperhttp_current_request", default=None)
 _cv_get = current_request_var.get
 _cv_set = current_request_var.set
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 
-# (keyword, type, error) for the docs-metadata decorator keywords of §3.1.
+# (keyword, type, error) for the docs-metadata decorator keywords of docs/internals/framework.md#routing.
 _DOC_KWARGS: Dict[str, Tuple[type, str]] = {
     "summary": (str, "summary must be str"),
     "description": (str, "description must be str"),
@@ -62,7 +62,8 @@ def check_tags(tags: Any) -> List[str]:
 
 
 def merge_tags(*groups: Iterable[str]) -> List[str]:
-    """Concatenates tag lists, dropping repeats (first occurrence kept; §9.2 decision)."""
+    """Concatenates tag lists, dropping repeats (first occurrence kept; docs/internals/framework.md
+    decision)."""
     out: List[str] = []
     for group in groups:
         for tag in group:
@@ -72,7 +73,8 @@ def merge_tags(*groups: Iterable[str]) -> List[str]:
 
 
 def join_path(prefix: str, path: str) -> str:
-    """`prefix + path` with exactly one `/` at the joint; `""`/`"/"` give the prefix (§9.2)."""
+    """`prefix + path` with exactly one `/` at the joint; `""`/`"/"` give the prefix
+    (docs/internals/framework.md)."""
     if not prefix:
         return path
     if path in ("", "/"):
@@ -104,7 +106,7 @@ class RouteDef:
         return f"route {self.method} {self.path}"
 
     def expanded(self, prefix: str, tags: List[str], deps: Optional[dict]) -> "RouteDef":
-        """This route as seen through a router prefix / tags / deps (§9.2)."""
+        """This route as seen through a router prefix / tags / deps (docs/internals/framework.md)."""
         path = join_path(prefix, self.path)
         docs = dict(self.docs)
         merged = merge_tags(tags, docs.get("tags", ()))
@@ -116,7 +118,8 @@ class RouteDef:
 
 
 def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    """Validates a route decorator call (§3.1; `protocols` only for WebSocket routes)."""
+    """Validates a route decorator call (docs/internals/framework.md#routing; `protocols` only for WebSocket
+    routes)."""
     if len(args) > 1:
         raise TypeError("too many positional args")
     if args:
@@ -187,7 +190,7 @@ def _parse_methods(methods: Any) -> List[str]:
 
 
 class RouteDecorators:
-    """The decorator surface shared by `ViperHTTP` and `Router` (§3.1, §9.1)."""
+    """The decorator surface shared by `ViperHTTP` and `Router` (docs/internals/framework.md#routing)."""
 
     def _record(self, route: RouteDef) -> None:
         raise NotImplementedError
@@ -227,18 +230,19 @@ class RouteDecorators:
         return self._decorator(["HEAD"], args, kwargs)
 
     def websocket(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
-        """WebSocket route (extensions.md §1.1): native method `"WS"`, `handler(ws, **params)`."""
+        """WebSocket route (docs/internals/websocket.md): native method `"WS"`, `handler(ws, **params)`."""
         return self._decorator(["WS"], args, kwargs)
 
     def route(self, *args: Any, methods: Any = ("GET",), **kwargs: Any) -> Callable[..., Any]:
-        """(decision, §3.1) one handler registered once per listed method."""
+        """(decision, docs/internals/framework.md#routing) one handler registered once per listed method."""
         return self._decorator(_parse_methods(methods), args, kwargs)
 
     api_route = route
 
 
 class Router(RouteDecorators):
-    """`Router(prefix="", tags=None, deps=None)`: routes recorded now, registered on include (§9)."""
+    """`Router(prefix="", tags=None, deps=None)`: routes recorded now, registered on include
+    (docs/internals/framework.md)."""
 
     def __init__(self, *args: Any, prefix: Any = None, tags: Any = None, deps: Any = None,
                  dependencies: Any = None) -> None:
@@ -267,7 +271,8 @@ class Router(RouteDecorators):
 
     def include_router(self, router: "Router", prefix: str = "", tags: Any = None, deps: Any = None,
                        dependencies: Any = None) -> None:
-        """(decision, §9.2) nesting: `router`'s routes are flattened into this one now."""
+        """(decision, docs/internals/framework.md) nesting: `router`'s routes are flattened into this one
+        now."""
         for route in expand_router(router, prefix, tags, deps, dependencies):
             self.routes.append(route)
 
@@ -303,7 +308,8 @@ class _Compiled:
 
 
 def _compile(route: RouteDef) -> _Compiled:
-    """Validates everything about a route once: query spec, deps, the typed plan (§3.1)."""
+    """Validates everything about a route once: query spec, deps, the typed plan
+    (docs/internals/framework.md#routing)."""
     where = route.where
     out = _Compiled()
     out.query = query = compile_query_spec(route.query, where) if route.query is not None else ()
@@ -319,7 +325,7 @@ def _compile(route: RouteDef) -> _Compiled:
     taken = path_names | {e.name for e in query}
     for node in deps:
         if node.key in taken:
-            # §4.1 step 4 says this is a 500 per request; path and declared query names are
+            # The original makes this a 500 per request; path and declared query names are
             # known now, so the host reports it at registration (decision).
             raise ValueError(f"dependency name conflicts with params ({where}, dependency {node.key!r})")
     return out
@@ -360,7 +366,8 @@ class RoutePlan:
         self.accepts = accepts | {e.name for e in self.query}
         path_names = set(_PARAM_NAME.findall(route.path))
         self.takes_query = self.var_kw or bool(self.accepts - path_names)
-        # Every parameter that receives the request / the task object (§4.1; usually 0 or 1).
+        # Every parameter that receives the request / the task object (docs/internals/framework.md; usually 0
+        # or 1).
         self.request_args = inject_names(handler, "request", Request)
         self.bg_args = inject_names(handler, "background_tasks", BackgroundTasks)
         self.injects = bool(self.request_args or self.bg_args)
@@ -388,7 +395,7 @@ class RoutePlan:
     def path_kwargs(self, params: Dict[str, Any]) -> Dict[str, Any]:
         """The path parameters as the first kwargs. A typed route passes only those the handler
         declares (FastAPI: a placeholder may be read by a dependency alone); an original-style
-        route passes them all (§4.1)."""
+        route passes them all (docs/internals/framework.md)."""
         raw = self.path_raw
         if raw is None:
             return dict(params)
@@ -397,7 +404,8 @@ class RoutePlan:
         return {k: params[k] for k in raw if k in params}
 
     def inject(self, request: Any, kwargs: Dict[str, Any]) -> None:
-        """Request and background-task injection, only where no other value has the name (§4.1)."""
+        """Request and background-task injection, only where no other value has the name
+        (docs/internals/framework.md)."""
         if not self.injects:
             return
         for name in self.request_args:
@@ -415,7 +423,8 @@ def _uses_cache(node: DepNode) -> bool:
 
 
 def _accepted_kwargs(handler: Any, skip_first: bool) -> Tuple[frozenset, bool]:
-    """Names the handler can take as keywords, and whether it has `**kwargs` (§4.1 decision)."""
+    """Names the handler can take as keywords, and whether it has `**kwargs` (docs/internals/framework.md
+    decision)."""
     try:
         params = list(inspect.signature(handler).parameters.values())
     except (TypeError, ValueError):
@@ -453,7 +462,7 @@ def set_dep_resolver(resolver: Optional[Callable[[Dict[str, Any]], Any]]) -> Non
 
 
 def merge_query(plan: RoutePlan, kwargs: Dict[str, Any], q: Dict[str, Any]) -> Dict[str, Any]:
-    """Adds query values the handler can accept (§4.1 step 3); path params win."""
+    """Adds query values the handler can accept (docs/internals/framework.md); path params win."""
     if plan.var_kw:
         for k, v in q.items():
             if k not in kwargs:
@@ -545,14 +554,15 @@ async def _finish_later(plan: RoutePlan, request: Any, awaitable: Any, handlers:
 
 
 def dep_call_marker(plan: RoutePlan, request: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    """The dependency-call marker of runtime.md §3.5 (also what `dispatch()` returns)."""
+    """The dependency-call marker of docs/internals/bridge.md#one-request (also what `dispatch()` returns)."""
     return {"__vhttp_dep_call__": True, "handler": plan.handler, "params": kwargs, "deps": plan.deps_spec,
             "request": request, "background": getattr(request, "_background", None), "plan": plan}
 
 
 async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                        handlers: Dict[type, HandlerEntry]) -> Any:
-    """Deps → handler (awaited) → teardown in reverse → exception handling (§5.3, §5.5)."""
+    """Deps → handler (awaited) → teardown in reverse → exception handling
+    (docs/internals/framework.md)."""
     prev = _cv_get()
     _cv_set(request)
     try:

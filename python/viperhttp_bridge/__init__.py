@@ -1,11 +1,10 @@
 """viperhttp_bridge: the dispatch loop between the native runtime and the app
-(runtime.md §3). Runs on the one interpreter thread; every "worker" is an
+(docs/internals/bridge.md). Runs on the one interpreter thread; every "worker" is an
 asyncio task, never an OS thread.
 
-Hot path (runtime.md §3.1 decisions (a)–(c)): the wake-up fd fires → one
-native call takes a whole batch of requests → each sync handler runs inline
-and its result is normalised, serialised and sent by one native call; only
-awaitables get a task.
+Hot path (docs/internals/bridge.md#one-request): the wake-up fd fires → one native call takes a whole
+batch of requests → each sync handler runs inline and its result is normalised, serialised and sent by one
+native call; only awaitables get a task.
 """
 from __future__ import annotations
 
@@ -44,7 +43,7 @@ def runtime_features() -> Dict[str, bool]:
 
 
 def bridge_stats() -> Dict[str, Any]:
-    """runtime.md §3.4: live pool state (a fresh dict)."""
+    """docs/internals/bridge.md#worker-model: live pool state (a fresh dict)."""
     b = Bridge.current
     if b is None:
         return {"running": False}
@@ -169,7 +168,7 @@ def _hooks(app: Any, event: str) -> List[Callable[[], Any]]:
 
 def _apply_python_limits(runtime_kw: Dict[str, Any]) -> None:
     """Limits that the Python side enforces too: form file size follows
-    `max_body_size` (api.md §6), FileResponse paths follow `vfs_root`."""
+    `max_body_size` (docs/internals/requests-responses.md#request), FileResponse paths follow `vfs_root`."""
     from viperhttp import files, forms
 
     body = runtime_kw.get("max_body_size")
@@ -187,7 +186,7 @@ CLI_OVERRIDES: Dict[str, Any] = {}
 def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         loop: Optional[asyncio.AbstractEventLoop] = None, block: bool = True,
         shutdown_timeout_s: float = 10, startup_timeout_s: float = 10, **kw: Any) -> Any:
-    """Start the native runtime and the dispatch loop (api.md §2.3). Blocks until
+    """Start the native runtime and the dispatch loop (docs/internals/bridge.md#start-and-stop). Blocks until
     SIGINT/SIGTERM or `app.stop()`, drains, runs shutdown hooks, returns None.
     With `block=False` it returns the loop, which the caller runs."""
     if CLI_OVERRIDES:  # `viperhttp run` settings win over the module's own run() keywords
@@ -237,7 +236,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
     ev_loop = _choose_loop(loop)
 
-    # (4) startup handlers, before the listener binds (extensions.md §7).
+    # (4) startup handlers, before the listener binds (docs/internals/lifespan.md).
     startup_task = _run_startup(app, ev_loop, startup_timeout_s)
 
     # (6)+(7) stop any previous server, start the native listener.
@@ -290,7 +289,7 @@ def serve_started(bridge: "Bridge") -> None:
             signals_seen[0] += 1
             if signals_seen[0] >= 3:  # a drain that cannot finish (a stuck sync handler)
                 os._exit(128 + signum)
-            if signals_seen[0] == 2:  # runtime.md §9.1 step 6: skip the grace period
+            if signals_seen[0] == 2:  # docs/internals/bridge.md#start-and-stop: skip the grace period
                 bridge.skip_drain = True
             # Steps 1–3 at once, natively (thread-safe, non-blocking): the listener closes and
             # idle connections end even while a sync handler holds the loop (the signal
@@ -328,7 +327,8 @@ def serve_started(bridge: "Bridge") -> None:
         except Exception:
             pass
     if bridge.exit_request is not None:
-        raise bridge.exit_request  # the process exits with the app's status (§9.4)
+        # The process exits with the app's status (docs/internals/bridge.md#start-and-stop).
+        raise bridge.exit_request
     ota = sys.modules.get("viperhttp_ota")
     if ota is not None and ota.restart_pending():
         ota._reexec()  # OTA `reboot=True` (docs/internals/ota.md): stopped completely, now start again
@@ -373,12 +373,13 @@ def _on_sighup(_signum: int, _frame: Any) -> None:
 
 
 def start(app: Any, loop: Optional[asyncio.AbstractEventLoop] = None) -> asyncio.AbstractEventLoop:
-    """Non-blocking form (api.md §2.3): schedules the dispatch loop, returns the loop."""
+    """Non-blocking form (docs/internals/bridge.md#start-and-stop): schedules the dispatch loop, returns the
+    loop."""
     return run(app, loop=loop, block=False)
 
 
 async def shutdown(app: Any) -> None:
-    """Run the app's shutdown handlers, at most once per run (extensions.md §7);
+    """Run the app's shutdown handlers, at most once per run (docs/internals/lifespan.md);
     each handler's failure is logged and the others still run."""
     if getattr(app, "_shutdown_done", False):
         return
@@ -393,7 +394,7 @@ async def shutdown(app: Any) -> None:
 
 
 def stop_app(app: Any) -> None:
-    """Thread-safe graceful stop of a running app (api.md §2.3 `app.stop()`)."""
+    """Thread-safe graceful stop of a running app (docs/internals/bridge.md#start-and-stop `app.stop()`)."""
     bridge = getattr(app, "_bridge", None)
     if bridge is not None:
         bridge.loop.call_soon_threadsafe(bridge.request_stop)

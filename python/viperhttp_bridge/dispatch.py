@@ -58,7 +58,7 @@ _SERVER_BUSY = {
 }
 #: Requests taken from the native queue per poll call (a whole batch).
 _BATCH_MAX = 256
-#: Scaler period and idle ticks before one worker retires (docs/internals/bridge.md#workers).
+#: Scaler period and idle ticks before one worker retires (docs/internals/bridge.md#worker-model).
 _SCALE_CHECK_S = 0.1
 _SCALE_DOWN_IDLE_TICKS = 20
 #: Handed to an idle worker by the scaler: that worker exits.
@@ -523,7 +523,7 @@ class Bridge:
             self.bg_pending -= 1
 
     def _tick(self) -> None:
-        """Every 100 ms: the scaler (docs/internals/bridge.md#workers) and the check that
+        """Every 100 ms: the scaler (docs/internals/bridge.md#worker-model) and the check that
         cancels stream tasks whose client went away."""
         try:
             for rid, task in list(self.streams.items()):

@@ -1,5 +1,5 @@
 """`run()` keywords: which side owns each, and the bridge knobs' clamping rules
-(runtime.md §3.3: bridge knobs clamp silently, never raise)."""
+(docs/internals/architecture.md#knobs: bridge knobs clamp silently, never raise)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ ACCEPTED_ELSEWHERE = frozenset({
 
 @dataclass(frozen=True)
 class BridgeKnobs:
-    """The clamped `bridge_*` settings (runtime.md §3.3)."""
+    """The clamped `bridge_*` settings (docs/internals/architecture.md#knobs)."""
 
     min_workers: int = 4
     max_workers: int = 4
@@ -43,7 +43,7 @@ def _int(value: Any) -> int:
 
 
 def clamp_bridge_knobs(kw: Dict[str, Any]) -> BridgeKnobs:
-    """Apply the spec's defaults and clamps; pops the bridge keys from `kw`."""
+    """Apply the documented defaults and clamps; pops the bridge keys from `kw`."""
     def take(name: str) -> Optional[int]:
         v = kw.pop(name, None)
         return None if v is None else _int(v)
@@ -86,7 +86,7 @@ def clamp_bridge_knobs(kw: Dict[str, Any]) -> BridgeKnobs:
 
 def split_run_kwargs(kw: Dict[str, Any]) -> Tuple[BridgeKnobs, Dict[str, Any], Dict[str, Any]]:
     """Split `run()` keywords into (bridge knobs, runtime knobs, other accepted ones).
-    Unknown keywords raise TypeError (api.md §2.3)."""
+    Unknown keywords raise TypeError (docs/internals/bridge.md#start-and-stop)."""
     kw = dict(kw)
     bridge = clamp_bridge_knobs(kw)
     runtime: Dict[str, Any] = {}

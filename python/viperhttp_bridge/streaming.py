@@ -1,4 +1,4 @@
-"""Streaming responses through the ring (runtime.md §3.6): sources (buffers,
+"""Streaming responses through the ring (docs/internals/bridge.md#streaming): sources (buffers,
 `.read(n)` objects, sync and async iterables) are cut into `chunk_size` frames
 sent with `stream_send`; the producer respects the per-request frame credit and
 stops when the client is gone."""
@@ -46,7 +46,8 @@ async def _pieces(source: Any, chunk_size: int) -> AsyncIterator[bytes]:
                 return
             yield _coerce(data)
             await asyncio.sleep(0)
-    for item in source:  # sync iterable: a loop turn between items (api.md §7.5)
+    # A sync iterable: one loop turn between items (docs/internals/requests-responses.md#responses).
+    for item in source:
         if item is None:
             continue
         data = _coerce(item)

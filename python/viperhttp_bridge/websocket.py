@@ -216,7 +216,8 @@ class WebSocket:
 
 
 class WsDispatcher:
-    """The bridge's WebSocket half (runtime.md-style records → `WebSocket` objects)."""
+    """The bridge's WebSocket half (IPC WebSocket records → `WebSocket` objects,
+    docs/internals/websocket.md)."""
 
     def __init__(self, app: Any, spawn: Callable[[Any], "asyncio.Task[Any]"]) -> None:
         from viperhttp.request import Request

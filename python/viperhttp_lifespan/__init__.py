@@ -1,4 +1,5 @@
-"""Lifespan helpers under the original's module name (extensions.md §7, api.md §10.3).
+"""Lifespan helpers under the original's module name (docs/internals/lifespan.md,
+docs/internals/framework.md).
 
 On the host the registries live on the app object and `ViperHTTP` already has `on_event`,
 `exception_handler` and `state`; these functions are the original's module-level spelling of

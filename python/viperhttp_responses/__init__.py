@@ -1,8 +1,8 @@
-"""`viperhttp_responses`: the original-named helper module (api.md §1.1).
+"""`viperhttp_responses`: the original-named helper module (docs/internals/framework.md).
 
-Owns Server-Sent Events (extensions.md §2): `EventSourceResponse`, the event formatter
-`format_sse_event`, and `sse_passthrough`, which `StreamingResponse` uses to format dict items
-of a `text/event-stream` stream (extensions.md §2.3). Re-exports `RedirectResponse`
+Owns Server-Sent Events (docs/internals/websocket.md#server-sent-events): `EventSourceResponse`, the event
+formatter `format_sse_event`, and `sse_passthrough`, which `StreamingResponse` uses to format dict items of a
+`text/event-stream` stream (docs/internals/websocket.md#server-sent-events). Re-exports `RedirectResponse`
 (`viperhttp.responses`) and `UploadFile` / `form_upload` (`viperhttp.forms`).
 
 After import, `viperhttp.RedirectResponse`, `viperhttp.EventSourceResponse`,
@@ -45,7 +45,7 @@ def _data_lines(data: Any, lines: list) -> None:
 
 
 def format_sse_event(item: Any) -> str:
-    """One item → one event block ending in a blank line (extensions.md §2.2).
+    """One item → one event block ending in a blank line (docs/internals/websocket.md#server-sent-events).
 
     dict items: `comment` lines (`:<line>`), `event`, `id` (only when truthy), `retry` (when
     int-convertible), then `data` lines; anything else becomes `data:` lines only.
@@ -91,8 +91,9 @@ def _is_buffer_like(body: Any) -> bool:
 
 def sse_passthrough(body: Any) -> Any:
     """Wrap a `text/event-stream` StreamingResponse body so dict items become SSE events;
-    str/bytes items pass untouched (extensions.md §2.3). Closing the wrapper closes the source,
-    so the app's `finally` blocks run on disconnect (§2.4)."""
+    str/bytes items pass untouched (docs/internals/websocket.md#server-sent-events). Closing the wrapper
+    closes the source,
+    so the app's `finally` blocks run on disconnect (docs/internals/websocket.md#server-sent-events)."""
     if _is_buffer_like(body):
         return body
     if hasattr(body, "__aiter__"):
@@ -139,7 +140,8 @@ async def _sse_async(source: Any, first: Optional[str], ping: Optional[float]) -
                 yield format_sse_event(item)
             return
         # With `ping`, the next item is awaited in its own task so that a `:ping` comment can be
-        # sent whenever the source stays silent for `ping` seconds (extensions.md §2.4).
+        # sent whenever the source stays silent for `ping` seconds
+        # (docs/internals/websocket.md#server-sent-events).
         pending: Optional[asyncio.Future] = None
         try:
             while True:
@@ -168,7 +170,7 @@ async def _sse_async(source: Any, first: Optional[str], ping: Optional[float]) -
 
 def _with_sse_headers(headers: Any) -> Any:
     """Caller headers plus `Cache-Control: no-cache` and `X-Accel-Buffering: no`; a value the
-    caller already gives (any case) wins (extensions.md §2.1 decision)."""
+    caller already gives (any case) wins (docs/internals/websocket.md#server-sent-events decision)."""
     if headers is None:
         out: Any = {}
     elif isinstance(headers, dict):
@@ -196,8 +198,8 @@ class EventSourceResponse(StreamingResponse):
     A chunked `text/event-stream; charset=utf-8` StreamingResponse whose items are each sent as
     one formatted event; `retry` (int) is sent first as `retry: N`; `ping` (seconds, async
     sources only) sends a `:ping` comment whenever no event was sent for that long. As every
-    constructor (api.md §7.4) it also takes `content=` (= `stream`) and `media_type=` (the
-    content type); giving both `stream` and `content=` → `TypeError`.
+    constructor (docs/internals/requests-responses.md#responses) it also takes `content=` (= `stream`) and
+    `media_type=` (the content type); giving both `stream` and `content=` → `TypeError`.
     """
 
     __slots__ = ()

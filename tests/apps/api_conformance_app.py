@@ -1,4 +1,5 @@
-"""Edge cases of api.md §4.1 and §7.4 on the wire (tests/test_api_conformance.py).
+"""Edge cases of docs/internals/framework.md, docs/internals/requests-responses.md#responses on the wire
+(tests/test_api_conformance.py).
 
 Run: python api_conformance_app.py PORT
 """
@@ -15,7 +16,7 @@ def _kind(value):
     return "Request" if isinstance(value, Request) else repr(value)
 
 
-# --- §4.1: every parameter named `request` or annotated `Request` gets the request ----------
+# --- docs/internals/framework.md: every parameter named `request` or annotated `Request` gets the request ---
 
 @app.get("/inject/sync")
 def inject_sync(req: Request, request=None):
@@ -47,7 +48,7 @@ def inject_bg(background_tasks, tasks: BackgroundTasks = None):
     return {"same": tasks is background_tasks, "type": type(tasks).__name__}
 
 
-# --- §7.4: `content=` / `media_type=` on every constructor ----------------------------------
+# --- docs/internals/requests-responses.md#responses: `content=` / `media_type=` on every constructor --------
 
 @app.get("/alias/redirect")
 def alias_redirect():

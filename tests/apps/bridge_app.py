@@ -175,7 +175,7 @@ def monitor():
     return {"done": app.state.get("monitor_done"), "samples": app.state.get("samples", [])}
 
 
-# --- background tasks (api.md §11) ---------------------------------------------------------------
+# --- background tasks (docs/internals/framework.md) ---------------------------------------------------------
 
 
 class Teapot(Exception):

@@ -1,4 +1,5 @@
-"""Edge cases of runtime.md §2.9, §4.3, §4.6, §8 and §9.1 (tests/test_runtime_conformance.py).
+"""Edge cases of docs/internals/ipc.md, docs/internals/http.md, docs/internals/logging.md,
+docs/internals/bridge.md#start-and-stop (tests/test_runtime_conformance.py).
 
 Run: python conformance_app.py PORT        Env: STATIC_DIR (mounted at /static, optional)
 """

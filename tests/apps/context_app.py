@@ -47,7 +47,7 @@ def echo_body(request):
 
 @app.get("/outside")
 def outside():
-    """What the module-level API reports inside a handler (api.md §1.2)."""
+    """What the module-level API reports inside a handler (docs/internals/framework.md)."""
     return {"active_is_app": viperhttp.active_app() is app,
             "current_path": viperhttp.current_request().path}
 

@@ -1,5 +1,5 @@
-"""Exception handlers (tests/test_errors.py): exception rules of api.md §10 not exercised over
-HTTP elsewhere.
+"""Exception handlers (tests/test_errors.py): exception rules of docs/internals/framework.md not exercised
+over HTTP elsewhere.
 
 - lookup: MRO first, then the first registered type for which `isinstance` holds (an ABC with
   a registered virtual subclass); re-registering a type replaces its handler;

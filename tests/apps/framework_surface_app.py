@@ -1,13 +1,13 @@
 """Framework surface over HTTP (tests/test_app.py, test_routing.py, test_params.py, test_request.py,
 test_deps.py): app state, routing, routers, query casts and dependencies.
 
-Routing (api.md §3): every method decorator, `route`/`api_route` on app and Router, the Allow
-order rules, a leading-slash-less pattern, literal/param/path precedence without
-backtracking, case-insensitive `%xx` literals. Routers (§9): nested include with
-prefix/tags/deps keywords, including while serving. Parameters (§4): `Query(cast=T)` invalid,
-`Request` injection by annotation. Dependencies (§5): cached generator (one call, one teardown),
-teardown error rules, async-generator contract errors, `current_request()` inside a dependency.
-App members (§2.2): `state`, `routes()`, `match()` while serving.
+Routing (docs/internals/framework.md#routing): every method decorator, `route`/`api_route` on app and Router,
+the Allow order rules, a leading-slash-less pattern, literal/param/path precedence without backtracking,
+case-insensitive `%xx` literals. Routers (docs/internals/framework.md): nested include with prefix/tags/deps
+keywords, including while serving. Parameters (docs/internals/framework.md): `Query(cast=T)` invalid,
+`Request` injection by annotation. Dependencies (docs/internals/framework.md): cached generator (one call, one
+teardown), teardown error rules, async-generator contract errors, `current_request()` inside a dependency. App
+members (docs/internals/framework.md): `state`, `routes()`, `match()` while serving.
 
 No Python middleware: unmatched paths/methods are answered natively.
 Run as `python framework_surface_app.py PORT`.
@@ -35,7 +35,7 @@ def read_log():
     return log_entries()
 
 
-# --- §3.1 decorators -----------------------------------------------------------------------
+# --- docs/internals/framework.md#routing decorators ---------------------------------------------------------
 
 
 def _method_echo(request):
@@ -61,8 +61,8 @@ def route_str(request):
     return {"via": "route", "method": request.method}
 
 
-# Allow order (§3.4): registration order, HEAD right after GET unless registered itself,
-# OPTIONS only when registered.
+# Allow order (docs/internals/framework.md#routing): registration order, HEAD right after GET unless
+# registered itself, OPTIONS only when registered.
 app.post("/allow-order")(lambda: "post")
 app.get("/allow-order")(lambda: "get")
 app.options("/allow-order")(lambda: "options")
@@ -76,7 +76,8 @@ def no_leading_slash():
     return "reachable"
 
 
-# §3.4 precedence: literal > parameter > path; no backtracking once a child is taken.
+# docs/internals/framework.md#routing precedence: literal > parameter > path; no backtracking once a child is
+# taken.
 @app.get("/m/special")
 def m_special():
     return "literal"
@@ -97,7 +98,7 @@ def gruesse():
     return "grüße"
 
 
-# --- §4 parameters -------------------------------------------------------------------------
+# --- docs/internals/framework.md parameters -----------------------------------------------------------------
 
 
 @app.get("/qc", query={"k": Query(cast=int), "f": Query(cast=float), "b": Query(cast=bool)})
@@ -110,7 +111,7 @@ def annotated(req: Request, x=""):
     return {"is_request": isinstance(req, Request), "path": req.path, "x": x}
 
 
-# --- §9 routers ----------------------------------------------------------------------------
+# --- docs/internals/framework.md routers --------------------------------------------------------------------
 
 
 def make_dep(name):
@@ -171,7 +172,7 @@ def meta_match(method="GET", p="/"):
     return {"found": found[0].__name__, "params": found[1]}
 
 
-# --- §2.2 state ----------------------------------------------------------------------------
+# --- docs/internals/framework.md state ----------------------------------------------------------------------
 
 
 @app.get("/state/bump")
@@ -181,7 +182,7 @@ def state_bump():
             "is_dict": isinstance(app.state, dict), "same": app.state is app.state}
 
 
-# --- §5 dependencies -----------------------------------------------------------------------
+# --- docs/internals/framework.md dependencies ---------------------------------------------------------------
 
 CALLS = {"cached_gen": 0}
 

@@ -41,7 +41,8 @@ async def mw_a(request, call_next):
     extra = {"X-Outer": "A", "X-Current": "yes" if seen_current else "no",
              "X-Inner-Status": str(response["status_code"])}
     headers = response.get("headers") or {}
-    if isinstance(headers, dict):  # both header forms of api.md §7.1 are edited in place
+    # Both header forms of docs/internals/requests-responses.md#responses are edited in place.
+    if isinstance(headers, dict):
         response["headers"] = dict(headers, **extra)
     else:
         response["headers"] = list(headers) + list(extra.items())

@@ -1,4 +1,4 @@
-"""Runtime log records in Python logging (runtime.md §8; tests/test_logging.py).
+"""Runtime log records in Python logging (docs/internals/logging.md; tests/test_logging.py).
 
 Run: python logging_app.py PORT
 Env: APP_LOGGING  "basic": logging.basicConfig(INFO) before run() (an app that configured logging);

@@ -2,13 +2,14 @@
 low-level contract only — `viperhttp.start`, `viperhttp.poll_request()`,
 `app.dispatch(method, path, request)`, `viperhttp.set_current_request` /
 `viperhttp.current_request()`, `viperhttp_bridge.serialize_response()` and
-`viperhttp.send_response()` (bridge README "Notes", runtime.md §2.5 and §3.7, api.md §2.2).
+`viperhttp.send_response()` (docs/internals/ipc.md, docs/internals/bridge.md#decisions-on-serialisation,
+docs/internals/framework.md).
 
 Run: python manual_loop_app.py PORT   (SIGTERM stops it, exit 0)
 
 The loop records what `poll_request()` returned for every request, so `/mb/poll-shape`
 can report the dict shape of its own poll. If the dict carries no `"request"` entry (a
-deviation from runtime.md §2.5), the loop falls back to building the Request from the `raw`
+deviation from docs/internals/ipc.md), the loop falls back to building the Request from the `raw`
 tuple so the other checks still run; the shape test reports the deviation.
 """
 import asyncio

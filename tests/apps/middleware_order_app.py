@@ -1,5 +1,5 @@
-"""Middleware kinds and order (tests/test_middleware.py): middleware forms and rules of api.md §8 that
-tests/apps/fw_middleware_app.py does not exercise over HTTP.
+"""Middleware kinds and order (tests/test_middleware.py): middleware forms and rules of
+docs/internals/framework.md that tests/apps/fw_middleware_app.py does not exercise over HTTP.
 
 Registered (index, form, priority):
   0 decorator `eq_first`   priority 0

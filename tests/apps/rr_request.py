@@ -63,7 +63,8 @@ async def ajson_body(request):
 def state(request):
     request.state.counter = 1
     request.state["counter"] += 1
-    request.custom_attribute = "free"  # arbitrary attributes are allowed (api.md §6)
+    # Arbitrary attributes are allowed (docs/internals/requests-responses.md#request).
+    request.custom_attribute = "free"
     request.session = {"sid": "s1"}
     request.user = "alice"
     return {

@@ -1,6 +1,6 @@
 """Large uploads (tests/test_forms.py): uploads up to `max_body_size`, raised to exactly
-8 MiB (api.md §6; runtime.md §4.7). The bridge sets the form file limit from
-`run(max_body_size=...)`, so a file part of almost 8 MiB must parse.
+8 MiB (docs/internals/requests-responses.md#request; docs/internals/http.md#limits). The bridge sets the form
+file limit from `run(max_body_size=...)`, so a file part of almost 8 MiB must parse.
 
 Run as `python upload_app.py PORT`.
 """

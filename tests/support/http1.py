@@ -24,7 +24,8 @@ class RawResponse:
     head_bytes: bytes = field(repr=False, default=b"")
 
     def header(self, name: str) -> Optional[str]:
-        """First value of a header, names compared case-insensitively (runtime.md §4.6)."""
+        """First value of a header, names compared case-insensitively
+        (docs/internals/http.md#responses-written-by-the-runtime)."""
         values = self.header_all(name)
         return values[0] if values else None
 

@@ -1,4 +1,4 @@
-//! Blob codecs (`runtime.md` §2.5, §2.9): the request blob `[URI][HEADERS][BODY]`
+//! Blob codecs (docs/internals/ipc.md): the request blob `[URI][HEADERS][BODY]`
 //! with headers as `name\0value\0…`, and the response header block of
 //! `Name: value\r\n` lines.
 //!

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 
 use crate::{ByteRing, MsgQueue};
 
-/// Sizes, from `app.run()` knobs (`runtime.md` §2.6, §2.7).
+/// Sizes, from `app.run()` knobs (docs/internals/ipc.md#7-byte-ring-bytering).
 #[derive(Clone, Debug)]
 pub struct IpcConfig {
     /// Bytes of each ring (`ipc_ring_size`).
@@ -29,7 +29,7 @@ impl Default for IpcConfig {
     }
 }
 
-/// IPC counters (`ipc_stats()` keys, `runtime.md` §8).
+/// IPC counters (`ipc_stats()` keys, docs/internals/logging.md).
 #[derive(Debug, Default)]
 pub struct IpcCounters {
     /// Request pushes that failed for good.
@@ -71,7 +71,7 @@ impl Ipc {
         }
     }
 
-    /// Next request id: pre-incremented, 0 skipped on wrap (§2.8).
+    /// Next request id: pre-incremented, 0 skipped on wrap (docs/internals/ipc.md#9-request-ids).
     pub fn next_request_id(&self) -> u32 {
         loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);

@@ -1,6 +1,6 @@
 //! The IPC contract between the native runtime (core 0's role) and the one
 //! Python interpreter thread (core 1's role): fixed `IpcMsg` records, two byte
-//! rings, two bounded queues and the blob codecs of `runtime.md` §2.
+//! rings, two bounded queues and the blob codecs of docs/internals/ipc.md.
 //!
 //! This crate has no tokio and no Python dependency, so it builds, tests and
 //! fuzzes on its own. The byte-level contract is written down in `docs/internals/ipc.md`.

@@ -1,13 +1,14 @@
 //! `IpcMsg`: the fixed-size record copied by value through the queues
-//! (`runtime.md` §2.1–§2.4). Field names, widths and numeric values are the
-//! original's; the host adds `peer_ip`, `peer_port` and `proto` (§2.1 decision).
+//! (docs/internals/ipc.md). Field names, widths and numeric values are the
+//! original's; the host adds `peer_ip`, `peer_port` and `proto` (docs/internals/ipc.md decision).
 
 /// One IPC record. `#[repr(C)]`, copied by value; it never owns memory: the
 /// payload lives in a ring at `buffer_offset` / `headers_offset`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IpcMsg {
-    /// HTTP request id, or WebSocket `conn_id` (§2.8). 0 = "no request".
+    /// HTTP request id, or WebSocket `conn_id` (docs/internals/ipc.md#9-request-ids). 0 = "no
+    /// request".
     pub request_id: u32,
     /// Message type, a [`MsgType`] value.
     pub msg_type: u8,
@@ -84,7 +85,7 @@ impl IpcMsg {
     }
 }
 
-/// Message types, numbered in the original's enum order (§2.2).
+/// Message types, numbered in the original's enum order (docs/internals/ipc.md).
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MsgType {
@@ -126,7 +127,7 @@ impl TryFrom<u8> for MsgType {
     }
 }
 
-/// HTTP method codes in the original's `vhttp_method_t` order (§2.3).
+/// HTTP method codes in the original's `vhttp_method_t` order (docs/internals/ipc.md).
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -160,7 +161,7 @@ impl Method {
         Method::Head,
     ];
 
-    /// Parse a method token (case-sensitive, §4.2). `WS` is not an HTTP method.
+    /// Parse a method token (case-sensitive, docs/internals/http.md). `WS` is not an HTTP method.
     pub fn from_bytes(token: &[u8]) -> Option<Method> {
         Some(match token {
             b"GET" => Method::Get,
@@ -212,7 +213,7 @@ impl Method {
     }
 }
 
-/// Flag bits of `IpcMsg::flags` (§2.4).
+/// Flag bits of `IpcMsg::flags` (docs/internals/ipc.md).
 pub mod flags {
     /// Runtime, on requests: `Accept-Encoding` lists gzip (informational).
     pub const GZIP_OK: u8 = 1;

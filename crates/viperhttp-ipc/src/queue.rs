@@ -1,8 +1,9 @@
-//! Bounded FIFO of `IpcMsg` records (`runtime.md` §2.7) with the parked-consumer
-//! wake-up protocol of §1.4: a consumer sets `parked` before it sleeps and
-//! re-checks; a producer that finds `parked` set clears it and calls the waker
-//! (an eventfd write, or a tokio `Notify`). While the consumer is busy, pushes
-//! cost no syscall and no wake-up.
+//! Bounded FIFO of `IpcMsg` records
+//! (docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol) with the parked-consumer
+//! wake-up protocol of docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol: a consumer
+//! sets `parked` before it sleeps and re-checks; a producer that finds `parked` set clears it and
+//! calls the waker (an eventfd write, or a tokio `Notify`). While the consumer is busy, pushes cost
+//! no syscall and no wake-up.
 //!
 //! Why no wake-up is lost: the consumer stores `parked = true` and *then* takes
 //! the lock to look at the queue; a producer pushes under the lock and, still

@@ -1,8 +1,8 @@
-//! Byte ring (`runtime.md` §2.6, host decision): contiguous allocations with
-//! wrap-around, the skipped tail gap accounted to the wrapping allocation, and
-//! releases in any order (a release marks its allocation free; `tail` advances
-//! over the longest freed prefix). The only module with `unsafe` code: writers
-//! fill their own granted region while other regions are read concurrently.
+//! Byte ring (docs/internals/ipc.md#7-byte-ring-bytering, host decision): contiguous allocations
+//! with wrap-around, the skipped tail gap accounted to the wrapping allocation, and releases in any
+//! order (a release marks its allocation free; `tail` advances over the longest freed prefix). The
+//! only module with `unsafe` code: writers fill their own granted region while other regions are
+//! read concurrently.
 //!
 //! # Allocation states
 //!

@@ -1,5 +1,5 @@
-//! The interpreter's wake-up fd (`runtime.md` §1.4): Linux `eventfd`
-//! (non-blocking, close-on-exec); elsewhere a non-blocking self-pipe.
+//! The interpreter's wake-up fd (docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol):
+//! Linux `eventfd` (non-blocking, close-on-exec); elsewhere a non-blocking self-pipe.
 //! Edge-coalesced: many `wake()` calls before a `drain()` make one readable event.
 //!
 //! `unsafe` note: besides `ring.rs`, this is the only module with `unsafe`

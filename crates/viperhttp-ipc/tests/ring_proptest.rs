@@ -58,7 +58,7 @@ impl Model {
         self.entries.iter().map(|e| e.len + e.pad).sum()
     }
 
-    /// Where the allocation rule of runtime.md §2.6 (host) must place `len`
+    /// Where the allocation rule of docs/internals/ipc.md#7-byte-ring-bytering must place `len`
     /// bytes: Some((offset, pad)), or None when it must fail.
     fn predict(&self, len: usize) -> Option<(usize, usize)> {
         let cap = self.cap;

@@ -1,8 +1,8 @@
-//! The interpreter-thread side of the IPC (`runtime.md` §2.5, §3.6, §3.7):
-//! taking request records (one batch per call, blob copied into Python
-//! objects, ring released at once) and sending responses (normalised and
-//! serialised natively, written into the response ring, pushed to the queue).
-//! Every wait happens detached from the interpreter.
+//! The interpreter-thread side of the IPC (docs/internals/ipc.md,
+//! docs/internals/bridge.md#streaming): taking request records (one batch per call, blob copied
+//! into Python objects, ring released at once) and sending responses (normalised and serialised
+//! natively, written into the response ring, pushed to the queue). Every wait happens detached from
+//! the interpreter.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -117,7 +117,7 @@ pub(crate) fn request_tuple<'py>(
         r.ipc.request_ring.release(msg.buffer_offset);
     }
     let Ok(Some((path, query, headers, body, matched))) = parts else {
-        // Malformed record: dropped (runtime.md §2.5); the runtime's 504 answers the client.
+        // Malformed record: dropped (docs/internals/ipc.md); the runtime's 504 answers the client.
         return Ok(None);
     };
     let (route_id, params) = match matched? {
@@ -181,7 +181,7 @@ pub fn _poll_batch(py: Python<'_>, max_n: usize) -> PyResult<Bound<'_, PyList>> 
     Ok(out)
 }
 
-/// `poll_request() -> dict | None` (runtime.md §2.5 shape): one request.
+/// `poll_request() -> dict | None` (docs/internals/ipc.md shape): one request.
 #[pyfunction]
 pub fn poll_request(py: Python<'_>) -> PyResult<Option<Bound<'_, PyDict>>> {
     let batch = _poll_batch(py, 1)?;
@@ -223,13 +223,13 @@ pub fn wait_request(py: Python<'_>, timeout_ms: u64) -> PyResult<bool> {
     }))
 }
 
-/// `wakeup_fd() -> int` (runtime.md §1.4).
+/// `wakeup_fd() -> int` (docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol).
 #[pyfunction]
 pub fn wakeup_fd() -> PyResult<i32> {
     Ok(running()?.wake.fd())
 }
 
-/// `is_cancelled(request_id) -> bool` (runtime.md §9.3).
+/// `is_cancelled(request_id) -> bool` (docs/internals/bridge.md#client-disconnect).
 #[pyfunction]
 pub fn is_cancelled(request_id: u32) -> bool {
     crate::server::running_any().is_some_and(|r| r.ipc.is_cancelled(request_id))
@@ -252,7 +252,7 @@ pub(crate) struct FrameOut<'a> {
 
 /// Write one response record (header block + body in one ring allocation,
 /// `[headers][body]`) and push it. Waits, detached, when the ring or the queue
-/// is full (runtime.md §2.6, §2.7).
+/// is full (docs/internals/ipc.md#7-byte-ring-bytering).
 fn push_frame(py: Python<'_>, r: &Running, f: FrameOut<'_>) -> PyResult<()> {
     Ok(push_record(py, r, MsgType::RespHttp, 0, f)?)
 }
@@ -338,11 +338,12 @@ pub(crate) fn push_record(
 }
 
 /// Send a serialised response; bodies larger than a quarter of the ring go as
-/// stream frames with `total_len` set (Content-Length, runtime.md §3.7).
+/// stream frames with `total_len` set (Content-Length,
+/// docs/internals/bridge.md#decisions-on-serialisation).
 fn send_outgoing(py: Python<'_>, r: &Running, id: u32, out: Outgoing) -> PyResult<()> {
     if r.ipc.is_cancelled(id) {
         r.ipc.clear_cancelled(id);
-        return Ok(()); // client gone: dropped silently (runtime.md §2.8)
+        return Ok(()); // client gone: dropped silently (docs/internals/ipc.md#9-request-ids)
     }
     let limit = r.ipc.response_ring.capacity() / 4;
     if out.headers.len() + out.body.len() <= limit {
@@ -397,7 +398,8 @@ fn send_outgoing(py: Python<'_>, r: &Running, id: u32, out: Outgoing) -> PyResul
 }
 
 /// `_send_result(request_id, result)`: the bridge's fast path — normalise and
-/// serialise any handler result natively (api.md §7.2) and send it.
+/// serialise any handler result natively (docs/internals/requests-responses.md#return-values) and
+/// send it.
 #[pyfunction]
 pub fn _send_result(py: Python<'_>, request_id: u32, result: &Bound<'_, PyAny>) -> PyResult<()> {
     let r = running()?;
@@ -406,7 +408,8 @@ pub fn _send_result(py: Python<'_>, request_id: u32, result: &Bound<'_, PyAny>) 
 }
 
 /// `send_response(response)` / `send_response(request_id, response)`
-/// (runtime.md §3.7): the low-level call, strict about body types.
+/// (docs/internals/bridge.md#decisions-on-serialisation): the low-level call, strict about body
+/// types.
 #[pyfunction]
 #[pyo3(signature = (a, b=None))]
 pub fn send_response(
@@ -435,7 +438,7 @@ pub fn send_response(
 
 /// `stream_send(request_id, data=None, *, status_code=200, headers=None,
 /// content_type=None, total_len=0, chunked=True, final=False, send_headers=False) -> bool`
-/// (runtime.md §3.6). Returns False when the request was cancelled.
+/// (docs/internals/bridge.md#streaming). Returns False when the request was cancelled.
 #[pyfunction]
 #[pyo3(signature = (request_id=None, data=None, *, status_code=200, headers=None, content_type=None, total_len=0, chunked=true, r#final=false, send_headers=false, abort=false))]
 #[allow(clippy::too_many_arguments)]
@@ -482,7 +485,7 @@ pub fn stream_send(
     let mut total = 0;
     if send_headers {
         // Content-Type first (from `content_type`, default octet-stream) unless the
-        // headers carry one, then the headers in order (runtime.md §2.9).
+        // headers carry one, then the headers in order (docs/internals/ipc.md).
         let mut user = Vec::new();
         let has_ct = match headers {
             Some(h) => push_headers(&mut user, h)?,

@@ -1,9 +1,8 @@
-//! Native JSON encoder for response bodies (`runtime.md` §3.7). It must give
-//! exactly the bytes of
-//! `json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()`
-//! for everything it accepts; anything else (subclasses, non-str keys, NaN,
-//! lone surrogates, deep nesting) falls back to that very call, so exception
-//! types and messages stay Python's own.
+//! Native JSON encoder for response bodies (docs/internals/bridge.md#decisions-on-serialisation).
+//! It must give exactly the bytes of `json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
+//! allow_nan=False).encode()` for everything it accepts; anything else (subclasses, non-str keys,
+//! NaN, lone surrogates, deep nesting) falls back to that very call, so exception types and
+//! messages stay Python's own.
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;

@@ -381,7 +381,7 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
             }
         }
     }
-    // Worker limits (runtime.md §3.3 host checks, in this order).
+    // Worker limits, checked in this order (docs/internals/architecture.md#knobs).
     if let Some(max) = k.max_workers {
         if max > 256 {
             return Err(PyValueError::new_err("invalid worker limits"));

@@ -1,4 +1,4 @@
-//! Runtime log records into Python `logging` (runtime.md §8). The runtime
+//! Runtime log records into Python `logging` (docs/internals/logging.md). The runtime
 //! queues formatted records (`viperhttp_runtime::log_forward`); the bridge
 //! calls these on its own thread to drain them, so no runtime thread ever
 //! waits for the GIL to log.

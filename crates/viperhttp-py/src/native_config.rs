@@ -1,14 +1,13 @@
-//! The process-wide native configuration registry (`runtime.md` §6.1, §7):
-//! static mounts, CORS, trusted hosts and rate limiting, filled by Python
-//! calls and frozen into the runtime's config when a server starts.
+//! The process-wide native configuration registry (docs/internals/static-files.md,
+//! docs/internals/cors-hosts-ratelimit.md): static mounts, CORS, trusted hosts and rate limiting,
+//! filled by Python calls and frozen into the runtime's config when a server starts.
 //!
 //! Each call converts the user's raw Python values, validates them (errors
-//! raise here, at the call, with the exact messages of `runtime.md` §6.1,
-//! §7.1–§7.3 and `api.md` §8.4/§9.3) and stores the result; the last call
-//! wins. This is server config: while a server runs (`SERVER_RUNNING`, set by
-//! `server.rs`) every configuring call raises `ServerRunningError` (an
-//! `OSError` with `EBUSY`, crate::errors) — the runtime
-//! holds a frozen snapshot, so a change could not take effect anyway.
+//! raise here, at the call, with the exact messages listed in docs/internals/static-files.md and
+//! docs/internals/cors-hosts-ratelimit.md) and stores the result; the last call wins. This is
+//! server config: while a server runs (`SERVER_RUNNING`, set by `server.rs`) every configuring call
+//! raises `ServerRunningError` (an `OSError` with `EBUSY`, crate::errors) — the runtime holds a
+//! frozen snapshot, so a change could not take effect anyway.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,7 +132,7 @@ pub fn static_mount_file(path: &Bound<'_, PyAny>, file: &Bound<'_, PyAny>) -> Py
 }
 
 /// A register-internal directory mount whose root is a host path, not mapped
-/// by `vfs_root` (the bundled docs assets, `extensions.md` §10.4).
+/// by `vfs_root` (the bundled docs assets, docs/guide/device-apps.md#device-paths-vfs_root).
 #[pyfunction]
 #[pyo3(signature = (prefix, root, html=None))]
 pub fn static_mount_internal(
@@ -170,7 +169,7 @@ fn str_items(value: &Bound<'_, PyAny>, item_msg: &'static str) -> PyResult<Optio
 }
 
 /// A CORS list value: a str (kept as is) or a list/tuple of str joined with
-/// `", "` (§7.1).
+/// `", "` (docs/internals/cors-hosts-ratelimit.md#cors-corsrs).
 fn cors_joined(value: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(s) = value.cast::<PyString>() {
         return Ok(s.to_cow()?.into_owned());
@@ -182,7 +181,8 @@ fn cors_joined(value: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// `allow_origins`: a str (a comma string is split into entries) or a
-/// list/tuple of str (§7.1, `api.md` §8.4).
+/// list/tuple of str (docs/internals/cors-hosts-ratelimit.md#cors-corsrs,
+/// docs/internals/cors-hosts-ratelimit.md).
 fn cors_origins(value: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if let Ok(s) = value.cast::<PyString>() {
         return Ok(s
@@ -265,7 +265,8 @@ fn cors_max_age(value: &Bound<'_, PyAny>) -> PyResult<u32> {
 /// `add_middleware(TrustedHostMiddleware, **kwargs)`: validate and store the
 /// trusted-host check. Keywords: `allowed_hosts` (str or list/tuple of str;
 /// absent/`None` = allow any), `enabled` (default True), `priority`
-/// (ignored). The check is dropped when off (§7.2 decision).
+/// (ignored). The check is dropped when off
+/// (docs/internals/cors-hosts-ratelimit.md#trusted-host-trusted_hostrs decision).
 #[pyfunction]
 #[pyo3(signature = (**kwargs))]
 pub fn configure_trusted_host(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
@@ -313,7 +314,8 @@ fn rate_number(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
 /// `add_middleware(RateLimitMiddleware, **kwargs)`: validate and store the
 /// limiter. Keywords: `rate`, `burst` or the doc aliases `max_requests`,
 /// `window_sec` (mixing → `TypeError`), `enabled`, `priority` (ignored).
-/// A zero rate/burst or `enabled=False` turns the limiter off (§7.3).
+/// A zero rate/burst or `enabled=False` turns the limiter off
+/// (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs).
 #[pyfunction]
 #[pyo3(signature = (**kwargs))]
 pub fn configure_rate_limit(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {

@@ -1,5 +1,5 @@
 //! Route registration and matching functions of `viperhttp._native`
-//! (api.md §3.1–3.4, runtime.md §5).
+//! (docs/internals/framework.md#routing).
 //!
 //! The route table is one process-wide native structure, [`ROUTES`]; the
 //! runtime server receives a clone of the `Arc` and reads lock-free snapshots of
@@ -200,7 +200,7 @@ pub fn routes_reset() {
     ROUTES.reset();
 }
 
-/// Route table counters (runtime.md §8).
+/// Route table counters (docs/internals/logging.md).
 #[pyfunction]
 pub fn router_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let stats = ROUTES.stats();

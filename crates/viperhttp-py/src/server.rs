@@ -168,7 +168,7 @@ pub fn in_flight() -> usize {
         .unwrap_or(0)
 }
 
-/// `_fail_in_flight()`: the interpreter is exiting (runtime.md §9.4): stop
+/// `_fail_in_flight()`: the interpreter is exiting (docs/internals/bridge.md#start-and-stop): stop
 /// accepting, answer every request waiting for Python with 503 and close.
 #[pyfunction]
 pub fn _fail_in_flight() {
@@ -227,7 +227,7 @@ pub fn server_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let (limit_min, limit_max) = effective_worker_limits();
     d.set_item("workers_limit_min", limit_min)?;
     d.set_item("workers_limit_max", limit_max)?;
-    // Every key of runtime.md §8 is kept; these have no counterpart on a computer
+    // Every key of docs/internals/logging.md is kept; these have no counterpart on a computer
     // (PSRAM, the original's per-state hit counters, the accept queue) or belong to
     // subsystems not built yet (the stream back-pressure helper).
     for zero in [
@@ -323,7 +323,7 @@ fn limits_dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
-/// `get_worker_limits() -> {"min_workers", "max_workers"}` (runtime.md §3.3).
+/// `get_worker_limits() -> {"min_workers", "max_workers"}` (docs/internals/architecture.md#knobs).
 #[pyfunction]
 pub fn get_worker_limits(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     limits_dict(py)
@@ -370,7 +370,7 @@ pub fn server_stats_reset() {
     viperhttp_runtime::log_forward::queue().reset_dropped();
 }
 
-/// `heap_stats()` (runtime.md §8): `internal_*` from the process's memory figures
+/// `heap_stats()` (docs/internals/logging.md): `internal_*` from the process's memory figures
 /// (`/proc/self/status`: VmRSS, VmHWM; total = MemTotal), PSRAM keys 0/False.
 #[pyfunction]
 pub fn heap_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {

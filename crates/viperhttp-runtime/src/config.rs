@@ -1,8 +1,7 @@
 //! `RuntimeConfig`: plain data, built once by the binding from `app.run()`
-//! keywords (validated there, `runtime.md` §11) before any runtime thread starts.
-//! Each field set by a keyword carries that keyword's name
-//! (docs/internals/architecture.md, "Knobs").
-//! Defaults are defined here, once.
+//! keywords (validated there, docs/internals/architecture.md#knobs) before any runtime thread
+//! starts. Each field set by a keyword carries that keyword's name (docs/internals/architecture.md,
+//! "Knobs"). Defaults are defined here, once.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -39,7 +38,7 @@ impl Default for Http2Config {
     }
 }
 
-/// Request-size limits (`runtime.md` §4.7).
+/// Request-size limits (docs/internals/http.md#limits).
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// `max_uri_len` → 414.
@@ -117,7 +116,7 @@ impl Default for Limits {
     }
 }
 
-/// Timeouts in milliseconds (`runtime.md` §4.4); 0 = none where the spec says so.
+/// Timeouts in milliseconds (docs/internals/http.md); 0 = none where that page says so.
 #[derive(Clone, Debug)]
 pub struct Timeouts {
     /// `header_timeout_ms`.
@@ -224,7 +223,8 @@ impl Default for WsSettings {
 }
 
 impl RuntimeConfig {
-    /// The default worker thread count: CPUs − 1, at least 1, at most 8 (`runtime.md` §1.1).
+    /// The default worker thread count: CPUs − 1, at least 1, at most 8
+    /// (docs/internals/architecture.md).
     pub fn default_threads() -> usize {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())

@@ -1,6 +1,6 @@
-//! Native CORS (`runtime.md` §7.1): the validated configuration built from
-//! the plain values the binding extracted from `CORSMiddleware` keywords, and
-//! the per-request algorithm (preflight answer or headers to add).
+//! Native CORS (docs/internals/cors-hosts-ratelimit.md#cors-corsrs): the validated configuration
+//! built from the plain values the binding extracted from `CORSMiddleware` keywords, and the
+//! per-request algorithm (preflight answer or headers to add).
 //!
 //! Only requests with a non-empty `Origin` are touched. A preflight
 //! (`OPTIONS` with a non-empty `Access-Control-Request-Method`) is answered
@@ -38,12 +38,12 @@ pub const MAX_HEADERS_LEN: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CorsConfigError {
-    /// A value over its limit (§7.1). Too many origins uses the same text:
-    /// the spec names no other message for the list limits.
+    /// A value over its limit (docs/internals/cors-hosts-ratelimit.md#cors-corsrs). Too many
+    /// origins uses the same text: the original names no other message for the list limits.
     #[error("cors value too long")]
     TooLong,
     /// A methods/headers value that cannot be sent as a header value
-    /// (control characters). Not in the spec (the original copies bytes
+    /// (control characters). Not in the original (the original copies bytes
     /// blindly); the text is ours.
     #[error("cors value invalid")]
     InvalidValue,
@@ -256,10 +256,10 @@ impl CorsConfig {
     /// suffix match; else exact), `allow_methods` (`"*"` → the default
     /// list), `allow_headers` (`"*"` → any), credentials, `expose_headers`
     /// (`None` or empty → no header) and `max_age` (0 → no header).
-    /// Limits (§7.1, host values): at most [`MAX_ORIGINS`] origins, each
-    /// shorter than [`MAX_ORIGIN_LEN`]; methods shorter than
-    /// [`MAX_METHODS_LEN`]; headers and expose shorter than
-    /// [`MAX_HEADERS_LEN`] → [`CorsConfigError::TooLong`].
+    /// Limits (docs/internals/cors-hosts-ratelimit.md#cors-corsrs, host values): at most
+    /// [`MAX_ORIGINS`] origins, each shorter than [`MAX_ORIGIN_LEN`]; methods shorter than
+    /// [`MAX_METHODS_LEN`]; headers and expose shorter than [`MAX_HEADERS_LEN`] →
+    /// [`CorsConfigError::TooLong`].
     pub fn new(
         allow_origins: Vec<String>,
         allow_methods: String,
@@ -331,8 +331,8 @@ impl CorsConfig {
             .any(|rule| rule.matches(origin, parsed.as_ref()))
     }
 
-    /// The CORS decision for one request (§7.1 algorithm). Cheap when the
-    /// request has no `Origin` (one header lookup).
+    /// The CORS decision for one request (docs/internals/cors-hosts-ratelimit.md#cors-corsrs
+    /// algorithm). Cheap when the request has no `Origin` (one header lookup).
     pub fn evaluate(&self, method: &Method, headers: &HeaderMap) -> CorsOutcome {
         let Some(origin) = headers.get(ORIGIN).filter(|v| !v.is_empty()) else {
             return CorsOutcome::NotCors;
@@ -416,7 +416,8 @@ pub enum CorsOutcome {
     Simple(Option<CorsHeaders>),
 }
 
-/// The non-preflight CORS headers for one request (§7.1).
+/// The non-preflight CORS headers for one request
+/// (docs/internals/cors-hosts-ratelimit.md#cors-corsrs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorsHeaders {
     allow_origin: HeaderValue,

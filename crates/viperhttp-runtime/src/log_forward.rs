@@ -1,4 +1,4 @@
-//! Log records of the runtime, queued for the interpreter thread (`runtime.md` §8).
+//! Log records of the runtime, queued for the interpreter thread (docs/internals/logging.md).
 //!
 //! The runtime never takes the GIL to log. Its `tracing` events with a
 //! `viperhttp::*` target (warnings, errors, and the access line of target
@@ -22,7 +22,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
-/// Records held at most before new ones are dropped (runtime.md §8).
+/// Records held at most before new ones are dropped (docs/internals/logging.md).
 pub const MAX_PENDING_RECORDS: usize = 10_000;
 
 /// Levels as `set_log_level` numbers them: 0 off … 5 trace.

@@ -1,5 +1,5 @@
-//! Response demultiplexing (`runtime.md` §2.7 host decision): one slot per
-//! in-flight request id, filled by the dispatcher task that drains the
+//! Response demultiplexing (docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol host
+//! decision): one slot per in-flight request id, filled by the dispatcher task that drains the
 //! response queue, awaited by the connection task that owns the request.
 //!
 //! The dispatcher copies each frame's header block and body out of the
@@ -22,16 +22,16 @@ use crate::stats::ServerStats;
 /// Internal frame flag (never on the wire): the response timeout fired.
 pub const TIMED_OUT: u8 = 0x80;
 
-/// Internal flag of a synthetic frame: the interpreter is gone (runtime.md §9.4),
-/// answer `503 Service Unavailable` and close. Like [`TIMED_OUT`], outside the
-/// IPC flag bits.
+/// Internal flag of a synthetic frame: the interpreter is gone
+/// (docs/internals/bridge.md#start-and-stop), answer `503 Service Unavailable` and close. Like
+/// [`TIMED_OUT`], outside the IPC flag bits.
 pub const ABANDONED: u8 = 0x40;
 
 /// Period of the response-timeout sweep: a 504 comes at most this late.
 pub const SWEEP_PERIOD: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// Frames a streaming producer may have buffered in the runtime per request
-/// before it must wait (`runtime.md` §2.7: 64).
+/// before it must wait (docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol: 64).
 pub const MAX_BUFFERED_FRAMES: usize = 64;
 
 /// One response frame, copied out of the ring.
@@ -231,7 +231,7 @@ impl Pending {
     }
 
     /// Advance the clock and time out every request still waiting for its
-    /// first frame past its deadline (`504`, runtime.md §4.4).
+    /// first frame past its deadline (`504`, docs/internals/http.md).
     pub fn sweep(&self, now_ms: u64) {
         self.clock_ms.store(now_ms, Ordering::Relaxed);
         let expired: Vec<Arc<Slot>> = self
@@ -249,7 +249,8 @@ impl Pending {
         }
     }
 
-    /// Fail every request still in flight (runtime.md §9.4: the interpreter died).
+    /// Fail every request still in flight (docs/internals/bridge.md#start-and-stop: the interpreter
+    /// died).
     pub fn abandon_all(&self, stats: &ServerStats) {
         let slots: Vec<Arc<Slot>> = self.slots.lock().drain().map(|(_, s)| s).collect();
         stats.ipc_pending_used.store(0, Ordering::Relaxed);

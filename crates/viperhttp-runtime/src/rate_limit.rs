@@ -1,5 +1,6 @@
-//! Native rate limiting (`runtime.md` §7.3): a token bucket per client IP in
-//! a bounded table with least-recently-seen eviction, and the `429` answer.
+//! Native rate limiting (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs): a
+//! token bucket per client IP in a bounded table with least-recently-seen eviction, and the `429`
+//! answer.
 //!
 //! Arithmetic: the original keeps Q16 fixed-point tokens refilled per whole
 //! millisecond. The host uses `f64` tokens but also advances time in whole
@@ -102,12 +103,12 @@ impl RateLimitConfigError {
 }
 
 impl RateLimitConfig {
-    /// Apply the `RateLimitMiddleware` keyword rules (§7.3): `rate` /
-    /// `burst` (defaults 20 / 40, each ≥ 0) or the doc aliases
-    /// `max_requests` / `window_sec` (`burst = max_requests`, `rate =
-    /// max_requests / window_sec`; a missing one takes the docs' 100 / 60);
-    /// mixing the two spellings is an error. `Ok(None)` = limiter off:
-    /// `enabled` false, or a zero rate or burst.
+    /// Apply the `RateLimitMiddleware` keyword rules
+    /// (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs): `rate` / `burst`
+    /// (defaults 20 / 40, each ≥ 0) or the doc aliases `max_requests` / `window_sec` (`burst =
+    /// max_requests`, `rate = max_requests / window_sec`; a missing one takes the docs' 100 / 60);
+    /// mixing the two spellings is an error. `Ok(None)` = limiter off: `enabled` false, or a zero
+    /// rate or burst.
     pub fn from_kwargs(
         rate: Option<f64>,
         burst: Option<f64>,

@@ -1,4 +1,4 @@
-//! Native route trie (runtime.md §5, api.md §3.3–3.4).
+//! Native route trie (docs/internals/framework.md#routing).
 //!
 //! One process-wide [`Routes`] registry is filled by the Python route
 //! decorators (each decorator call crosses into Rust at once, so pattern errors
@@ -7,7 +7,7 @@
 //! convert its parameters). Every registration clones the current
 //! [`RouteTable`] (nodes are `Arc`-shared, so only the touched nodes are
 //! copied), modifies the copy and publishes it with `arc-swap`; a reader holding
-//! an older snapshot keeps seeing it unchanged (runtime.md §1.3 item 3).
+//! an older snapshot keeps seeing it unchanged (docs/internals/framework.md#routing).
 //!
 //! Matching rules:
 //! - the path is cut at the first `?`; a leading `/` is skipped; `""` and `"/"`
@@ -18,11 +18,11 @@
 //!   of the path including `/` (without the one ignored trailing `/`);
 //! - no backtracking: once a child was taken, a later failure is a miss.
 //!
-//! Design decisions (beyond the spec text):
+//! Design decisions (beyond the original's rules):
 //! - A parameter child and a `{x:path}` child at the same position conflict
-//!   (`CONFLICT`), as in the original router and api.md §3.4 ("two different
-//!   parameter names/types at the same position"); so there is at most one
-//!   non-static child per node.
+//!   (`CONFLICT`), as in the original router and docs/internals/framework.md#routing
+//!   ("two different parameter names/types at the same position"); so there is at
+//!   most one non-static child per node.
 //! - More than [`MAX_PARAMS`] parameters in one pattern → `TOO_LARGE` (a limit,
 //!   like the segment length); the same name twice in one pattern → `INVALID`
 //!   (the values become keyword arguments). A parameter name longer than
@@ -56,14 +56,14 @@ use arc_swap::{ArcSwap, Guard};
 use parking_lot::Mutex;
 use viperhttp_ipc::Method;
 
-/// Maximum number of path parameters in one pattern (runtime.md §4.7, host value).
+/// Maximum number of path parameters in one pattern (docs/internals/http.md#limits, host value).
 pub const MAX_PARAMS: usize = 16;
 /// Maximum length in bytes of a literal pattern segment, as written (host value).
 pub const MAX_SEGMENT_LEN: usize = 255;
 /// Maximum length of a parameter name (host value).
 pub const MAX_PARAM_NAME_LEN: usize = 64;
 
-/// Type of a path parameter (api.md §3.3).
+/// Type of a path parameter (docs/internals/framework.md#routing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ParamKind {
     /// `{x}` / `{x:str}`: one non-empty segment.
@@ -156,7 +156,7 @@ pub struct ParamSpec {
 }
 
 /// Route registration failure; [`RouteError::reason`] is the text used in
-/// Python's `ValueError("route add failed: <REASON>")` (api.md §3.1).
+/// Python's `ValueError("route add failed: <REASON>")` (docs/internals/framework.md#routing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RouteError {
     /// Bad pattern (syntax, parameter name or type, empty segment, `{`/`}` in a
@@ -274,7 +274,7 @@ pub enum Lookup<'a> {
     },
     /// The path is known (has at least one HTTP route) but not for this method.
     MethodNotAllowed {
-        /// Value for the `Allow` header (api.md §3.4).
+        /// Value for the `Allow` header (docs/internals/framework.md#routing).
         allow: &'a str,
     },
     /// No route for this path.
@@ -292,7 +292,7 @@ pub struct RouteInfo {
     pub params: Box<[ParamSpec]>,
 }
 
-/// Counters of a route table (`router_stats()`, runtime.md §8).
+/// Counters of a route table (`router_stats()`, docs/internals/logging.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RouterStats {
     /// Registered routes (WebSocket routes included).
@@ -748,7 +748,7 @@ fn valid_param_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Parse and validate a route pattern (api.md §3.3).
+/// Parse and validate a route pattern (docs/internals/framework.md#routing).
 fn parse_pattern(pattern: &str) -> Result<Vec<PatternSegment>, RouteError> {
     let rest = pattern.strip_prefix('/').unwrap_or(pattern);
     if rest.is_empty() {
@@ -809,7 +809,7 @@ fn parse_pattern(pattern: &str) -> Result<Vec<PatternSegment>, RouteError> {
 }
 
 /// The process-wide route registry: an atomically swapped [`RouteTable`]
-/// snapshot plus a writer lock (runtime.md §1.3 item 3).
+/// snapshot plus a writer lock (docs/internals/framework.md#routing).
 pub struct Routes {
     current: ArcSwap<RouteTable>,
     writer: Mutex<()>,

@@ -275,16 +275,16 @@ impl ServerHandle {
         &self.shared
     }
 
-    /// Stop sequence steps 1–2 (`runtime.md` §9.1): close the listener, close
+    /// Stop sequence steps 1–2 (docs/internals/bridge.md#start-and-stop): close the listener, close
     /// idle keep-alive connections, let in-flight requests finish. Non-blocking.
     pub fn begin_stop(&self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.stop_accepting.notify_one();
     }
 
-    /// The interpreter is exiting (runtime.md §9.4): stop accepting and answer
-    /// every request still waiting for Python with `503 Service Unavailable`
-    /// (and `Connection: close`); streams in progress are cut.
+    /// The interpreter is exiting (docs/internals/bridge.md#start-and-stop): stop accepting and
+    /// answer every request still waiting for Python with `503 Service Unavailable` (and
+    /// `Connection: close`); streams in progress are cut.
     pub fn fail_in_flight(&self) {
         self.begin_stop();
         self.shared.pending.abandon_all(&self.shared.stats);
@@ -353,8 +353,8 @@ async fn serve(
     builder
         .title_case_headers(true)
         .keep_alive(shared.config.timeouts.keepalive_timeout_ms > 0);
-    // Head guard (runtime.md §4.1 item 11, §4.4): it owns the header and
-    // keep-alive idle deadlines, so hyper's own header timer stays off.
+    // Head guard (docs/internals/http.md): it owns the header and keep-alive idle deadlines, so
+    // hyper's own header timer stays off.
     builder.header_read_timeout(None);
     let guard_limits = GuardLimits::new(&shared.config.limits, &shared.config.timeouts);
     // >= 2: the guard's synthetic head for a rejection carries two fields.

@@ -1,4 +1,4 @@
-//! Server counters (`runtime.md` §8 `server_stats()` keys): relaxed atomics,
+//! Server counters (docs/internals/logging.md `server_stats()` keys): relaxed atomics,
 //! bumped on the runtime threads, read by the binding into a dict.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -132,7 +132,7 @@ const GAUGES: [&str; 5] = [
 ];
 
 impl ServerStats {
-    /// Zero every counter except the gauges (`server_stats_reset()`, runtime.md §8).
+    /// Zero every counter except the gauges (`server_stats_reset()`, docs/internals/logging.md).
     pub fn reset_counters(&self) {
         self.for_each(|name, counter| {
             if !GAUGES.contains(&name) {

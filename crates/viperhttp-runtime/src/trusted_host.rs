@@ -1,5 +1,5 @@
-//! Native trusted-host check (`runtime.md` §7.2): which `Host` values the
-//! server answers. A rejected request gets `400 Invalid Host` (keep-alive
+//! Native trusted-host check (docs/internals/cors-hosts-ratelimit.md#trusted-host-trusted_hostrs):
+//! which `Host` values the server answers. A rejected request gets `400 Invalid Host` (keep-alive
 //! kept, no CORS headers), written by the pipeline.
 //!
 //! The check only exists when an enabled, non-empty list without `*` is
@@ -10,7 +10,7 @@
 pub const MAX_TRUSTED_HOSTS: usize = 256;
 
 /// Each entry must be shorter than this. The host raised the entry count
-/// but the spec keeps the device's 128-byte entry rule; a DNS name is at
+/// but the host keeps the device's 128-byte entry rule; a DNS name is at
 /// most 253 bytes, but no deployment needs a 128-byte host name in a list.
 pub const MAX_HOST_LEN: usize = 128;
 
@@ -55,7 +55,8 @@ pub struct TrustedHostConfig {
 impl TrustedHostConfig {
     /// Validate the list (every entry, even when disabled: errors raise at
     /// the Python call) and build the check. `Ok(None)` means "no check":
-    /// `enabled` false, an empty list, or `*` anywhere (§7.2 decision).
+    /// `enabled` false, an empty list, or `*` anywhere
+    /// (docs/internals/cors-hosts-ratelimit.md#trusted-host-trusted_hostrs decision).
     pub fn new(allowed: Vec<String>, enabled: bool) -> Result<Option<Self>, TrustedHostError> {
         for entry in &allowed {
             if entry.is_empty() {

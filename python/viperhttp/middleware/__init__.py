@@ -1,10 +1,10 @@
 """Middleware: the built-in classes, the Python chain and the native middleware configuration.
 
-Owns api.md §8. Python middleware (decorator, function and class entries) forms a chain run by
-`_run_chain` for every request that reaches Python while at least one entry exists; the three
-built-ins (CORS, trusted host, rate limit) are not chain entries — `add_middleware` validates
-their keywords here (api.md §8.4, runtime.md §7) and hands the config to the native runtime.
-`SessionMiddleware` / `CSRFMiddleware` are re-exported lazily from `viperhttp_session`.
+Owns docs/internals/framework.md. Python middleware (decorator, function and class entries) forms a chain run
+by `_run_chain` for every request that reaches Python while at least one entry exists; the three built-ins
+(CORS, trusted host, rate limit) are not chain entries — `add_middleware` validates their keywords here
+(docs/internals/cors-hosts-ratelimit.md) and hands the config to the native runtime. `SessionMiddleware` /
+`CSRFMiddleware` are re-exported lazily from `viperhttp_session`.
 """
 from __future__ import annotations
 
@@ -43,19 +43,21 @@ class _NativeMiddleware:
 
 
 class CORSMiddleware(_NativeMiddleware):
-    """Native CORS (runtime.md §7.1)."""
+    """Native CORS (docs/internals/cors-hosts-ratelimit.md#cors-corsrs)."""
 
 
 class TrustedHostMiddleware(_NativeMiddleware):
-    """Native `Host` allow-list (runtime.md §7.2)."""
+    """Native `Host` allow-list (docs/internals/cors-hosts-ratelimit.md#trusted-host-trusted_hostrs)."""
 
 
 class RateLimitMiddleware(_NativeMiddleware):
-    """Native per-client-IP token bucket (runtime.md §7.3)."""
+    """Native per-client-IP token bucket
+    (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs)."""
 
 
 class _MissingExtensionError(AttributeError):
-    """A lazily re-exported name whose extension module is not installed (api.md §8.4).
+    """A lazily re-exported name whose extension module is not installed
+    (docs/internals/cors-hosts-ratelimit.md).
 
     Why an AttributeError and not an ImportError: one class cannot derive from both (CPython:
     "multiple bases have instance lay-out conflict"), and raising an ImportError from a module
@@ -72,8 +74,9 @@ _SESSION_MODULE = "viperhttp_session"
 
 
 def __getattr__(name: str) -> Any:
-    # (decision, §8.4) the session middlewares live in viperhttp_session (extensions.md §3) and
-    # are imported on first use, so they appear here as soon as that module is installed.
+    # (decision, docs/internals/cors-hosts-ratelimit.md) the session middlewares live in viperhttp_session
+    # (docs/internals/sessions-auth.md) and are imported on first use, so they appear here as soon as that
+    # module is installed.
     if name in _SESSION_NAMES:
         try:
             module = importlib.import_module(_SESSION_MODULE)
@@ -87,7 +90,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# --- the Python chain (§8.2, §8.3) -----------------------------------------------------------
+# --- the Python chain (docs/internals/framework.md) ---------------------------------------------------------
 
 def _build_chain(app: Any) -> List[Callable[..., Any]]:
     """Entries sorted by (priority, registration index); class entries instantiated once."""
@@ -157,7 +160,8 @@ async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: 
         except Exception as exc:
             return await _error_result(app, request, exc)
         if result is None:
-            return not_found()  # §7.2: a middleware returning None gives 404
+            # A middleware returning None gives 404 (docs/internals/framework.md).
+            return not_found()
         return _response(result)
     finally:
         _cv_set(prev)
@@ -184,7 +188,8 @@ def _response(result: Any) -> Any:
 
     Middleware may use the dict form (`resp["headers"]`, pinned) or, Starlette-style, the
     properties of the host response classes (`resp.status_code = 201`); a plain marker dict
-    from normalisation is copied into a `Response` so both work (same keys, api.md §7.1).
+    from normalisation is copied into a `Response` so both work (same keys,
+    docs/internals/requests-responses.md#responses).
     """
     response = normalize(result)
     if type(response) is dict:
@@ -194,7 +199,7 @@ def _response(result: Any) -> Any:
     return response
 
 
-# --- native built-ins (§8.4, runtime.md §7) ---------------------------------------------------
+# --- native built-ins (docs/internals/cors-hosts-ratelimit.md, docs/internals/cors-hosts-ratelimit.md) ------
 
 _NATIVE_KINDS: Dict[type, str] = {CORSMiddleware: "cors", TrustedHostMiddleware: "trusted_host",
                                   RateLimitMiddleware: "rate_limit"}
@@ -210,7 +215,7 @@ def _native_kind(target: Any) -> Optional[str]:
 def _configure_native(app: Any, kind: str, options: Dict[str, Any]) -> None:
     """Validates the keywords, stores the config on `app._native_config[kind]`, tells the runtime."""
     options = dict(options)
-    options.pop("priority", None)  # accepted and ignored (§8.4)
+    options.pop("priority", None)  # accepted and ignored (docs/internals/cors-hosts-ratelimit.md)
     if kind == "cors":
         config = _cors_config(options)
     elif kind == "trusted_host":
@@ -245,7 +250,8 @@ def _cors_config(options: Dict[str, Any]) -> Dict[str, Any]:
     for key in options:
         if key not in known:
             raise TypeError("unknown cors keyword")
-    # Host limits of runtime.md §7.1: origins 256 x 512 bytes; joined methods < 128, headers < 256.
+    # Host limits of docs/internals/cors-hosts-ratelimit.md#cors-corsrs: origins 256 x 512 bytes; joined
+    # methods < 128, headers < 256.
     origins = _cors_list(options.get("allow_origins", ["*"]), 0, 256, 512)
     methods = _cors_list(options.get("allow_methods", _CORS_METHODS), 128)
     if "*" in methods:
@@ -296,7 +302,8 @@ def _rate_limit_config(options: Dict[str, Any]) -> Dict[str, Any]:
     if aliases and ("rate" in options or "burst" in options):
         raise TypeError("max_requests/window_sec cannot be combined with rate/burst")
     if aliases:
-        # (decision, runtime.md §7.3) the original's documented spelling.
+        # (decision, docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs) the original's
+        # documented spelling.
         max_requests = _number(options.get("max_requests", 100), "max_requests", int)
         window = _number(options.get("window_sec", 60), "window_sec", (int, float))
         if max_requests < 0:

@@ -1,7 +1,6 @@
-//! Head guard (`runtime.md` §4.1 item 11, §4.4): a per-connection IO wrapper
-//! between the `TcpStream` and hyper that applies the RFC 9112 checks hyper
-//! leaves to its user, keeps rejections in pipeline order, and owns the
-//! header / keep-alive-idle deadlines.
+//! Head guard (docs/internals/http.md): a per-connection IO wrapper between the `TcpStream` and
+//! hyper that applies the RFC 9112 checks hyper leaves to its user, keeps rejections in pipeline
+//! order, and owns the header / keep-alive-idle deadlines.
 //!
 //! # How it works
 //!
@@ -39,10 +38,10 @@
 //! then EOF: hyper's body fails and the service answers 400 + close. A chunk
 //! size past what `max_body_size` leaves is cut the same way, at its digit, with
 //! [`ConnGuard::body_too_large`] set: the service answers 413 + close. A client
-//! EOF is passed on at once (hyper drops a busy connection, `runtime.md`
-//! §9.3); only the EOF the guard itself produces after a rejection waits.
-//! After a rejection, shutdown drains unread input briefly (lingering close,
-//! RFC 9112 §9.6) so the client can read the rejection instead of a RST.
+//! EOF is passed on at once (hyper drops a busy connection,
+//! docs/internals/bridge.md#client-disconnect); only the EOF the guard itself produces after a
+//! rejection waits. After a rejection, shutdown drains unread input briefly (lingering close, RFC
+//! 9112 §9.6) so the client can read the rejection instead of a RST.
 //! 4. When answering `101 Switching Protocols` (or a 2xx to CONNECT), call
 //!    `ConnGuard::upgrade_accepted()` *before* `request_finished()`: the
 //!    bytes after an upgrade request are held unscanned until then, and
@@ -91,7 +90,7 @@ const HOLD_CAP: usize = 64 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
 
-/// Limits and deadlines the guard enforces (`runtime.md` §4.4, §4.7).
+/// Limits and deadlines the guard enforces (docs/internals/http.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuardLimits {
     /// Longest request-target → 414.
@@ -168,7 +167,7 @@ pub enum Verdict {
         /// and match against mounts (fragment removed). `None` for origin-form
         /// (use `req.uri()`).
         origin_path: Option<String>,
-        /// HTTP/1.0 request without `Host` (accepted, `runtime.md` §4.1).
+        /// HTTP/1.0 request without `Host` (accepted, docs/internals/http.md).
         http10_without_host: bool,
         /// CONNECT or an HTTP/1.1 `Upgrade` request: later bytes are held
         /// until `upgrade_accepted()` or `request_finished()`.
@@ -211,7 +210,7 @@ pub struct ConnGuard {
     finished: AtomicU64,
     upgraded: AtomicBool,
     /// Set by a response body that must end the connection once its bytes are
-    /// out although hyper's framing is complete (runtime.md §2.9: a stream longer
+    /// out although hyper's framing is complete (docs/internals/ipc.md: a stream longer
     /// than its `total_len` is cut there and the connection closed).
     close_after_flush: AtomicBool,
     /// A chunk size went past `max_body_size`: the body was cut there (see

@@ -1,4 +1,4 @@
-//! Incremental request-head scanner (`runtime.md` §4.1, RFC 9112 §2–§3, §5–§6).
+//! Incremental request-head scanner (docs/internals/http.md, RFC 9112 §2–§3, §5–§6).
 //!
 //! Bytes are checked one by one as they arrive, so most violations (bare
 //! LF/CR, control bytes, invalid tokens, obs-fold, oversize parts) are

@@ -1450,7 +1450,7 @@ async fn rejection_eof_waits_for_earlier_requests() {
 
 #[tokio::test]
 async fn client_eof_at_a_head_boundary_is_passed_on_at_once() {
-    // runtime.md §9.3: hyper notices a gone client on a busy connection.
+    // docs/internals/bridge.md#client-disconnect: hyper notices a gone client on a busy connection.
     let (mut client, mut io, conn) = guard(timed(0, 0));
     client.write_all(REQ).await.unwrap();
     client.shutdown().await.unwrap();

@@ -45,7 +45,7 @@ pub(super) fn log(source: Source, line: &RequestLine, status: StatusCode, keep_a
     }
 }
 
-/// Which part of the runtime answered (the access line's `<source>`, runtime.md §8).
+/// Which part of the runtime answered (the access line's `<source>`, docs/internals/logging.md).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
 pub(super) enum Source {

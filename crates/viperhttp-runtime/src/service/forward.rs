@@ -1,8 +1,8 @@
 //! Forwarding a request to Python: read the body within its limits, write the request
-//! record (`IpcMsg` + blob in the request ring, docs/internals/ipc.md §5), push it to the
-//! request queue (parking while the queue is full), wait on the request's pending slot,
-//! and turn the first response frame into a hyper response — whole, or with a
-//! [`IpcStreamBody`] that yields the frames still to come.
+//! record (`IpcMsg` + blob in the request ring, docs/internals/ipc.md
+//! docs/internals/framework.md#routing), push it to the request queue (parking while the queue is
+//! full), wait on the request's pending slot, and turn the first response frame into a hyper
+//! response — whole, or with a [`IpcStreamBody`] that yields the frames still to come.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -189,7 +189,7 @@ pub(super) async fn forward_to_python(
     // response_timeout_ms is enforced by the pending-map sweeper (no timer per request).
     let first = slot.next().await;
     if first.flags & ABANDONED != 0 {
-        // The interpreter is gone (runtime.md §9.4).
+        // The interpreter is gone (docs/internals/bridge.md#start-and-stop).
         guard.done = true;
         return closing(simple_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -208,15 +208,17 @@ pub(super) async fn forward_to_python(
 }
 
 /// Push to the request queue; when full, retry twice at once, then wait for
-/// queue space up to `ipc_enqueue_retry_ms` (deferred push, `runtime.md` §2.7),
-/// never blocking the event loop. Gives up with `503 Queue Full`.
+/// queue space up to `ipc_enqueue_retry_ms` (deferred push,
+/// docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol), never blocking the event
+/// loop. Gives up with `503 Queue Full`.
 pub(crate) async fn push_request(
     shared: &Shared,
     msg: IpcMsg,
 ) -> Result<(), Response<ResponseBody>> {
     let ipc = &shared.ipc;
     let mut msg = msg;
-    // While connections are parked, newcomers queue behind them (FIFO, §2.7 decision).
+    // While connections are parked, newcomers queue behind them (FIFO,
+    // docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol decision).
     if shared.parked.load(Ordering::Acquire) == 0 {
         for _ in 0..3 {
             match ipc.requests.push(msg) {
@@ -284,7 +286,7 @@ async fn park_until_pushed(
     }
 }
 
-/// Headers Python may not set: the runtime owns framing (`runtime.md` §2.9).
+/// Headers Python may not set: the runtime owns framing (docs/internals/ipc.md).
 fn runtime_owned(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"content-length")
         || name.eq_ignore_ascii_case(b"transfer-encoding")
@@ -344,7 +346,7 @@ fn build_response(
         *resp.body_mut() = ResponseBody::full(first.body);
         return resp;
     }
-    // Streamed: Content-Length from total_len unless chunked (runtime.md §2.9).
+    // Streamed: Content-Length from total_len unless chunked (docs/internals/ipc.md).
     let chunked = first.flags & flags::CHUNKED != 0 || first.total_len == 0;
     let remaining = if chunked {
         None

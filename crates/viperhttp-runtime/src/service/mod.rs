@@ -43,13 +43,14 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// Requests served on this connection so far.
     pub requests: std::sync::atomic::AtomicUsize,
-    /// Head guard state: one verdict per request, request lifecycle (`runtime.md` §4.1 item 11).
+    /// Head guard state: one verdict per request, request lifecycle (docs/internals/http.md).
     pub guard: Arc<ConnGuard>,
     /// The connection is TLS (the app sees `https`).
     pub tls: bool,
 }
 
-/// A native text response (`runtime.md` §4.6): text/plain, body = `text`.
+/// A native text response (docs/internals/http.md#responses-written-by-the-runtime): text/plain,
+/// body = `text`.
 pub fn simple_response(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
     let mut resp = Response::new(ResponseBody::full(Bytes::from_static(text.as_bytes())));
     *resp.status_mut() = status;
@@ -92,7 +93,7 @@ pub async fn handle(
     let done = conn.guard.finish_on_drop();
     let verdict = conn.guard.next_verdict();
     let served = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    // Keep-alive is dropped near the connection limit (runtime.md §4.3: open
+    // Keep-alive is dropped near the connection limit (docs/internals/http.md: open
     // connections ≥ 90 % of max_connections) so waiting clients get a turn.
     let open = shared.stats.connections_open.load(Ordering::Relaxed) as usize;
     let crowded = open * 10 >= shared.config.limits.max_connections * 9;
@@ -111,7 +112,7 @@ pub async fn handle(
     });
     let source = SourceCell::new(Source::Simple);
     let mut resp = match verdict {
-        // hyper got a synthetic head in place of the refused one (§4.1 items 10, 11).
+        // hyper got a synthetic head in place of the refused one (docs/internals/http.md, 11).
         Some(Verdict::Reject { status, reason, .. }) => closing(simple_response(status, reason)),
         Some(Verdict::AsteriskOptions) => match untrusted_host(&shared, &req, &source) {
             Some(refused) => refused,
@@ -119,14 +120,15 @@ pub async fn handle(
         },
         _ => route_request(&shared, &conn, req, &source).await,
     };
-    // Checked after routing: the stop may have begun while the request was in Python (§9.1
-    // step 2: responses in progress carry `close`); hyper would append `close` to a `keep-alive`.
+    // Checked after routing: the stop may have begun while the request was in Python
+    // (docs/internals/bridge.md#start-and-stop step 2: responses in progress carry `close`); hyper
+    // would append `close` to a `keep-alive`.
     if resp.headers().get(CONNECTION).is_some_and(|v| v == CLOSE)
         || shared.stopping.load(Ordering::Relaxed)
     {
         keep_alive = false;
     }
-    // Say `close` whenever hyper will close, so the header never lies (runtime.md §4.3):
+    // Say `close` whenever hyper will close, so the header never lies (docs/internals/http.md):
     // - an HTTP/1.0 body of unknown length is delimited by the close itself;
     // - a request that asked for `100-continue` and was answered without its body being
     //   read: hyper cannot tell whether the body will still come, so it closes.
@@ -154,9 +156,10 @@ pub async fn handle(
             .insert(http::header::SERVER, server.clone());
     }
     if is_head {
-        // hyper writes no body for HEAD; keep the GET Content-Length (api.md §3.4).
-        // hyper omits an implicit `Content-Length: 0` on HEAD (it cannot know the GET
-        // length); we can, so an empty GET body gives `Content-Length: 0` here too.
+        // hyper writes no body for HEAD; keep the GET Content-Length
+        // (docs/internals/framework.md#routing). hyper omits an implicit `Content-Length: 0` on
+        // HEAD (it cannot know the GET length); we can, so an empty GET body gives `Content-Length:
+        // 0` here too.
         let status = resp.status();
         let may_have_length = !status.is_informational()
             && status != StatusCode::NO_CONTENT
@@ -193,10 +196,10 @@ fn expects_continue(req: &Request<Incoming>) -> bool {
         && !http_body::Body::is_end_stream(req.body())
 }
 
-/// Status-line reason phrases (runtime.md §4.6, host decision): the IANA phrase
-/// for every registered code, an empty phrase for unknown codes. hyper writes
-/// the `http` crate's canonical reason, which is IANA's except for 203's missing
-/// hyphen, and `<none>` for codes it does not know; both are corrected here.
+/// Status-line reason phrases (docs/internals/http.md#responses-written-by-the-runtime, host
+/// decision): the IANA phrase for every registered code, an empty phrase for unknown codes. hyper
+/// writes the `http` crate's canonical reason, which is IANA's except for 203's missing hyphen, and
+/// `<none>` for codes it does not know; both are corrected here.
 fn set_reason_phrase(resp: &mut Response<ResponseBody>) {
     let status = resp.status();
     let phrase: &'static [u8] = match status.canonical_reason() {

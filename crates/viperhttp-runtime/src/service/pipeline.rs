@@ -23,7 +23,7 @@ use crate::server::Shared;
 use crate::static_files;
 use crate::stats::ServerStats;
 
-/// `OPTIONS *` (§4.1 item 11): answered natively, never a preflight, never Python.
+/// `OPTIONS *` (docs/internals/http.md): answered natively, never a preflight, never Python.
 pub(super) fn asterisk_options() -> Response<ResponseBody> {
     let mut resp = Response::new(ResponseBody::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
@@ -74,14 +74,15 @@ pub(super) async fn route_request(
     source: &SourceCell,
 ) -> Response<ResponseBody> {
     let Some(method) = Method::from_bytes(req.method().as_str().as_bytes()) else {
-        // Unknown method: 405 without Allow, keep-alive kept (runtime.md §4.2).
+        // Unknown method: 405 without Allow, keep-alive kept (docs/internals/http.md).
         return simple_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     };
     adopt_target_authority(&mut req);
     if let Some(refused) = untrusted_host(shared, &req, source) {
         return refused;
     }
-    // CORS (§7.1): preflights answered here; otherwise remember the headers to add.
+    // CORS (docs/internals/cors-hosts-ratelimit.md#cors-corsrs): preflights answered here;
+    // otherwise remember the headers to add.
     let cors = match &shared.config.cors {
         None => None,
         Some(cfg) => match cfg.evaluate(req.method(), req.headers()) {
@@ -114,7 +115,8 @@ async fn route_checked(
     req: Request<Incoming>,
     source: &SourceCell,
 ) -> Response<ResponseBody> {
-    // Rate limit (§7.3): every request past parsing, trusted host and CORS.
+    // Rate limit (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs): every request
+    // past parsing, trusted host and CORS.
     let verdict = if let Some(store) = &shared.shared_limiter {
         store.check(conn.peer.ip(), &shared.stats).await
     } else if let Some(limiter) = &shared.rate_limiter {
@@ -132,7 +134,8 @@ async fn route_checked(
         source.set(Source::Ipc);
         return crate::ws::handshake::handshake(shared, conn, req).await;
     }
-    // Static mounts (§6) before Python routes; served natively, never via Python.
+    // Static mounts (docs/internals/static-files.md) before Python routes; served natively, never
+    // via Python.
     let statics = &shared.config.static_files;
     if !statics.is_empty() {
         let target = statics.resolve(req.uri().path(), req.uri().query());

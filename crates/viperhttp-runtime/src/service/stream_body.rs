@@ -1,9 +1,9 @@
 //! The body of a streamed response from Python: `STREAM` frames as the dispatcher delivers
-//! them, until the `FINAL` frame (docs/internals/ipc.md §6, "Framing of `RESP_HTTP`"). It
-//! enforces the framing the runtime owns: a body longer than its `total_len` is cut there,
-//! and a short or aborted stream closes the connection once the bytes already produced went
-//! out (docs/internals/http.md, "`total_len` disagreements"). Dropped early (the client
-//! left), its [`InFlight`] guard cancels the request id.
+//! them, until the `FINAL` frame (docs/internals/ipc.md docs/internals/static-files.md, "Framing of
+//! `RESP_HTTP`"). It enforces the framing the runtime owns: a body longer than its `total_len` is
+//! cut there, and a short or aborted stream closes the connection once the bytes already produced
+//! went out (docs/internals/http.md, "`total_len` disagreements"). Dropped early (the client left),
+//! its [`InFlight`] guard cancels the request id.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -73,7 +73,8 @@ impl IpcStreamBody {
     fn emit(&mut self, mut data: Bytes) -> Result<Bytes, BodyError> {
         if let Some(rem) = self.remaining.as_mut() {
             if data.len() as u64 > *rem {
-                // More than total_len: write exactly total_len bytes, then close (§2.9).
+                // More than total_len: write exactly total_len bytes, then close
+                // (docs/internals/ipc.md).
                 tracing::error!(target: "viperhttp::ipc", "stream body longer than total_len; truncated, closing the connection");
                 data.truncate(*rem as usize);
                 // hyper's framing ends with these bytes; the connection must not carry another
@@ -136,7 +137,7 @@ impl http_body::Body for IpcStreamBody {
                         g.done = true;
                     }
                     if this.remaining.is_some_and(|r| r > frame.body.len() as u64) {
-                        // runtime.md §2.9: log and close; the client gets every byte
+                        // docs/internals/ipc.md: log and close; the client gets every byte
                         // produced (a short body), then the close.
                         tracing::error!(target: "viperhttp::ipc", "stream ended short of total_len; closing");
                         if frame.body.is_empty() {

@@ -15,7 +15,7 @@
 //!   directory, or now resolves outside its mount root. A change on disk is
 //!   therefore seen at most about 1 s late, as with nginx's
 //!   `open_file_cache_valid 1s`; within that window the old bytes are served
-//!   whole (never a mix of two versions, §6.6).
+//!   whole (never a mix of two versions, docs/internals/static-files.md#transfer).
 //! - An entry is used only for the mount root it was checked against
 //!   (containment and the sibling lookup depend on it); a request for the same
 //!   path through another mount is a miss and replaces the entry.
@@ -26,8 +26,8 @@
 //!   holds the lock for a hash lookup and a recency update only.
 //!
 //! On-the-fly gzip results are not stored here: they stay in
-//! [`GzipCache`](super::GzipCache) (§6.5's 32 MiB LRU), which a hit consults
-//! in memory.
+//! [`GzipCache`](super::GzipCache) (docs/internals/static-files.md#gzip's 32 MiB LRU), which a hit
+//! consults in memory.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -95,8 +95,8 @@ pub(crate) struct Cached {
 }
 
 /// What a compressible file without a `.gz` sibling needs for the
-/// on-the-fly representation (§6.5): the key of its [`GzipCache`] entry and
-/// its ETag.
+/// on-the-fly representation (docs/internals/static-files.md#gzip): the key of its [`GzipCache`]
+/// entry and its ETag.
 ///
 /// [`GzipCache`]: super::GzipCache
 pub(crate) struct OnTheFly {
@@ -118,12 +118,14 @@ pub(crate) struct Entry {
     pub(crate) identity: Cached,
     /// The `.gz` sibling, when there is one.
     pub(crate) sibling: Option<Cached>,
-    /// Set for a compressible type within §6.5's size bounds and no sibling.
+    /// Set for a compressible type within docs/internals/static-files.md#gzip's size bounds and no
+    /// sibling.
     pub(crate) on_the_fly: Option<OnTheFly>,
 }
 
 impl Entry {
-    /// Does the file have a gzip variant (→ `Vary: Accept-Encoding`, §6.5)?
+    /// Does the file have a gzip variant (→ `Vary: Accept-Encoding`,
+    /// docs/internals/static-files.md#gzip)?
     pub(crate) fn has_variant(&self) -> bool {
         self.sibling.is_some() || self.on_the_fly.is_some()
     }

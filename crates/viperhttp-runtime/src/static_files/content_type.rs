@@ -1,6 +1,6 @@
-//! Content type by file extension (`runtime.md` §6.3): the original's table
+//! Content type by file extension (docs/internals/static-files.md#responses): the original's table
 //! plus the host's additions, as a small explicit table (not `mime_guess`, so
-//! the answers are exactly the spec's and cannot drift with a crate update).
+//! the answers are exactly the documented ones and cannot drift with a crate update).
 
 use std::path::Path;
 
@@ -46,10 +46,10 @@ const TABLE: &[(&str, &str)] = &[
 /// The `Content-Type` for a file path or name: the extension is what follows
 /// the last `.` of the last path segment, compared case-insensitively;
 /// anything unknown (or no extension) is `application/octet-stream`.
-/// Shared with `FileResponse` (`runtime.md` §6.6).
+/// Shared with `FileResponse` (docs/internals/static-files.md#transfer).
 pub fn content_type_for(path: impl AsRef<Path>) -> &'static str {
     let path = path.as_ref();
-    // `Path::extension` would say "none" for `.html`; the spec's rule is the
+    // `Path::extension` would say "none" for `.html`; the documented rule is the
     // plain "last dot in the last segment", so work on the name itself.
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return OCTET_STREAM;
@@ -63,7 +63,7 @@ pub fn content_type_for(path: impl AsRef<Path>) -> &'static str {
         .map_or(OCTET_STREAM, |(_, t)| t)
 }
 
-/// True for the types worth compressing on the fly (§6.5): `text/*`,
+/// True for the types worth compressing on the fly (docs/internals/static-files.md#gzip): `text/*`,
 /// JavaScript, JSON, XML, SVG and WebAssembly.
 pub(crate) fn is_compressible(content_type: &str) -> bool {
     let base = content_type

@@ -1,7 +1,6 @@
-//! A streamed body over one opened file (`runtime.md` §6.6): positional
-//! 64 KiB reads on the blocking pool, from the handle opened for the
-//! request, so a concurrent replace (rename over the file) never mixes two
-//! versions into one response.
+//! A streamed body over one opened file (docs/internals/static-files.md#transfer): positional 64
+//! KiB reads on the blocking pool, from the handle opened for the request, so a concurrent replace
+//! (rename over the file) never mixes two versions into one response.
 //!
 //! `pread` into a fresh buffer per chunk, handed to hyper as `Bytes` without
 //! a copy; `tokio::fs::File` would copy each chunk once more out of its own
@@ -20,12 +19,12 @@ use http_body::{Frame, SizeHint};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-/// Bytes per read (§6.6: 64 KiB reads).
+/// Bytes per read (docs/internals/static-files.md#transfer: 64 KiB reads).
 pub(crate) const CHUNK: u64 = 64 * 1024;
 
 /// `len` bytes of `file` from `offset`, read chunk by chunk as hyper polls.
 /// A read error, or the file ending early (truncated meanwhile), fails the
-/// body, which makes hyper close the connection (§6.6).
+/// body, which makes hyper close the connection (docs/internals/static-files.md#transfer).
 pub(crate) struct FileBody {
     file: Arc<File>,
     handle: Handle,

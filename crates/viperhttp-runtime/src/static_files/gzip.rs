@@ -1,4 +1,4 @@
-//! Gzip for static files (`runtime.md` §6.5): the `Accept-Encoding` decision,
+//! Gzip for static files (docs/internals/static-files.md#gzip): the `Accept-Encoding` decision,
 //! on-the-fly compression and its bounded LRU cache.
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,23 +15,23 @@ use http::header::ACCEPT_ENCODING;
 use http::HeaderMap;
 use parking_lot::Mutex;
 
-/// Size of the on-the-fly cache, all entries together (§6.5: 32 MiB).
+/// Size of the on-the-fly cache, all entries together (docs/internals/static-files.md#gzip: 32
+/// MiB).
 pub const DEFAULT_GZIP_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-/// Smallest file compressed on the fly (§6.5).
+/// Smallest file compressed on the fly (docs/internals/static-files.md#gzip).
 pub(crate) const ON_THE_FLY_MIN: u64 = 1024;
 
-/// Largest file compressed on the fly (§6.5: 4 MiB).
+/// Largest file compressed on the fly (docs/internals/static-files.md#gzip: 4 MiB).
 pub(crate) const ON_THE_FLY_MAX: u64 = 4 * 1024 * 1024;
 
-/// Compression level of on-the-fly gzip (§6.5).
+/// Compression level of on-the-fly gzip (docs/internals/static-files.md#gzip).
 const LEVEL: u32 = 6;
 
-/// Does the client accept gzip? (§6.5 decision) `gzip` or `x-gzip` listed
-/// with q > 0, or — when neither is listed — `*` with q > 0. Tokens are
-/// case-insensitive; `gzip;q=0` refuses gzip even though the original's
-/// substring test would not. An entry with an unparseable q-value is
-/// ignored (RFC 9110 §12.4.2 gives it no meaning).
+/// Does the client accept gzip? (docs/internals/static-files.md#gzip decision) `gzip` or `x-gzip`
+/// listed with q > 0, or — when neither is listed — `*` with q > 0. Tokens are case-insensitive;
+/// `gzip;q=0` refuses gzip even though the original's substring test would not. An entry with an
+/// unparseable q-value is ignored (RFC 9110 §12.4.2 gives it no meaning).
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
     let mut gzip: Option<bool> = None;
     let mut star: Option<bool> = None;
@@ -134,8 +134,8 @@ impl CacheInner {
     }
 }
 
-/// The bounded LRU of on-the-fly gzip results (§6.5), shared by every
-/// runtime thread. Cloning shares the cache.
+/// The bounded LRU of on-the-fly gzip results (docs/internals/static-files.md#gzip), shared by
+/// every runtime thread. Cloning shares the cache.
 #[derive(Clone)]
 pub struct GzipCache {
     inner: Arc<Mutex<CacheInner>>,

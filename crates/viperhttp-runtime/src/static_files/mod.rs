@@ -1,14 +1,15 @@
-//! Native static files (`runtime.md` §6): mount registration and validation
-//! (§6.1), per-request resolution (§6.2) and serving with content types, ETag,
-//! conditional requests, ranges and gzip (§6.3–§6.6).
+//! Native static files (docs/internals/static-files.md): mount registration and validation
+//! (docs/internals/static-files.md), per-request resolution
+//! (docs/internals/static-files.md#resolution) and serving with content types, ETag, conditional
+//! requests, ranges and gzip (docs/internals/static-files.md#responses).
 //!
 //! The handler is written here instead of using tower-http's `ServeDir`
-//! (`runtime.md` §6 decision): `ServeDir` differs in ETag and precondition
-//! handling, percent-decodes and treats directories and index files by its own
-//! rules, does not confine symlinks to the root, adds no `Cache-Control` and
-//! has no on-the-fly gzip with the ETag/`Vary` rules of §6.5. Small crates do
-//! the parts: `httpdate`, `flate2`; percent-decoding and the range parser are a
-//! few lines each here because the spec's rules are stricter than the crates'.
+//! (docs/internals/static-files.md decision): `ServeDir` differs in ETag and precondition handling,
+//! percent-decodes and treats directories and index files by its own rules, does not confine
+//! symlinks to the root, adds no `Cache-Control` and has no on-the-fly gzip with the ETag/`Vary`
+//! rules of docs/internals/static-files.md#gzip. Small crates do the parts: `httpdate`, `flate2`;
+//! percent-decoding and the range parser are a few lines each here because the documented rules are
+//! stricter than the crates'.
 //!
 //! Life cycle: Python calls fill a [`StaticMounts`] builder (validation errors
 //! are raised there, with the exact Python messages as `Display`); `run()`
@@ -56,7 +57,7 @@ pub const MAX_DIR_MOUNTS: usize = 64;
 pub const MAX_FILE_MOUNTS: usize = 256;
 
 /// A mount registration error. `Display` is the exact text of the Python
-/// `ValueError` (`runtime.md` §6.1, `api.md` §9.3).
+/// `ValueError` (docs/internals/static-files.md).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MountError {
@@ -66,7 +67,7 @@ pub enum MountError {
     /// The prefix is already mounted on another root.
     #[error("mount prefix already used")]
     PrefixUsed,
-    /// More than [`MAX_DIR_MOUNTS`] directory mounts. The spec names no
+    /// More than [`MAX_DIR_MOUNTS`] directory mounts. The original names no
     /// message for the host limit; this text is ours.
     #[error("too many mounts")]
     TooManyMounts,
@@ -91,7 +92,7 @@ struct DirSpec {
     /// Serve files and directories whose name starts with `.` (off by default).
     dotfiles: bool,
     /// User mounts are VFS paths (mapped under `vfs_root`); internal mounts
-    /// (the docs assets, `extensions.md` §10.4) are host paths.
+    /// (the docs assets, docs/guide/device-apps.md#device-paths-vfs_root) are host paths.
     vfs_mapped: bool,
 }
 
@@ -103,7 +104,7 @@ struct FileSpec {
 }
 
 /// The mutable mount registry filled by `app.mount` / `app.mount_file`
-/// (`runtime.md` §6.1). Validates at registration; [`StaticMounts::freeze`]
+/// (docs/internals/static-files.md). Validates at registration; [`StaticMounts::freeze`]
 /// turns it into the runtime's [`StaticConfig`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StaticMounts {
@@ -111,7 +112,7 @@ pub struct StaticMounts {
     files: Vec<FileSpec>,
 }
 
-/// Trims trailing `/` but never below one character (§6.1).
+/// Trims trailing `/` but never below one character (docs/internals/static-files.md).
 fn trim_trailing_slashes(s: &str) -> &str {
     let trimmed = s.trim_end_matches('/');
     if trimmed.is_empty() && !s.is_empty() {
@@ -148,9 +149,9 @@ impl StaticMounts {
     }
 
     /// `app.mount(prefix, root, html)`: a directory mount. `prefix` must start
-    /// with `/`; `root` may be relative on the host (`extensions.md` §10.3);
-    /// trailing `/` are trimmed from both. The same prefix with the same root
-    /// updates `html`; with another root it is an error.
+    /// with `/`; `root` may be relative on the host
+    /// (docs/guide/device-apps.md#device-paths-vfs_root); trailing `/` are trimmed from both. The
+    /// same prefix with the same root updates `html`; with another root it is an error.
     pub fn mount(&mut self, prefix: &str, root: &str, html: bool) -> Result<(), MountError> {
         self.mount_with(prefix, root, html, false)
     }
@@ -179,7 +180,7 @@ impl StaticMounts {
     }
 
     /// A directory mount whose root is a host path, not mapped under
-    /// `vfs_root` (the bundled docs assets, `extensions.md` §10.4). Same
+    /// `vfs_root` (the bundled docs assets, docs/guide/device-apps.md#device-paths-vfs_root). Same
     /// validation as [`StaticMounts::mount`] for the prefix.
     pub fn mount_internal(
         &mut self,
@@ -250,11 +251,11 @@ impl StaticMounts {
     }
 
     /// Freeze into the runtime's config at `run()`: map VFS paths under
-    /// `vfs_root` (`extensions.md` §10.3), canonicalise directory roots (a
-    /// root that is missing, not a directory, or that would leave `vfs_root`
-    /// through `..` is logged at WARN and every request under it gets 404),
-    /// and set `static_max_age`. File mounts are mapped but not canonicalised:
-    /// the file is opened per request, so it may appear after the start.
+    /// `vfs_root` (docs/guide/device-apps.md#device-paths-vfs_root), canonicalise directory roots
+    /// (a root that is missing, not a directory, or that would leave `vfs_root` through `..` is
+    /// logged at WARN and every request under it gets 404), and set `static_max_age`. File mounts
+    /// are mapped but not canonicalised: the file is opened per request, so it may appear after the
+    /// start.
     pub fn freeze(&self, vfs_root: Option<&Path>, max_age: u32) -> StaticConfig {
         let dirs = self
             .dirs
@@ -314,7 +315,8 @@ impl StaticMounts {
     }
 }
 
-/// `public, max-age=N`, or `None` for 0 (no `Cache-Control`, §6.4).
+/// `public, max-age=N`, or `None` for 0 (no `Cache-Control`,
+/// docs/internals/static-files.md#responses).
 fn cache_control_value(max_age: u32) -> Option<HeaderValue> {
     (max_age > 0)
         .then(|| HeaderValue::from_str(&format!("public, max-age={max_age}")).ok())
@@ -333,10 +335,9 @@ fn absolutize(p: &Path) -> PathBuf {
     }
 }
 
-/// Map a VFS path (`extensions.md` §10.3): with `vfs_root` set, `/x` means
-/// `vfs_root/x` and a relative path is relative to `vfs_root`; a path that
-/// climbs above `vfs_root` through `..` is refused (`None`). Unset: the path
-/// is a plain host path.
+/// Map a VFS path (docs/guide/device-apps.md#device-paths-vfs_root): with `vfs_root` set, `/x`
+/// means `vfs_root/x` and a relative path is relative to `vfs_root`; a path that climbs above
+/// `vfs_root` through `..` is refused (`None`). Unset: the path is a plain host path.
 fn map_vfs_path(path: &Path, vfs_root: Option<&Path>) -> Option<PathBuf> {
     let Some(base) = vfs_root else {
         return Some(path.to_path_buf());
@@ -379,7 +380,7 @@ struct FileMount {
 }
 
 /// The runtime's immutable static-file configuration (one snapshot per
-/// server run, `runtime.md` §6.1), with the open-file cache of its mounts
+/// server run, docs/internals/static-files.md), with the open-file cache of its mounts
 /// (`cache.rs`; the one piece of interior state, shared by clones).
 #[derive(Debug, Clone)]
 pub struct StaticConfig {
@@ -410,11 +411,12 @@ impl Default for StaticConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StaticMatch {
     /// Not a static path: continue with native routes / Python. Includes the
-    /// §6.2 item 2 fall-through (`..` segment or `\` in the raw remainder).
+    /// docs/internals/static-files.md#resolution fall-through (`..` segment or `\` in the raw
+    /// remainder).
     NotStatic,
     /// Matched a mount but refused (encoded `..`/`/`/`\`, NUL, invalid
     /// percent sequence, unusable root): [`serve`] answers the native 404
-    /// (or 405 for a method other than GET/HEAD, §6.4 order).
+    /// (or 405 for a method other than GET/HEAD, docs/internals/static-files.md#responses order).
     NotFound,
     /// A candidate file. Whether it exists, is a directory (404 or, in html
     /// mode, a 307 redirect) or escapes the root is decided by [`serve`],
@@ -488,9 +490,9 @@ impl StaticConfig {
     }
 
     /// Resolve a request path (origin-form, query removed, not decoded) per
-    /// `runtime.md` §6.2. `query` (without `?`) is only used for the html-mode
-    /// directory redirect's `Location`. No I/O; allocates nothing when nothing
-    /// is mounted or no mount matches.
+    /// docs/internals/static-files.md#resolution. `query` (without `?`) is only used for the
+    /// html-mode directory redirect's `Location`. No I/O; allocates nothing when nothing is mounted
+    /// or no mount matches.
     pub fn resolve(&self, path: &str, query: Option<&str>) -> StaticMatch {
         if self.is_empty() {
             return StaticMatch::NotStatic;
@@ -539,7 +541,8 @@ fn mount_remainder<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
     rest.strip_prefix('/')
 }
 
-/// Build the candidate path under a directory mount (§6.2 items 3, 4, 6).
+/// Build the candidate path under a directory mount (docs/internals/static-files.md#resolution, 4,
+/// 6).
 fn resolve_under(
     d: &DirMount,
     remainder: &str,
@@ -563,7 +566,8 @@ fn resolve_under(
         if raw.is_empty() {
             continue;
         }
-        // §6.2 item 6: strict, an invalid escape or invalid UTF-8 names no file.
+        // docs/internals/static-files.md#resolution: strict, an invalid escape or invalid UTF-8
+        // names no file.
         let Some(seg) = crate::percent::decode_strict(raw) else {
             return StaticMatch::NotFound;
         };

@@ -1,10 +1,10 @@
-//! The `Range` header for static files (`runtime.md` §6.4).
+//! The `Range` header for static files (docs/internals/static-files.md#responses).
 //!
 //! A small parser instead of `http-range-header`: that crate accepts and
-//! returns multi-range requests (the spec wants 416 for any `,`), validates
+//! returns multi-range requests (the documented rule is 416 for any `,`), validates
 //! overlaps and formats by its own rules, and reports `bytes=-0`, `a > b` and
-//! unknown units as the same kind of error, while the spec needs "ignored"
-//! (unit is not `bytes=`) apart from 416. The spec's grammar is three forms of
+//! unknown units as the same kind of error, while the documented rule needs "ignored"
+//! (unit is not `bytes=`) apart from 416. The documented grammar is three forms of
 //! one range, which fit in a few careful lines.
 
 /// What to do with a `Range` header value for a representation of `size`
@@ -35,10 +35,10 @@ fn parse_pos(s: &str) -> Option<u64> {
     Some(s.parse::<u64>().unwrap_or(u64::MAX))
 }
 
-/// Evaluate one `Range` header value (§6.4): single `bytes=a-b`, `bytes=a-`
-/// or `bytes=-n`. The unit is compared case-insensitively (RFC 9110 §14.1:
-/// range units are case-insensitive); whitespace around the value and around
-/// the two numbers is tolerated.
+/// Evaluate one `Range` header value (docs/internals/static-files.md#responses): single
+/// `bytes=a-b`, `bytes=a-` or `bytes=-n`. The unit is compared case-insensitively (RFC 9110 §14.1:
+/// range units are case-insensitive); whitespace around the value and around the two numbers is
+/// tolerated.
 pub(crate) fn evaluate(value: &str, size: u64) -> RangeOutcome {
     let value = value.trim();
     let Some(spec) = value

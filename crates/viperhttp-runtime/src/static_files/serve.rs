@@ -1,9 +1,10 @@
-//! Serving one static request (`runtime.md` §6.2 items 5–7, §6.4–§6.6).
+//! Serving one static request (docs/internals/static-files.md#resolution,
+//! docs/internals/cors-hosts-ratelimit.md).
 //!
-//! Evaluation order (§6.4 decision): method (405) → resolve (404 / 307) →
-//! representation (`.gz` sibling, else on-the-fly gzip, else identity) →
-//! `If-None-Match`, or without it `If-Modified-Since` → 304 → `Range` +
-//! `If-Range` (GET) → 206 / 416 → 200.
+//! Evaluation order (docs/internals/static-files.md#responses decision): method (405) → resolve
+//! (404 / 307) → representation (`.gz` sibling, else on-the-fly gzip, else identity) →
+//! `If-None-Match`, or without it `If-Modified-Since` → 304 → `Range` + `If-Range` (GET) → 206 /
+//! 416 → 200.
 //!
 //! Two paths:
 //! - **Hot**: the open-file cache (`cache.rs`) holds the file, validated less
@@ -46,7 +47,8 @@ use super::range::{self, RangeOutcome};
 use super::{StaticConfig, StaticFile, StaticMatch};
 use crate::body::ResponseBody;
 
-/// `text/plain; charset=utf-8`, the type of every native simple response (§4.6).
+/// `text/plain; charset=utf-8`, the type of every native simple response
+/// (docs/internals/http.md#responses-written-by-the-runtime).
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
 /// The last second `httpdate` can format (9999-12-31T23:59:59Z); later
@@ -254,11 +256,11 @@ struct Opened {
     real: PathBuf,
 }
 
-/// Open `path` and check containment (§6.2 item 7): the real path of the
-/// *opened* handle must lie under `root` (file mounts have none). Checking
-/// the handle rather than canonicalising first leaves no window for a
-/// symlink swapped between check and open. `O_NONBLOCK` keeps a FIFO in the
-/// tree from blocking the open; it changes nothing for regular files.
+/// Open `path` and check containment (docs/internals/static-files.md#resolution): the real path of
+/// the *opened* handle must lie under `root` (file mounts have none). Checking the handle rather
+/// than canonicalising first leaves no window for a symlink swapped between check and open.
+/// `O_NONBLOCK` keeps a FIFO in the tree from blocking the open; it changes nothing for regular
+/// files.
 fn open_contained(path: &Path, root: Option<&Path>) -> Option<Opened> {
     let file = OpenOptions::new()
         .read(true)
@@ -301,7 +303,7 @@ fn mtime_secs(meta: &Metadata) -> u64 {
         .min(MAX_HTTP_DATE_SECS)
 }
 
-/// `W/"<size hex>-<mtime hex>"` plus an optional suffix (§6.4, §6.5).
+/// `W/"<size hex>-<mtime hex>"` plus an optional suffix (docs/internals/static-files.md#responses).
 fn weak_etag(size: u64, mtime: u64, suffix: &str) -> HeaderValue {
     HeaderValue::try_from(format!("W/\"{size:x}-{mtime:x}{suffix}\""))
         .unwrap_or(HeaderValue::from_static("W/\"0-0\""))
@@ -315,8 +317,8 @@ fn http_date(secs: u64) -> HeaderValue {
     .unwrap_or(HeaderValue::from_static(""))
 }
 
-/// The representation chosen for this request (§6.5), with its header
-/// values ready.
+/// The representation chosen for this request (docs/internals/static-files.md#gzip), with its
+/// header values ready.
 struct Representation {
     source: Source,
     size: u64,
@@ -417,7 +419,8 @@ fn compress_entry(entry: &Entry, cache: &GzipCache) -> Option<Bytes> {
 }
 
 /// Does this request get the on-the-fly gzip representation of `entry`
-/// (§6.5: accepted, no sibling, compressible within bounds, no `Range`)?
+/// (docs/internals/static-files.md#gzip: accepted, no sibling, compressible within bounds, no
+/// `Range`)?
 fn wants_on_the_fly<'a>(entry: &'a Entry, req: &Conditions) -> Option<&'a OnTheFly> {
     if !req.accepts_gzip || req.range.is_some() || entry.sibling.is_some() {
         return None;
@@ -552,7 +555,7 @@ fn prepare(
         && is_compressible(content_type)
         && (ON_THE_FLY_MIN..=ON_THE_FLY_MAX).contains(&size);
     // Vary goes on every 200/206/304 of a file that has a gzip variant,
-    // served compressed or not (§6.5 decision).
+    // served compressed or not (docs/internals/static-files.md#gzip decision).
     let has_variant = sibling.is_some() || compressible;
 
     let cacheable = files.fits(size)
@@ -620,7 +623,8 @@ fn respond(
     req: &Conditions,
     cache_control: Option<&HeaderValue>,
 ) -> Prepared {
-    // Headers shared by 200/206/304, in the order of §6.4 (informative).
+    // Headers shared by 200/206/304, in the order of docs/internals/static-files.md#responses
+    // (informative).
     let validators = |h: &mut HeaderMap| {
         h.insert(ETAG, rep.etag.clone());
         h.insert(LAST_MODIFIED, rep.last_modified.clone());

@@ -372,7 +372,7 @@ fn resolve_prefix_boundaries() {
 fn resolve_traversal_falls_through_to_python() {
     let fx = Fixture::new();
     let cfg = fx.config(300);
-    // §6.2 item 2: raw `..` segment or `\` → not a static match.
+    // docs/internals/static-files.md#resolution: raw `..` segment or `\` → not a static match.
     assert_eq!(
         cfg.resolve("/static/../secret.txt", None),
         StaticMatch::NotStatic

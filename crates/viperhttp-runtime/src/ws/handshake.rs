@@ -77,7 +77,7 @@ impl Refusal {
     }
 }
 
-/// The native checks, in the spec's order. `Ok` carries the client's key.
+/// The native checks, in the documented order. `Ok` carries the client's key.
 pub(crate) fn check_request<B>(req: &Request<B>) -> Result<Bytes, Refusal> {
     let key = req
         .headers()
