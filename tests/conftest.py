@@ -80,6 +80,17 @@ def serve(tmp_path: Path) -> Iterator:
     servers: list[Server] = []
 
     def start(script: str, *args: str, env: Optional[dict] = None, cwd: Optional[Path] = None) -> Server:
+        # free_port() cannot reserve the port: another process may bind it before the server
+        # does. Only that case ("Address already in use" at start) is retried, on a new port.
+        for attempt in range(3):
+            try:
+                return start_once(script, *args, env=env, cwd=cwd)
+            except RuntimeError as exc:
+                if "Address already in use" not in str(exc) or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def start_once(script: str, *args: str, env: Optional[dict] = None, cwd: Optional[Path] = None) -> Server:
         port = free_port()
         path = Path(script)
         if not path.is_absolute():
