@@ -267,28 +267,23 @@ class Bridge:
         try:
             yielded = ctx.run(coro.send, None)
         except StopIteration as done:
-            _leave_task(loop, worker.task)
-            self.workers_busy -= 1
             self.eager_done += 1
             self._deliver(item[0], request, done.value)
             return
         except SystemExit as exc:
-            _leave_task(loop, worker.task)
-            self.workers_busy -= 1
             self.interpreter_exit(exc)
             return
         except BaseException as exc:  # run_pipeline converts app errors; this is a bug path
-            _leave_task(loop, worker.task)
-            self.workers_busy -= 1
             log.error("http_worker_error %r", exc, exc_info=True)
             self._send_safe(item[0], _INTERNAL_ERROR)
             return
-        _leave_task(loop, worker.task)
+        finally:
+            _leave_task(loop, worker.task)
+            self.workers_busy -= 1  # a suspended coroutine is counted again by its worker
         if self.idle[-1] is worker:
             self.idle.pop()
         else:  # pragma: no cover - the handler's first step re-entered the bridge
             self.idle.remove(worker)
-        self.workers_busy -= 1  # counted again by the worker when it resumes
         assert worker.waiter is not None
         worker.waiter.set_result((item, request, coro, ctx, yielded))
 

@@ -51,6 +51,17 @@ impl Drop for InFlight {
     }
 }
 
+/// The request ring has no room for a record: `503 Backpressure`, connection closed, counted.
+/// Shared by HTTP requests and WebSocket handshakes.
+pub(crate) fn ring_full(shared: &Shared) -> Response<ResponseBody> {
+    ServerStats::bump(&shared.stats.ipc_req_ring_alloc_fail);
+    ServerStats::bump(&shared.stats.backpressure_503_sent);
+    closing(simple_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Backpressure",
+    ))
+}
+
 /// Hand `req` to Python and wait for its response (`503`/`504` when it cannot be had).
 pub(super) async fn forward_to_python(
     shared: &Arc<Shared>,
@@ -112,14 +123,7 @@ pub(super) async fn forward_to_python(
             drop(reservation);
             offset
         }
-        Err(_) => {
-            ServerStats::bump(&shared.stats.ipc_req_ring_alloc_fail);
-            ServerStats::bump(&shared.stats.backpressure_503_sent);
-            return closing(simple_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Backpressure",
-            ));
-        }
+        Err(_) => return ring_full(shared),
     };
 
     let id = ipc.next_request_id();

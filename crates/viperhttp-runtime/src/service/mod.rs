@@ -30,7 +30,7 @@ use crate::head_guard::{ConnGuard, FinishOnEnd, Verdict};
 use crate::server::Shared;
 use crate::stats::ServerStats;
 use access::{RequestLine, Source, SourceCell};
-pub(crate) use forward::{peer_fields, push_request};
+pub(crate) use forward::{peer_fields, push_request, ring_full};
 use pipeline::{asterisk_options, route_request, untrusted_host};
 
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");

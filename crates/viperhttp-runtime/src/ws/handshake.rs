@@ -154,14 +154,7 @@ pub(crate) async fn handshake(
             }
             grant.publish()
         }
-        Err(_) => {
-            ServerStats::bump(&shared.stats.ipc_req_ring_alloc_fail);
-            ServerStats::bump(&shared.stats.backpressure_503_sent);
-            return closing(simple_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Backpressure",
-            ));
-        }
+        Err(_) => return crate::service::ring_full(shared),
     };
     let id = shared.ipc.next_request_id();
     let (peer_ip, peer_port) = peer_fields(&conn.peer);
