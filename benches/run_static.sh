@@ -4,8 +4,11 @@
 #
 #   bash benches/run_static.sh
 #   DURATION=10 CONNS=128 bash benches/run_static.sh
+#   FILES="1m.bin 16m.bin" bash benches/run_static.sh   # a subset of the files below
 #
-# Creates a 1 KiB and a 100 KiB file in a temp dir, serves the dir with
+# Creates 1 KiB and 100 KiB files (under the 256 KiB open-file cache limit: served from memory)
+# and 1 MiB and 16 MiB files (above it: sent with sendfile(2), docs/internals/static-files.md#sendfile)
+# in a temp dir, serves the dir with
 # benches/apps/static_app.py (app.mount("/static", dir)) and with nginx (one worker,
 # sendfile on, access_log off; config from benches/nginx.conf.template), checks both
 # return the same bytes, then drives each with wrk -t1 -cCONNS (WARMUP s warm-up,
@@ -35,6 +38,8 @@ ROOT=$TMP/www
 mkdir -p "$ROOT" "$TMP/nginx"
 head -c 1024 /dev/urandom >"$ROOT/1k.bin"
 head -c 102400 /dev/urandom >"$ROOT/100k.bin"
+head -c 1048576 /dev/urandom >"$ROOT/1m.bin"
+head -c 16777216 /dev/urandom >"$ROOT/16m.bin"
 chmod -R a+rX "$ROOT"
 
 PIDS=()
@@ -60,8 +65,10 @@ sed -e "s|@PORT@|$NGINX_PORT|g" -e "s|@ROOT@|$ROOT|g" -e "s|@TMP@|$TMP/nginx|g" 
 PIDS+=($!)
 wait_port "$NGINX_PORT" || { echo "nginx failed to start"; cat "$TMP/nginx.log" "$TMP/nginx/error.log" 2>/dev/null; exit 1; }
 
+FILES=${FILES:-1k.bin 100k.bin 1m.bin 16m.bin}
+
 # both must serve the very same bytes
-for f in 1k.bin 100k.bin; do
+for f in $FILES; do
   for port in "$VIPER_PORT" "$NGINX_PORT"; do
     curl -fsS "http://127.0.0.1:$port/static/$f" -o "$TMP/check" || { echo "GET /static/$f on :$port failed"; exit 1; }
     cmp -s "$TMP/check" "$ROOT/$f" || { echo "wrong bytes for /static/$f on :$port"; exit 1; }
@@ -80,7 +87,7 @@ run_wrk() {
 }
 
 rows=()
-for f in 1k.bin 100k.bin; do
+for f in $FILES; do
   read -r v_rps v_p50 v_p99 <<<"$(run_wrk "http://127.0.0.1:$VIPER_PORT/static/$f")"
   read -r n_rps n_p50 n_p99 <<<"$(run_wrk "http://127.0.0.1:$NGINX_PORT/static/$f")"
   ratio=$(awk -v a="$v_rps" -v b="$n_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
