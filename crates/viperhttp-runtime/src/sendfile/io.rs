@@ -42,10 +42,12 @@ impl<IO: SendfileSocket> SendfileSocket for Prefixed<IO> {
 
 /// Where the mixed writer puts its pieces: the socket, or a test double (`tests.rs`).
 pub(crate) trait Sink {
+    /// `more`: file bytes follow at once, so the kernel may hold these for the same segment.
     fn poll_writev(
         &mut self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
+        more: bool,
     ) -> Poll<io::Result<usize>>;
     /// One sendfile(2) of up to `len` bytes of `file` from `offset`, once writable.
     fn poll_sendfile(
@@ -89,7 +91,7 @@ pub(crate) fn poll_mixed<S: Sink>(
             let run = &bufs[i..end];
             let want: usize = run.iter().map(|b| b.len()).sum();
             if want > 0 {
-                match sink.poll_writev(cx, run) {
+                match sink.poll_writev(cx, run, end < bufs.len()) {
                     Poll::Ready(Ok(n)) => {
                         written += n;
                         if n < want {
@@ -172,8 +174,25 @@ impl<IO: AsyncWrite + SendfileSocket + Unpin> Sink for Socket<'_, IO> {
         &mut self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
+        more: bool,
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.0).poll_write_vectored(cx, bufs)
+        // A head right before its file: MSG_MORE lets the kernel put it in the first data
+        // segment rather than send it alone (TCP_NODELAY is on), as nginx's `tcp_nopush` does.
+        let tcp = match self.0.sendfile_socket() {
+            Some(tcp) if more && cfg!(target_os = "linux") => tcp,
+            _ => return Pin::new(&mut *self.0).poll_write_vectored(cx, bufs),
+        };
+        loop {
+            ready!(tcp.poll_write_ready(cx))?;
+            match tcp.try_io(tokio::io::Interest::WRITABLE, || send_more(tcp, bufs)) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                done => return Poll::Ready(done),
+            }
+        }
     }
 
     fn poll_sendfile(
@@ -207,6 +226,23 @@ impl<IO: AsyncWrite + SendfileSocket + Unpin> Sink for Socket<'_, IO> {
 fn send_file(tcp: &TcpStream, file: &File, offset: u64, len: usize) -> io::Result<usize> {
     let mut at = offset;
     Ok(rustix::fs::sendfile(tcp, file, Some(&mut at), len)?)
+}
+
+#[cfg(target_os = "linux")]
+fn send_more(tcp: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendFlags};
+    let flags = SendFlags::MORE | SendFlags::NOSIGNAL;
+    Ok(sendmsg(
+        tcp,
+        bufs,
+        &mut SendAncillaryBuffer::default(),
+        flags,
+    )?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_more(_: &TcpStream, _: &[IoSlice<'_>]) -> io::Result<usize> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -74,6 +74,8 @@ struct Steps {
     at: usize,
     out: Vec<u8>,
     calls: usize,
+    /// Per writev: its first byte, and whether file bytes were said to follow.
+    more: Vec<(u8, bool)>,
 }
 
 impl Steps {
@@ -83,6 +85,7 @@ impl Steps {
             at: 0,
             out: Vec::new(),
             calls: 0,
+            more: Vec::new(),
         }
     }
 
@@ -99,7 +102,9 @@ impl Sink for Steps {
         &mut self,
         _: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
+        more: bool,
     ) -> Poll<io::Result<usize>> {
+        self.more.push((bufs[0][0], more));
         assert!(
             bufs.iter().all(|b| sentinel_offset(b).is_none()),
             "a sentinel slice reached writev"
@@ -223,6 +228,10 @@ fn one_byte_writes_cross_every_boundary() {
     want.extend_from_slice(&data);
     want.push(b'z');
     assert_eq!(sink.out, want);
+    // The head before the file is sent with "more to come"; the bytes after it are not.
+    let more: Vec<(u8, bool)> = sink.more.iter().copied().filter(|(_, m)| *m).collect();
+    assert!(more.iter().all(|(b, _)| b"abc".contains(b)) && !more.is_empty());
+    assert_eq!(sink.more.last(), Some(&(b'z', false)));
 }
 
 #[test]
