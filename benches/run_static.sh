@@ -12,7 +12,7 @@
 # benches/apps/static_app.py (app.mount("/static", dir)) and with nginx (one worker,
 # sendfile on, access_log off; config from benches/nginx.conf.template), checks both
 # return the same bytes, then drives each with wrk -t1 -cCONNS (WARMUP s warm-up,
-# DURATION s measured) and prints a markdown table.
+# DURATION s measured) and prints a markdown table with each server's CPU time per request.
 # Needs: wrk and nginx (Debian packages, installed with apt-get when missing), the
 # project's .venv with the extension built (scripts/setup.sh).
 set -euo pipefail
@@ -75,29 +75,53 @@ for f in $FILES; do
   done
 done
 
-# run_wrk URL -> "rps p50 p99"
+# Server CPU per request: utime + stime of the server's processes (all threads) over the measured
+# run, divided by the requests wrk completed. Much less sensitive to other load on a shared
+# machine than req/s, and it shows what zero-copy saves.
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+cpu_ticks() {  # cpu_ticks PID... -> utime+stime in clock ticks, summed
+  local t=0 pid
+  for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] || continue
+    t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")))
+  done
+  echo "$t"
+}
+VIPER_PIDS="${PIDS[0]}"
+NGINX_PIDS="${PIDS[1]} $(pgrep -P "${PIDS[1]}" | tr '\n' ' ')"
+
+# run_wrk URL PID... -> "rps p50 p99 cpu_us_per_request"
 run_wrk() {
-  local url=$1 out
+  local url=$1 out before after n
+  shift
   wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null 2>&1 || true
+  before=$(cpu_ticks "$@")
   out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url")
+  after=$(cpu_ticks "$@")
   if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
     echo "warning: $url: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ')" >&2
   fi
-  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out")"
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out")" \
+    "$(awk -v t=$((after - before)) -v us="$TICK_US" -v n="$n" 'BEGIN { if (n > 0) printf "%.0f", t * us / n; else print "-" }')"
 }
 
 rows=()
 for f in $FILES; do
-  read -r v_rps v_p50 v_p99 <<<"$(run_wrk "http://127.0.0.1:$VIPER_PORT/static/$f")"
-  read -r n_rps n_p50 n_p99 <<<"$(run_wrk "http://127.0.0.1:$NGINX_PORT/static/$f")"
+  # shellcheck disable=SC2086 # the PID lists split on purpose
+  read -r v_rps v_p50 v_p99 v_cpu <<<"$(run_wrk "http://127.0.0.1:$VIPER_PORT/static/$f" $VIPER_PIDS)"
+  # shellcheck disable=SC2086
+  read -r n_rps n_p50 n_p99 n_cpu <<<"$(run_wrk "http://127.0.0.1:$NGINX_PORT/static/$f" $NGINX_PIDS)"
   ratio=$(awk -v a="$v_rps" -v b="$n_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-  rows+=("| $f | $v_rps | $v_p50 | $v_p99 | $n_rps | $n_p50 | $n_p99 | $ratio |")
+  rows+=("| $f | $v_rps | $v_p50 | $v_p99 | $v_cpu | $n_rps | $n_p50 | $n_p99 | $n_cpu | $ratio |")
 done
 
 echo "## static files (GET /static/<file>), wrk -t1 -c$CONNS, ${WARMUP}s warm-up, ${DURATION}s run"
 echo
 echo "Run $(date -u +%F\ %H:%M) UTC on $(nproc) cores, commit $(git rev-parse --short HEAD), $("$NGINX" -v 2>&1 | sed 's|.*/||')."
 echo
-echo "| file | viperhttp req/s | p50 | p99 | nginx req/s | p50 | p99 | viperhttp/nginx |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). CPU = server CPU time (user + system, all threads) per request, µs."
+echo
+echo "| file | viperhttp req/s | p50 | p99 | CPU | nginx req/s | p50 | p99 | CPU | viperhttp/nginx |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"
