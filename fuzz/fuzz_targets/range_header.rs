@@ -130,7 +130,7 @@ fn check_serve(file: usize, lines: &[&[u8]]) {
         "fixture file not resolved"
     );
     let (status, resp_headers, body) = fx.rt.block_on(async {
-        let resp = serve(&fx.cfg, &fx.cache, target, &Method::GET, &headers).await;
+        let resp = serve(&fx.cfg, &fx.cache, target, &Method::GET, &headers, None).await;
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.expect("body").to_bytes();
         (parts.status, parts.headers, body)

@@ -20,6 +20,7 @@ use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
 use crate::http2::sniff::{refuse_http2, sniff, Prefixed, Sniffed};
 use crate::http2::upgrade::{self, AfterSettings, H2c};
 use crate::http2::H2Server;
+use crate::sendfile::SendfileSocket;
 use crate::server::{ConnRegistry, Shared};
 use crate::service::{handle, ConnInfo};
 use crate::stats::ServerStats;
@@ -66,6 +67,7 @@ fn conn_info(peer: SocketAddr, shared: &Shared, tls: bool) -> Arc<ConnInfo> {
         requests: Default::default(),
         guard: ConnGuard::new(shared.stats.clone()),
         tls,
+        sendfile: Default::default(),
     })
 }
 
@@ -75,7 +77,7 @@ fn conn_info(peer: SocketAddr, shared: &Shared, tls: bool) -> Arc<ConnInfo> {
 /// an HTTP/1 connection waiting for its first head is.
 async fn sniffed<IO>(ctx: &Arc<ConnCtx>, mut io: IO, peer: SocketAddr, tls: bool)
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + SendfileSocket + Unpin + Send + 'static,
 {
     let deadline = match ctx.shared.config.timeouts.header_timeout_ms {
         0 => None,
@@ -134,8 +136,10 @@ where
 /// HTTP/1.x behind the head guard (docs/internals/http.md).
 async fn serve_h1<IO>(ctx: &Arc<ConnCtx>, io: IO, conn: Arc<ConnInfo>)
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + SendfileSocket + Unpin + Send + 'static,
 {
+    // Below the guard: static bodies by sendfile(2) on plain TCP (docs/internals/static-files.md#sendfile).
+    let io = crate::sendfile::attach(io, &conn, &ctx.shared.stats);
     // Head guard between the socket and hyper: RFC 9112 checks, ordered
     // rejections (one verdict per request, popped by the service), deadlines.
     let io = GuardedIo::new(io, conn.guard.clone(), ctx.guard_limits.clone());

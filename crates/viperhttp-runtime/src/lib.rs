@@ -17,6 +17,7 @@ pub mod percent;
 pub mod rate_limit;
 pub mod request_body;
 pub mod router;
+pub mod sendfile;
 pub mod server;
 pub mod service;
 pub mod shared_store;

@@ -56,6 +56,10 @@ counters! {
     static_served,
     /// Static 304 answers.
     static_not_modified,
+    /// Static 200/206 bodies sent with sendfile(2) (docs/internals/static-files.md#sendfile).
+    static_sendfile_responses,
+    /// Bytes sent with sendfile(2).
+    static_sendfile_bytes,
     /// CORS preflights answered.
     cors_preflight,
     /// CORS preflights refused.
@@ -145,5 +149,11 @@ impl ServerStats {
     #[inline]
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Add `n` to a counter.
+    #[inline]
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 }

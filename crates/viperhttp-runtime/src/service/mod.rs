@@ -47,6 +47,9 @@ pub struct ConnInfo {
     pub guard: Arc<ConnGuard>,
     /// The connection is TLS (the app sees `https`).
     pub tls: bool,
+    /// Set for plain-TCP HTTP/1 connections: static bodies go out with sendfile(2)
+    /// (docs/internals/static-files.md#sendfile).
+    pub sendfile: std::sync::OnceLock<Arc<crate::sendfile::SendfileJobs>>,
 }
 
 /// A native text response (docs/internals/http.md#responses-written-by-the-runtime): text/plain,

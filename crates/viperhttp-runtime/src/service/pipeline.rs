@@ -147,6 +147,7 @@ async fn route_checked(
                 target,
                 req.method(),
                 req.headers(),
+                conn.sendfile.get(),
             )
             .await;
             match resp.status() {

@@ -46,6 +46,7 @@ use super::gzip::{self, accepts_gzip, GzipCache, ON_THE_FLY_MAX, ON_THE_FLY_MIN}
 use super::range::{self, RangeOutcome};
 use super::{StaticConfig, StaticFile, StaticMatch};
 use crate::body::ResponseBody;
+use crate::sendfile::{SendfileBody, SendfileJobs};
 
 /// `text/plain; charset=utf-8`, the type of every native simple response
 /// (docs/internals/http.md#responses-written-by-the-runtime).
@@ -72,6 +73,8 @@ struct Conditions {
     /// Every `Range` line joined with `,` (two lines = a multi-range → 416).
     range: Option<String>,
     if_range: Option<String>,
+    /// The connection sends file bodies with sendfile(2) (docs/internals/static-files.md#sendfile).
+    zero_copy: bool,
 }
 
 /// All values of a header joined with `,`, lossily decoded.
@@ -91,7 +94,7 @@ fn joined(headers: &HeaderMap, name: http::header::HeaderName) -> Option<String>
 }
 
 impl Conditions {
-    fn from_headers(headers: &HeaderMap, head: bool) -> Self {
+    fn from_headers(headers: &HeaderMap, head: bool, zero_copy: bool) -> Self {
         let if_modified_since = headers
             .get(IF_MODIFIED_SINCE)
             .and_then(|v| v.to_str().ok())
@@ -107,6 +110,7 @@ impl Conditions {
             if_range: headers
                 .get(IF_RANGE)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned()),
+            zero_copy,
         }
     }
 }
@@ -126,11 +130,19 @@ enum PreparedBody {
 }
 
 impl Prepared {
-    fn into_response(self, handle: Handle) -> Response<ResponseBody> {
-        let body = match self.body {
-            PreparedBody::Empty => ResponseBody::empty(),
-            PreparedBody::Bytes(b) => ResponseBody::full(b),
-            PreparedBody::File { file, offset, len } => {
+    /// `sendfile`: the connection's FIFO when its file bodies go out with sendfile(2).
+    fn into_response(
+        self,
+        handle: Handle,
+        sendfile: Option<Arc<SendfileJobs>>,
+    ) -> Response<ResponseBody> {
+        let body = match (self.body, sendfile) {
+            (PreparedBody::Empty, _) => ResponseBody::empty(),
+            (PreparedBody::Bytes(b), _) => ResponseBody::full(b),
+            (PreparedBody::File { file, offset, len }, Some(jobs)) => {
+                ResponseBody::stream(SendfileBody::new(jobs, file, offset, len))
+            }
+            (PreparedBody::File { file, offset, len }, None) => {
                 ResponseBody::stream(FileBody::new(file, handle, offset, len))
             }
         };
@@ -181,12 +193,15 @@ fn internal_error() -> Prepared {
 /// than GET/HEAD get `405` with `Allow: GET, HEAD`; every refusal is the
 /// same `404 Not Found`. CORS headers are the caller's job. Must run inside
 /// a tokio runtime (answers 500 otherwise, unless the file is cached).
+/// `sendfile` is the connection's FIFO when file bodies may go out with sendfile(2)
+/// ([`crate::service::ConnInfo::sendfile`]); `None` reads them (TLS, HTTP/2).
 pub async fn serve(
     cfg: &StaticConfig,
     cache: &GzipCache,
     target: StaticMatch,
     method: &http::Method,
     req_headers: &HeaderMap,
+    sendfile: Option<&Arc<SendfileJobs>>,
 ) -> Response<ResponseBody> {
     let head = *method == Method::HEAD;
     if !head && *method != Method::GET {
@@ -198,7 +213,7 @@ pub async fn serve(
     let StaticMatch::File(file) = target else {
         return not_found().into_plain_response();
     };
-    let conds = Conditions::from_headers(req_headers, head);
+    let conds = Conditions::from_headers(req_headers, head, sendfile.is_some());
 
     // Hot path: a validated entry answers from memory on this thread.
     let hit = cfg
@@ -213,7 +228,7 @@ pub async fn serve(
                     // First gzip of this file: compress off the async threads.
                     let cache = cache.clone();
                     let cache_control = cfg.cache_control.clone();
-                    return run_blocking(move || {
+                    return run_blocking(None, move || {
                         let gz = compress_entry(&entry, &cache);
                         respond_entry(&entry, &conds, gz, cache_control.as_ref())
                     })
@@ -227,12 +242,17 @@ pub async fn serve(
     let cache = cache.clone();
     let files = cfg.file_cache.clone();
     let cache_control = cfg.cache_control.clone();
-    run_blocking(move || prepare(file, &conds, &cache, &files, cache_control.as_ref())).await
+    let sendfile = sendfile.cloned();
+    run_blocking(sendfile, move || {
+        prepare(file, &conds, &cache, &files, cache_control.as_ref())
+    })
+    .await
 }
 
 /// Run `f` on the blocking pool and turn its result into a response (500
-/// outside a runtime or when the task fails).
-async fn run_blocking<F>(f: F) -> Response<ResponseBody>
+/// outside a runtime or when the task fails); a file body goes out with
+/// `sendfile` when given.
+async fn run_blocking<F>(sendfile: Option<Arc<SendfileJobs>>, f: F) -> Response<ResponseBody>
 where
     F: FnOnce() -> Prepared + Send + 'static,
 {
@@ -240,7 +260,7 @@ where
         return internal_error().into_plain_response();
     };
     match handle.spawn_blocking(f).await {
-        Ok(p) => p.into_response(handle),
+        Ok(p) => p.into_response(handle, sendfile),
         Err(e) => {
             tracing::error!(error = %e, "static file task failed");
             internal_error().into_plain_response()
@@ -724,6 +744,8 @@ fn respond(
                 let start = usize::try_from(offset).unwrap_or(usize::MAX).min(end);
                 PreparedBody::Bytes(bytes.slice(start..end))
             }
+            // sendfile(2) for any length: no read, no copy (docs/internals/static-files.md#sendfile).
+            Source::File(file) if req.zero_copy => PreparedBody::File { file, offset, len },
             Source::File(file) if len <= CHUNK => match read_whole(&file, offset, len) {
                 Ok(bytes) => PreparedBody::Bytes(bytes),
                 Err(e) => {

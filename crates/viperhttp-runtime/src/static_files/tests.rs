@@ -134,7 +134,7 @@ async fn request(
     }
     let target = cfg.resolve(path, query);
     assert!(target.is_static(), "{uri} should be static");
-    let resp = serve(cfg, cache, target, &method, &map).await;
+    let resp = serve(cfg, cache, target, &method, &map, None).await;
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     Resp {
@@ -898,6 +898,7 @@ async fn streamed_body_reports_exact_size_and_chunks() {
         target,
         &Method::GET,
         &HeaderMap::new(),
+        None,
     )
     .await;
     let mut body = resp.into_body();
