@@ -13,8 +13,11 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use tokio::sync::Notify;
 
+/// The binding's waker of the interpreter (the request queue's, `MsgQueue::set_waker`).
+pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
+
 /// Forward `pushed` notifications to `wake`, at most once per pass of the runtime.
-pub(crate) async fn wake_consumer(pushed: Arc<Notify>, wake: Arc<dyn Fn() + Send + Sync>) {
+pub(crate) async fn wake_consumer(pushed: Arc<Notify>, wake: Waker) {
     loop {
         pushed.notified().await;
         // Lets every task already runnable push first (tokio defers a yielded task until the

@@ -336,7 +336,7 @@ struct Wakes {
     /// Requests pushed while the interpreter is parked: the notification
     /// [`crate::consumer_wake::wake_consumer`] waits on, and the binding's own waker it calls
     /// (None when the binding set none).
-    consumer: Option<(Arc<Notify>, Arc<dyn Fn() + Send + Sync>)>,
+    consumer: Option<(Arc<Notify>, crate::consumer_wake::Waker)>,
 }
 
 async fn serve(
