@@ -9,7 +9,8 @@ tree, from /proc, over the measured window, ÷ requests) and RSS under load (VmR
 tree, sampled just before the measured window ends), then the ratios and the issue 11 targets.
 
 Configuration (environment, set by run.sh): DURATION, WARMUP (seconds per measured / warm-up wrk
-run), CONNS, ROUNDS, PEERS, WORKLOADS, OUT (markdown file the report is also written to).
+run), CONNS, ROUNDS, PEERS, WORKLOADS, OUT (markdown file the report is also written to), BASE
+(another build's python/ tree: peer "viperhttp-base", for before/after runs).
 Standard library only: run by any python3.
 """
 import http.client
@@ -71,6 +72,14 @@ SERVERS = {
     "robyn": ("Robyn", lambda port: [BENCH_PY, os.path.join(PEERS_DIR, "robyn_app.py"), str(port)],
               set(WORKLOADS)),
 }
+
+# A/B of ViperHTTP itself: BASE=DIR (a copy of another build's python/ tree, its _native extension
+# included) adds "viperhttp-base", paths_app run on that code; name it in PEERS.
+if os.environ.get("BASE"):
+    SERVERS["viperhttp-base"] = (
+        "ViperHTTP, BASE build", lambda port: [
+            "env", f"PYTHONPATH={os.environ['BASE']}", os.path.join(ROOT, ".venv", "bin", "python"),
+            os.path.join(ROOT, "benches", "apps", "paths_app.py"), str(port)], set(WORKLOADS))
 
 
 def free_port():

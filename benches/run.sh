@@ -7,6 +7,7 @@
 #   bash benches/run.sh                         # everything, 3 rounds
 #   DURATION=10 CONNS=64 ROUNDS=1 bash benches/run.sh
 #   PEERS=hyper WORKLOADS="hello ahello typed" bash benches/run.sh
+#   BASE=/tmp/base/python PEERS="viperhttp-base hyper" bash benches/run.sh   # before/after
 #
 # Servers: ViperHTTP benches/apps/paths_app.py; others (PEERS, default all): viperhttp-hello
 # (examples/hello.py, hello only: the RSS target's app), hyper (bare hyper,

@@ -158,6 +158,10 @@ def test_from_native_is_lazy():
     assert (r.client, r.scheme, r.http_version) == (("1.2.3.4", 5), "https", "2")
     assert r._background is None and r.session is None and r.user is None
     assert r.__dict__ == {}
+    routed = Request._from_native(8, "GET", "/u/1", "", b"", b"", None, "http", "1.1", 3, {"id": 1})
+    assert routed._route == ("GET", "/u/1", 3, {"id": 1}) and routed.__dict__ == {}  # slots only
+    routed.path_params = {"id": 2}
+    assert routed.path_params == {"id": 2} and routed.__dict__ == {}
     assert r.query_params == {"a": "1"}
     assert "_qp" in r.__dict__ and "_headers" not in r.__dict__
     assert r.url == "https://h/p?a=1"

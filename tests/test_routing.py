@@ -230,6 +230,8 @@ def test_runtime_match_reaches_the_handler_converted_and_decoded(serve):
         # more parameters than a record carries: Python routes it, same answer
         assert c.get("/five/1/2/3/4/5").json() == {"carried": False, "joined": "12345"}
         assert c.get("/items/x/y").status_code == 404  # not an int: no route, answered natively
+        # the carried match and the path parameters are stored without an instance __dict__
+        assert c.get("/bare/5").json() == {"carried": True, "item_id": 5, "instance_dict": []}
 
 
 def test_middleware_that_rewrites_the_path_is_routed_again(serve):

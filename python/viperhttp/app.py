@@ -148,7 +148,7 @@ class ViperHTTP(RouteDecorators):
             if route_id is None:
                 return method_not_allowed(params)
         plan = self._routes_by_id[route_id]
-        # The storage behind `Request.path_params`: the property setter costs ~55 ns more.
+        # The storage behind `Request.path_params` (a slot): the property setter costs ~55 ns more.
         request._path_params = params
         if plan.simple:
             # Sync handler, no query spec, deps or injections: no coroutine, no copies unless

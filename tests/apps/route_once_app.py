@@ -21,6 +21,13 @@ def item(request, item_id, name):
     return {"carried": carried(request), "item_id": item_id, "name": name, "params": request.path_params}
 
 
+@app.get("/bare/{item_id:int}")
+def bare(request, item_id):
+    # The carried match and the path parameters live in slots: a request whose handler touches
+    # nothing else has no instance __dict__ (docs/internals/requests-responses.md#request).
+    return {"carried": carried(request), "item_id": item_id, "instance_dict": sorted(vars(request))}
+
+
 @app.get("/five/{a}/{b}/{c}/{d}/{e}")
 def five(request, a, b, c, d, e):
     return {"carried": carried(request), "joined": "".join((a, b, c, d, e))}

@@ -77,6 +77,12 @@ impl MsgQueue {
         self.inner.lock().waker = Some(waker);
     }
 
+    /// The consumer's waker, if one is set. The runtime wraps the request queue's to defer
+    /// wake-ups to the end of its pass (docs/internals/ipc.md#8-queues-msgqueue-and-the-wake-up-protocol).
+    pub fn waker(&self) -> Option<Arc<dyn Fn() + Send + Sync>> {
+        self.inner.lock().waker.clone()
+    }
+
     /// Non-blocking push; gives the record back when full.
     pub fn push(&self, msg: IpcMsg) -> Result<(), IpcMsg> {
         let mut inner = self.inner.lock();

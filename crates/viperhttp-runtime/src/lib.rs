@@ -7,6 +7,7 @@
 pub mod body;
 pub mod config;
 mod connection;
+mod consumer_wake;
 pub mod cors;
 pub mod error;
 pub mod head_guard;

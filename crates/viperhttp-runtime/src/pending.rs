@@ -68,8 +68,34 @@ pub struct Slot {
 
 #[derive(Default)]
 struct SlotState {
-    frames: VecDeque<Frame>,
+    frames: Frames,
     waker: Option<Waker>,
+}
+
+/// The frames waiting in a slot, in order. Most responses are one frame, which waits in
+/// `first`: a `VecDeque` allocates on its first push, one allocation per request for nothing.
+#[derive(Default)]
+struct Frames {
+    first: Option<Frame>,
+    rest: VecDeque<Frame>,
+}
+
+impl Frames {
+    fn push_back(&mut self, frame: Frame) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(frame);
+        } else {
+            self.rest.push_back(frame);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Frame> {
+        self.first.take().or_else(|| self.rest.pop_front())
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
 }
 
 impl Slot {
@@ -377,5 +403,39 @@ pub async fn dispatch_responses(
         }
         // Yield between batches so the connection tasks just woken get to run.
         tokio::task::yield_now().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: u32) -> Frame {
+        Frame {
+            status: 200,
+            headers: Bytes::new(),
+            body: Bytes::new(),
+            flags: flags::STREAM,
+            total_len: n,
+        }
+    }
+
+    /// FIFO whichever of `first` and `rest` a frame waits in, with pops between pushes.
+    #[test]
+    fn frames_stay_in_order() {
+        let mut f = Frames::default();
+        assert!(f.pop_front().is_none());
+        f.push_back(frame(1));
+        f.push_back(frame(2));
+        f.push_back(frame(3));
+        assert_eq!(f.len(), 3);
+        assert_eq!(f.pop_front().map(|x| x.total_len), Some(1));
+        f.push_back(frame(4)); // `first` is free, but 2 and 3 wait in `rest`
+        let order: Vec<u32> = std::iter::from_fn(|| f.pop_front().map(|x| x.total_len)).collect();
+        assert_eq!(order, [2, 3, 4]);
+        assert_eq!(f.len(), 0);
+        f.push_back(frame(5));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f.pop_front().map(|x| x.total_len), Some(5));
     }
 }

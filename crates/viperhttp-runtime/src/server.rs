@@ -236,13 +236,26 @@ impl ServerHandle {
             }
         }));
 
+        // The interpreter's wake-up (set by the binding) is deferred to the end of the runtime's
+        // pass (crate::consumer_wake).
+        let consumer_wake = ipc.requests.waker().map(|direct| {
+            let deferred = Arc::new(Notify::new());
+            let d = deferred.clone();
+            ipc.requests.set_waker(Arc::new(move || d.notify_one()));
+            (deferred, direct)
+        });
+
         let stop_accepting = Arc::new(Notify::new());
         let force_close = Arc::new(Notify::new());
         let (s, sa, fc) = (shared.clone(), stop_accepting.clone(), force_close.clone());
         let thread = std::thread::Builder::new()
             .name("viperhttp-runtime".into())
             .spawn(move || {
-                runtime.block_on(serve(s, std_listener, response_wake, sa, fc));
+                let wakes = Wakes {
+                    responses: response_wake,
+                    consumer: consumer_wake,
+                };
+                runtime.block_on(serve(s, std_listener, wakes, sa, fc));
                 runtime.shutdown_timeout(Duration::from_millis(100));
             })
             .map_err(RuntimeError::Start)?;
@@ -316,10 +329,20 @@ impl ServerHandle {
     }
 }
 
+/// The wake-ups between the runtime and the interpreter thread.
+struct Wakes {
+    /// Responses pushed while the dispatcher is parked.
+    responses: Arc<Notify>,
+    /// Requests pushed while the interpreter is parked: the notification
+    /// [`crate::consumer_wake::wake_consumer`] waits on, and the binding's own waker it calls
+    /// (None when the binding set none).
+    consumer: Option<(Arc<Notify>, crate::consumer_wake::Waker)>,
+}
+
 async fn serve(
     shared: Arc<Shared>,
     std_listener: std::net::TcpListener,
-    response_wake: Arc<Notify>,
+    wakes: Wakes,
     stop_accepting: Arc<Notify>,
     force_close: Arc<Notify>,
 ) {
@@ -339,8 +362,11 @@ async fn serve(
         shared.pending.clone(),
         shared.stats.clone(),
         shared.ws.clone(),
-        response_wake,
+        wakes.responses,
     ));
+    let consumer_waker = wakes
+        .consumer
+        .map(|(pushed, wake)| tokio::spawn(crate::consumer_wake::wake_consumer(pushed, wake)));
     // Graceful drain by hand: hyper-util's GracefulShutdown does not take an http1
     // connection `with_upgrades()`. `stop` asks every connection to finish its
     // request and close; `alive` closes when the last connection task ends.
@@ -446,4 +472,7 @@ async fn serve(
     }
     dispatcher.abort();
     sweeper.abort();
+    if let Some(task) = consumer_waker {
+        task.abort();
+    }
 }
