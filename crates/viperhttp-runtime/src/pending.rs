@@ -47,12 +47,16 @@ pub struct Frame {
     pub flags: u8,
     /// Declared total length (first stream frame; 0 = unknown).
     pub total_len: u32,
+    /// A `RESP_FILE` record (docs/internals/ipc.md §2): `body` is the file's path, the
+    /// runtime serves the file (`static_files::serve_file`). Always terminal.
+    pub file: bool,
 }
 
 impl Frame {
     /// Whether this frame ends its response.
     pub fn is_terminal(&self) -> bool {
-        self.flags & flags::STREAM == 0 || self.flags & (flags::FINAL | flags::ABORT) != 0
+        self.file
+            || self.flags & flags::STREAM == 0 || self.flags & (flags::FINAL | flags::ABORT) != 0
     }
 }
 
@@ -118,6 +122,7 @@ impl Slot {
                 body: Bytes::new(),
                 flags: TIMED_OUT,
                 total_len: 0,
+                file: false,
             });
             state.waker.take()
         };
@@ -143,6 +148,7 @@ impl Slot {
                     flags::ABORT | flags::FINAL
                 },
                 total_len: 0,
+                file: false,
             });
             state.waker.take()
         };
@@ -323,6 +329,7 @@ fn take_frame(ipc: &Ipc, msg: &IpcMsg) -> Frame {
         body,
         flags: msg.flags,
         total_len: msg.total_len,
+        file: msg.msg_type == MsgType::RespFile as u8,
     }
 }
 
@@ -357,7 +364,9 @@ pub async fn dispatch_responses(
             continue;
         }
         for msg in &batch {
-            if msg.msg_type != MsgType::RespHttp as u8 {
+            let for_request = msg.msg_type == MsgType::RespHttp as u8
+                || msg.msg_type == MsgType::RespFile as u8;
+            if !for_request {
                 // RESP_WS_*: to the connection (docs/internals/websocket.md); unknown ids are dropped.
                 let frame = take_frame(&ipc, msg);
                 if !ws.deliver(msg, frame.headers, frame.body) {
