@@ -106,3 +106,116 @@ fn merge(resp: &mut Response<ResponseBody>, status: StatusCode, user: HeaderMap)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, ETAG, LAST_MODIFIED};
+    use http::HeaderValue;
+    use http_body_util::BodyExt;
+
+    struct Dir(PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn dir(tag: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("viperhttp-fileresp-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        Dir(d)
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(*n, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    async fn call(
+        path: PathBuf,
+        status: u16,
+        app: &[(&'static str, &'static str)],
+        method: Method,
+        req: &[(&'static str, &'static str)],
+    ) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let reply = FileReply {
+            path,
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: headers(app),
+        };
+        let resp = serve_file(&GzipCache::default(), reply, &method, &headers(req)).await;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes().to_vec();
+        (parts.status, parts.headers, body)
+    }
+
+    #[tokio::test]
+    async fn file_conditionals_range_sibling_and_merge() {
+        let d = dir("main");
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let file = d.0.join("a.txt");
+        std::fs::write(&file, &data).unwrap();
+        let (s, h, b) = call(file.clone(), 200, &[], Method::GET, &[]).await;
+        assert_eq!((s, b.len()), (StatusCode::OK, data.len()), "streamed whole");
+        assert_eq!(b, data);
+        assert_eq!(h[CONTENT_TYPE], "text/plain; charset=utf-8");
+        assert_eq!(h[CONTENT_LENGTH], data.len().to_string().as_str());
+        assert!(h.contains_key(LAST_MODIFIED) && !h.contains_key(VARY));
+        let etag: &'static str = Box::leak(h[ETAG].to_str().unwrap().to_owned().into_boxed_str());
+
+        let (s, _, b) = call(file.clone(), 200, &[], Method::GET, &[("if-none-match", etag)]).await;
+        assert_eq!((s, b.len()), (StatusCode::NOT_MODIFIED, 0));
+        let (s, h, b) = call(file.clone(), 200, &[], Method::GET, &[("range", "bytes=10-19")]).await;
+        assert_eq!((s, &b[..]), (StatusCode::PARTIAL_CONTENT, &data[10..20]));
+        assert_eq!(h[CONTENT_RANGE], format!("bytes 10-19/{}", data.len()).as_str());
+        // Another status or method: no conditionals, no range.
+        let (s, _, b) = call(file.clone(), 203, &[], Method::GET, &[("if-none-match", etag)]).await;
+        assert_eq!((s, b.len()), (StatusCode::NON_AUTHORITATIVE_INFORMATION, data.len()));
+        let (s, _, b) = call(file.clone(), 200, &[], Method::POST, &[("range", "bytes=0-0")]).await;
+        assert_eq!((s, b.len()), (StatusCode::OK, data.len()));
+        let (s, h, b) = call(file.clone(), 200, &[], Method::HEAD, &[]).await;
+        assert_eq!((s, b.len()), (StatusCode::OK, 0));
+        assert_eq!(h[CONTENT_LENGTH], data.len().to_string().as_str());
+
+        // Merge: app headers replace, Vary appends, Content-Range dropped, type only with a body.
+        let app = [
+            ("content-type", "text/x"),
+            ("etag", "\"mine\""),
+            ("vary", "Origin"),
+            ("content-range", "bytes 0-0/1"),
+            ("x-a", "1"),
+            ("x-a", "2"),
+        ];
+        std::fs::write(d.0.join("a.txt.gz"), b"gz-bytes").unwrap();
+        let req = [("accept-encoding", "gzip"), ("range", "bytes=0-1")];
+        let (s, h, b) = call(file.clone(), 200, &app, Method::GET, &req).await;
+        assert_eq!((s, &b[..]), (StatusCode::PARTIAL_CONTENT, &b"gz"[..]));
+        assert_eq!(h[CONTENT_ENCODING], "gzip");
+        assert_eq!(h[CONTENT_RANGE], "bytes 0-1/8");
+        assert_eq!(h[CONTENT_TYPE], "text/x");
+        assert_eq!(h[ETAG], "\"mine\"");
+        let vary: Vec<_> = h.get_all(VARY).iter().collect();
+        assert_eq!(vary, ["Accept-Encoding", "Origin"]);
+        let xa: Vec<_> = h.get_all("x-a").iter().collect();
+        assert_eq!(xa, ["1", "2"]);
+        let (s, h, _) = call(file.clone(), 200, &app, Method::GET, &[("if-none-match", "*")]).await;
+        assert_eq!(s, StatusCode::NOT_MODIFIED);
+        assert!(!h.contains_key(CONTENT_TYPE) && h["x-a"] == "1");
+    }
+
+    #[tokio::test]
+    async fn not_a_regular_file_is_the_native_404_without_app_headers() {
+        let d = dir("missing");
+        for path in [d.0.join("nope"), d.0.join("sub"), d.0.join("nope/x")] {
+            let (s, h, b) = call(path, 201, &[("x-a", "1")], Method::GET, &[]).await;
+            assert_eq!((s, &b[..]), (StatusCode::NOT_FOUND, &b"Not Found"[..]));
+            assert!(!h.contains_key("x-a"));
+        }
+    }
+}
