@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time as _time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 # Only `files` at import time: `viperhttp.exceptions` imports this module, and `forms` imports
 # `exceptions`, so `UploadFile`/`form_upload` are re-exported lazily (see `__getattr__`).
@@ -311,6 +311,19 @@ def _with_disposition(headers: Any, filename: str, kind: str) -> Any:
     if isinstance(headers, dict):
         return {**headers, "Content-Disposition": value}
     return [*headers, ("Content-Disposition", value)]
+
+
+def _current_request_info() -> Tuple[str, Any]:
+    """Method and headers of the request being handled, if any (docs/internals/framework.md);
+    used by `TemplateResponse` for its `If-None-Match` and `Accept-Encoding` decisions."""
+    try:
+        from viperhttp import current_request  # late: the package imports this module
+    except ImportError:
+        return "GET", None
+    request = current_request()
+    if request is None:
+        return "GET", None
+    return getattr(request, "method", "GET") or "GET", getattr(request, "headers", None)
 
 
 class RedirectResponse(Response):
