@@ -520,7 +520,10 @@ mod tests {
         let too_long = [b'/'; MAX_FILE_PATH_LEN + 1];
         for bad in [&b""[..], b"rel/x", b"/a\0b", &too_long[..]] {
             let mut body = b"keep".to_vec();
-            assert!(matches!(push_file_path(&mut body, bad), Err(IpcError::Malformed(_))));
+            assert!(matches!(
+                push_file_path(&mut body, bad),
+                Err(IpcError::Malformed(_))
+            ));
             assert_eq!(body, b"keep", "nothing appended on error");
             assert!(matches!(file_path(bad), Err(IpcError::Malformed(_))));
         }

@@ -56,7 +56,8 @@ impl Frame {
     /// Whether this frame ends its response.
     pub fn is_terminal(&self) -> bool {
         self.file
-            || self.flags & flags::STREAM == 0 || self.flags & (flags::FINAL | flags::ABORT) != 0
+            || self.flags & flags::STREAM == 0
+            || self.flags & (flags::FINAL | flags::ABORT) != 0
     }
 }
 
@@ -364,8 +365,8 @@ pub async fn dispatch_responses(
             continue;
         }
         for msg in &batch {
-            let for_request = msg.msg_type == MsgType::RespHttp as u8
-                || msg.msg_type == MsgType::RespFile as u8;
+            let for_request =
+                msg.msg_type == MsgType::RespHttp as u8 || msg.msg_type == MsgType::RespFile as u8;
             if !for_request {
                 // RESP_WS_*: to the connection (docs/internals/websocket.md); unknown ids are dropped.
                 let frame = take_frame(&ipc, msg);

@@ -123,7 +123,8 @@ mod tests {
     }
 
     fn dir(tag: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("viperhttp-fileresp-{}-{tag}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("viperhttp-fileresp-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(d.join("sub")).unwrap();
         Dir(d)
@@ -169,15 +170,49 @@ mod tests {
         assert!(h.contains_key(LAST_MODIFIED) && !h.contains_key(VARY));
         let etag: &'static str = Box::leak(h[ETAG].to_str().unwrap().to_owned().into_boxed_str());
 
-        let (s, _, b) = call(file.clone(), 200, &[], Method::GET, &[("if-none-match", etag)]).await;
+        let (s, _, b) = call(
+            file.clone(),
+            200,
+            &[],
+            Method::GET,
+            &[("if-none-match", etag)],
+        )
+        .await;
         assert_eq!((s, b.len()), (StatusCode::NOT_MODIFIED, 0));
-        let (s, h, b) = call(file.clone(), 200, &[], Method::GET, &[("range", "bytes=10-19")]).await;
+        let (s, h, b) = call(
+            file.clone(),
+            200,
+            &[],
+            Method::GET,
+            &[("range", "bytes=10-19")],
+        )
+        .await;
         assert_eq!((s, &b[..]), (StatusCode::PARTIAL_CONTENT, &data[10..20]));
-        assert_eq!(h[CONTENT_RANGE], format!("bytes 10-19/{}", data.len()).as_str());
+        assert_eq!(
+            h[CONTENT_RANGE],
+            format!("bytes 10-19/{}", data.len()).as_str()
+        );
         // Another status or method: no conditionals, no range.
-        let (s, _, b) = call(file.clone(), 203, &[], Method::GET, &[("if-none-match", etag)]).await;
-        assert_eq!((s, b.len()), (StatusCode::NON_AUTHORITATIVE_INFORMATION, data.len()));
-        let (s, _, b) = call(file.clone(), 200, &[], Method::POST, &[("range", "bytes=0-0")]).await;
+        let (s, _, b) = call(
+            file.clone(),
+            203,
+            &[],
+            Method::GET,
+            &[("if-none-match", etag)],
+        )
+        .await;
+        assert_eq!(
+            (s, b.len()),
+            (StatusCode::NON_AUTHORITATIVE_INFORMATION, data.len())
+        );
+        let (s, _, b) = call(
+            file.clone(),
+            200,
+            &[],
+            Method::POST,
+            &[("range", "bytes=0-0")],
+        )
+        .await;
         assert_eq!((s, b.len()), (StatusCode::OK, data.len()));
         let (s, h, b) = call(file.clone(), 200, &[], Method::HEAD, &[]).await;
         assert_eq!((s, b.len()), (StatusCode::OK, 0));
@@ -204,7 +239,14 @@ mod tests {
         assert_eq!(vary, ["Accept-Encoding", "Origin"]);
         let xa: Vec<_> = h.get_all("x-a").iter().collect();
         assert_eq!(xa, ["1", "2"]);
-        let (s, h, _) = call(file.clone(), 200, &app, Method::GET, &[("if-none-match", "*")]).await;
+        let (s, h, _) = call(
+            file.clone(),
+            200,
+            &app,
+            Method::GET,
+            &[("if-none-match", "*")],
+        )
+        .await;
         assert_eq!(s, StatusCode::NOT_MODIFIED);
         assert!(!h.contains_key(CONTENT_TYPE) && h["x-a"] == "1");
     }
