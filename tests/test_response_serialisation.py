@@ -40,8 +40,9 @@ def test_serialize_response(name):
     out = viperhttp_bridge.serialize_response(value)
     assert out["__vhttp_response__"] is True
     if case.stream:
-        # Handed back unserialised (the bridge streams it); a status tuple's status is applied.
-        assert out.get("stream") is not None and out["body"] is None
+        # Handed back unserialised (the bridge streams it, or the runtime serves the file,
+        # docs/internals/static-files.md#fileresponse); a status tuple's status is applied.
+        assert (out.get("stream") is not None or out.get("file") is not None) and out["body"] is None
         assert out["status_code"] == case.status
         if type(value) is not tuple:
             assert out is value

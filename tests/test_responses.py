@@ -1,6 +1,6 @@
 """Responses (docs/internals/requests-responses.md#responses,
 docs/internals/bridge.md#decisions-on-serialisation), SSE (docs/internals/websocket.md#server-sent-events) and
-FileResponse (docs/internals/static-files.md#responses): in-process unit tests, then everything on the wire
+FileResponse (docs/internals/static-files.md#fileresponse): in-process unit tests, then everything on the wire
 (tests/apps/rr_responses.py)."""
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ import pytest
 
 import viperhttp.files as files
 import viperhttp_bridge
-from viperhttp.files import (FileSlice, accepts_gzip, build_file_response, etag_matches, guess_type,
-                             parse_range, weak_etag)
+from viperhttp.files import accepts_gzip, etag_matches
 from viperhttp.responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse,
                                  RedirectResponse, Response, StreamingResponse, is_response, normalize,
                                  serialize_response)
@@ -25,6 +24,7 @@ from viperhttp_responses import EventSourceResponse, format_sse_event
 TEXT = "text/plain; charset=utf-8"
 KEYS = {"__vhttp_response__", "status_code", "body", "headers", "content_type"}
 STREAM_KEYS = KEYS | {"stream", "chunk_size", "total_len", "chunked"}
+FILE_KEYS = KEYS | {"file", "chunk_size"}
 
 
 # --- constructors ----------------------------------------------------------------------------
@@ -282,40 +282,23 @@ def test_streaming_event_stream_formats_dicts_and_closes_source():
 # --- files -----------------------------------------------------------------------------------
 
 
-def test_guess_type_table():
+def test_native_file_rules_through_the_binding():
+    """The type table, gzip negotiation and If-None-Match rule have one owner, the runtime
+    (docs/internals/static-files.md); Python reaches them through `_native`."""
+    from viperhttp import _native
     cases = {"a.html": "text/html; charset=utf-8", "A.HTM": "text/html; charset=utf-8",
-             "s.css": "text/css; charset=utf-8", "x.js": "application/javascript",
-             "m.mjs": "application/javascript", "d.json": "application/json", "p.png": "image/png",
-             "p.jpg": "image/jpeg", "p.JPEG": "image/jpeg", "g.gif": "image/gif", "i.svg": "image/svg+xml",
-             "f.ico": "image/x-icon", "t.txt": TEXT, "w.wasm": "application/wasm",
-             "x.xml": "application/xml", "c.csv": "text/csv; charset=utf-8",
-             "r.md": "text/markdown; charset=utf-8", "f.woff2": "font/woff2", "d.pdf": "application/pdf",
+             "x.js": "application/javascript", "d.json": "application/json", "t.txt": TEXT,
+             "c.csv": "text/csv; charset=utf-8", "d.pdf": "application/pdf",
              "noext": "application/octet-stream", "dir.d/noext": "application/octet-stream",
-             "x.unknown": "application/octet-stream", "a.tar.gz": "application/octet-stream"}
+             "a.tar.gz": "application/octet-stream"}
     for name, ctype in cases.items():
-        assert guess_type(name) == ctype, name
-
-
-def test_etag_gzip_and_range_helpers():
-    assert weak_etag(255, 4096) == 'W/"ff-1000"'
+        assert _native.content_type_for(name) == ctype, name
     assert accepts_gzip("gzip, deflate") and accepts_gzip("GZIP;q=0.5") and accepts_gzip("x-gzip")
     assert accepts_gzip("br, *") and not accepts_gzip("*;q=0")
     assert not accepts_gzip("gzip;q=0") and not accepts_gzip("gzip;q=0, *")
     assert not accepts_gzip("identity") and not accepts_gzip(None) and not accepts_gzip("deflate, br")
     assert etag_matches("*", 'W/"1-2"') and etag_matches('"1-2"', 'W/"1-2"')
     assert etag_matches('"x", W/"1-2"', 'W/"1-2"') and not etag_matches('"1-3"', 'W/"1-2"')
-    size = 100
-    assert parse_range("bytes=0-63", size) == (0, 63)
-    assert parse_range("bytes=10-", size) == (10, 99)
-    assert parse_range("bytes=-32", size) == (68, 99)
-    assert parse_range("bytes=-500", size) == (0, 99)
-    assert parse_range("bytes=0-999999", size) == (0, 99)
-    assert parse_range("Bytes = 5-5".replace(" ", ""), size) == (5, 5)
-    for bad in ("bytes=999999999-", "bytes=0-3,8-15", "bytes=5-1", "bytes=-0", "bytes=", "bytes=-",
-                "bytes=a-b", "bytes=1", "bytes=100-", "bytes=1-²"):
-        assert parse_range(bad, size) is files.UNSATISFIABLE, bad
-    assert parse_range("bytes=0-0", 0) is files.UNSATISFIABLE
-    assert parse_range("items=0-1", size) is None
 
 
 @pytest.fixture
@@ -333,128 +316,15 @@ def docroot(tmp_path):
     return tmp_path
 
 
-def _read_all(resp):
-    stream = resp["stream"]
-    out = b""
-    while True:
-        chunk = stream.read(resp["chunk_size"])
-        if not chunk:
-            break
-        out += chunk
-    stream.close()
-    return out
-
-
-def _h(resp):
-    return {k.lower(): v for k, v in resp["headers"]}
-
-
-def test_build_file_response_200_304_206_416(docroot):
-    path = str(docroot / "large.txt")
-    data = (docroot / "large.txt").read_bytes()
-    st = os.stat(path)
-    etag = weak_etag(st.st_size, int(st.st_mtime))
-    lm = formatdate(int(st.st_mtime), usegmt=True)
-    r = build_file_response(path)
-    assert r["status_code"] == 200 and r["content_type"] == TEXT and r["total_len"] == len(data)
-    assert r["chunked"] is False and isinstance(r["stream"], FileSlice)
-    assert _h(r) == {"etag": etag, "last-modified": lm, "accept-ranges": "bytes", "vary": "Accept-Encoding"}
-    assert _read_all(r) == data
-    assert build_file_response(path, request_headers={"if-none-match": etag})["status_code"] == 304
-    r304 = build_file_response(path, request_headers={"if-none-match": '"x", ' + etag.replace("W/", "")})
-    assert r304["status_code"] == 304 and r304["body"] is None and "stream" not in r304
-    assert _h(r304)["etag"] == etag
-    assert build_file_response(path, request_headers={"if-modified-since": lm})["status_code"] == 304
-    assert build_file_response(path, request_headers={"if-none-match": '"no"', "if-modified-since": lm})["status_code"] == 200
-    old = formatdate(int(st.st_mtime) - 10, usegmt=True)
-    assert build_file_response(path, request_headers={"if-modified-since": old})["status_code"] == 200
-    assert build_file_response(path, request_headers={"if-modified-since": "garbage"})["status_code"] == 200
-    r = build_file_response(path, request_headers={"range": "bytes=0-63"})
-    assert r["status_code"] == 206 and r["total_len"] == 64
-    assert _h(r)["content-range"] == f"bytes 0-63/{len(data)}"
-    assert _read_all(r) == data[:64]
-    r = build_file_response(path, request_headers={"range": "bytes=-32"})
-    assert _read_all(r) == data[-32:]
-    for rng in ("bytes=999999999-", "bytes=0-3,8-15"):
-        r = build_file_response(path, request_headers={"range": rng})
-        assert r["status_code"] == 416 and r["body"] is None and "stream" not in r
-        assert _h(r)["content-range"] == f"bytes */{len(data)}"
-        assert _h(r)["etag"] == etag and _h(r)["accept-ranges"] == "bytes"
-    # If-Range: only a strong match honours the range (RFC 9110 §13.1.5): the exact date;
-    # our weak ETag never does; anything else gives the full body
-    for if_range, status in ((etag, 200), (lm, 206), ('"nope"', 200), (old, 200)):
-        r = build_file_response(path, request_headers={"range": "bytes=0-63", "if-range": if_range})
-        assert r["status_code"] == status, if_range
-        r["stream"].close()
-    # If-None-Match wins over Range; HEAD ignores Range; another status skips conditionals
-    assert build_file_response(path, request_headers={"range": "bytes=0-1", "if-none-match": "*"})["status_code"] == 304
-    r = build_file_response(path, method="HEAD", request_headers={"range": "bytes=0-1"})
-    assert r["status_code"] == 200 and r["total_len"] == len(data)
-    r["stream"].close()
-    assert build_file_response(path, method="HEAD", request_headers={"if-none-match": etag})["status_code"] == 304
-    r = build_file_response(path, 203, request_headers={"if-none-match": etag, "range": "bytes=0-1"})
-    assert r["status_code"] == 203 and r["total_len"] == len(data)
-    r["stream"].close()
-
-
-def test_build_file_response_gzip_sibling(docroot):
-    path = str(docroot / "large.txt")
-    gz = (docroot / "large.txt.gz").read_bytes()
-    gst = os.stat(path + ".gz")
-    r = build_file_response(path, request_headers={"accept-encoding": "gzip, deflate"})
-    h = _h(r)
-    assert h["content-encoding"] == "gzip" and h["vary"] == "Accept-Encoding"
-    assert h["etag"] == weak_etag(gst.st_size, int(gst.st_mtime))
-    assert r["content_type"] == TEXT and _read_all(r) == gz
-    r = build_file_response(path, request_headers={"accept-encoding": "gzip;q=0"})
-    assert "content-encoding" not in _h(r) and _h(r)["vary"] == "Accept-Encoding"
-    r["stream"].close()
-    r = build_file_response(path, request_headers={"accept-encoding": "gzip", "range": "bytes=0-9"})
-    assert r["status_code"] == 206 and _read_all(r) == gz[:10]  # ranges apply to the .gz
-    r = build_file_response(str(docroot / "page.html"), request_headers={"accept-encoding": "gzip"})
-    assert "vary" not in _h(r) and "content-encoding" not in _h(r)
-    assert r["content_type"] == "text/html; charset=utf-8"
-    r["stream"].close()
-
-
-def test_build_file_response_missing_dir_empty_and_overrides(docroot):
-    for missing in (str(docroot / "nope.txt"), str(docroot / "sub"), str(docroot / "a\0b")):
-        r = build_file_response(missing)
-        assert r == {"__vhttp_response__": True, "status_code": 404, "body": "Not Found", "headers": None,
-                     "content_type": TEXT}
-    r = build_file_response(str(docroot / "empty.txt"))
-    assert r["status_code"] == 200 and r["body"] == b"" and "stream" not in r
-    r = build_file_response(str(docroot / "data"), headers={"X-F": "f"}, content_type="text/x", chunk_size=7)
-    assert r["content_type"] == "text/x" and _h(r)["x-f"] == "f" and r["chunk_size"] == 7
-    assert _read_all(r) == bytes(range(256))
-    assert build_file_response(str(docroot / "empty.txt"), request_headers={"range": "bytes=0-0"})["status_code"] == 416
-
-
-def test_file_slice_reads_and_releases(docroot):
-    fd = os.open(docroot / "data", os.O_RDONLY)
-    s = FileSlice(fd, 10, 20)
-    assert s.remaining == 20 and s.read(5) == bytes(range(10, 15)) and s.read() == bytes(range(15, 30))
-    assert s.read() == b"" and s.remaining == 0
-    s.close()
-    s.close()
-    with pytest.raises(OSError):
-        os.fstat(fd)
-    assert s.read() == b""
-    fd = os.open(docroot / "data", os.O_RDONLY)
-    FileSlice(fd, 0, 1)  # dropped unsent: released by GC, no ResourceWarning
-    with pytest.raises(OSError):
-        os.fstat(fd)
-
-
 def test_vfs_root_mapping(docroot, monkeypatch):
     monkeypatch.setattr(files, "VFS_ROOT", str(docroot))
     assert files.resolve_path("/data") == str(docroot / "data")
     assert files.resolve_path("sub/x") == str(docroot / "sub" / "x")
     with pytest.raises(ValueError):
         files.resolve_path("/../etc/passwd")
-    r = build_file_response("/page.html")
-    assert r["status_code"] == 200
-    r["stream"].close()
+    with pytest.raises(ValueError):
+        FileResponse("/../etc/passwd")
+    assert FileResponse("/page.html")["file"] == str(docroot / "page.html")
     monkeypatch.setattr(files, "VFS_ROOT", None)
     monkeypatch.setenv("VIPERHTTP_VFS_ROOT", str(docroot))
     assert files.resolve_path("/data") == str(docroot / "data")
@@ -462,16 +332,36 @@ def test_vfs_root_mapping(docroot, monkeypatch):
     assert files.resolve_path("/data") == "/data"
 
 
-def test_file_response_class(docroot):
+def test_file_response_class(docroot, monkeypatch):
     r = FileResponse(str(docroot / "page.html"), headers=[("X-A", "1")], media_type="text/x")
-    assert isinstance(r, StreamingResponse) and set(r) == STREAM_KEYS and r.media_type == "text/x"
-    r["stream"].close()
+    assert isinstance(r, StreamingResponse) and set(r) == FILE_KEYS and r.media_type == "text/x"
+    assert r.path == r["file"] == str(docroot / "page.html") and r.status_code == 200
+    assert FileResponse(str(docroot / "page.html")).media_type == "text/html; charset=utf-8"
+    assert FileResponse(docroot / "data").media_type == "application/octet-stream"  # os.PathLike
+    # relative paths are made absolute now, so a later chdir cannot move them
+    monkeypatch.chdir(docroot)
+    assert FileResponse("data").path == str(docroot / "data")
+    # the file is opened when the response is sent: a missing one is the runtime's 404 then
     r = FileResponse(str(docroot / "missing"))
-    assert isinstance(r, FileResponse) and r.status_code == 404 and r.body == "Not Found"
+    assert isinstance(r, FileResponse) and r.status_code == 200 and r.body is None
+    r = FileResponse("x", filename="r.csv")
+    assert r.headers == {"Content-Disposition": 'attachment; filename="r.csv"'}
+    assert r.media_type == "text/csv; charset=utf-8"
+    r = FileResponse("x.bin", filename="é.txt", content_disposition_type="inline", media_type="a/b",
+                     headers=[("X", "1")])
+    assert r.headers == [("X", "1"), ("Content-Disposition", "inline; filename*=utf-8''%C3%A9.txt")]
+    assert r.media_type == "a/b"
+    given = {"content-disposition": "inline"}
+    assert FileResponse("x", filename="y", headers=given).headers == given
     with pytest.raises(TypeError, match="path must be a string"):
         FileResponse(b"/x")
     with pytest.raises(ValueError, match="chunk_size must be > 0"):
         FileResponse(str(docroot / "data"), chunk_size=0)
+    with pytest.raises(TypeError, match="filename must be a str"):
+        FileResponse("x", filename=b"y")
+    # in-process serialisation hands it back: only the runtime renders a file
+    r = FileResponse(str(docroot / "data"))
+    assert serialize_response(r) is r
 
 
 # --- over a real socket ----------------------------------------------------------------------

@@ -10,13 +10,17 @@
 //! * Response header block: arbitrary `push_response_header` calls either
 //!   append exactly one line or leave the block unchanged with the documented
 //!   error; the block stays ≤ 65 535 bytes and parses back to the pushed pairs.
+//! * `RESP_FILE` path (§2): `file_path` on arbitrary bytes never panics and accepts exactly
+//!   an absolute, NUL-free path of at most `MAX_FILE_PATH_LEN` bytes; `push_file_path` of the
+//!   same bytes agrees and round-trips through `file_path`.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use viperhttp_ipc::blob::{
-    is_tchar, is_token, push_response_header, request_headers, request_headers_len,
-    response_headers, split_request_blob, split_uri, trim_ows, write_request_blob, MAX_HEADERS_LEN,
+    file_path, is_tchar, is_token, push_file_path, push_response_header, request_headers,
+    request_headers_len, response_headers, split_request_blob, split_uri, trim_ows,
+    write_request_blob, MAX_FILE_PATH_LEN, MAX_HEADERS_LEN,
 };
 use viperhttp_ipc::{IpcError, Method, MsgType};
 
@@ -234,7 +238,7 @@ fn check_enums(codes: [u8; 2], raw: &[u8]) {
         match MsgType::try_from(c) {
             Ok(t) => assert_eq!(t as u8, c),
             Err(e) => {
-                assert!(c > 8);
+                assert!(c > 9);
                 assert!(matches!(e, IpcError::Malformed(_)));
             }
         }
@@ -254,6 +258,28 @@ fn check_enums(codes: [u8; 2], raw: &[u8]) {
     }
 }
 
+fn check_file_path(raw: &[u8]) {
+    let valid = raw.first() == Some(&b'/') && !raw.contains(&0) && raw.len() <= MAX_FILE_PATH_LEN;
+    match file_path(raw) {
+        Ok(p) => {
+            assert!(valid, "invalid file path accepted");
+            assert_eq!(p, raw);
+        }
+        Err(e) => {
+            assert!(!valid, "valid file path refused");
+            assert!(matches!(e, IpcError::Malformed(_)));
+        }
+    }
+    let mut body = b"x".to_vec();
+    match push_file_path(&mut body, raw) {
+        Ok(()) => {
+            assert!(valid);
+            assert_eq!(file_path(&body[1..]), Ok(raw), "round trip");
+        }
+        Err(_) => assert_eq!(body, b"x", "body changed on error"),
+    }
+}
+
 fuzz_target!(|input: Input<'_>| {
     check_request_blob(&input);
     check_decoders(
@@ -263,4 +289,5 @@ fuzz_target!(|input: Input<'_>| {
     );
     check_response_block(&input.resp);
     check_enums(input.codes, input.raw);
+    check_file_path(input.raw);
 });

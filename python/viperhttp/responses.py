@@ -13,13 +13,14 @@ avoid import cycles).
 """
 from __future__ import annotations
 
+import os
 import time as _time
 from typing import Any, Callable, Dict, Optional, Tuple
 
 # Only `files` at import time: `viperhttp.exceptions` imports this module, and `forms` imports
 # `exceptions`, so `UploadFile`/`form_upload` are re-exported lazily (see `__getattr__`).
 from viperhttp import _native
-from viperhttp.files import build_file_response, http_date
+from viperhttp.files import host_path
 from viperhttp.headerlist import HeaderList
 
 __all__ = [
@@ -240,32 +241,81 @@ class StreamingResponse(Response):
 
 
 class FileResponse(StreamingResponse):
-    """`FileResponse(path, status_code=200, headers=None, content_type=None, chunk_size=16384)`.
+    """`FileResponse(path, status_code=200, headers=None, content_type=None, chunk_size=16384, *,
+    media_type=None, filename=None, content_disposition_type="attachment")`.
 
-    Built at construction on the interpreter thread with the current request's conditional,
-    range and `Accept-Encoding` headers (docs/internals/static-files.md#responses via `viperhttp.files`): a
-    stream response for 200/206, a bodiless 304/416, or 404 `Not Found` when the file is missing or a
-    directory (returned, not raised).
+    Served by the native runtime (docs/internals/static-files.md#fileresponse): the dict carries
+    the absolute host path under `file`; the runtime opens the file when the response is sent and
+    applies the static-file rules (type, ETag, `Last-Modified`, conditionals, ranges, `.gz`
+    sibling) to the request it answers, then this response's status and headers. A missing file or
+    a directory is answered `404 Not Found` then (the status here stays as given). `filename` adds
+    `Content-Disposition` (RFC 5987 `filename*` for names `quote` changes) unless the headers have
+    one, and picks the content type when none is given. `chunk_size` is checked and kept for
+    compatibility; the runtime reads in its own 64 KiB chunks.
     """
 
     __slots__ = ()
 
-    def __init__(self, path: str, status_code: int = 200, headers: Any = None,
+    def __init__(self, path: Any, status_code: int = 200, headers: Any = None,
                  content_type: Optional[str] = None, chunk_size: int = 16384, *,
-                 media_type: Optional[str] = None) -> None:
+                 media_type: Optional[str] = None, filename: Optional[str] = None,
+                 content_disposition_type: str = "attachment") -> None:
         content_type = _merge_alias(content_type, media_type, "content_type", "media_type")
+        if isinstance(path, os.PathLike):
+            path = os.fspath(path)
         if not isinstance(path, str):
             raise TypeError("path must be a string")
         status_code = _check_status(status_code)
         if _check_int(chunk_size, "chunk_size") <= 0:
             raise ValueError("chunk_size must be > 0")
-        method, req_headers = _current_request_info()
-        dict.__init__(self, build_file_response(path, status_code, _check_headers(headers),
-                                                content_type, chunk_size, method, req_headers))
+        headers = _check_headers(headers)
+        if filename is not None:
+            headers = _with_disposition(headers, filename, content_disposition_type)
+        if content_type is None:
+            # The runtime's table (crates/viperhttp-runtime/src/static_files/content_type.rs), so
+            # `media_type` shows what is sent.
+            content_type = _native.content_type_for(filename or path)
+        self[MARKER] = True
+        self["status_code"] = status_code
+        self["body"] = None
+        self["headers"] = headers
+        self["content_type"] = content_type
+        self["file"] = host_path(path)
+        self["chunk_size"] = int(chunk_size)
+
+    @property
+    def path(self) -> str:
+        """The absolute host path the runtime serves."""
+        return self["file"]
+
+
+def _with_disposition(headers: Any, filename: str, kind: str) -> Any:
+    """`Content-Disposition` from `filename`, as Starlette writes it: `kind; filename="name"`, or
+    `kind; filename*=utf-8''<percent-encoded>` when `quote` changes the name (non-ASCII, quotes,
+    controls), so no raw byte of the name reaches the header. Headers that already carry one keep
+    theirs."""
+    from urllib.parse import quote  # late: only downloads need it
+
+    if not isinstance(filename, str):
+        raise TypeError("filename must be a str")
+    items = headers.items() if isinstance(headers, dict) else (headers or [])
+    if any(str(k).lower() == "content-disposition" for k, _ in items):
+        return headers
+    quoted = quote(filename)
+    if quoted != filename:
+        value = f"{kind}; filename*=utf-8''{quoted}"
+    else:
+        value = f'{kind}; filename="{filename}"'
+    if headers is None:
+        return {"Content-Disposition": value}
+    if isinstance(headers, dict):
+        return {**headers, "Content-Disposition": value}
+    return [*headers, ("Content-Disposition", value)]
 
 
 def _current_request_info() -> Tuple[str, Any]:
-    """Method and headers of the request being handled, if any (docs/internals/framework.md)."""
+    """Method and headers of the request being handled, if any (docs/internals/framework.md);
+    used by `TemplateResponse` for its `If-None-Match` and `Accept-Encoding` decisions."""
     try:
         from viperhttp import current_request  # late: the package imports this module
     except ImportError:
@@ -338,6 +388,15 @@ serialize_response: Callable[[Any], Any] = _native.serialize_response
 # --- cookies (docs/internals/requests-responses.md#cookies) -------------------------------------------------
 
 _BAD_NAME = frozenset('()<>@,;:\\"/[]?={} \t\r\n\x7f') | frozenset(chr(i) for i in range(32))
+
+
+def http_date(ts: float) -> str:
+    """IMF-fixdate of a cookie's `Expires`, e.g. `Thu, 01 Jan 1970 00:00:00 GMT`."""
+    # late: `email.utils` pulls in ~20 modules (socket, random, calendar, ...) that an app
+    # setting no expiring cookie never needs (docs/internals/benchmarks.md "Memory")
+    from email.utils import formatdate
+
+    return formatdate(int(ts), usegmt=True)
 
 
 def _cookie_expires(expires: Any) -> str:

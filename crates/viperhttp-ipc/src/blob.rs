@@ -1,6 +1,6 @@
 //! Blob codecs (docs/internals/ipc.md): the request blob `[URI][HEADERS][BODY]`
 //! with headers as `name\0value\0…`, and the response header block of
-//! `Name: value\r\n` lines.
+//! `Name: value\r\n` lines; the path carried by a `RESP_FILE` record.
 //!
 //! Every decoder here works on untrusted bytes and never panics: no indexing,
 //! only `split`/`get`/iterators.
@@ -282,6 +282,40 @@ impl<'a> Iterator for ResponseHeaders<'a> {
 
 impl std::iter::FusedIterator for ResponseHeaders<'_> {}
 
+/// Longest file path a `RESP_FILE` record carries (Linux `PATH_MAX`, docs/internals/ipc.md §2).
+pub const MAX_FILE_PATH_LEN: usize = 4096;
+
+/// The check both sides of a `RESP_FILE` body make: an absolute path (starts with `/`, so
+/// the runtime never depends on the working directory), no NUL (the OS would refuse it),
+/// at most [`MAX_FILE_PATH_LEN`] bytes.
+fn check_file_path(path: &[u8]) -> Result<(), IpcError> {
+    if path.first() != Some(&b'/') {
+        return Err(IpcError::Malformed("file path is not absolute"));
+    }
+    if path.contains(&0) {
+        return Err(IpcError::Malformed("NUL in file path"));
+    }
+    if path.len() > MAX_FILE_PATH_LEN {
+        return Err(IpcError::Malformed("file path too long"));
+    }
+    Ok(())
+}
+
+/// Encode the body of a `RESP_FILE` record: the path bytes as they are (docs/internals/ipc.md
+/// §2). Refused (`Malformed`, nothing appended) unless [`file_path`] would accept it.
+pub fn push_file_path(body: &mut Vec<u8>, path: &[u8]) -> Result<(), IpcError> {
+    check_file_path(path)?;
+    body.extend_from_slice(path);
+    Ok(())
+}
+
+/// Decode the body of a `RESP_FILE` record into the path bytes (`Malformed` for an empty,
+/// relative, NUL-holding or over-long path).
+pub fn file_path(body: &[u8]) -> Result<&[u8], IpcError> {
+    check_file_path(body)?;
+    Ok(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,5 +506,26 @@ mod tests {
         assert!(!is_token(b"a b"));
         assert!(!is_token(b"a(b)"));
         assert!(!is_token(b"\"q\""));
+    }
+
+    #[test]
+    fn file_path_round_trips_and_refuses_bad_paths() {
+        let mut body = Vec::new();
+        push_file_path(&mut body, "/srv/a b/é.txt".as_bytes()).unwrap();
+        assert_eq!(file_path(&body), Ok("/srv/a b/é.txt".as_bytes()));
+        let longest = [b'/'; MAX_FILE_PATH_LEN];
+        let mut body = Vec::new();
+        push_file_path(&mut body, &longest).unwrap();
+        assert_eq!(file_path(&body).map(<[u8]>::len), Ok(MAX_FILE_PATH_LEN));
+        let too_long = [b'/'; MAX_FILE_PATH_LEN + 1];
+        for bad in [&b""[..], b"rel/x", b"/a\0b", &too_long[..]] {
+            let mut body = b"keep".to_vec();
+            assert!(matches!(
+                push_file_path(&mut body, bad),
+                Err(IpcError::Malformed(_))
+            ));
+            assert_eq!(body, b"keep", "nothing appended on error");
+            assert!(matches!(file_path(bad), Err(IpcError::Malformed(_))));
+        }
     }
 }

@@ -107,6 +107,10 @@ pub enum MsgType {
     RespWsMsg = 7,
     /// Python → runtime: close a WebSocket.
     RespWsClose = 8,
+    /// Python → runtime (host addition): a `FileResponse`. The body is the file's path
+    /// ([`crate::blob::file_path`]), the header block the caller's headers, `status_code` the
+    /// caller's status; the runtime serves the file itself (docs/internals/ipc.md §2).
+    RespFile = 9,
 }
 
 impl TryFrom<u8> for MsgType {
@@ -122,6 +126,7 @@ impl TryFrom<u8> for MsgType {
             6 => Self::RespWsReject,
             7 => Self::RespWsMsg,
             8 => Self::RespWsClose,
+            9 => Self::RespFile,
             _ => return Err(crate::IpcError::Malformed("unknown message type")),
         })
     }
@@ -269,5 +274,18 @@ mod tests {
         assert!(!other.set_route_match(1, &[(70_000, 1)]), "offset past u16");
         assert!(!other.set_route_match(u32::MAX, &[]), "id + 1 overflows");
         assert!(other.route_match().is_none(), "nothing half-written");
+    }
+
+    #[test]
+    fn every_message_type_round_trips_and_ten_is_malformed() {
+        for code in 0u8..=9 {
+            let t = MsgType::try_from(code).expect("known type");
+            assert_eq!(t as u8, code);
+        }
+        assert_eq!(MsgType::try_from(9).ok(), Some(MsgType::RespFile));
+        assert!(matches!(
+            MsgType::try_from(10),
+            Err(crate::IpcError::Malformed(_))
+        ));
     }
 }

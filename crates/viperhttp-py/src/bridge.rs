@@ -351,6 +351,18 @@ fn send_outgoing(py: Python<'_>, r: &Running, id: u32, out: Outgoing) -> PyResul
         r.ipc.clear_cancelled(id);
         return Ok(()); // client gone: dropped silently (docs/internals/ipc.md#9-request-ids)
     }
+    if out.file {
+        // A path (≤ 4 KiB) and the app's headers: one record, always small.
+        let frame = FrameOut {
+            id,
+            status: out.status,
+            headers: &out.headers,
+            body: &out.body,
+            flags: 0,
+            total_len: out.body.len() as u32,
+        };
+        return Ok(push_record(py, r, MsgType::RespFile, 0, frame)?);
+    }
     let limit = r.ipc.response_ring.capacity() / 4;
     if out.headers.len() + out.body.len() <= limit {
         let total = out.body.len() as u32;

@@ -384,7 +384,38 @@ pub fn snapshot_with_max_age(vfs_root: Option<&Path>, static_max_age: u32) -> Sn
 }
 
 /// Register this module's functions on `_native`.
+/// `content_type_for(name) -> str`: the static-file type table
+/// (docs/internals/static-files.md#responses) for a file name, so `FileResponse` shows the
+/// type the runtime will send (`viperhttp.responses`); the table's one owner is
+/// `viperhttp_runtime::static_files::content_type_for`.
+#[pyfunction]
+fn content_type_for(name: &str) -> &'static str {
+    viperhttp_runtime::static_files::content_type_for(std::path::Path::new(name))
+}
+
+/// `accepts_gzip(value) -> bool`: the `Accept-Encoding` rule of
+/// docs/internals/static-files.md#gzip (for `TemplateResponse`); `None` → False.
+#[pyfunction]
+#[pyo3(signature = (value=None))]
+fn accepts_gzip(value: Option<&str>) -> bool {
+    let mut headers = http::HeaderMap::new();
+    if let Some(v) = value.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+        headers.insert(http::header::ACCEPT_ENCODING, v);
+    }
+    viperhttp_runtime::static_files::accepts_gzip(&headers)
+}
+
+/// `etag_matches(if_none_match, etag) -> bool`: the weak `If-None-Match` comparison of
+/// docs/internals/static-files.md#responses (for `TemplateResponse`).
+#[pyfunction]
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    viperhttp_runtime::static_files::none_match_hits(if_none_match, etag.as_bytes())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(content_type_for, m)?)?;
+    m.add_function(wrap_pyfunction!(accepts_gzip, m)?)?;
+    m.add_function(wrap_pyfunction!(etag_matches, m)?)?;
     m.add_function(wrap_pyfunction!(static_mount, m)?)?;
     m.add_function(wrap_pyfunction!(static_mount_file, m)?)?;
     m.add_function(wrap_pyfunction!(static_mount_internal, m)?)?;

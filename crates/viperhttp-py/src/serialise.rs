@@ -12,7 +12,7 @@ use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
     PyType,
 };
-use viperhttp_ipc::blob::push_response_header;
+use viperhttp_ipc::blob::{push_file_path, push_response_header};
 
 use crate::bridge::ipc_err;
 use crate::errors::NativeError;
@@ -28,6 +28,9 @@ pub(crate) struct Outgoing {
     pub(crate) status: u16,
     pub(crate) headers: Vec<u8>,
     pub(crate) body: Vec<u8>,
+    /// A `FileResponse`: `body` is the file's path, sent as a `RESP_FILE` record
+    /// (docs/internals/ipc.md §2); the runtime serves the file.
+    pub(crate) file: bool,
 }
 
 /// The content type a normalised response carries.
@@ -49,6 +52,8 @@ struct Normal<'py> {
     headers: Option<Bound<'py, PyAny>>,
     ct: Ct<'py>,
     stream: bool,
+    /// The `file` key of a `FileResponse` dict (its absolute path).
+    file: Option<Bound<'py, PyAny>>,
 }
 
 impl<'py> Normal<'py> {
@@ -60,6 +65,7 @@ impl<'py> Normal<'py> {
             headers: None,
             ct,
             stream: false,
+            file: None,
         }
     }
 
@@ -79,6 +85,7 @@ impl<'py> Normal<'py> {
             headers: get(pyo3::intern!(py, "headers"))?,
             ct,
             stream: get(pyo3::intern!(py, "stream"))?.is_some(),
+            file: get(pyo3::intern!(py, "file"))?,
         })
     }
 }
@@ -168,6 +175,7 @@ fn normalise<'py>(value: &Bound<'py, PyAny>) -> PyResult<Normal<'py>> {
             headers: None,
             ct: Ct::None,
             stream: false,
+            file: None,
         });
     }
     if value.is_instance_of::<PyList>() {
@@ -346,6 +354,16 @@ pub(crate) fn content_type_line(block: &mut Vec<u8>, value: &str) -> PyResult<()
     push_response_header(block, b"Content-Type", value.as_bytes()).map_err(ipc_err)
 }
 
+/// The body of a `RESP_FILE` record: a `FileResponse`'s `file` (str, UTF-8, or bytes),
+/// checked by the IPC codec (absolute, no NUL, ≤ 4096 bytes; `ValueError` otherwise).
+fn file_path_bytes(path: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let raw = header_bytes(path)
+        .map_err(|_| PyTypeError::new_err("FileResponse path must be str or bytes"))?;
+    let mut body = Vec::with_capacity(raw.len());
+    push_file_path(&mut body, &raw).map_err(ipc_err)?;
+    Ok(body)
+}
+
 /// The status, header block and body of a normalised, non-stream response, and
 /// the default content type its body implies.
 fn encode(
@@ -354,7 +372,10 @@ fn encode(
     strict: bool,
 ) -> PyResult<(Outgoing, Option<&'static str>)> {
     let status = status_code(n.status.as_ref())?;
-    let (body, implied) = body_bytes(py, n.body.as_ref(), strict)?;
+    let (body, implied) = match &n.file {
+        Some(path) => (file_path_bytes(path)?, None),
+        None => body_bytes(py, n.body.as_ref(), strict)?,
+    };
     let mut user = Vec::new();
     let has_ct = match &n.headers {
         Some(h) => push_headers(&mut user, h)?,
@@ -374,6 +395,7 @@ fn encode(
         status,
         headers,
         body,
+        file: n.file.is_some(),
     };
     Ok((out, implied))
 }
@@ -433,12 +455,13 @@ pub fn normalize<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>>
 }
 
 /// `serialize_response(value) -> dict`: normalised, the body as bytes and the
-/// content type it implies; a response dict with a `stream` comes back unchanged.
+/// content type it implies; a response dict with a `stream` or a `file` (its body is
+/// produced by the bridge or the runtime, never in-process) comes back unchanged.
 #[pyfunction]
 pub fn serialize_response<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = value.py();
     let n = normalise(value)?;
-    if n.stream {
+    if n.stream || n.file.is_some() {
         if let Some(d) = n.dict {
             return Ok(d.into_any());
         }

@@ -47,12 +47,17 @@ pub struct Frame {
     pub flags: u8,
     /// Declared total length (first stream frame; 0 = unknown).
     pub total_len: u32,
+    /// A `RESP_FILE` record (docs/internals/ipc.md §2): `body` is the file's path, the
+    /// runtime serves the file (`static_files::serve_file`). Always terminal.
+    pub file: bool,
 }
 
 impl Frame {
     /// Whether this frame ends its response.
     pub fn is_terminal(&self) -> bool {
-        self.flags & flags::STREAM == 0 || self.flags & (flags::FINAL | flags::ABORT) != 0
+        self.file
+            || self.flags & flags::STREAM == 0
+            || self.flags & (flags::FINAL | flags::ABORT) != 0
     }
 }
 
@@ -144,6 +149,7 @@ impl Slot {
                 body: Bytes::new(),
                 flags: TIMED_OUT,
                 total_len: 0,
+                file: false,
             });
             state.waker.take()
         };
@@ -169,6 +175,7 @@ impl Slot {
                     flags::ABORT | flags::FINAL
                 },
                 total_len: 0,
+                file: false,
             });
             state.waker.take()
         };
@@ -349,6 +356,7 @@ fn take_frame(ipc: &Ipc, msg: &IpcMsg) -> Frame {
         body,
         flags: msg.flags,
         total_len: msg.total_len,
+        file: msg.msg_type == MsgType::RespFile as u8,
     }
 }
 
@@ -383,7 +391,9 @@ pub async fn dispatch_responses(
             continue;
         }
         for msg in &batch {
-            if msg.msg_type != MsgType::RespHttp as u8 {
+            let for_request =
+                msg.msg_type == MsgType::RespHttp as u8 || msg.msg_type == MsgType::RespFile as u8;
+            if !for_request {
                 // RESP_WS_*: to the connection (docs/internals/websocket.md); unknown ids are dropped.
                 let frame = take_frame(&ipc, msg);
                 if !ws.deliver(msg, frame.headers, frame.body) {

@@ -9,8 +9,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::os::unix::ffi::OsStrExt;
+
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
-use http::{Request, Response, StatusCode, Version};
+use http::{HeaderMap, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use viperhttp_ipc::blob::{request_headers_len, response_headers, write_request_blob};
 use viperhttp_ipc::message::proto;
@@ -23,6 +26,7 @@ use crate::body::ResponseBody;
 use crate::pending::{Frame, Slot, ABANDONED, TIMED_OUT};
 use crate::request_body::read_body;
 use crate::server::Shared;
+use crate::static_files;
 use crate::stats::ServerStats;
 
 /// The peer address as the IPC record carries it: IPv6 (IPv4-mapped) octets and port.
@@ -208,7 +212,43 @@ pub(super) async fn forward_to_python(
             "Gateway Timeout",
         ));
     }
+    if first.file {
+        // Terminal by construction: the slot is already forgotten.
+        guard.done = true;
+        return file_reply(shared, guard.id, first, &parts.method, &parts.headers).await;
+    }
     build_response(shared, conn, first, slot, guard)
+}
+
+/// A `RESP_FILE` record (docs/internals/ipc.md §2): the runtime serves the file the app
+/// named, against this request's own method and headers (they never left this task,
+/// docs/internals/static-files.md#fileresponse). A bad record is the app's 500, logged.
+async fn file_reply(
+    shared: &Shared,
+    id: u32,
+    first: Frame,
+    method: &http::Method,
+    req_headers: &http::HeaderMap,
+) -> Response<ResponseBody> {
+    let status = StatusCode::from_u16(first.status)
+        .ok()
+        .filter(|s| !s.is_informational());
+    let path = viperhttp_ipc::blob::file_path(&first.body);
+    let (Some(status), Ok(path)) = (status, path) else {
+        tracing::error!(
+            target: "viperhttp::ipc",
+            id,
+            status = first.status,
+            "malformed FileResponse record (status or path); answered 500"
+        );
+        return simple_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    let reply = static_files::FileReply {
+        path: std::path::PathBuf::from(std::ffi::OsStr::from_bytes(path)),
+        status,
+        headers: app_headers(&first.headers, id),
+    };
+    static_files::serve_file(&shared.gzip_cache, reply, method, req_headers).await
 }
 
 /// Push to the request queue; when full, retry twice at once, then wait for
@@ -298,6 +338,29 @@ fn runtime_owned(name: &[u8]) -> bool {
         || name.eq_ignore_ascii_case(b"date")
 }
 
+/// The app's header block as a header map, in order, without the headers the runtime owns.
+fn app_headers(block: &Bytes, id: u32) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for item in response_headers(block) {
+        let Ok((name, value)) = item else {
+            tracing::error!(target: "viperhttp::ipc", id, "malformed response header block");
+            break;
+        };
+        if runtime_owned(name) {
+            continue;
+        }
+        // The value is a slice of the frame's own buffer: no copy per header.
+        let value = block.slice_ref(value);
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name),
+            HeaderValue::from_maybe_shared(value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    headers
+}
+
 /// The hyper response for the first frame of a Python response.
 fn build_response(
     shared: &Arc<Shared>,
@@ -322,24 +385,7 @@ fn build_response(
     }
     let mut resp = Response::new(ResponseBody::empty());
     *resp.status_mut() = status;
-    let headers = resp.headers_mut();
-    for item in response_headers(&first.headers) {
-        let Ok((name, value)) = item else {
-            tracing::error!(target: "viperhttp::ipc", id = guard.id, "malformed response header block");
-            break;
-        };
-        if runtime_owned(name) {
-            continue;
-        }
-        // The value is a slice of the frame's own buffer: no copy per header.
-        let value = first.headers.slice_ref(value);
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name),
-            HeaderValue::from_maybe_shared(value),
-        ) {
-            headers.append(n, v);
-        }
-    }
+    *resp.headers_mut() = app_headers(&first.headers, guard.id);
     let is_stream = first.flags & flags::STREAM != 0;
     let terminal = first.is_terminal();
     if !is_stream || terminal {

@@ -24,6 +24,7 @@
 mod cache;
 mod content_type;
 mod file_body;
+mod file_response;
 mod gzip;
 mod range;
 mod serve;
@@ -43,8 +44,9 @@ pub use cache::{
     FileCacheLimits, DEFAULT_FILE_CACHE_BYTES, DEFAULT_FILE_CACHE_VALID, MAX_CACHED_FILE_BYTES,
 };
 pub use content_type::content_type_for;
+pub use file_response::{serve_file, FileReply};
 pub use gzip::{accepts_gzip, GzipCache, DEFAULT_GZIP_CACHE_BYTES};
-pub use serve::serve;
+pub use serve::{none_match_hits, serve};
 
 /// Default `static_max_age` (`VHTTP_STATIC_CACHE_MAX_AGE`): seconds in
 /// `Cache-Control: public, max-age=N`; 0 disables the header.

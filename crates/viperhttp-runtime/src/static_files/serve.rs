@@ -63,9 +63,9 @@ const ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("Accept-Encoding")
 /// The request headers that matter here, copied out so the blocking step
 /// owns them (no allocation unless a conditional or range header is sent).
 #[derive(Debug, Default)]
-struct Conditions {
-    head: bool,
-    accepts_gzip: bool,
+pub(super) struct Conditions {
+    pub(super) head: bool,
+    pub(super) accepts_gzip: bool,
     /// Every `If-None-Match` line, joined with `,`.
     if_none_match: Option<String>,
     /// `If-Modified-Since` in seconds; unparseable → `None` (ignored).
@@ -94,7 +94,7 @@ fn joined(headers: &HeaderMap, name: http::header::HeaderName) -> Option<String>
 }
 
 impl Conditions {
-    fn from_headers(headers: &HeaderMap, head: bool, zero_copy: bool) -> Self {
+    pub(super) fn from_headers(headers: &HeaderMap, head: bool, zero_copy: bool) -> Self {
         let if_modified_since = headers
             .get(IF_MODIFIED_SINCE)
             .and_then(|v| v.to_str().ok())
@@ -117,7 +117,7 @@ impl Conditions {
 
 /// A response decided on either path; a file body (large files only) is
 /// turned into a stream on the async side.
-struct Prepared {
+pub(super) struct Prepared {
     status: StatusCode,
     headers: HeaderMap,
     body: PreparedBody,
@@ -177,7 +177,7 @@ fn simple(status: StatusCode, text: &'static str) -> Prepared {
     }
 }
 
-fn not_found() -> Prepared {
+pub(super) fn not_found() -> Prepared {
     simple(StatusCode::NOT_FOUND, "Not Found")
 }
 
@@ -252,7 +252,10 @@ pub async fn serve(
 /// Run `f` on the blocking pool and turn its result into a response (500
 /// outside a runtime or when the task fails); a file body goes out with
 /// `sendfile` when given.
-async fn run_blocking<F>(sendfile: Option<Arc<SendfileJobs>>, f: F) -> Response<ResponseBody>
+pub(super) async fn run_blocking<F>(
+    sendfile: Option<Arc<SendfileJobs>>,
+    f: F,
+) -> Response<ResponseBody>
 where
     F: FnOnce() -> Prepared + Send + 'static,
 {
@@ -269,9 +272,9 @@ where
 }
 
 /// An opened regular file or directory, confined to its root.
-struct Opened {
+pub(super) struct Opened {
     file: File,
-    meta: Metadata,
+    pub(super) meta: Metadata,
     /// The real path of the opened handle (cache key for on-the-fly gzip).
     real: PathBuf,
 }
@@ -281,7 +284,7 @@ struct Opened {
 /// than canonicalising first leaves no window for a symlink swapped between check and open.
 /// `O_NONBLOCK` keeps a FIFO in the tree from blocking the open; it changes nothing for regular
 /// files.
-fn open_contained(path: &Path, root: Option<&Path>) -> Option<Opened> {
+pub(super) fn open_contained(path: &Path, root: Option<&Path>) -> Option<Opened> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -339,7 +342,7 @@ fn http_date(secs: u64) -> HeaderValue {
 
 /// The representation chosen for this request (docs/internals/static-files.md#gzip), with its
 /// header values ready.
-struct Representation {
+pub(super) struct Representation {
     source: Source,
     size: u64,
     /// Whole seconds; `last_modified` is its IMF-fixdate.
@@ -387,8 +390,9 @@ impl Representation {
 }
 
 /// Weak comparison of an `If-None-Match` list with our ETag: `*` matches,
-/// otherwise any entry equal once `W/` is dropped from both sides.
-fn none_match_hits(list: &str, etag: &[u8]) -> bool {
+/// otherwise any entry equal once `W/` is dropped from both sides. Also the rule of
+/// `TemplateResponse` (`_native.etag_matches`, docs/internals/templates.md).
+pub fn none_match_hits(list: &str, etag: &[u8]) -> bool {
     let ours = etag.strip_prefix(b"W/").unwrap_or(etag);
     list.split(',').map(str::trim).any(|tag| {
         let tag = tag.as_bytes();
@@ -564,12 +568,7 @@ fn prepare(
     }
     let content_type = content_type_for(&target.path);
 
-    // `<file>.gz` sibling: a regular file, confined like the file itself.
-    let sibling = {
-        let mut p = target.path.clone().into_os_string();
-        p.push(".gz");
-        open_contained(Path::new(&p), target.root.as_deref()).filter(|s| s.meta.is_file())
-    };
+    let sibling = open_sibling(&target.path, target.root.as_deref());
     let size = opened.meta.len();
     let compressible = sibling.is_none()
         && is_compressible(content_type)
@@ -605,7 +604,15 @@ fn prepare(
     respond(rep, content_type, has_variant, req, cache_control)
 }
 
-fn choose_representation(
+/// The `<file>.gz` sibling of `path`: a regular file, confined like the file itself
+/// (docs/internals/static-files.md#gzip).
+pub(super) fn open_sibling(path: &Path, root: Option<&Path>) -> Option<Opened> {
+    let mut p = path.as_os_str().to_os_string();
+    p.push(".gz");
+    open_contained(Path::new(&p), root).filter(|s| s.meta.is_file())
+}
+
+pub(super) fn choose_representation(
     opened: Opened,
     sibling: Option<Opened>,
     compressible: bool,
@@ -636,7 +643,7 @@ fn choose_representation(
 }
 
 /// Conditionals, ranges and the final status for the chosen representation.
-fn respond(
+pub(super) fn respond(
     rep: Representation,
     content_type: &'static str,
     has_variant: bool,

@@ -1,0 +1,263 @@
+//! `FileResponse`, served natively (docs/internals/static-files.md#fileresponse): the app
+//! returned a `RESP_FILE` record (docs/internals/ipc.md §2) naming a file; the runtime serves
+//! it through the same functions as a static mount (`serve.rs`: open, fstat, `.gz` sibling,
+//! conditionals, ranges, streamed body), against the headers of the request it answers,
+//! then merges the app's status and headers.
+//!
+//! Differences from a mount, all deliberate (docs/internals/static-files.md#fileresponse):
+//! no containment check (the app chose the path), no open-file cache and no on-the-fly gzip
+//! (a `FileResponse` already went through Python; one blocking-pool hop is not what it
+//! costs), no `Cache-Control`, and no 405: any method gets the file, conditionals and ranges
+//! apply only to GET/HEAD with the app's status 200.
+
+use std::path::{Path, PathBuf};
+
+use http::header::{HeaderName, CONTENT_RANGE, CONTENT_TYPE, VARY};
+use http::{HeaderMap, Method, Response, StatusCode};
+
+use super::content_type::content_type_for;
+use super::gzip::{accepts_gzip, GzipCache};
+use super::serve::{
+    choose_representation, not_found, open_contained, open_sibling, respond, run_blocking,
+    Conditions, Prepared,
+};
+use crate::body::ResponseBody;
+
+/// What the app asked for: the record's path, status and headers (the runtime-owned framing
+/// headers already dropped by the caller).
+#[derive(Debug)]
+pub struct FileReply {
+    /// Absolute host path (the binding mapped `vfs_root` and made it absolute).
+    pub path: PathBuf,
+    /// The app's status code.
+    pub status: StatusCode,
+    /// The app's headers, in order (a `Content-Type` among them overrides the table's type).
+    pub headers: HeaderMap,
+}
+
+/// Serve a `FileResponse` for a request with `method` and `req_headers`. Must run inside a
+/// tokio runtime (500 otherwise). A path that is not an openable regular file → the native
+/// `404 Not Found` (logged), as a missing file under a mount.
+pub async fn serve_file(
+    cache: &GzipCache,
+    reply: FileReply,
+    method: &Method,
+    req_headers: &HeaderMap,
+) -> Response<ResponseBody> {
+    let head = *method == Method::HEAD;
+    // Conditionals and ranges only for GET/HEAD answered 200 (docs/internals/static-files.md
+    // #fileresponse); any other status or method gets the whole representation.
+    let conds = if reply.status == StatusCode::OK && (head || *method == Method::GET) {
+        Conditions::from_headers(req_headers, head, false)
+    } else {
+        let mut plain = Conditions::default();
+        plain.head = head;
+        plain.accepts_gzip = accepts_gzip(req_headers);
+        plain
+    };
+    let cache = cache.clone();
+    let path = reply.path;
+    let mut resp = run_blocking(None, move || prepare_file(&path, &conds, &cache)).await;
+    merge(&mut resp, reply.status, reply.headers);
+    resp
+}
+
+/// The blocking step: open, fstat, sibling, representation, conditionals, range.
+fn prepare_file(path: &Path, req: &Conditions, cache: &GzipCache) -> Prepared {
+    let Some(opened) = open_contained(path, None).filter(|o| o.meta.is_file()) else {
+        tracing::warn!(path = %path.display(), "FileResponse: no regular file at the path; answered 404");
+        return not_found();
+    };
+    let sibling = open_sibling(path, None);
+    let has_variant = sibling.is_some();
+    // `compressible` false: a FileResponse gets a `.gz` sibling, never on-the-fly gzip.
+    let rep = choose_representation(opened, sibling, false, req, cache);
+    respond(rep, content_type_for(path), has_variant, req, None)
+}
+
+/// Apply the app's status and headers to the native answer
+/// (docs/internals/static-files.md#fileresponse):
+/// - the status replaces a native 200; 206/304/416 (only reached with status 200) stay;
+///   any other native answer (404, 500) is sent as it is, without the app's headers;
+/// - each app header replaces the native header of that name, except `Vary`, which is
+///   appended, and `Content-Range`, which the runtime owns (it describes the bytes sent);
+/// - a `Content-Type` applies only where the native answer has one (200/206, not 304/416).
+fn merge(resp: &mut Response<ResponseBody>, status: StatusCode, user: HeaderMap) {
+    match resp.status() {
+        StatusCode::OK => *resp.status_mut() = status,
+        StatusCode::PARTIAL_CONTENT
+        | StatusCode::NOT_MODIFIED
+        | StatusCode::RANGE_NOT_SATISFIABLE => {}
+        _ => return,
+    }
+    let headers = resp.headers_mut();
+    let typed = headers.contains_key(CONTENT_TYPE);
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in user {
+        if let Some(name) = name {
+            let keep = name != CONTENT_RANGE && (name != CONTENT_TYPE || typed);
+            if keep && name != VARY {
+                headers.remove(&name);
+            }
+            current = keep.then_some(name);
+        }
+        if let Some(name) = &current {
+            headers.append(name.clone(), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, ETAG, LAST_MODIFIED};
+    use http::HeaderValue;
+    use http_body_util::BodyExt;
+
+    struct Dir(PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn dir(tag: &str) -> Dir {
+        let d =
+            std::env::temp_dir().join(format!("viperhttp-fileresp-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        Dir(d)
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(*n, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    async fn call(
+        path: PathBuf,
+        status: u16,
+        app: &[(&'static str, &'static str)],
+        method: Method,
+        req: &[(&'static str, &'static str)],
+    ) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let reply = FileReply {
+            path,
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: headers(app),
+        };
+        let resp = serve_file(&GzipCache::default(), reply, &method, &headers(req)).await;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes().to_vec();
+        (parts.status, parts.headers, body)
+    }
+
+    #[tokio::test]
+    async fn file_conditionals_range_sibling_and_merge() {
+        let d = dir("main");
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let file = d.0.join("a.txt");
+        std::fs::write(&file, &data).unwrap();
+        let (s, h, b) = call(file.clone(), 200, &[], Method::GET, &[]).await;
+        assert_eq!((s, b.len()), (StatusCode::OK, data.len()), "streamed whole");
+        assert_eq!(b, data);
+        assert_eq!(h[CONTENT_TYPE], "text/plain; charset=utf-8");
+        assert_eq!(h[CONTENT_LENGTH], data.len().to_string().as_str());
+        assert!(h.contains_key(LAST_MODIFIED) && !h.contains_key(VARY));
+        let etag: &'static str = Box::leak(h[ETAG].to_str().unwrap().to_owned().into_boxed_str());
+
+        let (s, _, b) = call(
+            file.clone(),
+            200,
+            &[],
+            Method::GET,
+            &[("if-none-match", etag)],
+        )
+        .await;
+        assert_eq!((s, b.len()), (StatusCode::NOT_MODIFIED, 0));
+        let (s, h, b) = call(
+            file.clone(),
+            200,
+            &[],
+            Method::GET,
+            &[("range", "bytes=10-19")],
+        )
+        .await;
+        assert_eq!((s, &b[..]), (StatusCode::PARTIAL_CONTENT, &data[10..20]));
+        assert_eq!(
+            h[CONTENT_RANGE],
+            format!("bytes 10-19/{}", data.len()).as_str()
+        );
+        // Another status or method: no conditionals, no range.
+        let (s, _, b) = call(
+            file.clone(),
+            203,
+            &[],
+            Method::GET,
+            &[("if-none-match", etag)],
+        )
+        .await;
+        assert_eq!(
+            (s, b.len()),
+            (StatusCode::NON_AUTHORITATIVE_INFORMATION, data.len())
+        );
+        let (s, _, b) = call(
+            file.clone(),
+            200,
+            &[],
+            Method::POST,
+            &[("range", "bytes=0-0")],
+        )
+        .await;
+        assert_eq!((s, b.len()), (StatusCode::OK, data.len()));
+        let (s, h, b) = call(file.clone(), 200, &[], Method::HEAD, &[]).await;
+        assert_eq!((s, b.len()), (StatusCode::OK, 0));
+        assert_eq!(h[CONTENT_LENGTH], data.len().to_string().as_str());
+
+        // Merge: app headers replace, Vary appends, Content-Range dropped, type only with a body.
+        let app = [
+            ("content-type", "text/x"),
+            ("etag", "\"mine\""),
+            ("vary", "Origin"),
+            ("content-range", "bytes 0-0/1"),
+            ("x-a", "1"),
+            ("x-a", "2"),
+        ];
+        std::fs::write(d.0.join("a.txt.gz"), b"gz-bytes").unwrap();
+        let req = [("accept-encoding", "gzip"), ("range", "bytes=0-1")];
+        let (s, h, b) = call(file.clone(), 200, &app, Method::GET, &req).await;
+        assert_eq!((s, &b[..]), (StatusCode::PARTIAL_CONTENT, &b"gz"[..]));
+        assert_eq!(h[CONTENT_ENCODING], "gzip");
+        assert_eq!(h[CONTENT_RANGE], "bytes 0-1/8");
+        assert_eq!(h[CONTENT_TYPE], "text/x");
+        assert_eq!(h[ETAG], "\"mine\"");
+        let vary: Vec<_> = h.get_all(VARY).iter().collect();
+        assert_eq!(vary, ["Accept-Encoding", "Origin"]);
+        let xa: Vec<_> = h.get_all("x-a").iter().collect();
+        assert_eq!(xa, ["1", "2"]);
+        let (s, h, _) = call(
+            file.clone(),
+            200,
+            &app,
+            Method::GET,
+            &[("if-none-match", "*")],
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_MODIFIED);
+        assert!(!h.contains_key(CONTENT_TYPE) && h["x-a"] == "1");
+    }
+
+    #[tokio::test]
+    async fn not_a_regular_file_is_the_native_404_without_app_headers() {
+        let d = dir("missing");
+        for path in [d.0.join("nope"), d.0.join("sub"), d.0.join("nope/x")] {
+            let (s, h, b) = call(path, 201, &[("x-a", "1")], Method::GET, &[]).await;
+            assert_eq!((s, &b[..]), (StatusCode::NOT_FOUND, &b"Not Found"[..]));
+            assert!(!h.contains_key("x-a"));
+        }
+    }
+}
