@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::chunked::{ChunkStep, ChunkedTracker};
 use super::*;
+use crate::stats::ServerStats;
 
 // ---------------------------------------------------------------- harness
 
