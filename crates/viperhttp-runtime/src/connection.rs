@@ -9,19 +9,18 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
+use crate::head_guard::{ConnGuard, GuardLimits};
+use crate::http1::serve_h1;
 use crate::http2::sniff::{refuse_http2, sniff, Prefixed, Sniffed};
 use crate::http2::upgrade::{self, AfterSettings, H2c};
 use crate::http2::H2Server;
 use crate::server::{ConnRegistry, Shared};
-use crate::service::{handle, ConnInfo};
+use crate::service::ConnInfo;
 use crate::stats::ServerStats;
 use crate::tls::TlsLayer;
 
@@ -66,6 +65,7 @@ fn conn_info(peer: SocketAddr, shared: &Shared, tls: bool) -> Arc<ConnInfo> {
         requests: Default::default(),
         guard: ConnGuard::new(shared.stats.clone()),
         tls,
+        upgrade: Default::default(),
     })
 }
 
@@ -129,30 +129,4 @@ where
         }
     }
     ctx.registry.remove(conn_id);
-}
-
-/// HTTP/1.x behind the head guard (docs/internals/http.md).
-async fn serve_h1<IO>(ctx: &Arc<ConnCtx>, io: IO, conn: Arc<ConnInfo>)
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    // Head guard between the socket and hyper: RFC 9112 checks, ordered
-    // rejections (one verdict per request, popped by the service), deadlines.
-    let io = GuardedIo::new(io, conn.guard.clone(), ctx.guard_limits.clone());
-    let shared = ctx.shared.clone();
-    let svc = service_fn(move |req| handle(shared.clone(), conn.clone(), req));
-    // with_upgrades: a 101 hands the socket to the WebSocket task (ws.rs), over TLS too.
-    let connection = ctx
-        .h1
-        .serve_connection(TokioIo::new(io), svc)
-        .with_upgrades();
-    let mut stop = ctx.stop.clone();
-    let mut connection = std::pin::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        _ = stop.changed() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        }
-    }
 }

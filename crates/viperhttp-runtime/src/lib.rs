@@ -10,6 +10,7 @@ mod connection;
 pub mod cors;
 pub mod error;
 pub mod head_guard;
+mod http1;
 pub mod http2;
 pub mod log_forward;
 pub mod pending;

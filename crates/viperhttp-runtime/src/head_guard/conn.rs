@@ -36,6 +36,9 @@ pub struct ConnGuard {
     pub(super) idle_since_ms: AtomicU64,
     /// Set by [`ConnGuard::evict_if_idle`]: close at once if still idle.
     pub(super) evict: AtomicBool,
+    /// Set by the reader when the connection has been idle long enough to park; taken by
+    /// the connection loop right after hyper's poll ([`ConnGuard::take_park_request`]).
+    pub(super) park_wanted: AtomicBool,
     pub(super) waker: Mutex<Option<Waker>>,
     pub(super) stats: Arc<ServerStats>,
 }
@@ -64,6 +67,7 @@ impl ConnGuard {
             idle: AtomicU8::new(Idle::Busy as u8),
             idle_since_ms: AtomicU64::new(0),
             evict: AtomicBool::new(false),
+            park_wanted: AtomicBool::new(false),
             waker: Mutex::new(None),
             stats,
         })
@@ -130,6 +134,21 @@ impl ConnGuard {
     /// with that body, so the flag never outlives its request.
     pub fn body_too_large(&self) -> bool {
         self.body_too_large.load(Ordering::Acquire)
+    }
+
+    /// Whether the reader asked, during hyper's last poll, for the connection to be parked
+    /// (docs/internals/http.md, "Parked connections"); clears the request.
+    pub fn take_park_request(&self) -> bool {
+        self.park_wanted.swap(false, Ordering::AcqRel)
+    }
+
+    /// A parked connection has no request in flight: give back the verdict queue's memory
+    /// (the next request allocates it again).
+    pub(super) fn release_idle_memory(&self) {
+        let mut verdicts = self.verdicts.lock();
+        if verdicts.is_empty() {
+            *verdicts = VecDeque::new();
+        }
     }
 
     /// The verdict for the next request hyper hands to the service, in order.

@@ -12,8 +12,18 @@ use super::{Expiry, GuardedIo, Phase};
 
 impl<T> GuardedIo<T> {
     /// The active deadline, if any: only while scanning a head with no
-    /// request in progress.
+    /// request in progress. Parking comes first when it is due earlier.
     fn deadline(&self) -> Option<(Instant, Expiry)> {
+        let limit = self.limit_deadline();
+        match (self.park_deadline(), limit) {
+            (Some(park), Some((at, _))) if park < at => Some((park, Expiry::Park)),
+            (Some(park), None) => Some((park, Expiry::Park)),
+            _ => limit,
+        }
+    }
+
+    /// The header or keep-alive deadline.
+    fn limit_deadline(&self) -> Option<(Instant, Expiry)> {
         if !matches!(self.phase, Phase::Head) || !self.idle() {
             return None;
         }
@@ -80,6 +90,7 @@ impl<T> GuardedIo<T> {
                 self.ready = 0;
                 self.reject(Rejection::timeout(), seen);
             }
+            Expiry::Park => self.request_park(),
         }
     }
 }

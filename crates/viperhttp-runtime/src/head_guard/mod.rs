@@ -51,6 +51,9 @@ mod chunked;
 mod conn;
 mod deadline;
 mod framing;
+mod park;
+#[cfg(test)]
+mod park_tests;
 pub(crate) mod parse;
 mod read;
 #[cfg(test)]
@@ -88,6 +91,12 @@ const HOLD_CAP: usize = 64 * 1024;
 /// into a RST that destroys the rejection before the client reads it.
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
+/// How long a kept-alive connection waits for its next request with hyper in front before it
+/// is parked (docs/internals/http.md, "Parked connections"): far above the gap between
+/// back-to-back requests of a loaded client (well under 1 ms here, a few ms when the machine is
+/// overloaded), so busy connections keep their hyper state, and short enough that a crowd of
+/// idle connections holds few hyper buffers at once.
+pub const PARK_AFTER_MS: u64 = 50;
 
 /// Limits and deadlines the guard enforces (docs/internals/http.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +118,9 @@ pub struct GuardLimits {
     /// A write that makes no progress for this long fails, which closes the
     /// connection (`send_timeout_ms`; 0 = none).
     pub send_timeout_ms: u64,
+    /// A connection idle this long between requests gives hyper back its IO and is parked
+    /// ([`PARK_AFTER_MS`]; 0 = never).
+    pub park_after_ms: u64,
 }
 
 impl GuardLimits {
@@ -122,6 +134,7 @@ impl GuardLimits {
             header_timeout_ms: timeouts.header_timeout_ms,
             keepalive_timeout_ms: timeouts.keepalive_timeout_ms,
             send_timeout_ms: timeouts.send_timeout_ms,
+            park_after_ms: PARK_AFTER_MS,
         }
     }
 
@@ -227,6 +240,8 @@ enum Phase {
 enum Expiry {
     Silent,
     Timeout408,
+    /// Idle for `park_after_ms`: ask the connection loop to park the connection.
+    Park,
 }
 
 enum ReadOutcome {
@@ -270,6 +285,13 @@ pub struct GuardedIo<T> {
     /// Since when writes return `Pending` without progress (`send_timeout_ms`).
     write_stalled_since: Option<Instant>,
     send_timer: Option<Pin<Box<Sleep>>>,
+    /// No write since hyper's last completed flush: hyper holds no unsent bytes.
+    flushed: bool,
+    /// Parking asked for ([`Expiry::Park`]) and not yet done: hyper's shutdown of the IO is
+    /// then not passed on (the IO is taken back, not closed).
+    park_requested: bool,
+    /// Parked: no hyper in front, waiting for the socket ([`GuardedIo::poll_parked`]).
+    parked: bool,
 }
 
 impl<T> std::fmt::Debug for GuardedIo<T> {
@@ -312,6 +334,9 @@ impl<T> GuardedIo<T> {
             shutdown_done: false,
             write_stalled_since: None,
             send_timer: None,
+            flushed: true,
+            park_requested: false,
+            parked: false,
         }
     }
 

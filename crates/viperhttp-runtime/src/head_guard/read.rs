@@ -89,6 +89,31 @@ impl<T: AsyncRead + Unpin> GuardedIo<T> {
     }
 }
 
+impl<T> GuardedIo<T> {
+    /// A read found the socket empty: publish how idle the connection is (connection
+    /// pressure reads it), register the task's waker, and close the connection when it was
+    /// asked to make room while idle. True when it was closed that way.
+    pub(super) fn note_empty_read(&mut self, cx: &Context<'_>) -> bool {
+        let idle = self.evictable();
+        let was = self.conn.idle.swap(idle as u8, Ordering::AcqRel);
+        if was != idle as u8 && idle != Idle::Busy {
+            self.conn
+                .idle_since_ms
+                .store(coarse_now_ms(), Ordering::Release);
+        }
+        // Registered before the flag is read, so an eviction asked for from now on wakes us.
+        self.conn.park(cx);
+        if idle != Idle::Busy && self.conn.evict.load(Ordering::Acquire) {
+            ServerStats::bump(&self.conn.stats.idle_evicted);
+            tracing::debug!(target: "viperhttp::head_guard", "idle connection closed to make room");
+            self.expire(Expiry::Silent);
+            return true;
+        }
+        self.conn.evict.store(false, Ordering::Release);
+        false
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -164,21 +189,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
                         this.expire(kind);
                         continue;
                     }
-                    let idle = this.evictable();
-                    let was = this.conn.idle.swap(idle as u8, Ordering::AcqRel);
-                    if was != idle as u8 && idle != Idle::Busy {
-                        this.conn
-                            .idle_since_ms
-                            .store(coarse_now_ms(), Ordering::Release);
-                    }
-                    if idle != Idle::Busy && this.conn.evict.load(Ordering::Acquire) {
-                        ServerStats::bump(&this.conn.stats.idle_evicted);
-                        tracing::debug!(target: "viperhttp::head_guard", "idle connection closed to make room");
-                        this.expire(Expiry::Silent);
+                    if this.note_empty_read(cx) {
                         continue;
                     }
-                    this.conn.evict.store(false, Ordering::Release);
-                    this.conn.park(cx);
                     let finished = this.conn.finished.load(Ordering::Acquire);
                     let upgrade = matches!(this.phase, Phase::Hold)
                         && this.conn.upgraded.load(Ordering::Acquire);

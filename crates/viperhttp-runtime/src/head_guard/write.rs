@@ -108,6 +108,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.flushed = false;
         let res = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.track_write(cx, res)
     }
@@ -118,6 +119,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.flushed = false;
         let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.track_write(cx, res)
     }
@@ -129,9 +131,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let flushed = Pin::new(&mut this.inner).poll_flush(cx);
-        if !matches!(flushed, Poll::Ready(Ok(())))
-            || !this.conn.close_after_flush.load(Ordering::Acquire)
-        {
+        if !matches!(flushed, Poll::Ready(Ok(()))) {
+            return flushed;
+        }
+        if !this.conn.close_after_flush.load(Ordering::Acquire) {
+            // hyper flushes only once its own write buffer is empty: nothing of the
+            // response is left in hyper (parking drops hyper's buffers).
+            this.flushed = true;
             return flushed;
         }
         this.linger = !this.eof;
@@ -145,6 +151,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.park_requested {
+            // hyper closing an idle connection we are parking: the IO is taken back from
+            // hyper instead (docs/internals/http.md, "Parked connections").
+            return Poll::Ready(Ok(()));
+        }
         if !this.shutdown_done {
             match Pin::new(&mut this.inner).poll_shutdown(cx) {
                 Poll::Pending => return Poll::Pending,

@@ -112,6 +112,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Prefixed<IO> {
             let n = this.prefix.len().min(out.remaining());
             out.put_slice(this.prefix.get(..n).unwrap_or_default());
             this.prefix.advance(n);
+            if this.prefix.is_empty() {
+                // An emptied `Bytes` still holds its whole allocation (the first read of the
+                // connection): let it go, it would otherwise live as long as the connection.
+                this.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.inner).poll_read(cx, out)
