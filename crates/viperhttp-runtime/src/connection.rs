@@ -40,20 +40,24 @@ pub(crate) struct ConnCtx {
 
 /// Serve `stream` until it closes. When `ctx.stop` flips, HTTP/1 connections
 /// finish their request and close, HTTP/2 ones send GOAWAY and finish their streams.
+///
+/// Every branch but plain HTTP/1 is boxed: a task's future is as large as its largest state,
+/// for the connection's whole life, so the TLS, HTTP/2 and refusal states would otherwise make
+/// every idle HTTP/1 connection carry their size (docs/internals/http.md, "Parked connections").
 pub(crate) async fn serve_connection(ctx: Arc<ConnCtx>, stream: TcpStream, peer: SocketAddr) {
     match &ctx.tls {
         None => sniffed(&ctx, stream, peer, false).await,
         Some(tls) => {
-            let Some(accepted) = tls.accept(stream).await else {
+            let Some(accepted) = Box::pin(tls.accept(stream)).await else {
                 return;
             };
             match (&ctx.h2, accepted.h2) {
                 (Some(h2), true) => {
                     let conn = conn_info(peer, &ctx.shared, true);
-                    h2.serve(ctx.shared.clone(), conn, accepted.stream, ctx.stop.clone())
+                    Box::pin(h2.serve(ctx.shared.clone(), conn, accepted.stream, ctx.stop.clone()))
                         .await
                 }
-                _ => sniffed(&ctx, accepted.stream, peer, true).await,
+                _ => Box::pin(sniffed(&ctx, accepted.stream, peer, true)).await,
             }
         }
     }
@@ -106,8 +110,7 @@ where
                 }
                 let rest = buf.split_off(head_len).freeze();
                 let io = AfterSettings::new(Prefixed::new(rest, io), headers);
-                h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())
-                    .await;
+                Box::pin(h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())).await;
                 return;
             }
         }
@@ -119,13 +122,12 @@ where
         (Sniffed::Http2, Some(h2)) => {
             // HTTP/2 connections are not evicted (docs/internals/tls-http2.md).
             ctx.registry.remove(conn_id);
-            h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())
-                .await
+            Box::pin(h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())).await
         }
         (Sniffed::Http2, None) => {
             ServerStats::bump(&ctx.shared.stats.http2_err_http11_required);
             ServerStats::bump(&ctx.shared.stats.http2_goaway_sent);
-            refuse_http2(io).await
+            Box::pin(refuse_http2(io)).await
         }
     }
     ctx.registry.remove(conn_id);
