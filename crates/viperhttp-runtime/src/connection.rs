@@ -9,20 +9,19 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::head_guard::{ConnGuard, GuardLimits, GuardedIo};
+use crate::head_guard::{ConnGuard, GuardLimits};
+use crate::http1::serve_h1;
 use crate::http2::sniff::{refuse_http2, sniff, Prefixed, Sniffed};
 use crate::http2::upgrade::{self, AfterSettings, H2c};
 use crate::http2::H2Server;
 use crate::sendfile::SendfileSocket;
 use crate::server::{ConnRegistry, Shared};
-use crate::service::{handle, ConnInfo};
+use crate::service::ConnInfo;
 use crate::stats::ServerStats;
 use crate::tls::TlsLayer;
 
@@ -42,20 +41,24 @@ pub(crate) struct ConnCtx {
 
 /// Serve `stream` until it closes. When `ctx.stop` flips, HTTP/1 connections
 /// finish their request and close, HTTP/2 ones send GOAWAY and finish their streams.
+///
+/// Every branch but plain HTTP/1 is boxed: a task's future is as large as its largest state,
+/// for the connection's whole life, so the TLS, HTTP/2 and refusal states would otherwise make
+/// every idle HTTP/1 connection carry their size (docs/internals/http.md, "Parked connections").
 pub(crate) async fn serve_connection(ctx: Arc<ConnCtx>, stream: TcpStream, peer: SocketAddr) {
     match &ctx.tls {
         None => sniffed(&ctx, stream, peer, false).await,
         Some(tls) => {
-            let Some(accepted) = tls.accept(stream).await else {
+            let Some(accepted) = Box::pin(tls.accept(stream)).await else {
                 return;
             };
             match (&ctx.h2, accepted.h2) {
                 (Some(h2), true) => {
                     let conn = conn_info(peer, &ctx.shared, true);
-                    h2.serve(ctx.shared.clone(), conn, accepted.stream, ctx.stop.clone())
+                    Box::pin(h2.serve(ctx.shared.clone(), conn, accepted.stream, ctx.stop.clone()))
                         .await
                 }
-                _ => sniffed(&ctx, accepted.stream, peer, true).await,
+                _ => Box::pin(sniffed(&ctx, accepted.stream, peer, true)).await,
             }
         }
     }
@@ -68,6 +71,7 @@ fn conn_info(peer: SocketAddr, shared: &Shared, tls: bool) -> Arc<ConnInfo> {
         guard: ConnGuard::new(shared.stats.clone()),
         tls,
         sendfile: Default::default(),
+        upgrade: Default::default(),
     })
 }
 
@@ -108,8 +112,7 @@ where
                 }
                 let rest = buf.split_off(head_len).freeze();
                 let io = AfterSettings::new(Prefixed::new(rest, io), headers);
-                h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())
-                    .await;
+                Box::pin(h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())).await;
                 return;
             }
         }
@@ -121,42 +124,13 @@ where
         (Sniffed::Http2, Some(h2)) => {
             // HTTP/2 connections are not evicted (docs/internals/tls-http2.md).
             ctx.registry.remove(conn_id);
-            h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())
-                .await
+            Box::pin(h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())).await
         }
         (Sniffed::Http2, None) => {
             ServerStats::bump(&ctx.shared.stats.http2_err_http11_required);
             ServerStats::bump(&ctx.shared.stats.http2_goaway_sent);
-            refuse_http2(io).await
+            Box::pin(refuse_http2(io)).await
         }
     }
     ctx.registry.remove(conn_id);
-}
-
-/// HTTP/1.x behind the head guard (docs/internals/http.md).
-async fn serve_h1<IO>(ctx: &Arc<ConnCtx>, io: IO, conn: Arc<ConnInfo>)
-where
-    IO: AsyncRead + AsyncWrite + SendfileSocket + Unpin + Send + 'static,
-{
-    // Below the guard: static bodies by sendfile(2) on plain TCP (docs/internals/static-files.md#sendfile).
-    let io = crate::sendfile::attach(io, &conn, &ctx.shared.stats);
-    // Head guard between the socket and hyper: RFC 9112 checks, ordered
-    // rejections (one verdict per request, popped by the service), deadlines.
-    let io = GuardedIo::new(io, conn.guard.clone(), ctx.guard_limits.clone());
-    let shared = ctx.shared.clone();
-    let svc = service_fn(move |req| handle(shared.clone(), conn.clone(), req));
-    // with_upgrades: a 101 hands the socket to the WebSocket task (ws.rs), over TLS too.
-    let connection = ctx
-        .h1
-        .serve_connection(TokioIo::new(io), svc)
-        .with_upgrades();
-    let mut stop = ctx.stop.clone();
-    let mut connection = std::pin::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        _ = stop.changed() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        }
-    }
 }

@@ -11,6 +11,7 @@ mod consumer_wake;
 pub mod cors;
 pub mod error;
 pub mod head_guard;
+mod http1;
 pub mod http2;
 pub mod log_forward;
 pub mod pending;

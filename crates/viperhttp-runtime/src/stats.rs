@@ -86,6 +86,8 @@ counters! {
     body_budget_rejected,
     /// Idle connections closed to admit new ones at `max_connections`.
     idle_evicted,
+    /// Kept-alive HTTP/1 connections parked now: idle, hyper's state dropped (gauge).
+    connections_parked,
     /// TLS handshakes completed.
     https_handshake_ok,
     /// TLS handshakes that failed or timed out (plain HTTP on the TLS port included).
@@ -127,8 +129,9 @@ counters! {
 }
 
 /// Gauges (current values, not event counts): `server_stats_reset()` keeps them.
-const GAUGES: [&str; 5] = [
+const GAUGES: [&str; 6] = [
     "connections_open",
+    "connections_parked",
     "ws_tasks_active",
     "ipc_pending_used",
     "event_conn_peak",

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::chunked::{ChunkStep, ChunkedTracker};
 use super::*;
+use crate::stats::ServerStats;
 
 // ---------------------------------------------------------------- harness
 
@@ -125,6 +126,7 @@ fn small() -> GuardLimits {
         header_timeout_ms: 0,
         keepalive_timeout_ms: 0,
         send_timeout_ms: 0,
+        park_after_ms: 0,
     }
 }
 
@@ -1218,16 +1220,17 @@ fn random_input_never_panics_and_output_is_a_prefix() {
 
 // ---------------------------------------------------------------- deadlines (paused clock)
 
-fn timed(header: u64, keepalive: u64) -> GuardLimits {
+pub(super) fn timed(header: u64, keepalive: u64) -> GuardLimits {
     GuardLimits {
         header_timeout_ms: header,
         keepalive_timeout_ms: keepalive,
         send_timeout_ms: 0,
+        park_after_ms: 0,
         ..GuardLimits::default()
     }
 }
 
-fn guard(
+pub(super) fn guard(
     limits: GuardLimits,
 ) -> (
     tokio::io::DuplexStream,
@@ -1240,14 +1243,14 @@ fn guard(
     (client, io, conn)
 }
 
-async fn read_some(io: &mut GuardedIo<tokio::io::DuplexStream>) -> Vec<u8> {
+pub(super) async fn read_some(io: &mut GuardedIo<tokio::io::DuplexStream>) -> Vec<u8> {
     let mut buf = vec![0u8; 8192];
     let n = io.read(&mut buf).await.unwrap();
     buf.truncate(n);
     buf
 }
 
-const REQ: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+pub(super) const REQ: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
 #[tokio::test(start_paused = true)]
 async fn new_connection_idle_closes_silently() {

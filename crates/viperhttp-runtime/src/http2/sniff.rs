@@ -45,7 +45,6 @@ pub async fn sniff<IO: AsyncRead + Unpin>(
     deadline: Option<Instant>,
     waiting: &(dyn Fn(bool) + Send + Sync),
 ) -> Sniffed {
-    let mut chunk = [0u8; SNIFF_READ];
     loop {
         let n = buf.len().min(PREFACE.len());
         let seen = buf.get(..n).unwrap_or_default();
@@ -56,6 +55,9 @@ pub async fn sniff<IO: AsyncRead + Unpin>(
             return Sniffed::Http2;
         }
         let read = std::future::poll_fn(|cx| {
+            // On the stack of one poll only: a buffer held across the await would sit in
+            // every connection task's future for the connection's whole life.
+            let mut chunk = [0u8; SNIFF_READ];
             let mut rb = ReadBuf::new(&mut chunk);
             match Pin::new(&mut *io).poll_read(cx, &mut rb) {
                 Poll::Pending => {
@@ -64,7 +66,9 @@ pub async fn sniff<IO: AsyncRead + Unpin>(
                 }
                 Poll::Ready(r) => {
                     waiting(false);
-                    Poll::Ready(r.map(|()| rb.filled().len()))
+                    let got = rb.filled();
+                    buf.extend_from_slice(got);
+                    Poll::Ready(r.map(|()| got.len()))
                 }
             }
         });
@@ -77,7 +81,7 @@ pub async fn sniff<IO: AsyncRead + Unpin>(
         };
         match got {
             Ok(0) | Err(_) => return Sniffed::Closed,
-            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Ok(_) => {}
         }
     }
 }
@@ -112,6 +116,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Prefixed<IO> {
             let n = this.prefix.len().min(out.remaining());
             out.put_slice(this.prefix.get(..n).unwrap_or_default());
             this.prefix.advance(n);
+            if this.prefix.is_empty() {
+                // An emptied `Bytes` still holds its whole allocation (the first read of the
+                // connection): let it go, it would otherwise live as long as the connection.
+                this.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.inner).poll_read(cx, out)

@@ -50,6 +50,27 @@ pub struct ConnInfo {
     /// Set for plain-TCP HTTP/1 connections: static bodies go out with sendfile(2)
     /// (docs/internals/static-files.md#sendfile).
     pub sendfile: std::sync::OnceLock<Arc<crate::sendfile::SendfileJobs>>,
+    /// Set by a WebSocket handshake answered `101`: where the connection loop sends the
+    /// connection's IO once hyper has written the `101` and let go of it (`crate::http1`).
+    pub upgrade: parking_lot::Mutex<Option<UpgradeTx>>,
+}
+
+/// An upgraded connection's IO, handed from the HTTP/1 connection loop to its new owner.
+pub type UpgradedIo = Box<dyn UpgradeIo>;
+
+/// The sending half of an upgrade hand-over.
+pub type UpgradeTx = tokio::sync::oneshot::Sender<UpgradedIo>;
+
+/// What an upgraded connection's IO can do (TCP or TLS, behind the head guard).
+pub trait UpgradeIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> UpgradeIo for T {}
+
+impl ConnInfo {
+    /// The hand-over a `101` response asked for, if any.
+    pub(crate) fn take_upgrade(&self) -> Option<UpgradeTx> {
+        self.upgrade.lock().take()
+    }
 }
 
 /// A native text response (docs/internals/http.md#responses-written-by-the-runtime): text/plain,

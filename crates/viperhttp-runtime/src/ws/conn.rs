@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -23,6 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::{push_message, Out, Registered, WsConn};
 use crate::server::Shared;
+use crate::service::UpgradedIo;
 use crate::stats::ServerStats;
 
 /// tungstenite's read buffer per connection. Its default (128 KiB, allocated
@@ -43,13 +43,17 @@ mod code {
     pub const INTERNAL: u16 = 1011;
 }
 
-/// The connection task: wait for hyper to hand over the socket, serve it,
-/// tell the app how it ended.
-pub(super) async fn run(shared: Arc<Shared>, registered: Registered, on_upgrade: OnUpgrade) {
+/// The connection task: wait for the HTTP/1 connection loop to hand over the socket once
+/// hyper wrote the `101`, serve it, tell the app how it ended.
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    registered: Registered,
+    on_upgrade: oneshot::Receiver<UpgradedIo>,
+) {
     let upgraded = match on_upgrade.await {
         Ok(u) => u,
-        Err(e) => {
-            tracing::debug!(target: "viperhttp::ws", "upgrade failed: {e}");
+        Err(_) => {
+            tracing::debug!(target: "viperhttp::ws", "upgrade failed: the connection ended before the 101 was written");
             registered.finish(code::ABNORMAL).await;
             return;
         }
@@ -60,8 +64,7 @@ pub(super) async fn run(shared: Arc<Shared>, registered: Registered, on_upgrade:
         .write_buffer_size(0)
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
-    let mut ws =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    let mut ws = WebSocketStream::from_raw_socket(upgraded, Role::Server, Some(config)).await;
     shared.stats.ws_tasks_active.fetch_add(1, Ordering::Relaxed);
     let code = serve(&shared, registered.conn(), &mut ws).await;
     shared.stats.ws_tasks_active.fetch_sub(1, Ordering::Relaxed);

@@ -114,7 +114,7 @@ fn offered_protocols(headers: &http::HeaderMap) -> impl Iterator<Item = &[u8]> {
 pub(crate) async fn handshake(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     let key = match check_request(&req) {
         Ok(key) => key,
@@ -252,7 +252,9 @@ pub(crate) async fn handshake(
             }
         }
     }
-    let on_upgrade = hyper::upgrade::on(&mut req);
+    // The connection loop (crate::http1) sends the IO once hyper has written the 101.
+    let (tx, on_upgrade) = tokio::sync::oneshot::channel();
+    *conn.upgrade.lock() = Some(tx);
     // Bytes after the request head pass through raw from now on (head guard contract).
     conn.guard.upgrade_accepted();
     tokio::spawn(super::conn::run(shared.clone(), registered, on_upgrade));
