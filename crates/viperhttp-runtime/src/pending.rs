@@ -427,6 +427,7 @@ mod tests {
             body: Bytes::new(),
             flags: flags::STREAM,
             total_len: n,
+            file: false,
         }
     }
 
