@@ -259,6 +259,8 @@ fuzz_target!(|input: Input<'_>| {
         header_timeout_ms: 0,
         keepalive_timeout_ms: 0,
         send_timeout_ms: 0,
+        // The fuzzer drives the guard without the connection loop that parks.
+        park_after_ms: 0,
     };
     let client = Client {
         data: data.clone(),
