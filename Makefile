@@ -12,6 +12,7 @@ build-dev:      ## (re)build the extension into .venv
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 	cargo fmt --all --check
 
 bench:          ## request-path benchmark against the peers, ~7 min (docs/internals/benchmarks.md)

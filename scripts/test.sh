@@ -8,6 +8,9 @@ echo "== stubtest (python/viperhttp/_native.pyi against the built extension)"
 .venv/bin/python -m mypy.stubtest viperhttp._native
 echo "== lint (clippy -D warnings, rustfmt)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The fuzz crate is outside the workspace (its own lockfile, nightly for `cargo fuzz`); lint it
+# on stable too, so a changed runtime type breaks here and not only in the fuzz build.
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --quiet -- -D warnings
 cargo fmt --all --check
 echo "== cargo test"
 cargo test --workspace --release --quiet 2>&1 | tail -n 40

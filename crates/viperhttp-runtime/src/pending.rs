@@ -19,13 +19,21 @@ use viperhttp_ipc::{flags, Ipc, IpcMsg, MsgType};
 
 use crate::stats::ServerStats;
 
-/// Internal frame flag (never on the wire): the response timeout fired.
-pub const TIMED_OUT: u8 = 0x80;
-
-/// Internal flag of a synthetic frame: the interpreter is gone
-/// (docs/internals/bridge.md#start-and-stop), answer `503 Service Unavailable` and close. Like
-/// [`TIMED_OUT`], outside the IPC flag bits.
-pub const ABANDONED: u8 = 0x40;
+/// What a [`Frame`] is. The two markers are the runtime's own and live outside `flags`,
+/// which carries the producer's IPC flag bits unchanged (all eight are the wire's to use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A `RESP_HTTP` record: status, headers, body, flags.
+    Data,
+    /// A `RESP_FILE` record (docs/internals/ipc.md §2): `body` is the file's path, the
+    /// runtime serves the file (`static_files::serve_file`). Always terminal.
+    File,
+    /// Synthetic: the response timeout fired before the first frame (`504`).
+    TimedOut,
+    /// Synthetic: the interpreter is gone (docs/internals/bridge.md#start-and-stop), answer
+    /// `503 Service Unavailable` and close.
+    Abandoned,
+}
 
 /// Period of the response-timeout sweep: a 504 comes at most this late.
 pub const SWEEP_PERIOD: std::time::Duration = std::time::Duration::from_millis(25);
@@ -47,15 +55,14 @@ pub struct Frame {
     pub flags: u8,
     /// Declared total length (first stream frame; 0 = unknown).
     pub total_len: u32,
-    /// A `RESP_FILE` record (docs/internals/ipc.md §2): `body` is the file's path, the
-    /// runtime serves the file (`static_files::serve_file`). Always terminal.
-    pub file: bool,
+    /// A response record, a file record, or one of the runtime's markers.
+    pub kind: FrameKind,
 }
 
 impl Frame {
     /// Whether this frame ends its response.
     pub fn is_terminal(&self) -> bool {
-        self.file
+        self.kind != FrameKind::Data
             || self.flags & flags::STREAM == 0
             || self.flags & (flags::FINAL | flags::ABORT) != 0
     }
@@ -147,9 +154,9 @@ impl Slot {
                 status: 0,
                 headers: Bytes::new(),
                 body: Bytes::new(),
-                flags: TIMED_OUT,
+                flags: 0,
                 total_len: 0,
-                file: false,
+                kind: FrameKind::TimedOut,
             });
             state.waker.take()
         };
@@ -159,7 +166,7 @@ impl Slot {
     }
 
     /// The interpreter stopped: a request still waiting for its first frame gets
-    /// the [`ABANDONED`] marker; a stream in progress is cut (ABORT).
+    /// the [`FrameKind::Abandoned`] marker; a stream in progress is cut (ABORT).
     fn abandon(&self) {
         let waker = {
             let mut state = self.state.lock();
@@ -170,12 +177,16 @@ impl Slot {
                 headers: Bytes::new(),
                 body: Bytes::new(),
                 flags: if waiting {
-                    ABANDONED
+                    0
                 } else {
-                    flags::ABORT | flags::FINAL
+                    flags::STREAM | flags::ABORT | flags::FINAL
                 },
                 total_len: 0,
-                file: false,
+                kind: if waiting {
+                    FrameKind::Abandoned
+                } else {
+                    FrameKind::Data
+                },
             });
             state.waker.take()
         };
@@ -356,7 +367,11 @@ fn take_frame(ipc: &Ipc, msg: &IpcMsg) -> Frame {
         body,
         flags: msg.flags,
         total_len: msg.total_len,
-        file: msg.msg_type == MsgType::RespFile as u8,
+        kind: if msg.msg_type == MsgType::RespFile as u8 {
+            FrameKind::File
+        } else {
+            FrameKind::Data
+        },
     }
 }
 
@@ -427,7 +442,7 @@ mod tests {
             body: Bytes::new(),
             flags: flags::STREAM,
             total_len: n,
-            file: false,
+            kind: FrameKind::Data,
         }
     }
 

@@ -76,7 +76,7 @@ fn take_request(ipc: &Ipc, msg: &IpcMsg) -> Seen {
 }
 
 /// The Python side. `/hello` and `/echo` answer whole; `/stream` streams chunked,
-/// `/stream-len` with a declared `total_len`; `/silent` is never answered.
+/// `/stream-len` with a declared `total_len`; `/silent` is never answered; `/abort-first` fails in its first frame.
 fn fake_python(ipc: Arc<Ipc>, stop: Arc<AtomicBool>, seen: Arc<Mutex<Vec<Seen>>>) {
     let mut batch = Vec::new();
     while !stop.load(Ordering::Relaxed) {
@@ -132,6 +132,12 @@ fn fake_python(ipc: Arc<Ipc>, stop: Arc<AtomicBool>, seen: Arc<Mutex<Vec<Seen>>>
                         b"world",
                     );
                 }
+                "/abort-first" => push_frame(
+                    &ipc,
+                    frame(200, flags::STREAM | flags::ABORT | flags::FINAL, 0),
+                    b"x-partial: yes\r\n",
+                    b"",
+                ),
                 "/silent" => {}
                 other => panic!("the consumer got {other}"),
             }
@@ -228,7 +234,13 @@ fn get(path: &str) -> Vec<u8> {
 fn start(config: RuntimeConfig, ipc_config: &IpcConfig) -> (ServerHandle, Arc<Ipc>) {
     let ipc = Arc::new(Ipc::new(ipc_config));
     let routes = Arc::new(Routes::new());
-    for path in ["/hello", "/stream", "/stream-len", "/silent"] {
+    for path in [
+        "/hello",
+        "/stream",
+        "/stream-len",
+        "/abort-first",
+        "/silent",
+    ] {
         routes.add(Method::Get, path).unwrap();
     }
     routes.add(Method::Post, "/echo").unwrap();
@@ -284,6 +296,14 @@ async fn requests_bodies_and_streams_through_a_fake_consumer() {
     assert_eq!(reply.header("content-length"), Some("11"));
     assert_eq!(reply.body, b"hello world");
 
+    // A producer that fails in its first frame (ABORT, bit 64): the app's 500, closed; not
+    // the stopped interpreter's 503 (the runtime's markers are not flag bits).
+    let reply = exchange(addr, get("/abort-first")).await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.body, b"Internal Server Error");
+    assert_eq!(reply.header("x-partial"), None);
+    assert_eq!(reply.header("connection"), Some("close"));
+
     // No route: 404 from the runtime, the consumer never hears of it.
     let reply = exchange(addr, get("/missing")).await;
     assert_eq!(reply.status, 404);
@@ -297,7 +317,16 @@ async fn requests_bodies_and_streams_through_a_fake_consumer() {
     python.join().unwrap();
     let seen = seen.lock().unwrap().clone();
     let uris: Vec<&str> = seen.iter().map(|s| s.uri.as_str()).collect();
-    assert_eq!(uris, ["/hello?x=1", "/echo?a=b", "/stream", "/stream-len"]);
+    assert_eq!(
+        uris,
+        [
+            "/hello?x=1",
+            "/echo?a=b",
+            "/stream",
+            "/stream-len",
+            "/abort-first"
+        ]
+    );
     let echo = &seen[1];
     assert_eq!(echo.method, Method::Post as u8);
     assert_eq!(echo.body, body);

@@ -23,7 +23,7 @@ use super::pipeline::RouteMatch;
 use super::stream_body::IpcStreamBody;
 use super::{closing, simple_response, wants_keep_alive, ConnInfo};
 use crate::body::ResponseBody;
-use crate::pending::{Frame, Slot, ABANDONED, TIMED_OUT};
+use crate::pending::{Frame, FrameKind, Slot};
 use crate::request_body::read_body;
 use crate::server::Shared;
 use crate::static_files;
@@ -196,28 +196,30 @@ pub(super) async fn forward_to_python(
 
     // response_timeout_ms is enforced by the pending-map sweeper (no timer per request).
     let first = slot.next().await;
-    if first.flags & ABANDONED != 0 {
-        // The interpreter is gone (docs/internals/bridge.md#start-and-stop).
-        guard.done = true;
-        return closing(simple_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service Unavailable",
-        ));
+    match first.kind {
+        FrameKind::Abandoned => {
+            // The interpreter is gone (docs/internals/bridge.md#start-and-stop).
+            guard.done = true;
+            closing(simple_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+            ))
+        }
+        FrameKind::TimedOut => {
+            ServerStats::bump(&shared.stats.ipc_wait_timeouts);
+            // guard cancels the id and forgets the slot
+            closing(simple_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                "Gateway Timeout",
+            ))
+        }
+        FrameKind::File => {
+            // Terminal by construction: the slot is already forgotten.
+            guard.done = true;
+            file_reply(shared, guard.id, first, &parts.method, &parts.headers).await
+        }
+        FrameKind::Data => build_response(shared, conn, first, slot, guard),
     }
-    if first.flags & TIMED_OUT != 0 {
-        ServerStats::bump(&shared.stats.ipc_wait_timeouts);
-        // guard cancels the id and forgets the slot
-        return closing(simple_response(
-            StatusCode::GATEWAY_TIMEOUT,
-            "Gateway Timeout",
-        ));
-    }
-    if first.file {
-        // Terminal by construction: the slot is already forgotten.
-        guard.done = true;
-        return file_reply(shared, guard.id, first, &parts.method, &parts.headers).await;
-    }
-    build_response(shared, conn, first, slot, guard)
 }
 
 /// A `RESP_FILE` record (docs/internals/ipc.md §2): the runtime serves the file the app
@@ -391,7 +393,19 @@ fn build_response(
     if !is_stream || terminal {
         guard.done = true;
         if first.flags & flags::ABORT != 0 {
-            return closing(resp);
+            // The producer failed before it sent a byte of body: nothing has reached the
+            // client yet, so the honest answer is the app's 500, not an empty 200
+            // (docs/internals/ipc.md, flags).
+            tracing::error!(
+                target: "viperhttp::ipc",
+                id = guard.id,
+                status = first.status,
+                "the response was aborted in its first frame; answered 500"
+            );
+            return closing(simple_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+            ));
         }
         *resp.body_mut() = ResponseBody::full(first.body);
         return resp;
