@@ -674,7 +674,7 @@ fn trim_path(path: &[u8]) -> Option<&[u8]> {
 
 /// RFC 3986 `pchar` minus `%`: unreserved / sub-delims / `:` / `@`.
 fn is_pchar(b: u8) -> bool {
-    crate::head_guard::parse::is_unreserved_or_sub_delim(b) || b == b':' || b == b'@'
+    crate::head_guard::target::is_unreserved_or_sub_delim(b) || b == b':' || b == b'@'
 }
 
 fn hex_upper(nibble: u8) -> u8 {

@@ -50,12 +50,14 @@
 mod chunked;
 mod conn;
 mod deadline;
+mod field_rules;
 mod framing;
 mod park;
 #[cfg(test)]
 mod park_tests;
 pub(crate) mod parse;
 mod read;
+pub(crate) mod target;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -142,7 +144,7 @@ impl GuardLimits {
     /// field lines with their CRLFs, final CRLF.
     pub fn max_head_len(&self) -> usize {
         let request_line =
-            parse::MAX_METHOD_LEN + 1 + self.max_uri_len.min(parse::MAX_HYPER_URI) + 1 + 8 + 2;
+            parse::MAX_METHOD_LEN + 1 + self.max_uri_len.min(target::MAX_HYPER_URI) + 1 + 8 + 2;
         let fields = self
             .max_header_size
             .saturating_add(self.max_headers.saturating_mul(2));

@@ -13,6 +13,7 @@ use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Read
 use tokio::time::Instant;
 
 use super::chunked::{ChunkStep, ChunkedTracker};
+use super::target::plain_origin;
 use super::*;
 use crate::stats::ServerStats;
 
@@ -1574,4 +1575,47 @@ async fn lingering_close_drains_then_returns() {
         .unwrap()
         .unwrap();
     assert!(closer.await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------- request-target fast path
+
+/// Every target `plain_origin` passes, `http::Uri` accepts (so skipping its parse refuses
+/// nothing hyper would): all targets of `/` and up to three more bytes, each byte from the
+/// whole range, checked exhaustively over the bytes that matter.
+#[test]
+fn plain_origin_is_a_subset_of_http_uri() {
+    let mut interesting: Vec<u8> = (0u8..=255).collect();
+    let mut passed = 0usize;
+    for &a in &interesting {
+        for &b in &interesting {
+            let t = [b'/', a, b];
+            if plain_origin(&t) {
+                passed += 1;
+                assert!(http::Uri::try_from(&t[..]).is_ok(), "{t:?}");
+            }
+        }
+    }
+    assert!(
+        passed > 4000,
+        "the fast path takes the common targets ({passed})"
+    );
+    // Three bytes after the slash, over the accepted set and its neighbours.
+    interesting.retain(|&b| b.is_ascii_graphic() || b == b' ');
+    for &a in &interesting {
+        for &b in &interesting {
+            for &c in &interesting {
+                let t = [b'/', a, b, c];
+                if plain_origin(&t) {
+                    assert!(http::Uri::try_from(&t[..]).is_ok(), "{t:?}");
+                }
+            }
+        }
+    }
+    assert!(plain_origin(b"/users/42?verbose=1&x=%20+y"));
+    assert!(
+        !plain_origin(b"/a?b?c"),
+        "a second '?' takes the full parse"
+    );
+    assert!(!plain_origin(b"*") && !plain_origin(b"http://h/") && !plain_origin(b""));
+    assert!(!plain_origin(b"/a b") && !plain_origin(b"/a#f") && !plain_origin(b"/\x7f"));
 }
