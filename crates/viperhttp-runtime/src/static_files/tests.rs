@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 
+use super::mounts::{map_vfs_path, trim_trailing_slashes};
 use super::*;
 
 // ---------------------------------------------------------------- fixture
