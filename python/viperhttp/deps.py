@@ -3,7 +3,7 @@
 Owns docs/internals/framework.md. A route's `deps={...}` spec is validated once (`compile_deps`) into a tree
 of `DepNode`s; per request `resolve` fills the handler kwargs, recording generator teardowns on a stack that
 `teardown` unwinds in reverse order. Resolution is written once, as a coroutine: the route pipeline
-(routing.py) runs it eagerly when the tree is statically synchronous, so a sync-only tree costs no task or
+(route_pipeline.py) runs it eagerly when the tree is statically synchronous, so a sync-only tree costs no task or
 loop turn.
 
 Registration errors keep the original's message as the prefix and name the route and the
