@@ -85,7 +85,7 @@ impl Default for FileCacheLimits {
 pub(crate) struct Cached {
     /// Size of the representation in bytes.
     pub(crate) size: u64,
-    /// Whole seconds of its mtime (clamped as in `serve.rs`).
+    /// Whole seconds of its mtime (clamped as in `representation.rs`).
     pub(crate) mtime: u64,
     pub(crate) etag: HeaderValue,
     pub(crate) last_modified: HeaderValue,

@@ -1,8 +1,8 @@
 //! `FileResponse`, served natively (docs/internals/static-files.md#fileresponse): the app
 //! returned a `RESP_FILE` record (docs/internals/ipc.md §2) naming a file; the runtime serves
-//! it through the same functions as a static mount (`serve.rs`: open, fstat, `.gz` sibling,
-//! conditionals, ranges, streamed body), against the headers of the request it answers,
-//! then merges the app's status and headers.
+//! it through the same functions as a static mount (`open.rs`: open, fstat, `.gz` sibling;
+//! `representation.rs`: which bytes; `respond.rs`: conditionals, ranges, streamed body),
+//! against the headers of the request it answers, then merges the app's status and headers.
 //!
 //! Differences from a mount, all deliberate (docs/internals/static-files.md#fileresponse):
 //! no containment check (the app chose the path), no open-file cache and no on-the-fly gzip
@@ -17,10 +17,9 @@ use http::{HeaderMap, Method, Response, StatusCode};
 
 use super::content_type::content_type_for;
 use super::gzip::{accepts_gzip, GzipCache};
-use super::serve::{
-    choose_representation, not_found, open_contained, open_sibling, respond, run_blocking,
-    Conditions, Prepared,
-};
+use super::open::{open_contained, open_sibling};
+use super::representation::{choose_representation, Conditions};
+use super::respond::{not_found, respond, run_blocking, Prepared};
 use crate::body::ResponseBody;
 
 /// What the app asked for: the record's path, status and headers (the runtime-owned framing
@@ -50,10 +49,11 @@ pub async fn serve_file(
     let conds = if reply.status == StatusCode::OK && (head || *method == Method::GET) {
         Conditions::from_headers(req_headers, head, false)
     } else {
-        let mut plain = Conditions::default();
-        plain.head = head;
-        plain.accepts_gzip = accepts_gzip(req_headers);
-        plain
+        Conditions {
+            head,
+            accepts_gzip: accepts_gzip(req_headers),
+            ..Conditions::default()
+        }
     };
     let cache = cache.clone();
     let path = reply.path;
