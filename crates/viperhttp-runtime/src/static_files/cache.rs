@@ -256,6 +256,18 @@ impl FileCache {
         self.enabled() && size <= self.inner.limits.max_file_bytes
     }
 
+    /// Is a file of `size` bytes with a `.gz` sibling of `sibling` bytes (if any) one that a
+    /// mount caches, and so serves from memory, never by sendfile(2)? Both must fit. `FileResponse`
+    /// asks the same to send by sendfile exactly what a mount would
+    /// (docs/internals/static-files.md#sendfile).
+    pub(crate) fn holds(&self, size: u64, sibling: Option<u64>) -> bool {
+        self.fits(size)
+            && match sibling {
+                Some(s) => self.fits(s),
+                None => true,
+            }
+    }
+
     fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
         // High bits pick the shard (the map inside uses the low ones).
         let h = PathHash::default().hash_one(key);

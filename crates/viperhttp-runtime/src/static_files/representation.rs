@@ -37,7 +37,9 @@ pub(super) struct Conditions {
     /// Every `Range` line joined with `,` (two lines = a multi-range → 416).
     pub(super) range: Option<String>,
     pub(super) if_range: Option<String>,
-    /// The connection sends file bodies with sendfile(2) (docs/internals/static-files.md#sendfile).
+    /// A body read from the opened file goes out with sendfile(2)
+    /// (docs/internals/static-files.md#sendfile): the connection can, and (`FileResponse`) the
+    /// file is one a mount would not serve from the open-file cache.
     pub(super) zero_copy: bool,
 }
 

@@ -46,11 +46,24 @@ pub(super) struct Prepared {
 pub(super) enum PreparedBody {
     Empty,
     Bytes(Bytes),
-    File { file: File, offset: u64, len: u64 },
+    /// Streamed by 64 KiB reads (`FileBody`).
+    File {
+        file: File,
+        offset: u64,
+        len: u64,
+    },
+    /// Sent with sendfile(2) (`SendfileBody`): what [`respond`] gives when
+    /// [`Conditions::zero_copy`] is set; read like `File` should no FIFO be given after all.
+    Sendfile {
+        file: File,
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Prepared {
-    /// `sendfile`: the connection's FIFO when its file bodies go out with sendfile(2).
+    /// `sendfile`: the connection's FIFO when its file bodies go out with sendfile(2); only a
+    /// [`PreparedBody::Sendfile`] body uses it.
     fn into_response(
         self,
         handle: Handle,
@@ -59,12 +72,14 @@ impl Prepared {
         let body = match (self.body, sendfile) {
             (PreparedBody::Empty, _) => ResponseBody::empty(),
             (PreparedBody::Bytes(b), _) => ResponseBody::full(b),
-            (PreparedBody::File { file, offset, len }, Some(jobs)) => {
+            (PreparedBody::Sendfile { file, offset, len }, Some(jobs)) => {
                 ResponseBody::stream(SendfileBody::new(jobs, file, offset, len))
             }
-            (PreparedBody::File { file, offset, len }, None) => {
-                ResponseBody::stream(FileBody::new(file, handle, offset, len))
-            }
+            (
+                PreparedBody::File { file, offset, len }
+                | PreparedBody::Sendfile { file, offset, len },
+                _,
+            ) => ResponseBody::stream(FileBody::new(file, handle, offset, len)),
         };
         let mut resp = Response::new(body);
         *resp.status_mut() = self.status;
@@ -77,7 +92,9 @@ impl Prepared {
     pub(super) fn into_plain_response(self) -> Response<ResponseBody> {
         let body = match self.body {
             PreparedBody::Bytes(b) => ResponseBody::full(b),
-            PreparedBody::Empty | PreparedBody::File { .. } => ResponseBody::empty(),
+            PreparedBody::Empty | PreparedBody::File { .. } | PreparedBody::Sendfile { .. } => {
+                ResponseBody::empty()
+            }
         };
         let mut resp = Response::new(body);
         *resp.status_mut() = self.status;
@@ -106,8 +123,8 @@ fn internal_error() -> Prepared {
 }
 
 /// Run `f` on the blocking pool and turn its result into a response (500
-/// outside a runtime or when the task fails); a file body goes out with
-/// `sendfile` when given.
+/// outside a runtime or when the task fails); a file body that [`respond`] marked for
+/// sendfile(2) goes out through `sendfile` when given.
 pub(super) async fn run_blocking<F>(
     sendfile: Option<Arc<SendfileJobs>>,
     f: F,
@@ -248,7 +265,7 @@ pub(super) fn respond(
                 PreparedBody::Bytes(bytes.slice(start..end))
             }
             // sendfile(2) for any length: no read, no copy (docs/internals/static-files.md#sendfile).
-            Source::File(file) if req.zero_copy => PreparedBody::File { file, offset, len },
+            Source::File(file) if req.zero_copy => PreparedBody::Sendfile { file, offset, len },
             Source::File(file) if len <= CHUNK => match read_whole(&file, offset, len) {
                 Ok(bytes) => PreparedBody::Bytes(bytes),
                 Err(e) => {

@@ -261,12 +261,7 @@ fn prepare(
     // served compressed or not (docs/internals/static-files.md#gzip decision).
     let has_variant = sibling.is_some() || compressible;
 
-    let cacheable = files.fits(size)
-        && match &sibling {
-            Some(s) => files.fits(s.meta.len()),
-            None => true,
-        };
-    if cacheable {
+    if files.holds(size, sibling.as_ref().map(|s| s.meta.len())) {
         let built = build_entry(
             &target,
             &opened,
