@@ -5,6 +5,8 @@ real sockets, HTTP/1.1 and h2c."""
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import os
 import time
 from email.utils import formatdate
@@ -12,6 +14,9 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+
+from support.http1 import RawConn
+from support.tls_certs import make_cert
 
 APP = "apps/file_response_app.py"
 TEXT = "text/plain; charset=utf-8"
@@ -207,3 +212,138 @@ def test_middleware_sees_and_wraps_the_response(server, docroot):
     assert r.status_code == 200 and r.content == (docroot / "large.txt").read_bytes()
     assert r.headers["x-wrapped"] == str(docroot / "large.txt")
     assert "Traceback" not in server.logs()
+
+
+# --- sendfile (docs/internals/static-files.md#sendfile): a FileResponse body goes out zero-copy
+# exactly when a mount's would: plain-TCP HTTP/1, a file above the open-file cache limit.
+# `static_sendfile_responses` / `static_sendfile_bytes` count it, as for a mount.
+
+LIMIT = 256 * 1024  # MAX_CACHED_FILE_BYTES (static_files/cache.rs): at or under it, no sendfile
+BIG = {"limit.bin": LIMIT, "limit1.bin": LIMIT + 1, "m1.bin": 1 << 20, "m16.bin": 16 << 20}
+FRAME = 1 << 20  # sendfile::FRAME_MAX: one sentinel frame per MiB
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def big_contents():
+    return {name: os.urandom(size) for name, size in BIG.items()}
+
+
+@pytest.fixture
+def big_root(docroot, big_contents):
+    for name, data in big_contents.items():
+        (docroot / name).write_bytes(data)
+    return docroot
+
+
+def counters(base: str, **client) -> dict:
+    with httpx.Client(timeout=10, **client) as c:
+        s = c.get(f"{base}/__stats").json()
+    return {"responses": s["static_sendfile_responses"], "bytes": s["static_sendfile_bytes"]}
+
+
+def raw(route: str, name: str, headers: str = "", method: str = "GET") -> bytes:
+    return f"{method} {route}?name={name} HTTP/1.1\r\nHost: t\r\n{headers}\r\n".encode()
+
+
+def test_large_file_response_goes_out_by_sendfile_byte_for_byte(serve, big_root, big_contents):
+    server = serve(APP, str(big_root))
+    before = counters(server.base)
+    expected = 0
+    with RawConn(server.connect(), timeout=30) as conn:
+        for route in ("/sync", "/async"):
+            for name, data in big_contents.items():
+                r = conn.request(raw(route, name))
+                assert r.status == 200 and r.header("content-length") == str(len(data)), name
+                assert r.header("content-type") == "application/octet-stream"
+                assert sha(r.body) == sha(data), (route, name)
+                assert r.header("connection") == "keep-alive"
+                expected += len(data) if len(data) > LIMIT else 0
+        # the app's status and headers are merged as on the read path; any method gets the file
+        r = conn.request(raw("/custom", "m16.bin&status=203"))
+        assert r.status == 203 and r.header("x-app") == "1" and r.header("content-type") == "text/x-custom"
+        assert r.header("cache-control") == "no-store" and r.header_all("vary") == ["Origin"]
+        assert sha(r.body) == sha(big_contents["m16.bin"])
+        r = conn.request(raw("/post", "m1.bin", "Content-Length: 0\r\n", method="POST"))
+        assert r.status == 200 and sha(r.body) == sha(big_contents["m1.bin"])
+        expected += BIG["m16.bin"] + BIG["m1.bin"]
+    after = counters(server.base)
+    # limit1, m1 and m16 from both routes, then /custom and /post; limit.bin is read
+    assert after["responses"] - before["responses"] == 2 * 3 + 2
+    assert after["bytes"] - before["bytes"] == expected
+
+
+@pytest.mark.parametrize("value, first, last", [
+    ("bytes=0-0", 0, 0),
+    (f"bytes={FRAME - 10}-{3 * FRAME + 9}", FRAME - 10, 3 * FRAME + 9),  # across frames
+    ("bytes=-70000", BIG["m16.bin"] - 70000, BIG["m16.bin"] - 1),
+    (f"bytes={5 * FRAME}-", 5 * FRAME, BIG["m16.bin"] - 1),
+])
+def test_range_of_a_large_file_response_by_sendfile(serve, big_root, big_contents, value, first, last):
+    server = serve(APP, str(big_root))
+    data = big_contents["m16.bin"]
+    _, lm = _validators(big_root / "m16.bin")
+    before = counters(server.base)
+    with RawConn(server.connect(), timeout=30) as conn:
+        r = conn.request(raw("/sync", "m16.bin", f"Range: {value}\r\n"))
+        assert r.status == 206 and r.header("content-range") == f"bytes {first}-{last}/{len(data)}"
+        assert r.header("content-length") == str(last - first + 1)
+        assert sha(r.body) == sha(data[first:last + 1])
+        r = conn.request(raw("/async", "m16.bin", f"Range: {value}\r\nIf-Range: {lm}\r\n"))
+        assert r.status == 206 and sha(r.body) == sha(data[first:last + 1])
+        assert conn.request(raw("/sync", "data")).body == bytes(range(256))  # framing intact
+    after = counters(server.base)
+    assert after["responses"] - before["responses"] == 2
+    assert after["bytes"] - before["bytes"] == 2 * (last - first + 1)
+
+
+def test_head_and_304_of_a_large_file_response_send_no_body(serve, big_root, big_contents):
+    server = serve(APP, str(big_root))
+    data = big_contents["m16.bin"]
+    etag, lm = _validators(big_root / "m16.bin")
+    before = counters(server.base)
+    with RawConn(server.connect(), timeout=30) as conn:
+        h = conn.request(raw("/sync", "m16.bin", method="HEAD"), head_request=True)
+        assert h.status == 200 and h.header("content-length") == str(len(data)) and h.body == b""
+        assert h.header("etag") == etag
+        h = conn.request(raw("/sync", "m16.bin", "Range: bytes=0-9\r\n", method="HEAD"), head_request=True)
+        assert h.status == 200 and h.header("content-length") == str(len(data))  # HEAD ignores Range
+        assert conn.request(raw("/sync", "m16.bin", f"If-None-Match: {etag}\r\n")).status == 304
+        assert conn.request(raw("/async", "m16.bin", f"If-Modified-Since: {lm}\r\n")).status == 304
+        assert counters(server.base) == before  # nothing was sent by sendfile
+        # nothing stray was written after the bodiless answers: the next GET is in step
+        r = conn.request(raw("/sync", "m16.bin"))
+        assert r.status == 200 and sha(r.body) == sha(data)
+    after = counters(server.base)
+    assert after["responses"] - before["responses"] == 1
+    assert after["bytes"] - before["bytes"] == len(data)
+
+
+def test_file_response_over_tls_and_http2_keeps_the_read_path(serve, big_root, big_contents, tmp_path):
+    data = big_contents["m16.bin"]
+    cert = make_cert()
+    cert_path, key_path = cert.write(tmp_path)
+    run = {"https": True, "tls_cert_path": str(cert_path), "tls_key_path": str(key_path), "http2": True}
+    tls = serve(APP, str(big_root), env={"FILE_RESPONSE_RUN": json.dumps(run)})
+    base = f"https://localhost:{tls.port}"
+    for http2 in (False, True):
+        with httpx.Client(verify=cert.client_context(), http1=not http2, http2=http2, timeout=30) as c:
+            for name in ("limit1.bin", "m16.bin"):
+                r = c.get(f"{base}/sync", params={"name": name})
+                assert r.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+                assert r.status_code == 200 and sha(r.content) == sha(big_contents[name])
+            r = c.get(f"{base}/async", params={"name": "m16.bin"}, headers={"Range": "bytes=-1"})
+            assert r.status_code == 206 and r.content == data[-1:]
+    assert counters(base, verify=cert.client_context()) == {"responses": 0, "bytes": 0}
+
+    plain = serve(APP, str(big_root))  # HTTP/1 and h2c on one port
+    with httpx.Client(http1=False, http2=True, timeout=30) as c:  # h2c, prior knowledge
+        r = c.get(plain.url("/sync"), params={"name": "m16.bin"})
+        assert r.http_version == "HTTP/2" and sha(r.content) == sha(data)
+    assert counters(plain.base)["responses"] == 0
+    with RawConn(plain.connect(), timeout=30) as conn:  # HTTP/1 on the same server: sendfile
+        assert sha(conn.request(raw("/sync", "m16.bin")).body) == sha(data)
+    assert counters(plain.base) == {"responses": 1, "bytes": len(data)}

@@ -1,6 +1,8 @@
 """Test app for tests/test_file_response.py: `FileResponse` served by the runtime
 (docs/internals/static-files.md#fileresponse), files under the directory given as argv[2];
-HTTP/1.1 and h2c on the same port."""
+HTTP/1.1 and h2c on the same port. The environment variable FILE_RESPONSE_RUN (a JSON object)
+adds app.run() keywords, e.g. TLS; GET /__stats returns server_stats()."""
+import json
 import os
 import sys
 
@@ -55,6 +57,11 @@ def bad_path():
     return FileResponse(os.path.join(ROOT, "a\0b"))
 
 
+@app.get("/__stats")
+def stats():
+    return viperhttp.server_stats()
+
+
 @app.middleware("http")
 async def wrap(request, call_next):
     resp = await call_next(request)
@@ -69,4 +76,5 @@ def wrapped(request):
 
 
 if __name__ == "__main__":
-    app.run(port=int(sys.argv[1]), http2=True)
+    run = {"http2": True, **json.loads(os.environ.get("FILE_RESPONSE_RUN") or "{}")}
+    app.run(port=int(sys.argv[1]), **run)

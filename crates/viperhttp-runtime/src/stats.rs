@@ -56,7 +56,8 @@ counters! {
     static_served,
     /// Static 304 answers.
     static_not_modified,
-    /// Static 200/206 bodies sent with sendfile(2) (docs/internals/static-files.md#sendfile).
+    /// Bodies sent with sendfile(2): a mount's 200/206 and a `FileResponse`'s
+    /// (docs/internals/static-files.md#sendfile).
     static_sendfile_responses,
     /// Bytes sent with sendfile(2).
     static_sendfile_bytes,

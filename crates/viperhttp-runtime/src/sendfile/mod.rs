@@ -1,5 +1,6 @@
 //! Zero-copy static bodies: sendfile(2) from the file to the socket, under hyper
-//! (docs/internals/static-files.md#sendfile).
+//! (docs/internals/static-files.md#sendfile). Users: static mounts (`service/pipeline.rs`) and
+//! `FileResponse` (`service/forward.rs`), both through `static_files`, which decides per file.
 //!
 //! hyper has no sendfile hook: hyperium/hyper#140 ("sendfile support", closed: "tricky with
 //! non-blocking IO, and doesn't work over HTTPS or with HTTP/2") and hyperium/hyper#3026
@@ -167,7 +168,8 @@ impl SendfileJobs {
 }
 
 /// Give `io` its sendfile layer. On a plain-TCP connection (and on Linux, with the sentinel
-/// region mapped) the connection gets a job FIFO, stored in `conn` for the static-file service;
+/// region mapped) the connection gets a job FIFO, stored in `conn` for static-file bodies (mounts
+/// and `FileResponse`);
 /// anywhere else the layer only passes writes through and `conn` gets none, so static bodies
 /// keep the read path.
 pub(crate) fn attach<IO: SendfileSocket>(

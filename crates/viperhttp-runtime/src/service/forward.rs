@@ -216,7 +216,7 @@ pub(super) async fn forward_to_python(
         FrameKind::File => {
             // Terminal by construction: the slot is already forgotten.
             guard.done = true;
-            file_reply(shared, guard.id, first, &parts.method, &parts.headers).await
+            file_reply(shared, conn, guard.id, first, &parts.method, &parts.headers).await
         }
         FrameKind::Data => build_response(shared, conn, first, slot, guard),
     }
@@ -224,9 +224,12 @@ pub(super) async fn forward_to_python(
 
 /// A `RESP_FILE` record (docs/internals/ipc.md §2): the runtime serves the file the app
 /// named, against this request's own method and headers (they never left this task,
-/// docs/internals/static-files.md#fileresponse). A bad record is the app's 500, logged.
+/// docs/internals/static-files.md#fileresponse), with sendfile(2) where a static mount's body
+/// would use it (`conn.sendfile`, docs/internals/static-files.md#sendfile). A bad record is the
+/// app's 500, logged.
 async fn file_reply(
     shared: &Shared,
+    conn: &ConnInfo,
     id: u32,
     first: Frame,
     method: &http::Method,
@@ -250,7 +253,15 @@ async fn file_reply(
         status,
         headers: app_headers(&first.headers, id),
     };
-    static_files::serve_file(&shared.gzip_cache, reply, method, req_headers).await
+    static_files::serve_file(
+        &shared.config.static_files,
+        &shared.gzip_cache,
+        reply,
+        method,
+        req_headers,
+        conn.sendfile.get(),
+    )
+    .await
 }
 
 /// Push to the request queue; when full, retry twice at once, then wait for

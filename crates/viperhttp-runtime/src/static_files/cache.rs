@@ -85,7 +85,7 @@ impl Default for FileCacheLimits {
 pub(crate) struct Cached {
     /// Size of the representation in bytes.
     pub(crate) size: u64,
-    /// Whole seconds of its mtime (clamped as in `serve.rs`).
+    /// Whole seconds of its mtime (clamped as in `representation.rs`).
     pub(crate) mtime: u64,
     pub(crate) etag: HeaderValue,
     pub(crate) last_modified: HeaderValue,
@@ -254,6 +254,18 @@ impl FileCache {
     /// Can a file of `size` bytes (or a sibling) be cached?
     pub(crate) fn fits(&self, size: u64) -> bool {
         self.enabled() && size <= self.inner.limits.max_file_bytes
+    }
+
+    /// Is a file of `size` bytes with a `.gz` sibling of `sibling` bytes (if any) one that a
+    /// mount caches, and so serves from memory, never by sendfile(2)? Both must fit. `FileResponse`
+    /// asks the same to send by sendfile exactly what a mount would
+    /// (docs/internals/static-files.md#sendfile).
+    pub(crate) fn holds(&self, size: u64, sibling: Option<u64>) -> bool {
+        self.fits(size)
+            && match sibling {
+                Some(s) => self.fits(s),
+                None => true,
+            }
     }
 
     fn shard(&self, key: &[u8]) -> &Mutex<Shard> {

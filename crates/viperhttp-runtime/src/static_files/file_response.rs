@@ -1,27 +1,35 @@
 //! `FileResponse`, served natively (docs/internals/static-files.md#fileresponse): the app
 //! returned a `RESP_FILE` record (docs/internals/ipc.md §2) naming a file; the runtime serves
-//! it through the same functions as a static mount (`serve.rs`: open, fstat, `.gz` sibling,
-//! conditionals, ranges, streamed body), against the headers of the request it answers,
-//! then merges the app's status and headers.
+//! it through the same functions as a static mount (`open.rs`: open, fstat, `.gz` sibling;
+//! `representation.rs`: which bytes; `respond.rs`: conditionals, ranges, streamed body),
+//! against the headers of the request it answers, then merges the app's status and headers.
 //!
 //! Differences from a mount, all deliberate (docs/internals/static-files.md#fileresponse):
 //! no containment check (the app chose the path), no open-file cache and no on-the-fly gzip
 //! (a `FileResponse` already went through Python; one blocking-pool hop is not what it
 //! costs), no `Cache-Control`, and no 405: any method gets the file, conditionals and ranges
 //! apply only to GET/HEAD with the app's status 200.
+//!
+//! The body goes out with sendfile(2) exactly when a mount's would
+//! (docs/internals/static-files.md#sendfile): on a plain-TCP HTTP/1 connection, for a file
+//! (and `.gz` sibling) that the mounts' open-file cache would not hold, so a file is sent the
+//! same way whether a mount or a handler names it. Smaller ones are read as before.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use http::header::{HeaderName, CONTENT_RANGE, CONTENT_TYPE, VARY};
 use http::{HeaderMap, Method, Response, StatusCode};
 
+use super::cache::FileCache;
 use super::content_type::content_type_for;
 use super::gzip::{accepts_gzip, GzipCache};
-use super::serve::{
-    choose_representation, not_found, open_contained, open_sibling, respond, run_blocking,
-    Conditions, Prepared,
-};
+use super::open::{open_contained, open_sibling};
+use super::representation::{choose_representation, Conditions};
+use super::respond::{not_found, respond, run_blocking, Prepared};
+use super::StaticConfig;
 use crate::body::ResponseBody;
+use crate::sendfile::SendfileJobs;
 
 /// What the app asked for: the record's path, status and headers (the runtime-owned framing
 /// headers already dropped by the caller).
@@ -38,11 +46,18 @@ pub struct FileReply {
 /// Serve a `FileResponse` for a request with `method` and `req_headers`. Must run inside a
 /// tokio runtime (500 otherwise). A path that is not an openable regular file → the native
 /// `404 Not Found` (logged), as a missing file under a mount.
+///
+/// `statics` is the server's static configuration: its open-file cache limits decide, as for
+/// a mount, which files are too small for sendfile(2). `sendfile` is the connection's FIFO when
+/// file bodies may go out with sendfile(2) ([`crate::service::ConnInfo::sendfile`]); `None`
+/// reads them (TLS, HTTP/2).
 pub async fn serve_file(
+    statics: &StaticConfig,
     cache: &GzipCache,
     reply: FileReply,
     method: &Method,
     req_headers: &HeaderMap,
+    sendfile: Option<&Arc<SendfileJobs>>,
 ) -> Response<ResponseBody> {
     let head = *method == Method::HEAD;
     // Conditionals and ranges only for GET/HEAD answered 200 (docs/internals/static-files.md
@@ -50,29 +65,46 @@ pub async fn serve_file(
     let conds = if reply.status == StatusCode::OK && (head || *method == Method::GET) {
         Conditions::from_headers(req_headers, head, false)
     } else {
-        let mut plain = Conditions::default();
-        plain.head = head;
-        plain.accepts_gzip = accepts_gzip(req_headers);
-        plain
+        Conditions {
+            head,
+            accepts_gzip: accepts_gzip(req_headers),
+            ..Conditions::default()
+        }
     };
     let cache = cache.clone();
+    let files = statics.file_cache.clone();
     let path = reply.path;
-    let mut resp = run_blocking(None, move || prepare_file(&path, &conds, &cache)).await;
+    let zero_copy = sendfile.is_some();
+    let mut resp = run_blocking(sendfile.cloned(), move || {
+        prepare_file(&path, conds, &cache, &files, zero_copy)
+    })
+    .await;
     merge(&mut resp, reply.status, reply.headers);
     resp
 }
 
 /// The blocking step: open, fstat, sibling, representation, conditionals, range.
-fn prepare_file(path: &Path, req: &Conditions, cache: &GzipCache) -> Prepared {
+/// `zero_copy`: the connection sends file bodies with sendfile(2).
+fn prepare_file(
+    path: &Path,
+    mut req: Conditions,
+    cache: &GzipCache,
+    files: &FileCache,
+    zero_copy: bool,
+) -> Prepared {
     let Some(opened) = open_contained(path, None).filter(|o| o.meta.is_file()) else {
         tracing::warn!(path = %path.display(), "FileResponse: no regular file at the path; answered 404");
         return not_found();
     };
     let sibling = open_sibling(path, None);
     let has_variant = sibling.is_some();
+    // sendfile(2) exactly when a mount would use it: a file the open-file cache would hold is
+    // served from memory there, so it is read here (docs/internals/static-files.md#sendfile).
+    req.zero_copy =
+        zero_copy && !files.holds(opened.meta.len(), sibling.as_ref().map(|s| s.meta.len()));
     // `compressible` false: a FileResponse gets a `.gz` sibling, never on-the-fly gzip.
-    let rep = choose_representation(opened, sibling, false, req, cache);
-    respond(rep, content_type_for(path), has_variant, req, None)
+    let rep = choose_representation(opened, sibling, false, &req, cache);
+    respond(rep, content_type_for(path), has_variant, &req, None)
 }
 
 /// Apply the app's status and headers to the native answer
@@ -150,7 +182,15 @@ mod tests {
             status: StatusCode::from_u16(status).unwrap(),
             headers: headers(app),
         };
-        let resp = serve_file(&GzipCache::default(), reply, &method, &headers(req)).await;
+        let resp = serve_file(
+            &StaticConfig::default(),
+            &GzipCache::default(),
+            reply,
+            &method,
+            &headers(req),
+            None,
+        )
+        .await;
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.unwrap().to_bytes().to_vec();
         (parts.status, parts.headers, body)
@@ -259,5 +299,97 @@ mod tests {
             assert_eq!((s, &b[..]), (StatusCode::NOT_FOUND, &b"Not Found"[..]));
             assert!(!h.contains_key("x-a"));
         }
+    }
+
+    /// A body that went out with sendfile(2) carries sentinel frames (never the file's bytes,
+    /// they leave at write time); the FIFO then holds one job per frame.
+    #[tokio::test]
+    async fn sendfile_exactly_where_a_mount_would_use_it() {
+        use crate::sendfile::SendfileJobs;
+        use crate::stats::ServerStats;
+        use std::sync::atomic::Ordering::Relaxed;
+
+        let d = dir("sendfile");
+        let limit = crate::static_files::MAX_CACHED_FILE_BYTES;
+        let write = |name: &str, len: u64| {
+            let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            std::fs::write(d.0.join(name), &data).unwrap();
+            (d.0.join(name), data)
+        };
+        let (at_limit, at_limit_data) = write("limit.bin", limit);
+        let (above, above_data) = write("above.bin", limit + 1);
+        let (big_sibling, _) = write("small.txt", 10);
+        write("small.txt.gz", limit + 1);
+
+        let stats = Arc::new(ServerStats::default());
+        let jobs = Arc::new(SendfileJobs::new(Arc::clone(&stats)));
+        let sent = || stats.static_sendfile_responses.load(Relaxed);
+        let run = |statics: StaticConfig,
+                   path: PathBuf,
+                   status: u16,
+                   method: Method,
+                   req: &'static [(&'static str, &'static str)],
+                   fifo: bool| {
+            let jobs = Arc::clone(&jobs);
+            async move {
+                let reply = FileReply {
+                    path,
+                    status: StatusCode::from_u16(status).unwrap(),
+                    headers: HeaderMap::new(),
+                };
+                let fifo = fifo.then_some(&jobs);
+                let resp = serve_file(
+                    &statics,
+                    &GzipCache::default(),
+                    reply,
+                    &method,
+                    &headers(req),
+                    fifo,
+                )
+                .await;
+                let status = resp.status();
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                (status, body)
+            }
+        };
+        let on = StaticConfig::default;
+
+        // Above the cache limit: sendfile, whole or ranged, for any status or method.
+        let (s, b) = run(on(), above.clone(), 200, Method::GET, &[], true).await;
+        assert_eq!((s, b.len() as u64, sent()), (StatusCode::OK, limit + 1, 1));
+        assert_eq!(jobs.len(), 1);
+        jobs.clear();
+        let range = &[("range", "bytes=5-1004")];
+        let (s, b) = run(on(), above.clone(), 200, Method::GET, range, true).await;
+        assert_eq!((s, b.len(), sent()), (StatusCode::PARTIAL_CONTENT, 1000, 2));
+        jobs.clear();
+        let (s, _) = run(on(), above.clone(), 201, Method::POST, &[], true).await;
+        assert_eq!((s, sent()), (StatusCode::CREATED, 3));
+        jobs.clear();
+        // A sibling above the limit keeps a small file out of the cache: sendfile too.
+        let gz = &[("accept-encoding", "gzip")];
+        run(on(), big_sibling.clone(), 200, Method::GET, gz, true).await;
+        assert_eq!(sent(), 4);
+        jobs.clear();
+        run(on(), big_sibling.clone(), 200, Method::GET, &[], true).await;
+        assert_eq!(sent(), 5);
+        jobs.clear();
+
+        // No body, a file the cache would hold, or no FIFO: the read path, the file's bytes.
+        let (s, b) = run(on(), above.clone(), 200, Method::HEAD, &[], true).await;
+        assert_eq!((s, b.len()), (StatusCode::OK, 0));
+        let (s, b) = run(on(), at_limit.clone(), 200, Method::GET, &[], true).await;
+        assert_eq!((s, &b[..]), (StatusCode::OK, &at_limit_data[..]));
+        let (s, b) = run(on(), above.clone(), 200, Method::GET, &[], false).await;
+        assert_eq!((s, &b[..]), (StatusCode::OK, &above_data[..]));
+        assert_eq!((sent(), jobs.len()), (5, 0));
+
+        // With the cache off a mount sends every file by sendfile; so does a FileResponse.
+        let off = StaticConfig::default().with_file_cache(crate::static_files::FileCacheLimits {
+            capacity_bytes: 0,
+            ..Default::default()
+        });
+        let (s, b) = run(off, at_limit, 200, Method::GET, &[], true).await;
+        assert_eq!((s, b.len() as u64, sent()), (StatusCode::OK, limit, 6));
     }
 }

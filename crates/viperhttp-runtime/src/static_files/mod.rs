@@ -27,7 +27,10 @@ mod file_body;
 mod file_response;
 mod gzip;
 mod mounts;
+mod open;
 mod range;
+mod representation;
+mod respond;
 mod serve;
 
 #[cfg(test)]
@@ -48,7 +51,8 @@ pub use content_type::content_type_for;
 pub use file_response::{serve_file, FileReply};
 pub use gzip::{accepts_gzip, GzipCache, DEFAULT_GZIP_CACHE_BYTES};
 pub use mounts::{MountError, StaticMounts, MAX_DIR_MOUNTS, MAX_FILE_MOUNTS};
-pub use serve::{none_match_hits, serve};
+pub use respond::none_match_hits;
+pub use serve::serve;
 
 /// Default `static_max_age` (`VHTTP_STATIC_CACHE_MAX_AGE`): seconds in
 /// `Cache-Control: public, max-age=N`; 0 disables the header.
