@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .typed import TypedPlan
 
 __all__ = ["Router", "RouteDef", "RoutePlan", "RouteDecorators", "current_request_var", "call_route",
-           "resolve_dep_call", "join_path", "fill_query", "merge_query", "inject", "set_dep_resolver"]
+           "resolve_dep_call", "join_path", "fill_query", "merge_query", "set_dep_resolver"]
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 
