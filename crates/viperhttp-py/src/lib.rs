@@ -1,6 +1,7 @@
 //! `viperhttp._native`: the PyO3 extension, the only crate that touches Python.
 //! This file only registers functions; each concern lives in its own module.
 
+mod allocator;
 mod bridge;
 mod errors;
 mod json;
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    allocator::configure();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // Runtime records are queued from the start (a mount's WARN comes before run()).
     viperhttp_runtime::log_forward::install();

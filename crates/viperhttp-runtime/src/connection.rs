@@ -29,7 +29,7 @@ use crate::tls::TlsLayer;
 pub(crate) struct ConnCtx {
     pub(crate) shared: Arc<Shared>,
     pub(crate) h1: http1::Builder,
-    pub(crate) guard_limits: GuardLimits,
+    pub(crate) guard_limits: Arc<GuardLimits>,
     /// Set when HTTP/2 is on.
     pub(crate) h2: Option<H2Server>,
     /// Set when TLS is on.
@@ -48,19 +48,22 @@ pub(crate) struct ConnCtx {
 pub(crate) async fn serve_connection(ctx: Arc<ConnCtx>, stream: TcpStream, peer: SocketAddr) {
     match &ctx.tls {
         None => sniffed(&ctx, stream, peer, false).await,
-        Some(tls) => {
-            let Some(accepted) = Box::pin(tls.accept(stream)).await else {
-                return;
-            };
-            match (&ctx.h2, accepted.h2) {
-                (Some(h2), true) => {
-                    let conn = conn_info(peer, &ctx.shared, true);
-                    Box::pin(h2.serve(ctx.shared.clone(), conn, accepted.stream, ctx.stop.clone()))
-                        .await
-                }
-                _ => Box::pin(sniffed(&ctx, accepted.stream, peer, true)).await,
-            }
+        // The whole TLS branch is boxed, not only its awaits: the accepted `TlsStream` (~1.2 KiB)
+        // held across them would otherwise sit in every plain connection's future too.
+        Some(tls) => Box::pin(serve_tls(&ctx, tls, stream, peer)).await,
+    }
+}
+
+async fn serve_tls(ctx: &Arc<ConnCtx>, tls: &TlsLayer, stream: TcpStream, peer: SocketAddr) {
+    let Some(accepted) = Box::pin(tls.accept(stream)).await else {
+        return;
+    };
+    match (&ctx.h2, accepted.h2) {
+        (Some(h2), true) => {
+            let conn = conn_info(peer, &ctx.shared, true);
+            Box::pin(h2.serve(ctx.shared.clone(), conn, accepted.stream, ctx.stop.clone())).await
         }
+        _ => Box::pin(sniffed(ctx, accepted.stream, peer, true)).await,
     }
 }
 
@@ -79,7 +82,28 @@ fn conn_info(peer: SocketAddr, shared: &Shared, tls: bool) -> Arc<ConnInfo> {
 /// with GOAWAY `HTTP_1_1_REQUIRED` when HTTP/2 is off), anything else as HTTP/1.
 /// The connection is registered for idle eviction while it waits for them, as
 /// an HTTP/1 connection waiting for its first head is.
-async fn sniffed<IO>(ctx: &Arc<ConnCtx>, mut io: IO, peer: SocketAddr, tls: bool)
+async fn sniffed<IO>(ctx: &Arc<ConnCtx>, io: IO, peer: SocketAddr, tls: bool)
+where
+    IO: AsyncRead + AsyncWrite + SendfileSocket + Unpin + Send + 'static,
+{
+    let conn = conn_info(peer, &ctx.shared, tls);
+    let conn_id = ctx.registry.insert(&conn.guard);
+    // HTTP/1 is served here, after `choose` has returned: the sniffing state (its buffer, the
+    // h2c inspection) is then dead and takes no room in a long-lived connection's future.
+    if let Some(io) = choose(ctx, io, &conn, conn_id).await {
+        serve_h1(ctx, io, conn).await;
+    }
+    ctx.registry.remove(conn_id);
+}
+
+/// Sniff the first bytes and serve every kind but HTTP/1 (HTTP/2, h2c, the refusal of HTTP/2);
+/// for HTTP/1, the IO with the sniffed bytes in front.
+async fn choose<IO>(
+    ctx: &Arc<ConnCtx>,
+    mut io: IO,
+    conn: &Arc<ConnInfo>,
+    conn_id: u64,
+) -> Option<Prefixed<IO>>
 where
     IO: AsyncRead + AsyncWrite + SendfileSocket + Unpin + Send + 'static,
 {
@@ -87,44 +111,41 @@ where
         0 => None,
         ms => Some(Instant::now() + Duration::from_millis(ms)),
     };
-    let conn = conn_info(peer, &ctx.shared, tls);
-    let conn_id = ctx.registry.insert(&conn.guard);
     let mut buf = BytesMut::new();
     let mark = |waiting| conn.guard.mark_first_read(waiting);
     let kind = tokio::select! {
         kind = sniff(&mut io, &mut buf, deadline, &mark) => kind,
         _ = std::future::poll_fn(|cx| conn.guard.poll_evicted(cx)) => Sniffed::Closed,
     };
-    if let (Sniffed::Http1, Some(h2), false) = (&kind, &ctx.h2, tls) {
+    if let (Sniffed::Http1, Some(h2), false) = (&kind, &ctx.h2, conn.tls) {
         match upgrade::inspect(&buf) {
             H2c::No => {}
             H2c::BadSettings => {
                 ServerStats::bump(&ctx.shared.stats.parse_errors);
                 let _ = io.write_all(upgrade::BAD_SETTINGS).await;
                 let _ = io.shutdown().await;
-                ctx.registry.remove(conn_id);
-                return;
+                return None;
             }
             H2c::Upgrade { head_len, headers } => {
                 ctx.registry.remove(conn_id);
                 if io.write_all(upgrade::SWITCHING).await.is_err() {
-                    return;
+                    return None;
                 }
                 let rest = buf.split_off(head_len).freeze();
                 let io = AfterSettings::new(Prefixed::new(rest, io), headers);
-                Box::pin(h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())).await;
-                return;
+                Box::pin(h2.serve(ctx.shared.clone(), conn.clone(), io, ctx.stop.clone())).await;
+                return None;
             }
         }
     }
     let io = Prefixed::new(buf.freeze(), io);
     match (kind, &ctx.h2) {
-        (Sniffed::Http1, _) => serve_h1(ctx, io, conn).await,
+        (Sniffed::Http1, _) => return Some(io),
         (Sniffed::Closed, _) => {}
         (Sniffed::Http2, Some(h2)) => {
             // HTTP/2 connections are not evicted (docs/internals/tls-http2.md).
             ctx.registry.remove(conn_id);
-            Box::pin(h2.serve(ctx.shared.clone(), conn, io, ctx.stop.clone())).await
+            Box::pin(h2.serve(ctx.shared.clone(), conn.clone(), io, ctx.stop.clone())).await
         }
         (Sniffed::Http2, None) => {
             ServerStats::bump(&ctx.shared.stats.http2_err_http11_required);
@@ -132,5 +153,5 @@ where
             Box::pin(refuse_http2(io)).await
         }
     }
-    ctx.registry.remove(conn_id);
+    None
 }

@@ -395,7 +395,7 @@ async fn serve(
     let ctx = Arc::new(ConnCtx {
         shared: shared.clone(),
         h1: builder,
-        guard_limits,
+        guard_limits: Arc::new(guard_limits),
         h2: shared
             .config
             .http2

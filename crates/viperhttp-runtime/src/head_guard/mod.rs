@@ -258,7 +258,8 @@ enum ReadOutcome {
 pub struct GuardedIo<T> {
     inner: T,
     conn: Arc<ConnGuard>,
-    limits: GuardLimits,
+    /// Shared by every connection of a server: a parked connection's state stays small.
+    limits: Arc<GuardLimits>,
     /// Bytes taken from the socket and not yet given to hyper:
     /// `rbuf[..ready]` deliverable, the rest a partial head (phase `Head`) or
     /// held bytes (phase `Hold`).
@@ -310,12 +311,12 @@ impl<T> std::fmt::Debug for GuardedIo<T> {
 
 impl<T> GuardedIo<T> {
     /// Wrap a freshly accepted stream (the header deadline starts now).
-    pub fn new(inner: T, conn: Arc<ConnGuard>, limits: GuardLimits) -> Self {
+    pub fn new(inner: T, conn: Arc<ConnGuard>, limits: impl Into<Arc<GuardLimits>>) -> Self {
         let now = Instant::now();
         GuardedIo {
             inner,
             conn,
-            limits,
+            limits: limits.into(),
             rbuf: BytesMut::new(),
             ready: 0,
             phase: Phase::Head,

@@ -82,6 +82,7 @@ impl<T> GuardedIo<T> {
         }
         // Release the capacity of past buffered reads; the next read allocates what it needs.
         self.rbuf = BytesMut::new();
+        self.head.release();
         self.conn.release_idle_memory();
         self.parked = true;
         self.conn

@@ -234,6 +234,12 @@ impl HeadScanner {
         };
     }
 
+    /// Forget the current head and the field vector's allocation (a parked connection keeps
+    /// no buffer).
+    pub(crate) fn release(&mut self) {
+        *self = HeadScanner::new();
+    }
+
     /// Bytes of the current head already scanned.
     pub(crate) fn scanned(&self) -> usize {
         self.len
