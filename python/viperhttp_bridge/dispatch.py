@@ -268,7 +268,12 @@ class Bridge:
             yielded = ctx.run(coro.send, None)
         except StopIteration as done:
             self.eager_done += 1
-            self._deliver(item[0], request, done.value)
+            result = done.value
+            # The same plain-result shortcut as `handle_inline` (no `_deliver` round for a dict).
+            if type(result) in _PLAIN_RESULTS and not (type(result) is dict and "stream" in result):
+                self._send_plain(item[0], request, result)
+            else:
+                self._deliver(item[0], request, result)
             return
         except SystemExit as exc:
             self.interpreter_exit(exc)
