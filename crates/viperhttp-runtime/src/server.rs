@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 use viperhttp_ipc::Ipc;
 
 use crate::config::RuntimeConfig;
-use crate::connection::{serve_connection, ConnCtx};
+use crate::connection::{spawn_connection, ConnCtx, ConnSlot};
 use crate::head_guard::{ConnGuard, GuardLimits, Idle};
 use crate::http2::H2Server;
 use crate::pending::{dispatch_responses, sweep_timeouts, Pending};
@@ -447,15 +447,12 @@ async fn serve(
             .stats
             .event_conn_peak
             .fetch_max(open, Ordering::Relaxed);
-        let ctx = ctx.clone();
-        let alive = alive_tx.clone();
-        tokio::spawn(async move {
-            let stats = ctx.shared.stats.clone();
-            serve_connection(ctx, stream, peer).await;
-            drop(alive);
-            stats.connections_open.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
-        });
+        let slot = ConnSlot {
+            stats: shared.stats.clone(),
+            _alive: alive_tx.clone(),
+            _permit: permit,
+        };
+        spawn_connection(ctx.clone(), stream, peer, slot);
     }
     drop(ctx);
     drop(listener);
