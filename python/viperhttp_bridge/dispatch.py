@@ -268,12 +268,7 @@ class Bridge:
             yielded = ctx.run(coro.send, None)
         except StopIteration as done:
             self.eager_done += 1
-            result = done.value
-            # The same plain-result shortcut as `handle_inline` (no `_deliver` round for a dict).
-            if type(result) in _PLAIN_RESULTS and not (type(result) is dict and "stream" in result):
-                self._send_plain(item[0], request, result)
-            else:
-                self._deliver(item[0], request, result)
+            self._deliver(item[0], request, done.value)
             return
         except SystemExit as exc:
             self.interpreter_exit(exc)
@@ -429,6 +424,11 @@ class Bridge:
 
     # -- results ---------------------------------------------------------
     def _deliver(self, rid: int, request: Any, result: Any) -> None:
+        # A plain value (the common case, for every caller: eager finish, worker, inline) is
+        # sent at once; the same test `handle_inline` makes before it looks for a coroutine.
+        if type(result) in _PLAIN_RESULTS and not (type(result) is dict and "stream" in result):
+            self._send_plain(rid, request, result)
+            return
         if type(result) is tuple:
             # `(StreamingResponse(...), 201)`: the status tuple is resolved first so a stream
             # inside it is still streamed (docs/internals/requests-responses.md).

@@ -44,9 +44,24 @@ pub(crate) struct ConnCtx {
 /// dropped at the runtime's end): the connection is counted closed, its `max_connections` permit
 /// returns, and the stop sequence stops waiting for it.
 pub(crate) struct ConnSlot {
-    pub(crate) stats: Arc<ServerStats>,
-    pub(crate) _alive: mpsc::Sender<()>,
-    pub(crate) _permit: OwnedSemaphorePermit,
+    stats: Arc<ServerStats>,
+    _alive: mpsc::Sender<()>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl ConnSlot {
+    /// Taken when the connection is accepted (and counted open).
+    pub(crate) fn new(
+        stats: Arc<ServerStats>,
+        alive: mpsc::Sender<()>,
+        permit: OwnedSemaphorePermit,
+    ) -> Self {
+        ConnSlot {
+            stats,
+            _alive: alive,
+            _permit: permit,
+        }
+    }
 }
 
 impl Drop for ConnSlot {
@@ -91,7 +106,6 @@ async fn serve_tls(
     };
     match (&ctx.h2, accepted.h2) {
         (Some(h2), true) => {
-            let _slot = slot;
             Box::pin(h2.serve(ctx.shared.clone(), conn, accepted.stream, ctx.stop.clone())).await
         }
         _ => Box::pin(sniffed(ctx.clone(), accepted.stream, conn, slot)).await,
@@ -128,6 +142,7 @@ where
     IO: AsyncRead + AsyncWrite + SendfileSocket + Unpin + Send + 'static,
 {
     async move {
+        // Moved in and held to the end: an unused capture would be dropped at once.
         let _slot = slot;
         let conn_id = ctx.registry.insert(&conn.guard);
         // HTTP/1 is served here, after `choose` has returned: the sniffing state (its buffer,

@@ -447,11 +447,7 @@ async fn serve(
             .stats
             .event_conn_peak
             .fetch_max(open, Ordering::Relaxed);
-        let slot = ConnSlot {
-            stats: shared.stats.clone(),
-            _alive: alive_tx.clone(),
-            _permit: permit,
-        };
+        let slot = ConnSlot::new(shared.stats.clone(), alive_tx.clone(), permit);
         spawn_connection(ctx.clone(), stream, peer, slot);
     }
     drop(ctx);
