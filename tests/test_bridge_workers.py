@@ -132,6 +132,48 @@ def test_error_in_the_eager_step_is_a_500_and_the_bridge_goes_on(serve, loop):
     assert request(port, "/async/nowait").status == 200
 
 
+@LOOPS
+@pytest.mark.parametrize("ms", ["0", "20"], ids=["eager", "after-suspension"])
+def test_bare_coroutine_errors_go_to_the_exception_handlers(serve, loop, ms):
+    """A dependency-free `async def` handler runs without a wrapper coroutine; what it raises,
+    in its first step or on a worker after suspending, still goes through the app's
+    exception handlers: HTTPException, a sync handler, an async one (which suspends too),
+    and the logged 500."""
+    port = start(serve, loop).port
+    r = request(port, f"/async/errors?kind=http&ms={ms}")
+    assert r.status == 409 and r.json() == {"detail": "conflict http"}, r.summary()
+    r = request(port, f"/async/errors?kind=teapot&ms={ms}")
+    assert (r.status, r.body) == (418, b"handled bare"), r.summary()
+    r = request(port, f"/async/errors?kind=async_teapot&ms={ms}")
+    assert r.status == 418 and r.json() == {"async_handled": "bare", "current": True}, r.summary()
+    r = request(port, f"/async/errors?kind=value&ms={ms}")
+    assert r.status == 500 and b"boom" not in r.body, r.summary()
+    assert request(port, "/async/nowait").status == 200
+
+
+@LOOPS
+@pytest.mark.parametrize("ms", ["0", "20"], ids=["eager", "after-suspension"])
+def test_bare_coroutine_sees_its_request_as_current(serve, loop, ms):
+    port = start(serve, loop).port
+    results = burst(port, [f"/async/current?ms={ms}&i={i}" for i in range(6)])
+    assert statuses(results) == [200] * 6, brief(results)
+    for r in results:
+        assert r.json() == {"before": True, "after": True, "path": "/async/current"}, r.summary()
+
+
+def test_bare_coroutine_queued_for_a_worker_gets_the_same_treatment(serve):
+    """With the only worker busy, the next request waits unstarted in the bridge queue and a
+    worker runs its first step (`_work`): errors and the current request as in the eager case."""
+    port = start(serve, bridge_min_workers=1, bridge_max_workers=1).port
+    results = burst(port, ["/async/sleep?ms=300&tag=a", "/async/errors?kind=teapot", "/async/current",
+                           "/async/errors?kind=async_teapot"], stagger=0.05)
+    assert statuses(results) == [200, 200, 418, 418], brief(results)
+    assert results[1].body == b"handled bare", brief(results)
+    assert results[2].json()["before"] is True, brief(results)
+    assert results[3].json()["current"] is True, brief(results)
+    assert results[1].t_send + results[1].elapsed >= results[0].t_send + 0.28, brief(results)
+
+
 def test_async_requests_wait_for_a_worker_when_every_worker_is_suspended(serve):
     """The limits keep their meaning for coroutines that suspend: with one worker busy,
     the next async request is not started before that worker frees (FIFO queue)."""

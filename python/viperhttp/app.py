@@ -132,6 +132,10 @@ class ViperHTTP(RouteDecorators):
 
         Returns the handler's raw result, a response dict, or an awaitable producing either;
         never raises for app errors. `_in_chain` is set by the innermost `call_next`.
+        Outside a middleware chain, an `async def` route with nothing to run after the handler
+        (`RoutePlan.bare_async`) returns the handler's own coroutine: its caller, the bridge, runs
+        it with `current_request_var` set and passes what it raises to `_handle_error`
+        (docs/internals/bridge.md, "Eager start").
         """
         if self._middleware_on and not _in_chain:
             return _run_chain(self, request)
@@ -165,7 +169,20 @@ class ViperHTTP(RouteDecorators):
                 if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
                     warn_if_slow(plan, started)
                 _cv_reset(token)
-        return call_route(plan, request, params, self._exception_handlers)
+        if plan.simple_async and not _in_chain:
+            # The bare coroutine (see above): made here, its first line runs in the bridge.
+            if request.query and plan.takes_query:
+                params = merge_query(plan, dict(params), request.query_params)
+            try:
+                return plan.handler(**params)
+            except Exception as exc:  # an async callable that failed before making its coroutine
+                return handle_exception(self._exception_handlers, request, exc)
+        return call_route(plan, request, params, self._exception_handlers, not _in_chain)
+
+    def _handle_error(self, request: Any, exc: Exception) -> Any:
+        """What the app's exception handlers make of `exc`, raised by a bare handler coroutine
+        (see `_handle`): a result, or an awaitable producing one."""
+        return handle_exception(self._exception_handlers, request, exc)
 
     # --- routing ---------------------------------------------------------------------------
 

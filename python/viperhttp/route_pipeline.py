@@ -69,8 +69,13 @@ def fill_query(plan: RoutePlan, request: Any, params: Dict[str, Any], kwargs: Di
     return None
 
 
-def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: Dict[type, HandlerEntry]) -> Any:
-    """The general route path: query spec → deps → handler → errors. May return an awaitable."""
+def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: Dict[type, HandlerEntry],
+               bare: bool = False) -> Any:
+    """The general route path: query spec → deps → handler → errors. May return an awaitable.
+
+    `bare`: the caller takes a `bare_async` route's own coroutine, which raises the handler's
+    errors and expects `current_request_var` set by whoever runs it (the bridge,
+    docs/internals/bridge.md "Eager start"); otherwise `_run_async` wraps it."""
     kwargs = plan.path_kwargs(params)
     invalid = fill_query(plan, request, params, kwargs)
     if invalid is not None:
@@ -87,6 +92,11 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
         plan.inject(request, kwargs)
         if plan.blocking:
             return run_pipeline(plan, request, kwargs, handlers)
+        if bare and plan.bare_async:
+            try:
+                return plan.handler(**kwargs)
+            except Exception as exc:  # an async callable that failed before making its coroutine
+                return handle_exception(handlers, request, exc)
         return _run_async(plan, request, kwargs, handlers)
     plan.inject(request, kwargs)
     token = _cv_set(request)

@@ -345,7 +345,8 @@ class RoutePlan:
 
     __slots__ = ("handler", "method", "path", "meta", "is_async", "simple", "accepts", "var_kw",
                  "takes_query", "request_args", "bg_args", "query", "deps", "deps_spec", "uses_cache",
-                 "typed", "response", "blocking", "options", "slow_warned", "injects", "path_raw")
+                 "typed", "response", "blocking", "options", "slow_warned", "injects", "path_raw",
+                 "bare_async", "simple_async")
 
     def __init__(self, route: RouteDef, sync_threadpool: bool = False) -> None:
         compiled = _compile(route)
@@ -389,6 +390,12 @@ class RoutePlan:
         # The inline fast path of `_handle`: nothing to do but path/query kwargs and the call.
         self.simple = not (self.is_async or self.query or self.deps or self.request_args or self.bg_args
                            or self.typed or self.response)
+        # An `async def` handler with nothing to run after it (no dependencies to tear down, no
+        # response plan): the bridge steps the handler's own coroutine, no wrapper around it
+        # (docs/internals/bridge.md, "Eager start").
+        self.bare_async = coroutine and not (self.deps or self.typed or self.response)
+        # ... and nothing to do before it either: `_handle`'s async twin of `simple`.
+        self.simple_async = self.bare_async and not (self.query or self.request_args or self.bg_args)
 
     def path_kwargs(self, params: Dict[str, Any]) -> Dict[str, Any]:
         """The path parameters as the first kwargs. A typed route passes only those the handler

@@ -25,6 +25,7 @@ from viperhttp._native import BackpressureError
 from viperhttp.diagnostics import forward_native_logs as _forward_logs
 from viperhttp.diagnostics import refresh_access_log
 from viperhttp.exceptions import report_unhandled
+from viperhttp.route_pipeline import current_request_var
 
 from .knobs import BridgeKnobs
 from .streaming import run_stream
@@ -39,9 +40,12 @@ except ImportError:  # pragma: no cover - an interpreter without them runs every
     _enter_task = _leave_task = None  # type: ignore[assignment]
 
 _CoroutineType = types.CoroutineType
-_copy_context = contextvars.copy_context
+_step = _native._step_coroutine
+_cv_set = current_request_var.set
+_cv_reset = current_request_var.reset
 
-_PLAIN_RESULTS = (dict, str, bytes, list, type(None), int, float, bytearray)
+#: A set, not a tuple: `in` on a tuple compares a coroutine's type with all eight (~80 ns).
+_PLAIN_RESULTS = frozenset((dict, str, bytes, list, type(None), int, float, bytearray))
 _INTERNAL_ERROR = {
     "__vhttp_response__": True,
     "status_code": 500,
@@ -147,6 +151,7 @@ class Bridge:
         self.knobs = knobs
         self._from_native: Callable[..., Any] = Request._from_native
         self._handle: Callable[[Any], Any] = app._handle
+        self._handle_error: Callable[[Any, Exception], Any] = app._handle_error
         self._send = _native._send_result
         self._poll = _native._poll_batch
         self._eager = _enter_task is not None
@@ -256,7 +261,6 @@ class Bridge:
         """Run the coroutine's first step now, as the task of the idle worker that takes it
         over if it suspends (docs/internals/bridge.md#eager-start)."""
         worker = self.idle[-1]
-        ctx = _copy_context()
         loop = self.loop
         try:
             _enter_task(loop, worker.task)
@@ -265,21 +269,28 @@ class Bridge:
             return
         self.workers_busy += 1
         try:
-            yielded = ctx.run(coro.send, None)
-        except StopIteration as done:
-            self.eager_done += 1
-            self._deliver(item[0], request, done.value)
-            return
+            # Native: a fresh context with the request set, the first step, and the return
+            # value read without instantiating a StopIteration.
+            ctx, yielded = _step(coro, current_request_var, request)
         except SystemExit as exc:
             self.interpreter_exit(exc)
             return
-        except BaseException as exc:  # run_pipeline converts app errors; this is a bug path
+        except Exception as exc:  # a bare handler coroutine raised: the app's exception handlers
+            ctx, yielded = None, self._app_error(request, exc)
+            if type(yielded) is _CoroutineType:  # an async exception handler: a worker runs it
+                self._enqueue((item, request, yielded, None, None))
+                return
+        except BaseException as exc:  # KeyboardInterrupt and the like: a bug path
             log.error("http_worker_error %r", exc, exc_info=True)
             self._send_safe(item[0], _INTERNAL_ERROR)
             return
         finally:
             _leave_task(loop, worker.task)
             self.workers_busy -= 1  # a suspended coroutine is counted again by its worker
+        if ctx is None:
+            self.eager_done += 1
+            self._deliver(item[0], request, yielded)
+            return
         if self.idle[-1] is worker:
             self.idle.pop()
         else:  # pragma: no cover - the handler's first step re-entered the bridge
@@ -408,19 +419,28 @@ class Bridge:
         if request is None:
             request = self._from_native(*item)
             result = self._handle(request)
-        if ctx is not None:  # started eagerly, suspended on `first`
-            result = await _Resume(result, first, ctx)
-        elif type(result) is _CoroutineType:  # each request in its own context, as a task would be
-            ctx = _copy_context()
-            try:
-                first = ctx.run(result.send, None)
-            except StopIteration as done:
-                result = done.value
-            else:
+        try:
+            if ctx is not None:  # started eagerly, suspended on `first`
                 result = await _Resume(result, first, ctx)
-        elif hasattr(result, "__await__"):
-            result = await result
+            elif type(result) is _CoroutineType:  # each request in its own context, as a task would be
+                ctx, first = _step(result, current_request_var, request)
+                result = first if ctx is None else await _Resume(result, first, ctx)
+            elif hasattr(result, "__await__"):
+                result = await result
+        except Exception as exc:  # a bare handler coroutine raised: the app's exception handlers
+            _cv_set(request)  # in the worker task's own context; the next step sets its own
+            result = self._handle_error(request, exc)
+            if inspect.isawaitable(result):
+                result = await result
         self._deliver(rid, request, result)
+
+    def _app_error(self, request: Any, exc: Exception) -> Any:
+        """`App._handle_error` with the request current, as it would be inside the coroutine."""
+        token = _cv_set(request)
+        try:
+            return self._handle_error(request, exc)
+        finally:
+            _cv_reset(token)
 
     # -- results ---------------------------------------------------------
     def _deliver(self, rid: int, request: Any, result: Any) -> None:

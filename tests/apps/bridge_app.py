@@ -130,6 +130,43 @@ async def async_raise():
     raise RuntimeError("boom in the eager step")
 
 
+# --- a bare handler coroutine (no wrapper): errors and the current request, before and after a
+# suspension (docs/internals/bridge.md, "Eager start") ------------------------------------------
+
+
+class AsyncTeapot(Exception):
+    pass
+
+
+@app.exception_handler(AsyncTeapot)
+async def async_teapot_handler(request, exc):
+    await asyncio.sleep(0.001)  # an async handler that suspends: a worker finishes it
+    return Response(status_code=418, body={"async_handled": str(exc),
+                                           "current": viperhttp.current_request() is request})
+
+
+@app.get("/async/errors")
+async def async_errors(kind="http", ms="0"):
+    if int(ms):
+        await asyncio.sleep(int(ms) / 1000)
+    if kind == "http":
+        raise viperhttp.HTTPException(409, "conflict " + kind)
+    if kind == "teapot":
+        raise Teapot("bare")
+    if kind == "async_teapot":
+        raise AsyncTeapot("bare")
+    raise ValueError("boom in a bare coroutine")
+
+
+@app.get("/async/current")
+async def async_current(request, ms="0"):
+    """`current_request()` inside a bare coroutine: before and after a suspension."""
+    before = viperhttp.current_request() is request
+    if int(ms):
+        await asyncio.sleep(int(ms) / 1000)
+    return {"before": before, "after": viperhttp.current_request() is request, "path": request.path}
+
+
 @app.get("/sync/sleep")
 def sync_sleep(ms="0", tag=""):
     time.sleep(int(ms) / 1000)

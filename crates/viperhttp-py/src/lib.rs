@@ -3,6 +3,7 @@
 
 mod allocator;
 mod bridge;
+mod eager;
 mod errors;
 mod json;
 mod knobs;
@@ -52,6 +53,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::send_response, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::stream_send, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_stream_credit, m)?)?;
+    m.add_function(wrap_pyfunction!(eager::_step_coroutine, m)?)?;
     m.add_function(wrap_pyfunction!(serialise::normalize, m)?)?;
     m.add_function(wrap_pyfunction!(serialise::serialize_response, m)?)?;
     m.add_function(wrap_pyfunction!(serialise::split_status_tuple, m)?)?;
