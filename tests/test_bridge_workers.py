@@ -161,16 +161,35 @@ def test_bare_coroutine_sees_its_request_as_current(serve, loop, ms):
         assert r.json() == {"before": True, "after": True, "path": "/async/current"}, r.summary()
 
 
+@LOOPS
+@pytest.mark.parametrize("ms", ["0", "20"], ids=["eager", "after-suspension"])
+def test_typed_bare_coroutine_gets_its_parameters_and_response_plan(serve, loop, ms):
+    port = start(serve, loop).port
+    r = request(port, f"/typed/async/7?ms={ms}")
+    assert r.status == 201 and r.json() == {"n": 7, "tag": "ok"}, r.summary()
+    r = request(port, f"/typed/async-text?ms={ms}")
+    assert (r.status, r.header("content-type"), r.body) == (202, TEXT, b"text"), r.summary()
+    r = request(port, f"/typed/async/x?ms={ms}")
+    assert r.status == 422 and r.json()["detail"][0]["loc"] == ["path", "n"], r.summary()
+    r = request(port, f"/typed/async/7?ms={ms}&kind=bad")
+    assert r.status == 500 and b"not a number" not in r.body, r.summary()
+    r = request(port, f"/typed/async/7?ms={ms}&kind=async_teapot")
+    assert r.status == 418 and r.json() == {"async_handled": "typed", "current": True}, r.summary()
+
+
 def test_bare_coroutine_queued_for_a_worker_gets_the_same_treatment(serve):
     """With the only worker busy, the next request waits unstarted in the bridge queue and a
     worker runs its first step (`_work`): errors and the current request as in the eager case."""
     port = start(serve, bridge_min_workers=1, bridge_max_workers=1).port
     results = burst(port, ["/async/sleep?ms=300&tag=a", "/async/errors?kind=teapot", "/async/current",
-                           "/async/errors?kind=async_teapot"], stagger=0.05)
-    assert statuses(results) == [200, 200, 418, 418], brief(results)
+                           "/async/errors?kind=async_teapot", "/typed/async/3", "/typed/async/3?kind=async_teapot"],
+                    stagger=0.05)
+    assert [r.status for r in results] == [200, 418, 200, 418, 201, 418], brief(results)
     assert results[1].body == b"handled bare", brief(results)
     assert results[2].json()["before"] is True, brief(results)
     assert results[3].json()["current"] is True, brief(results)
+    assert results[4].json() == {"n": 3, "tag": "ok"}, brief(results)
+    assert results[5].json()["async_handled"] == "typed", brief(results)
     assert results[1].t_send + results[1].elapsed >= results[0].t_send + 0.28, brief(results)
 
 

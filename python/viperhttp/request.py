@@ -14,7 +14,7 @@ more than the parsing it would guard).
 from __future__ import annotations
 
 import json as _json
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from viperhttp._native import percent_decode as _percent_decode
 from viperhttp.exceptions import HTTPException
@@ -302,6 +302,9 @@ class Request:
     #: `_path_params`: the storage behind `path_params` (None until set or read).
     _route: Optional[Tuple[str, str, int, Dict[str, Any]]]
     _path_params: Optional[Dict[str, Any]]
+    #: The route's response plan for a bare handler coroutine's return value, set by
+    #: `call_route` for the bridge (docs/internals/bridge.md#bare-coroutine); None for the rest.
+    _finish: Optional[Callable[[Any], Any]] = None
 
     _background: Any = None  # the framework's BackgroundTasks, read by the bridge
     _headers: Optional[Headers] = None

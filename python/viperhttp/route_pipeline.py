@@ -73,9 +73,10 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
                bare: bool = False) -> Any:
     """The general route path: query spec → deps → handler → errors. May return an awaitable.
 
-    `bare`: the caller takes a `bare_async` route's own coroutine, which raises the handler's
-    errors and expects `current_request_var` set by whoever runs it (the bridge,
-    docs/internals/bridge.md "Eager start"); otherwise `_run_async` wraps it."""
+    `bare`: the caller takes a `bare_async` route's own coroutine (typed parameters already
+    filled), which raises the handler's errors and expects `current_request_var` set by whoever
+    runs it; a response plan is left in `request._finish` for its return value (the bridge,
+    docs/internals/bridge.md#bare-coroutine). Otherwise `_run_async` wraps the handler."""
     kwargs = plan.path_kwargs(params)
     invalid = fill_query(plan, request, params, kwargs)
     if invalid is not None:
@@ -94,9 +95,14 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
             return run_pipeline(plan, request, kwargs, handlers)
         if bare and plan.bare_async:
             try:
-                return plan.handler(**kwargs)
-            except Exception as exc:  # an async callable that failed before making its coroutine
+                if plan.typed is not None:
+                    plan.typed.fill(request, kwargs)
+                coro = plan.handler(**kwargs)
+            except Exception as exc:  # a 422, or an async callable that failed before its coroutine
                 return handle_exception(handlers, request, exc)
+            if plan.response is not None:
+                request._finish = plan.response.finish
+            return coro
         return _run_async(plan, request, kwargs, handlers)
     plan.inject(request, kwargs)
     token = _cv_set(request)

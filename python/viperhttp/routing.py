@@ -390,12 +390,12 @@ class RoutePlan:
         # The inline fast path of `_handle`: nothing to do but path/query kwargs and the call.
         self.simple = not (self.is_async or self.query or self.deps or self.request_args or self.bg_args
                            or self.typed or self.response)
-        # An `async def` handler with nothing to run after it (no dependencies to tear down, no
-        # response plan): the bridge steps the handler's own coroutine, no wrapper around it
-        # (docs/internals/bridge.md, "Eager start").
-        self.bare_async = coroutine and not (self.deps or self.typed or self.response)
-        # ... and nothing to do before it either: `_handle`'s async twin of `simple`.
-        self.simple_async = self.bare_async and not (self.query or self.request_args or self.bg_args)
+        # An `async def` handler without dependencies (nothing to tear down after it): the bridge
+        # steps the handler's own coroutine, no wrapper around it (docs/internals/bridge.md#bare-coroutine).
+        self.bare_async = coroutine and not self.deps
+        # ... and nothing to do before or after it either: `_handle`'s async twin of `simple`.
+        self.simple_async = self.bare_async and not (self.query or self.request_args or self.bg_args
+                                                     or self.typed or self.response)
 
     def path_kwargs(self, params: Dict[str, Any]) -> Dict[str, Any]:
         """The path parameters as the first kwargs. A typed route passes only those the handler

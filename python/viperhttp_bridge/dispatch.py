@@ -111,6 +111,14 @@ class _Resume:
                     return done.value
 
 
+def _unfinished(request: Any, exc: Exception) -> Exception:
+    """An error replaced the handler's return value: the response plan (`request._finish`) has
+    nothing left to finish, and must not finish what an exception handler makes instead."""
+    if request._finish is not None:
+        request._finish = None
+    return exc
+
+
 class _Worker:
     __slots__ = ("task", "waiter")
 
@@ -272,6 +280,8 @@ class Bridge:
             # Native: a fresh context with the request set, the first step, and the return
             # value read without instantiating a StopIteration.
             ctx, yielded = _step(coro, current_request_var, request)
+            if ctx is None and request._finish is not None:
+                yielded = request._finish(yielded)
         except SystemExit as exc:
             self.interpreter_exit(exc)
             return
@@ -427,9 +437,11 @@ class Bridge:
                 result = first if ctx is None else await _Resume(result, first, ctx)
             elif hasattr(result, "__await__"):
                 result = await result
+            if request._finish is not None:
+                result = request._finish(result)
         except Exception as exc:  # a bare handler coroutine raised: the app's exception handlers
             _cv_set(request)  # in the worker task's own context; the next step sets its own
-            result = self._handle_error(request, exc)
+            result = self._handle_error(request, _unfinished(request, exc))
             if inspect.isawaitable(result):
                 result = await result
         self._deliver(rid, request, result)
@@ -438,7 +450,7 @@ class Bridge:
         """`App._handle_error` with the request current, as it would be inside the coroutine."""
         token = _cv_set(request)
         try:
-            return self._handle_error(request, exc)
+            return self._handle_error(request, _unfinished(request, exc))
         finally:
             _cv_reset(token)
 

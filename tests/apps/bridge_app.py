@@ -141,8 +141,9 @@ class AsyncTeapot(Exception):
 @app.exception_handler(AsyncTeapot)
 async def async_teapot_handler(request, exc):
     await asyncio.sleep(0.001)  # an async handler that suspends: a worker finishes it
-    return Response(status_code=418, body={"async_handled": str(exc),
-                                           "current": viperhttp.current_request() is request})
+    # A (dict, status) tuple, not a Response: a typed route's response plan would turn it into
+    # a 500 if it were (wrongly) applied to what an exception handler returns.
+    return {"async_handled": str(exc), "current": viperhttp.current_request() is request}, 418
 
 
 @app.get("/async/errors")
@@ -165,6 +166,36 @@ async def async_current(request, ms="0"):
     if int(ms):
         await asyncio.sleep(int(ms) / 1000)
     return {"before": before, "after": viperhttp.current_request() is request, "path": request.path}
+
+
+from typing import Optional  # noqa: E402
+
+from pydantic import BaseModel  # noqa: E402
+
+
+class Out(BaseModel):
+    n: int
+    tag: Optional[str] = None
+
+
+@app.get("/typed/async/{n}", response_model=Out, status_code=201)
+async def typed_async(n: int, ms: int = 0, kind: str = "ok"):
+    """A typed bare coroutine: parameters filled before it starts, the response plan applied to
+    what it returns (the extra key is filtered out), errors through the exception handlers."""
+    if ms:
+        await asyncio.sleep(ms / 1000)
+    if kind == "bad":
+        return {"n": "not a number"}  # the response plan raises: a logged 500
+    if kind == "async_teapot":
+        raise AsyncTeapot("typed")  # its handler's 418 must not go through response_model
+    return {"n": n, "tag": kind, "secret": "filtered"}
+
+
+@app.get("/typed/async-text", status_code=202)
+async def typed_text(ms: int = 0):
+    if ms:
+        await asyncio.sleep(ms / 1000)
+    return "text"  # the route's status code comes from its response plan
 
 
 @app.get("/sync/sleep")
