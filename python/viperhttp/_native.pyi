@@ -6,7 +6,7 @@ crates/viperhttp-py/src/errors.rs (docs/internals/bridge.md, "Native errors").
 """
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from typing_extensions import TypeAlias
+from typing_extensions import TypeAlias, final
 
 _Bytes: TypeAlias = Union[bytes, bytearray, memoryview, str]
 
@@ -15,7 +15,7 @@ __version__: str
 RUNTIME_KNOBS: Tuple[str, ...]
 # Everything the module registers (PyO3 fills the runtime `__all__`).
 __all__ = [
-    "BackpressureError", "RUNTIME_KNOBS", "FrameTooLargeError", "HeadersTooLargeError", "NotRunningError",
+    "BackpressureError", "FastParams", "RUNTIME_KNOBS", "FrameTooLargeError", "HeadersTooLargeError", "NotRunningError",
     "QueueFullError", "ResponseError", "RingFullError", "RouteError", "ServerRunningError",
     "StoppingError", "TlsConfigError", "WrongThreadError", "__version__", "_fail_in_flight",
     "_log_config", "_log_drain", "_log_pending", "_poll_batch", "_send_result",
@@ -50,6 +50,13 @@ class WrongThreadError(RuntimeError): ...
 class ServerRunningError(OSError): ...
 class RouteError(ValueError): ...
 class TlsConfigError(ValueError): ...
+
+@final
+class FastParams:
+    """A typed route's path/query conversion plan, run natively (docs/internals/typed-api.md#fast-path)."""
+
+    def __new__(cls, entries: List[Tuple[bool, str, str, str, Any, bool]], query_limit: int) -> "FastParams": ...
+    def fill(self, path_params: Dict[str, Any], query: Any, kwargs: Dict[str, Any]) -> bool: ...
 
 def _fail_in_flight() -> None: ...
 def _log_config(level: int, access: bool) -> None: ...

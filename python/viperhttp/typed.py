@@ -23,8 +23,10 @@ import pydantic
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined, SchemaError
 
+from . import _native
 from .exceptions import HTTPException, RequestValidationError
 from .forms import UploadFile
+from .request import MAX_QUERY_PAIRS
 from .params import Body
 from .signature import (Annotated, TypedParam, expand_depends, is_upload, signature_deps, typed_params,
                         unwrap_optional)
@@ -154,6 +156,8 @@ def _to_str(v: Any) -> Any:
 
 
 _FAST_CONVERTERS = {int: _to_int, float: _to_float, bool: _to_bool, str: _to_str}
+#: The same converters' names in the native plan (crates/viperhttp-py/src/typed_params.rs).
+_NATIVE_KINDS = {_to_int: "int", _to_float: "float", _to_bool: "bool", _to_str: "str"}
 
 
 def _fast_plan(source: str, entries: List[Tuple[str, Any, Any]]) -> Optional[Tuple[Tuple[str, str, Any, Any, bool], ...]]:
@@ -225,7 +229,7 @@ class TypedPlan:
     """The compiled typed side of one route (see the module docstring)."""
 
     __slots__ = ("sources", "body_mode", "body_names", "body_adapter", "body_required", "body_default",
-                 "files", "deps_spec", "names", "response", "status_code", "where")
+                 "files", "deps_spec", "names", "response", "status_code", "where", "native")
 
     def __init__(self) -> None:
         self.sources: List[_Source] = []
@@ -241,11 +245,18 @@ class TypedPlan:
         self.response: Any = None  # viperhttp.typed_response.ResponsePlan
         self.status_code: Optional[int] = None
         self.where = ""
+        #: every source's fast plan as one native plan, when the route has only path and query
+        #: parameters and all of them have one (`_native_plan`)
+        self.native: Optional[_native.FastParams] = None
 
     # --- per request ----------------------------------------------------------------------
 
     def fill(self, request: Any, kwargs: Dict[str, Any]) -> None:
         """Validates every declared parameter into `kwargs`; raises `RequestValidationError`."""
+        native = self.native
+        # Natively from the raw query string, unless `query_params` was replaced (then it rules).
+        if native is not None and request._qp is None and native.fill(request.path_params, request.query, kwargs):
+            return
         errors: List[Dict[str, Any]] = []
         for src in self.sources:
             if src.fast is not None and src.fill_fast(request, kwargs):
@@ -450,7 +461,24 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
                                 f"{_culprit(by_source[source])!r}): {exc}") from None
     if bodies:
         _compile_body(plan, bodies, embed or len(bodies) > 1, where)
+    plan.native = _native_plan(plan)
     return plan
+
+
+def _native_plan(plan: TypedPlan) -> Optional[_native.FastParams]:
+    """The fast plans of a route whose typed parameters are all path and query ones, as one
+    native plan (docs/internals/typed-api.md#fast-path): per request it converts from the raw
+    query string without building `request.query_params`; whatever it does not take goes
+    through the Python plans above, so the rules stay theirs."""
+    if plan.body_mode or plan.files or not plan.sources:
+        return None
+    entries = []
+    for src in plan.sources:
+        if src.fast is None:
+            return None
+        for alias, name, conv, default, required in src.fast:
+            entries.append((src.source == "query", alias, name, _NATIVE_KINDS[conv], default, required))
+    return _native.FastParams(entries, MAX_QUERY_PAIRS)
 
 
 def _culprit(entries: List[Tuple[str, Any, Any]]) -> str:

@@ -12,6 +12,7 @@ mod native_config;
 mod routes;
 mod serialise;
 mod server;
+mod typed_params;
 mod ws;
 
 use pyo3::prelude::*;
@@ -54,6 +55,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::stream_send, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_stream_credit, m)?)?;
     m.add_function(wrap_pyfunction!(eager::_step_coroutine, m)?)?;
+    m.add_class::<typed_params::FastParams>()?;
     m.add_function(wrap_pyfunction!(serialise::normalize, m)?)?;
     m.add_function(wrap_pyfunction!(serialise::serialize_response, m)?)?;
     m.add_function(wrap_pyfunction!(serialise::split_status_tuple, m)?)?;
