@@ -24,7 +24,7 @@ __all__ = [
     "configure_rate_limit", "configure_trusted_host", "get_worker_limits", "heap_stats",
     "http2_status", "https_status", "in_flight", "ipc_stats", "is_cancelled", "is_running",
     "is_stopping", "json_dumps", "native_config_reset", "normalize", "open_connections",
-    "percent_decode", "poll_request",
+    "parse_query_into", "percent_decode", "poll_request", "query_pairs",
     "reload_tls", "route_add", "route_match", "router_stats", "routes_reset", "send_response",
     "serialize_response", "split_status_tuple",
     "server_stats", "server_stats_reset", "set_json_default", "set_python_middleware",
@@ -58,6 +58,10 @@ class FastParams:
     def __new__(cls, entries: List[Tuple[bool, str, str, str, Any, bool]], query_limit: int) -> "FastParams": ...
     def fill(self, path_params: Dict[str, Any], query: Any, kwargs: Dict[str, Any]) -> bool: ...
 
+def parse_query_into(qs: str, limit: int, out: Dict[str, Any]) -> None:
+    """Fills `out` with the decoded pairs of a raw query string, first occurrence winning."""
+def query_pairs(qs: str, limit: int) -> List[Tuple[str, str]]:
+    """Every decoded pair of a raw query string, in order, repeats included."""
 def _fail_in_flight() -> None: ...
 def _log_config(level: int, access: bool) -> None: ...
 def _log_drain(max: int) -> List[Tuple[int, str, str]]: ...

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json as _json
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
-from viperhttp._native import percent_decode as _percent_decode
+from viperhttp._native import parse_query_into as _parse_query_into
+from viperhttp._native import query_pairs as _query_pairs
 from viperhttp.exceptions import HTTPException
 from viperhttp.request_types import URL, Address, Body, FormData, _awaitable, _Done, _maybe_awaited
 
@@ -119,72 +120,19 @@ class State(dict):
             raise AttributeError(name) from None
 
 
-def _to_raw_bytes(text: str) -> bytes:
-    """Bytes of a raw URL component.
-
-    The native side hands the raw target over latin-1 decoded (one char per byte), so encoding
-    with latin-1 restores the wire bytes. A str built by hand (tests, `Request(...)`) may hold
-    real Unicode instead: if the latin-1 view is not valid UTF-8, or cannot be formed, the text
-    is taken as already decoded and encoded as UTF-8.
-    """
-    try:
-        raw = text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return text.encode("utf-8")
-    return raw
-
-
-def _decode_component(text: str) -> str:
-    """`+` → space, `%XX` (either case) → byte, bad `%` literal, bytes read as UTF-8 (U+FFFD)."""
-    if text.isascii() and "%" not in text:
-        return text.replace("+", " ") if "+" in text else text
-    # The one percent-decoder (crates/viperhttp-runtime/src/percent.rs): `+` is a space here,
-    # a '%' not followed by two hex digits stays as it is.
-    return _percent_decode(_to_raw_bytes(text), True).decode("utf-8", "replace")
-
-
-def _query_pairs(qs: str, limit: int) -> List[Tuple[str, str]]:
-    pairs: List[Tuple[str, str]] = []
-    for segment in qs.split("&"):
-        key, _, value = segment.partition("=")
-        if key:
-            pairs.append((_decode_component(key), _decode_component(value) if value else ""))
-            if len(pairs) >= limit:
-                break
-    return pairs
-
-
 def parse_query(qs: str, limit: int = MAX_QUERY_PAIRS) -> QueryParams:
     """Parse a raw query string (without `?`) per docs/internals/requests-responses.md#request.
 
     Split on `&`, then at the first `=`; a pair without `=` gets `""`; pairs with an empty key
-    are ignored; the first occurrence of a key wins; at most `limit` pairs are read.
+    are ignored; the first occurrence of a key wins; at most `limit` pairs are read. The reading
+    is native (crates/viperhttp-py/src/query.rs, the one owner of these rules).
     """
     result = QueryParams()
     if isinstance(qs, (bytes, bytearray)):
         qs = bytes(qs).decode("latin-1")
     result._raw = qs
-    if not qs:
-        return result
-    if qs.isascii() and "%" not in qs and "+" not in qs:
-        # Fast path (most queries): nothing to decode.
-        count = 0
-        for segment in qs.split("&"):
-            key, _, value = segment.partition("=")
-            if key:
-                if key not in result:
-                    result[key] = value
-                count += 1
-                if count >= limit:
-                    break
-        return result
-    for key, value in _query_pairs(qs, limit):
-        if key not in result:
-            result[key] = value
+    if qs:
+        _parse_query_into(qs, limit, result)
     return result
 
 

@@ -118,72 +118,35 @@ def _model(route: str, source: str, fields: Dict[str, Tuple[Any, Any]]) -> Any:
     return pydantic.create_model(name, __config__=config, **fields)  # type: ignore[call-overload]
 
 
-_FAIL = object()
-_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
-              "on": True, "off": False, "t": True, "f": False, "y": True, "n": False}
+#: The types the fast conversion plan converts itself (crates/viperhttp-py/src/typed_params.rs).
+_FAST_KINDS = {int: "int", float: "float", bool: "bool", str: "str"}
 
 
-def _canonical_int(text: str) -> bool:
-    """`-?(0|[1-9][0-9]{0,14})` without a regex: ASCII digits only (`str.isdigit` alone takes `²`)."""
-    digits = text[1:] if text[:1] == "-" else text
-    return (digits.isascii() and digits.isdigit() and len(digits) <= 15
-            and (digits[0] != "0" or len(digits) == 1))
-
-
-def _to_int(v: Any) -> Any:
-    if v.__class__ is str:
-        return int(v) if _canonical_int(v) else _FAIL
-    return v if v.__class__ is int else _FAIL
-
-
-def _to_float(v: Any) -> Any:
-    if v.__class__ is str:
-        whole, dot, frac = v.partition(".")
-        if _canonical_int(whole) and (not dot or (frac.isascii() and frac.isdigit() and len(frac) <= 15)):
-            return float(v)
-        return _FAIL
-    return v if v.__class__ is float else _FAIL
-
-
-def _to_bool(v: Any) -> Any:
-    if v.__class__ is bool:
-        return v
-    return _BOOL_TEXT.get(v, _FAIL) if v.__class__ is str else _FAIL
-
-
-def _to_str(v: Any) -> Any:
-    return v if v.__class__ is str else _FAIL
-
-
-_FAST_CONVERTERS = {int: _to_int, float: _to_float, bool: _to_bool, str: _to_str}
-#: The same converters' names in the native plan (crates/viperhttp-py/src/typed_params.rs).
-_NATIVE_KINDS = {_to_int: "int", _to_float: "float", _to_bool: "bool", _to_str: "str"}
-
-
-def _fast_plan(source: str, entries: List[Tuple[str, Any, Any]]) -> Optional[Tuple[Tuple[str, str, Any, Any, bool], ...]]:
+def _fast_plan(source: str, entries: List[Tuple[str, Any, Any]]) -> Optional[List[Tuple[bool, str, str, str, Any, bool]]]:
     """A conversion plan that skips pydantic for the common case (docs/internals/typed-api.md#fast-path):
     path/query parameters typed `int`, `float`, `bool` or `str` (or Optional of one), with no
-    constraints and an immutable default. Per field it accepts only the canonical spelling
-    (`42`, `-1.5`, `true`); any other input, a missing required value, or a failure sends the
-    whole source through the pydantic model, so results and 422 errors are pydantic's own."""
+    constraints and an immutable default; as `_native.FastParams` entries. Per field it accepts
+    only the canonical spelling (`42`, `-1.5`, `true`); any other input, a missing required
+    value, or a failure sends the whole source through the pydantic model, so results and 422
+    errors are pydantic's own."""
     if source not in ("path", "query"):
         return None
     plan = []
     for name, hint, field in entries:
-        conv = _FAST_CONVERTERS.get(unwrap_optional(hint))
-        if conv is None or field.metadata or field.default_factory is not None:
+        kind = _FAST_KINDS.get(unwrap_optional(hint))
+        if kind is None or field.metadata or field.default_factory is not None:
             return None
         required = field.is_required()
         default = None if required else field.default
         if default is not None and default.__class__ not in (int, float, bool, str):
             return None
-        plan.append((field.alias, name, conv, default, required))
-    return tuple(plan)
+        plan.append((source == "query", field.alias, name, kind, default, required))
+    return plan
 
 
 class _Source:
     __slots__ = ("source", "model", "names", "aliases", "lists", "pairs", "validate", "fields", "path_first",
-                 "fast")
+                 "fast", "fast_entries")
 
     def __init__(self, source: str, route: str, entries: List[Tuple[str, Any, Any]],
                  path_first: bool = False) -> None:
@@ -204,25 +167,15 @@ class _Source:
         self.pairs = tuple(zip(self.aliases, self.lists))
         self.validate = self.model.__pydantic_validator__.validate_python
         self.fields = tuple((name, f"f{i}") for i, name in enumerate(self.names))
-        self.fast = None if path_first or any(self.lists) else _fast_plan(source, entries)
+        #: the fast plan's entries (`_fast_plan`) and the native plan running them
+        self.fast_entries = None if path_first or any(self.lists) else _fast_plan(source, entries)
+        self.fast = None if self.fast_entries is None else _native.FastParams(self.fast_entries, MAX_QUERY_PAIRS)
 
     def fill_fast(self, request: Any, kwargs: Dict[str, Any]) -> bool:
         """The fast plan (see `_fast_plan`); False → use the model, which then sets every
         name of this source again (or raises), so values written here before are replaced."""
-        values = request.path_params if self.source == "path" else request.query_params
-        get = values.get
-        for alias, name, conv, default, required in self.fast:  # type: ignore[union-attr]
-            raw = get(alias)
-            if raw is None:
-                if required:
-                    return False
-                kwargs[name] = default
-                continue
-            value = conv(raw)
-            if value is _FAIL:
-                return False
-            kwargs[name] = value
-        return True
+        query = request.query_params if self.source == "query" else None
+        return self.fast.fill(request.path_params, query, kwargs)  # type: ignore[union-attr]
 
 
 class TypedPlan:
@@ -468,16 +421,15 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
 def _native_plan(plan: TypedPlan) -> Optional[_native.FastParams]:
     """The fast plans of a route whose typed parameters are all path and query ones, as one
     native plan (docs/internals/typed-api.md#fast-path): per request it converts from the raw
-    query string without building `request.query_params`; whatever it does not take goes
-    through the Python plans above, so the rules stay theirs."""
+    query string without building `request.query_params`; when it declines, `fill` goes source
+    by source as before."""
     if plan.body_mode or plan.files or not plan.sources:
         return None
     entries = []
     for src in plan.sources:
-        if src.fast is None:
+        if src.fast_entries is None:
             return None
-        for alias, name, conv, default, required in src.fast:
-            entries.append((src.source == "query", alias, name, _NATIVE_KINDS[conv], default, required))
+        entries.extend(src.fast_entries)
     return _native.FastParams(entries, MAX_QUERY_PAIRS)
 
 

@@ -9,6 +9,7 @@ mod json;
 mod knobs;
 mod logs;
 mod native_config;
+mod query;
 mod routes;
 mod serialise;
 mod server;
@@ -56,6 +57,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::_stream_credit, m)?)?;
     m.add_function(wrap_pyfunction!(eager::_step_coroutine, m)?)?;
     m.add_class::<typed_params::FastParams>()?;
+    m.add_function(wrap_pyfunction!(query::parse_query_into, m)?)?;
+    m.add_function(wrap_pyfunction!(query::query_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(serialise::normalize, m)?)?;
     m.add_function(wrap_pyfunction!(serialise::serialize_response, m)?)?;
     m.add_function(wrap_pyfunction!(serialise::split_status_tuple, m)?)?;

@@ -2,17 +2,18 @@
 //! (docs/internals/typed-api.md#fast-path).
 //!
 //! The conversion plan is compiled once at registration (python/viperhttp/typed.py,
-//! `_fast_plan`) for parameters typed `int`, `float`, `bool` or `str` without constraints.
-//! Per request this module does what that plan's Python converters do, without the
-//! interpreter: it reads the query string without building `request.query_params`, accepts
-//! only the canonical spelling of each value, and answers "no" for anything else, so the
-//! caller falls back to the Python plan and pydantic (whose results and 422s are the
-//! reference). The rules here and the Python converters are one table, checked against each
-//! other and against pydantic by tests/test_typed.py.
+//! `_fast_plan`) for parameters typed `int`, `float`, `bool` or `str` without constraints, and
+//! this module is its only implementation. It accepts only the canonical spelling of each
+//! value and answers "no" for anything else, so the caller sends that source through pydantic,
+//! whose results and 422s are the reference (tests/test_typed.py and
+//! tests/test_typed_fast_params.py compare the two). A whole route's plan reads the raw query
+//! string through `query.rs`, without building `request.query_params`.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+
+use crate::query;
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -41,7 +42,14 @@ pub(crate) struct FastParams {
     query_limit: usize,
 }
 
-type EntryArgs<'py> = (bool, Bound<'py, PyString>, Bound<'py, PyString>, String, Bound<'py, PyAny>, bool);
+type EntryArgs<'py> = (
+    bool,
+    Bound<'py, PyString>,
+    Bound<'py, PyString>,
+    String,
+    Bound<'py, PyAny>,
+    bool,
+);
 
 #[pymethods]
 impl FastParams {
@@ -68,12 +76,17 @@ impl FastParams {
                 })
             })
             .collect::<PyResult<Vec<_>>>()?;
-        Ok(Self { entries, query_limit })
+        Ok(Self {
+            entries,
+            query_limit,
+        })
     }
 
     /// Converts every parameter into `kwargs` and returns True; False as soon as one value
-    /// is missing and required, not canonical, or the query string needs decoding (the
-    /// caller then fills every parameter again through the Python plan).
+    /// is missing and required or not canonical (the caller then fills the source again
+    /// through pydantic). `query` is the raw query string, read as `request.query_params`
+    /// would read it (False when it needs decoding: the caller then passes the mapping), or
+    /// the `query_params` mapping itself (a dict; anything else: False).
     fn fill(
         &self,
         path_params: &Bound<'_, PyDict>,
@@ -81,26 +94,34 @@ impl FastParams {
         kwargs: &Bound<'_, PyDict>,
     ) -> PyResult<bool> {
         let py = kwargs.py();
-        // The Python plan's fast query path: ASCII and nothing to decode.
-        let query = match query.cast::<PyString>() {
-            Ok(q) => q.to_cow()?,
-            Err(_) => return Ok(false),
+        let raw = match query.cast::<PyString>() {
+            Ok(q) => Some(q.to_cow()?),
+            Err(_) => None,
         };
-        if !query.is_ascii() || query.contains(['%', '+']) {
+        let map = query.cast::<PyDict>().ok();
+        if raw.as_deref().is_some_and(|q| !query::is_plain(q)) {
             return Ok(false);
         }
         for entry in &self.entries {
             // Some(Some(v)): converted; Some(None): absent; None: present but not canonical.
-            let value = if entry.in_query {
-                match first_value(&query, &entry.alias_text, self.query_limit) {
-                    Some(text) => convert_text(py, entry.kind, text, None).map(Some),
+            let value = match (&raw, entry.in_query) {
+                (Some(raw), true) => match query::pairs(raw, self.query_limit)
+                    .find(|(k, _)| *k == entry.alias_text)
+                {
+                    Some((_, text)) => convert_text(py, entry.kind, text, None).map(Some),
                     None => Some(None),
-                }
-            } else {
-                match path_params.get_item(entry.alias.bind(py))? {
-                    Some(raw) => convert_object(py, entry.kind, &raw).map(Some),
+                },
+                (None, true) => match map {
+                    Some(map) => match map.get_item(entry.alias.bind(py))? {
+                        Some(found) => convert_object(py, entry.kind, &found).map(Some),
+                        None => Some(None),
+                    },
+                    None => return Ok(false), // bytes, or no query given: `query_params` decides
+                },
+                (_, false) => match path_params.get_item(entry.alias.bind(py))? {
+                    Some(found) => convert_object(py, entry.kind, &found).map(Some),
                     None => Some(None),
-                }
+                },
             };
             match value {
                 None => return Ok(false),
@@ -113,29 +134,12 @@ impl FastParams {
     }
 }
 
-/// The first value of `alias` in a raw query string, with `request.query_params`' rules:
-/// pairs split on `&` and at the first `=` (no `=`: the value is `""`), empty keys skipped,
-/// the first occurrence wins, at most `limit` pairs read.
-fn first_value<'q>(query: &'q str, alias: &str, limit: usize) -> Option<&'q str> {
-    let mut count = 0;
-    for segment in query.split('&') {
-        let (key, value) = segment.split_once('=').unwrap_or((segment, ""));
-        if key.is_empty() {
-            continue;
-        }
-        if key == alias {
-            return Some(value);
-        }
-        count += 1;
-        if count >= limit {
-            break;
-        }
-    }
-    None
-}
-
 /// A value already in Python (a path parameter): the Python converters' rules.
-fn convert_object<'py>(py: Python<'py>, kind: Kind, raw: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+fn convert_object<'py>(
+    py: Python<'py>,
+    kind: Kind,
+    raw: &Bound<'py, PyAny>,
+) -> Option<Bound<'py, PyAny>> {
     if let Ok(text) = raw.cast_exact::<PyString>() {
         return convert_text(py, kind, &text.to_cow().ok()?, Some(text));
     }
@@ -156,14 +160,20 @@ fn convert_text<'py>(
     original: Option<&Bound<'py, PyString>>,
 ) -> Option<Bound<'py, PyAny>> {
     match kind {
-        Kind::Int => canonical_int(text).then(|| text.parse::<i64>().ok())?.map(|n| PyInt::new(py, n).into_any()),
+        Kind::Int => canonical_int(text)
+            .then(|| text.parse::<i64>().ok())?
+            .map(|n| PyInt::new(py, n).into_any()),
         Kind::Float => {
             let (whole, frac) = match text.split_once('.') {
                 Some((whole, frac)) => (whole, Some(frac)),
                 None => (text, None),
             };
-            let frac_ok = frac.is_none_or(|f| !f.is_empty() && f.len() <= 15 && f.bytes().all(|b| b.is_ascii_digit()));
-            (canonical_int(whole) && frac_ok).then(|| text.parse::<f64>().ok())?.map(|x| PyFloat::new(py, x).into_any())
+            let frac_ok = frac.is_none_or(|f| {
+                !f.is_empty() && f.len() <= 15 && f.bytes().all(|b| b.is_ascii_digit())
+            });
+            (canonical_int(whole) && frac_ok)
+                .then(|| text.parse::<f64>().ok())?
+                .map(|x| PyFloat::new(py, x).into_any())
         }
         Kind::Bool => {
             let value = match text {
@@ -198,22 +208,19 @@ mod tests {
         for ok in ["0", "7", "-0", "-12", "123456789012345"] {
             assert!(canonical_int(ok), "{ok}");
         }
-        for bad in ["", "-", "01", "-01", "1234567890123456", "1e3", " 1", "²", "+1", "1_0"] {
+        for bad in [
+            "",
+            "-",
+            "01",
+            "-01",
+            "1234567890123456",
+            "1e3",
+            " 1",
+            "²",
+            "+1",
+            "1_0",
+        ] {
             assert!(!canonical_int(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn first_value_follows_the_query_params_rules() {
-        assert_eq!(first_value("a=1&b=2", "b", 64), Some("2"));
-        assert_eq!(first_value("b=1&b=2", "b", 64), Some("1"));
-        assert_eq!(first_value("b&c=1", "b", 64), Some(""));
-        assert_eq!(first_value("=x&&b=2", "b", 64), Some("2"));
-        assert_eq!(first_value("b=1=2", "b", 64), Some("1=2"));
-        assert_eq!(first_value("a=1&b=2", "c", 64), None);
-        // The limit counts pairs with a key; the limit-th pair is still read.
-        assert_eq!(first_value("a=1&b=2&c=3", "b", 2), Some("2"));
-        assert_eq!(first_value("a=1&b=2&c=3", "c", 2), None);
-        assert_eq!(first_value("", "a", 64), None);
     }
 }
