@@ -26,7 +26,8 @@
 //!   convert an `int` (e.g. more digits than `sys.get_int_max_str_digits()`),
 //!   the route does not match: `None` (404), never a 500.
 //! - `percent_decode(raw, plus=False) -> bytes` — the shared percent-decoder
-//!   for Python's query strings and forms (`viperhttp_runtime::percent`).
+//!   for Python's urlencoded forms (`viperhttp_runtime::percent`; query strings are read by
+//!   `query.rs`).
 //! - `routes_reset()` — drop every route (ids restart at 0).
 //! - `router_stats() -> dict` — `ready` (True), `route_count`, `node_count`,
 //!   `edge_count`, `route_capacity`, `node_capacity`, `edge_capacity`,
@@ -186,7 +187,7 @@ fn convert_value<'py>(
 }
 
 /// `percent_decode(raw, plus=False) -> bytes`: the one percent-decoder
-/// (`viperhttp_runtime::percent`) for the Python side's query strings and forms;
+/// (`viperhttp_runtime::percent`) for the Python side's urlencoded forms;
 /// `plus=True` reads `+` as a space. Invalid escapes stay as they are.
 #[pyfunction]
 #[pyo3(signature = (raw, plus=false))]
