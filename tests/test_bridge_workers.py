@@ -177,6 +177,27 @@ def test_typed_bare_coroutine_gets_its_parameters_and_response_plan(serve, loop,
     assert r.status == 418 and r.json() == {"async_handled": "typed", "current": True}, r.summary()
 
 
+@LOOPS
+@pytest.mark.parametrize("ms", ["0", "20"], ids=["eager", "after-suspension"])
+def test_exception_handler_context_variables_stay_with_their_request(serve, loop, ms):
+    port = start(serve, loop).port
+    for _ in range(3):
+        r = request(port, f"/async/leak?ms={ms}")
+        assert r.status == 409 and r.json() == {"current": True}, r.summary()
+        assert request(port, "/async/cv/get").json() == {"tag": None}
+
+
+@LOOPS
+def test_sync_wrapper_around_an_async_handler_keeps_the_response_plan(serve, loop):
+    """A `functools.wraps` decorator runs inside the request (current_request set) and what it
+    returns by itself still goes through the route's response plan."""
+    port = start(serve, loop).port
+    r = request(port, "/typed/wrapped/5")
+    assert r.status == 201 and r.json() == {"n": 5, "tag": None}, r.summary()
+    r = request(port, "/typed/wrapped/5?deny=1")
+    assert r.status == 201 and r.json() == {"n": -1, "tag": None}, r.summary()
+
+
 def test_bare_coroutine_queued_for_a_worker_gets_the_same_treatment(serve):
     """With the only worker busy, the next request waits unstarted in the bridge queue and a
     worker runs its first step (`_work`): errors and the current request as in the eager case."""

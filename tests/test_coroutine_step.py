@@ -44,48 +44,61 @@ async def _sets_var():
     return VAR.get()
 
 
+def run(coro, value="request"):
+    ctx = contextvars.copy_context()
+    return ctx, step(coro, ctx, VAR, value)
+
+
 @pytest.mark.parametrize("value", [{"msg": "ok"}, None, "text", 0, (1, 2), (), ValueError("as a value"),
                                    StopIteration("nested")],
                          ids=["dict", "none", "str", "zero", "tuple", "empty-tuple", "exception", "stopiteration"])
-def test_a_coroutine_that_returns_gives_none_and_its_value(value):
+def test_a_coroutine_that_returns_gives_true_and_its_value(value):
     # Tuples and exception instances are the values CPython wraps in an instantiated StopIteration.
-    ctx, result = step(_returns(value), VAR, "request")
-    assert ctx is None
+    _, (done, result) = run(_returns(value))
+    assert done is True
     assert result is value
 
 
-def test_the_variable_is_set_inside_and_only_inside():
-    assert step(_reads_var(), VAR, "request") == (None, "request")
+def test_the_variable_is_set_inside_the_given_context_only():
+    assert run(_reads_var())[1] == (True, "request")
     assert VAR.get() == "outer"
-    assert step(_sets_var(), VAR, "request") == (None, "set inside")
-    assert VAR.get() == "outer"  # a fresh context: what the handler set stays there
+    ctx, out = run(_sets_var())
+    assert out == (True, "set inside") and VAR.get() == "outer"
+    assert ctx[VAR] == "set inside"  # what the handler set stays in its context
 
 
-def test_an_exception_propagates_as_itself():
+def test_an_exception_propagates_and_the_context_keeps_the_step_s_state():
+    ctx = contextvars.copy_context()
     with pytest.raises(KeyError, match="k"):
-        step(_raises(), VAR, "request")
-    assert VAR.get() == "outer"
+        step(_raises(), ctx, VAR, "request")
+    assert VAR.get() == "outer" and ctx[VAR] == "request"  # an error handler can run in it
 
 
-def test_a_suspension_gives_the_context_to_resume_in():
+def test_a_suspension_is_resumed_in_the_same_context():
     coro = _suspends()
-    ctx, yielded = step(coro, VAR, "request")
-    assert isinstance(ctx, contextvars.Context) and yielded == "waiting"
+    ctx, (done, yielded) = run(coro)
+    assert done is False and yielded == "waiting"
     assert ctx[VAR] == "request" and VAR.get() == "outer"
-    with pytest.raises(StopIteration) as done:
+    with pytest.raises(StopIteration) as finished:
         ctx.run(coro.send, "resumed-")
-    assert done.value.value == "resumed-request"
+    assert finished.value.value == "resumed-request"
 
 
-def test_wrong_arguments_are_type_errors_not_crashes():
+def test_wrong_arguments_are_errors_not_crashes():
     coro = _returns(1)
     with pytest.raises(TypeError):
-        step(coro, "not a ContextVar", "request")
+        step(coro, contextvars.copy_context(), "not a ContextVar", "request")
+    with pytest.raises(TypeError):
+        step(coro, "not a Context", VAR, "request")
     coro.close()
     with pytest.raises(AttributeError):
-        step(object(), VAR, "request")
+        run(object())
+    ctx, coro = contextvars.copy_context(), _returns(1)
+    with pytest.raises(RuntimeError):  # a context cannot be entered twice
+        ctx.run(step, coro, ctx, VAR, "request")
+    coro.close()
     # A finished coroutine cannot be stepped again: the interpreter's own RuntimeError.
     coro = _returns(1)
-    assert step(coro, VAR, "request") == (None, 1)
+    assert run(coro)[1] == (True, 1)
     with pytest.raises(RuntimeError):
-        step(coro, VAR, "request")
+        run(coro)

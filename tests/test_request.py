@@ -18,6 +18,14 @@ FW = "apps/framework_surface_app.py"
 # --- parse_query (docs/internals/requests-responses.md#request) ---------------------------------------------
 
 
+@pytest.mark.parametrize("limit", [1, 0, -2])
+def test_parse_query_limit_below_two_reads_one_pair(limit):
+    # The pair that reaches the limit is always read; a limit below 1 is no error (fuzz finding).
+    assert parse_query("a=1&b=2", limit) == {"a": "1"}
+    assert parse_query("=x&a+b=%41&c=3", limit) == {"a b": "A"}
+    assert QueryParams.getlist(parse_query("a=1&a=2"), "a") == ["1", "2"]
+
+
 def test_parse_query_basic_and_decoding():
     q = parse_query("a=1&b=x+y&c=%41%4a%4A&d&e=&f=a=b")
     assert q == {"a": "1", "b": "x y", "c": "AJJ", "d": "", "e": "", "f": "a=b"}

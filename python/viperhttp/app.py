@@ -18,6 +18,7 @@ from .middleware import _configure_native, _native_kind, _run_chain
 from .request import Request, State
 from .routing import (RouteDecorators, RouteDef, RoutePlan, call_route, current_request_var,
                       dep_call_marker, expand_router, fill_query, merge_query)
+from .route_pipeline import handle_apart
 from .threadpool import SLOW_INLINE_SECONDS, _clock, configure as _configure_threadpool, warn_if_slow
 
 __all__ = ["ViperHTTP", "active_app", "current_request", "set_current_request", "clear_active_app"]
@@ -174,9 +175,9 @@ class ViperHTTP(RouteDecorators):
             if request.query and plan.takes_query:
                 params = merge_query(plan, dict(params), request.query_params)
             try:
-                return plan.handler(**params)
-            except Exception as exc:  # an async callable that failed before making its coroutine
-                return handle_exception(self._exception_handlers, request, exc)
+                return plan.handler(**params)  # an `async def` function: only makes the coroutine
+            except Exception as exc:  # a TypeError from the call itself
+                return handle_apart(self._exception_handlers, request, exc)
         return call_route(plan, request, params, self._exception_handlers, not _in_chain)
 
     def _handle_error(self, request: Any, exc: Exception) -> Any:

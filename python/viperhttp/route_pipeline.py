@@ -9,6 +9,7 @@ runs; routing.py re-exports its public names so `viperhttp.routing` imports keep
 """
 from __future__ import annotations
 
+import contextvars
 import inspect
 import types
 from contextvars import ContextVar
@@ -24,13 +25,15 @@ if TYPE_CHECKING:
     from .routing import RoutePlan
 
 __all__ = ["current_request_var", "call_route", "fill_query", "merge_query", "dep_call_marker",
-           "run_pipeline", "run_eagerly", "set_dep_resolver"]
+           "handle_apart", "run_pipeline", "run_eagerly", "set_dep_resolver"]
 
 # docs/internals/framework.md: a ContextVar, so concurrent request tasks each see their own request.
 current_request_var: ContextVar[Any] = ContextVar("viperhttp_current_request", default=None)
 _CoroutineType = types.CoroutineType
 _cv_get = current_request_var.get
 _cv_set = current_request_var.set
+_cv_reset = current_request_var.reset
+_copy_context = contextvars.copy_context
 
 _dep_resolver: List[Optional[Callable[[Dict[str, Any]], Any]]] = [None]
 
@@ -94,12 +97,15 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
         if plan.blocking:
             return run_pipeline(plan, request, kwargs, handlers)
         if bare and plan.bare_async:
+            token = _cv_set(request)  # typed conversion (pydantic validators) sees the request
             try:
                 if plan.typed is not None:
                     plan.typed.fill(request, kwargs)
                 coro = plan.handler(**kwargs)
-            except Exception as exc:  # a 422, or an async callable that failed before its coroutine
-                return handle_exception(handlers, request, exc)
+            except Exception as exc:  # a 422 (or a TypeError from the call itself)
+                return handle_apart(handlers, request, exc)
+            finally:
+                _cv_reset(token)
             if plan.response is not None:
                 request._finish = plan.response.finish
             return coro
@@ -115,6 +121,18 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
         if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
             warn_if_slow(plan, started)
         current_request_var.reset(token)
+
+
+def handle_apart(handlers: Dict[type, HandlerEntry], request: Any, exc: Exception) -> Any:
+    """An error of an `async def` route before its coroutine exists: the exception handlers run
+    in a fresh copy of the context with the request current, as they would have inside the
+    request's coroutine, so a variable they set stays with this request."""
+    return _copy_context().run(_handle_current, handlers, request, exc)
+
+
+def _handle_current(handlers: Dict[type, HandlerEntry], request: Any, exc: Exception) -> Any:
+    _cv_set(request)
+    return handle_exception(handlers, request, exc)
 
 
 def _call_typed_sync(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],

@@ -390,9 +390,12 @@ class RoutePlan:
         # The inline fast path of `_handle`: nothing to do but path/query kwargs and the call.
         self.simple = not (self.is_async or self.query or self.deps or self.request_args or self.bg_args
                            or self.typed or self.response)
-        # An `async def` handler without dependencies (nothing to tear down after it): the bridge
-        # steps the handler's own coroutine, no wrapper around it (docs/internals/bridge.md#bare-coroutine).
-        self.bare_async = coroutine and not self.deps
+        # An `async def` function (or a partial / bound method of one) without dependencies: calling
+        # it runs no code of the app, it only makes the coroutine, and nothing is torn down after
+        # it, so the bridge steps that coroutine itself, no wrapper around it
+        # (docs/internals/bridge.md#bare-coroutine). A sync wrapper that returns a coroutine, an
+        # async callable object or a compiled coroutine function keeps the wrapper.
+        self.bare_async = inspect.iscoroutinefunction(handler) and not self.deps
         # ... and nothing to do before or after it either: `_handle`'s async twin of `simple`.
         self.simple_async = self.bare_async and not (self.query or self.request_args or self.bg_args
                                                      or self.typed or self.response)

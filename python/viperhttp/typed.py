@@ -208,7 +208,9 @@ class TypedPlan:
         """Validates every declared parameter into `kwargs`; raises `RequestValidationError`."""
         native = self.native
         # Natively from the raw query string, unless `query_params` was replaced (then it rules).
-        if native is not None and request._qp is None and native.fill(request.path_params, request.query, kwargs):
+        # (`getattr`: `app.dispatch()` may be given a request-like object of the app's own.)
+        if native is not None and getattr(request, "_qp", 0) is None \
+                and native.fill(request.path_params, request.query, kwargs):
             return
         errors: List[Dict[str, Any]] = []
         for src in self.sources:

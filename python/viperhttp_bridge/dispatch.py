@@ -41,8 +41,7 @@ except ImportError:  # pragma: no cover - an interpreter without them runs every
 
 _CoroutineType = types.CoroutineType
 _step = _native._step_coroutine
-_cv_set = current_request_var.set
-_cv_reset = current_request_var.reset
+_copy_context = contextvars.copy_context
 
 #: A set, not a tuple: `in` on a tuple compares a coroutine's type with all eight (~80 ns).
 _PLAIN_RESULTS = frozenset((dict, str, bytes, list, type(None), int, float, bytearray))
@@ -276,20 +275,12 @@ class Bridge:
             self._enqueue((item, request, coro, None, None))
             return
         self.workers_busy += 1
+        ctx = _copy_context()
         try:
-            # Native: a fresh context with the request set, the first step, and the return
-            # value read without instantiating a StopIteration.
-            ctx, yielded = _step(coro, current_request_var, request)
-            if ctx is None and request._finish is not None:
-                yielded = request._finish(yielded)
+            coro, done, value = self._first_step(request, coro, ctx)
         except SystemExit as exc:
             self.interpreter_exit(exc)
             return
-        except Exception as exc:  # a bare handler coroutine raised: the app's exception handlers
-            ctx, yielded = None, self._app_error(request, exc)
-            if type(yielded) is _CoroutineType:  # an async exception handler: a worker runs it
-                self._enqueue((item, request, yielded, None, None))
-                return
         except BaseException as exc:  # KeyboardInterrupt and the like: a bug path
             log.error("http_worker_error %r", exc, exc_info=True)
             self._send_safe(item[0], _INTERNAL_ERROR)
@@ -297,16 +288,16 @@ class Bridge:
         finally:
             _leave_task(loop, worker.task)
             self.workers_busy -= 1  # a suspended coroutine is counted again by its worker
-        if ctx is None:
+        if done:
             self.eager_done += 1
-            self._deliver(item[0], request, yielded)
+            self._deliver(item[0], request, value)
             return
         if self.idle[-1] is worker:
             self.idle.pop()
         else:  # pragma: no cover - the handler's first step re-entered the bridge
             self.idle.remove(worker)
         assert worker.waiter is not None
-        worker.waiter.set_result((item, request, coro, ctx, yielded))
+        worker.waiter.set_result((item, request, coro, ctx, value))
 
     def _enqueue(self, entry: Entry) -> None:
         """A request for a worker: to an idle one at once, else into the bounded queue, else
@@ -429,30 +420,50 @@ class Bridge:
         if request is None:
             request = self._from_native(*item)
             result = self._handle(request)
-        try:
-            if ctx is not None:  # started eagerly, suspended on `first`
-                result = await _Resume(result, first, ctx)
-            elif type(result) is _CoroutineType:  # each request in its own context, as a task would be
-                ctx, first = _step(result, current_request_var, request)
-                result = first if ctx is None else await _Resume(result, first, ctx)
-            elif hasattr(result, "__await__"):
-                result = await result
-            if request._finish is not None:
-                result = request._finish(result)
-        except Exception as exc:  # a bare handler coroutine raised: the app's exception handlers
-            _cv_set(request)  # in the worker task's own context; the next step sets its own
-            result = self._handle_error(request, _unfinished(request, exc))
-            if inspect.isawaitable(result):
-                result = await result
+        if ctx is None and type(result) is _CoroutineType:  # its own context, as a task would have
+            ctx = _copy_context()
+            result, done, first = self._first_step(request, result, ctx)
+            if done:
+                self._deliver(rid, request, first)
+                return
+        if ctx is not None:  # started, suspended on `first`
+            result = await self._resume(request, result, first, ctx)
+        elif hasattr(result, "__await__"):
+            result = await result
         self._deliver(rid, request, result)
 
-    def _app_error(self, request: Any, exc: Exception) -> Any:
-        """`App._handle_error` with the request current, as it would be inside the coroutine."""
-        token = _cv_set(request)
+    def _first_step(self, request: Any, coro: Any, ctx: contextvars.Context) -> Tuple[Any, bool, Any]:
+        """Steps a coroutine once inside `ctx` (a fresh copy) with the request current
+        (docs/internals/bridge.md#bare-coroutine). Returns `(coroutine, done, value)`: the
+        finished result (its response plan applied), or what the coroutine suspended on. What it
+        raises goes to the app's exception handlers, run in `ctx`; an async one is stepped in
+        turn and returned as the coroutine to resume."""
         try:
-            return self._handle_error(request, _unfinished(request, exc))
-        finally:
-            _cv_reset(token)
+            done, value = _step(coro, ctx, current_request_var, request)
+            if done and request._finish is not None:
+                value = request._finish(value)
+            return coro, done, value
+        except Exception as exc:
+            result = ctx.run(self._handle_error, request, _unfinished(request, exc))
+            if type(result) is not _CoroutineType:
+                return None, True, result
+            done, value = _step(result, ctx, current_request_var, request)  # guard_awaitable: no raise
+            return result, done, value
+
+    async def _resume(self, request: Any, coro: Any, first: Any, ctx: contextvars.Context) -> Any:
+        """Awaits a started coroutine in its context on a worker; its response plan and its
+        errors as in `_first_step`."""
+        try:
+            result = await _Resume(coro, first, ctx)
+            if request._finish is not None:
+                result = request._finish(result)
+            return result
+        except Exception as exc:
+            result = ctx.run(self._handle_error, request, _unfinished(request, exc))
+            if type(result) is _CoroutineType:
+                done, value = _step(result, ctx, current_request_var, request)
+                result = value if done else await _Resume(result, value, ctx)
+            return result
 
     # -- results ---------------------------------------------------------
     def _deliver(self, rid: int, request: Any, result: Any) -> None:

@@ -198,6 +198,46 @@ async def typed_text(ms: int = 0):
     return "text"  # the route's status code comes from its response plan
 
 
+class Leak(Exception):
+    pass
+
+
+@app.exception_handler(Leak)
+def leak_handler(request, exc):
+    """Sets a context variable while handling a bare coroutine's error: it must stay with this
+    request (the handler runs in the request's own context)."""
+    TAG.set("set by the exception handler")
+    return Response(status_code=409, body={"current": viperhttp.current_request() is request})
+
+
+@app.get("/async/leak")
+async def async_leak(ms="0"):
+    if int(ms):
+        await asyncio.sleep(int(ms) / 1000)
+    raise Leak()
+
+
+def guard(func):
+    """A sync `functools.wraps` decorator around an `async def` handler that may answer by itself."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        request = viperhttp.current_request()
+        if request is None:
+            return {"n": -2, "secret": "no current request"}
+        if request.query_params.get("deny"):
+            return {"n": -1, "secret": "short-circuit"}
+        return func(*args, **kwargs)
+    return wrapper
+
+
+@app.get("/typed/wrapped/{n}", response_model=Out, status_code=201)
+@guard
+async def typed_wrapped(n: int):
+    return {"n": n, "secret": "filtered"}
+
+
 @app.get("/sync/sleep")
 def sync_sleep(ms="0", tag=""):
     time.sleep(int(ms) / 1000)

@@ -2,55 +2,54 @@
 //! (docs/internals/bridge.md, "Eager start").
 //!
 //! Written natively for one reason: Python code sees a coroutine return only as a
-//! `StopIteration` it has to instantiate, attach a traceback to and catch, which is most
-//! of what an `async def` hello costs beyond a sync one. Below Python 3.12 CPython leaves
+//! `StopIteration` it has to instantiate, attach a traceback to and catch, which was most
+//! of what an `async def` hello cost beyond a sync one. Below Python 3.12 CPython leaves
 //! the return value in the pending error uninstantiated, and C code reads it with one
-//! fetch. The context is handled with the C API that `contextvars.Context.run` itself
-//! uses: entered, the request's variable set in it, exited.
+//! fetch (3.12+ instantiates it; the value is then read from it, still without a traceback
+//! or a Python `except`). The context is handled with the C API that
+//! `contextvars.Context.run` itself uses: entered, the request's variable set in it, exited.
 
 use std::ptr;
 
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyBool, PyTuple};
 
 // The context C API (https://docs.python.org/3/c-api/contextvars.html): public and unchanged
 // since Python 3.7, but outside the limited API, so `pyo3::ffi` does not declare it for this
-// abi3 build. Every CPython this wheel installs on (>= 3.9) exports these symbols.
+// abi3 build. Every CPython this wheel installs on (>= 3.9, Linux and macOS) exports these
+// symbols; Windows' `python3.dll` would not, and the project builds no Windows wheel.
 #[allow(unsafe_code)]
 unsafe extern "C" {
-    fn PyContext_CopyCurrent() -> *mut ffi::PyObject;
     fn PyContext_Enter(ctx: *mut ffi::PyObject) -> std::ffi::c_int;
     fn PyContext_Exit(ctx: *mut ffi::PyObject) -> std::ffi::c_int;
     fn PyContextVar_Set(var: *mut ffi::PyObject, value: *mut ffi::PyObject) -> *mut ffi::PyObject;
 }
 
-/// Runs `coro`'s first step in a fresh copy of the current context in which `var` is set
-/// to `value`.
+/// Runs one step of `coro` (`send(None)`) inside `ctx`, after setting `var` to `value` there.
 ///
-/// Returns `(None, result)` when the coroutine returned `result` without suspending, or
-/// `(context, yielded)` when it suspended on `yielded`; the caller resumes it inside
-/// `context`. An exception the coroutine raises propagates.
+/// Returns `(True, result)` when the coroutine returned `result`, or `(False, yielded)` when it
+/// suspended on `yielded`; the caller resumes it inside `ctx`. An exception the coroutine
+/// raises propagates; `ctx` keeps whatever the step set, so the caller can handle the error
+/// in it. `ctx` must be a `contextvars.Context` that is not entered (else TypeError /
+/// RuntimeError, as `Context.run` raises).
 #[pyfunction]
 pub(crate) fn _step_coroutine<'py>(
     py: Python<'py>,
     coro: &Bound<'py, PyAny>,
+    ctx: &Bound<'py, PyAny>,
     var: &Bound<'py, PyAny>,
     value: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let send = intern!(py, "send");
     #[allow(unsafe_code)]
-    // SAFETY: C-API calls with the GIL held (`py`) on live objects (`PyContextVar_Set` raises
-    // TypeError for a `var` that is not a ContextVar). Each owned pointer is wrapped in a `Bound` or released on its path;
-    // the context is exited on every path that entered it, with any error still pending, as
-    // `Context.run` does; `stop_value` runs only with a StopIteration pending.
+    // SAFETY: C-API calls with the GIL held (`py`) on live objects; `PyContext_Enter` and
+    // `PyContextVar_Set` raise TypeError for objects of the wrong type. Each owned pointer is
+    // wrapped in a `Bound` or released on its path; the context is exited on every path that
+    // entered it, with any error still pending, as `Context.run` does; `stop_value` runs only
+    // with a StopIteration pending.
     unsafe {
-        let ctx = PyContext_CopyCurrent();
-        if ctx.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        let ctx = Bound::from_owned_ptr(py, ctx);
         if PyContext_Enter(ctx.as_ptr()) != 0 {
             return Err(PyErr::fetch(py));
         }
@@ -72,12 +71,15 @@ pub(crate) fn _step_coroutine<'py>(
         }
         if !yielded.is_null() {
             let yielded = Bound::from_owned_ptr(py, yielded);
-            return PyTuple::new(py, [ctx, yielded]);
+            return PyTuple::new(py, [PyBool::new(py, false).to_owned().into_any(), yielded]);
         }
         if ffi::PyErr_ExceptionMatches(ffi::PyExc_StopIteration) == 0 {
             return Err(PyErr::fetch(py));
         }
-        PyTuple::new(py, [py.None().into_bound(py), stop_value(py)])
+        PyTuple::new(
+            py,
+            [PyBool::new(py, true).to_owned().into_any(), stop_value(py)],
+        )
     }
 }
 

@@ -16,14 +16,20 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use viperhttp_runtime::percent;
 
-/// The raw `(key, value)` pairs, in order, repeats included.
+/// The raw `(key, value)` pairs, in order, repeats included. A `limit` below 1 reads one pair
+/// (the pair that reaches the limit is always read).
 pub(crate) fn pairs(qs: &str, limit: usize) -> impl Iterator<Item = (&str, &str)> {
     qs.split('&')
         .filter_map(|segment| {
             let (key, value) = segment.split_once('=').unwrap_or((segment, ""));
             (!key.is_empty()).then_some((key, value))
         })
-        .take(limit)
+        .take(limit.max(1))
+}
+
+/// A limit as Python passes it: any int; below 1 it reads one pair, as it always did.
+fn limit_of(limit: i64) -> usize {
+    usize::try_from(limit).unwrap_or(0)
 }
 
 /// True when no component of `qs` needs decoding (ASCII, no `%`, no `+`): its raw pairs are
@@ -64,9 +70,10 @@ fn raw_bytes(text: &str) -> Cow<'_, [u8]> {
 #[pyfunction]
 pub(crate) fn parse_query_into(
     qs: &Bound<'_, PyString>,
-    limit: usize,
+    limit: i64,
     out: &Bound<'_, PyDict>,
 ) -> PyResult<()> {
+    let limit = limit_of(limit);
     let py = out.py();
     let text = qs.to_cow()?;
     let plain = is_plain(&text);
@@ -93,10 +100,8 @@ pub(crate) fn parse_query_into(
 /// `query_pairs(qs, limit) -> [(key, value), ...]`: every decoded pair in order, repeats
 /// included (`QueryParams.getlist` / `multi_items`).
 #[pyfunction]
-pub(crate) fn query_pairs(
-    qs: &Bound<'_, PyString>,
-    limit: usize,
-) -> PyResult<Vec<(String, String)>> {
+pub(crate) fn query_pairs(qs: &Bound<'_, PyString>, limit: i64) -> PyResult<Vec<(String, String)>> {
+    let limit = limit_of(limit);
     let text = qs.to_cow()?;
     Ok(pairs(&text, limit)
         .map(|(key, value)| {
@@ -119,6 +124,9 @@ mod tests {
         // The limit counts pairs with a key.
         let got: Vec<_> = pairs("=0&a=1&b=2&c=3", 2).collect();
         assert_eq!(got, [("a", "1"), ("b", "2")]);
+        let got: Vec<_> = pairs("a=1&b=2", 0).collect();
+        assert_eq!(got, [("a", "1")]);
+        assert_eq!(limit_of(-2), 0);
         assert_eq!(pairs("", 64).count(), 0);
     }
 
