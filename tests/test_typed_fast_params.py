@@ -150,6 +150,13 @@ def test_replaced_query_params_win_over_the_raw_string(app):
     assert kwargs == {"i": 2}
 
 
+def test_a_path_only_plan_ignores_the_query_string():
+    plan = _native.FastParams([(False, "n", "n", "int", None, True)], MAX_QUERY_PAIRS)
+    got = {}
+    assert plan.fill({"n": "3"}, "x=%41+b&ü", got) and got == {"n": 3}  # nothing to decode for it
+    assert not plan.fill({"n": "03"}, "", {})
+
+
 def test_a_bad_kind_is_refused_at_construction():
     with pytest.raises(ValueError, match="unknown kind"):
         _native.FastParams([(True, "a", "a", "decimal", None, False)], 64)

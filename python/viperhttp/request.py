@@ -237,22 +237,23 @@ class Request:
     """One HTTP request as seen by middleware, dependencies and handlers
     (docs/internals/requests-responses.md#request)."""
 
-    # The nine raw members, the carried route match and the path parameters are slots: every
-    # request stores them, and a store into `__dict__` would create that dict per request (~0.1 µs
-    # with its free). `__dict__` keeps arbitrary attributes possible
+    # The nine raw members, the carried route match, the path parameters and the response plan
+    # of a bare coroutine are slots: every request stores them, and a store into `__dict__` would
+    # create that dict per request (~0.1 µs with its free). `__dict__` keeps arbitrary attributes possible
     # (docs/internals/requests-responses.md#request decision) and holds the lazily parsed caches,
     # whose class defaults below answer until a value is stored.
     __slots__ = (
         "request_id", "method", "path", "query", "_body", "_client", "scheme", "http_version",
-        "_hblob", "_route", "_path_params", "__dict__",
+        "_hblob", "_route", "_path_params", "_finish", "__dict__",
     )
     #: `_route`: (method, path, route_id, params) as the runtime matched them, or None.
     #: `_path_params`: the storage behind `path_params` (None until set or read).
     _route: Optional[Tuple[str, str, int, Dict[str, Any]]]
     _path_params: Optional[Dict[str, Any]]
-    #: The route's response plan for a bare handler coroutine's return value, set by
+    #: `_finish`: the route's response plan for a bare handler coroutine's return value, set by
     #: `call_route` for the bridge (docs/internals/bridge.md#bare-coroutine); None for the rest.
-    _finish: Optional[Callable[[Any], Any]] = None
+    #: A slot: stored into `__dict__` it would create that dict for every typed request.
+    _finish: Optional[Callable[[Any], Any]]
 
     _background: Any = None  # the framework's BackgroundTasks, read by the bridge
     _headers: Optional[Headers] = None
@@ -300,6 +301,7 @@ class Request:
         self._hblob = None
         self._route = None
         self._path_params = None
+        self._finish = None
         self._headers = _headers_from(headers)
 
     @classmethod
@@ -323,6 +325,7 @@ class Request:
         self = _new_object(cls)
         self._route = None if route_id is None else (method, path, route_id, route_params)
         self._path_params = None
+        self._finish = None
         self.request_id = request_id
         self.method = method
         self.path = path

@@ -97,15 +97,12 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
         if plan.blocking:
             return run_pipeline(plan, request, kwargs, handlers)
         if bare and plan.bare_async:
-            token = _cv_set(request)  # typed conversion (pydantic validators) sees the request
             try:
                 if plan.typed is not None:
-                    plan.typed.fill(request, kwargs)
-                coro = plan.handler(**kwargs)
+                    _fill_typed(plan.typed, request, kwargs)
+                coro = plan.handler(**kwargs)  # an `async def` function: only makes the coroutine
             except Exception as exc:  # a 422 (or a TypeError from the call itself)
                 return handle_apart(handlers, request, exc)
-            finally:
-                _cv_reset(token)
             if plan.response is not None:
                 request._finish = plan.response.finish
             return coro
@@ -121,6 +118,15 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
         if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
             warn_if_slow(plan, started)
         current_request_var.reset(token)
+
+
+def _fill_typed(typed: Any, request: Any, kwargs: Dict[str, Any]) -> None:
+    """Typed conversion with the request current (pydantic validators may ask for it)."""
+    token = _cv_set(request)
+    try:
+        typed.fill(request, kwargs)
+    finally:
+        _cv_reset(token)
 
 
 def handle_apart(handlers: Dict[type, HandlerEntry], request: Any, exc: Exception) -> Any:

@@ -110,14 +110,6 @@ class _Resume:
                     return done.value
 
 
-def _unfinished(request: Any, exc: Exception) -> Exception:
-    """An error replaced the handler's return value: the response plan (`request._finish`) has
-    nothing left to finish, and must not finish what an exception handler makes instead."""
-    if request._finish is not None:
-        request._finish = None
-    return exc
-
-
 class _Worker:
     __slots__ = ("task", "waiter")
 
@@ -444,11 +436,7 @@ class Bridge:
                 value = request._finish(value)
             return coro, done, value
         except Exception as exc:
-            result = ctx.run(self._handle_error, request, _unfinished(request, exc))
-            if type(result) is not _CoroutineType:
-                return None, True, result
-            done, value = _step(result, ctx, current_request_var, request)  # guard_awaitable: no raise
-            return result, done, value
+            return self._on_error(request, exc, ctx)
 
     async def _resume(self, request: Any, coro: Any, first: Any, ctx: contextvars.Context) -> Any:
         """Awaits a started coroutine in its context on a worker; its response plan and its
@@ -459,11 +447,20 @@ class Bridge:
                 result = request._finish(result)
             return result
         except Exception as exc:
-            result = ctx.run(self._handle_error, request, _unfinished(request, exc))
-            if type(result) is _CoroutineType:
-                done, value = _step(result, ctx, current_request_var, request)
-                result = value if done else await _Resume(result, value, ctx)
-            return result
+            coro, done, value = self._on_error(request, exc, ctx)
+            return value if done else await _Resume(coro, value, ctx)
+
+    def _on_error(self, request: Any, exc: Exception, ctx: contextvars.Context) -> Tuple[Any, bool, Any]:
+        """The app's exception handlers for what a coroutine (or its response plan) raised, run
+        in the request's context; an async one is stepped once there. `(coroutine, done, value)`
+        as `_first_step` returns it. The response plan is dropped: it must not finish what an
+        exception handler makes instead."""
+        request._finish = None
+        result = ctx.run(self._handle_error, request, exc)
+        if type(result) is not _CoroutineType:
+            return None, True, result
+        done, value = _step(result, ctx, current_request_var, request)  # guard_awaitable: no raise
+        return result, done, value
 
     # -- results ---------------------------------------------------------
     def _deliver(self, rid: int, request: Any, result: Any) -> None:

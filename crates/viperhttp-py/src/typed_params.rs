@@ -40,6 +40,8 @@ struct Entry {
 pub(crate) struct FastParams {
     entries: Vec<Entry>,
     query_limit: usize,
+    /// Some entry reads the query (a path-only plan ignores the query string).
+    has_query: bool,
 }
 
 type EntryArgs<'py> = (
@@ -76,9 +78,11 @@ impl FastParams {
                 })
             })
             .collect::<PyResult<Vec<_>>>()?;
+        let has_query = entries.iter().any(|e: &Entry| e.in_query);
         Ok(Self {
             entries,
             query_limit,
+            has_query,
         })
     }
 
@@ -95,8 +99,8 @@ impl FastParams {
     ) -> PyResult<bool> {
         let py = kwargs.py();
         let raw = match query.cast::<PyString>() {
-            Ok(q) => Some(q.to_cow()?),
-            Err(_) => None,
+            Ok(q) if self.has_query => Some(q.to_cow()?),
+            _ => None,
         };
         let map = query.cast::<PyDict>().ok();
         if raw.as_deref().is_some_and(|q| !query::is_plain(q)) {
