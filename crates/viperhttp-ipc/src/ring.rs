@@ -27,6 +27,11 @@
 //! return to the allocator only when it is reclaimed, which needs it to be
 //! freed, which needs it to be published (or its grant dropped). So a byte is
 //! never written and read, or written twice, at the same time.
+//!
+//! [`ByteRing::write`] and [`ByteRing::take_with`] follow the same protocol
+//! inside one lock hold: `write` fills a region it has just allocated (granted,
+//! known to no one else) before it publishes it and unlocks; `take_with` reads a
+//! published region and marks it freed before it unlocks.
 #![allow(unsafe_code)]
 
 use std::cell::UnsafeCell;
@@ -35,12 +40,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::IpcError;
 
 /// Longest single condvar wait; blocking calls re-check their stop flag this often.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// Largest record [`ByteRing::write`] copies while it holds the ring's lock
+/// (docs/internals/ipc.md#one-lock-hold-per-record-decision). A copy this size takes about a
+/// microsecond, shorter than the two extra lock round trips (and cache-line transfers between
+/// the runtime and interpreter threads) that a separate allocate and publish cost; a larger
+/// record is copied outside the lock so the other side is never held up by a long copy.
+pub const LOCKED_WRITE_MAX: usize = 16 * 1024;
 
 /// Hook type shared by the ring's release hook and the queue's hooks.
 type Hook = Arc<dyn Fn() + Send + Sync>;
@@ -258,6 +270,109 @@ impl ByteRing {
         Ok(out)
     }
 
+    /// Allocate `len` bytes, let `fill` write them, and publish them: the one call a producer
+    /// makes per record. Up to [`LOCKED_WRITE_MAX`] bytes this is one lock hold (allocate, copy,
+    /// publish); a larger record is granted, filled outside the lock and published, as with
+    /// [`ByteRing::alloc`]. Returns the region's offset. Fails like [`ByteRing::alloc`]
+    /// (`RingFull`, counted), or with `fill`'s error, after which the region is released again.
+    ///
+    /// `fill` may run under the ring's lock: it must not call back into this ring and should
+    /// only copy bytes. A panic inside it leaves the region allocated (never readable: it stays
+    /// granted), which leaks ring space but no memory safety.
+    pub fn write(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), IpcError>,
+    ) -> Result<u32, IpcError> {
+        if len > LOCKED_WRITE_MAX {
+            let mut grant = self.alloc(len)?;
+            fill(grant.as_mut_slice())?; // an error drops the grant: released
+            return Ok(grant.publish());
+        }
+        let mut st = self.state.lock();
+        let Some(offset) = self.try_alloc_locked(&mut st, len) else {
+            drop(st);
+            self.full.fetch_add(1, Ordering::Relaxed);
+            return Err(IpcError::RingFull);
+        };
+        let index = st.live.len() - 1; // try_alloc_locked pushed it last
+        let filled = match self.buf.get(offset..offset + len) {
+            Some(cells) => {
+                // SAFETY: `[offset, offset+len)` was just allocated under the lock we still
+                // hold and is in the granted state: no other live allocation overlaps it,
+                // `read_with`/`take_with` refuse granted regions (and need the lock anyway),
+                // and only this call knows its offset. So this is the only access to these
+                // bytes until the lock is released below, after which the region is published
+                // and only ever read. `UnsafeCell<u8>` has the layout of `u8`.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(UnsafeCell::raw_get(cells.as_ptr()), len)
+                };
+                fill(dst)
+            }
+            None => Err(IpcError::Malformed("ring range out of bounds")), // unreachable
+        };
+        match filled {
+            Ok(()) => {
+                if let Some(entry) = st.live.get_mut(index) {
+                    entry.state = AllocState::Published;
+                }
+                Ok(offset as u32)
+            }
+            Err(e) => {
+                self.free_locked(st, index);
+                Err(e)
+            }
+        }
+    }
+
+    /// Run `f` over the first `len` bytes of the published allocation that starts at `offset`,
+    /// then release that allocation: the one call a consumer makes per record, one lock hold
+    /// (docs/internals/ipc.md#one-lock-hold-per-record-decision). `len` 0 runs `f` over an
+    /// empty slice and touches nothing. No published allocation at `offset` → `Malformed`,
+    /// nothing released; `len` longer than the allocation → `Malformed`, and the allocation is
+    /// still released (the record that named it was bad, its bytes are of no use to anyone).
+    ///
+    /// `f` runs under the ring's lock, with the same rules as in [`ByteRing::read_with`].
+    pub fn take_with<R>(
+        &self,
+        offset: u32,
+        len: u32,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, IpcError> {
+        if len == 0 {
+            return Ok(f(&[]));
+        }
+        let start = offset as usize;
+        let len = len as usize;
+        let st = self.state.lock();
+        // Records are mostly taken in the order they were written: the match is near the front.
+        let Some(index) = st
+            .live
+            .iter()
+            .position(|a| a.offset == start && a.state == AllocState::Published)
+        else {
+            return Err(IpcError::Malformed(
+                "ring offset is not a live published allocation",
+            ));
+        };
+        let fits = st.live.get(index).is_some_and(|a| len <= a.len);
+        let out = match self.buf.get(start..start + len) {
+            Some(cells) if fits => {
+                // SAFETY: as in `read_with`: `[start, start+len)` lies inside a published
+                // allocation (checked above under the lock, held until `free_locked` below
+                // has marked it freed), and published regions are never written again.
+                let bytes: &[u8] =
+                    unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(cells.as_ptr()), len) };
+                Ok(f(bytes))
+            }
+            _ => Err(IpcError::Malformed(
+                "ring range is longer than its allocation",
+            )),
+        };
+        self.free_locked(st, index);
+        out
+    }
+
     /// Release the live allocation that starts at `offset`. Returns false (and
     /// changes nothing) when no live allocation starts there.
     ///
@@ -345,21 +460,29 @@ impl ByteRing {
 
     /// Release the allocation at `offset` whose state is `expect`.
     fn release_inner(&self, offset: usize, expect: AllocState) -> bool {
-        let mut st = self.state.lock();
-        let Some(entry) = st
+        let st = self.state.lock();
+        let Some(index) = st
             .live
-            .iter_mut()
-            .find(|a| a.offset == offset && a.state != AllocState::Freed)
+            .iter()
+            .position(|a| a.offset == offset && a.state != AllocState::Freed)
         else {
             return false;
         };
-        if entry.state != expect {
+        if st.live.get(index).map(|a| a.state) != Some(expect) {
             return false;
         }
-        entry.state = AllocState::Freed;
-        let freed_space = Self::reclaim(&mut st, self.capacity());
-        if !freed_space {
-            return true;
+        self.free_locked(st, index);
+        true
+    }
+
+    /// Mark `live[index]` freed, reclaim what that frees, wake waiters, then unlock and call the
+    /// release hook if one was asked for (outside the lock: the hook may use the ring).
+    fn free_locked(&self, mut st: MutexGuard<'_, State>, index: usize) {
+        if let Some(entry) = st.live.get_mut(index) {
+            entry.state = AllocState::Freed;
+        }
+        if !Self::reclaim(&mut st, self.capacity()) {
+            return;
         }
         if st.waiters > 0 {
             self.space.notify_all();
@@ -375,7 +498,6 @@ impl ByteRing {
         if let Some(hook) = hook {
             hook();
         }
-        true
     }
 
     /// Pop the freed prefix of `live`, advancing `tail`. True if anything popped.
@@ -464,302 +586,5 @@ impl Drop for RingGrant<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-    use std::thread;
-
-    fn fill(ring: &ByteRing, len: usize, byte: u8) -> u32 {
-        let mut g = ring.alloc(len).unwrap();
-        g.as_mut_slice().fill(byte);
-        g.publish()
-    }
-
-    #[test]
-    fn basic_alloc_and_read() {
-        let ring = ByteRing::new(64);
-        assert_eq!(ring.capacity(), 64);
-        let mut g = ring.alloc(5).unwrap();
-        assert_eq!(g.offset(), 0);
-        assert_eq!(g.len(), 5);
-        assert!(!g.is_empty());
-        g.as_mut_slice().copy_from_slice(b"hello");
-        let off = g.publish();
-        assert_eq!(ring.used(), 5);
-        assert_eq!(ring.read_with(off, 5, |b| b.to_vec()).unwrap(), b"hello");
-        assert_eq!(ring.read_with(off + 1, 3, |b| b.to_vec()).unwrap(), b"ell");
-        assert!(ring.release(off));
-        assert_eq!(ring.used(), 0);
-    }
-
-    #[test]
-    fn wrap_accounts_the_gap() {
-        let ring = ByteRing::new(100);
-        let a = fill(&ring, 40, 1);
-        let b = fill(&ring, 40, 2);
-        assert_eq!((a, b), (0, 40));
-        assert!(ring.release(a));
-        assert_eq!(ring.used(), 40);
-        // 30 does not fit in [80,100) → wraps to 0, pad 20 accounted.
-        let c = fill(&ring, 30, 3);
-        assert_eq!(c, 0);
-        assert_eq!(ring.used(), 40 + 30 + 20);
-        assert!(ring
-            .read_with(b, 40, |s| s.iter().all(|&x| x == 2))
-            .unwrap());
-        assert!(ring.release(b));
-        assert_eq!(ring.used(), 50); // c + its pad
-        assert!(ring.release(c));
-        assert_eq!(ring.used(), 0);
-        assert_eq!(ring.live_allocations(), 0);
-    }
-
-    #[test]
-    fn wrap_needs_room_before_tail() {
-        let ring = ByteRing::new(100);
-        let a = fill(&ring, 30, 1);
-        let b = fill(&ring, 50, 2);
-        assert!(ring.release(a)); // tail = 30, head = 80
-        assert!(ring.alloc(31).is_err()); // not in [80,100), not in [0,30)
-        assert_eq!(ring.full_count(), 1);
-        let g = ring.alloc(30).unwrap(); // exactly [0,30) + pad 20: ring becomes full
-        assert_eq!(g.offset(), 0);
-        assert_eq!(ring.used(), 100);
-        assert!(ring.alloc(1).is_err());
-        drop(g); // freed, but behind b
-        assert_eq!(ring.used(), 100);
-        assert!(ring.release(b));
-        assert_eq!(ring.used(), 0);
-    }
-
-    #[test]
-    fn exact_fit_and_full() {
-        let ring = ByteRing::new(64);
-        let a = fill(&ring, 64, 7);
-        assert_eq!(ring.used(), 64);
-        assert_eq!(ring.alloc(1).err(), Some(IpcError::RingFull));
-        assert_eq!(ring.full_count(), 1);
-        assert!(ring.release(a));
-        let b = fill(&ring, 32, 1);
-        let c = fill(&ring, 32, 2);
-        assert_eq!((b, c), (0, 32));
-        assert!(ring.alloc(1).is_err());
-        assert!(ring.release(b));
-        let d = fill(&ring, 32, 3); // head wrapped to 0 exactly, no pad
-        assert_eq!(d, 0);
-        assert_eq!(ring.used(), 64);
-        assert!(ring.release(c));
-        assert!(ring.release(d));
-        assert_eq!(ring.used(), 0);
-    }
-
-    #[test]
-    fn zero_and_oversize_fail() {
-        let ring = ByteRing::new(16);
-        assert_eq!(ring.alloc(0).err(), Some(IpcError::RingFull));
-        assert_eq!(ring.alloc(17).err(), Some(IpcError::RingFull));
-        assert_eq!(ring.full_count(), 2);
-        let stop = AtomicBool::new(false);
-        let t0 = Instant::now();
-        assert_eq!(
-            ring.alloc_wait(17, Duration::from_secs(5), &stop).err(),
-            Some(IpcError::RingFull)
-        );
-        assert!(t0.elapsed() < Duration::from_secs(1));
-        assert_eq!(ring.full_count(), 3);
-        assert!(ring.alloc(16).is_ok());
-        let empty = ByteRing::new(0);
-        assert!(empty.alloc(1).is_err());
-    }
-
-    #[test]
-    fn empty_ring_resets_so_large_alloc_fits() {
-        let ring = ByteRing::new(100);
-        let a = fill(&ring, 60, 1);
-        assert!(ring.release(a));
-        // head would be 60 without the reset; 100 bytes must fit now.
-        assert_eq!(fill(&ring, 100, 2), 0);
-    }
-
-    #[test]
-    fn out_of_order_release() {
-        let ring = ByteRing::new(100);
-        let a = fill(&ring, 30, 1);
-        let b = fill(&ring, 30, 2);
-        let c = fill(&ring, 30, 3);
-        assert!(ring.release(b));
-        assert_eq!(ring.used(), 90); // b is behind a: not reclaimed yet
-        assert!(ring.alloc(20).is_err());
-        assert!(ring
-            .read_with(c, 30, |s| s.iter().all(|&x| x == 3))
-            .unwrap());
-        assert!(ring.release(a));
-        assert_eq!(ring.used(), 30); // a and b reclaimed together
-        let d = fill(&ring, 60, 4);
-        assert_eq!(d, 0);
-        assert!(ring.release(c));
-        assert!(ring.release(d));
-        assert_eq!(ring.used(), 0);
-    }
-
-    #[test]
-    fn double_and_bogus_release() {
-        let ring = ByteRing::new(100);
-        let a = fill(&ring, 10, 1);
-        let b = fill(&ring, 10, 2);
-        assert!(!ring.release(5));
-        assert!(!ring.release(1000));
-        assert!(ring.release(b));
-        assert!(!ring.release(b)); // freed but not reclaimed
-        assert_eq!(ring.used(), 20);
-        assert!(ring.release(a));
-        assert!(!ring.release(a));
-        assert_eq!(ring.used(), 0);
-    }
-
-    #[test]
-    fn read_with_validation() {
-        let ring = ByteRing::new(100);
-        let a = fill(&ring, 10, 1);
-        let b = fill(&ring, 10, 2);
-        assert!(ring.read_with(a, 10, |_| ()).is_ok());
-        assert!(ring.read_with(a + 9, 1, |_| ()).is_ok());
-        assert!(matches!(
-            ring.read_with(a, 11, |_| ()),
-            Err(IpcError::Malformed(_))
-        )); // spans a and b
-        assert!(ring.read_with(a + 5, 10, |_| ()).is_err());
-        assert!(ring.read_with(30, 1, |_| ()).is_err()); // not allocated
-        assert!(ring.read_with(u32::MAX, 2, |_| ()).is_err()); // overflow
-        assert_eq!(ring.read_with(77, 0, |s| s.len()).unwrap(), 0); // len 0: no check
-        assert!(ring.release(b));
-        assert!(ring.read_with(b, 1, |_| ()).is_err()); // freed
-                                                        // Unpublished grants are neither readable nor releasable.
-        let g = ring.alloc(5).unwrap();
-        let off = g.offset();
-        assert!(ring.read_with(off, 5, |_| ()).is_err());
-        assert!(!ring.release(off));
-        drop(g);
-        assert!(ring.release(a));
-        assert_eq!(ring.used(), 0);
-    }
-
-    #[test]
-    fn grant_drop_releases() {
-        let ring = ByteRing::new(64);
-        {
-            let mut g = ring.alloc(64).unwrap();
-            g.as_mut_slice().fill(9);
-            assert_eq!(ring.used(), 64);
-        }
-        assert_eq!(ring.used(), 0);
-        let a = fill(&ring, 10, 1);
-        let g = ring.alloc(10).unwrap();
-        let c = fill(&ring, 10, 3);
-        drop(g); // released out of order: stays accounted behind a
-        assert_eq!(ring.used(), 30);
-        assert!(ring.release(a));
-        assert_eq!(ring.used(), 10);
-        assert!(ring.release(c));
-        assert_eq!(ring.used(), 0);
-    }
-
-    #[test]
-    fn alloc_wait_wakes_on_release() {
-        let ring = Arc::new(ByteRing::new(64));
-        let a = fill(&ring, 64, 1);
-        let stop = Arc::new(AtomicBool::new(false));
-        let r2 = Arc::clone(&ring);
-        let s2 = Arc::clone(&stop);
-        let t = thread::spawn(move || {
-            let t0 = Instant::now();
-            let g = r2
-                .alloc_wait(32, Duration::from_secs(10), &s2)
-                .map(|g| g.offset());
-            (g, t0.elapsed())
-        });
-        thread::sleep(Duration::from_millis(30));
-        assert!(ring.release(a));
-        let (res, took) = t.join().unwrap();
-        assert_eq!(res, Ok(0));
-        assert!(took < Duration::from_secs(5));
-        assert_eq!(ring.full_count(), 1);
-        assert_eq!(ring.used(), 0); // the waiter's grant was dropped
-    }
-
-    #[test]
-    fn alloc_wait_times_out_and_honours_stop() {
-        let ring = Arc::new(ByteRing::new(64));
-        let _a = fill(&ring, 64, 1);
-        let stop = AtomicBool::new(false);
-        let t0 = Instant::now();
-        assert_eq!(
-            ring.alloc_wait(1, Duration::from_millis(50), &stop).err(),
-            Some(IpcError::RingFull)
-        );
-        assert!(t0.elapsed() >= Duration::from_millis(50));
-
-        let stop = Arc::new(AtomicBool::new(false));
-        let r2 = Arc::clone(&ring);
-        let s2 = Arc::clone(&stop);
-        let t = thread::spawn(move || {
-            let t0 = Instant::now();
-            let res = r2
-                .alloc_wait(1, Duration::from_secs(30), &s2)
-                .map(|g| g.offset());
-            (res, t0.elapsed())
-        });
-        thread::sleep(Duration::from_millis(30));
-        stop.store(true, Ordering::SeqCst);
-        ring.wake_all();
-        let (res, took) = t.join().unwrap();
-        assert_eq!(res, Err(IpcError::Stopped));
-        assert!(took < Duration::from_secs(5));
-    }
-
-    #[test]
-    fn release_hook_is_one_shot() {
-        let ring = ByteRing::new(64);
-        let calls = Arc::new(AtomicUsize::new(0));
-        let c2 = Arc::clone(&calls);
-        ring.set_release_hook(Arc::new(move || {
-            c2.fetch_add(1, Ordering::SeqCst);
-        }));
-        let a = fill(&ring, 8, 1);
-        let b = fill(&ring, 8, 2);
-        let c = fill(&ring, 8, 3);
-        assert!(ring.release(a)); // nobody asked
-        assert_eq!(calls.load(Ordering::SeqCst), 0);
-        ring.want_release_notification();
-        assert!(ring.release(c)); // frees no space (behind b): hook not yet
-        assert_eq!(calls.load(Ordering::SeqCst), 0);
-        assert!(ring.release(b));
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-        let d = fill(&ring, 8, 4);
-        assert!(ring.release(d));
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-    }
-
-    #[test]
-    fn hook_may_call_back_into_ring() {
-        let ring = Arc::new(ByteRing::new(64));
-        let r2 = Arc::downgrade(&ring);
-        let seen = Arc::new(AtomicUsize::new(0));
-        let s2 = Arc::clone(&seen);
-        ring.set_release_hook(Arc::new(move || {
-            if let Some(r) = r2.upgrade() {
-                s2.store(r.used() + 1, Ordering::SeqCst);
-            }
-        }));
-        let a = fill(&ring, 8, 1);
-        ring.want_release_notification();
-        assert!(ring.release(a));
-        assert_eq!(seen.load(Ordering::SeqCst), 1);
-    }
-
-    #[test]
-    fn ring_is_send_sync() {
-        fn check<T: Send + Sync>() {}
-        check::<ByteRing>();
-    }
-}
+#[path = "ring_tests.rs"]
+mod tests;
