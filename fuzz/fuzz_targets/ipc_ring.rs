@@ -1,7 +1,9 @@
 //! `ByteRing` against a reference model of docs/internals/ipc.md §7.
 //!
 //! An arbitrary sequence of alloc / alloc_wait / write / publish / drop-grant /
-//! release / bogus release / read operations runs against a small ring and
+//! release / bogus release / read operations, and the one-lock-hold pair
+//! `write` (allocate + fill + publish, or a failing fill) / `take_with` (read +
+//! release, at any offset and length), runs against a small ring and
 //! against a plain re-implementation of the documented allocation rule. After
 //! every step:
 //!
@@ -12,6 +14,9 @@
 //!   owner wrote (no corruption by another writer or by reuse);
 //! * `read_with` succeeds exactly when the range lies inside one published,
 //!   unreleased allocation, and then sees the owner's bytes;
+//! * `take_with` succeeds exactly when a published allocation starts at the
+//!   offset and is at least `len` long, sees the owner's bytes, and releases that
+//!   allocation whenever one starts there (also when `len` is too long);
 //! * the release hook fires exactly when the model says it should.
 #![no_main]
 
@@ -35,6 +40,8 @@ enum Op {
     ReleaseAt { offset: u16 },
     Read { published: u8, start: u16, len: u16 },
     ReadAt { offset: u16, len: u16 },
+    WriteRecord { len: u16, seed: u8, fail: bool },
+    TakeAt { offset: u16, len: u16 },
     WantRelease,
 }
 
@@ -365,6 +372,66 @@ fuzz_target!(|input: Input| {
                         "read of [{off},{}) outside a published allocation was allowed",
                         off + len
                     ),
+                }
+            }
+            Op::WriteRecord { len, seed, fail } => {
+                let len = len as usize % (cap + 3);
+                let expect = model.alloc(len);
+                next_id += 1;
+                let content = pattern(seed, next_id, len);
+                let got = ring.write(len, |dst| {
+                    dst.copy_from_slice(&content);
+                    if fail {
+                        Err(IpcError::Malformed("fill failed"))
+                    } else {
+                        Ok(())
+                    }
+                });
+                match (got, expect) {
+                    (Ok(off), Some(want)) => {
+                        assert!(!fail, "write succeeded although fill failed");
+                        assert_eq!(off as usize, want, "write offset differs from the model");
+                        check_fresh_region(&model, want, len);
+                        let e = model.entry(want);
+                        e.content = content;
+                        e.state = St::Published;
+                        published.push(off);
+                    }
+                    (Err(IpcError::Malformed(_)), Some(want)) => {
+                        assert!(fail, "write failed without a fill error");
+                        assert!(model.release(want, St::Granted));
+                    }
+                    (Err(IpcError::RingFull), None) => model.full += 1,
+                    (got, expect) => panic!("write({len}) = {got:?}, model {expect:?}"),
+                }
+            }
+            Op::TakeAt { offset, len } => {
+                let off = offset as usize % (cap + 2);
+                let len = len as usize % (cap + 2);
+                let got = ring.take_with(off as u32, len as u32, |b| b.to_vec());
+                if len == 0 {
+                    assert_eq!(got, Ok(Vec::new()));
+                    continue;
+                }
+                let entry = model
+                    .live
+                    .iter()
+                    .find(|a| a.offset == off && a.state == St::Published)
+                    .cloned();
+                match entry {
+                    None => assert!(
+                        matches!(got, Err(IpcError::Malformed(_))),
+                        "take_with({off}) without a published allocation there"
+                    ),
+                    Some(a) => {
+                        if len <= a.len {
+                            assert_eq!(got.expect("take refused"), a.content[..len]);
+                        } else {
+                            assert!(matches!(got, Err(IpcError::Malformed(_))));
+                        }
+                        assert!(model.release(off, St::Published));
+                        published.retain(|&o| o as usize != off);
+                    }
                 }
             }
             Op::WantRelease => {

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use crate::{ByteRing, MsgQueue};
@@ -39,40 +40,52 @@ pub struct IpcCounters {
 }
 
 /// Everything both sides share.
+///
+/// Each part one thread writes while the other thread writes another sits on its own cache line
+/// (`CachePadded`, docs/internals/ipc.md#false-sharing): packed together, every lock taken or
+/// counter bumped by the runtime invalidated the line the interpreter thread was using, and back.
+/// The fields deref to their types, so `ipc.request_ring.write(..)` reads as before.
 pub struct Ipc {
     /// runtime → Python payloads.
-    pub request_ring: ByteRing,
+    pub request_ring: CachePadded<ByteRing>,
     /// Python → runtime payloads.
-    pub response_ring: ByteRing,
+    pub response_ring: CachePadded<ByteRing>,
     /// runtime → Python records.
-    pub requests: MsgQueue,
+    pub requests: CachePadded<MsgQueue>,
     /// Python → runtime records.
-    pub responses: MsgQueue,
+    pub responses: CachePadded<MsgQueue>,
     /// Counters.
     pub counters: IpcCounters,
     /// Set at stop: blocking waits return `Stopped`.
     pub stopping: AtomicBool,
     next_id: AtomicU32,
-    cancelled: Mutex<HashSet<u32>>,
-    /// `cancelled.len()`, stored under its lock: both threads ask `is_cancelled` for every
+    cancelled: CachePadded<Cancelled>,
+}
+
+/// The cancelled ids and their count, written together under the set's lock.
+struct Cancelled {
+    set: Mutex<HashSet<u32>>,
+    /// `set.len()`, stored under its lock: both threads ask `is_cancelled` for every
     /// request and almost always of an empty set, which then costs one atomic load instead of
     /// a lock whose cache line moves between the runtime and interpreter threads.
-    cancelled_count: AtomicUsize,
+    count: AtomicUsize,
 }
 
 impl Ipc {
     /// Build the channel.
     pub fn new(cfg: &IpcConfig) -> Self {
         Self {
-            request_ring: ByteRing::new(cfg.ipc_ring_size),
-            response_ring: ByteRing::new(cfg.ipc_ring_size),
-            requests: MsgQueue::new(cfg.ipc_request_queue_len),
-            responses: MsgQueue::new(cfg.ipc_response_queue_len),
+            request_ring: CachePadded::new(ByteRing::new(cfg.ipc_ring_size)),
+            response_ring: CachePadded::new(ByteRing::new(cfg.ipc_ring_size)),
+            requests: CachePadded::new(MsgQueue::new(cfg.ipc_request_queue_len)),
+            responses: CachePadded::new(MsgQueue::new(cfg.ipc_response_queue_len)),
             counters: IpcCounters::default(),
             stopping: AtomicBool::new(false),
             next_id: AtomicU32::new(0),
-            cancelled: Mutex::new(HashSet::new()),
-            cancelled_count: AtomicUsize::new(0),
+            cancelled: CachePadded::new(Cancelled {
+                set: Mutex::new(HashSet::new()),
+                count: AtomicUsize::new(0),
+            }),
         }
     }
 
@@ -88,31 +101,31 @@ impl Ipc {
 
     /// Mark an id cancelled (client gone, timeout): late frames are dropped.
     pub fn cancel(&self, id: u32) {
-        let mut set = self.cancelled.lock();
+        let mut set = self.cancelled.set.lock();
         set.insert(id);
-        self.cancelled_count.store(set.len(), Ordering::Release);
+        self.cancelled.count.store(set.len(), Ordering::Release);
     }
 
     /// Whether `id` was cancelled. A cancellation made concurrently may be missed, exactly as
     /// when the lock is taken just before it (docs/internals/ipc.md#9-request-ids).
     pub fn is_cancelled(&self, id: u32) -> bool {
-        self.cancelled_count.load(Ordering::Acquire) != 0 && self.cancelled.lock().contains(&id)
+        self.cancelled.count.load(Ordering::Acquire) != 0 && self.cancelled.set.lock().contains(&id)
     }
 
     /// Forget a cancellation (its terminal frame arrived, or it was never used).
     pub fn clear_cancelled(&self, id: u32) -> bool {
-        if self.cancelled_count.load(Ordering::Acquire) == 0 {
+        if self.cancelled.count.load(Ordering::Acquire) == 0 {
             return false;
         }
-        let mut set = self.cancelled.lock();
+        let mut set = self.cancelled.set.lock();
         let removed = set.remove(&id);
-        self.cancelled_count.store(set.len(), Ordering::Release);
+        self.cancelled.count.store(set.len(), Ordering::Release);
         removed
     }
 
     /// Ids cancelled and not yet cleared.
     pub fn cancelled_len(&self) -> usize {
-        self.cancelled.lock().len()
+        self.cancelled.set.lock().len()
     }
 
     /// Begin stopping: every blocking wait on rings and queues returns early.

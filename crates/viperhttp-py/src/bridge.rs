@@ -104,10 +104,11 @@ pub(crate) fn request_tuple<'py>(
     let uri_len = msg.uri_len as usize;
     let headers_len = msg.headers_len as usize;
     let total = uri_len + headers_len + msg.body_len as usize;
+    // Copy out and release in one lock hold (docs/internals/ipc.md#one-lock-hold-per-record-decision).
     let parts = r
         .ipc
         .request_ring
-        .read_with(msg.buffer_offset, total as u32, |blob| {
+        .take_with(msg.buffer_offset, total as u32, |blob| {
             // The record layout's one decoder (viperhttp_ipc::blob, the fuzzed one).
             let parts = split_request_blob(blob, uri_len, headers_len).ok()?;
             let (path, query) = split_uri(parts.uri);
@@ -119,9 +120,6 @@ pub(crate) fn request_tuple<'py>(
                 crate::routes::carried_match(py, msg, path),
             ))
         });
-    if total > 0 {
-        r.ipc.request_ring.release(msg.buffer_offset);
-    }
     let Ok(Some((path, query, headers, body, matched))) = parts else {
         // Malformed record: dropped (docs/internals/ipc.md); the runtime's 504 answers the client.
         return Ok(None);
@@ -289,23 +287,29 @@ pub(crate) fn push_record(
                 capacity: ring.capacity(),
             });
         }
-        let write = |mut grant: viperhttp_ipc::RingGrant<'_>| {
-            let dst = grant.as_mut_slice();
+        let fill = |dst: &mut [u8]| {
             if let Some(h) = dst.get_mut(..headers.len()) {
                 h.copy_from_slice(headers);
             }
             if let Some(b) = dst.get_mut(headers.len()..) {
                 b.copy_from_slice(body);
             }
-            grant.publish()
         };
-        offset = match ring.alloc(len) {
-            Ok(g) => write(g),
+        // One lock hold for allocate + copy + publish
+        // (docs/internals/ipc.md#one-lock-hold-per-record-decision); a full ring is waited
+        // for, detached, through a grant.
+        offset = match ring.write(len, |dst| {
+            fill(dst);
+            Ok(())
+        }) {
+            Ok(offset) => offset,
             Err(_) => {
                 let wait = Duration::from_millis(r.ipc_ring_wait_ms);
                 let stop = &r.ipc.stopping;
-                let g = py.detach(|| ring.alloc_wait(len, wait, stop).map(write));
-                g?
+                let granted = py.detach(|| ring.alloc_wait(len, wait, stop));
+                let mut grant = granted?;
+                fill(grant.as_mut_slice());
+                grant.publish()
             }
         };
     }

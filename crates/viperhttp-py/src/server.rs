@@ -293,6 +293,7 @@ pub fn ipc_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("request_queue_len", get(&|r| r.ipc.requests.len() as u64))?;
     d.set_item("response_queue_len", get(&|r| r.ipc.responses.len() as u64))?;
     d.set_item("pending_ids", get(&|r| r.server.in_flight() as u64))?;
+    d.set_item("cancelled_ids", get(&|r| r.ipc.cancelled_len() as u64))?;
     Ok(d)
 }
 

@@ -41,13 +41,10 @@ pub fn record_tuple<'py>(
             let data = if msg.body_len == 0 {
                 Some(PyBytes::new(py, b""))
             } else {
-                let copied = r
-                    .ipc
+                r.ipc
                     .request_ring
-                    .read_with(msg.buffer_offset, msg.body_len, |b| PyBytes::new(py, b))
-                    .ok();
-                r.ipc.request_ring.release(msg.buffer_offset);
-                copied
+                    .take_with(msg.buffer_offset, msg.body_len, |b| PyBytes::new(py, b))
+                    .ok()
             };
             let Some(data) = data else {
                 return Ok(None); // malformed record: dropped

@@ -250,6 +250,24 @@ impl Pending {
         stats.ipc_pending_used.store(used, Ordering::Relaxed);
     }
 
+    /// The connection task gave up on `id` before its terminal frame (client gone, timeout,
+    /// aborted body): forget the slot and, only if a terminal frame is still to come, mark the
+    /// id cancelled so the interpreter skips it and the dispatcher drops its late frames
+    /// (docs/internals/ipc.md#9-request-ids). Decided under the map's lock, the one `deliver`
+    /// takes to hand over a terminal frame: if that frame was already delivered (the slot is
+    /// gone from the map, the frame waits unread in it), nothing will ever arrive to clear the
+    /// mark, so none is set. Marking it anyway leaked one id per client that reset the
+    /// connection just as its response came.
+    pub fn abandon(&self, id: u32, ipc: &Ipc, stats: &ServerStats) {
+        let mut slots = self.slots.lock();
+        if slots.remove(&id).is_some() {
+            ipc.cancel(id);
+        }
+        let used = slots.len() as u64;
+        drop(slots);
+        stats.ipc_pending_used.store(used, Ordering::Relaxed);
+    }
+
     /// Number of ids waiting.
     pub fn len(&self) -> usize {
         self.slots.lock().len()
@@ -325,7 +343,7 @@ impl Pending {
 
 /// Copy one response record's bytes out of the ring and release the region.
 /// One allocation holds `[headers][body]` (docs/internals/ipc.md), so it is copied with
-/// one `Bytes` allocation and split.
+/// one `Bytes` allocation and split, in one lock hold of the ring (`take_with`).
 fn take_frame(ipc: &Ipc, msg: &IpcMsg) -> Frame {
     let headers_len = u32::from(msg.headers_len);
     let start = if headers_len > 0 {
@@ -342,7 +360,7 @@ fn take_frame(ipc: &Ipc, msg: &IpcMsg) -> Frame {
     } else if contiguous {
         let mut all = ipc
             .response_ring
-            .read_with(start, total, Bytes::copy_from_slice)
+            .take_with(start, total, Bytes::copy_from_slice)
             .unwrap_or_default();
         let body = all.split_off((headers_len as usize).min(all.len()));
         (all, body)
@@ -353,14 +371,13 @@ fn take_frame(ipc: &Ipc, msg: &IpcMsg) -> Frame {
                 .read_with(offset, len, Bytes::copy_from_slice)
                 .unwrap_or_default()
         };
-        (
+        let parts = (
             read(msg.headers_offset, headers_len),
             read(msg.buffer_offset, msg.body_len),
-        )
-    };
-    if total > 0 {
+        );
         ipc.response_ring.release(start);
-    }
+        parts
+    };
     Frame {
         status: msg.status_code,
         headers,

@@ -17,7 +17,7 @@ use http::{HeaderMap, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use viperhttp_ipc::blob::{request_headers_len, response_headers, write_request_blob};
 use viperhttp_ipc::message::proto;
-use viperhttp_ipc::{flags, IpcMsg, Method, MsgType};
+use viperhttp_ipc::{flags, IpcError, IpcMsg, Method, MsgType};
 
 use super::pipeline::RouteMatch;
 use super::stream_body::IpcStreamBody;
@@ -38,7 +38,8 @@ pub(crate) fn peer_fields(peer: &SocketAddr) -> ([u8; 16], u16) {
     (ip.octets(), peer.port())
 }
 
-/// Cancels the request id and forgets its slot unless the response completed.
+/// Abandons the request id ([`Pending::abandon`](crate::pending::Pending::abandon)) unless the
+/// response completed.
 pub(super) struct InFlight {
     pub(super) shared: Arc<Shared>,
     pub(super) id: u32,
@@ -49,8 +50,8 @@ pub(super) struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if !self.done {
-            self.shared.ipc.cancel(self.id);
-            self.shared.pending.remove(self.id, &self.shared.stats);
+            let shared = &self.shared;
+            shared.pending.abandon(self.id, &shared.ipc, &shared.stats);
         }
     }
 }
@@ -116,19 +117,18 @@ pub(super) async fn forward_to_python(
     }
 
     let ipc = &shared.ipc;
-    let offset = match ipc.request_ring.alloc(total) {
-        Ok(mut grant) => {
-            if write_request_blob(grant.as_mut_slice(), uri.as_bytes(), headers(), &body).is_err() {
-                // Unreachable by construction (hyper rejects NUL in headers); answer, don't panic.
-                return closing(simple_response(StatusCode::BAD_REQUEST, "Bad Request"));
-            }
-            let offset = grant.publish();
-            // The body now lives in the ring: its share of max_body_memory is free again.
-            drop(reservation);
-            offset
-        }
-        Err(_) => return ring_full(shared),
+    // One lock hold for allocate + copy + publish (docs/internals/ipc.md#one-lock-hold-per-record-decision).
+    let written = ipc.request_ring.write(total, |dst| {
+        write_request_blob(dst, uri.as_bytes(), headers(), &body)
+    });
+    let offset = match written {
+        Ok(offset) => offset,
+        Err(IpcError::RingFull) => return ring_full(shared),
+        // Unreachable by construction (hyper rejects NUL in headers); answer, don't panic.
+        Err(_) => return closing(simple_response(StatusCode::BAD_REQUEST, "Bad Request")),
     };
+    // The body now lives in the ring: its share of max_body_memory is free again.
+    drop(reservation);
 
     let id = ipc.next_request_id();
     let (peer_ip, peer_port) = peer_fields(&conn.peer);

@@ -379,11 +379,12 @@ async fn push_message(shared: &Shared, conn: &WsConn, opcode: u8, payload: &[u8]
         if payload.is_empty() {
             break 0;
         }
-        match ring.alloc(payload.len()) {
-            Ok(mut grant) => {
-                grant.as_mut_slice().copy_from_slice(payload);
-                break grant.publish();
-            }
+        let written = ring.write(payload.len(), |dst| {
+            dst.copy_from_slice(payload);
+            Ok(())
+        });
+        match written {
+            Ok(offset) => break offset,
             Err(_) => {
                 ServerStats::bump(&shared.stats.ipc_req_ring_alloc_fail);
                 if tokio::time::Instant::now() >= deadline || payload.len() > ring.capacity() {
