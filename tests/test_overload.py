@@ -10,6 +10,9 @@ its own connection and read to EOF, so each gets exactly one response (nothing t
 """
 from __future__ import annotations
 
+import random
+import socket
+import struct
 import threading
 import time
 
@@ -171,11 +174,55 @@ def test_response_timeout_answers_504_instead_of_hanging(serve):
     time.sleep(2.6)
     r = request(port, "/sync")
     assert r.status == 200 and r.body == b"ok", r.summary()
-    stats = get_json(port, "/stats")["server"]
-    assert stats["ipc_wait_timeouts"] >= 2, stats
+    stats = get_json(port, "/stats")
+    assert stats["server"]["ipc_wait_timeouts"] >= 2, stats
+    # The late terminal frames of the two timed-out ids cleared their cancellation marks.
+    assert stats["ipc"]["cancelled_ids"] == 0, stats["ipc"]
 
 
 def test_no_response_timeout_by_default_for_slow_handler(serve):
     port = start(serve).port
     r = request(port, "/sync/sleep?ms=1200")
     assert r.status == 200, r.summary()
+
+
+# --- clients that reset mid-request ---------------------------------------------------------------
+
+
+def _reset_after(port: int, delay: float) -> None:
+    """Send `GET /sync`, wait `delay` seconds, then close with RST (SO_LINGER 0)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.sendall(b"GET /sync HTTP/1.1\r\nHost: test\r\n\r\n")
+    if delay:
+        time.sleep(delay)
+    s.close()
+
+
+def test_clients_reset_mid_request_leave_no_cancelled_ids(serve):
+    """A client that resets its connection while its request is in flight gets its id marked
+    cancelled only while a terminal frame is still to come (docs/internals/ipc.md#9-request-ids).
+    Resets land at random points of the request's life (queued, being handled, response just
+    delivered but unread); afterwards no mark may be left behind and no slot may stay pending.
+    Before the fix a reset just after delivery left one mark per such client for good."""
+    port = start(serve).port
+    rng = random.Random(11)
+    for _ in range(40):
+        threads = [
+            threading.Thread(target=_reset_after, args=(port, rng.random() * 0.001))
+            for _ in range(50)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    deadline = time.monotonic() + 10
+    while True:
+        ipc = get_json(port, "/stats")["ipc"]
+        # pending_ids counts the /stats request itself.
+        if ipc["cancelled_ids"] == 0 and ipc["pending_ids"] <= 1:
+            break
+        assert time.monotonic() < deadline, f"marks or slots left behind: {ipc}"
+        time.sleep(0.05)
+    r = request(port, "/sync")
+    assert r.status == 200 and r.body == b"ok", r.summary()

@@ -138,20 +138,52 @@ fn loggable(bytes: &[u8]) -> String {
     percent_encoding::percent_encode(bytes, percent_encoding::CONTROLS).to_string()
 }
 
+/// Byte classes, one table for every byte test of the scanner: a lookup instead of a chain of
+/// range comparisons, and what lets [`HeadScanner::skip_run`] cross a run of ordinary bytes with
+/// one load per byte.
+const TCHAR: u8 = 1;
+const TARGET: u8 = 2;
+const VALUE: u8 = 4;
+
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let mut class = 0;
+        // RFC 9110 §5.6.2 `tchar`.
+        if matches!(c,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+            | b'`' | b'|' | b'~' | b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z')
+        {
+            class |= TCHAR;
+        }
+        // Request-target: visible ASCII and obs-text.
+        if (c >= 0x21 && c <= 0x7E) || c >= 0x80 {
+            class |= TARGET;
+        }
+        // `field-vchar / SP / HTAB` (obs-text allowed, as hyper does).
+        if c == b'\t' || (c >= 0x20 && c <= 0x7E) || c >= 0x80 {
+            class |= VALUE;
+        }
+        table[b] = class;
+        b += 1;
+    }
+    table
+};
+
 /// RFC 9110 §5.6.2 `tchar`.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
-        | b'`' | b'|' | b'~' | b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z')
+    BYTE_CLASS[b as usize] & TCHAR != 0
 }
 
 /// `field-vchar / SP / HTAB` (obs-text allowed, as hyper does).
 pub(crate) fn is_field_value_byte(b: u8) -> bool {
-    b == b'\t' || (0x20..=0x7E).contains(&b) || b >= 0x80
+    BYTE_CLASS[b as usize] & VALUE != 0
 }
 
 fn is_target_byte(b: u8) -> bool {
-    (0x21..=0x7E).contains(&b) || b >= 0x80
+    BYTE_CLASS[b as usize] & TARGET != 0
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +237,10 @@ pub(crate) struct HeadScanner {
     header_bytes: usize,
     pub(super) fields: Vec<Field>,
     pub(super) rl: Option<RequestLine>,
+    /// Tests only: scan every byte through the state machine, never through `skip_run`, as the
+    /// reference the run-skipping scan is compared with.
+    #[cfg(test)]
+    pub(super) byte_by_byte: bool,
 }
 
 impl HeadScanner {
@@ -221,6 +257,8 @@ impl HeadScanner {
             header_bytes: 0,
             fields: Vec::new(),
             rl: None,
+            #[cfg(test)]
+            byte_by_byte: false,
         }
     }
 
@@ -255,7 +293,11 @@ impl HeadScanner {
     /// was seen before). Bytes after the end of the head are left alone.
     pub(crate) fn feed(&mut self, head: &[u8], limits: &GuardLimits) -> Feed {
         let mut i = self.len;
-        while let Some(&b) = head.get(i) {
+        loop {
+            i = self.skip_run(head, i, limits);
+            let Some(&b) = head.get(i) else {
+                break;
+            };
             match self.byte(b, i, head, limits) {
                 Ok(false) => i += 1,
                 Ok(true) => {
@@ -293,6 +335,44 @@ impl HeadScanner {
                 target: text(self.target_start, self.version_start.saturating_sub(1)),
             },
         }
+    }
+
+    /// From `i`, cross the run of ordinary bytes of the target, a field name or a field value
+    /// (most of a head) with one table lookup each, and return where the run stops. The run
+    /// stops before the first byte that the state machine must look at: one of another class
+    /// (a separator, CR, a bad byte) or the first byte past the limit [`byte`](Self::byte)
+    /// checks for this state. `byte` then takes that byte, so every rejection, its detail and
+    /// its offset are exactly those of the byte-by-byte scan.
+    fn skip_run(&mut self, head: &[u8], i: usize, limits: &GuardLimits) -> usize {
+        #[cfg(test)]
+        if self.byte_by_byte {
+            return i;
+        }
+        let (class, room) = match self.st {
+            St::Target => {
+                let max = limits.max_uri_len.min(MAX_HYPER_URI);
+                (TARGET, (self.target_start + max).saturating_sub(i))
+            }
+            St::Name => (
+                TCHAR,
+                limits.max_header_size.saturating_sub(self.header_bytes),
+            ),
+            St::Value => (
+                VALUE,
+                limits.max_header_size.saturating_sub(self.header_bytes),
+            ),
+            _ => return i,
+        };
+        let rest = head.get(i..).unwrap_or_default();
+        let rest = rest.get(..room).unwrap_or(rest);
+        let run = rest
+            .iter()
+            .position(|&b| BYTE_CLASS[b as usize] & class == 0)
+            .unwrap_or(rest.len());
+        if self.st != St::Target {
+            self.header_bytes += run;
+        }
+        i + run
     }
 
     fn count_field_byte(&mut self, limits: &GuardLimits) -> Result<(), Rejection> {

@@ -1219,6 +1219,78 @@ fn random_input_never_panics_and_output_is_a_prefix() {
         .unwrap();
 }
 
+/// The scanner crosses runs of ordinary bytes in one step (`HeadScanner::skip_run`). Its verdict,
+/// rejection detail and logged request line must be those of the plain state machine, which
+/// takes every byte on its own (`byte_by_byte`), fed the head whole and fed one byte more per
+/// call, for heads whose target, field names and values end on either side of every limit, with
+/// one byte anywhere replaced by any byte.
+#[test]
+fn scanner_verdict_does_not_depend_on_runs() {
+    use super::parse::{Feed, HeadScanner};
+    use proptest::prelude::*;
+    let limits = small(); // max_uri_len 32, max_headers 4, max_header_size 100
+    let field = (
+        0usize..30,
+        0usize..60,
+        prop_oneof![Just(b'v'), Just(0x80u8), Just(b' '), Just(b'\t')],
+    );
+    let strategy = (
+        0usize..40,
+        proptest::collection::vec(field, 0..6),
+        proptest::option::of((any::<usize>(), any::<u8>())),
+    );
+    let verdict = |f: Feed| format!("{f:?}");
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 4000,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&strategy, |(target_len, fields, mutation)| {
+            let mut head = b"GET /".to_vec();
+            head.resize(head.len() + target_len, b't');
+            head.extend_from_slice(b" HTTP/1.1\r\n");
+            for (name_len, value_len, value_byte) in fields {
+                head.resize(head.len() + name_len, b'n');
+                head.push(b':');
+                head.resize(head.len() + value_len, value_byte);
+                head.extend_from_slice(b"\r\n");
+            }
+            head.extend_from_slice(b"\r\n");
+            if let Some((at, byte)) = mutation {
+                let at = at % head.len();
+                head[at] = byte;
+            }
+            let mut whole = HeadScanner::new();
+            let at_once = verdict(whole.feed(&head, &limits));
+            let mut plain = HeadScanner::new();
+            plain.byte_by_byte = true;
+            let reference = verdict(plain.feed(&head, &limits));
+            prop_assert_eq!(
+                &at_once,
+                &reference,
+                "head {:?}",
+                String::from_utf8_lossy(&head)
+            );
+            let mut stepwise = HeadScanner::new();
+            let mut growing = verdict(Feed::NeedMore);
+            for end in 1..=head.len() {
+                let f = stepwise.feed(&head[..end], &limits);
+                if !matches!(f, Feed::NeedMore) {
+                    growing = verdict(f);
+                    break;
+                }
+            }
+            prop_assert_eq!(
+                &growing,
+                &reference,
+                "head {:?}",
+                String::from_utf8_lossy(&head)
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
 // ---------------------------------------------------------------- deadlines (paused clock)
 
 pub(super) fn timed(header: u64, keepalive: u64) -> GuardLimits {
