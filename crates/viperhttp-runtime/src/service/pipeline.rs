@@ -117,8 +117,12 @@ async fn route_checked(
 ) -> Response<ResponseBody> {
     // Rate limit (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs): every request
     // past parsing, trusted host and CORS.
+    // The branches below that await something other than Python (the shared store, a WebSocket
+    // handshake, a static file) are boxed: their futures would otherwise make every request's
+    // future as large as theirs, and hyper moves that future into place on every request
+    // (docs/internals/benchmarks.md#ipc-lock-holds).
     let verdict = if let Some(store) = &shared.shared_limiter {
-        store.check(conn.peer.ip(), &shared.stats).await
+        Box::pin(store.check(conn.peer.ip(), &shared.stats)).await
     } else if let Some(limiter) = &shared.rate_limiter {
         limiter.check(conn.peer.ip(), std::time::Instant::now())
     } else {
@@ -132,7 +136,7 @@ async fn route_checked(
     // WebSocket upgrades (docs/internals/websocket.md) after the guards above, before static mounts.
     if crate::ws::handshake::is_upgrade(&req) {
         source.set(Source::Ipc);
-        return crate::ws::handshake::handshake(shared, conn, req).await;
+        return Box::pin(crate::ws::handshake::handshake(shared, conn, req)).await;
     }
     // Static mounts (docs/internals/static-files.md) before Python routes; served natively, never
     // via Python.
@@ -141,14 +145,14 @@ async fn route_checked(
         let target = statics.resolve(req.uri().path(), req.uri().query());
         if target.is_static() {
             source.set(Source::Static);
-            let resp = static_files::serve(
+            let resp = Box::pin(static_files::serve(
                 statics,
                 &shared.gzip_cache,
                 target,
                 req.method(),
                 req.headers(),
                 conn.sendfile.get(),
-            )
+            ))
             .await;
             match resp.status() {
                 StatusCode::OK | StatusCode::PARTIAL_CONTENT => {
