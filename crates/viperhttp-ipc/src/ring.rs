@@ -252,22 +252,34 @@ impl ByteRing {
                 "ring range is not a live published allocation",
             ));
         }
-        let cells = self
-            .buf
-            .get(start..end)
+        // SAFETY: `[start, end)` lies inside a published, not yet released allocation,
+        // checked just above under the lock `st` holds.
+        let bytes = unsafe { self.published_bytes(&st, start, len) }
             .ok_or(IpcError::Malformed("ring range out of bounds"))?;
-        // SAFETY: `[start, end)` lies inside a published, not yet released
-        // allocation (checked above under the lock, which we keep holding while
-        // `f` runs). Published regions are never written again (their grant
-        // was consumed by `publish`), and the region cannot be released and
-        // reused while we hold the lock, so creating a shared `&[u8]` over these
-        // cells cannot race with any write. `UnsafeCell<u8>` has the layout of
-        // `u8`, and the pointer covers exactly `len` initialised bytes.
-        let bytes: &[u8] =
-            unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(cells.as_ptr()), len) };
         let out = f(bytes);
         drop(st);
         Ok(out)
+    }
+
+    /// The bytes `[start, start+len)` as a shared slice that cannot outlive the lock `_held`.
+    /// `None` when the range leaves the buffer. The one place the readers (`read_with`,
+    /// `take_with`) turn ring cells into bytes.
+    ///
+    /// # Safety
+    ///
+    /// The range must lie inside one published allocation that is not freed. Published regions
+    /// are never written again (their grant was consumed by `publish`), and a region cannot be
+    /// freed and reused while the lock is held, so the slice cannot race with any write.
+    unsafe fn published_bytes<'g>(
+        &'g self,
+        _held: &'g MutexGuard<'_, State>,
+        start: usize,
+        len: usize,
+    ) -> Option<&'g [u8]> {
+        let cells = self.buf.get(start..start.checked_add(len)?)?;
+        // SAFETY: the caller's contract above; `UnsafeCell<u8>` has the layout of `u8` and the
+        // pointer covers exactly `len` initialised bytes.
+        Some(unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(cells.as_ptr()), len) })
     }
 
     /// Allocate `len` bytes, let `fill` write them, and publish them: the one call a producer
@@ -356,19 +368,16 @@ impl ByteRing {
             ));
         };
         let fits = st.live.get(index).is_some_and(|a| len <= a.len);
-        let out = match self.buf.get(start..start + len) {
-            Some(cells) if fits => {
-                // SAFETY: as in `read_with`: `[start, start+len)` lies inside a published
-                // allocation (checked above under the lock, held until `free_locked` below
-                // has marked it freed), and published regions are never written again.
-                let bytes: &[u8] =
-                    unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(cells.as_ptr()), len) };
-                Ok(f(bytes))
-            }
-            _ => Err(IpcError::Malformed(
-                "ring range is longer than its allocation",
-            )),
+        let bytes = if fits {
+            // SAFETY: `[start, start+len)` lies inside the published allocation found above
+            // under the lock `st` holds; `free_locked` marks it freed only after `f` is done.
+            unsafe { self.published_bytes(&st, start, len) }
+        } else {
+            None
         };
+        let out = bytes.map(f).ok_or(IpcError::Malformed(
+            "ring range is longer than its allocation",
+        ));
         self.free_locked(st, index);
         out
     }
