@@ -45,6 +45,99 @@ fn escape_into(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// `float.__repr__` of a finite `v`, which is what `json.dumps` writes, without a Python call:
+/// ryu's digits (the shortest that round-trip, as CPython's `repr` picks them) laid out by
+/// CPython's rules for `repr` (`format_float_short`, type `'r'`): positional with at least one
+/// digit after the point while the decimal exponent is in -4..16, else `d.ddde±XX` (at least two
+/// exponent digits). Checked against `repr` for random bit patterns in
+/// tests/test_json_encoder.py.
+fn push_float_repr(v: f64, out: &mut Vec<u8>) {
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v).as_bytes();
+    let (negative, text) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    // ryu writes `d.ddd`, `ddd.0` or `d.ddde[-]x`: split off the exponent, then read the
+    // significant digits and where the decimal point sits among them (`decpt`, as in dtoa:
+    // value = 0.DIGITS × 10^decpt).
+    let (mantissa, exp) = match text.iter().position(|&b| b == b'e') {
+        Some(i) => {
+            let exp = std::str::from_utf8(text.get(i + 1..).unwrap_or_default())
+                .ok()
+                .and_then(|e| e.parse::<i32>().ok())
+                .unwrap_or(0);
+            (text.get(..i).unwrap_or_default(), exp)
+        }
+        None => (text, 0),
+    };
+    let mut digits = [0u8; 24];
+    let mut n = 0usize;
+    let mut decpt = exp;
+    let mut seen_point = false;
+    let mut leading = true;
+    for &b in mantissa {
+        if b == b'.' {
+            seen_point = true;
+            continue;
+        }
+        if !seen_point {
+            decpt += 1;
+        }
+        if leading && b == b'0' {
+            decpt -= 1; // a leading zero moves the point, it is not a digit
+            continue;
+        }
+        leading = false;
+        if let Some(slot) = digits.get_mut(n) {
+            *slot = b;
+            n += 1;
+        }
+    }
+    while n > 0 && digits.get(n - 1) == Some(&b'0') {
+        n -= 1;
+    }
+    if n == 0 {
+        // Zero: dtoa gives the digit "0" with the point after it.
+        digits[0] = b'0';
+        n = 1;
+        decpt = 1;
+    }
+    let digits = digits.get(..n).unwrap_or_default();
+    if negative {
+        out.push(b'-');
+    }
+    if decpt <= -4 || decpt > 16 {
+        let (first, rest) = digits.split_first().unwrap_or((&b'0', &[]));
+        out.push(*first);
+        if !rest.is_empty() {
+            out.push(b'.');
+            out.extend_from_slice(rest);
+        }
+        let e = decpt - 1;
+        out.extend_from_slice(if e < 0 { b"e-" } else { b"e+" });
+        if e.abs() < 10 {
+            out.push(b'0');
+        }
+        out.extend_from_slice(itoa::Buffer::new().format(e.abs()).as_bytes());
+    } else if decpt <= 0 {
+        out.extend_from_slice(b"0.");
+        out.resize(out.len() + decpt.unsigned_abs() as usize, b'0');
+        out.extend_from_slice(digits);
+    } else {
+        let point = decpt as usize;
+        if point >= n {
+            out.extend_from_slice(digits);
+            out.resize(out.len() + (point - n), b'0');
+            out.extend_from_slice(b".0");
+        } else {
+            out.extend_from_slice(digits.get(..point).unwrap_or_default());
+            out.push(b'.');
+            out.extend_from_slice(digits.get(point..).unwrap_or_default());
+        }
+    }
+}
+
 fn encode(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Result<(), Fallback> {
     if depth > MAX_DEPTH {
         return Err(Fallback);
@@ -73,9 +166,7 @@ fn encode(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Result<(),
         if !f.value().is_finite() {
             return Err(Fallback);
         }
-        // float.__repr__ digits, exactly as json does.
-        let r = obj.repr().map_err(|_| Fallback)?;
-        out.extend_from_slice(r.to_cow().map_err(|_| Fallback)?.as_bytes());
+        push_float_repr(f.value(), out);
     } else if obj.is_exact_instance_of::<PyDict>() {
         let d = obj.cast::<PyDict>().map_err(|_| Fallback)?;
         out.push(b'{');
