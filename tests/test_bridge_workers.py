@@ -25,6 +25,7 @@ from apps.bridge_support import (
 APP = "apps/bridge_app.py"
 LIMITS_APP = "apps/bridge_limits_app.py"
 TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
 
 
 @pytest.fixture
@@ -175,6 +176,29 @@ def test_typed_bare_coroutine_gets_its_parameters_and_response_plan(serve, loop,
     assert r.status == 500 and b"not a number" not in r.body, r.summary()
     r = request(port, f"/typed/async/7?ms={ms}&kind=async_teapot")
     assert r.status == 418 and r.json() == {"async_handled": "typed", "current": True}, r.summary()
+
+
+@LOOPS
+@pytest.mark.parametrize("ms", ["0", "20"], ids=["eager", "after-suspension"])
+def test_typed_bare_coroutine_without_response_options_returns_json(serve, loop, ms):
+    """A plain dict skips the response plan (`finish_bare`) and must come out exactly as the
+    plan would have made it; every other value still goes through the plan."""
+    port = start(serve, loop).port
+    r = request(port, f"/typed/plain/3?ms={ms}")
+    assert (r.status, r.header("content-type"), r.body) == (200, JSON, b'{"n":3,"score":0.30000000000000004}'), \
+        r.summary()
+    # A key named like a response field is data, not a stream or a response dict.
+    r = request(port, f"/typed/plain/4?ms={ms}&shape=stream-key")
+    assert (r.status, r.header("content-type")) == (200, JSON), r.summary()
+    assert r.json() == {"stream": 4, "body": "a key named like a response field"}, r.summary()
+    r = request(port, f"/typed/plain/4?ms={ms}&shape=marker")
+    assert (r.status, r.header("content-type"), r.body) == (203, "text/x", b"raw"), r.summary()
+    r = request(port, f"/typed/plain/5?ms={ms}&shape=date")
+    assert (r.status, r.body) == (200, b'{"when":"2024-01-05"}'), r.summary()
+    r = request(port, f"/typed/plain/6?ms={ms}&shape=list")
+    assert (r.status, r.header("content-type"), r.body) == (200, JSON, b"[6,1.5,null]"), r.summary()
+    r = request(port, f"/typed/plain/6?ms={ms}&shape=nan")
+    assert (r.status, r.body) == (500, b"Internal Server Error"), r.summary()
 
 
 @LOOPS

@@ -104,7 +104,7 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
             except Exception as exc:  # a 422 (or a TypeError from the call itself)
                 return handle_apart(handlers, request, exc)
             if plan.response is not None:
-                request._finish = plan.response.finish
+                request._finish = plan.response.finish_bare
             return coro
         return _run_async(plan, request, kwargs, handlers)
     plan.inject(request, kwargs)

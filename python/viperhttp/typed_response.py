@@ -32,7 +32,7 @@ split_status_tuple = _native.split_status_tuple
 class ResponsePlan:
     """What to do with a typed route's return value."""
 
-    __slots__ = ("adapter", "exclude_none", "status_code", "response_class", "where")
+    __slots__ = ("adapter", "exclude_none", "status_code", "response_class", "where", "plain")
 
     def __init__(self, adapter: Any, exclude_none: bool, status_code: Optional[int], response_class: Any,
                  where: str) -> None:
@@ -41,6 +41,19 @@ class ResponsePlan:
         self.status_code = status_code
         self.response_class = response_class
         self.where = where
+        #: the plan only turns a plain dict into a JSON 200, which is what the serialiser does
+        #: with a dict anyway
+        self.plain = adapter is None and response_class is None and status_code is None and not exclude_none
+
+    def finish_bare(self, result: Any) -> Any:
+        """`finish` for the bridge's bare coroutine, whose value no middleware sees
+        (docs/internals/bridge.md#bare-coroutine): a dict goes on as it is. The plan would wrap a
+        plain one as the JSON 200 the serialiser makes of a dict anyway and hand a response dict
+        back unchanged, so the bytes and headers are the same, without a response dict built and
+        read back per request."""
+        if self.plain and type(result) is dict:
+            return result
+        return self.finish(result)
 
     def finish(self, result: Any) -> Any:
         """The response dict for `result`; raises (→ 500) when it cannot be encoded."""

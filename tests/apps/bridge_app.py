@@ -191,6 +191,27 @@ async def typed_async(n: int, ms: int = 0, kind: str = "ok"):
     return {"n": n, "tag": kind, "secret": "filtered"}
 
 
+@app.get("/typed/plain/{n}")
+async def typed_plain(n: int, ms: int = 0, shape: str = "dict"):
+    """A typed bare coroutine with no response options: a plain dict goes to the serialiser as
+    it is (`ResponsePlan.finish_bare`); the other values still through the plan."""
+    if ms:
+        await asyncio.sleep(ms / 1000)
+    if shape == "stream-key":
+        return {"stream": n, "body": "a key named like a response field"}
+    if shape == "marker":
+        return {"__vhttp_response__": True, "status_code": 203, "body": b"raw", "headers": None,
+                "content_type": "text/x"}
+    if shape == "date":
+        import datetime
+        return {"when": datetime.date(2024, 1, n)}
+    if shape == "list":
+        return [n, 1.5, None]
+    if shape == "nan":
+        return {"x": float("nan")}
+    return {"n": n, "score": 0.1 * n}
+
+
 @app.get("/typed/async-text", status_code=202)
 async def typed_text(ms: int = 0):
     if ms:
