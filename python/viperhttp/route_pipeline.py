@@ -121,10 +121,13 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
 
 
 def _fill_typed(typed: Any, request: Any, kwargs: Dict[str, Any]) -> None:
-    """Typed conversion with the request current (pydantic validators may ask for it)."""
+    """Typed conversion with the request current (pydantic validators may ask for it); the
+    native plan runs no app code, so it is tried before the request is made current."""
+    if typed.fill_native(request, kwargs):
+        return
     token = _cv_set(request)
     try:
-        typed.fill(request, kwargs)
+        typed.fill_validated(request, kwargs)
     finally:
         _cv_reset(token)
 

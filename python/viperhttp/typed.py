@@ -206,12 +206,21 @@ class TypedPlan:
 
     def fill(self, request: Any, kwargs: Dict[str, Any]) -> None:
         """Validates every declared parameter into `kwargs`; raises `RequestValidationError`."""
+        if not self.fill_native(request, kwargs):
+            self.fill_validated(request, kwargs)
+
+    def fill_native(self, request: Any, kwargs: Dict[str, Any]) -> bool:
+        """The whole route's native plan, when it has one and the values are canonical: True when
+        `kwargs` is filled. It runs no app code (int, float, bool and str only), so it needs no
+        current request."""
         native = self.native
         # Natively from the raw query string, unless `query_params` was replaced (then it rules).
         # (`getattr`: `app.dispatch()` may be given a request-like object of the app's own.)
-        if native is not None and getattr(request, "_qp", 0) is None \
-                and native.fill(request.path_params, request.query, kwargs):
-            return
+        return native is not None and getattr(request, "_qp", 0) is None \
+            and native.fill(request.path_params, request.query, kwargs)
+
+    def fill_validated(self, request: Any, kwargs: Dict[str, Any]) -> None:
+        """`fill` without the native plan: per source, its fast plan or pydantic."""
         errors: List[Dict[str, Any]] = []
         for src in self.sources:
             if src.fast is not None and src.fill_fast(request, kwargs):
