@@ -139,7 +139,9 @@ impl ConnGuard {
     /// Whether the reader asked, during hyper's last poll, for the connection to be parked
     /// (docs/internals/http.md, "Parked connections"); clears the request.
     pub fn take_park_request(&self) -> bool {
-        self.park_wanted.swap(false, Ordering::AcqRel)
+        // Asked on every poll of the connection and almost always false: a plain load first
+        // spares the locked read-modify-write.
+        self.park_wanted.load(Ordering::Acquire) && self.park_wanted.swap(false, Ordering::AcqRel)
     }
 
     /// A parked connection has no request in flight: give back the verdict queue's memory
