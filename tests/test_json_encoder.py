@@ -81,3 +81,28 @@ def test_mixed_document_matches_stdlib():
            "verbose": False, "roles": ["a", "b"], "team": None, "ratio": 1e-7, "big": 2 ** 70,
            "text": "zażółć \"quoted\" \\ \n\t\x01", "nested": [{"f": -0.0}, (1, 2.25)]}
     assert _native.json_dumps(doc) == stdlib(doc)
+
+
+@pytest.mark.parametrize("doc", [
+    {}, {"": ""}, {"a": {}}, {1: "int key"}, {None: 1, True: 2, 1.5: 3}, {"a": 1, 2: "mixed keys"},
+    {"nested": {"deeper": {"deepest": [1, {"k": "v"}]}}},
+    {"k" * 300: "v" * 3000},
+], ids=repr)
+def test_dicts_match_stdlib(doc):
+    # Non-str keys are not written natively: the whole document goes to the stdlib call.
+    assert _native.json_dumps(doc) == stdlib(doc)
+
+
+def test_deep_nesting_and_dict_subclasses_match_stdlib():
+    deep: dict = {}
+    node = deep
+    for _ in range(100):  # past the native depth limit: the stdlib writes it
+        node["n"] = {}
+        node = node["n"]
+    assert _native.json_dumps(deep) == stdlib(deep)
+
+    class Ordered(dict):
+        pass
+
+    doc = {"outer": Ordered(b=1, a=2)}
+    assert _native.json_dumps(doc) == stdlib(doc)

@@ -168,10 +168,27 @@ fn encode(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Result<(),
         }
         push_float_repr(f.value(), out);
     } else if obj.is_exact_instance_of::<PyDict>() {
-        let d = obj.cast::<PyDict>().map_err(|_| Fallback)?;
         out.push(b'{');
         let mut first = true;
-        for (k, v) in d.iter() {
+        let mut pos: pyo3::ffi::Py_ssize_t = 0;
+        let mut key: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
+        let mut value: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
+        // `PyDict_Next` with borrowed references instead of pyo3's owning iterator (a reference
+        // count taken and dropped per key and value, and a size check per step): the dict cannot
+        // change meanwhile, because encoding an exact dict, list, str, int, float or bool runs no
+        // Python code and the GIL is held throughout.
+        #[allow(unsafe_code)]
+        // SAFETY: `obj` is an exact dict (checked above); `key` and `value` are borrowed from it
+        // and used only before the next `PyDict_Next` call, while the dict is not mutated.
+        while unsafe { pyo3::ffi::PyDict_Next(obj.as_ptr(), &mut pos, &mut key, &mut value) } != 0 {
+            #[allow(unsafe_code)]
+            // SAFETY: non-null borrowed references returned by `PyDict_Next` (see above).
+            let (k, v) = unsafe {
+                (
+                    pyo3::Borrowed::from_ptr(obj.py(), key),
+                    pyo3::Borrowed::from_ptr(obj.py(), value),
+                )
+            };
             if !k.is_exact_instance_of::<PyString>() {
                 return Err(Fallback);
             }
