@@ -191,6 +191,9 @@ def test_typed_bare_coroutine_without_response_options_returns_json(serve, loop,
     r = request(port, f"/typed/plain/4?ms={ms}&shape=stream-key")
     assert (r.status, r.header("content-type")) == (200, JSON), r.summary()
     assert r.json() == {"stream": 4, "body": "a key named like a response field"}, r.summary()
+    r = request(port, f"/typed/plain/4?ms={ms}&shape=truthy-marker")
+    assert (r.status, r.header("content-type"), r.body) == \
+        (200, JSON, b'{"__vhttp_response__":1,"stream":"abc"}'), r.summary()
     r = request(port, f"/typed/plain/4?ms={ms}&shape=marker")
     assert (r.status, r.header("content-type"), r.body) == (203, "text/x", b"raw"), r.summary()
     r = request(port, f"/typed/plain/5?ms={ms}&shape=date")

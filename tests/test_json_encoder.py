@@ -106,3 +106,37 @@ def test_deep_nesting_and_dict_subclasses_match_stdlib():
 
     doc = {"outer": Ordered(b=1, a=2)}
     assert _native.json_dumps(doc) == stdlib(doc)
+
+
+def test_a_collection_during_the_walk_cannot_free_what_is_being_encoded():
+    """A big int used to go through an OverflowError, whose creation can start a garbage
+    collection on 3.10/3.11; a finaliser that empties the dict then freed the value being
+    encoded (the output showed a stale number and a missing key, or the process crashed)."""
+    import gc
+
+    class Clears:
+        def __del__(self):
+            target.clear()
+
+    big = int("1" * 25)
+    target = {"a": big, "b": 2}
+    threshold = gc.get_threshold()
+    gc.collect()
+    cycle = Clears()
+    cycle.self = cycle
+    del cycle
+    gc.set_threshold(1)
+    try:
+        out = _native.json_dumps(target)
+    finally:
+        gc.set_threshold(*threshold)
+        gc.collect()
+    # Either the whole dict as it was, or (had a collection run mid-walk) what the stdlib makes
+    # of it afterwards; never a stale value.
+    assert out in (b'{"a":1111111111111111111111111,"b":2}', b"{}"), out
+
+
+@pytest.mark.parametrize("value", [2 ** 63 - 1, -2 ** 63, 2 ** 63, -2 ** 63 - 1, 10 ** 100, -10 ** 100, 0, -1],
+                         ids=repr)
+def test_ints_at_and_past_64_bits_match_stdlib(value):
+    assert _native.json_dumps({"n": value, "l": [value]}) == stdlib({"n": value, "l": [value]})

@@ -47,11 +47,12 @@ class ResponsePlan:
 
     def finish_bare(self, result: Any) -> Any:
         """`finish` for the bridge's bare coroutine, whose value no middleware sees
-        (docs/internals/bridge.md#bare-coroutine): a dict goes on as it is. The plan would wrap a
-        plain one as the JSON 200 the serialiser makes of a dict anyway and hand a response dict
-        back unchanged, so the bytes and headers are the same, without a response dict built and
-        read back per request."""
-        if self.plain and type(result) is dict:
+        (docs/internals/bridge.md#bare-coroutine): a dict without the response marker goes on as
+        it is. The plan would wrap it as the JSON 200 the serialiser makes of a dict anyway, so the
+        bytes and headers are the same, without a response dict built and read back per request.
+        A dict with the marker still goes through the plan: the bridge takes any true marker for a
+        response (a stream, say), the plan only `True`."""
+        if self.plain and type(result) is dict and MARKER not in result:
             return result
         return self.finish(result)
 

@@ -199,6 +199,9 @@ async def typed_plain(n: int, ms: int = 0, shape: str = "dict"):
         await asyncio.sleep(ms / 1000)
     if shape == "stream-key":
         return {"stream": n, "body": "a key named like a response field"}
+    if shape == "truthy-marker":
+        # Not a response dict for the plan (its marker is not `True`): data, encoded as JSON.
+        return {"__vhttp_response__": 1, "stream": "abc"}
     if shape == "marker":
         return {"__vhttp_response__": True, "status_code": 203, "body": b"raw", "headers": None,
                 "content_type": "text/x"}

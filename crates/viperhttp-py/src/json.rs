@@ -154,12 +154,25 @@ fn encode(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Result<(),
             b"false"
         });
     } else if obj.is_exact_instance_of::<PyInt>() {
-        match obj.extract::<i64>() {
-            Ok(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
-            Err(_) => {
-                let s = obj.str().map_err(|_| Fallback)?;
-                out.extend_from_slice(s.to_cow().map_err(|_| Fallback)?.as_bytes());
+        // Overflow is reported in a flag, not as an `OverflowError`: creating an exception
+        // object can start a garbage collection on 3.10/3.11, whose finalisers run Python code
+        // in the middle of the walk (see the dict branch).
+        let mut overflow: std::ffi::c_int = 0;
+        #[allow(unsafe_code)]
+        // SAFETY: `obj` is an exact int; `overflow` outlives the call.
+        let v = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+        if overflow == 0 {
+            if v == -1 && PyErr::occurred(obj.py()) {
+                // Not reachable for an exact int; answered by the stdlib all the same.
+                drop(PyErr::take(obj.py()));
+                return Err(Fallback);
             }
+            out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        } else {
+            // Beyond 64 bits: the decimal text of `int.__str__` (a str, which is not tracked
+            // by the garbage collector, so making it starts no collection).
+            let s = obj.str().map_err(|_| Fallback)?;
+            out.extend_from_slice(s.to_cow().map_err(|_| Fallback)?.as_bytes());
         }
     } else if obj.is_exact_instance_of::<PyFloat>() {
         let f = obj.cast::<PyFloat>().map_err(|_| Fallback)?;
@@ -168,27 +181,15 @@ fn encode(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Result<(),
         }
         push_float_repr(f.value(), out);
     } else if obj.is_exact_instance_of::<PyDict>() {
+        // pyo3's iterator holds each key and value by a strong reference. Borrowing them from
+        // `PyDict_Next` was 10 % faster but unsound: a garbage collection started inside the
+        // walk (3.10/3.11 start one when a tracked object such as an exception is allocated) can
+        // run finalisers that change the dict and free what is being encoded
+        // (docs/internals/benchmarks.md, "Strings and floats in the binding").
+        let d = obj.cast::<PyDict>().map_err(|_| Fallback)?;
         out.push(b'{');
         let mut first = true;
-        let mut pos: pyo3::ffi::Py_ssize_t = 0;
-        let mut key: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
-        let mut value: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
-        // `PyDict_Next` with borrowed references instead of pyo3's owning iterator (a reference
-        // count taken and dropped per key and value, and a size check per step): the dict cannot
-        // change meanwhile, because encoding an exact dict, list, str, int, float or bool runs no
-        // Python code and the GIL is held throughout.
-        #[allow(unsafe_code)]
-        // SAFETY: `obj` is an exact dict (checked above); `key` and `value` are borrowed from it
-        // and used only before the next `PyDict_Next` call, while the dict is not mutated.
-        while unsafe { pyo3::ffi::PyDict_Next(obj.as_ptr(), &mut pos, &mut key, &mut value) } != 0 {
-            #[allow(unsafe_code)]
-            // SAFETY: non-null borrowed references returned by `PyDict_Next` (see above).
-            let (k, v) = unsafe {
-                (
-                    pyo3::Borrowed::from_ptr(obj.py(), key),
-                    pyo3::Borrowed::from_ptr(obj.py(), value),
-                )
-            };
+        for (k, v) in d.iter() {
             if !k.is_exact_instance_of::<PyString>() {
                 return Err(Fallback);
             }
