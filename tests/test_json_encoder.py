@@ -68,7 +68,7 @@ def test_non_finite_floats_raise_as_json_does(value):
     assert str(native.value) == str(python.value)
 
 
-def test_float_subclass_uses_its_repr_as_json_does():
+def test_float_subclass_is_written_as_json_does():
     class Price(float):
         def __repr__(self) -> str:
             return "Price!"
@@ -110,8 +110,9 @@ def test_deep_nesting_and_dict_subclasses_match_stdlib():
 
 def test_a_collection_during_the_walk_cannot_free_what_is_being_encoded():
     """A big int used to go through an OverflowError, whose creation can start a garbage
-    collection on 3.10/3.11; a finaliser that empties the dict then freed the value being
-    encoded (the output showed a stale number and a missing key, or the process crashed)."""
+    collection on 3.10/3.11, and a finaliser that empties the dict then ran mid-walk: PyO3's
+    dict iterator panicked (a 500), and a borrowed-reference walk tried for a while read the
+    freed value (a stale number and a missing key, or a crash)."""
     import gc
 
     class Clears:

@@ -18,7 +18,7 @@ use pyo3::types::{PyBool, PyTuple};
 
 // The context C API (https://docs.python.org/3/c-api/contextvars.html): public and unchanged
 // since Python 3.7, but outside the limited API, so `pyo3::ffi` does not declare it for this
-// abi3 build. Every CPython this wheel installs on (>= 3.9, Linux and macOS) exports these
+// abi3 build. Every CPython this wheel installs on (>= 3.10, Linux and macOS) exports these
 // symbols; Windows' `python3.dll` would not, and the project builds no Windows wheel.
 #[allow(unsafe_code)]
 unsafe extern "C" {
