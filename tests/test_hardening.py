@@ -6,7 +6,6 @@ against a real server, checked for the answer a client gets and for the server's
 from __future__ import annotations
 
 import json
-import resource
 import socket
 import threading
 import time
@@ -16,6 +15,7 @@ from typing import List, Optional
 import pytest
 
 from conftest import raw_request
+from support.fds import raise_fd_limit
 from support.http1 import RawConn, RawResponse
 
 APP = "apps/native_app.py"
@@ -294,14 +294,6 @@ def test_a_body_that_cannot_get_budget_in_time_is_503(serve):
 
 
 # --- 5. connection pressure ---------------------------------------------------------------------
-
-
-def raise_fd_limit(need: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < need:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
-    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < need:
-        pytest.skip(f"the test process may open only {soft} descriptors")
 
 
 def test_3000_idle_sockets_do_not_delay_a_fresh_request(serve):

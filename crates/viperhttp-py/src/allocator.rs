@@ -3,8 +3,8 @@
 //! Why not glibc malloc: a parked connection gives its hyper buffers back (docs/internals/http.md,
 //! "Parked connections"), but glibc keeps those freed chunks resident as holes between the
 //! connections' long-lived task cells: 10,000 idle connections cost ~3 KiB each more than they
-//! hold. mimalloc keeps each size class on its own pages and returns a page to the OS as soon as
-//! it empties (`purge_delay` 0 below); its thread-local free lists are as fast on the hot path.
+//! hold. mimalloc keeps each size class on its own pages and returns a page to the OS once it
+//! has been empty for `PURGE_DELAY_MS`; its thread-local free lists are as fast on the hot path.
 //! Python objects stay on Python's allocator; only this extension's allocations move.
 
 use std::os::raw::c_long;
@@ -16,18 +16,40 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Checked against a neighbour the crate does name, so a renumbering fails the unit test.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Purge emptied pages at once instead of after mimalloc's default 1 s. The delayed purge only
-/// runs on later allocator activity, which an idle server does not have, so with the default the
-/// pages of connections that went idle would stay resident. A `MIMALLOC_PURGE_DELAY` set in the
-/// environment wins (mimalloc read it at its start).
+/// How long a page stays empty before mimalloc returns it to the OS (its default is 1 s).
+///
+/// Not 0: under load, pages of the sizes a request allocates and frees (hyper's 8 KiB read
+/// buffer above all) empty and refill many times a second. Returned at once, every refill cost
+/// an `madvise` (with a TLB shoot-down across the process's threads) and page faults: 4-5 % of
+/// the runtime thread, and 7-9 % of the sync hello's throughput (docs/internals/benchmarks.md,
+/// "Allocator purge delay"). 100 ms keeps those pages while they are in use and still returns
+/// an idle server's memory promptly.
+const PURGE_DELAY_MS: c_long = 100;
+
+/// Sets the purge delay and registers the runtime's upkeep tick that performs the purge. The
+/// delayed purge otherwise only runs during later allocation, which an idle server does not
+/// perform, so the pages of connections that went idle would stay resident. A
+/// `MIMALLOC_PURGE_DELAY` set in the environment wins (mimalloc read it at its start).
 pub(crate) fn configure() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         #[allow(unsafe_code)]
         // SAFETY: sets one option value; mimalloc's options are plain globals read on each purge.
         unsafe {
-            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0 as c_long)
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS)
         };
     }
+    viperhttp_runtime::upkeep::register(purge_expired);
+}
+
+/// Returns to the OS the pages that have been empty longer than the purge delay (a normal,
+/// not forced, collection: pages emptied more recently stay for reuse).
+fn purge_expired() {
+    #[allow(unsafe_code)]
+    // SAFETY: `mi_collect` takes no pointers; it frees only what mimalloc itself owns and may be
+    // called from any thread that uses the allocator.
+    unsafe {
+        libmimalloc_sys::mi_collect(false)
+    };
 }
 
 #[cfg(test)]
@@ -43,7 +65,7 @@ mod tests {
     }
 
     #[test]
-    fn configure_sets_an_immediate_purge() {
+    fn configure_sets_the_purge_delay() {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
             return;
         }
@@ -51,6 +73,6 @@ mod tests {
         #[allow(unsafe_code)]
         // SAFETY: reads one option value.
         let v = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(v, 0);
+        assert_eq!(v, PURGE_DELAY_MS);
     }
 }

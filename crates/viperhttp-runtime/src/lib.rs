@@ -27,6 +27,7 @@ pub mod static_files;
 pub mod stats;
 pub mod tls;
 pub mod trusted_host;
+pub mod upkeep;
 pub mod ws;
 
 pub use config::RuntimeConfig;

@@ -357,6 +357,7 @@ async fn serve(
         .pending
         .set_timeout_ms(shared.config.timeouts.response_timeout_ms);
     let sweeper = tokio::spawn(sweep_timeouts(shared.pending.clone()));
+    let upkeep = tokio::spawn(crate::upkeep::run());
     let dispatcher = tokio::spawn(dispatch_responses(
         shared.ipc.clone(),
         shared.pending.clone(),
@@ -465,6 +466,7 @@ async fn serve(
     }
     dispatcher.abort();
     sweeper.abort();
+    upkeep.abort();
     if let Some(task) = consumer_waker {
         task.abort();
     }
