@@ -9,16 +9,23 @@ answers over HTTP, tests/test_bridge_workers.py the typed route end to end.
 """
 from __future__ import annotations
 
+import datetime
+import inspect
 import random
 from typing import Optional
 
 import pytest
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import viperhttp
 from viperhttp import _native
 from viperhttp.exceptions import RequestValidationError
 from viperhttp.request import MAX_QUERY_PAIRS, Request, parse_query
+from viperhttp.route_pipeline import call_route
+
+
+class Shown(BaseModel):
+    n: int
 
 KEYS = ["i", "f", "b", "s", "o", "x", ""]
 VALUES = ["", "0", "-0", "7", "-12", "01", "-01", "1.5", "-0.25", "1.", ".5", "1.2.3", "-", "1e3", "inf", "nan",
@@ -39,6 +46,39 @@ def app():
     @app.get("/q")
     async def q(i: int = 0):
         return {}
+
+    @app.get("/echo/{n}/{name}")
+    async def echo(n: int, name: str, i: Optional[int] = None, f: float = 1.5, b: bool = False):
+        return {"n": n, "name": name, "i": i, "f": f, "b": b}
+
+    @app.get("/model/{n}", response_model=Shown)
+    async def model(n: int, hidden: str = "h"):
+        return {"n": n, "hidden": hidden}
+
+    @app.get("/raises/{n}")
+    async def raises(n: int):
+        raise viperhttp.HTTPException(status_code=409, detail=f"n={n}")
+
+    # Not the native bare path: each has something `call_route` must do.
+    @app.get("/sync/{n}")
+    def sync_typed(n: int):
+        return {"n": n}
+
+    @app.get("/with-request/{n}")
+    async def with_request(n: int, request: Request):
+        return {"n": n}
+
+    @app.get("/untyped/{n}/{raw}")
+    async def untyped(n: int, raw):
+        return {"n": n, "raw": raw}
+
+    @app.get("/varkw/{n}")
+    async def varkw(n: int, **rest):
+        return {"n": n}
+
+    @app.get("/loose/{n}")
+    async def loose(n: int, when: datetime.date = datetime.date(2020, 1, 1)):
+        return {"n": n}
 
     yield app
     viperhttp.clear_active_app()
@@ -160,3 +200,59 @@ def test_a_path_only_plan_ignores_the_query_string():
 def test_a_bad_kind_is_refused_at_construction():
     with pytest.raises(ValueError, match="unknown kind"):
         _native.FastParams([(True, "a", "a", "decimal", None, False)], 64)
+
+
+# --- `_handle`'s native bare path (RoutePlan.native_bare, docs/internals/bridge.md#bare-coroutine)
+
+
+def route_plan(app, path):
+    return app._routes_by_id[_native.route_match("GET", path)[0]]
+
+
+def run_to_end(request, result):
+    """What the bridge makes of `_handle`'s result: a bare coroutine stepped to its end, its
+    response plan applied; a raised error through the app's handlers; anything else as is."""
+    if not inspect.iscoroutine(result):
+        return result
+    try:
+        result.send(None)
+    except StopIteration as done:
+        value = done.value
+    else:  # pragma: no cover - these handlers never suspend
+        raise AssertionError("the handler suspended")
+    return request._finish(value) if request._finish is not None else value
+
+
+def through(app, path, query, general):
+    route_id, params = _native.route_match("GET", path)
+    request = Request._from_native(1, "GET", path, query, b"", b"", None, "http", "1.1", route_id, params)
+    if general:  # what `_handle` did before the native bare path: `call_route`, bare
+        request._path_params = params
+        result = call_route(app._routes_by_id[route_id], request, params, app._exception_handlers, True)
+    else:
+        result = app._handle(request)
+    try:
+        return run_to_end(request, result)
+    except Exception as exc:  # the bridge's `_on_error`
+        return app._handle_error(request, exc)
+
+
+def test_the_native_bare_path_is_taken_only_where_nothing_else_must_run(app):
+    for path in ("/p/1/x", "/q", "/echo/1/x", "/model/1", "/raises/1"):
+        assert route_plan(app, path).native_bare is not None, path
+    for path in ("/sync/1", "/with-request/1", "/untyped/1/x", "/varkw/1", "/loose/1"):
+        assert route_plan(app, path).native_bare is None, path
+
+
+@pytest.mark.parametrize("path,query", [
+    ("/echo/7/abc", ""), ("/echo/7/abc", "i=3&f=2.5&b=true"), ("/echo/-1/%C3%BC", "b=0&i=-4"),
+    ("/echo/7/abc", "i=x"),  # the native plan declines, pydantic's 422 follows
+    ("/echo/x/abc", ""),  # the same for a path value
+    ("/echo/7/abc", "i=%33"),  # a value that needs decoding: the Python plan
+    ("/model/3", "hidden=z"),  # the response model drops `hidden`
+    ("/raises/5", ""),  # the handler's HTTPException through the app's handlers
+])
+def test_the_native_bare_path_answers_as_call_route_does(app, path, query):
+    fast, general = through(app, path, query, False), through(app, path, query, True)
+    assert fast == general
+    assert _native.serialize_response(fast) == _native.serialize_response(general)

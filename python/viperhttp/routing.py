@@ -346,7 +346,7 @@ class RoutePlan:
     __slots__ = ("handler", "method", "path", "meta", "is_async", "simple", "accepts", "var_kw",
                  "takes_query", "request_args", "bg_args", "query", "deps", "deps_spec", "uses_cache",
                  "typed", "response", "blocking", "options", "slow_warned", "injects", "path_raw",
-                 "bare_async", "simple_async")
+                 "bare_async", "simple_async", "native_bare")
 
     def __init__(self, route: RouteDef, sync_threadpool: bool = False) -> None:
         compiled = _compile(route)
@@ -399,6 +399,13 @@ class RoutePlan:
         # ... and nothing to do before or after it either: `_handle`'s async twin of `simple`.
         self.simple_async = self.bare_async and not (self.query or self.request_args or self.bg_args
                                                      or self.typed or self.response)
+        # ... and its typed twin: a bare coroutine whose every argument comes from the typed
+        # plan's native parameter plan (int, float, bool, str path and query values), so
+        # `_handle` fills them itself and skips `call_route`'s general steps; when the plan
+        # declines (a value pydantic must judge, a replaced `query_params`), `call_route` runs.
+        native = self.typed.native if self.typed is not None else None
+        self.native_bare = native if (self.bare_async and native is not None and self.path_raw == ()
+                                      and not (self.takes_query or self.query or self.injects)) else None
 
     def path_kwargs(self, params: Dict[str, Any]) -> Dict[str, Any]:
         """The path parameters as the first kwargs. A typed route passes only those the handler

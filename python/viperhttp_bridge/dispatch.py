@@ -217,13 +217,20 @@ class Bridge:
             return
         if not batch:
             return
-        admit = self.admit
+        # `admit` written out in the loop: one Python call less per request.
+        handle_inline = self.handle_inline
         for item in batch:
-            admit(item)
+            if item[0].__class__ is str:  # ("ws_*", ...): handled inline in the poller
+                self.ws.handle(item)
+            elif self.queue or self.backlog:  # FIFO: behind the requests already waiting
+                self._enqueue((item, None, None, None, None))
+            else:
+                handle_inline(item)
         self.dispatched += len(batch)
         self._wake_soon()
 
     def admit(self, item: tuple) -> None:
+        """One message from the native queue (what `on_wake` does for each of a batch)."""
         if item[0].__class__ is str:  # ("ws_*", ...): handled inline in the poller
             self.ws.handle(item)
             return
@@ -269,7 +276,13 @@ class Bridge:
         self.workers_busy += 1
         ctx = _copy_context()
         try:
-            coro, done, value = self._first_step(request, coro, ctx)
+            # `_first_step` written out: this is the path of every `async def` request.
+            try:
+                done, value = _step(coro, ctx, current_request_var, request)
+                if done and request._finish is not None:
+                    value = request._finish(value)
+            except Exception as exc:
+                coro, done, value = self._on_error(request, exc, ctx)
         except SystemExit as exc:
             self.interpreter_exit(exc)
             return
@@ -282,7 +295,10 @@ class Bridge:
             self.workers_busy -= 1  # a suspended coroutine is counted again by its worker
         if done:
             self.eager_done += 1
-            self._deliver(item[0], request, value)
+            if type(value) in _PLAIN_RESULTS and not (type(value) is dict and "stream" in value):
+                self._send_plain(item[0], request, value)  # `_deliver`'s first case, one call less
+            else:
+                self._deliver(item[0], request, value)
             return
         if self.idle[-1] is worker:
             self.idle.pop()
