@@ -244,15 +244,24 @@ def test_the_native_bare_path_is_taken_only_where_nothing_else_must_run(app):
         assert route_plan(app, path).native_bare is None, path
 
 
-@pytest.mark.parametrize("path,query", [
-    ("/echo/7/abc", ""), ("/echo/7/abc", "i=3&f=2.5&b=true"), ("/echo/-1/%C3%BC", "b=0&i=-4"),
-    ("/echo/7/abc", "i=x"),  # the native plan declines, pydantic's 422 follows
-    ("/echo/x/abc", ""),  # the same for a path value
-    ("/echo/7/abc", "i=%33"),  # a value that needs decoding: the Python plan
-    ("/model/3", "hidden=z"),  # the response model drops `hidden`
-    ("/raises/5", ""),  # the handler's HTTPException through the app's handlers
+@pytest.mark.parametrize("path,query,native", [
+    ("/echo/7/abc", "", True), ("/echo/7/abc", "i=3&f=2.5&b=true", True), ("/echo/-1/%C3%BC", "b=0&i=-4", True),
+    ("/echo/7/abc", "i=x", False),  # the native plan declines, pydantic's 422 follows
+    ("/echo/x/abc", "", False),  # the same for a path value
+    ("/echo/7/abc", "i=%33", False),  # a value that needs decoding: the Python plan
+    ("/model/3", "hidden=z", True),  # the response model drops `hidden`
+    ("/raises/5", "", True),  # the handler's HTTPException through the app's handlers
 ])
-def test_the_native_bare_path_answers_as_call_route_does(app, path, query):
-    fast, general = through(app, path, query, False), through(app, path, query, True)
+def test_the_native_bare_path_answers_as_call_route_does(app, monkeypatch, path, query, native):
+    general = through(app, path, query, True)
+    general_calls = []
+
+    def counted(*args, **kwargs):
+        general_calls.append(args[1])
+        return call_route(*args, **kwargs)
+
+    monkeypatch.setattr(viperhttp.app, "call_route", counted)
+    fast = through(app, path, query, False)
     assert fast == general
     assert _native.serialize_response(fast) == _native.serialize_response(general)
+    assert len(general_calls) == (0 if native else 1)  # the native bare path was (not) taken

@@ -173,12 +173,15 @@ class ViperHTTP(RouteDecorators):
         native = plan.native_bare
         if native is not None and not _in_chain and getattr(request, "_qp", 0) is None:
             # A typed bare coroutine (RoutePlan.native_bare): `call_route`'s result, fewer steps.
+            # When it declines, `call_route` tries the same plan once more before pydantic: a
+            # few hundred nanoseconds on a path that then costs pydantic's microseconds.
             kwargs: Dict[str, Any] = {}
-            if native.fill(params if params is not None else request.path_params, request.query, kwargs):
-                try:
-                    coro = plan.handler(**kwargs)  # an `async def` function: only makes the coroutine
-                except Exception as exc:  # a TypeError from the call itself
-                    return handle_apart(self._exception_handlers, request, exc)
+            try:
+                filled = native.fill(params if params is not None else request.path_params, request.query, kwargs)
+                coro = plan.handler(**kwargs) if filled else None  # only makes the coroutine
+            except Exception as exc:  # a TypeError from the call itself
+                return handle_apart(self._exception_handlers, request, exc)
+            if coro is not None:
                 if plan.response is not None:
                     request._finish = plan.response.finish_bare
                 return coro

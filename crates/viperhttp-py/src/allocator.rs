@@ -41,8 +41,9 @@ pub(crate) fn configure() {
     viperhttp_runtime::upkeep::register(purge_expired);
 }
 
-/// Returns to the OS the pages that have been empty longer than the purge delay (a normal,
-/// not forced, collection: pages emptied more recently stay for reuse).
+/// Returns to the OS the pages whose purge delay has passed (a normal, not forced, collection:
+/// an arena's pages are purged together once the delay of the first one scheduled has passed;
+/// a forced collection would purge everything at once, under load too).
 fn purge_expired() {
     #[allow(unsafe_code)]
     // SAFETY: `mi_collect` takes no pointers; it frees only what mimalloc itself owns and may be

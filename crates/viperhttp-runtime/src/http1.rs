@@ -47,7 +47,7 @@ where
     loop {
         // Boxed: hyper's state is allocated while it serves and freed while the connection is
         // parked; inline, it would size this task's future for the connection's whole life.
-        io = match Box::pin(serve_hyper(ctx, io, &conn, &mut stop)).await {
+        io = match Box::pin(serve_hyper(ctx, io, &conn, &stop)).await {
             Served::Closed => return,
             Served::Idle(io) => io,
         };
@@ -70,7 +70,7 @@ async fn serve_hyper<IO>(
     ctx: &Arc<ConnCtx>,
     io: GuardedIo<IO>,
     conn: &Arc<ConnInfo>,
-    stop: &mut watch::Receiver<bool>,
+    stop: &watch::Receiver<bool>,
 ) -> Served<IO>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -88,7 +88,7 @@ where
         tokio::select! {
             biased;
             r = &mut hyper_conn => break r,
-            _ = stop.changed(), if !stopping => {
+            () = poll_fn(|_| stop_requested(conn)), if !stopping => {
                 stopping = true;
                 std::pin::Pin::new(&mut hyper_conn).graceful_shutdown();
             }
@@ -119,6 +119,15 @@ where
         let _ = io.shutdown().await;
     }
     Served::Closed
+}
+
+/// The server's stop, as the guard delivers it (`ConnGuard::request_stop` wakes the task).
+fn stop_requested(conn: &ConnInfo) -> std::task::Poll<()> {
+    if conn.guard.stop_requested() {
+        std::task::Poll::Ready(())
+    } else {
+        std::task::Poll::Pending
+    }
 }
 
 fn park_request(conn: &ConnInfo) -> std::task::Poll<()> {

@@ -69,6 +69,15 @@ impl ConnRegistry {
         self.inner.lock().by_age.remove(&id);
     }
 
+    /// Tells every registered connection that the server is stopping and wakes it. A
+    /// connection registered later reads the stop channel when it starts serving.
+    fn stop_all(&self) {
+        let inner = self.inner.lock();
+        for guard in inner.by_age.values().filter_map(Weak::upgrade) {
+            guard.request_stop();
+        }
+    }
+
     /// Ask up to `n` idle connections to close: those that never sent a request
     /// first, then kept-alive ones; oldest first within each kind.
     fn evict_idle(&self, n: usize) -> usize {
@@ -451,6 +460,7 @@ async fn serve(
         let slot = ConnSlot::new(shared.stats.clone(), alive_tx.clone(), permit);
         spawn_connection(ctx.clone(), stream, peer, slot);
     }
+    let registry = ctx.registry.clone();
     drop(ctx);
     drop(listener);
     // Drain: in-flight requests finish (Connection: close); idle ones close now;
@@ -458,7 +468,8 @@ async fn serve(
     // (docs/internals/tls-http2.md); WebSockets send close 1001 and end (docs/internals/websocket.md,
     // "Shutdown").
     shared.ws.go_away();
-    let _ = stop_tx.send(true);
+    let _ = stop_tx.send(true); // before `stop_all`: a connection not yet registered reads it
+    registry.stop_all();
     drop(alive_tx);
     tokio::select! {
         _ = async { tokio::join!(alive_rx.recv(), shared.ws.drained()) } => {}

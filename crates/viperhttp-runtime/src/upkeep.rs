@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How often the registered job runs while a server is up. With the binding's 100 ms purge
-/// delay, memory a connection gave back is returned to the OS within ~350 ms.
+/// delay, memory a connection gave back is returned to the OS within about half a second.
 pub const UPKEEP_PERIOD: Duration = Duration::from_millis(250);
 
 static JOB: OnceLock<fn()> = OnceLock::new();

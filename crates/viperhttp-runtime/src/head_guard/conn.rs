@@ -39,6 +39,8 @@ pub struct ConnGuard {
     /// Set by the reader when the connection has been idle long enough to park; taken by
     /// the connection loop right after hyper's poll ([`ConnGuard::take_park_request`]).
     pub(super) park_wanted: AtomicBool,
+    /// Set once by [`ConnGuard::request_stop`] when the server stops.
+    pub(super) stop: AtomicBool,
     pub(super) waker: Mutex<Option<Waker>>,
     pub(super) stats: Arc<ServerStats>,
 }
@@ -68,6 +70,7 @@ impl ConnGuard {
             idle_since_ms: AtomicU64::new(0),
             evict: AtomicBool::new(false),
             park_wanted: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
             waker: Mutex::new(None),
             stats,
         })
@@ -90,6 +93,20 @@ impl ConnGuard {
         self.evict.store(true, Ordering::Release);
         self.wake();
         true
+    }
+
+    /// The server is stopping: the connection finishes its request in progress and closes
+    /// (docs/internals/http.md, "Stopping"). Delivered through the guard, not a shared
+    /// `watch` channel, because the connection loop checks it on every poll: a flag costs a
+    /// load there, a channel's waiter list a lock shared by every connection and thread.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// Whether [`request_stop`](Self::request_stop) was called.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
     }
 
     /// Ready once [`evict_if_idle`](Self::evict_if_idle) asked this connection
