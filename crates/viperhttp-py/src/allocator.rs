@@ -21,9 +21,9 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Not 0: under load, pages of the sizes a request allocates and frees (hyper's 8 KiB read
 /// buffer above all) empty and refill many times a second. Returned at once, every refill cost
 /// an `madvise` (with a TLB shoot-down across the process's threads) and page faults: 4-5 % of
-/// the runtime thread, and 7-9 % of the sync hello's throughput (docs/internals/benchmarks.md,
-/// "Allocator purge delay"). 100 ms keeps those pages while they are in use and still returns
-/// an idle server's memory promptly.
+/// the runtime thread, and 4-10 % of the sync hello's throughput in per-thread runs, 2 % in one
+/// `make bench` run (docs/internals/benchmarks.md, "Allocator purge delay"). 100 ms keeps those
+/// pages while they are in use and still returns an idle server's memory promptly.
 const PURGE_DELAY_MS: c_long = 100;
 
 /// Sets the purge delay and registers the runtime's upkeep tick that performs the purge. The
