@@ -12,7 +12,9 @@ import sys
 import pytest
 
 HEAVY = ["pydantic", "pydantic_core", "email", "decimal", "uuid", "zoneinfo", "gzip", "lzma", "bz2",
-         "tempfile", "importlib.abc", "concurrent.futures.thread", "datetime", "pathlib"]
+         "tempfile", "importlib.abc", "concurrent.futures.thread", "datetime", "pathlib",
+         # a sync app is served without an event loop (docs/internals/bridge.md#serving-without-an-event-loop)
+         "asyncio", "ssl", "uvloop"]
 
 
 def _loaded_after(code: str) -> list:

@@ -8,7 +8,6 @@ longer stalls every other request. The pool is created on first use; its size is
 """
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import logging
@@ -52,6 +51,8 @@ async def run_in_threadpool(func: Callable[..., Any], *args: Any, **kwargs: Any)
     (so `current_request()` works inside)."""
     ctx = contextvars.copy_context()
     call = functools.partial(ctx.run, func, *args, **kwargs)
+    import asyncio  # here, not at module level (docs/internals/bridge.md#serving-without-an-event-loop)
+
     return await asyncio.get_running_loop().run_in_executor(_executor(), call)
 
 

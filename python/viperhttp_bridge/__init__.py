@@ -8,13 +8,12 @@ native call; only awaitables get a task.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from viperhttp import _native
 from viperhttp.diagnostics import forward_native_logs as _forward_logs
@@ -23,8 +22,12 @@ from viperhttp.diagnostics import refresh_access_log
 from .knobs import split_run_kwargs
 
 _log_pending = _native._log_pending
+from . import direct
 from .dispatch import Bridge
 from .websocket import WebSocket
+
+if TYPE_CHECKING:  # imported when a loop is made (docs/internals/bridge.md#serving-without-an-event-loop)
+    import asyncio
 
 log = logging.getLogger("viperhttp.bridge")
 
@@ -54,6 +57,8 @@ def _loop_already_set() -> Optional[asyncio.AbstractEventLoop]:
     """The loop set for this thread, without creating one. `policy.get_event_loop()` would
     create a plain asyncio loop on the main thread when none is set, which would keep uvloop
     from ever being chosen; the default policies keep the set loop in `_local._loop`."""
+    import asyncio
+
     policy = asyncio.get_event_loop_policy()
     local = getattr(policy, "_local", None)
     if local is not None:
@@ -70,6 +75,8 @@ def _loop_already_set() -> Optional[asyncio.AbstractEventLoop]:
 
 
 def _choose_loop(loop: Optional[asyncio.AbstractEventLoop]) -> asyncio.AbstractEventLoop:
+    import asyncio
+
     loop = getattr(loop, "_device_loop_target", loop)  # a uasyncio loop wrapper (compat)
     if loop is not None:
         asyncio.set_event_loop(loop)
@@ -118,6 +125,8 @@ def _run_startup(app: Any, loop: asyncio.AbstractEventLoop,
     (`RuntimeError("startup failed")`, logged `startup_error`); handlers still
     running after `startup_timeout_s` are left running and serving starts: that
     background task is returned (None otherwise)."""
+    import asyncio
+
     hooks = _hooks(app, "startup")
     if not hooks:
         return None
@@ -140,6 +149,8 @@ def _cancel_startup(loop: asyncio.AbstractEventLoop, task: "Optional[asyncio.Tas
     and awaited, so that a lifespan context manager is either exited by the cancellation
     (entered: `_lifespan_startup` exits it with the CancelledError) or never entered, and
     cannot finish entering after the shutdown step (it would never be exited)."""
+    import asyncio
+
     if task is None or task.done():
         return
     log.warning("startup_cancelled: startup handlers still running at shutdown")
@@ -234,10 +245,15 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         viperhttp_autodocs.install_from_run(app, _other)
     if wifi:
         log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
-    ev_loop = _choose_loop(loop)
+    # An app that uses no asyncio yet is served without an event loop until it needs one
+    # (docs/internals/bridge.md#serving-without-an-event-loop); startup hooks run on a loop.
+    # `sync_handlers="threadpool"` apps await the pool from their first request: a loop at once.
+    direct = (block and loop is None and "asyncio" not in sys.modules and not _hooks(app, "startup")
+              and not getattr(app, "_sync_threadpool", False))
+    ev_loop = None if direct else _choose_loop(loop)
 
     # (4) startup handlers, before the listener binds (docs/internals/lifespan.md).
-    startup_task = _run_startup(app, ev_loop, startup_timeout_s)
+    startup_task = _run_startup(app, ev_loop, startup_timeout_s) if ev_loop is not None else None
 
     # (6)+(7) stop any previous server, start the native listener.
     if _native.bound_port() is not None:
@@ -261,11 +277,16 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     app._shutdown_done = False
     Bridge.current = bridge
     app._bridge = bridge
-    bridge.start()
-    log.info(
-        "bridge_workers_started %d min %d max %d queue %d autoscale %s",
-        knobs.min_workers, knobs.min_workers, knobs.max_workers, knobs.queue_size, knobs.autoscale,
-    )
+    if ev_loop is not None:
+        bridge.start()
+        log.info(
+            "bridge_workers_started %d min %d max %d queue %d autoscale %s",
+            knobs.min_workers, knobs.min_workers, knobs.max_workers, knobs.queue_size, knobs.autoscale,
+        )
+    else:  # serve_started() serves directly; workers come with the loop, if one is needed
+        log.info("bridge_started without an event loop (workers min %d max %d queue %d autoscale %s "
+                 "start with the loop)", knobs.min_workers, knobs.max_workers, knobs.queue_size,
+                 knobs.autoscale)
     bridge.shutdown_timeout_s = shutdown_timeout_s
     bridge.startup_task = startup_task  # a startup still running in the background, if any
     bridge.tls = bool(runtime_kw.get("https"))  # SIGHUP reloads the certificate while serving
@@ -278,7 +299,7 @@ def serve_started(bridge: "Bridge") -> None:
     """Serves a started bridge until SIGINT/SIGTERM or `app.stop()`, drains, runs shutdown
     hooks and closes the listener: the blocking half of `run()`, also used by a device app's
     `get_event_loop().run_forever()` after `start()` (docs/guide/device-apps.md)."""
-    ev_loop, app = bridge.loop, bridge.app
+    app = bridge.app
     shutdown_timeout_s = bridge.shutdown_timeout_s
     startup_task = bridge.startup_task
 
@@ -295,25 +316,38 @@ def serve_started(bridge: "Bridge") -> None:
             # idle connections end even while a sync handler holds the loop (the signal
             # interrupts its sleep, this runs, the handler resumes).
             _native.stop()
-            ev_loop.call_soon_threadsafe(bridge.request_stop)
+            bridge.call_soon_threadsafe(bridge.request_stop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
         if bridge.tls and hasattr(signal, "SIGHUP"):
             previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_sighup)
+    ev_loop = bridge.loop
     try:
-        ev_loop.run_until_complete(bridge.stop_event.wait())
-        ev_loop.run_until_complete(bridge.drain(shutdown_timeout_s))
-        _cancel_startup(ev_loop, startup_task, shutdown_timeout_s)
-        try:
-            ev_loop.run_until_complete(asyncio.wait_for(shutdown(app), shutdown_timeout_s))
-        except asyncio.TimeoutError:
-            log.error("shutdown_timeout")
+        drain_left: Optional[float] = None  # set once a drain has begun without a loop
+        if ev_loop is None:  # no loop yet: serve directly until a request needs one, or the stop
+            direct.serve(bridge)
+            if bridge.loop is None:
+                drain_left = direct.drain(bridge, shutdown_timeout_s)
+            ev_loop = bridge.loop
+            if ev_loop is not None and drain_left is None:  # the loop serves from here on
+                bridge.start_polling()
+                bridge.run_calls()
+        if ev_loop is not None:
+            if drain_left is None:
+                assert bridge.stop_event is not None
+                ev_loop.run_until_complete(bridge.stop_event.wait())
+                drain_left = shutdown_timeout_s
+            ev_loop.run_until_complete(bridge.drain(drain_left))  # a drain begun directly ends here
+            _cancel_startup(ev_loop, startup_task, shutdown_timeout_s)
+        ev_loop = _run_shutdown(app, ev_loop, shutdown_timeout_s)
+        bridge.run_calls()  # scheduled from other threads while the hooks ran without a loop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         Bridge.current = None
         Bridge.served = True  # a later device-style run_forever() returns at once
-        if threading.current_thread() is threading.main_thread():
+        bridge.wake_pipe = None
+        if threading.current_thread() is threading.main_thread() and ev_loop is not None:
             _end_device_run_forever(ev_loop)
         if _native.bound_port() is not None:
             _native.close()
@@ -335,12 +369,32 @@ def serve_started(bridge: "Bridge") -> None:
     return None
 
 
+def _run_shutdown(app: Any, ev_loop: Optional[asyncio.AbstractEventLoop],
+                  timeout_s: float) -> Optional[asyncio.AbstractEventLoop]:
+    """The shutdown hooks, on the serving loop; an app served without one gets a loop only if it
+    has hooks to run. Returns the loop they ran on, if any."""
+    if ev_loop is None:
+        if not _hooks(app, "shutdown"):
+            app._shutdown_done = True
+            return None
+        ev_loop = _choose_loop(None)
+    import asyncio
+
+    try:
+        ev_loop.run_until_complete(asyncio.wait_for(shutdown(app), timeout_s))
+    except asyncio.TimeoutError:
+        log.error("shutdown_timeout")
+    return ev_loop
+
+
 def _end_device_run_forever(loop: asyncio.AbstractEventLoop) -> None:
     """After a blocking serve, the device idiom `app.run(); asyncio.get_event_loop().run_forever()`
     must end instead of hanging (docs/guide/device-apps.md): a direct `run_forever()` call on the
     served loop returns at once. `run_until_complete` (which runs the loop through
     `run_forever`) keeps working. A loop that cannot take the override (uvloop's) is replaced as
     this thread's current loop by a fresh one that has it."""
+    import asyncio
+
     if loop.is_closed():
         return
     target = loop
@@ -397,6 +451,6 @@ def stop_app(app: Any) -> None:
     """Thread-safe graceful stop of a running app (docs/internals/bridge.md#start-and-stop `app.stop()`)."""
     bridge = getattr(app, "_bridge", None)
     if bridge is not None:
-        bridge.loop.call_soon_threadsafe(bridge.request_stop)
+        bridge.call_soon_threadsafe(bridge.request_stop)
     else:
         _native.stop()

@@ -11,14 +11,14 @@ apply to those.
 """
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import inspect
 import logging
+import os
 import time
 import types
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Generator, List, Optional, Set, Tuple
 
 from viperhttp import _native
 from viperhttp._native import BackpressureError
@@ -31,13 +31,16 @@ from .knobs import BridgeKnobs
 from .streaming import run_stream
 from .websocket import WsDispatcher
 
+if TYPE_CHECKING:  # imported with the first event loop (docs/internals/bridge.md#serving-without-an-event-loop)
+    import asyncio
+
 log = logging.getLogger("viperhttp.bridge")
 _log_pending = _native._log_pending
 
-try:  # the task registry asyncio's own eager tasks (3.12+) use; present since 3.7
-    from asyncio.tasks import _enter_task, _leave_task
-except ImportError:  # pragma: no cover - an interpreter without them runs every coroutine on a worker
-    _enter_task = _leave_task = None  # type: ignore[assignment]
+#: asyncio's task registry (what its own eager tasks use on 3.12+; present since 3.7), bound by
+#: `Bridge._adopt_loop` when the first event loop is created.
+_enter_task: Optional[Callable[[Any, Any], None]] = None
+_leave_task: Optional[Callable[[Any, Any], None]] = None
 
 _CoroutineType = types.CoroutineType
 _step = _native._step_coroutine
@@ -66,6 +69,21 @@ _SCALE_CHECK_S = 0.1
 _SCALE_DOWN_IDLE_TICKS = 20
 #: Handed to an idle worker by the scaler: that worker exits.
 _RETIRE = object()
+
+_WAKE_PIPE: List[Tuple[int, int]] = []
+
+
+def wake_pipe() -> Tuple[int, int]:
+    """The process's wake-up pipe for `direct.serve` (read end, write end), non-blocking. Never
+    closed: a thread that read it just before a stop may still write it, and a closed
+    descriptor's number could by then belong to another file."""
+    if not _WAKE_PIPE:
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        _WAKE_PIPE.append((r, w))
+    return _WAKE_PIPE[0]
+
 
 #: (item, request or None, awaitable or None, context or None, first yielded value)
 Entry = Tuple[tuple, Any, Any, Any, Any]
@@ -142,18 +160,20 @@ class Bridge:
     startup_task: Optional["asyncio.Task[Any]"] = None
     tls = False
 
-    def __init__(self, app: Any, loop: asyncio.AbstractEventLoop, knobs: BridgeKnobs) -> None:
+    def __init__(self, app: Any, loop: Optional[asyncio.AbstractEventLoop], knobs: BridgeKnobs) -> None:
         from viperhttp.request import Request
 
         self.app = app
-        self.loop = loop
+        #: None while the bridge serves without an event loop (`direct.serve`); set, for good,
+        #: by the first thing that needs one (docs/internals/bridge.md#serving-without-an-event-loop).
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.knobs = knobs
         self._from_native: Callable[..., Any] = Request._from_native
         self._handle: Callable[[Any], Any] = app._handle
         self._handle_error: Callable[[Any, Exception], Any] = app._handle_error
         self._send = _native._send_result
         self._poll = _native._poll_batch
-        self._eager = _enter_task is not None
+        self._eager = False
         #: requests waiting for a worker, unstarted (≤ bridge_queue_size)
         self.queue: Deque[Entry] = deque()
         #: requests that found the queue full, with the time they did (→ 503 after the wait)
@@ -174,19 +194,97 @@ class Bridge:
         self._idle_ticks = 0
         self._ticks = 0
         self.running = False
-        self.stop_event = asyncio.Event()
+        self.stop_event: Optional[asyncio.Event] = None  # with the loop; `stop_requested` before it
+        self.stop_requested = False
+        #: `call_soon_threadsafe` calls made while there is no loop (run by the direct loop or the tick)
+        self._calls: Deque[Tuple[Callable[..., Any], tuple]] = deque()
+        #: `direct.serve`'s wake-up pipe (read end, write end) while it serves, for calls from
+        #: signal handlers and other threads (`wake_pipe()`: one per process, never closed)
+        self.wake_pipe: Optional[Tuple[int, int]] = None
         self.skip_drain = False  # set by a second SIGINT/SIGTERM
         self.exit_request: Optional[SystemExit] = None  # sys.exit() from app code
         self._scheduled = False
         self._expiry_handle: Optional[asyncio.TimerHandle] = None
         self._tick_handle: Optional[asyncio.TimerHandle] = None
         self.ws = WsDispatcher(app, self._spawn)
+        if loop is not None:
+            self._adopt_loop(loop)
+
+    # -- the event loop --------------------------------------------------
+    def _adopt_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        global _enter_task, _leave_task
+        import asyncio
+
+        try:
+            from asyncio.tasks import _enter_task, _leave_task
+        except ImportError:  # pragma: no cover - an interpreter without them runs every coroutine on a worker
+            _enter_task = _leave_task = None
+        self.loop = loop
+        self._eager = _enter_task is not None
+        self.stop_event = asyncio.Event()
+        if self.stop_requested:
+            self.stop_event.set()
+
+    def need_loop(self) -> None:
+        """While serving without an event loop: the first coroutine, stream, background task or
+        WebSocket creates it, with its workers (docs/internals/bridge.md#serving-without-an-event-loop).
+        `direct.serve` returns after the batch in hand and the loop takes over."""
+        if self.loop is not None:
+            return
+        from . import _choose_loop
+
+        self._adopt_loop(_choose_loop(None))
+        for _ in range(self.knobs.min_workers):
+            self._spawn_worker()
+
+    def call_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> bool:
+        """Runs `fn(*args)` soon on the interpreter thread, from any thread or a signal handler;
+        False when the bridge's loop is closed."""
+        loop = self.loop
+        if loop is not None:
+            if loop.is_closed():
+                return False
+            loop.call_soon_threadsafe(fn, *args)
+            return True
+        self._calls.append((fn, args))
+        pipe = self.wake_pipe
+        if pipe is not None:
+            try:
+                os.write(pipe[1], b"\0")
+            except OSError:  # full (a wake-up is pending anyway) or closed (stopped)
+                pass
+        return True
+
+    def call_later(self, delay_s: float, fn: Callable[..., Any], *args: Any) -> None:
+        """Runs `fn(*args)` on the interpreter thread after `delay_s`, with or without a loop."""
+        if self.loop is not None:
+            self.loop.call_later(delay_s, fn, *args)
+            return
+        import threading
+
+        timer = threading.Timer(delay_s, self.call_soon_threadsafe, (fn, *args))
+        timer.daemon = True
+        timer.start()
+
+    def run_calls(self) -> None:
+        calls = self._calls
+        while calls:
+            fn, args = calls.popleft()
+            try:
+                fn(*args)
+            except Exception as exc:
+                log.error("bridge_call_error %r", exc, exc_info=True)
 
     # -- polling ---------------------------------------------------------
     def start(self) -> None:
-        self.running = True
+        """Loop mode from the start: workers, then the poller."""
         for _ in range(self.knobs.min_workers):
             self._spawn_worker()
+        self.start_polling()
+
+    def start_polling(self) -> None:
+        assert self.loop is not None
+        self.running = True
         self.loop.add_reader(_native.wakeup_fd(), self.on_wake)
         self._tick_handle = self.loop.call_later(_SCALE_CHECK_S, self._tick)
         self.on_wake()
@@ -300,10 +398,14 @@ class Bridge:
     def _enqueue(self, entry: Entry) -> None:
         """A request for a worker: to an idle one at once, else into the bounded queue, else
         into the backlog, where it waits for a slot up to `bridge_enqueue_wait_ms`."""
+        if self.loop is None:
+            self.need_loop()
         if self.idle and not self.queue:
             self._hand_to_idle(entry)
             return
-        if len(self.queue) < self.knobs.queue_size and not self.backlog:
+        if (len(self.queue) < self.knobs.queue_size and not self.backlog) or not self.loop.is_running():
+            # Before the loop runs (the switch from serving without one, or `start()`), what a
+            # batch brings is queued whole: the workers that take it have not started yet.
             self.queue.append(entry)
             if len(self.queue) > self.queue_peak:
                 self.queue_peak = len(self.queue)
@@ -387,6 +489,8 @@ class Bridge:
                 self.idle.remove(worker)
 
     async def _worker(self, worker: _Worker) -> None:
+        import asyncio
+
         count = 0
         yield_every = self.knobs.worker_yield_every
         while True:
@@ -534,6 +638,9 @@ class Bridge:
 
     # -- tasks -----------------------------------------------------------
     def _spawn(self, coro: Any) -> asyncio.Task:
+        if self.loop is None:
+            self.need_loop()
+        assert self.loop is not None
         task = self.loop.create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -549,6 +656,8 @@ class Bridge:
             self._spawn(self._background_task(func, args, kwargs))
 
     async def _background_task(self, func: Callable, args: tuple, kwargs: dict) -> None:
+        import asyncio
+
         try:
             if getattr(self.app, "_sync_threadpool", False) and not _is_async_callable(func):
                 # ViperHTTP(sync_handlers="threadpool"): sync tasks too (docs/internals/typed-api.md).
@@ -571,6 +680,10 @@ class Bridge:
     def _tick(self) -> None:
         """Every 100 ms: the scaler (docs/internals/bridge.md#worker-model) and the check that
         cancels stream tasks whose client went away."""
+        if self._calls:  # made while the bridge had no loop yet (call_soon_threadsafe)
+            self.run_calls()
+        if self.stop_requested and self.stop_event is not None:
+            self.stop_event.set()
         try:
             for rid, task in list(self.streams.items()):
                 if _native.is_cancelled(rid) and not task.done():
@@ -623,11 +736,16 @@ class Bridge:
         log.error("interpreter_exit %r: in-flight requests get 503, stopping", exc)
         _native._fail_in_flight()
         self.skip_drain = True
-        self.stop_event.set()
+        self._set_stop()
 
     def request_stop(self) -> None:
         _native.stop()
-        self.stop_event.set()
+        self._set_stop()
+
+    def _set_stop(self) -> None:
+        self.stop_requested = True
+        if self.stop_event is not None:
+            self.stop_event.set()
 
     def _idle(self) -> bool:
         # open_connections: after stop() idle connections close at once, so any left are
@@ -639,14 +757,19 @@ class Bridge:
     async def drain(self, timeout_s: float) -> None:
         """Graceful stop (docs/internals/bridge.md): stop accepting, let in-flight requests and
         background tasks finish up to the grace period, then cut the rest."""
+        import asyncio
+
         _native.stop()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not self.skip_drain:
+            if self._calls:  # made before a switch that happened during the drain
+                self.run_calls()
             self.on_wake()  # requests still queued are dispatched
             if self._idle():
                 break
             await asyncio.sleep(0.01)
         self.running = False
+        assert self.loop is not None
         try:
             self.loop.remove_reader(_native.wakeup_fd())
         except Exception:

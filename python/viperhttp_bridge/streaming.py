@@ -4,7 +4,6 @@ sent with `stream_send`; the producer respects the per-request frame credit and
 stops when the client is gone."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, AsyncIterator, Dict
 
@@ -26,6 +25,8 @@ def _coerce(item: Any) -> bytes:
 
 async def _pieces(source: Any, chunk_size: int) -> AsyncIterator[bytes]:
     """Every source kind as one async iterator of non-empty byte pieces."""
+    import asyncio  # here, not at module level (docs/internals/bridge.md#serving-without-an-event-loop)
+
     if isinstance(source, (bytes, bytearray, memoryview, str)):
         data = _coerce(source)
         for i in range(0, len(data), chunk_size):
@@ -77,6 +78,8 @@ def _dropped(rid: int, exc: BackpressureError) -> None:
 
 
 async def run_stream(rid: int, resp: Dict[str, Any]) -> None:
+    import asyncio  # here, not at module level (docs/internals/bridge.md#serving-without-an-event-loop)
+
     source = resp["stream"]
     chunk_size = resp.get("chunk_size") or 16384
     if not isinstance(chunk_size, int) or chunk_size <= 0:

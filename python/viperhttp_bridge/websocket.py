@@ -9,15 +9,17 @@ messages not yet taken.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Deque, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, List, Optional
 
 from viperhttp import _native
 from viperhttp._native import BackpressureError
 from viperhttp.exceptions import WebSocketDisconnect
 from viperhttp.responses import json_dumps
+
+if TYPE_CHECKING:  # imported where used (docs/internals/bridge.md#serving-without-an-event-loop)
+    import asyncio
 
 log = logging.getLogger("viperhttp.bridge")
 
@@ -76,6 +78,8 @@ class WebSocket:
 
     # -- sending ---------------------------------------------------------------------------
     async def _wait_credit(self) -> bool:
+        import asyncio
+
         credit = _native._ws_credit
         pause = _CREDIT_POLL_S
         while not credit(self.conn_id):
@@ -140,6 +144,8 @@ class WebSocket:
                 return msg
             if self._close_code is not None:
                 return self._close_dict()
+            import asyncio
+
             loop = asyncio.get_running_loop()
             self._waiter = loop.create_future()
             try:
@@ -294,6 +300,8 @@ class WsDispatcher:
     async def _run(self, ws: WebSocket, coro: Any) -> None:
         """The handler task: 1011 (or 500 before accept) when it raises; 1000 (or 403 before
         accept) when it returns without closing (docs/internals/websocket.md, "Handler lifecycle")."""
+        import asyncio
+
         settled: List[Any] = []
 
         def on_settle(kind: str, status: Any) -> None:

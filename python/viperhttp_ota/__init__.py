@@ -348,7 +348,7 @@ def _schedule_restart() -> None:
         return
     _RESTART["armed"] = True
     atexit.register(_reexec_at_exit)
-    bridge.loop.call_later(0.05, bridge.request_stop)
+    bridge.call_later(0.05, bridge.request_stop)
 
 
 from .routes import install_ota_routes  # noqa: E402  (routes use the functions above)

@@ -10,7 +10,6 @@ After import, `viperhttp.RedirectResponse`, `viperhttp.EventSourceResponse`,
 """
 from __future__ import annotations
 
-import asyncio
 from typing import Any, AsyncIterator, Iterator, Optional
 
 from viperhttp.forms import UploadFile, form_upload
@@ -142,6 +141,8 @@ async def _sse_async(source: Any, first: Optional[str], ping: Optional[float]) -
         # With `ping`, the next item is awaited in its own task so that a `:ping` comment can be
         # sent whenever the source stays silent for `ping` seconds
         # (docs/internals/websocket.md#server-sent-events).
+        import asyncio  # here, not at module level (docs/internals/bridge.md#serving-without-an-event-loop)
+
         pending: Optional[asyncio.Future] = None
         try:
             while True:

@@ -10,7 +10,8 @@ import viperhttp_bridge
 
 #: modules the hello app must not load (docs/internals/benchmarks.md "Memory")
 HEAVY = ("pydantic", "pydantic_core", "email", "decimal", "uuid", "zoneinfo", "gzip", "lzma", "bz2",
-         "tempfile", "importlib.abc", "concurrent.futures.thread", "datetime", "pathlib")
+         "tempfile", "importlib.abc", "concurrent.futures.thread", "datetime", "pathlib",
+         "asyncio", "ssl", "uvloop")
 
 app = viperhttp.ViperHTTP()
 

@@ -147,25 +147,50 @@ pub(crate) fn request_tuple<'py>(
 
 /// `_poll_batch(max_n) -> list[tuple]`: up to `max_n` HTTP requests. When the
 /// queue is empty the consumer parks (the wake-up fd fires on the next push)
-/// and an empty list is returned. Requests cancelled while queued are dropped.
+/// and an empty list is returned. Requests cancelled while queued are dropped;
+/// an empty list therefore always means "parked": a batch made only of dropped
+/// requests polls again instead of returning un-parked, which would leave the
+/// next push without a wake-up.
 #[pyfunction]
 pub fn _poll_batch(py: Python<'_>, max_n: usize) -> PyResult<Bound<'_, PyList>> {
     let r = running()?;
+    let out = PyList::empty(py);
     let mut msgs = Vec::new();
-    if r.ipc.requests.pop_batch(&mut msgs, max_n.max(1)) == 0 {
+    while out.is_empty() {
+        msgs.clear();
+        if !take_batch(&r, &mut msgs, max_n.max(1)) {
+            break; // parked
+        }
+        append_batch(py, &r, &msgs, &out)?;
+    }
+    Ok(out)
+}
+
+/// Pops up to `max` records; false (nothing popped) once the consumer is parked.
+fn take_batch(r: &Running, msgs: &mut Vec<IpcMsg>, max: usize) -> bool {
+    if r.ipc.requests.pop_batch(msgs, max) == 0 {
         r.wake.drain();
         if r.ipc.requests.park() {
-            return Ok(PyList::empty(py));
+            return false;
         }
-        r.ipc.requests.pop_batch(&mut msgs, max_n.max(1));
+        r.ipc.requests.pop_batch(msgs, max);
     } else {
         r.ipc.requests.unpark();
     }
-    let out = PyList::empty(py);
-    for msg in &msgs {
+    true
+}
+
+/// The request and WebSocket tuples of `msgs`, appended to `out`; cancelled requests dropped.
+fn append_batch(
+    py: Python<'_>,
+    r: &Running,
+    msgs: &[IpcMsg],
+    out: &Bound<'_, PyList>,
+) -> PyResult<()> {
+    for msg in msgs {
         if msg.msg_type != MsgType::ReqHttp as u8 {
             // WebSocket records become ("ws_*", ...) tuples (crate::ws).
-            if let Some(t) = crate::ws::record_tuple(py, &r, msg)? {
+            if let Some(t) = crate::ws::record_tuple(py, r, msg)? {
                 out.append(t)?;
             }
             continue;
@@ -178,11 +203,11 @@ pub fn _poll_batch(py: Python<'_>, max_n: usize) -> PyResult<Bound<'_, PyList>> 
             r.ipc.clear_cancelled(msg.request_id);
             continue;
         }
-        if let Some(t) = request_tuple(py, &r, msg)? {
+        if let Some(t) = request_tuple(py, r, msg)? {
             out.append(t)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `poll_request() -> dict | None` (docs/internals/ipc.md shape): one request.

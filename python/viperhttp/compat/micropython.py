@@ -62,7 +62,5 @@ def schedule(fn: Callable[[Any], Any], arg: Any) -> None:
     """Runs `fn(arg)` soon on the serving loop (thread-safe), or at once when none runs."""
     from viperhttp_bridge import Bridge
     bridge = Bridge.current
-    if bridge is not None and not bridge.loop.is_closed():
-        bridge.loop.call_soon_threadsafe(fn, arg)
-    else:
+    if bridge is None or not bridge.call_soon_threadsafe(fn, arg):
         fn(arg)
