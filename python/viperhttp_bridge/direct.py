@@ -18,13 +18,13 @@ import os
 import select
 import sys
 import time
-from typing import Any
+from typing import List, Tuple
 
 from viperhttp import _native
 from viperhttp.diagnostics import forward_native_logs as _forward_logs
 from viperhttp.diagnostics import refresh_access_log
 
-from .dispatch import _BATCH_MAX, _INTERNAL_ERROR, _SCALE_CHECK_S, Bridge, wake_pipe
+from .dispatch import _BATCH_MAX, _INTERNAL_ERROR, _SCALE_CHECK_S, Bridge
 
 log = logging.getLogger("viperhttp.bridge")
 _log_pending = _native._log_pending
@@ -71,6 +71,21 @@ def _tick(bridge: Bridge) -> None:
             refresh_access_log()
     except Exception as exc:
         log.error("bridge_loop_error %r", exc, exc_info=True)
+
+
+_WAKE_PIPE: List[Tuple[int, int]] = []
+
+
+def wake_pipe() -> Tuple[int, int]:
+    """The process's wake-up pipe (read end, write end), non-blocking. Never closed: a thread
+    that read it just before a stop may still write it, and a closed descriptor's number could
+    by then belong to another file."""
+    if not _WAKE_PIPE:
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        _WAKE_PIPE.append((r, w))
+    return _WAKE_PIPE[0]
 
 
 def _drain_pipe(fd: int) -> None:

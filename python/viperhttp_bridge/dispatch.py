@@ -70,21 +70,6 @@ _SCALE_DOWN_IDLE_TICKS = 20
 #: Handed to an idle worker by the scaler: that worker exits.
 _RETIRE = object()
 
-_WAKE_PIPE: List[Tuple[int, int]] = []
-
-
-def wake_pipe() -> Tuple[int, int]:
-    """The process's wake-up pipe for `direct.serve` (read end, write end), non-blocking. Never
-    closed: a thread that read it just before a stop may still write it, and a closed
-    descriptor's number could by then belong to another file."""
-    if not _WAKE_PIPE:
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        os.set_blocking(w, False)
-        _WAKE_PIPE.append((r, w))
-    return _WAKE_PIPE[0]
-
-
 #: (item, request or None, awaitable or None, context or None, first yielded value)
 Entry = Tuple[tuple, Any, Any, Any, Any]
 
@@ -199,7 +184,7 @@ class Bridge:
         #: `call_soon_threadsafe` calls made while there is no loop (run by the direct loop or the tick)
         self._calls: Deque[Tuple[Callable[..., Any], tuple]] = deque()
         #: `direct.serve`'s wake-up pipe (read end, write end) while it serves, for calls from
-        #: signal handlers and other threads (`wake_pipe()`: one per process, never closed)
+        #: signal handlers and other threads (`direct.wake_pipe()`: one per process, never closed)
         self.wake_pipe: Optional[Tuple[int, int]] = None
         self.skip_drain = False  # set by a second SIGINT/SIGTERM
         self.exit_request: Optional[SystemExit] = None  # sys.exit() from app code
