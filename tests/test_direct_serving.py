@@ -76,15 +76,17 @@ def test_a_websocket_brings_the_loop(serve) -> None:
 
 def test_requests_in_flight_at_the_switch_are_all_answered(serve) -> None:
     """Sync and async requests arrive together: the batch that meets the first coroutine is
-    split between the plain loop (before it) and the loop's workers (from it on)."""
+    split between the plain loop (before it) and the loop's workers (from it on). Four requests
+    sleep, one per default worker: more would be the bridge's overload (`503 Server Busy` once
+    the queue has waited `bridge_enqueue_wait_ms`), in either mode."""
     srv = serve(APP)
     results: dict = {}
 
     def get(i: int) -> None:
         with httpx.Client(base_url=srv.base, timeout=10) as c:
-            path = f"/sleep?n={i}" if i % 3 == 0 else "/hello"
+            path = f"/sleep?n={i}" if i % 15 == 0 else "/hello"
             r = c.get(path)
-            results[i] = (path, r.status_code, r.json())
+            results[i] = (path, r.status_code, r.text)
 
     threads = [threading.Thread(target=get, args=(i,)) for i in range(60)]
     for t in threads:
@@ -92,9 +94,8 @@ def test_requests_in_flight_at_the_switch_are_all_answered(serve) -> None:
     for t in threads:
         t.join()
     assert len(results) == 60
-    for i, (path, status, body) in results.items():
-        assert status == 200
-        assert body == ({"slept": str(i)} if path.startswith("/sleep") else {"msg": "ok"})
+    for i, (path, status, text) in sorted(results.items()):
+        assert (status, text) == (200, f'{{"slept":"{i}"}}' if path.startswith("/sleep") else '{"msg":"ok"}'), srv.logs()
     assert state(srv)["loop"] is True
 
 
