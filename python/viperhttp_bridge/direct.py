@@ -27,18 +27,11 @@ from viperhttp.diagnostics import refresh_access_log
 from .dispatch import _BATCH_MAX, _INTERNAL_ERROR, _SCALE_CHECK_S, Bridge
 
 log = logging.getLogger("viperhttp.bridge")
-_log_pending = _native._log_pending
 
 
 def _take_batch(bridge: Bridge) -> int:
     """One batch, admitted as `Bridge.on_wake` admits it; the number of messages (0: none)."""
-    if _log_pending():
-        _forward_logs()
-    try:
-        batch = _native._poll_batch(_BATCH_MAX)
-    except Exception as exc:  # the poller never dies from an error
-        log.error("bridge_loop_error %r", exc, exc_info=True)
-        return 0
+    batch = bridge.poll_batch(_BATCH_MAX)
     handle_inline = bridge.handle_inline
     for item in batch:
         try:

@@ -291,13 +291,7 @@ class Bridge:
             # Queue full: take one message anyway so its bridge_enqueue_wait_ms clock
             # starts (it goes to the backlog); the backlog then stops further polling.
             room = 1
-        if _log_pending():
-            _forward_logs()
-        try:
-            batch = self._poll(room)
-        except Exception as exc:  # the poller never dies from an error
-            log.error("bridge_loop_error %r", exc, exc_info=True)
-            return
+        batch = self.poll_batch(room)
         if not batch:
             return
         # Each message admitted here, in the loop (one Python call less per request than a method).
@@ -311,6 +305,16 @@ class Bridge:
                 handle_inline(item)
         self.dispatched += len(batch)
         self._wake_soon()
+
+    def poll_batch(self, room: int) -> List[Any]:
+        """Up to `room` messages (none: the consumer is parked); runtime log records first."""
+        if _log_pending():
+            _forward_logs()
+        try:
+            return self._poll(room)
+        except Exception as exc:  # the poller never dies from an error
+            log.error("bridge_loop_error %r", exc, exc_info=True)
+            return []
 
     def handle_inline(self, item: tuple) -> None:
         rid = item[0]
