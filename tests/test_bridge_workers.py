@@ -13,6 +13,7 @@ itself would queue behind the slow ones).
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -115,6 +116,7 @@ def test_context_variables_do_not_leak_between_requests(serve, loop):
 
 
 @LOOPS
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout() is new in Python 3.11")
 def test_timeout_entered_in_the_eager_step_cancels_only_the_handler(serve, loop):
     port = start(serve, loop).port
     r = request(port, "/async/timeout?ms=50")
