@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import httpx
 import pytest
 import websockets
+from conftest import TESTS, free_port
 
 APP = "apps/direct_app.py"
 
@@ -189,9 +192,9 @@ def test_sys_exit_ends_a_direct_server_with_its_status(serve) -> None:
 @pytest.mark.parametrize("mode", ["direct", "loop"])
 def test_requests_whose_clients_left_while_queued_are_dropped_and_serving_goes_on(serve, mode: str) -> None:
     """Requests whose clients disconnect while they wait in the native queue are dropped by the
-    poll, in either mode, and the next request is answered at once. (The race this guards, a
-    poll that finds only such requests just after un-parking, cannot be timed from outside: see
-    `_poll_batch` in crates/viperhttp-py/src/bridge.rs.)"""
+    poll, in either mode, and the next request is answered at once. (Here the wake-up fd is
+    still readable from the wake that brought the slow request; the bare contract is checked
+    by the next test.)"""
     srv = serve(APP, *(["asyncio"] if mode == "loop" else []))
     assert state(srv)["loop"] is (mode == "loop")
     got: dict = {}
@@ -218,3 +221,14 @@ def test_requests_whose_clients_left_while_queued_are_dropped_and_serving_goes_o
     with httpx.Client(timeout=3) as c:
         assert c.get(srv.url("/hello")).json() == {"msg": "ok"}
     assert time.monotonic() - started < 1.0
+
+
+def test_an_empty_poll_always_leaves_the_consumer_parked() -> None:
+    """`_poll_batch` takes a batch made only of requests whose clients left while they were
+    queued: it comes back empty, and the consumer must be parked, so that the next request's
+    push makes the wake-up fd readable (before the fix it stayed un-parked and that request
+    woke nobody). Driven step by step in tests/apps/poll_contract_app.py, over real sockets."""
+    out = subprocess.run([sys.executable, str(TESTS / "apps/poll_contract_app.py"), str(free_port())],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["queued=True", "cancelled=True", "first_poll=0", "woken=True",
+                                  "second_poll=1", "status=HTTP/1.1", "200", "OK", "done"], out.stderr
