@@ -104,21 +104,17 @@ def serve(bridge: Bridge) -> None:
         if bridge._calls:
             bridge.run_calls()
             continue
-        if _take_batch(bridge):
-            now = time.monotonic()  # once per batch: a busy server still ticks
-            if now >= next_tick:
-                _tick(bridge)
-                next_tick = now + _SCALE_CHECK_S
-            continue
-        # Nothing queued: `_poll_batch` parked the consumer, so the next request makes the
-        # wake-up fd readable. A signal interrupts the wait; its handler writes the pipe.
-        timeout_ms = max(0, int((next_tick - time.monotonic()) * 1000) + 1)
-        for fd, _events in poller.poll(timeout_ms):
-            if fd == wake_r:
-                _drain_pipe(wake_r)
-        if time.monotonic() >= next_tick:
+        if not _take_batch(bridge):
+            # Nothing queued: `_poll_batch` parked the consumer, so the next request makes the
+            # wake-up fd readable. A signal interrupts the wait; its handler writes the pipe.
+            timeout_ms = max(0, int((next_tick - time.monotonic()) * 1000) + 1)
+            for fd, _events in poller.poll(timeout_ms):
+                if fd == wake_r:
+                    _drain_pipe(wake_r)
+        now = time.monotonic()  # once per batch or wait: a busy server still ticks
+        if now >= next_tick:
             _tick(bridge)
-            next_tick = time.monotonic() + _SCALE_CHECK_S
+            next_tick = now + _SCALE_CHECK_S
 
 
 def drain(bridge: Bridge, timeout_s: float) -> float:

@@ -671,8 +671,6 @@ class Bridge:
         cancels stream tasks whose client went away."""
         if self._calls:  # made while the bridge had no loop yet (call_soon_threadsafe)
             self.run_calls()
-        if self.stop_requested and self.stop_event is not None:
-            self.stop_event.set()
         try:
             for rid, task in list(self.streams.items()):
                 if _native.is_cancelled(rid) and not task.done():
