@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .background import BackgroundTasks, for_request
 from .request import Request
+from .responses import Response, sub_response_for
 
 __all__ = ["Depends", "DepNode", "compile_deps", "merge_deps", "resolve", "teardown", "inject_names"]
 
@@ -75,7 +76,8 @@ def _is_dep(value: Any) -> bool:
 class DepNode:
     """One compiled dependency: what to call, with which sub-dependencies, in which mode."""
 
-    __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "is_async",
+    __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "response_args",
+                 "is_async",
                  "typed", "sync_value")
 
     def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool) -> None:
@@ -92,6 +94,8 @@ class DepNode:
         self.request_args = tuple(n for n in inject_names(call, "request", Request) if n not in keys)
         self.bg_args = tuple(n for n in inject_names(call, "background_tasks", BackgroundTasks)
                              if n not in keys)
+        # FastAPI's sub-response: by annotation only (`response: Response`).
+        self.response_args = tuple(n for n in inject_names(call, None, Response) if n not in keys)
         self.is_async: bool = (self.mode == "async_yield" or _is_async_callable(call)
                                or any(child.is_async for child in children))
         #: annotation-driven parameters of the dependency itself (`def page(limit: int = 10)`),
@@ -115,11 +119,11 @@ def _is_async_callable(func: Any) -> bool:
     return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
 
 
-def inject_names(func: Any, name: str, annotation: type) -> Tuple[str, ...]:
+def inject_names(func: Any, name: Optional[str], annotation: type) -> Tuple[str, ...]:
     """Every parameter of `func` that receives an injected object, in signature order.
 
-    A parameter literally called `name`, or annotated with the class — also as a string
-    annotation under `from __future__ import annotations`. All of them get the object
+    A parameter literally called `name` (unless None), or annotated with the class or a subclass
+    — also as a string annotation under `from __future__ import annotations`. All of them get the object
     (docs/internals/framework.md), so `def h(req: Request, request=None)` receives the request in both. Never
     `**kwargs`.
     """
@@ -130,7 +134,8 @@ def inject_names(func: Any, name: str, annotation: type) -> Tuple[str, ...]:
     names = (annotation, annotation.__name__, "viperhttp." + annotation.__name__)
     return tuple(p.name for p in params
                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY)
-                 and (p.name == name or p.annotation in names))
+                 and (p.name == name or p.annotation in names
+                      or (isinstance(p.annotation, type) and issubclass(p.annotation, annotation))))
 
 
 def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "") -> Tuple[DepNode, ...]:
@@ -159,7 +164,8 @@ def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "")
         node = DepNode(key, func, mode, children, bool(getattr(dep, "use_cache", False)))
         from .signature import typed_plan  # late: signature imports this module
 
-        skip = {child.key for child in children} | set(node.request_args) | set(node.bg_args)
+        skip = ({child.key for child in children} | set(node.request_args) | set(node.bg_args)
+                | set(node.response_args))
         node.typed = typed_plan(func, set(), skip, f"{where}, dependency {path!r}" if where else path,
                                 allow_path=True)
         nodes.append(node)
@@ -214,6 +220,8 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
         tasks = for_request(request)
         for name in node.bg_args:
             kwargs[name] = tasks
+    for name in node.response_args:
+        kwargs[name] = sub_response_for(request)
     if offload and node.sync_value:
         # A thread-pool route (docs/internals/typed-api.md): plain sync dependencies run in the pool
         # too; generators stay inline (their teardown must run on this thread's stack).

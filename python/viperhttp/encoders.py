@@ -93,7 +93,7 @@ def json_default(value: Any) -> Any:
     if fn is not None:
         return fn(value)
     if _pydantic_model(value):
-        return value.model_dump(mode="json")
+        return value.model_dump(mode="json", by_alias=True)  # FastAPI's default: aliases name the keys
     if isinstance(value, enum.Enum):
         return value.value
     if hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type):
@@ -109,10 +109,12 @@ def json_default(value: Any) -> Any:
 _NATIVE = (str, int, float, bool, type(None))
 
 
-def jsonable_encoder(value: Any, exclude_none: bool = False, _seen: Optional[set] = None) -> Any:
+def jsonable_encoder(value: Any, exclude_none: bool = False, _seen: Optional[set] = None, *,
+                     by_alias: bool = True) -> Any:
     """`value` as JSON-native data (dict/list/str/int/float/bool/None), FastAPI-style.
 
-    Dict keys become strings; `exclude_none` drops None-valued dict entries and model fields.
+    Dict keys become strings; `exclude_none` drops None-valued dict entries and model fields;
+    `by_alias` (FastAPI's default, True) names model fields by their aliases.
     Raises TypeError for a value with no JSON form (→ 500 at the caller).
     """
     if isinstance(value, _NATIVE) and not isinstance(value, enum.Enum):
@@ -123,13 +125,13 @@ def jsonable_encoder(value: Any, exclude_none: bool = False, _seen: Optional[set
             if exclude_none and v is None:
                 continue
             key = k if isinstance(k, str) and not isinstance(k, enum.Enum) else jsonable_encoder(k)
-            out[key if isinstance(key, str) else str(key)] = jsonable_encoder(v, exclude_none)
+            out[key if isinstance(key, str) else str(key)] = jsonable_encoder(v, exclude_none, by_alias=by_alias)
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable_encoder(v, exclude_none) for v in value]
+        return [jsonable_encoder(v, exclude_none, by_alias=by_alias) for v in value]
     if _pydantic_model(value):
-        return value.model_dump(mode="json", exclude_none=exclude_none)
-    return jsonable_encoder(json_default(value), exclude_none)
+        return value.model_dump(mode="json", exclude_none=exclude_none, by_alias=by_alias)
+    return jsonable_encoder(json_default(value), exclude_none, by_alias=by_alias)
 
 
 def _install() -> None:

@@ -256,6 +256,7 @@ class Request:
     _finish: Optional[Callable[[Any], Any]]
 
     _background: Any = None  # the framework's BackgroundTasks, read by the bridge
+    _sub_response: Any = None  # a `response: Response` parameter's object (responses.sub_response_for)
     _headers: Optional[Headers] = None
     _qp: Optional[QueryParams] = None
     _cookies: Optional[Dict[str, str]] = None

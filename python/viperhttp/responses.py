@@ -372,6 +372,18 @@ def __getattr__(name: str) -> Any:
 
 # --- normalisation and serialisation --------------------------------------------------------
 
+def sub_response_for(request: Any) -> "Response":
+    """The request's sub-response (FastAPI's `response: Response` parameter,
+    docs/internals/typed-api.md "Request and response habits"): made on first use and shared by the
+    handler and its dependencies. Its status is None until one is set; the route pipeline
+    merges its status and headers into the response (`typed_response.merge_sub_response`)."""
+    sub = request._sub_response
+    if sub is None:
+        sub = request._sub_response = Response()
+        sub["status_code"] = None
+    return sub
+
+
 def is_response(obj: Any) -> bool:
     """True for any dict carrying `"__vhttp_response__": True`
     (docs/internals/requests-responses.md#responses)."""

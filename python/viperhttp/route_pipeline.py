@@ -20,6 +20,7 @@ from .exceptions import HandlerEntry, RequestValidationError, handle_exception, 
 from .params import apply_query_spec
 from .threadpool import SLOW_INLINE_SECONDS, _clock, run_sync, warn_if_slow
 from .route_options import SIDE_EFFECT as _SIDE_EFFECT
+from .typed_response import merge_sub_response
 
 if TYPE_CHECKING:
     from .routing import RoutePlan
@@ -84,9 +85,9 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
     invalid = fill_query(plan, request, params, kwargs)
     if invalid is not None:
         return invalid
-    if plan.deps:
+    if plan.deps or plan.sub_response:
         resolver = _dep_resolver[0]
-        if resolver is not None and plan.typed is None and plan.response is None:
+        if resolver is not None and plan.typed is None and plan.response is None and not plan.sub_response:
             return resolver(dep_call_marker(plan, request, kwargs))
         coro = run_pipeline(plan, request, kwargs, handlers)
         return coro if plan.is_async else run_eagerly(coro)
@@ -229,7 +230,7 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                     value = await resolve(node, request, stack, cache, plan.blocking)
                     if node.key[0] != _SIDE_EFFECT:
                         kwargs[node.key] = value
-                plan.inject(request, kwargs)
+            plan.inject(request, kwargs)
             calling = True
             if plan.blocking:
                 result = await run_sync(plan.handler, kwargs)
@@ -244,6 +245,8 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                 result = await result
             if plan.response is not None:
                 result = plan.response.finish(result)
+            if plan.sub_response and request._sub_response is not None:
+                result = merge_sub_response(request._sub_response, result)
         except Exception as exc:
             error = exc
             if isinstance(exc, RequestValidationError) and not calling and plan.deps:

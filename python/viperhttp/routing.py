@@ -18,6 +18,7 @@ from .deps import DepNode, compile_deps, inject_names, merge_deps
 from .exceptions import HandlerEntry
 from .params import compile_query_spec
 from .request import Request
+from .responses import Response, sub_response_for
 from .route_options import TYPED_KWARGS as _TYPED_KWARGS
 from .route_options import check_typed_kwarg as _check_typed_kwarg, side_effect_deps
 # The request-time half, imported (not wrapped) so `viperhttp.routing.call_route` and the rest
@@ -344,7 +345,8 @@ class RoutePlan:
     """Everything `_handle` needs about one registered route, computed once."""
 
     __slots__ = ("handler", "method", "path", "meta", "is_async", "simple", "accepts", "var_kw",
-                 "takes_query", "request_args", "bg_args", "query", "deps", "deps_spec", "uses_cache",
+                 "takes_query", "request_args", "bg_args", "response_args", "sub_response", "query", "deps",
+                 "deps_spec", "uses_cache",
                  "typed", "response", "blocking", "options", "slow_warned", "injects", "path_raw",
                  "bare_async", "simple_async", "native_bare")
 
@@ -369,7 +371,11 @@ class RoutePlan:
         # or 1).
         self.request_args = inject_names(handler, "request", Request)
         self.bg_args = inject_names(handler, "background_tasks", BackgroundTasks)
-        self.injects = bool(self.request_args or self.bg_args)
+        # FastAPI's `response: Response` (by annotation): its status and headers are merged into
+        # the response by `run_pipeline`, the one path such a route takes.
+        self.response_args = inject_names(handler, None, Response)
+        self.sub_response = bool(self.response_args) or any(_wants_sub_response(n) for n in self.deps)
+        self.injects = bool(self.request_args or self.bg_args or self.response_args)
         #: path parameters passed as raw strings: all of them for an original-style route; for a
         #: typed one only those the handler takes unannotated (the typed plan fills the rest)
         self.path_raw: Optional[Tuple[str, ...]] = None
@@ -378,7 +384,7 @@ class RoutePlan:
             self.path_raw = tuple(n for n in path_names if n in accepts and n not in typed_names)
             # Raw query strings are merged only for what the typed plan does not fill.
             rest = (self.accepts - path_names - typed_names - set(self.typed.deps_spec)
-                    - set(self.request_args) - set(self.bg_args))
+                    - set(self.request_args) - set(self.bg_args) - set(self.response_args))
             self.takes_query = bool(rest)
         coroutine = _is_coroutine_callable(handler)
         # docs/internals/typed-api.md "Blocking code": a sync handler runs in the thread pool when the
@@ -388,17 +394,16 @@ class RoutePlan:
         self.is_async = coroutine or self.blocking or any(n.is_async for n in self.deps)
         self.uses_cache = any(_uses_cache(n) for n in self.deps)
         # The inline fast path of `_handle`: nothing to do but path/query kwargs and the call.
-        self.simple = not (self.is_async or self.query or self.deps or self.request_args or self.bg_args
+        self.simple = not (self.is_async or self.query or self.deps or self.injects
                            or self.typed or self.response)
         # An `async def` function (or a partial / bound method of one) without dependencies: calling
         # it runs no code of the app, it only makes the coroutine, and nothing is torn down after
         # it, so the bridge steps that coroutine itself, no wrapper around it
         # (docs/internals/bridge.md#bare-coroutine). A sync wrapper that returns a coroutine, an
         # async callable object or a compiled coroutine function keeps the wrapper.
-        self.bare_async = inspect.iscoroutinefunction(handler) and not self.deps
+        self.bare_async = inspect.iscoroutinefunction(handler) and not (self.deps or self.sub_response)
         # ... and nothing to do before or after it either: `_handle`'s async twin of `simple`.
-        self.simple_async = self.bare_async and not (self.query or self.request_args or self.bg_args
-                                                     or self.typed or self.response)
+        self.simple_async = self.bare_async and not (self.query or self.injects or self.typed or self.response)
         # ... and its typed twin: a bare coroutine whose every argument comes from the typed
         # plan's native parameter plan (int, float, bool, str path and query values), so
         # `_handle` fills them itself and skips `call_route`'s general steps; when the plan
@@ -431,6 +436,13 @@ class RoutePlan:
             for name in self.bg_args:
                 if name not in kwargs:
                     kwargs[name] = tasks
+        for name in self.response_args:
+            if name not in kwargs:
+                kwargs[name] = sub_response_for(request)
+
+
+def _wants_sub_response(node: DepNode) -> bool:
+    return bool(node.response_args) or any(_wants_sub_response(c) for c in node.children)
 
 
 def _uses_cache(node: DepNode) -> bool:

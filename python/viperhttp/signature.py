@@ -18,6 +18,7 @@ from .deps import Depends
 from .forms import UploadFile
 from .params import Param, Query
 from .request import Request
+from .responses import Response
 
 __all__ = ["Annotated", "TypedParam", "typed_params", "typed_plan", "signature_deps", "expand_depends",
            "names_model", "is_pydantic_model"]
@@ -61,8 +62,9 @@ def is_upload(tp: Any) -> bool:
 
 
 def _is_injected(param: inspect.Parameter, hint: Any) -> bool:
+    # A `Response` annotation is FastAPI's sub-response parameter, never a query value.
     return (param.name in ("request", "background_tasks") or hint in (Request, BackgroundTasks)
-            or (isinstance(hint, type) and issubclass(hint, (Request, BackgroundTasks))))
+            or (isinstance(hint, type) and issubclass(hint, (Request, BackgroundTasks, Response))))
 
 
 def marker_of(param: inspect.Parameter) -> Tuple[Any, Any, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import re
 import typing
 from typing import Any, Dict, List, Optional, Tuple
@@ -41,20 +42,47 @@ _SEQUENCE_ORIGINS = (list, tuple, set, frozenset, typing.Sequence)
 _SCHEMA_ERRORS = (pydantic.PydanticSchemaGenerationError, SchemaError, TypeError, ValueError)
 
 
-def _clean_errors(exc: ValidationError, prefix: Tuple[Any, ...]) -> List[Dict[str, Any]]:
-    """pydantic's errors as JSON-safe dicts with the source prefixed to `loc`."""
+def _clean_errors(exc: ValidationError, prefix: Tuple[Any, ...],
+                  missing_input: bool = False) -> List[Dict[str, Any]]:
+    """pydantic's errors as JSON-safe dicts with the source prefixed to `loc`, each with the
+    `input` FastAPI reports: for a missing value `null`, except in a model body, where it is the
+    object the field is missing from (`missing_input`)."""
     out = []
     for err in exc.errors(include_url=False):
         item: Dict[str, Any] = {"type": err["type"], "loc": list(prefix) + list(err["loc"]), "msg": err["msg"]}
-        # `missing` has no input; `json_invalid`'s input is the whole body (FastAPI leaves
-        # it out too): echoing it back would only repeat the client's bytes.
-        if "input" in err and err["type"] not in ("missing", "json_invalid"):
+        if err["type"] == "missing":
+            item["input"] = _safe(err.get("input")) if missing_input else None
+        elif "input" in err:
             item["input"] = _safe(err["input"])
         ctx = err.get("ctx")
         if ctx:
             item["ctx"] = {k: _safe(v) for k, v in ctx.items()}
         out.append(item)
     return out
+
+
+_UNPARSED = object()
+
+
+def _loads(raw: bytes, errors: List[Dict[str, Any]]) -> Any:
+    """The body as JSON, or `_UNPARSED` with FastAPI's `json_invalid` error appended."""
+    try:
+        return json.loads(raw)
+    # JSONDecodeError; UnicodeDecodeError for bytes that are no text; RecursionError for a
+    # nesting deeper than Python's stack (FastAPI would answer that one 500).
+    except (ValueError, RecursionError) as exc:
+        errors.append({"type": "json_invalid", "loc": ["body", getattr(exc, "pos", 0)],
+                       "msg": "JSON decode error", "input": {},
+                       "ctx": {"error": getattr(exc, "msg", None) or str(exc)}})
+        return _UNPARSED
+
+
+def declares_json(content_type: Optional[str]) -> bool:
+    """`application/json` or `application/<anything>+json`, parameters allowed (FastAPI's test)."""
+    if not content_type:
+        return False
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 def _safe(value: Any) -> Any:
@@ -181,12 +209,13 @@ class _Source:
 class TypedPlan:
     """The compiled typed side of one route (see the module docstring)."""
 
-    __slots__ = ("sources", "body_mode", "body_names", "body_adapter", "body_required", "body_default",
-                 "files", "deps_spec", "names", "response", "status_code", "where", "native")
+    __slots__ = ("sources", "body_mode", "body_names", "body_aliases", "body_adapter", "body_required",
+                 "body_default", "files", "deps_spec", "names", "response", "status_code", "where", "native")
 
     def __init__(self) -> None:
         self.sources: List[_Source] = []
         self.body_mode = ""  # "", "single", "embed"
+        self.body_aliases: List[str] = []
         self.body_names: List[str] = []
         self.body_adapter: Any = None
         self.body_required = False
@@ -285,21 +314,47 @@ class TypedPlan:
         body = request._body  # the raw bytes: `request.body` would copy them into a `Body`
         if not body:
             if self.body_required:
-                errors.append({"type": "missing", "loc": ["body"], "msg": "Field required"})
+                errors.append({"type": "missing", "loc": ["body"], "msg": "Field required", "input": None})
             else:
                 for name in self.body_names:
                     kwargs[name] = self.body_default if self.body_mode == "single" else None
             return
-        try:
-            value = self.body_adapter.validate_json(body if isinstance(body, (bytes, bytearray)) else bytes(body))
-        except ValidationError as exc:
-            errors.extend(_clean_errors(exc, ("body",)))
+        raw = body if isinstance(body, (bytes, bytearray)) else bytes(body)
+        if not declares_json(request.headers.get("content-type")):
+            # FastAPI reads a body as JSON only when its Content-Type says so: the types a
+            # browser sends cross-site without a CORS preflight (text/plain, forms) never
+            # reach a JSON model (docs/internals/typed-api.md, "Bodies").
+            value = self._validate_body(raw, errors)
+        else:
+            try:
+                value = self.body_adapter.validate_json(raw)
+            except ValidationError:
+                # The errors as FastAPI reports them: `json.loads`, then Python-mode
+                # validation (only on this failure path; the fast parse serves the rest).
+                value = self._validate_body(_loads(raw, errors), errors)
+        if errors:
             return
         if self.body_mode == "single":
             kwargs[self.body_names[0]] = value
         else:
             for i, name in enumerate(self.body_names):
                 kwargs[name] = getattr(value, f"f{i}")
+
+    def _validate_body(self, data: Any, errors: List[Dict[str, Any]]) -> Any:
+        """`data` (parsed JSON, or the raw bytes of a body not declared JSON) validated as
+        FastAPI validates it; errors appended."""
+        if data is _UNPARSED:
+            return None
+        if self.body_mode == "embed" and not isinstance(data, dict):
+            # FastAPI looks each embedded field up in the body: none is there.
+            for alias in self.body_aliases:
+                errors.append({"type": "missing", "loc": ["body", alias], "msg": "Field required", "input": None})
+            return None
+        try:
+            return self.body_adapter.validate_python(data, from_attributes=True)
+        except ValidationError as exc:
+            errors.extend(_clean_errors(exc, ("body",), missing_input=self.body_mode == "single"))
+            return None
 
     def _fill_files(self, request: Any, kwargs: Dict[str, Any], errors: List[Dict[str, Any]]) -> None:
         form = _form(request)
@@ -313,7 +368,8 @@ class TypedPlan:
                 continue
             if not uploads:
                 if required:
-                    errors.append({"type": "missing", "loc": ["body", alias], "msg": "Field required"})
+                    errors.append({"type": "missing", "loc": ["body", alias], "msg": "Field required",
+                                   "input": None})
                 else:
                     kwargs[name] = default
                 continue
@@ -456,6 +512,7 @@ def _culprit(entries: List[Tuple[str, Any, Any]]) -> str:
 
 def _compile_body(plan: TypedPlan, bodies: List[Tuple[str, Any, Any]], embed: bool, where: str) -> None:
     plan.body_names = [b[0] for b in bodies]
+    plan.body_aliases = [field.alias or name for name, _, field in bodies]
     try:
         if embed:
             fields = {f"f{i}": (hint, field) for i, (_, hint, field) in enumerate(bodies)}

@@ -32,18 +32,21 @@ split_status_tuple = _native.split_status_tuple
 class ResponsePlan:
     """What to do with a typed route's return value."""
 
-    __slots__ = ("adapter", "exclude_none", "status_code", "response_class", "where", "plain")
+    __slots__ = ("adapter", "exclude_none", "by_alias", "status_code", "response_class", "where", "plain")
 
     def __init__(self, adapter: Any, exclude_none: bool, status_code: Optional[int], response_class: Any,
-                 where: str) -> None:
+                 where: str, by_alias: bool = True) -> None:
         self.adapter = adapter
         self.exclude_none = exclude_none
+        #: field aliases name the JSON keys, as FastAPI's `response_model_by_alias` (default True)
+        self.by_alias = by_alias
         self.status_code = status_code
         self.response_class = response_class
         self.where = where
         #: the plan only turns a plain dict into a JSON 200, which is what the serialiser does
         #: with a dict anyway
-        self.plain = adapter is None and response_class is None and status_code is None and not exclude_none
+        self.plain = (adapter is None and response_class is None and status_code is None and not exclude_none
+                      and by_alias)
 
     def finish_bare(self, result: Any) -> Any:
         """`finish` for the bridge's bare coroutine, whose value no middleware sees
@@ -62,7 +65,7 @@ class ResponsePlan:
             # The usual FastAPI-style return: a plain dict, left to the native encoder.
             if result.get(MARKER) is True:
                 return result
-            if not self.exclude_none:
+            if not self.exclude_none and self.by_alias:
                 return {MARKER: True, "status_code": self.status_code or 200, "body": result, "headers": None,
                         "content_type": APPLICATION_JSON}
         if is_response(result):
@@ -79,13 +82,14 @@ class ResponsePlan:
                 # FastAPI's ResponseValidationError: the server's fault, never the client's.
                 raise ValueError(f"response does not match response_model ({self.where}): "
                                  f"{exc.error_count()} error(s): {exc.errors(include_url=False)!r}") from None
-            body = self.adapter.dump_python(validated, mode="json", exclude_none=self.exclude_none)
-        elif type(result) in (dict, list) and not self.exclude_none:
+            body = self.adapter.dump_python(validated, mode="json", exclude_none=self.exclude_none,
+                                            by_alias=self.by_alias)
+        elif type(result) in (dict, list) and not self.exclude_none and self.by_alias:
             # Left to the native encoder, whose fallback calls `encoders.json_default` for
             # the values JSON cannot spell: no Python walk over the usual all-native dict.
             body = result
         else:
-            body = jsonable_encoder(result, self.exclude_none)
+            body = jsonable_encoder(result, self.exclude_none, by_alias=self.by_alias)
         if self.response_class is not None:
             resp = self.response_class(content=body, status_code=status or 200)
             if headers:
@@ -102,6 +106,29 @@ class ResponsePlan:
                 body = json_dumps(body)
         return {MARKER: True, "status_code": status or 200, "body": body, "headers": headers,
                 "content_type": content_type}
+
+
+def merge_sub_response(sub: Any, result: Any) -> Any:
+    """`result` with the status and headers a `response: Response` parameter was given
+    (FastAPI's sub-response, docs/internals/typed-api.md "Request and response habits"): its
+    status when one was set, its headers (cookies included) after the response's own. A
+    `Response` the handler returned is sent as it is, as in FastAPI."""
+    if is_response(result) and type(result) is not dict:
+        return result  # a Response object of the app's own
+    if not is_response(result):
+        result = _DEFAULT_PLAN.finish(result)
+        if not is_response(result):  # a plain dict left to the native encoder
+            result = {MARKER: True, "status_code": 200, "body": result, "headers": None,
+                      "content_type": APPLICATION_JSON}
+    if sub.get("status_code") is not None:
+        result["status_code"] = sub["status_code"]
+    extra = sub.get("headers")
+    if extra:
+        own = result.get("headers")
+        pairs = list(own.items()) if isinstance(own, dict) else list(own or ())
+        pairs.extend(extra.items() if isinstance(extra, dict) else extra)
+        result["headers"] = pairs
+    return result
 
 
 def _add_headers(resp: Any, headers: Any) -> None:
@@ -121,7 +148,8 @@ def compile_response(handler: Any, options: Dict[str, Any], where: str, typed: b
     status = options.get("status_code")
     rclass = options.get("response_class")
     exclude_none = bool(options.get("response_model_exclude_none", False))
-    if model is None and status is None and rclass is None and not typed:
+    by_alias = bool(options.get("response_model_by_alias", True))
+    if model is None and status is None and rclass is None and not typed and by_alias:
         return None
     adapter = None
     if model is not None:
@@ -132,7 +160,7 @@ def compile_response(handler: Any, options: Dict[str, Any], where: str, typed: b
             adapter = pydantic.TypeAdapter(model)
         except (pydantic.PydanticSchemaGenerationError, SchemaError, TypeError, ValueError) as exc:
             raise TypeError(f"unsupported response_model ({where}, keyword 'response_model'): {exc}") from None
-    return ResponsePlan(adapter, exclude_none, status, rclass, where)
+    return ResponsePlan(adapter, exclude_none, status, rclass, where, by_alias)
 
 
 def _return_annotation(handler: Any) -> Any:
@@ -152,3 +180,7 @@ def _validation_error() -> Any:
     from pydantic import ValidationError  # loaded: an adapter exists only once pydantic is imported
 
     return ValidationError
+
+
+#: How a route without a response plan turns a value into a response, for the sub-response merge.
+_DEFAULT_PLAN = ResponsePlan(None, False, None, None, "sub-response")

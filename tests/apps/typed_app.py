@@ -164,6 +164,73 @@ async def get_users_async(name: str):
     return [{"username": name, "email": "e", "password": "p"}, UserIn(username="b", password="p", email="f")]
 
 
+class Person(BaseModel):
+    full_name: str = Field(alias="fullName")
+    age: Optional[int] = None
+
+
+@app.get("/alias/model", response_model=Person)
+def alias_model():
+    return {"fullName": "Ada"}
+
+
+@app.get("/alias/returned")
+def alias_returned() -> Person:
+    return Person(fullName="Bob")
+
+
+@app.get("/alias/nested")
+def alias_nested():
+    return {"people": [Person(fullName="Cy")]}
+
+
+@app.get("/alias/off", response_model=Person, response_model_by_alias=False)
+def alias_off():
+    return {"fullName": "Di"}
+
+
+@app.post("/alias/echo")
+def alias_echo(person: Person):
+    return person
+
+
+@app.get("/sub-response")
+def sub_response(response: viperhttp.Response, code: int = 203):
+    response.set_cookie("sid", "abc")
+    response.headers["X-Custom"] = "v"
+    response.status_code = code
+    return {"ok": 1}
+
+
+@app.get("/sub-response/async")
+async def sub_response_async(response: viperhttp.Response):
+    response.headers["X-Async"] = "1"
+    return ["a"]
+
+
+def cookie_setting_dependency(response: viperhttp.Response):
+    response.set_cookie("from-dep", "1")
+    return 5
+
+
+@app.get("/sub-response/dependency")
+def sub_response_dependency(v: int = Depends(cookie_setting_dependency), response: viperhttp.Response = None):
+    response.headers["X-Handler"] = "1"
+    return {"v": v}
+
+
+@app.get("/sub-response/own")
+def sub_response_own(response: viperhttp.Response):
+    response.headers["X-Lost"] = "1"
+    return viperhttp.JSONResponse(content={"own": True}, status_code=202)
+
+
+@app.get("/sub-response/raises")
+def sub_response_raises(response: viperhttp.Response):
+    response.headers["X-Lost"] = "1"
+    raise HTTPException(418, "teapot")
+
+
 @app.get("/bad-response", response_model=UserOut)
 def bad_response():
     return {"username": "x"}  # email missing: a server error, not the client's
