@@ -367,3 +367,21 @@ def test_http_is_disconnected_true_after_client_left(serve):
 def test_request_injected_by_annotation(serve):
     c = serve(FW).client
     assert c.get("/annotated?x=1").json() == {"is_request": True, "path": "/annotated", "x": "1"}
+
+
+def test_first_header_reads_one_field_of_the_native_blob():
+    from viperhttp.request import Request, first_header
+
+    def request(blob):
+        return Request._from_native(1, "POST", "/", "", blob, b"", None, "http", "1.1")
+
+    # A value that spells the name is not the field; the first of repeated fields wins.
+    blob = b"x-a\x00content-type\x00content-type\x00application/json\x00content-type\x00text/plain\x00"
+    assert first_header(request(blob), "content-type") == "application/json"
+    assert first_header(request(blob), "x-a") == "content-type"
+    assert first_header(request(b"content-type\x00caf\xe9\x00"), "content-type") == "caf\xe9"  # latin-1
+    assert first_header(request(b"host\x00h\x00"), "content-type") is None
+    assert first_header(request(b""), "content-type") is None
+    r = request(blob)
+    r.headers = {"content-type": "text/html"}  # replaced headers are what counts
+    assert first_header(r, "content-type") == "text/html"

@@ -184,6 +184,27 @@ def _decode_header_part(part: bytes) -> str:
         return part.decode("latin-1")
 
 
+def first_header(request: Any, name: str) -> Optional[str]:
+    """The first value of header `name` (lower-case), read from the native blob when
+    `request.headers` was not built yet: a typed body route asks only for `content-type`, and
+    building every header for it cost ~0.8 µs of the request. A field starts after an even
+    number of NULs (names and values alternate), so a value that happens to spell the name is
+    never taken for it."""
+    headers = request._headers
+    blob = request._hblob
+    if headers is not None or not isinstance(blob, bytes):
+        return request.headers.get(name)
+    key = name.encode("latin-1") + b"\0"
+    at = blob.find(key)
+    while at >= 0:
+        if blob.count(b"\0", 0, at) % 2 == 0:
+            start = at + len(key)
+            end = blob.find(b"\0", start)
+            return _decode_header_part(blob[start:] if end < 0 else blob[start:end])
+        at = blob.find(key, at + 1)
+    return None
+
+
 def _headers_from(value: Any) -> Headers:
     """Build `Headers` from what a test passes to `Request(headers=...)`."""
     headers = Headers()

@@ -27,7 +27,7 @@ from pydantic_core import PydanticUndefined, SchemaError
 from . import _native
 from .exceptions import HTTPException, RequestValidationError
 from .forms import UploadFile
-from .request import MAX_QUERY_PAIRS
+from .request import MAX_QUERY_PAIRS, first_header
 from .params import Body
 from .signature import (Annotated, TypedParam, expand_depends, is_upload, signature_deps, typed_params,
                         unwrap_optional)
@@ -320,7 +320,7 @@ class TypedPlan:
                     kwargs[name] = self.body_default if self.body_mode == "single" else None
             return
         raw = body if isinstance(body, (bytes, bytearray)) else bytes(body)
-        if not declares_json(request.headers.get("content-type")):
+        if not declares_json(first_header(request, "content-type")):
             # FastAPI reads a body as JSON only when its Content-Type says so: the types a
             # browser sends cross-site without a CORS preflight (text/plain, forms) never
             # reach a JSON model (docs/internals/typed-api.md, "Bodies").
