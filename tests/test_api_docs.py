@@ -112,6 +112,17 @@ def test_pages_reference_only_relative_local_urls(server):
         assert "Typed &lt;API&gt;" in r.text  # the title is escaped
 
 
+def test_a_trailing_slash_redirects_to_the_page(server):
+    # `/docs/` matches the route too, where the relative asset URLs would miss: 307 to the
+    # page, relative so a proxy prefix stays (FastAPI redirects there as well).
+    for path, location in (("/docs/", "../docs"), ("/redoc/", "../redoc"), ("/docs/lite/", "../lite"),
+                           ("/docs/?x=1", "../docs?x=1")):
+        r = server.client.get(path, follow_redirects=False)
+        assert (r.status_code, r.headers["location"]) == (307, location), path
+    r = server.client.get("/docs/", follow_redirects=True)
+    assert r.status_code == 200 and str(r.url).endswith("/docs")
+
+
 def test_docs_can_be_turned_off_or_moved(tmp_path):
     off = start_module_server(tmp_path, "apps/typed_app.py", env={"TYPED_DOCS": "0"})
     try:

@@ -157,6 +157,12 @@ def test_base_http_middleware_instance_passed_to_add_middleware(serve):
     r = serve(MW, "base-instance").client.get("/order")
     assert (r.status_code, r.text, r.headers.get("x-base-instance")) == (200, "ordered", "1")
 
+def test_base_http_middleware_with_a_dispatch_function(serve):
+    # `app.add_middleware(BaseHTTPMiddleware, dispatch=func)`; the middleware sees `request.app`.
+    r = serve(MW, "dispatch-function").client.get("/order")
+    assert (r.status_code, r.text, r.headers.get("x-dispatch-function")) == (200, "ordered", "1")
+
+
 def test_middleware_return_values_are_normalised(serve):
     c = serve(MW).client
     r = c.get("/mw/return-dict")

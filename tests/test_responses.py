@@ -46,6 +46,11 @@ def test_response_positional_order_keys_and_properties():
 
 def test_json_html_plaintext_defaults_and_orders():
     assert JSONResponse(200, {"a": 1})["content_type"] == "application/json"
+    assert JSONResponse(200, {"a": 1})["body"] == {"a": 1}  # encoded when sent: middleware may still edit it
+    r = JSONResponse(content="s")
+    assert r.body == '"s"'
+    r.body = False
+    assert r["body"] == "false" and JSONResponse(body=b"{}")["body"] == b"{}"
     assert JSONResponse(body=[1], content_type="application/x+json")["content_type"] == "application/x+json"
     h = HTMLResponse("<p>", 202, {"X": "y"})
     assert (h.status_code, h.body, h.media_type, h.headers) == (202, "<p>", "text/html; charset=utf-8", {"X": "y"})
@@ -420,6 +425,11 @@ def test_http_response_classes(serve, docroot):
         (418, b"changed", "m", "text/x-changed")
     r = c.get("/resp/raw-dict")
     assert (r.status_code, r.content, r.headers["x-r"], r.headers["content-type"]) == (299, b"raw", "r", TEXT)
+    # A JSONResponse always sends JSON, as FastAPI's does (None: the original's empty body).
+    for kind, body in (("str", b'"just a string"'), ("true", b"true"), ("none", b""), ("tuple", b"[1,2]"),
+                       ("int", b"5"), ("float", b"1.5")):
+        r = c.get(f"/resp/json-scalar/{kind}")
+        assert (r.content, r.headers["content-type"]) == (body, "application/json"), kind
 
 
 def test_http_redirects(serve, docroot):
@@ -432,6 +442,9 @@ def test_http_redirects(serve, docroot):
         assert r.status_code == code and r.headers["location"] == "https://example.com/x?y=1"
         assert r.headers["x-r"] == "1"
     assert server.client.get("/redirect/200").status_code == 500  # ValueError in the handler
+    # Starlette's quoting: spaces and non-ASCII percent-encoded, reserved characters and escapes kept.
+    r = server.client.get("/redirect-unsafe")
+    assert r.headers["location"] == "https://example.com/x%20y/%C3%A9?q=a%20b&r=%2F#f"
 
 
 def test_http_streaming(serve, docroot):

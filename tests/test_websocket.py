@@ -318,7 +318,35 @@ def test_client_close_codes_reach_the_app(app):
     codes = sorted(json.loads(e[1].replace("'", '"'))["code"] for e in entries)
     assert codes == [1000, 4002]
     for e in entries:
-        assert e[1] == e[2]  # every receive() after close returns the same close dict
+        # The close dict once; asked again, WebSocketDisconnect with the same code.
+        code = json.loads(e[1].replace("'", '"'))["code"]
+        assert json.loads(e[2].replace("'", '"')) == {"raised": code}
+
+
+def test_a_loop_that_ignores_the_close_ends_and_the_server_keeps_serving(app):
+    # FastAPI's echo example: receive_text() gives None once, then raises WebSocketDisconnect,
+    # which ends the handler quietly (no ws_handler_error); other requests are served meanwhile.
+    async def go():
+        async with websockets.connect(uri(app, "/ws/fastapi-echo")) as ws:
+            await ws.send("hi")
+            return await ws.recv()
+    assert run(go()) == "Message text was: hi"
+    for _ in range(3):
+        assert app.client.get("/state", timeout=3).status_code == 200
+    assert wait_for(lambda: "ws_handler_error" not in app.logs() and app.client.get("/state").status_code == 200)
+    assert "ws_handler_error" not in app.logs()
+
+
+def test_invalid_typed_parameters_refuse_the_handshake_with_403(app):
+    async def go(path):
+        async with websockets.connect(uri(app, path)) as ws:
+            return json.loads(await ws.recv())
+    assert run(go("/ws/typed/3?n=4")) == {"item_id": 3, "n": 4}
+    for path in ("/ws/typed/x", "/ws/typed/3?n=abc"):
+        with pytest.raises(InvalidStatus) as refused:
+            run(go(path))
+        assert refused.value.response.status_code == 403  # FastAPI: close 1008 before accept
+    assert "ws_rejected" in app.logs() and "ws_handler_error" not in app.logs()
 
 
 def test_handler_return_closes_1000_and_raise_closes_1011(app):

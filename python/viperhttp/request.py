@@ -440,6 +440,13 @@ class Request:
         self._cookies = value
 
     @property
+    def app(self) -> Any:
+        """The app serving this request (Starlette's `request.app`): the process's one active app."""
+        from .app import active_app  # late: app imports this module
+
+        return active_app()
+
+    @property
     def state(self) -> "State":
         state = self._state
         if state is None:

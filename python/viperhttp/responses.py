@@ -160,10 +160,39 @@ class Response(dict):
 
 class JSONResponse(Response):
     """`JSONResponse(status_code=200, body=None, headers=None, content_type=None)`: the body
-    object is JSON-encoded when serialised; type `application/json` unless given."""
+    object is JSON-encoded when serialised; type `application/json` unless given.
+
+    A dict or list stays as it is until it is sent (middleware may still change it); any other
+    value but None and raw bytes is encoded here, so `JSONResponse("ok")` sends `"ok"` and
+    `True` sends `true`, as FastAPI does, and never text that is not JSON
+    (docs/internals/requests-responses.md#responses)."""
 
     __slots__ = ()
     _default_type = APPLICATION_JSON
+
+    def __init__(self, status_code: int = 200, body: Any = None, headers: Any = None,
+                 content_type: Optional[str] = None, *, content: Any = None,
+                 media_type: Optional[str] = None) -> None:
+        Response.__init__(self, status_code, body, headers, content_type, content=content, media_type=media_type)
+        body = self["body"]
+        if body is not None and type(body) not in _KEPT_JSON_BODIES:
+            self["body"] = _json_text(body)
+
+    @property
+    def body(self) -> Any:
+        return self.get("body")
+
+    @body.setter
+    def body(self, value: Any) -> None:
+        self["body"] = value if value is None or type(value) in _KEPT_JSON_BODIES else _json_text(value)
+
+
+#: JSONResponse bodies sent as they are: encoded when sent (dict, list) or already bytes.
+_KEPT_JSON_BODIES = (dict, list, bytes, bytearray, memoryview)
+
+
+def _json_text(value: Any) -> str:
+    return json_dumps(value).decode("utf-8")
 
 
 class HTMLResponse(Response):
@@ -344,6 +373,11 @@ class RedirectResponse(Response):
             raise ValueError("status_code must be one of 301, 302, 303, 307, 308")
         if "\r" in url or "\n" in url:
             raise ValueError("url must not contain line breaks")
+        from urllib.parse import quote  # late: only redirects need it
+
+        # Starlette's rule: spaces and non-ASCII are percent-encoded (a header value must be
+        # ASCII); reserved characters and existing escapes are kept.
+        url = quote(url, safe=":/%#?=@[]!$&'()*+,;")
         headers = _check_headers(headers)
         if headers is None or isinstance(headers, dict):
             headers = dict(headers or {})

@@ -86,20 +86,27 @@ def install(app: Any, title: str = "ViperHTTP API", version: str = "1.0.0", desc
         if url is None or _taken(app, url):
             continue
         page = make(html.escape(title), _relative(openapi_url, url), _relative(ASSETS_PREFIX + "/", url))
-        app.get(url, include_in_schema=False)(_html_handler(page))
+        app.get(url, include_in_schema=False)(_html_handler(page, url))
         installed["docs_url" if make is swagger_page else "redoc_url"] = url
     if docs_url is not None:
         lite = docs_url.rstrip("/") + "/lite"
         if not _taken(app, lite):
             page = lite_page(html.escape(title), _relative(openapi_url, lite))
-            app.get(lite, include_in_schema=False)(_html_handler(page))
+            app.get(lite, include_in_schema=False)(_html_handler(page, lite))
     return installed
 
 
-def _html_handler(page: str) -> Callable[[], Any]:
-    def handler() -> Any:
-        from viperhttp import HTMLResponse
+def _html_handler(page: str, url: str) -> Callable[[Any], Any]:
+    name = url.rstrip("/").rsplit("/", 1)[-1]
 
+    def handler(request: Any) -> Any:
+        from viperhttp import HTMLResponse, RedirectResponse
+
+        if request.path.endswith("/") and not url.endswith("/"):
+            # The router also matches `/docs/`, where the page's relative asset and schema
+            # URLs would miss; send the browser to `/docs` (relative, so a proxy prefix stays),
+            # as FastAPI does.
+            return RedirectResponse(f"../{name}" + (f"?{request.query}" if request.query else ""), 307)
         return HTMLResponse(page)
 
     return handler

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Lis
 
 from viperhttp import _native
 from viperhttp._native import BackpressureError
-from viperhttp.exceptions import WebSocketDisconnect
+from viperhttp.exceptions import RequestValidationError, WebSocketDisconnect
 from viperhttp.responses import json_dumps
 
 if TYPE_CHECKING:  # imported where used (docs/internals/bridge.md#serving-without-an-event-loop)
@@ -38,10 +38,11 @@ def _json_body(obj: Any) -> str:
 class WebSocket:
     """One WebSocket connection, as a handler sees it (docs/internals/websocket.md, "The WebSocket
     object"). Every send on a closed socket is a silent no-op; `receive()` returns the close
-    dict once the connection ended, every time."""
+    dict once the connection ended, and raises `WebSocketDisconnect` when asked again after that
+    (see `receive`)."""
 
-    __slots__ = ("conn_id", "request", "_accepted", "_closed", "_close_code", "_inbox", "_waiter",
-                 "_fragmenting", "_on_settle", "__weakref__")
+    __slots__ = ("conn_id", "request", "_accepted", "_closed", "_close_code", "_close_reported", "_inbox",
+                 "_waiter", "_fragmenting", "_on_settle", "__weakref__")
 
     def __init__(self, conn_id: int, request: Any) -> None:
         self.conn_id = conn_id
@@ -49,6 +50,7 @@ class WebSocket:
         self._accepted = False
         self._closed = False  # this side sent close, or the connection ended
         self._close_code: Optional[int] = None  # set when the connection ended
+        self._close_reported = False  # `receive()` returned the close dict
         self._inbox: Deque[Dict[str, Any]] = deque()
         self._waiter: Optional[asyncio.Future] = None
         self._fragmenting = False
@@ -136,13 +138,22 @@ class WebSocket:
         return {"type": "close", "code": self._close_code if self._close_code is not None else 1000}
 
     async def receive(self) -> Dict[str, Any]:
-        """The next message dict, or the close dict once the connection ended."""
+        """The next message dict, or the close dict once the connection ended.
+
+        (Decision, docs/internals/websocket.md) Asked again after it returned the close dict
+        (or `receive_text()` its None), it raises `WebSocketDisconnect(code)`. A loop that does
+        not look for the close, such as FastAPI's echo example, would otherwise get its answer
+        at once forever, never waiting, and hold the interpreter thread that every other
+        request needs; raised, FastAPI's `except WebSocketDisconnect` ends it as there."""
         while True:
             if self._inbox:
                 msg = self._inbox.popleft()
                 _native._ws_consumed(self.conn_id)
                 return msg
             if self._close_code is not None:
+                if self._close_reported:
+                    raise WebSocketDisconnect(self._close_code)
+                self._close_reported = True
                 return self._close_dict()
             import asyncio
 
@@ -318,6 +329,20 @@ class WsDispatcher:
                 self.sockets.pop(ws.conn_id, None)
                 self._reject_with(ws.conn_id, result)
                 return
+        except WebSocketDisconnect:
+            pass  # the client left and the handler let the exception end it: a normal end
+        except RequestValidationError as exc:
+            # Invalid path or query parameters of the route: FastAPI closes with 1008 before
+            # the handshake completes, which the client sees as 403. Not a handler error.
+            log.info("ws_rejected conn_id=%d invalid parameters: %s", ws.conn_id, exc.errors())
+            if not ws._closed:
+                ws._closed = True
+                if ws._accepted:
+                    self._close_quietly(ws.conn_id, 1008, "")
+                else:
+                    self.sockets.pop(ws.conn_id, None)
+                    self._reject(ws.conn_id, 403, "Forbidden")
+            return
         except asyncio.CancelledError:
             if ws._accepted and not ws._closed:
                 ws._closed = True

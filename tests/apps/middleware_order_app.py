@@ -108,6 +108,17 @@ if len(sys.argv) > 2 and sys.argv[2] == "base-instance":
     app.add_middleware(BaseInstance(), priority=2)
 
 
+async def dispatch_function(request, call_next):
+    response = await call_next(request)
+    response.headers["X-Dispatch-Function"] = "1" if request.app is app else "wrong app"
+    return response
+
+
+if len(sys.argv) > 2 and sys.argv[2] == "dispatch-function":
+    # Starlette's form: the function given to BaseHTTPMiddleware as `dispatch=`.
+    app.add_middleware(BaseHTTPMiddleware, dispatch=dispatch_function)
+
+
 @app.get("/order")
 def order():
     ORDER.append("handler")

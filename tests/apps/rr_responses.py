@@ -61,6 +61,17 @@ def resp_json():
     return viperhttp.JSONResponse(202, {"k": [1, 2], "u": "ż"}, [("X-B", "2"), ("X-B", "3")])
 
 
+@app.get("/resp/json-scalar/{kind}")
+def resp_json_scalar(kind):
+    return viperhttp.JSONResponse(content={"str": "just a string", "true": True, "none": None,
+                                           "tuple": (1, 2), "int": 5, "float": 1.5}[kind])
+
+
+@app.get("/redirect-unsafe")
+def redirect_unsafe():
+    return viperhttp.RedirectResponse("https://example.com/x y/\u00e9?q=a b&r=%2F#f")
+
+
 @app.get("/resp/json-type")
 def resp_json_type():
     return viperhttp.JSONResponse(body={"a": 1}, content_type="application/vnd.api+json")

@@ -100,6 +100,23 @@ async def never(ws):
     await asyncio.sleep(30)
 
 
+@app.websocket("/ws/fastapi-echo")
+async def fastapi_echo(websocket: viperhttp_bridge.WebSocket):
+    # FastAPI's tutorial loop, which never looks for the close: after the client leaves it
+    # must end (WebSocketDisconnect), not spin on the interpreter thread.
+    await websocket.accept()
+    while True:
+        data = await websocket.receive_text()
+        await websocket.send_text(f"Message text was: {data}")
+
+
+@app.websocket("/ws/typed/{item_id}")
+async def typed_ws(websocket: viperhttp_bridge.WebSocket, item_id: int, n: int = 1):
+    await websocket.accept()
+    await websocket.send_json({"item_id": item_id, "n": n})
+    await websocket.close()
+
+
 @app.websocket("/ws/reject")
 def reject(ws):
     return JSONResponse(status_code=401, body={"detail": "go away"})
@@ -119,7 +136,10 @@ async def closecode(ws):
 async def client_close(ws):
     await ws.accept()
     msg = await ws.receive()
-    again = await ws.receive()
+    try:
+        again = await ws.receive()
+    except viperhttp.WebSocketDisconnect as exc:  # asked again after the close dict
+        again = {"raised": exc.code}
     state["log"].append(("client-close", msg, again))
 
 

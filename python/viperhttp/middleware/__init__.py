@@ -25,10 +25,13 @@ _cv_set = current_request_var.set
 
 
 class BaseHTTPMiddleware:
-    """Base for class middleware: override `async def dispatch(self, request, call_next)`."""
+    """Base for class middleware: override `async def dispatch(self, request, call_next)`, or
+    pass the function: `app.add_middleware(BaseHTTPMiddleware, dispatch=func)` (Starlette's form)."""
 
-    def __init__(self, app: Any = None) -> None:
+    def __init__(self, app: Any = None, dispatch: Optional[Callable[..., Any]] = None) -> None:
         self.app = app
+        if dispatch is not None:
+            self.dispatch = dispatch  # type: ignore[method-assign]  # called as dispatch(request, call_next)
 
     def dispatch(self, request: Any, call_next: Callable[..., Any]) -> Any:
         raise NotImplementedError("dispatch must be implemented")
