@@ -163,6 +163,15 @@ def test_base_http_middleware_with_a_dispatch_function(serve):
     assert (r.status_code, r.text, r.headers.get("x-dispatch-function")) == (200, "ordered", "1")
 
 
+def test_middleware_reads_the_body_iterator_and_sends_a_new_response(serve):
+    c = serve(MW, "body-iterator").client
+    r = c.get("/rewrite/json")
+    assert (r.status_code, r.content, r.headers["content-type"]) == (200, b'{"K":"V"}', "application/json")
+    r = c.get("/rewrite/stream")
+    assert (r.content, r.headers["content-type"], r.headers["x-s"]) == (b"ABCD", "text/x-words", "1")
+    assert c.get("/order").text == "ordered"  # other paths untouched
+
+
 def test_middleware_return_values_are_normalised(serve):
     c = serve(MW).client
     r = c.get("/mw/return-dict")

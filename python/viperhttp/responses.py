@@ -145,6 +145,14 @@ class Response(dict):
     def media_type(self, value: Optional[str]) -> None:
         self["content_type"] = value
 
+    @property
+    def body_iterator(self) -> Any:
+        """Starlette's `body_iterator`: the body as the client would get it, as an async
+        iterator of bytes (a stream's pieces; anything else encoded and given in one piece).
+        Reading a stream consumes it, as in Starlette: a middleware that reads it sends a new
+        response made from what it read."""
+        return _body_pieces(self)
+
     def set_cookie(self, key: str, value: str = "", max_age: Optional[int] = None,
                    expires: Any = None, path: Optional[str] = "/", domain: Optional[str] = None,
                    secure: bool = False, httponly: bool = False,
@@ -405,6 +413,33 @@ def __getattr__(name: str) -> Any:
 
 
 # --- normalisation and serialisation --------------------------------------------------------
+
+async def _body_pieces(resp: Dict[str, Any]) -> Any:
+    """`Response.body_iterator`'s pieces, non-empty bytes."""
+    path = resp.get("file")
+    if path is not None:  # a FileResponse: the file as it is now
+        with open(path, "rb") as f:
+            data = f.read()
+        if data:
+            yield data
+        return
+    stream = resp.get("stream")
+    if stream is None:
+        body = serialize_response(resp)["body"]
+        if body:
+            yield bytes(body)
+        return
+    if isinstance(stream, (bytes, bytearray, memoryview, str)):
+        stream = (stream,)
+    if hasattr(stream, "__aiter__"):
+        async for item in stream:
+            if item:
+                yield item.encode("utf-8") if isinstance(item, str) else bytes(item)
+        return
+    for item in stream:
+        if item:
+            yield item.encode("utf-8") if isinstance(item, str) else bytes(item)
+
 
 def sub_response_for(request: Any) -> "Response":
     """The request's sub-response (FastAPI's `response: Response` parameter,

@@ -17,7 +17,7 @@ instance of a `BaseHTTPMiddleware` subclass (`add_middleware(BaseInstance())`, d
 import sys
 
 import viperhttp
-from viperhttp import BaseHTTPMiddleware, HTTPException, Request
+from viperhttp import BaseHTTPMiddleware, HTTPException, Request, Response
 
 app = viperhttp.ViperHTTP()
 ORDER = []
@@ -112,6 +112,32 @@ async def dispatch_function(request, call_next):
     response = await call_next(request)
     response.headers["X-Dispatch-Function"] = "1" if request.app is app else "wrong app"
     return response
+
+
+async def rewrite_body(request, call_next):
+    # Starlette's pattern: read `body_iterator`, send a new response made from it.
+    response = await call_next(request)
+    if request.path.startswith("/rewrite"):
+        body = b"".join([chunk async for chunk in response.body_iterator])
+        return Response(response.status_code, body.upper(), dict(response.headers), response.media_type)
+    return response
+
+
+if len(sys.argv) > 2 and sys.argv[2] == "body-iterator":
+    app.add_middleware_func(rewrite_body)
+
+
+@app.get("/rewrite/json")
+def rewrite_json():
+    return {"k": "v"}
+
+
+@app.get("/rewrite/stream")
+async def rewrite_stream():
+    async def words():
+        yield "ab"
+        yield b"cd"
+    return viperhttp.StreamingResponse(words(), headers={"X-S": "1"}, content_type="text/x-words")
 
 
 if len(sys.argv) > 2 and sys.argv[2] == "dispatch-function":
