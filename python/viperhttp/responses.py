@@ -186,12 +186,8 @@ class JSONResponse(Response):
         if body is not None and type(body) not in _KEPT_JSON_BODIES:
             self["body"] = _json_text(body)
 
-    @property
-    def body(self) -> Any:
-        return self.get("body")
-
-    @body.setter
-    def body(self, value: Any) -> None:
+    @Response.body.setter
+    def body(self, value: Any) -> None:  # Response's getter, this setter
         self["body"] = value if value is None or type(value) in _KEPT_JSON_BODIES else _json_text(value)
 
 
