@@ -9,10 +9,12 @@
 //!   `*` → any; a listed origin is allowed byte for byte; anything else allowed
 //!   is a bare `scheme://host[:port]` (no path, query, fragment or userinfo) or
 //!   a listed `null`.
-//! * `evaluate` is consistent: `NotCors` iff no / empty `Origin`; a preflight
+//! * `evaluate` is consistent: no / empty `Origin` → `NotCors` when every
+//!   origin gets `*`, else `Vary: Origin` alone; a preflight
 //!   (`OPTIONS` + non-empty `Access-Control-Request-Method`) is answered 204
 //!   with the preflight headers when allowed and 403 without any CORS header
-//!   otherwise; a simple request gets headers iff the origin is allowed;
+//!   otherwise; a simple request gets CORS headers iff the origin is allowed,
+//!   and a refused one `Vary: Origin` alone when the answer depends on the origin;
 //!   `Access-Control-Allow-Origin` is `*` only for any-origin without
 //!   credentials, else the exact `Origin` echoed with `Vary: Origin`;
 //!   `apply` never duplicates an existing `Access-Control-Allow-Origin`.
@@ -164,19 +166,24 @@ fuzz_target!(|input: Input<'_>| {
         let acrm = put(ACCESS_CONTROL_REQUEST_METHOD, req.acrm);
         let acrh = put(ACCESS_CONTROL_REQUEST_HEADERS, req.acrh);
         let outcome = cfg.evaluate(&method, &h);
+        let echo = !any_origin || input.credentials;
         let Some(origin) = origin.filter(|o| !o.is_empty()) else {
-            assert!(
-                matches!(outcome, CorsOutcome::NotCors),
-                "no Origin but {outcome:?}"
-            );
+            match outcome {
+                CorsOutcome::NotCors => assert!(!echo, "no Vary: Origin though the answer varies"),
+                CorsOutcome::Simple(ref ch) => {
+                    assert!(echo && ch.allow_origin().is_none(), "no Origin but {outcome:?}")
+                }
+                _ => panic!("no Origin but {outcome:?}"),
+            }
             continue;
         };
         let allowed = cfg.origin_allowed(origin.as_bytes());
         check_allowed(&origins, origin.as_bytes(), allowed);
-        let echo = !any_origin || input.credentials;
         let preflight = req.options && acrm.as_ref().is_some_and(|v| !v.is_empty());
         match outcome {
-            CorsOutcome::NotCors => panic!("Origin present but NotCors"),
+            CorsOutcome::NotCors => {
+                assert!(!allowed && !preflight && !echo, "Origin present but NotCors")
+            }
             CorsOutcome::Preflight(resp) => {
                 assert!(preflight, "preflight answer for a non-preflight");
                 let rh = resp.headers();
@@ -214,12 +221,13 @@ fuzz_target!(|input: Input<'_>| {
             }
             CorsOutcome::Simple(headers) => {
                 assert!(!preflight, "preflight not answered");
-                assert_eq!(headers.is_some(), allowed, "simple-request decision");
-                let Some(ch) = headers else { continue };
-                if echo {
-                    assert_eq!(ch.allow_origin(), &origin);
-                } else {
-                    assert_eq!(ch.allow_origin(), "*");
+                let ch = headers;
+                assert_eq!(ch.allow_origin().is_some(), allowed, "simple-request decision");
+                assert!(allowed || echo, "a refused origin's Vary where nothing varies");
+                match ch.allow_origin() {
+                    Some(acao) if echo => assert_eq!(acao, &origin),
+                    Some(acao) => assert_eq!(acao, "*"),
+                    None => {}
                 }
                 let mut resp_h = HeaderMap::new();
                 if req.preexisting_acao {
@@ -228,11 +236,16 @@ fuzz_target!(|input: Input<'_>| {
                 resp_h.append(VARY, HeaderValue::from_static("Accept-Encoding"));
                 ch.apply(&mut resp_h);
                 let acao: Vec<_> = resp_h.get_all(ACCESS_CONTROL_ALLOW_ORIGIN).iter().collect();
-                assert_eq!(acao.len(), 1, "duplicate Access-Control-Allow-Origin");
                 if req.preexisting_acao {
-                    assert_eq!(acao[0], "x", "Python's own ACAO overwritten");
-                } else {
-                    assert_eq!(acao[0], ch.allow_origin());
+                    assert_eq!(acao, ["x"], "Python's own ACAO overwritten or duplicated");
+                } else if ch.allow_origin().is_none() {
+                    assert!(acao.is_empty(), "CORS headers for a refused origin");
+                    let vary: Vec<_> = resp_h.get_all(VARY).iter().collect();
+                    assert_eq!(vary, ["Accept-Encoding", "Origin"]);
+                    assert_eq!(resp_h.len(), 2, "only Vary for a refused origin");
+                } else if let Some(allow_origin) = ch.allow_origin() {
+                    assert_eq!(acao.len(), 1, "duplicate Access-Control-Allow-Origin");
+                    assert_eq!(acao[0], allow_origin);
                     assert!(resp_h.get_all(VARY).iter().any(|v| v == "Accept-Encoding"));
                     assert_eq!(
                         resp_h.get_all(VARY).iter().any(|v| v == "Origin"),

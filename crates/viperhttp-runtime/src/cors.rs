@@ -331,11 +331,23 @@ impl CorsConfig {
             .any(|rule| rule.matches(origin, parsed.as_ref()))
     }
 
+    /// Does the answer depend on the request's `Origin`? It does unless every origin gets
+    /// `Access-Control-Allow-Origin: *` (any origin, no credentials).
+    fn echoes(&self) -> bool {
+        !self.any_origin || self.credentials
+    }
+
     /// The CORS decision for one request (docs/internals/cors-hosts-ratelimit.md#cors-corsrs
     /// algorithm). Cheap when the request has no `Origin` (one header lookup).
     pub fn evaluate(&self, method: &Method, headers: &HeaderMap) -> CorsOutcome {
         let Some(origin) = headers.get(ORIGIN).filter(|v| !v.is_empty()) else {
-            return CorsOutcome::NotCors;
+            // No CORS headers; but where the answer depends on the origin, a cache must not
+            // hand this response to a cross-origin request (Starlette does the same).
+            return if self.echoes() {
+                CorsOutcome::Simple(CorsHeaders::vary_only())
+            } else {
+                CorsOutcome::NotCors
+            };
         };
         let allowed = self.origin_allowed(origin.as_bytes());
         let preflight = *method == Method::OPTIONS
@@ -343,7 +355,11 @@ impl CorsConfig {
                 .get(ACCESS_CONTROL_REQUEST_METHOD)
                 .is_some_and(|v| !v.is_empty());
         if !preflight {
-            return CorsOutcome::Simple(allowed.then(|| self.headers_for(origin)));
+            return match allowed {
+                true => CorsOutcome::Simple(self.headers_for(origin)),
+                false if self.echoes() => CorsOutcome::Simple(CorsHeaders::vary_only()),
+                false => CorsOutcome::NotCors,
+            };
         }
         if !allowed {
             return CorsOutcome::Preflight(forbidden());
@@ -375,13 +391,13 @@ impl CorsConfig {
     /// The non-preflight header set for an allowed origin.
     fn headers_for(&self, origin: &HeaderValue) -> CorsHeaders {
         // `*` only for any-origin without credentials; else echo.
-        let echo = !self.any_origin || self.credentials;
+        let echo = self.echoes();
         CorsHeaders {
-            allow_origin: if echo {
+            allow_origin: Some(if echo {
                 origin.clone()
             } else {
                 HeaderValue::from_static("*")
-            },
+            }),
             credentials: self.credentials,
             expose_headers: self.expose_headers.clone(),
             // Echoing the origin (which credentials always imply) makes the
@@ -410,25 +426,40 @@ pub enum CorsOutcome {
     /// A preflight, answered here: `204` with the preflight headers, or
     /// `403 CORS Forbidden` when the origin is not allowed. Never forwarded.
     Preflight(Response<ResponseBody>),
-    /// Any other request with an `Origin`: headers to add to whatever
-    /// response follows; `None` when the origin is not allowed (the request
-    /// proceeds without CORS headers).
-    Simple(Option<CorsHeaders>),
+    /// Any other request: headers to add to whatever response follows. For an
+    /// origin that is not allowed, or a request without `Origin`, only `Vary:
+    /// Origin` (the request proceeds without CORS headers); that is `NotCors`
+    /// instead when every origin gets `*`.
+    Simple(CorsHeaders),
 }
 
 /// The non-preflight CORS headers for one request
 /// (docs/internals/cors-hosts-ratelimit.md#cors-corsrs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorsHeaders {
-    allow_origin: HeaderValue,
+    /// `None`: no CORS headers, only `Vary: Origin`.
+    allow_origin: Option<HeaderValue>,
     credentials: bool,
     expose_headers: Option<HeaderValue>,
     vary: bool,
 }
 
 impl CorsHeaders {
+    /// For a refused origin or a request without one, where the answer depends on the origin.
+    fn vary_only() -> Self {
+        CorsHeaders {
+            allow_origin: None,
+            credentials: false,
+            expose_headers: None,
+            vary: true,
+        }
+    }
+
     fn insert_origin_credentials_expose(&self, h: &mut HeaderMap) {
-        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin.clone());
+        let Some(allow_origin) = &self.allow_origin else {
+            return;
+        };
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin.clone());
         if self.credentials {
             h.insert(
                 ACCESS_CONTROL_ALLOW_CREDENTIALS,
@@ -442,9 +473,10 @@ impl CorsHeaders {
 
     /// Add the headers to a response's header map: `Access-Control-Allow-
     /// Origin`, `-Allow-Credentials`, `-Expose-Headers` and `Vary: Origin`
-    /// (appended, so an existing `Vary: Accept-Encoding` stays). Does
-    /// nothing when `Access-Control-Allow-Origin` is already present (Python
-    /// set its own; host decision: no duplicates).
+    /// (appended, so an existing `Vary: Accept-Encoding` stays), or `Vary:
+    /// Origin` alone for a refused origin. Does nothing when `Access-Control-
+    /// Allow-Origin` is already present (Python set its own; host decision:
+    /// no duplicates).
     pub fn apply(&self, resp_headers: &mut HeaderMap) {
         if resp_headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN) {
             return;
@@ -455,9 +487,10 @@ impl CorsHeaders {
         }
     }
 
-    /// The `Access-Control-Allow-Origin` value (`*` or the echoed origin).
-    pub fn allow_origin(&self) -> &HeaderValue {
-        &self.allow_origin
+    /// The `Access-Control-Allow-Origin` value (`*` or the echoed origin); `None` for a
+    /// refused origin.
+    pub fn allow_origin(&self) -> Option<&HeaderValue> {
+        self.allow_origin.as_ref()
     }
 }
 
@@ -494,12 +527,12 @@ mod tests {
 
     fn simple(c: &CorsConfig, origin: &str) -> Option<HeaderMap> {
         match c.evaluate(&Method::GET, &req(&[("origin", origin)])) {
-            CorsOutcome::Simple(Some(ch)) => {
+            CorsOutcome::Simple(ch) if ch.allow_origin().is_some() => {
                 let mut h = HeaderMap::new();
                 ch.apply(&mut h);
                 Some(h)
             }
-            CorsOutcome::Simple(None) => None,
+            CorsOutcome::Simple(_) | CorsOutcome::NotCors => None,
             other => panic!("{other:?}"),
         }
     }
@@ -568,6 +601,49 @@ mod tests {
             c.evaluate(&Method::OPTIONS, &r),
             CorsOutcome::NotCors
         ));
+    }
+
+    #[test]
+    fn a_refused_or_missing_origin_gets_vary_origin_alone_when_the_answer_depends_on_it() {
+        let vary_only =
+            |c: &CorsConfig, pairs: &[(&str, &str)]| match c.evaluate(&Method::GET, &req(pairs)) {
+                CorsOutcome::Simple(ch) => {
+                    assert!(ch.allow_origin().is_none());
+                    let mut h = req(&[("vary", "Accept-Encoding")]);
+                    ch.apply(&mut h);
+                    let vary: Vec<_> = h
+                        .get_all("vary")
+                        .iter()
+                        .map(|v| v.to_str().unwrap())
+                        .collect();
+                    assert_eq!(vary, ["Accept-Encoding", "Origin"]);
+                    assert_eq!(h.len(), 2, "no CORS headers: {h:?}");
+                }
+                other => panic!("{other:?}"),
+            };
+        for c in [
+            cfg(&["https://only"], false),
+            cfg(&["https://*.only"], true),
+        ] {
+            vary_only(&c, &[]);
+            vary_only(&c, &[("origin", "")]);
+            vary_only(&c, &[("origin", "https://other")]);
+        }
+        // Every origin gets `*`: the answer does not depend on it, nothing to add.
+        let c = cfg(&["*"], false);
+        assert!(matches!(
+            c.evaluate(&Method::GET, &HeaderMap::new()),
+            CorsOutcome::NotCors
+        ));
+        // Python answered with its own CORS headers: left alone.
+        let CorsOutcome::Simple(ch) =
+            cfg(&["https://only"], false).evaluate(&Method::GET, &HeaderMap::new())
+        else {
+            panic!()
+        };
+        let mut h = req(&[("access-control-allow-origin", "https://py")]);
+        ch.apply(&mut h);
+        assert_eq!(h.len(), 1);
     }
 
     #[test]
@@ -732,7 +808,7 @@ mod tests {
     #[test]
     fn apply_skips_when_python_set_allow_origin_and_appends_vary() {
         let c = cfg(&["https://app.test"], true);
-        let CorsOutcome::Simple(Some(ch)) =
+        let CorsOutcome::Simple(ch) =
             c.evaluate(&Method::POST, &req(&[("origin", "https://app.test")]))
         else {
             panic!()
@@ -752,7 +828,7 @@ mod tests {
             .map(|v| v.to_str().unwrap())
             .collect();
         assert_eq!(vary, ["Accept-Encoding", "Origin"]);
-        assert_eq!(ch.allow_origin(), "https://app.test");
+        assert_eq!(ch.allow_origin().unwrap(), "https://app.test");
     }
 
     #[test]
@@ -854,18 +930,18 @@ mod tests {
         ]);
         assert!(matches!(
             c.evaluate(&Method::OPTIONS, &r),
-            CorsOutcome::Simple(Some(_))
+            CorsOutcome::Simple(ref h) if h.allow_origin().is_some()
         ));
         let r = req(&[("origin", "https://x")]);
         assert!(matches!(
             c.evaluate(&Method::OPTIONS, &r),
-            CorsOutcome::Simple(Some(_))
+            CorsOutcome::Simple(ref h) if h.allow_origin().is_some()
         ));
         // Disallowed origin, non-preflight: proceeds without headers.
         let c = cfg(&["https://only"], false);
         assert!(matches!(
             c.evaluate(&Method::DELETE, &r),
-            CorsOutcome::Simple(None)
+            CorsOutcome::Simple(ref h) if h.allow_origin().is_none()
         ));
     }
 }

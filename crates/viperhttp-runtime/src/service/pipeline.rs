@@ -97,7 +97,7 @@ pub(super) async fn route_request(
                 }
                 return resp;
             }
-            CorsOutcome::Simple(headers) => headers,
+            CorsOutcome::Simple(headers) => Some(headers),
         },
     };
     let mut resp = route_checked(shared, conn, method, req, source).await;
