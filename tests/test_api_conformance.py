@@ -31,7 +31,7 @@ SSE = "text/event-stream; charset=utf-8"
 
 def test_redirect_response_accepts_content_and_media_type():
     r = RedirectResponse("/x", media_type="text/html")
-    assert (r["status_code"], r["body"], r["content_type"]) == (307, "", "text/html")
+    assert (r["status_code"], r["body"], r["content_type"]) == (307, "", "text/html; charset=utf-8")
     assert r["headers"] == {"Location": "/x"}
     r = RedirectResponse("/x", 301, [("X-A", "1")], content="<a href=/x>x</a>")
     assert (r["status_code"], r["body"], r["content_type"]) == (301, "<a href=/x>x</a>", TEXT)
@@ -46,7 +46,7 @@ def test_redirect_response_accepts_content_and_media_type():
 
 def test_event_source_response_accepts_content_and_media_type():
     r = EventSourceResponse(iter([]), media_type="text/event-stream")
-    assert r["content_type"] == "text/event-stream" and r["chunked"] is True
+    assert r["content_type"] == "text/event-stream; charset=utf-8" and r["chunked"] is True
     assert r["headers"] == {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     r = EventSourceResponse(content=iter([{"event": "e", "data": "d"}, "x"]), retry=5)
     assert r["content_type"] == SSE
@@ -100,7 +100,7 @@ def test_aliased_redirect_and_event_source_on_the_wire(serve):
     assert r.headers["content-type"] == "text/html; charset=utf-8"
     assert r.text == "<a href=/target>moved</a>"
     r = c.get("/alias/sse")
-    assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream"
+    assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert r.headers["cache-control"] == "no-cache"
     assert r.content == b"event: a\ndata: 1\n\ndata: two\n\n"
 

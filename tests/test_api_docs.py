@@ -62,6 +62,8 @@ def test_bodies_models_and_responses(doc):
     create = doc["paths"]["/items"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Item"}
     assert "201" in create["responses"] and "200" not in create["responses"]
+    # FastAPI's rule: a 204 (1xx, 205, 304) answer declares no content
+    assert doc["paths"]["/items/{item_id}"]["delete"]["responses"]["204"] == {"description": "Successful Response"}
     users = doc["paths"]["/users"]["post"]["responses"]["201"]
     assert users["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/UserOut"}
     assert "password" not in schemas["UserOut"]["properties"]

@@ -155,14 +155,14 @@ def test_custom_status_headers_and_type_are_kept(server, docroot):
                                                             "If-None-Match": etag})
     # another status: no conditionals, no range; the whole file with that status
     assert r.status_code == 203 and r.content == data
-    assert r.headers["content-type"] == "text/x-custom" and r.headers["x-app"] == "1"
+    assert r.headers["content-type"] == "text/x-custom; charset=utf-8" and r.headers["x-app"] == "1"
     assert r.headers["cache-control"] == "no-store" and "content-range" not in r.headers
     assert r.headers.get_list("vary") == ["Accept-Encoding", "Origin"]
     assert r.headers["etag"] == etag
     r = c.get("/custom", headers={**IDENTITY, "Range": "bytes=0-1"})
     assert r.status_code == 206 and r.content == data[:2]
     assert r.headers["content-range"] == f"bytes 0-1/{len(data)}"  # the runtime's, not the app's
-    assert r.headers["content-type"] == "text/x-custom" and r.headers["x-app"] == "1"
+    assert r.headers["content-type"] == "text/x-custom; charset=utf-8" and r.headers["x-app"] == "1"
     r = c.get("/custom", headers={**IDENTITY, "If-None-Match": etag})
     assert r.status_code == 304 and r.headers["x-app"] == "1" and "content-type" not in r.headers
     r = c.get("/status-tuple", headers=IDENTITY)
@@ -264,7 +264,7 @@ def test_large_file_response_goes_out_by_sendfile_byte_for_byte(serve, big_root,
                 expected += len(data) if len(data) > LIMIT else 0
         # the app's status and headers are merged as on the read path; any method gets the file
         r = conn.request(raw("/custom", "m16.bin&status=203"))
-        assert r.status == 203 and r.header("x-app") == "1" and r.header("content-type") == "text/x-custom"
+        assert r.status == 203 and r.header("x-app") == "1" and r.header("content-type") == "text/x-custom; charset=utf-8"
         assert r.header("cache-control") == "no-store" and r.header_all("vary") == ["Origin"]
         assert sha(r.body) == sha(big_contents["m16.bin"])
         r = conn.request(raw("/post", "m1.bin", "Content-Length: 0\r\n", method="POST"))

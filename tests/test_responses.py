@@ -56,7 +56,9 @@ def test_json_html_plaintext_defaults_and_orders():
     assert (h.status_code, h.body, h.media_type, h.headers) == (202, "<p>", "text/html; charset=utf-8", {"X": "y"})
     assert HTMLResponse().body == "" and PlainTextResponse().body == ""
     assert PlainTextResponse("t").media_type == TEXT
-    assert PlainTextResponse(content="c", media_type="text/x").media_type == "text/x"
+    # media_type= brings Starlette's charset rule for text/* (content_type= is sent as given)
+    assert PlainTextResponse(content="c", media_type="text/x").media_type == "text/x; charset=utf-8"
+    assert PlainTextResponse(content="c", content_type="text/x").media_type == "text/x"
 
 
 def test_aliases_and_type_errors():
@@ -88,7 +90,7 @@ def test_streaming_response_rules():
     assert (s["stream"], s["status_code"], s["headers"], s["chunk_size"], s["total_len"], s["chunked"]) == \
         ([b"a"], 206, [("X", "1")], 10, 1, True)
     assert s["body"] is None and s["content_type"] == "application/octet-stream"
-    assert StreamingResponse(content=b"buf", media_type="text/x")["content_type"] == "text/x"
+    assert StreamingResponse(content=b"buf", media_type="text/x")["content_type"] == "text/x; charset=utf-8"
     with pytest.raises(TypeError, match="body required"):
         StreamingResponse()
     with pytest.raises(TypeError, match="body required"):
@@ -339,7 +341,7 @@ def test_vfs_root_mapping(docroot, monkeypatch):
 
 def test_file_response_class(docroot, monkeypatch):
     r = FileResponse(str(docroot / "page.html"), headers=[("X-A", "1")], media_type="text/x")
-    assert isinstance(r, StreamingResponse) and set(r) == FILE_KEYS and r.media_type == "text/x"
+    assert isinstance(r, StreamingResponse) and set(r) == FILE_KEYS and r.media_type == "text/x; charset=utf-8"
     assert r.path == r["file"] == str(docroot / "page.html") and r.status_code == 200
     assert FileResponse(str(docroot / "page.html")).media_type == "text/html; charset=utf-8"
     assert FileResponse(docroot / "data").media_type == "application/octet-stream"  # os.PathLike
@@ -413,8 +415,11 @@ def test_http_response_classes(serve, docroot):
     assert (r.status_code, r.content, r.headers["content-type"], r.headers["x-t"]) == (203, b"text", TEXT, "t")
     r = c.get("/resp/bytes")
     assert (r.content, r.headers["content-type"]) == (b"\x00raw", "application/octet-stream")
-    r = c.get("/resp/alias")
-    assert (r.content, r.headers["content-type"]) == (b"a,b", "text/csv")
+    r = c.get("/resp/alias")  # media_type=: Starlette's charset rule for text/*
+    assert (r.content, r.headers["content-type"]) == (b"a,b", "text/csv; charset=utf-8")
+    for kind, ctype in (("content-type", "text/csv"), ("own-charset", "text/csv; charset=latin-1"),
+                        ("xml", "application/xml"), ("stream", "text/csv; charset=utf-8")):
+        assert c.get(f"/resp/media/{kind}").headers["content-type"] == ctype, kind
     r = c.get("/resp/dict-body")
     assert (r.content, r.headers["content-type"]) == (b'{"x":1}', "application/json")
     r = c.get("/resp/empty")
@@ -460,7 +465,7 @@ def test_http_streaming(serve, docroot):
     r = server.client.get("/stream/async")
     assert r.content == b"a0a1a2!" and r.headers["content-type"] == "application/x-async"
     r = server.client.get("/stream/sse-dicts")
-    assert r.headers["content-type"] == "text/event-stream"
+    assert r.headers["content-type"] == "text/event-stream; charset=utf-8"  # media_type=, as Starlette
     assert r.content == b'event: tick\ndata: {"i":0}\n\nraw: passthrough\n\nid: 7\ndata: two\ndata: lines\n\n'
 
 

@@ -55,6 +55,18 @@ def _merge_alias(value: Any, alias: Any, name: str, alias_name: str) -> Any:
     return alias
 
 
+def _media_alias(content_type: Optional[str], media_type: Optional[str]) -> Optional[str]:
+    """`media_type=` is Starlette's spelling, so Starlette's rule comes with it: a `text/*` type
+    without a charset gets `; charset=utf-8`. `content_type=` (the original's) is sent as given
+    (docs/internals/requests-responses.md#responses)."""
+    if media_type is None:
+        return content_type
+    content_type = _merge_alias(content_type, media_type, "content_type", "media_type")
+    if type(media_type) is str and media_type.startswith("text/") and "charset=" not in media_type.lower():
+        return media_type + "; charset=utf-8"
+    return content_type
+
+
 def _check_int(value: Any, name: str) -> int:
     # bool is an int subclass but never a valid status / size; IntEnum (HTTPStatus) is fine.
     if not isinstance(value, int) or isinstance(value, bool):
@@ -95,7 +107,7 @@ class Response(dict):
         if content is not None:
             body = _merge_alias(body, content, "body", "content")
         if media_type is not None:
-            content_type = _merge_alias(content_type, media_type, "content_type", "media_type")
+            content_type = _media_alias(content_type, media_type)
         if type(status_code) is not int:
             status_code = _check_status(status_code)
         if headers is not None and type(headers) is not dict and type(headers) is not list:
@@ -242,7 +254,7 @@ class StreamingResponse(Response):
                  total_len: Optional[int] = None, chunked: bool = False, *,
                  content: Any = None, media_type: Optional[str] = None) -> None:
         body = _merge_alias(body, content, "body", "content")
-        content_type = _merge_alias(content_type, media_type, "content_type", "media_type")
+        content_type = _media_alias(content_type, media_type)
         if body is None:
             raise TypeError("body required")
         if not _is_stream_source(body):
@@ -293,7 +305,7 @@ class FileResponse(StreamingResponse):
                  content_type: Optional[str] = None, chunk_size: int = 16384, *,
                  media_type: Optional[str] = None, filename: Optional[str] = None,
                  content_disposition_type: str = "attachment") -> None:
-        content_type = _merge_alias(content_type, media_type, "content_type", "media_type")
+        content_type = _media_alias(content_type, media_type)
         if isinstance(path, os.PathLike):
             path = os.fspath(path)
         if not isinstance(path, str):
@@ -390,7 +402,7 @@ class RedirectResponse(Response):
             headers = list(headers)
             headers.append(("Location", url))
         Response.__init__(self, status_code, "" if content is None else content, headers,
-                          TEXT_PLAIN if media_type is None else media_type)
+                          TEXT_PLAIN if media_type is None else _media_alias(None, media_type))
 
 
 def __getattr__(name: str) -> Any:

@@ -202,6 +202,11 @@ def _request_body(plan: Any, typed: Any, form: Any, components: _Components,
     return None
 
 
+def _body_allowed(status: str) -> bool:
+    code = int(status)
+    return code >= 200 and code not in (204, 205, 304)
+
+
 def _responses(plan: Any, docs: Dict[str, Any], components: _Components) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for status, value in (docs.get("responses") or {}).items():
@@ -211,7 +216,9 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components) -> Dict
     description = plan.options.get("response_description", "Successful Response")
     if status not in out and not ({"200", "201"} & set(out)):
         ok: Dict[str, Any] = {"description": description}
-        if response is not None and response.adapter is not None:
+        if not _body_allowed(status):
+            pass  # FastAPI's rule: a 1xx, 204, 205 or 304 answer declares no content
+        elif response is not None and response.adapter is not None:
             ok["content"] = {"application/json": {"schema": components.model(response.adapter, "serialization")}}
         elif response is not None and response.response_class is not None:
             media = getattr(response.response_class, "_default_type", None) or "application/json"

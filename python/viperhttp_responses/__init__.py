@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, AsyncIterator, Iterator, Optional
 
 from viperhttp.forms import UploadFile, form_upload
-from viperhttp.responses import RedirectResponse, StreamingResponse, _merge_alias, json_dumps
+from viperhttp.responses import RedirectResponse, StreamingResponse, _media_alias, _merge_alias, json_dumps
 
 __all__ = [
     "RedirectResponse", "EventSourceResponse", "UploadFile", "form_upload", "format_sse_event",
@@ -234,7 +234,7 @@ class EventSourceResponse(StreamingResponse):
             # bridge yields after every item), so there is no idle time in which to ping.
             body = _sse_sync(stream, first)
         self._init_stream(body, 200, _with_sse_headers(headers),
-                          SSE_CONTENT_TYPE if media_type is None else media_type, chunk_size,
+                          SSE_CONTENT_TYPE if media_type is None else _media_alias(None, media_type), chunk_size,
                           None, True)
 
 

@@ -97,6 +97,18 @@ def resp_alias():
     return viperhttp.Response(content="a,b", media_type="text/csv")
 
 
+@app.get("/resp/media/{kind}")
+def resp_media(kind):
+    """Starlette's charset rule comes with `media_type=`, not with the original's `content_type=`."""
+    if kind == "content-type":
+        return viperhttp.Response(content="a,b", content_type="text/csv")
+    if kind == "own-charset":
+        return viperhttp.Response(content="a,b", media_type="text/csv; charset=latin-1")
+    if kind == "xml":
+        return viperhttp.Response(content="<a/>", media_type="application/xml")
+    return viperhttp.StreamingResponse(iter([b"a,", b"b"]), media_type="text/csv")
+
+
 @app.get("/resp/dict-body")
 def resp_dict_body():
     return viperhttp.Response(body={"x": 1})

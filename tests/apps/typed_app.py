@@ -110,6 +110,11 @@ def bulk(items: List[Item]):
     return {"count": len(items), "total": sum(i.price for i in items)}
 
 
+@app.delete("/items/{item_id}", status_code=204)
+def delete_item(item_id: int):
+    return None
+
+
 @app.put("/items/{item_id}")
 def update_item(item_id: int, item: Item, user: User, importance: Annotated[int, Body(gt=0)]):
     return {"item_id": item_id, "item": item.name, "user": user.username, "importance": importance}

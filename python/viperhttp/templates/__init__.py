@@ -12,7 +12,7 @@ import os
 import zlib
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from viperhttp.responses import MARKER, TEXT_HTML, TEXT_PLAIN, Response, _check_headers
+from viperhttp.responses import MARKER, TEXT_HTML, TEXT_PLAIN, Response, _check_headers, _media_alias
 
 from . import loader
 from .compat import TemplateError
@@ -137,7 +137,7 @@ class TemplateResponse(Response):
                  tpl_ctx: Any = None, media_type: Optional[str] = None) -> None:
         context = _context(context, tpl_ctx)
         if media_type is not None and content_type is None:
-            content_type = media_type
+            content_type = _media_alias(None, media_type)  # Starlette's charset rule
         content_type = content_type or TEXT_HTML
         _check_path(path)
         try:
