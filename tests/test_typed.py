@@ -317,6 +317,10 @@ def test_a_response_parameter_sets_status_headers_and_cookies(server):
     assert (r.status_code, r.json(), "x-lost" in r.headers) == (202, {"own": True}, False)
     r = c.get("/sub-response/raises")
     assert (r.status_code, r.json(), "x-lost" in r.headers) == (418, {"detail": "teapot"}, False)
+    r = c.get("/sub-response/class")
+    assert (r.status_code, r.text, r.headers["x-extra"]) == (418, "<p>hi</p>", "1")
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert r.headers["set-cookie"] == "k=v; Path=/; SameSite=Lax"
     operation = c.get("/openapi.json").json()["paths"]["/sub-response"]["get"]
     assert [p["name"] for p in operation["parameters"]] == ["code"]  # not a query parameter
 
@@ -404,6 +408,19 @@ def test_router_dependencies(server):
 def test_exception_handler_for_request_validation_error(server):
     r = get(server, "/custom-422?n=x")
     assert r.status_code == 400 and r.json() == {"custom": 1}
+    # `exc.body` is what the client sent, as FastAPI's: parsed JSON, the text that did not
+    # parse, a form's fields, the bytes of a body not declared JSON
+    c = server.client
+    r = c.post("/custom-422/item", json={"name": "a"})
+    assert r.status_code == 400 and r.json()["body"] == {"name": "a"}
+    assert [e["loc"] for e in r.json()["errors"]] == [["body", "price"]]
+    r = c.post("/custom-422/item", content=b'{"name": ', headers={"Content-Type": "application/json"})
+    assert r.json()["body"] == '{"name": '
+    r = c.post("/custom-422/item", content=b"name=a", headers={"Content-Type": "text/plain"})
+    assert r.json()["body"] == "name=a"  # bytes, as jsonable_encoder writes them
+    r = c.post("/custom-422/form", data={"username": "ada", "age": "old"})
+    assert r.status_code == 400 and r.json()["body"] == {"username": "ada", "age": "old"}
+    assert get(server, "/custom-422/query?n=x").json()["body"] is None  # the route reads no body
 
 
 # --- the original style, unchanged ----------------------------------------------------------

@@ -56,9 +56,13 @@ class RequestValidationError(HTTPException):
     Raised by typed routes (docs/internals/typed-api.md); it lives here, not in `typed.py`, so
     naming it (`@app.exception_handler(RequestValidationError)`) does not import pydantic."""
 
-    def __init__(self, errors: List[Dict[str, Any]]) -> None:
+    def __init__(self, errors: List[Dict[str, Any]], *, body: Any = None) -> None:
         super().__init__(422, errors)
         self._errors = errors
+        #: what the client sent as the route's body, as FastAPI's `exc.body`: the parsed JSON
+        #: (the text when it did not parse), the form's fields, the raw bytes of a body not
+        #: declared JSON; None when the route reads no body
+        self.body = body
 
     def errors(self) -> List[Dict[str, Any]]:
         return self._errors

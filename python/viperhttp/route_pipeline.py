@@ -20,6 +20,7 @@ from .exceptions import HandlerEntry, RequestValidationError, handle_exception, 
 from .params import apply_query_spec
 from .threadpool import SLOW_INLINE_SECONDS, _clock, run_sync, warn_if_slow
 from .route_options import SIDE_EFFECT as _SIDE_EFFECT
+from .responses import is_response
 from .typed_response import merge_sub_response
 
 if TYPE_CHECKING:
@@ -243,9 +244,12 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                     warn_if_slow(plan, started)
             if inspect.isawaitable(result):
                 result = await result
+            # A Response the handler returned is sent as it is; one built from its value (by
+            # `response_class=` too) takes the sub-response's status and headers, as in FastAPI.
+            own = is_response(result) and type(result) is not dict
             if plan.response is not None:
                 result = plan.response.finish(result)
-            if plan.sub_response and request._sub_response is not None:
+            if plan.sub_response and request._sub_response is not None and not own:
                 result = merge_sub_response(request._sub_response, result)
         except Exception as exc:
             error = exc
@@ -253,7 +257,8 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                 # One 422 lists every failure: the handler's and every dependency's parameters.
                 from .typed import all_validation_errors  # late: pydantic; only after a 422
 
-                error = RequestValidationError(all_validation_errors(plan.typed, plan.deps, request))
+                error = RequestValidationError(all_validation_errors(plan.typed, plan.deps, request),
+                                               body=exc.body)
         if stack:
             failed = await teardown(stack)
             if error is None:

@@ -273,7 +273,24 @@ class TypedPlan:
         if self.files:
             self._fill_files(request, kwargs, errors)
         if errors:
-            raise RequestValidationError(errors)
+            raise RequestValidationError(errors, body=self._received_body(request))
+
+    def _received_body(self, request: Any) -> Any:
+        """FastAPI's `RequestValidationError.body` for this route (only on the error path)."""
+        if self.body_mode:
+            raw = request._body
+            if not raw:
+                return None
+            raw = raw if isinstance(raw, (bytes, bytearray)) else bytes(raw)
+            if not declares_json(first_header(request, "content-type")):
+                return bytes(raw)
+            try:
+                return json.loads(raw)
+            except (ValueError, RecursionError):
+                return raw.decode("utf-8", "replace")
+        if self.files or any(src.source == "form" for src in self.sources):
+            return dict(_form(request))
+        return None
 
     def _gather(self, src: _Source, request: Any) -> Dict[str, Any]:
         kind = src.source

@@ -111,10 +111,9 @@ class ResponsePlan:
 def merge_sub_response(sub: Any, result: Any) -> Any:
     """`result` with the status and headers a `response: Response` parameter was given
     (FastAPI's sub-response, docs/internals/typed-api.md "Request and response habits"): its
-    status when one was set, its headers (cookies included) after the response's own. A
-    `Response` the handler returned is sent as it is, as in FastAPI."""
-    if is_response(result) and type(result) is not dict:
-        return result  # a Response object of the app's own
+    status when one was set, its headers (cookies included) after the response's own. The
+    caller leaves out a `Response` the handler returned itself: that is sent as it is, as in
+    FastAPI; one made from the handler's value (`response_class=`) is merged."""
     if not is_response(result):
         result = _DEFAULT_PLAN.finish(result)
         if not is_response(result):  # a plain dict left to the native encoder

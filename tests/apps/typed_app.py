@@ -12,6 +12,7 @@ from typing import Annotated, List, Literal, Optional
 from pydantic import BaseModel, Field
 
 import viperhttp
+from viperhttp.encoders import jsonable_encoder
 from viperhttp.exceptions import http_exception_response
 from viperhttp import (Body, Cookie, Depends, File, Form, Header, HTTPException, HTMLResponse, Path, Query,
                        Request, RequestValidationError, Router, UploadFile, ViperHTTP, run_in_threadpool)
@@ -228,6 +229,15 @@ def sub_response_dependency(v: int = Depends(cookie_setting_dependency), respons
 def sub_response_own(response: viperhttp.Response):
     response.headers["X-Lost"] = "1"
     return viperhttp.JSONResponse(content={"own": True}, status_code=202)
+
+
+@app.get("/sub-response/class", response_class=viperhttp.HTMLResponse, status_code=201)
+def sub_response_class(response: viperhttp.Response):
+    # the response `response_class=` builds from the value takes the sub-response's settings
+    response.status_code = 418
+    response.headers["X-Extra"] = "1"
+    response.set_cookie("k", "v")
+    return "<p>hi</p>"
 
 
 @app.get("/sub-response/raises")
@@ -469,12 +479,31 @@ async def offload():
 async def validation_handler(request, exc):
     if request.path == "/custom-422":
         return viperhttp.JSONResponse(status_code=400, body={"custom": len(exc.errors())})
+    if request.path.startswith("/custom-422/"):
+        # the FastAPI docs' handler: the errors and what the client sent
+        return viperhttp.JSONResponse(status_code=400, content=jsonable_encoder(
+            {"errors": exc.errors(), "body": exc.body}))
     return http_exception_response(exc)  # the built-in 422 for every other route
 
 
 @app.get("/custom-422")
 def custom_422(n: int):
     return {"n": n}
+
+
+@app.post("/custom-422/item")
+def custom_422_item(item: Item):
+    return item
+
+
+@app.get("/custom-422/query")
+def custom_422_query(n: int):
+    return {"n": n}
+
+
+@app.post("/custom-422/form")
+def custom_422_form(username: Annotated[str, Form()], age: Annotated[int, Form()]):
+    return {"username": username}
 
 
 # --- scalar conversion: the fast plan must agree with pydantic (tests/test_typed.py) -----------
