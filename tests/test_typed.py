@@ -423,6 +423,32 @@ def test_exception_handler_for_request_validation_error(server):
     assert get(server, "/custom-422/query?n=x").json()["body"] is None  # the route reads no body
 
 
+def test_fastapi_style_dependencies_see_the_handlers_exception(server):
+    """FastAPI's teardown for dependencies declared the FastAPI way: the commit/rollback pattern
+    rolls back a failed request, a dependency may turn an exception into an HTTPException, one
+    that swallows it leaves the failure standing. (The original's `deps={...}` teardown is
+    tests/test_deps.py's.)"""
+    c = server.client
+    log = lambda: c.get("/tx/log").json()  # noqa: E731
+    log()
+    assert c.post("/tx").json() == {"ok": True}
+    assert log() == ["begin", "abegin", "handler", "acommit", "commit", "close"]
+    r = c.post("/tx?fail=1")
+    assert (r.status_code, r.json()) == (400, {"detail": "insufficient funds"})
+    assert log() == ["begin", "abegin", "handler", "arollback:400", "rollback:HTTPException", "close"]
+    r = c.post("/tx?fail=2")
+    assert r.status_code == 500 and r.text == "Internal Server Error"
+    assert log() == ["begin", "abegin", "handler", "rollback:ValueError", "close"]
+    r = c.get("/tx/lookup")
+    assert (r.status_code, r.json()) == (404, {"detail": "no such row"})
+    assert log() == []  # the bare yield's code did not run: the handler failed
+    assert c.get("/tx/lookup?fail=false").text == "found"
+    assert log() == ["after-bare-yield"]
+    r = c.get("/tx/swallow")
+    assert (r.status_code, r.json()) == (409, {"detail": "conflict"})
+    assert log() == ["swallowed"]
+
+
 # --- the original style, unchanged ----------------------------------------------------------
 
 def test_original_style_routes_unchanged(server):

@@ -313,7 +313,7 @@ class ViperHTTP(RouteDecorators):
             return invalid
         async def run() -> Any:
             previous = set_current_request(request)
-            stack: List[Tuple[bool, Any]] = []
+            stack: List[Tuple[bool, Any, bool]] = []
             try:
                 try:
                     if plan.typed is not None:
@@ -329,9 +329,12 @@ class ViperHTTP(RouteDecorators):
                     elif not isinstance(result, dict):
                         # A sync handler may only refuse (a response dict); docs/internals/websocket.md.
                         raise TypeError("a WebSocket handler must be async or return a response")
-                except BaseException:
-                    await teardown(stack)  # the first error wins (docs/internals/framework.md)
-                    raise
+                except BaseException as exc:
+                    # thrown into the generators; what they end with is raised (framework.md)
+                    failed = await teardown(stack, exc)
+                    if failed is None or failed is exc or not isinstance(exc, Exception):
+                        raise
+                    raise failed from exc
                 failed = await teardown(stack)
                 if failed is not None:
                     raise failed

@@ -35,7 +35,7 @@ class Depends(dict):  # type: ignore[type-arg]
     `{"__vhttp_dep__": True, "callable": c, "deps": d, "mode": m}`; `use_cache` is an attribute.
     """
 
-    __slots__ = ("use_cache",)
+    __slots__ = ("use_cache", "throw_errors")
 
     def __init__(self, *args: Any, deps: Any = _ABSENT, mode: Any = "value", use_cache: bool = False,
                  **unknown: Any) -> None:
@@ -51,6 +51,9 @@ class Depends(dict):  # type: ignore[type-arg]
         _check_dep_fields(func, deps, mode)
         super().__init__(__vhttp_dep__=True, callable=func, deps=deps, mode=mode)
         self.use_cache = bool(use_cache)
+        #: declared the FastAPI way (a parameter's default, `Annotated`, `dependencies=[...]`):
+        #: its generator gets the handler's exception thrown in at teardown (`teardown`)
+        self.throw_errors = False
 
     def __repr__(self) -> str:
         name = getattr(self["callable"], "__qualname__", repr(self["callable"]))
@@ -77,15 +80,17 @@ class DepNode:
     """One compiled dependency: what to call, with which sub-dependencies, in which mode."""
 
     __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "response_args",
-                 "is_async",
+                 "is_async", "throw_errors",
                  "typed", "sync_value")
 
-    def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool) -> None:
+    def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool,
+                 throw_errors: bool = False) -> None:
         self.key = key
         self.call = call
         self.mode = "value" if mode == "auto" else mode
         self.children = children
         self.use_cache = use_cache
+        self.throw_errors = throw_errors
         # (decision, docs/internals/framework.md) a dependency may declare `request` / `background_tasks` like
         # a handler. Its kwargs are exactly the children's keys, so which parameters get the request / task
         # object (those no child value names, docs/internals/framework.md) is known now: first one, then the
@@ -161,7 +166,8 @@ def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "")
         except (TypeError, ValueError) as exc:
             raise type(exc)(_ctx(str(exc), where, path)) from None
         children = compile_deps(sub, where, _depth + 1, path) if sub else ()
-        node = DepNode(key, func, mode, children, bool(getattr(dep, "use_cache", False)))
+        node = DepNode(key, func, mode, children, bool(getattr(dep, "use_cache", False)),
+                       bool(getattr(dep, "throw_errors", False)))
         from .signature import typed_plan  # late: signature imports this module
 
         skip = ({child.key for child in children} | set(node.request_args) | set(node.bg_args)
@@ -194,7 +200,7 @@ def merge_deps(*specs: Optional[Dict[str, Any]], where: str = "") -> Optional[Di
 
 # --- per request ---------------------------------------------------------------------------
 
-Stack = List[Tuple[bool, Any]]
+Stack = List[Tuple[bool, Any, bool]]  # (async?, generator, throw_errors)
 
 
 async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dict[int, Any]],
@@ -233,11 +239,11 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
     mode = node.mode
     if mode == "value":
         if inspect.isasyncgen(result):
-            value = await _enter_async(result, stack)
+            value = await _enter_async(result, stack, node.throw_errors)
         elif inspect.isgenerator(result):
             # (decision, docs/internals/framework.md) the original passes the generator object on; treated as
             # `yield`.
-            value = _enter_sync(result, stack)
+            value = _enter_sync(result, stack, node.throw_errors)
         elif inspect.isawaitable(result):
             value = await result
         else:
@@ -247,59 +253,77 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
             raise TypeError("dependency mode=yield does not accept async generator")
         if not inspect.isgenerator(result):
             raise TypeError("dependency mode=yield requires generator")
-        value = _enter_sync(result, stack)
+        value = _enter_sync(result, stack, node.throw_errors)
     else:
         if not inspect.isasyncgen(result):
             raise TypeError("dependency mode=async_yield requires async generator")
-        value = await _enter_async(result, stack)
+        value = await _enter_async(result, stack, node.throw_errors)
     if node.use_cache and cache is not None:
         cache[id(node.call)] = value
     return value
 
 
-def _enter_sync(gen: Any, stack: Stack) -> Any:
+def _enter_sync(gen: Any, stack: Stack, throw_errors: bool) -> Any:
     try:
         value = next(gen)
     except StopIteration:
         raise RuntimeError("dependency generator did not yield") from None
-    stack.append((False, gen))
+    stack.append((False, gen, throw_errors))
     return value
 
 
-async def _enter_async(agen: Any, stack: Stack) -> Any:
+async def _enter_async(agen: Any, stack: Stack, throw_errors: bool) -> Any:
     try:
         value = await agen.__anext__()
     except StopAsyncIteration:
         raise RuntimeError("dependency async generator did not yield") from None
-    stack.append((True, agen))
+    stack.append((True, agen, throw_errors))
     return value
 
 
-async def teardown(stack: Stack) -> Optional[Exception]:
-    """Resumes every entered generator once, newest first; returns the first failure
-    (docs/internals/framework.md).
+async def teardown(stack: Stack, error: Optional[BaseException] = None) -> Optional[Exception]:
+    """Finishes every entered generator, newest first (docs/internals/framework.md, "Teardown");
+    returns the exception the request ends with, or None. All teardowns run.
 
-    The handler's exception is deliberately not thrown into the generators: their `except`
-    clauses never see it, `finally` blocks run. All teardowns run even if one fails.
+    The original's dependencies (`deps={...}`) are resumed once (`next`), failure or not: the
+    code after their `yield` always runs, their `except` clauses never see the handler's
+    exception. A dependency declared the FastAPI way (`throw_errors`) gets the handler's (or
+    resolution's) exception `error` thrown in at its `yield`, as in FastAPI: its `except`
+    clauses see it (a rollback), `finally` blocks run. One that raises another exception
+    replaces `error` for the older ones and for the response (an `HTTPException` made from a
+    database error); one that swallows it leaves `error` standing: the request still failed.
+    Without `error`, the first teardown failure is returned.
     """
     first: Optional[Exception] = None
+    current = error if isinstance(error, Exception) else None
     while stack:
-        is_async, gen = stack.pop()
+        is_async, gen, throw_errors = stack.pop()
+        thrown = current if throw_errors else None
         try:
             if is_async:
                 try:
-                    await gen.__anext__()
+                    if thrown is not None:
+                        await gen.athrow(thrown)
+                    else:
+                        await gen.__anext__()
                 except StopAsyncIteration:
                     continue
                 await gen.aclose()
                 raise RuntimeError("dependency async generator must yield exactly once")
             try:
-                next(gen)
+                if thrown is not None:
+                    gen.throw(thrown)
+                else:
+                    next(gen)
             except StopIteration:
                 continue
             gen.close()
             raise RuntimeError("dependency generator must yield exactly once")
         except Exception as exc:
-            if first is None:
+            if current is not None:
+                # the thrown exception re-raised, or what the dependency made of it; a failure
+                # of a resumed teardown does not replace the handler's (it wins, as before)
+                current = exc if thrown is not None else current
+            elif first is None:
                 first = exc
-    return first
+    return current if current is not None else first

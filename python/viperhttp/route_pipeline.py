@@ -215,7 +215,7 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
     prev = _cv_get()
     _cv_set(request)
     try:
-        stack: List[Tuple[bool, Any]] = []
+        stack: List[Tuple[bool, Any, bool]] = []
         error: Optional[Exception] = None
         result: Any = None
         calling = False
@@ -260,9 +260,7 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                 error = RequestValidationError(all_validation_errors(plan.typed, plan.deps, request),
                                                body=exc.body)
         if stack:
-            failed = await teardown(stack)
-            if error is None:
-                error = failed
+            error = await teardown(stack, error)
         if error is not None:
             result = handle_exception(handlers, request, error)
             if inspect.isawaitable(result):

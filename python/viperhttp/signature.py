@@ -186,13 +186,16 @@ def signature_deps(func: Any, where: str, _depth: int = 0) -> Dict[str, Any]:
 
 
 def expand_depends(dep: Any, where: str, _depth: int = 0) -> Any:
-    """`dep` with `deps=` filled from its callable's signature when none was given."""
-    if dep.get("deps") is not None:
-        return dep
-    sub = signature_deps(dep["callable"], where, _depth)
-    if not sub:
-        return dep
-    return Depends(dep["callable"], sub, mode=dep["mode"], use_cache=dep.use_cache)
+    """`dep`, declared the FastAPI way (a parameter's default or `Annotated`, or
+    `dependencies=[...]`), as the spec the route compiles: `deps=` filled from its callable's
+    signature when none was given, and marked to tear down as FastAPI does (`deps.teardown`).
+    A copy: the same `Depends` object may also appear in an original-style `deps={...}`."""
+    sub = dep.get("deps")
+    if sub is None:
+        sub = signature_deps(dep["callable"], where, _depth) or None
+    out = Depends(dep["callable"], sub, mode=dep["mode"], use_cache=dep.use_cache)
+    out.throw_errors = True
+    return out
 
 
 def names_model(tp: Any) -> bool:

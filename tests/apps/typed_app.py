@@ -396,6 +396,81 @@ def admin_stats():
 
 app.include_router(admin, dependencies=[Depends(require_key)])
 
+# FastAPI's teardown: the handler's exception is thrown in at the `yield` of a dependency declared
+# the FastAPI way (docs/internals/framework.md, "Teardown")
+TX_LOG: List[str] = []
+
+
+def get_tx():
+    TX_LOG.append("begin")
+    try:
+        yield "tx"
+        TX_LOG.append("commit")
+    except Exception as exc:
+        TX_LOG.append(f"rollback:{type(exc).__name__}")
+        raise
+    finally:
+        TX_LOG.append("close")
+
+
+async def get_atx():
+    TX_LOG.append("abegin")
+    try:
+        yield "atx"
+        TX_LOG.append("acommit")
+    except HTTPException as exc:
+        TX_LOG.append(f"arollback:{exc.status_code}")
+        raise
+
+
+def db_errors():
+    try:
+        yield
+    except LookupError:
+        raise HTTPException(404, "no such row")
+
+
+def swallows():
+    try:
+        yield
+    except Exception:
+        TX_LOG.append("swallowed")
+
+
+def bare_yield():
+    yield
+    TX_LOG.append("after-bare-yield")  # FastAPI: only when the handler succeeded
+
+
+@app.post("/tx")
+async def tx(fail: int = 0, tx: str = Depends(get_tx), atx: Annotated[str, Depends(get_atx)] = ""):
+    TX_LOG.append("handler")
+    if fail == 1:
+        raise HTTPException(400, "insufficient funds")
+    if fail == 2:
+        raise ValueError("bug")
+    return {"ok": True}
+
+
+@app.get("/tx/lookup", dependencies=[Depends(db_errors)])
+def tx_lookup(fail: bool = True, _b: None = Depends(bare_yield)):
+    if fail:
+        raise LookupError("row 7")
+    return "found"
+
+
+@app.get("/tx/swallow", dependencies=[Depends(swallows)])
+def tx_swallow():
+    raise HTTPException(409, "conflict")
+
+
+@app.get("/tx/log")
+def tx_log():
+    out = list(TX_LOG)
+    TX_LOG.clear()
+    return out
+
+
 # --- the original style, unchanged ---------------------------------------------------------
 
 
