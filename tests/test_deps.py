@@ -94,6 +94,20 @@ def test_background_tasks_run_after_the_response(serve):
     assert seen == ["from-dep", "from-handler", "from-async"]
 
 
+def test_background_tasks_run_one_after_another(serve):
+    server = serve(APP)
+    c = server.client
+    c.get("/bg/seen")
+    assert c.post("/bg/order").text == "queued"
+    deadline = time.monotonic() + 5
+    seen = []
+    while time.monotonic() < deadline and len(seen) < 3:
+        seen += c.get("/bg/seen").json()
+        time.sleep(0.02)
+    assert seen == ["one", "two", "three"]
+    assert "bg_task_error ValueError('task fails')" in server.logs()
+
+
 def test_depends_constructor():
     def f():
         return 1

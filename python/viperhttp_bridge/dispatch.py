@@ -640,9 +640,20 @@ class Bridge:
         request._background = None
         drain = getattr(tasks, "drain_tasks", None)
         items = drain() if drain is not None else list(tasks)
-        for func, args, kwargs in items:
-            self.bg_pending += 1
-            self._spawn(self._background_task(func, args, kwargs))
+        if items:
+            self.bg_pending += len(items)
+            self._spawn(self._background_tasks(items))
+
+    async def _background_tasks(self, items: List[Tuple[Callable, tuple, dict]]) -> None:
+        """A request's tasks one after another, each awaited before the next starts (Starlette's
+        order: an `async` task that sleeps delays the next); a failing one is logged and the
+        rest still run (docs/internals/framework.md, "Background tasks")."""
+        for i, (func, args, kwargs) in enumerate(items):
+            try:
+                await self._background_task(func, args, kwargs)
+            except BaseException:  # cancelled (the drain ran out): the rest are not run
+                self.bg_pending -= len(items) - i - 1
+                raise
 
     async def _background_task(self, func: Callable, args: tuple, kwargs: dict) -> None:
         import asyncio

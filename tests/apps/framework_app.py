@@ -449,6 +449,26 @@ def bg(d, background_tasks):
     return {"queued": len(background_tasks)}
 
 
+async def slow_task(value):
+    await asyncio.sleep(0.05)
+    BG.append(value)
+
+
+def failing_task():
+    raise ValueError("task fails")
+
+
+@app.post("/bg/order")
+def bg_order(background_tasks):
+    # one after another, as Starlette runs them: the sleeping async task delays the next;
+    # a failing task is logged and the next still runs
+    background_tasks.add_task(BG.append, "one")
+    background_tasks.add_task(slow_task, "two")
+    background_tasks.add_task(failing_task)
+    background_tasks.add_task(BG.append, "three")
+    return "queued"
+
+
 @app.post("/bg/boom")
 def bg_boom(background_tasks):
     background_tasks.add_task(BG.append, "must-not-run")
