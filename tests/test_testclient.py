@@ -21,7 +21,7 @@ def _pytest(path: Path, *extra: str) -> subprocess.CompletedProcess:
 def test_users_pytest_file_passes():
     proc = _pytest(PROJECT / "test_myapp.py")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "13 passed" in proc.stdout, proc.stdout
+    assert "14 passed" in proc.stdout, proc.stdout
 
 
 def test_a_failing_user_test_fails(tmp_path):

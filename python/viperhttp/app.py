@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _native
-from .deps import resolve, teardown
+from .deps import OVERRIDES, resolve, teardown
 from .exceptions import (HandlerEntry, handle_exception, handler_entry, http_exception_response,
                          method_not_allowed, not_found, HTTPException)
 from .middleware import _configure_native, _native_kind, _run_chain
@@ -39,8 +39,9 @@ def active_app() -> Optional["ViperHTTP"]:
 
 
 def clear_active_app() -> None:
-    """Forgets the active app (part of `viperhttp.reset()`)."""
+    """Forgets the active app and its dependency overrides (part of `viperhttp.reset()`)."""
     _active[0] = None
+    OVERRIDES.clear()
 
 
 current_request = current_request_var.get
@@ -123,6 +124,7 @@ class ViperHTTP(RouteDecorators):
         self._lifespan = lifespan
         self._lifespan_cm: Any = None  # the entered context manager of the current run
         self.bound_port: Optional[int] = None  # set by the bridge once listening
+        OVERRIDES.clear()  # the previous app's
         _set_python_middleware(False)
         _active[0] = self
 
@@ -535,6 +537,17 @@ class ViperHTTP(RouteDecorators):
             await cm.__aexit__(None, None, None)
         else:
             cm.__exit__(None, None, None)
+
+    @property
+    def dependency_overrides(self) -> Any:
+        """FastAPI's `app.dependency_overrides`: `{dependency: replacement}`, used by every
+        request from then on (docs/internals/framework.md, "Dependency overrides")."""
+        return OVERRIDES
+
+    @dependency_overrides.setter
+    def dependency_overrides(self, value: Any) -> None:  # `app.dependency_overrides = {}`
+        OVERRIDES.clear()
+        OVERRIDES.update(value)
 
     @property
     def state(self) -> State:

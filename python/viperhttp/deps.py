@@ -20,7 +20,8 @@ from .background import BackgroundTasks, for_request
 from .request import Request
 from .responses import Response, sub_response_for
 
-__all__ = ["Depends", "DepNode", "compile_deps", "merge_deps", "resolve", "teardown", "inject_names"]
+__all__ = ["Depends", "DepNode", "DependencyOverrides", "OVERRIDES", "compile_deps", "merge_deps", "resolve", "teardown",
+           "inject_names"]
 
 MAX_DEPS = 16
 MAX_DEPTH = 8
@@ -203,6 +204,78 @@ def merge_deps(*specs: Optional[Dict[str, Any]], where: str = "") -> Optional[Di
 Stack = List[Tuple[bool, Any, bool]]  # (async?, generator, throw_errors)
 
 
+class DependencyOverrides(dict):  # type: ignore[type-arg]
+    """`app.dependency_overrides` (FastAPI's): `{dependency callable: replacement}`, applied to
+    every request from then on, wherever the dependency appears (docs/internals/framework.md,
+    "Dependency overrides"). The replacement's own parameters are compiled once per use, on the
+    first request that needs it; any change drops those compilations."""
+
+    __slots__ = ("_nodes",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._nodes: Dict[Tuple[int, Any], DepNode] = {}
+
+    def _changed(self) -> None:
+        self._nodes.clear()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if not callable(value):
+            raise TypeError("a dependency override must be callable")
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def pop(self, *args: Any) -> Any:
+        value = super().pop(*args)
+        self._changed()
+        return value
+
+    def popitem(self) -> Any:
+        item = super().popitem()
+        self._changed()
+        return item
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def node_for(self, node: DepNode) -> Optional[DepNode]:
+        """The node to resolve in `node`'s place, or None when its callable is not overridden."""
+        try:
+            replacement = self.get(node.call)
+        except TypeError:  # an unhashable callable (an instance with __eq__ only)
+            return None
+        if replacement is None:
+            return None
+        key = (id(node), replacement)
+        swap = self._nodes.get(key)
+        if swap is None:
+            from .signature import expand_depends  # late: signature imports this module
+
+            dep = expand_depends(Depends(replacement), "dependency_overrides")
+            swap = compile_deps({node.key: dep}, "dependency_overrides")[0]
+            swap.throw_errors = node.throw_errors
+            self._nodes[key] = swap
+        return swap
+
+
+#: the one app's overrides (one `ViperHTTP` per process); emptied by a new app
+OVERRIDES = DependencyOverrides()
+
+
 async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dict[int, Any]],
                   offload: bool = False) -> Any:
     """Resolves one dependency (sub-deps first) and returns its value (docs/internals/framework.md).
@@ -210,6 +283,8 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
     Generator teardowns are pushed on `stack` as they enter; an exception stops resolution and
     the caller still unwinds what is on the stack (docs/internals/framework.md).
     """
+    if OVERRIDES:
+        node = OVERRIDES.node_for(node) or node
     if node.use_cache and cache is not None:
         hit = cache.get(id(node.call), _ABSENT)
         if hit is not _ABSENT:

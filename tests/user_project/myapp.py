@@ -2,7 +2,7 @@
 (the example of docs/guide/testing.md)."""
 from typing import Optional
 
-from viperhttp import HTTPException, JSONResponse, Request, ViperHTTP
+from viperhttp import Depends, HTTPException, JSONResponse, Request, ViperHTTP
 
 app = ViperHTTP(title="My app")
 app.state.events = []
@@ -21,6 +21,24 @@ def shutdown() -> None:
 @app.get("/")
 def index() -> dict:
     return {"hello": "world"}
+
+
+def get_db():
+    yield {"name": "production"}
+
+
+def current_user(db: dict = Depends(get_db)) -> str:
+    return "ada@" + db["name"]
+
+
+@app.get("/whoami")
+def whoami(user: str = Depends(current_user)) -> dict:
+    return {"user": user}
+
+
+@app.get("/db", deps={"db": Depends(get_db)})  # the original's way of declaring it
+def db_name(db) -> dict:
+    return db
 
 
 @app.get("/items/{item_id:int}")

@@ -5,7 +5,7 @@ import pytest
 from viperhttp import WebSocketDisconnect
 from viperhttp.testclient import TestClient, WebSocketRejected
 
-from myapp import app
+from myapp import app, get_db
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,26 @@ def test_index(client):
     assert r.json() == {"hello": "world"}
     assert r.headers["Content-Type"].startswith("application/json")
     assert r.headers["content-type"] == r.headers["CONTENT-TYPE"]
+
+
+def test_dependency_overrides(client):
+    # FastAPI's testing pattern: replace a dependency, wherever it is used, for a test
+    assert client.get("/whoami").json() == {"user": "ada@production"}
+    app.dependency_overrides[get_db] = lambda: {"name": "test"}
+    try:
+        assert client.get("/whoami").json() == {"user": "ada@test"}
+        assert client.get("/db").json() == {"name": "test"}
+
+        def db_named(name: str = "query"):  # a replacement with parameters of its own
+            yield {"name": name}
+
+        app.dependency_overrides[get_db] = db_named
+        assert client.get("/whoami?name=x").json() == {"user": "ada@x"}
+        assert client.get("/whoami").json() == {"user": "ada@query"}
+    finally:
+        app.dependency_overrides = {}
+    assert client.get("/whoami").json() == {"user": "ada@production"}
+    assert client.get("/db").json() == {"name": "production"}
 
 
 def test_startup_ran(client):
