@@ -146,3 +146,28 @@ def test_exception_handler_catches_everything_including_http_exception(serve):
     assert (r.status_code, r.json()) == (520, {"caught": "Unrelated"})
     r = c.get("/e/replaced")  # a more specific class in the MRO still wins
     assert r.status_code == 409
+
+
+def test_status_code_handlers(serve):
+    """`@app.exception_handler(404)` (Starlette's status handlers): the app's answer for requests no
+    route takes and for HTTPExceptions of that status; the status handler before a class handler."""
+    c = serve("apps/status_handlers_app.py").client
+    r = c.get("/nowhere")
+    assert (r.status_code, r.json()) == (404, {"missing": "/nowhere", "detail": "Not Found"})
+    assert c.get("/item/0").json() == {"missing": "/item/0", "detail": "no item 0"}
+    r = c.post("/item/5")
+    assert (r.status_code, r.json(), r.headers["allow"]) == (405, {"allow": "GET, HEAD"}, "GET, HEAD")
+    assert c.get("/item/1").json() == {"any": "taken"}  # no 409 handler: the class handler
+    assert c.get("/item/5").json() == {"n": 5}
+    import viperhttp
+
+    viperhttp.reset()
+    try:
+        app = viperhttp.ViperHTTP()
+        with pytest.raises(ValueError, match="status code must be 100..999"):
+            app.add_exception_handler(99, lambda exc: None)
+        with pytest.raises(TypeError, match="exception class or a status code"):
+            app.add_exception_handler("404", lambda exc: None)
+    finally:
+        viperhttp.reset()
+

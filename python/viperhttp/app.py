@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import _native
 from .deps import OVERRIDES, resolve, teardown
 from .exceptions import (HandlerEntry, handle_exception, handler_entry, http_exception_response,
-                         method_not_allowed, not_found, HTTPException)
+                         method_not_allowed, unrouted, HTTPException)
 from .middleware import _configure_native, _native_kind, _run_chain
 from .request import Request, State
 from .routing import (RouteDecorators, RouteDef, RoutePlan, call_route, current_request_var,
@@ -113,7 +113,7 @@ class ViperHTTP(RouteDecorators):
         _native.routes_reset()
         _native.native_config_reset()  # static mounts and CORS config (docs/internals/framework.md)
         self._routes_by_id: List[Optional[RoutePlan]] = []
-        self._exception_handlers: Dict[type, HandlerEntry] = {}
+        self._exception_handlers: Dict[Any, HandlerEntry] = {}  # class or int status → handler
         self._event_handlers: Dict[str, List[Callable[..., Any]]] = {"startup": [], "shutdown": []}
         self._middleware: List[Tuple[str, Any, Dict[str, Any], int]] = []
         self._chain: Optional[List[Callable[..., Any]]] = None  # built lazily by the chain
@@ -150,10 +150,10 @@ class ViperHTTP(RouteDecorators):
         else:
             match = _route_match(method, path)
             if match is None:
-                return not_found()
+                return unrouted(self._exception_handlers, request, None)
             route_id, params = match
             if route_id is None:
-                return method_not_allowed(params)
+                return unrouted(self._exception_handlers, request, params)
         plan = self._routes_by_id[route_id]
         # The storage behind `Request.path_params` (a slot): the property setter costs ~55 ns more.
         request._path_params = params
@@ -448,14 +448,22 @@ class ViperHTTP(RouteDecorators):
     # --- errors, events, state (docs/internals/framework.md, docs/internals/lifespan.md) --------------------
 
     def add_exception_handler(self, exc_type: Any, handler: Any) -> Any:
-        """Registers `handler` for `exc_type` (replacing a previous one); returns it."""
+        """Registers `handler` for `exc_type` (replacing a previous one); returns it. `exc_type`
+        is an exception class, or (Starlette's status handlers) an int status code: the handler
+        then gets every `HTTPException` with that status (docs/internals/framework.md)."""
         if exc_type is None:
             raise TypeError("exc_type is required")
-        if not isinstance(exc_type, type):
-            raise TypeError("exc_type must be an exception class")
+        if type(exc_type) is int:
+            if not 100 <= exc_type <= 999:
+                raise ValueError("status code must be 100..999")
+        elif not isinstance(exc_type, type):
+            raise TypeError("exc_type must be an exception class or a status code")
         if not callable(handler):
             raise TypeError("handler must be callable")
         self._exception_handlers[exc_type] = handler_entry(handler)
+        if exc_type == 404 or exc_type == 405:
+            # The app answers requests no route takes (`unrouted`), not the runtime's plain text.
+            _set_python_middleware(True)
         return handler
 
     def exception_handler(self, exc_type: Any) -> Callable[..., Any]:

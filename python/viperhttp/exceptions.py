@@ -105,6 +105,21 @@ def method_not_allowed(allow: str) -> Response:
     return _text(405, "Method Not Allowed", {"Allow": allow})
 
 
+def unrouted(handlers: Dict[Any, HandlerEntry], request: Any, allow: Optional[str]) -> Any:
+    """The answer to a request no route takes: 404, or 405 with the `Allow` list. The plain-text
+    answers, unless the app registered a handler for that status code (Starlette's status
+    handlers): it then gets `HTTPException(404, "Not Found")` / `(405, "Method Not Allowed")`
+    (docs/internals/framework.md, "Exception handlers"). A handler for the `HTTPException` class
+    does not: the original's apps register one and get the plain answers."""
+    status = 404 if allow is None else 405
+    if handlers and status in handlers:
+        if allow is None:
+            return handle_exception(handlers, request, HTTPException(404, "Not Found"))
+        return handle_exception(handlers, request,
+                                HTTPException(405, "Method Not Allowed", headers={"Allow": allow}))
+    return not_found() if allow is None else method_not_allowed(allow)
+
+
 def internal_error() -> Response:
     """500 `Internal Server Error`, plain text for parity with the original (docs/internals/framework.md)."""
     return _text(500, "Internal Server Error")
@@ -152,16 +167,22 @@ def handler_entry(handler: Callable[..., Any]) -> HandlerEntry:
     return handler, positional != 1
 
 
-def find_exception_handler(handlers: Dict[type, HandlerEntry], exc: BaseException) -> Optional[HandlerEntry]:
-    """Most specific class of the exception's MRO first, then the first `isinstance` match."""
+def find_exception_handler(handlers: Dict[Any, HandlerEntry], exc: BaseException) -> Optional[HandlerEntry]:
+    """For an `HTTPException`, a handler registered for its status code (an int key, Starlette's
+    status handlers) first; then the most specific class of the exception's MRO, then the first
+    `isinstance` match."""
     if not handlers:
         return None
+    if isinstance(exc, HTTPException):
+        entry = handlers.get(exc.status_code)
+        if entry is not None:
+            return entry
     for cls in type(exc).__mro__:
         entry = handlers.get(cls)
         if entry is not None:
             return entry
     for cls, entry in handlers.items():
-        if isinstance(exc, cls):
+        if isinstance(cls, type) and isinstance(exc, cls):
             return entry
     return None
 
