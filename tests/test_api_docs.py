@@ -62,6 +62,11 @@ def test_bodies_models_and_responses(doc):
     create = doc["paths"]["/items"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Item"}
     assert "201" in create["responses"] and "200" not in create["responses"]
+    # APIRouter / include_router `responses=`, under the route's own
+    stats = doc["paths"]["/admin/stats"]["get"]
+    assert {k: v["description"] for k, v in stats["responses"].items() if k in ("403", "404", "418")} == {
+        "403": "Operation forbidden", "404": "Not found", "418": "I'm a teapot"}
+    assert stats["tags"] == ["admin"]
     # FastAPI's rule: a 204 (1xx, 205, 304) answer declares no content
     assert doc["paths"]["/items/{item_id}"]["delete"]["responses"]["204"] == {"description": "Successful Response"}
     users = doc["paths"]["/users"]["post"]["responses"]["201"]

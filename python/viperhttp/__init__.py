@@ -29,6 +29,10 @@ from .responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextRespo
                         StreamingResponse)
 from .routing import Router, current_request_var
 from .routing import set_dep_resolver as _set_dep_resolver
+from . import status
+
+#: FastAPI's name for a router (`APIRouter(prefix=..., tags=..., dependencies=..., responses=...)`)
+APIRouter = Router
 
 __all__ = [
     "ViperHTTP", "Router", "Request", "BackgroundTasks", "BaseHTTPMiddleware", "middleware", "Depends",
@@ -40,7 +44,7 @@ __all__ = [
     "LOG_OFF", "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG", "LOG_TRACE", "gzip_static",
     # the typed API (docs/internals/typed-api.md)
     "Path", "Header", "Cookie", "Body", "Form", "File", "UploadFile", "RequestValidationError",
-    "run_in_threadpool", "jsonable_encoder",
+    "run_in_threadpool", "jsonable_encoder", "APIRouter", "status",
 ]
 
 

@@ -227,10 +227,10 @@ class ViperHTTP(RouteDecorators):
             routes.append(plan)
 
     def include_router(self, router: Any, prefix: Optional[str] = None, tags: Any = None, deps: Any = None,
-                       dependencies: Any = None) -> None:
-        """Registers a router's routes with prefix/tags/deps applied (docs/internals/framework.md)."""
+                       dependencies: Any = None, responses: Any = None) -> None:
+        """Registers a router's routes with prefix/tags/deps/responses applied (docs/internals/framework.md)."""
         self._require_active()
-        for route in expand_router(router, prefix, tags, deps, dependencies):  # all validated before any add
+        for route in expand_router(router, prefix, tags, deps, dependencies, responses):  # all validated first
             self._record(route)
 
     def routes(self) -> List[Dict[str, Any]]:

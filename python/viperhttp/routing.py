@@ -104,13 +104,17 @@ class RouteDef:
         """Route context for registration error messages."""
         return f"route {self.method} {self.path}"
 
-    def expanded(self, prefix: str, tags: List[str], deps: Optional[dict]) -> "RouteDef":
-        """This route as seen through a router prefix / tags / deps (docs/internals/framework.md)."""
+    def expanded(self, prefix: str, tags: List[str], deps: Optional[dict],
+                 responses: Optional[dict] = None) -> "RouteDef":
+        """This route as seen through a router prefix / tags / deps / OpenAPI `responses`
+        (docs/internals/framework.md); the route's own responses win over the router's."""
         path = join_path(prefix, self.path)
         docs = dict(self.docs)
         merged = merge_tags(tags, docs.get("tags", ()))
         if merged:
             docs["tags"] = merged
+        if responses:
+            docs["responses"] = {**responses, **(docs.get("responses") or {})}
         where = f"route {self.method} {path}"
         return RouteDef(self.method, path, self.handler, self.query, merge_deps(deps, self.deps, where=where),
                         docs, self.protocols, self.options)
@@ -241,10 +245,11 @@ class RouteDecorators:
 
 class Router(RouteDecorators):
     """`Router(prefix="", tags=None, deps=None)`: routes recorded now, registered on include
-    (docs/internals/framework.md)."""
+    (docs/internals/framework.md). Also spelled `APIRouter`, with FastAPI's `dependencies=[...]`
+    and `responses={...}` (OpenAPI entries for all its routes)."""
 
     def __init__(self, *args: Any, prefix: Any = None, tags: Any = None, deps: Any = None,
-                 dependencies: Any = None) -> None:
+                 dependencies: Any = None, responses: Any = None) -> None:
         if len(args) > 1 or (args and prefix is not None):
             raise TypeError("Router([prefix])")
         if args:
@@ -261,6 +266,7 @@ class Router(RouteDecorators):
         self.prefix = prefix
         self.tags = check_tags(tags)
         self.deps: Optional[dict] = deps
+        self.responses = check_responses(responses)
         self.routes: List[RouteDef] = []
 
     def _record(self, route: RouteDef) -> None:
@@ -269,17 +275,24 @@ class Router(RouteDecorators):
         self.routes.append(route)
 
     def include_router(self, router: "Router", prefix: str = "", tags: Any = None, deps: Any = None,
-                       dependencies: Any = None) -> None:
+                       dependencies: Any = None, responses: Any = None) -> None:
         """(decision, docs/internals/framework.md) nesting: `router`'s routes are flattened into this one
         now."""
-        for route in expand_router(router, prefix, tags, deps, dependencies):
+        for route in expand_router(router, prefix, tags, deps, dependencies, responses):
             self.routes.append(route)
 
     def __repr__(self) -> str:
         return f"<Router prefix={self.prefix!r} routes={len(self.routes)}>"
 
 
-def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: Any = None) -> List[RouteDef]:
+def check_responses(responses: Any) -> Optional[dict]:
+    if responses is not None and not isinstance(responses, dict):
+        raise TypeError("responses must be dict")
+    return responses or None
+
+
+def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: Any = None,
+                  responses: Any = None) -> List[RouteDef]:
     """A router's routes with include-time prefix/tags/deps applied; validated, not registered."""
     if not isinstance(router, Router):
         raise TypeError("router required")
@@ -294,7 +307,9 @@ def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: 
         compile_deps(deps, f"include_router {prefix or '/'}")
     outer_tags = merge_tags(check_tags(tags), router.tags)
     outer_deps = merge_deps(deps, router.deps, where=f"router {join_path(prefix, router.prefix) or '/'}")
-    routes = [r.expanded(join_path(prefix, router.prefix), outer_tags, outer_deps) for r in router.routes]
+    outer_responses = {**(check_responses(responses) or {}), **(router.responses or {})}
+    routes = [r.expanded(join_path(prefix, router.prefix), outer_tags, outer_deps, outer_responses)
+              for r in router.routes]
     for route in routes:
         _compile(route)
     return routes

@@ -386,15 +386,18 @@ def secure_ping():
 
 app.include_router(router)
 
-admin = Router(prefix="/admin")
+# FastAPI's spelling: APIRouter with OpenAPI `responses` for all its routes
+admin = viperhttp.APIRouter(prefix="/admin", tags=["admin"], responses={404: {"description": "Not found"}})
 
 
-@admin.get("/stats")
+@admin.get("/stats", responses={403: {"description": "Operation forbidden"}},
+           status_code=viperhttp.status.HTTP_200_OK)
 def admin_stats():
     return {"stats": True}
 
 
-app.include_router(admin, dependencies=[Depends(require_key)])
+app.include_router(admin, dependencies=[Depends(require_key)],
+                   responses={418: {"description": "I'm a teapot"}})
 
 # FastAPI's teardown: the handler's exception is thrown in at the `yield` of a dependency declared
 # the FastAPI way (docs/internals/framework.md, "Teardown")
