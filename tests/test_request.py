@@ -125,6 +125,7 @@ def test_headers_from_blob_case_insensitive_and_repeats():
     assert "HOST" in h and "nope" not in h and 5 not in h
     assert h.get(None) is None and h.get("Missing", "d") == "d"
     assert list(h) == ["host", "x-a", "cookie"]
+    assert h.getlist("X-A") == ["one", "two"] and h.getlist("host") == ["h"] and h.getlist("no") == []
 
 
 def test_headers_blob_non_utf8_value():
@@ -284,6 +285,7 @@ def test_http_request_members(serve):
     assert d["headers"]["x-test"] == "yes"
     assert d["x_test_ci"] == ["yes", "yes"]
     assert d["headers"]["x-multi"] == "one, two"
+    assert d["getlist_multi"] == ["one", "two"] and d["getlist_test"] == ["yes"]  # Starlette's getlist
     assert d["headers"]["cookie"] == "session=abc; theme=dark; empty=; spaced = value"
     assert all(k == k.lower() for k in d["headers"])
     assert d["body"] == "payload\xff" and d["body_type"] == "bytes"

@@ -35,10 +35,20 @@ class Headers(dict):
     """Request headers: a dict with lower-case keys and case-insensitive `[]`, `get`, `in`.
 
     Repeated headers arrive joined with `", "` (`cookie` with `"; "`),
-    docs/internals/requests-responses.md#request.
+    docs/internals/requests-responses.md#request; `getlist(name)` gives each line's value
+    (Starlette's), kept apart only for the names that were repeated.
     """
 
-    __slots__ = ()
+    __slots__ = ("_repeats",)
+
+    def getlist(self, key: str) -> List[str]:
+        """Every received value of header `key`, one per header line, in arrival order."""
+        name = key.lower()
+        repeats = getattr(self, "_repeats", None)
+        if repeats is not None and name in repeats:
+            return list(repeats[name])
+        value = dict.get(self, name)
+        return [] if value is None else [value]
 
     def __getitem__(self, key: str) -> str:
         return dict.__getitem__(self, key.lower())
@@ -72,6 +82,13 @@ class Headers(dict):
             dict.__setitem__(self, name, value)
         else:
             dict.__setitem__(self, name, old + ("; " if name == "cookie" else ", ") + value)
+            repeats = getattr(self, "_repeats", None)
+            if repeats is None:
+                repeats = self._repeats = {}
+            lines = repeats.get(name)
+            if lines is None:
+                lines = repeats[name] = [old]  # the first line's value, before any join
+            lines.append(value)
 
 
 class QueryParams(dict):

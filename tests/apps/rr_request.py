@@ -19,6 +19,8 @@ def _describe(request):
         "getlist_foo": qp.getlist("foo"),
         "headers": dict(request.headers),
         "is_dict": isinstance(request.headers, dict),
+        "getlist_multi": request.headers.getlist("X-Multi"),
+        "getlist_test": request.headers.getlist("x-test"),
         "x_test_ci": [request.headers.get("X-Test"), request.headers["x-TEST"] if "X-TeSt" in request.headers else None],
         "body": body.decode("latin-1"),
         # a bytes subclass since `await request.body()` works too (docs/internals/typed-api.md)
