@@ -208,7 +208,7 @@ def test_request_form_is_cached():
 def test_uploadfile_pinned_read_seek_read():
     async def scenario():
         up = UploadFile("note.txt", "text/plain", b"filedata")
-        assert (up.filename, up.content_type, up.size, up.file, up.closed) == ("note.txt", "text/plain", 8, up, False)
+        assert (up.filename, up.content_type, up.size, up.closed) == ("note.txt", "text/plain", 8, False)
         assert await up.read(4) == b"file"
         assert await up.tell() == 4
         assert await up.seek(0) == 0
@@ -219,6 +219,27 @@ def test_uploadfile_pinned_read_seek_read():
         await up.close()
         assert up.closed and await up.read() == b"" and up.size == 0
     asyncio.run(scenario())
+
+
+def test_uploadfile_file_is_a_sync_binary_file():
+    """Starlette's `UploadFile.file`: a synchronous file over the same bytes and position."""
+    import io
+    import shutil
+
+    up = UploadFile("a.bin", "application/octet-stream", b"line1\nline2\n")
+    f = up.file
+    assert isinstance(f, io.BufferedIOBase) and f.readable() and f.seekable()
+    assert f.readline() == b"line1\n" and up.tell_sync() == 6  # one position for both
+    out = io.BytesIO()
+    shutil.copyfileobj(f, out)
+    assert out.getvalue() == b"line2\n"
+    f.seek(0)
+    assert list(f) == [b"line1\n", b"line2\n"]
+    buf = bytearray(3)
+    f.seek(0)
+    assert f.readinto(buf) == 3 and buf == b"lin"
+    f.close()
+    assert up.closed and f.closed
 
 
 def test_uploadfile_sync_twins_and_errors():
@@ -292,7 +313,7 @@ def test_http_multipart_pinned_and_uploadfile(serve):
     assert r.json() == {"filename": "note.txt", "content_type": "text/plain", "head": "file",
                         "body": "filedata", "tell": 8, "sync_head": "fi", "closed": True,
                         "after_close": "", "size_after_close": 0, "is_upload": True,
-                        "file_is_self": True}
+                        "file_head": "led"}
     assert _post(server, "/uploadfile", b"a=1", URLENC).json() == {"upload": None}
     # httpx's own multipart encoder, repeated names, binary data
     r = server.client.post("/form", data={"t": ["1", "2"]},

@@ -14,6 +14,7 @@ blob (docs/internals/http.md), so a linear scan with `bytes.find` is both simple
 """
 from __future__ import annotations
 
+import io
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from viperhttp._native import percent_decode as _percent_decode
@@ -314,8 +315,10 @@ class UploadFile:
         return len(self._buf)
 
     @property
-    def file(self) -> "UploadFile":
-        return self
+    def file(self) -> "UploadFileIO":
+        """A synchronous binary file over the same bytes and position (Starlette's
+        `UploadFile.file`): for `shutil.copyfileobj(upload.file, out)`, PIL and the like."""
+        return UploadFileIO(self)
 
     def _check_open(self) -> None:
         if self.closed:
@@ -386,6 +389,52 @@ class UploadFile:
     def __repr__(self) -> str:
         return (f"UploadFile(filename={self.filename!r}, content_type={self.content_type!r}, "
                 f"size={self.size})")
+
+
+class UploadFileIO(io.BufferedIOBase):
+    """`UploadFile.file`: the upload's `*_sync` methods as a standard binary file object
+    (`readline`, iteration and `readinto` come from `io.BufferedIOBase`). Closing it closes the
+    upload."""
+
+    def __init__(self, upload: UploadFile) -> None:
+        super().__init__()
+        self._upload = upload
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        return self._upload.read_sync(size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._upload.read_sync(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._upload.read_sync(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def write(self, data: Any) -> int:
+        return self._upload.write_sync(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._upload.seek_sync(offset, whence)
+
+    def tell(self) -> int:
+        return self._upload.tell_sync()
+
+    @property
+    def closed(self) -> bool:
+        return self._upload.closed
+
+    def close(self) -> None:
+        self._upload.close_sync()
 
 
 def form_upload(form: Any, name: str) -> Optional[UploadFile]:

@@ -59,12 +59,13 @@ async def uploadfile(request):
     sync_pos = upload.tell_sync()
     upload.seek_sync(0)
     sync_head = upload.read_sync(2)
+    file_head = upload.file.read(3).decode()  # Starlette's sync file, same position: "led"
     await upload.close()
     return {"filename": upload.filename, "content_type": upload.content_type,
             "head": head.decode(), "body": body.decode(), "tell": sync_pos,
             "sync_head": sync_head.decode(), "closed": upload.closed,
             "after_close": (await upload.read()).decode(), "size_after_close": upload.size,
-            "is_upload": isinstance(upload, UploadFile), "file_is_self": upload.file is upload}
+            "is_upload": isinstance(upload, UploadFile), "file_head": file_head}
 
 
 @app.post("/big")
