@@ -283,14 +283,44 @@ def test_patch_open_is_opt_in(tmp_path):
             print("plain")
         viperhttp.compat.patch_open()
         print(open("/www/x.txt").read())
+        # already mapped (the framework's own paths) and host files are left alone
+        print(open(os.path.join({str(tmp_path)!r}, "www", "x.txt")).read())
+        import mimetypes
+        mimetypes.init()
+        print(bool(mimetypes.guess_type("a.css")[0]))
+        open("/www/new.txt", "w").write("made")  # a new file in a device folder
+        print(open(os.path.join({str(tmp_path)!r}, "www", "new.txt")).read())
         """, tmp_path)
-    assert proc.stdout.split() == ["plain", "inside"], proc.stderr
+    assert proc.stdout.split() == ["plain", "inside", "inside", "True", "made"], proc.stderr
 
 
-def test_original_style_app_starts_and_serves(serve, tmp_path):
+def test_uos_working_directory_is_the_devices(tmp_path):
+    (tmp_path / "fs" / "www").mkdir(parents=True)
+    (tmp_path / "fs" / "www" / "a.txt").write_text("A")
+    proc = _run("""
+        import os
+        os.environ["VIPERHTTP_VFS_ROOT"] = "fs"  # relative: resolved once, chdir cannot move it
+        import uos
+        print(uos.getcwd(), uos.listdir())
+        uos.chdir("/www")
+        print(uos.getcwd(), uos.listdir(), uos.stat("a.txt")[6], open("a.txt").read())
+        uos.chdir("..")
+        print(uos.getcwd(), uos.listdir("www"))
+        """, tmp_path)
+    assert proc.stdout.split() == ["/", "['www']", "/www", "['a.txt']", "1", "A", "/", "['a.txt']"], \
+        proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("patch_open", ["", "1"])
+def test_original_style_app_starts_and_serves(serve, tmp_path, patch_open):
+    """With `patch_open()` too: the framework's own files (templates, VFS sessions, OTA) are not
+    mapped a second time."""
     root = _device_fs(tmp_path)
     (root / "www" / "hello.html").write_text("<p>Hello {{ name }} {{ id }}</p>")
-    server = serve("apps/original_style_app.py", cwd=root, env={"VIPERHTTP_VFS_ROOT": str(root)})
+    server = serve("apps/original_style_app.py", cwd=root,
+                   env={"VIPERHTTP_VFS_ROOT": str(root), "PATCH_OPEN": patch_open})
+    if patch_open:
+        assert server.client.get("/raw").text == "<p>Hello {{ name }} {{ id }}</p>"
     page = server.client.get("/")
     assert page.status_code == 200 and page.text.startswith("<p>Hello device "), page.text
     assert server.client.get("/static/app.js").text == "console.log(1)"

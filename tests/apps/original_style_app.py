@@ -3,6 +3,7 @@ imports first, a WLAN loop, sessions + auth, templates from `/www`, OTA, a stati
 `app.run(...)` at the end with device keywords. (WebSocket and the docs UI join once they
 exist.) Served with VIPERHTTP_VFS_ROOT pointing at a directory with www/hello.html."""
 import gc
+import os
 import sys
 import time
 
@@ -21,9 +22,15 @@ wlan.connect("ssid", "password")
 while not wlan.isconnected():
     time.sleep_ms(100)
 
+if os.environ.get("PATCH_OPEN"):  # absolute device paths in open() too; sessions on the VFS
+    import viperhttp.compat
+
+    viperhttp.compat.patch_open()
+
 app = viperhttp.ViperHTTP(title="device app")
 app.add_middleware(sessions.SessionMiddleware, secret_key="device-secret",
-                   store=sessions.MemorySessionStore())
+                   store=sessions.VFSSessionStore() if os.environ.get("PATCH_OPEN")
+                   else sessions.MemorySessionStore())
 app.add_middleware(auth.AuthMiddleware, backends=[auth.SessionAuth()])
 app.mount("/static", "/www")
 
@@ -43,6 +50,12 @@ def login(request: Request):
 @app.get("/me", deps={"user": Depends(auth.get_current_user)})
 def me(user):
     return {"sub": user["sub"], "free": gc.mem_free() > 0}
+
+
+@app.get("/raw")
+def raw():
+    with open("/www/hello.html") as f:  # a device path: needs patch_open()
+        return f.read()
 
 
 @app.get("/fail")

@@ -108,8 +108,8 @@ _real_open = builtins.open
 
 def _mapped_open(file: Any, *args: Any, **kw: Any) -> Any:
     if isinstance(file, str) and file.startswith("/"):
-        from viperhttp.files import resolve_path
-        file = resolve_path(file)
+        from viperhttp.files import open_path
+        file = open_path(file)
     return _real_open(file, *args, **kw)
 
 

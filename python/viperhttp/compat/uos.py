@@ -7,10 +7,23 @@ and stays a host path when it is off.
 from __future__ import annotations
 
 import os as _os
+import posixpath
 from collections import namedtuple
 from typing import Any, Iterator, List, Tuple
 
-from viperhttp.files import resolve_path as _map
+from viperhttp.files import resolve_path as _resolve
+from viperhttp.files import vfs_base
+
+#: the device's working directory while `vfs_root` is set (a device path; `chdir` moves it, and
+#: the process's own working directory with it, so relative `open()` calls follow)
+_CWD = ["/"]
+
+
+def _map(path: str) -> str:
+    """A device path as a host path: relative ones from the device's working directory."""
+    if vfs_base() is not None and not path.startswith("/"):
+        path = posixpath.join(_CWD[0], path)
+    return _resolve(path)
 
 __all__ = ["stat", "listdir", "ilistdir", "mkdir", "remove", "rename", "rmdir", "urandom",
            "getcwd", "chdir", "uname", "statvfs", "mount", "umount", "dupterm", "sep", "sync"]
@@ -62,11 +75,17 @@ def urandom(n: int) -> bytes:
 
 
 def getcwd() -> str:
-    return _os.getcwd()
+    """The device's working directory (`/` at start) while `vfs_root` is set, else the host's."""
+    return _CWD[0] if vfs_base() is not None else _os.getcwd()
 
 
 def chdir(path: str) -> None:
-    _os.chdir(_map(path))
+    if vfs_base() is None:
+        _os.chdir(path)
+        return
+    target = posixpath.normpath(posixpath.join(_CWD[0], path))
+    _os.chdir(_resolve(target))  # refused (ValueError) when it would leave the root
+    _CWD[0] = target
 
 
 def uname() -> Any:
