@@ -335,6 +335,18 @@ def test_original_style_app_starts_and_serves(serve, tmp_path, patch_open):
     assert server.stop() == 0
 
 
+@pytest.mark.parametrize("pattern", ["module-task", "run-in-main"])
+def test_micropython_start_patterns(serve, pattern):
+    server = serve("apps/uasyncio_patterns_app.py", env={"PATTERN": pattern})
+    first = server.client.get("/beats").json()["n"]
+    deadline = time.monotonic() + 5
+    while server.client.get("/beats").json()["n"] <= first and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.client.get("/beats").json()["n"] > first  # the task runs while serving
+    if pattern == "run-in-main":
+        assert "run() inside a running event loop" in server.logs()
+
+
 @pytest.mark.parametrize("uvloop_off, late", [("1", ""), ("", ""), ("", "1"), ("1", "1")])
 def test_plain_asyncio_run_forever_after_run_returns(serve, uvloop_off, late):
     server = serve("apps/plain_asyncio_app.py",

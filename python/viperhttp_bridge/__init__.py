@@ -131,6 +131,9 @@ def _run_startup(app: Any, loop: asyncio.AbstractEventLoop,
     if not hooks:
         return None
     task = loop.create_task(_call_hooks(hooks))
+    if loop.is_running():  # started from a coroutine on this loop: it cannot be waited for here
+        task.add_done_callback(_log_late_startup_failure)
+        return task
     done, _pending = loop.run_until_complete(asyncio.wait({task}, timeout=timeout_s))
     if not done:
         log.warning("startup handlers still running after %ss; serving starts", timeout_s)
@@ -206,6 +209,14 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         kw.update({k: v for k, v in CLI_OVERRIDES.items() if k not in ("host", "port")})
     if isinstance(port, bool) or not isinstance(port, int) or not (0 <= port <= 65535):
         raise ValueError("invalid port")
+    in_coroutine = False
+    if block and "asyncio" in sys.modules:  # no loop can run before asyncio was imported
+        running = sys.modules["asyncio"]._get_running_loop()
+        if running is not None:
+            # Called from a coroutine (`uasyncio.run(main())` with `app.run()` inside): the
+            # original's run() returned at once, serving beside the caller, and blocking here
+            # would need the very loop this coroutine runs on (docs/guide/device-apps.md).
+            loop, block, in_coroutine = running, False, True
     knobs, runtime_kw, _other = split_run_kwargs(kw)
     if os.environ.get("VIPERHTTP_WORKER"):
         # One of several worker processes (viperhttp.supervisor): share the port.
@@ -232,6 +243,8 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         # The native rate limiter uses the store too (docs/guide/deployment.md "Shared state with Redis").
         runtime_kw["shared_store"] = os.environ["VIPERHTTP_SHARED_STORE"]
     _ensure_logging()
+    if in_coroutine:
+        log.info("run() inside a running event loop: serving on it and returning, as start() does")
     if any(key.startswith("ota") for key in _other):  # OTA routes/slots (docs/internals/ota.md)
         from viperhttp_ota.routes import install_from_run
         install_from_run(app, _other, host)

@@ -12,8 +12,8 @@ import asyncio as _asyncio
 import threading as _threading
 from typing import Any, Awaitable, Optional
 
-__all__ = [name for name in dir(_asyncio) if not name.startswith("_")] + [
-    "sleep_ms", "wait_for_ms", "ThreadSafeFlag", "get_event_loop", "new_event_loop"]
+__all__ = sorted({name for name in dir(_asyncio) if not name.startswith("_")} | {
+    "sleep_ms", "wait_for_ms", "ThreadSafeFlag", "get_event_loop", "new_event_loop", "create_task"})
 
 
 def __getattr__(name: str) -> Any:
@@ -110,6 +110,16 @@ def get_event_loop(*_args: Any) -> _DeviceLoop:
             loop = _asyncio.new_event_loop()
             _asyncio.set_event_loop(loop)
     return _DeviceLoop(loop)
+
+
+def create_task(coro: Any, **kw: Any) -> "_asyncio.Task[Any]":
+    """`asyncio.create_task`, and also before any loop runs (MicroPython queues the task until
+    the scheduler starts): then on the loop `get_event_loop()` gives, which the server runs."""
+    try:
+        _asyncio.get_running_loop()
+    except RuntimeError:
+        return get_event_loop()._loop.create_task(coro, **kw)
+    return _asyncio.create_task(coro, **kw)
 
 
 def new_event_loop() -> _DeviceLoop:
