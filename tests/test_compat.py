@@ -125,6 +125,21 @@ def test_uos_shapes_and_no_ops(tmp_path, monkeypatch):
     assert uos.sep == "/"
 
 
+def test_utime_tuples_and_seconds_are_the_devices():
+    import time as t
+
+    import utime
+    now = utime.time()
+    assert type(now) is int and abs(now - t.time()) < 2
+    y, mo, d, h, mi, sec, wd, yd = utime.localtime()  # the device's 8 fields
+    assert utime.mktime(utime.localtime(now)) == now  # round trip through the 8-tuple
+    assert utime.gmtime(0) == (1970, 1, 1, 0, 0, 0, 3, 1)
+    assert utime.mktime((2024, 1, 1, 0, 0, 0, 0, 1)) == int(t.mktime((2024, 1, 1, 0, 0, 0, 0, 0, -1)))
+    assert type(t.localtime()) is t.struct_time  # the standard module's own stay CPython's
+    with pytest.raises(TypeError):
+        utime.mktime((2024, 1, 1))
+
+
 def test_ticks_wrap_like_the_device():
     import time as t
 

@@ -43,10 +43,33 @@ def sleep_us(us: int) -> None:
     _time.sleep(us / 1_000_000)
 
 
+def _device_tuple(t: _time.struct_time) -> Tuple[int, ...]:
+    return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, t.tm_wday, t.tm_yday)
+
+
 def localtime(secs: Any = None) -> Tuple[int, ...]:
     """Device 8-tuple: (year, month, mday, hour, minute, second, weekday, yearday)."""
-    t = _time.localtime(secs)
-    return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, t.tm_wday, t.tm_yday)
+    return _device_tuple(_time.localtime(None if secs is None else int(secs)))
+
+
+def gmtime(secs: Any = None) -> Tuple[int, ...]:
+    """`localtime`'s 8-tuple in UTC (the device has no time zone: both are the same there)."""
+    return _device_tuple(_time.gmtime(None if secs is None else int(secs)))
+
+
+def mktime(t: Any) -> int:
+    """Seconds for a device 8-tuple (or a 9-field one), read as local time; weekday and
+    yearday are ignored, as on the device."""
+    fields = tuple(t)
+    if len(fields) not in (8, 9):
+        raise TypeError("mktime needs an 8-tuple")
+    return int(_time.mktime(tuple(int(v) for v in fields[:6]) + (0, 0, -1)))
+
+
+def time() -> int:
+    """Whole seconds since the epoch (1970 here), an int as on the device; `time_ns()` and the
+    standard `time.time()` keep the fractions."""
+    return int(_time.time())
 
 
 ADDED = ("ticks_ms", "ticks_us", "ticks_cpu", "ticks_add", "ticks_diff", "sleep_ms", "sleep_us")
@@ -60,7 +83,7 @@ def install() -> None:
 
 
 def __getattr__(name: str) -> Any:
-    # Everything else (`time`, `sleep`, `gmtime`, `mktime`, ...) is the standard module's.
+    # Everything else (`sleep`, `time_ns`, ...) is the standard module's.
     try:
         return getattr(_time, name)
     except AttributeError:
