@@ -377,7 +377,9 @@ def test_machine_reset_restarts_the_process(serve, tmp_path):
     root = _device_fs(tmp_path)
     server = serve("apps/device_app.py", cwd=root, env={"VIPERHTTP_VFS_ROOT": str(root)})
     first = server.client.get("/boot").json()
-    assert server.client.get("/reset").json() == {"resetting": True}
+    assert first["cause"] == 1  # PWRON_RESET
+    r = server.client.get("/reset")
+    assert r.status_code == 503  # reset() did not return: the request ends with the process
     deadline = time.monotonic() + 20
     again = first
     while time.monotonic() < deadline:
@@ -390,6 +392,7 @@ def test_machine_reset_restarts_the_process(serve, tmp_path):
         time.sleep(0.1)
     assert again["boot"] != first["boot"], server.logs()
     assert again["pid"] == first["pid"]  # re-executed in place, like the OTA restart
+    assert again["cause"] == 5  # SOFT_RESET
 
 
 def test_esp_and_micropython_helpers(capsys):

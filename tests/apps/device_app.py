@@ -68,12 +68,16 @@ BOOT = time.time()
 
 @app.get("/boot")
 def boot():
-    return {"boot": BOOT, "pid": os.getpid()}
+    return {"boot": BOOT, "pid": os.getpid(), "cause": machine.reset_cause()}
+
+
+AFTER_RESET = []
 
 
 @app.get("/reset")
 def reset():
-    machine.reset()  # answer first; then a graceful stop and the same command line again
+    machine.reset()  # never returns, as on the device: stop, then the same command line again
+    AFTER_RESET.append(1)  # not reached
     return {"resetting": True}
 
 

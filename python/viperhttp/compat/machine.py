@@ -1,7 +1,7 @@
 """`machine` on a computer: process control plus simulated peripherals (docs/guide/device-apps.md).
 
-`reset()` / `soft_reset()` are a graceful stop and a re-exec of the same command line, as an
-OTA restart. Peripherals are plain objects whose values tests can set (`Pin(4).value(1)`,
+`reset()` / `soft_reset()` are a stop and a re-exec of the same command line, as an OTA
+restart; while serving they raise `MachineReset` so that, as on the device, they never return. Peripherals are plain objects whose values tests can set (`Pin(4).value(1)`,
 `ADC(0).set(1234)`); they read 0 by default and warn once that no hardware is behind them.
 """
 from __future__ import annotations
@@ -18,6 +18,18 @@ log = _logging.getLogger("viperhttp.compat")
 #: reported by `freq()`; the ESP32's default CPU clock
 FREQ_HZ = 240_000_000
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
+#: set by `reset()` for the process it starts again (the environment survives `execv`)
+_CAUSE_ENV = "VIPERHTTP_RESET_CAUSE"
+
+
+def _boot_cause() -> int:
+    import os as _os
+
+    cause = _os.environ.pop(_CAUSE_ENV, "")  # read once: a later plain restart is a power-on
+    return int(cause) if cause.isdigit() else PWRON_RESET
+
+
+_BOOT_CAUSE = _boot_cause()
 IDLE, SLEEP, DEEPSLEEP = 0, 1, 2
 _warned = [False]
 
@@ -47,21 +59,38 @@ def freq(*_args: int) -> int:
     return FREQ_HZ
 
 
+class MachineReset(SystemExit):
+    """Raised by `reset()` while the server runs: as on the device, `reset()` never returns, so
+    the code after it does not run. The bridge treats it as `sys.exit()` in app code: requests
+    still waiting get 503, the server stops (shutdown hooks run), then the process executes its
+    command line again (docs/guide/device-apps.md)."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def __repr__(self) -> str:
+        return "MachineReset()"
+
+
 def reset() -> None:
-    """Graceful stop, then the process re-executes with the same argv."""
+    """Stop, then the process re-executes with the same argv; never returns while serving."""
+    import os as _os
+
     import viperhttp_ota
     from viperhttp_bridge import Bridge
+    _os.environ[_CAUSE_ENV] = str(SOFT_RESET)  # what `reset_cause()` says after the restart
     if Bridge.current is not None:
         viperhttp_ota._schedule_restart()
-    else:
-        viperhttp_ota._reexec()
+        raise MachineReset()
+    viperhttp_ota._reexec()
 
 
 soft_reset = reset
 
 
 def reset_cause() -> int:
-    return PWRON_RESET
+    """`SOFT_RESET` in a process that `reset()` started again, else `PWRON_RESET`."""
+    return _BOOT_CAUSE
 
 
 def idle() -> None:
