@@ -217,6 +217,10 @@ def test_machine_and_network():
     assert machine.Pin(4).value() == 1  # settable from tests, shared per pin id
     pin.off()
     assert pin() == 0
+    button = machine.Pin(0, machine.Pin.IN, machine.Pin.PULL_UP)
+    assert button.value() == 1  # an idle pulled-up input reads high
+    button.value(0)  # a test "presses" it
+    assert machine.Pin(0, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
     adc = machine.ADC(machine.Pin(34))
     assert adc.read() == 0
     adc.set(2048)

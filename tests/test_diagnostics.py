@@ -91,7 +91,8 @@ def test_log_level_names_and_errors():
     assert viperhttp.set_log_level("WARNING") == {"value": viperhttp.LOG_WARN, "name": "warn"}
     assert viperhttp.get_log_level()["value"] == 2
     assert viperhttp.set_log_level(viperhttp.LOG_TRACE)["name"] == "trace"
-    for bad in (6, -1, "loud", 1.5):
+    assert viperhttp.set_log_level(" 2")["name"] == "warn"  # digits, as a query parameter gives them
+    for bad in (6, -1, "loud", 1.5, "6", "-1"):
         with pytest.raises(ValueError, match="log level out of range"):
             viperhttp.set_log_level(bad)
     viperhttp.reset()

@@ -25,7 +25,11 @@ _current = [LOG_INFO]
 
 
 def set_log_level(level: Union[int, str]) -> Dict[str, object]:
-    """`set_log_level(int | name)`; unknown or out of range → `ValueError("log level out of range")`."""
+    """`set_log_level(int | name | digits)`; unknown or out of range → `ValueError("log level out
+    of range")`. A digit string (`"2"`, what a query parameter gives) is its number, as the
+    original's C code took it."""
+    if isinstance(level, str) and level.strip().isdigit():
+        level = int(level.strip())
     if isinstance(level, str):
         value = _NAMES.get(level.strip().lower())
     elif isinstance(level, int) and not isinstance(level, bool):

@@ -124,6 +124,8 @@ class Pin:
         self.id = pin_id
         if value is not None:
             Pin._levels[pin_id] = 1 if value else 0
+        elif pull == Pin.PULL_UP and pin_id not in Pin._levels:
+            Pin._levels[pin_id] = 1  # an idle pulled-up input reads high (a button not pressed)
 
     def value(self, v: Optional[int] = None) -> Optional[int]:
         if v is None:
@@ -139,8 +141,10 @@ class Pin:
     def off(self) -> None:
         self.value(0)
 
-    def init(self, *_args: Any, **_kw: Any) -> None:
-        """Mode changes have no effect on a simulated pin."""
+    def init(self, mode: int = -1, pull: int = -1, *_args: Any, **_kw: Any) -> None:
+        """Mode changes have no effect on a simulated pin; a pull-up makes an unset pin read 1."""
+        if pull == Pin.PULL_UP and self.id not in Pin._levels:
+            Pin._levels[self.id] = 1
 
     def irq(self, *_args: Any, **_kw: Any) -> None:
         """No edges happen on a simulated pin."""
