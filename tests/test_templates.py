@@ -11,6 +11,7 @@ import gzip
 import itertools
 import json
 import os
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -436,6 +437,10 @@ def test_loop_limit_counts_all_loops(server, tdir):
 def test_other_error_texts(server, tdir):
     r = render(server, tdir / "nope.html")
     assert r.status_code == 500 and r.text == "template not found"
+    deadline = time.monotonic() + 5  # a failed TemplateResponse is logged, as every 500
+    while "template_error template not found" not in server.logs() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "template_error template not found" in server.logs()
     write(tdir / "inc.html", "{% include 'gone.html' %}")
     assert render(server, tdir / "inc.html").text == "template include error: template not found"
     write(tdir / "badinc.html", "{% include 'broken.html' %}")

@@ -63,6 +63,14 @@ def _failed(exc: BaseException) -> str:
     return loader.error_text(exc)
 
 
+def _failed_response(exc: BaseException) -> str:
+    """The 500 body of a `TemplateResponse` that failed, logged as every other 500 is (the
+    text, no traceback: the cause is in the template, not in Python code)."""
+    text = _failed(exc)
+    log.error("template_error %s", text)
+    return text
+
+
 def render_template(path: Any, context: Any = None, strict: bool = True, *, tpl_ctx: Any = None) -> str:
     """Renders the template at `path` (a VFS path) to a str.
 
@@ -143,13 +151,13 @@ class TemplateResponse(Response):
         try:
             template, state = _prepare(path, strict)
         except Exception as exc:
-            Response.__init__(self, 500, _failed(exc), None, TEXT_PLAIN)
+            Response.__init__(self, 500, _failed_response(exc), None, TEXT_PLAIN)
             return
         if not stream:
             try:
                 body = _render(template, context, state)
             except Exception as exc:
-                Response.__init__(self, 500, _failed(exc), None, TEXT_PLAIN)
+                Response.__init__(self, 500, _failed_response(exc), None, TEXT_PLAIN)
                 return
             CACHE.count("renders")
             Response.__init__(self, status_code, body, headers, content_type)
@@ -181,7 +189,7 @@ class TemplateResponse(Response):
         try:
             first, done = _pull(chunks, state)
         except Exception as exc:
-            Response.__init__(self, 500, _failed(exc), None, TEXT_PLAIN)
+            Response.__init__(self, 500, _failed_response(exc), None, TEXT_PLAIN)
             return
         body: Iterator[bytes] = _stream(first, None if done else chunks, state)
         if gzip:
