@@ -423,6 +423,33 @@ def test_exception_handler_for_request_validation_error(server):
     assert get(server, "/custom-422/query?n=x").json()["body"] is None  # the route reads no body
 
 
+def test_parameter_models_group_one_sources_parameters(server):
+    """FastAPI's `Annotated[Model, Query()]` (and Header, Cookie, Form): each field is a
+    parameter of that source, the handler gets the model, errors name the field."""
+    c = server.client
+    r = c.get("/models/query?limit=5&tags=a&tags=b&strict=s")
+    assert r.json() == {"fp": {"limit": 5, "offset": 0, "order_by": "created_at", "tags": ["a", "b"]},
+                        "strict": "s"}
+    assert c.get("/models/query").json()["fp"]["limit"] == 100
+    assert detail(c.get("/models/query?limit=500&order_by=x")) == [
+        (("query", "limit"), "less_than_equal"), (("query", "order_by"), "literal_error")]
+    assert c.get("/models/strict?q=1").json() == {"q": "1"}
+    assert detail(c.get("/models/strict?q=1&other=2")) == [(("query", "other"), "extra_forbidden")]
+    r = c.get("/models/headers", headers=[("X-Token", "t"), ("X-Trace", "a"), ("x-trace", "b")])
+    assert r.json() == {"x_token": "t", "x_trace": ["a", "b"]}  # x_token is the x-token header
+    assert detail(c.get("/models/headers")) == [(("header", "x_token"), "missing")]
+    r = c.get("/models/cookies", headers={"Cookie": "session_id=s1"})
+    assert r.json() == {"session_id": "s1", "theme": "light"}
+    r = c.post("/models/form", data={"username": "ada", "password": "secret"})
+    assert r.json() == {"username": "ada", "password": "secret"}
+    assert detail(c.post("/models/form", data={"username": "ada", "password": "x"})) == [
+        (("form", "password"), "string_too_short")]
+    ops = c.get("/openapi.json").json()["paths"]
+    assert [(p["name"], p["in"]) for p in ops["/models/query"]["get"]["parameters"]] == [
+        ("strict", "query"), ("limit", "query"), ("offset", "query"), ("order_by", "query"), ("tags", "query")]
+    assert [p["name"] for p in ops["/models/headers"]["get"]["parameters"]] == ["x-token", "x-trace"]
+
+
 def test_fastapi_style_dependencies_see_the_handlers_exception(server):
     """FastAPI's teardown for dependencies declared the FastAPI way: the commit/rollback pattern
     rolls back a failed request, a dependency may turn an exception into an HTTPException, one

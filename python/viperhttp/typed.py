@@ -28,6 +28,7 @@ from . import _native
 from .exceptions import HTTPException, RequestValidationError
 from .forms import UploadFile
 from .request import MAX_QUERY_PAIRS, first_header
+from .typed_groups import ModelGroup
 from .params import Body
 from .signature import (Annotated, TypedParam, expand_depends, is_upload, signature_deps, typed_params,
                         unwrap_optional)
@@ -111,6 +112,11 @@ def _is_model(tp: Any) -> bool:
     if tp is dict or typing.get_origin(tp) is dict:
         return True
     return isinstance(tp, type) and (issubclass(tp, pydantic.BaseModel) or dataclasses.is_dataclass(tp))
+
+
+def _is_group_model(tp: Any) -> bool:
+    tp = unwrap_optional(tp)
+    return isinstance(tp, type) and issubclass(tp, pydantic.BaseModel)
 
 
 def _field(hint: Any, marker: Any, default: Any, name: str, source: str) -> Tuple[Any, Any]:
@@ -254,7 +260,8 @@ class TypedPlan:
         for src in self.sources:
             if src.fast is not None and src.fill_fast(request, kwargs):
                 continue
-            data = self._gather(src, request)
+            group = src if type(src) is ModelGroup else None
+            data = self._gather(src, request) if group is None else group.gather(self._values(src.source, request))
             try:
                 obj = src.validate(data)
             except ValidationError as exc:
@@ -264,6 +271,9 @@ class TypedPlan:
                         if len(err["loc"]) > 1 and err["loc"][1] in request.path_params:
                             err["loc"][0] = "path"
                 errors.extend(found)
+                continue
+            if group is not None:
+                kwargs[group.name] = obj
                 continue
             values = obj.__dict__
             for name, field in src.fields:
@@ -292,18 +302,21 @@ class TypedPlan:
             return dict(_form(request))
         return None
 
+    @staticmethod
+    def _values(kind: str, request: Any) -> Any:
+        if kind == "path":
+            return request.path_params
+        if kind == "query":
+            return request.query_params
+        if kind == "header":
+            return request.headers
+        if kind == "cookie":
+            return request.cookies
+        return _form(request)
+
     def _gather(self, src: _Source, request: Any) -> Dict[str, Any]:
         kind = src.source
-        if kind == "path":
-            values: Any = request.path_params
-        elif kind == "query":
-            values = request.query_params
-        elif kind == "header":
-            values = request.headers
-        elif kind == "cookie":
-            values = request.cookies
-        else:
-            values = _form(request)
+        values = self._values(kind, request)
         data: Dict[str, Any] = {}
         for alias, many in src.pairs:
             if many:
@@ -450,6 +463,7 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
     plan.where = where
     by_source: Dict[str, List[Tuple[str, Any, Any]]] = {s: [] for s in _SOURCES}
     bodies: List[Tuple[str, Any, Any]] = []
+    groups: List[ModelGroup] = []
     embed = False
     for param, hint, marker, dep in entries:
         name = param.name
@@ -479,6 +493,13 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
             plan.files.append((name, alias, required, many, None if required else default, inner is bytes))
             plan.names.append(name)
             continue
+        if source in ("query", "header", "cookie", "form") and marker is not None and _is_group_model(hint):
+            # FastAPI's parameter models: the model's fields are the parameters
+            options = getattr(marker, "options", {}) or {}
+            groups.append(ModelGroup(source, name, unwrap_optional(hint),
+                                     options.get("convert_underscores", True)))
+            plan.names.append(name)
+            continue
         if source == "body":
             if isinstance(getattr(marker, "marker", marker), Body) and marker.options.get("embed"):
                 embed = True
@@ -496,6 +517,7 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
             except _SCHEMA_ERRORS as exc:
                 raise TypeError(f"unsupported parameter type ({where}, parameter "
                                 f"{_culprit(by_source[source])!r}): {exc}") from None
+    plan.sources.extend(groups)  # type: ignore[arg-type]  # a ModelGroup plays a _Source
     if bodies:
         _compile_body(plan, bodies, embed or len(bodies) > 1, where)
     plan.native = _native_plan(plan)

@@ -103,7 +103,8 @@ def _param_schemas(src: Any, components: _Components) -> Dict[str, Tuple[Dict[st
     """alias → (schema, required) for one parameter-source model of a typed plan."""
     schema = components.take(src.model.model_json_schema(ref_template=REF))
     required = set(schema.get("required", ()))
-    return {alias: (prop, alias in required) for alias, prop in schema.get("properties", {}).items()}
+    wire = {key: name for name, key, _ in getattr(src, "keys", ())}  # a parameter model's header names
+    return {wire.get(alias, alias): (prop, alias in required) for alias, prop in schema.get("properties", {}).items()}
 
 
 def _parameter(name: str, where: str, schema: Dict[str, Any], required: bool) -> Dict[str, Any]:
@@ -139,8 +140,8 @@ def _operation(plan: Any, path: str, components: _Components) -> Dict[str, Any]:
     typed = plan.typed
     typed_by_source: Dict[str, Dict[str, Tuple[Dict[str, Any], bool]]] = {}
     if typed is not None:
-        for src in typed.sources:
-            typed_by_source[src.source] = _param_schemas(src, components)
+        for src in typed.sources:  # a parameter model (typed_groups) adds to its source's
+            typed_by_source.setdefault(src.source, {}).update(_param_schemas(src, components))
     typed_path = typed_by_source.get("path", {})
     for name, kind in _PLACEHOLDER.findall(plan.path):
         schema = typed_path.get(name, (_TYPE_SCHEMAS.get(kind, {"type": "string"}), True))[0]

@@ -99,6 +99,59 @@ def cookies(session_id: Annotated[str, Cookie(min_length=4)], theme: str = Cooki
     return {"session_id": session_id, "theme": theme}
 
 
+# FastAPI's parameter models: a model's fields as the parameters of one source
+class FilterParams(BaseModel):
+    limit: int = Field(100, gt=0, le=100)
+    offset: int = Field(0, ge=0)
+    order_by: Literal["created_at", "updated_at"] = "created_at"
+    tags: List[str] = []
+
+
+class StrictParams(BaseModel):
+    model_config = {"extra": "forbid"}
+    q: str
+
+
+class TokenHeaders(BaseModel):
+    x_token: str
+    x_trace: List[str] = []
+
+
+class SessionCookies(BaseModel):
+    session_id: str
+    theme: str = "light"
+
+
+class LoginModel(BaseModel):
+    username: str
+    password: str = Field(min_length=3)
+
+
+@app.get("/models/query")
+def models_query(fp: Annotated[FilterParams, Query()], strict: Optional[str] = None):
+    return {"fp": fp, "strict": strict}
+
+
+@app.get("/models/strict")
+def models_strict(p: Annotated[StrictParams, Query()]):
+    return p
+
+
+@app.get("/models/headers")
+def models_headers(h: Annotated[TokenHeaders, Header()]):
+    return h
+
+
+@app.get("/models/cookies")
+def models_cookies(c: Annotated[SessionCookies, Cookie()]):
+    return c
+
+
+@app.post("/models/form")
+def models_form(data: Annotated[LoginModel, Form()]):
+    return data
+
+
 # --- bodies --------------------------------------------------------------------------------
 
 @app.post("/items", status_code=201)
