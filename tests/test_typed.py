@@ -450,6 +450,31 @@ def test_parameter_models_group_one_sources_parameters(server):
     assert [p["name"] for p in ops["/models/headers"]["get"]["parameters"]] == ["x-token", "x-trace"]
 
 
+def test_reverse_routing_and_url_parts(server):
+    r = server.client.get("/links/7")
+    host = f"127.0.0.1:{server.port}"
+    assert r.json() == {"self": f"http://{host}/links/7", "file": "/links-file/a%20b/c.txt",
+                        "base": f"http://{host}/", "decoded": "/links/7"}
+    import viperhttp
+
+    viperhttp.reset()
+    try:
+        app = viperhttp.ViperHTTP()
+
+        @app.get("/a/{x}")
+        def a(x: str):
+            return x
+
+        assert app.url_path_for("a", x="é/?") == "/a/%C3%A9%2F%3F"
+        for bad in ({}, {"x": 1, "y": 2}):
+            with pytest.raises(LookupError):
+                app.url_path_for("a", **bad)
+        with pytest.raises(LookupError):
+            app.url_path_for("nope")
+    finally:
+        viperhttp.reset()
+
+
 def test_fastapi_style_dependencies_see_the_handlers_exception(server):
     """FastAPI's teardown for dependencies declared the FastAPI way: the commit/rollback pattern
     rolls back a failed request, a dependency may turn an exception into an HTTPException, one

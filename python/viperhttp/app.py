@@ -8,6 +8,7 @@ are registration indices: `_routes_by_id[i]` is the `RoutePlan` of native route 
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _native
@@ -45,6 +46,9 @@ def clear_active_app() -> None:
 
 
 current_request = current_request_var.get
+
+#: a route path's `{name}` / `{name:kind}` placeholders
+_PLACEHOLDER = re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
 
 
 def set_current_request(request: Any) -> Any:
@@ -232,6 +236,29 @@ class ViperHTTP(RouteDecorators):
         self._require_active()
         for route in expand_router(router, prefix, tags, deps, dependencies, responses):  # all validated first
             self._record(route)
+
+    def url_path_for(self, name: str, **path_params: Any) -> str:
+        """Starlette's reverse routing: the path of the route called `name` (its `name=`, else
+        its handler's function name) with `path_params` put in its placeholders (percent-encoded;
+        a `{p:path}` keeps its slashes). No such route, or a placeholder without a value or a
+        value without a placeholder → `LookupError` (Starlette's `NoMatchFound` is one too)."""
+        from urllib.parse import quote
+
+        for plan in self._routes_by_id:
+            if plan is None:
+                continue
+            docs = plan.meta.get("docs") or {}
+            if docs.get("name", getattr(plan.handler, "__name__", None)) != name:
+                continue
+            placeholders = _PLACEHOLDER.findall(plan.path)
+            if {p for p, _ in placeholders} != set(path_params):
+                continue
+            path = plan.path
+            for param, kind in placeholders:
+                value = quote(str(path_params[param]), safe="/" if kind == "path" else "")
+                path = path.replace("{" + param + (":" + kind if kind else "") + "}", value, 1)
+            return path
+        raise LookupError(f"no route named {name!r} with parameters {sorted(path_params)}")
 
     def routes(self) -> List[Dict[str, Any]]:
         """Route metadata rows in registration order (docs/internals/framework.md#routing)."""

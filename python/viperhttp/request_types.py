@@ -71,7 +71,10 @@ class URL(str):
 
     @property
     def path(self) -> str:
-        return self._split().path
+        """Percent-decoded, as Starlette's `request.url.path` (the raw form is `request.path`)."""
+        from urllib.parse import unquote
+
+        return unquote(self._split().path)
 
     @property
     def query(self) -> str:

@@ -152,6 +152,19 @@ def models_form(data: Annotated[LoginModel, Form()]):
     return data
 
 
+@app.get("/links/{item_id:int}")
+def links(item_id: int, request: Request):
+    """Starlette's reverse routing and URL parts."""
+    return {"self": str(request.url_for("links", item_id=item_id)),
+            "file": app.url_path_for("named_file", p="a b/c.txt"),
+            "base": str(request.base_url), "decoded": request.url.path}
+
+
+@app.get("/links-file/{p:path}", name="named_file")
+def links_file(p: str):
+    return p
+
+
 # --- bodies --------------------------------------------------------------------------------
 
 @app.post("/items", status_code=201)
