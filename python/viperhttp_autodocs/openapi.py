@@ -83,6 +83,8 @@ class _Components:
 
     def __init__(self) -> None:
         self.schemas: Dict[str, Any] = {}
+        #: `viperhttp.security` objects the routes depend on, by scheme name
+        self.security: Dict[str, Any] = {}
 
     def take(self, schema: Dict[str, Any]) -> Dict[str, Any]:
         defs = schema.pop("$defs", None)
@@ -139,9 +141,15 @@ def _operation(plan: Any, path: str, components: _Components) -> Dict[str, Any]:
     params: List[Dict[str, Any]] = []
     typed = plan.typed
     typed_by_source: Dict[str, Dict[str, Tuple[Dict[str, Any], bool]]] = {}
-    if typed is not None:
-        for src in typed.sources:  # a parameter model (typed_groups) adds to its source's
-            typed_by_source.setdefault(src.source, {}).update(_param_schemas(src, components))
+    # The route's own typed parameters, then its dependencies' (FastAPI lists both); a
+    # parameter model (typed_groups) adds to its source's.
+    for plan_typed in [typed] + _dependency_plans(plan.deps):
+        if plan_typed is None:
+            continue
+        for src in plan_typed.sources:
+            found = _param_schemas(src, components)
+            known = typed_by_source.setdefault(src.source, {})
+            known.update({k: v for k, v in found.items() if k not in known})
     typed_path = typed_by_source.get("path", {})
     for name, kind in _PLACEHOLDER.findall(plan.path):
         schema = typed_path.get(name, (_TYPE_SCHEMAS.get(kind, {"type": "string"}), True))[0]
@@ -166,10 +174,48 @@ def _operation(plan: Any, path: str, components: _Components) -> Dict[str, Any]:
         deps += [key for key in typed.deps_spec if key not in deps]
     if deps:
         op["x-dependencies"] = deps
+    security = _security(plan.deps, components)
+    if security:
+        op["security"] = security
     extra = plan.options.get("openapi_extra")
     if extra:
         _merge(op, copy.deepcopy(extra))
     return op
+
+
+def _dependency_plans(nodes: Any) -> List[Any]:
+    """The typed plans of a dependency tree, in resolution order."""
+    out: List[Any] = []
+
+    def walk(node: Any) -> None:
+        for child in node.children:
+            walk(child)
+        if node.typed is not None:
+            out.append(node.typed)
+
+    for node in nodes or ():
+        walk(node)
+    return out
+
+
+def _security(nodes: Any, components: _Components) -> List[Dict[str, List[str]]]:
+    """`[{scheme name: []}]` for each `viperhttp.security` object in the dependency tree, each
+    recorded for `components.securitySchemes` (FastAPI's document)."""
+    out: List[Dict[str, List[str]]] = []
+
+    def walk(node: Any) -> None:
+        call = node.call
+        if callable(getattr(call, "openapi_scheme", None)) and hasattr(call, "scheme_name"):
+            components.security[call.scheme_name] = call.openapi_scheme()
+            entry = {call.scheme_name: []}
+            if entry not in out:
+                out.append(entry)
+        for child in node.children:
+            walk(child)
+
+    for node in nodes or ():
+        walk(node)
+    return out
 
 
 def _request_body(plan: Any, typed: Any, form: Any, components: _Components,
@@ -179,19 +225,20 @@ def _request_body(plan: Any, typed: Any, form: Any, components: _Components,
     if typed is not None and typed.body_mode:
         schema = components.model(typed.body_adapter, "validation")
         return {"required": typed.body_required, "content": {"application/json": {"schema": schema}}}
-    if typed is not None and (form or typed.files):
+    files = typed.files if typed is not None else ()
+    if form or files:
         props: Dict[str, Any] = {}
         required: List[str] = []
         for alias, (schema, req) in (form or {}).items():
             props[alias] = schema
             if req:
                 required.append(alias)
-        for _, alias, req, many, _, _ in typed.files:
+        for _, alias, req, many, _, _ in files:
             binary = {"type": "string", "contentMediaType": "application/octet-stream"}
             props[alias] = {"type": "array", "items": binary} if many else binary
             if req:
                 required.append(alias)
-        media = "multipart/form-data" if typed.files else "application/x-www-form-urlencoded"
+        media = "multipart/form-data" if files else "application/x-www-form-urlencoded"
         schema = {"type": "object", "properties": props}
         if required:
             schema["required"] = required
@@ -258,6 +305,13 @@ def _ws_entry(plan: Any) -> Dict[str, Any]:
             "protocols": list(plan.meta.get("protocols") or [])}
 
 
+def _components_out(components: _Components) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"schemas": dict(sorted(components.schemas.items()))}
+    if components.security:
+        out["securitySchemes"] = dict(sorted(components.security.items()))
+    return out
+
+
 def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0.0", description: str = "",
                      servers: Any = None, include_websocket: bool = True,
                      exclude: Tuple[str, ...] = ()) -> Dict[str, Any]:
@@ -284,7 +338,7 @@ def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0
     if description:
         info["description"] = description
     doc: Dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths,
-                           "components": {"schemas": dict(sorted(components.schemas.items()))},
+                           "components": _components_out(components),
                            "x-viperhttp": {"generator": "viperhttp_autodocs", "route_count": len(paths)}}
     valid_servers = []
     for server in servers or ():
