@@ -121,6 +121,7 @@ def test_no_access_lines_in_the_default_set_up_but_warnings_show(serve, static_d
     # the missing mount root is a runtime WARN, forwarded to viperhttp.static_files
     log = wait_for_log(srv, "WARNING viperhttp.static_files: static mount root missing")
     assert "/nonexistent/viperhttp-test-root" in log
+    assert "set vfs_root, --vfs-root or VIPERHTTP_VFS_ROOT" in log  # no vfs_root: say what maps it
     srv.stop()
     assert "viperhttp.access" not in srv.logs()
 

@@ -297,9 +297,9 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
             knobs.min_workers, knobs.min_workers, knobs.max_workers, knobs.queue_size, knobs.autoscale,
         )
     else:  # serve_started() serves directly; workers come with the loop, if one is needed
-        log.info("bridge_started without an event loop (workers min %d max %d queue %d autoscale %s "
-                 "start with the loop)", knobs.min_workers, knobs.max_workers, knobs.queue_size,
-                 knobs.autoscale)
+        log.info("bridge_started without an event loop: sync handlers run directly; the first "
+                 "async request starts the loop and its workers (min %d max %d queue %d autoscale %s)",
+                 knobs.min_workers, knobs.max_workers, knobs.queue_size, knobs.autoscale)
     bridge.shutdown_timeout_s = shutdown_timeout_s
     bridge.startup_task = startup_task  # a startup still running in the background, if any
     bridge.tls = bool(runtime_kw.get("https"))  # SIGHUP reloads the certificate while serving

@@ -238,7 +238,13 @@ impl StaticMounts {
                             None
                         }
                         Err(e) => {
-                            tracing::warn!(target: LOG_TARGET, prefix = %d.prefix, root = %p.display(), error = %e, "static mount root missing; requests under it get 404");
+                            // A device app's `/www` on a computer without the setting that maps it.
+                            let hint = if vfs_root.is_none() && d.vfs_mapped {
+                                " (a device path? set vfs_root, --vfs-root or VIPERHTTP_VFS_ROOT)"
+                            } else {
+                                ""
+                            };
+                            tracing::warn!(target: LOG_TARGET, prefix = %d.prefix, root = %p.display(), error = %e, "static mount root missing; requests under it get 404{hint}");
                             None
                         }
                     },
