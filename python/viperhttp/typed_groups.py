@@ -73,7 +73,7 @@ class ModelGroup:
 
     def _all(self, values: Any, wire: str) -> List[Any]:
         if self.source == "query":
-            return values.getlist(wire)
+            return list(values.getlist(wire))
         got = values.get(wire)
         if got is None:
             return []

@@ -63,7 +63,8 @@ def mktime(t: Any) -> int:
     fields = tuple(t)
     if len(fields) not in (8, 9):
         raise TypeError("mktime needs an 8-tuple")
-    return int(_time.mktime(tuple(int(v) for v in fields[:6]) + (0, 0, -1)))
+    year, month, mday, hour, minute, second = (int(v) for v in fields[:6])
+    return int(_time.mktime((year, month, mday, hour, minute, second, 0, 0, -1)))
 
 
 def time() -> int:
