@@ -202,6 +202,14 @@ def test_request_form_is_cached():
     assert r.form() == {"a": "1"} and r.form() is r.form()
 
 
+def test_form_getlist_and_multi_items():
+    """Starlette's FormData methods over the original's dict (a repeated name holds a list)."""
+    form = Request("POST", "/", headers={"Content-Type": URLENC}, body=b"a=1&b=2&a=3").form()
+    assert form["a"] == ["1", "3"] and form["b"] == "2"  # the original's dict, unchanged
+    assert form.getlist("a") == ["1", "3"] and form.getlist("b") == ["2"] and form.getlist("c") == []
+    assert form.multi_items() == [("a", "1"), ("a", "3"), ("b", "2")]
+
+
 # --- UploadFile ----------------------------------------------------------------------------
 
 

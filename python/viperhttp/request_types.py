@@ -2,7 +2,7 @@
 body, form and JSON value, the peer address and the URL with its parts."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, List, Optional, Tuple
 
 __all__ = ["Body", "FormData", "Address", "URL"]
 
@@ -17,9 +17,21 @@ class Body(bytes):
 
 
 class FormData(dict):  # type: ignore[type-arg]
-    """The parsed form: a dict (the original's), awaitable (`await request.form()`)."""
+    """The parsed form: a dict (the original's: a repeated name holds a list), awaitable
+    (`await request.form()`), with Starlette's `getlist` and `multi_items`."""
 
     __slots__ = ()
+
+    def getlist(self, key: str) -> List[Any]:
+        """Every value of field `key`, in the order sent (Starlette's)."""
+        value = dict.get(self, key)
+        if value is None:
+            return []
+        return list(value) if isinstance(value, list) else [value]
+
+    def multi_items(self) -> List[Tuple[str, Any]]:
+        """`(name, value)` for every value, repeated names once per value."""
+        return [(key, item) for key in self for item in self.getlist(key)]
 
     def __await__(self) -> Any:
         return self
