@@ -246,8 +246,14 @@ def test_uploadfile_file_is_a_sync_binary_file():
     buf = bytearray(3)
     f.seek(0)
     assert f.readinto(buf) == 3 and buf == b"lin"
-    f.close()
-    assert up.closed and f.closed
+    assert up.file is f  # one object per upload, as Starlette's
+    del f
+    import gc
+
+    gc.collect()  # a collected view does not close the upload (IOBase.__del__ would)
+    assert not up.closed and up.size == 12
+    up.file.close()
+    assert up.closed and up.file.closed
 
 
 def test_uploadfile_sync_twins_and_errors():

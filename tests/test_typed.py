@@ -466,6 +466,12 @@ def test_reverse_routing_and_url_parts(server):
             return x
 
         assert app.url_path_for("a", x="é/?") == "/a/%C3%A9%2F%3F"
+
+        @app.get("/files/{name}", name="get_file")
+        def get_file(name: str):
+            return name
+
+        assert app.url_path_for("get_file", name="n") == "/files/n"  # `name` is positional-only
         for bad in ({}, {"x": 1, "y": 2}):
             with pytest.raises(LookupError):
                 app.url_path_for("a", **bad)

@@ -237,7 +237,7 @@ class ViperHTTP(RouteDecorators):
         for route in expand_router(router, prefix, tags, deps, dependencies, responses):  # all validated first
             self._record(route)
 
-    def url_path_for(self, name: str, **path_params: Any) -> str:
+    def url_path_for(self, name: str, /, **path_params: Any) -> str:
         """Starlette's reverse routing: the path of the route called `name` (its `name=`, else
         its handler's function name) with `path_params` put in its placeholders (percent-encoded;
         a `{p:path}` keeps its slashes). No such route, or a placeholder without a value or a

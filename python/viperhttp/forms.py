@@ -294,7 +294,7 @@ class UploadFile:
     `b""`; writing or seeking after it raises `ValueError`.
     """
 
-    __slots__ = ("filename", "content_type", "closed", "_buf", "_pos")
+    __slots__ = ("filename", "content_type", "closed", "_buf", "_pos", "_file")
 
     def __init__(self, filename: Any = "", content_type: Any = "", data: Any = b"") -> None:
         self.filename = _as_text(filename)
@@ -302,6 +302,7 @@ class UploadFile:
         self.closed = False
         self._buf = bytearray(_as_bytes(data))
         self._pos = 0
+        self._file: Optional[UploadFileIO] = None
 
     @classmethod
     def from_multipart(cls, value: Any) -> Optional["UploadFile"]:
@@ -317,8 +318,11 @@ class UploadFile:
     @property
     def file(self) -> "UploadFileIO":
         """A synchronous binary file over the same bytes and position (Starlette's
-        `UploadFile.file`): for `shutil.copyfileobj(upload.file, out)`, PIL and the like."""
-        return UploadFileIO(self)
+        `UploadFile.file`): for `shutil.copyfileobj(upload.file, out)`, PIL and the like. One
+        object per upload, as Starlette's."""
+        if self._file is None:
+            self._file = UploadFileIO(self)
+        return self._file
 
     def _check_open(self) -> None:
         if self.closed:
@@ -399,6 +403,10 @@ class UploadFileIO(io.BufferedIOBase):
     def __init__(self, upload: UploadFile) -> None:
         super().__init__()
         self._upload = upload
+
+    def __del__(self) -> None:
+        """`IOBase.__del__` would close the upload when this view is collected: only an
+        explicit `close()` does."""
 
     def readable(self) -> bool:
         return True

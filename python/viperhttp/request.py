@@ -487,7 +487,7 @@ class Request:
         """Starlette's `request.base_url`: `scheme://host/`."""
         return URL(f"{self.scheme}://{self.headers.get('host') or 'localhost'}/")
 
-    def url_for(self, name: str, **path_params: Any) -> "URL":
+    def url_for(self, name: str, /, **path_params: Any) -> "URL":
         """Starlette's `request.url_for`: the absolute URL of the route called `name`
         (`ViperHTTP.url_path_for`)."""
         return URL(self.base_url.rstrip("/") + self.app.url_path_for(name, **path_params))

@@ -731,7 +731,10 @@ class Bridge:
         if self.exit_request is not None:
             return
         self.exit_request = exc
-        log.error("interpreter_exit %r: in-flight requests get 503, stopping", exc)
+        if getattr(exc, "planned", False):  # machine.reset(): meant, not a failure
+            log.info("interpreter_exit %r: in-flight requests get 503, stopping", exc)
+        else:
+            log.error("interpreter_exit %r: in-flight requests get 503, stopping", exc)
         _native._fail_in_flight()
         self.skip_drain = True
         self._set_stop()

@@ -65,6 +65,8 @@ class MachineReset(SystemExit):
     still waiting get 503, the server stops (shutdown hooks run), then the process executes its
     command line again (docs/guide/device-apps.md)."""
 
+    planned = True  # the bridge logs it as an intended stop, not an error
+
     def __init__(self) -> None:
         super().__init__(0)
 
