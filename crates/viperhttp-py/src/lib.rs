@@ -5,6 +5,7 @@ mod allocator;
 mod bridge;
 mod eager;
 mod errors;
+mod headers;
 mod json;
 mod knobs;
 mod logs;
@@ -76,6 +77,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(routes::route_match, m)?)?;
     m.add_function(wrap_pyfunction!(routes::routes_reset, m)?)?;
     m.add_function(wrap_pyfunction!(routes::percent_decode, m)?)?;
+    m.add_function(wrap_pyfunction!(headers::first_header, m)?)?;
     m.add_function(wrap_pyfunction!(routes::router_stats, m)?)?;
     // runtime log records into Python logging
     m.add_function(wrap_pyfunction!(logs::_log_drain, m)?)?;
