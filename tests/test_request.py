@@ -126,6 +126,8 @@ def test_headers_from_blob_case_insensitive_and_repeats():
     assert h.get(None) is None and h.get("Missing", "d") == "d"
     assert list(h) == ["host", "x-a", "cookie"]
     assert h.getlist("X-A") == ["one", "two"] and h.getlist("host") == ["h"] and h.getlist("no") == []
+    h["X-A"] = "set"  # a value the app sets replaces the received lines
+    assert h.getlist("x-a") == ["set"]
 
 
 def test_headers_blob_non_utf8_value():

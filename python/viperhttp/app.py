@@ -8,7 +8,6 @@ are registration indices: `_routes_by_id[i]` is the `RoutePlan` of native route 
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _native
@@ -17,7 +16,7 @@ from .exceptions import (HandlerEntry, handle_exception, handler_entry, http_exc
                          method_not_allowed, unrouted, HTTPException)
 from .middleware import _configure_native, _native_kind, _run_chain
 from .request import Request, State
-from .routing import (RouteDecorators, RouteDef, RoutePlan, call_route, current_request_var,
+from .routing import (PATH_PLACEHOLDER, RouteDecorators, RouteDef, RoutePlan, call_route, current_request_var,
                       dep_call_marker, expand_router, fill_query, merge_query)
 from .route_pipeline import handle_apart
 from .threadpool import SLOW_INLINE_SECONDS, _clock, configure as _configure_threadpool, warn_if_slow
@@ -46,9 +45,6 @@ def clear_active_app() -> None:
 
 
 current_request = current_request_var.get
-
-#: a route path's `{name}` / `{name:kind}` placeholders
-_PLACEHOLDER = re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
 
 
 def set_current_request(request: Any) -> Any:
@@ -250,14 +246,11 @@ class ViperHTTP(RouteDecorators):
             docs = plan.meta.get("docs") or {}
             if docs.get("name", getattr(plan.handler, "__name__", None)) != name:
                 continue
-            placeholders = _PLACEHOLDER.findall(plan.path)
-            if {p for p, _ in placeholders} != set(path_params):
+            if {p for p, _ in PATH_PLACEHOLDER.findall(plan.path)} != set(path_params):
                 continue
-            path = plan.path
-            for param, kind in placeholders:
-                value = quote(str(path_params[param]), safe="/" if kind == "path" else "")
-                path = path.replace("{" + param + (":" + kind if kind else "") + "}", value, 1)
-            return path
+            return PATH_PLACEHOLDER.sub(
+                lambda m: quote(str(path_params[m.group(1)]), safe="/" if m.group(2) == "path" else ""),
+                plan.path)
         raise LookupError(f"no route named {name!r} with parameters {sorted(path_params)}")
 
     def routes(self) -> List[Dict[str, Any]]:

@@ -112,7 +112,7 @@ def unrouted(handlers: Dict[Any, HandlerEntry], request: Any, allow: Optional[st
     (docs/internals/framework.md, "Exception handlers"). A handler for the `HTTPException` class
     does not: the original's apps register one and get the plain answers."""
     status = 404 if allow is None else 405
-    if handlers and status in handlers:
+    if status in handlers:
         if allow is None:
             return handle_exception(handlers, request, HTTPException(404, "Not Found"))
         return handle_exception(handlers, request,

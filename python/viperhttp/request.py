@@ -63,13 +63,22 @@ class Headers(dict):
         return isinstance(key, str) and dict.__contains__(self, key.lower())
 
     def __setitem__(self, key: str, value: str) -> None:
+        self._forget(key.lower())
         dict.__setitem__(self, key.lower(), value)
 
     def __delitem__(self, key: str) -> None:
+        self._forget(key.lower())
         dict.__delitem__(self, key.lower())
 
     def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
+        self._forget(key.lower())
         return dict.pop(self, key.lower(), *default)
+
+    def _forget(self, name: str) -> None:
+        """A value set or removed by the app replaces the received lines `getlist` kept."""
+        repeats = getattr(self, "_repeats", None)
+        if repeats is not None:
+            repeats.pop(name, None)
 
     def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         return dict.setdefault(self, key.lower(), default)

@@ -48,7 +48,9 @@ _DOC_KWARGS: Dict[str, Tuple[type, str]] = {
     "deprecated": (bool, "deprecated must be bool"),
     "include_in_schema": (bool, "include_in_schema must be bool"),
 }
-_PARAM_NAME = re.compile(r"\{([^{}:]+)(?::[^{}]*)?\}")
+#: a route path's `{name}` / `{name:kind}` placeholders (name, kind); the one reader of them
+#: on the Python side (registration, reverse routing, OpenAPI)
+PATH_PLACEHOLDER = re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
 def check_tags(tags: Any) -> List[str]:
     """`tags` is a str or a list/tuple of str; stored as a list."""
     if tags is None:
@@ -327,7 +329,7 @@ def _compile(route: RouteDef) -> _Compiled:
     where = route.where
     out = _Compiled()
     out.query = query = compile_query_spec(route.query, where) if route.query is not None else ()
-    path_names = set(_PARAM_NAME.findall(route.path))
+    path_names = {name for name, _ in PATH_PLACEHOLDER.findall(route.path)}
     skip = {e.name for e in query} | set(route.deps or ())
     out.typed = typed_plan(route.handler, path_names, skip, where, skip_first=route.method == "WS")
     out.deps_spec = route.deps
@@ -380,7 +382,7 @@ class RoutePlan:
         self.meta = _meta_row(route)
         accepts, self.var_kw = _accepted_kwargs(handler, skip_first=route.method == "WS")
         self.accepts = accepts | {e.name for e in self.query}
-        path_names = set(_PARAM_NAME.findall(route.path))
+        path_names = {name for name, _ in PATH_PLACEHOLDER.findall(route.path)}
         self.takes_query = self.var_kw or bool(self.accepts - path_names)
         # Every parameter that receives the request / the task object (docs/internals/framework.md; usually 0
         # or 1).

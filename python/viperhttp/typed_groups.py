@@ -9,20 +9,9 @@ as a parameter, as FastAPI does.
 """
 from __future__ import annotations
 
-import typing
 from typing import Any, Dict, List, Tuple
 
 __all__ = ["ModelGroup"]
-
-_SEQUENCES = (list, tuple, set, frozenset)
-
-
-def _is_sequence(tp: Any) -> bool:
-    args = [a for a in typing.get_args(tp) if a is not type(None)] if typing.get_origin(tp) is typing.Union else []
-    if len(args) == 1:
-        tp = args[0]
-    return tp in _SEQUENCES or typing.get_origin(tp) in _SEQUENCES
-
 
 class ModelGroup:
     """`source` parameters gathered into `model` for the handler parameter `name`."""
@@ -35,6 +24,7 @@ class ModelGroup:
         self.name = name
         self.model = model
         self.validate = model.__pydantic_validator__.validate_python
+        from .typed import _is_sequence  # late: typed imports this module; the one list test
         #: (name on the wire, key the model validates, many values): a header field `x_token`
         #: is the `x-token` header, as FastAPI converts it
         self.keys: List[Tuple[str, str, bool]] = []

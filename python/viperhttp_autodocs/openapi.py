@@ -12,11 +12,12 @@ import inspect
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from viperhttp.routing import PATH_PLACEHOLDER
+
 __all__ = ["generate_openapi", "operation_id", "json_safe"]
 
 REF = "#/components/schemas/{model}"
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
-_PLACEHOLDER = re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
 _TYPE_SCHEMAS = {
     "int": {"type": "integer", "format": "int64"},
     "float": {"type": "number", "format": "float"},
@@ -143,7 +144,7 @@ def _operation(plan: Any, path: str, components: _Components) -> Dict[str, Any]:
     typed_by_source: Dict[str, Dict[str, Tuple[Dict[str, Any], bool]]] = {}
     # The route's own typed parameters, then its dependencies' (FastAPI lists both); a
     # parameter model (typed_groups) adds to its source's.
-    for plan_typed in [typed] + _dependency_plans(plan.deps):
+    for plan_typed in [typed] + [node.typed for node in _dependency_nodes(plan.deps)]:
         if plan_typed is None:
             continue
         for src in plan_typed.sources:
@@ -151,7 +152,7 @@ def _operation(plan: Any, path: str, components: _Components) -> Dict[str, Any]:
             known = typed_by_source.setdefault(src.source, {})
             known.update({k: v for k, v in found.items() if k not in known})
     typed_path = typed_by_source.get("path", {})
-    for name, kind in _PLACEHOLDER.findall(plan.path):
+    for name, kind in PATH_PLACEHOLDER.findall(plan.path):
         schema = typed_path.get(name, (_TYPE_SCHEMAS.get(kind, {"type": "string"}), True))[0]
         params.append(_parameter(name, "path", schema, True))
     for entry in plan.query:  # the original's query={...} spec
@@ -183,15 +184,14 @@ def _operation(plan: Any, path: str, components: _Components) -> Dict[str, Any]:
     return op
 
 
-def _dependency_plans(nodes: Any) -> List[Any]:
-    """The typed plans of a dependency tree, in resolution order."""
+def _dependency_nodes(nodes: Any) -> List[Any]:
+    """Every node of a dependency tree, in resolution order (sub-dependencies first)."""
     out: List[Any] = []
 
     def walk(node: Any) -> None:
         for child in node.children:
             walk(child)
-        if node.typed is not None:
-            out.append(node.typed)
+        out.append(node)
 
     for node in nodes or ():
         walk(node)
@@ -202,19 +202,13 @@ def _security(nodes: Any, components: _Components) -> List[Dict[str, List[str]]]
     """`[{scheme name: []}]` for each `viperhttp.security` object in the dependency tree, each
     recorded for `components.securitySchemes` (FastAPI's document)."""
     out: List[Dict[str, List[str]]] = []
-
-    def walk(node: Any) -> None:
+    for node in _dependency_nodes(nodes):
         call = node.call
         if callable(getattr(call, "openapi_scheme", None)) and hasattr(call, "scheme_name"):
             components.security[call.scheme_name] = call.openapi_scheme()
-            entry = {call.scheme_name: []}
+            entry: Dict[str, List[str]] = {call.scheme_name: []}
             if entry not in out:
                 out.append(entry)
-        for child in node.children:
-            walk(child)
-
-    for node in nodes or ():
-        walk(node)
     return out
 
 
@@ -297,7 +291,7 @@ def _ws_entry(plan: Any) -> Dict[str, Any]:
     docs.update(plan.meta.get("docs") or {})
     summary, description = _docstring(plan.handler)
     tags = docs.get("tags")
-    return {"path": _PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", plan.path),
+    return {"path": PATH_PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", plan.path),
             "summary": docs.get("summary") or summary or "",
             "description": docs.get("description") or description or "",
             "tags": [tags] if isinstance(tags, str) else list(tags) if tags else _default_tags(plan.path),
@@ -332,7 +326,7 @@ def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0
             continue
         if plan.method not in _METHODS:
             continue
-        key = _PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", plan.path)
+        key = PATH_PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", plan.path)
         paths.setdefault(key, {})[plan.method.lower()] = _operation(plan, plan.path, components)
     info: Dict[str, Any] = {"title": title, "version": version}
     if description:

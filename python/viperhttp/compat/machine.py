@@ -1,8 +1,9 @@
 """`machine` on a computer: process control plus simulated peripherals (docs/guide/device-apps.md).
 
 `reset()` / `soft_reset()` are a stop and a re-exec of the same command line, as an OTA
-restart; while serving they raise `MachineReset` so that, as on the device, they never return. Peripherals are plain objects whose values tests can set (`Pin(4).value(1)`,
-`ADC(0).set(1234)`); they read 0 by default and warn once that no hardware is behind them.
+restart; while serving they raise `MachineReset` so that, as on the device, they never return.
+Peripherals are plain objects whose values tests can set (`Pin(4).value(1)`, `ADC(0).set(1234)`);
+they read 0 by default (a `PULL_UP` input 1) and warn once that no hardware is behind them.
 """
 from __future__ import annotations
 
