@@ -73,3 +73,61 @@ def test_openapi_declares_the_schemes(client):
     form = paths["/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
     assert set(form["required"]) == {"username", "password"}
     assert "security" not in paths["/token"]["post"]
+
+
+@pytest.fixture(scope="module")
+def scopes_client(tmp_path_factory):
+    from support.module_server import start_module_server
+
+    srv = start_module_server(tmp_path_factory.mktemp("scopes"), "apps/security_scopes_app.py")
+    yield srv.client
+    srv.stop()
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def test_oauth2_scopes_add_up_along_the_chain(scopes_client):
+    """FastAPI's OAuth2 scopes tutorial: `Security(current_user, scopes=["me"])` inside
+    `Security(active_user, scopes=["items"])` asks `current_user` for both, outermost first."""
+    c = scopes_client
+    assert c.get("/users/me", headers=bearer("ada:me")).json() == {"name": "ada", "required": ["me"]}
+    r = c.get("/users/me", headers=bearer("ada:items"))
+    assert (r.status_code, r.json(), r.headers["www-authenticate"]) == (
+        401, {"detail": "Not enough permissions"}, 'Bearer scope="me"')
+    assert c.get("/users/me/items", headers=bearer("ada:me items")).json() == {
+        "name": "ada", "required": ["items", "me"]}
+    r = c.get("/users/me/items", headers=bearer("ada:me"))
+    assert (r.status_code, r.headers["www-authenticate"]) == (401, 'Bearer scope="items me"')
+    # no Security above it: no scopes required, the plain challenge
+    assert c.get("/status", headers=bearer("bob:")).json() == {"name": "bob", "required": []}
+    assert refused(c.get("/status"), "Bearer")
+    # a handler's own SecurityScopes: the route requires none (FastAPI)
+    assert c.get("/handler-scopes").json() == {"scopes": [], "str": ""}
+
+
+def test_cached_security_dependencies_are_cached_per_scope_set(scopes_client):
+    scopes_client.get("/cached", headers=bearer("ada:me items"))  # forgets the other tests' calls
+    r = scopes_client.get("/cached", headers=bearer("ada:me items"))
+    assert r.json() == {"a": ["items"], "b": ["me"], "calls": ["items", "me"]}
+
+
+def test_openapi_lists_the_scopes_each_route_requires(scopes_client):
+    doc = scopes_client.get("/openapi.json").json()
+    flow = doc["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]
+    assert flow == {"tokenUrl": "token", "scopes": {"me": "Read yourself.", "items": "Read items."}}
+    security = {path: ops["get"].get("security") for path, ops in doc["paths"].items()}
+    assert security["/users/me"] == [{"OAuth2PasswordBearer": ["me"]}]
+    assert security["/users/me/items"] == [{"OAuth2PasswordBearer": ["items", "me"]}]
+    assert security["/status"] == [{"OAuth2PasswordBearer": []}]
+    assert security["/cached"] == [{"OAuth2PasswordBearer": ["items", "me"]}]
+    assert security["/handler-scopes"] is None
+
+
+def test_security_scopes_refuses_a_string():
+    from viperhttp.security import Security
+
+    with pytest.raises(TypeError, match="list of scope names"):
+        Security(lambda: None, scopes="items")
+    assert Security(lambda: None, scopes=["a", "b", "a"]).scopes == ("a", "b")

@@ -20,8 +20,8 @@ from .background import BackgroundTasks, for_request
 from .request import Request
 from .responses import Response, sub_response_for
 
-__all__ = ["Depends", "DepNode", "DependencyOverrides", "OVERRIDES", "compile_deps", "merge_deps", "resolve", "teardown",
-           "inject_names"]
+__all__ = ["Depends", "DepNode", "DependencyOverrides", "OVERRIDES", "SecurityScopes", "compile_deps", "merge_deps",
+           "resolve", "teardown", "inject_names"]
 
 MAX_DEPS = 16
 MAX_DEPTH = 8
@@ -36,7 +36,7 @@ class Depends(dict):  # type: ignore[type-arg]
     `{"__vhttp_dep__": True, "callable": c, "deps": d, "mode": m}`; `use_cache` is an attribute.
     """
 
-    __slots__ = ("use_cache", "throw_errors")
+    __slots__ = ("use_cache", "throw_errors", "scopes")
 
     def __init__(self, *args: Any, deps: Any = _ABSENT, mode: Any = "value", use_cache: bool = False,
                  **unknown: Any) -> None:
@@ -55,10 +55,23 @@ class Depends(dict):  # type: ignore[type-arg]
         #: declared the FastAPI way (a parameter's default, `Annotated`, `dependencies=[...]`):
         #: its generator gets the handler's exception thrown in at teardown (`teardown`)
         self.throw_errors = False
+        #: OAuth2 scopes this use of the dependency requires (`security.Security(dep, scopes=...)`)
+        self.scopes: Tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         name = getattr(self["callable"], "__qualname__", repr(self["callable"]))
         return f"Depends({name}, mode={self['mode']!r})"
+
+
+class SecurityScopes:
+    """FastAPI's `SecurityScopes`: a dependency (or handler) parameter annotated with it receives
+    the OAuth2 scopes required along the chain of `Security(..., scopes=[...])` declarations that
+    led to it, outermost first, each once (docs/internals/typed-api.md, "OAuth2 scopes").
+    Exported as `viperhttp.security.SecurityScopes`."""
+
+    def __init__(self, scopes: Optional[List[str]] = None) -> None:
+        self.scopes: List[str] = scopes or []
+        self.scope_str: str = " ".join(self.scopes)
 
 
 def _check_dep_fields(func: Any, deps: Any, mode: Any) -> None:
@@ -81,11 +94,11 @@ class DepNode:
     """One compiled dependency: what to call, with which sub-dependencies, in which mode."""
 
     __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "response_args",
-                 "is_async", "throw_errors",
+                 "is_async", "throw_errors", "scopes", "scopes_args", "uses_scopes",
                  "typed", "sync_value")
 
     def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool,
-                 throw_errors: bool = False) -> None:
+                 throw_errors: bool = False, scopes: Tuple[str, ...] = ()) -> None:
         self.key = key
         self.call = call
         self.mode = "value" if mode == "auto" else mode
@@ -102,6 +115,13 @@ class DepNode:
                              if n not in keys)
         # FastAPI's sub-response: by annotation only (`response: Response`).
         self.response_args = tuple(n for n in inject_names(call, None, Response) if n not in keys)
+        #: the OAuth2 scopes required on the way to this node, its own last (FastAPI's order)
+        self.scopes = scopes
+        self.scopes_args = tuple(n for n in inject_names(call, None, SecurityScopes) if n not in keys)
+        # FastAPI's cache key: a dependency whose answer can depend on the scopes is cached per
+        # scope set (it, or something below it, reads them or declares some)
+        self.uses_scopes: bool = (bool(self.scopes_args) or hasattr(call, "scheme_name")
+                                  or any(child.uses_scopes for child in children))
         self.is_async: bool = (self.mode == "async_yield" or _is_async_callable(call)
                                or any(child.is_async for child in children))
         #: annotation-driven parameters of the dependency itself (`def page(limit: int = 10)`),
@@ -144,9 +164,10 @@ def inject_names(func: Any, name: Optional[str], annotation: type) -> Tuple[str,
                       or (isinstance(p.annotation, type) and issubclass(p.annotation, annotation))))
 
 
-def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "") -> Tuple[DepNode, ...]:
+def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "",
+                 _scopes: Tuple[str, ...] = ()) -> Tuple[DepNode, ...]:
     """Validates a deps spec (all checks at registration on the host, docs/internals/framework.md) and
-    compiles it."""
+    compiles it. `_scopes`: the OAuth2 scopes its parents require."""
     top = _depth == 1
     if not isinstance(spec, dict):
         raise TypeError(_ctx("deps spec must be dict" if top else "deps must be dict", where, _prefix or None))
@@ -166,13 +187,14 @@ def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "")
             _check_dep_fields(func, sub, mode)
         except (TypeError, ValueError) as exc:
             raise type(exc)(_ctx(str(exc), where, path)) from None
-        children = compile_deps(sub, where, _depth + 1, path) if sub else ()
+        scopes = _scopes + tuple(s for s in getattr(dep, "scopes", ()) if s not in _scopes)
+        children = compile_deps(sub, where, _depth + 1, path, scopes) if sub else ()
         node = DepNode(key, func, mode, children, bool(getattr(dep, "use_cache", False)),
-                       bool(getattr(dep, "throw_errors", False)))
+                       bool(getattr(dep, "throw_errors", False)), scopes)
         from .signature import typed_plan  # late: signature imports this module
 
         skip = ({child.key for child in children} | set(node.request_args) | set(node.bg_args)
-                | set(node.response_args))
+                | set(node.response_args) | set(node.scopes_args))
         node.typed = typed_plan(func, set(), skip, f"{where}, dependency {path!r}" if where else path,
                                 allow_path=True)
         nodes.append(node)
@@ -266,7 +288,8 @@ class DependencyOverrides(dict):  # type: ignore[type-arg]
             from .signature import expand_depends  # late: signature imports this module
 
             dep = expand_depends(Depends(replacement), "dependency_overrides")
-            swap = compile_deps({node.key: dep}, "dependency_overrides")[0]
+            # FastAPI: the replacement is asked for the scopes the original was
+            swap = compile_deps({node.key: dep}, "dependency_overrides", _scopes=node.scopes)[0]
             swap.throw_errors = node.throw_errors
             self._nodes[key] = swap
         return swap
@@ -276,7 +299,7 @@ class DependencyOverrides(dict):  # type: ignore[type-arg]
 OVERRIDES = DependencyOverrides()
 
 
-async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dict[int, Any]],
+async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dict[Any, Any]],
                   offload: bool = False) -> Any:
     """Resolves one dependency (sub-deps first) and returns its value (docs/internals/framework.md).
 
@@ -286,7 +309,8 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
     if OVERRIDES:
         node = OVERRIDES.node_for(node) or node
     if node.use_cache and cache is not None:
-        hit = cache.get(id(node.call), _ABSENT)
+        cache_key: Any = (id(node.call), frozenset(node.scopes)) if node.uses_scopes else id(node.call)
+        hit = cache.get(cache_key, _ABSENT)
         if hit is not _ABSENT:
             return hit
     kwargs = {}
@@ -303,6 +327,8 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
             kwargs[name] = tasks
     for name in node.response_args:
         kwargs[name] = sub_response_for(request)
+    for name in node.scopes_args:
+        kwargs[name] = SecurityScopes(list(node.scopes))
     if offload and node.sync_value:
         # A thread-pool route (docs/internals/typed-api.md): plain sync dependencies run in the pool
         # too; generators stay inline (their teardown must run on this thread's stack).
@@ -334,7 +360,7 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
             raise TypeError("dependency mode=async_yield requires async generator")
         value = await _enter_async(result, stack, node.throw_errors)
     if node.use_cache and cache is not None:
-        cache[id(node.call)] = value
+        cache[cache_key] = value
     return value
 
 

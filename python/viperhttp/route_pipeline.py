@@ -223,7 +223,7 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
             if plan.typed is not None:
                 plan.typed.fill(request, kwargs)
             if plan.deps:
-                cache: Optional[Dict[int, Any]] = {} if plan.uses_cache else None
+                cache: Optional[Dict[Any, Any]] = {} if plan.uses_cache else None
                 for node in plan.deps:
                     # A dependency value replaces an undeclared query value of the same name
                     # (a client cannot turn a query key into a 500; declared clashes fail at

@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .background import BackgroundTasks, for_request
-from .deps import DepNode, compile_deps, inject_names, merge_deps
+from .deps import DepNode, SecurityScopes, compile_deps, inject_names, merge_deps
 from .exceptions import HandlerEntry
 from .params import compile_query_spec
 from .request import Request
@@ -362,7 +362,7 @@ class RoutePlan:
     """Everything `_handle` needs about one registered route, computed once."""
 
     __slots__ = ("handler", "method", "path", "meta", "is_async", "simple", "accepts", "var_kw",
-                 "takes_query", "request_args", "bg_args", "response_args", "sub_response", "query", "deps",
+                 "takes_query", "request_args", "bg_args", "response_args", "scopes_args", "sub_response", "query", "deps",
                  "deps_spec", "uses_cache",
                  "typed", "response", "blocking", "options", "slow_warned", "injects", "path_raw",
                  "bare_async", "simple_async", "native_bare")
@@ -392,7 +392,9 @@ class RoutePlan:
         # the response by `run_pipeline`, the one path such a route takes.
         self.response_args = inject_names(handler, None, Response)
         self.sub_response = bool(self.response_args) or any(_wants_sub_response(n) for n in self.deps)
-        self.injects = bool(self.request_args or self.bg_args or self.response_args)
+        # FastAPI's `SecurityScopes` in a handler: the route itself requires none
+        self.scopes_args = inject_names(handler, None, SecurityScopes)
+        self.injects = bool(self.request_args or self.bg_args or self.response_args or self.scopes_args)
         #: path parameters passed as raw strings: all of them for an original-style route; for a
         #: typed one only those the handler takes unannotated (the typed plan fills the rest)
         self.path_raw: Optional[Tuple[str, ...]] = None
@@ -401,7 +403,8 @@ class RoutePlan:
             self.path_raw = tuple(n for n in path_names if n in accepts and n not in typed_names)
             # Raw query strings are merged only for what the typed plan does not fill.
             rest = (self.accepts - path_names - typed_names - set(self.typed.deps_spec)
-                    - set(self.request_args) - set(self.bg_args) - set(self.response_args))
+                    - set(self.request_args) - set(self.bg_args) - set(self.response_args)
+                    - set(self.scopes_args))
             self.takes_query = bool(rest)
         coroutine = _is_coroutine_callable(handler)
         # docs/internals/typed-api.md "Blocking code": a sync handler runs in the thread pool when the
@@ -456,6 +459,9 @@ class RoutePlan:
         for name in self.response_args:
             if name not in kwargs:
                 kwargs[name] = sub_response_for(request)
+        for name in self.scopes_args:
+            if name not in kwargs:
+                kwargs[name] = SecurityScopes()
 
 
 def _wants_sub_response(node: DepNode) -> bool:

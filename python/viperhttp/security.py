@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import binascii
 from base64 import b64decode
-from typing import Annotated, Any, Dict, List, Optional, Tuple, Union
+from typing import Annotated, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from pydantic import BaseModel
 
-from .deps import Depends
+from .deps import Depends, SecurityScopes
 from .exceptions import HTTPException
 from .params import Form
 from .request import Request
@@ -24,7 +24,7 @@ from .request import Request
 __all__ = [
     "APIKeyCookie", "APIKeyHeader", "APIKeyQuery", "HTTPAuthorizationCredentials", "HTTPBasic",
     "HTTPBasicCredentials", "HTTPBearer", "HTTPDigest", "OAuth2PasswordBearer",
-    "OAuth2PasswordRequestForm", "SecurityBase", "Security", "get_authorization_scheme_param",
+    "OAuth2PasswordRequestForm", "SecurityBase", "Security", "SecurityScopes", "get_authorization_scheme_param",
 ]
 
 
@@ -234,9 +234,18 @@ class OAuth2PasswordRequestForm:
         self.client_secret = client_secret
 
 
-def Security(dependency: Any, *, scopes: Any = None, use_cache: bool = False) -> Depends:  # noqa: N802
-    """FastAPI's `Security(dep)`: `Depends(dep)`. OAuth2 scopes (`SecurityScopes`) are not
-    supported: `scopes=` is refused rather than silently not checked."""
+def Security(dependency: Any, *, scopes: Optional[Sequence[str]] = None,  # noqa: N802
+             use_cache: bool = False) -> Depends:
+    """FastAPI's `Security(dep, scopes=[...])`: `Depends(dep)` that also requires OAuth2 `scopes`.
+
+    The scopes add up along the dependency chain: a `SecurityScopes` parameter of `dep`, or of
+    anything it depends on, receives them, to check against the token's (docs/internals/typed-api.md,
+    "OAuth2 scopes"); the OpenAPI document lists them in the route's `security`."""
+    if isinstance(scopes, (str, bytes)):
+        raise TypeError("Security(scopes=...) takes a list of scope names, not one string")
+    dep = Depends(dependency, use_cache=use_cache)
     if scopes:
-        raise TypeError("Security(scopes=...) is not supported: check scopes in the dependency itself")
-    return Depends(dependency, use_cache=use_cache)
+        if not all(isinstance(scope, str) for scope in scopes):
+            raise TypeError("Security(scopes=...) scope names must be str")
+        dep.scopes = tuple(dict.fromkeys(scopes))
+    return dep

@@ -14,7 +14,7 @@ import typing
 from typing import Any, Dict, List, Optional, Tuple
 
 from .background import BackgroundTasks
-from .deps import Depends
+from .deps import Depends, SecurityScopes
 from .forms import UploadFile
 from .params import Param, Query
 from .request import Request
@@ -64,7 +64,7 @@ def is_upload(tp: Any) -> bool:
 def _is_injected(param: inspect.Parameter, hint: Any) -> bool:
     # A `Response` annotation is FastAPI's sub-response parameter, never a query value.
     return (param.name in ("request", "background_tasks") or hint in (Request, BackgroundTasks)
-            or (isinstance(hint, type) and issubclass(hint, (Request, BackgroundTasks, Response))))
+            or (isinstance(hint, type) and issubclass(hint, (Request, BackgroundTasks, Response, SecurityScopes))))
 
 
 def marker_of(param: inspect.Parameter) -> Tuple[Any, Any, Any]:
@@ -195,6 +195,7 @@ def expand_depends(dep: Any, where: str, _depth: int = 0) -> Any:
         sub = signature_deps(dep["callable"], where, _depth) or None
     out = Depends(dep["callable"], sub, mode=dep["mode"], use_cache=dep.use_cache)
     out.throw_errors = True
+    out.scopes = dep.scopes
     return out
 
 

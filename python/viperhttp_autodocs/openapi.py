@@ -199,17 +199,18 @@ def _dependency_nodes(nodes: Any) -> List[Any]:
 
 
 def _security(nodes: Any, components: _Components) -> List[Dict[str, List[str]]]:
-    """`[{scheme name: []}]` for each `viperhttp.security` object in the dependency tree, each
-    recorded for `components.securitySchemes` (FastAPI's document)."""
-    out: List[Dict[str, List[str]]] = []
+    """`[{scheme name: [scopes]}]` for each `viperhttp.security` object in the dependency tree,
+    each recorded for `components.securitySchemes` (FastAPI's document): a scheme used more than
+    once is listed once, with the scopes of all its uses (those its `Security(..., scopes=)`
+    chain requires), in order."""
+    merged: Dict[str, List[str]] = {}
     for node in _dependency_nodes(nodes):
         call = node.call
         if callable(getattr(call, "openapi_scheme", None)) and hasattr(call, "scheme_name"):
             components.security[call.scheme_name] = call.openapi_scheme()
-            entry: Dict[str, List[str]] = {call.scheme_name: []}
-            if entry not in out:
-                out.append(entry)
-    return out
+            scopes = merged.setdefault(call.scheme_name, [])
+            scopes.extend(s for s in node.scopes if s not in scopes)
+    return [{name: scopes} for name, scopes in merged.items()]
 
 
 def _request_body(plan: Any, typed: Any, form: Any, components: _Components,
