@@ -48,3 +48,63 @@ def test_startup_failure_raises_in_the_test(tmp_path):
         "        with TestClient(app):\n            pass\n")
     proc = _pytest(tmp_path / "test_startup.py")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_background_tasks_have_run_when_the_request_returns(tmp_path):
+    """Starlette's client returns after the request's background tasks; a test checks what they
+    did right after the call, and a failing task's exception is raised there (also for a
+    streamed body, whose tasks run after its last chunk)."""
+    (tmp_path / "test_bg.py").write_text('''
+import asyncio
+import pytest
+from viperhttp import BackgroundTasks, StreamingResponse, ViperHTTP
+from viperhttp.testclient import TestClient
+
+app = ViperHTTP()
+LOG = []
+
+
+async def slow_write(line):
+    await asyncio.sleep(0.3)
+    LOG.append(line)
+
+
+def broken():
+    raise LookupError("bug in the task")
+
+
+@app.post("/notify/{who}")
+def notify(who: str, background_tasks: BackgroundTasks):
+    background_tasks.add_task(slow_write, "a " + who)
+    background_tasks.add_task(LOG.append, "b " + who)
+    return {"queued": who}
+
+
+@app.get("/stream")
+async def stream(background_tasks: BackgroundTasks):
+    async def body():
+        yield b"x"
+        background_tasks.add_task(slow_write, "late")
+    background_tasks.add_task(slow_write, "early")
+    return StreamingResponse(body())
+
+
+@app.get("/broken")
+def fails(background_tasks: BackgroundTasks):
+    background_tasks.add_task(broken)
+    return {"ok": True}
+
+
+def test_tasks_ran():
+    with TestClient(app) as client:
+        assert client.post("/notify/ada").json() == {"queued": "ada"}
+        assert LOG == ["a ada", "b ada"]
+        assert client.get("/stream").content == b"x"
+        assert LOG[2:] == ["early", "late"]
+        with pytest.raises(LookupError, match="bug in the task"):
+            client.get("/broken")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/broken").json() == {"ok": True}
+''')
+    proc = _pytest(tmp_path / "test_bg.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -313,7 +313,7 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
         hit = cache.get(cache_key, _ABSENT)
         if hit is not _ABSENT:
             return hit
-    kwargs = {}
+    kwargs: Dict[str, Any] = {}
     if node.typed is not None:
         node.typed.fill(request, kwargs)
     for child in node.children:

@@ -9,7 +9,9 @@ CORS, trusted hosts, rate limits and size limits behave exactly as in production
 raises here) and stops it on exit (the drain and shutdown handlers run). Without `with`, the
 first request starts the server and `close()` (or interpreter exit) stops it.
 `raise_server_exceptions=True` re-raises, in the test, the exception of a handler that ended
-in an unhandled 500 instead of returning that response.
+in an unhandled 500 instead of returning that response. As with Starlette's client, a request
+returns once its background tasks have run, and the exception of a failing one is re-raised
+too (the response was sent before they ran, as in production).
 `websocket_connect(path)` opens a real WebSocket (the `websockets` package's sync client) to the
 same server, sending the client's headers and cookie jar on the handshake.
 """
@@ -155,10 +157,24 @@ class TestClient:
         if cookies is not None:
             client.cookies.update(cookies)
         self._server_errors.clear()
-        response = client.request(method, url, params=params, headers=headers, data=data,
-                                  json=json, content=content, files=files,
-                                  follow_redirects=follow_redirects,
-                                  timeout=self._timeout if timeout is None else timeout)
+        import viperhttp_bridge
+
+        bridge = viperhttp_bridge.Bridge.current
+        watch: List[Any] = []
+        if bridge is not None:
+            bridge.bg_watch = watch
+        try:
+            response = client.request(method, url, params=params, headers=headers, data=data,
+                                      json=json, content=content, files=files,
+                                      follow_redirects=follow_redirects,
+                                      timeout=self._timeout if timeout is None else timeout)
+        finally:
+            if bridge is not None:
+                bridge.bg_watch = None
+        # As Starlette's client: the request's background tasks have run when it returns, so a
+        # test can check what they did (and gets their exception below).
+        for done in watch:
+            done.wait(self._timeout if timeout is None else timeout)
         if self.raise_server_exceptions and self._server_errors:
             exc = self._server_errors[0]
             self._server_errors.clear()

@@ -169,6 +169,10 @@ class Bridge:
         self.tasks: Set[asyncio.Task] = set()
         self.streams: Dict[int, asyncio.Task] = {}
         self.bg_pending = 0
+        #: set by `viperhttp.testclient` around one request: every batch of background tasks
+        #: claimed meanwhile adds the event its end sets (the test client waits for them, as
+        #: Starlette's runs a request's tasks before it returns)
+        self.bg_watch: Optional[List[Any]] = None
         self.dispatched = 0
         self.eager_done = 0
         self.queue_peak = 0
@@ -583,25 +587,36 @@ class Bridge:
         self._send_plain(rid, request, result)
 
     def _send_plain(self, rid: int, request: Any, result: Any) -> None:
-        """Normalise, serialise and send natively; then the request's background tasks."""
+        """Normalise, serialise and send natively; then the request's background tasks (claimed
+        before the send, so whoever sees the response also sees them pending)."""
+        batch = self._claim_background(request)
         try:
             self._send(rid, result)
         except BackpressureError as exc:
+            self._unclaim(batch)
             self._dropped(rid, exc)
             return
         except Exception as exc:
+            self._unclaim(batch)
             self._send_failed(rid, exc)
             return
-        if request._background is not None:
-            self._run_background(request)
+        self._start_background(batch)
 
     async def _stream(self, rid: int, request: Any, resp: Dict[str, Any]) -> None:
+        batch = self._claim_background(request, keep=True)
         try:
             await run_stream(rid, resp)
         finally:
             self.streams.pop(rid, None)
-            if request._background is not None:
-                self._run_background(request)
+            late = self._claim_background(request)  # added while the body streamed
+            if late is not None:
+                if batch is None:
+                    batch = late
+                else:
+                    self._unclaim(late)
+                    batch[0].extend(late[0])
+                    self.bg_pending += len(late[0])
+            self._start_background(batch)
 
     def _send_failed(self, rid: int, exc: BaseException) -> None:
         # Serialisation failed (e.g. a value JSON cannot encode): 500, logged.
@@ -635,25 +650,55 @@ class Bridge:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    def _run_background(self, request: Any) -> None:
+    def _claim_background(self, request: Any, keep: bool = False
+                          ) -> Optional[Tuple[List[Tuple[Callable, tuple, dict]], Any]]:
+        """Takes the request's background tasks, counted as pending from now: (tasks, the
+        test client's event or None), or None when it has none. With `keep` the request keeps
+        its task object, for those a streamed body adds later."""
         tasks = request._background
-        request._background = None
+        if tasks is None:
+            return None
+        if not keep:
+            request._background = None
         drain = getattr(tasks, "drain_tasks", None)
         items = drain() if drain is not None else list(tasks)
-        if items:
-            self.bg_pending += len(items)
-            self._spawn(self._background_tasks(items))
+        if not items:
+            return None
+        self.bg_pending += len(items)
+        done = None
+        watch = self.bg_watch
+        if watch is not None:
+            import threading
 
-    async def _background_tasks(self, items: List[Tuple[Callable, tuple, dict]]) -> None:
+            done = threading.Event()
+            watch.append(done)
+        return items, done
+
+    def _unclaim(self, batch: Optional[Tuple[List[Any], Any]]) -> None:
+        """A claimed batch that will not run (the response did not go out)."""
+        if batch is not None:
+            self.bg_pending -= len(batch[0])
+            if batch[1] is not None:
+                batch[1].set()
+
+    def _start_background(self, batch: Optional[Tuple[List[Any], Any]]) -> None:
+        if batch is not None:
+            self._spawn(self._background_tasks(*batch))
+
+    async def _background_tasks(self, items: List[Tuple[Callable, tuple, dict]], done: Any = None) -> None:
         """A request's tasks one after another, each awaited before the next starts (Starlette's
         order: an `async` task that sleeps delays the next); a failing one is logged and the
         rest still run (docs/internals/framework.md, "Background tasks")."""
-        for i, (func, args, kwargs) in enumerate(items):
-            try:
-                await self._background_task(func, args, kwargs)
-            except BaseException:  # cancelled (the drain ran out): the rest are not run
-                self.bg_pending -= len(items) - i - 1
-                raise
+        try:
+            for i, (func, args, kwargs) in enumerate(items):
+                try:
+                    await self._background_task(func, args, kwargs)
+                except BaseException:  # cancelled (the drain ran out): the rest are not run
+                    self.bg_pending -= len(items) - i - 1
+                    raise
+        finally:
+            if done is not None:
+                done.set()
 
     async def _background_task(self, func: Callable, args: tuple, kwargs: dict) -> None:
         import asyncio
@@ -674,6 +719,7 @@ class Bridge:
             self.interpreter_exit(exc)
         except BaseException as exc:
             log.error("bg_task_error %r", exc, exc_info=True)
+            report_unhandled(exc)  # the test client re-raises it (raise_server_exceptions)
         finally:
             self.bg_pending -= 1
 
