@@ -318,6 +318,14 @@ def test_http_urlencoded(serve):
     assert _post(server, "/form", b'{"a":1}', "application/json").json()["form"] == {}
 
 
+def test_http_form_getlist_and_multi_items(serve):
+    server = serve("apps/rr_forms.py")
+    r = _post(server, "/form-multi", b"tag=a&x=1&tag=b", URLENC)
+    assert r.json() == {"tags": ["a", "b"], "none": [], "items": [["tag", "a"], ["tag", "b"], ["x", "1"]]}
+    r = server.client.post("/form-multi", data={"tag": ["c", "d"]}, files=[("f", ("n.txt", b"hi", "text/plain"))])
+    assert r.json() == {"tags": ["c", "d"], "none": [], "items": [["tag", "c"], ["tag", "d"], ["f", "n.txt"]]}
+
+
 def test_http_multipart_pinned_and_uploadfile(serve):
     server = serve("apps/rr_forms.py")
     r = _post(server, "/multipart", PINNED, MP)

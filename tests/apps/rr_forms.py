@@ -29,6 +29,14 @@ def form(request):
             "cached": request.form() is request.form()}
 
 
+@app.post("/form-multi")
+async def form_multi(request):
+    """Starlette's FormData methods, the FastAPI way (`await request.form()`)."""
+    form = await request.form()
+    return {"tags": form.getlist("tag"), "none": form.getlist("none"),
+            "items": [[k, v if isinstance(v, str) else v["filename"]] for k, v in form.multi_items()]}
+
+
 @app.post("/form-small-files")
 def form_small_files(request):
     # Set per request: the bridge may set MAX_FILE_SIZE from run(max_body_size=...) at start.
