@@ -280,8 +280,24 @@ def test_sync_request_answered_while_async_handlers_sleep(serve, loop):
     assert statuses(out["r"]) == [200] * 6
 
 
-def test_default_pool_is_four_workers(serve):
+def test_default_pool_grows_to_what_waits(serve):
+    """Host default (docs/internals/bridge.md#worker-model): 4 workers at start, one more for
+    each request no worker is free for, up to 256: 40 handlers waiting 400 ms wait side by side."""
     port = start(serve).port
+    s = get_json(port, "/stats")["bridge"]
+    assert (s["workers"], s["workers_min"], s["workers_max"], s["queue_size"], s["autoscale"]) == \
+        (4, 4, 256, 256, True), s
+    results = burst(port, sleeps(40, 400))
+    assert statuses(results) == [200] * 40
+    total = wall(results)
+    assert total < 1.2, f"40 × 400 ms should wait side by side (≈0.4 s), took {total:.2f}s"
+    s = get_json(port, "/stats")["bridge"]
+    assert s["workers"] >= 40 and s["server_busy_503"] == 0, s
+
+
+def test_a_fixed_pool_of_four_workers(serve):
+    """The device's pool, asked for explicitly: 8 × 400 ms take two rounds."""
+    port = start(serve, bridge_min_workers=4, bridge_max_workers=4).port
     s = get_json(port, "/stats")["bridge"]
     assert (s["workers"], s["workers_min"], s["workers_max"], s["queue_size"], s["autoscale"]) == \
         (4, 4, 4, 16, False), s

@@ -265,6 +265,18 @@ def test_run_keyword_workers_checked(tmp_path):
                                            "workers out of range"], proc
 
 
+def test_bridge_pool_options(cli):
+    c = cli("cli_app:app")
+    c.wait_ready()
+    assert httpx.get(c.base + "/pool").json() == {"max": 256, "queue": 256}  # the host default
+    assert c.stop() == 0
+    c = cli("cli_app:app", "--workers", "2", "--bridge-max-workers", "8", "--bridge-queue-size", "32")
+    c.wait_ready()
+    assert {httpx.get(c.base + "/pool").json()["max"] for _ in range(6)} == {8}  # in every worker
+    assert httpx.get(c.base + "/pool").json() == {"max": 8, "queue": 32}
+    assert c.stop() == 0
+
+
 def test_access_log_and_log_level(cli):
     c = cli("cli_app:app", "--access-log")
     c.wait_ready()

@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tls-key", default=None)
     run.add_argument("--http2", action="store_true")
     run.add_argument("--app-dir", default=".", help="directory put first on sys.path")
+    run.add_argument("--bridge-max-workers", type=int, default=None, metavar="N",
+                     help="async handlers that may wait at once (default 256, started on demand)")
+    run.add_argument("--bridge-queue-size", type=int, default=None, metavar="N",
+                     help="requests that may wait for a free worker before 503 (default 256)")
     # Set by a supervisor for its children: bind with SO_REUSEPORT.
     run.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -69,6 +73,10 @@ def run_keywords(args: argparse.Namespace) -> Dict[str, Any]:
         kw["tls_key_path"] = args.tls_key
     if args.http2:
         kw["http2"] = True
+    if args.bridge_max_workers is not None:
+        kw["bridge_max_workers"] = args.bridge_max_workers
+    if args.bridge_queue_size is not None:
+        kw["bridge_queue_size"] = args.bridge_queue_size
     return kw
 
 
@@ -159,6 +167,10 @@ def child_argv(args: argparse.Namespace, reuse_port: bool) -> List[str]:
         argv += ["--tls-key", os.path.abspath(args.tls_key)]
     if args.http2:
         argv.append("--http2")
+    for flag, value in (("--bridge-max-workers", args.bridge_max_workers),
+                        ("--bridge-queue-size", args.bridge_queue_size)):
+        if value is not None:
+            argv += [flag, str(value)]
     if reuse_port:
         argv.append("--reuse-port")
     return argv

@@ -396,6 +396,10 @@ class Bridge:
         if self.idle and not self.queue:
             self._hand_to_idle(entry)
             return
+        if self.knobs.grow_on_demand and len(self.queue) >= len(self.idle) and self.loop.is_running():
+            # No worker will be free for it: start one now (up to `bridge_max_workers`) rather
+            # than at the scaler's next tick, so requests that wait on I/O wait side by side.
+            self._grow(1)
         if (len(self.queue) < self.knobs.queue_size and not self.backlog) or not self.loop.is_running():
             # Before the loop runs (the switch from serving without one, or `start()`), what a
             # batch brings is queued whole: the workers that take it have not started yet.
@@ -403,7 +407,7 @@ class Bridge:
             if len(self.queue) > self.queue_peak:
                 self.queue_peak = len(self.queue)
             return
-        if self.knobs.autoscale:
+        if self.knobs.autoscale and not self.knobs.grow_on_demand:
             self._grow(1)
         self.backlog.append((entry, time.monotonic()))
         if self._expiry_handle is None:

@@ -23,14 +23,22 @@ ACCEPTED_ELSEWHERE = frozenset({
 })
 
 
+#: the worker pool when `run()` names neither bound (host mapping, see `clamp_bridge_knobs`)
+DEFAULT_MIN_WORKERS = 4
+DEFAULT_MAX_WORKERS = 256
+
+
 @dataclass(frozen=True)
 class BridgeKnobs:
     """The clamped `bridge_*` settings (docs/internals/architecture.md#knobs)."""
 
     min_workers: int = 4
-    max_workers: int = 4
-    queue_size: int = 16
-    autoscale: bool = False
+    max_workers: int = 256
+    queue_size: int = 256
+    autoscale: bool = True
+    #: a request no worker is free for starts one at once (the host default pool); a pool
+    #: sized by `run()` grows by the original's scaler alone (`bridge_scale_up_max_burst`)
+    grow_on_demand: bool = True
     enqueue_wait_ms: int = 8
     worker_yield_every: int = 4
     scale_up_max_burst: int = 4
@@ -49,8 +57,12 @@ def clamp_bridge_knobs(kw: Dict[str, Any]) -> BridgeKnobs:
         return None if v is None else _int(v)
 
     mn, mx = take("bridge_min_workers"), take("bridge_max_workers")
-    if mn is None and mx is None:
-        mn = mx = 4
+    on_demand = mn is None and mx is None
+    if on_demand:
+        # (host mapping, docs/internals/bridge.md#worker-model) the device's fixed 4 workers
+        # bounded its RAM; on a computer a suspended handler costs a few KiB, so by default up
+        # to 256 wait at once (FastAPI has no bound at all), started as requests need them.
+        mn, mx = DEFAULT_MIN_WORKERS, DEFAULT_MAX_WORKERS
     elif mn is None:
         mn = mx
     elif mx is None:
@@ -76,6 +88,7 @@ def clamp_bridge_knobs(kw: Dict[str, Any]) -> BridgeKnobs:
         max_workers=mx,
         queue_size=queue,
         autoscale=autoscale,
+        grow_on_demand=on_demand and autoscale,
         enqueue_wait_ms=max(0, 8 if wait is None else wait),
         worker_yield_every=max(1, 4 if yield_every is None else yield_every),
         scale_up_max_burst=max(1, 4 if burst is None else burst),

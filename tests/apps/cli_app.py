@@ -11,6 +11,14 @@ def pid() -> dict:
     return {"pid": os.getpid()}
 
 
+@app.get("/pool")
+def pool() -> dict:
+    import viperhttp_bridge
+
+    s = viperhttp_bridge.bridge_stats()
+    return {"max": s["workers_max"], "queue": s["queue_size"]}
+
+
 @app.get("/crash")
 def crash() -> dict:
     # Simulates a worker dying without a clean stop (a segfault, an OOM kill).
