@@ -668,3 +668,35 @@ def test_hostile_bodies_are_422_not_500(server):
     assert r.status_code == 422 and len(r.content) < 2000
     r = c.get("/headers", headers={"x-token": "9" * 5000})  # past Python's int digit limit
     assert detail(r)[0][0] == ("header", "x-token")
+
+
+def test_response_model_filters_as_fastapi(tmp_path_factory):
+    """`response_model_exclude_unset` / `_exclude_defaults` / `_include` / `_exclude`: the same
+    answers as FastAPI 0.165 gives for tests/apps/response_filters_app.py, over a socket."""
+    from support.module_server import start_module_server
+
+    srv = start_module_server(tmp_path_factory.mktemp("filters"), "apps/response_filters_app.py")
+    try:
+        get = lambda path: srv.client.get(path).json()  # noqa: E731
+        assert get("/items/foo") == {"name": "Foo", "price": 50.2}
+        assert get("/items/bar") == {"name": "Bar", "description": "The bartenders", "price": 62.0, "tax": 20.2}
+        assert get("/items/baz") == {"name": "Baz", "description": None, "price": 50.2, "tax": 10.5, "tags": []}
+        assert get("/model/foo") == {"name": "Foo", "price": 50.2}  # a returned model's fields_set
+        assert get("/defaults/baz") == {"name": "Baz", "price": 50.2}
+        assert get("/items/bar/name") == {"name": "Bar", "description": "The bartenders"}
+        assert get("/items/bar/public") == {"name": "Bar", "description": "The bartenders", "price": 62.0,
+                                            "tags": []}
+        assert get("/list") == [{"name": "Foo", "price": 50.2},
+                                {"name": "Bar", "description": "The bartenders", "price": 62.0, "tax": 20.2}]
+    finally:
+        srv.stop()
+
+
+def test_response_model_filter_keywords_are_checked():
+    from viperhttp import ViperHTTP
+
+    app = ViperHTTP()
+    with pytest.raises(TypeError, match="response_model_exclude_unset"):
+        app.get("/x", response_model_exclude_unset="yes")(lambda: {})
+    with pytest.raises(TypeError, match="response_model_include"):
+        app.get("/y", response_model_include="name")(lambda: {})

@@ -31,15 +31,20 @@ def side_effect_deps(dependencies: Any, what: str) -> Optional[Dict[str, Any]]:
 
 #: FastAPI route keywords (docs/internals/typed-api.md): name → check.
 TYPED_KWARGS = ("status_code", "response_model", "response_model_exclude_none", "response_model_by_alias",
-                "response_class", "dependencies", "openapi_extra", "blocking", "response_description")
+                "response_model_exclude_unset", "response_model_exclude_defaults", "response_model_include",
+                "response_model_exclude", "response_class", "dependencies", "openapi_extra", "blocking", "response_description")
 
 
 def check_typed_kwarg(key: str, value: Any, where: str) -> None:
     ok = True
     if key == "status_code":
         ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599)
-    elif key in ("response_model_exclude_none", "response_model_by_alias", "blocking"):
+    elif key in ("response_model_exclude_none", "response_model_by_alias", "response_model_exclude_unset",
+                 "response_model_exclude_defaults", "blocking"):
         ok = isinstance(value, bool)
+    elif key in ("response_model_include", "response_model_exclude"):
+        # pydantic's include/exclude: a set of field names, or a dict for nested fields
+        ok = value is None or isinstance(value, (set, frozenset, dict, list, tuple))
     elif key == "response_class":
         ok = value is None or (isinstance(value, type) and callable(value))
     elif key == "openapi_extra":

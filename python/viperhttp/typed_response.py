@@ -32,12 +32,17 @@ split_status_tuple = _native.split_status_tuple
 class ResponsePlan:
     """What to do with a typed route's return value."""
 
-    __slots__ = ("adapter", "exclude_none", "by_alias", "status_code", "response_class", "where", "plain")
+    __slots__ = ("adapter", "exclude_none", "by_alias", "status_code", "response_class", "where", "plain",
+                 "filters")
 
     def __init__(self, adapter: Any, exclude_none: bool, status_code: Optional[int], response_class: Any,
-                 where: str, by_alias: bool = True) -> None:
+                 where: str, by_alias: bool = True, filters: Optional[Dict[str, Any]] = None) -> None:
         self.adapter = adapter
         self.exclude_none = exclude_none
+        #: FastAPI's other `response_model_*` filters, as pydantic `dump_python` keywords
+        #: (`exclude_unset`, `exclude_defaults`, `include`, `exclude`); they apply with a
+        #: response model, as in FastAPI
+        self.filters = filters or {}
         #: field aliases name the JSON keys, as FastAPI's `response_model_by_alias` (default True)
         self.by_alias = by_alias
         self.status_code = status_code
@@ -76,6 +81,11 @@ class ResponsePlan:
         if split is not None:
             result, status, headers = split
         if self.adapter is not None:
+            if self.filters.get("exclude_unset") or self.filters.get("exclude_defaults"):
+                # FastAPI's order: a returned model is dumped with the filters first, so what
+                # its fields_set says survives into the response model
+                result = _prepare(result, self.filters.get("exclude_unset", False),
+                                  self.filters.get("exclude_defaults", False), self.exclude_none)
             try:
                 validated = self.adapter.validate_python(result, from_attributes=True)
             except _validation_error() as exc:  # evaluated only when validation raised
@@ -83,7 +93,7 @@ class ResponsePlan:
                 raise ValueError(f"response does not match response_model ({self.where}): "
                                  f"{exc.error_count()} error(s): {exc.errors(include_url=False)!r}") from None
             body = self.adapter.dump_python(validated, mode="json", exclude_none=self.exclude_none,
-                                            by_alias=self.by_alias)
+                                            by_alias=self.by_alias, **self.filters)
         elif type(result) in (dict, list) and not self.exclude_none and self.by_alias:
             # Left to the native encoder, whose fallback calls `encoders.json_default` for
             # the values JSON cannot spell: no Python walk over the usual all-native dict.
@@ -148,6 +158,14 @@ def compile_response(handler: Any, options: Dict[str, Any], where: str, typed: b
     rclass = options.get("response_class")
     exclude_none = bool(options.get("response_model_exclude_none", False))
     by_alias = bool(options.get("response_model_by_alias", True))
+    filters: Dict[str, Any] = {}
+    for key in ("exclude_unset", "exclude_defaults"):
+        if options.get("response_model_" + key):
+            filters[key] = True
+    for key in ("include", "exclude"):
+        value = options.get("response_model_" + key)
+        if value is not None:
+            filters[key] = set(value) if isinstance(value, (list, tuple, frozenset)) else value
     if model is None and status is None and rclass is None and not typed and by_alias:
         return None
     adapter = None
@@ -159,7 +177,20 @@ def compile_response(handler: Any, options: Dict[str, Any], where: str, typed: b
             adapter = pydantic.TypeAdapter(model)
         except (pydantic.PydanticSchemaGenerationError, SchemaError, TypeError, ValueError) as exc:
             raise TypeError(f"unsupported response_model ({where}, keyword 'response_model'): {exc}") from None
-    return ResponsePlan(adapter, exclude_none, status, rclass, where, by_alias)
+    return ResponsePlan(adapter, exclude_none, status, rclass, where, by_alias, filters)
+
+
+def _prepare(value: Any, exclude_unset: bool, exclude_defaults: bool, exclude_none: bool) -> Any:
+    """FastAPI's `_prepare_response_content`: returned models (also in lists and dict values)
+    as dicts of what the filters keep, by alias, before the response model reads them."""
+    if hasattr(value, "model_dump") and hasattr(type(value), "model_fields"):
+        return value.model_dump(by_alias=True, exclude_unset=exclude_unset, exclude_defaults=exclude_defaults,
+                                exclude_none=exclude_none)
+    if type(value) is list:
+        return [_prepare(v, exclude_unset, exclude_defaults, exclude_none) for v in value]
+    if type(value) is dict:
+        return {k: _prepare(v, exclude_unset, exclude_defaults, exclude_none) for k, v in value.items()}
+    return value
 
 
 def _return_annotation(handler: Any) -> Any:

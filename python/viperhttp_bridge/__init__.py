@@ -257,7 +257,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     else:
         viperhttp_autodocs.install_from_run(app, _other)
     if wifi:
-        log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
+        log.debug("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
     # An app that uses no asyncio yet is served without an event loop until it needs one
     # (docs/internals/bridge.md#serving-without-an-event-loop); startup hooks run on a loop.
     # `sync_handlers="threadpool"` apps await the pool from their first request: a loop at once.
