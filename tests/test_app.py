@@ -150,3 +150,54 @@ def test_current_request_isolated_across_awaits_under_concurrency(serve):
     bad = [r for r in results if r["status"] != 200 or not r["all_own"]
            or r["marker"] != f"{run}-{r['i']}" or r["path"] != f"/ctx/{run}-{r['i']}"]
     assert not bad, bad[:5]
+
+
+def test_fastapi_app_keywords(tmp_path_factory):
+    """`ViperHTTP(dependencies=, exception_handlers=, middleware=, default_response_class=,
+    debug=, openapi_tags=, summary=, contact=, license_info=)` and `add_api_route`, as FastAPI
+    apps write them (tests/apps/app_options_app.py), over a socket."""
+    from support.module_server import start_module_server
+
+    srv = start_module_server(tmp_path_factory.mktemp("appkw"), "apps/app_options_app.py")
+    c = srv.client
+    ok = {"x-token": "secret"}
+    try:
+        # the app's dependency runs for every route, before the handler
+        r = c.get("/page")
+        assert (r.status_code, r.json()) == (422, {"detail": [
+            {"type": "missing", "loc": ["header", "x-token"], "msg": "Field required", "input": None}]})
+        assert c.get("/page", headers={"x-token": "no"}).json() == {"detail": "X-Token header invalid"}
+        r = c.get("/page", headers=ok)  # default_response_class=HTMLResponse
+        assert (r.text, r.headers["content-type"]) == ("<p>hi</p>", "text/html; charset=utf-8")
+        # middleware=[...]: the first listed is the outermost (the inner one stamps first)
+        assert r.headers["x-stamp"] == "innerouter"
+        assert c.get("/json", headers=ok).headers["content-type"] == "application/json"
+        r = c.get("/boom", headers=ok)  # exception_handlers={Boom: ...}
+        assert (r.status_code, r.json()) == (418, {"boom": "bang"})
+        r = c.get("/crash", headers=ok)  # debug=True: the traceback, as Starlette's debug mode
+        assert r.status_code == 500 and "KeyError: 'missing'" in r.text and "Traceback" in r.text
+        assert c.post("/listed", headers=ok).json() == ["a", "b"]  # add_api_route
+        doc = c.get("/openapi.json").json()
+        assert doc["info"] == {"title": "ViperHTTP API", "summary": "Shop API",
+                               "contact": {"name": "Ada", "email": "ada@example.com"},
+                               "license": {"name": "MIT"}, "version": "1.0.0"}
+        assert doc["tags"] == [{"name": "items", "description": "Things to buy."}]
+        params = doc["paths"]["/page"]["get"]["parameters"]
+        assert [(p["name"], p["in"]) for p in params] == [("x-token", "header")]
+    finally:
+        srv.stop()
+
+
+def test_fastapi_app_keywords_are_checked():
+    with pytest.raises(TypeError, match="dependencies must be a list"):
+        viperhttp.ViperHTTP(dependencies=Depends(lambda: 1))
+    viperhttp.reset()
+    with pytest.raises(TypeError, match="debug must be bool"):
+        viperhttp.ViperHTTP(debug="yes")
+    viperhttp.reset()
+    with pytest.raises(TypeError, match="openapi_tags"):
+        viperhttp.ViperHTTP(openapi_tags=["items"])
+    viperhttp.reset()
+    with pytest.raises(TypeError, match="response_class"):
+        viperhttp.ViperHTTP(default_response_class="html")
+    viperhttp.reset()

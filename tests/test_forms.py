@@ -326,6 +326,18 @@ def test_http_form_getlist_and_multi_items(serve):
     assert r.json() == {"tags": ["c", "d"], "none": [], "items": [["tag", "c"], ["tag", "d"], ["f", "n.txt"]]}
 
 
+def test_uploadfile_headers_are_the_parts():
+    """Starlette's `UploadFile.headers`: the part's own headers; the form value stays the
+    device's dict."""
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n"
+            b"Content-Type: text/plain\r\nX-Part: 7\r\n\r\nhello\r\n--b--\r\n")
+    form = Request("POST", "/", headers={"Content-Type": "multipart/form-data; boundary=b"}, body=body).form()
+    assert form["f"] == {"filename": "a.txt", "content_type": "text/plain", "data": b"hello"}
+    upload = form_upload(form, "f")
+    assert upload.headers["X-Part"] == "7" and upload.headers["content-type"] == "text/plain"
+    assert UploadFile("n", "image/png", b"").headers == {"content-type": "image/png"}
+
+
 def test_http_multipart_pinned_and_uploadfile(serve):
     server = serve("apps/rr_forms.py")
     r = _post(server, "/multipart", PINNED, MP)

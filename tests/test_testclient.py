@@ -108,3 +108,47 @@ def test_tasks_ran():
 ''')
     proc = _pytest(tmp_path / "test_bg.py")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_server_error_handler_still_raises_in_the_test(tmp_path):
+    """Starlette: a handler for `Exception` (or 500) makes the response, and the exception still
+    reaches the test client; a handler for another class just answers."""
+    (tmp_path / "test_handlers.py").write_text('''
+import pytest
+from viperhttp import JSONResponse, ViperHTTP
+from viperhttp.testclient import TestClient
+
+app = ViperHTTP()
+
+
+@app.exception_handler(Exception)
+async def server_error(request, exc):
+    return JSONResponse(status_code=500, content={"error": type(exc).__name__})
+
+
+@app.exception_handler(LookupError)
+async def not_there(request, exc):
+    return JSONResponse(status_code=404, content={"missing": str(exc)})
+
+
+@app.get("/crash")
+def crash():
+    raise RuntimeError("bug")
+
+
+@app.get("/missing")
+def missing():
+    raise LookupError("item 7")
+
+
+def test_it():
+    with TestClient(app) as client:
+        with pytest.raises(RuntimeError, match="bug"):
+            client.get("/crash")
+        assert client.get("/missing").json() == {"missing": "item 7"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/crash")
+        assert (r.status_code, r.json()) == (500, {"error": "RuntimeError"})
+''')
+    proc = _pytest(tmp_path / "test_handlers.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr

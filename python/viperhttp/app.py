@@ -8,7 +8,8 @@ are registration indices: `_routes_by_id[i]` is the `RoutePlan` of native route 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import contextlib
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from . import _native
 from .deps import OVERRIDES, resolve, teardown
@@ -18,6 +19,7 @@ from .middleware import _configure_native, _native_kind, _run_chain
 from .request import Request, State
 from .routing import (PATH_PLACEHOLDER, RouteDecorators, RouteDef, RoutePlan, call_route, current_request_var,
                       dep_call_marker, expand_router, fill_query, merge_query)
+from .app_options import apply_app_options
 from .route_pipeline import handle_apart
 from .threadpool import SLOW_INLINE_SECONDS, _clock, configure as _configure_threadpool, warn_if_slow
 
@@ -85,7 +87,10 @@ class ViperHTTP(RouteDecorators):
                  description: Optional[str] = None, docs: bool = True, openapi_url: Any = _DEFAULT,
                  docs_url: Any = _DEFAULT, include_websocket_docs: bool = True, cache_schema: bool = True,
                  servers: Any = None, redoc_url: Any = _DEFAULT, lifespan: Any = None,
-                 sync_handlers: str = "inline", threadpool_size: Optional[int] = None) -> None:
+                 sync_handlers: str = "inline", threadpool_size: Optional[int] = None, *,
+                 dependencies: Any = None, default_response_class: Any = None, exception_handlers: Any = None,
+                 middleware: Any = None, debug: bool = False, openapi_tags: Any = None, summary: Any = None,
+                 terms_of_service: Any = None, contact: Any = None, license_info: Any = None) -> None:
         if lifespan is not None and not callable(lifespan):
             raise TypeError("lifespan must be callable")
         if sync_handlers not in ("inline", "threadpool"):
@@ -127,6 +132,11 @@ class ViperHTTP(RouteDecorators):
         OVERRIDES.clear()  # the previous app's
         _set_python_middleware(False)
         _active[0] = self
+        # FastAPI's app-wide keywords (app_options.py)
+        self._route_defaults = apply_app_options(
+            self, dependencies, default_response_class, exception_handlers, middleware, debug,
+            {"openapi_tags": openapi_tags, "summary": summary, "terms_of_service": terms_of_service,
+             "contact": contact, "license_info": license_info})
 
     # --- the per-request hot path ----------------------------------------------------------
 
@@ -216,6 +226,8 @@ class ViperHTTP(RouteDecorators):
         """Validates and plans the route, then adds it to the native trie
         (docs/internals/framework.md#routing)."""
         self._require_active()
+        if self._route_defaults is not None:
+            route = self._route_defaults.apply(route)
         plan = RoutePlan(route, self._sync_threadpool)
         route_id = _route_add(route.method, route.path)
         routes = self._routes_by_id
@@ -225,6 +237,16 @@ class ViperHTTP(RouteDecorators):
             routes[route_id] = plan
         else:
             routes.append(plan)
+
+    @contextlib.contextmanager
+    def _framework_routes(self) -> Iterator[None]:
+        """Routes the framework adds itself (/docs, /openapi.json, OTA) do not get the app's
+        `dependencies=` / `default_response_class` (FastAPI adds its docs routes the same way)."""
+        saved, self._route_defaults = self._route_defaults, None
+        try:
+            yield
+        finally:
+            self._route_defaults = saved
 
     def include_router(self, router: Any, prefix: Optional[str] = None, tags: Any = None, deps: Any = None,
                        dependencies: Any = None, responses: Any = None) -> None:

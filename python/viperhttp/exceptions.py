@@ -198,6 +198,10 @@ def handle_exception(handlers: Dict[type, HandlerEntry], request: Any, exc: Exce
     entry = find_exception_handler(handlers, exc)
     if entry is not None:
         func, with_request = entry
+        if not isinstance(exc, HTTPException) and entry in (handlers.get(Exception), handlers.get(500)):
+            # Starlette's server-error handler answers and the exception still propagates: the
+            # test client re-raises it (raise_server_exceptions), as FastAPI's does
+            report_unhandled(exc)
         try:
             result = func(request, exc) if with_request else func(exc)
         except Exception as inner:
@@ -230,6 +234,11 @@ def report_unhandled(exc: BaseException) -> None:
         observer(exc)
 
 
+#: `ViperHTTP(debug=True)`: an unhandled 500 carries the traceback as text/plain, as
+#: Starlette's debug mode answers (development only: it shows code and values)
+DEBUG = [False]
+
+
 def _unhandled(request: Any, exc: BaseException, what: str) -> Response:
     log.error("%s %r", what, exc, exc_info=exc)
     report_unhandled(exc)
@@ -239,4 +248,8 @@ def _unhandled(request: Any, exc: BaseException, what: str) -> Response:
             request._background = None
         except AttributeError:
             pass
+    if DEBUG[0]:
+        import traceback
+
+        return _text(500, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     return internal_error()

@@ -238,11 +238,9 @@ def parse_multipart(body: bytes, content_type: str) -> Dict[str, Any]:
         if "filename" in params:
             if length > file_limit:
                 raise HTTPException(413, "Form file too large")
-            value: Any = {
-                "filename": params["filename"],
-                "content_type": headers.get("content-type", ""),
-                "data": body[data_start:data_end],
-            }
+            value: Any = FilePart(filename=params["filename"], content_type=headers.get("content-type", ""),
+                                  data=body[data_start:data_end])
+            value.headers = headers
         else:
             if length > MAX_FIELD_SIZE:
                 raise _too_large()
@@ -286,6 +284,13 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+class FilePart(dict):  # type: ignore[type-arg]
+    """A multipart file part: the device's dict `{"filename", "content_type", "data"}`, which
+    also keeps the part's headers (lower-case names) for `UploadFile.headers`."""
+
+    __slots__ = ("headers",)
+
+
 class UploadFile:
     """An in-memory file wrapping a multipart file dict (docs/internals/requests-responses.md#request).
 
@@ -294,11 +299,13 @@ class UploadFile:
     `b""`; writing or seeking after it raises `ValueError`.
     """
 
-    __slots__ = ("filename", "content_type", "closed", "_buf", "_pos", "_file")
+    __slots__ = ("filename", "content_type", "closed", "_buf", "_pos", "_file", "_headers")
 
-    def __init__(self, filename: Any = "", content_type: Any = "", data: Any = b"") -> None:
+    def __init__(self, filename: Any = "", content_type: Any = "", data: Any = b"",
+                 headers: Any = None) -> None:
         self.filename = _as_text(filename)
         self.content_type = _as_text(content_type)
+        self._headers = headers
         self.closed = False
         self._buf = bytearray(_as_bytes(data))
         self._pos = 0
@@ -309,7 +316,20 @@ class UploadFile:
         """`UploadFile` for a multipart file dict; None unless `value` is a dict with `data`."""
         if not isinstance(value, dict) or "data" not in value:
             return None
-        return cls(value.get("filename", ""), value.get("content_type", ""), value.get("data"))
+        return cls(value.get("filename", ""), value.get("content_type", ""), value.get("data"),
+                   getattr(value, "headers", None))
+
+    @property
+    def headers(self) -> Any:
+        """The part's headers (Starlette's `UploadFile.headers`), case-insensitive; for an
+        upload built by hand, its `Content-Type` alone."""
+        from .request import Headers  # late: request imports this module
+
+        if self._headers is None:
+            self._headers = {"content-type": self.content_type} if self.content_type else {}
+        if not isinstance(self._headers, Headers):
+            self._headers = Headers({str(k).lower(): v for k, v in dict(self._headers).items()})
+        return self._headers
 
     @property
     def size(self) -> int:

@@ -244,6 +244,16 @@ class RouteDecorators:
 
     api_route = route
 
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], *, methods: Any = None,
+                      **kwargs: Any) -> None:
+        """FastAPI's `add_api_route(path, endpoint, methods=[...], ...)`: `route()` without the
+        decorator (GET when no methods are given)."""
+        self.route(path, methods=methods or ("GET",), **kwargs)(endpoint)
+
+    def add_api_websocket_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        """FastAPI's `add_api_websocket_route`: `websocket()` without the decorator."""
+        self.websocket(path, **kwargs)(endpoint)
+
 
 class Router(RouteDecorators):
     """`Router(prefix="", tags=None, deps=None)`: routes recorded now, registered on include

@@ -325,6 +325,8 @@ class TypedPlan:
                 elif kind == "form":
                     got = values.get(alias)
                     items = [] if got is None else got if isinstance(got, list) else [got]
+                elif kind == "header":
+                    items = header_list(values, alias)
                 else:
                     got = values.get(alias)
                     items = [] if got is None else [v.strip() for v in str(got).split(",")]
@@ -568,3 +570,11 @@ def _compile_body(plan: TypedPlan, bodies: List[Tuple[str, Any, Any]], embed: bo
         raise TypeError(f"unsupported body type ({where}, parameter {plan.body_names[0]!r}): {exc}") from None
 
 
+def header_list(headers: Any, name: str) -> List[Any]:
+    """A `list[...]` header parameter's values: one per header line, as FastAPI reads them
+    (`X-Tags: a, b` is the one value `"a, b"`; two `X-Tags` lines are two values)."""
+    getlist = getattr(headers, "getlist", None)
+    if getlist is not None:
+        return list(getlist(name))
+    got = headers.get(name)
+    return [] if got is None else [got]

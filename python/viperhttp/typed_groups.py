@@ -64,11 +64,13 @@ class ModelGroup:
     def _all(self, values: Any, wire: str) -> List[Any]:
         if self.source == "query":
             return list(values.getlist(wire))
+        if self.source == "header":
+            from .typed import header_list  # late, as in __init__
+
+            return header_list(values, wire)
         got = values.get(wire)
         if got is None:
             return []
         if isinstance(got, list):
             return got
-        if self.source == "header":
-            return [v.strip() for v in str(got).split(",")]
         return [got]

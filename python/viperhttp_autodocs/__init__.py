@@ -8,6 +8,7 @@ any other host (no CDN, no online validator, no web fonts).
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import posixpath
@@ -57,7 +58,16 @@ def _taken(app: Any, path: str) -> bool:
 def install(app: Any, title: str = "ViperHTTP API", version: str = "1.0.0", description: str = "",
             openapi_url: Any = "/openapi.json", docs_url: Any = "/docs", servers: Any = None,
             include_websocket: bool = True, cache_schema: bool = True, redoc_url: Any = "/redoc") -> Dict[str, Any]:
-    """Registers the docs routes and the asset mount; returns the URLs installed."""
+    """Registers the docs routes and the asset mount; returns the URLs installed. They do not
+    get the app's `dependencies=` / `default_response_class` (as FastAPI's docs routes)."""
+    framework = getattr(app, "_framework_routes", None)
+    with framework() if framework is not None else contextlib.nullcontext():
+        return _install(app, title, version, description, openapi_url, docs_url, servers, include_websocket,
+                        cache_schema, redoc_url)
+
+
+def _install(app: Any, title: str, version: str, description: str, openapi_url: Any, docs_url: Any,
+             servers: Any, include_websocket: bool, cache_schema: bool, redoc_url: Any) -> Dict[str, Any]:
     openapi_url, docs_url, redoc_url = _url(openapi_url), _url(docs_url), _url(redoc_url)
     installed: Dict[str, Any] = {"openapi_url": None, "docs_url": None, "redoc_url": None}
     if openapi_url is None:  # the UIs need the schema

@@ -329,7 +329,10 @@ def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0
             continue
         key = PATH_PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", plan.path)
         paths.setdefault(key, {})[plan.method.lower()] = _operation(plan, plan.path, components)
-    info: Dict[str, Any] = {"title": title, "version": version}
+    extra = getattr(app, "_openapi_extra", None) or {}
+    info: Dict[str, Any] = {"title": title}
+    info.update(extra.get("info") or {})
+    info["version"] = version
     if description:
         info["description"] = description
     doc: Dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths,
@@ -343,6 +346,8 @@ def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0
             valid_servers.append(dict(server))
     if valid_servers:
         doc["servers"] = valid_servers
+    if extra.get("tags"):
+        doc["tags"] = extra["tags"]  # FastAPI's `openapi_tags`: descriptions and order of the tags
     if websockets:
         doc["x-websocket"] = websockets
     return json_safe(doc)

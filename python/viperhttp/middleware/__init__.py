@@ -18,10 +18,28 @@ from ..exceptions import handle_exception, not_found
 from ..responses import Response, json_dumps, normalize
 from ..routing import current_request_var
 
-__all__ = ["BaseHTTPMiddleware", "CORSMiddleware", "RateLimitMiddleware", "TrustedHostMiddleware"]
+__all__ = ["BaseHTTPMiddleware", "CORSMiddleware", "Middleware", "RateLimitMiddleware", "TrustedHostMiddleware"]
 
 _cv_get = current_request_var.get
 _cv_set = current_request_var.set
+
+
+class Middleware:
+    """Starlette's `Middleware(cls, *args, **options)`, for `ViperHTTP(middleware=[...])`: the
+    list's first entry is the outermost, as in Starlette."""
+
+    __slots__ = ("cls", "args", "kwargs")
+
+    def __init__(self, cls: Any, *args: Any, **kwargs: Any) -> None:
+        self.cls = cls
+        self.args = args
+        self.kwargs = kwargs
+
+    def __iter__(self) -> Any:  # Starlette's `cls, args, kwargs = middleware`
+        return iter((self.cls, self.args, self.kwargs))
+
+    def __repr__(self) -> str:
+        return f"Middleware({getattr(self.cls, '__name__', self.cls)!r})"
 
 
 class BaseHTTPMiddleware:

@@ -1,0 +1,77 @@
+"""FastAPI's app-wide constructor keywords (docs/internals/framework.md, "FastAPI's app
+keywords"): `dependencies=`, `default_response_class=`, `exception_handlers=`, `middleware=`,
+`debug=` and the OpenAPI `openapi_tags` / `summary` / `terms_of_service` / `contact` /
+`license_info`. Kept apart from app.py, which owns the per-request path."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from . import exceptions
+from .deps import merge_deps
+from .route_options import check_typed_kwarg, side_effect_deps
+from .routing import RouteDef
+
+__all__ = ["AppDefaults", "apply_app_options", "OPENAPI_INFO_KEYS"]
+
+#: `ViperHTTP(...)` keywords that go into the OpenAPI document's `info` as they are
+OPENAPI_INFO_KEYS = {"summary": "summary", "terms_of_service": "termsOfService", "contact": "contact",
+                     "license_info": "license"}
+
+
+class AppDefaults:
+    """What every route of the app gets unless it says otherwise: the app's `dependencies=`
+    (resolved first, as FastAPI's) and `default_response_class`."""
+
+    __slots__ = ("deps", "response_class")
+
+    def __init__(self, deps: Optional[Dict[str, Any]], response_class: Any) -> None:
+        self.deps = deps
+        self.response_class = response_class
+
+    def apply(self, route: RouteDef) -> RouteDef:
+        deps = route.deps
+        if self.deps:
+            deps = merge_deps(self.deps, route.deps, where=route.where)
+        options = route.options
+        if self.response_class is not None and route.method != "WS" and "response_class" not in options:
+            options = dict(options, response_class=self.response_class)
+        if deps is route.deps and options is route.options:
+            return route
+        return RouteDef(route.method, route.path, route.handler, route.query, deps, route.docs, route.protocols,
+                        options)
+
+
+def apply_app_options(app: Any, dependencies: Any, default_response_class: Any, exception_handlers: Any,
+                      middleware: Any, debug: Any, openapi: Dict[str, Any]) -> Optional[AppDefaults]:
+    """Checks and applies the keywords; returns the route defaults, or None when there are none."""
+    if not isinstance(debug, bool):
+        raise TypeError("debug must be bool")
+    exceptions.DEBUG[0] = debug
+    if default_response_class is not None:
+        check_typed_kwarg("response_class", default_response_class, "app")
+    if exception_handlers is not None:
+        if not isinstance(exception_handlers, dict):
+            raise TypeError("exception_handlers must be a dict {exception class or status code: handler}")
+        for key, handler in exception_handlers.items():
+            app.add_exception_handler(key, handler)
+    if middleware is not None:
+        if not isinstance(middleware, (list, tuple)):
+            raise TypeError("middleware must be a list of Middleware(cls, **options)")
+        for entry in middleware:  # first listed outermost: Starlette's order and the app's
+            cls, args, kwargs = (entry.cls, entry.args, entry.kwargs) if hasattr(entry, "cls") else (entry, (), {})
+            app.add_middleware(cls, *args, **kwargs)
+    info: Dict[str, Any] = {}
+    for key, name in OPENAPI_INFO_KEYS.items():
+        value = openapi.get(key)
+        if value is not None:
+            if not isinstance(value, (str, dict)):
+                raise TypeError(f"{key} must be str or dict")
+            info[name] = value
+    tags = openapi.get("openapi_tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, dict) and "name" in t for t in tags)):
+        raise TypeError("openapi_tags must be a list of {'name': ..., 'description': ...} dicts")
+    app._openapi_extra = {"info": info, "tags": list(tags) if tags else None}
+    deps = side_effect_deps(dependencies, "app")
+    if deps or default_response_class is not None:
+        return AppDefaults(deps, default_response_class)
+    return None
