@@ -198,8 +198,9 @@ def test_single_active_app_rule():
     viperhttp.reset()
     first = viperhttp.ViperHTTP()
     assert viperhttp.active_app() is first
-    with pytest.raises(ValueError, match="^only one ViperHTTP instance supported$"):
-        viperhttp.ViperHTTP()
+    # a new app replaces one that is not serving (app factories, one app per test module)
+    replaced = viperhttp.ViperHTTP()
+    assert viperhttp.active_app() is replaced
     viperhttp.reset()
     assert viperhttp.active_app() is None
     second = viperhttp.ViperHTTP()

@@ -152,3 +152,73 @@ def test_it():
 ''')
     proc = _pytest(tmp_path / "test_handlers.py")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_several_apps_in_one_test_session(tmp_path):
+    """App factories and one app per test module (docs/internals/framework.md "More than one
+    app"): a new app replaces one that is not serving, and serving an earlier one makes it the
+    active app again, with its routes, static mount, CORS, middleware, handlers and overrides."""
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "a.txt").write_text("from a")
+    (tmp_path / "test_apps.py").write_text(f'''
+import pytest
+from viperhttp import Depends, JSONResponse, ViperHTTP
+from viperhttp.middleware import CORSMiddleware
+from viperhttp.testclient import TestClient
+
+
+def who():
+    return "real"
+
+
+def create_app(name):
+    app = ViperHTTP()
+    app.mount("/static", {str(tmp_path / "files")!r})
+    app.add_middleware(CORSMiddleware, allow_origins=["https://" + name + ".example"])
+
+    @app.middleware("http")
+    async def stamp(request, call_next):
+        response = await call_next(request)
+        response.headers["x-app"] = name
+        return response
+
+    @app.exception_handler(404)
+    async def missing(request, exc):
+        return JSONResponse(status_code=404, content={{"app": name}})
+
+    @app.get("/name")
+    def get_name(user: str = Depends(who)):
+        return {{"app": name, "user": user}}
+
+    return app
+
+
+app_a = create_app("a")
+app_b = create_app("b")  # made while app_a exists, as two test modules would
+
+
+def test_factory_apps_one_after_another():
+    for name in ("c", "d"):
+        with TestClient(create_app(name)) as client:
+            assert client.get("/name").json() == {{"app": name, "user": "real"}}
+
+
+def test_an_earlier_app_serves_again_with_all_it_registered():
+    app_a.dependency_overrides[who] = lambda: "fake"
+    for app, name, user in ((app_a, "a", "fake"), (app_b, "b", "real"), (app_a, "a", "fake")):
+        with TestClient(app) as client:
+            r = client.get("/name", headers={{"Origin": "https://" + name + ".example"}})
+            assert r.json() == {{"app": name, "user": user}}
+            assert r.headers["x-app"] == name
+            assert r.headers["access-control-allow-origin"] == "https://" + name + ".example"
+            assert client.get("/static/a.txt").text == "from a"
+            assert client.get("/nope").json() == {{"app": name}}
+
+
+def test_no_second_app_while_one_serves():
+    with TestClient(app_a):
+        with pytest.raises(ValueError, match="only one ViperHTTP instance supported"):
+            ViperHTTP()
+''')
+    proc = _pytest(tmp_path / "test_apps.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr

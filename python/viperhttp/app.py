@@ -12,7 +12,9 @@ import contextlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from . import _native
-from .deps import OVERRIDES, resolve, teardown
+from . import deps as _deps
+from . import exceptions as _exceptions
+from .deps import DependencyOverrides, resolve, teardown
 from .exceptions import (HandlerEntry, handle_exception, handler_entry, http_exception_response,
                          method_not_allowed, unrouted, HTTPException)
 from .middleware import _configure_native, _native_kind, _run_chain
@@ -43,7 +45,7 @@ def active_app() -> Optional["ViperHTTP"]:
 def clear_active_app() -> None:
     """Forgets the active app and its dependency overrides (part of `viperhttp.reset()`)."""
     _active[0] = None
-    OVERRIDES.clear()
+    _deps.OVERRIDES = DependencyOverrides()
 
 
 current_request = current_request_var.get
@@ -111,7 +113,10 @@ class ViperHTTP(RouteDecorators):
             "servers": servers,
             "redoc_url": "/redoc" if redoc_url is _DEFAULT else redoc_url,
         })
-        if _active[0] is not None:
+        if _active[0] is not None and _serving():
+            # (decision, docs/internals/framework.md "More than one app") one app serves per
+            # process; a new one may replace an app that is not serving (app factories, a test
+            # module per app), and `run()` makes an earlier app the active one again
             raise ValueError("only one ViperHTTP instance supported")
         # docs/internals/framework.md: a new app starts from an empty route table, no mounts and no CORS
         # config.
@@ -129,7 +134,8 @@ class ViperHTTP(RouteDecorators):
         self._lifespan = lifespan
         self._lifespan_cm: Any = None  # the entered context manager of the current run
         self.bound_port: Optional[int] = None  # set by the bridge once listening
-        OVERRIDES.clear()  # the previous app's
+        self._overrides = _deps.OVERRIDES = DependencyOverrides()  # the previous app's are not this one's
+        self._debug = False
         _set_python_middleware(False)
         _active[0] = self
         # FastAPI's app-wide keywords (app_options.py)
@@ -237,6 +243,38 @@ class ViperHTTP(RouteDecorators):
             routes[route_id] = plan
         else:
             routes.append(plan)
+
+    def _activate(self) -> None:
+        """Makes this app the process's active app again (`run()` calls it): the native route
+        table, static mounts and CORS / trusted-host / rate-limit settings are rebuilt from what
+        this app recorded, in its registration order, so native route ids are its indices
+        again (docs/internals/framework.md "More than one app")."""
+        if _active[0] is self:
+            return
+        if _serving():
+            raise ValueError("only one ViperHTTP instance supported")
+        _native.routes_reset()
+        _native.native_config_reset()
+        routes: List[Optional[RoutePlan]] = []
+        for plan in self._routes_by_id:
+            if plan is not None:  # an id a foreign add had taken is not taken again
+                route_id = _route_add(plan.method, plan.path)
+                while len(routes) < route_id:
+                    routes.append(None)
+                routes.append(plan)
+        self._routes_by_id = routes
+        for entry in self._mounts:
+            if entry["kind"] == "dir":
+                _native.static_mount(entry["prefix"], entry["root"], entry["html"], entry.get("dotfiles", False))
+            else:
+                _native.static_mount_file(entry["prefix"], entry["root"])
+        for kind, config in self._native_config.items():
+            getattr(_native, "configure_" + kind)(**config)
+        _set_python_middleware(self._middleware_on or 404 in self._exception_handlers
+                               or 405 in self._exception_handlers)
+        _deps.OVERRIDES = self._overrides
+        _exceptions.DEBUG[0] = self._debug
+        _active[0] = self
 
     @contextlib.contextmanager
     def _framework_routes(self) -> Iterator[None]:
@@ -592,12 +630,12 @@ class ViperHTTP(RouteDecorators):
     def dependency_overrides(self) -> Any:
         """FastAPI's `app.dependency_overrides`: `{dependency: replacement}`, used by every
         request from then on (docs/internals/framework.md, "Dependency overrides")."""
-        return OVERRIDES
+        return self._overrides
 
     @dependency_overrides.setter
     def dependency_overrides(self, value: Any) -> None:  # `app.dependency_overrides = {}`
-        OVERRIDES.clear()
-        OVERRIDES.update(value)
+        self._overrides.clear()
+        self._overrides.update(value)
 
     @property
     def state(self) -> State:
@@ -641,6 +679,11 @@ class ViperHTTP(RouteDecorators):
 
     def __repr__(self) -> str:
         return f"<ViperHTTP {self._docs['title']!r} routes={len(self._routes_by_id)}>"
+
+
+def _serving() -> bool:
+    running = getattr(_native, "is_running", None)
+    return bool(running()) if running is not None else False
 
 
 def _set_python_middleware(flag: bool) -> None:

@@ -46,7 +46,7 @@ def apply_app_options(app: Any, dependencies: Any, default_response_class: Any, 
     """Checks and applies the keywords; returns the route defaults, or None when there are none."""
     if not isinstance(debug, bool):
         raise TypeError("debug must be bool")
-    exceptions.DEBUG[0] = debug
+    exceptions.DEBUG[0] = app._debug = debug
     if default_response_class is not None:
         check_typed_kwarg("response_class", default_response_class, "app")
     if exception_handlers is not None:

@@ -209,6 +209,9 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         kw.update({k: v for k, v in CLI_OVERRIDES.items() if k not in ("host", "port")})
     if isinstance(port, bool) or not isinstance(port, int) or not (0 <= port <= 65535):
         raise ValueError("invalid port")
+    activate = getattr(app, "_activate", None)
+    if activate is not None:  # an app made before the latest one serves again (framework.md)
+        activate()
     in_coroutine = False
     if block and "asyncio" in sys.modules:  # no loop can run before asyncio was imported
         running = sys.modules["asyncio"]._get_running_loop()
