@@ -135,6 +135,46 @@ def test_sigint_forwarded_too(cli):
     assert c.stop(signal.SIGINT) == 0
 
 
+def _worker_pids(c) -> Set[int]:
+    pids: Set[int] = set()
+    deadline = time.monotonic() + 20
+    while len(pids) < 2 and time.monotonic() < deadline:
+        pids |= c.pids(10)
+    assert len(pids) == 2, pids
+    return pids
+
+
+def test_workers_stop_when_the_supervisor_is_killed(cli):
+    """SIGKILL cannot be forwarded: each worker notices its supervisor is gone, drains and
+    exits instead of serving on, orphaned."""
+    c = cli("cli_app:app", "--workers", "2")
+    c.wait_ready()
+    pids = _worker_pids(c)
+    c.proc.kill()
+    c.proc.wait(5)
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids), pids
+    assert "supervisor (pid %d) is gone: stopping" % c.proc.pid in c.logs()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(c.base + "/pid", timeout=2)
+
+
+def test_sighup_neither_stops_nor_orphans(cli):
+    """Without TLS there is nothing to reload: the supervisor logs it and everyone serves on."""
+    c = cli("cli_app:app", "--workers", "2")
+    c.wait_ready()
+    pids = _worker_pids(c)
+    c.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert c.proc.poll() is None
+    assert _worker_pids(c) == pids
+    assert "sighup: no TLS certificate to reload" in c.logs()
+    assert c.stop() == 0
+    assert not any(_alive(p) for p in pids)
+
+
 def test_crashed_worker_is_restarted(cli):
     c = cli("cli_app:app", "--workers", "2")
     c.wait_ready()
@@ -181,6 +221,44 @@ def test_failed_startup_with_workers_exits_3(cli):
     c = cli("cli_bad_startup:app", "--workers", "2")
     assert c.proc.wait(30) == 3
     assert "failed to start (status 3)" in c.logs()
+
+
+def test_a_certificate_that_cannot_be_used_exits_3_and_is_not_retried(cli, tmp_path):
+    missing = str(tmp_path / "missing.pem")
+    c = cli("cli_app:app", "--tls-cert", missing, "--tls-key", missing)  # a certificate implies --https
+    assert c.proc.wait(30) == 3, c.logs()
+    assert "cannot read TLS certificate file" in c.logs() and "Traceback" not in c.logs()
+    c = cli("cli_app:app", "--workers", "2", "--tls-cert", missing, "--tls-key", missing)
+    assert c.proc.wait(30) == 3, c.logs()
+    logs = c.logs()
+    assert "failed to start (status 3)" in logs and "restarting" not in logs
+
+
+def test_an_app_that_fails_to_import_shows_where(cli, tmp_path):
+    (tmp_path / "broken_main.py").write_text("import broken_helper\napp = None\n")
+    (tmp_path / "broken_helper.py").write_text("import os\nX = os.environ['NO_SUCH_SETTING_XYZ']\n")
+    c = cli("broken_main:app", "--app-dir", str(tmp_path))
+    assert c.proc.wait(30) == 3
+    logs = c.logs()
+    assert "importing 'broken_main' failed: KeyError: 'NO_SUCH_SETTING_XYZ'" in logs
+    assert 'broken_helper.py", line 2' in logs  # file and line of the failure
+
+
+def test_a_refused_setting_is_one_line(tmp_path):
+    env = dict(os.environ, VIPERHTTP_NO_UVLOOP="1")
+    proc = subprocess.run([sys.executable, "-m", "viperhttp", "run", "cli_app:app", "--port", "99999"],
+                          cwd=APPS, env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 3 and "startup failed: invalid port" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_version():
+    proc = subprocess.run([sys.executable, "-m", "viperhttp", "--version"], capture_output=True, text=True,
+                          timeout=30)
+    import viperhttp
+
+    assert proc.returncode == 0 and proc.stdout.strip() == f"viperhttp {viperhttp.__version__}"
+    assert viperhttp.__version__ == viperhttp.version()
 
 
 def test_port_in_use_exits_3():

@@ -164,6 +164,24 @@ def test_body_at_limit_is_echoed(serve):
     assert resp.body == body
 
 
+def test_a_body_limit_above_half_the_default_ring_grows_the_rings(serve):
+    """`max_body_size=12 MiB` with the default 8 MiB rings: the rings follow it (a record holds
+    the whole body), so a 10 MiB body is served instead of a start-up error."""
+    server = start(serve, max_body_size=12 * 1024 * 1024)
+    body = b"x" * (10 * 1024 * 1024)
+    r = server.client.post("/py/echo", content=body, timeout=60)
+    assert r.status_code == 200 and len(r.content) == len(body)
+
+
+def test_a_body_limit_a_given_ring_cannot_hold_is_refused():
+    from viperhttp import _native
+
+    with pytest.raises(ValueError, match="^max_body_size exceeds ipc ring$"):
+        _native.start(host="127.0.0.1", port=0, max_body_size=1024 * 1024, ipc_ring_size=1024 * 1024)
+    with pytest.raises(ValueError, match="^max_body_size exceeds ipc ring$"):
+        _native.start(host="127.0.0.1", port=0, max_body_size=(1 << 29) + 1)  # 2x is past the 1 GiB cap
+
+
 def test_content_length_one_past_limit_is_413_before_reading(serve):
     server = start(serve, max_body_size=1000)
     with RawConn(server.connect(), timeout=5) as conn:

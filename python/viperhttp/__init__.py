@@ -127,6 +127,8 @@ _TEMPLATE_NAMES = ("TemplateResponse", "render_template", "template_clear_cache"
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # the usual spelling of `version()`, read only when asked for
+        return version()
     if name in _TEMPLATE_NAMES:
         if hasattr(_native, name):
             return getattr(_native, name)

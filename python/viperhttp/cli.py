@@ -22,11 +22,26 @@ log = logging.getLogger("viperhttp.cli")
 
 
 class StartupError(Exception):
-    """The app could not be loaded or started."""
+    """The app could not be loaded or started; `traceback`: the exception whose traceback the
+    log line should carry (the app's own code failed), else None."""
+
+    def __init__(self, message: str, traceback: Optional[BaseException] = None) -> None:
+        super().__init__(message)
+        self.traceback = traceback
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("viperhttp")
+    except metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="viperhttp", description="Run a ViperHTTP app.")
+    parser.add_argument("--version", action="version", version=f"viperhttp {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve an app: viperhttp run module:app")
     run.add_argument("target", help="module:attribute (attribute defaults to `app`)")
@@ -51,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="async handlers that may wait at once (default 256, started on demand)")
     run.add_argument("--bridge-queue-size", type=int, default=None, metavar="N",
                      help="requests that may wait for a free worker before 503 (default 256)")
+    run.add_argument("--max-body-size", type=int, default=None, metavar="BYTES",
+                     help="largest request body, uploads included (default 1 MiB)")
+    run.add_argument("--shutdown-timeout", type=float, default=None, metavar="SECONDS",
+                     help="how long a stop waits for requests in progress (default 10)")
     # Set by a supervisor for its children: bind with SO_REUSEPORT.
     run.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -77,6 +96,10 @@ def run_keywords(args: argparse.Namespace) -> Dict[str, Any]:
         kw["bridge_max_workers"] = args.bridge_max_workers
     if args.bridge_queue_size is not None:
         kw["bridge_queue_size"] = args.bridge_queue_size
+    if args.max_body_size is not None:
+        kw["max_body_size"] = args.max_body_size
+    if args.shutdown_timeout is not None:
+        kw["shutdown_timeout_s"] = args.shutdown_timeout
     return kw
 
 
@@ -106,7 +129,9 @@ def load_app(target: str, app_dir: str) -> Any:
     except Exception as exc:
         if isinstance(exc, ModuleNotFoundError) and exc.name == module_name:
             raise StartupError(f"module {module_name!r} not found") from exc
-        raise StartupError(f"importing {module_name!r} failed: {exc!r}") from exc
+        # the app's own code failed: its traceback says where (file and line)
+        raise StartupError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}",
+                           traceback=exc) from exc
     app = getattr(module, attr or "app", None)
     if app is None:
         import viperhttp_bridge
@@ -138,11 +163,15 @@ def serve_one(args: argparse.Namespace) -> int:
             return 0  # the module served at import and has stopped
         app.run()
     except StartupError as exc:
-        log.error("startup failed: %s", exc)
+        log.error("startup failed: %s", exc, exc_info=exc.traceback)
         return EXIT_STARTUP
+    except viperhttp_bridge.StartFailure:
+        return EXIT_STARTUP  # already logged in one line (a certificate that cannot be used)
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
         if viperhttp_bridge.Bridge.current is None and getattr(app, "bound_port", None) is None:
-            log.error("startup failed: %s", exc, exc_info=isinstance(exc, (TypeError, ValueError)))
+            # a setting the runtime refused (`--port 99999`, a bad store URL): its message is
+            # the whole story, the framework's stack is not
+            log.error("startup failed: %s", exc)
             return EXIT_STARTUP
         raise
     return 0
@@ -168,7 +197,8 @@ def child_argv(args: argparse.Namespace, reuse_port: bool) -> List[str]:
     if args.http2:
         argv.append("--http2")
     for flag, value in (("--bridge-max-workers", args.bridge_max_workers),
-                        ("--bridge-queue-size", args.bridge_queue_size)):
+                        ("--bridge-queue-size", args.bridge_queue_size),
+                        ("--max-body-size", args.max_body_size), ("--shutdown-timeout", args.shutdown_timeout)):
         if value is not None:
             argv += [flag, str(value)]
     if reuse_port:
@@ -181,6 +211,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.workers < 1:
         print("viperhttp: --workers must be >= 1", file=sys.stderr)
         return 2
+    if (args.tls_cert or args.tls_key) and not args.https:
+        args.https = True  # a certificate means HTTPS, as uvicorn's --ssl-certfile does
     if args.reload:
         if args.workers > 1:
             print("viperhttp: --reload runs one worker; --workers ignored", file=sys.stderr)

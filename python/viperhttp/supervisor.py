@@ -3,7 +3,9 @@
 Workers are fresh interpreters (`python -m viperhttp run ... --reuse-port`), never forks: each
 has its own runtime, interpreter and IPC rings, and binds the same port with `SO_REUSEPORT` so
 the kernel balances connections. The supervisor binds nothing to serve; it forwards SIGINT and
-SIGTERM to every worker (each drains as a single process does), restarts a worker that dies
+SIGTERM to every worker (each drains as a single process does), and SIGHUP when they serve TLS
+(each re-reads its certificate); a worker whose supervisor is gone (killed) stops by itself
+(`PARENT_ENV`, watched by the bridge). It restarts a worker that dies
 unexpectedly after `RESTART_DELAY_S`, and gives up after `MAX_RESTARTS` restarts within
 `RESTART_WINDOW_S` (then stops all and exits 1). A worker that exits with the start-up status
 (3) is not restarted: the supervisor stops the others and exits 3.
@@ -56,13 +58,20 @@ def _reserve_port(host: str, port: int) -> Optional[socket.socket]:
 WORKER_ENV = "VIPERHTTP_WORKER"
 #: the port every worker binds (the one picked for `port=0`)
 WORKER_PORT_ENV = "VIPERHTTP_WORKER_PORT"
+#: the supervising process: a worker whose parent is no longer this pid (the supervisor was
+#: killed) stops as on SIGTERM instead of serving on, orphaned
+PARENT_ENV = "VIPERHTTP_PARENT_PID"
+
+
+def child_env(**extra: str) -> Dict[str, str]:
+    return dict(os.environ, **{PARENT_ENV: str(os.getpid())}, **extra)
 
 
 class Supervisor:
     def __init__(self, argv: List[str], workers: int, port: int) -> None:
         self.argv = argv
         self.workers = workers
-        self.env = dict(os.environ, **{WORKER_ENV: "1", WORKER_PORT_ENV: str(port)})
+        self.env = child_env(**{WORKER_ENV: "1", WORKER_PORT_ENV: str(port)})
         self.children: Dict[int, "subprocess.Popen[bytes]"] = {}  # slot → process
         self.restarts: Deque[float] = deque()
         self.stopping = threading.Event()
@@ -76,6 +85,15 @@ class Supervisor:
     def forward(self, signum: int, _frame: Any = None) -> None:
         # Every signal is forwarded, a second one too: the workers then skip their grace period.
         self.stopping.set()
+        for proc in self.children.values():
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signum)
+                except ProcessLookupError:
+                    pass
+
+    def relay(self, signum: int, _frame: Any = None) -> None:
+        """SIGHUP: passed to every worker (each re-reads its TLS certificate); nobody stops."""
         for proc in self.children.values():
             if proc.poll() is None:
                 try:
@@ -141,7 +159,7 @@ def supervise(args: argparse.Namespace) -> int:
     """`viperhttp run --workers N`."""
     _setup_logging(args.log_level)
     return supervise_command(lambda port: child_argv(_with_port(args, port), reuse_port=True),
-                             args.host, args.port, args.workers)
+                             args.host, args.port, args.workers, tls=bool(args.https))
 
 
 def _with_port(args: argparse.Namespace, port: int) -> argparse.Namespace:
@@ -150,8 +168,19 @@ def _with_port(args: argparse.Namespace, port: int) -> argparse.Namespace:
     return copy
 
 
+def _on_hup(tls: bool, relay: Callable[..., None]) -> Callable[..., None]:
+    """The supervisor's SIGHUP (docs/guide/deployment.md): with TLS every child re-reads its
+    certificate; without, nothing is reloaded and nothing stops (SIGTERM stops)."""
+    def handler(signum: int, frame: Any) -> None:
+        if tls:
+            relay(signum, frame)
+        else:
+            log.info("sighup: no TLS certificate to reload; SIGTERM or SIGINT stops the server")
+    return handler
+
+
 def supervise_command(argv_for_port: Callable[[int], List[str]], host: str, port: int,
-                      workers: int) -> int:
+                      workers: int, tls: bool = False) -> int:
     """Runs `workers` copies of the command `argv_for_port(port)` sharing `port`; the exit
     status (0 after a clean stop, 1 when restarts ran out, 3 when a worker failed to start)."""
     if not hasattr(socket, "SO_REUSEPORT"):
@@ -166,6 +195,8 @@ def supervise_command(argv_for_port: Callable[[int], List[str]], host: str, port
         port = holder.getsockname()[1]
     sup = Supervisor(argv_for_port(port), workers, port)
     previous = {sig: signal.signal(sig, sup.forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if hasattr(signal, "SIGHUP"):
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_hup(tls, sup.relay))
     log.info("supervising %d workers on %s:%d", workers, host, port)
     try:
         return sup.run()
@@ -176,7 +207,7 @@ def supervise_command(argv_for_port: Callable[[int], List[str]], host: str, port
             holder.close()
 
 
-def run_workers(host: str, port: int, workers: int) -> None:
+def run_workers(host: str, port: int, workers: int, tls: bool = False) -> None:
     """`app.run(workers=N)` in a script: re-runs this program N times as workers (each with
     `WORKER_ENV` set, so their `run()` serves with `reuse_port`) and supervises them."""
     if not hasattr(socket, "SO_REUSEPORT"):
@@ -187,7 +218,7 @@ def run_workers(host: str, port: int, workers: int) -> None:
         base = [sys.executable, "-m", spec.name]
     else:
         base = [sys.executable, os.path.abspath(sys.argv[0])]
-    status = supervise_command(lambda _port: base + sys.argv[1:], host, port, workers)
+    status = supervise_command(lambda _port: base + sys.argv[1:], host, port, workers, tls=tls)
     if status:
         raise SystemExit(status)
 
@@ -209,8 +240,15 @@ def reload_loop(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
 
+    def relay(signum: int, _frame: Any = None) -> None:
+        if proc[0] is not None and proc[0].poll() is None:
+            proc[0].send_signal(signum)
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, _on_hup(bool(args.https), relay))
+
     def start() -> None:
-        child = subprocess.Popen(child_argv(args, reuse_port=False))
+        child = subprocess.Popen(child_argv(args, reuse_port=False), env=child_env())
         proc[0] = child
         log.info("reload: serving (pid %d), watching %s", child.pid, root)
 

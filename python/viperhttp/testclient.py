@@ -64,6 +64,7 @@ class TestClient:
         kw = dict(self._run_kwargs)
         kw.setdefault("host", "127.0.0.1")
         kw.setdefault("port", 0)
+        kw.setdefault("wifi", False)  # the device's host-network line means nothing in a test
         try:
             loop = viperhttp_bridge.run(self.app, block=False, **kw)
         except BaseException as exc:  # startup failed: re-raised on the test's thread

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from viperhttp import _native
@@ -197,6 +198,12 @@ def _apply_python_limits(runtime_kw: Dict[str, Any]) -> None:
 CLI_OVERRIDES: Dict[str, Any] = {}
 
 
+class StartFailure(SystemExit):
+    """A start-up that cannot succeed, already logged in one line (docs/internals/tls-http2.md,
+    "Start errors"): a script ends with status 1 and the message, `viperhttp run` with its
+    start-up status 3 (not retried by the worker supervisor)."""
+
+
 def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         loop: Optional[asyncio.AbstractEventLoop] = None, block: bool = True,
         shutdown_timeout_s: float = 10, startup_timeout_s: float = 10, **kw: Any) -> Any:
@@ -232,7 +239,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         if not 1 <= workers <= 1024:
             raise ValueError("workers out of range")
         from viperhttp.supervisor import run_workers
-        run_workers(host, port, workers)  # this process supervises; the workers serve
+        run_workers(host, port, workers, tls=bool(runtime_kw.get("https")))  # the workers serve
         return None
     if not runtime_kw.get("vfs_root") and os.environ.get("VIPERHTTP_VFS_ROOT"):
         # The env form of the setting reaches the native static mounts too (docs/guide/device-apps.md).
@@ -260,7 +267,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     else:
         viperhttp_autodocs.install_from_run(app, _other)
     if wifi:
-        log.debug("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
+        log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
     # An app that uses no asyncio yet is served without an event loop until it needs one
     # (docs/internals/bridge.md#serving-without-an-event-loop); startup hooks run on a loop.
     # `sync_handlers="threadpool"` apps await the pool from their first request: a loop at once.
@@ -283,7 +290,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         # A certificate or key that cannot be used ends a blocking script with one clear
         # line and status 1, not a traceback (docs/internals/tls-http2.md, "Start errors").
         log.error("tls_error %s", exc)
-        raise SystemExit(f"viperhttp: cannot start HTTPS: {exc}") from exc
+        raise StartFailure(f"viperhttp: cannot start HTTPS: {exc}") from exc
     app.bound_port = bound
     scheme = "https" if runtime_kw.get("https") else "http"
     log.info("viperhttp serving on %s://%s:%d", scheme, host, bound)
@@ -337,6 +344,7 @@ def serve_started(bridge: "Bridge") -> None:
             previous[sig] = signal.signal(sig, on_signal)
         if bridge.tls and hasattr(signal, "SIGHUP"):
             previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_sighup)
+        _watch_parent()
     ev_loop = bridge.loop
     try:
         drain_left: Optional[float] = None  # set once a drain has begun without a loop
@@ -429,6 +437,27 @@ def _returns_at_once(original: Callable[[], None]) -> Callable[[], None]:
         if sys._getframe(1).f_code.co_name == "run_until_complete":
             original()
     return run_forever
+
+
+def _watch_parent() -> None:
+    """A worker of `viperhttp run --workers N` / `--reload` stops as on SIGTERM (drains, exits
+    0) once its supervisor is gone, even when the supervisor was killed (SIGKILL, a crash) and
+    could not tell it: otherwise it would serve on, orphaned, holding the port
+    (docs/guide/deployment.md). Checked every half second by a daemon thread."""
+    expected = os.environ.get("VIPERHTTP_PARENT_PID")
+    if not expected or not expected.isdigit() or os.getppid() != int(expected):
+        return
+    parent = int(expected)
+
+    def watch() -> None:
+        while Bridge.current is not None:
+            if os.getppid() != parent:
+                log.warning("supervisor (pid %d) is gone: stopping", parent)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="viperhttp-parent-watch", daemon=True).start()
 
 
 def _on_sighup(_signum: int, _frame: Any) -> None:

@@ -185,11 +185,13 @@ macro_rules! int_opt {
 }
 
 const U32: i64 = u32::MAX as i64;
+/// The largest `ipc_ring_size` (each ring).
+const MAX_RING: usize = 1 << 30;
 
 /// Every runtime knob of `app.run()`: the one list (docs/internals/architecture.md,
 /// "Knobs"). `viperhttp_bridge.knobs` reads the names from `_native.RUNTIME_KNOBS`.
 static KNOBS: &[Knob] = &[
-    int!(ipc => ipc_ring_size, 64 * 1024, 1 << 30),
+    int!(ipc => ipc_ring_size, 64 * 1024, MAX_RING as i64),
     int!(ipc => ipc_request_queue_len, 1, 65535),
     int!(ipc => ipc_response_queue_len, 1, 65535),
     int!(ipc_ring_wait_ms, 0, U32),
@@ -364,12 +366,14 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
             }
         })
         .map_err(|_| PyValueError::new_err(format!("invalid host: {host}")))?;
+    let mut ring_given = false;
     if let Some(kw) = kwargs {
         for (key, value) in kw.iter() {
             let name: String = key.extract()?;
             if value.is_none() {
                 continue; // None = the default
             }
+            ring_given |= name == "ipc_ring_size";
             let Some(knob) = KNOBS.iter().find(|kn| kn.name == name) else {
                 return Err(PyTypeError::new_err(format!(
                     "unexpected keyword argument '{name}'"
@@ -393,14 +397,21 @@ pub fn build(host: &str, port: i64, kwargs: Option<&Bound<'_, PyDict>>) -> PyRes
         }
     }
     let mut runtime = k.runtime;
-    let ipc = k.ipc;
+    let mut ipc = k.ipc;
     // `max_workers` is the original's name for the runtime threads; `runtime_threads` wins.
     if let Some(t) = k.runtime_threads.or(k.max_workers) {
         runtime.runtime_threads = t as usize;
     }
     runtime.tls = k.tls.settings(k.vfs_root.as_deref())?;
-    if runtime.limits.max_body_size > ipc.ipc_ring_size / 2 {
-        return Err(PyValueError::new_err("max_body_size exceeds ipc ring"));
+    // A request record carries the whole body, and a ring must hold two of the largest. The
+    // rings grow with a larger `max_body_size` unless their size was given (decision,
+    // docs/internals/http.md "Limits"): they are mapped, and only written pages are resident.
+    let needed = runtime.limits.max_body_size.saturating_mul(2);
+    if needed > ipc.ipc_ring_size {
+        if ring_given || needed > MAX_RING {
+            return Err(PyValueError::new_err("max_body_size exceeds ipc ring"));
+        }
+        ipc.ipc_ring_size = needed;
     }
     Ok(StartConfig {
         runtime,
