@@ -128,6 +128,45 @@ def test_shutdown_timeout_bounds_the_drain(serve, tmp_path):
     assert "end:stuck" not in ev and "shutdown" in ev and ev[-1] == "run-returned:None", ev
 
 
+@pytest.mark.parametrize("app", [APP, "apps/blocking_app.py"])  # with and without an event loop
+def test_a_request_whose_client_left_while_queued_is_not_started(serve, tmp_path, app):
+    """Four clients each wait 1.3 s for a handler that blocks 0.8 s: the first is served, the
+    second's handler starts in time, the last two leave before their turn and their handlers
+    never start (nothing they would do happens after their client gave up)."""
+    log = tmp_path / "events.log"
+    server = serve(app, env=app_env({}, BRIDGE_EVENTS=str(log)))
+    results = burst(server.port, [f"/sync/event?ms=800&tag=c{i}" for i in range(4)], stagger=0.02, timeout=1.3)
+    assert results[0].status == 200, brief(results)
+    time.sleep(1.5)
+    started = sorted(e for e in events(log) if e.startswith("begin:"))
+    assert started == ["begin:c0", "begin:c1"], events(log)
+    s = request(server.port, "/stats").json()["bridge"]
+    assert s["skipped_cancelled"] == 2, s
+
+
+@pytest.mark.parametrize("app", [APP, "apps/blocking_app.py"])
+def test_the_grace_period_bounds_a_batch_of_blocking_handlers(serve, tmp_path, app):
+    """SIGTERM while blocking handlers wait in line: those not started when
+    `shutdown_timeout_s` ends are not started, so the stop takes about the grace period, not
+    the sum of the handlers."""
+    log = tmp_path / "events.log"
+    server = serve(app, env=app_env({"shutdown_timeout_s": 1}, BRIDGE_EVENTS=str(log)))
+    first = Load(server.port, ["/sync/event?ms=700&tag=q0"], timeout=20)
+    assert wait_for(lambda: "begin:q0" in events(log), 5), events(log)
+    # five more arrive while q0 blocks: the next poll takes them as one batch
+    load = Load(server.port, [f"/sync/event?ms=700&tag=q{i}" for i in range(1, 6)], timeout=20)
+    time.sleep(0.1)
+    t_sig = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=15) == 0, server.logs()
+    took = time.monotonic() - t_sig
+    assert took < 2.5, f"stop took {took:.2f}s: the queued handlers ran past the grace period"
+    started = [e for e in events(log) if e.startswith("begin:")]
+    assert 1 <= len(started) <= 3, started
+    results = first.join() + load.join()
+    assert sum(r.status == 200 for r in results) == len([e for e in events(log) if e.startswith("end:")])
+
+
 def test_background_tasks_share_the_drain(serve, tmp_path):
     log = tmp_path / "events.log"
     server = serve(APP, env=app_env({}, BRIDGE_EVENTS=str(log)))

@@ -337,8 +337,9 @@ def serve_started(bridge: "Bridge") -> None:
                 bridge.skip_drain = True
             # Steps 1–3 at once, natively (thread-safe, non-blocking): the listener closes and
             # idle connections end even while a sync handler holds the loop (the signal
-            # interrupts its sleep, this runs, the handler resumes).
-            _native.stop()
+            # interrupts its sleep, this runs, the handler resumes). The grace period starts
+            # now: requests of a batch in hand not started by its end are not started.
+            _native.stop(0.0 if bridge.skip_drain else shutdown_timeout_s)
             bridge.call_soon_threadsafe(bridge.request_stop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)

@@ -21,6 +21,7 @@ import time
 from typing import List, Tuple
 
 from viperhttp import _native
+from viperhttp._native import is_cancelled as _is_cancelled
 from viperhttp.diagnostics import forward_native_logs as _forward_logs
 from viperhttp.diagnostics import refresh_access_log
 
@@ -33,11 +34,14 @@ def _take_batch(bridge: Bridge) -> int:
     """One batch, admitted as `Bridge.on_wake` admits it; the number of messages (0: none)."""
     batch = bridge.poll_batch(_BATCH_MAX)
     handle_inline = bridge.handle_inline
+    first = batch[0] if batch else None
     for item in batch:
         try:
             if item[0].__class__ is str:  # ("ws_*", ...): WebSocket handlers are tasks
                 bridge.need_loop()
                 bridge.ws.handle(item)
+            elif item is not first and _is_cancelled(item[0]):
+                bridge.client_gone(item[0])  # left while the handlers before it ran
             elif bridge.queue or bridge.backlog:  # FIFO behind what already waits for the loop
                 bridge._enqueue((item, None, None, None, None))
             else:
@@ -122,7 +126,7 @@ def drain(bridge: Bridge, timeout_s: float) -> float:
     requests are still dispatched, in-flight ones get up to `timeout_s`. Returns the time left
     when a request needed an event loop meanwhile (`bridge.loop` is set and its drain finishes
     the job), else closes the runtime and returns 0."""
-    _native.stop()
+    _native.stop(timeout_s)  # requests not started by the deadline are not started
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not bridge.skip_drain:
         bridge.run_calls()

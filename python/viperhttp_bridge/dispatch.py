@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Generator, List, O
 
 from viperhttp import _native
 from viperhttp._native import BackpressureError
+from viperhttp._native import is_cancelled as _is_cancelled
 from viperhttp.diagnostics import forward_native_logs as _forward_logs
 from viperhttp.diagnostics import refresh_access_log
 from viperhttp.exceptions import report_unhandled
@@ -180,6 +181,7 @@ class Bridge:
         self.scale_downs = 0
         self.server_busy_503 = 0
         self.responses_dropped = 0
+        self.skipped_cancelled = 0
         self._idle_ticks = 0
         self._ticks = 0
         self.running = False
@@ -300,15 +302,26 @@ class Bridge:
             return
         # Each message admitted here, in the loop (one Python call less per request than a method).
         handle_inline = self.handle_inline
+        first = batch[0]
         for item in batch:
             if item[0].__class__ is str:  # ("ws_*", ...): handled inline in the poller
                 self.ws.handle(item)
+            elif item is not first and _is_cancelled(item[0]):
+                self.client_gone(item[0])
             elif self.queue or self.backlog:  # FIFO: behind the requests already waiting
                 self._enqueue((item, None, None, None, None))
             else:
                 handle_inline(item)
         self.dispatched += len(batch)
         self._wake_soon()
+
+    def client_gone(self, rid: int) -> None:
+        """A request of the batch whose client left (or that timed out) while the handlers
+        before it ran: it is not started, so nothing it would do happens after its client got
+        an error or nothing (docs/internals/bridge.md#client-disconnect). The send clears the
+        runtime's cancel mark and writes nothing."""
+        self.skipped_cancelled += 1
+        self._send_safe(rid, _INTERNAL_ERROR)
 
     def poll_batch(self, room: int) -> List[Any]:
         """Up to `room` messages (none: the consumer is parked); runtime log records first."""
@@ -517,6 +530,9 @@ class Bridge:
         item, request, result, ctx, first = entry
         rid = item[0]
         if request is None:
+            if _is_cancelled(rid):  # its client left while it waited for a worker
+                self.client_gone(rid)
+                return
             request = self._from_native(*item)
             result = self._handle(request)
         if ctx is None and type(result) is _CoroutineType:  # its own context, as a task would have
@@ -810,7 +826,7 @@ class Bridge:
         background tasks finish up to the grace period, then cut the rest."""
         import asyncio
 
-        _native.stop()
+        _native.stop(timeout_s)  # requests not started by the deadline are not started
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not self.skip_drain:
             if self._calls:  # made before a switch that happened during the drain
@@ -849,6 +865,7 @@ class Bridge:
             "queue_peak": self.queue_peak, "scale_ups": self.scale_ups, "scale_downs": self.scale_downs,
             "server_busy_503": self.server_busy_503, "dispatched": self.dispatched,
             "eager_done": self.eager_done, "responses_dropped": self.responses_dropped,
+            "skipped_cancelled": self.skipped_cancelled,
             "streams_active": len(self.streams), "bg_tasks_pending": self.bg_pending,
         }
 

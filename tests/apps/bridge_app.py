@@ -268,6 +268,15 @@ def sync_sleep(ms="0", tag=""):
     return {"tag": tag, "slept": int(ms)}
 
 
+@app.get("/sync/event")
+def sync_event(ms="0", tag=""):
+    """A blocking handler that records when it starts (tests/test_shutdown.py)."""
+    event(f"begin:{tag}")
+    time.sleep(int(ms) / 1000)
+    event(f"end:{tag}")
+    return {"tag": tag}
+
+
 # --- app state ------------------------------------------------------------------------------
 
 

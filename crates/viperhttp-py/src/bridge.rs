@@ -258,10 +258,21 @@ pub fn wakeup_fd() -> PyResult<i32> {
     Ok(running()?.wake.fd())
 }
 
-/// `is_cancelled(request_id) -> bool` (docs/internals/bridge.md#client-disconnect).
+/// `is_cancelled(request_id) -> bool` (docs/internals/bridge.md#client-disconnect): its
+/// client left or it timed out; or the server is stopping and the grace period is over, in
+/// which case the id is marked cancelled now, so the send that ends it writes nothing.
 #[pyfunction]
 pub fn is_cancelled(request_id: u32) -> bool {
-    crate::server::running_any().is_some_and(|r| r.ipc.is_cancelled(request_id))
+    crate::server::running_any().is_some_and(|r| {
+        if r.ipc.is_cancelled(request_id) {
+            return true;
+        }
+        if r.drain_expired() {
+            r.ipc.cancel(request_id);
+            return true;
+        }
+        false
+    })
 }
 
 /// An IPC failure as its declared Python class (crate::errors).

@@ -3,9 +3,10 @@
 //! (joining the runtime thread) detach from the interpreter first, so a runtime
 //! thread can never wait on the GIL while we wait on it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use pyo3::exceptions::PyOSError;
@@ -31,6 +32,29 @@ pub struct Running {
     pub ipc_ring_wait_ms: u64,
     /// `min_workers` as given (advisory on the host).
     pub min_workers: usize,
+    /// When the server started: the origin of `drain_deadline`.
+    started: Instant,
+    /// The end of the stop's grace period, in nanoseconds after `started` (0: no stop yet).
+    drain_deadline: AtomicU64,
+}
+
+impl Running {
+    /// Whether a stop began and its grace period (`stop(grace_s)`) is over: a request not
+    /// started by then is not started at all (docs/internals/bridge.md, "Start and stop").
+    pub fn drain_expired(&self) -> bool {
+        let deadline = self.drain_deadline.load(Ordering::Acquire);
+        deadline != 0 && self.started.elapsed().as_nanos() as u64 >= deadline
+    }
+
+    /// Sets the grace period's end to `grace` from now, unless an earlier end is already set.
+    fn set_drain_deadline(&self, grace: Duration) {
+        let at = (self.started.elapsed() + grace).as_nanos().max(1) as u64;
+        let _ = self
+            .drain_deadline
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                (current == 0 || at < current).then_some(at)
+            });
+    }
 }
 
 static RUNNING: Mutex<Option<Arc<Running>>> = Mutex::new(None);
@@ -110,6 +134,8 @@ pub fn start(
         thread: std::thread::current().id(),
         ipc_ring_wait_ms: cfg.ipc_ring_wait_ms,
         min_workers: min_workers.unwrap_or(0),
+        started: Instant::now(),
+        drain_deadline: AtomicU64::new(0),
     }));
     Ok(port)
 }
@@ -127,11 +153,17 @@ pub fn reload_tls(py: Python<'_>) -> PyResult<bool> {
         .map_err(NativeError::Start)?)
 }
 
-/// `stop()`: begin the stop sequence (thread-safe, non-blocking): the listener
-/// closes, idle connections close, in-flight requests may finish.
+/// `stop(grace_s=None)`: begin the stop sequence (thread-safe, non-blocking): the
+/// listener closes, idle connections close, in-flight requests may finish. With
+/// `grace_s`, requests still waiting to be started once it has passed count as
+/// cancelled (`is_cancelled`); a later, shorter grace wins.
 #[pyfunction]
-pub fn stop() {
+#[pyo3(signature = (grace_s=None))]
+pub fn stop(grace_s: Option<f64>) {
     if let Some(r) = running_any() {
+        if let Some(grace) = grace_s {
+            r.set_drain_deadline(Duration::from_secs_f64(grace.clamp(0.0, 1e9)));
+        }
         r.server.begin_stop();
         r.wake.wake();
     }
