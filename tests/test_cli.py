@@ -355,6 +355,22 @@ def test_bridge_pool_options(cli):
     assert c.stop() == 0
 
 
+def test_forwarded_allow_ips_option_and_environment(cli):
+    fwd = {"X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https"}
+    c = cli("cli_app:app", "--forwarded-allow-ips", "127.0.0.1")
+    c.wait_ready()
+    assert httpx.get(c.base + "/client", headers=fwd).json() == {"host": "203.0.113.5", "scheme": "https"}
+    assert c.stop() == 0
+    c = cli("cli_app:app", "--workers", "2", env={"FORWARDED_ALLOW_IPS": "127.0.0.0/8"})  # uvicorn's variable
+    c.wait_ready()
+    assert httpx.get(c.base + "/client", headers=fwd).json() == {"host": "203.0.113.5", "scheme": "https"}
+    assert c.stop() == 0
+    c = cli("cli_app:app")
+    c.wait_ready()
+    assert httpx.get(c.base + "/client", headers=fwd).json() == {"host": "127.0.0.1", "scheme": "http"}
+    assert c.stop() == 0
+
+
 def test_access_log_and_log_level(cli):
     c = cli("cli_app:app", "--access-log")
     c.wait_ready()

@@ -162,3 +162,39 @@ def test_limiter_off(serve, config):
     with RawConn(server.connect()) as conn:
         got = statuses(conn, 60)
     assert got == [200] * 60, (config, got)
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(serve):
+    """`forwarded_allow_ips` (docs/internals/http.md, "Behind a proxy"): requests from a trusted
+    proxy are limited per `X-Forwarded-For` client (the rightmost hop that is not one of the
+    trusted proxies), and the app sees that client and the forwarded scheme; from an untrusted
+    peer the headers change nothing."""
+    server = start(serve, ratelimit={"rate": 1, "burst": 2},
+                   run={"forwarded_allow_ips": ["127.0.0.1", "10.0.0.0/8"]})
+
+    def via_proxy(conn, forwarded_for, target="/py/hello"):
+        return conn.request(get(target, f"X-Forwarded-For: {forwarded_for}\r\nX-Forwarded-Proto: https\r\n"))
+
+    with RawConn(server.connect()) as conn:
+        # "spoof" is what the client itself sent; 10.0.0.1 is our inner proxy, trusted
+        assert [via_proxy(conn, "1.1.1.1, 203.0.113.1, 10.0.0.1").status for _ in range(2)] == [200, 200]
+        assert_429(via_proxy(conn, "9.9.9.9, 203.0.113.1, 10.0.0.1"))  # same client, other spoof
+        # another client behind the same proxies, on the same proxy connection: its own bucket
+        resp = via_proxy(conn, "203.0.113.2, 10.0.0.1", "/py/client")
+        assert resp.status == 200, resp
+        assert json.loads(resp.body) == {"host": "203.0.113.2", "port": 0, "scheme": "https"}
+    untrusted = start(serve, ratelimit={"rate": 1, "burst": 2})
+    with RawConn(untrusted.connect()) as conn:
+        resp = conn.request(get("/py/client", "X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n"))
+        body = json.loads(resp.body)
+        assert (body["host"], body["scheme"]) == ("127.0.0.1", "http")
+        assert [via_proxy(conn, f"203.0.113.{i}").status for i in (4, 5)] == [200, 429]  # one bucket: the peer
+
+
+def test_forwarded_allow_ips_is_checked():
+    from viperhttp import _native
+
+    with pytest.raises(ValueError, match="forwarded_allow_ips: invalid address"):
+        _native.start(host="127.0.0.1", port=0, forwarded_allow_ips="localhost")
+    with pytest.raises(TypeError, match="forwarded_allow_ips must be str or a list of str"):
+        _native.start(host="127.0.0.1", port=0, forwarded_allow_ips=5)

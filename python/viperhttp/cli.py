@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="async handlers that may wait at once (default 256, started on demand)")
     run.add_argument("--bridge-queue-size", type=int, default=None, metavar="N",
                      help="requests that may wait for a free worker before 503 (default 256)")
+    run.add_argument("--forwarded-allow-ips", default=os.environ.get("FORWARDED_ALLOW_IPS"), metavar="LIST",
+                     help="proxies whose X-Forwarded-For/-Proto are believed: addresses, CIDR blocks or *"
+                          " (default: none, or $FORWARDED_ALLOW_IPS)")
     run.add_argument("--max-body-size", type=int, default=None, metavar="BYTES",
                      help="largest request body, uploads included (default 1 MiB)")
     run.add_argument("--shutdown-timeout", type=float, default=None, metavar="SECONDS",
@@ -96,6 +99,8 @@ def run_keywords(args: argparse.Namespace) -> Dict[str, Any]:
         kw["bridge_max_workers"] = args.bridge_max_workers
     if args.bridge_queue_size is not None:
         kw["bridge_queue_size"] = args.bridge_queue_size
+    if args.forwarded_allow_ips:
+        kw["forwarded_allow_ips"] = args.forwarded_allow_ips
     if args.max_body_size is not None:
         kw["max_body_size"] = args.max_body_size
     if args.shutdown_timeout is not None:
@@ -198,7 +203,8 @@ def child_argv(args: argparse.Namespace, reuse_port: bool) -> List[str]:
         argv.append("--http2")
     for flag, value in (("--bridge-max-workers", args.bridge_max_workers),
                         ("--bridge-queue-size", args.bridge_queue_size),
-                        ("--max-body-size", args.max_body_size), ("--shutdown-timeout", args.shutdown_timeout)):
+                        ("--max-body-size", args.max_body_size), ("--shutdown-timeout", args.shutdown_timeout),
+                        ("--forwarded-allow-ips", args.forwarded_allow_ips)):
         if value is not None:
             argv += [flag, str(value)]
     if reuse_port:

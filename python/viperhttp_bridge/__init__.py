@@ -293,7 +293,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         raise StartFailure(f"viperhttp: cannot start HTTPS: {exc}") from exc
     app.bound_port = bound
     scheme = "https" if runtime_kw.get("https") else "http"
-    log.info("viperhttp serving on %s://%s:%d", scheme, host, bound)
+    log.info("viperhttp serving on %s://%s:%d", scheme, f"[{host}]" if ":" in host else host, bound)
 
     bridge = Bridge(app, ev_loop, knobs)
     refresh_access_log()

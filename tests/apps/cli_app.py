@@ -11,6 +11,11 @@ def pid() -> dict:
     return {"pid": os.getpid()}
 
 
+@app.get("/client")
+def client(request) -> dict:
+    return {"host": request.client.host, "scheme": request.url.scheme}
+
+
 @app.get("/pool")
 def pool() -> dict:
     import viperhttp_bridge

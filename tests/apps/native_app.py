@@ -50,6 +50,12 @@ def hello():
     return "hello from python"
 
 
+@app.get("/py/client")
+def client(request):
+    """The client and scheme the app sees (forwarded_allow_ips, tests/test_rate_limit.py)."""
+    return {"host": request.client.host, "port": request.client.port, "scheme": request.url.scheme}
+
+
 @app.get("/py/sleep")
 def sleep_route():
     record()

@@ -246,6 +246,25 @@ static KNOBS: &[Knob] = &[
         }),
     },
     Knob {
+        name: "forwarded_allow_ips",
+        rule: Rule::Other(|k, name, v| {
+            // A comma-separated str or a list of str: addresses, CIDR blocks or "*".
+            let list = if let Ok(text) = v.extract::<String>() {
+                text
+            } else if let Ok(items) = v.extract::<Vec<String>>() {
+                items.join(",")
+            } else {
+                return Err(PyTypeError::new_err(format!(
+                    "{name} must be str or a list of str"
+                )));
+            };
+            let allow = viperhttp_runtime::forwarded::ForwardedAllow::parse(&list)
+                .map_err(PyValueError::new_err)?;
+            k.runtime.forwarded_allow_ips = (!allow.is_empty()).then(|| std::sync::Arc::new(allow));
+            Ok(())
+        }),
+    },
+    Knob {
         name: "vfs_root",
         rule: Rule::Other(|k, name, v| {
             k.vfs_root = Some(str_knob(name, v)?);

@@ -185,6 +185,9 @@ pub struct RuntimeConfig {
     /// `shared_store` URL: when set, the rate limiter's buckets live there
     /// ([`crate::shared_store`]), shared by every worker process.
     pub shared_store: Option<String>,
+    /// `forwarded_allow_ips`: proxies whose `X-Forwarded-For` / `-Proto` are believed
+    /// ([`crate::forwarded`]); none by default.
+    pub forwarded_allow_ips: Option<Arc<crate::forwarded::ForwardedAllow>>,
     /// TLS on the listener (`https=True`), when configured.
     pub tls: Option<TlsSettings>,
     /// HTTP/2.
@@ -249,6 +252,7 @@ impl Default for RuntimeConfig {
             trusted_hosts: None,
             rate_limit: None,
             shared_store: None,
+            forwarded_allow_ips: None,
             tls: None,
             http2: Http2Config::default(),
             ws: WsSettings::default(),

@@ -10,6 +10,7 @@ mod connection;
 mod consumer_wake;
 pub mod cors;
 pub mod error;
+pub mod forwarded;
 pub mod head_guard;
 mod http1;
 pub mod http2;

@@ -27,15 +27,32 @@ impl fmt::Display for OrDash<'_> {
     }
 }
 
+/// A target as the request line of HTTP/1.1 spells it: the path and query. An HTTP/2
+/// request's `Uri` is absolute (`:scheme` and `:authority` are part of it), and the same
+/// request must log the same line over both protocols.
+struct Target<'a>(&'a http::Uri);
+
+impl fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.path_and_query() {
+            Some(pq) => f.write_str(pq.as_str()),
+            None => write!(f, "{}", self.0), // authority form (CONNECT)
+        }
+    }
+}
+
 /// Write the access line (`tracing` target `viperhttp::access`).
 pub(super) fn log(source: Source, line: &RequestLine, status: StatusCode, keep_alive: bool) {
     let (status, keep) = (status.as_u16(), u8::from(keep_alive));
     let source = source.as_str();
     match line {
-        RequestLine::Parsed(method, uri) => tracing::info!(
-            target: "viperhttp::access",
-            "{source} {method} {uri} -> {status} keep={keep}"
-        ),
+        RequestLine::Parsed(method, uri) => {
+            let target = Target(uri);
+            tracing::info!(
+                target: "viperhttp::access",
+                "{source} {method} {target} -> {status} keep={keep}"
+            )
+        }
         RequestLine::Refused(seen) => tracing::info!(
             target: "viperhttp::access",
             "{source} {} {} -> {status} keep={keep}",
@@ -98,5 +115,22 @@ impl Source {
             Source::TrustedHost => "trusted-host",
             Source::RateLimit => "rate-limit",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn the_target_is_the_path_and_query_over_both_protocols() {
+        let h2: http::Uri = "https://localhost:8443/hi?x=1".parse().unwrap();
+        let h1: http::Uri = "/hi?x=1".parse().unwrap();
+        assert_eq!(Target(&h2).to_string(), "/hi?x=1");
+        assert_eq!(Target(&h1).to_string(), "/hi?x=1");
+        let star: http::Uri = "*".parse().unwrap();
+        assert_eq!(Target(&star).to_string(), "*");
+        let connect: http::Uri = "example.com:443".parse().unwrap();
+        assert_eq!(Target(&connect).to_string(), "example.com:443");
     }
 }

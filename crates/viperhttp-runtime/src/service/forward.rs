@@ -131,13 +131,14 @@ pub(super) async fn forward_to_python(
     drop(reservation);
 
     let id = ipc.next_request_id();
-    let (peer_ip, peer_port) = peer_fields(&conn.peer);
+    let (peer, tls) = crate::forwarded::peer_and_tls(conn, &parts.extensions);
+    let (peer_ip, peer_port) = peer_fields(&peer);
     let mut version_bits = match parts.version {
         Version::HTTP_10 => proto::HTTP10,
         Version::HTTP_2 => proto::HTTP2,
         _ => proto::HTTP11,
     };
-    if conn.tls {
+    if tls {
         version_bits |= proto::TLS;
     }
     let mut msg_flags = 0u8;

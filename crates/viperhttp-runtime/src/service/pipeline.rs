@@ -112,9 +112,18 @@ async fn route_checked(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
     method: Method,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     source: &SourceCell,
 ) -> Response<ResponseBody> {
+    // The client behind a trusted proxy (docs/internals/http.md, "Behind a proxy"): the rate
+    // limiter's key here, and (as a request extension) the peer and scheme Python is told.
+    let mut client_ip = conn.peer.ip();
+    if let Some(allow) = &shared.config.forwarded_allow_ips {
+        if let Some(client) = allow.client(conn.peer, req.headers()) {
+            client_ip = client.addr.ip();
+            req.extensions_mut().insert(client);
+        }
+    }
     // Rate limit (docs/internals/cors-hosts-ratelimit.md#rate-limiting-rate_limitrs): every request
     // past parsing, trusted host and CORS.
     // The branches below that await something other than Python (the shared store, a WebSocket
@@ -122,9 +131,9 @@ async fn route_checked(
     // future as large as theirs, and hyper moves that future into place on every request
     // (docs/internals/benchmarks.md#ipc-lock-holds).
     let verdict = if let Some(store) = &shared.shared_limiter {
-        Box::pin(store.check(conn.peer.ip(), &shared.stats)).await
+        Box::pin(store.check(client_ip, &shared.stats)).await
     } else if let Some(limiter) = &shared.rate_limiter {
-        limiter.check(conn.peer.ip(), std::time::Instant::now())
+        limiter.check(client_ip, std::time::Instant::now())
     } else {
         Ok(())
     };

@@ -157,7 +157,8 @@ pub(crate) async fn handshake(
         Err(_) => return crate::service::ring_full(shared),
     };
     let id = shared.ipc.next_request_id();
-    let (peer_ip, peer_port) = peer_fields(&conn.peer);
+    let (peer, _) = crate::forwarded::peer_and_tls(conn, req.extensions());
+    let (peer_ip, peer_port) = peer_fields(&peer);
     let msg = IpcMsg {
         request_id: id,
         msg_type: MsgType::ReqWsConnect as u8,
