@@ -77,3 +77,36 @@ def test_client_disconnect_closes_the_generator(app):
             break
         time.sleep(0.05)
     assert closed == 1, "the generator's finally must run once the client is gone"
+
+
+def test_a_stop_ends_event_streams_at_once_and_cleanly(app):
+    """SIGTERM while an endless event stream is open: the stream ends at once with the body's
+    last chunk (an EventSource simply reconnects elsewhere), instead of the stop waiting out
+    its 10 s grace period and cutting the stream."""
+    import signal
+    import threading
+
+    lines = []
+    errors = []
+
+    def listen():
+        try:
+            with httpx.Client(base_url=app.base, timeout=15) as c:
+                with c.stream("GET", "/sse/forever") as r:
+                    for line in r.iter_lines():  # raises if the body is cut
+                        lines.append(line)
+        except Exception as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=listen)
+    t.start()
+    deadline = time.monotonic() + 5
+    while sum(ln.startswith("data: ") for ln in lines) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    t_sig = time.monotonic()
+    app.proc.send_signal(signal.SIGTERM)
+    assert app.proc.wait(timeout=15) == 0, app.logs()
+    took = time.monotonic() - t_sig
+    t.join(10)
+    assert took < 3.0, f"the stop waited {took:.1f}s for an event stream"
+    assert not errors, errors  # a clean end of the body, not a cut

@@ -29,7 +29,7 @@ from viperhttp.exceptions import report_unhandled
 from viperhttp.route_pipeline import current_request_var
 
 from .knobs import BridgeKnobs
-from .streaming import run_stream
+from .streaming import END_STREAM, run_stream
 from .websocket import WsDispatcher
 
 if TYPE_CHECKING:  # imported with the first event loop (docs/internals/bridge.md#serving-without-an-event-loop)
@@ -169,6 +169,8 @@ class Bridge:
         self.workers_busy = 0
         self.tasks: Set[asyncio.Task] = set()
         self.streams: Dict[int, asyncio.Task] = {}
+        #: the streams that are server-sent events: ended at once when a stop begins
+        self.event_streams: Set[int] = set()
         self.bg_pending = 0
         #: set by `viperhttp.testclient` around one request: every batch of background tasks
         #: claimed meanwhile adds the event its end sets (the test client waits for them, as
@@ -603,6 +605,8 @@ class Bridge:
         if _is_stream(result):
             task = self._spawn(self._stream(rid, request, result))
             self.streams[rid] = task
+            if str(result.get("content_type") or "").lower().startswith("text/event-stream"):
+                self.event_streams.add(rid)
             return
         self._send_plain(rid, request, result)
 
@@ -628,6 +632,7 @@ class Bridge:
             await run_stream(rid, resp)
         finally:
             self.streams.pop(rid, None)
+            self.event_streams.discard(rid)
             late = self._claim_background(request)  # added while the body streamed
             if late is not None:
                 if batch is None:
@@ -828,6 +833,13 @@ class Bridge:
 
         _native.stop(timeout_s)  # requests not started by the deadline are not started
         deadline = time.monotonic() + timeout_s
+        # Server-sent event streams never end by themselves, and an EventSource reconnects on
+        # its own: they end now, cleanly (the body's last chunk), instead of holding the stop
+        # for the whole grace period and being cut (as sse-starlette does on shutdown).
+        for rid in list(self.event_streams):
+            task = self.streams.get(rid)
+            if task is not None and not task.done():
+                task.cancel(END_STREAM)
         while time.monotonic() < deadline and not self.skip_drain:
             if self._calls:  # made before a switch that happened during the drain
                 self.run_calls()

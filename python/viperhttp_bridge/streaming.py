@@ -12,6 +12,9 @@ from viperhttp._native import BackpressureError
 
 log = logging.getLogger("viperhttp.bridge")
 
+#: the cancel message that ends a stream cleanly (its last chunk sent) instead of cutting it
+END_STREAM = "viperhttp: end of stream at stop"
+
 
 def _coerce(item: Any) -> bytes:
     if isinstance(item, (bytes, bytearray)):
@@ -116,7 +119,10 @@ async def run_stream(rid: int, resp: Dict[str, Any]) -> None:
             if not send(rid, piece):
                 return  # client gone: stop producing
         send(rid, None, final=True)
-    except asyncio.CancelledError:
+    except asyncio.CancelledError as exc:
+        if exc.args and exc.args[0] == END_STREAM:  # a stop ends an event stream cleanly
+            send(rid, None, final=True)
+            return
         send(rid, None, abort=True)
         raise
     except BackpressureError as exc:
