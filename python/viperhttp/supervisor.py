@@ -85,15 +85,11 @@ class Supervisor:
     def forward(self, signum: int, _frame: Any = None) -> None:
         # Every signal is forwarded, a second one too: the workers then skip their grace period.
         self.stopping.set()
-        for proc in self.children.values():
-            if proc.poll() is None:
-                try:
-                    proc.send_signal(signum)
-                except ProcessLookupError:
-                    pass
+        self.relay(signum)
 
     def relay(self, signum: int, _frame: Any = None) -> None:
-        """SIGHUP: passed to every worker (each re-reads its TLS certificate); nobody stops."""
+        """Passes `signum` to every live worker (SIGHUP alone: each re-reads its TLS
+        certificate, nobody stops)."""
         for proc in self.children.values():
             if proc.poll() is None:
                 try:
