@@ -12,7 +12,6 @@ apply to those.
 from __future__ import annotations
 
 import contextvars
-import inspect
 import logging
 import os
 import time
@@ -28,6 +27,7 @@ from viperhttp.diagnostics import refresh_access_log
 from viperhttp.exceptions import report_unhandled
 from viperhttp.route_pipeline import current_request_var
 
+from .background import BackgroundRunner
 from .knobs import BridgeKnobs
 from .streaming import END_STREAM, run_stream
 from .websocket import WsDispatcher
@@ -79,11 +79,6 @@ def _is_stream(result: Any) -> bool:
     return isinstance(result, dict) and result.get("stream") is not None and bool(result.get("__vhttp_response__"))
 
 
-def _is_async_callable(func: Any) -> bool:
-    func = inspect.unwrap(func)
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
-
-
 class _Resume:
     """Awaits a coroutine that has already been started (it suspended on `first`), stepping
     it inside its own context. Awaited by the worker task that was current while the coroutine
@@ -122,7 +117,7 @@ class _Worker:
         self.waiter: Optional[asyncio.Future] = None
 
 
-class Bridge:
+class Bridge(BackgroundRunner):
     """One running bridge (docs/internals/bridge.md).
 
     - The poller (`on_wake`) takes native batches and handles each request inline while no
@@ -171,10 +166,7 @@ class Bridge:
         self.streams: Dict[int, asyncio.Task] = {}
         #: the streams that are server-sent events: ended at once when a stop begins
         self.event_streams: Set[int] = set()
-        self.bg_pending = 0
-        #: set by `viperhttp.testclient` around one request: every batch of background tasks
-        #: claimed meanwhile adds the event its end sets (the test client waits for them, as
-        #: Starlette's runs a request's tasks before it returns)
+        self.bg_pending = 0  # background.py
         self.bg_watch: Optional[List[Any]] = None
         self.dispatched = 0
         self.eager_done = 0
@@ -674,79 +666,6 @@ class Bridge:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
-
-    def _claim_background(self, request: Any, keep: bool = False
-                          ) -> Optional[Tuple[List[Tuple[Callable, tuple, dict]], Any]]:
-        """Takes the request's background tasks, counted as pending from now: (tasks, the
-        test client's event or None), or None when it has none. With `keep` the request keeps
-        its task object, for those a streamed body adds later."""
-        tasks = request._background
-        if tasks is None:
-            return None
-        if not keep:
-            request._background = None
-        drain = getattr(tasks, "drain_tasks", None)
-        items = drain() if drain is not None else list(tasks)
-        if not items:
-            return None
-        self.bg_pending += len(items)
-        done = None
-        watch = self.bg_watch
-        if watch is not None:
-            import threading
-
-            done = threading.Event()
-            watch.append(done)
-        return items, done
-
-    def _unclaim(self, batch: Optional[Tuple[List[Any], Any]]) -> None:
-        """A claimed batch that will not run (the response did not go out)."""
-        if batch is not None:
-            self.bg_pending -= len(batch[0])
-            if batch[1] is not None:
-                batch[1].set()
-
-    def _start_background(self, batch: Optional[Tuple[List[Any], Any]]) -> None:
-        if batch is not None:
-            self._spawn(self._background_tasks(*batch))
-
-    async def _background_tasks(self, items: List[Tuple[Callable, tuple, dict]], done: Any = None) -> None:
-        """A request's tasks one after another, each awaited before the next starts (Starlette's
-        order: an `async` task that sleeps delays the next); a failing one is logged and the
-        rest still run (docs/internals/framework.md, "Background tasks")."""
-        try:
-            for i, (func, args, kwargs) in enumerate(items):
-                try:
-                    await self._background_task(func, args, kwargs)
-                except BaseException:  # cancelled (the drain ran out): the rest are not run
-                    self.bg_pending -= len(items) - i - 1
-                    raise
-        finally:
-            if done is not None:
-                done.set()
-
-    async def _background_task(self, func: Callable, args: tuple, kwargs: dict) -> None:
-        import asyncio
-
-        try:
-            if getattr(self.app, "_sync_threadpool", False) and not _is_async_callable(func):
-                # ViperHTTP(sync_handlers="threadpool"): sync tasks too (docs/internals/typed-api.md).
-                from viperhttp.threadpool import run_in_threadpool
-
-                result = await run_in_threadpool(func, *args, **kwargs)
-            else:
-                result = func(*args, **kwargs)
-            if hasattr(result, "__await__"):
-                await result
-        except asyncio.CancelledError:
-            raise
-        except SystemExit as exc:
-            self.interpreter_exit(exc)
-        except BaseException as exc:
-            log.error("bg_task_error %r", exc, exc_info=True)
-            report_unhandled(exc)  # the test client re-raises it (raise_server_exceptions)
-        finally:
-            self.bg_pending -= 1
 
     def _tick(self) -> None:
         """Every 100 ms: the scaler (docs/internals/bridge.md#worker-model) and the check that

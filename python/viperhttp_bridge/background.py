@@ -1,0 +1,112 @@
+"""A request's background tasks (docs/internals/bridge.md, "One request"): claimed before its
+response is handed over, run one after another in one task after it, counted in
+`bg_tasks_pending`, and watched by `viperhttp.testclient` (`bg_watch`). A mixin of `Bridge`:
+the job apart from the dispatch loop, on the bridge's own state."""
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any, Callable, List, Optional, Tuple
+
+from viperhttp.exceptions import report_unhandled
+
+log = logging.getLogger("viperhttp.bridge")
+
+Batch = Tuple[List[Tuple[Callable, tuple, dict]], Any]
+
+
+def _is_async_callable(func: Any) -> bool:
+    func = inspect.unwrap(func)
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
+
+
+class BackgroundRunner:
+    """The background-task half of `Bridge` (which provides `app`, `_spawn` and
+    `interpreter_exit`)."""
+
+    app: Any
+    #: tasks claimed and not yet finished (`bridge_stats()["bg_tasks_pending"]`)
+    bg_pending: int
+    #: set by `viperhttp.testclient` around one request: every batch claimed meanwhile adds
+    #: the event its end sets (the test client waits for them, as Starlette's runs a request's
+    #: tasks before it returns)
+    bg_watch: Optional[List[Any]]
+
+    def _spawn(self, coro: Any) -> Any:  # pragma: no cover - Bridge's
+        raise NotImplementedError
+
+    def interpreter_exit(self, exc: BaseException) -> None:  # pragma: no cover - Bridge's
+        raise NotImplementedError
+
+    def _claim_background(self, request: Any, keep: bool = False
+                          ) -> Optional[Batch]:
+        """Takes the request's background tasks, counted as pending from now: (tasks, the
+        test client's event or None), or None when it has none. With `keep` the request keeps
+        its task object, for those a streamed body adds later."""
+        tasks = request._background
+        if tasks is None:
+            return None
+        if not keep:
+            request._background = None
+        drain = getattr(tasks, "drain_tasks", None)
+        items = drain() if drain is not None else list(tasks)
+        if not items:
+            return None
+        self.bg_pending += len(items)
+        done = None
+        watch = self.bg_watch
+        if watch is not None:
+            import threading
+
+            done = threading.Event()
+            watch.append(done)
+        return items, done
+
+    def _unclaim(self, batch: Optional[Tuple[List[Any], Any]]) -> None:
+        """A claimed batch that will not run (the response did not go out)."""
+        if batch is not None:
+            self.bg_pending -= len(batch[0])
+            if batch[1] is not None:
+                batch[1].set()
+
+    def _start_background(self, batch: Optional[Tuple[List[Any], Any]]) -> None:
+        if batch is not None:
+            self._spawn(self._background_tasks(*batch))
+
+    async def _background_tasks(self, items: List[Tuple[Callable, tuple, dict]], done: Any = None) -> None:
+        """A request's tasks one after another, each awaited before the next starts (Starlette's
+        order: an `async` task that sleeps delays the next); a failing one is logged and the
+        rest still run (docs/internals/framework.md, "Background tasks")."""
+        try:
+            for i, (func, args, kwargs) in enumerate(items):
+                try:
+                    await self._background_task(func, args, kwargs)
+                except BaseException:  # cancelled (the drain ran out): the rest are not run
+                    self.bg_pending -= len(items) - i - 1
+                    raise
+        finally:
+            if done is not None:
+                done.set()
+
+    async def _background_task(self, func: Callable, args: tuple, kwargs: dict) -> None:
+        import asyncio
+
+        try:
+            if getattr(self.app, "_sync_threadpool", False) and not _is_async_callable(func):
+                # ViperHTTP(sync_handlers="threadpool"): sync tasks too (docs/internals/typed-api.md).
+                from viperhttp.threadpool import run_in_threadpool
+
+                result = await run_in_threadpool(func, *args, **kwargs)
+            else:
+                result = func(*args, **kwargs)
+            if hasattr(result, "__await__"):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except SystemExit as exc:
+            self.interpreter_exit(exc)
+        except BaseException as exc:
+            log.error("bg_task_error %r", exc, exc_info=True)
+            report_unhandled(exc)  # the test client re-raises it (raise_server_exceptions)
+        finally:
+            self.bg_pending -= 1
