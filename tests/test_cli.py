@@ -355,6 +355,37 @@ def test_bridge_pool_options(cli):
     assert c.stop() == 0
 
 
+def test_shutdown_timeout_option_bounds_the_drain(cli, tmp_path):
+    """`--shutdown-timeout 0.5` with four 1 s blocking handlers in line: the one running
+    finishes, the others are not started, so the stop takes about 1 s, not 4."""
+    (tmp_path / "stuck_app.py").write_text(
+        "import time\nfrom viperhttp import ViperHTTP\napp = ViperHTTP()\n"
+        "@app.get('/pid')\ndef pid():\n    return {}\n"
+        "@app.get('/stuck')\ndef stuck():\n    time.sleep(1)\n    return {}\n")
+    c = cli("stuck_app:app", "--app-dir", str(tmp_path), "--shutdown-timeout", "0.5")
+    c.wait_ready()
+    import threading
+
+    def call():
+        try:
+            httpx.get(c.base + "/stuck", timeout=10)
+        except httpx.HTTPError:
+            pass  # the ones never started are closed without an answer
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    c.proc.send_signal(signal.SIGTERM)
+    assert c.proc.wait(20) == 0, c.logs()
+    took = time.monotonic() - t0
+    for t in threads:
+        t.join(10)
+    assert "unexpected keyword" not in c.logs()
+    assert took < 1.6, f"the stop took {took:.1f}s"
+
+
 def test_forwarded_allow_ips_option_and_environment(cli):
     fwd = {"X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https"}
     c = cli("cli_app:app", "--forwarded-allow-ips", "127.0.0.1")

@@ -213,7 +213,8 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     if CLI_OVERRIDES:  # `viperhttp run` settings win over the module's own run() keywords
         host = CLI_OVERRIDES.get("host", host)
         port = CLI_OVERRIDES.get("port", port)
-        kw.update({k: v for k, v in CLI_OVERRIDES.items() if k not in ("host", "port")})
+        shutdown_timeout_s = CLI_OVERRIDES.get("shutdown_timeout_s", shutdown_timeout_s)
+        kw.update({k: v for k, v in CLI_OVERRIDES.items() if k not in ("host", "port", "shutdown_timeout_s")})
     if isinstance(port, bool) or not isinstance(port, int) or not (0 <= port <= 65535):
         raise ValueError("invalid port")
     activate = getattr(app, "_activate", None)
@@ -339,6 +340,7 @@ def serve_started(bridge: "Bridge") -> None:
             # idle connections end even while a sync handler holds the loop (the signal
             # interrupts its sleep, this runs, the handler resumes). The grace period starts
             # now: requests of a batch in hand not started by its end are not started.
+            bridge.mark_stop()
             _native.stop(0.0 if bridge.skip_drain else shutdown_timeout_s)
             bridge.call_soon_threadsafe(bridge.request_stop)
         for sig in (signal.SIGINT, signal.SIGTERM):

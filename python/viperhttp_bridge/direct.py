@@ -34,7 +34,7 @@ def _take_batch(bridge: Bridge) -> int:
     """One batch, admitted as `Bridge.on_wake` admits it; the number of messages (0: none)."""
     batch = bridge.poll_batch(_BATCH_MAX)
     handle_inline = bridge.handle_inline
-    first = batch[0] if batch else None
+    first = batch[0] if batch and not bridge.draining else None  # fresh, unless stopping
     for item in batch:
         try:
             if item[0].__class__ is str:  # ("ws_*", ...): WebSocket handlers are tasks
@@ -126,7 +126,11 @@ def drain(bridge: Bridge, timeout_s: float) -> float:
     requests are still dispatched, in-flight ones get up to `timeout_s`. Returns the time left
     when a request needed an event loop meanwhile (`bridge.loop` is set and its drain finishes
     the job), else closes the runtime and returns 0."""
-    _native.stop(timeout_s)  # requests not started by the deadline are not started
+    bridge.mark_stop()
+    bridge.draining = True
+    assert bridge.stop_at is not None
+    # not started by the end of the grace period counted from the signal: not started
+    _native.stop(max(0.0, bridge.stop_at + timeout_s - time.monotonic()))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not bridge.skip_drain:
         bridge.run_calls()

@@ -187,6 +187,10 @@ class Bridge(BackgroundRunner):
         #: signal handlers and other threads (`direct.wake_pipe()`: one per process, never closed)
         self.wake_pipe: Optional[Tuple[int, int]] = None
         self.skip_drain = False  # set by a second SIGINT/SIGTERM
+        #: when the stop was asked for (the grace period counts from then), and whether the
+        #: drain runs: then every request of a batch is checked before it starts, the first too
+        self.stop_at: Optional[float] = None
+        self.draining = False
         self.exit_request: Optional[SystemExit] = None  # sys.exit() from app code
         self._scheduled = False
         self._expiry_handle: Optional[asyncio.TimerHandle] = None
@@ -296,7 +300,7 @@ class Bridge(BackgroundRunner):
             return
         # Each message admitted here, in the loop (one Python call less per request than a method).
         handle_inline = self.handle_inline
-        first = batch[0]
+        first = None if self.draining else batch[0]  # polled just now: fresh, unless stopping
         for item in batch:
             if item[0].__class__ is str:  # ("ws_*", ...): handled inline in the poller
                 self.ws.handle(item)
@@ -730,8 +734,14 @@ class Bridge(BackgroundRunner):
         self._set_stop()
 
     def request_stop(self) -> None:
+        self.mark_stop()
         _native.stop()
         self._set_stop()
+
+    def mark_stop(self) -> None:
+        """The moment a stop was asked for (the first time): the grace period counts from it."""
+        if self.stop_at is None:
+            self.stop_at = time.monotonic()
 
     def _set_stop(self) -> None:
         self.stop_requested = True
@@ -750,7 +760,13 @@ class Bridge(BackgroundRunner):
         background tasks finish up to the grace period, then cut the rest."""
         import asyncio
 
-        _native.stop(timeout_s)  # requests not started by the deadline are not started
+        self.mark_stop()
+        self.draining = True
+        assert self.stop_at is not None
+        # Work not started by the end of the grace period counted from the signal is not
+        # started (natively: `is_cancelled` turns true); what runs may finish until the same
+        # time from now, so a response completed just after the first deadline still goes out.
+        _native.stop(max(0.0, self.stop_at + timeout_s - time.monotonic()))
         deadline = time.monotonic() + timeout_s
         # Server-sent event streams never end by themselves, and an EventSource reconnects on
         # its own: they end now, cleanly (the body's last chunk), instead of holding the stop
