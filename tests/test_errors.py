@@ -159,6 +159,10 @@ def test_status_code_handlers(serve):
     assert (r.status_code, r.json(), r.headers["allow"]) == (405, {"allow": "GET, HEAD"}, "GET, HEAD")
     assert c.get("/item/1").json() == {"any": "taken"}  # no 409 handler: the class handler
     assert c.get("/item/5").json() == {"n": 5}
+    # 500 is Starlette's server-error key: unhandled exceptions, not HTTPException(500)
+    r = c.get("/item/2")
+    assert (r.status_code, r.json()) == (500, {"error": "RuntimeError"})
+    assert c.get("/item/3").json() == {"any": "explicit"}
     import viperhttp
 
     viperhttp.reset()
@@ -171,3 +175,41 @@ def test_status_code_handlers(serve):
     finally:
         viperhttp.reset()
 
+
+
+def test_fastapi_default_handlers_beside_a_catch_all():
+    """The original's rule: a handler for `Exception` also gets `HTTPException`s. FastAPI's
+    `http_exception_handler` / `request_validation_exception_handler`
+    (`viperhttp.exception_handlers`), registered for their classes, keep the default answers."""
+    import viperhttp
+    from viperhttp import HTTPException, JSONResponse, ViperHTTP
+    from viperhttp.exception_handlers import http_exception_handler, request_validation_exception_handler
+    from viperhttp.exceptions import RequestValidationError
+    from viperhttp.testclient import TestClient
+
+    viperhttp.reset()
+    app = ViperHTTP(exception_handlers={HTTPException: http_exception_handler,
+                                        RequestValidationError: request_validation_exception_handler})
+
+    @app.exception_handler(Exception)
+    async def catch_all(request, exc):
+        return JSONResponse(status_code=500, content={"error": type(exc).__name__})
+
+    @app.get("/items/{n}")
+    def item(n: int):
+        if n == 0:
+            raise HTTPException(404, "no item", headers={"X-Why": "zero"})
+        if n == 1:
+            raise KeyError("bug")
+        return {"n": n}
+
+    try:
+        with TestClient(app, raise_server_exceptions=False) as c:
+            r = c.get("/items/0")
+            assert (r.status_code, r.json(), r.headers["x-why"]) == (404, {"detail": "no item"}, "zero")
+            r = c.get("/items/x")
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "n"]
+            assert c.get("/items/1").json() == {"error": "KeyError"}
+            assert c.get("/items/2").json() == {"n": 2}
+    finally:
+        viperhttp.reset()

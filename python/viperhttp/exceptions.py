@@ -169,12 +169,15 @@ def handler_entry(handler: Callable[..., Any]) -> HandlerEntry:
 
 def find_exception_handler(handlers: Dict[Any, HandlerEntry], exc: BaseException) -> Optional[HandlerEntry]:
     """For an `HTTPException`, a handler registered for its status code (an int key, Starlette's
-    status handlers) first; then the most specific class of the exception's MRO, then the first
-    `isinstance` match."""
+    status handlers; not 500, Starlette's server-error key) first; then the most specific class
+    of the exception's MRO, then the first `isinstance` match (the original's rule: a handler
+    for `Exception` catches everything). Any other exception no class handler takes goes to a
+    handler registered for 500, as Starlette's server-error handler."""
     if not handlers:
         return None
-    if isinstance(exc, HTTPException):
-        entry = handlers.get(exc.status_code)
+    http = isinstance(exc, HTTPException)
+    if http and exc.status_code != 500:  # type: ignore[attr-defined]
+        entry = handlers.get(exc.status_code)  # type: ignore[attr-defined]
         if entry is not None:
             return entry
     for cls in type(exc).__mro__:
@@ -184,7 +187,7 @@ def find_exception_handler(handlers: Dict[Any, HandlerEntry], exc: BaseException
     for cls, entry in handlers.items():
         if isinstance(cls, type) and isinstance(exc, cls):
             return entry
-    return None
+    return None if http else handlers.get(500)
 
 
 def handle_exception(handlers: Dict[type, HandlerEntry], request: Any, exc: Exception,
