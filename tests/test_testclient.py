@@ -222,3 +222,38 @@ def test_no_second_app_while_one_serves():
 ''')
     proc = _pytest(tmp_path / "test_apps.py")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_module_level_clients_of_two_apps_and_factories_without_with(tmp_path):
+    """FastAPI's usual layout: each test module makes `client = TestClient(app)` at import,
+    for its own app, and never closes it; and an app factory per test without `with`. A
+    server a request started gives way to the next client or app; the first client starts
+    again, its cookies kept, when used again."""
+    for name in ("a", "b"):
+        (tmp_path / f"app_{name}.py").write_text(
+            "from viperhttp import Response, ViperHTTP\n"
+            f"app = ViperHTTP()\n@app.get('/who')\ndef who():\n    return {{'app': '{name}'}}\n"
+            "@app.get('/set')\ndef set_cookie():\n    r = Response(body='ok')\n"
+            f"    r.set_cookie('seen', '{name}')\n    return r\n"
+            "@app.get('/cookie')\ndef cookie(request):\n    return {'seen': request.cookies.get('seen')}\n")
+        (tmp_path / f"test_{name}.py").write_text(
+            f"from viperhttp.testclient import TestClient\nfrom app_{name} import app\n"
+            "client = TestClient(app)\n"
+            f"def test_{name}_first():\n    assert client.get('/who').json() == {{'app': '{name}'}}\n"
+            "    client.get('/set')\n")
+    (tmp_path / "test_c_again.py").write_text(
+        "from test_a import client\n"
+        "def test_a_again_keeps_its_cookies():\n"
+        "    assert client.get('/who').json() == {'app': 'a'}\n"
+        "    assert client.get('/cookie').json() == {'seen': 'a'}\n")
+    (tmp_path / "test_d_factory.py").write_text(
+        "import pytest\nfrom viperhttp import ViperHTTP\nfrom viperhttp.testclient import TestClient\n"
+        "def create_app(n):\n    app = ViperHTTP()\n"
+        "    @app.get('/n')\n    def get_n():\n        return {'n': n}\n    return app\n"
+        "@pytest.mark.parametrize('n', [1, 2, 3])\n"
+        "def test_factory(n):\n    assert TestClient(create_app(n)).get('/n').json() == {'n': n}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+         "-c", "/dev/null", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "6 passed" in proc.stdout, proc.stdout

@@ -114,6 +114,8 @@ class ViperHTTP(RouteDecorators):
             "redoc_url": "/redoc" if redoc_url is _DEFAULT else redoc_url,
         })
         if _active[0] is not None and _serving():
+            _serving_conflict()  # a test client's server started by a request gives way
+        if _active[0] is not None and _serving():
             # (decision, docs/internals/framework.md "More than one app") one app serves per
             # process; a new one may replace an app that is not serving (app factories, a test
             # module per app), and `run()` makes an earlier app the active one again
@@ -251,6 +253,8 @@ class ViperHTTP(RouteDecorators):
         again (docs/internals/framework.md "More than one app")."""
         if _active[0] is self:
             return
+        if _serving():
+            _serving_conflict()
         if _serving():
             raise ValueError("only one ViperHTTP instance supported")
         _native.routes_reset()
@@ -679,6 +683,21 @@ class ViperHTTP(RouteDecorators):
 
     def __repr__(self) -> str:
         return f"<ViperHTTP {self._docs['title']!r} routes={len(self._routes_by_id)}>"
+
+
+_CONFLICT_HOOKS: List[Callable[[], None]] = []
+
+
+def on_serving_conflict(hook: Callable[[], None]) -> None:
+    """`hook()` is called when an app is made or activated while another serves, before that
+    is refused: `viperhttp.testclient` stops a server that a request (not `with`) started."""
+    if hook not in _CONFLICT_HOOKS:
+        _CONFLICT_HOOKS.append(hook)
+
+
+def _serving_conflict() -> None:
+    for hook in list(_CONFLICT_HOOKS):
+        hook()
 
 
 def _serving() -> bool:

@@ -30,6 +30,20 @@ __all__ = ["TestClient", "WebSocketTestSession", "WebSocketRejected"]
 
 #: how long start-up (startup handlers + bind) may take before the client gives up
 START_TIMEOUT_S = 30.0
+#: the client whose server a request started (not `with`): it gives way to the next one
+_IMPLICIT: List["TestClient"] = []
+
+
+def _release_implicit(starting: Any = None) -> None:
+    """Stops the server a request started, for another client or a new app."""
+    if _IMPLICIT and _IMPLICIT[0] is not starting:
+        _IMPLICIT[0].close()
+
+
+def _register_with_app() -> None:
+    from .app import on_serving_conflict
+
+    on_serving_conflict(_release_implicit)
 
 
 class TestClient:
@@ -81,12 +95,17 @@ class TestClient:
         except BaseException as exc:
             self._failure.append(exc)
 
-    def start(self) -> "TestClient":
-        """Starts the server (idempotent); raises what start-up raised."""
+    def start(self, _implicit: bool = False) -> "TestClient":
+        """Starts the server (idempotent); raises what start-up raised. A server started by a
+        request (not by `with`) gives way to the next client that starts one, as Starlette's
+        clients never hold a server: two test modules with a module-level `TestClient(app)`
+        each, or an app factory per test, work; the first client starts again when used."""
         with self._lock:
             if self._thread is not None:
                 return self
             import viperhttp_bridge
+            if viperhttp_bridge.Bridge.current is not None:
+                _release_implicit(self)
             if viperhttp_bridge.Bridge.current is not None:
                 raise RuntimeError("TestClient: a server is already running in this process "
                                    "(close the other TestClient first)")
@@ -110,6 +129,7 @@ class TestClient:
                 base_url=f"http://127.0.0.1:{port}{split.path.rstrip('/')}", headers=headers,
                 cookies=self._initial_cookies, timeout=self._timeout, follow_redirects=True)
             atexit.register(self._close_at_exit)
+            _IMPLICIT[:] = [self] if _implicit else []
         return self
 
     def _close_at_exit(self) -> None:
@@ -125,9 +145,12 @@ class TestClient:
             if thread is None:
                 return
             atexit.unregister(self._close_at_exit)
+            if _IMPLICIT and _IMPLICIT[0] is self:
+                _IMPLICIT.clear()
             self.app.stop()
             thread.join(START_TIMEOUT_S)
             if self._client is not None:
+                self._initial_cookies = self._client.cookies  # kept if the client starts again
                 self._client.close()
             if exceptions.unhandled_observer == self._server_errors.append:
                 exceptions.unhandled_observer = None
@@ -147,14 +170,14 @@ class TestClient:
     @property
     def cookies(self) -> Any:
         """The cookie jar (an `httpx.Cookies`), kept across requests."""
-        return self.start()._client.cookies
+        return self.start(_implicit=True)._client.cookies
 
     def request(self, method: str, url: str, *, params: Any = None, headers: Any = None,
                 cookies: Any = None, data: Any = None, json: Any = None, content: Any = None,
                 files: Any = None, follow_redirects: bool = True, timeout: Any = None) -> Any:
         """Sends one request; the response has `status_code`, `headers` (case-insensitive),
         `content`, `text`, `json()` and `cookies`."""
-        client = self.start()._client
+        client = self.start(_implicit=True)._client
         if cookies is not None:
             client.cookies.update(cookies)
         self._server_errors.clear()
@@ -331,3 +354,6 @@ class WebSocketTestSession:
         if rcvd is None:
             return exceptions.WebSocketDisconnect(1006)
         return exceptions.WebSocketDisconnect(rcvd.code, rcvd.reason)
+
+
+_register_with_app()
