@@ -346,13 +346,20 @@ def test_run_keyword_workers_checked(tmp_path):
 def test_bridge_pool_options(cli):
     c = cli("cli_app:app")
     c.wait_ready()
-    assert httpx.get(c.base + "/pool").json() == {"max": 256, "queue": 256}  # the host default
+    assert httpx.get(c.base + "/pool").json() == {"max": 256, "queue": 256, "workers": 4,
+                                                  "on_demand": True}  # the host default
     assert c.stop() == 0
     c = cli("cli_app:app", "--workers", "2", "--bridge-max-workers", "8", "--bridge-queue-size", "32")
     c.wait_ready()
     assert {httpx.get(c.base + "/pool").json()["max"] for _ in range(6)} == {8}  # in every worker
-    assert httpx.get(c.base + "/pool").json() == {"max": 8, "queue": 32}
+    # the default pool's shape with the other bound: 4 at start, grown on demand
+    assert httpx.get(c.base + "/pool").json() == {"max": 8, "queue": 32, "workers": 4, "on_demand": True}
     assert c.stop() == 0
+    for bad in (["--bridge-max-workers", "0"], ["--bridge-max-workers", "100000000"],
+                ["--bridge-queue-size", "-5"], ["--bridge-max-workers", "many"]):
+        proc = subprocess.run([sys.executable, "-m", "viperhttp", "run", "cli_app:app", *bad], cwd=APPS,
+                              capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2 and "is not" in proc.stderr, (bad, proc.stderr)
 
 
 def test_shutdown_timeout_option_bounds_the_drain(cli, tmp_path):

@@ -39,6 +39,19 @@ def _version() -> str:
         return "unknown"
 
 
+def _bounded(low: int, high: int) -> Any:
+    """An argparse type: an int in `low..high`, else a usage error naming the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not in {low}..{high}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="viperhttp", description="Run a ViperHTTP app.")
     parser.add_argument("--version", action="version", version=f"viperhttp {_version()}")
@@ -62,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tls-key", default=None)
     run.add_argument("--http2", action="store_true")
     run.add_argument("--app-dir", default=".", help="directory put first on sys.path")
-    run.add_argument("--bridge-max-workers", type=int, default=None, metavar="N",
+    run.add_argument("--bridge-max-workers", type=_bounded(1, 65535), default=None, metavar="N",
                      help="async handlers that may wait at once (default 256, started on demand)")
-    run.add_argument("--bridge-queue-size", type=int, default=None, metavar="N",
+    run.add_argument("--bridge-queue-size", type=_bounded(1, 1 << 20), default=None, metavar="N",
                      help="requests that may wait for a free worker before 503 (default 256)")
     run.add_argument("--forwarded-allow-ips", default=os.environ.get("FORWARDED_ALLOW_IPS"), metavar="LIST",
                      help="proxies whose X-Forwarded-For/-Proto are believed: addresses, CIDR blocks or *"
@@ -96,7 +109,11 @@ def run_keywords(args: argparse.Namespace) -> Dict[str, Any]:
     if args.http2:
         kw["http2"] = True
     if args.bridge_max_workers is not None:
+        # the default pool's shape with another bound: 4 workers at start, one more for each
+        # request no worker is free for (docs/internals/bridge.md#default-pool)
+        kw["bridge_min_workers"] = min(4, args.bridge_max_workers)
         kw["bridge_max_workers"] = args.bridge_max_workers
+        kw["bridge_grow_on_demand"] = True
     if args.bridge_queue_size is not None:
         kw["bridge_queue_size"] = args.bridge_queue_size
     if args.forwarded_allow_ips:

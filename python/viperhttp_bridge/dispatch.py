@@ -808,6 +808,7 @@ class Bridge(BackgroundRunner):
         return {
             "running": self.running, "workers": len(self.workers), "workers_busy": self.workers_busy,
             "workers_min": k.min_workers, "workers_max": k.max_workers, "autoscale": k.autoscale,
+            "grow_on_demand": k.grow_on_demand,
             "queue_size": k.queue_size, "queue_depth": len(self.queue) + len(self.backlog),
             "queue_peak": self.queue_peak, "scale_ups": self.scale_ups, "scale_downs": self.scale_downs,
             "server_busy_503": self.server_busy_503, "dispatched": self.dispatched,

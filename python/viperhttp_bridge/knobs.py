@@ -36,8 +36,9 @@ class BridgeKnobs:
     max_workers: int = 256
     queue_size: int = 256
     autoscale: bool = True
-    #: a request no worker is free for starts one at once (the host default pool); a pool
-    #: sized by `run()` grows by the original's scaler alone (`bridge_scale_up_max_burst`)
+    #: a request no worker is free for starts one at once (the host default pool, and
+    #: `bridge_grow_on_demand=True`); a pool sized by `run()` otherwise grows by the original's
+    #: scaler alone (`bridge_scale_up_max_burst`)
     grow_on_demand: bool = True
     enqueue_wait_ms: int = 8
     worker_yield_every: int = 4
@@ -72,6 +73,7 @@ def clamp_bridge_knobs(kw: Dict[str, Any]) -> BridgeKnobs:
     mx = max(mn, mx)
     queue = take("bridge_queue_size")
     queue = max(mx, 16 if queue is None else queue)
+    grow_kw = kw.pop("bridge_grow_on_demand", None)
     autoscale_kw = kw.pop("bridge_autoscale", None)
     autoscale = (mx > mn) if autoscale_kw is None else bool(autoscale_kw)
     if mn == mx:
@@ -88,7 +90,7 @@ def clamp_bridge_knobs(kw: Dict[str, Any]) -> BridgeKnobs:
         max_workers=mx,
         queue_size=queue,
         autoscale=autoscale,
-        grow_on_demand=on_demand and autoscale,
+        grow_on_demand=autoscale and (on_demand if grow_kw is None else bool(grow_kw)),
         enqueue_wait_ms=max(0, 8 if wait is None else wait),
         worker_yield_every=max(1, 4 if yield_every is None else yield_every),
         scale_up_max_burst=max(1, 4 if burst is None else burst),

@@ -21,7 +21,8 @@ def pool() -> dict:
     import viperhttp_bridge
 
     s = viperhttp_bridge.bridge_stats()
-    return {"max": s["workers_max"], "queue": s["queue_size"]}
+    return {"max": s["workers_max"], "queue": s["queue_size"], "workers": s["workers_min"],
+            "on_demand": s["grow_on_demand"]}
 
 
 @app.get("/crash")
