@@ -113,3 +113,46 @@ def test_many_requests_each_run_their_tasks(port):
     results = burst(port, ["/bg/slow?key=many&ms=200" for _ in range(20)])
     assert [r.status for r in results] == [200] * 20
     assert wait_state(port, "many", ["done"] * 20) == ["done"] * 20
+
+
+def test_a_responses_own_background_runs_after_it():
+    """Starlette's `background=` on responses (a `BackgroundTasks` or a `BackgroundTask`): run
+    after the response, after the request's own tasks; a plain dict with a "background" key is
+    just data."""
+    import viperhttp
+    from viperhttp import BackgroundTasks, JSONResponse, StreamingResponse, ViperHTTP
+    from viperhttp.background import BackgroundTask
+    from viperhttp.testclient import TestClient
+
+    viperhttp.reset()
+    app = ViperHTTP()
+    log = []
+
+    @app.get("/stream")
+    async def stream():
+        tasks = BackgroundTasks()
+        tasks.add_task(log.append, "after the stream")
+
+        async def body():
+            yield b"x"
+        return StreamingResponse(body(), background=tasks)
+
+    @app.get("/json")
+    def json_reply(background_tasks: BackgroundTasks):
+        background_tasks.add_task(log.append, "request's")
+        return JSONResponse(content={"ok": True}, background=BackgroundTask(log.append, "response's"))
+
+    @app.get("/data")
+    def data():
+        return {"background": "blue"}
+
+    try:
+        with TestClient(app) as client:
+            assert client.get("/stream").content == b"x" and log == ["after the stream"]
+            assert client.get("/json").json() == {"ok": True}
+            assert log[1:] == ["request's", "response's"]
+            assert client.get("/data").json() == {"background": "blue"}
+        with pytest.raises(TypeError, match="BackgroundTasks or a BackgroundTask"):
+            JSONResponse(content={}, background=lambda: None)
+    finally:
+        viperhttp.reset()

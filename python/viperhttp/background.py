@@ -10,9 +10,23 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["BackgroundTasks", "for_request"]
+__all__ = ["BackgroundTask", "BackgroundTasks", "for_request"]
 
 Task = Tuple[Callable[..., Any], Tuple[Any, ...], Dict[str, Any]]
+
+
+class BackgroundTask:
+    """Starlette's `BackgroundTask(func, *args, **kwargs)`: one task, for a response's
+    `background=`."""
+
+    __slots__ = ("func", "args", "kwargs")
+
+    def __init__(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        if not callable(func):
+            raise TypeError("callable required")
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
 
 
 class BackgroundTasks:

@@ -88,6 +88,14 @@ def _check_headers(headers: Any) -> Any:
     raise TypeError("headers must be a dict, a list of (name, value) pairs or None")
 
 
+def _attach_background(response: "Response", background: Any) -> None:
+    """Starlette's `background=`: a `BackgroundTasks` or a `BackgroundTask`, run after this
+    response was sent, after the request's own tasks (the bridge adopts it, docs/internals/bridge.md)."""
+    if not (hasattr(background, "drain_tasks") or callable(getattr(background, "func", None))):
+        raise TypeError("background must be a BackgroundTasks or a BackgroundTask")
+    response["background"] = background
+
+
 class Response(dict):
     """`Response(status_code=200, body=None, headers=None, content_type=None)`
     (docs/internals/requests-responses.md#responses).
@@ -101,7 +109,7 @@ class Response(dict):
 
     def __init__(self, status_code: int = 200, body: Any = None, headers: Any = None,
                  content_type: Optional[str] = None, *, content: Any = None,
-                 media_type: Optional[str] = None) -> None:
+                 media_type: Optional[str] = None, background: Any = None) -> None:
         # Item stores rather than dict.__init__(**kw): about twice as fast, and exceptions.py
         # builds its 404/405/500 answers through here.
         if content is not None:
@@ -117,6 +125,8 @@ class Response(dict):
         self["body"] = body
         self["headers"] = headers
         self["content_type"] = content_type if content_type is not None else self._default_type
+        if background is not None:
+            _attach_background(self, background)
 
     @property
     def status_code(self) -> int:
@@ -192,8 +202,9 @@ class JSONResponse(Response):
 
     def __init__(self, status_code: int = 200, body: Any = None, headers: Any = None,
                  content_type: Optional[str] = None, *, content: Any = None,
-                 media_type: Optional[str] = None) -> None:
-        Response.__init__(self, status_code, body, headers, content_type, content=content, media_type=media_type)
+                 media_type: Optional[str] = None, background: Any = None) -> None:
+        Response.__init__(self, status_code, body, headers, content_type, content=content, media_type=media_type,
+                          background=background)
         body = self["body"]
         if body is not None and type(body) not in _KEPT_JSON_BODIES:
             self["body"] = _json_text(body)
@@ -219,10 +230,10 @@ class HTMLResponse(Response):
 
     def __init__(self, body: Any = None, status_code: int = 200, headers: Any = None, *,
                  content: Any = None, content_type: Optional[str] = None,
-                 media_type: Optional[str] = None) -> None:
+                 media_type: Optional[str] = None, background: Any = None) -> None:
         body = _merge_alias(body, content, "body", "content")
         Response.__init__(self, status_code, "" if body is None else body, headers,
-                          content_type, media_type=media_type)
+                          content_type, media_type=media_type, background=background)
 
 
 class PlainTextResponse(HTMLResponse):
@@ -252,7 +263,7 @@ class StreamingResponse(Response):
     def __init__(self, body: Any = None, status_code: int = 200, headers: Any = None,
                  content_type: Optional[str] = None, chunk_size: int = 16384,
                  total_len: Optional[int] = None, chunked: bool = False, *,
-                 content: Any = None, media_type: Optional[str] = None) -> None:
+                 content: Any = None, media_type: Optional[str] = None, background: Any = None) -> None:
         body = _merge_alias(body, content, "body", "content")
         content_type = _media_alias(content_type, media_type)
         if body is None:
@@ -266,6 +277,8 @@ class StreamingResponse(Response):
             body = sse_passthrough(body)
         self._init_stream(body, status_code, headers, content_type, chunk_size, total_len,
                           chunked)
+        if background is not None:
+            _attach_background(self, background)
 
     def _init_stream(self, stream: Any, status_code: int, headers: Any,
                      content_type: Optional[str], chunk_size: int, total_len: Optional[int],
@@ -304,7 +317,7 @@ class FileResponse(StreamingResponse):
     def __init__(self, path: Any, status_code: int = 200, headers: Any = None,
                  content_type: Optional[str] = None, chunk_size: int = 16384, *,
                  media_type: Optional[str] = None, filename: Optional[str] = None,
-                 content_disposition_type: str = "attachment") -> None:
+                 content_disposition_type: str = "attachment", background: Any = None) -> None:
         content_type = _media_alias(content_type, media_type)
         if isinstance(path, os.PathLike):
             path = os.fspath(path)
@@ -327,6 +340,8 @@ class FileResponse(StreamingResponse):
         self["content_type"] = content_type
         self["file"] = host_path(path)
         self["chunk_size"] = int(chunk_size)
+        if background is not None:
+            _attach_background(self, background)
 
     @property
     def path(self) -> str:
@@ -381,7 +396,7 @@ class RedirectResponse(Response):
     __slots__ = ()
 
     def __init__(self, url: str, status_code: int = 307, headers: Any = None, *,
-                 content: Any = None, media_type: Optional[str] = None) -> None:
+                 content: Any = None, media_type: Optional[str] = None, background: Any = None) -> None:
         if not isinstance(url, str) or not url:
             raise ValueError("url must be a non-empty string")
         if (not isinstance(status_code, int) or isinstance(status_code, bool)
@@ -402,7 +417,8 @@ class RedirectResponse(Response):
             headers = list(headers)
             headers.append(("Location", url))
         Response.__init__(self, status_code, "" if content is None else content, headers,
-                          TEXT_PLAIN if media_type is None else _media_alias(None, media_type))
+                          TEXT_PLAIN if media_type is None else _media_alias(None, media_type),
+                          background=background)
 
 
 def __getattr__(name: str) -> Any:

@@ -38,6 +38,23 @@ class BackgroundRunner:
     def interpreter_exit(self, exc: BaseException) -> None:  # pragma: no cover - Bridge's
         raise NotImplementedError
 
+    def _adopt_response_background(self, request: Any, result: Any) -> None:
+        """A response's own `background=` (Starlette's): its tasks join the request's, after
+        them. Only response objects carry one (a plain dict result is the app's data)."""
+        if type(result) is dict or not isinstance(result, dict):
+            return
+        background = result.get("background")
+        if background is None or request is None:
+            return
+        from viperhttp.background import for_request
+
+        tasks = for_request(request)
+        if hasattr(background, "drain_tasks"):
+            for func, args, kwargs in background.drain_tasks():
+                tasks.add_task(func, *args, **kwargs)
+        else:
+            tasks.add_task(background.func, *background.args, **background.kwargs)
+
     def _claim_background(self, request: Any, keep: bool = False
                           ) -> Optional[Batch]:
         """Takes the request's background tasks, counted as pending from now: (tasks, the

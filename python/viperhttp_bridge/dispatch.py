@@ -609,6 +609,8 @@ class Bridge(BackgroundRunner):
     def _send_plain(self, rid: int, request: Any, result: Any) -> None:
         """Normalise, serialise and send natively; then the request's background tasks (claimed
         before the send, so whoever sees the response also sees them pending)."""
+        if type(result) is not dict:
+            self._adopt_response_background(request, result)
         batch = self._claim_background(request)
         try:
             self._send(rid, result)
@@ -623,6 +625,7 @@ class Bridge(BackgroundRunner):
         self._start_background(batch)
 
     async def _stream(self, rid: int, request: Any, resp: Dict[str, Any]) -> None:
+        self._adopt_response_background(request, resp)
         batch = self._claim_background(request, keep=True)
         try:
             await run_stream(rid, resp)
