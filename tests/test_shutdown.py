@@ -124,6 +124,10 @@ def test_shutdown_timeout_bounds_the_drain(serve, tmp_path):
     (r,) = load.join()
     # Cut at the deadline: the socket is closed, no 503 and no response at all.
     assert r.status == 0 and r.raw == b"", r.summary()
+    # ... and the operator is told, at the start and at the cut
+    logs = server.logs()
+    assert "stopping: 1 request(s) in flight, up to 1.0s to finish" in logs, logs
+    assert "stopping: 1 request(s) not finished in time are cut" in logs, logs
     ev = events(log)
     assert "end:stuck" not in ev and "shutdown" in ev and ev[-1] == "run-returned:None", ev
 

@@ -126,12 +126,7 @@ def drain(bridge: Bridge, timeout_s: float) -> float:
     requests are still dispatched, in-flight ones get up to `timeout_s`. Returns the time left
     when a request needed an event loop meanwhile (`bridge.loop` is set and its drain finishes
     the job), else closes the runtime and returns 0."""
-    bridge.mark_stop()
-    bridge.draining = True
-    assert bridge.stop_at is not None
-    # not started by the end of the grace period counted from the signal: not started
-    _native.stop(max(0.0, bridge.stop_at + timeout_s - time.monotonic()))
-    deadline = time.monotonic() + timeout_s
+    deadline = bridge.begin_drain(timeout_s)
     while time.monotonic() < deadline and not bridge.skip_drain:
         bridge.run_calls()
         _take_batch(bridge)
@@ -146,5 +141,7 @@ def drain(bridge: Bridge, timeout_s: float) -> float:
         until = time.monotonic() + 2.0
         while _native.open_connections() and time.monotonic() < until:
             time.sleep(0.01)
+    else:
+        bridge.end_drain()
     _native.close()
     return 0.0

@@ -75,6 +75,14 @@ _RETIRE = object()
 Entry = Tuple[tuple, Any, Any, Any, Any]
 
 
+def _in_flight() -> int:
+    """Requests the runtime waits on Python for (queued or running)."""
+    try:
+        return int(_native.ipc_stats().get("pending_ids", 0))
+    except Exception:  # no runtime any more
+        return 0
+
+
 def _is_stream(result: Any) -> bool:
     return isinstance(result, dict) and result.get("stream") is not None and bool(result.get("__vhttp_response__"))
 
@@ -741,6 +749,26 @@ class Bridge(BackgroundRunner):
         _native.stop()
         self._set_stop()
 
+    def begin_drain(self, timeout_s: float) -> float:
+        """The drain's start, with or without a loop; returns its deadline. Work not started
+        by the end of the grace period counted from the signal is not started (natively:
+        `is_cancelled` turns true); what runs may finish until `timeout_s` from now, so a
+        response completed just after the first deadline still goes out."""
+        self.mark_stop()
+        first = not self.draining
+        self.draining = True
+        assert self.stop_at is not None
+        _native.stop(max(0.0, self.stop_at + timeout_s - time.monotonic()))
+        if first:
+            log.info("stopping: %d request(s) in flight, up to %.1fs to finish", _in_flight(), timeout_s)
+        return time.monotonic() + timeout_s
+
+    def end_drain(self) -> None:
+        """Before the runtime closes: says what the stop cuts."""
+        left = _in_flight()
+        if left:
+            log.warning("stopping: %d request(s) not finished in time are cut", left)
+
     def mark_stop(self) -> None:
         """The moment a stop was asked for (the first time): the grace period counts from it."""
         if self.stop_at is None:
@@ -763,14 +791,7 @@ class Bridge(BackgroundRunner):
         background tasks finish up to the grace period, then cut the rest."""
         import asyncio
 
-        self.mark_stop()
-        self.draining = True
-        assert self.stop_at is not None
-        # Work not started by the end of the grace period counted from the signal is not
-        # started (natively: `is_cancelled` turns true); what runs may finish until the same
-        # time from now, so a response completed just after the first deadline still goes out.
-        _native.stop(max(0.0, self.stop_at + timeout_s - time.monotonic()))
-        deadline = time.monotonic() + timeout_s
+        deadline = self.begin_drain(timeout_s)
         # Server-sent event streams never end by themselves, and an EventSource reconnects on
         # its own: they end now, cleanly (the body's last chunk), instead of holding the stop
         # for the whole grace period and being cut (as sse-starlette does on shutdown).
@@ -804,6 +825,8 @@ class Bridge(BackgroundRunner):
             until = time.monotonic() + 2.0
             while _native.open_connections() and time.monotonic() < until:
                 await asyncio.sleep(0.01)
+        else:
+            self.end_drain()
         _native.close()
 
     def stats(self) -> Dict[str, Any]:
