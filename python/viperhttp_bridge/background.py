@@ -49,27 +49,33 @@ class BackgroundRunner:
         from viperhttp.background import for_request
 
         tasks = for_request(request)
+        if background is tasks:  # `background=background_tasks`: the request's own already
+            return
         if hasattr(background, "drain_tasks"):
             for func, args, kwargs in background.drain_tasks():
                 tasks.add_task(func, *args, **kwargs)
         else:
             tasks.add_task(background.func, *background.args, **background.kwargs)
 
-    def _claim_background(self, request: Any, keep: bool = False
+    def _claim_background(self, request: Any, keep: bool = False, into: Optional[Batch] = None
                           ) -> Optional[Batch]:
         """Takes the request's background tasks, counted as pending from now: (tasks, the
-        test client's event or None), or None when it has none. With `keep` the request keeps
-        its task object, for those a streamed body adds later."""
+        test client's event or None), or `into` when it has none. With `keep` the request keeps
+        its task object, for those a streamed body adds later; those are then claimed `into`
+        the first batch, so they run after it in the same task."""
         tasks = request._background
         if tasks is None:
-            return None
+            return into
         if not keep:
             request._background = None
         drain = getattr(tasks, "drain_tasks", None)
         items = drain() if drain is not None else list(tasks)
         if not items:
-            return None
+            return into
         self.bg_pending += len(items)
+        if into is not None:
+            into[0].extend(items)
+            return into
         done = None
         watch = self.bg_watch
         if watch is not None:

@@ -640,15 +640,8 @@ class Bridge(BackgroundRunner):
         finally:
             self.streams.pop(rid, None)
             self.event_streams.discard(rid)
-            late = self._claim_background(request)  # added while the body streamed
-            if late is not None:
-                if batch is None:
-                    batch = late
-                else:
-                    self._unclaim(late)
-                    batch[0].extend(late[0])
-                    self.bg_pending += len(late[0])
-            self._start_background(batch)
+            # with those the body added while it streamed
+            self._start_background(self._claim_background(request, into=batch))
 
     def _send_failed(self, rid: int, exc: BaseException) -> None:
         # Serialisation failed (e.g. a value JSON cannot encode): 500, logged.

@@ -90,24 +90,32 @@ impl ForwardedAllow {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .next_back()
-            .and_then(|p| match p.trim().to_ascii_lowercase().as_str() {
-                "https" | "wss" => Some(true),
-                "http" | "ws" => Some(false),
-                _ => None,
+            .and_then(|p| {
+                let p = p.trim();
+                let is = |s: &str| p.eq_ignore_ascii_case(s);
+                if is("https") || is("wss") {
+                    Some(true)
+                } else if is("http") || is("ws") {
+                    Some(false)
+                } else {
+                    None
+                }
             });
-        let hops: Vec<&str> = headers
+        // Right to left over every `X-Forwarded-For` line, without collecting them.
+        let mut hops = headers
             .get_all("x-forwarded-for")
             .iter()
+            .rev()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
+            .flat_map(|v| v.rsplit(','))
             .map(str::trim)
             .filter(|h| !h.is_empty())
-            .collect();
-        if hops.is_empty() && https.is_none() {
+            .peekable();
+        if hops.peek().is_none() && https.is_none() {
             return None;
         }
         let mut client = None;
-        for hop in hops.iter().rev() {
+        for hop in hops {
             let Some(ip) = parse_hop(hop) else {
                 break; // not an address (`unknown`, an obfuscated name): keep the peer's
             };
