@@ -113,13 +113,10 @@ class ViperHTTP(RouteDecorators):
             "servers": servers,
             "redoc_url": "/redoc" if redoc_url is _DEFAULT else redoc_url,
         })
-        if _active[0] is not None and _serving():
-            _serving_conflict()  # a test client's server started by a request gives way
-        if _active[0] is not None and _serving():
-            # (decision, docs/internals/framework.md "More than one app") one app serves per
-            # process; a new one may replace an app that is not serving (app factories, a test
-            # module per app), and `run()` makes an earlier app the active one again
-            raise ValueError("only one ViperHTTP instance supported")
+        # (decision, docs/internals/framework.md "More than one app") one app serves per process;
+        # a new one may replace an app that is not serving (app factories, a test module per
+        # app), and `run()` makes an earlier app the active one again
+        _refuse_while_serving()
         # docs/internals/framework.md: a new app starts from an empty route table, no mounts and no CORS
         # config.
         _native.routes_reset()
@@ -253,10 +250,7 @@ class ViperHTTP(RouteDecorators):
         again (docs/internals/framework.md "More than one app")."""
         if _active[0] is self:
             return
-        if _serving():
-            _serving_conflict()
-        if _serving():
-            raise ValueError("only one ViperHTTP instance supported")
+        _refuse_while_serving()
         _native.routes_reset()
         _native.native_config_reset()
         routes: List[Optional[RoutePlan]] = []
@@ -685,6 +679,14 @@ class ViperHTTP(RouteDecorators):
         return f"<ViperHTTP {self._docs['title']!r} routes={len(self._routes_by_id)}>"
 
 
+def framework_routes(app: Any) -> Any:
+    """`with framework_routes(app):` around routes the framework adds itself (docs, OTA): they
+    do not get the app's `dependencies=` / `default_response_class`; any other app object gets
+    a no-op."""
+    suspend = getattr(app, "_framework_routes", None)
+    return suspend() if suspend is not None else contextlib.nullcontext()
+
+
 _CONFLICT_HOOKS: List[Callable[[], None]] = []
 
 
@@ -695,14 +697,19 @@ def on_serving_conflict(hook: Callable[[], None]) -> None:
         _CONFLICT_HOOKS.append(hook)
 
 
-def _serving_conflict() -> None:
-    for hook in list(_CONFLICT_HOOKS):
-        hook()
-
-
 def _serving() -> bool:
     running = getattr(_native, "is_running", None)
     return bool(running()) if running is not None else False
+
+
+def _refuse_while_serving() -> None:
+    """Another app may not be made or activated while one serves, unless what serves gives way
+    (`on_serving_conflict`): the original's `ValueError`."""
+    if _serving():
+        for hook in list(_CONFLICT_HOOKS):
+            hook()
+        if _serving():
+            raise ValueError("only one ViperHTTP instance supported")
 
 
 def _set_python_middleware(flag: bool) -> None:

@@ -30,15 +30,6 @@ class StartupError(Exception):
         self.traceback = traceback
 
 
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("viperhttp")
-    except metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
-        return "unknown"
-
-
 def _bounded(low: int, high: int) -> Any:
     """An argparse type: an int in `low..high`, else a usage error naming the range."""
     def parse(text: str) -> int:
@@ -54,7 +45,9 @@ def _bounded(low: int, high: int) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="viperhttp", description="Run a ViperHTTP app.")
-    parser.add_argument("--version", action="version", version=f"viperhttp {_version()}")
+    from . import version
+
+    parser.add_argument("--version", action="version", version=f"viperhttp {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve an app: viperhttp run module:app")
     run.add_argument("target", help="module:attribute (attribute defaults to `app`)")

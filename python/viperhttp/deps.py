@@ -94,7 +94,7 @@ class DepNode:
     """One compiled dependency: what to call, with which sub-dependencies, in which mode."""
 
     __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "response_args",
-                 "is_async", "throw_errors", "scopes", "scopes_args", "uses_scopes",
+                 "is_async", "throw_errors", "scopes", "scopes_args", "uses_scopes", "cache_key",
                  "typed", "sync_value")
 
     def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool,
@@ -122,6 +122,7 @@ class DepNode:
         # scope set (it, or something below it, reads them or declares some)
         self.uses_scopes: bool = (bool(self.scopes_args) or hasattr(call, "scheme_name")
                                   or any(child.uses_scopes for child in children))
+        self.cache_key: Any = (id(call), frozenset(scopes)) if self.uses_scopes else id(call)
         self.is_async: bool = (self.mode == "async_yield" or _is_async_callable(call)
                                or any(child.is_async for child in children))
         #: annotation-driven parameters of the dependency itself (`def page(limit: int = 10)`),
@@ -309,8 +310,7 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
     if OVERRIDES:
         node = OVERRIDES.node_for(node) or node
     if node.use_cache and cache is not None:
-        cache_key: Any = (id(node.call), frozenset(node.scopes)) if node.uses_scopes else id(node.call)
-        hit = cache.get(cache_key, _ABSENT)
+        hit = cache.get(node.cache_key, _ABSENT)
         if hit is not _ABSENT:
             return hit
     kwargs: Dict[str, Any] = {}
@@ -360,7 +360,7 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
             raise TypeError("dependency mode=async_yield requires async generator")
         value = await _enter_async(result, stack, node.throw_errors)
     if node.use_cache and cache is not None:
-        cache[cache_key] = value
+        cache[node.cache_key] = value
     return value
 
 

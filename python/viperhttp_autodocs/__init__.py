@@ -8,7 +8,6 @@ any other host (no CDN, no online validator, no web fonts).
 """
 from __future__ import annotations
 
-import contextlib
 import html
 import os
 import posixpath
@@ -60,8 +59,9 @@ def install(app: Any, title: str = "ViperHTTP API", version: str = "1.0.0", desc
             include_websocket: bool = True, cache_schema: bool = True, redoc_url: Any = "/redoc") -> Dict[str, Any]:
     """Registers the docs routes and the asset mount; returns the URLs installed. They do not
     get the app's `dependencies=` / `default_response_class` (as FastAPI's docs routes)."""
-    framework = getattr(app, "_framework_routes", None)
-    with framework() if framework is not None else contextlib.nullcontext():
+    from viperhttp.app import framework_routes
+
+    with framework_routes(app):
         return _install(app, title, version, description, openapi_url, docs_url, servers, include_websocket,
                         cache_schema, redoc_url)
 

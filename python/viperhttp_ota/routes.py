@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hmac
 import ipaddress
 import json
@@ -11,6 +10,7 @@ import logging
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl
 
+from viperhttp.app import framework_routes
 from viperhttp.responses import JSONResponse
 
 __all__ = ["install_ota_routes", "normalize_prefix"]
@@ -213,28 +213,22 @@ def install_ota_routes(app: Any, prefix: Any = "/ota", token: Optional[str] = No
     ]
     existing = {(r["method"], r["path"]) for r in app.routes()}
     installed, skipped = [], []
-    framework = getattr(app, "_framework_routes", None)  # not the app's dependencies= / response class
-    with framework() if framework is not None else contextlib.nullcontext():
-        _register(app, prefix, table, existing, installed, skipped, guarded)
+    with framework_routes(app):  # not the app's dependencies= / default_response_class
+        for method, path, work, in_schema in table:
+            full = prefix + path
+            label = f"{method} {full}"
+            if (method, full) in existing:
+                skipped.append(label)
+                continue
+            decorator = app.get if method == "GET" else app.post
+            kwargs: Dict[str, Any] = {"tags": ["ota"]}
+            if not in_schema:
+                kwargs["include_in_schema"] = False
+            decorator(full, **kwargs)(guarded(work))
+            installed.append(label)
     return {"ok": True, "prefix": prefix, "token_required": token is not None,
             "token_header": token_header, "token_query": token_query, "installed": installed,
             "skipped": skipped}
-
-
-def _register(app: Any, prefix: str, table: List[Tuple[str, str, Callable[[Any], Any], bool]], existing: Any,
-              installed: List[str], skipped: List[str], guarded: Callable[..., Any]) -> None:
-    for method, path, work, in_schema in table:
-        full = prefix + path
-        label = f"{method} {full}"
-        if (method, full) in existing:
-            skipped.append(label)
-            continue
-        decorator = app.get if method == "GET" else app.post
-        kwargs: Dict[str, Any] = {"tags": ["ota"]}
-        if not in_schema:
-            kwargs["include_in_schema"] = False
-        decorator(full, **kwargs)(guarded(work))
-        installed.append(label)
 
 
 def install_from_run(app: Any, options: Dict[str, Any], host: str) -> None:
