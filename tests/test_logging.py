@@ -99,6 +99,30 @@ def test_refused_requests_are_logged_with_their_real_method_and_target(serve):
     assert access_lines(srv) == expected
 
 
+def test_http2_refusals_are_logged_like_http1_ones(serve):
+    # Over HTTP/2 the per-stream limits refuse a stream before the service sees it; its line
+    # names the request as h2 decoded it, a 414's target cut at max_uri_len as over HTTP/1.1,
+    # and the connection (keep=1) goes on.
+    import httpx
+
+    srv = serve(APP, env={"APP_LOGGING": "basic",
+                          "APP_RUN": json.dumps({"http2": True, "max_uri_len": 100, "max_headers": 10})})
+    long_target = "/hello?pad=" + "x" * 200
+    with httpx.Client(http1=False, http2=True, base_url=f"http://127.0.0.1:{srv.port}", timeout=10) as c:
+        assert c.get("/hello").status_code == 200
+        assert c.get(long_target).status_code == 414
+        assert c.delete("/hello", headers={f"x-{i}": "v" for i in range(20)}).status_code == 431
+        assert c.get("/hello").status_code == 200
+    expected = [
+        "ipc GET /hello -> 200 keep=1",
+        f"simple GET {long_target[:100]}... -> 414 keep=1",
+        "simple DELETE /hello -> 431 keep=1",
+        "ipc GET /hello -> 200 keep=1",
+    ]
+    assert wait_for(lambda: len(access_lines(srv)) >= len(expected), timeout=3), srv.logs()
+    assert access_lines(srv) == expected
+
+
 def test_rate_limit_source_and_keep_alive_flag(serve):
     srv = serve(APP, env={"APP_LOGGING": "basic", "RATE": "1"})
     raw = send(srv.port, b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 3

@@ -43,7 +43,7 @@ use tokio::time::Instant;
 use crate::body::{BodyError, ResponseBody};
 use crate::config::RuntimeConfig;
 use crate::server::Shared;
-use crate::service::{handle, simple_response, ConnInfo};
+use crate::service::{handle, log_refused_stream, simple_response, ConnInfo};
 use crate::stats::ServerStats;
 
 /// Largest frame payload we accept (RFC 9113 default; larger → FRAME_SIZE_ERROR).
@@ -271,6 +271,8 @@ async fn stream_request(
 ) -> Result<Response<ResponseBody>, Infallible> {
     if let Some(resp) = check_head(&shared.config, &req) {
         ServerStats::bump(&shared.stats.parse_errors);
+        let max_uri_len = shared.config.limits.max_uri_len;
+        log_refused_stream(req.method(), req.uri(), resp.status(), max_uri_len);
         return Ok(resp);
     }
     tokio::task::yield_now().await;

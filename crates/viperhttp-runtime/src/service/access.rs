@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use http::StatusCode;
 
-use crate::head_guard::RequestLineSeen;
+use crate::head_guard::{RequestLineSeen, SEEN_TARGET_MAX};
 
 /// The request line an access line names.
 pub(super) enum RequestLine {
@@ -60,6 +60,34 @@ pub(super) fn log(source: Source, line: &RequestLine, status: StatusCode, keep_a
             OrDash(seen.target.as_deref()),
         ),
     }
+}
+
+/// The access line of an HTTP/2 stream refused before the service saw it (414, 431: the
+/// per-stream checks of `crate::http2`). h2 decoded the whole head, so the line names the
+/// request's method and target as any other does; a 414's target is cut where the head guard
+/// cuts an HTTP/1 one, at `max_uri_len` (at most [`SEEN_TARGET_MAX`] bytes), then `...`
+/// (docs/internals/logging.md, "Refused requests"). The stream's connection stays open: `keep=1`.
+pub(crate) fn log_refused_stream(
+    method: &http::Method,
+    uri: &http::Uri,
+    status: StatusCode,
+    max_uri_len: usize,
+) {
+    if !crate::log_forward::access_enabled() {
+        return;
+    }
+    let target = Target(uri).to_string();
+    let cap = max_uri_len.min(SEEN_TARGET_MAX);
+    let line = RequestLine::Refused(RequestLineSeen {
+        method: Some(method.as_str().to_owned()),
+        // A `Uri` is ASCII, so any byte index is a character boundary.
+        target: Some(if target.len() > cap {
+            format!("{}...", &target[..cap])
+        } else {
+            target
+        }),
+    });
+    log(Source::Simple, &line, status, true);
 }
 
 /// Which part of the runtime answered (the access line's `<source>`, docs/internals/logging.md).

@@ -29,6 +29,7 @@ use crate::body::ResponseBody;
 use crate::head_guard::{ConnGuard, FinishOnEnd, Verdict};
 use crate::server::Shared;
 use crate::stats::ServerStats;
+pub(crate) use access::log_refused_stream;
 use access::{RequestLine, Source, SourceCell};
 pub(crate) use forward::{peer_fields, push_request, ring_full};
 use pipeline::{asterisk_options, route_request, untrusted_host};
