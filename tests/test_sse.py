@@ -79,10 +79,12 @@ def test_client_disconnect_closes_the_generator(app):
     assert closed == 1, "the generator's finally must run once the client is gone"
 
 
-def test_a_stop_ends_event_streams_at_once_and_cleanly(app):
+@pytest.mark.parametrize("path", ["/sse/forever", "/sse/forever_sync"])
+def test_a_stop_ends_event_streams_at_once_and_cleanly(app, path):
     """SIGTERM while an endless event stream is open: the stream ends at once with the body's
     last chunk (an EventSource simply reconnects elsewhere), instead of the stop waiting out
-    its 10 s grace period and cutting the stream."""
+    its 10 s grace period and cutting the stream. Also for a sync source of a blocking route,
+    whose item in progress (a 0.5 s sleep in a pool thread) is let finish."""
     import signal
     import threading
 
@@ -92,7 +94,7 @@ def test_a_stop_ends_event_streams_at_once_and_cleanly(app):
     def listen():
         try:
             with httpx.Client(base_url=app.base, timeout=15) as c:
-                with c.stream("GET", "/sse/forever") as r:
+                with c.stream("GET", path) as r:
                     for line in r.iter_lines():  # raises if the body is cut
                         lines.append(line)
         except Exception as exc:

@@ -233,6 +233,36 @@ def test_disconnect_closes_sync_generator(server):
     assert wait_for(lambda: get_json(server.port, "/stats")["bridge"]["streams_active"] == 0, 2.0)
 
 
+def test_a_blocking_routes_sync_generator_runs_in_the_thread_pool(server):
+    # Its generator sleeps 1.5 s between items in a pool thread: other requests are answered
+    # meanwhile (inline, each would wait for the sleep), and when the client leaves the
+    # generator is closed as soon as the item being produced is done (its finally runs).
+    sock = server.connect()
+    sock.settimeout(5)
+    sock.sendall(b"GET /s/blocking_gen?key=bg1 HTTP/1.1\r\nHost: t\r\n\r\n")
+    got = b""
+    while b"tick" not in got:
+        chunk = sock.recv(65536)
+        assert chunk, got
+        got += chunk
+    time.sleep(0.1)  # the generator is in its sleep now
+    t0 = time.monotonic()
+    assert state(server.port, "bg1")[0].startswith("viperhttp-sync")
+    assert time.monotonic() - t0 < 1.0, "a request waited for the stream's generator"
+    sock.close()
+    assert wait_for(lambda: "finally" in (state(server.port, "bg1") or []), 4.0), state(server.port, "bg1")
+    assert state(server.port, "bg1")[-2:] == ["GeneratorExit", "finally"]
+    assert wait_for(lambda: get_json(server.port, "/stats")["bridge"]["streams_active"] == 0, 2.0)
+
+
+def test_a_slow_inline_sync_generator_is_reported_once(server):
+    for _ in range(2):
+        assert request(server.port, "/s/slow_inline_gen").body == b"ab"
+    log = wait_for_log(server, "slow_sync_stream GET /s/slow_inline_gen")
+    assert log.count("slow_sync_stream") == 1, log
+    assert "blocking=True" in log
+
+
 # --- background tasks after a stream ---------------------------------------------------------------------
 
 

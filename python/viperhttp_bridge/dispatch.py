@@ -172,6 +172,8 @@ class Bridge(BackgroundRunner):
         self.workers_busy = 0
         self.tasks: Set[asyncio.Task] = set()
         self.streams: Dict[int, asyncio.Task] = {}
+        #: (method, route path) of routes whose inline sync stream was reported slow
+        self.slow_stream_routes: Set[Tuple[str, str]] = set()
         #: the streams that are server-sent events: ended at once when a stop begins
         self.event_streams: Set[int] = set()
         self.bg_pending = 0  # background.py
@@ -635,13 +637,38 @@ class Bridge(BackgroundRunner):
     async def _stream(self, rid: int, request: Any, resp: Dict[str, Any]) -> None:
         self._adopt_response_background(request, resp)
         batch = self._claim_background(request, keep=True)
+        plan = self._plan_of(request)
+        threaded = bool(getattr(self.app, "_sync_threadpool", False)) or (plan is not None and plan.blocking)
         try:
-            await run_stream(rid, resp)
+            await run_stream(rid, resp, threaded, None if threaded else self._slow_stream(request, plan))
         finally:
             self.streams.pop(rid, None)
             self.event_streams.discard(rid)
             # with those the body added while it streamed
             self._start_background(self._claim_background(request, into=batch))
+
+    def _plan_of(self, request: Any) -> Any:
+        """The route plan that answered `request`, when the runtime's match names it."""
+        carried = getattr(request, "_route", None)
+        if carried is None:
+            return None
+        plans = getattr(self.app, "_routes_by_id", ())
+        route_id = carried[2]
+        return plans[route_id] if 0 <= route_id < len(plans) else None
+
+    def _slow_stream(self, request: Any, plan: Any) -> Callable[[float], None]:
+        """What an inline sync stream calls once when one item held the interpreter thread
+        too long: a warning, once per route (as `slow_sync_handler` for handlers)."""
+        key = (request.method, plan.path if plan is not None else request.path)
+
+        def slow(ms: float) -> None:
+            if key not in self.slow_stream_routes:
+                self.slow_stream_routes.add(key)
+                log.warning("slow_sync_stream %s %s: producing one item held the interpreter thread "
+                            "%.0f ms; every other request waited. Use an async generator, or declare "
+                            "the route with blocking=True to produce the items in the thread pool",
+                            key[0], key[1], ms)
+        return slow
 
     def _send_failed(self, rid: int, exc: BaseException) -> None:
         # Serialisation failed (e.g. a value JSON cannot encode): 500, logged.

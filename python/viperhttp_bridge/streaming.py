@@ -4,11 +4,13 @@ sent with `stream_send`; the producer respects the per-request frame credit and
 stops when the client is gone."""
 from __future__ import annotations
 
+import contextvars
 import logging
-from typing import Any, AsyncIterator, Dict
+from typing import Any, AsyncIterator, Dict, Iterator, Optional
 
 from viperhttp import _native
 from viperhttp._native import BackpressureError
+from viperhttp.threadpool import SLOW_INLINE_SECONDS, _clock
 
 log = logging.getLogger("viperhttp.bridge")
 
@@ -26,8 +28,10 @@ def _coerce(item: Any) -> bytes:
     raise TypeError("stream chunk must be bytes or str")
 
 
-async def _pieces(source: Any, chunk_size: int) -> AsyncIterator[bytes]:
-    """Every source kind as one async iterator of non-empty byte pieces."""
+async def _pieces(source: Any, chunk_size: int, threaded: Optional["ThreadedSource"] = None,
+                  slow: Any = None) -> AsyncIterator[bytes]:
+    """Every source kind as one async iterator of non-empty byte pieces. A sync iterable is
+    iterated in the thread pool when `threaded` is given (a blocking route), else inline."""
     import asyncio  # here, not at module level (docs/internals/bridge.md#serving-without-an-event-loop)
 
     if isinstance(source, (bytes, bytearray, memoryview, str)):
@@ -50,8 +54,21 @@ async def _pieces(source: Any, chunk_size: int) -> AsyncIterator[bytes]:
                 return
             yield _coerce(data)
             await asyncio.sleep(0)
-    # A sync iterable: one loop turn between items (docs/internals/requests-responses.md#responses).
-    for item in source:
+    if threaded is not None:
+        # A blocking route's sync iterable: each item is produced in the thread pool, as
+        # Starlette's `iterate_in_threadpool`, so a generator that sleeps holds up nobody.
+        it = iter(source)
+        while True:
+            item = await threaded.next(it)
+            if item is _DONE:
+                return
+            if item is None:
+                continue
+            data = _coerce(item)
+            for i in range(0, len(data), chunk_size):
+                yield data[i:i + chunk_size]
+    # A sync iterable: inline, one loop turn between items (docs/internals/bridge.md#streaming).
+    for item in _timed(source, slow):
         if item is None:
             continue
         data = _coerce(item)
@@ -60,7 +77,68 @@ async def _pieces(source: Any, chunk_size: int) -> AsyncIterator[bytes]:
         await asyncio.sleep(0)
 
 
-async def _close_source(source: Any) -> None:
+def _timed(source: Any, slow: Any) -> Iterator[Any]:
+    """The items of an inline sync iterable; `slow(ms)` is told once when producing one held
+    the interpreter thread longer than SLOW_INLINE_SECONDS (every other request waited)."""
+    it = iter(source)
+    while True:
+        started = _clock()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        if slow is not None and _clock() - started > SLOW_INLINE_SECONDS:
+            slow((_clock() - started) * 1000)
+            slow = None
+        yield item
+
+
+_DONE = object()
+
+
+class ThreadedSource:
+    """`next()` of a sync iterator in the thread pool. A stream cancelled while an item is
+    being produced (the client left, a stop) cannot close the generator then ("generator
+    already executing"): the close runs in the pool once that item is done, so the
+    generator's `finally` still runs."""
+
+    __slots__ = ("pending", "closed")
+
+    def __init__(self) -> None:
+        self.pending: Any = None
+        self.closed = False
+
+    async def next(self, it: Any) -> Any:
+        import asyncio
+
+        from viperhttp.threadpool import _executor
+
+        ctx = contextvars.copy_context()
+        future = _executor().submit(ctx.run, next, it, _DONE)
+        self.pending = future
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            if future.done():
+                self.pending = None
+
+    def close(self, source: Any, close: Any) -> bool:
+        """True when the close was deferred behind the item being produced."""
+        pending = self.pending
+        if pending is None or pending.done():
+            return False
+        pending.add_done_callback(lambda _f: _close_quietly(close))
+        return True
+
+
+def _close_quietly(close: Any) -> None:
+    try:
+        close()
+    except Exception as exc:
+        log.error("async_stream_error %r", exc, exc_info=True)
+
+
+async def _close_source(source: Any, threaded: Optional["ThreadedSource"] = None) -> None:
     aclose = getattr(source, "aclose", None)
     if aclose is not None:
         try:
@@ -70,6 +148,8 @@ async def _close_source(source: Any) -> None:
         return
     close = getattr(source, "close", None)
     if close is not None and not isinstance(source, (bytes, bytearray, str, memoryview)):
+        if threaded is not None and threaded.close(source, close):
+            return
         try:
             close()
         except Exception as exc:
@@ -80,7 +160,9 @@ def _dropped(rid: int, exc: BackpressureError) -> None:
     log.warning("stream_dropped request_id=%d %s: %s", rid, type(exc).__name__, exc)
 
 
-async def run_stream(rid: int, resp: Dict[str, Any]) -> None:
+async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slow: Any = None) -> None:
+    """Sends one streamed response. `threaded`: produce a sync iterable's items in the thread
+    pool (the route is `blocking`); `slow(ms)`: told once when an inline item was slow."""
     import asyncio  # here, not at module level (docs/internals/bridge.md#serving-without-an-event-loop)
 
     source = resp["stream"]
@@ -109,7 +191,8 @@ async def run_stream(rid: int, resp: Dict[str, Any]) -> None:
     if not ok:
         await _close_source(source)
         return
-    pieces = _pieces(source, chunk_size)
+    pool = ThreadedSource() if threaded and not _is_buffer_or_async(source) else None
+    pieces = _pieces(source, chunk_size, pool, slow)
     try:
         async for piece in pieces:
             while not credit(rid):
@@ -141,4 +224,9 @@ async def run_stream(rid: int, resp: Dict[str, Any]) -> None:
             pass
     finally:
         await pieces.aclose()
-        await _close_source(source)
+        await _close_source(source, pool)
+
+
+def _is_buffer_or_async(source: Any) -> bool:
+    return (isinstance(source, (bytes, bytearray, memoryview, str)) or hasattr(source, "__aiter__")
+            or hasattr(source, "read"))

@@ -231,7 +231,8 @@ class EventSourceResponse(StreamingResponse):
             body: Any = _sse_async(stream, first, ping)
         else:
             # A sync source runs on the interpreter thread between yields to the loop (the
-            # bridge yields after every item), so there is no idle time in which to ping.
+            # bridge yields after every item), or item by item in the thread pool for a
+            # blocking route (docs/internals/bridge.md#streaming): no pings for it either way.
             body = _sse_sync(stream, first)
         self._init_stream(body, 200, _with_sse_headers(headers),
                           SSE_CONTENT_TYPE if media_type is None else _media_alias(None, media_type), chunk_size,

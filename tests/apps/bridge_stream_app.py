@@ -222,6 +222,37 @@ def s_endless_gen(key="gen"):
     return StreamingResponse(gen(), content_type="application/octet-stream")
 
 
+@app.get("/s/blocking_gen", blocking=True)
+def s_blocking_gen(key="bg", every_ms="1500"):
+    # A blocking route's sync generator: its items are produced in the thread pool.
+    import threading
+    import time
+
+    def gen():
+        try:
+            while True:
+                record(key, threading.current_thread().name)
+                yield b"tick\n"
+                time.sleep(int(every_ms) / 1000)
+        except GeneratorExit:
+            record(key, "GeneratorExit")
+            raise
+        finally:
+            record(key, "finally")
+    return StreamingResponse(gen(), content_type="text/plain")
+
+
+@app.get("/s/slow_inline_gen")
+def s_slow_inline_gen():
+    import time
+
+    def gen():
+        for part in (b"a", b"b"):
+            time.sleep(0.15)
+            yield part
+    return StreamingResponse(gen(), content_type="text/plain")
+
+
 # --- background tasks after a stream ------------------------------------------------------------------
 
 

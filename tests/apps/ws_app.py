@@ -6,6 +6,7 @@ WS_HANDSHAKE_MS (default 400), WS_QUEUE (default 8), TRUSTED (a host name: trust
 RATE (requests/s: rate limit on).
 """
 import asyncio
+import time
 import os
 import sys
 
@@ -309,6 +310,21 @@ async def sse_forever():
                 i += 1
                 yield {"data": str(i)}
                 await asyncio.sleep(0.02)
+        finally:
+            state["sse_closed"] += 1
+    return EventSourceResponse(gen())
+
+
+@app.get("/sse/forever_sync", blocking=True)
+def sse_forever_sync():
+    # A sync event source on a blocking route: produced in the thread pool, 0.5 s apart.
+    def gen():
+        try:
+            i = 0
+            while True:
+                i += 1
+                yield {"data": str(i)}
+                time.sleep(0.5)
         finally:
             state["sse_closed"] += 1
     return EventSourceResponse(gen())
