@@ -13,7 +13,7 @@ trap 'rm -rf "$TMP"' EXIT
 (cd "$TMP" && npm pack -q "$SWAGGER" "$REDOC" >/dev/null && mkdir s r \
   && tar xzf swagger-ui-dist-*.tgz -C s && tar xzf redoc-*.tgz -C r)
 mkdir -p "$OUT"
-cp "$TMP"/s/package/{swagger-ui-bundle.js,swagger-ui.css,swagger-ui-bundle.js.LICENSE.txt} "$OUT"/
+cp "$TMP"/s/package/{swagger-ui-bundle.js,swagger-ui.css,swagger-ui-bundle.js.LICENSE.txt,oauth2-redirect.js} "$OUT"/
 cp "$TMP"/s/package/LICENSE "$OUT"/LICENSE.swagger-ui
 cp "$TMP"/s/package/NOTICE "$OUT"/NOTICE.swagger-ui
 cp "$TMP"/r/package/bundles/{redoc.standalone.js,redoc.standalone.js.LICENSE.txt} "$OUT"/

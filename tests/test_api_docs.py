@@ -108,7 +108,9 @@ def test_assets_served_natively_with_etag_and_gzip(server):
 
 
 def test_pages_reference_only_relative_local_urls(server):
-    for path, needles in (("/docs", ("_viperhttp/docs/swagger-ui-bundle.js", "validatorUrl: null")),
+    for path, needles in (("/docs", ("_viperhttp/docs/swagger-ui-bundle.js", '"validatorUrl": null',
+                                     '"docs/oauth2-redirect"')),
+                          ("/docs/oauth2-redirect", ("../_viperhttp/docs/oauth2-redirect.js",)),
                           ("/redoc", ("_viperhttp/docs/redoc.standalone.js",)),
                           ("/docs/lite", ("../openapi.json",))):
         r = server.client.get(path)
@@ -116,7 +118,7 @@ def test_pages_reference_only_relative_local_urls(server):
         for needle in needles:
             assert needle in r.text, (path, needle)
         assert "http://" not in r.text and "https://" not in r.text.replace('"http://www.w3.org', "")
-        assert "Typed &lt;API&gt;" in r.text  # the title is escaped
+        assert "Typed &lt;API&gt;" in r.text or path.endswith("redirect")  # the title is escaped
 
 
 def test_a_trailing_slash_redirects_to_the_page(server):
@@ -133,7 +135,7 @@ def test_a_trailing_slash_redirects_to_the_page(server):
 def test_docs_can_be_turned_off_or_moved(tmp_path):
     off = start_module_server(tmp_path, "apps/typed_app.py", env={"TYPED_DOCS": "0"})
     try:
-        for path in ("/openapi.json", "/docs", "/redoc", "/docs/lite"):
+        for path in ("/openapi.json", "/docs", "/redoc", "/docs/lite", "/docs/oauth2-redirect"):
             assert off.client.get(path).status_code == 404, path
     finally:
         off.stop()
@@ -170,6 +172,31 @@ def test_swagger_ui_renders_every_operation_offline(server, doc, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.screenshot(str(ARTIFACTS / "docs-swagger-ui.png"))
     assert _local_only(browser.requested_urls()) == []
+
+
+def test_swagger_ui_settings_and_the_oauth2_redirect_page(tmp_path, browser):
+    # FastAPI's swagger_ui_parameters / swagger_ui_init_oauth reach Swagger UI, and its OAuth2
+    # redirect page hands a token back to the window that opened it (an implicit flow's return).
+    srv = start_module_server(tmp_path, "apps/typed_app.py", env={"TYPED_SWAGGER": "1"})
+    try:
+        browser.navigate(srv.url("/docs"))
+        browser.wait_for("!!(window.ui && window.ui.getConfigs && document.querySelector('.swagger-ui .info'))")
+        configs = browser.evaluate("(() => { const c = window.ui.getConfigs(); "
+                                   "return [c.docExpansion, c.syntaxHighlight.activated, c.oauth2RedirectUrl]; })()")
+        assert configs == ["none", False, srv.url("/docs/oauth2-redirect")]  # Swagger UI: {activated: false}
+        oauth = browser.evaluate("JSON.stringify(window.ui.getSystem().authSelectors.getConfigs())")
+        assert '"clientId":"test-client"' in oauth and '"scopes":"read"' in oauth
+        browser.evaluate("""window.got = null; window.swaggerUIRedirectOauth2 = {
+            state: "s1", redirectUrl: "r", auth: {name: "oauth", schema: {get: () => "implicit"}},
+            callback: (v) => { window.got = JSON.stringify(v); },
+            errCb: (e) => { window.got = "error " + JSON.stringify(e); }}; 1""")
+        browser.call("Runtime.evaluate", userGesture=True, expression=(
+            "window.open(window.ui.getConfigs().oauth2RedirectUrl + '#access_token=tok1&state=s1'); 1"))
+        got = browser.wait_for("window.got", timeout=15)
+        assert '"access_token":"tok1"' in got and '"isValid":true' in got, got
+        assert _local_only(browser.requested_urls()) == []
+    finally:
+        srv.stop()
 
 
 def test_redoc_renders_every_operation_offline(server, doc, browser):

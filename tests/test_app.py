@@ -26,7 +26,9 @@ def test_constructor_defaults_positional_order_and_type_errors():
         assert app._docs_config() == {
             "title": "ViperHTTP API", "version": "1.0.0", "description": "", "docs": True,
             "openapi_url": "/openapi.json", "docs_url": "/docs", "include_websocket_docs": True,
-            "cache_schema": True, "servers": None, "redoc_url": "/redoc"}
+            "cache_schema": True, "servers": None, "redoc_url": "/redoc",
+            "swagger_ui_oauth2_redirect_url": "/docs/oauth2-redirect", "swagger_ui_init_oauth": None,
+            "swagger_ui_parameters": None}
         viperhttp.reset()
         app = viperhttp.ViperHTTP("T", "2.0", "D", False, None, "/d", False, False, ["http://a"])
         cfg = app._docs_config()
@@ -46,6 +48,9 @@ def test_constructor_defaults_positional_order_and_type_errors():
             ({"description": b"x"}, "description must be str"),
             ({"openapi_url": 5}, "openapi_url must be str or None"),
             ({"docs_url": ["/d"]}, "docs_url must be str or None"),
+            ({"swagger_ui_oauth2_redirect_url": 1}, "swagger_ui_oauth2_redirect_url must be str or None"),
+            ({"swagger_ui_parameters": [("a", 1)]}, "swagger_ui_parameters must be a dict or None"),
+            ({"swagger_ui_init_oauth": "id"}, "swagger_ui_init_oauth must be a dict or None"),
         ):
             with pytest.raises(TypeError) as info:
                 viperhttp.ViperHTTP(**kwargs)

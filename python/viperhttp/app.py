@@ -65,11 +65,14 @@ def _docs_fields(values: Dict[str, Any]) -> Dict[str, Any]:
         if key in ("title", "version", "description"):
             if not isinstance(value, str):
                 raise TypeError(f"{key} must be str")
-        elif key in ("openapi_url", "docs_url", "redoc_url"):
+        elif key in ("openapi_url", "docs_url", "redoc_url", "swagger_ui_oauth2_redirect_url"):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"{key} must be str or None")
         elif key in ("docs", "include_websocket_docs", "cache_schema"):
             value = bool(value)
+        elif key in ("swagger_ui_init_oauth", "swagger_ui_parameters"):
+            if value is not None and not isinstance(value, dict):
+                raise TypeError(f"{key} must be a dict or None")
         elif key == "servers":
             if value is not None:
                 if not isinstance(value, (list, tuple)) or not all(
@@ -92,7 +95,10 @@ class ViperHTTP(RouteDecorators):
                  sync_handlers: str = "inline", threadpool_size: Optional[int] = None, *,
                  dependencies: Any = None, default_response_class: Any = None, exception_handlers: Any = None,
                  middleware: Any = None, debug: bool = False, openapi_tags: Any = None, summary: Any = None,
-                 terms_of_service: Any = None, contact: Any = None, license_info: Any = None) -> None:
+                 terms_of_service: Any = None, contact: Any = None, license_info: Any = None,
+                 swagger_ui_oauth2_redirect_url: Optional[str] = "/docs/oauth2-redirect",
+                 swagger_ui_init_oauth: Optional[Dict[str, Any]] = None,
+                 swagger_ui_parameters: Optional[Dict[str, Any]] = None) -> None:
         if lifespan is not None and not callable(lifespan):
             raise TypeError("lifespan must be callable")
         if sync_handlers not in ("inline", "threadpool"):
@@ -112,6 +118,10 @@ class ViperHTTP(RouteDecorators):
             "cache_schema": cache_schema,
             "servers": servers,
             "redoc_url": "/redoc" if redoc_url is _DEFAULT else redoc_url,
+            # FastAPI's Swagger UI keywords (docs/internals/api-docs.md#swagger-ui-settings)
+            "swagger_ui_oauth2_redirect_url": swagger_ui_oauth2_redirect_url,
+            "swagger_ui_init_oauth": swagger_ui_init_oauth,
+            "swagger_ui_parameters": swagger_ui_parameters,
         })
         # (decision, docs/internals/framework.md "More than one app") one app serves per process;
         # a new one may replace an app that is not serving (app factories, a test module per

@@ -11,10 +11,10 @@ from __future__ import annotations
 import html
 import os
 import posixpath
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 from .openapi import generate_openapi, json_safe, operation_id
-from .pages import lite_page, redoc_page, swagger_page
+from .pages import lite_page, oauth2_redirect_page, redoc_page, swagger_page
 
 __all__ = ["install", "install_from_run", "generate_openapi", "docs_meta", "operation_id", "json_safe",
            "ASSETS_DIR", "ASSETS_PREFIX"]
@@ -56,18 +56,23 @@ def _taken(app: Any, path: str) -> bool:
 
 def install(app: Any, title: str = "ViperHTTP API", version: str = "1.0.0", description: str = "",
             openapi_url: Any = "/openapi.json", docs_url: Any = "/docs", servers: Any = None,
-            include_websocket: bool = True, cache_schema: bool = True, redoc_url: Any = "/redoc") -> Dict[str, Any]:
+            include_websocket: bool = True, cache_schema: bool = True, redoc_url: Any = "/redoc",
+            swagger_ui_oauth2_redirect_url: Any = "/docs/oauth2-redirect",
+            swagger_ui_init_oauth: Optional[Dict[str, Any]] = None,
+            swagger_ui_parameters: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Registers the docs routes and the asset mount; returns the URLs installed. They do not
     get the app's `dependencies=` / `default_response_class` (as FastAPI's docs routes)."""
     from viperhttp.app import framework_routes
 
+    swagger = SwaggerSettings(_url(swagger_ui_oauth2_redirect_url), swagger_ui_init_oauth, swagger_ui_parameters)
     with framework_routes(app):
         return _install(app, title, version, description, openapi_url, docs_url, servers, include_websocket,
-                        cache_schema, redoc_url)
+                        cache_schema, redoc_url, swagger)
 
 
 def _install(app: Any, title: str, version: str, description: str, openapi_url: Any, docs_url: Any,
-             servers: Any, include_websocket: bool, cache_schema: bool, redoc_url: Any) -> Dict[str, Any]:
+             servers: Any, include_websocket: bool, cache_schema: bool, redoc_url: Any,
+             swagger: "SwaggerSettings") -> Dict[str, Any]:
     openapi_url, docs_url, redoc_url = _url(openapi_url), _url(docs_url), _url(redoc_url)
     installed: Dict[str, Any] = {"openapi_url": None, "docs_url": None, "redoc_url": None}
     if openapi_url is None:  # the UIs need the schema
@@ -92,12 +97,22 @@ def _install(app: Any, title: str, version: str, description: str, openapi_url: 
         installed["openapi_url"] = openapi_url
     if docs_url is not None or redoc_url is not None:
         _mount_assets()
+    redirect = swagger.oauth2_redirect_url if docs_url is not None else None
     for url, make in ((docs_url, swagger_page), (redoc_url, redoc_page)):
         if url is None or _taken(app, url):
             continue
-        page = make(html.escape(title), _relative(openapi_url, url), _relative(ASSETS_PREFIX + "/", url))
+        assets = _relative(ASSETS_PREFIX + "/", url)
+        if make is swagger_page:
+            page = swagger_page(html.escape(title), _relative(openapi_url, url), assets,
+                                redirect and _relative(redirect, url), swagger.init_oauth, swagger.parameters)
+        else:
+            page = redoc_page(html.escape(title), _relative(openapi_url, url), assets)
         app.get(url, include_in_schema=False)(_html_handler(page, url))
         installed["docs_url" if make is swagger_page else "redoc_url"] = url
+    if redirect is not None and not _taken(app, redirect):
+        # Swagger UI's OAuth2 redirect page (authorization-code and implicit flows), FastAPI's URL.
+        page = oauth2_redirect_page(_relative(ASSETS_PREFIX + "/", redirect))
+        app.get(redirect, include_in_schema=False)(_html_handler(page, redirect))
     if docs_url is not None:
         lite = docs_url.rstrip("/") + "/lite"
         if not _taken(app, lite):
@@ -134,7 +149,7 @@ def install_from_run(app: Any, run_kw: Dict[str, Any]) -> Optional[Dict[str, Any
     """`app.run()`'s docs step: app settings (`configure_docs`) overridden by run keywords."""
     config = dict(app._docs_config()) if hasattr(app, "_docs_config") else {}
     for key in ("title", "version", "description", "openapi_url", "docs_url", "redoc_url",
-                "include_websocket_docs", "cache_schema", "servers"):
+                "include_websocket_docs", "cache_schema", "servers", *_SWAGGER_KEYS):
         if key in run_kw:
             config[key] = run_kw[key]
     enabled = run_kw.get("auto_docs")
@@ -146,4 +161,18 @@ def install_from_run(app: Any, run_kw: Dict[str, Any]) -> Optional[Dict[str, Any
                    description=config.get("description", ""), openapi_url=config.get("openapi_url", "/openapi.json"),
                    docs_url=config.get("docs_url", "/docs"), servers=config.get("servers"),
                    include_websocket=config.get("include_websocket_docs", True),
-                   cache_schema=config.get("cache_schema", True), redoc_url=config.get("redoc_url", "/redoc"))
+                   cache_schema=config.get("cache_schema", True), redoc_url=config.get("redoc_url", "/redoc"),
+                   swagger_ui_oauth2_redirect_url=config.get("swagger_ui_oauth2_redirect_url", "/docs/oauth2-redirect"),
+                   swagger_ui_init_oauth=config.get("swagger_ui_init_oauth"),
+                   swagger_ui_parameters=config.get("swagger_ui_parameters"))
+
+
+_SWAGGER_KEYS = ("swagger_ui_oauth2_redirect_url", "swagger_ui_init_oauth", "swagger_ui_parameters")
+
+
+class SwaggerSettings(NamedTuple):
+    """FastAPI's Swagger UI keywords (docs/internals/api-docs.md#swagger-ui-settings)."""
+
+    oauth2_redirect_url: Optional[str]
+    init_oauth: Optional[Dict[str, Any]]
+    parameters: Optional[Dict[str, Any]]

@@ -3,18 +3,28 @@ relative to the page, so the pages work behind a proxy path prefix."""
 from __future__ import annotations
 
 import json
+from typing import Any, Dict, Optional
 
-__all__ = ["swagger_page", "redoc_page", "lite_page"]
+__all__ = ["swagger_page", "redoc_page", "lite_page", "oauth2_redirect_page"]
 
 
-def _js(value: str) -> str:
-    # A JSON string literal that cannot close the <script> element.
+def _js(value: Any) -> str:
+    # A JSON value as a script literal that cannot close the <script> element.
     return json.dumps(value).replace("<", "\\u003c")
 
 
-def swagger_page(title: str, schema_url: str, assets: str) -> str:
+def swagger_page(title: str, schema_url: str, assets: str, oauth2_redirect: Optional[str] = None,
+                 init_oauth: Optional[Dict[str, Any]] = None, parameters: Optional[Dict[str, Any]] = None) -> str:
     """Swagger UI from the bundled assets; `validatorUrl: null` keeps it from calling the
-    online validator, and its stylesheet uses system fonts only."""
+    online validator, and its stylesheet uses system fonts only. FastAPI's defaults, then the
+    app's `swagger_ui_parameters`; `oauth2_redirect` (relative to the page) is made absolute
+    in the browser, as Swagger UI needs it whole."""
+    defaults = {"dom_id": "#swagger-ui", "layout": "BaseLayout", "deepLinking": True,
+                "showExtensions": True, "showCommonExtensions": True, "validatorUrl": None}
+    config = {**defaults, **(parameters or {})}
+    redirect = "" if oauth2_redirect is None else \
+        f"\nconfig.oauth2RedirectUrl = new URL({_js(oauth2_redirect)}, window.location.href).href;"
+    oauth = "" if init_oauth is None else f"\nwindow.ui.initOAuth({_js(init_oauth)});"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} - Swagger UI</title>
@@ -22,9 +32,20 @@ def swagger_page(title: str, schema_url: str, assets: str) -> str:
 </head><body><div id="swagger-ui"></div>
 <script src="{assets}swagger-ui-bundle.js"></script>
 <script>
-window.ui = SwaggerUIBundle({{url: {_js(schema_url)}, dom_id: "#swagger-ui", validatorUrl: null,
-  deepLinking: true, presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout"}});
+var config = {_js(config)};
+config.url = {_js(schema_url)};
+config.presets = [SwaggerUIBundle.presets.apis];{redirect}
+window.ui = SwaggerUIBundle(config);{oauth}
 </script></body></html>
+"""
+
+
+def oauth2_redirect_page(assets: str) -> str:
+    """The page Swagger UI's OAuth2 flows return to: swagger-ui-dist's oauth2-redirect.html,
+    its script from the bundled assets."""
+    return f"""<!doctype html>
+<html lang="en-US"><head><title>Swagger UI: OAuth2 Redirect</title></head>
+<body><script src="{assets}oauth2-redirect.js"></script></body></html>
 """
 
 

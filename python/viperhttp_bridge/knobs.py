@@ -19,6 +19,7 @@ ACCEPTED_ELSEWHERE = frozenset({
     "ota", "ota_prefix", "ota_token", "ota_token_header",
     "ota_token_query", "ota_dir", "ota_slot_size", "auto_docs", "title", "version", "description",
     "openapi_url", "docs_url", "redoc_url", "include_websocket_docs", "cache_schema", "servers",
+    "swagger_ui_oauth2_redirect_url", "swagger_ui_init_oauth", "swagger_ui_parameters",
     "workers",
 })
 

@@ -17,10 +17,14 @@ from viperhttp.exceptions import http_exception_response
 from viperhttp import (Body, Cookie, Depends, File, Form, Header, HTTPException, HTMLResponse, Path, Query,
                        Request, RequestValidationError, Router, UploadFile, ViperHTTP, run_in_threadpool)
 
-# TYPED_DOCS=0 turns the API docs off; TYPED_DOCS_URL moves Swagger UI (docs/internals/api-docs.md).
+# TYPED_DOCS=0 turns the API docs off; TYPED_DOCS_URL moves Swagger UI; TYPED_SWAGGER=1 gives
+# FastAPI's Swagger UI keywords (docs/internals/api-docs.md).
+_SWAGGER = {"swagger_ui_parameters": {"docExpansion": "none", "syntaxHighlight": False},
+            "swagger_ui_init_oauth": {"clientId": "test-client", "scopes": "read"}} \
+    if os.environ.get("TYPED_SWAGGER") == "1" else {}
 app = ViperHTTP(title="Typed <API>", version="2.0.0", description="Todo + users",
                 docs=os.environ.get("TYPED_DOCS") != "0",
-                docs_url=os.environ.get("TYPED_DOCS_URL", "/docs"))
+                docs_url=os.environ.get("TYPED_DOCS_URL", "/docs"), **_SWAGGER)
 
 
 class Color(str, enum.Enum):
