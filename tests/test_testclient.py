@@ -257,3 +257,72 @@ def test_module_level_clients_of_two_apps_and_factories_without_with(tmp_path):
          "-c", "/dev/null", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "6 passed" in proc.stdout, proc.stdout
+
+
+def test_the_lifespan_runs_only_inside_with_and_websockets_give_way(tmp_path):
+    """Starlette's client: a `TestClient(app)` used without `with` does not run the lifespan
+    (a test must not create the production database); `with` does, also for a client a request
+    had started. A client whose server `websocket_connect` started gives way to the next one,
+    as one a request started."""
+    (tmp_path / "test_life.py").write_text("""
+from contextlib import asynccontextmanager
+import pytest
+from viperhttp import ViperHTTP, WebSocket
+from viperhttp.testclient import TestClient
+
+events = []
+
+@asynccontextmanager
+async def lifespan(app):
+    events.append("startup")
+    yield
+    events.append("shutdown")
+
+app = ViperHTTP(lifespan=lifespan)
+
+@app.get("/events")
+def get_events():
+    return list(events)
+
+@app.websocket("/ws")
+async def ws(websocket: WebSocket):
+    await websocket.accept()
+    await websocket.send_text("hi")
+    await websocket.close()
+
+def test_plain_client_runs_no_lifespan():
+    client = TestClient(app)
+    assert client.get("/events").json() == []
+    client.close()
+    assert events == []
+
+def test_with_runs_it_also_after_a_request():
+    client = TestClient(app)
+    assert client.get("/events").json() == []
+    with client:
+        assert client.get("/events").json() == ["startup"]
+    assert events == ["startup", "shutdown"]
+
+@app.websocket("/ws/closed")
+async def ws_closed(websocket: WebSocket):
+    await websocket.close(code=1008)
+
+def test_a_socket_closed_before_accept_is_a_disconnect():
+    from viperhttp import WebSocketDisconnect
+    with pytest.raises(WebSocketDisconnect) as info:
+        with TestClient(app).websocket_connect("/ws/closed"):
+            pass
+    assert (info.value.code, info.value.status_code) == (1008, 403)
+
+def test_websocket_then_another_client():
+    events.clear()
+    with TestClient(app).websocket_connect("/ws") as s:
+        assert s.receive_text() == "hi"
+    assert TestClient(app).get("/events").json() == []
+    other = ViperHTTP()
+    other.get("/x")(lambda: {"x": 1})
+    assert TestClient(other).get("/x").json() == {"x": 1}
+""")
+    proc = _pytest(tmp_path / "test_life.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 passed" in proc.stdout, proc.stdout

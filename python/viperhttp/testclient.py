@@ -7,7 +7,8 @@ CORS, trusted hosts, rate limits and size limits behave exactly as in production
 
 `with TestClient(app) as client:` starts the server (startup handlers run, a failing one
 raises here) and stops it on exit (the drain and shutdown handlers run). Without `with`, the
-first request starts the server and `close()` (or interpreter exit) stops it.
+first request (or `websocket_connect`) starts the server without the startup and shutdown
+handlers, as Starlette's client, and `close()` (or interpreter exit) stops it.
 `raise_server_exceptions=True` re-raises, in the test, the exception of a handler that ended
 in an unhandled 500 instead of returning that response. As with Starlette's client, a request
 returns once its background tasks have run, and the exception of a failing one is re-raised
@@ -73,9 +74,11 @@ class TestClient:
 
     # --- server lifetime -------------------------------------------------------------------
 
-    def _serve(self, started: threading.Event) -> None:
+    def _serve(self, started: threading.Event, implicit: bool) -> None:
         import viperhttp_bridge
         kw = dict(self._run_kwargs)
+        if implicit:  # Starlette's client runs the lifespan only inside `with`
+            kw.setdefault("lifespan", False)
         kw.setdefault("host", "127.0.0.1")
         kw.setdefault("port", 0)
         kw.setdefault("wifi", False)  # the device's host-network line means nothing in a test
@@ -111,7 +114,7 @@ class TestClient:
                                    "(close the other TestClient first)")
             self._failure.clear()
             started = threading.Event()
-            self._thread = threading.Thread(target=self._serve, args=(started,),
+            self._thread = threading.Thread(target=self._serve, args=(started, _implicit),
                                             name="viperhttp-testclient", daemon=True)
             exceptions.unhandled_observer = self._server_errors.append
             self._thread.start()
@@ -160,6 +163,8 @@ class TestClient:
             raise failure[0]
 
     def __enter__(self) -> "TestClient":
+        if _IMPLICIT and _IMPLICIT[0] is self:  # started by a request, without the lifespan
+            self.close()
         return self.start()
 
     def __exit__(self, *_exc: Any) -> None:
@@ -239,7 +244,7 @@ class TestClient:
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("TestClient.websocket_connect needs websockets: "
                               "pip install websockets") from exc
-        client = self.start()._client
+        client = self.start(_implicit=True)._client
         split = urlsplit(self.base_url)
         path = url if url.startswith("/") else "/" + url
         uri = f"ws://127.0.0.1:{self.app.bound_port}{split.path.rstrip('/')}{path}"
@@ -267,11 +272,15 @@ class TestClient:
         return WebSocketTestSession(conn, self._timeout)
 
 
-class WebSocketRejected(Exception):
-    """The server refused the WebSocket handshake: `status_code`, `headers`, `content`, `text`."""
+class WebSocketRejected(exceptions.WebSocketDisconnect):
+    """The server refused the WebSocket handshake: `status_code`, `headers`, `content`, `text`.
+    A `WebSocketDisconnect`, as Starlette's client raises for a socket closed before `accept()`
+    (that refusal reaches the client as a 403); its `code` is 1008 (policy violation) for a 403,
+    else 1006: the close code the app gave never leaves the server (docs/guide/testing.md)."""
 
     def __init__(self, status_code: int, headers: Dict[str, str], content: bytes) -> None:
-        super().__init__(f"WebSocket handshake rejected with HTTP {status_code}")
+        super().__init__(1008 if status_code == 403 else 1006, f"WebSocket handshake rejected with HTTP {status_code}")
+        self.args = (f"WebSocket handshake rejected with HTTP {status_code}",)
         self.status_code = status_code
         self.headers = {k.lower(): v for k, v in headers.items()}
         self.content = content
@@ -279,6 +288,9 @@ class WebSocketRejected(Exception):
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        return f"WebSocketRejected(status_code={self.status_code}, code={self.code})"
 
 
 class WebSocketTestSession:

@@ -206,10 +206,13 @@ class StartFailure(SystemExit):
 
 def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         loop: Optional[asyncio.AbstractEventLoop] = None, block: bool = True,
-        shutdown_timeout_s: float = 10, startup_timeout_s: float = 10, **kw: Any) -> Any:
+        shutdown_timeout_s: float = 10, startup_timeout_s: float = 10, lifespan: bool = True,
+        **kw: Any) -> Any:
     """Start the native runtime and the dispatch loop (docs/internals/bridge.md#start-and-stop). Blocks until
     SIGINT/SIGTERM or `app.stop()`, drains, runs shutdown hooks, returns None.
-    With `block=False` it returns the loop, which the caller runs."""
+    With `block=False` it returns the loop, which the caller runs. `lifespan=False` serves
+    without running the startup and shutdown hooks (uvicorn's `--lifespan off`; what a
+    `TestClient` used without `with` does, as Starlette's)."""
     if CLI_OVERRIDES:  # `viperhttp run` settings win over the module's own run() keywords
         host = CLI_OVERRIDES.get("host", host)
         port = CLI_OVERRIDES.get("port", port)
@@ -272,12 +275,13 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     # An app that uses no asyncio yet is served without an event loop until it needs one
     # (docs/internals/bridge.md#serving-without-an-event-loop); startup hooks run on a loop.
     # `sync_handlers="threadpool"` apps await the pool from their first request: a loop at once.
-    direct = (block and loop is None and "asyncio" not in sys.modules and not _hooks(app, "startup")
-              and not getattr(app, "_sync_threadpool", False))
+    lifespan = bool(lifespan)
+    direct = (block and loop is None and "asyncio" not in sys.modules
+              and not (lifespan and _hooks(app, "startup")) and not getattr(app, "_sync_threadpool", False))
     ev_loop = None if direct else _choose_loop(loop)
 
     # (4) startup handlers, before the listener binds (docs/internals/lifespan.md).
-    startup_task = _run_startup(app, ev_loop, startup_timeout_s) if ev_loop is not None else None
+    startup_task = _run_startup(app, ev_loop, startup_timeout_s) if ev_loop is not None and lifespan else None
 
     # (6)+(7) stop any previous server, start the native listener.
     if _native.bound_port() is not None:
@@ -313,6 +317,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
                  knobs.min_workers, knobs.max_workers, knobs.queue_size, knobs.autoscale)
     bridge.shutdown_timeout_s = shutdown_timeout_s
     bridge.startup_task = startup_task  # a startup still running in the background, if any
+    bridge.lifespan = lifespan  # the shutdown hooks run only where the startup ones did
     bridge.tls = bool(runtime_kw.get("https"))  # SIGHUP reloads the certificate while serving
     if not block:
         return ev_loop
@@ -366,7 +371,10 @@ def serve_started(bridge: "Bridge") -> None:
                 drain_left = shutdown_timeout_s
             ev_loop.run_until_complete(bridge.drain(drain_left))  # a drain begun directly ends here
             _cancel_startup(ev_loop, startup_task, shutdown_timeout_s)
-        ev_loop = _run_shutdown(app, ev_loop, shutdown_timeout_s)
+        if bridge.lifespan:
+            ev_loop = _run_shutdown(app, ev_loop, shutdown_timeout_s)
+        else:
+            app._shutdown_done = True
         bridge.run_calls()  # scheduled from other threads while the hooks ran without a loop
     finally:
         for sig, handler in previous.items():

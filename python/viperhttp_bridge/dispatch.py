@@ -148,6 +148,8 @@ class Bridge(BackgroundRunner):
     shutdown_timeout_s: float = 10
     startup_task: Optional["asyncio.Task[Any]"] = None
     tls = False
+    #: run() ran the startup hooks, so the stop runs the shutdown ones (`run(lifespan=False)`)
+    lifespan = True
 
     def __init__(self, app: Any, loop: Optional[asyncio.AbstractEventLoop], knobs: BridgeKnobs) -> None:
         from viperhttp.request import Request
