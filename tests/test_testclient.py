@@ -326,3 +326,45 @@ def test_websocket_then_another_client():
     proc = _pytest(tmp_path / "test_life.py")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "4 passed" in proc.stdout, proc.stdout
+
+
+def test_an_overridden_cached_dependency_stays_cached(tmp_path):
+    """`Depends(get_db, use_cache=True)` overridden in a test: the handler and the dependency
+    that also takes the session get the one replacement value of the request, as in FastAPI
+    (the override used to lose `use_cache`: two sessions per request)."""
+    (tmp_path / "test_cache.py").write_text("""
+import itertools
+from typing import Annotated
+from viperhttp import Depends, ViperHTTP
+from viperhttp.testclient import TestClient
+
+counter = itertools.count()
+
+def get_db():
+    yield f"session-{next(counter)}"
+
+def override_db():
+    yield f"override-{next(counter)}"
+
+Db = Annotated[str, Depends(get_db, use_cache=True)]
+
+def current_user(db: Db):
+    return db
+
+app = ViperHTTP()
+
+@app.get("/who")
+def who(db: Db, user: Annotated[str, Depends(current_user, use_cache=True)]):
+    return {"handler": db, "user": user}
+
+def test_one_value_per_request():
+    client = TestClient(app)
+    first = client.get("/who").json()
+    assert first["handler"] == first["user"]
+    app.dependency_overrides[get_db] = override_db
+    second = client.get("/who").json()
+    assert second["handler"] == second["user"] and second["handler"].startswith("override-")
+""")
+    proc = _pytest(tmp_path / "test_cache.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout, proc.stdout

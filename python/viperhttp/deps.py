@@ -288,7 +288,9 @@ class DependencyOverrides(dict):  # type: ignore[type-arg]
         if swap is None:
             from .signature import expand_depends  # late: signature imports this module
 
-            dep = expand_depends(Depends(replacement), "dependency_overrides")
+            # The declaration's `use_cache` holds for its replacement (FastAPI's rule): a
+            # cached session dependency stays one session per request under an override.
+            dep = expand_depends(Depends(replacement, use_cache=node.use_cache), "dependency_overrides")
             # FastAPI: the replacement is asked for the scopes the original was
             swap = compile_deps({node.key: dep}, "dependency_overrides", _scopes=node.scopes)[0]
             swap.throw_errors = node.throw_errors
