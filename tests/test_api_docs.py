@@ -148,6 +148,49 @@ def test_docs_can_be_turned_off_or_moved(tmp_path):
         moved.stop()
 
 
+def test_fastapis_extending_openapi_recipe(tmp_path, doc):
+    # `app.openapi = custom_openapi` built with `get_openapi(..., routes=app.routes)`: served at
+    # /openapi.json, the same operations as the generated document, the recipe's own info.
+    srv = start_module_server(tmp_path, "apps/typed_app.py", env={"TYPED_CUSTOM_OPENAPI": "1"})
+    try:
+        custom = srv.client.get("/openapi.json").json()
+    finally:
+        srv.stop()
+    assert custom["info"] == {"title": "Custom title", "summary": "custom summary", "version": "2.5.0",
+                              "description": "custom description", "x-logo": {"url": "logo.png"}}
+    assert custom["paths"] == doc["paths"] and custom["components"] == doc["components"]
+    validate(custom)
+
+
+def test_app_openapi_builds_once_and_a_set_schema_is_served():
+    import viperhttp
+
+    viperhttp.reset()
+    app = viperhttp.ViperHTTP(title="T", version="3")
+
+    @app.get("/items/{item_id}")
+    def item(item_id: int):
+        return {}
+
+    @app.get("/health")
+    def health():
+        return {}
+
+    @app.get("/plain")
+    def plain(x="1"):  # the original's style, nothing declared to validate
+        return {}
+
+    first = app.openapi()
+    assert first is app.openapi() is app.openapi_schema
+    assert first["info"] == {"title": "T", "version": "3"} and "/items/{item_id}" in first["paths"]
+    # FastAPI lists 422 only where something is validated
+    assert list(first["paths"]["/items/{item_id}"]["get"]["responses"]) == ["200", "422"]
+    assert list(first["paths"]["/health"]["get"]["responses"]) == ["200"]
+    assert list(first["paths"]["/plain"]["get"]["responses"]) == ["200"]
+    assert "/openapi.json" not in first["paths"]
+    viperhttp.reset()
+
+
 @pytest.fixture(scope="module")
 def browser():
     if chromium.CHROMIUM is None:

@@ -132,6 +132,8 @@ class ViperHTTP(RouteDecorators):
         _native.routes_reset()
         _native.native_config_reset()  # static mounts and CORS config (docs/internals/framework.md)
         self._routes_by_id: List[Optional[RoutePlan]] = []
+        #: FastAPI's cached document: `app.openapi()` fills it; set by hand, it is what is served
+        self.openapi_schema: Optional[Dict[str, Any]] = None
         self._exception_handlers: Dict[Any, HandlerEntry] = {}  # class or int status → handler
         self._event_handlers: Dict[str, List[Callable[..., Any]]] = {"startup": [], "shutdown": []}
         self._middleware: List[Tuple[str, Any, Dict[str, Any], int]] = []
@@ -320,6 +322,16 @@ class ViperHTTP(RouteDecorators):
                 lambda m: quote(str(path_params[m.group(1)]), safe="/" if m.group(2) == "path" else ""),
                 plan.path)
         raise LookupError(f"no route named {name!r} with parameters {sorted(path_params)}")
+
+    def openapi(self) -> Dict[str, Any]:
+        """FastAPI's `app.openapi()`: the OpenAPI document, built once into `openapi_schema`;
+        `/openapi.json` serves what an `app.openapi = custom_openapi` replacement returns
+        (docs/internals/api-docs.md#customising-the-document)."""
+        if self.openapi_schema is None:
+            from viperhttp_autodocs import app_document
+
+            self.openapi_schema = app_document(self)
+        return self.openapi_schema
 
     def routes(self) -> List[Dict[str, Any]]:
         """Route metadata rows in registration order (docs/internals/framework.md#routing)."""

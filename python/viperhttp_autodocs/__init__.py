@@ -11,12 +11,12 @@ from __future__ import annotations
 import html
 import os
 import posixpath
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 from .openapi import generate_openapi, json_safe, operation_id
 from .pages import lite_page, oauth2_redirect_page, redoc_page, swagger_page
 
-__all__ = ["install", "install_from_run", "generate_openapi", "docs_meta", "operation_id", "json_safe",
+__all__ = ["install", "install_from_run", "generate_openapi", "app_document", "docs_meta", "operation_id", "json_safe",
            "ASSETS_DIR", "ASSETS_PREFIX"]
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
@@ -77,13 +77,17 @@ def _install(app: Any, title: str, version: str, description: str, openapi_url: 
     installed: Dict[str, Any] = {"openapi_url": None, "docs_url": None, "redoc_url": None}
     if openapi_url is None:  # the UIs need the schema
         return installed
-    exclude = tuple(u for u in (openapi_url, docs_url, redoc_url, docs_url and docs_url.rstrip("/") + "/lite")
-                    if u)
+    exclude = _docs_paths(openapi_url, docs_url, redoc_url)
     cache: Dict[str, Any] = {}
 
     def schema(request: Any) -> Any:
         from viperhttp import JSONResponse
 
+        custom = getattr(app, "__dict__", {}).get("openapi")
+        if custom is not None:  # FastAPI's recipe: `app.openapi = custom_openapi`
+            return JSONResponse(body=custom(), headers={"Cache-Control": "no-store"})
+        if getattr(app, "openapi_schema", None) is not None:  # built by `app.openapi()` or set
+            return JSONResponse(body=app.openapi_schema, headers={"Cache-Control": "no-store"})
         refresh = str(request.query_params.get("refresh", "")).lower() in _TRUE
         stamp = len(app._routes_by_id)  # a route added after the first build invalidates it
         doc = cache.get("doc")
@@ -135,6 +139,20 @@ def _html_handler(page: str, url: str) -> Callable[[Any], Any]:
         return HTMLResponse(page)
 
     return handler
+
+
+def _docs_paths(openapi_url: Optional[str], docs_url: Optional[str], redoc_url: Optional[str]) -> Tuple[str, ...]:
+    """The docs routes' own paths, never part of the document."""
+    return tuple(u for u in (openapi_url, docs_url, redoc_url, docs_url and docs_url.rstrip("/") + "/lite") if u)
+
+
+def app_document(app: Any) -> Dict[str, Any]:
+    """The document of `app` from its docs settings (`ViperHTTP(title=...)`, `configure_docs`):
+    what `app.openapi()` builds (docs/internals/api-docs.md#customising-the-document)."""
+    config = app._docs_config()
+    exclude = _docs_paths(_url(config["openapi_url"]), _url(config["docs_url"]), _url(config["redoc_url"]))
+    return generate_openapi(app, config["title"], config["version"], config["description"], config["servers"],
+                            config["include_websocket_docs"], exclude)
 
 
 def _mount_assets() -> None:

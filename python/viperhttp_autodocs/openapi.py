@@ -169,7 +169,7 @@ def _operation(plan: Any, path: str, components: _Components) -> Dict[str, Any]:
     body = _request_body(plan, typed, typed_by_source.get("form"), components, docs)
     if body is not None:
         op["requestBody"] = body
-    op["responses"] = _responses(plan, docs, components)
+    op["responses"] = _responses(plan, docs, components, validates=bool(params) or body is not None)
     deps = [key for key in (meta.get("deps") or {}) if not key.startswith("@")]
     if typed is not None:
         deps += [key for key in typed.deps_spec if key not in deps]
@@ -250,7 +250,7 @@ def _body_allowed(status: str) -> bool:
     return code >= 200 and code not in (204, 205, 304)
 
 
-def _responses(plan: Any, docs: Dict[str, Any], components: _Components) -> Dict[str, Any]:
+def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validates: bool) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for status, value in (docs.get("responses") or {}).items():
         out[str(status)] = dict(value) if isinstance(value, dict) else {"description": str(value)}
@@ -269,7 +269,9 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components) -> Dict
         else:
             ok["content"] = {"application/json": {"schema": {}}}
         out[status] = ok
-    if "422" not in out:
+    # FastAPI's rule: only an operation with parameters or a body can answer 422, and a
+    # declared `4XX` / `default` answer covers it.
+    if "422" not in out and validates and "4XX" not in out and "default" not in out:
         if plan.typed is not None:
             components.schemas.update(VALIDATION_SCHEMAS)
             out["422"] = {"description": "Validation Error", "content": {"application/json": {

@@ -1,0 +1,1 @@
+"""FastAPI's `fastapi.openapi` package names (docs/internals/api-docs.md#customising-the-document)."""
