@@ -416,6 +416,7 @@ def test_access_log_and_log_level(cli):
     time.sleep(1.2)  # access lines reach Python logging within the bridge's drain interval
     assert c.stop() == 0
     assert "GET /pid?x=1 -> 200" in c.logs()
+    assert "serving on" in c.logs() and "wifi=True" not in c.logs()  # no device start line here
     quiet = cli("cli_app:app", "--log-level", "warning")
     quiet.wait_ready()
     httpx.get(quiet.base + "/pid")

@@ -168,6 +168,8 @@ def serve_one(args: argparse.Namespace) -> int:
     if args.shared_store:
         os.environ["VIPERHTTP_SHARED_STORE"] = args.shared_store
     viperhttp_bridge.CLI_OVERRIDES.update(overrides)
+    # The device's `wifi=True` start line means nothing under the host's own command.
+    viperhttp_bridge.CLI_OVERRIDES["wifi"] = False
     app: Any = None
     try:
         app_dir = os.path.abspath(args.app_dir)

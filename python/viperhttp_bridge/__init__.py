@@ -217,7 +217,9 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         host = CLI_OVERRIDES.get("host", host)
         port = CLI_OVERRIDES.get("port", port)
         shutdown_timeout_s = CLI_OVERRIDES.get("shutdown_timeout_s", shutdown_timeout_s)
-        kw.update({k: v for k, v in CLI_OVERRIDES.items() if k not in ("host", "port", "shutdown_timeout_s")})
+        wifi = CLI_OVERRIDES.get("wifi", wifi)
+        kw.update({k: v for k, v in CLI_OVERRIDES.items()
+                   if k not in ("host", "port", "shutdown_timeout_s", "wifi")})
     if isinstance(port, bool) or not isinstance(port, int) or not (0 <= port <= 65535):
         raise ValueError("invalid port")
     activate = getattr(app, "_activate", None)
