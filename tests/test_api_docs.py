@@ -180,8 +180,16 @@ def test_app_openapi_builds_once_and_a_set_schema_is_served():
     def plain(x="1"):  # the original's style, nothing declared to validate
         return {}
 
+    from typing import Annotated
+
+    @app.post("/att")
+    async def att(file: Annotated[viperhttp.UploadFile, viperhttp.File(description="attachment")]):
+        return {}
+
     first = app.openapi()
     assert first is app.openapi() is app.openapi_schema
+    form = first["paths"]["/att"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["properties"]["file"]["description"] == "attachment"
     assert first["info"] == {"title": "T", "version": "3"} and "/items/{item_id}" in first["paths"]
     # FastAPI lists 422 only where something is validated
     assert list(first["paths"]["/items/{item_id}"]["get"]["responses"]) == ["200", "422"]

@@ -216,7 +216,8 @@ class TypedPlan:
     """The compiled typed side of one route (see the module docstring)."""
 
     __slots__ = ("sources", "body_mode", "body_names", "body_aliases", "body_adapter", "body_required",
-                 "body_default", "files", "deps_spec", "names", "response", "status_code", "where", "native")
+                 "body_default", "files", "file_docs", "deps_spec", "names", "response", "status_code", "where",
+                 "native")
 
     def __init__(self) -> None:
         self.sources: List[_Source] = []
@@ -228,6 +229,8 @@ class TypedPlan:
         self.body_default: Any = None
         #: (name, alias, required, many, default, as_bytes): `bytes` annotations get the content
         self.files: List[Tuple[str, str, bool, bool, Any, bool]] = []
+        #: alias → the `File()`/`Form()` marker's `title` / `description`, for the OpenAPI document
+        self.file_docs: Dict[str, Dict[str, Any]] = {}
         self.deps_spec: Dict[str, Any] = {}
         self.names: List[str] = []
         self.response: Any = None  # viperhttp.typed_response.ResponsePlan
@@ -493,6 +496,10 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
             if many and typing.get_args(inner):
                 inner = typing.get_args(inner)[0]
             plan.files.append((name, alias, required, many, None if required else default, inner is bytes))
+            options = getattr(marker, "options", {}) or {}
+            docs = {key: options[key] for key in ("title", "description") if options.get(key)}
+            if docs:
+                plan.file_docs[alias] = docs
             plan.names.append(name)
             continue
         if source in ("query", "header", "cookie", "form") and marker is not None and _is_group_model(hint):

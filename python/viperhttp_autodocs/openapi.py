@@ -231,6 +231,7 @@ def _request_body(plan: Any, typed: Any, form: Any, components: _Components,
         for _, alias, req, many, _, _ in files:
             binary = {"type": "string", "contentMediaType": "application/octet-stream"}
             props[alias] = {"type": "array", "items": binary} if many else binary
+            props[alias].update(typed.file_docs.get(alias, {}))
             if req:
                 required.append(alias)
         media = "multipart/form-data" if files else "application/x-www-form-urlencoded"
