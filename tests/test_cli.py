@@ -431,3 +431,33 @@ def test_usage_errors_exit_2():
                               capture_output=True, text=True, timeout=30)
         assert proc.returncode == 2, (argv, proc.stderr)
         assert "usage" in proc.stderr or "--workers must be >= 1" in proc.stderr
+
+
+def test_a_blocking_pool_handler_does_not_hold_the_exit(cli, tmp_path):
+    """A `blocking=True` handler runs in a pool thread, which nothing can stop: at the end of
+    the grace period the command says how many are still running and exits, instead of the
+    interpreter waiting for them (20 s here)."""
+    (tmp_path / "pool_app.py").write_text(
+        "import time\nfrom viperhttp import ViperHTTP\napp = ViperHTTP()\n"
+        "@app.get('/pid')\ndef pid():\n    return {}\n"
+        "@app.get('/block', blocking=True)\ndef block():\n    time.sleep(20)\n    return {}\n")
+    c = cli("pool_app:app", "--app-dir", str(tmp_path), "--shutdown-timeout", "1")
+    c.wait_ready()
+    import threading
+
+    def call():
+        try:
+            httpx.get(c.base + "/block", timeout=30)
+        except httpx.HTTPError:
+            pass  # cut at the end of the grace period
+
+    t = threading.Thread(target=call)
+    t.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    c.proc.send_signal(signal.SIGTERM)
+    assert c.proc.wait(30) == 0, c.logs()
+    took = time.monotonic() - t0
+    t.join(30)
+    assert took < 4, f"the stop took {took:.1f}s"
+    assert "exiting with 1 blocking call(s) still running in the thread pool" in c.logs()

@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["run_in_threadpool", "run_sync", "configure", "warn_if_slow", "shutdown", "SLOW_INLINE_SECONDS"]
+__all__ = ["run_in_threadpool", "run_sync", "configure", "warn_if_slow", "shutdown", "running", "SLOW_INLINE_SECONDS"]
 
 log = logging.getLogger("viperhttp.bridge")
 
@@ -46,11 +47,31 @@ def _executor() -> ThreadPoolExecutor:
     return pool
 
 
+_running_lock = threading.Lock()
+_running = [0]
+
+
+def _counted(call: Callable[[], Any]) -> Any:
+    """`call()` counted while it runs: `running()` tells a stop what is still busy."""
+    with _running_lock:
+        _running[0] += 1
+    try:
+        return call()
+    finally:
+        with _running_lock:
+            _running[0] -= 1
+
+
+def running() -> int:
+    """Calls still running in the pool (a stop that ends while some do logs how many)."""
+    return _running[0]
+
+
 async def run_in_threadpool(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Runs `func(*args, **kwargs)` in the pool; the caller's context variables go with it
     (so `current_request()` works inside)."""
     ctx = contextvars.copy_context()
-    call = functools.partial(ctx.run, func, *args, **kwargs)
+    call = functools.partial(_counted, functools.partial(ctx.run, func, *args, **kwargs))
     import asyncio  # here, not at module level (docs/internals/bridge.md#serving-without-an-event-loop)
 
     return await asyncio.get_running_loop().run_in_executor(_executor(), call)
