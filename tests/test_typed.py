@@ -703,3 +703,19 @@ def test_response_model_filter_keywords_are_checked():
         app.get("/x", response_model_exclude_unset="yes")(lambda: {})
     with pytest.raises(TypeError, match="response_model_include"):
         app.get("/y", response_model_include="name")(lambda: {})
+
+
+def test_returned_bytes_are_the_body_on_typed_routes(server):
+    # A typed route returning bytes sends them whole as application/octet-stream (not JSON
+    # text with U+FFFD in place of every byte that is not UTF-8).
+    for query in ("", "?as_array=1"):
+        r = get(server, "/binary/1024" + query)
+        assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+        assert r.content == bytes(range(256)) * 4
+    assert get(server, "/binary-in-json").json() == {"b": "ok"}  # UTF-8 bytes inside JSON: text
+    bad = get(server, "/binary-in-json?valid=0")  # not UTF-8: refused, never altered
+    assert bad.status_code == 500 and "\ufffd" not in bad.text
+    deadline = time.monotonic() + 5
+    while "UnicodeDecodeError" not in server.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "UnicodeDecodeError" in server.logs()  # the 500 is logged with its cause

@@ -26,7 +26,9 @@ def _decimal(value: Any) -> Any:
 
 
 def _bytes(value: bytes) -> str:
-    return value.decode("utf-8", "replace")
+    # FastAPI's rule (`bytes.decode()`): bytes that are not UTF-8 raise (a logged 500) rather
+    # than reaching the client silently altered.
+    return bytes(value).decode("utf-8")
 
 
 def _iso(value: Any) -> Any:

@@ -80,6 +80,11 @@ class ResponsePlan:
         split = split_status_tuple(result)
         if split is not None:
             result, status, headers = split
+        if type(result) in _RAW_TYPES and self.adapter is None and self.response_class is None:
+            # Bytes are the body as they are (`application/octet-stream`), on typed routes as
+            # on the original's (docs/internals/typed-api.md "Return values"): never JSON text.
+            return {MARKER: True, "status_code": status or 200, "body": bytes(result), "headers": headers,
+                    "content_type": "application/octet-stream"}
         if self.adapter is not None:
             if self.filters.get("exclude_unset") or self.filters.get("exclude_defaults"):
                 # FastAPI's order: a returned model is dumped with the filters first, so what
@@ -116,6 +121,9 @@ class ResponsePlan:
                 body = json_dumps(body)
         return {MARKER: True, "status_code": status or 200, "body": body, "headers": headers,
                 "content_type": content_type}
+
+
+_RAW_TYPES = (bytes, bytearray, memoryview)
 
 
 def merge_sub_response(sub: Any, result: Any) -> Any:

@@ -685,6 +685,20 @@ async def ws_room(ws, room: str):
     await ws.close()
 
 
+BINARY = bytes(range(256)) * 4
+
+
+@app.get("/binary/{n}")
+def binary(n: int, as_array: bool = False):
+    # Returned bytes are the body as they are, also on a typed route (not JSON text).
+    return bytearray(BINARY[:n]) if as_array else BINARY[:n]
+
+
+@app.get("/binary-in-json")
+def binary_in_json(valid: bool = True):
+    return {"b": b"ok" if valid else b"\xff\xfe"}
+
+
 if os.environ.get("TYPED_CUSTOM_OPENAPI") == "1":
     # FastAPI's "Extending OpenAPI" recipe, as its docs write it.
     from viperhttp.openapi.utils import get_openapi
