@@ -480,3 +480,48 @@ def test_response_timeout_is_504(serve):
         elapsed = time.monotonic() - t0
         assert_error_and_closed(conn, resp, 504, "Gateway Timeout")
     assert elapsed < 0.9, elapsed
+
+
+def test_bodies_that_arrive_together_wait_for_room_in_the_ring(serve):
+    """Twelve 900 KiB bodies at once through a 4 MiB request ring (room for four): each waits
+    for the interpreter to take the ones before it instead of `503 Backpressure` at once (the
+    original's rule, which refused uploads well inside the limits whenever a few came together)."""
+    import concurrent.futures
+
+    import httpx
+
+    server = start(serve, max_body_size=1024 * 1024, ipc_ring_size=4 * 1024 * 1024)
+    body = bytes(range(256)) * (900 * 4)
+
+    def post(_i):
+        r = httpx.post(server.url("/py/echo"), content=body, timeout=30)
+        return r.status_code, r.content == body
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(post, range(24)))
+    assert results == [(200, True)] * 24, results
+
+
+def test_overload_refusals_are_reported_once_per_period(serve):
+    """Without the wait (`ipc_enqueue_retry_ms=0`) a full ring answers `503 Backpressure` at
+    once; the log says so once per 10 s with a count, not once per refusal."""
+    import concurrent.futures
+
+    import httpx
+
+    server = start(serve, max_body_size=1024 * 1024, ipc_ring_size=2 * 1024 * 1024, ipc_enqueue_retry_ms=0)
+    body = b"y" * (900 * 1024)
+
+    def post(_i):
+        try:
+            return httpx.post(server.url("/py/echo"), content=body, timeout=30).status_code
+        except httpx.HTTPError:
+            return None
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(post, range(48)))
+    assert 503 in codes and 200 in codes, codes
+    deadline = time.monotonic() + 5
+    while "answered 503 Backpressure" not in server.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.logs().count("answered 503 Backpressure") == 1, server.logs()

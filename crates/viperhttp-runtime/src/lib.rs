@@ -15,6 +15,7 @@ pub mod head_guard;
 mod http1;
 pub mod http2;
 pub mod log_forward;
+mod overload;
 pub mod pending;
 pub mod percent;
 pub mod rate_limit;

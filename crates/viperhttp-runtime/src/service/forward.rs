@@ -56,11 +56,12 @@ impl Drop for InFlight {
     }
 }
 
-/// The request ring has no room for a record: `503 Backpressure`, connection closed, counted.
-/// Shared by HTTP requests and WebSocket handshakes.
+/// The request ring has no room for a record: `503 Backpressure`, connection closed, counted,
+/// reported (at most once per 10 s). Shared by HTTP requests and WebSocket handshakes.
 pub(crate) fn ring_full(shared: &Shared) -> Response<ResponseBody> {
     ServerStats::bump(&shared.stats.ipc_req_ring_alloc_fail);
     ServerStats::bump(&shared.stats.backpressure_503_sent);
+    crate::overload::RING_FULL.refused();
     closing(simple_response(
         StatusCode::SERVICE_UNAVAILABLE,
         "Backpressure",
@@ -118,9 +119,11 @@ pub(super) async fn forward_to_python(
 
     let ipc = &shared.ipc;
     // One lock hold for allocate + copy + publish (docs/internals/ipc.md#one-lock-hold-per-record-decision).
-    let written = ipc.request_ring.write(total, |dst| {
-        write_request_blob(dst, uri.as_bytes(), headers(), &body)
-    });
+    let fill = |dst: &mut [u8]| write_request_blob(dst, uri.as_bytes(), headers(), &body);
+    let mut written = ipc.request_ring.write(total, fill);
+    if matches!(written, Err(IpcError::RingFull)) {
+        written = write_when_room(shared, total, &fill).await;
+    }
     let offset = match written {
         Ok(offset) => offset,
         Err(IpcError::RingFull) => return ring_full(shared),
@@ -301,6 +304,7 @@ pub(crate) async fn push_request(
         .fetch_add(1, Ordering::Relaxed);
     ServerStats::bump(&shared.stats.ipc_req_queue_push_fail);
     ServerStats::bump(&shared.stats.backpressure_503_sent);
+    crate::overload::QUEUE_FULL.refused();
     Err(closing(simple_response(
         StatusCode::SERVICE_UNAVAILABLE,
         "Queue Full",
@@ -340,6 +344,44 @@ async fn park_until_pushed(
         }
         // The space hook wakes us; the 5 ms cap covers a missed edge.
         let step = tokio::time::Instant::now() + Duration::from_millis(5);
+        let _ = tokio::time::timeout_at(step.min(deadline), notified).await;
+    }
+}
+
+/// The request ring has no room for this record: wait for room up to `ipc_enqueue_retry_ms`
+/// (host decision, docs/internals/ipc.md "A full request ring"; the original answered
+/// `503 Backpressure` at once, which on a host refused uploads well inside the body limits
+/// whenever a few arrived together). The interpreter frees a blob right after it pops its
+/// record, so its pops (`queue_space`) wake the wait; the 5 ms cap covers the release that
+/// follows a pop. A record larger than the whole ring, or a stop, gives up at once.
+async fn write_when_room(
+    shared: &Shared,
+    total: usize,
+    fill: &impl Fn(&mut [u8]) -> Result<(), IpcError>,
+) -> Result<u32, IpcError> {
+    let ring = &shared.ipc.request_ring;
+    let retry = Duration::from_millis(shared.config.timeouts.ipc_enqueue_retry_ms);
+    if retry.is_zero() || total > ring.capacity() {
+        return Err(IpcError::RingFull);
+    }
+    let deadline = tokio::time::Instant::now() + retry;
+    loop {
+        if shared.stopping.load(Ordering::Relaxed) {
+            return Err(IpcError::RingFull);
+        }
+        let notified = shared.queue_space.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        shared.ipc.requests.want_space_notification();
+        match ring.write(total, fill) {
+            Err(IpcError::RingFull) => {}
+            done => return done,
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(IpcError::RingFull);
+        }
+        let step = now + Duration::from_millis(5);
         let _ = tokio::time::timeout_at(step.min(deadline), notified).await;
     }
 }
