@@ -293,6 +293,36 @@ def test_a_body_that_cannot_get_budget_in_time_is_503(serve):
     assert counters["body_budget_rejected"] == 1 and counters["body_budget_waits"] >= 1
 
 
+def test_chunked_bodies_take_turns_for_the_budget_instead_of_deadlocking(serve):
+    """Eight chunked 900 KiB uploads at once against a 2 MiB budget (`max_body_size` 1 MiB): a
+    body of unknown length reserves up to the limit before it is read, so two at a time read
+    theirs whole while the others wait, and all eight are answered. Reserved piece by piece,
+    each held part of the budget while all waited for more, until their timeouts."""
+    import concurrent.futures
+
+    server = start(serve, run={"max_body_memory": 2 * 1024 * 1024, "max_body_size": 1024 * 1024,
+                               "body_timeout_ms": 8000, "min_body_rate": 0})
+    part = b"c" * (64 * 1024)
+
+    def upload(_i: int) -> int:
+        with RawConn(server.connect(), timeout=30) as conn:
+            conn.send(b"POST /py/echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in range(14):  # 14 x 64 KiB = 896 KiB, in chunks with pauses between them
+                conn.send(b"%x\r\n" % len(part) + part + b"\r\n")
+                time.sleep(0.01)
+            conn.send(b"0\r\n\r\n")
+            resp = conn.read_response()
+            assert resp.body == part * 14 or resp.status != 200
+            return resp.status
+
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(upload, range(8)))
+    assert statuses == [200] * 8, statuses
+    assert time.monotonic() - t0 < 6.0  # no upload waited out its body timeout
+    assert stats(server)["body_budget_rejected"] == 0
+
+
 # --- 5. connection pressure ---------------------------------------------------------------------
 
 

@@ -14,8 +14,8 @@
 //!   `Content-Length` reserves it whole before the first read: all or nothing, so
 //!   bodies never each hold part of the budget while all wait for more (with
 //!   piecewise reservation, 200 concurrent 1 MiB uploads against a 4 MiB budget
-//!   deadlocked until their timeouts). A chunked body reserves each piece as it
-//!   arrives. While the budget is exhausted the body is not read (the client is held
+//!   deadlocked until their timeouts). A body of unknown length (chunked) reserves
+//!   `max_body_size` the same way and gives back what it did not use once read. While the budget is exhausted the body is not read (the client is held
 //!   by TCP flow control), up to `body_timeout_ms`, then `503`. The reservation lives
 //!   until the body was copied into the IPC ring. What a client that keeps just above
 //!   `min_body_rate` can hold is in docs/internals/http.md ("Request bodies").
@@ -57,6 +57,16 @@ impl Reservation {
         match &mut self.0 {
             Some(held) => held.merge(permit),
             None => self.0 = Some(permit),
+        }
+    }
+
+    /// Keep `n` bytes of the reservation and give the rest back.
+    fn keep(&mut self, n: usize) {
+        if let Some(held) = &mut self.0 {
+            let extra = held.num_permits().saturating_sub(n);
+            if extra > 0 {
+                drop(held.split(extra));
+            }
         }
     }
 }
@@ -149,27 +159,31 @@ pub async fn read_body(
         refuse(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
     };
     let mut held = Reservation::default();
-    if let Some(n) = declared {
-        // Known length: reserve it all before reading a byte.
-        let permit = budget
-            .reserve(n as usize, Instant::now() + budget_wait, stats)
-            .await
-            .ok_or_else(no_budget)?;
-        held.add(permit);
-    }
+    // Reserve before reading a byte, all or nothing: a known length whole, a body of unknown
+    // length (chunked, HTTP/2 without `Content-Length`) up to `max_body_size`, what it did not
+    // use given back once it is read. Reserving such a body piece by piece let bodies each hold
+    // part of the budget while all waited for more (4 chunked 40 MiB uploads against a 64 MiB
+    // budget stalled until their timeouts).
+    let permit = budget
+        .reserve(
+            declared.map_or(max, |n| n as usize),
+            Instant::now() + budget_wait,
+            stats,
+        )
+        .await
+        .ok_or_else(no_budget)?;
+    held.add(permit);
     let rate = match (config.timeouts.min_body_rate, idle) {
         (0, _) | (_, None) => None,
         (r, Some(grace)) => Some((r, grace)),
     };
     let start = Instant::now();
-    // Time spent waiting for budget is ours, not the client's: it moves the rate deadline.
-    let mut paused = Duration::ZERO;
     let mut body = body;
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(max as u64) as usize);
     loop {
         let rate_deadline = rate.map(|(per_sec, grace)| {
             let earned = Duration::from_millis((buf.len() as u64).saturating_mul(1000) / per_sec);
-            start + grace + earned + paused
+            start + grace + earned
         });
         let idle_deadline = idle.map(|d| Instant::now() + d);
         let deadline = match (rate_deadline, idle_deadline) {
@@ -204,15 +218,6 @@ pub async fn read_body(
                     // Also reached while de-chunking a body that declared no length.
                     return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"));
                 }
-                if declared.is_none() {
-                    let waited = Instant::now();
-                    let permit = budget
-                        .reserve(data.len(), waited + budget_wait, stats)
-                        .await
-                        .ok_or_else(no_budget)?;
-                    paused += waited.elapsed();
-                    held.add(permit);
-                }
                 buf.extend_from_slice(&data);
             }
             // Cut by the head guard at a chunk size over the limit.
@@ -222,6 +227,9 @@ pub async fn read_body(
             // Truncated or broken body: the connection is unusable.
             Some(Err(_)) => return Err(refuse(StatusCode::BAD_REQUEST, "Bad Request")),
         }
+    }
+    if declared.is_none() {
+        held.keep(buf.len()); // the rest of the up-to-max reservation goes back to the budget
     }
     Ok((buf.freeze(), held))
 }
@@ -248,6 +256,22 @@ mod tests {
         let all = budget.reserve(1000, soon(), &stats).await;
         assert!(all.is_some());
         assert_eq!(budget.available(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_length_gives_back_what_it_did_not_use() {
+        let stats = ServerStats::default();
+        let budget = BodyBudget::new(100);
+        let mut held = Reservation::default();
+        let permit = budget.reserve(80, Instant::now(), &stats).await;
+        held.add(permit.expect("room"));
+        assert_eq!(budget.available(), 20);
+        held.keep(30);
+        assert_eq!(budget.available(), 70);
+        held.keep(50); // never more than it holds
+        assert_eq!(budget.available(), 70);
+        drop(held);
+        assert_eq!(budget.available(), 100);
     }
 
     #[tokio::test]
