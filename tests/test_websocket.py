@@ -10,6 +10,7 @@ import struct
 import threading
 import time
 
+import httpx
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -503,6 +504,41 @@ def test_thousand_connections_broadcast_reaches_exactly_its_room(app):
     stats = state(app)["stats"]
     assert stats["ws_handoffs"] >= rooms * per_room
     assert wait_for(lambda: state(app)["stats"]["ws_tasks_active"] == 0, 10)
+
+
+def test_a_member_that_stops_reading_does_not_stall_a_broadcast(app):
+    """Three listeners, one of which stops reading: 100 broadcasts of 256 KiB. The two readers get
+    every message; the stalled member is waited for `send_timeout` (1 s) once, then dropped, and
+    no broadcast waits longer (before: every broadcast stalled behind it until send_timeout_ms)."""
+    async def go():
+        conns = [await websockets.connect(uri(app, "/ws/listen"), max_size=None, max_queue=None,
+                                          ping_interval=None) for _ in range(3)]
+        assert wait_for(lambda: app.client.get("/state").json() is not None, 5)
+        stalled = conns[0]
+        stalled.transport.pause_reading()
+        counts = [0, 0]
+
+        async def read(i, ws):
+            async for _msg in ws:
+                counts[i] += 1
+
+        readers = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(conns[1:])]
+        took = []
+        async with httpx.AsyncClient(timeout=30) as client:
+            for _ in range(100):
+                r = await client.post(app.url("/broadcast/262144"))
+                assert r.status_code == 200, r.text
+                took.append(r.json())
+        await asyncio.sleep(0.5)
+        for task in readers:
+            task.cancel()
+        for ws in conns:
+            ws.transport.abort()
+        return counts, took
+    counts, took = run(go())
+    assert counts == [100, 100]
+    assert max(t["took"] for t in took) < 2.5, took
+    assert took[-1]["connections"] == 2  # the stalled member was dropped
 
 
 @pytest.mark.parametrize("name, value, error", [

@@ -91,6 +91,11 @@ class WebSocket:
             pause = min(pause * 2, _CREDIT_POLL_MAX_S)
         return not self._closed
 
+    def _can_send_now(self) -> bool:
+        """A send would not wait for the outbound queue (closed sockets count as ready: the
+        send returns at once)."""
+        return self._closed or not self._accepted or bool(_native._ws_credit(self.conn_id))
+
     def _check_open(self) -> bool:
         if self._closed:
             return False

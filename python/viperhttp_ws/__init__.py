@@ -22,9 +22,12 @@ __all__ = ["ConnectionManager", "WebSocket", "WebSocketDisconnect"]
 class ConnectionManager:
     """Registered sockets and rooms (room → member list, in join order)."""
 
-    def __init__(self) -> None:
+    def __init__(self, send_timeout: Optional[float] = 5.0) -> None:
         self.active_connections: List[Any] = []
         self.rooms: Dict[Any, List[Any]] = {}
+        #: how long a broadcast waits for a member that reads too slowly to take a message
+        #: (its outbound queue is full) before that member is dropped; None: as long as it takes
+        self.send_timeout = send_timeout
 
     async def connect(self, ws: Any, room: Any = None) -> Any:
         """Accept `ws`, register it, join `room` when given; returns `ws`."""
@@ -65,16 +68,47 @@ class ConnectionManager:
 
     async def broadcast_text(self, text: str, room: Any = None) -> None:
         """Send `text` to a snapshot of all sockets, or of `room`'s members (an unknown room
-        reaches nobody). A socket whose send raises is disconnected; the others still get it."""
+        reaches nobody). A socket whose send raises is disconnected; the others still get it.
+
+        Members that can take the message now get it at once, in order; those whose outbound
+        queue is full (a client that stopped reading) are waited for side by side, up to
+        `send_timeout`, then dropped and closed with 1013 (docs/internals/websocket.md,
+        "ConnectionManager"): one slow reader never holds up the others or the broadcaster."""
         if room is None:
             targets = list(self.active_connections)
         else:
             targets = list(self.rooms.get(room, ()))
+        slow = []
         for ws in targets:
+            ready = getattr(ws, "_can_send_now", None)
+            if ready is not None and not ready():
+                slow.append(ws)
+                continue
             try:
                 await ws.send_text(text)
             except Exception:
                 self.disconnect(ws, room=room)
+        if slow:
+            import asyncio
+
+            await asyncio.gather(*(self._send_or_drop(ws, text, room) for ws in slow))
+
+    async def _send_or_drop(self, ws: Any, text: str, room: Any) -> None:
+        import asyncio
+
+        try:
+            if self.send_timeout is None:
+                await ws.send_text(text)
+            else:
+                await asyncio.wait_for(ws.send_text(text), self.send_timeout)
+        except asyncio.TimeoutError:
+            self.disconnect(ws)
+            try:
+                await ws.close(1013, "too slow")
+            except Exception:
+                pass
+        except Exception:
+            self.disconnect(ws, room=room)
 
     async def broadcast_json(self, obj: Any, room: Any = None) -> None:
         """JSON-encode once (compact, as JSON responses), then `broadcast_text`."""

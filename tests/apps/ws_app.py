@@ -219,6 +219,27 @@ async def room(ws):
         manager.disconnect(ws)
 
 
+# A manager whose broadcasts wait at most 1 s for a member that stopped reading.
+listeners = ConnectionManager(send_timeout=1.0)
+
+
+@app.websocket("/ws/listen")
+async def listen(ws):
+    await listeners.connect(ws)
+    try:
+        while await ws.receive_text() is not None:
+            pass
+    finally:
+        listeners.disconnect(ws)
+
+
+@app.post("/broadcast/{size}")
+async def broadcast(size: int):
+    t0 = time.monotonic()
+    await listeners.broadcast_text("x" * size)
+    return {"took": time.monotonic() - t0, "connections": len(listeners.active_connections)}
+
+
 @app.websocket("/ws/errors")
 async def errors(ws):
     """Reports what each bad call raises (type and message), then closes."""
