@@ -564,3 +564,34 @@ def test_native_worker_threads_follow_max_workers_and_runtime_threads(serve):
     port = serve(APP, env=app_env({"max_workers": 3, "runtime_threads": 2}, BRIDGE_RUN="app")).port
     s = get_json(port, "/stats")["server"]
     assert s["workers_active"] == 2, s
+
+
+def test_slow_sync_handlers_leave_the_event_loop_its_turns(serve):
+    """Six clients keep 50 ms sync handlers coming while an `async def` handler sleeps 1 s: its
+    sleep ends after about one more batch, not after the loop ran a growing pile of them (the
+    wake-up fd's poll used to run beside the one already scheduled, adding one batch per turn:
+    2-3 s here)."""
+    import http.client
+    import threading
+
+    srv = serve("apps/fair_app.py")
+    stop = threading.Event()
+
+    def load():
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        while not stop.is_set():
+            conn.request("GET", "/cpu")
+            conn.getresponse().read()
+        conn.close()
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        took = [get_json(srv.port, "/sleep")["took"] for _ in range(3)]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert max(took) < 1.8, took

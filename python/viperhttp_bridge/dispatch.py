@@ -65,6 +65,11 @@ _SERVER_BUSY = {
 }
 #: Requests taken from the native queue per poll call (a whole batch).
 _BATCH_MAX = 256
+#: How long the poller or a worker runs requests before it lets the event loop turn (timers,
+#: other tasks): a batch of slow sync handlers otherwise held every `await asyncio.sleep()`
+#: of the app for the whole batch (docs/internals/bridge.md#fairness).
+_TURN_BUDGET_S = 0.02
+_clock = time.perf_counter
 #: Scaler period and idle ticks before one worker retires (docs/internals/bridge.md#worker-model).
 _SCALE_CHECK_S = 0.1
 _SCALE_DOWN_IDLE_TICKS = 20
@@ -205,6 +210,8 @@ class Bridge(BackgroundRunner):
         self.draining = False
         self.exit_request: Optional[SystemExit] = None  # sys.exit() from app code
         self._scheduled = False
+        #: the rest of a batch whose handlers used up a loop turn (`on_wake`), taken first
+        self._carried: Optional[List[Any]] = None
         self._expiry_handle: Optional[asyncio.TimerHandle] = None
         self._tick_handle: Optional[asyncio.TimerHandle] = None
         self.ws = WsDispatcher(app, self._spawn)
@@ -286,9 +293,17 @@ class Bridge(BackgroundRunner):
     def start_polling(self) -> None:
         assert self.loop is not None
         self.running = True
-        self.loop.add_reader(_native.wakeup_fd(), self.on_wake)
+        self.loop.add_reader(_native.wakeup_fd(), self._on_readable)
         self._tick_handle = self.loop.call_later(_SCALE_CHECK_S, self._tick)
         self.on_wake()
+
+    def _on_readable(self) -> None:
+        """The wake-up fd is readable: poll now, unless a poll is already scheduled for this
+        turn. Polling again beside it left two `on_wake`s pending, the next turn three, and so
+        on: under steady load one loop turn came to run a growing number of batches, and timers
+        (every `await asyncio.sleep()`) waited for all of them (docs/internals/bridge.md#fairness)."""
+        if not self._scheduled:
+            self.on_wake()
 
     def _wake_soon(self) -> None:
         if not self._scheduled:
@@ -302,18 +317,26 @@ class Bridge(BackgroundRunner):
         self._scheduled = False
         if self.backlog:
             return  # waiting for bridge-queue space: the native queue absorbs meanwhile
-        room = _BATCH_MAX if not self.queue else self.knobs.queue_size - len(self.queue)
-        if room <= 0:
-            # Queue full: take one message anyway so its bridge_enqueue_wait_ms clock
-            # starts (it goes to the backlog); the backlog then stops further polling.
-            room = 1
-        batch = self.poll_batch(room)
-        if not batch:
-            return
+        batch = self._carried
+        if batch:
+            self._carried = None
+            first = None  # polled in an earlier turn: each is checked for a departed client
+        else:
+            room = _BATCH_MAX if not self.queue else self.knobs.queue_size - len(self.queue)
+            if room <= 0:
+                # Queue full: take one message anyway so its bridge_enqueue_wait_ms clock
+                # starts (it goes to the backlog); the backlog then stops further polling.
+                room = 1
+            batch = self.poll_batch(room)
+            if not batch:
+                return
+            first = None if self.draining else batch[0]  # polled just now: fresh, unless stopping
         # Each message admitted here, in the loop (one Python call less per request than a method).
         handle_inline = self.handle_inline
-        first = None if self.draining else batch[0]  # polled just now: fresh, unless stopping
+        started = _clock()
+        done = 0
         for item in batch:
+            done += 1
             if item[0].__class__ is str:  # ("ws_*", ...): handled inline in the poller
                 self.ws.handle(item)
             elif item is not first and _is_cancelled(item[0]):
@@ -322,7 +345,11 @@ class Bridge(BackgroundRunner):
                 self._enqueue((item, None, None, None, None))
             else:
                 handle_inline(item)
-        self.dispatched += len(batch)
+                if _clock() - started > _TURN_BUDGET_S and done < len(batch):
+                    # Slow handlers: the rest of the batch waits for the next turn, in order.
+                    self._carried = batch[done:]
+                    break
+        self.dispatched += done
         self._wake_soon()
 
     def client_gone(self, rid: int) -> None:
@@ -520,6 +547,7 @@ class Bridge(BackgroundRunner):
                 return
             item = entry[0]
             self.workers_busy += 1
+            started = _clock()
             try:
                 await self._work(entry)
             except asyncio.CancelledError:
@@ -532,7 +560,7 @@ class Bridge(BackgroundRunner):
             finally:
                 self.workers_busy -= 1
             count += 1
-            if count >= yield_every:
+            if count >= yield_every or _clock() - started > _TURN_BUDGET_S:
                 count = 0
                 await asyncio.sleep(0)
 
