@@ -14,6 +14,10 @@ from viperhttp.threadpool import SLOW_INLINE_SECONDS, _clock
 
 log = logging.getLogger("viperhttp.bridge")
 
+#: the producer's wait for frame credit: 1 ms, doubling to 50 ms while the client does not read
+_CREDIT_POLL_S = 0.001
+_CREDIT_POLL_MAX_S = 0.05
+
 #: the cancel message that ends a stream cleanly (its last chunk sent) instead of cutting it
 END_STREAM = "viperhttp: end of stream at stop"
 
@@ -195,10 +199,14 @@ async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slo
     pieces = _pieces(source, chunk_size, pool, slow)
     try:
         async for piece in pieces:
+            pause = _CREDIT_POLL_S
             while not credit(rid):
                 if _native.is_cancelled(rid):
                     return
-                await asyncio.sleep(0.001)
+                # Backing off: a client that stopped reading costs a wake-up every 50 ms, not
+                # every millisecond (500 stalled streams kept a core busy).
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _CREDIT_POLL_MAX_S)
             if not send(rid, piece):
                 return  # client gone: stop producing
         send(rid, None, final=True)
