@@ -323,11 +323,16 @@ def test_uos_working_directory_is_the_devices(tmp_path):
         print(uos.getcwd(), uos.listdir())
         uos.chdir("/www")
         print(uos.getcwd(), uos.listdir(), uos.stat("a.txt")[6], open("a.txt").read())
+        import esp32
+        nvs = esp32.NVS("cfg")  # made in /www: still <root>/.nvs, not <root>/www/fs/.nvs
+        nvs.set_i32("k", 5)
+        nvs.commit()
         uos.chdir("..")
         print(uos.getcwd(), uos.listdir("www"))
         """, tmp_path)
     assert proc.stdout.split() == ["/", "['www']", "/www", "['a.txt']", "1", "A", "/", "['a.txt']"], \
         proc.stdout + proc.stderr
+    assert (tmp_path / "fs" / ".nvs" / "cfg.json").is_file(), sorted(str(p) for p in tmp_path.rglob("*.json"))
 
 
 @pytest.mark.parametrize("patch_open", ["", "1"])

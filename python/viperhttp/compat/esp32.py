@@ -59,9 +59,10 @@ class _SlotStore:
         if self.configured_dir is not None:
             from viperhttp.files import resolve_path
             return resolve_path(self.configured_dir)
-        root = _vfs_root()
-        if root:
-            return os.path.join(os.path.abspath(root), ".ota")
+        from viperhttp.files import vfs_base
+        base = vfs_base()  # resolved once: a later `uos.chdir` does not move it
+        if base is not None:
+            return os.path.join(base, ".ota")
         return os.path.abspath(".ota")
 
     def load(self) -> Dict[str, Any]:
@@ -104,11 +105,6 @@ class _SlotStore:
 
 
 _STORE = _SlotStore()
-
-
-def _vfs_root() -> Optional[str]:
-    from viperhttp.files import VFS_ROOT
-    return VFS_ROOT if VFS_ROOT is not None else os.environ.get("VIPERHTTP_VFS_ROOT")
 
 
 def _slot_number(value: Any) -> int:

@@ -21,9 +21,11 @@ _MAX_NAME = 15  # the device's key and namespace length limit
 
 
 def _dir() -> str:
-    from viperhttp.files import VFS_ROOT
-    root = VFS_ROOT if VFS_ROOT is not None else os.environ.get("VIPERHTTP_VFS_ROOT")
-    return os.path.join(root or ".", ".nvs")
+    # The root as resolved once (`vfs_base`): a relative `vfs_root` must not follow a later
+    # `uos.chdir`, which moves the process's working directory with the device's.
+    from viperhttp.files import vfs_base
+    base = vfs_base()
+    return os.path.join(base if base is not None else ".", ".nvs")
 
 
 def _check_name(name: Any, what: str) -> str:
