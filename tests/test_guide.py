@@ -56,6 +56,10 @@ def _curl(base: str, cmd: str) -> httpx.Response:
         elif a == "-H":
             k, _, v = next(it).partition(":")
             headers[k.strip()] = v.strip()
+        elif a == "-u":  # basic auth, as curl sends it
+            import base64
+
+            headers["Authorization"] = "Basic " + base64.b64encode(next(it).encode()).decode()
         elif a in ("-i", "-s"):
             continue
         else:
