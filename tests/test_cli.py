@@ -207,7 +207,7 @@ def test_restart_limit_gives_up(cli):
 
 
 @pytest.mark.parametrize("target, env, needle", [
-    ("cli_bad_startup:app", {}, "startup failed"),
+    ("cli_bad_startup:app", {}, "startup failed: a startup handler raised RuntimeError: database unreachable"),
     ("no_such_module:app", {}, "module 'no_such_module' not found"),
     ("cli_app:nothing", {}, "has no attribute 'nothing'"),
 ])
@@ -461,3 +461,9 @@ def test_a_blocking_pool_handler_does_not_hold_the_exit(cli, tmp_path):
     t.join(30)
     assert took < 4, f"the stop took {took:.1f}s"
     assert "exiting with 1 blocking call(s) still running in the thread pool" in c.logs()
+
+
+def test_https_without_a_certificate_names_the_options(cli):
+    c = cli("cli_app:app", "--https")
+    assert c.proc.wait(30) == 3
+    assert "give the certificate and key: --tls-cert/--tls-key" in c.logs()

@@ -189,8 +189,13 @@ def serve_one(args: argparse.Namespace) -> int:
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
         if viperhttp_bridge.Bridge.current is None and getattr(app, "bound_port", None) is None:
             # a setting the runtime refused (`--port 99999`, a bad store URL): its message is
-            # the whole story, the framework's stack is not
-            log.error("startup failed: %s", exc)
+            # the whole story, the framework's stack is not; a startup handler's own error
+            # (logged with its traceback as `startup_error`) is named rather than repeated
+            cause = exc.__cause__
+            if str(exc) == "startup failed" and cause is not None:
+                log.error("startup failed: a startup handler raised %s: %s", type(cause).__name__, cause)
+            else:
+                log.error("startup failed: %s", exc)
             return EXIT_STARTUP
         raise
     return 0

@@ -184,7 +184,7 @@ class TestClient:
         `content`, `text`, `json()` and `cookies`."""
         client = self.start(_implicit=True)._client
         if cookies is not None:
-            client.cookies.update(cookies)
+            headers = self._with_request_cookies(client, method, url, headers, cookies)
         self._server_errors.clear()
         import viperhttp_bridge
 
@@ -209,6 +209,17 @@ class TestClient:
             self._server_errors.clear()
             raise exc
         return response
+
+    def _with_request_cookies(self, client: Any, method: str, url: str, headers: Any, cookies: Any) -> Any:
+        """`headers` plus the `Cookie` header of the client's jar and `cookies` together, for
+        this request only, as httpx's per-request `cookies=` (they are not kept in the jar)."""
+        jar = self._httpx.Cookies(client.cookies)
+        jar.update(cookies)
+        probe = self._httpx.Request(method, client.base_url.join(url), cookies=jar)
+        merged = dict(headers or {})
+        if "cookie" in probe.headers and not any(k.lower() == "cookie" for k in merged):
+            merged["Cookie"] = probe.headers["cookie"]
+        return merged
 
     def get(self, url: str, **kw: Any) -> Any:
         return self.request("GET", url, **kw)

@@ -296,8 +296,11 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
             raise
         # A certificate or key that cannot be used ends a blocking script with one clear
         # line and status 1, not a traceback (docs/internals/tls-http2.md, "Start errors").
-        log.error("tls_error %s", exc)
-        raise StartFailure(f"viperhttp: cannot start HTTPS: {exc}") from exc
+        hint = ""
+        if "cert_pem required" in str(exc):  # the native setting's name; say the user's
+            hint = " (give the certificate and key: --tls-cert/--tls-key, or tls_cert_path=/tls_key_path=)"
+        log.error("tls_error %s%s", exc, hint)
+        raise StartFailure(f"viperhttp: cannot start HTTPS: {exc}{hint}") from exc
     app.bound_port = bound
     scheme = "https" if runtime_kw.get("https") else "http"
     log.info("viperhttp serving on %s://%s:%d", scheme, f"[{host}]" if ":" in host else host, bound)

@@ -64,6 +64,8 @@ def test_cookie_jar(client):
     assert client.get("/login").cookies["sid"] == "abc123"
     assert client.get("/me").json() == {"sid": "abc123"}  # the jar sent it back
     assert client.get("/me", cookies={"sid": "other"}).json() == {"sid": "other"}
+    # per-request cookies are for that request only, as httpx's (the jar keeps its own)
+    assert client.get("/me").json() == {"sid": "abc123"}
 
 
 def test_files_and_form_fields(client):
