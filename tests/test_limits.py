@@ -525,3 +525,19 @@ def test_overload_refusals_are_reported_once_per_period(serve):
     while "answered 503 Backpressure" not in server.logs() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.logs().count("answered 503 Backpressure") == 1, server.logs()
+
+
+def test_a_client_that_sends_the_whole_oversized_body_first_reads_the_413(serve):
+    """Python's `http.client` (and `requests`) sends a whole body before it reads the answer.
+    A 10 MiB upload past a 1 MiB limit is answered 413 at its head; the lingering close drains
+    the rest so the client reads that 413 instead of a broken pipe."""
+    import http.client
+
+    server = start(serve, max_body_size=1024 * 1024)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    body = b"z" * (10 * 1024 * 1024)
+    conn.request("POST", "/py/echo", body=body, headers={"Content-Type": "application/octet-stream"})
+    resp = conn.getresponse()
+    assert resp.status == 413 and resp.getheader("connection") == "close"
+    resp.read()
+    conn.close()

@@ -90,9 +90,15 @@ const DIRECT_READ_MAX: usize = 64 * 1024;
 const HOLD_CAP: usize = 64 * 1024;
 /// Lingering close after a rejection: drain what the client still sends for at
 /// most this long / this many bytes, so unread input does not turn the close
-/// into a RST that destroys the rejection before the client reads it.
+/// into a RST that destroys the rejection before the client reads it. A client that
+/// sends a whole body before it reads (Python's `http.client`, so `requests`) is
+/// still sending an oversized upload when its 413 goes out: 1 MiB used to cut it
+/// short for a 10 MiB body (docs/internals/http.md, "Lingering close").
 const LINGER: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 1024 * 1024;
+const LINGER_BYTES: usize = 64 * 1024 * 1024;
+/// Reads per poll while lingering, before the task yields (a fast sender must not
+/// hold the runtime thread for the whole drain).
+const LINGER_READS_PER_POLL: usize = 64;
 /// How long a kept-alive connection waits for its next request with hyper in front before it
 /// is parked (docs/internals/http.md, "Parked connections"): far above the gap between
 /// back-to-back requests of a loaded client (well under 1 ms here, a few ms when the machine is

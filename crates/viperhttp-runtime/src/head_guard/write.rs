@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::stats::ServerStats;
 
-use super::{GuardedIo, LINGER, LINGER_BYTES};
+use super::{GuardedIo, LINGER, LINGER_BYTES, LINGER_READS_PER_POLL};
 
 impl<T> GuardedIo<T> {
     /// A write's outcome for `send_timeout_ms`: progress clears the stall clock;
@@ -65,15 +65,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> GuardedIo<T> {
         let (until, mut drained) = *self
             .linger_state
             .get_or_insert_with(|| (Instant::now() + LINGER, 0));
-        let mut scratch = [0u8; 2048];
+        let mut scratch = [0u8; 16 * 1024];
+        let mut reads = 0;
         loop {
             let mut rb = ReadBuf::new(&mut scratch);
             match Pin::new(&mut self.inner).poll_read(cx, &mut rb) {
                 Poll::Ready(Ok(())) if !rb.filled().is_empty() => {
                     drained += rb.filled().len();
                     self.linger_state = Some((until, drained));
-                    if drained >= LINGER_BYTES {
+                    if drained >= LINGER_BYTES || Instant::now() >= until {
                         return Poll::Ready(());
+                    }
+                    reads += 1;
+                    if reads >= LINGER_READS_PER_POLL {
+                        cx.waker().wake_by_ref(); // more may be readable: come back after others ran
+                        return Poll::Pending;
                     }
                 }
                 Poll::Ready(_) => return Poll::Ready(()),
