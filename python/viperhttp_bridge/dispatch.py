@@ -333,10 +333,9 @@ class Bridge(BackgroundRunner):
             first = None if self.draining else batch[0]  # polled just now: fresh, unless stopping
         # Each message admitted here, in the loop (one Python call less per request than a method).
         handle_inline = self.handle_inline
-        started = _clock()
-        done = 0
+        turn_ends = _clock() + _TURN_BUDGET_S
+        taken = len(batch)
         for item in batch:
-            done += 1
             if item[0].__class__ is str:  # ("ws_*", ...): handled inline in the poller
                 self.ws.handle(item)
             elif item is not first and _is_cancelled(item[0]):
@@ -345,11 +344,15 @@ class Bridge(BackgroundRunner):
                 self._enqueue((item, None, None, None, None))
             else:
                 handle_inline(item)
-                if _clock() - started > _TURN_BUDGET_S and done < len(batch):
-                    # Slow handlers: the rest of the batch waits for the next turn, in order.
-                    self._carried = batch[done:]
+                if _clock() > turn_ends:
+                    # Slow handlers: the rest of the batch waits for the next turn, in order
+                    # (`index` finds the item by identity first: this path only).
+                    rest = batch[batch.index(item) + 1:]
+                    if rest:
+                        self._carried = rest
+                        taken -= len(rest)
                     break
-        self.dispatched += done
+        self.dispatched += taken
         self._wake_soon()
 
     def client_gone(self, rid: int) -> None:
