@@ -362,33 +362,46 @@ def test_bridge_pool_options(cli):
         assert proc.returncode == 2 and "is not" in proc.stderr, (bad, proc.stderr)
 
 
-def test_shutdown_timeout_option_bounds_the_drain(cli, tmp_path):
-    """`--shutdown-timeout 0.5` with four 1 s blocking handlers in line: the one running
-    finishes, the others are not started, so the stop takes about 1 s, not 4."""
-    (tmp_path / "stuck_app.py").write_text(
+def _sleepy_app(tmp_path, name: str, seconds: float, blocking: bool = False) -> str:
+    """A module `name` whose `/sleep` handler sleeps `seconds` (in the thread pool when
+    `blocking`); returns the `module:app` target."""
+    (tmp_path / f"{name}.py").write_text(
         "import time\nfrom viperhttp import ViperHTTP\napp = ViperHTTP()\n"
         "@app.get('/pid')\ndef pid():\n    return {}\n"
-        "@app.get('/stuck')\ndef stuck():\n    time.sleep(1)\n    return {}\n")
-    c = cli("stuck_app:app", "--app-dir", str(tmp_path), "--shutdown-timeout", "0.5")
-    c.wait_ready()
+        f"@app.get('/sleep', blocking={blocking})\ndef sleep():\n    time.sleep({seconds})\n    return {{}}\n")
+    return f"{name}:app"
+
+
+def _stop_while_sleeping(c, calls: int, settle: float) -> float:
+    """`calls` requests to `/sleep` in the background, then SIGTERM: the seconds until exit
+    (status 0 asserted). Requests cut by the stop end without an answer."""
     import threading
 
     def call():
         try:
-            httpx.get(c.base + "/stuck", timeout=10)
+            httpx.get(c.base + "/sleep", timeout=30)
         except httpx.HTTPError:
-            pass  # the ones never started are closed without an answer
+            pass
 
-    threads = [threading.Thread(target=call) for _ in range(4)]
+    threads = [threading.Thread(target=call) for _ in range(calls)]
     for t in threads:
         t.start()
-    time.sleep(0.3)
+    time.sleep(settle)
     t0 = time.monotonic()
     c.proc.send_signal(signal.SIGTERM)
-    assert c.proc.wait(20) == 0, c.logs()
+    assert c.proc.wait(30) == 0, c.logs()
     took = time.monotonic() - t0
     for t in threads:
-        t.join(10)
+        t.join(30)
+    return took
+
+
+def test_shutdown_timeout_option_bounds_the_drain(cli, tmp_path):
+    """`--shutdown-timeout 0.5` with four 1 s blocking handlers in line: the one running
+    finishes, the others are not started, so the stop takes about 1 s, not 4."""
+    c = cli(_sleepy_app(tmp_path, "stuck_app", 1), "--app-dir", str(tmp_path), "--shutdown-timeout", "0.5")
+    c.wait_ready()
+    took = _stop_while_sleeping(c, calls=4, settle=0.3)
     assert "unexpected keyword" not in c.logs()
     assert took < 1.6, f"the stop took {took:.1f}s"
 
@@ -437,28 +450,10 @@ def test_a_blocking_pool_handler_does_not_hold_the_exit(cli, tmp_path):
     """A `blocking=True` handler runs in a pool thread, which nothing can stop: at the end of
     the grace period the command says how many are still running and exits, instead of the
     interpreter waiting for them (20 s here)."""
-    (tmp_path / "pool_app.py").write_text(
-        "import time\nfrom viperhttp import ViperHTTP\napp = ViperHTTP()\n"
-        "@app.get('/pid')\ndef pid():\n    return {}\n"
-        "@app.get('/block', blocking=True)\ndef block():\n    time.sleep(20)\n    return {}\n")
-    c = cli("pool_app:app", "--app-dir", str(tmp_path), "--shutdown-timeout", "1")
+    c = cli(_sleepy_app(tmp_path, "pool_app", 20, blocking=True), "--app-dir", str(tmp_path),
+            "--shutdown-timeout", "1")
     c.wait_ready()
-    import threading
-
-    def call():
-        try:
-            httpx.get(c.base + "/block", timeout=30)
-        except httpx.HTTPError:
-            pass  # cut at the end of the grace period
-
-    t = threading.Thread(target=call)
-    t.start()
-    time.sleep(0.5)
-    t0 = time.monotonic()
-    c.proc.send_signal(signal.SIGTERM)
-    assert c.proc.wait(30) == 0, c.logs()
-    took = time.monotonic() - t0
-    t.join(30)
+    took = _stop_while_sleeping(c, calls=1, settle=0.5)
     assert took < 4, f"the stop took {took:.1f}s"
     assert "exiting with 1 blocking call(s) still running in the thread pool" in c.logs()
 
