@@ -5,6 +5,7 @@ stops when the client is gone."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 from typing import Any, AsyncIterator, Dict, Iterator, Optional
 
@@ -106,19 +107,20 @@ class ThreadedSource:
     already executing"): the close runs in the pool once that item is done, so the
     generator's `finally` still runs."""
 
-    __slots__ = ("pending", "closed")
+    __slots__ = ("pending",)
 
     def __init__(self) -> None:
         self.pending: Any = None
-        self.closed = False
 
     async def next(self, it: Any) -> Any:
         import asyncio
 
-        from viperhttp.threadpool import _executor
+        from viperhttp.threadpool import _counted, _executor
 
         ctx = contextvars.copy_context()
-        future = _executor().submit(ctx.run, next, it, _DONE)
+        # Counted as the pool's other calls: an item still blocking at the end of a stop is
+        # reported and does not hold the exit of `viperhttp run`.
+        future = _executor().submit(_counted, functools.partial(ctx.run, next, it, _DONE))
         self.pending = future
         try:
             return await asyncio.wrap_future(future)
@@ -126,7 +128,7 @@ class ThreadedSource:
             if future.done():
                 self.pending = None
 
-    def close(self, source: Any, close: Any) -> bool:
+    def close(self, close: Any) -> bool:
         """True when the close was deferred behind the item being produced."""
         pending = self.pending
         if pending is None or pending.done():
@@ -152,7 +154,7 @@ async def _close_source(source: Any, threaded: Optional["ThreadedSource"] = None
         return
     close = getattr(source, "close", None)
     if close is not None and not isinstance(source, (bytes, bytearray, str, memoryview)):
-        if threaded is not None and threaded.close(source, close):
+        if threaded is not None and threaded.close(close):
             return
         try:
             close()
