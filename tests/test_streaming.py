@@ -255,6 +255,11 @@ def test_a_blocking_routes_sync_generator_runs_in_the_thread_pool(server):
     assert wait_for(lambda: get_json(server.port, "/stats")["bridge"]["streams_active"] == 0, 2.0)
 
 
+def test_blocking_on_an_async_route_pools_its_sync_source_too(server):
+    assert request(server.port, "/s/blocking_gen_async?key=bga1").body == b"tick\n"
+    assert state(server.port, "bga1")[0].startswith("viperhttp-sync")
+
+
 def test_a_slow_inline_sync_generator_is_reported_once(server):
     for _ in range(2):
         assert request(server.port, "/s/slow_inline_gen").body == b"ab"

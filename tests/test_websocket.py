@@ -541,6 +541,15 @@ def test_a_member_that_stops_reading_does_not_stall_a_broadcast(app):
     assert took[-1]["connections"] == 2  # the stalled member was dropped
 
 
+@pytest.mark.parametrize("bad", ["x", -1, 0, True])
+def test_connection_manager_send_timeout_is_checked(bad):
+    from viperhttp import ConnectionManager
+
+    with pytest.raises(ValueError, match="send_timeout must be"):
+        ConnectionManager(send_timeout=bad)
+    assert ConnectionManager(send_timeout=None).send_timeout is None
+
+
 @pytest.mark.parametrize("name, value, error", [
     ("ws_queue_size", 0, "ValueError: ws_queue_size out of range"),
     ("ws_queue_size", 65536, "ValueError: ws_queue_size out of range"),

@@ -671,7 +671,10 @@ class Bridge(BackgroundRunner):
         self._adopt_response_background(request, resp)
         batch = self._claim_background(request, keep=True)
         plan = self._plan_of(request)
-        threaded = bool(getattr(self.app, "_sync_threadpool", False)) or (plan is not None and plan.blocking)
+        # A sync source runs where the route's sync code runs: the pool for `blocking=True`
+        # (also said of an `async def` route) and for `sync_handlers="threadpool"` apps.
+        threaded = bool(getattr(self.app, "_sync_threadpool", False)) or (
+            plan is not None and (plan.blocking or plan.options.get("blocking") is True))
         try:
             await run_stream(rid, resp, threaded, None if threaded else self._slow_stream(request, plan))
         finally:

@@ -23,6 +23,9 @@ class ConnectionManager:
     """Registered sockets and rooms (room → member list, in join order)."""
 
     def __init__(self, send_timeout: Optional[float] = 5.0) -> None:
+        if send_timeout is not None and (isinstance(send_timeout, bool) or not isinstance(send_timeout, (int, float))
+                                         or not send_timeout > 0):
+            raise ValueError("send_timeout must be a number of seconds > 0, or None")
         self.active_connections: List[Any] = []
         self.rooms: Dict[Any, List[Any]] = {}
         #: how long a broadcast waits for a member that reads too slowly to take a message

@@ -242,6 +242,17 @@ def s_blocking_gen(key="bg", every_ms="1500"):
     return StreamingResponse(gen(), content_type="text/plain")
 
 
+@app.get("/s/blocking_gen_async", blocking=True)
+async def s_blocking_gen_async(key="bga"):
+    # `blocking=True` on an `async def` route: its sync source is produced in the pool too.
+    import threading
+
+    def gen():
+        record(key, threading.current_thread().name)
+        yield b"tick\n"
+    return StreamingResponse(gen(), content_type="text/plain")
+
+
 @app.get("/s/slow_inline_gen")
 def s_slow_inline_gen():
     import time

@@ -31,33 +31,51 @@ impl OverloadLog {
         }
     }
 
-    /// Count one refusal; warn when the last warning of this kind is 10 s old (or none was made).
+    /// Count one refusal; report at once when the last report is 10 s old (or none was made).
     pub fn refused(&self) {
         self.count.fetch_add(1, Ordering::Relaxed);
-        let now = epoch().elapsed().as_millis() as u64 + EVERY_MS; // never 0, first one logs
+        self.report(false);
+    }
+
+    /// Report the refusals counted since the last report: when that report is 10 s old, or
+    /// at once with `now` (the server stops). The upkeep tick calls this, so the tail of a
+    /// burst is reported even when no refusal follows it.
+    fn report(&self, now: bool) {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let at = epoch().elapsed().as_millis() as u64 + EVERY_MS; // never 0: the first one reports
         let last = self.last_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < EVERY_MS {
+        if !now && at.saturating_sub(last) < EVERY_MS {
             return;
         }
         if self
             .last_ms
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed)
             .is_err()
         {
             return; // another thread reports this period
         }
         let n = self.count.swap(0, Ordering::Relaxed);
-        tracing::warn!(target: "viperhttp::overload", "{n} request(s) answered 503 {}", self.what);
+        if n > 0 {
+            tracing::warn!(target: "viperhttp::overload", "{n} request(s) answered 503 {} (reported at most every 10 s)", self.what);
+        }
     }
+}
+
+/// The refusals waiting for their report (the upkeep tick; `now` when the server stops).
+pub(crate) fn report_pending(now: bool) {
+    RING_FULL.report(now);
+    QUEUE_FULL.report(now);
 }
 
 /// `503 Backpressure`: the request ring had no room within `ipc_enqueue_retry_ms`.
 pub static RING_FULL: OverloadLog = OverloadLog::new(
-    "Backpressure in the last 10 s: the IPC request ring was full (large bodies waiting for Python; see ipc_ring_size)",
+    "Backpressure since the last report: the IPC request ring stayed full (large bodies waiting for Python; see ipc_ring_size)",
 );
 /// `503 Queue Full`: the request queue had no room within `ipc_enqueue_retry_ms`.
 pub static QUEUE_FULL: OverloadLog = OverloadLog::new(
-    "Queue Full in the last 10 s: the interpreter did not take requests fast enough",
+    "Queue Full since the last report: the interpreter did not take requests fast enough",
 );
 
 #[cfg(test)]
@@ -72,5 +90,9 @@ mod tests {
         log.refused();
         log.refused(); // within 10 s: counted, not reported
         assert_eq!(log.count.load(std::sync::atomic::Ordering::Relaxed), 2);
+        log.report(false); // the tick, still within 10 s: kept
+        assert_eq!(log.count.load(std::sync::atomic::Ordering::Relaxed), 2);
+        log.report(true); // the stop: the tail is reported
+        assert_eq!(log.count.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 }

@@ -478,6 +478,7 @@ async fn serve(
     dispatcher.abort();
     sweeper.abort();
     upkeep.abort();
+    crate::overload::report_pending(true); // refusals of the last seconds are not lost
     if let Some(task) = consumer_waker {
         task.abort();
     }

@@ -22,15 +22,20 @@ pub fn register(job: fn()) {
     let _ = JOB.set(job);
 }
 
-/// Runs the registered job every `UPKEEP_PERIOD` until the task is aborted; returns at once
-/// when nothing is registered.
+/// Runs the registered job, and the report of overload refusals still unreported
+/// (`crate::overload`), every `UPKEEP_PERIOD` until the task is aborted.
 pub(crate) async fn run() {
-    if let Some(job) = JOB.get().copied() {
-        every_period(job).await;
-    }
+    let job = JOB.get().copied();
+    every_period(move || {
+        if let Some(job) = job {
+            job();
+        }
+        crate::overload::report_pending(false);
+    })
+    .await;
 }
 
-async fn every_period(job: fn()) {
+async fn every_period(job: impl Fn()) {
     let mut tick = tokio::time::interval(UPKEEP_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
