@@ -205,7 +205,7 @@ def _exit_past_blocking_calls() -> None:
     """The stop is over (its grace period included) but `blocking=True` handlers still run in
     the thread pool: a thread cannot be stopped, and the interpreter would wait for them at
     exit, holding the process past `--shutdown-timeout`. Say so and exit now
-    (docs/guide/deployment.md, "Stopping")."""
+    (docs/guide/deployment.md, "The command line", the signals paragraph)."""
     from .threadpool import running
 
     left = running()

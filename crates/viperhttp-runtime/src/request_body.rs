@@ -15,8 +15,9 @@
 //!   bodies never each hold part of the budget while all wait for more (with
 //!   piecewise reservation, 200 concurrent 1 MiB uploads against a 4 MiB budget
 //!   deadlocked until their timeouts). A body of unknown length (chunked) reserves
-//!   `max_body_size` the same way and gives back what it did not use once read. While the budget is exhausted the body is not read (the client is held
-//!   by TCP flow control), up to `body_timeout_ms`, then `503`. The reservation lives
+//!   `max_body_size` the same way and gives back what it did not use once read.
+//!   While the budget is exhausted the body is not read (the client is held by TCP
+//!   flow control), up to `body_timeout_ms`, then `503`. The reservation lives
 //!   until the body was copied into the IPC ring. What a client that keeps just above
 //!   `min_body_rate` can hold is in docs/internals/http.md ("Request bodies").
 

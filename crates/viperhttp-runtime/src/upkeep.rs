@@ -5,7 +5,9 @@
 //! binding) registers what must run periodically. Today that is one job: telling mimalloc to
 //! return pages that emptied more than its purge delay ago. The allocator only does that on
 //! its own during later allocation, which an idle server does not perform, so without this
-//! tick the memory of connections that went idle would stay resident.
+//! tick the memory of connections that went idle would stay resident. The same tick reports
+//! overload refusals a burst left unreported (`crate::overload`, docs/internals/logging.md,
+//! "Overload").
 
 use std::sync::OnceLock;
 use std::time::Duration;
