@@ -455,7 +455,38 @@ def test_a_blocking_pool_handler_does_not_hold_the_exit(cli, tmp_path):
     c.wait_ready()
     took = _stop_while_sleeping(c, calls=1, settle=0.5)
     assert took < 4, f"the stop took {took:.1f}s"
-    assert "exiting with 1 blocking call(s) still running in the thread pool" in c.logs()
+    assert "1 blocking call(s) still running in the thread pool are left behind" in c.logs()
+
+
+def test_a_blocking_pool_handler_does_not_hold_a_scripts_own_exit(tmp_path):
+    """The same with a script that calls `app.run()` itself and goes on after it: the code
+    after `run()` runs at once and the interpreter's exit does not wait for the pool thread
+    (the pool's threads are daemon threads, as anyio's)."""
+    from types import SimpleNamespace
+
+    port = free_port()
+    script = tmp_path / "script_app.py"
+    script.write_text(
+        "import time\nfrom viperhttp import ViperHTTP\napp = ViperHTTP()\n"
+        "@app.get('/pid')\ndef pid():\n    return {}\n"
+        "@app.get('/sleep', blocking=True)\ndef sleep():\n    time.sleep(20)\n    return {}\n"
+        f"app.run(host='127.0.0.1', port={port}, shutdown_timeout_s=1)\n"
+        "print('after run', flush=True)\n")
+    log_path = tmp_path / "script.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, str(script)], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1", VIPERHTTP_NO_UVLOOP="1"))
+    c = SimpleNamespace(proc=proc, base=f"http://127.0.0.1:{port}", logs=lambda: log_path.read_text())
+    try:
+        Cli.wait_ready(c)
+        took = _stop_while_sleeping(c, calls=1, settle=0.5)
+        assert took < 4, f"the script's exit took {took:.1f}s:\n{c.logs()}"
+        assert "after run" in c.logs() and "1 blocking call(s) still running in the thread pool are left behind" in c.logs()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_https_without_a_certificate_names_the_options(cli):

@@ -177,10 +177,8 @@ def serve_one(args: argparse.Namespace) -> int:
             os.chdir(overrides["vfs_root"])  # device apps open relative paths from their root
         app = load_app(args.target, app_dir)
         if app is None or viperhttp_bridge.Bridge.served:
-            _exit_past_blocking_calls()
             return 0  # the module served at import and has stopped
         app.run()
-        _exit_past_blocking_calls()
     except StartupError as exc:
         log.error("startup failed: %s", exc, exc_info=exc.traceback)
         return EXIT_STARTUP
@@ -199,22 +197,6 @@ def serve_one(args: argparse.Namespace) -> int:
             return EXIT_STARTUP
         raise
     return 0
-
-
-def _exit_past_blocking_calls() -> None:
-    """The stop is over (its grace period included) but `blocking=True` handlers still run in
-    the thread pool: a thread cannot be stopped, and the interpreter would wait for them at
-    exit, holding the process past `--shutdown-timeout`. Say so and exit now
-    (docs/guide/deployment.md, "The command line", the signals paragraph)."""
-    from .threadpool import running
-
-    left = running()
-    if left:
-        log.warning("exiting with %d blocking call(s) still running in the thread pool", left)
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
 
 
 def child_argv(args: argparse.Namespace, reuse_port: bool) -> List[str]:

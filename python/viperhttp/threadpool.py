@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
+    from .daemon_pool import DaemonThreadPool
 
 __all__ = ["run_in_threadpool", "run_sync", "configure", "warn_if_slow", "shutdown", "running", "SLOW_INLINE_SECONDS"]
 
@@ -27,7 +27,7 @@ DEFAULT_SIZE = 40
 SLOW_INLINE_SECONDS = 0.100
 
 _state: Dict[str, Any] = {"size": DEFAULT_SIZE}
-_pool: List[Optional[ThreadPoolExecutor]] = [None]
+_pool: List[Optional[DaemonThreadPool]] = [None]
 
 
 def configure(size: int) -> None:
@@ -37,13 +37,13 @@ def configure(size: int) -> None:
     _state["size"] = size
 
 
-def _executor() -> ThreadPoolExecutor:
+def _executor() -> DaemonThreadPool:
     pool = _pool[0]
     if pool is None:
-        # late: `concurrent.futures.thread` (and `queue`) only for apps that use the pool
-        from concurrent.futures import ThreadPoolExecutor
+        # late: `concurrent.futures` (and `queue`) only for apps that use the pool
+        from .daemon_pool import DaemonThreadPool
 
-        pool = _pool[0] = ThreadPoolExecutor(max_workers=_state["size"], thread_name_prefix="viperhttp-sync")
+        pool = _pool[0] = DaemonThreadPool(max_workers=_state["size"], thread_name_prefix="viperhttp-sync")
     return pool
 
 
@@ -94,10 +94,14 @@ def warn_if_slow(plan: Any, started: float) -> None:
 
 def shutdown() -> None:
     """Stops the pool when `run()` ends (queued calls are cancelled); a later run starts a
-    new one."""
+    new one. Calls still running are said in the log: their threads are daemon threads, so
+    neither `viperhttp run` nor a script's own exit waits for them."""
     pool, _pool[0] = _pool[0], None
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)
+    left = running()
+    if left:
+        log.warning("%d blocking call(s) still running in the thread pool are left behind", left)
 
 
 _clock = time.perf_counter
