@@ -151,7 +151,8 @@ def test_exception_handler_catches_everything_including_http_exception(serve):
 def test_status_code_handlers(serve):
     """`@app.exception_handler(404)` (Starlette's status handlers): the app's answer for requests no
     route takes and for HTTPExceptions of that status; the status handler before a class handler."""
-    c = serve("apps/status_handlers_app.py").client
+    srv = serve("apps/status_handlers_app.py")
+    c = srv.client
     r = c.get("/nowhere")
     assert (r.status_code, r.json()) == (404, {"missing": "/nowhere", "detail": "Not Found"})
     assert c.get("/item/0").json() == {"missing": "/item/0", "detail": "no item 0"}
@@ -162,6 +163,10 @@ def test_status_code_handlers(serve):
     # 500 is Starlette's server-error key: unhandled exceptions, not HTTPException(500)
     r = c.get("/item/2")
     assert (r.status_code, r.json()) == (500, {"error": "RuntimeError"})
+    # The app's error page changes the answer, not the log (uvicorn logs what Starlette's
+    # server-error handler answered): the traceback is still there.
+    logs = wait_for_log(srv, "handler_error RuntimeError('bug')", "Traceback (most recent call last)")
+    assert "handler_error RuntimeError('bug')" in logs and "Traceback (most recent call last)" in logs
     assert c.get("/item/3").json() == {"any": "explicit"}
     import viperhttp
 

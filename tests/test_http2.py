@@ -254,6 +254,41 @@ def test_limits_apply_per_stream_at_and_past_the_boundary(serve, tmp_path):
         assert c.get("/hello").status_code == 200
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_answer_given_without_reading_the_body_arrives_whole(serve, tmp_path, transport):
+    """A 413 (declared length past the limit) and a 404 for a POST whose body the client is
+    still sending: the answer's DATA arrives before any reset. Dropping the unread body made
+    h2 reset the stream (NO_ERROR) with the DATA still queued: the client got the head alone
+    (httpx: LocalProtocolError, curl: exit 92). The body is drained instead
+    (docs/internals/tls-http2.md)."""
+    srv = H2Server(serve, tmp_path, transport, max_body_size=1000)
+    big = b"x" * 3_000_000
+    with srv.h2_client() as c:
+        for _ in range(2):
+            r = c.post("/echo", content=big)
+            assert (r.status_code, r.content) == (413, b"Payload Too Large")
+            r = c.post("/nope", content=big)
+            assert (r.status_code, r.content) == (404, b"Not Found")
+        assert c.get("/hello").status_code == 200  # the connection is still usable
+
+
+def test_204_and_304_carry_no_content_even_when_the_app_gave_some(h2srv):
+    """HEADERS with END_STREAM, no DATA, no `content-length` (RFC 9110 §15.3.5, §15.4.5), as
+    hyper's HTTP/1.1 writer does; curl and nghttp2 refuse a 204 with content as malformed."""
+    raw = h2srv.raw()
+    raw.request(1, "/gone", "DELETE")
+    raw.request(3, "/unchanged")
+    assert raw.until(lambda c: c.stream_done(1) and c.stream_done(3))
+    for sid, status in ((1, 204), (3, 304)):
+        st = raw.streams[sid]
+        assert st.status == status and st.ended and st.reset is None
+        assert st.data == b"" and "content-length" not in dict(st.headers)
+    assert not [f for f in raw.frames if f.type == h2raw.DATA and f.stream in (1, 3)]
+    with h2srv.h1_client() as c:  # the same answers over HTTP/1.1
+        r = c.delete("/gone")
+        assert (r.status_code, r.content, r.headers.get("content-length")) == (204, b"", None)
+
+
 def test_http2_off_answers_a_preface_with_http_1_1_required(serve, tmp_path):
     srv = serve(APP)
     c = RawH2(srv.port)

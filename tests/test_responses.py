@@ -204,6 +204,13 @@ def test_serialize_json_errors():
     ([1, 2], "data: [1,2]\n\n"),
     (5, "data: 5\n\n"),
     ("", "data:\n\n"),
+    # Lines end at CR, LF, CRLF only: U+2028 (valid inside a JSON string), U+0085, form feed stay.
+    ({"data": {"text": "first\u2028second"}}, 'data: {"text":"first\u2028second"}\n\n'),
+    ("a\x85b\x0cc\rd", "data: a\x85b\x0cc\ndata: d\n\n"),
+    ({"comment": "c1\u2028c2\rc3"}, ":c1\u2028c2\n:c3\ndata:\n\n"),
+    # A line break in `event` / `id` cannot end the field and forge another one.
+    ({"event": "lobby\ndata: {\"admin\":true}\n\nevent: x", "id": "5\r\nretry: 1", "data": "hello"},
+     'event: lobbydata: {"admin":true}event: x\nid: 5retry: 1\ndata: hello\n\n'),
 ])
 def test_format_sse_event(item, text):
     assert format_sse_event(item) == text

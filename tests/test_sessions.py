@@ -583,3 +583,21 @@ def test_session_object_api():
         del kept["a"]
     kept.rotate()
     assert kept.sid != "1" * 32 and kept.rotated
+
+
+def test_the_host_default_keeps_thousands_of_sessions(tmp_path):
+    """(host mapping) 10,000 by default, not the device's 256: 300 cookie-less visits that each
+    store a CSRF token no longer evict a logged-in user."""
+    from viperhttp_session import MemorySessionStore, VFSSessionStore
+
+    for store in (MemorySessionStore(), VFSSessionStore(str(tmp_path))):
+        assert store.max_sessions == 10_000
+        store.set("a" * 32, {"user": {"sub": "victim"}})
+        for i in range(300):
+            store.set(f"{i:032x}", {"_csrf": "t"})
+        assert store.get("a" * 32) == {"user": {"sub": "victim"}}
+    small = MemorySessionStore(max_sessions=256)  # the original's bound, when asked for
+    small.set("a" * 32, {"user": 1})
+    for i in range(300):
+        small.set(f"{i:032x}", {})
+    assert small.get("a" * 32) is None

@@ -219,6 +219,11 @@ def test_disconnect_mid_message_reports_1006(app):
     (handshake_bytes("/ws/echo", version="12"), 426, b"Upgrade Required", b"Sec-WebSocket-Version: 13"),
     (handshake_bytes("/ws/echo", version=None), 426, b"Upgrade Required", b"Sec-WebSocket-Version: 13"),
     (handshake_bytes("/ws/echo", key="k" * 65), 400, b"Bad Request", None),
+    # RFC 6455 §4.1 / §4.2.1: the key is the base64 of 16 bytes, sent once.
+    (handshake_bytes("/ws/echo", key="abc"), 400, b"Bad Request", None),
+    (handshake_bytes("/ws/echo", key="A" * 28), 400, b"Bad Request", None),
+    (handshake_bytes("/ws/echo", key="k" * 64), 400, b"Bad Request", None),
+    (handshake_bytes("/ws/echo", extra="Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"), 400, b"Bad Request", None),
     (handshake_bytes("/ws/nope"), 404, b"Not Found", None),
     (handshake_bytes("/state"), 404, b"Not Found", None),  # an HTTP route is no WS route
 ])
@@ -232,9 +237,10 @@ def test_bad_handshakes(app, req, status, body, header):
         assert header.lower() in head.lower()
 
 
-def test_key_of_64_bytes_is_accepted(app):
-    status, head, _ = raw_handshake("127.0.0.1", app.port, handshake_bytes("/ws/proto", key="k" * 64))
-    assert status == 101
+def test_any_16_byte_key_is_accepted(app):
+    for key in ("AAAAAAAAAAAAAAAAAAAAAA==", "/+/+/+/+/+/+/+/+/+/+/w=="):
+        status, head, _ = raw_handshake("127.0.0.1", app.port, handshake_bytes("/ws/proto", key=key))
+        assert status == 101, key
 
 
 def test_accept_header_is_rfc6455(app):

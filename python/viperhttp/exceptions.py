@@ -203,7 +203,9 @@ def handle_exception(handlers: Dict[type, HandlerEntry], request: Any, exc: Exce
         func, with_request = entry
         if not isinstance(exc, HTTPException) and entry in (handlers.get(Exception), handlers.get(500)):
             # Starlette's server-error handler answers and the exception still propagates: the
-            # test client re-raises it (raise_server_exceptions), as FastAPI's does
+            # server logs it with its traceback (an app with its own error page must not hide
+            # its errors) and the test client re-raises it (raise_server_exceptions), as FastAPI's
+            log.error("%s %r", what, exc, exc_info=exc)
             report_unhandled(exc)
         try:
             result = func(request, exc) if with_request else func(exc)

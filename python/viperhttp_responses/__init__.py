@@ -10,6 +10,7 @@ After import, `viperhttp.RedirectResponse`, `viperhttp.EventSourceResponse`,
 """
 from __future__ import annotations
 
+import re
 from typing import Any, AsyncIterator, Iterator, Optional
 
 from viperhttp.forms import UploadFile, form_upload
@@ -33,12 +34,31 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# The event-stream format ends a line at CR, LF or CRLF and nowhere else: `str.splitlines()`
+# also splits at U+2028, U+0085, form feed and the like, which cut a JSON string in two.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> list:
+    lines = _LINE_BREAK.split(text)
+    if lines and not lines[-1]:
+        lines.pop()  # a trailing line break ends the last line, it does not start another
+    return lines
+
+
+def _one_line(value: Any) -> str:
+    """An `event` or `id` value on its one line: a line break in it would end the field and
+    start whatever follows (a client-chosen room name becoming a forged event), so line breaks
+    are removed, as sse-starlette does."""
+    return _LINE_BREAK.sub("", _text(value))
+
+
 def _data_lines(data: Any, lines: list) -> None:
     if isinstance(data, (dict, list)):
         data = json_dumps(data).decode("utf-8")
     text = _text(data)
     if text:
-        lines.extend("data: " + line for line in text.splitlines())
+        lines.extend("data: " + line for line in _lines(text))
     else:
         lines.append("data:")
 
@@ -53,13 +73,13 @@ def format_sse_event(item: Any) -> str:
     if isinstance(item, dict):
         comment = item.get("comment")
         if comment:
-            lines.extend(":" + line for line in _text(comment).splitlines())
+            lines.extend(":" + line for line in _lines(_text(comment)))
         event = item.get("event")
         if event:
-            lines.append("event: " + _text(event))
+            lines.append("event: " + _one_line(event))
         event_id = item.get("id")
         if event_id:
-            lines.append("id: " + _text(event_id))
+            lines.append("id: " + _one_line(event_id))
         retry = item.get("retry")
         if retry is not None:
             try:

@@ -58,6 +58,13 @@ class SessionStore:
         return 0
 
 
+#: (host mapping) The default `max_sessions` of the memory and VFS stores. The device's 256 is a
+#: RAM bound; on a computer it let 256 cookie-less visits to a page that sets a CSRF token or a
+#: flash evict every logged-in user. At `max_bytes` (4 KiB) each, 10,000 sessions are at most
+#: ~40 MiB. Give `max_sessions=256` for the original's bound.
+HOST_MAX_SESSIONS = 10_000
+
+
 class MemorySessionStore(SessionStore):
     """Sessions in a dict of this process: `sid → (expiry_ms, data)`, data kept by reference.
 
@@ -68,7 +75,7 @@ class MemorySessionStore(SessionStore):
     observable behaviour is the same and a `set` stays O(1) in the common case.
     """
 
-    def __init__(self, ttl_ms: int = 3600000, max_sessions: int = 256, max_bytes: int = 4096) -> None:
+    def __init__(self, ttl_ms: int = 3600000, max_sessions: int = HOST_MAX_SESSIONS, max_bytes: int = 4096) -> None:
         self.ttl_ms = int(ttl_ms)
         self.max_sessions = int(max_sessions)
         self.max_bytes = int(max_bytes)

@@ -22,7 +22,7 @@ import time
 from typing import Any, Dict, Iterator, List, Optional
 
 from .session import is_session_id
-from .store import SessionStore, check_size, now_ms
+from .store import HOST_MAX_SESSIONS, SessionStore, check_size, now_ms
 
 __all__ = ["VFSSessionStore"]
 
@@ -66,7 +66,7 @@ def _resolve_base(base_path: Optional[str]) -> str:
 class VFSSessionStore(SessionStore):
     """Sessions as files under `base_path`, bounded by count and total size, LRU by access."""
 
-    def __init__(self, base_path: Optional[str] = None, ttl_ms: int = 3600000, max_sessions: int = 256,
+    def __init__(self, base_path: Optional[str] = None, ttl_ms: int = 3600000, max_sessions: int = HOST_MAX_SESSIONS,
                  max_bytes: int = 4096, max_total_bytes: Optional[int] = None,
                  write_at_interval_ms: int = 30000, gc_interval_ms: int = 60000,
                  compact_interval_ms: int = 60000, compact_on_load: bool = True) -> None:
@@ -208,8 +208,12 @@ class VFSSessionStore(SessionStore):
             exp = now + (self.ttl_ms if ttl_ms is None else int(ttl_ms))
             size = self._write(sid, exp, now, data)
             index[sid] = [exp, now, size, now, self._next_seq()]
-            self._sweep(now)
-            self._evict(keep=sid)
+            if self._over_limits(index):
+                # Only then: both passes are O(n) (the eviction sorts), too much per write for
+                # thousands of sessions; below the limits an expired entry costs nothing, `get`
+                # never returns it and the periodic `gc()` / `compact()` remove its file.
+                self._sweep(now)
+                self._evict(keep=sid)
             self.compact()
 
     def delete(self, sid: str) -> None:
@@ -266,6 +270,11 @@ class VFSSessionStore(SessionStore):
             del index[sid]
             self._remove_file(sid)
         return len(expired)
+
+    def _over_limits(self, index: Dict[str, Any]) -> bool:
+        if self.max_sessions and len(index) > self.max_sessions:
+            return True
+        return bool(self.max_total_bytes) and sum(e[_SIZE] for e in index.values()) > self.max_total_bytes  # type: ignore[operator]
 
     def _evict(self, keep: Optional[str] = None) -> int:
         """Least-recently-accessed first, until both limits hold (a falsy limit is off)."""

@@ -60,6 +60,16 @@ def teapot():
     raise HTTPException(status_code=418, detail="short and stout")
 
 
+@app.delete("/gone", status_code=204)
+def gone():
+    return {"deleted": True}  # content the 204 must not carry (FastAPI apps do this)
+
+
+@app.get("/unchanged")
+def unchanged():
+    return viperhttp.Response(content=b"not sent", status_code=304)
+
+
 @app.get("/hit")
 def hit():
     HITS["count"] += 1

@@ -11,11 +11,14 @@
 use std::future::poll_fn;
 use std::sync::Arc;
 
+use http::Request;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
+use crate::body::RequestBody;
 use crate::connection::ConnCtx;
 use crate::head_guard::GuardedIo;
 use crate::http2::sniff::Prefixed;
@@ -77,7 +80,13 @@ where
 {
     let shared = ctx.shared.clone();
     let svc_conn = conn.clone();
-    let svc = service_fn(move |req| handle(shared.clone(), svc_conn.clone(), req));
+    let svc = service_fn(move |req: Request<Incoming>| {
+        handle(
+            shared.clone(),
+            svc_conn.clone(),
+            req.map(RequestBody::http1),
+        )
+    });
     let mut hyper_conn = ctx.h1.serve_connection(TokioIo::new(io), svc);
     let mut stopping = *stop.borrow();
     let mut parking = false;

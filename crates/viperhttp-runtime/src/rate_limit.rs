@@ -273,10 +273,17 @@ pub struct RateLimiter {
     shards: Box<[Mutex<Shard>]>,
 }
 
-/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is the same client as `a.b.c.d`.
+/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is the same client as `a.b.c.d`; any other IPv6
+/// address is keyed by its /64, the block one subscriber is given (RFC 6177): keyed in full,
+/// one host could take 2^64 fresh buckets and push every other client out of the table.
 fn normalise(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+                v6.to_bits() & !((1u128 << 64) - 1),
+            )),
+        },
         v4 => v4,
     }
 }
@@ -619,12 +626,14 @@ mod tests {
         let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped());
         assert_eq!(l.check(v4, t), Ok(()));
         assert!(l.check(mapped, t).is_err());
-        // Real IPv6 addresses are keyed in full.
+        // Other IPv6 addresses are keyed by their /64: two hosts of one /64 share a bucket,
+        // the next /64 is another client.
         let a = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
-        let b = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2));
+        let b = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0xffff, 0, 0, 2));
+        let other = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 1));
         assert_eq!(l.check(a, t), Ok(()));
-        assert_eq!(l.check(b, t), Ok(()));
-        assert!(l.check(a, t).is_err());
+        assert!(l.check(b, t).is_err());
+        assert_eq!(l.check(other, t), Ok(()));
         assert_eq!(l.len(), 3);
     }
 

@@ -25,10 +25,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::body::RequestBody;
 use bytes::{Bytes, BytesMut};
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
@@ -139,7 +139,7 @@ pub async fn read_body(
     budget: &BodyBudget,
     stats: &ServerStats,
     guard: &ConnGuard,
-    body: Incoming,
+    body: RequestBody,
     declared: Option<u64>,
 ) -> Result<(Bytes, Reservation), Response<ResponseBody>> {
     let max = config.limits.max_body_size;

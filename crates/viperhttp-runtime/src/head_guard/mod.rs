@@ -93,9 +93,10 @@ const HOLD_CAP: usize = 64 * 1024;
 /// into a RST that destroys the rejection before the client reads it. A client that
 /// sends a whole body before it reads (Python's `http.client`, so `requests`) is
 /// still sending an oversized upload when its 413 goes out: 1 MiB used to cut it
-/// short for a 10 MiB body (docs/internals/http.md, "Lingering close").
-const LINGER: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 64 * 1024 * 1024;
+/// short for a 10 MiB body (docs/internals/http.md, "Lingering close"). The same bounds drain
+/// an HTTP/2 request body answered unread ([`crate::body::RequestBody`]).
+pub(crate) const LINGER: Duration = Duration::from_secs(2);
+pub(crate) const LINGER_BYTES: usize = 64 * 1024 * 1024;
 /// Reads per poll while lingering, before the task yields (a fast sender must not
 /// hold the runtime thread for the whole drain).
 const LINGER_READS_PER_POLL: usize = 64;

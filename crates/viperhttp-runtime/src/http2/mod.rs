@@ -30,9 +30,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::CONNECTION;
+use crate::body::RequestBody;
+use http::header::{CONNECTION, HOST};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -50,6 +50,10 @@ use crate::stats::ServerStats;
 const MAX_FRAME_SIZE: u32 = 16_384;
 /// HPACK dynamic table size we allow the client's encoder.
 const HEADER_TABLE_SIZE: u32 = 4096;
+/// Response bytes h2 buffers per stream beyond what the client's window lets out. hyper's
+/// default, 400 KiB, let a client that opens large windows and never reads hold ~440 KiB per
+/// stream (480 such streams: 210 MB); HTTP/1.1 holds a socket buffer's worth.
+const MAX_SEND_BUF: usize = 64 * 1024;
 /// After GOAWAY for idleness, streams still open get this long before the
 /// connection is cut.
 const IDLE_GRACE: Duration = Duration::from_secs(5);
@@ -99,7 +103,8 @@ impl H2Server {
             .max_concurrent_streams(streams)
             .max_frame_size(MAX_FRAME_SIZE)
             .header_table_size(HEADER_TABLE_SIZE)
-            .max_header_list_size(max_header_list_size(config));
+            .max_header_list_size(max_header_list_size(config))
+            .max_send_buf_size(MAX_SEND_BUF);
         let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
         H2Server {
             builder,
@@ -130,8 +135,14 @@ impl H2Server {
         let a = activity.clone();
         // Boxed: hyper spawns one task per stream and moves the future into it; the request
         // pipeline's future is large, and moving it inline cost more than one allocation.
-        let svc =
-            service_fn(move |req| Box::pin(stream_request(s.clone(), c.clone(), a.clone(), req)));
+        let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+            Box::pin(stream_request(
+                s.clone(),
+                c.clone(),
+                a.clone(),
+                req.map(RequestBody::http2),
+            ))
+        });
         let connection = self.builder.serve_connection(TokioIo::new(io), svc);
         tokio::pin!(connection);
 
@@ -239,14 +250,31 @@ fn record_error(stats: &ServerStats, err: &hyper::Error) {
 }
 
 /// The checks the head guard makes for HTTP/1 (docs/internals/http.md, limits), made per
-/// stream: `max_uri_len` → 414, `max_headers` / `max_header_size` → 431.
-fn check_head(config: &RuntimeConfig, req: &Request<Incoming>) -> Option<Response<ResponseBody>> {
+/// stream: `max_uri_len` → 414, `max_headers` / `max_header_size` → 431, a second `host` or
+/// one that differs from `:authority` → 400.
+fn check_head(
+    config: &RuntimeConfig,
+    req: &Request<RequestBody>,
+) -> Option<Response<ResponseBody>> {
     let limits = &config.limits;
     let uri_len = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
     if uri_len > limits.max_uri_len {
         return Some(simple_response(StatusCode::URI_TOO_LONG, "URI Too Long"));
     }
     let headers = req.headers();
+    // One `host` at most, and the same authority as `:authority` when both are sent (RFC
+    // 9110 §7.2, RFC 9113 §8.3.1): over HTTP/1.1 the head guard refuses a second Host; here two
+    // were joined into one value the trusted-host check read only the first name of.
+    let mut hosts = headers.get_all(HOST).iter();
+    if let Some(host) = hosts.next() {
+        let differs = req
+            .uri()
+            .authority()
+            .is_some_and(|a| !a.as_str().as_bytes().eq_ignore_ascii_case(host.as_bytes()));
+        if hosts.next().is_some() || differs {
+            return Some(simple_response(StatusCode::BAD_REQUEST, "Bad Request"));
+        }
+    }
     let size: usize = headers
         .iter()
         .map(|(n, v)| n.as_str().len() + 2 + v.len())
@@ -267,7 +295,7 @@ async fn stream_request(
     shared: Arc<Shared>,
     conn: Arc<ConnInfo>,
     activity: Arc<Activity>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     if let Some(resp) = check_head(&shared.config, &req) {
         ServerStats::bump(&shared.stats.parse_errors);
@@ -279,7 +307,17 @@ async fn stream_request(
     let is_head = req.method() == http::Method::HEAD;
     let Ok(mut resp) = handle(shared, conn, req).await;
     resp.headers_mut().remove(CONNECTION);
-    if is_head {
+    let status = resp.status();
+    if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        // These answers have no content (RFC 9110 §15.3.5, §15.4.5) even when the app gave
+        // some; hyper's HTTP/1 writer drops it and its `Content-Length`, its HTTP/2 one sent
+        // both, which curl and nghttp2 refuse as a malformed stream.
+        *resp.body_mut() = ResponseBody::empty();
+        resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+    } else if is_head {
         // hyper's HTTP/1 writer drops a HEAD body itself, its HTTP/2 one does not;
         // the service already set the GET Content-Length.
         *resp.body_mut() = ResponseBody::empty();

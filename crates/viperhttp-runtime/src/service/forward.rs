@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use std::os::unix::ffi::OsStrExt;
 
+use crate::body::RequestBody;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
 use http::{HeaderMap, Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
 use viperhttp_ipc::blob::{request_headers_len, response_headers, write_request_blob};
 use viperhttp_ipc::message::proto;
 use viperhttp_ipc::{flags, IpcError, IpcMsg, Method, MsgType};
@@ -73,7 +73,7 @@ pub(super) async fn forward_to_python(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
     method: Method,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     matched: &RouteMatch,
 ) -> Response<ResponseBody> {
     let (parts, body) = req.into_parts();
@@ -405,8 +405,10 @@ fn app_headers(block: &Bytes, id: u32) -> HeaderMap {
         if runtime_owned(name) {
             continue;
         }
-        // The value is a slice of the frame's own buffer: no copy per header.
-        let value = block.slice_ref(value);
+        // The value is a slice of the frame's own buffer: no copy per header. Spaces around
+        // it are not part of a field value (RFC 9110 §5.5); HTTP/2 peers built on nghttp2
+        // refuse a value that starts or ends with one (RFC 9113 §8.2.1).
+        let value = block.slice_ref(value.trim_ascii());
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name),
             HeaderValue::from_maybe_shared(value),

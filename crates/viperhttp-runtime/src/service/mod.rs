@@ -20,10 +20,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::body::RequestBody;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
 
 use crate::body::ResponseBody;
 use crate::head_guard::{ConnGuard, FinishOnEnd, Verdict};
@@ -109,7 +109,7 @@ fn wants_keep_alive(headers: &http::HeaderMap, version: Version) -> bool {
 pub async fn handle(
     shared: Arc<Shared>,
     conn: Arc<ConnInfo>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     ServerStats::bump(&shared.stats.requests_started);
     // Head guard: pop this request's verdict (in order); the token marks the
@@ -214,7 +214,7 @@ pub async fn handle(
 
 /// `Expect: 100-continue` with a body announced: hyper sends the `100` only when
 /// the body is first read, and closes the connection if it never is.
-fn expects_continue(req: &Request<Incoming>) -> bool {
+fn expects_continue(req: &Request<RequestBody>) -> bool {
     req.headers()
         .get(http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))

@@ -7,9 +7,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::body::RequestBody;
 use http::header::{HeaderValue, ALLOW};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use viperhttp_ipc::Method;
 
 use super::access::{Source, SourceCell};
@@ -40,7 +40,7 @@ pub(super) fn asterisk_options() -> Response<ResponseBody> {
 /// (docs/internals/http.md, "Absolute-form targets"). The head guard already refused userinfo and
 /// any scheme but http/https; the scheme of the target is never reported to the app (the
 /// connection decides it). The path handed on is the origin-form path and query.
-fn adopt_target_authority(req: &mut Request<Incoming>) {
+fn adopt_target_authority(req: &mut Request<RequestBody>) {
     let Some(authority) = req.uri().authority() else {
         return;
     };
@@ -53,7 +53,7 @@ fn adopt_target_authority(req: &mut Request<Incoming>) {
 /// would see is not allowed. Before CORS, so the reject carries no CORS headers.
 pub(super) fn untrusted_host(
     shared: &Shared,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     source: &SourceCell,
 ) -> Option<Response<ResponseBody>> {
     let hosts = shared.config.trusted_hosts.as_ref()?;
@@ -70,7 +70,7 @@ pub(super) fn untrusted_host(
 pub(super) async fn route_request(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
     source: &SourceCell,
 ) -> Response<ResponseBody> {
     let Some(method) = Method::from_bytes(req.method().as_str().as_bytes()) else {
@@ -112,7 +112,7 @@ async fn route_checked(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
     method: Method,
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
     source: &SourceCell,
 ) -> Response<ResponseBody> {
     // The client behind a trusted proxy (docs/internals/http.md, "Behind a proxy"): the rate

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::body::RequestBody;
 use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use http::{Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use viperhttp_ipc::blob::{request_headers_len, response_headers, write_request_blob};
 use viperhttp_ipc::{flags, IpcMsg, Method, MsgType};
@@ -23,9 +23,6 @@ use crate::router::Lookup;
 use crate::server::Shared;
 use crate::service::{closing, peer_fields, push_request, simple_response, ConnInfo};
 use crate::stats::ServerStats;
-
-/// Longest `Sec-WebSocket-Key` accepted (a valid key is 24 base64 characters).
-const MAX_KEY_LEN: usize = 64;
 
 fn has_token(headers: &http::HeaderMap, name: HeaderName, token: &[u8]) -> bool {
     headers.get_all(name).iter().any(|v| {
@@ -51,7 +48,7 @@ pub(crate) enum Refusal {
     MissingKey,
     /// `Sec-WebSocket-Version` missing or not 13: 426.
     Version,
-    /// A key longer than [`MAX_KEY_LEN`]: 400.
+    /// A key that is not the base64 of 16 bytes, or sent twice: 400.
     BadKey,
 }
 
@@ -94,10 +91,27 @@ pub(crate) fn check_request<B>(req: &Request<B>) -> Result<Bytes, Refusal> {
     {
         return Err(Refusal::Version);
     }
-    if key.len() > MAX_KEY_LEN {
+    if !is_nonce(key)
+        || req
+            .headers()
+            .get_all(SEC_WEBSOCKET_KEY)
+            .iter()
+            .nth(1)
+            .is_some()
+    {
         return Err(Refusal::BadKey);
     }
     Ok(Bytes::copy_from_slice(key))
+}
+
+/// RFC 6455 §4.1: the key is the base64 of a 16-byte nonce (24 characters ending `==`), and
+/// §4.2.1 has the server refuse any other (the `websockets` server answers 400 too).
+fn is_nonce(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 /// The subprotocols the client offered (`Sec-WebSocket-Protocol`, comma lists).
@@ -114,7 +128,7 @@ fn offered_protocols(headers: &http::HeaderMap) -> impl Iterator<Item = &[u8]> {
 pub(crate) async fn handshake(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Response<ResponseBody> {
     let key = match check_request(&req) {
         Ok(key) => key,

@@ -66,12 +66,29 @@ fn handshake_checks_answer_400_and_426() {
         status(upgrade(Some("dGhlIHNhbXBsZSBub25jZQ=="), None)),
         Some(StatusCode::UPGRADE_REQUIRED)
     );
-    // 64 bytes pass, 65 do not.
-    assert!(check_request(&upgrade(Some(&"k".repeat(64)), Some("13"))).is_ok());
-    assert_eq!(
-        status(upgrade(Some(&"k".repeat(65)), Some("13"))),
-        Some(StatusCode::BAD_REQUEST)
+    // The base64 of 16 bytes passes (surrounding spaces trimmed); anything else is 400.
+    assert!(check_request(&upgrade(Some(" AAAAAAAAAAAAAAAAAAAAAA== "), Some("13"))).is_ok());
+    for bad in [
+        "abc",
+        "!!!!not base64!!!!",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAA", // 21 bytes
+        "AAAAAAAAAAAAAAAAAAAAAAA=",     // 17 bytes
+        "AAAAAAAAAAAAAAAAAAAA-A==",     // base64url alphabet
+        &"k".repeat(65),
+    ] {
+        assert_eq!(
+            status(upgrade(Some(bad), Some("13"))),
+            Some(StatusCode::BAD_REQUEST),
+            "{bad}"
+        );
+    }
+    // Sent twice (RFC 6455 §11.3.1: at most once).
+    let mut twice = upgrade(Some("dGhlIHNhbXBsZSBub25jZQ=="), Some("13"));
+    twice.headers_mut().append(
+        "sec-websocket-key",
+        http::HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
     );
+    assert_eq!(status(twice), Some(StatusCode::BAD_REQUEST));
 }
 
 fn record(kind: MsgType, id: u32) -> IpcMsg {
