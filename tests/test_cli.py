@@ -175,6 +175,27 @@ def test_sighup_neither_stops_nor_orphans(cli):
     assert not any(_alive(p) for p in pids)
 
 
+def test_sighup_stops_nothing_in_a_single_process_either(cli):
+    """Its default action ended the process (exit 129, no drain, no lifespan exit)."""
+    c = cli("cli_app:app")
+    c.wait_ready()
+    c.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert c.proc.poll() is None, c.logs()
+    assert httpx.get(c.base + "/pid", timeout=5).status_code == 200
+    assert "sighup: no TLS certificate to reload" in c.logs()
+    assert c.stop() == 0
+
+
+def test_a_target_that_is_not_an_app_is_one_line_and_exit_3(cli, tmp_path):
+    (tmp_path / "not_app.py").write_text("ITEMS = {}\ndef create_app():\n    pass\n")
+    for attr, words in (("ITEMS", "is a dict, not a ViperHTTP app"),
+                        ("create_app", "is a function, not a ViperHTTP app (a factory?")):
+        c = cli(f"not_app:{attr}", "--app-dir", str(tmp_path))
+        assert c.proc.wait(30) == 3, c.logs()
+        assert words in c.logs() and "Traceback" not in c.logs(), c.logs()
+
+
 def test_crashed_worker_is_restarted(cli):
     c = cli("cli_app:app", "--workers", "2")
     c.wait_ready()
@@ -491,5 +512,8 @@ def test_a_blocking_pool_handler_does_not_hold_a_scripts_own_exit(tmp_path):
 
 def test_https_without_a_certificate_names_the_options(cli):
     c = cli("cli_app:app", "--https")
+    assert c.proc.wait(30) == 3
+    assert "give the certificate and key: --tls-cert/--tls-key" in c.logs()
+    c = cli("cli_app:app", "--tls-cert", str(APPS / "cli_app.py"))  # a certificate without its key
     assert c.proc.wait(30) == 3
     assert "give the certificate and key: --tls-cert/--tls-key" in c.logs()

@@ -165,8 +165,8 @@ def test_status_code_handlers(serve):
     assert (r.status_code, r.json()) == (500, {"error": "RuntimeError"})
     # The app's error page changes the answer, not the log (uvicorn logs what Starlette's
     # server-error handler answered): the traceback is still there.
-    logs = wait_for_log(srv, "handler_error RuntimeError('bug')", "Traceback (most recent call last)")
-    assert "handler_error RuntimeError('bug')" in logs and "Traceback (most recent call last)" in logs
+    logs = wait_for_log(srv, "handler_error RuntimeError('bug') in GET /item/2", "Traceback (most recent call last)")
+    assert "handler_error RuntimeError('bug') in GET /item/2" in logs and "Traceback (most recent call last)" in logs
     assert c.get("/item/3").json() == {"any": "explicit"}
     import viperhttp
 

@@ -113,6 +113,8 @@ def test_native_middleware_configuration(app):
         "allow_headers": ["*"], "allow_credentials": False, "expose_headers": [], "max_age": 0}
     app.add_middleware(RateLimitMiddleware, max_requests=120, window_sec=60)
     assert app._native_config["rate_limit"] == {"rate": 2.0, "burst": 120, "enabled": True}
+    app.add_middleware(RateLimitMiddleware, rate=5.0, burst=10.0)  # `float(os.environ[...])`
+    assert app._native_config["rate_limit"] == {"rate": 5.0, "burst": 10.0, "enabled": True}
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=["example.com", "*.example.com"])
     assert app._native_config["trusted_host"]["allowed_hosts"] == ["example.com", "*.example.com"]
     assert app._middleware_stack() == []  # the built-ins are not chain entries
@@ -125,6 +127,7 @@ def test_native_middleware_configuration(app):
         (RateLimitMiddleware, {"per_second": 1}, TypeError, "unknown ratelimit keyword"),
         (RateLimitMiddleware, {"rate": -1}, ValueError, "rate must be >= 0"),
         (RateLimitMiddleware, {"burst": -1}, ValueError, "burst must be >= 0"),
+        (RateLimitMiddleware, {"burst": "10"}, TypeError, "burst must be a number"),
         (RateLimitMiddleware, {"rate": 1, "max_requests": 5}, TypeError, "max_requests/window_sec"),
         (TrustedHostMiddleware, {"hosts": []}, TypeError, "unknown trusted host keyword"),
         (TrustedHostMiddleware, {"allowed_hosts": [""]}, ValueError, "host value empty"),

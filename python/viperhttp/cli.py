@@ -153,6 +153,10 @@ def load_app(target: str, app_dir: str) -> Any:
         if viperhttp_bridge.Bridge.served:
             return None
         raise StartupError(f"module {module_name!r} has no attribute {attr or 'app'!r}")
+    if not callable(getattr(app, "run", None)):
+        # a dict, a factory function: one line, exit 3, not a traceback from inside the CLI
+        hint = " (a factory? call it at module level: app = create_app())" if callable(app) else ""
+        raise StartupError(f"{target!r} is a {type(app).__name__}, not a ViperHTTP app{hint}")
     return app
 
 

@@ -205,7 +205,7 @@ def handle_exception(handlers: Dict[type, HandlerEntry], request: Any, exc: Exce
             # Starlette's server-error handler answers and the exception still propagates: the
             # server logs it with its traceback (an app with its own error page must not hide
             # its errors) and the test client re-raises it (raise_server_exceptions), as FastAPI's
-            log.error("%s %r", what, exc, exc_info=exc)
+            log.error("%s %r%s", what, exc, _where(request), exc_info=exc)
             report_unhandled(exc)
         try:
             result = func(request, exc) if with_request else func(exc)
@@ -244,8 +244,14 @@ def report_unhandled(exc: BaseException) -> None:
 DEBUG = [False]
 
 
+def _where(request: Any) -> str:
+    """` in GET /path` for a log line: which request failed (the access line comes apart)."""
+    method, path = getattr(request, "method", None), getattr(request, "path", None)
+    return f" in {method} {path}" if isinstance(method, str) and isinstance(path, str) else ""
+
+
 def _unhandled(request: Any, exc: BaseException, what: str) -> Response:
-    log.error("%s %r", what, exc, exc_info=exc)
+    log.error("%s %r%s", what, exc, _where(request), exc_info=exc)
     report_unhandled(exc)
     # docs/internals/framework.md: background tasks are dropped when the request ends in an unhandled 500.
     if request is not None:

@@ -297,7 +297,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         # A certificate or key that cannot be used ends a blocking script with one clear
         # line and status 1, not a traceback (docs/internals/tls-http2.md, "Start errors").
         hint = ""
-        if "cert_pem required" in str(exc):  # the native setting's name; say the user's
+        if "cert_pem required" in str(exc) or "key_pem required" in str(exc):  # the native setting's name; say the user's
             hint = " (give the certificate and key: --tls-cert/--tls-key, or tls_cert_path=/tls_key_path=)"
         log.error("tls_error %s%s", exc, hint)
         raise StartFailure(f"viperhttp: cannot start HTTPS: {exc}{hint}") from exc
@@ -355,8 +355,10 @@ def serve_started(bridge: "Bridge") -> None:
             bridge.call_soon_threadsafe(bridge.request_stop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
-        if bridge.tls and hasattr(signal, "SIGHUP"):
-            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_sighup)
+        if hasattr(signal, "SIGHUP"):
+            # Reloads the certificate with TLS; without, it stops nothing either (its default
+            # action would end the process without a drain): docs/guide/deployment.md.
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_sighup if bridge.tls else _on_plain_sighup)
         _watch_parent()
     ev_loop = bridge.loop
     try:
@@ -485,6 +487,10 @@ def _on_sighup(_signum: int, _frame: Any) -> None:
         log.error("tls_reload_error %s", exc)
     else:
         log.info("tls_reloaded")
+
+
+def _on_plain_sighup(_signum: int, _frame: Any) -> None:
+    log.info("sighup: no TLS certificate to reload; nothing to do (SIGTERM or SIGINT stops)")
 
 
 def start(app: Any, loop: Optional[asyncio.AbstractEventLoop] = None) -> asyncio.AbstractEventLoop:

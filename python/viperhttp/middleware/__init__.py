@@ -335,7 +335,7 @@ def _rate_limit_config(options: Dict[str, Any]) -> Dict[str, Any]:
         burst = max_requests
     else:
         rate = _number(options.get("rate", 20), "rate", (int, float))
-        burst = _number(options.get("burst", 40), "burst", int)
+        burst = _number(options.get("burst", 40), "burst", (int, float))
         if rate < 0:
             raise ValueError("rate must be >= 0")
         if burst < 0:
