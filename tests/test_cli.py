@@ -196,6 +196,22 @@ def test_a_target_that_is_not_an_app_is_one_line_and_exit_3(cli, tmp_path):
         assert words in c.logs() and "Traceback" not in c.logs(), c.logs()
 
 
+def test_workers_on_a_port_in_use_fail_to_start(cli):
+    """A second `--workers` run on the port of a running one: exit 3 with the bind error, as a
+    single process; the workers' `SO_REUSEPORT` bind alone would have shared the port."""
+    first = cli("cli_app:app", "--workers", "2")
+    first.wait_ready()
+    log = first.log_path.parent / "second.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "viperhttp", "run", "cli_app:app", "--workers", "2",
+                                 "--host", "127.0.0.1", "--port", str(first.port)], cwd=str(APPS),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=dict(os.environ, VIPERHTTP_NO_UVLOOP="1"))
+    assert proc.wait(30) == 3, log.read_text()
+    assert "Address already in use" in log.read_text()
+    assert first.stop() == 0
+
+
 def test_crashed_worker_is_restarted(cli):
     c = cli("cli_app:app", "--workers", "2")
     c.wait_ready()

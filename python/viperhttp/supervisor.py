@@ -44,10 +44,16 @@ def _setup_logging(level: str) -> None:
 def _reserve_port(host: str, port: int) -> Optional[socket.socket]:
     """With `--port 0` every worker would get its own port: pick one now and hold it with a
     bound, never listening `SO_REUSEPORT` socket (it takes no connections) so the workers
-    share it."""
-    if port != 0:
-        return None
+    share it. A given port is first bound once without `SO_REUSEPORT`: the workers' own bind
+    with it would succeed beside another server's workers of the same user (a second
+    `--workers` run on a busy port took part of its traffic), this one fails as a single
+    process's does (`OSError`: address already in use)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if port != 0:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
+            probe.bind((host, port))
+        return None
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, 0))
