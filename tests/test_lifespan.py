@@ -209,6 +209,24 @@ def test_startup_handler_failure_exits_the_lifespan_with_the_error(tmp_path):
     assert port_is_free(port)
 
 
+def test_a_start_that_fails_after_the_startup_step_exits_the_lifespan(tmp_path):
+    """The port is taken: the lifespan was entered and the startup handlers ran, so the
+    shutdown step runs before `run()` raises (what the startup opened is closed)."""
+    import socket
+
+    log = tmp_path / "events.log"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_script(CM_APP, str(port), env=app_env({}, LIFESPAN_LOG=str(log)))
+    ev = events(log)
+    assert proc.returncode != 0, proc.stdout
+    assert "Address already in use" in proc.stdout
+    assert ev[:4] == ["main:run", "cm:enter-begin", "cm:enter-end", "startup:h1"], ev
+    assert "shutdown:d1" in ev and any(e.startswith("cm:exit") for e in ev), ev
+
+
 def test_lifespan_exit_failure_is_logged_and_the_process_exits_cleanly(serve, tmp_path):
     log = tmp_path / "events.log"
     server = serve(CM_APP, env=app_env({}, LIFESPAN_LOG=str(log), LIFESPAN_MODE="fail_exit"))

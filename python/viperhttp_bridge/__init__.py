@@ -284,6 +284,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
 
     # (4) startup handlers, before the listener binds (docs/internals/lifespan.md).
     startup_task = _run_startup(app, ev_loop, startup_timeout_s) if ev_loop is not None and lifespan else None
+    startup_ran = ev_loop is not None and lifespan and bool(_hooks(app, "startup"))
 
     # (6)+(7) stop any previous server, start the native listener.
     if _native.bound_port() is not None:
@@ -292,6 +293,12 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     try:
         bound = _native.start(host=host, port=port, **runtime_kw)
     except (ValueError, OSError) as exc:
+        if startup_ran and not ev_loop.is_running():  # type: ignore[union-attr]
+            # The lifespan was entered but nothing will serve (the port is taken, a setting or
+            # the certificate was refused): leave it, so what its startup opened is closed
+            # (docs/internals/lifespan.md).
+            _cancel_startup(ev_loop, startup_task, shutdown_timeout_s)  # type: ignore[arg-type]
+            _run_shutdown(app, ev_loop, shutdown_timeout_s)
         if not (runtime_kw.get("https") and block and main_thread):
             raise
         # A certificate or key that cannot be used ends a blocking script with one clear
