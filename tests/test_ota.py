@@ -394,6 +394,15 @@ def test_open_endpoints_on_a_public_address_log_a_warning(tmp_path):
     try:
         assert srv.client.get("/ota/status").status_code == 200  # no token: open
         assert wait_for(lambda: "ota_no_token" in srv.logs(), 5), srv.logs()
+        # ... to device tools, and to the server's own pages; a page of another site cannot
+        # post an image (a text/plain POST needs no CORS preflight).
+        own = f"http://127.0.0.1:{srv.port}"
+        r = srv.client.post("/ota/upload", content=b"EVIL", headers={"Content-Type": "text/plain",
+                                                                     "Origin": "https://evil.example"})
+        assert (r.status_code, r.json()) == (403, {"detail": "cross-origin ota request refused; set ota_token"})
+        assert srv.client.post("/ota/abort", headers={"Origin": "null"}).status_code == 403
+        assert srv.client.post("/ota/abort", headers={"Origin": own}).status_code == 200
+        assert srv.client.post("/ota/abort").status_code == 200
     finally:
         srv.stop()
     quiet = start_ota_server(tmp_path, OTA_DIR=str(tmp_path / "slots"), OTA_TOKEN="t")

@@ -145,6 +145,16 @@ def _token_ok(request: Any, token: str, header: str, query: str) -> bool:
     return hmac.compare_digest(str(given).encode("utf-8"), token.encode("utf-8"))
 
 
+def _cross_origin(request: Any) -> bool:
+    """An `Origin` (sent by browsers on every cross-site request, and on same-site POSTs) whose
+    host and port are not the request's own `Host`."""
+    origin = request.headers.get("origin")
+    if not origin:
+        return False
+    _scheme, sep, authority = origin.partition("://")
+    return not sep or authority.lower() != str(request.headers.get("host") or "").lower()
+
+
 def install_ota_routes(app: Any, prefix: Any = "/ota", token: Optional[str] = None,
                        token_header: str = "X-OTA-Token", token_query: str = "token") -> Dict[str, Any]:
     """Registers the OTA endpoints under `prefix`; existing method+path pairs are skipped."""
@@ -159,6 +169,11 @@ def install_ota_routes(app: Any, prefix: Any = "/ota", token: Optional[str] = No
         def handler(request: Any) -> Any:
             if token is not None and not _token_ok(request, token, token_header, token_query):
                 return JSONResponse(401, {"detail": "invalid ota token"})
+            if token is None and _cross_origin(request):
+                # Open endpoints (the original's rule without a token) still refuse a browser's
+                # cross-site request: any page the user opens could otherwise post an image
+                # (a `text/plain` POST needs no CORS preflight). Device tools send no `Origin`.
+                return JSONResponse(403, {"detail": "cross-origin ota request refused; set ota_token"})
             try:
                 return work(request)
             except Exception as exc:  # OTAError → its status; anything else → logged 500
