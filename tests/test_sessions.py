@@ -91,6 +91,21 @@ def test_logout_deletes_the_session_and_clears_the_cookie(serve):
     assert replay["user"] is None and replay["sid"] is None
 
 
+def test_what_is_written_after_invalidate_goes_into_a_new_session(serve):
+    """A logout followed by a flash message: the old session is gone, the flash arrives in a
+    new one (it was dropped without a word)."""
+    server = serve(APP)
+    b = logged_in(server)
+    old = b.cookie
+    r = b.post("/logout-flash", headers={"X-CSRF-Token": b.get("/csrf").json()["token"]})
+    assert r.status_code == 200
+    assert b.cookie is not None and b.cookie != old
+    me = b.get("/me").json()
+    assert me["user"] is None and me["keys"] == ["flash"]
+    replay = Browser(server.base, old).get("/me").json()
+    assert replay["user"] is None and replay["sid"] is None
+
+
 def test_app_set_cookie_is_kept_next_to_the_session_cookie(serve):
     server = serve(APP)
     r = Browser(server.base).get("/cookie-too")

@@ -221,8 +221,12 @@ class SessionMiddleware:
             for sid in (session._old_sid, session._sid):
                 if sid is not None:
                     await self._delete(sid)
-            _add_header(response, "Set-Cookie", self._delete_cookie)
-            return
+            if not session._data:
+                _add_header(response, "Set-Cookie", self._delete_cookie)
+                return
+            # Written after invalidate() (a logout followed by a flash message): the data goes
+            # into a new session, under a new id, instead of being dropped without a word.
+            session._sid, session._old_sid, session._new = None, None, True
         if session._logged_in():
             # (decision) a login on an existing session gets a new id, so a cookie planted
             # before the login (session fixation) is worthless afterwards, and a new CSRF token,

@@ -95,7 +95,9 @@ class Session:
         self._dirty = True
 
     def invalidate(self) -> None:
-        """End the session: the data is dropped, the stored entry deleted, the cookie cleared."""
+        """End the session: the data is dropped, the stored entry deleted, the cookie cleared.
+        Anything written after it in the same request (a "logged out" flash) is saved in a new
+        session with a new id."""
         self._invalidated = True
         self._data.clear()
         self._dirty = True

@@ -81,6 +81,13 @@ def logout(request):
     return {"ok": True}
 
 
+@app.post("/logout-flash")
+def logout_flash(request):
+    request.session.invalidate()
+    request.session["flash"] = "You have been logged out"
+    return {"ok": True}
+
+
 @app.get("/me")
 def me(request):
     session = viperhttp_session.get_request_session(request)
