@@ -259,12 +259,31 @@ def test_accept_header_is_rfc6455(app):
     ("/ws/no-accept", 403, b"Forbidden"),
     ("/ws/close-before-accept", 403, b"Forbidden"),
     ("/ws/items/notanint", 404, b"Not Found"),
+    # An HTTPException from a dependency refuses with its status (was a logged 500).
+    ("/ws/guarded", 401, b'{"detail":"Not authenticated"}'),
 ])
 def test_route_decides_rejection(app, path, status, body):
     got, head, got_body = raw_handshake("127.0.0.1", app.port, handshake_bytes(path))
     assert (got, got_body) == (status, body)
-    if path == "/ws/reject":
+    if path in ("/ws/reject", "/ws/guarded"):
         assert b"Content-Type: application/json" in head
+
+
+def test_an_http_exception_after_accept_closes_1008_and_a_passing_dependency_serves(app):
+    import asyncio
+
+    import websockets
+
+    async def main():
+        async with websockets.connect(f"ws://127.0.0.1:{app.port}/ws/guarded?token=ok") as ws:
+            assert await ws.recv() == "hello ada"
+        async with websockets.connect(f"ws://127.0.0.1:{app.port}/ws/refuse-after-accept") as ws:
+            with pytest.raises(websockets.ConnectionClosed):
+                await ws.recv()
+            return ws.close_code
+
+    assert asyncio.run(main()) == 1008
+    assert "ws_handler_error" not in app.logs()
 
 
 def test_handshake_timeout_is_504(app):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Lis
 
 from viperhttp import _native
 from viperhttp._native import BackpressureError
-from viperhttp.exceptions import RequestValidationError, WebSocketDisconnect
+from viperhttp.exceptions import HTTPException, RequestValidationError, WebSocketDisconnect
 from viperhttp.responses import json_dumps
 
 if TYPE_CHECKING:  # imported where used (docs/internals/bridge.md#serving-without-an-event-loop)
@@ -347,6 +347,20 @@ class WsDispatcher:
                 else:
                     self.sockets.pop(ws.conn_id, None)
                     self._reject(ws.conn_id, 403, "Forbidden")
+            return
+        except HTTPException as exc:
+            # A dependency or the handler refused (`get_current_user`'s 401, a 403): before
+            # `accept()` the handshake gets that status and FastAPI's JSON body (the denial
+            # response uvicorn sends for Starlette); after it, close 1008. Not a handler error.
+            log.info("ws_rejected conn_id=%d %d: %s", ws.conn_id, exc.status_code, exc.detail)
+            if not ws._closed:
+                ws._closed = True
+                if ws._accepted:
+                    self._close_quietly(ws.conn_id, 1008, "")
+                else:
+                    self.sockets.pop(ws.conn_id, None)
+                    self._reject(ws.conn_id, exc.status_code, _json_body({"detail": exc.detail}),
+                                 "application/json")
             return
         except asyncio.CancelledError:
             if ws._accepted and not ws._closed:

@@ -123,6 +123,25 @@ def reject(ws):
     return JSONResponse(status_code=401, body={"detail": "go away"})
 
 
+def require_token(request):
+    if request.query_params.get("token") != "ok":
+        raise viperhttp.HTTPException(401, "Not authenticated")
+    return "ada"
+
+
+@app.websocket("/ws/guarded", deps={"user": viperhttp.Depends(require_token)})
+async def guarded(ws, user):
+    await ws.accept()
+    await ws.send_text("hello " + user)
+    await ws.close()
+
+
+@app.websocket("/ws/refuse-after-accept")
+async def refuse_after_accept(ws):
+    await ws.accept()
+    raise viperhttp.HTTPException(403, "no")
+
+
 @app.websocket("/ws/closecode")
 async def closecode(ws):
     await ws.accept()
