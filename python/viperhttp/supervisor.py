@@ -5,10 +5,14 @@ has its own runtime, interpreter and IPC rings, and binds the same port with `SO
 the kernel balances connections. The supervisor binds nothing to serve; it forwards SIGINT and
 SIGTERM to every worker (each drains as a single process does), and SIGHUP when they serve TLS
 (each re-reads its certificate); a worker whose supervisor is gone (killed) stops by itself
-(`PARENT_ENV`, watched by the bridge). It restarts a worker that dies
-unexpectedly after `RESTART_DELAY_S`, and gives up after `MAX_RESTARTS` restarts within
-`RESTART_WINDOW_S` (then stops all and exits 1). A worker that exits with the start-up status
-(3) is not restarted: the supervisor stops the others and exits 3.
+(`PARENT_ENV`, watched by the bridge). A worker that exits is started again after
+`RESTART_DELAY_S`: one that stopped cleanly (status 0: someone sent it SIGTERM, which is how
+workers are replaced one at a time) always, one that died unless that worker slot died
+`MAX_RESTARTS` times within `RESTART_WINDOW_S` (a crash loop: then all stop and the supervisor
+exits 1). Each slot has its own budget, so crashes spread over many workers never stop the
+service. A worker that fails to start (status 3) on the first start stops the others (exit 3);
+a replacement that fails to start counts as a death of its slot (a certificate or a database
+that is back by the next try does not stop the workers still serving).
 """
 from __future__ import annotations
 
@@ -79,7 +83,8 @@ class Supervisor:
         self.workers = workers
         self.env = child_env(**{WORKER_ENV: "1", WORKER_PORT_ENV: str(port)})
         self.children: Dict[int, "subprocess.Popen[bytes]"] = {}  # slot → process
-        self.restarts: Deque[float] = deque()
+        self.restarts: Dict[int, Deque[float]] = {}  # slot → times of its recent deaths
+        self.started: set = set()  # slots whose first worker did not fail to start
         self.stopping = threading.Event()
         self.status = 0
 
@@ -103,13 +108,14 @@ class Supervisor:
                 except ProcessLookupError:
                     pass
 
-    def _allow_restart(self) -> bool:
+    def _allow_restart(self, slot: int) -> bool:
         now = time.monotonic()
-        while self.restarts and now - self.restarts[0] > RESTART_WINDOW_S:
-            self.restarts.popleft()
-        if len(self.restarts) >= MAX_RESTARTS:
+        deaths = self.restarts.setdefault(slot, deque())
+        while deaths and now - deaths[0] > RESTART_WINDOW_S:
+            deaths.popleft()
+        if len(deaths) >= MAX_RESTARTS:
             return False
-        self.restarts.append(now)
+        deaths.append(now)
         return True
 
     def run(self) -> int:
@@ -123,19 +129,24 @@ class Supervisor:
                 if slot in due or proc.poll() is None:
                     continue
                 code = proc.returncode
-                if code == EXIT_STARTUP:
+                if code == EXIT_STARTUP and slot not in self.started:
                     log.error("worker %d failed to start (status 3): stopping", slot)
                     self.status = EXIT_STARTUP
                     self.forward(signal.SIGTERM)
                     break
-                if not self._allow_restart():
-                    log.error("worker %d died (status %s); %d restarts within %ds: giving up",
-                              slot, code, MAX_RESTARTS, int(RESTART_WINDOW_S))
+                self.started.add(slot)
+                if code == 0:
+                    log.info("worker %d (pid %d) stopped; starting a new one in %.0fs",
+                             slot, proc.pid, RESTART_DELAY_S)
+                elif not self._allow_restart(slot):
+                    log.error("worker %d %s; %d times within %ds: giving up",
+                              slot, _how(code), MAX_RESTARTS, int(RESTART_WINDOW_S))
                     self.status = 1
                     self.forward(signal.SIGTERM)
                     break
-                log.warning("worker %d (pid %d) died with status %s; restarting in %.0fs",
-                            slot, proc.pid, code, RESTART_DELAY_S)
+                else:
+                    log.warning("worker %d (pid %d) %s; restarting in %.0fs",
+                                slot, proc.pid, _how(code), RESTART_DELAY_S)
                 due[slot] = time.monotonic() + RESTART_DELAY_S
             now = time.monotonic()
             for slot, when in list(due.items()):
@@ -155,6 +166,18 @@ class Supervisor:
                 proc.wait()
         log.info("all workers stopped")
         return self.status
+
+
+def _how(code: int) -> str:
+    """`died with status 1`, `failed to start (status 3)`, `was killed by SIGKILL`."""
+    if code == EXIT_STARTUP:
+        return "failed to start (status 3)"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"died with status {code}"
 
 
 def supervise(args: argparse.Namespace) -> int:
@@ -199,7 +222,7 @@ def supervise_command(argv_for_port: Callable[[int], List[str]], host: str, port
     previous = {sig: signal.signal(sig, sup.forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     if hasattr(signal, "SIGHUP"):
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_hup(tls, sup.relay))
-    log.info("supervising %d workers on %s:%d", workers, host, port)
+    log.info("supervising %d workers on %s:%d", workers, f"[{host}]" if ":" in host else host, port)
     try:
         return sup.run()
     finally:

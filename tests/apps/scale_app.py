@@ -30,6 +30,8 @@ if os.environ.get("SCALE_SESSIONS"):
         request = viperhttp.current_request()
         return {"user": request.session.get("user"), "pid": os.getpid(),
                 "store": type(request.session.store).__name__ if hasattr(request.session, "store") else None}
+if os.environ.get("SCALE_FAIL_START_IF") and os.path.exists(os.environ["SCALE_FAIL_START_IF"]):
+    sys.exit(3)  # a replacement worker that cannot start (its database is down, say)
 if os.environ.get("SCALE_EXIT_AT_IMPORT"):
     sys.exit(int(os.environ["SCALE_EXIT_AT_IMPORT"]))  # a worker that dies while starting
 
