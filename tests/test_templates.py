@@ -20,6 +20,8 @@ from typing import Any, Dict, Iterator
 import httpx
 import pytest
 
+from support.logs import wait_for_log
+
 from apps.bridge_support import request as raw_request
 from conftest import ROOT, TESTS, Server, _wait_ready, free_port
 
@@ -447,6 +449,15 @@ def test_other_error_texts(server, tdir):
     write(tdir / "broken.html", "\n{% if %}")
     assert render(server, tdir / "badinc.html").text == (
         "template include error: template parse error at line 2, column 1: if condition required")
+    # The body is the short documented text; the log line also names the file (the included
+    # one) and, for a render failure, the cause.
+    logs = wait_for_log(server, "/broken.html)")
+    assert "template parse error at line 2, column 1: if condition required (in " in logs, logs
+    write(tdir / "avatar.html", "{{ user.avatar }}")
+    assert render(server, tdir / "avatar.html", {"user": {}}).text == "undefined template variable"
+    logs = wait_for_log(server, "avatar.html: 'dict object' has no attribute 'avatar')")
+    assert "template_error undefined template variable (in " in logs
+    assert "avatar.html: 'dict object' has no attribute 'avatar')" in logs
     big = write(tdir / "big.html", "x" * 131073)
     assert render(server, big).text == "template too large"
     body = fail(server, tdir, "{% for x in l %}" + "{{ x }}" * 2100 + "{% endfor %}")

@@ -63,12 +63,26 @@ def _failed(exc: BaseException) -> str:
     return loader.error_text(exc)
 
 
-def _failed_response(exc: BaseException) -> str:
-    """The 500 body of a `TemplateResponse` that failed, logged as every other 500 is (the
-    text, no traceback: the cause is in the template, not in Python code)."""
+def _failed_response(exc: BaseException, path: Any) -> str:
+    """The 500 body of a `TemplateResponse` that failed (the documented short text), logged as
+    every other 500 is, with what the body leaves out: the template and the cause (no
+    traceback: the cause is in the template, not in Python code)."""
     text = _failed(exc)
-    log.error("template_error %s", text)
+    log.error("template_error %s (%s)", text, _cause(exc, path))
     return text
+
+
+def _cause(exc: BaseException, path: Any) -> str:
+    """`in templates/page.html: 'dict object' has no attribute 'avatar'`, or for a syntax error
+    in an included file `in templates/part.html` (the short text already says what)."""
+    where = getattr(exc, "filename", None) or getattr(exc, "name", None) or path
+    line = getattr(exc, "lineno", None)
+    if isinstance(exc, TemplateError):
+        cause = exc.__cause__ or exc.__context__
+        detail = str(cause) if cause is not None and str(cause) not in exc.text else ""
+    else:
+        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return f"in {where}{f' line {line}' if line else ''}{': ' + detail if detail else ''}"
 
 
 def render_template(path: Any, context: Any = None, strict: bool = True, *, tpl_ctx: Any = None) -> str:
@@ -151,21 +165,21 @@ class TemplateResponse(Response):
         try:
             template, state = _prepare(path, strict)
         except Exception as exc:
-            Response.__init__(self, 500, _failed_response(exc), None, TEXT_PLAIN)
+            Response.__init__(self, 500, _failed_response(exc, path), None, TEXT_PLAIN)
             return
         if not stream:
             try:
                 body = _render(template, context, state)
             except Exception as exc:
-                Response.__init__(self, 500, _failed_response(exc), None, TEXT_PLAIN)
+                Response.__init__(self, 500, _failed_response(exc, path), None, TEXT_PLAIN)
                 return
             CACHE.count("renders")
             Response.__init__(self, status_code, body, headers, content_type)
             return
-        self._init_template_stream(template, context, state, status_code, headers, content_type)
+        self._init_template_stream(template, context, state, status_code, headers, content_type, path)
 
     def _init_template_stream(self, template: Any, context: Dict[str, Any], state: RenderState,
-                              status_code: int, headers: Any, content_type: str) -> None:
+                              status_code: int, headers: Any, content_type: str, path: str) -> None:
         header_list = _header_list(headers)
         etag = _find(header_list, "etag")
         if etag is not None and status_code == 200:
@@ -189,7 +203,7 @@ class TemplateResponse(Response):
         try:
             first, done = _pull(chunks, state)
         except Exception as exc:
-            Response.__init__(self, 500, _failed_response(exc), None, TEXT_PLAIN)
+            Response.__init__(self, 500, _failed_response(exc, path), None, TEXT_PLAIN)
             return
         body: Iterator[bytes] = _stream(first, None if done else chunks, state)
         if gzip:

@@ -558,7 +558,9 @@ class Env(SandboxedEnvironment):
             text = "template include error: " + exc.text
             if exc.text == "template not found":
                 raise IncludeNotFound(name, text) from exc  # `ignore missing` catches it
-            raise TemplateError(text) from exc
+            error = TemplateError(text)
+            error.filename = name  # the log line names the included file (templates.md, "Errors")
+            raise error from exc
 
 
 ENV = Env(autoescape=True, keep_trailing_newline=True, finalize=finalize, undefined=VUndefined,
