@@ -203,6 +203,58 @@ def test_message_size_limit_at_and_past_the_boundary(serve):
     assert stats["ws_protocol_closed"] >= 2
 
 
+def test_a_client_still_sending_an_oversized_message_reads_the_1009(serve):
+    """The runtime closes 1009 while the client still sends 32 MiB: the rest is read and
+    dropped, so the client finishes sending and reads the close frame (closing with the bytes
+    unread answered them with a RST: the sender failed, and Chromium reported 1006)."""
+    import threading
+
+    server = serve(APP, env={"WS_MAX": "65536"})
+    ws = open_ws("127.0.0.1", server.port, "/ws/echo")
+    big = frame(2, b"e" * (32 * 1024 * 1024))  # more than the socket buffers take
+    sent: list = []
+
+    def send():
+        try:
+            ws.send(big)
+            sent.append("all")
+        except OSError as exc:
+            sent.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    sender.join(15)
+    assert sent == ["all"], sent
+    assert ws.recv_close()[0] == 1009
+    ws.close()
+
+
+def test_chromium_sees_1009_for_a_message_over_the_limit(serve):
+    from support.chromium import CHROMIUM, Browser
+
+    if CHROMIUM is None:
+        pytest.skip("chromium not installed")
+    server = serve(APP, env={"WS_MAX": "16"})
+    browser = Browser()
+    try:
+        browser.navigate(f"http://127.0.0.1:{server.port}/state")
+        time.sleep(0.5)
+        codes = browser.evaluate("""(async () => {
+            const codes = [];
+            for (const n of [17, 5000, 200000]) {
+                codes.push(await new Promise((resolve) => {
+                    const ws = new WebSocket(`ws://127.0.0.1:%d/ws/echo`);
+                    ws.onopen = () => ws.send('x'.repeat(n));
+                    ws.onclose = (e) => resolve([n, e.code, e.wasClean]);
+                }));
+            }
+            return codes;
+        })()""" % server.port)
+    finally:
+        browser.close()
+    assert codes == [[17, 1009, True], [5000, 1009, True], [200000, 1009, True]], codes
+
+
 def test_disconnect_mid_message_reports_1006(app):
     ws = open_ws("127.0.0.1", app.port, "/ws/echo")
     ws.send(frame(1, b"part", fin=False))

@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::{push_message, Out, Registered, WsConn};
+use crate::head_guard::{LINGER, LINGER_BYTES};
 use crate::server::Shared;
 use crate::service::UpgradedIo;
 use crate::stats::ServerStats;
@@ -122,6 +123,33 @@ where
     .await;
 }
 
+/// After a close for the peer's fault (a message over `ws_max_message_size`, a protocol error)
+/// the peer may still be sending the rest of what it started: closing the socket with those
+/// bytes unread makes the kernel answer with a RST, and a browser that gets it before reading
+/// our close frame reports 1006 instead of 1009. So the write side is shut (FIN after the close
+/// frame) and what still comes is read and dropped until the peer closes, within the bounds of
+/// the HTTP lingering close (docs/internals/websocket.md, "Close codes").
+async fn linger<S>(ws: &mut WebSocketStream<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let io = ws.get_mut();
+    let _ = io.shutdown().await;
+    let mut buf = [0u8; 8192];
+    let mut left = LINGER_BYTES;
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n @ 1..) = io.read(&mut buf).await {
+            left = left.saturating_sub(n);
+            if left == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 async fn serve<S>(shared: &Shared, conn: &WsConn, ws: &mut WebSocketStream<S>) -> u16
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -191,6 +219,7 @@ where
                         ServerStats::bump(&shared.stats.ws_protocol_closed);
                         tracing::debug!(target: "viperhttp::ws", id = conn.id, code, "closing: {e}");
                         close_with(ws, code, "").await;
+                        linger(ws).await;
                     }
                     return code;
                 }
