@@ -238,6 +238,32 @@ def test_idle_connection_gets_goaway_and_closes(serve, tmp_path):
     assert c.goaway() is not None and c.goaway().error_code == h2raw.NO_ERROR
 
 
+def test_pings_do_not_keep_an_idle_connection_open(serve, tmp_path):
+    """Idle means no stream: a client that pings every 100 ms still gets its GOAWAY."""
+    srv = H2Server(serve, tmp_path, "h2c", http2_idle_timeout_ms=400)
+    c = srv.raw()
+    c.request(1, "/hello")
+    assert c.until(lambda c: c.stream_done(1))
+    t0 = time.monotonic()
+    while c.goaway() is None and not c.closed and time.monotonic() - t0 < 8:
+        c.send(h2raw.ping())
+        c.read_frame(0.1)
+    assert c.goaway() is not None, "pinging kept the connection open"
+    assert time.monotonic() - t0 < 4
+
+
+def test_connections_without_a_stream_give_their_slot_back_near_max_connections(serve, tmp_path):
+    """Near `max_connections` (as HTTP/1.1 keep-alive is dropped there) an HTTP/2 connection
+    with no stream in progress gets GOAWAY at once: preface-only connections held every slot
+    and a new client waited for the idle timeout."""
+    srv = H2Server(serve, tmp_path, "h2c", max_connections=20, http2_idle_timeout_ms=60000)
+    held = [srv.raw() for _ in range(20)]
+    for c in held:
+        assert c.until(lambda c: c.goaway() is not None or c.closed, timeout=5), "no GOAWAY"
+    with srv.h1_client() as client:
+        assert client.get("/hello", timeout=5).status_code == 200
+
+
 def test_limits_apply_per_stream_at_and_past_the_boundary(serve, tmp_path):
     srv = H2Server(serve, tmp_path, "h2c", max_uri_len=64, max_headers=10, max_body_size=1000)
     with srv.h2_client() as c:
@@ -287,6 +313,29 @@ def test_204_and_304_carry_no_content_even_when_the_app_gave_some(h2srv):
     with h2srv.h1_client() as c:  # the same answers over HTTP/1.1
         r = c.delete("/gone")
         assert (r.status_code, r.content, r.headers.get("content-length")) == (204, b"", None)
+
+
+def test_asterisk_options_host_headers_and_padded_values(h2srv):
+    """`OPTIONS *` answers as over HTTP/1.1; a second `host`, or one that differs from
+    `:authority`, is 400 (over HTTP/1.1 two Hosts are; the trusted-host check read only the
+    first of the joined value); response values lose surrounding spaces (RFC 9113 §8.2.1:
+    nghttp2 peers refuse them)."""
+    raw = h2srv.raw()
+    auth = f"localhost:{h2srv.port}"
+    raw.send(raw.headers_frame(1, h2raw.request_headers("*", "OPTIONS", auth, scheme=raw.scheme)))
+    raw.send(raw.headers_frame(3, h2raw.request_headers("/hello", "GET", auth, scheme=raw.scheme,
+                                                        extra=[("host", auth), ("host", "evil.example")])))
+    raw.send(raw.headers_frame(5, h2raw.request_headers("/hello", "GET", auth, scheme=raw.scheme,
+                                                        extra=[("host", "evil.example")])))
+    raw.send(raw.headers_frame(7, h2raw.request_headers("/hello", "GET", auth, scheme=raw.scheme,
+                                                        extra=[("host", auth.upper())])))
+    raw.send(raw.headers_frame(9, h2raw.request_headers("/padded", "GET", auth, scheme=raw.scheme)))
+    assert raw.until(lambda c: all(c.stream_done(s) for s in (1, 3, 5, 7, 9)))
+    opts = raw.streams[1]
+    assert opts.status == 204 and "GET" in dict(opts.headers)["allow"]
+    assert raw.streams[3].status == 400 and raw.streams[5].status == 400
+    assert raw.streams[7].status == 200  # the same authority in another case
+    assert dict(raw.streams[9].headers)["x-sp"] == "padded"
 
 
 def test_http2_off_answers_a_preface_with_http_1_1_required(serve, tmp_path):

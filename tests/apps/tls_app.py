@@ -70,6 +70,11 @@ def unchanged():
     return viperhttp.Response(content=b"not sent", status_code=304)
 
 
+@app.get("/padded")
+def padded():
+    return viperhttp.Response(content=b"abc", headers={"X-Sp": " padded\t "})
+
+
 @app.get("/hit")
 def hit():
     HITS["count"] += 1

@@ -15,9 +15,10 @@
 //! - Header-block floods (CONTINUATION, HPACK bombs) are bounded by
 //!   `SETTINGS_MAX_HEADER_LIST_SIZE` from `max_header_size`/`max_headers`.
 //! - Slow readers: a connection with a response in progress and no byte
-//!   written for `send_timeout_ms` is closed; an idle connection gets GOAWAY
-//!   after `http2_idle_timeout_ms` and is closed if it still holds streams
-//!   after a grace period.
+//!   written for `send_timeout_ms` is closed; a connection with no stream
+//!   started for `http2_idle_timeout_ms` (or none in progress while the server
+//!   is near `max_connections`) gets GOAWAY and is closed if it still holds
+//!   streams after a grace period.
 
 pub mod sniff;
 pub mod upgrade;
@@ -154,7 +155,7 @@ impl H2Server {
             .unwrap_or(Duration::from_secs(1));
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_bytes = activity.bytes();
+        let mut last_started = conn.guard.requests_started();
         let mut last_written = activity.written.load(Ordering::Relaxed);
         let mut moved_at = Instant::now();
         let mut wrote_at = Instant::now();
@@ -180,11 +181,6 @@ impl H2Server {
                 }
                 _ = ticker.tick() => {
                     let now = Instant::now();
-                    let bytes = activity.bytes();
-                    if bytes != last_bytes {
-                        last_bytes = bytes;
-                        moved_at = now;
-                    }
                     let written = activity.written.load(Ordering::Relaxed);
                     if written != last_written {
                         last_written = written;
@@ -204,13 +200,25 @@ impl H2Server {
                         }
                         continue;
                     }
-                    let busy = conn.guard.requests_started() > conn.guard.requests_finished() || responding;
-                    if let Some(idle) = self.idle {
-                        if !busy && now.duration_since(moved_at) >= idle && !stopping {
-                            ServerStats::bump(&shared.stats.http2_goaway_sent);
-                            connection.as_mut().graceful_shutdown();
-                            goaway_at = Some(now + IDLE_GRACE);
-                        }
+                    // Idle means no stream since the last one ended: frames without a request
+                    // (PINGs, SETTINGS, WINDOW_UPDATEs) do not keep a connection open, or a
+                    // client pinging every second held its slot forever.
+                    let started = conn.guard.requests_started();
+                    let busy = started > conn.guard.requests_finished() || responding;
+                    if busy || started != last_started {
+                        last_started = started;
+                        moved_at = now;
+                    }
+                    // Near `max_connections` an idle connection gives its slot back at once, as
+                    // HTTP/1.1 keep-alive is dropped there (docs/internals/http.md): HTTP/2
+                    // connections that only sent the preface held every slot.
+                    let open = shared.stats.connections_open.load(Ordering::Relaxed) as usize;
+                    let crowded = open * 10 >= shared.config.limits.max_connections * 9;
+                    let idle_for = now.duration_since(moved_at);
+                    if !busy && !stopping && (crowded || self.idle.is_some_and(|idle| idle_for >= idle)) {
+                        ServerStats::bump(&shared.stats.http2_goaway_sent);
+                        connection.as_mut().graceful_shutdown();
+                        goaway_at = Some(now + if crowded { Duration::ZERO } else { IDLE_GRACE });
                     }
                 }
             }
@@ -331,18 +339,9 @@ async fn stream_request(
 /// What one connection's IO and responses did, for the watchdog.
 #[derive(Debug, Default)]
 struct Activity {
-    read: AtomicU64,
     written: AtomicU64,
     /// Response bodies hyper still sends.
     open_bodies: AtomicUsize,
-}
-
-impl Activity {
-    fn bytes(&self) -> u64 {
-        self.read
-            .load(Ordering::Relaxed)
-            .wrapping_add(self.written.load(Ordering::Relaxed))
-    }
 }
 
 /// A response body counted in [`Activity::open_bodies`] until dropped.
@@ -384,7 +383,7 @@ impl http_body::Body for Tracked {
     }
 }
 
-/// The connection's IO, counting bytes each way (relaxed adds; the watchdog
+/// The connection's IO, counting the bytes written (relaxed adds; the watchdog
 /// only compares successive values).
 struct Counted<IO> {
     inner: IO,
@@ -397,14 +396,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Counted<IO> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let res = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let n = buf.filled().len().saturating_sub(before);
-        if n > 0 {
-            this.activity.read.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        res
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
     }
 }
 

@@ -143,6 +143,17 @@ pub async fn handle(
             Some(refused) => refused,
             None => asterisk_options(),
         },
+        // The same `OPTIONS *` over HTTP/2 (`:path *`, RFC 9113 §8.3.1), where no head guard
+        // reads the request line.
+        None if req.version() == Version::HTTP_2
+            && req.method() == http::Method::OPTIONS
+            && req.uri().path() == "*" =>
+        {
+            match untrusted_host(&shared, &req, &source) {
+                Some(refused) => refused,
+                None => asterisk_options(),
+            }
+        }
         _ => route_request(&shared, &conn, req, &source).await,
     };
     // Checked after routing: the stop may have begun while the request was in Python
