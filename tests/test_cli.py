@@ -324,10 +324,15 @@ def test_an_app_that_fails_to_import_shows_where(cli, tmp_path):
 
 def test_a_refused_setting_is_one_line(tmp_path):
     env = dict(os.environ, VIPERHTTP_NO_UVLOOP="1")
+    proc = subprocess.run([sys.executable, "-m", "viperhttp", "run", "cli_app:app", "--port", "0",
+                           "--shared-store", "http://x"],
+                          cwd=APPS, env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 3 and "startup failed: shared_store must be a redis:// URL" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    # a port out of range is a usage error, as the other numeric options
     proc = subprocess.run([sys.executable, "-m", "viperhttp", "run", "cli_app:app", "--port", "99999"],
                           cwd=APPS, env=env, capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 3 and "startup failed: invalid port" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "argument --port: 99999 is not in 0..65535" in proc.stderr
 
 
 def test_version():
@@ -438,6 +443,26 @@ def test_bridge_pool_options(cli):
         proc = subprocess.run([sys.executable, "-m", "viperhttp", "run", "cli_app:app", *bad], cwd=APPS,
                               capture_output=True, text=True, timeout=30)
         assert proc.returncode == 2 and "is not" in proc.stderr, (bad, proc.stderr)
+
+
+def test_http2_max_streams_option(cli):
+    """`--http2-max-streams` (1..64, the runtime's range) reaches the server's SETTINGS."""
+    import struct
+
+    from support.h2raw import SETTINGS, RawH2
+
+    c = cli("cli_app:app", "--http2", "--http2-max-streams", "32")
+    c.wait_ready()
+    raw = RawH2(c.port)
+    assert raw.until(lambda r: any(f.type == SETTINGS and not f.flags for f in r.frames))
+    frame = next(f for f in raw.frames if f.type == SETTINGS and not f.flags)
+    settings = dict(struct.unpack(">HI", frame.payload[i:i + 6]) for i in range(0, len(frame.payload), 6))
+    assert settings[3] == 32  # SETTINGS_MAX_CONCURRENT_STREAMS
+    raw.close()
+    assert c.stop() == 0
+    proc = subprocess.run([sys.executable, "-m", "viperhttp", "run", "cli_app:app", "--http2-max-streams", "65"],
+                          cwd=APPS, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "65 is not in 1..64" in proc.stderr
 
 
 def _sleepy_app(tmp_path, name: str, seconds: float, blocking: bool = False) -> str:

@@ -51,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve an app: viperhttp run module:app")
     run.add_argument("target", help="module:attribute (attribute defaults to `app`)")
-    run.add_argument("--host", default="0.0.0.0")
-    run.add_argument("--port", type=int, default=8080)
+    run.add_argument("--host", default="0.0.0.0",
+                     help="address to listen on (default 0.0.0.0: every interface; 127.0.0.1: this machine only)")
+    run.add_argument("--port", type=_bounded(0, 65535), default=8080,
+                     help="port to listen on (default 8080; 0 picks a free one)")
     run.add_argument("--workers", type=int, default=1,
                      help="processes sharing the port with SO_REUSEPORT (default 1)")
     run.add_argument("--reload", action="store_true", help="restart on .py changes (dev only)")
@@ -63,10 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="one log line per response (default off)")
     run.add_argument("--shared-store", default=None,
                      help="redis://host:port/db for state shared by workers")
-    run.add_argument("--https", action="store_true")
-    run.add_argument("--tls-cert", default=None)
-    run.add_argument("--tls-key", default=None)
-    run.add_argument("--http2", action="store_true")
+    run.add_argument("--https", action="store_true", help="serve HTTPS (needs --tls-cert and --tls-key)")
+    run.add_argument("--tls-cert", default=None, metavar="PEM",
+                     help="certificate chain file (PEM); implies --https; SIGHUP re-reads it")
+    run.add_argument("--tls-key", default=None, metavar="PEM", help="private key file (PEM)")
+    run.add_argument("--http2", action="store_true",
+                     help="also serve HTTP/2 (ALPN h2 with HTTPS, prior knowledge or h2c upgrade without)")
+    run.add_argument("--http2-max-streams", type=_bounded(1, 64), default=None, metavar="N",
+                     help="concurrent streams per HTTP/2 connection (default 8, at most 64)")
     run.add_argument("--app-dir", default=".", help="directory put first on sys.path")
     run.add_argument("--bridge-max-workers", type=_bounded(1, 65535), default=None, metavar="N",
                      help="async handlers that may wait at once (default 256, started on demand)")
@@ -101,6 +107,8 @@ def run_keywords(args: argparse.Namespace) -> Dict[str, Any]:
         kw["tls_key_path"] = args.tls_key
     if args.http2:
         kw["http2"] = True
+    if args.http2_max_streams is not None:
+        kw["http2_max_streams"] = args.http2_max_streams
     if args.bridge_max_workers is not None:
         # the default pool's shape with another bound: 4 workers at start, one more for each
         # request no worker is free for (docs/internals/bridge.md#default-pool)
@@ -222,6 +230,8 @@ def child_argv(args: argparse.Namespace, reuse_port: bool) -> List[str]:
         argv += ["--tls-key", os.path.abspath(args.tls_key)]
     if args.http2:
         argv.append("--http2")
+    if args.http2_max_streams is not None:
+        argv += ["--http2-max-streams", str(args.http2_max_streams)]
     for flag, value in (("--bridge-max-workers", args.bridge_max_workers),
                         ("--bridge-queue-size", args.bridge_queue_size),
                         ("--max-body-size", args.max_body_size), ("--shutdown-timeout", args.shutdown_timeout),
