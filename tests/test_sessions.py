@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from support.logs import wait_for_log
+
 from support.browser import Browser, session_cookie, set_cookies
 from support.redis_cmd import redis_cmd
 from support.redis_server import RedisServer
@@ -500,8 +502,13 @@ def test_redis_down_is_a_503_not_a_hang_or_a_logout(serve, tmp_path):
         assert "session_store_error" in server.logs()
         r = Browser(server.base).get("/visit")  # a new session cannot be saved either
         assert r.status_code == 503
+        for _ in range(5):
+            assert b.get("/me").status_code == 503
         redis.start()  # back (empty: no persistence) → requests work again
         assert Browser(server.base).get("/visit").status_code == 200
+        # one line when the outage began and one when it ended, not one per refused request
+        logs = wait_for_log(server, "session store reachable again")
+        assert logs.count("session_store_error") == 1 and "session store reachable again" in logs, logs
     finally:
         redis.stop()
 

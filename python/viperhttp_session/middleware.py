@@ -39,9 +39,35 @@ def _attr(value: Any, what: str) -> str:
     return text
 
 
+#: A store outage is logged once when it begins, then at most once per period with the count of
+#: requests it refused, and once when the store answers again: one line per request (20 in 4 s)
+#: buried everything else, as the rate limiter's one warning per outage does not.
+_OUTAGE_REPORT_S = 10.0
+_outage: Dict[str, Any] = {"since": None, "last": 0.0, "refused": 0}
+
+
 def _store_unavailable(exc: BaseException) -> Any:
-    log.error("session_store_error %s", exc)
+    import time
+
+    now = time.monotonic()
+    if _outage["since"] is None:
+        _outage.update(since=now, last=now, refused=0)
+        log.error("session_store_error %s; session requests get 503 until it answers", exc)
+    else:
+        _outage["refused"] += 1
+        if now - _outage["last"] >= _OUTAGE_REPORT_S:
+            log.error("session_store_error %s (%d more requests refused in %.0fs)", exc, _outage["refused"],
+                      now - _outage["last"])
+            _outage.update(last=now, refused=0)
     return PlainTextResponse("Session store unavailable", status_code=503, headers=[("Retry-After", "1")])
+
+
+def _store_answered() -> None:
+    if _outage["since"] is not None:
+        import time
+
+        log.warning("session store reachable again after %.1fs", time.monotonic() - _outage["since"])
+        _outage.update(since=None, refused=0)
 
 
 def _add_header(response: Any, name: str, value: str) -> None:
@@ -213,6 +239,7 @@ class SessionMiddleware:
             await self.save(session, response)
         except SessionStoreError as exc:
             return _store_unavailable(exc)
+        _store_answered()
         return response
 
     async def save(self, session: Session, response: Any) -> None:
