@@ -208,8 +208,13 @@ def test_workers_on_a_port_in_use_fail_to_start(cli):
                                  "--host", "127.0.0.1", "--port", str(first.port)], cwd=str(APPS),
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=dict(os.environ, VIPERHTTP_NO_UVLOOP="1"))
-    assert proc.wait(30) == 3, log.read_text()
-    assert "Address already in use" in log.read_text()
+    try:
+        assert proc.wait(30) == 3, log.read_text()
+        assert "Address already in use" in log.read_text()
+    finally:
+        if proc.poll() is None:  # it started after all: stop it and its workers
+            proc.terminate()
+            proc.wait(30)
     assert first.stop() == 0
 
 
