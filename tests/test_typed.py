@@ -719,3 +719,120 @@ def test_returned_bytes_are_the_body_on_typed_routes(server):
     while "UnicodeDecodeError" not in server.logs() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "UnicodeDecodeError" in server.logs()  # the 500 is logged with its cause
+
+
+def test_constraints_inside_annotated_are_applied_as_in_fastapi():
+    """`Annotated[int, Field(lt=5)]`, `PositiveInt`, `conint(...)`, `AfterValidator(...)`,
+    `StringConstraints(...)` in every parameter source: the metadata used to be dropped with
+    only the base type kept (a silent validation bypass), and the fast conversion path must not
+    take such a parameter."""
+    from typing import Annotated, Optional
+
+    from pydantic import AfterValidator, Field, PositiveInt, StringConstraints, conint
+
+    import viperhttp
+    from viperhttp import Form, Header, Query, ViperHTTP
+    from viperhttp.testclient import TestClient
+
+    def even(v):
+        if v % 2:
+            raise ValueError("odd")
+        return v
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/c/{p}")
+    def c(p: Annotated[int, Field(lt=5)], a: conint(ge=0, lt=5) = 0, b: PositiveInt = 1,
+          e: Annotated[int, Query(ge=1), AfterValidator(even)] = 2,
+          s: Annotated[str, StringConstraints(max_length=2, to_upper=True)] = "a",
+          o: Optional[Annotated[int, Field(lt=5)]] = None,
+          h: Annotated[int, Header(), Field(lt=5)] = 0):
+        return {"p": p, "a": a, "b": b, "e": e, "s": s, "o": o, "h": h}
+
+    @app.post("/f")
+    def f(n: Annotated[PositiveInt, Form()]):
+        return {"n": n}
+
+    try:
+        with TestClient(app) as client:
+            assert client.get("/c/4?a=4&b=2&e=4&s=ab&o=4", headers={"h": "4"}).json() == {
+                "p": 4, "a": 4, "b": 2, "e": 4, "s": "AB", "o": 4, "h": 4}
+            for url, headers, loc, kind in (
+                    ("/c/5", {}, ["path", "p"], "less_than"),
+                    ("/c/1?a=5", {}, ["query", "a"], "less_than"),
+                    ("/c/1?b=-1", {}, ["query", "b"], "greater_than"),
+                    ("/c/1?e=3", {}, ["query", "e"], "value_error"),
+                    ("/c/1?e=0", {}, ["query", "e"], "greater_than_equal"),
+                    ("/c/1?s=abc", {}, ["query", "s"], "string_too_long"),
+                    ("/c/1?o=7", {}, ["query", "o"], "less_than"),
+                    ("/c/1", {"h": "9"}, ["header", "h"], "less_than")):
+                r = client.get(url, headers=headers)
+                assert r.status_code == 422, (url, r.text)
+                assert (r.json()["detail"][0]["loc"], r.json()["detail"][0]["type"]) == (loc, kind), url
+            assert client.post("/f", data={"n": "-1"}).status_code == 422
+            assert client.post("/f", data={"n": "3"}).json() == {"n": 3}
+            schema = client.get("/openapi.json").json()["paths"]["/c/{p}"]["get"]["parameters"]
+            by_name = {p["name"]: p["schema"] for p in schema}
+            assert by_name["b"]["exclusiveMinimum"] == 0 and by_name["p"]["exclusiveMaximum"] == 5
+    finally:
+        viperhttp.reset()
+
+
+def test_unions_of_models_and_typed_dicts_are_bodies():
+    """A (discriminated) union of models, or a TypedDict, is the request body as in FastAPI
+    (it was read from the query string: every request a 422)."""
+    from typing import Annotated, Literal, Union
+
+    from pydantic import BaseModel, Field
+    from typing_extensions import TypedDict
+
+    import viperhttp
+    from viperhttp import ViperHTTP
+    from viperhttp.testclient import TestClient
+
+    class Cat(BaseModel):
+        t: Literal["cat"]
+        a: int
+
+    class Dog(BaseModel):
+        t: Literal["dog"]
+        b: int
+
+    class Point(TypedDict):
+        x: int
+
+    Pet = Annotated[Union[Cat, Dog], Field(discriminator="t")]
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.post("/pet")
+    def pet(p: Pet) -> Pet:
+        return p
+
+    @app.post("/pets")
+    def pets(ps: list[Pet]):
+        return [type(p).__name__ for p in ps]
+
+    @app.post("/either")
+    def either(x: Union[Cat, Dog]):
+        return {"kind": type(x).__name__}
+
+    @app.post("/point")
+    def point(p: Point):
+        return p
+
+    try:
+        with TestClient(app) as client:
+            assert client.post("/pet", json={"t": "dog", "b": 2}).json() == {"t": "dog", "b": 2}
+            r = client.post("/pet", json={"t": "x", "b": 2})
+            assert r.status_code == 422 and r.json()["detail"][0]["type"] == "union_tag_invalid"
+            assert client.post("/pets", json=[{"t": "cat", "a": 1}, {"t": "dog", "b": 2}]).json() == ["Cat", "Dog"]
+            assert client.post("/either", json={"t": "cat", "a": 1}).json() == {"kind": "Cat"}
+            assert client.post("/point", json={"x": 1}).json() == {"x": 1}
+            assert client.post("/point", json={"x": "a"}).status_code == 422
+            op = client.get("/openapi.json").json()["paths"]["/pet"]["post"]
+            assert "requestBody" in op and not op.get("parameters")
+            assert op["requestBody"]["content"]["application/json"]["schema"]["discriminator"]["propertyName"] == "t"
+    finally:
+        viperhttp.reset()

@@ -43,13 +43,33 @@ def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and hasattr(tp, "__dataclass_fields__")
 
 
+def strip_annotated(tp: Any) -> Any:
+    """`Annotated[T, ...]` → `T` (the metadata stays on the hint pydantic validates with)."""
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def has_metadata(tp: Any) -> bool:
+    """True when `tp`, or the `T` of `Optional[T]`, is an `Annotated[...]` with metadata
+    (constraints, validators): such a value must go through pydantic, never the fast path."""
+    if typing.get_origin(tp) is Annotated:
+        return True
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or type(tp).__name__ == "UnionType":
+        return any(typing.get_origin(a) is Annotated for a in typing.get_args(tp))
+    return False
+
+
 def unwrap_optional(tp: Any) -> Any:
-    """`Optional[T]` / `T | None` → `T`; anything else unchanged."""
+    """`Optional[T]` / `T | None` → `T`, and `Annotated[T, ...]` → `T`; anything else unchanged.
+    For deciding what kind of value a parameter is; pydantic gets the whole hint."""
+    tp = strip_annotated(tp)
     origin = typing.get_origin(tp)
     if origin is typing.Union or type(tp).__name__ == "UnionType":
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
-            return args[0]
+            return strip_annotated(args[0])
     return tp
 
 
@@ -77,12 +97,17 @@ def marker_of(param: inspect.Parameter) -> Tuple[Any, Any, Any]:
     dep: Any = None
     if typing.get_origin(hint) is Annotated:
         args = typing.get_args(hint)
-        hint = args[0]
+        rest = []
         for extra in args[1:]:
             if isinstance(extra, Depends):
                 dep = extra
             elif isinstance(extra, (Param, Query)):
                 marker = InAnnotated(extra, param.default)
+            else:
+                rest.append(extra)  # constraints, validators, a discriminator: pydantic's
+        # The metadata that is not ours stays on the hint, so pydantic applies it (dropping it
+        # let `Annotated[int, Field(lt=5)]`, `PositiveInt` and `AfterValidator(...)` through).
+        hint = Annotated[(args[0], *rest)] if rest else args[0]
     default = param.default
     if isinstance(default, Depends):
         dep = default

@@ -21,6 +21,7 @@ import typing
 from typing import Any, Dict, List, Optional, Tuple
 
 import pydantic
+import typing_extensions  # pydantic's dependency: its is_typeddict knows both TypedDicts
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined, SchemaError
 
@@ -30,8 +31,8 @@ from .forms import UploadFile
 from .request import MAX_QUERY_PAIRS, first_header
 from .typed_groups import ModelGroup
 from .params import Body
-from .signature import (Annotated, TypedParam, expand_depends, is_upload, signature_deps, typed_params,
-                        unwrap_optional)
+from .signature import (Annotated, TypedParam, expand_depends, has_metadata, is_upload, signature_deps,
+                        strip_annotated, typed_params, unwrap_optional)
 
 __all__ = ["TypedPlan", "RequestValidationError", "compile_typed", "build_plan", "signature_deps", "Annotated",
            "all_validation_errors", "expand_depends"]
@@ -106,10 +107,15 @@ def _is_sequence(tp: Any) -> bool:
 
 
 def _is_model(tp: Any) -> bool:
+    """A body type: a model, dataclass, TypedDict or dict, a list of those, or a union of them
+    (a discriminated union of models is a body, as in FastAPI)."""
     tp = unwrap_optional(tp)
     if typing.get_origin(tp) in (list, tuple, set, frozenset, typing.Sequence) and typing.get_args(tp):
-        tp = typing.get_args(tp)[0]
-    if tp is dict or typing.get_origin(tp) is dict:
+        tp = strip_annotated(typing.get_args(tp)[0])
+    if typing.get_origin(tp) is typing.Union or type(tp).__name__ == "UnionType":
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        return bool(members) and all(_is_model(a) for a in members)
+    if tp is dict or typing.get_origin(tp) is dict or typing_extensions.is_typeddict(tp):
         return True
     return isinstance(tp, type) and (issubclass(tp, pydantic.BaseModel) or dataclasses.is_dataclass(tp))
 
@@ -168,7 +174,7 @@ def _fast_plan(source: str, entries: List[Tuple[str, Any, Any]]) -> Optional[Lis
     plan = []
     for name, hint, field in entries:
         kind = _FAST_KINDS.get(unwrap_optional(hint))
-        if kind is None or field.metadata or field.default_factory is not None:
+        if kind is None or has_metadata(hint) or field.metadata or field.default_factory is not None:
             return None
         required = field.is_required()
         default = None if required else field.default
