@@ -303,3 +303,47 @@ def test_schema_cache_refresh_and_invalidation_in_process():
         assert viperhttp_autodocs.install(app)["openapi_url"] is None
     finally:
         viperhttp.reset()
+
+
+def test_declared_responses_with_a_model_render_as_fastapi():
+    """`responses={404: {"model": Err}}` becomes the model's schema (a `$ref`), and a missing
+    description is the status phrase; it was copied as `"model": "<class ...>"`, a document
+    validators refuse."""
+    from pydantic import BaseModel
+
+    import viperhttp
+    from viperhttp import ViperHTTP
+    from viperhttp.testclient import TestClient
+
+    class Err(BaseModel):
+        detail: str
+
+    class Out(BaseModel):
+        x: int
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/old", responses={404: {"model": Err, "description": "Missing"}, 418: {"description": "tea"}})
+    def old() -> Out:
+        return Out(x=1)
+
+    @app.get("/two", responses={200: {"model": Out}, 404: {"model": Out}, "4XX": {"model": Err}})
+    def two():
+        return {"x": 1}
+
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Err"}}}
+    out = {"application/json": {"schema": {"$ref": "#/components/schemas/Out"}}}
+    try:
+        with TestClient(app) as client:
+            doc = client.get("/openapi.json").json()
+        old_r = doc["paths"]["/old"]["get"]["responses"]
+        assert old_r["404"] == {"description": "Missing", "content": ref}
+        assert old_r["418"] == {"description": "tea"}
+        two_r = doc["paths"]["/two"]["get"]["responses"]
+        assert two_r["200"] == {"description": "Successful Response", "content": out}
+        assert two_r["404"] == {"description": "Not Found", "content": out}
+        assert two_r["4XX"] == {"description": "Additional Response", "content": ref}
+        assert {"Err", "Out"} <= set(doc["components"]["schemas"])
+    finally:
+        viperhttp.reset()

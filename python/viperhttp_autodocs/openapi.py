@@ -253,11 +253,13 @@ def _body_allowed(status: str) -> bool:
 
 def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validates: bool) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
-    for status, value in (docs.get("responses") or {}).items():
-        out[str(status)] = dict(value) if isinstance(value, dict) else {"description": str(value)}
     response = plan.response
     status = str(response.status_code) if response is not None and response.status_code else "200"
     description = plan.options.get("response_description", "Successful Response")
+    for code, value in (docs.get("responses") or {}).items():
+        # the route's own status keeps the route's description, as FastAPI merges the two
+        out[str(code)] = _declared_response(str(code), value, components,
+                                            description if str(code) == status else None)
     if status not in out and not ({"200", "201"} & set(out)):
         ok: Dict[str, Any] = {"description": description}
         if not _body_allowed(status):
@@ -280,6 +282,35 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
         else:
             out["422"] = {"description": "Validation Error"}
     return out
+
+
+def _declared_response(status: str, value: Any, components: _Components,
+                       default_description: Optional[str]) -> Dict[str, Any]:
+    """One entry of a route's `responses={...}`, as FastAPI renders it: `"model": M` becomes
+    the JSON schema of `M` (a `$ref` to components), and a missing description is the status's
+    phrase ("Additional Response" for ranges and `default`)."""
+    if not isinstance(value, dict):
+        return {"description": str(value)}
+    entry = dict(value)
+    model = entry.pop("model", None)
+    if model is not None:
+        from pydantic import TypeAdapter  # only for a route that declares a response model
+
+        content = dict(entry.get("content") or {})
+        media = dict(content.get("application/json") or {})
+        media["schema"] = components.model(TypeAdapter(model), "serialization")
+        content["application/json"] = media
+        entry["content"] = content
+    if "description" not in entry and default_description:
+        entry["description"] = default_description
+    elif "description" not in entry:
+        import http
+
+        try:
+            entry["description"] = http.HTTPStatus(int(status)).phrase
+        except ValueError:
+            entry["description"] = "Additional Response"
+    return entry
 
 
 def _merge(into: Dict[str, Any], extra: Dict[str, Any]) -> None:
