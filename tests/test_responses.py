@@ -78,10 +78,31 @@ def test_aliases_and_type_errors():
         JSONResponse(200, None, None, None, None)  # too many positionals
     with pytest.raises(TypeError):
         FileResponse("x", body="y")
-    with pytest.raises(TypeError, match="status_code must be an int"):
-        Response("hello")  # FastAPI-style positional body
     with pytest.raises(TypeError):
         Response(200, "x", headers="X: y")
+    with pytest.raises(TypeError, match="status_code given twice"):
+        JSONResponse(404, status_code=400)
+    with pytest.raises(TypeError, match="content given twice"):
+        JSONResponse({"a": 1}, content={"b": 2})
+
+
+def test_fastapi_positional_order_beside_the_originals():
+    """A first positional argument that is not an int is FastAPI's content (its most common
+    hand-written lines raised TypeError at request time: a 500); an int is the original's
+    status code."""
+    def seen(r):
+        return r["status_code"], r["body"]
+
+    assert seen(Response("hello")) == (200, "hello")
+    assert seen(JSONResponse({"x": 1})) == (200, {"x": 1})
+    assert seen(JSONResponse({"a": 1}, status_code=400)) == (400, {"a": 1})
+    assert seen(JSONResponse({"a": 1}, 400)) == (400, {"a": 1})
+    assert seen(JSONResponse([1], 201, {"X-A": "1"})) == (201, [1]) and JSONResponse([1], 201, {"X-A": "1"})["headers"] == {"X-A": "1"}
+    assert seen(JSONResponse("ok")) == (200, '"ok"')
+    assert seen(JSONResponse(True)) == (200, "true")  # a bool is content, never a status
+    assert seen(JSONResponse(404, {"d": 1})) == (404, {"d": 1})  # the original's order
+    assert seen(Response(404, "gone")) == (404, "gone")
+    assert seen(JSONResponse(status_code=201, body=[1])) == (201, [1])
 
 
 def test_streaming_response_rules():

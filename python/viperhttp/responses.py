@@ -96,9 +96,34 @@ def _attach_background(response: "Response", background: Any) -> None:
     response["background"] = background
 
 
+_UNSET: Any = object()
+
+
+def _leading(first: Any, body: Any, status_code: Any, content: Any) -> Tuple[Any, Any, Any]:
+    """(status_code, body, content) from the first positional argument of `Response` /
+    `JSONResponse`: an int is the original's status code (`Response(404, "gone")`); anything
+    else is FastAPI's content (`JSONResponse({"x": 1})`, `JSONResponse(data, 400)`,
+    `JSONResponse(data, status_code=400)`), whose second positional is then the status."""
+    if first is _UNSET:
+        return (200 if status_code is None else status_code), body, content
+    if isinstance(first, int) and not isinstance(first, bool):
+        if status_code is not None:
+            raise TypeError("status_code given twice")
+        return first, body, content
+    if content is not None:
+        raise TypeError("content given twice")
+    if isinstance(body, int) and not isinstance(body, bool):
+        if status_code is not None:
+            raise TypeError("status_code given twice")
+        status_code, body = body, None
+    return (200 if status_code is None else status_code), body, first
+
+
 class Response(dict):
     """`Response(status_code=200, body=None, headers=None, content_type=None)`
-    (docs/internals/requests-responses.md#responses).
+    (docs/internals/requests-responses.md#responses), or FastAPI's order
+    `Response(content, status_code=200, headers=None, media_type=None)`: a first positional
+    argument that is not an int is the content.
 
     With `content_type=None` the type is derived from the body when serialised
     (docs/internals/requests-responses.md#return-values).
@@ -107,11 +132,13 @@ class Response(dict):
     __slots__ = ()
     _default_type: Optional[str] = None
 
-    def __init__(self, status_code: int = 200, body: Any = None, headers: Any = None,
-                 content_type: Optional[str] = None, *, content: Any = None,
+    def __init__(self, first: Any = _UNSET, /, body: Any = None, headers: Any = None,
+                 content_type: Optional[str] = None, *, status_code: Any = None, content: Any = None,
                  media_type: Optional[str] = None, background: Any = None) -> None:
         # Item stores rather than dict.__init__(**kw): about twice as fast, and exceptions.py
         # builds its 404/405/500 answers through here.
+        if first is not _UNSET or status_code is None:
+            status_code, body, content = _leading(first, body, status_code, content)
         if content is not None:
             body = _merge_alias(body, content, "body", "content")
         if media_type is not None:
@@ -189,8 +216,10 @@ class Response(dict):
 
 
 class JSONResponse(Response):
-    """`JSONResponse(status_code=200, body=None, headers=None, content_type=None)`: the body
-    object is JSON-encoded when serialised; type `application/json` unless given.
+    """`JSONResponse(status_code=200, body=None, headers=None, content_type=None)`, or FastAPI's
+    `JSONResponse(content, status_code=200, headers=None, media_type=None)` (a first positional
+    argument that is not an int is the content): the body object is JSON-encoded when
+    serialised; type `application/json` unless given.
 
     A dict or list stays as it is until it is sent (middleware may still change it); any other
     value but None and raw bytes is encoded here, so `JSONResponse("ok")` sends `"ok"` and
@@ -200,11 +229,11 @@ class JSONResponse(Response):
     __slots__ = ()
     _default_type = APPLICATION_JSON
 
-    def __init__(self, status_code: int = 200, body: Any = None, headers: Any = None,
-                 content_type: Optional[str] = None, *, content: Any = None,
+    def __init__(self, first: Any = _UNSET, /, body: Any = None, headers: Any = None,
+                 content_type: Optional[str] = None, *, status_code: Any = None, content: Any = None,
                  media_type: Optional[str] = None, background: Any = None) -> None:
-        Response.__init__(self, status_code, body, headers, content_type, content=content, media_type=media_type,
-                          background=background)
+        Response.__init__(self, first, body, headers, content_type, status_code=status_code, content=content,
+                          media_type=media_type, background=background)
         body = self["body"]
         if body is not None and type(body) not in _KEPT_JSON_BODIES:
             self["body"] = _json_text(body)
@@ -232,8 +261,8 @@ class HTMLResponse(Response):
                  content: Any = None, content_type: Optional[str] = None,
                  media_type: Optional[str] = None, background: Any = None) -> None:
         body = _merge_alias(body, content, "body", "content")
-        Response.__init__(self, status_code, "" if body is None else body, headers,
-                          content_type, media_type=media_type, background=background)
+        Response.__init__(self, body="" if body is None else body, headers=headers, content_type=content_type,
+                          status_code=status_code, media_type=media_type, background=background)
 
 
 class PlainTextResponse(HTMLResponse):
@@ -416,9 +445,9 @@ class RedirectResponse(Response):
         else:
             headers = list(headers)
             headers.append(("Location", url))
-        Response.__init__(self, status_code, "" if content is None else content, headers,
-                          TEXT_PLAIN if media_type is None else _media_alias(None, media_type),
-                          background=background)
+        Response.__init__(self, body="" if content is None else content, headers=headers,
+                          content_type=TEXT_PLAIN if media_type is None else _media_alias(None, media_type),
+                          status_code=status_code, background=background)
 
 
 def __getattr__(name: str) -> Any:

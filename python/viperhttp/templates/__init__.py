@@ -174,7 +174,7 @@ class TemplateResponse(Response):
                 Response.__init__(self, 500, _failed_response(exc, path), None, TEXT_PLAIN)
                 return
             CACHE.count("renders")
-            Response.__init__(self, status_code, body, headers, content_type)
+            Response.__init__(self, body=body, headers=headers, content_type=content_type, status_code=status_code)
             return
         self._init_template_stream(template, context, state, status_code, headers, content_type, path)
 
