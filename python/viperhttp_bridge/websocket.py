@@ -340,27 +340,14 @@ class WsDispatcher:
             # Invalid path or query parameters of the route: FastAPI closes with 1008 before
             # the handshake completes, which the client sees as 403. Not a handler error.
             log.info("ws_rejected conn_id=%d invalid parameters: %s", ws.conn_id, exc.errors())
-            if not ws._closed:
-                ws._closed = True
-                if ws._accepted:
-                    self._close_quietly(ws.conn_id, 1008, "")
-                else:
-                    self.sockets.pop(ws.conn_id, None)
-                    self._reject(ws.conn_id, 403, "Forbidden")
+            self._refuse(ws, 403, "Forbidden", None)
             return
         except HTTPException as exc:
             # A dependency or the handler refused (`get_current_user`'s 401, a 403): before
             # `accept()` the handshake gets that status and FastAPI's JSON body (the denial
             # response uvicorn sends for Starlette); after it, close 1008. Not a handler error.
             log.info("ws_rejected conn_id=%d %d: %s", ws.conn_id, exc.status_code, exc.detail)
-            if not ws._closed:
-                ws._closed = True
-                if ws._accepted:
-                    self._close_quietly(ws.conn_id, 1008, "")
-                else:
-                    self.sockets.pop(ws.conn_id, None)
-                    self._reject(ws.conn_id, exc.status_code, _json_body({"detail": exc.detail}),
-                                 "application/json")
+            self._refuse(ws, exc.status_code, _json_body({"detail": exc.detail}), "application/json")
             return
         except asyncio.CancelledError:
             if ws._accepted and not ws._closed:
@@ -399,6 +386,18 @@ class WsDispatcher:
                 ws._closed = True
                 self.sockets.pop(ws.conn_id, None)
                 self._reject(ws.conn_id, 403, "Forbidden")
+
+    def _refuse(self, ws: WebSocket, status: int, body: Any, content_type: Optional[str]) -> None:
+        """A refusal that is not a handler error: the handshake answered `status` before
+        `accept()`, close 1008 (policy violation) after it."""
+        if ws._closed:
+            return
+        ws._closed = True
+        if ws._accepted:
+            self._close_quietly(ws.conn_id, 1008, "")
+        else:
+            self.sockets.pop(ws.conn_id, None)
+            self._reject(ws.conn_id, status, body, content_type)
 
     @staticmethod
     def _close_quietly(conn_id: int, code: int, reason: str) -> None:
