@@ -291,20 +291,24 @@ def test_an_answer_given_without_reading_the_body_arrives_whole(serve, tmp_path,
 
 
 def test_204_and_304_carry_no_content_even_when_the_app_gave_some(h2srv):
-    """HEADERS with END_STREAM, no DATA, no `content-length` (RFC 9110 §15.3.5, §15.4.5), as
-    hyper's HTTP/1.1 writer does; curl and nghttp2 refuse a 204 with content as malformed."""
+    """HEADERS with END_STREAM, no DATA, no `content-length` (RFC 9110 §15.3.5, §15.3.6,
+    §15.4.5), as hyper's HTTP/1.1 writer does; curl and nghttp2 refuse a 204 with content as
+    malformed. A 205 likewise, over HTTP/1.1 too."""
     raw = h2srv.raw()
     raw.request(1, "/gone", "DELETE")
     raw.request(3, "/unchanged")
-    assert raw.until(lambda c: c.stream_done(1) and c.stream_done(3))
-    for sid, status in ((1, 204), (3, 304)):
+    raw.request(5, "/form-reset", "POST")
+    assert raw.until(lambda c: c.stream_done(1) and c.stream_done(3) and c.stream_done(5))
+    for sid, status in ((1, 204), (3, 304), (5, 205)):
         st = raw.streams[sid]
         assert st.status == status and st.ended and st.reset is None
         assert st.data == b"" and "content-length" not in dict(st.headers)
-    assert not [f for f in raw.frames if f.type == h2raw.DATA and f.stream in (1, 3)]
+    assert not [f for f in raw.frames if f.type == h2raw.DATA and f.stream in (1, 3, 5)]
     with h2srv.h1_client() as c:  # the same answers over HTTP/1.1
         r = c.delete("/gone")
         assert (r.status_code, r.content, r.headers.get("content-length")) == (204, b"", None)
+        r = c.post("/form-reset")  # hyper drops 204/304 content itself, not 205's
+        assert (r.status_code, r.content) == (205, b"") and r.headers.get("content-length") in (None, "0")
 
 
 def test_asterisk_options_host_headers_and_padded_values(h2srv):

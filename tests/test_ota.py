@@ -402,6 +402,7 @@ def test_open_endpoints_on_a_public_address_log_a_warning(tmp_path):
         assert (r.status_code, r.json()) == (403, {"detail": "cross-origin ota request refused; set ota_token"})
         assert srv.client.post("/ota/abort", headers={"Origin": "null"}).status_code == 403
         assert srv.client.post("/ota/abort", headers={"Origin": own}).status_code == 200
+        assert srv.client.post("/ota/abort", headers={"Origin": own.replace("http:", "https:")}).status_code == 403
         assert srv.client.post("/ota/abort").status_code == 200
     finally:
         srv.stop()

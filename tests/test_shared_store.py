@@ -62,6 +62,18 @@ def test_two_processes_share_one_bucket(serve, store):
     assert a.client.get("/stats").json()["ratelimit_store_errors"] == 0
 
 
+def test_ipv6_clients_share_the_bucket_of_their_64_in_redis_too(serve, store):
+    """The shared store keys a client as the in-process limiter does: an IPv6 address by its
+    /64 (each address had its own bucket in Redis)."""
+    url, client = store
+    a = serve(APP, env={**_env(url, burst=3), "SCALE_TRUST_PROXY": "1"})
+    same = ["2001:db8:aa:cc::1", "2001:db8:aa:cc:1::2", "2001:db8:aa:cc:ffff::3", "2001:db8:aa:cc::4"]
+    codes = [a.client.get("/pid", headers={"X-Forwarded-For": ip}).status_code for ip in same]
+    assert codes == [200, 200, 200, 429], codes
+    assert a.client.get("/pid", headers={"X-Forwarded-For": "2001:db8:aa:cd::1"}).status_code == 200
+    assert client.exists("vhttp:rl:2001:db8:aa:cc::") == 1
+
+
 def test_refill_comes_from_redis_time(serve, store):
     url, client = store
     a = serve(APP, env=_env(url, burst=2, rate=5))  # one token per 200 ms

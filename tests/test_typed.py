@@ -836,3 +836,26 @@ def test_unions_of_models_and_typed_dicts_are_bodies():
             assert op["requestBody"]["content"]["application/json"]["schema"]["discriminator"]["propertyName"] == "t"
     finally:
         viperhttp.reset()
+
+
+def test_blocking_true_on_an_async_handler_is_reported_at_registration(caplog):
+    import logging
+
+    import viperhttp
+    from viperhttp import ViperHTTP
+
+    viperhttp.reset()
+    try:
+        app = ViperHTTP()
+        with caplog.at_level(logging.WARNING, logger="viperhttp.bridge"):
+            @app.get("/a", blocking=True)
+            async def a():
+                return {}
+
+            @app.get("/b", blocking=True)
+            def b():
+                return {}
+        said = [r.getMessage() for r in caplog.records if "blocking=True has no effect" in r.getMessage()]
+        assert len(said) == 1 and "GET /a" in said[0], said
+    finally:
+        viperhttp.reset()

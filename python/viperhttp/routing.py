@@ -10,6 +10,7 @@ else goes through `call_route` (route_pipeline.py, re-exported here with the res
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -48,6 +49,8 @@ _DOC_KWARGS: Dict[str, Tuple[type, str]] = {
     "deprecated": (bool, "deprecated must be bool"),
     "include_in_schema": (bool, "include_in_schema must be bool"),
 }
+log = logging.getLogger("viperhttp.bridge")
+
 #: a route path's `{name}` / `{name:kind}` placeholders (name, kind); the one reader of them
 #: on the Python side (registration, reverse routing, OpenAPI)
 PATH_PLACEHOLDER = re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
@@ -421,6 +424,12 @@ class RoutePlan:
         # route says `blocking=True` or the app says `sync_handlers="threadpool"`.
         blocking = route.options.get("blocking")
         self.blocking = not coroutine and (blocking if blocking is not None else sync_threadpool)
+        if coroutine and blocking:
+            # Nothing can move an `async def` off the loop: a `time.sleep` in it blocks every
+            # request. Said once, at registration (its sync stream source is still pooled).
+            log.warning("blocking=True has no effect on the async def handler of %s %s: its blocking "
+                        "calls hold every request; make it a def, or await asyncio.to_thread(...) "
+                        "for the blocking part", route.method, route.path)
         self.is_async = coroutine or self.blocking or any(n.is_async for n in self.deps)
         self.uses_cache = any(_uses_cache(n) for n in self.deps)
         # The inline fast path of `_handle`: nothing to do but path/query kwargs and the call.

@@ -11,8 +11,9 @@ workers are replaced one at a time) always, one that died unless that worker slo
 `MAX_RESTARTS` times within `RESTART_WINDOW_S` (a crash loop: then all stop and the supervisor
 exits 1). Each slot has its own budget, so crashes spread over many workers never stop the
 service. A worker that fails to start (status 3) on the first start stops the others (exit 3);
-a replacement that fails to start counts as a death of its slot (a certificate or a database
-that is back by the next try does not stop the workers still serving).
+a replacement that fails to start is tried again after 1, 2, 4 ... up to 30 s, never counted as
+a death (a certificate or a database that is back by a later try does not stop the workers
+still serving).
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ log = logging.getLogger("viperhttp.supervisor")
 RESTART_DELAY_S = 1.0
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
+#: the longest wait between tries of a replacement worker that fails to start
+MAX_START_BACKOFF_S = 30.0
 #: a worker still running this long after SIGTERM (its drain) gets SIGKILL
 KILL_AFTER_S = 30.0
 
@@ -85,6 +88,7 @@ class Supervisor:
         self.children: Dict[int, "subprocess.Popen[bytes]"] = {}  # slot → process
         self.restarts: Dict[int, Deque[float]] = {}  # slot → times of its recent deaths
         self.started: set = set()  # slots whose first worker did not fail to start
+        self.start_failures: Dict[int, int] = {}  # slot → replacements in a row that failed to start
         self.stopping = threading.Event()
         self.status = 0
 
@@ -135,7 +139,16 @@ class Supervisor:
                     self.forward(signal.SIGTERM)
                     break
                 self.started.add(slot)
-                if code == 0:
+                delay = RESTART_DELAY_S
+                if code == EXIT_STARTUP:
+                    # A replacement that cannot start (its database is down): tried again with a
+                    # growing delay while the other workers serve, never counted as a crash.
+                    fails = self.start_failures[slot] = self.start_failures.get(slot, 0) + 1
+                    delay = min(RESTART_DELAY_S * 2 ** (fails - 1), MAX_START_BACKOFF_S)
+                    log.warning("worker %d (pid %d) failed to start (status 3); trying again in %.0fs",
+                                slot, proc.pid, delay)
+                elif code == 0:
+                    self.start_failures.pop(slot, None)
                     log.info("worker %d (pid %d) stopped; starting a new one in %.0fs",
                              slot, proc.pid, RESTART_DELAY_S)
                 elif not self._allow_restart(slot):
@@ -145,9 +158,10 @@ class Supervisor:
                     self.forward(signal.SIGTERM)
                     break
                 else:
+                    self.start_failures.pop(slot, None)
                     log.warning("worker %d (pid %d) %s; restarting in %.0fs",
                                 slot, proc.pid, _how(code), RESTART_DELAY_S)
-                due[slot] = time.monotonic() + RESTART_DELAY_S
+                due[slot] = time.monotonic() + delay
             now = time.monotonic()
             for slot, when in list(due.items()):
                 if now >= when and not self.stopping.is_set():

@@ -147,12 +147,14 @@ def _token_ok(request: Any, token: str, header: str, query: str) -> bool:
 
 def _cross_origin(request: Any) -> bool:
     """An `Origin` (sent by browsers on every cross-site request, and on same-site POSTs) whose
-    host and port are not the request's own `Host`."""
+    scheme, host and port are not the request's own."""
     origin = request.headers.get("origin")
     if not origin:
         return False
-    _scheme, sep, authority = origin.partition("://")
-    return not sep or authority.lower() != str(request.headers.get("host") or "").lower()
+    scheme, sep, authority = origin.partition("://")
+    own_scheme = str(getattr(request, "scheme", "http") or "http")
+    return (not sep or scheme.lower() != own_scheme.lower()
+            or authority.lower() != str(request.headers.get("host") or "").lower())
 
 
 def install_ota_routes(app: Any, prefix: Any = "/ota", token: Optional[str] = None,

@@ -47,4 +47,6 @@ def stats() -> dict:
 
 
 if __name__ == "__main__":
-    app.run(port=int(sys.argv[1]), host="127.0.0.1")
+    # SCALE_TRUST_PROXY: believe X-Forwarded-For from the test client (tests of client keys)
+    app.run(port=int(sys.argv[1]), host="127.0.0.1",
+            **({"forwarded_allow_ips": "127.0.0.1"} if os.environ.get("SCALE_TRUST_PROXY") else {}))

@@ -70,6 +70,11 @@ def unchanged():
     return viperhttp.Response(content=b"not sent", status_code=304)
 
 
+@app.post("/form-reset")
+def form_reset():
+    return viperhttp.Response(content=b"abc", status_code=205)
+
+
 @app.get("/padded")
 def padded():
     return viperhttp.Response(content=b"abc", headers={"X-Sp": " padded\t "})

@@ -276,7 +276,7 @@ pub struct RateLimiter {
 /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is the same client as `a.b.c.d`; any other IPv6
 /// address is keyed by its /64, the block one subscriber is given (RFC 6177): keyed in full,
 /// one host could take 2^64 fresh buckets and push every other client out of the table.
-fn normalise(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -319,7 +319,7 @@ impl RateLimiter {
     /// holds less than one token: the request is rejected without taking
     /// anything, and `retry_after` = ceil((1 − tokens) / rate) seconds, ≥ 1.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
-        let ip = normalise(ip);
+        let ip = client_key(ip);
         // Whole ms since the epoch; u64 ms lasts 584 million years.
         let now_ms = u64::try_from(now.saturating_duration_since(self.epoch).as_millis())
             .unwrap_or(u64::MAX);

@@ -171,10 +171,8 @@ impl SharedRateLimiter {
 
     async fn call(&self, ip: IpAddr) -> Result<Result<(), u64>, StoreError> {
         let mut conn = self.connection().await?;
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
+        // The in-process limiter's client key (an IPv6 address counts as its /64): one owner.
+        let ip = crate::rate_limit::client_key(ip);
         let mut invocation = self.script.key(format!("{KEY_PREFIX}{ip}"));
         invocation.arg(self.rate).arg(self.burst).arg(self.ttl_ms);
         let reply: Result<redis::RedisResult<(i64, i64)>, _> =

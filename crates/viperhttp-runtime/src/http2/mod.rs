@@ -318,9 +318,10 @@ async fn stream_request(
     let status = resp.status();
     if status.is_informational()
         || status == StatusCode::NO_CONTENT
+        || status == StatusCode::RESET_CONTENT
         || status == StatusCode::NOT_MODIFIED
     {
-        // These answers have no content (RFC 9110 §15.3.5, §15.4.5) even when the app gave
+        // These answers have no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5) even when the app gave
         // some; hyper's HTTP/1 writer drops it and its `Content-Length`, its HTTP/2 one sent
         // both, which curl and nghttp2 refuse as a malformed stream.
         *resp.body_mut() = ResponseBody::empty();

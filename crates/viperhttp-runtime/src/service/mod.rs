@@ -191,6 +191,12 @@ pub async fn handle(
         resp.headers_mut()
             .insert(http::header::SERVER, server.clone());
     }
+    if resp.status() == StatusCode::RESET_CONTENT {
+        // RFC 9110 §15.3.6: a 205 has no content, even when the app gave some (hyper drops it
+        // for 204 and 304 by itself, not for 205).
+        *resp.body_mut() = ResponseBody::empty();
+        resp.headers_mut().remove(CONTENT_LENGTH);
+    }
     if is_head {
         // hyper writes no body for HEAD; keep the GET Content-Length
         // (docs/internals/framework.md#routing). hyper omits an implicit `Content-Length: 0` on
