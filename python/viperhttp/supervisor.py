@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional, Set
 
 from .cli import EXIT_STARTUP, child_argv
 
@@ -87,7 +87,7 @@ class Supervisor:
         self.env = child_env(**{WORKER_ENV: "1", WORKER_PORT_ENV: str(port)})
         self.children: Dict[int, "subprocess.Popen[bytes]"] = {}  # slot → process
         self.restarts: Dict[int, Deque[float]] = {}  # slot → times of its recent deaths
-        self.started: set = set()  # slots whose first worker did not fail to start
+        self.started: Set[int] = set()  # slots whose first worker did not fail to start
         self.start_failures: Dict[int, int] = {}  # slot → replacements in a row that failed to start
         self.stopping = threading.Event()
         self.status = 0
