@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import os
+import time
 from typing import Any, Dict, Iterable, List, Optional
 
 from viperhttp import PlainTextResponse, current_request
@@ -39,35 +40,37 @@ def _attr(value: Any, what: str) -> str:
     return text
 
 
-#: A store outage is logged once when it begins, then at most once per period with the count of
-#: requests it refused, and once when the store answers again: one line per request (20 in 4 s)
-#: buried everything else, as the rate limiter's one warning per outage does not.
-_OUTAGE_REPORT_S = 10.0
-_outage: Dict[str, Any] = {"since": None, "last": 0.0, "refused": 0}
+class _Outage:
+    """A store outage, logged once when it begins, then at most once per `REPORT_S` with the
+    count of requests it refused, and once when the store answers again: one line per request
+    (20 in 4 s) buried everything else. One per middleware (its store)."""
 
+    REPORT_S = 10.0
+    __slots__ = ("since", "last", "refused")
 
-def _store_unavailable(exc: BaseException) -> Any:
-    import time
+    def __init__(self) -> None:
+        self.since: Optional[float] = None
+        self.last = 0.0
+        self.refused = 0
 
-    now = time.monotonic()
-    if _outage["since"] is None:
-        _outage.update(since=now, last=now, refused=0)
-        log.error("session_store_error %s; session requests get 503 until it answers", exc)
-    else:
-        _outage["refused"] += 1
-        if now - _outage["last"] >= _OUTAGE_REPORT_S:
-            log.error("session_store_error %s (%d more requests refused in %.0fs)", exc, _outage["refused"],
-                      now - _outage["last"])
-            _outage.update(last=now, refused=0)
-    return PlainTextResponse("Session store unavailable", status_code=503, headers=[("Retry-After", "1")])
+    def refuse(self, exc: BaseException) -> Any:
+        now = time.monotonic()
+        if self.since is None:
+            self.since, self.last, self.refused = now, now, 0
+            log.error("session_store_error %s; session requests get 503 until it answers", exc)
+        else:
+            self.refused += 1
+            if now - self.last >= self.REPORT_S:
+                log.error("session_store_error %s (%d more requests refused in %.0fs)", exc, self.refused,
+                          now - self.last)
+                self.last, self.refused = now, 0
+        return PlainTextResponse("Session store unavailable", status_code=503, headers=[("Retry-After", "1")])
 
-
-def _store_answered() -> None:
-    if _outage["since"] is not None:
-        import time
-
-        log.warning("session store reachable again after %.1fs", time.monotonic() - _outage["since"])
-        _outage.update(since=None, refused=0)
+    def answered(self) -> None:
+        """A store call succeeded (one attribute test when there is no outage)."""
+        if self.since is not None:
+            log.warning("session store reachable again after %.1fs", time.monotonic() - self.since)
+            self.since = None
 
 
 def _add_header(response: Any, name: str, value: str) -> None:
@@ -115,6 +118,7 @@ class SessionMiddleware:
         self.store = store if store is not None else _default_store(ttl_ms)
         # Stores with an asyncio interface (Redis) are awaited; the others are called directly.
         self._async_store = callable(getattr(self.store, "aget", None))
+        self._outage = _Outage()
         # One round trip for "read and extend" when the store offers it (Redis GETEX).
         self._get_touch = getattr(self.store, "aget_touch", None) if self.touch_on_read else None
         self.csrf: Optional[CSRFPolicy] = CSRFPolicy(
@@ -177,32 +181,42 @@ class SessionMiddleware:
 
     # --- store calls -----------------------------------------------------------------------
 
+    # Each store call that returns marks an outage over (`_Outage.answered`).
+
     async def _get(self, sid: str) -> Optional[Dict[str, Any]]:
         if self._async_store:
-            return await self.store.aget(sid)  # type: ignore[no-any-return]
-        return self.store.get(sid)  # type: ignore[no-any-return]
+            data = await self.store.aget(sid)
+        else:
+            data = self.store.get(sid)
+        self._outage.answered()
+        return data  # type: ignore[no-any-return]
 
     async def _get_and_touch(self, sid: str) -> Optional[Dict[str, Any]]:
         assert self._get_touch is not None
-        return await self._get_touch(sid, self.ttl_ms)  # type: ignore[no-any-return]
+        data = await self._get_touch(sid, self.ttl_ms)
+        self._outage.answered()
+        return data  # type: ignore[no-any-return]
 
     async def _set(self, sid: str, data: Dict[str, Any]) -> None:
         if self._async_store:
             await self.store.aset(sid, data, self.ttl_ms)
         else:
             self.store.set(sid, data, self.ttl_ms)
+        self._outage.answered()
 
     async def _delete(self, sid: str) -> None:
         if self._async_store:
             await self.store.adelete(sid)
         else:
             self.store.delete(sid)
+        self._outage.answered()
 
     async def _touch(self, sid: str) -> None:
         if self._async_store:
             await self.store.atouch(sid, self.ttl_ms)
         else:
             self.store.touch(sid, self.ttl_ms)
+        self._outage.answered()
 
     # --- the request -----------------------------------------------------------------------
 
@@ -226,7 +240,7 @@ class SessionMiddleware:
         try:
             session = await self.load(request)
         except SessionStoreError as exc:
-            return _store_unavailable(exc)
+            return self._outage.refuse(exc)
         _attach(request, session)
         if self.csrf is not None:
             refused = self.csrf.check(request, session)
@@ -238,8 +252,7 @@ class SessionMiddleware:
         try:
             await self.save(session, response)
         except SessionStoreError as exc:
-            return _store_unavailable(exc)
-        _store_answered()
+            return self._outage.refuse(exc)
         return response
 
     async def save(self, session: Session, response: Any) -> None:

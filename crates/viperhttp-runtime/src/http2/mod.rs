@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::body::RequestBody;
 use http::header::{CONNECTION, HOST};
 use http::{Request, Response, StatusCode};
 use hyper::server::conn::http2;
@@ -41,7 +40,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::body::{BodyError, ResponseBody};
+use crate::body::{BodyError, RequestBody, ResponseBody};
 use crate::config::RuntimeConfig;
 use crate::server::Shared;
 use crate::service::{handle, log_refused_stream, simple_response, ConnInfo};
@@ -315,18 +314,8 @@ async fn stream_request(
     let is_head = req.method() == http::Method::HEAD;
     let Ok(mut resp) = handle(shared, conn, req).await;
     resp.headers_mut().remove(CONNECTION);
-    let status = resp.status();
-    if status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::RESET_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        // These answers have no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5) even when the app gave
-        // some; hyper's HTTP/1 writer drops it and its `Content-Length`, its HTTP/2 one sent
-        // both, which curl and nghttp2 refuse as a malformed stream.
-        *resp.body_mut() = ResponseBody::empty();
-        resp.headers_mut().remove(http::header::CONTENT_LENGTH);
-    } else if is_head {
+    // (A 1xx, 204, 205 or 304 answer lost its content in the service, for both protocols.)
+    if is_head {
         // hyper's HTTP/1 writer drops a HEAD body itself, its HTTP/2 one does not;
         // the service already set the GET Content-Length.
         *resp.body_mut() = ResponseBody::empty();

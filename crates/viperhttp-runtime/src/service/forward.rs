@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use std::os::unix::ffi::OsStrExt;
 
-use crate::body::RequestBody;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
 use http::{HeaderMap, Request, Response, StatusCode, Version};
@@ -22,7 +21,7 @@ use viperhttp_ipc::{flags, IpcError, IpcMsg, Method, MsgType};
 use super::pipeline::RouteMatch;
 use super::stream_body::IpcStreamBody;
 use super::{closing, simple_response, wants_keep_alive, ConnInfo};
-use crate::body::ResponseBody;
+use crate::body::{RequestBody, ResponseBody};
 use crate::pending::{Frame, FrameKind, Slot};
 use crate::request_body::read_body;
 use crate::server::Shared;

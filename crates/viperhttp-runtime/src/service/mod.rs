@@ -20,12 +20,11 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::body::RequestBody;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response, StatusCode, Version};
 
-use crate::body::ResponseBody;
+use crate::body::{RequestBody, ResponseBody};
 use crate::head_guard::{ConnGuard, FinishOnEnd, Verdict};
 use crate::server::Shared;
 use crate::stats::ServerStats;
@@ -191,9 +190,15 @@ pub async fn handle(
         resp.headers_mut()
             .insert(http::header::SERVER, server.clone());
     }
-    if resp.status() == StatusCode::RESET_CONTENT {
-        // RFC 9110 §15.3.6: a 205 has no content, even when the app gave some (hyper drops it
-        // for 204 and 304 by itself, not for 205).
+    let status = resp.status();
+    if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::RESET_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        // These answers have no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5) even when the app
+        // gave some, over every protocol: hyper's HTTP/1.1 writer dropped it for 204 and 304
+        // only, its HTTP/2 one sent it (curl and nghttp2 refuse such a stream as malformed).
         *resp.body_mut() = ResponseBody::empty();
         resp.headers_mut().remove(CONTENT_LENGTH);
     }

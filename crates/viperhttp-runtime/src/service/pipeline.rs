@@ -7,7 +7,6 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::body::RequestBody;
 use http::header::{HeaderValue, ALLOW};
 use http::{Request, Response, StatusCode};
 use viperhttp_ipc::Method;
@@ -15,7 +14,7 @@ use viperhttp_ipc::Method;
 use super::access::{Source, SourceCell};
 use super::forward::forward_to_python;
 use super::{simple_response, ConnInfo};
-use crate::body::ResponseBody;
+use crate::body::{RequestBody, ResponseBody};
 use crate::cors::CorsOutcome;
 use crate::rate_limit::too_many_requests;
 use crate::router::Lookup;

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::body::RequestBody;
 use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
@@ -18,7 +17,7 @@ use viperhttp_ipc::blob::{request_headers_len, response_headers, write_request_b
 use viperhttp_ipc::{flags, IpcMsg, Method, MsgType};
 
 use super::{Registered, Reply};
-use crate::body::ResponseBody;
+use crate::body::{RequestBody, ResponseBody};
 use crate::router::Lookup;
 use crate::server::Shared;
 use crate::service::{closing, peer_fields, push_request, simple_response, ConnInfo};
