@@ -7,7 +7,8 @@ SIGTERM to every worker (each drains as a single process does), and SIGHUP when 
 (each re-reads its certificate); a worker whose supervisor is gone (killed) stops by itself
 (`PARENT_ENV`, watched by the bridge). A worker that exits is started again after
 `RESTART_DELAY_S`: one that stopped cleanly (status 0: someone sent it SIGTERM, which is how
-workers are replaced one at a time) always, one that died unless that worker slot died
+workers are replaced one at a time; an exit sooner than `MIN_UP_S` after its start counts as a
+death) always, one that died unless that worker slot died
 `MAX_RESTARTS` times within `RESTART_WINDOW_S` (a crash loop: then all stop and the supervisor
 exits 1). Each slot has its own budget, so crashes spread over many workers never stop the
 service. A worker that fails to start (status 3) on the first start stops the others (exit 3);
@@ -36,6 +37,10 @@ log = logging.getLogger("viperhttp.supervisor")
 RESTART_DELAY_S = 1.0
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
+#: a worker that exits cleanly (status 0) sooner than this after its start is counted as a
+#: death: it ended by itself (an app that exits at import), not because someone stopped it
+#: after it served; without this such a worker was restarted every second forever
+MIN_UP_S = 3.0
 #: the longest wait between tries of a replacement worker that fails to start
 MAX_START_BACKOFF_S = 30.0
 #: a worker still running this long after SIGTERM (its drain) gets SIGKILL
@@ -89,12 +94,14 @@ class Supervisor:
         self.restarts: Dict[int, Deque[float]] = {}  # slot → times of its recent deaths
         self.started: Set[int] = set()  # slots whose first worker did not fail to start
         self.start_failures: Dict[int, int] = {}  # slot → replacements in a row that failed to start
+        self.spawned: Dict[int, float] = {}  # slot → when its current worker was started
         self.stopping = threading.Event()
         self.status = 0
 
     def spawn(self, slot: int) -> None:
         proc = subprocess.Popen(self.argv, env=self.env)
         self.children[slot] = proc
+        self.spawned[slot] = time.monotonic()
         log.info("worker %d started (pid %d)", slot, proc.pid)
 
     def forward(self, signum: int, _frame: Any = None) -> None:
@@ -147,7 +154,7 @@ class Supervisor:
                     delay = min(RESTART_DELAY_S * 2 ** (fails - 1), MAX_START_BACKOFF_S)
                     log.warning("worker %d (pid %d) failed to start (status 3); trying again in %.0fs",
                                 slot, proc.pid, delay)
-                elif code == 0:
+                elif code == 0 and time.monotonic() - self.spawned[slot] >= MIN_UP_S:
                     self.start_failures.pop(slot, None)
                     log.info("worker %d (pid %d) stopped; starting a new one in %.0fs",
                              slot, proc.pid, RESTART_DELAY_S)
@@ -183,7 +190,8 @@ class Supervisor:
 
 
 def _how(code: int) -> str:
-    """`died with status 1`, `failed to start (status 3)`, `was killed by SIGKILL`."""
+    """`died with status 1`, `failed to start (status 3)`, `was killed by SIGKILL`, or the
+    status 0 of a worker that did not live `MIN_UP_S`."""
     if code == EXIT_STARTUP:
         return "failed to start (status 3)"
     if code < 0:
@@ -191,6 +199,8 @@ def _how(code: int) -> str:
             return f"was killed by {signal.Signals(-code).name}"
         except ValueError:
             return f"was killed by signal {-code}"
+    if code == 0:
+        return "exited by itself right after its start (status 0)"
     return f"died with status {code}"
 
 
