@@ -590,7 +590,8 @@ def test_a_member_that_stops_reading_does_not_stall_a_broadcast(app):
     async def go():
         conns = [await websockets.connect(uri(app, "/ws/listen"), max_size=None, max_queue=None,
                                           ping_interval=None) for _ in range(3)]
-        assert wait_for(lambda: app.client.get("/state").json() is not None, 5)
+        # connect() registers a member right after its accept: wait until all three are in
+        assert wait_for(lambda: state(app)["listeners"] == 3, 5)
         stalled = conns[0]
         stalled.transport.pause_reading()
         counts = [0, 0]

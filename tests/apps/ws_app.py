@@ -304,7 +304,7 @@ def hold_release(expect: int):
 def get_state():
     return {"sent": state["sent"], "slow_done": state["slow_done"], "sse_closed": state["sse_closed"],
             "log": [list(map(repr, e)) for e in state["log"]], "stats": viperhttp.server_stats(),
-            "manager": manager.stats()}
+            "manager": manager.stats(), "listeners": len(listeners.active_connections)}
 
 
 @app.get("/rss")
