@@ -345,5 +345,8 @@ def test_declared_responses_with_a_model_render_as_fastapi():
         assert two_r["404"] == {"description": "Not Found", "content": out}
         assert two_r["4XX"] == {"description": "Additional Response", "content": ref}
         assert {"Err", "Out"} <= set(doc["components"]["schemas"])
+        # a model that is no type is refused when the route is declared, not by /openapi.json
+        with pytest.raises(TypeError, match=r"responses\[404\]\['model'\] must be a class"):
+            app.get("/bad", responses={404: {"model": 5}})(lambda: {})
     finally:
         viperhttp.reset()

@@ -81,13 +81,13 @@ class WebSocketDisconnect(Exception):
         return f"WebSocketDisconnect(code={self.code})"
 
 
-def _reason_phrase(status_code: Any) -> str:
+def _reason_phrase(status_code: Any, unknown: str = "Internal Server Error") -> str:
     # (decision, docs/internals/framework.md) the standard phrase of the status; the original always said
     # "Internal Server Error", which is still the fallback for unknown codes.
     try:
         return http.HTTPStatus(status_code).phrase
     except (ValueError, TypeError):
-        return "Internal Server Error"
+        return unknown
 
 
 def _text(status: int, body: str, headers: HeadersArg = None) -> Response:

@@ -173,6 +173,8 @@ def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any])
                 continue
             if not isinstance(value, kind):
                 raise TypeError(error)
+            if key == "responses":
+                _check_response_models(value, where)
             docs[key] = value
         else:
             raise TypeError(f"unknown keyword {key!r} ({where})")
@@ -180,6 +182,18 @@ def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any])
     if extra:
         out["deps"] = merge_deps(out["deps"], extra, where=where)
     return out
+
+
+def _check_response_models(responses: Dict[Any, Any], where: str) -> None:
+    """`responses={404: {"model": M}}`: M must be a class or a typing form (`list[M]`), checked
+    here rather than when `/openapi.json` is first built (a 500 with a traceback then)."""
+    import typing
+
+    for status, entry in responses.items():
+        model = entry.get("model") if isinstance(entry, dict) else None
+        if model is not None and not isinstance(model, type) and typing.get_origin(model) is None:
+            raise TypeError(f"responses[{status!r}]['model'] must be a class or a type such as "
+                            f"list[Model], not {model!r} ({where})")
 
 
 def _parse_methods(methods: Any) -> List[str]:

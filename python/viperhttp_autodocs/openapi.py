@@ -12,6 +12,7 @@ import inspect
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from viperhttp.exceptions import _reason_phrase
 from viperhttp.routing import PATH_PLACEHOLDER
 
 __all__ = ["generate_openapi", "operation_id", "json_safe"]
@@ -301,15 +302,9 @@ def _declared_response(status: str, value: Any, components: _Components,
         media["schema"] = components.model(TypeAdapter(model), "serialization")
         content["application/json"] = media
         entry["content"] = content
-    if "description" not in entry and default_description:
-        entry["description"] = default_description
-    elif "description" not in entry:
-        import http
-
-        try:
-            entry["description"] = http.HTTPStatus(int(status)).phrase
-        except ValueError:
-            entry["description"] = "Additional Response"
+    if "description" not in entry:
+        entry["description"] = default_description or _reason_phrase(
+            int(status) if status.isdigit() else None, "Additional Response")
     return entry
 
 
