@@ -84,6 +84,8 @@ def test_aliases_and_type_errors():
         JSONResponse(404, status_code=400)
     with pytest.raises(TypeError, match="content given twice"):
         JSONResponse({"a": 1}, content={"b": 2})
+    with pytest.raises(TypeError, match="status_code must be an int"):
+        JSONResponse({"a": 1}, "400")  # FastAPI's order: the second is the status
 
 
 def test_fastapi_positional_order_beside_the_originals():

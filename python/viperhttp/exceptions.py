@@ -205,8 +205,7 @@ def handle_exception(handlers: Dict[type, HandlerEntry], request: Any, exc: Exce
             # Starlette's server-error handler answers and the exception still propagates: the
             # server logs it with its traceback (an app with its own error page must not hide
             # its errors) and the test client re-raises it (raise_server_exceptions), as FastAPI's
-            log.error("%s %r%s", what, exc, _where(request), exc_info=exc)
-            report_unhandled(exc)
+            _report(request, exc, what)
         try:
             result = func(request, exc) if with_request else func(exc)
         except Exception as inner:
@@ -250,9 +249,14 @@ def _where(request: Any) -> str:
     return f" in {method} {path}" if isinstance(method, str) and isinstance(path, str) else ""
 
 
-def _unhandled(request: Any, exc: BaseException, what: str) -> Response:
+def _report(request: Any, exc: BaseException, what: str) -> None:
+    """The log line with the traceback, and the test client told (`report_unhandled`)."""
     log.error("%s %r%s", what, exc, _where(request), exc_info=exc)
     report_unhandled(exc)
+
+
+def _unhandled(request: Any, exc: BaseException, what: str) -> Response:
+    _report(request, exc, what)
     # docs/internals/framework.md: background tasks are dropped when the request ends in an unhandled 500.
     if request is not None:
         try:

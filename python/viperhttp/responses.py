@@ -112,10 +112,10 @@ def _leading(first: Any, body: Any, status_code: Any, content: Any) -> Tuple[Any
         return first, body, content
     if content is not None:
         raise TypeError("content given twice")
-    if isinstance(body, int) and not isinstance(body, bool):
+    if body is not None:  # FastAPI's second positional: the status code
         if status_code is not None:
             raise TypeError("status_code given twice")
-        status_code, body = body, None
+        status_code, body = _check_status(body), None
     return (200 if status_code is None else status_code), body, first
 
 

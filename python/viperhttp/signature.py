@@ -43,6 +43,11 @@ def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and hasattr(tp, "__dataclass_fields__")
 
 
+def is_union(tp: Any) -> bool:
+    """`Union[A, B]`, `Optional[A]` or `A | B`."""
+    return typing.get_origin(tp) is typing.Union or type(tp).__name__ == "UnionType"
+
+
 def strip_annotated(tp: Any) -> Any:
     """`Annotated[T, ...]` → `T` (the metadata stays on the hint pydantic validates with)."""
     while typing.get_origin(tp) is Annotated:
@@ -55,18 +60,14 @@ def has_metadata(tp: Any) -> bool:
     (constraints, validators): such a value must go through pydantic, never the fast path."""
     if typing.get_origin(tp) is Annotated:
         return True
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or type(tp).__name__ == "UnionType":
-        return any(typing.get_origin(a) is Annotated for a in typing.get_args(tp))
-    return False
+    return is_union(tp) and any(typing.get_origin(a) is Annotated for a in typing.get_args(tp))
 
 
 def unwrap_optional(tp: Any) -> Any:
     """`Optional[T]` / `T | None` → `T`, and `Annotated[T, ...]` → `T`; anything else unchanged.
     For deciding what kind of value a parameter is; pydantic gets the whole hint."""
     tp = strip_annotated(tp)
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or type(tp).__name__ == "UnionType":
+    if is_union(tp):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return strip_annotated(args[0])
@@ -230,7 +231,7 @@ def names_model(tp: Any) -> bool:
     origin = typing.get_origin(tp)
     if origin is not None:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if origin in (list, tuple, set, frozenset, typing.Union) or type(tp).__name__ == "UnionType":
+        if origin in (list, tuple, set, frozenset) or is_union(tp):
             return bool(args) and all(names_model(a) for a in args if a is not Ellipsis)
         return False
     return is_pydantic_model(tp) or _is_dataclass_type(tp)

@@ -31,8 +31,8 @@ from .forms import UploadFile
 from .request import MAX_QUERY_PAIRS, first_header
 from .typed_groups import ModelGroup
 from .params import Body
-from .signature import (Annotated, TypedParam, expand_depends, has_metadata, is_upload, signature_deps,
-                        strip_annotated, typed_params, unwrap_optional)
+from .signature import (Annotated, TypedParam, expand_depends, has_metadata, is_union, is_upload,
+                        signature_deps, strip_annotated, typed_params, unwrap_optional)
 
 __all__ = ["TypedPlan", "RequestValidationError", "compile_typed", "build_plan", "signature_deps", "Annotated",
            "all_validation_errors", "expand_depends"]
@@ -112,7 +112,7 @@ def _is_model(tp: Any) -> bool:
     tp = unwrap_optional(tp)
     if typing.get_origin(tp) in (list, tuple, set, frozenset, typing.Sequence) and typing.get_args(tp):
         tp = strip_annotated(typing.get_args(tp)[0])
-    if typing.get_origin(tp) is typing.Union or type(tp).__name__ == "UnionType":
+    if is_union(tp):
         members = [a for a in typing.get_args(tp) if a is not type(None)]
         return bool(members) and all(_is_model(a) for a in members)
     if tp is dict or typing.get_origin(tp) is dict or typing_extensions.is_typeddict(tp):

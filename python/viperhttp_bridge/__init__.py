@@ -292,14 +292,14 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
     main_thread = threading.current_thread() is threading.main_thread()
     try:
         bound = _native.start(host=host, port=port, **runtime_kw)
-    except (ValueError, OSError) as exc:
+    except Exception as exc:
         if startup_ran and not ev_loop.is_running():  # type: ignore[union-attr]
             # The lifespan was entered but nothing will serve (the port is taken, a setting or
             # the certificate was refused): leave it, so what its startup opened is closed
             # (docs/internals/lifespan.md).
             _cancel_startup(ev_loop, startup_task, shutdown_timeout_s)  # type: ignore[arg-type]
             _run_shutdown(app, ev_loop, shutdown_timeout_s)
-        if not (runtime_kw.get("https") and block and main_thread):
+        if not (isinstance(exc, (ValueError, OSError)) and runtime_kw.get("https") and block and main_thread):
             raise
         # A certificate or key that cannot be used ends a blocking script with one clear
         # line and status 1, not a traceback (docs/internals/tls-http2.md, "Start errors").

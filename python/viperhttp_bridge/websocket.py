@@ -340,14 +340,14 @@ class WsDispatcher:
             # Invalid path or query parameters of the route: FastAPI closes with 1008 before
             # the handshake completes, which the client sees as 403. Not a handler error.
             log.info("ws_rejected conn_id=%d invalid parameters: %s", ws.conn_id, exc.errors())
-            self._refuse(ws, 403, "Forbidden", None)
+            self._end(ws, 1008, 403, "Forbidden")
             return
         except HTTPException as exc:
             # A dependency or the handler refused (`get_current_user`'s 401, a 403): before
             # `accept()` the handshake gets that status and FastAPI's JSON body (the denial
             # response uvicorn sends for Starlette); after it, close 1008. Not a handler error.
             log.info("ws_rejected conn_id=%d %d: %s", ws.conn_id, exc.status_code, exc.detail)
-            self._refuse(ws, exc.status_code, _json_body({"detail": exc.detail}), "application/json")
+            self._end(ws, 1008, exc.status_code, _json_body({"detail": exc.detail}), "application/json")
             return
         except asyncio.CancelledError:
             if ws._accepted and not ws._closed:
@@ -367,34 +367,21 @@ class WsDispatcher:
             return
         except Exception as exc:
             log.error("ws_handler_error %r", exc, exc_info=True)
-            if not ws._accepted:
-                if not ws._closed:
-                    ws._closed = True
-                    self.sockets.pop(ws.conn_id, None)
-                    self._reject(ws.conn_id, 500, "Internal Server Error")
-            elif not ws._closed:
-                ws._closed = True
-                self._close_quietly(ws.conn_id, 1011, "Handler error")
+            self._end(ws, 1011, 500, "Internal Server Error", reason="Handler error")
             return
         finally:
             ws._on_settle = None
-        if not ws._closed:
-            if ws._accepted:
-                ws._closed = True
-                self._close_quietly(ws.conn_id, 1000, "")
-            else:
-                ws._closed = True
-                self.sockets.pop(ws.conn_id, None)
-                self._reject(ws.conn_id, 403, "Forbidden")
+        self._end(ws, 1000, 403, "Forbidden")
 
-    def _refuse(self, ws: WebSocket, status: int, body: Any, content_type: Optional[str]) -> None:
-        """A refusal that is not a handler error: the handshake answered `status` before
-        `accept()`, close 1008 (policy violation) after it."""
+    def _end(self, ws: WebSocket, code: int, status: int, body: Any, content_type: Optional[str] = None,
+             reason: str = "") -> None:
+        """How a handler's end reaches the client, once: close `code` (with `reason`) after
+        `accept()`; before it, the handshake refused with `status` and `body`."""
         if ws._closed:
             return
         ws._closed = True
         if ws._accepted:
-            self._close_quietly(ws.conn_id, 1008, "")
+            self._close_quietly(ws.conn_id, code, reason)
         else:
             self.sockets.pop(ws.conn_id, None)
             self._reject(ws.conn_id, status, body, content_type)

@@ -271,21 +271,28 @@ class VFSSessionStore(SessionStore):
             self._remove_file(sid)
         return len(expired)
 
+    def _over(self, count: int, total: int) -> bool:
+        """Over a limit (a falsy limit is off)."""
+        return ((bool(self.max_sessions) and count > self.max_sessions)
+                or (bool(self.max_total_bytes) and total > self.max_total_bytes))  # type: ignore[operator]
+
+    def _total(self, index: Dict[str, Any]) -> int:
+        """The stored bytes; only summed when `max_total_bytes` is set (O(n))."""
+        return sum(e[_SIZE] for e in index.values()) if self.max_total_bytes else 0
+
     def _over_limits(self, index: Dict[str, Any]) -> bool:
-        if self.max_sessions and len(index) > self.max_sessions:
-            return True
-        return bool(self.max_total_bytes) and sum(e[_SIZE] for e in index.values()) > self.max_total_bytes  # type: ignore[operator]
+        return self._over(len(index), self._total(index))
 
     def _evict(self, keep: Optional[str] = None) -> int:
         """Least-recently-accessed first, until both limits hold (a falsy limit is off)."""
         index = self._index or {}
         removed = 0
+        total = self._total(index)
+        if not self._over(len(index), total):
+            return 0  # no sort below the limits
         order = sorted(index, key=lambda s: (index[s][_AT], index[s][_SEQ]))
-        total = sum(entry[_SIZE] for entry in index.values())
         for sid in order:
-            over_count = bool(self.max_sessions) and len(index) > self.max_sessions
-            over_bytes = bool(self.max_total_bytes) and total > self.max_total_bytes  # type: ignore[operator]
-            if not (over_count or over_bytes):
+            if not self._over(len(index), total):
                 break
             if sid == keep and len(index) == 1:
                 break
