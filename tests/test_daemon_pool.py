@@ -39,7 +39,9 @@ def test_grows_to_max_workers_and_reuses_idle_threads():
             gate.wait(5)
 
         futures = [pool.submit(held) for _ in range(5)]
-        time.sleep(0.3)
+        deadline = time.monotonic() + 5
+        while len(running) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert len(running) == 3 and len(pool._threads) == 3  # bounded by max_workers
         gate.set()
         for f in futures:
@@ -51,10 +53,15 @@ def test_grows_to_max_workers_and_reuses_idle_threads():
 
 def test_shutdown_cancels_what_is_queued_and_refuses_new_work():
     pool = DaemonThreadPool(max_workers=1, thread_name_prefix="t")
-    gate = threading.Event()
-    first = pool.submit(gate.wait, 5)
+    gate, started = threading.Event(), threading.Event()
+
+    def first_call():
+        started.set()
+        return gate.wait(5)
+
+    first = pool.submit(first_call)
     queued = pool.submit(lambda: "ran")
-    time.sleep(0.1)
+    assert started.wait(5)  # the one thread is busy: `queued` waits in the queue
     pool.shutdown(wait=False, cancel_futures=True)
     assert queued.cancelled()
     with pytest.raises(RuntimeError, match="after shutdown"):

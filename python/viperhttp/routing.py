@@ -391,7 +391,7 @@ class RoutePlan:
     __slots__ = ("handler", "method", "path", "meta", "is_async", "simple", "accepts", "var_kw",
                  "takes_query", "request_args", "bg_args", "response_args", "scopes_args", "sub_response", "query", "deps",
                  "deps_spec", "uses_cache",
-                 "typed", "response", "blocking", "options", "slow_warned", "injects", "path_raw",
+                 "typed", "response", "blocking", "pool_sources", "options", "slow_warned", "injects", "path_raw",
                  "bare_async", "simple_async", "native_bare")
 
     def __init__(self, route: RouteDef, sync_threadpool: bool = False) -> None:
@@ -438,6 +438,9 @@ class RoutePlan:
         # route says `blocking=True` or the app says `sync_handlers="threadpool"`.
         blocking = route.options.get("blocking")
         self.blocking = not coroutine and (blocking if blocking is not None else sync_threadpool)
+        # A sync stream source runs where the route's sync code would: in the pool for
+        # `blocking=True` (an `async def` route's too) and in threadpool apps (docs/internals/bridge.md).
+        self.pool_sources = blocking if blocking is not None else sync_threadpool
         if coroutine and blocking:
             # Nothing can move an `async def` off the loop: a `time.sleep` in it blocks every
             # request. Said once, at registration (its sync stream source is still pooled).

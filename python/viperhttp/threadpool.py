@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 if TYPE_CHECKING:
     from .daemon_pool import DaemonThreadPool
 
-__all__ = ["run_in_threadpool", "run_sync", "configure", "warn_if_slow", "shutdown", "running", "SLOW_INLINE_SECONDS"]
+__all__ = ["run_in_threadpool", "run_sync", "submit", "configure", "warn_if_slow", "shutdown", "running",
+           "SLOW_INLINE_SECONDS"]
 
 log = logging.getLogger("viperhttp.bridge")
 
@@ -67,14 +68,18 @@ def running() -> int:
     return _running[0]
 
 
-async def run_in_threadpool(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Runs `func(*args, **kwargs)` in the pool; the caller's context variables go with it
-    (so `current_request()` works inside)."""
+def submit(func: Callable[..., Any], *args: Any) -> Any:
+    """`func(*args)` in the pool, counted in `running()`, with the caller's context variables
+    (so `current_request()` works inside); the `concurrent.futures.Future`."""
     ctx = contextvars.copy_context()
-    call = functools.partial(_counted, functools.partial(ctx.run, func, *args, **kwargs))
+    return _executor().submit(_counted, functools.partial(ctx.run, func, *args))
+
+
+async def run_in_threadpool(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Runs `func(*args, **kwargs)` in the pool and awaits it (`submit`)."""
     import asyncio  # here, not at module level (docs/internals/bridge.md#serving-without-an-event-loop)
 
-    return await asyncio.get_running_loop().run_in_executor(_executor(), call)
+    return await asyncio.wrap_future(submit(functools.partial(func, *args, **kwargs)))
 
 
 def run_sync(func: Callable[..., Any], kwargs: Dict[str, Any]) -> Any:

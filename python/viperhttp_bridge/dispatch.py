@@ -671,10 +671,7 @@ class Bridge(BackgroundRunner):
         self._adopt_response_background(request, resp)
         batch = self._claim_background(request, keep=True)
         plan = self._plan_of(request)
-        # A sync source runs where the route's sync code runs: the pool for `blocking=True`
-        # (also said of an `async def` route) and for `sync_handlers="threadpool"` apps.
-        threaded = bool(getattr(self.app, "_sync_threadpool", False)) or (
-            plan is not None and (plan.blocking or plan.options.get("blocking") is True))
+        threaded = plan.pool_sources if plan is not None else bool(getattr(self.app, "_sync_threadpool", False))
         try:
             await run_stream(rid, resp, threaded, None if threaded else self._slow_stream(request, plan))
         finally:

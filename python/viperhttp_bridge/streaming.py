@@ -4,8 +4,6 @@ sent with `stream_send`; the producer respects the per-request frame credit and
 stops when the client is gone."""
 from __future__ import annotations
 
-import contextvars
-import functools
 import logging
 from typing import Any, AsyncIterator, Dict, Iterator, Optional
 
@@ -115,12 +113,11 @@ class ThreadedSource:
     async def next(self, it: Any) -> Any:
         import asyncio
 
-        from viperhttp.threadpool import _counted, _executor
+        from viperhttp.threadpool import submit
 
-        ctx = contextvars.copy_context()
         # Counted as the pool's other calls: an item still blocking at the end of a stop is
-        # reported and does not hold the exit of `viperhttp run`.
-        future = _executor().submit(_counted, functools.partial(ctx.run, next, it, _DONE))
+        # reported and does not hold the exit.
+        future = submit(next, it, _DONE)
         self.pending = future
         try:
             return await asyncio.wrap_future(future)
