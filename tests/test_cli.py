@@ -136,6 +136,15 @@ def test_sigint_forwarded_too(cli):
     assert c.stop(signal.SIGINT) == 0
 
 
+def test_a_stop_while_workers_start_ends_them_all(cli):
+    """SIGINT while the workers still import the app: forwarded as SIGTERM, which ends a worker
+    at any point of its start (a SIGINT landing inside an import-lock callback was swallowed,
+    the worker served on and the stop waited 30 s for it: seen once in CI)."""
+    c = cli("cli_app:app", "--workers", "2")
+    assert wait_for(lambda: "worker 1 started" in c.logs(), 20), c.logs()
+    assert c.stop(signal.SIGINT, timeout=15) == 0, c.logs()
+
+
 def _worker_pids(c) -> Set[int]:
     pids: Set[int] = set()
     deadline = time.monotonic() + 20

@@ -3,7 +3,7 @@
 Workers are fresh interpreters (`python -m viperhttp run ... --reuse-port`), never forks: each
 has its own runtime, interpreter and IPC rings, and binds the same port with `SO_REUSEPORT` so
 the kernel balances connections. The supervisor binds nothing to serve; it forwards SIGINT and
-SIGTERM to every worker (each drains as a single process does), and SIGHUP when they serve TLS
+SIGTERM to every worker as SIGTERM (each drains as a single process does), and SIGHUP when they serve TLS
 (each re-reads its certificate); a worker whose supervisor is gone (killed) stops by itself
 (`PARENT_ENV`, watched by the bridge). A worker that exits is started again after
 `RESTART_DELAY_S`: one that stopped cleanly (status 0: someone sent it SIGTERM, which is how
@@ -43,6 +43,8 @@ RESTART_WINDOW_S = 60.0
 MIN_UP_S = 3.0
 #: the longest wait between tries of a replacement worker that fails to start
 MAX_START_BACKOFF_S = 30.0
+#: what a worker is sent to stop, whichever stop signal the supervisor got
+STOP_SIGNAL = signal.SIGTERM
 #: a worker still running this long after SIGTERM (its drain) gets SIGKILL
 KILL_AFTER_S = 30.0
 
@@ -105,9 +107,13 @@ class Supervisor:
         log.info("worker %d started (pid %d)", slot, proc.pid)
 
     def forward(self, signum: int, _frame: Any = None) -> None:
-        # Every signal is forwarded, a second one too: the workers then skip their grace period.
+        # Every stop signal is forwarded, a second one too: the workers then skip their grace
+        # period. Always as SIGTERM (`STOP_SIGNAL`): a SIGINT that reaches a worker still
+        # importing its app can be swallowed (a KeyboardInterrupt raised inside an import-lock
+        # callback is "ignored"), and the worker then served on and held the stop; SIGTERM's
+        # default action ends such a worker, and a serving one drains as on SIGINT.
         self.stopping.set()
-        self.relay(signum)
+        self.relay(STOP_SIGNAL)
 
     def relay(self, signum: int, _frame: Any = None) -> None:
         """Passes `signum` to every live worker (SIGHUP alone: each re-reads its TLS
@@ -284,7 +290,7 @@ def reload_loop(args: argparse.Namespace) -> int:
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
         if proc[0] is not None and proc[0].poll() is None:
-            proc[0].send_signal(signum)
+            proc[0].send_signal(STOP_SIGNAL)  # as the supervisor's `forward`
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
