@@ -102,7 +102,9 @@ def test_tls_12_and_13_are_both_served(serve, tmp_path, version):
     assert data.startswith(b"HTTP/1.1 200") and b"Hello, World!" in data
 
 
-def test_plain_http_on_the_tls_port_is_closed_and_counted(serve, tmp_path):
+def test_plain_http_on_the_tls_port_is_answered_400_closed_and_counted(serve, tmp_path):
+    """nginx's, Caddy's and Go's behaviour: the mistake is named in a plain 400, never the app's
+    answer in the clear; a real client (httpx) sees the 400 and its text."""
     cert = make_cert()
     srv = serve(APP, env=tls_kw(*cert.write(tmp_path)))
     before = stats(srv.port, cert.client_context())["server"]["https_handshake_fail"]
@@ -114,9 +116,19 @@ def test_plain_http_on_the_tls_port_is_closed_and_counted(serve, tmp_path):
             if not chunk:
                 break
             got += chunk
-    assert b"HTTP/1.1" not in got and b"Hello" not in got  # no HTTP answer in the clear
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"Connection: close" in head, got
+    assert body == b"This port speaks HTTPS: use an https:// URL.\n" and b"Hello" not in got
+    r = httpx.get(f"http://127.0.0.1:{srv.port}/hello", timeout=10)
+    assert r.status_code == 400 and "https://" in r.text
+    # a request that comes in pieces is read whole before the answer (no reset destroys it)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(b"POST /hello HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.2)
+        s.sendall(b"Content-Length: 5\r\n\r\nhello")
+        assert s.recv(4096).startswith(b"HTTP/1.1 400")
     after = stats(srv.port, cert.client_context())["server"]
-    assert after["https_handshake_fail"] == before + 1
+    assert after["https_handshake_fail"] == before + 3
     assert after["https_handshake_ok"] >= 2
 
 
@@ -330,6 +342,6 @@ print(viperhttp.https_status())
         "ValueError: set http2 flag when passing http2_max_streams",
         "ValueError: http2_max_streams out of range",
         "ValueError: http2_max_streams out of range",
-        "ValueError: cert_pem required when https enabled",
+        "TlsCertMissingError: cert_pem required when https enabled",  # a ValueError (caught above)
         "{'configured': False, 'active': False}",
     ]

@@ -12,6 +12,7 @@
 //! Connections already open keep the session they negotiated, so nothing is
 //! dropped; a reload that fails keeps the old certificate.
 
+use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,11 +20,13 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::head_guard::{LINGER, LINGER_BYTES};
 use crate::stats::ServerStats;
 use crate::RuntimeError;
 
@@ -185,20 +188,29 @@ impl TlsLayer {
     }
 
     /// Run the server handshake on `io` within the deadline. `None` (after
-    /// counting `https_handshake_fail`) when it fails or times out, including
-    /// plain HTTP sent to the TLS port; the caller then just drops the socket.
-    pub async fn accept<IO>(&self, io: IO) -> Option<Accepted<IO>>
-    where
-        IO: AsyncRead + AsyncWrite + Unpin,
-    {
+    /// counting `https_handshake_fail`) when it fails or times out; the caller
+    /// then drops the socket. Plain HTTP sent to the TLS port (an `http://` URL
+    /// for an `https://` server) is answered with a plain-text 400 that says so
+    /// first, as nginx, Caddy and Go's server do: a bare close left the user with
+    /// "connection reset" and no hint.
+    pub async fn accept(&self, mut io: TcpStream) -> Option<Accepted<TcpStream>> {
         let acceptor = TlsAcceptor::from(self.current.load_full());
-        let handshake = acceptor.accept(io);
+        let handshake = async move {
+            if starts_like_http(&io).await {
+                refuse_plain_http(&mut io).await;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "plain HTTP request on the HTTPS port: answered 400",
+                ));
+            }
+            acceptor.accept(io).await
+        };
         let result = match self.settings.tls_handshake_timeout_ms {
             0 => handshake.await,
             ms => match tokio::time::timeout(Duration::from_millis(ms), handshake).await {
                 Ok(r) => r,
-                Err(_) => Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
                     "TLS handshake timed out",
                 )),
             },
@@ -218,9 +230,73 @@ impl TlsLayer {
     }
 }
 
+/// The plain-HTTP answer on the TLS port. HTTP/1.1 with `Connection: close`: the
+/// client reads it as any 400 and stops.
+const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 45\r\n\
+Connection: close\r\n\r\n\
+This port speaks HTTPS: use an https:// URL.\n";
+
+/// Head bytes read before the answer (the request's head is read so the close
+/// that follows is not a reset that destroys the answer at the client).
+const PLAIN_HTTP_HEAD_MAX: usize = 16 * 1024;
+
+/// A TLS connection starts with a handshake record (0x16; 0x80.. for an SSLv2
+/// hello); an HTTP/1 request starts with its method, upper-case ASCII. One
+/// `peek` of the first byte, which the handshake would have waited for anyway.
+async fn starts_like_http(io: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(io.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
+}
+
+/// Read the request head (up to [`PLAIN_HTTP_HEAD_MAX`]), answer 400, shut the
+/// write side and drain what else comes within the lingering-close bounds
+/// (RFC 9112 §9.6), so the client reads the answer before the connection goes.
+async fn refuse_plain_http(io: &mut TcpStream) {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 2048];
+    while head.len() < PLAIN_HTTP_HEAD_MAX && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match io.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let target = head
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .map(|line| String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned())
+        .unwrap_or_default();
+    tracing::info!(
+        target: "viperhttp::tls",
+        peer = %io.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+        "plain HTTP request on the HTTPS port ({target}): answered 400"
+    );
+    if io.write_all(PLAIN_HTTP_ANSWER).await.is_err() || io.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plain_http_answer_frames_its_body() {
+        let text = std::str::from_utf8(PLAIN_HTTP_ANSWER).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())), "{head}");
+    }
 
     #[test]
     fn empty_and_garbage_pem_are_refused_with_a_reason() {
