@@ -5,7 +5,7 @@ order and are all done before the listener accepts; shutdown handlers run after 
 in-flight requests drained, in order; `run()` then returns None and the script exits 0. A
 startup handler that raises stops the start: later handlers do not run, nothing binds, shutdown
 handlers do not run, `startup_error` is logged and `run()` raises
-`RuntimeError("startup failed")` from the handler's exception. Events are recorded one per line
+`RuntimeError("startup failed")` (`viperhttp_bridge.StartupHandlerError`) from the handler's exception. Events are recorded one per line
 into a file passed to the app through LIFESPAN_LOG.
 """
 from __future__ import annotations
@@ -135,9 +135,11 @@ def test_failing_startup_handler_stops_the_start(tmp_path, mode, message, not_ru
     assert port_is_free(port)
     assert "startup_error" in out, f"no `startup_error` log line:\n{out}"
     assert message in out, out
-    assert "RuntimeError: startup failed" in out, f"run() must raise RuntimeError('startup failed'):\n{out}"
+    assert "StartupHandlerError: startup failed" in out, f"run() must raise StartupHandlerError, a RuntimeError ('startup failed'):\n{out}"
     assert "direct cause of the following exception" in out, \
         f"the handler's exception must be the __cause__:\n{out}"
+    import viperhttp_bridge
+    assert issubclass(viperhttp_bridge.StartupHandlerError, RuntimeError)  # the original's class
 
 
 def test_async_startup_handler_outliving_startup_timeout_keeps_running(popen, tmp_path):
@@ -191,7 +193,7 @@ def test_lifespan_enter_failure_stops_the_start(tmp_path):
     ev = events(log)
     assert proc.returncode != 0, proc.stdout
     assert "startup:h1" not in ev and "shutdown:d1" not in ev and not any(e.startswith("cm:exit") for e in ev), ev
-    assert "RuntimeError: startup failed" in proc.stdout and "cm enter failed" in proc.stdout
+    assert "StartupHandlerError: startup failed" in proc.stdout and "cm enter failed" in proc.stdout
     assert "startup_error" in proc.stdout
     assert port_is_free(port)
 
@@ -205,7 +207,7 @@ def test_startup_handler_failure_exits_the_lifespan_with_the_error(tmp_path):
     assert proc.returncode != 0, proc.stdout
     assert ev == ["main:run", "cm:enter-begin", "cm:enter-end", "startup:h1",
                   "cm:exit-exc:RuntimeError:handler failed"], ev
-    assert "RuntimeError: startup failed" in proc.stdout and "handler failed" in proc.stdout
+    assert "StartupHandlerError: startup failed" in proc.stdout and "handler failed" in proc.stdout
     assert port_is_free(port)
 
 

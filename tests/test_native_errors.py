@@ -33,6 +33,7 @@ HIERARCHY = {
     "ServerRunningError": OSError,
     "RouteError": ValueError,
     "TlsConfigError": ValueError,
+    "TlsCertMissingError": _native.TlsConfigError,
 }
 
 
@@ -72,6 +73,15 @@ def test_unusable_tls_material_raises_tls_config_error():
     with pytest.raises(_native.TlsConfigError):
         _native.start("127.0.0.1", 0, https=True, tls_cert_pem="not a certificate",
                       tls_key_pem="not a key")
+    assert not _native.is_running()
+
+
+def test_https_without_certificate_or_key_raises_tls_cert_missing_error():
+    """A `ValueError` with the original's message; `app.run()` tells it apart by its class."""
+    with pytest.raises(_native.TlsCertMissingError, match="^cert_pem required when https enabled$"):
+        _native.start("127.0.0.1", 0, https=True)
+    with pytest.raises(_native.TlsCertMissingError, match="^key_pem required when https enabled$"):
+        _native.start("127.0.0.1", 0, https=True, tls_cert_pem="x")
     assert not _native.is_running()
 
 

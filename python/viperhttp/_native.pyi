@@ -17,7 +17,7 @@ RUNTIME_KNOBS: Tuple[str, ...]
 __all__ = [
     "BackpressureError", "FastParams", "RUNTIME_KNOBS", "FrameTooLargeError", "HeadersTooLargeError", "NotRunningError",
     "QueueFullError", "ResponseError", "RingFullError", "RouteError", "ServerRunningError",
-    "StoppingError", "TlsConfigError", "WrongThreadError", "__version__", "_fail_in_flight",
+    "StoppingError", "TlsCertMissingError", "TlsConfigError", "WrongThreadError", "__version__", "_fail_in_flight",
     "_log_config", "_log_drain", "_log_pending", "_poll_batch", "_send_result",
     "_step_coroutine", "_stream_credit", "_ws_consumed", "_ws_credit", "accepts_gzip", "bound_port", "close",
     "configure_cors", "content_type_for", "etag_matches", "first_header",
@@ -50,6 +50,7 @@ class WrongThreadError(RuntimeError): ...
 class ServerRunningError(OSError): ...
 class RouteError(ValueError): ...
 class TlsConfigError(ValueError): ...
+class TlsCertMissingError(TlsConfigError): ...
 
 @final
 class FastParams:

@@ -202,7 +202,7 @@ def serve_one(args: argparse.Namespace) -> int:
             # the whole story, the framework's stack is not; a startup handler's own error
             # (logged with its traceback as `startup_error`) is named rather than repeated
             cause = exc.__cause__
-            if str(exc) == "startup failed" and cause is not None:
+            if isinstance(exc, viperhttp_bridge.StartupHandlerError) and cause is not None:
                 log.error("startup failed: a startup handler raised %s: %s", type(cause).__name__, cause)
             else:
                 log.error("startup failed: %s", exc)

@@ -34,7 +34,7 @@ log = logging.getLogger("viperhttp.bridge")
 
 __all__ = [
     "run", "start", "shutdown", "serialize_response", "runtime_features", "bridge_stats", "Bridge",
-    "WebSocket",
+    "WebSocket", "StartupHandlerError",
 ]
 
 #: The response dict a handler result becomes; the one implementation is
@@ -123,7 +123,7 @@ def _log_late_startup_failure(task: "asyncio.Task[Any]") -> None:
 def _run_startup(app: Any, loop: asyncio.AbstractEventLoop,
                  timeout_s: float) -> "Optional[asyncio.Task[Any]]":
     """Startup handlers in order, each awaited; a failure stops the start
-    (`RuntimeError("startup failed")`, logged `startup_error`); handlers still
+    (`StartupHandlerError("startup failed")`, a `RuntimeError`, logged `startup_error`); handlers still
     running after `startup_timeout_s` are left running and serving starts: that
     background task is returned (None otherwise)."""
     import asyncio
@@ -143,7 +143,7 @@ def _run_startup(app: Any, loop: asyncio.AbstractEventLoop,
     exc = task.exception()
     if exc is not None:
         log.error("startup_error %r", exc, exc_info=exc)
-        raise RuntimeError("startup failed") from exc
+        raise StartupHandlerError("startup failed") from exc
     return None
 
 
@@ -196,6 +196,12 @@ def _apply_python_limits(runtime_kw: Dict[str, Any]) -> None:
 #: `run()` keywords set by the `viperhttp run` command line (viperhttp.cli); they override the
 #: app's own, so a module that calls `app.run(port=...)` at import follows `--port`.
 CLI_OVERRIDES: Dict[str, Any] = {}
+
+
+class StartupHandlerError(RuntimeError):
+    """A startup handler (or the lifespan's entry) raised: `run()` raises this, with the
+    handler's exception as `__cause__` and the message `"startup failed"` (the original's
+    `RuntimeError`, docs/internals/lifespan.md)."""
 
 
 class StartFailure(SystemExit):
@@ -304,7 +310,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         # A certificate or key that cannot be used ends a blocking script with one clear
         # line and status 1, not a traceback (docs/internals/tls-http2.md, "Start errors").
         hint = ""
-        if "cert_pem required" in str(exc) or "key_pem required" in str(exc):  # the native setting's name; say the user's
+        if isinstance(exc, _native.TlsCertMissingError):  # the message names the native setting; say the user's
             hint = " (give the certificate and key: --tls-cert/--tls-key, or tls_cert_path=/tls_key_path=)"
         log.error("tls_error %s%s", exc, hint)
         raise StartFailure(f"viperhttp: cannot start HTTPS: {exc}{hint}") from exc

@@ -89,6 +89,12 @@ create_exception!(
     PyValueError,
     "The TLS certificate or key is not usable (bad PEM, key does not match)."
 );
+create_exception!(
+    viperhttp._native,
+    TlsCertMissingError,
+    TlsConfigError,
+    "`https=True` without a certificate or without a key (neither PEM nor path given)."
+);
 
 /// A native failure. Converted into its Python class by `From<NativeError> for PyErr`.
 #[derive(Debug, thiserror::Error)]
@@ -207,5 +213,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ServerRunningError", py.get_type::<ServerRunningError>())?;
     m.add("RouteError", py.get_type::<RouteError>())?;
     m.add("TlsConfigError", py.get_type::<TlsConfigError>())?;
+    m.add("TlsCertMissingError", py.get_type::<TlsCertMissingError>())?;
     Ok(())
 }

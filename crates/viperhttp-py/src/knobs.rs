@@ -90,7 +90,7 @@ impl TlsKnobs {
             |pem: Option<Vec<u8>>, path: Option<String>, msg: &'static str| match (pem, path) {
                 (Some(p), _) => Ok(PemSource::Inline(p)),
                 (None, Some(path)) => Ok(PemSource::Path(host_path(&path, vfs_root))),
-                (None, None) => Err(PyValueError::new_err(msg)),
+                (None, None) => Err(crate::errors::TlsCertMissingError::new_err(msg)),
             };
         let cert = source(
             self.tls_cert_pem,
