@@ -319,6 +319,11 @@ def test_route_decides_rejection(app, path, status, body):
     assert (got, got_body) == (status, body)
     if path in ("/ws/reject", "/ws/guarded"):
         assert b"Content-Type: application/json" in head
+    # the refusal's own headers go out (a 401's WWW-Authenticate tells the client how to log in)
+    if path == "/ws/reject":
+        assert b"\r\nx-reason: no token\r\n" in head.lower()
+    if path == "/ws/guarded":
+        assert b"\r\nwww-authenticate: Bearer\r\n" in head.lower().replace(b"bearer", b"Bearer")
 
 
 def test_an_http_exception_after_accept_closes_1008_and_a_passing_dependency_serves(app):

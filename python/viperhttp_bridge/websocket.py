@@ -293,9 +293,10 @@ class WsDispatcher:
         self.sockets[conn_id] = ws
         self._spawn(self._run(ws, result))
 
-    def _reject(self, conn_id: int, status: int, body: Any, content_type: Optional[str] = None) -> None:
+    def _reject(self, conn_id: int, status: int, body: Any, content_type: Optional[str] = None,
+                headers: Any = None) -> None:
         try:
-            _native.ws_reject(conn_id, status, body, content_type)
+            _native.ws_reject(conn_id, status, body, content_type, headers)
         except BackpressureError as exc:
             log.warning("ws_dropped conn_id=%d %s: %s", conn_id, type(exc).__name__, exc)
         except Exception as exc:
@@ -311,7 +312,7 @@ class WsDispatcher:
             content_type = content_type or "application/json"
         elif body is not None and not isinstance(body, (str, bytes)):
             body = str(body)
-        self._reject(conn_id, int(status), body, content_type)
+        self._reject(conn_id, int(status), body, content_type, resp.get("headers"))
 
     async def _run(self, ws: WebSocket, coro: Any) -> None:
         """The handler task: 1011 (or 500 before accept) when it raises; 1000 (or 403 before
@@ -347,7 +348,8 @@ class WsDispatcher:
             # `accept()` the handshake gets that status and FastAPI's JSON body (the denial
             # response uvicorn sends for Starlette); after it, close 1008. Not a handler error.
             log.info("ws_rejected conn_id=%d %d: %s", ws.conn_id, exc.status_code, exc.detail)
-            self._end(ws, 1008, exc.status_code, _json_body({"detail": exc.detail}), "application/json")
+            self._end(ws, 1008, exc.status_code, _json_body({"detail": exc.detail}), "application/json",
+                      headers=exc.headers)
             return
         except asyncio.CancelledError:
             if ws._accepted and not ws._closed:
@@ -374,9 +376,9 @@ class WsDispatcher:
         self._end(ws, 1000, 403, "Forbidden")
 
     def _end(self, ws: WebSocket, code: int, status: int, body: Any, content_type: Optional[str] = None,
-             reason: str = "") -> None:
+             reason: str = "", headers: Any = None) -> None:
         """How a handler's end reaches the client, once: close `code` (with `reason`) after
-        `accept()`; before it, the handshake refused with `status` and `body`."""
+        `accept()`; before it, the handshake refused with `status`, `body` and `headers`."""
         if ws._closed:
             return
         ws._closed = True
@@ -384,7 +386,7 @@ class WsDispatcher:
             self._close_quietly(ws.conn_id, code, reason)
         else:
             self.sockets.pop(ws.conn_id, None)
-            self._reject(ws.conn_id, status, body, content_type)
+            self._reject(ws.conn_id, status, body, content_type, headers)
 
     @staticmethod
     def _close_quietly(conn_id: int, code: int, reason: str) -> None:

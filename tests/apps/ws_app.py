@@ -120,12 +120,12 @@ async def typed_ws(websocket: viperhttp_bridge.WebSocket, item_id: int, n: int =
 
 @app.websocket("/ws/reject")
 def reject(ws):
-    return JSONResponse(status_code=401, body={"detail": "go away"})
+    return JSONResponse(status_code=401, body={"detail": "go away"}, headers={"X-Reason": "no token"})
 
 
 def require_token(request):
     if request.query_params.get("token") != "ok":
-        raise viperhttp.HTTPException(401, "Not authenticated")
+        raise viperhttp.HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
     return "ada"
 
 

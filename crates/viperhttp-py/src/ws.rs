@@ -10,6 +10,7 @@ use viperhttp_ipc::{flags, IpcMsg, MsgType};
 
 use crate::bridge::{latin1, push_record, request_tuple, FrameOut};
 use crate::errors::NativeError;
+use crate::serialise::{content_type_line, push_headers};
 use crate::server::{running, Running};
 
 /// Longest close reason (RFC 6455 §5.5: control payload ≤ 125, minus the code).
@@ -174,16 +175,19 @@ pub fn ws_accept(
     )
 }
 
-/// `ws_reject(conn_id, status=404, body=None, content_type=None)`: refuse the
-/// handshake with this status and body (`text/plain` unless `content_type`).
+/// `ws_reject(conn_id, status=404, body=None, content_type=None, headers=None)`: refuse
+/// the handshake with this status and body (`text/plain` unless `content_type`) and the
+/// extra `headers` (a dict or `(name, value)` pairs: an `HTTPException`'s
+/// `WWW-Authenticate`), checked by the one response-header owner.
 #[pyfunction]
-#[pyo3(signature = (conn_id, status=404, body=None, content_type=None))]
+#[pyo3(signature = (conn_id, status=404, body=None, content_type=None, headers=None))]
 pub fn ws_reject(
     py: Python<'_>,
     conn_id: u32,
     status: u16,
     body: Option<&Bound<'_, PyAny>>,
     content_type: Option<&str>,
+    headers: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let body = match body {
         Some(b) if !b.is_none() => text_or_bytes(b, "body must be str/bytes")?.0,
@@ -192,11 +196,21 @@ pub fn ws_reject(
     if !(100..=999).contains(&status) {
         return Err(PyValueError::new_err("status out of range"));
     }
-    let headers = match content_type {
-        Some(ct) if !ct.contains(['\r', '\n']) => format!("Content-Type: {ct}\r\n").into_bytes(),
-        Some(_) => return Err(PyValueError::new_err("invalid content_type")),
-        None => Vec::new(),
+    let mut user = Vec::new();
+    let has_ct = match headers {
+        Some(h) => push_headers(&mut user, h)?,
+        None => false,
     };
+    let mut block = Vec::with_capacity(user.len() + 48);
+    match content_type {
+        Some(ct) if ct.contains(['\r', '\n']) => {
+            return Err(PyValueError::new_err("invalid content_type"))
+        }
+        Some(ct) if !has_ct => content_type_line(&mut block, ct)?,
+        _ => {}
+    }
+    block.extend_from_slice(&user);
+    let headers = block;
     let r = running()?;
     push(
         py,
