@@ -446,6 +446,7 @@ def test_handler_return_closes_1000_and_raise_closes_1011(app):
     assert run(go("/ws/returns", False)) == (["bye"], 1000, "")
     assert run(go("/ws/raise", True)) == ([], 1011, "Handler error")
     assert wait_for(lambda: "ws_handler_error" in app.logs() and "boom in handler" in app.logs())
+    assert "in WS /ws/raise" in app.logs()  # the line names the route's path
 
 
 def test_shutdown_sends_1001(serve):

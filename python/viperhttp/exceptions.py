@@ -243,15 +243,16 @@ def report_unhandled(exc: BaseException) -> None:
 DEBUG = [False]
 
 
-def _where(request: Any) -> str:
-    """` in GET /path` for a log line: which request failed (the access line comes apart)."""
-    method, path = getattr(request, "method", None), getattr(request, "path", None)
+def where(request: Any, method: Optional[str] = None) -> str:
+    """` in GET /path` for an error's log line: which request failed (the access line comes
+    apart); `method` overrides the request's (`WS` for a WebSocket handler)."""
+    method, path = method or getattr(request, "method", None), getattr(request, "path", None)
     return f" in {method} {path}" if isinstance(method, str) and isinstance(path, str) else ""
 
 
 def _report(request: Any, exc: BaseException, what: str) -> None:
     """The log line with the traceback, and the test client told (`report_unhandled`)."""
-    log.error("%s %r%s", what, exc, _where(request), exc_info=exc)
+    log.error("%s %r%s", what, exc, where(request), exc_info=exc)
     report_unhandled(exc)
 
 

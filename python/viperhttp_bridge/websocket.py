@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Lis
 
 from viperhttp import _native
 from viperhttp._native import BackpressureError
-from viperhttp.exceptions import HTTPException, RequestValidationError, WebSocketDisconnect
+from viperhttp.exceptions import HTTPException, RequestValidationError, WebSocketDisconnect, where
 from viperhttp.responses import json_dumps
 
 if TYPE_CHECKING:  # imported where used (docs/internals/bridge.md#serving-without-an-event-loop)
@@ -368,7 +368,7 @@ class WsDispatcher:
                     self._close_quietly(ws.conn_id, 1013, "")
             return
         except Exception as exc:
-            log.error("ws_handler_error %r", exc, exc_info=True)
+            log.error("ws_handler_error %r%s", exc, where(ws.request, "WS"), exc_info=True)
             self._end(ws, 1011, 500, "Internal Server Error", reason="Handler error")
             return
         finally:
