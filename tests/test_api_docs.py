@@ -350,3 +350,72 @@ def test_declared_responses_with_a_model_render_as_fastapi():
             app.get("/bad", responses={404: {"model": 5}})(lambda: {})
     finally:
         viperhttp.reset()
+
+
+def test_models_are_named_as_fastapi_names_them(tmp_path):
+    """All body and response models are generated in one pass, as FastAPI does: two `Item`s
+    from different modules keep both schemas (they overwrote each other), and a model whose
+    validation and serialization schemas differ is `Thing-Input` (bodies) / `Thing-Output`
+    (responses). The names and schemas are what FastAPI 0.165 produced for the same app."""
+    import sys
+
+    (tmp_path / "shop_a.py").write_text("from pydantic import BaseModel\nclass Item(BaseModel):\n    name: str\n")
+    (tmp_path / "shop_b.py").write_text("from pydantic import BaseModel\nclass Item(BaseModel):\n    sku: int\n")
+    sys.path.insert(0, str(tmp_path))
+    import shop_a
+    import shop_b
+    from pydantic import BaseModel, computed_field
+
+    import viperhttp
+    from viperhttp import ViperHTTP
+    from viperhttp.testclient import TestClient
+
+    class Thing(BaseModel):
+        name: str
+        tags: list = []
+
+        @computed_field  # type: ignore[prop-decorator]
+        @property
+        def label(self) -> str:
+            return self.name.upper()
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.post("/a", response_model=shop_a.Item)
+    async def a(item: shop_a.Item):
+        return item
+
+    @app.post("/b")
+    async def b(item: shop_b.Item) -> shop_b.Item:
+        return item
+
+    @app.post("/things", response_model=Thing)
+    async def things(t: Thing):
+        return t
+
+    try:
+        with TestClient(app) as client:
+            doc = client.get("/openapi.json").json()
+            assert client.post("/b", json={"sku": 3}).json() == {"sku": 3}
+        schemas = doc["components"]["schemas"]
+        assert set(schemas) == {"HTTPValidationError", "ValidationError", "Thing-Input", "Thing-Output",
+                                "shop_a__Item", "shop_b__Item"}
+        assert set(schemas["shop_a__Item"]["properties"]) == {"name"}
+        assert set(schemas["shop_b__Item"]["properties"]) == {"sku"}
+        body = doc["paths"]["/a"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": "#/components/schemas/shop_a__Item"}
+        things_op = doc["paths"]["/things"]["post"]
+        assert things_op["requestBody"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Thing-Input"}
+        assert things_op["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Thing-Output"}
+        assert "label" not in schemas["Thing-Input"]["properties"]
+        assert schemas["Thing-Output"]["required"] == ["name", "label"]
+        assert set(schemas["ValidationError"]["properties"]) == {"loc", "msg", "type", "input", "ctx"}
+        validate(doc)
+    finally:
+        viperhttp.reset()
+        sys.path.remove(str(tmp_path))
+        for name in ("shop_a", "shop_b"):
+            sys.modules.pop(name, None)

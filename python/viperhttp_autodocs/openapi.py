@@ -34,6 +34,9 @@ VALIDATION_SCHEMAS = {
                     "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
             "msg": {"title": "Message", "type": "string"},
             "type": {"title": "Error Type", "type": "string"},
+            # what the 422 body carries besides (FastAPI's schema since pydantic 2)
+            "input": {"title": "Input"},
+            "ctx": {"title": "Context", "type": "object"},
         },
     },
     "HTTPValidationError": {
@@ -81,26 +84,56 @@ def _docstring(handler: Any) -> Tuple[str, str]:
 
 
 class _Components:
-    """Collects `$defs` of every generated schema into `components.schemas`."""
+    """`components.schemas` of the document. Body and response models are generated in one
+    pydantic pass over the whole app, as FastAPI does: two models of the same name from
+    different modules get distinct names (pydantic's `module__Name`) instead of one
+    overwriting the other, and a model whose validation and serialization schemas differ
+    (defaults, computed fields) is listed as `Name-Input` and `Name-Output`. So the document
+    is built twice: the first build only records which (model, mode) pairs appear
+    (`model()` returns a placeholder), then `resolve()` generates them all at once and the
+    second build uses the results."""
 
     def __init__(self) -> None:
         self.schemas: Dict[str, Any] = {}
         #: `viperhttp.security` objects the routes depend on, by scheme name
         self.security: Dict[str, Any] = {}
+        self._inputs: Dict[Tuple[int, str], Tuple[Any, str, Any]] = {}
+        self._resolved: Optional[Dict[Tuple[int, str], Dict[str, Any]]] = None
+        self._param_defs: Dict[str, Any] = {}
 
     def take(self, schema: Dict[str, Any]) -> Dict[str, Any]:
+        """A parameter model's schema (its fields become parameters, the model itself is not a
+        component); what its fields reference (an enum) goes to components."""
         defs = schema.pop("$defs", None)
         if defs:
-            self.schemas.update(defs)
+            self._param_defs.update(defs)
         return schema
 
-    def model(self, adapter: Any, mode: str) -> Dict[str, Any]:
-        """A body / response schema; a named model goes to components and is referenced."""
-        from pydantic import TypeAdapter  # loaded: `adapter` is one; an app without models never imports it
+    def model(self, adapter: Any, mode: str, key: Any = None) -> Dict[str, Any]:
+        """A body (`validation`) or response (`serialization`) schema; a named model goes to
+        components and is referenced. `key`: what identifies the type when `adapter` is made
+        per call (a declared response's model)."""
+        ident = (id(key if key is not None else adapter), mode)
+        if self._resolved is None:
+            self._inputs.setdefault(ident, (key, mode, adapter))  # `key` kept alive: ids stay unique
+            return {}
+        return dict(self._resolved[ident])
 
-        mapping, defs = TypeAdapter.json_schemas([("x", mode, adapter)], ref_template=REF)
-        self.schemas.update(defs.get("$defs", {}))
-        return mapping[("x", mode)]
+    def resolve(self) -> None:
+        """Generate every recorded schema in one pass; forget what the first build collected."""
+        from pydantic import TypeAdapter  # loaded only when a route has a body or response model
+
+        resolved: Dict[Tuple[int, str], Dict[str, Any]] = {}
+        defs: Dict[str, Any] = {}
+        if self._inputs:
+            inputs = [(ident, mode, adapter) for ident, (_key, mode, adapter) in self._inputs.items()]
+            mapping, generated = TypeAdapter.json_schemas(inputs, ref_template=REF)
+            resolved = {ident: mapping[(ident, mode)] for ident, mode, _ in inputs}
+            defs = generated.get("$defs", {})
+        self.schemas = {**self._param_defs, **defs}
+        self.security = {}
+        self._param_defs = {}
+        self._resolved = resolved
 
 
 def _param_schemas(src: Any, components: _Components) -> Dict[str, Tuple[Dict[str, Any], bool]]:
@@ -299,7 +332,7 @@ def _declared_response(status: str, value: Any, components: _Components,
 
         content = dict(entry.get("content") or {})
         media = dict(content.get("application/json") or {})
-        media["schema"] = components.model(TypeAdapter(model), "serialization")
+        media["schema"] = components.model(TypeAdapter(model), "serialization", key=model)
         content["application/json"] = media
         entry["content"] = content
     if "description" not in entry:
@@ -336,11 +369,8 @@ def _components_out(components: _Components) -> Dict[str, Any]:
     return out
 
 
-def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0.0", description: str = "",
-                     servers: Any = None, include_websocket: bool = True,
-                     exclude: Tuple[str, ...] = ()) -> Dict[str, Any]:
-    """The OpenAPI 3.1 document of `app`'s registered routes (`exclude`: docs routes' paths)."""
-    components = _Components()
+def _paths(app: Any, exclude: Tuple[str, ...], include_websocket: bool,
+           components: _Components) -> Tuple[Dict[str, Dict[str, Any]], List[Dict[str, Any]]]:
     paths: Dict[str, Dict[str, Any]] = {}
     websockets: List[Dict[str, Any]] = []
     for plan in getattr(app, "_routes_by_id", ()):
@@ -358,6 +388,17 @@ def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0
             continue
         key = PATH_PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", plan.path)
         paths.setdefault(key, {})[plan.method.lower()] = _operation(plan, plan.path, components)
+    return paths, websockets
+
+
+def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0.0", description: str = "",
+                     servers: Any = None, include_websocket: bool = True,
+                     exclude: Tuple[str, ...] = ()) -> Dict[str, Any]:
+    """The OpenAPI 3.1 document of `app`'s registered routes (`exclude`: docs routes' paths)."""
+    components = _Components()
+    _paths(app, exclude, include_websocket, components)  # records the models (_Components)
+    components.resolve()
+    paths, websockets = _paths(app, exclude, include_websocket, components)
     extra = getattr(app, "_openapi_extra", None) or {}
     info: Dict[str, Any] = {"title": title}
     info.update(extra.get("info") or {})
