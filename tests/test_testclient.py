@@ -368,3 +368,63 @@ def test_one_value_per_request():
     proc = _pytest(tmp_path / "test_cache.py")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout, proc.stdout
+
+
+def test_starlette_client_surface(tmp_path):
+    """What FastAPI's own tutorial tests use of Starlette's client: `auth=`, `client.headers`,
+    `client.stream`, `follow_redirects=` on the constructor, `user-agent: testclient`, URLs
+    on `testserver` (also after the default headers are cleared), `root_path` refused clearly."""
+    (tmp_path / "test_surface.py").write_text('''
+import pytest
+from viperhttp import Request, RedirectResponse, StreamingResponse, ViperHTTP
+from viperhttp.security import HTTPBasic, HTTPBasicCredentials
+from viperhttp import Depends
+from viperhttp.testclient import TestClient
+
+app = ViperHTTP()
+basic = HTTPBasic()
+
+@app.get("/me")
+def me(creds: HTTPBasicCredentials = Depends(basic)):
+    return {"user": creds.username, "password": creds.password}
+
+@app.get("/echo")
+def echo(request: Request):
+    return {"ua": request.headers.get("user-agent"), "host": request.headers.get("host"),
+            "token": request.headers.get("x-token")}
+
+@app.get("/away")
+def away():
+    return RedirectResponse("/echo")
+
+@app.get("/feed")
+def feed():
+    return StreamingResponse(iter([b"one\\n", b"two\\n"]), media_type="text/plain")
+
+def test_auth_and_headers():
+    client = TestClient(app)
+    assert client.get("/me", auth=("ada", "s3cret")).json() == {"user": "ada", "password": "s3cret"}
+    r = client.get("/echo")
+    assert r.json() == {"ua": "testclient", "host": "testserver", "token": None}
+    assert str(r.url) == "http://testserver/echo" and str(r.request.url) == "http://testserver/echo"
+    client.headers["X-Token"] = "abc"
+    assert client.get("/echo").json()["token"] == "abc"
+    client.headers.clear()
+    assert client.get("/echo").json()["host"] == "testserver"
+    client.close()
+
+def test_redirects_and_stream():
+    with TestClient(app, follow_redirects=False) as client:
+        r = client.get("/away")
+        assert r.status_code == 307 and r.headers["location"] == "/echo"
+        assert client.get("/away", follow_redirects=True).status_code == 200
+        with client.stream("GET", "/feed") as r:
+            assert list(r.iter_lines()) == ["one", "two"]
+
+def test_root_path_is_refused_at_once():
+    with pytest.raises(TypeError, match="root_path"):
+        TestClient(app, root_path="/api")
+''')
+    proc = _pytest(tmp_path / "test_surface.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "3 passed" in proc.stdout, proc.stdout

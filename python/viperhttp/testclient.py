@@ -53,19 +53,25 @@ class TestClient:
     def __init__(self, app: Any, base_url: str = "http://testserver",
                  raise_server_exceptions: bool = True, cookies: Any = None,
                  headers: Optional[Dict[str, str]] = None, timeout: float = 30.0,
-                 **run_kwargs: Any) -> None:
+                 follow_redirects: bool = True, backend: str = "asyncio",
+                 backend_options: Any = None, **run_kwargs: Any) -> None:
         try:
             import httpx
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("viperhttp.testclient needs httpx: pip install httpx") from exc
+        if "root_path" in run_kwargs:
+            raise TypeError("TestClient(root_path=...) is not supported: ViperHTTP apps have no "
+                            "root_path (docs/guide/testing.md)")
         self.app = app
         self.base_url = base_url
         self.raise_server_exceptions = raise_server_exceptions
+        self.follow_redirects = follow_redirects
         self._run_kwargs = run_kwargs
         self._httpx = httpx
         self._timeout = timeout
         self._initial_cookies = cookies
-        self._initial_headers = dict(headers or {})
+        # Starlette's client says who it is; the test's own headers win
+        self._initial_headers = {"user-agent": "testclient", **dict(headers or {})}
         self._client: Any = None
         self._thread: Optional[threading.Thread] = None
         self._failure: List[BaseException] = []
@@ -125,12 +131,13 @@ class TestClient:
                 self._thread = None
                 exceptions.unhandled_observer = None
                 raise self._failure[0]
-            port = self.app.bound_port
-            split = urlsplit(self.base_url)
-            headers = {"host": split.netloc or "testserver", **self._initial_headers}
+            # URLs stay the test's (`http://testserver/...`, also in `response.url` and the
+            # `Host` header); the transport sends every request to the server's loopback port
             self._client = self._httpx.Client(
-                base_url=f"http://127.0.0.1:{port}{split.path.rstrip('/')}", headers=headers,
-                cookies=self._initial_cookies, timeout=self._timeout, follow_redirects=True)
+                base_url=self.base_url, headers=self._initial_headers,
+                transport=_loopback_transport(self._httpx, self.app.bound_port),
+                cookies=self._initial_cookies, timeout=self._timeout,
+                follow_redirects=self.follow_redirects)
             atexit.register(self._close_at_exit)
             _IMPLICIT[:] = [self] if _implicit else []
         return self
@@ -154,6 +161,7 @@ class TestClient:
             thread.join(START_TIMEOUT_S)
             if self._client is not None:
                 self._initial_cookies = self._client.cookies  # kept if the client starts again
+                self._initial_headers = dict(self._client.headers)
                 self._client.close()
             if exceptions.unhandled_observer == self._server_errors.append:
                 exceptions.unhandled_observer = None
@@ -177,11 +185,26 @@ class TestClient:
         """The cookie jar (an `httpx.Cookies`), kept across requests."""
         return self.start(_implicit=True)._client.cookies
 
+    @property
+    def headers(self) -> Any:
+        """The headers sent with every request (an `httpx.Headers`; `user-agent: testclient`
+        unless given), as Starlette's client's: changes apply to later requests."""
+        return self.start(_implicit=True)._client.headers
+
+    def stream(self, method: str, url: str, **kw: Any) -> Any:
+        """httpx's streaming request (`with client.stream("GET", "/feed") as r: r.iter_lines()`):
+        the body is read as the server sends it."""
+        client = self.start(_implicit=True)._client
+        kw.setdefault("timeout", self._timeout)
+        return client.stream(method, url, **kw)
+
     def request(self, method: str, url: str, *, params: Any = None, headers: Any = None,
                 cookies: Any = None, data: Any = None, json: Any = None, content: Any = None,
-                files: Any = None, follow_redirects: bool = True, timeout: Any = None) -> Any:
+                files: Any = None, auth: Any = None, follow_redirects: Optional[bool] = None,
+                timeout: Any = None, extensions: Any = None) -> Any:
         """Sends one request; the response has `status_code`, `headers` (case-insensitive),
-        `content`, `text`, `json()` and `cookies`."""
+        `content`, `text`, `json()` and `cookies`. `auth`: httpx's (`("user", "pass")` is
+        HTTP Basic)."""
         client = self.start(_implicit=True)._client
         if cookies is not None:
             headers = self._with_request_cookies(client, method, url, headers, cookies)
@@ -195,8 +218,11 @@ class TestClient:
         try:
             response = client.request(method, url, params=params, headers=headers, data=data,
                                       json=json, content=content, files=files,
-                                      follow_redirects=follow_redirects,
-                                      timeout=self._timeout if timeout is None else timeout)
+                                      auth=auth if auth is not None else self._httpx.USE_CLIENT_DEFAULT,
+                                      follow_redirects=(self.follow_redirects if follow_redirects is None
+                                                        else follow_redirects),
+                                      timeout=self._timeout if timeout is None else timeout,
+                                      extensions=extensions)
         finally:
             if bridge is not None:
                 bridge.bg_watch = None
@@ -260,8 +286,8 @@ class TestClient:
         path = url if url.startswith("/") else "/" + url
         uri = f"ws://127.0.0.1:{self.app.bound_port}{split.path.rstrip('/')}{path}"
         sent: Dict[str, str] = {}
-        for k, v in self._initial_headers.items():
-            if k.lower() != "host":
+        for k, v in client.headers.items():  # the client's own (Host is the socket's)
+            if k.lower() not in ("host", "user-agent", "accept", "accept-encoding", "connection"):
                 sent[k] = v
         for k, v in (headers or {}).items():
             sent[k] = v
@@ -281,6 +307,21 @@ class TestClient:
             raise WebSocketRejected(resp.status_code, dict(resp.headers.raw_items()),
                                     bytes(resp.body or b"")) from None
         return WebSocketTestSession(conn, self._timeout)
+
+
+def _loopback_transport(httpx: Any, port: int) -> Any:
+    """An httpx transport that sends each request to the test server on `127.0.0.1:port`,
+    whatever its URL's host (Starlette's client sends every URL to the app too). The request
+    keeps its URL and `Host` header: the app sees `testserver`, the test sees its own URLs."""
+
+    class LoopbackTransport(httpx.HTTPTransport):  # type: ignore[misc]
+        def handle_request(self, request: Any) -> Any:
+            target = request.url.copy_with(scheme="http", host="127.0.0.1", port=port)
+            sent = httpx.Request(request.method, target, headers=request.headers,
+                                 stream=request.stream, extensions=request.extensions)
+            return super().handle_request(sent)
+
+    return LoopbackTransport()
 
 
 class WebSocketRejected(exceptions.WebSocketDisconnect):
