@@ -206,3 +206,43 @@ def test_fastapi_app_keywords_are_checked():
     with pytest.raises(TypeError, match="response_class"):
         viperhttp.ViperHTTP(default_response_class="html")
     viperhttp.reset()
+
+
+def test_response_class_gets_the_value_first_as_fastapi(tmp_path):
+    """FastAPI builds `response_class(value, status_code=...)`: a returned URL becomes the
+    redirect (it was a 500: RedirectResponse has no `content`), a returned path the file."""
+    from viperhttp import FileResponse, PlainTextResponse, RedirectResponse
+    from viperhttp.testclient import TestClient
+
+    page = tmp_path / "page.txt"
+    page.write_text("from disk")
+    viperhttp.reset()
+    app = viperhttp.ViperHTTP()
+
+    @app.get("/go", response_class=RedirectResponse)
+    async def go():
+        return "https://example.com/x"
+
+    @app.get("/found", response_class=RedirectResponse, status_code=302)
+    def found():
+        return "/elsewhere"
+
+    @app.get("/file", response_class=FileResponse)
+    async def file():
+        return str(page)
+
+    @app.get("/count", response_class=PlainTextResponse)
+    def count():
+        return 5  # the content, not a status
+
+    try:
+        with TestClient(app, follow_redirects=False) as c:
+            r = c.get("/go")
+            assert (r.status_code, r.headers["location"]) == (307, "https://example.com/x")
+            r = c.get("/found")
+            assert (r.status_code, r.headers["location"]) == (302, "/elsewhere")
+            assert c.get("/file").text == "from disk"
+            r = c.get("/count")
+            assert (r.status_code, r.text) == (200, "5")
+    finally:
+        viperhttp.reset()

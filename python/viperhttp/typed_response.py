@@ -32,7 +32,7 @@ split_status_tuple = _native.split_status_tuple
 class ResponsePlan:
     """What to do with a typed route's return value."""
 
-    __slots__ = ("adapter", "exclude_none", "by_alias", "status_code", "response_class", "where", "plain",
+    __slots__ = ("adapter", "exclude_none", "by_alias", "status_code", "response_class", "content_kw", "where", "plain",
                  "filters")
 
     def __init__(self, adapter: Any, exclude_none: bool, status_code: Optional[int], response_class: Any,
@@ -47,6 +47,11 @@ class ResponsePlan:
         self.by_alias = by_alias
         self.status_code = status_code
         self.response_class = response_class
+        #: FastAPI calls `response_class(content, status_code=...)`, the value first: so do we
+        #: (RedirectResponse's `url`, FileResponse's `path`, a user's Starlette-style class),
+        #: except for our classes that take the original's `body`/status first, where a
+        #: returned int would read as a status: they get `content=` by name
+        self.content_kw = response_class is not None and _takes_content(response_class)
         self.where = where
         #: the plan only turns a plain dict into a JSON 200, which is what the serialiser does
         #: with a dict anyway
@@ -106,7 +111,9 @@ class ResponsePlan:
         else:
             body = jsonable_encoder(result, self.exclude_none, by_alias=self.by_alias)
         if self.response_class is not None:
-            resp = self.response_class(content=body, status_code=status or 200)
+            kw = {"status_code": status} if status else {}
+            resp = (self.response_class(content=body, **kw) if self.content_kw
+                    else self.response_class(body, **kw))
             if headers:
                 _add_headers(resp, headers)
             return resp
@@ -124,6 +131,17 @@ class ResponsePlan:
 
 
 _RAW_TYPES = (bytes, bytearray, memoryview)
+
+
+def _takes_content(cls: Any) -> bool:
+    import inspect
+
+    try:
+        params = [p for p in inspect.signature(cls).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):  # no signature to read: FastAPI's positional call
+        return False
+    return bool(params) and params[0].name in ("first", "body") and "content" in inspect.signature(cls).parameters
 
 
 def merge_sub_response(sub: Any, result: Any) -> Any:
