@@ -256,8 +256,8 @@ def test_remaining_decorator_keyword_type_errors(app):
         ({"name": 1}, "name must be str"),
         ({"deprecated": "yes"}, "deprecated must be bool"),
         ({"include_in_schema": 1}, "include_in_schema must be bool"),
-        ({"tags": 5}, "tags must be str or list of str"),
-        ({"tags": ["a", 1]}, "tags must be str or list of str"),
+        ({"tags": 5}, "tags must be str or list of str (or str-valued Enum members)"),
+        ({"tags": ["a", 1]}, "tags must be str or list of str (or str-valued Enum members)"),
         ({"response_modle": dict}, "unknown keyword 'response_modle' (route GET /a)"),
     ):
         with pytest.raises(TypeError) as info:
@@ -407,3 +407,38 @@ def test_including_a_router_while_serving(serve):
     r = c.get("/late/ping")
     assert (r.status_code, r.text) == (200, "late-pong")
     assert c.get("/ok").text == "ok"
+
+
+def test_enum_tags_and_cleared_overrides_as_fastapi():
+    """FastAPI's tutorial: `tags=[Tags.items]` with `class Tags(str, Enum)` (a TypeError at
+    import before), on routes and routers; `app.dependency_overrides = None` clears them."""
+    from enum import Enum
+
+    from viperhttp import APIRouter, ViperHTTP
+    from viperhttp.testclient import TestClient
+
+    class Tags(str, Enum):
+        items = "items"
+        users = "users"
+
+    viperhttp.reset()
+    app = ViperHTTP()
+    users = APIRouter(prefix="/u", tags=[Tags.users])
+
+    @app.get("/items", tags=[Tags.items])
+    def items():
+        return []
+
+    @users.get("/me")
+    def me():
+        return {}
+
+    app.include_router(users)
+    app.dependency_overrides = None
+    try:
+        with TestClient(app) as c:
+            paths = c.get("/openapi.json").json()["paths"]
+        assert paths["/items"]["get"]["tags"] == ["items"] and paths["/u/me"]["get"]["tags"] == ["users"]
+        assert app.dependency_overrides == {}
+    finally:
+        viperhttp.reset()

@@ -655,7 +655,7 @@ class ViperHTTP(RouteDecorators):
     @dependency_overrides.setter
     def dependency_overrides(self, value: Any) -> None:  # `app.dependency_overrides = {}`
         self._overrides.clear()
-        self._overrides.update(value)
+        self._overrides.update(value or {})  # None: none, as FastAPI (its check is truthiness)
 
     @property
     def state(self) -> State:

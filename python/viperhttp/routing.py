@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .background import BackgroundTasks, for_request
@@ -55,14 +56,17 @@ log = logging.getLogger("viperhttp.bridge")
 #: on the Python side (registration, reverse routing, OpenAPI)
 PATH_PLACEHOLDER = re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
 def check_tags(tags: Any) -> List[str]:
-    """`tags` is a str or a list/tuple of str; stored as a list."""
+    """`tags` is a str or a list/tuple of str; stored as a list. An `Enum` member stands for
+    its value, as in FastAPI (`tags=[Tags.items]` with `class Tags(str, Enum)`)."""
     if tags is None:
         return []
-    if isinstance(tags, str):
-        return [tags]
-    if isinstance(tags, (list, tuple)) and all(isinstance(t, str) for t in tags):
-        return list(tags)
-    raise TypeError("tags must be str or list of str")
+    if isinstance(tags, (str, Enum)):
+        tags = [tags]
+    if isinstance(tags, (list, tuple)):
+        names = [t.value if isinstance(t, Enum) else t for t in tags]
+        if all(isinstance(t, str) for t in names):
+            return names
+    raise TypeError("tags must be str or list of str (or str-valued Enum members)")
 
 
 def merge_tags(*groups: Iterable[str]) -> List[str]:
