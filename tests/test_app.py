@@ -9,11 +9,12 @@ tests/apps/framework_surface_app.py and tests/apps/context_app.py.
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import viperhttp
-from viperhttp import Depends, HTTPException, Query, Request
+from viperhttp import Depends, Header, HTTPException, Query, Request
 
 FW = "apps/framework_surface_app.py"
 GAP = "apps/context_app.py"
@@ -244,5 +245,52 @@ def test_response_class_gets_the_value_first_as_fastapi(tmp_path):
             assert c.get("/file").text == "from disk"
             r = c.get("/count")
             assert (r.status_code, r.text) == (200, "5")
+    finally:
+        viperhttp.reset()
+
+
+def test_a_dependency_that_raises_wins_over_another_ones_422():
+    """FastAPI's bigger-applications tutorial: with `?token` missing (the app's dependency
+    cannot run) and a wrong `X-Token` (the route's dependency raises 400), FastAPI answers the
+    400: every dependency whose parameters are valid runs before the 422. Both missing: one 422
+    naming both; answers compared with FastAPI 0.165."""
+    from viperhttp.testclient import TestClient
+
+    calls = []
+
+    async def query_token(token: str):
+        calls.append("query_token")
+        if token != "jessica":
+            raise HTTPException(400, "No Jessica token provided")
+
+    async def verify_token(x_token: Annotated[str, Header()]):
+        calls.append("verify_token")
+        if x_token != "fake-super-secret-token":
+            raise HTTPException(400, "X-Token header invalid")
+
+    viperhttp.reset()
+    app = viperhttp.ViperHTTP(dependencies=[Depends(query_token)])
+
+    @app.get("/items/", dependencies=[Depends(verify_token)])
+    async def items():
+        return [{"item": "Portal Gun"}]
+
+    @app.get("/n/{n}", dependencies=[Depends(verify_token)])
+    async def n(n: int):
+        return n
+
+    try:
+        with TestClient(app) as c:
+            r = c.get("/items/", headers={"X-Token": "invalid"})
+            assert (r.status_code, r.json()) == (400, {"detail": "X-Token header invalid"})
+            assert calls == ["verify_token"]
+            r = c.get("/items/")
+            assert r.status_code == 422
+            assert [e["loc"] for e in r.json()["detail"]] == [["query", "token"], ["header", "x-token"]]
+            r = c.get("/n/x?token=jessica", headers={"X-Token": "invalid"})  # the route's own 422 too
+            assert (r.status_code, r.json()) == (400, {"detail": "X-Token header invalid"})
+            r = c.get("/n/x?token=jessica", headers={"X-Token": "fake-super-secret-token"})
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "n"]
+            assert c.get("/n/3?token=jessica", headers={"X-Token": "fake-super-secret-token"}).json() == 3
     finally:
         viperhttp.reset()

@@ -220,17 +220,33 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
         result: Any = None
         calling = False
         try:
-            if plan.typed is not None:
-                plan.typed.fill(request, kwargs)
             if plan.deps:
+                # FastAPI's order of failures: every dependency whose own parameters are valid
+                # is still called when another's (or the route's) are not, so one that raises
+                # (a 401, a 400) wins over the 422, which comes only after all of them
+                # (docs/internals/framework.md, "Dependencies").
+                invalid: Optional[RequestValidationError] = None
+                if plan.typed is not None:
+                    try:
+                        plan.typed.fill(request, kwargs)
+                    except RequestValidationError as exc:
+                        invalid = exc
                 cache: Optional[Dict[Any, Any]] = {} if plan.uses_cache else None
                 for node in plan.deps:
                     # A dependency value replaces an undeclared query value of the same name
                     # (a client cannot turn a query key into a 500; declared clashes fail at
                     # registration, see routing._compile). `dependencies=[...]` values are not passed.
-                    value = await resolve(node, request, stack, cache, plan.blocking)
+                    try:
+                        value = await resolve(node, request, stack, cache, plan.blocking)
+                    except RequestValidationError as exc:
+                        invalid = invalid or exc
+                        continue
                     if node.key[0] != _SIDE_EFFECT:
                         kwargs[node.key] = value
+                if invalid is not None:
+                    raise invalid
+            elif plan.typed is not None:
+                plan.typed.fill(request, kwargs)
             plan.inject(request, kwargs)
             calling = True
             if plan.blocking:
