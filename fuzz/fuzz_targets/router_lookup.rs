@@ -1,4 +1,4 @@
-//! The native route trie (`crates/viperhttp-runtime/src/router.rs`).
+//! The native route trie (`crates/viperhttp-runtime/src/router/`).
 //!
 //! Part 1 — lookups: a table built from fixed patterns (static, typed params,
 //! `{x:path}`, percent-escaped and non-ASCII literals, a WebSocket route) plus
