@@ -47,6 +47,22 @@
 //! - Route ids are the 0-based registration index (WebSocket routes included);
 //!   [`Routes::reset`] restarts them at 0. There is no fixed capacity (ids are
 //!   `u32`; `FULL` only if that space is exhausted).
+//!
+//! Layout: this file holds the registry ([`Routes`]) and the trie's data (its nodes and the
+//! [`RouteTable`] snapshot). `params.rs` owns the parameter types, their grammar and the matched
+//! values; `pattern.rs` parses a pattern; `canonical.rs` is the canonical form of a literal
+//! segment, shared by registration and matching; `insert.rs` adds a parsed pattern to a copy of
+//! the table (registration, under the writer lock); `lookup.rs` matches a request path (every
+//! request, without allocating).
+
+mod canonical;
+mod insert;
+mod lookup;
+mod params;
+mod pattern;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -56,104 +72,17 @@ use arc_swap::{ArcSwap, Guard};
 use parking_lot::Mutex;
 use viperhttp_ipc::Method;
 
+use canonical::{canonical_eq, needs_canonical};
+pub use lookup::Lookup;
+pub use params::{parse_bool, ParamKind, ParamSpec, ParamValues};
+use pattern::parse_pattern;
+
 /// Maximum number of path parameters in one pattern (docs/internals/http.md#limits, host value).
 pub const MAX_PARAMS: usize = 16;
 /// Maximum length in bytes of a literal pattern segment, as written (host value).
 pub const MAX_SEGMENT_LEN: usize = 255;
 /// Maximum length of a parameter name (host value).
 pub const MAX_PARAM_NAME_LEN: usize = 64;
-
-/// Type of a path parameter (docs/internals/framework.md#routing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ParamKind {
-    /// `{x}` / `{x:str}`: one non-empty segment.
-    Str,
-    /// `{x:int}`: optional `-` then at least one ASCII digit.
-    Int,
-    /// `{x:float}`: optional `-`, digits, optional `.` followed by digits.
-    Float,
-    /// `{x:bool}`: `true/false/1/0/yes/no/on/off`, case-insensitive.
-    Bool,
-    /// `{x:path}`: the non-empty rest of the path, `/` included; last segment only.
-    Path,
-}
-
-impl ParamKind {
-    /// The type name used in patterns (`"str"`, `"int"`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ParamKind::Str => "str",
-            ParamKind::Int => "int",
-            ParamKind::Float => "float",
-            ParamKind::Bool => "bool",
-            ParamKind::Path => "path",
-        }
-    }
-
-    /// Parse a type name as written in a pattern (case-sensitive).
-    pub fn from_name(name: &str) -> Option<ParamKind> {
-        Some(match name {
-            "str" => ParamKind::Str,
-            "int" => ParamKind::Int,
-            "float" => ParamKind::Float,
-            "bool" => ParamKind::Bool,
-            "path" => ParamKind::Path,
-            _ => return None,
-        })
-    }
-
-    /// Whether `value` (raw bytes of one segment, or of the rest for `Path`)
-    /// fits this type.
-    pub fn accepts(self, value: &[u8]) -> bool {
-        match self {
-            ParamKind::Str | ParamKind::Path => !value.is_empty(),
-            ParamKind::Int => is_int(value),
-            ParamKind::Float => is_float(value),
-            ParamKind::Bool => parse_bool(value).is_some(),
-        }
-    }
-}
-
-/// `-`? digit+
-fn is_int(value: &[u8]) -> bool {
-    let digits = value.strip_prefix(b"-").unwrap_or(value);
-    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
-}
-
-/// `-`? digit+ (`.` digit+)?
-fn is_float(value: &[u8]) -> bool {
-    let body = value.strip_prefix(b"-").unwrap_or(value);
-    let mut parts = body.splitn(2, |&b| b == b'.');
-    let all_digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
-    match (parts.next(), parts.next()) {
-        (Some(int), None) => all_digits(int),
-        (Some(int), Some(frac)) => all_digits(int) && all_digits(frac),
-        _ => false,
-    }
-}
-
-/// Parse a `bool` path value: `true/1/yes/on` → `true`, `false/0/no/off` →
-/// `false` (ASCII case-insensitive); anything else → `None`.
-pub fn parse_bool(value: &[u8]) -> Option<bool> {
-    const TRUE: [&[u8]; 4] = [b"true", b"1", b"yes", b"on"];
-    const FALSE: [&[u8]; 4] = [b"false", b"0", b"no", b"off"];
-    if TRUE.iter().any(|t| value.eq_ignore_ascii_case(t)) {
-        Some(true)
-    } else if FALSE.iter().any(|f| value.eq_ignore_ascii_case(f)) {
-        Some(false)
-    } else {
-        None
-    }
-}
-
-/// A parameter of a pattern: its name and type, in pattern order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParamSpec {
-    /// Parameter name (`[A-Za-z0-9_]{1,64}`).
-    pub name: Box<str>,
-    /// Parameter type.
-    pub kind: ParamKind,
-}
 
 /// Route registration failure; [`RouteError::reason`] is the text used in
 /// Python's `ValueError("route add failed: <REASON>")` (docs/internals/framework.md#routing).
@@ -195,91 +124,6 @@ impl fmt::Display for RouteError {
 }
 
 impl std::error::Error for RouteError {}
-
-/// Raw matched parameter values, in pattern order, borrowed from the request
-/// path (not percent-decoded). Inline storage: no heap allocation per lookup.
-#[derive(Clone, Copy)]
-pub struct ParamValues<'a> {
-    values: [&'a [u8]; MAX_PARAMS],
-    len: usize,
-}
-
-impl<'a> ParamValues<'a> {
-    fn new() -> Self {
-        ParamValues {
-            values: [&[]; MAX_PARAMS],
-            len: 0,
-        }
-    }
-
-    /// Append a value; `false` when already full.
-    fn push(&mut self, value: &'a [u8]) -> bool {
-        match self.values.get_mut(self.len) {
-            Some(slot) => {
-                *slot = value;
-                self.len += 1;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Number of values.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether there are no values.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The `index`-th value.
-    pub fn get(&self, index: usize) -> Option<&'a [u8]> {
-        self.as_slice().get(index).copied()
-    }
-
-    /// All values as a slice.
-    pub fn as_slice(&self) -> &[&'a [u8]] {
-        self.values.get(..self.len).unwrap_or(&[])
-    }
-
-    /// Iterate over the values.
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.as_slice().iter().copied()
-    }
-}
-
-impl fmt::Debug for ParamValues<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.iter().map(String::from_utf8_lossy))
-            .finish()
-    }
-}
-
-/// Result of [`RouteTable::lookup`].
-// `Found` carries the inline value array on purpose (no allocation per lookup).
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum Lookup<'a> {
-    /// A route matched.
-    Found {
-        /// Route id (0-based registration index).
-        route_id: u32,
-        /// The route's parameters (name + type), in pattern order.
-        pattern_params: &'a [ParamSpec],
-        /// Raw matched values, same order (a `path` value is the whole rest).
-        values: ParamValues<'a>,
-    },
-    /// The path is known (has at least one HTTP route) but not for this method.
-    MethodNotAllowed {
-        /// Value for the `Allow` header (docs/internals/framework.md#routing).
-        allow: &'a str,
-    },
-    /// No route for this path.
-    NotFound,
-}
 
 /// One registered route.
 #[derive(Clone, Debug)]
@@ -375,24 +219,6 @@ impl Node {
     }
 }
 
-fn compute_allow(order: &[Method]) -> Box<str> {
-    let has_head = order.contains(&Method::Head);
-    let mut out = String::new();
-    let mut push = |m: Method| {
-        if !out.is_empty() {
-            out.push_str(", ");
-        }
-        out.push_str(m.as_str());
-    };
-    for &m in order {
-        push(m);
-        if m == Method::Get && !has_head {
-            push(Method::Head);
-        }
-    }
-    out.into_boxed_str()
-}
-
 /// An immutable snapshot of the route trie. Obtain one from
 /// [`Routes::snapshot`]; it never changes once published.
 #[derive(Clone, Debug)]
@@ -445,367 +271,6 @@ impl RouteTable {
     fn node(&self, index: u32) -> Option<&Node> {
         self.nodes.get(index as usize).map(|n| &**n)
     }
-
-    /// Match `path` (raw, without query; anything from the first `?` is
-    /// ignored) for `method`. Never allocates.
-    pub fn lookup<'a>(&'a self, method: Method, path: &'a [u8]) -> Lookup<'a> {
-        let Some((node, values)) = self.walk(path) else {
-            return Lookup::NotFound;
-        };
-        let route_id = match method {
-            Method::Ws => node.ws,
-            Method::Head => node.handler(Method::Head).or(node.handler(Method::Get)),
-            m => node.handler(m),
-        };
-        match route_id {
-            Some(route_id) => match self.route(route_id) {
-                Some(info) => Lookup::Found {
-                    route_id,
-                    pattern_params: &info.params,
-                    values,
-                },
-                None => Lookup::NotFound,
-            },
-            None if method != Method::Ws && !node.order.is_empty() => {
-                Lookup::MethodNotAllowed { allow: &node.allow }
-            }
-            None => Lookup::NotFound,
-        }
-    }
-
-    /// The `Allow` value for `path` when it is a known HTTP path (at least one
-    /// HTTP route), whatever the method; `None` otherwise. Used for request
-    /// methods outside the route table's set.
-    pub fn allow<'a>(&'a self, path: &'a [u8]) -> Option<&'a str> {
-        let (node, _) = self.walk(path)?;
-        (!node.order.is_empty()).then_some(&*node.allow)
-    }
-
-    /// Walk the trie along `path`; the reached node and the raw values.
-    fn walk<'a>(&'a self, path: &'a [u8]) -> Option<(&'a Node, ParamValues<'a>)> {
-        let rest = trim_path(path)?;
-        let mut node = self.node(0)?;
-        let mut values = ParamValues::new();
-        if rest.is_empty() {
-            return Some((node, values));
-        }
-        let mut pos = 0usize;
-        loop {
-            let tail = rest.get(pos..)?;
-            let seg_len = tail.iter().position(|&b| b == b'/').unwrap_or(tail.len());
-            let segment = tail.get(..seg_len)?;
-            if segment.is_empty() {
-                return None;
-            }
-            if let Some(child) = node.static_child(segment) {
-                node = self.node(child)?;
-            } else if let Some(child) = node.param.and_then(|c| self.node(c)) {
-                if !child.spec.as_ref()?.kind.accepts(segment) || !values.push(segment) {
-                    return None;
-                }
-                node = child;
-            } else if let Some(child) = node.path.and_then(|c| self.node(c)) {
-                // `tail` is non-empty and has no trailing `/` (trimmed).
-                if tail.windows(2).any(|w| w == b"//") || !values.push(tail) {
-                    return None;
-                }
-                return Some((child, values));
-            } else {
-                return None;
-            }
-            if seg_len >= tail.len() {
-                return Some((node, values));
-            }
-            pos += seg_len + 1;
-        }
-    }
-
-    /// Insert a parsed pattern; on error `self` may be partly modified (the
-    /// caller discards it).
-    fn insert(
-        &mut self,
-        method: Method,
-        pattern: &str,
-        segments: Vec<PatternSegment>,
-    ) -> Result<u32, RouteError> {
-        let route_id = u32::try_from(self.routes.len()).map_err(|_| RouteError::Full)?;
-        if route_id == u32::MAX {
-            return Err(RouteError::Full);
-        }
-        let mut params = Vec::new();
-        let mut current: u32 = 0;
-        for segment in segments {
-            current = match segment {
-                PatternSegment::Literal(literal) => {
-                    self.static_child_or_insert(current, literal)?
-                }
-                PatternSegment::Param(spec) => {
-                    params.push(spec.clone());
-                    self.param_child_or_insert(current, spec)?
-                }
-            };
-        }
-        let node = self.node_mut(current)?;
-        if method == Method::Ws {
-            if node.ws.is_some() {
-                return Err(RouteError::Conflict);
-            }
-            node.ws = Some(route_id);
-        } else {
-            let slot = node
-                .handlers
-                .get_mut(method as usize)
-                .ok_or(RouteError::Invalid)?;
-            if slot.is_some() {
-                return Err(RouteError::Conflict);
-            }
-            *slot = Some(route_id);
-            node.order.push(method);
-            node.allow = compute_allow(&node.order);
-        }
-        self.routes.push(Arc::new(RouteInfo {
-            method,
-            pattern: pattern.into(),
-            params: params.into_boxed_slice(),
-        }));
-        Ok(route_id)
-    }
-
-    fn node_mut(&mut self, index: u32) -> Result<&mut Node, RouteError> {
-        self.nodes
-            .get_mut(index as usize)
-            .map(Arc::make_mut)
-            .ok_or(RouteError::Invalid)
-    }
-
-    fn new_node(&mut self, spec: Option<ParamSpec>) -> Result<u32, RouteError> {
-        let index = u32::try_from(self.nodes.len()).map_err(|_| RouteError::Full)?;
-        self.nodes.push(Arc::new(Node {
-            spec,
-            ..Node::default()
-        }));
-        self.edge_count += 1;
-        Ok(index)
-    }
-
-    fn static_child_or_insert(&mut self, parent: u32, literal: Vec<u8>) -> Result<u32, RouteError> {
-        let existing = self
-            .node(parent)
-            .ok_or(RouteError::Invalid)?
-            .exact_static_child(&literal);
-        if let Some(child) = existing {
-            return Ok(child);
-        }
-        let child = self.new_node(None)?;
-        let has_escape = literal.contains(&b'%');
-        let node = self.node_mut(parent)?;
-        node.any_escape |= has_escape;
-        let segment: Arc<[u8]> = literal.into();
-        if let Some(index) = &mut node.static_index {
-            index.insert(Arc::clone(&segment), child);
-        }
-        node.statics.push(StaticEdge {
-            segment,
-            has_escape,
-            child,
-        });
-        if node.static_index.is_none() && node.statics.len() > STATIC_INDEX_THRESHOLD {
-            node.static_index = Some(
-                node.statics
-                    .iter()
-                    .map(|e| (Arc::clone(&e.segment), e.child))
-                    .collect(),
-            );
-        }
-        Ok(child)
-    }
-
-    fn param_child_or_insert(&mut self, parent: u32, spec: ParamSpec) -> Result<u32, RouteError> {
-        let node = self.node(parent).ok_or(RouteError::Invalid)?;
-        let (own, other) = if spec.kind == ParamKind::Path {
-            (node.path, node.param)
-        } else {
-            (node.param, node.path)
-        };
-        if other.is_some() {
-            return Err(RouteError::Conflict);
-        }
-        if let Some(child) = own {
-            let same = self
-                .node(child)
-                .and_then(|c| c.spec.as_ref())
-                .is_some_and(|s| *s == spec);
-            return if same {
-                Ok(child)
-            } else {
-                Err(RouteError::Conflict)
-            };
-        }
-        let is_path = spec.kind == ParamKind::Path;
-        let child = self.new_node(Some(spec))?;
-        let node = self.node_mut(parent)?;
-        if is_path {
-            node.path = Some(child);
-        } else {
-            node.param = Some(child);
-        }
-        Ok(child)
-    }
-}
-
-/// Cut at `?`, skip one leading `/`, drop one trailing `/`. `Some(empty)` is
-/// the root; `None` means an empty segment (`//`).
-fn trim_path(path: &[u8]) -> Option<&[u8]> {
-    let path = match path.iter().position(|&b| b == b'?') {
-        Some(q) => path.get(..q)?,
-        None => path,
-    };
-    let rest = path.strip_prefix(b"/").unwrap_or(path);
-    if rest.is_empty() {
-        return Some(rest);
-    }
-    let rest = rest.strip_suffix(b"/").unwrap_or(rest);
-    if rest.is_empty() {
-        None
-    } else {
-        Some(rest)
-    }
-}
-
-/// RFC 3986 `pchar` minus `%`: unreserved / sub-delims / `:` / `@`.
-fn is_pchar(b: u8) -> bool {
-    crate::head_guard::target::is_unreserved_or_sub_delim(b) || b == b':' || b == b'@'
-}
-
-fn hex_upper(nibble: u8) -> u8 {
-    let n = nibble & 0x0f;
-    if n < 10 {
-        b'0' + n
-    } else {
-        b'A' + (n - 10)
-    }
-}
-
-/// The canonical form of the byte(s) at `input[i..]`: `(bytes, bytes_len,
-/// input_consumed)`, or `None` at the end.
-#[inline]
-fn canonical_chunk(input: &[u8], i: usize) -> Option<([u8; 3], usize, usize)> {
-    let b = *input.get(i)?;
-    if b == b'%' {
-        if let (Some(&h), Some(&l)) = (input.get(i + 1), input.get(i + 2)) {
-            if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() {
-                return Some(([b'%', h.to_ascii_uppercase(), l.to_ascii_uppercase()], 3, 3));
-            }
-        }
-        return Some(([b'%', b'2', b'5'], 3, 1));
-    }
-    if is_pchar(b) {
-        Some(([b, 0, 0], 1, 1))
-    } else {
-        Some(([b'%', hex_upper(b >> 4), hex_upper(b)], 3, 1))
-    }
-}
-
-/// Whether `segment` may differ from its canonical form.
-fn needs_canonical(segment: &[u8]) -> bool {
-    segment.iter().any(|&b| b == b'%' || !is_pchar(b))
-}
-
-/// `canonical(segment) == literal`, without allocating.
-fn canonical_eq(literal: &[u8], segment: &[u8]) -> bool {
-    let mut li = 0usize;
-    let mut si = 0usize;
-    while let Some((buf, n, used)) = canonical_chunk(segment, si) {
-        match (literal.get(li..li + n), buf.get(..n)) {
-            (Some(a), Some(b)) if a == b => {}
-            _ => return false,
-        }
-        li += n;
-        si += used;
-    }
-    li == literal.len()
-}
-
-fn canonicalize(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0usize;
-    while let Some((buf, n, used)) = canonical_chunk(raw, i) {
-        out.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-        i += used;
-    }
-    out
-}
-
-#[derive(Debug)]
-enum PatternSegment {
-    /// Canonical literal bytes.
-    Literal(Vec<u8>),
-    Param(ParamSpec),
-}
-
-fn valid_param_name(name: &str) -> bool {
-    (1..=MAX_PARAM_NAME_LEN).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// Parse and validate a route pattern (docs/internals/framework.md#routing).
-fn parse_pattern(pattern: &str) -> Result<Vec<PatternSegment>, RouteError> {
-    let rest = pattern.strip_prefix('/').unwrap_or(pattern);
-    if rest.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.is_empty() {
-        return Err(RouteError::Invalid);
-    }
-    let mut out = Vec::new();
-    let mut param_count = 0usize;
-    let mut raw_segments = rest.split('/').peekable();
-    while let Some(raw) = raw_segments.next() {
-        let is_last = raw_segments.peek().is_none();
-        if raw.is_empty() {
-            return Err(RouteError::Invalid);
-        }
-        let inner = raw.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
-        if let Some(inner) = inner {
-            let (name, kind) = match inner.split_once(':') {
-                Some((name, type_name)) => (
-                    name,
-                    ParamKind::from_name(type_name).ok_or(RouteError::Invalid)?,
-                ),
-                None => (inner, ParamKind::Str),
-            };
-            if !valid_param_name(name) {
-                return Err(RouteError::Invalid);
-            }
-            if kind == ParamKind::Path && !is_last {
-                return Err(RouteError::Unsupported);
-            }
-            let duplicate = out
-                .iter()
-                .any(|s| matches!(s, PatternSegment::Param(p) if &*p.name == name));
-            if duplicate {
-                return Err(RouteError::Invalid);
-            }
-            param_count += 1;
-            if param_count > MAX_PARAMS {
-                return Err(RouteError::TooLarge);
-            }
-            out.push(PatternSegment::Param(ParamSpec {
-                name: name.into(),
-                kind,
-            }));
-        } else {
-            if raw.contains(['{', '}']) {
-                return Err(RouteError::Invalid);
-            }
-            if raw.len() > MAX_SEGMENT_LEN {
-                return Err(RouteError::TooLarge);
-            }
-            out.push(PatternSegment::Literal(canonicalize(raw.as_bytes())));
-        }
-    }
-    Ok(out)
 }
 
 /// The process-wide route registry: an atomically swapped [`RouteTable`]
@@ -872,6 +337,3 @@ impl Routes {
         self.current.load().stats()
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -2,6 +2,7 @@
 //! percent-encoded literals, `Allow`, WebSocket routes, snapshots; proptests that lookup and
 //! registration never panic.
 
+use super::canonical::canonicalize;
 use super::*;
 use proptest::prelude::*;
 
