@@ -44,16 +44,22 @@ _SEQUENCE_ORIGINS = (list, tuple, set, frozenset, typing.Sequence)
 _SCHEMA_ERRORS = (pydantic.PydanticSchemaGenerationError, SchemaError, TypeError, ValueError)
 
 
+#: `_clean_errors(missing_from=)`: a missing value's `input` is always `null`
+_NEVER = 1 << 30
+
+
 def _clean_errors(exc: ValidationError, prefix: Tuple[Any, ...],
-                  missing_input: bool = False) -> List[Dict[str, Any]]:
+                  missing_from: int = _NEVER) -> List[Dict[str, Any]]:
     """pydantic's errors as JSON-safe dicts with the source prefixed to `loc`, each with the
-    `input` FastAPI reports: for a missing value `null`, except in a model body, where it is the
-    object the field is missing from (`missing_input`)."""
+    `input` FastAPI reports. For a missing value that is `null` for a parameter, and the object
+    the field is missing from inside a model: `missing_from` is the `loc` depth from which that
+    holds (0: a model body or a parameter model, whose own fields are in an object the client
+    sent; 2: several body parameters, each looked up in the body by itself)."""
     out = []
     for err in exc.errors(include_url=False):
         item: Dict[str, Any] = {"type": err["type"], "loc": list(prefix) + list(err["loc"]), "msg": err["msg"]}
         if err["type"] == "missing":
-            item["input"] = _safe(err.get("input")) if missing_input else None
+            item["input"] = _safe(err.get("input")) if len(err["loc"]) >= missing_from else None
         elif "input" in err:
             item["input"] = _safe(err["input"])
         ctx = err.get("ctx")
@@ -274,7 +280,7 @@ class TypedPlan:
             try:
                 obj = src.validate(data)
             except ValidationError as exc:
-                found = _clean_errors(exc, (src.source,))
+                found = _clean_errors(exc, (src.source,), 0 if group is not None else _NEVER)
                 if src.path_first:
                     for err in found:
                         if len(err["loc"]) > 1 and err["loc"][1] in request.path_params:
@@ -354,11 +360,17 @@ class TypedPlan:
     def _fill_body(self, request: Any, kwargs: Dict[str, Any], errors: List[Dict[str, Any]]) -> None:
         body = request._body  # the raw bytes: `request.body` would copy them into a `Body`
         if not body:
-            if self.body_required:
+            if self.body_mode == "embed":
+                # FastAPI looks each body parameter up by itself: one error per required one,
+                # the others take their defaults
+                value = self._validate_body({}, errors)
+                if not errors:
+                    for i, name in enumerate(self.body_names):
+                        kwargs[name] = getattr(value, f"f{i}")
+            elif self.body_required:
                 errors.append({"type": "missing", "loc": ["body"], "msg": "Field required", "input": None})
             else:
-                for name in self.body_names:
-                    kwargs[name] = self.body_default if self.body_mode == "single" else None
+                kwargs[self.body_names[0]] = self.body_default
             return
         raw = body if isinstance(body, (bytes, bytearray)) else bytes(body)
         if not declares_json(first_header(request, "content-type")):
@@ -394,7 +406,7 @@ class TypedPlan:
         try:
             return self.body_adapter.validate_python(data, from_attributes=True)
         except ValidationError as exc:
-            errors.extend(_clean_errors(exc, ("body",), missing_input=self.body_mode == "single"))
+            errors.extend(_clean_errors(exc, ("body",), 0 if self.body_mode == "single" else 2))
             return None
 
     def _fill_files(self, request: Any, kwargs: Dict[str, Any], errors: List[Dict[str, Any]]) -> None:
