@@ -131,3 +131,51 @@ def test_security_scopes_refuses_a_string():
     with pytest.raises(TypeError, match="list of scope names"):
         Security(lambda: None, scopes="items")
     assert Security(lambda: None, scopes=["a", "b", "a"]).scopes == ("a", "b")
+
+
+def test_make_not_authenticated_error_is_the_hook_fastapi_has():
+    """FastAPI's documented way to keep the old 403 (or change the answer): override
+    `make_not_authenticated_error` on a scheme's subclass; `make_authenticate_headers` gives
+    the challenge."""
+    import viperhttp
+    from viperhttp import Depends, HTTPException, ViperHTTP
+    from viperhttp.security import APIKeyHeader, HTTPBasic, HTTPBearer
+    from viperhttp.testclient import TestClient
+
+    class Bearer403(HTTPBearer):
+        def make_not_authenticated_error(self) -> HTTPException:
+            return HTTPException(403, "Not authenticated")
+
+    viperhttp.reset()
+    app = ViperHTTP()
+    old, bearer, basic, key = Bearer403(), HTTPBearer(), HTTPBasic(realm="shop"), APIKeyHeader(name="x-key")
+
+    @app.get("/old")
+    def old_route(creds=Depends(old)):
+        return creds.credentials
+
+    @app.get("/bearer")
+    def bearer_route(creds=Depends(bearer)):
+        return creds.credentials
+
+    @app.get("/basic")
+    def basic_route(creds=Depends(basic)):
+        return creds.username
+
+    @app.get("/key")
+    def key_route(k=Depends(key)):
+        return k
+
+    try:
+        with TestClient(app) as c:
+            assert (c.get("/old").status_code, c.get("/old").json()) == (403, {"detail": "Not authenticated"})
+            assert c.get("/old", headers={"Authorization": "Bearer t"}).text == "t"
+            r = c.get("/bearer")
+            assert (r.status_code, r.headers["www-authenticate"]) == (401, "Bearer")
+            r = c.get("/basic")
+            assert (r.status_code, r.headers["www-authenticate"]) == (401, 'Basic realm="shop"')
+            r = c.get("/key")
+            assert (r.status_code, r.headers["www-authenticate"]) == (401, "APIKey")
+        assert basic.make_authenticate_headers() == {"WWW-Authenticate": 'Basic realm="shop"'}
+    finally:
+        viperhttp.reset()

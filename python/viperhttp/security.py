@@ -56,10 +56,22 @@ class SecurityBase:
     def openapi_scheme(self) -> Dict[str, Any]:  # pragma: no cover - every subclass has one
         raise NotImplementedError
 
-    def _refuse(self, challenge: str) -> None:
-        """FastAPI's answer to a missing or malformed credential."""
+    #: the `WWW-Authenticate` challenge of a refusal
+    challenge = "Bearer"
+
+    def make_authenticate_headers(self) -> Dict[str, str]:
+        """FastAPI's hook: the headers of a refusal."""
+        return {"WWW-Authenticate": self.challenge}
+
+    def make_not_authenticated_error(self) -> HTTPException:
+        """FastAPI's hook: what a missing or malformed credential raises (a subclass may answer
+        403, as FastAPI did before 0.118)."""
+        return HTTPException(401, "Not authenticated", headers=self.make_authenticate_headers())
+
+    def _refuse(self) -> None:
+        """FastAPI's answer to a missing credential (none with `auto_error=False`)."""
         if self.auto_error:
-            raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": challenge})
+            raise self.make_not_authenticated_error()
 
     def _describe(self, scheme: Dict[str, Any]) -> Dict[str, Any]:
         if self.description:
@@ -79,11 +91,15 @@ class _HTTPScheme(SecurityBase):
     def openapi_scheme(self) -> Dict[str, Any]:
         return self._describe({"type": "http", "scheme": self.scheme})
 
+    @property
+    def challenge(self) -> str:  # type: ignore[override]
+        return self.scheme.title()
+
     async def __call__(self, request: Request) -> Optional[HTTPAuthorizationCredentials]:
         authorization = request.headers.get("authorization")
         scheme, credentials = get_authorization_scheme_param(authorization)
         if not (authorization and scheme and credentials) or scheme.lower() != self.scheme:
-            self._refuse(self.scheme.title())
+            self._refuse()
             return None
         return HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials)
 
@@ -121,15 +137,18 @@ class HTTPBasic(SecurityBase):
         self.description = description
         self.auto_error = auto_error
 
+    @property
+    def challenge(self) -> str:  # type: ignore[override]
+        return f'Basic realm="{self.realm}"' if self.realm else "Basic"
+
     def openapi_scheme(self) -> Dict[str, Any]:
         return self._describe({"type": "http", "scheme": "basic"})
 
     async def __call__(self, request: Request) -> Optional[HTTPBasicCredentials]:
-        challenge = f'Basic realm="{self.realm}"' if self.realm else "Basic"
         authorization = request.headers.get("authorization")
         scheme, param = get_authorization_scheme_param(authorization)
         if not authorization or scheme.lower() != "basic":
-            self._refuse(challenge)
+            self._refuse()
             return None
         try:
             data = b64decode(param).decode("ascii")
@@ -137,7 +156,7 @@ class HTTPBasic(SecurityBase):
             data = ""
         username, separator, password = data.partition(":")
         if not separator:  # malformed: refused even with auto_error=False, as FastAPI
-            raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": challenge})
+            raise self.make_not_authenticated_error()
         return HTTPBasicCredentials(username=username, password=password)
 
 
@@ -165,13 +184,14 @@ class OAuth2PasswordBearer(SecurityBase):
         authorization = request.headers.get("authorization")
         scheme, param = get_authorization_scheme_param(authorization)
         if not authorization or scheme.lower() != "bearer":
-            self._refuse("Bearer")
+            self._refuse()
             return None
         return param
 
 
 class _APIKey(SecurityBase):
     where = ""
+    challenge = "APIKey"
 
     def __init__(self, *, name: str, scheme_name: Optional[str] = None, description: Optional[str] = None,
                  auto_error: bool = True) -> None:
@@ -185,7 +205,7 @@ class _APIKey(SecurityBase):
 
     def _check(self, value: Optional[str]) -> Optional[str]:
         if not value:
-            self._refuse("APIKey")
+            self._refuse()
             return None
         return value
 
