@@ -132,6 +132,15 @@ class Response(dict):
     __slots__ = ()
     _default_type: Optional[str] = None
 
+    def __init_subclass__(cls, **kw: Any) -> None:
+        # Starlette's `class PNGResponse(StreamingResponse): media_type = "image/png"`: the
+        # class's default type; the attribute goes so instances keep the `media_type` property.
+        super().__init_subclass__(**kw)
+        media = cls.__dict__.get("media_type")
+        if isinstance(media, str):
+            cls._default_type = _media_alias(None, media)
+            delattr(cls, "media_type")
+
     def __init__(self, first: Any = _UNSET, /, body: Any = None, headers: Any = None,
                  content_type: Optional[str] = None, *, status_code: Any = None, content: Any = None,
                  media_type: Optional[str] = None, background: Any = None) -> None:
@@ -320,7 +329,7 @@ class StreamingResponse(Response):
         self["status_code"] = _check_status(status_code)
         self["body"] = None
         self["headers"] = _check_headers(headers)
-        self["content_type"] = content_type or OCTET_STREAM
+        self["content_type"] = content_type or self._default_type or OCTET_STREAM
         self["stream"] = stream
         self["chunk_size"] = int(chunk_size)
         self["total_len"] = total_len

@@ -176,7 +176,12 @@ def compile_response(handler: Any, options: Dict[str, Any], where: str, typed: b
     """The route's `ResponsePlan`, or None when it declares nothing about its response.
 
     `typed`: the handler declares typed parameters, so it is a FastAPI-style route and its
-    return values are encoded FastAPI's way even without response options."""
+    return values are encoded FastAPI's way even without response options. A generator
+    handler streams what it yields (`stream_routes`)."""
+    from .stream_routes import compile_stream_plan, is_stream_handler
+
+    if is_stream_handler(handler):
+        return compile_stream_plan(handler, options, where)  # type: ignore[return-value]
     model = options.get("response_model", ...)
     if model is ...:
         model = _return_annotation(handler)

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from viperhttp.exceptions import _reason_phrase
 from viperhttp.routing import PATH_PLACEHOLDER
+from viperhttp.stream_routes import StreamPlan
 
 __all__ = ["generate_openapi", "operation_id", "json_safe"]
 
@@ -298,6 +299,10 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
         ok: Dict[str, Any] = {"description": description}
         if not _body_allowed(status):
             pass  # FastAPI's rule: a 1xx, 204, 205 or 304 answer declares no content
+        elif isinstance(response, StreamPlan):
+            content = _stream_content(response, components)
+            if content:
+                ok["content"] = content
         elif response is not None and response.adapter is not None:
             ok["content"] = {"application/json": {"schema": components.model(response.adapter, "serialization")}}
         elif response is not None and response.response_class is not None:
@@ -316,6 +321,25 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
         else:
             out["422"] = {"description": "Validation Error"}
     return out
+
+
+def _stream_content(plan: StreamPlan, components: _Components) -> Optional[Dict[str, Any]]:
+    """A path operation that yields (viperhttp.stream_routes), described as FastAPI does: the
+    schema of one item (`itemSchema`, OpenAPI 3.2's) for JSON Lines and SSE."""
+    item = components.model(plan.adapter, "serialization") if plan.adapter is not None else None
+    if plan.kind == "jsonl":
+        return {"application/jsonl": {"itemSchema": item if item is not None else {}}}
+    if plan.kind == "sse":
+        data: Dict[str, Any] = {"type": "string"}
+        event: Dict[str, Any] = {"type": "object", "properties": {
+            "data": data, "event": {"type": "string"}, "id": {"type": "string"},
+            "retry": {"type": "integer", "minimum": 0}}}
+        if item is not None:
+            data.update({"contentMediaType": "application/json", "contentSchema": item})
+            event["required"] = ["data"]
+        return {"text/event-stream": {"itemSchema": event}}
+    media = getattr(plan.response_class, "_default_type", None)
+    return {media.split(";")[0]: {"schema": {"type": "string"}}} if media else None
 
 
 def _declared_response(status: str, value: Any, components: _Components,

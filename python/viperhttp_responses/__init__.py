@@ -53,7 +53,14 @@ def _one_line(value: Any) -> str:
     return _LINE_BREAK.sub("", _text(value))
 
 
+#: `{"data": NO_DATA}`: an event without `data:` lines (a FastAPI `ServerSentEvent` carrying
+#: only a comment, an id or a retry); the original's items always have one
+NO_DATA: Any = object()
+
+
 def _data_lines(data: Any, lines: list) -> None:
+    if data is NO_DATA:
+        return
     if isinstance(data, (dict, list)):
         data = json_dumps(data).decode("utf-8")
     text = _text(data)

@@ -1,0 +1,174 @@
+"""Path operations that `yield` (FastAPI's streaming responses; docs/internals/typed-api.md,
+"Streaming path operations").
+
+A route whose handler is a generator function (sync or `async`) streams what it yields, as
+FastAPI 0.13x does:
+
+- no `response_class`: JSON Lines (`application/jsonl`), one JSON document per item and line;
+- `response_class=EventSourceResponse`: Server-Sent Events, each item the `data:` of one event
+  as JSON, or a `ServerSentEvent` that sets the event's fields itself;
+- another `response_class` (`StreamingResponse`): the items as they are (str/bytes chunks).
+
+The item type comes from the return annotation (`-> AsyncIterable[Item]`, `Iterator[Item]`,
+`Generator[Item, None, None]`, ...): each item is validated and dumped by it, and the OpenAPI
+document describes it (`itemSchema`). The stream itself is the bridge's ordinary streamed
+response (the runtime's chunked encoding, credit and cancellation), so nothing here is on the
+path of other requests.
+"""
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import typing
+from typing import Any, Dict, Optional
+
+from .encoders import jsonable_encoder
+from .responses import StreamingResponse, json_dumps
+
+__all__ = ["StreamPlan", "is_stream_handler", "compile_stream_plan"]
+
+#: `typing.get_origin` of the annotations whose first argument is the item type
+_ITERABLES = {collections.abc.AsyncIterable, collections.abc.AsyncIterator, collections.abc.AsyncGenerator,
+              collections.abc.Iterable, collections.abc.Iterator, collections.abc.Generator}
+#: FastAPI's keep-alive comment interval for an idle async SSE stream (seconds)
+SSE_PING_S = 15.0
+
+
+def is_stream_handler(handler: Any) -> bool:
+    func = inspect.unwrap(handler)
+    return inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func)
+
+
+class StreamPlan:
+    """The response plan of a generator handler: `finish(generator)` → the streamed response."""
+
+    __slots__ = ("kind", "item_type", "adapter", "status_code", "response_class", "where")
+
+    def __init__(self, kind: str, item_type: Any, adapter: Any, status_code: Optional[int],
+                 response_class: Any, where: str) -> None:
+        self.kind = kind  # "jsonl", "sse" or "raw"
+        self.item_type = item_type
+        self.adapter = adapter
+        self.status_code = status_code
+        self.response_class = response_class
+        self.where = where
+
+    # The plan interface the route pipeline uses (typed_response.ResponsePlan's).
+    def finish_bare(self, result: Any) -> Any:
+        return self.finish(result)
+
+    def finish(self, result: Any) -> Any:
+        if not (hasattr(result, "__aiter__") or hasattr(result, "__iter__")) or isinstance(result, (str, bytes)):
+            return result  # a Response (or anything else) the generator function returned instead
+        status = self.status_code or 200
+        if self.kind == "raw":
+            return self.response_class(content=result, status_code=status)
+        if self.kind == "jsonl":
+            return StreamingResponse(_mapped(result, self._line), status_code=status,
+                                     media_type="application/jsonl")
+        from viperhttp_responses import EventSourceResponse
+
+        cls = self.response_class if isinstance(self.response_class, type) else EventSourceResponse
+        events = _mapped(result, self._event)
+        response = cls(events, ping=SSE_PING_S if hasattr(result, "__aiter__") else None)
+        if status != 200:
+            response.status_code = status
+        return response
+
+    def _json(self, item: Any) -> bytes:
+        if self.adapter is not None:
+            return self.adapter.dump_json(self.adapter.validate_python(item, from_attributes=True))
+        if hasattr(item, "model_dump_json"):
+            return item.model_dump_json().encode("utf-8")
+        return json_dumps(jsonable_encoder(item))
+
+    def _line(self, item: Any) -> bytes:
+        return self._json(item) + b"\n"
+
+    def _event(self, item: Any) -> Dict[str, Any]:
+        """One item as the dict our SSE formatter writes (viperhttp_responses.format_sse_event)."""
+        from .sse import ServerSentEvent
+
+        if isinstance(item, ServerSentEvent):
+            from viperhttp_responses import NO_DATA
+
+            event: Dict[str, Any] = {"event": item.event, "id": item.id, "retry": item.retry,
+                                     "comment": spaced_comment(item.comment), "data": NO_DATA}
+            if item.raw_data is not None:
+                event["data"] = item.raw_data
+            elif item.data is not None:
+                data = item.data
+                event["data"] = (data.model_dump_json() if hasattr(data, "model_dump_json")
+                                 else json_dumps(jsonable_encoder(data)).decode("utf-8"))
+            return event
+        return {"data": self._json(item).decode("utf-8")}
+
+
+def spaced_comment(comment: Optional[str]) -> Optional[str]:
+    """FastAPI writes comment lines as `: text` (the device framework as `:text`): each line
+    gets its space here, the one formatter writes them."""
+    if comment is None:
+        return None
+    return "\n".join(" " + line for line in comment.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
+def _mapped(source: Any, step: Any) -> Any:
+    """`source`'s items through `step`, keeping its kind: an async generator's stay async, a
+    sync generator's stay sync (the bridge runs those inline or in the pool, as any stream)."""
+    if hasattr(source, "__aiter__"):
+        async def agen() -> Any:
+            try:
+                async for item in source:
+                    yield step(item)
+            finally:
+                aclose = getattr(source, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        return agen()
+
+    def gen() -> Any:
+        try:
+            for item in source:
+                yield step(item)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+    return gen()
+
+
+def _item_type(handler: Any) -> Any:
+    try:
+        hint = typing.get_type_hints(inspect.unwrap(handler), include_extras=True).get("return")
+    except Exception:
+        return None
+    if typing.get_origin(hint) in _ITERABLES:
+        args = typing.get_args(hint)
+        return args[0] if args else None
+    return None
+
+
+def compile_stream_plan(handler: Any, options: Dict[str, Any], where: str) -> StreamPlan:
+    """The plan of a generator handler (`is_stream_handler`), from its route options."""
+    from viperhttp_responses import EventSourceResponse
+
+    rclass = options.get("response_class")
+    if rclass is None:
+        kind = "jsonl"
+    elif isinstance(rclass, type) and issubclass(rclass, EventSourceResponse):
+        kind = "sse"
+    else:
+        kind = "raw"
+    item = _item_type(handler)
+    adapter = None
+    if kind != "raw" and item is not None and item is not typing.Any:
+        from .sse import ServerSentEvent
+
+        if not (isinstance(item, type) and issubclass(item, ServerSentEvent)):
+            import pydantic  # late: only a stream route with an item annotation
+
+            try:
+                adapter = pydantic.TypeAdapter(item)
+            except (pydantic.PydanticSchemaGenerationError, TypeError, ValueError) as exc:
+                raise TypeError(f"unsupported stream item type ({where}): {exc}") from None
+    return StreamPlan(kind, item, adapter, options.get("status_code"), rclass, where)
