@@ -326,6 +326,29 @@ def test_route_decides_rejection(app, path, status, body):
         assert b"\r\nwww-authenticate: Bearer\r\n" in head.lower().replace(b"bearer", b"Bearer")
 
 
+def test_websocket_exception_closes_with_its_code(app):
+    """Starlette's WebSocketException: from a dependency before accept() the handshake is
+    refused (403, as Starlette's close before accept); after it, the close carries its code and
+    reason. Not a handler error."""
+    import asyncio
+
+    import websockets
+
+    status, _head, _body = raw_handshake("127.0.0.1", app.port, handshake_bytes("/ws/ws-exception"))
+    assert status == 403
+
+    async def main():
+        async with websockets.connect(f"ws://127.0.0.1:{app.port}/ws/ws-exception?token=t1") as ws:
+            assert await ws.recv() == "token t1"
+            await ws.send("go")
+            with pytest.raises(websockets.ConnectionClosed):
+                await ws.recv()
+            return ws.close_code, ws.close_reason
+
+    assert asyncio.run(main()) == (4001, "bye now")
+    assert "ws_handler_error" not in app.logs()
+
+
 def test_an_http_exception_after_accept_closes_1008_and_a_passing_dependency_serves(app):
     import asyncio
 

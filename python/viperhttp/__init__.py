@@ -18,7 +18,7 @@ from . import middleware
 from .app import ViperHTTP, active_app, clear_active_app, current_request, set_current_request
 from .background import BackgroundTasks
 from .deps import Depends
-from .exceptions import HTTPException, RequestValidationError, WebSocketDisconnect
+from .exceptions import HTTPException, RequestValidationError, WebSocketDisconnect, WebSocketException
 from .middleware import BaseHTTPMiddleware
 from .params import Body, Cookie, File, Form, Header, Path, Query
 from .request import Request
@@ -36,7 +36,7 @@ APIRouter = Router
 
 __all__ = [
     "ViperHTTP", "Router", "Request", "BackgroundTasks", "BaseHTTPMiddleware", "middleware", "Depends",
-    "Query", "HTTPException", "WebSocketDisconnect", "Response", "JSONResponse", "StreamingResponse", "FileResponse",
+    "Query", "HTTPException", "WebSocketDisconnect", "WebSocketException", "Response", "JSONResponse", "StreamingResponse", "FileResponse",
     "HTMLResponse", "PlainTextResponse", "active_app", "current_request", "set_current_request",
     "set_dep_resolver", "reset", "version",
     "router_stats", "ipc_stats", "heap_stats", "server_stats", "server_stats_reset", "get_worker_limits",

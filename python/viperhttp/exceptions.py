@@ -17,6 +17,7 @@ __all__ = [
     "HTTPException",
     "RequestValidationError",
     "WebSocketDisconnect",
+    "WebSocketException",
     "not_found",
     "method_not_allowed",
     "internal_error",
@@ -79,6 +80,20 @@ class WebSocketDisconnect(Exception):
 
     def __repr__(self) -> str:
         return f"WebSocketDisconnect(code={self.code})"
+
+
+class WebSocketException(Exception):
+    """Starlette's: raised in a WebSocket handler or its dependencies, it closes the connection
+    with `code` and `reason` (before `accept()`: the handshake is refused, 403, as Starlette's
+    close before accept reaches the client)."""
+
+    def __init__(self, code: int, reason: Optional[str] = None) -> None:
+        super().__init__(code, reason or "")
+        self.code = code
+        self.reason = reason or ""
+
+    def __repr__(self) -> str:
+        return f"WebSocketException(code={self.code}, reason={self.reason!r})"
 
 
 def _reason_phrase(status_code: Any, unknown: str = "Internal Server Error") -> str:

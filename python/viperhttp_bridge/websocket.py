@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Lis
 
 from viperhttp import _native
 from viperhttp._native import BackpressureError
-from viperhttp.exceptions import HTTPException, RequestValidationError, WebSocketDisconnect, where
+from viperhttp.exceptions import (HTTPException, RequestValidationError, WebSocketDisconnect,
+                                  WebSocketException, where)
 from viperhttp.responses import json_dumps
 
 if TYPE_CHECKING:  # imported where used (docs/internals/bridge.md#serving-without-an-event-loop)
@@ -342,6 +343,12 @@ class WsDispatcher:
             # the handshake completes, which the client sees as 403. Not a handler error.
             log.info("ws_rejected conn_id=%d invalid parameters: %s", ws.conn_id, exc.errors())
             self._end(ws, 1008, 403, "Forbidden")
+            return
+        except WebSocketException as exc:
+            # Starlette's way to end a socket on purpose (a dependency's 1008 for a missing
+            # token): close with its code; before `accept()` the handshake is refused (403).
+            log.info("ws_closed conn_id=%d %d: %s", ws.conn_id, exc.code, exc.reason)
+            self._end(ws, exc.code, 403, "Forbidden", reason=exc.reason)
             return
         except HTTPException as exc:
             # A dependency or the handler refused (`get_current_user`'s 401, a 403): before

@@ -142,6 +142,21 @@ async def refuse_after_accept(ws):
     raise viperhttp.HTTPException(403, "no")
 
 
+def cookie_or_token(request):
+    # FastAPI's websockets tutorial: a missing credential ends the socket with 1008
+    if request.query_params.get("token") is None:
+        raise viperhttp.WebSocketException(code=1008)
+    return request.query_params["token"]
+
+
+@app.websocket("/ws/ws-exception", deps={"token": viperhttp.Depends(cookie_or_token)})
+async def ws_exception(ws, token):
+    await ws.accept()
+    await ws.send_text("token " + token)
+    await ws.receive_text()
+    raise viperhttp.WebSocketException(code=4001, reason="bye now")
+
+
 @app.websocket("/ws/closecode")
 async def closecode(ws):
     await ws.accept()
