@@ -67,3 +67,28 @@ def test_body_and_parameter_model_errors_as_fastapi():
             assert c.get("/page?q=x&limit=3").json() == {"q": "x", "limit": 3}
     finally:
         viperhttp.reset()
+
+
+def test_errors_give_loc_as_a_tuple_as_fastapi():
+    """FastAPI's handling-errors tutorial formats `error['loc']` into its message."""
+    from viperhttp import RequestValidationError
+    from viperhttp.responses import PlainTextResponse
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.exception_handler(RequestValidationError)
+    async def handler(request, exc):
+        return PlainTextResponse("; ".join(f"{e['loc']}: {e['msg']}" for e in exc.errors()), status_code=400)
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int):
+        return item_id
+
+    try:
+        with TestClient(app) as c:
+            r = c.get("/items/x")
+            assert (r.status_code, r.text) == (
+                400, "('path', 'item_id'): Input should be a valid integer, unable to parse string as an integer")
+    finally:
+        viperhttp.reset()

@@ -66,7 +66,9 @@ class RequestValidationError(HTTPException):
         self.body = body
 
     def errors(self) -> List[Dict[str, Any]]:
-        return self._errors
+        """The errors as FastAPI's `exc.errors()` gives them: each `loc` a tuple (a handler that
+        formats it prints `('path', 'item_id')`); the 422 body writes them as JSON lists."""
+        return [{**e, "loc": tuple(e["loc"])} if type(e.get("loc")) is list else e for e in self._errors]
 
 
 class WebSocketDisconnect(Exception):
