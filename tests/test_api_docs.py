@@ -419,3 +419,31 @@ def test_models_are_named_as_fastapi_names_them(tmp_path):
         sys.path.remove(str(tmp_path))
         for name in ("shop_a", "shop_b"):
             sys.modules.pop(name, None)
+
+
+def test_hidden_parameters_and_descriptions_as_fastapi():
+    """`Query(include_in_schema=False)` is left out of the document (it was listed), and a
+    parameter's description is in its schema too, as FastAPI writes both."""
+    from typing import Annotated, Optional
+
+    import viperhttp
+    from viperhttp import Query, ViperHTTP
+    from viperhttp.testclient import TestClient
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/items/")
+    async def items(q: Annotated[Optional[str], Query(description="Search text")] = None,
+                    hidden_query: Annotated[Optional[str], Query(include_in_schema=False)] = None):
+        return {"q": q, "hidden": hidden_query}
+
+    try:
+        with TestClient(app) as client:
+            assert client.get("/items/?hidden_query=x").json() == {"q": None, "hidden": "x"}
+            params = client.get("/openapi.json").json()["paths"]["/items/"]["get"]["parameters"]
+        assert [p["name"] for p in params] == ["q"]
+        assert params[0]["description"] == "Search text" and params[0]["schema"]["description"] == "Search text"
+        assert all("x-viperhttp-hidden" not in str(p) for p in params)
+    finally:
+        viperhttp.reset()

@@ -40,6 +40,11 @@ def _options(source: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
     return kwargs
 
 
+
+#: the JSON-schema key marking a parameter declared `include_in_schema=False` (set by
+#: viperhttp.typed, read by the OpenAPI generator, which leaves the parameter out)
+HIDDEN = "x-viperhttp-hidden"
+
 class Param:
     """A FastAPI-style parameter declaration: where the value comes from and its constraints.
 

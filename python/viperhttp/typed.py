@@ -30,7 +30,7 @@ from .exceptions import HTTPException, RequestValidationError
 from .forms import UploadFile
 from .request import MAX_QUERY_PAIRS, first_header
 from .typed_groups import ModelGroup
-from .params import Body
+from .params import HIDDEN, Body
 from .signature import (Annotated, TypedParam, expand_depends, has_metadata, is_union, is_upload,
                         signature_deps, strip_annotated, typed_params, unwrap_optional)
 
@@ -142,7 +142,10 @@ def _field(hint: Any, marker: Any, default: Any, name: str, source: str) -> Tupl
     convert = options.pop("convert_underscores", True)
     options.pop("embed", None)
     options.pop("media_type", None)
-    options.pop("include_in_schema", None)
+    if options.pop("include_in_schema", True) is False:
+        # kept out of the OpenAPI parameters (viperhttp_autodocs.openapi), as FastAPI does
+        extra = options.get("json_schema_extra")
+        options["json_schema_extra"] = {**(extra if isinstance(extra, dict) else {}), HIDDEN: True}
     if alias is None:
         alias = name.replace("_", "-") if source == "header" and convert else name
     if source == "header":

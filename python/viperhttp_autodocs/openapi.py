@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from viperhttp.exceptions import _reason_phrase
 from viperhttp.routing import PATH_PLACEHOLDER
 from viperhttp.stream_routes import StreamPlan
+from viperhttp.params import HIDDEN
 
 __all__ = ["generate_openapi", "operation_id", "json_safe"]
 
@@ -142,7 +143,8 @@ def _param_schemas(src: Any, components: _Components) -> Dict[str, Tuple[Dict[st
     schema = components.take(src.model.model_json_schema(ref_template=REF))
     required = set(schema.get("required", ()))
     wire = {key: name for name, key, _ in getattr(src, "keys", ())}  # a parameter model's header names
-    return {wire.get(alias, alias): (prop, alias in required) for alias, prop in schema.get("properties", {}).items()}
+    return {wire.get(alias, alias): (prop, alias in required) for alias, prop in schema.get("properties", {}).items()
+            if not prop.get(HIDDEN)}  # `Query(include_in_schema=False)`
 
 
 def _parameter(name: str, where: str, schema: Dict[str, Any], required: bool) -> Dict[str, Any]:
@@ -150,7 +152,7 @@ def _parameter(name: str, where: str, schema: Dict[str, Any], required: bool) ->
     param: Dict[str, Any] = {"name": name, "in": where, "required": required or where == "path"}
     for key in ("description", "deprecated"):
         if key in schema:
-            param[key] = schema.pop(key) if key == "description" else schema[key]
+            param[key] = schema[key]  # in the schema too, as FastAPI writes it
     param["schema"] = schema
     return param
 
