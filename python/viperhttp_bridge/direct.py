@@ -25,7 +25,8 @@ from viperhttp._native import is_cancelled as _is_cancelled
 from viperhttp.diagnostics import forward_native_logs as _forward_logs
 from viperhttp.diagnostics import refresh_access_log
 
-from .dispatch import _BATCH_MAX, _INTERNAL_ERROR, _SCALE_CHECK_S, Bridge
+from .delivery import _INTERNAL_ERROR
+from .dispatch import _BATCH_MAX, _SCALE_CHECK_S, Bridge
 
 log = logging.getLogger("viperhttp.bridge")
 
