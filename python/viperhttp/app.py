@@ -1,10 +1,12 @@
-"""The app object: `ViperHTTP`, the process-wide active app and the per-request hot path.
+"""The app object: `ViperHTTP` and the per-request hot path.
 
 Owns docs/internals/framework.md (constructor, members, single-app rule), route registration into the native
-trie (docs/internals/framework.md#routing), mounts (docs/internals/static-files.md),
-middleware/exception-handler/event registries (docs/internals/framework.md, docs/internals/lifespan.md) and
-`_handle`, the bridge's entry point for one HTTP request (docs/internals/architecture.md). Native route ids
-are registration indices: `_routes_by_id[i]` is the `RoutePlan` of native route `i`.
+trie (docs/internals/framework.md#routing), and `_handle`, the bridge's entry point for one HTTP request
+(docs/internals/architecture.md). Native route ids are registration indices: `_routes_by_id[i]` is the
+`RoutePlan` of native route `i`. `ViperHTTP`'s other members are its mixins: `app_dispatch.py`
+(`match`, `dispatch`, `ws_dispatch`) and `app_registries.py` (mounts, middleware / exception-handler /
+event registries, `lifespan=`); the active app and the current request are `current.py`'s,
+re-exported here.
 """
 from __future__ import annotations
 
@@ -14,14 +16,16 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from . import _native
 from . import deps as _deps
 from . import exceptions as _exceptions
-from .deps import DependencyOverrides, resolve, teardown
-from .exceptions import (HandlerEntry, handle_exception, handler_entry, http_exception_response,
-                         method_not_allowed, unrouted, HTTPException)
-from .middleware import _configure_native, _native_kind, _run_chain
-from .request import Request, State
+from .deps import DependencyOverrides
+from .exceptions import HandlerEntry, handle_exception, unrouted
+from .middleware import _run_chain
+from .request import State
 from .routing import (PATH_PLACEHOLDER, RouteDecorators, RouteDef, RoutePlan, call_route, current_request_var,
-                      dep_call_marker, expand_router, fill_query, merge_query)
+                      expand_router, merge_query)
+from .app_dispatch import AppDispatch
 from .app_options import apply_app_options
+from .app_registries import AppRegistries, _set_python_middleware
+from .current import _active, active_app, clear_active_app, current_request, set_current_request
 from .route_pipeline import handle_apart
 from .threadpool import SLOW_INLINE_SECONDS, _clock, configure as _configure_threadpool, warn_if_slow
 
@@ -33,29 +37,6 @@ _cv_set = current_request_var.set
 _cv_reset = current_request_var.reset
 
 _DEFAULT: Any = object()
-_active: List[Optional["ViperHTTP"]] = [None]
-
-
-def active_app() -> Optional["ViperHTTP"]:
-    """The most recently constructed app, or None before any / after `reset()`
-    (docs/internals/framework.md)."""
-    return _active[0]
-
-
-def clear_active_app() -> None:
-    """Forgets the active app and its dependency overrides (part of `viperhttp.reset()`)."""
-    _active[0] = None
-    _deps.OVERRIDES = DependencyOverrides()
-
-
-current_request = current_request_var.get
-
-
-def set_current_request(request: Any) -> Any:
-    """Sets the current request; returns the previous one (docs/internals/framework.md)."""
-    previous = current_request_var.get()
-    current_request_var.set(request)
-    return previous
 
 
 def _docs_fields(values: Dict[str, Any]) -> Dict[str, Any]:
@@ -85,7 +66,7 @@ def _docs_fields(values: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-class ViperHTTP(RouteDecorators):
+class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
     """The application (docs/internals/framework.md). Only one is active per process."""
 
     def __init__(self, title: Optional[str] = None, version: Optional[str] = None,
@@ -337,314 +318,7 @@ class ViperHTTP(RouteDecorators):
         """Route metadata rows in registration order (docs/internals/framework.md#routing)."""
         return [dict(plan.meta) for plan in self._routes_by_id if plan is not None]
 
-    def match(self, method: str, path: str) -> Optional[Tuple[Callable[..., Any], Dict[str, Any]]]:
-        """`(handler, path_params)` or None (405 included); a query in `path` is ignored."""
-        self._require_active()
-        found = _route_match(method, path)
-        if found is None or found[0] is None:
-            return None
-        plan = self._routes_by_id[found[0]]
-        return None if plan is None else (plan.handler, found[1])
-
-    def dispatch(self, method: str, path: str, request: Any = None, background: Any = None) -> Any:
-        """Routing + handler for one request, the original's semantics (docs/internals/framework.md).
-
-        None when no route matches, a 405/422 response dict, the dependency-call marker for a
-        route with deps, an `HTTPException`'s response when a sync handler raises one, else the
-        handler's raw return value (a coroutine, not awaited, for `async def`). Other
-        exceptions propagate.
-        """
-        self._require_active()
-        found = _route_match(method, path)
-        if found is None:
-            return None
-        route_id, params = found
-        if route_id is None:
-            return method_not_allowed(params)
-        plan = self._routes_by_id[route_id]
-        if plan is None:
-            return None
-        if request is None:
-            raw_path, _, query = path.partition("?")
-            request = Request(method=method, path=raw_path, query=query)
-        if background is not None:
-            request._background = background
-        request.path_params = params
-        kwargs = plan.path_kwargs(params)
-        invalid = fill_query(plan, request, params, kwargs)
-        if invalid is not None:
-            return invalid
-        if plan.typed is not None:  # annotation-driven parameters (docs/internals/typed-api.md)
-            try:
-                plan.typed.fill(request, kwargs)
-            except HTTPException as exc:
-                return http_exception_response(exc)
-        if plan.deps:
-            return dep_call_marker(plan, request, kwargs)
-        plan.inject(request, kwargs)
-        token = _cv_set(request)
-        try:
-            return plan.handler(**kwargs)
-        except HTTPException as exc:
-            return http_exception_response(exc)
-        finally:
-            _cv_reset(token)
-
-    def ws_dispatch(self, path: str, ws: Any, request: Any = None) -> Any:
-        """WebSocket counterpart of `dispatch` (docs/internals/websocket.md).
-
-        None when no WS route matches; a 422 response dict on a query-spec failure; else the
-        handler's coroutine (deps resolved inside it, teardown after it ends). Exceptions from
-        dependencies or the handler propagate to the bridge.
-        """
-        self._require_active()
-        found = _route_match("WS", path)
-        if found is None or found[0] is None:
-            return None
-        plan = self._routes_by_id[found[0]]
-        if plan is None:
-            return None
-        params = found[1]
-        if request is None:
-            raw_path, _, query = path.partition("?")
-            request = Request(method="WS", path=raw_path, query=query)
-        request.path_params = params
-        kwargs = plan.path_kwargs(params)
-        invalid = fill_query(plan, request, params, kwargs)
-        if invalid is not None:
-            return invalid
-        async def run() -> Any:
-            previous = set_current_request(request)
-            stack: List[Tuple[bool, Any, bool]] = []
-            try:
-                try:
-                    if plan.typed is not None:
-                        plan.typed.fill(request, kwargs)
-                    for node in plan.deps:
-                        value = await resolve(node, request, stack, {} if plan.uses_cache else None)
-                        if node.key[0] != "@":  # `dependencies=[...]`: run for the effect only
-                            kwargs[node.key] = value
-                    plan.inject(request, kwargs)
-                    result = plan.handler(ws, **kwargs)
-                    if hasattr(result, "__await__"):
-                        result = await result
-                    elif not isinstance(result, dict):
-                        # A sync handler may only refuse (a response dict); docs/internals/websocket.md.
-                        raise TypeError("a WebSocket handler must be async or return a response")
-                except BaseException as exc:
-                    # thrown into the generators; what they end with is raised (framework.md)
-                    failed = await teardown(stack, exc)
-                    if failed is None or failed is exc or not isinstance(exc, Exception):
-                        raise
-                    raise failed from exc
-                failed = await teardown(stack)
-                if failed is not None:
-                    raise failed
-                return result
-            finally:
-                set_current_request(previous)
-
-        return run()
-
-    # --- mounts (docs/internals/static-files.md) ------------------------------------------------------------
-
-    def mount(self, prefix: Any, root: Any, html: bool = False, dotfiles: bool = False) -> None:
-        """Serves directory `root` at `prefix`, natively (docs/internals/static-files.md). Names
-        starting with `.` (`.env`, `.git/`) are 404 unless `dotfiles=True`; `.well-known/`
-        is always served."""
-        if _active[0] is not self:
-            raise RuntimeError("app not active")
-        native = getattr(_native, "static_mount", None)
-        if native is not None:
-            native(prefix, root, bool(html), bool(dotfiles))  # validates; raises the errors of docs/internals/static-files.md
-        elif not isinstance(prefix, str) or not isinstance(root, str):
-            raise TypeError("mount paths must be str")
-        elif not prefix.startswith("/") or not root:
-            raise ValueError("invalid mount")
-        prefix, root = prefix.rstrip("/") or "/", root.rstrip("/") or "/"
-        for entry in self._mounts:
-            if entry["kind"] == "dir" and entry["prefix"] == prefix:
-                if entry["root"] != root:
-                    raise ValueError("mount prefix already used")
-                entry["html"] = bool(html)
-                entry["dotfiles"] = bool(dotfiles)
-                return
-        self._mounts.append({"kind": "dir", "prefix": prefix, "root": root, "html": bool(html),
-                             "dotfiles": bool(dotfiles)})
-
-    def mount_file(self, path: Any, file: Any) -> None:
-        """Serves one file at an exact URL path, natively."""
-        if _active[0] is not self:
-            raise RuntimeError("app not active")
-        native = getattr(_native, "static_mount_file", None)
-        if native is not None:
-            native(path, file)
-        elif not isinstance(path, str) or not isinstance(file, str):
-            raise TypeError("mount_file args must be str")
-        elif (not path.startswith("/") or not file
-              or any("\\" in p or ".." in p.split("/") for p in (path, file))):
-            raise ValueError("invalid mount_file")
-        for entry in self._mounts:
-            if entry["kind"] == "file" and entry["prefix"] == path:
-                if entry["root"] != file:
-                    raise ValueError("mount_file path already used")
-                return
-        self._mounts.append({"kind": "file", "prefix": path, "root": file, "html": False})
-
-    # --- middleware (docs/internals/framework.md) -----------------------------------------------------------
-
-    def middleware(self, kind: Any = "http", *, priority: int = 0) -> Callable[..., Any]:
-        """`@app.middleware("http", priority=0)` on `async def mw(request, call_next)`."""
-        if not isinstance(kind, str):
-            raise TypeError("middleware kind must be str")
-        if kind != "http":
-            raise ValueError("only http middleware supported")
-
-        def decorator(func: Any) -> Any:
-            self._add_entry("func", func, {}, priority)
-            return func
-
-        return decorator
-
-    def add_middleware(self, *args: Any, priority: int = 0, **options: Any) -> None:
-        """A middleware class (or instance), or one of the native built-ins (docs/internals/framework.md,
-        docs/internals/cors-hosts-ratelimit.md)."""
-        if len(args) > 1:
-            raise TypeError("only middleware class positional arg supported")
-        if not args:
-            raise TypeError("middleware class required")
-        target = args[0]
-        kind = _native_kind(target)
-        if kind is not None:
-            self._require_active()
-            _configure_native(self, kind, options)
-            return
-        self._add_entry("class", target, options, priority)
-
-    def add_middleware_func(self, func: Any, *args: Any, priority: int = 0) -> None:
-        """A function middleware `mw(request, call_next)`."""
-        if args:
-            raise TypeError("too many positional args")
-        self._add_entry("func", func, {}, priority)
-
-    def _add_entry(self, kind: str, target: Any, options: Dict[str, Any], priority: Any) -> None:
-        self._require_active()
-        # An instance with `dispatch` (a BaseHTTPMiddleware subclass) is used as it is
-        # (docs/internals/framework.md).
-        if not callable(target) and not callable(getattr(target, "dispatch", None)):
-            raise TypeError("middleware must be callable")
-        if not isinstance(priority, int) or isinstance(priority, bool):
-            raise TypeError("priority must be int")
-        self._middleware.append((kind, target, dict(options), priority))
-        self._chain = None  # class entries are (re)instantiated on the next request
-        self._middleware_on = True
-        _set_python_middleware(True)
-
-    def _middleware_stack(self) -> List[Tuple[str, Any, Dict[str, Any], int]]:
-        """The entries `(kind, target, options, priority)` in registration order."""
-        self._require_active()
-        return list(self._middleware)
-
-    # --- errors, events, state (docs/internals/framework.md, docs/internals/lifespan.md) --------------------
-
-    def add_exception_handler(self, exc_type: Any, handler: Any) -> Any:
-        """Registers `handler` for `exc_type` (replacing a previous one); returns it. `exc_type`
-        is an exception class, or (Starlette's status handlers) an int status code: the handler
-        then gets every `HTTPException` with that status (docs/internals/framework.md)."""
-        if exc_type is None:
-            raise TypeError("exc_type is required")
-        if type(exc_type) is int:
-            if not 100 <= exc_type <= 999:
-                raise ValueError("status code must be 100..999")
-        elif not isinstance(exc_type, type):
-            raise TypeError("exc_type must be an exception class or a status code")
-        if not callable(handler):
-            raise TypeError("handler must be callable")
-        self._exception_handlers[exc_type] = handler_entry(handler)
-        if exc_type == 404 or exc_type == 405:
-            # The app answers requests no route takes (`unrouted`), not the runtime's plain text.
-            _set_python_middleware(True)
-        return handler
-
-    def exception_handler(self, exc_type: Any) -> Callable[..., Any]:
-        """Decorator form of `add_exception_handler`."""
-        if exc_type is None:
-            raise TypeError("exc_type is required")
-
-        def decorator(handler: Any) -> Any:
-            return self.add_exception_handler(exc_type, handler)
-
-        return decorator
-
-    def add_event_handler(self, event: Any, handler: Any) -> Any:
-        """Registers a `startup` / `shutdown` handler (run by the bridge); returns it."""
-        name = event.lower() if isinstance(event, str) else event
-        if name not in ("startup", "shutdown"):
-            raise ValueError("event must be 'startup' or 'shutdown'")
-        if not callable(handler):
-            raise TypeError("handler must be callable")
-        self._event_handlers[name].append(handler)
-        return handler
-
-    def on_event(self, event: Any) -> Callable[..., Any]:
-        """Decorator form of `add_event_handler`; the event name is checked right away."""
-        if (event.lower() if isinstance(event, str) else event) not in ("startup", "shutdown"):
-            raise ValueError("event must be 'startup' or 'shutdown'")
-        return lambda handler: self.add_event_handler(event, handler)
-
-    def _lifespan_hooks(self, event: Any) -> List[Callable[..., Any]]:
-        """What the bridge runs for `event`, in order; unknown → `[]`. With `lifespan=`, its
-        context manager is entered before the startup handlers and exited after the shutdown
-        handlers (docs/internals/lifespan.md)."""
-        name = event.lower() if isinstance(event, str) else event
-        hooks = list(self._event_handlers.get(name, ()))
-        if self._lifespan is not None:
-            if name == "startup":
-                return [self._lifespan_startup]
-            if name == "shutdown":
-                hooks.append(self._lifespan_exit)
-        return hooks
-
-    async def _lifespan_startup(self) -> None:
-        """Enters `lifespan(app)`, then runs the startup handlers; if one of them fails the
-        context manager is exited with that exception before it propagates."""
-        await self._lifespan_enter()
-        try:
-            for hook in self._event_handlers["startup"]:
-                result = hook()
-                if hasattr(result, "__await__"):
-                    await result
-        except BaseException as exc:
-            cm, self._lifespan_cm = self._lifespan_cm, None
-            if hasattr(cm, "__aexit__"):
-                await cm.__aexit__(type(exc), exc, exc.__traceback__)
-            else:
-                cm.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-
-    async def _lifespan_enter(self) -> None:
-        """Enters `lifespan(app)` (async or sync context manager); a mapping it yields is
-        merged into `app.state`."""
-        self._lifespan_cm = None
-        cm = self._lifespan(self)
-        if hasattr(cm, "__aenter__"):
-            value = await cm.__aenter__()
-        elif hasattr(cm, "__enter__"):
-            value = cm.__enter__()
-        else:
-            raise TypeError("lifespan(app) must return a context manager")
-        self._lifespan_cm = cm
-        if value is not None:
-            self.state.update(value)
-
-    async def _lifespan_exit(self) -> None:
-        cm, self._lifespan_cm = self._lifespan_cm, None
-        if cm is None:
-            return
-        if hasattr(cm, "__aexit__"):
-            await cm.__aexit__(None, None, None)
-        else:
-            cm.__exit__(None, None, None)
+    # --- state (docs/internals/framework.md) ----------------------------------------------------------------
 
     @property
     def dependency_overrides(self) -> Any:
@@ -732,10 +406,3 @@ def _refuse_while_serving() -> None:
             hook()
         if _serving():
             raise ValueError("only one ViperHTTP instance supported")
-
-
-def _set_python_middleware(flag: bool) -> None:
-    # docs/internals/framework.md#routing: while set, unmatched requests reach Python so the chain sees them.
-    setter = getattr(_native, "set_python_middleware", None)
-    if setter is not None:
-        setter(flag)

@@ -25,7 +25,7 @@ from .route_options import TYPED_KWARGS as _TYPED_KWARGS
 from .route_options import check_typed_kwarg as _check_typed_kwarg, side_effect_deps
 # The request-time half, imported (not wrapped) so `viperhttp.routing.call_route` and the rest
 # are the very functions app.py calls per request. `X as X`: an explicit re-export for the names
-# app.py imports from here that `__all__` does not list.
+# app.py and app_dispatch.py import from here that `__all__` does not list.
 from .route_pipeline import (call_route, current_request_var, dep_call_marker as dep_call_marker, fill_query,
                              merge_query, run_eagerly, run_pipeline, set_dep_resolver)
 from .signature import typed_plan

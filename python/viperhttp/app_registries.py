@@ -1,0 +1,241 @@
+"""What an app registers besides its routes (docs/internals/framework.md): static mounts
+(docs/internals/static-files.md), middleware, exception handlers, and the startup / shutdown
+handlers with `lifespan=` (docs/internals/lifespan.md). Each is recorded on the app, so
+`ViperHTTP._activate` (app.py) can apply it again. A mixin of `ViperHTTP`.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+from . import _native
+from .current import _active
+from .exceptions import HandlerEntry, handler_entry
+from .middleware import _configure_native, _native_kind
+
+if TYPE_CHECKING:
+    from .request import State
+
+
+class AppRegistries:
+    """`ViperHTTP`'s registration methods other than routes."""
+
+    if TYPE_CHECKING:  # what it uses of `ViperHTTP`
+        _mounts: List[Dict[str, Any]]
+        _middleware: List[Tuple[str, Any, Dict[str, Any], int]]
+        _chain: Optional[List[Callable[..., Any]]]
+        _middleware_on: bool
+        _exception_handlers: Dict[Any, HandlerEntry]
+        _event_handlers: Dict[str, List[Callable[..., Any]]]
+        _lifespan: Any
+        _lifespan_cm: Any
+
+        def _require_active(self) -> None: ...
+        @property
+        def state(self) -> State: ...
+
+    # --- mounts (docs/internals/static-files.md) ------------------------------------------------------------
+
+    def mount(self, prefix: Any, root: Any, html: bool = False, dotfiles: bool = False) -> None:
+        """Serves directory `root` at `prefix`, natively (docs/internals/static-files.md). Names
+        starting with `.` (`.env`, `.git/`) are 404 unless `dotfiles=True`; `.well-known/`
+        is always served."""
+        if _active[0] is not self:
+            raise RuntimeError("app not active")
+        native = getattr(_native, "static_mount", None)
+        if native is not None:
+            native(prefix, root, bool(html), bool(dotfiles))  # validates; raises the errors of docs/internals/static-files.md
+        elif not isinstance(prefix, str) or not isinstance(root, str):
+            raise TypeError("mount paths must be str")
+        elif not prefix.startswith("/") or not root:
+            raise ValueError("invalid mount")
+        prefix, root = prefix.rstrip("/") or "/", root.rstrip("/") or "/"
+        for entry in self._mounts:
+            if entry["kind"] == "dir" and entry["prefix"] == prefix:
+                if entry["root"] != root:
+                    raise ValueError("mount prefix already used")
+                entry["html"] = bool(html)
+                entry["dotfiles"] = bool(dotfiles)
+                return
+        self._mounts.append({"kind": "dir", "prefix": prefix, "root": root, "html": bool(html),
+                             "dotfiles": bool(dotfiles)})
+
+    def mount_file(self, path: Any, file: Any) -> None:
+        """Serves one file at an exact URL path, natively."""
+        if _active[0] is not self:
+            raise RuntimeError("app not active")
+        native = getattr(_native, "static_mount_file", None)
+        if native is not None:
+            native(path, file)
+        elif not isinstance(path, str) or not isinstance(file, str):
+            raise TypeError("mount_file args must be str")
+        elif (not path.startswith("/") or not file
+              or any("\\" in p or ".." in p.split("/") for p in (path, file))):
+            raise ValueError("invalid mount_file")
+        for entry in self._mounts:
+            if entry["kind"] == "file" and entry["prefix"] == path:
+                if entry["root"] != file:
+                    raise ValueError("mount_file path already used")
+                return
+        self._mounts.append({"kind": "file", "prefix": path, "root": file, "html": False})
+
+    # --- middleware (docs/internals/framework.md) -----------------------------------------------------------
+
+    def middleware(self, kind: Any = "http", *, priority: int = 0) -> Callable[..., Any]:
+        """`@app.middleware("http", priority=0)` on `async def mw(request, call_next)`."""
+        if not isinstance(kind, str):
+            raise TypeError("middleware kind must be str")
+        if kind != "http":
+            raise ValueError("only http middleware supported")
+
+        def decorator(func: Any) -> Any:
+            self._add_entry("func", func, {}, priority)
+            return func
+
+        return decorator
+
+    def add_middleware(self, *args: Any, priority: int = 0, **options: Any) -> None:
+        """A middleware class (or instance), or one of the native built-ins (docs/internals/framework.md,
+        docs/internals/cors-hosts-ratelimit.md)."""
+        if len(args) > 1:
+            raise TypeError("only middleware class positional arg supported")
+        if not args:
+            raise TypeError("middleware class required")
+        target = args[0]
+        kind = _native_kind(target)
+        if kind is not None:
+            self._require_active()
+            _configure_native(self, kind, options)
+            return
+        self._add_entry("class", target, options, priority)
+
+    def add_middleware_func(self, func: Any, *args: Any, priority: int = 0) -> None:
+        """A function middleware `mw(request, call_next)`."""
+        if args:
+            raise TypeError("too many positional args")
+        self._add_entry("func", func, {}, priority)
+
+    def _add_entry(self, kind: str, target: Any, options: Dict[str, Any], priority: Any) -> None:
+        self._require_active()
+        # An instance with `dispatch` (a BaseHTTPMiddleware subclass) is used as it is
+        # (docs/internals/framework.md).
+        if not callable(target) and not callable(getattr(target, "dispatch", None)):
+            raise TypeError("middleware must be callable")
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise TypeError("priority must be int")
+        self._middleware.append((kind, target, dict(options), priority))
+        self._chain = None  # class entries are (re)instantiated on the next request
+        self._middleware_on = True
+        _set_python_middleware(True)
+
+    def _middleware_stack(self) -> List[Tuple[str, Any, Dict[str, Any], int]]:
+        """The entries `(kind, target, options, priority)` in registration order."""
+        self._require_active()
+        return list(self._middleware)
+
+    # --- errors, events, lifespan (docs/internals/framework.md, docs/internals/lifespan.md) -----------------
+
+    def add_exception_handler(self, exc_type: Any, handler: Any) -> Any:
+        """Registers `handler` for `exc_type` (replacing a previous one); returns it. `exc_type`
+        is an exception class, or (Starlette's status handlers) an int status code: the handler
+        then gets every `HTTPException` with that status (docs/internals/framework.md)."""
+        if exc_type is None:
+            raise TypeError("exc_type is required")
+        if type(exc_type) is int:
+            if not 100 <= exc_type <= 999:
+                raise ValueError("status code must be 100..999")
+        elif not isinstance(exc_type, type):
+            raise TypeError("exc_type must be an exception class or a status code")
+        if not callable(handler):
+            raise TypeError("handler must be callable")
+        self._exception_handlers[exc_type] = handler_entry(handler)
+        if exc_type == 404 or exc_type == 405:
+            # The app answers requests no route takes (`unrouted`), not the runtime's plain text.
+            _set_python_middleware(True)
+        return handler
+
+    def exception_handler(self, exc_type: Any) -> Callable[..., Any]:
+        """Decorator form of `add_exception_handler`."""
+        if exc_type is None:
+            raise TypeError("exc_type is required")
+
+        def decorator(handler: Any) -> Any:
+            return self.add_exception_handler(exc_type, handler)
+
+        return decorator
+
+    def add_event_handler(self, event: Any, handler: Any) -> Any:
+        """Registers a `startup` / `shutdown` handler (run by the bridge); returns it."""
+        name = event.lower() if isinstance(event, str) else event
+        if name not in ("startup", "shutdown"):
+            raise ValueError("event must be 'startup' or 'shutdown'")
+        if not callable(handler):
+            raise TypeError("handler must be callable")
+        self._event_handlers[name].append(handler)
+        return handler
+
+    def on_event(self, event: Any) -> Callable[..., Any]:
+        """Decorator form of `add_event_handler`; the event name is checked right away."""
+        if (event.lower() if isinstance(event, str) else event) not in ("startup", "shutdown"):
+            raise ValueError("event must be 'startup' or 'shutdown'")
+        return lambda handler: self.add_event_handler(event, handler)
+
+    def _lifespan_hooks(self, event: Any) -> List[Callable[..., Any]]:
+        """What the bridge runs for `event`, in order; unknown → `[]`. With `lifespan=`, its
+        context manager is entered before the startup handlers and exited after the shutdown
+        handlers (docs/internals/lifespan.md)."""
+        name = event.lower() if isinstance(event, str) else event
+        hooks = list(self._event_handlers.get(name, ()))
+        if self._lifespan is not None:
+            if name == "startup":
+                return [self._lifespan_startup]
+            if name == "shutdown":
+                hooks.append(self._lifespan_exit)
+        return hooks
+
+    async def _lifespan_startup(self) -> None:
+        """Enters `lifespan(app)`, then runs the startup handlers; if one of them fails the
+        context manager is exited with that exception before it propagates."""
+        await self._lifespan_enter()
+        try:
+            for hook in self._event_handlers["startup"]:
+                result = hook()
+                if hasattr(result, "__await__"):
+                    await result
+        except BaseException as exc:
+            cm, self._lifespan_cm = self._lifespan_cm, None
+            if hasattr(cm, "__aexit__"):
+                await cm.__aexit__(type(exc), exc, exc.__traceback__)
+            else:
+                cm.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    async def _lifespan_enter(self) -> None:
+        """Enters `lifespan(app)` (async or sync context manager); a mapping it yields is
+        merged into `app.state`."""
+        self._lifespan_cm = None
+        cm = self._lifespan(self)
+        if hasattr(cm, "__aenter__"):
+            value = await cm.__aenter__()
+        elif hasattr(cm, "__enter__"):
+            value = cm.__enter__()
+        else:
+            raise TypeError("lifespan(app) must return a context manager")
+        self._lifespan_cm = cm
+        if value is not None:
+            self.state.update(value)
+
+    async def _lifespan_exit(self) -> None:
+        cm, self._lifespan_cm = self._lifespan_cm, None
+        if cm is None:
+            return
+        if hasattr(cm, "__aexit__"):
+            await cm.__aexit__(None, None, None)
+        else:
+            cm.__exit__(None, None, None)
+
+
+def _set_python_middleware(flag: bool) -> None:
+    # docs/internals/framework.md#routing: while set, unmatched requests reach Python so the chain sees them.
+    setter = getattr(_native, "set_python_middleware", None)
+    if setter is not None:
+        setter(flag)
