@@ -158,7 +158,7 @@ def _cut_short(server, path, prefix, log_needle, attempts=15):
         assert r.body == prefix, f"items produced before the failure were lost ({where})"
     logs = wait_for_log(server, log_needle)
     assert "async_stream_error" in logs and log_needle in logs, logs
-    # The server is fine afterwards.
+    assert f" in GET {path.split('?')[0]}" in logs, logs  # the line names the request
     ok = request(server.port, "/s/list")
     assert ok.status == 200 and ok.body == EXPECT, ok.summary()
     return r

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tupl
 
 from viperhttp import _native
 from viperhttp._native import BackpressureError
-from viperhttp.exceptions import report_unhandled
+from viperhttp.exceptions import report_unhandled, where
 
 from .streaming import run_stream
 
@@ -68,7 +68,7 @@ class Delivery:
             try:
                 result = _native.normalize(result)
             except Exception as exc:
-                self._send_failed(rid, exc)
+                self._send_failed(rid, exc, request)
                 return
         if _is_stream(result):
             task = self._spawn(self._stream(rid, request, result))
@@ -92,7 +92,7 @@ class Delivery:
             return
         except Exception as exc:
             self._unclaim(batch)
-            self._send_failed(rid, exc)
+            self._send_failed(rid, exc, request)
             return
         self._start_background(batch)
 
@@ -102,7 +102,8 @@ class Delivery:
         plan = self._plan_of(request)
         threaded = plan.pool_sources if plan is not None else bool(getattr(self.app, "_sync_threadpool", False))
         try:
-            await run_stream(rid, resp, threaded, None if threaded else self._slow_stream(request, plan))
+            await run_stream(rid, resp, threaded, None if threaded else self._slow_stream(request, plan),
+                             where(request))
         finally:
             self.streams.pop(rid, None)
             self.event_streams.discard(rid)
@@ -132,9 +133,9 @@ class Delivery:
                             key[0], key[1], ms)
         return slow
 
-    def _send_failed(self, rid: int, exc: BaseException) -> None:
+    def _send_failed(self, rid: int, exc: BaseException, request: Any = None) -> None:
         # Serialisation failed (e.g. a value JSON cannot encode): 500, logged.
-        log.error("handler_error %r", exc, exc_info=True)
+        log.error("handler_error %r%s", exc, where(request), exc_info=True)
         report_unhandled(exc)
         self._send_safe(rid, _INTERNAL_ERROR)
 

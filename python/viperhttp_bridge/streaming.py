@@ -125,47 +125,46 @@ class ThreadedSource:
             if future.done():
                 self.pending = None
 
-    def close(self, close: Any) -> bool:
+    def close(self, close: Any, where: str = "") -> bool:
         """True when the close was deferred behind the item being produced."""
         pending = self.pending
         if pending is None or pending.done():
             return False
-        pending.add_done_callback(lambda _f: _close_quietly(close))
+        pending.add_done_callback(lambda _f: _close_quietly(close, where))
         return True
 
 
-def _close_quietly(close: Any) -> None:
+def _close_quietly(close: Any, where: str = "") -> None:
     try:
         close()
     except Exception as exc:
-        log.error("async_stream_error %r", exc, exc_info=True)
+        log.error("async_stream_error %r%s", exc, where, exc_info=True)
 
 
-async def _close_source(source: Any, threaded: Optional["ThreadedSource"] = None) -> None:
+async def _close_source(source: Any, threaded: Optional["ThreadedSource"] = None, where: str = "") -> None:
     aclose = getattr(source, "aclose", None)
     if aclose is not None:
         try:
             await aclose()
         except Exception as exc:
-            log.error("async_stream_error %r", exc, exc_info=True)
+            log.error("async_stream_error %r%s", exc, where, exc_info=True)
         return
     close = getattr(source, "close", None)
     if close is not None and not isinstance(source, (bytes, bytearray, str, memoryview)):
-        if threaded is not None and threaded.close(close):
+        if threaded is not None and threaded.close(close, where):
             return
-        try:
-            close()
-        except Exception as exc:
-            log.error("async_stream_error %r", exc, exc_info=True)
+        _close_quietly(close, where)
 
 
 def _dropped(rid: int, exc: BackpressureError) -> None:
     log.warning("stream_dropped request_id=%d %s: %s", rid, type(exc).__name__, exc)
 
 
-async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slow: Any = None) -> None:
+async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slow: Any = None,
+                     where: str = "") -> None:
     """Sends one streamed response. `threaded`: produce a sync iterable's items in the thread
-    pool (the route is `blocking`); `slow(ms)`: told once when an inline item was slow."""
+    pool (the route is `blocking`); `slow(ms)`: told once when an inline item was slow; `where`:
+    ` in GET /path` for the error lines."""
     import asyncio  # here, not at module level (docs/internals/bridge.md#serving-without-an-event-loop)
 
     source = resp["stream"]
@@ -185,14 +184,14 @@ async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slo
                   send_headers=True)
     except BackpressureError as exc:
         _dropped(rid, exc)
-        await _close_source(source)
+        await _close_source(source, None, where)
         return
     except Exception as exc:
-        log.error("async_stream_error %r", exc, exc_info=True)
-        await _close_source(source)
+        log.error("async_stream_error %r%s", exc, where, exc_info=True)
+        await _close_source(source, None, where)
         return
     if not ok:
-        await _close_source(source)
+        await _close_source(source, None, where)
         return
     pool = ThreadedSource() if threaded and not _is_buffer_or_async(source) else None
     pieces = _pieces(source, chunk_size, pool, slow)
@@ -224,14 +223,14 @@ async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slo
         except Exception:
             pass
     except Exception as exc:
-        log.error("async_stream_error %r", exc, exc_info=True)
+        log.error("async_stream_error %r%s", exc, where, exc_info=True)
         try:
             send(rid, None, abort=True)
         except Exception:
             pass
     finally:
         await pieces.aclose()
-        await _close_source(source, pool)
+        await _close_source(source, pool, where)
 
 
 def _is_buffer_or_async(source: Any) -> bool:
