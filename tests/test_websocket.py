@@ -110,6 +110,24 @@ def test_json_helpers_current_request_and_iter_text(app):
     assert ["'rjson-after-close'", "None"] in log
 
 
+def test_an_annotated_socket_raises_on_close_as_fastapi(app):
+    """FastAPI's chat tutorial: `websocket: WebSocket` makes receive_text() raise
+    WebSocketDisconnect when the client leaves, so the loop never sees a None message
+    (the device framework's unannotated `ws` still gets None: test_receive_json_and_iter_text)."""
+    import websockets
+
+    async def go():
+        async with websockets.connect(f"ws://127.0.0.1:{app.port}/ws/chat/7") as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "Client #7 says: hello"
+
+    run(go())
+    log = wait_for(lambda: [e for e in state(app)["log"] if e[0] in ("'chat'", "'chat-left'")]
+                   if any(e[0] == "'chat-left'" for e in state(app)["log"]) else None)
+    assert log == [["'chat'", "'hello'"], ["'chat-left'", "7"]], log
+    assert "ws_handler_error" not in app.logs()
+
+
 def test_request_view_path_params_query_and_client_protocols(app):
     # The route accepts no subprotocol, which a client library offering some would refuse:
     # read the message with a raw client instead.

@@ -21,6 +21,31 @@ if TYPE_CHECKING:
 _route_match = _native.route_match
 _cv_set = current_request_var.set
 _cv_reset = current_request_var.reset
+#: handler → whether it annotates its socket `WebSocket` (FastAPI's style)
+_FASTAPI_SOCKET: Dict[Any, bool] = {}
+
+
+def _fastapi_socket(handler: Any) -> bool:
+    """A handler declaring `websocket: WebSocket` is written for FastAPI, whose `receive_text()`
+    raises `WebSocketDisconnect` on close: its socket does too (`WebSocket.raise_on_close`). The
+    device framework's handlers take an unannotated `ws` and get None (docs/internals/websocket.md)."""
+    known = _FASTAPI_SOCKET.get(handler)
+    if known is None:
+        import inspect
+        import typing
+
+        from viperhttp_bridge.websocket import WebSocket
+
+        known = False
+        try:
+            first = next(iter(inspect.signature(handler).parameters.values()), None)
+            if first is not None:
+                hint = typing.get_type_hints(handler).get(first.name, first.annotation)
+                known = isinstance(hint, type) and issubclass(hint, WebSocket)
+        except Exception:  # an annotation that does not resolve: the device framework's rule
+            known = False
+        _FASTAPI_SOCKET[handler] = known
+    return known
 
 
 class AppDispatch:
@@ -119,6 +144,8 @@ class AppDispatch:
                         if node.key[0] != "@":  # `dependencies=[...]`: run for the effect only
                             kwargs[node.key] = value
                     plan.inject(request, kwargs)
+                    if _fastapi_socket(plan.handler) and hasattr(ws, "raise_on_close"):
+                        ws.raise_on_close = True
                     result = plan.handler(ws, **kwargs)
                     if hasattr(result, "__await__"):
                         result = await result

@@ -43,7 +43,7 @@ class WebSocket:
     (see `receive`)."""
 
     __slots__ = ("conn_id", "request", "_accepted", "_closed", "_close_code", "_close_reported", "_inbox",
-                 "_waiter", "_fragmenting", "_on_settle", "__weakref__")
+                 "_waiter", "_fragmenting", "_on_settle", "raise_on_close", "__weakref__")
 
     def __init__(self, conn_id: int, request: Any) -> None:
         self.conn_id = conn_id
@@ -56,6 +56,10 @@ class WebSocket:
         self._waiter: Optional[asyncio.Future] = None
         self._fragmenting = False
         self._on_settle: Optional[Callable[[str, Any], None]] = None
+        #: FastAPI's socket (the handler annotates its parameter `WebSocket`): `receive_text()`,
+        #: `receive_bytes()` and `receive_json()` raise `WebSocketDisconnect` on close, as
+        #: Starlette's; the device framework's return None (docs/internals/websocket.md)
+        self.raise_on_close = False
 
     # -- handshake -------------------------------------------------------------------------
     @property
@@ -175,6 +179,8 @@ class WebSocket:
         while True:
             msg = await self.receive()
             if msg["type"] == "close":
+                if self.raise_on_close:
+                    raise WebSocketDisconnect(msg["code"])
                 return None
             if msg["opcode"] == 1:
                 return msg["text"]
@@ -184,6 +190,8 @@ class WebSocket:
         while True:
             msg = await self.receive()
             if msg["type"] == "close":
+                if self.raise_on_close:
+                    raise WebSocketDisconnect(msg["code"])
                 return None
             if msg["opcode"] == 2:
                 return msg["data"]
@@ -198,7 +206,10 @@ class WebSocket:
     async def iter_text(self) -> AsyncIterator[str]:
         """Text messages until the connection closes."""
         while True:
-            text = await self.receive_text()
+            try:
+                text = await self.receive_text()
+            except WebSocketDisconnect:
+                return
             if text is None:
                 return
             yield text
@@ -206,7 +217,10 @@ class WebSocket:
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         """Binary messages until the connection closes."""
         while True:
-            data = await self.receive_bytes()
+            try:
+                data = await self.receive_bytes()
+            except WebSocketDisconnect:
+                return
             if data is None:
                 return
             yield data

@@ -52,6 +52,24 @@ async def rjson(ws):
     state["log"].append(("rjson-after-close", nothing))
 
 
+chat_members = ConnectionManager()
+
+
+@app.websocket("/ws/chat/{client_id}")
+async def fastapi_chat(websocket: viperhttp.WebSocket, client_id: int):
+    # FastAPI's websockets tutorial, as written there: an annotated socket raises
+    # WebSocketDisconnect from receive_text() on close (no None message in the loop)
+    await chat_members.connect(websocket)
+    try:
+        while True:
+            data = await websocket.receive_text()
+            state["log"].append(("chat", data))
+            await chat_members.broadcast_text(f"Client #{client_id} says: {data}")
+    except viperhttp.WebSocketDisconnect:
+        chat_members.disconnect(websocket)
+        state["log"].append(("chat-left", client_id))
+
+
 @app.websocket("/ws/items/{item_id:int}")
 async def items(ws, item_id: int, q: str = "none"):
     await ws.accept()
