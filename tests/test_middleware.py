@@ -85,6 +85,13 @@ def test_registration_forms_and_errors(app):
     class M(BaseHTTPMiddleware):
         pass
 
+    class PureASGI:  # Starlette's raw middleware: it made every request a 500 once added
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            await self.app(scope, receive, send)
+
     assert app.middleware("http", priority=3)(mw) is mw
     app.add_middleware(M, priority=-1, flag=True)
     app.add_middleware_func(mw)
@@ -98,6 +105,7 @@ def test_registration_forms_and_errors(app):
         (lambda: app.add_middleware_func("x"), TypeError, "middleware must be callable"),
         (lambda: BaseHTTPMiddleware().dispatch(None, None), NotImplementedError, "dispatch must be implemented"),
         (lambda: CORSMiddleware(allow_origins=["*"]), TypeError, "CORSMiddleware takes no arguments"),
+        (lambda: app.add_middleware(PureASGI), TypeError, "'PureASGI' is ASGI middleware"),
     ):
         with pytest.raises(exc) as info:
             call()

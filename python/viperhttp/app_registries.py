@@ -16,6 +16,22 @@ if TYPE_CHECKING:
     from .request import State
 
 
+
+def _is_asgi_middleware(target: Any) -> bool:
+    """A Starlette/ASGI middleware class: `__call__(self, scope, receive, send)` and no
+    `dispatch`. Registered, it failed every request with a 500 (it is called as
+    `mw(request, call_next)`), so it is refused when added."""
+    import inspect
+
+    if not isinstance(target, type) or callable(getattr(target, "dispatch", None)):
+        return False
+    call = target.__dict__.get("__call__") or getattr(target, "__call__", None)
+    try:
+        params = [p.name for p in inspect.signature(call).parameters.values()][1:]  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return params[:3] == ["scope", "receive", "send"]
+
 class AppRegistries:
     """`ViperHTTP`'s registration methods other than routes."""
 
@@ -106,6 +122,11 @@ class AppRegistries:
             self._require_active()
             _configure_native(self, kind, options)
             return
+        if _is_asgi_middleware(target):
+            raise TypeError(
+                f"{getattr(target, '__name__', target)!r} is ASGI middleware (__call__(scope, receive, send)); "
+                "a ViperHTTP app is not an ASGI application: write it as @app.middleware('http') or a "
+                "BaseHTTPMiddleware with dispatch(request, call_next) (docs/guide/middleware-errors.md)")
         self._add_entry("class", target, options, priority)
 
     def add_middleware_func(self, func: Any, *args: Any, priority: int = 0) -> None:
