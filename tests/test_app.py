@@ -294,3 +294,31 @@ def test_a_dependency_that_raises_wins_over_another_ones_422():
             assert c.get("/n/3?token=jessica", headers={"X-Token": "fake-super-secret-token"}).json() == 3
     finally:
         viperhttp.reset()
+
+
+def test_fastapi_static_files_mount(tmp_path):
+    """`app.mount("/static", StaticFiles(directory=...), name="static")` serves the directory
+    natively (it was `TypeError: mount paths must be str`); mounting another app is refused
+    with what to do instead."""
+    from viperhttp.staticfiles import StaticFiles
+    from viperhttp.testclient import TestClient
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<h1>home</h1>")
+    (tmp_path / "site" / "app.css").write_text("body{}")
+    viperhttp.reset()
+    app = viperhttp.ViperHTTP()
+    app.mount("/static", StaticFiles(directory=tmp_path / "site"), name="static")
+    app.mount("/site", StaticFiles(directory=str(tmp_path / "site"), html=True))
+    try:
+        with pytest.raises(TypeError, match="include_router"):
+            app.mount("/sub", viperhttp.APIRouter())
+        with pytest.raises(RuntimeError, match="does not exist"):
+            StaticFiles(directory=tmp_path / "missing")
+        with TestClient(app) as c:
+            r = c.get("/static/app.css")
+            assert (r.status_code, r.text) == (200, "body{}") and r.headers["content-type"].startswith("text/css")
+            assert c.get("/site/").text == "<h1>home</h1>"
+            assert c.get("/static/").status_code == 404  # html=False: no index page
+    finally:
+        viperhttp.reset()

@@ -51,10 +51,18 @@ class AppRegistries:
 
     # --- mounts (docs/internals/static-files.md) ------------------------------------------------------------
 
-    def mount(self, prefix: Any, root: Any, html: bool = False, dotfiles: bool = False) -> None:
+    def mount(self, prefix: Any, root: Any, html: bool = False, dotfiles: bool = False,
+              name: Optional[str] = None) -> None:
         """Serves directory `root` at `prefix`, natively (docs/internals/static-files.md). Names
         starting with `.` (`.env`, `.git/`) are 404 unless `dotfiles=True`; `.well-known/`
-        is always served."""
+        is always served. `root` may be FastAPI's `StaticFiles(directory=...)`; `name` is
+        accepted for FastAPI's `app.mount(..., name="static")` (ViperHTTP's `url_path_for`
+        does not name mounts)."""
+        from .staticfiles import mount_source
+
+        root, html, refusal = mount_source(root, html)
+        if refusal is not None:
+            raise TypeError(refusal)
         if _active[0] is not self:
             raise RuntimeError("app not active")
         native = getattr(_native, "static_mount", None)
