@@ -295,7 +295,10 @@ mod tests {
     fn the_plain_http_answer_frames_its_body() {
         let text = std::str::from_utf8(PLAIN_HTTP_ANSWER).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())), "{head}");
+        assert!(
+            head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())),
+            "{head}"
+        );
     }
 
     #[test]
