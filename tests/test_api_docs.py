@@ -427,7 +427,7 @@ def test_hidden_parameters_and_descriptions_as_fastapi():
     from typing import Annotated, Optional
 
     import viperhttp
-    from viperhttp import Query, ViperHTTP
+    from viperhttp import Body, Query, ViperHTTP
     from viperhttp.testclient import TestClient
 
     viperhttp.reset()
@@ -438,10 +438,16 @@ def test_hidden_parameters_and_descriptions_as_fastapi():
                     hidden_query: Annotated[Optional[str], Query(include_in_schema=False)] = None):
         return {"q": q, "hidden": hidden_query}
 
+    @app.post("/count")
+    async def count(n: Annotated[int, Body()] = 1, k: Annotated[int, Body(include_in_schema=False)] = 2):
+        return n + k
+
     try:
         with TestClient(app) as client:
             assert client.get("/items/?hidden_query=x").json() == {"q": None, "hidden": "x"}
-            params = client.get("/openapi.json").json()["paths"]["/items/"]["get"]["parameters"]
+            doc = client.get("/openapi.json").json()
+            params = doc["paths"]["/items/"]["get"]["parameters"]
+        assert "x-viperhttp-hidden" not in str(doc)  # the marker never leaks into a body schema
         assert [p["name"] for p in params] == ["q"]
         assert params[0]["description"] == "Search text" and params[0]["schema"]["description"] == "Search text"
         assert all("x-viperhttp-hidden" not in str(p) for p in params)

@@ -322,3 +322,38 @@ def test_fastapi_static_files_mount(tmp_path):
             assert c.get("/static/").status_code == 404  # html=False: no index page
     finally:
         viperhttp.reset()
+
+
+def test_the_422_keeps_a_dependencys_own_errors_and_follows_overrides():
+    """A dependency raising RequestValidationError itself answered `{"detail": []}` (the
+    listing kept only parameter errors); an overridden dependency's parameters were listed
+    although the override takes none."""
+    from viperhttp import RequestValidationError
+    from viperhttp.testclient import TestClient
+
+    def raiser():
+        raise RequestValidationError([{"type": "value_error", "loc": ["body", "x"], "msg": "bad", "input": 1}])
+
+    def needs_token(token: str):
+        return token
+
+    viperhttp.reset()
+    app = viperhttp.ViperHTTP()
+
+    @app.get("/r")
+    def r(v=Depends(raiser)):
+        return v
+
+    @app.get("/x")
+    def x(n: int, t=Depends(needs_token)):
+        return [n, t]
+
+    app.dependency_overrides[needs_token] = lambda: "fake"
+    try:
+        with TestClient(app) as c:
+            assert c.get("/r").json()["detail"] == [{"type": "value_error", "loc": ["body", "x"], "msg": "bad",
+                                                     "input": 1}]
+            assert [e["loc"] for e in c.get("/x?n=a").json()["detail"]] == [["query", "n"]]
+            assert c.get("/x?n=1").json() == [1, "fake"]
+    finally:
+        viperhttp.reset()

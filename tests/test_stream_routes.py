@@ -172,3 +172,4 @@ def test_openapi_describes_one_item(client):
                 for media in answer.get("content", {}).values():
                     media.pop("itemSchema", None)
     validate(doc)
+

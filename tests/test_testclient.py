@@ -412,6 +412,8 @@ def test_auth_and_headers():
     client.headers.clear()
     assert client.get("/echo").json()["host"] == "testserver"
     client.close()
+    with TestClient(app, headers={"User-Agent": "mine"}) as own:
+        assert own.get("/echo").json()["ua"] == "mine"  # the test's own, in any spelling
 
 def test_redirects_and_stream():
     with TestClient(app, follow_redirects=False) as client:

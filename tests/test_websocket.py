@@ -344,6 +344,16 @@ def test_route_decides_rejection(app, path, status, body):
         assert b"\r\nwww-authenticate: Bearer\r\n" in head.lower().replace(b"bearer", b"Bearer")
 
 
+def test_a_refusal_with_an_unsendable_header_is_a_500_at_once(app):
+    """The refusal's headers go through the response rules; one they refuse (an int value)
+    makes the answer a plain 500 at once (it left the handshake unanswered: a 504 after 2 s)."""
+    t0 = time.monotonic()
+    status, _head, body = raw_handshake("127.0.0.1", app.port, handshake_bytes("/ws/bad-refusal"))
+    assert (status, body) == (500, b"Internal Server Error")
+    assert time.monotonic() - t0 < 1.5
+    assert "ws_dispatch_error" in app.logs()
+
+
 def test_websocket_exception_closes_with_its_code(app):
     """Starlette's WebSocketException: from a dependency before accept() the handshake is
     refused (403, as Starlette's close before accept); after it, the close carries its code and

@@ -6,6 +6,7 @@ for each WebSocket (docs/internals/websocket.md). HTTP requests the bridge serve
 """
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from . import _native
@@ -21,15 +22,19 @@ if TYPE_CHECKING:
 _route_match = _native.route_match
 _cv_set = current_request_var.set
 _cv_reset = current_request_var.reset
-#: handler → whether it annotates its socket `WebSocket` (FastAPI's style)
-_FASTAPI_SOCKET: Dict[Any, bool] = {}
+#: handler → whether it annotates its socket `WebSocket` (FastAPI's style); weak, so a reset
+#: app's handlers are not kept alive by it
+_FASTAPI_SOCKET: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
 
 
 def _fastapi_socket(handler: Any) -> bool:
     """A handler declaring `websocket: WebSocket` is written for FastAPI, whose `receive_text()`
     raises `WebSocketDisconnect` on close: its socket does too (`WebSocket.raise_on_close`). The
     device framework's handlers take an unannotated `ws` and get None (docs/internals/websocket.md)."""
-    known = _FASTAPI_SOCKET.get(handler)
+    try:
+        known = _FASTAPI_SOCKET.get(handler)
+    except TypeError:  # unhashable (a dataclass instance with __call__): not cached
+        known = None
     if known is None:
         import inspect
         import typing
@@ -44,7 +49,10 @@ def _fastapi_socket(handler: Any) -> bool:
                 known = isinstance(hint, type) and issubclass(hint, WebSocket)
         except Exception:  # an annotation that does not resolve: the device framework's rule
             known = False
-        _FASTAPI_SOCKET[handler] = known
+        try:
+            _FASTAPI_SOCKET[handler] = known
+        except TypeError:  # unhashable or without weak references: worked out per connection
+            pass
     return known
 
 

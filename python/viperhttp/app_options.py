@@ -18,6 +18,18 @@ OPENAPI_INFO_KEYS = {"summary": "summary", "terms_of_service": "termsOfService",
                      "license_info": "license"}
 
 
+
+def _streams_json_lines(default_class: Any, handler: Any) -> bool:
+    """FastAPI's rule: an app's `default_response_class` does not apply to a path operation that
+    `yield`s, which streams JSON Lines, unless the default is an `EventSourceResponse`
+    (docs/internals/typed-api.md, "Streaming path operations")."""
+    from viperhttp_responses import EventSourceResponse
+
+    from .stream_routes import is_stream_handler
+
+    return is_stream_handler(handler) and not (isinstance(default_class, type)
+                                               and issubclass(default_class, EventSourceResponse))
+
 class AppDefaults:
     """What every route of the app gets unless it says otherwise: the app's `dependencies=`
     (resolved first, as FastAPI's) and `default_response_class`."""
@@ -33,7 +45,8 @@ class AppDefaults:
         if self.deps:
             deps = merge_deps(self.deps, route.deps, where=route.where)
         options = route.options
-        if self.response_class is not None and route.method != "WS" and "response_class" not in options:
+        if (self.response_class is not None and route.method != "WS" and "response_class" not in options
+                and not _streams_json_lines(self.response_class, route.handler)):
             options = dict(options, response_class=self.response_class)
         if deps is route.deps and options is route.options:
             return route

@@ -264,7 +264,12 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
             # `response_class=` too) takes the sub-response's status and headers, as in FastAPI.
             own = is_response(result) and type(result) is not dict
             if plan.response is not None:
-                result = plan.response.finish(result)
+                if stack and plan.response.streams:
+                    # a path operation that yields: its `yield` dependencies stay open until
+                    # the stream ends (stream_routes.StreamPlan.finish tears them down)
+                    result, stack = plan.response.finish(result, stack), []
+                else:
+                    result = plan.response.finish(result)
             if plan.sub_response and request._sub_response is not None and not own:
                 result = merge_sub_response(request._sub_response, result)
         except Exception as exc:
@@ -273,8 +278,11 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                 # One 422 lists every failure: the handler's and every dependency's parameters.
                 from .typed import all_validation_errors  # late: pydantic; only after a 422
 
-                error = RequestValidationError(all_validation_errors(plan.typed, plan.deps, request),
-                                               body=exc.body)
+                found = all_validation_errors(plan.typed, plan.deps, request)
+                # errors a dependency raised itself (not its parameters') are kept as they are
+                seen = {(tuple(e["loc"]), e["type"]) for e in found}
+                found += [e for e in exc.errors() if (tuple(e["loc"]), e["type"]) not in seen]
+                error = RequestValidationError(found, body=exc.body)
         if stack:
             error = await teardown(stack, error)
         if error is not None:

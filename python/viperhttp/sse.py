@@ -49,7 +49,7 @@ def format_sse_event(*, data_str: Optional[str] = None, event: Optional[str] = N
     from viperhttp_responses import NO_DATA
     from viperhttp_responses import format_sse_event as fmt
 
-    from .stream_routes import spaced_comment
+    from viperhttp_responses import spaced_comment
 
     item = {"data": NO_DATA if data_str is None else data_str, "event": event, "id": id,
             "retry": retry, "comment": spaced_comment(comment)}

@@ -2,7 +2,7 @@
 "Streaming path operations").
 
 A route whose handler is a generator function (sync or `async`) streams what it yields, as
-FastAPI 0.13x does:
+FastAPI does (0.165, the version compared):
 
 - no `response_class`: JSON Lines (`application/jsonl`), one JSON document per item and line;
 - `response_class=EventSourceResponse`: Server-Sent Events, each item the `data:` of one event
@@ -23,7 +23,8 @@ import typing
 from typing import Any, Dict, Optional
 
 from .encoders import jsonable_encoder
-from .responses import StreamingResponse, json_dumps
+from .responses import StreamingResponse, is_response, json_dumps
+from .route_pipeline import current_request_var
 
 __all__ = ["StreamPlan", "is_stream_handler", "compile_stream_plan"]
 
@@ -43,6 +44,8 @@ class StreamPlan:
     """The response plan of a generator handler: `finish(generator)` → the streamed response."""
 
     __slots__ = ("kind", "item_type", "adapter", "status_code", "response_class", "where")
+    #: the route pipeline hands its `yield` dependencies over (`finish(result, stack)`)
+    streams = True
 
     def __init__(self, kind: str, item_type: Any, adapter: Any, status_code: Optional[int],
                  response_class: Any, where: str) -> None:
@@ -57,12 +60,22 @@ class StreamPlan:
     def finish_bare(self, result: Any) -> Any:
         return self.finish(result)
 
-    def finish(self, result: Any) -> Any:
-        if not (hasattr(result, "__aiter__") or hasattr(result, "__iter__")) or isinstance(result, (str, bytes)):
+    def finish(self, result: Any, stack: Any = None) -> Any:
+        """The streamed response of the generator `result`. The generator runs later, in the
+        bridge's stream task: it sees the request as `current_request()`, and `stack` (the
+        route's entered `yield` dependencies, handed over by the pipeline) is torn down when
+        the stream ends, as FastAPI keeps them open for a streaming response."""
+        if (is_response(result) or isinstance(result, (str, bytes))
+                or not (hasattr(result, "__aiter__") or hasattr(result, "__iter__"))):
             return result  # a Response (or anything else) the generator function returned instead
+        result = _in_request(result, current_request_var.get(), stack)
         status = self.status_code or 200
         if self.kind == "raw":
-            return self.response_class(content=result, status_code=status)
+            if isinstance(self.response_class, type) and issubclass(self.response_class, StreamingResponse):
+                return self.response_class(content=result, status_code=status)
+            # a class that sends one body (HTMLResponse): its items streamed with its type
+            return StreamingResponse(result, status_code=status,
+                                     content_type=getattr(self.response_class, "_default_type", None))
         if self.kind == "jsonl":
             return StreamingResponse(_mapped(result, self._line), status_code=status,
                                      media_type="application/jsonl")
@@ -90,7 +103,7 @@ class StreamPlan:
         from .sse import ServerSentEvent
 
         if isinstance(item, ServerSentEvent):
-            from viperhttp_responses import NO_DATA
+            from viperhttp_responses import NO_DATA, spaced_comment
 
             event: Dict[str, Any] = {"event": item.event, "id": item.id, "retry": item.retry,
                                      "comment": spaced_comment(item.comment), "data": NO_DATA}
@@ -104,12 +117,48 @@ class StreamPlan:
         return {"data": self._json(item).decode("utf-8")}
 
 
-def spaced_comment(comment: Optional[str]) -> Optional[str]:
-    """FastAPI writes comment lines as `: text` (the device framework as `:text`): each line
-    gets its space here, the one formatter writes them."""
-    if comment is None:
-        return None
-    return "\n".join(" " + line for line in comment.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+def _in_request(source: Any, request: Any, stack: Any) -> Any:
+    """`source` run as its request's: `current_request()` is the request while it produces, and
+    the handed-over dependency `stack` is torn down after its last item (or when the client
+    left). A sync generator with such a stack is driven from an async one, inline, so that the
+    teardown (possibly async) runs after it."""
+    from .deps import teardown
+
+    if hasattr(source, "__aiter__") or stack:
+        async def agen() -> Any:
+            current_request_var.set(request)
+            try:
+                if hasattr(source, "__aiter__"):
+                    async for item in source:
+                        yield item
+                else:
+                    for item in source:
+                        yield item
+            finally:
+                try:
+                    await _aclose(source)
+                finally:
+                    if stack:
+                        failed = await teardown(stack, None)
+                        if failed is not None:
+                            raise failed
+        return agen()
+
+    def gen() -> Any:
+        current_request_var.set(request)
+        yield from source
+    return gen()
+
+
+async def _aclose(source: Any) -> None:
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        await aclose()
+        return
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()
+
 
 
 def _mapped(source: Any, step: Any) -> Any:

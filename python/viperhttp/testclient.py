@@ -70,8 +70,10 @@ class TestClient:
         self._httpx = httpx
         self._timeout = timeout
         self._initial_cookies = cookies
-        # Starlette's client says who it is; the test's own headers win
-        self._initial_headers = {"user-agent": "testclient", **dict(headers or {})}
+        # Starlette's client says who it is, unless the test's own headers do (any spelling)
+        initial = httpx.Headers(headers or {})
+        initial.setdefault("user-agent", "testclient")
+        self._initial_headers = dict(initial)
         self._client: Any = None
         self._thread: Optional[threading.Thread] = None
         self._failure: List[BaseException] = []
@@ -289,6 +291,7 @@ class TestClient:
         for k, v in client.headers.items():  # the client's own (Host is the socket's)
             if k.lower() not in ("host", "user-agent", "accept", "accept-encoding", "connection"):
                 sent[k] = v
+        agent = client.headers.get("user-agent")
         for k, v in (headers or {}).items():
             sent[k] = v
         jar = "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar)
@@ -301,7 +304,7 @@ class TestClient:
             conn = connect(uri, subprotocols=list(subprotocols) if subprotocols else None,
                            additional_headers=sent, compression=None, proxy=None,
                            open_timeout=self._timeout, ping_interval=None,
-                           max_size=None, user_agent_header="viperhttp-testclient", **extra)
+                           max_size=None, user_agent_header=agent or "testclient", **extra)
         except InvalidStatus as exc:
             resp = exc.response
             raise WebSocketRejected(resp.status_code, dict(resp.headers.raw_items()),

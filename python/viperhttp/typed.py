@@ -142,7 +142,7 @@ def _field(hint: Any, marker: Any, default: Any, name: str, source: str) -> Tupl
     convert = options.pop("convert_underscores", True)
     options.pop("embed", None)
     options.pop("media_type", None)
-    if options.pop("include_in_schema", True) is False:
+    if options.pop("include_in_schema", True) is False and source != "body":
         # kept out of the OpenAPI parameters (viperhttp_autodocs.openapi), as FastAPI does
         extra = options.get("json_schema_extra")
         options["json_schema_extra"] = {**(extra if isinstance(extra, dict) else {}), HIDDEN: True}
@@ -451,7 +451,10 @@ def all_validation_errors(plan: Optional[TypedPlan], nodes: Any, request: Any) -
                     seen.add(key)
                     errors.append(err)
 
+    from . import deps as _deps
+
     def walk(node: Any) -> None:
+        node = (_deps.OVERRIDES.node_for(node) or node) if _deps.OVERRIDES else node  # what runs
         for child in node.children:
             walk(child)
         check(node.typed)

@@ -34,6 +34,8 @@ class ResponsePlan:
 
     __slots__ = ("adapter", "exclude_none", "by_alias", "status_code", "response_class", "content_kw", "where", "plain",
                  "filters")
+    #: not a generator's plan (stream_routes.StreamPlan): the pipeline tears its dependencies down
+    streams = False
 
     def __init__(self, adapter: Any, exclude_none: bool, status_code: Optional[int], response_class: Any,
                  where: str, by_alias: bool = True, filters: Optional[Dict[str, Any]] = None) -> None:

@@ -35,7 +35,7 @@ class BackgroundRunner:
     def _spawn(self, coro: Any) -> Any:  # pragma: no cover - Bridge's
         raise NotImplementedError
 
-    def interpreter_exit(self, exc: BaseException) -> None:  # pragma: no cover - Bridge's
+    def interpreter_exit(self, exc: SystemExit) -> None:  # pragma: no cover - Bridge's
         raise NotImplementedError
 
     def _adopt_response_background(self, request: Any, result: Any) -> None:

@@ -315,7 +315,13 @@ class WsDispatcher:
         except BackpressureError as exc:
             log.warning("ws_dropped conn_id=%d %s: %s", conn_id, type(exc).__name__, exc)
         except Exception as exc:
+            # a refusal the response rules refuse (a header value with CR/LF, a non-str value):
+            # the handshake still gets an answer, a plain 500, never the 504 of no answer
             log.error("ws_dispatch_error %r", exc, exc_info=True)
+            try:
+                _native.ws_reject(conn_id, 500, "Internal Server Error", None, None)
+            except Exception as again:
+                log.warning("ws_dropped conn_id=%d %s: %s", conn_id, type(again).__name__, again)
 
     def _reject_with(self, conn_id: int, resp: Dict[str, Any]) -> None:
         """A response dict from the route (query/dependency failure, or the handler's own)."""

@@ -58,6 +58,14 @@ def _one_line(value: Any) -> str:
 NO_DATA: Any = object()
 
 
+def spaced_comment(comment: Optional[str]) -> Optional[str]:
+    """FastAPI writes comment lines as `: text` (the device framework as `:text`): each line
+    gets its space here, the one formatter writes them."""
+    if comment is None:
+        return None
+    return "\n".join(" " + line for line in comment.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
 def _data_lines(data: Any, lines: list) -> None:
     if data is NO_DATA:
         return

@@ -167,6 +167,16 @@ def cookie_or_token(request):
     return request.query_params["token"]
 
 
+def bad_refusal(request):
+    # a header value the response rules refuse (an int): the handshake must still get an answer
+    raise viperhttp.HTTPException(401, "no", headers={"Retry-After": 5})
+
+
+@app.websocket("/ws/bad-refusal", deps={"x": viperhttp.Depends(bad_refusal)})
+async def bad_refusal_route(ws, x):
+    await ws.accept()
+
+
 @app.websocket("/ws/ws-exception", deps={"token": viperhttp.Depends(cookie_or_token)})
 async def ws_exception(ws, token):
     await ws.accept()

@@ -256,10 +256,16 @@ async fn starts_like_http(io: &TcpStream) -> bool {
 async fn refuse_plain_http(io: &mut TcpStream) {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 2048];
-    while head.len() < PLAIN_HTTP_HEAD_MAX && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    loop {
+        // only the new bytes (and the 3 before them) are searched: a client sending one byte
+        // at a time cannot make the search quadratic
+        let from = head.len().saturating_sub(3);
         match io.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() >= PLAIN_HTTP_HEAD_MAX || head[from..].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
         }
     }
     let target = head
