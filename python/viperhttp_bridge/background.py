@@ -12,7 +12,7 @@ from viperhttp.exceptions import report_unhandled, where
 
 log = logging.getLogger("viperhttp.bridge")
 
-Batch = Tuple[List[Tuple[Callable, tuple, dict]], Any, str]
+Batch = Tuple[List[Tuple[Callable, tuple, dict]], Any, Any]
 
 
 def _is_async_callable(func: Any) -> bool:
@@ -60,7 +60,7 @@ class BackgroundRunner:
     def _claim_background(self, request: Any, keep: bool = False, into: Optional[Batch] = None
                           ) -> Optional[Batch]:
         """Takes the request's background tasks, counted as pending from now: (tasks, the
-        test client's event or None, ` in GET /path` for the error lines), or `into` when it has none. With `keep` the request keeps
+        test client's event or None, the request, named by the error lines), or `into` when it has none. With `keep` the request keeps
         its task object, for those a streamed body adds later; those are then claimed `into`
         the first batch, so they run after it in the same task."""
         tasks = request._background
@@ -83,7 +83,7 @@ class BackgroundRunner:
 
             done = threading.Event()
             watch.append(done)
-        return items, done, where(request)
+        return items, done, request
 
     def _unclaim(self, batch: Optional[Batch]) -> None:
         """A claimed batch that will not run (the response did not go out)."""
@@ -97,14 +97,14 @@ class BackgroundRunner:
             self._spawn(self._background_tasks(*batch))
 
     async def _background_tasks(self, items: List[Tuple[Callable, tuple, dict]], done: Any = None,
-                                where: str = "") -> None:
+                                request: Any = None) -> None:
         """A request's tasks one after another, each awaited before the next starts (Starlette's
         order: an `async` task that sleeps delays the next); a failing one is logged and the
         rest still run (docs/internals/framework.md, "Background tasks")."""
         try:
             for i, (func, args, kwargs) in enumerate(items):
                 try:
-                    await self._background_task(func, args, kwargs, where)
+                    await self._background_task(func, args, kwargs, request)
                 except BaseException:  # cancelled (the drain ran out): the rest are not run
                     self.bg_pending -= len(items) - i - 1
                     raise
@@ -112,7 +112,7 @@ class BackgroundRunner:
             if done is not None:
                 done.set()
 
-    async def _background_task(self, func: Callable, args: tuple, kwargs: dict, where: str = "") -> None:
+    async def _background_task(self, func: Callable, args: tuple, kwargs: dict, request: Any = None) -> None:
         import asyncio
 
         try:
@@ -130,7 +130,7 @@ class BackgroundRunner:
         except SystemExit as exc:
             self.interpreter_exit(exc)
         except BaseException as exc:
-            log.error("bg_task_error %r%s", exc, where, exc_info=True)
+            log.error("bg_task_error %r%s", exc, where(request), exc_info=True)
             report_unhandled(exc)  # the test client re-raises it (raise_server_exceptions)
         finally:
             self.bg_pending -= 1

@@ -103,7 +103,7 @@ class Delivery:
         threaded = plan.pool_sources if plan is not None else bool(getattr(self.app, "_sync_threadpool", False))
         try:
             await run_stream(rid, resp, threaded, None if threaded else self._slow_stream(request, plan),
-                             where(request))
+                             request)
         finally:
             self.streams.pop(rid, None)
             self.event_streams.discard(rid)

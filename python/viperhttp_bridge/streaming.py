@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator, Dict, Iterator, Optional
 
 from viperhttp import _native
 from viperhttp._native import BackpressureError
+from viperhttp.exceptions import where
 from viperhttp.threadpool import SLOW_INLINE_SECONDS, _clock
 
 log = logging.getLogger("viperhttp.bridge")
@@ -125,35 +126,35 @@ class ThreadedSource:
             if future.done():
                 self.pending = None
 
-    def close(self, close: Any, where: str = "") -> bool:
+    def close(self, close: Any, request: Any = None) -> bool:
         """True when the close was deferred behind the item being produced."""
         pending = self.pending
         if pending is None or pending.done():
             return False
-        pending.add_done_callback(lambda _f: _close_quietly(close, where))
+        pending.add_done_callback(lambda _f: _close_quietly(close, request))
         return True
 
 
-def _close_quietly(close: Any, where: str = "") -> None:
+def _close_quietly(close: Any, request: Any = None) -> None:
     try:
         close()
     except Exception as exc:
-        log.error("async_stream_error %r%s", exc, where, exc_info=True)
+        log.error("async_stream_error %r%s", exc, where(request), exc_info=True)
 
 
-async def _close_source(source: Any, threaded: Optional["ThreadedSource"] = None, where: str = "") -> None:
+async def _close_source(source: Any, threaded: Optional["ThreadedSource"] = None, request: Any = None) -> None:
     aclose = getattr(source, "aclose", None)
     if aclose is not None:
         try:
             await aclose()
         except Exception as exc:
-            log.error("async_stream_error %r%s", exc, where, exc_info=True)
+            log.error("async_stream_error %r%s", exc, where(request), exc_info=True)
         return
     close = getattr(source, "close", None)
     if close is not None and not isinstance(source, (bytes, bytearray, str, memoryview)):
-        if threaded is not None and threaded.close(close, where):
+        if threaded is not None and threaded.close(close, request):
             return
-        _close_quietly(close, where)
+        _close_quietly(close, request)
 
 
 def _dropped(rid: int, exc: BackpressureError) -> None:
@@ -161,10 +162,10 @@ def _dropped(rid: int, exc: BackpressureError) -> None:
 
 
 async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slow: Any = None,
-                     where: str = "") -> None:
+                     request: Any = None) -> None:
     """Sends one streamed response. `threaded`: produce a sync iterable's items in the thread
-    pool (the route is `blocking`); `slow(ms)`: told once when an inline item was slow; `where`:
-    ` in GET /path` for the error lines."""
+    pool (the route is `blocking`); `slow(ms)`: told once when an inline item was slow;
+    `request`: named by the error lines."""
     import asyncio  # here, not at module level (docs/internals/bridge.md#serving-without-an-event-loop)
 
     source = resp["stream"]
@@ -184,14 +185,14 @@ async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slo
                   send_headers=True)
     except BackpressureError as exc:
         _dropped(rid, exc)
-        await _close_source(source, None, where)
+        await _close_source(source, None, request)
         return
     except Exception as exc:
-        log.error("async_stream_error %r%s", exc, where, exc_info=True)
-        await _close_source(source, None, where)
+        log.error("async_stream_error %r%s", exc, where(request), exc_info=True)
+        await _close_source(source, None, request)
         return
     if not ok:
-        await _close_source(source, None, where)
+        await _close_source(source, None, request)
         return
     pool = ThreadedSource() if threaded and not _is_buffer_or_async(source) else None
     pieces = _pieces(source, chunk_size, pool, slow)
@@ -223,14 +224,14 @@ async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slo
         except Exception:
             pass
     except Exception as exc:
-        log.error("async_stream_error %r%s", exc, where, exc_info=True)
+        log.error("async_stream_error %r%s", exc, where(request), exc_info=True)
         try:
             send(rid, None, abort=True)
         except Exception:
             pass
     finally:
         await pieces.aclose()
-        await _close_source(source, pool, where)
+        await _close_source(source, pool, request)
 
 
 def _is_buffer_or_async(source: Any) -> bool:
