@@ -123,11 +123,11 @@ class _Components:
 
     def resolve(self) -> None:
         """Generate every recorded schema in one pass; forget what the first build collected."""
-        from pydantic import TypeAdapter  # loaded only when a route has a body or response model
-
         resolved: Dict[Tuple[int, str], Dict[str, Any]] = {}
         defs: Dict[str, Any] = {}
         if self._inputs:
+            from pydantic import TypeAdapter  # loaded only when a route has a body or response model
+
             inputs = [(ident, mode, adapter) for ident, (_key, mode, adapter) in self._inputs.items()]
             mapping, generated = TypeAdapter.json_schemas(inputs, ref_template=REF)
             resolved = {ident: mapping[(ident, mode)] for ident, mode, _ in inputs}
