@@ -122,6 +122,8 @@ def _in_request(source: Any, request: Any, stack: Any) -> Any:
     the handed-over dependency `stack` is torn down after its last item (or when the client
     left). A sync generator with such a stack is driven from an async one, inline, so that the
     teardown (possibly async) runs after it."""
+    from viperhttp_responses import _close_async, _close_sync
+
     from .deps import teardown
 
     if hasattr(source, "__aiter__") or stack:
@@ -136,7 +138,10 @@ def _in_request(source: Any, request: Any, stack: Any) -> Any:
                         yield item
             finally:
                 try:
-                    await _aclose(source)
+                    if hasattr(source, "aclose"):
+                        await _close_async(source)
+                    else:
+                        _close_sync(source)
                 finally:
                     if stack:
                         failed = await teardown(stack, None)
@@ -148,16 +153,6 @@ def _in_request(source: Any, request: Any, stack: Any) -> Any:
         current_request_var.set(request)
         yield from source
     return gen()
-
-
-async def _aclose(source: Any) -> None:
-    aclose = getattr(source, "aclose", None)
-    if aclose is not None:
-        await aclose()
-        return
-    close = getattr(source, "close", None)
-    if close is not None:
-        close()
 
 
 
