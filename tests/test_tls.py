@@ -127,8 +127,13 @@ def test_plain_http_on_the_tls_port_is_answered_400_closed_and_counted(serve, tm
         time.sleep(0.2)
         s.sendall(b"Content-Length: 5\r\n\r\nhello")
         assert s.recv(4096).startswith(b"HTTP/1.1 400")
+    # an empty line before the request line (RFC 9112 §2.2) and bare-LF line ends are HTTP too
+    for raw in (b"\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /hello HTTP/1.1\nHost: x\n\n"):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(raw)
+            assert s.recv(4096).startswith(b"HTTP/1.1 400 Bad Request\r\n"), raw
     after = stats(srv.port, cert.client_context())["server"]
-    assert after["https_handshake_fail"] == before + 3
+    assert after["https_handshake_fail"] == before + 5
     assert after["https_handshake_ok"] >= 2
 
 

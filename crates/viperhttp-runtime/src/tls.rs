@@ -243,11 +243,62 @@ This port speaks HTTPS: use an https:// URL.\n";
 const PLAIN_HTTP_HEAD_MAX: usize = 16 * 1024;
 
 /// A TLS connection starts with a handshake record (0x16; 0x80.. for an SSLv2
-/// hello); an HTTP/1 request starts with its method, upper-case ASCII. One
-/// `peek` of the first byte, which the handshake would have waited for anyway.
+/// hello); an HTTP/1 request starts with its method, upper-case ASCII, or with
+/// the empty lines a server must ignore before the request line (RFC 9112
+/// §2.2: CR or LF). One `peek` of the first byte, which the handshake would
+/// have waited for anyway.
 async fn starts_like_http(io: &TcpStream) -> bool {
     let mut first = [0u8; 1];
-    matches!(io.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
+    matches!(io.peek(&mut first).await,
+        Ok(1) if first[0].is_ascii_uppercase() || matches!(first[0], b'\r' | b'\n'))
+}
+
+/// Where the request head begins and whether it has ended, fed the bytes as
+/// they come. Leading empty lines are skipped (RFC 9112 §2.2); the head ends
+/// at its empty line, with CRLF or bare LF line ends (§2.2 lets a recipient
+/// take a bare LF as a line end, and hyper does). Each byte is looked at a
+/// bounded number of times, so a client sending one byte at a time cannot
+/// make the scan quadratic.
+#[derive(Debug, Default)]
+struct PlainHead {
+    /// Offset of the request line's first byte, once a byte other than CR/LF came.
+    start: Option<usize>,
+    /// Bytes already scanned.
+    scanned: usize,
+}
+
+impl PlainHead {
+    /// Scan `head[self.scanned..]`; true when the head's empty line is in it.
+    fn feed(&mut self, head: &[u8]) -> bool {
+        let mut i = self.scanned;
+        self.scanned = head.len();
+        let start = match self.start {
+            Some(s) => s,
+            None => match head[i..].iter().position(|b| !matches!(b, b'\r' | b'\n')) {
+                Some(p) => {
+                    self.start = Some(i + p);
+                    i += p;
+                    i
+                }
+                None => return false,
+            },
+        };
+        // an LF that ends a line, followed by an empty line: "\n\n" or "\n\r\n";
+        // look back two bytes so a pair split across reads is found
+        let from = i.saturating_sub(2).max(start);
+        let tail = &head[from..];
+        tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
+    }
+
+    /// The request line (up to 200 bytes, for the log line).
+    fn request_line(&self, head: &[u8]) -> String {
+        let rest = &head[self.start.unwrap_or(head.len()).min(head.len())..];
+        let line = rest
+            .split(|&b| b == b'\r' || b == b'\n')
+            .next()
+            .unwrap_or_default();
+        String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned()
+    }
 }
 
 /// Read the request head (up to [`PLAIN_HTTP_HEAD_MAX`]), answer 400, shut the
@@ -256,23 +307,17 @@ async fn starts_like_http(io: &TcpStream) -> bool {
 async fn refuse_plain_http(io: &mut TcpStream) {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 2048];
+    let mut scan = PlainHead::default();
     loop {
-        // only the new bytes (and the 3 before them) are searched: a client sending one byte
-        // at a time cannot make the search quadratic
-        let from = head.len().saturating_sub(3);
         match io.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
-        if head.len() >= PLAIN_HTTP_HEAD_MAX || head[from..].windows(4).any(|w| w == b"\r\n\r\n") {
+        if scan.feed(&head) || head.len() >= PLAIN_HTTP_HEAD_MAX {
             break;
         }
     }
-    let target = head
-        .split(|&b| b == b'\r' || b == b'\n')
-        .next()
-        .map(|line| String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned())
-        .unwrap_or_default();
+    let target = scan.request_line(&head);
     tracing::info!(
         target: "viperhttp::tls",
         peer = %io.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -305,6 +350,46 @@ mod tests {
             head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())),
             "{head}"
         );
+    }
+
+    /// Feed `parts` one after the other; the index of the part that ended the head.
+    fn head_ends_at(parts: &[&[u8]]) -> Option<usize> {
+        let mut scan = PlainHead::default();
+        let mut head = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            head.extend_from_slice(part);
+            if scan.feed(&head) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn the_plain_head_ends_at_its_empty_line_with_crlf_or_bare_lf() {
+        assert_eq!(
+            head_ends_at(&[b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"]),
+            Some(0)
+        );
+        assert_eq!(head_ends_at(&[b"GET / HTTP/1.1\nHost: x\n\n"]), Some(0));
+        assert_eq!(head_ends_at(&[b"GET / HTTP/1.1\nHost: x\n\r\n"]), Some(0));
+        // leading empty lines are not the head's end
+        assert_eq!(
+            head_ends_at(&[b"\r\n\r\n\n", b"GET / HTTP/1.1\r\n", b"\r\n"]),
+            Some(2)
+        );
+        // one byte at a time, the pair split across reads
+        let one_by_one: Vec<&[u8]> = b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n".chunks(1).collect();
+        assert_eq!(head_ends_at(&one_by_one), Some(one_by_one.len() - 1));
+        assert_eq!(head_ends_at(&[b"GET / HTTP/1.1\r\nHost: x\r\n"]), None);
+    }
+
+    #[test]
+    fn the_request_line_skips_leading_empty_lines() {
+        let head = b"\r\n\nGET /x HTTP/1.1\r\n\r\n";
+        let mut scan = PlainHead::default();
+        assert!(scan.feed(head));
+        assert_eq!(scan.request_line(head), "GET /x HTTP/1.1");
     }
 
     #[test]
