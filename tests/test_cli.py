@@ -24,7 +24,7 @@ class Cli:
     """A `viperhttp run ...` process, its log and its port."""
 
     def __init__(self, args: List[str], tmp: Path, cwd: Path = APPS, env: Optional[dict] = None,
-                 module: bool = True) -> None:
+                 module: bool = True, host: str = "127.0.0.1") -> None:
         self.port = free_port()
         self.log_path = tmp / f"cli-{self.port}.log"
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", VIPERHTTP_NO_UVLOOP="1")
@@ -35,10 +35,10 @@ class Cli:
             cmd = [str(Path(sys.executable).parent / "viperhttp")]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                cmd + ["run", *args, "--host", "127.0.0.1", "--port", str(self.port)],
+                cmd + ["run", *args, "--host", host, "--port", str(self.port)],
                 cwd=str(cwd), env=full_env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -564,6 +564,16 @@ def test_access_log_and_log_level(cli):
     httpx.get(quiet.base + "/pid")
     assert quiet.stop() == 0
     assert "GET /pid" not in quiet.logs() and "serving on" not in quiet.logs()
+
+
+def test_an_ipv6_listen_address_is_logged_in_brackets(cli):
+    """`::1:8000` would read as an address with one more group; the start lines of the
+    supervisor and of each worker show `[::1]:8000`, as a URL does."""
+    c = cli("cli_app:app", "--workers", "2", host="::1")
+    c.wait_ready()
+    assert c.stop() == 0
+    assert f"supervising 2 workers on [::1]:{c.port}" in c.logs()
+    assert f"serving on http://[::1]:{c.port}" in c.logs()
 
 
 def test_usage_errors_exit_2():

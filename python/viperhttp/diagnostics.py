@@ -24,6 +24,12 @@ _PY_LEVELS = [logging.CRITICAL + 10, logging.ERROR, logging.WARNING, logging.INF
 _current = [LOG_INFO]
 
 
+def listen_address(host: str, port: int) -> str:
+    """`host:port` as log lines show a listening address: an IPv6 host in brackets
+    (`[::1]:8000`), as in a URL, so the port is not read as part of the address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def set_log_level(level: Union[int, str]) -> Dict[str, object]:
     """`set_log_level(int | name | digits)`; unknown or out of range → `ValueError("log level out
     of range")`. A digit string (`"2"`, what a query parameter gives) is its number, as the

@@ -31,6 +31,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Set
 
 from .cli import EXIT_STARTUP, child_argv
+from .diagnostics import listen_address
 
 log = logging.getLogger("viperhttp.supervisor")
 
@@ -252,7 +253,7 @@ def supervise_command(argv_for_port: Callable[[int], List[str]], host: str, port
     previous = {sig: signal.signal(sig, sup.forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     if hasattr(signal, "SIGHUP"):
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _on_hup(tls, sup.relay))
-    log.info("supervising %d workers on %s:%d", workers, f"[{host}]" if ":" in host else host, port)
+    log.info("supervising %d workers on %s", workers, listen_address(host, port))
     try:
         return sup.run()
     finally:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from viperhttp import _native
 from viperhttp.diagnostics import forward_native_logs as _forward_logs
-from viperhttp.diagnostics import refresh_access_log
+from viperhttp.diagnostics import listen_address, refresh_access_log
 
 from .knobs import split_run_kwargs
 
@@ -316,7 +316,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
         raise StartFailure(f"viperhttp: cannot start HTTPS: {exc}{hint}") from exc
     app.bound_port = bound
     scheme = "https" if runtime_kw.get("https") else "http"
-    log.info("viperhttp serving on %s://%s:%d", scheme, f"[{host}]" if ":" in host else host, bound)
+    log.info("viperhttp serving on %s://%s", scheme, listen_address(host, bound))
 
     bridge = Bridge(app, ev_loop, knobs)
     refresh_access_log()
