@@ -8,6 +8,7 @@ import httpx
 import pytest
 from typing import Annotated
 
+from support.http1 import RawConn, build_request
 from support.module_server import start_module_server
 
 import viperhttp
@@ -440,7 +441,7 @@ def test_parameter_models_group_one_sources_parameters(server):
     assert detail(c.get("/models/strict?q=1&other=2")) == [(("query", "other"), "extra_forbidden")]
     r = c.get("/models/headers", headers=[("X-Token", "t"), ("X-Trace", "a"), ("x-trace", "b")])
     assert r.json() == {"x_token": "t", "x_trace": ["a", "b"]}  # x_token is the x-token header
-    assert detail(c.get("/models/headers")) == [(("header", "x_token"), "missing")]
+    assert detail(c.get("/models/headers")) == [(("header", "x-token"), "missing")]  # the header's name
     r = c.get("/models/cookies", headers={"Cookie": "session_id=s1"})
     assert r.json() == {"session_id": "s1", "theme": "light"}
     r = c.post("/models/form", data={"username": "ada", "password": "secret"})
@@ -451,6 +452,49 @@ def test_parameter_models_group_one_sources_parameters(server):
     assert [(p["name"], p["in"]) for p in ops["/models/query"]["get"]["parameters"]] == [
         ("strict", "query"), ("limit", "query"), ("offset", "query"), ("order_by", "query"), ("tags", "query")]
     assert [p["name"] for p in ops["/models/headers"]["get"]["parameters"]] == ["x-token", "x-trace"]
+
+
+def _raw_get(server, target, *headers):
+    """GET with exactly these header lines (after `Host: test`): the 422 `input` of a query,
+    header or cookie model is the whole source, so the test must know every header sent."""
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    with RawConn(server.connect()) as conn:
+        return conn.request(build_request("GET", target, headers=lines))
+
+
+@pytest.mark.parametrize("target, headers, status, body", [
+    # the model gets the whole source: a 422's `input` is every header as received, the
+    # model's own under their field names first; a converted header's error names the header
+    ("/models/headers", [("User-Agent", "raw"), ("X-Trace", "a"), ("x-trace", "b")], 422,
+     b'{"detail":[{"type":"missing","loc":["header","x-token"],"msg":"Field required",'
+     b'"input":{"x_trace":["a","b"],"host":"test","user-agent":"raw"}}]}'),
+    # `extra = "forbid"` on a header model refuses every other header (one error each, a
+    # repeated one as the list of its values); the unconverted field name is no extra
+    ("/models/strict-headers", [("Save-Data", "true"), ("X-Tag", "a"), ("Tool", "plumbus"), ("tool", "two")], 422,
+     b'{"detail":[{"type":"extra_forbidden","loc":["header","tool"],"msg":"Extra inputs are not permitted",'
+     b'"input":["plumbus","two"]}]}'),
+    ("/models/strict-headers", [("Save-Data", "true"), ("X-Tag", "a")], 200,
+     b'{"host":"test","save_data":true,"x_tag":["a"]}'),
+    ("/models/strict-headers", [("save_data", "true")], 422,
+     b'{"detail":[{"type":"missing","loc":["header","save-data"],"msg":"Field required","input":{"host":"test"}}]}'),
+    # `Model | None = None`: absent when the request carries none of the model's headers
+    ("/models/optional-headers", [("Accept", "*/*")], 200, b'{"h":null}'),
+    ("/models/optional-headers", [("X-Trace", "a")], 422,
+     b'{"detail":[{"type":"missing","loc":["header","x-token"],"msg":"Field required",'
+     b'"input":{"x_trace":["a"],"host":"test"}}]}'),
+    ("/models/strict?q=1&other=2&other=3&more=4", [], 422,
+     b'{"detail":[{"type":"extra_forbidden","loc":["query","other"],"msg":"Extra inputs are not permitted",'
+     b'"input":["2","3"]},{"type":"extra_forbidden","loc":["query","more"],"msg":"Extra inputs are not permitted",'
+     b'"input":"4"}]}'),
+    ("/models/strict-cookies", [("Cookie", "session_id=s; theme=dark")], 422,
+     b'{"detail":[{"type":"extra_forbidden","loc":["cookie","theme"],"msg":"Extra inputs are not permitted",'
+     b'"input":"dark"}]}'),
+])
+def test_parameter_models_answer_fastapis_bytes(server, target, headers, status, body):
+    """The bodies FastAPI 0.165 answers for the same models and requests (its
+    `_request_param_model_to_args`; docs/internals/typed-api.md "Parameter models")."""
+    r = _raw_get(server, target, *headers)
+    assert (r.status, r.body) == (status, body)
 
 
 def test_reverse_routing_and_url_parts(server):

@@ -13,6 +13,7 @@ behaviour (strings in, `query={...}` specs, the pinned 422 text) is then untouch
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import json
@@ -29,7 +30,7 @@ from . import _native
 from .exceptions import HTTPException, RequestValidationError
 from .forms import UploadFile
 from .request import MAX_QUERY_PAIRS, first_header
-from .typed_groups import ModelGroup
+from .typed_groups import ABSENT, ModelGroup, missing_model
 from .params import HIDDEN, Body
 from .signature import (Annotated, TypedParam, expand_depends, has_metadata, is_union, is_upload,
                         signature_deps, strip_annotated, typed_params, unwrap_optional)
@@ -279,11 +280,22 @@ class TypedPlan:
             if src.fast is not None and src.fill_fast(request, kwargs):
                 continue
             group = src if type(src) is ModelGroup else None
-            data = self._gather(src, request) if group is None else group.gather(self._values(src.source, request))
+            if group is None:
+                data = self._gather(src, request)
+            else:
+                data = group.gather(self._values(src.source, request))
+                if data is ABSENT:  # an optional model the request says nothing of
+                    if group.default is ...:
+                        errors.append(missing_model(src.source))
+                    else:
+                        kwargs[group.name] = copy.deepcopy(group.default)
+                    continue
             try:
                 obj = src.validate(data)
             except ValidationError as exc:
                 found = _clean_errors(exc, (src.source,), 0 if group is not None else _NEVER)
+                if group is not None and group.header_locs:
+                    group.relabel(found)
                 if src.path_first:
                     for err in found:
                         if len(err["loc"]) > 1 and err["loc"][1] in request.path_params:
@@ -529,8 +541,9 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
         if source in ("query", "header", "cookie", "form") and marker is not None and _is_group_model(hint):
             # FastAPI's parameter models: the model's fields are the parameters
             options = getattr(marker, "options", {}) or {}
-            groups.append(ModelGroup(source, name, unwrap_optional(hint),
-                                     options.get("convert_underscores", True)))
+            model = unwrap_optional(hint)
+            groups.append(ModelGroup(source, name, model, options.get("convert_underscores", True),
+                                     optional=is_union(strip_annotated(hint)), default=marker.default))
             plan.names.append(name)
             continue
         if source == "body":

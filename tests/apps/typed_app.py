@@ -121,6 +121,19 @@ class TokenHeaders(BaseModel):
     x_trace: List[str] = []
 
 
+class StrictHeaders(BaseModel):
+    """FastAPI's "Header Parameter Models" tutorial002: every other header is refused."""
+    model_config = {"extra": "forbid"}
+    host: str
+    save_data: bool
+    x_tag: List[str] = []
+
+
+class StrictCookies(BaseModel):
+    model_config = {"extra": "forbid"}
+    session_id: str
+
+
 class SessionCookies(BaseModel):
     session_id: str
     theme: str = "light"
@@ -144,6 +157,21 @@ def models_strict(p: Annotated[StrictParams, Query()]):
 @app.get("/models/headers")
 def models_headers(h: Annotated[TokenHeaders, Header()]):
     return h
+
+
+@app.get("/models/strict-headers")
+def models_strict_headers(h: Annotated[StrictHeaders, Header()]):
+    return h
+
+
+@app.get("/models/optional-headers")
+def models_optional_headers(h: Annotated[Optional[TokenHeaders], Header()] = None):
+    return {"h": h}
+
+
+@app.get("/models/strict-cookies")
+def models_strict_cookies(c: Annotated[StrictCookies, Cookie()]):
+    return c
 
 
 @app.get("/models/cookies")
