@@ -52,22 +52,22 @@ class ModelGroup:
         self.own_names: Set[str] = set()
         #: a header field's validation key → its header name, for the error `loc`
         self.header_locs: Dict[str, str] = {}
-        #: (name on the wire, key the model validates, many values), for the OpenAPI document
+        #: (name on the wire as declared, key the model validates, many values), for the
+        #: OpenAPI document
         self.keys: List[Tuple[str, str, bool]] = []
         for field_name, info in model.model_fields.items():
             key = info.validation_alias if isinstance(info.validation_alias, str) and info.validation_alias \
                 else info.alias or field_name
             # A header field `x_token` is the `x-token` header; an alias is taken as written.
-            wire = key.replace("_", "-") if header and convert_underscores and key == field_name else key
-            if header:
-                wire = wire.lower()
+            named = key.replace("_", "-") if header and convert_underscores and key == field_name else key
+            wire = named.lower() if header else named  # header names arrive lower-case
             pairs = [(key, wire)]
             if by_name and field_name != key:
                 by_wire = field_name.replace("_", "-") if header and convert_underscores else field_name
                 pairs.append((field_name, by_wire.lower() if header else by_wire))
             many = _is_sequence(info.annotation)
             self.lookups.append((tuple(pairs), many))
-            self.keys.append((wire, key, many))
+            self.keys.append((named, key, many))
             for valid, request_name in pairs:
                 self.own_names.add(request_name)
                 if header and valid.lower() != request_name:
