@@ -154,6 +154,107 @@ def test_it():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_a_websocket_handlers_exception_is_raised_in_the_test(tmp_path):
+    """Starlette's client: what a WebSocket handler lets out is raised in the test, when the
+    `with` block exits or at the receive that finds the socket closed by it; before `accept()`
+    from `websocket_connect`. `WebSocketDisconnect` included: FastAPI's chat loop that does not
+    catch it raises it when the test leaves (FastAPI's own tutorial test expects that), and
+    `raise_server_exceptions=False` changes none of it (Starlette's rule)."""
+    (tmp_path / "test_ws_errors.py").write_text('''
+import asyncio
+import time
+import pytest
+from viperhttp import HTTPException, ViperHTTP, WebSocket, WebSocketDisconnect
+from viperhttp.testclient import TestClient, WebSocketRejected
+
+app = ViperHTTP()
+
+
+@app.websocket("/echo-then-fail")
+async def echo_then_fail(websocket: WebSocket):
+    await websocket.accept()
+    await websocket.send_text("echo " + await websocket.receive_text())
+    raise ValueError("after the echo")
+
+
+@app.websocket("/chat")
+async def chat(websocket: WebSocket):
+    await websocket.accept()
+    while True:
+        await websocket.send_text("got " + await websocket.receive_text())
+
+
+@app.websocket("/polite")
+async def polite(websocket: WebSocket):
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.receive_text()
+    except WebSocketDisconnect:
+        pass
+
+
+@app.websocket("/before-accept")
+async def before_accept(websocket: WebSocket):
+    raise KeyError("no room")
+
+
+@app.websocket("/refused")
+async def refused(websocket: WebSocket):
+    raise HTTPException(401, "login first")
+
+
+@app.websocket("/close-then-fail")
+async def close_then_fail(websocket: WebSocket):
+    await websocket.accept()
+    await websocket.close(4001)
+    await asyncio.sleep(0.2)
+    raise RuntimeError("after the close")
+
+
+@app.websocket("/outlives")
+async def outlives(websocket: WebSocket):
+    await websocket.accept()
+    await asyncio.sleep(3)
+    raise RuntimeError("too late to be the test's")
+
+
+@pytest.mark.parametrize("raise_server_exceptions", [True, False])
+def test_raised(raise_server_exceptions):
+    client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
+    with pytest.raises(ValueError, match="after the echo"):
+        with client.websocket_connect("/echo-then-fail") as ws:
+            ws.send_text("hi")
+            assert ws.receive_text() == "echo hi"
+            ws.receive_text()  # the socket closed by the handler's failure: its exception
+    with pytest.raises(WebSocketDisconnect) as left:
+        with client.websocket_connect("/chat") as ws:
+            ws.send_text("hi")
+            assert ws.receive_text() == "got hi"
+    assert left.value.code == 1000
+    with client.websocket_connect("/polite") as ws:
+        ws.send_text("hi")
+    with pytest.raises(KeyError, match="no room"):
+        client.websocket_connect("/before-accept")
+    with pytest.raises(WebSocketRejected) as refusal:
+        client.websocket_connect("/refused")
+    assert refusal.value.status_code == 401
+    with pytest.raises(RuntimeError, match="after the close"):
+        with client.websocket_connect("/close-then-fail") as ws:
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text()
+            assert closed.value.code == 4001
+    started = time.monotonic()
+    with client.websocket_connect("/outlives"):
+        pass  # the handler outlives the client: nothing to raise, and the exit does not wait for it
+    assert time.monotonic() - started < 2.9
+    client.close()
+''')
+    proc = _pytest(tmp_path / "test_ws_errors.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout, proc.stdout
+
+
 def test_several_apps_in_one_test_session(tmp_path):
     """App factories and one app per test module (docs/internals/framework.md "More than one
     app"): a new app replaces one that is not serving, and serving an earlier one makes it the

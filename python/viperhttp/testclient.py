@@ -14,15 +14,20 @@ in an unhandled 500 instead of returning that response. As with Starlette's clie
 returns once its background tasks have run, and the exception of a failing one is re-raised
 too (the response was sent before they ran, as in production).
 `websocket_connect(path)` opens a real WebSocket (the `websockets` package's sync client) to the
-same server, sending the client's headers and cookie jar on the handshake.
+same server, sending the client's headers and cookie jar on the handshake. As with Starlette's
+client, an exception the WebSocket handler lets out (`WebSocketDisconnect` included) is raised
+in the test: when the `with` block exits, or at the receive or send that finds the socket
+closed by it (the server reports each handler's end, `exceptions.websocket_end_observer`, for
+the client's own port).
 """
 from __future__ import annotations
 
 import atexit
 import inspect
 import json as _json
+import socket
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from . import exceptions
@@ -31,6 +36,10 @@ __all__ = ["TestClient", "WebSocketTestSession", "WebSocketRejected"]
 
 #: how long start-up (startup handlers + bind) may take before the client gives up
 START_TIMEOUT_S = 30.0
+#: how long leaving a `websocket_connect` block waits for the handler to end after the client's
+#: close; a handler still running then is left to run and nothing is raised (Starlette's
+#: client cancels it at that point)
+WS_END_WAIT_S = 2.0
 #: the client whose server a request started (not `with`): it gives way to the next one
 _IMPLICIT: List["TestClient"] = []
 
@@ -78,6 +87,9 @@ class TestClient:
         self._thread: Optional[threading.Thread] = None
         self._failure: List[BaseException] = []
         self._server_errors: List[BaseException] = []
+        #: client port of a WebSocket → how its handler ended (None: returned), as reported
+        self._ws_ends: Dict[Any, Optional[BaseException]] = {}
+        self._ws_end_seen = threading.Condition()
         self._lock = threading.Lock()
 
     # --- server lifetime -------------------------------------------------------------------
@@ -125,6 +137,7 @@ class TestClient:
             self._thread = threading.Thread(target=self._serve, args=(started, _implicit),
                                             name="viperhttp-testclient", daemon=True)
             exceptions.unhandled_observer = self._server_errors.append
+            exceptions.websocket_end_observer = self._websocket_ended
             self._thread.start()
             if not started.wait(START_TIMEOUT_S):
                 raise RuntimeError(f"TestClient: server did not start in {START_TIMEOUT_S}s")
@@ -132,6 +145,7 @@ class TestClient:
                 self._thread.join()
                 self._thread = None
                 exceptions.unhandled_observer = None
+                exceptions.websocket_end_observer = None
                 raise self._failure[0]
             # URLs stay the test's (`http://testserver/...`, also in `response.url` and the
             # `Host` header); the transport sends every request to the server's loopback port
@@ -167,6 +181,8 @@ class TestClient:
                 self._client.close()
             if exceptions.unhandled_observer == self._server_errors.append:
                 exceptions.unhandled_observer = None
+            if exceptions.websocket_end_observer == self._websocket_ended:
+                exceptions.websocket_end_observer = None
             failure = list(self._failure)
             self._failure.clear()
         if failure and not isinstance(failure[0], SystemExit):
@@ -300,16 +316,44 @@ class TestClient:
         extra: Dict[str, Any] = {}
         if "legacy" in inspect.signature(connect).parameters:  # websockets >= 17
             extra["legacy"] = True  # a plain connection object, closed by the session
+        # Our own socket: its port is how the server's report of the handler's end is known
+        # to be this connection's (a port used before may carry a stale report: dropped).
+        sock = socket.create_connection(("127.0.0.1", self.app.bound_port), timeout=self._timeout)
+        port = sock.getsockname()[1]
+        with self._ws_end_seen:
+            self._ws_ends.pop(port, None)
         try:
-            conn = connect(uri, subprotocols=list(subprotocols) if subprotocols else None,
+            conn = connect(uri, sock=sock, subprotocols=list(subprotocols) if subprotocols else None,
                            additional_headers=sent, compression=None, proxy=None,
                            open_timeout=self._timeout, ping_interval=None,
                            max_size=None, user_agent_header=agent or "testclient", **extra)
         except InvalidStatus as exc:
+            sock.close()
+            # a handler that raised before `accept()`: its exception, as Starlette's client
+            # raises it here (reported before the 500 went out)
+            _, raised = self._websocket_end(port, 0.0)
+            if raised is not None:
+                raise raised from None
             resp = exc.response
             raise WebSocketRejected(resp.status_code, dict(resp.headers.raw_items()),
                                     bytes(resp.body or b"")) from None
-        return WebSocketTestSession(conn, self._timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return WebSocketTestSession(conn, self._timeout, lambda wait: self._websocket_end(port, wait))
+
+    def _websocket_ended(self, peer: Any, exc: Optional[BaseException]) -> None:
+        """`exceptions.websocket_end_observer`: a handler ended (on the server's thread)."""
+        with self._ws_end_seen:
+            self._ws_ends[getattr(peer, "port", None)] = exc
+            self._ws_end_seen.notify_all()
+
+    def _websocket_end(self, port: int, wait: float) -> Tuple[bool, Optional[BaseException]]:
+        """(the handler of the WebSocket from `port` has ended, the exception it let out),
+        waiting up to `wait` seconds for that end; a reported end is taken once."""
+        with self._ws_end_seen:
+            ended = self._ws_end_seen.wait_for(lambda: port in self._ws_ends, wait)
+            return ended, self._ws_ends.pop(port, None)
 
 
 def _loopback_transport(httpx: Any, port: int) -> Any:
@@ -350,13 +394,17 @@ class WebSocketRejected(exceptions.WebSocketDisconnect):
 
 class WebSocketTestSession:
     """An open WebSocket of `TestClient.websocket_connect`. `receive_*` raise
-    `viperhttp.WebSocketDisconnect(code)` once the server closed the connection."""
+    `viperhttp.WebSocketDisconnect(code)` once the server closed the connection, or the
+    exception the handler let out (also raised when the `with` block exits), as Starlette's."""
 
     __test__ = False
 
-    def __init__(self, conn: Any, timeout: float) -> None:
+    def __init__(self, conn: Any, timeout: float,
+                 handler_end: Optional[Callable[[float], Tuple[bool, Optional[BaseException]]]] = None) -> None:
         self._conn = conn
         self._timeout = timeout
+        #: the handler's end, asked for once (`TestClient._websocket_end` for this socket)
+        self._handler_end = handler_end
 
     @property
     def subprotocol(self) -> Optional[str]:
@@ -369,6 +417,28 @@ class WebSocketTestSession:
 
     def __exit__(self, *_exc: Any) -> None:
         self.close()
+        # The client left: a handler that lets the `WebSocketDisconnect` out (FastAPI's
+        # `while True: await ws.receive_text()`) raises it here, as with Starlette's client.
+        raised = self._handler_raised(WS_END_WAIT_S)
+        self._handler_end = None  # asked once: a handler still running is left to run
+        if raised is not None:
+            raise raised
+
+    def _handler_raised(self, wait: float) -> Optional[BaseException]:
+        """The exception that ended the handler, once it has ended (then never again)."""
+        if self._handler_end is None:
+            return None
+        ended, raised = self._handler_end(wait)
+        if ended:
+            self._handler_end = None
+        return raised
+
+    def _closed(self, exc: Any) -> BaseException:
+        """What a send or receive on the closed socket raises: the exception the handler let
+        out when it has ended (the server reports it before its close goes out), else
+        `WebSocketDisconnect(code)`; a handler still running is asked again on exit."""
+        raised = self._handler_raised(0.0)
+        return raised if raised is not None else self._disconnect(exc)
 
     def send_text(self, data: str) -> None:
         self._send(str(data))
@@ -385,7 +455,7 @@ class WebSocketTestSession:
         try:
             self._conn.send(data)
         except ConnectionClosed as exc:
-            raise self._disconnect(exc) from None
+            raise self._closed(exc) from None
 
     def receive(self) -> Any:
         """The next message: `str` for text, `bytes` for binary."""
@@ -393,7 +463,7 @@ class WebSocketTestSession:
         try:
             return self._conn.recv(timeout=self._timeout)
         except ConnectionClosed as exc:
-            raise self._disconnect(exc) from None
+            raise self._closed(exc) from None
 
     def receive_text(self) -> str:
         msg = self.receive()

@@ -14,6 +14,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, List, Optional
 
 from viperhttp import _native
+from viperhttp import exceptions as _exceptions
 from viperhttp._native import BackpressureError
 from viperhttp.exceptions import (HTTPException, RequestValidationError, WebSocketDisconnect,
                                   WebSocketException, where)
@@ -252,6 +253,15 @@ class WebSocket:
         self._wake()
 
 
+def _handler_ended(ws: WebSocket, exc: Optional[BaseException]) -> bool:
+    """Tells the test client, when one listens (`exceptions.websocket_end_observer`), that the
+    handler of `ws` has ended and with which exception; True."""
+    observer = _exceptions.websocket_end_observer
+    if observer is not None:
+        observer(ws.request.client, exc)
+    return True
+
+
 class WsDispatcher:
     """The bridge's WebSocket half (IPC WebSocket records → `WebSocket` objects,
     docs/internals/websocket.md)."""
@@ -349,6 +359,7 @@ class WsDispatcher:
                 self._reject(ws.conn_id, status, "Forbidden")
 
         ws._on_settle = on_settle
+        reported = False  # the test client's observer told how the handler ended
         try:
             result = await coro
             if isinstance(result, dict) and not ws._accepted and not ws._closed:
@@ -356,8 +367,10 @@ class WsDispatcher:
                 self.sockets.pop(ws.conn_id, None)
                 self._reject_with(ws.conn_id, result)
                 return
-        except WebSocketDisconnect:
-            pass  # the client left and the handler let the exception end it: a normal end
+        except WebSocketDisconnect as exc:
+            # the client left and the handler let the exception end it: a normal end (the
+            # test client re-raises it in the test, as Starlette's)
+            reported = _handler_ended(ws, exc)
         except RequestValidationError as exc:
             # Invalid path or query parameters of the route: FastAPI closes with 1008 before
             # the handshake completes, which the client sees as 403. Not a handler error.
@@ -396,10 +409,15 @@ class WsDispatcher:
             return
         except Exception as exc:
             log.error("ws_handler_error %r%s", exc, where(ws.request, "WS"), exc_info=True)
+            # told before the close goes out: a test client that sees the 1011 (or the 500 of
+            # the handshake) already has the exception to raise
+            reported = _handler_ended(ws, exc)
             self._end(ws, 1011, 500, "Internal Server Error", reason="Handler error")
             return
         finally:
             ws._on_settle = None
+            if not reported:
+                _handler_ended(ws, None)
         self._end(ws, 1000, 403, "Forbidden")
 
     def _end(self, ws: WebSocket, code: int, status: int, body: Any, content_type: Optional[str] = None,
