@@ -81,3 +81,16 @@ def test_typed_route_imports_pydantic_and_validates(serve) -> None:
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["path", "item_id"]
     assert s.client.get("/hello").json() == {"msg": "ok"}
+
+
+def test_sse_generator_route_with_plain_items_loads_no_pydantic() -> None:
+    """An SSE path operation whose items are plain values needs no pydantic: `ServerSentEvent`
+    (a pydantic model) is looked for only once its module is loaded. Each item imported it."""
+    code = ("import viperhttp\nfrom viperhttp.testclient import TestClient\n"
+            "from viperhttp_responses import EventSourceResponse\n"
+            "app = viperhttp.ViperHTTP()\n"
+            "@app.get('/events', response_class=EventSourceResponse)\n"
+            "async def events():\n    yield {'n': 1}\n    yield 'two'\n"
+            "with TestClient(app) as c:\n"
+            "    assert c.get('/events').text == 'data: {\"n\":1}\\n\\ndata: \"two\"\\n\\n'\n")
+    assert "pydantic" not in _loaded_after(code)

@@ -87,3 +87,127 @@ def test_app_default_response_class_and_one_body_classes():
             assert r.headers["content-type"].startswith("text/html")
     finally:
         viperhttp.reset()
+
+
+def _raw_get(port, path):
+    """A raw HTTP/1.1 GET whose socket the caller closes (a client that leaves)."""
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    return sock
+
+
+def _wait_for(predicate, timeout=5.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_yield_dependencies_of_a_stream_never_sent_are_torn_down_once():
+    """A streamed response that is never sent (a middleware raising after `call_next`, a
+    client gone before the head went out) releases the `yield` dependencies handed over to
+    it at once, resumed as after a stream (the code after `yield` runs, once); they were
+    left to the garbage collector, which only throws GeneratorExit in: the code after a
+    bare `yield` never ran."""
+    import asyncio
+
+    from viperhttp import Depends
+
+    log = []
+
+    def session():
+        log.append("open")
+        yield "s"
+        log.append("close")  # no `finally`: runs only when resumed
+
+    async def asession():
+        log.append("aopen")
+        yield "a"
+        log.append("aclose")
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.middleware("http")
+    async def mw(request, call_next):
+        response = await call_next(request)
+        if request.path == "/boom":
+            raise RuntimeError("after call_next")
+        if request.path == "/late":
+            for _ in range(250):  # until the client has left (at most 5 s)
+                if await request.is_disconnected():
+                    break
+                await asyncio.sleep(0.02)
+        return response
+
+    @app.get("/boom")
+    async def boom(s=Depends(session), a=Depends(asession)) -> AsyncIterable[dict]:
+        log.append("never")
+        yield {"n": 1}
+
+    @app.get("/late")
+    def late(s=Depends(session)) -> Iterable[dict]:
+        log.append("never")
+        yield {"n": 1}
+
+    @app.get("/ok")
+    async def ok(s=Depends(session)) -> AsyncIterable[dict]:
+        yield {"n": 1}
+
+    try:
+        with TestClient(app, raise_server_exceptions=False) as c:
+            assert c.get("/boom").status_code == 500
+            assert log == ["open", "aopen", "aclose", "close"]  # before the 500 went out
+            log.clear()
+            sock = _raw_get(app.bound_port, "/late")
+            assert _wait_for(lambda: log == ["open"])
+            sock.close()
+            assert _wait_for(lambda: log == ["open", "close"]), log
+            log.clear()
+            assert _lines(c.get("/ok")) == [{"n": 1}]
+            assert _wait_for(lambda: log == ["open", "close"]), log  # a sent stream: once
+            import gc
+
+            gc.collect()
+            assert log == ["open", "close"]
+    finally:
+        viperhttp.reset()
+
+
+def test_an_event_source_subclass_without_ping_serves_a_generator():
+    """FastAPI takes the class of a generator route only as the sign for SSE: the response is
+    its own event stream, the subclass's `__init__` is not called. A subclass whose
+    `__init__` takes no `ping` was a 500 (TypeError)."""
+    from viperhttp.sse import EventSourceResponse
+
+    class MyEvents(EventSourceResponse):
+        def __init__(self, content, headers=None):
+            super().__init__(content, headers=headers)
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/events", response_class=MyEvents, status_code=202)
+    async def events():
+        yield {"n": 1}
+        yield "two"
+
+    @app.get("/sync-events", response_class=MyEvents)
+    def sync_events():
+        yield 3
+
+    try:
+        with TestClient(app, raise_server_exceptions=False) as c:
+            r = c.get("/events")
+            assert (r.status_code, r.headers["content-type"]) == (202, "text/event-stream; charset=utf-8")
+            assert r.headers["cache-control"] == "no-cache"
+            assert r.text == 'data: {"n":1}\n\ndata: "two"\n\n'
+            assert c.get("/sync-events").text == "data: 3\n\n"
+    finally:
+        viperhttp.reset()

@@ -297,6 +297,8 @@ class Request:
 
     _background: Any = None  # the framework's BackgroundTasks, read by the bridge
     _sub_response: Any = None  # a `response: Response` parameter's object (responses.sub_response_for)
+    #: streams that took over the route's `yield` dependencies (stream_routes._HandedOver)
+    _handed_over: Any = None
     _headers: Optional[Headers] = None
     _qp: Optional[QueryParams] = None
     _cookies: Optional[Dict[str, str]] = None

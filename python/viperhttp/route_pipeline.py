@@ -286,6 +286,10 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
         if stack:
             error = await teardown(stack, error)
         if error is not None:
+            if request._handed_over is not None:  # a stream made before the error: not sent
+                from .stream_routes import release_unsent
+
+                await release_unsent(request)
             result = handle_exception(handlers, request, error)
             if inspect.isawaitable(result):
                 result = await result

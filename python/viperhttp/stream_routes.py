@@ -19,20 +19,34 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
+import logging
+import sys
 import typing
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .encoders import jsonable_encoder
 from .responses import StreamingResponse, is_response, json_dumps
 from .route_pipeline import current_request_var
 
-__all__ = ["StreamPlan", "is_stream_handler", "compile_stream_plan"]
+__all__ = ["StreamPlan", "is_stream_handler", "compile_stream_plan", "release_unsent"]
+
+log = logging.getLogger("viperhttp.bridge")
 
 #: `typing.get_origin` of the annotations whose first argument is the item type
 _ITERABLES = {collections.abc.AsyncIterable, collections.abc.AsyncIterator, collections.abc.AsyncGenerator,
               collections.abc.Iterable, collections.abc.Iterator, collections.abc.Generator}
 #: FastAPI's keep-alive comment interval for an idle async SSE stream (seconds)
 SSE_PING_S = 15.0
+#: the module of `ServerSentEvent`, a pydantic model: an item can be one only once it is loaded
+_SSE_MODULE = "viperhttp.sse"
+_modules = sys.modules
+
+
+def _server_sent_event_class() -> Any:
+    """`ServerSentEvent`, or None while `viperhttp.sse` is not loaded (then nothing is one):
+    a look-up, not an import, so that plain items never load pydantic."""
+    module = _modules.get(_SSE_MODULE)
+    return None if module is None else module.ServerSentEvent
 
 
 def is_stream_handler(handler: Any) -> bool:
@@ -81,9 +95,10 @@ class StreamPlan:
                                      media_type="application/jsonl")
         from viperhttp_responses import EventSourceResponse
 
-        cls = self.response_class if isinstance(self.response_class, type) else EventSourceResponse
+        # FastAPI takes the route's class only as the sign for SSE and sends its own event
+        # stream: a subclass's `__init__` (which may not take `ping`) is never called.
         events = _mapped(result, self._event)
-        response = cls(events, ping=SSE_PING_S if hasattr(result, "__aiter__") else None)
+        response = EventSourceResponse(events, ping=SSE_PING_S if hasattr(result, "__aiter__") else None)
         if status != 200:
             response.status_code = status
         return response
@@ -100,9 +115,8 @@ class StreamPlan:
 
     def _event(self, item: Any) -> Dict[str, Any]:
         """One item as the dict our SSE formatter writes (viperhttp_responses.format_sse_event)."""
-        from .sse import ServerSentEvent
-
-        if isinstance(item, ServerSentEvent):
+        sse_class = _server_sent_event_class()
+        if sse_class is not None and isinstance(item, sse_class):
             from viperhttp_responses import NO_DATA, spaced_comment
 
             event: Dict[str, Any] = {"event": item.event, "id": item.id, "retry": item.retry,
@@ -118,35 +132,24 @@ class StreamPlan:
 
 
 def _in_request(source: Any, request: Any, stack: Any) -> Any:
-    """`source` run as its request's: `current_request()` is the request while it produces, and
-    the handed-over dependency `stack` is torn down after its last item (or when the client
-    left). A sync generator with such a stack is driven from an async one, inline, so that the
-    teardown (possibly async) runs after it."""
-    from viperhttp_responses import _close_async, _close_sync
-
-    from .deps import teardown
-
-    if hasattr(source, "__aiter__") or stack:
+    """`source` run as its request's: `current_request()` is the request while it produces.
+    With a handed-over dependency `stack`, a `_HandedOver` source that tears it down after the
+    last item (or when the client left), or when the response is dropped unsent."""
+    if stack:
+        return _HandedOver(source, request, stack)
+    if hasattr(source, "__aiter__"):
         async def agen() -> Any:
             current_request_var.set(request)
             try:
-                if hasattr(source, "__aiter__"):
-                    async for item in source:
-                        yield item
-                else:
-                    for item in source:
-                        yield item
+                async for item in source:
+                    yield item
             finally:
-                try:
-                    if hasattr(source, "aclose"):
-                        await _close_async(source)
-                    else:
-                        _close_sync(source)
-                finally:
-                    if stack:
-                        failed = await teardown(stack, None)
-                        if failed is not None:
-                            raise failed
+                from viperhttp_responses import _close_async, _close_sync
+
+                if hasattr(source, "aclose"):
+                    await _close_async(source)
+                else:
+                    _close_sync(source)
         return agen()
 
     def gen() -> Any:
@@ -154,6 +157,95 @@ def _in_request(source: Any, request: Any, stack: Any) -> Any:
         yield from source
     return gen()
 
+
+class _HandedOver:
+    """A streamed path operation's items together with the `yield` dependencies the pipeline
+    handed over to it (docs/internals/typed-api.md, "Streaming path operations").
+
+    The dependencies are torn down exactly once (`release`): after the last item, when the
+    stream is closed early (the client left), or — the response never started — when whoever
+    drops it calls `aclose()`: an async generator that never started runs no `finally` on
+    `aclose()`, so the teardown is not left to it (nor to the garbage collector, which would
+    only throw GeneratorExit in). The request keeps its handed-over sources
+    (`request._handed_over`), so that the middleware chain and the bridge can release those a
+    response they send does not carry (`release_unsent`). A sync source is driven from the
+    async generator, inline, so that the teardown (possibly async) runs after it."""
+
+    __slots__ = ("source", "request", "stack", "items")
+
+    def __init__(self, source: Any, request: Any, stack: Any) -> None:
+        self.source = source
+        self.request = request
+        self.stack: Any = stack
+        self.items = self._produce()
+        if request is not None:
+            held: Optional[List[_HandedOver]] = getattr(request, "_handed_over", None)
+            if held is None:
+                held = request._handed_over = []
+            held.append(self)
+
+    def __aiter__(self) -> "_HandedOver":
+        return self
+
+    def __anext__(self) -> Any:
+        return self.items.__anext__()
+
+    async def aclose(self) -> None:
+        try:
+            await self.items.aclose()  # started: its `finally` releases
+        finally:
+            await self.release()  # never started (or already released: nothing)
+
+    async def _produce(self) -> Any:
+        source = self.source
+        current_request_var.set(self.request)
+        try:
+            if hasattr(source, "__aiter__"):
+                async for item in source:
+                    yield item
+            else:
+                for item in source:
+                    yield item
+        finally:
+            await self.release()
+
+    async def release(self) -> None:
+        """Closes the source, then tears the dependencies down (no error: FastAPI's teardown
+        after a response). The first call only; a teardown failure is raised."""
+        stack, self.stack = self.stack, None
+        if stack is None:
+            return
+        from viperhttp_responses import _close_async, _close_sync
+
+        from .deps import teardown
+
+        try:
+            if hasattr(self.source, "aclose"):
+                await _close_async(self.source)
+            else:
+                _close_sync(self.source)
+        finally:
+            failed = await teardown(stack, None)
+            if failed is not None:
+                raise failed
+
+
+async def release_unsent(request: Any) -> None:
+    """Tears down the dependencies of every stream handed over for `request` that has not done
+    so (`_HandedOver`): called when the response that goes out is not one of them (a middleware
+    replaced it or raised after `call_next`), and by the bridge when a streamed response ended,
+    sent or not (its head refused, the client gone). Failures are logged, as a stream's."""
+    held = getattr(request, "_handed_over", None)
+    if not held:
+        return
+    request._handed_over = None
+    for source in held:
+        try:
+            await source.aclose()
+        except Exception as exc:
+            from .exceptions import where
+
+            log.error("async_stream_error %r%s", exc, where(request), exc_info=True)
 
 
 def _mapped(source: Any, step: Any) -> Any:
@@ -206,9 +298,8 @@ def compile_stream_plan(handler: Any, options: Dict[str, Any], where: str) -> St
     item = _item_type(handler)
     adapter = None
     if kind != "raw" and item is not None and item is not typing.Any:
-        from .sse import ServerSentEvent
-
-        if not (isinstance(item, type) and issubclass(item, ServerSentEvent)):
+        sse_class = _server_sent_event_class()  # an annotation naming it has loaded it
+        if not (sse_class is not None and isinstance(item, type) and issubclass(item, sse_class)):
             import pydantic  # late: only a stream route with an item annotation
 
             try:

@@ -107,6 +107,12 @@ class Delivery:
         finally:
             self.streams.pop(rid, None)
             self.event_streams.discard(rid)
+            if getattr(request, "_handed_over", None):
+                # `yield` dependencies a stream took over and did not release: its head was
+                # never sent (refused, the client gone) or it was not this response's stream
+                from viperhttp.stream_routes import release_unsent
+
+                await release_unsent(request)
             # with those the body added while it streamed
             self._start_background(self._claim_background(request, into=batch))
 

@@ -140,9 +140,22 @@ async def _run_chain(app: Any, request: Any) -> Any:
                 chain = app._chain = _build_chain(app)
             except Exception as exc:
                 return await _error_result(app, request, exc)
-        return await _call(app, chain, 0, request)
+        result = await _call(app, chain, 0, request)
+        if request._handed_over is not None and not _streams(result):
+            # A stream built for this request will not be sent (a middleware raised after
+            # `call_next`, or answered otherwise): its `yield` dependencies are torn down now,
+            # before the response goes out (docs/internals/typed-api.md, "Streaming path operations").
+            from ..stream_routes import release_unsent
+
+            await release_unsent(request)
+        return result
     finally:
         _cv_set(prev)
+
+
+def _streams(result: Any) -> bool:
+    """A streamed response: the bridge releases what it leaves when its stream ends."""
+    return isinstance(result, dict) and result.get("stream") is not None
 
 
 class _CallNext:
