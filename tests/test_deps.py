@@ -123,7 +123,9 @@ def test_depends_constructor():
         (lambda: Depends(f, []), TypeError, "deps must be dict"),
         (lambda: Depends(f, mode=1), TypeError, "mode must be str"),
         (lambda: Depends(f, mode="lazy"), ValueError, "mode must be value|yield|async_yield|auto"),
-        (lambda: Depends(f, scope="request"), TypeError, "unknown keyword"),
+        (lambda: Depends(f, scope="req"), ValueError,
+         'Depends(scope=...) must be "function", "request" or None, not \'req\''),
+        (lambda: Depends(f, lazy=True), TypeError, "unknown keyword"),
     ):
         with pytest.raises(exc) as info:
             call()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from . import _native
 from .current import set_current_request
-from .deps import resolve, teardown
+from .deps import Stack, resolve, teardown
 from .exceptions import HTTPException, http_exception_response, method_not_allowed
 from .request import Request
 from .routing import current_request_var, dep_call_marker, fill_query
@@ -142,7 +142,7 @@ class AppDispatch:
             return invalid
         async def run() -> Any:
             previous = set_current_request(request)
-            stack: List[Tuple[bool, Any, bool]] = []
+            stack: Stack = []
             try:
                 try:
                     if plan.typed is not None:

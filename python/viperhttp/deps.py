@@ -13,33 +13,39 @@ dependencies are named by their key path (`'db.conn'`).
 """
 from __future__ import annotations
 
+import functools
 import inspect
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Literal, Optional, Tuple
 
 from .background import BackgroundTasks, for_request
 from .request import Request
 from .responses import Response, sub_response_for
 
 __all__ = ["Depends", "DepNode", "DependencyOverrides", "OVERRIDES", "SecurityScopes", "compile_deps", "merge_deps",
-           "resolve", "teardown", "inject_names"]
+           "resolve", "teardown", "inject_names", "function_scoped"]
 
 MAX_DEPS = 16
 MAX_DEPTH = 8
 _MODES = ("value", "yield", "async_yield", "auto")
+#: FastAPI's `Depends(scope=...)` values (docs/guide/dependencies.md, "Scope")
+SCOPES = ("function", "request")
+Scope = Literal["function", "request"]
 _ABSENT: Any = object()
 
 
 class Depends(dict):  # type: ignore[type-arg]
-    """`Depends(callable, deps=None, *, mode="value", use_cache=False)` (docs/internals/framework.md).
+    """`Depends(callable, deps=None, *, mode="value", use_cache=False, scope=None)`
+    (docs/internals/framework.md; `scope`: FastAPI's, docs/guide/dependencies.md "Scope").
 
     A dict subclass that keeps the original's dict view
-    `{"__vhttp_dep__": True, "callable": c, "deps": d, "mode": m}`; `use_cache` is an attribute.
+    `{"__vhttp_dep__": True, "callable": c, "deps": d, "mode": m}`; `use_cache` and `scope` are
+    attributes.
     """
 
-    __slots__ = ("use_cache", "throw_errors", "scopes")
+    __slots__ = ("use_cache", "throw_errors", "scopes", "scope")
 
     def __init__(self, *args: Any, deps: Any = _ABSENT, mode: Any = "value", use_cache: bool = False,
-                 **unknown: Any) -> None:
+                 scope: Optional[Scope] = None, **unknown: Any) -> None:
         if unknown:
             raise TypeError("unknown keyword")
         if not args or len(args) > 2 or (len(args) == 2 and deps is not _ABSENT):
@@ -50,8 +56,14 @@ class Depends(dict):  # type: ignore[type-arg]
         elif deps is _ABSENT:
             deps = None
         _check_dep_fields(func, deps, mode)
+        if scope is not None and scope not in SCOPES:
+            # FastAPI accepts any value here (its type says the two) and treats an unknown one
+            # as "request": a misspelt "function" would silently live until after the response
+            raise ValueError(f'Depends(scope=...) must be "function", "request" or None, not {scope!r}')
         super().__init__(__vhttp_dep__=True, callable=func, deps=deps, mode=mode)
         self.use_cache = bool(use_cache)
+        #: FastAPI's teardown scope of a `yield` dependency; None: its default ("request")
+        self.scope: Optional[Scope] = scope
         #: declared the FastAPI way (a parameter's default, `Annotated`, `dependencies=[...]`):
         #: its generator gets the handler's exception thrown in at teardown (`teardown`)
         self.throw_errors = False
@@ -60,7 +72,8 @@ class Depends(dict):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         name = getattr(self["callable"], "__qualname__", repr(self["callable"]))
-        return f"Depends({name}, mode={self['mode']!r})"
+        scope = "" if self.scope is None else f", scope={self.scope!r}"
+        return f"Depends({name}, mode={self['mode']!r}{scope})"
 
 
 class SecurityScopes:
@@ -95,16 +108,21 @@ class DepNode:
 
     __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "response_args",
                  "is_async", "throw_errors", "scopes", "scopes_args", "uses_scopes", "cache_key",
-                 "typed", "sync_value")
+                 "typed", "sync_value", "scope", "function_scope")
 
     def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool,
-                 throw_errors: bool = False, scopes: Tuple[str, ...] = ()) -> None:
+                 throw_errors: bool = False, scopes: Tuple[str, ...] = (),
+                 scope: Optional[Scope] = None) -> None:
         self.key = key
         self.call = call
         self.mode = "value" if mode == "auto" else mode
         self.children = children
         self.use_cache = use_cache
         self.throw_errors = throw_errors
+        #: `Depends(scope=...)` as declared; `function_scope`: torn down when the path
+        #: operation function returned, before a stream starts (docs/guide/dependencies.md, "Scope")
+        self.scope = scope
+        self.function_scope = scope == "function"
         # (decision, docs/internals/framework.md) a dependency may declare `request` / `background_tasks` like
         # a handler. Its kwargs are exactly the children's keys, so which parameters get the request / task
         # object (those no child value names, docs/internals/framework.md) is known now: first one, then the
@@ -123,6 +141,10 @@ class DepNode:
         self.uses_scopes: bool = (bool(self.scopes_args) or hasattr(call, "scheme_name")
                                   or any(child.uses_scopes for child in children))
         self.cache_key: Any = (id(call), frozenset(scopes)) if self.uses_scopes else id(call)
+        if scope is not None and scope != _default_scope(call, self.mode):
+            # FastAPI's cache key holds the scope: `Depends(get_db, scope="function")` and
+            # `Depends(get_db)` are two values in one request
+            self.cache_key = (self.cache_key, scope)
         self.is_async: bool = (self.mode == "async_yield" or _is_async_callable(call)
                                or any(child.is_async for child in children))
         #: annotation-driven parameters of the dependency itself (`def page(limit: int = 10)`),
@@ -133,6 +155,38 @@ class DepNode:
         self.sync_value = (self.mode == "value" and inspect.isfunction(target)
                            and not (inspect.iscoroutinefunction(target) or inspect.isgeneratorfunction(target)
                                     or inspect.isasyncgenfunction(target)))
+
+
+def _is_gen_callable(call: Any) -> bool:
+    """A generator function (sync or async), or an instance whose `__call__` is one: FastAPI's
+    test for a `yield` dependency."""
+    call = inspect.unwrap(call)
+    while isinstance(call, functools.partial):
+        call = inspect.unwrap(call.func)
+    if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
+        return True
+    if inspect.isclass(call):
+        return False
+    dunder = getattr(call, "__call__", None)
+    return dunder is not None and (inspect.isgeneratorfunction(dunder) or inspect.isasyncgenfunction(dunder))
+
+
+def _default_scope(call: Any, mode: str) -> Optional[str]:
+    """FastAPI's computed scope of a dependency declared without one."""
+    return "request" if mode in ("yield", "async_yield") or _is_gen_callable(call) else None
+
+
+def _check_scope(node: DepNode, where: str, path: str) -> None:
+    """FastAPI's rule (its `get_dependant`): a `yield` dependency of scope "request" (declared,
+    or its default) cannot depend on one of scope "function", torn down before it."""
+    if _default_scope(node.call, node.mode) is None or (node.scope or "request") != "request":
+        return  # not a `yield` dependency, or one of scope "function"
+    if any(child.scope == "function" for child in node.children):
+        from .exceptions import DependencyScopeError
+
+        name = getattr(node.call, "__name__", "<unnamed_callable>")
+        raise DependencyScopeError(_ctx(f'The dependency "{name}" has a scope of "request", it cannot '
+                                        'depend on dependencies with scope "function".', where, path))
 
 
 def _is_async_callable(func: Any) -> bool:
@@ -191,7 +245,8 @@ def compile_deps(spec: Any, where: str = "", _depth: int = 1, _prefix: str = "",
         scopes = _scopes + tuple(s for s in getattr(dep, "scopes", ()) if s not in _scopes)
         children = compile_deps(sub, where, _depth + 1, path, scopes) if sub else ()
         node = DepNode(key, func, mode, children, bool(getattr(dep, "use_cache", False)),
-                       bool(getattr(dep, "throw_errors", False)), scopes)
+                       bool(getattr(dep, "throw_errors", False)), scopes, getattr(dep, "scope", None))
+        _check_scope(node, where, path)
         from .signature import typed_plan  # late: signature imports this module
 
         skip = ({child.key for child in children} | set(node.request_args) | set(node.bg_args)
@@ -224,7 +279,10 @@ def merge_deps(*specs: Optional[Dict[str, Any]], where: str = "") -> Optional[Di
 
 # --- per request ---------------------------------------------------------------------------
 
-Stack = List[Tuple[bool, Any, bool]]  # (async?, generator, throw_errors)
+#: (async?, generator, throw_errors, function scope?): the function-scoped entries are kept
+#: together at the top (`_push`), so that they are torn down first, and a streamed path
+#: operation can tear them down alone before it hands the rest over (route_pipeline.py)
+Stack = List[Tuple[bool, Any, bool, bool]]
 
 
 class DependencyOverrides(dict):  # type: ignore[type-arg]
@@ -290,7 +348,8 @@ class DependencyOverrides(dict):  # type: ignore[type-arg]
 
             # The declaration's `use_cache` holds for its replacement (FastAPI's rule): a
             # cached session dependency stays one session per request under an override.
-            dep = expand_depends(Depends(replacement, use_cache=node.use_cache), "dependency_overrides")
+            dep = expand_depends(Depends(replacement, use_cache=node.use_cache, scope=node.scope),
+                                 "dependency_overrides")
             # FastAPI: the replacement is asked for the scopes the original was
             swap = compile_deps({node.key: dep}, "dependency_overrides", _scopes=node.scopes)[0]
             swap.throw_errors = node.throw_errors
@@ -342,11 +401,11 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
     mode = node.mode
     if mode == "value":
         if inspect.isasyncgen(result):
-            value = await _enter_async(result, stack, node.throw_errors)
+            value = await _enter_async(result, stack, node)
         elif inspect.isgenerator(result):
             # (decision, docs/internals/framework.md) the original passes the generator object on; treated as
             # `yield`.
-            value = _enter_sync(result, stack, node.throw_errors)
+            value = _enter_sync(result, stack, node)
         elif inspect.isawaitable(result):
             value = await result
         else:
@@ -356,32 +415,54 @@ async def resolve(node: DepNode, request: Any, stack: Stack, cache: Optional[Dic
             raise TypeError("dependency mode=yield does not accept async generator")
         if not inspect.isgenerator(result):
             raise TypeError("dependency mode=yield requires generator")
-        value = _enter_sync(result, stack, node.throw_errors)
+        value = _enter_sync(result, stack, node)
     else:
         if not inspect.isasyncgen(result):
             raise TypeError("dependency mode=async_yield requires async generator")
-        value = await _enter_async(result, stack, node.throw_errors)
+        value = await _enter_async(result, stack, node)
     if node.use_cache and cache is not None:
         cache[node.cache_key] = value
     return value
 
 
-def _enter_sync(gen: Any, stack: Stack, throw_errors: bool) -> Any:
+def _enter_sync(gen: Any, stack: Stack, node: DepNode) -> Any:
     try:
         value = next(gen)
     except StopIteration:
         raise RuntimeError("dependency generator did not yield") from None
-    stack.append((False, gen, throw_errors))
+    _push(stack, (False, gen, node.throw_errors, node.function_scope))
     return value
 
 
-async def _enter_async(agen: Any, stack: Stack, throw_errors: bool) -> Any:
+async def _enter_async(agen: Any, stack: Stack, node: DepNode) -> Any:
     try:
         value = await agen.__anext__()
     except StopAsyncIteration:
         raise RuntimeError("dependency async generator did not yield") from None
-    stack.append((True, agen, throw_errors))
+    _push(stack, (True, agen, node.throw_errors, node.function_scope))
     return value
+
+
+def _push(stack: Stack, entry: Tuple[bool, Any, bool, bool]) -> None:
+    """FastAPI keeps two exit stacks, the function's closed first: here one list whose
+    function-scoped entries stay on top (a request-scoped one goes in below them)."""
+    if entry[3] or not stack or not stack[-1][3]:
+        stack.append(entry)
+        return
+    at = len(stack)
+    while at and stack[at - 1][3]:
+        at -= 1
+    stack.insert(at, entry)
+
+
+def function_scoped(stack: Stack) -> Stack:
+    """Takes the function-scoped entries off the top of `stack` and returns them."""
+    at = len(stack)
+    while at and stack[at - 1][3]:
+        at -= 1
+    top = stack[at:]
+    del stack[at:]
+    return top
 
 
 async def teardown(stack: Stack, error: Optional[BaseException] = None) -> Optional[Exception]:
@@ -400,7 +481,7 @@ async def teardown(stack: Stack, error: Optional[BaseException] = None) -> Optio
     first: Optional[Exception] = None
     current = error if isinstance(error, Exception) else None
     while stack:
-        is_async, gen, throw_errors = stack.pop()
+        is_async, gen, throw_errors, _function = stack.pop()
         thrown = current if throw_errors else None
         try:
             if is_async:

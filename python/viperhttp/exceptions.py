@@ -18,6 +18,7 @@ __all__ = [
     "RequestValidationError",
     "WebSocketDisconnect",
     "WebSocketException",
+    "DependencyScopeError",
     "not_found",
     "method_not_allowed",
     "internal_error",
@@ -69,6 +70,12 @@ class RequestValidationError(HTTPException):
         """The errors as FastAPI's `exc.errors()` gives them: each `loc` a tuple (a handler that
         formats it prints `('path', 'item_id')`); the 422 body writes them as JSON lists."""
         return [{**e, "loc": tuple(e["loc"])} if type(e.get("loc")) is list else e for e in self._errors]
+
+
+class DependencyScopeError(RuntimeError):
+    """FastAPI's: a `yield` dependency of scope "request" (the default) that depends on one of
+    scope "function", which would be torn down before it (docs/guide/dependencies.md, "Scope").
+    Raised when the route is registered."""
 
 
 class WebSocketDisconnect(Exception):

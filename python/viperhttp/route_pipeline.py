@@ -15,7 +15,7 @@ import types
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from .deps import resolve, teardown
+from .deps import Stack, function_scoped, resolve, teardown
 from .exceptions import HandlerEntry, RequestValidationError, handle_exception, validation_error
 from .params import apply_query_spec
 from .threadpool import SLOW_INLINE_SECONDS, _clock, run_sync, warn_if_slow
@@ -215,7 +215,7 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
     prev = _cv_get()
     _cv_set(request)
     try:
-        stack: List[Tuple[bool, Any, bool]] = []
+        stack: Stack = []
         error: Optional[Exception] = None
         result: Any = None
         calling = False
@@ -265,9 +265,17 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
             own = is_response(result) and type(result) is not dict
             if plan.response is not None:
                 if stack and plan.response.streams:
-                    # a path operation that yields: its `yield` dependencies stay open until
-                    # the stream ends (stream_routes.StreamPlan.finish tears them down)
-                    result, stack = plan.response.finish(result, stack), []
+                    # a path operation that yields: FastAPI ends its `scope="function"`
+                    # dependencies once the function has returned its generator, before the
+                    # stream starts; the others stay open until the stream ends
+                    # (stream_routes.StreamPlan.finish tears them down)
+                    early = function_scoped(stack)
+                    if early:
+                        failed = await teardown(early)
+                        if failed is not None:
+                            raise failed  # the rest are torn down with it, as on any error
+                    result = plan.response.finish(result, stack) if stack else plan.response.finish(result)
+                    stack = []
                 else:
                     result = plan.response.finish(result)
             if plan.sub_response and request._sub_response is not None and not own:

@@ -219,7 +219,8 @@ def expand_depends(dep: Any, where: str, _depth: int = 0) -> Any:
     sub = dep.get("deps")
     if sub is None:
         sub = signature_deps(dep["callable"], where, _depth) or None
-    out = Depends(dep["callable"], sub, mode=dep["mode"], use_cache=dep.use_cache)
+    out = Depends(dep["callable"], sub, mode=dep["mode"], use_cache=dep.use_cache,
+                  scope=getattr(dep, "scope", None))
     out.throw_errors = True
     out.scopes = dep.scopes
     return out
