@@ -903,3 +903,50 @@ def test_blocking_true_on_an_async_handler_is_reported_at_registration(caplog):
         assert len(said) == 1 and "GET /a" in said[0], said
     finally:
         viperhttp.reset()
+
+
+def test_strict_content_type_false_reads_a_body_without_content_type_as_json():
+    """FastAPI's `strict_content_type=False` (app, `APIRouter` or route; the nearest wins): a
+    body sent with no Content-Type is read as JSON; a declared non-JSON type is still refused.
+    `ViperHTTP(strict_content_type=False)` was a TypeError at import."""
+    from pydantic import BaseModel
+
+    from viperhttp.testclient import TestClient
+
+    class Item(BaseModel):
+        name: str
+        price: float
+
+    def add(app_or_router, path, **kw):
+        @app_or_router.post(path, **kw)
+        async def create(item: Item):
+            return item
+
+    body = b'{"name": "Foo", "price": 50.5}'
+    not_json = {"type": "model_attributes_type", "loc": ["body"],
+                "msg": "Input should be a valid dictionary or object to extract fields from", "input": body.decode()}
+    viperhttp.reset()
+    try:
+        app = ViperHTTP(strict_content_type=False)
+        add(app, "/lax")
+        add(app, "/strict-route", strict_content_type=True)
+        strict = viperhttp.APIRouter(strict_content_type=True)
+        add(strict, "/strict-router")
+        add(strict, "/lax-in-strict-router", strict_content_type=False)
+        app.include_router(strict)
+        with pytest.raises(TypeError, match="strict_content_type"):
+            ViperHTTP(strict_content_type="no")
+        with TestClient(app) as c:
+            for path in ("/lax", "/lax-in-strict-router"):
+                r = c.post(path, content=body)
+                assert (r.status_code, r.json()) == (200, {"name": "Foo", "price": 50.5}), path
+                r = c.post(path, content=body, headers={"Content-Type": "text/plain"})
+                assert (r.status_code, r.json()) == (422, {"detail": [not_json]}), path
+                r = c.post(path, content=b"{bad")
+                assert r.json()["detail"][0]["type"] == "json_invalid", path
+            for path in ("/strict-route", "/strict-router"):
+                r = c.post(path, content=body)
+                assert (r.status_code, r.json()) == (422, {"detail": [not_json]}), path
+                assert c.post(path, json={"name": "Foo", "price": 50.5}).status_code == 200, path
+    finally:
+        viperhttp.reset()

@@ -79,7 +79,8 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
                  terms_of_service: Any = None, contact: Any = None, license_info: Any = None,
                  swagger_ui_oauth2_redirect_url: Optional[str] = "/docs/oauth2-redirect",
                  swagger_ui_init_oauth: Optional[Dict[str, Any]] = None,
-                 swagger_ui_parameters: Optional[Dict[str, Any]] = None) -> None:
+                 swagger_ui_parameters: Optional[Dict[str, Any]] = None,
+                 strict_content_type: bool = True) -> None:
         if lifespan is not None and not callable(lifespan):
             raise TypeError("lifespan must be callable")
         if sync_handlers not in ("inline", "threadpool"):
@@ -134,7 +135,7 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
         self._route_defaults = apply_app_options(
             self, dependencies, default_response_class, exception_handlers, middleware, debug,
             {"openapi_tags": openapi_tags, "summary": summary, "terms_of_service": terms_of_service,
-             "contact": contact, "license_info": license_info})
+             "contact": contact, "license_info": license_info}, strict_content_type)
 
     # --- the per-request hot path ----------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """FastAPI's app-wide constructor keywords (docs/internals/framework.md, "FastAPI's app
 keywords"): `dependencies=`, `default_response_class=`, `exception_handlers=`, `middleware=`,
-`debug=` and the OpenAPI `openapi_tags` / `summary` / `terms_of_service` / `contact` /
+`debug=`, `strict_content_type=` and the OpenAPI `openapi_tags` / `summary` / `terms_of_service` / `contact` /
 `license_info`. Kept apart from app.py, which owns the per-request path."""
 from __future__ import annotations
 
@@ -34,11 +34,12 @@ class AppDefaults:
     """What every route of the app gets unless it says otherwise: the app's `dependencies=`
     (resolved first, as FastAPI's) and `default_response_class`."""
 
-    __slots__ = ("deps", "response_class")
+    __slots__ = ("deps", "response_class", "strict_content_type")
 
-    def __init__(self, deps: Optional[Dict[str, Any]], response_class: Any) -> None:
+    def __init__(self, deps: Optional[Dict[str, Any]], response_class: Any, strict_content_type: bool = True) -> None:
         self.deps = deps
         self.response_class = response_class
+        self.strict_content_type = strict_content_type
 
     def apply(self, route: RouteDef) -> RouteDef:
         deps = route.deps
@@ -48,6 +49,8 @@ class AppDefaults:
         if (self.response_class is not None and route.method != "WS" and "response_class" not in options
                 and not _streams_json_lines(self.response_class, route.handler)):
             options = dict(options, response_class=self.response_class)
+        if not self.strict_content_type and "strict_content_type" not in options:
+            options = dict(options, strict_content_type=False)
         if deps is route.deps and options is route.options:
             return route
         return RouteDef(route.method, route.path, route.handler, route.query, deps, route.docs, route.protocols,
@@ -55,10 +58,13 @@ class AppDefaults:
 
 
 def apply_app_options(app: Any, dependencies: Any, default_response_class: Any, exception_handlers: Any,
-                      middleware: Any, debug: Any, openapi: Dict[str, Any]) -> Optional[AppDefaults]:
+                      middleware: Any, debug: Any, openapi: Dict[str, Any],
+                      strict_content_type: bool = True) -> Optional[AppDefaults]:
     """Checks and applies the keywords; returns the route defaults, or None when there are none."""
     if not isinstance(debug, bool):
         raise TypeError("debug must be bool")
+    if not isinstance(strict_content_type, bool):
+        raise TypeError("strict_content_type must be bool")
     exceptions.DEBUG[0] = app._debug = debug
     if default_response_class is not None:
         check_typed_kwarg("response_class", default_response_class, "app")
@@ -85,6 +91,6 @@ def apply_app_options(app: Any, dependencies: Any, default_response_class: Any, 
         raise TypeError("openapi_tags must be a list of {'name': ..., 'description': ...} dicts")
     app._openapi_extra = {"info": info, "tags": list(tags) if tags else None}
     deps = side_effect_deps(dependencies, "app")
-    if deps or default_response_class is not None:
-        return AppDefaults(deps, default_response_class)
+    if deps or default_response_class is not None or not strict_content_type:
+        return AppDefaults(deps, default_response_class, strict_content_type)
     return None

@@ -32,7 +32,8 @@ def side_effect_deps(dependencies: Any, what: str) -> Optional[Dict[str, Any]]:
 #: FastAPI route keywords (docs/internals/typed-api.md): name → check.
 TYPED_KWARGS = ("status_code", "response_model", "response_model_exclude_none", "response_model_by_alias",
                 "response_model_exclude_unset", "response_model_exclude_defaults", "response_model_include",
-                "response_model_exclude", "response_class", "dependencies", "openapi_extra", "blocking", "response_description")
+                "response_model_exclude", "response_class", "dependencies", "openapi_extra", "blocking", "response_description",
+                "strict_content_type")
 
 
 def check_typed_kwarg(key: str, value: Any, where: str) -> None:
@@ -40,7 +41,7 @@ def check_typed_kwarg(key: str, value: Any, where: str) -> None:
     if key == "status_code":
         ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599)
     elif key in ("response_model_exclude_none", "response_model_by_alias", "response_model_exclude_unset",
-                 "response_model_exclude_defaults", "blocking"):
+                 "response_model_exclude_defaults", "blocking", "strict_content_type"):
         ok = isinstance(value, bool)
     elif key in ("response_model_include", "response_model_exclude"):
         # pydantic's include/exclude: a set of field names, or a dict for nested fields

@@ -114,7 +114,7 @@ class RouteDef:
         return f"route {self.method} {self.path}"
 
     def expanded(self, prefix: str, tags: List[str], deps: Optional[dict],
-                 responses: Optional[dict] = None) -> "RouteDef":
+                 responses: Optional[dict] = None, strict_content_type: Optional[bool] = None) -> "RouteDef":
         """This route as seen through a router prefix / tags / deps / OpenAPI `responses`
         (docs/internals/framework.md); the route's own responses win over the router's."""
         path = join_path(prefix, self.path)
@@ -125,8 +125,11 @@ class RouteDef:
         if responses:
             docs["responses"] = {**responses, **(docs.get("responses") or {})}
         where = f"route {self.method} {path}"
+        options = self.options
+        if strict_content_type is not None and "strict_content_type" not in options:
+            options = dict(options, strict_content_type=strict_content_type)
         return RouteDef(self.method, path, self.handler, self.query, merge_deps(deps, self.deps, where=where),
-                        docs, self.protocols, self.options)
+                        docs, self.protocols, options)
 
 
 def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
@@ -282,7 +285,8 @@ class Router(RouteDecorators):
     and `responses={...}` (OpenAPI entries for all its routes)."""
 
     def __init__(self, *args: Any, prefix: Any = None, tags: Any = None, deps: Any = None,
-                 dependencies: Any = None, responses: Any = None) -> None:
+                 dependencies: Any = None, responses: Any = None,
+                 strict_content_type: Optional[bool] = None) -> None:
         if len(args) > 1 or (args and prefix is not None):
             raise TypeError("Router([prefix])")
         if args:
@@ -300,6 +304,10 @@ class Router(RouteDecorators):
         self.tags = check_tags(tags)
         self.deps: Optional[dict] = deps
         self.responses = check_responses(responses)
+        if strict_content_type is not None and not isinstance(strict_content_type, bool):
+            raise TypeError("strict_content_type must be bool")
+        #: FastAPI's router default for its routes that do not say (docs/internals/typed-api.md, "Bodies")
+        self.strict_content_type = strict_content_type
         self.routes: List[RouteDef] = []
 
     def _record(self, route: RouteDef) -> None:
@@ -341,8 +349,8 @@ def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: 
     outer_tags = merge_tags(check_tags(tags), router.tags)
     outer_deps = merge_deps(deps, router.deps, where=f"router {join_path(prefix, router.prefix) or '/'}")
     outer_responses = {**(check_responses(responses) or {}), **(router.responses or {})}
-    routes = [r.expanded(join_path(prefix, router.prefix), outer_tags, outer_deps, outer_responses)
-              for r in router.routes]
+    routes = [r.expanded(join_path(prefix, router.prefix), outer_tags, outer_deps, outer_responses,
+                         router.strict_content_type) for r in router.routes]
     for route in routes:
         _compile(route)
     return routes
@@ -387,6 +395,15 @@ def _is_coroutine_callable(func: Any) -> bool:
         if not inspect.isfunction(candidate) and inspect.iscoroutinefunction(getattr(candidate, "__call__", None)):
             return True
     return False
+
+
+def _lax_content_type(typed: Optional[TypedPlan], nodes: Any) -> None:
+    """FastAPI's `strict_content_type=False` for one route: its body and its dependencies'
+    bodies (FastAPI reads one body per route) are JSON without a Content-Type too."""
+    if typed is not None:
+        typed.strict_content_type = False
+    for node in nodes:
+        _lax_content_type(node.typed, node.children)
 
 
 class RoutePlan:
@@ -468,6 +485,8 @@ class RoutePlan:
         # plan's native parameter plan (int, float, bool, str path and query values), so
         # `_handle` fills them itself and skips `call_route`'s general steps; when the plan
         # declines (a value pydantic must judge, a replaced `query_params`), `call_route` runs.
+        if route.options.get("strict_content_type") is False:
+            _lax_content_type(self.typed, self.deps)
         native = self.typed.native if self.typed is not None else None
         self.native_bare = native if (self.bare_async and native is not None and self.path_raw == ()
                                       and not (self.takes_query or self.query or self.injects)) else None

@@ -233,7 +233,7 @@ class TypedPlan:
 
     __slots__ = ("sources", "body_mode", "body_names", "body_aliases", "body_adapter", "body_required",
                  "body_default", "files", "file_docs", "deps_spec", "names", "response", "status_code", "where",
-                 "native")
+                 "native", "strict_content_type")
 
     def __init__(self) -> None:
         self.sources: List[_Source] = []
@@ -255,6 +255,9 @@ class TypedPlan:
         #: every source's fast plan as one native plan, when the route has only path and query
         #: parameters and all of them have one (`_native_plan`)
         self.native: Optional[_native.FastParams] = None
+        #: FastAPI's `strict_content_type=False` clears it: a body without a Content-Type is
+        #: then read as JSON too (docs/internals/typed-api.md, "Bodies")
+        self.strict_content_type = True
 
     # --- per request ----------------------------------------------------------------------
 
@@ -322,7 +325,7 @@ class TypedPlan:
             if not raw:
                 return None
             raw = raw if isinstance(raw, (bytes, bytearray)) else bytes(raw)
-            if not declares_json(first_header(request, "content-type")):
+            if not self._reads_json(request):
                 return bytes(raw)
             try:
                 return json.loads(raw)
@@ -388,7 +391,7 @@ class TypedPlan:
                 kwargs[self.body_names[0]] = self.body_default
             return
         raw = body if isinstance(body, (bytes, bytearray)) else bytes(body)
-        if not declares_json(first_header(request, "content-type")):
+        if not self._reads_json(request):
             # FastAPI reads a body as JSON only when its Content-Type says so: the types a
             # browser sends cross-site without a CORS preflight (text/plain, forms) never
             # reach a JSON model (docs/internals/typed-api.md, "Bodies").
@@ -407,6 +410,10 @@ class TypedPlan:
         else:
             for i, name in enumerate(self.body_names):
                 kwargs[name] = getattr(value, f"f{i}")
+
+    def _reads_json(self, request: Any) -> bool:
+        content_type = first_header(request, "content-type")
+        return declares_json(content_type) or (not content_type and not self.strict_content_type)
 
     def _validate_body(self, data: Any, errors: List[Dict[str, Any]]) -> Any:
         """`data` (parsed JSON, or the raw bytes of a body not declared JSON) validated as
