@@ -194,6 +194,39 @@ def test_fastapi_app_keywords(tmp_path_factory):
         srv.stop()
 
 
+def test_root_path_behind_a_proxy_as_fastapi():
+    """`ViperHTTP(root_path="/api/v1")` (FastAPI's "Behind a Proxy") was a TypeError at import:
+    the prefix is the first OpenAPI server and part of `request.base_url` / `url_for`;
+    `root_path_in_servers=False` leaves the given servers alone."""
+    from viperhttp.testclient import TestClient
+
+    viperhttp.reset()
+    try:
+        app = viperhttp.ViperHTTP(root_path="/api/v1")
+
+        @app.get("/app")
+        def read_main(request: Request):
+            return {"base": str(request.base_url), "for": str(request.url_for("read_main")),
+                    "url": str(request.url)}
+
+        with TestClient(app) as c:
+            assert c.get("/app").json() == {"base": "http://testserver/api/v1/",
+                                            "for": "http://testserver/api/v1/app",
+                                            "url": "http://testserver/app"}
+            assert c.get("/openapi.json").json()["servers"] == [{"url": "/api/v1"}]
+        staging = {"url": "https://stag.example.com", "description": "Staging"}
+        app = viperhttp.ViperHTTP(root_path="/api/v1", servers=[staging])
+        with TestClient(app) as c:
+            assert c.get("/openapi.json").json()["servers"] == [{"url": "/api/v1"}, staging]
+        app = viperhttp.ViperHTTP(root_path="/api/v1", servers=[staging], root_path_in_servers=False)
+        with TestClient(app) as c:
+            assert c.get("/openapi.json").json()["servers"] == [staging]
+        with pytest.raises(TypeError, match="root_path"):
+            viperhttp.ViperHTTP(root_path="api")
+    finally:
+        viperhttp.reset()
+
+
 def test_fastapi_app_keywords_are_checked():
     with pytest.raises(TypeError, match="dependencies must be a list"):
         viperhttp.ViperHTTP(dependencies=Depends(lambda: 1))

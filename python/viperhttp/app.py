@@ -80,7 +80,7 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
                  swagger_ui_oauth2_redirect_url: Optional[str] = "/docs/oauth2-redirect",
                  swagger_ui_init_oauth: Optional[Dict[str, Any]] = None,
                  swagger_ui_parameters: Optional[Dict[str, Any]] = None,
-                 strict_content_type: bool = True) -> None:
+                 strict_content_type: bool = True, root_path: str = "", root_path_in_servers: bool = True) -> None:
         if lifespan is not None and not callable(lifespan):
             raise TypeError("lifespan must be callable")
         if sync_handlers not in ("inline", "threadpool"):
@@ -105,6 +105,12 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
             "swagger_ui_init_oauth": swagger_ui_init_oauth,
             "swagger_ui_parameters": swagger_ui_parameters,
         })
+        if not isinstance(root_path, str) or (root_path and not root_path.startswith("/")):
+            raise TypeError("root_path must be a str starting with '/' (or '')")
+        #: FastAPI's `root_path`: the prefix a proxy serves the app under, which the proxy strips
+        #: (docs/guide/deployment.md, "Behind a proxy"): the OpenAPI servers, `request.base_url`
+        self.root_path = root_path.rstrip("/")
+        self._root_path_in_servers = bool(root_path_in_servers)
         # (decision, docs/internals/framework.md "More than one app") one app serves per process;
         # a new one may replace an app that is not serving (app factories, a test module per
         # app), and `run()` makes an earlier app the active one again
@@ -349,6 +355,12 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
         config = dict(self._docs)
         if config["servers"] is not None:
             config["servers"] = list(config["servers"])
+        root = self.root_path
+        if root and self._root_path_in_servers:
+            # FastAPI's rule: the root path is the first server unless one already names it
+            servers = config["servers"] or []
+            if root not in {s if isinstance(s, str) else s.get("url") for s in servers}:
+                config["servers"] = [{"url": root}, *servers]
         return config
 
     # --- serving (implemented by viperhttp_bridge) -----------------------------------------

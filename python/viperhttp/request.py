@@ -488,8 +488,10 @@ class Request:
 
     @property
     def base_url(self) -> "URL":
-        """Starlette's `request.base_url`: `scheme://host/`."""
-        return URL(f"{self.scheme}://{self.headers.get('host') or 'localhost'}/")
+        """Starlette's `request.base_url`: `scheme://host/`, with the app's `root_path` before
+        the last slash (docs/guide/deployment.md, "Behind a proxy")."""
+        root = getattr(self.app, "root_path", "")
+        return URL(f"{self.scheme}://{self.headers.get('host') or 'localhost'}{root}/")
 
     def url_for(self, name: str, /, **path_params: Any) -> "URL":
         """Starlette's `request.url_for`: the absolute URL of the route called `name`

@@ -69,8 +69,8 @@ class TestClient:
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("viperhttp.testclient needs httpx: pip install httpx") from exc
         if "root_path" in run_kwargs:
-            raise TypeError("TestClient(root_path=...) is not supported: ViperHTTP apps have no "
-                            "root_path (docs/guide/testing.md)")
+            raise TypeError("TestClient(root_path=...) is not supported: give the app its prefix, "
+                            "ViperHTTP(root_path=...) (docs/guide/testing.md)")
         self.app = app
         self.base_url = base_url
         self.raise_server_exceptions = raise_server_exceptions
