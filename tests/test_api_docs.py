@@ -453,3 +453,52 @@ def test_hidden_parameters_and_descriptions_as_fastapi():
         assert all("x-viperhttp-hidden" not in str(p) for p in params)
     finally:
         viperhttp.reset()
+
+
+def test_declared_responses_merge_into_the_routes_own_and_examples_as_fastapi():
+    """`responses={200: {"content": {"image/png": {}}}}` beside a response model kept only the
+    image: FastAPI merges the declared entry into the route's own answer (the model's JSON
+    schema stays). `Body(openapi_examples=...)` was a TypeError at import; `Body(examples=)`
+    was left out of the request body."""
+    from typing import Annotated, Optional
+
+    from pydantic import BaseModel
+
+    import viperhttp
+    from viperhttp import Body, Query, ViperHTTP
+    from viperhttp.testclient import TestClient
+
+    class Item(BaseModel):
+        id: str
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/items/{item_id}", response_model=Item,
+             responses={200: {"content": {"image/png": {}}, "description": "Item or image"},
+                        404: {"description": "Missing"}})
+    def read_item(item_id: str):
+        return {"id": item_id}
+
+    named = {"normal": {"summary": "A normal item", "value": {"id": "a"}}}
+
+    @app.put("/items/{item_id}")
+    def put_item(item_id: str, item: Annotated[Item, Body(examples=[{"id": "x"}], openapi_examples=named)],
+                 q: Annotated[Optional[str], Query(openapi_examples={"one": {"value": "1"}})] = None):
+        return item
+
+    try:
+        with TestClient(app) as client:
+            assert client.put("/items/a", json={"id": "a"}).json() == {"id": "a"}
+            doc = client.get("/openapi.json").json()
+        got = doc["paths"]["/items/{item_id}"]["get"]["responses"]
+        assert got["200"] == {"description": "Item or image", "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Item"}}, "image/png": {}}}
+        assert got["404"] == {"description": "Missing"}
+        put = doc["paths"]["/items/{item_id}"]["put"]
+        assert put["requestBody"]["content"]["application/json"] == {
+            "schema": {"$ref": "#/components/schemas/Item", "examples": [{"id": "x"}]}, "examples": named}
+        q = [p for p in put["parameters"] if p["name"] == "q"][0]
+        assert q["examples"] == {"one": {"value": "1"}} and "x-viperhttp" not in str(q["schema"])
+    finally:
+        viperhttp.reset()

@@ -30,7 +30,7 @@ _COMPATIBLE: Dict[type, Tuple[type, ...]] = {
 #: FastAPI's keyword options of a parameter marker; all optional.
 _OPTIONS = ("alias", "title", "description", "gt", "ge", "lt", "le", "min_length", "max_length",
             "pattern", "examples", "deprecated", "include_in_schema", "default_factory",
-            "convert_underscores", "embed", "media_type", "multiple_of", "strict")
+            "convert_underscores", "embed", "media_type", "multiple_of", "strict", "openapi_examples")
 
 
 def _options(source: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
@@ -44,6 +44,9 @@ def _options(source: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
 #: the JSON-schema key marking a parameter declared `include_in_schema=False` (set by
 #: viperhttp.typed, read by the OpenAPI generator, which leaves the parameter out)
 HIDDEN = "x-viperhttp-hidden"
+#: the JSON-schema key carrying a parameter's `openapi_examples={name: {"summary", "value"}}`
+#: (FastAPI's OpenAPI `examples` object; the generator moves it out of the schema)
+OPENAPI_EXAMPLES = "x-viperhttp-openapi-examples"
 
 class Param:
     """A FastAPI-style parameter declaration: where the value comes from and its constraints.

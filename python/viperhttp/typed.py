@@ -31,7 +31,7 @@ from .exceptions import HTTPException, RequestValidationError
 from .forms import UploadFile
 from .request import MAX_QUERY_PAIRS, first_header
 from .typed_groups import ABSENT, ModelGroup, missing_model
-from .params import HIDDEN, Body
+from .params import HIDDEN, OPENAPI_EXAMPLES, Body
 from .signature import (Annotated, TypedParam, expand_depends, has_metadata, is_union, is_upload,
                         signature_deps, strip_annotated, typed_params, unwrap_optional)
 
@@ -147,6 +147,12 @@ def _field(hint: Any, marker: Any, default: Any, name: str, source: str) -> Tupl
         # kept out of the OpenAPI parameters (viperhttp_autodocs.openapi), as FastAPI does
         extra = options.get("json_schema_extra")
         options["json_schema_extra"] = {**(extra if isinstance(extra, dict) else {}), HIDDEN: True}
+    examples = options.pop("openapi_examples", None)
+    if examples is not None:
+        if not isinstance(examples, dict):
+            raise TypeError(f"openapi_examples must be a dict of named examples (parameter {name!r})")
+        extra = options.get("json_schema_extra")
+        options["json_schema_extra"] = {**(extra if isinstance(extra, dict) else {}), OPENAPI_EXAMPLES: examples}
     if alias is None:
         alias = name.replace("_", "-") if source == "header" and convert else name
     if source == "header":
@@ -233,7 +239,7 @@ class TypedPlan:
 
     __slots__ = ("sources", "body_mode", "body_names", "body_aliases", "body_adapter", "body_required",
                  "body_default", "files", "file_docs", "deps_spec", "names", "response", "status_code", "where",
-                 "native", "strict_content_type")
+                 "native", "strict_content_type", "body_docs")
 
     def __init__(self) -> None:
         self.sources: List[_Source] = []
@@ -258,6 +264,8 @@ class TypedPlan:
         #: FastAPI's `strict_content_type=False` clears it: a body without a Content-Type is
         #: then read as JSON too (docs/internals/typed-api.md, "Bodies")
         self.strict_content_type = True
+        #: a single body's `Body(examples=, openapi_examples=)`, for the OpenAPI request body
+        self.body_docs: Dict[str, Any] = {}
 
     # --- per request ----------------------------------------------------------------------
 
@@ -617,6 +625,9 @@ def _compile_body(plan: TypedPlan, bodies: List[Tuple[str, Any, Any]], embed: bo
             plan.body_adapter = TypeAdapter(Annotated[hint, field] if field.metadata else hint)
             plan.body_required = field.is_required()
             plan.body_default = None if field.is_required() else field.get_default(call_default_factory=True)
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            plan.body_docs = {k: v for k, v in (("examples", field.examples),
+                                                ("openapi_examples", extra.get(OPENAPI_EXAMPLES))) if v}
     except _SCHEMA_ERRORS as exc:
         raise TypeError(f"unsupported body type ({where}, parameter {plan.body_names[0]!r}): {exc}") from None
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from viperhttp.exceptions import _reason_phrase
 from viperhttp.routing import PATH_PLACEHOLDER
 from viperhttp.stream_routes import StreamPlan
-from viperhttp.params import HIDDEN
+from viperhttp.params import HIDDEN, OPENAPI_EXAMPLES
 
 __all__ = ["generate_openapi", "operation_id", "json_safe"]
 
@@ -154,6 +154,8 @@ def _parameter(name: str, where: str, schema: Dict[str, Any], required: bool) ->
         if key in schema:
             param[key] = schema[key]  # in the schema too, as FastAPI writes it
     param["schema"] = schema
+    if OPENAPI_EXAMPLES in schema:  # `Query(openapi_examples=...)`: the parameter's, not the schema's
+        param["examples"] = schema.pop(OPENAPI_EXAMPLES)
     return param
 
 
@@ -256,13 +258,20 @@ def _request_body(plan: Any, typed: Any, form: Any, components: _Components,
         return dict(docs["request_body"])
     if typed is not None and typed.body_mode:
         schema = components.model(typed.body_adapter, "validation")
-        return {"required": typed.body_required, "content": {"application/json": {"schema": schema}}}
+        media: Dict[str, Any] = {"schema": schema}
+        # FastAPI's places: `Body(examples=[...])` in the schema, `openapi_examples` (named
+        # examples, one menu entry each in /docs) beside it
+        if "examples" in typed.body_docs:
+            media["schema"] = {**schema, "examples": typed.body_docs["examples"]}
+        if "openapi_examples" in typed.body_docs:
+            media["examples"] = typed.body_docs["openapi_examples"]
+        return {"required": typed.body_required, "content": {"application/json": media}}
     files = typed.files if typed is not None else ()
     if form or files:
         props: Dict[str, Any] = {}
         required: List[str] = []
         for alias, (schema, req) in (form or {}).items():
-            props[alias] = schema
+            props[alias] = {k: v for k, v in schema.items() if k != OPENAPI_EXAMPLES}
             if req:
                 required.append(alias)
         for _, alias, req, many, _, _ in files:
@@ -293,26 +302,31 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
     response = plan.response
     status = str(response.status_code) if response is not None and response.status_code else "200"
     description = plan.options.get("response_description", "Successful Response")
-    for code, value in (docs.get("responses") or {}).items():
-        # the route's own status keeps the route's description, as FastAPI merges the two
-        out[str(code)] = _declared_response(str(code), value, components,
-                                            description if str(code) == status else None)
-    if status not in out and not ({"200", "201"} & set(out)):
-        ok: Dict[str, Any] = {"description": description}
-        if not _body_allowed(status):
-            pass  # FastAPI's rule: a 1xx, 204, 205 or 304 answer declares no content
-        elif isinstance(response, StreamPlan):
-            content = _stream_content(response, components)
-            if content:
-                ok["content"] = content
-        elif response is not None and response.adapter is not None:
-            ok["content"] = {"application/json": {"schema": components.model(response.adapter, "serialization")}}
-        elif response is not None and response.response_class is not None:
-            media = getattr(response.response_class, "_default_type", None) or "application/json"
-            ok["content"] = {media.split(";")[0]: {"schema": {}}}
-        else:
-            ok["content"] = {"application/json": {"schema": {}}}
-        out[status] = ok
+    declared = docs.get("responses") or {}
+    # FastAPI's order: the route's own answer first, `responses={...}` merged into it
+    ok: Dict[str, Any] = {"description": description}
+    if not _body_allowed(status):
+        pass  # FastAPI's rule: a 1xx, 204, 205 or 304 answer declares no content
+    elif isinstance(response, StreamPlan):
+        content = _stream_content(response, components)
+        if content:
+            ok["content"] = content
+    elif response is not None and response.adapter is not None:
+        ok["content"] = {"application/json": {"schema": components.model(response.adapter, "serialization")}}
+    elif response is not None and response.response_class is not None:
+        media = getattr(response.response_class, "_default_type", None) or "application/json"
+        ok["content"] = {media.split(";")[0]: {"schema": {}}}
+    else:
+        ok["content"] = {"application/json": {"schema": {}}}
+    out[status] = ok
+    for code, value in declared.items():
+        # deep-merged as FastAPI does: `responses={200: {"content": {"image/png": {}}}}` adds
+        # a media type beside the response model's JSON schema; a declared entry without a
+        # description keeps the route's own
+        key = str(code).upper()
+        key = "default" if key == "DEFAULT" else key
+        target = out.setdefault(key, {})
+        _merge(target, _declared_response(key, value, components, target.get("description")))
     # FastAPI's rule: only an operation with parameters or a body can answer 422, and a
     # declared `4XX` / `default` answer covers it.
     if "422" not in out and validates and "4XX" not in out and "default" not in out:
