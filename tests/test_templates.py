@@ -700,3 +700,51 @@ def test_example_app_renders_its_pages(serve, tmp_path):
     assert (tmp_path / ".ota" / "state.json").exists()
     assert srv.stop() == 0
     assert "lifespan: closed" in srv.logs()
+
+
+def test_fastapis_jinja2templates_and_url_for_a_named_mount(tmp_path):
+    """FastAPI's templates tutorial: `from fastapi.templating import Jinja2Templates` had no
+    ViperHTTP equivalent, and `url_for('static', path=...)` did not name mounts. Starlette's
+    class renders plain Jinja2 (autoescaped) with `request` and `url_for` in the context; its
+    older `TemplateResponse(name, {"request": ...})` order works too."""
+    import viperhttp
+    from viperhttp import Request, ViperHTTP
+    from viperhttp.responses import HTMLResponse
+    from viperhttp.staticfiles import StaticFiles
+    from viperhttp.templating import Jinja2Templates
+    from viperhttp.testclient import TestClient
+
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "styles.css").write_text("h1 { color: green; }")
+    (tmp_path / "templates" / "item.html").write_text(
+        '<link href="{{ url_for(\'static\', path=\'/styles.css\') }}">'
+        '<a href="{{ url_for(\'read_item\', id=id) }}">{{ id }}</a>{{ user }}')
+    viperhttp.reset()
+    try:
+        app = ViperHTTP()
+        app.mount("/static", StaticFiles(directory=tmp_path / "static"), name="static")
+        templates = Jinja2Templates(directory=tmp_path / "templates",
+                                    context_processors=[lambda request: {"user": "ada"}])
+
+        @app.get("/items/{id}", response_class=HTMLResponse)
+        async def read_item(request: Request, id: str):
+            return templates.TemplateResponse(request=request, name="item.html", context={"id": id})
+
+        @app.get("/old/{id}")
+        def old(request: Request, id: str):
+            return templates.TemplateResponse("item.html", {"request": request, "id": id}, status_code=201)
+
+        with TestClient(app) as c:
+            r = c.get("/items/foo")
+            assert (r.status_code, r.headers["content-type"]) == (200, "text/html; charset=utf-8")
+            assert r.text == ('<link href="http://testserver/static/styles.css">'
+                              '<a href="http://testserver/items/foo">foo</a>ada')
+            r = c.get("/old/<b>")
+            assert r.status_code == 201 and '">&lt;b&gt;</a>' in r.text
+            assert c.get("/static/styles.css").text == "h1 { color: green; }"
+        assert app.url_path_for("static", path="css/a b.css") == "/static/css/a%20b.css"
+        with pytest.raises(TypeError, match="directory= or env="):
+            Jinja2Templates()
+    finally:
+        viperhttp.reset()

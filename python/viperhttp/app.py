@@ -294,7 +294,8 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
     def url_path_for(self, name: str, /, **path_params: Any) -> str:
         """Starlette's reverse routing: the path of the route called `name` (its `name=`, else
         its handler's function name) with `path_params` put in its placeholders (percent-encoded;
-        a `{p:path}` keeps its slashes). No such route, or a placeholder without a value or a
+        a `{p:path}` keeps its slashes), or of a file under a mount named `name` (`path=` the
+        file's path). No such route, or a placeholder without a value or a
         value without a placeholder → `LookupError` (Starlette's `NoMatchFound` is one too)."""
         from urllib.parse import quote
 
@@ -309,6 +310,10 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
             return PATH_PLACEHOLDER.sub(
                 lambda m: quote(str(path_params[m.group(1)]), safe="/" if m.group(2) == "path" else ""),
                 plan.path)
+        for entry in self._mounts:
+            if entry.get("name") == name and set(path_params) == {"path"}:
+                rest = quote(str(path_params["path"]).lstrip("/"), safe="/")
+                return entry["prefix"].rstrip("/") + "/" + rest
         raise LookupError(f"no route named {name!r} with parameters {sorted(path_params)}")
 
     def openapi(self) -> Dict[str, Any]:

@@ -56,8 +56,8 @@ class AppRegistries:
         """Serves directory `root` at `prefix`, natively (docs/internals/static-files.md). Names
         starting with `.` (`.env`, `.git/`) are 404 unless `dotfiles=True`; `.well-known/`
         is always served. `root` may be FastAPI's `StaticFiles(directory=...)`; `name` is
-        accepted for FastAPI's `app.mount(..., name="static")` (ViperHTTP's `url_path_for`
-        does not name mounts)."""
+        FastAPI's `app.mount(..., name="static")`: `url_path_for("static", path="/app.css")`
+        is `/static/app.css`, as in Starlette."""
         from .staticfiles import mount_source
 
         root, html, refusal = mount_source(root, html)
@@ -79,9 +79,10 @@ class AppRegistries:
                     raise ValueError("mount prefix already used")
                 entry["html"] = bool(html)
                 entry["dotfiles"] = bool(dotfiles)
+                entry["name"] = name if name is not None else entry.get("name")
                 return
         self._mounts.append({"kind": "dir", "prefix": prefix, "root": root, "html": bool(html),
-                             "dotfiles": bool(dotfiles)})
+                             "dotfiles": bool(dotfiles), "name": name})
 
     def mount_file(self, path: Any, file: Any) -> None:
         """Serves one file at an exact URL path, natively."""
