@@ -502,3 +502,47 @@ def test_declared_responses_merge_into_the_routes_own_and_examples_as_fastapi():
         assert q["examples"] == {"one": {"value": "1"}} and "x-viperhttp" not in str(q["schema"])
     finally:
         viperhttp.reset()
+
+
+def test_separate_input_output_schemas_false_lists_one_schema_per_model():
+    """`ViperHTTP(separate_input_output_schemas=False)` was a TypeError at import; as in FastAPI
+    it lists one `Item` (the validation schema) where the default has `Item-Input` / `Item-Output`."""
+    from typing import Optional
+
+    from pydantic import BaseModel, computed_field
+
+    import viperhttp
+    from viperhttp import ViperHTTP
+    from viperhttp.testclient import TestClient
+
+    class Item(BaseModel):
+        name: str
+        description: Optional[str] = None
+
+        @computed_field  # type: ignore[prop-decorator]
+        @property
+        def label(self) -> str:  # only in what the server sends: the two schemas differ
+            return self.name.upper()
+
+    def build(**kw):
+        app = ViperHTTP(**kw)
+
+        @app.post("/items/")
+        def create_item(item: Item) -> Item:
+            return item
+
+        with TestClient(app) as client:
+            return client.get("/openapi.json").json()
+
+    viperhttp.reset()
+    try:
+        assert {"Item-Input", "Item-Output"} <= set(build()["components"]["schemas"])
+        doc = build(separate_input_output_schemas=False)
+        assert "Item" in doc["components"]["schemas"] and "Item-Input" not in doc["components"]["schemas"]
+        op = doc["paths"]["/items/"]["post"]
+        ref = {"$ref": "#/components/schemas/Item"}
+        assert op["requestBody"]["content"]["application/json"]["schema"] == ref
+        assert op["responses"]["200"]["content"]["application/json"]["schema"] == ref
+        assert doc["components"]["schemas"]["Item"]["required"] == ["name"]
+    finally:
+        viperhttp.reset()

@@ -80,7 +80,8 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
                  swagger_ui_oauth2_redirect_url: Optional[str] = "/docs/oauth2-redirect",
                  swagger_ui_init_oauth: Optional[Dict[str, Any]] = None,
                  swagger_ui_parameters: Optional[Dict[str, Any]] = None,
-                 strict_content_type: bool = True, root_path: str = "", root_path_in_servers: bool = True) -> None:
+                 strict_content_type: bool = True, root_path: str = "", root_path_in_servers: bool = True,
+                 separate_input_output_schemas: bool = True) -> None:
         if lifespan is not None and not callable(lifespan):
             raise TypeError("lifespan must be callable")
         if sync_handlers not in ("inline", "threadpool"):
@@ -111,6 +112,8 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
         #: (docs/guide/deployment.md, "Behind a proxy"): the OpenAPI servers, `request.base_url`
         self.root_path = root_path.rstrip("/")
         self._root_path_in_servers = bool(root_path_in_servers)
+        #: FastAPI's OpenAPI option (docs/internals/api-docs.md): False lists one schema per model
+        self._separate_io_schemas = bool(separate_input_output_schemas)
         # (decision, docs/internals/framework.md "More than one app") one app serves per process;
         # a new one may replace an app that is not serving (app factories, a test module per
         # app), and `run()` makes an earlier app the active one again

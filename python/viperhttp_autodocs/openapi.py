@@ -95,7 +95,10 @@ class _Components:
     (`model()` returns a placeholder), then `resolve()` generates them all at once and the
     second build uses the results."""
 
-    def __init__(self) -> None:
+    def __init__(self, separate: bool = True) -> None:
+        #: FastAPI's `separate_input_output_schemas`: False makes every schema the validation one
+        #: (one `Item`, no `Item-Input` / `Item-Output`)
+        self.separate = separate
         self.schemas: Dict[str, Any] = {}
         #: `viperhttp.security` objects the routes depend on, by scheme name
         self.security: Dict[str, Any] = {}
@@ -115,6 +118,8 @@ class _Components:
         """A body (`validation`) or response (`serialization`) schema; a named model goes to
         components and is referenced. `key`: what identifies the type when `adapter` is made
         per call (a declared response's model)."""
+        if not self.separate:
+            mode = "validation"
         ident = (id(key if key is not None else adapter), mode)
         if self._resolved is None:
             self._inputs.setdefault(ident, (key, mode, adapter))  # `key` kept alive: ids stay unique
@@ -435,7 +440,7 @@ def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0
                      servers: Any = None, include_websocket: bool = True,
                      exclude: Tuple[str, ...] = ()) -> Dict[str, Any]:
     """The OpenAPI 3.1 document of `app`'s registered routes (`exclude`: docs routes' paths)."""
-    components = _Components()
+    components = _Components(getattr(app, "_separate_io_schemas", True))
     _paths(app, exclude, include_websocket, components)  # records the models (_Components)
     components.resolve()
     paths, websockets = _paths(app, exclude, include_websocket, components)
