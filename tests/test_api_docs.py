@@ -546,3 +546,38 @@ def test_separate_input_output_schemas_false_lists_one_schema_per_model():
         assert doc["components"]["schemas"]["Item"]["required"] == ["name"]
     finally:
         viperhttp.reset()
+
+
+def test_bytes_fields_are_described_as_fastapi_describes_them():
+    """A `bytes` field was pydantic's `format: binary` (`base64url` when the model sends base64);
+    FastAPI documents it as `contentMediaType: application/octet-stream`, `contentEncoding:
+    base64` for a model configured `ser_json_bytes="base64"` / `val_json_bytes="base64"`."""
+    from pydantic import BaseModel, ConfigDict
+
+    import viperhttp
+    from viperhttp import ViperHTTP
+    from viperhttp.testclient import TestClient
+
+    class Blob(BaseModel):
+        model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+        data: bytes
+
+    class Raw(BaseModel):
+        data: bytes
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.post("/blob")
+    def blob(body: Blob) -> Raw:
+        return Raw(data=body.data)
+
+    try:
+        with TestClient(app) as client:
+            assert client.post("/blob", json={"data": "aGk="}).json() == {"data": "hi"}
+            schemas = client.get("/openapi.json").json()["components"]["schemas"]
+        octets = {"type": "string", "contentMediaType": "application/octet-stream"}
+        assert schemas["Blob"]["properties"]["data"] == {**octets, "contentEncoding": "base64", "title": "Data"}
+        assert schemas["Raw"]["properties"]["data"] == {**octets, "title": "Data"}
+    finally:
+        viperhttp.reset()

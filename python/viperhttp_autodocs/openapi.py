@@ -85,6 +85,31 @@ def _docstring(handler: Any) -> Tuple[str, str]:
     return lines[0].strip(), "\n".join(line.strip() for line in lines[1:]).strip()
 
 
+_GENERATOR: List[Any] = []
+
+
+def _schema_generator() -> Any:
+    """pydantic's JSON-schema generator with FastAPI's one change: `bytes` is
+    `{"type": "string", "contentMediaType": "application/octet-stream"}`, plus
+    `"contentEncoding": "base64"` when the model's config sends it base64 (pydantic writes
+    `format: binary` / `base64url`). Made on first use: pydantic is imported only by apps with
+    typed routes."""
+    if not _GENERATOR:
+        from pydantic.json_schema import GenerateJsonSchema
+
+        class _FastAPISchema(GenerateJsonSchema):
+            def bytes_schema(self, schema: Any) -> Dict[str, Any]:
+                out: Dict[str, Any] = {"type": "string", "contentMediaType": "application/octet-stream"}
+                mode = self._config.ser_json_bytes if self.mode == "serialization" else self._config.val_json_bytes
+                if mode == "base64":
+                    out["contentEncoding"] = "base64"
+                self.update_with_validations(out, schema, self.ValidationsMapping.bytes)
+                return out
+
+        _GENERATOR.append(_FastAPISchema)
+    return _GENERATOR[0]
+
+
 class _Components:
     """`components.schemas` of the document. Body and response models are generated in one
     pydantic pass over the whole app, as FastAPI does: two models of the same name from
@@ -134,7 +159,8 @@ class _Components:
             from pydantic import TypeAdapter  # loaded only when a route has a body or response model
 
             inputs = [(ident, mode, adapter) for ident, (_key, mode, adapter) in self._inputs.items()]
-            mapping, generated = TypeAdapter.json_schemas(inputs, ref_template=REF)
+            mapping, generated = TypeAdapter.json_schemas(inputs, ref_template=REF,
+                                                            schema_generator=_schema_generator())
             resolved = {ident: mapping[(ident, mode)] for ident, mode, _ in inputs}
             defs = generated.get("$defs", {})
         self.schemas = {**self._param_defs, **defs}
@@ -145,7 +171,7 @@ class _Components:
 
 def _param_schemas(src: Any, components: _Components) -> Dict[str, Tuple[Dict[str, Any], bool]]:
     """alias → (schema, required) for one parameter-source model of a typed plan."""
-    schema = components.take(src.model.model_json_schema(ref_template=REF))
+    schema = components.take(src.model.model_json_schema(ref_template=REF, schema_generator=_schema_generator()))
     required = set(schema.get("required", ()))
     wire = {key: name for name, key, _ in getattr(src, "keys", ())}  # a parameter model's header names
     return {wire.get(alias, alias): (prop, alias in required) for alias, prop in schema.get("properties", {}).items()
