@@ -73,7 +73,8 @@ def test_bodies_models_and_responses(doc):
     assert users["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/UserOut"}
     assert "password" not in schemas["UserOut"]["properties"]
     bulk = doc["paths"]["/items/bulk"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert bulk == {"type": "array", "items": {"$ref": "#/components/schemas/Item"}}
+    # titled after the parameter, as FastAPI titles a body that is not a model
+    assert bulk == {"type": "array", "items": {"$ref": "#/components/schemas/Item"}, "title": "Items"}
     assert doc["paths"]["/items"]["post"]["responses"]["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/HTTPValidationError"}
     login = doc["paths"]["/login"]["post"]["requestBody"]["content"]

@@ -20,10 +20,10 @@ from .deps import DependencyOverrides
 from .exceptions import HandlerEntry, handle_exception, unrouted
 from .middleware import _run_chain
 from .request import State
-from .routing import (PATH_PLACEHOLDER, RouteDecorators, RouteDef, RoutePlan, call_route, current_request_var,
+from .routing import (PATH_PLACEHOLDER, RouteDecorators, RouteDef, RoutePlan, Router, call_route, current_request_var,
                       expand_router, merge_query)
 from .app_dispatch import AppDispatch
-from .app_options import apply_app_options
+from .app_options import DocsAttributes, apply_app_options
 from .app_registries import AppRegistries, _set_python_middleware
 from .current import _active, active_app, clear_active_app, current_request, set_current_request
 from .route_pipeline import handle_apart
@@ -66,7 +66,7 @@ def _docs_fields(values: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
+class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
     """The application (docs/internals/framework.md). Only one is active per process."""
 
     def __init__(self, title: Optional[str] = None, version: Optional[str] = None,
@@ -81,7 +81,8 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
                  swagger_ui_init_oauth: Optional[Dict[str, Any]] = None,
                  swagger_ui_parameters: Optional[Dict[str, Any]] = None,
                  strict_content_type: bool = True, root_path: str = "", root_path_in_servers: bool = True,
-                 separate_input_output_schemas: bool = True) -> None:
+                 separate_input_output_schemas: bool = True, generate_unique_id_function: Any = None,
+                 webhooks: Optional[Router] = None) -> None:
         if lifespan is not None and not callable(lifespan):
             raise TypeError("lifespan must be callable")
         if sync_handlers not in ("inline", "threadpool"):
@@ -114,6 +115,11 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
         self._root_path_in_servers = bool(root_path_in_servers)
         #: FastAPI's OpenAPI option (docs/internals/api-docs.md): False lists one schema per model
         self._separate_io_schemas = bool(separate_input_output_schemas)
+        if webhooks is not None and not isinstance(webhooks, Router):
+            raise TypeError("webhooks must be an APIRouter")
+        #: FastAPI's `app.webhooks`: routes documented under the document's `webhooks`, never
+        #: served (docs/internals/api-docs.md, "Callbacks and webhooks")
+        self.webhooks = webhooks if webhooks is not None else Router()
         # (decision, docs/internals/framework.md "More than one app") one app serves per process;
         # a new one may replace an app that is not serving (app factories, a test module per
         # app), and `run()` makes an earlier app the active one again
@@ -144,7 +150,7 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
         self._route_defaults = apply_app_options(
             self, dependencies, default_response_class, exception_handlers, middleware, debug,
             {"openapi_tags": openapi_tags, "summary": summary, "terms_of_service": terms_of_service,
-             "contact": contact, "license_info": license_info}, strict_content_type)
+             "contact": contact, "license_info": license_info}, strict_content_type, generate_unique_id_function)
 
     # --- the per-request hot path ----------------------------------------------------------
 
@@ -288,10 +294,12 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries):
             self._route_defaults = saved
 
     def include_router(self, router: Any, prefix: Optional[str] = None, tags: Any = None, deps: Any = None,
-                       dependencies: Any = None, responses: Any = None) -> None:
+                       dependencies: Any = None, responses: Any = None, generate_unique_id_function: Any = None,
+                       callbacks: Optional[List[RouteDef]] = None) -> None:
         """Registers a router's routes with prefix/tags/deps/responses applied (docs/internals/framework.md)."""
         self._require_active()
-        for route in expand_router(router, prefix, tags, deps, dependencies, responses):  # all validated first
+        for route in expand_router(router, prefix, tags, deps, dependencies, responses,  # all validated first
+                                   generate_unique_id_function, callbacks):
             self._record(route)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> str:

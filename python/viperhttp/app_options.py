@@ -4,14 +4,14 @@ keywords"): `dependencies=`, `default_response_class=`, `exception_handlers=`, `
 `license_info`. Kept apart from app.py, which owns the per-request path."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from . import exceptions
 from .deps import merge_deps
 from .route_options import check_typed_kwarg, side_effect_deps
 from .routing import RouteDef
 
-__all__ = ["AppDefaults", "apply_app_options", "OPENAPI_INFO_KEYS"]
+__all__ = ["AppDefaults", "apply_app_options", "OPENAPI_INFO_KEYS", "DocsAttributes"]
 
 #: `ViperHTTP(...)` keywords that go into the OpenAPI document's `info` as they are
 OPENAPI_INFO_KEYS = {"summary": "summary", "terms_of_service": "termsOfService", "contact": "contact",
@@ -34,12 +34,14 @@ class AppDefaults:
     """What every route of the app gets unless it says otherwise: the app's `dependencies=`
     (resolved first, as FastAPI's) and `default_response_class`."""
 
-    __slots__ = ("deps", "response_class", "strict_content_type")
+    __slots__ = ("deps", "response_class", "strict_content_type", "unique_id_function")
 
-    def __init__(self, deps: Optional[Dict[str, Any]], response_class: Any, strict_content_type: bool = True) -> None:
+    def __init__(self, deps: Optional[Dict[str, Any]], response_class: Any, strict_content_type: bool = True,
+                 unique_id_function: Any = None) -> None:
         self.deps = deps
         self.response_class = response_class
         self.strict_content_type = strict_content_type
+        self.unique_id_function = unique_id_function
 
     def apply(self, route: RouteDef) -> RouteDef:
         deps = route.deps
@@ -51,6 +53,8 @@ class AppDefaults:
             options = dict(options, response_class=self.response_class)
         if not self.strict_content_type and "strict_content_type" not in options:
             options = dict(options, strict_content_type=False)
+        if self.unique_id_function is not None and options.get("generate_unique_id_function") is None:
+            options = dict(options, generate_unique_id_function=self.unique_id_function)
         if deps is route.deps and options is route.options:
             return route
         return RouteDef(route.method, route.path, route.handler, route.query, deps, route.docs, route.protocols,
@@ -59,7 +63,7 @@ class AppDefaults:
 
 def apply_app_options(app: Any, dependencies: Any, default_response_class: Any, exception_handlers: Any,
                       middleware: Any, debug: Any, openapi: Dict[str, Any],
-                      strict_content_type: bool = True) -> Optional[AppDefaults]:
+                      strict_content_type: bool = True, unique_id_function: Any = None) -> Optional[AppDefaults]:
     """Checks and applies the keywords; returns the route defaults, or None when there are none."""
     if not isinstance(debug, bool):
         raise TypeError("debug must be bool")
@@ -90,7 +94,40 @@ def apply_app_options(app: Any, dependencies: Any, default_response_class: Any, 
     if tags is not None and not (isinstance(tags, list) and all(isinstance(t, dict) and "name" in t for t in tags)):
         raise TypeError("openapi_tags must be a list of {'name': ..., 'description': ...} dicts")
     app._openapi_extra = {"info": info, "tags": list(tags) if tags else None}
+    check_typed_kwarg("generate_unique_id_function", unique_id_function, "app")
     deps = side_effect_deps(dependencies, "app")
-    if deps or default_response_class is not None or not strict_content_type:
-        return AppDefaults(deps, default_response_class, strict_content_type)
+    if deps or default_response_class is not None or not strict_content_type or unique_id_function is not None:
+        return AppDefaults(deps, default_response_class, strict_content_type, unique_id_function)
     return None
+
+
+#: the docs settings FastAPI's app has as attributes (`app.openapi_url`, `app.title`, ...)
+_DOCS_ATTRIBUTES: Tuple[str, ...] = ("title", "version", "description", "openapi_url", "docs_url", "redoc_url",
+                                     "swagger_ui_oauth2_redirect_url", "swagger_ui_init_oauth",
+                                     "swagger_ui_parameters")
+
+
+def _docs_attribute(key: str) -> Any:
+    def get(app: Any) -> Any:
+        return app._docs[key]
+
+    def set_(app: Any, value: Any) -> None:  # as `configure_docs(key=value)`, with its checks
+        app.configure_docs(**{key: value})
+
+    return property(get, set_, doc=f"FastAPI's `app.{key}`: the docs setting (docs/internals/api-docs.md)")
+
+
+class DocsAttributes:
+    """FastAPI's app attributes for the docs settings, read by its self-hosted docs recipe
+    (`get_swagger_ui_html(openapi_url=app.openapi_url, title=app.title + " - Swagger UI", ...)`,
+    docs/internals/api-docs.md, "Your own docs pages"). Setting one is `configure_docs`."""
+
+    title: Any = _docs_attribute("title")
+    version: Any = _docs_attribute("version")
+    description: Any = _docs_attribute("description")
+    openapi_url: Any = _docs_attribute("openapi_url")
+    docs_url: Any = _docs_attribute("docs_url")
+    redoc_url: Any = _docs_attribute("redoc_url")
+    swagger_ui_oauth2_redirect_url: Any = _docs_attribute("swagger_ui_oauth2_redirect_url")
+    swagger_ui_init_oauth: Any = _docs_attribute("swagger_ui_init_oauth")
+    swagger_ui_parameters: Any = _docs_attribute("swagger_ui_parameters")

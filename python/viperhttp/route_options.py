@@ -33,7 +33,7 @@ def side_effect_deps(dependencies: Any, what: str) -> Optional[Dict[str, Any]]:
 TYPED_KWARGS = ("status_code", "response_model", "response_model_exclude_none", "response_model_by_alias",
                 "response_model_exclude_unset", "response_model_exclude_defaults", "response_model_include",
                 "response_model_exclude", "response_class", "dependencies", "openapi_extra", "blocking", "response_description",
-                "strict_content_type")
+                "strict_content_type", "generate_unique_id_function", "callbacks")
 
 
 def check_typed_kwarg(key: str, value: Any, where: str) -> None:
@@ -52,5 +52,12 @@ def check_typed_kwarg(key: str, value: Any, where: str) -> None:
         ok = value is None or isinstance(value, dict)
     elif key == "response_description":
         ok = isinstance(value, str)
+    elif key == "generate_unique_id_function":
+        ok = value is None or callable(value)
+    elif key == "callbacks":
+        # FastAPI's `callbacks=router.routes`: declared routes, documented under the operation
+        from .routing import RouteDef
+
+        ok = value is None or (isinstance(value, (list, tuple)) and all(isinstance(r, RouteDef) for r in value))
     if not ok:
         raise TypeError(f"invalid value for keyword {key!r} ({where}): {value!r}")

@@ -15,6 +15,7 @@ import re
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from .api_route import APIRouteAttributes, generate_unique_id
 from .background import BackgroundTasks, for_request
 from .deps import DepNode, SecurityScopes, compile_deps, inject_names, merge_deps
 from .exceptions import HandlerEntry
@@ -34,7 +35,7 @@ from .typed_response import ResponsePlan, compile_response
 if TYPE_CHECKING:
     from .typed import TypedPlan
 
-__all__ = ["Router", "RouteDef", "RoutePlan", "RouteDecorators", "current_request_var", "call_route",
+__all__ = ["Router", "RouteDef", "APIRoute", "generate_unique_id", "RoutePlan", "RouteDecorators", "current_request_var", "call_route",
            "resolve_dep_call", "join_path", "fill_query", "merge_query", "set_dep_resolver"]
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
@@ -90,8 +91,10 @@ def join_path(prefix: str, path: str) -> str:
     return prefix.rstrip("/") + "/" + path.lstrip("/")
 
 
-class RouteDef:
-    """A route as declared: validated decorator arguments, not yet registered."""
+class RouteDef(APIRouteAttributes):
+    """A route as declared: validated decorator arguments, not yet registered. FastAPI's
+    `APIRoute` names (`name`, `endpoint`, `path_format`, `tags`, ...) are read from it
+    (api_route.py)."""
 
     __slots__ = ("method", "path", "handler", "query", "deps", "docs", "protocols", "options")
 
@@ -114,9 +117,11 @@ class RouteDef:
         return f"route {self.method} {self.path}"
 
     def expanded(self, prefix: str, tags: List[str], deps: Optional[dict],
-                 responses: Optional[dict] = None, strict_content_type: Optional[bool] = None) -> "RouteDef":
+                 responses: Optional[dict] = None, strict_content_type: Optional[bool] = None,
+                 unique_id_function: Any = None, callbacks: Optional[List["RouteDef"]] = None) -> "RouteDef":
         """This route as seen through a router prefix / tags / deps / OpenAPI `responses`
-        (docs/internals/framework.md); the route's own responses win over the router's."""
+        (docs/internals/framework.md); the route's own responses win over the router's, its own
+        `generate_unique_id_function` too; the router's `callbacks` come first (FastAPI's order)."""
         path = join_path(prefix, self.path)
         docs = dict(self.docs)
         merged = merge_tags(tags, docs.get("tags", ()))
@@ -128,6 +133,10 @@ class RouteDef:
         options = self.options
         if strict_content_type is not None and "strict_content_type" not in options:
             options = dict(options, strict_content_type=strict_content_type)
+        if unique_id_function is not None and options.get("generate_unique_id_function") is None:
+            options = dict(options, generate_unique_id_function=unique_id_function)
+        if callbacks:
+            options = dict(options, callbacks=[*callbacks, *(options.get("callbacks") or ())])
         return RouteDef(self.method, path, self.handler, self.query, merge_deps(deps, self.deps, where=where),
                         docs, self.protocols, options)
 
@@ -286,7 +295,8 @@ class Router(RouteDecorators):
 
     def __init__(self, *args: Any, prefix: Any = None, tags: Any = None, deps: Any = None,
                  dependencies: Any = None, responses: Any = None,
-                 strict_content_type: Optional[bool] = None) -> None:
+                 strict_content_type: Optional[bool] = None, generate_unique_id_function: Any = None,
+                 callbacks: Optional[List[RouteDef]] = None) -> None:
         if len(args) > 1 or (args and prefix is not None):
             raise TypeError("Router([prefix])")
         if args:
@@ -308,6 +318,11 @@ class Router(RouteDecorators):
             raise TypeError("strict_content_type must be bool")
         #: FastAPI's router default for its routes that do not say (docs/internals/typed-api.md, "Bodies")
         self.strict_content_type = strict_content_type
+        #: FastAPI's router defaults for the OpenAPI document (docs/internals/api-docs.md)
+        _check_typed_kwarg("generate_unique_id_function", generate_unique_id_function, f"router {prefix or '/'}")
+        _check_typed_kwarg("callbacks", callbacks, f"router {prefix or '/'}")
+        self.generate_unique_id_function = generate_unique_id_function
+        self.callbacks: List[RouteDef] = list(callbacks or ())
         self.routes: List[RouteDef] = []
 
     def _record(self, route: RouteDef) -> None:
@@ -316,10 +331,12 @@ class Router(RouteDecorators):
         self.routes.append(route)
 
     def include_router(self, router: "Router", prefix: str = "", tags: Any = None, deps: Any = None,
-                       dependencies: Any = None, responses: Any = None) -> None:
+                       dependencies: Any = None, responses: Any = None, generate_unique_id_function: Any = None,
+                       callbacks: Optional[List[RouteDef]] = None) -> None:
         """(decision, docs/internals/framework.md) nesting: `router`'s routes are flattened into this one
         now."""
-        for route in expand_router(router, prefix, tags, deps, dependencies, responses):
+        for route in expand_router(router, prefix, tags, deps, dependencies, responses,
+                                   generate_unique_id_function, callbacks):
             self.routes.append(route)
 
     def __repr__(self) -> str:
@@ -333,7 +350,8 @@ def check_responses(responses: Any) -> Optional[dict]:
 
 
 def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: Any = None,
-                  responses: Any = None) -> List[RouteDef]:
+                  responses: Any = None, unique_id_function: Any = None,
+                  callbacks: Optional[List[RouteDef]] = None) -> List[RouteDef]:
     """A router's routes with include-time prefix/tags/deps applied; validated, not registered."""
     if not isinstance(router, Router):
         raise TypeError("router required")
@@ -349,11 +367,21 @@ def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: 
     outer_tags = merge_tags(check_tags(tags), router.tags)
     outer_deps = merge_deps(deps, router.deps, where=f"router {join_path(prefix, router.prefix) or '/'}")
     outer_responses = {**(check_responses(responses) or {}), **(router.responses or {})}
+    where = f"include_router {prefix or '/'}"
+    _check_typed_kwarg("generate_unique_id_function", unique_id_function, where)
+    _check_typed_kwarg("callbacks", callbacks, where)
+    # FastAPI's rule: the router's own function before the one given to include_router
+    unique = router.generate_unique_id_function or unique_id_function
+    outer_callbacks = [*(callbacks or ()), *router.callbacks]
     routes = [r.expanded(join_path(prefix, router.prefix), outer_tags, outer_deps, outer_responses,
-                         router.strict_content_type) for r in router.routes]
+                         router.strict_content_type, unique, outer_callbacks) for r in router.routes]
     for route in routes:
         _compile(route)
     return routes
+
+
+#: FastAPI's name of a declared route (api_route.py); `route_class=` subclasses are not supported
+APIRoute = RouteDef
 
 
 # --- plans ---------------------------------------------------------------------------------
@@ -413,7 +441,7 @@ class RoutePlan:
                  "takes_query", "request_args", "bg_args", "response_args", "scopes_args", "sub_response", "query", "deps",
                  "deps_spec", "uses_cache",
                  "typed", "response", "blocking", "pool_sources", "options", "slow_warned", "injects", "path_raw",
-                 "bare_async", "simple_async", "native_bare")
+                 "bare_async", "simple_async", "native_bare", "unique_id")
 
     def __init__(self, route: RouteDef, sync_threadpool: bool = False) -> None:
         compiled = _compile(route)
@@ -428,6 +456,9 @@ class RoutePlan:
         self.options = route.options
         self.slow_warned = False
         self.meta = _meta_row(route)
+        #: FastAPI's `route.unique_id`, computed at registration as FastAPI does (a failing
+        #: `generate_unique_id_function` fails the decorator): a custom one is the operationId
+        self.unique_id = route.unique_id if route.method != "WS" else ""
         accepts, self.var_kw = _accepted_kwargs(handler, skip_first=route.method == "WS")
         self.accepts = accepts | {e.name for e in self.query}
         path_names = {name for name, _ in PATH_PLACEHOLDER.findall(route.path)}

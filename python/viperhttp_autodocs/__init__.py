@@ -99,8 +99,9 @@ def _install(app: Any, title: str, version: str, description: str, openapi_url: 
     if not _taken(app, openapi_url):
         app.get(openapi_url, include_in_schema=False, tags=["docs"])(schema)
         installed["openapi_url"] = openapi_url
-    if docs_url is not None or redoc_url is not None:
-        _mount_assets()
+    # With the document, also for `docs_url=None, redoc_url=None`: pages of your own made by
+    # `viperhttp.openapi.docs` load these assets by default (docs/internals/api-docs.md)
+    _mount_assets()
     redirect = swagger.oauth2_redirect_url if docs_url is not None else None
     for url, make in ((docs_url, swagger_page), (redoc_url, redoc_page)):
         if url is None or _taken(app, url):

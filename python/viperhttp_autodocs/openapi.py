@@ -130,6 +130,17 @@ class _Components:
         self._inputs: Dict[Tuple[int, str], Tuple[Any, str, Any]] = {}
         self._resolved: Optional[Dict[Tuple[int, str], Dict[str, Any]]] = None
         self._param_defs: Dict[str, Any] = {}
+        #: plans of the declared routes documented without being served (callbacks, webhooks),
+        #: made once for both builds
+        self.plans: Dict[int, Any] = {}
+
+    def plan(self, route: Any) -> Any:
+        plan = self.plans.get(id(route))
+        if plan is None:
+            from viperhttp.routing import RoutePlan
+
+            plan = self.plans[id(route)] = (route, RoutePlan(route))
+        return plan[1]
 
     def take(self, schema: Dict[str, Any]) -> Dict[str, Any]:
         """A parameter model's schema (its fields become parameters, the model itself is not a
@@ -205,7 +216,9 @@ def _operation(plan: Any, path: str, components: _Components) -> Dict[str, Any]:
         op["summary"] = summary
     if description:
         op["description"] = description
-    op["operationId"] = docs.get("operation_id") or operation_id(method, plan.path)
+    # FastAPI's `generate_unique_id_function`, where one applies, else the device's rule
+    custom = plan.options.get("generate_unique_id_function") is not None
+    op["operationId"] = docs.get("operation_id") or (plan.unique_id if custom else operation_id(method, plan.path))
     if docs.get("deprecated"):
         op["deprecated"] = True
 
@@ -223,6 +236,8 @@ def _operation(plan: Any, path: str, components: _Components) -> Dict[str, Any]:
             known.update({k: v for k, v in found.items() if k not in known})
     typed_path = typed_by_source.get("path", {})
     for name, kind in PATH_PLACEHOLDER.findall(plan.path):
+        if name.startswith("$"):
+            continue  # a callback's runtime expression (`{$request.body.id}`), not a parameter
         schema = typed_path.get(name, (_TYPE_SCHEMAS.get(kind, {"type": "string"}), True))[0]
         params.append(_parameter(name, "path", schema, True))
     for entry in plan.query:  # the original's query={...} spec
@@ -240,6 +255,11 @@ def _operation(plan: Any, path: str, components: _Components) -> Dict[str, Any]:
     if body is not None:
         op["requestBody"] = body
     op["responses"] = _responses(plan, docs, components, validates=bool(params) or body is not None)
+    callbacks = plan.options.get("callbacks")
+    if callbacks:
+        # FastAPI's form: {callback name: {its path expression: {method: operation}}}
+        op["callbacks"] = {route.name: {route.path: {route.method.lower(): _operation(
+            components.plan(route), route.path, components)}} for route in callbacks if route.method in _METHODS}
     deps = [key for key in (meta.get("deps") or {}) if not key.startswith("@")]
     if typed is not None:
         deps += [key for key in typed.deps_spec if key not in deps]
@@ -289,6 +309,9 @@ def _request_body(plan: Any, typed: Any, form: Any, components: _Components,
         return dict(docs["request_body"])
     if typed is not None and typed.body_mode:
         schema = components.model(typed.body_adapter, "validation")
+        if typed.body_mode == "single" and "$ref" not in schema and "title" not in schema:
+            # FastAPI titles a body that is not a model (`images: list[Image]`) after its name
+            schema = {**schema, "title": typed.body_aliases[0].title().replace("_", " ")}
         media: Dict[str, Any] = {"schema": schema}
         # FastAPI's places: `Body(examples=[...])` in the schema, `openapi_examples` (named
         # examples, one menu entry each in /docs) beside it
@@ -343,7 +366,8 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
         if content:
             ok["content"] = content
     elif response is not None and response.adapter is not None:
-        ok["content"] = {"application/json": {"schema": components.model(response.adapter, "serialization")}}
+        schema = _titled(components.model(response.adapter, "serialization"), f"Response_{plan.unique_id}")
+        ok["content"] = {"application/json": {"schema": schema}}
     elif response is not None and response.response_class is not None:
         media = getattr(response.response_class, "_default_type", None) or "application/json"
         ok["content"] = {media.split(";")[0]: {"schema": {}}}
@@ -357,7 +381,8 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
         key = str(code).upper()
         key = "default" if key == "DEFAULT" else key
         target = out.setdefault(key, {})
-        _merge(target, _declared_response(key, value, components, target.get("description")))
+        _merge(target, _declared_response(key, value, components, target.get("description"),
+                                          f"Response_{key}_{plan.unique_id}"))
     # FastAPI's rule: only an operation with parameters or a body can answer 422, and a
     # declared `4XX` / `default` answer covers it.
     if "422" not in out and validates and "4XX" not in out and "default" not in out:
@@ -389,8 +414,14 @@ def _stream_content(plan: StreamPlan, components: _Components) -> Optional[Dict[
     return {media.split(";")[0]: {"schema": {"type": "string"}}} if media else None
 
 
+def _titled(schema: Dict[str, Any], name: str) -> Dict[str, Any]:
+    """FastAPI's title for a response schema that is not a `$ref` (a `list[Item]`): its field
+    name `Response_<unique id>` title-cased, `_` as spaces ("Response Read Items Items  Get")."""
+    return schema if "$ref" in schema else {**schema, "title": name.title().replace("_", " ")}
+
+
 def _declared_response(status: str, value: Any, components: _Components,
-                       default_description: Optional[str]) -> Dict[str, Any]:
+                       default_description: Optional[str], name: str) -> Dict[str, Any]:
     """One entry of a route's `responses={...}`, as FastAPI renders it: `"model": M` becomes
     the JSON schema of `M` (a `$ref` to components), and a missing description is the status's
     phrase ("Additional Response" for ranges and `default`)."""
@@ -403,7 +434,7 @@ def _declared_response(status: str, value: Any, components: _Components,
 
         content = dict(entry.get("content") or {})
         media = dict(content.get("application/json") or {})
-        media["schema"] = components.model(TypeAdapter(model), "serialization", key=model)
+        media["schema"] = _titled(components.model(TypeAdapter(model), "serialization", key=model), name)
         content["application/json"] = media
         entry["content"] = content
     if "description" not in entry:
@@ -440,6 +471,16 @@ def _components_out(components: _Components) -> Dict[str, Any]:
     return out
 
 
+def _webhooks(routes: Any, components: _Components) -> Dict[str, Dict[str, Any]]:
+    """FastAPI's `app.webhooks` routes: documented by name (`path_format`), never served."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for route in routes:
+        if route.method in _METHODS and route.include_in_schema:
+            op = _operation(components.plan(route), route.path, components)
+            out.setdefault(route.path_format, {})[route.method.lower()] = op
+    return out
+
+
 def _paths(app: Any, exclude: Tuple[str, ...], include_websocket: bool,
            components: _Components) -> Tuple[Dict[str, Dict[str, Any]], List[Dict[str, Any]]]:
     paths: Dict[str, Dict[str, Any]] = {}
@@ -464,12 +505,17 @@ def _paths(app: Any, exclude: Tuple[str, ...], include_websocket: bool,
 
 def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0.0", description: str = "",
                      servers: Any = None, include_websocket: bool = True,
-                     exclude: Tuple[str, ...] = ()) -> Dict[str, Any]:
-    """The OpenAPI 3.1 document of `app`'s registered routes (`exclude`: docs routes' paths)."""
+                     exclude: Tuple[str, ...] = (), webhooks: Any = None) -> Dict[str, Any]:
+    """The OpenAPI 3.1 document of `app`'s registered routes (`exclude`: docs routes' paths);
+    `webhooks`: the declared routes of its `webhooks` section, by default `app.webhooks.routes`."""
+    if webhooks is None:
+        webhooks = getattr(getattr(app, "webhooks", None), "routes", ())
     components = _Components(getattr(app, "_separate_io_schemas", True))
     _paths(app, exclude, include_websocket, components)  # records the models (_Components)
+    _webhooks(webhooks, components)
     components.resolve()
     paths, websockets = _paths(app, exclude, include_websocket, components)
+    hooks = _webhooks(webhooks, components)
     extra = getattr(app, "_openapi_extra", None) or {}
     info: Dict[str, Any] = {"title": title}
     info.update(extra.get("info") or {})
@@ -489,6 +535,20 @@ def generate_openapi(app: Any, title: str = "ViperHTTP API", version: str = "1.0
         doc["servers"] = valid_servers
     if extra.get("tags"):
         doc["tags"] = extra["tags"]  # FastAPI's `openapi_tags`: descriptions and order of the tags
+    if hooks:
+        doc["webhooks"] = hooks
     if websockets:
         doc["x-websocket"] = websockets
-    return json_safe(doc)
+    return _without_nulls(json_safe(doc))
+
+
+def _without_nulls(value: Any) -> Any:
+    """FastAPI's document has no `null` member: it is encoded with `exclude_none=True`
+    (`fastapi.openapi.utils.get_openapi`), which drops every key whose value is None at any
+    depth, `"default": null` of an optional field or parameter included; a None in a list
+    stays."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value

@@ -15,29 +15,14 @@ def _js(value: Any) -> str:
 
 def swagger_page(title: str, schema_url: str, assets: str, oauth2_redirect: Optional[str] = None,
                  init_oauth: Optional[Dict[str, Any]] = None, parameters: Optional[Dict[str, Any]] = None) -> str:
-    """Swagger UI from the bundled assets; `validatorUrl: null` keeps it from calling the
-    online validator, and its stylesheet uses system fonts only. FastAPI's defaults, then the
-    app's `swagger_ui_parameters`; `oauth2_redirect` (relative to the page) is made absolute
-    in the browser, as Swagger UI needs it whole."""
-    defaults = {"dom_id": "#swagger-ui", "layout": "BaseLayout", "deepLinking": True,
-                "showExtensions": True, "showCommonExtensions": True, "validatorUrl": None}
-    config = {**defaults, **(parameters or {})}
-    redirect = "" if oauth2_redirect is None else \
-        f"\nconfig.oauth2RedirectUrl = new URL({_js(oauth2_redirect)}, window.location.href).href;"
-    oauth = "" if init_oauth is None else f"\nwindow.ui.initOAuth({_js(init_oauth)});"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} - Swagger UI</title>
-<link rel="stylesheet" href="{assets}swagger-ui.css">
-</head><body><div id="swagger-ui"></div>
-<script src="{assets}swagger-ui-bundle.js"></script>
-<script>
-var config = {_js(config)};
-config.url = {_js(schema_url)};
-config.presets = [SwaggerUIBundle.presets.apis];{redirect}
-window.ui = SwaggerUIBundle(config);{oauth}
-</script></body></html>
-"""
+    """Swagger UI from the bundled assets: FastAPI's page (`viperhttp.openapi.docs`, one
+    `"key": value,` line per setting), `validatorUrl: null` keeping it from calling the online
+    validator, its stylesheet using system fonts only. `oauth2_redirect` (relative to the page)
+    is made absolute in the browser, as Swagger UI needs it whole."""
+    from viperhttp.openapi.docs import swagger_ui_page
+
+    return swagger_ui_page(schema_url, f"{title} - Swagger UI", f"{assets}swagger-ui-bundle.js",
+                           f"{assets}swagger-ui.css", None, oauth2_redirect, init_oauth, parameters)
 
 
 def oauth2_redirect_page(assets: str) -> str:

@@ -29,19 +29,18 @@ def get_openapi(*, title: str, version: str, openapi_version: str = "3.1.0", sum
                 separate_input_output_schemas: bool = True) -> Dict[str, Any]:
     """The OpenAPI document of the app whose routes are given, with exactly this `info`,
     `tags` and `servers` (the app's own `openapi_tags` / `contact` / ... are not added, as in
-    FastAPI). `webhooks` are not supported; `separate_input_output_schemas` is accepted (one
+    FastAPI). `webhooks` (FastAPI's `webhooks=app.webhooks.routes`) are the document's
+    `webhooks` section, none when not given; `separate_input_output_schemas` is accepted (one
     schema per model either way)."""
     from viperhttp.app import active_app
     from viperhttp_autodocs import generate_openapi
 
-    if webhooks:
-        raise ValueError("get_openapi: webhooks are not supported")
     app = getattr(routes, "__self__", None)
     if app is None or not hasattr(app, "_routes_by_id"):
         app = active_app()
     if app is None:
         raise ValueError("get_openapi: pass routes=app.routes")
-    doc = generate_openapi(app, title, version, description or "", servers, True)
+    doc = generate_openapi(app, title, version, description or "", servers, True, webhooks=list(webhooks or ()))
     info: Dict[str, Any] = {"title": title}
     if summary:
         info["summary"] = summary

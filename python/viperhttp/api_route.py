@@ -1,0 +1,104 @@
+"""FastAPI's `APIRoute` attributes on a declared route, and FastAPI's `generate_unique_id`
+(docs/internals/api-docs.md, "Operation ids and callbacks").
+
+A `generate_unique_id_function=` (app, router, `include_router`, route) is called with the
+route as declared, the object `APIRouter().routes` lists: FastAPI's functions read `route.name`,
+`route.tags`, `route.path_format`, `route.methods`. `APIRoute` is that class's FastAPI name; a
+subclass as `route_class=` is not supported (docs/index.md, "Coming from FastAPI").
+"""
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set
+
+__all__ = ["APIRouteAttributes", "generate_unique_id"]
+
+
+def generate_unique_id(route: Any) -> str:
+    """FastAPI's default unique id: `{name}{path_format}` with non-word characters as `_`, then
+    `_{method}`. Here it names what FastAPI names after it (a list response's schema `title`);
+    the default operationId stays the device generator's."""
+    unique = re.sub(r"\W", "_", f"{route.name}{route.path_format}")
+    return f"{unique}_{sorted(route.methods)[0].lower()}"
+
+
+class APIRouteAttributes:
+    """The read-only FastAPI names of `RouteDef` (one method per route here: `methods` has one)."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:  # what `RouteDef` has
+        method: str
+        path: str
+        handler: Callable[..., Any]
+        docs: Dict[str, Any]
+        options: Dict[str, Any]
+
+    @property
+    def endpoint(self) -> Callable[..., Any]:
+        return self.handler
+
+    @property
+    def name(self) -> str:
+        """`name=`, else the handler's name (FastAPI's `get_name`)."""
+        given = self.docs.get("name")
+        if given:
+            return str(given)
+        return getattr(self.handler, "__name__", None) or type(self.handler).__name__
+
+    @property
+    def methods(self) -> Set[str]:
+        return {self.method}
+
+    @property
+    def path_format(self) -> str:
+        """The path with `{name:kind}` placeholders as `{name}`."""
+        from .routing import PATH_PLACEHOLDER
+
+        return PATH_PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", self.path)
+
+    @property
+    def tags(self) -> List[str]:
+        return list(self.docs.get("tags") or [])
+
+    @property
+    def summary(self) -> Optional[str]:
+        return self.docs.get("summary")
+
+    @property
+    def description(self) -> Optional[str]:
+        return self.docs.get("description")
+
+    @property
+    def operation_id(self) -> Optional[str]:
+        return self.docs.get("operation_id")
+
+    @property
+    def deprecated(self) -> Optional[bool]:
+        return self.docs.get("deprecated")
+
+    @property
+    def include_in_schema(self) -> bool:
+        return bool(self.docs.get("include_in_schema", True))
+
+    @property
+    def responses(self) -> Dict[Any, Any]:
+        return dict(self.docs.get("responses") or {})
+
+    @property
+    def response_model(self) -> Any:
+        return self.options.get("response_model")
+
+    @property
+    def status_code(self) -> Optional[int]:
+        return self.options.get("status_code")
+
+    @property
+    def callbacks(self) -> Optional[List[Any]]:
+        return self.options.get("callbacks")
+
+    @property
+    def unique_id(self) -> str:
+        """`generate_unique_id_function(route)` when one applies, else FastAPI's default."""
+        function = self.options.get("generate_unique_id_function") or generate_unique_id
+        return str(function(self))

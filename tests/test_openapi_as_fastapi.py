@@ -1,0 +1,188 @@
+"""OpenAPI documents as FastAPI 0.165 writes them, over a real socket (docs/internals/api-docs.md):
+`generate_unique_id_function`, route `callbacks=`, `app.webhooks`, no `null` members, the title
+of a response schema that is not a model."""
+from typing import List, Optional
+
+from pydantic import BaseModel, HttpUrl
+from openapi_spec_validator import validate
+
+import viperhttp
+from viperhttp import APIRouter, Query, ViperHTTP
+from viperhttp.testclient import TestClient
+
+
+class Item(BaseModel):
+    name: str
+    description: Optional[str] = None
+
+
+def _document(app):
+    with TestClient(app) as client:
+        r = client.get("/openapi.json")
+    assert r.status_code == 200
+    doc = r.json()
+    validate(doc)
+    return doc
+
+
+def test_generate_unique_id_function_names_the_operations_nearest_first():
+    """FastAPI's generate_clients recipe (`f"{route.tags[0]}-{route.name}"`) was a TypeError at
+    import. The route's own function wins, then its router's, then include_router's, then the
+    app's; `operation_id=` beats them all; without any the device generator's id stays."""
+    from viperhttp.routing import APIRoute
+
+    seen = []
+
+    def by_tag(route):
+        seen.append(route)
+        return f"{route.tags[0]}-{route.name}"
+
+    viperhttp.reset()
+    app = ViperHTTP(generate_unique_id_function=by_tag)
+
+    @app.get("/items/", tags=["items"], response_model=List[Item])
+    def get_items():
+        return [{"name": "Plumbus"}]
+
+    @app.post("/items/{item_id}", tags=["items"], generate_unique_id_function=lambda r: "own-" + r.name)
+    def put_item(item_id: int, item: Item):
+        return item
+
+    @app.get("/fixed", tags=["items"], operation_id="fixed_by_hand")
+    def fixed():
+        return {}
+
+    users = APIRouter(prefix="/users", tags=["users"], generate_unique_id_function=lambda r: "router-" + r.name)
+
+    @users.get("/")
+    def list_users():
+        return []
+
+    plain = APIRouter(prefix="/plain")
+
+    @plain.get("/{code}")
+    def plain_route(code: str):
+        return {}
+
+    app.include_router(users, generate_unique_id_function=lambda r: "include-" + r.name)
+    app.include_router(plain, generate_unique_id_function=lambda r: f"include-{r.name}-{r.path_format}")
+    try:
+        doc = _document(app)
+    finally:
+        viperhttp.reset()
+    ids = {(m, p): op["operationId"] for p, item in doc["paths"].items() for m, op in item.items()}
+    assert ids == {("get", "/items/"): "items-get_items", ("post", "/items/{item_id}"): "own-put_item",
+                   ("get", "/fixed"): "fixed_by_hand", ("get", "/users"): "router-list_users",
+                   ("get", "/plain/{code}"): "include-plain_route-/plain/{code}"}
+    # the function gets the declared route, FastAPI's APIRoute names; called at registration
+    assert all(isinstance(r, APIRoute) for r in seen) and seen[0].methods == {"GET"}
+    # a list response's schema is titled after the unique id, as FastAPI's
+    schema = doc["paths"]["/items/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema["title"] == "Response Items-Get Items"
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/items/", response_model=List[Item])
+    def read_items():
+        return []
+
+    try:
+        doc = _document(app)
+    finally:
+        viperhttp.reset()
+    op = doc["paths"]["/items/"]["get"]
+    assert op["operationId"] == "get_items"  # the device generator's rule without a function
+    assert op["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "type": "array", "items": {"$ref": "#/components/schemas/Item"}, "title": "Response Read Items Items  Get"}
+
+
+def test_callbacks_and_webhooks_are_documented_as_fastapi():
+    """Route `callbacks=` was a TypeError at import and `app.webhooks` did not exist. FastAPI
+    documents a callback under its operation (`callbacks: {name: {path expression: {method:
+    operation}}}`, the runtime expressions are no parameters) and a webhook under the
+    document's `webhooks`; neither is served."""
+
+    class InvoiceEvent(BaseModel):
+        description: str
+        paid: bool
+
+    class InvoiceEventReceived(BaseModel):
+        ok: bool
+
+    class Subscription(BaseModel):
+        username: str
+        monthly_fee: float
+
+    callbacks = APIRouter()
+
+    @callbacks.post("{$callback_url}/invoices/{$request.body.id}", response_model=InvoiceEventReceived)
+    def invoice_notification(body: InvoiceEvent):
+        pass
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.post("/invoices/", callbacks=callbacks.routes)
+    def create_invoice(invoice: Item, callback_url: Optional[HttpUrl] = None):
+        return {"msg": "Invoice received"}
+
+    @app.webhooks.post("new-subscription")
+    def new_subscription(body: Subscription):
+        """A new user subscribed."""
+
+    try:
+        with TestClient(app) as client:
+            assert client.post("/invoices/", json={"name": "i1"}).json() == {"msg": "Invoice received"}
+            assert client.post("/new-subscription", json={}).status_code == 404
+            doc = client.get("/openapi.json").json()
+        # FastAPI's get_openapi lists webhooks only when given them
+        from viperhttp.openapi.utils import get_openapi
+
+        assert "webhooks" not in get_openapi(title="T", version="1", routes=app.routes)
+        given = get_openapi(title="T", version="1", routes=app.routes, webhooks=app.webhooks.routes)
+        assert given["webhooks"] == doc["webhooks"]
+    finally:
+        viperhttp.reset()
+    validate(doc)
+    op = doc["paths"]["/invoices/"]["post"]
+    callback = op["callbacks"]["invoice_notification"]["{$callback_url}/invoices/{$request.body.id}"]["post"]
+    assert "parameters" not in callback
+    assert callback["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/InvoiceEvent"}
+    assert callback["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/InvoiceEventReceived"}
+    hook = doc["webhooks"]["new-subscription"]["post"]
+    assert hook["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Subscription"}
+    assert hook["summary"] == "A new user subscribed."
+    assert {"InvoiceEvent", "InvoiceEventReceived", "Subscription", "Item"} <= set(doc["components"]["schemas"])
+    assert "/invoices/" in doc["paths"] and len(doc["paths"]) == 1
+
+
+def test_the_document_has_no_null_members_and_titles_bodies_as_fastapis():
+    """FastAPI encodes its document with `exclude_none=True`: an optional field's or parameter's
+    `"default": null` (and any other null member) is not written; a null inside a list stays.
+    A body that is not a model (`list[Item]`) is titled after its parameter."""
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.post("/items/", openapi_extra={"x-null": None, "x-list": [None, 1]})
+    def create_item(item: Item, q: Optional[str] = None, r: Optional[int] = Query(default=None, examples=[None, 3])):
+        return item
+
+    @app.post("/many")
+    def create_items(new_items: List[Item]):
+        return {}
+
+    try:
+        doc = _document(app)
+    finally:
+        viperhttp.reset()
+    many = doc["paths"]["/many"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert many == {"type": "array", "items": {"$ref": "#/components/schemas/Item"}, "title": "New Items"}
+    description = doc["components"]["schemas"]["Item"]["properties"]["description"]
+    assert description == {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Description"}
+    op = doc["paths"]["/items/"]["post"]
+    params = {p["name"]: p["schema"] for p in op["parameters"]}
+    assert "default" not in params["q"] and params["r"]["examples"] == [None, 3]
+    assert "x-null" not in op and op["x-list"] == [None, 1]
