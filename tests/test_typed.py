@@ -950,3 +950,57 @@ def test_strict_content_type_false_reads_a_body_without_content_type_as_json():
                 assert c.post(path, json={"name": "Foo", "price": 50.5}).status_code == 200, path
     finally:
         viperhttp.reset()
+
+
+def test_string_annotations_resolve_one_by_one_as_in_fastapi(tmp_path_factory):
+    """With `from __future__ import annotations` a dependency parameter typed by a name imported
+    under `if TYPE_CHECKING:` made every annotation of the function stay a string: the route failed
+    at import with pydantic's "`Query_GET_notes` is not fully defined; you should define `Query`",
+    its return annotation stopped being the response model, and a socket annotated `WebSocket` got
+    the device framework's None on close. FastAPI resolves each annotation on its own."""
+    srv = start_module_server(tmp_path_factory.mktemp("future"), "apps/future_annotations_app.py")
+    try:
+        c = srv.client
+        assert c.get("/notes").json() == [{"id": 1, "title": "first"}]  # the return type filters
+        r = c.get("/notes?limit=11")
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "limit"]
+        r = c.get("/lines")
+        assert r.headers["content-type"] == "application/jsonl" and r.text == '{"id":1,"title":"first"}\n'
+        from websockets.sync.client import connect
+
+        with connect(f"ws://127.0.0.1:{srv.port}/ws") as ws:
+            ws.send("1")
+            assert ws.recv() == "first"
+        time.sleep(0.3)
+        assert "ws_handler_error" not in srv.logs()  # the loop ended by WebSocketDisconnect
+    finally:
+        srv.stop()
+
+
+def test_an_annotation_that_cannot_be_resolved_is_named_at_registration(tmp_path, monkeypatch):
+    """Instead of pydantic's "`Query_POST_token` is not fully defined" (or nothing at all): the
+    parameter, its annotation, the route and why. `Depends()` without its callable inside a string
+    `Annotated` is one such case (FastAPI's shorthand; docs/guide/dependencies.md)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cases = {
+        "missing_name": ("def make():\n    class Local(BaseModel):\n        a: int\n\n"
+                         "    @app.post('/local')\n    def local(item: Local):\n        return item\n\n\nmake()\n",
+                         "the annotation 'Local' of parameter 'item' cannot be resolved (route POST /local): "
+                         "NameError: name 'Local' is not defined; with `from __future__ import annotations`"),
+        "empty_depends": ("@app.post('/token')\ndef login(form: Annotated[OAuth2PasswordRequestForm, Depends()]):\n"
+                          "    return {}\n",
+                          "the annotation 'Annotated[OAuth2PasswordRequestForm, Depends()]' of parameter 'form' "
+                          "cannot be resolved (route POST /token): TypeError: Depends(callable, [deps])"),
+    }
+    for name, (body, message) in cases.items():
+        (tmp_path / f"fut_{name}.py").write_text(
+            "from __future__ import annotations\nfrom typing import Annotated\nfrom pydantic import BaseModel\n"
+            "from viperhttp import Depends, ViperHTTP\nfrom viperhttp.security import OAuth2PasswordRequestForm\n"
+            "app = ViperHTTP()\n" + body)
+        viperhttp.reset()
+        try:
+            with pytest.raises(TypeError) as info:
+                __import__(f"fut_{name}")
+            assert str(info.value).startswith(message), str(info.value)
+        finally:
+            viperhttp.reset()

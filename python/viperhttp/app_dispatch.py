@@ -37,15 +37,16 @@ def _fastapi_socket(handler: Any) -> bool:
         known = None
     if known is None:
         import inspect
-        import typing
 
         from viperhttp_bridge.websocket import WebSocket
+
+        from .signature import resolve_hints
 
         known = False
         try:
             first = next(iter(inspect.signature(handler).parameters.values()), None)
             if first is not None:
-                hint = typing.get_type_hints(handler).get(first.name, first.annotation)
+                hint = resolve_hints(handler)[0].get(first.name, first.annotation)
                 known = isinstance(hint, type) and issubclass(hint, WebSocket)
         except Exception:  # an annotation that does not resolve: the device framework's rule
             known = False

@@ -21,7 +21,7 @@ from .request import Request
 from .responses import Response
 
 __all__ = ["Annotated", "TypedParam", "typed_params", "typed_plan", "signature_deps", "expand_depends",
-           "names_model", "is_pydantic_model"]
+           "names_model", "is_pydantic_model", "resolve_hints"]
 
 Annotated = typing.Annotated
 _EMPTY = inspect.Parameter.empty
@@ -129,11 +129,56 @@ class InAnnotated:
         self.default = ... if default is _EMPTY else default
 
 
-def _hints(func: Any) -> Dict[str, Any]:
+class _Annotations:
+    """One annotation on its own, for `typing.get_type_hints` (see `resolve_hints`)."""
+
+    def __init__(self, name: str, annotation: Any) -> None:
+        self.__annotations__ = {name: annotation}
+
+
+def resolve_hints(func: Any) -> Tuple[Dict[str, Any], Dict[str, BaseException]]:
+    """`func`'s annotations resolved, and why those that could not be were not.
+
+    With `from __future__ import annotations` every annotation is a string, resolved here in the
+    function's module. `typing.get_type_hints` fails as a whole when one of them does not resolve
+    (a type imported under `if TYPE_CHECKING:`, a class local to a function): then each is
+    resolved on its own, as FastAPI does, so one such parameter (typically a dependency's, whose
+    type nobody reads) neither drops the others' `Query(le=...)` nor gives the whole route an
+    obscure pydantic error. An unresolved annotation stays its string
+    (docs/internals/typed-api.md "How a parameter is classified")."""
     try:
-        return typing.get_type_hints(func, include_extras=True)
+        return typing.get_type_hints(func, include_extras=True), {}
     except Exception:
-        return {}
+        pass
+    raw = getattr(func, "__annotations__", None)
+    if not isinstance(raw, dict):
+        return {}, {}
+    target = func
+    while hasattr(target, "__wrapped__"):  # where get_type_hints itself looks
+        target = target.__wrapped__
+    globalns = getattr(target, "__globals__", {})
+    hints: Dict[str, Any] = {}
+    errors: Dict[str, BaseException] = {}
+    for name, annotation in raw.items():
+        try:
+            hints.update(typing.get_type_hints(_Annotations(name, annotation), globalns=globalns,
+                                               include_extras=True))
+        except Exception as exc:
+            hints[name] = annotation
+            errors[name] = exc
+    return hints, errors
+
+
+def annotation_error(name: str, annotation: Any, exc: BaseException, where: str) -> TypeError:
+    """The registration error for a parameter whose annotation could not be resolved."""
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    hint = ""
+    if isinstance(exc, NameError):
+        hint = ("; with `from __future__ import annotations` it is looked up in the module when the "
+                "route is registered: import the type at module level (not under `if TYPE_CHECKING:`), "
+                "not inside a function")
+    return TypeError(f"the annotation {text!r} of parameter {name!r} cannot be resolved "
+                     f"({where}): {type(exc).__name__}: {exc}{hint}")
 
 
 def _target(func: Any) -> Any:
@@ -145,13 +190,17 @@ def _target(func: Any) -> Any:
     return func
 
 
-def _params(func: Any, skip_first: bool) -> List[Tuple[inspect.Parameter, Any]]:
-    """(parameter, resolved annotation) pairs, string annotations resolved."""
+def _params(func: Any, skip_first: bool,
+            errors: Optional[Dict[str, BaseException]] = None) -> List[Tuple[inspect.Parameter, Any]]:
+    """(parameter, resolved annotation) pairs, string annotations resolved; why an annotation
+    could not be resolved goes into `errors` (the annotation stays its string)."""
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
         return []
-    hints = _hints(_target(func))
+    hints, failed = resolve_hints(_target(func))
+    if errors is not None:
+        errors.update(failed)
     params = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     if skip_first and params:
         params = params[1:]
@@ -159,8 +208,12 @@ def _params(func: Any, skip_first: bool) -> List[Tuple[inspect.Parameter, Any]]:
             for p in params]
 
 
+def _name_of(func: Any) -> str:
+    return f"function {getattr(func, '__qualname__', repr(func))}"
+
+
 def typed_params(handler: Any, skip: set, skip_first: bool = False,
-                 allow_path: bool = False) -> Optional[List[TypedParam]]:
+                 allow_path: bool = False, where: str = "") -> Optional[List[TypedParam]]:
     """The parameters a typed plan handles, or None when the handler declares nothing typed.
 
     Left to the original mechanisms: names in `skip` (`query={...}` entries, `deps={...}` keys),
@@ -169,10 +222,18 @@ def typed_params(handler: Any, skip: set, skip_first: bool = False,
     `Depends` is already one of its `deps=` children. Everything else makes the route typed.
     """
     out: List[TypedParam] = []
-    for param, _ in _params(handler, skip_first):
+    errors: Dict[str, BaseException] = {}
+    for param, _ in _params(handler, skip_first, errors):
         if param.name in skip:
             continue
         hint, marker, dep = marker_of(param)
+        exc = errors.get(param.name)
+        # A missing name is harmless where nothing reads the type (a `Depends` default, the
+        # injected `request` found by its name); anything else would reach pydantic as a string
+        # and fail there obscurely, or raised while evaluated (`Annotated[Form, Depends()]`).
+        if exc is not None and not (isinstance(exc, NameError)
+                                    and (dep is not None or _is_injected(param, hint))):
+            raise annotation_error(param.name, param.annotation, exc, where or _name_of(handler)) from exc
         if dep is not None:
             if allow_path:
                 continue
@@ -187,7 +248,7 @@ def typed_params(handler: Any, skip: set, skip_first: bool = False,
 def typed_plan(handler: Any, path_names: set, skip: set, where: str, skip_first: bool = False,
                allow_path: bool = False) -> Any:
     """`typed.compile_typed`, importing pydantic only for a handler that declares something typed."""
-    entries = typed_params(handler, skip, skip_first, allow_path)
+    entries = typed_params(handler, skip, skip_first, allow_path, where)
     if entries is None:
         return None
     from .typed import build_plan  # pydantic: loaded by the first typed route, not by `import viperhttp`

@@ -274,10 +274,9 @@ def _mapped(source: Any, step: Any) -> Any:
 
 
 def _item_type(handler: Any) -> Any:
-    try:
-        hint = typing.get_type_hints(inspect.unwrap(handler), include_extras=True).get("return")
-    except Exception:
-        return None
+    from .signature import resolve_hints
+
+    hint = resolve_hints(inspect.unwrap(handler))[0].get("return")  # despite a parameter's unresolved type
     if typing.get_origin(hint) in _ITERABLES:
         args = typing.get_args(hint)
         return args[0] if args else None

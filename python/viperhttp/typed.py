@@ -509,7 +509,7 @@ def compile_typed(handler: Any, path_names: set, skip: set, where: str, skip_fir
     keys); `path_names` are the route's `{placeholders}`. Routing calls
     `signature.typed_plan`, which makes the same decision before importing this module.
     """
-    entries = typed_params(handler, skip, skip_first, allow_path)
+    entries = typed_params(handler, skip, skip_first, allow_path, where)
     return None if entries is None else build_plan(entries, path_names, where, allow_path)
 
 

@@ -11,13 +11,12 @@ a plain typed route need no validator (docs/internals/benchmarks.md "Memory").
 from __future__ import annotations
 
 import logging
-import typing
 from typing import Any, Dict, Optional
 
 from . import _native
 from .encoders import jsonable_encoder
 from .responses import APPLICATION_JSON, MARKER, is_response
-from .signature import names_model
+from .signature import names_model, resolve_hints
 
 __all__ = ["ResponsePlan", "compile_response", "split_status_tuple"]
 
@@ -231,11 +230,9 @@ def _return_annotation(handler: Any) -> Any:
     `list[...]`/`Optional[...]`) becomes the response model, FastAPI-style. Other annotations
     (`-> str`, `-> dict`, response classes) are left alone so an original-style handler that
     annotates its return keeps its response (docs/internals/typed-api.md)."""
-    try:
-        hints = typing.get_type_hints(handler, include_extras=True)
-    except Exception:
+    tp = resolve_hints(handler)[0].get("return")  # a parameter's unresolved type does not hide it
+    if isinstance(tp, str):
         return None
-    tp = hints.get("return")
     return tp if tp is not None and names_model(tp) else None
 
 
