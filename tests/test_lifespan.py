@@ -176,6 +176,22 @@ def test_lifespan_context_manager_wraps_the_event_handlers(serve, tmp_path):
     assert events(log)[-4:] == ["request:index", "shutdown:d1", "cm:exit", "main:run-returned:None"], events(log)
 
 
+def test_what_the_lifespan_yields_is_each_requests_state_as_in_starlette(serve, tmp_path):
+    """FastAPI's lifespan state: `yield {"db": ...}` is read back as `request.state.db`, each
+    request starting from its own shallow copy (a request's changes stay its own). It only went
+    into `app.state` (kept too, the device framework's place): `request.state.db` was missing."""
+    log = tmp_path / "events.log"
+    server = serve(CM_APP, env=app_env({}, LIFESPAN_LOG=str(log)))
+    for _ in range(2):
+        r = request(server.port, "/request-state")
+        assert r.json() == {"seen": {"db": "conn-1"}, "db_attr": "changed by this request",
+                            "app_db": "conn-1"}, r.summary()
+    assert server.stop() == 0, server.logs()
+    sync = serve(CM_APP, env=app_env({}, LIFESPAN_LOG=str(log), LIFESPAN_MODE="sync"))
+    assert request(sync.port, "/request-state").json()["seen"] == {}  # it yielded None
+    assert sync.stop() == 0
+
+
 def test_lifespan_sync_context_manager(serve, tmp_path):
     log = tmp_path / "events.log"
     server = serve(CM_APP, env=app_env({}, LIFESPAN_LOG=str(log), LIFESPAN_MODE="sync"))

@@ -141,6 +141,9 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
         self._state: Optional[State] = None
         self._lifespan = lifespan
         self._lifespan_cm: Any = None  # the entered context manager of the current run
+        #: what `lifespan` yielded in the current run: each request's `request.state` starts as a
+        #: copy of it, as in Starlette (`Request.state`)
+        self._lifespan_state: Dict[str, Any] = {}
         self.bound_port: Optional[int] = None  # set by the bridge once listening
         self._overrides = _deps.OVERRIDES = DependencyOverrides()  # the previous app's are not this one's
         self._debug = False

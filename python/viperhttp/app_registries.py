@@ -44,6 +44,7 @@ class AppRegistries:
         _event_handlers: Dict[str, List[Callable[..., Any]]]
         _lifespan: Any
         _lifespan_cm: Any
+        _lifespan_state: Dict[str, Any]
 
         def _require_active(self) -> None: ...
         @property
@@ -241,8 +242,10 @@ class AppRegistries:
 
     async def _lifespan_enter(self) -> None:
         """Enters `lifespan(app)` (async or sync context manager); a mapping it yields is
-        merged into `app.state`."""
+        merged into `app.state` (the device framework's place) and is what each request's
+        `request.state` starts from (Starlette's: a shallow copy per request)."""
         self._lifespan_cm = None
+        self._lifespan_state = {}
         cm = self._lifespan(self)
         if hasattr(cm, "__aenter__"):
             value = await cm.__aenter__()
@@ -253,6 +256,7 @@ class AppRegistries:
         self._lifespan_cm = cm
         if value is not None:
             self.state.update(value)
+            self._lifespan_state = dict(value)
 
     async def _lifespan_exit(self) -> None:
         cm, self._lifespan_cm = self._lifespan_cm, None

@@ -471,7 +471,12 @@ class Request:
     def state(self) -> "State":
         state = self._state
         if state is None:
-            state = self._state = State()
+            # Starlette's lifespan state: what `lifespan` yielded, a shallow copy per request, made
+            # when the request first looks at its state (docs/internals/lifespan.md)
+            from .current import active_app
+
+            app = active_app()
+            state = self._state = State(getattr(app, "_lifespan_state", None) or ())
         return state
 
     @state.setter

@@ -96,6 +96,15 @@ def index():
             "same": lifespan_mod.get_app_state(app) is app.state}
 
 
+@app.get("/request-state")
+def request_state(request: viperhttp.Request):
+    # Starlette's lifespan state: each request starts from a copy of what `lifespan` yielded
+    seen = dict(request.state)
+    request.state.db = "changed by this request"
+    request.state.user = "ann"
+    return {"seen": seen, "db_attr": getattr(request.state, "db", None), "app_db": app.state.get("db")}
+
+
 @app.get("/child-error")
 def child_error():
     raise ChildError("x")
