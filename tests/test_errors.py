@@ -218,3 +218,55 @@ def test_fastapi_default_handlers_beside_a_catch_all():
             assert c.get("/items/2").json() == {"n": 2}
     finally:
         viperhttp.reset()
+
+
+def test_a_handler_for_http_exception_leaves_validation_errors_alone_as_in_fastapi():
+    """FastAPI's "override the HTTPException handler" (`@app.exception_handler(HTTPException)`)
+    does not see `RequestValidationError`, which is no `HTTPException` there, nor does a handler
+    for the status 422: the 422 keeps FastAPI's `{"detail": [...]}`. It is an `HTTPException`
+    here (its default answer is one), and both handlers took it, turning every invalid request
+    into the app's HTTP-error body. A handler for it (or `Exception`) still gets it."""
+    import viperhttp
+    from viperhttp import HTTPException, JSONResponse, ViperHTTP
+    from viperhttp.exceptions import RequestValidationError
+    from viperhttp.testclient import TestClient
+
+    def make(extra):
+        viperhttp.reset()
+        app = ViperHTTP()
+
+        @app.exception_handler(HTTPException)
+        async def http_error(request, exc):
+            return JSONResponse(status_code=exc.status_code, content={"error": exc.detail})
+
+        @app.exception_handler(422)
+        async def status_422(request, exc):
+            return JSONResponse(status_code=422, content={"status handler": exc.detail})
+
+        if extra is not None:
+            app.add_exception_handler(extra, lambda request, exc: JSONResponse(
+                status_code=400, content={"validation": [e["loc"] for e in exc.errors()]}))
+
+        @app.get("/items/{n}")
+        def item(n: int):
+            if n == 0:
+                raise HTTPException(404, "no item")
+            if n == 1:
+                raise HTTPException(422, "explicit")
+            return {"n": n}
+
+        return app
+
+    try:
+        with TestClient(make(None)) as c:
+            assert c.get("/items/0").json() == {"error": "no item"}
+            assert c.get("/items/1").json() == {"status handler": "explicit"}
+            r = c.get("/items/x")
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "n"], r.text
+        for extra in (RequestValidationError, Exception):
+            with TestClient(make(extra)) as c:
+                r = c.get("/items/x")
+                assert (r.status_code, r.json()) == (400, {"validation": [["path", "n"]]}), (extra, r.text)
+                assert c.get("/items/0").json() == {"error": "no item"}
+    finally:
+        viperhttp.reset()

@@ -196,22 +196,32 @@ def find_exception_handler(handlers: Dict[Any, HandlerEntry], exc: BaseException
     status handlers; not 500, Starlette's server-error key) first; then the most specific class
     of the exception's MRO, then the first `isinstance` match (the original's rule: a handler
     for `Exception` catches everything). Any other exception no class handler takes goes to a
-    handler registered for 500, as Starlette's server-error handler."""
+    handler registered for 500, as Starlette's server-error handler. A `RequestValidationError`
+    skips the `HTTPException` classes and the 422 key, as FastAPI's (which is no `HTTPException`)."""
     if not handlers:
         return None
     http = isinstance(exc, HTTPException)
-    if http and exc.status_code != 500:  # type: ignore[attr-defined]
+    # `RequestValidationError` is an `HTTPException` here (its default answer is one) but not in
+    # FastAPI: handlers for `HTTPException` (FastAPI's "override the HTTPException handler"
+    # pattern) or for the status 422 do not take it, a handler for itself or `Exception` does.
+    validation = isinstance(exc, RequestValidationError)
+    if http and not validation and exc.status_code != 500:  # type: ignore[attr-defined]
         entry = handlers.get(exc.status_code)  # type: ignore[attr-defined]
         if entry is not None:
             return entry
     for cls in type(exc).__mro__:
         entry = handlers.get(cls)
-        if entry is not None:
+        if entry is not None and not (validation and _http_only(cls)):
             return entry
     for cls, entry in handlers.items():
-        if isinstance(cls, type) and isinstance(exc, cls):
+        if isinstance(cls, type) and isinstance(exc, cls) and not (validation and _http_only(cls)):
             return entry
     return None if http else handlers.get(500)
+
+
+def _http_only(cls: type) -> bool:
+    """An `HTTPException` class that FastAPI's `RequestValidationError` would not be an instance of."""
+    return issubclass(cls, HTTPException) and not issubclass(cls, RequestValidationError)
 
 
 def handle_exception(handlers: Dict[type, HandlerEntry], request: Any, exc: Exception,
