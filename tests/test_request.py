@@ -283,6 +283,9 @@ def test_http_request_members(serve):
     assert d["query_params"] == {"foo": "1", "bar": "test", "sp": "a b c", "bad": "%zz",
                                  "u": "café", "flag": ""}
     assert d["getlist_foo"] == ["1", "2"]
+    # Starlette's `str(request.query_params)`, for building links (it was the dict's repr); the
+    # empty key Starlette keeps (`=x`) is dropped here, as parsing drops it (Pinned)
+    assert d["query_params_str"] == "foo=1&bar=test&foo=2&sp=a+b+c&bad=%25zz&u=caf%C3%A9&flag="
     assert d["is_dict"] is True
     assert d["headers"]["x-test"] == "yes"
     assert d["x_test_ci"] == ["yes", "yes"]

@@ -14,6 +14,7 @@ more than the parsing it would guard).
 from __future__ import annotations
 
 import json as _json
+from urllib.parse import urlencode as _urlencode
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from viperhttp._native import parse_query_into as _parse_query_into
@@ -124,6 +125,11 @@ class QueryParams(dict):
         if raw is None:
             return list(self.items())
         return _query_pairs(raw, MAX_QUERY_PAIRS)
+
+    def __str__(self) -> str:
+        """Starlette's: the pairs URL-encoded again (`a=1&b=2`), for the links an app builds
+        (`f"{request.url.path}?{request.query_params}"`); `repr` stays the dict's."""
+        return _urlencode(self.multi_items())
 
 
 class State(dict):

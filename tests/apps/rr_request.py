@@ -17,6 +17,7 @@ def _describe(request):
         "query_string": request.query_string,
         "query_params": dict(qp),
         "getlist_foo": qp.getlist("foo"),
+        "query_params_str": str(qp),
         "headers": dict(request.headers),
         "is_dict": isinstance(request.headers, dict),
         "getlist_multi": request.headers.getlist("X-Multi"),
