@@ -321,6 +321,31 @@ def test_failed_startup_exits_3(cli, target, env, needle):
     assert needle in c.logs()
 
 
+def test_a_file_path_is_a_target_as_with_fastapi_run(cli, tmp_path):
+    """`viperhttp run main.py` (and `pkg/main.py:api`, a module of a package with relative imports),
+    as `fastapi run main.py` takes it, with one worker and with two; it was "module 'main.py' not
+    found"."""
+    (tmp_path / "main.py").write_text("from cli_app import app\n")
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helpers.py").write_text("NAME = 'pkg.main'\n")
+    (pkg / "main.py").write_text(
+        "from cli_app import app as api\n\nfrom .helpers import NAME\n\n\n"
+        "@api.get('/name')\ndef name():\n    return {'name': NAME, 'module': __name__}\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(APPS), os.environ.get("PYTHONPATH", "")])}
+    for args in (["main.py"], ["main.py", "--workers", "2"]):
+        c = cli(*args, cwd=tmp_path, env=env)
+        c.wait_ready()
+        assert c.stop() == 0, c.logs()
+    c = cli("pkg/main.py:api", cwd=tmp_path, env=env)
+    c.wait_ready()
+    assert httpx.get(c.base + "/name").json() == {"name": "pkg.main", "module": "pkg.main"}
+    assert c.stop() == 0
+    c = cli("missing.py", cwd=tmp_path)
+    assert c.proc.wait(30) == 3 and "startup failed: file 'missing.py' not found" in c.logs()
+
+
 def test_failed_startup_with_workers_exits_3(cli):
     c = cli("cli_bad_startup:app", "--workers", "2")
     assert c.proc.wait(30) == 3

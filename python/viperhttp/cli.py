@@ -13,7 +13,7 @@ import importlib
 import logging
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 #: exit status of a failed start-up
 EXIT_STARTUP = 3
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"viperhttp {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve an app: viperhttp run module:app")
-    run.add_argument("target", help="module:attribute (attribute defaults to `app`)")
+    run.add_argument("target", help="module:attribute or path/to/file.py[:attribute] (attribute defaults to `app`)")
     run.add_argument("--host", default="0.0.0.0",
                      help="address to listen on (default 0.0.0.0: every interface; 127.0.0.1: this machine only)")
     run.add_argument("--port", type=_bounded(0, 65535), default=8080,
@@ -143,6 +143,9 @@ def load_app(target: str, app_dir: str) -> Any:
     if not module_name:
         raise StartupError(f"invalid target {target!r}: expected module:app")
     path = os.path.abspath(app_dir)
+    if module_name.endswith(".py"):
+        # `viperhttp run main.py` / `src/app/main.py:api`, as `fastapi run main.py` takes it
+        path, module_name = _module_of_file(module_name)
     if path not in sys.path:
         sys.path.insert(0, path)
     try:
@@ -166,6 +169,21 @@ def load_app(target: str, app_dir: str) -> Any:
         hint = " (a factory? call it at module level: app = create_app())" if callable(app) else ""
         raise StartupError(f"{target!r} is a {type(app).__name__}, not a ViperHTTP app{hint}")
     return app
+
+
+def _module_of_file(file: str) -> Tuple[str, str]:
+    """(directory for sys.path, dotted module name) of a `.py` file, relative to the working
+    directory: the directories above it that hold an `__init__.py` make its package (FastAPI
+    CLI's rule), so the app's relative imports work."""
+    full = os.path.abspath(file)
+    if not os.path.isfile(full):
+        raise StartupError(f"file {file!r} not found")
+    directory, name = os.path.split(full)
+    parts = [name[:-3]]
+    while os.path.isfile(os.path.join(directory, "__init__.py")):
+        directory, package = os.path.split(directory)
+        parts.insert(0, package)
+    return directory, ".".join(parts)
 
 
 def serve_one(args: argparse.Namespace) -> int:
