@@ -117,7 +117,9 @@ def test_depends_constructor():
     assert Depends(f, {"x": Depends(f)}, mode="yield")["deps"] == {"x": Depends(f)}
     assert Depends(f, use_cache=True).use_cache is True
     for call, exc, message in (
-        (lambda: Depends(), TypeError, "Depends(callable, [deps])"),
+        # FastAPI's `Depends()` shorthand: the original's message, then what to write instead
+        (lambda: Depends(), TypeError, "Depends(callable, [deps]) (the callable is required: write "
+                                       "Depends(TheClass) where FastAPI allows Depends(); docs/guide/dependencies.md)"),
         (lambda: Depends(f, None, None), TypeError, "Depends(callable, [deps])"),
         (lambda: Depends(1), TypeError, "callable required"),
         (lambda: Depends(f, []), TypeError, "deps must be dict"),

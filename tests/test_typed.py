@@ -990,7 +990,8 @@ def test_an_annotation_that_cannot_be_resolved_is_named_at_registration(tmp_path
         "empty_depends": ("@app.post('/token')\ndef login(form: Annotated[OAuth2PasswordRequestForm, Depends()]):\n"
                           "    return {}\n",
                           "the annotation 'Annotated[OAuth2PasswordRequestForm, Depends()]' of parameter 'form' "
-                          "cannot be resolved (route POST /token): TypeError: Depends(callable, [deps])"),
+                          "cannot be resolved (route POST /token): TypeError: Depends(callable, [deps]) "
+                          "(the callable is required: write Depends(TheClass)"),
     }
     for name, (body, message) in cases.items():
         (tmp_path / f"fut_{name}.py").write_text(

@@ -48,6 +48,11 @@ class Depends(dict):  # type: ignore[type-arg]
                  scope: Optional[Scope] = None, **unknown: Any) -> None:
         if unknown:
             raise TypeError("unknown keyword")
+        if not args and deps is _ABSENT:
+            # FastAPI's `Annotated[Form, Depends()]` shorthand: the original's message first (the
+            # rule for registration errors, docs/internals/framework.md "Decisions"), then the fix
+            raise TypeError("Depends(callable, [deps]) (the callable is required: write "
+                            "Depends(TheClass) where FastAPI allows Depends(); docs/guide/dependencies.md)")
         if not args or len(args) > 2 or (len(args) == 2 and deps is not _ABSENT):
             raise TypeError("Depends(callable, [deps])")
         func = args[0]
