@@ -505,6 +505,51 @@ def test_declared_responses_merge_into_the_routes_own_and_examples_as_fastapi():
         viperhttp.reset()
 
 
+def test_openapi_examples_of_an_embedded_body_field_stay_out_of_its_schema():
+    """`Body(openapi_examples=...)` on one of several body parameters (or with `embed=True`)
+    left the private marker `x-viperhttp-openapi-examples` in the body model's component
+    schema; FastAPI shows named examples only for a single body and drops them here."""
+    from typing import Annotated
+
+    from pydantic import BaseModel
+
+    import viperhttp
+    from viperhttp import Body, ViperHTTP
+    from viperhttp.testclient import TestClient
+
+    class Item(BaseModel):
+        name: str
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.post("/pair")
+    def pair(a: Annotated[int, Body(examples=[1])], b: Annotated[int, Body(openapi_examples={"x": {"value": 2}})]):
+        return a + b
+
+    @app.post("/wrapped")
+    def wrapped(item: Annotated[Item, Body(embed=True, openapi_examples={"y": {"value": {"item": {"name": "n"}}}})]):
+        return item
+
+    try:
+        with TestClient(app) as client:
+            assert client.post("/pair", json={"a": 1, "b": 2}).json() == 3
+            doc = client.get("/openapi.json").json()
+        assert "x-viperhttp-openapi-examples" not in str(doc)
+        schemas = doc["components"]["schemas"]
+        pair_body = doc["paths"]["/pair"]["post"]["requestBody"]["content"]["application/json"]
+        props = schemas[pair_body["schema"]["$ref"].rsplit("/", 1)[1]]["properties"]
+        assert props == {"a": {"title": "A", "type": "integer", "examples": [1]},
+                         "b": {"title": "B", "type": "integer"}}
+        assert "examples" not in pair_body  # as FastAPI: not moved to the media type either
+        wrapped_body = doc["paths"]["/wrapped"]["post"]["requestBody"]["content"]["application/json"]
+        props = schemas[wrapped_body["schema"]["$ref"].rsplit("/", 1)[1]]["properties"]
+        assert props == {"item": {"$ref": "#/components/schemas/Item"}}
+        validate(doc)
+    finally:
+        viperhttp.reset()
+
+
 def test_separate_input_output_schemas_false_lists_one_schema_per_model():
     """`ViperHTTP(separate_input_output_schemas=False)` was a TypeError at import; as in FastAPI
     it lists one `Item` (the validation schema) where the default has `Item-Input` / `Item-Output`."""

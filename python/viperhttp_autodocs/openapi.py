@@ -174,6 +174,13 @@ class _Components:
                                                             schema_generator=_schema_generator())
             resolved = {ident: mapping[(ident, mode)] for ident, mode, _ in inputs}
             defs = generated.get("$defs", {})
+            for schema in defs.values():
+                # a field of an embedded body (`Body(embed=True, openapi_examples=...)`, or one
+                # of several bodies): FastAPI shows named examples only for a single body, the
+                # marker is never the property's
+                for prop in (schema.get("properties") or {}).values():
+                    if isinstance(prop, dict):
+                        prop.pop(OPENAPI_EXAMPLES, None)
         self.schemas = {**self._param_defs, **defs}
         self.security = {}
         self._param_defs = {}
