@@ -255,6 +255,58 @@ def test_raised(raise_server_exceptions):
     assert "2 passed" in proc.stdout, proc.stdout
 
 
+def test_a_websocket_handlers_exception_is_raised_behind_a_trusted_proxy_header(tmp_path):
+    """The handler's end was matched to the test's connection by the client's port as the
+    server saw it (`request.client`): with `forwarded_allow_ips` trusting the test client and
+    an `X-Forwarded-For` on the handshake, `request.client` is the forwarded address (port 0),
+    so the handler's exception was never raised (a `WebSocketDisconnect(1011)` instead) and
+    leaving the block waited 2 s for a report that never came. The handshake's
+    `Sec-WebSocket-Key` names the connection now."""
+    (tmp_path / "test_ws_proxy.py").write_text('''
+import time
+import pytest
+from viperhttp import ViperHTTP, WebSocket
+from viperhttp.testclient import TestClient
+
+app = ViperHTTP()
+SEEN = []
+
+
+@app.websocket("/fail")
+async def fail(websocket: WebSocket):
+    SEEN.append(tuple(websocket.request.client))
+    await websocket.accept()
+    await websocket.receive_text()
+    raise ValueError("behind the proxy")
+
+
+@app.websocket("/before-accept")
+async def before_accept(websocket: WebSocket):
+    raise KeyError("refused behind the proxy")
+
+
+def test_raised():
+    client = TestClient(app, forwarded_allow_ips="127.0.0.1")
+    proxied = {"X-Forwarded-For": "203.0.113.7"}
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="behind the proxy"):
+        with client.websocket_connect("/fail", headers=proxied) as ws:
+            ws.send_text("hi")
+            ws.receive_text()
+    assert SEEN == [("203.0.113.7", 0)]  # the address the old port match used
+    with pytest.raises(ValueError, match="behind the proxy"):
+        with client.websocket_connect("/fail", headers=proxied) as ws:
+            ws.send_text("hi")  # raised when the block exits
+    assert time.monotonic() - started < 1.5  # no wait for a report that never comes
+    with pytest.raises(KeyError, match="refused behind the proxy"):
+        client.websocket_connect("/before-accept", headers=proxied)
+    client.close()
+''')
+    proc = _pytest(tmp_path / "test_ws_proxy.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout, proc.stdout
+
+
 def test_several_apps_in_one_test_session(tmp_path):
     """App factories and one app per test module (docs/internals/framework.md "More than one
     app"): a new app replaces one that is not serving, and serving an earlier one makes it the

@@ -266,11 +266,11 @@ async def guard_awaitable(awaitable: Any, request: Any) -> Any:
 unhandled_observer: Optional[Callable[[BaseException], None]] = None
 
 
-#: Called once when a WebSocket handler has ended, with the client's address (`request.client`)
-#: and the exception the handler let out (None when it returned or an exception it raised was
+#: Called once when a WebSocket handler has ended, with its handshake's `Sec-WebSocket-Key`
+#: (the client's random key for the connection; None if absent) and the exception the handler let out (None when it returned or an exception it raised was
 #: answered: `HTTPException`, `WebSocketException`, invalid parameters). `viperhttp.testclient`
 #: sets it to re-raise that exception in the test, as Starlette's client does.
-websocket_end_observer: Optional[Callable[[Any, Optional[BaseException]], None]] = None
+websocket_end_observer: Optional[Callable[[Optional[str], Optional[BaseException]], None]] = None
 
 
 def report_unhandled(exc: BaseException) -> None:

@@ -17,15 +17,14 @@ too (the response was sent before they ran, as in production).
 same server, sending the client's headers and cookie jar on the handshake. As with Starlette's
 client, an exception the WebSocket handler lets out (`WebSocketDisconnect` included) is raised
 in the test: when the `with` block exits, or at the receive or send that finds the socket
-closed by it (the server reports each handler's end, `exceptions.websocket_end_observer`, for
-the client's own port).
+closed by it (the server reports each handler's end, `exceptions.websocket_end_observer`, by
+the handshake's `Sec-WebSocket-Key`, which this client chose at random for the connection).
 """
 from __future__ import annotations
 
 import atexit
 import inspect
 import json as _json
-import socket
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
@@ -87,7 +86,8 @@ class TestClient:
         self._thread: Optional[threading.Thread] = None
         self._failure: List[BaseException] = []
         self._server_errors: List[BaseException] = []
-        #: client port of a WebSocket → how its handler ended (None: returned), as reported
+        #: `Sec-WebSocket-Key` of a WebSocket's handshake → how its handler ended (None:
+        #: returned), as reported
         self._ws_ends: Dict[Any, Optional[BaseException]] = {}
         self._ws_end_seen = threading.Condition()
         self._lock = threading.Lock()
@@ -183,6 +183,8 @@ class TestClient:
                 exceptions.unhandled_observer = None
             if exceptions.websocket_end_observer == self._websocket_ended:
                 exceptions.websocket_end_observer = None
+            with self._ws_end_seen:
+                self._ws_ends.clear()  # ends no session asked for (a handler outlived its test)
             failure = list(self._failure)
             self._failure.clear()
         if failure and not isinstance(failure[0], SystemExit):
@@ -295,7 +297,7 @@ class TestClient:
         handshake. A refused handshake raises `WebSocketRejected` (with `status_code`)."""
         try:
             from websockets.exceptions import InvalidStatus
-            from websockets.sync.client import connect
+            from websockets.sync.client import ClientConnection, connect
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("TestClient.websocket_connect needs websockets: "
                               "pip install websockets") from exc
@@ -316,44 +318,55 @@ class TestClient:
         extra: Dict[str, Any] = {}
         if "legacy" in inspect.signature(connect).parameters:  # websockets >= 17
             extra["legacy"] = True  # a plain connection object, closed by the session
-        # Our own socket: its port is how the server's report of the handler's end is known
-        # to be this connection's (a port used before may carry a stale report: dropped).
-        sock = socket.create_connection(("127.0.0.1", self.app.bound_port), timeout=self._timeout)
-        port = sock.getsockname()[1]
-        with self._ws_end_seen:
-            self._ws_ends.pop(port, None)
+        # The handshake's `Sec-WebSocket-Key` (16 random bytes per connection) is how the
+        # server's report of the handler's end is known to be this connection's: unlike the
+        # client address, no proxy header (`forwarded_allow_ips`) or handler rewrites it, and
+        # it is never reused. The connection is recorded as made, so the key of a refused
+        # handshake is known too.
+        made: List[Any] = []
+
+        class _Recorded(ClientConnection):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                made.append(self)
+
         try:
-            conn = connect(uri, sock=sock, subprotocols=list(subprotocols) if subprotocols else None,
+            conn = connect(uri, subprotocols=list(subprotocols) if subprotocols else None,
                            additional_headers=sent, compression=None, proxy=None,
-                           open_timeout=self._timeout, ping_interval=None,
+                           open_timeout=self._timeout, ping_interval=None, create_connection=_Recorded,
                            max_size=None, user_agent_header=agent or "testclient", **extra)
         except InvalidStatus as exc:
-            sock.close()
             # a handler that raised before `accept()`: its exception, as Starlette's client
             # raises it here (reported before the 500 went out)
-            _, raised = self._websocket_end(port, 0.0)
+            _, raised = self._websocket_end(_handshake_key(made), 0.0)
             if raised is not None:
                 raise raised from None
             resp = exc.response
             raise WebSocketRejected(resp.status_code, dict(resp.headers.raw_items()),
                                     bytes(resp.body or b"")) from None
-        except BaseException:
-            sock.close()
-            raise
-        return WebSocketTestSession(conn, self._timeout, lambda wait: self._websocket_end(port, wait))
+        key = _handshake_key(made)
+        return WebSocketTestSession(conn, self._timeout, lambda wait: self._websocket_end(key, wait))
 
-    def _websocket_ended(self, peer: Any, exc: Optional[BaseException]) -> None:
+    def _websocket_ended(self, key: Optional[str], exc: Optional[BaseException]) -> None:
         """`exceptions.websocket_end_observer`: a handler ended (on the server's thread)."""
         with self._ws_end_seen:
-            self._ws_ends[getattr(peer, "port", None)] = exc
+            self._ws_ends[key] = exc
             self._ws_end_seen.notify_all()
 
-    def _websocket_end(self, port: int, wait: float) -> Tuple[bool, Optional[BaseException]]:
-        """(the handler of the WebSocket from `port` has ended, the exception it let out),
-        waiting up to `wait` seconds for that end; a reported end is taken once."""
+    def _websocket_end(self, key: Optional[str], wait: float) -> Tuple[bool, Optional[BaseException]]:
+        """(the handler of the WebSocket whose handshake sent `key` has ended, the exception it
+        let out), waiting up to `wait` seconds for that end; a reported end is taken once."""
+        if key is None:
+            return True, None
         with self._ws_end_seen:
-            ended = self._ws_end_seen.wait_for(lambda: port in self._ws_ends, wait)
-            return ended, self._ws_ends.pop(port, None)
+            ended = self._ws_end_seen.wait_for(lambda: key in self._ws_ends, wait)
+            return ended, self._ws_ends.pop(key, None)
+
+
+def _handshake_key(made: List[Any]) -> Optional[str]:
+    """The `Sec-WebSocket-Key` the recorded connection sent (None: no handshake was sent)."""
+    request = getattr(made[0], "request", None) if made else None
+    return None if request is None else request.headers.get("Sec-WebSocket-Key")
 
 
 def _loopback_transport(httpx: Any, port: int) -> Any:

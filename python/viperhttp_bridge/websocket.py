@@ -255,10 +255,11 @@ class WebSocket:
 
 def _handler_ended(ws: WebSocket, exc: Optional[BaseException]) -> bool:
     """Tells the test client, when one listens (`exceptions.websocket_end_observer`), that the
-    handler of `ws` has ended and with which exception; True."""
+    handler of `ws` has ended and with which exception; True. The connection is named by its
+    handshake's `Sec-WebSocket-Key` (the client's random key, which nothing rewrites)."""
     observer = _exceptions.websocket_end_observer
     if observer is not None:
-        observer(ws.request.client, exc)
+        observer(ws.request.headers.get("sec-websocket-key"), exc)
     return True
 
 
