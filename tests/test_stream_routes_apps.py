@@ -180,6 +180,56 @@ def test_yield_dependencies_of_a_stream_never_sent_are_torn_down_once():
         viperhttp.reset()
 
 
+
+def test_yield_dependencies_of_a_stream_for_a_replaced_request_are_torn_down():
+    """A middleware that calls `call_next(other_request)` and answers otherwise: the stream
+    built for the replacement was never released (the chain and the bridge looked only at the
+    request they were given), so the code after the dependency's `yield` never ran. The
+    replacement's streams are now the chain's; a stream that is sent releases once, as before."""
+    from viperhttp import Depends, JSONResponse, Request
+
+    log = []
+
+    def session():
+        log.append("open")
+        yield "s"
+        log.append("close")
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.middleware("http")
+    async def swap(request, call_next):
+        replacement = Request(method=request.method, path=request.path, query=request.query,
+                              headers=dict(request.headers))
+        response = await call_next(replacement)
+        if request.path == "/answered":
+            return JSONResponse({"answered": "by the middleware"})
+        return response
+
+    @app.get("/answered")
+    async def answered(s=Depends(session)) -> AsyncIterable[dict]:
+        log.append("never")
+        yield {"n": 1}
+
+    @app.get("/sent")
+    async def sent(s=Depends(session)) -> AsyncIterable[dict]:
+        yield {"n": 2}
+
+    try:
+        with TestClient(app) as c:
+            assert c.get("/answered").json() == {"answered": "by the middleware"}
+            assert log == ["open", "close"]  # before the middleware's answer went out
+            log.clear()
+            assert _lines(c.get("/sent")) == [{"n": 2}]
+            assert _wait_for(lambda: log == ["open", "close"]), log
+            import gc
+
+            gc.collect()
+            assert log == ["open", "close"]  # once
+    finally:
+        viperhttp.reset()
+
 def test_an_event_source_subclass_without_ping_serves_a_generator():
     """FastAPI takes the class of a generator route only as the sign for SSE: the response is
     its own event stream, the subclass's `__init__` is not called. A subclass whose

@@ -140,7 +140,7 @@ async def _run_chain(app: Any, request: Any) -> Any:
                 chain = app._chain = _build_chain(app)
             except Exception as exc:
                 return await _error_result(app, request, exc)
-        result = await _call(app, chain, 0, request)
+        result = await _call(app, chain, 0, request, request)
         if request._handed_over is not None and not _streams(result):
             # A stream built for this request will not be sent (a middleware raised after
             # `call_next`, or answered otherwise): its `yield` dependencies are torn down now,
@@ -161,19 +161,21 @@ def _streams(result: Any) -> bool:
 class _CallNext:
     """`call_next([request])`: an awaitable giving the normalised response of the rest."""
 
-    __slots__ = ("_app", "_chain", "_index", "_request")
+    __slots__ = ("_app", "_chain", "_index", "_request", "_root")
 
-    def __init__(self, app: Any, chain: List[Callable[..., Any]], index: int, request: Any) -> None:
+    def __init__(self, app: Any, chain: List[Callable[..., Any]], index: int, request: Any, root: Any) -> None:
         self._app = app
         self._chain = chain
         self._index = index
         self._request = request
+        self._root = root  # the request the chain runs for (`_run_chain`'s)
 
     def __call__(self, request: Any = None) -> Any:
-        return _call(self._app, self._chain, self._index, self._request if request is None else request)
+        return _call(self._app, self._chain, self._index, self._request if request is None else request,
+                     self._root)
 
 
-async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: Any) -> Any:
+async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: Any, root: Any) -> Any:
     prev = _cv_get()
     _cv_set(request)
     try:
@@ -181,6 +183,11 @@ async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: 
             result = app._handle(request, True)
             if inspect.isawaitable(result):
                 result = await result
+            if request is not root and getattr(request, "_handed_over", None):
+                # `call_next(other_request)`: the streams built for the replacement are the
+                # chain's to release when they are not sent (`_run_chain`, the bridge)
+                root._handed_over = (root._handed_over or []) + request._handed_over
+                request._handed_over = None
             try:
                 return _checked(_response(result))
             except Exception as exc:
@@ -188,7 +195,7 @@ async def _call(app: Any, chain: List[Callable[..., Any]], index: int, request: 
                 # the access log see the status the client gets (docs/internals/typed-api.md).
                 return await _error_result(app, request, exc, "handler_error")
         try:
-            result = chain[index](request, _CallNext(app, chain, index + 1, request))
+            result = chain[index](request, _CallNext(app, chain, index + 1, request, root))
             if inspect.isawaitable(result):
                 result = await result
         except Exception as exc:
