@@ -1005,3 +1005,46 @@ def test_an_annotation_that_cannot_be_resolved_is_named_at_registration(tmp_path
             assert str(info.value).startswith(message), str(info.value)
         finally:
             viperhttp.reset()
+
+
+def test_strict_content_type_false_holds_for_an_overridden_dependency_body():
+    """A dependency that reads the body, replaced through `app.dependency_overrides` (the
+    usual test set-up): the replacement was compiled strict, so on a `strict_content_type=False`
+    route its body without a Content-Type became a 422 (FastAPI reads it as JSON)."""
+    from typing import Annotated
+
+    from pydantic import BaseModel
+
+    from viperhttp import Body, Depends
+    from viperhttp.testclient import TestClient
+
+    class Item(BaseModel):
+        qty: int
+
+    def qty(item: Annotated[Item, Body()]):
+        return item.qty
+
+    def qty_in_tests(item: Annotated[Item, Body()]):
+        return item.qty * 100
+
+    viperhttp.reset()
+    try:
+        app = ViperHTTP(strict_content_type=False)
+
+        @app.post("/lax")
+        def lax(q: Annotated[int, Depends(qty)]):
+            return {"q": q}
+
+        @app.post("/strict", strict_content_type=True)
+        def strict(q: Annotated[int, Depends(qty)]):
+            return {"q": q}
+
+        with TestClient(app) as c:
+            assert c.post("/lax", content=b'{"qty": 2}').json() == {"q": 2}
+            app.dependency_overrides[qty] = qty_in_tests
+            assert c.post("/lax", content=b'{"qty": 2}').json() == {"q": 200}
+            r = c.post("/strict", content=b'{"qty": 2}')  # the strict route's override stays strict
+            assert r.status_code == 422 and r.json()["detail"][0]["type"] == "model_attributes_type"
+            assert c.post("/strict", json={"qty": 2}).json() == {"q": 200}
+    finally:
+        viperhttp.reset()

@@ -22,7 +22,7 @@ from .request import Request
 from .responses import Response, sub_response_for
 
 __all__ = ["Depends", "DepNode", "DependencyOverrides", "OVERRIDES", "SecurityScopes", "compile_deps", "merge_deps",
-           "resolve", "teardown", "inject_names", "function_scoped"]
+           "resolve", "teardown", "inject_names", "function_scoped", "relax_content_type"]
 
 MAX_DEPS = 16
 MAX_DEPTH = 8
@@ -113,7 +113,7 @@ class DepNode:
 
     __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "response_args",
                  "is_async", "throw_errors", "scopes", "scopes_args", "uses_scopes", "cache_key",
-                 "typed", "sync_value", "scope", "function_scope")
+                 "typed", "sync_value", "scope", "function_scope", "strict_content_type")
 
     def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool,
                  throw_errors: bool = False, scopes: Tuple[str, ...] = (),
@@ -128,6 +128,8 @@ class DepNode:
         #: operation function returned, before a stream starts (docs/guide/dependencies.md, "Scope")
         self.scope = scope
         self.function_scope = scope == "function"
+        #: cleared for a route declared `strict_content_type=False` (`relax_content_type`)
+        self.strict_content_type = True
         # (decision, docs/internals/framework.md) a dependency may declare `request` / `background_tasks` like
         # a handler. Its kwargs are exactly the children's keys, so which parameters get the request / task
         # object (those no child value names, docs/internals/framework.md) is known now: first one, then the
@@ -358,8 +360,21 @@ class DependencyOverrides(dict):  # type: ignore[type-arg]
             # FastAPI: the replacement is asked for the scopes the original was
             swap = compile_deps({node.key: dep}, "dependency_overrides", _scopes=node.scopes)[0]
             swap.throw_errors = node.throw_errors
+            if not node.strict_content_type:  # the route's `strict_content_type=False` holds for it
+                relax_content_type((swap,))
             self._nodes[key] = swap
         return swap
+
+
+def relax_content_type(nodes: Any) -> None:
+    """FastAPI's `strict_content_type=False` for the dependencies of one route
+    (`routing.RoutePlan`): their bodies are read as JSON without a Content-Type too. Marked on
+    each node, so that an override's replacement (`DependencyOverrides.node_for`) is as lax."""
+    for node in nodes:
+        node.strict_content_type = False
+        if node.typed is not None:
+            node.typed.strict_content_type = False
+        relax_content_type(node.children)
 
 
 #: the one app's overrides (one `ViperHTTP` per process); emptied by a new app

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from .api_route import APIRouteAttributes, generate_unique_id
 from .background import BackgroundTasks, for_request
-from .deps import DepNode, SecurityScopes, compile_deps, inject_names, merge_deps
+from .deps import DepNode, SecurityScopes, compile_deps, inject_names, merge_deps, relax_content_type
 from .exceptions import HandlerEntry
 from .params import compile_query_spec
 from .request import Request
@@ -430,8 +430,7 @@ def _lax_content_type(typed: Optional[TypedPlan], nodes: Any) -> None:
     bodies (FastAPI reads one body per route) are JSON without a Content-Type too."""
     if typed is not None:
         typed.strict_content_type = False
-    for node in nodes:
-        _lax_content_type(node.typed, node.children)
+    relax_content_type(nodes)
 
 
 class RoutePlan:
