@@ -346,6 +346,23 @@ def test_a_file_path_is_a_target_as_with_fastapi_run(cli, tmp_path):
     assert c.proc.wait(30) == 3 and "startup failed: file 'missing.py' not found" in c.logs()
 
 
+def test_a_file_path_target_with_a_vfs_root(cli, tmp_path):
+    """`--vfs-root` makes the device root the working directory before the app is imported; a
+    file target is still the one named from where the command started (it was "file 'main.py'
+    not found"), with one worker and with two."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "hello.txt").write_text("from the root")
+    (tmp_path / "main.py").write_text(
+        "from cli_app import app\n\n\n@app.get('/hello')\ndef hello():\n"
+        "    with open('hello.txt') as f:  # relative to the device root\n        return f.read()\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(APPS), os.environ.get("PYTHONPATH", "")])}
+    for args in (["main.py"], ["main.py", "--workers", "2"]):
+        c = cli(*args, "--vfs-root", "www", cwd=tmp_path, env=env)
+        c.wait_ready()
+        assert httpx.get(c.base + "/hello").text == "from the root"
+        assert c.stop() == 0, c.logs()
+
+
 def test_failed_startup_with_workers_exits_3(cli):
     c = cli("cli_bad_startup:app", "--workers", "2")
     assert c.proc.wait(30) == 3

@@ -136,16 +136,18 @@ def _configure_logging(args: argparse.Namespace) -> None:
     access.setLevel(logging.INFO if args.access_log else logging.WARNING)
 
 
-def load_app(target: str, app_dir: str) -> Any:
+def load_app(target: str, app_dir: str, cwd: Optional[str] = None) -> Any:
     """Imports `module:attr`. A module that serves at import (`app.run()` at the bottom, the
-    device style) has served by the time this returns; the caller sees that via the bridge."""
+    device style) has served by the time this returns; the caller sees that via the bridge.
+    A file target is relative to `cwd` (the working directory the command started in, which
+    `--vfs-root` has left by now), by default the current one."""
     module_name, _, attr = target.partition(":")
     if not module_name:
         raise StartupError(f"invalid target {target!r}: expected module:app")
     path = os.path.abspath(app_dir)
     if module_name.endswith(".py"):
         # `viperhttp run main.py` / `src/app/main.py:api`, as `fastapi run main.py` takes it
-        path, module_name = _module_of_file(module_name)
+        path, module_name = _module_of_file(module_name, cwd or os.getcwd())
     if path not in sys.path:
         sys.path.insert(0, path)
     try:
@@ -171,11 +173,11 @@ def load_app(target: str, app_dir: str) -> Any:
     return app
 
 
-def _module_of_file(file: str) -> Tuple[str, str]:
-    """(directory for sys.path, dotted module name) of a `.py` file, relative to the working
-    directory: the directories above it that hold an `__init__.py` make its package (FastAPI
-    CLI's rule), so the app's relative imports work."""
-    full = os.path.abspath(file)
+def _module_of_file(file: str, cwd: str) -> Tuple[str, str]:
+    """(directory for sys.path, dotted module name) of a `.py` file, relative to `cwd`: the
+    directories above it that hold an `__init__.py` make its package (FastAPI CLI's rule), so
+    the app's relative imports work."""
+    full = os.path.abspath(os.path.join(cwd, file))
     if not os.path.isfile(full):
         raise StartupError(f"file {file!r} not found")
     directory, name = os.path.split(full)
@@ -203,9 +205,10 @@ def serve_one(args: argparse.Namespace) -> int:
     app: Any = None
     try:
         app_dir = os.path.abspath(args.app_dir)
+        started_in = os.getcwd()  # a file target is relative to it, as `--app-dir` is
         if args.vfs_root:
             os.chdir(overrides["vfs_root"])  # device apps open relative paths from their root
-        app = load_app(args.target, app_dir)
+        app = load_app(args.target, app_dir, started_in)
         if app is None or viperhttp_bridge.Bridge.served:
             return 0  # the module served at import and has stopped
         app.run()
