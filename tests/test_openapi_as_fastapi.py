@@ -97,6 +97,60 @@ def test_generate_unique_id_function_names_the_operations_nearest_first():
         "type": "array", "items": {"$ref": "#/components/schemas/Item"}, "title": "Response Read Items Items  Get"}
 
 
+def test_the_model_of_several_body_parameters_is_named_after_the_unique_id():
+    """FastAPI names it `Body_<unique id>` (the generate_clients page: the unique id names "the
+    operation ID and also ... any needed custom models"); it stayed `Body_POST_<path>` under a
+    `generate_unique_id_function` (app, router, include_router). Without one the name is kept."""
+
+    class User(BaseModel):
+        id: int
+
+    viperhttp.reset()
+    app = ViperHTTP(generate_unique_id_function=lambda r: f"{r.tags[0]}-{r.name}")
+
+    @app.post("/items/{item_id}", tags=["items"])
+    def update_item(item_id: int, item: Item, user: User):
+        return {"item": item.name, "user": user.id}
+
+    users = APIRouter(prefix="/users", tags=["users"])
+
+    @users.put("/{user_id}")
+    def replace_user(user_id: int, user: User, item: Item):
+        return {}
+
+    app.include_router(users, generate_unique_id_function=lambda r: "include-" + r.name)
+
+    try:
+        with TestClient(app) as client:
+            sent = client.post("/items/3", json={"item": {"name": "Plumbus"}, "user": {"id": 7}})
+            assert sent.status_code == 200 and sent.json() == {"item": "Plumbus", "user": 7}
+        doc = _document(app)
+    finally:
+        viperhttp.reset()
+
+    def body_ref(path, method):
+        return doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+
+    assert body_ref("/items/{item_id}", "post") == "#/components/schemas/Body_items-update_item"
+    assert body_ref("/users/{user_id}", "put") == "#/components/schemas/Body_include-replace_user"
+    schemas = doc["components"]["schemas"]
+    assert schemas["Body_items-update_item"]["title"] == "Body_items-update_item"
+    assert set(schemas["Body_items-update_item"]["properties"]) == {"item", "user"}
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.post("/items/{item_id}")
+    def update(item_id: int, item: Item, user: User):
+        return {}
+
+    try:
+        doc = _document(app)
+    finally:
+        viperhttp.reset()
+    assert body_ref("/items/{item_id}", "post") == "#/components/schemas/Body_POST_items_item_id"
+
+
 def test_callbacks_and_webhooks_are_documented_as_fastapi():
     """Route `callbacks=` was a TypeError at import and `app.webhooks` did not exist. FastAPI
     documents a callback under its operation (`callbacks: {name: {path expression: {method:

@@ -398,7 +398,13 @@ def _compile(route: RouteDef) -> _Compiled:
     out.query = query = compile_query_spec(route.query, where) if route.query is not None else ()
     path_names = {name for name, _ in PATH_PLACEHOLDER.findall(route.path)}
     skip = {e.name for e in query} | set(route.deps or ())
-    out.typed = typed_plan(route.handler, path_names, skip, where, skip_first=route.method == "WS")
+    # FastAPI names the model of several body parameters `Body_<unique id>`: after a
+    # `generate_unique_id_function` where one applies (docs/internals/api-docs.md)
+    body_model = None
+    if route.method != "WS" and route.options.get("generate_unique_id_function") is not None:
+        body_model = f"Body_{route.unique_id}"
+    out.typed = typed_plan(route.handler, path_names, skip, where, skip_first=route.method == "WS",
+                           body_model=body_model)
     out.deps_spec = route.deps
     if out.typed is not None and out.typed.deps_spec:
         out.deps_spec = merge_deps(route.deps, out.typed.deps_spec, where=where)

@@ -246,14 +246,15 @@ def typed_params(handler: Any, skip: set, skip_first: bool = False,
 
 
 def typed_plan(handler: Any, path_names: set, skip: set, where: str, skip_first: bool = False,
-               allow_path: bool = False) -> Any:
-    """`typed.compile_typed`, importing pydantic only for a handler that declares something typed."""
+               allow_path: bool = False, body_model: Optional[str] = None) -> Any:
+    """`typed.compile_typed`, importing pydantic only for a handler that declares something typed
+    (`body_model`: `typed.build_plan`'s)."""
     entries = typed_params(handler, skip, skip_first, allow_path, where)
     if entries is None:
         return None
     from .typed import build_plan  # pydantic: loaded by the first typed route, not by `import viperhttp`
 
-    return build_plan(entries, path_names, where, allow_path)
+    return build_plan(entries, path_names, where, allow_path, body_model)
 
 
 def signature_deps(func: Any, where: str, _depth: int = 0) -> Dict[str, Any]:

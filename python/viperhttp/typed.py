@@ -165,12 +165,12 @@ def _field(hint: Any, marker: Any, default: Any, name: str, source: str) -> Tupl
     return hint, field
 
 
-def _model(route: str, source: str, fields: Dict[str, Tuple[Any, Any]]) -> Any:
+def _model(route: str, source: str, fields: Dict[str, Tuple[Any, Any]], name: Optional[str] = None) -> Any:
     # Field names are positional placeholders: parameter names such as `model_config` or
     # `_private` must not collide with pydantic's own names; the alias is what is matched.
     config = pydantic.ConfigDict(arbitrary_types_allowed=True, populate_by_name=False)
     # Named after the route, FastAPI-style: an embedded body model shows in the API docs.
-    name = f"{source.capitalize()}_{re.sub(r'[^0-9A-Za-z]+', '_', route.removeprefix('route ')).strip('_')}"
+    name = name or f"{source.capitalize()}_{re.sub(r'[^0-9A-Za-z]+', '_', route.removeprefix('route ')).strip('_')}"
     return pydantic.create_model(name, __config__=config, **fields)  # type: ignore[call-overload]
 
 
@@ -513,8 +513,10 @@ def compile_typed(handler: Any, path_names: set, skip: set, where: str, skip_fir
     return None if entries is None else build_plan(entries, path_names, where, allow_path)
 
 
-def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_path: bool = False) -> TypedPlan:
-    """The `TypedPlan` of the parameters `signature.typed_params` selected."""
+def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_path: bool = False,
+               body_model: Optional[str] = None) -> TypedPlan:
+    """The `TypedPlan` of the parameters `signature.typed_params` selected; `body_model` names
+    the model of several body parameters (else `Body_<METHOD>_<path>`)."""
     plan = TypedPlan()
     plan.where = where
     by_source: Dict[str, List[Tuple[str, Any, Any]]] = {s: [] for s in _SOURCES}
@@ -580,7 +582,7 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
                                 f"{_culprit(by_source[source])!r}): {exc}") from None
     plan.sources.extend(groups)  # type: ignore[arg-type]  # a ModelGroup plays a _Source
     if bodies:
-        _compile_body(plan, bodies, embed or len(bodies) > 1, where)
+        _compile_body(plan, bodies, embed or len(bodies) > 1, where, body_model)
     plan.native = _native_plan(plan)
     return plan
 
@@ -610,14 +612,15 @@ def _culprit(entries: List[Tuple[str, Any, Any]]) -> str:
     return ", ".join(name for name, _, _ in entries)
 
 
-def _compile_body(plan: TypedPlan, bodies: List[Tuple[str, Any, Any]], embed: bool, where: str) -> None:
+def _compile_body(plan: TypedPlan, bodies: List[Tuple[str, Any, Any]], embed: bool, where: str,
+                  body_model: Optional[str] = None) -> None:
     plan.body_names = [b[0] for b in bodies]
     plan.body_aliases = [field.alias or name for name, _, field in bodies]
     try:
         if embed:
             fields = {f"f{i}": (hint, field) for i, (_, hint, field) in enumerate(bodies)}
             plan.body_mode = "embed"
-            plan.body_adapter = TypeAdapter(_model(where, "body", fields))
+            plan.body_adapter = TypeAdapter(_model(where, "body", fields, body_model))
             plan.body_required = any(f.is_required() for _, _, f in bodies)
         else:
             _, hint, field = bodies[0]
