@@ -100,13 +100,20 @@ def test_generate_unique_id_function_names_the_operations_nearest_first():
 def test_the_model_of_several_body_parameters_is_named_after_the_unique_id():
     """FastAPI names it `Body_<unique id>` (the generate_clients page: the unique id names "the
     operation ID and also ... any needed custom models"); it stayed `Body_POST_<path>` under a
-    `generate_unique_id_function` (app, router, include_router). Without one the name is kept."""
+    `generate_unique_id_function` (app, router, include_router). Without one the name is kept. The
+    function is still called once per route."""
 
     class User(BaseModel):
         id: int
 
+    calls = []
+
+    def by_tag(route):
+        calls.append(route.name)
+        return f"{route.tags[0]}-{route.name}"
+
     viperhttp.reset()
-    app = ViperHTTP(generate_unique_id_function=lambda r: f"{r.tags[0]}-{r.name}")
+    app = ViperHTTP(generate_unique_id_function=by_tag)
 
     @app.post("/items/{item_id}", tags=["items"])
     def update_item(item_id: int, item: Item, user: User):
@@ -118,7 +125,12 @@ def test_the_model_of_several_body_parameters_is_named_after_the_unique_id():
     def replace_user(user_id: int, user: User, item: Item):
         return {}
 
-    app.include_router(users, generate_unique_id_function=lambda r: "include-" + r.name)
+    def by_include(route):
+        calls.append(route.name)
+        return "include-" + route.name
+
+    app.include_router(users, generate_unique_id_function=by_include)
+    assert sorted(calls) == ["replace_user", "update_item"]  # once per route, at registration
 
     try:
         with TestClient(app) as client:

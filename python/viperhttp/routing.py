@@ -390,19 +390,20 @@ class _Compiled:
     __slots__ = ("query", "deps", "deps_spec", "typed", "response")
 
 
-def _compile(route: RouteDef) -> _Compiled:
+def _compile(route: RouteDef, unique_id: str = "") -> _Compiled:
     """Validates everything about a route once: query spec, deps, the typed plan
-    (docs/internals/framework.md#routing)."""
+    (docs/internals/framework.md#routing); `unique_id`: the registered route's (RoutePlan)."""
     where = route.where
     out = _Compiled()
     out.query = query = compile_query_spec(route.query, where) if route.query is not None else ()
     path_names = {name for name, _ in PATH_PLACEHOLDER.findall(route.path)}
     skip = {e.name for e in query} | set(route.deps or ())
     # FastAPI names the model of several body parameters `Body_<unique id>`: after a
-    # `generate_unique_id_function` where one applies (docs/internals/api-docs.md)
+    # `generate_unique_id_function` where one applies (docs/internals/api-docs.md); the id is
+    # the one RoutePlan computed (the function is called once per route)
     body_model = None
-    if route.method != "WS" and route.options.get("generate_unique_id_function") is not None:
-        body_model = f"Body_{route.unique_id}"
+    if unique_id and route.options.get("generate_unique_id_function") is not None:
+        body_model = f"Body_{unique_id}"
     out.typed = typed_plan(route.handler, path_names, skip, where, skip_first=route.method == "WS",
                            body_model=body_model)
     out.deps_spec = route.deps
@@ -449,7 +450,10 @@ class RoutePlan:
                  "bare_async", "simple_async", "native_bare", "unique_id")
 
     def __init__(self, route: RouteDef, sync_threadpool: bool = False) -> None:
-        compiled = _compile(route)
+        #: FastAPI's `route.unique_id`, computed at registration as FastAPI does (a failing
+        #: `generate_unique_id_function` fails the decorator): a custom one is the operationId
+        self.unique_id = route.unique_id if route.method != "WS" else ""
+        compiled = _compile(route, self.unique_id)
         self.query, self.deps = compiled.query, compiled.deps
         self.typed: Optional[TypedPlan] = compiled.typed
         self.response: Optional[ResponsePlan] = compiled.response
@@ -461,9 +465,6 @@ class RoutePlan:
         self.options = route.options
         self.slow_warned = False
         self.meta = _meta_row(route)
-        #: FastAPI's `route.unique_id`, computed at registration as FastAPI does (a failing
-        #: `generate_unique_id_function` fails the decorator): a custom one is the operationId
-        self.unique_id = route.unique_id if route.method != "WS" else ""
         accepts, self.var_kw = _accepted_kwargs(handler, skip_first=route.method == "WS")
         self.accepts = accepts | {e.name for e in self.query}
         path_names = {name for name, _ in PATH_PLACEHOLDER.findall(route.path)}
