@@ -11,7 +11,15 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set
 
-__all__ = ["APIRouteAttributes", "generate_unique_id"]
+__all__ = ["APIRouteAttributes", "generate_unique_id", "path_format"]
+
+
+def path_format(path: str) -> str:
+    """FastAPI's `path_format`: the path with `{name:kind}` placeholders as `{name}`, as the
+    OpenAPI document lists a path."""
+    from .routing import PATH_PLACEHOLDER
+
+    return PATH_PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", path)
 
 
 def generate_unique_id(route: Any) -> str:
@@ -53,9 +61,7 @@ class APIRouteAttributes:
     @property
     def path_format(self) -> str:
         """The path with `{name:kind}` placeholders as `{name}`."""
-        from .routing import PATH_PLACEHOLDER
-
-        return PATH_PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", self.path)
+        return path_format(self.path)
 
     @property
     def tags(self) -> List[str]:

@@ -13,6 +13,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from viperhttp.exceptions import _reason_phrase
+from viperhttp.api_route import path_format
 from viperhttp.routing import PATH_PLACEHOLDER
 from viperhttp.stream_routes import StreamPlan
 from viperhttp.params import HIDDEN, OPENAPI_EXAMPLES
@@ -316,9 +317,9 @@ def _request_body(plan: Any, typed: Any, form: Any, components: _Components,
         return dict(docs["request_body"])
     if typed is not None and typed.body_mode:
         schema = components.model(typed.body_adapter, "validation")
-        if typed.body_mode == "single" and "$ref" not in schema and "title" not in schema:
+        if typed.body_mode == "single" and "title" not in schema:  # else `Body(title=...)`'s
             # FastAPI titles a body that is not a model (`images: list[Image]`) after its name
-            schema = {**schema, "title": typed.body_aliases[0].title().replace("_", " ")}
+            schema = _titled(schema, typed.body_aliases[0])
         media: Dict[str, Any] = {"schema": schema}
         # FastAPI's places: `Body(examples=[...])` in the schema, `openapi_examples` (named
         # examples, one menu entry each in /docs) beside it
@@ -422,8 +423,9 @@ def _stream_content(plan: StreamPlan, components: _Components) -> Optional[Dict[
 
 
 def _titled(schema: Dict[str, Any], name: str) -> Dict[str, Any]:
-    """FastAPI's title for a response schema that is not a `$ref` (a `list[Item]`): its field
-    name `Response_<unique id>` title-cased, `_` as spaces ("Response Read Items Items  Get")."""
+    """FastAPI's title for a body or response schema that is not a `$ref` (a `list[Item]`): its
+    field name (a body's parameter, a response's `Response_<unique id>`) title-cased, `_` as
+    spaces ("Response Read Items Items  Get")."""
     return schema if "$ref" in schema else {**schema, "title": name.title().replace("_", " ")}
 
 
@@ -463,7 +465,7 @@ def _ws_entry(plan: Any) -> Dict[str, Any]:
     docs.update(plan.meta.get("docs") or {})
     summary, description = _docstring(plan.handler)
     tags = docs.get("tags")
-    return {"path": PATH_PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", plan.path),
+    return {"path": path_format(plan.path),
             "summary": docs.get("summary") or summary or "",
             "description": docs.get("description") or description or "",
             "tags": [tags] if isinstance(tags, str) else list(tags) if tags else _default_tags(plan.path),
@@ -505,7 +507,7 @@ def _paths(app: Any, exclude: Tuple[str, ...], include_websocket: bool,
             continue
         if plan.method not in _METHODS:
             continue
-        key = PATH_PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", plan.path)
+        key = path_format(plan.path)
         paths.setdefault(key, {})[plan.method.lower()] = _operation(plan, plan.path, components)
     return paths, websockets
 
