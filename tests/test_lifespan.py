@@ -10,6 +10,7 @@ into a file passed to the app through LIFESPAN_LOG.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from apps.bridge_support import (
     ROOT, TESTS, app_env, connect_refused, port_is_free, quiet_serve, request, run_script, wait_for,
@@ -186,6 +188,11 @@ def test_what_the_lifespan_yields_is_each_requests_state_as_in_starlette(serve, 
         r = request(server.port, "/request-state")
         assert r.json() == {"seen": {"db": "conn-1"}, "db_attr": "changed by this request",
                             "app_db": "conn-1"}, r.summary()
+    # Starlette's `websocket.state` too (FastAPI's `websocket.state.db`): it had no `state`
+    for _ in range(2):
+        with ws_connect(f"ws://127.0.0.1:{server.port}/ws-state") as ws:
+            assert json.loads(ws.recv(timeout=10)) == {"seen": {"db": "conn-1"}, "app_db": "conn-1",
+                                                       "db_attr": "changed by this connection"}
     assert server.stop() == 0, server.logs()
     sync = serve(CM_APP, env=app_env({}, LIFESPAN_LOG=str(log), LIFESPAN_MODE="sync"))
     assert request(sync.port, "/request-state").json()["seen"] == {}  # it yielded None

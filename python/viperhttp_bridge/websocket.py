@@ -73,6 +73,12 @@ class WebSocket:
     def accepted(self) -> bool:
         return self._accepted
 
+    @property
+    def state(self) -> Any:
+        """Starlette's `websocket.state`: the handshake request's `request.state`, so it starts
+        as a copy of what `lifespan` yielded, as a request's does (docs/internals/lifespan.md)."""
+        return self.request.state
+
     async def accept(self, subprotocol: Any = None) -> None:
         """Complete the handshake (`101`). No-op when already accepted or closed."""
         if self._accepted or self._closed:

@@ -105,6 +105,16 @@ def request_state(request: viperhttp.Request):
     return {"seen": seen, "db_attr": getattr(request.state, "db", None), "app_db": app.state.get("db")}
 
 
+@app.websocket("/ws-state")
+async def websocket_state(websocket: viperhttp.WebSocket):
+    # Starlette's `websocket.state`: the same lifespan state, a copy per connection
+    await websocket.accept()
+    seen = dict(websocket.state)
+    websocket.state.db = "changed by this connection"
+    await websocket.send_json({"seen": seen, "db_attr": websocket.state.db, "app_db": app.state.get("db")})
+    await websocket.close()
+
+
 @app.get("/child-error")
 def child_error():
     raise ChildError("x")
