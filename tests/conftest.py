@@ -172,3 +172,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     finally:
         server.stop()
 collect_ignore = ["user_project"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """A headless Chromium for the pages a real browser must render (one per test module)."""
+    from support import chromium
+
+    if chromium.CHROMIUM is None:
+        pytest.fail("chromium is not installed: run scripts/setup.sh")
+    b = chromium.Browser()
+    yield b
+    b.close()

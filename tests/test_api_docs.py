@@ -7,7 +7,6 @@ import pytest
 from openapi_spec_validator import validate
 
 import conftest
-from support import chromium
 from support.module_server import start_module_server
 
 ARTIFACTS = conftest.ROOT / "target" / "test-artifacts"
@@ -198,15 +197,6 @@ def test_app_openapi_builds_once_and_a_set_schema_is_served():
     assert list(first["paths"]["/plain"]["get"]["responses"]) == ["200"]
     assert "/openapi.json" not in first["paths"]
     viperhttp.reset()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if chromium.CHROMIUM is None:
-        pytest.fail("chromium is not installed: run scripts/setup.sh")
-    b = chromium.Browser()
-    yield b
-    b.close()
 
 
 def _local_only(urls):

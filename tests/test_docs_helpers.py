@@ -5,7 +5,6 @@ page rendered in headless Chromium with every host but 127.0.0.1 unreachable."""
 import pytest
 
 import viperhttp
-from support import chromium
 from viperhttp import ViperHTTP
 from viperhttp.testclient import TestClient
 
@@ -88,15 +87,6 @@ def test_the_helpers_take_fastapis_keywords():
                            redoc_favicon_url="/static/fav.png", with_google_fonts=True).body
     assert '<script src="/static/redoc.js">' in redoc and "fonts.googleapis.com" in redoc
     assert '<link rel="shortcut icon" href="/static/fav.png">' in redoc
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if chromium.CHROMIUM is None:
-        pytest.fail("chromium is not installed: run scripts/setup.sh")
-    b = chromium.Browser()
-    yield b
-    b.close()
 
 
 def test_a_self_hosted_swagger_ui_page_renders_offline(browser):
