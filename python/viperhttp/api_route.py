@@ -3,15 +3,16 @@
 
 A `generate_unique_id_function=` (app, router, `include_router`, route) is called with the
 route as declared, the object `APIRouter().routes` lists: FastAPI's functions read `route.name`,
-`route.tags`, `route.path_format`, `route.methods`. `APIRoute` is that class's FastAPI name; a
-subclass as `route_class=` is not supported (docs/index.md, "Coming from FastAPI").
+`route.tags`, `route.path_format`, `route.methods`. `APIRoute` is the class of that route and of
+the registered route `app.routes` lists (app_routes.py), so FastAPI's `isinstance(route, APIRoute)`
+holds for both; a subclass as `route_class=` is not supported (docs/index.md, "Coming from FastAPI").
 """
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set
 
-__all__ = ["APIRouteAttributes", "generate_unique_id", "path_format"]
+__all__ = ["APIRoute", "generate_unique_id", "path_format"]
 
 
 def path_format(path: str) -> str:
@@ -30,12 +31,13 @@ def generate_unique_id(route: Any) -> str:
     return f"{unique}_{sorted(route.methods)[0].lower()}"
 
 
-class APIRouteAttributes:
-    """The read-only FastAPI names of `RouteDef` (one method per route here: `methods` has one)."""
+class APIRoute:
+    """FastAPI's `APIRoute` names, read-only, of a declared route (`RouteDef`: one method per
+    route, `methods` has one) and of a registered one (app_routes.py: writable OpenAPI fields)."""
 
     __slots__ = ()
 
-    if TYPE_CHECKING:  # what `RouteDef` has
+    if TYPE_CHECKING:  # what `RouteDef` and app_routes.py's `AppRoute` have
         method: str
         path: str
         handler: Callable[..., Any]

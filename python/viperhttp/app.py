@@ -23,6 +23,7 @@ from .request import State
 from .routing import (PATH_PLACEHOLDER, RouteDecorators, RouteDef, RoutePlan, Router, call_route, current_request_var,
                       expand_router, merge_query)
 from .app_dispatch import AppDispatch
+from .app_routes import RouteList
 from .app_options import DocsAttributes, apply_app_options
 from .app_registries import AppRegistries, _set_python_middleware
 from .current import _active, active_app, clear_active_app, current_request, set_current_request
@@ -129,6 +130,11 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
         _native.routes_reset()
         _native.native_config_reset()  # static mounts and CORS config (docs/internals/framework.md)
         self._routes_by_id: List[Optional[RoutePlan]] = []
+        #: `app.routes`' route objects and what they were made from (app_routes.py)
+        self._route_objects: Optional[Tuple[Any, List[Any]]] = None
+        #: counts the OpenAPI fields set on `app.routes` objects: the served document's cache
+        #: is stale when it changed (viperhttp_autodocs)
+        self._routes_revision = 0
         #: FastAPI's cached document: `app.openapi()` fills it; set by hand, it is what is served
         self.openapi_schema: Optional[Dict[str, Any]] = None
         self._exception_handlers: Dict[Any, HandlerEntry] = {}  # class or int status → handler
@@ -340,9 +346,12 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
             self.openapi_schema = app_document(self)
         return self.openapi_schema
 
-    def routes(self) -> List[Dict[str, Any]]:
-        """Route metadata rows in registration order (docs/internals/framework.md#routing)."""
-        return [dict(plan.meta) for plan in self._routes_by_id if plan is not None]
+    @property
+    def routes(self) -> RouteList:
+        """The original's method, `app.routes()`: route metadata rows in registration order
+        (docs/internals/framework.md#routing); used as a sequence, FastAPI's route objects
+        (app_routes.py, docs/internals/framework.md "The route list")."""
+        return RouteList(self)
 
     # --- state (docs/internals/framework.md) ----------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import re
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from .api_route import APIRouteAttributes, generate_unique_id
+from .api_route import APIRoute, generate_unique_id
 from .background import BackgroundTasks, for_request
 from .deps import DepNode, SecurityScopes, compile_deps, inject_names, merge_deps, relax_content_type
 from .exceptions import HandlerEntry
@@ -91,16 +91,16 @@ def join_path(prefix: str, path: str) -> str:
     return prefix.rstrip("/") + "/" + path.lstrip("/")
 
 
-class RouteDef(APIRouteAttributes):
+class RouteDef(APIRoute):
     """A route as declared: validated decorator arguments, not yet registered. FastAPI's
     `APIRoute` names (`name`, `endpoint`, `path_format`, `tags`, ...) are read from it
     (api_route.py)."""
 
-    __slots__ = ("method", "path", "handler", "query", "deps", "docs", "protocols", "options")
+    __slots__ = ("method", "path", "handler", "query", "deps", "docs", "protocols", "options", "group")
 
     def __init__(self, method: str, path: str, handler: Callable[..., Any], query: Optional[dict],
                  deps: Optional[dict], docs: Dict[str, Any], protocols: Optional[List[str]],
-                 options: Optional[Dict[str, Any]] = None) -> None:
+                 options: Optional[Dict[str, Any]] = None, group: Any = None) -> None:
         self.method = method
         self.path = path
         self.handler = handler
@@ -110,6 +110,9 @@ class RouteDef(APIRouteAttributes):
         self.protocols = protocols
         #: the typed-API route options (status_code, response_model, ..., docs/internals/typed-api.md)
         self.options = options or {}
+        #: the same token for the routes of one decorator call with several methods: FastAPI's
+        #: one `APIRoute` with a `methods` set in `app.routes` (app_routes.py)
+        self.group = group
 
     @property
     def where(self) -> str:
@@ -138,7 +141,7 @@ class RouteDef(APIRouteAttributes):
         if callbacks:
             options = dict(options, callbacks=[*callbacks, *(options.get("callbacks") or ())])
         return RouteDef(self.method, path, self.handler, self.query, merge_deps(deps, self.deps, where=where),
-                        docs, self.protocols, options)
+                        docs, self.protocols, options, self.group)
 
 
 def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
@@ -239,9 +242,10 @@ class RouteDecorators:
         def decorator(*handler: Any) -> Any:
             if len(handler) != 1 or not callable(handler[0]):
                 raise TypeError("decorator expects handler")
+            group = object() if len(methods) > 1 else None
             for method in methods:
                 self._record(RouteDef(method, spec["path"], handler[0], spec["query"], spec["deps"],
-                                      dict(spec["docs"]), spec["protocols"], spec["options"]))
+                                      dict(spec["docs"]), spec["protocols"], spec["options"], group))
             return handler[0]
 
         return decorator
@@ -380,8 +384,6 @@ def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: 
     return routes
 
 
-#: FastAPI's name of a declared route (api_route.py); `route_class=` subclasses are not supported
-APIRoute = RouteDef
 
 
 # --- plans ---------------------------------------------------------------------------------
@@ -447,7 +449,7 @@ class RoutePlan:
                  "takes_query", "request_args", "bg_args", "response_args", "scopes_args", "sub_response", "query", "deps",
                  "deps_spec", "uses_cache",
                  "typed", "response", "blocking", "pool_sources", "options", "slow_warned", "injects", "path_raw",
-                 "bare_async", "simple_async", "native_bare", "unique_id")
+                 "bare_async", "simple_async", "native_bare", "unique_id", "group")
 
     def __init__(self, route: RouteDef, sync_threadpool: bool = False) -> None:
         #: FastAPI's `route.unique_id`, computed at registration as FastAPI does (a failing
@@ -463,6 +465,7 @@ class RoutePlan:
         self.path = route.path
         self.deps_spec = compiled.deps_spec
         self.options = route.options
+        self.group = route.group  # app_routes.py: one `APIRoute` per decorator call
         self.slow_warned = False
         self.meta = _meta_row(route)
         accepts, self.var_kw = _accepted_kwargs(handler, skip_first=route.method == "WS")

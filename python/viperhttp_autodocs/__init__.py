@@ -89,7 +89,9 @@ def _install(app: Any, title: str, version: str, description: str, openapi_url: 
         if getattr(app, "openapi_schema", None) is not None:  # built by `app.openapi()` or set
             return JSONResponse(body=app.openapi_schema, headers={"Cache-Control": "no-store"})
         refresh = str(request.query_params.get("refresh", "")).lower() in _TRUE
-        stamp = len(app._routes_by_id)  # a route added after the first build invalidates it
+        # a route added after the first build invalidates it, as does an OpenAPI field set on
+        # an `app.routes` object (viperhttp/app_routes.py)
+        stamp = (len(app._routes_by_id), getattr(app, "_routes_revision", 0))
         doc = cache.get("doc")
         if doc is None or refresh or not cache_schema or cache.get("stamp") != stamp:
             doc = generate_openapi(app, title, version, description, servers, include_websocket, exclude)

@@ -11,7 +11,7 @@
     app.openapi = custom_openapi
 
 (docs/internals/api-docs.md#customising-the-document). `routes=app.routes` names the app
-(here `app.routes` is the original's method); the document is built by `viperhttp_autodocs`.
+(its `RouteList`, viperhttp/app_routes.py); the document is built by `viperhttp_autodocs`.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def get_openapi(*, title: str, version: str, openapi_version: str = "3.1.0", sum
     from viperhttp.app import active_app
     from viperhttp_autodocs import generate_openapi
 
-    app = getattr(routes, "__self__", None)
+    app = getattr(routes, "app", None)  # `app.routes` (RouteList)
     if app is None or not hasattr(app, "_routes_by_id"):
         app = active_app()
     if app is None:

@@ -1,0 +1,244 @@
+"""`app.routes`: the original's method and FastAPI's list in one object
+(docs/internals/framework.md, "The route list").
+
+Called, `app.routes()` is the device framework's metadata rows (pinned: the OpenAPI generator,
+the OTA routes and apps written for the device read them). Used as a sequence (`for route in
+app.routes`, `len`, `[i]`, `in`), it is FastAPI's list of route objects: an `APIRoute` per
+decorator call (the methods of `api_route(methods=[...])` in one `methods` set, as FastAPI
+registers them), an `APIWebSocketRoute` per WebSocket route, a `Mount` per static mount. The
+objects are made when the list is read, never per request; setting `operation_id`, `summary`,
+`description`, `tags`, `include_in_schema` or `deprecated` on an `APIRoute` writes the route's
+docs metadata, which the OpenAPI document is built from (its cache is invalidated).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union, overload
+
+from .api_route import APIRoute, path_format
+
+if TYPE_CHECKING:
+    from .routing import RoutePlan
+
+__all__ = ["RouteList", "AppRoute", "APIWebSocketRoute", "Mount"]
+
+# the OpenAPI fields FastAPI users set on a registered route, and the check of each value
+# (None removes the field, as if the decorator had not given it)
+_WRITABLE: Dict[str, Tuple[type, str]] = {
+    "operation_id": (str, "operation_id must be str"),
+    "summary": (str, "summary must be str"),
+    "description": (str, "description must be str"),
+    "include_in_schema": (bool, "include_in_schema must be bool"),
+    "deprecated": (bool, "deprecated must be bool"),
+}
+
+
+class AppRoute(APIRoute):
+    """A registered HTTP route as FastAPI's `APIRoute`: the plans of one decorator call (one per
+    method). Reads come from the first plan's metadata; writes go to every plan's."""
+
+    __slots__ = ("plans", "_app", "method", "path", "handler", "docs", "options")
+
+    def __init__(self, app: Any, plans: List["RoutePlan"]) -> None:
+        first = plans[0]
+        self.plans = plans
+        self._app = app
+        self.method = first.method
+        self.path = first.path
+        self.handler = first.handler
+        self.docs: Dict[str, Any] = first.meta.get("docs") or {}
+        self.options = first.options
+
+    @property
+    def methods(self) -> Set[str]:  # FastAPI's set of all its methods
+        return {plan.method for plan in self.plans}
+
+    def _write(self, key: str, value: Any) -> None:
+        """Sets (None: removes) `key` in the docs metadata of each plan, the dict `app.routes()`
+        rows and the OpenAPI generator read; a plan without one gets one."""
+        for plan in self.plans:
+            docs = plan.meta.get("docs")
+            if docs is None:
+                docs = plan.meta["docs"] = {}
+            if value is None:
+                docs.pop(key, None)
+            else:
+                docs[key] = value
+        self.docs = self.plans[0].meta["docs"]
+        self._app._routes_revision += 1  # the served document is rebuilt (viperhttp_autodocs)
+
+    def _checked(self, key: str, value: Any) -> Any:
+        kind, error = _WRITABLE[key]
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(error)
+        return value
+
+    @property
+    def operation_id(self) -> Optional[str]:
+        return self.docs.get("operation_id")
+
+    @operation_id.setter
+    def operation_id(self, value: Optional[str]) -> None:
+        self._write("operation_id", self._checked("operation_id", value))
+
+    @property
+    def summary(self) -> Optional[str]:
+        return self.docs.get("summary")
+
+    @summary.setter
+    def summary(self, value: Optional[str]) -> None:
+        self._write("summary", self._checked("summary", value))
+
+    @property
+    def description(self) -> Optional[str]:
+        return self.docs.get("description")
+
+    @description.setter
+    def description(self, value: Optional[str]) -> None:
+        self._write("description", self._checked("description", value))
+
+    @property
+    def include_in_schema(self) -> bool:
+        return bool(self.docs.get("include_in_schema", True))
+
+    @include_in_schema.setter
+    def include_in_schema(self, value: bool) -> None:
+        self._write("include_in_schema", self._checked("include_in_schema", value))
+
+    @property
+    def deprecated(self) -> Optional[bool]:
+        return self.docs.get("deprecated")
+
+    @deprecated.setter
+    def deprecated(self, value: Optional[bool]) -> None:
+        self._write("deprecated", self._checked("deprecated", value))
+
+    @property
+    def tags(self) -> List[str]:
+        """A copy: assign a new list (`route.tags = [...]`) to change them."""
+        return list(self.docs.get("tags") or [])
+
+    @tags.setter
+    def tags(self, value: Any) -> None:
+        from .routing import check_tags
+
+        self._write("tags", check_tags(value) or None)
+
+    def __repr__(self) -> str:
+        return f"APIRoute(path={self.path!r}, name={self.name!r}, methods={sorted(self.methods)!r})"
+
+
+class APIWebSocketRoute:
+    """A registered WebSocket route as FastAPI's `APIWebSocketRoute` (read-only)."""
+
+    __slots__ = ("plan",)
+
+    def __init__(self, plan: "RoutePlan") -> None:
+        self.plan = plan
+
+    @property
+    def path(self) -> str:
+        return self.plan.path
+
+    @property
+    def path_format(self) -> str:
+        return path_format(self.plan.path)
+
+    @property
+    def endpoint(self) -> Callable[..., Any]:
+        return self.plan.handler
+
+    @property
+    def name(self) -> str:
+        given = (self.plan.meta.get("docs") or {}).get("name")
+        return str(given) if given else getattr(self.plan.handler, "__name__", type(self.plan.handler).__name__)
+
+    def __repr__(self) -> str:
+        return f"APIWebSocketRoute(path={self.path!r}, name={self.name!r})"
+
+
+class Mount:
+    """A static mount (`app.mount`, `app.mount_file`) as Starlette's `Mount` (read-only):
+    `path` is the prefix, `name` its `name=` (None when not given)."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: Dict[str, Any]) -> None:
+        self.entry = entry
+
+    @property
+    def path(self) -> str:
+        return str(self.entry["prefix"])
+
+    @property
+    def name(self) -> Optional[str]:
+        return self.entry.get("name")
+
+    @property
+    def directory(self) -> str:
+        """The directory (or, for `mount_file`, the file) served."""
+        return str(self.entry["root"])
+
+    def __repr__(self) -> str:
+        return f"Mount(path={self.path!r}, name={self.name!r})"
+
+
+RouteObject = Union[AppRoute, APIWebSocketRoute, Mount]
+
+
+class RouteList(Sequence[RouteObject]):
+    """What `app.routes` is (see the module docstring)."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self) -> List[Dict[str, Any]]:
+        """The original's `app.routes()`: route metadata rows in registration order
+        (docs/internals/framework.md#routing)."""
+        return [dict(plan.meta) for plan in self.app._routes_by_id if plan is not None]
+
+    def _objects(self) -> List[RouteObject]:
+        """The route objects, made again only when a route or mount was added (or the app
+        re-activated), so `app.routes[0] is app.routes[0]`."""
+        app = self.app
+        plans = app._routes_by_id
+        stamp = (id(plans), len(plans), len(app._mounts))
+        cached = app._route_objects
+        if cached is not None and cached[0] == stamp:
+            made: List[RouteObject] = cached[1]
+            return made
+        objects: List[RouteObject] = []
+        current: Optional[AppRoute] = None
+        for plan in plans:
+            if plan is None:
+                continue
+            if plan.method == "WS":
+                objects.append(APIWebSocketRoute(plan))
+                current = None
+            elif (current is not None and plan.group is not None and plan.group is current.plans[0].group
+                  and plan.path == current.path):
+                current.plans.append(plan)  # the next method of the same decorator call
+            else:
+                current = AppRoute(app, [plan])
+                objects.append(current)
+        objects.extend(Mount(entry) for entry in app._mounts)
+        app._route_objects = (stamp, objects)
+        return objects
+
+    @overload
+    def __getitem__(self, index: int) -> RouteObject: ...
+    @overload
+    def __getitem__(self, index: slice) -> List[RouteObject]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[RouteObject, List[RouteObject]]:
+        return self._objects()[index]
+
+    def __len__(self) -> int:
+        return len(self._objects())
+
+    def __iter__(self) -> Iterator[RouteObject]:
+        return iter(self._objects())
+
+    def __repr__(self) -> str:
+        return repr(self._objects())

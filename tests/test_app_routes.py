@@ -1,0 +1,113 @@
+"""`app.routes` as FastAPI users use it and as the original's method (docs/internals/framework.md,
+"The route list"): the route objects, FastAPI's "route names as operation ids" recipe, fields
+set after registration in the served OpenAPI document, and the pinned `app.routes()` rows."""
+import tempfile
+
+from viperhttp import APIRouter, ViperHTTP
+from viperhttp.routing import APIRoute
+from viperhttp.testclient import TestClient
+
+
+def _app():
+    app = ViperHTTP()
+
+    @app.get("/items/{item_id}", tags=["items"])
+    def read_item(item_id: int):
+        """Reads one item."""
+        return {"item_id": item_id}
+
+    @app.api_route("/both", methods=["GET", "POST"])
+    def both():
+        return {"ok": True}
+
+    users = APIRouter(prefix="/users", tags=["users"])
+
+    @users.get("/", name="all_users")
+    def list_users():
+        return []
+
+    app.include_router(users)
+
+    @app.websocket("/ws")
+    async def feed(ws):
+        await ws.accept()
+        await ws.close()
+
+    return app
+
+
+def use_route_names_as_operation_ids(app):
+    """FastAPI's recipe (path operation advanced configuration), word for word."""
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            route.operation_id = route.name
+
+
+def _operation_ids(doc):
+    return {path: {method: op["operationId"] for method, op in ops.items()} for path, ops in doc["paths"].items()}
+
+
+def test_fastapis_route_names_as_operation_ids_recipe():
+    """Iterating `app.routes` was a TypeError (a method); now the recipe's ids are the served
+    document's, one `APIRoute` per decorator call (both methods of `/both` get `both`)."""
+    app = _app()
+    use_route_names_as_operation_ids(app)
+    with TestClient(app) as client:
+        assert client.get("/items/3").json() == {"item_id": 3}
+        doc = client.get("/openapi.json").json()
+    assert _operation_ids(doc) == {"/items/{item_id}": {"get": "read_item"},
+                                   "/both": {"get": "both", "post": "both"},
+                                   "/users": {"get": "all_users"}}
+
+
+def test_app_routes_is_a_list_of_route_objects_and_still_the_originals_method():
+    app = _app()
+    static = tempfile.mkdtemp()
+    app.mount("/static", static, name="static")
+    rows = app.routes()  # pinned: one dict per method, the original's keys
+    assert [(r["method"], r["path"]) for r in rows] == [
+        ("GET", "/items/{item_id}"), ("GET", "/both"), ("POST", "/both"), ("GET", "/users"), ("WS", "/ws")]
+    assert rows[0]["docs"] == {"tags": ["items"]} and rows[0]["handler"].__name__ == "read_item"
+    assert set(rows[1]) == {"method", "path", "handler"}
+
+    routes = app.routes
+    assert [r.path for r in routes] == ["/items/{item_id}", "/both", "/users", "/ws", "/static"]
+    assert len(routes) == 5 and routes[-1].name == "static" and routes[-1].directory == static
+    assert routes[0] in routes and routes[0] is app.routes[0]
+    http = [r for r in routes if isinstance(r, APIRoute)]
+    assert [(r.name, r.methods) for r in http] == [("read_item", {"GET"}), ("both", {"GET", "POST"}),
+                                                  ("all_users", {"GET"})]
+    assert http[0].tags == ["items"] and http[2].tags == ["users"] and http[0].endpoint(item_id=1) == {"item_id": 1}
+    assert type(routes[3]).__name__ == "APIWebSocketRoute" and routes[3].name == "feed"
+    assert [r.path for r in routes[1:3]] == ["/both", "/users"]
+    with TestClient(app) as client:  # the docs routes the server adds come after
+        assert client.get("/both").json() == {"ok": True}
+        paths = [r.path for r in app.routes]
+    assert paths[:5] == ["/items/{item_id}", "/both", "/users", "/ws", "/openapi.json"]
+    assert paths[-1] == "/static" and "/docs" in paths
+
+
+def test_fields_set_on_registered_routes_reach_the_served_document():
+    """summary / description / tags / deprecated / include_in_schema set after registration are
+    the document's, also when it was built and cached before (the cache is invalidated)."""
+    app = _app()
+    with TestClient(app) as client:
+        before = client.get("/openapi.json").json()
+        assert before["paths"]["/items/{item_id}"]["get"]["summary"] == "Reads one item."  # the docstring
+        item, both = app.routes[0], app.routes[1]
+        item.summary = "One item"
+        item.description = "From the store."
+        item.tags = ["store"]
+        item.deprecated = True
+        both.include_in_schema = False
+        after = client.get("/openapi.json").json()
+        item.summary = None  # back to what the decorator said: none, the docstring
+        again = client.get("/openapi.json").json()
+    op = after["paths"]["/items/{item_id}"]["get"]
+    assert (op["summary"], op["description"], op["tags"], op["deprecated"]) == (
+        "One item", "From the store.", ["store"], True)
+    assert "/both" in before["paths"] and "/both" not in after["paths"]
+    assert again["paths"]["/items/{item_id}"]["get"]["summary"] == "Reads one item."
+    assert (item.summary, item.tags, both.include_in_schema) == (None, ["store"], False)
+    # the original's rows carry the same metadata (the generator's source)
+    assert app.routes()[0]["docs"]["tags"] == ["store"]
