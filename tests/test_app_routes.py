@@ -111,3 +111,30 @@ def test_fields_set_on_registered_routes_reach_the_served_document():
     assert (item.summary, item.tags, both.include_in_schema) == (None, ["store"], False)
     # the original's rows carry the same metadata (the generator's source)
     assert app.routes()[0]["docs"]["tags"] == ["store"]
+
+
+def test_fields_set_on_routes_keep_the_originals_row_shape():
+    """A route declared without docs metadata: the recipe's `operation_id` is in the row's
+    `docs`, placed before `handler` as the original's rows have it (it was appended after it),
+    and setting the field back to None leaves no empty `docs` (it left `'docs': {}`)."""
+    app = ViperHTTP()
+
+    @app.get("/plain")
+    def plain():
+        return 1
+
+    @app.websocket("/ws", protocols=["chat"])
+    async def feed(ws):
+        await ws.close()
+
+    before = app.routes()
+    with TestClient(app) as client:
+        default_id = client.get("/openapi.json").json()["paths"]["/plain"]["get"]["operationId"]
+        use_route_names_as_operation_ids(app)
+        rows = app.routes()
+        assert list(rows[0]) == ["method", "path", "docs", "handler"] and rows[0]["docs"] == {"operation_id": "plain"}
+        assert rows[1] == before[1]
+        assert client.get("/openapi.json").json()["paths"]["/plain"]["get"]["operationId"] == "plain"
+        app.routes[0].operation_id = None
+        assert client.get("/openapi.json").json()["paths"]["/plain"]["get"]["operationId"] == default_id
+    assert app.routes()[:2] == before and list(app.routes()[0]) == ["method", "path", "handler"]

@@ -54,16 +54,22 @@ class AppRoute(APIRoute):
 
     def _write(self, key: str, value: Any) -> None:
         """Sets (None: removes) `key` in the docs metadata of each plan, the dict `app.routes()`
-        rows and the OpenAPI generator read; a plan without one gets one."""
+        rows and the OpenAPI generator read. A row that gains or loses its `docs` is made again
+        by `meta_row`, so it keeps the original's shape: `docs` before `handler`, none when
+        empty (the pinned rows, docs/internals/framework.md#routing)."""
+        from .routing import meta_row
+
         for plan in self.plans:
             docs = plan.meta.get("docs")
-            if docs is None:
-                docs = plan.meta["docs"] = {}
-            if value is None:
-                docs.pop(key, None)
-            else:
-                docs[key] = value
-        self.docs = self.plans[0].meta["docs"]
+            if docs and (value is not None or len(docs) > 1 or key not in docs):
+                if value is None:  # still not empty after this
+                    docs.pop(key, None)
+                else:
+                    docs[key] = value
+                continue
+            new_docs = {} if value is None else {**(docs or {}), key: value}
+            plan.meta = meta_row(**{**plan.meta, "docs": new_docs})  # one assignment: readers see either row
+        self.docs = self.plans[0].meta.get("docs") or {}
         self._app._routes_revision += 1  # the served document is rebuilt (viperhttp_autodocs)
 
     def _checked(self, key: str, value: Any) -> Any:

@@ -585,16 +585,24 @@ def _accepted_kwargs(handler: Any, skip_first: bool) -> Tuple[frozenset, bool]:
 
 
 def _meta_row(route: RouteDef) -> Dict[str, Any]:
-    row: Dict[str, Any] = {"method": route.method, "path": route.path}
-    if route.query is not None:
-        row["query"] = route.query
-    if route.deps is not None:
-        row["deps"] = route.deps
-    if route.docs:
-        row["docs"] = route.docs
-    if route.protocols is not None:
-        row["protocols"] = route.protocols
-    row["handler"] = route.handler
+    return meta_row(route.method, route.path, route.handler, route.query, route.deps, route.docs, route.protocols)
+
+
+def meta_row(method: str, path: str, handler: Callable[..., Any], query: Optional[Dict[str, Any]] = None,
+             deps: Optional[Dict[str, Any]] = None, docs: Optional[Dict[str, Any]] = None,
+             protocols: Optional[List[str]] = None) -> Dict[str, Any]:
+    """An `app.routes()` row, the original's (pinned): these keys in this order, `docs` only
+    when not empty (docs/internals/framework.md#routing). app_routes.py rebuilds rows with it."""
+    row: Dict[str, Any] = {"method": method, "path": path}
+    if query is not None:
+        row["query"] = query
+    if deps is not None:
+        row["deps"] = deps
+    if docs:
+        row["docs"] = docs
+    if protocols is not None:
+        row["protocols"] = protocols
+    row["handler"] = handler
     return row
 
 
