@@ -46,10 +46,8 @@ def format_sse_event(*, data_str: Optional[str] = None, event: Optional[str] = N
                      id: Optional[str] = None, retry: Optional[int] = None,  # noqa: A002 - FastAPI's name
                      comment: Optional[str] = None) -> bytes:
     """FastAPI's signature over the one SSE formatter (viperhttp_responses.format_sse_event)."""
-    from viperhttp_responses import NO_DATA
+    from viperhttp_responses import NO_DATA, spaced_comment
     from viperhttp_responses import format_sse_event as fmt
-
-    from viperhttp_responses import spaced_comment
 
     item = {"data": NO_DATA if data_str is None else data_str, "event": event, "id": id,
             "retry": retry, "comment": spaced_comment(comment)}
