@@ -261,3 +261,40 @@ def test_an_event_source_subclass_without_ping_serves_a_generator():
             assert c.get("/sync-events").text == "data: 3\n\n"
     finally:
         viperhttp.reset()
+
+
+def test_a_generator_route_that_returns_a_response_instead_tears_its_dependencies_down():
+    """A route registered as a generator whose call returns a Response instead (a decorator
+    wrapping the generator function, `functools.wraps` keeping its signature): nothing streams,
+    so its `yield` dependency is torn down as on any route (it was handed to a stream that never
+    existed and never torn down)."""
+    import functools
+
+    from viperhttp import Depends, JSONResponse
+
+    log = []
+
+    def dep():
+        log.append("enter")
+        yield 1
+        log.append("exit")  # no `finally`: runs only when resumed
+
+    def short_circuit(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            return JSONResponse({"short": True})
+        return wrapper
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/s")
+    @short_circuit
+    def s(d: int = Depends(dep)):
+        yield 1
+
+    with TestClient(app) as client:
+        r = client.get("/s")
+        assert r.status_code == 200 and r.json() == {"short": True}
+        assert log == ["enter", "exit"]
+    viperhttp.reset()

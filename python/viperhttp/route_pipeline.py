@@ -264,7 +264,7 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
             # `response_class=` too) takes the sub-response's status and headers, as in FastAPI.
             own = is_response(result) and type(result) is not dict
             if plan.response is not None:
-                if stack and plan.response.streams:
+                if stack and plan.response.streams and plan.response.takes(result):
                     # a path operation that yields: FastAPI ends its `scope="function"`
                     # dependencies once the function has returned its generator, before the
                     # stream starts; the others stay open until the stream ends
@@ -274,8 +274,7 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                         failed = await teardown(early)
                         if failed is not None:
                             raise failed  # the rest are torn down with it, as on any error
-                    result = plan.response.finish(result, stack) if stack else plan.response.finish(result)
-                    stack = []
+                    result, stack = plan.response.finish(result, stack), []
                 else:
                     result = plan.response.finish(result)
             if plan.sub_response and request._sub_response is not None and not own:

@@ -74,13 +74,20 @@ class StreamPlan:
     def finish_bare(self, result: Any) -> Any:
         return self.finish(result)
 
+    @staticmethod
+    def takes(result: Any) -> bool:
+        """Whether `result` is streamed (`finish` wraps it), not a Response or other value the
+        generator function returned instead: only then does the pipeline hand its `yield`
+        dependencies over to the stream."""
+        return not (is_response(result) or isinstance(result, (str, bytes))
+                    or not (hasattr(result, "__aiter__") or hasattr(result, "__iter__")))
+
     def finish(self, result: Any, stack: Any = None) -> Any:
         """The streamed response of the generator `result`. The generator runs later, in the
         bridge's stream task: it sees the request as `current_request()`, and `stack` (the
-        route's entered `yield` dependencies, handed over by the pipeline) is torn down when
-        the stream ends, as FastAPI keeps them open for a streaming response."""
-        if (is_response(result) or isinstance(result, (str, bytes))
-                or not (hasattr(result, "__aiter__") or hasattr(result, "__iter__"))):
+        route's entered `yield` dependencies, handed over by the pipeline when `takes(result)`)
+        is torn down when the stream ends, as FastAPI keeps them open for a streaming response."""
+        if not self.takes(result):
             return result  # a Response (or anything else) the generator function returned instead
         result = _in_request(result, current_request_var.get(), stack)
         status = self.status_code or 200
