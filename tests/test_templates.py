@@ -735,6 +735,19 @@ def test_fastapis_jinja2templates_and_url_for_a_named_mount(tmp_path):
         def old(request: Request, id: str):
             return templates.TemplateResponse("item.html", {"request": request, "id": id}, status_code=201)
 
+        @app.get("/cookies")
+        def cookies(request: Request):
+            # headers as Starlette's responses take them: pairs (a name repeated) or any mapping
+            return templates.TemplateResponse(request, "item.html", {"id": "c"},
+                                               headers=[("set-cookie", "a=1"), ("set-cookie", "b=2")])
+
+        @app.get("/mapping")
+        def mapping(request: Request):
+            from types import MappingProxyType
+
+            return templates.TemplateResponse(request, "item.html", {"id": "m"},
+                                               headers=MappingProxyType({"x-kind": "mapping"}))
+
         with TestClient(app) as c:
             r = c.get("/items/foo")
             assert (r.status_code, r.headers["content-type"]) == (200, "text/html; charset=utf-8")
@@ -743,6 +756,9 @@ def test_fastapis_jinja2templates_and_url_for_a_named_mount(tmp_path):
             r = c.get("/old/<b>")
             assert r.status_code == 201 and '">&lt;b&gt;</a>' in r.text
             assert c.get("/static/styles.css").text == "h1 { color: green; }"
+            r = c.get("/cookies")
+            assert r.headers.get_list("set-cookie") == ["a=1", "b=2"] and ">c</a>" in r.text
+            assert c.get("/mapping").headers["x-kind"] == "mapping"
         assert app.url_path_for("static", path="css/a b.css") == "/static/css/a%20b.css"
         with pytest.raises(TypeError, match="directory= or env="):
             Jinja2Templates()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time as _time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 # Only `files` at import time: `viperhttp.exceptions` imports this module, and `forms` imports
 # `exceptions`, so `UploadFile`/`form_upload` are re-exported lazily (see `__getattr__`).
@@ -85,7 +85,9 @@ def _check_headers(headers: Any) -> Any:
         return headers
     if isinstance(headers, tuple):
         return list(headers)
-    raise TypeError("headers must be a dict, a list of (name, value) pairs or None")
+    if isinstance(headers, Mapping):  # Starlette's responses take any mapping
+        return dict(headers)
+    raise TypeError("headers must be a mapping, a list of (name, value) pairs or None")
 
 
 def _attach_background(response: "Response", background: Any) -> None:

@@ -7,7 +7,7 @@ a FastAPI template renders exactly as Jinja2 renders it there.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from .responses import HTMLResponse
 
@@ -76,12 +76,9 @@ class Jinja2Templates:
             context.update(processor(request))
         template = self.get_template(kwargs["name"])
         response = _TemplateResponse(template.render(context), kwargs.get("status_code", 200),
-                                     _headers(kwargs.get("headers")), media_type=kwargs.get("media_type"),
+                                     kwargs.get("headers"), media_type=kwargs.get("media_type"),
                                      background=kwargs.get("background"))
         response.template = template
         response.context = context
         return response
 
-
-def _headers(headers: Optional[Mapping[str, str]]) -> Optional[Dict[str, str]]:
-    return None if headers is None else dict(headers)
