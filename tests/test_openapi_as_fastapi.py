@@ -6,6 +6,8 @@ from typing import List, Optional
 from pydantic import BaseModel, HttpUrl
 from openapi_spec_validator import validate
 
+import pytest
+
 import viperhttp
 from viperhttp import APIRouter, Query, ViperHTTP
 from viperhttp.testclient import TestClient
@@ -208,6 +210,9 @@ def test_callbacks_and_webhooks_are_documented_as_fastapi():
         assert "webhooks" not in get_openapi(title="T", version="1", routes=app.routes)
         given = get_openapi(title="T", version="1", routes=app.routes, webhooks=app.webhooks.routes)
         assert given["webhooks"] == doc["webhooks"]
+        for bad in ([1], "x", [{"path": "/x"}]):  # a clear TypeError, not an AttributeError inside
+            with pytest.raises(TypeError, match="webhooks"):
+                get_openapi(title="T", version="1", routes=app.routes, webhooks=bad)
     finally:
         viperhttp.reset()
     validate(doc)

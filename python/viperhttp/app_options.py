@@ -67,8 +67,7 @@ def apply_app_options(app: Any, dependencies: Any, default_response_class: Any, 
     """Checks and applies the keywords; returns the route defaults, or None when there are none."""
     if not isinstance(debug, bool):
         raise TypeError("debug must be bool")
-    if not isinstance(strict_content_type, bool):
-        raise TypeError("strict_content_type must be bool")
+    check_typed_kwarg("strict_content_type", strict_content_type, "app")
     exceptions.DEBUG[0] = app._debug = debug
     if default_response_class is not None:
         check_typed_kwarg("response_class", default_response_class, "app")

@@ -479,10 +479,7 @@ class Request:
         if state is None:
             # Starlette's lifespan state: what `lifespan` yielded, a shallow copy per request, made
             # when the request first looks at its state (docs/internals/lifespan.md)
-            from .current import active_app
-
-            app = active_app()
-            state = self._state = State(getattr(app, "_lifespan_state", None) or ())
+            state = self._state = State(getattr(self.app, "_lifespan_state", None) or ())
         return state
 
     @state.setter

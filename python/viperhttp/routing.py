@@ -318,8 +318,8 @@ class Router(RouteDecorators):
         self.tags = check_tags(tags)
         self.deps: Optional[dict] = deps
         self.responses = check_responses(responses)
-        if strict_content_type is not None and not isinstance(strict_content_type, bool):
-            raise TypeError("strict_content_type must be bool")
+        if strict_content_type is not None:
+            _check_typed_kwarg("strict_content_type", strict_content_type, f"router {prefix or '/'}")
         #: FastAPI's router default for its routes that do not say (docs/internals/typed-api.md, "Bodies")
         self.strict_content_type = strict_content_type
         #: FastAPI's router defaults for the OpenAPI document (docs/internals/api-docs.md)

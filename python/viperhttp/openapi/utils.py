@@ -40,7 +40,13 @@ def get_openapi(*, title: str, version: str, openapi_version: str = "3.1.0", sum
         app = active_app()
     if app is None:
         raise ValueError("get_openapi: pass routes=app.routes")
-    doc = generate_openapi(app, title, version, description or "", servers, True, webhooks=list(webhooks or ()))
+    from viperhttp.route_options import check_typed_kwarg
+
+    webhooks = list(webhooks or ())
+    # declared routes, as a route's `callbacks=` (one rule): anything else is a TypeError here,
+    # not an AttributeError deep in the generator
+    check_typed_kwarg("callbacks", webhooks, "get_openapi(webhooks=...)")
+    doc = generate_openapi(app, title, version, description or "", servers, True, webhooks=webhooks)
     info: Dict[str, Any] = {"title": title}
     if summary:
         info["summary"] = summary
