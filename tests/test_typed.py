@@ -255,9 +255,9 @@ def test_form_and_file_parameters(server):
     c = server.client
     assert c.post("/login", data={"username": "a", "password": "xyz"}).json() == {"username": "a", "len": 3}
     assert detail(c.post("/login", data={"username": "a", "password": "xy"})) == [
-        (("form", "password"), "string_too_short")]
-    assert detail(c.post("/login", data={})) == [(("form", "username"), "missing"),
-                                                 (("form", "password"), "missing")]
+        (("body", "password"), "string_too_short")]
+    assert detail(c.post("/login", data={})) == [(("body", "username"), "missing"),
+                                                 (("body", "password"), "missing")]
     r = c.post("/upload", files={"file": ("a.txt", b"hello", "text/plain")}, data={"note": "n"})
     assert r.json() == {"filename": "a.txt", "size": 5, "note": "n", "extra": None}
     r = c.post("/upload", files={"file": ("a.txt", b"hello", "text/plain"), "extra": ("b.bin", b"xyz")})
@@ -447,7 +447,7 @@ def test_parameter_models_group_one_sources_parameters(server):
     r = c.post("/models/form", data={"username": "ada", "password": "secret"})
     assert r.json() == {"username": "ada", "password": "secret"}
     assert detail(c.post("/models/form", data={"username": "ada", "password": "x"})) == [
-        (("form", "password"), "string_too_short")]
+        (("body", "password"), "string_too_short")]
     ops = c.get("/openapi.json").json()["paths"]
     assert [(p["name"], p["in"]) for p in ops["/models/query"]["get"]["parameters"]] == [
         ("strict", "query"), ("limit", "query"), ("offset", "query"), ("order_by", "query"), ("tags", "query")]
@@ -494,6 +494,34 @@ def test_parameter_models_answer_fastapis_bytes(server, target, headers, status,
     """The bodies FastAPI 0.165 answers for the same models and requests (its
     `_request_param_model_to_args`; docs/internals/typed-api.md "Parameter models")."""
     r = _raw_get(server, target, *headers)
+    assert (r.status, r.body) == (status, body)
+
+
+@pytest.mark.parametrize("target, form, status, body", [
+    # a form field is part of the body: its errors are at `["body", ...]`, as an upload's
+    ("/form-age", b"age=3", 422,
+     b'{"detail":[{"type":"missing","loc":["body","username"],"msg":"Field required","input":null}]}'),
+    ("/form-age", b"username=ada&age=old", 422,
+     b'{"detail":[{"type":"int_parsing","loc":["body","age"],"msg":"Input should be a valid integer, '
+     b'unable to parse string as an integer","input":"old"}]}'),
+    ("/models/strict-form", b"username=ada", 422,
+     b'{"detail":[{"type":"missing","loc":["body","password"],"msg":"Field required","input":{"username":"ada"}}]}'),
+    ("/models/strict-form", b"username=ada&password=pw&role=admin&role=root", 422,
+     b'{"detail":[{"type":"extra_forbidden","loc":["body","role"],"msg":"Extra inputs are not permitted",'
+     b'"input":["admin","root"]}]}'),
+    # a form model gets the form's other fields too: `extra = "allow"` keeps them (a repeated
+    # one as the list of its values), and a 422's `input` is the whole form
+    ("/models/open-form", b"username=ada&role=admin&tag=a&tag=b", 200,
+     b'{"fields":{"username":"ada","role":"admin","tag":["a","b"]},"extra":{"role":"admin","tag":["a","b"]}}'),
+    ("/models/open-form", b"role=admin", 422,
+     b'{"detail":[{"type":"missing","loc":["body","username"],"msg":"Field required","input":{"role":"admin"}}]}'),
+])
+def test_form_fields_and_models_answer_fastapis_bytes(server, target, form, status, body):
+    """The bodies FastAPI 0.165 answers for the same form routes and requests
+    (`request_body_to_args`, `_extract_form_items`; docs/internals/typed-api.md)."""
+    with RawConn(server.connect()) as conn:
+        r = conn.request(build_request("POST", target, form,
+                                       "Content-Type: application/x-www-form-urlencoded\r\n"))
     assert (r.status, r.body) == (status, body)
 
 

@@ -49,6 +49,12 @@ _SCHEMA_ERRORS = (pydantic.PydanticSchemaGenerationError, SchemaError, TypeError
 _NEVER = 1 << 30
 
 
+def error_loc(source: str) -> str:
+    """The first item of a 422's `loc` for a parameter of `source`: a form field is part of
+    the request body, so FastAPI locates its errors at `["body", ...]`, as an upload's."""
+    return "body" if source == "form" else source
+
+
 def _clean_errors(exc: ValidationError, prefix: Tuple[Any, ...],
                   missing_from: int = _NEVER) -> List[Dict[str, Any]]:
     """pydantic's errors as JSON-safe dicts with the source prefixed to `loc`, each with the
@@ -297,14 +303,14 @@ class TypedPlan:
                 data = group.gather(self._values(src.source, request))
                 if data is ABSENT:  # an optional model the request says nothing of
                     if group.default is ...:
-                        errors.append(missing_model(src.source))
+                        errors.append(missing_model(error_loc(src.source)))
                     else:
                         kwargs[group.name] = copy.deepcopy(group.default)
                     continue
             try:
                 obj = src.validate(data)
             except ValidationError as exc:
-                found = _clean_errors(exc, (src.source,), 0 if group is not None else _NEVER)
+                found = _clean_errors(exc, (error_loc(src.source),), 0 if group is not None else _NEVER)
                 if group is not None and group.header_locs:
                     group.relabel(found)
                 if src.path_first:

@@ -4,13 +4,13 @@
 gets the validated model.
 
 It plays a `typed._Source` in `TypedPlan.fill_validated` (same attributes), so errors are
-reported per field with the source in front of `loc`, and the OpenAPI document lists each field
+reported per field with the source in front of `loc` (`body` for a form, as FastAPI), and the OpenAPI document lists each field
 as a parameter, as FastAPI does.
 
-The model is given what FastAPI 0.165 gives it (`_request_param_model_to_args`): its own fields
-that the request carries, keyed by the field's name (or alias), then every other key of the
-source as received. So a model with `extra = "forbid"` refuses any other query parameter,
-cookie or header (for headers, every header the client sends: Host, User-Agent, ...), one
+The model is given what FastAPI 0.165 gives it (`_request_param_model_to_args`, for a form
+`_extract_form_items`): its own fields that the request carries, keyed by the field's name (or
+alias), then every other key of the source as received. So a model with `extra = "forbid"`
+refuses any other query parameter, cookie, header or form field (for headers, every header the client sends: Host, User-Agent, ...), one
 `extra_forbidden` error each, and a 422's `input` is that whole dict. Only routes with a
 parameter model run any of this.
 """
@@ -28,7 +28,7 @@ ABSENT = object()
 class ModelGroup:
     """`source` parameters gathered into `model` for the handler parameter `name`."""
 
-    __slots__ = ("source", "name", "model", "validate", "keys", "forbid", "fast", "fast_entries",
+    __slots__ = ("source", "name", "model", "validate", "keys", "fast", "fast_entries",
                  "path_first", "fields", "lookups", "also_known", "own_names", "header_locs",
                  "optional", "default")
 
@@ -74,9 +74,6 @@ class ModelGroup:
                     self.also_known.add(valid.lower())
                     if config.get("loc_by_alias", True):
                         self.header_locs[valid] = request_name
-        #: `model_config = {"extra": "forbid"}` on a form model: the form's other fields are
-        #: passed on, so pydantic reports them (query, header and cookie models always get them)
-        self.forbid = config.get("extra") == "forbid"
         #: `Annotated[Model | None, Header()] = None`: absent when the request sends none of
         #: the model's names (and nothing an `allow`/`forbid` model would take)
         self.optional = optional
@@ -144,11 +141,11 @@ class ModelGroup:
                 data[key] = got if isinstance(got, list) else [got]
             else:
                 data[key] = got[-1] if isinstance(got, list) else got  # a form's last
-        if self.forbid:
-            known = {pairs[0][1] for pairs, _ in self.lookups}
-            for wire in values:
-                if wire not in known:
-                    data[wire] = values.get(wire)
+        # The form's other fields, as FastAPI 0.165 passes them (`_extract_form_items`): an
+        # `extra = "allow"` model keeps them, `"forbid"` refuses each, `"ignore"` drops them.
+        for wire in values:
+            if wire not in self.own_names:
+                data[wire] = values.get(wire)
         return data
 
 
@@ -160,7 +157,8 @@ def _keys(values: Any) -> List[str]:
     return list(dict.fromkeys(key for key, _ in multi()))
 
 
-def missing_model(source: str) -> Dict[str, Any]:
-    """FastAPI's error for a required optional-typed model the request says nothing of."""
-    return {"type": "missing", "loc": [source], "msg": "Field required", "input": None}
+def missing_model(loc: str) -> Dict[str, Any]:
+    """FastAPI's error for a required optional-typed model the request says nothing of, at
+    `loc` (its source; `body` for a form model)."""
+    return {"type": "missing", "loc": [loc], "msg": "Field required", "input": None}
 

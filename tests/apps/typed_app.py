@@ -184,6 +184,33 @@ def models_form(data: Annotated[LoginModel, Form()]):
     return data
 
 
+class StrictForm(BaseModel):
+    model_config = {"extra": "forbid"}
+    username: str
+    password: str
+
+
+@app.post("/models/strict-form")
+def models_strict_form(data: Annotated[StrictForm, Form()]):
+    return data
+
+
+class OpenForm(BaseModel):
+    """`extra = "allow"`: FastAPI passes the form's other fields in (`model_extra`)."""
+    model_config = {"extra": "allow"}
+    username: str
+
+
+@app.post("/models/open-form")
+def models_open_form(data: Annotated[OpenForm, Form()]):
+    return {"fields": data.model_dump(), "extra": data.model_extra}
+
+
+@app.post("/form-age")
+def form_age(username: Annotated[str, Form()], age: Annotated[int, Form()]):
+    return {"username": username, "age": age}
+
+
 @app.get("/links/{item_id:int}")
 def links(item_id: int, request: Request):
     """Starlette's reverse routing and URL parts."""
