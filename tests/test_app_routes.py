@@ -138,3 +138,80 @@ def test_fields_set_on_routes_keep_the_originals_row_shape():
         app.routes[0].operation_id = None
         assert client.get("/openapi.json").json()["paths"]["/plain"]["get"]["operationId"] == default_id
     assert app.routes()[:2] == before and list(app.routes()[0]) == ["method", "path", "handler"]
+
+
+def test_route_description_and_response_model_are_fastapis():
+    """`description` was None without `description=` and `response_model` only `response_model=`:
+    now FastAPI 0.165's values (the docstring through `inspect.cleandoc` up to a form feed; the
+    return annotation unless absent, `None`, a Response class or a generator's item stream).
+    The served document keeps the device generator's summary / description."""
+    from typing import Iterator, List, Optional
+
+    from pydantic import BaseModel
+
+    from viperhttp.responses import HTMLResponse
+
+    class Item(BaseModel):
+        name: str
+
+    app = ViperHTTP()
+
+    @app.get("/doc")
+    def doc() -> Item:
+        """Read an item.
+
+          Indented second paragraph.
+        \f
+        hidden from the description
+        """
+        return Item(name="x")
+
+    @app.get("/given", description="given")
+    def given() -> List[Item]:
+        """not this"""
+        return []
+
+    @app.get("/page")
+    def page() -> HTMLResponse:
+        return HTMLResponse("<p>x</p>")
+
+    @app.get("/none")
+    def none() -> None:
+        return None
+
+    @app.get("/explicit", response_model=None)
+    def explicit() -> Item:
+        return Item(name="x")
+
+    @app.get("/text")
+    def text() -> str:
+        return "x"
+
+    @app.get("/stream")
+    def stream() -> Iterator[Item]:
+        yield Item(name="a")
+
+    @app.get("/maybe")
+    def maybe() -> Optional[Item]:
+        return None
+
+    @app.get("/bare")
+    def bare():
+        return {}
+
+    @app.get("/routes")
+    def routes():
+        return [[r.path, r.description, repr(r.response_model)] for r in app.routes[:9]]
+
+    item = f"<class '{Item.__module__}.{Item.__qualname__}'>"
+    with TestClient(app) as client:
+        assert client.get("/routes").json() == [
+            ["/doc", "Read an item.\n\n  Indented second paragraph.", item],
+            ["/given", "given", f"typing.List[{item[8:-2]}]"],
+            ["/page", "", "None"], ["/none", "", "None"], ["/explicit", "", "None"], ["/text", "", "<class 'str'>"],
+            ["/stream", "", "None"], ["/maybe", "", f"typing.Optional[{item[8:-2]}]"], ["/bare", "", "None"]]
+        assert client.get("/text").text == "x"  # served as before: `-> str` is text, not JSON
+        op = client.get("/openapi.json").json()["paths"]["/doc"]["get"]
+    # the device generator's rule, unchanged (docs/internals/api-docs.md): first line, the rest
+    assert (op["summary"], op["description"]) == ("Read an item.",
+                                                   "Indented second paragraph.\n\n\nhidden from the description")

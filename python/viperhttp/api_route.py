@@ -9,10 +9,12 @@ holds for both; a subclass as `route_class=` is not supported (docs/index.md, "C
 """
 from __future__ import annotations
 
+import inspect
 import re
+import typing
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set
 
-__all__ = ["APIRoute", "generate_unique_id", "path_format"]
+__all__ = ["APIRoute", "generate_unique_id", "path_format", "route_description", "inferred_response_model"]
 
 
 def path_format(path: str) -> str:
@@ -21,6 +23,33 @@ def path_format(path: str) -> str:
     from .routing import PATH_PLACEHOLDER
 
     return PATH_PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", path)
+
+
+def route_description(given: Optional[str], handler: Any) -> str:
+    """FastAPI's `APIRoute.description`: `description=`, else the handler's docstring
+    (`inspect.cleandoc`), up to a form feed, stripped; `""` without either. The served OpenAPI
+    document keeps the device generator's rule (docs/internals/api-docs.md)."""
+    text = given or inspect.cleandoc(getattr(handler, "__doc__", None) or "")
+    return text.split("\f")[0].strip()
+
+
+def inferred_response_model(handler: Any) -> Any:
+    """FastAPI's `APIRoute.response_model` of a route that gives no `response_model=`: the
+    return annotation, unless there is none (`-> None` too), it is a `Response` class, or the
+    handler is a generator annotated with an iterable (its items are streamed). The route's
+    responses keep ViperHTTP's rule (only a model annotation validates, docs/internals/typed-api.md)."""
+    from .responses import Response
+    from .signature import resolve_hints
+    from .stream_routes import ITERABLES, is_stream_handler
+
+    hint = resolve_hints(inspect.unwrap(handler))[0].get("return")
+    if hint is None or hint is type(None) or isinstance(hint, str):
+        return None
+    if isinstance(hint, type) and issubclass(hint, Response):
+        return None
+    if is_stream_handler(handler) and typing.get_origin(hint) in ITERABLES:
+        return None
+    return hint
 
 
 def generate_unique_id(route: Any) -> str:
@@ -74,8 +103,9 @@ class APIRoute:
         return self.docs.get("summary")
 
     @property
-    def description(self) -> Optional[str]:
-        return self.docs.get("description")
+    def description(self) -> str:
+        """`description=`, else the docstring (`route_description`)."""
+        return route_description(self.docs.get("description"), self.handler)
 
     @property
     def operation_id(self) -> Optional[str]:
@@ -95,7 +125,10 @@ class APIRoute:
 
     @property
     def response_model(self) -> Any:
-        return self.options.get("response_model")
+        """`response_model=` (None too), else what FastAPI infers (`inferred_response_model`)."""
+        if "response_model" in self.options:
+            return self.options["response_model"]
+        return inferred_response_model(self.handler)
 
     @property
     def status_code(self) -> Optional[int]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union, overload
 
-from .api_route import APIRoute, path_format
+from .api_route import APIRoute, path_format, route_description
 
 if TYPE_CHECKING:
     from .routing import RoutePlan
@@ -95,8 +95,8 @@ class AppRoute(APIRoute):
         self._write("summary", self._checked("summary", value))
 
     @property
-    def description(self) -> Optional[str]:
-        return self.docs.get("description")
+    def description(self) -> str:
+        return route_description(self.docs.get("description"), self.handler)
 
     @description.setter
     def description(self, value: Optional[str]) -> None:

@@ -33,7 +33,7 @@ __all__ = ["StreamPlan", "is_stream_handler", "compile_stream_plan", "release_un
 log = logging.getLogger("viperhttp.bridge")
 
 #: `typing.get_origin` of the annotations whose first argument is the item type
-_ITERABLES = {collections.abc.AsyncIterable, collections.abc.AsyncIterator, collections.abc.AsyncGenerator,
+ITERABLES = {collections.abc.AsyncIterable, collections.abc.AsyncIterator, collections.abc.AsyncGenerator,
               collections.abc.Iterable, collections.abc.Iterator, collections.abc.Generator}
 #: FastAPI's keep-alive comment interval for an idle async SSE stream (seconds)
 SSE_PING_S = 15.0
@@ -284,7 +284,7 @@ def _item_type(handler: Any) -> Any:
     from .signature import resolve_hints
 
     hint = resolve_hints(inspect.unwrap(handler))[0].get("return")  # despite a parameter's unresolved type
-    if typing.get_origin(hint) in _ITERABLES:
+    if typing.get_origin(hint) in ITERABLES:
         args = typing.get_args(hint)
         return args[0] if args else None
     return None
