@@ -215,3 +215,79 @@ def test_route_description_and_response_model_are_fastapis():
     # the device generator's rule, unchanged (docs/internals/api-docs.md): first line, the rest
     assert (op["summary"], op["description"]) == ("Read an item.",
                                                    "Indented second paragraph.\n\n\nhidden from the description")
+
+
+def test_app_router_is_the_apps_own_router_as_in_fastapi():
+    """`app.router` was an AttributeError: now FastAPI's spellings through it reach the app's
+    own routes and events; what is not provided says so."""
+    import contextlib
+
+    import pytest
+
+    events = []
+    app = ViperHTTP()
+
+    def both():
+        return {"both": True}
+
+    app.router.add_api_route("/both", both, methods=["GET", "POST"])
+    sub = APIRouter(prefix="/sub")
+
+    @sub.get("/c", name="c")
+    def c():
+        return {"c": 1}
+
+    app.router.include_router(sub)
+
+    @app.router.get("/deco")
+    def deco():
+        return "deco"
+
+    app.router.on_startup.append(lambda: events.append("startup"))
+    app.router.on_shutdown.append(lambda: events.append("shutdown"))
+
+    @app.get("/info")
+    def info():
+        return {"paths": [r.path for r in app.router.routes][:4], "provider": app.router.dependency_overrides_provider is app,
+                "url": app.router.url_path_for("c"), "events": list(events)}
+
+    with TestClient(app) as client:
+        assert client.post("/both").json() == {"both": True} and client.get("/sub/c").json() == {"c": 1}
+        assert client.get("/deco").text == "deco"
+        assert client.get("/info").json() == {"paths": ["/both", "/sub/c", "/deco", "/info"], "provider": True,
+                                              "url": "/sub/c", "events": ["startup"]}
+    assert events == ["startup", "shutdown"]
+    assert app.router.routes[0] is app.routes[0]
+
+    # `lifespan_context`: the default runs the handlers; a replacement is the app's lifespan
+    import asyncio
+
+    async def by_hand():
+        async with app.router.lifespan_context(app):
+            events.append("inside")
+
+    asyncio.run(by_hand())
+    assert events == ["startup", "shutdown", "startup", "inside", "shutdown"]
+    del events[:]
+    seen = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_):
+        seen.append("enter")
+        yield {"db": "conn"}
+        seen.append("exit")
+
+    app.router.lifespan_context = lifespan
+    assert app.router.lifespan_context is lifespan
+    with TestClient(app) as client:
+        assert client.get("/info").json()["events"] == ["startup"]  # and the lifespan
+    assert seen == ["enter", "exit"] and app.state.db == "conn"
+
+    with pytest.raises(AttributeError, match="route_class.*custom APIRoute subclass is not supported"):
+        app.router.route_class = APIRoute
+    with pytest.raises(AttributeError, match="redirect_slashes.*trailing slash"):
+        app.router.redirect_slashes = False
+    with pytest.raises(AttributeError, match="has no 'default'.*providing routes, add_api_route"):
+        app.router.default
+    with pytest.raises(AttributeError, match="cannot be assigned"):
+        app.router.routes = []

@@ -23,6 +23,7 @@ from .request import State
 from .routing import (PATH_PLACEHOLDER, RouteDecorators, RouteDef, RoutePlan, Router, call_route, current_request_var,
                       expand_router, merge_query)
 from .app_dispatch import AppDispatch
+from .app_router import AppRouter
 from .app_routes import RouteList
 from .app_options import DocsAttributes, apply_app_options
 from .app_registries import AppRegistries, _set_python_middleware
@@ -352,6 +353,13 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
         (docs/internals/framework.md#routing); used as a sequence, FastAPI's route objects
         (app_routes.py, docs/internals/framework.md "The route list")."""
         return RouteList(self)
+
+    @property
+    def router(self) -> AppRouter:
+        """FastAPI's `app.router`: a view of the app's own routes (`app.router.routes`,
+        `add_api_route`, `include_router`, `on_startup`, `lifespan_context`, ...); anything
+        else is an `AttributeError` that says so (app_router.py, docs/internals/framework.md)."""
+        return AppRouter(self)
 
     # --- state (docs/internals/framework.md) ----------------------------------------------------------------
 
