@@ -257,3 +257,53 @@ def test_the_document_has_no_null_members_and_titles_bodies_as_fastapis():
     params = {p["name"]: p["schema"] for p in op["parameters"]}
     assert "default" not in params["q"] and params["r"]["examples"] == [None, 3]
     assert "x-null" not in op and op["x-list"] == [None, 1]
+
+
+def test_declared_responses_take_fastapis_range_texts_and_the_routes_media_type():
+    """A `4XX` / `5XX` / `default` key without a description was "Additional Response"
+    (FastAPI: "Client Error", "Server Error", "Default Response", and "Information", "Success",
+    "Redirection"); a declared `"model"` on a `PlainTextResponse` / `HTMLResponse` route was
+    described as `application/json` beside the route's own empty `text/plain` schema (FastAPI:
+    under the class's media type, merged into the route's own string schema). Expected values are
+    FastAPI 0.165's documents for the same routes."""
+    from viperhttp.responses import HTMLResponse, PlainTextResponse
+
+    class M(BaseModel):
+        msg: str
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/ranges", responses={"4XX": {"model": M}, "5XX": {"description": "Boom"}, "5xx": {},
+                                   "default": {"model": M}, "1XX": {}, "2XX": {}, "3XX": {}, 404: {}, 299: {}})
+    def ranges(q: int = 0):
+        return {}
+
+    @app.get("/text", response_class=PlainTextResponse, responses={200: {"model": M}, 404: {"model": M}})
+    def text():
+        return "x"
+
+    @app.get("/html", response_class=HTMLResponse,
+             responses={200: {"model": M}, "default": {"model": M, "description": "Other"}})
+    def html():
+        return "<p>x</p>"
+
+    try:
+        paths = _document(app)["paths"]
+    finally:
+        viperhttp.reset()
+    ref = {"$ref": "#/components/schemas/M"}
+    assert paths["/ranges"]["get"]["responses"] == {
+        "200": {"description": "Successful Response", "content": {"application/json": {"schema": {}}}},
+        "1XX": {"description": "Information"}, "2XX": {"description": "Success"},
+        "3XX": {"description": "Redirection"}, "404": {"description": "Not Found"},
+        "299": {"description": "Additional Response"},
+        "4XX": {"description": "Client Error", "content": {"application/json": {"schema": ref}}},
+        "5XX": {"description": "Boom"},
+        "default": {"description": "Default Response", "content": {"application/json": {"schema": ref}}}}
+    assert paths["/text"]["get"]["responses"] == {
+        "200": {"description": "Successful Response", "content": {"text/plain": {"schema": {**ref, "type": "string"}}}},
+        "404": {"description": "Not Found", "content": {"text/plain": {"schema": ref}}}}
+    assert paths["/html"]["get"]["responses"] == {
+        "200": {"description": "Successful Response", "content": {"text/html": {"schema": {**ref, "type": "string"}}}},
+        "default": {"description": "Other", "content": {"text/html": {"schema": ref}}}}

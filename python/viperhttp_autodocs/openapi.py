@@ -17,10 +17,15 @@ from viperhttp.api_route import path_format
 from viperhttp.routing import PATH_PLACEHOLDER
 from viperhttp.stream_routes import StreamPlan
 from viperhttp.params import HIDDEN, OPENAPI_EXAMPLES
+from viperhttp.responses import JSONResponse
 
 __all__ = ["generate_openapi", "operation_id", "json_safe"]
 
 REF = "#/components/schemas/{model}"
+#: FastAPI's descriptions of a `responses=` key that is a range or `default`
+#: (`fastapi.openapi.utils.status_code_ranges`)
+STATUS_RANGES = {"1XX": "Information", "2XX": "Success", "3XX": "Redirection", "4XX": "Client Error",
+                 "5XX": "Server Error", "DEFAULT": "Default Response"}
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 _TYPE_SCHEMAS = {
     "int": {"type": "integer", "format": "int64"},
@@ -365,6 +370,9 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
     status = str(response.status_code) if response is not None and response.status_code else "200"
     description = plan.options.get("response_description", "Successful Response")
     declared = docs.get("responses") or {}
+    # FastAPI's `route_response_media_type`: the response class's, also for a declared `"model"`
+    rclass = response.response_class if response is not None else None
+    media = (getattr(rclass, "_default_type", None) or "application/json").split(";")[0]
     # FastAPI's order: the route's own answer first, `responses={...}` merged into it
     ok: Dict[str, Any] = {"description": description}
     if not _body_allowed(status):
@@ -377,8 +385,9 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
         schema = _titled(components.model(response.adapter, "serialization"), f"Response_{plan.unique_id}")
         ok["content"] = {"application/json": {"schema": schema}}
     elif response is not None and response.response_class is not None:
-        media = getattr(response.response_class, "_default_type", None) or "application/json"
-        ok["content"] = {media.split(";")[0]: {"schema": {}}}
+        # FastAPI: a JSON class's answer is any JSON, another class's (HTML, text) a string
+        json_class = isinstance(response.response_class, type) and issubclass(response.response_class, JSONResponse)
+        ok["content"] = {media: {"schema": {} if json_class else {"type": "string"}}}
     else:
         ok["content"] = {"application/json": {"schema": {}}}
     out[status] = ok
@@ -390,7 +399,7 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
         key = "default" if key == "DEFAULT" else key
         target = out.setdefault(key, {})
         _merge(target, _declared_response(key, value, components, target.get("description"),
-                                          f"Response_{key}_{plan.unique_id}"))
+                                          f"Response_{key}_{plan.unique_id}", media))
     # FastAPI's rule: only an operation with parameters or a body can answer 422, and a
     # declared `4XX` / `default` answer covers it.
     if "422" not in out and validates and "4XX" not in out and "default" not in out:
@@ -430,10 +439,10 @@ def _titled(schema: Dict[str, Any], name: str) -> Dict[str, Any]:
 
 
 def _declared_response(status: str, value: Any, components: _Components,
-                       default_description: Optional[str], name: str) -> Dict[str, Any]:
+                       default_description: Optional[str], name: str, media: str = "application/json") -> Dict[str, Any]:
     """One entry of a route's `responses={...}`, as FastAPI renders it: `"model": M` becomes
-    the JSON schema of `M` (a `$ref` to components), and a missing description is the status's
-    phrase ("Additional Response" for ranges and `default`)."""
+    the JSON schema of `M` (a `$ref` to components) under the route's media type, and a missing
+    description is the status's phrase, FastAPI's for a range or `default` (`STATUS_RANGES`)."""
     if not isinstance(value, dict):
         return {"description": str(value)}
     entry = dict(value)
@@ -442,12 +451,12 @@ def _declared_response(status: str, value: Any, components: _Components,
         from pydantic import TypeAdapter  # only for a route that declares a response model
 
         content = dict(entry.get("content") or {})
-        media = dict(content.get("application/json") or {})
-        media["schema"] = _titled(components.model(TypeAdapter(model), "serialization", key=model), name)
-        content["application/json"] = media
+        described = dict(content.get(media) or {})
+        described["schema"] = _titled(components.model(TypeAdapter(model), "serialization", key=model), name)
+        content[media] = described
         entry["content"] = content
     if "description" not in entry:
-        entry["description"] = default_description or _reason_phrase(
+        entry["description"] = default_description or STATUS_RANGES.get(status.upper()) or _reason_phrase(
             int(status) if status.isdigit() else None, "Additional Response")
     return entry
 
