@@ -74,7 +74,7 @@ def test_generate_unique_id_function_names_the_operations_nearest_first():
         viperhttp.reset()
     ids = {(m, p): op["operationId"] for p, item in doc["paths"].items() for m, op in item.items()}
     assert ids == {("get", "/items/"): "items-get_items", ("post", "/items/{item_id}"): "own-put_item",
-                   ("get", "/fixed"): "fixed_by_hand", ("get", "/users"): "router-list_users",
+                   ("get", "/fixed"): "fixed_by_hand", ("get", "/users/"): "router-list_users",
                    ("get", "/plain/{code}"): "include-plain_route-/plain/{code}"}
     # the function gets the declared route, FastAPI's APIRoute names; called at registration
     assert all(isinstance(r, APIRoute) for r in seen) and seen[0].methods == {"GET"}
@@ -307,3 +307,49 @@ def test_declared_responses_take_fastapis_range_texts_and_the_routes_media_type(
     assert paths["/html"]["get"]["responses"] == {
         "200": {"description": "Successful Response", "content": {"text/html": {"schema": {**ref, "type": "string"}}}},
         "default": {"description": "Other", "content": {"text/html": {"schema": ref}}}}
+
+
+def test_a_slash_route_under_a_prefix_is_listed_as_fastapi_lists_it():
+    """`APIRouter(prefix="/notes")` + `@router.get("/")` was listed as `/notes` (FastAPI:
+    `/notes/`, `prefix + path`), also nested; a `""` route stays `/notes`. Both spellings are
+    still served (a trailing slash matches the same route), and ids and tags keep the device
+    generator's rule."""
+    viperhttp.reset()
+    app = ViperHTTP()
+    notes = APIRouter(prefix="/notes")
+
+    @notes.get("/")
+    def list_notes():
+        return ["n"]
+
+    @notes.post("")
+    def add_note():
+        return {"added": True}
+
+    @notes.get("/{nid}")
+    def one(nid: int):
+        return nid
+
+    api = APIRouter(prefix="/api")
+    inner = APIRouter(prefix="/files")
+
+    @inner.get("/")
+    def files():
+        return ["f"]
+
+    api.include_router(inner)
+    app.include_router(notes)
+    app.include_router(api)
+    try:
+        with TestClient(app) as client:
+            doc = client.get("/openapi.json").json()
+            served = [client.get(p).json() for p in ("/notes", "/notes/", "/api/files", "/api/files/")]
+            posted = [client.post(p).json() for p in ("/notes", "/notes/")]
+        validate(doc)
+    finally:
+        viperhttp.reset()
+    assert sorted(doc["paths"]) == ["/api/files/", "/notes", "/notes/", "/notes/{nid}"]
+    assert list(doc["paths"]["/notes/"]) == ["get"] and list(doc["paths"]["/notes"]) == ["post"]
+    assert doc["paths"]["/notes/"]["get"]["operationId"] == "get_notes"
+    assert doc["paths"]["/api/files/"]["get"]["tags"] == ["api"]
+    assert served == [["n"], ["n"], ["f"], ["f"]] and posted == [{"added": True}] * 2

@@ -58,7 +58,7 @@ class AppDefaults:
         if deps is route.deps and options is route.options:
             return route
         return RouteDef(route.method, route.path, route.handler, route.query, deps, route.docs, route.protocols,
-                        options, route.group)
+                        options, route.group, route.document_path)
 
 
 def apply_app_options(app: Any, dependencies: Any, default_response_class: Any, exception_handlers: Any,

@@ -81,6 +81,15 @@ def merge_tags(*groups: Iterable[str]) -> List[str]:
     return out
 
 
+def document_path(prefix: str, path: str) -> str:
+    """The path FastAPI names the route by, `prefix + path`: `APIRouter(prefix="/notes")` with
+    `@router.get("/")` is `/notes/` in the OpenAPI document (its served path stays
+    `join_path`'s `/notes`, which answers both spellings; docs/internals/api-docs.md)."""
+    if prefix and path == "/":
+        return prefix.rstrip("/") + "/"
+    return join_path(prefix, path)
+
+
 def join_path(prefix: str, path: str) -> str:
     """`prefix + path` with exactly one `/` at the joint; `""`/`"/"` give the prefix
     (docs/internals/framework.md)."""
@@ -96,13 +105,18 @@ class RouteDef(APIRoute):
     `APIRoute` names (`name`, `endpoint`, `path_format`, `tags`, ...) are read from it
     (api_route.py)."""
 
-    __slots__ = ("method", "path", "handler", "query", "deps", "docs", "protocols", "options", "group")
+    __slots__ = ("method", "path", "handler", "query", "deps", "docs", "protocols", "options", "group",
+                 "document_path")
 
     def __init__(self, method: str, path: str, handler: Callable[..., Any], query: Optional[dict],
                  deps: Optional[dict], docs: Dict[str, Any], protocols: Optional[List[str]],
-                 options: Optional[Dict[str, Any]] = None, group: Any = None) -> None:
+                 options: Optional[Dict[str, Any]] = None, group: Any = None,
+                 document_path: Optional[str] = None) -> None:
         self.method = method
         self.path = path
+        #: the path the OpenAPI document lists (`document_path`): differs from `path` only for a
+        #: `"/"` route under a router prefix
+        self.document_path = path if document_path is None else document_path
         self.handler = handler
         self.query = query
         self.deps = deps
@@ -141,7 +155,7 @@ class RouteDef(APIRoute):
         if callbacks:
             options = dict(options, callbacks=[*callbacks, *(options.get("callbacks") or ())])
         return RouteDef(self.method, path, self.handler, self.query, merge_deps(deps, self.deps, where=where),
-                        docs, self.protocols, options, self.group)
+                        docs, self.protocols, options, self.group, document_path(prefix, self.document_path))
 
 
 def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
@@ -449,7 +463,7 @@ class RoutePlan:
                  "takes_query", "request_args", "bg_args", "response_args", "scopes_args", "sub_response", "query", "deps",
                  "deps_spec", "uses_cache",
                  "typed", "response", "blocking", "pool_sources", "options", "slow_warned", "injects", "path_raw",
-                 "bare_async", "simple_async", "native_bare", "unique_id", "group")
+                 "bare_async", "simple_async", "native_bare", "unique_id", "group", "document_path")
 
     def __init__(self, route: RouteDef, sync_threadpool: bool = False) -> None:
         #: FastAPI's `route.unique_id`, computed at registration as FastAPI does (a failing
@@ -463,6 +477,7 @@ class RoutePlan:
         self.handler = handler
         self.method = route.method
         self.path = route.path
+        self.document_path = route.document_path  # the OpenAPI document's key (viperhttp_autodocs)
         self.deps_spec = compiled.deps_spec
         self.options = route.options
         self.group = route.group  # app_routes.py: one `APIRoute` per decorator call

@@ -516,7 +516,9 @@ def _paths(app: Any, exclude: Tuple[str, ...], include_websocket: bool,
             continue
         if plan.method not in _METHODS:
             continue
-        key = path_format(plan.path)
+        # FastAPI's path (`/notes/` for a "/" route under a prefix); ids and tags keep the
+        # device generator's rule from the served path
+        key = path_format(plan.document_path)
         paths.setdefault(key, {})[plan.method.lower()] = _operation(plan, plan.path, components)
     return paths, websockets
 
