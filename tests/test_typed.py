@@ -509,6 +509,18 @@ def test_parameter_models_answer_fastapis_bytes(server, target, headers, status,
     ("/models/strict-form", b"username=ada&password=pw&role=admin&role=root", 422,
      b'{"detail":[{"type":"extra_forbidden","loc":["body","role"],"msg":"Extra inputs are not permitted",'
      b'"input":["admin","root"]}]}'),
+    # form fields and files are one body: their errors in declaration order, as FastAPI's
+    ("/form-and-files", b"x=1", 422,
+     b'{"detail":[{"type":"missing","loc":["body","file"],"msg":"Field required","input":null},'
+     b'{"type":"missing","loc":["body","token"],"msg":"Field required","input":null},'
+     b'{"type":"missing","loc":["body","fileb"],"msg":"Field required","input":null},'
+     b'{"type":"missing","loc":["body","note"],"msg":"Field required","input":null}]}'),
+    ("/form-and-files", b"note=abc", 422,
+     b'{"detail":[{"type":"missing","loc":["body","file"],"msg":"Field required","input":null},'
+     b'{"type":"missing","loc":["body","token"],"msg":"Field required","input":null},'
+     b'{"type":"missing","loc":["body","fileb"],"msg":"Field required","input":null},'
+     b'{"type":"int_parsing","loc":["body","note"],"msg":"Input should be a valid integer, '
+     b'unable to parse string as an integer","input":"abc"}]}'),
     # a form model gets the form's other fields too: `extra = "allow"` keeps them (a repeated
     # one as the list of its values), and a 422's `input` is the whole form
     ("/models/open-form", b"username=ada&role=admin&tag=a&tag=b", 200,

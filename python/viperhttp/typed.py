@@ -245,7 +245,7 @@ class TypedPlan:
 
     __slots__ = ("sources", "body_mode", "body_names", "body_aliases", "body_adapter", "body_required",
                  "body_default", "files", "file_docs", "deps_spec", "names", "response", "status_code", "where",
-                 "native", "strict_content_type", "body_docs")
+                 "native", "strict_content_type", "body_docs", "body_order")
 
     def __init__(self) -> None:
         self.sources: List[_Source] = []
@@ -272,6 +272,8 @@ class TypedPlan:
         self.strict_content_type = True
         #: a single body's `Body(examples=, openapi_examples=)`, for the OpenAPI request body
         self.body_docs: Dict[str, Any] = {}
+        #: form field / file name → declaration position, on a route with both (`_in_body_order`)
+        self.body_order: Optional[Dict[str, int]] = None
 
     # --- per request ----------------------------------------------------------------------
 
@@ -330,6 +332,8 @@ class TypedPlan:
         if self.files:
             self._fill_files(request, kwargs, errors)
         if errors:
+            if self.body_order is not None:
+                errors = _in_body_order(errors, self.body_order)
             raise RequestValidationError(errors, body=self._received_body(request))
 
     def _received_body(self, request: Any) -> Any:
@@ -466,6 +470,17 @@ class TypedPlan:
             kwargs[name] = values if many else values[0]
 
 
+def _in_body_order(errors: List[Dict[str, Any]], order: Dict[str, int]) -> List[Dict[str, Any]]:
+    """FastAPI reports the parameters' errors, then the body's, field by field in declaration
+    order: form fields and files are one multipart body there, so their errors are interleaved as
+    declared (here they are gathered source by source). Only on the failure path."""
+    body = [err for err in errors if err["loc"][:1] == ["body"]]
+    rest = [err for err in errors if err["loc"][:1] != ["body"]]
+    last = len(order)
+    body.sort(key=lambda err: order.get(err["loc"][1], last) if len(err["loc"]) > 1 else last)
+    return rest + body
+
+
 def all_validation_errors(plan: Optional[TypedPlan], nodes: Any, request: Any) -> List[Dict[str, Any]]:
     """Every validation failure of a route: its own parameters', then each dependency's (the
     tree in resolution order), each (loc, type) once. Run only after a first failure."""
@@ -529,7 +544,8 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
     bodies: List[Tuple[str, Any, Any]] = []
     groups: List[ModelGroup] = []
     embed = False
-    for param, hint, marker, dep in entries:
+    body_order: Dict[str, int] = {}  # the form's fields and files, by declaration position
+    for position, (param, hint, marker, dep) in enumerate(entries):
         name = param.name
         if dep is not None:
             plan.deps_spec[name] = expand_depends(dep, where)
@@ -555,6 +571,7 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
             if many and typing.get_args(inner):
                 inner = typing.get_args(inner)[0]
             plan.files.append((name, alias, required, many, None if required else default, inner is bytes))
+            body_order[alias] = position
             options = getattr(marker, "options", {}) or {}
             docs = {key: options[key] for key in ("title", "description") if options.get(key)}
             if docs:
@@ -567,6 +584,8 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
             model = unwrap_optional(hint)
             groups.append(ModelGroup(source, name, model, options.get("convert_underscores", True),
                                      optional=is_union(strip_annotated(hint)), default=marker.default))
+            if source == "form":
+                body_order.update(dict.fromkeys(groups[-1].own_names, position))
             plan.names.append(name)
             continue
         if source == "body":
@@ -577,6 +596,8 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
             continue
         field = _field(hint, marker, param.default, name, source)
         by_source[source].append((name, field[0], field[1]))
+        if source == "form":
+            body_order[getattr(field[1], "alias", None) or name] = position
         plan.names.append(name)
     for source in _SOURCES:
         if by_source[source]:
@@ -587,6 +608,8 @@ def build_plan(entries: List[TypedParam], path_names: set, where: str, allow_pat
                 raise TypeError(f"unsupported parameter type ({where}, parameter "
                                 f"{_culprit(by_source[source])!r}): {exc}") from None
     plan.sources.extend(groups)  # type: ignore[arg-type]  # a ModelGroup plays a _Source
+    if plan.files and len(body_order) > len(plan.files):
+        plan.body_order = body_order
     if bodies:
         _compile_body(plan, bodies, embed or len(bodies) > 1, where, body_model)
     plan.native = _native_plan(plan)

@@ -206,6 +206,12 @@ def models_open_form(data: Annotated[OpenForm, Form()]):
     return {"fields": data.model_dump(), "extra": data.model_extra}
 
 
+@app.post("/form-and-files")
+def form_and_files(file: Annotated[bytes, File()], token: Annotated[str, Form()], fileb: UploadFile,
+                   note: Annotated[int, Form()]):
+    return {"size": len(file), "token": token, "fileb": fileb.filename, "note": note}
+
+
 @app.post("/form-age")
 def form_age(username: Annotated[str, Form()], age: Annotated[int, Form()]):
     return {"username": username, "age": age}
