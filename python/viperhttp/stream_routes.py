@@ -34,7 +34,7 @@ log = logging.getLogger("viperhttp.bridge")
 
 #: `typing.get_origin` of the annotations whose first argument is the item type
 ITERABLES = {collections.abc.AsyncIterable, collections.abc.AsyncIterator, collections.abc.AsyncGenerator,
-              collections.abc.Iterable, collections.abc.Iterator, collections.abc.Generator}
+             collections.abc.Iterable, collections.abc.Iterator, collections.abc.Generator}
 #: FastAPI's keep-alive comment interval for an idle async SSE stream (seconds)
 SSE_PING_S = 15.0
 #: the module of `ServerSentEvent`, a pydantic model: an item can be one only once it is loaded
