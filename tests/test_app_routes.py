@@ -291,3 +291,32 @@ def test_app_router_is_the_apps_own_router_as_in_fastapi():
         app.router.default
     with pytest.raises(AttributeError, match="cannot be assigned"):
         app.router.routes = []
+
+
+def test_one_route_name_rule_as_starlettes_get_name():
+    """`route.name` (HTTP and WebSocket) and `app.url_path_for` read one rule, Starlette's: `name=`
+    even when empty, else the handler's `__name__` even when empty, else its class's name. The
+    copies differed: a callable instance was not found by `url_path_for` (LookupError), an HTTP
+    route's empty `__name__` was named `function` and `name=""` was ignored."""
+    app = ViperHTTP()
+
+    class Handler:
+        def __call__(self):
+            return {"ok": True}
+
+    def unnamed():
+        return {"unnamed": True}
+
+    unnamed.__name__ = ""
+
+    def given():
+        return {"given": True}
+
+    app.get("/instance")(Handler())
+    app.get("/unnamed")(unnamed)
+    app.get("/given", name="")(given)
+    app.websocket("/ws")(unnamed)
+    assert [r.name for r in app.routes] == ["Handler", "", "", ""]
+    assert app.url_path_for("Handler") == "/instance" and app.url_path_for("") == "/unnamed"
+    with TestClient(app) as client:
+        assert client.get(app.url_path_for("Handler")).json() == {"ok": True}

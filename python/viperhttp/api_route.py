@@ -14,7 +14,18 @@ import re
 import typing
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set
 
-__all__ = ["APIRoute", "generate_unique_id", "path_format", "route_description", "inferred_response_model"]
+__all__ = ["APIRoute", "generate_unique_id", "path_format", "route_name", "route_description",
+           "inferred_response_model"]
+
+
+def route_name(docs: Dict[str, Any], handler: Callable[..., Any]) -> str:
+    """A route's name: its `name=`, else Starlette's `get_name` of the handler (its `__name__`,
+    even an empty one; its class's name when it has none, as a callable instance). The one rule
+    behind `route.name` (HTTP and WebSocket) and `app.url_path_for`."""
+    given = docs.get("name")
+    if given is not None:
+        return str(given)
+    return str(getattr(handler, "__name__", type(handler).__name__))
 
 
 def path_format(path: str) -> str:
@@ -79,11 +90,8 @@ class APIRoute:
 
     @property
     def name(self) -> str:
-        """`name=`, else the handler's name (FastAPI's `get_name`)."""
-        given = self.docs.get("name")
-        if given:
-            return str(given)
-        return getattr(self.handler, "__name__", None) or type(self.handler).__name__
+        """`name=`, else the handler's name (`route_name`)."""
+        return route_name(self.docs, self.handler)
 
     @property
     def methods(self) -> Set[str]:

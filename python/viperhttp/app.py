@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from . import _native
 from . import deps as _deps
 from . import exceptions as _exceptions
+from .api_route import route_name
 from .deps import DependencyOverrides
 from .exceptions import HandlerEntry, handle_exception, unrouted
 from .middleware import _run_chain
@@ -323,8 +324,7 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
         for plan in self._routes_by_id:
             if plan is None:
                 continue
-            docs = plan.meta.get("docs") or {}
-            if docs.get("name", getattr(plan.handler, "__name__", None)) != name:
+            if route_name(plan.meta.get("docs") or {}, plan.handler) != name:
                 continue
             if {p for p, _ in PATH_PLACEHOLDER.findall(plan.path)} != set(path_params):
                 continue

@@ -12,24 +12,49 @@ docs metadata, which the OpenAPI document is built from (its cache is invalidate
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union, overload
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Generic, Iterator, List, Optional, Sequence, Set, TypeVar, Union,
+                    overload)
 
-from .api_route import APIRoute, path_format, route_description
+from .api_route import APIRoute, path_format, route_name
+from .routing import check_doc_kwarg, check_tags, meta_row
 
 if TYPE_CHECKING:
     from .routing import RoutePlan
 
 __all__ = ["RouteList", "AppRoute", "APIWebSocketRoute", "Mount"]
 
-# the OpenAPI fields FastAPI users set on a registered route, and the check of each value
-# (None removes the field, as if the decorator had not given it)
-_WRITABLE: Dict[str, Tuple[type, str]] = {
-    "operation_id": (str, "operation_id must be str"),
-    "summary": (str, "summary must be str"),
-    "description": (str, "description must be str"),
-    "include_in_schema": (bool, "include_in_schema must be bool"),
-    "deprecated": (bool, "deprecated must be bool"),
-}
+
+_Get = TypeVar("_Get")
+_Set = TypeVar("_Set")
+
+
+class _Writable(Generic[_Get, _Set]):
+    """An OpenAPI field FastAPI users set on a registered route: read by `APIRoute`'s own getter
+    of the same name, set through `check(name, value)` into the route's docs metadata (None
+    removes the field, as if the decorator had not given it)."""
+
+    def __init__(self, check: Callable[[str, Any], Any]) -> None:
+        self.check = check
+        self.key = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = name
+        self.read: property = getattr(APIRoute, name)
+
+    @overload
+    def __get__(self, route: None, owner: type) -> "_Writable[_Get, _Set]": ...
+    @overload
+    def __get__(self, route: "AppRoute", owner: type) -> _Get: ...
+
+    def __get__(self, route: Optional["AppRoute"], owner: type) -> Any:
+        return self if route is None else self.read.__get__(route, owner)
+
+    def __set__(self, route: "AppRoute", value: _Set) -> None:
+        route._write(self.key, self.check(self.key, value))
+
+
+def _checked_tags(key: str, value: Any) -> Optional[List[str]]:
+    return check_tags(value) or None  # no tags: no `tags` field
 
 
 class AppRoute(APIRoute):
@@ -57,8 +82,6 @@ class AppRoute(APIRoute):
         rows and the OpenAPI generator read. A row that gains or loses its `docs` is made again
         by `meta_row`, so it keeps the original's shape: `docs` before `handler`, none when
         empty (the pinned rows, docs/internals/framework.md#routing)."""
-        from .routing import meta_row
-
         for plan in self.plans:
             docs = plan.meta.get("docs")
             if docs and (value is not None or len(docs) > 1 or key not in docs):
@@ -72,62 +95,14 @@ class AppRoute(APIRoute):
         self.docs = self.plans[0].meta.get("docs") or {}
         self._app._routes_revision += 1  # the served document is rebuilt (viperhttp_autodocs)
 
-    def _checked(self, key: str, value: Any) -> Any:
-        kind, error = _WRITABLE[key]
-        if value is not None and not isinstance(value, kind):
-            raise TypeError(error)
-        return value
-
-    @property
-    def operation_id(self) -> Optional[str]:
-        return self.docs.get("operation_id")
-
-    @operation_id.setter
-    def operation_id(self, value: Optional[str]) -> None:
-        self._write("operation_id", self._checked("operation_id", value))
-
-    @property
-    def summary(self) -> Optional[str]:
-        return self.docs.get("summary")
-
-    @summary.setter
-    def summary(self, value: Optional[str]) -> None:
-        self._write("summary", self._checked("summary", value))
-
-    @property
-    def description(self) -> str:
-        return route_description(self.docs.get("description"), self.handler)
-
-    @description.setter
-    def description(self, value: Optional[str]) -> None:
-        self._write("description", self._checked("description", value))
-
-    @property
-    def include_in_schema(self) -> bool:
-        return bool(self.docs.get("include_in_schema", True))
-
-    @include_in_schema.setter
-    def include_in_schema(self, value: bool) -> None:
-        self._write("include_in_schema", self._checked("include_in_schema", value))
-
-    @property
-    def deprecated(self) -> Optional[bool]:
-        return self.docs.get("deprecated")
-
-    @deprecated.setter
-    def deprecated(self, value: Optional[bool]) -> None:
-        self._write("deprecated", self._checked("deprecated", value))
-
-    @property
-    def tags(self) -> List[str]:
-        """A copy: assign a new list (`route.tags = [...]`) to change them."""
-        return list(self.docs.get("tags") or [])
-
-    @tags.setter
-    def tags(self, value: Any) -> None:
-        from .routing import check_tags
-
-        self._write("tags", check_tags(value) or None)
+    # the OpenAPI fields FastAPI users set on a registered route (the decorator's checks)
+    operation_id: _Writable[Optional[str], Optional[str]] = _Writable(check_doc_kwarg)
+    summary: _Writable[Optional[str], Optional[str]] = _Writable(check_doc_kwarg)
+    description: _Writable[str, Optional[str]] = _Writable(check_doc_kwarg)
+    include_in_schema: _Writable[bool, Optional[bool]] = _Writable(check_doc_kwarg)
+    deprecated: _Writable[Optional[bool], Optional[bool]] = _Writable(check_doc_kwarg)
+    #: read, a copy: assign a new list (`route.tags = [...]`) to change them
+    tags: _Writable[List[str], Any] = _Writable(_checked_tags)
 
     def __repr__(self) -> str:
         return f"APIRoute(path={self.path!r}, name={self.name!r}, methods={sorted(self.methods)!r})"
@@ -155,8 +130,7 @@ class APIWebSocketRoute:
 
     @property
     def name(self) -> str:
-        given = (self.plan.meta.get("docs") or {}).get("name")
-        return str(given) if given else getattr(self.plan.handler, "__name__", type(self.plan.handler).__name__)
+        return route_name(self.plan.meta.get("docs") or {}, self.plan.handler)
 
     def __repr__(self) -> str:
         return f"APIWebSocketRoute(path={self.path!r}, name={self.name!r})"

@@ -53,6 +53,16 @@ _DOC_KWARGS: Dict[str, Tuple[type, str]] = {
 }
 log = logging.getLogger("viperhttp.bridge")
 
+
+def check_doc_kwarg(key: str, value: Any) -> Any:
+    """The type check of a docs-metadata keyword (`_DOC_KWARGS`), at the decorator and when a
+    registered route's field is set (app_routes.py); None passes (it removes the field)."""
+    kind, error = _DOC_KWARGS[key]
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(error)
+    return value
+
+
 #: a route path's `{name}` / `{name:kind}` placeholders (name, kind); the one reader of them
 #: on the Python side (registration, reverse routing, OpenAPI)
 PATH_PLACEHOLDER = re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
@@ -201,11 +211,9 @@ def parse_route_args(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any])
                 raise TypeError("protocols must be list/tuple")
             out["protocols"] = list(value) if value is not None else None
         elif key in _DOC_KWARGS:
-            kind, error = _DOC_KWARGS[key]
             if value is None:
                 continue
-            if not isinstance(value, kind):
-                raise TypeError(error)
+            check_doc_kwarg(key, value)
             if key == "responses":
                 _check_response_models(value, where)
             docs[key] = value
