@@ -141,28 +141,45 @@ class StreamPlan:
 def _in_request(source: Any, request: Any, stack: Any) -> Any:
     """`source` run as its request's: `current_request()` is the request while it produces.
     With a handed-over dependency `stack`, a `_HandedOver` source that tears it down after the
-    last item (or when the client left), or when the response is dropped unsent."""
+    last item (or when the client left), or when the response is dropped unsent. Without one,
+    an async source is `_produce`d (closed at its end) and a sync source stays a sync generator
+    (the bridge may run it in the pool, as any stream)."""
     if stack:
         return _HandedOver(source, request, stack)
     if hasattr(source, "__aiter__"):
-        async def agen() -> Any:
-            current_request_var.set(request)
-            try:
-                async for item in source:
-                    yield item
-            finally:
-                from viperhttp_responses import _close_async, _close_sync
-
-                if hasattr(source, "aclose"):
-                    await _close_async(source)
-                else:
-                    _close_sync(source)
-        return agen()
+        return _produce(source, request, None)
 
     def gen() -> Any:
         current_request_var.set(request)
         yield from source
     return gen()
+
+
+async def _produce(source: Any, request: Any, handed_over: Optional["_HandedOver"]) -> Any:
+    """The one driver of a stream's source as its request's (a sync source inline): at its end,
+    or when closed early, the source is closed and, handed over, the dependencies torn down."""
+    current_request_var.set(request)
+    try:
+        if hasattr(source, "__aiter__"):
+            async for item in source:
+                yield item
+        else:
+            for item in source:
+                yield item
+    finally:
+        if handed_over is None:
+            await _close(source)
+        else:
+            await handed_over.release()
+
+
+async def _close(source: Any) -> None:
+    from viperhttp_responses import _close_async, _close_sync
+
+    if hasattr(source, "aclose"):
+        await _close_async(source)
+    else:
+        _close_sync(source)
 
 
 class _HandedOver:
@@ -178,13 +195,12 @@ class _HandedOver:
     response they send does not carry (`release_unsent`). A sync source is driven from the
     async generator, inline, so that the teardown (possibly async) runs after it."""
 
-    __slots__ = ("source", "request", "stack", "items")
+    __slots__ = ("source", "stack", "items")
 
     def __init__(self, source: Any, request: Any, stack: Any) -> None:
         self.source = source
-        self.request = request
         self.stack: Any = stack
-        self.items = self._produce()
+        self.items = _produce(source, request, self)
         if request is not None:
             held: Optional[List[_HandedOver]] = getattr(request, "_handed_over", None)
             if held is None:
@@ -203,34 +219,16 @@ class _HandedOver:
         finally:
             await self.release()  # never started (or already released: nothing)
 
-    async def _produce(self) -> Any:
-        source = self.source
-        current_request_var.set(self.request)
-        try:
-            if hasattr(source, "__aiter__"):
-                async for item in source:
-                    yield item
-            else:
-                for item in source:
-                    yield item
-        finally:
-            await self.release()
-
     async def release(self) -> None:
         """Closes the source, then tears the dependencies down (no error: FastAPI's teardown
         after a response). The first call only; a teardown failure is raised."""
         stack, self.stack = self.stack, None
         if stack is None:
             return
-        from viperhttp_responses import _close_async, _close_sync
-
         from .deps import teardown
 
         try:
-            if hasattr(self.source, "aclose"):
-                await _close_async(self.source)
-            else:
-                _close_sync(self.source)
+            await _close(self.source)
         finally:
             failed = await teardown(stack, None)
             if failed is not None:
