@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterable, Iterable
 
+from pydantic import BaseModel
+
 import viperhttp
 from viperhttp import ViperHTTP
 from viperhttp.testclient import TestClient
@@ -298,3 +300,33 @@ def test_a_generator_route_that_returns_a_response_instead_tears_its_dependencie
         assert r.status_code == 200 and r.json() == {"short": True}
         assert log == ["enter", "exit"]
     viperhttp.reset()
+
+
+class Item(BaseModel):
+    name: str
+    price: float
+
+
+class Prices:
+    def __call__(self) -> Iterable[Item]:
+        yield {"name": "Plumbus", "price": 3}  # validated by the annotation
+
+
+def test_an_instance_whose_call_yields_streams_as_in_fastapi():
+    """FastAPI's test of a path operation that yields is its test of a `yield` dependency
+    (viperhttp.callables): also an instance whose `__call__` is a generator function. Such a
+    route answered the generator's repr as text/plain; now it streams JSON Lines, its items
+    validated by `__call__`'s return annotation."""
+    viperhttp.reset()
+    app = ViperHTTP()
+    app.get("/prices")(Prices())
+    try:
+        with TestClient(app) as c:
+            r = c.get("/prices")
+            doc = c.get("/openapi.json").json()
+    finally:
+        viperhttp.reset()
+    assert (r.status_code, r.headers["content-type"]) == (200, "application/jsonl")
+    assert r.text == '{"name":"Plumbus","price":3.0}\n'
+    assert doc["paths"]["/prices"]["get"]["responses"]["200"]["content"] == {
+        "application/jsonl": {"itemSchema": {"$ref": "#/components/schemas/Item"}}}

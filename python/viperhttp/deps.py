@@ -13,11 +13,11 @@ dependencies are named by their key path (`'db.conn'`).
 """
 from __future__ import annotations
 
-import functools
 import inspect
 from typing import Any, Dict, List, Literal, Optional, Tuple
 
 from .background import BackgroundTasks, for_request
+from .callables import callable_is, is_gen_callable
 from .request import Request
 from .responses import Response, sub_response_for
 
@@ -31,6 +31,8 @@ _MODES = ("value", "yield", "async_yield", "auto")
 SCOPES = ("function", "request")
 Scope = Literal["function", "request"]
 _ABSENT: Any = object()
+#: a dependency that is awaited: an `async def` or an async generator function (callables.py)
+_ASYNC = (inspect.iscoroutinefunction, inspect.isasyncgenfunction)
 
 
 class Depends(dict):  # type: ignore[type-arg]
@@ -113,7 +115,7 @@ class DepNode:
 
     __slots__ = ("key", "call", "mode", "children", "use_cache", "request_args", "bg_args", "response_args",
                  "is_async", "throw_errors", "scopes", "scopes_args", "uses_scopes", "cache_key",
-                 "typed", "sync_value", "scope", "function_scope", "strict_content_type")
+                 "typed", "sync_value", "scope", "function_scope", "strict_content_type", "yields")
 
     def __init__(self, key: str, call: Any, mode: str, children: Tuple["DepNode", ...], use_cache: bool,
                  throw_errors: bool = False, scopes: Tuple[str, ...] = (),
@@ -148,45 +150,26 @@ class DepNode:
         self.uses_scopes: bool = (bool(self.scopes_args) or hasattr(call, "scheme_name")
                                   or any(child.uses_scopes for child in children))
         self.cache_key: Any = (id(call), frozenset(scopes)) if self.uses_scopes else id(call)
-        if scope is not None and scope != _default_scope(call, self.mode):
+        #: a `yield` dependency (FastAPI's test): its scope is "request" unless declared
+        self.yields: bool = self.mode in ("yield", "async_yield") or is_gen_callable(call)
+        if scope is not None and scope != ("request" if self.yields else None):
             # FastAPI's cache key holds the scope: `Depends(get_db, scope="function")` and
             # `Depends(get_db)` are two values in one request
             self.cache_key = (self.cache_key, scope)
-        self.is_async: bool = (self.mode == "async_yield" or _is_async_callable(call)
+        self.is_async: bool = (self.mode == "async_yield" or callable_is(call, *_ASYNC)
                                or any(child.is_async for child in children))
         #: annotation-driven parameters of the dependency itself (`def page(limit: int = 10)`),
         #: validated like a handler's (docs/internals/typed-api.md); set by `compile_deps`.
         self.typed: Any = None
         #: a plain sync function (no generator): may run in the thread pool
-        target = inspect.unwrap(call)
-        self.sync_value = (self.mode == "value" and inspect.isfunction(target)
-                           and not (inspect.iscoroutinefunction(target) or inspect.isgeneratorfunction(target)
-                                    or inspect.isasyncgenfunction(target)))
-
-
-def _is_gen_callable(call: Any) -> bool:
-    """A generator function (sync or async), or an instance whose `__call__` is one: FastAPI's
-    test for a `yield` dependency."""
-    call = inspect.unwrap(call)
-    while isinstance(call, functools.partial):
-        call = inspect.unwrap(call.func)
-    if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
-        return True
-    if inspect.isclass(call):
-        return False
-    dunder = getattr(call, "__call__", None)
-    return dunder is not None and (inspect.isgeneratorfunction(dunder) or inspect.isasyncgenfunction(dunder))
-
-
-def _default_scope(call: Any, mode: str) -> Optional[str]:
-    """FastAPI's computed scope of a dependency declared without one."""
-    return "request" if mode in ("yield", "async_yield") or _is_gen_callable(call) else None
+        self.sync_value = (self.mode == "value" and inspect.isfunction(inspect.unwrap(call))
+                           and not callable_is(call, inspect.isgeneratorfunction, *_ASYNC))
 
 
 def _check_scope(node: DepNode, where: str, path: str) -> None:
     """FastAPI's rule (its `get_dependant`): a `yield` dependency of scope "request" (declared,
     or its default) cannot depend on one of scope "function", torn down before it."""
-    if _default_scope(node.call, node.mode) is None or (node.scope or "request") != "request":
+    if not node.yields or (node.scope or "request") != "request":
         return  # not a `yield` dependency, or one of scope "function"
     if any(child.scope == "function" for child in node.children):
         from .exceptions import DependencyScopeError
@@ -194,17 +177,6 @@ def _check_scope(node: DepNode, where: str, path: str) -> None:
         name = getattr(node.call, "__name__", "<unnamed_callable>")
         raise DependencyScopeError(_ctx(f'The dependency "{name}" has a scope of "request", it cannot '
                                         'depend on dependencies with scope "function".', where, path))
-
-
-def _is_async_callable(func: Any) -> bool:
-    """Static hint only: a sync callable that returns an awaitable is still awaited at run time."""
-    func = inspect.unwrap(func)  # see routing._is_coroutine_callable
-    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
-        return True
-    if inspect.isfunction(func) or inspect.ismethod(func) or inspect.isclass(func):
-        return False
-    call = getattr(func, "__call__", None)
-    return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
 
 
 def inject_names(func: Any, name: Optional[str], annotation: type) -> Tuple[str, ...]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from .api_route import APIRoute, generate_unique_id
 from .background import BackgroundTasks, for_request
+from .callables import is_async_callable
 from .deps import DepNode, SecurityScopes, compile_deps, inject_names, merge_deps, relax_content_type
 from .exceptions import HandlerEntry
 from .params import compile_query_spec
@@ -445,17 +446,6 @@ def _compile(route: RouteDef, unique_id: str = "") -> _Compiled:
     return out
 
 
-def _is_coroutine_callable(func: Any) -> bool:
-    # unwrap(): a sync `functools.wraps` wrapper around an `async def` returns a coroutine; it
-    # must take the async path so current_request and exception handlers cover its body.
-    for candidate in (func, inspect.unwrap(func)):
-        if inspect.iscoroutinefunction(candidate):
-            return True
-        if not inspect.isfunction(candidate) and inspect.iscoroutinefunction(getattr(candidate, "__call__", None)):
-            return True
-    return False
-
-
 def _lax_content_type(typed: Optional[TypedPlan], nodes: Any) -> None:
     """FastAPI's `strict_content_type=False` for one route: its body and its dependencies'
     bodies (FastAPI reads one body per route) are JSON without a Content-Type too."""
@@ -517,7 +507,7 @@ class RoutePlan:
                     - set(self.request_args) - set(self.bg_args) - set(self.response_args)
                     - set(self.scopes_args))
             self.takes_query = bool(rest)
-        coroutine = _is_coroutine_callable(handler)
+        coroutine = is_async_callable(handler)
         # docs/internals/typed-api.md "Blocking code": a sync handler runs in the thread pool when the
         # route says `blocking=True` or the app says `sync_handlers="threadpool"`.
         blocking = route.options.get("blocking")

@@ -153,10 +153,7 @@ def resolve_hints(func: Any) -> Tuple[Dict[str, Any], Dict[str, BaseException]]:
     raw = getattr(func, "__annotations__", None)
     if not isinstance(raw, dict):
         return {}, {}
-    target = func
-    while hasattr(target, "__wrapped__"):  # where get_type_hints itself looks
-        target = target.__wrapped__
-    globalns = getattr(target, "__globals__", {})
+    globalns = getattr(inspect.unwrap(func), "__globals__", {})  # where get_type_hints itself looks
     hints: Dict[str, Any] = {}
     errors: Dict[str, BaseException] = {}
     for name, annotation in raw.items():

@@ -24,6 +24,7 @@ import sys
 import typing
 from typing import Any, Dict, List, Optional
 
+from .callables import is_gen_callable
 from .encoders import jsonable_encoder
 from .responses import StreamingResponse, is_response, json_dumps
 from .route_pipeline import current_request_var
@@ -50,8 +51,9 @@ def _server_sent_event_class() -> Any:
 
 
 def is_stream_handler(handler: Any) -> bool:
-    func = inspect.unwrap(handler)
-    return inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func)
+    """A path operation that yields: FastAPI's test, the one of a `yield` dependency (also an
+    instance whose `__call__` is a generator function)."""
+    return is_gen_callable(handler)
 
 
 class StreamPlan:
@@ -281,7 +283,10 @@ def _mapped(source: Any, step: Any) -> Any:
 def _item_type(handler: Any) -> Any:
     from .signature import resolve_hints
 
-    hint = resolve_hints(inspect.unwrap(handler))[0].get("return")  # despite a parameter's unresolved type
+    target = inspect.unwrap(handler)
+    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+        target = getattr(target, "__call__", target)  # an instance: its `__call__`'s annotation
+    hint = resolve_hints(target)[0].get("return")  # despite a parameter's unresolved type
     if typing.get_origin(hint) in ITERABLES:
         args = typing.get_args(hint)
         return args[0] if args else None

@@ -4,20 +4,15 @@ response is handed over, run one after another in one task after it, counted in
 the job apart from the dispatch loop, on the bridge's own state."""
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any, Callable, List, Optional, Tuple
 
+from viperhttp.callables import is_async_callable
 from viperhttp.exceptions import report_unhandled, where
 
 log = logging.getLogger("viperhttp.bridge")
 
 Batch = Tuple[List[Tuple[Callable, tuple, dict]], Any, Any]
-
-
-def _is_async_callable(func: Any) -> bool:
-    func = inspect.unwrap(func)
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
 
 
 class BackgroundRunner:
@@ -116,7 +111,7 @@ class BackgroundRunner:
         import asyncio
 
         try:
-            if getattr(self.app, "_sync_threadpool", False) and not _is_async_callable(func):
+            if getattr(self.app, "_sync_threadpool", False) and not is_async_callable(func):
                 # ViperHTTP(sync_handlers="threadpool"): sync tasks too (docs/internals/typed-api.md).
                 from viperhttp.threadpool import run_in_threadpool
 
