@@ -18,7 +18,6 @@ OPENAPI_INFO_KEYS = {"summary": "summary", "terms_of_service": "termsOfService",
                      "license_info": "license"}
 
 
-
 def _streams_json_lines(default_class: Any, handler: Any) -> bool:
     """FastAPI's rule: an app's `default_response_class` does not apply to a path operation that
     `yield`s, which streams JSON Lines, unless the default is an `EventSourceResponse`
@@ -30,18 +29,26 @@ def _streams_json_lines(default_class: Any, handler: Any) -> bool:
     return is_stream_handler(handler) and not (isinstance(default_class, type)
                                                and issubclass(default_class, EventSourceResponse))
 
+
 class AppDefaults:
     """What every route of the app gets unless it says otherwise: the app's `dependencies=`
     (resolved first, as FastAPI's) and `default_response_class`."""
 
-    __slots__ = ("deps", "response_class", "strict_content_type", "unique_id_function")
+    #: each field with the value that gives a route nothing (the app did not set it)
+    UNSET: Dict[str, Any] = {"deps": None, "response_class": None, "strict_content_type": True,
+                             "unique_id_function": None}
+    __slots__ = tuple(UNSET)
 
     def __init__(self, deps: Optional[Dict[str, Any]], response_class: Any, strict_content_type: bool = True,
                  unique_id_function: Any = None) -> None:
-        self.deps = deps
+        self.deps = deps or None  # no dependencies (None or {}): unset
         self.response_class = response_class
         self.strict_content_type = strict_content_type
         self.unique_id_function = unique_id_function
+
+    def gives_anything(self) -> bool:
+        """Whether a field is set, so that routes are `apply`d (else the app keeps none)."""
+        return any(getattr(self, name) is not unset for name, unset in self.UNSET.items())
 
     def apply(self, route: RouteDef) -> RouteDef:
         deps = route.deps
@@ -94,10 +101,9 @@ def apply_app_options(app: Any, dependencies: Any, default_response_class: Any, 
         raise TypeError("openapi_tags must be a list of {'name': ..., 'description': ...} dicts")
     app._openapi_extra = {"info": info, "tags": list(tags) if tags else None}
     check_typed_kwarg("generate_unique_id_function", unique_id_function, "app")
-    deps = side_effect_deps(dependencies, "app")
-    if deps or default_response_class is not None or not strict_content_type or unique_id_function is not None:
-        return AppDefaults(deps, default_response_class, strict_content_type, unique_id_function)
-    return None
+    defaults = AppDefaults(side_effect_deps(dependencies, "app"), default_response_class, strict_content_type,
+                           unique_id_function)
+    return defaults if defaults.gives_anything() else None
 
 
 #: the docs settings FastAPI's app has as attributes (`app.openapi_url`, `app.title`, ...)
