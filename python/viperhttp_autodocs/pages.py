@@ -2,15 +2,9 @@
 relative to the page, so the pages work behind a proxy path prefix."""
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, Optional
 
 __all__ = ["swagger_page", "redoc_page", "lite_page", "oauth2_redirect_page"]
-
-
-def _js(value: Any) -> str:
-    # A JSON value as a script literal that cannot close the <script> element.
-    return json.dumps(value).replace("<", "\\u003c")
 
 
 def swagger_page(title: str, schema_url: str, assets: str, oauth2_redirect: Optional[str] = None,
@@ -35,19 +29,17 @@ def oauth2_redirect_page(assets: str) -> str:
 
 
 def redoc_page(title: str, schema_url: str, assets: str) -> str:
-    """ReDoc from the bundled standalone build; no font links."""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} - ReDoc</title>
-<style>body {{ margin: 0; padding: 0; }}</style>
-</head><body><redoc spec-url={_js(schema_url)}></redoc>
-<script src="{assets}redoc.standalone.js"></script>
-</body></html>
-"""
+    """ReDoc from the bundled standalone build: FastAPI's page (`viperhttp.openapi.docs`),
+    without its font link."""
+    from viperhttp.openapi.docs import redoc_ui_page
+
+    return redoc_ui_page(schema_url, f"{title} - ReDoc", f"{assets}redoc.standalone.js")
 
 
 def lite_page(title: str, schema_url: str) -> str:
     """The original's small self-contained page: it lists the operations of the schema."""
+    from viperhttp.openapi.docs import html_safe_json
+
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
@@ -56,7 +48,7 @@ body {{ font-family: sans-serif; margin: 2em; }} .op {{ border: 1px solid #ccc; 
 pre {{ background: #f6f6f6; padding: 1em; overflow: auto; }}
 </style></head><body><h1>{title}</h1><div id="ops">Loading…</div><h2>Schema</h2><pre id="raw"></pre>
 <script>
-fetch({_js(schema_url)}).then(r => r.json()).then(doc => {{
+fetch({html_safe_json(schema_url)}).then(r => r.json()).then(doc => {{
   const ops = document.getElementById("ops"); ops.textContent = "";
   for (const [path, item] of Object.entries(doc.paths || {{}})) {{
     for (const [method, op] of Object.entries(item)) {{

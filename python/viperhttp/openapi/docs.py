@@ -9,6 +9,7 @@ no Google Fonts link unless you give one, and Swagger UI gets `validatorUrl: nul
 """
 from __future__ import annotations
 
+import html
 import json
 import os
 from typing import Any, Dict, Optional
@@ -16,7 +17,7 @@ from typing import Any, Dict, Optional
 from viperhttp.responses import HTMLResponse
 
 __all__ = ["get_swagger_ui_html", "get_redoc_html", "get_swagger_ui_oauth2_redirect_html",
-           "swagger_ui_default_parameters", "swagger_ui_page"]
+           "swagger_ui_default_parameters", "swagger_ui_page", "redoc_ui_page", "html_safe_json"]
 
 #: where the bundled assets are served (viperhttp_autodocs.ASSETS_PREFIX; kept literal so that
 #: importing the helpers loads no docs machinery)
@@ -32,8 +33,9 @@ swagger_ui_default_parameters: Dict[str, Any] = {
 }
 
 
-def _html_safe_json(value: Any) -> str:
-    # JSON that cannot close the <script> element it is written into (FastAPI's escaping)
+def html_safe_json(value: Any) -> str:
+    """JSON that cannot close the <script> element it is written into (FastAPI's escaping): the
+    one escaping of a value written into the docs pages' scripts."""
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -83,12 +85,12 @@ def swagger_ui_page(openapi_url: str, title: str, swagger_js_url: str, swagger_c
 <!-- `SwaggerUIBundle` is now available on the page -->
 <script>
 window.ui = SwaggerUIBundle({{
-    url: {_html_safe_json(openapi_url)},
+    url: {html_safe_json(openapi_url)},
 """
     for key, value in parameters.items():
-        page += f"{_html_safe_json(key)}: {_html_safe_json(_encoded(value))},\n"
+        page += f"{html_safe_json(key)}: {html_safe_json(_encoded(value))},\n"
     if oauth2_redirect_url:
-        page += f"oauth2RedirectUrl: new URL({_html_safe_json(oauth2_redirect_url)}, window.location.href).href,\n"
+        page += f"oauth2RedirectUrl: new URL({html_safe_json(oauth2_redirect_url)}, window.location.href).href,\n"
     # The bundle has no standalone preset (a separate file of swagger-ui-dist): FastAPI names
     # it anyway; an absent one is left out.
     page += """presets: [
@@ -97,7 +99,7 @@ window.ui = SwaggerUIBundle({{
     ].filter(Boolean),
 })"""
     if init_oauth:
-        page += f"\nui.initOAuth({_html_safe_json(_encoded(init_oauth))})"
+        page += f"\nui.initOAuth({html_safe_json(_encoded(init_oauth))})"
     page += "\n</script>\n</body>\n</html>\n"
     return page
 
@@ -106,10 +108,18 @@ def get_redoc_html(*, openapi_url: str, title: str, redoc_js_url: str = _ASSETS 
                    redoc_favicon_url: Optional[str] = None, with_google_fonts: bool = False) -> HTMLResponse:
     """The ReDoc page for the document at `openapi_url`; the Google Fonts link only with
     `with_google_fonts=True` (FastAPI's default is True: an online page)."""
+    return HTMLResponse(redoc_ui_page(openapi_url, title, redoc_js_url, redoc_favicon_url, with_google_fonts))
+
+
+def redoc_ui_page(openapi_url: str, title: str, redoc_js_url: str, redoc_favicon_url: Optional[str] = None,
+                  with_google_fonts: bool = False) -> str:
+    """The HTML of `get_redoc_html`, also the installed `/redoc` page's (viperhttp_autodocs,
+    with URLs relative to the page). `openapi_url` is HTML-escaped in its attribute (a URL
+    without `&"<>'` is written as FastAPI writes it)."""
     fonts = ('\n<link href="https://fonts.googleapis.com/css?family=Montserrat:300,400,700|Roboto:300,400,700"'
              ' rel="stylesheet">') if with_google_fonts else ""
     favicon = "" if redoc_favicon_url is None else f'\n<link rel="shortcut icon" href="{redoc_favicon_url}">'
-    return HTMLResponse(f"""<!DOCTYPE html>
+    return f"""<!DOCTYPE html>
 <html>
 <head>
 <title>{title}</title>
@@ -126,11 +136,11 @@ def get_redoc_html(*, openapi_url: str, title: str, redoc_js_url: str = _ASSETS 
 <noscript>
     ReDoc requires Javascript to function. Please enable it to browse the documentation.
 </noscript>
-<redoc spec-url="{openapi_url}"></redoc>
+<redoc spec-url="{html.escape(openapi_url)}"></redoc>
 <script src="{redoc_js_url}"> </script>
 </body>
 </html>
-""")
+"""
 
 
 def get_swagger_ui_oauth2_redirect_html() -> HTMLResponse:
