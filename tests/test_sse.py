@@ -112,3 +112,30 @@ def test_a_stop_ends_event_streams_at_once_and_cleanly(app, path):
     t.join(10)
     assert took < 3.0, f"the stop waited {took:.1f}s for an event stream"
     assert not errors, errors  # a clean end of the body, not a cut
+
+
+def test_event_source_headers_take_any_mapping_as_every_response():
+    """`EventSourceResponse(headers=...)` had a check of its own that refused a mapping which is
+    not a dict (Starlette's responses take any mapping, as the other responses here do); it now
+    goes through the one header check, its SSE headers added unless given."""
+    from types import MappingProxyType
+
+    import viperhttp
+    from viperhttp import ViperHTTP
+    from viperhttp.sse import EventSourceResponse
+    from viperhttp.testclient import TestClient
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/events")
+    def events():
+        return EventSourceResponse(iter(["one"]), headers=MappingProxyType({"X-Feed": "1", "cache-control": "no-store"}))
+
+    try:
+        with TestClient(app) as client:
+            r = client.get("/events")
+    finally:
+        viperhttp.reset()
+    assert r.status_code == 200 and r.text == "data: one\n\n"
+    assert (r.headers["x-feed"], r.headers["cache-control"], r.headers["x-accel-buffering"]) == ("1", "no-store", "no")

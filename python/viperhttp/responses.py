@@ -398,19 +398,29 @@ def _with_disposition(headers: Any, filename: str, kind: str) -> Any:
 
     if not isinstance(filename, str):
         raise TypeError("filename must be a str")
-    items = headers.items() if isinstance(headers, dict) else (headers or [])
-    if any(str(k).lower() == "content-disposition" for k, _ in items):
-        return headers
     quoted = quote(filename)
     if quoted != filename:
         value = f"{kind}; filename*=utf-8''{quoted}"
     else:
         value = f'{kind}; filename="{filename}"'
+    return _with_default_headers(headers, (("Content-Disposition", value),))
+
+
+def _with_default_headers(headers: Any, defaults: Tuple[Tuple[str, str], ...]) -> Any:
+    """`headers` as every response takes them (`_check_headers`: any mapping, a list or tuple
+    of pairs, None) with each of `defaults` added that they do not already carry (in any case):
+    a value the caller gives wins. The caller's dict or list is not changed."""
+    headers = _check_headers(headers)
+    items = headers.items() if isinstance(headers, dict) else (headers or ())
+    given = {str(name).lower() for name, _ in items}
+    missing = [(name, value) for name, value in defaults if name.lower() not in given]
+    if not missing:
+        return headers
     if headers is None:
-        return {"Content-Disposition": value}
+        return dict(missing)
     if isinstance(headers, dict):
-        return {**headers, "Content-Disposition": value}
-    return [*headers, ("Content-Disposition", value)]
+        return {**headers, **dict(missing)}
+    return [*headers, *missing]
 
 
 def _current_request_info() -> Tuple[str, Any]:

@@ -14,7 +14,8 @@ import re
 from typing import Any, AsyncIterator, Iterator, Optional
 
 from viperhttp.forms import UploadFile, form_upload
-from viperhttp.responses import RedirectResponse, StreamingResponse, _media_alias, _merge_alias, json_dumps
+from viperhttp.responses import (RedirectResponse, StreamingResponse, _media_alias, _merge_alias, json_dumps,
+                                 _with_default_headers)
 
 __all__ = [
     "RedirectResponse", "EventSourceResponse", "UploadFile", "form_upload", "format_sse_event",
@@ -207,22 +208,7 @@ async def _sse_async(source: Any, first: Optional[str], ping: Optional[float]) -
 def _with_sse_headers(headers: Any) -> Any:
     """Caller headers plus `Cache-Control: no-cache` and `X-Accel-Buffering: no`; a value the
     caller already gives (any case) wins (docs/internals/websocket.md#server-sent-events decision)."""
-    if headers is None:
-        out: Any = {}
-    elif isinstance(headers, dict):
-        out = dict(headers)
-    elif isinstance(headers, (list, tuple)):
-        out = list(headers)
-    else:
-        raise TypeError("headers must be a dict, a list of (name, value) pairs or None")
-    names = {str(k).lower() for k in (out if isinstance(out, dict) else (p[0] for p in out))}
-    for name, value in (("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")):
-        if name.lower() not in names:
-            if isinstance(out, dict):
-                out[name] = value
-            else:
-                out.append((name, value))
-    return out
+    return _with_default_headers(headers, (("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")))
 
 
 _NO_STREAM: Any = object()  # `stream` not given at all (None is an accepted, empty stream)
