@@ -55,6 +55,18 @@ pub fn request_headers_len<'h>(headers: impl IntoIterator<Item = (&'h [u8], &'h 
     })
 }
 
+/// Where the header block of a request blob written at ring `offset` starts (the blob is
+/// `[URI][HEADERS][BODY]`, [`write_request_blob`]), as `IpcMsg::headers_offset` carries it:
+/// 0 without headers.
+#[inline]
+pub fn request_headers_offset(offset: u32, uri_len: usize, headers_len: usize) -> u32 {
+    if headers_len > 0 {
+        offset + uri_len as u32
+    } else {
+        0
+    }
+}
+
 /// Write `[URI][HEADERS][BODY]` into `dst` (exactly
 /// `uri.len() + request_headers_len(headers) + body.len()` bytes long), header
 /// values trimmed of leading/trailing SP/HT. Names or values containing NUL →

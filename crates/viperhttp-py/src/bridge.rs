@@ -391,32 +391,24 @@ fn send_outgoing(py: Python<'_>, r: &Running, id: u32, out: Outgoing) -> PyResul
         r.ipc.clear_cancelled(id);
         return Ok(()); // client gone: dropped silently (docs/internals/ipc.md#9-request-ids)
     }
+    let total = out.body.len() as u32;
+    // The whole response as one record: a file's (a path ≤ 4 KiB and the app's headers, always
+    // small), or a body that fits a quarter of the ring.
+    let whole = FrameOut {
+        id,
+        status: out.status,
+        headers: &out.headers,
+        body: &out.body,
+        flags: 0,
+        total_len: total,
+    };
     if out.file {
-        // A path (≤ 4 KiB) and the app's headers: one record, always small.
-        let frame = FrameOut {
-            id,
-            status: out.status,
-            headers: &out.headers,
-            body: &out.body,
-            flags: 0,
-            total_len: out.body.len() as u32,
-        };
-        return Ok(push_record(py, r, MsgType::RespFile, 0, frame)?);
+        return Ok(push_record(py, r, MsgType::RespFile, 0, whole)?);
     }
     let limit = r.ipc.response_ring.capacity() / 4;
     if out.headers.len() + out.body.len() <= limit {
-        let total = out.body.len() as u32;
-        let frame = FrameOut {
-            id,
-            status: out.status,
-            headers: &out.headers,
-            body: &out.body,
-            flags: 0,
-            total_len: total,
-        };
-        return push_frame(py, r, frame);
+        return push_frame(py, r, whole);
     }
-    let total = out.body.len() as u32;
     let mut chunks = out.body.chunks(limit.max(1)).peekable();
     let first = chunks.next().unwrap_or_default();
     let last_flag = if chunks.peek().is_none() {

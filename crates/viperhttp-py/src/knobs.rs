@@ -59,6 +59,18 @@ fn str_knob(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(s.to_cow()?.into_owned())
 }
 
+/// `tls_cert_path`, also as the original's spelling `tls_cert`.
+fn set_tls_cert_path(k: &mut Knobs, name: &str, v: &Bound<'_, PyAny>) -> PyResult<()> {
+    k.tls.tls_cert_path = Some(str_knob(name, v)?);
+    Ok(())
+}
+
+/// `tls_key_path`, also as the original's spelling `tls_key`.
+fn set_tls_key_path(k: &mut Knobs, name: &str, v: &Bound<'_, PyAny>) -> PyResult<()> {
+    k.tls.tls_key_path = Some(str_knob(name, v)?);
+    Ok(())
+}
+
 /// The TLS keywords as given (docs/internals/tls-http2.md, "Settings").
 #[derive(Default)]
 struct TlsKnobs {
@@ -324,32 +336,20 @@ static KNOBS: &[Knob] = &[
     },
     Knob {
         name: "tls_cert_path",
-        rule: Rule::Other(|k, name, v| {
-            k.tls.tls_cert_path = Some(str_knob(name, v)?);
-            Ok(())
-        }),
+        rule: Rule::Other(set_tls_cert_path),
     },
     Knob {
         name: "tls_key_path",
-        rule: Rule::Other(|k, name, v| {
-            k.tls.tls_key_path = Some(str_knob(name, v)?);
-            Ok(())
-        }),
+        rule: Rule::Other(set_tls_key_path),
     },
     // `tls_cert` / `tls_key`: the original's documented spellings of the two above.
     Knob {
         name: "tls_cert",
-        rule: Rule::Other(|k, name, v| {
-            k.tls.tls_cert_path = Some(str_knob(name, v)?);
-            Ok(())
-        }),
+        rule: Rule::Other(set_tls_cert_path),
     },
     Knob {
         name: "tls_key",
-        rule: Rule::Other(|k, name, v| {
-            k.tls.tls_key_path = Some(str_knob(name, v)?);
-            Ok(())
-        }),
+        rule: Rule::Other(set_tls_key_path),
     },
 ];
 

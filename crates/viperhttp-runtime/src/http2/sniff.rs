@@ -105,6 +105,14 @@ impl<IO> Prefixed<IO> {
     }
 }
 
+/// Hands `out` as much of `read_ahead` (bytes read before the protocol was known, handed on
+/// as if never read) as fits; the rest stays for the next read. Also [`super::upgrade`]'s.
+pub(super) fn put_read_ahead(read_ahead: &mut impl Buf, out: &mut ReadBuf<'_>) {
+    let n = read_ahead.remaining().min(out.remaining());
+    out.put_slice(read_ahead.chunk().get(..n).unwrap_or_default());
+    read_ahead.advance(n);
+}
+
 impl<IO: AsyncRead + Unpin> AsyncRead for Prefixed<IO> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -113,9 +121,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Prefixed<IO> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.prefix.is_empty() {
-            let n = this.prefix.len().min(out.remaining());
-            out.put_slice(this.prefix.get(..n).unwrap_or_default());
-            this.prefix.advance(n);
+            put_read_ahead(&mut this.prefix, out);
             if this.prefix.is_empty() {
                 // An emptied `Bytes` still holds its whole allocation (the first read of the
                 // connection): let it go, it would otherwise live as long as the connection.

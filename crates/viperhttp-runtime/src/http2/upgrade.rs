@@ -17,10 +17,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::sniff::PREFACE;
+use super::sniff::{put_read_ahead, PREFACE};
 
 /// What the first request head asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -226,9 +226,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for AfterSettings<IO> {
         loop {
             if this.passing {
                 if !this.pending.is_empty() {
-                    let n = this.pending.len().min(out.remaining());
-                    out.put_slice(this.pending.get(..n).unwrap_or_default());
-                    this.pending.advance(n);
+                    put_read_ahead(&mut this.pending, out);
                     return Poll::Ready(Ok(()));
                 }
                 return Pin::new(&mut this.inner).poll_read(cx, out);

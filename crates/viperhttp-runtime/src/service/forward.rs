@@ -14,7 +14,9 @@ use std::os::unix::ffi::OsStrExt;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
 use http::{HeaderMap, Request, Response, StatusCode, Version};
-use viperhttp_ipc::blob::{request_headers_len, response_headers, write_request_blob};
+use viperhttp_ipc::blob::{
+    request_headers_len, request_headers_offset, response_headers, write_request_blob,
+};
 use viperhttp_ipc::message::proto;
 use viperhttp_ipc::{flags, IpcError, IpcMsg, Method, MsgType};
 
@@ -166,11 +168,7 @@ pub(super) async fn forward_to_python(
         uri_len: uri.len() as u16,
         query_len: query_len as u16,
         headers_len: headers_len as u16,
-        headers_offset: if headers_len > 0 {
-            offset + uri.len() as u32
-        } else {
-            0
-        },
+        headers_offset: request_headers_offset(offset, uri.len(), headers_len),
         body_len: body.len() as u32,
         buffer_offset: offset,
         flags: msg_flags,

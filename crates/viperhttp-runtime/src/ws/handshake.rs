@@ -13,7 +13,9 @@ use http::header::{
 };
 use http::{Request, Response, StatusCode, Version};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use viperhttp_ipc::blob::{request_headers_len, response_headers, write_request_blob};
+use viperhttp_ipc::blob::{
+    request_headers_len, request_headers_offset, response_headers, write_request_blob,
+};
 use viperhttp_ipc::{flags, IpcMsg, Method, MsgType};
 
 use super::{Registered, Reply};
@@ -179,11 +181,7 @@ pub(crate) async fn handshake(
         uri_len: uri.len() as u16,
         query_len: query_len as u16,
         headers_len: headers_len as u16,
-        headers_offset: if headers_len > 0 {
-            offset + uri.len() as u32
-        } else {
-            0
-        },
+        headers_offset: request_headers_offset(offset, uri.len(), headers_len),
         buffer_offset: offset,
         flags: flags::RELEASE,
         peer_ip,
