@@ -82,8 +82,14 @@ def test_one_abi3_wheel_with_everything(wheel):
                    # the API docs pages' assets, served offline
                    "viperhttp_autodocs/assets/swagger-ui-bundle.js",
                    "viperhttp_autodocs/assets/swagger-ui.css",
-                   "viperhttp_autodocs/assets/redoc.standalone.js"):
+                   "viperhttp_autodocs/assets/redoc.standalone.js",
+                   # FastAPI's module paths (docs/index.md "Coming from FastAPI")
+                   "viperhttp/middleware/cors.py", "viperhttp/middleware/trustedhost.py"):
         assert needed in names, needed
+    # Every package an app imports carries py.typed, so `mypy --strict` reads its types.
+    packages = {n.split("/")[0] for n in names if n.endswith("/__init__.py") and n.count("/") == 1}
+    untyped = sorted(p for p in packages - {"_viperhttp_boot"} if f"{p}/py.typed" not in names)
+    assert untyped == [], untyped
     assert any(n.endswith(".data/purelib/viperhttp_compat.pth") for n in names), names
     assert any(n.startswith("viperhttp/_native") and n.endswith(".so") for n in names)
     meta = next(n for n in names if n.endswith("entry_points.txt"))
@@ -102,15 +108,16 @@ def test_wheel_installs_in_a_clean_venv_and_serves(wheel, tmp_path):
         capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr[-4000:]
     py = venv / "bin/python"
+    # Without the caller's PYTHONPATH (a worktree's python/ there would be imported instead).
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     # Device names resolve at interpreter start (the .pth hook), before viperhttp is imported.
     probe = subprocess.run([str(py), "-c", "import machine, uos; print(machine.freq())"],
-                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert probe.stdout.strip() == "240000000", probe.stderr
     (tmp_path / "site_app.py").write_text(
         "from viperhttp import ViperHTTP\napp = ViperHTTP()\n"
         "@app.get('/hello')\ndef hello() -> dict:\n    return {'msg': 'from the wheel'}\n")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     proc = subprocess.Popen([str(venv / "bin/viperhttp"), "run", "site_app:app", "--host",
                              "127.0.0.1", "--port", str(port)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -127,7 +134,7 @@ def test_wheel_installs_in_a_clean_venv_and_serves(wheel, tmp_path):
         docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5)
         assert docs.status_code == 200  # the API docs page and its assets come from the wheel
         where = subprocess.run([str(py), "-c", "import viperhttp; print(viperhttp.__file__)"],
-                               cwd=tmp_path, capture_output=True, text=True, timeout=60)
+                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
         assert where.stdout.startswith(str(venv)), where.stdout  # not the source tree
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -10,7 +10,7 @@ also imports the helper modules `viperhttp_bridge`, `viperhttp_lifespan`, `viper
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .diagnostics import reset_log_level as _reset_log_level
 from . import _native
@@ -31,6 +31,10 @@ from .routing import Router, current_request_var
 from .routing import set_dep_resolver as _set_dep_resolver
 from . import status
 
+if TYPE_CHECKING:
+    # FastAPI's `from fastapi import Security`; at run time it is resolved on first use by
+    # `__getattr__` below, so an app without it does not import pydantic through viperhttp.security
+    from .security import Security
 #: FastAPI's name for a router (`APIRouter(prefix=..., tags=..., dependencies=..., responses=...)`)
 APIRouter = Router
 
@@ -44,7 +48,7 @@ __all__ = [
     "LOG_OFF", "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG", "LOG_TRACE", "gzip_static",
     # the typed API (docs/internals/typed-api.md)
     "Path", "Header", "Cookie", "Body", "Form", "File", "UploadFile", "RequestValidationError",
-    "run_in_threadpool", "jsonable_encoder", "APIRouter", "status",
+    "run_in_threadpool", "jsonable_encoder", "APIRouter", "status", "Security",
 ]
 
 
@@ -129,6 +133,8 @@ _TEMPLATE_NAMES = ("TemplateResponse", "render_template", "template_clear_cache"
 def __getattr__(name: str) -> Any:
     if name == "__version__":  # the usual spelling of `version()`, read only when asked for
         return version()
+    if name == "Security":  # FastAPI exports it beside Depends (docs/index.md "Coming from FastAPI")
+        return importlib.import_module(".security", __name__).Security
     if name in _TEMPLATE_NAMES:
         if hasattr(_native, name):
             return getattr(_native, name)

@@ -39,9 +39,6 @@ _route_match = _native.route_match
 _cv_set = current_request_var.set
 _cv_reset = current_request_var.reset
 
-_DEFAULT: Any = object()
-
-
 def _docs_fields(values: Dict[str, Any]) -> Dict[str, Any]:
     """Type checks shared by the constructor and `configure_docs` (docs/internals/framework.md)."""
     out: Dict[str, Any] = {}
@@ -70,12 +67,20 @@ def _docs_fields(values: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
-    """The application (docs/internals/framework.md). Only one is active per process."""
+    """The application, FastAPI's `FastAPI()`: routes (`@app.get("/items/{item_id}")`, ...),
+    dependencies, middleware, exception handlers, the API docs (`/docs`, `/redoc`,
+    `/openapi.json`) and `app.run(port=8080)`, or serve it with `viperhttp run main:app`.
+
+    Only one app serves per process. The user guide is docs/index.md and docs/guide/ of the
+    project (deviations from FastAPI: docs/index.md "Coming from FastAPI"); the implementation
+    notes are docs/internals/framework.md.
+    """
 
     def __init__(self, title: Optional[str] = None, version: Optional[str] = None,
-                 description: Optional[str] = None, docs: bool = True, openapi_url: Any = _DEFAULT,
-                 docs_url: Any = _DEFAULT, include_websocket_docs: bool = True, cache_schema: bool = True,
-                 servers: Any = None, redoc_url: Any = _DEFAULT, lifespan: Any = None,
+                 description: Optional[str] = None, docs: bool = True,
+                 openapi_url: Optional[str] = "/openapi.json", docs_url: Optional[str] = "/docs",
+                 include_websocket_docs: bool = True, cache_schema: bool = True,
+                 servers: Any = None, redoc_url: Optional[str] = "/redoc", lifespan: Any = None,
                  sync_handlers: str = "inline", threadpool_size: Optional[int] = None, *,
                  dependencies: Any = None, default_response_class: Any = None, exception_handlers: Any = None,
                  middleware: Any = None, debug: bool = False, openapi_tags: Any = None, summary: Any = None,
@@ -99,12 +104,12 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
             "version": "1.0.0" if version is None else version,
             "description": "" if description is None else description,
             "docs": docs,
-            "openapi_url": "/openapi.json" if openapi_url is _DEFAULT else openapi_url,
-            "docs_url": "/docs" if docs_url is _DEFAULT else docs_url,
+            "openapi_url": openapi_url,
+            "docs_url": docs_url,
             "include_websocket_docs": include_websocket_docs,
             "cache_schema": cache_schema,
             "servers": servers,
-            "redoc_url": "/redoc" if redoc_url is _DEFAULT else redoc_url,
+            "redoc_url": redoc_url,
             # FastAPI's Swagger UI keywords (docs/internals/api-docs.md#swagger-ui-settings)
             "swagger_ui_oauth2_redirect_url": swagger_ui_oauth2_redirect_url,
             "swagger_ui_init_oauth": swagger_ui_init_oauth,
