@@ -363,6 +363,17 @@ def test_a_file_path_target_with_a_vfs_root(cli, tmp_path):
         assert c.stop() == 0, c.logs()
 
 
+def test_a_missing_vfs_root_is_named_and_exits_3(cli, tmp_path):
+    """The device-apps guide's command with no `device_fs` yet: one line naming the option (was
+    `startup failed: [Errno 2] No such file or directory: '/abs/device_fs'`)."""
+    (tmp_path / "main.py").write_text("from cli_app import app\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(APPS), os.environ.get("PYTHONPATH", "")])}
+    c = cli("main", "--vfs-root", "./device_fs", cwd=tmp_path, env=env)
+    assert c.proc.wait(30) == 3, c.logs()
+    assert "startup failed: --vfs-root './device_fs' is not a directory" in c.logs(), c.logs()
+    assert "Traceback" not in c.logs()
+
+
 def test_failed_startup_with_workers_exits_3(cli):
     c = cli("cli_bad_startup:app", "--workers", "2")
     assert c.proc.wait(30) == 3

@@ -207,6 +207,11 @@ def serve_one(args: argparse.Namespace) -> int:
         app_dir = os.path.abspath(args.app_dir)
         started_in = os.getcwd()  # a file target is relative to it, as `--app-dir` is
         if args.vfs_root:
+            if not os.path.isdir(overrides["vfs_root"]):
+                # named, with what to do: a raw "[Errno 2] No such file or directory" did not say
+                # which option it was about (docs/guide/device-apps.md)
+                raise StartupError(f"--vfs-root {args.vfs_root!r} is not a directory "
+                                   f"(the device's files live there: create it first)")
             os.chdir(overrides["vfs_root"])  # device apps open relative paths from their root
         app = load_app(args.target, app_dir, started_in)
         if app is None or viperhttp_bridge.Bridge.served:
