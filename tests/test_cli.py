@@ -363,6 +363,25 @@ def test_a_file_path_target_with_a_vfs_root(cli, tmp_path):
         assert c.stop() == 0, c.logs()
 
 
+def test_help_gives_examples_and_dev_says_what_to_write(tmp_path):
+    """A FastAPI user's first two commands: `--help` shows how to serve and reload an app, and
+    `viperhttp dev main.py` (FastAPI's `fastapi dev`) names the command to write instead of
+    argparse's bare "invalid choice: 'dev'"."""
+    def viperhttp(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "viperhttp", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+
+    helped = viperhttp("--help")
+    assert helped.returncode == 0
+    assert "viperhttp run main:app --reload --host 127.0.0.1" in helped.stdout, helped.stdout
+    assert "0.0.0.0:8080" in helped.stdout  # the default address, said where it is first read
+    dev = viperhttp("dev", "main.py")
+    assert dev.returncode == 2 and dev.stdout == ""
+    assert dev.stderr.splitlines() == [
+        "viperhttp: there is no `dev` command; for FastAPI's `fastapi dev`, write:",
+        "  viperhttp run main.py --reload --host 127.0.0.1 --port 8000"], dev.stderr
+
+
 def test_a_missing_vfs_root_is_named_and_exits_3(cli, tmp_path):
     """The device-apps guide's command with no `device_fs` yet: one line naming the option (was
     `startup failed: [Errno 2] No such file or directory: '/abs/device_fs'`)."""

@@ -43,8 +43,22 @@ def _bounded(low: int, high: int) -> Any:
     return parse
 
 
+# What a FastAPI user types first has no `dev` command here; the examples say what to write
+# instead, and that the default port is the device's 8080 (docs/guide/deployment.md).
+_EXAMPLES = """examples:
+  viperhttp run main:app                 serve `app` of main.py on 0.0.0.0:8080
+  viperhttp run main.py --port 8000      a file path works too (as `fastapi run main.py`)
+  viperhttp run main:app --reload --host 127.0.0.1
+                                         development (FastAPI's `fastapi dev`)
+  viperhttp run main:app --workers 4     four processes sharing the port
+
+`viperhttp run --help` lists every option."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="viperhttp", description="Run a ViperHTTP app.")
+    parser = argparse.ArgumentParser(
+        prog="viperhttp", description="Run a ViperHTTP app.", epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     from . import version
 
     parser.add_argument("--version", action="version", version=f"viperhttp {version()}")
@@ -270,6 +284,14 @@ def child_argv(args: argparse.Namespace, reuse_port: bool) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["dev"]:
+        # FastAPI's `fastapi dev main.py`: argparse's "invalid choice: 'dev'" did not say what to
+        # write instead (docs/guide/deployment.md)
+        target = words[1] if len(words) > 1 and not words[1].startswith("-") else "main:app"
+        print(f"viperhttp: there is no `dev` command; for FastAPI's `fastapi dev`, write:\n"
+              f"  viperhttp run {target} --reload --host 127.0.0.1 --port 8000", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     if args.workers < 1:
         print("viperhttp: --workers must be >= 1", file=sys.stderr)
