@@ -1,8 +1,21 @@
 """ViperHTTP: a FastAPI-style framework whose HTTP work is done by a native Rust runtime.
 
+    from viperhttp import ViperHTTP
+
+    app = ViperHTTP()
+
+    @app.get("/items/{item_id}")
+    def read_item(item_id: int, q: str = ""):
+        return {"item_id": item_id, "q": q}
+
+Serve it with `viperhttp run main:app` (port 8080; `viperhttp --help`) or `app.run(port=8000)`;
+test it with `viperhttp.testclient.TestClient(app)`. The names FastAPI exports (`Depends`, `Query`,
+`HTTPException`, `APIRouter`, `Security`, ...) are here; the user guide is docs/index.md and
+docs/guide/ of the project.
+
 This package is the public surface of docs/internals/framework.md: the app, routing, parameters, dependencies,
-requests, responses, middleware and errors, plus the module-level functions of docs/internals/framework.md and
-the native diagnostics of docs/internals/framework.md (re-exported from `viperhttp._native`). Importing it
+requests, responses, middleware and errors, plus its module-level functions and the native
+diagnostics (re-exported from `viperhttp._native`). Importing it
 also imports the helper modules `viperhttp_bridge`, `viperhttp_lifespan`, `viperhttp_responses` and
 `viperhttp_ws` (docs/internals/framework.md decision), so `app.run`, `app.on_event`,
 `viperhttp.RedirectResponse`, … exist right after `import viperhttp`.
