@@ -164,3 +164,17 @@ def test_log_level_off_silences_runtime_warnings(serve):
     assert get(srv.port, "/hello").startswith(b"HTTP/1.1 200")
     srv.stop()
     assert "static mount root missing" not in srv.logs()
+
+
+@pytest.mark.parametrize("keywords, logged", [("", False), (", wifi=True", True)])
+def test_the_wifi_line_only_when_the_app_asks_for_wifi(serve, tmp_path, keywords, logged):
+    """`app.run(port=...)`, as docs/index.md writes it, logged `wifi=True: using the host's network`
+    (the device's default), puzzling an app that never mentioned Wi-Fi; a device app's explicit
+    `wifi=True` is still told why nothing is set up."""
+    script = tmp_path / "run_app.py"
+    script.write_text("import sys\nfrom viperhttp import ViperHTTP\napp = ViperHTTP()\n\n\n"
+                      "@app.get('/')\ndef index():\n    return 'ok'\n\n\n"
+                      f"app.run(port=int(sys.argv[1]), host='127.0.0.1'{keywords})\n")
+    srv = serve(str(script))
+    assert get(srv.port, "/").endswith(b"ok")
+    assert ("wifi=True: using the host's network" in srv.logs()) is logged, srv.logs()

@@ -210,7 +210,7 @@ class StartFailure(SystemExit):
     start-up status 3 (not retried by the worker supervisor)."""
 
 
-def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
+def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: Optional[bool] = None,
         loop: Optional[asyncio.AbstractEventLoop] = None, block: bool = True,
         shutdown_timeout_s: float = 10, startup_timeout_s: float = 10, lifespan: bool = True,
         **kw: Any) -> Any:
@@ -278,7 +278,7 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: bool = True,
             raise
     else:
         viperhttp_autodocs.install_from_run(app, _other)
-    if wifi:
+    if wifi:  # only when the app asked for it: `app.run(port=8000)` of a FastAPI newcomer says nothing of Wi-Fi
         log.info("wifi=True: using the host's network (no Wi-Fi set-up on a computer)")
     # An app that uses no asyncio yet is served without an event loop until it needs one
     # (docs/internals/bridge.md#serving-without-an-event-loop); startup hooks run on a loop.
