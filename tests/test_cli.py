@@ -493,6 +493,25 @@ def test_reload_restarts_on_py_change(cli, tmp_path):
     assert not _alive(body["pid"])
 
 
+def test_reload_says_it_waits_after_a_broken_save_and_recovers(cli, tmp_path):
+    """A save with a syntax error: the traceback, then a line saying the reloader waits for the
+    next change (nothing said so before), and the fixed file serves again."""
+    src = tmp_path / "reload_app.py"
+    good = ("import os\nfrom viperhttp import ViperHTTP\napp = ViperHTTP()\n"
+            "@app.get('/pid')\ndef pid():\n    return {'pid': os.getpid()}\n")
+    src.write_text(good)
+    c = cli("reload_app:app", "--reload", cwd=tmp_path)
+    c.wait_ready()
+    src.write_text(good + "def broken(:\n")
+    wait_for(lambda: "waiting for a .py change to restart it" in c.logs(), timeout=20)
+    assert "SyntaxError" in c.logs()
+    assert "reload: the app exited (status 3); waiting for a .py change to restart it" in c.logs()
+    src.write_text(good)
+    c.wait_ready()
+    assert c.logs().count("waiting for a .py change") == 1  # once per exit, not per tick
+    assert c.stop() == 0
+
+
 def test_run_keyword_workers(tmp_path):
     port = free_port()
     env = dict(os.environ, VIPERHTTP_NO_UVLOOP="1", PYTHONUNBUFFERED="1")

@@ -309,11 +309,19 @@ def reload_loop(args: argparse.Namespace) -> int:
         log.info("reload: serving (pid %d), watching %s", child.pid, root)
 
     start()
+    told: List[Optional["subprocess.Popen[bytes]"]] = [None]  # the child whose end was logged
     for changes in watch(root, watch_filter=PythonFilter(), stop_event=stop,
                          yield_on_timeout=True, rust_timeout=500, raise_interrupt=False):
         if stop.is_set():
             break
         if not changes:
+            current = proc[0]
+            if current is not None and current is not told[0] and current.poll() is not None:
+                # After an import error's traceback, say that the reloader still waits: without
+                # this line nothing told the developer what to do next (docs/guide/deployment.md).
+                told[0] = current
+                log.info("reload: the app exited (status %d); waiting for a .py change to restart it",
+                         current.returncode)
             continue
         names = sorted({os.path.relpath(path, root) for _kind, path in changes})
         log.info("reload: %s changed; restarting", ", ".join(names))
