@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Build everything a fresh machine needs: .venv with the test/runtime packages and the
 # viperhttp extension built by maturin (release profile) and installed into it.
+# `--test` (scripts/test.sh) also installs the system packages only the test suite uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-# The session tests start their own redis-server (Debian's package) on a free port.
-command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
-# The API-docs tests load /docs and /redoc in headless Chromium (Debian's package).
-command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+if [ "${1:-}" = "--test" ]; then
+  # Only for the suite: `make run` needs neither, and as a user without root `apt-get` would
+  # stop it before anything was built (docs/internals/coverage.md, the tenth user trial).
+  # The session tests start their own redis-server (Debian's package) on a free port.
+  command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+  # The API-docs tests load /docs and /redoc in headless Chromium (Debian's package).
+  command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+fi
 if [ ! -x .venv/bin/python ]; then
   # The first run is silent for minutes otherwise: say what is happening.
   echo "setup: creating .venv and building the native extension (release); the first time takes a few minutes"

@@ -3,7 +3,7 @@
 # end to end over real sockets. This is the README's test command and what .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 echo "== stubtest (python/viperhttp/_native.pyi against the built extension)"
 .venv/bin/python -m mypy.stubtest viperhttp._native
 echo "== lint (clippy -D warnings, rustfmt)"

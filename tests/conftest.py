@@ -180,7 +180,7 @@ def browser() -> Iterator:
     from support import chromium
 
     if chromium.CHROMIUM is None:
-        pytest.fail("chromium is not installed: run scripts/setup.sh")
+        pytest.fail("chromium is not installed: run scripts/setup.sh --test")
     b = chromium.Browser()
     yield b
     b.close()

@@ -42,7 +42,7 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> "RedisServer":
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server not found: run scripts/setup.sh (installs Debian's redis-server)")
+            raise RuntimeError("redis-server not found: run scripts/setup.sh --test (installs Debian's redis-server)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / f"redis-{self.port}.log", "wb")
         self.proc = subprocess.Popen(
