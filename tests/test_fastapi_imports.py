@@ -68,7 +68,9 @@ def test_the_module_paths_are_the_same_classes():
     from viperhttp import middleware, security
     from viperhttp.middleware.cors import CORSMiddleware
     from viperhttp.middleware.trustedhost import TrustedHostMiddleware
+    from viperhttp.routing import APIRouter
 
+    assert APIRouter is viperhttp.APIRouter is viperhttp.Router  # fastapi.routing.APIRouter
     assert CORSMiddleware is middleware.CORSMiddleware
     assert TrustedHostMiddleware is middleware.TrustedHostMiddleware
     assert viperhttp.Security is security.Security

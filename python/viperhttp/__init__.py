@@ -40,7 +40,8 @@ from .forms import UploadFile
 from .threadpool import run_in_threadpool
 from .responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response,
                         StreamingResponse)
-from .routing import Router, current_request_var
+# APIRouter: FastAPI's name for a router (`APIRouter(prefix=..., tags=..., dependencies=..., responses=...)`)
+from .routing import APIRouter, Router, current_request_var
 from .routing import set_dep_resolver as _set_dep_resolver
 from . import status
 
@@ -48,9 +49,6 @@ if TYPE_CHECKING:
     # FastAPI's `from fastapi import Security`; at run time it is resolved on first use by
     # `__getattr__` below, so an app without it does not import pydantic through viperhttp.security
     from .security import Security
-#: FastAPI's name for a router (`APIRouter(prefix=..., tags=..., dependencies=..., responses=...)`)
-APIRouter = Router
-
 __all__ = [
     "ViperHTTP", "Router", "Request", "BackgroundTasks", "BaseHTTPMiddleware", "middleware", "Depends",
     "Query", "HTTPException", "WebSocketDisconnect", "WebSocketException", "Response", "JSONResponse", "StreamingResponse", "FileResponse",

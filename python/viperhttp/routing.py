@@ -36,7 +36,7 @@ from .typed_response import ResponsePlan, compile_response
 if TYPE_CHECKING:
     from .typed import TypedPlan
 
-__all__ = ["Router", "RouteDef", "APIRoute", "generate_unique_id", "RoutePlan", "RouteDecorators", "current_request_var", "call_route",
+__all__ = ["Router", "APIRouter", "RouteDef", "APIRoute", "generate_unique_id", "RoutePlan", "RouteDecorators", "current_request_var", "call_route",
            "resolve_dep_call", "join_path", "fill_query", "merge_query", "set_dep_resolver"]
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
@@ -369,6 +369,8 @@ class Router(RouteDecorators):
     def __repr__(self) -> str:
         return f"<Router prefix={self.prefix!r} routes={len(self.routes)}>"
 
+
+APIRouter = Router  # FastAPI's name, also at its `fastapi.routing.APIRouter`
 
 def check_responses(responses: Any) -> Optional[dict]:
     if responses is not None and not isinstance(responses, dict):
