@@ -85,6 +85,20 @@ def test_the_docs_urls_show_their_defaults_as_fastapi():
         == ("/openapi.json", "/docs", "/redoc")
 
 
+def test_help_of_a_route_decorator_lists_its_keywords():
+    # `help(app.get)` showed only `get(self, *args, **kwargs)`: nothing said which keywords
+    # (FastAPI's `response_model`, `status_code`, ... and the original's `query`, `deps`) it takes
+    import viperhttp
+
+    for method in ("get", "post", "put", "patch", "delete", "options", "head"):
+        doc = " ".join((getattr(viperhttp.ViperHTTP, method).__doc__ or "").split())
+        assert f"answers {method.upper()} requests" in doc, doc
+        for keyword in ("response_model", "status_code", "tags", "dependencies", "responses",
+                        "summary", "blocking", "query", "deps"):
+            assert f"`{keyword}`" in doc, (method, keyword)
+    assert viperhttp.APIRouter.get.__doc__ == viperhttp.ViperHTTP.get.__doc__
+
+
 def test_mypy_strict_sees_the_types_of_every_public_package(tmp_path):
     # Each package of the wheel that apps import carries py.typed; without it mypy --strict
     # stops at `import viperhttp_autodocs` ("missing library stubs or py.typed marker").

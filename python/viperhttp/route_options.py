@@ -3,11 +3,12 @@ deps-spec entries."""
 from __future__ import annotations
 
 import itertools
-from typing import Any, Dict, Optional
+import textwrap
+from typing import Any, Dict, Iterable, Optional
 
 from .signature import expand_depends
 
-__all__ = ["SIDE_EFFECT", "TYPED_KWARGS", "check_typed_kwarg", "side_effect_deps"]
+__all__ = ["SIDE_EFFECT", "TYPED_KWARGS", "check_typed_kwarg", "side_effect_deps", "route_doc"]
 
 #: Keys of `dependencies=[...]` entries in a merged deps spec: `@` cannot start a parameter
 #: name, so these values are resolved for their effect and never passed to the handler.
@@ -61,3 +62,15 @@ def check_typed_kwarg(key: str, value: Any, where: str) -> None:
         ok = value is None or (isinstance(value, (list, tuple)) and all(isinstance(r, RouteDef) for r in value))
     if not ok:
         raise TypeError(f"invalid value for keyword {key!r} ({where}): {value!r}")
+
+
+def route_doc(method: str, other_keywords: Iterable[str]) -> str:
+    """The docstring of `app.get` and its siblings, whose signature is `(*args, **kwargs)`: what
+    `help(app.get)` shows a FastAPI user. The keywords come from the lists the decorator checks
+    them against, so the text cannot fall behind them."""
+    keywords = ", ".join(f"`{k}`" for k in sorted({*TYPED_KWARGS, *other_keywords}))
+    text = (f"`@app.{method.lower()}(path, **options)`: the function below answers {method} requests to "
+            f"`path` (`/items/{{item_id}}`, `{{item_id:int}}`, `{{rest:path}}`), as FastAPI's decorator.\n\n"
+            f"Keyword options: {keywords}.\n\nThe user guide: docs/guide/routes.md; the keywords: "
+            "docs/internals/typed-api.md and docs/internals/framework.md#routing.")
+    return "\n\n".join(textwrap.fill(part, 96) for part in text.split("\n\n"))

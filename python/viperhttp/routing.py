@@ -23,7 +23,7 @@ from .exceptions import HandlerEntry
 from .params import compile_query_spec
 from .request import Request
 from .responses import Response, sub_response_for
-from .route_options import TYPED_KWARGS as _TYPED_KWARGS
+from .route_options import TYPED_KWARGS as _TYPED_KWARGS, route_doc
 from .route_options import check_typed_kwarg as _check_typed_kwarg, side_effect_deps
 # The request-time half, imported (not wrapped) so `viperhttp.routing.call_route` and the rest
 # are the very functions app.py calls per request. `X as X`: an explicit re-export for the names
@@ -313,6 +313,10 @@ class RouteDecorators:
     def add_api_websocket_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         """FastAPI's `add_api_websocket_route`: `websocket()` without the decorator."""
         self.websocket(path, **kwargs)(endpoint)
+
+
+for _method in HTTP_METHODS:
+    getattr(RouteDecorators, _method.lower()).__doc__ = route_doc(_method, [*_DOC_KWARGS, "tags", "query", "deps"])
 
 
 class Router(RouteDecorators):
