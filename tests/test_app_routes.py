@@ -320,3 +320,37 @@ def test_one_route_name_rule_as_starlettes_get_name():
     assert app.url_path_for("Handler") == "/instance" and app.url_path_for("") == "/unnamed"
     with TestClient(app) as client:
         assert client.get(app.url_path_for("Handler")).json() == {"ok": True}
+
+def test_a_lifespan_wrapping_the_default_runs_the_handlers_once():
+    """FastAPI's recipe `orig = app.router.lifespan_context`, then a lifespan that enters
+    `orig(app)`: the startup and shutdown handlers run inside it, once, as in FastAPI 0.165
+    (they ran a second time when the bridge ran them itself after entering the lifespan)."""
+    import contextlib
+
+    events = []
+    app = ViperHTTP()
+    app.add_event_handler("startup", lambda: events.append("startup"))
+    app.router.on_shutdown.append(lambda: events.append("shutdown"))
+    orig = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def wrapped(app_):
+        events.append("enter")
+        async with orig(app_):
+            events.append("ready")
+            yield
+        events.append("exit")
+
+    app.router.lifespan_context = wrapped
+
+    @app.get("/events")
+    def seen():
+        return list(events)
+
+    with TestClient(app) as client:
+        assert client.get("/events").json() == ["enter", "startup", "ready"]
+    assert events == ["enter", "startup", "ready", "shutdown", "exit"]
+    del events[:]
+    with TestClient(app) as client:  # a second run of the same app: the same, once
+        assert client.get("/events").json() == ["enter", "startup", "ready"]
+    assert events == ["enter", "startup", "ready", "shutdown", "exit"]

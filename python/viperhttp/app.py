@@ -154,6 +154,7 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
         self._state: Optional[State] = None
         self._lifespan = lifespan
         self._lifespan_cm: Any = None  # the entered context manager of the current run
+        self._handlers_in_lifespan = False  # app_registries.py `_lifespan_enter`
         #: what `lifespan` yielded in the current run: each request's `request.state` starts as a
         #: copy of it, as in Starlette (`Request.state`)
         self._lifespan_state: Dict[str, Any] = {}

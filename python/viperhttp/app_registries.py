@@ -45,6 +45,7 @@ class AppRegistries:
         _lifespan: Any
         _lifespan_cm: Any
         _lifespan_state: Dict[str, Any]
+        _handlers_in_lifespan: bool
 
         def _require_active(self) -> None: ...
         @property
@@ -220,6 +221,9 @@ class AppRegistries:
             if name == "startup":
                 return [self._lifespan_startup]
             if name == "shutdown":
+                # run by the lifespan's exit when it wraps `app.router.lifespan_context` (app_router.py)
+                if self._handlers_in_lifespan:
+                    hooks = []
                 hooks.append(self._lifespan_exit)
         return hooks
 
@@ -227,6 +231,8 @@ class AppRegistries:
         """Enters `lifespan(app)`, then runs the startup handlers; if one of them fails the
         context manager is exited with that exception before it propagates."""
         await self._lifespan_enter()
+        if self._handlers_in_lifespan:  # the lifespan wraps FastAPI's default, which ran them
+            return
         try:
             for hook in self._event_handlers["startup"]:
                 result = hook()
@@ -246,6 +252,9 @@ class AppRegistries:
         `request.state` starts from (Starlette's: a shallow copy per request)."""
         self._lifespan_cm = None
         self._lifespan_state = {}
+        #: set by `app.router.lifespan_context`'s default when a lifespan wrapping it enters it:
+        #: the startup and shutdown handlers are then run there, once, in FastAPI's order
+        self._handlers_in_lifespan = False
         cm = self._lifespan(self)
         if hasattr(cm, "__aenter__"):
             value = await cm.__aenter__()

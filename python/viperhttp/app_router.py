@@ -115,6 +115,9 @@ def _not_provided(name: str) -> str:
 
 @contextlib.asynccontextmanager
 async def _startup_and_shutdown(app: Any) -> AsyncIterator[None]:
+    # a lifespan that wraps this one (`orig = app.router.lifespan_context`, then `async with
+    # orig(app)` in the new one) runs the handlers here: the bridge must not run them again
+    app._handlers_in_lifespan = True
     for hook in app._event_handlers["startup"]:
         result = hook()
         if hasattr(result, "__await__"):
