@@ -354,3 +354,40 @@ def test_a_lifespan_wrapping_the_default_runs_the_handlers_once():
     with TestClient(app) as client:  # a second run of the same app: the same, once
         assert client.get("/events").json() == ["enter", "startup", "ready"]
     assert events == ["enter", "startup", "ready", "shutdown", "exit"]
+
+
+def test_app_router_takes_fastapis_and_starlettes_signatures():
+    """`app.router.route(path, methods=None, name=None, include_in_schema=True)` (Starlette's,
+    positional too), `api_route(path, methods=None)`, `websocket(path, name)` and
+    `add_api_websocket_route(path, endpoint, name)` were TypeErrors / ValueErrors here."""
+    import pytest
+
+    app = ViperHTTP()
+
+    def plain():
+        return "plain"
+
+    async def echo(ws):
+        await ws.accept()
+        await ws.send_text("hi")
+        await ws.close()
+
+    app.router.route("/any", None)(plain)  # Starlette: no methods is GET
+    app.router.route("/posted", ["POST"], "posted")(plain)
+    app.router.api_route("/api", methods=None)(plain)
+    app.router.websocket("/ws", "ws_name")(echo)
+    app.router.add_api_websocket_route("/ws2", echo, "ws2_name")
+    with pytest.raises(TypeError, match="multiple values for argument 'methods'"):
+        app.router.route("/x", ["GET"], methods=["POST"])
+
+    @app.get("/names")
+    def names():
+        return [app.url_path_for(n) for n in ("posted", "ws_name", "ws2_name")]
+
+    with TestClient(app) as client:
+        assert client.get("/any").text == "plain" and client.get("/api").text == "plain"
+        assert client.post("/posted").text == "plain" and client.get("/posted").status_code == 405
+        assert client.get("/names").json() == ["/posted", "/ws", "/ws2"]
+        for path in ("/ws", "/ws2"):
+            with client.websocket_connect(path) as ws:
+                assert ws.receive_text() == "hi"

@@ -51,6 +51,25 @@ class AppRouter(RouteDecorators):
         routes: RouteList = self._app.routes
         return routes
 
+    def route(self, *args: Any, methods: Any = None, **kwargs: Any) -> Callable[..., Any]:
+        """Starlette's `router.route(path, methods=None, name=None, include_in_schema=True)`:
+        those three may be positional, and no `methods` is GET (the app's own `route()` keeps
+        the original's rule that they are named, docs/internals/framework.md)."""
+        if len(args) > 4:
+            raise TypeError("too many positional args")
+        for key, value in zip(("methods", "name", "include_in_schema"), args[1:]):
+            if key in kwargs or (key == "methods" and methods is not None):
+                raise TypeError(f"route() got multiple values for argument {key!r}")
+            if key == "methods":
+                methods = value
+            else:
+                kwargs[key] = value
+        return RouteDecorators.route(self, *args[:1], methods=methods or ("GET",), **kwargs)
+
+    def api_route(self, *args: Any, methods: Any = None, **kwargs: Any) -> Callable[..., Any]:
+        """FastAPI's `APIRouter.api_route(path, *, methods=None, ...)`: no `methods` is GET."""
+        return RouteDecorators.route(self, *args, methods=methods or ("GET",), **kwargs)
+
     def include_router(self, *args: Any, **kwargs: Any) -> None:
         self._app.include_router(*args, **kwargs)
 

@@ -295,7 +295,10 @@ class RouteDecorators:
         return self._decorator(["HEAD"], args, kwargs)
 
     def websocket(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
-        """WebSocket route (docs/internals/websocket.md): native method `"WS"`, `handler(ws, **params)`."""
+        """WebSocket route (docs/internals/websocket.md): native method `"WS"`, `handler(ws, **params)`.
+        FastAPI's `websocket(path, name=None, *, dependencies=None)`: the name may come second."""
+        if len(args) == 2 and "name" not in kwargs:
+            args, kwargs = args[:1], dict(kwargs, name=args[1])
         return self._decorator(["WS"], args, kwargs)
 
     def route(self, *args: Any, methods: Any = ("GET",), **kwargs: Any) -> Callable[..., Any]:
@@ -310,8 +313,12 @@ class RouteDecorators:
         decorator (GET when no methods are given)."""
         self.route(path, methods=methods or ("GET",), **kwargs)(endpoint)
 
-    def add_api_websocket_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        """FastAPI's `add_api_websocket_route`: `websocket()` without the decorator."""
+    def add_api_websocket_route(self, path: str, endpoint: Callable[..., Any], name: Optional[str] = None,
+                                **kwargs: Any) -> None:
+        """FastAPI's `add_api_websocket_route(path, endpoint, name=None, *, dependencies=None)`:
+        `websocket()` without the decorator."""
+        if name is not None:
+            kwargs["name"] = name
         self.websocket(path, **kwargs)(endpoint)
 
 
