@@ -309,6 +309,67 @@ def test_declared_responses_take_fastapis_range_texts_and_the_routes_media_type(
         "default": {"description": "Other", "content": {"text/html": {"schema": ref}}}}
 
 
+def test_a_routes_own_answer_is_described_under_its_class_as_fastapi_does():
+    """`response_model=` on an `HTMLResponse` route was described as the model's JSON schema
+    under `application/json` (FastAPI: a string under `text/html`, the model still a component),
+    on a JSON class with its own media type under `application/json` (FastAPI: the class's, as
+    its declared `responses=` models already were); `Response` / `StreamingResponse` /
+    `FileResponse` classes got `application/json` with a string schema (FastAPI: no content);
+    an empty declared description stayed empty (FastAPI: the status's phrase). Expected values
+    are FastAPI 0.165's documents for the same routes."""
+    from viperhttp.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+
+    class M(BaseModel):
+        x: int
+
+    class N(BaseModel):
+        y: int
+
+    class VndJSON(JSONResponse):
+        media_type = "application/vnd.api+json"
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/hm", response_class=HTMLResponse, response_model=M)
+    def hm():
+        return "<p>"
+
+    @app.get("/vnd", response_class=VndJSON, response_model=N,
+             responses={418: {"description": ""}, 404: {"model": M, "description": ""}})
+    def vnd():
+        return {"y": 1}
+
+    @app.get("/plain", response_class=Response)
+    def plain():
+        return Response("x")
+
+    @app.get("/stream", response_class=StreamingResponse)
+    def stream():
+        return StreamingResponse(iter([b"x"]))
+
+    @app.get("/file", response_class=FileResponse)
+    def file():
+        return FileResponse(__file__)
+
+    try:
+        doc = _document(app)
+    finally:
+        viperhttp.reset()
+    paths = doc["paths"]
+    assert paths["/hm"]["get"]["responses"] == {
+        "200": {"description": "Successful Response", "content": {"text/html": {"schema": {"type": "string"}}}}}
+    assert "M" in doc["components"]["schemas"] and "N" in doc["components"]["schemas"]
+    assert paths["/vnd"]["get"]["responses"] == {
+        "200": {"description": "Successful Response",
+                "content": {"application/vnd.api+json": {"schema": {"$ref": "#/components/schemas/N"}}}},
+        "404": {"description": "Not Found",
+                "content": {"application/vnd.api+json": {"schema": {"$ref": "#/components/schemas/M"}}}},
+        "418": {"description": "I'm a Teapot"}}
+    for path in ("/plain", "/stream", "/file"):
+        assert paths[path]["get"]["responses"] == {"200": {"description": "Successful Response"}}, path
+
+
 def test_a_slash_route_under_a_prefix_is_listed_as_fastapi_lists_it():
     """`APIRouter(prefix="/notes")` + `@router.get("/")` was listed as `/notes` (FastAPI:
     `/notes/`, `prefix + path`), also nested; a `""` route stays `/notes`. Both spellings are

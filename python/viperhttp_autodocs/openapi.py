@@ -370,9 +370,16 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
     status = str(response.status_code) if response is not None and response.status_code else "200"
     description = plan.options.get("response_description", "Successful Response")
     declared = docs.get("responses") or {}
-    # FastAPI's `route_response_media_type`: the response class's, also for a declared `"model"`
+    # FastAPI's `route_response_media_type`: the response class's (None for a class without
+    # one: `Response`, `StreamingResponse`, `FileResponse`), JSON's without a class; a declared
+    # `"model"` is under it, or under JSON's
     rclass = response.response_class if response is not None else None
-    media = (getattr(rclass, "_default_type", None) or "application/json").split(";")[0]
+    own_media = "application/json" if rclass is None else getattr(rclass, "_default_type", None)
+    own_media = own_media.split(";")[0] if own_media else None
+    media = own_media or "application/json"
+    # FastAPI: a JSON class's answer is the model's schema or any JSON, another class's (HTML,
+    # text) a string, a class without a media type's nothing
+    json_class = rclass is None or (isinstance(rclass, type) and issubclass(rclass, JSONResponse))
     # FastAPI's order: the route's own answer first, `responses={...}` merged into it
     ok: Dict[str, Any] = {"description": description}
     if not _body_allowed(status):
@@ -382,12 +389,13 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
         if content:
             ok["content"] = content
     elif response is not None and response.adapter is not None:
+        # the model is among the components whatever the class, as in FastAPI
         schema = _titled(components.model(response.adapter, "serialization"), f"Response_{plan.unique_id}")
-        ok["content"] = {"application/json": {"schema": schema}}
+        if own_media is not None:
+            ok["content"] = {own_media: {"schema": schema if json_class else {"type": "string"}}}
     elif response is not None and response.response_class is not None:
-        # FastAPI: a JSON class's answer is any JSON, another class's (HTML, text) a string
-        json_class = isinstance(response.response_class, type) and issubclass(response.response_class, JSONResponse)
-        ok["content"] = {media: {"schema": {} if json_class else {"type": "string"}}}
+        if own_media is not None:
+            ok["content"] = {own_media: {"schema": {} if json_class else {"type": "string"}}}
     else:
         ok["content"] = {"application/json": {"schema": {}}}
     out[status] = ok
@@ -455,7 +463,7 @@ def _declared_response(status: str, value: Any, components: _Components,
         described["schema"] = _titled(components.model(TypeAdapter(model), "serialization", key=model), name)
         content[media] = described
         entry["content"] = content
-    if "description" not in entry:
+    if not entry.get("description"):  # FastAPI's `or`: an empty description is none
         entry["description"] = default_description or STATUS_RANGES.get(status.upper()) or _reason_phrase(
             int(status) if status.isdigit() else None, "Additional Response")
     return entry
