@@ -482,8 +482,9 @@ def _in_body_order(errors: List[Dict[str, Any]], order: Dict[str, int]) -> List[
 
 
 def all_validation_errors(plan: Optional[TypedPlan], nodes: Any, request: Any) -> List[Dict[str, Any]]:
-    """Every validation failure of a route: its own parameters', then each dependency's (the
-    tree in resolution order), each (loc, type) once. Run only after a first failure."""
+    """Every validation failure of a route, each (loc, type) once, in FastAPI's order
+    (`solve_dependencies`): each dependency's (the tree in resolution order, a dependency's own
+    dependencies first), then the route's own. Run only after a first failure."""
     errors: List[Dict[str, Any]] = []
     seen = set()
 
@@ -507,9 +508,9 @@ def all_validation_errors(plan: Optional[TypedPlan], nodes: Any, request: Any) -
             walk(child)
         check(node.typed)
 
-    check(plan)
     for node in nodes:
         walk(node)
+    check(plan)
     return errors
 
 
