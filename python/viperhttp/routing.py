@@ -298,7 +298,8 @@ class RouteDecorators:
         """WebSocket route (docs/internals/websocket.md): native method `"WS"`, `handler(ws, **params)`.
         FastAPI's `websocket(path, name=None, *, dependencies=None)`: the name may come second."""
         if len(args) == 2 and "name" not in kwargs:
-            args, kwargs = args[:1], dict(kwargs, name=args[1])
+            kwargs = dict(kwargs, name=args[1])
+            args = args[:1]
         return self._decorator(["WS"], args, kwargs)
 
     def route(self, *args: Any, methods: Any = ("GET",), **kwargs: Any) -> Callable[..., Any]:
