@@ -391,3 +391,30 @@ def test_app_router_takes_fastapis_and_starlettes_signatures():
         for path in ("/ws", "/ws2"):
             with client.websocket_connect(path) as ws:
                 assert ws.receive_text() == "hi"
+
+
+def test_response_model_of_a_partial_or_a_callable_instance_is_its_return_annotation():
+    """`route.response_model` read the return annotation of a plain function only: a
+    `functools.partial` or an instance with `__call__` gave None (FastAPI 0.165, through
+    `inspect.signature`: the annotation, here `int` and `dict`)."""
+    import functools
+
+    app = ViperHTTP()
+
+    def base(x: int = 1) -> int:
+        return x
+
+    class Handler:
+        def __call__(self) -> dict:
+            return {}
+
+    app.add_api_route("/partial", functools.partial(base, x=2))
+    app.add_api_route("/instance", Handler())
+
+    @app.get("/models")
+    def models():
+        return [repr(r.response_model) for r in app.routes[:2]]
+
+    with TestClient(app) as client:
+        assert client.get("/models").json() == ["<class 'int'>", "<class 'dict'>"]
+        assert client.get("/partial").json() == 2 and client.get("/instance").json() == {}
