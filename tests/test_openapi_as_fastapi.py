@@ -370,6 +370,52 @@ def test_a_routes_own_answer_is_described_under_its_class_as_fastapi_does():
         assert paths[path]["get"]["responses"] == {"200": {"description": "Successful Response"}}, path
 
 
+def test_include_router_and_routers_take_include_in_schema_and_deprecated():
+    """`app.include_router(r, include_in_schema=False)` / `deprecated=True` (also through
+    `app.router`, and as `APIRouter(...)` keywords) were TypeErrors. As FastAPI 0.165: hidden
+    routes are still served but not listed, and a router's `deprecated=True` wins over a
+    route's `deprecated=False`. Expected: FastAPI's paths for the same app."""
+    viperhttp.reset()
+    app = ViperHTTP()
+    r = APIRouter()
+
+    @r.get("/x")
+    def x():
+        return 1
+
+    @r.get("/y", deprecated=False)
+    def y():
+        return 2
+
+    hidden = APIRouter(prefix="/hr", include_in_schema=False)
+
+    @hidden.get("/z")
+    def z():
+        return 3
+
+    old = APIRouter(prefix="/old", deprecated=True)
+
+    @old.get("/w", deprecated=False)
+    def w():
+        return 4
+
+    app.include_router(r, prefix="/hidden", include_in_schema=False)
+    app.router.include_router(r, prefix="/dep", deprecated=True)
+    app.include_router(hidden)
+    app.include_router(old)
+    app.include_router(r, prefix="/plain")
+    with pytest.raises(TypeError, match="include_in_schema must be bool"):
+        app.include_router(r, prefix="/bad", include_in_schema="no")
+    try:
+        with TestClient(app) as client:
+            assert [client.get(u).json() for u in ("/hidden/x", "/dep/y", "/hr/z", "/old/w")] == [1, 2, 3, 4]
+        paths = _document(app)["paths"]
+    finally:
+        viperhttp.reset()
+    assert {p: op["get"].get("deprecated") for p, op in paths.items()} == {
+        "/dep/x": True, "/dep/y": True, "/old/w": True, "/plain/x": None, "/plain/y": None}
+
+
 def test_a_slash_route_under_a_prefix_is_listed_as_fastapi_lists_it():
     """`APIRouter(prefix="/notes")` + `@router.get("/")` was listed as `/notes` (FastAPI:
     `/notes/`, `prefix + path`), also nested; a `""` route stays `/notes`. Both spellings are

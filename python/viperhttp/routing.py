@@ -146,12 +146,19 @@ class RouteDef(APIRoute):
 
     def expanded(self, prefix: str, tags: List[str], deps: Optional[dict],
                  responses: Optional[dict] = None, strict_content_type: Optional[bool] = None,
-                 unique_id_function: Any = None, callbacks: Optional[List["RouteDef"]] = None) -> "RouteDef":
+                 unique_id_function: Any = None, callbacks: Optional[List["RouteDef"]] = None,
+                 hidden: bool = False, deprecated: bool = False) -> "RouteDef":
         """This route as seen through a router prefix / tags / deps / OpenAPI `responses`
         (docs/internals/framework.md); the route's own responses win over the router's, its own
-        `generate_unique_id_function` too; the router's `callbacks` come first (FastAPI's order)."""
+        `generate_unique_id_function` too; the router's `callbacks` come first (FastAPI's order).
+        `hidden` / `deprecated`: a router's or `include_router`'s `include_in_schema=False` /
+        `deprecated=True`, which win over the route's own (FastAPI's `and` / `or`)."""
         path = join_path(prefix, self.path)
         docs = dict(self.docs)
+        if hidden:
+            docs["include_in_schema"] = False
+        if deprecated:
+            docs["deprecated"] = True
         merged = merge_tags(tags, docs.get("tags", ()))
         if merged:
             docs["tags"] = merged
@@ -335,7 +342,8 @@ class Router(RouteDecorators):
     def __init__(self, *args: Any, prefix: Any = None, tags: Any = None, deps: Any = None,
                  dependencies: Any = None, responses: Any = None,
                  strict_content_type: Optional[bool] = None, generate_unique_id_function: Any = None,
-                 callbacks: Optional[List[RouteDef]] = None) -> None:
+                 callbacks: Optional[List[RouteDef]] = None, include_in_schema: bool = True,
+                 deprecated: Optional[bool] = None) -> None:
         if len(args) > 1 or (args and prefix is not None):
             raise TypeError("Router([prefix])")
         if args:
@@ -362,6 +370,9 @@ class Router(RouteDecorators):
         _check_typed_kwarg("callbacks", callbacks, f"router {prefix or '/'}")
         self.generate_unique_id_function = generate_unique_id_function
         self.callbacks: List[RouteDef] = list(callbacks or ())
+        #: FastAPI's router-wide `include_in_schema=False` / `deprecated=True` for its routes
+        self.include_in_schema, self.deprecated = check_schema_flags(include_in_schema, deprecated,
+                                                                     f"router {prefix or '/'}")
         self.routes: List[RouteDef] = []
 
     def _record(self, route: RouteDef) -> None:
@@ -371,11 +382,12 @@ class Router(RouteDecorators):
 
     def include_router(self, router: "Router", prefix: str = "", tags: Any = None, deps: Any = None,
                        dependencies: Any = None, responses: Any = None, generate_unique_id_function: Any = None,
-                       callbacks: Optional[List[RouteDef]] = None) -> None:
+                       callbacks: Optional[List[RouteDef]] = None, include_in_schema: bool = True,
+                       deprecated: Optional[bool] = None) -> None:
         """(decision, docs/internals/framework.md) nesting: `router`'s routes are flattened into this one
         now."""
         for route in expand_router(router, prefix, tags, deps, dependencies, responses,
-                                   generate_unique_id_function, callbacks):
+                                   generate_unique_id_function, callbacks, include_in_schema, deprecated):
             self.routes.append(route)
 
     def __repr__(self) -> str:
@@ -390,9 +402,19 @@ def check_responses(responses: Any) -> Optional[dict]:
     return responses or None
 
 
+def check_schema_flags(include_in_schema: Any, deprecated: Any, where: str) -> Tuple[bool, bool]:
+    """A router's / `include_router`'s `include_in_schema` and `deprecated`, checked as a route's."""
+    if not isinstance(include_in_schema, bool):
+        raise TypeError(f"include_in_schema must be bool ({where})")
+    if deprecated is not None and not isinstance(deprecated, bool):
+        raise TypeError(f"deprecated must be bool ({where})")
+    return include_in_schema, bool(deprecated)
+
+
 def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: Any = None,
                   responses: Any = None, unique_id_function: Any = None,
-                  callbacks: Optional[List[RouteDef]] = None) -> List[RouteDef]:
+                  callbacks: Optional[List[RouteDef]] = None, include_in_schema: bool = True,
+                  deprecated: Optional[bool] = None) -> List[RouteDef]:
     """A router's routes with include-time prefix/tags/deps applied; validated, not registered."""
     if not isinstance(router, Router):
         raise TypeError("router required")
@@ -414,8 +436,11 @@ def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: 
     # FastAPI's rule: the router's own function before the one given to include_router
     unique = router.generate_unique_id_function or unique_id_function
     outer_callbacks = [*(callbacks or ()), *router.callbacks]
+    shown, deprecate = check_schema_flags(include_in_schema, deprecated, where)
     routes = [r.expanded(join_path(prefix, router.prefix), outer_tags, outer_deps, outer_responses,
-                         router.strict_content_type, unique, outer_callbacks) for r in router.routes]
+                         router.strict_content_type, unique, outer_callbacks,
+                         hidden=not (shown and router.include_in_schema), deprecated=deprecate or router.deprecated)
+              for r in router.routes]
     for route in routes:
         _compile(route)
     return routes
