@@ -418,3 +418,38 @@ def test_response_model_of_a_partial_or_a_callable_instance_is_its_return_annota
     with TestClient(app) as client:
         assert client.get("/models").json() == ["<class 'int'>", "<class 'dict'>"]
         assert client.get("/partial").json() == 2 and client.get("/instance").json() == {}
+
+
+def test_routers_and_include_router_take_default_response_class():
+    """`APIRouter(default_response_class=...)` and `include_router(..., default_response_class=...)`
+    (also `app.router.include_router`) were TypeErrors. As FastAPI 0.165: the route's own class,
+    then its router's, then the include's (an including router's own default last)."""
+    from viperhttp.responses import HTMLResponse, JSONResponse, PlainTextResponse
+
+    app = ViperHTTP()
+    html = APIRouter(default_response_class=HTMLResponse)
+
+    @html.get("/a")
+    def a():
+        return "<p>a</p>"
+
+    @html.get("/b", response_class=JSONResponse)
+    def b():
+        return "b"
+
+    plain = APIRouter()
+
+    @plain.get("/c")
+    def c():
+        return "c"
+
+    outer = APIRouter(default_response_class=PlainTextResponse)
+    outer.include_router(plain, prefix="/o")
+    app.include_router(html)
+    app.include_router(plain, prefix="/inc", default_response_class=HTMLResponse)
+    app.router.include_router(outer)
+    with TestClient(app) as client:
+        answers = [client.get(u) for u in ("/a", "/b", "/inc/c", "/o/c")]
+    assert [(r.headers["content-type"], r.text) for r in answers] == [
+        ("text/html; charset=utf-8", "<p>a</p>"), ("application/json", '"b"'),
+        ("text/html; charset=utf-8", "c"), ("text/plain; charset=utf-8", "c")]

@@ -313,11 +313,12 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
     def include_router(self, router: Any, prefix: Optional[str] = None, tags: Any = None, deps: Any = None,
                        dependencies: Any = None, responses: Any = None, generate_unique_id_function: Any = None,
                        callbacks: Optional[List[RouteDef]] = None, include_in_schema: bool = True,
-                       deprecated: Optional[bool] = None) -> None:
+                       deprecated: Optional[bool] = None, default_response_class: Any = None) -> None:
         """Registers a router's routes with prefix/tags/deps/responses applied (docs/internals/framework.md)."""
         self._require_active()
         for route in expand_router(router, prefix, tags, deps, dependencies, responses,  # all validated first
-                                   generate_unique_id_function, callbacks, include_in_schema, deprecated):
+                                   generate_unique_id_function, callbacks, include_in_schema, deprecated,
+                                   default_response_class):
             self._record(route)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> str:

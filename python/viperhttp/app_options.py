@@ -18,7 +18,7 @@ OPENAPI_INFO_KEYS = {"summary": "summary", "terms_of_service": "termsOfService",
                      "license_info": "license"}
 
 
-def _streams_json_lines(default_class: Any, handler: Any) -> bool:
+def streams_json_lines(default_class: Any, handler: Any) -> bool:
     """FastAPI's rule: an app's `default_response_class` does not apply to a path operation that
     `yield`s, which streams JSON Lines, unless the default is an `EventSourceResponse`
     (docs/internals/typed-api.md, "Streaming path operations")."""
@@ -56,7 +56,7 @@ class AppDefaults:
             deps = merge_deps(self.deps, route.deps, where=route.where)
         options = route.options
         if (self.response_class is not None and route.method != "WS" and "response_class" not in options
-                and not _streams_json_lines(self.response_class, route.handler)):
+                and not streams_json_lines(self.response_class, route.handler)):
             options = dict(options, response_class=self.response_class)
         if not self.strict_content_type and "strict_content_type" not in options:
             options = dict(options, strict_content_type=False)

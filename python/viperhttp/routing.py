@@ -147,12 +147,14 @@ class RouteDef(APIRoute):
     def expanded(self, prefix: str, tags: List[str], deps: Optional[dict],
                  responses: Optional[dict] = None, strict_content_type: Optional[bool] = None,
                  unique_id_function: Any = None, callbacks: Optional[List["RouteDef"]] = None,
-                 hidden: bool = False, deprecated: bool = False) -> "RouteDef":
+                 hidden: bool = False, deprecated: bool = False, response_class: Any = None) -> "RouteDef":
         """This route as seen through a router prefix / tags / deps / OpenAPI `responses`
         (docs/internals/framework.md); the route's own responses win over the router's, its own
         `generate_unique_id_function` too; the router's `callbacks` come first (FastAPI's order).
         `hidden` / `deprecated`: a router's or `include_router`'s `include_in_schema=False` /
-        `deprecated=True`, which win over the route's own (FastAPI's `and` / `or`)."""
+        `deprecated=True`, which win over the route's own (FastAPI's `and` / `or`);
+        `response_class`: a router's / `include_router`'s `default_response_class`, for a route
+        that names none (as the app's, `app_options.AppDefaults`)."""
         path = join_path(prefix, self.path)
         docs = dict(self.docs)
         if hidden:
@@ -172,6 +174,11 @@ class RouteDef(APIRoute):
             options = dict(options, generate_unique_id_function=unique_id_function)
         if callbacks:
             options = dict(options, callbacks=[*callbacks, *(options.get("callbacks") or ())])
+        if response_class is not None and self.method != "WS" and "response_class" not in options:
+            from .app_options import streams_json_lines  # late: app_options imports this module
+
+            if not streams_json_lines(response_class, self.handler):
+                options = dict(options, response_class=response_class)
         return RouteDef(self.method, path, self.handler, self.query, merge_deps(deps, self.deps, where=where),
                         docs, self.protocols, options, self.group, document_path(prefix, self.document_path))
 
@@ -343,7 +350,7 @@ class Router(RouteDecorators):
                  dependencies: Any = None, responses: Any = None,
                  strict_content_type: Optional[bool] = None, generate_unique_id_function: Any = None,
                  callbacks: Optional[List[RouteDef]] = None, include_in_schema: bool = True,
-                 deprecated: Optional[bool] = None) -> None:
+                 deprecated: Optional[bool] = None, default_response_class: Any = None) -> None:
         if len(args) > 1 or (args and prefix is not None):
             raise TypeError("Router([prefix])")
         if args:
@@ -373,6 +380,9 @@ class Router(RouteDecorators):
         #: FastAPI's router-wide `include_in_schema=False` / `deprecated=True` for its routes
         self.include_in_schema, self.deprecated = check_schema_flags(include_in_schema, deprecated,
                                                                      f"router {prefix or '/'}")
+        #: FastAPI's router `default_response_class`, for its routes that name none
+        _check_typed_kwarg("response_class", default_response_class, f"router {prefix or '/'}")
+        self.default_response_class = default_response_class
         self.routes: List[RouteDef] = []
 
     def _record(self, route: RouteDef) -> None:
@@ -383,11 +393,12 @@ class Router(RouteDecorators):
     def include_router(self, router: "Router", prefix: str = "", tags: Any = None, deps: Any = None,
                        dependencies: Any = None, responses: Any = None, generate_unique_id_function: Any = None,
                        callbacks: Optional[List[RouteDef]] = None, include_in_schema: bool = True,
-                       deprecated: Optional[bool] = None) -> None:
+                       deprecated: Optional[bool] = None, default_response_class: Any = None) -> None:
         """(decision, docs/internals/framework.md) nesting: `router`'s routes are flattened into this one
         now."""
         for route in expand_router(router, prefix, tags, deps, dependencies, responses,
-                                   generate_unique_id_function, callbacks, include_in_schema, deprecated):
+                                   generate_unique_id_function, callbacks, include_in_schema, deprecated,
+                                   default_response_class or self.default_response_class):
             self.routes.append(route)
 
     def __repr__(self) -> str:
@@ -414,7 +425,7 @@ def check_schema_flags(include_in_schema: Any, deprecated: Any, where: str) -> T
 def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: Any = None,
                   responses: Any = None, unique_id_function: Any = None,
                   callbacks: Optional[List[RouteDef]] = None, include_in_schema: bool = True,
-                  deprecated: Optional[bool] = None) -> List[RouteDef]:
+                  deprecated: Optional[bool] = None, default_response_class: Any = None) -> List[RouteDef]:
     """A router's routes with include-time prefix/tags/deps applied; validated, not registered."""
     if not isinstance(router, Router):
         raise TypeError("router required")
@@ -437,9 +448,13 @@ def expand_router(router: Any, prefix: Any, tags: Any, deps: Any, dependencies: 
     unique = router.generate_unique_id_function or unique_id_function
     outer_callbacks = [*(callbacks or ()), *router.callbacks]
     shown, deprecate = check_schema_flags(include_in_schema, deprecated, where)
+    _check_typed_kwarg("response_class", default_response_class, where)
+    # FastAPI's order: the route's own class, then its router's, then the include's
+    response_class = router.default_response_class or default_response_class
     routes = [r.expanded(join_path(prefix, router.prefix), outer_tags, outer_deps, outer_responses,
                          router.strict_content_type, unique, outer_callbacks,
-                         hidden=not (shown and router.include_in_schema), deprecated=deprecate or router.deprecated)
+                         hidden=not (shown and router.include_in_schema), deprecated=deprecate or router.deprecated,
+                         response_class=response_class)
               for r in router.routes]
     for route in routes:
         _compile(route)
