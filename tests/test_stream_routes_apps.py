@@ -330,3 +330,28 @@ def test_an_instance_whose_call_yields_streams_as_in_fastapi():
     assert r.text == '{"name":"Plumbus","price":3.0}\n'
     assert doc["paths"]["/prices"]["get"]["responses"]["200"]["content"] == {
         "application/jsonl": {"itemSchema": {"$ref": "#/components/schemas/Item"}}}
+
+
+class OnePrice:
+    def __call__(self) -> Item:
+        return {"name": "Plumbus", "price": 3, "cost": 1}  # `cost` is not the model's
+
+
+def test_an_instances_call_return_annotation_is_its_response_model_as_in_fastapi():
+    """A callable instance's return annotation is its `__call__`'s (`signature.return_hint`,
+    where its parameters are read), as FastAPI reads it. Only the streamed item type read it
+    there: a callable instance annotated `-> Item` had no response model, its extra fields sent
+    and `route.response_model` None."""
+    viperhttp.reset()
+    app = ViperHTTP()
+    app.get("/price")(OnePrice())
+    try:
+        with TestClient(app) as c:
+            r = c.get("/price")
+            doc = c.get("/openapi.json").json()
+    finally:
+        viperhttp.reset()
+    assert r.status_code == 200 and r.json() == {"name": "Plumbus", "price": 3.0}
+    assert [route.response_model for route in app.routes if route.path == "/price"] == [Item]
+    assert doc["paths"]["/price"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Item"}

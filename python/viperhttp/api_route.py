@@ -51,10 +51,10 @@ def inferred_response_model(handler: Any) -> Any:
     handler is a generator annotated with an iterable (its items are streamed). The route's
     responses keep ViperHTTP's rule (only a model annotation validates, docs/internals/typed-api.md)."""
     from .responses import Response
-    from .signature import resolve_hints
+    from .signature import return_hint
     from .stream_routes import ITERABLES, is_stream_handler
 
-    hint = resolve_hints(_annotated_function(handler))[0].get("return")
+    hint = return_hint(inspect.unwrap(handler))
     if hint is None or hint is type(None) or isinstance(hint, str):
         return None
     if isinstance(hint, type) and issubclass(hint, Response):

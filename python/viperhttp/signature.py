@@ -20,7 +20,7 @@ from .params import Param, Query
 from .request import Request
 from .responses import Response
 
-__all__ = ["Annotated", "TypedParam", "typed_params", "typed_plan", "signature_deps", "expand_depends",
+__all__ = ["Annotated", "return_hint", "TypedParam", "typed_params", "typed_plan", "signature_deps", "expand_depends",
            "names_model", "is_pydantic_model", "resolve_hints"]
 
 Annotated = typing.Annotated
@@ -185,6 +185,14 @@ def _target(func: Any) -> Any:
     if not (inspect.isfunction(func) or inspect.ismethod(func)) and hasattr(func, "__call__"):
         return func.__call__
     return func
+
+
+def return_hint(handler: Any) -> Any:
+    """`handler`'s return annotation, resolved (despite a parameter's unresolved type), read
+    where its parameters are (`_target`): a callable instance's is its `__call__`'s, as FastAPI
+    reads it (`inspect.signature`). The one reader behind the response model, the inferred
+    `APIRoute.response_model` and a streamed path operation's item type."""
+    return resolve_hints(_target(handler))[0].get("return")
 
 
 def _params(func: Any, skip_first: bool,

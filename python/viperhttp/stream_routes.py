@@ -281,12 +281,9 @@ def _mapped(source: Any, step: Any) -> Any:
 
 
 def _item_type(handler: Any) -> Any:
-    from .signature import resolve_hints
+    from .signature import return_hint
 
-    target = inspect.unwrap(handler)
-    if not (inspect.isfunction(target) or inspect.ismethod(target)):
-        target = getattr(target, "__call__", target)  # an instance: its `__call__`'s annotation
-    hint = resolve_hints(target)[0].get("return")  # despite a parameter's unresolved type
+    hint = return_hint(inspect.unwrap(handler))  # an instance: its `__call__`'s annotation
     if typing.get_origin(hint) in ITERABLES:
         args = typing.get_args(hint)
         return args[0] if args else None

@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional
 from . import _native
 from .encoders import jsonable_encoder
 from .responses import APPLICATION_JSON, MARKER, is_response
-from .signature import names_model, resolve_hints
+from .signature import names_model, return_hint
 
 __all__ = ["ResponsePlan", "compile_response", "split_status_tuple"]
 
@@ -230,7 +230,7 @@ def _return_annotation(handler: Any) -> Any:
     `list[...]`/`Optional[...]`) becomes the response model, FastAPI-style. Other annotations
     (`-> str`, `-> dict`, response classes) are left alone so an original-style handler that
     annotates its return keeps its response (docs/internals/typed-api.md)."""
-    tp = resolve_hints(handler)[0].get("return")  # a parameter's unresolved type does not hide it
+    tp = return_hint(handler)
     if isinstance(tp, str):
         return None
     return tp if tp is not None and names_model(tp) else None
