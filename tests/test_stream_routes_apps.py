@@ -337,21 +337,37 @@ class OnePrice:
         return {"name": "Plumbus", "price": 3, "cost": 1}  # `cost` is not the model's
 
 
-def test_an_instances_call_return_annotation_is_its_response_model_as_in_fastapi():
-    """A callable instance's return annotation is its `__call__`'s (`signature.return_hint`,
-    where its parameters are read), as FastAPI reads it. Only the streamed item type read it
-    there: a callable instance annotated `-> Item` had no response model, its extra fields sent
-    and `route.response_model` None."""
+def priced(cost: int = 0) -> Item:
+    return {"name": "Plumbus", "price": 3, "cost": cost}
+
+
+def priced_items(cost: int = 0) -> Iterable[Item]:
+    yield {"name": "Plumbus", "price": 3, "cost": cost}
+
+
+def test_an_instances_or_partials_return_annotation_is_its_response_model_as_in_fastapi():
+    """A callable instance's return annotation is its `__call__`'s, a `functools.partial`'s its
+    function's (`signature.return_hint`), as FastAPI reads them (`inspect.signature`). Only the
+    streamed item type of an instance read it: a callable instance or a partial annotated
+    `-> Item` had no response model (its extra fields sent, `route.response_model` None), a
+    partial's streamed items were not validated."""
+    import functools
+
     viperhttp.reset()
     app = ViperHTTP()
     app.get("/price")(OnePrice())
+    app.get("/partial")(functools.partial(priced, cost=1))
+    app.get("/partial-items")(functools.partial(priced_items, cost=1))
     try:
         with TestClient(app) as c:
-            r = c.get("/price")
+            answers = [c.get(path) for path in ("/price", "/partial", "/partial-items")]
             doc = c.get("/openapi.json").json()
     finally:
         viperhttp.reset()
-    assert r.status_code == 200 and r.json() == {"name": "Plumbus", "price": 3.0}
-    assert [route.response_model for route in app.routes if route.path == "/price"] == [Item]
-    assert doc["paths"]["/price"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Item"}
+    price = {"name": "Plumbus", "price": 3.0}
+    assert [r.json() for r in answers[:2]] == [price, price]
+    assert answers[2].text == '{"name":"Plumbus","price":3.0}\n'
+    assert [route.response_model for route in app.routes if route.path.startswith("/p")] == [Item, Item, None]
+    for path in ("/price", "/partial"):
+        assert doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Item"}

@@ -8,6 +8,7 @@ they are needed at all, so an app whose routes declare nothing typed never impor
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import typing
@@ -190,8 +191,11 @@ def _target(func: Any) -> Any:
 def return_hint(handler: Any) -> Any:
     """`handler`'s return annotation, resolved (despite a parameter's unresolved type), read
     where its parameters are (`_target`): a callable instance's is its `__call__`'s, as FastAPI
-    reads it (`inspect.signature`). The one reader behind the response model, the inferred
-    `APIRoute.response_model` and a streamed path operation's item type."""
+    reads it (`inspect.signature`), and a `functools.partial`'s is its function's. The one reader
+    behind the response model, the inferred `APIRoute.response_model` and a streamed path
+    operation's item type."""
+    while isinstance(handler, functools.partial):
+        handler = handler.func
     return resolve_hints(_target(handler))[0].get("return")
 
 
