@@ -266,3 +266,54 @@ def test_teardown_runs_before_background_tasks(serve):
 
 def test_dependencies_see_current_request(serve):
     assert serve(FW).client.get("/dg/current?a=1").json() == {"path": "/dg/current", "query": "a=1"}
+
+
+def test_a_legacy_marked_coroutine_function_is_awaited_as_in_fastapi():
+    """Before Python 3.13 FastAPI and Starlette test "is it async" with
+    `asyncio.iscoroutinefunction`, which also knows asyncio's legacy `_is_coroutine` marker
+    (Cython < 3's `async def` carries it): such a dependency, handler or background task is
+    called on the event loop and awaited, never sent to the thread pool. With
+    `sync_handlers="threadpool"` they ran in a pool thread (`callables.is_coroutine_function`)."""
+    import asyncio
+    import sys
+    import threading
+
+    from viperhttp.testclient import TestClient
+
+    if sys.version_info >= (3, 13):
+        pytest.skip("the marker is only FastAPI's test before Python 3.13")
+    threads = {}
+
+    async def _answer(name):
+        return [name]
+
+    def marked(name):
+        def call(*args):
+            threads[name] = threading.current_thread().name
+            return _answer(name)
+        call._is_coroutine = asyncio.coroutines._is_coroutine
+        return call
+
+    async def reference():
+        threads["async"] = threading.current_thread().name
+
+    viperhttp.reset()
+    app = viperhttp.ViperHTTP(sync_handlers="threadpool")
+    handler = marked("handler")
+
+    def route(value=Depends(marked("dependency")), tasks: BackgroundTasks = None, _r=Depends(reference)):
+        tasks.add_task(marked("task"))
+        return handler()
+
+    route._is_coroutine = asyncio.coroutines._is_coroutine
+    app.get("/marked")(route)
+    try:
+        with TestClient(app) as client:
+            assert client.get("/marked").json() == ["handler"]
+            deadline = time.monotonic() + 5
+            while "task" not in threads and time.monotonic() < deadline:
+                time.sleep(0.01)
+    finally:
+        viperhttp.reset()
+    assert {name: threads.get(name) for name in ("dependency", "handler", "task")} == dict.fromkeys(
+        ("dependency", "handler", "task"), threads["async"])

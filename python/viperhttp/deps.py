@@ -17,7 +17,7 @@ import inspect
 from typing import Any, Dict, List, Literal, Optional, Tuple
 
 from .background import BackgroundTasks, for_request
-from .callables import callable_is, is_gen_callable
+from .callables import callable_is, is_coroutine_function, is_gen_callable
 from .request import Request
 from .responses import Response, sub_response_for
 
@@ -32,7 +32,7 @@ SCOPES = ("function", "request")
 Scope = Literal["function", "request"]
 _ABSENT: Any = object()
 #: a dependency that is awaited: an `async def` or an async generator function (callables.py)
-_ASYNC = (inspect.iscoroutinefunction, inspect.isasyncgenfunction)
+_ASYNC = (is_coroutine_function, inspect.isasyncgenfunction)
 
 
 class Depends(dict):  # type: ignore[type-arg]
