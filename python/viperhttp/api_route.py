@@ -9,7 +9,6 @@ holds for both; a subclass as `route_class=` is not supported (docs/index.md, "C
 """
 from __future__ import annotations
 
-import functools
 import inspect
 import re
 import typing
@@ -62,17 +61,6 @@ def inferred_response_model(handler: Any) -> Any:
     if is_stream_handler(handler) and typing.get_origin(hint) in ITERABLES:
         return None
     return hint
-
-
-def _annotated_function(handler: Any) -> Any:
-    """Where `handler`'s return annotation is written, as FastAPI's `inspect.signature(call)`
-    finds it: the function under decorators and `functools.partial`, an instance's `__call__`."""
-    target = inspect.unwrap(handler)
-    while isinstance(target, functools.partial):
-        target = inspect.unwrap(target.func)
-    if not inspect.isroutine(target) and not isinstance(target, type) and callable(target):
-        target = type(target).__call__
-    return target
 
 
 def generate_unique_id(route: Any) -> str:
