@@ -233,6 +233,22 @@ def test_disconnect_closes_sync_generator(server):
     assert wait_for(lambda: get_json(server.port, "/stats")["bridge"]["streams_active"] == 0, 2.0)
 
 
+@pytest.mark.parametrize("path,read_bytes,marker", [
+    ("/s/endless_agen?key=ag3&every_ms=20", 10, b"tick 2"),  # client gone seen at a send
+    ("/s/endless_gen?key=g3", 200000, b""),  # a producer waiting for credit sees it
+])
+def test_streams_dropped_half_way_leave_no_cancelled_ids(server, path, read_bytes, marker):
+    # Found by the soak (docs/internals/benchmarks.md "Soak"): the runtime marks the id of a
+    # stream whose client left as cancelled, and only a terminal frame clears the mark
+    # (docs/internals/ipc.md#9-request-ids). The producer stopped without one, so every
+    # dropped stream kept a mark for the life of the process.
+    for _ in range(12):
+        _open_stream_and_leave(server, path, read_bytes, marker=marker)
+    ok = wait_for(lambda: get_json(server.port, "/stats")["ipc"]["cancelled_ids"] == 0
+                  and get_json(server.port, "/stats")["bridge"]["streams_active"] == 0, 5.0)
+    assert ok, get_json(server.port, "/stats")["ipc"]
+
+
 def test_a_blocking_routes_sync_generator_runs_in_the_thread_pool(server):
     # Its generator sleeps 1.5 s between items in a pool thread: other requests are answered
     # meanwhile (inline, each would wait for the sleep), and when the client leaves the

@@ -157,6 +157,14 @@ async def _close_source(source: Any, threaded: Optional["ThreadedSource"] = None
         _close_quietly(close, request)
 
 
+def _client_gone(rid: int) -> None:
+    """The stream ends because its client left (the id is marked cancelled): the terminal
+    frame is what clears that mark (docs/internals/ipc.md#9-request-ids), so it is sent here
+    too, where the producer stops. Without it every stream whose client left half-way kept
+    one cancelled id for the life of the process. The runtime writes nothing for it."""
+    _native.stream_send(rid, None, abort=True)
+
+
 def _dropped(rid: int, exc: BackpressureError) -> None:
     log.warning("stream_dropped request_id=%d %s: %s", rid, type(exc).__name__, exc)
 
@@ -192,6 +200,7 @@ async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slo
         await _close_source(source, None, request)
         return
     if not ok:
+        _client_gone(rid)
         await _close_source(source, None, request)
         return
     pool = ThreadedSource() if threaded and not _is_buffer_or_async(source) else None
@@ -201,12 +210,14 @@ async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slo
             pause = _CREDIT_POLL_S
             while not credit(rid):
                 if _native.is_cancelled(rid):
+                    _client_gone(rid)
                     return
                 # Backing off: a client that stopped reading costs a wake-up every 50 ms, not
                 # every millisecond (500 stalled streams kept a core busy).
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, _CREDIT_POLL_MAX_S)
             if not send(rid, piece):
+                _client_gone(rid)
                 return  # client gone: stop producing
         send(rid, None, final=True)
     except asyncio.CancelledError as exc:
