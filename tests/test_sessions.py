@@ -199,6 +199,20 @@ def test_session_expires_after_ttl(serve):
     assert b.get("/me").json()["user"] is None
 
 
+def test_memory_store_sweeps_sessions_past_their_expiry(serve):
+    # Found by the soak (docs/internals/benchmarks.md "Soak"): visitors who log in and never
+    # come back left their expired sessions in the memory store until it reached
+    # max_sessions; a `set` now sweeps them once per gc_interval_ms (60 s by default).
+    server = serve(APP, env={"TTL_MS": "60000", "CLOCK": "1"})
+    for _ in range(30):
+        logged_in(server)
+    probe = Browser(server.base)
+    assert probe.get("/test/store-size").json() == {"size": 30}
+    probe.get("/test/advance?ms=120000")  # two TTLs later: all 30 expired
+    logged_in(server)
+    assert probe.get("/test/store-size").json() == {"size": 1}
+
+
 def test_reads_extend_the_session_in_the_store(serve):
     server = serve(APP, env={"TTL_MS": "1500"})
     b = logged_in(server)

@@ -68,18 +68,23 @@ HOST_MAX_SESSIONS = 10_000
 class MemorySessionStore(SessionStore):
     """Sessions in a dict of this process: `sid → (expiry_ms, data)`, data kept by reference.
 
-    Expired entries vanish on `get` and `gc()`. When a `set` takes the store over
+    Expired entries vanish on `get` and `gc()`, and a `set` sweeps them at most once per
+    `gc_interval_ms` (≤ 0: only when over the limit). When a `set` takes the store over
     `max_sessions`, expired entries are swept and then the entries with the earliest expiry
-    (≈ least recently written or touched) are evicted. The sweep runs only when over the
-    limit: below it an expired entry costs nothing and `get` never returns it, so the
-    observable behaviour is the same and a `set` stays O(1) in the common case.
+    (≈ least recently written or touched) are evicted. `get` never returns an expired entry,
+    but it still holds memory: visitors who never come back left theirs until the store
+    reached `max_sessions` (the soak, docs/internals/benchmarks.md "Soak"), so the periodic
+    sweep bounds the store by the sessions alive in one TTL while a `set` stays O(1) amortised.
     """
 
-    def __init__(self, ttl_ms: int = 3600000, max_sessions: int = HOST_MAX_SESSIONS, max_bytes: int = 4096) -> None:
+    def __init__(self, ttl_ms: int = 3600000, max_sessions: int = HOST_MAX_SESSIONS, max_bytes: int = 4096,
+                 gc_interval_ms: int = 60000) -> None:
         self.ttl_ms = int(ttl_ms)
         self.max_sessions = int(max_sessions)
         self.max_bytes = int(max_bytes)
+        self.gc_interval_ms = int(gc_interval_ms)
         self._entries: Dict[str, Tuple[int, Dict[str, Any]]] = {}
+        self._last_gc = now_ms()
 
     def get(self, sid: str) -> Optional[Dict[str, Any]]:
         entry = self._entries.get(sid)
@@ -95,7 +100,10 @@ class MemorySessionStore(SessionStore):
         ttl = self.ttl_ms if ttl_ms is None else ttl_ms
         entries = self._entries
         entries.pop(sid, None)  # re-insert: dict order then follows the last write
-        entries[sid] = (now_ms() + ttl, data)
+        now = now_ms()
+        entries[sid] = (now + ttl, data)
+        if 0 < self.gc_interval_ms <= now - self._last_gc:
+            self.gc()
         if self.max_sessions and len(entries) > self.max_sessions:
             self.gc()
             while len(entries) > self.max_sessions:
@@ -113,6 +121,7 @@ class MemorySessionStore(SessionStore):
 
     def gc(self, force: bool = False) -> int:
         now = now_ms()
+        self._last_gc = now
         expired = [sid for sid, (exp, _) in self._entries.items() if exp <= now]
         for sid in expired:
             del self._entries[sid]

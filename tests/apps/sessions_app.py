@@ -2,7 +2,7 @@
 
 Environment: STORE=memory|vfs|redis (default memory), REDIS_URL, SESSION_DIR, TTL_MS,
 MAX_BYTES, CSRF_ALLOW_MISSING_ORIGIN=0, CSRF_FORM_FIELD, SECURE=1, DOMAIN, SIGN=0,
-USER_KEY (the session key
+CLOCK=1 (/test/advance moves the memory store's clock on), USER_KEY (the session key
 holding the user, passed as user_key), SPLIT_CSRF=1 (CSRFMiddleware separately, via viperhttp.middleware; CSRF_TOKEN_KEY for its
 token_key).
 """
@@ -169,6 +169,24 @@ def rotate_big(request):
 def cookie_too(request):
     request.session["k"] = 1
     return viperhttp.Response(body="ok").set_cookie("theme", "dark")
+
+
+if os.environ.get("CLOCK") == "1":
+    # The memory store's clock, moved on by /test/advance: expiry is tested without waiting.
+    import viperhttp_session.store as store_module
+
+    offset = [0]
+    real_now_ms = store_module.now_ms
+    store_module.now_ms = lambda: real_now_ms() + offset[0]
+
+    @app.get("/test/advance")
+    def advance(ms: int):
+        offset[0] += ms
+        return {"offset": offset[0]}
+
+    @app.get("/test/store-size")
+    def store_size():
+        return {"size": len(store)}
 
 
 if __name__ == "__main__":
