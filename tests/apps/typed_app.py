@@ -673,6 +673,12 @@ def slow_inline(seconds: float = 0.15):
     return {"slept": seconds}
 
 
+@app.get("/slow-sometimes")
+def slow_sometimes(seconds: float = 0.0):
+    time.sleep(seconds)  # a quick handler that the test makes slow on chosen calls
+    return {"slept": seconds}
+
+
 @app.get("/quick")
 def quick():
     return {"quick": True}
