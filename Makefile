@@ -1,5 +1,5 @@
 # One entry point: the README's two commands are `make run` and `make test`.
-.PHONY: run test build-dev lint bench
+.PHONY: run test build-dev lint bench soak
 
 run:            ## build everything and run examples/hello.py on :8080
 	bash scripts/run-example.sh examples/hello.py
@@ -17,3 +17,6 @@ lint:
 
 bench:          ## request-path benchmark against the peers, ~7 min (docs/internals/benchmarks.md)
 	bash benches/run.sh
+
+soak:           ## mixed traffic for DURATION s (600), leaks and drift (docs/internals/benchmarks.md "Soak")
+	bash benches/run_soak.sh
