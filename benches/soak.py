@@ -295,6 +295,10 @@ def slope(xs: List[float], ys: List[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
 
 
+def _num(v: float) -> str:
+    return f"{int(v)}" if v == int(v) else f"{v:.1f}"
+
+
 def verdicts(samples: List[Tuple[float, Dict[str, float]]]) -> Dict[str, str]:
     half = [s for s in samples if s[0] >= samples[-1][0] / 2]
     out = {}
@@ -312,7 +316,7 @@ def verdicts(samples: List[Tuple[float, Dict[str, float]]]) -> Dict[str, str]:
         resid = (sum((y - mean - k * (x - sum(xs) / len(xs))) ** 2 for x, y in zip(xs, ys)) / len(ys)) ** 0.5
         growing = rise > absolute and rise > rel * max(mean, 1e-9) and rise > 2 * resid
         out[key] = (f"{'GROWING' if growing else 'flat'} ({rise:+.1f} over the 2nd half, "
-                    f"scatter ±{resid:.1f}, range {min(ys):g}..{max(ys):g})")
+                    f"scatter ±{resid:.1f}, range {_num(min(ys))}..{_num(max(ys))})")
     return out
 
 

@@ -236,7 +236,7 @@ def soak_stats(collect: bool = False) -> Dict[str, Any]:
         "app": dict(COUNTERS),
         "gc_objects": len(gc.get_objects()),
         "tasks": len(asyncio.all_tasks()),
-        "sessions": len(session_store._entries),
+        "sessions": len(session_store),
         "ws_manager": manager.stats(),
         "bridge": _safe(bridge_stats),
         "ipc": _safe(viperhttp.ipc_stats),
