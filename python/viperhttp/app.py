@@ -212,8 +212,6 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
             finally:
                 if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
                     warn_if_slow(plan, started)
-                elif plan.slow_streak:  # a fast call ends a streak of slow ones
-                    plan.slow_streak = 0
                 _cv_reset(token)
         native = plan.native_bare
         if native is not None and not _in_chain and getattr(request, "_qp", 0) is None:

@@ -119,8 +119,6 @@ def call_route(plan: RoutePlan, request: Any, params: Dict[str, Any], handlers: 
     finally:
         if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
             warn_if_slow(plan, started)
-        elif plan.slow_streak:  # a fast call ends a streak of slow ones
-            plan.slow_streak = 0
         current_request_var.reset(token)
 
 
@@ -160,8 +158,6 @@ def _call_typed_sync(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
         result = plan.handler(**kwargs)
         if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
             warn_if_slow(plan, started)
-        elif plan.slow_streak:  # a fast call ends a streak of slow ones
-            plan.slow_streak = 0
         if inspect.isawaitable(result):  # a sync callable returning an awaitable: finish async
             return _finish_later(plan, request, result, handlers)
         return result if plan.response is None else plan.response.finish(result)
@@ -262,8 +258,6 @@ async def run_pipeline(plan: RoutePlan, request: Any, kwargs: Dict[str, Any],
                 result = plan.handler(**kwargs)
                 if _clock() - started > SLOW_INLINE_SECONDS:  # one warning per route
                     warn_if_slow(plan, started)
-                elif plan.slow_streak:  # a fast call ends a streak of slow ones
-                    plan.slow_streak = 0
             if inspect.isawaitable(result):
                 result = await result
             # A Response the handler returned is sent as it is; one built from its value (by

@@ -514,7 +514,7 @@ class RoutePlan:
     __slots__ = ("handler", "method", "path", "meta", "is_async", "simple", "accepts", "var_kw",
                  "takes_query", "request_args", "bg_args", "response_args", "scopes_args", "sub_response", "query", "deps",
                  "deps_spec", "uses_cache",
-                 "typed", "response", "blocking", "pool_sources", "options", "slow_warned", "slow_streak", "injects", "path_raw",
+                 "typed", "response", "blocking", "pool_sources", "options", "slow_warned", "slow_calls", "injects", "path_raw",
                  "bare_async", "simple_async", "native_bare", "unique_id", "group", "document_path")
 
     def __init__(self, route: RouteDef, sync_threadpool: bool = False) -> None:
@@ -534,7 +534,7 @@ class RoutePlan:
         self.options = route.options
         self.group = route.group  # app_routes.py: one `APIRoute` per decorator call
         self.slow_warned = False
-        self.slow_streak = 0  # consecutive slow inline calls (threadpool.warn_if_slow)
+        self.slow_calls = 0  # slow inline calls so far (threadpool.warn_if_slow)
         self.meta = _meta_row(route)
         accepts, self.var_kw = _accepted_kwargs(handler, skip_first=route.method == "WS")
         self.accepts = accepts | {e.name for e in self.query}

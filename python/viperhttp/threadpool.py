@@ -88,18 +88,20 @@ def run_sync(func: Callable[..., Any], kwargs: Dict[str, Any]) -> Any:
 
 
 def warn_if_slow(plan: Any, started: float) -> None:
-    """Logs once per route when an inline sync handler held the interpreter thread too long in
-    two calls of the route in a row (the callers reset `plan.slow_streak` on a fast call).
+    """Logs once per route, at the route's second inline call that held the interpreter thread
+    too long.
 
     One slow call proves nothing about the handler: on a shared machine the OS can keep the
     interpreter thread off the CPU for 100 ms in the middle of a 5 µs handler (seen twice in 15
     minutes of the soak, docs/internals/benchmarks.md "Soak"), and the advice to declare it
-    `blocking=True` was then wrong. A handler that blocks does so again on its next call."""
+    `blocking=True` was then wrong. A handler that blocks, always or only sometimes (a cache
+    miss), does so again; the count is kept for the life of the route, so the quick calls in
+    between cost nothing."""
     elapsed = time.perf_counter() - started
     if elapsed <= SLOW_INLINE_SECONDS:
         return
-    plan.slow_streak += 1
-    if plan.slow_streak >= 2 and not plan.slow_warned:
+    plan.slow_calls += 1
+    if plan.slow_calls >= 2 and not plan.slow_warned:
         plan.slow_warned = True
         log.warning("slow_sync_handler %s %s held the interpreter thread %.0f ms; every other request "
                     "waited. Declare the route with blocking=True (or ViperHTTP(sync_handlers="
