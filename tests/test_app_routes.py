@@ -356,6 +356,59 @@ def test_a_lifespan_wrapping_the_default_runs_the_handlers_once():
     assert events == ["enter", "startup", "ready", "shutdown", "exit"]
 
 
+def test_a_wrapping_lifespan_cancelled_at_stop_still_runs_the_shutdown_handlers():
+    """A startup handler still running past `startup_timeout_s` inside a lifespan that wraps the
+    default: serving starts, and at stop the startup is cancelled, so the lifespan never
+    finishes entering and is never exited. The shutdown handlers still run, as without the
+    wrapper (docs/internals/lifespan.md); they were skipped, left to an exit that never came."""
+    import asyncio
+    import contextlib
+    import threading
+    import time
+
+    import httpx
+    from conftest import free_port
+
+    events = []
+    app = ViperHTTP()
+
+    @app.on_event("startup")
+    async def slow_start():
+        events.append("startup")
+        await asyncio.sleep(30)
+
+    app.add_event_handler("shutdown", lambda: events.append("shutdown"))
+
+    @app.get("/")
+    def index():
+        return {"ok": True}
+
+    orig = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def wrapped(app_):
+        async with orig(app_):
+            yield
+
+    app.router.lifespan_context = wrapped
+    port = free_port()
+    answers = []
+
+    def request_then_stop():
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not answers:
+            try:
+                answers.append(httpx.get(f"http://127.0.0.1:{port}/", timeout=2).json())
+            except httpx.TransportError:
+                time.sleep(0.05)
+        app.stop()
+
+    threading.Thread(target=request_then_stop, daemon=True).start()
+    app.run(port=port, host="127.0.0.1", startup_timeout_s=0.3)
+    assert answers == [{"ok": True}]  # served while the startup went on
+    assert events == ["startup", "shutdown"]
+
+
 def test_app_router_takes_fastapis_and_starlettes_signatures():
     """`app.router.route(path, methods=None, name=None, include_in_schema=True)` (Starlette's,
     positional too), `api_route(path, methods=None)`, `websocket(path, name)` and

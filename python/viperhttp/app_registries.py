@@ -221,8 +221,11 @@ class AppRegistries:
             if name == "startup":
                 return [self._lifespan_startup]
             if name == "shutdown":
-                # run by the lifespan's exit when it wraps `app.router.lifespan_context` (app_router.py)
-                if self._handlers_in_lifespan:
+                # run by the lifespan's exit when it wraps `app.router.lifespan_context` (app_router.py);
+                # a lifespan whose entry was cancelled at stop (a startup past `startup_timeout_s`)
+                # is never exited, so the handlers run here, as without the wrapper
+                # (docs/internals/lifespan.md)
+                if self._handlers_in_lifespan and self._lifespan_cm is not None:
                     hooks = []
                 hooks.append(self._lifespan_exit)
         return hooks

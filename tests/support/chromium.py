@@ -21,7 +21,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 class Browser:
     def __init__(self) -> None:
         if CHROMIUM is None:
-            raise RuntimeError("chromium not installed (scripts/setup.sh installs it)")
+            raise RuntimeError("chromium not installed (scripts/setup.sh --test installs it)")
         self.profile = tempfile.mkdtemp(prefix="vhttp-chromium-")
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

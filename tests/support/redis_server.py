@@ -1,8 +1,8 @@
 """A throwaway redis-server on a free loopback port, for tests that need a real Redis.
 
 Never the system's Redis: `RedisServer.start()` runs Debian's `redis-server` binary
-(installed by scripts/setup.sh) with no persistence, waits until it answers PING, and
-`stop()` ends that process only.
+(installed by `scripts/setup.sh --test`, which `make test` runs) with no persistence, waits
+until it answers PING, and `stop()` ends that process only.
 """
 from __future__ import annotations
 
