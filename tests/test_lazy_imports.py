@@ -34,6 +34,12 @@ def test_import_loads_no_heavy_module() -> None:
     assert _loaded_after("import viperhttp, viperhttp_bridge, viperhttp_autodocs") == []
 
 
+def test_star_import_loads_no_heavy_module() -> None:
+    # a device app's `from viperhttp import *`: every name of `__all__` is resolved, so a name
+    # resolved lazily on first use (`Security`, which imports pydantic) must not be listed there
+    assert _loaded_after("from viperhttp import *\nassert ViperHTTP and Depends") == []
+
+
 def test_untyped_routes_load_no_pydantic() -> None:
     code = ("import viperhttp\napp = viperhttp.ViperHTTP()\n"
             "@app.get('/a/{x}')\ndef a(x, request, q=None) -> dict: return {}\n"

@@ -47,8 +47,9 @@ from . import status
 
 if TYPE_CHECKING:
     # FastAPI's `from fastapi import Security`; at run time it is resolved on first use by
-    # `__getattr__` below, so an app without it does not import pydantic through viperhttp.security
-    from .security import Security
+    # `__getattr__` below, so an app without it does not import pydantic through viperhttp.security.
+    # Not in `__all__`: a device app's `from viperhttp import *` would resolve it, and load pydantic.
+    from .security import Security as Security
 __all__ = [
     "ViperHTTP", "Router", "Request", "BackgroundTasks", "BaseHTTPMiddleware", "middleware", "Depends",
     "Query", "HTTPException", "WebSocketDisconnect", "WebSocketException", "Response", "JSONResponse", "StreamingResponse", "FileResponse",
@@ -59,7 +60,7 @@ __all__ = [
     "LOG_OFF", "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG", "LOG_TRACE", "gzip_static",
     # the typed API (docs/internals/typed-api.md)
     "Path", "Header", "Cookie", "Body", "Form", "File", "UploadFile", "RequestValidationError",
-    "run_in_threadpool", "jsonable_encoder", "APIRouter", "status", "Security",
+    "run_in_threadpool", "jsonable_encoder", "APIRouter", "status",
 ]
 
 
