@@ -370,6 +370,39 @@ def test_a_routes_own_answer_is_described_under_its_class_as_fastapi_does():
         assert paths[path]["get"]["responses"] == {"200": {"description": "Successful Response"}}, path
 
 
+def test_a_redirect_class_route_is_documented_with_the_status_it_answers():
+    """`response_class=RedirectResponse` without `status_code=` answers 307 (the class's
+    default) and FastAPI documents 307, from the class's `__init__`; it was listed as 200. An
+    explicit `status_code=` still wins. Expected: FastAPI 0.165's document for the same routes."""
+    from viperhttp import RedirectResponse
+
+    class M(BaseModel):
+        x: int
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/go", response_class=RedirectResponse, responses={404: {"model": M}})
+    def go():
+        return "https://example.com/x"
+
+    @app.get("/found", response_class=RedirectResponse, status_code=302)
+    def found():
+        return "https://example.com/y"
+
+    try:
+        with TestClient(app) as client:
+            assert client.get("/go", follow_redirects=False).status_code == 307  # what it answers
+        doc = _document(app)
+    finally:
+        viperhttp.reset()
+    assert doc["paths"]["/go"]["get"]["responses"] == {
+        "307": {"description": "Successful Response"},
+        "404": {"description": "Not Found",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/M"}}}}}
+    assert doc["paths"]["/found"]["get"]["responses"] == {"302": {"description": "Successful Response"}}
+
+
 def test_include_router_and_routers_take_include_in_schema_and_deprecated():
     """`app.include_router(r, include_in_schema=False)` / `deprecated=True` (also through
     `app.router`, and as `APIRouter(...)` keywords) were TypeErrors. As FastAPI 0.165: hidden

@@ -367,13 +367,16 @@ def _body_allowed(status: str) -> bool:
 def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validates: bool) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     response = plan.response
-    status = str(response.status_code) if response is not None and response.status_code else "200"
+    rclass = response.response_class if response is not None else None
+    explicit = str(response.status_code) if response is not None and response.status_code else None
+    # FastAPI: without `status_code=`, the class's own default (`RedirectResponse`: 307, what
+    # the route answers) is the documented status
+    status = explicit or _class_status(rclass) or "200"
     description = plan.options.get("response_description", "Successful Response")
     declared = docs.get("responses") or {}
     # FastAPI's `route_response_media_type`: the response class's (None for a class without
     # one: `Response`, `StreamingResponse`, `FileResponse`), JSON's without a class; a declared
     # `"model"` is under it, or under JSON's
-    rclass = response.response_class if response is not None else None
     own_media = "application/json" if rclass is None else getattr(rclass, "_default_type", None)
     own_media = own_media.split(";")[0] if own_media else None
     media = own_media or "application/json"
@@ -382,8 +385,8 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
     json_class = rclass is None or (isinstance(rclass, type) and issubclass(rclass, JSONResponse))
     # FastAPI's order: the route's own answer first, `responses={...}` merged into it
     ok: Dict[str, Any] = {"description": description}
-    if not _body_allowed(status):
-        pass  # FastAPI's rule: a 1xx, 204, 205 or 304 answer declares no content
+    if not _body_allowed(explicit or "200"):
+        pass  # FastAPI's rule (on `status_code=`): a 1xx, 204, 205 or 304 answer declares no content
     elif isinstance(response, StreamPlan):
         content = _stream_content(response, components)
         if content:
@@ -418,6 +421,19 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
         else:
             out["422"] = {"description": "Validation Error"}
     return out
+
+
+def _class_status(rclass: Any) -> Optional[str]:
+    """The `status_code` default of a response class's `__init__`, as FastAPI's
+    `get_openapi_path` reads it when a route names no status."""
+    if rclass is None:
+        return None
+    try:
+        param = inspect.signature(rclass.__init__).parameters.get("status_code")
+    except (TypeError, ValueError):
+        return None
+    default = None if param is None else param.default
+    return str(default) if isinstance(default, int) and not isinstance(default, bool) else None
 
 
 def _stream_content(plan: StreamPlan, components: _Components) -> Optional[Dict[str, Any]]:
