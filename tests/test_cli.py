@@ -380,6 +380,10 @@ def test_help_gives_examples_and_dev_says_what_to_write(tmp_path):
     assert dev.stderr.splitlines() == [
         "viperhttp: there is no `dev` command; for FastAPI's `fastapi dev`, write:",
         "  viperhttp run main.py --reload --host 127.0.0.1 --port 8000"], dev.stderr
+    # options before the path (as fastapi dev takes them) and the user's own port kept
+    dev = viperhttp("dev", "--port", "9000", "app/main.py", "--reload")
+    assert dev.returncode == 2
+    assert dev.stderr.splitlines()[1] == "  viperhttp run app/main.py --reload --host 127.0.0.1 --port 9000", dev.stderr
 
 
 def test_a_missing_vfs_root_is_named_and_exits_3(cli, tmp_path):

@@ -68,12 +68,14 @@ def test_the_module_paths_are_the_same_classes():
     from viperhttp import middleware, security
     from viperhttp.middleware.cors import CORSMiddleware
     from viperhttp.middleware.trustedhost import TrustedHostMiddleware
-    from viperhttp.routing import APIRouter
+    from viperhttp.routing import APIRouter, APIWebSocketRoute, Mount
 
     assert APIRouter is viperhttp.APIRouter is viperhttp.Router  # fastapi.routing.APIRouter
     assert CORSMiddleware is middleware.CORSMiddleware
     assert TrustedHostMiddleware is middleware.TrustedHostMiddleware
     assert viperhttp.Security is security.Security
+    from viperhttp import app_routes  # fastapi.routing's route classes
+    assert (APIWebSocketRoute, Mount) == (app_routes.APIWebSocketRoute, app_routes.Mount)
 
 
 def test_the_docs_urls_show_their_defaults_as_fastapi():

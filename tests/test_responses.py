@@ -88,6 +88,24 @@ def test_aliases_and_type_errors():
         JSONResponse({"a": 1}, "400")  # FastAPI's order: the second is the status
 
 
+def test_a_response_holds_its_own_copy_of_the_headers_given():
+    """A module-level headers constant given to many responses: a header set on one response
+    later (a middleware's `response.headers[...] = ...`) reached the constant and so every later
+    response (Starlette's responses copy what they are given)."""
+    shared = {"X-A": "1"}
+    pairs = [("X-A", "1")]
+    async def gen():
+        yield "x"
+
+    for made in (Response("x", headers=shared), JSONResponse({"a": 1}, headers=shared),
+                 HTMLResponse("<p>", headers=shared), Response("x", headers=pairs),
+                 StreamingResponse(gen(), headers=shared),
+                 EventSourceResponse(gen(), headers={**shared, "Cache-Control": "no-cache",
+                                                     "X-Accel-Buffering": "no"})):
+        made.headers["X-Request"] = "2"
+    assert shared == {"X-A": "1"} and pairs == [("X-A", "1")]
+
+
 def test_fastapi_positional_order_beside_the_originals():
     """A first positional argument that is not an int is FastAPI's content (its most common
     hand-written lines raised TypeError at request time: a 500); an int is the original's

@@ -660,12 +660,29 @@ def test_slow_inline_handler_warns_once_naming_blocking(server):
 def test_one_slow_call_of_a_quick_route_is_not_reported_a_second_one_is(server):
     # The soak (docs/internals/benchmarks.md "Soak") logged slow_sync_handler for a 5 µs
     # handler that the OS had kept off the CPU for 100 ms. One slow call is no reason to advise
-    # blocking=True; a handler that blocks only sometimes (quick calls in between) still is.
+    # blocking=True; a handler that blocks only sometimes (quick calls in between) still is,
+    # at its next slow call within a minute.
     for seconds in (0.15, 0, 0):
         assert get(server, f"/slow-sometimes?seconds={seconds}").status_code == 200
     assert "slow_sync_handler GET /slow-sometimes" not in server.logs()
     assert get(server, "/slow-sometimes?seconds=0.15").status_code == 200
     assert "slow_sync_handler GET /slow-sometimes" in server.logs()
+
+
+def test_two_slow_calls_a_minute_apart_are_not_reported():
+    # Two pauses of the OS hours apart on a quick route are not a blocking handler.
+    import types
+
+    from viperhttp import threadpool
+
+    plan = types.SimpleNamespace(method="GET", path="/q", last_slow=float("-inf"), slow_warned=False)
+    now = time.perf_counter()
+    threadpool.warn_if_slow(plan, now - 0.15)
+    plan.last_slow -= threadpool.SLOW_REPEAT_SECONDS + 1  # as if that call was over a minute ago
+    threadpool.warn_if_slow(plan, time.perf_counter() - 0.15)
+    assert not plan.slow_warned
+    threadpool.warn_if_slow(plan, time.perf_counter() - 0.15)  # the second within the minute
+    assert plan.slow_warned
 
 
 # --- registration errors (in-process) -------------------------------------------------------

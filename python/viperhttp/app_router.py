@@ -141,11 +141,15 @@ async def _startup_and_shutdown(app: Any) -> AsyncIterator[None]:
         result = hook()
         if hasattr(result, "__await__"):
             await result
-    yield
-    for hook in app._event_handlers["shutdown"]:
-        result = hook()
-        if hasattr(result, "__await__"):
-            await result
+    try:
+        yield
+    finally:
+        # whatever the wrapping lifespan raised on its way out (Starlette's `_DefaultLifespan`
+        # runs them in `__aexit__` too): the bridge left them to this exit
+        for hook in app._event_handlers["shutdown"]:
+            result = hook()
+            if hasattr(result, "__await__"):
+                await result
 
 
 def _default_lifespan(app: Any) -> Any:

@@ -283,14 +283,37 @@ def child_argv(args: argparse.Namespace, reuse_port: bool) -> List[str]:
     return argv
 
 
+#: `fastapi dev` options that take a value (the word after them is not the app's path)
+_DEV_VALUE_OPTIONS = ("--host", "--port", "--app", "--entrypoint", "-e", "--root-path", "--reload-dir",
+                      "--forwarded-allow-ips")
+
+
+def _fastapi_dev_words(words: List[str]) -> Tuple[str, Dict[str, str]]:
+    """The path and the `--host` / `--port` of a `fastapi dev` command line, options in any
+    order (`fastapi dev --port 9000 main.py`); the path defaults to FastAPI's `main:app`."""
+    target, given, i = "main:app", {}, 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("-"):
+            name, eq, value = word.partition("=")
+            if not eq and name in _DEV_VALUE_OPTIONS and i + 1 < len(words):
+                i, value = i + 1, words[i + 1]
+            given[name] = value
+        elif target == "main:app":
+            target = word
+        i += 1
+    return target, given
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     if words[:1] == ["dev"]:
         # FastAPI's `fastapi dev main.py`: argparse's "invalid choice: 'dev'" did not say what to
         # write instead (docs/guide/deployment.md)
-        target = words[1] if len(words) > 1 and not words[1].startswith("-") else "main:app"
+        target, given = _fastapi_dev_words(words[1:])
         print(f"viperhttp: there is no `dev` command; for FastAPI's `fastapi dev`, write:\n"
-              f"  viperhttp run {target} --reload --host 127.0.0.1 --port 8000", file=sys.stderr)
+              f"  viperhttp run {target} --reload --host {given.get('--host', '127.0.0.1')} "
+              f"--port {given.get('--port', '8000')}", file=sys.stderr)
         return 2
     args = build_parser().parse_args(argv)
     if args.workers < 1:

@@ -81,9 +81,11 @@ def _check_status(status_code: Any) -> int:
 
 
 def _check_headers(headers: Any) -> Any:
-    if headers is None or isinstance(headers, (dict, list)):
-        return headers
-    if isinstance(headers, tuple):
+    """The response's own copy of `headers` (as Starlette's responses copy them): a header set
+    on the response later never reaches the caller's dict, e.g. a module-level constant."""
+    if headers is None:
+        return None
+    if isinstance(headers, (list, tuple)):
         return list(headers)
     if isinstance(headers, Mapping):  # Starlette's responses take any mapping
         return dict(headers)
@@ -156,8 +158,8 @@ class Response(dict):
             content_type = _media_alias(content_type, media_type)
         if type(status_code) is not int:
             status_code = _check_status(status_code)
-        if headers is not None and type(headers) is not dict and type(headers) is not list:
-            headers = _check_headers(headers)
+        if headers is not None:  # the response's own copy: a header set later never reaches the caller's
+            headers = headers.copy() if type(headers) is dict or type(headers) is list else _check_headers(headers)
         self[MARKER] = True
         self["status_code"] = status_code
         self["body"] = body
@@ -409,7 +411,7 @@ def _with_disposition(headers: Any, filename: str, kind: str) -> Any:
 def _with_default_headers(headers: Any, defaults: Tuple[Tuple[str, str], ...]) -> Any:
     """`headers` as every response takes them (`_check_headers`: any mapping, a list or tuple
     of pairs, None) with each of `defaults` added that they do not already carry (in any case):
-    a value the caller gives wins. The caller's dict or list is not changed."""
+    a value the caller gives wins. The caller's dict or list is not changed (a copy, as always)."""
     headers = _check_headers(headers)
     items = headers.items() if isinstance(headers, dict) else (headers or ())
     given = {str(name).lower() for name, _ in items}

@@ -514,7 +514,7 @@ class RoutePlan:
     __slots__ = ("handler", "method", "path", "meta", "is_async", "simple", "accepts", "var_kw",
                  "takes_query", "request_args", "bg_args", "response_args", "scopes_args", "sub_response", "query", "deps",
                  "deps_spec", "uses_cache",
-                 "typed", "response", "blocking", "pool_sources", "options", "slow_warned", "slow_calls", "injects", "path_raw",
+                 "typed", "response", "blocking", "pool_sources", "options", "slow_warned", "last_slow", "injects", "path_raw",
                  "bare_async", "simple_async", "native_bare", "unique_id", "group", "document_path")
 
     def __init__(self, route: RouteDef, sync_threadpool: bool = False) -> None:
@@ -534,7 +534,7 @@ class RoutePlan:
         self.options = route.options
         self.group = route.group  # app_routes.py: one `APIRoute` per decorator call
         self.slow_warned = False
-        self.slow_calls = 0  # slow inline calls so far (threadpool.warn_if_slow)
+        self.last_slow = float("-inf")  # when an inline call last was slow (threadpool.warn_if_slow)
         self.meta = _meta_row(route)
         accepts, self.var_kw = _accepted_kwargs(handler, skip_first=route.method == "WS")
         self.accepts = accepts | {e.name for e in self.query}
@@ -682,3 +682,17 @@ def resolve_dep_call(marker: Dict[str, Any], handlers: Optional[Dict[type, Handl
         plan = RoutePlan(route)
     coro = run_pipeline(plan, marker["request"], dict(marker["params"]), handlers or {})
     return coro if plan.is_async else run_eagerly(coro)
+
+
+if TYPE_CHECKING:  # for type checkers the names are plain imports (no module-wide __getattr__)
+    from .app_routes import APIWebSocketRoute as APIWebSocketRoute
+    from .app_routes import Mount as Mount
+else:
+    def __getattr__(name: str) -> Any:
+        """`fastapi.routing`'s route classes under their module path (`from viperhttp.routing
+        import APIWebSocketRoute, Mount`); they live in app_routes.py, which imports this module."""
+        if name in ("APIWebSocketRoute", "Mount"):
+            from . import app_routes
+
+            return getattr(app_routes, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -87,21 +87,26 @@ def run_sync(func: Callable[..., Any], kwargs: Dict[str, Any]) -> Any:
     return run_in_threadpool(func, **kwargs)
 
 
+#: a second slow call of a route within this many seconds of the first is reported (`warn_if_slow`)
+SLOW_REPEAT_SECONDS = 60.0
+
+
 def warn_if_slow(plan: Any, started: float) -> None:
-    """Logs once per route, at the route's second inline call that held the interpreter thread
-    too long.
+    """Logs once per route, at an inline call that held the interpreter thread too long
+    within `SLOW_REPEAT_SECONDS` of the route's previous such call.
 
     One slow call proves nothing about the handler: on a shared machine the OS can keep the
     interpreter thread off the CPU for 100 ms in the middle of a 5 µs handler (seen twice in 15
     minutes of the soak, docs/internals/benchmarks.md "Soak"), and the advice to declare it
     `blocking=True` was then wrong. A handler that blocks, always or only sometimes (a cache
-    miss), does so again; the count is kept for the life of the route, so the quick calls in
-    between cost nothing."""
-    elapsed = time.perf_counter() - started
+    miss), does so again soon under traffic; two pauses of the OS a minute apart on one route
+    are rare. Quick calls cost nothing more (only slow calls write `plan.last_slow`)."""
+    now = time.perf_counter()
+    elapsed = now - started
     if elapsed <= SLOW_INLINE_SECONDS:
         return
-    plan.slow_calls += 1
-    if plan.slow_calls >= 2 and not plan.slow_warned:
+    previous, plan.last_slow = plan.last_slow, now
+    if now - previous <= SLOW_REPEAT_SECONDS and not plan.slow_warned:
         plan.slow_warned = True
         log.warning("slow_sync_handler %s %s held the interpreter thread %.0f ms; every other request "
                     "waited. Declare the route with blocking=True (or ViperHTTP(sync_handlers="

@@ -162,7 +162,10 @@ def _client_gone(rid: int) -> None:
     frame is what clears that mark (docs/internals/ipc.md#9-request-ids), so it is sent here
     too, where the producer stops. Without it every stream whose client left half-way kept
     one cancelled id for the life of the process. The runtime writes nothing for it."""
-    _native.stream_send(rid, None, abort=True)
+    try:
+        _native.stream_send(rid, None, abort=True)
+    except Exception:  # the runtime stopped meanwhile (another thread): no mark is left to clear
+        pass
 
 
 def _dropped(rid: int, exc: BackpressureError) -> None:
@@ -200,8 +203,8 @@ async def run_stream(rid: int, resp: Dict[str, Any], threaded: bool = False, slo
         await _close_source(source, None, request)
         return
     if not ok:
+        await _close_source(source, None, request)  # first: clearing the mark may raise at a stop
         _client_gone(rid)
-        await _close_source(source, None, request)
         return
     pool = ThreadedSource() if threaded and not _is_buffer_or_async(source) else None
     pieces = _pieces(source, chunk_size, pool, slow)
