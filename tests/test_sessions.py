@@ -579,6 +579,35 @@ def test_memory_store_evicts_earliest_expiry(tmp_path):
         MemorySessionStore(max_bytes=10).set("a" * 32, {"k": "0123456789"})
 
 
+def test_a_full_memory_store_evicts_the_earliest_expiry_without_scanning(monkeypatch):
+    # The eviction used to find the earliest expiry by scanning every entry (a 10,000-entry
+    # scan per new session once full); it now pops a heap. The rule is the same: the earliest
+    # expiry goes first (not the oldest write), equal expiries in write/touch order, expired
+    # entries before any live one, and the heap survives many touches (stale items rebuilt).
+    from viperhttp_session import store as store_mod
+
+    clock = [1_000_000]
+    monkeypatch.setattr(store_mod, "now_ms", lambda: clock[0])
+    store = store_mod.MemorySessionStore(ttl_ms=1000, max_sessions=3, gc_interval_ms=0)
+    store.set("long", {"n": 1}, ttl_ms=10_000)  # written first, expires last
+    store.set("short", {"n": 2}, ttl_ms=500)
+    store.set("mid", {"n": 3})
+    store.set("new", {"n": 4})
+    assert store.get("short") is None and [store.get(k) for k in ("long", "mid", "new")] == [
+        {"n": 1}, {"n": 3}, {"n": 4}]
+    for _ in range(500):  # each touch leaves a stale heap item behind
+        store.touch("mid")
+    store.touch("new")  # same expiry as mid, touched later: mid goes first
+    store.set("newest", {"n": 5})
+    assert store.get("mid") is None and store.get("new") == {"n": 4}
+    clock[0] += 1500  # new and newest expired, long alive
+    store.set("fresh", {"n": 6})  # over the limit: the sweep drops both expired entries
+    assert len(store) == 2 and store.get("long") == {"n": 1} and store.get("fresh") == {"n": 6}
+    assert store.compact() == 0 and store.gc() == 0
+    clock[0] += 20_000
+    assert store.gc() == 2 and len(store) == 0
+
+
 def test_constructor_rules():
     from viperhttp_session import SessionMiddleware, MemorySessionStore
 

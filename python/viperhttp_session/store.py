@@ -7,9 +7,10 @@ service is unreachable; the middleware turns it into a 503.
 """
 from __future__ import annotations
 
+import heapq
 import json
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = ["SessionStore", "SessionStoreError", "MemorySessionStore", "check_size", "now_ms"]
 
@@ -66,15 +67,22 @@ HOST_MAX_SESSIONS = 10_000
 
 
 class MemorySessionStore(SessionStore):
-    """Sessions in a dict of this process: `sid → (expiry_ms, data)`, data kept by reference.
+    """Sessions in a dict of this process: `sid → (expiry_ms, data, seq)`, data kept by reference.
 
     Expired entries vanish on `get` and `gc()`, and a `set` sweeps them at most once per
     `gc_interval_ms` (≤ 0: only when over the limit). When a `set` takes the store over
     `max_sessions`, expired entries are swept and then the entries with the earliest expiry
-    (≈ least recently written or touched) are evicted. `get` never returns an expired entry,
-    but it still holds memory: visitors who never come back left theirs until the store
-    reached `max_sessions` (the soak, docs/internals/benchmarks.md "Soak"), so the periodic
-    sweep bounds the store by the sessions alive in one TTL while a `set` stays O(1) amortised.
+    (≈ least recently written or touched; equal expiries in write/touch order) are evicted.
+    `get` never returns an expired entry, but it still holds memory: visitors who never come
+    back left theirs until the store reached `max_sessions` (the soak,
+    docs/internals/benchmarks.md "Soak"), so the periodic sweep bounds the store by the sessions
+    alive in one TTL.
+
+    The expiry order is a heap of `(expiry_ms, seq, sid)` beside the dict, so neither the sweep
+    nor an eviction scans the store: a full store costs a `set` O(log n), not a scan of its
+    10,000 entries (docs/internals/sessions-auth.md#stores). A write or touch pushes a new
+    heap item and leaves the old one stale (its `seq` no longer the entry's); stale items are
+    skipped when popped, and the heap is rebuilt once they outnumber the live entries.
     """
 
     def __init__(self, ttl_ms: int = 3600000, max_sessions: int = HOST_MAX_SESSIONS, max_bytes: int = 4096,
@@ -83,55 +91,79 @@ class MemorySessionStore(SessionStore):
         self.max_sessions = int(max_sessions)
         self.max_bytes = int(max_bytes)
         self.gc_interval_ms = int(gc_interval_ms)
-        self._entries: Dict[str, Tuple[int, Dict[str, Any]]] = {}
+        self._entries: Dict[str, Tuple[int, Dict[str, Any], int]] = {}
+        self._expiries: List[Tuple[int, int, str]] = []  # heap; see the class docstring
+        self._seq = 0
         self._last_gc = now_ms()
+
+    def _put(self, sid: str, expiry: int, data: Dict[str, Any]) -> None:
+        self._seq += 1
+        self._entries[sid] = (expiry, data, self._seq)
+        heap = self._expiries
+        heapq.heappush(heap, (expiry, self._seq, sid))
+        if len(heap) > 2 * len(self._entries) + 64:  # mostly stale: rebuild, O(1) amortised
+            heap[:] = [(exp, seq, key) for key, (exp, _, seq) in self._entries.items()]
+            heapq.heapify(heap)
+
+    def _pop_earliest(self) -> bool:
+        """Remove the live entry with the earliest expiry; False when the store is empty."""
+        heap, entries = self._expiries, self._entries
+        while heap:
+            _, seq, sid = heapq.heappop(heap)
+            entry = entries.get(sid)
+            if entry is not None and entry[2] == seq:
+                del entries[sid]
+                return True
+        return False
 
     def get(self, sid: str) -> Optional[Dict[str, Any]]:
         entry = self._entries.get(sid)
         if entry is None:
             return None
         if entry[0] <= now_ms():
-            del self._entries[sid]
+            del self._entries[sid]  # its heap item goes stale
             return None
         return entry[1]
 
     def set(self, sid: str, data: Dict[str, Any], ttl_ms: Optional[int] = None) -> None:
         check_size(data, self.max_bytes)
         ttl = self.ttl_ms if ttl_ms is None else ttl_ms
-        entries = self._entries
-        entries.pop(sid, None)  # re-insert: dict order then follows the last write
         now = now_ms()
-        entries[sid] = (now + ttl, data)
+        self._put(sid, now + ttl, data)
         if 0 < self.gc_interval_ms <= now - self._last_gc:
             self.gc()
-        if self.max_sessions and len(entries) > self.max_sessions:
+        if self.max_sessions and len(self._entries) > self.max_sessions:
             self.gc()
-            while len(entries) > self.max_sessions:
-                oldest = min(entries, key=lambda k: entries[k][0])
-                del entries[oldest]
+            while len(self._entries) > self.max_sessions and self._pop_earliest():
+                pass
 
     def delete(self, sid: str) -> None:
         self._entries.pop(sid, None)
 
     def touch(self, sid: str, ttl_ms: Optional[int] = None) -> None:
-        entry = self._entries.pop(sid, None)
-        if entry is not None:  # re-inserted last: equal expiries evict in write/touch order
+        entry = self._entries.get(sid)
+        if entry is not None:  # a new seq: equal expiries evict in write/touch order
             ttl = self.ttl_ms if ttl_ms is None else ttl_ms
-            self._entries[sid] = (now_ms() + ttl, entry[1])
+            self._put(sid, now_ms() + ttl, entry[1])
 
     def gc(self, force: bool = False) -> int:
+        """Drop expired entries: pops the heap while its earliest item is past, so the cost
+        is the expired (and stale) items, not the store's size."""
         now = now_ms()
         self._last_gc = now
-        expired = [sid for sid, (exp, _) in self._entries.items() if exp <= now]
-        for sid in expired:
-            del self._entries[sid]
-        return len(expired)
+        heap, entries = self._expiries, self._entries
+        removed = 0
+        while heap and heap[0][0] <= now:
+            _, seq, sid = heapq.heappop(heap)
+            entry = entries.get(sid)
+            if entry is not None and entry[2] == seq:
+                del entries[sid]
+                removed += 1
+        return removed
 
     def compact(self, force: bool = False) -> int:
         removed = self.gc()
-        while self.max_sessions and len(self._entries) > self.max_sessions:
-            oldest = min(self._entries, key=lambda k: self._entries[k][0])
-            del self._entries[oldest]
+        while self.max_sessions and len(self._entries) > self.max_sessions and self._pop_earliest():
             removed += 1
         return removed
 
