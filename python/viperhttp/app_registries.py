@@ -5,6 +5,8 @@ handlers with `lifespan=` (docs/internals/lifespan.md). Each is recorded on the 
 """
 from __future__ import annotations
 
+import logging
+
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from . import _native
@@ -212,42 +214,36 @@ class AppRegistries:
         return lambda handler: self.add_event_handler(event, handler)
 
     def _lifespan_hooks(self, event: Any) -> List[Callable[..., Any]]:
-        """What the bridge runs for `event`, in order; unknown → `[]`. With `lifespan=`, its
-        context manager is entered before the startup handlers and exited after the shutdown
-        handlers (docs/internals/lifespan.md)."""
+        """What the bridge runs for `event`, in order; unknown → `[]`. With `lifespan=`, only
+        its context manager: as in FastAPI, the `on_event` handlers then run only if the
+        lifespan enters the default one, `app.router.lifespan_context` (app_router.py);
+        otherwise they are not run, and the start says so once (docs/internals/lifespan.md)."""
         name = event.lower() if isinstance(event, str) else event
-        hooks = list(self._event_handlers.get(name, ()))
         if self._lifespan is not None:
             if name == "startup":
                 return [self._lifespan_startup]
             if name == "shutdown":
-                # run by the lifespan's exit when it wraps `app.router.lifespan_context` (app_router.py);
-                # a lifespan whose entry was cancelled at stop (a startup past `startup_timeout_s`)
-                # is never exited, so the handlers run here, as without the wrapper
-                # (docs/internals/lifespan.md)
-                if self._handlers_in_lifespan and self._lifespan_cm is not None:
-                    hooks = []
-                hooks.append(self._lifespan_exit)
-        return hooks
+                # the handlers belong to the default lifespan (app_router.py), which runs them
+                # on its exit; a lifespan that entered it but whose entry was cancelled at stop (a
+                # startup past `startup_timeout_s`) is never exited, so they run here, as without
+                # the wrapper (docs/internals/lifespan.md)
+                if self._handlers_in_lifespan and self._lifespan_cm is None:
+                    return list(self._event_handlers.get(name, ())) + [self._lifespan_exit]
+                return [self._lifespan_exit]
+        return list(self._event_handlers.get(name, ()))
 
     async def _lifespan_startup(self) -> None:
-        """Enters `lifespan(app)`, then runs the startup handlers; if one of them fails the
-        context manager is exited with that exception before it propagates."""
+        """Enters `lifespan(app)`; warns when it left `on_event` handlers unrun (FastAPI
+        ignores them silently, a trap for an app moving its start-up code to a lifespan)."""
         await self._lifespan_enter()
-        if self._handlers_in_lifespan:  # the lifespan wraps FastAPI's default, which ran them
-            return
-        try:
-            for hook in self._event_handlers["startup"]:
-                result = hook()
-                if hasattr(result, "__await__"):
-                    await result
-        except BaseException as exc:
-            cm, self._lifespan_cm = self._lifespan_cm, None
-            if hasattr(cm, "__aexit__"):
-                await cm.__aexit__(type(exc), exc, exc.__traceback__)
-            else:
-                cm.__exit__(type(exc), exc, exc.__traceback__)
-            raise
+        handlers = self._event_handlers
+        if not self._handlers_in_lifespan and (handlers["startup"] or handlers["shutdown"]):
+            names = ", ".join(getattr(h, "__name__", repr(h))
+                              for h in handlers["startup"] + handlers["shutdown"])
+            logging.getLogger("viperhttp").warning(
+                "on_event handlers not run: the app has lifespan=, which replaces them as in FastAPI "
+                "(%s); call them from the lifespan, or enter app.router.lifespan_context's default "
+                "in it (docs/internals/lifespan.md)", names)
 
     async def _lifespan_enter(self) -> None:
         """Enters `lifespan(app)` (async or sync context manager); a mapping it yields is

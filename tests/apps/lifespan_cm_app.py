@@ -5,7 +5,9 @@ into the file named by LIFESPAN_LOG.
 Run: python lifespan_cm_app.py PORT
 Env:
   LIFESPAN_LOG   file that receives the events (required)
-  LIFESPAN_MODE  "ok" (default) | "sync" (a plain contextmanager) | "fail_enter" (the context
+  LIFESPAN_MODE  "ok" (default; the lifespan wraps the default, which runs the on_event
+                 handlers) | "sync" (a plain contextmanager, given as lifespan=: the handlers
+                 are not run) | "fail_enter" (the context
                  manager raises before yielding) | "fail_handler" (a startup handler raises after
                  the context manager was entered) | "fail_exit" (raises while exiting)
                  | "slow" (entering outlives startup_timeout_s)
@@ -39,7 +41,8 @@ async def lifespan(app):
         raise RuntimeError("cm enter failed")
     event("cm:enter-end")
     try:
-        yield {"db": "conn-1"}
+        async with default_lifespan(app):  # FastAPI's recipe: the on_event handlers run in it
+            yield {"db": "conn-1"}
     except BaseException as exc:
         event(f"cm:exit-exc:{type(exc).__name__}:{exc}")
         raise
@@ -57,7 +60,12 @@ def sync_lifespan(app):
     event("cm:exit-sync")
 
 
-app = viperhttp.ViperHTTP(lifespan=sync_lifespan if MODE == "sync" else lifespan)
+# "sync": `lifespan=` alone, so the on_event handlers below are not run (as in FastAPI); the
+# others wrap the default lifespan, which runs them (docs/internals/lifespan.md)
+app = viperhttp.ViperHTTP(lifespan=sync_lifespan if MODE == "sync" else None)
+default_lifespan = app.router.lifespan_context
+if MODE != "sync":
+    app.router.lifespan_context = lifespan
 
 
 @app.on_event("startup")
