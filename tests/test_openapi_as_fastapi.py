@@ -493,3 +493,62 @@ def test_a_slash_route_under_a_prefix_is_listed_as_fastapi_lists_it():
     assert doc["paths"]["/notes/"]["get"]["operationId"] == "get_notes"
     assert doc["paths"]["/api/files/"]["get"]["tags"] == ["api"]
     assert served == [["n"], ["n"], ["f"], ["f"]] and posted == [{"added": True}] * 2
+
+
+def test_a_redirect_routes_status_and_a_plain_return_annotation_are_documented_as_fastapi():
+    """A `response_class=RedirectResponse` route was documented with 200 while it answers 307
+    (FastAPI: the class's default status, 307); `-> dict` and other annotations that are not a
+    model gave the schema `{}` (FastAPI takes them as the response model: their schema, titled
+    `Response_<unique id>`). Expected values are FastAPI 0.165's documents for the same routes."""
+    from typing import Dict
+
+    from viperhttp.responses import RedirectResponse
+
+    viperhttp.reset()
+    app = ViperHTTP()
+
+    @app.get("/go", response_class=RedirectResponse)
+    def go():
+        return "/target"
+
+    @app.get("/go302", response_class=RedirectResponse, status_code=302)
+    def go302():
+        return "/target"
+
+    @app.get("/d")
+    def d() -> dict:
+        return {"a": 1}
+
+    @app.get("/dd")
+    def dd() -> Dict[str, int]:
+        return {"a": 1}
+
+    @app.get("/l")
+    def l() -> list:
+        return []
+
+    @app.get("/r")
+    def r() -> RedirectResponse:
+        return RedirectResponse("/x")
+
+    try:
+        with TestClient(app) as client:
+            assert client.get("/go", follow_redirects=False).status_code == 307  # what it answers
+            assert client.get("/d").json() == {"a": 1}
+        doc = _document(app)
+    finally:
+        viperhttp.reset()
+    ok = "Successful Response"
+
+    def answers(path):
+        return doc["paths"][path]["get"]["responses"]
+
+    assert answers("/go") == {"307": {"description": ok}}
+    assert answers("/go302") == {"302": {"description": ok}}
+    assert answers("/d") == {"200": {"description": ok, "content": {"application/json": {"schema": {
+        "additionalProperties": True, "type": "object", "title": "Response D D Get"}}}}}
+    assert answers("/dd") == {"200": {"description": ok, "content": {"application/json": {"schema": {
+        "additionalProperties": {"type": "integer"}, "type": "object", "title": "Response Dd Dd Get"}}}}}
+    assert answers("/l") == {"200": {"description": ok, "content": {"application/json": {"schema": {
+        "items": {}, "type": "array", "title": "Response L L Get"}}}}}
+    assert answers("/r") == {"200": {"description": ok, "content": {"application/json": {"schema": {}}}}}

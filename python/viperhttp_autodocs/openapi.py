@@ -398,9 +398,9 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
             ok["content"] = {own_media: {"schema": schema if json_class else {"type": "string"}}}
     elif response is not None and response.response_class is not None:
         if own_media is not None:
-            ok["content"] = {own_media: {"schema": {} if json_class else {"type": "string"}}}
+            ok["content"] = {own_media: {"schema": _annotated(plan, components) if json_class else {"type": "string"}}}
     else:
-        ok["content"] = {"application/json": {"schema": {}}}
+        ok["content"] = {"application/json": {"schema": _annotated(plan, components)}}
     out[status] = ok
     for code, value in declared.items():
         # deep-merged as FastAPI does: `responses={200: {"content": {"image/png": {}}}}` adds
@@ -434,6 +434,39 @@ def _class_status(rclass: Any) -> Optional[str]:
         return None
     default = None if param is None else param.default
     return str(default) if isinstance(default, int) and not isinstance(default, bool) else None
+
+
+#: answers sent as they are, not as JSON (docs/internals/typed-api.md "Return values"): their
+#: annotation says nothing of a JSON answer, so it is not described as one
+_RAW_ANNOTATIONS = (str, bytes, bytearray, memoryview)
+#: pydantic's serialization schemas of the plain annotations an untyped app writes (`-> dict`),
+#: so its document loads no pydantic (tests/test_lazy_imports.py)
+_BUILTIN_SCHEMAS: Tuple[Tuple[Any, Dict[str, Any]], ...] = (
+    (dict, {"additionalProperties": True, "type": "object"}), (list, {"items": {}, "type": "array"}),
+    (int, {"type": "integer"}), (float, {"type": "number"}), (bool, {"type": "boolean"}))
+
+
+def _annotated(plan: Any, components: _Components) -> Dict[str, Any]:
+    """The JSON answer's schema of a route whose return annotation is not a model (`-> dict`,
+    `-> list[int]`): FastAPI takes it as the response model and documents its schema, titled
+    `Response_<unique id>`; here it stays documentation (only a model annotation validates the
+    answer, docs/internals/typed-api.md). `{}` without such an annotation."""
+    from viperhttp.api_route import inferred_response_model
+
+    hint = inferred_response_model(plan.handler)
+    if hint is None or hint in _RAW_ANNOTATIONS:
+        return {}
+    for builtin, schema in _BUILTIN_SCHEMAS:  # pydantic's for them, without loading it
+        if hint is builtin:
+            return _titled(dict(schema), f"Response_{plan.unique_id}")
+    from pydantic import TypeAdapter  # only for a route with another such annotation
+
+    try:
+        adapter = TypeAdapter(hint)
+    except Exception:  # noqa: BLE001 - an annotation pydantic has no schema for documents nothing
+        return {}
+    # keyed by the handler: each read of the annotation makes a new `dict[str, int]` object
+    return _titled(components.model(adapter, "serialization", key=plan.handler), f"Response_{plan.unique_id}")
 
 
 def _stream_content(plan: StreamPlan, components: _Components) -> Optional[Dict[str, Any]]:
