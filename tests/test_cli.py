@@ -456,7 +456,10 @@ def test_port_in_use_exits_3():
             [sys.executable, "-m", "viperhttp", "run", "cli_app:app", "--host", "127.0.0.1",
              "--port", str(port)], cwd=APPS, env=env, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 3, proc.stderr
-    assert "startup failed" in proc.stderr
+    # one line naming the address, the one a script's `app.run()` logs (docs/internals/bridge.md)
+    line = f"startup failed: [Errno 98] error while attempting to bind on address 127.0.0.1:{port}: Address already in use"
+    assert proc.stderr.count(line) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def test_cli_port_overrides_a_module_that_runs_at_import(cli, tmp_path):

@@ -321,3 +321,39 @@ def test_lifespan_module_functions_and_state_attribute_access(serve, tmp_path):
         "resolved": "on_app_error", "resolved_none": True, "class_has": [True, True, True],
     }
     assert request(server.port, "/child-error").json() == {"handled": "ChildError"}
+
+
+BUSY_PORT_SCRIPT = '''\
+import errno, socket, sys
+import viperhttp
+taken = socket.socket()
+taken.bind(("127.0.0.1", 0))
+taken.listen()
+port = taken.getsockname()[1]
+app = viperhttp.ViperHTTP()
+if sys.argv[1] == "catch":
+    try:
+        app.run(host="127.0.0.1", port=port)
+    except OSError as exc:
+        print("caught", type(exc).__name__, exc.errno == errno.EADDRINUSE, exc.port == port, flush=True)
+        sys.exit(0)
+app.run(host="127.0.0.1", port=port)
+'''
+
+
+def test_a_scripts_run_on_a_taken_port_is_one_line_and_a_catchable_oserror(tmp_path):
+    """`python main.py` whose port is taken ended in the framework's traceback (`OSError: bind
+    ...`); `viperhttp run` says one line. Now, as uvicorn: one logged line naming the address,
+    and uncaught the `AddressInUseError` (an `OSError`, errno EADDRINUSE) ends the script with
+    its own line and status 1, no stack; a script can still catch it."""
+    script = tmp_path / "busy.py"
+    script.write_text(BUSY_PORT_SCRIPT)
+    proc = run_script(str(script), "uncaught")
+    out = proc.stdout
+    assert proc.returncode == 1, out
+    assert "Traceback" not in out and "_native" not in out, out
+    line = "[Errno 98] error while attempting to bind on address 127.0.0.1:"
+    assert out.count(line) == 2 and "ERROR viperhttp.bridge: startup failed: " + line in out, out
+    assert "AddressInUseError: " + line in out and out.strip().endswith(": Address already in use"), out
+    caught = run_script(str(script), "catch")
+    assert caught.returncode == 0 and "caught AddressInUseError True True" in caught.stdout, caught.stdout

@@ -234,8 +234,8 @@ def serve_one(args: argparse.Namespace) -> int:
     except StartupError as exc:
         log.error("startup failed: %s", exc, exc_info=exc.traceback)
         return EXIT_STARTUP
-    except viperhttp_bridge.StartFailure:
-        return EXIT_STARTUP  # already logged in one line (a certificate that cannot be used)
+    except (viperhttp_bridge.StartFailure, viperhttp_bridge.AddressInUseError):
+        return EXIT_STARTUP  # already logged in one line (a certificate that cannot be used, a taken port)
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
         if viperhttp_bridge.Bridge.current is None and getattr(app, "bound_port", None) is None:
             # a setting the runtime refused (`--port 99999`, a bad store URL): its message is

@@ -8,6 +8,7 @@ native call; only awaitables get a task.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -34,7 +35,7 @@ log = logging.getLogger("viperhttp.bridge")
 
 __all__ = [
     "run", "start", "shutdown", "serialize_response", "runtime_features", "bridge_stats", "Bridge",
-    "WebSocket", "StartupHandlerError",
+    "WebSocket", "StartupHandlerError", "AddressInUseError",
 ]
 
 #: The response dict a handler result becomes; the one implementation is
@@ -210,6 +211,43 @@ class StartFailure(SystemExit):
     start-up status 3 (not retried by the worker supervisor)."""
 
 
+class AddressInUseError(OSError):
+    """`run()` could not bind: something else listens on the address (docs/internals/bridge.md,
+    "Start and stop"). An `OSError` with `errno` EADDRINUSE, as a socket's own bind error, and
+    `host` / `port`; logged in one line first. Uncaught in a script, it ends it with that line
+    and status 1 rather than the framework's stack, as uvicorn's `[Errno 98] error while
+    attempting to bind on address ...` does."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(errno.EADDRINUSE, f"error while attempting to bind on address "
+                                           f"{listen_address(host, port)}: Address already in use")
+        self.host, self.port = host, port
+
+
+def _address_in_use(exc: BaseException) -> bool:
+    """The native bind error of a taken address (`bind H:P: Address already in use (os error 98)`:
+    the runtime's `OSError` carries only that message)."""
+    return isinstance(exc, OSError) and (exc.errno == errno.EADDRINUSE
+                                         or f"(os error {errno.EADDRINUSE})" in str(exc))
+
+
+def _one_line_when_uncaught() -> None:
+    """An `AddressInUseError` nothing catches prints its one line, not the framework's stack
+    (already logged; status 1 as any uncaught exception). Other exceptions, and a script's own
+    `sys.excepthook`, are left as they are."""
+    previous = sys.excepthook
+    if previous is not sys.__excepthook__:
+        return
+
+    def hook(kind: Any, value: BaseException, tb: Any) -> None:
+        if isinstance(value, AddressInUseError):
+            sys.stderr.write(f"{kind.__name__}: {value}\n")
+        else:
+            previous(kind, value, tb)
+
+    sys.excepthook = hook
+
+
 def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: Optional[bool] = None,
         loop: Optional[asyncio.AbstractEventLoop] = None, block: bool = True,
         shutdown_timeout_s: float = 10, startup_timeout_s: float = 10, lifespan: bool = True,
@@ -305,6 +343,12 @@ def run(app: Any, port: int = 8080, host: str = "0.0.0.0", wifi: Optional[bool] 
             # (docs/internals/lifespan.md).
             _cancel_startup(ev_loop, startup_task, shutdown_timeout_s)  # type: ignore[arg-type]
             _run_shutdown(app, ev_loop, shutdown_timeout_s)
+        if _address_in_use(exc):
+            error = AddressInUseError(host, port)
+            log.error("startup failed: %s", error)  # the words of `viperhttp run`'s other start errors
+            if block and main_thread:
+                _one_line_when_uncaught()
+            raise error from None  # the runtime's own message says no more
         if not (isinstance(exc, (ValueError, OSError)) and runtime_kw.get("https") and block and main_thread):
             raise
         # A certificate or key that cannot be used ends a blocking script with one clear
