@@ -19,6 +19,8 @@ from viperhttp.stream_routes import StreamPlan
 from viperhttp.params import HIDDEN, OPENAPI_EXAMPLES
 from viperhttp.responses import JSONResponse
 
+from .response_schemas import annotated_schema, class_status, titled
+
 __all__ = ["generate_openapi", "operation_id", "json_safe"]
 
 REF = "#/components/schemas/{model}"
@@ -324,7 +326,7 @@ def _request_body(plan: Any, typed: Any, form: Any, components: _Components,
         schema = components.model(typed.body_adapter, "validation")
         if typed.body_mode == "single" and "title" not in schema:  # else `Body(title=...)`'s
             # FastAPI titles a body that is not a model (`images: list[Image]`) after its name
-            schema = _titled(schema, typed.body_aliases[0])
+            schema = titled(schema, typed.body_aliases[0])
         media: Dict[str, Any] = {"schema": schema}
         # FastAPI's places: `Body(examples=[...])` in the schema, `openapi_examples` (named
         # examples, one menu entry each in /docs) beside it
@@ -371,7 +373,7 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
     explicit = str(response.status_code) if response is not None and response.status_code else None
     # FastAPI: without `status_code=`, the class's own default (`RedirectResponse`: 307, what
     # the route answers) is the documented status
-    status = explicit or _class_status(rclass) or "200"
+    status = explicit or class_status(rclass)
     description = plan.options.get("response_description", "Successful Response")
     declared = docs.get("responses") or {}
     # FastAPI's `route_response_media_type`: the response class's (None for a class without
@@ -393,14 +395,14 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
             ok["content"] = content
     elif response is not None and response.adapter is not None:
         # the model is among the components whatever the class, as in FastAPI
-        schema = _titled(components.model(response.adapter, "serialization"), f"Response_{plan.unique_id}")
+        schema = titled(components.model(response.adapter, "serialization"), f"Response_{plan.unique_id}")
         if own_media is not None:
             ok["content"] = {own_media: {"schema": schema if json_class else {"type": "string"}}}
     elif response is not None and response.response_class is not None:
         if own_media is not None:
-            ok["content"] = {own_media: {"schema": _annotated(plan, components) if json_class else {"type": "string"}}}
+            ok["content"] = {own_media: {"schema": annotated_schema(plan, components) if json_class else {"type": "string"}}}
     else:
-        ok["content"] = {"application/json": {"schema": _annotated(plan, components)}}
+        ok["content"] = {"application/json": {"schema": annotated_schema(plan, components)}}
     out[status] = ok
     for code, value in declared.items():
         # deep-merged as FastAPI does: `responses={200: {"content": {"image/png": {}}}}` adds
@@ -423,52 +425,6 @@ def _responses(plan: Any, docs: Dict[str, Any], components: _Components, validat
     return out
 
 
-def _class_status(rclass: Any) -> Optional[str]:
-    """The `status_code` default of a response class's `__init__`, as FastAPI's
-    `get_openapi_path` reads it when a route names no status."""
-    if rclass is None:
-        return None
-    try:
-        param = inspect.signature(rclass.__init__).parameters.get("status_code")
-    except (TypeError, ValueError):
-        return None
-    default = None if param is None else param.default
-    return str(default) if isinstance(default, int) and not isinstance(default, bool) else None
-
-
-#: answers sent as they are, not as JSON (docs/internals/typed-api.md "Return values"): their
-#: annotation says nothing of a JSON answer, so it is not described as one
-_RAW_ANNOTATIONS = (str, bytes, bytearray, memoryview)
-#: pydantic's serialization schemas of the plain annotations an untyped app writes (`-> dict`),
-#: so its document loads no pydantic (tests/test_lazy_imports.py)
-_BUILTIN_SCHEMAS: Tuple[Tuple[Any, Dict[str, Any]], ...] = (
-    (dict, {"additionalProperties": True, "type": "object"}), (list, {"items": {}, "type": "array"}),
-    (int, {"type": "integer"}), (float, {"type": "number"}), (bool, {"type": "boolean"}))
-
-
-def _annotated(plan: Any, components: _Components) -> Dict[str, Any]:
-    """The JSON answer's schema of a route whose return annotation is not a model (`-> dict`,
-    `-> list[int]`): FastAPI takes it as the response model and documents its schema, titled
-    `Response_<unique id>`; here it stays documentation (only a model annotation validates the
-    answer, docs/internals/typed-api.md). `{}` without such an annotation."""
-    from viperhttp.api_route import inferred_response_model
-
-    hint = inferred_response_model(plan.handler)
-    if hint is None or hint in _RAW_ANNOTATIONS:
-        return {}
-    for builtin, schema in _BUILTIN_SCHEMAS:  # pydantic's for them, without loading it
-        if hint is builtin:
-            return _titled(dict(schema), f"Response_{plan.unique_id}")
-    from pydantic import TypeAdapter  # only for a route with another such annotation
-
-    try:
-        adapter = TypeAdapter(hint)
-    except Exception:  # noqa: BLE001 - an annotation pydantic has no schema for documents nothing
-        return {}
-    # keyed by the handler: each read of the annotation makes a new `dict[str, int]` object
-    return _titled(components.model(adapter, "serialization", key=plan.handler), f"Response_{plan.unique_id}")
-
-
 def _stream_content(plan: StreamPlan, components: _Components) -> Optional[Dict[str, Any]]:
     """A path operation that yields (viperhttp.stream_routes), described as FastAPI does: the
     schema of one item (`itemSchema`, OpenAPI 3.2's) for JSON Lines and SSE."""
@@ -488,13 +444,6 @@ def _stream_content(plan: StreamPlan, components: _Components) -> Optional[Dict[
     return {media.split(";")[0]: {"schema": {"type": "string"}}} if media else None
 
 
-def _titled(schema: Dict[str, Any], name: str) -> Dict[str, Any]:
-    """FastAPI's title for a body or response schema that is not a `$ref` (a `list[Item]`): its
-    field name (a body's parameter, a response's `Response_<unique id>`) title-cased, `_` as
-    spaces ("Response Read Items Items  Get")."""
-    return schema if "$ref" in schema else {**schema, "title": name.title().replace("_", " ")}
-
-
 def _declared_response(status: str, value: Any, components: _Components,
                        default_description: Optional[str], name: str, media: str = "application/json") -> Dict[str, Any]:
     """One entry of a route's `responses={...}`, as FastAPI renders it: `"model": M` becomes
@@ -509,7 +458,7 @@ def _declared_response(status: str, value: Any, components: _Components,
 
         content = dict(entry.get("content") or {})
         described = dict(content.get(media) or {})
-        described["schema"] = _titled(components.model(TypeAdapter(model), "serialization", key=model), name)
+        described["schema"] = titled(components.model(TypeAdapter(model), "serialization", key=model), name)
         content[media] = described
         entry["content"] = content
     if not entry.get("description"):  # FastAPI's `or`: an empty description is none
