@@ -219,7 +219,9 @@ def test_workers_on_a_port_in_use_fail_to_start(cli):
                                 env=dict(os.environ, VIPERHTTP_NO_UVLOOP="1"))
     try:
         assert proc.wait(30) == 3, log.read_text()
-        assert "Address already in use" in log.read_text()
+        # the single process's words (viperhttp_bridge.AddressInUseError), not the supervisor's own
+        assert (f"startup failed: [Errno 98] error while attempting to bind on address 127.0.0.1:{first.port}: "
+                "Address already in use") in log.read_text(), log.read_text()
     finally:
         if proc.poll() is None:  # it started after all: stop it and its workers
             proc.terminate()

@@ -357,3 +357,62 @@ def test_a_scripts_run_on_a_taken_port_is_one_line_and_a_catchable_oserror(tmp_p
     assert "AddressInUseError: " + line in out and out.strip().endswith(": Address already in use"), out
     caught = run_script(str(script), "catch")
     assert caught.returncode == 0 and "caught AddressInUseError True True" in caught.stdout, caught.stdout
+
+
+def test_a_second_run_in_the_same_thread_serves_with_its_startup_handlers():
+    """After `app.run()` returns, the thread's loop answers the device idiom
+    `asyncio.get_event_loop().run_forever()` at once; a second `run()` in that thread (a script
+    that serves again, a test running two apps) then failed at its first `run_until_complete`:
+    `RuntimeError: Event loop stopped before Future completed`. Each run now serves."""
+    import threading
+
+    import httpx
+    from conftest import free_port
+
+    import viperhttp
+    from viperhttp import ViperHTTP
+
+    for attempt in range(2):
+        viperhttp.reset()
+        events = []
+        app = ViperHTTP()
+
+        @app.on_event("startup")
+        async def started():
+            events.append("startup")
+
+        @app.get("/")
+        def index():
+            return {"run": attempt}
+
+        port = free_port()
+        answers = []
+
+        def request_then_stop():
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not answers:
+                try:
+                    answers.append(httpx.get(f"http://127.0.0.1:{port}/", timeout=2).json())
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            app.stop()
+
+        threading.Thread(target=request_then_stop, daemon=True).start()
+        app.run(port=port, host="127.0.0.1")
+        assert (answers, events) == ([{"run": attempt}], ["startup"]), attempt
+    viperhttp.reset()
+
+
+def test_address_in_use_error_survives_pickling_and_copying():
+    """It crosses processes (multiprocessing, concurrent.futures) and `copy.copy` as an OSError
+    does: it was rebuilt from (errno, strerror) into `__init__(host, port)` and raised."""
+    import copy
+    import errno
+    import pickle
+
+    from viperhttp_bridge import AddressInUseError
+
+    error = AddressInUseError("::1", 8000)
+    for again in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+        assert (type(again), again.host, again.port, again.errno, str(again)) == (
+            AddressInUseError, "::1", 8000, errno.EADDRINUSE, str(error))

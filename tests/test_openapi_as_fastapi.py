@@ -500,7 +500,7 @@ def test_a_redirect_routes_status_and_a_plain_return_annotation_are_documented_a
     (FastAPI: the class's default status, 307); `-> dict` and other annotations that are not a
     model gave the schema `{}` (FastAPI takes them as the response model: their schema, titled
     `Response_<unique id>`). Expected values are FastAPI 0.165's documents for the same routes."""
-    from typing import Dict
+    from typing import Dict, Optional
 
     from viperhttp.responses import RedirectResponse
 
@@ -531,9 +531,22 @@ def test_a_redirect_routes_status_and_a_plain_return_annotation_are_documented_a
     def r() -> RedirectResponse:
         return RedirectResponse("/x")
 
+    @app.get("/none", response_model=None)  # FastAPI: an explicit None documents nothing
+    def none() -> dict:
+        return {}
+
+    @app.get("/text")
+    def text() -> Optional[str]:  # sent as text, as `-> str`: not described as JSON
+        return "x"
+
+    @app.get("/kind")
+    def kind() -> type:  # pydantic has no JSON schema for it: the document must still build
+        return int
+
     try:
         with TestClient(app) as client:
             assert client.get("/go", follow_redirects=False).status_code == 307  # what it answers
+            assert client.get("/openapi.json").status_code == 200
             assert client.get("/d").json() == {"a": 1}
         doc = _document(app)
     finally:
@@ -552,3 +565,5 @@ def test_a_redirect_routes_status_and_a_plain_return_annotation_are_documented_a
     assert answers("/l") == {"200": {"description": ok, "content": {"application/json": {"schema": {
         "items": {}, "type": "array", "title": "Response L L Get"}}}}}
     assert answers("/r") == {"200": {"description": ok, "content": {"application/json": {"schema": {}}}}}
+    for path in ("/none", "/text", "/kind"):
+        assert answers(path) == {"200": {"description": ok, "content": {"application/json": {"schema": {}}}}}, path

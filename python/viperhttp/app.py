@@ -155,6 +155,7 @@ class ViperHTTP(RouteDecorators, AppDispatch, AppRegistries, DocsAttributes):
         self._lifespan = lifespan
         self._lifespan_cm: Any = None  # the entered context manager of the current run
         self._handlers_in_lifespan = False  # app_registries.py `_lifespan_enter`
+        self._default_shutdown_ran = False
         #: what `lifespan` yielded in the current run: each request's `request.state` starts as a
         #: copy of it, as in Starlette (`Request.state`)
         self._lifespan_state: Dict[str, Any] = {}

@@ -48,6 +48,7 @@ class AppRegistries:
         _lifespan_cm: Any
         _lifespan_state: Dict[str, Any]
         _handlers_in_lifespan: bool
+        _default_shutdown_ran: bool
 
         def _require_active(self) -> None: ...
         @property
@@ -225,9 +226,10 @@ class AppRegistries:
             if name == "shutdown":
                 # the handlers belong to the default lifespan (app_router.py), which runs them
                 # on its exit; a lifespan that entered it but whose entry was cancelled at stop (a
-                # startup past `startup_timeout_s`) is never exited, so they run here, as without
-                # the wrapper (docs/internals/lifespan.md)
-                if self._handlers_in_lifespan and self._lifespan_cm is None:
+                # startup past `startup_timeout_s`) before the default yielded is never exited, so
+                # they run here, as without the wrapper (docs/internals/lifespan.md); cancelled
+                # after that yield, the default's exit has run them
+                if self._handlers_in_lifespan and self._lifespan_cm is None and not self._default_shutdown_ran:
                     return list(self._event_handlers.get(name, ())) + [self._lifespan_exit]
                 return [self._lifespan_exit]
         return list(self._event_handlers.get(name, ()))
@@ -254,6 +256,7 @@ class AppRegistries:
         #: set by `app.router.lifespan_context`'s default when a lifespan wrapping it enters it:
         #: the startup and shutdown handlers are then run there, once, in FastAPI's order
         self._handlers_in_lifespan = False
+        self._default_shutdown_ran = False  # set by that default's exit (app_router.py)
         cm = self._lifespan(self)
         if hasattr(cm, "__aenter__"):
             value = await cm.__aenter__()

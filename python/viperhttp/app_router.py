@@ -145,7 +145,9 @@ async def _startup_and_shutdown(app: Any) -> AsyncIterator[None]:
         yield
     finally:
         # whatever the wrapping lifespan raised on its way out (Starlette's `_DefaultLifespan`
-        # runs them in `__aexit__` too): the bridge left them to this exit
+        # runs them in `__aexit__` too), also a cancellation of its entry after this yield: the
+        # bridge left them to this exit, and runs them itself only if it never came
+        app._default_shutdown_ran = True
         for hook in app._event_handlers["shutdown"]:
             result = hook()
             if hasattr(result, "__await__"):

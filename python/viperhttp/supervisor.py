@@ -19,6 +19,7 @@ still serving).
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -245,7 +246,12 @@ def supervise_command(argv_for_port: Callable[[int], List[str]], host: str, port
     try:
         holder = _reserve_port(host, port)
     except OSError as exc:
-        log.error("startup failed: cannot bind %s:%d: %s", host, port, exc)
+        if exc.errno == errno.EADDRINUSE:  # the words of a single process's (viperhttp_bridge.run)
+            from viperhttp_bridge import AddressInUseError
+
+            log.error("startup failed: %s", AddressInUseError(host, port))
+        else:
+            log.error("startup failed: cannot bind %s: %s", listen_address(host, port), exc)
         return EXIT_STARTUP
     if holder is not None:
         port = holder.getsockname()[1]

@@ -44,11 +44,17 @@ def annotated_schema(plan: Any, components: Any) -> Dict[str, Any]:
     `-> list[int]`): FastAPI takes it as the response model and documents its schema, titled
     `Response_<unique id>`; here it stays documentation (only a model annotation validates the
     answer, docs/internals/typed-api.md). `{}` without such an annotation."""
+    import types
+    import typing
+
     from viperhttp.api_route import inferred_response_model
 
+    if "response_model" in plan.options and plan.options["response_model"] is None:
+        return {}  # FastAPI: an explicit `response_model=None` documents nothing
     hint = inferred_response_model(plan.handler)
-    if hint is None or hint in _RAW_ANNOTATIONS:
-        return {}
+    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if hint is None or any(m in _RAW_ANNOTATIONS for m in members if m is not type(None)):
+        return {}  # `-> str`, `-> Optional[str]`: sent as text, not JSON
     for builtin, schema in _BUILTIN_SCHEMAS:  # pydantic's for them, without loading it
         if hint is builtin:
             return titled(dict(schema), f"Response_{plan.unique_id}")
@@ -56,6 +62,9 @@ def annotated_schema(plan: Any, components: Any) -> Dict[str, Any]:
 
     try:
         adapter = TypeAdapter(hint)
+        # `-> type`, `-> Callable` build an adapter but have no JSON schema: found out here, not
+        # when the whole document is resolved at once (one such route made /openapi.json a 500)
+        adapter.json_schema(mode="serialization")
     except Exception:  # noqa: BLE001 - an annotation pydantic has no schema for documents nothing
         return {}
     # keyed by the handler: each read of the annotation makes a new `dict[str, int]` object

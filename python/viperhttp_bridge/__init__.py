@@ -86,7 +86,11 @@ def _choose_loop(loop: Optional[asyncio.AbstractEventLoop]) -> asyncio.AbstractE
     current = _loop_already_set()
     if current is not None and not current.is_closed():
         # An app that called asyncio.get_event_loop() (uasyncio style) and created tasks on it
-        # before run() keeps that loop, so those tasks run.
+        # before run() keeps that loop, so those tasks run. One an earlier run() in this thread
+        # left with `run_forever` returning at once (`_end_device_run_forever`) is made whole
+        # again: this run serves on it.
+        if "run_forever" in getattr(current, "__dict__", {}):
+            del current.run_forever  # type: ignore[method-assign]
         return current
     new_loop: asyncio.AbstractEventLoop
     if not os.environ.get("VIPERHTTP_NO_UVLOOP"):
@@ -151,9 +155,9 @@ def _run_startup(app: Any, loop: asyncio.AbstractEventLoop,
 def _cancel_startup(loop: asyncio.AbstractEventLoop, task: "Optional[asyncio.Task[Any]]",
                     timeout_s: float) -> None:
     """Before the shutdown handlers: a startup still running in the background is cancelled
-    and awaited, so that a lifespan context manager is either exited by the cancellation
-    (entered: `_lifespan_startup` exits it with the CancelledError) or never entered, and
-    cannot finish entering after the shutdown step (it would never be exited)."""
+    and awaited, so that a lifespan context manager still entering is cancelled there (the
+    default of `app.router.lifespan_context` runs the shutdown handlers on its way out if it had
+    yielded) and cannot finish entering after the shutdown step (it would never be exited)."""
     import asyncio
 
     if task is None or task.done():
@@ -222,6 +226,11 @@ class AddressInUseError(OSError):
         super().__init__(errno.EADDRINUSE, f"error while attempting to bind on address "
                                            f"{listen_address(host, port)}: Address already in use")
         self.host, self.port = host, port
+
+    def __reduce__(self) -> Any:
+        # rebuilt from (host, port), not OSError's (errno, strerror): pickling across processes
+        # (multiprocessing, concurrent.futures) and copy.copy work
+        return (type(self), (self.host, self.port))
 
 
 def _address_in_use(exc: BaseException) -> bool:
