@@ -399,11 +399,9 @@ def test_a_wrapping_lifespan_cancelled_at_stop_still_runs_the_shutdown_handlers(
     them as the cancellation passes it: once (the bridge ran them a second time)."""
     import asyncio
     import contextlib
-    import threading
-    import time
 
-    import httpx
     from conftest import free_port
+    from support.run_in_thread import run_answering_once
 
     events = []
     app = ViperHTTP()
@@ -430,20 +428,7 @@ def test_a_wrapping_lifespan_cancelled_at_stop_still_runs_the_shutdown_handlers(
             yield
 
     app.router.lifespan_context = wrapped
-    port = free_port()
-    answers = []
-
-    def request_then_stop():
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not answers:
-            try:
-                answers.append(httpx.get(f"http://127.0.0.1:{port}/", timeout=2).json())
-            except httpx.TransportError:
-                time.sleep(0.05)
-        app.stop()
-
-    threading.Thread(target=request_then_stop, daemon=True).start()
-    app.run(port=port, host="127.0.0.1", startup_timeout_s=0.3)
+    answers = run_answering_once(app, free_port(), startup_timeout_s=0.3)
     assert answers == [{"ok": True}]  # served while the startup went on
     assert events == ["startup", "shutdown"]
 

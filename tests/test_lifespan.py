@@ -364,10 +364,8 @@ def test_a_second_run_in_the_same_thread_serves_with_its_startup_handlers():
     `asyncio.get_event_loop().run_forever()` at once; a second `run()` in that thread (a script
     that serves again, a test running two apps) then failed at its first `run_until_complete`:
     `RuntimeError: Event loop stopped before Future completed`. Each run now serves."""
-    import threading
-
-    import httpx
     from conftest import free_port
+    from support.run_in_thread import run_answering_once
 
     import viperhttp
     from viperhttp import ViperHTTP
@@ -385,20 +383,7 @@ def test_a_second_run_in_the_same_thread_serves_with_its_startup_handlers():
         def index():
             return {"run": attempt}
 
-        port = free_port()
-        answers = []
-
-        def request_then_stop():
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not answers:
-                try:
-                    answers.append(httpx.get(f"http://127.0.0.1:{port}/", timeout=2).json())
-                except httpx.TransportError:
-                    time.sleep(0.05)
-            app.stop()
-
-        threading.Thread(target=request_then_stop, daemon=True).start()
-        app.run(port=port, host="127.0.0.1")
+        answers = run_answering_once(app, free_port())
         assert (answers, events) == ([{"run": attempt}], ["startup"]), attempt
     viperhttp.reset()
 
