@@ -159,7 +159,7 @@ class Response(dict):
         if type(status_code) is not int:
             status_code = _check_status(status_code)
         if headers is not None:  # the response's own copy: a header set later never reaches the caller's
-            headers = headers.copy() if type(headers) is dict or type(headers) is list else _check_headers(headers)
+            headers = _check_headers(headers)
         self[MARKER] = True
         self["status_code"] = status_code
         self["body"] = body
@@ -416,13 +416,13 @@ def _with_default_headers(headers: Any, defaults: Tuple[Tuple[str, str], ...]) -
     items = headers.items() if isinstance(headers, dict) else (headers or ())
     given = {str(name).lower() for name, _ in items}
     missing = [(name, value) for name, value in defaults if name.lower() not in given]
-    if not missing:
-        return headers
     if headers is None:
         return dict(missing)
     if isinstance(headers, dict):
-        return {**headers, **dict(missing)}
-    return [*headers, *missing]
+        headers.update(missing)  # our own copy already (`_check_headers`)
+    else:
+        headers.extend(missing)
+    return headers
 
 
 def _current_request_info() -> Tuple[str, Any]:
