@@ -136,11 +136,10 @@ def _not_provided(name: str) -> str:
 async def _startup_and_shutdown(app: Any) -> AsyncIterator[None]:
     # a lifespan that wraps this one (`orig = app.router.lifespan_context`, then `async with
     # orig(app)` in the new one) runs the handlers here: the bridge must not run them again
+    from viperhttp_bridge import _call_hooks  # the bridge's own way of running them
+
     app._handlers_in_lifespan = True
-    for hook in app._event_handlers["startup"]:
-        result = hook()
-        if hasattr(result, "__await__"):
-            await result
+    await _call_hooks(app._event_handlers["startup"])
     try:
         yield
     finally:
@@ -148,10 +147,7 @@ async def _startup_and_shutdown(app: Any) -> AsyncIterator[None]:
         # runs them in `__aexit__` too), also a cancellation of its entry after this yield: the
         # bridge left them to this exit, and runs them itself only if it never came
         app._default_shutdown_ran = True
-        for hook in app._event_handlers["shutdown"]:
-            result = hook()
-            if hasattr(result, "__await__"):
-                await result
+        await _call_hooks(app._event_handlers["shutdown"])
 
 
 def _default_lifespan(app: Any) -> Any:
