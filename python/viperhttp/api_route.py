@@ -53,7 +53,7 @@ def inferred_response_model(handler: Any) -> Any:
     from .signature import return_hint
     from .stream_routes import ITERABLES, is_stream_handler
 
-    hint = return_hint(inspect.unwrap(handler))
+    hint = return_hint(handler)
     if hint is None or hint is type(None) or isinstance(hint, str):
         return None
     if isinstance(hint, type) and issubclass(hint, Response):

@@ -11,7 +11,7 @@ import inspect
 import sys
 from typing import Any, Callable
 
-__all__ = ["callable_is", "is_coroutine_function", "is_async_callable", "is_gen_callable"]
+__all__ = ["callable_is", "is_coroutine_function", "is_async_callable", "is_gen_callable", "unwrapped"]
 
 
 def is_coroutine_function(func: Any) -> bool:
@@ -29,7 +29,7 @@ def is_coroutine_function(func: Any) -> bool:
     return coroutines is not None and marker is getattr(coroutines, "_is_coroutine", None)
 
 
-def _unwrapped(call: Any) -> Any:
+def unwrapped(call: Any) -> Any:
     """`call` through `functools.wraps` wrappers and `functools.partial`s."""
     call = inspect.unwrap(call)
     while isinstance(call, functools.partial):
@@ -42,13 +42,13 @@ def callable_is(call: Any, *kinds: Callable[[Any], bool]) -> bool:
     wraps (a sync `functools.wraps` wrapper around an `async def` returns a coroutine, an `async`
     wrapper around a `def` is awaited), or, an instance, its `__call__`. A class is none: calling
     it makes an instance."""
-    for candidate in (call, _unwrapped(call)):
+    for candidate in (call, unwrapped(call)):
         if any(kind(candidate) for kind in kinds):
             return True
         if inspect.isclass(candidate) or inspect.isfunction(candidate) or inspect.ismethod(candidate):
             continue
         dunder = getattr(candidate, "__call__", None)
-        if dunder is not None and any(kind(d) for d in (dunder, _unwrapped(dunder)) for kind in kinds):
+        if dunder is not None and any(kind(d) for d in (dunder, unwrapped(dunder)) for kind in kinds):
             return True
     return False
 

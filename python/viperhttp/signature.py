@@ -8,7 +8,6 @@ they are needed at all, so an app whose routes declare nothing typed never impor
 """
 from __future__ import annotations
 
-import functools
 import inspect
 import sys
 import typing
@@ -193,10 +192,10 @@ def return_hint(handler: Any) -> Any:
     where its parameters are (`_target`): a callable instance's is its `__call__`'s, as FastAPI
     reads it (`inspect.signature`), and a `functools.partial`'s is its function's. The one reader
     behind the response model, the inferred `APIRoute.response_model` and a streamed path
-    operation's item type."""
-    while isinstance(handler, functools.partial):
-        handler = handler.func
-    return resolve_hints(_target(handler))[0].get("return")
+    operation's item type. Through `functools.wraps` wrappers too, as `inspect.signature`."""
+    from .callables import unwrapped
+
+    return resolve_hints(_target(unwrapped(handler)))[0].get("return")
 
 
 def _params(func: Any, skip_first: bool,

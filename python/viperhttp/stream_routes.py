@@ -18,7 +18,6 @@ path of other requests.
 from __future__ import annotations
 
 import collections.abc
-import inspect
 import logging
 import sys
 import typing
@@ -283,7 +282,7 @@ def _mapped(source: Any, step: Any) -> Any:
 def _item_type(handler: Any) -> Any:
     from .signature import return_hint
 
-    hint = return_hint(inspect.unwrap(handler))  # an instance: its `__call__`'s annotation
+    hint = return_hint(handler)  # an instance: its `__call__`'s annotation
     if typing.get_origin(hint) in ITERABLES:
         args = typing.get_args(hint)
         return args[0] if args else None
